@@ -1,0 +1,6 @@
+// `portico history` — placeholder until the command lands; replaced by its implementation.
+
+export async function run(_argv: string[]): Promise<number> {
+  console.error('portico history: not available yet');
+  return 2;
+}
