@@ -1,0 +1,178 @@
+// The Module kind, name `ambassador`: gateway-wide settings. Unlike Emissary, every key of `config`
+// is validated; a typo (`use_remote_adress`) is an error, and a valid key Portico ignores is a warning.
+
+import { Type, type Static } from '@sinclair/typebox';
+import {
+  AddedHeadersSchema,
+  AmbassadorId,
+  CircuitBreakerSchema,
+  Closed,
+  CORSSchema,
+  ErrorResponseOverrideSchema,
+  KeepAliveSchema,
+  LoadBalancerSchema,
+  Milliseconds,
+  ObjectName,
+  Port,
+  RetryPolicySchema,
+  StringList,
+} from './shared-fields.js';
+
+const Enabled = Closed({ enabled: Type.Optional(Type.Boolean()) });
+
+/** Mapping defaults a Module may set (Emissary's `defaults.httpmapping`). */
+const MappingDefaultsSchema = Closed({
+  add_request_headers: Type.Optional(AddedHeadersSchema),
+  add_response_headers: Type.Optional(AddedHeadersSchema),
+  remove_request_headers: Type.Optional(StringList),
+  remove_response_headers: Type.Optional(StringList),
+});
+
+const IPRuleSchema = Type.Union([
+  Closed({ peer: Type.String({ minLength: 1 }) }),
+  Closed({ remote: Type.String({ minLength: 1 }) }),
+]);
+
+export const AmbassadorModuleConfigSchema = Closed({
+  // request handling and security
+  use_remote_address: Type.Optional(Type.Boolean()),
+  xff_num_trusted_hops: Type.Optional(Type.Integer({ minimum: 0 })),
+  use_proxy_proto: Type.Optional(Type.Boolean()),
+  x_forwarded_proto_redirect: Type.Optional(Type.Boolean()),
+  merge_slashes: Type.Optional(Type.Boolean()),
+  reject_requests_with_escaped_slashes: Type.Optional(Type.Boolean()),
+  strip_matching_host_port: Type.Optional(Type.Boolean()),
+  preserve_external_request_id: Type.Optional(Type.Boolean()),
+  headers_with_underscores_action: Type.Optional(
+    Type.Union([Type.Literal('ALLOW'), Type.Literal('REJECT_REQUEST'), Type.Literal('DROP_HEADER')]),
+  ),
+  max_request_headers_kb: Type.Optional(Type.Integer({ minimum: 1, maximum: 8192 })),
+  server_name: Type.Optional(Type.String()),
+  suppress_envoy_headers: Type.Optional(Type.Boolean()),
+  buffer_limit_bytes: Type.Optional(Type.Integer({ minimum: 1 })),
+  allow_chunked_length: Type.Optional(Type.Boolean()),
+  enable_http10: Type.Optional(Type.Boolean()),
+  ip_allow: Type.Optional(Type.Array(IPRuleSchema)),
+  ip_deny: Type.Optional(Type.Array(IPRuleSchema)),
+  forward_client_cert_details: Type.Optional(
+    Type.Union([
+      Type.Literal('SANITIZE'),
+      Type.Literal('FORWARD_ONLY'),
+      Type.Literal('APPEND_FORWARD'),
+      Type.Literal('SANITIZE_SET'),
+      Type.Literal('ALWAYS_FORWARD_ONLY'),
+    ]),
+  ),
+  set_current_client_cert_details: Type.Optional(
+    Closed({
+      subject: Type.Optional(Type.Boolean()),
+      cert: Type.Optional(Type.Boolean()),
+      chain: Type.Optional(Type.Boolean()),
+      dns: Type.Optional(Type.Boolean()),
+      uri: Type.Optional(Type.Boolean()),
+    }),
+  ),
+  header_case_overrides: Type.Optional(StringList),
+  proper_case: Type.Optional(Type.Boolean()),
+
+  // timeouts
+  cluster_request_timeout_ms: Type.Optional(Milliseconds),
+  cluster_idle_timeout_ms: Type.Optional(Milliseconds),
+  cluster_max_connection_lifetime_ms: Type.Optional(Milliseconds),
+  listener_idle_timeout_ms: Type.Optional(Milliseconds),
+
+  // upstream defaults
+  cors: Type.Optional(CORSSchema),
+  retry_policy: Type.Optional(RetryPolicySchema),
+  load_balancer: Type.Optional(LoadBalancerSchema),
+  circuit_breakers: Type.Optional(Type.Union([CircuitBreakerSchema, Type.Array(CircuitBreakerSchema)])),
+  keepalive: Type.Optional(KeepAliveSchema),
+  enable_ipv4: Type.Optional(Type.Boolean()),
+  enable_ipv6: Type.Optional(Type.Boolean()),
+  add_linkerd_headers: Type.Optional(Type.Boolean()),
+  resolver: Type.Optional(ObjectName),
+  use_ambassador_namespace_for_service_resolution: Type.Optional(Type.Boolean()),
+  defaults: Type.Optional(Closed({ httpmapping: Type.Optional(MappingDefaultsSchema) })),
+  error_response_overrides: Type.Optional(Type.Array(ErrorResponseOverrideSchema, { minItems: 1 })),
+  prune_unreachable_routes: Type.Optional(Type.Boolean()),
+
+  // regex engine
+  regex_type: Type.Optional(Type.Union([Type.Literal('safe'), Type.Literal('unsafe')])),
+  regex_max_size: Type.Optional(Type.Integer({ minimum: 1 })),
+
+  // protocols
+  enable_grpc_web: Type.Optional(Type.Boolean()),
+  enable_grpc_http11_bridge: Type.Optional(Type.Boolean()),
+  grpc_stats: Type.Optional(
+    Closed({
+      all_methods: Type.Optional(Type.Boolean()),
+      upstream_stats: Type.Optional(Type.Boolean()),
+      services: Type.Optional(
+        Type.Array(Closed({ name: Type.String(), method_names: Type.Optional(StringList) })),
+      ),
+    }),
+  ),
+  lua_scripts: Type.Optional(Type.String()),
+
+  // observability and operations
+  diagnostics: Type.Optional(Closed({ enabled: Type.Optional(Type.Boolean()), allow_non_local: Type.Optional(Type.Boolean()) })),
+  liveness_probe: Type.Optional(Enabled),
+  readiness_probe: Type.Optional(Enabled),
+  envoy_log_type: Type.Optional(Type.Union([Type.Literal('text'), Type.Literal('json')])),
+  envoy_log_path: Type.Optional(Type.String()),
+  envoy_log_format: Type.Optional(Type.Union([Type.String(), Type.Record(Type.String(), Type.String())])),
+  envoy_validation_timeout: Type.Optional(Type.Integer({ minimum: 0 })),
+  default_label_domain: Type.Optional(Type.String()),
+  default_labels: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  admin_port: Type.Optional(Port),
+  diag_port: Type.Optional(Port),
+  service_port: Type.Optional(Port),
+});
+export type AmbassadorModuleConfig = Static<typeof AmbassadorModuleConfigSchema>;
+
+export const ModuleSpecSchema = Closed({
+  ambassador_id: Type.Optional(AmbassadorId),
+  config: AmbassadorModuleConfigSchema,
+});
+export type ModuleSpec = Static<typeof ModuleSpecSchema>;
+
+/** Keys of `config` Portico accepts but does not act on yet (paths relative to spec). */
+export const MODULE_NOT_IMPLEMENTED = [
+  'config.use_proxy_proto',
+  'config.x_forwarded_proto_redirect',
+  'config.suppress_envoy_headers',
+  'config.buffer_limit_bytes',
+  'config.allow_chunked_length',
+  'config.enable_http10',
+  'config.ip_allow',
+  'config.ip_deny',
+  'config.forward_client_cert_details',
+  'config.set_current_client_cert_details',
+  'config.header_case_overrides',
+  'config.proper_case',
+  'config.cluster_max_connection_lifetime_ms',
+  'config.keepalive',
+  'config.enable_ipv4',
+  'config.enable_ipv6',
+  'config.add_linkerd_headers',
+  'config.resolver',
+  'config.use_ambassador_namespace_for_service_resolution',
+  'config.error_response_overrides',
+  'config.prune_unreachable_routes',
+  'config.regex_type',
+  'config.enable_grpc_web',
+  'config.enable_grpc_http11_bridge',
+  'config.grpc_stats',
+  'config.lua_scripts',
+  'config.liveness_probe',
+  'config.readiness_probe',
+  'config.envoy_log_type',
+  'config.envoy_log_path',
+  'config.envoy_log_format',
+  'config.envoy_validation_timeout',
+  'config.default_label_domain',
+  'config.default_labels',
+  'config.admin_port',
+  'config.diag_port',
+  'config.service_port',
+] as const;

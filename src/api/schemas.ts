@@ -1,0 +1,65 @@
+// The registry of resource kinds: kind → spec schema, compiled validator and the fields Portico does
+// not implement yet. The loader validates with it; `jsonSchemaFor` feeds CRD generation.
+
+import type { TSchema } from '@sinclair/typebox';
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
+import type { Kind } from './resource.js';
+import type { KindSchemaEntry } from './kinds/shared-fields.js';
+import { MappingSpecSchema, MAPPING_NOT_IMPLEMENTED } from './kinds/mapping.js';
+import { HostSpecSchema, HOST_NOT_IMPLEMENTED } from './kinds/host.js';
+import { ListenerSpecSchema, LISTENER_NOT_IMPLEMENTED } from './kinds/listener.js';
+import { TLSContextSpecSchema, TLS_CONTEXT_NOT_IMPLEMENTED } from './kinds/tls-context.js';
+import { TCPMappingSpecSchema, TCP_MAPPING_NOT_IMPLEMENTED } from './kinds/tcp-mapping.js';
+import { ModuleSpecSchema, MODULE_NOT_IMPLEMENTED } from './kinds/module.js';
+import { SecretSpecSchema, SECRET_NOT_IMPLEMENTED } from './kinds/secret.js';
+import { ResolverSpecSchema, RESOLVER_NOT_IMPLEMENTED } from './kinds/resolver.js';
+
+export type { MappingSpec } from './kinds/mapping.js';
+export type { HostSpec } from './kinds/host.js';
+export type { ListenerSpec } from './kinds/listener.js';
+export type { TLSContextSpec, HostTLSConfig } from './kinds/tls-context.js';
+export type { TCPMappingSpec } from './kinds/tcp-mapping.js';
+export type { ModuleSpec, AmbassadorModuleConfig } from './kinds/module.js';
+export type { SecretSpec } from './kinds/secret.js';
+export type { ResolverSpec } from './kinds/resolver.js';
+export type { KindSchemaEntry } from './kinds/shared-fields.js';
+
+export const KIND_SCHEMAS: Readonly<Record<Kind, KindSchemaEntry>> = Object.freeze({
+  Mapping: { schema: MappingSpecSchema, notImplemented: MAPPING_NOT_IMPLEMENTED },
+  Host: { schema: HostSpecSchema, notImplemented: HOST_NOT_IMPLEMENTED },
+  Listener: { schema: ListenerSpecSchema, notImplemented: LISTENER_NOT_IMPLEMENTED },
+  TLSContext: { schema: TLSContextSpecSchema, notImplemented: TLS_CONTEXT_NOT_IMPLEMENTED },
+  TCPMapping: { schema: TCPMappingSpecSchema, notImplemented: TCP_MAPPING_NOT_IMPLEMENTED },
+  Module: { schema: ModuleSpecSchema, notImplemented: MODULE_NOT_IMPLEMENTED },
+  Secret: { schema: SecretSpecSchema, notImplemented: SECRET_NOT_IMPLEMENTED },
+  Resolver: { schema: ResolverSpecSchema, notImplemented: RESOLVER_NOT_IMPLEMENTED },
+});
+
+/** The apiVersion each kind is written with in its current form. */
+export const KIND_API_VERSIONS: Readonly<Record<Kind, string>> = Object.freeze({
+  Mapping: 'getambassador.io/v3alpha1',
+  Host: 'getambassador.io/v3alpha1',
+  Listener: 'getambassador.io/v3alpha1',
+  TLSContext: 'getambassador.io/v3alpha1',
+  TCPMapping: 'getambassador.io/v3alpha1',
+  Module: 'getambassador.io/v3alpha1',
+  Secret: 'v1',
+  Resolver: 'portico.dev/v1alpha1',
+});
+
+const compiled = new Map<Kind, TypeCheck<TSchema>>();
+
+/** The compiled validator of a kind's spec (compiled once, on first use). */
+export function specValidator(kind: Kind): TypeCheck<TSchema> {
+  let c = compiled.get(kind);
+  if (!c) {
+    c = TypeCompiler.Compile(KIND_SCHEMAS[kind].schema);
+    compiled.set(kind, c);
+  }
+  return c;
+}
+
+/** The JSON Schema of a kind's spec, as plain JSON (for CRD openAPIV3Schema generation). */
+export function jsonSchemaFor(kind: Kind): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(KIND_SCHEMAS[kind].schema)) as Record<string, unknown>;
+}
