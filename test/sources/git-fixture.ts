@@ -1,0 +1,188 @@
+// Git fixture for source and controller tests: real repositories in temp folders, commits with a
+// fixed identity, a bare remote served by `git daemon` on 127.0.0.1, and a blackhole TCP server.
+
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync, symlinkSync, unlinkSync } from 'node:fs';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+
+export const GIT_ENV = {
+  ...process.env,
+  GIT_AUTHOR_NAME: 'Team Member',
+  GIT_AUTHOR_EMAIL: 'member@example.com',
+  GIT_COMMITTER_NAME: 'Team Member',
+  GIT_COMMITTER_EMAIL: 'member@example.com',
+  GIT_CONFIG_NOSYSTEM: '1',
+  GIT_CONFIG_GLOBAL: '/dev/null',
+};
+
+export function git(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): string {
+  return execFileSync('git', args, { cwd, env: { ...GIT_ENV, ...env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+}
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `portico-${prefix}-`));
+}
+
+/** A working repository with a bare "remote" next to it; commits are pushed to the remote. */
+export class TestRepo {
+  readonly work: string;
+  readonly bare: string;
+
+  constructor(
+    readonly root: string,
+    readonly name: string,
+    readonly branch = 'main',
+  ) {
+    this.work = join(root, `${name}-work`);
+    this.bare = join(root, `${name}.git`);
+    mkdirSync(this.work, { recursive: true });
+    git(root, ['init', '-q', '--bare', '-b', branch, this.bare]);
+    git(this.work, ['init', '-q', '-b', branch]);
+    git(this.work, ['remote', 'add', 'origin', this.bare]);
+  }
+
+  write(path: string, content: string): this {
+    const p = join(this.work, path);
+    mkdirSync(dirname(p), { recursive: true });
+    writeFileSync(p, content);
+    return this;
+  }
+
+  remove(path: string): this {
+    unlinkSync(join(this.work, path));
+    return this;
+  }
+
+  symlink(path: string, target: string): this {
+    const p = join(this.work, path);
+    mkdirSync(dirname(p), { recursive: true });
+    symlinkSync(target, p);
+    return this;
+  }
+
+  /** Commits everything and pushes; returns the new commit id. `signArgs` e.g. ['-S', '-c', ...]. */
+  commit(message: string, opts: { config?: string[]; sign?: boolean; env?: NodeJS.ProcessEnv; push?: boolean } = {}): string {
+    git(this.work, ['add', '-A']);
+    const cfg = opts.config ?? [];
+    git(this.work, [...cfg, 'commit', '-q', '--allow-empty', ...(opts.sign ? ['-S'] : ['--no-gpg-sign']), '-m', message], opts.env);
+    if (opts.push !== false) this.push();
+    return this.head();
+  }
+
+  push(force = false): void {
+    git(this.work, ['push', '-q', ...(force ? ['--force'] : []), 'origin', `HEAD:refs/heads/${this.branch}`]);
+  }
+
+  head(): string {
+    return git(this.work, ['rev-parse', 'HEAD']);
+  }
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = connect(port, '127.0.0.1');
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+}
+
+/** `git daemon` serving every repository under `baseDir` read-only on 127.0.0.1. */
+export class GitDaemon {
+  private proc: ChildProcess | undefined;
+  port = 0;
+
+  constructor(readonly baseDir: string) {}
+
+  url(repoPath: string): string {
+    return `git://127.0.0.1:${this.port}/${repoPath}`;
+  }
+
+  async start(): Promise<void> {
+    // git daemon cannot listen on port 0: pick a free port, then retry on a collision.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const port = this.port || (await freePort());
+      const proc = spawn('git', ['daemon', '--reuseaddr', '--export-all', `--base-path=${this.baseDir}`, '--listen=127.0.0.1', `--port=${port}`, this.baseDir], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env: GIT_ENV,
+      });
+      let exited = false;
+      proc.once('exit', () => (exited = true));
+      for (let i = 0; i < 100 && !exited; i++) {
+        if (await canConnect(port)) {
+          this.proc = proc;
+          this.port = port;
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      proc.kill('SIGKILL');
+      this.port = 0;
+    }
+    throw new Error('git daemon did not start');
+  }
+
+  /** Stops the daemon; `start()` again reuses the same port. */
+  async stop(): Promise<void> {
+    const p = this.proc;
+    this.proc = undefined;
+    if (!p || p.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      p.once('exit', () => resolve());
+      p.kill('SIGTERM');
+    });
+    for (let i = 0; i < 100 && (await canConnect(this.port)); i++) await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A TCP server that accepts connections and never answers. */
+export async function startBlackhole(): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => {});
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    port: (server.address() as { port: number }).port,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  };
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Makes an ed25519 key pair with ssh-keygen; returns paths and the allowed-signers line. */
+export function makeSshKey(dir: string, principal: string): { key: string; pub: string; allowedSigners: string; config: string[] } {
+  const key = join(dir, `${principal.replace(/[^a-z0-9]/gi, '_')}_ed25519`);
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', principal, '-f', key], { stdio: 'ignore' });
+  const pub = execFileSync('cat', [`${key}.pub`], { encoding: 'utf8' }).trim();
+  const [type, body] = pub.split(' ');
+  return {
+    key,
+    pub,
+    allowedSigners: `${principal} namespaces="git" ${type} ${body}`,
+    config: ['-c', 'gpg.format=ssh', '-c', `user.signingkey=${key}`],
+  };
+}

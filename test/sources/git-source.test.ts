@@ -1,0 +1,189 @@
+// The git source against real repositories: pinned-commit reads, path and extension filtering,
+// hostile content (cases 23), fetch failures (15, 16) and SSH signature verification (19–21).
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { GitSource, FetchError } from '../../src/sources/git-source.js';
+import { makeSourceSpec, parseSourceArg, SourceSpecError } from '../../src/sources/source-spec.js';
+import { verifyCommits } from '../../src/sources/commit-signatures.js';
+import { GitDaemon, TestRepo, makeSshKey, removeDir, startBlackhole, tempDir } from './git-fixture.js';
+
+const root = tempDir('git-source');
+after(() => removeDir(root));
+
+function source(name: string, url: string, path = '', extra: { fetchTimeoutMs?: number; limits?: Record<string, number> } = {}): GitSource {
+  return new GitSource(makeSourceSpec({ name, url, branch: 'main', path }), { cacheDir: join(root, 'cache'), ...extra });
+}
+
+describe('reading a pinned commit', () => {
+  it('returns only configuration files under the path, as of the fetched commit', async () => {
+    const repo = new TestRepo(root, 'pinned');
+    repo.write('deploy/a.yaml', 'a: 1\n').write('deploy/sub/b.json', '{"b":2}').write('deploy/README.md', '# no').write('other/c.yaml', 'c: 3\n');
+    const first = repo.commit('first');
+    const src = source('pinned', repo.bare, 'deploy');
+    const rev = await src.fetch();
+    assert.equal(rev, first);
+    // A later push does not change what the pinned revision reads.
+    repo.write('deploy/a.yaml', 'a: 2\n').commit('second');
+    const snap = await src.readSnapshot(rev);
+    assert.deepEqual(
+      snap.files.map((f) => [f.path, f.content.toString()]),
+      [
+        ['deploy/a.yaml', 'a: 1\n'],
+        ['deploy/sub/b.json', '{"b":2}'],
+      ],
+    );
+    assert.equal(snap.problems.length, 0);
+    assert.equal(snap.commit.message, 'first');
+    assert.match(snap.commit.author, /Team Member <member@example.com>/);
+    const next = await src.fetch();
+    assert.notEqual(next, first);
+    assert.equal((await src.readSnapshot(next)).files[0]!.content.toString(), 'a: 2\n');
+    assert.equal(await src.isAncestor(first, next), true);
+  });
+
+  it('refuses a symlink, naming the file (case 23)', async () => {
+    const repo = new TestRepo(root, 'symlink');
+    repo.write('deploy/ok.yaml', 'a: 1\n').symlink('deploy/routes.yaml', '/etc/passwd').symlink('deploy/up.yaml', '../../secret');
+    const src = source('symlink', repo.bare, 'deploy');
+    const snap = await src.readSnapshot(await (repo.commit('links'), src.fetch()));
+    assert.deepEqual(snap.problems.map((p) => [p.code, p.origin.path]), [
+      ['PathOutsideRoot', 'deploy/routes.yaml'],
+      ['PathOutsideRoot', 'deploy/up.yaml'],
+    ]);
+    assert.equal(snap.files.length, 0, 'nothing of a refused revision is read');
+  });
+
+  it('refuses an oversized file before reading it, and too many files (case 23)', async () => {
+    const repo = new TestRepo(root, 'caps');
+    repo.write('big.yaml', 'x: ' + 'y'.repeat(5000) + '\n');
+    for (let i = 0; i < 4; i++) repo.write(`f${i}.yaml`, `n: ${i}\n`);
+    repo.commit('caps');
+    const big = source('caps', repo.bare, '', { limits: { maxFileBytes: 4096 } });
+    const s1 = await big.readSnapshot(await big.fetch());
+    assert.deepEqual(s1.problems.map((p) => [p.code, p.origin.path]), [['FileTooLarge', 'big.yaml']]);
+    const many = source('caps', repo.bare, '', { limits: { maxFiles: 3 } });
+    const s2 = await many.readSnapshot(await many.fetch());
+    assert.deepEqual(s2.problems.map((p) => p.code), ['TooManyFiles']);
+  });
+});
+
+describe('fetching over git://', () => {
+  const daemonRoot = join(root, 'served');
+  let daemon: GitDaemon;
+  let repo: TestRepo;
+  before(async () => {
+    repo = new TestRepo(daemonRoot, 'remote');
+    repo.write('x.yaml', 'x: 1\n').commit('served');
+    daemon = new GitDaemon(daemonRoot);
+    await daemon.start();
+  });
+  after(() => daemon.stop());
+
+  it('fetches from git daemon, then reports the remote unreachable when it stops (case 15)', async () => {
+    const src = source('daemon', daemon.url('remote.git'));
+    assert.equal(await src.fetch(), repo.head());
+    await daemon.stop();
+    await assert.rejects(src.fetch(), (e: unknown) => e instanceof FetchError && e.reason === 'Unreachable');
+    // The cached revision is still readable with the remote down.
+    assert.equal(await src.cachedRevision(), repo.head());
+    await daemon.start();
+  });
+
+  it('names a missing branch and a missing repository', async () => {
+    const noBranch = new GitSource(makeSourceSpec({ name: 'nobranch', url: daemon.url('remote.git'), branch: 'nope' }), { cacheDir: join(root, 'cache') });
+    await assert.rejects(noBranch.fetch(), (e: unknown) => e instanceof FetchError && e.reason === 'RefNotFound');
+    const noRepo = source('norepo', daemon.url('missing.git'));
+    await assert.rejects(noRepo.fetch(), (e: unknown) => e instanceof FetchError && e.reason === 'RepositoryNotFound');
+  });
+
+  it('aborts a fetch from a blackholed remote at its timeout and leaves no git process (case 16)', async () => {
+    const hole = await startBlackhole();
+    try {
+      const src = source('hole', `git://127.0.0.1:${hole.port}/x.git`, '', { fetchTimeoutMs: 1500 });
+      await assert.rejects(src.fetch(), (e: unknown) => e instanceof FetchError && e.reason === 'Timeout');
+      const ps = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
+      assert.ok(!ps.includes(`127.0.0.1:${hole.port}`), 'no git process is left talking to the blackhole');
+    } finally {
+      await hole.close();
+    }
+  });
+});
+
+describe('source arguments', () => {
+  it('parses NAME=URL#BRANCH:PATH and refuses dangerous values', () => {
+    assert.deepEqual(parseSourceArg('ops=https://git.example.com/edge-ops.git#main:deploy'), {
+      name: 'ops',
+      url: 'https://git.example.com/edge-ops.git',
+      branch: 'main',
+      path: 'deploy',
+    });
+    assert.equal(parseSourceArg('ops=/srv/repo').branch, 'HEAD');
+    assert.throws(() => parseSourceArg('ops=ext::sh -c touch% /tmp/pwned'), SourceSpecError);
+    assert.throws(() => parseSourceArg('ops=--upload-pack=evil'), SourceSpecError);
+    assert.throws(() => parseSourceArg('ops=/srv/repo#main:../etc'), SourceSpecError);
+    assert.throws(() => parseSourceArg('Ops=/srv/repo'), /lower-case/);
+  });
+});
+
+describe('SSH commit signatures', () => {
+  const keys = join(root, 'keys');
+  execFileSync('mkdir', ['-p', keys]);
+  const trusted = makeSshKey(keys, 'trusted@example.com');
+  const stranger = makeSshKey(keys, 'stranger@example.com');
+  const policyHead = { mode: 'head' as const, allowedSigners: trusted.allowedSigners };
+  const policyStrict = { mode: 'strict' as const, allowedSigners: trusted.allowedSigners };
+  const work = join(root, 'verify');
+
+  it('accepts a commit signed by an allowed signer', async () => {
+    const repo = new TestRepo(root, 'signed-ok');
+    const c = repo.write('a.yaml', 'a: 1\n').commit('signed', { config: trusted.config, sign: true });
+    const src = source('signed-ok', repo.bare);
+    await src.fetch();
+    const v = await verifyCommits(src, [c], policyHead, work);
+    assert.equal(v.ok, true);
+    assert.equal(v.status, 'G');
+  });
+
+  it('refuses an unsigned HEAD (case 19)', async () => {
+    const repo = new TestRepo(root, 'unsigned');
+    const c = repo.write('a.yaml', 'a: 1\n').commit('unsigned');
+    const src = source('unsigned', repo.bare);
+    await src.fetch();
+    const v = await verifyCommits(src, [c], policyHead, work);
+    assert.equal(v.ok, false);
+    assert.equal(v.reason, 'SignatureMissing');
+  });
+
+  it('refuses a commit signed by a key not in allowed-signers, although git reports "U" (case 20)', async () => {
+    const repo = new TestRepo(root, 'untrusted');
+    const c = repo.write('a.yaml', 'a: 1\n').commit('stranger', { config: stranger.config, sign: true });
+    const src = source('untrusted', repo.bare);
+    await src.fetch();
+    const v = await verifyCommits(src, [c], policyHead, work);
+    assert.equal(v.ok, false);
+    assert.equal(v.status, 'U');
+    assert.equal(v.reason, 'SignatureUntrusted');
+  });
+
+  it('head mode accepts a signed merge of unsigned commits; strict mode refuses it (case 21)', async () => {
+    const repo = new TestRepo(root, 'merge');
+    const base = repo.write('a.yaml', 'a: 1\n').commit('base', { config: trusted.config, sign: true });
+    const { git } = await import('./git-fixture.js');
+    git(repo.work, ['checkout', '-q', '-b', 'feature']);
+    repo.write('b.yaml', 'b: 1\n').commit('unsigned feature work', { push: false });
+    git(repo.work, ['checkout', '-q', 'main']);
+    git(repo.work, [...trusted.config, 'merge', '-q', '--no-ff', '-S', '-m', 'signed merge', 'feature']);
+    repo.push();
+    const src = source('merge', repo.bare);
+    const headRev = await src.fetch();
+    const commits = await src.commitsSince(base, headRev, 100);
+    assert.equal(commits.length, 2);
+    assert.equal((await verifyCommits(src, commits, policyHead, work)).ok, true);
+    const strict = await verifyCommits(src, commits, policyStrict, work);
+    assert.equal(strict.ok, false);
+    assert.equal(strict.reason, 'SignatureMissing');
+  });
+});
