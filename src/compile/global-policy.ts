@@ -1,0 +1,102 @@
+// Global policy: built-in edge-safe defaults (HARDENING.md §1.1, §2.11), overridden by the
+// `ambassador` Module. Emissary's user-visible defaults (3000 ms timeouts) are kept.
+
+import type { Resource } from '../api/resource.js';
+import type { IRCircuitBreakers, IRCors, IRGlobal, IRLoadBalancer, IRRetryPolicy } from '../ir/types.js';
+import type { CompileContext } from './context.js';
+import { corsFrom, headerRulesFrom, loadBalancerFrom, retryPolicyFrom, circuitBreakersFrom } from './mapping-policy.js';
+
+export const DEFAULT_CIRCUIT_BREAKERS: IRCircuitBreakers = { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3 };
+export const DEFAULT_LOAD_BALANCER: IRLoadBalancer = { policy: 'round_robin' };
+
+export function defaultGlobal(): IRGlobal {
+  return {
+    requestTimeoutMs: 3000,
+    connectTimeoutMs: 3000,
+    clusterIdleTimeoutMs: 60000,
+    listenerIdleTimeoutMs: 300000,
+    requestHeadersTimeoutMs: 15000,
+    maxRequestHeadersBytes: 60 * 1024,
+    maxRequestHeadersCount: 100,
+    mergeSlashes: true,
+    escapedSlashesAction: 'UNESCAPE_AND_REDIRECT',
+    normalizePath: true,
+    headersWithUnderscoresAction: 'REJECT_REQUEST',
+    useRemoteAddress: true,
+    xffNumTrustedHops: 0,
+    preserveExternalRequestId: false,
+    stripMatchingHostPort: true,
+    headers: { requestAdd: [], requestRemove: [], responseAdd: [], responseRemove: [] },
+    loadBalancer: DEFAULT_LOAD_BALANCER,
+    circuitBreakers: DEFAULT_CIRCUIT_BREAKERS,
+    accessLog: { enabled: true },
+    limits: {
+      maxConnections: 50000,
+      keepAliveTimeoutMs: 60000,
+      maxRequestsPerConnection: 0,
+      drainTimeoutMs: 5000,
+      tlsHandshakeTimeoutMs: 10000,
+      http2MaxConcurrentStreams: 100,
+    },
+  };
+}
+
+type Cfg = Record<string, unknown>;
+
+/** Apply the `ambassador` Module (if any) over the defaults. */
+export function compileGlobal(modules: readonly Resource[], ctx: CompileContext): IRGlobal {
+  const g: { -readonly [K in keyof IRGlobal]: IRGlobal[K] } = { ...defaultGlobal() };
+  const valid = modules.filter((m) => {
+    if (m.name !== 'ambassador') {
+      ctx.report(m, 'ModuleNameInvalid', `Module '${m.name}' is not used: only the Module named 'ambassador' configures the gateway`, 'metadata.name');
+      return false;
+    }
+    return ctx.isValid(m);
+  });
+  const mod = valid[0];
+  if (!mod) return g;
+  const cfg = ((mod.spec as Cfg)['config'] ?? {}) as Cfg;
+  const num = (k: string): number | undefined => (typeof cfg[k] === 'number' ? (cfg[k] as number) : undefined);
+  const bool = (k: string): boolean | undefined => (typeof cfg[k] === 'boolean' ? (cfg[k] as boolean) : undefined);
+  const field = (k: string): string => `spec.config.${k}`;
+
+  g.requestTimeoutMs = num('cluster_request_timeout_ms') ?? g.requestTimeoutMs;
+  g.clusterIdleTimeoutMs = num('cluster_idle_timeout_ms') ?? g.clusterIdleTimeoutMs;
+  g.listenerIdleTimeoutMs = num('listener_idle_timeout_ms') ?? g.listenerIdleTimeoutMs;
+  const kb = num('max_request_headers_kb');
+  if (kb !== undefined) g.maxRequestHeadersBytes = kb * 1024;
+  g.mergeSlashes = bool('merge_slashes') ?? g.mergeSlashes;
+  g.normalizePath = bool('normalize_path') ?? g.normalizePath;
+  g.useRemoteAddress = bool('use_remote_address') ?? g.useRemoteAddress;
+  g.xffNumTrustedHops = num('xff_num_trusted_hops') ?? g.xffNumTrustedHops;
+  g.preserveExternalRequestId = bool('preserve_external_request_id') ?? g.preserveExternalRequestId;
+  g.stripMatchingHostPort = bool('strip_matching_host_port') ?? g.stripMatchingHostPort;
+  const esa = cfg['path_with_escaped_slashes_action'];
+  if (typeof esa === 'string') g.escapedSlashesAction = esa as IRGlobal['escapedSlashesAction'];
+  const hua = cfg['headers_with_underscores_action'];
+  if (typeof hua === 'string') g.headersWithUnderscoresAction = hua as IRGlobal['headersWithUnderscoresAction'];
+  const sn = cfg['server_name'];
+  if (typeof sn === 'string') g.serverName = sn;
+  if (cfg['cors'] !== undefined) {
+    const c: IRCors | string = corsFrom(cfg['cors'] as Cfg);
+    if (typeof c === 'string') ctx.report(mod, 'InvalidCORS', c, field('cors'));
+    else g.cors = c;
+  }
+  if (cfg['load_balancer'] !== undefined) {
+    const lb = loadBalancerFrom(cfg['load_balancer'] as Cfg);
+    if (typeof lb === 'string') ctx.report(mod, 'SchemaViolation', lb, field('load_balancer'));
+    else g.loadBalancer = lb;
+  }
+  if (cfg['circuit_breakers'] !== undefined) g.circuitBreakers = circuitBreakersFrom(cfg['circuit_breakers'], g.circuitBreakers);
+  if (cfg['retry_policy'] !== undefined) {
+    const rp: IRRetryPolicy | string = retryPolicyFrom(cfg['retry_policy'] as Cfg);
+    if (typeof rp === 'string') ctx.report(mod, 'SchemaViolation', rp, field('retry_policy'));
+    else g.retryPolicy = rp;
+  }
+  const hdr = headerRulesFrom(cfg);
+  g.headers = hdr;
+  if (valid.length > 1) {
+    for (const extra of valid.slice(1)) ctx.report(extra, 'DuplicateResource', `another Module 'ambassador' (${mod.namespace}) already configures the gateway`);
+  }
+  return g;
+}

@@ -1,0 +1,623 @@
+// compile(): Resources → IR (master configuration) + Report. Pure: no I/O, clock or randomness;
+// the same resources in any order give byte-identical output.
+//
+// Processors run in this order, each for one concern:
+//  1. duplicates   — the same kind/namespace/name twice invalidates every copy (neither wins silently)
+//  2. claims       — team resources outside their source's claim are dropped before they can conflict
+//  3. global       — the `ambassador` Module, because every later default comes from it
+//  4. TLS          — Secrets, then TLSContexts, because Hosts and Mappings reference them
+//  5. listeners    — ports and protocols; then Hosts, then Listener→Host binding (vhosts are Host roots)
+//  6. mappings     — per-Mapping validation, then attachment, canary groups and conflicts across all vhosts,
+//                    then route order within each vhost
+//  7. TCP mappings — after listeners, since they may imply new ones and must not collide with L7 ports
+//  8. clusters     — last, from the backends that survived
+
+import type { Resource } from '../api/resource.js';
+import { resourceKey } from '../api/resource.js';
+import type { Problem } from '../api/problems.js';
+import { IR_VERSION, type IR, type IRBackend, type IRCluster, type IRHeaderMatch, type IRListener, type IRResolver, type IRRoute, type IRTCPRoute, type IRTLSContext, type IRVirtualHost, type IREndpoint, type IRSourceRef } from '../ir/types.js';
+import type { SecretStore } from '../ir/secrets.js';
+import { canonicalJSON, hashIR, sha256 } from '../ir/canonical.js';
+import { CompileContext, cmpStr } from './context.js';
+import type { CompileOptions } from './options.js';
+import type { Report } from './report.js';
+import { checkClaims } from './claims.js';
+import { compileGlobal } from './global-policy.js';
+import { compileSecrets, compileTLSContexts } from './tls.js';
+import { bindHosts, compileHosts, compileListeners, defaultHost, defaultListener, selectorMatches, type HostPlan, type ListenerPlan } from './listeners-hosts.js';
+import { cmpHeader, compileMapping, type ClusterNeeds, type MappingPlan } from './mappings.js';
+import { globsIntersect, globToRegex, isGlob } from './hostname-globs.js';
+import { clusterBaseName, parseService } from './service.js';
+
+export type { CompileOptions } from './options.js';
+
+export interface CompileResult {
+  readonly ir: IR;
+  readonly report: Report;
+  readonly secrets: SecretStore;
+  readonly hash: string;
+}
+
+type Obj = Record<string, unknown>;
+
+export function compile(input: readonly Resource[], options: CompileOptions = {}, loadProblems: readonly Problem[] = []): CompileResult {
+  const ctx = new CompileContext(loadProblems);
+  // Inputs are sorted first so that nothing below can depend on file or repository order.
+  const resources = input.slice().sort(compareResources);
+
+  // 1. duplicates
+  const seen = new Map<string, Resource[]>();
+  for (const r of resources) {
+    const k = resourceKey(r);
+    const l = seen.get(k);
+    if (l) l.push(r);
+    else seen.set(k, [r]);
+  }
+  for (const [, rs] of seen) {
+    if (rs.length < 2) continue;
+    const where = rs.map((r) => `${r.origin.source ? r.origin.source + ':' : ''}${r.origin.path}:${r.origin.line}`).join(' and ');
+    for (const r of rs) ctx.report(r, 'DuplicateResource', `${r.kind} ${r.namespace}/${r.name} is defined more than once (${where}); none of the copies is used`, 'metadata.name');
+  }
+
+  // 2. claims
+  if (options.claims) checkClaims(resources, options.claims, ctx);
+
+  const byKind = (k: Resource['kind']): Resource[] => resources.filter((r) => r.kind === k && ctx.isValid(r));
+
+  // 3. global policy
+  const global = compileGlobal(byKind('Module'), ctx);
+
+  // 4. TLS
+  const secretTable = compileSecrets(byKind('Secret'), ctx);
+  const tlsContexts = compileTLSContexts(byKind('TLSContext'), secretTable, ctx);
+
+  // resolvers (static endpoint lists for services outside Kubernetes)
+  const resolvers = compileResolvers(byKind('Resolver'), ctx);
+
+  // 5. listeners and hosts
+  const listenerResources = byKind('Listener');
+  const listeners = compileListeners(listenerResources, ctx);
+  if (listenerResources.length === 0 && resources.every((r) => r.kind !== 'Listener')) listeners.push(defaultListener());
+  const hostResources = byKind('Host');
+  let hosts = compileHosts(hostResources, secretTable, tlsContexts, ctx);
+  if (resources.every((r) => r.kind !== 'Host')) hosts = [defaultHost()];
+  for (const l of listeners) if (l.l7) l.hosts = bindHosts(l, hosts, ctx);
+
+  // 6. mappings
+  const plans: MappingPlan[] = [];
+  for (const r of byKind('Mapping')) {
+    const p = compileMapping(r, global, ctx);
+    if (!p) continue;
+    if (p.cluster?.resolver && !resolvers.has(p.cluster.resolver)) {
+      ctx.report(r, 'ResolverNotFound', `resolver '${p.cluster.resolver}' was not found`, 'spec.resolver');
+      continue;
+    }
+    if (p.cluster?.tlsContext && !tlsContexts.has(p.cluster.tlsContext)) {
+      ctx.report(r, 'TLSContextNotFound', `TLSContext '${p.cluster.tlsContext}' (named by tls) was not found or is invalid`, 'spec.tls');
+      continue;
+    }
+    plans.push(p);
+  }
+  const vhostPlans = planVirtualHosts(listeners, ctx);
+  // Groups are found across every vhost first, so that a conflict or weight error invalidates its
+  // Mappings everywhere before any route is built.
+  const attachments = attachMappings(vhostPlans, plans, ctx);
+  validateGroups(attachments, ctx);
+
+  const clusterNeeds = new Map<string, ClusterNeeds>();
+  const irListeners: IRListener[] = [];
+  const tcpByPort = compileTCP(byKind('TCPMapping'), listeners, tlsContexts, global.connectTimeoutMs, ctx, clusterNeeds);
+
+  for (const l of listeners) {
+    const vhosts: IRVirtualHost[] = [];
+    if (l.l7) {
+      for (const vp of vhostPlans.filter((v) => v.listener === l)) {
+        const routes = buildRoutes(vp, attachments.get(vp) ?? [], ctx, clusterNeeds);
+        vhosts.push({
+          name: `${l.name}-${vp.hostname}`,
+          hostname: vp.hostname,
+          hosts: vp.hosts.filter((h) => h.source).map((h) => h.source!),
+          ...(vp.primary.tlsContext ? { tlsContext: vp.primary.tlsContext } : {}),
+          insecureAction: vp.primary.insecureAction,
+          routes,
+        });
+      }
+    }
+    const tcp = tcpByPort.get(l.port);
+    irListeners.push(listenerIR(l, vhosts, tcp?.routes ?? []));
+    tcpByPort.delete(l.port);
+  }
+  for (const [port, t] of [...tcpByPort].sort((a, b) => a[0] - b[0])) {
+    irListeners.push({ name: `implied-${port}`, bindAddress: '0.0.0.0', port, protocolStack: t.tls ? ['TLS', 'TCP'] : ['TCP'], l7: false, tls: t.tls, securityModel: 'SECURE', l7Depth: 0, virtualHosts: [], tcpRoutes: t.routes });
+  }
+  irListeners.sort((a, b) => a.port - b.port || cmpStr(a.name, b.name));
+
+  // 8. clusters
+  const clusters = buildClusters(clusterNeeds, resolvers);
+  const finalListeners = renameClusters(irListeners, nameClusters(clusterNeeds));
+  const usedContexts = new Set<string>();
+  for (const l of finalListeners) {
+    for (const v of l.virtualHosts) if (v.tlsContext) usedContexts.add(v.tlsContext);
+    for (const t of l.tcpRoutes) if (t.tlsContext) usedContexts.add(t.tlsContext);
+  }
+  for (const c of clusters) if (c.tls?.context) usedContexts.add(c.tls.context);
+  const tls: IRTLSContext[] = [...tlsContexts.values()].filter((c) => usedContexts.has(c.name) || c.hosts.length > 0).sort((a, b) => cmpStr(a.name, b.name));
+
+  const secrets: Record<string, { certPem?: string; keyPem?: string; caPem?: string }> = Object.create(null);
+  for (const c of tls) {
+    for (const ref of [c.certificate?.secret, c.ca?.secret]) {
+      if (ref && secretTable.entries.has(ref)) secrets[ref] = secretTable.entries.get(ref)!;
+    }
+  }
+
+  const ir: IR = {
+    version: IR_VERSION,
+    ambassadorId: options.ambassadorId ?? 'default',
+    global,
+    listeners: finalListeners,
+    clusters,
+    tlsContexts: tls,
+    resolvers: [...resolvers.values()].sort((a, b) => cmpStr(a.name, b.name)),
+  };
+  const problems = ctx.sortedProblems();
+  const report: Report = {
+    conditions: ctx.conditions(resources),
+    problems,
+    errors: problems.filter((p) => p.severity === 'error').length,
+    warnings: problems.filter((p) => p.severity === 'warning').length,
+  };
+  return { ir, report, secrets, hash: hashIR(ir) };
+}
+
+function compareResources(a: Resource, b: Resource): number {
+  return (
+    cmpStr(resourceKey(a), resourceKey(b)) ||
+    cmpStr(a.origin.source ?? '', b.origin.source ?? '') ||
+    cmpStr(a.origin.path, b.origin.path) ||
+    a.origin.line - b.origin.line ||
+    cmpStr(canonicalJSON(a.spec), canonicalJSON(b.spec))
+  );
+}
+
+function listenerIR(l: ListenerPlan, virtualHosts: IRVirtualHost[], tcpRoutes: IRTCPRoute[]): IRListener {
+  return {
+    name: l.name,
+    bindAddress: l.bindAddress,
+    port: l.port,
+    protocolStack: l.protocolStack,
+    l7: l.l7,
+    tls: l.tls,
+    securityModel: l.securityModel,
+    l7Depth: l.l7Depth,
+    virtualHosts,
+    tcpRoutes,
+    ...(l.source ? { source: l.source } : {}),
+  };
+}
+
+// ───────────────────────── resolvers ─────────────────────────
+
+function compileResolvers(rs: readonly Resource[], ctx: CompileContext): Map<string, IRResolver> {
+  const out = new Map<string, IRResolver>();
+  for (const r of rs) {
+    const services = ((r.spec as Obj)['services'] ?? {}) as Record<string, unknown>;
+    const list: { service: string; endpoints: IREndpoint[] }[] = [];
+    let ok = true;
+    for (const [svc, eps] of Object.entries(services).sort((a, b) => cmpStr(a[0], b[0]))) {
+      const endpoints: IREndpoint[] = [];
+      for (const [i, ep] of (Array.isArray(eps) ? eps : []).entries()) {
+        const p = parseService(String(ep));
+        if (typeof p === 'string' || !p.explicitPort) {
+          ctx.report(r, 'InvalidService', `endpoint '${String(ep)}' of service '${svc}' must be host:port${typeof p === 'string' ? ` (${p})` : ''}`, `spec.services.${svc}.${i}`);
+          ok = false;
+          continue;
+        }
+        endpoints.push({ host: p.host, port: p.port });
+      }
+      list.push({ service: svc, endpoints });
+    }
+    if (!ok) continue;
+    if (out.has(r.name)) {
+      ctx.report(r, 'DuplicateResource', `another Resolver named '${r.name}' exists in another namespace`, 'metadata.name');
+      continue;
+    }
+    out.set(r.name, { name: r.name, services: list, source: { kind: r.kind, name: r.name, namespace: r.namespace, origin: r.origin } });
+  }
+  return out;
+}
+
+// ───────────────────────── virtual hosts and attachment ─────────────────────────
+
+interface VHostPlan {
+  readonly listener: ListenerPlan;
+  readonly hostname: string;
+  /** Hosts merged into this vhost, first = the one whose TLS and insecure policy apply. */
+  readonly hosts: HostPlan[];
+  readonly primary: HostPlan;
+}
+
+function vhostOrder(a: string, b: string): number {
+  const rank = (h: string): number => (h === '*' ? 2 : isGlob(h) ? 1 : 0);
+  return rank(a) - rank(b) || (rank(a) === 1 ? b.length - a.length : 0) || cmpStr(a, b);
+}
+
+function planVirtualHosts(listeners: readonly ListenerPlan[], ctx: CompileContext): VHostPlan[] {
+  const out: VHostPlan[] = [];
+  for (const l of listeners) {
+    if (!l.l7) continue;
+    const byName = new Map<string, HostPlan[]>();
+    for (const h of l.hosts) {
+      const list = byName.get(h.hostname) ?? [];
+      list.push(h);
+      byName.set(h.hostname, list);
+    }
+    for (const name of [...byName.keys()].sort(vhostOrder)) {
+      const hs = byName.get(name)!.slice().sort((a, b) => cmpStr(a.resource ? resourceKey(a.resource) : '', b.resource ? resourceKey(b.resource) : ''));
+      const primary = hs[0]!;
+      for (const other of hs.slice(1)) {
+        if (other.resource && (other.tlsContext !== primary.tlsContext || other.insecureAction !== primary.insecureAction)) {
+          ctx.report(other.resource, 'HostnameConflict', `Host shares hostname '${name}' with ${primary.resource ? resourceKey(primary.resource) : 'the default Host'} on listener ${l.name}; that Host's TLS and insecure policy apply`, 'spec.hostname');
+        }
+      }
+      out.push({ listener: l, hostname: name, hosts: hs, primary });
+    }
+  }
+  return out;
+}
+
+interface Attached {
+  readonly plan: MappingPlan;
+  /** The full match inside this vhost, authority constraints included. */
+  readonly headers: readonly IRHeaderMatch[];
+  readonly groupKey: string;
+}
+
+function attaches(m: MappingPlan, h: HostPlan): boolean {
+  const hostOk = m.hostname !== undefined && globsIntersect(m.hostname, h.hostname);
+  if (h.mappingSelector) return selectorMatches(h.mappingSelector, m.resource.labels) && (m.hostname === undefined || hostOk);
+  return hostOk;
+}
+
+function attachMappings(vhosts: readonly VHostPlan[], plans: readonly MappingPlan[], ctx: CompileContext): Map<VHostPlan, Attached[]> {
+  const out = new Map<VHostPlan, Attached[]>();
+  const attachedAnywhere = new Set<MappingPlan>();
+  for (const v of vhosts) {
+    const list: Attached[] = [];
+    for (const m of plans) {
+      if (!v.hosts.some((h) => attaches(m, h))) continue;
+      attachedAnywhere.add(m);
+      ctx.attach(m.resource, `${v.listener.name}/${v.hostname}`);
+      const headers = m.headers.slice();
+      // A Mapping narrower than its vhost keeps its hostname as an :authority match.
+      if (m.hostname !== undefined && m.hostname !== '*' && m.hostname !== v.hostname) {
+        headers.push(isGlob(m.hostname) ? { name: ':authority', regex: globToRegex(m.hostname) } : { name: ':authority', exact: m.hostname });
+      }
+      if (m.authority) headers.push(m.authority);
+      headers.sort(cmpHeader);
+      const groupKey = canonicalJSON({ p: m.prefix, x: m.path, r: m.regex, c: m.caseSensitive, m: m.method ?? '', mr: m.methodRegex, h: headers, q: m.query, pr: m.precedence });
+      list.push({ plan: m, headers, groupKey });
+    }
+    out.set(v, list);
+  }
+  for (const m of plans) {
+    if (!attachedAnywhere.has(m)) {
+      const why = m.hostname === undefined ? 'it has no hostname (add hostname: "*" or a Host mappingSelector that selects it)' : `no Host on any Listener matches hostname '${m.hostname}'`;
+      ctx.report(m.resource, 'MappingNotAttached', `Mapping is not served: ${why}`, m.hostname === undefined ? 'spec' : 'spec.hostname');
+    }
+  }
+  return out;
+}
+
+/** Canary-group rules over every vhost: weights must fit in 100; same-match Mappings without weights conflict; one shadow. */
+function validateGroups(attachments: Map<VHostPlan, Attached[]>, ctx: CompileContext): void {
+  const reported = new Set<string>();
+  for (const [v, list] of attachments) {
+    const groups = new Map<string, Attached[]>();
+    for (const a of list) {
+      const g = groups.get(a.groupKey) ?? [];
+      g.push(a);
+      groups.set(a.groupKey, g);
+    }
+    for (const g of groups.values()) {
+      const members = g.filter((a) => !a.plan.shadow);
+      const shadows = g.filter((a) => a.plan.shadow);
+      const names = members.map((a) => `${a.plan.resource.namespace}/${a.plan.resource.name}`).sort();
+      const once = (a: Attached, code: string, fn: () => void): void => {
+        const k = `${resourceKey(a.plan.resource)}|${code}`;
+        if (!reported.has(k)) {
+          reported.add(k);
+          fn();
+        }
+      };
+      if (shadows.length > 1) for (const a of shadows) once(a, 'shadow', () => ctx.report(a.plan.resource, 'MultipleShadows', `more than one shadow Mapping for the same match (${shadows.map((s) => s.plan.resource.name).sort().join(', ')}); at most one is allowed`, 'spec.shadow'));
+      if (members.length < 2) continue;
+      const total = members.reduce((s, a) => s + (a.plan.weight ?? 0), 0);
+      if (total > 100) {
+        for (const a of members) once(a, 'weight', () => ctx.report(a.plan.resource, 'WeightOverflow', `weights of the canary group ${names.join(', ')} add up to ${total}, more than 100`, 'spec.weight'));
+        continue;
+      }
+      if (members.every((a) => a.plan.weight === undefined)) {
+        for (const a of members) {
+          once(a, 'conflict', () =>
+            ctx.report(a.plan.resource, 'RouteConflict', `Mappings ${names.join(' and ')} match the same requests on ${v.listener.name}/${v.hostname} and none sets a weight; traffic would be split silently — give them weights to make a canary, or change one match`, 'spec.prefix'),
+          );
+        }
+      }
+    }
+  }
+}
+
+function buildRoutes(v: VHostPlan, attached: readonly Attached[], ctx: CompileContext, clusterNeeds: Map<string, ClusterNeeds>): IRRoute[] {
+  const groups = new Map<string, Attached[]>();
+  for (const a of attached) {
+    if (!ctx.isValid(a.plan.resource)) continue;
+    const g = groups.get(a.groupKey) ?? [];
+    g.push(a);
+    groups.set(a.groupKey, g);
+  }
+  const routes: { route: IRRoute; weightKey: number[]; tie: string }[] = [];
+  for (const [key, g] of groups) {
+    const sorted = g.slice().sort((a, b) => cmpStr(resourceKey(a.plan.resource), resourceKey(b.plan.resource)));
+    const members = sorted.filter((a) => !a.plan.shadow);
+    const shadow = sorted.find((a) => a.plan.shadow);
+    if (members.length === 0) continue;
+    const primary = members[0]!.plan;
+    const weights = normaliseWeights(members.map((a) => a.plan.weight));
+    const backends: IRBackend[] = [];
+    for (const [i, a] of members.entries()) {
+      const p = a.plan;
+      if (!p.backend || !p.cluster) continue;
+      const cname = registerCluster(clusterNeeds, p.cluster);
+      backends.push({ cluster: cname, weight: weights[i]!, ...p.backend });
+    }
+    const match = {
+      ...(primary.prefix !== undefined ? { prefix: primary.prefix } : {}),
+      ...(primary.path !== undefined ? { path: primary.path } : {}),
+      ...(primary.regex !== undefined ? { regex: primary.regex } : {}),
+      caseSensitive: primary.caseSensitive,
+      ...(primary.method ? { method: primary.method } : {}),
+      ...(primary.methodRegex ? { methodRegex: true } : {}),
+      headers: members[0]!.headers,
+      query: primary.query,
+    };
+    const route: IRRoute = {
+      id: `${primary.resource.namespace}/${primary.resource.name}`,
+      match,
+      precedence: primary.precedence,
+      backends: primary.redirect ? [] : backends,
+      ...(primary.redirect ? { redirect: primary.redirect } : {}),
+      ...(shadow?.plan.cluster ? { shadow: { cluster: registerCluster(clusterNeeds, shadow.plan.cluster), weight: shadow.plan.weight ?? 100 } } : {}),
+      ...(primary.cors ? { cors: primary.cors } : {}),
+      allowUpgrade: primary.allowUpgrade,
+      grpc: primary.grpc,
+      bypassAuth: primary.bypassAuth,
+      mappings: sorted.map((a) => a.plan.ref),
+    };
+    const pathLen = (primary.prefix ?? primary.path ?? primary.regex ?? '').length;
+    const headerLen = match.headers.reduce((s, h) => s + h.name.length + (h.exact ?? h.regex ?? '').length, 0) + (primary.method ? ':method'.length + primary.method.length : 0);
+    const queryLen = match.query.reduce((s, q) => s + q.name.length + (q.exact ?? q.regex ?? '').length, 0);
+    routes.push({ route, weightKey: [primary.precedence, pathLen, headerLen, queryLen], tie: key });
+  }
+  routes.sort((a, b) => {
+    for (let i = 0; i < a.weightKey.length; i++) {
+      const d = b.weightKey[i]! - a.weightKey[i]!;
+      if (d !== 0) return d;
+    }
+    return cmpStr(a.tie, b.tie);
+  });
+  // Unique ids within a vhost: the same first Mapping can head two groups only via distinct matches.
+  const ids = new Map<string, number>();
+  return routes.map(({ route }) => {
+    const n = ids.get(route.id) ?? 0;
+    ids.set(route.id, n + 1);
+    return n === 0 ? route : { ...route, id: `${route.id}#${n}` };
+  });
+}
+
+/** Explicit weights are kept; the rest of 100 is split evenly among unweighted members (earlier members get the odd units). */
+export function normaliseWeights(ws: readonly (number | undefined)[]): number[] {
+  const explicit = ws.reduce<number>((s, w) => s + (w ?? 0), 0);
+  const unweighted = ws.filter((w) => w === undefined).length;
+  if (unweighted === 0) {
+    if (explicit === 0) return ws.map((_, i) => (i === 0 ? 100 : 0));
+    if (explicit === 100) return ws.map((w) => w!);
+    // Scale to 100, largest remainder first, deterministic.
+    const raw = ws.map((w) => ((w ?? 0) * 100) / explicit);
+    const out = raw.map(Math.floor);
+    let rest = 100 - out.reduce((s, x) => s + x, 0);
+    const order = raw.map((r, i) => [r - Math.floor(r), i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+    for (const [, i] of order) {
+      if (rest <= 0) break;
+      out[i]!++;
+      rest--;
+    }
+    return out;
+  }
+  const remaining = Math.max(0, 100 - explicit);
+  const share = Math.floor(remaining / unweighted);
+  let odd = remaining - share * unweighted;
+  return ws.map((w) => {
+    if (w !== undefined) return w;
+    const x = share + (odd > 0 ? 1 : 0);
+    if (odd > 0) odd--;
+    return x;
+  });
+}
+
+// ───────────────────────── TCP ─────────────────────────
+
+interface TCPPort {
+  tls: boolean;
+  routes: IRTCPRoute[];
+}
+
+function compileTCP(rs: readonly Resource[], listeners: readonly ListenerPlan[], contexts: Map<string, IRTLSContext>, connectTimeoutMs: number, ctx: CompileContext, clusterNeeds: Map<string, ClusterNeeds>): Map<number, TCPPort> {
+  const byPort = new Map<number, Resource[]>();
+  for (const r of rs) {
+    const s = r.spec as Obj;
+    const port = Number(s['port']);
+    const l = listeners.find((x) => x.port === port);
+    if (l?.l7) {
+      ctx.report(r, 'ListenerConflict', `port ${port} is an HTTP listener (${l.name}); a TCPMapping needs a TCP or TLS listener or a free port`, 'spec.port');
+      continue;
+    }
+    const service = String(s['service'] ?? '');
+    const tlsOrig = s['tls'];
+    const parsed = parseService(service, tlsOrig === true || typeof tlsOrig === 'string');
+    if (typeof parsed === 'string') {
+      ctx.report(r, 'InvalidService', parsed, 'spec.service');
+      continue;
+    }
+    if (typeof tlsOrig === 'string' && !contexts.has(tlsOrig)) {
+      ctx.report(r, 'TLSContextNotFound', `TLSContext '${tlsOrig}' (named by tls) was not found`, 'spec.tls');
+      continue;
+    }
+    const list = byPort.get(port) ?? [];
+    list.push(r);
+    byPort.set(port, list);
+  }
+  const out = new Map<number, TCPPort>();
+  for (const [port, list] of byPort) {
+    const bySni = new Map<string, Resource[]>();
+    for (const r of list) {
+      const h = (r.spec as Obj)['host'];
+      const k = typeof h === 'string' ? h.toLowerCase() : '';
+      const l = bySni.get(k) ?? [];
+      l.push(r);
+      bySni.set(k, l);
+    }
+    const routes: IRTCPRoute[] = [];
+    let tls = listeners.find((x) => x.port === port)?.tls ?? false;
+    for (const [sni, group] of [...bySni].sort((a, b) => (a[0] === '' ? 1 : b[0] === '' ? -1 : cmpStr(a[0], b[0])))) {
+      const members = group.slice().sort((a, b) => cmpStr(resourceKey(a), resourceKey(b)));
+      const ws = members.map((r) => (typeof (r.spec as Obj)['weight'] === 'number' ? ((r.spec as Obj)['weight'] as number) : undefined));
+      if (members.length > 1 && ws.every((w) => w === undefined)) {
+        const names = members.map((r) => `${r.namespace}/${r.name}`).join(' and ');
+        for (const r of members) ctx.report(r, 'RouteConflict', `TCPMappings ${names} serve the same port ${port}${sni ? ` and SNI ${sni}` : ''} without weights`, 'spec.port');
+        continue;
+      }
+      if (ws.reduce<number>((s, w) => s + (w ?? 0), 0) > 100) {
+        for (const r of members) ctx.report(r, 'WeightOverflow', `weights of the TCPMappings on port ${port} add up to more than 100`, 'spec.weight');
+        continue;
+      }
+      const weights = normaliseWeights(ws);
+      const backends = members.map((r, i) => {
+        const s = r.spec as Obj;
+        const tlsOrig = s['tls'];
+        const parsed = parseService(String(s['service']), tlsOrig === true || typeof tlsOrig === 'string') as Exclude<ReturnType<typeof parseService>, string>;
+        const needs: ClusterNeeds = {
+          service: String(s['service']),
+          parsed,
+          namespace: r.namespace,
+          ...(typeof s['resolver'] === 'string' ? { resolver: s['resolver'] } : {}),
+          ...(typeof tlsOrig === 'string' ? { tlsContext: tlsOrig } : {}),
+          http2: false,
+          connectTimeoutMs,
+          idleTimeoutMs: 0,
+          loadBalancer: { policy: 'round_robin' },
+          circuitBreakers: { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 0 },
+        };
+        return { cluster: registerCluster(clusterNeeds, needs), weight: weights[i]! };
+      });
+      const first = members[0]!;
+      let tlsContext: string | undefined;
+      if (sni) {
+        tls = true;
+        tlsContext = [...contexts.values()].find((c) => c.hosts.includes(sni) && c.certificate)?.name;
+      }
+      for (const r of members) ctx.attach(r, `port ${port}${sni ? ` sni ${sni}` : ''}`);
+      routes.push({
+        id: `${first.namespace}/${first.name}`,
+        ...(sni ? { sni } : {}),
+        ...(tlsContext ? { tlsContext } : {}),
+        backends,
+        idleTimeoutMs: typeof (first.spec as Obj)['idle_timeout_ms'] === 'number' ? ((first.spec as Obj)['idle_timeout_ms'] as number) : 3600000,
+        mapping: { kind: first.kind, name: first.name, namespace: first.namespace, origin: first.origin } satisfies IRSourceRef,
+      });
+    }
+    if (routes.length > 0) out.set(port, { tls, routes });
+  }
+  return out;
+}
+
+// ───────────────────────── clusters ─────────────────────────
+
+function needsKey(n: ClusterNeeds): string {
+  return canonicalJSON({ ...n, service: n.service.trim() });
+}
+
+/** Registers a cluster requirement and returns its key; names are assigned once all are known (nameClusters). */
+function registerCluster(needs: Map<string, ClusterNeeds>, n: ClusterNeeds): string {
+  const k = needsKey(n);
+  if (!needs.has(k)) needs.set(k, n);
+  return k;
+}
+
+/**
+ * Emissary's name, cluster_<service>_<namespace>, when only one set of settings uses that service
+ * in that namespace; otherwise every variant gets a short hash of its settings appended.
+ */
+function nameClusters(needs: Map<string, ClusterNeeds>): Map<string, string> {
+  const byBase = new Map<string, string[]>();
+  for (const [k, n] of needs) {
+    const base = clusterBaseName(n.service, n.namespace);
+    const l = byBase.get(base) ?? [];
+    l.push(k);
+    byBase.set(base, l);
+  }
+  const names = new Map<string, string>();
+  for (const [base, keys] of byBase) {
+    for (const k of keys) names.set(k, keys.length === 1 ? base : `${base}_${sha256(k).slice(0, 8)}`);
+  }
+  return names;
+}
+
+function renameClusters(ls: IRListener[], names: Map<string, string>): IRListener[] {
+  const n = (k: string): string => names.get(k) ?? k;
+  return ls.map((l) => ({
+    ...l,
+    virtualHosts: l.virtualHosts.map((v) => ({
+      ...v,
+      routes: v.routes.map((r) => ({
+        ...r,
+        backends: r.backends.map((b) => ({ ...b, cluster: n(b.cluster) })),
+        ...(r.shadow ? { shadow: { ...r.shadow, cluster: n(r.shadow.cluster) } } : {}),
+      })),
+    })),
+    tcpRoutes: l.tcpRoutes.map((t) => ({ ...t, backends: t.backends.map((b) => ({ ...b, cluster: n(b.cluster) })) })),
+  }));
+}
+
+function buildClusters(needs: Map<string, ClusterNeeds>, resolvers: Map<string, IRResolver>): IRCluster[] {
+  const out = new Map<string, IRCluster>();
+  const names = nameClusters(needs);
+  for (const [key, n] of needs) {
+    const name = names.get(key)!;
+    let endpoints: IREndpoint[] = [{ host: n.parsed.host, port: n.parsed.port }];
+    let dns = !n.parsed.isIP;
+    if (n.resolver) {
+      const r = resolvers.get(n.resolver);
+      const svc = r?.services.find((s) => s.service === n.parsed.host || s.service === n.service);
+      if (svc) {
+        endpoints = svc.endpoints.slice();
+        dns = endpoints.some((e) => !/^[\d.]+$/.test(e.host) && !e.host.includes(':'));
+      }
+    }
+    out.set(name, {
+      name,
+      service: n.service,
+      namespace: n.namespace,
+      scheme: n.parsed.scheme,
+      endpoints,
+      dns,
+      http2: n.http2,
+      ...(n.parsed.scheme === 'https' || n.tlsContext ? { tls: { ...(n.tlsContext ? { context: n.tlsContext } : {}), ...(n.sni ? { sni: n.sni } : {}) } } : {}),
+      connectTimeoutMs: n.connectTimeoutMs,
+      idleTimeoutMs: n.idleTimeoutMs,
+      loadBalancer: n.loadBalancer,
+      circuitBreakers: n.circuitBreakers,
+      outlierDetection: { consecutiveFailures: 5, baseEjectionMs: 30000 },
+    });
+  }
+  return [...out.values()].sort((a, b) => cmpStr(a.name, b.name));
+}

@@ -1,0 +1,240 @@
+// Listeners and Hosts: which ports exist, what they speak, and which Hosts (virtual hosts) each
+// Listener binds — Emissary's hostBinding rules, with matchExpressions implemented, not ignored.
+
+import type { Resource } from '../api/resource.js';
+import type { InsecureAction, IRTLSContext, SecurityModel, IRSourceRef } from '../ir/types.js';
+import type { CompileContext } from './context.js';
+import { canonicalHostname } from './hostname-globs.js';
+import { secretId, tlsContextFrom, type SecretTable } from './tls.js';
+
+type Obj = Record<string, unknown>;
+
+export interface ListenerPlan {
+  readonly name: string;
+  readonly bindAddress: string;
+  readonly port: number;
+  readonly protocolStack: string[];
+  readonly l7: boolean;
+  readonly tls: boolean;
+  readonly securityModel: SecurityModel;
+  readonly l7Depth: number;
+  readonly source?: IRSourceRef;
+  readonly resource?: Resource;
+  /** Hosts bound to this listener (L7 only). */
+  hosts: HostPlan[];
+}
+
+export interface HostPlan {
+  readonly resource?: Resource;
+  readonly hostname: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly namespace: string;
+  readonly insecureAction: InsecureAction;
+  readonly tlsContext?: string;
+  /** mappingSelector.matchLabels / matchExpressions, when set. */
+  readonly mappingSelector?: Selector;
+  readonly source?: IRSourceRef;
+}
+
+export interface Selector {
+  readonly matchLabels: Readonly<Record<string, string>>;
+  readonly matchExpressions: readonly { key: string; operator: string; values: readonly string[] }[];
+}
+
+const STACKS: Record<string, string[]> = {
+  HTTP: ['HTTP', 'TCP'],
+  HTTPS: ['TLS', 'HTTP', 'TCP'],
+  HTTPPROXY: ['PROXY', 'HTTP', 'TCP'],
+  HTTPSPROXY: ['TLS', 'PROXY', 'HTTP', 'TCP'],
+  TCP: ['TCP'],
+  TLS: ['TLS', 'TCP'],
+};
+
+function refOf(r: Resource): IRSourceRef {
+  return { kind: r.kind, name: r.name, namespace: r.namespace, origin: r.origin };
+}
+
+export function selectorFrom(v: unknown): Selector | undefined {
+  if (!v || typeof v !== 'object') return undefined;
+  const o = v as Obj;
+  const ml = (o['matchLabels'] ?? {}) as Record<string, string>;
+  const me = Array.isArray(o['matchExpressions']) ? (o['matchExpressions'] as Obj[]) : [];
+  return {
+    matchLabels: ml,
+    matchExpressions: me.map((e) => ({ key: String(e['key']), operator: String(e['operator']), values: Array.isArray(e['values']) ? (e['values'] as unknown[]).map(String) : [] })),
+  };
+}
+
+/** Kubernetes label-selector semantics: all matchLabels and all matchExpressions must hold. */
+export function selectorMatches(sel: Selector, labels: Readonly<Record<string, string>>): boolean {
+  for (const [k, v] of Object.entries(sel.matchLabels)) if (labels[k] !== v) return false;
+  for (const e of sel.matchExpressions) {
+    const has = Object.prototype.hasOwnProperty.call(labels, e.key);
+    const val = labels[e.key];
+    switch (e.operator) {
+      case 'In':
+        if (!has || !e.values.includes(val!)) return false;
+        break;
+      case 'NotIn':
+        if (has && e.values.includes(val!)) return false;
+        break;
+      case 'Exists':
+        if (!has) return false;
+        break;
+      case 'DoesNotExist':
+        if (has) return false;
+        break;
+      default:
+        return false;
+    }
+  }
+  return true;
+}
+
+export function selectorProblem(sel: Selector): string | undefined {
+  for (const e of sel.matchExpressions) {
+    if (!['In', 'NotIn', 'Exists', 'DoesNotExist'].includes(e.operator)) return `matchExpressions operator '${e.operator}' is not one of In, NotIn, Exists, DoesNotExist`;
+    if ((e.operator === 'In' || e.operator === 'NotIn') && e.values.length === 0) return `matchExpressions '${e.key} ${e.operator}' needs at least one value`;
+  }
+  return undefined;
+}
+
+export function compileListeners(listeners: readonly Resource[], ctx: CompileContext): ListenerPlan[] {
+  const plans: ListenerPlan[] = [];
+  const byPort = new Map<number, Resource[]>();
+  for (const r of listeners) {
+    if (!ctx.isValid(r)) continue;
+    const spec = r.spec as Obj;
+    const port = Number(spec['port']);
+    const l = byPort.get(port) ?? [];
+    l.push(r);
+    byPort.set(port, l);
+  }
+  for (const [port, rs] of [...byPort].sort((a, b) => a[0] - b[0])) {
+    if (rs.length > 1) {
+      const names = rs.map((r) => `${r.namespace}/${r.name}`).sort();
+      for (const r of rs) ctx.report(r, 'ListenerConflict', `Listeners ${names.join(' and ')} both claim port ${port}; none of them is served until one is removed`, 'spec.port');
+      continue;
+    }
+    const r = rs[0]!;
+    const spec = r.spec as Obj;
+    let stack: string[];
+    if (Array.isArray(spec['protocolStack'])) stack = (spec['protocolStack'] as string[]).map((s) => s.toUpperCase());
+    else {
+      const p = String(spec['protocol'] ?? 'HTTP').toUpperCase();
+      const s = STACKS[p];
+      if (!s) {
+        ctx.report(r, 'NotImplemented', `Listener protocol '${p}' is not supported (use HTTP, HTTPS, HTTPPROXY, HTTPSPROXY, TCP or TLS)`, 'spec.protocol');
+        ctx.report(r, 'SchemaViolation', `Listener protocol '${p}' cannot be served`, 'spec.protocol');
+        continue;
+      }
+      stack = s;
+    }
+    plans.push({
+      name: r.name,
+      bindAddress: '0.0.0.0',
+      port,
+      protocolStack: stack,
+      l7: stack.includes('HTTP'),
+      tls: stack.includes('TLS'),
+      securityModel: (String(spec['securityModel'] ?? 'XFP').toUpperCase() as SecurityModel),
+      l7Depth: typeof spec['l7Depth'] === 'number' ? (spec['l7Depth'] as number) : 0,
+      source: refOf(r),
+      resource: r,
+      hosts: [],
+    });
+  }
+  return plans;
+}
+
+export function defaultListener(): ListenerPlan {
+  return { name: 'default-8080', bindAddress: '0.0.0.0', port: 8080, protocolStack: ['HTTP', 'TCP'], l7: true, tls: false, securityModel: 'XFP', l7Depth: 0, hosts: [] };
+}
+
+export function compileHosts(hosts: readonly Resource[], table: SecretTable, contexts: Map<string, IRTLSContext>, ctx: CompileContext): HostPlan[] {
+  const out: HostPlan[] = [];
+  for (const r of hosts) {
+    if (!ctx.isValid(r)) continue;
+    const spec = r.spec as Obj;
+    const hostname = canonicalHostname(typeof spec['hostname'] === 'string' ? (spec['hostname'] as string) : '*');
+    const rp = (spec['requestPolicy'] ?? {}) as Obj;
+    const insecure = (rp['insecure'] ?? {}) as Obj;
+    const action = (typeof insecure['action'] === 'string' ? insecure['action'] : 'Redirect') as InsecureAction;
+    let tlsContext: string | undefined;
+    const tlsSecret = spec['tlsSecret'] as Obj | undefined;
+    const tlsCtxRef = spec['tlsContext'] as Obj | undefined;
+    if (tlsCtxRef && typeof tlsCtxRef['name'] === 'string') {
+      const name = tlsCtxRef['name'] as string;
+      if (!contexts.has(name)) {
+        ctx.report(r, 'TLSContextNotFound', `TLSContext '${name}' was not found (or is invalid)`, 'spec.tlsContext.name');
+        continue;
+      }
+      tlsContext = name;
+    } else if (tlsSecret && typeof tlsSecret['name'] === 'string') {
+      const ns = typeof tlsSecret['namespace'] === 'string' ? (tlsSecret['namespace'] as string) : r.namespace;
+      const id = secretId(tlsSecret['name'] as string, ns, false);
+      const inline = (spec['tls'] ?? {}) as Obj;
+      // A TLSContext listing this hostname and the same secret takes over its settings (Emissary's association).
+      const assoc = [...contexts.values()].find((c) => c.hosts.includes(hostname) && c.certificate?.secret === id);
+      if (assoc && spec['tls'] === undefined) tlsContext = assoc.name;
+      else {
+        const name = `host-${r.namespace}-${r.name}`;
+        const c = tlsContextFrom(name, r, inline, id, [hostname], table, ctx, 'spec.tlsSecret.');
+        if (!c) continue;
+        contexts.set(name, c);
+        tlsContext = name;
+      }
+    }
+    const sel = selectorFrom(spec['mappingSelector'] ?? spec['selector']);
+    if (sel) {
+      const p = selectorProblem(sel);
+      if (p) {
+        ctx.report(r, 'UnsupportedSelector', p, 'spec.mappingSelector');
+        continue;
+      }
+    }
+    out.push({
+      resource: r,
+      hostname,
+      labels: r.labels,
+      namespace: r.namespace,
+      insecureAction: action,
+      ...(tlsContext ? { tlsContext } : {}),
+      ...(sel ? { mappingSelector: sel } : {}),
+      source: refOf(r),
+    });
+  }
+  return out;
+}
+
+/** The Host used when no Host resource exists: every hostname, cleartext routed (Portico has no self-signed fallback). */
+export function defaultHost(): HostPlan {
+  return { hostname: '*', labels: {}, namespace: 'default', insecureAction: 'Route' };
+}
+
+/** Listener → Host binding: namespace (SELF default, ALL) and selector. */
+export function bindHosts(listener: ListenerPlan, hosts: readonly HostPlan[], ctx: CompileContext): HostPlan[] {
+  const r = listener.resource;
+  if (!r) return hosts.slice();
+  const spec = r.spec as Obj;
+  const hb = (spec['hostBinding'] ?? {}) as Obj;
+  const from = String(((hb['namespace'] ?? {}) as Obj)['from'] ?? 'SELF').toUpperCase();
+  if (from === 'SELECTOR') {
+    ctx.report(r, 'UnsupportedSelector', "hostBinding.namespace.from: SELECTOR needs Namespace labels, which Portico does not load; use SELF or ALL with hostBinding.selector", 'spec.hostBinding.namespace.from');
+    return [];
+  }
+  const sel = selectorFrom(hb['selector']);
+  if (sel) {
+    const p = selectorProblem(sel);
+    if (p) {
+      ctx.report(r, 'UnsupportedSelector', p, 'spec.hostBinding.selector');
+      return [];
+    }
+  }
+  return hosts.filter((h) => {
+    if (!h.resource) return true; // the default Host binds everywhere
+    if (from !== 'ALL' && h.namespace !== r.namespace) return false;
+    if (sel && !selectorMatches(sel, h.labels)) return false;
+    return true;
+  });
+}

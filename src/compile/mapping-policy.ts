@@ -1,0 +1,102 @@
+// Turns the policy fields of a Mapping (or the Module) into IR values: header rules, CORS,
+// retry policy, load balancer, circuit breakers. Returns an error string instead of throwing.
+
+import type { IRCircuitBreakers, IRCors, IRHeaderRules, IRHeaderValue, IRLoadBalancer, IRRetryPolicy } from '../ir/types.js';
+import { parseDurationMs } from './service.js';
+
+type Obj = Record<string, unknown>;
+
+function list(v: unknown): string[] {
+  if (v === undefined || v === null) return [];
+  if (Array.isArray(v)) return v.map((x) => String(x).trim()).filter((x) => x !== '');
+  return String(v)
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== '');
+}
+
+function headerValues(v: unknown): IRHeaderValue[] {
+  if (!v || typeof v !== 'object') return [];
+  const out: IRHeaderValue[] = [];
+  for (const [name, val] of Object.entries(v as Obj)) {
+    if (val !== null && typeof val === 'object') {
+      const o = val as Obj;
+      out.push({ name: name.toLowerCase(), value: String(o['value'] ?? ''), append: o['append'] === undefined ? true : Boolean(o['append']) });
+    } else out.push({ name: name.toLowerCase(), value: String(val), append: true });
+  }
+  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+export function headerRulesFrom(spec: Obj): IRHeaderRules {
+  return {
+    requestAdd: headerValues(spec['add_request_headers']),
+    requestRemove: list(spec['remove_request_headers']).map((h) => h.toLowerCase()).sort(),
+    responseAdd: headerValues(spec['add_response_headers']),
+    responseRemove: list(spec['remove_response_headers']).map((h) => h.toLowerCase()).sort(),
+  };
+}
+
+export function corsFrom(c: Obj): IRCors | string {
+  const origins = list(c['origins']);
+  const credentials = c['credentials'] === true;
+  if (credentials && origins.includes('*')) return 'cors: origins "*" cannot be combined with credentials: true (browsers refuse it and it would trust every site)';
+  for (const o of origins) {
+    if (o !== '*' && !/^[a-z][a-z0-9+.-]*:\/\/[^/\s]+$/i.test(o) && o !== 'null') return `cors: origin '${o}' must be a scheme://host[:port] with no path, or "*"`;
+  }
+  const out: { -readonly [K in keyof IRCors]: IRCors[K] } = {
+    origins: origins.map((o) => o.toLowerCase()).sort(),
+    originRegexes: [],
+    methods: list(c['methods']).map((m) => m.toUpperCase()).sort(),
+    headers: list(c['headers']).map((h) => h.toLowerCase()).sort(),
+    exposedHeaders: list(c['exposed_headers']).map((h) => h.toLowerCase()).sort(),
+    credentials,
+  };
+  if (c['max_age'] !== undefined) out.maxAge = String(c['max_age']);
+  return out;
+}
+
+const RETRY_ON = new Set(['5xx', 'gateway-error', 'connect-failure', 'retriable-4xx', 'refused-stream', 'retriable-status-codes', 'reset', 'retriable-headers', 'envoy-ratelimited']);
+
+export function retryPolicyFrom(r: Obj): IRRetryPolicy | string {
+  const retryOn = list(r['retry_on']);
+  for (const x of retryOn) if (!RETRY_ON.has(x)) return `retry_policy.retry_on: unknown condition '${x}' (known: ${[...RETRY_ON].join(', ')})`;
+  const n = r['num_retries'] === undefined ? 1 : Number(r['num_retries']);
+  if (!Number.isInteger(n) || n < 0 || n > 10) return 'retry_policy.num_retries must be an integer from 0 to 10';
+  const out: { -readonly [K in keyof IRRetryPolicy]: IRRetryPolicy[K] } = { retryOn: retryOn.sort(), numRetries: n, retryNonIdempotent: false };
+  if (r['per_try_timeout'] !== undefined) {
+    const ms = parseDurationMs(r['per_try_timeout'] as string);
+    if (typeof ms === 'string') return `retry_policy.per_try_timeout: ${ms}`;
+    out.perTryTimeoutMs = ms;
+  }
+  return out;
+}
+
+export function loadBalancerFrom(lb: Obj): IRLoadBalancer | string {
+  const policy = String(lb['policy'] ?? 'round_robin');
+  if (policy === 'round_robin' || policy === 'least_request') return { policy };
+  if (policy === 'ring_hash' || policy === 'maglev') {
+    if (typeof lb['header'] === 'string') return { policy, hash: { header: (lb['header'] as string).toLowerCase() } };
+    if (lb['cookie'] && typeof lb['cookie'] === 'object') {
+      const c = lb['cookie'] as Obj;
+      if (typeof c['name'] !== 'string') return 'load_balancer.cookie.name is required';
+      return { policy, hash: { cookie: { name: c['name'], ...(c['ttl'] !== undefined ? { ttl: String(c['ttl']) } : {}), ...(c['path'] !== undefined ? { path: String(c['path']) } : {}) } } };
+    }
+    if (lb['source_ip'] === true) return { policy, hash: { sourceIp: true } };
+    return `load_balancer policy ${policy} needs one of header, cookie or source_ip`;
+  }
+  return `load_balancer.policy '${policy}' is not one of round_robin, least_request, ring_hash, maglev`;
+}
+
+export function circuitBreakersFrom(v: unknown, base: IRCircuitBreakers): IRCircuitBreakers {
+  const arr = Array.isArray(v) ? (v as Obj[]) : v && typeof v === 'object' ? [v as Obj] : [];
+  // Emissary allows one entry per priority; Portico has one priority class, so the default one applies.
+  const cb = arr.find((x) => (x['priority'] ?? 'default') === 'default') ?? arr[0];
+  if (!cb) return base;
+  const n = (k: string, d: number): number => (typeof cb[k] === 'number' ? (cb[k] as number) : d);
+  return {
+    maxConnections: n('max_connections', base.maxConnections),
+    maxPendingRequests: n('max_pending_requests', base.maxPendingRequests),
+    maxRequests: n('max_requests', base.maxRequests),
+    maxRetries: n('max_retries', base.maxRetries),
+  };
+}
