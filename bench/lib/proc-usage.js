@@ -1,0 +1,88 @@
+// CPU time and resident memory of a server under test, read from /proc for the process and all its
+// descendants (nginx and Portico workers), so "CPU per request" covers the whole server.
+import { readdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+
+let clkTck = 100;
+try { clkTck = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100; } catch {}
+
+function readStat(pid) {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name may contain spaces and parentheses: fields start after the last ')'.
+    const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return { ppid: Number(rest[1]), ticks: Number(rest[11]) + Number(rest[12]) };
+  } catch {
+    return null;
+  }
+}
+
+function readRssKiB(pid) {
+  try {
+    const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** The pid and all its live descendants. */
+export function processTree(rootPid) {
+  const children = new Map();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const st = readStat(name);
+    if (!st) continue;
+    const pid = Number(name);
+    if (!children.has(st.ppid)) children.set(st.ppid, []);
+    children.get(st.ppid).push(pid);
+  }
+  const out = [];
+  const stack = [rootPid];
+  while (stack.length > 0 && out.length < 10_000) {
+    const pid = stack.pop();
+    out.push(pid);
+    for (const c of children.get(pid) ?? []) stack.push(c);
+  }
+  return out;
+}
+
+function ticksOf(pids) {
+  const m = new Map();
+  for (const pid of pids) {
+    const st = readStat(pid);
+    if (st) m.set(pid, st.ticks);
+  }
+  return m;
+}
+
+export function treeRssKiB(rootPid) {
+  return processTree(rootPid).reduce((sum, pid) => sum + readRssKiB(pid), 0);
+}
+
+/**
+ * Measures one server during one load run: CPU seconds used by its tree between start() and stop(),
+ * and the peak of its summed RSS sampled every 100 ms.
+ */
+export class UsageMeter {
+  constructor(rootPid) {
+    this.rootPid = rootPid;
+  }
+
+  start() {
+    this.before = ticksOf(processTree(this.rootPid));
+    this.peakRssKiB = treeRssKiB(this.rootPid);
+    this.timer = setInterval(() => {
+      this.peakRssKiB = Math.max(this.peakRssKiB, treeRssKiB(this.rootPid));
+    }, 100);
+  }
+
+  stop() {
+    clearInterval(this.timer);
+    const after = ticksOf(processTree(this.rootPid));
+    let delta = 0;
+    for (const [pid, t] of after) delta += t - (this.before.get(pid) ?? 0);
+    this.peakRssKiB = Math.max(this.peakRssKiB, treeRssKiB(this.rootPid));
+    return { cpuSeconds: delta / clkTck, peakRssMiB: this.peakRssKiB / 1024 };
+  }
+}

@@ -1,0 +1,194 @@
+// `npm run bench`: installs what the benchmarks need, starts every server on loopback, measures
+// them side by side in one run, prints ratios, and writes bench/results/latest.{json,md}.
+// Options: --quick (< 3 minutes), --only http1,routes,config,reload,h2,gitops, --layout split|shared,
+// --upstream nginx|node, --rounds N, --seconds S, --no-install, --no-build, --out NAME.
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir, cpus as osCpus, totalmem, release } from 'node:os';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { commandExists, runToCompletion, stopAll } from './lib/process-group.js';
+import { cpuLayout } from './lib/cpu-layout.js';
+import { startUpstreamNginx, startUpstreamNode, BENCH_DIR, REPO_DIR } from './lib/variants.js';
+import { runHttp1 } from './sections/http1.js';
+import { runRouteScale } from './sections/route-scale.js';
+import { runConfigScale } from './sections/config-scale.js';
+import { runReload } from './sections/reload.js';
+import { runH2 } from './sections/h2-tls.js';
+import { runGitops } from './sections/gitops.js';
+import { renderMarkdown, printRatios } from './report.js';
+
+const SECTIONS = ['http1', 'routes', 'config', 'reload', 'h2', 'gitops'];
+const APT_PACKAGES = { wrk: 'wrk', nginx: 'nginx', haproxy: 'haproxy', h2load: 'nghttp2-client', openssl: 'openssl' };
+
+function parseArgs(argv) {
+  const o = { quick: false, only: SECTIONS, layout: 'split', upstream: 'nginx', install: true, build: true, out: 'latest', rounds: null, seconds: null };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const val = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--quick') o.quick = true;
+    else if (a === '--only') o.only = val().split(',');
+    else if (a === '--layout') o.layout = val();
+    else if (a === '--upstream') o.upstream = val();
+    else if (a === '--rounds') o.rounds = Number(val());
+    else if (a === '--seconds') o.seconds = Number(val());
+    else if (a === '--no-install') o.install = false;
+    else if (a === '--no-build') o.build = false;
+    else if (a === '--out') o.out = val();
+    else if (a === '--help' || a === '-h') o.help = true;
+    else throw new Error(`unknown option ${a}`);
+  }
+  for (const s of o.only) if (!SECTIONS.includes(s)) throw new Error(`unknown section ${s} (sections: ${SECTIONS.join(', ')})`);
+  if (!['split', 'shared'].includes(o.layout)) throw new Error('--layout is split or shared');
+  if (!['nginx', 'node'].includes(o.upstream)) throw new Error('--upstream is nginx or node');
+  if (!/^[a-z0-9._-]+$/i.test(o.out)) throw new Error('--out is a plain file name');
+  return o;
+}
+
+function plan(o) {
+  const p = o.quick
+    ? { rounds: 2, seconds: 2, warmupSeconds: 1, connections: [50, 200], routeCounts: [10, 1000, 10000], routeConnections: 50, routeRounds: 1, configSizes: [100, 1000, 10000], configRepeats: 1, reloadChanges: 30, reloadSeconds: 8, h2Seconds: 3, gitopsQuick: true }
+    : { rounds: 3, seconds: 10, warmupSeconds: 3, connections: [50, 200], routeCounts: [10, 1000, 10000], routeConnections: 50, routeRounds: 3, configSizes: [100, 1000, 10000], configRepeats: 3, reloadChanges: 30, reloadSeconds: 20, h2Seconds: 10, gitopsQuick: false };
+  if (o.rounds) { p.rounds = o.rounds; p.routeRounds = o.rounds; }
+  if (o.seconds) p.seconds = o.seconds;
+  return p;
+}
+
+async function ensureTools(o, log) {
+  const missing = Object.entries(APT_PACKAGES).filter(([cmd]) => !commandExists(cmd)).map(([, pkg]) => pkg);
+  if (missing.length > 0) {
+    if (!o.install) throw new Error(`missing tools (${missing.join(', ')}) and --no-install given`);
+    if (process.getuid?.() !== 0) throw new Error(`missing tools: run as root, or apt-get install ${missing.join(' ')}`);
+    log(`installing ${missing.join(', ')} with apt-get`);
+    const env = { DEBIAN_FRONTEND: 'noninteractive' };
+    const u = await runToCompletion('apt-get', ['update', '-qq'], { env, timeoutMs: 300_000 });
+    if (u.status !== 0) throw new Error(`apt-get update failed: ${u.stderr}`);
+    const r = await runToCompletion('apt-get', ['install', '-y', '-qq', ...missing], { env, timeoutMs: 600_000 });
+    if (r.status !== 0) throw new Error(`apt-get install failed: ${r.stderr}`);
+  }
+  const lockOk = existsSync(join(BENCH_DIR, 'node_modules/.package-lock.json'))
+    && readFileSync(join(BENCH_DIR, 'node_modules/.package-lock.json'), 'utf8').includes('fast-proxy-lite');
+  if (!lockOk) {
+    if (!o.install) throw new Error('bench/node_modules is missing and --no-install given');
+    log('installing the Node.js peers in bench/ (npm ci)');
+    const r = await runToCompletion('npm', ['ci', '--no-audit', '--no-fund', '--prefix', BENCH_DIR], { timeoutMs: 600_000 });
+    if (r.status !== 0) throw new Error(`npm ci in bench/ failed: ${r.stderr.slice(-2000)}`);
+  }
+}
+
+async function buildPortico(o, log) {
+  if (!o.build) return { built: false };
+  log('building Portico (npx tsc -p .)');
+  const started = Date.now();
+  const r = await runToCompletion('npx', ['tsc', '-p', '.'], { cwd: REPO_DIR, timeoutMs: 300_000 });
+  // tsc emits even when some file has a type error; the benchmark uses whatever was emitted.
+  const errors = (r.stdout.match(/error TS\d+/g) ?? []).length;
+  if (errors > 0) log(`  tsc reported ${errors} type error(s); using the emitted JavaScript`);
+  return { built: true, seconds: (Date.now() - started) / 1000, typeErrors: errors };
+}
+
+function sh(cmd, args) {
+  try { return execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString().trim(); } catch (e) { return (e.stderr?.toString() ?? '').trim(); }
+}
+
+function machine(layout) {
+  const cpu = osCpus();
+  return {
+    cpuModel: cpu[0]?.model ?? 'unknown',
+    cores: cpu.length,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    kernel: release(),
+    node: process.version,
+    nginx: sh('nginx', ['-v']).replace('nginx version: ', ''),
+    haproxy: sh('haproxy', ['-v']).split('\n')[0],
+    wrk: sh('wrk', ['-v']).split('\n')[0],
+    h2load: sh('h2load', ['--version']).split('\n')[0],
+    porticoCommit: sh('git', ['-C', REPO_DIR, 'rev-parse', '--short', 'HEAD']),
+    peers: peerVersions(),
+    layout: layout.describe,
+    note: 'one machine: load generator, proxy and upstream share its cores; all traffic on 127.0.0.1',
+  };
+}
+
+function peerVersions() {
+  const out = {};
+  for (const name of ['fastify', '@fastify/http-proxy', 'http-proxy', 'fast-gateway', 'fast-proxy-lite', 'restana']) {
+    try { out[name] = JSON.parse(readFileSync(join(BENCH_DIR, 'node_modules', name, 'package.json'), 'utf8')).version; } catch { out[name] = null; }
+  }
+  return out;
+}
+
+async function main() {
+  const o = parseArgs(process.argv.slice(2));
+  if (o.help) {
+    console.log(readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(0, 4).join('\n'));
+    return 0;
+  }
+  const t0 = Date.now();
+  const log = (m) => console.log(m);
+  const p = plan(o);
+  const cores = osCpus().length;
+  const layout = cpuLayout(o.layout, cores);
+  await ensureTools(o, log);
+  const build = await buildPortico(o, log);
+  const workdir = mkdtempSync(join(tmpdir(), 'portico-bench-'));
+  const result = {
+    startedAt: new Date(t0).toISOString(),
+    mode: o.quick ? 'quick' : 'full',
+    plan: p,
+    machine: machine(layout),
+    build,
+    upstream: o.upstream === 'nginx' ? 'nginx 1 worker answering a static 200 (31-byte JSON body) on every path' : 'bench/upstream-node.js: node:http answering a static 200 (30-byte JSON body)',
+    notes: [
+      'fast-gateway 5.0.1 asks for fast-proxy-lite ^1.1.3, which the registry used here lacks: bench/package.json pins fast-proxy-lite 1.1.2 through "overrides".',
+      'The Node.js peers forward every path unchanged with no routing table; nginx and Portico serve the same generated 100 Mappings (header rules, rewrites); HAProxy forwards everything to one backend.',
+    ],
+    sections: {},
+  };
+  try {
+    const startUpstream = o.upstream === 'nginx' ? startUpstreamNginx : startUpstreamNode;
+    const upstream = await startUpstream(workdir, { cpus: layout.upstream });
+    const ctx = { workdir, upstream, layout, plan: p, log, cores, quick: o.quick };
+    const run = async (name, title, fn) => {
+      if (!o.only.includes(name)) return;
+      log(`\n== ${title}`);
+      const s = Date.now();
+      try {
+        result.sections[name] = await fn(ctx);
+      } catch (err) {
+        log(`  section failed: ${err.stack ?? err.message}`);
+        result.sections[name] = { failed: String(err.message).split('\n')[0] };
+      }
+      result.sections[name].seconds = (Date.now() - s) / 1000;
+    };
+    await run('http1', '1. HTTP/1.1 proxy throughput and latency', runHttp1);
+    await run('routes', '2. Route-count scaling', runRouteScale);
+    await run('config', '3. Configuration scale (validate + compile, apply, RSS)', runConfigScale);
+    await run('reload', '4. Reload under load', runReload);
+    await run('h2', '5. HTTP/2 and TLS (h2load)', runH2);
+    await run('gitops', '6. GitOps merge -> live', runGitops);
+    await upstream.stop();
+  } finally {
+    await stopAll();
+    rmSync(workdir, { recursive: true, force: true });
+  }
+  result.totalSeconds = (Date.now() - t0) / 1000;
+  const outDir = join(BENCH_DIR, 'results');
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, `${o.out}.json`), JSON.stringify(result, null, 2) + '\n');
+  const md = renderMarkdown(result);
+  writeFileSync(join(outDir, `${o.out}.md`), md);
+  console.log('');
+  printRatios(result, log);
+  log(`\nwrote bench/results/${o.out}.json and ${o.out}.md in ${result.totalSeconds.toFixed(0)} s`);
+  return 0;
+}
+
+main().then((code) => { process.exitCode = code; }, async (err) => {
+  console.error(`bench: ${err.message}`);
+  await stopAll();
+  process.exitCode = 1;
+});

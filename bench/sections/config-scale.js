@@ -1,0 +1,2 @@
+// placeholder
+export async function runConfigScale() { return { skipped: "not written yet" }; }

@@ -1,0 +1,2 @@
+// placeholder
+export async function runGitops() { return { skipped: "not written yet" }; }

@@ -1,0 +1,2 @@
+// placeholder
+export async function runH2() { return { skipped: "not written yet" }; }

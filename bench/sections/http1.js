@@ -1,0 +1,133 @@
+// Section 1: HTTP/1.1 proxy throughput and latency at 50 and 200 connections for every variant
+// (direct, nginx, HAProxy, the Node.js peers, Portico with 1 and all workers), rounds alternating order.
+import { measuredRun } from '../lib/measure.js';
+import { summarize, orderForRound } from '../lib/summary-stats.js';
+import { repin } from '../lib/cpu-layout.js';
+import { startNginxProxy, startHaproxy, startNodePeer, startPortico, porticoServeMissing, NODE_PEERS } from '../lib/variants.js';
+import { routeModel, benchRequest } from '../gen-config.js';
+import { runWrk } from '../lib/wrk-runner.js';
+
+export const NODE_PEER_NAMES = Object.keys(NODE_PEERS);
+
+export async function runHttp1(ctx) {
+  const { workdir, upstream, layout, plan, log, cores } = ctx;
+  const model = routeModel({ mappings: 100, hosts: 10, style: 'realistic' });
+  const req = benchRequest(model);
+  const variants = [];
+  const skipped = {};
+
+  const add = async (name, starter, { cpus, note } = {}) => {
+    try {
+      const server = await starter();
+      variants.push({ name, server, cpus, note });
+      log(`  started ${name} (pid ${server.pid}, port ${server.port})`);
+    } catch (err) {
+      skipped[name] = firstLine(err.message);
+      log(`  SKIP ${name}: ${err.message}`);
+    }
+  };
+
+  variants.push({ name: 'direct', server: upstream, cpus: layout.server, note: 'wrk straight to the upstream' });
+  await add('nginx', () => startNginxProxy(workdir, { upstreamPort: upstream.port, model, cpus: layout.server, label: 'nginx' }),
+    { note: '1 worker, upstream keepalive 256, the same 100 routes as locations' });
+  await add('haproxy', () => startHaproxy(workdir, { upstreamPort: upstream.port, cpus: layout.server }), { note: 'nbthread 1, maxconn 8000, http-reuse always' });
+  for (const peer of NODE_PEER_NAMES) await add(peer, () => startNodePeer(peer, { upstreamPort: upstream.port, cpus: layout.server }), { note: 'single process, forwards every path' });
+  const missing = porticoServeMissing();
+  if (missing) {
+    skipped['portico-1w'] = missing;
+    skipped['portico-all'] = missing;
+    log(`  SKIP portico: ${missing}`);
+  } else {
+    await add('portico-1w', () => startPortico(workdir, { label: 'portico-1w', model, upstreamPort: upstream.port, workers: 1, cpus: layout.server, probe: req }),
+      { note: '--workers 1; 100 Mappings over 10 Hosts' });
+    await add('portico-all', () => startPortico(workdir, { label: 'portico-all', model, upstreamPort: upstream.port, workers: cores, cpus: layout.allCores, probe: req }),
+      { note: `--workers ${cores} (all cores)` });
+  }
+
+  const results = {}; // name -> conns -> [run]
+  for (const v of variants) results[v.name] = {};
+  const warmed = new Set();
+  for (let round = 0; round < plan.rounds; round++) {
+    for (const conns of plan.connections) {
+      for (const v of orderForRound(variants, round)) {
+        if (v.server.handle?.exited) {
+          skipped[v.name] = `exited during the run (${v.server.handle.exited.code ?? v.server.handle.exited.signal})`;
+          continue;
+        }
+        const url = `http://127.0.0.1:${v.server.port}${req.path}`;
+        const headers = { host: req.host };
+        if (v.name === 'direct') repin(upstream.pid, layout.server);
+        try {
+          if (!warmed.has(v.name)) {
+            await runWrk({ url, connections: conns, seconds: plan.warmupSeconds, headers, cpus: layout.load });
+            warmed.add(v.name);
+          }
+          const r = await measuredRun({ server: v.server, url, connections: conns, seconds: plan.seconds, headers, loadCpus: layout.load });
+          (results[v.name][conns] ??= []).push(r);
+          log(`  round ${round + 1} c=${conns} ${v.name.padEnd(18)} ${fmt(r.rps, 0).padStart(7)} req/s  p50 ${fmt(r.p50Ms, 2)} ms  p99 ${fmt(r.p99Ms, 2)} ms  cpu ${fmt(r.cpuUsPerReq, 1)} µs/req  rss ${fmt(r.peakRssMiB, 0)} MiB  errors ${r.errors}`);
+        } catch (err) {
+          log(`  ${v.name} c=${conns}: ${err.message}`);
+        } finally {
+          if (v.name === 'direct') repin(upstream.pid, layout.upstream);
+        }
+      }
+    }
+  }
+  for (const v of variants) if (v !== variants[0]) await v.server.stop();
+
+  const table = {};
+  for (const v of variants) {
+    table[v.name] = { note: v.note, byConnections: {} };
+    for (const conns of plan.connections) {
+      const runs = results[v.name][conns] ?? [];
+      if (runs.length === 0) continue;
+      table[v.name].byConnections[conns] = aggregate(runs);
+    }
+  }
+  return { request: { host: req.host, path: req.path, route: req.route }, variants: table, skipped, ratios: ratios(table, plan.connections) };
+}
+
+export function aggregate(runs) {
+  const pick = (k) => summarize(runs.map((r) => r[k]));
+  return {
+    rps: pick('rps'), p50Ms: pick('p50Ms'), p99Ms: pick('p99Ms'), cpuUsPerReq: pick('cpuUsPerReq'),
+    cpuUtilPct: pick('cpuUtilPct'), peakRssMiB: pick('peakRssMiB'),
+    errors: runs.reduce((s, r) => s + r.errors, 0), requests: runs.reduce((s, r) => s + r.requests, 0), rounds: runs.length,
+  };
+}
+
+function ratios(table, connections) {
+  const out = {};
+  for (const conns of connections) {
+    const get = (n) => table[n]?.byConnections[conns];
+    const bestPeer = NODE_PEER_NAMES.map((n) => [n, get(n)?.rps.median ?? 0]).sort((a, b) => b[1] - a[1])[0];
+    const entry = { bestNodePeer: bestPeer?.[1] ? bestPeer[0] : null };
+    for (const p of ['portico-1w', 'portico-all']) {
+      const mine = get(p);
+      if (!mine) continue;
+      entry[p] = {
+        rpsVsNginx: div(mine.rps.median, get('nginx')?.rps.median),
+        rpsVsBestNodePeer: div(mine.rps.median, bestPeer?.[1]),
+        rpsVsDirect: div(mine.rps.median, get('direct')?.rps.median),
+        cpuPerReqVsNginx: div(mine.cpuUsPerReq.median, get('nginx')?.cpuUsPerReq.median),
+        addedP99Ms: get('direct') ? mine.p99Ms.median - get('direct').p99Ms.median : null,
+      };
+    }
+    const nginx = get('nginx');
+    if (nginx && bestPeer?.[1]) entry.bestNodePeerVsNginx = div(bestPeer[1], nginx.rps.median);
+    out[conns] = entry;
+  }
+  return out;
+}
+
+function div(a, b) {
+  return Number.isFinite(a) && Number.isFinite(b) && b > 0 ? a / b : null;
+}
+
+export function fmt(x, digits) {
+  return x === null || x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(digits);
+}
+
+export function firstLine(s) {
+  return String(s).split('\n')[0];
+}

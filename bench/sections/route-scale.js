@@ -1,0 +1,2 @@
+// placeholder
+export async function runRouteScale() { return { skipped: "not written yet" }; }
