@@ -16,6 +16,8 @@ export interface RuntimeOptions {
   readonly hash: string;
   /** Called once per finished request (access log, metrics). */
   readonly onRequestDone?: (info: RequestInfo) => void;
+  /** Source of randomness for canary weights, shadow sampling and balancers (tests inject a seeded one). */
+  readonly random?: () => number;
 }
 
 export interface RequestInfo {

@@ -1,0 +1,208 @@
+// Request and response header rewriting between client and upstream: hop-by-hop stripping,
+// X-Forwarded-*, x-request-id, and the Mapping/Module add/remove rules with Emissary append semantics.
+
+import { randomUUID } from 'node:crypto';
+import type { IRGlobal, IRHeaderValue } from '../ir/types.js';
+
+/** Connection-level fields that never cross the proxy (RFC 9110 §7.6.1), plus h2c's settings field. */
+const HOP_BY_HOP: ReadonlySet<string> = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'http2-settings',
+]);
+
+/** Headers the gateway sets itself from trusted data; a client's copy is never forwarded. */
+const GATEWAY_OWNED: ReadonlySet<string> = new Set([
+  'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id', 'content-length',
+]);
+
+/** Internal control headers (Envoy's x-envoy-* and ours): clients must not steer retries or timeouts. */
+function isInternal(lname: string): boolean {
+  return lname.startsWith('x-envoy-') || lname.startsWith('x-portico-');
+}
+
+export const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export type HeaderScanError = 'too_many' | 'duplicate_host' | 'underscore' | 'te_on_http10' | 'bad_content_length';
+
+/** One pass over the client's raw headers: limits, ambiguities, and the few values the proxy needs. */
+export interface HeaderScan {
+  error: HeaderScanError | undefined;
+  host: string | undefined;
+  xff: string | undefined;
+  xfp: string | undefined;
+  xfh: string | undefined;
+  requestId: string | undefined;
+  origin: string | undefined;
+  /** Lower-case names the client listed in Connection (hop-by-hop by nomination). */
+  connectionTokens: Set<string> | undefined;
+  hasBody: boolean;
+  contentLength: string | undefined;
+  underscoreSeen: boolean;
+}
+
+export function scanRequestHeaders(raw: readonly string[], httpMinor: number, g: IRGlobal): HeaderScan {
+  const s: HeaderScan = {
+    error: undefined, host: undefined, xff: undefined, xfp: undefined, xfh: undefined, requestId: undefined,
+    origin: undefined, connectionTokens: undefined, hasBody: false, contentLength: undefined, underscoreSeen: false,
+  };
+  // Node keeps at most ~2000 raw headers and silently drops the rest; our own limit is far below that.
+  if (raw.length / 2 > g.maxRequestHeadersCount) {
+    s.error = 'too_many';
+    return s;
+  }
+  let hostCount = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const value = raw[i + 1] as string;
+    if (name.indexOf('_') !== -1) {
+      s.underscoreSeen = true;
+      if (g.headersWithUnderscoresAction === 'REJECT_REQUEST') {
+        s.error = 'underscore';
+        return s;
+      }
+    }
+    switch (name.length) {
+      case 4:
+        if (name.toLowerCase() === 'host') {
+          hostCount++;
+          s.host = value;
+        }
+        break;
+      case 6:
+        if (name.toLowerCase() === 'origin') s.origin = value;
+        break;
+      case 10:
+        if (name.toLowerCase() === 'connection') {
+          for (const t of value.split(',')) {
+            const tok = t.trim().toLowerCase();
+            if (tok !== '' && tok !== 'close' && tok !== 'keep-alive') (s.connectionTokens ??= new Set()).add(tok);
+          }
+        }
+        break;
+      case 12:
+        if (name.toLowerCase() === 'x-request-id') s.requestId = value;
+        break;
+      case 14:
+        if (name.toLowerCase() === 'content-length') {
+          s.contentLength = value;
+          if (value !== '0') s.hasBody = true;
+        }
+        break;
+      case 15: {
+        const l = name.toLowerCase();
+        if (l === 'x-forwarded-for') s.xff = s.xff === undefined ? value : `${s.xff}, ${value}`;
+        break;
+      }
+      case 16: {
+        const l = name.toLowerCase();
+        if (l === 'x-forwarded-host') s.xfh ??= value;
+        break;
+      }
+      case 17: {
+        const l = name.toLowerCase();
+        if (l === 'transfer-encoding') {
+          s.hasBody = true;
+          // HTTP/1.0 has no chunked framing: treat as faulty framing (RFC 9112 §6.1).
+          if (httpMinor === 0) {
+            s.error = 'te_on_http10';
+            return s;
+          }
+        } else if (l === 'x-forwarded-proto') s.xfp ??= value;
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  if (hostCount > 1) s.error = 'duplicate_host';
+  return s;
+}
+
+/** The client address the gateway trusts (Envoy's XFF rules) and the X-Forwarded-For to send on. */
+export function forwardedFor(peer: string, clientXff: string | undefined, trustedHops: number, useRemoteAddress: boolean): { client: string; xff: string } {
+  if (clientXff === undefined || trustedHops === 0 && useRemoteAddress) {
+    return { client: peer, xff: useRemoteAddress ? (clientXff === undefined ? peer : `${clientXff}, ${peer}`) : (clientXff ?? peer) };
+  }
+  const entries = clientXff.split(',');
+  const pos = entries.length - trustedHops - (useRemoteAddress ? 0 : 1);
+  const picked = pos >= 0 && pos < entries.length ? (entries[pos] as string).trim() : '';
+  return { client: picked !== '' ? picked : peer, xff: useRemoteAddress ? `${clientXff}, ${peer}` : clientXff };
+}
+
+export function newRequestId(): string {
+  return randomUUID();
+}
+
+/** Add rules in order: append=true adds another value, append=false replaces every earlier value. */
+export function applyAdds(out: string[], adds: readonly IRHeaderValue[], start: number): void {
+  for (const a of adds) {
+    if (!a.append) {
+      const lname = a.name.toLowerCase();
+      for (let i = out.length - 2; i >= start; i -= 2) {
+        if ((out[i] as string).toLowerCase() === lname) out.splice(i, 2);
+      }
+    }
+    out.push(a.name, a.value);
+  }
+}
+
+export interface UpstreamHeaderInput {
+  readonly raw: readonly string[];
+  readonly scan: HeaderScan;
+  readonly dropUnderscore: boolean;
+  readonly remove: ReadonlySet<string>;
+  readonly adds: readonly IRHeaderValue[];
+  readonly xff: string | undefined;
+  readonly xfp: string;
+  readonly xfh: string;
+  readonly requestId: string;
+}
+
+/**
+ * Request headers for the upstream as a flat [name, value, ...] list. Index 0/1 is the Host slot,
+ * filled per attempt (auto_host_rewrite depends on the endpoint). Framing headers are never
+ * copied: the client's Content-Length is re-emitted only after llhttp validated it.
+ */
+export function upstreamRequestHeaders(x: UpstreamHeaderInput): string[] {
+  const out: string[] = ['host', ''];
+  const tokens = x.scan.connectionTokens;
+  const raw = x.raw;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const lname = name.toLowerCase();
+    if (HOP_BY_HOP.has(lname)) {
+      if (lname === 'te' && (raw[i + 1] as string).trim().toLowerCase() === 'trailers') out.push('te', 'trailers');
+      continue;
+    }
+    if (GATEWAY_OWNED.has(lname) || isInternal(lname)) continue;
+    if (tokens !== undefined && tokens.has(lname)) continue;
+    if (x.remove.size > 0 && x.remove.has(lname)) continue;
+    if (x.dropUnderscore && name.indexOf('_') !== -1) continue;
+    out.push(name, raw[i + 1] as string);
+  }
+  if (x.scan.contentLength !== undefined) out.push('content-length', x.scan.contentLength);
+  else if (x.scan.hasBody) out.push('transfer-encoding', 'chunked');
+  if (x.xff !== undefined) out.push('x-forwarded-for', x.xff);
+  out.push('x-forwarded-proto', x.xfp, 'x-forwarded-host', x.xfh, 'x-request-id', x.requestId);
+  if (x.adds.length > 0) applyAdds(out, x.adds, 2);
+  return out;
+}
+
+/** Response headers for the client: upstream's end-to-end headers minus removals. */
+export function downstreamResponseHeaders(raw: readonly string[], remove: ReadonlySet<string>): string[] {
+  const out: string[] = [];
+  let tokens: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    if ((raw[i] as string).length === 10 && (raw[i] as string).toLowerCase() === 'connection') {
+      for (const t of (raw[i + 1] as string).split(',')) (tokens ??= new Set()).add(t.trim().toLowerCase());
+    }
+  }
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const lname = name.toLowerCase();
+    if (HOP_BY_HOP.has(lname)) continue;
+    if (tokens !== undefined && tokens.has(lname)) continue;
+    if (remove.size > 0 && remove.has(lname)) continue;
+    out.push(name, raw[i + 1] as string);
+  }
+  return out;
+}

@@ -1,0 +1,416 @@
+// The forward path for one routed request: pick an endpoint, send the request upstream with the
+// rewritten path and headers, apply timeouts and retries, stream the response back or abort it.
+
+import http from 'node:http';
+import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
+import type { ConnectionInfo } from './runtime-types.js';
+import type { IRRoute } from '../ir/types.js';
+import type { CompiledBackend, CompiledRetry, RouteAction } from './route-action.js';
+import { rewritePath } from './route-action.js';
+import type { UpstreamCluster } from './upstream-pool.js';
+import { hashKeyFor } from './balancer.js';
+import { addResponseCors } from './cors.js';
+import { applyAdds, downstreamResponseHeaders, upstreamRequestHeaders, type HeaderScan } from './header-policy.js';
+import { sendLocalReply, type LocalReplyCode } from './local-reply.js';
+
+/** Per-request state shared by the runtime (checks, routing) and the forward path. */
+export interface RequestContext {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly conn: ConnectionInfo;
+  readonly start: number;
+  method: string;
+  /** Normalised path (what routing used), without query. */
+  path: string;
+  query: string;
+  /** Host as used for routing (normalised). */
+  host: string;
+  /** Authority as the client sent it (forwarded as Host unless rewritten). */
+  authority: string;
+  requestId: string;
+  clientAddress: string;
+  secure: boolean;
+  status: number;
+  route: string | undefined;
+  cluster: string | undefined;
+  upstreamAddress: string | undefined;
+  localReply: string | undefined;
+  upstreamError: string | undefined;
+  bytesIn: number;
+  bytesOut: number;
+  /** The client went away before the response finished. */
+  clientGone: boolean;
+  /** Current upstream attempt, aborted when the client goes away. */
+  upstream: ClientRequest | undefined;
+}
+
+/** Settings of the runtime the forward path needs. */
+export interface ForwardEnv {
+  readonly random: () => number;
+  readonly serverName: string | undefined;
+  readonly dropUnderscore: boolean;
+  readonly connectTimeoutMs: number;
+}
+
+/** Body kept in memory so that a retry can replay it (only when the route allows retrying bodies). */
+const MAX_REPLAY_BODY = 1 << 20;
+/** A mirror that cannot keep up is dropped rather than buffering the real request's body. */
+const MAX_SHADOW_BUFFER = 1 << 20;
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+
+type FailKind = 'connect_failure' | 'reset' | 'timeout' | 'per_try_timeout' | 'bad_response';
+
+export function localReply(ctx: RequestContext, env: ForwardEnv, status: number, code: LocalReplyCode, close = false, extra?: readonly string[]): void {
+  ctx.status = status;
+  ctx.localReply = code;
+  if (ctx.clientGone) return;
+  sendLocalReply(ctx.res, status, code, ctx.requestId, close, env.serverName, extra);
+}
+
+function classify(err: NodeJS.ErrnoException): FailKind {
+  const code = err.code ?? '';
+  if (code.startsWith('HPE_')) return 'bad_response';
+  if (code === 'PORTICO_CONNECT_TIMEOUT' || code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EADDRNOTAVAIL') {
+    return 'connect_failure';
+  }
+  if (code === 'PORTICO_UNSOLICITED_UPGRADE' || code === 'ERR_TLS_CERT_ALTNAME_INVALID' || code.startsWith('ERR_SSL') || code.startsWith('UNABLE_TO') || code.startsWith('CERT_') || code === 'DEPTH_ZERO_SELF_SIGNED_CERT' || code === 'SELF_SIGNED_CERT_IN_CHAIN') {
+    return 'bad_response';
+  }
+  return 'reset';
+}
+
+function faultError(code: string, message: string): NodeJS.ErrnoException {
+  const e: NodeJS.ErrnoException = new Error(message);
+  e.code = code;
+  return e;
+}
+
+function retryableStatus(r: CompiledRetry, status: number): boolean {
+  if (status >= 500) return r.on5xx || (r.onGatewayError && status >= 502 && status <= 504);
+  return r.onRetriable4xx && status === 409;
+}
+
+function retryableFailure(r: CompiledRetry, kind: FailKind): boolean {
+  switch (kind) {
+    case 'connect_failure':
+      return r.onConnectFailure;
+    case 'reset':
+      return r.onReset;
+    case 'per_try_timeout':
+      return r.on5xx || r.onGatewayError;
+    default:
+      return false;
+  }
+}
+
+/**
+ * Forward a routed request. `scan` is the one pass over the client's headers; `backend` was
+ * picked by weight. Ends in exactly one of: streamed upstream response, local reply, abort.
+ */
+export function forward(ctx: RequestContext, env: ForwardEnv, action: RouteAction, route: IRRoute, backend: CompiledBackend, scan: HeaderScan, xff: string | undefined, xfp: string, xfh: string): void {
+  const cluster = backend.cluster;
+  if (cluster === undefined || cluster.endpoints.length === 0) {
+    ctx.upstreamError = 'no_endpoints';
+    localReply(ctx, env, 503, 'upstream_unavailable');
+    return;
+  }
+  ctx.cluster = cluster.name;
+  if (!cluster.admit()) {
+    ctx.upstreamError = 'circuit_open';
+    localReply(ctx, env, 503, 'circuit_open');
+    return;
+  }
+  const req = ctx.req;
+  const upstreamPath = rewritePath(backend, route, ctx.path) + ctx.query;
+  const headers = upstreamRequestHeaders({
+    raw: req.rawHeaders, scan, dropUnderscore: env.dropUnderscore, remove: backend.requestRemove, adds: backend.requestAdd,
+    xff, xfp, xfh, requestId: ctx.requestId,
+  });
+  const hostValue = backend.hostRewrite ?? ctx.authority;
+  const hashKey = hashKeyFor(cluster.ir.loadBalancer, (n) => headerValue(req, n), ctx.clientAddress);
+  const retry = backend.retry;
+  const method = ctx.method;
+
+  if (action.shadow !== undefined && action.shadow.cluster !== undefined && env.random() * 100 < action.shadow.weight) {
+    mirror(ctx, action.shadow.cluster, upstreamPath, headers, hostValue, scan.hasBody);
+  }
+
+  let body: Buffer | undefined;
+  /** Bytes read while trying to keep the body for retries, before it turned out too large. */
+  let bodyPrefix: Buffer | undefined;
+  let bodyReplayable = !scan.hasBody;
+  let retriesUsed = 0;
+  let implicitRetryUsed = false;
+  let overallTimer: NodeJS.Timeout | undefined;
+  let done = false;
+
+  const finishAll = (): void => {
+    done = true;
+    if (overallTimer) clearTimeout(overallTimer);
+  };
+
+  const start = (): void => {
+    if (backend.requestTimeoutMs > 0) {
+      overallTimer = setTimeout(() => {
+        if (done) return;
+        ctx.upstreamError = 'request_timeout';
+        const u = ctx.upstream;
+        finishAll();
+        u?.destroy();
+        if (ctx.res.headersSent) ctx.res.destroy();
+        else localReply(ctx, env, 504, 'upstream_timeout');
+      }, backend.requestTimeoutMs);
+    }
+    attempt();
+  };
+
+  const attempt = (): void => {
+    if (done || ctx.clientGone) return;
+    const now = Date.now();
+    const ep = cluster.pick(hashKey, now);
+    if (ep === undefined) {
+      finishAll();
+      localReply(ctx, env, 503, 'upstream_unavailable');
+      return;
+    }
+    headers[1] = backend.autoHostRewrite ? ep.hostname : hostValue;
+    ep.active++;
+    cluster.active++;
+    ctx.upstreamAddress = ep.key;
+    let settled = false;
+    let released = false;
+    let connectTimer: NodeJS.Timeout | undefined;
+    let tryTimer: NodeJS.Timeout | undefined;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      ep.active--;
+      cluster.active--;
+      if (connectTimer) clearTimeout(connectTimer);
+      if (tryTimer) clearTimeout(tryTimer);
+    };
+    const ureq = http.request({
+      agent: cluster.agent,
+      protocol: cluster.secure ? 'https:' : 'http:',
+      host: ep.address,
+      port: ep.port,
+      method,
+      path: upstreamPath,
+      headers,
+      setHost: false,
+    });
+    ctx.upstream = ureq;
+
+    const fail = (kind: FailKind, err?: NodeJS.ErrnoException): void => {
+      if (settled) return;
+      settled = true;
+      release();
+      ureq.destroy();
+      if (done) return;
+      if (ctx.clientGone) {
+        finishAll();
+        return;
+      }
+      ctx.upstreamError = err?.code ?? kind;
+      if (ctx.res.headersSent) {
+        // A response byte already went out: never retry, never end cleanly.
+        finishAll();
+        ctx.res.destroy();
+        return;
+      }
+      cluster.reportFailure(ep, Date.now());
+      // A request written onto a pooled socket the upstream was closing never reached it: safe to resend once.
+      if (kind === 'reset' && ureq.reusedSocket && bodyReplayable && IDEMPOTENT.has(method) && !implicitRetryUsed) {
+        implicitRetryUsed = true;
+        attempt();
+        return;
+      }
+      if (retry !== undefined && retriesUsed < retry.numRetries && bodyReplayable && retryableFailure(retry, kind) && cluster.canRetry()) {
+        scheduleRetry();
+        return;
+      }
+      finishAll();
+      if (kind === 'timeout' || kind === 'per_try_timeout') localReply(ctx, env, 504, 'upstream_timeout');
+      else if (kind === 'bad_response') localReply(ctx, env, 502, 'bad_upstream_response');
+      else localReply(ctx, env, 503, 'upstream_unavailable');
+    };
+
+    ureq.on('socket', (sock) => {
+      if (!(sock as unknown as { connecting: boolean }).connecting) return;
+      connectTimer = setTimeout(() => fail('connect_failure', faultError('PORTICO_CONNECT_TIMEOUT', 'upstream connect timeout')), cluster.ir.connectTimeoutMs || env.connectTimeoutMs);
+      sock.once(cluster.secure ? 'secureConnect' : 'connect', () => {
+        if (connectTimer) clearTimeout(connectTimer);
+        connectTimer = undefined;
+      });
+    });
+    if (retry !== undefined && retry.perTryTimeoutMs > 0) {
+      tryTimer = setTimeout(() => fail('per_try_timeout', faultError('PORTICO_PER_TRY_TIMEOUT', 'per-try timeout')), retry.perTryTimeoutMs);
+    }
+    if (backend.idleTimeoutMs > 0) {
+      ureq.setTimeout(backend.idleTimeoutMs, () => {
+        if (!ctx.res.headersSent) fail('timeout', faultError('PORTICO_IDLE_TIMEOUT', 'upstream idle timeout'));
+        else {
+          ctx.upstreamError = 'idle_timeout';
+          finishAll();
+          release();
+          ureq.destroy();
+          ctx.res.destroy();
+        }
+      });
+    }
+    ureq.on('error', (err) => fail(classify(err), err));
+    // Node hands a 101 to 'upgrade' even when we never asked for one: never tunnel it.
+    ureq.on('upgrade', (_r, sock) => {
+      sock.destroy();
+      fail('bad_response', faultError('PORTICO_UNSOLICITED_UPGRADE', 'unsolicited 101 from upstream'));
+    });
+    ureq.on('response', (ures) => {
+      if (settled || done) {
+        ures.destroy();
+        return;
+      }
+      if (tryTimer) {
+        clearTimeout(tryTimer);
+        tryTimer = undefined;
+      }
+      const status = ures.statusCode ?? 502;
+      if (status >= 500) cluster.reportFailure(ep, Date.now());
+      else cluster.reportSuccess(ep);
+      if (retry !== undefined && retryableStatus(retry, status) && retriesUsed < retry.numRetries && bodyReplayable && cluster.canRetry()) {
+        settled = true;
+        release();
+        ures.resume();
+        scheduleRetry();
+        return;
+      }
+      const out = downstreamResponseHeaders(ures.rawHeaders, backend.responseRemove);
+      if (action.cors !== undefined) addResponseCors(action.cors, headerValue(req, 'origin'), out);
+      if (backend.responseAdd.length > 0) applyAdds(out, backend.responseAdd, 0);
+      try {
+        ctx.res.writeHead(status, out);
+      } catch (err) {
+        // e.g. ERR_INVALID_CHAR: a header value we must not relay (response splitting)
+        settled = true;
+        release();
+        finishAll();
+        ures.destroy();
+        ureq.destroy();
+        ctx.upstreamError = (err as NodeJS.ErrnoException).code ?? 'invalid_header';
+        localReply(ctx, env, 502, 'bad_upstream_response');
+        return;
+      }
+      ctx.status = status;
+      ures.on('data', (c: Buffer) => {
+        ctx.bytesOut += c.length;
+      });
+      ures.on('error', () => {});
+      ures.on('close', () => {
+        settled = true;
+        release();
+        finishAll();
+        if (!ures.complete) {
+          // Upstream went away mid-body: the client must see an abort, never a clean end.
+          ctx.upstreamError ??= 'upstream_reset';
+          ctx.res.destroy();
+        }
+      });
+      ures.pipe(ctx.res);
+    });
+
+    if (!scan.hasBody) ureq.end();
+    else if (body !== undefined) ureq.end(body);
+    else {
+      if (bodyPrefix !== undefined) ureq.write(bodyPrefix);
+      req.on('data', (c: Buffer) => {
+        ctx.bytesIn += c.length;
+      });
+      req.pipe(ureq);
+    }
+  };
+
+  const scheduleRetry = (): void => {
+    retriesUsed++;
+    cluster.retriesActive++;
+    // jittered exponential backoff, 25 ms base as in Envoy
+    const delay = Math.floor(env.random() * 25 * 2 ** (retriesUsed - 1));
+    setTimeout(() => {
+      cluster.retriesActive--;
+      attempt();
+    }, delay);
+  };
+
+  if (scan.hasBody && retry !== undefined && retry.retryNonIdempotent) {
+    // Keep the body so a retry can resend it; past the limit, stream the rest and give up retrying.
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (c: Buffer): void => {
+      chunks.push(c);
+      size += c.length;
+      ctx.bytesIn += c.length;
+      if (size > MAX_REPLAY_BODY) {
+        req.off('data', onData);
+        req.off('end', onEnd);
+        req.pause();
+        bodyReplayable = false;
+        streamAfterPrefix(chunks);
+      }
+    };
+    const onEnd = (): void => {
+      body = Buffer.concat(chunks, size);
+      bodyReplayable = true;
+      start();
+    };
+    const streamAfterPrefix = (prefix: Buffer[]): void => {
+      bodyPrefix = Buffer.concat(prefix);
+      start();
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    return;
+  }
+  start();
+}
+
+export function headerValue(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  if (v === undefined) return undefined;
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+/** Shadow copy: same request to another cluster, Host suffixed "-shadow", response discarded. */
+function mirror(ctx: RequestContext, cluster: UpstreamCluster, path: string, headers: readonly string[], hostValue: string, hasBody: boolean): void {
+  const ep = cluster.pick(undefined, Date.now());
+  if (ep === undefined || !cluster.admit()) return;
+  const h = headers.slice();
+  h[1] = `${hostValue}-shadow`;
+  cluster.active++;
+  let released = false;
+  const release = (): void => {
+    if (!released) {
+      released = true;
+      cluster.active--;
+    }
+  };
+  const sreq = http.request({ agent: cluster.agent, protocol: cluster.secure ? 'https:' : 'http:', host: ep.address, port: ep.port, method: ctx.method, path, headers: h, setHost: false });
+  sreq.setTimeout(cluster.ir.connectTimeoutMs > 0 ? Math.max(cluster.ir.connectTimeoutMs, 10_000) : 10_000, () => sreq.destroy());
+  sreq.on('error', release);
+  sreq.on('close', release);
+  sreq.on('response', (r) => {
+    r.resume();
+    r.on('error', () => {});
+  });
+  if (!hasBody) {
+    sreq.end();
+    return;
+  }
+  const req = ctx.req;
+  req.on('data', (c: Buffer) => {
+    if (sreq.destroyed) return;
+    if (sreq.writableLength > MAX_SHADOW_BUFFER) sreq.destroy();
+    else sreq.write(c);
+  });
+  req.on('end', () => sreq.end());
+  req.on('close', () => {
+    if (!req.complete) sreq.destroy();
+  });
+}

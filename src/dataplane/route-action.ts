@@ -1,0 +1,139 @@
+// What to do with a matched route, compiled once per IR: weighted backends with their rewrite,
+// header, timeout and retry policy; redirects; shadow; CORS. Nothing here is parsed per request.
+
+import type { IR, IRBackend, IRRedirect, IRRetryPolicy, IRRoute, IRVirtualHost } from '../ir/types.js';
+import { compileCors, type CompiledCors } from './cors.js';
+import type { UpstreamCluster } from './upstream-pool.js';
+
+export interface CompiledRetry {
+  readonly on5xx: boolean;
+  readonly onGatewayError: boolean;
+  readonly onConnectFailure: boolean;
+  readonly onReset: boolean;
+  readonly onRetriable4xx: boolean;
+  readonly numRetries: number;
+  readonly perTryTimeoutMs: number;
+  readonly retryNonIdempotent: boolean;
+}
+
+export interface CompiledBackend {
+  readonly ir: IRBackend;
+  /** undefined when the IR names a cluster that does not exist (→ 503 for this backend only). */
+  readonly cluster: UpstreamCluster | undefined;
+  readonly prefixRewrite: string | null;
+  readonly regexRewrite: { readonly re: RegExp; readonly substitution: string } | undefined;
+  readonly hostRewrite: string | undefined;
+  readonly autoHostRewrite: boolean;
+  /** Backend rules then global rules: global is applied last, as in Envoy. */
+  readonly requestRemove: ReadonlySet<string>;
+  readonly requestAdd: IRBackend['headers']['requestAdd'];
+  readonly responseRemove: ReadonlySet<string>;
+  readonly responseAdd: IRBackend['headers']['responseAdd'];
+  readonly requestTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly retry: CompiledRetry | undefined;
+}
+
+export interface CompiledRedirect {
+  readonly ir: IRRedirect;
+  readonly regex: { readonly re: RegExp; readonly substitution: string } | undefined;
+}
+
+export interface RouteAction {
+  readonly backends: readonly CompiledBackend[];
+  /** Running sum of weights, for one random draw per request. */
+  readonly cumulative: readonly number[];
+  readonly totalWeight: number;
+  readonly redirect: CompiledRedirect | undefined;
+  readonly shadow: { readonly cluster: UpstreamCluster | undefined; readonly weight: number } | undefined;
+  readonly cors: CompiledCors | undefined;
+  readonly vhost: IRVirtualHost;
+}
+
+/** RE2/Envoy substitutions use \1; JavaScript uses $1. A literal '$' must stay literal. */
+export function jsSubstitution(s: string): string {
+  return s.replace(/\$/g, '$$$$').replace(/\\(\d)/g, '$$$1');
+}
+
+export function compileRetry(p: IRRetryPolicy | undefined): CompiledRetry | undefined {
+  if (p === undefined || p.numRetries <= 0 || p.retryOn.length === 0) return undefined;
+  const on = new Set(p.retryOn.map((s) => s.trim().toLowerCase()));
+  return {
+    on5xx: on.has('5xx'),
+    onGatewayError: on.has('gateway-error'),
+    onConnectFailure: on.has('connect-failure') || on.has('5xx') || on.has('gateway-error'),
+    onReset: on.has('reset') || on.has('5xx') || on.has('refused-stream'),
+    onRetriable4xx: on.has('retriable-4xx'),
+    numRetries: p.numRetries,
+    perTryTimeoutMs: p.perTryTimeoutMs ?? 0,
+    retryNonIdempotent: p.retryNonIdempotent,
+  };
+}
+
+function lowerSet(a: readonly string[], b: readonly string[]): ReadonlySet<string> {
+  return new Set([...a, ...b].map((s) => s.toLowerCase()));
+}
+
+export function compileRouteAction(ir: IR, route: IRRoute, vhost: IRVirtualHost, clusters: ReadonlyMap<string, UpstreamCluster>): RouteAction {
+  const g = ir.global;
+  const backends = route.backends.map((b): CompiledBackend => ({
+    ir: b,
+    cluster: clusters.get(b.cluster),
+    prefixRewrite: b.rewrite.prefix,
+    regexRewrite: b.rewrite.regex
+      ? { re: new RegExp(b.rewrite.regex.pattern, 'g'), substitution: jsSubstitution(b.rewrite.regex.substitution) }
+      : undefined,
+    hostRewrite: b.hostRewrite,
+    autoHostRewrite: b.autoHostRewrite,
+    requestRemove: lowerSet(b.headers.requestRemove, g.headers.requestRemove),
+    requestAdd: [...b.headers.requestAdd, ...g.headers.requestAdd],
+    responseRemove: lowerSet(b.headers.responseRemove, g.headers.responseRemove),
+    responseAdd: [...b.headers.responseAdd, ...g.headers.responseAdd],
+    requestTimeoutMs: b.timeouts.requestMs,
+    idleTimeoutMs: b.timeouts.idleMs,
+    retry: compileRetry(b.retryPolicy ?? g.retryPolicy),
+  }));
+  const cumulative: number[] = [];
+  let total = 0;
+  for (const b of route.backends) {
+    total += Math.max(0, b.weight);
+    cumulative.push(total);
+  }
+  const r = route.redirect;
+  return {
+    backends,
+    cumulative,
+    totalWeight: total,
+    redirect: r
+      ? { ir: r, regex: r.regexRedirect ? { re: new RegExp(r.regexRedirect.pattern, 'g'), substitution: jsSubstitution(r.regexRedirect.substitution) } : undefined }
+      : undefined,
+    shadow: route.shadow ? { cluster: clusters.get(route.shadow.cluster), weight: route.shadow.weight } : undefined,
+    cors: route.cors ? compileCors(route.cors) : g.cors ? compileCors(g.cors) : undefined,
+    vhost,
+  };
+}
+
+/** Weighted choice with one random draw; a route whose weights sum to 0 uses its first backend. */
+export function pickBackend(a: RouteAction, random: () => number): CompiledBackend | undefined {
+  const n = a.backends.length;
+  if (n <= 1 || a.totalWeight <= 0) return a.backends[0];
+  const x = random() * a.totalWeight;
+  for (let i = 0; i < n; i++) if (x < (a.cumulative[i] as number)) return a.backends[i];
+  return a.backends[n - 1];
+}
+
+/** The upstream path (query kept) after prefix_rewrite or regex_rewrite. */
+export function rewritePath(b: CompiledBackend, route: IRRoute, path: string): string {
+  if (b.regexRewrite !== undefined) {
+    b.regexRewrite.re.lastIndex = 0;
+    return path.replace(b.regexRewrite.re, b.regexRewrite.substitution);
+  }
+  // Emissary: `rewrite: ""` means no rewrite at all.
+  if (b.prefixRewrite === null || b.prefixRewrite === '') return path;
+  const m = route.match;
+  let out: string;
+  if (m.prefix !== undefined) out = b.prefixRewrite + path.slice(m.prefix.length);
+  else if (m.path !== undefined) out = b.prefixRewrite;
+  else return path;
+  return out.charCodeAt(0) === 0x2f ? out : '/' + out;
+}

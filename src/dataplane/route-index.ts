@@ -1,0 +1,280 @@
+// Route lookup built once per IR: listener → virtual host → candidate routes from a prefix trie,
+// an exact-path map and the regex list, then the full match on those few candidates in IR order.
+
+import type { IR, IRHeaderMatch, IRQueryMatch, IRRoute, IRVirtualHost } from '../ir/types.js';
+
+/** What matching needs to know about a request (also built by `explain` from a request line). */
+export interface RouteRequest {
+  /** Normalised host (lower case, no trailing dot, matching port stripped). */
+  readonly host: string;
+  /** Normalised path, without the query. */
+  readonly path: string;
+  /** Raw query string, '' or starting with '?'. */
+  readonly query: string;
+  readonly method: string;
+  /** Header value by lower-case name (multiple values joined by ", "). */
+  header(name: string): string | undefined;
+}
+
+export interface TraceEntry {
+  readonly route: string;
+  readonly reason: string;
+}
+
+export interface CompiledHeaderMatch {
+  readonly name: string;
+  readonly exact: string | undefined;
+  readonly regex: RegExp | undefined;
+  readonly invert: boolean;
+}
+
+export interface CompiledRoute<A> {
+  /** Position in the virtual host's route list (compiled order). */
+  readonly order: number;
+  readonly ir: IRRoute;
+  readonly method: string | undefined;
+  readonly methodRegex: RegExp | undefined;
+  readonly pathRegex: RegExp | undefined;
+  readonly headers: readonly CompiledHeaderMatch[];
+  readonly query: readonly CompiledHeaderMatch[];
+  /** Whatever the caller attached at build time (the proxy's per-route action). */
+  readonly action: A;
+}
+
+interface TrieNode {
+  next: Map<number, TrieNode> | null;
+  routes: number[] | null;
+}
+
+export interface VhostIndex<A> {
+  readonly ir: IRVirtualHost;
+  readonly routes: readonly CompiledRoute<A>[];
+  readonly sensitiveTrie: TrieNode;
+  readonly insensitiveTrie: TrieNode | null;
+  readonly exact: Map<string, number[]>;
+  readonly exactInsensitive: Map<string, number[]> | null;
+  /** Routes that cannot be indexed by path (regex): always candidates. */
+  readonly always: readonly number[];
+}
+
+export interface ListenerIndex<A> {
+  readonly name: string;
+  readonly port: number;
+  readonly exact: Map<string, VhostIndex<A>>;
+  readonly wildcards: readonly { readonly suffix: string; readonly prefix: string; readonly vhost: VhostIndex<A> }[];
+  readonly star: VhostIndex<A> | undefined;
+}
+
+export interface RuntimeIndex<A> {
+  readonly listeners: Map<string, ListenerIndex<A>>;
+}
+
+export interface MatchResult<A> {
+  readonly vhost: VhostIndex<A> | undefined;
+  readonly route: CompiledRoute<A> | undefined;
+}
+
+/** Regexes in the IR are full-match (RE2 subset); anchor them once here. */
+export function compileFullMatch(source: string, caseSensitive = true): RegExp {
+  return new RegExp(`^(?:${source})$`, caseSensitive ? '' : 'i');
+}
+
+function compileHeaderMatch(m: IRHeaderMatch | IRQueryMatch): CompiledHeaderMatch {
+  return {
+    name: m.name.toLowerCase(),
+    exact: m.exact,
+    regex: m.regex !== undefined ? compileFullMatch(m.regex) : undefined,
+    invert: 'invert' in m ? m.invert === true : false,
+  };
+}
+
+function trieInsert(root: TrieNode, key: string, order: number): void {
+  let node = root;
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if (node.next === null) node.next = new Map();
+    let child = node.next.get(c);
+    if (child === undefined) {
+      child = { next: null, routes: null };
+      node.next.set(c, child);
+    }
+    node = child;
+  }
+  (node.routes ??= []).push(order);
+}
+
+function trieCollect(root: TrieNode, path: string, out: number[]): void {
+  let node: TrieNode | undefined = root;
+  let i = 0;
+  while (node !== undefined) {
+    if (node.routes !== null) for (const r of node.routes) out.push(r);
+    if (node.next === null || i >= path.length) return;
+    node = node.next.get(path.charCodeAt(i++));
+  }
+}
+
+export function buildVhostIndex<A>(vh: IRVirtualHost, makeAction: (route: IRRoute, vhost: IRVirtualHost) => A): VhostIndex<A> {
+  const sensitiveTrie: TrieNode = { next: null, routes: null };
+  let insensitiveTrie: TrieNode | null = null;
+  const exact = new Map<string, number[]>();
+  let exactInsensitive: Map<string, number[]> | null = null;
+  const always: number[] = [];
+  const routes: CompiledRoute<A>[] = [];
+  vh.routes.forEach((r, order) => {
+    const m = r.match;
+    let pathRegex: RegExp | undefined;
+    if (m.prefix !== undefined) {
+      if (m.caseSensitive) trieInsert(sensitiveTrie, m.prefix, order);
+      else trieInsert((insensitiveTrie ??= { next: null, routes: null }), m.prefix.toLowerCase(), order);
+    } else if (m.path !== undefined) {
+      const map = m.caseSensitive ? exact : (exactInsensitive ??= new Map());
+      const key = m.caseSensitive ? m.path : m.path.toLowerCase();
+      const list = map.get(key);
+      if (list) list.push(order);
+      else map.set(key, [order]);
+    } else {
+      pathRegex = compileFullMatch(m.regex ?? '.*', m.caseSensitive);
+      always.push(order);
+    }
+    routes.push({
+      order,
+      ir: r,
+      method: m.method !== undefined && !m.methodRegex ? m.method.toUpperCase() : undefined,
+      methodRegex: m.method !== undefined && m.methodRegex ? compileFullMatch(m.method) : undefined,
+      pathRegex,
+      headers: m.headers.map(compileHeaderMatch),
+      query: m.query.map(compileHeaderMatch),
+      action: makeAction(r, vh),
+    });
+  });
+  return { ir: vh, routes, sensitiveTrie, insensitiveTrie, exact, exactInsensitive, always };
+}
+
+export function buildRuntimeIndex<A>(ir: IR, makeAction: (route: IRRoute, vhost: IRVirtualHost) => A): RuntimeIndex<A> {
+  const listeners = new Map<string, ListenerIndex<A>>();
+  for (const l of ir.listeners) {
+    if (!l.l7) continue;
+    const exact = new Map<string, VhostIndex<A>>();
+    const wildcards: { suffix: string; prefix: string; vhost: VhostIndex<A> }[] = [];
+    let star: VhostIndex<A> | undefined;
+    for (const vh of l.virtualHosts) {
+      const idx = buildVhostIndex(vh, makeAction);
+      const h = vh.hostname.toLowerCase();
+      if (h === '*') star ??= idx;
+      else if (h.startsWith('*')) wildcards.push({ suffix: h.slice(1), prefix: '', vhost: idx });
+      else if (h.endsWith('*')) wildcards.push({ suffix: '', prefix: h.slice(0, -1), vhost: idx });
+      else if (!exact.has(h)) exact.set(h, idx);
+    }
+    listeners.set(l.name, { name: l.name, port: l.port, exact, wildcards, star });
+  }
+  return { listeners };
+}
+
+/** Exact hostname, then wildcard globs in IR order (longest first), then "*". */
+export function selectVhost<A>(li: ListenerIndex<A>, host: string): VhostIndex<A> | undefined {
+  const e = li.exact.get(host);
+  if (e !== undefined) return e;
+  for (const w of li.wildcards) {
+    if (w.suffix !== '' && host.length > w.suffix.length && host.endsWith(w.suffix)) return w.vhost;
+    if (w.prefix !== '' && host.length > w.prefix.length && host.startsWith(w.prefix)) return w.vhost;
+  }
+  return li.star;
+}
+
+function valueMatches(m: CompiledHeaderMatch, v: string | undefined): boolean {
+  let ok: boolean;
+  if (v === undefined) ok = false;
+  else if (m.exact !== undefined) ok = v === m.exact;
+  else if (m.regex !== undefined) ok = m.regex.test(v);
+  else ok = true;
+  return m.invert ? !ok : ok;
+}
+
+function queryValue(query: string, name: string): string | undefined {
+  if (query.length < 2) return undefined;
+  // Only routes with query matches pay for parsing the query.
+  const v = new URLSearchParams(query.slice(1)).get(name);
+  return v === null ? undefined : v;
+}
+
+/** Why a candidate did not match, or null when it does. */
+function mismatch<A>(r: CompiledRoute<A>, req: RouteRequest): string | null {
+  if (r.pathRegex !== undefined && !r.pathRegex.test(req.path)) return 'path';
+  if (r.method !== undefined && r.method !== req.method) return 'method';
+  if (r.methodRegex !== undefined && !r.methodRegex.test(req.method)) return 'method';
+  for (const h of r.headers) {
+    const v = h.name === ':authority' ? req.host : req.header(h.name);
+    if (!valueMatches(h, v)) return `header ${h.name}`;
+  }
+  for (const q of r.query) if (!valueMatches(q, queryValue(req.query, q.name))) return `query ${q.name}`;
+  return null;
+}
+
+/** Candidate route positions for a path, ascending (= compiled order). */
+export function candidates<A>(vh: VhostIndex<A>, path: string): number[] {
+  const out: number[] = [];
+  trieCollect(vh.sensitiveTrie, path, out);
+  const e = vh.exact.get(path);
+  if (e !== undefined) for (const r of e) out.push(r);
+  if (vh.insensitiveTrie !== null || vh.exactInsensitive !== null) {
+    const lower = path.toLowerCase();
+    if (vh.insensitiveTrie !== null) trieCollect(vh.insensitiveTrie, lower, out);
+    const ei = vh.exactInsensitive?.get(lower);
+    if (ei !== undefined) for (const r of ei) out.push(r);
+  }
+  for (const r of vh.always) out.push(r);
+  if (out.length > 1) out.sort((a, b) => a - b);
+  return out;
+}
+
+/** First route (in compiled order) of the vhost that matches; records rejected candidates in `trace`. */
+export function matchInVhost<A>(vh: VhostIndex<A>, req: RouteRequest, trace?: TraceEntry[]): CompiledRoute<A> | undefined {
+  const cands = candidates(vh, req.path);
+  for (let i = 0; i < cands.length; i++) {
+    const r = vh.routes[cands[i] as number] as CompiledRoute<A>;
+    const why = mismatch(r, req);
+    if (why === null) return r;
+    if (trace) trace.push({ route: r.ir.id, reason: why });
+  }
+  return undefined;
+}
+
+/**
+ * Pure lookup: listener → vhost → route. `explain` uses the same function as the proxy, so what it
+ * prints is what the gateway does.
+ */
+export function matchRoute<A>(index: RuntimeIndex<A>, listener: string, req: RouteRequest, trace?: TraceEntry[]): MatchResult<A> {
+  const li = index.listeners.get(listener);
+  if (li === undefined) return { vhost: undefined, route: undefined };
+  const vhost = selectVhost(li, req.host);
+  if (vhost === undefined) return { vhost, route: undefined };
+  return { vhost, route: matchInVhost(vhost, req, trace) };
+}
+
+/**
+ * Host for vhost selection: lower case, trailing dot removed, the port dropped when it is the
+ * listener's port or the scheme default. Returns '' for a Host that is not a plausible authority.
+ */
+export function normalizeHost(raw: string, listenerPort: number, tls: boolean): string {
+  let host = raw.toLowerCase();
+  let port = '';
+  if (host.charCodeAt(0) === 0x5b) {
+    const close = host.indexOf(']');
+    if (close === -1) return '';
+    port = host.charCodeAt(close + 1) === 0x3a ? host.slice(close + 2) : '';
+    host = host.slice(0, close + 1);
+  } else {
+    const colon = host.lastIndexOf(':');
+    if (colon !== -1) {
+      port = host.slice(colon + 1);
+      host = host.slice(0, colon);
+    }
+  }
+  if (host.endsWith('.')) host = host.slice(0, -1);
+  if (host === '' || !/^[a-z0-9._\-[\]:*]+$/.test(host)) return '';
+  if (port === '') return host;
+  if (!/^[0-9]{1,5}$/.test(port)) return '';
+  const p = Number(port);
+  if (p === listenerPort || p === (tls ? 443 : 80)) return host;
+  return `${host}:${port}`;
+}

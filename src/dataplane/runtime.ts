@@ -1,0 +1,268 @@
+// buildRuntime: one immutable request path per IR generation (route index, upstream pools,
+// compiled policies). handle() runs the edge checks, routes once, then redirects, answers or forwards.
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
+import type { IR, IRListener } from '../ir/types.js';
+import type { SecretStore } from '../ir/secrets.js';
+import type { BuildRuntime, ConnectionInfo, RequestInfo, Runtime, RuntimeOptions } from './runtime-types.js';
+import { parseRequestTarget, type PathPolicy } from './path-normalize.js';
+import { buildRuntimeIndex, matchRoute, normalizeHost, type RouteRequest, type RuntimeIndex } from './route-index.js';
+import { compileRouteAction, pickBackend, type RouteAction } from './route-action.js';
+import { UpstreamCluster } from './upstream-pool.js';
+import { forwardedFor, newRequestId, REQUEST_ID_RE, scanRequestHeaders } from './header-policy.js';
+import { preflightHeaders } from './cors.js';
+import { httpsRedirectLocation, routeRedirectLocation } from './redirect.js';
+import { forward, headerValue, localReply, type ForwardEnv, type RequestContext } from './proxy.js';
+import { sendLocalReplyOnSocket } from './local-reply.js';
+
+/** Program faults inside the request path carry this code in logs; the client only sees a 500. */
+export const ERR_REQUEST_PATH = 'PORTICO_ERR_REQUEST_PATH';
+
+class RequestPathRuntime implements Runtime {
+  readonly generation: number;
+  readonly hash: string;
+  readonly ir: IR;
+  readonly index: RuntimeIndex<RouteAction>;
+  private readonly clusters = new Map<string, UpstreamCluster>();
+  private readonly listeners = new Map<string, IRListener>();
+  private readonly policy: PathPolicy;
+  private readonly env: ForwardEnv;
+  private readonly random: () => number;
+  private readonly onDone: ((info: RequestInfo) => void) | undefined;
+  private active = 0;
+  private draining = false;
+  private drained: (() => void)[] = [];
+  private closed = false;
+
+  constructor(ir: IR, secrets: SecretStore, options: RuntimeOptions) {
+    this.generation = options.generation;
+    this.hash = options.hash;
+    this.ir = ir;
+    this.random = options.random ?? Math.random;
+    this.onDone = options.onRequestDone;
+    for (const c of ir.clusters) this.clusters.set(c.name, new UpstreamCluster(c, ir.tlsContexts, secrets, this.random));
+    for (const l of ir.listeners) this.listeners.set(l.name, l);
+    this.index = buildRuntimeIndex(ir, (route, vh) => compileRouteAction(ir, route, vh, this.clusters));
+    const g = ir.global;
+    this.policy = { normalizePath: g.normalizePath, mergeSlashes: g.mergeSlashes, escapedSlashesAction: g.escapedSlashesAction };
+    this.env = {
+      random: this.random,
+      serverName: g.serverName,
+      dropUnderscore: g.headersWithUnderscoresAction === 'DROP_HEADER',
+      connectTimeoutMs: g.connectTimeoutMs > 0 ? g.connectTimeoutMs : 3000,
+    };
+  }
+
+  inflight(): number {
+    return this.active;
+  }
+
+  handle(req: IncomingMessage, res: ServerResponse, conn: ConnectionInfo): void {
+    this.active++;
+    const ctx: RequestContext = {
+      req, res, conn, start: performance.now(), method: req.method ?? 'GET', path: '', query: '', host: '', authority: '',
+      requestId: '', clientAddress: req.socket.remoteAddress ?? '', secure: conn.tls, status: 0, route: undefined, cluster: undefined,
+      upstreamAddress: undefined, localReply: undefined, upstreamError: undefined, bytesIn: 0, bytesOut: 0, clientGone: false, upstream: undefined,
+    };
+    res.once('close', () => this.finish(ctx));
+    try {
+      this.serve(ctx);
+    } catch (err) {
+      ctx.upstreamError = `${ERR_REQUEST_PATH}: ${(err as Error).message}`;
+      if (ctx.requestId === '') ctx.requestId = newRequestId();
+      if (!res.headersSent) localReply(ctx, this.env, 500, 'internal_error', true);
+      else res.destroy();
+    }
+  }
+
+  private serve(ctx: RequestContext): void {
+    const { req, conn, env } = { ...ctx, env: this.env };
+    const g = this.ir.global;
+    const scan = scanRequestHeaders(req.rawHeaders, req.httpVersionMinor, g);
+    ctx.requestId = g.preserveExternalRequestId && scan.requestId !== undefined && REQUEST_ID_RE.test(scan.requestId) ? scan.requestId : newRequestId();
+    if (req.httpVersionMajor !== 1 || req.httpVersionMinor > 1) {
+      localReply(ctx, env, req.httpVersionMajor > 1 ? 505 : 400, req.httpVersionMajor > 1 ? 'version_not_supported' : 'bad_request', true);
+      return;
+    }
+    if (ctx.method === 'CONNECT') {
+      localReply(ctx, env, 405, 'method_not_allowed', true);
+      return;
+    }
+    if (scan.error !== undefined) {
+      if (scan.error === 'too_many') localReply(ctx, env, 431, 'headers_too_many', true);
+      else localReply(ctx, env, 400, 'bad_request', true);
+      return;
+    }
+    const target = parseRequestTarget(req.url ?? '', this.policy);
+    if (target.kind === 'reject') {
+      ctx.path = (req.url ?? '').slice(0, 1024);
+      localReply(ctx, env, 400, 'invalid_path');
+      return;
+    }
+    ctx.path = target.path;
+    ctx.query = target.query;
+    const authority = target.authority ?? scan.host;
+    if (authority === undefined) {
+      localReply(ctx, env, 400, 'bad_request', true);
+      return;
+    }
+    ctx.authority = authority;
+    ctx.host = normalizeHost(authority, conn.port, conn.tls);
+    if (ctx.host === '') {
+      localReply(ctx, env, 400, 'bad_request', true);
+      return;
+    }
+    if (target.kind === 'redirect') {
+      // escaped slashes were unescaped: make every party see the canonical path
+      localReply(ctx, env, 307, 'redirect', false, ['location', target.path + target.query]);
+      return;
+    }
+    const listener = this.listeners.get(conn.listener);
+    const trusted = Math.max(g.xffNumTrustedHops, listener?.l7Depth ?? 0);
+    const peer = req.socket.remoteAddress ?? '';
+    const fwd = forwardedFor(peer, scan.xff, trusted, g.useRemoteAddress);
+    ctx.clientAddress = fwd.client;
+    const scheme = conn.tls ? 'https' : 'http';
+    const xfp = trusted === 0 || scan.xfp === undefined ? scheme : scan.xfp.trim().toLowerCase();
+    const xfh = trusted === 0 || scan.xfh === undefined ? authority : scan.xfh;
+    const model = listener?.securityModel ?? 'XFP';
+    ctx.secure = model === 'SECURE' ? true : model === 'INSECURE' ? false : xfp === 'https';
+
+    const rreq: RouteRequest = { host: ctx.host, path: ctx.path, query: ctx.query, method: ctx.method, header: (n) => headerValue(req, n) };
+    const m = matchRoute(this.index, conn.listener, rreq);
+    const vhost = m.vhost;
+    const route = m.route;
+    if (vhost === undefined || route === undefined) {
+      localReply(ctx, env, 404, 'no_route');
+      return;
+    }
+    ctx.route = route.ir.id;
+    if (!ctx.secure && vhost.ir.insecureAction !== 'Route') {
+      if (vhost.ir.insecureAction === 'Redirect') {
+        localReply(ctx, env, 301, 'redirect', false, ['location', httpsRedirectLocation(ctx.host, vhost.ir.redirectPort, ctx.path, ctx.query)]);
+      } else {
+        // Emissary builds no insecure route for a Reject host, so the request finds no route.
+        localReply(ctx, env, 404, 'no_route');
+      }
+      return;
+    }
+    const action = route.action;
+    if (action.redirect !== undefined) {
+      const loc = routeRedirectLocation(action.redirect, route.ir, ctx.secure, ctx.host, ctx.path, ctx.query);
+      localReply(ctx, env, action.redirect.ir.responseCode, 'redirect', false, ['location', loc]);
+      return;
+    }
+    if (action.cors !== undefined && ctx.method === 'OPTIONS' && scan.origin !== undefined) {
+      const acrm = headerValue(req, 'access-control-request-method');
+      if (acrm !== undefined) {
+        const h = preflightHeaders(action.cors, scan.origin, acrm, headerValue(req, 'access-control-request-headers'));
+        ctx.status = 200;
+        ctx.localReply = 'cors_preflight';
+        h.push('content-length', '0', 'x-request-id', ctx.requestId);
+        ctx.res.writeHead(200, h);
+        ctx.res.end();
+        return;
+      }
+    }
+    const backend = pickBackend(action, this.random);
+    if (backend === undefined) {
+      localReply(ctx, env, 503, 'upstream_unavailable');
+      return;
+    }
+    forward(ctx, env, action, route.ir, backend, scan, g.useRemoteAddress || scan.xff !== undefined ? fwd.xff : undefined, xfp, xfh);
+  }
+
+  private finish(ctx: RequestContext): void {
+    this.active--;
+    if (!ctx.res.writableFinished) {
+      ctx.clientGone = true;
+      ctx.upstream?.destroy();
+      if (ctx.status === 0) ctx.status = 499;
+    }
+    if (this.onDone !== undefined) {
+      try {
+        this.onDone({
+          generation: this.generation,
+          listener: ctx.conn.listener,
+          method: ctx.method,
+          path: ctx.path,
+          authority: ctx.authority,
+          status: ctx.status,
+          route: ctx.route,
+          cluster: ctx.cluster,
+          upstreamAddress: ctx.upstreamAddress,
+          durationMs: performance.now() - ctx.start,
+          bytesIn: ctx.bytesIn,
+          bytesOut: ctx.bytesOut,
+          clientAddress: ctx.clientAddress,
+          requestId: ctx.requestId,
+          localReply: ctx.localReply,
+          upstreamError: ctx.upstreamError,
+        });
+      } catch {
+        // a failing access logger must not take the request path down with it
+      }
+    }
+    if (this.draining && this.active === 0) this.release();
+  }
+
+  handleUpgrade(req: IncomingMessage, socket: Duplex, _head: Buffer, conn: ConnectionInfo): void {
+    socket.on('error', () => {});
+    const requestId = newRequestId();
+    const target = parseRequestTarget(req.url ?? '', this.policy);
+    const host = target.kind === 'ok' ? normalizeHost(target.authority ?? req.headers.host ?? '', conn.port, conn.tls) : '';
+    if (target.kind !== 'ok' || host === '') {
+      sendLocalReplyOnSocket(socket, 400, 'bad_request', requestId);
+      return;
+    }
+    const m = matchRoute(this.index, conn.listener, {
+      host, path: target.path, query: target.query, method: req.method ?? 'GET', header: (n) => headerValue(req, n),
+    });
+    // WebSocket tunnelling arrives later; until then an upgrade is answered, never tunnelled.
+    if (m.route === undefined) sendLocalReplyOnSocket(socket, 404, 'no_route', requestId);
+    else sendLocalReplyOnSocket(socket, 501, 'upgrade_not_supported', requestId);
+  }
+
+  handleTCP(socket: Socket, _conn: ConnectionInfo): void {
+    // TCP proxying arrives later; close rather than hold the connection open.
+    socket.destroy();
+  }
+
+  drain(deadlineMs: number): Promise<void> {
+    this.draining = true;
+    // Accept both a duration and an absolute time (ms since epoch) for the deadline.
+    const wait = deadlineMs > 1e12 ? deadlineMs - Date.now() : deadlineMs;
+    return new Promise<void>((resolve) => {
+      if (this.active === 0) {
+        this.close();
+        resolve();
+        return;
+      }
+      const timer = setTimeout(() => this.release(), Math.max(0, wait));
+      timer.unref();
+      this.drained.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private release(): void {
+    this.close();
+    const waiters = this.drained;
+    this.drained = [];
+    for (const w of waiters) w();
+  }
+
+  private close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const c of this.clusters.values()) c.close();
+  }
+}
+
+export const buildRuntime: BuildRuntime = (ir, secrets, options) => new RequestPathRuntime(ir, secrets, options);
+
+export { matchRoute, buildRuntimeIndex } from './route-index.js';
