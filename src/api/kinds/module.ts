@@ -113,12 +113,28 @@ export const AmbassadorModuleConfigSchema = Closed({
     }),
   ),
   lua_scripts: Type.Optional(Type.String()),
+  gzip: Type.Optional(
+    Closed({
+      enabled: Type.Optional(Type.Boolean()),
+      min_content_length: Type.Optional(Type.Integer({ minimum: 0 })),
+      memory_level: Type.Optional(Type.Integer({ minimum: 1, maximum: 9 })),
+      compression_level: Type.Optional(Type.Union([Type.Literal('BEST'), Type.Literal('SPEED'), Type.Literal('DEFAULT')])),
+      compression_strategy: Type.Optional(
+        Type.Union([Type.Literal('DEFAULT'), Type.Literal('FILTERED'), Type.Literal('HUFFMAN'), Type.Literal('RLE')]),
+      ),
+      window_bits: Type.Optional(Type.Integer({ minimum: 9, maximum: 15 })),
+      content_type: Type.Optional(StringList),
+      disable_on_etag_header: Type.Optional(Type.Boolean()),
+      remove_accept_encoding_header: Type.Optional(Type.Boolean()),
+    }),
+  ),
+  buffer: Type.Optional(Closed({ max_request_bytes: Type.Integer({ minimum: 1 }) })),
 
   // observability and operations
   diagnostics: Type.Optional(Closed({ enabled: Type.Optional(Type.Boolean()), allow_non_local: Type.Optional(Type.Boolean()) })),
   liveness_probe: Type.Optional(Enabled),
   readiness_probe: Type.Optional(Enabled),
-  envoy_log_type: Type.Optional(Type.Union([Type.Literal('text'), Type.Literal('json')])),
+  envoy_log_type: Type.Optional(Type.Union([Type.Literal('text'), Type.Literal('json'), Type.Literal('typed_json')])),
   envoy_log_path: Type.Optional(Type.String()),
   envoy_log_format: Type.Optional(Type.Union([Type.String(), Type.Record(Type.String(), Type.String())])),
   envoy_validation_timeout: Type.Optional(Type.Integer({ minimum: 0 })),
@@ -164,6 +180,8 @@ export const MODULE_NOT_IMPLEMENTED = [
   'config.enable_grpc_http11_bridge',
   'config.grpc_stats',
   'config.lua_scripts',
+  'config.gzip',
+  'config.buffer',
   'config.liveness_probe',
   'config.readiness_probe',
   'config.envoy_log_type',

@@ -1,0 +1,496 @@
+// Load stage, step 2: one parsed document → Resources. Recognises the shape (Kubernetes object,
+// flattened form, Service annotation, top-level list, `kind: List`), the apiVersion and the kind,
+// applies ambassador_id filtering, normalises v2, validates, and reports every problem with its origin.
+
+import type { Origin } from '../api/origin.js';
+import { problem, type Problem, type ProblemCode, type ResourceRef } from '../api/problems.js';
+import { KINDS, type Kind, type Position, type Resource } from '../api/resource.js';
+import { KIND_SCHEMAS } from '../api/schemas.js';
+import { closestName } from './closest-name.js';
+import { LOAD_LIMITS } from './limits.js';
+import { isObject, normaliseSpec, normaliseV2 } from './spec-normalise.js';
+import { validateSpec, valueAt } from './spec-validation.js';
+import { parseDocuments, sourceOf, type ParsedDocument, type PositionMap, type TextPosition } from './yaml-documents.js';
+
+type Obj = Record<string, unknown>;
+
+/** Everything one load shares: where files come from, which instance we are, and the output. */
+export interface LoadContext {
+  readonly source?: string;
+  readonly revision?: string;
+  readonly ambassadorId: string;
+  readonly resources: Resource[];
+  readonly problems: Problem[];
+  objects: number;
+}
+
+const ANNOTATION = 'getambassador.io/config';
+
+/** Kinds Portico loads from getambassador.io/*. */
+const EMISSARY_LOADED = new Set<string>(['Mapping', 'Host', 'Listener', 'TLSContext', 'TCPMapping', 'Module']);
+
+/** Emissary and Edge Stack kinds Portico recognises but does not implement yet. */
+export const EMISSARY_NOT_IMPLEMENTED_KINDS = [
+  'AuthService',
+  'RateLimitService',
+  'LogService',
+  'TracingService',
+  'DevPortal',
+  'KubernetesServiceResolver',
+  'KubernetesEndpointResolver',
+  'ConsulResolver',
+  'Filter',
+  'FilterPolicy',
+  'RateLimit',
+  'WebApplicationFirewall',
+  'WebApplicationFirewallPolicy',
+] as const;
+
+const ALL_EMISSARY_KINDS = [...EMISSARY_LOADED, ...EMISSARY_NOT_IMPLEMENTED_KINDS];
+
+/** Versions of getambassador.io that load: v3alpha1 as is; v2 and v1 (the same shape) normalised. */
+const EMISSARY_VERSIONS: Record<string, 'v3' | 'v2'> = { v3alpha1: 'v3', v2: 'v2', v1: 'v2' };
+
+const METADATA_FIELDS = new Set([
+  'name',
+  'namespace',
+  'labels',
+  'annotations',
+  'creationTimestamp',
+  'deletionTimestamp',
+  'deletionGracePeriodSeconds',
+  'generation',
+  'generateName',
+  'resourceVersion',
+  'uid',
+  'selfLink',
+  'managedFields',
+  'ownerReferences',
+  'finalizers',
+]);
+
+const SECRET_FIELDS = ['type', 'data', 'stringData', 'immutable'];
+const NAME_RE = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+const NAMESPACE_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** Decode the text of one file (or one Service annotation) into resources and problems. */
+export function decodeText(
+  ctx: LoadContext,
+  path: string,
+  text: string,
+  opts: { mapPos?: PositionMap; namespace?: string; inAnnotation?: boolean } = {},
+): void {
+  const { documents, issues } = parseDocuments(text, opts.mapPos);
+  const file = new FileDecoder(ctx, path, opts.namespace, opts.inAnnotation ?? false);
+  for (const i of issues) file.report(i.code, i.message, i.at);
+  for (const doc of documents) {
+    if (ctx.objects > LOAD_LIMITS.maxObjects) break;
+    file.document(doc);
+  }
+}
+
+class FileDecoder {
+  constructor(
+    private readonly ctx: LoadContext,
+    private readonly path: string,
+    private readonly inheritedNamespace: string | undefined,
+    private readonly inAnnotation: boolean,
+  ) {}
+
+  origin(at: TextPosition): Origin {
+    const o: { -readonly [K in keyof Origin]: Origin[K] } = { path: this.path, line: at.line, col: at.col };
+    if (this.ctx.source !== undefined) o.source = this.ctx.source;
+    if (this.ctx.revision !== undefined) o.revision = this.ctx.revision;
+    return o;
+  }
+
+  report(code: ProblemCode, message: string, at: TextPosition, extra: { resource?: ResourceRef; field?: string } = {}): void {
+    this.ctx.problems.push(problem(code, message, this.origin(at), extra));
+  }
+
+  document(doc: ParsedDocument): void {
+    const v = doc.value;
+    // An empty document (a stray `---`) carries nothing; it is skipped the same way everywhere.
+    if (v === null || v === undefined) return;
+    const spoiled = (prefix: (string | number)[]): boolean =>
+      doc.spoiled.some((p) => {
+        const n = Math.min(p.length, prefix.length);
+        for (let i = 0; i < n; i++) if (p[i] !== prefix[i]) return false;
+        return true;
+      });
+    if (Array.isArray(v)) {
+      this.items(v, doc.start, [], spoiled);
+      return;
+    }
+    if (isObject(v) && v.kind === 'List' && Array.isArray(v.items)) {
+      this.items(v.items, sourceOf(v)?.start ?? doc.start, ['items'], spoiled);
+      return;
+    }
+    if (spoiled([])) return;
+    this.object(v, doc.start);
+  }
+
+  private items(list: unknown[], start: TextPosition, prefix: (string | number)[], spoiled: (p: (string | number)[]) => boolean): void {
+    if (list.length > LOAD_LIMITS.maxItemsPerDocument) {
+      this.report('TooManyDocuments', `more than ${LOAD_LIMITS.maxItemsPerDocument} objects in one list`, start);
+      return;
+    }
+    const src = sourceOf(list);
+    list.forEach((item, i) => {
+      if (spoiled([...prefix, i])) return;
+      this.object(item, src?.entries.get(i) ?? start);
+    });
+  }
+
+  private object(value: unknown, at: TextPosition): void {
+    if (++this.ctx.objects > LOAD_LIMITS.maxObjects) {
+      if (this.ctx.objects === LOAD_LIMITS.maxObjects + 1) {
+        this.report('TooManyDocuments', `more than ${LOAD_LIMITS.maxObjects} objects in one load; the rest is not read`, at);
+      }
+      return;
+    }
+    if (!isObject(value)) {
+      this.report('NotAnObject', `expected a mapping with apiVersion and kind, found ${Array.isArray(value) ? 'a list' : typeof value}`, at);
+      return;
+    }
+    const src = sourceOf(value);
+    const start = src?.start ?? at;
+    const pos = (key: string): TextPosition => src?.entries.get(key) ?? start;
+    const { apiVersion, kind } = value;
+    if (typeof kind !== 'string' || kind === '') {
+      this.report('UnknownKind', 'object has no "kind"', start, { field: 'kind' });
+      return;
+    }
+    if (typeof apiVersion !== 'string' || apiVersion === '') {
+      this.report('UnknownAPIVersion', `${kind} has no "apiVersion"`, start, { field: 'apiVersion' });
+      return;
+    }
+    const [group, version] = apiVersion.includes('/') ? (apiVersion.split('/', 2) as [string, string]) : ['', apiVersion];
+
+    if (group === 'getambassador.io') {
+      const flavour = EMISSARY_VERSIONS[version];
+      if (!flavour) {
+        this.report('UnknownAPIVersion', `unknown apiVersion "${apiVersion}" (use getambassador.io/v3alpha1, or v2)`, pos('apiVersion'), {
+          field: 'apiVersion',
+        });
+        return;
+      }
+      if (EMISSARY_LOADED.has(kind)) {
+        this.resource(value, kind as Kind, apiVersion, flavour);
+      } else if ((EMISSARY_NOT_IMPLEMENTED_KINDS as readonly string[]).includes(kind)) {
+        this.report('NotImplemented', `kind ${kind} is valid Emissary configuration but not implemented by Portico yet; not loaded`, pos('kind'), {
+          field: 'kind',
+        });
+      } else {
+        const guess = closestName(kind, ALL_EMISSARY_KINDS);
+        this.report('UnknownKind', `unknown kind "${kind}" for ${apiVersion}${guess ? ` (did you mean "${guess}"?)` : ''}`, pos('kind'), {
+          field: 'kind',
+        });
+      }
+      return;
+    }
+    if (group === 'portico.dev') {
+      if (version !== 'v1alpha1') {
+        this.report('UnknownAPIVersion', `unknown apiVersion "${apiVersion}" (use portico.dev/v1alpha1)`, pos('apiVersion'), { field: 'apiVersion' });
+      } else if (kind === 'Resolver') {
+        this.resource(value, 'Resolver', apiVersion, 'v3');
+      } else {
+        const guess = closestName(kind, ['Resolver']);
+        this.report('UnknownKind', `unknown kind "${kind}" for ${apiVersion}${guess ? ` (did you mean "${guess}"?)` : ''}`, pos('kind'), {
+          field: 'kind',
+        });
+      }
+      return;
+    }
+    if (group === '' && version === 'v1' && kind === 'Secret') {
+      this.resource(value, 'Secret', apiVersion, 'v3');
+      return;
+    }
+    if (group === '' && version === 'v1' && kind === 'Service' && !this.inAnnotation) {
+      const metadata = value.metadata;
+      const annotations = isObject(metadata) ? metadata.annotations : undefined;
+      if (isObject(annotations) && annotations[ANNOTATION] !== undefined) {
+        this.annotation(value, annotations);
+        return;
+      }
+    }
+    // Near-misses of our groups are typos, not someone else's resources: reject rather than skip.
+    const groupGuess = group ? closestName(group, ['getambassador.io', 'portico.dev']) : undefined;
+    if (groupGuess || group === 'ambassador' || group === 'x.getambassador.io') {
+      this.report(
+        'UnknownAPIVersion',
+        `unknown apiVersion "${apiVersion}"${groupGuess ? ` (did you mean "${groupGuess}/…"?)` : ' (use getambassador.io/v3alpha1)'}`,
+        pos('apiVersion'),
+        { field: 'apiVersion' },
+      );
+      return;
+    }
+    const name = isObject(value.metadata) && typeof value.metadata.name === 'string' ? ` ${value.metadata.name}` : '';
+    this.report('NonEmissaryKind', `${apiVersion} ${kind}${name} is not a gateway resource; skipped`, start, { field: 'kind' });
+  }
+
+  /** A v1 Service carrying Emissary objects in its getambassador.io/config annotation. */
+  private annotation(service: Obj, annotations: Obj): void {
+    const metadata = service.metadata as Obj;
+    const text = annotations[ANNOTATION];
+    const annSrc = sourceOf(annotations);
+    const keyAt = annSrc?.entries.get(ANNOTATION) ?? sourceOf(service)?.start ?? { line: 0, col: 0 };
+    if (typeof text !== 'string') {
+      this.report('AnnotationInvalid', `annotation ${ANNOTATION} must be a string of YAML`, keyAt, {
+        field: `metadata.annotations.${ANNOTATION}`,
+      });
+      return;
+    }
+    const namespace = typeof metadata.namespace === 'string' ? metadata.namespace : this.inheritedNamespace;
+    const block = annSrc?.blocks.get(ANNOTATION);
+    // A literal block keeps its lines, so positions inside it map back onto the file; any other
+    // scalar style folds lines, and every position falls back to the annotation itself.
+    const mapPos: PositionMap = block
+      ? (p) => ({ line: block.firstLine + p.line - 1, col: block.indent + p.col })
+      : () => keyAt;
+    const before = this.ctx.problems.length;
+    const sub: { mapPos: PositionMap; inAnnotation: boolean; namespace?: string } = { mapPos, inAnnotation: true };
+    if (namespace !== undefined) sub.namespace = namespace;
+    decodeText(this.ctx, this.path, text, sub);
+    for (let i = before; i < this.ctx.problems.length; i++) {
+      const p = this.ctx.problems[i] as Problem;
+      if (!p.message.includes(ANNOTATION)) {
+        this.ctx.problems[i] = { ...p, message: `${p.message} (in the ${ANNOTATION} annotation)` };
+      }
+    }
+  }
+
+  private resource(value: Obj, kind: Kind, apiVersion: string, flavour: 'v3' | 'v2'): void {
+    const src = sourceOf(value);
+    const start = src?.start ?? { line: 0, col: 0 };
+    const positions: Record<string, Position> = Object.create(null) as Record<string, Position>;
+    let failed = false;
+    const errorAt = (code: ProblemCode, message: string, field: string, ref?: ResourceRef): void => {
+      const at = positions[field] ?? start;
+      this.report(code, message, at, ref ? { resource: ref, field } : { field });
+      if (code !== 'NotImplemented' && code !== 'Deprecated' && code !== 'NonEmissaryKind') failed = true;
+    };
+
+    // Shape: a Kubernetes object has metadata (or spec); the flattened form has a top-level name.
+    const k8s = 'metadata' in value || 'spec' in value || kind === 'Secret';
+    let metadata: Obj;
+    let spec: Obj;
+    if (k8s) {
+      collectPositions(value, '', positions);
+      if (kind === 'Secret') remapSecretPositions(positions);
+      const allowed = new Set(['apiVersion', 'kind', 'metadata', 'spec', 'status', ...(kind === 'Secret' ? SECRET_FIELDS : [])]);
+      for (const key of Object.keys(value)) {
+        if (!allowed.has(key)) {
+          const guess = closestName(key, allowed);
+          errorAt('UnknownField', `unknown top-level field "${key}"${guess ? ` (did you mean "${guess}"?)` : ''}`, key);
+        }
+      }
+      metadata = isObject(value.metadata) ? value.metadata : (Object.create(null) as Obj);
+      if (value.metadata !== undefined && !isObject(value.metadata)) errorAt('SchemaViolation', 'metadata must be a mapping', 'metadata');
+      if (kind === 'Secret') {
+        spec = Object.create(null) as Obj;
+        for (const f of SECRET_FIELDS) if (value[f] !== undefined) spec[f] = value[f];
+        if (value.spec !== undefined) errorAt('UnknownField', 'a Secret has no "spec"; write type and data at the top level', 'spec');
+      } else if (value.spec === undefined || value.spec === null) {
+        spec = Object.create(null) as Obj;
+      } else if (isObject(value.spec)) {
+        spec = value.spec;
+      } else {
+        errorAt('SchemaViolation', 'spec must be a mapping', 'spec');
+        spec = Object.create(null) as Obj;
+      }
+      for (const key of Object.keys(metadata)) {
+        if (!METADATA_FIELDS.has(key)) {
+          const guess = closestName(key, METADATA_FIELDS);
+          errorAt('UnknownField', `unknown metadata field "${key}"${guess ? ` (did you mean "${guess}"?)` : ''}`, `metadata.${key}`);
+        }
+      }
+    } else {
+      metadata = Object.create(null) as Obj;
+      spec = Object.create(null) as Obj;
+      for (const [key, v] of Object.entries(value)) {
+        if (key === 'apiVersion' || key === 'kind') {
+          const at = src?.entries.get(key);
+          if (at) positions[key] = at;
+        } else if (key === 'name' || key === 'namespace') {
+          metadata[key] = v;
+          const at = src?.entries.get(key);
+          if (at) positions[`metadata.${key}`] = at;
+        } else if (key === 'metadata_labels') {
+          metadata.labels = v;
+          const at = src?.entries.get(key);
+          if (at) positions['metadata.labels'] = at;
+          collectPositions(v, 'metadata.labels', positions);
+        } else {
+          spec[key] = v;
+          const at = src?.entries.get(key);
+          if (at) positions[`spec.${key}`] = at;
+          collectPositions(v, `spec.${key}`, positions);
+        }
+      }
+    }
+
+    // Identity.
+    const name = metadata.name;
+    if (name === undefined || name === null || name === '') {
+      errorAt('MissingName', `${kind} has no name`, 'metadata.name');
+      return;
+    }
+    if (typeof name !== 'string' || name.length > 253 || !NAME_RE.test(name)) {
+      errorAt('InvalidName', `${kind} name ${JSON.stringify(name)} is not a valid name (letters, digits, "-", "_", "."; at most 253)`, 'metadata.name');
+      return;
+    }
+    let namespace = this.inheritedNamespace ?? 'default';
+    if (metadata.namespace !== undefined && metadata.namespace !== null) {
+      if (typeof metadata.namespace !== 'string' || metadata.namespace.length > 63 || !NAMESPACE_RE.test(metadata.namespace)) {
+        errorAt('InvalidName', `namespace ${JSON.stringify(metadata.namespace)} is not a valid namespace name`, 'metadata.namespace');
+        return;
+      }
+      namespace = metadata.namespace;
+    }
+    const ref: ResourceRef = { kind, name, namespace };
+    const fail = (code: ProblemCode, message: string, field: string): void => errorAt(code, message, field, ref);
+
+    const labels = checkStringMap(metadata.labels, 'metadata.labels', fail);
+    checkStringMap(metadata.annotations, 'metadata.annotations', fail);
+
+    // ambassador_id filtering comes before validation: another instance's resources are not ours to judge.
+    const idField = spec.ambassador_id;
+    let ambassadorIds: string[] = [];
+    if (typeof idField === 'string') ambassadorIds = [idField];
+    else if (Array.isArray(idField) && idField.every((x) => typeof x === 'string')) ambassadorIds = idField as string[];
+    const effective = ambassadorIds.length > 0 ? ambassadorIds : ['default'];
+    if (!effective.includes(this.ctx.ambassadorId) && !effective.includes('_automatic_')) return;
+
+    if (kind === 'Module' && name !== 'ambassador') {
+      if (name === 'tls') {
+        this.report('NotImplemented', 'the "tls" Module is deprecated in Emissary and not implemented by Portico; use TLSContext or Host', start, {
+          resource: ref,
+          field: 'metadata.name',
+        });
+      } else {
+        fail('ModuleNameInvalid', `a Module must be named "ambassador" (found "${name}")`, 'metadata.name');
+      }
+      return;
+    }
+    if (kind === 'Secret' && spec.type !== undefined && spec.type !== 'kubernetes.io/tls' && spec.type !== 'Opaque') {
+      this.report('NonEmissaryKind', `Secret ${name} of type ${String(spec.type)} is not used by the gateway; skipped`, start, {
+        resource: ref,
+        field: 'type',
+      });
+      return;
+    }
+
+    // Normalise to v3alpha1.
+    const note = (code: 'Deprecated', message: string, field: string): void =>
+      this.report(code, message, positions[`spec.${field}`] ?? start, { resource: ref, field: `spec.${field}` });
+    if (flavour === 'v2') normaliseV2(kind, spec, note);
+    const renamed = new Map<string, string>();
+    normaliseSpec(kind, spec, note, renamed);
+    for (const [from, to] of renamed) movePositions(positions, `spec.${from}`, `spec.${to}`);
+
+    // Validate.
+    for (const issue of validateSpec(kind, spec, { echoValues: kind !== 'Secret' })) {
+      const key = issue.positionKeys.find((k) => positions[k]);
+      const at = key ? (positions[key] as Position) : start;
+      this.report(issue.code, `${kind} ${namespace}/${name}: ${issue.message}`, at, { resource: ref, field: issue.field });
+      failed = true;
+    }
+    if (kind === 'Secret') {
+      for (const field of ['data']) {
+        const data = spec[field];
+        if (!isObject(data)) continue;
+        for (const [k, v] of Object.entries(data)) {
+          if (typeof v === 'string' && (v.length % 4 !== 0 || !BASE64_RE.test(v))) {
+            fail('SchemaViolation', `Secret ${namespace}/${name}: data key "${k}" is not valid base64`, `spec.data.${k}`);
+          }
+        }
+      }
+    }
+    if (failed) return;
+
+    // Valid fields Portico does not act on: a warning each, never a silent no-op.
+    for (const field of KIND_SCHEMAS[kind].notImplemented) {
+      const v = valueAt(spec, field);
+      if (v === undefined) continue;
+      if (kind === 'Host' && field === 'acmeProvider' && isObject(v) && typeof v.authority === 'string' && v.authority.toLowerCase() === 'none') {
+        continue;
+      }
+      this.report(
+        'NotImplemented',
+        `${kind} ${namespace}/${name}: field "${field}" is valid Emissary configuration but not implemented by Portico yet; it has no effect`,
+        positions[`spec.${field}`] ?? start,
+        { resource: ref, field: `spec.${field}` },
+      );
+    }
+
+    this.ctx.resources.push(
+      Object.freeze({
+        kind,
+        apiVersion,
+        name,
+        namespace,
+        labels: Object.freeze(labels),
+        ambassadorIds: Object.freeze(ambassadorIds.length > 0 ? [...ambassadorIds] : ['default']),
+        spec: deepFreeze(spec),
+        origin: this.origin(start),
+        positions: Object.freeze(positions),
+      }),
+    );
+  }
+}
+
+/** Positions of every key and item under `value`, keyed by dotted path with [i] for list items. */
+function collectPositions(value: unknown, prefix: string, out: Record<string, Position>): void {
+  if (typeof value !== 'object' || value === null) return;
+  const src = sourceOf(value);
+  if (!src) return;
+  const isList = Array.isArray(value);
+  for (const [key, at] of src.entries) {
+    const path = isList ? `${prefix}[${key}]` : prefix ? `${prefix}.${key}` : String(key);
+    out[path] = at;
+    collectPositions((value as Record<string | number, unknown>)[key], path, out);
+  }
+}
+
+function remapSecretPositions(positions: Record<string, Position>): void {
+  for (const f of SECRET_FIELDS) movePositions(positions, f, `spec.${f}`);
+}
+
+function movePositions(positions: Record<string, Position>, from: string, to: string): void {
+  for (const key of Object.keys(positions)) {
+    if (key === from || key.startsWith(from + '.') || key.startsWith(from + '[')) {
+      positions[to + key.slice(from.length)] = positions[key] as Position;
+    }
+  }
+}
+
+function checkStringMap(
+  v: unknown,
+  field: string,
+  fail: (code: ProblemCode, message: string, field: string) => void,
+): Record<string, string> {
+  const out = Object.create(null) as Record<string, string>;
+  if (v === undefined || v === null) return out;
+  if (!isObject(v)) {
+    fail('SchemaViolation', `${field} must be a mapping of strings`, field);
+    return out;
+  }
+  for (const [k, val] of Object.entries(v)) {
+    if (typeof val !== 'string') fail('SchemaViolation', `${field}.${k} must be a string`, `${field}.${k}`);
+    else out[k] = val;
+  }
+  return out;
+}
+
+function deepFreeze<T>(v: T): T {
+  if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const child of Object.values(v as object)) deepFreeze(child);
+  }
+  return v;
+}
+
+/** The kinds a load can return, for documentation and tests. */
+export const LOADABLE_KINDS: readonly Kind[] = KINDS;

@@ -1,0 +1,102 @@
+// Reads the files a load names: plain files as given, folders walked recursively in sorted order
+// (.yaml .yml .json), symlinks followed only while they stay inside the folder being walked.
+
+import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { extname, join, relative, isAbsolute } from 'node:path';
+import type { ProblemCode } from '../api/problems.js';
+import { LOAD_LIMITS } from './limits.js';
+
+export interface TreeFile {
+  readonly path: string;
+  readonly content: Buffer;
+}
+
+export interface TreeProblem {
+  readonly code: ProblemCode;
+  readonly path: string;
+  readonly message: string;
+}
+
+const EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
+
+export async function readTree(paths: readonly string[]): Promise<{ files: TreeFile[]; problems: TreeProblem[] }> {
+  const files: TreeFile[] = [];
+  const problems: TreeProblem[] = [];
+  let count = 0;
+  let stopped = false;
+
+  const addFile = async (path: string, size: number): Promise<void> => {
+    if (++count > LOAD_LIMITS.maxFiles) {
+      if (!stopped) problems.push({ code: 'TooManyFiles', path, message: `more than ${LOAD_LIMITS.maxFiles} files; the rest is not read` });
+      stopped = true;
+      return;
+    }
+    // The size cap is checked before reading, so a huge file costs nothing.
+    if (size > LOAD_LIMITS.maxFileBytes) {
+      problems.push({ code: 'FileTooLarge', path, message: `file is ${size} bytes; the limit is ${LOAD_LIMITS.maxFileBytes}` });
+      return;
+    }
+    try {
+      files.push({ path, content: await readFile(path) });
+    } catch (err) {
+      problems.push({ code: 'FileUnreadable', path, message: `cannot read file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
+    }
+  };
+
+  const walk = async (dir: string, root: string, visited: Set<string>): Promise<void> => {
+    let names: string[];
+    try {
+      names = (await readdir(dir)).sort();
+    } catch (err) {
+      problems.push({ code: 'FileUnreadable', path: dir, message: `cannot read folder: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
+      return;
+    }
+    for (const name of names) {
+      if (stopped) return;
+      // Hidden entries (.git, editor state) are never configuration.
+      if (name.startsWith('.')) continue;
+      const p = join(dir, name);
+      let st = await lstat(p).catch(() => undefined);
+      if (!st) continue;
+      if (st.isSymbolicLink()) {
+        const real = await realpath(p).catch(() => undefined);
+        if (!real || !inside(root, real)) {
+          problems.push({ code: 'PathOutsideRoot', path: p, message: 'symbolic link points outside the folder being loaded; not followed' });
+          continue;
+        }
+        st = await stat(p).catch(() => undefined);
+        if (!st) continue;
+      }
+      if (st.isDirectory()) {
+        const real = await realpath(p).catch(() => p);
+        if (visited.has(real)) continue;
+        visited.add(real);
+        await walk(p, root, visited);
+      } else if (st.isFile() && EXTENSIONS.has(extname(name).toLowerCase())) {
+        await addFile(p, st.size);
+      }
+    }
+  };
+
+  for (const p of paths) {
+    if (stopped) break;
+    const st = await stat(p).catch((err: NodeJS.ErrnoException) => err);
+    if (st instanceof Error) {
+      problems.push({ code: 'FileUnreadable', path: p, message: `cannot read: ${st.code ?? st.message}` });
+      continue;
+    }
+    if (st.isDirectory()) {
+      const root = await realpath(p);
+      await walk(p, root, new Set([root]));
+    } else {
+      // A file named explicitly is read whatever its extension.
+      await addFile(p, st.size);
+    }
+  }
+  return { files, problems };
+}
+
+function inside(root: string, real: string): boolean {
+  const rel = relative(root, real);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+}

@@ -1,0 +1,87 @@
+// Load stage entry points: files and folders (or in-memory files from a git source) → normalised,
+// validated Resources plus Problems. Pure over its inputs except loadPaths, which reads the disk.
+
+import { compareProblems, type Problem } from '../api/problems.js';
+import type { Resource } from '../api/resource.js';
+import { decodeText, type LoadContext } from './decode.js';
+import { readTree } from './file-tree.js';
+import { LOAD_LIMITS } from './limits.js';
+
+export { LOAD_LIMITS } from './limits.js';
+export { EMISSARY_NOT_IMPLEMENTED_KINDS } from './decode.js';
+
+export interface LoadOptions {
+  /** Source name for origins (a git source name, or "dir"). */
+  readonly source?: string;
+  /** Revision (commit id) for origins. */
+  readonly revision?: string;
+  /** The instance's ambassador_id; resources for other instances are dropped. Default "default". */
+  readonly ambassadorId?: string;
+}
+
+export interface LoadResult {
+  readonly resources: Resource[];
+  readonly problems: Problem[];
+}
+
+export interface LoadFile {
+  readonly path: string;
+  readonly content: string | Buffer;
+}
+
+/** Load in-memory files (no I/O). Files are read in path order, so the result does not depend on input order. */
+export function loadFiles(files: readonly LoadFile[], opts: LoadOptions = {}): LoadResult {
+  const ctx = newContext(opts);
+  const sorted = [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  if (sorted.length > LOAD_LIMITS.maxFiles) {
+    ctx.problems.push({
+      code: 'TooManyFiles',
+      severity: 'error',
+      message: `more than ${LOAD_LIMITS.maxFiles} files; nothing loaded`,
+      origin: withSource(opts, { path: sorted[LOAD_LIMITS.maxFiles]?.path ?? '', line: 0, col: 0 }),
+    });
+    return finish(ctx);
+  }
+  for (const f of sorted) decodeFile(ctx, f.path, f.content);
+  return finish(ctx);
+}
+
+/** Load files and folders from disk (folders recursively: .yaml, .yml, .json; sorted walk). */
+export async function loadPaths(paths: readonly string[], opts: LoadOptions = {}): Promise<LoadResult> {
+  const ctx = newContext(opts);
+  const tree = await readTree(paths);
+  for (const p of tree.problems) {
+    ctx.problems.push({ code: p.code, severity: 'error', message: p.message, origin: withSource(opts, { path: p.path, line: 0, col: 0 }) });
+  }
+  for (const f of tree.files) decodeFile(ctx, f.path, f.content);
+  return finish(ctx);
+}
+
+function decodeFile(ctx: LoadContext, path: string, content: string | Buffer): void {
+  const size = typeof content === 'string' ? Buffer.byteLength(content) : content.length;
+  if (size > LOAD_LIMITS.maxFileBytes) {
+    ctx.problems.push({
+      code: 'FileTooLarge',
+      severity: 'error',
+      message: `file is ${size} bytes; the limit is ${LOAD_LIMITS.maxFileBytes}`,
+      origin: withSource(ctx, { path, line: 0, col: 0 }),
+    });
+    return;
+  }
+  let text = typeof content === 'string' ? content : content.toString('utf8');
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  decodeText(ctx, path, text);
+}
+
+function newContext(opts: LoadOptions): LoadContext {
+  const ctx: LoadContext = { ambassadorId: opts.ambassadorId ?? 'default', resources: [], problems: [], objects: 0 };
+  return Object.assign(ctx, opts.source !== undefined ? { source: opts.source } : {}, opts.revision !== undefined ? { revision: opts.revision } : {});
+}
+
+function withSource(opts: { source?: string; revision?: string }, o: { path: string; line: number; col: number }) {
+  return { ...(opts.source !== undefined ? { source: opts.source } : {}), ...(opts.revision !== undefined ? { revision: opts.revision } : {}), ...o };
+}
+
+function finish(ctx: LoadContext): LoadResult {
+  return { resources: ctx.resources, problems: [...ctx.problems].sort(compareProblems) };
+}

@@ -1,0 +1,328 @@
+// Load stage, step 1: YAML text → plain value trees (null-prototype objects) with the line and
+// column of every key and item, one tree per document. Parser warnings, duplicate keys, unknown tags,
+// prototype keys, merge keys, deep nesting and alias bombs are reported here, never passed on.
+
+import { Composer, LineCounter, Parser, Scalar, isAlias, isMap, isScalar, isSeq, type Document, type Node } from 'yaml';
+import type { ProblemCode } from '../api/problems.js';
+import { LOAD_LIMITS } from './limits.js';
+
+export interface TextPosition {
+  readonly line: number;
+  readonly col: number;
+}
+
+/** Where a decoded map or sequence came from: its start, and the position of each key or item. */
+export interface NodeSource {
+  readonly start: TextPosition;
+  readonly entries: Map<string | number, TextPosition>;
+  /** For string values written as literal block scalars (`|`): where their content lines begin. */
+  readonly blocks: Map<string, BlockScalarSource>;
+}
+
+/** A literal block scalar's content: line N of the string is file line firstLine+N-1, shifted by indent columns. */
+export interface BlockScalarSource {
+  readonly firstLine: number;
+  readonly indent: number;
+}
+
+const SOURCES = new WeakMap<object, NodeSource>();
+
+/** The positions recorded for a map or sequence produced by parseDocuments. */
+export function sourceOf(value: object): NodeSource | undefined {
+  return SOURCES.get(value);
+}
+
+/** A problem found while parsing; `path` (from the document root) says which object it spoils. */
+export interface ParseIssue {
+  readonly code: ProblemCode;
+  readonly message: string;
+  readonly at: TextPosition;
+  /** Path from the document root; undefined when the whole document is unusable. */
+  readonly path?: readonly (string | number)[];
+}
+
+export interface ParsedDocument {
+  /** 0-based index of the document in the file. */
+  readonly index: number;
+  readonly value: unknown;
+  readonly start: TextPosition;
+  /** Issues that spoil part of this document (prototype or merge keys), by path. */
+  readonly spoiled: readonly (readonly (string | number)[])[];
+}
+
+export interface ParseResult {
+  readonly documents: ParsedDocument[];
+  readonly issues: ParseIssue[];
+}
+
+/** Maps a position in the parsed text to a position in the file (identity for whole files). */
+export type PositionMap = (p: TextPosition) => TextPosition;
+
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+class LimitExceeded extends Error {
+  constructor(
+    readonly code: ProblemCode,
+    message: string,
+    readonly at: TextPosition,
+  ) {
+    super(message);
+  }
+}
+
+/** Parse every document of `text`. Never throws on bad input; problems come back as issues. */
+export function parseDocuments(text: string, mapPos: PositionMap = (p) => p): ParseResult {
+  const issues: ParseIssue[] = [];
+  const documents: ParsedDocument[] = [];
+
+  const tooDeep = prescanNesting(text);
+  if (tooDeep) {
+    issues.push({ code: 'NestingTooDeep', message: `nesting deeper than ${LOAD_LIMITS.maxDepth} levels`, at: mapPos(tooDeep) });
+    return { documents, issues };
+  }
+
+  const lines = new LineCounter();
+  const at = (offset: number): TextPosition => {
+    const p = lines.linePos(offset);
+    return mapPos({ line: p.line, col: p.col });
+  };
+  const parser = new Parser(lines.addNewLine);
+  // YAML 1.2 core schema pinned: `on`/`no` stay strings, 0777 is decimal, `<<` is an ordinary key.
+  const composer = new Composer({
+    version: '1.2',
+    schema: 'core',
+    merge: false,
+    uniqueKeys: true,
+    strict: true,
+    stringKeys: false,
+  });
+
+  let index = 0;
+  try {
+    for (const doc of composer.compose(parser.parse(text), true)) {
+      if (index >= LOAD_LIMITS.maxDocumentsPerFile) {
+        issues.push({
+          code: 'TooManyDocuments',
+          message: `more than ${LOAD_LIMITS.maxDocumentsPerFile} YAML documents in one file`,
+          at: at(doc.range[0]),
+        });
+        break;
+      }
+      const parsed = composeDocument(doc, index, text, at, issues);
+      if (parsed) documents.push(parsed);
+      index++;
+    }
+  } catch (err) {
+    // The yaml package is not expected to throw on any input; if it does, report rather than crash.
+    issues.push({ code: 'YAMLSyntax', message: `YAML parser failed: ${(err as Error).message}`, at: at(0) });
+  }
+  return { documents, issues };
+}
+
+function composeDocument(
+  doc: Document.Parsed,
+  index: number,
+  text: string,
+  at: (offset: number) => TextPosition,
+  issues: ParseIssue[],
+): ParsedDocument | undefined {
+  let failed = false;
+  for (const e of doc.errors) {
+    issues.push({ code: e.code === 'DUPLICATE_KEY' ? 'YAMLDuplicateKey' : 'YAMLSyntax', message: firstLine(e.message), at: at(e.pos[0]) });
+    failed = true;
+  }
+  // yaml only warns on unknown tags (and returns a string); an ignored tag is a silent change of meaning.
+  for (const w of doc.warnings) {
+    issues.push({
+      code: w.code === 'TAG_RESOLVE_FAILED' ? 'YAMLTag' : 'YAMLSyntax',
+      message: w.code === 'TAG_RESOLVE_FAILED' ? `unsupported tag: ${firstLine(w.message)}` : firstLine(w.message),
+      at: at(w.pos[0]),
+    });
+    failed = true;
+  }
+  if (doc.directives?.yaml.explicit && doc.directives.yaml.version !== '1.2') {
+    issues.push({ code: 'YAMLSyntax', message: `only YAML 1.2 is accepted (found %YAML ${doc.directives.yaml.version})`, at: at(doc.range[0]) });
+    failed = true;
+  }
+  if (failed) return undefined;
+
+  const walk = new TreeWalk(doc, text, at, issues);
+  try {
+    const value = doc.contents === null ? null : walk.value(doc.contents as Node, 0, []);
+    const start = doc.contents ? at((doc.contents as Node).range?.[0] ?? doc.range[0]) : at(doc.range[0]);
+    return { index, value, start, spoiled: walk.spoiled };
+  } catch (err) {
+    if (err instanceof LimitExceeded) {
+      issues.push({ code: err.code, message: err.message, at: err.at });
+      return undefined;
+    }
+    throw err;
+  }
+}
+
+/** Converts one document's nodes to plain values, recording positions; bounded in depth and aliases. */
+class TreeWalk {
+  private aliases = 0;
+  readonly spoiled: (string | number)[][] = [];
+
+  constructor(
+    private readonly doc: Document.Parsed,
+    private readonly text: string,
+    private readonly at: (offset: number) => TextPosition,
+    private readonly issues: ParseIssue[],
+  ) {}
+
+  value(node: Node, depth: number, path: (string | number)[]): unknown {
+    if (depth > LOAD_LIMITS.maxDepth) {
+      throw new LimitExceeded('NestingTooDeep', `nesting deeper than ${LOAD_LIMITS.maxDepth} levels`, this.pos(node));
+    }
+    if (isAlias(node)) {
+      // Each dereference is counted, so nested aliases (a "billion laughs") stop after a few steps.
+      if (++this.aliases > LOAD_LIMITS.maxAliasCount) {
+        throw new LimitExceeded('YAMLAlias', `more than ${LOAD_LIMITS.maxAliasCount} alias references in one document`, this.pos(node));
+      }
+      const target = node.resolve(this.doc);
+      if (!target) throw new LimitExceeded('YAMLAlias', `unresolved alias *${node.source}`, this.pos(node));
+      return this.value(target as Node, depth + 1, path);
+    }
+    if (isScalar(node)) {
+      const v = node.value;
+      return typeof v === 'bigint' ? Number(v) : v;
+    }
+    if (isMap(node)) {
+      const obj: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+      const source: NodeSource = { start: this.pos(node), entries: new Map(), blocks: new Map() };
+      for (const pair of node.items) {
+        const keyNode = pair.key as Node | null;
+        const keyPos = keyNode ? this.pos(keyNode) : source.start;
+        if (!isScalar(keyNode) || keyNode.value === null || typeof keyNode.value === 'object') {
+          this.spoil(path, 'YAMLSyntax', 'mapping keys must be plain strings or numbers', keyPos);
+          continue;
+        }
+        const key = String(keyNode.value);
+        if (FORBIDDEN_KEYS.has(key)) {
+          this.spoil(path, 'ForbiddenKey', `key "${key}" is not allowed anywhere in configuration`, keyPos);
+          continue;
+        }
+        if (key === '<<') {
+          this.spoil(path, 'UnknownField', 'merge keys ("<<") are not supported; write the fields out', keyPos);
+          continue;
+        }
+        const valueNode = pair.value as Node | null;
+        obj[key] = valueNode ? this.value(valueNode, depth + 1, [...path, key]) : null;
+        source.entries.set(key, keyPos);
+        if (isScalar(valueNode) && valueNode.type === Scalar.BLOCK_LITERAL && typeof valueNode.value === 'string') {
+          const block = this.blockSource(valueNode);
+          if (block) source.blocks.set(key, block);
+        }
+      }
+      SOURCES.set(obj, source);
+      return obj;
+    }
+    if (isSeq(node)) {
+      const arr: unknown[] = [];
+      const source: NodeSource = { start: this.pos(node), entries: new Map(), blocks: new Map() };
+      node.items.forEach((item, i) => {
+        const itemNode = item as Node | null;
+        arr.push(itemNode ? this.value(itemNode, depth + 1, [...path, i]) : null);
+        source.entries.set(i, itemNode ? this.pos(itemNode) : source.start);
+      });
+      SOURCES.set(arr, source);
+      return arr;
+    }
+    return null;
+  }
+
+  private spoil(path: (string | number)[], code: ProblemCode, message: string, at: TextPosition): void {
+    this.issues.push({ code, message, at, path: [...path] });
+    this.spoiled.push([...path]);
+  }
+
+  private pos(node: Node): TextPosition {
+    return this.at(node.range?.[0] ?? 0);
+  }
+
+  /** Content of `|` starts on the line after the header; its indentation is that of the first non-empty line. */
+  private blockSource(node: Scalar): BlockScalarSource | undefined {
+    const start = node.range?.[0];
+    if (start === undefined) return undefined;
+    const nl = this.text.indexOf('\n', start);
+    if (nl < 0) return undefined;
+    let p = nl + 1;
+    // Skip blank lines to measure the indentation of the first content line.
+    for (;;) {
+      let q = p;
+      while (this.text[q] === ' ') q++;
+      if (this.text[q] === '\n') {
+        p = q + 1;
+        continue;
+      }
+      const first = this.at(nl + 1);
+      return { firstLine: first.line, indent: q - p };
+    }
+  }
+}
+
+function firstLine(s: string): string {
+  const i = s.indexOf('\n');
+  return i < 0 ? s : s.slice(0, i);
+}
+
+/**
+ * A cheap upper bound on nesting, computed before parsing: flow brackets, and compact `- - -` or
+ * `a: b: c:` chains on one line. Deep input is refused before the parser spends time on it.
+ */
+function prescanNesting(text: string): TextPosition | undefined {
+  const max = LOAD_LIMITS.maxDepth;
+  let flow = 0;
+  let line = 1;
+  let col = 0;
+  let lineStart = true;
+  let compact = 0;
+  let quote: string | null = null;
+  let prev = '\n';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i] as string;
+    col++;
+    if (c === '\n') {
+      line++;
+      col = 0;
+      lineStart = true;
+      compact = 0;
+      quote = null;
+      prev = c;
+      continue;
+    }
+    if (quote) {
+      if (c === quote) quote = null;
+      prev = c;
+      continue;
+    }
+    if (lineStart && c === ' ') {
+      prev = c;
+      continue;
+    }
+    if ((c === '-' || c === '?') && (lineStart || prev === ' ') && (text[i + 1] === ' ' || text[i + 1] === '\n')) {
+      if (++compact > max) return { line, col };
+      prev = c;
+      continue;
+    }
+    lineStart = false;
+    if (c === '#' && (prev === ' ' || prev === '\n')) {
+      // A comment runs to the end of the line.
+      const nl = text.indexOf('\n', i);
+      if (nl < 0) break;
+      i = nl - 1;
+      continue;
+    }
+    if ((c === '"' || c === "'") && (prev === ' ' || prev === '[' || prev === '{' || prev === ',' || prev === ':')) quote = c;
+    else if (c === '[' || c === '{') {
+      if (++flow > max) return { line, col };
+    } else if (c === ']' || c === '}') flow = Math.max(0, flow - 1);
+    else if (c === ':' && (text[i + 1] === ' ' || text[i + 1] === '\n')) {
+      if (++compact > max) return { line, col };
+    }
+    prev = c;
+  }
+  return undefined;
+}
