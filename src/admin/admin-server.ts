@@ -1,0 +1,126 @@
+// The read-only admin server (default 127.0.0.1:8877): health, readiness, metrics, the served
+// configuration and routes, Emissary's probe paths, and handlers other parts register (status, hooks).
+
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { METRICS_CONTENT_TYPE } from './metrics.js';
+import { redactPEM } from './config-view.js';
+
+/** What the admin server reads; supplied by the serving process. */
+export interface AdminView {
+  ready(): boolean;
+  /** Generation, hash, IR, sources' last attempts, workers. */
+  config(): unknown;
+  routes(): unknown;
+  metrics(): Promise<string>;
+}
+
+export type AdminHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
+
+interface Registered {
+  readonly prefix: string;
+  readonly handler: AdminHandler;
+  readonly methods: readonly string[];
+}
+
+export class AdminAddressError extends Error {
+  readonly code = 'PORTICO_ERR_ADMIN_ADDRESS';
+}
+
+/** Parse HOST:PORT (IPv6 in brackets); port 0 asks for any free port. */
+export function parseAdminAddress(text: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new AdminAddressError(`--admin must be HOST:PORT (e.g. 127.0.0.1:8877), got '${text}'`);
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+function sendJSON(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(redactPEM(body), null, 2) + '\n';
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+function sendText(res: ServerResponse, status: number, text: string, type = 'text/plain; charset=utf-8'): void {
+  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+export class AdminServer {
+  private readonly server: http.Server;
+  private readonly registered: Registered[] = [];
+
+  constructor(private readonly view: AdminView) {
+    this.server = http.createServer({ headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1000, maxHeaderSize: 16384 }, (req, res) => {
+      void this.handle(req, res).catch(() => {
+        if (!res.headersSent) sendJSON(res, 500, { error: 'internal error' });
+        else res.destroy();
+      });
+    });
+    this.server.keepAliveTimeout = 5000;
+  }
+
+  /**
+   * Serve a path prefix from another component (the git controller's /api/v1/status, /hooks/...).
+   * GET/HEAD by default; POST is only allowed under /hooks/.
+   */
+  register(prefix: string, handler: AdminHandler, options: { methods?: readonly string[] } = {}): void {
+    const methods = options.methods ?? ['GET', 'HEAD'];
+    if (methods.some((m) => m !== 'GET' && m !== 'HEAD') && !prefix.startsWith('/hooks/')) {
+      throw new Error(`PORTICO_ERR_ADMIN_MUTATING_ROUTE: only /hooks/ may accept ${methods.join(',')} (asked for ${prefix})`);
+    }
+    this.registered.push({ prefix, handler, methods });
+    // Longest prefix first so /api/v1/status/x goes to the most specific handler.
+    this.registered.sort((a, b) => b.prefix.length - a.prefix.length);
+  }
+
+  listen(host: string, port: number): Promise<{ host: string; port: number }> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen({ host, port }, () => {
+        this.server.off('error', reject);
+        const a = this.server.address() as AddressInfo;
+        resolve({ host: a.address, port: a.port });
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://admin.invalid');
+    const method = req.method ?? 'GET';
+    const reg = this.registered.find((r) => url.pathname === r.prefix || url.pathname.startsWith(r.prefix.endsWith('/') ? r.prefix : r.prefix + '/'));
+    if (reg) {
+      if (!reg.methods.includes(method)) return this.notAllowed(res, reg.methods);
+      return reg.handler(req, res, url);
+    }
+    if (method !== 'GET' && method !== 'HEAD') return this.notAllowed(res, ['GET', 'HEAD']);
+    switch (url.pathname) {
+      case '/healthz':
+      case '/ambassador/v0/check_alive':
+        return sendText(res, 200, 'ok\n');
+      case '/readyz':
+      case '/ambassador/v0/check_ready':
+        return this.view.ready() ? sendText(res, 200, 'ready\n') : sendText(res, 503, 'not ready\n');
+      case '/metrics':
+        return sendText(res, 200, await this.view.metrics(), METRICS_CONTENT_TYPE);
+      case '/api/v1/config':
+        return sendJSON(res, 200, this.view.config());
+      case '/api/v1/routes':
+        return sendJSON(res, 200, this.view.routes());
+      default:
+        return sendJSON(res, 404, { error: 'not found', path: url.pathname });
+    }
+  }
+
+  private notAllowed(res: ServerResponse, methods: readonly string[]): void {
+    res.setHeader('allow', methods.join(', '));
+    sendJSON(res, 405, { error: 'method not allowed; the admin API is read-only' });
+  }
+}

@@ -1,0 +1,55 @@
+// One JSON line per finished request, to stdout or a file, with the fields the configuration
+// selects (IRGlobal.accessLog). Written asynchronously; flushed when the process drains.
+
+import pino, { type Logger } from 'pino';
+import type { IRGlobal } from '../ir/types.js';
+import type { RequestInfo } from '../dataplane/runtime-types.js';
+
+/** Fields a line may carry; the default set when IRGlobal.accessLog.fields is absent. */
+export const ACCESS_LOG_FIELDS = [
+  'generation', 'listener', 'method', 'path', 'authority', 'status', 'route', 'cluster', 'upstreamAddress',
+  'durationMs', 'bytesIn', 'bytesOut', 'clientAddress', 'requestId', 'localReply', 'upstreamError',
+] as const satisfies readonly (keyof RequestInfo)[];
+
+export class AccessLog {
+  private readonly logger: Logger;
+  private readonly destination: ReturnType<typeof pino.destination>;
+  private enabled = true;
+  private fields: readonly string[] = ACCESS_LOG_FIELDS;
+
+  /** dest: '-' for stdout, or a file path (appended, directories created). */
+  constructor(dest: string) {
+    this.destination = pino.destination({ dest: dest === '-' ? 1 : dest, sync: false, append: true, mkdir: true });
+    this.logger = pino(
+      {
+        base: undefined,
+        messageKey: 'msg',
+        timestamp: pino.stdTimeFunctions.isoTime,
+        formatters: { level: () => ({}) },
+      },
+      this.destination,
+    );
+  }
+
+  /** Follow the configuration being served; unknown field names are ignored. */
+  configure(accessLog: IRGlobal['accessLog']): void {
+    this.enabled = accessLog.enabled;
+    this.fields = accessLog.fields && accessLog.fields.length > 0 ? accessLog.fields : ACCESS_LOG_FIELDS;
+  }
+
+  write(info: RequestInfo): void {
+    if (!this.enabled) return;
+    const line: Record<string, unknown> = {};
+    const src = info as unknown as Record<string, unknown>;
+    for (const f of this.fields) if (src[f] !== undefined) line[f] = src[f];
+    this.logger.info(line);
+  }
+
+  flush(): void {
+    try {
+      this.destination.flushSync();
+    } catch {
+      // Not ready yet (nothing written) or already closed: nothing to flush.
+    }
+  }
+}

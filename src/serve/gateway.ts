@@ -1,0 +1,343 @@
+// The serving process's core: holds the current Runtime and the bound ports, applies a new IR
+// (bind new ports → build → one reference swap → drain the old), and drains everything at shutdown.
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { SecureContext, TLSSocket } from 'node:tls';
+import type { IR, IRListener } from '../ir/types.js';
+import type { SecretStore } from '../ir/secrets.js';
+import { hashIR } from '../ir/canonical.js';
+import type { BuildRuntime, ConnectionInfo, RequestInfo, Runtime } from '../dataplane/runtime-types.js';
+import { ListenerBindError, PortListener, listenerKey, type ListenerDispatch } from './port-listener.js';
+import { buildTerminationContexts, TLSMaterialError, type TerminationContexts } from './tls-termination.js';
+
+/** Response header carrying the generation that served a request; off unless asked for (tests). */
+export const GENERATION_HEADER = 'x-portico-generation';
+
+/** Who asked for a configuration (a config provider) and what it is. */
+export interface ApplyMeta {
+  /** Provider/source name, e.g. "dir" or a git source name. */
+  readonly source: string;
+  readonly revision?: string;
+  /** Content hash of the IR when the caller already has it. */
+  readonly hash?: string;
+}
+
+export type ApplyFailureCode =
+  | 'ListenerConflict'
+  | 'EADDRINUSE'
+  | 'EACCES'
+  | 'EADDRNOTAVAIL'
+  | 'BindFailed'
+  | 'TLSMaterial'
+  | 'RuntimeBuildFailed'
+  | 'WorkerFailed'
+  | 'ShuttingDown';
+
+export interface ApplyFailure {
+  readonly code: ApplyFailureCode;
+  readonly message: string;
+  readonly listener?: string;
+  readonly port?: number;
+}
+
+export interface ListenerChanges {
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+  readonly kept: readonly string[];
+}
+
+export type ApplyResult =
+  | { readonly ok: true; readonly generation: number; readonly hash: string; readonly listeners: ListenerChanges }
+  | { readonly ok: false; readonly generation: number; readonly error: ApplyFailure };
+
+/** Anything that takes whole configurations: the in-process Gateway, or the worker pool in the primary. */
+export interface ConfigApplier {
+  apply(ir: IR, secrets: SecretStore, meta: ApplyMeta): Promise<ApplyResult>;
+}
+
+export interface GatewayOptions {
+  readonly buildRuntime: BuildRuntime;
+  /** Overrides IRGlobal.limits.drainTimeoutMs for the old runtime and removed listeners. */
+  readonly drainTimeoutMs?: number;
+  /** Send GENERATION_HEADER on every response (tests; off by default so internals do not leak). */
+  readonly exposeGeneration?: boolean;
+  readonly onRequestDone?: (info: RequestInfo) => void;
+  /** Called when a listener or runtime could not be drained cleanly; never for request errors. */
+  readonly onWarning?: (message: string) => void;
+}
+
+/** A built and bound candidate, not yet serving: commit swaps it in, abort throws it away. */
+export interface PreparedApply {
+  readonly generation: number;
+  readonly hash: string;
+  commit(): ApplyResult & { ok: true };
+  abort(): Promise<void>;
+}
+
+export class Gateway implements ConfigApplier {
+  private current: Runtime | undefined;
+  private currentIR: IR | undefined;
+  private generationValue = 0;
+  private hashValue = '';
+  private readonly ports = new Map<string, PortListener>();
+  private tls = new Map<string, TerminationContexts>();
+  private queue: Promise<unknown> = Promise.resolve();
+  private closing = false;
+  private readonly draining = new Set<Promise<void>>();
+  private readonly dispatch: ListenerDispatch;
+
+  constructor(private readonly options: GatewayOptions) {
+    this.dispatch = {
+      request: (req, res, from) => this.onRequest(req, res, from),
+      upgrade: (req, socket, head, from) => this.onUpgrade(req, socket, head, from),
+      tcp: (socket, from) => this.onTCP(socket, from),
+      secureContext: (from, servername) => this.secureContext(from, servername),
+    };
+  }
+
+  get generation(): number {
+    return this.generationValue;
+  }
+
+  get hash(): string {
+    return this.hashValue;
+  }
+
+  get ir(): IR | undefined {
+    return this.currentIR;
+  }
+
+  /** Bound ports by listener name (the real port when the IR asked for 0). */
+  boundPorts(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const p of this.ports.values()) out[p.name] = p.boundPort();
+    return out;
+  }
+
+  /** Apply one configuration; applies are serialised, so bursts queue behind the running one. */
+  apply(ir: IR, secrets: SecretStore, meta: ApplyMeta, generation?: number): Promise<ApplyResult> {
+    return this.serialize(async () => {
+      const prepared = await this.prepareNow(ir, secrets, meta, generation ?? this.generationValue + 1);
+      return 'commit' in prepared ? prepared.commit() : prepared;
+    });
+  }
+
+  /** First half of an apply (workers prepare everywhere, then commit everywhere). Serialised with apply. */
+  prepare(ir: IR, secrets: SecretStore, meta: ApplyMeta, generation: number): Promise<PreparedApply | (ApplyResult & { ok: false })> {
+    return this.serialize(() => this.prepareNow(ir, secrets, meta, generation));
+  }
+
+  private serialize<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private fail(error: ApplyFailure): ApplyResult & { ok: false } {
+    return { ok: false, generation: this.generationValue, error };
+  }
+
+  private async prepareNow(ir: IR, secrets: SecretStore, meta: ApplyMeta, generation: number): Promise<PreparedApply | (ApplyResult & { ok: false })> {
+    if (this.closing) return this.fail({ code: 'ShuttingDown', message: 'the gateway is draining' });
+    const conflict = findListenerConflict(ir.listeners);
+    if (conflict) return this.fail(conflict);
+
+    const tls = new Map<string, TerminationContexts>();
+    for (const l of ir.listeners) {
+      if (!l.tls) continue;
+      try {
+        tls.set(listenerKey(l), buildTerminationContexts(ir, l, secrets));
+      } catch (err) {
+        if (!(err instanceof TLSMaterialError)) throw err;
+        return this.fail({ code: 'TLSMaterial', message: err.message, listener: l.name, port: l.port });
+      }
+    }
+
+    const hash = meta.hash ?? hashIR(ir);
+    let runtime: Runtime;
+    try {
+      runtime = this.options.buildRuntime(ir, secrets, { generation, hash, onRequestDone: this.options.onRequestDone });
+    } catch (err) {
+      return this.fail({ code: 'RuntimeBuildFailed', message: `cannot build the runtime: ${(err as Error).message}` });
+    }
+
+    // Bind before commit: every new port is listening before anything that serves changes.
+    const wanted = new Map(ir.listeners.map((l) => [listenerKey(l), l]));
+    const bound: PortListener[] = [];
+    const drainMs = this.drainTimeout(ir);
+    const replaced: PortListener[] = [];
+    for (const [key, l] of wanted) {
+      if (this.ports.has(key)) continue;
+      // Same port with another protocol or address: the old socket must let go of the port first.
+      for (const old of this.ports.values()) {
+        if (old.port === l.port && !wanted.has(old.key) && l.port !== 0) {
+          replaced.push(old);
+          void old.drain(drainMs);
+        }
+      }
+      const port = new PortListener(l, ir.global, this.dispatch);
+      try {
+        await port.bind();
+        bound.push(port);
+      } catch (err) {
+        for (const p of bound) p.forceClose();
+        void runtime.drain(0).catch(() => {});
+        if (replaced.length > 0) await this.rebindReplaced(replaced);
+        if (err instanceof ListenerBindError) {
+          return this.fail({ code: err.reason, message: err.message, listener: l.name, port: l.port });
+        }
+        return this.fail({ code: 'BindFailed', message: (err as Error).message, listener: l.name, port: l.port });
+      }
+    }
+
+    let settled = false;
+    return {
+      generation,
+      hash,
+      commit: () => {
+        if (settled) throw new Error('PORTICO_ERR_APPLY_SETTLED: prepared configuration committed twice');
+        settled = true;
+        const old = this.current;
+        const added: string[] = [];
+        const kept: string[] = [];
+        const removed: string[] = [];
+        for (const p of bound) this.ports.set(p.key, p);
+        for (const p of replaced) {
+          this.ports.delete(p.key);
+          removed.push(p.name);
+        }
+        // The swap: requests read `current` once at their start, so each stays on one generation.
+        this.current = runtime;
+        this.currentIR = ir;
+        this.tls = tls;
+        this.generationValue = generation;
+        this.hashValue = hash;
+        for (const [key, p] of this.ports) {
+          const l = wanted.get(key);
+          if (l) {
+            if (bound.includes(p)) added.push(l.name);
+            else {
+              p.update(l, ir.global);
+              kept.push(l.name);
+            }
+            continue;
+          }
+          this.ports.delete(key);
+          removed.push(p.name);
+          this.track(p.drain(drainMs));
+        }
+        if (old) this.track(old.drain(drainMs).catch((err) => this.options.onWarning?.(`draining generation ${old.generation}: ${(err as Error).message}`)));
+        return { ok: true, generation, hash, listeners: { added: added.sort(), removed: removed.sort(), kept: kept.sort() } };
+      },
+      abort: async () => {
+        if (settled) return;
+        settled = true;
+        for (const p of bound) p.forceClose();
+        if (replaced.length > 0) await this.rebindReplaced(replaced);
+        await runtime.drain(0).catch(() => {});
+      },
+    };
+  }
+
+  /** Best effort after a failed protocol change on one port: bring the old listener back. */
+  private async rebindReplaced(replaced: PortListener[]): Promise<void> {
+    const ir = this.currentIR;
+    if (!ir) return;
+    for (const old of replaced) {
+      const l = ir.listeners.find((x) => listenerKey(x) === old.key);
+      if (!l) continue;
+      const again = new PortListener(l, ir.global, this.dispatch);
+      try {
+        await again.bind();
+        this.ports.set(old.key, again);
+      } catch (err) {
+        this.options.onWarning?.(`listener ${l.name} could not be restored: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private drainTimeout(ir: IR | undefined): number {
+    return this.options.drainTimeoutMs ?? ir?.global.limits.drainTimeoutMs ?? 5000;
+  }
+
+  private track(p: Promise<void>): void {
+    this.draining.add(p);
+    void p.finally(() => this.draining.delete(p));
+  }
+
+  private connInfo(from: PortListener, socket: Socket): ConnectionInfo {
+    const tls = from.kind === 'https' || from.kind === 'tls-tcp';
+    const sni = tls ? (socket as TLSSocket).servername || undefined : undefined;
+    return sni ? { listener: from.name, port: from.boundPort(), tls, sni } : { listener: from.name, port: from.boundPort(), tls };
+  }
+
+  private onRequest(req: IncomingMessage, res: ServerResponse, from: PortListener): void {
+    const rt = this.current;
+    if (!rt) {
+      res.writeHead(503, { 'content-type': 'text/plain', connection: 'close' }).end('no configuration\n');
+      return;
+    }
+    if (this.options.exposeGeneration) res.setHeader(GENERATION_HEADER, String(rt.generation));
+    rt.handle(req, res, this.connInfo(from, req.socket));
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, from: PortListener): void {
+    const rt = this.current;
+    if (!rt) {
+      socket.destroy();
+      return;
+    }
+    rt.handleUpgrade(req, socket, head, this.connInfo(from, req.socket));
+  }
+
+  private onTCP(socket: Socket, from: PortListener): void {
+    const rt = this.current;
+    if (!rt) {
+      socket.destroy();
+      return;
+    }
+    rt.handleTCP(socket, this.connInfo(from, socket));
+  }
+
+  private secureContext(from: PortListener, servername: string | undefined): SecureContext | undefined {
+    return this.tls.get(from.key)?.lookup(servername);
+  }
+
+  /**
+   * Stop accepting everywhere, let in-flight work finish with `Connection: close`, and resolve when
+   * every socket is gone or the deadline passed (then everything left is destroyed).
+   */
+  async shutdown(deadlineMs = this.drainTimeout(this.currentIR)): Promise<void> {
+    this.closing = true;
+    const work: Promise<void>[] = [...this.draining];
+    for (const p of this.ports.values()) work.push(p.drain(deadlineMs));
+    if (this.current) work.push(this.current.drain(deadlineMs).catch(() => {}));
+    await Promise.all(work);
+  }
+
+  /** Second SIGTERM: drop every connection now. */
+  forceClose(): void {
+    this.closing = true;
+    for (const p of this.ports.values()) p.forceClose();
+  }
+}
+
+function findListenerConflict(listeners: readonly IRListener[]): ApplyFailure | undefined {
+  const byPort = new Map<number, IRListener>();
+  for (const l of listeners) {
+    if (l.port === 0) continue;
+    const other = byPort.get(l.port);
+    if (other) {
+      return {
+        code: 'ListenerConflict',
+        message: `listeners ${other.name} and ${l.name} both use port ${l.port}`,
+        listener: l.name,
+        port: l.port,
+      };
+    }
+    byPort.set(l.port, l);
+  }
+  return undefined;
+}

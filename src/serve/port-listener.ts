@@ -1,0 +1,202 @@
+// One bound port of the gateway: an HTTP, HTTPS, TCP or TLS-TCP server that hands each request or
+// connection to the Gateway, tracks its connections, and drains (Connection: close, idle close, deadline).
+
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import net, { type Socket } from 'node:net';
+import tls, { type SecureContext, type TLSSocket } from 'node:tls';
+import type { Duplex } from 'node:stream';
+import type { IRGlobal, IRListener } from '../ir/types.js';
+import { applyServerLimits, serverOptions } from './http-limits.js';
+
+export type ListenerKind = 'http' | 'https' | 'tcp' | 'tls-tcp';
+
+export function listenerKind(l: IRListener): ListenerKind {
+  if (l.l7) return l.tls ? 'https' : 'http';
+  return l.tls ? 'tls-tcp' : 'tcp';
+}
+
+/** Identity of a socket: a listener whose key is unchanged keeps its socket across applies. */
+export function listenerKey(l: IRListener): string {
+  return `${l.bindAddress}|${l.port}|${listenerKind(l)}`;
+}
+
+/** What a bound port calls back into; the Gateway reads its current runtime inside these. */
+export interface ListenerDispatch {
+  request(req: IncomingMessage, res: ServerResponse, from: PortListener): void;
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, from: PortListener): void;
+  tcp(socket: Socket, from: PortListener): void;
+  secureContext(from: PortListener, servername: string | undefined): SecureContext | undefined;
+}
+
+export type BindErrorCode = 'EADDRINUSE' | 'EACCES' | 'EADDRNOTAVAIL' | 'BindFailed';
+
+export class ListenerBindError extends Error {
+  readonly code = 'PORTICO_ERR_LISTENER_BIND';
+  constructor(
+    readonly reason: BindErrorCode,
+    readonly listener: string,
+    readonly address: string,
+    readonly port: number,
+    detail: string,
+  ) {
+    super(`listener ${listener}: cannot bind ${address}:${port}: ${reason}${detail ? ` (${detail})` : ''}`);
+  }
+}
+
+type AnyServer = http.Server | https.Server | net.Server | tls.Server;
+
+export class PortListener {
+  readonly key: string;
+  readonly kind: ListenerKind;
+  readonly bindAddress: string;
+  readonly port: number;
+  /** Name of the IR listener currently served on this socket (may change across applies). */
+  name: string;
+  private readonly server: AnyServer;
+  private readonly sockets = new Set<Socket>();
+  private readonly inflight = new Set<ServerResponse>();
+  private draining = false;
+  private drained?: Promise<void>;
+
+  constructor(l: IRListener, global: IRGlobal, private readonly dispatch: ListenerDispatch) {
+    this.key = listenerKey(l);
+    this.kind = listenerKind(l);
+    this.bindAddress = l.bindAddress;
+    this.port = l.port;
+    this.name = l.name;
+    this.server = this.createServer(global);
+    this.server.on('connection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+    });
+  }
+
+  private createServer(global: IRGlobal): AnyServer {
+    const onTCP = (socket: Socket) => this.dispatch.tcp(socket, this);
+    switch (this.kind) {
+      case 'tcp':
+        return net.createServer({ noDelay: true }, onTCP);
+      case 'tls-tcp':
+        return tls.createServer(
+          {
+            SNICallback: (servername, cb) => cb(null, this.dispatch.secureContext(this, servername)),
+            handshakeTimeout: global.limits.tlsHandshakeTimeoutMs,
+          },
+          (s: TLSSocket) => onTCP(s),
+        );
+      case 'https': {
+        const server = https.createServer({
+          ...serverOptions(global),
+          SNICallback: (servername, cb) => cb(null, this.dispatch.secureContext(this, servername)),
+          handshakeTimeout: global.limits.tlsHandshakeTimeoutMs,
+        });
+        this.wireHTTP(server as unknown as http.Server, global);
+        return server;
+      }
+      case 'http': {
+        const server = http.createServer(serverOptions(global));
+        this.wireHTTP(server, global);
+        return server;
+      }
+    }
+  }
+
+  /** The HTTP(S) face of this listener; https.Server shares http.Server's methods but not its prototype. */
+  private http(): http.Server | undefined {
+    return this.kind === 'http' || this.kind === 'https' ? (this.server as http.Server) : undefined;
+  }
+
+  private wireHTTP(server: http.Server, global: IRGlobal): void {
+    applyServerLimits(server, global);
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      // A request that arrives while draining (keep-alive or pipelined) is served, then the socket closes.
+      if (this.draining) res.shouldKeepAlive = false;
+      this.inflight.add(res);
+      res.once('close', () => {
+        this.inflight.delete(res);
+        if (this.draining) setImmediate(() => server.closeIdleConnections());
+      });
+      this.dispatch.request(req, res, this);
+    });
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (this.draining) {
+        socket.destroy();
+        return;
+      }
+      this.dispatch.upgrade(req, socket, head, this);
+    });
+  }
+
+  /** Apply a new IRGlobal to a kept socket. */
+  update(l: IRListener, global: IRGlobal): void {
+    this.name = l.name;
+    const h = this.http();
+    if (h) applyServerLimits(h, global);
+    if (global.limits.maxConnections > 0) this.server.maxConnections = global.limits.maxConnections;
+  }
+
+  bind(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) => {
+        this.server.off('listening', onListening);
+        const code = err.code;
+        const reason: BindErrorCode = code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL' ? code : 'BindFailed';
+        reject(new ListenerBindError(reason, this.name, this.bindAddress, this.port, reason === 'BindFailed' ? err.message : ''));
+      };
+      const onListening = () => {
+        this.server.off('error', onError);
+        // Runtime errors on a bound server (EMFILE on accept) must not crash the process.
+        this.server.on('error', () => {});
+        resolve();
+      };
+      this.server.once('error', onError);
+      this.server.once('listening', onListening);
+      this.server.listen({ host: this.bindAddress, port: this.port });
+    });
+  }
+
+  /** The port actually bound (differs from the IR when the IR asks for port 0). */
+  boundPort(): number {
+    const a = this.server.address();
+    return typeof a === 'object' && a ? a.port : this.port;
+  }
+
+  get connections(): number {
+    return this.sockets.size;
+  }
+
+  /**
+   * Stop accepting, close idle keep-alive connections, mark in-flight responses `Connection: close`
+   * so their sockets end after the response, and destroy whatever is left at the deadline.
+   */
+  drain(deadlineMs: number): Promise<void> {
+    if (this.drained) return this.drained;
+    this.draining = true;
+    this.drained = new Promise<void>((resolve) => {
+      const server = this.server;
+      const timer = setTimeout(() => this.forceClose(), Math.max(0, deadlineMs));
+      timer.unref();
+      server.close(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      const h = this.http();
+      if (h) {
+        for (const res of this.inflight) {
+          if (!res.headersSent) res.shouldKeepAlive = false;
+        }
+        h.closeIdleConnections();
+      }
+    });
+    return this.drained;
+  }
+
+  /** Destroy every connection now (deadline reached or a second SIGTERM). */
+  forceClose(): void {
+    this.draining = true;
+    if (this.server.listening) this.server.close();
+    this.http()?.closeAllConnections();
+    for (const s of this.sockets) s.destroy();
+  }
+}

@@ -1,0 +1,203 @@
+// `portico serve` as a process: builds the applier (in-process Gateway, or a worker pool in the
+// primary), the admin server and the config providers, then handles SIGHUP (re-read) and SIGTERM (drain).
+
+import cluster from 'node:cluster';
+import { Registry } from 'prom-client';
+import type { BuildRuntime, RequestInfo } from '../dataplane/runtime-types.js';
+import { AdminServer, type AdminView } from '../admin/admin-server.js';
+import { ConfigMetrics, TrafficMetrics, renderMerged } from '../admin/metrics.js';
+import { redactPEM, routeTable } from '../admin/config-view.js';
+import { AccessLog } from './access-log.js';
+import { Gateway, type ConfigApplier } from './gateway.js';
+import { assertStrictParserProcess } from './http-limits.js';
+import { createProcessLog, type ProcessLog } from './process-log.js';
+import { ServingState, type ConfigProvider } from './serving-state.js';
+import { DirectorySource } from './directory-source.js';
+import type { CompileDirectory } from './config-pipeline.js';
+import { WorkerPool } from './worker-pool.js';
+import { runWorker } from './worker-process.js';
+
+export interface ServeOptions {
+  /** Directory to load, compile and watch (`--config`). */
+  readonly configDir?: string;
+  readonly admin: { readonly host: string; readonly port: number };
+  /** 0 or 1: serve in this process; N > 1: a primary and N workers. */
+  readonly workers: number;
+  /** Overrides IRGlobal.limits.drainTimeoutMs. */
+  readonly drainTimeoutMs?: number;
+  /** '-' stdout (default), a file path, or undefined for none. */
+  readonly accessLog?: string;
+  /** Send the generation header on responses (tests). */
+  readonly exposeGeneration?: boolean;
+  /** Directory poll interval in ms, as a safety net for lost watch events. */
+  readonly pollMs?: number;
+}
+
+export interface ServeContext {
+  readonly state: ServingState;
+  readonly admin: AdminServer;
+  readonly log: ProcessLog;
+}
+
+export interface ServeDeps {
+  /** The request path; loaded lazily so the primary of a worker pool never builds runtimes. */
+  loadBuildRuntime(): Promise<BuildRuntime>;
+  readonly compileDirectory: CompileDirectory;
+  /** Further config providers (git sources), built once the state and the admin server exist. */
+  readonly extraProviders?: (ctx: ServeContext) => ConfigProvider[] | Promise<ConfigProvider[]>;
+}
+
+const DEFAULT_DRAIN_MS = 5000;
+
+/** Runs until drained; resolves with the process exit code. */
+export async function serve(options: ServeOptions, deps: ServeDeps): Promise<number> {
+  if (cluster.isWorker) return runWorker(await deps.loadBuildRuntime());
+  assertStrictParserProcess();
+  const pooled = options.workers > 1;
+  const log = createProcessLog(pooled ? 'primary' : 'single');
+  const registry = new Registry();
+  const configMetrics = new ConfigMetrics(registry);
+
+  let applier: ConfigApplier;
+  let gateway: Gateway | undefined;
+  let pool: WorkerPool | undefined;
+  let accessLog: AccessLog | undefined;
+  if (pooled) {
+    pool = new WorkerPool(
+      options.workers,
+      {
+        exposeGeneration: options.exposeGeneration ?? false,
+        ...(options.drainTimeoutMs !== undefined ? { drainTimeoutMs: options.drainTimeoutMs } : {}),
+        ...(options.accessLog ? { accessLog: options.accessLog } : {}),
+      },
+      log,
+      configMetrics,
+    );
+    await pool.start();
+    applier = pool;
+  } else {
+    const traffic = new TrafficMetrics(registry);
+    if (options.accessLog) accessLog = new AccessLog(options.accessLog);
+    const buildRuntime = await deps.loadBuildRuntime();
+    gateway = new Gateway({
+      buildRuntime,
+      exposeGeneration: options.exposeGeneration ?? false,
+      onRequestDone: (info: RequestInfo) => {
+        traffic.observe(info);
+        accessLog?.write(info);
+      },
+      onWarning: (message) => log.warn(message),
+      ...(options.drainTimeoutMs !== undefined ? { drainTimeoutMs: options.drainTimeoutMs } : {}),
+    });
+    const inner = gateway;
+    applier = {
+      apply: async (ir, secrets, meta) => {
+        const r = await inner.apply(ir, secrets, meta);
+        if (r.ok) accessLog?.configure(ir.global.accessLog);
+        return r;
+      },
+    };
+  }
+
+  const state = new ServingState(applier, configMetrics, log);
+  const view: AdminView = {
+    ready: () => state.ready,
+    config: () => {
+      const served = state.served;
+      return {
+        ready: state.ready,
+        draining: state.draining,
+        generation: served?.generation ?? 0,
+        hash: served?.hash ?? null,
+        source: served?.source ?? null,
+        revision: served?.revision ?? null,
+        appliedAt: served?.appliedAt ?? null,
+        ...(gateway ? { listeners: gateway.boundPorts() } : {}),
+        ...(pool ? { workers: pool.workers() } : {}),
+        sources: state.lastAttempts(),
+        ir: served ? redactPEM(served.ir) : null,
+      };
+    },
+    routes: () => {
+      const served = state.served;
+      return { generation: served?.generation ?? 0, routes: served ? routeTable(served.ir) : [] };
+    },
+    metrics: async () => renderMerged(registry, pool ? await pool.metricsJSON() : []),
+  };
+  const admin = new AdminServer(view);
+  let adminAddress;
+  try {
+    adminAddress = await admin.listen(options.admin.host, options.admin.port);
+  } catch (err) {
+    log.fatal({ err: (err as Error).message, admin: options.admin }, 'cannot bind the admin address');
+    await pool?.shutdown(0);
+    return 1;
+  }
+  log.info({ address: `http://${adminAddress.host.includes(':') ? `[${adminAddress.host}]` : adminAddress.host}:${adminAddress.port}` }, 'admin listening');
+
+  const providers: ConfigProvider[] = [];
+  if (options.configDir) {
+    providers.push(new DirectorySource({ dir: options.configDir, compileDirectory: deps.compileDirectory, ...(options.pollMs !== undefined ? { pollMs: options.pollMs } : {}) }));
+  }
+  if (deps.extraProviders) providers.push(...(await deps.extraProviders({ state, admin, log })));
+
+  let drained: Promise<number> | undefined;
+  let finish: (code: number) => void = () => {};
+  const finished = new Promise<number>((resolve) => (finish = resolve));
+  const drain = (why: string): Promise<number> => {
+    if (drained) return drained;
+    drained = (async () => {
+      const deadline = options.drainTimeoutMs ?? state.served?.ir.global.limits.drainTimeoutMs ?? DEFAULT_DRAIN_MS;
+      log.info({ why, deadlineMs: deadline }, 'draining');
+      // Readiness fails first, so a load balancer stops sending before the sockets close.
+      state.startDraining();
+      await Promise.all(providers.map((p) => p.stop().catch(() => {})));
+      if (gateway) await gateway.shutdown(deadline);
+      if (pool) await pool.shutdown(deadline);
+      accessLog?.flush();
+      await admin.close();
+      log.info('drained; exiting');
+      return 0;
+    })();
+    void drained.then(finish);
+    return drained;
+  };
+
+  let terms = 0;
+  const onTerm = (signal: NodeJS.Signals) => {
+    terms++;
+    if (terms === 1) {
+      void drain(signal);
+      return;
+    }
+    log.warn({ signal }, 'second termination signal: closing every connection now');
+    gateway?.forceClose();
+    pool?.force();
+  };
+  process.on('SIGTERM', onTerm);
+  process.on('SIGINT', onTerm);
+  process.on('SIGHUP', () => {
+    log.info('SIGHUP: re-reading configuration');
+    for (const p of providers) p.trigger();
+  });
+
+  if (providers.length === 0) {
+    log.fatal('nothing to serve: give --config DIR');
+    await drain('no providers');
+    return 2;
+  }
+  for (const p of providers) {
+    try {
+      await p.start({ state, log });
+    } catch (err) {
+      log.error({ source: p.name, err: (err as Error).stack ?? String(err) }, 'configuration provider failed to start');
+    }
+  }
+  if (!state.served) {
+    // No last-known-good and no valid configuration: refuse to run rather than serve nothing.
+    log.fatal({ sources: state.lastAttempts() }, 'no valid configuration to serve; see the problems above');
+    await drain('no valid configuration');
+    return 1;
+  }
+  return finished;
+}

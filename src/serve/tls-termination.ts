@@ -1,0 +1,90 @@
+// TLS termination material for one generation: hostname → SecureContext built from the IR's
+// TLS contexts and the SecretStore. Built before the swap, so bad key material never replaces good.
+
+import { createSecureContext, type SecureContext, type SecureContextOptions, type SecureVersion } from 'node:tls';
+import type { IR, IRListener, IRTLSContext } from '../ir/types.js';
+import type { SecretStore } from '../ir/secrets.js';
+
+export class TLSMaterialError extends Error {
+  readonly code = 'PORTICO_ERR_TLS_MATERIAL';
+}
+
+export interface TerminationContexts {
+  /** Context for an SNI name (exact, then wildcard, then the listener's default). */
+  lookup(servername: string | undefined): SecureContext | undefined;
+  readonly empty: boolean;
+}
+
+/** Emissary spells TLS 1.0 "TLSv1.0"; Node calls it "TLSv1". */
+function nodeTLSVersion(v: NonNullable<IRTLSContext['minVersion']>): SecureVersion {
+  return v === 'TLSv1.0' ? 'TLSv1' : v;
+}
+
+function contextOptions(ctx: IRTLSContext, secrets: SecretStore): SecureContextOptions {
+  const opts: SecureContextOptions = {};
+  if (ctx.certificate) {
+    const entry = secrets[ctx.certificate.secret];
+    if (!entry?.certPem || !entry.keyPem) {
+      throw new TLSMaterialError(`TLSContext ${ctx.name}: secret ${ctx.certificate.secret} has no certificate and key`);
+    }
+    opts.cert = entry.certPem;
+    opts.key = entry.keyPem;
+  }
+  if (ctx.ca) {
+    const entry = secrets[ctx.ca.secret];
+    if (!entry?.caPem && !entry?.certPem) throw new TLSMaterialError(`TLSContext ${ctx.name}: secret ${ctx.ca.secret} has no CA bundle`);
+    opts.ca = entry.caPem ?? entry.certPem;
+  }
+  if (ctx.minVersion) opts.minVersion = nodeTLSVersion(ctx.minVersion);
+  if (ctx.maxVersion) opts.maxVersion = nodeTLSVersion(ctx.maxVersion);
+  if (ctx.cipherSuites.length > 0) opts.ciphers = ctx.cipherSuites.join(':');
+  return opts;
+}
+
+/** Build every context a listener terminates; throws TLSMaterialError naming the context. */
+export function buildTerminationContexts(ir: IR, listener: IRListener, secrets: SecretStore): TerminationContexts {
+  const byName = new Map(ir.tlsContexts.map((c) => [c.name, c]));
+  const built = new Map<string, SecureContext>();
+  const contextFor = (name: string): SecureContext => {
+    let sc = built.get(name);
+    if (sc) return sc;
+    const ctx = byName.get(name);
+    if (!ctx) throw new TLSMaterialError(`listener ${listener.name}: TLSContext ${name} is not in the configuration`);
+    try {
+      sc = createSecureContext(contextOptions(ctx, secrets));
+    } catch (err) {
+      if (err instanceof TLSMaterialError) throw err;
+      // The message from OpenSSL names the failure (key mismatch, bad PEM) but never the bytes.
+      throw new TLSMaterialError(`TLSContext ${ctx.name}: ${(err as Error).message}`);
+    }
+    built.set(name, sc);
+    return sc;
+  };
+  const exact = new Map<string, SecureContext>();
+  const wildcards: { suffix: string; sc: SecureContext }[] = [];
+  let fallback: SecureContext | undefined;
+  const names: { host: string; ctx: string }[] = [];
+  for (const vh of listener.virtualHosts) if (vh.tlsContext) names.push({ host: vh.hostname, ctx: vh.tlsContext });
+  for (const r of listener.tcpRoutes) if (r.tlsContext) names.push({ host: r.sni ?? '*', ctx: r.tlsContext });
+  for (const { host, ctx } of names) {
+    const sc = contextFor(ctx);
+    if (host === '*') fallback ??= sc;
+    else if (host.startsWith('*.')) wildcards.push({ suffix: host.slice(1), sc });
+    else if (!exact.has(host)) exact.set(host, sc);
+  }
+  // Longest wildcard first so "*.a.example.com" wins over "*.example.com".
+  wildcards.sort((a, b) => b.suffix.length - a.suffix.length);
+  fallback ??= exact.values().next().value ?? wildcards[0]?.sc;
+  return {
+    empty: built.size === 0,
+    lookup(servername) {
+      if (servername) {
+        const host = servername.toLowerCase();
+        const hit = exact.get(host);
+        if (hit) return hit;
+        for (const w of wildcards) if (host.endsWith(w.suffix) && host.length > w.suffix.length) return w.sc;
+      }
+      return fallback;
+    },
+  };
+}

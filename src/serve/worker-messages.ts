@@ -1,0 +1,46 @@
+// The IPC protocol between the primary (which compiles and owns the sockets) and its workers
+// (which serve). Secrets cross only here, never through argv, the environment or logs.
+
+import type { IR } from '../ir/types.js';
+import type { SecretStore } from '../ir/secrets.js';
+import type { ApplyMeta, ApplyResult } from './gateway.js';
+import type { MetricsJSON } from '../admin/metrics.js';
+
+export interface WorkerSettings {
+  readonly exposeGeneration: boolean;
+  readonly drainTimeoutMs?: number;
+  /** '-' stdout, a path, or undefined for no access log. */
+  readonly accessLog?: string;
+}
+
+export interface ConfigPayload {
+  readonly generation: number;
+  readonly ir: IR;
+  readonly secrets: SecretStore;
+  readonly meta: ApplyMeta;
+}
+
+export type ToWorker =
+  | { readonly t: 'portico:init'; readonly settings: WorkerSettings }
+  /** Build and bind, do not serve yet. */
+  | { readonly t: 'portico:prepare'; readonly id: number; readonly config: ConfigPayload }
+  | { readonly t: 'portico:commit'; readonly id: number }
+  | { readonly t: 'portico:abort'; readonly id: number }
+  /** Prepare and commit at once: a (re)started worker catching up with the current configuration. */
+  | { readonly t: 'portico:load'; readonly id: number; readonly config: ConfigPayload }
+  | { readonly t: 'portico:metrics'; readonly id: number }
+  | { readonly t: 'portico:drain'; readonly deadlineMs: number }
+  | { readonly t: 'portico:force' };
+
+export type FromWorker =
+  | { readonly t: 'portico:ready' }
+  | { readonly t: 'portico:prepared'; readonly id: number; readonly result: ApplyResult }
+  | { readonly t: 'portico:committed'; readonly id: number; readonly result: ApplyResult }
+  | { readonly t: 'portico:loaded'; readonly id: number; readonly result: ApplyResult }
+  | { readonly t: 'portico:metrics'; readonly id: number; readonly metrics: MetricsJSON };
+
+export function isFromWorker(m: unknown): m is FromWorker {
+  return typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string' && (m as { t: string }).t.startsWith('portico:');
+}
+
+export const isToWorker = isFromWorker as (m: unknown) => m is ToWorker;

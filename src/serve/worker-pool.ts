@@ -1,0 +1,255 @@
+// The primary's side of `--workers N`: forks workers (cluster; the primary owns the listening
+// sockets and serves nothing), applies each configuration to all of them in two phases, and restarts
+// a worker that dies on the *current* configuration, with crash-loop backoff.
+
+import cluster, { type Worker } from 'node:cluster';
+import type { IR } from '../ir/types.js';
+import type { SecretStore } from '../ir/secrets.js';
+import { hashIR } from '../ir/canonical.js';
+import type { ApplyMeta, ApplyResult, ConfigApplier } from './gateway.js';
+import type { ConfigMetrics, MetricsJSON } from '../admin/metrics.js';
+import type { ProcessLog } from './process-log.js';
+import { isFromWorker, type ConfigPayload, type FromWorker, type ToWorker, type WorkerSettings } from './worker-messages.js';
+
+/** A worker that lived shorter than this counts as crash-looping. */
+const STABLE_AFTER_MS = 10_000;
+const BACKOFF_BASE_MS = 100;
+const BACKOFF_MAX_MS = 30_000;
+/** A worker that does not answer an apply within this is treated as failed for that apply. */
+const APPLY_REPLY_MS = 30_000;
+const METRICS_REPLY_MS = 2000;
+
+interface Slot {
+  readonly index: number;
+  worker?: Worker;
+  pid?: number;
+  /** The worker answered `ready` and was given its settings. */
+  ready: boolean;
+  generation: number;
+  startedAt: number;
+  quickDeaths: number;
+  restarts: number;
+  restartTimer?: NodeJS.Timeout;
+}
+
+export interface WorkerInfo {
+  readonly index: number;
+  readonly pid?: number;
+  readonly generation: number;
+  readonly state: 'serving' | 'starting' | 'restarting';
+  readonly restarts: number;
+}
+
+type Reply = FromWorker | { t: 'portico:gone' };
+
+export class WorkerPool implements ConfigApplier {
+  private readonly slots: Slot[] = [];
+  private current: ConfigPayload | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private nextId = 1;
+  private readonly pending = new Map<string, (r: Reply) => void>();
+  private shuttingDown = false;
+  private readonly readyWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly count: number,
+    private readonly settings: WorkerSettings,
+    private readonly log: ProcessLog,
+    private readonly metrics: ConfigMetrics,
+  ) {}
+
+  /** Fork every worker and wait until each can take configurations. */
+  async start(): Promise<void> {
+    for (let i = 0; i < this.count; i++) {
+      const slot: Slot = { index: i, ready: false, generation: 0, startedAt: 0, quickDeaths: 0, restarts: 0 };
+      this.slots.push(slot);
+      this.fork(slot);
+    }
+    await new Promise<void>((resolve) => {
+      const check = () => (this.slots.every((s) => s.ready) ? resolve() : this.readyWaiters.push(check));
+      check();
+    });
+  }
+
+  get generation(): number {
+    return this.current?.generation ?? 0;
+  }
+
+  workers(): WorkerInfo[] {
+    return this.slots.map((s) => ({
+      index: s.index,
+      ...(s.pid !== undefined ? { pid: s.pid } : {}),
+      generation: s.generation,
+      state: !s.worker ? 'restarting' : s.generation > 0 && s.generation === this.generation ? 'serving' : 'starting',
+      restarts: s.restarts,
+    }));
+  }
+
+  private fork(slot: Slot): void {
+    slot.restartTimer = undefined;
+    const worker = cluster.fork();
+    slot.worker = worker;
+    slot.pid = worker.process.pid;
+    slot.ready = false;
+    slot.generation = 0;
+    slot.startedAt = Date.now();
+    worker.on('message', (m: unknown) => {
+      if (!isFromWorker(m)) return;
+      if (m.t === 'portico:ready') {
+        this.send(worker, { t: 'portico:init', settings: this.settings });
+        slot.ready = true;
+        for (const w of this.readyWaiters.splice(0)) w();
+        if (this.current) void this.catchUp(slot, worker);
+        return;
+      }
+      const id = 'id' in m ? m.id : undefined;
+      if (id === undefined) return;
+      const key = `${worker.id}:${id}`;
+      const done = this.pending.get(key);
+      if (done) {
+        this.pending.delete(key);
+        done(m);
+      }
+    });
+    worker.on('exit', (code, signal) => this.onExit(slot, worker, code, signal));
+    this.metrics.workers.set(this.slots.filter((s) => s.worker).length);
+  }
+
+  private onExit(slot: Slot, worker: Worker, code: number | null, signal: string | null): void {
+    if (slot.worker !== worker) return;
+    slot.worker = undefined;
+    slot.ready = false;
+    for (const [key, done] of this.pending) {
+      if (key.startsWith(`${worker.id}:`)) {
+        this.pending.delete(key);
+        done({ t: 'portico:gone' });
+      }
+    }
+    this.metrics.workers.set(this.slots.filter((s) => s.worker).length);
+    if (this.shuttingDown) return;
+    const lived = Date.now() - slot.startedAt;
+    slot.quickDeaths = lived < STABLE_AFTER_MS ? slot.quickDeaths + 1 : 0;
+    const delay = slot.quickDeaths === 0 ? 0 : Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (slot.quickDeaths - 1));
+    slot.restarts++;
+    this.metrics.workerRestarts.inc();
+    this.log.error({ worker: slot.index, pid: slot.pid, code, signal, restartInMs: delay }, 'worker exited; restarting it on the current configuration');
+    slot.restartTimer = setTimeout(() => {
+      if (!this.shuttingDown) this.fork(slot);
+    }, delay);
+  }
+
+  private send(worker: Worker, m: ToWorker): void {
+    if (worker.isConnected()) worker.send(m);
+  }
+
+  private request(worker: Worker, m: ToWorker & { id: number }, timeoutMs: number): Promise<Reply> {
+    return new Promise((resolve) => {
+      const key = `${worker.id}:${m.id}`;
+      const timer = setTimeout(() => {
+        if (this.pending.delete(key)) resolve({ t: 'portico:gone' });
+      }, timeoutMs);
+      timer.unref();
+      this.pending.set(key, (r) => {
+        clearTimeout(timer);
+        resolve(r);
+      });
+      if (!worker.isConnected()) {
+        this.pending.delete(key);
+        clearTimeout(timer);
+        resolve({ t: 'portico:gone' });
+        return;
+      }
+      worker.send(m);
+    });
+  }
+
+  private serialize<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  /** A (re)started worker loads whatever is current once no apply is running. */
+  private catchUp(slot: Slot, worker: Worker): Promise<void> {
+    return this.serialize(async () => {
+      const config = this.current;
+      if (!config || slot.worker !== worker) return;
+      const reply = await this.request(worker, { t: 'portico:load', id: this.nextId++, config }, APPLY_REPLY_MS);
+      if (reply.t !== 'portico:loaded') return;
+      if (reply.result.ok) {
+        slot.generation = reply.result.generation;
+        this.log.info({ worker: slot.index, pid: slot.pid, generation: slot.generation }, 'worker serving');
+      } else {
+        // Its sockets are the primary's, so this is rare (a TLS or build fault specific to the process).
+        this.log.error({ worker: slot.index, error: reply.result.error }, 'worker could not load the current configuration; restarting it');
+        worker.kill();
+      }
+    });
+  }
+
+  apply(ir: IR, secrets: SecretStore, meta: ApplyMeta): Promise<ApplyResult> {
+    return this.serialize(async () => {
+      if (this.shuttingDown) return { ok: false, generation: this.generation, error: { code: 'ShuttingDown', message: 'the gateway is draining' } };
+      const config: ConfigPayload = { generation: this.generation + 1, ir, secrets, meta: { ...meta, hash: meta.hash ?? hashIR(ir) } };
+      const targets = this.slots.filter((s) => s.worker && s.ready).map((s) => ({ slot: s, worker: s.worker! }));
+      if (targets.length === 0) {
+        return { ok: false, generation: this.generation, error: { code: 'WorkerFailed', message: 'no worker process is running' } };
+      }
+      // Phase 1: every worker builds and binds; nothing serves the candidate yet.
+      const id = this.nextId++;
+      const prepared = await Promise.all(targets.map((t) => this.request(t.worker, { t: 'portico:prepare', id, config }, APPLY_REPLY_MS)));
+      const failure = prepared.find((r): r is Extract<Reply, { t: 'portico:prepared' }> => r.t === 'portico:prepared' && !r.result.ok);
+      const answered = prepared.filter((r) => r.t === 'portico:prepared').length;
+      if (failure || answered === 0) {
+        for (const t of targets) this.send(t.worker, { t: 'portico:abort', id });
+        if (failure && !failure.result.ok) return { ok: false, generation: this.generation, error: failure.result.error };
+        return { ok: false, generation: this.generation, error: { code: 'WorkerFailed', message: 'no worker answered the apply' } };
+      }
+      // Phase 2: swap everywhere. A worker that died meanwhile is restarted on this configuration.
+      this.current = config;
+      const committed = await Promise.all(targets.map((t) => this.request(t.worker, { t: 'portico:commit', id }, APPLY_REPLY_MS)));
+      let result: ApplyResult | undefined;
+      committed.forEach((r, i) => {
+        if (r.t === 'portico:committed' && r.result.ok) {
+          targets[i]!.slot.generation = r.result.generation;
+          result ??= r.result;
+        }
+      });
+      return result ?? { ok: true, generation: config.generation, hash: config.meta.hash!, listeners: { added: [], removed: [], kept: [] } };
+    });
+  }
+
+  /** Every worker's traffic registry, for the primary's /metrics; silent workers are skipped. */
+  async metricsJSON(): Promise<MetricsJSON[]> {
+    const live = this.slots.filter((s) => s.worker && s.ready).map((s) => s.worker!);
+    const replies = await Promise.all(live.map((w) => this.request(w, { t: 'portico:metrics', id: this.nextId++ }, METRICS_REPLY_MS)));
+    return replies.flatMap((r) => (r.t === 'portico:metrics' ? [r.metrics] : []));
+  }
+
+  /** Ask every worker to drain and wait for it to exit; kill what is left after the deadline. */
+  async shutdown(deadlineMs: number): Promise<void> {
+    this.shuttingDown = true;
+    for (const s of this.slots) if (s.restartTimer) clearTimeout(s.restartTimer);
+    const live = this.slots.map((s) => s.worker).filter((w): w is Worker => w !== undefined);
+    const exited = live.map((w) => new Promise<void>((resolve) => (w.isDead() ? resolve() : w.once('exit', () => resolve()))));
+    for (const w of live) this.send(w, { t: 'portico:drain', deadlineMs });
+    const killer = setTimeout(() => {
+      for (const w of live) if (!w.isDead()) w.process.kill('SIGKILL');
+    }, deadlineMs + 2000);
+    await Promise.all(exited);
+    clearTimeout(killer);
+  }
+
+  /** Second SIGTERM: close every connection now. */
+  force(): void {
+    this.shuttingDown = true;
+    for (const s of this.slots) {
+      const w = s.worker;
+      if (!w) continue;
+      this.send(w, { t: 'portico:force' });
+      setTimeout(() => {
+        if (!w.isDead()) w.process.kill('SIGKILL');
+      }, 1000).unref();
+    }
+  }
+}

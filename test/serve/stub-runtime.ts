@@ -1,0 +1,77 @@
+// A minimal Runtime for the serving tests: prefix routes answered locally with the generation and
+// route id (and a delay on /slow?ms=N), so swap, drain and worker behaviour can be observed.
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { BuildRuntime, ConnectionInfo, Runtime } from '../../src/dataplane/runtime-types.js';
+
+export const buildStubRuntime: BuildRuntime = (ir, _secrets, options) => {
+  let inflight = 0;
+  const idle: (() => void)[] = [];
+  const done = () => {
+    inflight--;
+    if (inflight === 0) for (const w of idle.splice(0)) w();
+  };
+  const rt: Runtime = {
+    generation: options.generation,
+    hash: options.hash,
+    ir,
+    handle(req: IncomingMessage, res: ServerResponse, conn: ConnectionInfo) {
+      inflight++;
+      const started = Date.now();
+      const url = new URL(req.url ?? '/', 'http://x');
+      const l = ir.listeners.find((x) => x.name === conn.listener);
+      const r = l?.virtualHosts[0]?.routes.find((x) => x.match.prefix !== undefined && url.pathname.startsWith(x.match.prefix));
+      let finished = false;
+      const finish = (status: number, body: Record<string, unknown>) => {
+        if (finished) return;
+        finished = true;
+        const text = JSON.stringify({ generation: options.generation, listener: conn.listener, ...body });
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(text);
+      };
+      res.once('close', () => {
+        done();
+        options.onRequestDone?.({
+          generation: options.generation,
+          listener: conn.listener,
+          method: req.method ?? 'GET',
+          path: url.pathname,
+          authority: req.headers.host ?? '',
+          status: res.statusCode,
+          ...(r ? { route: r.id, cluster: r.backends[0]?.cluster ?? '' } : { localReply: 'no_route' }),
+          durationMs: Date.now() - started,
+          bytesIn: 0,
+          bytesOut: 0,
+          clientAddress: req.socket.remoteAddress ?? '',
+          requestId: String(req.headers['x-request-id'] ?? ''),
+        });
+      });
+      req.resume();
+      if (!r) return finish(404, { localReply: 'no_route' });
+      const ms = Number(url.searchParams.get('ms') ?? 0);
+      req.once('end', () => {
+        if (url.pathname.includes('/slow') && ms > 0) setTimeout(() => finish(200, { route: r.id, slept: ms }), ms);
+        else finish(200, { route: r.id, remotePort: req.socket.remotePort });
+      });
+    },
+    handleUpgrade(_req, socket) {
+      socket.destroy();
+    },
+    handleTCP(socket) {
+      socket.end(`tcp generation ${options.generation}\n`);
+    },
+    inflight: () => inflight,
+    drain(deadlineMs: number) {
+      if (inflight === 0) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, deadlineMs);
+        t.unref();
+        idle.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    },
+  };
+  return rt;
+};
