@@ -80,12 +80,9 @@ export function parseServeArgs(argv: readonly string[]): ServeOptions {
   return { configDir, admin, workers, ...(drainTimeoutMs !== undefined ? { drainTimeoutMs } : {}), ...(accessLog ? { accessLog } : {}), exposeGeneration };
 }
 
-// In a variable so the build does not depend on the request path having landed.
-const RUNTIME_MODULE = '../dataplane/runtime.js';
-
+/** Loaded on demand: the primary of a worker pool compiles but never builds a runtime. */
 async function loadBuildRuntime(): Promise<BuildRuntime> {
-  const mod = (await import(RUNTIME_MODULE)) as { buildRuntime: BuildRuntime };
-  return mod.buildRuntime;
+  return (await import('../dataplane/runtime.js')).buildRuntime;
 }
 
 export async function run(argv: string[]): Promise<number> {

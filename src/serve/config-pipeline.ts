@@ -4,9 +4,8 @@
 import type { IR } from '../ir/types.js';
 import type { SecretStore } from '../ir/secrets.js';
 import type { Problem } from '../api/problems.js';
-import type { Resource } from '../api/resource.js';
-import type { CompileOptions } from '../compile/options.js';
-import type { Report } from '../compile/report.js';
+import { loadPaths } from '../load/index.js';
+import { compile } from '../compile/index.js';
 
 export type Candidate =
   | { readonly ok: true; readonly ir: IR; readonly secrets: SecretStore; readonly hash: string; readonly warnings: readonly Problem[] }
@@ -15,22 +14,9 @@ export type Candidate =
 /** Loads and compiles one directory; injectable so the serving machinery can be tested on its own. */
 export type CompileDirectory = (dir: string) => Promise<Candidate>;
 
-interface LoadModule {
-  loadPaths(paths: string[], opts?: { source?: string; revision?: string; ambassadorId?: string }): Promise<{ resources: Resource[]; problems: Problem[] }>;
-}
-interface CompileModule {
-  compile(resources: readonly Resource[], options?: CompileOptions, loadProblems?: readonly Problem[]): { ir: IR; report: Report; secrets: SecretStore; hash: string };
-}
-
-// Specifiers in variables: these modules land separately, and the build must not depend on their arrival order.
-const LOAD_MODULE = '../load/index.js';
-const COMPILE_MODULE = '../compile/index.js';
-
 export function directoryCompiler(options: { source?: string; ambassadorId?: string } = {}): CompileDirectory {
   return async (dir) => {
-    const load = (await import(LOAD_MODULE)) as LoadModule;
-    const { compile } = (await import(COMPILE_MODULE)) as CompileModule;
-    const loaded = await load.loadPaths([dir], { source: options.source ?? 'dir', ...(options.ambassadorId ? { ambassadorId: options.ambassadorId } : {}) });
+    const loaded = await loadPaths([dir], { source: options.source ?? 'dir', ...(options.ambassadorId ? { ambassadorId: options.ambassadorId } : {}) });
     const compiled = compile(loaded.resources, options.ambassadorId ? { ambassadorId: options.ambassadorId } : {}, loaded.problems);
     // compile() folds the load problems into its report; keep each problem once either way.
     const seen = new Set<string>();
