@@ -1,0 +1,122 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { buildRuntimeIndex, candidates, matchRoute, normalizeHost, type RouteRequest, type TraceEntry } from '../../src/dataplane/route-index.js';
+import { backend, buildIR, cluster, LISTENER, route, vhost } from '../support/ir-builder.js';
+import type { IRRoute } from '../../src/ir/types.js';
+
+function req(path: string, over: Partial<RouteRequest> & { headers?: Record<string, string> } = {}): RouteRequest {
+  const h = over.headers ?? {};
+  const q = path.indexOf('?');
+  return {
+    host: over.host ?? 'example.com',
+    path: q === -1 ? path : path.slice(0, q),
+    query: q === -1 ? '' : path.slice(q),
+    method: over.method ?? 'GET',
+    header: (n) => h[n],
+  };
+}
+
+const c = [cluster('c', 1)];
+const r = (id: string, m: Partial<IRRoute['match']>): IRRoute => route(id, m, [backend('c')]);
+
+function indexOf(routes: IRRoute[]) {
+  return buildRuntimeIndex(buildIR({ clusters: c, routes }), () => undefined);
+}
+
+function routeId(idx: ReturnType<typeof indexOf>, rq: RouteRequest, trace?: TraceEntry[]): string | undefined {
+  return matchRoute(idx, LISTENER, rq, trace).route?.ir.id;
+}
+
+describe('route index', () => {
+  it('keeps compiled order: the first matching route wins even when a longer prefix comes later', () => {
+    const idx = indexOf([r('short', { prefix: '/a/' }), r('long', { prefix: '/a/b/' })]);
+    assert.equal(routeId(idx, req('/a/b/c')), 'short');
+  });
+
+  it('prefix is a literal prefix (/man matches /mankind)', () => {
+    const idx = indexOf([r('man', { prefix: '/man' })]);
+    assert.equal(routeId(idx, req('/mankind')), 'man');
+    assert.equal(routeId(idx, req('/ma')), undefined);
+  });
+
+  it('exact path, regex and case-insensitive prefix routes', () => {
+    const idx = indexOf([
+      r('exact', { path: '/health' }),
+      r('regex', { regex: '/users/[0-9]+' }),
+      r('ci', { prefix: '/CaSe/', caseSensitive: false }),
+    ]);
+    assert.equal(routeId(idx, req('/health')), 'exact');
+    assert.equal(routeId(idx, req('/health/x')), undefined);
+    assert.equal(routeId(idx, req('/users/42')), 'regex');
+    assert.equal(routeId(idx, req('/users/42/x')), undefined, 'regex is a full match');
+    assert.equal(routeId(idx, req('/case/x')), 'ci');
+  });
+
+  it('matches method, headers (exact, regex, presence, absence) and query parameters', () => {
+    const idx = indexOf([
+      r('post', { prefix: '/', method: 'POST' }),
+      r('hdr', { prefix: '/', headers: [{ name: 'x-canary', exact: 'yes' }] }),
+      r('re', { prefix: '/', headers: [{ name: 'x-ver', regex: 'v[0-9]' }] }),
+      r('absent', { prefix: '/', headers: [{ name: 'x-block', invert: true }] }),
+      r('query', { prefix: '/', query: [{ name: 'debug', exact: '1' }] }),
+      r('fallback', { prefix: '/' }),
+    ]);
+    assert.equal(routeId(idx, req('/', { method: 'POST' })), 'post');
+    assert.equal(routeId(idx, req('/', { headers: { 'x-canary': 'yes', 'x-block': '1' } })), 'hdr');
+    assert.equal(routeId(idx, req('/', { headers: { 'x-ver': 'v2', 'x-block': '1' } })), 're');
+    assert.equal(routeId(idx, req('/', { headers: { 'x-ver': 'v22', 'x-block': '1' } })), 'fallback');
+    assert.equal(routeId(idx, req('/')), 'absent');
+    assert.equal(routeId(idx, req('/?debug=1', { headers: { 'x-block': '1' } })), 'query');
+  });
+
+  it('matches :authority against the normalised host', () => {
+    const idx = indexOf([r('host', { prefix: '/', headers: [{ name: ':authority', exact: 'api.example.com' }] }), r('other', { prefix: '/' })]);
+    assert.equal(routeId(idx, req('/', { host: 'api.example.com' })), 'host');
+    assert.equal(routeId(idx, req('/', { host: 'www.example.com' })), 'other');
+  });
+
+  it('explains why earlier candidates did not match', () => {
+    const idx = indexOf([r('post', { prefix: '/x', method: 'POST' }), r('hdr', { prefix: '/x', headers: [{ name: 'x-a', exact: '1' }] }), r('any', { prefix: '/' })]);
+    const trace: TraceEntry[] = [];
+    assert.equal(routeId(idx, req('/x'), trace), 'any');
+    assert.deepEqual(trace, [{ route: 'post', reason: 'method' }, { route: 'hdr', reason: 'header x-a' }]);
+  });
+
+  it('selects vhosts: exact host, then wildcard, then "*"', () => {
+    const ir = buildIR({
+      clusters: c,
+      vhosts: [
+        vhost('api.example.com', [r('exact', { prefix: '/' })]),
+        vhost('*.example.com', [r('wild', { prefix: '/' })]),
+        vhost('*', [r('star', { prefix: '/' })]),
+      ],
+    });
+    const idx = buildRuntimeIndex(ir, () => undefined);
+    assert.equal(routeId(idx, req('/', { host: 'api.example.com' })), 'exact');
+    assert.equal(routeId(idx, req('/', { host: 'www.example.com' })), 'wild');
+    assert.equal(routeId(idx, req('/', { host: 'example.com' })), 'star');
+    assert.equal(routeId(idx, req('/', { host: normalizeHost('API.EXAMPLE.COM.:8080', 8080, false) })), 'exact');
+  });
+
+  it('normalises Host: case, trailing dot, listener or default port, IPv6', () => {
+    assert.equal(normalizeHost('A.Example.', 8080, false), 'a.example');
+    assert.equal(normalizeHost('a.example:80', 8080, false), 'a.example');
+    assert.equal(normalizeHost('a.example:443', 8443, true), 'a.example');
+    assert.equal(normalizeHost('a.example:9999', 8080, false), 'a.example:9999');
+    assert.equal(normalizeHost('[::1]:8080', 8080, false), '[::1]');
+    assert.equal(normalizeHost('bad host', 8080, false), '');
+    assert.equal(normalizeHost('a.example:99x', 8080, false), '');
+  });
+
+  it('looks at a bounded number of candidates however many routes there are', () => {
+    const routes: IRRoute[] = [];
+    for (let i = 0; i < 10_000; i++) routes.push(r(`svc-${i}`, { prefix: `/svc-${i}/` }));
+    routes.push(r('catchall', { prefix: '/' }));
+    const idx = indexOf(routes);
+    const vh = idx.listeners.get(LISTENER)?.star;
+    assert.ok(vh);
+    assert.deepEqual(candidates(vh, '/svc-7777/items'), [7777, 10_000]);
+    assert.equal(routeId(idx, req('/svc-9999/x')), 'svc-9999');
+    assert.equal(routeId(idx, req('/elsewhere')), 'catchall');
+  });
+});
