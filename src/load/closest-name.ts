@@ -7,7 +7,10 @@ export function closestName(word: string, candidates: Iterable<string>): string 
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const c of candidates) {
-    const d = editDistance(w, c.toLowerCase(), bestDistance);
+    const lc = c.toLowerCase();
+    // "timeout" means timeout_ms: compare without the unit suffix Emissary puts on durations.
+    const bare = lc.endsWith('_ms') ? lc.slice(0, -3) : lc;
+    const d = Math.min(editDistance(w, lc, bestDistance), bare === lc ? Infinity : editDistance(w, bare, bestDistance));
     if (d < bestDistance) {
       best = c;
       bestDistance = d;

@@ -1,0 +1,549 @@
+// Loader behaviour as a user sees it: which shapes, apiVersions and kinds load, how v2 is
+// normalised, which problems come back and where they point. Table tests keyed by a sentence.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadFiles, type LoadResult } from '../../src/load/index.js';
+import { formatOrigin } from '../../src/api/origin.js';
+import { fieldOrigin, type Resource } from '../../src/api/resource.js';
+import type { MappingSpec, HostSpec, TCPMappingSpec, ModuleSpec } from '../../src/api/schemas.js';
+
+function load(yaml: string, opts: { ambassadorId?: string; path?: string } = {}): LoadResult {
+  const o: { ambassadorId?: string; source: string; revision: string } = { source: 'edge', revision: '0123456789abcdef0123' };
+  if (opts.ambassadorId) o.ambassadorId = opts.ambassadorId;
+  return loadFiles([{ path: opts.path ?? 'deploy/edge.yaml', content: yaml }], o);
+}
+
+function errors(r: LoadResult) {
+  return r.problems.filter((p) => p.severity === 'error');
+}
+
+function only(r: LoadResult): Resource {
+  assert.deepEqual(errors(r), [], 'no errors expected');
+  assert.equal(r.resources.length, 1, 'exactly one resource expected');
+  return r.resources[0] as Resource;
+}
+
+/** A plain-object copy of a spec (specs are frozen null-prototype objects). */
+function plain(v: unknown): unknown {
+  return JSON.parse(JSON.stringify(v));
+}
+
+const mapping = (spec: string, meta = 'name: m1') => `apiVersion: getambassador.io/v3alpha1
+kind: Mapping
+metadata:
+  ${meta}
+spec:
+${spec.replace(/^/gm, '  ')}
+`;
+
+test('accepted shapes', async (t) => {
+  const cases: Record<string, { yaml: string; kind: string; name: string; namespace: string; spec: Record<string, unknown> }> = {
+    'a Kubernetes object loads with its namespace and labels': {
+      yaml: mapping('prefix: /a/\nservice: a\nhostname: "*"', 'name: m1\n  namespace: team-a\n  labels: {tier: edge}'),
+      kind: 'Mapping',
+      name: 'm1',
+      namespace: 'team-a',
+      spec: { prefix: '/a/', service: 'a', hostname: '*' },
+    },
+    'a resource without a namespace lands in "default"': {
+      yaml: mapping('prefix: /a/\nservice: a'),
+      kind: 'Mapping',
+      name: 'm1',
+      namespace: 'default',
+      spec: { prefix: '/a/', service: 'a' },
+    },
+    'the flattened form: top-level name, everything else is spec': {
+      yaml: 'apiVersion: getambassador.io/v3alpha1\nkind: Mapping\nname: flat\nnamespace: ns1\nprefix: /f/\nservice: f:8080\n',
+      kind: 'Mapping',
+      name: 'flat',
+      namespace: 'ns1',
+      spec: { prefix: '/f/', service: 'f:8080' },
+    },
+    'bookkeeping metadata and status written by Kubernetes are accepted and ignored': {
+      yaml: `apiVersion: getambassador.io/v3alpha1
+kind: Host
+metadata:
+  name: h1
+  creationTimestamp: null
+  generation: 3
+  resourceVersion: "77"
+  uid: 0f4c
+  annotations: {note: x}
+  finalizers: [a]
+  managedFields: []
+spec:
+  hostname: example.com
+status:
+  state: Ready
+`,
+      kind: 'Host',
+      name: 'h1',
+      namespace: 'default',
+      spec: { hostname: 'example.com' },
+    },
+    'a Portico Resolver names endpoints outside Kubernetes': {
+      yaml: 'apiVersion: portico.dev/v1alpha1\nkind: Resolver\nmetadata: {name: static}\nspec:\n  services:\n    billing: ["10.0.0.5:8080", "billing.example.net:443", "[::1]:9000"]\n',
+      kind: 'Resolver',
+      name: 'static',
+      namespace: 'default',
+      spec: { services: { billing: ['10.0.0.5:8080', 'billing.example.net:443', '[::1]:9000'] } },
+    },
+    'a Kubernetes TLS Secret keeps type and base64 data as its spec': {
+      yaml: 'apiVersion: v1\nkind: Secret\nmetadata: {name: tls-cert, namespace: edge}\ntype: kubernetes.io/tls\ndata:\n  tls.crt: Y2VydA==\n  tls.key: a2V5\n',
+      kind: 'Secret',
+      name: 'tls-cert',
+      namespace: 'edge',
+      spec: { type: 'kubernetes.io/tls', data: { 'tls.crt': 'Y2VydA==', 'tls.key': 'a2V5' } },
+    },
+    'a JSON file loads like YAML': {
+      yaml: '{"apiVersion": "getambassador.io/v3alpha1", "kind": "Listener", "metadata": {"name": "l8080"}, "spec": {"port": 8080, "protocol": "HTTP", "securityModel": "XFP"}}',
+      kind: 'Listener',
+      name: 'l8080',
+      namespace: 'default',
+      spec: { port: 8080, protocol: 'HTTP', securityModel: 'XFP' },
+    },
+  };
+  for (const [name, c] of Object.entries(cases)) {
+    await t.test(name, () => {
+      const r = only(load(c.yaml));
+      assert.equal(r.kind, c.kind);
+      assert.equal(r.name, c.name);
+      assert.equal(r.namespace, c.namespace);
+      assert.deepEqual(plain(r.spec), c.spec);
+    });
+  }
+});
+
+test('several objects per file', async (t) => {
+  await t.test('multi-document files load every document; empty documents are skipped', () => {
+    const r = load(`---\n${mapping('prefix: /a/\nservice: a', 'name: a')}---\n---\n${mapping('prefix: /b/\nservice: b', 'name: b')}...\n`);
+    assert.deepEqual(errors(r), []);
+    assert.deepEqual(r.resources.map((x) => x.name), ['a', 'b']);
+  });
+  await t.test('a top-level sequence of objects loads each item', () => {
+    const r = load(`- apiVersion: getambassador.io/v3alpha1\n  kind: Host\n  metadata: {name: h1}\n  spec: {hostname: a.example}\n- apiVersion: getambassador.io/v3alpha1\n  kind: Host\n  metadata: {name: h2}\n  spec: {hostname: b.example}\n`);
+    assert.deepEqual(errors(r), []);
+    assert.deepEqual(r.resources.map((x) => x.name), ['h1', 'h2']);
+  });
+  await t.test('a kind: List loads its items', () => {
+    const r = load(`apiVersion: v1\nkind: List\nitems:\n- apiVersion: getambassador.io/v3alpha1\n  kind: Host\n  metadata: {name: h1}\n  spec: {hostname: a.example}\n`);
+    assert.deepEqual(errors(r), []);
+    assert.deepEqual(r.resources.map((x) => x.name), ['h1']);
+  });
+  await t.test('one bad object does not stop the others in the same file', () => {
+    const r = load(`${mapping('prefix: /a/\nservice: a\ntimout: 5', 'name: bad')}---\n${mapping('prefix: /b/\nservice: b', 'name: good')}`);
+    assert.deepEqual(r.resources.map((x) => x.name), ['good']);
+    assert.deepEqual(errors(r).map((p) => [p.code, p.resource?.name, p.field]), [['UnknownField', 'bad', 'spec.timout']]);
+  });
+});
+
+test('the getambassador.io/config annotation on a Service', async (t) => {
+  const yaml = `apiVersion: v1
+kind: Service
+metadata:
+  name: billing
+  namespace: payments
+  annotations:
+    getambassador.io/config: |
+      ---
+      apiVersion: getambassador.io/v3alpha1
+      kind: Mapping
+      name: billing-mapping
+      prefix: /billing/
+      service: billing:8080
+      ---
+      apiVersion: getambassador.io/v2
+      kind: Mapping
+      name: billing-v2
+      namespace: other
+      prefix: /billing-v2/
+      service: billing:8080
+      timout: 5
+spec:
+  ports: [{port: 8080}]
+`;
+  const r = load(yaml);
+  await t.test('objects inherit the Service namespace unless they name their own', () => {
+    assert.deepEqual(r.resources.map((x) => [x.name, x.namespace]), [['billing-mapping', 'payments']]);
+  });
+  await t.test('positions point at the annotation lines in the file', () => {
+    const res = r.resources[0] as Resource;
+    assert.deepEqual([res.origin.line, res.origin.col], [9, 7]);
+    const prefix = fieldOrigin(res, 'spec.prefix');
+    assert.deepEqual([prefix.line, prefix.col], [12, 7]);
+    const bad = errors(r)[0];
+    assert.ok(bad);
+    assert.equal(bad.code, 'UnknownField');
+    assert.equal(formatOrigin(bad.origin), 'edge@0123456789ab:deploy/edge.yaml:21:7');
+    assert.match(bad.message, /annotation/);
+  });
+  await t.test('the carrier Service itself is not reported as skipped', () => {
+    assert.equal(r.problems.filter((p) => p.code === 'NonEmissaryKind').length, 0);
+  });
+  await t.test('a Service without the annotation is skipped with a note', () => {
+    const s = load('apiVersion: v1\nkind: Service\nmetadata: {name: plain}\nspec: {ports: [{port: 80}]}\n');
+    assert.deepEqual(s.resources, []);
+    assert.deepEqual(s.problems.map((p) => [p.code, p.severity]), [['NonEmissaryKind', 'warning']]);
+  });
+});
+
+test('kinds and apiVersions', async (t) => {
+  const cases: Record<string, { yaml: string; code: string; severity: string; message: RegExp }> = {
+    'a misspelled kind is an error that suggests the right one': {
+      yaml: 'apiVersion: getambassador.io/v3alpha1\nkind: Mappping\nmetadata: {name: x}\nspec: {}\n',
+      code: 'UnknownKind',
+      severity: 'error',
+      message: /"Mappping".*did you mean "Mapping"/,
+    },
+    'an unknown getambassador.io version is an error': {
+      yaml: 'apiVersion: getambassador.io/v4\nkind: Mapping\nmetadata: {name: x}\nspec: {}\n',
+      code: 'UnknownAPIVersion',
+      severity: 'error',
+      message: /getambassador.io\/v4/,
+    },
+    'a misspelled API group is an error, not a skipped foreign object': {
+      yaml: 'apiVersion: getambasador.io/v3alpha1\nkind: Mapping\nmetadata: {name: x}\nspec: {}\n',
+      code: 'UnknownAPIVersion',
+      severity: 'error',
+      message: /did you mean "getambassador.io/,
+    },
+    'an Emissary kind Portico does not implement is a warning naming the kind': {
+      yaml: 'apiVersion: getambassador.io/v3alpha1\nkind: AuthService\nmetadata: {name: auth}\nspec: {auth_service: auth:3000}\n',
+      code: 'NotImplemented',
+      severity: 'warning',
+      message: /AuthService/,
+    },
+    'a Deployment is skipped with a note': {
+      yaml: 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: {replicas: 1}\n',
+      code: 'NonEmissaryKind',
+      severity: 'warning',
+      message: /apps\/v1 Deployment web .*skipped/,
+    },
+    'an object without apiVersion is an error': {
+      yaml: 'kind: Mapping\nmetadata: {name: x}\nspec: {}\n',
+      code: 'UnknownAPIVersion',
+      severity: 'error',
+      message: /no "apiVersion"/,
+    },
+    'a scalar document is an error': {
+      yaml: 'just a string\n',
+      code: 'NotAnObject',
+      severity: 'error',
+      message: /expected a mapping/,
+    },
+    'a Module not named ambassador is an error (checked by the loader)': {
+      yaml: 'apiVersion: getambassador.io/v3alpha1\nkind: Module\nmetadata: {name: global}\nspec: {config: {}}\n',
+      code: 'ModuleNameInvalid',
+      severity: 'error',
+      message: /must be named "ambassador"/,
+    },
+    'a Secret of another type is skipped with a note': {
+      yaml: 'apiVersion: v1\nkind: Secret\nmetadata: {name: pull}\ntype: kubernetes.io/dockerconfigjson\ndata: {".dockerconfigjson": e30=}\n',
+      code: 'NonEmissaryKind',
+      severity: 'warning',
+      message: /dockerconfigjson/,
+    },
+    'Secret data that is not base64 is an error that does not echo the value': {
+      yaml: 'apiVersion: v1\nkind: Secret\nmetadata: {name: tls}\ntype: kubernetes.io/tls\ndata: {tls.crt: "not base64!!", tls.key: a2V5}\n',
+      code: 'SchemaViolation',
+      severity: 'error',
+      message: /^(?!.*not base64!!).*"tls.crt" is not valid base64/,
+    },
+    'a missing name is an error': {
+      yaml: 'apiVersion: getambassador.io/v3alpha1\nkind: Host\nmetadata: {namespace: a}\nspec: {}\n',
+      code: 'MissingName',
+      severity: 'error',
+      message: /no name/,
+    },
+    'a name with spaces is an error': {
+      yaml: 'apiVersion: getambassador.io/v3alpha1\nkind: Host\nmetadata: {name: "my host"}\nspec: {}\n',
+      code: 'InvalidName',
+      severity: 'error',
+      message: /"my host"/,
+    },
+    'an unknown metadata field is an error': {
+      yaml: 'apiVersion: getambassador.io/v3alpha1\nkind: Host\nmetadata: {name: h, namespase: a}\nspec: {}\n',
+      code: 'UnknownField',
+      severity: 'error',
+      message: /"namespase".*did you mean "namespace"/,
+    },
+  };
+  for (const [name, c] of Object.entries(cases)) {
+    await t.test(name, () => {
+      const r = load(c.yaml);
+      assert.equal(r.resources.length, 0);
+      assert.equal(r.problems.length, 1, JSON.stringify(r.problems));
+      const p = r.problems[0];
+      assert.ok(p);
+      assert.equal(p.code, c.code);
+      assert.equal(p.severity, c.severity);
+      assert.match(p.message, c.message);
+      assert.equal(p.origin.path, 'deploy/edge.yaml');
+      assert.ok(p.origin.line >= 1);
+    });
+  }
+  await t.test('the "tls" Module is reported as not implemented', () => {
+    const r = load('apiVersion: getambassador.io/v2\nkind: Module\nmetadata: {name: tls}\nspec: {config: {server: {enabled: true}}}\n');
+    assert.deepEqual(r.problems.map((p) => [p.code, p.severity]), [['NotImplemented', 'warning']]);
+  });
+});
+
+test('ambassador_id filtering', async (t) => {
+  const withId = (id: string) => mapping(`prefix: /a/\nservice: a\nambassador_id: ${id}`);
+  const cases: Record<string, { yaml: string; instance?: string; loads: boolean }> = {
+    'a resource without ambassador_id belongs to "default"': { yaml: mapping('prefix: /a/\nservice: a'), loads: true },
+    'a resource without ambassador_id is not loaded by another instance': {
+      yaml: mapping('prefix: /a/\nservice: a'),
+      instance: 'blue',
+      loads: false,
+    },
+    'a list naming the instance loads': { yaml: withId('[green, blue]'), instance: 'blue', loads: true },
+    'a v2-style single string naming the instance loads': { yaml: withId('blue'), instance: 'blue', loads: true },
+    'another instance\'s resource is dropped silently, even when invalid': {
+      yaml: mapping('prefix: /a/\nambassador_id: [green]\ntimout: 3'),
+      instance: 'blue',
+      loads: false,
+    },
+    '_automatic_ matches every instance': { yaml: withId('[_automatic_]'), instance: 'anything', loads: true },
+  };
+  for (const [name, c] of Object.entries(cases)) {
+    await t.test(name, () => {
+      const r = load(c.yaml, c.instance ? { ambassadorId: c.instance } : {});
+      assert.deepEqual(r.problems, []);
+      assert.equal(r.resources.length, c.loads ? 1 : 0);
+    });
+  }
+  await t.test('ambassadorIds is always a list after loading', () => {
+    const r = only(load(withId('blue'), { ambassadorId: 'blue' }));
+    assert.deepEqual([...r.ambassadorIds], ['blue']);
+    assert.deepEqual(plain((r.spec as MappingSpec).ambassador_id), ['blue']);
+    assert.deepEqual([...only(load(mapping('prefix: /a/\nservice: a'))).ambassadorIds], ['default']);
+  });
+});
+
+test('v2 normalisation to v3alpha1', async (t) => {
+  const v2 = (spec: string, kind = 'Mapping') =>
+    `apiVersion: getambassador.io/v2\nkind: ${kind}\nmetadata: {name: old}\nspec:\n${spec.replace(/^/gm, '  ')}\n`;
+  const cases: Record<string, { yaml: string; spec: Record<string, unknown>; warnings?: string[] }> = {
+    'a v2 Mapping without host gets hostname "*"': {
+      yaml: v2('prefix: /a/\nservice: a'),
+      spec: { prefix: '/a/', service: 'a', hostname: '*' },
+    },
+    'a v2 Mapping keeps host as host': {
+      yaml: v2('prefix: /a/\nservice: a\nhost: a.example.com'),
+      spec: { prefix: '/a/', service: 'a', host: 'a.example.com' },
+    },
+    'boolean header and query matches become presence lists': {
+      yaml: v2('prefix: /a/\nservice: a\nhost: h\nheaders: {x-user: true, x-env: prod}\nquery_parameters: {debug: true}'),
+      spec: {
+        prefix: '/a/',
+        service: 'a',
+        host: 'h',
+        headers: { 'x-env': 'prod' },
+        v2BoolHeaders: ['x-user'],
+        v2BoolQueryParameters: ['debug'],
+      },
+    },
+    'a false header match is dropped with a warning': {
+      yaml: v2('prefix: /a/\nservice: a\nhost: h\nheaders: {x-user: false}'),
+      spec: { prefix: '/a/', service: 'a', host: 'h' },
+      warnings: ['Deprecated'],
+    },
+    'tls: true turns the service into https://': {
+      yaml: v2('prefix: /a/\nservice: a:8443\nhost: h\ntls: true'),
+      spec: { prefix: '/a/', service: 'https://a:8443', host: 'h' },
+    },
+    'tls naming a TLSContext stays': {
+      yaml: v2('prefix: /a/\nservice: a\nhost: h\ntls: upstream-ctx'),
+      spec: { prefix: '/a/', service: 'a', host: 'h', tls: 'upstream-ctx' },
+    },
+    'a comma-separated CORS origins string becomes a list': {
+      yaml: v2('prefix: /a/\nservice: a\nhost: h\ncors: {origins: "https://a.com, https://b.com", max_age: 600}'),
+      spec: { prefix: '/a/', service: 'a', host: 'h', cors: { origins: ['https://a.com', 'https://b.com'], max_age: '600' } },
+    },
+    'a single string for remove_request_headers becomes a list': {
+      yaml: v2('prefix: /a/\nservice: a\nhost: h\nremove_request_headers: x-internal'),
+      spec: { prefix: '/a/', service: 'a', host: 'h', remove_request_headers: ['x-internal'] },
+    },
+    'v2 rate-limit label shorthand becomes v3alpha1 specifiers': {
+      yaml: v2('prefix: /a/\nservice: a\nhost: h\nlabels:\n  ambassador:\n  - group:\n    - remote_address\n    - minute\n    - xid: {header: X-Id}'),
+      spec: {
+        prefix: '/a/',
+        service: 'a',
+        host: 'h',
+        labels: {
+          ambassador: [
+            {
+              group: [
+                { remote_address: { key: 'remote_address' } },
+                { generic_key: { value: 'minute' } },
+                { request_headers: { key: 'xid', header_name: 'X-Id' } },
+              ],
+            },
+          ],
+        },
+      },
+      warnings: ['NotImplemented'],
+    },
+    'a v2 Host selector becomes mappingSelector': {
+      yaml: v2('hostname: a.example.com\nselector: {matchLabels: {team: a}}', 'Host'),
+      spec: { hostname: 'a.example.com', mappingSelector: { matchLabels: { team: 'a' } } },
+      warnings: ['Deprecated'],
+    },
+    'a v2 TCPMapping with tls: true originates TLS through the service scheme': {
+      yaml: v2('port: 6789\nservice: db:5432\ntls: true', 'TCPMapping'),
+      spec: { port: 6789, service: 'https://db:5432' },
+    },
+    'a v2 TCPMapping with tls: false drops the field': {
+      yaml: v2('port: 6789\nservice: db:5432\ntls: false', 'TCPMapping'),
+      spec: { port: 6789, service: 'db:5432' },
+    },
+    'getambassador.io/v1 has the v2 shape and is normalised the same way': {
+      yaml: v2('prefix: /a/\nservice: a').replace('getambassador.io/v2', 'getambassador.io/v1'),
+      spec: { prefix: '/a/', service: 'a', hostname: '*' },
+    },
+  };
+  for (const [name, c] of Object.entries(cases)) {
+    await t.test(name, () => {
+      const r = load(c.yaml);
+      assert.deepEqual(errors(r), []);
+      assert.equal(r.resources.length, 1);
+      assert.deepEqual(plain(r.resources[0]?.spec), c.spec);
+      assert.deepEqual(r.problems.map((p) => p.code), c.warnings ?? []);
+    });
+  }
+});
+
+test('schema problems name the field and its line:col', async (t) => {
+  const cases: Record<string, { yaml: string; code: string; field: string; at: [number, number]; message: RegExp }> = {
+    'an unknown Mapping field, with a suggestion': {
+      yaml: mapping('prefix: /a/\nservice: a\ntimeout: 5'),
+      code: 'UnknownField',
+      field: 'spec.timeout',
+      at: [8, 3],
+      message: /unknown field "timeout" \(did you mean "timeout_ms"\?\)/,
+    },
+    'a missing required field points at the spec': {
+      yaml: mapping('prefix: /a/'),
+      code: 'SchemaViolation',
+      field: 'spec.service',
+      at: [5, 1],
+      message: /missing required field "service"/,
+    },
+    'a wrong type names the expected type and the value': {
+      yaml: 'apiVersion: getambassador.io/v3alpha1\nkind: Listener\nmetadata: {name: l}\nspec:\n  securityModel: XFP\n  protocol: HTTP\n  port: "8080"\n',
+      code: 'SchemaViolation',
+      field: 'spec.port',
+      at: [7, 3],
+      message: /port: expected integer, got "8080"/,
+    },
+    'an enum violation lists the choices': {
+      yaml: 'apiVersion: getambassador.io/v3alpha1\nkind: Host\nmetadata: {name: h}\nspec:\n  requestPolicy:\n    insecure:\n      action: Redirekt\n',
+      code: 'SchemaViolation',
+      field: 'spec.requestPolicy.insecure.action',
+      at: [7, 7],
+      message: /expected one of "Redirect", "Reject", "Route"/,
+    },
+    'a nested list item is addressed with its index': {
+      yaml: mapping('prefix: /a/\nservice: a\ncircuit_breakers:\n- max_connections: 10\n- max_conections: 5'),
+      code: 'UnknownField',
+      field: 'spec.circuit_breakers[1].max_conections',
+      at: [10, 5],
+      message: /did you mean "max_connections"/,
+    },
+    'an unknown Module config key is an error, unlike Emissary': {
+      yaml: 'apiVersion: getambassador.io/v3alpha1\nkind: Module\nmetadata: {name: ambassador}\nspec:\n  config:\n    use_remote_adress: true\n',
+      code: 'UnknownField',
+      field: 'spec.config.use_remote_adress',
+      at: [6, 5],
+      message: /did you mean "use_remote_address"/,
+    },
+    'a duration without a unit is rejected': {
+      yaml: mapping('prefix: /a/\nservice: a\nretry_policy: {retry_on: 5xx, per_try_timeout: "5"}'),
+      code: 'SchemaViolation',
+      field: 'spec.retry_policy.per_try_timeout',
+      at: [8, 33],
+      message: /duration with a unit/,
+    },
+  };
+  for (const [name, c] of Object.entries(cases)) {
+    await t.test(name, () => {
+      const r = load(c.yaml);
+      assert.equal(r.resources.length, 0);
+      const p = errors(r)[0];
+      assert.ok(p, 'an error is expected');
+      assert.equal(p.code, c.code);
+      assert.equal(p.field, c.field);
+      assert.deepEqual([p.origin.line, p.origin.col], c.at);
+      assert.match(p.message, c.message);
+      assert.ok(p.resource, 'the problem names its resource');
+    });
+  }
+  await t.test('a problem on line 7 col 5 says so in its origin', () => {
+    const r = load(mapping('headers:\n  x-user: 5\nprefix: /a/\nservice: a'));
+    const p = errors(r)[0];
+    assert.ok(p);
+    assert.equal(formatOrigin(p.origin), 'edge@0123456789ab:deploy/edge.yaml:7:5');
+    assert.equal(p.field, 'spec.headers.x-user');
+  });
+});
+
+test('valid Emissary fields Portico does not implement are warnings naming the field', async (t) => {
+  await t.test('Mapping fields', () => {
+    const r = load(mapping('prefix: /a/\nservice: a\nhostname: "*"\nkeepalive: {probes: 3}\ndocs: {path: /docs}'));
+    assert.equal(r.resources.length, 1);
+    assert.deepEqual(
+      r.problems.map((p) => [p.code, p.severity, p.field]),
+      [
+        ['NotImplemented', 'warning', 'spec.keepalive'],
+        ['NotImplemented', 'warning', 'spec.docs'],
+      ],
+    );
+    assert.match(r.problems[0]?.message ?? '', /"keepalive"/);
+  });
+  await t.test('Module config keys', () => {
+    const r = load('apiVersion: getambassador.io/v3alpha1\nkind: Module\nmetadata: {name: ambassador}\nspec:\n  config:\n    use_remote_address: true\n    lua_scripts: "x"\n');
+    const m = r.resources[0] as Resource<ModuleSpec>;
+    assert.equal(m.spec.config.use_remote_address, true);
+    assert.deepEqual(r.problems.map((p) => [p.code, p.field]), [['NotImplemented', 'spec.config.lua_scripts']]);
+  });
+  await t.test('a Host with ACME explicitly off is not reported', () => {
+    const r = load('apiVersion: getambassador.io/v3alpha1\nkind: Host\nmetadata: {name: h}\nspec: {hostname: a.example, acmeProvider: {authority: none}}\n');
+    assert.deepEqual(r.problems, []);
+    assert.equal((r.resources[0] as Resource<HostSpec>).spec.hostname, 'a.example');
+  });
+});
+
+test('resources are frozen and carry their origin', () => {
+  const r = load(mapping('prefix: /a/\nservice: a\nhostname: "*"'));
+  const res = r.resources[0] as Resource<MappingSpec>;
+  assert.equal(formatOrigin(res.origin), 'edge@0123456789ab:deploy/edge.yaml:1:1');
+  assert.deepEqual(fieldOrigin(res, 'metadata.name'), { source: 'edge', revision: '0123456789abcdef0123', path: 'deploy/edge.yaml', line: 4, col: 3 });
+  assert.ok(Object.isFrozen(res.spec));
+  assert.throws(() => {
+    (res.spec as { prefix: string }).prefix = '/b/';
+  });
+});
+
+test('file order does not change the result', () => {
+  const files = [
+    { path: 'b.yaml', content: mapping('prefix: /b/\nservice: b', 'name: b') },
+    { path: 'a.yaml', content: mapping('prefix: /a/\nservice: a', 'name: a') },
+    { path: 'c.yaml', content: 'kind: Nope\n' },
+  ];
+  const one = loadFiles(files);
+  const two = loadFiles([...files].reverse());
+  assert.deepEqual(JSON.stringify(one), JSON.stringify(two));
+  assert.deepEqual(one.resources.map((r) => r.name), ['a', 'b']);
+});
+
+test('TCPMapping and Module specs have the typed shape compile reads', () => {
+  const r = load(
+    'apiVersion: getambassador.io/v3alpha1\nkind: TCPMapping\nmetadata: {name: t}\nspec: {port: 6789, host: db.example.com, service: db:5432, idle_timeout_ms: "60000"}\n',
+  );
+  const t = only(r) as Resource<TCPMappingSpec>;
+  assert.equal(t.spec.port, 6789);
+  assert.equal(t.spec.host, 'db.example.com');
+  assert.equal(t.spec.idle_timeout_ms, '60000');
+});
