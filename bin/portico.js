@@ -2,6 +2,12 @@
 // Entry point for `npx portico`: runs the compiled CLI (built by `npm install` via the prepare script).
 import { main } from '../dist/src/cli/main.js';
 
+// A closed pipe (`portico routes … | head`) ends output quietly instead of crashing.
+process.stdout.on('error', (err) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw err;
+});
+
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (err) => { console.error(err?.stack ?? String(err)); process.exitCode = 70; },

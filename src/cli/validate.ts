@@ -1,6 +1,45 @@
-// `portico validate` — placeholder until the command lands; replaced by its implementation.
+// `portico validate PATH...`: load + compile and print every problem with its origin.
+// Exit 0 when clean or warnings only, 1 with errors, 2 on usage errors.
 
-export async function run(_argv: string[]): Promise<number> {
-  console.error('portico validate: not available yet');
-  return 2;
+import type { Problem } from '../api/problems.js';
+import { formatOrigin } from '../api/origin.js';
+import { compilePaths } from './compile-paths.js';
+import { oneOf, parse, UsageError, withUsage } from './args.js';
+
+const USAGE = 'usage: portico validate PATH... [--format text|json|github] [--ambassador-id ID]';
+
+export function formatProblemText(p: Problem): string {
+  const res = p.resource ? ` (${p.resource.kind} ${p.resource.namespace}/${p.resource.name}${p.field ? `, ${p.field}` : ''})` : p.field ? ` (${p.field})` : '';
+  return `${formatOrigin(p.origin)}: ${p.severity}: ${p.message} [${p.code}]${res}`;
+}
+
+/** GitHub Actions workflow command; values escaped as the runner expects. */
+export function formatProblemGitHub(p: Problem): string {
+  const esc = (s: string): string => s.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
+  const escProp = (s: string): string => esc(s).replace(/:/g, '%3A').replace(/,/g, '%2C');
+  const level = p.severity === 'error' ? 'error' : 'warning';
+  const res = p.resource ? ` (${p.resource.kind} ${p.resource.namespace}/${p.resource.name}${p.field ? `, ${p.field}` : ''})` : '';
+  return `::${level} file=${escProp(p.origin.path)},line=${p.origin.line},col=${p.origin.col},title=${escProp(p.code)}::${esc(p.message + res)}`;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  return withUsage(async () => {
+    const { values, positionals } = parse(argv, { format: { type: 'string' }, 'ambassador-id': { type: 'string' } }, USAGE);
+    const format = oneOf(values.format, ['text', 'json', 'github'] as const, 'text', '--format');
+    if (positionals.length === 0) throw new UsageError(USAGE);
+    const result = await compilePaths(positionals, values['ambassador-id'] ?? 'default');
+    const { report } = result;
+    if (format === 'json') {
+      process.stdout.write(
+        JSON.stringify({ valid: report.errors === 0, errors: report.errors, warnings: report.warnings, resources: result.resourceCount, hash: result.hash, problems: report.problems, conditions: report.conditions }, null, 2) + '\n',
+      );
+    } else if (format === 'github') {
+      for (const p of report.problems) process.stdout.write(formatProblemGitHub(p) + '\n');
+    } else {
+      for (const p of report.problems) process.stdout.write(formatProblemText(p) + '\n');
+      const routes = result.ir.listeners.reduce((s, l) => s + l.virtualHosts.reduce((t, v) => t + v.routes.length, 0), 0);
+      process.stdout.write(`${result.resourceCount} resources, ${routes} routes, ${report.errors} errors, ${report.warnings} warnings\n`);
+    }
+    return report.errors > 0 ? 1 : 0;
+  });
 }

@@ -82,6 +82,11 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   let hosts = compileHosts(hostResources, secretTable, tlsContexts, ctx);
   if (resources.every((r) => r.kind !== 'Host')) hosts = [defaultHost()];
   for (const l of listeners) if (l.l7) l.hosts = bindHosts(l, hosts, ctx);
+  for (const h of hosts) {
+    if (h.resource && !listeners.some((l) => l.hosts.includes(h))) {
+      ctx.report(h.resource, 'HostNotAttached', `no Listener binds Host '${h.hostname}' (check the Listeners' hostBinding namespace and selector)`, 'metadata.namespace');
+    }
+  }
 
   // 6. mappings
   const plans: MappingPlan[] = [];

@@ -1,0 +1,15 @@
+// Shared by validate, render, routes, explain and test: load files or folders, then compile —
+// the very same functions `serve` uses, so offline answers match what the gateway serves.
+
+import { loadPaths } from '../load/index.js';
+import { compile, type CompileResult } from '../compile/index.js';
+
+export interface CompiledPaths extends CompileResult {
+  readonly resourceCount: number;
+}
+
+export async function compilePaths(paths: string[], ambassadorId = 'default'): Promise<CompiledPaths> {
+  const loaded = await loadPaths(paths, { ambassadorId });
+  const result = compile(loaded.resources, { ambassadorId }, loaded.problems);
+  return { ...result, resourceCount: loaded.resources.length };
+}

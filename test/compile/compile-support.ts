@@ -1,0 +1,24 @@
+// Test support for compile tests: YAML text → Resources → compile, the same path validate takes.
+
+import { loadFiles } from '../../src/load/index.js';
+import { compile, type CompileResult } from '../../src/compile/index.js';
+import type { CompileOptions } from '../../src/compile/options.js';
+
+export function compileYAML(files: Record<string, string> | string, options: CompileOptions = {}, source?: string): CompileResult {
+  const list = typeof files === 'string' ? [{ path: 'policy.yaml', content: files }] : Object.entries(files).map(([path, content]) => ({ path, content }));
+  const loaded = loadFiles(list, { ...(source ? { source } : {}), ...(options.ambassadorId ? { ambassadorId: options.ambassadorId } : {}) });
+  return compile(loaded.resources, options, loaded.problems);
+}
+
+export function routesOf(r: CompileResult, listener?: string): { vhost: string; id: string; backends: [string, number][] }[] {
+  const out: { vhost: string; id: string; backends: [string, number][] }[] = [];
+  for (const l of r.ir.listeners) {
+    if (listener && l.name !== listener) continue;
+    for (const v of l.virtualHosts) for (const rt of v.routes) out.push({ vhost: v.hostname, id: rt.id, backends: rt.backends.map((b) => [r.ir.clusters.find((c) => c.name === b.cluster)!.service, b.weight]) });
+  }
+  return out;
+}
+
+export function codes(r: CompileResult): string[] {
+  return r.report.problems.map((p) => `${p.code}:${p.resource ? p.resource.name : ''}`).sort();
+}
