@@ -1,0 +1,51 @@
+// Prometheus metrics of the git controller: commit→live latency, fetch and apply failures, the revision
+// each source serves, and how stale each source's last successful fetch is.
+
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export class SourceMetrics {
+  readonly commitToLive: Histogram<'source'>;
+  readonly fetchFailures: Counter<'source' | 'reason'>;
+  readonly applyFailures: Counter<'source' | 'reason'>;
+  readonly revisionInfo: Gauge<'source' | 'revision'>;
+  readonly lastFetch: Gauge<'source'>;
+  readonly staleSince: Gauge<'source'>;
+
+  constructor(readonly registry: Registry = new Registry()) {
+    const registers = [registry];
+    this.commitToLive = new Histogram({
+      name: 'portico_source_commit_to_live_seconds',
+      help: 'Time from a commit (committer date) to its configuration serving traffic',
+      labelNames: ['source'],
+      buckets: [0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600],
+      registers,
+    });
+    this.fetchFailures = new Counter({ name: 'portico_source_fetch_failures_total', help: 'Failed fetches by source and reason', labelNames: ['source', 'reason'], registers });
+    this.applyFailures = new Counter({
+      name: 'portico_source_apply_failures_total',
+      help: 'Revisions refused (invalid, unsigned, rewritten history) or not applied, by source and reason',
+      labelNames: ['source', 'reason'],
+      registers,
+    });
+    this.revisionInfo = new Gauge({ name: 'portico_source_revision_info', help: 'The revision each source serves (value 1)', labelNames: ['source', 'revision'], registers });
+    this.lastFetch = new Gauge({ name: 'portico_source_last_successful_fetch_timestamp_seconds', help: 'Unix time of the last successful fetch', labelNames: ['source'], registers });
+    this.staleSince = new Gauge({
+      name: 'portico_source_stale_since_timestamp_seconds',
+      help: 'Unix time since which fetches of the source have failed (0 when fresh)',
+      labelNames: ['source'],
+      registers,
+    });
+  }
+
+  private readonly shown = new Map<string, string>();
+
+  setRevision(source: string, revision: string | undefined): void {
+    const old = this.shown.get(source);
+    if (old !== undefined) this.revisionInfo.remove({ source, revision: old });
+    this.shown.delete(source);
+    if (revision) {
+      this.revisionInfo.set({ source, revision }, 1);
+      this.shown.set(source, revision);
+    }
+  }
+}

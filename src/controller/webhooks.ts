@@ -1,0 +1,185 @@
+// Webhook receivers under /hooks/ (GitHub, GitLab, Gitea, generic HMAC). A verified delivery only asks
+// the controller to fetch: the payload is never read for content, SHAs or configuration.
+
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+export type WebhookProvider = 'github' | 'gitlab' | 'gitea' | 'generic';
+export const WEBHOOK_PROVIDERS: readonly WebhookProvider[] = ['github', 'gitlab', 'gitea', 'generic'];
+
+export interface WebhookOptions {
+  /** One or two secrets (two while rotating); every delivery must match one of them. */
+  readonly secrets: readonly string[];
+  /** Body size cap in bytes (default 1 MiB); larger → 413 before any HMAC is computed. */
+  readonly maxBodyBytes?: number;
+  /** How long delivery ids are remembered for replay detection (default 1 h). */
+  readonly replayTtlMs?: number;
+  /** Generic provider: accepted clock skew of X-Portico-Timestamp (default 5 min). */
+  readonly maxSkewMs?: number;
+  /** Called for each accepted delivery: a source name from the URL (/hooks/github/NAME) or undefined. */
+  readonly trigger: (source: string | undefined) => void;
+  readonly onEvent?: (e: { provider: string; status: number; reason: string }) => void;
+}
+
+export class WebhookConfigError extends Error {
+  readonly code = 'PORTICO_ERR_WEBHOOK_CONFIG';
+}
+
+const MAX_REMEMBERED_DELIVERIES = 10_000;
+
+/** Constant-time equality of two strings of any length (compares their digests). */
+function safeEqual(a: string, b: string): boolean {
+  const da = createHash('sha256').update(a).digest();
+  const db = createHash('sha256').update(b).digest();
+  return timingSafeEqual(da, db) && a.length === b.length;
+}
+
+function hmacHex(secret: string, body: Buffer | string): string {
+  return createHmac('sha256', secret).update(body).digest('hex');
+}
+
+/** Compares a hex HMAC from a header with the expected one, in constant time and only at equal length. */
+function hexMatches(given: string, expected: string): boolean {
+  if (!/^[0-9a-f]+$/i.test(given) || given.length !== expected.length) return false;
+  return timingSafeEqual(Buffer.from(given.toLowerCase(), 'hex'), Buffer.from(expected, 'hex'));
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+export class WebhookReceiver {
+  private readonly deliveries = new Map<string, number>();
+  private readonly maxBody: number;
+
+  constructor(private readonly opts: WebhookOptions) {
+    if (opts.secrets.length === 0 || opts.secrets.length > 2 || opts.secrets.some((s) => s.length < 8)) {
+      throw new WebhookConfigError('webhooks need one or two secrets of at least 8 characters');
+    }
+    this.maxBody = opts.maxBodyBytes ?? 1024 * 1024;
+  }
+
+  /** Admin handler for the /hooks prefix. */
+  handle = async (req: IncomingMessage, res: ServerResponse, url?: URL): Promise<void> => {
+    const path = (url ?? new URL(req.url ?? '/', 'http://x')).pathname;
+    const m = /^\/hooks\/(github|gitlab|gitea|generic)(?:\/([a-z0-9-]{1,63}))?\/?$/.exec(path);
+    if (!m) return this.answer(res, 404, 'unknown hook', 'unknown-path');
+    const provider = m[1] as WebhookProvider;
+    if (req.method !== 'POST') {
+      res.setHeader('allow', 'POST');
+      return this.answer(res, 405, 'POST only', 'method', provider);
+    }
+    const declared = Number(header(req, 'content-length') ?? '0');
+    if (declared > this.maxBody) {
+      req.resume();
+      return this.answer(res, 413, 'payload too large', 'too-large', provider, true);
+    }
+    const body = await this.readBody(req);
+    if (body === undefined) return this.answer(res, 413, 'payload too large', 'too-large', provider, true);
+    const verdict = this.verify(provider, req, body);
+    if (verdict !== 'ok') return this.answer(res, 401, 'signature check failed', verdict, provider);
+    const id = this.deliveryId(provider, req);
+    if (id !== undefined && this.seen(`${provider}:${id}`)) return this.answer(res, 202, 'duplicate delivery ignored', 'replay', provider);
+    this.opts.trigger(m[2]);
+    return this.answer(res, 202, 'fetch scheduled', 'accepted', provider);
+  };
+
+  private answer(res: ServerResponse, status: number, text: string, reason: string, provider = 'unknown', close = false): void {
+    this.opts.onEvent?.({ provider, status, reason });
+    if (close) res.setHeader('connection', 'close');
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ status, message: text }) + '\n');
+  }
+
+  private readBody(req: IncomingMessage): Promise<Buffer | undefined> {
+    return new Promise((resolve) => {
+      const chunks: Buffer[] = [];
+      let n = 0;
+      let over = false;
+      req.on('data', (c: Buffer) => {
+        if (over) return;
+        n += c.length;
+        if (n > this.maxBody) {
+          over = true;
+          chunks.length = 0;
+          resolve(undefined);
+          return;
+        }
+        chunks.push(c);
+      });
+      req.on('end', () => {
+        if (!over) resolve(Buffer.concat(chunks));
+      });
+      req.on('error', () => resolve(undefined));
+    });
+  }
+
+  private verify(provider: WebhookProvider, req: IncomingMessage, body: Buffer): 'ok' | string {
+    const secrets = this.opts.secrets;
+    switch (provider) {
+      case 'github': {
+        const sig = header(req, 'x-hub-signature-256');
+        if (!sig || !sig.startsWith('sha256=')) return 'missing-signature';
+        const given = sig.slice(7);
+        return secrets.some((s) => hexMatches(given, hmacHex(s, body))) ? 'ok' : 'bad-signature';
+      }
+      case 'gitea': {
+        const sig = header(req, 'x-gitea-signature');
+        if (!sig) return 'missing-signature';
+        return secrets.some((s) => hexMatches(sig, hmacHex(s, body))) ? 'ok' : 'bad-signature';
+      }
+      case 'gitlab': {
+        // GitLab sends the shared token itself, not an HMAC.
+        const token = header(req, 'x-gitlab-token');
+        if (!token) return 'missing-signature';
+        return secrets.some((s) => safeEqual(token, s)) ? 'ok' : 'bad-signature';
+      }
+      case 'generic': {
+        // HMAC over "<timestamp>.<body>", so that a captured delivery cannot be replayed later.
+        const sig = header(req, 'x-portico-signature');
+        const ts = header(req, 'x-portico-timestamp');
+        if (!sig || !sig.startsWith('sha256=') || !ts || !/^[0-9]{1,12}$/.test(ts)) return 'missing-signature';
+        if (Math.abs(Date.now() - Number(ts) * 1000) > (this.opts.maxSkewMs ?? 300_000)) return 'stale-timestamp';
+        const given = sig.slice(7);
+        const signed = Buffer.concat([Buffer.from(`${ts}.`), body]);
+        return secrets.some((s) => hexMatches(given, hmacHex(s, signed))) ? 'ok' : 'bad-signature';
+      }
+    }
+  }
+
+  private deliveryId(provider: WebhookProvider, req: IncomingMessage): string | undefined {
+    const name = { github: 'x-github-delivery', gitlab: 'x-gitlab-event-uuid', gitea: 'x-gitea-delivery', generic: 'x-portico-delivery' }[provider];
+    const id = header(req, name) ?? (provider === 'gitlab' ? header(req, 'idempotency-key') : undefined);
+    return id && id.length <= 200 ? id : undefined;
+  }
+
+  /** Remembers a delivery id; true if it was already seen within the TTL. */
+  private seen(key: string): boolean {
+    const now = Date.now();
+    const ttl = this.opts.replayTtlMs ?? 3_600_000;
+    const at = this.deliveries.get(key);
+    if (at !== undefined && now - at < ttl) return true;
+    this.deliveries.set(key, now);
+    // Oldest first in insertion order: expire, then bound the size.
+    for (const [k, t] of this.deliveries) {
+      if (now - t < ttl && this.deliveries.size <= MAX_REMEMBERED_DELIVERIES) break;
+      this.deliveries.delete(k);
+    }
+    return false;
+  }
+}
+
+/** Signs a body as GitHub does (for tests and for documentation examples). */
+export function githubSignature(secret: string, body: string | Buffer): string {
+  return `sha256=${hmacHex(secret, body)}`;
+}
+
+/** Signs a body for the generic receiver. */
+export function genericSignature(secret: string, timestamp: number, body: string | Buffer): string {
+  return `sha256=${hmacHex(secret, Buffer.concat([Buffer.from(`${timestamp}.`), Buffer.from(body)]))}`;
+}
+
+export function giteaSignature(secret: string, body: string | Buffer): string {
+  return hmacHex(secret, body);
+}
