@@ -95,6 +95,8 @@ export function parseDocuments(text: string, mapPos: PositionMap = (p) => p): Pa
     uniqueKeys: true,
     strict: true,
     stringKeys: false,
+    // YAML 1.1 tags (!!binary, !!timestamp, !!set) would turn values into non-JSON types.
+    resolveKnownTags: false,
   });
 
   let index = 0;
