@@ -114,6 +114,14 @@ export function scanRequestHeaders(raw: readonly string[], httpMinor: number, g:
     }
   }
   if (hostCount > 1) s.error = 'duplicate_host';
+  const t = s.connectionTokens;
+  if (t !== undefined) {
+    // Nominated as hop-by-hop: the value was meant for us, never for the upstream or our XFF logic.
+    if (t.has('x-forwarded-for')) s.xff = undefined;
+    if (t.has('x-forwarded-proto')) s.xfp = undefined;
+    if (t.has('x-forwarded-host')) s.xfh = undefined;
+    if (t.has('x-request-id')) s.requestId = undefined;
+  }
   return s;
 }
 

@@ -211,6 +211,11 @@ class RequestPathRuntime implements Runtime {
   handleUpgrade(req: IncomingMessage, socket: Duplex, _head: Buffer, conn: ConnectionInfo): void {
     socket.on('error', () => {});
     const requestId = newRequestId();
+    // The server's 'connect' event lands here too: the gateway is not a forward proxy.
+    if (req.method === 'CONNECT') {
+      sendLocalReplyOnSocket(socket, 405, 'method_not_allowed', requestId);
+      return;
+    }
     const target = parseRequestTarget(req.url ?? '', this.policy);
     const host = target.kind === 'ok' ? normalizeHost(target.authority ?? req.headers.host ?? '', conn.port, conn.tls) : '';
     if (target.kind !== 'ok' || host === '') {

@@ -41,6 +41,7 @@ export async function startGateway(ir: IR, opts: { random?: () => number } = {})
   let port = 0;
   server.on('request', (req, res) => runtime.handle(req, res, { listener, port, tls: false }));
   server.on('upgrade', (req, socket, head) => runtime.handleUpgrade(req, socket, head, { listener, port, tls: false }));
+  server.on('connect', (req, socket, head) => runtime.handleUpgrade(req, socket, head, { listener, port, tls: false }));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   port = (server.address() as AddressInfo).port;
   return {
