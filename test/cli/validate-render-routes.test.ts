@@ -1,0 +1,89 @@
+// The offline commands as a user runs them: `node bin/portico.js validate|render|routes`, exit codes and formats.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const bin = fileURLToPath(new URL('../../../bin/portico.js', import.meta.url));
+let dir = '';
+
+function portico(...args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', cwd: dir });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'portico-cli-'));
+  mkdirSync(join(dir, 'good/teams'), { recursive: true });
+  writeFileSync(join(dir, 'good/listener.yaml'), 'apiVersion: getambassador.io/v3alpha1\nkind: Listener\nmetadata: { name: http, namespace: default }\nspec: { port: 8080, protocol: HTTP, securityModel: INSECURE, hostBinding: { namespace: { from: ALL } } }\n');
+  writeFileSync(join(dir, 'good/host.yaml'), 'apiVersion: getambassador.io/v3alpha1\nkind: Host\nmetadata: { name: api, namespace: default }\nspec: { hostname: api.example.com, requestPolicy: { insecure: { action: Route } } }\n');
+  writeFileSync(join(dir, 'good/teams/orders.yaml'), 'apiVersion: getambassador.io/v3alpha1\nkind: Mapping\nmetadata: { name: orders, namespace: shop }\nspec:\n  hostname: api.example.com\n  prefix: /orders/\n  service: orders:8080\n---\napiVersion: getambassador.io/v3alpha1\nkind: Mapping\nmetadata: { name: orders-canary, namespace: shop }\nspec: { hostname: api.example.com, prefix: /orders/, service: orders-v2:8080, weight: 20 }\n');
+  mkdirSync(join(dir, 'bad'));
+  writeFileSync(join(dir, 'bad/typo.yaml'), 'apiVersion: getambassador.io/v3alpha1\nkind: Mapping\nmetadata: { name: typo, namespace: default }\nspec:\n  hostname: "*"\n  prefix: /x/\n  service: x\n  timout_ms: 5\n');
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+test('validate: a clean folder exits 0 and summarises resources and routes', () => {
+  const r = portico('validate', 'good');
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assert.match(r.stdout, /4 resources, 1 routes, 0 errors, 0 warnings/);
+});
+
+test('validate: a misspelled field exits 1 and names file:line:col, resource and field', () => {
+  const r = portico('validate', 'bad');
+  assert.equal(r.code, 1);
+  assert.match(r.stdout, /bad\/typo\.yaml:8:3: error: .*timout_ms.* \[UnknownField\] \(Mapping default\/typo, spec\.timout_ms\)/);
+});
+
+test('validate --format github prints workflow annotations', () => {
+  const r = portico('validate', '--format', 'github', 'bad');
+  assert.equal(r.code, 1);
+  assert.match(r.stdout, /^::error file=bad\/typo\.yaml,line=8,col=3,title=UnknownField::/m);
+});
+
+test('validate --format json gives problems and conditions as data', () => {
+  const r = portico('validate', '--format', 'json', 'good', 'bad');
+  assert.equal(r.code, 1);
+  const j = JSON.parse(r.stdout) as { valid: boolean; errors: number; problems: { code: string; origin: { path: string; line: number } }[]; conditions: { name: string; status: string }[] };
+  assert.equal(j.valid, false);
+  assert.equal(j.errors, 1);
+  assert.deepEqual(j.problems.map((p) => p.code), ['UnknownField']);
+  assert.equal(j.conditions.find((c) => c.name === 'orders')!.status, 'Valid');
+});
+
+test('usage errors exit 2', () => {
+  assert.equal(portico('validate').code, 2);
+  assert.equal(portico('validate', '--format', 'xml', 'good').code, 2);
+  assert.equal(portico('nonsense').code, 2);
+});
+
+test('render is stable: the same folder renders byte-identical JSON, and YAML parses to the same data', () => {
+  const a = portico('render', 'good');
+  const b = portico('render', 'good');
+  assert.equal(a.code, 0);
+  assert.equal(a.stdout, b.stdout);
+  const j = JSON.parse(a.stdout) as { hash: string; ir: { listeners: { port: number }[] } };
+  assert.match(j.hash, /^[0-9a-f]{64}$/);
+  assert.equal(j.ir.listeners[0]!.port, 8080);
+  const y = portico('render', '--format', 'yaml', 'good');
+  assert.match(y.stdout, new RegExp(`hash: ${j.hash}`));
+});
+
+test('routes --format json lists routes in evaluation order with match, action, owner and origin', () => {
+  const r = portico('routes', '--format', 'json', 'good');
+  assert.equal(r.code, 0, r.stderr);
+  const rows = JSON.parse(r.stdout) as { listener: { port: number }; virtualHost: { hostname: string; name: string }; match: { prefix: string }; action: { type: string; upstreams: { service: string; weight: number }[] }; mapping: { name: string; namespace: string }; origin: { file: string; line: number } }[];
+  assert.equal(rows.length, 1);
+  const row = rows[0]!;
+  assert.equal(row.listener.port, 8080);
+  assert.equal(row.virtualHost.hostname, 'api.example.com');
+  assert.equal(row.match.prefix, '/orders/');
+  assert.deepEqual(row.action.upstreams.map((u) => [u.service, u.weight]), [['orders:8080', 80], ['orders-v2:8080', 20]]);
+  assert.deepEqual(row.mapping, { name: 'orders', namespace: 'shop' });
+  assert.equal(row.origin.file, join('good', 'teams', 'orders.yaml'));
+  assert.equal(row.origin.line, 1);
+});
