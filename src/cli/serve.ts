@@ -6,6 +6,8 @@ import { parseAdminAddress, AdminAddressError } from '../admin/admin-server.js';
 import type { BuildRuntime } from '../dataplane/runtime-types.js';
 import { directoryCompiler } from '../serve/config-pipeline.js';
 import { serve, type ServeOptions } from '../serve/serve-process.js';
+import { extractGitServeArgs, GitServeUsageError, GIT_SERVE_USAGE } from '../controller/git-serve-options.js';
+import { GitProvider, type GitProviderOptions } from '../controller/git-provider.js';
 
 export const SERVE_USAGE = `usage: portico serve --config DIR [options]
 
@@ -26,7 +28,7 @@ function intArg(flag: string, value: string | undefined, min: number): number {
   return Number(value);
 }
 
-export function parseServeArgs(argv: readonly string[]): ServeOptions {
+export function parseServeArgs(argv: readonly string[], opts: { configRequired?: boolean } = {}): ServeOptions {
   let configDir: string | undefined;
   let admin = { host: '127.0.0.1', port: 8877 };
   let workers = os.availableParallelism();
@@ -76,7 +78,7 @@ export function parseServeArgs(argv: readonly string[]): ServeOptions {
         throw new UsageError(`unknown option '${raw}'`);
     }
   }
-  if (!configDir) throw new UsageError('--config DIR is required');
+  if (!configDir && opts.configRequired !== false) throw new UsageError('--config DIR or --source NAME=URL#BRANCH:PATH is required');
   return { configDir, admin, workers, ...(drainTimeoutMs !== undefined ? { drainTimeoutMs } : {}), ...(accessLog ? { accessLog } : {}), exposeGeneration };
 }
 
@@ -87,15 +89,23 @@ async function loadBuildRuntime(): Promise<BuildRuntime> {
 
 export async function run(argv: string[]): Promise<number> {
   let options: ServeOptions;
+  let git: GitProviderOptions | undefined;
   try {
-    options = parseServeArgs(argv);
+    const split = extractGitServeArgs(argv);
+    git = split.git;
+    options = parseServeArgs(split.rest, { configRequired: !git });
   } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
+    if (!(err instanceof UsageError) && !(err instanceof GitServeUsageError)) throw err;
     if (err.message) console.error(`portico serve: ${err.message}\n`);
-    console.error(SERVE_USAGE);
+    console.error(`${SERVE_USAGE}\n\n${GIT_SERVE_USAGE}`);
     return err.message ? 2 : 0;
   }
-  const code = await serve(options, { loadBuildRuntime, compileDirectory: directoryCompiler({ source: 'dir' }) });
+  const gitOptions = git;
+  const code = await serve(options, {
+    loadBuildRuntime,
+    compileDirectory: directoryCompiler({ source: 'dir' }),
+    ...(gitOptions ? { extraProviders: (ctx) => [new GitProvider(gitOptions, ctx.admin, ctx.registry)] } : {}),
+  });
   // Everything is drained and flushed; do not wait for stray handles (an IPC channel in a worker).
   process.exit(code);
 }

@@ -9,7 +9,7 @@ import { ConfigMetrics, TrafficMetrics, renderMerged } from '../admin/metrics.js
 import { redactPEM, routeTable } from '../admin/config-view.js';
 import { AccessLog } from './access-log.js';
 import { Gateway, type ConfigApplier } from './gateway.js';
-import { assertStrictParserProcess } from './http-limits.js';
+import { assertStrictParserProcess, InsecureParserError } from './http-limits.js';
 import { createProcessLog, type ProcessLog } from './process-log.js';
 import { ServingState, type ConfigProvider } from './serving-state.js';
 import { DirectorySource } from './directory-source.js';
@@ -37,6 +37,8 @@ export interface ServeContext {
   readonly state: ServingState;
   readonly admin: AdminServer;
   readonly log: ProcessLog;
+  /** The registry /metrics renders; providers add their own metrics to it. */
+  readonly registry: Registry;
 }
 
 export interface ServeDeps {
@@ -52,7 +54,13 @@ const DEFAULT_DRAIN_MS = 5000;
 /** Runs until drained; resolves with the process exit code. */
 export async function serve(options: ServeOptions, deps: ServeDeps): Promise<number> {
   if (cluster.isWorker) return runWorker(await deps.loadBuildRuntime());
-  assertStrictParserProcess();
+  try {
+    assertStrictParserProcess();
+  } catch (err) {
+    if (!(err instanceof InsecureParserError)) throw err;
+    console.error(`portico serve: ${err.message}`);
+    return 1;
+  }
   const pooled = options.workers > 1;
   const log = createProcessLog(pooled ? 'primary' : 'single');
   const registry = new Registry();
@@ -139,7 +147,7 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
   if (options.configDir) {
     providers.push(new DirectorySource({ dir: options.configDir, compileDirectory: deps.compileDirectory, ...(options.pollMs !== undefined ? { pollMs: options.pollMs } : {}) }));
   }
-  if (deps.extraProviders) providers.push(...(await deps.extraProviders({ state, admin, log })));
+  if (deps.extraProviders) providers.push(...(await deps.extraProviders({ state, admin, log, registry })));
 
   let drained: Promise<number> | undefined;
   let finish: (code: number) => void = () => {};

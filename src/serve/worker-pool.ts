@@ -60,6 +60,10 @@ export class WorkerPool implements ConfigApplier {
 
   /** Fork every worker and wait until each can take configurations. */
   async start(): Promise<void> {
+    // Workers accept from the primary's shared socket themselves. With round-robin the primary
+    // hands each connection to a worker over IPC, and one handed to a worker that was just killed
+    // hangs until the client gives up; shared accept loses nothing when a worker dies.
+    if (!process.env.NODE_CLUSTER_SCHED_POLICY) cluster.schedulingPolicy = cluster.SCHED_NONE;
     for (let i = 0; i < this.count; i++) {
       const slot: Slot = { index: i, ready: false, generation: 0, startedAt: 0, quickDeaths: 0, restarts: 0 };
       this.slots.push(slot);

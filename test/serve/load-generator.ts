@@ -23,6 +23,8 @@ export interface LoadOptions {
   readonly connections: number;
   /** Called after every completed request (to trigger changes mid-run). */
   readonly onProgress?: (done: number) => void;
+  /** Stop early (still bounded by total). */
+  readonly shouldStop?: () => boolean;
 }
 
 export async function runLoad(o: LoadOptions): Promise<LoadResult> {
@@ -66,7 +68,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       req.end();
     });
   const workerLoop = async () => {
-    while (next < o.total) {
+    while (next < o.total && !o.shouldStop?.()) {
       const i = next++;
       await one(o.paths[i % o.paths.length]!);
       done++;
@@ -75,5 +77,5 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   };
   await Promise.all(Array.from({ length: o.connections }, workerLoop));
   agent.destroy();
-  return { sent: o.total, byStatus, errors, failuresByPath, generationRegressions: regressions, maxGeneration };
+  return { sent: done, byStatus, errors, failuresByPath, generationRegressions: regressions, maxGeneration };
 }

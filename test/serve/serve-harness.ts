@@ -1,0 +1,156 @@
+// Real-process fixtures for `portico serve`: an echo upstream, a config directory written as YAML,
+// and the CLI spawned from bin/portico.js with its JSON log lines collected.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtemp, rm, writeFile, unlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { eventually, request } from './http-client.js';
+
+const BIN = resolve('bin/portico.js');
+
+export interface Echo {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** Answers with the path it received; /slow?ms=N waits N ms first. */
+export async function startEcho(): Promise<Echo> {
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const ms = Number(url.searchParams.get('ms') ?? 0);
+    const reply = () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ path: url.pathname }));
+    if (url.pathname.includes('slow') && ms > 0) setTimeout(reply, ms);
+    else reply();
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+export class ConfigDir {
+  private constructor(readonly path: string) {}
+
+  static async create(): Promise<ConfigDir> {
+    return new ConfigDir(await mkdtemp(join(tmpdir(), 'portico-serve-')));
+  }
+
+  listener(port: number, name = 'http'): Promise<void> {
+    return this.write(
+      'listener.yaml',
+      `apiVersion: getambassador.io/v3alpha1
+kind: Listener
+metadata:
+  name: ${name}
+spec:
+  port: ${port}
+  protocol: HTTP
+  securityModel: XFP
+  hostBinding:
+    namespace:
+      from: ALL
+`,
+    );
+  }
+
+  mapping(name: string, prefix: string, upstreamPort: number): Promise<void> {
+    return this.write(
+      `mapping-${name}.yaml`,
+      `apiVersion: getambassador.io/v3alpha1
+kind: Mapping
+metadata:
+  name: ${name}
+spec:
+  hostname: "*"
+  prefix: ${prefix}
+  service: 127.0.0.1:${upstreamPort}
+`,
+    );
+  }
+
+  write(file: string, text: string): Promise<void> {
+    return writeFile(join(this.path, file), text);
+  }
+
+  remove(file: string): Promise<void> {
+    return unlink(join(this.path, file));
+  }
+
+  dispose(): Promise<void> {
+    return rm(this.path, { recursive: true, force: true });
+  }
+}
+
+export interface LogLine {
+  readonly msg?: string;
+  readonly [k: string]: unknown;
+}
+
+export class ServeProcess {
+  readonly logs: LogLine[] = [];
+  readonly stderr: string[] = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  admin = '';
+  private readonly child: ChildProcess;
+
+  constructor(args: readonly string[], env: NodeJS.ProcessEnv = process.env) {
+    this.child = spawn(process.execPath, [BIN, 'serve', ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let buf = '';
+    this.child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+      buf += chunk;
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        this.stderr.push(line);
+        try {
+          const parsed = JSON.parse(line) as LogLine;
+          this.logs.push(parsed);
+          if (parsed.msg === 'admin listening') this.admin = String(parsed.address);
+        } catch {}
+      }
+    });
+    this.exited = new Promise((r) => this.child.once('exit', (code, signal) => r({ code, signal })));
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  signal(sig: NodeJS.Signals): void {
+    this.child.kill(sig);
+  }
+
+  /** Wait for the admin address and the first applied configuration. */
+  async ready(): Promise<void> {
+    await eventually('the admin address and readiness', async () => this.admin !== '' && (await request(`${this.admin}/readyz`)).status === 200, 150);
+  }
+
+  async config(): Promise<Record<string, any>> {
+    return JSON.parse((await request(`${this.admin}/api/v1/config`)).body) as Record<string, any>;
+  }
+
+  async waitGeneration(min: number): Promise<Record<string, any>> {
+    return eventually(`generation ${min}`, async () => {
+      const c = await this.config();
+      return c.generation >= min ? c : undefined;
+    });
+  }
+
+  /** Kill it if a test left it running. */
+  async stop(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill('SIGKILL');
+      await this.exited;
+    }
+  }
+}

@@ -1,0 +1,209 @@
+// `portico serve` as a real process: directory watch and last-known-good, SIGHUP, SIGTERM drain
+// (case 46), kill -9 of a worker (case 47), a taken port (case 14), 30 changes under load (case 44).
+
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
+import { ConfigDir, ServeProcess, startEcho, type Echo } from './serve-harness.js';
+import { canConnect, eventually, freePort, request } from './http-client.js';
+import { runLoad } from './load-generator.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c().catch(() => {});
+});
+
+let echo: Echo;
+async function upstream(): Promise<Echo> {
+  if (!echo) {
+    echo = await startEcho();
+    cleanups.unshift(() => echo.close());
+  }
+  return echo;
+}
+
+async function setup(workers: number, extra: string[] = []): Promise<{ dir: ConfigDir; proc: ServeProcess; port: number; up: Echo }> {
+  const up = await upstream();
+  const dir = await ConfigDir.create();
+  cleanups.push(() => dir.dispose());
+  const port = await freePort();
+  await dir.listener(port);
+  await dir.mapping('stable', '/stable/', up.port);
+  const proc = new ServeProcess(['--config', dir.path, '--admin', '127.0.0.1:0', '--workers', String(workers), '--access-log', 'off', ...extra]);
+  cleanups.push(() => proc.stop());
+  await proc.ready();
+  return { dir, proc, port, up };
+}
+
+describe('portico serve', () => {
+  it('applies directory edits, keeps the last good configuration on a broken edit, and shows why', async () => {
+    const { dir, proc, port, up } = await setup(0);
+    assert.equal((await request(`http://127.0.0.1:${port}/stable/a`)).status, 200);
+    assert.equal((await proc.config()).generation, 1);
+
+    await dir.mapping('extra', '/extra/', up.port);
+    await proc.waitGeneration(2);
+    const extra = await request(`http://127.0.0.1:${port}/extra/b`);
+    assert.equal(extra.status, 200);
+    assert.equal(JSON.parse(extra.body).path, '/b');
+
+    await dir.write('broken.yaml', 'apiVersion: getambassador.io/v3alpha1\nkind: Mapping\nmetadata:\n  name: "unclosed\n');
+    const rejected = await eventually('the rejection in the admin API', async () => {
+      const c = await proc.config();
+      const dirSource = (c.sources as any[]).find((s) => s.source === 'dir');
+      return dirSource?.result === 'rejected' ? c : undefined;
+    });
+    assert.equal(rejected.generation, 2, 'nothing served changed');
+    const problems = (rejected.sources as any[])[0].problems as { origin: string; code: string }[];
+    assert.ok(problems.some((p) => /broken\.yaml:\d+:\d+/.test(p.origin)), `origin names the file: ${JSON.stringify(problems)}`);
+    assert.equal((await request(`http://127.0.0.1:${port}/extra/b`)).status, 200, 'last good configuration still served');
+    const metrics = (await request(`${proc.admin}/metrics`)).body;
+    assert.match(metrics, /portico_config_apply_failures_total\{source="dir",reason="InvalidConfiguration"\} [1-9]/);
+    assert.ok(proc.logs.some((l) => l.level === 'error' && /broken\.yaml/.test(String(l.msg))), 'the problem is logged with its origin');
+
+    await dir.remove('broken.yaml');
+    await dir.remove('mapping-extra.yaml');
+    await proc.waitGeneration(3);
+    assert.equal((await request(`http://127.0.0.1:${port}/extra/b`)).status, 404);
+
+    // SIGHUP re-reads; an unchanged directory does not make a new generation.
+    proc.signal('SIGHUP');
+    await eventually('SIGHUP logged', async () => proc.logs.some((l) => /SIGHUP/.test(String(l.msg))));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await proc.config()).generation, 3);
+    proc.signal('SIGTERM');
+    assert.equal((await proc.exited).code, 0);
+  });
+
+  it('keeps serving when a changed listener port is taken by another process (case 14)', async () => {
+    const { dir, proc, port } = await setup(0);
+    const squatter = net.createServer();
+    await new Promise<void>((r) => squatter.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise((r) => squatter.close(() => r())));
+    const taken = (squatter.address() as net.AddressInfo).port;
+    await dir.listener(taken);
+    const failed = await eventually('the bind failure in the admin API', async () => {
+      const c = await proc.config();
+      return (c.sources as any[])[0]?.result === 'failed' ? c : undefined;
+    });
+    assert.equal(failed.sources[0].error.code, 'EADDRINUSE');
+    assert.equal(failed.sources[0].error.port, taken);
+    assert.equal(failed.generation, 1);
+    assert.equal((await request(`http://127.0.0.1:${port}/stable/x`)).status, 200, 'the old listener still serves');
+    proc.signal('SIGTERM');
+    assert.equal((await proc.exited).code, 0);
+  });
+
+  it('drains on SIGTERM: readiness fails, the in-flight 2 s request completes with Connection: close, exit 0 (case 46)', async () => {
+    const { proc, port } = await setup(0, ['--drain-timeout', '8000']);
+    // An idle keep-alive connection must not hold the process until keepAliveTimeout.
+    const idleAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    cleanups.push(async () => idleAgent.destroy());
+    await request(`http://127.0.0.1:${port}/stable/warm`, { agent: idleAgent });
+    let idleClosed = false;
+    const idleSocket = Object.values(idleAgent.freeSockets)[0]?.[0];
+    assert.ok(idleSocket, 'an idle keep-alive socket exists');
+    idleSocket.once('close', () => (idleClosed = true));
+
+    const started = Date.now();
+    const inflight = request(`http://127.0.0.1:${port}/stable/slow?ms=2000`, { agent: new http.Agent({ keepAlive: true }) });
+    await new Promise((r) => setTimeout(r, 300));
+    proc.signal('SIGTERM');
+    await eventually('readiness to fail', async () => (await request(`${proc.admin}/readyz`)).status === 503, 50, 20);
+    await eventually('the listener to refuse connections', async () => !(await canConnect(port)), 50, 20);
+    await eventually('the idle keep-alive socket to close', async () => idleClosed, 50, 20);
+    const reply = await inflight;
+    assert.equal(reply.status, 200);
+    assert.equal(JSON.parse(reply.body).path, '/slow');
+    assert.equal(reply.headers.connection, 'close');
+    assert.ok(Date.now() - started >= 2000);
+    const exit = await proc.exited;
+    assert.equal(exit.code, 0);
+    const msgs = proc.logs.map((l) => l.msg);
+    assert.ok(msgs.includes('draining') && msgs.includes('drained; exiting'), `drain logged: ${msgs.join(' | ')}`);
+  });
+
+  it('a second SIGTERM forces close at once', async () => {
+    const { proc, port } = await setup(0, ['--drain-timeout', '30000']);
+    const inflight = request(`http://127.0.0.1:${port}/stable/slow?ms=20000`).then(
+      () => 'completed',
+      () => 'cut',
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    proc.signal('SIGTERM');
+    await eventually('readiness to fail', async () => (await request(`${proc.admin}/readyz`)).status === 503, 50, 20);
+    proc.signal('SIGTERM');
+    assert.equal(await inflight, 'cut');
+    assert.equal((await proc.exited).code, 0);
+  });
+
+  it('restarts a killed worker on the current generation while the listener keeps accepting (case 47)', async () => {
+    const { dir, proc, port, up } = await setup(2);
+    await dir.mapping('second', '/second/', up.port);
+    const before = await proc.waitGeneration(2);
+    await eventually('both workers on generation 2', async () => ((await proc.config()).workers as any[]).every((w) => w.generation === 2));
+    const victim = (before.workers as any[])[0].pid as number;
+    process.kill(victim, 'SIGKILL');
+    // The primary owns the socket: new connections succeed at once, served by the surviving worker.
+    for (let i = 0; i < 20; i++) assert.equal((await request(`http://127.0.0.1:${port}/second/${i}`)).status, 200);
+    const after = await eventually('the worker to be respawned', async () => {
+      const c = await proc.config();
+      const w = (c.workers as any[])[0];
+      return w.pid !== victim && w.state === 'serving' ? c : undefined;
+    });
+    assert.equal(after.workers[0].generation, 2, 'respawned on the current configuration, not the boot one');
+    assert.equal(after.workers[0].restarts, 1);
+    assert.match((await request(`${proc.admin}/metrics`)).body, /portico_worker_restarts_total 1/);
+    assert.ok(proc.logs.some((l) => l.msg === 'worker exited; restarting it on the current configuration' && l.signal === 'SIGKILL'));
+    for (let i = 0; i < 20; i++) assert.equal((await request(`http://127.0.0.1:${port}/second/${i}`)).status, 200);
+    proc.signal('SIGTERM');
+    assert.equal((await proc.exited).code, 0);
+  });
+
+  it('loses no request across 30 directory changes under load with two workers (case 44)', async () => {
+    const { dir, proc, port, up } = await setup(2, ['--generation-header']);
+    await dir.mapping('flappy', '/flappy/', up.port);
+    await proc.waitGeneration(2);
+    let changing = true;
+    const changes = (async () => {
+      for (let i = 0; i < 30; i++) {
+        const gen = (await proc.config()).generation as number;
+        if (i % 2 === 0) await dir.remove('mapping-flappy.yaml');
+        else await dir.mapping('flappy', '/flappy/', up.port);
+        await proc.waitGeneration(gen + 1);
+      }
+      changing = false;
+    })();
+    const load = await runLoad({ port, paths: ['/stable/a', '/stable/b', '/flappy/c'], total: 200_000, connections: 8, shouldStop: () => !changing });
+    await changes;
+    assert.equal((await proc.config()).generation, 32);
+    assert.deepEqual(load.errors, [], 'no resets or refused connections');
+    assert.equal(load.failuresByPath['/stable/a'] ?? 0, 0);
+    assert.equal(load.failuresByPath['/stable/b'] ?? 0, 0);
+    assert.equal(load.generationRegressions, 0, 'generations never go backwards on a connection');
+    assert.ok(load.sent > 300, `load ran throughout (${load.sent} requests)`);
+    for (const s of Object.keys(load.byStatus).map(Number)) assert.ok(s === 200 || s === 404, `unexpected status ${s}`);
+    proc.signal('SIGTERM');
+    assert.equal((await proc.exited).code, 0);
+  });
+
+  it('refuses to start with the lenient HTTP parser', async () => {
+    const dir = await ConfigDir.create();
+    cleanups.push(() => dir.dispose());
+    const proc = new ServeProcess(['--config', dir.path, '--admin', '127.0.0.1:0', '--workers', '0'], { ...process.env, NODE_OPTIONS: '--insecure-http-parser' });
+    cleanups.push(() => proc.stop());
+    assert.equal((await proc.exited).code, 1);
+    assert.ok(proc.stderr.some((l) => /lenient HTTP parser/.test(l)));
+  });
+
+  it('refuses to start without a valid configuration and names the problem', async () => {
+    const dir = await ConfigDir.create();
+    cleanups.push(() => dir.dispose());
+    await dir.write('bad.yaml', 'kind: Mappping\napiVersion: getambassador.io/v3alpha1\nmetadata: {name: x}\n');
+    const proc = new ServeProcess(['--config', dir.path, '--admin', '127.0.0.1:0', '--workers', '0']);
+    cleanups.push(() => proc.stop());
+    assert.equal((await proc.exited).code, 1);
+    assert.ok(proc.logs.some((l) => /bad\.yaml/.test(String(l.msg))), proc.stderr.join('\n'));
+  });
+});
