@@ -1,0 +1,71 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { backend, buildIR, cluster, route } from '../support/ir-builder.js';
+import { SERVER_OPTIONS, startGateway, type TestGateway } from '../support/gateway-server.js';
+import { startRawUpstream, type RawUpstream } from '../support/raw-upstream.js';
+import { sendRaw } from '../support/raw-h1-sender.js';
+
+interface Row {
+  readonly name: string;
+  readonly raw: string;
+  readonly expect: { readonly status: number; readonly close: boolean; readonly upstreamRequests: number };
+}
+
+const rows = parse(readFileSync(new URL('../../../test/dataplane/corpus/smuggling.yaml', import.meta.url), 'utf8')) as Row[];
+const VALID = 'GET /valid HTTP/1.1\r\nHost: a\r\n\r\n';
+
+async function settle(): Promise<void> {
+  await new Promise((r) => setTimeout(r, 30));
+}
+
+describe('HTTP/1.1 smuggling corpus (HARDENING case 31)', () => {
+  let up: RawUpstream;
+  let gw: TestGateway;
+  before(async () => {
+    up = await startRawUpstream();
+    gw = await startGateway(buildIR({ clusters: [cluster('u', up.port)], routes: [route('default/r', { prefix: '/' }, [backend('u', { rewrite: { prefix: null } })])] }));
+  });
+  after(async () => {
+    await gw.close();
+    await up.close();
+  });
+
+  it('never runs with the insecure HTTP parser', () => {
+    assert.equal(SERVER_OPTIONS.insecureHTTPParser, false);
+    assert.ok(!process.execArgv.some((a) => a.includes('insecure-http-parser')));
+    assert.ok(!(process.env.NODE_OPTIONS ?? '').includes('insecure-http-parser'));
+  });
+
+  for (const row of rows) {
+    it(`${row.name}`, async () => {
+      const before = up.requests.length;
+      const x = await sendRaw(gw.port, row.raw, { quietMs: 300 });
+      await settle();
+      assert.equal(x.statuses[0], row.expect.status, x.text.slice(0, 200));
+      if (row.expect.close) assert.ok(x.closed, 'connection must close');
+      const seen = up.requests.slice(before);
+      assert.equal(seen.length, row.expect.upstreamRequests);
+      assert.deepEqual(up.parseErrors, [], 'the upstream only ever receives well-framed requests');
+      for (const r of seen) {
+        assert.equal(r.headers.get('transfer-encoding')?.length ?? 0, r.headers.has('content-length') ? 0 : 1);
+        assert.equal(r.body.toString(), 'hello');
+      }
+    });
+
+    if (row.expect.close) {
+      it(`${row.name} — pipelined behind a valid request`, async () => {
+        const before = up.requests.length;
+        const x = await sendRaw(gw.port, VALID + row.raw, { quietMs: 300 });
+        await settle();
+        assert.ok(x.closed, 'connection must close');
+        assert.equal(x.statuses.at(-1), row.expect.status, x.text.slice(0, 300));
+        const seen = up.requests.slice(before);
+        assert.ok(seen.length <= 1, `upstream saw ${seen.length} requests`);
+        for (const r of seen) assert.equal(r.requestLine, 'GET /valid HTTP/1.1');
+        assert.deepEqual(up.parseErrors, []);
+      });
+    }
+  }
+});
