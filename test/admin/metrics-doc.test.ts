@@ -1,0 +1,17 @@
+// Keeps docs/reference/metrics.md and the registered metrics in step, in both directions.
+
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { Registry } from 'prom-client';
+import { ConfigMetrics, TrafficMetrics } from '../../src/admin/metrics.js';
+
+it('documents every metric, and documents no metric that does not exist', async () => {
+  const registry = new Registry();
+  new TrafficMetrics(registry);
+  new ConfigMetrics(registry);
+  const registered = (await registry.getMetricsAsJSON()).map((m) => m.name).sort();
+  const doc = await readFile('docs/reference/metrics.md', 'utf8');
+  const documented = [...doc.matchAll(/^\| `(portico_[a-z_]+)` \|/gm)].map((m) => m[1]!).sort();
+  assert.deepEqual(documented, registered);
+});
