@@ -1,6 +1,54 @@
-// `portico explain` — placeholder until the command lands; replaced by its implementation.
+// `portico explain PATH... 'GET https://host/path' [-H 'name: value']`: which listener, Host, route and
+// upstream serve a request, offline, with the data plane's own matching. Exit 0 served, 1 not served, 2 usage.
 
-export async function run(_argv: string[]): Promise<number> {
-  console.error('portico explain: not available yet');
-  return 2;
+import { formatExplainText } from '../review/explain-format.js';
+import { Explainer } from '../review/explain-engine.js';
+import { loadConfig } from '../review/load-config.js';
+import { parseHeaderArg, parseRequestLine, RequestSpecError } from '../review/request-spec.js';
+import { formatProblemText } from './validate.js';
+import { oneOf, parse, UsageError, withUsage } from './args.js';
+
+const USAGE = `usage: portico explain PATH... 'METHOD URL' [-H 'name: value']... [--listener NAME | --port N] [--format text|json] [--ambassador-id ID]
+
+  e.g. portico explain config/ 'GET https://api.example.com/orders/42' -H 'x-user: alice'
+  exit 0 when a route serves the request (forward or redirect), 1 when nothing does, 2 on usage errors`;
+
+export async function run(argv: string[]): Promise<number> {
+  return withUsage(async () => {
+    const { values, positionals } = parse(
+      argv,
+      {
+        header: { type: 'string', short: 'H', multiple: true },
+        listener: { type: 'string' },
+        port: { type: 'string' },
+        format: { type: 'string' },
+        'ambassador-id': { type: 'string' },
+      },
+      USAGE,
+    );
+    const format = oneOf(values.format, ['text', 'json'] as const, 'text', '--format');
+    const at = positionals.findIndex((p) => /^([A-Za-z]+\s+)?https?:\/\//i.test(p.trim()));
+    if (at === -1) throw new UsageError(`missing the request, e.g. 'GET https://api.example.com/orders/42'\n\n${USAGE}`);
+    const paths = positionals.filter((_, i) => i !== at);
+    if (paths.length === 0) throw new UsageError(`missing configuration PATH\n\n${USAGE}`);
+    if (values.listener !== undefined && values.port !== undefined) throw new UsageError('give --listener or --port, not both');
+    let port: number | undefined;
+    if (values.port !== undefined) {
+      if (!/^\d{1,5}$/.test(values.port)) throw new UsageError(`--port must be a port number (got '${values.port}')`);
+      port = Number(values.port);
+    }
+    let spec;
+    try {
+      spec = parseRequestLine(positionals[at] as string, (values.header ?? []).map(parseHeaderArg));
+    } catch (err) {
+      if (err instanceof RequestSpecError) throw new UsageError(err.message);
+      throw err;
+    }
+    const config = await loadConfig(paths, values['ambassador-id'] ?? 'default');
+    for (const p of config.report.problems) if (p.severity === 'error') process.stderr.write(formatProblemText(p) + '\n');
+    if (config.report.errors > 0) process.stderr.write(`note: the configuration has ${config.report.errors} error(s); resources in error are left out, as the gateway would\n`);
+    const result = new Explainer(config.ir, config.resources).explain(spec, { ...(values.listener !== undefined ? { listener: values.listener } : {}), ...(port !== undefined ? { port } : {}) });
+    process.stdout.write(format === 'json' ? JSON.stringify(result, null, 2) + '\n' : formatExplainText(result));
+    return ['forward', 'redirect', 'https_redirect', 'cors_preflight'].includes(result.outcome) ? 0 : 1;
+  });
 }

@@ -1,0 +1,183 @@
+// Structural difference of two IRs, keyed by stable identities (listener name, listener/hostname,
+// listener/hostname/route id, cluster name): what `plan` reports and the audit history can reuse.
+//
+// Provenance (origins: file, line, revision) is left out, so moving text between files or commits
+// changes nothing; who owns a route (Mapping names) is kept. Output order is deterministic.
+
+import { canonicalJSON } from './canonical.js';
+import type { IR, IRCluster, IRListener, IRRoute, IRTCPRoute, IRTLSContext, IRVirtualHost } from './types.js';
+
+/** One changed field: `before` absent = the field was added, `after` absent = it was removed. */
+export interface FieldChange {
+  readonly path: string;
+  readonly before?: unknown;
+  readonly after?: unknown;
+}
+
+export interface ChangedEntity {
+  readonly key: string;
+  readonly changes: readonly FieldChange[];
+}
+
+export interface EntityDiff {
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+  readonly changed: readonly ChangedEntity[];
+}
+
+export interface IRDiff {
+  readonly global: readonly FieldChange[];
+  readonly listeners: EntityDiff;
+  /** Keyed "listener/hostname". */
+  readonly virtualHosts: EntityDiff;
+  /** Keyed "listener/hostname/route id". */
+  readonly routes: EntityDiff;
+  /** Keyed "listener/tcp route id". */
+  readonly tcpRoutes: EntityDiff;
+  readonly clusters: EntityDiff;
+  readonly tlsContexts: EntityDiff;
+  readonly resolvers: EntityDiff;
+}
+
+export function routeKey(listener: string, hostname: string, routeId: string): string {
+  return `${listener}/${hostname}/${routeId}`;
+}
+
+/** Drops provenance at any depth: `origin` objects. */
+function stripProvenance(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(stripProvenance);
+  if (v !== null && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v as Record<string, unknown>)) if (k !== 'origin' && x !== undefined) out[k] = stripProvenance(x);
+    return out;
+  }
+  return v;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** Arrays of objects with a unique identity field are compared by that identity, not by index. */
+function identityField(a: readonly unknown[], b: readonly unknown[]): string | undefined {
+  for (const field of ['cluster', 'name']) {
+    const ok = (xs: readonly unknown[]): boolean => {
+      const seen = new Set<string>();
+      for (const x of xs) {
+        if (!isPlainObject(x) || typeof x[field] !== 'string') return false;
+        if (seen.has(x[field] as string)) return false;
+        seen.add(x[field] as string);
+      }
+      return true;
+    };
+    if (a.length + b.length > 0 && ok(a) && ok(b)) return field;
+  }
+  return undefined;
+}
+
+/** Field-level difference of two JSON values; paths like `backends[orders-v1].weight`, `timeouts.requestMs`. */
+export function diffValues(before: unknown, after: unknown, path = ''): FieldChange[] {
+  const out: FieldChange[] = [];
+  walk(before, after, path, out);
+  return out;
+}
+
+function walk(a: unknown, b: unknown, path: string, out: FieldChange[]): void {
+  if (a === undefined && b === undefined) return;
+  if (a !== undefined && b !== undefined && canonicalJSON(a) === canonicalJSON(b)) return;
+  const join = (k: string): string => (path === '' ? k : `${path}.${k}`);
+  if (isPlainObject(a) && isPlainObject(b)) {
+    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
+    for (const k of keys) walk(a[k], b[k], join(k), out);
+    return;
+  }
+  if (Array.isArray(a) && Array.isArray(b)) {
+    const id = identityField(a, b);
+    if (id !== undefined) {
+      const ma = new Map(a.map((x) => [(x as Record<string, string>)[id] as string, x]));
+      const mb = new Map(b.map((x) => [(x as Record<string, string>)[id] as string, x]));
+      const keys = [...new Set([...ma.keys(), ...mb.keys()])].sort();
+      for (const k of keys) walk(ma.get(k), mb.get(k), `${path}[${k}]`, out);
+      return;
+    }
+    if (a.length === b.length && a.every(isPlainObject) && b.every(isPlainObject)) {
+      for (let i = 0; i < a.length; i++) walk(a[i], b[i], `${path}[${i}]`, out);
+      return;
+    }
+  }
+  out.push({ path: path === '' ? '.' : path, ...(a !== undefined ? { before: a } : {}), ...(b !== undefined ? { after: b } : {}) });
+}
+
+function diffKeyed<T>(before: ReadonlyMap<string, T>, after: ReadonlyMap<string, T>, view: (x: T) => unknown): EntityDiff {
+  const added: string[] = [];
+  const removed: string[] = [];
+  const changed: ChangedEntity[] = [];
+  for (const [k, v] of after) {
+    const old = before.get(k);
+    if (old === undefined) {
+      added.push(k);
+      continue;
+    }
+    const changes = diffValues(view(old), view(v));
+    if (changes.length > 0) changed.push({ key: k, changes });
+  }
+  for (const k of before.keys()) if (!after.has(k)) removed.push(k);
+  const byKey = (x: string, y: string): number => (x < y ? -1 : x > y ? 1 : 0);
+  return { added: added.sort(byKey), removed: removed.sort(byKey), changed: changed.sort((x, y) => byKey(x.key, y.key)) };
+}
+
+interface Indexed {
+  listeners: Map<string, IRListener>;
+  vhosts: Map<string, IRVirtualHost>;
+  routes: Map<string, IRRoute>;
+  tcpRoutes: Map<string, IRTCPRoute>;
+  clusters: Map<string, IRCluster>;
+  tls: Map<string, IRTLSContext>;
+  resolvers: Map<string, IR['resolvers'][number]>;
+}
+
+function index(ir: IR | undefined): Indexed {
+  const x: Indexed = { listeners: new Map(), vhosts: new Map(), routes: new Map(), tcpRoutes: new Map(), clusters: new Map(), tls: new Map(), resolvers: new Map() };
+  if (ir === undefined) return x;
+  for (const l of ir.listeners) {
+    x.listeners.set(l.name, l);
+    for (const v of l.virtualHosts) {
+      x.vhosts.set(`${l.name}/${v.hostname}`, v);
+      for (const r of v.routes) if (!x.routes.has(routeKey(l.name, v.hostname, r.id))) x.routes.set(routeKey(l.name, v.hostname, r.id), r);
+    }
+    for (const t of l.tcpRoutes) x.tcpRoutes.set(`${l.name}/${t.id}`, t);
+  }
+  for (const c of ir.clusters) x.clusters.set(c.name, c);
+  for (const t of ir.tlsContexts) x.tls.set(t.name, t);
+  for (const r of ir.resolvers) x.resolvers.set(r.name, r);
+  return x;
+}
+
+/** Structural diff; either side may be absent (everything added / removed). */
+export function diffIR(before: IR | undefined, after: IR | undefined): IRDiff {
+  const a = index(before);
+  const b = index(after);
+  const listenerView = (l: IRListener): unknown => {
+    const { virtualHosts: _v, tcpRoutes: _t, ...rest } = l;
+    return stripProvenance(rest);
+  };
+  const vhostView = (v: IRVirtualHost): unknown => {
+    const { routes: _r, ...rest } = v;
+    return stripProvenance(rest);
+  };
+  return {
+    global: before && after ? diffValues(stripProvenance(before.global), stripProvenance(after.global)) : [],
+    listeners: diffKeyed(a.listeners, b.listeners, listenerView),
+    virtualHosts: diffKeyed(a.vhosts, b.vhosts, vhostView),
+    routes: diffKeyed(a.routes, b.routes, stripProvenance),
+    tcpRoutes: diffKeyed(a.tcpRoutes, b.tcpRoutes, stripProvenance),
+    clusters: diffKeyed(a.clusters, b.clusters, stripProvenance),
+    tlsContexts: diffKeyed(a.tls, b.tls, stripProvenance),
+    resolvers: diffKeyed(a.resolvers, b.resolvers, stripProvenance),
+  };
+}
+
+export function isEmptyDiff(d: IRDiff): boolean {
+  const empty = (e: EntityDiff): boolean => e.added.length === 0 && e.removed.length === 0 && e.changed.length === 0;
+  return d.global.length === 0 && empty(d.listeners) && empty(d.virtualHosts) && empty(d.routes) && empty(d.tcpRoutes) && empty(d.clusters) && empty(d.tlsContexts) && empty(d.resolvers);
+}
