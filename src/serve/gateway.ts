@@ -280,7 +280,14 @@ export class Gateway implements ConfigApplier {
       return;
     }
     if (this.options.exposeGeneration) res.setHeader(GENERATION_HEADER, String(rt.generation));
-    rt.handle(req, res, this.connInfo(from, req.socket));
+    try {
+      rt.handle(req, res, this.connInfo(from, req.socket));
+    } catch (err) {
+      // A fault in the request path costs this request only, never the process.
+      this.options.onWarning?.(`request path fault on ${from.name}: ${(err as Error).message}`);
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain', connection: 'close' }).end('internal error\n');
+      else res.destroy();
+    }
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, from: PortListener): void {
@@ -289,7 +296,12 @@ export class Gateway implements ConfigApplier {
       socket.destroy();
       return;
     }
-    rt.handleUpgrade(req, socket, head, this.connInfo(from, req.socket));
+    try {
+      rt.handleUpgrade(req, socket, head, this.connInfo(from, req.socket));
+    } catch (err) {
+      this.options.onWarning?.(`upgrade fault on ${from.name}: ${(err as Error).message}`);
+      socket.destroy();
+    }
   }
 
   private onTCP(socket: Socket, from: PortListener): void {
@@ -298,7 +310,12 @@ export class Gateway implements ConfigApplier {
       socket.destroy();
       return;
     }
-    rt.handleTCP(socket, this.connInfo(from, socket));
+    try {
+      rt.handleTCP(socket, this.connInfo(from, socket));
+    } catch (err) {
+      this.options.onWarning?.(`TCP fault on ${from.name}: ${(err as Error).message}`);
+      socket.destroy();
+    }
   }
 
   private secureContext(from: PortListener, servername: string | undefined): SecureContext | undefined {
