@@ -1,0 +1,177 @@
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { lookup } from 'node:dns/promises';
+import { backend, buildIR, cluster, route } from '../support/ir-builder.js';
+import { startGateway, type TestGateway } from '../support/gateway-server.js';
+import { json, request } from '../support/http-client.js';
+import { startEcho, echoedHeader, type Echoed, type EchoUpstream } from '../support/echo-upstream.js';
+import { closedPort, startSlow } from '../support/fault-upstream.js';
+import type { IRBackend, IRCluster } from '../../src/ir/types.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+async function echo(name: string): Promise<EchoUpstream> {
+  const e = await startEcho(name);
+  cleanups.push(() => e.close());
+  return e;
+}
+
+async function gatewayFor(c: IRCluster, b: Partial<IRBackend> = {}): Promise<TestGateway> {
+  const gw = await startGateway(buildIR({ clusters: [c], routes: [route('default/r', { prefix: '/' }, [backend(c.name, { rewrite: { prefix: null }, ...b })])] }));
+  cleanups.push(() => gw.close());
+  return gw;
+}
+
+async function names(port: number, n: number, headers: Record<string, string> = {}): Promise<string[]> {
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) out.push(json<Echoed>(await request(port, { path: '/x', headers: { host: 'a', ...headers } })).name);
+  return out;
+}
+
+describe('upstream pools and balancing', () => {
+  it('round_robin alternates between endpoints', async () => {
+    const a = await echo('a');
+    const b = await echo('b');
+    const gw = await gatewayFor(cluster('rr', a.port, { endpoints: [{ host: '127.0.0.1', port: a.port }, { host: '127.0.0.1', port: b.port }] }));
+    const got = await names(gw.port, 10);
+    assert.equal(got.filter((n) => n === 'a').length, 5);
+    assert.equal(got.filter((n) => n === 'b').length, 5);
+  });
+
+  it('least_request sends most requests to the endpoint that answers fast', async () => {
+    const slow = await startSlow(300, '{"name":"slow"}');
+    cleanups.push(() => slow.close());
+    const fast = await echo('fast');
+    const gw = await gatewayFor(cluster('lr', fast.port, {
+      loadBalancer: { policy: 'least_request' },
+      endpoints: [{ host: '127.0.0.1', port: slow.port }, { host: '127.0.0.1', port: fast.port }],
+    }));
+    const replies = await Promise.all(Array.from({ length: 20 }, () => request(gw.port, { path: '/x' })));
+    const toFast = replies.filter((r) => r.body.includes('"fast"')).length;
+    assert.ok(toFast > 10, `fast endpoint got ${toFast} of 20`);
+  });
+
+  it('ring_hash on a header keeps a key on one endpoint and spreads keys', async () => {
+    const a = await echo('a');
+    const b = await echo('b');
+    const gw = await gatewayFor(cluster('rh', a.port, {
+      loadBalancer: { policy: 'ring_hash', hash: { header: 'x-user' } },
+      endpoints: [{ host: '127.0.0.1', port: a.port }, { host: '127.0.0.1', port: b.port }],
+    }));
+    for (const user of ['alice', 'bob', 'carol']) {
+      const got = new Set(await names(gw.port, 5, { 'x-user': user }));
+      assert.equal(got.size, 1, `${user} moved between endpoints`);
+    }
+    const spread = new Set<string>();
+    for (let i = 0; i < 30; i++) spread.add((await names(gw.port, 1, { 'x-user': `user-${i}` }))[0] as string);
+    assert.equal(spread.size, 2);
+  });
+
+  it('ring_hash on a cookie and on the source address', async () => {
+    const a = await echo('a');
+    const b = await echo('b');
+    const eps = [{ host: '127.0.0.1', port: a.port }, { host: '127.0.0.1', port: b.port }];
+    const byCookie = await gatewayFor(cluster('rc', a.port, { loadBalancer: { policy: 'ring_hash', hash: { cookie: { name: 'session' } } }, endpoints: eps }));
+    assert.equal(new Set(await names(byCookie.port, 6, { cookie: 'other=1; session=abc' })).size, 1);
+    const bySource = await gatewayFor(cluster('rs', a.port, { loadBalancer: { policy: 'ring_hash', hash: { sourceIp: true } }, endpoints: eps }));
+    assert.equal(new Set(await names(bySource.port, 6)).size, 1);
+  });
+
+  it('circuit breaker max_requests → 503 for the excess request', async () => {
+    const slow = await startSlow(300);
+    cleanups.push(() => slow.close());
+    const gw = await gatewayFor(cluster('cb', slow.port, { circuitBreakers: { maxConnections: 1, maxPendingRequests: 0, maxRequests: 1, maxRetries: 0 } }));
+    const first = request(gw.port, { path: '/x' });
+    await new Promise((r) => setTimeout(r, 50));
+    const second = await request(gw.port, { path: '/x' });
+    assert.equal(second.status, 503);
+    assert.equal(json(second).code, 'circuit_open');
+    assert.equal((await first).status, 200);
+  });
+
+  it('passive ejection takes a failing endpoint out of rotation', async () => {
+    const ok = await echo('ok');
+    const gw = await gatewayFor(cluster('ej', ok.port, {
+      endpoints: [{ host: '127.0.0.1', port: await closedPort() }, { host: '127.0.0.1', port: ok.port }],
+      outlierDetection: { consecutiveFailures: 1, baseEjectionMs: 60_000 },
+    }));
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) statuses.push((await request(gw.port, { path: '/x' })).status);
+    assert.equal(statuses.filter((s) => s === 503).length, 1, statuses.join(','));
+  });
+
+  it('resolves DNS names for dns clusters and sends the name with auto_host_rewrite', async () => {
+    const addrs = await lookup('localhost', { all: true });
+    const e = await echo('dns');
+    // listen on every address "localhost" resolves to, so the test holds on IPv4-only and dual-stack hosts
+    for (const ad of addrs.filter((x) => x.address !== '127.0.0.1')) {
+      const extra = http.createServer((_q, s) => s.end(JSON.stringify({ name: 'dns', method: 'GET', url: '/', headers: [['host', 'localhost']], body: '' })));
+      await new Promise<void>((resolve) => {
+        extra.once('error', () => resolve());
+        extra.listen(e.port, ad.address, () => resolve());
+      });
+      cleanups.push(() => new Promise<void>((resolve) => extra.close(() => resolve())));
+    }
+    const gw = await gatewayFor(cluster('dns', e.port, { dns: true, endpoints: [{ host: 'localhost', port: e.port }] }), { autoHostRewrite: true });
+    const r = await request(gw.port, { path: '/x' });
+    assert.equal(r.status, 200);
+    assert.equal(echoedHeader(json<Echoed>(r), 'host'), 'localhost');
+  });
+});
+
+describe('drain and upgrades', () => {
+  it('drain waits for in-flight requests, then resolves', async () => {
+    const slow = await startSlow(300);
+    cleanups.push(() => slow.close());
+    const gw = await gatewayFor(cluster('d', slow.port));
+    const inflight = request(gw.port, { path: '/x' });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(gw.runtime.inflight(), 1);
+    let responded = false;
+    void inflight.then(() => {
+      responded = true;
+    });
+    await gw.runtime.drain(10_000);
+    const r = await inflight;
+    assert.equal(r.status, 200);
+    assert.equal(r.body, 'slow');
+    assert.ok(responded || gw.runtime.inflight() === 0);
+  });
+
+  it('drain resolves at the deadline even if a request is still running', async () => {
+    const slow = await startSlow(3000);
+    cleanups.push(() => slow.close());
+    const gw = await gatewayFor(cluster('d2', slow.port), { timeouts: { requestMs: 0, idleMs: 0 } });
+    let finished = false;
+    const inflight = request(gw.port, { path: '/x' }).then((r) => {
+      finished = true;
+      return r;
+    }, () => {
+      finished = true;
+      return undefined;
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    await gw.runtime.drain(100);
+    assert.equal(finished, false, 'drain returned before the slow request ended');
+    await inflight;
+  });
+
+  it('answers WebSocket and h2c upgrades with a local reply and never forwards them', async () => {
+    const e = await echo('e');
+    const gw = await gatewayFor(cluster('u', e.port));
+    const upgrades: Record<string, string>[] = [
+      { host: 'a', connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' },
+      { host: 'a', connection: 'Upgrade, HTTP2-Settings', upgrade: 'h2c', 'http2-settings': 'AAMAAABkAARAAAAAAAIAAAAA' },
+    ];
+    for (const headers of upgrades) {
+      const r = await request(gw.port, { path: '/x', headers });
+      assert.equal(r.status, 501);
+      assert.equal(json(r).code, 'upgrade_not_supported');
+    }
+    assert.equal(e.received.length, 0);
+  });
+});
