@@ -152,6 +152,8 @@ export class GitController {
   private stopped = false;
   private served = false;
   private readonly idleWaiters: (() => void)[] = [];
+  /** Counters for tests and the bench: passes run and fetches made. */
+  readonly stats = { passes: 0, fetches: 0 };
 
   constructor(private readonly opts: ControllerOptions) {
     const names = new Set<string>();
@@ -332,6 +334,7 @@ export class GitController {
 
   /** Runs one pass now (the caller makes sure passes do not overlap: start() and kick() do). */
   private async runPass(): Promise<void> {
+    this.stats.passes++;
     const now = Date.now();
     const due = [...this.runtimes.values()].filter((rt) => rt.forced || rt.nextDueAt <= now);
     await this.fetchAll(due);
@@ -457,6 +460,7 @@ export class GitController {
 
   private async fetchOne(rt: SourceRuntime): Promise<void> {
     rt.forced = false;
+    this.stats.fetches++;
     const name = rt.decl.spec.name;
     const at = new Date().toISOString();
     try {

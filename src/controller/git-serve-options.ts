@@ -20,7 +20,9 @@ export const GIT_SERVE_USAGE = `git sources:
                          allowed-signers file)
   --webhook-secret S     enable /hooks/{github,gitlab,gitea,generic} with this secret (give twice
                          while rotating); also --webhook-secret-file FILE or PORTICO_WEBHOOK_SECRETS
-  --on-force-push P      refuse (default) or accept-with-strict, for root sources`;
+  --on-force-push P      refuse (default) or accept-with-strict, for root sources
+  --ambassador-id ID     serve only git resources whose ambassador_id includes ID (default "default";
+                         lets several instances with different Listeners share repositories)`;
 
 export class GitServeUsageError extends Error {
   readonly code = 'PORTICO_ERR_USAGE';
@@ -28,7 +30,7 @@ export class GitServeUsageError extends Error {
 
 export const DEFAULT_STATE_DIR = '.portico';
 
-const FLAGS = new Set(['--source', '--state', '--poll-interval', '--fetch-timeout', '--verify', '--webhook-secret', '--webhook-secret-file', '--on-force-push']);
+const FLAGS = new Set(['--source', '--state', '--poll-interval', '--fetch-timeout', '--verify', '--webhook-secret', '--webhook-secret-file', '--on-force-push', '--ambassador-id']);
 
 /** Splits the argument list: git options become GitProviderOptions (undefined without --source). */
 export function extractGitServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): { rest: string[]; git?: GitProviderOptions } {
@@ -41,6 +43,7 @@ export function extractGitServeArgs(argv: readonly string[], env: NodeJS.Process
   let fetchTimeoutMs: number | undefined;
   let onForcePush: DeclaredSource['onForcePush'] = 'refuse';
   let sawGitFlag = false;
+  let ambassadorId: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const raw = argv[i]!;
     const eq = raw.indexOf('=');
@@ -83,6 +86,10 @@ export function extractGitServeArgs(argv: readonly string[], env: NodeJS.Process
         secrets.push(...text.split('\n').map((l) => l.trim()).filter((l) => l !== ''));
         break;
       }
+      case '--ambassador-id':
+        if (!/^[A-Za-z0-9_.-]{1,63}$/.test(v)) throw new GitServeUsageError(`--ambassador-id '${v}' is not a valid id`);
+        ambassadorId = v;
+        break;
       case '--on-force-push':
         if (v !== 'refuse' && v !== 'accept-with-strict') throw new GitServeUsageError(`--on-force-push is refuse or accept-with-strict, got '${v}'`);
         onForcePush = v;
@@ -122,6 +129,13 @@ export function extractGitServeArgs(argv: readonly string[], env: NodeJS.Process
   }
   return {
     rest,
-    git: { roots, stateDir, webhookSecrets: secrets, defaultIntervalMs: intervalMs, ...(fetchTimeoutMs !== undefined ? { fetchTimeoutMs } : {}) },
+    git: {
+      roots,
+      stateDir,
+      webhookSecrets: secrets,
+      defaultIntervalMs: intervalMs,
+      ...(fetchTimeoutMs !== undefined ? { fetchTimeoutMs } : {}),
+      ...(ambassadorId ? { ambassadorId } : {}),
+    },
   };
 }
