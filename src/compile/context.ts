@@ -63,7 +63,9 @@ export class CompileContext {
         out.push({ ...base, status: 'Valid', reason: attachedTo || !isRoutable(r) ? 'Accepted' : 'NotAttached', message: attachedTo ? `attached to ${attachedTo.size} virtual host(s)` : 'accepted', ...att });
       }
     }
-    return out.sort((a, b) => cmpStr(resourceKey(a), resourceKey(b)) || cmpStr(a.origin.source ?? '', b.origin.source ?? '') || cmpStr(a.origin.path, b.origin.path) || a.origin.line - b.origin.line);
+    const keyed = out.map((c) => ({ c, k: resourceKey(c) }));
+    keyed.sort((a, b) => cmpStr(a.k, b.k) || cmpStr(a.c.origin.source ?? '', b.c.origin.source ?? '') || cmpStr(a.c.origin.path, b.c.origin.path) || a.c.origin.line - b.c.origin.line);
+    return keyed.map((x) => x.c);
   }
 
   sortedProblems(): Problem[] {

@@ -3,21 +3,48 @@
 
 import { createHash } from 'node:crypto';
 
+/** JSON with object keys sorted at every level; undefined members are left out, as JSON.stringify does. */
 export function canonicalJSON(value: unknown): string {
-  return JSON.stringify(sortKeys(value));
+  return write(value) ?? 'null';
 }
 
-function sortKeys(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(sortKeys);
-  if (v !== null && typeof v === 'object') {
-    const out: Record<string, unknown> = Object.create(null);
-    for (const k of Object.keys(v as object).sort()) {
-      const x = (v as Record<string, unknown>)[k];
-      if (x !== undefined) out[k] = sortKeys(x);
+// Written directly rather than by sorting into new objects: the IR of 10,000 routes is hashed on
+// every compile, and building a sorted copy first doubled the allocation.
+function write(v: unknown): string | undefined {
+  if (v === null) return 'null';
+  switch (typeof v) {
+    case 'string':
+      return JSON.stringify(v);
+    case 'number':
+      return Number.isFinite(v) ? String(v) : 'null';
+    case 'boolean':
+      return v ? 'true' : 'false';
+    case 'object': {
+      if (Array.isArray(v)) {
+        let s = '[';
+        for (let i = 0; i < v.length; i++) {
+          if (i > 0) s += ',';
+          s += write(v[i]) ?? 'null';
+        }
+        return s + ']';
+      }
+      const o = v as Record<string, unknown>;
+      if (typeof (o as { toJSON?: unknown }).toJSON === 'function') return write((o as { toJSON(): unknown }).toJSON());
+      const keys = Object.keys(o).sort();
+      let s = '{';
+      let first = true;
+      for (const k of keys) {
+        const x = write(o[k]);
+        if (x === undefined) continue;
+        if (!first) s += ',';
+        first = false;
+        s += JSON.stringify(k) + ':' + x;
+      }
+      return s + '}';
     }
-    return out;
+    default:
+      return undefined;
   }
-  return v;
 }
 
 export function sha256(text: string | Buffer): string {
