@@ -40,6 +40,9 @@ test('shuffled files and sources compile byte-identical; shuffled documents diff
   const base: { path: string; content: string }[] = [
     { path: 'central/listener.yaml', content: listener },
     ...docs.map((d, i) => ({ path: `${i % 2 ? 'team-a' : 'team-b'}/f${i % 6}.yaml`, content: d })),
+    // a conflict between two teams (HARDENING case 7): the same error whatever the order
+    { path: 'team-a/clash.yaml', content: 'apiVersion: getambassador.io/v3alpha1\nkind: Mapping\nmetadata: { name: clash-a, namespace: a }\nspec: { hostname: "*", prefix: /clash/, service: a }' },
+    { path: 'team-b/clash.yaml', content: 'apiVersion: getambassador.io/v3alpha1\nkind: Mapping\nmetadata: { name: clash-b, namespace: b }\nspec: { hostname: "*", prefix: /clash/, service: b }' },
   ];
   // merge documents per file so that document order inside a file matters too
   const grouped = new Map<string, string[]>();
@@ -47,6 +50,7 @@ test('shuffled files and sources compile byte-identical; shuffled documents diff
   const files = [...grouped].map(([path, ds]) => ({ path, docs: ds }));
   const expected = render(files.map((f) => ({ path: f.path, content: f.docs.join('\n---\n') })), ['central', 'team-a', 'team-b']);
   assert.ok(expected.includes('"routes"'));
+  assert.equal((expected.match(/"code":"RouteConflict"/g) ?? []).length, 2, 'both sides of the conflict are reported');
 
   fc.assert(
     fc.property(fc.array(fc.nat(), { minLength: 60, maxLength: 60 }), (seeds) => {
