@@ -133,9 +133,16 @@ export function extractSources(files: readonly { path: string; content: Buffer |
       blanked = blanked.slice(0, start) + blanked.slice(start, end).replace(/[^\n]/g, ' ') + blanked.slice(end);
       const obj = doc.toJS({ maxAliasCount: 100 }) as Record<string, unknown>;
       const decl = decodeSource(obj, origin, ctx, (path) => {
-        const n = node.getIn(path.split('.'), true) as { range?: [number, number, number] } | undefined;
-        const p = n?.range ? lc.linePos(n.range[0]) : pos;
-        return { ...origin, line: p.line, col: p.col };
+        // The field itself, or its nearest parent that exists (a missing field has no position).
+        const parts = path.split('.');
+        for (let n = parts.length; n > 0; n--) {
+          const found = node.getIn(parts.slice(0, n), true) as { range?: [number, number, number] } | undefined;
+          if (found?.range) {
+            const p = lc.linePos(found.range[0]);
+            return { ...origin, line: p.line, col: p.col };
+          }
+        }
+        return origin;
       });
       if ('problems' in decl) problems.push(...decl.problems);
       else sources.push(decl.source);
