@@ -12,9 +12,10 @@ const pad = (n, w) => String(n).padStart(w, '0');
  * `style: 'realistic'` mixes header rules, rewrites, regex rewrites, header matches and method matches
  * the way a team's Mappings do; `style: 'plain'` keeps one header rule per route (route-count scaling).
  */
-export function routeModel({ mappings, hosts, style = 'realistic' }) {
+export function routeModel({ mappings, hosts, style = 'realistic', hostNames: names }) {
   const width = Math.max(3, String(mappings - 1).length);
-  const hostNames = Array.from({ length: hosts }, (_, i) => (hosts === 1 ? 'bench.local' : `api-${pad(i, 2)}.bench.local`));
+  const hostNames = names ?? Array.from({ length: hosts }, (_, i) => (hosts === 1 ? 'bench.local' : `api-${pad(i, 2)}.bench.local`));
+  hosts = hostNames.length;
   const routes = [];
   for (let i = 0; i < mappings; i++) {
     const id = pad(i, width);

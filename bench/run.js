@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir, cpus as osCpus, totalmem, release } from 'node:os';
 import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { commandExists, runToCompletion, stopAll } from './lib/process-group.js';
 import { cpuLayout } from './lib/cpu-layout.js';
 import { startUpstreamNginx, startUpstreamNode, BENCH_DIR, REPO_DIR } from './lib/variants.js';
@@ -50,8 +50,8 @@ function parseArgs(argv) {
 
 function plan(o) {
   const p = o.quick
-    ? { rounds: 2, seconds: 2, warmupSeconds: 1, connections: [50, 200], routeCounts: [10, 1000, 10000], routeConnections: 50, routeRounds: 1, configSizes: [100, 1000, 10000], configRepeats: 1, reloadChanges: 30, reloadSeconds: 8, h2Seconds: 3, gitopsQuick: true }
-    : { rounds: 3, seconds: 10, warmupSeconds: 3, connections: [50, 200], routeCounts: [10, 1000, 10000], routeConnections: 50, routeRounds: 3, configSizes: [100, 1000, 10000], configRepeats: 3, reloadChanges: 30, reloadSeconds: 20, h2Seconds: 10, gitopsQuick: false };
+    ? { rounds: 2, seconds: 2, warmupSeconds: 1, connections: [50, 200], routeCounts: [10, 1000, 10000], routeConnections: 50, routeRounds: 1, applySamples: 1, configSizes: [100, 1000, 10000], configRepeats: 1, configCli: false, reloadChanges: 30, reloadSeconds: 6, h2Seconds: 2, budgetSeconds: 170 }
+    : { rounds: 3, seconds: 10, warmupSeconds: 3, connections: [50, 200], routeCounts: [10, 1000, 10000], routeConnections: 50, routeRounds: 3, applySamples: 5, configSizes: [100, 1000, 10000], configRepeats: 3, configCli: true, reloadChanges: 30, reloadSeconds: 20, h2Seconds: 10, budgetSeconds: 2400 };
   if (o.rounds) { p.rounds = o.rounds; p.routeRounds = o.rounds; }
   if (o.seconds) p.seconds = o.seconds;
   return p;
@@ -90,8 +90,10 @@ async function buildPortico(o, log) {
   return { built: true, seconds: (Date.now() - started) / 1000, typeErrors: errors };
 }
 
+/** A tool's version line: some print it on stderr, some exit non-zero after printing it. */
 function sh(cmd, args) {
-  try { return execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString().trim(); } catch (e) { return (e.stderr?.toString() ?? '').trim(); }
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 10_000 });
+  return `${r.stdout ?? ''}${r.stderr ?? ''}`.trim();
 }
 
 function machine(layout) {
@@ -155,6 +157,12 @@ async function main() {
     const run = async (name, title, fn) => {
       if (!o.only.includes(name)) return;
       log(`\n== ${title}`);
+      // Every section is bounded on its own; the budget keeps the whole run bounded too.
+      if ((Date.now() - t0) / 1000 > p.budgetSeconds) {
+        result.sections[name] = { skipped: `time budget of ${p.budgetSeconds} s used up before this section` };
+        log(`  SKIP: ${result.sections[name].skipped}`);
+        return;
+      }
       const s = Date.now();
       try {
         result.sections[name] = await fn(ctx);

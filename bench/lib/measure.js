@@ -1,11 +1,13 @@
 // One measured load run: wrk against a server while its CPU time and RSS are read from /proc,
 // giving throughput, latency, errors, CPU microseconds per request and peak RSS together.
 import { runWrk } from './wrk-runner.js';
-import { UsageMeter } from './proc-usage.js';
+import { UsageMeter, BackgroundMeter } from './proc-usage.js';
 
-export async function measuredRun({ server, url, connections, seconds, headers, paths, loadCpus }) {
+export async function measuredRun({ server, url, connections, seconds, headers, paths, loadCpus, otherPids = [] }) {
   const meter = new UsageMeter(server.pid);
+  const background = new BackgroundMeter([server.pid, ...otherPids.filter((p) => p && p !== server.pid)]);
   meter.start();
+  background.start();
   let wrk;
   let usage;
   try {
@@ -13,6 +15,7 @@ export async function measuredRun({ server, url, connections, seconds, headers, 
   } finally {
     usage = meter.stop();
   }
+  const backgroundCpuPct = background.stop();
   const okRequests = Math.max(wrk.requests - wrk.errorDetail.status, 1);
   return {
     ...wrk,
@@ -20,5 +23,6 @@ export async function measuredRun({ server, url, connections, seconds, headers, 
     cpuUsPerReq: (usage.cpuSeconds * 1e6) / okRequests,
     cpuUtilPct: (usage.cpuSeconds / wrk.seconds) * 100,
     peakRssMiB: usage.peakRssMiB,
+    backgroundCpuPct,
   };
 }

@@ -86,3 +86,45 @@ export class UsageMeter {
     return { cpuSeconds: delta / clkTck, peakRssMiB: this.peakRssKiB / 1024 };
   }
 }
+
+/** Busy jiffies of the whole machine (all cores) from /proc/stat. */
+function machineBusyTicks() {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal ...: idle and iowait are not busy.
+  return line.reduce((a, b) => a + b, 0) - (line[3] ?? 0) - (line[4] ?? 0);
+}
+
+/** This process's own CPU plus that of its finished children (wrk, h2load, probes). */
+function selfAndReapedTicks() {
+  const text = readFileSync('/proc/self/stat', 'utf8');
+  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return Number(rest[11]) + Number(rest[12]) + Number(rest[13]) + Number(rest[14]);
+}
+
+/**
+ * CPU used on the machine during a run by processes that are not part of the benchmark
+ * (other work sharing the machine): machine busy time minus the server, the upstream, this
+ * harness and its load generator. Reported so that noisy rounds can be recognised.
+ */
+export class BackgroundMeter {
+  constructor(pids) {
+    this.pids = pids;
+  }
+
+  start() {
+    this.t0 = Date.now();
+    this.busy = machineBusyTicks();
+    this.self = selfAndReapedTicks();
+    this.trees = ticksOf(this.pids.flatMap((p) => processTree(p)));
+  }
+
+  /** Call after the load generator was reaped. Returns CPU % (100 = one core). */
+  stop() {
+    const busy = machineBusyTicks() - this.busy;
+    const self = selfAndReapedTicks() - this.self;
+    let trees = 0;
+    for (const [pid, t] of ticksOf(this.pids.flatMap((p) => processTree(p)))) trees += t - (this.trees.get(pid) ?? 0);
+    const seconds = (Date.now() - this.t0) / 1000;
+    return Math.max(0, ((busy - self - trees) / clkTck / seconds) * 100);
+  }
+}

@@ -4,12 +4,16 @@ import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import http from 'node:http';
+import net from 'node:net';
 import { startProcess, waitForOutput, waitUntil, stopProcess } from './process-group.js';
 import { freePort } from './free-port.js';
 import { writePorticoConfig, nginxServers } from '../gen-config.js';
 
 export const BENCH_DIR = dirname(dirname(fileURLToPath(import.meta.url)));
 export const REPO_DIR = dirname(BENCH_DIR);
+
+/** Where the reload benchmark inserts locations into nginx's catch-all server. */
+export const EXTRA_LOCATIONS_MARK = '# bench: extra locations';
 
 const UPSTREAM_BODY = '{"ok":true,"upstream":"nginx"}\\n';
 
@@ -113,6 +117,7 @@ export async function startNginxProxy(workdir, { upstreamPort, model, cpus, labe
     '      proxy_http_version 1.1;',
     '      proxy_set_header Connection "";',
     '    }',
+    `    ${EXTRA_LOCATIONS_MARK}`,
     '  }',
   ].join('\n');
   const servers = model ? nginxServers(model, { listen: `127.0.0.1:${port}` }) : '';
@@ -216,4 +221,47 @@ export async function startPortico(workdir, { label, model, upstreamPort, worker
     name: label, pid: h.pid, port, adminPort, tlsPort, configDir: dir, handle: h,
     readyMs: Date.now() - started, stop: () => stopProcess(h, 10_000),
   };
+}
+
+/** nginx terminating TLS with HTTP/2 and HTTP/1.1 (ALPN), 1 worker, proxying to the upstream with keepalive 256. */
+export async function startNginxTls(workdir, { upstreamPort, certPath, keyPath, cpus }) {
+  const port = await freePort();
+  const dir = join(workdir, 'nginx-tls');
+  const conf = nginxMain({
+    dir,
+    body: [
+      '  upstream bench_upstream {',
+      `    server 127.0.0.1:${upstreamPort};`,
+      '    keepalive 256;',
+      '    keepalive_requests 10000000;',
+      '  }',
+      '  server {',
+      `    listen 127.0.0.1:${port} ssl http2 backlog=4096;`,
+      `    ssl_certificate ${certPath};`,
+      `    ssl_certificate_key ${keyPath};`,
+      '    ssl_protocols TLSv1.2 TLSv1.3;',
+      '    ssl_session_cache shared:SSL:10m;',
+      '    http2_max_requests 10000000;',
+      '    location / {',
+      '      proxy_pass http://bench_upstream;',
+      '      proxy_http_version 1.1;',
+      '      proxy_set_header Connection "";',
+      '    }',
+      '  }',
+    ].join('\n'),
+  });
+  mkdirSync(dir, { recursive: true });
+  const confPath = join(dir, 'nginx.conf');
+  writeFileSync(confPath, conf);
+  const h = startProcess('nginx-tls', 'nginx', ['-e', join(dir, 'error.log'), '-p', dir, '-c', confPath], { cpus });
+  await waitUntil(h, 'listening', () => tcpOpen(port), 10_000);
+  return { name: 'nginx', pid: h.pid, port, handle: h, stop: () => stopProcess(h) };
+}
+
+function tcpOpen(port) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.on('connect', () => { s.destroy(); resolve(true); });
+    s.on('error', () => resolve(false));
+  });
 }

@@ -27,7 +27,7 @@ export async function runHttp1(ctx) {
     }
   };
 
-  variants.push({ name: 'direct', server: upstream, cpus: layout.server, note: 'wrk straight to the upstream' });
+  variants.push({ name: 'direct', server: upstream, cpus: layout.server, note: layout.server ? `wrk straight to the upstream (moved to CPU ${layout.server} for these runs)` : 'wrk straight to the upstream' });
   await add('nginx', () => startNginxProxy(workdir, { upstreamPort: upstream.port, model, cpus: layout.server, label: 'nginx' }),
     { note: '1 worker, upstream keepalive 256, the same 100 routes as locations' });
   await add('haproxy', () => startHaproxy(workdir, { upstreamPort: upstream.port, cpus: layout.server }), { note: 'nbthread 1, maxconn 8000, http-reuse always' });
@@ -62,9 +62,9 @@ export async function runHttp1(ctx) {
             await runWrk({ url, connections: conns, seconds: plan.warmupSeconds, headers, cpus: layout.load });
             warmed.add(v.name);
           }
-          const r = await measuredRun({ server: v.server, url, connections: conns, seconds: plan.seconds, headers, loadCpus: layout.load });
+          const r = await measuredRun({ server: v.server, url, connections: conns, seconds: plan.seconds, headers, loadCpus: layout.load, otherPids: [upstream.pid] });
           (results[v.name][conns] ??= []).push(r);
-          log(`  round ${round + 1} c=${conns} ${v.name.padEnd(18)} ${fmt(r.rps, 0).padStart(7)} req/s  p50 ${fmt(r.p50Ms, 2)} ms  p99 ${fmt(r.p99Ms, 2)} ms  cpu ${fmt(r.cpuUsPerReq, 1)} µs/req  rss ${fmt(r.peakRssMiB, 0)} MiB  errors ${r.errors}`);
+          log(`  round ${round + 1} c=${conns} ${v.name.padEnd(18)} ${fmt(r.rps, 0).padStart(7)} req/s  p50 ${fmt(r.p50Ms, 2)} ms  p99 ${fmt(r.p99Ms, 2)} ms  cpu ${fmt(r.cpuUsPerReq, 1)} µs/req  rss ${fmt(r.peakRssMiB, 0)} MiB  errors ${r.errors}  bg ${fmt(r.backgroundCpuPct, 0)}%`);
         } catch (err) {
           log(`  ${v.name} c=${conns}: ${err.message}`);
         } finally {
@@ -91,7 +91,7 @@ export function aggregate(runs) {
   const pick = (k) => summarize(runs.map((r) => r[k]));
   return {
     rps: pick('rps'), p50Ms: pick('p50Ms'), p99Ms: pick('p99Ms'), cpuUsPerReq: pick('cpuUsPerReq'),
-    cpuUtilPct: pick('cpuUtilPct'), peakRssMiB: pick('peakRssMiB'),
+    cpuUtilPct: pick('cpuUtilPct'), peakRssMiB: pick('peakRssMiB'), backgroundCpuPct: pick('backgroundCpuPct'),
     errors: runs.reduce((s, r) => s + r.errors, 0), requests: runs.reduce((s, r) => s + r.requests, 0), rounds: runs.length,
   };
 }
