@@ -292,8 +292,18 @@ export class Explainer {
         add({ route: t.route, where: vh.hostname, match: r ? rowMatch(r) : '', reason: `path matches, but ${describeMismatch(t.reason, r, req)}` });
       }
     }
-    // The same request on other virtual hosts of this listener, then on other listeners.
     const li = this.index.listeners.get(l.name);
+    if (vh !== undefined) {
+      const scored = vh.routes
+        .map((r) => ({ r, score: sharedPrefix(r.match.prefix ?? r.match.path ?? '', req.path) }))
+        .filter((x) => x.score > 1 || x.r.match.regex !== undefined)
+        .sort((a, b) => b.score - a.score);
+      for (const { r } of scored.slice(0, 5)) {
+        const p = r.match.prefix !== undefined ? `prefix ${r.match.prefix}` : r.match.path !== undefined ? `exact path ${r.match.path}` : `regex ${r.match.regex}`;
+        add({ route: r.id, where: vh.hostname, match: rowMatch(r), reason: `path: ${p} does not match ${req.path}${r.match.caseSensitive ? '' : ' (case-insensitive)'}` });
+      }
+    }
+    // The same request on other virtual hosts of this listener, then on other listeners.
     if (li !== undefined) {
       const others = [...li.exact.values(), ...li.wildcards.map((w) => w.vhost), ...(li.star ? [li.star] : [])];
       for (const v of others) {
@@ -308,16 +318,7 @@ export class Explainer {
       const hit = v ? matchInVhost(v, req) : undefined;
       if (v && hit) add({ route: hit.ir.id, where: `${other.name} :${other.port} ${v.ir.hostname}`, match: rowMatch(hit.ir), reason: `would match on listener ${other.name} (port ${other.port})` });
     }
-    if (vh !== undefined) {
-      const scored = vh.routes
-        .map((r) => ({ r, score: sharedPrefix(r.match.prefix ?? r.match.path ?? '', req.path) }))
-        .filter((x) => x.score > 1 || x.r.match.regex !== undefined)
-        .sort((a, b) => b.score - a.score);
-      for (const { r } of scored.slice(0, 5)) {
-        const p = r.match.prefix !== undefined ? `prefix ${r.match.prefix}` : r.match.path !== undefined ? `exact path ${r.match.path}` : `regex ${r.match.regex}`;
-        add({ route: r.id, where: vh.hostname, match: rowMatch(r), reason: `path: ${p} does not match ${req.path}${r.match.caseSensitive ? '' : ' (case-insensitive)'}` });
-      }
-    } else if (li !== undefined) {
+    if (vh === undefined && li !== undefined) {
       const names = [...li.exact.keys(), ...li.wildcards.map((w) => w.vhost.ir.hostname)];
       for (const n of names.sort((a, b) => sharedSuffix(b, req.host) - sharedSuffix(a, req.host)).slice(0, 3)) {
         add({ route: '-', where: n, match: '', reason: `virtual host ${n} does not serve Host '${req.host}'` });

@@ -1,0 +1,356 @@
+// Route tests as code: YAML files of request → expected route, upstream, status, path, redirect and
+// headers, checked offline with the explain engine or against a live gateway with --target.
+
+import http from 'node:http';
+import https from 'node:https';
+import { readFile } from 'node:fs/promises';
+import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Node } from 'yaml';
+import type { Explainer } from './explain-engine.js';
+import { requestSpec, RequestSpecError, type RequestSpec } from './request-spec.js';
+
+export interface RouteTestExpect {
+  /** Route id ("namespace/mapping"), or null: no route serves it. */
+  readonly route?: string | null;
+  /** Cluster name, service as written, or its host part. */
+  readonly upstream?: string;
+  readonly status?: number;
+  /** Path (and query, when given with one) the upstream receives. */
+  readonly path?: string;
+  /** Location of a redirect. */
+  readonly redirect?: string;
+  /** Request headers the upstream receives; null = must be absent. */
+  readonly headers?: Readonly<Record<string, string | null>>;
+}
+
+export interface RouteTest {
+  readonly name: string;
+  readonly file: string;
+  readonly line: number;
+  readonly request: RequestSpec;
+  readonly listener?: string;
+  readonly port?: number;
+  readonly expect: RouteTestExpect;
+}
+
+export interface TestFileProblem {
+  readonly file: string;
+  readonly line: number;
+  readonly col: number;
+  readonly message: string;
+}
+
+export interface Mismatch {
+  readonly field: string;
+  readonly expected: unknown;
+  readonly actual: unknown;
+}
+
+export interface RouteTestResult {
+  readonly test: RouteTest;
+  readonly ok: boolean;
+  readonly mismatches: readonly Mismatch[];
+  /** What was observed, in one line (status, route, upstream, path). */
+  readonly observed: string;
+  /** Set when the test could not run (connection refused, timeout). */
+  readonly error?: string;
+}
+
+/**
+ * Optional header of a test file. With it, a test file can sit next to the Mappings it tests: the
+ * loader skips objects of groups it does not serve (with a NonEmissaryKind warning).
+ */
+export const ROUTE_TESTS_API_VERSION = 'review.portico.dev/v1alpha1';
+export const ROUTE_TESTS_KIND = 'RouteTests';
+
+const TEST_KEYS = new Set(['name', 'request', 'expect', 'listener', 'port']);
+const REQUEST_KEYS = new Set(['method', 'url', 'headers']);
+const EXPECT_KEYS = new Set(['route', 'upstream', 'status', 'path', 'redirect', 'headers']);
+
+/** Parses one test file; problems carry file:line:col and never stop the other tests. */
+export function parseRouteTests(file: string, text: string): { tests: RouteTest[]; problems: TestFileProblem[] } {
+  const lc = new LineCounter();
+  const problems: TestFileProblem[] = [];
+  const tests: RouteTest[] = [];
+  const at = (n: Node | null | undefined): { line: number; col: number } => {
+    const p = n?.range ? lc.linePos(n.range[0]) : { line: 1, col: 1 };
+    return { line: p.line, col: p.col };
+  };
+  const fail = (n: Node | null | undefined, message: string): void => {
+    problems.push({ file, ...at(n), message });
+  };
+  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    for (const e of doc.errors.slice(0, 5)) {
+      const p = lc.linePos(e.pos[0]);
+      problems.push({ file, line: p.line, col: p.col, message: e.message.split('\n')[0] as string });
+    }
+    return { tests, problems };
+  }
+  const root = doc.contents;
+  const list = isMap(root) ? root.get('tests', true) : undefined;
+  if (!isMap(root) || !isSeq(list)) {
+    fail(root, "expected a mapping with a 'tests' list");
+    return { tests, problems };
+  }
+  for (const k of root.items) {
+    const key = isScalar(k.key) ? String(k.key.value) : '';
+    const value = isScalar(k.value) ? k.value.value : undefined;
+    if (key === 'apiVersion' && value !== ROUTE_TESTS_API_VERSION) fail(k.value as Node, `apiVersion must be ${ROUTE_TESTS_API_VERSION}`);
+    else if (key === 'kind' && value !== ROUTE_TESTS_KIND) fail(k.value as Node, `kind must be ${ROUTE_TESTS_KIND}`);
+    else if (!['tests', 'apiVersion', 'kind'].includes(key)) fail(k.key as Node, `unknown key '${key}' (expected apiVersion, kind, tests)`);
+  }
+  list.items.forEach((item, i) => {
+    const n = item as Node;
+    if (!isMap(n)) {
+      fail(n, `tests[${i}]: expected a mapping with name, request and expect`);
+      return;
+    }
+    let bad = false;
+    const refuse = (node: Node | null | undefined, message: string): void => {
+      fail(node, message);
+      bad = true;
+    };
+    for (const k of n.items) {
+      if (isScalar(k.key) && !TEST_KEYS.has(String(k.key.value))) refuse(k.key, `tests[${i}]: unknown key '${String(k.key.value)}' (expected ${[...TEST_KEYS].join(', ')})`);
+    }
+    const js = n.toJS(doc, { maxAliasCount: 10 }) as Record<string, unknown>;
+    const name = typeof js['name'] === 'string' && js['name'] !== '' ? js['name'] : `tests[${i}]`;
+    const reqNode = n.get('request', true) as Node | undefined;
+    const expNode = n.get('expect', true) as Node | undefined;
+    const req = js['request'];
+    const exp = js['expect'];
+    if (!isObj(req)) {
+      fail(reqNode ?? n, `${name}: 'request' must be a mapping with method, url and headers`);
+      return;
+    }
+    if (!isObj(exp)) {
+      fail(expNode ?? n, `${name}: 'expect' must be a mapping (route, upstream, status, path, redirect, headers)`);
+      return;
+    }
+    for (const k of Object.keys(req)) if (!REQUEST_KEYS.has(k)) refuse(keyNode(reqNode, k) ?? reqNode, `${name}: request: unknown key '${k}' (expected method, url, headers)`);
+    for (const k of Object.keys(exp)) if (!EXPECT_KEYS.has(k)) refuse(keyNode(expNode, k) ?? expNode, `${name}: expect: unknown key '${k}' (expected ${[...EXPECT_KEYS].join(', ')})`);
+    if (typeof req['url'] !== 'string') {
+      fail(reqNode, `${name}: request.url must be a string like https://api.example.com/orders/42`);
+      return;
+    }
+    const headers: [string, string][] = [];
+    if (req['headers'] !== undefined) {
+      if (!isObj(req['headers'])) {
+        fail(reqNode, `${name}: request.headers must be a mapping of name: value`);
+        return;
+      }
+      for (const [hn, hv] of Object.entries(req['headers'])) headers.push([hn, String(hv)]);
+    }
+    let request: RequestSpec;
+    try {
+      request = requestSpec(typeof req['method'] === 'string' ? req['method'] : 'GET', req['url'], headers);
+    } catch (err) {
+      if (!(err instanceof RequestSpecError)) throw err;
+      fail(reqNode, `${name}: ${err.message}`);
+      return;
+    }
+    const e = exp;
+    const expect: { -readonly [K in keyof RouteTestExpect]: RouteTestExpect[K] } = {};
+    if (e['route'] !== undefined) {
+      if (e['route'] !== null && typeof e['route'] !== 'string') refuse(keyNode(expNode, 'route'), `${name}: expect.route must be a route id or null`);
+      else expect.route = e['route'];
+    }
+    for (const f of ['upstream', 'path', 'redirect'] as const) {
+      if (e[f] === undefined) continue;
+      if (typeof e[f] !== 'string') refuse(keyNode(expNode, f), `${name}: expect.${f} must be a string`);
+      else expect[f] = e[f];
+    }
+    if (e['status'] !== undefined) {
+      if (typeof e['status'] !== 'number' || !Number.isInteger(e['status']) || e['status'] < 100 || e['status'] > 599) refuse(keyNode(expNode, 'status'), `${name}: expect.status must be an HTTP status code`);
+      else expect.status = e['status'];
+    }
+    if (e['headers'] !== undefined) {
+      if (!isObj(e['headers'])) refuse(keyNode(expNode, 'headers'), `${name}: expect.headers must be a mapping of name: value (null = absent)`);
+      else expect.headers = Object.fromEntries(Object.entries(e['headers']).map(([k, v]) => [k.toLowerCase(), v === null ? null : String(v)]));
+    }
+    if (Object.keys(expect).length === 0 && !bad) {
+      refuse(expNode, `${name}: expect names nothing to check`);
+    }
+    if (bad) return;
+    const listener = typeof js['listener'] === 'string' ? js['listener'] : undefined;
+    const port = typeof js['port'] === 'number' ? js['port'] : undefined;
+    tests.push({ name, file, line: at(n).line, request, ...(listener ? { listener } : {}), ...(port ? { port } : {}), expect });
+  });
+  return { tests, problems };
+}
+
+function isObj(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function keyNode(map: Node | undefined, key: string): Node | undefined {
+  if (!isMap(map)) return undefined;
+  const pair = map.items.find((p) => isScalar(p.key) && p.key.value === key);
+  return (pair?.key as Node | undefined) ?? undefined;
+}
+
+export async function readRouteTests(files: readonly string[]): Promise<{ tests: RouteTest[]; problems: TestFileProblem[] }> {
+  const tests: RouteTest[] = [];
+  const problems: TestFileProblem[] = [];
+  for (const f of files) {
+    let text: string;
+    try {
+      text = await readFile(f, 'utf8');
+    } catch (err) {
+      problems.push({ file: f, line: 0, col: 0, message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
+      continue;
+    }
+    const r = parseRouteTests(f, text);
+    tests.push(...r.tests);
+    problems.push(...r.problems);
+  }
+  return { tests, problems };
+}
+
+function pathMatches(expected: string, actual: string | undefined): boolean {
+  if (actual === undefined) return false;
+  return expected.includes('?') ? actual === expected : actual.split('?')[0] === expected;
+}
+
+function upstreamMatches(expected: string, cluster: string, service: string): boolean {
+  return expected === cluster || expected === service || expected === service.replace(/:\d+$/, '') || expected === service.split('.')[0];
+}
+
+/** Offline: the compiled configuration answers. A forwarded request counts as status 200. */
+export function runOffline(explainer: Explainer, t: RouteTest): RouteTestResult {
+  const r = explainer.explain(t.request, { ...(t.listener ? { listener: t.listener } : {}), ...(t.port ? { port: t.port } : {}) });
+  const mm: Mismatch[] = [];
+  const e = t.expect;
+  const routeId = r.route && r.outcome !== 'insecure_rejected' ? r.route.id : null;
+  if (e.route !== undefined && e.route !== routeId) mm.push({ field: 'route', expected: e.route, actual: routeId });
+  const usable = r.backends.filter((b) => b.weight > 0 || r.backends.length === 1);
+  let chosen = usable[0];
+  if (e.upstream !== undefined) {
+    const hit = usable.find((b) => upstreamMatches(e.upstream as string, b.cluster, b.service));
+    if (hit) chosen = hit;
+    else mm.push({ field: 'upstream', expected: e.upstream, actual: r.outcome === 'forward' ? usable.map((b) => (usable.length > 1 ? `${b.service} (${b.weight}%)` : b.service)).join(', ') : `none (${r.outcome.replace(/_/g, ' ')})` });
+  }
+  if (e.status !== undefined && e.status !== r.status) mm.push({ field: 'status', expected: e.status, actual: r.status });
+  if (e.path !== undefined && !pathMatches(e.path, r.outcome === 'forward' ? chosen?.path : undefined)) mm.push({ field: 'path', expected: e.path, actual: r.outcome === 'forward' ? chosen?.path : `none (${r.outcome.replace(/_/g, ' ')})` });
+  if (e.redirect !== undefined && e.redirect !== r.location) mm.push({ field: 'redirect', expected: e.redirect, actual: r.location ?? null });
+  if (e.headers !== undefined) {
+    const sent = chosen?.headers ?? [];
+    for (const [name, want] of Object.entries(e.headers)) {
+      const vals = sent.filter(([n]) => n.toLowerCase() === name).map(([, v]) => v);
+      const got = vals.length === 0 ? null : vals.join(', ');
+      if (got !== want) mm.push({ field: `headers.${name}`, expected: want, actual: got });
+    }
+  }
+  const observed = `${r.status} ${r.outcome.replace(/_/g, ' ')}${routeId ? ` route ${routeId}` : ''}${chosen && r.outcome === 'forward' ? ` → ${chosen.service} ${chosen.path}` : ''}${r.location ? ` → ${r.location}` : ''}`;
+  return { test: t, ok: mm.length === 0, mismatches: mm, observed };
+}
+
+export interface LiveTarget {
+  readonly url: URL;
+  readonly timeoutMs: number;
+}
+
+interface LiveReply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+const MAX_BODY = 1 << 20;
+
+function send(target: LiveTarget, t: RouteTest): Promise<LiveReply> {
+  const lib = target.url.protocol === 'https:' ? https : http;
+  const headers: Record<string, string | string[]> = {};
+  for (const [n, v] of t.request.headers) {
+    const k = n.toLowerCase();
+    const prev = headers[k];
+    headers[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+  }
+  headers['host'] = t.request.authority;
+  return new Promise((resolve, reject) => {
+    const req = lib.request(
+      {
+        hostname: target.url.hostname.replace(/^\[|\]$/g, ''),
+        port: target.url.port || (target.url.protocol === 'https:' ? 443 : 80),
+        method: t.request.method,
+        path: t.request.target,
+        headers,
+        agent: false,
+        ...(target.url.protocol === 'https:' ? { servername: t.request.authority.replace(/:\d+$/, '') } : {}),
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size <= MAX_BODY) chunks.push(c);
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
+    req.setTimeout(target.timeoutMs, () => req.destroy(new Error(`no answer within ${target.timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** What an echo upstream reports about the request it received (JSON with path/url and headers), if it is one. */
+function echoed(body: string): { path?: string; headers?: [string, string][] } {
+  try {
+    const j = JSON.parse(body) as Record<string, unknown>;
+    const path = typeof j['url'] === 'string' ? j['url'] : typeof j['path'] === 'string' ? j['path'] : undefined;
+    let headers: [string, string][] | undefined;
+    if (Array.isArray(j['headers'])) headers = (j['headers'] as unknown[]).filter((x): x is [string, string] => Array.isArray(x) && x.length === 2).map(([n, v]) => [String(n), String(v)]);
+    else if (isObj(j['headers'])) headers = Object.entries(j['headers']).map(([n, v]) => [n, String(v)]);
+    return { ...(path !== undefined ? { path } : {}), ...(headers ? { headers } : {}) };
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * Live: send the request to a running gateway. Status and redirect are checked on the reply; path
+ * and headers on what an echo upstream reports it received. The gateway does not tell which route or
+ * upstream served a request, so `expect.route` / `expect.upstream` are checked offline (see combine).
+ */
+export async function runLive(target: LiveTarget, t: RouteTest): Promise<RouteTestResult> {
+  let reply: LiveReply;
+  try {
+    reply = await send(target, t);
+  } catch (err) {
+    return { test: t, ok: false, mismatches: [], observed: 'no answer', error: `${target.url.origin}: ${(err as Error).message}` };
+  }
+  const e = t.expect;
+  const mm: Mismatch[] = [];
+  if (e.status !== undefined && e.status !== reply.status) mm.push({ field: 'status', expected: e.status, actual: reply.status });
+  const location = typeof reply.headers.location === 'string' ? reply.headers.location : null;
+  if (e.redirect !== undefined && e.redirect !== location) mm.push({ field: 'redirect', expected: e.redirect, actual: location });
+  const echo = echoed(reply.body);
+  if (e.path !== undefined) {
+    if (echo.path === undefined) mm.push({ field: 'path', expected: e.path, actual: `unknown (the response does not echo the path; status ${reply.status})` });
+    else if (!pathMatches(e.path, echo.path)) mm.push({ field: 'path', expected: e.path, actual: echo.path });
+  }
+  if (e.headers !== undefined) {
+    for (const [name, want] of Object.entries(e.headers)) {
+      if (echo.headers === undefined) {
+        mm.push({ field: `headers.${name}`, expected: want, actual: 'unknown (the response does not echo headers)' });
+        continue;
+      }
+      // Placeholders stand for values only the live gateway knows.
+      if (want !== null && /^<.*>$/.test(want)) continue;
+      const vals = echo.headers.filter(([n]) => n.toLowerCase() === name).map(([, v]) => v);
+      const got = vals.length === 0 ? null : vals.join(', ');
+      if (got !== want) mm.push({ field: `headers.${name}`, expected: want, actual: got });
+    }
+  }
+  const observed = `${reply.status}${location ? ` → ${location}` : ''}${echo.path !== undefined ? ` upstream got ${echo.path}` : ''}`;
+  return { test: t, ok: mm.length === 0, mismatches: mm, observed };
+}
+
+/** A live result completed with the offline verdict on route and upstream. */
+export function combine(live: RouteTestResult, offline: RouteTestResult): RouteTestResult {
+  const extra = offline.mismatches.filter((m) => m.field === 'route' || m.field === 'upstream').map((m) => ({ ...m, field: `${m.field} (configuration)` }));
+  if (extra.length === 0) return live;
+  return { ...live, ok: false, mismatches: [...live.mismatches, ...extra] };
+}
