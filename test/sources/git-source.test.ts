@@ -187,3 +187,42 @@ describe('SSH commit signatures', () => {
     assert.equal(strict.reason, 'SignatureMissing');
   });
 });
+
+describe('GPG commit signatures', () => {
+  const home = join(root, 'gnupg-signer');
+  execFileSync('mkdir', ['-p', '-m', '700', home]);
+  // Signing starts a gpg-agent for this home; stop it rather than wait for it to notice.
+  after(() => execFileSync('gpgconf', ['--homedir', home, '--kill', 'all'], { stdio: 'ignore' }));
+  const gpg = (args: string[]) => execFileSync('gpg', ['--batch', '--homedir', home, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const keyOf = (uid: string) => {
+    gpg(['--passphrase', '', '--quick-gen-key', uid, 'ed25519', 'sign', 'never']);
+    const fpr = gpg(['--with-colons', '--list-keys', uid]).split('\n').find((l) => l.startsWith('fpr:'))!.split(':')[9]!;
+    return fpr;
+  };
+  const lead = keyOf('Lead <lead@example.com>');
+  const other = keyOf('Other <other@example.com>');
+  const armoured = gpg(['--armor', '--export', lead, other]);
+  const signWith = (fpr: string) => ({ config: ['-c', 'gpg.format=openpgp', '-c', `user.signingkey=${fpr}`], env: { GNUPGHOME: home } });
+  const policy = { mode: 'head' as const, gpgKeys: armoured, gpgFingerprints: [lead] };
+  const work = join(root, 'verify-gpg');
+
+  it('accepts a commit signed by an allow-listed fingerprint', async () => {
+    const repo = new TestRepo(root, 'gpg-ok');
+    const c = repo.write('a.yaml', 'a: 1\n').commit('signed', { ...signWith(lead), sign: true });
+    const src = source('gpg-ok', repo.bare);
+    await src.fetch();
+    const v = await verifyCommits(src, [c], policy, work);
+    assert.equal(v.ok, true, v.detail);
+    assert.equal(v.status, 'G');
+  });
+
+  it('refuses a key that is in the keyring but not on the fingerprint allow-list', async () => {
+    const repo = new TestRepo(root, 'gpg-other');
+    const c = repo.write('a.yaml', 'a: 1\n').commit('signed by other', { ...signWith(other), sign: true });
+    const src = source('gpg-other', repo.bare);
+    await src.fetch();
+    const v = await verifyCommits(src, [c], policy, work);
+    assert.equal(v.ok, false);
+    assert.equal(v.reason, 'SignatureUntrusted');
+  });
+});
