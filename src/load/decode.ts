@@ -243,7 +243,7 @@ class FileDecoder {
       return;
     }
     const namespace = typeof metadata.namespace === 'string' ? metadata.namespace : this.inheritedNamespace;
-    const block = annSrc?.blocks.get(ANNOTATION);
+    const block = annSrc?.blocks?.get(ANNOTATION);
     // A literal block keeps its lines, so positions inside it map back onto the file; any other
     // scalar style folds lines, and every position falls back to the annotation itself.
     const mapPos: PositionMap = block

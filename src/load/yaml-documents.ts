@@ -16,7 +16,7 @@ export interface NodeSource {
   readonly start: TextPosition;
   readonly entries: Map<string | number, TextPosition>;
   /** For string values written as literal block scalars (`|`): where their content lines begin. */
-  readonly blocks: Map<string, BlockScalarSource>;
+  blocks?: Map<string, BlockScalarSource>;
 }
 
 /** A literal block scalar's content: line N of the string is file line firstLine+N-1, shifted by indent columns. */
@@ -150,7 +150,7 @@ function composeDocument(
 
   const walk = new TreeWalk(doc, text, at, issues);
   try {
-    const value = doc.contents === null ? null : walk.value(doc.contents as Node, 0, []);
+    const value = doc.contents === null ? null : walk.value(doc.contents as Node, 0);
     const start = doc.contents ? at((doc.contents as Node).range?.[0] ?? doc.range[0]) : at(doc.range[0]);
     return { index, value, start, spoiled: walk.spoiled };
   } catch (err) {
@@ -166,6 +166,8 @@ function composeDocument(
 class TreeWalk {
   private aliases = 0;
   readonly spoiled: (string | number)[][] = [];
+  /** The path of the node being converted; pushed and popped rather than copied, as it is hot. */
+  private readonly path: (string | number)[] = [];
 
   constructor(
     private readonly doc: Document.Parsed,
@@ -174,7 +176,7 @@ class TreeWalk {
     private readonly issues: ParseIssue[],
   ) {}
 
-  value(node: Node, depth: number, path: (string | number)[]): unknown {
+  value(node: Node, depth: number): unknown {
     if (depth > LOAD_LIMITS.maxDepth) {
       throw new LimitExceeded('NestingTooDeep', `nesting deeper than ${LOAD_LIMITS.maxDepth} levels`, this.pos(node));
     }
@@ -185,7 +187,7 @@ class TreeWalk {
       }
       const target = node.resolve(this.doc);
       if (!target) throw new LimitExceeded('YAMLAlias', `unresolved alias *${node.source}`, this.pos(node));
-      return this.value(target as Node, depth + 1, path);
+      return this.value(target as Node, depth + 1);
     }
     if (isScalar(node)) {
       const v = node.value;
@@ -193,29 +195,35 @@ class TreeWalk {
     }
     if (isMap(node)) {
       const obj: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
-      const source: NodeSource = { start: this.pos(node), entries: new Map(), blocks: new Map() };
+      const source: NodeSource = { start: this.pos(node), entries: new Map() };
       for (const pair of node.items) {
         const keyNode = pair.key as Node | null;
         const keyPos = keyNode ? this.pos(keyNode) : source.start;
         if (!isScalar(keyNode) || keyNode.value === null || typeof keyNode.value === 'object') {
-          this.spoil(path, 'YAMLSyntax', 'mapping keys must be plain strings or numbers', keyPos);
+          this.spoil('YAMLSyntax', 'mapping keys must be plain strings or numbers', keyPos);
           continue;
         }
         const key = String(keyNode.value);
         if (FORBIDDEN_KEYS.has(key)) {
-          this.spoil(path, 'ForbiddenKey', `key "${key}" is not allowed anywhere in configuration`, keyPos);
+          this.spoil('ForbiddenKey', `key "${key}" is not allowed anywhere in configuration`, keyPos);
           continue;
         }
         if (key === '<<') {
-          this.spoil(path, 'UnknownField', 'merge keys ("<<") are not supported; write the fields out', keyPos);
+          this.spoil('UnknownField', 'merge keys ("<<") are not supported; write the fields out', keyPos);
           continue;
         }
         const valueNode = pair.value as Node | null;
-        obj[key] = valueNode ? this.value(valueNode, depth + 1, [...path, key]) : null;
+        if (valueNode) {
+          this.path.push(key);
+          obj[key] = this.value(valueNode, depth + 1);
+          this.path.pop();
+        } else {
+          obj[key] = null;
+        }
         source.entries.set(key, keyPos);
         if (isScalar(valueNode) && valueNode.type === Scalar.BLOCK_LITERAL && typeof valueNode.value === 'string') {
           const block = this.blockSource(valueNode);
-          if (block) source.blocks.set(key, block);
+          if (block) (source.blocks ??= new Map()).set(key, block);
         }
       }
       SOURCES.set(obj, source);
@@ -223,10 +231,12 @@ class TreeWalk {
     }
     if (isSeq(node)) {
       const arr: unknown[] = [];
-      const source: NodeSource = { start: this.pos(node), entries: new Map(), blocks: new Map() };
+      const source: NodeSource = { start: this.pos(node), entries: new Map() };
       node.items.forEach((item, i) => {
         const itemNode = item as Node | null;
-        arr.push(itemNode ? this.value(itemNode, depth + 1, [...path, i]) : null);
+        this.path.push(i);
+        arr.push(itemNode ? this.value(itemNode, depth + 1) : null);
+        this.path.pop();
         source.entries.set(i, itemNode ? this.pos(itemNode) : source.start);
       });
       SOURCES.set(arr, source);
@@ -235,9 +245,9 @@ class TreeWalk {
     return null;
   }
 
-  private spoil(path: (string | number)[], code: ProblemCode, message: string, at: TextPosition): void {
-    this.issues.push({ code, message, at, path: [...path] });
-    this.spoiled.push([...path]);
+  private spoil(code: ProblemCode, message: string, at: TextPosition): void {
+    this.issues.push({ code, message, at, path: [...this.path] });
+    this.spoiled.push([...this.path]);
   }
 
   private pos(node: Node): TextPosition {
