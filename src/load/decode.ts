@@ -9,7 +9,7 @@ import { KIND_SCHEMAS } from '../api/schemas.js';
 import { closestName } from './closest-name.js';
 import { LOAD_LIMITS } from './limits.js';
 import { isObject, normaliseSpec, normaliseV2 } from './spec-normalise.js';
-import { validateSpec, valueAt } from './spec-validation.js';
+import { crossFieldIssues, validateSpec, valueAt } from './spec-validation.js';
 import { parseDocuments, sourceOf, type ParsedDocument, type PositionMap, type TextPosition } from './yaml-documents.js';
 
 type Obj = Record<string, unknown>;
@@ -391,11 +391,13 @@ class FileDecoder {
     for (const [from, to] of renamed) movePositions(positions, `spec.${from}`, `spec.${to}`);
 
     // Validate.
-    for (const issue of validateSpec(kind, spec, { echoValues: kind !== 'Secret' })) {
+    const issues = validateSpec(kind, spec, { echoValues: kind !== 'Secret' });
+    if (issues.length === 0) issues.push(...crossFieldIssues(kind, spec, flavour));
+    for (const issue of issues) {
       const key = issue.positionKeys.find((k) => positions[k]);
       const at = key ? (positions[key] as Position) : start;
       this.report(issue.code, `${kind} ${namespace}/${name}: ${issue.message}`, at, { resource: ref, field: issue.field });
-      failed = true;
+      if (issue.code !== 'Deprecated') failed = true;
     }
     if (kind === 'Secret') {
       for (const field of ['data']) {

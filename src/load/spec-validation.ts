@@ -166,3 +166,29 @@ export function valueAt(spec: unknown, dotted: string): unknown {
   }
   return cur;
 }
+
+/** Rules the schemas cannot express: mutually exclusive fields, and deprecated v3alpha1 spellings. */
+export function crossFieldIssues(kind: Kind, spec: Record<string, unknown>, flavour: 'v3' | 'v2'): SpecIssue[] {
+  const out: SpecIssue[] = [];
+  const issue = (code: ProblemCode, message: string, field: string): void => {
+    out.push({ code, message, field: `spec.${field}`, positionKeys: [`spec.${field}`] });
+  };
+  if (kind === 'Listener') {
+    const has = (f: string) => spec[f] !== undefined;
+    if (has('protocol') === has('protocolStack')) {
+      issue('SchemaViolation', 'exactly one of "protocol" and "protocolStack" must be set', has('protocol') ? 'protocolStack' : 'port');
+    }
+  }
+  if (kind === 'Host' && spec.tls !== undefined && spec.tlsContext !== undefined) {
+    issue('SchemaViolation', '"tls" and "tlsContext" cannot both be set; use one', 'tlsContext');
+  }
+  if (kind === 'Mapping' && flavour === 'v3') {
+    if (spec.host !== undefined) {
+      issue('Deprecated', '"host" is deprecated in v3alpha1 (an exact or regex match); "hostname" is a DNS glob', 'host');
+    }
+    if (spec.use_websocket !== undefined) {
+      issue('Deprecated', '"use_websocket" is deprecated; write allow_upgrade: [websocket]', 'use_websocket');
+    }
+  }
+  return out;
+}

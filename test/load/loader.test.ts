@@ -547,3 +547,39 @@ test('TCPMapping and Module specs have the typed shape compile reads', () => {
   assert.equal(t.spec.host, 'db.example.com');
   assert.equal(t.spec.idle_timeout_ms, '60000');
 });
+
+test('rules across fields', async (t) => {
+  const listener = (extra: string) =>
+    `apiVersion: getambassador.io/v3alpha1\nkind: Listener\nmetadata: {name: l}\nspec:\n  port: 8080\n  securityModel: XFP\n${extra}`;
+  const cases: Record<string, { yaml: string; problems: [string, string][]; loads: boolean }> = {
+    'a Listener needs protocol or protocolStack': { yaml: listener(''), problems: [['SchemaViolation', 'spec.port']], loads: false },
+    'a Listener may not have both protocol and protocolStack': {
+      yaml: listener('  protocol: HTTP\n  protocolStack: [HTTP, TCP]\n'),
+      problems: [['SchemaViolation', 'spec.protocolStack']],
+      loads: false,
+    },
+    'a Listener with a protocolStack alone is fine': { yaml: listener('  protocolStack: [TLS, HTTP, TCP]\n'), problems: [], loads: true },
+    'a Host may not have both tls and tlsContext': {
+      yaml: 'apiVersion: getambassador.io/v3alpha1\nkind: Host\nmetadata: {name: h}\nspec: {hostname: a, tls: {min_tls_version: v1.2}, tlsContext: {name: ctx}}\n',
+      problems: [['SchemaViolation', 'spec.tlsContext']],
+      loads: false,
+    },
+    'host on a v3alpha1 Mapping still works, with a deprecation warning': {
+      yaml: mapping('prefix: /a/\nservice: a\nhost: a.example.com'),
+      problems: [['Deprecated', 'spec.host']],
+      loads: true,
+    },
+    'use_websocket on a v3alpha1 Mapping still works, with a deprecation warning': {
+      yaml: mapping('prefix: /a/\nservice: a\nhostname: "*"\nuse_websocket: true'),
+      problems: [['Deprecated', 'spec.use_websocket']],
+      loads: true,
+    },
+  };
+  for (const [name, c] of Object.entries(cases)) {
+    await t.test(name, () => {
+      const r = load(c.yaml);
+      assert.deepEqual(r.problems.map((p) => [p.code, p.field]), c.problems);
+      assert.equal(r.resources.length, c.loads ? 1 : 0);
+    });
+  }
+});
