@@ -1,7 +1,7 @@
 // `npm run bench`: installs what the benchmarks need, starts every server on loopback, measures
 // them side by side in one run, prints ratios, and writes bench/results/latest.{json,md}.
 // Options: --quick (< 3 minutes), --only http1,routes,config,reload,h2,gitops, --layout split|shared,
-// --upstream nginx|node, --rounds N, --seconds S, --no-install, --no-build, --out NAME.
+// --upstream nginx|node, --rounds N, --seconds S, --quiet-wait S, --no-install, --no-build, --out NAME.
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir, cpus as osCpus, totalmem, release } from 'node:os';
 import { join } from 'node:path';
@@ -16,12 +16,13 @@ import { runReload } from './sections/reload.js';
 import { runH2 } from './sections/h2-tls.js';
 import { runGitops } from './sections/gitops.js';
 import { renderMarkdown, printRatios } from './report.js';
+import { quietGate } from './lib/measure.js';
 
 const SECTIONS = ['http1', 'routes', 'config', 'reload', 'h2', 'gitops'];
 const APT_PACKAGES = { wrk: 'wrk', nginx: 'nginx', haproxy: 'haproxy', h2load: 'nghttp2-client', openssl: 'openssl' };
 
 function parseArgs(argv) {
-  const o = { quick: false, only: SECTIONS, layout: 'split', upstream: 'nginx', install: true, build: true, out: 'latest', rounds: null, seconds: null };
+  const o = { quick: false, only: SECTIONS, layout: 'split', upstream: 'nginx', install: true, build: true, out: 'latest', rounds: null, seconds: null, quietWait: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -35,6 +36,7 @@ function parseArgs(argv) {
     else if (a === '--upstream') o.upstream = val();
     else if (a === '--rounds') o.rounds = Number(val());
     else if (a === '--seconds') o.seconds = Number(val());
+    else if (a === '--quiet-wait') o.quietWait = Number(val());
     else if (a === '--no-install') o.install = false;
     else if (a === '--no-build') o.build = false;
     else if (a === '--out') o.out = val();
@@ -50,10 +52,11 @@ function parseArgs(argv) {
 
 function plan(o) {
   const p = o.quick
-    ? { rounds: 2, seconds: 2, warmupSeconds: 1, connections: [50, 200], routeCounts: [10, 1000, 10000], routeConnections: 50, routeRounds: 1, applySamples: 1, configSizes: [100, 1000, 10000], configRepeats: 1, configCli: false, reloadChanges: 30, reloadSeconds: 6, h2Seconds: 2, budgetSeconds: 170 }
-    : { rounds: 3, seconds: 10, warmupSeconds: 3, connections: [50, 200], routeCounts: [10, 1000, 10000], routeConnections: 50, routeRounds: 3, applySamples: 5, configSizes: [100, 1000, 10000], configRepeats: 3, configCli: true, reloadChanges: 30, reloadSeconds: 20, h2Seconds: 10, budgetSeconds: 2400 };
+    ? { rounds: 2, seconds: 2, warmupSeconds: 1, connections: [50, 200], routeCounts: [10, 1000, 10000], routeConnections: 50, routeRounds: 1, applySamples: 1, configSizes: [100, 1000, 10000], configRepeats: 1, configCli: false, reloadChanges: 30, reloadSeconds: 6, h2Seconds: 2, budgetSeconds: 170, quietWaitMs: 0 }
+    : { rounds: 3, seconds: 10, warmupSeconds: 3, connections: [50, 200], routeCounts: [10, 1000, 10000], routeConnections: 50, routeRounds: 3, applySamples: 5, configSizes: [100, 1000, 10000], configRepeats: 3, configCli: true, reloadChanges: 30, reloadSeconds: 20, h2Seconds: 10, budgetSeconds: 2400, quietWaitMs: 10_000 };
   if (o.rounds) { p.rounds = o.rounds; p.routeRounds = o.rounds; }
   if (o.seconds) p.seconds = o.seconds;
+  if (o.quietWait !== null) p.quietWaitMs = o.quietWait * 1000;
   return p;
 }
 
@@ -134,6 +137,7 @@ async function main() {
   const p = plan(o);
   const cores = osCpus().length;
   const layout = cpuLayout(o.layout, cores);
+  quietGate.maxWaitMs = p.quietWaitMs;
   await ensureTools(o, log);
   const build = await buildPortico(o, log);
   const workdir = mkdtempSync(join(tmpdir(), 'portico-bench-'));

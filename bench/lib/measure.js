@@ -1,9 +1,13 @@
 // One measured load run: wrk against a server while its CPU time and RSS are read from /proc,
 // giving throughput, latency, errors, CPU microseconds per request and peak RSS together.
 import { runWrk } from './wrk-runner.js';
-import { UsageMeter, BackgroundMeter } from './proc-usage.js';
+import { UsageMeter, BackgroundMeter, waitForQuiet } from './proc-usage.js';
+
+/** Set by run.js from the plan: how long a run may wait for other work on the machine to pause. */
+export const quietGate = { maxWaitMs: 0 };
 
 export async function measuredRun({ server, url, connections, seconds, headers, paths, loadCpus, otherPids = [] }) {
+  const quiet = quietGate.maxWaitMs > 0 ? await waitForQuiet({ maxWaitMs: quietGate.maxWaitMs }) : null;
   const meter = new UsageMeter(server.pid);
   const background = new BackgroundMeter([server.pid, ...otherPids.filter((p) => p && p !== server.pid)]);
   meter.start();
@@ -24,5 +28,6 @@ export async function measuredRun({ server, url, connections, seconds, headers, 
     cpuUtilPct: (usage.cpuSeconds / wrk.seconds) * 100,
     peakRssMiB: usage.peakRssMiB,
     backgroundCpuPct,
+    quietWaitMs: quiet?.waitedMs ?? 0,
   };
 }

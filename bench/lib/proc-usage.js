@@ -128,3 +128,21 @@ export class BackgroundMeter {
     return Math.max(0, ((busy - self - trees) / clkTck / seconds) * 100);
   }
 }
+
+/**
+ * Before a measured run: wait (at most `maxWaitMs`) until the machine's busy time drops under
+ * `thresholdPct` (100 = one core), so that runs start when other work sharing the machine pauses.
+ * Returns how long it waited and the last busy figure.
+ */
+export async function waitForQuiet({ maxWaitMs, thresholdPct = 40, sampleMs = 300 }) {
+  const started = Date.now();
+  let busyPct = 0;
+  for (;;) {
+    const b0 = machineBusyTicks();
+    const t0 = Date.now();
+    await new Promise((r) => setTimeout(r, sampleMs));
+    busyPct = ((machineBusyTicks() - b0) / clkTck / ((Date.now() - t0) / 1000)) * 100;
+    if (busyPct < thresholdPct || Date.now() - started >= maxWaitMs) break;
+  }
+  return { waitedMs: Date.now() - started, busyPct };
+}
