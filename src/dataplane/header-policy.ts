@@ -9,9 +9,12 @@ const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'http2-settings',
 ]);
 
-/** Headers the gateway sets itself from trusted data; a client's copy is never forwarded. */
+/**
+ * Headers the gateway sets itself from trusted data; a client's copy is never forwarded.
+ * `expect` too: the 100-continue handshake was already answered on the client connection.
+ */
 const GATEWAY_OWNED: ReadonlySet<string> = new Set([
-  'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id', 'content-length',
+  'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id', 'content-length', 'expect',
 ]);
 
 /** Internal control headers (Envoy's x-envoy-* and ours): clients must not steer retries or timeouts. */

@@ -78,7 +78,9 @@ class RequestPathRuntime implements Runtime {
   }
 
   private serve(ctx: RequestContext): void {
-    const { req, conn, env } = { ...ctx, env: this.env };
+    const req = ctx.req;
+    const conn = ctx.conn;
+    const env = this.env;
     const g = this.ir.global;
     const scan = scanRequestHeaders(req.rawHeaders, req.httpVersionMinor, g);
     ctx.requestId = g.preserveExternalRequestId && scan.requestId !== undefined && REQUEST_ID_RE.test(scan.requestId) ? scan.requestId : newRequestId();

@@ -63,6 +63,8 @@ export class UpstreamCluster {
       maxFreeSockets: 256,
       scheduling: 'lifo' as const,
       timeout: idle,
+      // Requests and small responses must not wait for Nagle/delayed-ACK (tens of ms per exchange).
+      noDelay: true,
     };
     if (this.secure) {
       const ctx = ir.tls?.context !== undefined ? tlsContexts.find((c) => c.name === ir.tls?.context) : undefined;
