@@ -83,7 +83,7 @@ export function decodeText(
 ): void {
   const { documents, issues } = parseDocuments(text, opts.mapPos);
   const file = new FileDecoder(ctx, path, opts.namespace, opts.inAnnotation ?? false);
-  for (const i of issues) file.report(i.code, i.message, i.at);
+  for (const i of issues) file.report(i.code, i.message, i.at, i.field ? { field: i.field } : {});
   for (const doc of documents) {
     if (ctx.objects > LOAD_LIMITS.maxObjects) break;
     file.document(doc);
@@ -162,8 +162,12 @@ class FileDecoder {
       this.report('UnknownKind', 'object has no "kind"', start, { field: 'kind' });
       return;
     }
+    const refOpt = (field: string): { resource?: ResourceRef; field: string } => {
+      const ref = this.looseRef(value, kind);
+      return ref ? { resource: ref, field } : { field };
+    };
     if (typeof apiVersion !== 'string' || apiVersion === '') {
-      this.report('UnknownAPIVersion', `${kind} has no "apiVersion"`, start, { field: 'apiVersion' });
+      this.report('UnknownAPIVersion', `${kind} has no "apiVersion"`, start, refOpt('apiVersion'));
       return;
     }
     const [group, version] = apiVersion.includes('/') ? (apiVersion.split('/', 2) as [string, string]) : ['', apiVersion];
@@ -171,35 +175,27 @@ class FileDecoder {
     if (group === 'getambassador.io') {
       const flavour = EMISSARY_VERSIONS[version];
       if (!flavour) {
-        this.report('UnknownAPIVersion', `unknown apiVersion "${apiVersion}" (use getambassador.io/v3alpha1, or v2)`, pos('apiVersion'), {
-          field: 'apiVersion',
-        });
+        this.report('UnknownAPIVersion', `unknown apiVersion "${apiVersion}" (use getambassador.io/v3alpha1, or v2)`, pos('apiVersion'), refOpt('apiVersion'));
         return;
       }
       if (EMISSARY_LOADED.has(kind)) {
         this.resource(value, kind as Kind, apiVersion, flavour);
       } else if ((EMISSARY_NOT_IMPLEMENTED_KINDS as readonly string[]).includes(kind)) {
-        this.report('NotImplemented', `kind ${kind} is valid Emissary configuration but not implemented by Portico yet; not loaded`, pos('kind'), {
-          field: 'kind',
-        });
+        this.report('NotImplemented', `kind ${kind} is valid Emissary configuration but not implemented by Portico yet; not loaded`, pos('kind'), refOpt('kind'));
       } else {
         const guess = closestName(kind, ALL_EMISSARY_KINDS);
-        this.report('UnknownKind', `unknown kind "${kind}" for ${apiVersion}${guess ? ` (did you mean "${guess}"?)` : ''}`, pos('kind'), {
-          field: 'kind',
-        });
+        this.report('UnknownKind', `unknown kind "${kind}" for ${apiVersion}${guess ? ` (did you mean "${guess}"?)` : ''}`, pos('kind'), refOpt('kind'));
       }
       return;
     }
     if (group === 'portico.dev') {
       if (version !== 'v1alpha1') {
-        this.report('UnknownAPIVersion', `unknown apiVersion "${apiVersion}" (use portico.dev/v1alpha1)`, pos('apiVersion'), { field: 'apiVersion' });
+        this.report('UnknownAPIVersion', `unknown apiVersion "${apiVersion}" (use portico.dev/v1alpha1)`, pos('apiVersion'), refOpt('apiVersion'));
       } else if (kind === 'Resolver') {
         this.resource(value, 'Resolver', apiVersion, 'v3');
       } else {
         const guess = closestName(kind, ['Resolver']);
-        this.report('UnknownKind', `unknown kind "${kind}" for ${apiVersion}${guess ? ` (did you mean "${guess}"?)` : ''}`, pos('kind'), {
-          field: 'kind',
-        });
+        this.report('UnknownKind', `unknown kind "${kind}" for ${apiVersion}${guess ? ` (did you mean "${guess}"?)` : ''}`, pos('kind'), refOpt('kind'));
       }
       return;
     }
@@ -222,12 +218,20 @@ class FileDecoder {
         'UnknownAPIVersion',
         `unknown apiVersion "${apiVersion}"${groupGuess ? ` (did you mean "${groupGuess}/…"?)` : ' (use getambassador.io/v3alpha1)'}`,
         pos('apiVersion'),
-        { field: 'apiVersion' },
+        refOpt('apiVersion'),
       );
       return;
     }
-    const name = isObject(value.metadata) && typeof value.metadata.name === 'string' ? ` ${value.metadata.name}` : '';
-    this.report('NonEmissaryKind', `${apiVersion} ${kind}${name} is not a gateway resource; skipped`, start, { field: 'kind' });
+    const ref = this.looseRef(value, kind);
+    this.report('NonEmissaryKind', `${apiVersion} ${kind}${ref ? ` ${ref.name}` : ''} is not a gateway resource; skipped`, start, refOpt('kind'));
+  }
+
+  /** The identity an object claims, for problems raised before it is fully decoded. */
+  private looseRef(value: Obj, kind: string): ResourceRef | undefined {
+    const meta = isObject(value.metadata) ? value.metadata : value;
+    if (typeof meta.name !== 'string' || meta.name === '') return undefined;
+    const namespace = typeof meta.namespace === 'string' ? meta.namespace : (this.inheritedNamespace ?? 'default');
+    return { kind, name: meta.name, namespace };
   }
 
   /** A v1 Service carrying Emissary objects in its getambassador.io/config annotation. */

@@ -39,6 +39,8 @@ export interface ParseIssue {
   readonly at: TextPosition;
   /** Path from the document root; undefined when the whole document is unusable. */
   readonly path?: readonly (string | number)[];
+  /** The offending key's dotted path inside its object ("spec.headers.__proto__"). */
+  readonly field?: string;
 }
 
 export interface ParsedDocument {
@@ -200,16 +202,16 @@ class TreeWalk {
         const keyNode = pair.key as Node | null;
         const keyPos = keyNode ? this.pos(keyNode) : source.start;
         if (!isScalar(keyNode) || keyNode.value === null || typeof keyNode.value === 'object') {
-          this.spoil('YAMLSyntax', 'mapping keys must be plain strings or numbers', keyPos);
+          this.spoil('YAMLSyntax', 'mapping keys must be plain strings or numbers', keyPos, '?');
           continue;
         }
         const key = String(keyNode.value);
         if (FORBIDDEN_KEYS.has(key)) {
-          this.spoil('ForbiddenKey', `key "${key}" is not allowed anywhere in configuration`, keyPos);
+          this.spoil('ForbiddenKey', `key "${key}" is not allowed anywhere in configuration`, keyPos, key);
           continue;
         }
         if (key === '<<') {
-          this.spoil('UnknownField', 'merge keys ("<<") are not supported; write the fields out', keyPos);
+          this.spoil('UnknownField', 'merge keys ("<<") are not supported; write the fields out', keyPos, key);
           continue;
         }
         const valueNode = pair.value as Node | null;
@@ -245,8 +247,8 @@ class TreeWalk {
     return null;
   }
 
-  private spoil(code: ProblemCode, message: string, at: TextPosition): void {
-    this.issues.push({ code, message, at, path: [...this.path] });
+  private spoil(code: ProblemCode, message: string, at: TextPosition, key: string): void {
+    this.issues.push({ code, message, at, path: [...this.path], field: objectField([...this.path, key]) });
     this.spoiled.push([...this.path]);
   }
 
@@ -273,6 +275,16 @@ class TreeWalk {
       return { firstLine: first.line, indent: q - p };
     }
   }
+}
+
+/** A dotted field path relative to the object a document (or list item) holds. */
+function objectField(path: (string | number)[]): string {
+  let i = 0;
+  if (path[0] === 'items' && typeof path[1] === 'number') i = 2;
+  else if (typeof path[0] === 'number') i = 1;
+  let out = '';
+  for (const p of path.slice(i)) out += typeof p === 'number' ? `[${p}]` : out ? `.${p}` : p;
+  return out;
 }
 
 function firstLine(s: string): string {

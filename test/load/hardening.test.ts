@@ -233,6 +233,7 @@ test('case 12: prototype keys and merge keys', async (t) => {
       `- apiVersion: getambassador.io/v3alpha1\n  kind: Host\n  metadata: {name: h1, __proto__: x}\n  spec: {}\n- apiVersion: getambassador.io/v3alpha1\n  kind: Host\n  metadata: {name: h2}\n  spec: {}\n`,
     );
     assert.deepEqual(codes(r), ['ForbiddenKey']);
+    assert.equal(r.problems[0]?.field, 'metadata.__proto__');
     assert.deepEqual(r.resources.map((x) => x.name), ['h2']);
   });
 });

@@ -283,6 +283,11 @@ test('kinds and apiVersions', async (t) => {
       assert.ok(p.origin.line >= 1);
     });
   }
+  await t.test('problems about a kind still name the resource when its name is known', () => {
+    const r = load('apiVersion: getambassador.io/v3alpha1\nkind: Mappping\nmetadata: {name: x, namespace: team-a}\nspec: {}\n');
+    assert.deepEqual(r.problems[0]?.resource, { kind: 'Mappping', name: 'x', namespace: 'team-a' });
+    assert.equal(r.problems[0]?.field, 'kind');
+  });
   await t.test('the "tls" Module is reported as not implemented', () => {
     const r = load('apiVersion: getambassador.io/v2\nkind: Module\nmetadata: {name: tls}\nspec: {config: {server: {enabled: true}}}\n');
     assert.deepEqual(r.problems.map((p) => [p.code, p.severity]), [['NotImplemented', 'warning']]);
