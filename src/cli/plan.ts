@@ -1,6 +1,119 @@
-// `portico plan` — placeholder until the command lands; replaced by its implementation.
+// `portico plan --base PATH_OR_REF... --head PATH_OR_REF... [--source NAME=PATH_OR_URL@REF]...`: compile
+// two states offline and print the effective change. Exit 0 no change, 3 changes, 1 new errors in head, 2 usage.
 
-export async function run(_argv: string[]): Promise<number> {
-  console.error('portico plan: not available yet');
-  return 2;
+import { formatPlanJSON, formatPlanMarkdown, formatPlanText } from '../review/plan-format.js';
+import { plan, PLAN_EXIT } from '../review/plan-engine.js';
+import { loadState, parseSourceOption, PlanStateError, withScratch, type SideSpec } from '../review/plan-states.js';
+import { oneOf, UsageError, withUsage } from './args.js';
+
+const USAGE = `usage: portico plan [SHARED...] --base PATH_OR_REF... --head PATH_OR_REF... [options]
+
+  PATH_OR_REF        a folder or file on disk, or a revision of --repo (REF or REF:SUBDIR, e.g. main:config)
+  --source NAME=PATH_OR_URL@REF[:SUBDIR]
+                     a team source at a pinned revision; before --base/--head it belongs to both sides,
+                     after --base or --head to that side (head replaces base's source of the same name)
+  --repo DIR         repository for REF items (default: the current directory)
+  --format text|markdown|json   (default text)
+  --ambassador-id ID
+
+  The head side keeps the base side's items when it names none of its own, and its sources unless it
+  names a source of the same name. Exit 0 no change, 3 changes, 1 head has errors the base does not have,
+  2 usage error or a state that cannot be read.`;
+
+interface Parsed {
+  readonly base: SideSpec;
+  readonly head: SideSpec;
+  readonly repo: string;
+  readonly format: 'text' | 'markdown' | 'json';
+  readonly ambassadorId: string;
+}
+
+export function parsePlanArgs(argv: readonly string[]): Parsed {
+  const shared = { items: [] as string[], sources: new Map<string, string>() };
+  const base = { items: [] as string[], sources: new Map<string, string>() };
+  const head = { items: [] as string[], sources: new Map<string, string>() };
+  let current = shared;
+  let sawBase = false;
+  let sawHead = false;
+  let repo = '.';
+  let format: string | undefined;
+  let ambassadorId = 'default';
+  for (let i = 0; i < argv.length; i++) {
+    const raw = argv[i] as string;
+    const eq = raw.startsWith('--') ? raw.indexOf('=') : -1;
+    const flag = eq > 0 ? raw.slice(0, eq) : raw;
+    const inline = eq > 0 ? raw.slice(eq + 1) : undefined;
+    const value = (): string => {
+      const v = inline ?? argv[++i];
+      if (v === undefined || v === '') throw new UsageError(`${flag} needs a value\n\n${USAGE}`);
+      return v;
+    };
+    switch (flag) {
+      case '--base':
+      case '--head':
+        current = flag === '--base' ? base : head;
+        if (flag === '--base') sawBase = true;
+        else sawHead = true;
+        if (inline !== undefined) current.items.push(inline);
+        break;
+      case '--source': {
+        let s;
+        try {
+          s = parseSourceOption(value());
+        } catch (err) {
+          if (err instanceof PlanStateError) throw new UsageError(err.message);
+          throw err;
+        }
+        if (current.sources.has(s.name)) throw new UsageError(`--source ${s.name} is given twice for the same side`);
+        current.sources.set(s.name, s.value);
+        break;
+      }
+      case '--repo':
+        repo = value();
+        break;
+      case '--format':
+        format = value();
+        break;
+      case '--ambassador-id':
+        ambassadorId = value();
+        break;
+      default:
+        if (raw.startsWith('-') && raw !== '-') throw new UsageError(`unknown option '${raw}'\n\n${USAGE}`);
+        current.items.push(raw);
+    }
+  }
+  if (!sawBase && !sawHead) throw new UsageError(`give --base and/or --head\n\n${USAGE}`);
+  const baseItems = [...shared.items, ...base.items];
+  const headItems = [...shared.items, ...(head.items.length > 0 ? head.items : base.items)];
+  const baseSources = new Map([...shared.sources, ...base.sources]);
+  const headSources = new Map([...baseSources, ...head.sources]);
+  if (headItems.length === 0 && headSources.size === 0) throw new UsageError(`the head side is empty: give --head PATH_OR_REF or --source\n\n${USAGE}`);
+  return {
+    base: { items: baseItems, sources: baseSources },
+    head: { items: headItems, sources: headSources },
+    repo,
+    format: oneOf(format, ['text', 'markdown', 'json'] as const, 'text', '--format'),
+    ambassadorId,
+  };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  return withUsage(async () => {
+    const args = parsePlanArgs(argv);
+    let result;
+    try {
+      result = await withScratch(async (cacheDir) => {
+        const opts = { repo: args.repo, ambassadorId: args.ambassadorId, cacheDir };
+        const base = await loadState('base', args.base, opts);
+        const head = await loadState('head', args.head, opts);
+        return plan(base.input, head.input, [...new Set([...base.notes, ...head.notes])]);
+      });
+    } catch (err) {
+      if (err instanceof PlanStateError) throw new UsageError(`portico plan: ${err.message}`);
+      throw err;
+    }
+    const text = args.format === 'json' ? formatPlanJSON(result) : args.format === 'markdown' ? formatPlanMarkdown(result) : formatPlanText(result);
+    process.stdout.write(text);
+    return PLAN_EXIT[result.verdict];
+  });
 }
