@@ -81,7 +81,13 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
       log,
       configMetrics,
     );
-    await pool.start();
+    try {
+      await pool.start();
+    } catch (err) {
+      log.fatal({ err: (err as Error).message }, 'worker processes cannot start');
+      await pool.shutdown(0);
+      return 1;
+    }
     applier = pool;
   } else {
     const traffic = new TrafficMetrics(registry);

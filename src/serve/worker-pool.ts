@@ -18,6 +18,12 @@ const BACKOFF_MAX_MS = 30_000;
 /** A worker that does not answer an apply within this is treated as failed for that apply. */
 const APPLY_REPLY_MS = 30_000;
 const METRICS_REPLY_MS = 2000;
+/** Exits of one worker before the pool ever became ready that make startup give up. */
+const STARTUP_ATTEMPTS = 3;
+
+export class WorkerStartError extends Error {
+  readonly code = 'PORTICO_ERR_WORKER_START';
+}
 
 interface Slot {
   readonly index: number;
@@ -50,6 +56,8 @@ export class WorkerPool implements ConfigApplier {
   private readonly pending = new Map<string, (r: Reply) => void>();
   private shuttingDown = false;
   private readonly readyWaiters: (() => void)[] = [];
+  private started = false;
+  private startFailed: ((err: Error) => void) | undefined;
 
   constructor(
     private readonly count: number,
@@ -69,10 +77,12 @@ export class WorkerPool implements ConfigApplier {
       this.slots.push(slot);
       this.fork(slot);
     }
-    await new Promise<void>((resolve) => {
+    await new Promise<void>((resolve, reject) => {
+      this.startFailed = reject;
       const check = () => (this.slots.every((s) => s.ready) ? resolve() : this.readyWaiters.push(check));
       check();
     });
+    this.started = true;
   }
 
   get generation(): number {
@@ -134,6 +144,12 @@ export class WorkerPool implements ConfigApplier {
     const lived = Date.now() - slot.startedAt;
     slot.quickDeaths = lived < STABLE_AFTER_MS ? slot.quickDeaths + 1 : 0;
     const delay = slot.quickDeaths === 0 ? 0 : Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (slot.quickDeaths - 1));
+    if (!this.started && slot.quickDeaths >= STARTUP_ATTEMPTS) {
+      // A worker that cannot even start (a broken install, a fault at boot) will not heal by retrying.
+      this.shuttingDown = true;
+      this.startFailed?.(new WorkerStartError(`worker ${slot.index} exited ${slot.quickDeaths} times while starting (last: code ${code}, signal ${signal})`));
+      return;
+    }
     slot.restarts++;
     this.metrics.workerRestarts.inc();
     this.log.error({ worker: slot.index, pid: slot.pid, code, signal, restartInMs: delay }, 'worker exited; restarting it on the current configuration');
