@@ -105,7 +105,7 @@ async function snapshotGroup(name: string, location: string, refAndPath: string,
   });
   if (f.code !== 0) throw new PlanStateError(`cannot fetch ${sha.slice(0, 12)} from ${spec.url}: ${firstLine(f.stderr)}`);
   const snap = await src.readSnapshot(sha);
-  const label = central ? `${ref || 'HEAD'}${path ? `:${path}` : ''} (${sha.slice(0, 12)})` : `${name}=${location}@${ref || 'HEAD'} (${sha.slice(0, 12)})`;
+  const label = central ? `${ref || 'HEAD'}${path ? `:${path}` : ''} (${sha.slice(0, 12)})` : `${name}@${ref || 'HEAD'}${path ? `:${path}` : ''} (${sha.slice(0, 12)})`;
   return {
     label,
     ...(central ? {} : { source: name }),
