@@ -47,3 +47,13 @@ test('arbitrary specs under real kinds', () => {
     { numRuns: 400, seed: 20261126 },
   );
 });
+
+test('process.env is the same object after a load, whatever the input', () => {
+  const env = process.env;
+  loadFiles([
+    { path: 'a.yaml', content: 'a: [unclosed\n' },
+    { path: 'b.yaml', content: 'apiVersion: getambassador.io/v3alpha1\nkind: Mapping\nmetadata: {name: m}\nspec: {prefix: /, service: s}\n' },
+  ]);
+  assert.equal(process.env, env);
+  assert.equal(typeof process.env.PATH, 'string');
+});
