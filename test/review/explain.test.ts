@@ -1,0 +1,124 @@
+// `portico explain` over the Emissary corpus and the shop fixtures: insecure handling per Host,
+// where each setting came from, nearest candidates for a request nothing serves, and exit codes.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Explainer } from '../../src/review/explain-engine.js';
+import { loadConfig } from '../../src/review/load-config.js';
+import { parseRequestLine } from '../../src/review/request-spec.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const BIN = join(ROOT, 'bin/portico.js');
+const HOSTSEM = '/work/shared/corpus/emissary/hostsem';
+const SHOP = join(ROOT, 'test/testdata/review/shop');
+
+function portico(...args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', cwd: ROOT, timeout: 30_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+async function explainer(path: string): Promise<Explainer> {
+  const c = await loadConfig([path]);
+  return new Explainer(c.ir, c.resources);
+}
+
+test('Emissary hostsem cleartextonly: insecure h2 is redirected to https, insecure h1 is routed', async () => {
+  const e = await explainer(join(HOSTSEM, 'cleartextonly.yaml'));
+  const h2 = e.explain(parseRequestLine('GET http://h2.example.com/quote/x?a=1'));
+  assert.equal(h2.outcome, 'https_redirect');
+  assert.equal(h2.status, 301);
+  assert.equal(h2.location, 'https://h2.example.com/quote/x?a=1');
+  assert.equal(h2.secure?.value, false);
+  assert.match(h2.secure?.why ?? '', /securityModel INSECURE/);
+  assert.match(h2.reason, /requestPolicy\.insecure\.action Redirect/);
+  const h1 = e.explain(parseRequestLine('GET http://h1.example.com/quote/x'));
+  assert.equal(h1.outcome, 'forward');
+  assert.equal(h1.route?.id, 'default/qotm-mapping');
+  assert.equal(h1.backends[0]?.service, 'quote.ambassador');
+  assert.equal(h1.backends[0]?.path, '/x');
+  assert.match(h1.backends[0]?.mapping.at ?? '', /cleartextonly\.yaml:\d+:\d+$/);
+});
+
+test('Emissary hostsem basic: TLS listeners route https for both Hosts; an unselected Mapping serves nothing', async () => {
+  const e = await explainer(join(HOSTSEM, 'basic.yaml'));
+  for (const host of ['h1.example.com', 'h2.example.com']) {
+    const r = e.explain(parseRequestLine(`GET https://${host}/quote/`));
+    assert.equal(r.outcome, 'forward', host);
+    assert.equal(r.listener?.tls, true);
+    assert.equal(r.secure?.value, true);
+  }
+  const ignored = e.explain(parseRequestLine('GET https://h1.example.com/ignore-this-mapping/'));
+  assert.equal(ignored.outcome, 'no_route');
+  assert.equal(ignored.status, 404);
+});
+
+test('explain says where settings came from: Mapping, Module default, built-in default', async () => {
+  const e = await explainer(SHOP);
+  const r = e.explain(parseRequestLine('GET http://api.example.com/orders/42'));
+  const s = new Map(r.backends[0]?.settings.map((x) => [x.setting, x]));
+  assert.equal(s.get('request timeout (ms)')?.from, 'module');
+  assert.equal(s.get('request timeout (ms)')?.value, '5000');
+  assert.match(s.get('request timeout (ms)')?.origin ?? '', /listeners\.yaml:\d+/);
+  assert.equal(s.get('prefix rewrite')?.from, 'mapping');
+  assert.match(s.get('prefix rewrite')?.origin ?? '', /orders\.yaml:11:3$/);
+  assert.equal(s.get('connect timeout (ms)')?.from, 'built-in');
+  const admin = e.explain(parseRequestLine('POST http://api.example.com/orders/admin/7'));
+  const t = admin.backends[0]?.settings.find((x) => x.setting === 'request timeout (ms)');
+  assert.deepEqual([t?.from, t?.value], ['mapping', '10000']);
+  // forwarded headers: the Mapping's add_request_headers and the gateway's own
+  const sent = new Map(r.backends[0]?.headers.map(([n, v]) => [n, v]));
+  assert.equal(sent.get('x-team'), 'shop');
+  assert.equal(sent.get('x-forwarded-proto'), 'http');
+  assert.equal(sent.get('host'), 'api.example.com');
+});
+
+test('a request nothing serves lists the nearest candidates and why each did not match', async () => {
+  const e = await explainer(SHOP);
+  const hdr = e.explain(parseRequestLine('GET http://api.example.com/carts/1', [['x-tenant', 'other']]));
+  assert.equal(hdr.outcome, 'no_route');
+  const carts = hdr.candidates.find((c) => c.route === 'shop/carts');
+  assert.match(carts?.reason ?? '', /header x-tenant must be = acme \(request has 'other'\)/);
+  const method = e.explain(parseRequestLine('GET http://api.example.com/orders/admin/1'));
+  // GET falls through to the broader orders route; the admin route was rejected on method
+  assert.equal(method.route?.id, 'shop/orders');
+  const path = e.explain(parseRequestLine('GET http://api.example.com/order/42'));
+  assert.equal(path.status, 404);
+  assert.ok(path.candidates.some((c) => c.route === 'shop/orders' && /prefix \/orders\/ does not match \/order\/42/.test(c.reason)));
+  const host = e.explain(parseRequestLine('GET http://nowhere.example.com/orders/1'));
+  assert.match(host.reason, /no virtual host on listener http serves 'nowhere\.example\.com'/);
+  assert.ok(host.candidates.some((c) => c.route === 'shop/orders' && /on virtual host api\.example\.com/.test(c.reason)));
+});
+
+test('explain follows the data plane on paths: normalisation, escaped slashes, refused paths', async () => {
+  const e = await explainer(SHOP);
+  const dots = e.explain(parseRequestLine('GET http://api.example.com/carts/../orders/9'));
+  assert.equal(dots.route?.id, 'shop/orders');
+  assert.equal(dots.backends[0]?.path, '/9');
+  const escaped = e.explain(parseRequestLine('GET http://api.example.com/orders%2F9'));
+  assert.equal(escaped.status, 307);
+  const bad = e.explain(parseRequestLine('GET http://api.example.com/a\\b'));
+  assert.equal(bad.outcome, 'invalid_path');
+});
+
+test('explain CLI: text and json, exit 0 served, 1 not served, 2 usage', () => {
+  const ok = portico('explain', SHOP, 'GET http://api.example.com/legacy/a?b=1');
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, /→ 302 redirect to http:\/\/www\.example\.com\/archive\?b=1/);
+  assert.match(ok.stdout, /defined by {3}Mapping shop\/legacy at .*orders\.yaml:\d+/);
+  const miss = portico('explain', SHOP, 'GET http://api.example.com/nothing', '--format', 'json');
+  assert.equal(miss.code, 1);
+  assert.equal((JSON.parse(miss.stdout) as { status: number }).status, 404);
+  const corpus = portico('explain', join(HOSTSEM, 'cleartextonly.yaml'), 'GET http://h2.example.com/quote/');
+  assert.equal(corpus.code, 0);
+  assert.match(corpus.stdout, /→ 301 redirect to https:\/\/h2\.example\.com\/quote\//);
+  assert.equal(portico('explain', SHOP).code, 2);
+  const badHeader = portico('explain', SHOP, 'GET http://api.example.com/', '-H', 'no colon');
+  assert.equal(badHeader.code, 2);
+  assert.match(badHeader.stderr, /expected 'name: value'/);
+  const badListener = portico('explain', SHOP, 'GET http://api.example.com/', '--listener', 'nope');
+  assert.equal(badListener.code, 1);
+  assert.match(badListener.stdout, /no HTTP listener named 'nope'/);
+});
