@@ -94,6 +94,8 @@ interface SourceRuntime {
   failures: number;
   nextDueAt: number;
   forced: boolean;
+  /** The fetch in flight, if any: a slow remote is never fetched twice at once. */
+  fetching?: Promise<void>;
   lastAttempt?: AttemptSummary;
   refused: Map<string, AttemptSummary>;
 }
@@ -120,6 +122,11 @@ export interface SourceStatus {
 
 /** Remembered refusals per source (older ones are forgotten and would be retried once). */
 const MAX_REFUSED = 50;
+/**
+ * How long a pass waits for its fetches once something is served. A slower fetch (a blackholed
+ * remote) finishes on its own and starts another pass, so one dead remote never holds back others.
+ */
+const STRAGGLER_WAIT_MS = 3000;
 const FETCH_CONCURRENCY = 4;
 
 function short(rev: string | undefined): string {
@@ -151,6 +158,9 @@ export class GitController {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private served = false;
+  private readonly aborter = new AbortController();
+  private fetchSlotsInUse = 0;
+  private readonly fetchQueue: (() => void)[] = [];
   private readonly idleWaiters: (() => void)[] = [];
   /** Counters for tests and the bench: passes run and fetches made. */
   readonly stats = { passes: 0, fetches: 0 };
@@ -276,7 +286,10 @@ export class GitController {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    // Fetches in flight are killed, not awaited: a blackholed remote would hold shutdown for its timeout.
+    this.aborter.abort();
     await this.running;
+    await Promise.all([...this.runtimes.values()].map((rt) => rt.fetching));
   }
 
   /** Asks for a fetch now (webhook, SIGHUP): of one source, or of all. Bursts coalesce. */
@@ -336,8 +349,9 @@ export class GitController {
   private async runPass(): Promise<void> {
     this.stats.passes++;
     const now = Date.now();
-    const due = [...this.runtimes.values()].filter((rt) => rt.forced || rt.nextDueAt <= now);
-    await this.fetchAll(due);
+    const due = [...this.runtimes.values()].filter((rt) => !rt.fetching && (rt.forced || rt.nextDueAt <= now));
+    // Until something is served, roots are waited for in full: there is nothing to fall back on.
+    await this.fetchAll(due, this.served ? STRAGGLER_WAIT_MS : Infinity);
 
     const working = new Map(this.applied);
     let baseline = this.appliedResult;
@@ -372,9 +386,9 @@ export class GitController {
     const fresh: SourceRuntime[] = [];
     for (const decl of teams.values()) {
       const rt = this.ensureRuntime(decl);
-      if (!fetched.has(decl.spec.name) && (rt.forced || rt.desired === undefined)) fresh.push(rt);
+      if (!fetched.has(decl.spec.name) && !rt.fetching && (rt.forced || rt.desired === undefined)) fresh.push(rt);
     }
-    await this.fetchAll(fresh);
+    await this.fetchAll(fresh, STRAGGLER_WAIT_MS);
     for (const name of [...teams.keys()].sort()) await consider(this.runtimes.get(name)!);
 
     const removed = [...this.applied.keys()].filter((n) => !working.has(n));
@@ -454,17 +468,50 @@ export class GitController {
     }
   }
 
-  private async fetchAll(list: SourceRuntime[]): Promise<void> {
-    for (let i = 0; i < list.length; i += FETCH_CONCURRENCY) await Promise.all(list.slice(i, i + FETCH_CONCURRENCY).map((rt) => this.fetchOne(rt)));
+  /** Starts the fetches and waits for them, at most `waitMs`; later ones start a pass when they finish. */
+  private async fetchAll(list: SourceRuntime[], waitMs: number): Promise<void> {
+    if (list.length === 0) return;
+    const pending = new Set<Promise<void>>();
+    for (const rt of list) {
+      const p: Promise<void> = this.fetchOne(rt).finally(() => {
+        rt.fetching = undefined;
+        pending.delete(p);
+      });
+      rt.fetching = p;
+      pending.add(p);
+    }
+    const all = Promise.all([...pending]).then(() => undefined);
+    if (!Number.isFinite(waitMs)) return all;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([all, new Promise<void>((r) => (timer = setTimeout(r, waitMs)))]);
+    clearTimeout(timer);
+    for (const p of pending) void p.then(() => this.kick());
   }
 
-  private async fetchOne(rt: SourceRuntime): Promise<void> {
+  /** At most FETCH_CONCURRENCY git fetches at once; a freed slot is handed straight to the next waiter. */
+  private async withFetchSlot(fn: () => Promise<void>): Promise<void> {
+    if (this.fetchSlotsInUse >= FETCH_CONCURRENCY) await new Promise<void>((r) => this.fetchQueue.push(r));
+    else this.fetchSlotsInUse++;
+    try {
+      await fn();
+    } finally {
+      const next = this.fetchQueue.shift();
+      if (next) next();
+      else this.fetchSlotsInUse--;
+    }
+  }
+
+  private fetchOne(rt: SourceRuntime): Promise<void> {
     rt.forced = false;
+    return this.withFetchSlot(() => this.fetchNow(rt));
+  }
+
+  private async fetchNow(rt: SourceRuntime): Promise<void> {
     this.stats.fetches++;
     const name = rt.decl.spec.name;
     const at = new Date().toISOString();
     try {
-      const rev = await rt.git.fetch();
+      const rev = await rt.git.fetch(this.aborter.signal);
       rt.desired = rev;
       rt.fetchedAt = at;
       rt.lastSuccessfulFetch = at;
@@ -475,6 +522,7 @@ export class GitController {
       this.metrics.lastFetch.set({ source: name }, Date.parse(at) / 1000);
       this.metrics.staleSince.set({ source: name }, 0);
     } catch (err) {
+      if (this.stopped) return;
       const reason = err instanceof FetchError ? err.reason : 'GitError';
       const message = (err as Error).message;
       const changed = rt.fetchError?.reason !== reason;

@@ -15,6 +15,8 @@ export interface GitRunOptions {
   readonly input?: string | Buffer;
   /** Extra environment on top of the hardened base environment. */
   readonly env?: Readonly<Record<string, string>>;
+  /** Aborting kills the git process group (a controller that stops does not leave fetches behind). */
+  readonly signal?: AbortSignal;
 }
 
 export interface GitRunResult {
@@ -26,7 +28,7 @@ export interface GitRunResult {
 /** A program fault or an environmental failure around git, with a stable code. */
 export class GitCommandError extends Error {
   constructor(
-    readonly code: 'PORTICO_ERR_GIT_TIMEOUT' | 'PORTICO_ERR_GIT_OUTPUT_CAP' | 'PORTICO_ERR_GIT_SPAWN' | 'PORTICO_ERR_GIT_FAILED',
+    readonly code: 'PORTICO_ERR_GIT_TIMEOUT' | 'PORTICO_ERR_GIT_OUTPUT_CAP' | 'PORTICO_ERR_GIT_SPAWN' | 'PORTICO_ERR_GIT_FAILED' | 'PORTICO_ERR_GIT_ABORTED',
     message: string,
     readonly stderr = '',
   ) {
@@ -68,7 +70,23 @@ function baseEnv(extra: Readonly<Record<string, string>> | undefined): NodeJS.Pr
   return { ...env, ...extra };
 }
 
+/** Process groups of running git commands; killed if this process exits first (they run detached). */
+const activeGroups = new Set<number>();
+let exitHookInstalled = false;
+
+function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {}
+}
+
 export function runGit(args: readonly string[], opts: GitRunOptions = {}): Promise<GitRunResult> {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once('exit', () => {
+      for (const pid of activeGroups) killGroup(pid);
+    });
+  }
   const timeoutMs = opts.timeoutMs ?? GIT_DEFAULT_TIMEOUT_MS;
   const maxOut = opts.maxOutputBytes ?? GIT_DEFAULT_MAX_OUTPUT;
   return new Promise((resolve, reject) => {
@@ -85,6 +103,8 @@ export function runGit(args: readonly string[], opts: GitRunOptions = {}): Promi
       reject(new GitCommandError('PORTICO_ERR_GIT_SPAWN', `cannot run git: ${(err as Error).message}`));
       return;
     }
+    const pid = child.pid;
+    if (pid) activeGroups.add(pid);
     const out: Buffer[] = [];
     let outBytes = 0;
     let err = '';
@@ -102,6 +122,14 @@ export function runGit(args: readonly string[], opts: GitRunOptions = {}): Promi
       () => kill(new GitCommandError('PORTICO_ERR_GIT_TIMEOUT', `git ${args[0] ?? ''} timed out after ${timeoutMs} ms`)),
       timeoutMs,
     );
+    const onAbort = (): void => kill(new GitCommandError('PORTICO_ERR_GIT_ABORTED', `git ${args[0] ?? ''} aborted`));
+    if (opts.signal?.aborted) onAbort();
+    else opts.signal?.addEventListener('abort', onAbort, { once: true });
+    const done = (): void => {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      if (pid) activeGroups.delete(pid);
+    };
     child.stdout.on('data', (b: Buffer) => {
       outBytes += b.length;
       if (outBytes > maxOut) {
@@ -114,11 +142,11 @@ export function runGit(args: readonly string[], opts: GitRunOptions = {}): Promi
       if (err.length < 64 * 1024) err += b.toString('utf8');
     });
     child.on('error', (e) => {
-      clearTimeout(timer);
+      done();
       reject(new GitCommandError('PORTICO_ERR_GIT_SPAWN', `cannot run git: ${e.message}`));
     });
     child.on('close', (code) => {
-      clearTimeout(timer);
+      done();
       if (failure) reject(new GitCommandError(failure.code, failure.message, err));
       else resolve({ code: code ?? 1, stdout: Buffer.concat(out), stderr: err });
     });

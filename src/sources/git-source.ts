@@ -51,7 +51,7 @@ export interface Snapshot {
 }
 
 /** Why a fetch failed, for status and history. */
-export type FetchFailureReason = 'Timeout' | 'Unreachable' | 'AuthenticationFailed' | 'RepositoryNotFound' | 'RefNotFound' | 'GitError';
+export type FetchFailureReason = 'Timeout' | 'Unreachable' | 'AuthenticationFailed' | 'RepositoryNotFound' | 'RefNotFound' | 'Aborted' | 'GitError';
 
 export class FetchError extends Error {
   readonly code = 'PORTICO_ERR_FETCH';
@@ -104,7 +104,7 @@ export class GitSource {
   }
 
   /** Fetches the branch and returns the commit it points to. Throws FetchError. */
-  async fetch(): Promise<string> {
+  async fetch(signal?: AbortSignal): Promise<string> {
     await this.ensureRepo();
     const src = this.spec.branch === 'HEAD' ? 'HEAD' : `refs/heads/${this.spec.branch}`;
     let r;
@@ -112,11 +112,13 @@ export class GitSource {
       r = await this.git(['fetch', '--no-tags', '--no-recurse-submodules', '--no-write-fetch-head', '--quiet', '--', this.spec.url, `+${src}:${FETCHED_REF}`], {
         timeoutMs: this.fetchTimeoutMs,
         maxOutputBytes: 1024 * 1024,
+        ...(signal ? { signal } : {}),
       });
     } catch (err) {
       if (err instanceof GitCommandError && err.code === 'PORTICO_ERR_GIT_TIMEOUT') {
         throw new FetchError('Timeout', `fetch of ${this.spec.url} timed out after ${this.fetchTimeoutMs} ms`);
       }
+      if (err instanceof GitCommandError && err.code === 'PORTICO_ERR_GIT_ABORTED') throw new FetchError('Aborted', `fetch of ${this.spec.url} aborted`);
       throw new FetchError('GitError', (err as Error).message);
     }
     if (r.code !== 0) throw new FetchError(classifyFetchFailure(r.stderr), `fetch of ${this.spec.url} failed: ${firstLine(r.stderr)}`);

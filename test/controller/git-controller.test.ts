@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startEcho, type EchoUpstream } from '../support/echo-upstream.js';
-import { GitDaemon, TestRepo, git, makeSshKey, removeDir, tempDir } from '../sources/git-fixture.js';
+import { execFileSync } from 'node:child_process';
+import { GitDaemon, TestRepo, git, makeSshKey, removeDir, startBlackhole, tempDir } from '../sources/git-fixture.js';
 import { freePort, get, listenerYaml, mappingYaml, newController, newGateway, rootSource, sourceYaml, sync } from './controller-fixture.js';
 import { readHistory } from '../../src/controller/history.js';
 import type { Gateway } from '../../src/serve/gateway.js';
@@ -34,7 +35,7 @@ before(async () => {
 });
 
 /** A central repository declaring teams 'shop' and 'search', each with its own repository. */
-async function world(label: string, opts: { shopExtra?: string } = {}) {
+async function world(label: string, opts: { shopExtra?: string; searchUrl?: string; fetchTimeoutMs?: number } = {}) {
   const dir = join(root, label);
   mkdirSync(dir);
   const port = await freePort();
@@ -43,14 +44,14 @@ async function world(label: string, opts: { shopExtra?: string } = {}) {
   const searchRepo = new TestRepo(dir, 'team-search');
   central
     .write('gateway.yaml', listenerYaml(port) + '---\n' + mappingYaml('welcome', '/', welcome.port))
-    .write('sources.yaml', sourceYaml('shop', shop.bare, ['/shop/'], opts.shopExtra) + '---\n' + sourceYaml('search', searchRepo.bare, ['/search/']))
+    .write('sources.yaml', sourceYaml('shop', shop.bare, ['/shop/'], opts.shopExtra) + '---\n' + sourceYaml('search', opts.searchUrl ?? searchRepo.bare, ['/search/']))
     .commit('central');
   shop.write('deploy/shop.yaml', mappingYaml('shop', '/shop/', shopV1.port)).commit('shop v1');
   searchRepo.write('deploy/search.yaml', mappingYaml('search', '/search/', search.port)).commit('search v1');
   const stateDir = join(dir, 'state');
   const gateway = newGateway();
   gateways.push(gateway);
-  const controller = newController(gateway, { roots: [rootSource('ops', central.bare)], stateDir });
+  const controller = newController(gateway, { roots: [rootSource('ops', central.bare)], stateDir, ...(opts.fetchTimeoutMs ? { fetchTimeoutMs: opts.fetchTimeoutMs } : {}) });
   controllers.push(controller);
   return { dir, port, central, shop, search: searchRepo, stateDir, gateway, controller };
 }
@@ -148,6 +149,27 @@ describe('central and team repositories', () => {
     assert.equal(shop.state, 'Refused');
     assert.match(shop.message, /only a root source/);
     assert.ok(!w.controller.status().some((s) => s.name === 'sneaky'));
+  });
+});
+
+describe('a blackholed team remote (case 16)', () => {
+  it('does not hold back the other sources, and stopping kills its fetch', async () => {
+    const hole = await startBlackhole();
+    try {
+      const w = await world('blackhole', { searchUrl: `git://127.0.0.1:${hole.port}/search.git`, fetchTimeoutMs: 60_000 });
+      await w.controller.start();
+      assert.equal((await get(w.port, '/shop/a')).upstream, 'shop-v1', 'served without waiting for the dead remote');
+      w.shop.write('deploy/shop.yaml', mappingYaml('shop', '/shop/', shopV2.port)).commit('shop v2');
+      await sync(w.controller);
+      assert.equal((await get(w.port, '/shop/a')).upstream, 'shop-v2');
+      const search = w.controller.status().find((s) => s.name === 'search')!;
+      assert.equal(search.state, 'Pending', 'its fetch is still in flight');
+      assert.ok(execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).includes(`127.0.0.1:${hole.port}`));
+      await w.controller.stop();
+      assert.ok(!execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).includes(`127.0.0.1:${hole.port}`), 'no git process is left behind');
+    } finally {
+      await hole.close();
+    }
   });
 });
 
