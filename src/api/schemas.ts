@@ -59,7 +59,37 @@ export function specValidator(kind: Kind): TypeCheck<TSchema> {
   return c;
 }
 
-/** The JSON Schema of a kind's spec, as plain JSON (for CRD openAPIV3Schema generation). */
+/**
+ * The JSON Schema of a kind's spec, as plain JSON, in the dialect a CRD's openAPIV3Schema accepts:
+ * maps are `additionalProperties: <schema>` (not patternProperties) and literal unions are `enum`.
+ * The loader's own validation stays stricter (for example on Secret data key names).
+ */
 export function jsonSchemaFor(kind: Kind): Record<string, unknown> {
-  return JSON.parse(JSON.stringify(KIND_SCHEMAS[kind].schema)) as Record<string, unknown>;
+  return toCRDDialect(JSON.parse(JSON.stringify(KIND_SCHEMAS[kind].schema))) as Record<string, unknown>;
+}
+
+type JSONValue = null | boolean | number | string | JSONValue[] | { [k: string]: JSONValue };
+
+function toCRDDialect(v: JSONValue): JSONValue {
+  if (Array.isArray(v)) return v.map(toCRDDialect);
+  if (v === null || typeof v !== 'object') return v;
+  const out: { [k: string]: JSONValue } = {};
+  for (const [k, x] of Object.entries(v)) out[k] = toCRDDialect(x);
+  const pattern = out.patternProperties;
+  if (pattern && typeof pattern === 'object' && !Array.isArray(pattern)) {
+    const values = Object.values(pattern);
+    if (values.length === 1) {
+      out.additionalProperties = values[0] as JSONValue;
+      delete out.patternProperties;
+    }
+  }
+  const anyOf = out.anyOf;
+  if (Array.isArray(anyOf) && anyOf.length > 0 && anyOf.every((b) => b !== null && typeof b === 'object' && !Array.isArray(b) && 'const' in b)) {
+    const branches = anyOf as { [k: string]: JSONValue }[];
+    const types = new Set(branches.map((b) => b.type));
+    delete out.anyOf;
+    if (types.size === 1 && branches[0]?.type !== undefined) out.type = branches[0].type as JSONValue;
+    out.enum = branches.map((b) => b.const as JSONValue);
+  }
+  return out;
 }

@@ -20,6 +20,7 @@ function objectSchemas(s: JSONSchema, path: string, out: [string, JSONSchema][])
   if (s.type === 'object' && s.properties) out.push([path, s]);
   for (const [k, v] of Object.entries(s.properties ?? {})) objectSchemas(v, `${path}.${k}`, out);
   for (const v of Object.values(s.patternProperties ?? {})) objectSchemas(v, `${path}.*`, out);
+  if (typeof s.additionalProperties === 'object') objectSchemas(s.additionalProperties, `${path}.*`, out);
   if (s.items) objectSchemas(s.items, `${path}[]`, out);
   for (const v of s.anyOf ?? []) objectSchemas(v, path, out);
   return out;
@@ -37,6 +38,13 @@ test('every object in every schema is closed (an unknown field is an error)', as
       for (const [path, s] of objects) assert.equal(s.additionalProperties, false, `${kind} ${path}`);
     });
   }
+});
+
+test('the JSON Schema uses the CRD dialect: maps as additionalProperties, literal unions as enum', () => {
+  const s = jsonSchemaFor('Mapping') as JSONSchema & { properties: Record<string, Record<string, unknown>> };
+  assert.deepEqual(s.properties.headers, { type: 'object', additionalProperties: { type: 'string' } });
+  assert.deepEqual(s.properties.redirect_response_code, { type: 'number', enum: [301, 302, 303, 307, 308] });
+  for (const kind of KINDS) assert.ok(!JSON.stringify(jsonSchemaFor(kind)).includes('patternProperties'), kind);
 });
 
 test('the JSON Schema is plain JSON, ready for a CRD', () => {
