@@ -4,7 +4,7 @@
 
 import type { Origin } from '../api/origin.js';
 import { problem, type Problem, type ProblemCode, type ResourceRef } from '../api/problems.js';
-import { KINDS, type Kind, type Position, type Resource } from '../api/resource.js';
+import type { Kind, Position, Resource } from '../api/resource.js';
 import { KIND_SCHEMAS } from '../api/schemas.js';
 import { closestName } from './closest-name.js';
 import { LOAD_LIMITS } from './limits.js';
@@ -403,14 +403,11 @@ class FileDecoder {
       this.report(issue.code, `${kind} ${namespace}/${name}: ${issue.message}`, at, { resource: ref, field: issue.field });
       if (issue.code !== 'Deprecated') failed = true;
     }
-    if (kind === 'Secret') {
-      for (const field of ['data']) {
-        const data = spec[field];
-        if (!isObject(data)) continue;
-        for (const [k, v] of Object.entries(data)) {
-          if (typeof v === 'string' && (v.length % 4 !== 0 || !BASE64_RE.test(v))) {
-            fail('SchemaViolation', `Secret ${namespace}/${name}: data key "${k}" is not valid base64`, `spec.data.${k}`);
-          }
+    if (kind === 'Secret' && isObject(spec.data)) {
+      // Only `data` is base64; `stringData` holds plain text, as in Kubernetes.
+      for (const [k, v] of Object.entries(spec.data)) {
+        if (typeof v === 'string' && (v.length % 4 !== 0 || !BASE64_RE.test(v))) {
+          fail('SchemaViolation', `Secret ${namespace}/${name}: data key "${k}" is not valid base64`, `spec.data.${k}`);
         }
       }
     }
@@ -497,6 +494,3 @@ function deepFreeze<T>(v: T): T {
   }
   return v;
 }
-
-/** The kinds a load can return, for documentation and tests. */
-export const LOADABLE_KINDS: readonly Kind[] = KINDS;
