@@ -10,7 +10,7 @@ import { UsageMeter } from '../lib/proc-usage.js';
 import { summarize, orderForRound } from '../lib/summary-stats.js';
 import { startNginxTls, startPortico, porticoServeMissing } from '../lib/variants.js';
 import { routeModel, benchRequest } from '../gen-config.js';
-import { fmt, firstLine } from './http1.js';
+import { fmt, shortReason } from './http1.js';
 
 export async function runH2(ctx) {
   const { workdir, upstream, layout, plan, log } = ctx;
@@ -32,7 +32,7 @@ export async function runH2(ctx) {
     const nginx = await startNginxTls(workdir, { upstreamPort: upstream.port, certPath, keyPath, cpus: layout.server });
     targets.push({ name: 'nginx', server: nginx, port: nginx.port, supports: new Set(['h2', 'https-h1']) });
   } catch (err) {
-    out.skipped.nginx = firstLine(err.message);
+    out.skipped.nginx = shortReason(err.message);
   }
   const missing = porticoServeMissing();
   if (missing) out.skipped.portico = missing;
@@ -45,13 +45,13 @@ export async function runH2(ctx) {
       const h2 = await h2Check(server.tlsPort, req.path);
       const h1 = await h1TlsCheck(server.tlsPort, req.path);
       const supports = new Set([...(h2 === true ? ['h2'] : []), ...(h1 === true ? ['https-h1'] : [])]);
-      if (h2 !== true) out.skipped['portico-1w h2'] = `Portico does not serve HTTP/2 over TLS on its HTTPS Listener yet: ${firstLine(h2)}`;
-      if (h1 !== true) out.skipped['portico-1w https-h1'] = `Portico does not serve HTTP/1.1 over TLS on its HTTPS Listener yet: ${firstLine(h1)}`;
+      if (h2 !== true) out.skipped['portico-1w h2'] = `Portico does not serve HTTP/2 over TLS on its HTTPS Listener yet: ${shortReason(h2)}`;
+      if (h1 !== true) out.skipped['portico-1w https-h1'] = `Portico does not serve HTTP/1.1 over TLS on its HTTPS Listener yet: ${shortReason(h1)}`;
       for (const [k, v] of Object.entries(out.skipped)) if (k.startsWith('portico')) log(`  SKIP ${k}: ${v}`);
       if (supports.size === 0) await server.stop();
       else targets.push({ name: 'portico-1w', server, port: server.tlsPort, supports });
     } catch (err) {
-      out.skipped['portico-1w'] = firstLine(err.message);
+      out.skipped['portico-1w'] = shortReason(err.message);
       log(`  SKIP portico: ${err.message}`);
     }
   }

@@ -22,27 +22,32 @@ export async function runHttp1(ctx) {
       variants.push({ name, server, cpus, note });
       log(`  started ${name} (pid ${server.pid}, port ${server.port})`);
     } catch (err) {
-      skipped[name] = firstLine(err.message);
+      skipped[name] = shortReason(err.message);
       log(`  SKIP ${name}: ${err.message}`);
     }
   };
 
   variants.push({ name: 'direct', server: upstream, cpus: layout.server, note: layout.server ? `wrk straight to the upstream (moved to CPU ${layout.server} for these runs)` : 'wrk straight to the upstream' });
-  await add('nginx', () => startNginxProxy(workdir, { upstreamPort: upstream.port, model, cpus: layout.server, label: 'nginx' }),
-    { note: '1 worker, upstream keepalive 256, the same 100 routes as locations' });
-  await add('haproxy', () => startHaproxy(workdir, { upstreamPort: upstream.port, cpus: layout.server }), { note: 'nbthread 1, maxconn 8000, http-reuse always' });
-  for (const peer of NODE_PEER_NAMES) await add(peer, () => startNodePeer(peer, { upstreamPort: upstream.port, cpus: layout.server }), { note: 'single process, forwards every path' });
+  // Servers start concurrently (they are idle until measured); the table keeps this order.
+  const starting = [];
+  starting.push(add('nginx', () => startNginxProxy(workdir, { upstreamPort: upstream.port, model, cpus: layout.server, label: 'nginx' }),
+    { note: '1 worker, upstream keepalive 256, the same 100 routes as locations' }));
+  starting.push(add('haproxy', () => startHaproxy(workdir, { upstreamPort: upstream.port, cpus: layout.server }), { note: 'nbthread 1, maxconn 8000, http-reuse always' }));
+  for (const peer of NODE_PEER_NAMES) starting.push(add(peer, () => startNodePeer(peer, { upstreamPort: upstream.port, cpus: layout.server }), { note: 'single process, forwards every path' }));
   const missing = porticoServeMissing();
   if (missing) {
     skipped['portico-1w'] = missing;
     skipped['portico-all'] = missing;
     log(`  SKIP portico: ${missing}`);
   } else {
-    await add('portico-1w', () => startPortico(workdir, { label: 'portico-1w', model, upstreamPort: upstream.port, workers: 1, cpus: layout.server, probe: req }),
-      { note: '--workers 1; 100 Mappings over 10 Hosts' });
-    await add('portico-all', () => startPortico(workdir, { label: 'portico-all', model, upstreamPort: upstream.port, workers: cores, cpus: layout.allCores, probe: req }),
-      { note: `--workers ${cores} (all cores)` });
+    starting.push(add('portico-1w', () => startPortico(workdir, { label: 'portico-1w', model, upstreamPort: upstream.port, workers: 1, cpus: layout.server, probe: req }),
+      { note: '--workers 1; 100 Mappings over 10 Hosts' }));
+    starting.push(add('portico-all', () => startPortico(workdir, { label: 'portico-all', model, upstreamPort: upstream.port, workers: cores, cpus: layout.allCores, probe: req }),
+      { note: `--workers ${cores} (all cores)` }));
   }
+  await Promise.all(starting);
+  const rank = ['direct', 'nginx', 'haproxy', ...NODE_PEER_NAMES, 'portico-1w', 'portico-all'];
+  variants.sort((a, b) => rank.indexOf(a.name) - rank.indexOf(b.name));
 
   const results = {}; // name -> conns -> [run]
   for (const v of variants) results[v.name] = {};
@@ -128,6 +133,9 @@ export function fmt(x, digits) {
   return x === null || x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(digits);
 }
 
-export function firstLine(s) {
-  return String(s).split('\n')[0];
+/** A one-line reason for a report: the error's first line and, when it quotes output, the last line of it. */
+export function shortReason(s) {
+  const lines = String(s).split('\n').map((l) => l.trim()).filter(Boolean);
+  const head = lines[0] ?? '';
+  return lines.length > 1 ? `${head} … ${lines[lines.length - 1].slice(0, 400)}` : head;
 }

@@ -9,7 +9,7 @@ import { measuredRun } from '../lib/measure.js';
 import { sleep } from '../lib/process-group.js';
 import { singleMappingFile, routeModel, benchRequest } from '../gen-config.js';
 import { startNginxProxy, startPortico, porticoServeMissing, httpGet, EXTRA_LOCATIONS_MARK } from '../lib/variants.js';
-import { fmt, firstLine } from './http1.js';
+import { fmt, shortReason } from './http1.js';
 import { median } from '../lib/summary-stats.js';
 
 export async function runReload(ctx) {
@@ -27,7 +27,7 @@ export async function runReload(ctx) {
       const server = await startPortico(workdir, { label: 'portico-reload', model, upstreamPort: upstream.port, workers: 1, cpus: layout.server, probe: req });
       targets.push({ name: 'portico-1w', server, liveHost: model.routes[0].host, change: porticoChange(server, model, upstream.port) });
     } catch (err) {
-      out.skipped.portico = firstLine(err.message);
+      out.skipped.portico = shortReason(err.message);
       log(`  SKIP portico: ${err.message}`);
     }
   }
@@ -36,7 +36,7 @@ export async function runReload(ctx) {
     // The added locations live in nginx's catch-all server: probe them with a Host no server names.
     targets.push({ name: 'nginx', server, liveHost: 'reload.bench.invalid', change: nginxChange(server, upstream.port) });
   } catch (err) {
-    out.skipped.nginx = firstLine(err.message);
+    out.skipped.nginx = shortReason(err.message);
   }
 
   for (const t of targets) {

@@ -7,7 +7,7 @@ import { measureApply } from '../lib/apply-probe.js';
 import { treeRssKiB } from '../lib/proc-usage.js';
 import { startNginxProxy, startPortico, porticoServeMissing } from '../lib/variants.js';
 import { routeModel, spreadPaths } from '../gen-config.js';
-import { aggregate, fmt, firstLine } from './http1.js';
+import { aggregate, fmt, shortReason } from './http1.js';
 
 export async function runRouteScale(ctx) {
   const { workdir, upstream, layout, plan, log } = ctx;
@@ -22,7 +22,7 @@ export async function runRouteScale(ctx) {
       const server = await startNginxProxy(workdir, { upstreamPort: upstream.port, model, cpus: layout.server, label: `nginx-${n}-routes` });
       cells.push({ kind: 'nginx', routes: n, server, paths, host });
     } catch (err) {
-      skipped[`nginx-${n}`] = firstLine(err.message);
+      skipped[`nginx-${n}`] = shortReason(err.message);
       log(`  SKIP nginx ${n} routes: ${err.message}`);
     }
     if (missing) {
@@ -37,7 +37,7 @@ export async function runRouteScale(ctx) {
       log(`  portico with ${n} routes ready in ${server.readyMs} ms`);
       cells.push({ kind: 'portico', routes: n, server, paths, host, readyMs: server.readyMs });
     } catch (err) {
-      skipped[`portico-${n}`] = firstLine(err.message);
+      skipped[`portico-${n}`] = shortReason(err.message);
       log(`  SKIP portico ${n} routes: ${err.message}`);
     }
   }
@@ -56,7 +56,7 @@ export async function runRouteScale(ctx) {
         }
         const r = await measuredRun({ server: c.server, url, connections: plan.routeConnections, seconds: plan.seconds, headers, paths: c.paths, loadCpus: layout.load, otherPids: [upstream.pid] });
         runs.get(c).push(r);
-        log(`  round ${round + 1} ${c.kind.padEnd(8)} ${String(c.routes).padStart(6)} routes ${fmt(r.rps, 0).padStart(7)} req/s  p99 ${fmt(r.p99Ms, 2)} ms  cpu ${fmt(r.cpuUsPerReq, 1)} µs/req  rss ${fmt(r.peakRssMiB, 0)} MiB  errors ${r.errors}`);
+        log(`  round ${round + 1} ${c.kind.padEnd(8)} ${String(c.routes).padStart(6)} routes ${fmt(r.rps, 0).padStart(7)} req/s  p99 ${fmt(r.p99Ms, 2)} ms  cpu ${fmt(r.cpuUsPerReq, 1)} µs/req  rss ${fmt(r.peakRssMiB, 0)} MiB  errors ${r.errors}  bg ${fmt(r.backgroundCpuPct, 0)}%`);
       } catch (err) {
         log(`  ${c.kind} ${c.routes}: ${err.message}`);
       }
