@@ -3,13 +3,14 @@
 
 import { Explainer } from '../review/explain-engine.js';
 import { loadConfig } from '../review/load-config.js';
-import { combine, readRouteTests, runLive, runOffline, type RouteTestResult } from '../review/route-tests.js';
+import { combine, expandTestPaths, readRouteTests, runLive, runOffline, type RouteTestResult } from '../review/route-tests.js';
 import { formatJUnit, formatTap, formatText } from '../review/route-test-format.js';
 import { formatProblemText } from './validate.js';
 import { oneOf, parse, UsageError, withUsage } from './args.js';
 
-const USAGE = `usage: portico test PATH... --tests FILE... [--target URL] [--timeout MS] [--format tap|junit|text] [--ambassador-id ID]
+const USAGE = `usage: portico test PATH... --tests FILE_OR_DIR [--tests ...] [--target URL] [--timeout MS] [--format tap|junit|text] [--ambassador-id ID]
 
+  --tests DIR takes every *.test.yaml / *.test.yml file under DIR
   offline (default): requests are answered by the compiled configuration at PATH
   --target URL: requests are sent to a running gateway (status, redirect; path and headers via an echo upstream);
                 route and upstream are still checked against PATH
@@ -42,9 +43,10 @@ export async function run(argv: string[]): Promise<number> {
     }
     const timeoutMs = values.timeout !== undefined ? Number(values.timeout) : 10_000;
     if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 600_000) throw new UsageError('--timeout must be milliseconds between 1 and 600000');
-    const config = await loadConfig(positionals, values['ambassador-id'] ?? 'default', values.tests);
+    const testFiles = await expandTestPaths(values.tests);
+    const config = await loadConfig(positionals, values['ambassador-id'] ?? 'default', testFiles);
     for (const p of config.report.problems) if (p.severity === 'error') process.stderr.write(formatProblemText(p) + '\n');
-    const { tests, problems } = await readRouteTests(values.tests);
+    const { tests, problems } = await readRouteTests(testFiles);
     const explainer = new Explainer(config.ir, config.resources);
     const results: RouteTestResult[] = [];
     for (const t of tests) {

@@ -3,7 +3,8 @@
 
 import http from 'node:http';
 import https from 'node:https';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Node } from 'yaml';
 import type { Explainer } from './explain-engine.js';
 import { requestSpec, RequestSpecError, type RequestSpec } from './request-spec.js';
@@ -189,9 +190,34 @@ function keyNode(map: Node | undefined, key: string): Node | undefined {
   return (pair?.key as Node | undefined) ?? undefined;
 }
 
-export async function readRouteTests(files: readonly string[]): Promise<{ tests: RouteTest[]; problems: TestFileProblem[] }> {
+const TEST_FILE = /\.test\.ya?ml$/;
+const MAX_TEST_FILES = 10_000;
+
+/** Files as given; folders contribute their *.test.yaml / *.test.yml files (recursively, sorted). */
+export async function expandTestPaths(paths: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (dir: string, depth: number): Promise<void> => {
+    if (depth > 32 || out.length >= MAX_TEST_FILES) return;
+    const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
+    for (const e of entries) {
+      if (e.name.startsWith('.')) continue;
+      const p = join(dir, e.name);
+      if (e.isDirectory()) await walk(p, depth + 1);
+      else if (e.isFile() && TEST_FILE.test(e.name) && out.length < MAX_TEST_FILES) out.push(p);
+    }
+  };
+  for (const p of paths) {
+    const st = await stat(p).catch(() => undefined);
+    if (st?.isDirectory()) await walk(p, 0);
+    else out.push(p);
+  }
+  return out;
+}
+
+export async function readRouteTests(paths: readonly string[]): Promise<{ tests: RouteTest[]; problems: TestFileProblem[] }> {
   const tests: RouteTest[] = [];
   const problems: TestFileProblem[] = [];
+  const files = await expandTestPaths(paths);
   for (const f of files) {
     let text: string;
     try {

@@ -41,6 +41,12 @@ before(() => {
     { from: join(DATA, 'team-head'), message: 'orders timeout, admin' },
   ]);
   cpSync(join(DATA, 'central'), join(dir, 'central'), { recursive: true });
+  // The same two states kept in a folder of the repository, as the CI example reads them (REF:SUBDIR).
+  for (const side of ['base', 'head']) cpSync(join(DATA, side), join(dir, `nested-${side}/config`), { recursive: true });
+  makeRepo(join(dir, 'nested'), [
+    { from: join(dir, 'nested-base'), message: 'base' },
+    { from: join(dir, 'nested-head'), message: 'head' },
+  ]);
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -75,6 +81,14 @@ test('plan of a state against itself reports no change and exits 0', () => {
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /0 added, 0 removed, 0 changed, 0 newly shadowed/);
   assert.match(r.stdout, /verdict: no change \(exit 0\)/);
+});
+
+test('plan reads REF:SUBDIR from --repo; origins are paths in the repository', () => {
+  const r = portico(dir, 'plan', '--repo', 'nested', '--base', 'main~1:config', '--head', 'main:config', '--format', 'json');
+  assert.equal(r.code, 3, r.stderr);
+  const j = JSON.parse(r.stdout) as { base: { label: string }; routes: { added: { at: string }[] } };
+  assert.match(j.base.label, /^main~1:config \([0-9a-f]{12}\)$/);
+  assert.deepEqual(j.routes.added.map((x) => x.at.replace(/:\d+$/, '')), ['config/orders.yaml', 'config/orders.yaml']);
 });
 
 test('plan compares a folder on disk with a commit', () => {

@@ -149,6 +149,10 @@ test('offline: the shop route tests pass (text and TAP)', () => {
   const tap = portico('test', SHOP, '--tests', tests, '--format', 'tap');
   assert.equal(tap.code, 0);
   assert.match(tap.stdout, /^TAP version 13\n1\.\.5\nok 1 - orders go to v1/);
+  // --tests DIR finds the *.test.yaml files beside the Mappings
+  const byDir = portico('test', SHOP, '--tests', SHOP);
+  assert.equal(byDir.code, 0, byDir.stdout + byDir.stderr);
+  assert.match(byDir.stdout, /5 tests, 5 passed, 0 failed/);
 });
 
 test('offline: a failing test shows expected and actual per field (text, TAP, JUnit)', () => {
