@@ -400,25 +400,32 @@ export class GitController {
       for (const a of accepted) {
         const summary: AttemptSummary = { revision: a.rev.revision, at: liveAt, result: 'ApplyFailed', reason: out.error.code, message: out.error.message, retryable: true };
         this.recordAttempt(a.rt, summary);
+        // Not retried on every poll (one history entry per revision); retried when anything else applies.
+        a.rt.refused.set(a.rev.revision, summary);
         this.metrics.applyFailures.inc({ source: a.rt.decl.spec.name, reason: out.error.code });
         this.history.append({ source: a.rt.decl.spec.name, revision: a.rev.revision, previousRevision: a.previous, result: 'ApplyFailed', reason: out.error.code, message: out.error.message, fetchedAt: a.rt.fetchedAt, ...commitFields(a.rev.commit) });
       }
       this.log.error({ error: out.error }, 'composed configuration was not applied; every source stays on its last-known-good revision');
       return;
     }
+    const wasServing = this.served;
+    const previous = this.applied;
     this.applied = working;
     this.appliedResult = result;
     this.served = true;
     for (const n of removed) {
       this.appliedAt.delete(n);
       this.metrics.setRevision(n, undefined);
+      this.history.append({ source: n, previousRevision: previous.get(n)?.revision, result: 'Removed', reason: 'NoLongerDeclared', liveAt, generation: out.generation });
+      this.log.info({ source: n }, 'source is no longer declared by a root source; its resources were removed');
     }
     for (const a of accepted) {
       const name = a.rt.decl.spec.name;
       this.appliedAt.set(name, liveAt);
       this.metrics.setRevision(name, a.rev.revision);
       const commitMs = Date.parse(a.rev.commit.date);
-      if (Number.isFinite(commitMs)) this.metrics.commitToLive.observe({ source: name }, Math.max(0, (Date.parse(liveAt) - commitMs) / 1000));
+      // The first sync after a start applies old commits; only changes that land while serving count.
+      if (wasServing && Number.isFinite(commitMs)) this.metrics.commitToLive.observe({ source: name }, Math.max(0, (Date.parse(liveAt) - commitMs) / 1000));
       this.recordAttempt(a.rt, { revision: a.rev.revision, at: liveAt, result: 'Applied', message: `serving ${short(a.rev.revision)}` });
       this.history.append({
         source: name,

@@ -8,7 +8,7 @@ import type { SignatureCheck } from '../sources/commit-signatures.js';
 export const HISTORY_FILE = 'history.jsonl';
 export const HISTORY_DEFAULT_MAX_BYTES = 4 * 1024 * 1024;
 
-export type AttemptResult = 'Applied' | 'Rejected' | 'FetchFailed' | 'ApplyFailed' | 'Restored';
+export type AttemptResult = 'Applied' | 'Rejected' | 'FetchFailed' | 'ApplyFailed' | 'Restored' | 'Removed';
 
 export interface HistoryProblem {
   readonly code: string;

@@ -129,6 +129,26 @@ describe('central and team repositories', () => {
     assert.deepEqual([...sources].sort(), ['search', 'shop'], 'the conflict is reported on both sides');
   });
 
+  it('drops a team the central repository no longer declares, and refuses a claim change that its served routes violate', async () => {
+    const w = await world('declarations');
+    await w.controller.start();
+    // Narrowing shop's claim to /cart/ would put its served /shop/ route outside it: the central revision is refused.
+    const goodCentral = w.central.head();
+    w.central.write('sources.yaml', sourceYaml('shop', w.shop.bare, ['/cart/']) + '---\n' + sourceYaml('search', w.search.bare, ['/search/'])).commit('narrow shop');
+    await sync(w.controller);
+    const ops = w.controller.status().find((s) => s.name === 'ops')!;
+    assert.equal(ops.state, 'Refused');
+    assert.equal(ops.appliedRevision, goodCentral);
+    assert.match(ops.message, /shop@[0-9a-f]+:deploy\/shop\.yaml:\d+:\d+: .*outside its claim/);
+    assert.equal((await get(w.port, '/shop/a')).upstream, 'shop-v1');
+    // Removing the search team removes its routes; the history says so.
+    w.central.write('sources.yaml', sourceYaml('shop', w.shop.bare, ['/shop/'])).commit('search leaves');
+    await sync(w.controller);
+    assert.deepEqual(w.controller.status().map((s) => s.name), ['ops', 'shop']);
+    assert.equal((await get(w.port, '/search/q')).upstream, 'welcome', 'the catch-all answers what search used to');
+    assert.equal(readHistory(w.stateDir, { source: 'search' }).at(-1)!.result, 'Removed');
+  });
+
   it('refuses hostile content (a symlink) with the file named, and keeps the LKG (case 23)', async () => {
     const w = await world('hostile');
     await w.controller.start();
