@@ -5,6 +5,8 @@ import type { FieldChange, EntityDiff } from '../ir/diff.js';
 import { PLAN_EXIT, type PlanProblem, type PlanResult, type PlanRoute } from './plan-engine.js';
 
 const MAX_VALUE = 160;
+/** GitHub refuses comments over 65536 characters. */
+const MAX_MARKDOWN = 60_000;
 
 export function valueText(v: unknown): string {
   if (v === undefined) return '(none)';
@@ -142,8 +144,13 @@ export function formatPlanMarkdown(r: PlanResult): string {
     out.push('', '#### Notes', '');
     for (const n of r.notes) out.push(`- ${cell(n)}`);
   }
-  out.push('', `<sub>verdict: ${verdictText(r)} · base ${r.base.hash.slice(0, 12)} · head ${r.head.hash.slice(0, 12)}</sub>`);
-  return out.join('\n') + '\n';
+  const footer = `<sub>verdict: ${verdictText(r)} · base ${r.base.hash.slice(0, 12)} · head ${r.head.hash.slice(0, 12)}</sub>`;
+  let text = out.join('\n');
+  // Pull-request comments are limited in size; a huge plan is cut at a line, and says so.
+  if (text.length > MAX_MARKDOWN) {
+    text = text.slice(0, text.lastIndexOf('\n', MAX_MARKDOWN)) + '\n\n_The plan is too long for a comment and was cut here; run `portico plan` for all of it._';
+  }
+  return `${text}\n\n${footer}\n`;
 }
 
 export function formatPlanJSON(r: PlanResult): string {

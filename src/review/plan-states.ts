@@ -69,7 +69,7 @@ async function resolveCommit(location: string, url: string, ref: string): Promis
   if (await isDir(location)) {
     const r = await runGit(['-C', location, 'rev-parse', '--verify', '--quiet', '--end-of-options', `${ref}^{commit}`], { timeoutMs: 15_000 });
     const sha = r.stdout.toString('utf8').trim();
-    if (r.code !== 0 || !/^[0-9a-f]{40,64}$/.test(sha)) throw new PlanStateError(`'${ref}' does not name a commit in ${location}`);
+    if (r.code !== 0 || !/^[0-9a-f]{40,64}$/.test(sha)) throw new PlanStateError(`'${ref}' does not name a commit in ${location}${location === '.' ? ' (and is no file or folder here)' : ''}`);
     return sha;
   }
   if (/^[0-9a-f]{40,64}$/.test(ref)) return ref;
