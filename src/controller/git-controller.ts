@@ -250,6 +250,7 @@ export class GitController {
   }
 
   private restoreLkg(): void {
+    this.lkg.removeStaleTemp();
     let set: LkgSet | undefined;
     try {
       set = this.lkg.load();

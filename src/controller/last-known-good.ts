@@ -1,7 +1,7 @@
 // The last-known-good set: per source, the revision and files that were last applied. Written
 // atomically (tmp + fsync + rename + dir fsync) with a checksum, so a restart serves it without git.
 
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync, mkdirSync, existsSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync, mkdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { canonicalJSON, sha256 } from '../ir/canonical.js';
 import type { CommitInfo } from '../sources/git-source.js';
@@ -81,6 +81,17 @@ export class LastKnownGoodStore {
     }
     renameSync(tmp, this.file);
     syncDir(this.stateDir);
+  }
+
+  /** Removes temp files a crash left mid-write; the real file is untouched by a crash (rename is atomic). */
+  removeStaleTemp(): void {
+    let names: string[] = [];
+    try {
+      names = readdirSync(this.stateDir);
+    } catch {
+      return;
+    }
+    for (const n of names) if (n.startsWith(`${LKG_FILE}.tmp-`)) rmSync(join(this.stateDir, n), { force: true });
   }
 
   /** Moves a damaged file aside so that it is kept for inspection but no longer read. */

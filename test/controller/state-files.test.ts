@@ -30,6 +30,17 @@ describe('last-known-good file', () => {
     assert.deepEqual(readdirSync(dir), ['last-known-good.json']);
   });
 
+  it('is unaffected by a crash in the middle of a later write (a torn temp file)', () => {
+    const dir = join(root, 'lkg-crash');
+    const store = new LastKnownGoodStore(dir);
+    store.save({ version: 1, sources: { ops: entry } });
+    // What a kill -9 during save leaves: a partial temp file beside the intact real one.
+    writeFileSync(join(dir, 'last-known-good.json.tmp-99999'), '{"checksum":"ab');
+    assert.deepEqual(store.load()!.sources.ops!.revision, entry.revision);
+    store.removeStaleTemp();
+    assert.deepEqual(readdirSync(dir), ['last-known-good.json']);
+  });
+
   const damage: [string, (text: string) => string, RegExp][] = [
     ['a truncated file', (t) => t.slice(0, t.length - 20), /not valid JSON/],
     ['an edited body', (t) => t.replace('x: 1', 'x: 2'), /checksum mismatch/],

@@ -205,6 +205,35 @@ spec:
     await daemon.start();
   });
 
+  it('killed with -9 right after a push, a replica restarts on one complete revision (case 48)', async () => {
+    const r = replicas[0]!;
+    const before = shop.head();
+    const after = shop.write('deploy/shop.yaml', mapping('shop', '/shop/', v1.port)).commit('shop back to v1');
+    const body = '{}';
+    await new Promise<void>((resolve) => {
+      const req = http.request(
+        { host: '127.0.0.1', port: r.adminPort, path: '/hooks/github', method: 'POST', agent: false, headers: { 'x-hub-signature-256': githubSignature(SECRET, body), 'x-github-delivery': 'e2e-kill' } },
+        (res) => {
+          res.resume();
+          resolve();
+        },
+      );
+      req.end(body);
+    });
+    // Somewhere between fetch, validation, swap and the state write.
+    await new Promise((res) => setTimeout(res, Math.floor(Math.random() * 150)));
+    const exited = new Promise((res) => r.proc!.once('exit', res));
+    r.proc!.kill('SIGKILL');
+    await exited;
+    await daemon.stop();
+    startReplica(r);
+    await until(`${r.id} ready after kill -9`, async () => ((await httpGet(r.adminPort, '/readyz')).status === 200 ? true : undefined));
+    const served = (await status(r))!.sources.find((s) => s.name === 'shop')!.appliedRevision;
+    assert.ok(served === before || served === after, 'the old or the new revision, nothing in between');
+    assert.equal((await get(r.port, '/shop/a')).upstream, served === after ? 'v1' : 'v2');
+    await daemon.start();
+  });
+
   it('with no state and an unreachable remote, serve refuses to start and says why', async () => {
     const port = await freePort();
     const out = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
