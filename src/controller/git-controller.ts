@@ -118,6 +118,9 @@ export interface SourceStatus {
   readonly lastSuccessfulFetch?: string;
   readonly staleSince?: string;
   readonly fetchError?: { reason: string; message: string; at: string };
+  /** Consecutive failed fetches, and when the next fetch is due (backoff included). */
+  readonly consecutiveFailures: number;
+  readonly nextFetchAt?: string;
 }
 
 /** Remembered refusals per source (older ones are forgotten and would be retried once). */
@@ -738,6 +741,8 @@ export class GitController {
         ...(rt.lastSuccessfulFetch ? { lastSuccessfulFetch: rt.lastSuccessfulFetch } : {}),
         ...(rt.staleSince ? { staleSince: rt.staleSince } : {}),
         ...(rt.fetchError ? { fetchError: rt.fetchError } : {}),
+        consecutiveFailures: rt.failures,
+        ...(rt.nextDueAt > 0 ? { nextFetchAt: new Date(rt.nextDueAt).toISOString() } : {}),
       });
     }
     return out;

@@ -297,6 +297,14 @@ describe('outages and restarts (cases 15, 48)', () => {
     assert.ok(st.staleSince);
     assert.equal(st.appliedRevision, served);
     assert.equal((await get(port, '/')).upstream, 'welcome');
+    // Each further failure waits longer before the next try (exponential backoff with jitter).
+    const delay = (s: typeof st) => Date.parse(s.nextFetchAt!) - Date.parse(s.fetchError!.at);
+    await sync(c);
+    const st2 = c.status()[0]!;
+    assert.equal(st2.consecutiveFailures, 2);
+    assert.ok(delay(st2) > delay(st), `backoff grows: ${delay(st)} ms then ${delay(st2)} ms`);
+    assert.equal(st2.staleSince, st.staleSince, 'stale since the first failure');
+    assert.equal(readHistory(stateDir, { source: 'ops' }).filter((e) => e.result === 'FetchFailed').length, 1, 'one history entry for the outage, not one per try');
     await daemon.start();
     await sync(c);
     assert.equal(c.status()[0]!.state, 'Ready');
