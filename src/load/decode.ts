@@ -10,7 +10,14 @@ import { closestName } from './closest-name.js';
 import { LOAD_LIMITS } from './limits.js';
 import { isObject, normaliseSpec, normaliseV2 } from './spec-normalise.js';
 import { crossFieldIssues, validateSpec, valueAt } from './spec-validation.js';
-import { parseDocuments, sourceOf, type ParsedDocument, type PositionMap, type TextPosition } from './yaml-documents.js';
+import {
+  parseDocuments,
+  type NodeSource,
+  type ParsedDocument,
+  type PositionMap,
+  type SourceMap,
+  type TextPosition,
+} from './yaml-documents.js';
 
 type Obj = Record<string, unknown>;
 
@@ -91,6 +98,9 @@ export function decodeText(
 }
 
 class FileDecoder {
+  /** Positions of the document being decoded. */
+  private sources: SourceMap = new Map();
+
   constructor(
     private readonly ctx: LoadContext,
     private readonly path: string,
@@ -109,7 +119,12 @@ class FileDecoder {
     this.ctx.problems.push(problem(code, message, this.origin(at), extra));
   }
 
+  private sourceOf(value: object): NodeSource | undefined {
+    return this.sources.get(value);
+  }
+
   document(doc: ParsedDocument): void {
+    this.sources = doc.sources;
     const v = doc.value;
     // An empty document (a stray `---`) carries nothing; it is skipped the same way everywhere.
     if (v === null || v === undefined) return;
@@ -124,7 +139,7 @@ class FileDecoder {
       return;
     }
     if (isObject(v) && v.kind === 'List' && Array.isArray(v.items)) {
-      this.items(v.items, sourceOf(v)?.start ?? doc.start, ['items'], spoiled);
+      this.items(v.items, this.sourceOf(v)?.start ?? doc.start, ['items'], spoiled);
       return;
     }
     if (spoiled([])) return;
@@ -136,7 +151,7 @@ class FileDecoder {
       this.report('TooManyDocuments', `more than ${LOAD_LIMITS.maxItemsPerDocument} objects in one list`, start);
       return;
     }
-    const src = sourceOf(list);
+    const src = this.sourceOf(list);
     list.forEach((item, i) => {
       if (spoiled([...prefix, i])) return;
       this.object(item, src?.entries.get(i) ?? start);
@@ -154,7 +169,7 @@ class FileDecoder {
       this.report('NotAnObject', `expected a mapping with apiVersion and kind, found ${Array.isArray(value) ? 'a list' : typeof value}`, at);
       return;
     }
-    const src = sourceOf(value);
+    const src = this.sourceOf(value);
     const start = src?.start ?? at;
     const pos = (key: string): TextPosition => src?.entries.get(key) ?? start;
     const { apiVersion, kind } = value;
@@ -238,8 +253,8 @@ class FileDecoder {
   private annotation(service: Obj, annotations: Obj): void {
     const metadata = service.metadata as Obj;
     const text = annotations[ANNOTATION];
-    const annSrc = sourceOf(annotations);
-    const keyAt = annSrc?.entries.get(ANNOTATION) ?? sourceOf(service)?.start ?? { line: 0, col: 0 };
+    const annSrc = this.sourceOf(annotations);
+    const keyAt = annSrc?.entries.get(ANNOTATION) ?? this.sourceOf(service)?.start ?? { line: 0, col: 0 };
     if (typeof text !== 'string') {
       this.report('AnnotationInvalid', `annotation ${ANNOTATION} must be a string of YAML`, keyAt, {
         field: `metadata.annotations.${ANNOTATION}`,
@@ -266,9 +281,10 @@ class FileDecoder {
   }
 
   private resource(value: Obj, kind: Kind, apiVersion: string, flavour: 'v3' | 'v2'): void {
-    const src = sourceOf(value);
+    const src = this.sourceOf(value);
     const start = src?.start ?? { line: 0, col: 0 };
-    const positions: Record<string, Position> = Object.create(null) as Record<string, Position>;
+    // Keys are dotted paths of keys that passed the prototype-key check; see nullPrototype.
+    const positions: Record<string, Position> = {};
     let failed = false;
     const errorAt = (code: ProblemCode, message: string, field: string, ref?: ResourceRef): void => {
       const at = positions[field] ?? start;
@@ -281,7 +297,7 @@ class FileDecoder {
     let metadata: Obj;
     let spec: Obj;
     if (k8s) {
-      collectPositions(value, '', positions);
+      collectPositions(this.sources, value, '', positions);
       if (kind === 'Secret') remapSecretPositions(positions);
       const allowed = new Set(['apiVersion', 'kind', 'metadata', 'spec', 'status', ...(kind === 'Secret' ? SECRET_FIELDS : [])]);
       for (const key of Object.keys(value)) {
@@ -290,19 +306,20 @@ class FileDecoder {
           errorAt('UnknownField', `unknown top-level field "${key}"${guess ? ` (did you mean "${guess}"?)` : ''}`, key);
         }
       }
-      metadata = isObject(value.metadata) ? value.metadata : (Object.create(null) as Obj);
+      metadata = isObject(value.metadata) ? value.metadata : nullPrototype({});
       if (value.metadata !== undefined && !isObject(value.metadata)) errorAt('SchemaViolation', 'metadata must be a mapping', 'metadata');
       if (kind === 'Secret') {
-        spec = Object.create(null) as Obj;
+        spec = {};
         for (const f of SECRET_FIELDS) if (value[f] !== undefined) spec[f] = value[f];
+        nullPrototype(spec);
         if (value.spec !== undefined) errorAt('UnknownField', 'a Secret has no "spec"; write type and data at the top level', 'spec');
       } else if (value.spec === undefined || value.spec === null) {
-        spec = Object.create(null) as Obj;
+        spec = nullPrototype({});
       } else if (isObject(value.spec)) {
         spec = value.spec;
       } else {
         errorAt('SchemaViolation', 'spec must be a mapping', 'spec');
-        spec = Object.create(null) as Obj;
+        spec = nullPrototype({});
       }
       for (const key of Object.keys(metadata)) {
         if (!METADATA_FIELDS.has(key)) {
@@ -311,8 +328,9 @@ class FileDecoder {
         }
       }
     } else {
-      metadata = Object.create(null) as Obj;
-      spec = Object.create(null) as Obj;
+      // Filled from keys that passed the prototype-key check, then detached (see nullPrototype).
+      metadata = {};
+      spec = {};
       for (const [key, v] of Object.entries(value)) {
         if (key === 'apiVersion' || key === 'kind') {
           const at = src?.entries.get(key);
@@ -325,14 +343,16 @@ class FileDecoder {
           metadata.labels = v;
           const at = src?.entries.get(key);
           if (at) positions['metadata.labels'] = at;
-          collectPositions(v, 'metadata.labels', positions);
+          collectPositions(this.sources, v, 'metadata.labels', positions);
         } else {
           spec[key] = v;
           const at = src?.entries.get(key);
           if (at) positions[`spec.${key}`] = at;
-          collectPositions(v, `spec.${key}`, positions);
+          collectPositions(this.sources, v, `spec.${key}`, positions);
         }
       }
+      nullPrototype(metadata);
+      nullPrototype(spec);
     }
 
     // Identity.
@@ -438,22 +458,22 @@ class FileDecoder {
         ambassadorIds: Object.freeze(ambassadorIds.length > 0 ? [...ambassadorIds] : ['default']),
         spec: deepFreeze(spec),
         origin: this.origin(start),
-        positions: Object.freeze(positions),
+        positions: Object.freeze(nullPrototype(positions)),
       }),
     );
   }
 }
 
 /** Positions of every key and item under `value`, keyed by dotted path with [i] for list items. */
-function collectPositions(value: unknown, prefix: string, out: Record<string, Position>): void {
+function collectPositions(sources: SourceMap, value: unknown, prefix: string, out: Record<string, Position>): void {
   if (typeof value !== 'object' || value === null) return;
-  const src = sourceOf(value);
+  const src = sources.get(value);
   if (!src) return;
   const isList = Array.isArray(value);
   for (const [key, at] of src.entries) {
     const path = isList ? `${prefix}[${key}]` : prefix ? `${prefix}.${key}` : String(key);
     out[path] = at;
-    collectPositions((value as Record<string | number, unknown>)[key], path, out);
+    collectPositions(sources, (value as Record<string | number, unknown>)[key], path, out);
   }
 }
 
@@ -469,22 +489,27 @@ function movePositions(positions: Record<string, Position>, from: string, to: st
   }
 }
 
+/** Detach a filled plain object from Object.prototype (it stays in V8's fast mode, unlike Object.create(null)). */
+function nullPrototype<T extends object>(o: T): T {
+  return Object.setPrototypeOf(o, null) as T;
+}
+
 function checkStringMap(
   v: unknown,
   field: string,
   fail: (code: ProblemCode, message: string, field: string) => void,
 ): Record<string, string> {
-  const out = Object.create(null) as Record<string, string>;
-  if (v === undefined || v === null) return out;
+  const out: Record<string, string> = {};
+  if (v === undefined || v === null) return nullPrototype(out);
   if (!isObject(v)) {
     fail('SchemaViolation', `${field} must be a mapping of strings`, field);
-    return out;
+    return nullPrototype(out);
   }
   for (const [k, val] of Object.entries(v)) {
     if (typeof val !== 'string') fail('SchemaViolation', `${field}.${k} must be a string`, `${field}.${k}`);
     else out[k] = val;
   }
-  return out;
+  return nullPrototype(out);
 }
 
 function deepFreeze<T>(v: T): T {
