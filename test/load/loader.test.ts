@@ -526,6 +526,9 @@ test('resources are frozen and carry their origin', () => {
   assert.equal(formatOrigin(res.origin), 'edge@0123456789ab:deploy/edge.yaml:1:1');
   assert.deepEqual(fieldOrigin(res, 'metadata.name'), { source: 'edge', revision: '0123456789abcdef0123', path: 'deploy/edge.yaml', line: 4, col: 3 });
   assert.ok(Object.isFrozen(res.spec));
+  assert.equal(Object.getPrototypeOf(res.spec), null, 'specs are null-prototype objects');
+  assert.equal(Object.getPrototypeOf(res.positions), null);
+  assert.equal(Object.getPrototypeOf(res.labels), null);
   assert.throws(() => {
     (res.spec as { prefix: string }).prefix = '/b/';
   });
