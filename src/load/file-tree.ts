@@ -27,7 +27,7 @@ export async function readTree(paths: readonly string[]): Promise<{ files: TreeF
 
   const addFile = async (path: string, size: number): Promise<void> => {
     if (++count > LOAD_LIMITS.maxFiles) {
-      if (!stopped) problems.push({ code: 'TooManyFiles', path, message: `more than ${LOAD_LIMITS.maxFiles} files; the rest is not read` });
+      if (!stopped) problems.push({ code: 'TooManyFiles', path, message: `more than ${LOAD_LIMITS.maxFiles} files; nothing loaded` });
       stopped = true;
       return;
     }
@@ -93,7 +93,8 @@ export async function readTree(paths: readonly string[]): Promise<{ files: TreeF
       await addFile(p, st.size);
     }
   }
-  return { files, problems };
+  // A partial configuration would silently miss routes: over the cap, nothing is loaded.
+  return { files: stopped ? [] : files, problems };
 }
 
 function inside(root: string, real: string): boolean {
