@@ -7,8 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startEcho, type EchoUpstream } from '../support/echo-upstream.js';
-import { execFileSync } from 'node:child_process';
-import { GitDaemon, TestRepo, git, makeSshKey, removeDir, startBlackhole, tempDir } from '../sources/git-fixture.js';
+import { GitDaemon, TestRepo, git, makeSshKey, processMentions, removeDir, startBlackhole, tempDir } from '../sources/git-fixture.js';
 import { freePort, get, listenerYaml, mappingYaml, newController, newGateway, rootSource, sourceYaml, sync } from './controller-fixture.js';
 import { readHistory } from '../../src/controller/history.js';
 import type { Gateway } from '../../src/serve/gateway.js';
@@ -184,9 +183,9 @@ describe('a blackholed team remote (case 16)', () => {
       assert.equal((await get(w.port, '/shop/a')).upstream, 'shop-v2');
       const search = w.controller.status().find((s) => s.name === 'search')!;
       assert.equal(search.state, 'Pending', 'its fetch is still in flight');
-      assert.ok(execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).includes(`127.0.0.1:${hole.port}`));
+      assert.ok(processMentions(`127.0.0.1:${hole.port}`));
       await w.controller.stop();
-      assert.ok(!execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).includes(`127.0.0.1:${hole.port}`), 'no git process is left behind');
+      assert.ok(!processMentions(`127.0.0.1:${hole.port}`), 'no git process is left behind');
     } finally {
       await hole.close();
     }

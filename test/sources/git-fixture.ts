@@ -2,7 +2,7 @@
 // fixed identity, a bare remote served by `git daemon` on 127.0.0.1, and a blackhole TCP server.
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync, symlinkSync, unlinkSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, symlinkSync, unlinkSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -177,7 +177,7 @@ export function removeDir(dir: string): void {
 export function makeSshKey(dir: string, principal: string): { key: string; pub: string; allowedSigners: string; config: string[] } {
   const key = join(dir, `${principal.replace(/[^a-z0-9]/gi, '_')}_ed25519`);
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', principal, '-f', key], { stdio: 'ignore' });
-  const pub = execFileSync('cat', [`${key}.pub`], { encoding: 'utf8' }).trim();
+  const pub = readFileSync(`${key}.pub`, 'utf8').trim();
   const [type, body] = pub.split(' ');
   return {
     key,
@@ -185,4 +185,21 @@ export function makeSshKey(dir: string, principal: string): { key: string; pub: 
     allowedSigners: `${principal} namespaces="git" ${type} ${body}`,
     config: ['-c', 'gpg.format=ssh', '-c', `user.signingkey=${key}`],
   };
+}
+
+/** Command lines of the running processes, from /proc (no dependency on procps). */
+export function runningCommandLines(): string[] {
+  const out: string[] = [];
+  for (const pid of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(pid)) continue;
+    try {
+      out.push(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' '));
+    } catch {}
+  }
+  return out;
+}
+
+/** Whether any running process mentions `text` on its command line. */
+export function processMentions(text: string): boolean {
+  return runningCommandLines().some((c) => c.includes(text));
 }

@@ -4,11 +4,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { GitSource, FetchError } from '../../src/sources/git-source.js';
 import { makeSourceSpec, parseSourceArg, SourceSpecError } from '../../src/sources/source-spec.js';
 import { verifyCommits } from '../../src/sources/commit-signatures.js';
-import { GitDaemon, TestRepo, makeSshKey, removeDir, startBlackhole, tempDir } from './git-fixture.js';
+import { GitDaemon, TestRepo, makeSshKey, processMentions, removeDir, startBlackhole, tempDir } from './git-fixture.js';
 
 const root = tempDir('git-source');
 after(() => removeDir(root));
@@ -104,8 +105,7 @@ describe('fetching over git://', () => {
     try {
       const src = source('hole', `git://127.0.0.1:${hole.port}/x.git`, '', { fetchTimeoutMs: 1500 });
       await assert.rejects(src.fetch(), (e: unknown) => e instanceof FetchError && e.reason === 'Timeout');
-      const ps = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
-      assert.ok(!ps.includes(`127.0.0.1:${hole.port}`), 'no git process is left talking to the blackhole');
+      assert.ok(!processMentions(`127.0.0.1:${hole.port}`), 'no git process is left talking to the blackhole');
     } finally {
       await hole.close();
     }
@@ -130,7 +130,7 @@ describe('source arguments', () => {
 
 describe('SSH commit signatures', () => {
   const keys = join(root, 'keys');
-  execFileSync('mkdir', ['-p', keys]);
+  mkdirSync(keys, { recursive: true });
   const trusted = makeSshKey(keys, 'trusted@example.com');
   const stranger = makeSshKey(keys, 'stranger@example.com');
   const policyHead = { mode: 'head' as const, allowedSigners: trusted.allowedSigners };
@@ -190,7 +190,7 @@ describe('SSH commit signatures', () => {
 
 describe('GPG commit signatures', () => {
   const home = join(root, 'gnupg-signer');
-  execFileSync('mkdir', ['-p', '-m', '700', home]);
+  mkdirSync(home, { recursive: true, mode: 0o700 });
   // Signing starts a gpg-agent for this home; stop it rather than wait for it to notice.
   after(() => execFileSync('gpgconf', ['--homedir', home, '--kill', 'all'], { stdio: 'ignore' }));
   const gpg = (args: string[]) => execFileSync('gpg', ['--batch', '--homedir', home, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
