@@ -6,10 +6,8 @@ import { extname, join, relative, isAbsolute } from 'node:path';
 import type { ProblemCode } from '../api/problems.js';
 import { LOAD_LIMITS } from './limits.js';
 
-export interface TreeFile {
-  readonly path: string;
-  readonly content: Buffer;
-}
+/** Receives each file as soon as it is read, so only one file's bytes are held at a time. */
+export type OnFile = (path: string, content: Buffer) => void;
 
 export interface TreeProblem {
   readonly code: ProblemCode;
@@ -19,8 +17,8 @@ export interface TreeProblem {
 
 const EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
 
-export async function readTree(paths: readonly string[]): Promise<{ files: TreeFile[]; problems: TreeProblem[] }> {
-  const files: TreeFile[] = [];
+/** Walks `paths`, handing each file to `onFile` in order; `stopped` means the file cap was hit. */
+export async function readTree(paths: readonly string[], onFile: OnFile): Promise<{ problems: TreeProblem[]; stopped: boolean }> {
   const problems: TreeProblem[] = [];
   let count = 0;
   let stopped = false;
@@ -36,11 +34,14 @@ export async function readTree(paths: readonly string[]): Promise<{ files: TreeF
       problems.push({ code: 'FileTooLarge', path, message: `file is ${size} bytes; the limit is ${LOAD_LIMITS.maxFileBytes}` });
       return;
     }
+    let content: Buffer;
     try {
-      files.push({ path, content: await readFile(path) });
+      content = await readFile(path);
     } catch (err) {
       problems.push({ code: 'FileUnreadable', path, message: `cannot read file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
+      return;
     }
+    onFile(path, content);
   };
 
   const walk = async (dir: string, root: string, visited: Set<string>): Promise<void> => {
@@ -93,8 +94,7 @@ export async function readTree(paths: readonly string[]): Promise<{ files: TreeF
       await addFile(p, st.size);
     }
   }
-  // A partial configuration would silently miss routes: over the cap, nothing is loaded.
-  return { files: stopped ? [] : files, problems };
+  return { problems, stopped };
 }
 
 function inside(root: string, real: string): boolean {

@@ -49,11 +49,15 @@ export function loadFiles(files: readonly LoadFile[], opts: LoadOptions = {}): L
 /** Load files and folders from disk (folders recursively: .yaml, .yml, .json; sorted walk). */
 export async function loadPaths(paths: readonly string[], opts: LoadOptions = {}): Promise<LoadResult> {
   const ctx = newContext(opts);
-  const tree = await readTree(paths);
+  const tree = await readTree(paths, (path, content) => decodeFile(ctx, path, content));
+  if (tree.stopped) {
+    // A partial configuration would silently miss routes: over the cap, nothing is loaded.
+    ctx.resources.length = 0;
+    ctx.problems.length = 0;
+  }
   for (const p of tree.problems) {
     ctx.problems.push({ code: p.code, severity: 'error', message: p.message, origin: withSource(opts, { path: p.path, line: 0, col: 0 }) });
   }
-  for (const f of tree.files) decodeFile(ctx, f.path, f.content);
   return finish(ctx);
 }
 

@@ -3,7 +3,7 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile, truncate } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadFiles, loadPaths, LOAD_LIMITS, type LoadResult } from '../../src/load/index.js';
@@ -171,6 +171,18 @@ test('case 10: size, depth and count caps', async (t) => {
   await t.test('more than 1000 documents in one file are refused', () => {
     const r = load('---\na: 1\n'.repeat(LOAD_LIMITS.maxDocumentsPerFile + 1));
     assert.ok(codes(r).includes('TooManyDocuments'));
+  });
+  await t.test('a folder of more than 10,000 files loads nothing', async () => {
+    const many = join(dir, 'many');
+    await mkdir(many);
+    await writeFile(join(many, 'a-real.yaml'), good);
+    // Written in batches: bounded concurrency, and still a few seconds at most.
+    for (let i = 0; i < LOAD_LIMITS.maxFiles; i += 500) {
+      await Promise.all(Array.from({ length: 500 }, (_, j) => writeFile(join(many, `f${String(i + j).padStart(5, '0')}.yaml`), '')));
+    }
+    const r = await loadPaths([many]);
+    assert.deepEqual(codes(r), ['TooManyFiles']);
+    assert.equal(r.resources.length, 0, 'no partial configuration');
   });
   await t.test('more than 10,000 files are refused', () => {
     const files = Array.from({ length: LOAD_LIMITS.maxFiles + 1 }, (_, i) => ({ path: `f${i}.yaml`, content: '' }));
