@@ -241,7 +241,10 @@ export class GitController {
         this.applied = new Map();
       }
     }
-    await this.runPass();
+    // Through kick(), like every other pass, so that a webhook or a late fetch during start cannot
+    // run a second pass beside it.
+    this.kick();
+    await this.idle();
     if (!this.served) {
       const why = [...this.runtimes.values()]
         .filter((rt) => this.isRoot(rt.decl.spec.name))
@@ -349,7 +352,7 @@ export class GitController {
 
   // ───────────────────────── one pass ─────────────────────────
 
-  /** Runs one pass now (the caller makes sure passes do not overlap: start() and kick() do). */
+  /** One pass; only kick() calls it, which keeps passes from overlapping. */
   private async runPass(): Promise<void> {
     this.stats.passes++;
     const now = Date.now();
