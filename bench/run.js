@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readFileSync, existsSync
 import { tmpdir, cpus as osCpus, totalmem, release } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { commandExists, runToCompletion, stopAll } from './lib/process-group.js';
+import { commandExists, runToCompletion, stopAll, removeOnExit } from './lib/process-group.js';
 import { cpuLayout } from './lib/cpu-layout.js';
 import { startUpstreamNginx, startUpstreamNode, BENCH_DIR, REPO_DIR } from './lib/variants.js';
 import { runHttp1 } from './sections/http1.js';
@@ -141,6 +141,7 @@ async function main() {
   await ensureTools(o, log);
   const build = await buildPortico(o, log);
   const workdir = mkdtempSync(join(tmpdir(), 'portico-bench-'));
+  removeOnExit(workdir);
   const result = {
     startedAt: new Date(t0).toISOString(),
     mode: o.quick ? 'quick' : 'full',

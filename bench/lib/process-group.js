@@ -1,9 +1,24 @@
 // Every process the benchmark starts goes through here, so that all of them (and their children)
 // are stopped on success, on error and on Ctrl-C: each runs in its own process group, killed by id.
 import { spawn, spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 
 const live = new Map(); // pid -> handle
+const scratchDirs = new Set();
 let handlersInstalled = false;
+
+/** A temporary folder removed when the run ends, however it ends. */
+export function removeOnExit(dir) {
+  installHandlers();
+  scratchDirs.add(dir);
+}
+
+function removeScratch() {
+  for (const d of scratchDirs) {
+    try { rmSync(d, { recursive: true, force: true }); } catch {}
+  }
+  scratchDirs.clear();
+}
 
 function killGroup(pid, signal) {
   try { process.kill(-pid, signal); } catch {}
@@ -14,7 +29,10 @@ function installHandlers() {
   if (handlersInstalled) return;
   handlersInstalled = true;
   // 'exit' handlers may only do synchronous work: SIGKILL whatever is still running.
-  process.on('exit', () => { for (const pid of live.keys()) killGroup(pid, 'SIGKILL'); });
+  process.on('exit', () => {
+    for (const pid of live.keys()) killGroup(pid, 'SIGKILL');
+    removeScratch();
+  });
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     process.on(sig, () => {
       console.error(`\nbench: ${sig} received, stopping ${live.size} process group(s)`);
