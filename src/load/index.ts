@@ -1,6 +1,7 @@
 // Load stage entry points: files and folders (or in-memory files from a git source) → normalised,
 // validated Resources plus Problems. Pure over its inputs except loadPaths, which reads the disk.
 
+import { isUtf8 } from 'node:buffer';
 import { compareProblems, type Problem } from '../api/problems.js';
 import type { Resource } from '../api/resource.js';
 import { decodeText, type LoadContext } from './decode.js';
@@ -68,6 +69,16 @@ function decodeFile(ctx: LoadContext, path: string, content: string | Buffer): v
       code: 'FileTooLarge',
       severity: 'error',
       message: `file is ${size} bytes; the limit is ${LOAD_LIMITS.maxFileBytes}`,
+      origin: withSource(ctx, { path, line: 0, col: 0 }),
+    });
+    return;
+  }
+  if (typeof content !== 'string' && !isUtf8(content)) {
+    // Decoding would swap bad bytes for U+FFFD and change names and values without a word.
+    ctx.problems.push({
+      code: 'FileUnreadable',
+      severity: 'error',
+      message: 'file is not valid UTF-8',
       origin: withSource(ctx, { path, line: 0, col: 0 }),
     });
     return;

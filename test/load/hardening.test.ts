@@ -46,6 +46,13 @@ test('case 1: invalid YAML syntax is rejected with repo:path:line:col; other fil
   }
 });
 
+test('a file that is not UTF-8 is refused rather than decoded with replacement characters', () => {
+  const bytes = Buffer.concat([Buffer.from(good.replace('name: good', 'name: caf')), Buffer.from([0xe9, 0x0a])]);
+  const r = loadFiles([{ path: 'latin1.yaml', content: bytes }]);
+  assert.deepEqual(codes(r), ['FileUnreadable']);
+  assert.match(r.problems[0]?.message ?? '', /UTF-8/);
+});
+
 test('case 2: an unknown kind or apiVersion is rejected, naming the kind and the file', async (t) => {
   await t.test('kind: Mappping', () => {
     const r = load(good.replace('kind: Mapping', 'kind: Mappping'));
