@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { GitSource, FetchError } from '../../src/sources/git-source.js';
 import { makeSourceSpec, parseSourceArg, SourceSpecError } from '../../src/sources/source-spec.js';
 import { verifyCommits } from '../../src/sources/commit-signatures.js';
-import { GitDaemon, TestRepo, makeSshKey, processMentions, removeDir, startBlackhole, tempDir } from './git-fixture.js';
+import { GitDaemon, TestRepo, makeSshKey, processMentions, removeDir, startBlackhole, startGitHttp, tempDir } from './git-fixture.js';
 
 const root = tempDir('git-source');
 after(() => removeDir(root));
@@ -108,6 +108,26 @@ describe('fetching over git://', () => {
       assert.ok(!processMentions(`127.0.0.1:${hole.port}`), 'no git process is left talking to the blackhole');
     } finally {
       await hole.close();
+    }
+  });
+});
+
+describe('fetching over http', () => {
+  it('fetches through smart HTTP, and names an authentication failure without prompting (case 17)', async () => {
+    const httpRoot = join(root, 'http-served');
+    const repo = new TestRepo(httpRoot, 'web');
+    repo.write('x.yaml', 'x: 1\n').commit('over http');
+    const open = await startGitHttp(httpRoot);
+    const locked = await startGitHttp(httpRoot, { requireAuth: 'ci:s3cret' });
+    try {
+      const src = source('http', open.url('web.git'));
+      assert.equal(await src.fetch(), repo.head());
+      assert.equal((await src.readSnapshot(repo.head())).files[0]!.path, 'x.yaml');
+      const denied = source('http-auth', locked.url('web.git'));
+      await assert.rejects(denied.fetch(), (e: unknown) => e instanceof FetchError && e.reason === 'AuthenticationFailed');
+    } finally {
+      await open.close();
+      await locked.close();
     }
   });
 });
