@@ -6,6 +6,11 @@ import { extname, join, relative, isAbsolute } from 'node:path';
 import type { ProblemCode } from '../api/problems.js';
 import { LOAD_LIMITS } from './limits.js';
 
+export interface TreeFile {
+  readonly path: string;
+  readonly content: Buffer;
+}
+
 /** Receives each file as soon as it is read, so only one file's bytes are held at a time. */
 export type OnFile = (path: string, content: Buffer) => void;
 
@@ -17,8 +22,15 @@ export interface TreeProblem {
 
 const EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
 
+/** All files under `paths`, in walk order; over the file cap, none (with the TooManyFiles problem). */
+export async function readTree(paths: readonly string[]): Promise<{ files: TreeFile[]; problems: TreeProblem[] }> {
+  const files: TreeFile[] = [];
+  const { problems, stopped } = await walkTree(paths, (path, content) => files.push({ path, content }));
+  return { files: stopped ? [] : files, problems };
+}
+
 /** Walks `paths`, handing each file to `onFile` in order; `stopped` means the file cap was hit. */
-export async function readTree(paths: readonly string[], onFile: OnFile): Promise<{ problems: TreeProblem[]; stopped: boolean }> {
+export async function walkTree(paths: readonly string[], onFile: OnFile): Promise<{ problems: TreeProblem[]; stopped: boolean }> {
   const problems: TreeProblem[] = [];
   let count = 0;
   let stopped = false;

@@ -5,7 +5,7 @@ import { isUtf8 } from 'node:buffer';
 import { compareProblems, type Problem } from '../api/problems.js';
 import type { Resource } from '../api/resource.js';
 import { decodeText, type LoadContext } from './decode.js';
-import { readTree } from './file-tree.js';
+import { walkTree } from './file-tree.js';
 import { LOAD_LIMITS } from './limits.js';
 
 export { LOAD_LIMITS } from './limits.js';
@@ -50,7 +50,7 @@ export function loadFiles(files: readonly LoadFile[], opts: LoadOptions = {}): L
 /** Load files and folders from disk (folders recursively: .yaml, .yml, .json; sorted walk). */
 export async function loadPaths(paths: readonly string[], opts: LoadOptions = {}): Promise<LoadResult> {
   const ctx = newContext(opts);
-  const tree = await readTree(paths, (path, content) => decodeFile(ctx, path, content));
+  const tree = await walkTree(paths, (path, content) => decodeFile(ctx, path, content));
   if (tree.stopped) {
     // A partial configuration would silently miss routes: over the cap, nothing is loaded.
     ctx.resources.length = 0;
