@@ -284,7 +284,7 @@ export function forward(ctx: RequestContext, env: ForwardEnv, action: RouteActio
         return;
       }
       const out = downstreamResponseHeaders(ures.rawHeaders, backend.responseRemove);
-      if (action.cors !== undefined) addResponseCors(action.cors, headerValue(req, 'origin'), out);
+      if (action.cors !== undefined) addResponseCors(action.cors, scan.origin, out);
       if (backend.responseAdd.length > 0) applyAdds(out, backend.responseAdd, 0);
       try {
         ctx.res.writeHead(status, out);

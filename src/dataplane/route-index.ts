@@ -278,3 +278,9 @@ export function normalizeHost(raw: string, listenerPort: number, tls: boolean): 
   if (p === listenerPort || p === (tls ? 443 : 80)) return host;
   return `${host}:${port}`;
 }
+
+/** For `explain`: the same lookup, with the candidates that were passed over and why. */
+export function explainMatch<A>(index: RuntimeIndex<A>, listener: string, req: RouteRequest): MatchResult<A> & { readonly trace: TraceEntry[] } {
+  const trace: TraceEntry[] = [];
+  return { ...matchRoute(index, listener, req, trace), trace };
+}

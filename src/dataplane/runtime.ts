@@ -35,6 +35,8 @@ class RequestPathRuntime implements Runtime {
   private draining = false;
   private drained: (() => void)[] = [];
   private closed = false;
+  /** Raw Host → normalised host, per listener port: clients repeat the same few Host values. */
+  private readonly hostCache = new Map<string, string>();
 
   constructor(ir: IR, secrets: SecretStore, options: RuntimeOptions) {
     this.generation = options.generation;
@@ -111,7 +113,7 @@ class RequestPathRuntime implements Runtime {
       return;
     }
     ctx.authority = authority;
-    ctx.host = normalizeHost(authority, conn.port, conn.tls);
+    ctx.host = this.normalizedHost(authority, conn);
     if (ctx.host === '') {
       localReply(ctx, env, 400, 'bad_request', true);
       return;
@@ -174,6 +176,18 @@ class RequestPathRuntime implements Runtime {
       return;
     }
     forward(ctx, env, action, route.ir, backend, scan, g.useRemoteAddress || scan.xff !== undefined ? fwd.xff : undefined, xfp, xfh);
+  }
+
+  private normalizedHost(authority: string, conn: ConnectionInfo): string {
+    const key = conn.tls ? `${conn.port}s${authority}` : `${conn.port} ${authority}`;
+    let h = this.hostCache.get(key);
+    if (h === undefined) {
+      h = normalizeHost(authority, conn.port, conn.tls);
+      // bounded: a client cycling through random Host values must not grow memory
+      if (this.hostCache.size >= 1024) this.hostCache.clear();
+      this.hostCache.set(key, h);
+    }
+    return h;
   }
 
   private finish(ctx: RequestContext): void {
@@ -272,4 +286,4 @@ class RequestPathRuntime implements Runtime {
 
 export const buildRuntime: BuildRuntime = (ir, secrets, options) => new RequestPathRuntime(ir, secrets, options);
 
-export { matchRoute, buildRuntimeIndex } from './route-index.js';
+export { matchRoute, explainMatch, buildRuntimeIndex } from './route-index.js';
