@@ -120,3 +120,14 @@ describe('route index', () => {
     assert.equal(routeId(idx, req('/elsewhere')), 'catchall');
   });
 });
+
+describe('explainMatch', () => {
+  it('returns the route and the candidates passed over, like the proxy sees them', async () => {
+    const { explainMatch } = await import('../../src/dataplane/route-index.js');
+    const idx = indexOf([r('get-only', { prefix: '/a/', method: 'GET' }), r('any', { prefix: '/a/' })]);
+    const e = explainMatch(idx, LISTENER, req('/a/x', { method: 'DELETE' }));
+    assert.equal(e.route?.ir.id, 'any');
+    assert.equal(e.vhost?.ir.hostname, '*');
+    assert.deepEqual(e.trace, [{ route: 'get-only', reason: 'method' }]);
+  });
+});
