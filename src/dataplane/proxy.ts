@@ -64,7 +64,8 @@ export function localReply(ctx: RequestContext, env: ForwardEnv, status: number,
   ctx.status = status;
   ctx.localReply = code;
   if (ctx.clientGone) return;
-  sendLocalReply(ctx.res, status, code, ctx.requestId, close, env.serverName, extra);
+  // A request body we did not read to its end would stall the connection for the next request.
+  sendLocalReply(ctx.res, status, code, ctx.requestId, close || !ctx.req.complete, env.serverName, extra);
 }
 
 function classify(err: NodeJS.ErrnoException): FailKind {

@@ -170,3 +170,21 @@ describe('upstream faults (HARDENING cases 25–29)', () => {
     agent.destroy();
   });
 });
+
+describe('local replies while the client is still sending a body', () => {
+  it('closes the connection after the reply instead of leaving it stuck mid-body', async () => {
+    const gw = await gatewayTo(await closedPort());
+    const s = net.connect(gw.port, '127.0.0.1');
+    s.on('error', () => {});
+    const got: Buffer[] = [];
+    const closed = new Promise<void>((resolve) => s.on('close', () => resolve()));
+    s.on('data', (d: Buffer) => got.push(d));
+    s.write('POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\n' + 'x'.repeat(1000));
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 3000))]);
+    const text = Buffer.concat(got).toString();
+    assert.match(text, /^HTTP\/1\.1 503 /);
+    assert.match(text, /connection: close/i);
+    assert.ok(s.destroyed || s.readableEnded, 'the gateway closed the connection');
+    s.destroy();
+  });
+});
