@@ -3,6 +3,7 @@
 
 import type { IR, IRBackend, IRRedirect, IRRetryPolicy, IRRoute, IRVirtualHost } from '../ir/types.js';
 import { compileCors, type CompiledCors } from './cors.js';
+import { compileRegex } from './build-errors.js';
 import type { UpstreamCluster } from './upstream-pool.js';
 
 export interface CompiledRetry {
@@ -81,7 +82,7 @@ export function compileRouteAction(ir: IR, route: IRRoute, vhost: IRVirtualHost,
     cluster: clusters.get(b.cluster),
     prefixRewrite: b.rewrite.prefix,
     regexRewrite: b.rewrite.regex
-      ? { re: new RegExp(b.rewrite.regex.pattern, 'g'), substitution: jsSubstitution(b.rewrite.regex.substitution) }
+      ? { re: compileRegex(b.rewrite.regex.pattern, 'g'), substitution: jsSubstitution(b.rewrite.regex.substitution) }
       : undefined,
     hostRewrite: b.hostRewrite,
     autoHostRewrite: b.autoHostRewrite,
@@ -105,7 +106,7 @@ export function compileRouteAction(ir: IR, route: IRRoute, vhost: IRVirtualHost,
     cumulative,
     totalWeight: total,
     redirect: r
-      ? { ir: r, regex: r.regexRedirect ? { re: new RegExp(r.regexRedirect.pattern, 'g'), substitution: jsSubstitution(r.regexRedirect.substitution) } : undefined }
+      ? { ir: r, regex: r.regexRedirect ? { re: compileRegex(r.regexRedirect.pattern, 'g'), substitution: jsSubstitution(r.regexRedirect.substitution) } : undefined }
       : undefined,
     shadow: route.shadow ? { cluster: clusters.get(route.shadow.cluster), weight: route.shadow.weight } : undefined,
     cors: route.cors ? compileCors(route.cors) : g.cors ? compileCors(g.cors) : undefined,

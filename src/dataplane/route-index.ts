@@ -2,6 +2,7 @@
 // an exact-path map and the regex list, then the full match on those few candidates in IR order.
 
 import type { IR, IRHeaderMatch, IRQueryMatch, IRRoute, IRVirtualHost } from '../ir/types.js';
+import { compileRegex, RuntimeBuildError } from './build-errors.js';
 
 /** What matching needs to know about a request (also built by `explain` from a request line). */
 export interface RouteRequest {
@@ -76,7 +77,7 @@ export interface MatchResult<A> {
 
 /** Regexes in the IR are full-match (RE2 subset); anchor them once here. */
 export function compileFullMatch(source: string, caseSensitive = true): RegExp {
-  return new RegExp(`^(?:${source})$`, caseSensitive ? '' : 'i');
+  return compileRegex(`^(?:${source})$`, caseSensitive ? '' : 'i');
 }
 
 function compileHeaderMatch(m: IRHeaderMatch | IRQueryMatch): CompiledHeaderMatch {
@@ -120,7 +121,7 @@ export function buildVhostIndex<A>(vh: IRVirtualHost, makeAction: (route: IRRout
   let exactInsensitive: Map<string, number[]> | null = null;
   const always: number[] = [];
   const routes: CompiledRoute<A>[] = [];
-  vh.routes.forEach((r, order) => {
+  function compileOne(r: IRRoute, order: number): void {
     const m = r.match;
     let pathRegex: RegExp | undefined;
     if (m.prefix !== undefined) {
@@ -146,6 +147,14 @@ export function buildVhostIndex<A>(vh: IRVirtualHost, makeAction: (route: IRRout
       query: m.query.map(compileHeaderMatch),
       action: makeAction(r, vh),
     });
+  }
+  vh.routes.forEach((r, order) => {
+    try {
+      compileOne(r, order);
+    } catch (err) {
+      if (err instanceof RuntimeBuildError) throw new RuntimeBuildError(err.code, `route ${r.id} in ${vh.name}: ${err.message}`);
+      throw new RuntimeBuildError('PORTICO_ERR_IR_ROUTE', `route ${r.id} in ${vh.name}: ${(err as Error).message}`);
+    }
   });
   return { ir: vh, routes, sensitiveTrie, insensitiveTrie, exact, exactInsensitive, always };
 }

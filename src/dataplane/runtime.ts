@@ -46,7 +46,13 @@ class RequestPathRuntime implements Runtime {
     this.onDone = options.onRequestDone;
     for (const c of ir.clusters) this.clusters.set(c.name, new UpstreamCluster(c, ir.tlsContexts, secrets, this.random));
     for (const l of ir.listeners) this.listeners.set(l.name, l);
-    this.index = buildRuntimeIndex(ir, (route, vh) => compileRouteAction(ir, route, vh, this.clusters));
+    try {
+      this.index = buildRuntimeIndex(ir, (route, vh) => compileRouteAction(ir, route, vh, this.clusters));
+    } catch (err) {
+      // nothing of a runtime that failed to build may keep sockets or timers alive
+      this.close();
+      throw err;
+    }
     const g = ir.global;
     this.policy = { normalizePath: g.normalizePath, mergeSlashes: g.mergeSlashes, escapedSlashesAction: g.escapedSlashesAction };
     this.env = {

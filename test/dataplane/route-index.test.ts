@@ -131,3 +131,15 @@ describe('explainMatch', () => {
     assert.deepEqual(e.trace, [{ route: 'get-only', reason: 'method' }]);
   });
 });
+
+describe('building from a faulty IR', () => {
+  it('throws a coded error naming the route when a regex cannot be compiled', async () => {
+    const { buildRuntime } = await import('../../src/dataplane/runtime.js');
+    const ir = buildIR({ clusters: c, routes: [r('default/bad', { regex: '/a(' })] });
+    assert.throws(() => buildRuntime(ir, {}, { generation: 1, hash: 'x' }), (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'PORTICO_ERR_IR_REGEX');
+      assert.match(e.message, /route default\/bad/);
+      return true;
+    });
+  });
+});
