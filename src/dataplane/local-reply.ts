@@ -4,23 +4,25 @@
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 
-export type LocalReplyCode =
-  | 'no_route'
-  | 'bad_request'
-  | 'invalid_path'
-  | 'headers_too_many'
-  | 'version_not_supported'
-  | 'method_not_allowed'
-  | 'insecure_rejected'
-  | 'upstream_unavailable'
-  | 'circuit_open'
-  | 'upstream_timeout'
-  | 'bad_upstream_response'
-  | 'upgrade_not_supported'
-  | 'draining'
-  | 'redirect'
-  | 'cors_preflight'
-  | 'internal_error';
+/** Every local reply code (docs/reference/dataplane.md lists the same set; a test keeps them in step). */
+export const LOCAL_REPLY_CODES = [
+  'no_route',
+  'bad_request',
+  'invalid_path',
+  'headers_too_many',
+  'version_not_supported',
+  'method_not_allowed',
+  'upstream_unavailable',
+  'circuit_open',
+  'upstream_timeout',
+  'bad_upstream_response',
+  'upgrade_not_supported',
+  'redirect',
+  'cors_preflight',
+  'internal_error',
+] as const;
+
+export type LocalReplyCode = (typeof LOCAL_REPLY_CODES)[number];
 
 const MESSAGES: Record<LocalReplyCode, string> = {
   no_route: 'no route matches this request',
@@ -29,13 +31,11 @@ const MESSAGES: Record<LocalReplyCode, string> = {
   headers_too_many: 'too many request headers',
   version_not_supported: 'HTTP version not supported',
   method_not_allowed: 'method not allowed',
-  insecure_rejected: 'this host only serves secure requests',
   upstream_unavailable: 'upstream unavailable',
   circuit_open: 'upstream overloaded',
   upstream_timeout: 'upstream timed out',
   bad_upstream_response: 'invalid response from upstream',
   upgrade_not_supported: 'protocol upgrade not supported on this route',
-  draining: 'the gateway is shutting down',
   redirect: 'redirect',
   cors_preflight: 'preflight',
   internal_error: 'internal error',
