@@ -188,3 +188,21 @@ describe('local replies while the client is still sending a body', () => {
     s.destroy();
   });
 });
+
+describe('connect timeout', () => {
+  it('a connect that never completes ends at the cluster connect timeout with 503', async () => {
+    const { startUnaccepting } = await import('../support/fault-upstream.js');
+    const hang = await startUnaccepting();
+    cleanups.push(() => hang.close());
+    const gw = await startGateway(buildIR({
+      clusters: [cluster('hang', hang.port, { connectTimeoutMs: 200 })],
+      routes: [route('default/r', { prefix: '/' }, [backend('hang', { timeouts: { requestMs: 10_000, idleMs: 0 } })])],
+    }));
+    cleanups.push(() => gw.close());
+    const r = await request(gw.port, { path: '/x' });
+    assert.equal(r.status, 503);
+    assert.equal(json(r).code, 'upstream_unavailable');
+    await until(() => gw.done.length === 1);
+    assert.equal(gw.done[0]?.upstreamError, 'PORTICO_CONNECT_TIMEOUT');
+  });
+});

@@ -72,3 +72,42 @@ export function startUnsolicited101(): Promise<RawUpstream> {
 export function startResetAfterRequest(): Promise<RawUpstream> {
   return startRawUpstream((c) => c.socket.resetAndDestroy());
 }
+
+/**
+ * An address whose TCP connects hang: a stopped child process listens with a backlog of 1, and
+ * two held connections fill the queue, so the kernel leaves further SYNs unanswered.
+ */
+export async function startUnaccepting(): Promise<{ port: number; close(): Promise<void> }> {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, ['-e', "const s=require('net').createServer(()=>{});s.listen({port:0,host:'127.0.0.1',backlog:1},()=>console.log(s.address().port))"], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('error', reject);
+    child.stdout.once('data', (d: Buffer) => resolve(Number(String(d).trim())));
+  });
+  child.kill('SIGSTOP');
+  const held: net.Socket[] = [];
+  for (let i = 0; i < 4; i++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1');
+      const t = setTimeout(() => {
+        s.destroy();
+        resolve(false);
+      }, 300);
+      s.on('error', () => {});
+      s.once('connect', () => {
+        clearTimeout(t);
+        held.push(s);
+        resolve(true);
+      });
+    });
+    if (!ok) break;
+  }
+  return {
+    port,
+    close: async () => {
+      for (const s of held) s.destroy();
+      child.kill('SIGKILL');
+      await new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
+    },
+  };
+}
