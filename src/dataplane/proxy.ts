@@ -260,6 +260,8 @@ export function forward(ctx: RequestContext, env: ForwardEnv, action: RouteActio
       });
     }
     ureq.on('error', (err) => fail(classify(err), err));
+    // Whatever ended this attempt, its endpoint and cluster counters must come back down.
+    ureq.on('close', release);
     // Node hands a 101 to 'upgrade' even when we never asked for one: never tunnel it.
     ureq.on('upgrade', (_r, sock) => {
       sock.destroy();
