@@ -206,3 +206,28 @@ describe('connect timeout', () => {
     assert.equal(gw.done[0]?.upstreamError, 'PORTICO_CONNECT_TIMEOUT');
   });
 });
+
+describe('circuit-breaker accounting after failures', () => {
+  it('timeouts, resets and refusals give their slot back (max_requests 1 keeps admitting)', async () => {
+    const hole = await upstream(startBlackhole());
+    const reset = await upstream(startResetMidBody('reset'));
+    const down = await closedPort();
+    const cb = { maxConnections: 1, maxPendingRequests: 0, maxRequests: 1, maxRetries: 0 };
+    const gw = await startGateway(buildIR({
+      clusters: [cluster('hole', hole.port, { circuitBreakers: cb }), cluster('reset', reset.port, { circuitBreakers: cb }), cluster('down', down, { circuitBreakers: cb })],
+      routes: [
+        route('default/hole', { prefix: '/hole/' }, [backend('hole', { timeouts: { requestMs: 150, idleMs: 0 } })]),
+        route('default/reset', { prefix: '/reset/' }, [backend('reset')]),
+        route('default/down', { prefix: '/down/' }, [backend('down')]),
+      ],
+    }));
+    cleanups.push(() => gw.close());
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await request(gw.port, { path: '/hole/x' })).status, 504);
+      assert.ok((await request(gw.port, { path: '/reset/x' })).aborted);
+      assert.equal((await request(gw.port, { path: '/down/x' })).status, 503);
+      assert.notEqual(gw.done.at(-1)?.localReply, 'circuit_open');
+    }
+    assert.equal(gw.done.filter((d) => d.localReply === 'circuit_open').length, 0);
+  });
+});
