@@ -1,7 +1,7 @@
 // What to do with a matched route, compiled once per IR: weighted backends with their rewrite,
 // header, timeout and retry policy; redirects; shadow; CORS. Nothing here is parsed per request.
 
-import type { IR, IRBackend, IRRedirect, IRRetryPolicy, IRRoute, IRVirtualHost } from '../ir/types.js';
+import type { IR, IRBackend, IRCors, IRRedirect, IRRetryPolicy, IRRoute, IRVirtualHost } from '../ir/types.js';
 import { compileCors, type CompiledCors } from './cors.js';
 import { compileRegex } from './build-errors.js';
 import type { UpstreamCluster } from './upstream-pool.js';
@@ -56,6 +56,25 @@ export function jsSubstitution(s: string): string {
   return s.replace(/\$/g, '$$$$').replace(/\\(\d)/g, '$$$1');
 }
 
+/** Policies shared by many routes (the Module's) are compiled once per IR object. */
+const retryCache = new WeakMap<IRRetryPolicy, CompiledRetry | undefined>();
+const corsCache = new WeakMap<IRCors, CompiledCors>();
+
+function cachedRetry(p: IRRetryPolicy | undefined): CompiledRetry | undefined {
+  if (p === undefined) return undefined;
+  if (!retryCache.has(p)) retryCache.set(p, compileRetry(p));
+  return retryCache.get(p);
+}
+
+function cachedCors(c: IRCors): CompiledCors {
+  let v = corsCache.get(c);
+  if (v === undefined) {
+    v = compileCors(c);
+    corsCache.set(c, v);
+  }
+  return v;
+}
+
 export function compileRetry(p: IRRetryPolicy | undefined): CompiledRetry | undefined {
   if (p === undefined || p.numRetries <= 0 || p.retryOn.length === 0) return undefined;
   const on = new Set(p.retryOn.map((s) => s.trim().toLowerCase()));
@@ -71,8 +90,16 @@ export function compileRetry(p: IRRetryPolicy | undefined): CompiledRetry | unde
   };
 }
 
+const NO_NAMES: ReadonlySet<string> = new Set();
+
+/** Shared empty set when there is nothing to remove: most routes have no removal rules. */
 function lowerSet(a: readonly string[], b: readonly string[]): ReadonlySet<string> {
+  if (a.length === 0 && b.length === 0) return NO_NAMES;
   return new Set([...a, ...b].map((s) => s.toLowerCase()));
+}
+
+function concat<T>(a: readonly T[], b: readonly T[]): readonly T[] {
+  return b.length === 0 ? a : a.length === 0 ? b : [...a, ...b];
 }
 
 export function compileRouteAction(ir: IR, route: IRRoute, vhost: IRVirtualHost, clusters: ReadonlyMap<string, UpstreamCluster>): RouteAction {
@@ -87,12 +114,12 @@ export function compileRouteAction(ir: IR, route: IRRoute, vhost: IRVirtualHost,
     hostRewrite: b.hostRewrite,
     autoHostRewrite: b.autoHostRewrite,
     requestRemove: lowerSet(b.headers.requestRemove, g.headers.requestRemove),
-    requestAdd: [...b.headers.requestAdd, ...g.headers.requestAdd],
+    requestAdd: concat(b.headers.requestAdd, g.headers.requestAdd),
     responseRemove: lowerSet(b.headers.responseRemove, g.headers.responseRemove),
-    responseAdd: [...b.headers.responseAdd, ...g.headers.responseAdd],
+    responseAdd: concat(b.headers.responseAdd, g.headers.responseAdd),
     requestTimeoutMs: b.timeouts.requestMs,
     idleTimeoutMs: b.timeouts.idleMs,
-    retry: compileRetry(b.retryPolicy ?? g.retryPolicy),
+    retry: cachedRetry(b.retryPolicy ?? g.retryPolicy),
   }));
   const cumulative: number[] = [];
   let total = 0;
@@ -109,7 +136,7 @@ export function compileRouteAction(ir: IR, route: IRRoute, vhost: IRVirtualHost,
       ? { ir: r, regex: r.regexRedirect ? { re: compileRegex(r.regexRedirect.pattern, 'g'), substitution: jsSubstitution(r.regexRedirect.substitution) } : undefined }
       : undefined,
     shadow: route.shadow ? { cluster: clusters.get(route.shadow.cluster), weight: route.shadow.weight } : undefined,
-    cors: route.cors ? compileCors(route.cors) : g.cors ? compileCors(g.cors) : undefined,
+    cors: route.cors ? cachedCors(route.cors) : g.cors ? cachedCors(g.cors) : undefined,
     vhost,
   };
 }

@@ -42,8 +42,13 @@ export interface CompiledRoute<A> {
   readonly action: A;
 }
 
+/** Compressed (radix) trie node: few nodes even for 10,000 prefixes, one Map per branching point. */
 interface TrieNode {
+  /** The edge label from the parent ('' for the root). */
+  label: string;
+  /** Children keyed by the first character of their label. */
   next: Map<number, TrieNode> | null;
+  /** Routes whose prefix ends exactly here. */
   routes: number[] | null;
 }
 
@@ -89,33 +94,59 @@ function compileHeaderMatch(m: IRHeaderMatch | IRQueryMatch): CompiledHeaderMatc
   };
 }
 
-function trieInsert(root: TrieNode, key: string, order: number): void {
-  let node = root;
-  for (let i = 0; i < key.length; i++) {
-    const c = key.charCodeAt(i);
-    if (node.next === null) node.next = new Map();
-    let child = node.next.get(c);
-    if (child === undefined) {
-      child = { next: null, routes: null };
-      node.next.set(c, child);
-    }
-    node = child;
-  }
-  (node.routes ??= []).push(order);
+function newNode(label: string): TrieNode {
+  return { label, next: null, routes: null };
 }
 
-function trieCollect(root: TrieNode, path: string, out: number[]): void {
-  let node: TrieNode | undefined = root;
+function trieInsert(root: TrieNode, key: string, order: number): void {
+  let node = root;
   let i = 0;
-  while (node !== undefined) {
+  for (;;) {
+    if (i === key.length) {
+      (node.routes ??= []).push(order);
+      return;
+    }
+    const c = key.charCodeAt(i);
+    const child = node.next?.get(c);
+    if (child === undefined) {
+      const leaf = newNode(key.slice(i));
+      leaf.routes = [order];
+      (node.next ??= new Map()).set(c, leaf);
+      return;
+    }
+    const l = child.label;
+    let j = 0;
+    while (j < l.length && i + j < key.length && l.charCodeAt(j) === key.charCodeAt(i + j)) j++;
+    if (j < l.length) {
+      // split the edge where the new key departs from it
+      const mid = newNode(l.slice(0, j));
+      child.label = l.slice(j);
+      mid.next = new Map([[child.label.charCodeAt(0), child]]);
+      (node.next as Map<number, TrieNode>).set(c, mid);
+      node = mid;
+    } else {
+      node = child;
+    }
+    i += j;
+  }
+}
+
+/** Routes of every prefix that `path` starts with, shortest prefix first. */
+function trieCollect(root: TrieNode, path: string, out: number[]): void {
+  let node = root;
+  let i = 0;
+  for (;;) {
     if (node.routes !== null) for (const r of node.routes) out.push(r);
     if (node.next === null || i >= path.length) return;
-    node = node.next.get(path.charCodeAt(i++));
+    const child = node.next.get(path.charCodeAt(i));
+    if (child === undefined || !path.startsWith(child.label, i)) return;
+    i += child.label.length;
+    node = child;
   }
 }
 
 export function buildVhostIndex<A>(vh: IRVirtualHost, makeAction: (route: IRRoute, vhost: IRVirtualHost) => A): VhostIndex<A> {
-  const sensitiveTrie: TrieNode = { next: null, routes: null };
+  const sensitiveTrie = newNode('');
   let insensitiveTrie: TrieNode | null = null;
   const exact = new Map<string, number[]>();
   let exactInsensitive: Map<string, number[]> | null = null;
@@ -126,7 +157,7 @@ export function buildVhostIndex<A>(vh: IRVirtualHost, makeAction: (route: IRRout
     let pathRegex: RegExp | undefined;
     if (m.prefix !== undefined) {
       if (m.caseSensitive) trieInsert(sensitiveTrie, m.prefix, order);
-      else trieInsert((insensitiveTrie ??= { next: null, routes: null }), m.prefix.toLowerCase(), order);
+      else trieInsert((insensitiveTrie ??= newNode('')), m.prefix.toLowerCase(), order);
     } else if (m.path !== undefined) {
       const map = m.caseSensitive ? exact : (exactInsensitive ??= new Map());
       const key = m.caseSensitive ? m.path : m.path.toLowerCase();
