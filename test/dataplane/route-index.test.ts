@@ -143,3 +143,22 @@ describe('building from a faulty IR', () => {
     });
   });
 });
+
+describe('prefix index agrees with a linear scan', () => {
+  it('property: candidates are exactly the prefixes the path starts with, in compiled order', async () => {
+    const fc = (await import('fast-check')).default;
+    const piece = fc.constantFrom('/', 'a', 'b', 'ab', '/a', '/ab', '-', 'A');
+    const prefix = fc.array(piece, { minLength: 0, maxLength: 4 }).map((p) => '/' + p.join(''));
+    fc.assert(fc.property(fc.array(fc.tuple(prefix, fc.boolean()), { minLength: 1, maxLength: 25 }), fc.array(piece, { maxLength: 6 }), (specs, pathParts) => {
+      const routes = specs.map(([p, cs], i) => r(`r${i}`, { prefix: p, caseSensitive: cs }));
+      const idx = indexOf(routes);
+      const vh = idx.listeners.get(LISTENER)?.star;
+      assert.ok(vh);
+      const path = '/' + pathParts.join('');
+      const expected = specs
+        .map(([p, cs], i) => ((cs ? path.startsWith(p) : path.toLowerCase().startsWith(p.toLowerCase())) ? i : -1))
+        .filter((i) => i >= 0);
+      assert.deepEqual(candidates(vh, path), expected);
+    }), { numRuns: 500, seed: 11 });
+  });
+});
