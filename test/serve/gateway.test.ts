@@ -72,7 +72,7 @@ describe('Gateway', () => {
     const g = newGateway();
     const port = await freePort();
     await g.apply(makeIR([{ port, routes: ['/old/'] }]), {}, meta);
-    const squatter = net.createServer();
+    const squatter = net.createServer((s) => s.destroy());
     await new Promise<void>((r) => squatter.listen(0, '127.0.0.1', r));
     after(() => squatter.close());
     const taken = (squatter.address() as net.AddressInfo).port;

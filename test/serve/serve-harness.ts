@@ -62,6 +62,47 @@ spec:
     );
   }
 
+  /** An HTTPS Listener, a Host for `hostname` terminating with a kubernetes.io/tls Secret. */
+  async https(port: number, hostname: string, certPem: string, keyPem: string): Promise<void> {
+    const b64 = (t: string) => Buffer.from(t).toString('base64');
+    await this.write(
+      'listener.yaml',
+      `apiVersion: getambassador.io/v3alpha1
+kind: Listener
+metadata:
+  name: https
+spec:
+  port: ${port}
+  protocol: HTTPS
+  securityModel: XFP
+  hostBinding:
+    namespace:
+      from: ALL
+`,
+    );
+    await this.write(
+      'host.yaml',
+      `apiVersion: getambassador.io/v3alpha1
+kind: Host
+metadata:
+  name: site
+spec:
+  hostname: ${hostname}
+  tlsSecret:
+    name: site-cert
+---
+apiVersion: v1
+kind: Secret
+type: kubernetes.io/tls
+metadata:
+  name: site-cert
+data:
+  tls.crt: ${b64(certPem)}
+  tls.key: ${b64(keyPem)}
+`,
+    );
+  }
+
   mapping(name: string, prefix: string, upstreamPort: number): Promise<void> {
     return this.write(
       `mapping-${name}.yaml`,

@@ -4,7 +4,12 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigDir, ServeProcess, startEcho, type Echo } from './serve-harness.js';
 import { canConnect, eventually, freePort, request } from './http-client.js';
 import { runLoad } from './load-generator.js';
@@ -23,6 +28,12 @@ async function upstream(): Promise<Echo> {
   return echo;
 }
 
+async function tempDir(): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'portico-serve-out-'));
+  cleanups.push(() => rm(d, { recursive: true, force: true }));
+  return d;
+}
+
 async function setup(workers: number, extra: string[] = []): Promise<{ dir: ConfigDir; proc: ServeProcess; port: number; up: Echo }> {
   const up = await upstream();
   const dir = await ConfigDir.create();
@@ -30,7 +41,9 @@ async function setup(workers: number, extra: string[] = []): Promise<{ dir: Conf
   const port = await freePort();
   await dir.listener(port);
   await dir.mapping('stable', '/stable/', up.port);
-  const proc = new ServeProcess(['--config', dir.path, '--admin', '127.0.0.1:0', '--workers', String(workers), '--access-log', 'off', ...extra]);
+  const args = ['--config', dir.path, '--admin', '127.0.0.1:0', '--workers', String(workers), ...extra];
+  if (!extra.includes('--access-log')) args.push('--access-log', 'off');
+  const proc = new ServeProcess(args);
   cleanups.push(() => proc.stop());
   await proc.ready();
   return { dir, proc, port, up };
@@ -38,7 +51,8 @@ async function setup(workers: number, extra: string[] = []): Promise<{ dir: Conf
 
 describe('portico serve', () => {
   it('applies directory edits, keeps the last good configuration on a broken edit, and shows why', async () => {
-    const { dir, proc, port, up } = await setup(0);
+    const accessLog = join(await tempDir(), 'access.log');
+    const { dir, proc, port, up } = await setup(0, ['--access-log', accessLog]);
     assert.equal((await request(`http://127.0.0.1:${port}/stable/a`)).status, 200);
     assert.equal((await proc.config()).generation, 1);
 
@@ -74,11 +88,18 @@ describe('portico serve', () => {
     assert.equal((await proc.config()).generation, 3);
     proc.signal('SIGTERM');
     assert.equal((await proc.exited).code, 0);
+    const lines = (await readFile(accessLog, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const first = lines.find((l) => l.path === '/stable/a');
+    assert.ok(first, 'the request is in the access log');
+    assert.equal(first.status, 200);
+    assert.equal(first.route, 'default/stable');
+    assert.equal(first.generation, 1);
+    assert.ok(lines.some((l) => l.path === '/extra/b' && l.status === 404 && l.localReply === 'no_route'));
   });
 
-  it('keeps serving when a changed listener port is taken by another process (case 14)', async () => {
-    const { dir, proc, port } = await setup(0);
-    const squatter = net.createServer();
+  it('keeps serving when a changed listener port is taken by another process, with two workers (case 14)', async () => {
+    const { dir, proc, port } = await setup(2);
+    const squatter = net.createServer((s) => s.destroy());
     await new Promise<void>((r) => squatter.listen(0, '127.0.0.1', r));
     cleanups.push(() => new Promise((r) => squatter.close(() => r())));
     const taken = (squatter.address() as net.AddressInfo).port;
@@ -90,7 +111,8 @@ describe('portico serve', () => {
     assert.equal(failed.sources[0].error.code, 'EADDRINUSE');
     assert.equal(failed.sources[0].error.port, taken);
     assert.equal(failed.generation, 1);
-    assert.equal((await request(`http://127.0.0.1:${port}/stable/x`)).status, 200, 'the old listener still serves');
+    assert.ok((failed.workers as { generation: number }[]).every((w) => w.generation === 1), 'every worker stays on generation 1');
+    for (let i = 0; i < 10; i++) assert.equal((await request(`http://127.0.0.1:${port}/stable/x`)).status, 200, 'the old listener still serves');
     proc.signal('SIGTERM');
     assert.equal((await proc.exited).code, 0);
   });
@@ -184,6 +206,42 @@ describe('portico serve', () => {
     assert.equal(load.generationRegressions, 0, 'generations never go backwards on a connection');
     assert.ok(load.sent > 300, `load ran throughout (${load.sent} requests)`);
     for (const s of Object.keys(load.byStatus).map(Number)) assert.ok(s === 200 || s === 404, `unexpected status ${s}`);
+    proc.signal('SIGTERM');
+    assert.equal((await proc.exited).code, 0);
+  });
+
+  it('terminates TLS from a Secret in the directory and never shows the key in the admin API', async () => {
+    const work = await tempDir();
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(work, 'k.pem'), '-out', join(work, 'c.pem'), '-days', '2', '-subj', '/CN=shop.example.com', '-addext', 'subjectAltName=DNS:shop.example.com'], { stdio: 'ignore' });
+    const certPem = await readFile(join(work, 'c.pem'), 'utf8');
+    const keyPem = await readFile(join(work, 'k.pem'), 'utf8');
+    const up = await upstream();
+    const dir = await ConfigDir.create();
+    cleanups.push(() => dir.dispose());
+    const port = await freePort();
+    await dir.https(port, 'shop.example.com', certPem, keyPem);
+    await dir.mapping('stable', '/stable/', up.port);
+    const proc = new ServeProcess(['--config', dir.path, '--admin', '127.0.0.1:0', '--workers', '0', '--access-log', 'off']);
+    cleanups.push(() => proc.stop());
+    await proc.ready();
+    const reply = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = https.request({ host: '127.0.0.1', port, path: '/stable/tls', servername: 'shop.example.com', headers: { host: 'shop.example.com' }, ca: certPem, agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(reply.status, 200);
+    assert.equal(JSON.parse(reply.body).path, '/tls');
+    const keyBody = keyPem.split('\n').filter((l) => l && !l.startsWith('-----'))[0]!;
+    for (const path of ['/api/v1/config', '/api/v1/routes']) {
+      const text = (await request(`${proc.admin}${path}`)).body;
+      assert.doesNotMatch(text, /PRIVATE KEY/, path);
+      assert.ok(!text.includes(keyBody) && !text.includes(Buffer.from(keyPem).toString('base64').slice(0, 40)), `${path} carries no key bytes`);
+    }
+    assert.ok(!proc.stderr.join('\n').includes(keyBody), 'the log carries no key bytes');
     proc.signal('SIGTERM');
     assert.equal((await proc.exited).code, 0);
   });
