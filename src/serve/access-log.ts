@@ -1,6 +1,8 @@
 // One JSON line per finished request, to stdout or a file, with the fields the configuration
 // selects (IRGlobal.accessLog). Written asynchronously; flushed when the process drains.
 
+import { mkdirSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
 import pino from 'pino';
 import type { IRGlobal } from '../ir/types.js';
 import type { RequestInfo } from '../dataplane/runtime-types.js';
@@ -11,15 +13,37 @@ export const ACCESS_LOG_FIELDS = [
   'durationMs', 'bytesIn', 'bytesOut', 'clientAddress', 'requestId', 'localReply', 'upstreamError',
 ] as const satisfies readonly (keyof RequestInfo)[];
 
+export class AccessLogError extends Error {
+  readonly code = 'PORTICO_ERR_ACCESS_LOG';
+}
+
 export class AccessLog {
   private readonly destination: ReturnType<typeof pino.destination>;
   private enabled = true;
   private fields: readonly string[] = ACCESS_LOG_FIELDS;
 
-  /** dest: '-' for stdout, or a file path (appended, directories created). */
-  constructor(dest: string) {
+  /**
+   * dest: '-' for stdout, or a file path (appended, directories created). The file is opened here,
+   * synchronously, so a bad path fails at startup with AccessLogError instead of later.
+   */
+  constructor(dest: string, onError: (message: string) => void = () => {}) {
+    let fd = 1;
+    if (dest !== '-') {
+      try {
+        mkdirSync(dirname(dest), { recursive: true });
+        fd = openSync(dest, 'a');
+      } catch (err) {
+        throw new AccessLogError(`cannot open the access log ${dest}: ${(err as Error).message}`);
+      }
+    }
     // pino's buffered writer (sonic-boom) alone: a line needs no level or logger fields.
-    this.destination = pino.destination({ dest: dest === '-' ? 1 : dest, sync: false, append: true, mkdir: true });
+    this.destination = pino.destination({ dest: fd, sync: false });
+    let reported = false;
+    this.destination.on('error', (err: Error) => {
+      // A full disk must not take traffic down; say it once.
+      if (!reported) onError(`access log ${dest}: ${err.message}`);
+      reported = true;
+    });
   }
 
   /** Follow the configuration being served; unknown field names are ignored. */

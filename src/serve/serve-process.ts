@@ -7,7 +7,7 @@ import type { BuildRuntime, RequestInfo } from '../dataplane/runtime-types.js';
 import { AdminServer, type AdminView } from '../admin/admin-server.js';
 import { ConfigMetrics, TrafficMetrics, renderMerged } from '../admin/metrics.js';
 import { redactPEM, routeTable } from '../admin/config-view.js';
-import { AccessLog } from './access-log.js';
+import { AccessLog, AccessLogError } from './access-log.js';
 import { Gateway, type ConfigApplier } from './gateway.js';
 import { assertStrictParserProcess, InsecureParserError } from './http-limits.js';
 import { createProcessLog, type ProcessLog } from './process-log.js';
@@ -53,6 +53,7 @@ const DEFAULT_DRAIN_MS = 5000;
 
 /** Runs until drained; resolves with the process exit code. */
 export async function serve(options: ServeOptions, deps: ServeDeps): Promise<number> {
+  let accessLogInProcess: AccessLog | undefined;
   if (cluster.isWorker) return runWorker(await deps.loadBuildRuntime());
   try {
     assertStrictParserProcess();
@@ -63,13 +64,24 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
   }
   const pooled = options.workers > 1;
   const log = createProcessLog(pooled ? 'primary' : 'single');
+  if (options.accessLog) {
+    try {
+      // Opened once here even with workers, so a bad path stops startup with its reason.
+      const probe = new AccessLog(options.accessLog, (message) => log.warn(message));
+      if (pooled) probe.flush();
+      else accessLogInProcess = probe;
+    } catch (err) {
+      if (!(err instanceof AccessLogError)) throw err;
+      log.fatal(err.message);
+      return 1;
+    }
+  }
   const registry = new Registry();
   const configMetrics = new ConfigMetrics(registry);
 
   let applier: ConfigApplier;
   let gateway: Gateway | undefined;
   let pool: WorkerPool | undefined;
-  let accessLog: AccessLog | undefined;
   if (pooled) {
     pool = new WorkerPool(
       options.workers,
@@ -91,7 +103,7 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
     applier = pool;
   } else {
     const traffic = new TrafficMetrics(registry);
-    if (options.accessLog) accessLog = new AccessLog(options.accessLog);
+    const accessLog = accessLogInProcess;
     const buildRuntime = await deps.loadBuildRuntime();
     gateway = new Gateway({
       buildRuntime,
@@ -168,7 +180,7 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
       await Promise.all(providers.map((p) => p.stop().catch(() => {})));
       if (gateway) await gateway.shutdown(deadline);
       if (pool) await pool.shutdown(deadline);
-      accessLog?.flush();
+      accessLogInProcess?.flush();
       await admin.close();
       log.info('drained; exiting');
       return 0;

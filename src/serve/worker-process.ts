@@ -35,7 +35,14 @@ export function runWorker(buildRuntime: BuildRuntime): Promise<number> {
     };
 
     const init = (settings: WorkerSettings) => {
-      if (settings.accessLog) accessLog = new AccessLog(settings.accessLog);
+      if (settings.accessLog) {
+        try {
+          accessLog = new AccessLog(settings.accessLog, (message) => log.warn(message));
+        } catch (err) {
+          // The primary opened the same path at startup; serving matters more than this log.
+          log.error((err as Error).message);
+        }
+      }
       const onRequestDone = (info: RequestInfo) => {
         traffic.observe(info);
         accessLog?.write(info);

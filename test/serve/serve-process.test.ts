@@ -255,6 +255,16 @@ describe('portico serve', () => {
     assert.ok(proc.stderr.some((l) => /lenient HTTP parser/.test(l)));
   });
 
+  it('refuses to start when the access log cannot be opened, and says why', async () => {
+    const dir = await ConfigDir.create();
+    cleanups.push(() => dir.dispose());
+    await dir.write('not-a-dir', 'x');
+    const proc = new ServeProcess(['--config', dir.path, '--admin', '127.0.0.1:0', '--workers', '0', '--access-log', join(dir.path, 'not-a-dir', 'access.log')]);
+    cleanups.push(() => proc.stop());
+    assert.equal((await proc.exited).code, 1);
+    assert.ok(proc.logs.some((l) => /cannot open the access log .*not-a-dir/.test(String(l.msg))), proc.stderr.join('\n'));
+  });
+
   it('refuses to start without a valid configuration and names the problem', async () => {
     const dir = await ConfigDir.create();
     cleanups.push(() => dir.dispose());
