@@ -208,8 +208,11 @@ class FileDecoder {
         this.report('UnknownAPIVersion', `unknown apiVersion "${apiVersion}" (use portico.dev/v1alpha1)`, pos('apiVersion'), refOpt('apiVersion'));
       } else if (kind === 'Resolver') {
         this.resource(value, 'Resolver', apiVersion, 'v3');
+      } else if (kind === 'Source') {
+        // Declares git sources for the controller, which takes these out before loading a snapshot.
+        this.report('NonEmissaryKind', `${apiVersion} Source is read by the git controller, not the gateway; skipped`, pos('kind'), refOpt('kind'));
       } else {
-        const guess = closestName(kind, ['Resolver']);
+        const guess = closestName(kind, ['Resolver', 'Source']);
         this.report('UnknownKind', `unknown kind "${kind}" for ${apiVersion}${guess ? ` (did you mean "${guess}"?)` : ''}`, pos('kind'), refOpt('kind'));
       }
       return;

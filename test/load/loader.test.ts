@@ -238,6 +238,18 @@ test('kinds and apiVersions', async (t) => {
       severity: 'error',
       message: /must be named "ambassador"/,
     },
+    'a Portico Source (read by the git controller) is skipped with a note': {
+      yaml: 'apiVersion: portico.dev/v1alpha1\nkind: Source\nmetadata: {name: team-a}\nspec: {url: "https://git.example/a.git", claims: {kinds: [Mapping]}}\n',
+      code: 'NonEmissaryKind',
+      severity: 'warning',
+      message: /git controller/,
+    },
+    'a misspelled Portico kind is an error': {
+      yaml: 'apiVersion: portico.dev/v1alpha1\nkind: Resolvr\nmetadata: {name: r}\nspec: {services: {}}\n',
+      code: 'UnknownKind',
+      severity: 'error',
+      message: /did you mean "Resolver"/,
+    },
     'a Secret of another type is skipped with a note': {
       yaml: 'apiVersion: v1\nkind: Secret\nmetadata: {name: pull}\ntype: kubernetes.io/dockerconfigjson\ndata: {".dockerconfigjson": e30=}\n',
       code: 'NonEmissaryKind',
