@@ -122,3 +122,42 @@ test('explain CLI: text and json, exit 0 served, 1 not served, 2 usage', () => {
   assert.equal(badListener.code, 1);
   assert.match(badListener.stdout, /no HTTP listener named 'nope'/);
 });
+
+test('insecure action Reject finds no route; SECURE and XFP-with-trusted-proxy listeners decide security', async () => {
+  const { loadFiles } = await import('../../src/load/index.js');
+  const { compile } = await import('../../src/compile/index.js');
+  const yaml = `apiVersion: getambassador.io/v3alpha1
+kind: Listener
+metadata: { name: edge }
+spec: { port: 8080, protocol: HTTP, securityModel: XFP, l7Depth: 1, hostBinding: { namespace: { from: ALL } } }
+---
+apiVersion: getambassador.io/v3alpha1
+kind: Listener
+metadata: { name: inside }
+spec: { port: 9090, protocol: HTTP, securityModel: SECURE, hostBinding: { namespace: { from: ALL } } }
+---
+apiVersion: getambassador.io/v3alpha1
+kind: Host
+metadata: { name: pay }
+spec: { hostname: pay.example.com, requestPolicy: { insecure: { action: Reject } } }
+---
+apiVersion: getambassador.io/v3alpha1
+kind: Mapping
+metadata: { name: pay, namespace: pay }
+spec: { hostname: pay.example.com, prefix: /, service: pay }
+`;
+  const l = loadFiles([{ path: 'pay.yaml', content: yaml }]);
+  const c = compile(l.resources, {}, l.problems);
+  assert.equal(c.report.errors, 0, JSON.stringify(c.report.problems));
+  const e = new Explainer(c.ir, l.resources);
+  const plain = e.explain(parseRequestLine('GET http://pay.example.com/charge'), { listener: 'edge' });
+  assert.equal(plain.outcome, 'insecure_rejected');
+  assert.equal(plain.status, 404);
+  assert.match(plain.reason, /insecure\.action Reject/);
+  const viaProxy = e.explain(parseRequestLine('GET http://pay.example.com/charge', [['X-Forwarded-Proto', 'https']]), { listener: 'edge' });
+  assert.equal(viaProxy.outcome, 'forward');
+  assert.match(viaProxy.secure?.why ?? '', /trusts 1 proxy hop\(s\): X-Forwarded-Proto is 'https'/);
+  const inside = e.explain(parseRequestLine('GET http://pay.example.com/charge'), { port: 9090 });
+  assert.equal(inside.outcome, 'forward');
+  assert.match(inside.secure?.why ?? '', /securityModel SECURE/);
+});

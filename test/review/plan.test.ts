@@ -18,6 +18,7 @@ const GOLDEN = join(ROOT, 'test/testdata/review/golden');
 const UPDATE = process.env.PORTICO_UPDATE_GOLDEN === '1';
 
 let dir = '';
+let teamCommits: string[] = [];
 
 function portico(cwd: string, ...args: string[]): { code: number; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', cwd, timeout: 60_000, env: { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1' } });
@@ -36,7 +37,7 @@ before(() => {
     { from: join(DATA, 'base'), message: 'base' },
     { from: join(DATA, 'head'), message: 'canary for orders, new routes' },
   ]);
-  makeRepo(join(dir, 'team'), [
+  teamCommits = makeRepo(join(dir, 'team'), [
     { from: join(DATA, 'team-base'), message: 'orders' },
     { from: join(DATA, 'team-head'), message: 'orders timeout, admin' },
   ]);
@@ -103,6 +104,19 @@ test('plan with a team source: claims from the central Source, violation with fi
   assert.match(r.stdout, /Claim violations \(1\)/);
   assert.match(r.stdout, /shop@[0-9a-f]{12}:orders\.yaml:\d+:\d+: error: prefix '\/admin\/' is outside its claim/);
   assert.match(r.stdout, /timeouts\.requestMs: 3000 → 9000/);
+});
+
+test('plan with a team source by URL: a branch and a commit id are fetched like serve fetches', () => {
+  const url = `file://${join(dir, 'team')}`;
+  const r = portico(dir, 'plan', 'central', '--base', '--source', `shop=${url}@${teamCommits[0]}`, '--head', '--source', `shop=${url}@main`, '--format', 'json');
+  assert.equal(r.code, 1, r.stderr);
+  const j = JSON.parse(r.stdout) as { head: { label: string }; claimViolations: { at: string }[] };
+  assert.equal(j.head.label, `central + shop@main (${teamCommits[1]!.slice(0, 12)})`);
+  assert.equal(j.claimViolations.length, 1);
+  assert.match(j.claimViolations[0]!.at, new RegExp(`^shop@${teamCommits[1]!.slice(0, 12)}:orders\\.yaml:`));
+  const missing = portico(dir, 'plan', 'central', '--head', '--source', `shop=${url}@no-such-branch`);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /has no branch or tag 'no-such-branch'/);
 });
 
 test('plan usage errors and unreadable refs exit 2 with a message', () => {
