@@ -1,5 +1,5 @@
 // One JSON line per finished request, to stdout or a file, with the fields the configuration
-// selects (IRGlobal.accessLog). Written asynchronously; flushed when the process drains.
+// selects (IRGlobal.accessLog). Written asynchronously; closed (flushed in order) when the process drains.
 
 import { mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -20,6 +20,7 @@ export class AccessLogError extends Error {
 export class AccessLog {
   private readonly destination: ReturnType<typeof pino.destination>;
   private enabled = true;
+  private closed = false;
   private fields: readonly string[] = ACCESS_LOG_FIELDS;
 
   /**
@@ -53,18 +54,22 @@ export class AccessLog {
   }
 
   write(info: RequestInfo): void {
-    if (!this.enabled) return;
+    if (!this.enabled || this.closed) return;
     const line: Record<string, unknown> = { time: new Date().toISOString() };
     const src = info as unknown as Record<string, unknown>;
     for (const f of this.fields) if (src[f] !== undefined) line[f] = src[f];
     this.destination.write(JSON.stringify(line) + '\n');
   }
 
-  flush(): void {
-    try {
-      this.destination.flushSync();
-    } catch {
-      // Not ready yet (nothing written) or already closed: nothing to flush.
-    }
+  /** Write out what is buffered, in order, and release the file (stdout stays open). */
+  close(): Promise<void> {
+    const d = this.destination;
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
+    return new Promise((resolve) => {
+      d.once('close', () => resolve());
+      d.once('error', () => resolve());
+      d.end();
+    });
   }
 }

@@ -68,7 +68,7 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
     try {
       // Opened once here even with workers, so a bad path stops startup with its reason.
       const probe = new AccessLog(options.accessLog, (message) => log.warn(message));
-      if (pooled) probe.flush();
+      if (pooled) await probe.close();
       else accessLogInProcess = probe;
     } catch (err) {
       if (!(err instanceof AccessLogError)) throw err;
@@ -180,7 +180,7 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
       await Promise.all(providers.map((p) => p.stop().catch(() => {})));
       if (gateway) await gateway.shutdown(deadline);
       if (pool) await pool.shutdown(deadline);
-      accessLogInProcess?.flush();
+      await accessLogInProcess?.close();
       await admin.close();
       log.info('drained; exiting');
       return 0;

@@ -30,7 +30,7 @@ export function runWorker(buildRuntime: BuildRuntime): Promise<number> {
       if (exiting) return;
       exiting = true;
       await gateway?.shutdown(deadlineMs);
-      accessLog?.flush();
+      await accessLog?.close();
       resolveExit(0);
     };
 

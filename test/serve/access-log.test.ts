@@ -16,7 +16,7 @@ const info: RequestInfo = {
   durationMs: 3, bytesIn: 0, bytesOut: 10, clientAddress: '127.0.0.1', requestId: 'rid-1',
 };
 
-it('writes the selected fields, all of them by default, and nothing when disabled', () => {
+it('writes the selected fields, all of them by default, and nothing when disabled', async () => {
   const file = join(dir, 'nested', 'access.log');
   const log = new AccessLog(file);
   log.write(info);
@@ -24,7 +24,7 @@ it('writes the selected fields, all of them by default, and nothing when disable
   log.write(info);
   log.configure({ enabled: false });
   log.write(info);
-  log.flush();
+  await log.close();
   const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
   assert.equal(lines.length, 2);
   assert.equal(lines[0]!.requestId, 'rid-1');
