@@ -33,6 +33,9 @@ export async function startGateway(ir: IR, opts: { random?: () => number } = {})
   const runtime = buildRuntime(ir, {}, { generation: 1, hash: 'test', onRequestDone: (i) => done.push(i), random: opts.random });
   const listener = ir.listeners[0]?.name ?? 'none';
   const server = http.createServer(SERVER_OPTIONS);
+  // slow readers are cut off, and connections are capped (HARDENING §2.11)
+  server.timeout = 120_000;
+  server.maxConnections = 10_000;
   const sockets = new Set<Socket>();
   server.on('connection', (s) => {
     sockets.add(s);
