@@ -15,7 +15,7 @@ import { forwardedFor, newRequestId, REQUEST_ID_RE, scanRequestHeaders } from '.
 import { preflightHeaders } from './cors.js';
 import { httpsRedirectLocation, routeRedirectLocation } from './redirect.js';
 import { forward, headerValue, localReply, type ForwardEnv, type RequestContext } from './proxy.js';
-import { sendLocalReplyOnSocket } from './local-reply.js';
+import { sendLocalReplyOnSocket, type LocalReplyCode } from './local-reply.js';
 
 /** Program faults inside the request path carry this code in logs; the client only sees a 500. */
 export const ERR_REQUEST_PATH = 'PORTICO_ERR_REQUEST_PATH';
@@ -203,53 +203,70 @@ class RequestPathRuntime implements Runtime {
       ctx.upstream?.destroy();
       if (ctx.status === 0) ctx.status = 499;
     }
-    if (this.onDone !== undefined) {
-      try {
-        this.onDone({
-          generation: this.generation,
-          listener: ctx.conn.listener,
-          method: ctx.method,
-          path: ctx.path,
-          authority: ctx.authority,
-          status: ctx.status,
-          route: ctx.route,
-          cluster: ctx.cluster,
-          upstreamAddress: ctx.upstreamAddress,
-          durationMs: performance.now() - ctx.start,
-          bytesIn: ctx.bytesIn,
-          bytesOut: ctx.bytesOut,
-          clientAddress: ctx.clientAddress,
-          requestId: ctx.requestId,
-          localReply: ctx.localReply,
-          upstreamError: ctx.upstreamError,
-        });
-      } catch {
-        // a failing access logger must not take the request path down with it
-      }
-    }
+    if (this.onDone !== undefined) this.report({
+      generation: this.generation,
+      listener: ctx.conn.listener,
+      method: ctx.method,
+      path: ctx.path,
+      authority: ctx.authority,
+      status: ctx.status,
+      route: ctx.route,
+      cluster: ctx.cluster,
+      upstreamAddress: ctx.upstreamAddress,
+      durationMs: performance.now() - ctx.start,
+      bytesIn: ctx.bytesIn,
+      bytesOut: ctx.bytesOut,
+      clientAddress: ctx.clientAddress,
+      requestId: ctx.requestId,
+      localReply: ctx.localReply,
+      upstreamError: ctx.upstreamError,
+    });
     if (this.draining && this.active === 0) this.release();
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, _head: Buffer, conn: ConnectionInfo): void {
     socket.on('error', () => {});
+    const start = performance.now();
     const requestId = newRequestId();
+    let path = (req.url ?? '').slice(0, 1024);
+    let authority = req.headers.host ?? '';
+    const reply = (status: number, code: LocalReplyCode, route?: string): void => {
+      sendLocalReplyOnSocket(socket, status, code, requestId);
+      this.report({
+        generation: this.generation, listener: conn.listener, method: req.method ?? '', path, authority, status, route,
+        durationMs: performance.now() - start, bytesIn: 0, bytesOut: 0, clientAddress: req.socket.remoteAddress ?? '', requestId, localReply: code,
+      });
+    };
     // The server's 'connect' event lands here too: the gateway is not a forward proxy.
     if (req.method === 'CONNECT') {
-      sendLocalReplyOnSocket(socket, 405, 'method_not_allowed', requestId);
+      reply(405, 'method_not_allowed');
       return;
     }
     const target = parseRequestTarget(req.url ?? '', this.policy);
-    const host = target.kind === 'ok' ? normalizeHost(target.authority ?? req.headers.host ?? '', conn.port, conn.tls) : '';
+    if (target.kind === 'ok') {
+      path = target.path;
+      authority = target.authority ?? authority;
+    }
+    const host = target.kind === 'ok' ? this.normalizedHost(authority, conn) : '';
     if (target.kind !== 'ok' || host === '') {
-      sendLocalReplyOnSocket(socket, 400, 'bad_request', requestId);
+      reply(400, 'bad_request');
       return;
     }
     const m = matchRoute(this.index, conn.listener, {
       host, path: target.path, query: target.query, method: req.method ?? 'GET', header: (n) => headerValue(req, n),
     });
     // WebSocket tunnelling arrives later; until then an upgrade is answered, never tunnelled.
-    if (m.route === undefined) sendLocalReplyOnSocket(socket, 404, 'no_route', requestId);
-    else sendLocalReplyOnSocket(socket, 501, 'upgrade_not_supported', requestId);
+    if (m.route === undefined) reply(404, 'no_route');
+    else reply(501, 'upgrade_not_supported', m.route.ir.id);
+  }
+
+  private report(info: RequestInfo): void {
+    if (this.onDone === undefined) return;
+    try {
+      this.onDone(info);
+    } catch {
+      // a failing access logger must not take the request path down with it
+    }
   }
 
   handleTCP(socket: Socket, _conn: ConnectionInfo): void {

@@ -69,6 +69,13 @@ describe('route index', () => {
     assert.equal(routeId(idx, req('/?debug=1', { headers: { 'x-block': '1' } })), 'query');
   });
 
+  it('method_regex and case-insensitive exact paths', () => {
+    const idx = indexOf([r('writes', { prefix: '/', method: 'PUT|PATCH', methodRegex: true }), r('exact-ci', { path: '/Status', caseSensitive: false }), r('rest', { prefix: '/' })]);
+    assert.equal(routeId(idx, req('/x', { method: 'PATCH' })), 'writes');
+    assert.equal(routeId(idx, req('/x', { method: 'POST' })), 'rest');
+    assert.equal(routeId(idx, req('/STATUS')), 'exact-ci');
+  });
+
   it('matches :authority against the normalised host', () => {
     const idx = indexOf([r('host', { prefix: '/', headers: [{ name: ':authority', exact: 'api.example.com' }] }), r('other', { prefix: '/' })]);
     assert.equal(routeId(idx, req('/', { host: 'api.example.com' })), 'host');

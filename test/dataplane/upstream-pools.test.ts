@@ -173,5 +173,9 @@ describe('drain and upgrades', () => {
       assert.equal(json(r).code, 'upgrade_not_supported');
     }
     assert.equal(e.received.length, 0);
+    const logged = gw.done.filter((d) => d.localReply === 'upgrade_not_supported');
+    assert.equal(logged.length, 2);
+    assert.equal(logged[0]?.status, 501);
+    assert.equal(logged[0]?.route, 'default/r');
   });
 });
