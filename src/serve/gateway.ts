@@ -4,7 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { SecureContext, TLSSocket } from 'node:tls';
+import type { SecureContext } from 'node:tls';
 import type { IR, IRListener } from '../ir/types.js';
 import type { SecretStore } from '../ir/secrets.js';
 import { hashIR } from '../ir/canonical.js';
@@ -268,9 +268,7 @@ export class Gateway implements ConfigApplier {
   }
 
   private connInfo(from: PortListener, socket: Socket): ConnectionInfo {
-    const tls = from.kind === 'https' || from.kind === 'tls-tcp';
-    const sni = tls ? (socket as TLSSocket).servername || undefined : undefined;
-    return sni ? { listener: from.name, port: from.boundPort(), tls, sni } : { listener: from.name, port: from.boundPort(), tls };
+    return from.connectionInfo(socket);
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse, from: PortListener): void {

@@ -7,6 +7,7 @@ import net, { type Socket } from 'node:net';
 import tls, { type SecureContext, type TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { IRGlobal, IRListener } from '../ir/types.js';
+import type { ConnectionInfo } from '../dataplane/runtime-types.js';
 import { applyServerLimits, serverOptions } from './http-limits.js';
 
 export type ListenerKind = 'http' | 'https' | 'tcp' | 'tls-tcp';
@@ -58,6 +59,8 @@ export class PortListener {
   private readonly inflight = new Set<ServerResponse>();
   private draining = false;
   private drained?: Promise<void>;
+  private boundPortValue: number;
+  private plainInfo: ConnectionInfo;
 
   constructor(l: IRListener, global: IRGlobal, private readonly dispatch: ListenerDispatch) {
     this.key = listenerKey(l);
@@ -65,6 +68,8 @@ export class PortListener {
     this.bindAddress = l.bindAddress;
     this.port = l.port;
     this.name = l.name;
+    this.boundPortValue = l.port;
+    this.plainInfo = { listener: this.name, port: this.boundPortValue, tls: false };
     this.server = this.createServer(global);
     this.server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
@@ -131,6 +136,7 @@ export class PortListener {
   /** Apply a new IRGlobal to a kept socket. */
   update(l: IRListener, global: IRGlobal): void {
     this.name = l.name;
+    this.plainInfo = { listener: this.name, port: this.boundPortValue, tls: false };
     const h = this.http();
     if (h) applyServerLimits(h, global);
     if (global.limits.maxConnections > 0) this.server.maxConnections = global.limits.maxConnections;
@@ -146,6 +152,9 @@ export class PortListener {
       };
       const onListening = () => {
         this.server.off('error', onError);
+        const a = this.server.address();
+        if (typeof a === 'object' && a) this.boundPortValue = a.port;
+        this.plainInfo = { listener: this.name, port: this.boundPortValue, tls: false };
         // Runtime errors on a bound server (EMFILE on accept) must not crash the process.
         this.server.on('error', () => {});
         resolve();
@@ -158,8 +167,17 @@ export class PortListener {
 
   /** The port actually bound (differs from the IR when the IR asks for port 0). */
   boundPort(): number {
-    const a = this.server.address();
-    return typeof a === 'object' && a ? a.port : this.port;
+    return this.boundPortValue;
+  }
+
+  /**
+   * What the request path is told about a connection. Cleartext listeners share one frozen object
+   * (built per apply, not per request); TLS ones add the SNI of each connection.
+   */
+  connectionInfo(socket: Socket): ConnectionInfo {
+    if (this.kind === 'http' || this.kind === 'tcp') return this.plainInfo;
+    const sni = (socket as TLSSocket).servername;
+    return sni ? { listener: this.name, port: this.boundPortValue, tls: true, sni } : { listener: this.name, port: this.boundPortValue, tls: true };
   }
 
   get connections(): number {
