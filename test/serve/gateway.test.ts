@@ -115,6 +115,30 @@ describe('Gateway', () => {
     assert.equal(done.headers.connection, 'close');
   });
 
+  it('cuts what is left on a removed listener at the drain deadline; other listeners are unaffected (case 45)', async () => {
+    const g = new Gateway({ buildRuntime: buildStubRuntime, drainTimeoutMs: 300 });
+    gateways.push(g);
+    const keep = await freePort();
+    const gone = await freePort();
+    await g.apply(makeIR([{ port: keep, routes: ['/'] }, { port: gone, routes: ['/'] }]), {}, meta);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    after(() => agent.destroy());
+    await request(`http://127.0.0.1:${gone}/warm`, { agent });
+    const idle = Object.values(agent.freeSockets)[0]?.[0];
+    assert.ok(idle);
+    const idleClosed = new Promise<void>((r) => idle.once('close', () => r()));
+    const stuck = request(`http://127.0.0.1:${gone}/slow?ms=5000`).then(
+      () => 'completed',
+      () => 'cut',
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    const res = await g.apply(makeIR([{ port: keep, routes: ['/'] }]), {}, meta);
+    assert.deepEqual(res.ok && res.listeners.removed, [`listener-${gone}`]);
+    await idleClosed;
+    assert.equal(await stuck, 'cut', 'a request longer than the drain deadline is cut at the deadline');
+    assert.equal((await request(`http://127.0.0.1:${keep}/`)).status, 200);
+  });
+
   it('loses no request across 30 applies under keep-alive load; generations never go backwards (case 44)', async () => {
     const g = newGateway();
     const port = await freePort();
