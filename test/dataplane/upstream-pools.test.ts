@@ -42,17 +42,23 @@ describe('upstream pools and balancing', () => {
     assert.equal(got.filter((n) => n === 'b').length, 5);
   });
 
-  it('least_request sends most requests to the endpoint that answers fast', async () => {
-    const slow = await startSlow(300, '{"name":"slow"}');
+  it('least_request avoids the endpoint that is busy with a slow request', async () => {
+    const slow = await startSlow(2000, '{"name":"slow"}');
     cleanups.push(() => slow.close());
     const fast = await echo('fast');
-    const gw = await gatewayFor(cluster('lr', fast.port, {
-      loadBalancer: { policy: 'least_request' },
-      endpoints: [{ host: '127.0.0.1', port: slow.port }, { host: '127.0.0.1', port: fast.port }],
-    }));
-    const replies = await Promise.all(Array.from({ length: 20 }, () => request(gw.port, { path: '/x' })));
-    const toFast = replies.filter((r) => r.body.includes('"fast"')).length;
-    assert.ok(toFast > 10, `fast endpoint got ${toFast} of 20`);
+    const ir = buildIR({
+      clusters: [cluster('lr', fast.port, { loadBalancer: { policy: 'least_request' }, endpoints: [{ host: '127.0.0.1', port: slow.port }, { host: '127.0.0.1', port: fast.port }] })],
+      routes: [route('default/r', { prefix: '/' }, [backend('lr')])],
+    });
+    // random() = 0 makes ties go to the first endpoint (the slow one), so the setup is deterministic
+    const gw = await startGateway(ir, { random: () => 0 });
+    cleanups.push(() => gw.close());
+    const pending = request(gw.port, { path: '/x' });
+    for (let i = 0; i < 100 && slow.requests.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(slow.requests.length, 1, 'one request is held by the slow endpoint');
+    const got = await names(gw.port, 8);
+    assert.deepEqual(got, Array(8).fill('fast'));
+    assert.equal((await pending).body, '{"name":"slow"}');
   });
 
   it('ring_hash on a header keeps a key on one endpoint and spreads keys', async () => {
@@ -86,7 +92,7 @@ describe('upstream pools and balancing', () => {
     cleanups.push(() => slow.close());
     const gw = await gatewayFor(cluster('cb', slow.port, { circuitBreakers: { maxConnections: 1, maxPendingRequests: 0, maxRequests: 1, maxRetries: 0 } }));
     const first = request(gw.port, { path: '/x' });
-    await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 100 && slow.requests.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
     const second = await request(gw.port, { path: '/x' });
     assert.equal(second.status, 503);
     assert.equal(json(second).code, 'circuit_open');
@@ -129,7 +135,7 @@ describe('drain and upgrades', () => {
     cleanups.push(() => slow.close());
     const gw = await gatewayFor(cluster('d', slow.port));
     const inflight = request(gw.port, { path: '/x' });
-    await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 100 && slow.requests.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
     assert.equal(gw.runtime.inflight(), 1);
     let responded = false;
     void inflight.then(() => {
