@@ -27,6 +27,11 @@ export class AdminAddressError extends Error {
   readonly code = 'PORTICO_ERR_ADMIN_ADDRESS';
 }
 
+/** A component tried to register a handler that could change state outside /hooks/. */
+export class AdminRouteError extends Error {
+  readonly code = 'PORTICO_ERR_ADMIN_MUTATING_ROUTE';
+}
+
 /** Parse HOST:PORT (IPv6 in brackets); port 0 asks for any free port. */
 export function parseAdminAddress(text: string): { host: string; port: number } {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
@@ -67,7 +72,7 @@ export class AdminServer {
   register(prefix: string, handler: AdminHandler, options: { methods?: readonly string[] } = {}): void {
     const methods = options.methods ?? ['GET', 'HEAD'];
     if (methods.some((m) => m !== 'GET' && m !== 'HEAD') && !prefix.startsWith('/hooks/')) {
-      throw new Error(`PORTICO_ERR_ADMIN_MUTATING_ROUTE: only /hooks/ may accept ${methods.join(',')} (asked for ${prefix})`);
+      throw new AdminRouteError(`only /hooks/ may accept ${methods.join(',')} (asked for ${prefix})`);
     }
     this.registered.push({ prefix, handler, methods });
     // Longest prefix first so /api/v1/status/x goes to the most specific handler.

@@ -68,6 +68,10 @@ export interface GatewayOptions {
   readonly onWarning?: (message: string) => void;
 }
 
+export class ApplySettledError extends Error {
+  readonly code = 'PORTICO_ERR_APPLY_SETTLED';
+}
+
 /** A built and bound candidate, not yet serving: commit swaps it in, abort throws it away. */
 export interface PreparedApply {
   readonly generation: number;
@@ -197,7 +201,7 @@ export class Gateway implements ConfigApplier {
       generation,
       hash,
       commit: () => {
-        if (settled) throw new Error('PORTICO_ERR_APPLY_SETTLED: prepared configuration committed twice');
+        if (settled) throw new ApplySettledError('a prepared configuration was committed after it was committed or aborted');
         settled = true;
         const old = this.current;
         const added: string[] = [];
