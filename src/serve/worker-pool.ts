@@ -36,6 +36,8 @@ interface Slot {
   quickDeaths: number;
   restarts: number;
   restartTimer?: NodeJS.Timeout;
+  /** Last metrics the worker reported: used when it is too busy to answer a scrape in time. */
+  lastMetrics?: MetricsJSON;
 }
 
 export interface WorkerInfo {
@@ -107,6 +109,7 @@ export class WorkerPool implements ConfigApplier {
     slot.ready = false;
     slot.generation = 0;
     slot.startedAt = Date.now();
+    slot.lastMetrics = undefined;
     worker.on('message', (m: unknown) => {
       if (!isFromWorker(m)) return;
       if (m.t === 'portico:ready') {
@@ -239,11 +242,20 @@ export class WorkerPool implements ConfigApplier {
     });
   }
 
-  /** Every worker's traffic registry, for the primary's /metrics; silent workers are skipped. */
+  /**
+   * Every worker's traffic registry, for the primary's /metrics. A worker too busy to answer in
+   * time contributes its previous answer, so summed counters do not dip (a dip reads as a reset).
+   */
   async metricsJSON(): Promise<MetricsJSON[]> {
-    const live = this.slots.filter((s) => s.worker && s.ready).map((s) => s.worker!);
-    const replies = await Promise.all(live.map((w) => this.request(w, { t: 'portico:metrics', id: this.nextId++ }, METRICS_REPLY_MS)));
-    return replies.flatMap((r) => (r.t === 'portico:metrics' ? [r.metrics] : []));
+    const live = this.slots.filter((s) => s.worker && s.ready);
+    const replies = await Promise.all(live.map((s) => this.request(s.worker!, { t: 'portico:metrics', id: this.nextId++ }, METRICS_REPLY_MS)));
+    const out: MetricsJSON[] = [];
+    replies.forEach((r, i) => {
+      const slot = live[i]!;
+      if (r.t === 'portico:metrics') slot.lastMetrics = r.metrics;
+      if (slot.lastMetrics) out.push(slot.lastMetrics);
+    });
+    return out;
   }
 
   /** Ask every worker to drain and wait for it to exit; kill what is left after the deadline. */

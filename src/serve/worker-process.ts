@@ -111,9 +111,11 @@ export function runWorker(buildRuntime: BuildRuntime): Promise<number> {
         log.error({ err: (err as Error).stack ?? String(err), message: m.t }, 'worker failed to handle a message from the primary');
       });
     });
-    // The primary coordinates shutdown; a terminal's Ctrl-C reaches every process of the group.
+    // The primary coordinates shutdown and re-reads; a terminal's Ctrl-C or hangup reaches every
+    // process of the group, and a worker must not die of it.
     process.on('SIGINT', () => {});
     process.on('SIGTERM', () => {});
+    process.on('SIGHUP', () => {});
     process.on('disconnect', () => {
       log.warn('primary process went away; draining');
       void exit(ORPHAN_DRAIN_MS);
