@@ -139,7 +139,7 @@ describe('Gateway', () => {
     assert.equal((await request(`http://127.0.0.1:${keep}/`)).status, 200);
   });
 
-  it('loses no request across 30 applies under keep-alive load; generations never go backwards (case 44)', async () => {
+  it('loses no request across 30 applies under keep-alive load; generations never go backwards (case 44)', async (t) => {
     const g = newGateway();
     const port = await freePort();
     const stable = ['/stable/', '/also/'];
@@ -160,6 +160,7 @@ describe('Gateway', () => {
       },
     });
     await applying;
+    t.diagnostic(`requests ${result.sent}, by status ${JSON.stringify(result.byStatus)}, errors ${result.errors.length}`);
     assert.equal(applies, 30);
     assert.equal(g.generation, 31);
     assert.deepEqual(result.errors, [], 'no connection errors');

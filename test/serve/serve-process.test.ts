@@ -183,7 +183,7 @@ describe('portico serve', () => {
     assert.equal((await proc.exited).code, 0);
   });
 
-  it('loses no request across 30 directory changes under load with two workers (case 44)', async () => {
+  it('loses no request across 30 directory changes under load with two workers (case 44)', async (t) => {
     const { dir, proc, port, up } = await setup(2, ['--generation-header']);
     await dir.mapping('flappy', '/flappy/', up.port);
     await proc.waitGeneration(2);
@@ -199,6 +199,7 @@ describe('portico serve', () => {
     })();
     const load = await runLoad({ port, paths: ['/stable/a', '/stable/b', '/flappy/c'], total: 200_000, connections: 8, shouldStop: () => !changing });
     await changes;
+    t.diagnostic(`requests ${load.sent}, by status ${JSON.stringify(load.byStatus)}, errors ${load.errors.length}`);
     assert.equal((await proc.config()).generation, 32);
     assert.deepEqual(load.errors, [], 'no resets or refused connections');
     assert.equal(load.failuresByPath['/stable/a'] ?? 0, 0);
