@@ -395,7 +395,9 @@ export class GitController {
       const rt = this.ensureRuntime(decl);
       if (!fetched.has(decl.spec.name) && !rt.fetching && (rt.forced || rt.desired === undefined)) fresh.push(rt);
     }
-    await this.fetchAll(fresh, STRAGGLER_WAIT_MS);
+    // The first configuration waits for every team (bounded by the fetch timeout), so that a gateway
+    // starting without state serves everything at once; later passes do not wait for slow remotes.
+    await this.fetchAll(fresh, this.served ? STRAGGLER_WAIT_MS : Infinity);
     for (const name of [...teams.keys()].sort()) await consider(this.runtimes.get(name)!);
 
     const removed = [...this.applied.keys()].filter((n) => !working.has(n));

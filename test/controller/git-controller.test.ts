@@ -34,7 +34,7 @@ before(async () => {
 });
 
 /** A central repository declaring teams 'shop' and 'search', each with its own repository. */
-async function world(label: string, opts: { shopExtra?: string; searchUrl?: string; fetchTimeoutMs?: number } = {}) {
+async function world(label: string, opts: { shopExtra?: string; fetchTimeoutMs?: number } = {}) {
   const dir = join(root, label);
   mkdirSync(dir);
   const port = await freePort();
@@ -43,7 +43,7 @@ async function world(label: string, opts: { shopExtra?: string; searchUrl?: stri
   const searchRepo = new TestRepo(dir, 'team-search');
   central
     .write('gateway.yaml', listenerYaml(port) + '---\n' + mappingYaml('welcome', '/', welcome.port))
-    .write('sources.yaml', sourceYaml('shop', shop.bare, ['/shop/'], opts.shopExtra) + '---\n' + sourceYaml('search', opts.searchUrl ?? searchRepo.bare, ['/search/']))
+    .write('sources.yaml', sourceYaml('shop', shop.bare, ['/shop/'], opts.shopExtra) + '---\n' + sourceYaml('search', searchRepo.bare, ['/search/']))
     .commit('central');
   shop.write('deploy/shop.yaml', mappingYaml('shop', '/shop/', shopV1.port)).commit('shop v1');
   searchRepo.write('deploy/search.yaml', mappingYaml('search', '/search/', search.port)).commit('search v1');
@@ -175,11 +175,14 @@ describe('a blackholed team remote (case 16)', () => {
   it('does not hold back the other sources, and stopping kills its fetch', async () => {
     const hole = await startBlackhole();
     try {
-      const w = await world('blackhole', { searchUrl: `git://127.0.0.1:${hole.port}/search.git`, fetchTimeoutMs: 60_000 });
+      const w = await world('blackhole', { fetchTimeoutMs: 60_000 });
       await w.controller.start();
-      assert.equal((await get(w.port, '/shop/a')).upstream, 'shop-v1', 'served without waiting for the dead remote');
-      w.shop.write('deploy/shop.yaml', mappingYaml('shop', '/shop/', shopV2.port)).commit('shop v2');
+      // The central repository moves the search team to a remote that accepts and never answers.
+      w.central.write('sources.yaml', sourceYaml('shop', w.shop.bare, ['/shop/']) + '---\n' + sourceYaml('search', `git://127.0.0.1:${hole.port}/search.git`, ['/search/'])).commit('search moves');
       await sync(w.controller);
+      w.shop.write('deploy/shop.yaml', mappingYaml('shop', '/shop/', shopV2.port)).commit('shop v2');
+      w.controller.trigger('shop');
+      for (let i = 0; i < 100 && (await get(w.port, '/shop/a')).upstream !== 'shop-v2'; i++) await new Promise((r) => setTimeout(r, 100));
       assert.equal((await get(w.port, '/shop/a')).upstream, 'shop-v2');
       const search = w.controller.status().find((s) => s.name === 'search')!;
       assert.equal(search.state, 'Pending', 'its fetch is still in flight');
