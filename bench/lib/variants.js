@@ -199,7 +199,7 @@ export function porticoServeMissing() {
  * Portico serving a generated configuration folder: `portico serve --config DIR --admin ... --workers N`.
  * Ready when /readyz answers 200 and `probe` (host + path) is proxied with a 2xx.
  */
-export async function startPortico(workdir, { label, model, upstreamPort, workers = 1, cpus, probe, tls, configDir, readyTimeoutMs = 60_000 }) {
+export async function startPortico(workdir, { label, model, upstreamPort, workers = 1, cpus, probe, tls, configDir, readyTimeoutMs = 60_000, accessLog = 'off' }) {
   const port = await freePort();
   const adminPort = await freePort();
   const dir = configDir ?? join(workdir, `${label.replace(/[^a-z0-9-]/gi, '_')}-config`);
@@ -208,6 +208,8 @@ export async function startPortico(workdir, { label, model, upstreamPort, worker
   const started = Date.now();
   const h = startProcess(label, process.execPath, [
     join(REPO_DIR, 'bin/portico.js'), 'serve', '--config', dir, '--admin', `127.0.0.1:${adminPort}`, '--workers', String(workers),
+    // Like nginx here (access_log off) and the Node.js peers (no logging): the access log is measured apart.
+    '--access-log', accessLog,
   ], { cpus, cwd: REPO_DIR, env: { NODE_ENV: 'production' } });
   await waitUntil(h, 'ready (/readyz 200)', async () => (await httpGet(`http://127.0.0.1:${adminPort}/readyz`)).status === 200, readyTimeoutMs);
   if (probe) {
