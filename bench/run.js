@@ -53,8 +53,8 @@ function parseArgs(argv) {
 
 function plan(o) {
   const p = o.quick
-    ? { rounds: 2, seconds: 2, warmupSeconds: 1, connections: [50, 200], routeCounts: [10, 1000, 10000], routeConnections: 50, routeRounds: 1, applySamples: 1, configSizes: [100, 1000, 10000], configRepeats: 1, configCli: false, reloadChanges: 30, reloadSeconds: 5, h2Seconds: 2, budgetSeconds: 150, quietWaitMs: 0 }
-    : { rounds: 3, seconds: 10, warmupSeconds: 3, connections: [50, 200], routeCounts: [10, 1000, 10000], routeConnections: 50, routeRounds: 3, applySamples: 5, configSizes: [100, 1000, 10000], configRepeats: 3, configCli: true, reloadChanges: 30, reloadSeconds: 20, h2Seconds: 10, budgetSeconds: 2400, quietWaitMs: 5_000 };
+    ? { rounds: 2, seconds: 2, warmupSeconds: 1, connections: [50, 200], routeCounts: [10, 1000, 10000], routeConnections: 50, routeRounds: 1, applySamples: 1, configSizes: [100, 1000, 10000], configRepeats: 1, configCli: false, reloadChanges: 30, reloadSeconds: 5, h2Seconds: 2, budgetSeconds: 150, quietWaitMs: 0, accessLogVariant: false }
+    : { rounds: 3, seconds: 10, warmupSeconds: 3, connections: [50, 200], routeCounts: [10, 1000, 10000], routeConnections: 50, routeRounds: 3, applySamples: 5, configSizes: [100, 1000, 10000], configRepeats: 3, configCli: true, reloadChanges: 30, reloadSeconds: 20, h2Seconds: 10, budgetSeconds: 2400, quietWaitMs: 5_000, accessLogVariant: true };
   if (o.rounds) { p.rounds = o.rounds; p.routeRounds = o.rounds; }
   if (o.seconds) p.seconds = o.seconds;
   if (o.quietWait !== null) p.quietWaitMs = o.quietWait * 1000;
@@ -159,7 +159,7 @@ async function main() {
     notes: [
       'fast-gateway 5.0.1 asks for fast-proxy-lite ^1.1.3, which the registry used here lacks: bench/package.json pins fast-proxy-lite 1.1.2 through "overrides".',
       'The Node.js peers forward every path unchanged with no routing table; nginx and Portico serve the same generated 100 Mappings (header rules, rewrites); HAProxy forwards everything to one backend.',
-      'Access logs are off everywhere (nginx access_log off, Portico --access-log off, the peers log nothing). Portico\'s default JSON access log to stdout cost about 15% of its throughput in a profile on this machine.',
+      'Access logs are off everywhere (nginx access_log off, Portico --access-log off, the peers log nothing); full runs add portico-1w-log, Portico with its JSON access log written to a file.',
     ],
     sections: {},
   };

@@ -208,7 +208,8 @@ export async function startPortico(workdir, { label, model, upstreamPort, worker
   const started = Date.now();
   const h = startProcess(label, process.execPath, [
     join(REPO_DIR, 'bin/portico.js'), 'serve', '--config', dir, '--admin', `127.0.0.1:${adminPort}`, '--workers', String(workers),
-    // Like nginx here (access_log off) and the Node.js peers (no logging): the access log is measured apart.
+    // Off by default, like nginx here (access_log off) and the Node.js peers (no logging); the
+    // portico-1w-log variant measures it.
     '--access-log', accessLog,
   ], { cpus, cwd: REPO_DIR, env: { NODE_ENV: 'production' } });
   await waitUntil(h, 'ready (/readyz 200)', async () => (await httpGet(`http://127.0.0.1:${adminPort}/readyz`)).status === 200, readyTimeoutMs);

@@ -6,6 +6,7 @@ import { repin } from '../lib/cpu-layout.js';
 import { startNginxProxy, startHaproxy, startNodePeer, startPortico, porticoServeMissing, NODE_PEERS } from '../lib/variants.js';
 import { routeModel, benchRequest } from '../gen-config.js';
 import { runWrk } from '../lib/wrk-runner.js';
+import { join } from 'node:path';
 
 export const NODE_PEER_NAMES = Object.keys(NODE_PEERS);
 
@@ -45,8 +46,13 @@ export async function runHttp1(ctx) {
     starting.push(add('portico-all', () => startPortico(workdir, { label: 'portico-all', model, upstreamPort: upstream.port, workers: cores, cpus: layout.allCores, probe: req }),
       { note: `--workers ${cores} (all cores)` }));
   }
+  if (!missing && plan.accessLogVariant) {
+    starting.push(add('portico-1w-log', () => startPortico(workdir, {
+      label: 'portico-1w-log', model, upstreamPort: upstream.port, workers: 1, cpus: layout.server, probe: req, accessLog: join(workdir, 'portico-access.log'),
+    }), { note: '--workers 1 with its JSON access log written to a file' }));
+  }
   await Promise.all(starting);
-  const rank = ['direct', 'nginx', 'haproxy', ...NODE_PEER_NAMES, 'portico-1w', 'portico-all'];
+  const rank = ['direct', 'nginx', 'haproxy', ...NODE_PEER_NAMES, 'portico-1w', 'portico-all', 'portico-1w-log'];
   variants.sort((a, b) => rank.indexOf(a.name) - rank.indexOf(b.name));
 
   const results = {}; // name -> conns -> [run]
