@@ -9,9 +9,10 @@ import type { SecretStore } from '../ir/secrets.js';
 import type { BuildRuntime, ConnectionInfo, RequestInfo, Runtime, RuntimeOptions } from './runtime-types.js';
 import { parseRequestTarget, type PathPolicy } from './path-normalize.js';
 import { buildRuntimeIndex, matchRoute, normalizeHost, type RouteRequest, type RuntimeIndex } from './route-index.js';
-import { compileRouteAction, pickBackend, type RouteAction } from './route-action.js';
+import { compileRouteAction, pickBackend, rewritePath, type RouteAction } from './route-action.js';
 import { UpstreamCluster } from './upstream-pool.js';
-import { forwardedFor, newRequestId, REQUEST_ID_RE, scanRequestHeaders } from './header-policy.js';
+import { forwardedFor, newRequestId, REQUEST_ID_RE, scanRequestHeaders, upstreamRequestHeaders } from './header-policy.js';
+import { isWebSocketHandshake, openWebSocketTunnel, resumeHTTPParsing, type OpenTunnel } from './websocket-tunnel.js';
 import { preflightHeaders } from './cors.js';
 import { httpsRedirectLocation, routeRedirectLocation } from './redirect.js';
 import { forward, headerValue, localReply, type ForwardEnv, type RequestContext } from './proxy.js';
@@ -35,6 +36,7 @@ class RequestPathRuntime implements Runtime {
   private draining = false;
   private drained: (() => void)[] = [];
   private closed = false;
+  private readonly tunnels = new Set<OpenTunnel>();
   /** Raw Host → normalised host, per listener port: clients repeat the same few Host values. */
   private readonly hostCache = new Map<string, string>();
 
@@ -224,7 +226,7 @@ class RequestPathRuntime implements Runtime {
     if (this.draining && this.active === 0) this.release();
   }
 
-  handleUpgrade(req: IncomingMessage, socket: Duplex, _head: Buffer, conn: ConnectionInfo): void {
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, conn: ConnectionInfo): void {
     socket.on('error', () => {});
     const start = performance.now();
     const requestId = newRequestId();
@@ -255,9 +257,87 @@ class RequestPathRuntime implements Runtime {
     const m = matchRoute(this.index, conn.listener, {
       host, path: target.path, query: target.query, method: req.method ?? 'GET', header: (n) => headerValue(req, n),
     });
-    // WebSocket tunnelling arrives later; until then an upgrade is answered, never tunnelled.
-    if (m.route === undefined) reply(404, 'no_route');
-    else reply(501, 'upgrade_not_supported', m.route.ir.id);
+    if (m.route === undefined) {
+      reply(404, 'no_route');
+      return;
+    }
+    // Only WebSocket is ever tunnelled (h2c and any other upgrade never are), and only where the route allows it.
+    const allowsWS = m.route.ir.allowUpgrade.some((u) => u.toLowerCase() === 'websocket');
+    const wantsWS = (req.headers.upgrade ?? '').trim().toLowerCase() === 'websocket';
+    if (!allowsWS || !wantsWS) {
+      reply(wantsWS ? 404 : 501, wantsWS ? 'no_route' : 'upgrade_not_supported', m.route.ir.id);
+      return;
+    }
+    if (!isWebSocketHandshake(req) || req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) {
+      reply(400, 'bad_request', m.route.ir.id);
+      return;
+    }
+    const backend = m.route.action.backends.length > 0 ? pickBackend(m.route.action, this.random) : undefined;
+    if (backend?.cluster === undefined) {
+      reply(m.route.action.redirect !== undefined ? 400 : 503, m.route.action.redirect !== undefined ? 'bad_request' : 'upstream_unavailable', m.route.ir.id);
+      return;
+    }
+    const g = this.ir.global;
+    const scan = scanRequestHeaders(req.rawHeaders, req.httpVersionMinor, g);
+    if (scan.error !== undefined) {
+      reply(400, 'bad_request', m.route.ir.id);
+      return;
+    }
+    const listener = this.listeners.get(conn.listener);
+    const trusted = Math.max(g.xffNumTrustedHops, listener?.l7Depth ?? 0);
+    const fwd = forwardedFor(req.socket.remoteAddress ?? '', scan.xff, trusted, g.useRemoteAddress);
+    const scheme = conn.tls ? 'https' : 'http';
+    const wsXfp = trusted === 0 || scan.xfp === undefined ? scheme : scan.xfp.trim().toLowerCase();
+    const model = listener?.securityModel ?? 'XFP';
+    const secure = model === 'SECURE' ? true : model === 'INSECURE' ? false : wsXfp === 'https';
+    if (!secure && m.vhost?.ir.insecureAction !== 'Route') {
+      // A Host that rejects or redirects cleartext gets no tunnel over it either.
+      reply(404, 'no_route', m.route.ir.id);
+      return;
+    }
+    const headers = upstreamRequestHeaders({
+      raw: req.rawHeaders, scan, dropUnderscore: this.env.dropUnderscore, remove: backend.requestRemove, adds: backend.requestAdd,
+      xff: g.useRemoteAddress || scan.xff !== undefined ? fwd.xff : undefined,
+      xfp: wsXfp,
+      xfh: trusted === 0 || scan.xfh === undefined ? authority : scan.xfh, requestId,
+    });
+    headers[1] = backend.hostRewrite ?? authority;
+    const routeId = m.route.ir.id;
+    const cluster = backend.cluster;
+    this.active++;
+    let settled = false;
+    const settle = (): void => {
+      if (settled) return;
+      settled = true;
+      this.active--;
+      if (this.draining && this.active === 0) this.release();
+    };
+    openWebSocketTunnel({
+      req, socket, head, cluster, path: rewritePath(backend, m.route.ir, target.path) + target.query, headers,
+      connectTimeoutMs: cluster.ir.connectTimeoutMs || this.env.connectTimeoutMs,
+      idleTimeoutMs: backend.idleTimeoutMs > 0 ? backend.idleTimeoutMs : g.listenerIdleTimeoutMs,
+      onDone: (o) => {
+        settle();
+        this.report({
+          generation: this.generation, listener: conn.listener, method: 'GET', path, authority, status: o.status, route: routeId, cluster: cluster.name,
+          upstreamAddress: o.upstreamAddress, durationMs: performance.now() - start, bytesIn: o.bytesIn, bytesOut: o.bytesOut,
+          clientAddress: fwd.client, requestId, upstreamError: o.error,
+        });
+      },
+      onFailure: (status, error) => {
+        settle();
+        sendLocalReplyOnSocket(socket, status, status === 503 ? 'upstream_unavailable' : 'bad_upstream_response', requestId);
+        this.report({
+          generation: this.generation, listener: conn.listener, method: 'GET', path, authority, status, route: routeId, cluster: cluster.name,
+          durationMs: performance.now() - start, bytesIn: 0, bytesOut: 0, clientAddress: fwd.client, requestId, upstreamError: error,
+          localReply: status === 503 ? 'upstream_unavailable' : 'bad_upstream_response',
+        });
+      },
+      resumeHTTP: (s) => resumeHTTPParsing(s, head),
+    }, (t) => {
+      this.tunnels.add(t);
+      return () => this.tunnels.delete(t);
+    });
   }
 
   private report(info: RequestInfo): void {
@@ -276,6 +356,8 @@ class RequestPathRuntime implements Runtime {
 
   drain(deadlineMs: number): Promise<void> {
     this.draining = true;
+    // Open WebSockets are told "going away" (1001) at once rather than cut at the deadline.
+    for (const t of [...this.tunnels]) t.goAway();
     // Accept both a duration and an absolute time (ms since epoch) for the deadline.
     const wait = deadlineMs > 1e12 ? deadlineMs - Date.now() : deadlineMs;
     return new Promise<void>((resolve) => {
