@@ -166,22 +166,17 @@ describe('drain and upgrades', () => {
     await inflight;
   });
 
-  it('answers WebSocket and h2c upgrades with a local reply and never forwards them', async () => {
+  it('never forwards an upgrade the route does not allow: WebSocket → 404, h2c → 501', async () => {
     const e = await echo('e');
     const gw = await gatewayFor(cluster('u', e.port));
-    const upgrades: Record<string, string>[] = [
-      { host: 'a', connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' },
-      { host: 'a', connection: 'Upgrade, HTTP2-Settings', upgrade: 'h2c', 'http2-settings': 'AAMAAABkAARAAAAAAAIAAAAA' },
-    ];
-    for (const headers of upgrades) {
-      const r = await request(gw.port, { path: '/x', headers });
-      assert.equal(r.status, 501);
-      assert.equal(json(r).code, 'upgrade_not_supported');
-    }
+    const ws = await request(gw.port, { path: '/x', headers: { host: 'a', connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' } });
+    assert.equal(ws.status, 404);
+    assert.equal(json(ws).code, 'no_route');
+    const h2c = await request(gw.port, { path: '/x', headers: { host: 'a', connection: 'Upgrade, HTTP2-Settings', upgrade: 'h2c', 'http2-settings': 'AAMAAABkAARAAAAAAAIAAAAA' } });
+    assert.equal(h2c.status, 501);
+    assert.equal(json(h2c).code, 'upgrade_not_supported');
     assert.equal(e.received.length, 0);
-    const logged = gw.done.filter((d) => d.localReply === 'upgrade_not_supported');
-    assert.equal(logged.length, 2);
-    assert.equal(logged[0]?.status, 501);
-    assert.equal(logged[0]?.route, 'default/r');
+    const logged = gw.done.filter((d) => d.route === 'default/r');
+    assert.deepEqual(logged.map((d) => d.status).sort(), [404, 501]);
   });
 });
