@@ -12,6 +12,7 @@ import { buildRuntimeIndex, matchRoute, normalizeHost, type RouteRequest, type R
 import { compileRouteAction, pickBackend, rewritePath, type RouteAction } from './route-action.js';
 import { UpstreamCluster } from './upstream-pool.js';
 import { forwardedFor, newRequestId, REQUEST_ID_RE, scanRequestHeaders, upstreamRequestHeaders } from './header-policy.js';
+import { TCPRouter, type OpenTCPSession } from './tcp-proxy.js';
 import { isWebSocketHandshake, openWebSocketTunnel, resumeHTTPParsing, type OpenTunnel } from './websocket-tunnel.js';
 import { preflightHeaders } from './cors.js';
 import { httpsRedirectLocation, routeRedirectLocation } from './redirect.js';
@@ -37,6 +38,8 @@ class RequestPathRuntime implements Runtime {
   private drained: (() => void)[] = [];
   private closed = false;
   private readonly tunnels = new Set<OpenTunnel>();
+  private readonly tcp: TCPRouter;
+  private readonly tcpSessions = new Set<OpenTCPSession>();
   /** Raw Host → normalised host, per listener port: clients repeat the same few Host values. */
   private readonly hostCache = new Map<string, string>();
 
@@ -56,6 +59,10 @@ class RequestPathRuntime implements Runtime {
       throw err;
     }
     const g = ir.global;
+    this.tcp = new TCPRouter({
+      clusters: this.clusters, tlsContexts: ir.tlsContexts, secrets, random: this.random,
+      connectTimeoutMs: g.connectTimeoutMs > 0 ? g.connectTimeoutMs : 3000, handshakeTimeoutMs: g.limits.tlsHandshakeTimeoutMs > 0 ? g.limits.tlsHandshakeTimeoutMs : 10_000,
+    });
     this.policy = { normalizePath: g.normalizePath, mergeSlashes: g.mergeSlashes, escapedSlashesAction: g.escapedSlashesAction };
     this.env = {
       random: this.random,
@@ -349,9 +356,27 @@ class RequestPathRuntime implements Runtime {
     }
   }
 
-  handleTCP(socket: Socket, _conn: ConnectionInfo): void {
-    // TCP proxying arrives later; close rather than hold the connection open.
-    socket.destroy();
+  handleTCP(socket: Socket, conn: ConnectionInfo): void {
+    const listener = this.listeners.get(conn.listener);
+    if (listener === undefined || this.draining) {
+      socket.destroy();
+      return;
+    }
+    const start = performance.now();
+    const clientAddress = socket.remoteAddress ?? '';
+    this.active++;
+    this.tcp.handle(socket, listener, (o) => {
+      this.active--;
+      this.report({
+        generation: this.generation, listener: conn.listener, method: 'TCP', path: '', authority: o.sni ?? '', status: o.error === undefined ? 200 : 503,
+        route: o.route, cluster: o.cluster, upstreamAddress: o.upstreamAddress, durationMs: performance.now() - start, bytesIn: o.bytesIn, bytesOut: o.bytesOut,
+        clientAddress, requestId: '', upstreamError: o.error,
+      });
+      if (this.draining && this.active === 0) this.release();
+    }, (s) => {
+      this.tcpSessions.add(s);
+      return () => this.tcpSessions.delete(s);
+    });
   }
 
   drain(deadlineMs: number): Promise<void> {
@@ -376,6 +401,8 @@ class RequestPathRuntime implements Runtime {
   }
 
   private release(): void {
+    // Whatever TCP sessions are still open at the deadline end with the generation.
+    for (const s of [...this.tcpSessions]) s.close();
     this.close();
     const waiters = this.drained;
     this.drained = [];

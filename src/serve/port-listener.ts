@@ -80,16 +80,11 @@ export class PortListener {
   private createServer(global: IRGlobal): AnyServer {
     const onTCP = (socket: Socket) => this.dispatch.tcp(socket, this);
     switch (this.kind) {
+      // TCP listeners stay raw: the request path peeks the ClientHello's SNI and terminates TLS only for
+      // routes with a TLS context (others pass through); allowHalfOpen lets a client's FIN be propagated.
       case 'tcp':
-        return net.createServer({ noDelay: true }, onTCP);
       case 'tls-tcp':
-        return tls.createServer(
-          {
-            SNICallback: (servername, cb) => cb(null, this.dispatch.secureContext(this, servername)),
-            handshakeTimeout: global.limits.tlsHandshakeTimeoutMs,
-          },
-          (s: TLSSocket) => onTCP(s),
-        );
+        return net.createServer({ noDelay: true, allowHalfOpen: true }, onTCP);
       case 'https': {
         const server = https.createServer({
           ...serverOptions(global),
