@@ -15,6 +15,8 @@ const HOP_BY_HOP: ReadonlySet<string> = new Set([
  */
 const GATEWAY_OWNED: ReadonlySet<string> = new Set([
   'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id', 'content-length', 'expect',
+  // the verified client identity is only ever set by the gateway itself
+  'x-forwarded-client-cert',
 ]);
 
 /** Internal control headers (Envoy's x-envoy-* and ours): clients must not steer retries or timeouts. */
@@ -180,6 +182,8 @@ export function upstreamRequestHeaders(x: UpstreamHeaderInput): string[] {
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const lname = name.toLowerCase();
+    // HTTP/2 pseudo-headers (:method, :path, ...) become the request line, never fields.
+    if (name.charCodeAt(0) === 0x3a) continue;
     if (HOP_BY_HOP.has(lname)) {
       if (lname === 'te' && (raw[i + 1] as string).trim().toLowerCase() === 'trailers') out.push('te', 'trailers');
       continue;

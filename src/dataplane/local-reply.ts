@@ -17,6 +17,7 @@ export const LOCAL_REPLY_CODES = [
   'upstream_timeout',
   'bad_upstream_response',
   'upgrade_not_supported',
+  'misdirected_request',
   'redirect',
   'cors_preflight',
   'internal_error',
@@ -36,13 +37,14 @@ const MESSAGES: Record<LocalReplyCode, string> = {
   upstream_timeout: 'upstream timed out',
   bad_upstream_response: 'invalid response from upstream',
   upgrade_not_supported: 'protocol upgrade not supported on this route',
+  misdirected_request: 'this connection cannot serve this host (TLS server name or client certificate)',
   redirect: 'redirect',
   cors_preflight: 'preflight',
   internal_error: 'internal error',
 };
 
 const REASONS: Record<number, string> = {
-  400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error',
+  400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 421: 'Misdirected Request', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error',
   501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout', 505: 'HTTP Version Not Supported',
 };
 

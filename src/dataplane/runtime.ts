@@ -101,7 +101,9 @@ class RequestPathRuntime implements Runtime {
     const g = this.ir.global;
     const scan = scanRequestHeaders(req.rawHeaders, req.httpVersionMinor, g);
     ctx.requestId = g.preserveExternalRequestId && scan.requestId !== undefined && REQUEST_ID_RE.test(scan.requestId) ? scan.requestId : newRequestId();
-    if (req.httpVersionMajor !== 1 || req.httpVersionMinor > 1) {
+    // A real HTTP/2 stream (compat API), not an HTTP/1 request line claiming 2.0.
+    const h2 = req.httpVersionMajor === 2 && (req as unknown as { stream?: unknown }).stream !== undefined;
+    if (!h2 && (req.httpVersionMajor !== 1 || req.httpVersionMinor > 1)) {
       localReply(ctx, env, req.httpVersionMajor > 1 ? 505 : 400, req.httpVersionMajor > 1 ? 'version_not_supported' : 'bad_request', true);
       return;
     }
@@ -122,7 +124,16 @@ class RequestPathRuntime implements Runtime {
     }
     ctx.path = target.path;
     ctx.query = target.query;
-    const authority = target.authority ?? scan.host;
+    let authority = target.authority ?? scan.host;
+    if (h2) {
+      // HTTP/2: :authority is the source of truth; a host field that disagrees is a confusion attempt (HARDENING §2.3).
+      const a = req.headers[':authority'];
+      if (typeof a === 'string' && scan.host !== undefined && scan.host !== a) {
+        localReply(ctx, env, 400, 'bad_request');
+        return;
+      }
+      authority = typeof a === 'string' ? a : scan.host;
+    }
     if (authority === undefined) {
       localReply(ctx, env, 400, 'bad_request', true);
       return;
@@ -158,6 +169,11 @@ class RequestPathRuntime implements Runtime {
       return;
     }
     ctx.route = route.ir.id;
+    if (conn.tls && vhost.ir.tlsContext !== undefined && this.misdirected(conn, vhost.ir.tlsContext)) {
+      // The TLS session was set up for another host's certificate or client-cert policy (domain fronting).
+      localReply(ctx, env, 421, 'misdirected_request');
+      return;
+    }
     if (!ctx.secure && vhost.ir.insecureAction !== 'Route') {
       if (vhost.ir.insecureAction === 'Redirect') {
         localReply(ctx, env, 301, 'redirect', false, ['location', httpsRedirectLocation(ctx.host, vhost.ir.redirectPort, ctx.path, ctx.query)]);
@@ -191,6 +207,36 @@ class RequestPathRuntime implements Runtime {
       return;
     }
     forward(ctx, env, action, route.ir, backend, scan, g.useRemoteAddress || scan.xff !== undefined ? fwd.xff : undefined, xfp, xfh);
+  }
+
+  /**
+   * SNI and Host disagree where it matters: with SNI, the Host needs another TLS context; without SNI,
+   * the Host requires client certificates that the default context did not ask for.
+   */
+  private misdirected(conn: ConnectionInfo, hostContext: string): boolean {
+    const chosen = this.sniContext(conn);
+    if (chosen === hostContext) return false;
+    if (conn.sni !== undefined) return true;
+    return this.ir.tlsContexts.find((c) => c.name === hostContext)?.certRequired === true;
+  }
+
+  /** The TLS context the listener chose for this connection's SNI (the same order as the SNI lookup). */
+  private sniContext(conn: ConnectionInfo): string | undefined {
+    const l = this.listeners.get(conn.listener);
+    if (l === undefined) return undefined;
+    const sni = conn.sni?.toLowerCase();
+    let wildcard: { len: number; ctx: string } | undefined;
+    let star: string | undefined;
+    let first: string | undefined;
+    for (const vh of l.virtualHosts) {
+      if (vh.tlsContext === undefined) continue;
+      first ??= vh.tlsContext;
+      if (vh.hostname === '*') star ??= vh.tlsContext;
+      else if (vh.hostname.startsWith('*.')) {
+        if (sni !== undefined && sni.endsWith(vh.hostname.slice(1)) && (wildcard === undefined || vh.hostname.length > wildcard.len)) wildcard = { len: vh.hostname.length, ctx: vh.tlsContext };
+      } else if (sni !== undefined && vh.hostname === sni) return vh.tlsContext;
+    }
+    return wildcard?.ctx ?? star ?? first;
   }
 
   private normalizedHost(authority: string, conn: ConnectionInfo): string {

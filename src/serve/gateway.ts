@@ -98,6 +98,8 @@ export class Gateway implements ConfigApplier {
       upgrade: (req, socket, head, from) => this.onUpgrade(req, socket, head, from),
       tcp: (socket, from) => this.onTCP(socket, from),
       secureContext: (from, servername) => this.secureContext(from, servername),
+      clientCertRequired: (from, servername) => this.tls.get(from.key)?.certRequired(servername) ?? false,
+      requestCert: (from) => this.tls.get(from.key)?.verifiesClients ?? false,
     };
   }
 

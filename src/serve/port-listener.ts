@@ -8,7 +8,8 @@ import tls, { type SecureContext, type TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { IRGlobal, IRListener } from '../ir/types.js';
 import type { ConnectionInfo } from '../dataplane/runtime-types.js';
-import { applyServerLimits, serverOptions } from './http-limits.js';
+import { applyServerLimits } from './http-limits.js';
+import { EdgeProtocols } from './edge-protocols.js';
 
 export type ListenerKind = 'http' | 'https' | 'tcp' | 'tls-tcp';
 
@@ -28,6 +29,10 @@ export interface ListenerDispatch {
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, from: PortListener): void;
   tcp(socket: Socket, from: PortListener): void;
   secureContext(from: PortListener, servername: string | undefined): SecureContext | undefined;
+  /** The host chosen by this SNI has cert_required. */
+  clientCertRequired?(from: PortListener, servername: string | undefined): boolean;
+  /** Some host on this port verifies client certificates. */
+  requestCert?(from: PortListener): boolean;
 }
 
 export type BindErrorCode = 'EADDRINUSE' | 'EACCES' | 'EADDRNOTAVAIL' | 'BindFailed';
@@ -61,6 +66,8 @@ export class PortListener {
   private drained?: Promise<void>;
   private boundPortValue: number;
   private plainInfo: ConnectionInfo;
+  /** HTTP ports: TLS / h2 / h2c / HTTP/1.1 behind one socket. */
+  private edge: EdgeProtocols | undefined;
 
   constructor(l: IRListener, global: IRGlobal, private readonly dispatch: ListenerDispatch) {
     this.key = listenerKey(l);
@@ -85,26 +92,28 @@ export class PortListener {
       case 'tcp':
       case 'tls-tcp':
         return net.createServer({ noDelay: true, allowHalfOpen: true }, onTCP);
-      case 'https': {
-        const server = https.createServer({
-          ...serverOptions(global),
-          SNICallback: (servername, cb) => cb(null, this.dispatch.secureContext(this, servername)),
-          handshakeTimeout: global.limits.tlsHandshakeTimeoutMs,
-        });
-        this.wireHTTP(server as unknown as http.Server, global);
-        return server;
-      }
+      case 'https':
       case 'http': {
-        const server = http.createServer(serverOptions(global));
-        this.wireHTTP(server, global);
-        return server;
+        const edge = new EdgeProtocols({
+          global,
+          tls: this.kind === 'https'
+            ? {
+              secureContext: (n) => this.dispatch.secureContext(this, n),
+              clientCertRequired: (n) => this.dispatch.clientCertRequired?.(this, n) ?? false,
+              requestCert: () => this.dispatch.requestCert?.(this) ?? false,
+            }
+            : undefined,
+        });
+        this.edge = edge;
+        this.wireHTTP(edge.http1, global);
+        return edge.outer;
       }
     }
   }
 
   /** The HTTP(S) face of this listener; https.Server shares http.Server's methods but not its prototype. */
   private http(): http.Server | undefined {
-    return this.kind === 'http' || this.kind === 'https' ? (this.server as http.Server) : undefined;
+    return this.edge?.http1;
   }
 
   private wireHTTP(server: http.Server, global: IRGlobal): void {
@@ -134,6 +143,7 @@ export class PortListener {
     this.plainInfo = { listener: this.name, port: this.boundPortValue, tls: false };
     const h = this.http();
     if (h) applyServerLimits(h, global);
+    this.edge?.update(global);
     if (global.limits.maxConnections > 0) this.server.maxConnections = global.limits.maxConnections;
   }
 
@@ -170,7 +180,8 @@ export class PortListener {
    * (built per apply, not per request); TLS ones add the SNI of each connection.
    */
   connectionInfo(socket: Socket): ConnectionInfo {
-    if (this.kind === 'http' || this.kind === 'tcp') return this.plainInfo;
+    // HTTPS ports also serve cleartext: the socket, not the listener, says whether TLS was used.
+    if (this.kind === 'http' || this.kind === 'tcp' || (socket as TLSSocket).encrypted !== true) return this.plainInfo;
     const sni = (socket as TLSSocket).servername;
     return sni ? { listener: this.name, port: this.boundPortValue, tls: true, sni } : { listener: this.name, port: this.boundPortValue, tls: true };
   }
@@ -192,8 +203,10 @@ export class PortListener {
       timer.unref();
       server.close(() => {
         clearTimeout(timer);
+        this.edge?.close();
         resolve();
       });
+      this.edge?.drain();
       const h = this.http();
       if (h) {
         for (const res of this.inflight) {
@@ -210,6 +223,8 @@ export class PortListener {
     this.draining = true;
     if (this.server.listening) this.server.close();
     this.http()?.closeAllConnections();
+    this.edge?.destroyAll();
     for (const s of this.sockets) s.destroy();
+    this.edge?.close();
   }
 }

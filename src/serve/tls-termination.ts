@@ -12,6 +12,10 @@ export class TLSMaterialError extends Error {
 export interface TerminationContexts {
   /** Context for an SNI name (exact, then wildcard, then the listener's default). */
   lookup(servername: string | undefined): SecureContext | undefined;
+  /** The TLS context the same lookup picks has cert_required (mTLS). */
+  certRequired(servername: string | undefined): boolean;
+  /** Some context on the listener has a CA to verify clients with. */
+  readonly verifiesClients: boolean;
   readonly empty: boolean;
 }
 
@@ -63,11 +67,16 @@ export function buildTerminationContexts(ir: IR, listener: IRListener, secrets: 
   const exact = new Map<string, SecureContext>();
   const wildcards: { suffix: string; sc: SecureContext }[] = [];
   let fallback: SecureContext | undefined;
+  const required = new Set<SecureContext>();
+  let verifiesClients = false;
   const names: { host: string; ctx: string }[] = [];
   for (const vh of listener.virtualHosts) if (vh.tlsContext) names.push({ host: vh.hostname, ctx: vh.tlsContext });
   for (const r of listener.tcpRoutes) if (r.tlsContext) names.push({ host: r.sni ?? '*', ctx: r.tlsContext });
   for (const { host, ctx } of names) {
     const sc = contextFor(ctx);
+    const irCtx = byName.get(ctx);
+    if (irCtx?.ca !== undefined) verifiesClients = true;
+    if (irCtx?.certRequired === true) required.add(sc);
     if (host === '*') fallback ??= sc;
     else if (host.startsWith('*.')) wildcards.push({ suffix: host.slice(1), sc });
     else if (!exact.has(host)) exact.set(host, sc);
@@ -77,6 +86,11 @@ export function buildTerminationContexts(ir: IR, listener: IRListener, secrets: 
   fallback ??= exact.values().next().value ?? wildcards[0]?.sc;
   return {
     empty: built.size === 0,
+    verifiesClients,
+    certRequired(servername) {
+      const sc = this.lookup(servername);
+      return sc !== undefined && required.has(sc);
+    },
     lookup(servername) {
       if (servername) {
         const host = servername.toLowerCase();

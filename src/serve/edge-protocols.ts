@@ -1,0 +1,164 @@
+// The protocols behind one HTTP port: sniff the first bytes of each connection (0x16 → TLS, the
+// HTTP/2 preface → h2c, else HTTP/1.1), pick h2 or HTTP/1.1 by ALPN after TLS, and guard H2 sessions.
+
+import http from 'node:http';
+import http2 from 'node:http2';
+import net, { type Socket } from 'node:net';
+import tls, { type SecureContext, type TLSSocket } from 'node:tls';
+import type { IRGlobal } from '../ir/types.js';
+import { serverOptions } from './http-limits.js';
+import { guardSession, h2ServerOptions, type SessionGuard } from './h2-session-guard.js';
+
+const TLS_HANDSHAKE_RECORD = 0x16;
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+
+export interface EdgeTLS {
+  /** Context for an SNI name (undefined → handshake failure). */
+  secureContext(servername: string | undefined): SecureContext | undefined;
+  /** Whether the host chosen by this SNI requires a verified client certificate. */
+  clientCertRequired(servername: string | undefined): boolean;
+  /** Whether any host on the port verifies client certificates (then certificates are asked for). */
+  requestCert(): boolean;
+}
+
+export interface EdgeProtocolOptions {
+  readonly global: IRGlobal;
+  /** Present on HTTPS listeners: TLS is served, and cleartext on the same port too (as Emissary does). */
+  readonly tls?: EdgeTLS;
+}
+
+/**
+ * One accepted socket is handed to exactly one inner server. The inner servers never listen; the
+ * outer net.Server owns the port, so connection counting, close and drain work as for one server.
+ */
+export class EdgeProtocols {
+  readonly outer: net.Server;
+  readonly http1: http.Server;
+  readonly h2: http2.Http2Server;
+  private readonly tlsServer: tls.Server | undefined;
+  private readonly guards = new Set<SessionGuard>();
+  private global: IRGlobal;
+  private draining = false;
+  private emptyCreds: SecureContext | undefined;
+
+  constructor(private readonly options: EdgeProtocolOptions) {
+    this.global = options.global;
+    this.http1 = http.createServer(serverOptions(options.global));
+    // The HTTP server tracks its connections (header/request deadlines, closeIdleConnections) from 'listening'.
+    this.http1.emit('listening');
+    this.h2 = http2.createServer(h2ServerOptions(options.global));
+    this.h2.on('session', (session) => {
+      const guard = guardSession(session, () => this.global);
+      this.guards.add(guard);
+      session.once('close', () => this.guards.delete(guard));
+      if (this.draining) guard.goAway();
+    });
+    this.h2.on('sessionError', () => {});
+    // H2 requests take the same path as HTTP/1.1 ones (compat API). The dispatch waits one turn of the
+    // event loop: a stream the client already reset (rapid reset) is dropped before any upstream work.
+    this.h2.on('request', (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
+      setImmediate(() => {
+        if (req.stream.closed || req.stream.destroyed) return;
+        this.http1.emit('request', req, res);
+      });
+    });
+    this.h2.on('error', () => {});
+    const t = options.tls;
+    if (t !== undefined) {
+      this.tlsServer = tls.createServer({
+        SNICallback: (servername, cb) => {
+          try {
+            const sc = t.secureContext(servername);
+            if (sc === undefined) cb(new Error('no certificate for this server name'), undefined);
+            else cb(null, sc);
+          } catch (err) {
+            cb(err as Error, undefined);
+          }
+        },
+        ALPNProtocols: ['h2', 'http/1.1'],
+        handshakeTimeout: options.global.limits.tlsHandshakeTimeoutMs > 0 ? options.global.limits.tlsHandshakeTimeoutMs : 10_000,
+        requestCert: t.requestCert(),
+        // Verification is decided per host below: hosts without cert_required accept any client.
+        rejectUnauthorized: false,
+      });
+      this.emptyCreds = (this.tlsServer as unknown as { _sharedCreds: SecureContext })._sharedCreds;
+      this.tlsServer.on('secureConnection', (s: TLSSocket) => this.afterTLS(s));
+      this.tlsServer.on('tlsClientError', (_err, s) => s.destroy());
+      this.tlsServer.on('error', () => {});
+    }
+    this.outer = net.createServer({ noDelay: true, pauseOnConnect: true }, (s) => this.sniff(s));
+  }
+
+  /** New limits for a kept port (applyServerLimits covers HTTP/1.1; sessions read the rest per event). */
+  update(global: IRGlobal): void {
+    this.global = global;
+  }
+
+  private sniff(socket: Socket): void {
+    socket.on('error', () => {});
+    const deadline = this.global.requestHeadersTimeoutMs > 0 ? this.global.requestHeadersTimeoutMs : 10_000;
+    const timer = setTimeout(() => socket.destroy(), deadline);
+    let got: Buffer = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      got = got.length === 0 ? chunk : Buffer.concat([got, chunk]);
+      const first = got[0] as number;
+      const isTLS = first === TLS_HANDSHAKE_RECORD;
+      const maybeH2 = !isTLS && H2_PREFACE.subarray(0, Math.min(got.length, H2_PREFACE.length)).equals(got.subarray(0, Math.min(got.length, H2_PREFACE.length)));
+      // Wait for the whole preface before deciding h2c, so "PRI" alone never picks a parser.
+      if (maybeH2 && got.length < H2_PREFACE.length) return;
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('close', onClose);
+      socket.pause();
+      socket.unshift(got);
+      if (isTLS && this.tlsServer !== undefined) {
+        // Read per connection by Node's TLS server: the hosts of the current generation decide.
+        const server = this.tlsServer as unknown as { requestCert: boolean; _sharedCreds: SecureContext };
+        server.requestCert = this.options.tls?.requestCert() ?? false;
+        // A client without SNI never reaches SNICallback: it gets the server's base context, which is
+        // the default host's (no default → the empty context, and the handshake fails).
+        server._sharedCreds = this.options.tls?.secureContext(undefined) ?? this.emptyCreds!;
+        this.tlsServer.emit('connection', socket);
+      }
+      else if (maybeH2) this.h2.emit('connection', socket);
+      else {
+        this.http1.emit('connection', socket);
+        // the parser reads the sniffed bytes back through 'data' once the socket flows again
+        socket.resume();
+      }
+    };
+    const onClose = (): void => clearTimeout(timer);
+    socket.on('data', onData);
+    socket.once('close', onClose);
+    socket.resume();
+  }
+
+  private afterTLS(s: TLSSocket): void {
+    s.on('error', () => {});
+    const t = this.options.tls;
+    if (t !== undefined && t.clientCertRequired(s.servername || undefined) && !s.authorized) {
+      // cert_required: a client without a certificate the host's CA verifies gets no HTTP at all.
+      s.destroy();
+      return;
+    }
+    if (s.alpnProtocol === 'h2') this.h2.emit('connection', s);
+    else this.http1.emit('connection', s);
+  }
+
+  /** Drain: every H2 session gets GOAWAY (streams in flight finish), HTTP/1.1 is handled by the caller. */
+  drain(): void {
+    this.draining = true;
+    for (const g of this.guards) g.goAway();
+  }
+
+  /** Deadline reached: destroy every session. */
+  destroyAll(): void {
+    for (const g of this.guards) g.destroy();
+    this.http1.closeAllConnections();
+  }
+
+  /** Stop the inner servers' timers (the outer server owns the port). */
+  close(): void {
+    this.http1.close();
+  }
+}

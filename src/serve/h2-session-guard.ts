@@ -1,0 +1,107 @@
+// HTTP/2 session protections Node does not give by itself (HARDENING §2.4, §2.5, §2.11): edge
+// settings, idle and header-phase timers, per-stream timers, and reset-rate accounting (rapid reset).
+
+import http2, { type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import type { IRGlobal } from '../ir/types.js';
+
+const { NGHTTP2_NO_ERROR, NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_CANCEL } = http2.constants;
+
+/** Client resets tolerated per session before the ratio test applies (Envoy-style premature-reset accounting). */
+export const RESET_FLOOR = 100;
+/** Time a closing session gets to flush its GOAWAY before it is destroyed. */
+const GOAWAY_GRACE_MS = 1000;
+
+export function h2ServerOptions(g: IRGlobal): http2.ServerOptions {
+  return {
+    settings: {
+      // Node advertises 2^32-1 by default.
+      maxConcurrentStreams: g.limits.http2MaxConcurrentStreams > 0 ? g.limits.http2MaxConcurrentStreams : 100,
+      maxHeaderListSize: g.maxRequestHeadersBytes,
+      initialWindowSize: 65535,
+      enablePush: false,
+    },
+    maxSessionInvalidFrames: 100,
+    maxSessionRejectedStreams: 100,
+    // pseudo-headers count as pairs too
+    maxHeaderListPairs: Math.max(8, g.maxRequestHeadersCount + 4),
+    maxSessionMemory: 10,
+    maxOutstandingPings: 10,
+    maxSettings: 32,
+    unknownProtocolTimeout: 10_000,
+  };
+}
+
+export interface SessionGuard {
+  /** Graceful: GOAWAY(NO_ERROR), streams in flight finish, then the session closes. */
+  goAway(): void;
+  destroy(): void;
+}
+
+export function guardSession(session: ServerHttp2Session, global: () => IRGlobal): SessionGuard {
+  let open = 0;
+  let seen = 0;
+  let aborted = 0;
+  let idleTimer: NodeJS.Timeout | undefined;
+  let ending = false;
+  session.on('error', () => {});
+
+  const end = (code: number): void => {
+    if (ending || session.destroyed) return;
+    ending = true;
+    if (idleTimer !== undefined) clearTimeout(idleTimer);
+    try {
+      session.goaway(code);
+    } catch {
+      // already closing
+    }
+    if (code === NGHTTP2_NO_ERROR) session.close();
+    const t = setTimeout(() => session.destroy(), code === NGHTTP2_NO_ERROR ? global().limits.drainTimeoutMs : GOAWAY_GRACE_MS);
+    t.unref();
+    if (code !== NGHTTP2_NO_ERROR) setImmediate(() => session.destroy());
+  };
+
+  // With no stream open, a session may wait only so long: the first request within the header
+  // deadline (preface-only and HEADERS without END_HEADERS end here), later ones within keep-alive.
+  const armIdle = (): void => {
+    if (idleTimer !== undefined) clearTimeout(idleTimer);
+    const g = global();
+    const ms = seen === 0 ? (g.requestHeadersTimeoutMs > 0 ? g.requestHeadersTimeoutMs : 10_000) : (g.limits.keepAliveTimeoutMs > 0 ? g.limits.keepAliveTimeoutMs : 60_000);
+    idleTimer = setTimeout(() => {
+      if (open === 0) end(NGHTTP2_NO_ERROR);
+    }, ms);
+    idleTimer.unref();
+  };
+  armIdle();
+
+  const g0 = global();
+  if (g0.listenerIdleTimeoutMs > 0) session.setTimeout(g0.listenerIdleTimeoutMs, () => end(NGHTTP2_NO_ERROR));
+
+  session.on('stream', (stream: ServerHttp2Stream) => {
+    seen++;
+    open++;
+    if (idleTimer !== undefined) {
+      clearTimeout(idleTimer);
+      idleTimer = undefined;
+    }
+    const g = global();
+    if (g.listenerIdleTimeoutMs > 0) stream.setTimeout(g.listenerIdleTimeoutMs, () => stream.close(NGHTTP2_CANCEL));
+    stream.on('error', () => {});
+    stream.once('aborted', () => {
+      aborted++;
+      // Rapid reset (CVE-2023-44487): many streams opened and cancelled by the client.
+      if (aborted >= RESET_FLOOR && aborted * 2 >= seen) end(NGHTTP2_ENHANCE_YOUR_CALM);
+    });
+    stream.once('close', () => {
+      open--;
+      if (open === 0 && !ending) armIdle();
+    });
+  });
+  session.once('close', () => {
+    if (idleTimer !== undefined) clearTimeout(idleTimer);
+  });
+
+  return {
+    goAway: () => end(NGHTTP2_NO_ERROR),
+    destroy: () => session.destroy(),
+  };
+}
