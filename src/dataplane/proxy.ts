@@ -12,6 +12,7 @@ import { hashKeyFor } from './balancer.js';
 import { addResponseCors } from './cors.js';
 import { applyAdds, downstreamResponseHeaders, upstreamRequestHeaders, type HeaderScan } from './header-policy.js';
 import { sendLocalReply, type LocalReplyCode } from './local-reply.js';
+import { isGrpcRequest, sendGrpcLocalReply } from './grpc.js';
 
 /** Per-request state shared by the runtime (checks, routing) and the forward path. */
 export interface RequestContext {
@@ -64,6 +65,11 @@ export function localReply(ctx: RequestContext, env: ForwardEnv, status: number,
   ctx.status = status;
   ctx.localReply = code;
   if (ctx.clientGone) return;
+  // gRPC clients read grpc-status, not HTTP status: answer trailers-only.
+  if (status >= 400 && isGrpcRequest(ctx.req)) {
+    sendGrpcLocalReply(ctx.res, status, code, ctx.requestId);
+    return;
+  }
   // A request body we did not read to its end would stall the connection for the next request.
   sendLocalReply(ctx.res, status, code, ctx.requestId, close || !ctx.req.complete, env.serverName, extra);
 }

@@ -12,6 +12,7 @@ import { buildRuntimeIndex, matchRoute, normalizeHost, type RouteRequest, type R
 import { compileRouteAction, pickBackend, rewritePath, type RouteAction } from './route-action.js';
 import { UpstreamCluster } from './upstream-pool.js';
 import { forwardedFor, newRequestId, REQUEST_ID_RE, scanRequestHeaders, upstreamRequestHeaders } from './header-policy.js';
+import { closeH2Sessions, forwardH2 } from './h2-upstream.js';
 import { TCPRouter, type OpenTCPSession } from './tcp-proxy.js';
 import { isWebSocketHandshake, openWebSocketTunnel, resumeHTTPParsing, type OpenTunnel } from './websocket-tunnel.js';
 import { preflightHeaders } from './cors.js';
@@ -100,6 +101,8 @@ class RequestPathRuntime implements Runtime {
     const env = this.env;
     const g = this.ir.global;
     const scan = scanRequestHeaders(req.rawHeaders, req.httpVersionMinor, g);
+    // HTTP/2 frames the body itself (no content-length needed): a stream not ended with its headers has one.
+    if (req.httpVersionMajor === 2 && (req as unknown as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders === false) scan.hasBody = true;
     ctx.requestId = g.preserveExternalRequestId && scan.requestId !== undefined && REQUEST_ID_RE.test(scan.requestId) ? scan.requestId : newRequestId();
     // A real HTTP/2 stream (compat API), not an HTTP/1 request line claiming 2.0.
     const h2 = req.httpVersionMajor === 2 && (req as unknown as { stream?: unknown }).stream !== undefined;
@@ -206,7 +209,9 @@ class RequestPathRuntime implements Runtime {
       localReply(ctx, env, 503, 'upstream_unavailable');
       return;
     }
-    forward(ctx, env, action, route.ir, backend, scan, g.useRemoteAddress || scan.xff !== undefined ? fwd.xff : undefined, xfp, xfh);
+    const fwdXff = g.useRemoteAddress || scan.xff !== undefined ? fwd.xff : undefined;
+    if (backend.cluster?.ir.http2 === true) forwardH2(ctx, env, action, route.ir, backend, scan, fwdXff, xfp, xfh);
+    else forward(ctx, env, action, route.ir, backend, scan, fwdXff, xfp, xfh);
   }
 
   /**
@@ -458,7 +463,10 @@ class RequestPathRuntime implements Runtime {
   private close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const c of this.clusters.values()) c.close();
+    for (const c of this.clusters.values()) {
+      closeH2Sessions(c);
+      c.close();
+    }
   }
 }
 
