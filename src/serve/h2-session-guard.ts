@@ -45,7 +45,7 @@ export function guardSession(session: ServerHttp2Session, global: () => IRGlobal
   let ending = false;
   session.on('error', () => {});
 
-  const end = (code: number): void => {
+  const end = (code: number, graceMs = GOAWAY_GRACE_MS): void => {
     if (ending || session.destroyed) return;
     ending = true;
     if (idleTimer !== undefined) clearTimeout(idleTimer);
@@ -55,7 +55,7 @@ export function guardSession(session: ServerHttp2Session, global: () => IRGlobal
       // already closing
     }
     if (code === NGHTTP2_NO_ERROR) session.close();
-    const t = setTimeout(() => session.destroy(), code === NGHTTP2_NO_ERROR ? global().limits.drainTimeoutMs : GOAWAY_GRACE_MS);
+    const t = setTimeout(() => session.destroy(), graceMs);
     t.unref();
     if (code !== NGHTTP2_NO_ERROR) setImmediate(() => session.destroy());
   };
@@ -86,13 +86,14 @@ export function guardSession(session: ServerHttp2Session, global: () => IRGlobal
     const g = global();
     if (g.listenerIdleTimeoutMs > 0) stream.setTimeout(g.listenerIdleTimeoutMs, () => stream.close(NGHTTP2_CANCEL));
     stream.on('error', () => {});
-    stream.once('aborted', () => {
-      aborted++;
-      // Rapid reset (CVE-2023-44487): many streams opened and cancelled by the client.
-      if (aborted >= RESET_FLOOR && aborted * 2 >= seen) end(NGHTTP2_ENHANCE_YOUR_CALM);
-    });
     stream.once('close', () => {
       open--;
+      // Rapid reset (CVE-2023-44487): streams the client cancelled before any answer. nghttp2's own
+      // defence sends a GOAWAY but keeps the connection open, so the session is ended here.
+      if (!stream.headersSent && stream.rstCode !== undefined && stream.rstCode !== NGHTTP2_NO_ERROR) {
+        aborted++;
+        if (aborted >= RESET_FLOOR && aborted * 2 >= seen) end(NGHTTP2_ENHANCE_YOUR_CALM);
+      }
       if (open === 0 && !ending) armIdle();
     });
   });
@@ -101,7 +102,7 @@ export function guardSession(session: ServerHttp2Session, global: () => IRGlobal
   });
 
   return {
-    goAway: () => end(NGHTTP2_NO_ERROR),
+    goAway: () => end(NGHTTP2_NO_ERROR, global().limits.drainTimeoutMs),
     destroy: () => session.destroy(),
   };
 }
