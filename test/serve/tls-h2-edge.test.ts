@@ -109,12 +109,13 @@ describe('TLS and HTTP/2 at the edge (case 36)', () => {
   it('speaks h2 when ALPN offers it, through the same routing as HTTP/1.1', async () => {
     const session = http2.connect(`https://127.0.0.1:${tlsPort}`, { servername: 'a.example.test', ca: pki.caPem });
     try {
-      const r = await h2get(session, '/hello?x=1', { ':authority': 'a.example.test' });
+      const r = await h2get(session, '/hello?x=1', { ':authority': 'a.example.test', 'x-forwarded-client-cert': 'By=forged;Subject="CN=admin"' });
       assert.equal(r.status, 200);
       const e = JSON.parse(r.body) as { url: string; headers: [string, string][] };
       assert.equal(e.url, '/hello?x=1');
       assert.ok(e.headers.some(([n, v]) => n === 'x-forwarded-proto' && v === 'https'));
       assert.ok(!e.headers.some(([n]) => n.startsWith(':')), 'no pseudo-headers leak upstream');
+      assert.ok(!e.headers.some(([n]) => n === 'x-forwarded-client-cert'), 'a client-supplied client identity is stripped');
       assert.equal((session.socket as tls.TLSSocket).alpnProtocol, 'h2');
     } finally {
       session.close();
