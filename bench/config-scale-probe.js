@@ -1,13 +1,13 @@
 // Child process of the configuration-scale benchmark: loads and compiles one generated folder with
 // Portico's own modules (dist/), builds the runtime from the IR, and prints timings and peak RSS as JSON.
-// Usage: node bench/config-scale-probe.js CONFIG_DIR
+// Usage: node bench/config-scale-probe.js CONFIG_DIR [PORTICO_HOME]  (PORTICO_HOME holds dist/; default: this checkout)
 import { pathToFileURL } from 'node:url';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
-const repo = dirname(dirname(fileURLToPath(import.meta.url)));
+const repo = process.argv[3] ?? dirname(dirname(fileURLToPath(import.meta.url)));
 const dir = process.argv[2];
 const mod = (p) => pathToFileURL(join(repo, 'dist/src', p)).href;
 

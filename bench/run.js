@@ -1,14 +1,15 @@
 // `npm run bench`: installs what the benchmarks need, starts every server on loopback, measures
 // them side by side in one run, prints ratios, and writes bench/results/latest.{json,md}.
 // Options: --quick (< 3 minutes), --only http1,routes,config,reload,h2,gitops, --layout split|shared,
-// --upstream nginx|node, --rounds N, --seconds S, --quiet-wait S, --no-priority, --no-install, --no-build, --out NAME.
+// --upstream nginx|node, --rounds N, --seconds S, --quiet-wait S, --no-priority, --portico head|worktree, --no-install, --out NAME.
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir, cpus as osCpus, totalmem, release, setPriority, getPriority } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { commandExists, runToCompletion, stopAll, removeOnExit } from './lib/process-group.js';
 import { cpuLayout } from './lib/cpu-layout.js';
-import { startUpstreamNginx, startUpstreamNode, BENCH_DIR, REPO_DIR } from './lib/variants.js';
+import { startUpstreamNginx, startUpstreamNode, BENCH_DIR } from './lib/variants.js';
+import { preparePortico, portico } from './lib/portico-build.js';
 import { runHttp1 } from './sections/http1.js';
 import { runRouteScale } from './sections/route-scale.js';
 import { runConfigScale } from './sections/config-scale.js';
@@ -22,7 +23,7 @@ const SECTIONS = ['http1', 'routes', 'config', 'reload', 'h2', 'gitops'];
 const APT_PACKAGES = { wrk: 'wrk', nginx: 'nginx', haproxy: 'haproxy', h2load: 'nghttp2-client', openssl: 'openssl' };
 
 function parseArgs(argv) {
-  const o = { quick: false, only: SECTIONS, layout: 'split', upstream: 'nginx', install: true, build: true, out: 'latest', rounds: null, seconds: null, quietWait: null, priority: true };
+  const o = { quick: false, only: SECTIONS, layout: 'split', upstream: 'nginx', install: true, out: 'latest', rounds: null, seconds: null, quietWait: null, priority: true, portico: 'head' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -38,7 +39,7 @@ function parseArgs(argv) {
     else if (a === '--seconds') o.seconds = Number(val());
     else if (a === '--quiet-wait') o.quietWait = Number(val());
     else if (a === '--no-install') o.install = false;
-    else if (a === '--no-build') o.build = false;
+    else if (a === '--portico') o.portico = val();
     else if (a === '--no-priority') o.priority = false;
     else if (a === '--out') o.out = val();
     else if (a === '--help' || a === '-h') o.help = true;
@@ -47,14 +48,15 @@ function parseArgs(argv) {
   for (const s of o.only) if (!SECTIONS.includes(s)) throw new Error(`unknown section ${s} (sections: ${SECTIONS.join(', ')})`);
   if (!['split', 'shared'].includes(o.layout)) throw new Error('--layout is split or shared');
   if (!['nginx', 'node'].includes(o.upstream)) throw new Error('--upstream is nginx or node');
+  if (!['head', 'worktree'].includes(o.portico)) throw new Error('--portico is head or worktree');
   if (!/^[a-z0-9._-]+$/i.test(o.out)) throw new Error('--out is a plain file name');
   return o;
 }
 
 function plan(o) {
   const p = o.quick
-    ? { rounds: 2, seconds: 2, warmupSeconds: 1, connections: [50, 200], routeCounts: [10, 1000, 10000], routeConnections: 50, routeRounds: 1, applySamples: 1, configSizes: [100, 1000, 10000], configRepeats: 1, configCli: false, reloadChanges: 30, reloadSeconds: 5, h2Seconds: 2, budgetSeconds: 150, quietWaitMs: 0, accessLogVariant: false }
-    : { rounds: 3, seconds: 10, warmupSeconds: 3, connections: [50, 200], routeCounts: [10, 1000, 10000], routeConnections: 50, routeRounds: 3, applySamples: 5, configSizes: [100, 1000, 10000], configRepeats: 3, configCli: true, reloadChanges: 30, reloadSeconds: 20, h2Seconds: 10, budgetSeconds: 2400, quietWaitMs: 5_000, accessLogVariant: true };
+    ? { rounds: 2, seconds: 2, warmupSeconds: 1, connections: [50, 200], routeCounts: [10, 1000, 10000], routeConnections: 50, routeRounds: 1, applySamples: 1, configSizes: [100, 1000, 10000], configRepeats: 1, configCli: false, reloadChanges: 30, reloadSeconds: 5, h2Seconds: 2, budgetSeconds: 160, hardLimitSeconds: 178, quietWaitMs: 0, accessLogVariant: false }
+    : { rounds: 3, seconds: 10, warmupSeconds: 3, connections: [50, 200], routeCounts: [10, 1000, 10000], routeConnections: 50, routeRounds: 3, applySamples: 5, configSizes: [100, 1000, 10000], configRepeats: 3, configCli: true, reloadChanges: 30, reloadSeconds: 20, h2Seconds: 10, budgetSeconds: 2400, hardLimitSeconds: 3000, quietWaitMs: 5_000, accessLogVariant: true };
   if (o.rounds) { p.rounds = o.rounds; p.routeRounds = o.rounds; }
   if (o.seconds) p.seconds = o.seconds;
   if (o.quietWait !== null) p.quietWaitMs = o.quietWait * 1000;
@@ -83,17 +85,6 @@ async function ensureTools(o, log) {
   }
 }
 
-async function buildPortico(o, log) {
-  if (!o.build) return { built: false };
-  log('building Portico (npx tsc -p .)');
-  const started = Date.now();
-  const r = await runToCompletion('npx', ['tsc', '-p', '.'], { cwd: REPO_DIR, timeoutMs: 300_000 });
-  // tsc emits even when some file has a type error; the benchmark uses whatever was emitted.
-  const errors = (r.stdout.match(/error TS\d+/g) ?? []).length;
-  if (errors > 0) log(`  tsc reported ${errors} type error(s); using the emitted JavaScript`);
-  return { built: true, seconds: (Date.now() - started) / 1000, typeErrors: errors };
-}
-
 /** A tool's version line: some print it on stderr, some exit non-zero after printing it. */
 function sh(cmd, args) {
   const r = spawnSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 10_000 });
@@ -112,7 +103,6 @@ function machine(layout) {
     haproxy: sh('haproxy', ['-v']).split('\n')[0],
     wrk: sh('wrk', ['-v']).split('\n')[0],
     h2load: sh('h2load', ['--version']).split('\n')[0],
-    porticoCommit: sh('git', ['-C', REPO_DIR, 'rev-parse', '--short', 'HEAD']),
     peers: peerVersions(),
     layout: layout.describe,
     note: 'one machine: load generator, proxy and upstream share its cores; all traffic on 127.0.0.1',
@@ -146,14 +136,14 @@ async function main() {
   }
   const niceness = getPriority(0);
   await ensureTools(o, log);
-  const build = await buildPortico(o, log);
   const workdir = mkdtempSync(join(tmpdir(), 'portico-bench-'));
   removeOnExit(workdir);
+  const build = await preparePortico({ mode: o.portico, workdir, log });
   const result = {
     startedAt: new Date(t0).toISOString(),
     mode: o.quick ? 'quick' : 'full',
     plan: p,
-    machine: { ...machine(layout), niceness },
+    machine: { ...machine(layout), niceness, porticoCommit: portico.commit },
     build,
     upstream: o.upstream === 'nginx' ? 'nginx 1 worker answering a static 200 (31-byte JSON body) on every path' : 'bench/upstream-node.js: node:http answering a static 200 (30-byte JSON body)',
     notes: [
@@ -166,7 +156,7 @@ async function main() {
   try {
     const startUpstream = o.upstream === 'nginx' ? startUpstreamNginx : startUpstreamNode;
     const upstream = await startUpstream(workdir, { cpus: layout.upstream });
-    const ctx = { workdir, upstream, layout, plan: p, log, cores, quick: o.quick };
+    const ctx = { workdir, upstream, layout, plan: p, log, cores, quick: o.quick, deadline: t0 + p.hardLimitSeconds * 1000 };
     const run = async (name, title, fn) => {
       if (!o.only.includes(name)) return;
       log(`\n== ${title}`);

@@ -104,7 +104,11 @@ export function waitForOutput(handle, re, timeoutMs) {
       resolve: () => { clearTimeout(timer); handle.lineWaiters.splice(handle.lineWaiters.indexOf(w), 1); resolve(); },
       reject: (e) => { clearTimeout(timer); handle.lineWaiters.splice(handle.lineWaiters.indexOf(w), 1); reject(e); },
     };
-    const timer = setTimeout(() => w.reject(new Error(`${handle.name}: no ${re} within ${timeoutMs} ms:\n${tail(handle.output)}`)), timeoutMs);
+    // A process that never became ready is stopped here, so a failed start leaves nothing behind.
+    const timer = setTimeout(() => {
+      void stopProcess(handle);
+      w.reject(new Error(`${handle.name}: no ${re} within ${timeoutMs} ms:\n${tail(handle.output)}`));
+    }, timeoutMs);
     handle.lineWaiters.push(w);
   });
 }
@@ -122,6 +126,8 @@ export async function waitUntil(handle, what, probe, timeoutMs) {
     }
     await sleep(100);
   }
+  // A process that never became ready is stopped here, so a failed start leaves nothing behind.
+  if (handle) await stopProcess(handle);
   throw new Error(`${handle?.name ?? 'probe'}: ${what} not reached within ${timeoutMs} ms ${lastErr}\n${tail(handle?.output ?? '')}`);
 }
 

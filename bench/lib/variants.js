@@ -8,9 +8,10 @@ import net from 'node:net';
 import { startProcess, waitForOutput, waitUntil, stopProcess } from './process-group.js';
 import { freePort } from './free-port.js';
 import { writePorticoConfig, nginxServers } from '../gen-config.js';
+import { portico } from './portico-build.js';
 
 export const BENCH_DIR = dirname(dirname(fileURLToPath(import.meta.url)));
-export const REPO_DIR = dirname(BENCH_DIR);
+export { REPO_DIR } from './portico-build.js';
 
 /** Where the reload benchmark inserts locations into nginx's catch-all server. */
 export const EXTRA_LOCATIONS_MARK = '# bench: extra locations';
@@ -190,8 +191,8 @@ export async function startNodePeer(name, { upstreamPort, cpus }) {
 
 /** Why Portico's `serve` cannot be benchmarked in this build, or null when it can be started. */
 export function porticoServeMissing() {
-  if (!existsSync(join(REPO_DIR, 'dist/src/cli/main.js'))) return 'Portico is not built (dist/src/cli/main.js missing; `npx tsc -p .` failed?)';
-  if (!existsSync(join(REPO_DIR, 'dist/src/serve/gateway.js'))) return 'Portico\'s data plane (src/serve/gateway.ts) is not in this build yet';
+  if (!existsSync(join(portico.home, 'dist/src/cli/main.js'))) return 'Portico is not built (dist/src/cli/main.js missing; `npx tsc -p .` failed?)';
+  if (!existsSync(join(portico.home, 'dist/src/serve/gateway.js'))) return 'Portico\'s data plane (src/serve/gateway.ts) is not in this build yet';
   return null;
 }
 
@@ -207,11 +208,11 @@ export async function startPortico(workdir, { label, model, upstreamPort, worker
   writePorticoConfig(dir, model, { port, upstream: `127.0.0.1:${upstreamPort}`, tls: tls ? { ...tls, port: tlsPort } : undefined });
   const started = Date.now();
   const h = startProcess(label, process.execPath, [
-    join(REPO_DIR, 'bin/portico.js'), 'serve', '--config', dir, '--admin', `127.0.0.1:${adminPort}`, '--workers', String(workers),
+    join(portico.home, 'bin/portico.js'), 'serve', '--config', dir, '--admin', `127.0.0.1:${adminPort}`, '--workers', String(workers),
     // Off by default, like nginx here (access_log off) and the Node.js peers (no logging); the
     // portico-1w-log variant measures it.
     '--access-log', accessLog,
-  ], { cpus, cwd: REPO_DIR, env: { NODE_ENV: 'production' } });
+  ], { cpus, cwd: portico.home, env: { NODE_ENV: 'production' } });
   await waitUntil(h, 'ready (/readyz 200)', async () => (await httpGet(`http://127.0.0.1:${adminPort}/readyz`)).status === 200, readyTimeoutMs);
   if (probe) {
     await waitUntil(h, `${probe.host}${probe.path} proxied`, async () => {

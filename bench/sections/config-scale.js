@@ -5,7 +5,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { runToCompletion } from '../lib/process-group.js';
 import { summarize } from '../lib/summary-stats.js';
-import { BENCH_DIR, REPO_DIR } from '../lib/variants.js';
+import { BENCH_DIR } from '../lib/variants.js';
+import { portico } from '../lib/portico-build.js';
 import { routeModel, writePorticoConfig } from '../gen-config.js';
 import { fmt } from './http1.js';
 
@@ -14,7 +15,7 @@ export const ISSUE_TARGET = { mappings: 10_000, validateCompileMs: 500, peakRssM
 export async function runConfigScale(ctx) {
   const { workdir, plan, layout, log } = ctx;
   for (const f of ['dist/src/load/index.js', 'dist/src/compile/index.js']) {
-    if (!existsSync(join(REPO_DIR, f))) return { skipped: `${f} is not in this build yet` };
+    if (!existsSync(join(portico.home, f))) return { skipped: `${f} is not in this build yet` };
   }
   const sizes = {};
   for (const n of plan.configSizes) {
@@ -23,7 +24,7 @@ export async function runConfigScale(ctx) {
     const probes = [];
     const cli = [];
     for (let i = 0; i < plan.configRepeats; i++) {
-      const r = await runToCompletion(process.execPath, [join(BENCH_DIR, 'config-scale-probe.js'), dir], { cpus: layout.server, timeoutMs: 120_000 });
+      const r = await runToCompletion(process.execPath, [join(BENCH_DIR, 'config-scale-probe.js'), dir, portico.home], { cpus: layout.server, timeoutMs: 120_000 });
       const line = r.stdout.split('\n').find((l) => l.startsWith('PROBEJSON '));
       if (!line) {
         log(`  ${n} Mappings: probe failed (${r.status}): ${(r.stderr || r.stdout).slice(-600)}`);
@@ -31,7 +32,7 @@ export async function runConfigScale(ctx) {
       }
       probes.push(JSON.parse(line.slice('PROBEJSON '.length)));
       if (!plan.configCli) continue;
-      const t = await runToCompletion('/usr/bin/time', ['-v', process.execPath, join(REPO_DIR, 'bin/portico.js'), 'validate', dir], { cpus: layout.server, timeoutMs: 120_000, cwd: REPO_DIR });
+      const t = await runToCompletion('/usr/bin/time', ['-v', process.execPath, join(portico.home, 'bin/portico.js'), 'validate', dir], { cpus: layout.server, timeoutMs: 120_000, cwd: portico.home });
       const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)/.exec(t.stderr);
       const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(t.stderr);
       if (wall && rss) {

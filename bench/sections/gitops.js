@@ -14,7 +14,9 @@ export async function runGitops(ctx) {
   const script = join(BENCH_DIR, 'gitops-latency.js');
   if (!existsSync(script)) return { skipped: 'slot: bench/gitops-latency.js is not in the tree yet (GitOps merge → live latency, issue 5)' };
   const args = [script, ...(ctx.quick ? ['--quick'] : [])];
-  const r = await runToCompletion(process.execPath, args, { cwd: REPO_DIR, timeoutMs: ctx.quick ? 120_000 : 600_000 });
+  // Bounded by its own cap and by what is left of the run's time limit.
+  const timeoutMs = Math.max(10_000, Math.min(ctx.quick ? 120_000 : 600_000, ctx.deadline - Date.now()));
+  const r = await runToCompletion(process.execPath, args, { cwd: REPO_DIR, timeoutMs });
   const last = r.stdout.trim().split('\n').pop() ?? '';
   let parsed = null;
   try { parsed = JSON.parse(last); } catch {}
