@@ -43,7 +43,7 @@ export function renderMarkdown(r) {
   L.push(`- ${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB, Linux ${m.kernel}; ${m.note}.`);
   L.push(`- CPU placement: ${m.layout}. Every benchmark process ran at nice ${m.niceness ?? 0}${m.niceness < 0 ? ' (ahead of other work sharing the machine)' : ''}.`);
   L.push(`- Upstream: ${r.upstream}.`);
-  L.push(`- Load: wrk (${m.wrk}), 1 thread; HTTP/2: ${m.h2load}. ${r.plan.rounds} rounds of ${r.plan.seconds} s per cell after a ${r.plan.warmupSeconds} s warm-up; the order of variants alternates between rounds (forward, reversed, rotated). Figures are medians with min–max over rounds.`);
+  L.push(`- Load: ${m.wrk}, 1 thread; HTTP/2 and TLS: ${m.h2load}. ${r.plan.rounds} rounds of ${r.plan.seconds} s per cell after a ${r.plan.warmupSeconds} s warm-up; the order of variants alternates between rounds (forward, reversed, rotated). Figures are medians with min–max over rounds.`);
   L.push(`- Versions: Node.js ${m.node}; ${m.nginx}; ${m.haproxy}; fastify ${m.peers.fastify}, @fastify/http-proxy ${m.peers['@fastify/http-proxy']}, http-proxy ${m.peers['http-proxy']}, fast-gateway ${m.peers['fast-gateway']} (restana ${m.peers.restana}, fast-proxy-lite ${m.peers['fast-proxy-lite']}); Portico at ${m.porticoCommit}.`);
   L.push('- CPU per request = (utime + stime of the server\'s whole process tree, from /proc/PID/stat) ÷ successful requests; RSS = peak of the tree\'s summed VmRSS, sampled every 100 ms. "bg CPU" is CPU used meanwhile by processes outside the benchmark (100 = one core): high values mark noisy rounds.' + (r.plan.quietWaitMs ? ` Before each measured cell the run waited up to ${r.plan.quietWaitMs / 1000} s for the machine to be under 40% busy.` : ''));
   for (const n of r.notes) L.push(`- ${n}`);
@@ -176,4 +176,11 @@ export function printRatios(r, log) {
     log('== Targets');
     for (const t of tg) log(`  [${t.met ? 'met' : 'NOT met'}] issue ${t.issue}: ${t.what}: ${t.measured}`);
   }
+}
+
+// `node bench/report.js bench/results/latest.json` rewrites the Markdown beside a results file.
+if (process.argv[1] && process.argv[1].endsWith('report.js') && process.argv[2]) {
+  const { readFileSync, writeFileSync } = await import('node:fs');
+  const file = process.argv[2];
+  writeFileSync(file.replace(/\.json$/, '.md'), renderMarkdown(JSON.parse(readFileSync(file, 'utf8'))));
 }

@@ -85,6 +85,12 @@ async function ensureTools(o, log) {
   }
 }
 
+/** "NAME x.y.z" from a tool's version banner (banners carry more than the report needs). */
+function versionOf(name, banner) {
+  const m = /(\d+\.\d+(?:\.\d+)?)/.exec(banner);
+  return m ? `${name} ${m[1]}` : `${name} (version unknown)`;
+}
+
 /** A tool's version line: some print it on stderr, some exit non-zero after printing it. */
 function sh(cmd, args) {
   const r = spawnSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 10_000 });
@@ -99,10 +105,10 @@ function machine(layout) {
     memoryGiB: Math.round(totalmem() / 2 ** 30),
     kernel: release(),
     node: process.version,
-    nginx: sh('nginx', ['-v']).replace('nginx version: ', ''),
-    haproxy: sh('haproxy', ['-v']).split('\n')[0],
-    wrk: sh('wrk', ['-v']).split('\n')[0],
-    h2load: sh('h2load', ['--version']).split('\n')[0],
+    nginx: versionOf('nginx', sh('nginx', ['-v'])),
+    haproxy: versionOf('HAProxy', sh('haproxy', ['-v'])),
+    wrk: versionOf('wrk', sh('wrk', ['-v'])),
+    h2load: versionOf('h2load (nghttp2)', sh('h2load', ['--version'])),
     peers: peerVersions(),
     layout: layout.describe,
     note: 'one machine: load generator, proxy and upstream share its cores; all traffic on 127.0.0.1',
