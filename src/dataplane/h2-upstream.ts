@@ -8,7 +8,7 @@ import type { CompiledBackend, RouteAction } from './route-action.js';
 import { rewritePath } from './route-action.js';
 import type { UpstreamCluster, Endpoint } from './upstream-pool.js';
 import { upstreamRequestHeaders, type HeaderScan } from './header-policy.js';
-import { localReply, type ForwardEnv, type RequestContext } from './proxy.js';
+import { admitCluster, localReply, type ForwardEnv, type RequestContext } from './proxy.js';
 import { parseGrpcTimeout } from './grpc.js';
 
 const { NGHTTP2_CANCEL } = http2.constants;
@@ -61,18 +61,8 @@ export function forwardH2(
   ctx: RequestContext, env: ForwardEnv, _action: RouteAction, route: IRRoute, backend: CompiledBackend, scan: HeaderScan,
   xff: string | undefined, xfp: string, xfh: string,
 ): void {
-  const cluster = backend.cluster;
-  if (cluster === undefined || cluster.endpoints.length === 0) {
-    ctx.upstreamError = 'no_endpoints';
-    localReply(ctx, env, 503, 'upstream_unavailable');
-    return;
-  }
-  ctx.cluster = cluster.name;
-  if (!cluster.admit()) {
-    ctx.upstreamError = 'circuit_open';
-    localReply(ctx, env, 503, 'circuit_open');
-    return;
-  }
+  const cluster = admitCluster(ctx, env, backend);
+  if (cluster === undefined) return;
   const ep = cluster.pick(undefined, Date.now());
   if (ep === undefined) {
     localReply(ctx, env, 503, 'upstream_unavailable');

@@ -111,22 +111,32 @@ function retryableFailure(r: CompiledRetry, kind: FailKind): boolean {
 }
 
 /**
- * Forward a routed request. `scan` is the one pass over the client's headers; `backend` was
- * picked by weight. Ends in exactly one of: streamed upstream response, local reply, abort.
+ * The backend's cluster when it has endpoints and its circuit breaker admits one more request;
+ * otherwise the request gets its 503 local reply here and the caller stops.
  */
-export function forward(ctx: RequestContext, env: ForwardEnv, action: RouteAction, route: IRRoute, backend: CompiledBackend, scan: HeaderScan, xff: string | undefined, xfp: string, xfh: string): void {
+export function admitCluster(ctx: RequestContext, env: ForwardEnv, backend: CompiledBackend): NonNullable<CompiledBackend['cluster']> | undefined {
   const cluster = backend.cluster;
   if (cluster === undefined || cluster.endpoints.length === 0) {
     ctx.upstreamError = 'no_endpoints';
     localReply(ctx, env, 503, 'upstream_unavailable');
-    return;
+    return undefined;
   }
   ctx.cluster = cluster.name;
   if (!cluster.admit()) {
     ctx.upstreamError = 'circuit_open';
     localReply(ctx, env, 503, 'circuit_open');
-    return;
+    return undefined;
   }
+  return cluster;
+}
+
+/**
+ * Forward a routed request. `scan` is the one pass over the client's headers; `backend` was
+ * picked by weight. Ends in exactly one of: streamed upstream response, local reply, abort.
+ */
+export function forward(ctx: RequestContext, env: ForwardEnv, action: RouteAction, route: IRRoute, backend: CompiledBackend, scan: HeaderScan, xff: string | undefined, xfp: string, xfh: string): void {
+  const cluster = admitCluster(ctx, env, backend);
+  if (cluster === undefined) return;
   const req = ctx.req;
   const upstreamPath = rewritePath(backend, route, ctx.path) + ctx.query;
   const headers = upstreamRequestHeaders({
