@@ -2,7 +2,7 @@
 // ClientHello), terminate TLS when the route has a context, then splice bytes to a weighted upstream.
 
 import net, { type Socket } from 'node:net';
-import tls, { createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
+import tls, { type TLSSocket } from 'node:tls';
 import type { IRListener, IRTCPRoute, IRTLSContext } from '../ir/types.js';
 import type { SecretStore } from '../ir/secrets.js';
 import type { UpstreamCluster } from './upstream-pool.js';
@@ -32,28 +32,66 @@ export interface OpenTCPSession {
   close(): void;
 }
 
-/** Per-generation TCP routing: SecureContexts for terminating routes are built once, not per connection. */
+/** A terminated connection waiting for its handshake, found again by its addresses. */
+interface PendingHandshake {
+  readonly route: IRTCPRoute;
+  readonly sni: string | undefined;
+  readonly done: (o: TCPOutcome) => void;
+  readonly register: (s: OpenTCPSession) => () => void;
+}
+
+/** The raw socket and the TLSSocket over it report the same addresses; one live connection has one key. */
+function connectionKey(s: Socket): string {
+  return `${s.remoteAddress ?? ''}|${s.remotePort ?? 0}|${s.localPort ?? 0}`;
+}
+
+/**
+ * Per-generation TCP routing. Terminating routes get one TLS server per context (never listening:
+ * connections are handed to it), built once, not per connection. A tls.Server, not a bare TLSSocket,
+ * because only the server checks the client certificate against the CA and refuses it when required.
+ */
 export class TCPRouter {
-  private readonly contexts = new Map<string, SecureContext>();
+  private readonly terminators = new Map<string, tls.Server>();
+  private readonly pending = new Map<string, PendingHandshake>();
 
   constructor(private readonly env: TCPEnv) {}
 
-  private contextFor(name: string): SecureContext | undefined {
-    let sc = this.contexts.get(name);
-    if (sc !== undefined) return sc;
+  private terminatorFor(name: string): tls.Server | undefined {
+    let server = this.terminators.get(name);
+    if (server !== undefined) return server;
     const c = this.env.tlsContexts.find((x) => x.name === name);
     const pair = c?.certificate !== undefined ? this.env.secrets[c.certificate.secret] : undefined;
     if (c === undefined || pair?.certPem === undefined || pair.keyPem === undefined) return undefined;
-    sc = createSecureContext({
+    const verifies = c.ca !== undefined;
+    server = tls.createServer({
       cert: pair.certPem,
       key: pair.keyPem,
-      ...(c.ca !== undefined ? { ca: this.env.secrets[c.ca.secret]?.caPem ?? this.env.secrets[c.ca.secret]?.certPem } : {}),
+      ...(verifies ? { ca: this.env.secrets[c.ca!.secret]?.caPem ?? this.env.secrets[c.ca!.secret]?.certPem } : {}),
       ...(c.minVersion !== undefined ? { minVersion: c.minVersion === 'TLSv1.0' ? 'TLSv1' : c.minVersion } : {}),
       ...(c.maxVersion !== undefined ? { maxVersion: c.maxVersion === 'TLSv1.0' ? 'TLSv1' : c.maxVersion } : {}),
       ...(c.cipherSuites.length > 0 ? { ciphers: c.cipherSuites.join(':') } : {}),
+      ...(c.alpnProtocols.length > 0 ? { ALPNProtocols: c.alpnProtocols.slice() } : {}),
+      // A context with a CA asks for a client certificate; with cert_required a client without one
+      // that chains to the CA is refused before any byte reaches the upstream.
+      requestCert: verifies,
+      rejectUnauthorized: verifies && c.certRequired,
+      handshakeTimeout: this.env.handshakeTimeoutMs,
     });
-    this.contexts.set(name, sc);
-    return sc;
+    server.on('secureConnection', (secure: TLSSocket) => {
+      secure.on('error', () => {});
+      const key = connectionKey(secure);
+      const p = this.pending.get(key);
+      if (p === undefined) {
+        secure.destroy();
+        return;
+      }
+      this.pending.delete(key);
+      this.proxy(secure as unknown as Socket, p.route, Buffer.alloc(0), p.sni, p.done, p.register);
+    });
+    server.on('tlsClientError', (_err, secure) => secure.destroy());
+    server.on('error', () => {});
+    this.terminators.set(name, server);
+    return server;
   }
 
   /** Serve one accepted connection; `done` is called exactly once when both sides are gone. */
@@ -101,29 +139,24 @@ export class TCPRouter {
         this.proxy(socket, route, hello, sni, done, register);
         return;
       }
-      const sc = this.contextFor(route.tlsContext);
-      if (sc === undefined) {
+      const server = this.terminatorFor(route.tlsContext);
+      if (server === undefined) {
         socket.destroy();
         done({ route: route.id, bytesIn: size, bytesOut: 0, error: 'tls_context_missing', sni });
         return;
       }
-      socket.unshift(hello);
-      const secure: TLSSocket = new tls.TLSSocket(socket, { isServer: true, secureContext: sc });
-      secure.on('error', () => {});
-      const hsTimer = setTimeout(() => secure.destroy(), this.env.handshakeTimeoutMs);
-      let handshaken = false;
-      secure.once('secure', () => {
-        handshaken = true;
-        clearTimeout(hsTimer);
-        this.proxy(secure as unknown as Socket, route, Buffer.alloc(0), sni, done, register);
-      });
-      secure.once('close', () => {
-        clearTimeout(hsTimer);
-        if (!handshaken) done({ route: route.id, bytesIn: size, bytesOut: 0, error: 'handshake_failed', sni });
-      });
+      const key = connectionKey(socket);
+      const pending: PendingHandshake = { route, sni, done, register };
+      this.pending.set(key, pending);
+      // Until 'secureConnection' takes it, a closed connection is a failed handshake (no certificate,
+      // a certificate the CA does not verify, the handshake deadline, or the client leaving).
       socket.once('close', () => {
-        if (!secure.destroyed) secure.destroy();
+        if (this.pending.get(key) !== pending) return;
+        this.pending.delete(key);
+        done({ route: route.id, bytesIn: size, bytesOut: 0, error: 'handshake_failed', sni });
       });
+      socket.unshift(hello);
+      server.emit('connection', socket);
     };
     socket.on('data', onData);
     socket.once('end', onEnd);

@@ -21,6 +21,8 @@ export interface TestPKI {
   readonly client: PemPair;
   /** A second certificate for a.example.test (rotation). */
   readonly a2: PemPair;
+  /** Another certificate from the same CA, e.g. a client with URI SANs (`san` in openssl syntax). */
+  issue(name: string, cn: string, san: string, clientAuth: boolean): PemPair;
   cleanup(): void;
 }
 
@@ -43,5 +45,5 @@ export function makeTestPKI(): TestPKI {
   const b = issue(dir, 'b', 'b.example.test', 'DNS:b.example.test', false);
   const a2 = issue(dir, 'a2', 'a.example.test', 'DNS:a.example.test', false);
   const client = issue(dir, 'client', 'client-one', 'DNS:client-one', true);
-  return { caPem, a, b, a2, client, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  return { caPem, a, b, a2, client, issue: (name, cn, san, clientAuth) => issue(dir, name, cn, san, clientAuth), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
