@@ -2,7 +2,7 @@
 // `ambassador` Module. Emissary's user-visible defaults (3000 ms timeouts) are kept.
 
 import type { Resource } from '../api/resource.js';
-import type { IRCircuitBreakers, IRCors, IRGlobal, IRLoadBalancer, IRRetryPolicy } from '../ir/types.js';
+import type { ForwardClientCertMode, IRCircuitBreakers, IRCors, IRGlobal, IRLoadBalancer, IRRetryPolicy } from '../ir/types.js';
 import type { CompileContext } from './context.js';
 import { corsFrom, headerRulesFrom, loadBalancerFrom, retryPolicyFrom, circuitBreakersFrom } from './mapping-policy.js';
 
@@ -92,6 +92,15 @@ export function compileGlobal(modules: readonly Resource[], ctx: CompileContext)
     const rp: IRRetryPolicy | string = retryPolicyFrom(cfg['retry_policy'] as Cfg);
     if (typeof rp === 'string') ctx.report(mod, 'SchemaViolation', rp, field('retry_policy'));
     else g.retryPolicy = rp;
+  }
+  const fccd = cfg['forward_client_cert_details'];
+  const sccd = cfg['set_current_client_cert_details'];
+  if (typeof fccd === 'string' || (typeof sccd === 'object' && sccd !== null)) {
+    const set = (typeof sccd === 'object' && sccd !== null ? sccd : {}) as Cfg;
+    g.clientCertDetails = {
+      forward: typeof fccd === 'string' ? (fccd as ForwardClientCertMode) : 'SANITIZE',
+      set: { subject: set['subject'] === true, cert: set['cert'] === true, chain: set['chain'] === true, dns: set['dns'] === true, uri: set['uri'] === true },
+    };
   }
   const hdr = headerRulesFrom(cfg);
   g.headers = hdr;

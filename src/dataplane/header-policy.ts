@@ -42,12 +42,20 @@ export interface HeaderScan {
   hasBody: boolean;
   contentLength: string | undefined;
   underscoreSeen: boolean;
+  /** The client's x-forwarded-client-cert (several fields joined with ","). */
+  xfcc: string | undefined;
+  /**
+   * The x-forwarded-client-cert the gateway sends upstream, decided after the scan by the
+   * client-certificate policy (client-cert-details.ts); undefined = none.
+   */
+  forwardedClientCert: string | undefined;
 }
 
 export function scanRequestHeaders(raw: readonly string[], httpMinor: number, g: IRGlobal): HeaderScan {
   const s: HeaderScan = {
     error: undefined, host: undefined, xff: undefined, xfp: undefined, xfh: undefined, requestId: undefined,
     origin: undefined, connectionTokens: undefined, hasBody: false, contentLength: undefined, underscoreSeen: false,
+    xfcc: undefined, forwardedClientCert: undefined,
   };
   // Node keeps at most ~2000 raw headers and silently drops the rest; our own limit is far below that.
   if (raw.length / 2 > g.maxRequestHeadersCount) {
@@ -114,6 +122,9 @@ export function scanRequestHeaders(raw: readonly string[], httpMinor: number, g:
         } else if (l === 'x-forwarded-proto') s.xfp ??= value;
         break;
       }
+      case 23:
+        if (name.toLowerCase() === 'x-forwarded-client-cert') s.xfcc = s.xfcc === undefined ? value : `${s.xfcc},${value}`;
+        break;
       default:
         break;
     }
@@ -126,6 +137,7 @@ export function scanRequestHeaders(raw: readonly string[], httpMinor: number, g:
     if (t.has('x-forwarded-proto')) s.xfp = undefined;
     if (t.has('x-forwarded-host')) s.xfh = undefined;
     if (t.has('x-request-id')) s.requestId = undefined;
+    if (t.has('x-forwarded-client-cert')) s.xfcc = undefined;
   }
   return s;
 }
@@ -198,6 +210,8 @@ export function upstreamRequestHeaders(x: UpstreamHeaderInput): string[] {
   else if (x.scan.hasBody) out.push('transfer-encoding', 'chunked');
   if (x.xff !== undefined) out.push('x-forwarded-for', x.xff);
   out.push('x-forwarded-proto', x.xfp, 'x-forwarded-host', x.xfh, 'x-request-id', x.requestId);
+  const xfcc = x.scan.forwardedClientCert;
+  if (xfcc !== undefined && !x.remove.has('x-forwarded-client-cert')) out.push('x-forwarded-client-cert', xfcc);
   if (x.adds.length > 0) applyAdds(out, x.adds, 2);
   return out;
 }

@@ -11,7 +11,7 @@ import { parseRequestTarget, type PathPolicy } from './path-normalize.js';
 import { buildRuntimeIndex, matchRoute, normalizeHost, type RouteRequest, type RuntimeIndex } from './route-index.js';
 import { compileRouteAction, pickBackend, rewritePath, type RouteAction } from './route-action.js';
 import { UpstreamCluster } from './upstream-pool.js';
-import { forwardedFor, newRequestId, REQUEST_ID_RE, scanRequestHeaders, upstreamRequestHeaders } from './header-policy.js';
+import { forwardedFor, newRequestId, REQUEST_ID_RE, scanRequestHeaders, upstreamRequestHeaders, type HeaderScan } from './header-policy.js';
 import { closeH2Sessions, forwardH2 } from './h2-upstream.js';
 import { TCPRouter, type OpenTCPSession } from './tcp-proxy.js';
 import { isWebSocketHandshake, openWebSocketTunnel, resumeHTTPParsing, type OpenTunnel } from './websocket-tunnel.js';
@@ -19,6 +19,7 @@ import { preflightHeaders } from './cors.js';
 import { httpsRedirectLocation, routeRedirectLocation } from './redirect.js';
 import { forward, headerValue, localReply, type ForwardEnv, type RequestContext } from './proxy.js';
 import { sendLocalReplyOnSocket, type LocalReplyCode } from './local-reply.js';
+import { forwardedClientCert, verifiedClientElement } from './client-cert-details.js';
 
 /** Program faults inside the request path carry this code in logs; the client only sees a 500. */
 export const ERR_REQUEST_PATH = 'PORTICO_ERR_REQUEST_PATH';
@@ -43,6 +44,8 @@ class RequestPathRuntime implements Runtime {
   private readonly tcpSessions = new Set<OpenTCPSession>();
   /** Raw Host → normalised host, per listener port: clients repeat the same few Host values. */
   private readonly hostCache = new Map<string, string>();
+  /** TLS contexts that verify client certificates with their own CA (only those yield an identity). */
+  private readonly clientCAContexts: ReadonlySet<string>;
 
   constructor(ir: IR, secrets: SecretStore, options: RuntimeOptions) {
     this.generation = options.generation;
@@ -52,6 +55,7 @@ class RequestPathRuntime implements Runtime {
     this.onDone = options.onRequestDone;
     for (const c of ir.clusters) this.clusters.set(c.name, new UpstreamCluster(c, ir.tlsContexts, secrets, this.random));
     for (const l of ir.listeners) this.listeners.set(l.name, l);
+    this.clientCAContexts = new Set(ir.tlsContexts.filter((c) => c.ca !== undefined).map((c) => c.name));
     try {
       this.index = buildRuntimeIndex(ir, (route, vh) => compileRouteAction(ir, route, vh, this.clusters));
     } catch (err) {
@@ -209,9 +213,23 @@ class RequestPathRuntime implements Runtime {
       localReply(ctx, env, 503, 'upstream_unavailable');
       return;
     }
+    if (g.clientCertDetails !== undefined) this.decideClientCert(req, conn, scan);
     const fwdXff = g.useRemoteAddress || scan.xff !== undefined ? fwd.xff : undefined;
     if (backend.cluster?.ir.http2 === true) forwardH2(ctx, env, action, route.ir, backend, scan, fwdXff, xfp, xfh);
     else forward(ctx, env, action, route.ir, backend, scan, fwdXff, xfp, xfh);
+  }
+
+  /** Fill scan.forwardedClientCert from the Module's policy and this connection's verified certificate. */
+  private decideClientCert(req: IncomingMessage, conn: ConnectionInfo, scan: HeaderScan): void {
+    const policy = this.ir.global.clientCertDetails;
+    if (policy === undefined || policy.forward === 'SANITIZE') return;
+    let element: string | undefined;
+    // Only a context with its own CA asked for and verified the certificate this connection carries.
+    if (conn.tls && policy.forward !== 'ALWAYS_FORWARD_ONLY') {
+      const chosen = this.sniContext(conn);
+      if (chosen !== undefined && this.clientCAContexts.has(chosen)) element = verifiedClientElement(req, policy.set);
+    }
+    scan.forwardedClientCert = forwardedClientCert(policy, element, scan.xfcc);
   }
 
   /**
@@ -341,6 +359,7 @@ class RequestPathRuntime implements Runtime {
       reply(400, 'bad_request', m.route.ir.id);
       return;
     }
+    if (g.clientCertDetails !== undefined) this.decideClientCert(req, conn, scan);
     const listener = this.listeners.get(conn.listener);
     const trusted = Math.max(g.xffNumTrustedHops, listener?.l7Depth ?? 0);
     const fwd = forwardedFor(req.socket.remoteAddress ?? '', scan.xff, trusted, g.useRemoteAddress);

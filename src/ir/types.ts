@@ -71,6 +71,11 @@ export interface IRGlobal {
   readonly circuitBreakers: IRCircuitBreakers;
   /** Default retry policy for routes without their own. */
   readonly retryPolicy?: IRRetryPolicy;
+  /**
+   * What reaches the upstream as x-forwarded-client-cert (Module forward_client_cert_details and
+   * set_current_client_cert_details). Absent = SANITIZE: a client's copy is removed, none is set.
+   */
+  readonly clientCertDetails?: IRClientCertDetails;
   /** Access log: JSON fields, or disabled. */
   readonly accessLog: { readonly enabled: boolean; readonly fields?: readonly string[] };
   /** Limits that protect the edge (HARDENING.md §2.11). */
@@ -82,6 +87,15 @@ export interface IRGlobal {
     readonly tlsHandshakeTimeoutMs: number;
     readonly http2MaxConcurrentStreams: number;
   };
+}
+
+/** Envoy's modes: which x-forwarded-client-cert the upstream sees, and from whom. */
+export type ForwardClientCertMode = 'SANITIZE' | 'FORWARD_ONLY' | 'APPEND_FORWARD' | 'SANITIZE_SET' | 'ALWAYS_FORWARD_ONLY';
+
+export interface IRClientCertDetails {
+  readonly forward: ForwardClientCertMode;
+  /** Fields of the verified client certificate the gateway adds (APPEND_FORWARD, SANITIZE_SET); Hash always. */
+  readonly set: { readonly subject: boolean; readonly cert: boolean; readonly chain: boolean; readonly dns: boolean; readonly uri: boolean };
 }
 
 // ───────────────────────── listeners and virtual hosts ─────────────────────────

@@ -8,6 +8,7 @@ import tls, { type SecureContext, type TLSSocket } from 'node:tls';
 import type { IRGlobal } from '../ir/types.js';
 import { serverOptions } from './http-limits.js';
 import { guardSession, h2ServerOptions, type SessionGuard } from './h2-session-guard.js';
+import { alpnProtocolsOf } from './tls-termination.js';
 
 const TLS_HANDSHAKE_RECORD = 0x16;
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
@@ -75,7 +76,9 @@ export class EdgeProtocols {
             cb(err as Error, undefined);
           }
         },
-        ALPNProtocols: ['h2', 'http/1.1'],
+        // The SNI-selected context's alpn_protocols, in the server's order. No overlap → no_application_protocol
+        // alert (RFC 7301); a client that sends no ALPN is never asked and gets HTTP/1.1.
+        ALPNCallback: ({ servername, protocols }) => alpnProtocolsOf(t.secureContext(servername)).find((p) => protocols.includes(p)),
         handshakeTimeout: options.global.limits.tlsHandshakeTimeoutMs > 0 ? options.global.limits.tlsHandshakeTimeoutMs : 10_000,
         requestCert: t.requestCert(),
         // Verification is decided per host below: hosts without cert_required accept any client.

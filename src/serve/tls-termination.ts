@@ -9,6 +9,24 @@ export class TLSMaterialError extends Error {
   readonly code = 'PORTICO_ERR_TLS_MATERIAL';
 }
 
+/** What the HTTP port can speak after TLS, in the server's order of preference (Emissary's default: both). */
+export const DEFAULT_ALPN: readonly string[] = ['h2', 'http/1.1'];
+const SPOKEN_ALPN: ReadonlySet<string> = new Set(DEFAULT_ALPN);
+
+/** ALPN of each built context; a SecureContext carries no ALPN list of its own. */
+const alpnByContext = new WeakMap<SecureContext, readonly string[]>();
+
+/** The ALPN protocols the context offers (its `alpn_protocols` limited to what is spoken, else both). */
+export function alpnProtocolsOf(sc: SecureContext | undefined): readonly string[] {
+  return (sc !== undefined ? alpnByContext.get(sc) : undefined) ?? DEFAULT_ALPN;
+}
+
+/** `alpn_protocols` limited to h2 and http/1.1: another protocol would be handed to a parser that cannot speak it. */
+export function alpnFor(ctx: IRTLSContext): readonly string[] {
+  const list = ctx.alpnProtocols.map((p) => p.toLowerCase()).filter((p) => SPOKEN_ALPN.has(p));
+  return list.length > 0 ? [...new Set(list)] : DEFAULT_ALPN;
+}
+
 export interface TerminationContexts {
   /** Context for an SNI name (exact, then wildcard, then the listener's default). */
   lookup(servername: string | undefined): SecureContext | undefined;
@@ -61,6 +79,7 @@ export function buildTerminationContexts(ir: IR, listener: IRListener, secrets: 
       // The message from OpenSSL names the failure (key mismatch, bad PEM) but never the bytes.
       throw new TLSMaterialError(`TLSContext ${ctx.name}: ${(err as Error).message}`);
     }
+    alpnByContext.set(sc, alpnFor(ctx));
     built.set(name, sc);
     return sc;
   };

@@ -162,8 +162,6 @@ export const MODULE_NOT_IMPLEMENTED = [
   'config.enable_http10',
   'config.ip_allow',
   'config.ip_deny',
-  'config.forward_client_cert_details',
-  'config.set_current_client_cert_details',
   'config.header_case_overrides',
   'config.proper_case',
   'config.cluster_max_connection_lifetime_ms',
