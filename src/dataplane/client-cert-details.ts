@@ -129,3 +129,60 @@ export function forwardedClientCert(policy: IRClientCertDetails | undefined, ele
       return element;
   }
 }
+
+// ── Envoy's %DOWNSTREAM_PEER_*% values in add_request_headers ──
+
+/** The verified client certificate, as header rules can name it. */
+export interface PeerFields {
+  readonly subject: string;
+  readonly issuer: string;
+  readonly uriSan: string;
+  readonly dnsSan: string;
+  readonly fingerprint256: string;
+  readonly serial: string;
+}
+
+const peers = new WeakMap<object, PeerFields | null>();
+
+/** Same rule as the XFCC element: only a certificate the context's CA verified is an identity. */
+export function verifiedPeerFields(req: IncomingMessage): PeerFields | undefined {
+  const socket = connectionSocket(req);
+  const cached = peers.get(socket);
+  if (cached !== undefined) return cached ?? undefined;
+  let fields: PeerFields | null = null;
+  const cert = socket.encrypted === true && socket.authorized === true ? socket.getPeerX509Certificate() : undefined;
+  if (cert !== undefined) {
+    const sans = parseSubjectAltNames(cert.subjectAltName);
+    fields = {
+      subject: rfc2253(cert.subject),
+      issuer: rfc2253(cert.issuer),
+      uriSan: sans.filter((e) => e.type === 'URI').map((e) => e.value).join(','),
+      dnsSan: sans.filter((e) => e.type === 'DNS').map((e) => e.value).join(','),
+      fingerprint256: createHash('sha256').update(cert.raw).digest('hex'),
+      serial: cert.serialNumber.toLowerCase(),
+    };
+  }
+  peers.set(socket, fields);
+  return fields ?? undefined;
+}
+
+const PEER_VAR = /%DOWNSTREAM_PEER_(SUBJECT|ISSUER|URI_SAN|DNS_SAN|FINGERPRINT_256|SERIAL)%/g;
+
+export function mentionsPeer(value: string): boolean {
+  return value.includes('%DOWNSTREAM_PEER_');
+}
+
+/** The value with each %DOWNSTREAM_PEER_*% replaced (empty without a verified peer). */
+export function withPeerValues(value: string, peer: PeerFields | undefined): string {
+  return value.replace(PEER_VAR, (_m, v: string) => {
+    if (peer === undefined) return '';
+    switch (v) {
+      case 'SUBJECT': return peer.subject;
+      case 'ISSUER': return peer.issuer;
+      case 'URI_SAN': return peer.uriSan;
+      case 'DNS_SAN': return peer.dnsSan;
+      case 'FINGERPRINT_256': return peer.fingerprint256;
+      default: return peer.serial;
+    }
+  });
+}

@@ -3,6 +3,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type { IRGlobal, IRHeaderValue } from '../ir/types.js';
+import { mentionsPeer, withPeerValues, type PeerFields } from './client-cert-details.js';
 
 /** Connection-level fields that never cross the proxy (RFC 9110 §7.6.1), plus h2c's settings field. */
 const HOP_BY_HOP: ReadonlySet<string> = new Set([
@@ -49,13 +50,18 @@ export interface HeaderScan {
    * client-certificate policy (client-cert-details.ts); undefined = none.
    */
   forwardedClientCert: string | undefined;
+  /**
+   * The verified client certificate for %DOWNSTREAM_PEER_*% in add_request_headers; set by the
+   * request path on TLS connections whose context verifies clients, read only when a rule names one.
+   */
+  peer: (() => PeerFields | undefined) | undefined;
 }
 
 export function scanRequestHeaders(raw: readonly string[], httpMinor: number, g: IRGlobal): HeaderScan {
   const s: HeaderScan = {
     error: undefined, host: undefined, xff: undefined, xfp: undefined, xfh: undefined, requestId: undefined,
     origin: undefined, connectionTokens: undefined, hasBody: false, contentLength: undefined, underscoreSeen: false,
-    xfcc: undefined, forwardedClientCert: undefined,
+    xfcc: undefined, forwardedClientCert: undefined, peer: undefined,
   };
   // Node keeps at most ~2000 raw headers and silently drops the rest; our own limit is far below that.
   if (raw.length / 2 > g.maxRequestHeadersCount) {
@@ -170,6 +176,27 @@ export function applyAdds(out: string[], adds: readonly IRHeaderValue[], start: 
   }
 }
 
+/**
+ * Add rules with their %DOWNSTREAM_PEER_*% filled in. A rule that comes out empty adds nothing (as
+ * Envoy), but with append=false it still removes the client's values: a header the upstream reads
+ * as the verified identity must never carry what a client without a certificate sent.
+ */
+function applyPeerAdds(out: string[], adds: readonly IRHeaderValue[], scan: HeaderScan, start: number): void {
+  const peer = scan.peer?.();
+  for (const a of adds) {
+    if (!mentionsPeer(a.value)) {
+      applyAdds(out, [a], start);
+      continue;
+    }
+    const value = withPeerValues(a.value, peer);
+    if (value !== '') applyAdds(out, [{ ...a, value }], start);
+    else if (!a.append) {
+      const lname = a.name.toLowerCase();
+      for (let i = out.length - 2; i >= start; i -= 2) if ((out[i] as string).toLowerCase() === lname) out.splice(i, 2);
+    }
+  }
+}
+
 export interface UpstreamHeaderInput {
   readonly raw: readonly string[];
   readonly scan: HeaderScan;
@@ -212,7 +239,10 @@ export function upstreamRequestHeaders(x: UpstreamHeaderInput): string[] {
   out.push('x-forwarded-proto', x.xfp, 'x-forwarded-host', x.xfh, 'x-request-id', x.requestId);
   const xfcc = x.scan.forwardedClientCert;
   if (xfcc !== undefined && !x.remove.has('x-forwarded-client-cert')) out.push('x-forwarded-client-cert', xfcc);
-  if (x.adds.length > 0) applyAdds(out, x.adds, 2);
+  if (x.adds.length > 0) {
+    if (x.adds.some((a) => mentionsPeer(a.value))) applyPeerAdds(out, x.adds, x.scan, 2);
+    else applyAdds(out, x.adds, 2);
+  }
   return out;
 }
 

@@ -19,7 +19,7 @@ import { preflightHeaders } from './cors.js';
 import { httpsRedirectLocation, routeRedirectLocation } from './redirect.js';
 import { forward, headerValue, localReply, type ForwardEnv, type RequestContext } from './proxy.js';
 import { sendLocalReplyOnSocket, type LocalReplyCode } from './local-reply.js';
-import { forwardedClientCert, verifiedClientElement } from './client-cert-details.js';
+import { forwardedClientCert, verifiedClientElement, verifiedPeerFields } from './client-cert-details.js';
 
 /** Program faults inside the request path carry this code in logs; the client only sees a 500. */
 export const ERR_REQUEST_PATH = 'PORTICO_ERR_REQUEST_PATH';
@@ -213,22 +213,22 @@ class RequestPathRuntime implements Runtime {
       localReply(ctx, env, 503, 'upstream_unavailable');
       return;
     }
-    if (g.clientCertDetails !== undefined) this.decideClientCert(req, conn, scan);
+    if (conn.tls || g.clientCertDetails !== undefined) this.decideClientCert(req, conn, scan);
     const fwdXff = g.useRemoteAddress || scan.xff !== undefined ? fwd.xff : undefined;
     if (backend.cluster?.ir.http2 === true) forwardH2(ctx, env, action, route.ir, backend, scan, fwdXff, xfp, xfh);
     else forward(ctx, env, action, route.ir, backend, scan, fwdXff, xfp, xfh);
   }
 
-  /** Fill scan.forwardedClientCert from the Module's policy and this connection's verified certificate. */
+  /**
+   * Client identity for the upstream: scan.forwardedClientCert from the Module's policy, and scan.peer
+   * for header rules. Only a context with its own CA asked for and verified the client's certificate.
+   */
   private decideClientCert(req: IncomingMessage, conn: ConnectionInfo, scan: HeaderScan): void {
+    const verifies = conn.tls && this.clientCAContexts.size > 0 && this.clientCAContexts.has(this.sniContext(conn) ?? '');
+    if (verifies) scan.peer = () => verifiedPeerFields(req);
     const policy = this.ir.global.clientCertDetails;
     if (policy === undefined || policy.forward === 'SANITIZE') return;
-    let element: string | undefined;
-    // Only a context with its own CA asked for and verified the certificate this connection carries.
-    if (conn.tls && policy.forward !== 'ALWAYS_FORWARD_ONLY') {
-      const chosen = this.sniContext(conn);
-      if (chosen !== undefined && this.clientCAContexts.has(chosen)) element = verifiedClientElement(req, policy.set);
-    }
+    const element = verifies && policy.forward !== 'ALWAYS_FORWARD_ONLY' ? verifiedClientElement(req, policy.set) : undefined;
     scan.forwardedClientCert = forwardedClientCert(policy, element, scan.xfcc);
   }
 
@@ -359,7 +359,7 @@ class RequestPathRuntime implements Runtime {
       reply(400, 'bad_request', m.route.ir.id);
       return;
     }
-    if (g.clientCertDetails !== undefined) this.decideClientCert(req, conn, scan);
+    if (conn.tls || g.clientCertDetails !== undefined) this.decideClientCert(req, conn, scan);
     const listener = this.listeners.get(conn.listener);
     const trusted = Math.max(g.xffNumTrustedHops, listener?.l7Depth ?? 0);
     const fwd = forwardedFor(req.socket.remoteAddress ?? '', scan.xff, trusted, g.useRemoteAddress);

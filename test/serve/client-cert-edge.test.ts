@@ -52,7 +52,18 @@ describe('client certificate identity and ALPN at the edge', () => {
       'default/b': { certPem: pki.b.certPem, keyPem: pki.b.keyPem },
       'default/ca': { caPem: pki.caPem },
     };
-    const routes = [route('default/echo', { prefix: '/' }, [backend('echo', { rewrite: { prefix: null } })])];
+    const peerHeaders = {
+      requestAdd: [
+        { name: 'x-client-subject', value: '%DOWNSTREAM_PEER_SUBJECT%', append: false },
+        { name: 'x-client-id', value: 'uri=%DOWNSTREAM_PEER_URI_SAN%', append: false },
+        { name: 'x-client-sha256', value: '%DOWNSTREAM_PEER_FINGERPRINT_256%', append: false },
+      ],
+      requestRemove: [], responseAdd: [], responseRemove: [],
+    };
+    const routes = [
+      route('default/peer', { prefix: '/peer' }, [backend('echo', { rewrite: { prefix: null }, headers: peerHeaders })]),
+      route('default/echo', { prefix: '/' }, [backend('echo', { rewrite: { prefix: null } })]),
+    ];
     const ir = buildIR({ clusters: [cluster('echo', echo.port)] });
     const secure = {
       ...ir.listeners[0]!, name: 'https', port: 0, protocolStack: ['TLS', 'HTTP', 'TCP'], tls: true, securityModel: 'XFP' as const,
@@ -88,12 +99,17 @@ describe('client certificate identity and ALPN at the edge', () => {
 
   /** One HTTP/1.1 request over TLS to a.example.test; the upstream's view of x-forwarded-client-cert. */
   function viaH1(client: PemPair | undefined, headers: Record<string, string> = {}): Promise<string[]> {
+    return echoedH1(client, '/', headers).then(xfccOf);
+  }
+
+  /** The echoed body of one HTTP/1.1 request over TLS to a.example.test. */
+  function echoedH1(client: PemPair | undefined, path: string, headers: Record<string, string> = {}): Promise<string> {
     return new Promise((resolve, reject) => {
       const cert = client !== undefined ? { cert: client.certPem, key: client.keyPem } : {};
-      https.get({ host: '127.0.0.1', port: tlsPort, path: '/', servername: 'a.example.test', ca: pki.caPem, ...cert, headers: { host: 'a.example.test', ...headers }, agent: false }, (res) => {
+      https.get({ host: '127.0.0.1', port: tlsPort, path, servername: 'a.example.test', ca: pki.caPem, ...cert, headers: { host: 'a.example.test', ...headers }, agent: false }, (res) => {
         let body = '';
         res.setEncoding('utf8').on('data', (c: string) => (body += c));
-        res.on('end', () => (res.statusCode === 200 ? resolve(xfccOf(body)) : reject(new Error(`status ${res.statusCode}`))));
+        res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`status ${res.statusCode}`))));
       }).on('error', reject);
     });
   }
@@ -167,6 +183,21 @@ describe('client certificate identity and ALPN at the edge', () => {
     assert.deepEqual(await viaCleartext({ 'x-forwarded-client-cert': 'Hash=abc' }), []);
     await use({ forward: 'ALWAYS_FORWARD_ONLY', set: ALL_FIELDS });
     assert.deepEqual(await viaCleartext({ 'x-forwarded-client-cert': 'Hash=abc' }), ['Hash=abc']);
+  });
+
+  it('header rules name the verified peer (%DOWNSTREAM_PEER_*%); without one the rule adds nothing', async () => {
+    await use(undefined);
+    const named = (body: string): Record<string, string> => {
+      const e = JSON.parse(body) as { headers: [string, string][] };
+      return Object.fromEntries(e.headers.filter(([n]) => n.startsWith('x-client-')));
+    };
+    assert.deepEqual(named(await echoedH1(svc, '/peer', { 'x-client-subject': 'CN=forged' })), {
+      'x-client-subject': 'O=Portico Tests,CN=svc',
+      'x-client-id': 'uri=spiffe://example.test/ns/default/sa/svc',
+      'x-client-sha256': hashOf(svc.certPem),
+    });
+    // no certificate: the forged value is replaced by nothing, the literal part stays
+    assert.deepEqual(named(await echoedH1(undefined, '/peer', { 'x-client-subject': 'CN=forged' })), { 'x-client-id': 'uri=' });
   });
 
   it('ALPN follows the SNI-selected context: http/1.1 only for b (an h2 client falls back), both for a', async () => {
