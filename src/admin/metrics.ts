@@ -17,6 +17,10 @@ export class TrafficMetrics {
   private readonly duration: Histogram<'route' | 'cluster'>;
   private readonly upstreamErrors: Counter<'cluster' | 'error'>;
   private readonly localReplies: Counter<'reason'>;
+  private readonly connectionsRefused: Counter<'listener' | 'reason'>;
+  private readonly requestsShed: Counter<'listener'>;
+  private readonly overloadState: Gauge;
+  private readonly heapRatio: Gauge;
 
   constructor(registry = new Registry()) {
     this.registry = registry;
@@ -45,6 +49,44 @@ export class TrafficMetrics {
       labelNames: ['reason'],
       registers: [registry],
     });
+    this.connectionsRefused = new Counter({
+      name: 'portico_connections_refused_total',
+      help: 'Connections closed at accept, by listener and reason (max_connections, max_connections_per_client, overload).',
+      labelNames: ['listener', 'reason'],
+      registers: [registry],
+    });
+    this.requestsShed = new Counter({
+      name: 'portico_requests_shed_total',
+      help: 'Requests answered 503 + Retry-After by the overload monitor instead of being routed, by listener.',
+      labelNames: ['listener'],
+      registers: [registry],
+    });
+    // Merged across workers by maximum: the worst worker is the one to see.
+    this.overloadState = new Gauge({
+      name: 'portico_overload_state',
+      help: 'Overload level: 0 normal, 1 keep-alive disabled, 2 shedding new requests (the highest of any worker).',
+      registers: [registry],
+      aggregator: 'max',
+    });
+    this.heapRatio = new Gauge({
+      name: 'portico_heap_used_ratio',
+      help: 'V8 heap in use over the heap limit, as the overload monitor last sampled it (the highest of any worker).',
+      registers: [registry],
+      aggregator: 'max',
+    });
+  }
+
+  connectionRefused(listener: string, reason: string): void {
+    this.connectionsRefused.inc({ listener, reason });
+  }
+
+  requestShed(listener: string): void {
+    this.requestsShed.inc({ listener });
+  }
+
+  overloadSample(level: number, heapRatio: number): void {
+    this.overloadState.set(level);
+    this.heapRatio.set(heapRatio);
   }
 
   observe(info: RequestInfo): void {

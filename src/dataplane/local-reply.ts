@@ -21,6 +21,7 @@ export const LOCAL_REPLY_CODES = [
   'redirect',
   'cors_preflight',
   'internal_error',
+  'overloaded',
 ] as const;
 
 export type LocalReplyCode = (typeof LOCAL_REPLY_CODES)[number];
@@ -41,6 +42,7 @@ const MESSAGES: Record<LocalReplyCode, string> = {
   redirect: 'redirect',
   cors_preflight: 'preflight',
   internal_error: 'internal error',
+  overloaded: 'the gateway is overloaded; retry later',
 };
 
 const REASONS: Record<number, string> = {

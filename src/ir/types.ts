@@ -80,13 +80,29 @@ export interface IRGlobal {
   readonly accessLog: { readonly enabled: boolean; readonly fields?: readonly string[] };
   /** Limits that protect the edge (HARDENING.md §2.11). */
   readonly limits: {
+    /** Connections one listener accepts at once, per serving process (worker); 0 = no cap. */
     readonly maxConnections: number;
+    /** Connections one client address may hold on one listener, per serving process; 0 = no cap. */
+    readonly maxConnectionsPerClient: number;
     readonly keepAliveTimeoutMs: number;
     readonly maxRequestsPerConnection: number;
     readonly drainTimeoutMs: number;
     readonly tlsHandshakeTimeoutMs: number;
     readonly http2MaxConcurrentStreams: number;
+    /** Load shedding under pressure (docs/reference/overload.md); a threshold of 0 turns its signal off. */
+    readonly overload: IROverload;
   };
+}
+
+/**
+ * Thresholds of the overload monitor. Heap ratios are V8's used heap over its limit; at the first
+ * threshold keep-alive is disabled, at the second new requests get 503 + Retry-After.
+ */
+export interface IROverload {
+  readonly heapDisableKeepAliveRatio: number;
+  readonly heapShedRatio: number;
+  readonly eventLoopDelayDisableKeepAliveMs: number;
+  readonly eventLoopDelayShedMs: number;
 }
 
 /** Envoy's modes: which x-forwarded-client-cert the upstream sees, and from whom. */

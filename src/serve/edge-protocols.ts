@@ -40,6 +40,7 @@ export class EdgeProtocols {
   private readonly guards = new Set<SessionGuard>();
   private global: IRGlobal;
   private draining = false;
+  private keepAliveOff = false;
   private emptyCreds: SecureContext | undefined;
 
   constructor(private readonly options: EdgeProtocolOptions) {
@@ -53,6 +54,9 @@ export class EdgeProtocols {
       this.guards.add(guard);
       session.once('close', () => this.guards.delete(guard));
       if (this.draining) guard.goAway();
+      else session.once('stream', () => {
+        if (this.keepAliveOff) setImmediate(() => guard.goAway());
+      });
     });
     this.h2.on('sessionError', () => {});
     // H2 requests take the same path as HTTP/1.1 ones (compat API). The dispatch waits one turn of the
@@ -89,7 +93,23 @@ export class EdgeProtocols {
       this.tlsServer.on('tlsClientError', (_err, s) => s.destroy());
       this.tlsServer.on('error', () => {});
     }
-    this.outer = net.createServer({ noDelay: true, pauseOnConnect: true }, (s) => this.sniff(s));
+    // No connection listener: the port listener admits each socket first, then calls accept().
+    this.outer = net.createServer({ noDelay: true, pauseOnConnect: true });
+  }
+
+  /** Serve an admitted connection: sniff its first bytes and hand it to TLS, h2c or HTTP/1.1. */
+  accept(socket: Socket): void {
+    this.sniff(socket);
+  }
+
+  /**
+   * Keep-alive off (overload): every H2 session gets GOAWAY, and sessions opened meanwhile get it
+   * after their first stream, so each connection serves what it already asked for and closes.
+   */
+  setKeepAlive(on: boolean): void {
+    const wasOff = this.keepAliveOff;
+    this.keepAliveOff = !on;
+    if (this.keepAliveOff && !wasOff) for (const g of this.guards) g.goAway();
   }
 
   /** New limits for a kept port (applyServerLimits covers HTTP/1.1; sessions read the rest per event). */

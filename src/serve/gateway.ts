@@ -9,7 +9,11 @@ import type { IR, IRListener } from '../ir/types.js';
 import type { SecretStore } from '../ir/secrets.js';
 import { hashIR } from '../ir/canonical.js';
 import type { BuildRuntime, ConnectionInfo, RequestInfo, Runtime } from '../dataplane/runtime-types.js';
-import { ListenerBindError, PortListener, listenerKey, type ListenerDispatch } from './port-listener.js';
+import { newRequestId } from '../dataplane/header-policy.js';
+import { sendLocalReply, sendLocalReplyOnSocket } from '../dataplane/local-reply.js';
+import { isGrpcRequest, sendGrpcLocalReply } from '../dataplane/grpc.js';
+import { ListenerBindError, PortListener, listenerKey, type ConnectionRefusal, type ListenerDispatch } from './port-listener.js';
+import { OverloadMonitor, OVERLOAD_SHEDDING, SHED_RETRY_AFTER_S, type OverloadLevel, type OverloadSample } from './overload-monitor.js';
 import { buildTerminationContexts, TLSMaterialError, type TerminationContexts } from './tls-termination.js';
 
 /** Response header carrying the generation that served a request; off unless asked for (tests). */
@@ -66,6 +70,15 @@ export interface GatewayOptions {
   readonly onRequestDone?: (info: RequestInfo) => void;
   /** Called when a listener or runtime could not be drained cleanly; never for request errors. */
   readonly onWarning?: (message: string) => void;
+  /** A connection was closed at accept (connection caps, or a TCP listener while shedding). */
+  readonly onConnectionRefused?: (listener: string, reason: ConnectionRefusal) => void;
+  /** A request was answered 503 by the overload monitor instead of being routed. */
+  readonly onRequestShed?: (listener: string) => void;
+  /** Every overload sample (gauges), and level changes (logs). */
+  readonly onOverloadSample?: (sample: OverloadSample) => void;
+  readonly onOverloadChange?: (sample: OverloadSample, previous: OverloadLevel) => void;
+  /** How often the overload monitor samples (default 1000 ms). */
+  readonly overloadSampleMs?: number;
 }
 
 export class ApplySettledError extends Error {
@@ -91,9 +104,22 @@ export class Gateway implements ConfigApplier {
   private closing = false;
   private readonly draining = new Set<Promise<void>>();
   private readonly dispatch: ListenerDispatch;
+  private readonly overload: OverloadMonitor;
 
   constructor(private readonly options: GatewayOptions) {
+    this.overload = new OverloadMonitor({
+      thresholds: () => this.currentIR?.global.limits.overload,
+      intervalMs: options.overloadSampleMs,
+      onSample: options.onOverloadSample,
+      onChange: (sample, previous) => {
+        for (const p of this.ports.values()) p.overloadChanged(sample.level);
+        options.onOverloadChange?.(sample, previous);
+      },
+    });
+    this.overload.start();
     this.dispatch = {
+      overloadLevel: () => this.overload.level,
+      connectionRefused: (from, reason) => this.options.onConnectionRefused?.(from.name, reason),
       request: (req, res, from) => this.onRequest(req, res, from),
       upgrade: (req, socket, head, from) => this.onUpgrade(req, socket, head, from),
       tcp: (socket, from) => this.onTCP(socket, from),
@@ -235,6 +261,9 @@ export class Gateway implements ConfigApplier {
           this.track(p.drain(drainMs));
         }
         if (old) this.track(old.drain(drainMs).catch((err) => this.options.onWarning?.(`draining generation ${old.generation}: ${(err as Error).message}`)));
+        // New thresholds (or new ports) act now rather than at the next tick.
+        this.overload.sample();
+        for (const p of bound) p.overloadChanged(this.overload.level);
         return { ok: true, generation, hash, listeners: { added: added.sort(), removed: removed.sort(), kept: kept.sort() } };
       },
       abort: async () => {
@@ -284,6 +313,10 @@ export class Gateway implements ConfigApplier {
       return;
     }
     if (this.options.exposeGeneration) res.setHeader(GENERATION_HEADER, String(rt.generation));
+    if (this.overload.level === OVERLOAD_SHEDDING) {
+      this.shed(rt, req, res, from);
+      return;
+    }
     try {
       rt.handle(req, res, this.connInfo(from, req.socket));
     } catch (err) {
@@ -294,10 +327,46 @@ export class Gateway implements ConfigApplier {
     }
   }
 
+  /** stop_accepting_requests: a 503 the client may retry, written before any routing or upstream work. */
+  private shed(rt: Runtime, req: IncomingMessage, res: ServerResponse, from: PortListener): void {
+    const start = performance.now();
+    const requestId = newRequestId();
+    const h1 = req.httpVersionMajor < 2;
+    if (isGrpcRequest(req)) sendGrpcLocalReply(res, 503, 'overloaded', requestId);
+    else sendLocalReply(res, 503, 'overloaded', requestId, h1, rt.ir.global.serverName, ['retry-after', String(SHED_RETRY_AFTER_S)]);
+    this.options.onRequestShed?.(from.name);
+    const url = req.url ?? '';
+    const q = url.indexOf('?');
+    this.options.onRequestDone?.({
+      generation: rt.generation,
+      listener: from.name,
+      method: req.method ?? '',
+      path: q >= 0 ? url.slice(0, q) : url,
+      authority: (h1 ? req.headers.host : (req.headers[':authority'] as string | undefined) ?? req.headers.host) ?? '',
+      status: 503,
+      durationMs: performance.now() - start,
+      bytesIn: 0,
+      bytesOut: 0,
+      clientAddress: req.socket?.remoteAddress ?? '',
+      requestId,
+      localReply: 'overloaded',
+    });
+  }
+
+  /** The overload monitor's level and last sample (admin view, tests). */
+  overloadState(): OverloadSample | undefined {
+    return this.overload.last;
+  }
+
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, from: PortListener): void {
     const rt = this.current;
     if (!rt) {
       socket.destroy();
+      return;
+    }
+    if (this.overload.level === OVERLOAD_SHEDDING) {
+      sendLocalReplyOnSocket(socket, 503, 'overloaded', newRequestId());
+      this.options.onRequestShed?.(from.name);
       return;
     }
     try {
@@ -332,6 +401,7 @@ export class Gateway implements ConfigApplier {
    */
   async shutdown(deadlineMs = this.drainTimeout(this.currentIR)): Promise<void> {
     this.closing = true;
+    this.overload.stop();
     const work: Promise<void>[] = [...this.draining];
     for (const p of this.ports.values()) work.push(p.drain(deadlineMs));
     if (this.current) work.push(this.current.drain(deadlineMs).catch(() => {}));
@@ -341,6 +411,7 @@ export class Gateway implements ConfigApplier {
   /** Second SIGTERM: drop every connection now. */
   forceClose(): void {
     this.closing = true;
+    this.overload.stop();
     for (const p of this.ports.values()) p.forceClose();
   }
 }

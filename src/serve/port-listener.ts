@@ -10,6 +10,7 @@ import type { IRGlobal, IRListener } from '../ir/types.js';
 import type { ConnectionInfo } from '../dataplane/runtime-types.js';
 import { applyServerLimits } from './http-limits.js';
 import { EdgeProtocols } from './edge-protocols.js';
+import { OVERLOAD_NORMAL, OVERLOAD_SHEDDING, type OverloadLevel } from './overload-monitor.js';
 
 export type ListenerKind = 'http' | 'https' | 'tcp' | 'tls-tcp';
 
@@ -29,10 +30,23 @@ export interface ListenerDispatch {
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, from: PortListener): void;
   tcp(socket: Socket, from: PortListener): void;
   secureContext(from: PortListener, servername: string | undefined): SecureContext | undefined;
+  /** The process's overload level (overload-monitor.ts): 1 turns keep-alive off, 2 sheds. */
+  overloadLevel?(): OverloadLevel;
+  /** A connection was closed at accept: a cap was reached, or a TCP listener while shedding. */
+  connectionRefused?(from: PortListener, reason: ConnectionRefusal): void;
   /** The host chosen by this SNI has cert_required. */
   clientCertRequired?(from: PortListener, servername: string | undefined): boolean;
   /** Some host on this port verifies client certificates. */
   requestCert?(from: PortListener): boolean;
+}
+
+/** Why a connection was closed at accept (the label of portico_connections_refused_total). */
+export type ConnectionRefusal = 'max_connections' | 'max_connections_per_client' | 'overload';
+
+/** One client address however it arrives: IPv4 clients on a dual-stack socket appear as ::ffff:a.b.c.d. */
+function clientKey(socket: Socket): string {
+  const a = socket.remoteAddress ?? '';
+  return a.startsWith('::ffff:') ? a.slice(7) : a;
 }
 
 export type BindErrorCode = 'EADDRINUSE' | 'EACCES' | 'EADDRNOTAVAIL' | 'BindFailed';
@@ -62,6 +76,9 @@ export class PortListener {
   private readonly server: AnyServer;
   private readonly sockets = new Set<Socket>();
   private readonly inflight = new Set<ServerResponse>();
+  /** Open connections by client address, for maxConnectionsPerClient. */
+  private readonly perClient = new Map<string, number>();
+  private limits: IRGlobal['limits'];
   private draining = false;
   private drained?: Promise<void>;
   private boundPortValue: number;
@@ -77,21 +94,53 @@ export class PortListener {
     this.name = l.name;
     this.boundPortValue = l.port;
     this.plainInfo = { listener: this.name, port: this.boundPortValue, tls: false };
+    this.limits = global.limits;
     this.server = this.createServer(global);
+    // The only 'connection' listener: admission comes before anything reads or routes the socket.
     this.server.on('connection', (socket: Socket) => {
+      if (!this.admit(socket)) return;
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
+      if (this.edge) this.edge.accept(socket);
+      else this.dispatch.tcp(socket, this);
     });
   }
 
+  /**
+   * Connection caps, counted per listener in this process (each worker counts its own). A refused
+   * connection is closed at once, before a byte is read: no TLS handshake, no parser, no upstream.
+   */
+  private admit(socket: Socket): boolean {
+    let reason: ConnectionRefusal | undefined;
+    const { maxConnections, maxConnectionsPerClient } = this.limits;
+    const client = clientKey(socket);
+    const fromClient = this.perClient.get(client) ?? 0;
+    if (maxConnections > 0 && this.sockets.size >= maxConnections) reason = 'max_connections';
+    else if (maxConnectionsPerClient > 0 && fromClient >= maxConnectionsPerClient) reason = 'max_connections_per_client';
+    // HTTP ports keep accepting while shedding, so clients read a 503 with Retry-After; TCP has no such answer.
+    else if (!this.edge && this.dispatch.overloadLevel?.() === OVERLOAD_SHEDDING) reason = 'overload';
+    if (reason !== undefined) {
+      socket.on('error', () => {});
+      socket.destroy();
+      this.dispatch.connectionRefused?.(this, reason);
+      return false;
+    }
+    this.perClient.set(client, fromClient + 1);
+    socket.once('close', () => {
+      const n = (this.perClient.get(client) ?? 1) - 1;
+      if (n <= 0) this.perClient.delete(client);
+      else this.perClient.set(client, n);
+    });
+    return true;
+  }
+
   private createServer(global: IRGlobal): AnyServer {
-    const onTCP = (socket: Socket) => this.dispatch.tcp(socket, this);
     switch (this.kind) {
       // TCP listeners stay raw: the request path peeks the ClientHello's SNI and terminates TLS only for
       // routes with a TLS context (others pass through); allowHalfOpen lets a client's FIN be propagated.
       case 'tcp':
       case 'tls-tcp':
-        return net.createServer({ noDelay: true, allowHalfOpen: true }, onTCP);
+        return net.createServer({ noDelay: true, allowHalfOpen: true });
       case 'https':
       case 'http': {
         const edge = new EdgeProtocols({
@@ -120,7 +169,7 @@ export class PortListener {
     applyServerLimits(server, global);
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       // A request that arrives while draining (keep-alive or pipelined) is served, then the socket closes.
-      if (this.draining) res.shouldKeepAlive = false;
+      if (this.draining || (this.dispatch.overloadLevel?.() ?? OVERLOAD_NORMAL) !== OVERLOAD_NORMAL) res.shouldKeepAlive = false;
       this.inflight.add(res);
       res.once('close', () => {
         this.inflight.delete(res);
@@ -144,7 +193,12 @@ export class PortListener {
     const h = this.http();
     if (h) applyServerLimits(h, global);
     this.edge?.update(global);
-    if (global.limits.maxConnections > 0) this.server.maxConnections = global.limits.maxConnections;
+    this.limits = global.limits;
+  }
+
+  /** The overload level changed: above normal, H2 sessions get GOAWAY (HTTP/1.1 reads the level per response). */
+  overloadChanged(level: OverloadLevel): void {
+    this.edge?.setKeepAlive(level === OVERLOAD_NORMAL);
   }
 
   bind(): Promise<void> {

@@ -9,6 +9,7 @@ import { ConfigMetrics, TrafficMetrics, renderMerged } from '../admin/metrics.js
 import { redactPEM, routeTable } from '../admin/config-view.js';
 import { AccessLog, AccessLogError } from './access-log.js';
 import { Gateway, type ConfigApplier } from './gateway.js';
+import { overloadHooks } from './overload-monitor.js';
 import { assertStrictParserProcess, InsecureParserError } from './http-limits.js';
 import { createProcessLog, type ProcessLog } from './process-log.js';
 import { ServingState, type ConfigProvider } from './serving-state.js';
@@ -113,6 +114,7 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
         accessLog?.write(info);
       },
       onWarning: (message) => log.warn(message),
+      ...overloadHooks(traffic, log),
       ...(options.drainTimeoutMs !== undefined ? { drainTimeoutMs: options.drainTimeoutMs } : {}),
     });
     const inner = gateway;
@@ -138,7 +140,7 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
         source: served?.source ?? null,
         revision: served?.revision ?? null,
         appliedAt: served?.appliedAt ?? null,
-        ...(gateway ? { listeners: gateway.boundPorts() } : {}),
+        ...(gateway ? { listeners: gateway.boundPorts(), overload: gateway.overloadState() ?? null } : {}),
         ...(pool ? { workers: pool.workers() } : {}),
         sources: state.lastAttempts(),
         ir: served ? redactPEM(served.ir) : null,

@@ -6,6 +6,7 @@ import type { RequestInfo } from '../dataplane/runtime-types.js';
 import { TrafficMetrics, type MetricsJSON } from '../admin/metrics.js';
 import { AccessLog } from './access-log.js';
 import { Gateway, type ApplyResult, type PreparedApply } from './gateway.js';
+import { overloadHooks } from './overload-monitor.js';
 import { assertStrictParserProcess } from './http-limits.js';
 import { createProcessLog } from './process-log.js';
 import { isToWorker, type FromWorker, type ToWorker, type WorkerSettings } from './worker-messages.js';
@@ -52,6 +53,7 @@ export function runWorker(buildRuntime: BuildRuntime): Promise<number> {
         exposeGeneration: settings.exposeGeneration,
         onRequestDone,
         onWarning: (message) => log.warn(message),
+        ...overloadHooks(traffic, log),
         ...(settings.drainTimeoutMs !== undefined ? { drainTimeoutMs: settings.drainTimeoutMs } : {}),
       });
     };

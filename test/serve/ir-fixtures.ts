@@ -2,6 +2,7 @@
 // Gateway can be driven without the loader and compiler.
 
 import type { IR, IRGlobal, IRListener, IRRoute } from '../../src/ir/types.js';
+import { DEFAULT_OVERLOAD } from '../../src/compile/global-policy.js';
 
 export const ORIGIN = { path: 'test.yaml', line: 1, col: 1 };
 
@@ -28,11 +29,13 @@ export function testGlobal(over: Partial<IRGlobal> = {}): IRGlobal {
     accessLog: { enabled: true },
     limits: {
       maxConnections: 10_000,
+      maxConnectionsPerClient: 1000,
       keepAliveTimeoutMs: 60_000,
       maxRequestsPerConnection: 0,
       drainTimeoutMs: 5000,
       tlsHandshakeTimeoutMs: 10_000,
       http2MaxConcurrentStreams: 100,
+      overload: DEFAULT_OVERLOAD,
     },
     ...over,
   };

@@ -18,6 +18,9 @@ import {
   StringList,
 } from './shared-fields.js';
 
+/** Used V8 heap over its limit; 0 turns the heap signal off for that action. */
+const HeapRatio = Type.Number({ minimum: 0, maximum: 1, description: 'a fraction of the heap limit from 0 to 1 (0 = off)' });
+
 const Enabled = Closed({ enabled: Type.Optional(Type.Boolean()) });
 
 /** Mapping defaults a Module may set (Emissary's `defaults.httpmapping`). */
@@ -143,6 +146,21 @@ export const AmbassadorModuleConfigSchema = Closed({
   admin_port: Type.Optional(Port),
   diag_port: Type.Optional(Port),
   service_port: Type.Optional(Port),
+
+  // Portico's own keys (not Emissary's): connection caps per listener and serving process, and the
+  // overload monitor's thresholds (docs/reference/overload.md).
+  portico_max_connections: Type.Optional(Type.Integer({ minimum: 0, description: 'an integer >= 0 (0 = no cap)' })),
+  portico_max_connections_per_client: Type.Optional(
+    Type.Integer({ minimum: 0, description: 'an integer >= 0 (0 = no cap)' }),
+  ),
+  portico_overload: Type.Optional(
+    Closed({
+      heap_disable_keepalive_ratio: Type.Optional(HeapRatio),
+      heap_shed_ratio: Type.Optional(HeapRatio),
+      event_loop_delay_disable_keepalive_ms: Type.Optional(Milliseconds),
+      event_loop_delay_shed_ms: Type.Optional(Milliseconds),
+    }),
+  ),
 });
 export type AmbassadorModuleConfig = Static<typeof AmbassadorModuleConfigSchema>;
 
