@@ -4,6 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { IR, IRListener } from '../ir/types.js';
 import type { SecretStore } from '../ir/secrets.js';
 import type { BuildRuntime, ConnectionInfo, RequestInfo, Runtime, RuntimeOptions } from './runtime-types.js';
@@ -224,7 +225,9 @@ class RequestPathRuntime implements Runtime {
    * for header rules. Only a context with its own CA asked for and verified the client's certificate.
    */
   private decideClientCert(req: IncomingMessage, conn: ConnectionInfo, scan: HeaderScan): void {
-    const verifies = conn.tls && this.clientCAContexts.size > 0 && this.clientCAContexts.has(this.sniContext(conn) ?? '');
+    // Cheapest test first: the SNI lookup walks the listener's hosts, and most clients send no certificate.
+    const verifies = conn.tls && this.clientCAContexts.size > 0 && (req.socket as TLSSocket).authorized === true
+      && this.clientCAContexts.has(this.sniContext(conn) ?? '');
     if (verifies) scan.peer = () => verifiedPeerFields(req);
     const policy = this.ir.global.clientCertDetails;
     if (policy === undefined || policy.forward === 'SANITIZE') return;
