@@ -146,6 +146,31 @@ describe('connection caps (per listener, per serving process)', () => {
     assert.equal((await proc.exited).code, 0);
   });
 
+  it('under a flood of connections above the cap, admits at most the cap and keeps serving afterwards', async () => {
+    const { proc, port } = await setup('portico_max_connections: 20\nportico_max_connections_per_client: 0');
+    const sockets: net.Socket[] = [];
+    const outcomes = await Promise.all(
+      Array.from({ length: 200 }, () =>
+        new Promise<'open' | 'closed'>((resolve) => {
+          const s = net.connect({ host: '127.0.0.1', port });
+          sockets.push(s);
+          s.on('error', () => {});
+          s.once('close', () => resolve('closed'));
+          // Still open a moment after connecting: admitted (a refused socket is closed at accept).
+          s.once('connect', () => setTimeout(() => resolve(s.destroyed ? 'closed' : 'open'), 500));
+        }),
+      ),
+    );
+    const open = outcomes.filter((o) => o === 'open').length;
+    assert.ok(open <= 20, `${open} connections held, cap 20`);
+    assert.ok(open >= 1, 'some connections were admitted');
+    assert.ok((await metric(proc, /portico_connections_refused_total\{listener="http",reason="max_connections"\}/)) >= 180, 'every connection above the cap is counted');
+    for (const s of sockets) s.destroy();
+    await eventually('service after the flood', async () => (await request(`http://127.0.0.1:${port}/stable/after`)).status === 200);
+    proc.signal('SIGTERM');
+    assert.equal((await proc.exited).code, 0);
+  });
+
   it('rejects a bad cap in the Module with its field and keeps serving', async () => {
     const { dir, proc, port } = await setup(undefined);
     await dir.write('module.yaml', moduleYAML('portico_max_connections_per_client: -1\nportico_overload:\n  heap_shed_ratio: 2'));
@@ -241,6 +266,29 @@ describe('load shedding (overload monitor)', () => {
   });
 });
 
+describe('workers', () => {
+  it('each worker sheds on its own, and the merged gauge shows the highest level, not the sum', async () => {
+    const up = await upstream();
+    const dir = await ConfigDir.create();
+    cleanups.push(() => dir.dispose());
+    const port = await freePort();
+    await dir.listener(port);
+    await dir.mapping('stable', '/stable/', up.port);
+    await dir.write('module.yaml', moduleYAML('portico_overload:\n  heap_shed_ratio: 0.001'));
+    const proc = new ServeProcess(['--config', dir.path, '--admin', '127.0.0.1:0', '--workers', '2', '--access-log', 'off']);
+    cleanups.push(() => proc.stop());
+    await proc.ready();
+    await eventually('both workers shedding', async () => {
+      for (let i = 0; i < 6; i++) if ((await request(`http://127.0.0.1:${port}/stable/${i}`)).status !== 503) return false;
+      return (await metric(proc, /portico_overload_state/)) === 2;
+    });
+    assert.equal((await request(`${proc.admin}/healthz`)).status, 200);
+    assert.ok((await metric(proc, /portico_requests_shed_total\{listener="http"\}/)) >= 6);
+    proc.signal('SIGTERM');
+    assert.equal((await proc.exited).code, 0);
+  });
+});
+
 describe('keep-alive off under pressure (in-process gateway)', () => {
   it('answers HTTP/1.1 with Connection: close and sends H2 sessions GOAWAY, then keeps connections again', async () => {
     let thresholds: IROverload = { ...DEFAULT_OVERLOAD, heapDisableKeepAliveRatio: 0.001, heapShedRatio: 0 };
@@ -275,6 +323,28 @@ describe('keep-alive off under pressure (in-process gateway)', () => {
     const again = await request(`http://127.0.0.1:${port}/stable/b`, { headers: { connection: 'keep-alive' } });
     assert.equal(again.status, 200);
     assert.equal(again.headers['connection'], 'keep-alive');
+  });
+});
+
+describe('TCP listeners while shedding (in-process gateway)', () => {
+  it('closes new TCP connections at accept and counts them, then serves them again', async () => {
+    const port = await freePort();
+    const refused: string[] = [];
+    const gateway = new Gateway({ buildRuntime: buildStubRuntime, onConnectionRefused: (_l, reason) => refused.push(reason) });
+    cleanups.push(() => gateway.shutdown(100));
+    const ir = (shed: number) => makeIR([{ port, routes: [], tcp: true }], { limits: { ...testGlobal().limits, overload: { ...DEFAULT_OVERLOAD, heapShedRatio: shed } } });
+    const read = () => new Promise<string>((resolve) => {
+      const s = net.connect({ host: '127.0.0.1', port });
+      let text = '';
+      s.on('data', (c: Buffer) => (text += c.toString()));
+      s.on('error', () => {});
+      s.once('close', () => resolve(text));
+    });
+    assert.equal((await gateway.apply(ir(0.001), {}, { source: 'test' })).ok, true);
+    assert.equal(await read(), '', 'closed before any byte');
+    assert.deepEqual(refused, ['overload']);
+    assert.equal((await gateway.apply(ir(0.99), {}, { source: 'test' })).ok, true);
+    assert.equal(await read(), 'tcp generation 2\n');
   });
 });
 
