@@ -2,6 +2,7 @@
 // on an unref'd timer and decides the level the listeners act on — keep-alive off, then shedding.
 
 import v8 from 'node:v8';
+import vm from 'node:vm';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { IROverload } from '../ir/types.js';
 
@@ -16,6 +17,31 @@ export const OVERLOAD_SHEDDING: OverloadLevel = 2;
 export const SHED_RETRY_AFTER_S = 1;
 
 export const DEFAULT_SAMPLE_MS = 1000;
+
+/** At most one confirming full collection this often while the heap reads above a threshold. */
+export const CONFIRM_COLLECTION_MS = 5000;
+
+let collector: (() => void) | null | undefined;
+
+/**
+ * A full garbage collection on demand. used_heap_size counts garbage until V8's next major GC, and
+ * a process that sheds allocates little, so V8 may not collect for a long time: without a collection
+ * the monitor would read its own garbage as pressure and keep shedding. The flag is set once, and
+ * only the function of a fresh context is taken; the main context's globals do not change.
+ */
+function fullCollection(): (() => void) | null {
+  if (collector !== undefined) return collector;
+  const exposed = (globalThis as { gc?: unknown }).gc;
+  if (typeof exposed === 'function') return (collector = exposed as () => void);
+  try {
+    v8.setFlagsFromString('--expose-gc');
+    const fn: unknown = vm.runInNewContext('gc');
+    collector = typeof fn === 'function' ? (fn as () => void) : null;
+  } catch {
+    collector = null;
+  }
+  return collector;
+}
 
 /** Every signal off: the level stays normal (no configuration served yet). */
 const OFF: IROverload = { heapDisableKeepAliveRatio: 0, heapShedRatio: 0, eventLoopDelayDisableKeepAliveMs: 0, eventLoopDelayShedMs: 0 };
@@ -50,6 +76,7 @@ export class OverloadMonitor {
   private lastSample: OverloadSample | undefined;
   private timer: NodeJS.Timeout | undefined;
   private delay: IntervalHistogram | undefined;
+  private lastCollection: number | undefined;
 
   constructor(private readonly options: OverloadMonitorOptions) {}
 
@@ -78,13 +105,23 @@ export class OverloadMonitor {
   /** Take one sample now and move to the level it calls for (also called when thresholds change). */
   sample(): OverloadSample {
     const t = this.options.thresholds() ?? OFF;
-    const heap = v8.getHeapStatistics();
-    const heapRatio = heap.heap_size_limit > 0 ? heap.used_heap_size / heap.heap_size_limit : 0;
+    let heap = v8.getHeapStatistics();
+    let heapRatio = heap.heap_size_limit > 0 ? heap.used_heap_size / heap.heap_size_limit : 0;
+    let heapLevel = levelFor(heapRatio, t.heapDisableKeepAliveRatio, t.heapShedRatio);
+    // Above a threshold: collect first and act on what is live, not on garbage (see fullCollection).
+    const now = performance.now();
+    if (heapLevel !== OVERLOAD_NORMAL && (this.lastCollection === undefined || now - this.lastCollection >= CONFIRM_COLLECTION_MS)) {
+      const collect = fullCollection();
+      if (collect) {
+        this.lastCollection = now;
+        collect();
+        heap = v8.getHeapStatistics();
+        heapRatio = heap.heap_size_limit > 0 ? heap.used_heap_size / heap.heap_size_limit : 0;
+        heapLevel = levelFor(heapRatio, t.heapDisableKeepAliveRatio, t.heapShedRatio);
+      }
+    }
     const eventLoopDelayMs = this.readDelay(t.eventLoopDelayDisableKeepAliveMs > 0 || t.eventLoopDelayShedMs > 0);
-    const level = Math.max(
-      levelFor(heapRatio, t.heapDisableKeepAliveRatio, t.heapShedRatio),
-      levelFor(eventLoopDelayMs, t.eventLoopDelayDisableKeepAliveMs, t.eventLoopDelayShedMs),
-    ) as OverloadLevel;
+    const level = Math.max(heapLevel, levelFor(eventLoopDelayMs, t.eventLoopDelayDisableKeepAliveMs, t.eventLoopDelayShedMs)) as OverloadLevel;
     const sample: OverloadSample = { level, heapUsedBytes: heap.used_heap_size, heapLimitBytes: heap.heap_size_limit, heapRatio, eventLoopDelayMs };
     this.lastSample = sample;
     const previous = this.levelValue;

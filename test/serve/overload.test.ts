@@ -194,7 +194,7 @@ describe('load shedding (overload monitor)', () => {
     assert.equal((await request(`http://127.0.0.1:${port}/stable/a`)).status, 200);
 
     // A shed threshold below any possible heap use: the monitor sees pressure at its next sample.
-    await dir.write('module.yaml', moduleYAML('portico_overload:\n  heap_shed_ratio: 0.001'));
+    await dir.write('module.yaml', moduleYAML('portico_overload:\n  heap_shed_ratio: 0.0001'));
     await proc.waitGeneration(2);
     const shed = await eventually('shedding', async () => {
       const r = await request(`http://127.0.0.1:${port}/stable/b`);
@@ -274,7 +274,7 @@ describe('workers', () => {
     const port = await freePort();
     await dir.listener(port);
     await dir.mapping('stable', '/stable/', up.port);
-    await dir.write('module.yaml', moduleYAML('portico_overload:\n  heap_shed_ratio: 0.001'));
+    await dir.write('module.yaml', moduleYAML('portico_overload:\n  heap_shed_ratio: 0.0001'));
     const proc = new ServeProcess(['--config', dir.path, '--admin', '127.0.0.1:0', '--workers', '2', '--access-log', 'off']);
     cleanups.push(() => proc.stop());
     await proc.ready();
@@ -291,7 +291,7 @@ describe('workers', () => {
 
 describe('keep-alive off under pressure (in-process gateway)', () => {
   it('answers HTTP/1.1 with Connection: close and sends H2 sessions GOAWAY, then keeps connections again', async () => {
-    let thresholds: IROverload = { ...DEFAULT_OVERLOAD, heapDisableKeepAliveRatio: 0.001, heapShedRatio: 0 };
+    let thresholds: IROverload = { ...DEFAULT_OVERLOAD, heapDisableKeepAliveRatio: 0.0001, heapShedRatio: 0 };
     const port = await freePort();
     const gateway = new Gateway({ buildRuntime: buildStubRuntime, overloadSampleMs: 50 });
     cleanups.push(() => gateway.shutdown(100));
@@ -340,7 +340,7 @@ describe('TCP listeners while shedding (in-process gateway)', () => {
       s.on('error', () => {});
       s.once('close', () => resolve(text));
     });
-    assert.equal((await gateway.apply(ir(0.001), {}, { source: 'test' })).ok, true);
+    assert.equal((await gateway.apply(ir(0.0001), {}, { source: 'test' })).ok, true);
     assert.equal(await read(), '', 'closed before any byte');
     assert.deepEqual(refused, ['overload']);
     assert.equal((await gateway.apply(ir(0.99), {}, { source: 'test' })).ok, true);
@@ -354,9 +354,9 @@ describe('OverloadMonitor', () => {
     const changes: number[] = [];
     const m = new OverloadMonitor({ thresholds: () => t, onChange: (s) => changes.push(s.level) });
     assert.equal(m.sample().level, OVERLOAD_NORMAL, 'no configuration: no action');
-    t = { heapDisableKeepAliveRatio: 0.001, heapShedRatio: 0, eventLoopDelayDisableKeepAliveMs: 0, eventLoopDelayShedMs: 0 };
+    t = { heapDisableKeepAliveRatio: 0.0001, heapShedRatio: 0, eventLoopDelayDisableKeepAliveMs: 0, eventLoopDelayShedMs: 0 };
     assert.equal(m.sample().level, OVERLOAD_NO_KEEPALIVE);
-    t = { ...t, heapShedRatio: 0.001 };
+    t = { ...t, heapShedRatio: 0.0001 };
     assert.equal(m.sample().level, OVERLOAD_SHEDDING);
     t = { heapDisableKeepAliveRatio: 1, heapShedRatio: 1, eventLoopDelayDisableKeepAliveMs: 0, eventLoopDelayShedMs: 0 };
     const s = m.sample();
