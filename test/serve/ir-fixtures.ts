@@ -2,41 +2,19 @@
 // Gateway can be driven without the loader and compiler.
 
 import type { IR, IRGlobal, IRListener, IRRoute } from '../../src/ir/types.js';
-import { DEFAULT_OVERLOAD } from '../../src/compile/global-policy.js';
+import { defaultGlobal } from '../../src/compile/global-policy.js';
 
 export const ORIGIN = { path: 'test.yaml', line: 1, col: 1 };
 
+/** The compiler's own defaults, with the few values these tests rely on pinned, then `over`. */
 export function testGlobal(over: Partial<IRGlobal> = {}): IRGlobal {
+  const base = defaultGlobal();
   return {
-    requestTimeoutMs: 3000,
-    connectTimeoutMs: 3000,
+    ...base,
     clusterIdleTimeoutMs: 0,
-    listenerIdleTimeoutMs: 300_000,
     requestHeadersTimeoutMs: 10_000,
-    maxRequestHeadersBytes: 60 * 1024,
-    maxRequestHeadersCount: 100,
-    mergeSlashes: true,
     escapedSlashesAction: 'KEEP_UNCHANGED',
-    normalizePath: true,
-    headersWithUnderscoresAction: 'REJECT_REQUEST',
-    useRemoteAddress: true,
-    xffNumTrustedHops: 0,
-    preserveExternalRequestId: false,
-    stripMatchingHostPort: true,
-    headers: { requestAdd: [], requestRemove: [], responseAdd: [], responseRemove: [] },
-    loadBalancer: { policy: 'round_robin' },
-    circuitBreakers: { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3 },
-    accessLog: { enabled: true },
-    limits: {
-      maxConnections: 10_000,
-      maxConnectionsPerClient: 1000,
-      keepAliveTimeoutMs: 60_000,
-      maxRequestsPerConnection: 0,
-      drainTimeoutMs: 5000,
-      tlsHandshakeTimeoutMs: 10_000,
-      http2MaxConcurrentStreams: 100,
-      overload: DEFAULT_OVERLOAD,
-    },
+    limits: { ...base.limits, maxConnections: 10_000 },
     ...over,
   };
 }
