@@ -75,11 +75,11 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   const resolvers = compileResolvers(byKind('Resolver'), ctx);
 
   // 5. listeners and hosts
-  const listenerResources = byKind('Listener');
-  const listeners = compileListeners(listenerResources, ctx);
-  if (listenerResources.length === 0 && resources.every((r) => r.kind !== 'Listener')) listeners.push(defaultListener());
-  const hostResources = byKind('Host');
-  let hosts = compileHosts(hostResources, secretTable, tlsContexts, ctx);
+  // The defaults stand in only when no resource of the kind exists at all: an invalid Listener or
+  // Host must not be silently replaced by one that serves everything.
+  const listeners = compileListeners(byKind('Listener'), ctx);
+  if (resources.every((r) => r.kind !== 'Listener')) listeners.push(defaultListener());
+  let hosts = compileHosts(byKind('Host'), secretTable, tlsContexts, ctx);
   if (resources.every((r) => r.kind !== 'Host')) hosts = [defaultHost()];
   for (const l of listeners) if (l.l7) l.hosts = bindHosts(l, hosts, ctx);
   for (const h of hosts) {

@@ -8,8 +8,8 @@ export function canonicalJSON(value: unknown): string {
   return write(value) ?? 'null';
 }
 
-// Written directly rather than by sorting into new objects: the IR of 10,000 routes is hashed on
-// every compile, and building a sorted copy first doubled the allocation.
+// Written directly rather than by sorting into new objects: render prints IRs of 10,000 routes,
+// and building a sorted copy first doubled the allocation.
 function write(v: unknown): string | undefined {
   if (v === null) return 'null';
   switch (typeof v) {

@@ -40,32 +40,7 @@ export async function sync(c: GitController): Promise<void> {
   await c.idle();
 }
 
-export function listenerYaml(port: number): string {
-  return `apiVersion: getambassador.io/v3alpha1
-kind: Listener
-metadata:
-  name: http
-spec:
-  port: ${port}
-  protocol: HTTP
-  securityModel: XFP
-  hostBinding:
-    namespace:
-      from: ALL
-`;
-}
-
-export function mappingYaml(name: string, prefix: string, upstreamPort: number, extra = ''): string {
-  return `apiVersion: getambassador.io/v3alpha1
-kind: Mapping
-metadata:
-  name: ${name}
-spec:
-  hostname: "*"
-  prefix: ${prefix}
-  service: 127.0.0.1:${upstreamPort}
-${extra}`;
-}
+export { listenerYaml, mappingYaml } from '../support/policy-yaml.js';
 
 export function sourceYaml(name: string, url: string, prefixes: string[], extra = ''): string {
   return `apiVersion: portico.dev/v1alpha1

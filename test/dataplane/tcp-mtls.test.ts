@@ -10,6 +10,7 @@ import { buildRuntime } from '../../src/dataplane/runtime.js';
 import type { IR, IRTLSContext } from '../../src/ir/types.js';
 import { cluster, sourceRef } from '../support/ir-builder.js';
 import { defaultGlobal } from '../../src/compile/global-policy.js';
+import { exchange as sendAndRead } from '../support/socket-exchange.js';
 import { makeTestPKI, type PemPair, type TestPKI } from '../support/test-pki.js';
 
 interface Collector {
@@ -47,27 +48,11 @@ async function startCollector(): Promise<Collector> {
 
 /** TLS to the gateway as `servername`, optionally with a client certificate; send, half-close, read to the end. */
 function exchange(port: number, servername: string, ca: string, data: string, client?: PemPair): Promise<{ reply: string; closed: boolean }> {
-  return new Promise((resolve) => {
-    const s = tls.connect({
-      port, host: '127.0.0.1', servername, ca, allowHalfOpen: true,
-      ...(client !== undefined ? { cert: client.certPem, key: client.keyPem } : {}),
-    } as tls.ConnectionOptions);
-    const chunks: Buffer[] = [];
-    const t = setTimeout(() => {
-      s.destroy();
-      resolve({ reply: Buffer.concat(chunks).toString(), closed: false });
-    }, 5000);
-    s.on('data', (c: Buffer) => chunks.push(c));
-    s.on('error', () => {});
-    s.once('secureConnect', () => {
-      s.write(data);
-      s.end();
-    });
-    s.once('close', () => {
-      clearTimeout(t);
-      resolve({ reply: Buffer.concat(chunks).toString(), closed: true });
-    });
-  });
+  const s = tls.connect({
+    port, host: '127.0.0.1', servername, ca, allowHalfOpen: true,
+    ...(client !== undefined ? { cert: client.certPem, key: client.keyPem } : {}),
+  } as tls.ConnectionOptions);
+  return sendAndRead(s, data, 'secureConnect');
 }
 
 describe('TCPMapping with client certificates (cert_required)', () => {

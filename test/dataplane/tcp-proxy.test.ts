@@ -12,6 +12,7 @@ import type { SecretStore } from '../../src/ir/secrets.js';
 import { cluster, sourceRef } from '../support/ir-builder.js';
 import { defaultGlobal } from '../../src/compile/global-policy.js';
 import { closedPort, startUnaccepting } from '../support/fault-upstream.js';
+import { exchange as sendAndRead, closedByPeer } from '../support/socket-exchange.js';
 import { makeTestPKI, type TestPKI } from '../support/test-pki.js';
 
 interface Upstream {
@@ -60,26 +61,9 @@ function tcpIR(routes: IRTCPRoute[], clusters: IRCluster[], tlsContexts: IRTLSCo
   };
 }
 
-/** Connect, send `data`, half-close, and collect the reply until the gateway closes. */
+/** Connect (plain TCP, or through `connect`), send `data`, half-close, and collect the reply until the gateway closes. */
 function exchange(port: number, data: string, connect?: (port: number) => net.Socket): Promise<{ reply: string; closed: boolean }> {
-  return new Promise((resolve) => {
-    const s = connect ? connect(port) : net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
-    const chunks: Buffer[] = [];
-    const t = setTimeout(() => {
-      s.destroy();
-      resolve({ reply: Buffer.concat(chunks).toString(), closed: false });
-    }, 5000);
-    s.on('data', (c: Buffer) => chunks.push(c));
-    s.on('error', () => {});
-    s.once(connect ? 'secureConnect' : 'connect', () => {
-      s.write(data);
-      s.end();
-    });
-    s.once('close', () => {
-      clearTimeout(t);
-      resolve({ reply: Buffer.concat(chunks).toString(), closed: true });
-    });
-  });
+  return sendAndRead(connect ? connect(port) : net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }), data, connect ? 'secureConnect' : 'connect');
 }
 
 describe('TCPMapping (case 43)', () => {
@@ -132,18 +116,8 @@ describe('TCPMapping (case 43)', () => {
       const port = await serve(tcpIR([tcpRoute('default/d', [{ cluster: 'down', weight: 100 }])], [cluster('down', down)]));
       assert.deepEqual(await exchange(port, 'x'), { reply: '', closed: true });
       const port2 = await serve(tcpIR([tcpRoute('default/s', [{ cluster: 'stuck', weight: 100 }])], [cluster('stuck', stuck.port, { connectTimeoutMs: 300 })]));
-      const s = net.connect(port2, '127.0.0.1');
-      s.on('error', () => {});
       // The client never half-closes here: only the gateway's connect timeout can end this connection.
-      const closed = await new Promise<boolean>((resolve) => {
-        const t = setTimeout(() => resolve(false), 5000);
-        s.once('close', () => {
-          clearTimeout(t);
-          resolve(true);
-        });
-      });
-      s.destroy();
-      assert.equal(closed, true);
+      assert.equal(await closedByPeer(net.connect(port2, '127.0.0.1')), true);
     } finally {
       await stuck.close();
     }
@@ -156,13 +130,7 @@ describe('TCPMapping (case 43)', () => {
     const s = net.connect(port, '127.0.0.1');
     s.on('error', () => {});
     s.write('partial');
-    const closed = await new Promise<boolean>((resolve) => {
-      const t = setTimeout(() => resolve(false), 5000);
-      s.once('close', () => {
-        clearTimeout(t);
-        resolve(true);
-      });
-    });
+    const closed = await closedByPeer(s);
     // the upstream saw its side closed too (its collector never got the client's FIN, so it never answered)
     upstreamClosed = u.accepted === 1;
     assert.equal(closed, true);

@@ -8,6 +8,7 @@ import { mkdtemp, rm, writeFile, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { eventually, request } from './http-client.js';
+import { listenerYaml, mappingYaml } from '../support/policy-yaml.js';
 
 const BIN = resolve('bin/portico.js');
 
@@ -45,41 +46,13 @@ export class ConfigDir {
   }
 
   listener(port: number, name = 'http'): Promise<void> {
-    return this.write(
-      'listener.yaml',
-      `apiVersion: getambassador.io/v3alpha1
-kind: Listener
-metadata:
-  name: ${name}
-spec:
-  port: ${port}
-  protocol: HTTP
-  securityModel: XFP
-  hostBinding:
-    namespace:
-      from: ALL
-`,
-    );
+    return this.write('listener.yaml', listenerYaml(port, name));
   }
 
   /** An HTTPS Listener, a Host for `hostname` terminating with a kubernetes.io/tls Secret. */
   async https(port: number, hostname: string, certPem: string, keyPem: string): Promise<void> {
     const b64 = (t: string) => Buffer.from(t).toString('base64');
-    await this.write(
-      'listener.yaml',
-      `apiVersion: getambassador.io/v3alpha1
-kind: Listener
-metadata:
-  name: https
-spec:
-  port: ${port}
-  protocol: HTTPS
-  securityModel: XFP
-  hostBinding:
-    namespace:
-      from: ALL
-`,
-    );
+    await this.write('listener.yaml', listenerYaml(port, 'https', 'HTTPS'));
     await this.write(
       'host.yaml',
       `apiVersion: getambassador.io/v3alpha1
@@ -104,18 +77,7 @@ data:
   }
 
   mapping(name: string, prefix: string, upstreamPort: number): Promise<void> {
-    return this.write(
-      `mapping-${name}.yaml`,
-      `apiVersion: getambassador.io/v3alpha1
-kind: Mapping
-metadata:
-  name: ${name}
-spec:
-  hostname: "*"
-  prefix: ${prefix}
-  service: 127.0.0.1:${upstreamPort}
-`,
-    );
+    return this.write(`mapping-${name}.yaml`, mappingYaml(name, prefix, upstreamPort));
   }
 
   write(file: string, text: string): Promise<void> {

@@ -16,6 +16,7 @@ import type { SecretStore } from '../../src/ir/secrets.js';
 import { backend, buildIR, cluster, route, vhost } from '../support/ir-builder.js';
 import { startEcho, type EchoUpstream } from '../support/echo-upstream.js';
 import { makeTestPKI, type TestPKI } from '../support/test-pki.js';
+import { closedByPeer } from '../support/socket-exchange.js';
 
 function ctx(name: string, host: string, secret: string, over: Partial<IRTLSContext> = {}): IRTLSContext {
   return { name, hosts: [host], certificate: { secret, sha256: '' }, certRequired: false, cipherSuites: [], alpnProtocols: ['h2', 'http/1.1'], ...over };
@@ -188,15 +189,7 @@ describe('TLS and HTTP/2 at the edge (case 36)', () => {
     s.on('error', () => {});
     // a TLS record header and nothing more
     s.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0x50]));
-    const closed = await new Promise<boolean>((resolve) => {
-      const t = setTimeout(() => resolve(false), 5000);
-      s.once('close', () => {
-        clearTimeout(t);
-        resolve(true);
-      });
-    });
-    s.destroy();
-    assert.equal(closed, true);
+    assert.equal(await closedByPeer(s), true);
   });
 
   it('rotates certificates on apply: an open h2 session keeps working, new handshakes get the new certificate', async () => {
