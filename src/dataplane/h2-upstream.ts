@@ -2,7 +2,6 @@
 // session per endpoint, streams with trailers relayed end to end, grpc-timeout and route timeouts.
 
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type OutgoingHttpHeaders } from 'node:http2';
-import type { ClientRequest } from 'node:http';
 import type { IRRoute } from '../ir/types.js';
 import type { CompiledBackend, RouteAction } from './route-action.js';
 import { rewritePath } from './route-action.js';
@@ -27,14 +26,10 @@ function sessionFor(cluster: UpstreamCluster, ep: Endpoint): ClientHttp2Session 
   }
   const existing = pool.get(ep.key);
   if (existing !== undefined && !existing.closed && !existing.destroyed) return existing;
-  const o = (cluster.agent as unknown as { options: Record<string, unknown> }).options;
+  const o = cluster.tlsOptions ?? {};
   const authority = `${cluster.secure ? 'https' : 'http'}://${ep.address.includes(':') ? `[${ep.address}]` : ep.address}:${ep.port}`;
   const session = http2.connect(authority, cluster.secure
-    ? {
-      ca: o['ca'] as string | undefined, cert: o['cert'] as string | undefined, key: o['key'] as string | undefined,
-      servername: (o['servername'] as string | undefined) ?? ep.hostname, rejectUnauthorized: o['rejectUnauthorized'] as boolean,
-      ALPNProtocols: ['h2'],
-    }
+    ? { ...o, servername: o.servername ?? ep.hostname, ALPNProtocols: ['h2'] }
     : {});
   const p = pool;
   session.on('error', () => {});
@@ -110,7 +105,7 @@ export function forwardH2(
     return;
   }
   // The runtime aborts ctx.upstream when the client goes away: cancel the stream, not the session.
-  ctx.upstream = { destroy: () => stream.close(NGHTTP2_CANCEL) } as unknown as ClientRequest;
+  ctx.upstream = { destroy: () => stream.close(NGHTTP2_CANCEL) };
 
   const fail = (status: number, code: 'upstream_unavailable' | 'upstream_timeout' | 'bad_upstream_response', why: string): void => {
     if (done) return;

@@ -1,13 +1,13 @@
 // The forward path for one routed request: pick an endpoint, send the request upstream with the
 // rewritten path and headers, apply timeouts and retries, stream the response back or abort it.
 
-import http from 'node:http';
-import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ConnectionInfo } from './runtime-types.js';
 import type { IRRoute } from '../ir/types.js';
 import type { CompiledBackend, CompiledRetry, RouteAction } from './route-action.js';
 import { rewritePath } from './route-action.js';
 import type { UpstreamCluster } from './upstream-pool.js';
+import { validateHead, type UpstreamExchange } from './upstream-h1.js';
 import { hashKeyFor } from './balancer.js';
 import { addResponseCors } from './cors.js';
 import { applyAdds, downstreamResponseHeaders, upstreamRequestHeaders, type HeaderScan } from './header-policy.js';
@@ -42,7 +42,7 @@ export interface RequestContext {
   /** The client went away before the response finished. */
   clientGone: boolean;
   /** Current upstream attempt, aborted when the client goes away. */
-  upstream: ClientRequest | undefined;
+  upstream: { destroy(): void } | undefined;
 }
 
 /** Settings of the runtime the forward path needs. */
@@ -148,8 +148,16 @@ export function forward(ctx: RequestContext, env: ForwardEnv, action: RouteActio
   const retry = backend.retry;
   const method = ctx.method;
 
+  headers[1] = hostValue;
+  const invalid = validateHead(upstreamPath, headers);
+  if (invalid !== null) {
+    // a rewrite or header rule produced what cannot go on the wire: a fault of the configuration
+    ctx.upstreamError = invalid.code;
+    localReply(ctx, env, 500, 'internal_error');
+    return;
+  }
   if (action.shadow !== undefined && action.shadow.cluster !== undefined && env.random() * 100 < action.shadow.weight) {
-    mirror(ctx, action.shadow.cluster, upstreamPath, headers, hostValue, scan.hasBody);
+    mirror(ctx, action.shadow.cluster, upstreamPath, headers, hostValue, scan.hasBody, scan.hasBody && scan.contentLength === undefined);
   }
 
   let body: Buffer | undefined;
@@ -181,6 +189,9 @@ export function forward(ctx: RequestContext, env: ForwardEnv, action: RouteActio
     attempt();
   };
 
+  const chunked = scan.hasBody && scan.contentLength === undefined;
+  const connectTimeoutMs = cluster.ir.connectTimeoutMs || env.connectTimeoutMs;
+
   const attempt = (): void => {
     if (done || ctx.clientGone) return;
     const now = Date.now();
@@ -196,33 +207,20 @@ export function forward(ctx: RequestContext, env: ForwardEnv, action: RouteActio
     ctx.upstreamAddress = ep.key;
     let settled = false;
     let released = false;
-    let connectTimer: NodeJS.Timeout | undefined;
     let tryTimer: NodeJS.Timeout | undefined;
     const release = (): void => {
       if (released) return;
       released = true;
       ep.active--;
       cluster.active--;
-      if (connectTimer) clearTimeout(connectTimer);
       if (tryTimer) clearTimeout(tryTimer);
     };
-    const ureq = http.request({
-      agent: cluster.agent,
-      protocol: cluster.secure ? 'https:' : 'http:',
-      host: ep.address,
-      port: ep.port,
-      method,
-      path: upstreamPath,
-      headers,
-      setHost: false,
-    });
-    ctx.upstream = ureq;
 
     const fail = (kind: FailKind, err?: NodeJS.ErrnoException): void => {
       if (settled) return;
       settled = true;
       release();
-      ureq.destroy();
+      ex.destroy();
       if (done) return;
       if (ctx.clientGone) {
         finishAll();
@@ -236,8 +234,8 @@ export function forward(ctx: RequestContext, env: ForwardEnv, action: RouteActio
         return;
       }
       cluster.reportFailure(ep, Date.now());
-      // A request written onto a pooled socket the upstream was closing never reached it: safe to resend once.
-      if (kind === 'reset' && ureq.reusedSocket && bodyReplayable && IDEMPOTENT.has(method) && !implicitRetryUsed) {
+      // A request written onto a pooled connection the upstream was closing never reached it: safe to resend once.
+      if (kind === 'reset' && ex.reusedSocket && bodyReplayable && IDEMPOTENT.has(method) && !implicitRetryUsed) {
         implicitRetryUsed = true;
         attempt();
         return;
@@ -252,98 +250,90 @@ export function forward(ctx: RequestContext, env: ForwardEnv, action: RouteActio
       else localReply(ctx, env, 503, 'upstream_unavailable');
     };
 
-    ureq.on('socket', (sock) => {
-      if (!(sock as unknown as { connecting: boolean }).connecting) return;
-      connectTimer = setTimeout(() => fail('connect_failure', faultError('PORTICO_CONNECT_TIMEOUT', 'upstream connect timeout')), cluster.ir.connectTimeoutMs || env.connectTimeoutMs);
-      sock.once(cluster.secure ? 'secureConnect' : 'connect', () => {
-        if (connectTimer) clearTimeout(connectTimer);
-        connectTimer = undefined;
-      });
+    const ex: UpstreamExchange = cluster.pool.request(ep, { method, path: upstreamPath, headers, chunked, connectTimeoutMs, idleTimeoutMs: backend.idleTimeoutMs }, {
+      response: (status, raw) => {
+        if (settled || done) {
+          ex.destroy();
+          return;
+        }
+        if (tryTimer) {
+          clearTimeout(tryTimer);
+          tryTimer = undefined;
+        }
+        if (status >= 500) cluster.reportFailure(ep, Date.now());
+        else cluster.reportSuccess(ep);
+        if (retry !== undefined && retryableStatus(retry, status) && retriesUsed < retry.numRetries && bodyReplayable && cluster.canRetry()) {
+          settled = true;
+          release();
+          ex.destroy();
+          scheduleRetry();
+          return;
+        }
+        const out = downstreamResponseHeaders(raw, backend.responseRemove);
+        if (action.cors !== undefined) addResponseCors(action.cors, scan.origin, out);
+        if (backend.responseAdd.length > 0) applyAdds(out, backend.responseAdd, 0);
+        try {
+          ctx.res.writeHead(status, out);
+        } catch (err) {
+          // e.g. ERR_INVALID_CHAR: a header value we must not relay (response splitting)
+          settled = true;
+          release();
+          finishAll();
+          ex.destroy();
+          ctx.upstreamError = (err as NodeJS.ErrnoException).code ?? 'invalid_header';
+          localReply(ctx, env, 502, 'bad_upstream_response');
+          return;
+        }
+        ctx.status = status;
+      },
+      data: (c) => {
+        if (settled) return;
+        ctx.bytesOut += c.length;
+        if (!ctx.res.write(c)) {
+          ex.pause();
+          ctx.res.once('drain', () => ex.resume());
+        }
+      },
+      end: () => {
+        if (settled) return;
+        settled = true;
+        release();
+        finishAll();
+        ctx.res.end();
+      },
+      error: (err) => fail(classify(err), err),
+      timeout: () => {
+        if (!ctx.res.headersSent) {
+          fail('timeout', faultError('PORTICO_IDLE_TIMEOUT', 'upstream idle timeout'));
+          return;
+        }
+        if (settled) return;
+        settled = true;
+        ctx.upstreamError = 'idle_timeout';
+        finishAll();
+        release();
+        ctx.res.destroy();
+      },
+      // Whatever ended this attempt, its endpoint and cluster counters must come back down.
+      close: release,
     });
+    ctx.upstream = ex;
     if (retry !== undefined && retry.perTryTimeoutMs > 0) {
       tryTimer = setTimeout(() => fail('per_try_timeout', faultError('PORTICO_PER_TRY_TIMEOUT', 'per-try timeout')), retry.perTryTimeoutMs);
     }
-    if (backend.idleTimeoutMs > 0) {
-      ureq.setTimeout(backend.idleTimeoutMs, () => {
-        if (!ctx.res.headersSent) fail('timeout', faultError('PORTICO_IDLE_TIMEOUT', 'upstream idle timeout'));
-        else {
-          ctx.upstreamError = 'idle_timeout';
-          finishAll();
-          release();
-          ureq.destroy();
-          ctx.res.destroy();
-        }
-      });
-    }
-    ureq.on('error', (err) => fail(classify(err), err));
-    // Whatever ended this attempt, its endpoint and cluster counters must come back down.
-    ureq.on('close', release);
-    // Node hands a 101 to 'upgrade' even when we never asked for one: never tunnel it.
-    ureq.on('upgrade', (_r, sock) => {
-      sock.destroy();
-      fail('bad_response', faultError('PORTICO_UNSOLICITED_UPGRADE', 'unsolicited 101 from upstream'));
-    });
-    ureq.on('response', (ures) => {
-      if (settled || done) {
-        ures.destroy();
-        return;
-      }
-      if (tryTimer) {
-        clearTimeout(tryTimer);
-        tryTimer = undefined;
-      }
-      const status = ures.statusCode ?? 502;
-      if (status >= 500) cluster.reportFailure(ep, Date.now());
-      else cluster.reportSuccess(ep);
-      if (retry !== undefined && retryableStatus(retry, status) && retriesUsed < retry.numRetries && bodyReplayable && cluster.canRetry()) {
-        settled = true;
-        release();
-        ures.resume();
-        scheduleRetry();
-        return;
-      }
-      const out = downstreamResponseHeaders(ures.rawHeaders, backend.responseRemove);
-      if (action.cors !== undefined) addResponseCors(action.cors, scan.origin, out);
-      if (backend.responseAdd.length > 0) applyAdds(out, backend.responseAdd, 0);
-      try {
-        ctx.res.writeHead(status, out);
-      } catch (err) {
-        // e.g. ERR_INVALID_CHAR: a header value we must not relay (response splitting)
-        settled = true;
-        release();
-        finishAll();
-        ures.destroy();
-        ureq.destroy();
-        ctx.upstreamError = (err as NodeJS.ErrnoException).code ?? 'invalid_header';
-        localReply(ctx, env, 502, 'bad_upstream_response');
-        return;
-      }
-      ctx.status = status;
-      ures.on('data', (c: Buffer) => {
-        ctx.bytesOut += c.length;
-      });
-      ures.on('error', () => {});
-      ures.on('close', () => {
-        settled = true;
-        release();
-        finishAll();
-        if (!ures.complete) {
-          // Upstream went away mid-body: the client must see an abort, never a clean end.
-          ctx.upstreamError ??= 'upstream_reset';
-          ctx.res.destroy();
-        }
-      });
-      ures.pipe(ctx.res);
-    });
 
-    if (!scan.hasBody) ureq.end();
-    else if (body !== undefined) ureq.end(body);
+    if (!scan.hasBody) ex.end();
+    else if (body !== undefined) ex.end(body);
     else {
-      if (bodyPrefix !== undefined) ureq.write(bodyPrefix);
+      if (bodyPrefix !== undefined) ex.write(bodyPrefix);
       req.on('data', (c: Buffer) => {
         ctx.bytesIn += c.length;
+        if (!ex.write(c)) {
+          req.pause();
+          ex.onDrain(() => req.resume());
+        }
       });
-      req.pipe(ureq);
+      req.once('end', () => ex.end());
     }
   };
 
@@ -397,7 +387,7 @@ export function headerValue(req: IncomingMessage, name: string): string | undefi
 }
 
 /** Shadow copy: same request to another cluster, Host suffixed "-shadow", response discarded. */
-function mirror(ctx: RequestContext, cluster: UpstreamCluster, path: string, headers: readonly string[], hostValue: string, hasBody: boolean): void {
+function mirror(ctx: RequestContext, cluster: UpstreamCluster, path: string, headers: readonly string[], hostValue: string, hasBody: boolean, chunked: boolean): void {
   const ep = cluster.pick(undefined, Date.now());
   if (ep === undefined || !cluster.admit()) return;
   const h = headers.slice();
@@ -410,26 +400,24 @@ function mirror(ctx: RequestContext, cluster: UpstreamCluster, path: string, hea
       cluster.active--;
     }
   };
-  const sreq = http.request({ agent: cluster.agent, protocol: cluster.secure ? 'https:' : 'http:', host: ep.address, port: ep.port, method: ctx.method, path, headers: h, setHost: false });
-  sreq.setTimeout(cluster.ir.connectTimeoutMs > 0 ? Math.max(cluster.ir.connectTimeoutMs, 10_000) : 10_000, () => sreq.destroy());
-  sreq.on('error', release);
-  sreq.on('close', release);
-  sreq.on('response', (r) => {
-    r.resume();
-    r.on('error', () => {});
-  });
+  const ignore = (): void => {};
+  const ex = cluster.pool.request(ep, {
+    method: ctx.method, path, headers: h, chunked, connectTimeoutMs: cluster.ir.connectTimeoutMs || 3000,
+    idleTimeoutMs: cluster.ir.connectTimeoutMs > 0 ? Math.max(cluster.ir.connectTimeoutMs, 10_000) : 10_000,
+  }, { response: ignore, data: ignore, end: ignore, error: ignore, timeout: ignore, close: release });
+  const req = ctx.req;
   if (!hasBody) {
-    sreq.end();
+    ex.end();
     return;
   }
-  const req = ctx.req;
   req.on('data', (c: Buffer) => {
-    if (sreq.destroyed) return;
-    if (sreq.writableLength > MAX_SHADOW_BUFFER) sreq.destroy();
-    else sreq.write(c);
+    if (ex.finished) return;
+    // never hold the real request back for its mirror
+    if (ex.pendingBytes() > MAX_SHADOW_BUFFER) ex.destroy();
+    else ex.write(c);
   });
-  req.on('end', () => sreq.end());
+  req.on('end', () => ex.end());
   req.on('close', () => {
-    if (!req.complete) sreq.destroy();
+    if (!req.complete) ex.destroy();
   });
 }

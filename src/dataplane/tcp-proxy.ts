@@ -180,7 +180,7 @@ export class TCPRouter {
     let closed = false;
     let error: string | undefined;
     const upstream: Socket = cluster.secure
-      ? tls.connect({ ...tlsOriginationOptions(cluster), host: ep.address, port: ep.port, allowHalfOpen: true } as tls.ConnectionOptions)
+      ? tls.connect({ ...cluster.tlsOptions, host: ep.address, port: ep.port, allowHalfOpen: true } as tls.ConnectionOptions)
       : net.connect({ host: ep.address, port: ep.port, allowHalfOpen: true, noDelay: true });
     const connectTimer = setTimeout(() => {
       error = 'connect_timeout';
@@ -269,13 +269,4 @@ function pickWeighted<T extends { readonly weight: number }>(items: readonly T[]
     if (x < 0) return i;
   }
   return items[items.length - 1];
-}
-
-/** The TLS settings of the cluster's pool (CA, client certificate, SNI), reused for raw TCP origination. */
-function tlsOriginationOptions(cluster: UpstreamCluster): Record<string, unknown> {
-  const o = (cluster.agent as unknown as { options: Record<string, unknown> }).options;
-  return {
-    ca: o['ca'], cert: o['cert'], key: o['key'], servername: o['servername'], rejectUnauthorized: o['rejectUnauthorized'],
-    minVersion: o['minVersion'], maxVersion: o['maxVersion'],
-  };
 }

@@ -1,13 +1,13 @@
 // One pool per IR cluster: keep-alive connections, endpoints (IP literals, DNS names resolved and
 // refreshed, resolver-provided), circuit breakers and passive ejection of failing endpoints.
 
-import http from 'node:http';
-import https from 'node:https';
+import type { ConnectionOptions } from 'node:tls';
 import { isIP } from 'node:net';
 import { lookup } from 'node:dns/promises';
 import type { IRCluster, IRTLSContext } from '../ir/types.js';
 import type { SecretStore } from '../ir/secrets.js';
 import { makeBalancer, type BalancedEndpoint, type Balancer } from './balancer.js';
+import { UpstreamConnectionPool } from './upstream-h1.js';
 
 export interface Endpoint extends BalancedEndpoint {
   /** Address to connect to. */
@@ -41,7 +41,10 @@ function endpoint(address: string, port: number, hostname: string): Endpoint {
 export class UpstreamCluster {
   readonly name: string;
   readonly ir: IRCluster;
-  readonly agent: http.Agent;
+  /** HTTP/1.1 keep-alive connections per endpoint. */
+  readonly pool: UpstreamConnectionPool;
+  /** TLS origination settings (https clusters): CA, client certificate, SNI, versions. */
+  readonly tlsOptions: ConnectionOptions | undefined;
   readonly secure: boolean;
   endpoints: readonly Endpoint[];
   /** Requests in flight to this cluster (circuit breaker max_requests / max_pending_requests). */
@@ -57,21 +60,11 @@ export class UpstreamCluster {
     this.ir = ir;
     this.secure = ir.scheme === 'https';
     const idle = ir.idleTimeoutMs > 0 ? ir.idleTimeoutMs : DEFAULT_POOL_IDLE_MS;
-    const common = {
-      keepAlive: true,
-      maxSockets: Math.max(1, ir.circuitBreakers.maxConnections),
-      maxFreeSockets: 256,
-      scheduling: 'lifo' as const,
-      timeout: idle,
-      // Requests and small responses must not wait for Nagle/delayed-ACK (tens of ms per exchange).
-      noDelay: true,
-    };
     if (this.secure) {
       const ctx = ir.tls?.context !== undefined ? tlsContexts.find((c) => c.name === ir.tls?.context) : undefined;
       const ca = ctx?.ca !== undefined ? secrets[ctx.ca.secret]?.caPem : undefined;
       const pair = ctx?.certificate !== undefined ? secrets[ctx.certificate.secret] : undefined;
-      this.agent = new https.Agent({
-        ...common,
+      this.tlsOptions = {
         ca,
         cert: pair?.certPem,
         key: pair?.keyPem,
@@ -80,10 +73,14 @@ export class UpstreamCluster {
         rejectUnauthorized: ca !== undefined,
         minVersion: tlsVersion(ctx?.minVersion),
         maxVersion: tlsVersion(ctx?.maxVersion),
-      });
-    } else {
-      this.agent = new http.Agent(common);
+      };
     }
+    this.pool = new UpstreamConnectionPool({
+      maxConnections: Math.max(1, ir.circuitBreakers.maxConnections),
+      maxIdle: 256,
+      idleMs: idle,
+      tlsOptions: this.tlsOptions,
+    });
     this.endpoints = ir.endpoints.map((e) => endpoint(e.host, e.port, e.host));
     this.balancer = makeBalancer<Endpoint>(ir.loadBalancer, random);
     if (ir.dns && ir.endpoints.some((e) => isIP(e.host) === 0)) {
@@ -147,6 +144,6 @@ export class UpstreamCluster {
   close(): void {
     this.closed = true;
     if (this.dnsTimer) clearInterval(this.dnsTimer);
-    this.agent.destroy();
+    this.pool.close();
   }
 }

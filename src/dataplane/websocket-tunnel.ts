@@ -83,7 +83,9 @@ export function openWebSocketTunnel(x: WebSocketTunnelInput, register: (t: OpenT
     x.onDone(o);
   };
   const ureq = http.request({
-    agent: x.cluster.agent,
+    // an upgrade gets a connection of its own: it leaves with the tunnel or closes on refusal
+    agent: false,
+    ...x.cluster.tlsOptions,
     protocol: x.cluster.secure ? 'https:' : 'http:',
     host: ep.address,
     port: ep.port,

@@ -1,0 +1,147 @@
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { backend, buildIR, cluster, route } from '../support/ir-builder.js';
+import { startGateway, type TestGateway } from '../support/gateway-server.js';
+import { json, request } from '../support/http-client.js';
+import { OK_RESPONSE, startRawUpstream, type RawUpstream, type ScriptContext } from '../support/raw-upstream.js';
+import type { IRCluster } from '../../src/ir/types.js';
+
+// The gateway's own HTTP/1.1 client to upstreams: framing, 1xx, HEAD, keep-alive reuse and its limits,
+// waiting for a connection, and streaming in both directions — checked on the bytes the upstream received.
+
+const cleanups: (() => Promise<void>)[] = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+async function upstream(script?: (c: ScriptContext) => void): Promise<RawUpstream> {
+  const u = await startRawUpstream(script);
+  cleanups.push(() => u.close());
+  return u;
+}
+
+async function gatewayTo(port: number, over: Partial<IRCluster> = {}): Promise<TestGateway> {
+  const gw = await startGateway(buildIR({ clusters: [cluster('u', port, over)], routes: [route('default/r', { prefix: '/' }, [backend('u', { rewrite: { prefix: null } })])] }));
+  cleanups.push(() => gw.close());
+  return gw;
+}
+
+describe('HTTP/1.1 to upstreams', () => {
+  it('reuses one keep-alive connection for sequential requests', async () => {
+    const u = await upstream();
+    const gw = await gatewayTo(u.port);
+    for (let i = 0; i < 5; i++) assert.equal((await request(gw.port, { path: `/k${i}` })).body, 'ok');
+    assert.equal(u.requests.length, 5);
+    assert.equal(u.connections(), 1, 'all five went over the same upstream connection');
+    assert.deepEqual(u.requests.map((r) => r.requestLine), [0, 1, 2, 3, 4].map((i) => `GET /k${i} HTTP/1.1`));
+  });
+
+  it('does not reuse a connection the upstream said it will close', async () => {
+    const u = await upstream((c) => c.socket.end('HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok'));
+    const gw = await gatewayTo(u.port);
+    assert.equal((await request(gw.port, { path: '/a' })).body, 'ok');
+    assert.equal((await request(gw.port, { path: '/b' })).body, 'ok');
+    assert.equal(u.connections(), 2);
+  });
+
+  it('relays a response framed by the end of the connection', async () => {
+    const u = await upstream((c) => c.socket.end('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\nuntil the end'));
+    const gw = await gatewayTo(u.port);
+    const r = await request(gw.port, { path: '/eof' });
+    assert.equal(r.status, 200);
+    assert.equal(r.body, 'until the end');
+    assert.equal(r.aborted, false);
+  });
+
+  it('skips 1xx informational responses and relays the final one', async () => {
+    const u = await upstream((c) => c.socket.write(`HTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload\r\n\r\n${OK_RESPONSE}`));
+    const gw = await gatewayTo(u.port);
+    const r = await request(gw.port, { path: '/hints' });
+    assert.equal(r.status, 200);
+    assert.equal(r.body, 'ok');
+    // the connection is still in step: the next request is answered on it
+    assert.equal((await request(gw.port, { path: '/next' })).body, 'ok');
+    assert.equal(u.connections(), 1);
+  });
+
+  it('answers HEAD with the upstream headers, no body, and keeps the connection in step', async () => {
+    const u = await upstream((c) => c.socket.write(c.request.requestLine.startsWith('HEAD')
+      ? 'HTTP/1.1 200 OK\r\ncontent-length: 1234\r\ncontent-type: text/plain\r\n\r\n'
+      : OK_RESPONSE));
+    const gw = await gatewayTo(u.port);
+    const h = await request(gw.port, { method: 'HEAD', path: '/h' });
+    assert.equal(h.status, 200);
+    assert.equal(h.headers['content-length'], '1234');
+    assert.equal(h.body, '');
+    assert.equal((await request(gw.port, { path: '/after-head' })).body, 'ok');
+    assert.equal(u.connections(), 1);
+  });
+
+  it('frames a chunked request body as chunks and a sized one by its length', async () => {
+    const u = await upstream((c) => c.socket.write(`HTTP/1.1 200 OK\r\ncontent-length: ${String(c.request.body.length).length}\r\n\r\n${c.request.body.length}`));
+    const gw = await gatewayTo(u.port);
+    const big = Buffer.alloc(300_000, 'x');
+    const sized = await request(gw.port, { method: 'POST', path: '/sized', body: big, headers: { host: 'example.com', 'content-length': String(big.length) } });
+    assert.equal(sized.body, '300000');
+    const chunked = await request(gw.port, { method: 'POST', path: '/chunked', body: big, headers: { host: 'example.com', 'transfer-encoding': 'chunked' } });
+    assert.equal(chunked.body, '300000');
+    assert.deepEqual(u.parseErrors, []);
+    const [a, b] = u.requests;
+    assert.deepEqual(a?.headers.get('content-length'), ['300000']);
+    assert.equal(a?.headers.get('transfer-encoding'), undefined);
+    assert.deepEqual(b?.headers.get('transfer-encoding'), ['chunked']);
+    assert.equal(b?.headers.get('content-length'), undefined);
+    assert.ok(b?.body.equals(big));
+  });
+
+  it('streams a large response to the client intact', async () => {
+    const payload = Buffer.alloc(8 * 1024 * 1024, 'abcdefgh');
+    const u = await upstream((c) => {
+      c.socket.write(`HTTP/1.1 200 OK\r\ncontent-length: ${payload.length}\r\n\r\n`);
+      c.socket.write(payload);
+    });
+    const gw = await gatewayTo(u.port);
+    const r = await request(gw.port, { path: '/large', timeoutMs: 20_000 });
+    assert.equal(r.status, 200);
+    assert.equal(r.body.length, payload.length);
+    assert.equal(r.body, payload.toString());
+  });
+
+  it('with max_connections 1, concurrent requests wait for the one connection instead of failing', async () => {
+    const u = await upstream((c) => setTimeout(() => c.socket.write(OK_RESPONSE), 30));
+    const gw = await gatewayTo(u.port, { circuitBreakers: { maxConnections: 1, maxPendingRequests: 10, maxRequests: 10, maxRetries: 3 } });
+    const replies = await Promise.all(Array.from({ length: 4 }, (_, i) => request(gw.port, { path: `/w${i}` })));
+    assert.deepEqual(replies.map((r) => r.status), [200, 200, 200, 200]);
+    assert.equal(u.connections(), 1);
+    assert.equal(u.requests.length, 4);
+    assert.equal(gw.runtime.inflight(), 0);
+  });
+
+  it('resends once, on a fresh connection, a request that met a pooled connection the upstream had closed', async () => {
+    // The upstream closes each connection right after its first request's response, without saying so.
+    const u = await upstream((c) => {
+      c.socket.write(OK_RESPONSE);
+      if (c.nth === 1 && c.request.connection === 0) setTimeout(() => c.socket.destroy(), 20);
+    });
+    const gw = await gatewayTo(u.port);
+    assert.equal((await request(gw.port, { path: '/first' })).body, 'ok');
+    await new Promise((r) => setTimeout(r, 60));
+    const second = await request(gw.port, { path: '/second' });
+    assert.equal(second.status, 200);
+    assert.equal(second.body, 'ok');
+    assert.equal(u.connections(), 2);
+  });
+
+  it('refuses to send a rewritten path that cannot go on the wire', async () => {
+    const u = await upstream();
+    const gw = await startGateway(buildIR({
+      clusters: [cluster('u', u.port)],
+      routes: [route('default/r', { prefix: '/' }, [backend('u', { rewrite: { prefix: null, regex: { pattern: '^/sp/(.*)$', substitution: '/a b/\\1' } } })])],
+    }));
+    cleanups.push(() => gw.close());
+    const r = await request(gw.port, { path: '/sp/x' });
+    assert.equal(r.status, 500);
+    assert.equal(json(r).code, 'internal_error');
+    assert.equal(u.requests.length, 0, 'nothing reached the upstream');
+  });
+});
