@@ -21,6 +21,8 @@ export class TrafficMetrics {
   private readonly requestsShed: Counter<'listener'>;
   private readonly overloadState: Gauge;
   private readonly heapRatio: Gauge;
+  /** Per route and cluster: the latency series and the request counter per status class. */
+  private readonly series = new Map<string, { duration: { observe(v: number): void }; byClass: Map<string, { inc(): void }> }>();
 
   constructor(registry = new Registry()) {
     this.registry = registry;
@@ -92,8 +94,21 @@ export class TrafficMetrics {
   observe(info: RequestInfo): void {
     const route = info.route ?? '';
     const cluster = info.cluster ?? '';
-    this.requests.inc({ route, cluster, status_class: statusClass(info.status) });
-    this.duration.observe({ route, cluster }, info.durationMs / 1000);
+    // Label lookups hash their values on every call; a route's series are looked up once.
+    const key = `${route}\n${cluster}`;
+    let series = this.series.get(key);
+    if (series === undefined) {
+      series = { duration: this.duration.labels(route, cluster), byClass: new Map() };
+      this.series.set(key, series);
+    }
+    const sc = statusClass(info.status);
+    let counter = series.byClass.get(sc);
+    if (counter === undefined) {
+      counter = this.requests.labels(route, cluster, sc);
+      series.byClass.set(sc, counter);
+    }
+    counter.inc();
+    series.duration.observe(info.durationMs / 1000);
     if (info.upstreamError) this.upstreamErrors.inc({ cluster, error: info.upstreamError });
     if (info.localReply) this.localReplies.inc({ reason: info.localReply });
   }
