@@ -6,7 +6,7 @@ import { UsageMeter, BackgroundMeter, waitForQuiet } from './proc-usage.js';
 /** Set by run.js from the plan: how long a run may wait for other work on the machine to pause. */
 export const quietGate = { maxWaitMs: 0 };
 
-export async function measuredRun({ server, url, connections, seconds, headers, paths, loadCpus, otherPids = [] }) {
+export async function measuredRun({ server, url, connections, seconds, headers, paths, loadCpus, otherPids = [], delayMs }) {
   const quiet = quietGate.maxWaitMs > 0 ? await waitForQuiet({ maxWaitMs: quietGate.maxWaitMs }) : null;
   const meter = new UsageMeter(server.pid);
   const background = new BackgroundMeter([server.pid, ...otherPids.filter((p) => p && p !== server.pid)]);
@@ -15,7 +15,7 @@ export async function measuredRun({ server, url, connections, seconds, headers, 
   let wrk;
   let usage;
   try {
-    wrk = await runWrk({ url, connections, seconds, headers, paths, cpus: loadCpus });
+    wrk = await runWrk({ url, connections, seconds, headers, paths, cpus: loadCpus, delayMs });
   } finally {
     usage = meter.stop();
   }

@@ -51,12 +51,15 @@ end
  * @param {string[]} [o.paths]   cycle through these paths instead of the URL's
  * @param {string} [o.cpus]      taskset CPU list for wrk
  * @param {number} [o.threads]
+ * @param {number} [o.delayMs]  pace: each connection waits this long after a response before its next request
  */
-export async function runWrk({ url, connections, seconds, headers = {}, paths, cpus, threads = 1 }) {
+export async function runWrk({ url, connections, seconds, headers = {}, paths, cpus, threads = 1, delayMs }) {
   const dir = mkdtempSync(join(tmpdir(), 'portico-bench-wrk-'));
   try {
     const script = join(dir, 'report.lua');
-    writeFileSync(script, (paths?.length ? cyclingLua(paths) : '') + REPORT_LUA);
+    // wrk starts a request's clock when it is sent, so a paced run's latency excludes the pause.
+    const pace = delayMs > 0 ? `\ndelay = function()\n  return ${Math.round(delayMs)}\nend\n` : '';
+    writeFileSync(script, (paths?.length ? cyclingLua(paths) : '') + pace + REPORT_LUA);
     const args = ['-t', String(threads), '-c', String(connections), '-d', `${seconds}s`, '--timeout', '5s', '-s', script];
     // wrk only replaces its own Host header when the name is spelled "Host"; any other spelling
     // sends two, which nginx and HAProxy rightly answer with 400.
