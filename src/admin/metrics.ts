@@ -3,6 +3,9 @@
 
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { RequestInfo } from '../dataplane/runtime-types.js';
+import { RequestTallies, TalliedMetric } from './request-tallies.js';
+
+const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 export type MetricsJSON = MetricObjectWithValues<MetricValue<string>>[];
 
@@ -13,32 +16,21 @@ function statusClass(status: number): string {
 /** Request counters and latency, fed by Runtime's onRequestDone. */
 export class TrafficMetrics {
   readonly registry: Registry;
-  private readonly requests: Counter<'route' | 'cluster' | 'status_class'>;
-  private readonly duration: Histogram<'route' | 'cluster'>;
+  /** portico_requests_total and portico_request_duration_seconds, tallied on the request path. */
+  private readonly tallies = new RequestTallies(DURATION_BUCKETS);
   private readonly upstreamErrors: Counter<'cluster' | 'error'>;
   private readonly localReplies: Counter<'reason'>;
   private readonly connectionsRefused: Counter<'listener' | 'reason'>;
   private readonly requestsShed: Counter<'listener'>;
   private readonly overloadState: Gauge;
   private readonly heapRatio: Gauge;
-  /** Per route and cluster: the latency series and the request counter per status class. */
-  private readonly series = new Map<string, { duration: { observe(v: number): void }; byClass: Map<string, { inc(): void }> }>();
 
   constructor(registry = new Registry()) {
     this.registry = registry;
-    this.requests = new Counter({
-      name: 'portico_requests_total',
-      help: 'Requests served, by route, cluster and status class (route="" for requests that matched none).',
-      labelNames: ['route', 'cluster', 'status_class'],
-      registers: [registry],
-    });
-    this.duration = new Histogram({
-      name: 'portico_request_duration_seconds',
-      help: 'Time from request start to the end of the response, by route and cluster.',
-      labelNames: ['route', 'cluster'],
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-      registers: [registry],
-    });
+    const requests = new TalliedMetric('portico_requests_total', 'Requests served, by route, cluster and status class (route="" for requests that matched none).', 'counter', () => this.tallies.counterValues());
+    const duration = new TalliedMetric('portico_request_duration_seconds', 'Time from request start to the end of the response, by route and cluster.', 'histogram', () => this.tallies.histogramValues('portico_request_duration_seconds'));
+    registry.registerMetric(requests as unknown as Counter);
+    registry.registerMetric(duration as unknown as Histogram);
     this.upstreamErrors = new Counter({
       name: 'portico_upstream_errors_total',
       help: 'Requests that failed on the upstream side (connect failure, reset, timeout, invalid response), by cluster and error.',
@@ -94,21 +86,7 @@ export class TrafficMetrics {
   observe(info: RequestInfo): void {
     const route = info.route ?? '';
     const cluster = info.cluster ?? '';
-    // Label lookups hash their values on every call; a route's series are looked up once.
-    const key = `${route}\n${cluster}`;
-    let series = this.series.get(key);
-    if (series === undefined) {
-      series = { duration: this.duration.labels(route, cluster), byClass: new Map() };
-      this.series.set(key, series);
-    }
-    const sc = statusClass(info.status);
-    let counter = series.byClass.get(sc);
-    if (counter === undefined) {
-      counter = this.requests.labels(route, cluster, sc);
-      series.byClass.set(sc, counter);
-    }
-    counter.inc();
-    series.duration.observe(info.durationMs / 1000);
+    this.tallies.record(route, cluster, statusClass(info.status), info.durationMs / 1000);
     if (info.upstreamError) this.upstreamErrors.inc({ cluster, error: info.upstreamError });
     if (info.localReply) this.localReplies.inc({ reason: info.localReply });
   }

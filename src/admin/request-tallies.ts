@@ -1,0 +1,85 @@
+// Per-request counters kept as plain numbers on the request path and handed to prom-client only when
+// it is scraped: prom-client hashes label values on every inc/observe, which the hot path cannot afford.
+
+import type { MetricValue } from 'prom-client';
+
+/** One route/cluster pair: requests per status class and a latency histogram. */
+interface Series {
+  readonly route: string;
+  readonly cluster: string;
+  readonly byClass: Map<string, number>;
+  /** Non-cumulative counts per bucket (the last one is +Inf). */
+  readonly buckets: Float64Array;
+  sum: number;
+  count: number;
+}
+
+type Values = MetricValue<string>[];
+
+/**
+ * The shape prom-client's Registry and AggregatorRegistry read from a metric (name, help, type,
+ * aggregator, get); the values are built from the tallies at each scrape.
+ */
+export class TalliedMetric {
+  readonly aggregator = 'sum' as const;
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly type: 'counter' | 'histogram',
+    private readonly values: () => Values,
+  ) {}
+
+  get(): Promise<{ name: string; help: string; type: 'counter' | 'histogram'; aggregator: 'sum'; values: Values }> {
+    return Promise.resolve({ name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: this.values() });
+  }
+
+  /** Registry.resetMetrics(): tallies are cumulative and owned by the traffic metrics. */
+  reset(): void {}
+}
+
+export class RequestTallies {
+  private readonly series = new Map<string, Series>();
+
+  constructor(private readonly bounds: readonly number[]) {}
+
+  record(route: string, cluster: string, statusClass: string, seconds: number): void {
+    const key = `${route}\n${cluster}`;
+    let s = this.series.get(key);
+    if (s === undefined) {
+      s = { route, cluster, byClass: new Map(), buckets: new Float64Array(this.bounds.length + 1), sum: 0, count: 0 };
+      this.series.set(key, s);
+    }
+    s.byClass.set(statusClass, (s.byClass.get(statusClass) ?? 0) + 1);
+    const b = this.bounds;
+    let i = 0;
+    while (i < b.length && seconds > (b[i] as number)) i++;
+    s.buckets[i] = (s.buckets[i] as number) + 1;
+    s.sum += seconds;
+    s.count++;
+  }
+
+  /** Counter values: one per route, cluster and status class. */
+  counterValues(): Values {
+    const out: Values = [];
+    for (const s of this.series.values()) {
+      for (const [status_class, value] of s.byClass) out.push({ labels: { route: s.route, cluster: s.cluster, status_class }, value });
+    }
+    return out;
+  }
+
+  /** Histogram values in Prometheus' form: cumulative buckets, +Inf, sum and count. */
+  histogramValues(name: string): Values {
+    const out: Values = [];
+    for (const s of this.series.values()) {
+      let acc = 0;
+      for (let i = 0; i < this.bounds.length; i++) {
+        acc += s.buckets[i] as number;
+        out.push({ labels: { le: this.bounds[i] as number, route: s.route, cluster: s.cluster }, value: acc, metricName: `${name}_bucket` } as MetricValue<string>);
+      }
+      out.push({ labels: { le: '+Inf', route: s.route, cluster: s.cluster }, value: s.count, metricName: `${name}_bucket` } as MetricValue<string>);
+      out.push({ labels: { route: s.route, cluster: s.cluster }, value: s.sum, metricName: `${name}_sum` } as MetricValue<string>);
+      out.push({ labels: { route: s.route, cluster: s.cluster }, value: s.count, metricName: `${name}_count` } as MetricValue<string>);
+    }
+    return out;
+  }
+}
