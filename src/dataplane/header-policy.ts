@@ -251,17 +251,23 @@ export function downstreamResponseHeaders(raw: readonly string[], remove: Readon
   const out: string[] = [];
   let tokens: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    if ((raw[i] as string).length === 10 && (raw[i] as string).toLowerCase() === 'connection') {
-      for (const t of (raw[i + 1] as string).split(',')) (tokens ??= new Set()).add(t.trim().toLowerCase());
-    }
-  }
-  for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const lname = name.toLowerCase();
-    if (HOP_BY_HOP.has(lname)) continue;
-    if (tokens !== undefined && tokens.has(lname)) continue;
+    if (HOP_BY_HOP.has(lname)) {
+      if (lname === 'connection') {
+        for (const t of (raw[i + 1] as string).split(',')) {
+          const tok = t.trim().toLowerCase();
+          if (tok !== '' && !HOP_BY_HOP.has(tok)) (tokens ??= new Set()).add(tok);
+        }
+      }
+      continue;
+    }
     if (remove.size > 0 && remove.has(lname)) continue;
     out.push(name, raw[i + 1] as string);
   }
-  return out;
+  // Fields the upstream nominated as hop-by-hop in Connection (rare): drop them wherever they were.
+  if (tokens === undefined) return out;
+  const kept: string[] = [];
+  for (let i = 0; i < out.length; i += 2) if (!tokens.has((out[i] as string).toLowerCase())) kept.push(out[i] as string, out[i + 1] as string);
+  return kept;
 }

@@ -132,6 +132,16 @@ describe('HTTP/1.1 to upstreams', () => {
     assert.equal(u.connections(), 2);
   });
 
+  it('drops response fields the upstream names in Connection, and the hop-by-hop ones', async () => {
+    const u = await upstream((c) => c.socket.write('HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Internal-Trace\r\nx-internal-trace: secret\r\nkeep-alive: timeout=5\r\nx-kept: yes\r\ncontent-length: 2\r\n\r\nok'));
+    const gw = await gatewayTo(u.port);
+    const r = await request(gw.port, { path: '/nominated' });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['x-internal-trace'], undefined);
+    assert.equal(r.headers['x-kept'], 'yes');
+    assert.notEqual(r.headers['keep-alive'], 'timeout=5');
+  });
+
   it('refuses to send a rewritten path that cannot go on the wire', async () => {
     const u = await upstream();
     const gw = await startGateway(buildIR({
