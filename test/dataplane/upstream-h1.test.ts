@@ -1,5 +1,6 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import net, { type AddressInfo } from 'node:net';
 import { backend, buildIR, cluster, route } from '../support/ir-builder.js';
 import { startGateway, type TestGateway } from '../support/gateway-server.js';
 import { json, request } from '../support/http-client.js';
@@ -24,6 +25,35 @@ async function gatewayTo(port: number, over: Partial<IRCluster> = {}): Promise<T
   const gw = await startGateway(buildIR({ clusters: [cluster('u', port, over)], routes: [route('default/r', { prefix: '/' }, [backend('u', { rewrite: { prefix: null } })])] }));
   cleanups.push(() => gw.close());
   return gw;
+}
+
+/** Replies 413 to every request head without reading its body; records each connection's first bytes. */
+async function startEarlyAnswer(): Promise<{ port: number; heads: string[]; connections(): number }> {
+  const heads: string[] = [];
+  let count = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    count++;
+    sockets.add(socket);
+    let seen = '';
+    let answered = false;
+    socket.on('error', () => {});
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('data', (d: Buffer) => {
+      if (answered) return;
+      seen += d.toString('latin1');
+      if (!seen.includes('\r\n\r\n')) return;
+      answered = true;
+      heads.push(seen.slice(0, seen.indexOf('\r\n\r\n') + 2));
+      socket.write('HTTP/1.1 413 Payload Too Large\r\ncontent-length: 3\r\n\r\nbig');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => new Promise<void>((resolve) => {
+    for (const s of sockets) s.destroy();
+    server.close(() => resolve());
+  }));
+  return { port: (server.address() as AddressInfo).port, heads, connections: () => count };
 }
 
 describe('HTTP/1.1 to upstreams', () => {
@@ -129,6 +159,19 @@ describe('HTTP/1.1 to upstreams', () => {
     const second = await request(gw.port, { path: '/second' });
     assert.equal(second.status, 200);
     assert.equal(second.body, 'ok');
+    assert.equal(u.connections(), 2);
+  });
+
+  it('an upstream that answers before the request body is complete gets a fresh connection next time', async () => {
+    // Answers as soon as the head arrives (as an upstream refusing an upload would), on a keep-alive connection.
+    const u = await startEarlyAnswer();
+    const gw = await gatewayTo(u.port);
+    const early = await request(gw.port, { method: 'POST', path: '/upload', body: Buffer.alloc(2_000_000, 'y'), headers: { host: 'example.com', 'content-length': '2000000' } });
+    assert.equal(early.status, 413);
+    const next = await request(gw.port, { path: '/after' });
+    assert.equal(next.status, 413);
+    assert.equal(u.heads.length, 2);
+    assert.match(u.heads[1] ?? '', /^GET \/after HTTP\/1\.1\r\n/, 'the next request starts cleanly, not inside the unfinished upload');
     assert.equal(u.connections(), 2);
   });
 
