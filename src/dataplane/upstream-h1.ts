@@ -132,8 +132,11 @@ export class UpstreamExchange {
       (this.queued ??= []).push(...framed);
       return false;
     }
+    if (framed.length === 1) return c.socket.write(chunk);
+    c.socket.cork();
     let ok = true;
     for (const f of framed) ok = c.socket.write(f) && ok;
+    c.socket.uncork();
     return ok;
   }
 
@@ -205,13 +208,21 @@ export class UpstreamExchange {
     head += CRLF;
     const s = conn.socket;
     s.setTimeout(o.idleTimeoutMs);
-    s.write(head, 'latin1');
     const q = this.queued;
-    if (q !== undefined) {
-      this.queued = undefined;
-      for (const b of q) s.write(b);
+    const lastChunk = this.endQueued && o.chunked;
+    if (q === undefined && !lastChunk) {
+      s.write(head, 'latin1');
+    } else {
+      // head and whatever body already waited go out in one writev
+      s.cork();
+      s.write(head, 'latin1');
+      if (q !== undefined) {
+        this.queued = undefined;
+        for (const b of q) s.write(b);
+      }
+      if (lastChunk) s.write(LAST_CHUNK);
+      s.uncork();
     }
-    if (this.endQueued && o.chunked) s.write(LAST_CHUNK);
     if (this.drainWaiter !== undefined) this.onDrain(this.drainWaiter);
   }
 
@@ -313,6 +324,9 @@ export class UpstreamConnection {
   }
 
   private onComplete(): void {
+    // Trailer fields arrive through kOnHeaders just before this; they are not relayed and must not
+    // be mistaken for the next response's head.
+    this.headerParts = undefined;
     if (this.informational) {
       this.informational = false;
       return;

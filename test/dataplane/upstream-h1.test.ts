@@ -175,6 +175,30 @@ describe('HTTP/1.1 to upstreams', () => {
     assert.equal(u.connections(), 2);
   });
 
+  it('never carries a chunked response\'s trailer fields into the next response on the connection', async () => {
+    const u = await upstream((c) => c.socket.write(c.nth === 1
+      ? 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ntrailer: x-trailer\r\n\r\n2\r\nok\r\n0\r\nx-trailer: leaked\r\n\r\n'
+      : OK_RESPONSE));
+    const gw = await gatewayTo(u.port);
+    const first = await request(gw.port, { path: '/t1' });
+    assert.equal(first.body, 'ok');
+    const second = await request(gw.port, { path: '/t2' });
+    assert.equal(second.body, 'ok');
+    assert.equal(second.headers['x-trailer'], undefined);
+    assert.equal(u.connections(), 1);
+  });
+
+  it('relays a response head with more fields than one parser batch (32), in order', async () => {
+    const fields = Array.from({ length: 45 }, (_, i) => `x-f${String(i).padStart(2, '0')}: v${i}\r\n`).join('');
+    const u = await upstream((c) => c.socket.write(`HTTP/1.1 200 OK\r\n${fields}content-length: 2\r\n\r\nok`));
+    const gw = await gatewayTo(u.port);
+    const r = await request(gw.port, { path: '/many' });
+    assert.equal(r.status, 200);
+    const names = r.rawHeaders.filter((_, i) => i % 2 === 0).filter((n) => n.startsWith('x-f'));
+    assert.deepEqual(names, Array.from({ length: 45 }, (_, i) => `x-f${String(i).padStart(2, '0')}`));
+    assert.equal(r.headers['x-f44'], 'v44');
+  });
+
   it('drops response fields the upstream names in Connection, and the hop-by-hop ones', async () => {
     const u = await upstream((c) => c.socket.write('HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Internal-Trace\r\nx-internal-trace: secret\r\nkeep-alive: timeout=5\r\nx-kept: yes\r\ncontent-length: 2\r\n\r\nok'));
     const gw = await gatewayTo(u.port);
