@@ -5,6 +5,7 @@
 import { Composer, LineCounter, Parser, Scalar, isAlias, isMap, isScalar, isSeq, type Document, type Node } from 'yaml';
 import type { ProblemCode } from '../api/problems.js';
 import { LOAD_LIMITS } from './limits.js';
+import { parseSimpleDocuments } from './simple-yaml.js';
 
 export interface TextPosition {
   readonly line: number;
@@ -73,16 +74,26 @@ class LimitExceeded extends Error {
   }
 }
 
-/** Parse every document of `text`. Never throws on bad input; problems come back as issues. */
-export function parseDocuments(text: string, mapPos: PositionMap = (p) => p): ParseResult {
-  const issues: ParseIssue[] = [];
-  const documents: ParsedDocument[] = [];
-
+/**
+ * Parse every document of `text`. Never throws on bad input; problems come back as issues.
+ * Text in the plain subset most configuration uses takes the fast reader (simple-yaml.ts), which
+ * gives the same documents and positions; everything else, and every problem, comes from `yaml`.
+ */
+export function parseDocuments(text: string, mapPos?: PositionMap): ParseResult {
   const tooDeep = prescanNesting(text);
   if (tooDeep) {
-    issues.push({ code: 'NestingTooDeep', message: `nesting deeper than ${LOAD_LIMITS.maxDepth} levels`, at: mapPos(tooDeep) });
-    return { documents, issues };
+    const at = mapPos ? mapPos(tooDeep) : tooDeep;
+    return { documents: [], issues: [{ code: 'NestingTooDeep', message: `nesting deeper than ${LOAD_LIMITS.maxDepth} levels`, at }] };
   }
+  const simple = parseSimpleDocuments(text, mapPos);
+  if (simple) return { documents: simple, issues: [] };
+  return parseWithYamlPackage(text, mapPos);
+}
+
+/** The full parser: any YAML 1.2 text, every problem reported. Exported so tests can hold the fast reader to it. */
+export function parseWithYamlPackage(text: string, mapPos: PositionMap = (p) => p): ParseResult {
+  const issues: ParseIssue[] = [];
+  const documents: ParsedDocument[] = [];
 
   const lines = new LineCounter();
   const at = (offset: number): TextPosition => {
