@@ -10,8 +10,10 @@ import { closestName } from './closest-name.js';
 import { LOAD_LIMITS } from './limits.js';
 import { isObject, normaliseSpec, normaliseV2 } from './spec-normalise.js';
 import { crossFieldIssues, validateSpec, valueAt } from './spec-validation.js';
+import { readSimpleDocuments } from './simple-yaml.js';
 import {
-  parseDocuments,
+  nestingIssue,
+  parseWithYamlPackage,
   type NodeSource,
   type ParsedDocument,
   type PositionMap,
@@ -77,6 +79,8 @@ const METADATA_FIELDS = new Set([
 ]);
 
 const SECRET_FIELDS = ['type', 'data', 'stringData', 'immutable'];
+const TOP_LEVEL = new Set(['apiVersion', 'kind', 'metadata', 'spec', 'status']);
+const SECRET_TOP_LEVEL = new Set([...TOP_LEVEL, ...SECRET_FIELDS]);
 const NAME_RE = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 const NAMESPACE_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -88,13 +92,26 @@ export function decodeText(
   text: string,
   opts: { mapPos?: PositionMap; namespace?: string; inAnnotation?: boolean } = {},
 ): void {
-  const { documents, issues } = parseDocuments(text, opts.mapPos);
   const file = new FileDecoder(ctx, path, opts.namespace, opts.inAnnotation ?? false);
-  for (const i of issues) file.report(i.code, i.message, i.at, i.field ? { field: i.field } : {});
-  for (const doc of documents) {
-    if (ctx.objects > LOAD_LIMITS.maxObjects) break;
-    file.document(doc);
+  const tooDeep = nestingIssue(text, opts.mapPos);
+  if (tooDeep) {
+    file.report(tooDeep.code, tooDeep.message, tooDeep.at);
+    return;
   }
+  // The fast reader hands over each document as soon as it is read, so its positions die young.
+  // If the file turns out to lie outside its subset, what was decoded is dropped and the full parser
+  // reads the file again: results never mix the two parsers.
+  const mark = { resources: ctx.resources.length, problems: ctx.problems.length, objects: ctx.objects };
+  const decodeDocument = (doc: ParsedDocument): void => {
+    if (ctx.objects <= LOAD_LIMITS.maxObjects) file.document(doc);
+  };
+  if (readSimpleDocuments(text, opts.mapPos, decodeDocument)) return;
+  ctx.resources.length = mark.resources;
+  ctx.problems.length = mark.problems;
+  ctx.objects = mark.objects;
+  const { documents, issues } = parseWithYamlPackage(text, opts.mapPos);
+  for (const i of issues) file.report(i.code, i.message, i.at, i.field ? { field: i.field } : {});
+  for (const doc of documents) decodeDocument(doc);
 }
 
 class FileDecoder {
@@ -286,11 +303,12 @@ class FileDecoder {
   private resource(value: Obj, kind: Kind, apiVersion: string, flavour: 'v3' | 'v2'): void {
     const src = this.sourceOf(value);
     const start = src?.start ?? { line: 0, col: 0 };
-    // Keys are dotted paths of keys that passed the prototype-key check; see nullPrototype.
-    const positions: Record<string, Position> = {};
+    // Dotted paths of keys that passed the prototype-key check. Gathered in a Map and turned into
+    // an object once: an object filled key by key drops to V8's dictionary mode (several times the memory).
+    const positions = new Map<string, Position>();
     let failed = false;
     const errorAt = (code: ProblemCode, message: string, field: string, ref?: ResourceRef): void => {
-      const at = positions[field] ?? start;
+      const at = positions.get(field) ?? start;
       this.report(code, message, at, ref ? { resource: ref, field } : { field });
       if (code !== 'NotImplemented' && code !== 'Deprecated' && code !== 'NonEmissaryKind') failed = true;
     };
@@ -302,7 +320,7 @@ class FileDecoder {
     if (k8s) {
       collectPositions(this.sources, value, '', positions);
       if (kind === 'Secret') remapSecretPositions(positions);
-      const allowed = new Set(['apiVersion', 'kind', 'metadata', 'spec', 'status', ...(kind === 'Secret' ? SECRET_FIELDS : [])]);
+      const allowed = kind === 'Secret' ? SECRET_TOP_LEVEL : TOP_LEVEL;
       for (const key of Object.keys(value)) {
         if (!allowed.has(key)) {
           const guess = closestName(key, allowed);
@@ -337,20 +355,20 @@ class FileDecoder {
       for (const [key, v] of Object.entries(value)) {
         if (key === 'apiVersion' || key === 'kind') {
           const at = src?.entries.get(key);
-          if (at) positions[key] = at;
+          if (at) positions.set(key, at);
         } else if (key === 'name' || key === 'namespace') {
           metadata[key] = v;
           const at = src?.entries.get(key);
-          if (at) positions[`metadata.${key}`] = at;
+          if (at) positions.set(`metadata.${key}`, at);
         } else if (key === 'metadata_labels') {
           metadata.labels = v;
           const at = src?.entries.get(key);
-          if (at) positions['metadata.labels'] = at;
+          if (at) positions.set('metadata.labels', at);
           collectPositions(this.sources, v, 'metadata.labels', positions);
         } else {
           spec[key] = v;
           const at = src?.entries.get(key);
-          if (at) positions[`spec.${key}`] = at;
+          if (at) positions.set(`spec.${key}`, at);
           collectPositions(this.sources, v, `spec.${key}`, positions);
         }
       }
@@ -411,7 +429,7 @@ class FileDecoder {
 
     // Normalise to v3alpha1.
     const note = (code: 'Deprecated', message: string, field: string): void =>
-      this.report(code, message, positions[`spec.${field}`] ?? start, { resource: ref, field: `spec.${field}` });
+      this.report(code, message, positions.get(`spec.${field}`) ?? start, { resource: ref, field: `spec.${field}` });
     if (flavour === 'v2') normaliseV2(kind, spec, note);
     const renamed = new Map<string, string>();
     normaliseSpec(kind, spec, note, renamed);
@@ -421,8 +439,8 @@ class FileDecoder {
     const issues = validateSpec(kind, spec, { echoValues: kind !== 'Secret' });
     if (issues.length === 0) issues.push(...crossFieldIssues(kind, spec, flavour));
     for (const issue of issues) {
-      const key = issue.positionKeys.find((k) => positions[k]);
-      const at = key ? (positions[key] as Position) : start;
+      const key = issue.positionKeys.find((k) => positions.has(k));
+      const at = key ? (positions.get(key) as Position) : start;
       this.report(issue.code, `${kind} ${namespace}/${name}: ${issue.message}`, at, { resource: ref, field: issue.field });
       if (issue.code !== 'Deprecated') failed = true;
     }
@@ -446,7 +464,7 @@ class FileDecoder {
       this.report(
         'NotImplemented',
         `${kind} ${namespace}/${name}: field "${field}" is valid Emissary configuration but not implemented by Portico yet; it has no effect`,
-        positions[`spec.${field}`] ?? start,
+        positions.get(`spec.${field}`) ?? start,
         { resource: ref, field: `spec.${field}` },
       );
     }
@@ -461,33 +479,34 @@ class FileDecoder {
         ambassadorIds: Object.freeze(ambassadorIds.length > 0 ? [...ambassadorIds] : ['default']),
         spec: deepFreeze(spec),
         origin: this.origin(start),
-        positions: Object.freeze(nullPrototype(positions)),
+        positions: Object.freeze(nullPrototype(Object.fromEntries(positions))),
       }),
     );
   }
 }
 
 /** Positions of every key and item under `value`, keyed by dotted path with [i] for list items. */
-function collectPositions(sources: SourceMap, value: unknown, prefix: string, out: Record<string, Position>): void {
+function collectPositions(sources: SourceMap, value: unknown, prefix: string, out: Map<string, Position>): void {
   if (typeof value !== 'object' || value === null) return;
   const src = sources.get(value);
   if (!src) return;
   const isList = Array.isArray(value);
   for (const [key, at] of src.entries) {
     const path = isList ? `${prefix}[${key}]` : prefix ? `${prefix}.${key}` : String(key);
-    out[path] = at;
-    collectPositions(sources, (value as Record<string | number, unknown>)[key], path, out);
+    out.set(path, at);
+    const child = (value as Record<string | number, unknown>)[key];
+    if (typeof child === 'object' && child !== null) collectPositions(sources, child, path, out);
   }
 }
 
-function remapSecretPositions(positions: Record<string, Position>): void {
+function remapSecretPositions(positions: Map<string, Position>): void {
   for (const f of SECRET_FIELDS) movePositions(positions, f, `spec.${f}`);
 }
 
-function movePositions(positions: Record<string, Position>, from: string, to: string): void {
-  for (const key of Object.keys(positions)) {
+function movePositions(positions: Map<string, Position>, from: string, to: string): void {
+  for (const key of [...positions.keys()]) {
     if (key === from || key.startsWith(from + '.') || key.startsWith(from + '[')) {
-      positions[to + key.slice(from.length)] = positions[key] as Position;
+      positions.set(to + key.slice(from.length), positions.get(key) as Position);
     }
   }
 }
@@ -518,7 +537,12 @@ function checkStringMap(
 function deepFreeze<T>(v: T): T {
   if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
     Object.freeze(v);
-    for (const child of Object.values(v as object)) deepFreeze(child);
+    if (Array.isArray(v)) {
+      for (const child of v) deepFreeze(child);
+    } else {
+      // Specs have no prototype (or a plain one), so for-in sees exactly their own keys.
+      for (const k in v) deepFreeze((v as Record<string, unknown>)[k]);
+    }
   }
   return v;
 }

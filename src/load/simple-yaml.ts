@@ -45,16 +45,23 @@ const DQUOTE = 0x22;
 const SQUOTE = 0x27;
 const BACKSLASH = 0x5c;
 
+const NOTHING_SPOILED: readonly (readonly (string | number)[])[] = Object.freeze([]);
+
 /** Thrown (one shared instance, no stack) when the text leaves the subset. */
 const OUTSIDE = new Error('outside the simple YAML subset');
 
-/** Parse `text` if it lies inside the subset; undefined means "use the full parser". Never throws. */
-export function parseSimpleDocuments(text: string, mapPos?: PositionMap): ParsedDocument[] | undefined {
-  if (OUTSIDE_SUBSET.test(text)) return undefined;
+/**
+ * Reads `text` if it lies inside the subset, handing each document to `onDocument` as soon as it is
+ * read (so its positions can die young). False means "use the full parser": documents already handed
+ * over must then be discarded. Never throws on bad input.
+ */
+export function readSimpleDocuments(text: string, mapPos: PositionMap | undefined, onDocument: (doc: ParsedDocument) => void): boolean {
+  if (OUTSIDE_SUBSET.test(text)) return false;
   try {
-    return new SimpleYamlReader(text, mapPos).documents();
+    new SimpleYamlReader(text, mapPos, onDocument).documents();
+    return true;
   } catch (err) {
-    if (err === OUTSIDE) return undefined;
+    if (err === OUTSIDE) return false;
     throw err;
   }
 }
@@ -134,12 +141,12 @@ class SimpleYamlReader {
   constructor(
     private readonly text: string,
     private readonly mapPos: PositionMap | undefined,
+    private readonly onDocument: (doc: ParsedDocument) => void,
   ) {
     this.len = text.length;
   }
 
-  documents(): ParsedDocument[] {
-    const out: ParsedDocument[] = [];
+  documents(): void {
     let index = 0;
     let docOpen = false;
     let docHasContent = false;
@@ -163,12 +170,11 @@ class SimpleYamlReader {
       const start = this.pos(this.at);
       const value = this.rootNode();
       if (!this.eof && !this.marker) outside();
-      out.push({ index, value, start, spoiled: [], sources: this.sources });
+      this.onDocument({ index, value, start, spoiled: NOTHING_SPOILED, sources: this.sources });
       index++;
       docOpen = true;
       docHasContent = true;
     }
-    return out;
   }
 
   /** Where `offset` (on the current line) is, after the caller's position map. */
