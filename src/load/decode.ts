@@ -7,6 +7,7 @@ import { problem, type Problem, type ProblemCode, type ResourceRef } from '../ap
 import type { Kind, Position, Resource } from '../api/resource.js';
 import { KIND_SCHEMAS } from '../api/schemas.js';
 import { closestName } from './closest-name.js';
+import { nullRecord } from './null-record.js';
 import { LOAD_LIMITS } from './limits.js';
 import { isObject, normaliseSpec, normaliseV2 } from './spec-normalise.js';
 import { crossFieldIssues, validateSpec, valueAt } from './spec-validation.js';
@@ -303,8 +304,7 @@ class FileDecoder {
   private resource(value: Obj, kind: Kind, apiVersion: string, flavour: 'v3' | 'v2'): void {
     const src = this.sourceOf(value);
     const start = src?.start ?? { line: 0, col: 0 };
-    // Dotted paths of keys that passed the prototype-key check. Gathered in a Map and turned into
-    // an object once: an object filled key by key drops to V8's dictionary mode (several times the memory).
+    // Dotted paths of keys that passed the prototype-key check; turned into the resource's record at the end.
     const positions = new Map<string, Position>();
     let failed = false;
     const errorAt = (code: ProblemCode, message: string, field: string, ref?: ResourceRef): void => {
@@ -327,20 +327,19 @@ class FileDecoder {
           errorAt('UnknownField', `unknown top-level field "${key}"${guess ? ` (did you mean "${guess}"?)` : ''}`, key);
         }
       }
-      metadata = isObject(value.metadata) ? value.metadata : nullPrototype({});
+      metadata = isObject(value.metadata) ? value.metadata : nullRecord();
       if (value.metadata !== undefined && !isObject(value.metadata)) errorAt('SchemaViolation', 'metadata must be a mapping', 'metadata');
       if (kind === 'Secret') {
-        spec = {};
+        spec = nullRecord();
         for (const f of SECRET_FIELDS) if (value[f] !== undefined) spec[f] = value[f];
-        nullPrototype(spec);
         if (value.spec !== undefined) errorAt('UnknownField', 'a Secret has no "spec"; write type and data at the top level', 'spec');
       } else if (value.spec === undefined || value.spec === null) {
-        spec = nullPrototype({});
+        spec = nullRecord();
       } else if (isObject(value.spec)) {
         spec = value.spec;
       } else {
         errorAt('SchemaViolation', 'spec must be a mapping', 'spec');
-        spec = nullPrototype({});
+        spec = nullRecord();
       }
       for (const key of Object.keys(metadata)) {
         if (!METADATA_FIELDS.has(key)) {
@@ -349,9 +348,9 @@ class FileDecoder {
         }
       }
     } else {
-      // Filled from keys that passed the prototype-key check, then detached (see nullPrototype).
-      metadata = {};
-      spec = {};
+      // Filled from keys that passed the prototype-key check.
+      metadata = nullRecord();
+      spec = nullRecord();
       for (const [key, v] of Object.entries(value)) {
         if (key === 'apiVersion' || key === 'kind') {
           const at = src?.entries.get(key);
@@ -372,8 +371,6 @@ class FileDecoder {
           collectPositions(this.sources, v, `spec.${key}`, positions);
         }
       }
-      nullPrototype(metadata);
-      nullPrototype(spec);
     }
 
     // Identity.
@@ -479,7 +476,7 @@ class FileDecoder {
         ambassadorIds: Object.freeze(ambassadorIds.length > 0 ? [...ambassadorIds] : ['default']),
         spec: deepFreeze(spec),
         origin: this.origin(start),
-        positions: Object.freeze(nullPrototype(Object.fromEntries(positions))),
+        positions: Object.freeze(positionRecord(positions)),
       }),
     );
   }
@@ -499,6 +496,13 @@ function collectPositions(sources: SourceMap, value: unknown, prefix: string, ou
   }
 }
 
+/** The positions as a prototype-free record (filled key by key: Object.fromEntries on a Map costs four times as much). */
+function positionRecord(positions: Map<string, Position>): Record<string, Position> {
+  const out = nullRecord<Position>();
+  for (const [k, v] of positions) out[k] = v;
+  return out;
+}
+
 function remapSecretPositions(positions: Map<string, Position>): void {
   for (const f of SECRET_FIELDS) movePositions(positions, f, `spec.${f}`);
 }
@@ -511,27 +515,22 @@ function movePositions(positions: Map<string, Position>, from: string, to: strin
   }
 }
 
-/** Detach a filled plain object from Object.prototype (it stays in V8's fast mode, unlike Object.create(null)). */
-function nullPrototype<T extends object>(o: T): T {
-  return Object.setPrototypeOf(o, null) as T;
-}
-
 function checkStringMap(
   v: unknown,
   field: string,
   fail: (code: ProblemCode, message: string, field: string) => void,
 ): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (v === undefined || v === null) return nullPrototype(out);
+  const out = nullRecord<string>();
+  if (v === undefined || v === null) return out;
   if (!isObject(v)) {
     fail('SchemaViolation', `${field} must be a mapping of strings`, field);
-    return nullPrototype(out);
+    return out;
   }
   for (const [k, val] of Object.entries(v)) {
     if (typeof val !== 'string') fail('SchemaViolation', `${field}.${k} must be a string`, `${field}.${k}`);
     else out[k] = val;
   }
-  return nullPrototype(out);
+  return out;
 }
 
 function deepFreeze<T>(v: T): T {

@@ -10,6 +10,7 @@
 
 import { Schema, isScalar, type ScalarTag } from 'yaml';
 import { LOAD_LIMITS } from './limits.js';
+import { nullRecord } from './null-record.js';
 import type { NodeSource, ParsedDocument, PositionMap, TextPosition } from './yaml-documents.js';
 
 /** The core-schema tags the full parser tries, in its order, on every plain (unquoted) scalar. */
@@ -260,7 +261,7 @@ class SimpleYamlReader {
     if (depth > MAX_DEPTH) outside();
     const text = this.text;
     const n = this.indent;
-    const obj: Record<string, unknown> = {};
+    const obj = nullRecord();
     const source: NodeSource = { start: this.pos(this.at), entries: new Map() };
     for (;;) {
       if (!this.scanKey(this.at)) outside();
@@ -288,8 +289,6 @@ class SimpleYamlReader {
       if (this.endsBlock(n)) break;
       if (this.indent > n) outside();
     }
-    // Filled as a plain object, then cut from Object.prototype, as the full parser does (fast mode).
-    Object.setPrototypeOf(obj, null);
     this.sources.set(obj, source);
     return obj;
   }
@@ -511,7 +510,7 @@ class SimpleYamlReader {
   /** "{a: b, 'c': [d]}" on one line, scalar keys only. */
   private flowMap(p: number, box: { value?: unknown }, depth: number): number {
     const text = this.text;
-    const obj: Record<string, unknown> = {};
+    const obj = nullRecord();
     const source: NodeSource = { start: this.pos(p), entries: new Map() };
     let q = this.skipSpaces(p + 1);
     if (text.charCodeAt(q) !== 0x7d) {
@@ -542,7 +541,6 @@ class SimpleYamlReader {
         if (text.charCodeAt(q) === 0x7d || text.charCodeAt(q) === 0x2c) outside();
       }
     }
-    Object.setPrototypeOf(obj, null);
     this.sources.set(obj, source);
     box.value = obj;
     return q + 1;
