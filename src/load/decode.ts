@@ -304,11 +304,11 @@ class FileDecoder {
   private resource(value: Obj, kind: Kind, apiVersion: string, flavour: 'v3' | 'v2'): void {
     const src = this.sourceOf(value);
     const start = src?.start ?? { line: 0, col: 0 };
-    // Dotted paths of keys that passed the prototype-key check; turned into the resource's record at the end.
-    const positions = new Map<string, Position>();
+    // Keys are dotted paths of keys that passed the prototype-key check, in a prototype-free record.
+    const positions = nullRecord<Position>();
     let failed = false;
     const errorAt = (code: ProblemCode, message: string, field: string, ref?: ResourceRef): void => {
-      const at = positions.get(field) ?? start;
+      const at = positions[field] ?? start;
       this.report(code, message, at, ref ? { resource: ref, field } : { field });
       if (code !== 'NotImplemented' && code !== 'Deprecated' && code !== 'NonEmissaryKind') failed = true;
     };
@@ -354,20 +354,20 @@ class FileDecoder {
       for (const [key, v] of Object.entries(value)) {
         if (key === 'apiVersion' || key === 'kind') {
           const at = src?.entries.get(key);
-          if (at) positions.set(key, at);
+          if (at) positions[key] = at;
         } else if (key === 'name' || key === 'namespace') {
           metadata[key] = v;
           const at = src?.entries.get(key);
-          if (at) positions.set(`metadata.${key}`, at);
+          if (at) positions[`metadata.${key}`] = at;
         } else if (key === 'metadata_labels') {
           metadata.labels = v;
           const at = src?.entries.get(key);
-          if (at) positions.set('metadata.labels', at);
+          if (at) positions['metadata.labels'] = at;
           collectPositions(this.sources, v, 'metadata.labels', positions);
         } else {
           spec[key] = v;
           const at = src?.entries.get(key);
-          if (at) positions.set(`spec.${key}`, at);
+          if (at) positions[`spec.${key}`] = at;
           collectPositions(this.sources, v, `spec.${key}`, positions);
         }
       }
@@ -426,7 +426,7 @@ class FileDecoder {
 
     // Normalise to v3alpha1.
     const note = (code: 'Deprecated', message: string, field: string): void =>
-      this.report(code, message, positions.get(`spec.${field}`) ?? start, { resource: ref, field: `spec.${field}` });
+      this.report(code, message, positions[`spec.${field}`] ?? start, { resource: ref, field: `spec.${field}` });
     if (flavour === 'v2') normaliseV2(kind, spec, note);
     const renamed = new Map<string, string>();
     normaliseSpec(kind, spec, note, renamed);
@@ -436,8 +436,8 @@ class FileDecoder {
     const issues = validateSpec(kind, spec, { echoValues: kind !== 'Secret' });
     if (issues.length === 0) issues.push(...crossFieldIssues(kind, spec, flavour));
     for (const issue of issues) {
-      const key = issue.positionKeys.find((k) => positions.has(k));
-      const at = key ? (positions.get(key) as Position) : start;
+      const key = issue.positionKeys.find((k) => positions[k]);
+      const at = key ? (positions[key] as Position) : start;
       this.report(issue.code, `${kind} ${namespace}/${name}: ${issue.message}`, at, { resource: ref, field: issue.field });
       if (issue.code !== 'Deprecated') failed = true;
     }
@@ -461,7 +461,7 @@ class FileDecoder {
       this.report(
         'NotImplemented',
         `${kind} ${namespace}/${name}: field "${field}" is valid Emissary configuration but not implemented by Portico yet; it has no effect`,
-        positions.get(`spec.${field}`) ?? start,
+        positions[`spec.${field}`] ?? start,
         { resource: ref, field: `spec.${field}` },
       );
     }
@@ -476,41 +476,34 @@ class FileDecoder {
         ambassadorIds: Object.freeze(ambassadorIds.length > 0 ? [...ambassadorIds] : ['default']),
         spec: deepFreeze(spec),
         origin: this.origin(start),
-        positions: Object.freeze(positionRecord(positions)),
+        positions: Object.freeze(positions),
       }),
     );
   }
 }
 
 /** Positions of every key and item under `value`, keyed by dotted path with [i] for list items. */
-function collectPositions(sources: SourceMap, value: unknown, prefix: string, out: Map<string, Position>): void {
+function collectPositions(sources: SourceMap, value: unknown, prefix: string, out: Record<string, Position>): void {
   if (typeof value !== 'object' || value === null) return;
   const src = sources.get(value);
   if (!src) return;
   const isList = Array.isArray(value);
   for (const [key, at] of src.entries) {
     const path = isList ? `${prefix}[${key}]` : prefix ? `${prefix}.${key}` : String(key);
-    out.set(path, at);
+    out[path] = at;
     const child = (value as Record<string | number, unknown>)[key];
     if (typeof child === 'object' && child !== null) collectPositions(sources, child, path, out);
   }
 }
 
-/** The positions as a prototype-free record (filled key by key: Object.fromEntries on a Map costs four times as much). */
-function positionRecord(positions: Map<string, Position>): Record<string, Position> {
-  const out = nullRecord<Position>();
-  for (const [k, v] of positions) out[k] = v;
-  return out;
-}
-
-function remapSecretPositions(positions: Map<string, Position>): void {
+function remapSecretPositions(positions: Record<string, Position>): void {
   for (const f of SECRET_FIELDS) movePositions(positions, f, `spec.${f}`);
 }
 
-function movePositions(positions: Map<string, Position>, from: string, to: string): void {
-  for (const key of [...positions.keys()]) {
+function movePositions(positions: Record<string, Position>, from: string, to: string): void {
+  for (const key of Object.keys(positions)) {
     if (key === from || key.startsWith(from + '.') || key.startsWith(from + '[')) {
-      positions.set(to + key.slice(from.length), positions.get(key) as Position);
+      positions[to + key.slice(from.length)] = positions[key] as Position;
     }
   }
 }
