@@ -32,7 +32,12 @@ export interface LoadContext {
   readonly resources: Resource[];
   readonly problems: Problem[];
   objects: number;
+  /** Field paths built so far in this load (see fieldPath). */
+  fieldPaths?: FieldPaths;
 }
+
+/** Dotted field paths by parent path and key. Most resources share their paths: one string each, built once. */
+type FieldPaths = Map<string, Map<string | number, string>>;
 
 const ANNOTATION = 'getambassador.io/config';
 
@@ -318,7 +323,7 @@ class FileDecoder {
     let metadata: Obj;
     let spec: Obj;
     if (k8s) {
-      collectPositions(this.sources, value, '', positions);
+      collectPositions(this.sources, (this.ctx.fieldPaths ??= new Map()), value, '', positions);
       if (kind === 'Secret') remapSecretPositions(positions);
       const allowed = kind === 'Secret' ? SECRET_TOP_LEVEL : TOP_LEVEL;
       for (const key of Object.keys(value)) {
@@ -363,12 +368,12 @@ class FileDecoder {
           metadata.labels = v;
           const at = src?.entries.get(key);
           if (at) positions['metadata.labels'] = at;
-          collectPositions(this.sources, v, 'metadata.labels', positions);
+          collectPositions(this.sources, (this.ctx.fieldPaths ??= new Map()), v, 'metadata.labels', positions);
         } else {
           spec[key] = v;
           const at = src?.entries.get(key);
           if (at) positions[`spec.${key}`] = at;
-          collectPositions(this.sources, v, `spec.${key}`, positions);
+          collectPositions(this.sources, (this.ctx.fieldPaths ??= new Map()), v, `spec.${key}`, positions);
         }
       }
     }
@@ -483,16 +488,22 @@ class FileDecoder {
 }
 
 /** Positions of every key and item under `value`, keyed by dotted path with [i] for list items. */
-function collectPositions(sources: SourceMap, value: unknown, prefix: string, out: Record<string, Position>): void {
+function collectPositions(sources: SourceMap, paths: FieldPaths, value: unknown, prefix: string, out: Record<string, Position>): void {
   if (typeof value !== 'object' || value === null) return;
   const src = sources.get(value);
   if (!src) return;
   const isList = Array.isArray(value);
+  let byKey = paths.get(prefix);
+  if (!byKey) paths.set(prefix, (byKey = new Map()));
   for (const [key, at] of src.entries) {
-    const path = isList ? `${prefix}[${key}]` : prefix ? `${prefix}.${key}` : String(key);
+    let path = byKey.get(key);
+    if (path === undefined) {
+      path = isList ? `${prefix}[${key}]` : prefix ? `${prefix}.${key}` : String(key);
+      byKey.set(key, path);
+    }
     out[path] = at;
     const child = (value as Record<string | number, unknown>)[key];
-    if (typeof child === 'object' && child !== null) collectPositions(sources, child, path, out);
+    if (typeof child === 'object' && child !== null) collectPositions(sources, paths, child, path, out);
   }
 }
 
