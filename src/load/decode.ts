@@ -309,11 +309,11 @@ class FileDecoder {
   private resource(value: Obj, kind: Kind, apiVersion: string, flavour: 'v3' | 'v2'): void {
     const src = this.sourceOf(value);
     const start = src?.start ?? { line: 0, col: 0 };
-    // Keys are dotted paths of keys that passed the prototype-key check, in a prototype-free record.
-    const positions = nullRecord<Position>();
+    // Keys are dotted paths of keys that passed the prototype-key check.
+    const positions = new FieldPositions();
     let failed = false;
     const errorAt = (code: ProblemCode, message: string, field: string, ref?: ResourceRef): void => {
-      const at = positions[field] ?? start;
+      const at = positions.get(field) ?? start;
       this.report(code, message, at, ref ? { resource: ref, field } : { field });
       if (code !== 'NotImplemented' && code !== 'Deprecated' && code !== 'NonEmissaryKind') failed = true;
     };
@@ -359,20 +359,20 @@ class FileDecoder {
       for (const [key, v] of Object.entries(value)) {
         if (key === 'apiVersion' || key === 'kind') {
           const at = src?.entries.get(key);
-          if (at) positions[key] = at;
+          if (at) positions.set(key, at);
         } else if (key === 'name' || key === 'namespace') {
           metadata[key] = v;
           const at = src?.entries.get(key);
-          if (at) positions[`metadata.${key}`] = at;
+          if (at) positions.set(`metadata.${key}`, at);
         } else if (key === 'metadata_labels') {
           metadata.labels = v;
           const at = src?.entries.get(key);
-          if (at) positions['metadata.labels'] = at;
+          if (at) positions.set('metadata.labels', at);
           collectPositions(this.sources, (this.ctx.fieldPaths ??= new Map()), v, 'metadata.labels', positions);
         } else {
           spec[key] = v;
           const at = src?.entries.get(key);
-          if (at) positions[`spec.${key}`] = at;
+          if (at) positions.set(`spec.${key}`, at);
           collectPositions(this.sources, (this.ctx.fieldPaths ??= new Map()), v, `spec.${key}`, positions);
         }
       }
@@ -431,7 +431,7 @@ class FileDecoder {
 
     // Normalise to v3alpha1.
     const note = (code: 'Deprecated', message: string, field: string): void =>
-      this.report(code, message, positions[`spec.${field}`] ?? start, { resource: ref, field: `spec.${field}` });
+      this.report(code, message, positions.get(`spec.${field}`) ?? start, { resource: ref, field: `spec.${field}` });
     if (flavour === 'v2') normaliseV2(kind, spec, note);
     const renamed = new Map<string, string>();
     normaliseSpec(kind, spec, note, renamed);
@@ -441,8 +441,8 @@ class FileDecoder {
     const issues = validateSpec(kind, spec, { echoValues: kind !== 'Secret' });
     if (issues.length === 0) issues.push(...crossFieldIssues(kind, spec, flavour));
     for (const issue of issues) {
-      const key = issue.positionKeys.find((k) => positions[k]);
-      const at = key ? (positions[key] as Position) : start;
+      const key = issue.positionKeys.find((k) => positions.get(k));
+      const at = key ? (positions.get(key) as Position) : start;
       this.report(issue.code, `${kind} ${namespace}/${name}: ${issue.message}`, at, { resource: ref, field: issue.field });
       if (issue.code !== 'Deprecated') failed = true;
     }
@@ -466,29 +466,74 @@ class FileDecoder {
       this.report(
         'NotImplemented',
         `${kind} ${namespace}/${name}: field "${field}" is valid Emissary configuration but not implemented by Portico yet; it has no effect`,
-        positions[`spec.${field}`] ?? start,
+        positions.get(`spec.${field}`) ?? start,
         { resource: ref, field: `spec.${field}` },
       );
     }
 
-    this.ctx.resources.push(
-      Object.freeze({
-        kind,
-        apiVersion,
-        name,
-        namespace,
-        labels: Object.freeze(labels),
-        ambassadorIds: Object.freeze(ambassadorIds.length > 0 ? [...ambassadorIds] : ['default']),
-        spec: deepFreeze(spec),
-        origin: this.origin(start),
-        positions: Object.freeze(positions),
-      }),
-    );
+    const resource = {
+      kind,
+      apiVersion,
+      name,
+      namespace,
+      labels: Object.freeze(labels),
+      ambassadorIds: Object.freeze(ambassadorIds.length > 0 ? [...ambassadorIds] : ['default']),
+      spec: deepFreeze(spec),
+      origin: this.origin(start),
+    };
+    // An enumerable getter, so the resource reads (and compares, and serialises) as before; the one
+    // shared getter and a hidden slot keep every resource on V8's shared fast layout.
+    Object.defineProperty(resource, FIELD_POSITIONS, { value: positions });
+    Object.defineProperty(resource, 'positions', { enumerable: true, get: readPositions });
+    this.ctx.resources.push(Object.freeze(resource) as Resource);
   }
 }
 
+/**
+ * A resource's field positions. While the resource is decoded they are a flat list of path, line and
+ * column; the prototype-free record of {line, col} objects (a hash table past a dozen keys) is built
+ * only when something reads it — to place a problem, which most resources never have. As records,
+ * positions were half the loaded heap.
+ */
+class FieldPositions {
+  private log: (string | number)[] = [];
+  private record: Record<string, Position> | undefined;
+
+  set(path: string, at: Position): void {
+    if (this.record) this.record[path] = at;
+    else this.log.push(path, at.line, at.col);
+  }
+
+  get(path: string): Position | undefined {
+    return this.read()[path];
+  }
+
+  keys(): string[] {
+    return Object.keys(this.read());
+  }
+
+  /** The record, replaying every write in order (so the last write to a path wins, as in a record). */
+  read(): Record<string, Position> {
+    if (this.record) return this.record;
+    const record = nullRecord<Position>();
+    const log = this.log;
+    for (let i = 0; i < log.length; i += 3) record[log[i] as string] = { line: log[i + 1] as number, col: log[i + 2] as number };
+    this.log = [];
+    this.record = record;
+    return record;
+  }
+}
+
+/** Where a resource keeps its FieldPositions: a symbol, not enumerable, so no one else sees it. */
+const FIELD_POSITIONS = Symbol('fieldPositions');
+
+/** The getter of every resource's `positions`: one frozen record, built on the first read. */
+function readPositions(this: { readonly [FIELD_POSITIONS]: FieldPositions }): Readonly<Record<string, Position>> {
+  return Object.freeze(this[FIELD_POSITIONS].read());
+}
+
 /** Positions of every key and item under `value`, keyed by dotted path with [i] for list items. */
-function collectPositions(sources: SourceMap, paths: FieldPaths, value: unknown, prefix: string, out: Record<string, Position>): void {
+function collectPositions(sources: SourceMap, paths: FieldPaths, value: unknown, prefix: string, out: FieldPositions): void {
   if (typeof value !== 'object' || value === null) return;
   const src = sources.get(value);
   if (!src) return;
@@ -501,20 +546,20 @@ function collectPositions(sources: SourceMap, paths: FieldPaths, value: unknown,
       path = isList ? `${prefix}[${key}]` : prefix ? `${prefix}.${key}` : String(key);
       byKey.set(key, path);
     }
-    out[path] = at;
+    out.set(path, at);
     const child = (value as Record<string | number, unknown>)[key];
     if (typeof child === 'object' && child !== null) collectPositions(sources, paths, child, path, out);
   }
 }
 
-function remapSecretPositions(positions: Record<string, Position>): void {
+function remapSecretPositions(positions: FieldPositions): void {
   for (const f of SECRET_FIELDS) movePositions(positions, f, `spec.${f}`);
 }
 
-function movePositions(positions: Record<string, Position>, from: string, to: string): void {
-  for (const key of Object.keys(positions)) {
+function movePositions(positions: FieldPositions, from: string, to: string): void {
+  for (const key of positions.keys()) {
     if (key === from || key.startsWith(from + '.') || key.startsWith(from + '[')) {
-      positions[to + key.slice(from.length)] = positions[key] as Position;
+      positions.set(to + key.slice(from.length), positions.get(key) as Position);
     }
   }
 }
