@@ -100,13 +100,19 @@ function isFlowIndicator(c: number): boolean {
   return c === 0x5b || c === 0x5d || c === 0x7b || c === 0x7d || c === 0x2c;
 }
 
+/**
+ * A character none of the core patterns above can match (they use only these), so one test spares
+ * the eight for hosts, addresses and paths. The scalar tests would notice a pattern that widened.
+ */
+const NOT_TYPED = /[^-+.~0-9A-Za-z]/;
+
 /** A plain scalar's value under the YAML 1.2 core schema, resolved by the full parser's own tags. */
 function resolvePlain(s: string): unknown {
   const c = s.charCodeAt(0);
   // Every core pattern (null, bool, int, float) starts with a digit or one of "+-.~nNtTfF".
   const maybeTyped =
     (c >= 0x30 && c <= 0x39) || c === 0x2b || c === DASH || c === 0x2e || c === 0x7e || c === 0x6e || c === 0x4e || c === 0x74 || c === 0x54 || c === 0x66 || c === 0x46;
-  if (!maybeTyped) return s;
+  if (!maybeTyped || NOT_TYPED.test(s)) return s;
   for (const tag of PLAIN_TAGS) {
     if (tag.test.test(s)) {
       const r = tag.resolve(s, outside, RESOLVE_OPTIONS) as unknown;
