@@ -317,3 +317,28 @@ test('generated documents: whatever the fast reader takes, it reads exactly as t
   if (process.env.PORTICO_SHOW_TAKEN) console.log(`taken ${taken} of ${runs}`);
   assert.ok(taken > runs / 10, `the fast reader took ${taken} of ${runs} generated texts`);
 });
+
+test('real files, edited at random: whatever the fast reader takes, it reads exactly as the full parser does', () => {
+  const files = [...yamlFiles(CORPUS), ...yamlFiles(TESTDATA)].filter((f) => !f.endsWith('.json')).map((f) => readFileSync(f, 'utf8').split('\n'));
+  const tokens = [' ', '  ', '\n', ':', ': ', '- ', '#', ' #', '"', "'", '[', ']', '{', '}', ',', '|', '|-', '>', '&a', '*a', '!', '~', '0', '.', 'e', '\\', '---\n', '? ', '%', 'null', '0x', '  - ', '\n  ', '\n- ', '\\n', '""'];
+  const edit = fc.record({ at: fc.nat(), kind: fc.constantFrom('insert', 'delete', 'copy'), token: fc.constantFrom(...tokens), from: fc.nat(), length: fc.integer({ min: 1, max: 4 }) });
+  let taken = 0;
+  let runs = 0;
+  fc.assert(
+    fc.property(fc.nat(), fc.nat(), fc.integer({ min: 1, max: 30 }), fc.array(edit, { minLength: 1, maxLength: 3 }), (file, line, count, edits) => {
+      const lines = files[file % files.length] as string[];
+      const first = line % lines.length;
+      let text = `${lines.slice(first, first + count).join('\n')}\n`;
+      for (const e of edits) {
+        const i = e.at % (text.length + 1);
+        if (e.kind === 'insert') text = text.slice(0, i) + e.token + text.slice(i);
+        else if (e.kind === 'delete') text = text.slice(0, i) + text.slice(i + e.length);
+        else text = text.slice(0, i) + text.slice(e.from % text.length, (e.from % text.length) + 5) + text.slice(i);
+      }
+      runs++;
+      if (agrees(text)) taken++;
+    }),
+    { numRuns: 3000, seed: 20261126 },
+  );
+  assert.ok(taken > runs / 10, `the fast reader took ${taken} of ${runs} edited texts`);
+});
