@@ -1,12 +1,5 @@
-// Load stage, step 1 fast path: the plain subset of YAML that configuration is written in (block
-// mappings and lists, one-line scalars and flow collections, literal blocks), read in one pass.
-//
-// It yields exactly what the full parser (yaml-documents.ts) yields for the same text, positions
-// included, or undefined when the text steps outside the subset — anchors, aliases, tags, merge
-// and prototype keys, duplicate keys, multi-line scalars or flow collections, tabs, CR, odd
-// characters, anything malformed — and the caller then hands the file to the full parser, so every
-// problem and its message still come from one place. Accepting only what both agree on is the
-// point: the subset is kept small on purpose, and a property test holds the two parsers together.
+// Load stage, step 1, fast path: reads the plain subset of YAML most configuration is written in
+// (block mappings and lists, one-line scalars and flow collections, literal blocks) in one pass.
 
 import { Schema, isScalar, type ScalarTag } from 'yaml';
 import { LOAD_LIMITS } from './limits.js';
@@ -53,8 +46,12 @@ const OUTSIDE = new Error('outside the simple YAML subset');
 
 /**
  * Reads `text` if it lies inside the subset, handing each document to `onDocument` as soon as it is
- * read (so its positions can die young). False means "use the full parser": documents already handed
- * over must then be discarded. Never throws on bad input.
+ * read (so its positions can die young), exactly as the full parser (yaml-documents.ts) would give it,
+ * positions included. False means "use the full parser": documents already handed over must then be
+ * discarded. The subset is small on purpose — no anchors, aliases, tags, merge, prototype or duplicate
+ * keys, multi-line scalars or flow collections, tabs, CR or odd characters, nothing malformed — so
+ * every problem and its message still come from the full parser; property tests hold the two together.
+ * Never throws on bad input.
  */
 export function readSimpleDocuments(text: string, mapPos: PositionMap | undefined, onDocument: (doc: ParsedDocument) => void): boolean {
   if (OUTSIDE_SUBSET.test(text)) return false;
