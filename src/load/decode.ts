@@ -32,7 +32,7 @@ export interface LoadContext {
   readonly resources: Resource[];
   readonly problems: Problem[];
   objects: number;
-  /** Field paths built so far in this load (see fieldPath). */
+  /** Field paths built so far in this load (see collectPositions). */
   fieldPaths?: FieldPaths;
 }
 
