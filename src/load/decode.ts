@@ -7,11 +7,14 @@ import { problem, type Problem, type ProblemCode, type ResourceRef } from '../ap
 import type { Kind, Position, Resource } from '../api/resource.js';
 import { KIND_SCHEMAS } from '../api/schemas.js';
 import { closestName } from './closest-name.js';
+import { nullRecord } from './null-record.js';
 import { LOAD_LIMITS } from './limits.js';
 import { isObject, normaliseSpec, normaliseV2 } from './spec-normalise.js';
 import { crossFieldIssues, validateSpec, valueAt } from './spec-validation.js';
+import { readSimpleDocuments } from './simple-yaml.js';
 import {
-  parseDocuments,
+  nestingIssue,
+  parseWithYamlPackage,
   type NodeSource,
   type ParsedDocument,
   type PositionMap,
@@ -29,7 +32,12 @@ export interface LoadContext {
   readonly resources: Resource[];
   readonly problems: Problem[];
   objects: number;
+  /** Field paths built so far in this load (see collectPositions). */
+  fieldPaths?: FieldPaths;
 }
+
+/** Dotted field paths by parent path and key. Most resources share their paths: one string each, built once. */
+type FieldPaths = Map<string, Map<string | number, string>>;
 
 const ANNOTATION = 'getambassador.io/config';
 
@@ -77,6 +85,8 @@ const METADATA_FIELDS = new Set([
 ]);
 
 const SECRET_FIELDS = ['type', 'data', 'stringData', 'immutable'];
+const TOP_LEVEL = new Set(['apiVersion', 'kind', 'metadata', 'spec', 'status']);
+const SECRET_TOP_LEVEL = new Set([...TOP_LEVEL, ...SECRET_FIELDS]);
 const NAME_RE = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 const NAMESPACE_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -88,13 +98,26 @@ export function decodeText(
   text: string,
   opts: { mapPos?: PositionMap; namespace?: string; inAnnotation?: boolean } = {},
 ): void {
-  const { documents, issues } = parseDocuments(text, opts.mapPos);
   const file = new FileDecoder(ctx, path, opts.namespace, opts.inAnnotation ?? false);
-  for (const i of issues) file.report(i.code, i.message, i.at, i.field ? { field: i.field } : {});
-  for (const doc of documents) {
-    if (ctx.objects > LOAD_LIMITS.maxObjects) break;
-    file.document(doc);
+  const tooDeep = nestingIssue(text, opts.mapPos);
+  if (tooDeep) {
+    file.report(tooDeep.code, tooDeep.message, tooDeep.at);
+    return;
   }
+  // The fast reader hands over each document as soon as it is read, so its positions die young.
+  // If the file turns out to lie outside its subset, what was decoded is dropped and the full parser
+  // reads the file again: results never mix the two parsers.
+  const mark = { resources: ctx.resources.length, problems: ctx.problems.length, objects: ctx.objects };
+  const decodeDocument = (doc: ParsedDocument): void => {
+    if (ctx.objects <= LOAD_LIMITS.maxObjects) file.document(doc);
+  };
+  if (readSimpleDocuments(text, opts.mapPos, decodeDocument)) return;
+  ctx.resources.length = mark.resources;
+  ctx.problems.length = mark.problems;
+  ctx.objects = mark.objects;
+  const { documents, issues } = parseWithYamlPackage(text, opts.mapPos);
+  for (const i of issues) file.report(i.code, i.message, i.at, i.field ? { field: i.field } : {});
+  for (const doc of documents) decodeDocument(doc);
 }
 
 class FileDecoder {
@@ -286,11 +309,11 @@ class FileDecoder {
   private resource(value: Obj, kind: Kind, apiVersion: string, flavour: 'v3' | 'v2'): void {
     const src = this.sourceOf(value);
     const start = src?.start ?? { line: 0, col: 0 };
-    // Keys are dotted paths of keys that passed the prototype-key check; see nullPrototype.
-    const positions: Record<string, Position> = {};
+    // Keys are dotted paths of keys that passed the prototype-key check.
+    const positions = new FieldPositions();
     let failed = false;
     const errorAt = (code: ProblemCode, message: string, field: string, ref?: ResourceRef): void => {
-      const at = positions[field] ?? start;
+      const at = positions.get(field) ?? start;
       this.report(code, message, at, ref ? { resource: ref, field } : { field });
       if (code !== 'NotImplemented' && code !== 'Deprecated' && code !== 'NonEmissaryKind') failed = true;
     };
@@ -300,29 +323,28 @@ class FileDecoder {
     let metadata: Obj;
     let spec: Obj;
     if (k8s) {
-      collectPositions(this.sources, value, '', positions);
+      collectPositions(this.sources, (this.ctx.fieldPaths ??= new Map()), value, '', positions);
       if (kind === 'Secret') remapSecretPositions(positions);
-      const allowed = new Set(['apiVersion', 'kind', 'metadata', 'spec', 'status', ...(kind === 'Secret' ? SECRET_FIELDS : [])]);
+      const allowed = kind === 'Secret' ? SECRET_TOP_LEVEL : TOP_LEVEL;
       for (const key of Object.keys(value)) {
         if (!allowed.has(key)) {
           const guess = closestName(key, allowed);
           errorAt('UnknownField', `unknown top-level field "${key}"${guess ? ` (did you mean "${guess}"?)` : ''}`, key);
         }
       }
-      metadata = isObject(value.metadata) ? value.metadata : nullPrototype({});
+      metadata = isObject(value.metadata) ? value.metadata : nullRecord();
       if (value.metadata !== undefined && !isObject(value.metadata)) errorAt('SchemaViolation', 'metadata must be a mapping', 'metadata');
       if (kind === 'Secret') {
-        spec = {};
+        spec = nullRecord();
         for (const f of SECRET_FIELDS) if (value[f] !== undefined) spec[f] = value[f];
-        nullPrototype(spec);
         if (value.spec !== undefined) errorAt('UnknownField', 'a Secret has no "spec"; write type and data at the top level', 'spec');
       } else if (value.spec === undefined || value.spec === null) {
-        spec = nullPrototype({});
+        spec = nullRecord();
       } else if (isObject(value.spec)) {
         spec = value.spec;
       } else {
         errorAt('SchemaViolation', 'spec must be a mapping', 'spec');
-        spec = nullPrototype({});
+        spec = nullRecord();
       }
       for (const key of Object.keys(metadata)) {
         if (!METADATA_FIELDS.has(key)) {
@@ -331,31 +353,29 @@ class FileDecoder {
         }
       }
     } else {
-      // Filled from keys that passed the prototype-key check, then detached (see nullPrototype).
-      metadata = {};
-      spec = {};
+      // Filled from keys that passed the prototype-key check.
+      metadata = nullRecord();
+      spec = nullRecord();
       for (const [key, v] of Object.entries(value)) {
         if (key === 'apiVersion' || key === 'kind') {
           const at = src?.entries.get(key);
-          if (at) positions[key] = at;
+          if (at) positions.set(key, at);
         } else if (key === 'name' || key === 'namespace') {
           metadata[key] = v;
           const at = src?.entries.get(key);
-          if (at) positions[`metadata.${key}`] = at;
+          if (at) positions.set(`metadata.${key}`, at);
         } else if (key === 'metadata_labels') {
           metadata.labels = v;
           const at = src?.entries.get(key);
-          if (at) positions['metadata.labels'] = at;
-          collectPositions(this.sources, v, 'metadata.labels', positions);
+          if (at) positions.set('metadata.labels', at);
+          collectPositions(this.sources, (this.ctx.fieldPaths ??= new Map()), v, 'metadata.labels', positions);
         } else {
           spec[key] = v;
           const at = src?.entries.get(key);
-          if (at) positions[`spec.${key}`] = at;
-          collectPositions(this.sources, v, `spec.${key}`, positions);
+          if (at) positions.set(`spec.${key}`, at);
+          collectPositions(this.sources, (this.ctx.fieldPaths ??= new Map()), v, `spec.${key}`, positions);
         }
       }
-      nullPrototype(metadata);
-      nullPrototype(spec);
     }
 
     // Identity.
@@ -411,7 +431,7 @@ class FileDecoder {
 
     // Normalise to v3alpha1.
     const note = (code: 'Deprecated', message: string, field: string): void =>
-      this.report(code, message, positions[`spec.${field}`] ?? start, { resource: ref, field: `spec.${field}` });
+      this.report(code, message, positions.get(`spec.${field}`) ?? start, { resource: ref, field: `spec.${field}` });
     if (flavour === 'v2') normaliseV2(kind, spec, note);
     const renamed = new Map<string, string>();
     normaliseSpec(kind, spec, note, renamed);
@@ -421,8 +441,8 @@ class FileDecoder {
     const issues = validateSpec(kind, spec, { echoValues: kind !== 'Secret' });
     if (issues.length === 0) issues.push(...crossFieldIssues(kind, spec, flavour));
     for (const issue of issues) {
-      const key = issue.positionKeys.find((k) => positions[k]);
-      const at = key ? (positions[key] as Position) : start;
+      const key = issue.positionKeys.find((k) => positions.get(k));
+      const at = key ? (positions.get(key) as Position) : start;
       this.report(issue.code, `${kind} ${namespace}/${name}: ${issue.message}`, at, { resource: ref, field: issue.field });
       if (issue.code !== 'Deprecated') failed = true;
     }
@@ -446,55 +466,102 @@ class FileDecoder {
       this.report(
         'NotImplemented',
         `${kind} ${namespace}/${name}: field "${field}" is valid Emissary configuration but not implemented by Portico yet; it has no effect`,
-        positions[`spec.${field}`] ?? start,
+        positions.get(`spec.${field}`) ?? start,
         { resource: ref, field: `spec.${field}` },
       );
     }
 
-    this.ctx.resources.push(
-      Object.freeze({
-        kind,
-        apiVersion,
-        name,
-        namespace,
-        labels: Object.freeze(labels),
-        ambassadorIds: Object.freeze(ambassadorIds.length > 0 ? [...ambassadorIds] : ['default']),
-        spec: deepFreeze(spec),
-        origin: this.origin(start),
-        positions: Object.freeze(nullPrototype(positions)),
-      }),
-    );
+    const resource = {
+      kind,
+      apiVersion,
+      name,
+      namespace,
+      labels: Object.freeze(labels),
+      ambassadorIds: Object.freeze(ambassadorIds.length > 0 ? [...ambassadorIds] : ['default']),
+      spec: deepFreeze(spec),
+      origin: this.origin(start),
+    };
+    // An enumerable getter, so the resource reads (and compares, and serialises) as before; the one
+    // shared getter and a hidden slot keep every resource on V8's shared fast layout.
+    Object.defineProperty(resource, FIELD_POSITIONS, { value: positions });
+    Object.defineProperty(resource, 'positions', { enumerable: true, get: readPositions });
+    this.ctx.resources.push(Object.freeze(resource) as Resource);
   }
 }
 
+/**
+ * A resource's field positions. While the resource is decoded they are a flat list of path, line and
+ * column; the prototype-free record of {line, col} objects (a hash table past a dozen keys) is built
+ * only when something reads it — to place a problem, which most resources never have. As records,
+ * positions were half the loaded heap.
+ */
+class FieldPositions {
+  private log: (string | number)[] = [];
+  private record: Record<string, Position> | undefined;
+
+  set(path: string, at: Position): void {
+    if (this.record) this.record[path] = at;
+    else this.log.push(path, at.line, at.col);
+  }
+
+  get(path: string): Position | undefined {
+    return this.read()[path];
+  }
+
+  keys(): string[] {
+    return Object.keys(this.read());
+  }
+
+  /** The record, replaying every write in order (so the last write to a path wins, as in a record). */
+  read(): Record<string, Position> {
+    if (this.record) return this.record;
+    const record = nullRecord<Position>();
+    const log = this.log;
+    for (let i = 0; i < log.length; i += 3) record[log[i] as string] = { line: log[i + 1] as number, col: log[i + 2] as number };
+    this.log = [];
+    this.record = record;
+    return record;
+  }
+}
+
+/** Where a resource keeps its FieldPositions: a symbol, not enumerable, so no one else sees it. */
+const FIELD_POSITIONS = Symbol('fieldPositions');
+
+/** The getter of every resource's `positions`: one frozen record, built on the first read. */
+function readPositions(this: { readonly [FIELD_POSITIONS]: FieldPositions }): Readonly<Record<string, Position>> {
+  return Object.freeze(this[FIELD_POSITIONS].read());
+}
+
 /** Positions of every key and item under `value`, keyed by dotted path with [i] for list items. */
-function collectPositions(sources: SourceMap, value: unknown, prefix: string, out: Record<string, Position>): void {
+function collectPositions(sources: SourceMap, paths: FieldPaths, value: unknown, prefix: string, out: FieldPositions): void {
   if (typeof value !== 'object' || value === null) return;
   const src = sources.get(value);
   if (!src) return;
   const isList = Array.isArray(value);
+  let byKey = paths.get(prefix);
+  if (!byKey) paths.set(prefix, (byKey = new Map()));
   for (const [key, at] of src.entries) {
-    const path = isList ? `${prefix}[${key}]` : prefix ? `${prefix}.${key}` : String(key);
-    out[path] = at;
-    collectPositions(sources, (value as Record<string | number, unknown>)[key], path, out);
+    let path = byKey.get(key);
+    if (path === undefined) {
+      path = isList ? `${prefix}[${key}]` : prefix ? `${prefix}.${key}` : String(key);
+      byKey.set(key, path);
+    }
+    out.set(path, at);
+    const child = (value as Record<string | number, unknown>)[key];
+    if (typeof child === 'object' && child !== null) collectPositions(sources, paths, child, path, out);
   }
 }
 
-function remapSecretPositions(positions: Record<string, Position>): void {
+function remapSecretPositions(positions: FieldPositions): void {
   for (const f of SECRET_FIELDS) movePositions(positions, f, `spec.${f}`);
 }
 
-function movePositions(positions: Record<string, Position>, from: string, to: string): void {
-  for (const key of Object.keys(positions)) {
+function movePositions(positions: FieldPositions, from: string, to: string): void {
+  for (const key of positions.keys()) {
     if (key === from || key.startsWith(from + '.') || key.startsWith(from + '[')) {
-      positions[to + key.slice(from.length)] = positions[key] as Position;
+      positions.set(to + key.slice(from.length), positions.get(key) as Position);
     }
   }
-}
-
-/** Detach a filled plain object from Object.prototype (it stays in V8's fast mode, unlike Object.create(null)). */
-function nullPrototype<T extends object>(o: T): T {
-  return Object.setPrototypeOf(o, null) as T;
 }
 
 function checkStringMap(
@@ -502,23 +569,28 @@ function checkStringMap(
   field: string,
   fail: (code: ProblemCode, message: string, field: string) => void,
 ): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (v === undefined || v === null) return nullPrototype(out);
+  const out = nullRecord<string>();
+  if (v === undefined || v === null) return out;
   if (!isObject(v)) {
     fail('SchemaViolation', `${field} must be a mapping of strings`, field);
-    return nullPrototype(out);
+    return out;
   }
   for (const [k, val] of Object.entries(v)) {
     if (typeof val !== 'string') fail('SchemaViolation', `${field}.${k} must be a string`, `${field}.${k}`);
     else out[k] = val;
   }
-  return nullPrototype(out);
+  return out;
 }
 
 function deepFreeze<T>(v: T): T {
   if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
     Object.freeze(v);
-    for (const child of Object.values(v as object)) deepFreeze(child);
+    if (Array.isArray(v)) {
+      for (const child of v) deepFreeze(child);
+    } else {
+      // Specs have no prototype (or a plain one), so for-in sees exactly their own keys.
+      for (const k in v) deepFreeze((v as Record<string, unknown>)[k]);
+    }
   }
   return v;
 }

@@ -1,6 +1,8 @@
 // Load stage, step 3: rewrite a spec into the one shape compile reads — v2 (and v1, same shape)
 // spellings become v3alpha1, and list fields written as a single string become lists.
 
+import { nullRecord } from './null-record.js';
+
 type Obj = Record<string, unknown>;
 
 /** Reports a change of meaning the user should know about (code, message, field relative to spec). */
@@ -11,7 +13,7 @@ export function isObject(v: unknown): v is Obj {
 }
 
 function obj(): Obj {
-  return Object.create(null) as Obj;
+  return nullRecord();
 }
 
 /** Normalisation shared by every apiVersion. `renamed` records moved fields so positions can follow. */

@@ -157,10 +157,15 @@ function propertyNames(s: TSchema | undefined): string[] {
   return props ? Object.keys(props) : [];
 }
 
+/** Dotted paths already split: the same few (notImplemented fields) are read for every resource. */
+const splitPaths = new Map<string, string[]>();
+
 /** The value at a dotted path like "config.gzip" or "tls.cert_chain_file" (no list indexes). */
 export function valueAt(spec: unknown, dotted: string): unknown {
   let cur: unknown = spec;
-  for (const part of dotted.split('.')) {
+  let parts = splitPaths.get(dotted);
+  if (!parts) splitPaths.set(dotted, (parts = dotted.split('.')));
+  for (const part of parts) {
     if (!isObject(cur)) return undefined;
     cur = cur[part];
   }

@@ -5,6 +5,8 @@
 import { Composer, LineCounter, Parser, Scalar, isAlias, isMap, isScalar, isSeq, type Document, type Node } from 'yaml';
 import type { ProblemCode } from '../api/problems.js';
 import { LOAD_LIMITS } from './limits.js';
+import { nullRecord } from './null-record.js';
+import { readSimpleDocuments } from './simple-yaml.js';
 
 export interface TextPosition {
   readonly line: number;
@@ -73,16 +75,30 @@ class LimitExceeded extends Error {
   }
 }
 
-/** Parse every document of `text`. Never throws on bad input; problems come back as issues. */
-export function parseDocuments(text: string, mapPos: PositionMap = (p) => p): ParseResult {
+/**
+ * Parse every document of `text`. Never throws on bad input; problems come back as issues.
+ * Text in the plain subset most configuration uses takes the fast reader (simple-yaml.ts), which
+ * gives the same documents and positions; everything else, and every problem, comes from `yaml`.
+ */
+export function parseDocuments(text: string, mapPos?: PositionMap): ParseResult {
+  const tooDeep = nestingIssue(text, mapPos);
+  if (tooDeep) return { documents: [], issues: [tooDeep] };
+  const documents: ParsedDocument[] = [];
+  if (readSimpleDocuments(text, mapPos, (doc) => documents.push(doc))) return { documents, issues: [] };
+  return parseWithYamlPackage(text, mapPos);
+}
+
+/** Deep input is refused before either parser spends time on it. */
+export function nestingIssue(text: string, mapPos?: PositionMap): ParseIssue | undefined {
+  const tooDeep = prescanNesting(text);
+  if (!tooDeep) return undefined;
+  return { code: 'NestingTooDeep', message: `nesting deeper than ${LOAD_LIMITS.maxDepth} levels`, at: mapPos ? mapPos(tooDeep) : tooDeep };
+}
+
+/** The full parser: any YAML 1.2 text, every problem reported. Exported so tests can hold the fast reader to it. */
+export function parseWithYamlPackage(text: string, mapPos: PositionMap = (p) => p): ParseResult {
   const issues: ParseIssue[] = [];
   const documents: ParsedDocument[] = [];
-
-  const tooDeep = prescanNesting(text);
-  if (tooDeep) {
-    issues.push({ code: 'NestingTooDeep', message: `nesting deeper than ${LOAD_LIMITS.maxDepth} levels`, at: mapPos(tooDeep) });
-    return { documents, issues };
-  }
 
   const lines = new LineCounter();
   const at = (offset: number): TextPosition => {
@@ -205,10 +221,8 @@ class TreeWalk {
       return typeof v === 'bigint' ? Number(v) : v;
     }
     if (isMap(node)) {
-      // Filled as a plain object, then cut from Object.prototype: V8 keeps it in fast mode, which
-      // Object.create(null) does not (4x the memory, 3x slower reads). "__proto__" never gets
-      // this far, so no assignment below can reach the prototype.
-      const obj: Record<string, unknown> = {};
+      // Prototype-free from the start (see nullRecord); "__proto__" never gets this far either.
+      const obj = nullRecord();
       const source: NodeSource = { start: this.pos(node), entries: new Map() };
       for (const pair of node.items) {
         const keyNode = pair.key as Node | null;
@@ -240,7 +254,6 @@ class TreeWalk {
           if (block) (source.blocks ??= new Map()).set(key, block);
         }
       }
-      Object.setPrototypeOf(obj, null);
       this.sources.set(obj, source);
       return obj;
     }
@@ -310,56 +323,65 @@ function firstLine(s: string): string {
  * `a: b: c:` chains on one line. Deep input is refused before the parser spends time on it.
  */
 function prescanNesting(text: string): TextPosition | undefined {
+  // Character codes rather than one-character strings: this reads every byte of every file.
   const max = LOAD_LIMITS.maxDepth;
+  const n = text.length;
   let flow = 0;
   let line = 1;
   let col = 0;
   let lineStart = true;
   let compact = 0;
-  let quote: string | null = null;
-  let prev = '\n';
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i] as string;
+  let quote = 0;
+  let prev = NL;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
     col++;
-    if (c === '\n') {
+    if (c === NL) {
       line++;
       col = 0;
       lineStart = true;
       compact = 0;
-      quote = null;
+      quote = 0;
       prev = c;
       continue;
     }
-    if (quote) {
-      if (c === quote) quote = null;
+    if (quote !== 0) {
+      if (c === quote) quote = 0;
       prev = c;
       continue;
     }
-    if (lineStart && c === ' ') {
+    if (lineStart && c === SP) {
       prev = c;
       continue;
     }
-    if ((c === '-' || c === '?') && (lineStart || prev === ' ') && (text[i + 1] === ' ' || text[i + 1] === '\n')) {
-      if (++compact > max) return { line, col };
-      prev = c;
-      continue;
+    if ((c === 0x2d /* - */ || c === 0x3f /* ? */) && (lineStart || prev === SP)) {
+      const next = text.charCodeAt(i + 1);
+      if (next === SP || next === NL) {
+        if (++compact > max) return { line, col };
+        prev = c;
+        continue;
+      }
     }
     lineStart = false;
-    if (c === '#' && (prev === ' ' || prev === '\n')) {
+    if (c === 0x23 /* # */ && (prev === SP || prev === NL)) {
       // A comment runs to the end of the line.
       const nl = text.indexOf('\n', i);
       if (nl < 0) break;
       i = nl - 1;
       continue;
     }
-    if ((c === '"' || c === "'") && (prev === ' ' || prev === '[' || prev === '{' || prev === ',' || prev === ':')) quote = c;
-    else if (c === '[' || c === '{') {
+    if ((c === 0x22 || c === 0x27) /* " ' */ && (prev === SP || prev === 0x5b || prev === 0x7b || prev === 0x2c || prev === 0x3a)) quote = c;
+    else if (c === 0x5b || c === 0x7b) {
       if (++flow > max) return { line, col };
-    } else if (c === ']' || c === '}') flow = Math.max(0, flow - 1);
-    else if (c === ':' && (text[i + 1] === ' ' || text[i + 1] === '\n')) {
-      if (++compact > max) return { line, col };
+    } else if (c === 0x5d || c === 0x7d) flow = Math.max(0, flow - 1);
+    else if (c === 0x3a /* : */) {
+      const next = text.charCodeAt(i + 1);
+      if ((next === SP || next === NL) && ++compact > max) return { line, col };
     }
     prev = c;
   }
   return undefined;
 }
+
+const NL = 0x0a;
+const SP = 0x20;

@@ -546,6 +546,46 @@ test('resources are frozen and carry their origin', () => {
   });
 });
 
+test('field positions: every key and list item, in one frozen record read on demand', async (t) => {
+  await t.test('a Mapping', () => {
+    const res = only(load(mapping('prefix: /a/\nservice: a\nhostname: "*"\nremove_request_headers: [x-a, x-b]\nadd_request_headers:\n  x-c: {value: c}')));
+    const at = (field: string) => {
+      const o = fieldOrigin(res, field);
+      return `${o.line}:${o.col}`;
+    };
+    assert.deepEqual(Object.keys(res.positions), [
+      'apiVersion',
+      'kind',
+      'metadata',
+      'metadata.name',
+      'spec',
+      'spec.prefix',
+      'spec.service',
+      'spec.hostname',
+      'spec.remove_request_headers',
+      'spec.remove_request_headers[0]',
+      'spec.remove_request_headers[1]',
+      'spec.add_request_headers',
+      'spec.add_request_headers.x-c',
+      'spec.add_request_headers.x-c.value',
+    ]);
+    assert.deepEqual(
+      ['kind', 'spec.service', 'spec.remove_request_headers[1]', 'spec.add_request_headers.x-c.value'].map(at),
+      ['2:1', '7:3', '9:33', '11:11'],
+    );
+    assert.equal(res.positions, res.positions, 'one record');
+    assert.ok(Object.isFrozen(res.positions));
+    assert.equal(fieldOrigin(res, 'spec.nothing'), res.origin);
+  });
+  await t.test('a v2 Host whose selector is renamed, after a problem was placed', () => {
+    const r = load('apiVersion: getambassador.io/v2\nkind: Host\nmetadata: {name: h}\nspec:\n  hostname: a.example.com\n  selector: {matchLabels: {team: a}}\n');
+    const res = r.resources[0] as Resource<HostSpec>;
+    assert.deepEqual(r.problems.map((p) => [p.code, p.origin.line, p.origin.col]), [['Deprecated', 6, 3]]);
+    assert.deepEqual(fieldOrigin(res, 'spec.mappingSelector.matchLabels.team'), { ...res.origin, line: 6, col: 28 });
+    assert.deepEqual(fieldOrigin(res, 'spec.selector'), { ...res.origin, line: 6, col: 3 });
+  });
+});
+
 test('file order does not change the result', () => {
   const files = [
     { path: 'b.yaml', content: mapping('prefix: /b/\nservice: b', 'name: b') },

@@ -1,0 +1,609 @@
+// Load stage, step 1, fast path: reads the plain subset of YAML most configuration is written in
+// (block mappings and lists, one-line scalars and flow collections, literal blocks) in one pass.
+
+import { Schema, isScalar, type ScalarTag } from 'yaml';
+import { LOAD_LIMITS } from './limits.js';
+import { nullRecord } from './null-record.js';
+import type { NodeSource, ParsedDocument, PositionMap, TextPosition } from './yaml-documents.js';
+
+/** The core-schema tags the full parser tries, in its order, on every plain (unquoted) scalar. */
+const PLAIN_TAGS = new Schema({ schema: 'core', merge: false, resolveKnownTags: false }).tags.filter(
+  (t): t is ScalarTag & { test: RegExp } => t.default === true && 'test' in t && t.test instanceof RegExp,
+);
+const RESOLVE_OPTIONS = { intAsBigInt: false };
+
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype', '<<']);
+
+/**
+ * Characters the subset never accepts anywhere: tab and CR (indentation and line-ending rules
+ * differ between parsers), other control characters, Unicode line separators, a BOM inside the text,
+ * non-characters and surrogates (a lone one would be read differently).
+ */
+// eslint-disable-next-line no-control-regex
+const OUTSIDE_SUBSET = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]/;
+
+/** Keys longer than this go to the full parser, which limits implicit keys to 1024 characters. */
+const MAX_KEY_SOURCE = 1000;
+/** Deeper documents go to the full parser, which owns the nesting limit and its message. */
+const MAX_DEPTH = LOAD_LIMITS.maxDepth - 4;
+/** Files with this many documents go to the full parser, which owns the document limit. */
+const MAX_DOCUMENTS = LOAD_LIMITS.maxDocumentsPerFile - 10;
+
+const SPACE = 0x20;
+const NEWLINE = 0x0a;
+const HASH = 0x23;
+const COLON = 0x3a;
+const DASH = 0x2d;
+const QUESTION = 0x3f;
+const DQUOTE = 0x22;
+const SQUOTE = 0x27;
+const BACKSLASH = 0x5c;
+
+const NOTHING_SPOILED: readonly (readonly (string | number)[])[] = Object.freeze([]);
+
+/** Thrown (one shared instance, no stack) when the text leaves the subset. */
+const OUTSIDE = new Error('outside the simple YAML subset');
+
+/**
+ * Reads `text` if it lies inside the subset, handing each document to `onDocument` as soon as it is
+ * read (so its positions can die young), exactly as the full parser (yaml-documents.ts) would give it,
+ * positions included. False means "use the full parser": documents already handed over must then be
+ * discarded. The subset is small on purpose — no anchors, aliases, tags, merge, prototype or duplicate
+ * keys, multi-line scalars or flow collections, tabs, CR or odd characters, nothing malformed — so
+ * every problem and its message still come from the full parser; property tests hold the two together.
+ * Never throws on bad input.
+ */
+export function readSimpleDocuments(text: string, mapPos: PositionMap | undefined, onDocument: (doc: ParsedDocument) => void): boolean {
+  if (OUTSIDE_SUBSET.test(text)) return false;
+  try {
+    new SimpleYamlReader(text, mapPos, onDocument).documents();
+    return true;
+  } catch (err) {
+    if (err === OUTSIDE) return false;
+    throw err;
+  }
+}
+
+function outside(): never {
+  throw OUTSIDE;
+}
+
+/** First characters that make a plain scalar impossible (or not plain) in the subset. */
+function isIndicator(c: number): boolean {
+  switch (c) {
+    case 0x5b: // [
+    case 0x5d: // ]
+    case 0x7b: // {
+    case 0x7d: // }
+    case 0x2c: // ,
+    case HASH:
+    case 0x26: // &
+    case 0x2a: // *
+    case 0x21: // !
+    case 0x7c: // |
+    case 0x3e: // >
+    case DQUOTE:
+    case SQUOTE:
+    case 0x25: // %
+    case 0x40: // @
+    case 0x60: // `
+      return true;
+    default:
+      return false;
+  }
+}
+
+function isFlowIndicator(c: number): boolean {
+  return c === 0x5b || c === 0x5d || c === 0x7b || c === 0x7d || c === 0x2c;
+}
+
+/**
+ * A character none of the core patterns above can match (they use only these), so one test spares
+ * the eight for hosts, addresses and paths. The scalar tests would notice a pattern that widened.
+ */
+const NOT_TYPED = /[^-+.~0-9A-Za-z]/;
+
+/** A plain scalar's value under the YAML 1.2 core schema, resolved by the full parser's own tags. */
+function resolvePlain(s: string): unknown {
+  const c = s.charCodeAt(0);
+  // Every core pattern (null, bool, int, float) starts with a digit or one of "+-.~nNtTfF".
+  const maybeTyped =
+    (c >= 0x30 && c <= 0x39) || c === 0x2b || c === DASH || c === 0x2e || c === 0x7e || c === 0x6e || c === 0x4e || c === 0x74 || c === 0x54 || c === 0x66 || c === 0x46;
+  if (!maybeTyped || NOT_TYPED.test(s)) return s;
+  for (const tag of PLAIN_TAGS) {
+    if (tag.test.test(s)) {
+      const r = tag.resolve(s, outside, RESOLVE_OPTIONS) as unknown;
+      const v = isScalar(r) ? r.value : r;
+      return typeof v === 'bigint' ? Number(v) : v;
+    }
+  }
+  return s;
+}
+
+class SimpleYamlReader {
+  private readonly len: number;
+  /** 1-based number of the current line. */
+  private lineNo = 1;
+  private lineStart = 0;
+  /** Offset of the current line's "\n" (or of the end of the text). */
+  private lineEnd = 0;
+  /** Column (0-based) where the current node's content starts: the line's indentation, or deeper in `- key:`. */
+  private indent = 0;
+  /** Offset where the current content starts. */
+  private at = 0;
+  private eof = false;
+  /** The current line is a document marker ("---" or "..."). */
+  private marker = false;
+  /** Positions of the document being read. */
+  private sources = new Map<object, NodeSource>();
+  /** Set by scanKey: the key, and the offset just after its ":". */
+  private key = '';
+  private afterColon = 0;
+  /** Set by scanQuoted: the scalar's value. */
+  private quoted = '';
+
+  constructor(
+    private readonly text: string,
+    private readonly mapPos: PositionMap | undefined,
+    private readonly onDocument: (doc: ParsedDocument) => void,
+  ) {
+    this.len = text.length;
+  }
+
+  documents(): void {
+    let index = 0;
+    let docOpen = false;
+    let docHasContent = false;
+    this.lineStart = 0;
+    this.toContent();
+    while (!this.eof) {
+      if (this.marker) {
+        // "..." and content after "---" are legal but rare: full parser.
+        if (this.text.charCodeAt(this.at) !== DASH) outside();
+        if (this.at + 3 !== this.lineEnd && this.text.charCodeAt(this.at + 3) !== SPACE) outside();
+        this.checkLineRest(this.at + 3);
+        if (docOpen && !docHasContent) index++;
+        docOpen = true;
+        docHasContent = false;
+        this.nextLine();
+        continue;
+      }
+      if (docHasContent) outside();
+      if (index >= MAX_DOCUMENTS) outside();
+      this.sources = new Map();
+      const start = this.pos(this.at);
+      const value = this.rootNode();
+      if (!this.eof && !this.marker) outside();
+      this.onDocument({ index, value, start, spoiled: NOTHING_SPOILED, sources: this.sources });
+      index++;
+      docOpen = true;
+      docHasContent = true;
+    }
+  }
+
+  /** Where `offset` (on the current line) is, after the caller's position map. */
+  private pos(offset: number): TextPosition {
+    const p = { line: this.lineNo, col: offset - this.lineStart + 1 };
+    return this.mapPos ? this.mapPos(p) : p;
+  }
+
+  /** Moves to the line after the current one, then on to its next content line. */
+  private nextLine(): void {
+    this.lineStart = this.lineEnd + 1;
+    this.lineNo++;
+    this.toContent();
+  }
+
+  /** From lineStart: skips blank and comment-only lines and sets up the first line with content. */
+  private toContent(): void {
+    const text = this.text;
+    for (;;) {
+      if (this.lineStart >= this.len) {
+        this.eof = true;
+        this.marker = false;
+        return;
+      }
+      let nl = text.indexOf('\n', this.lineStart);
+      if (nl < 0) nl = this.len;
+      this.lineEnd = nl;
+      let p = this.lineStart;
+      while (text.charCodeAt(p) === SPACE) p++;
+      if (p === nl || text.charCodeAt(p) === HASH) {
+        this.lineStart = nl + 1;
+        this.lineNo++;
+        continue;
+      }
+      this.indent = p - this.lineStart;
+      this.at = p;
+      // Any line opening with "---" or "..." ends every block; documents() then checks it is a marker.
+      this.marker = this.indent === 0 && (text.startsWith('---', p) || text.startsWith('...', p));
+      return;
+    }
+  }
+
+  private isDashItem(p: number): boolean {
+    return this.text.charCodeAt(p) === DASH && (p + 1 === this.lineEnd || this.text.charCodeAt(p + 1) === SPACE);
+  }
+
+  private skipSpaces(p: number): number {
+    while (this.text.charCodeAt(p) === SPACE) p++;
+    return p;
+  }
+
+  /** After a complete value on this line: only spaces, then the end of the line or a comment. */
+  private checkLineRest(p: number): void {
+    const q = this.skipSpaces(p);
+    if (q === this.lineEnd) return;
+    if (this.text.charCodeAt(q) === HASH && q > p) return;
+    outside();
+  }
+
+  /** A line that ends a block: the end of the text, a document marker, or less indentation. */
+  private endsBlock(indent: number): boolean {
+    return this.eof || this.marker || this.indent < indent;
+  }
+
+  private rootNode(): unknown {
+    if (this.isDashItem(this.at)) return this.blockSeq(1);
+    if (this.scanKey(this.at)) return this.blockMap(1);
+    const value = this.inlineValue(this.at);
+    this.nextLine();
+    return value;
+  }
+
+  /** A mapping or list that starts on a line of its own (a value or item written below its key or dash). */
+  private blockNode(depth: number): unknown {
+    if (this.isDashItem(this.at)) return this.blockSeq(depth);
+    if (this.scanKey(this.at)) return this.blockMap(depth);
+    // A scalar alone on the next line is legal YAML, but rare enough to leave to the full parser.
+    return outside();
+  }
+
+  /** The block mapping whose first key is at `this.at`; its keys sit at column `this.indent`. */
+  private blockMap(depth: number): Record<string, unknown> {
+    if (depth > MAX_DEPTH) outside();
+    const text = this.text;
+    const n = this.indent;
+    const obj = nullRecord();
+    const source: NodeSource = { start: this.pos(this.at), entries: new Map() };
+    for (;;) {
+      if (!this.scanKey(this.at)) outside();
+      const key = this.key;
+      if (FORBIDDEN_KEYS.has(key) || source.entries.has(key)) outside();
+      source.entries.set(key, this.pos(this.at));
+      const p = this.skipSpaces(this.afterColon);
+      let value: unknown;
+      if (p === this.lineEnd || text.charCodeAt(p) === HASH) {
+        this.nextLine();
+        if (this.eof || this.marker || this.indent < n) value = null;
+        else if (this.indent > n) value = this.blockNode(depth + 1);
+        // A list may sit at its key's own indentation.
+        else if (this.isDashItem(this.at)) value = this.blockSeq(depth + 1);
+        else value = null;
+      } else if (text.charCodeAt(p) === 0x7c) {
+        value = this.literalBlock(p, n, key, source);
+      } else {
+        value = this.inlineValue(p);
+        this.nextLine();
+        // More indentation here would continue a plain scalar, or be an error: full parser.
+        if (!this.endsBlock(n) && this.indent > n) outside();
+      }
+      obj[key] = value;
+      if (this.endsBlock(n)) break;
+      if (this.indent > n) outside();
+    }
+    this.sources.set(obj, source);
+    return obj;
+  }
+
+  /** The block list whose first "-" is at `this.at`, at column `this.indent`. */
+  private blockSeq(depth: number): unknown[] {
+    if (depth > MAX_DEPTH) outside();
+    const text = this.text;
+    const n = this.indent;
+    const arr: unknown[] = [];
+    const source: NodeSource = { start: this.pos(this.at), entries: new Map() };
+    for (;;) {
+      const p = this.skipSpaces(this.at + 1);
+      let value: unknown;
+      if (p === this.lineEnd || text.charCodeAt(p) === HASH) {
+        this.nextLine();
+        // An empty item, or one whose content is not deeper than the dash: full parser.
+        if (this.endsBlock(n + 1)) outside();
+        source.entries.set(arr.length, this.pos(this.at));
+        value = this.blockNode(depth + 1);
+      } else {
+        source.entries.set(arr.length, this.pos(p));
+        if (this.isDashItem(p) || text.charCodeAt(p) === 0x7c) outside();
+        if (this.scanKey(p)) {
+          // "- key: value": a mapping whose keys line up with this first key.
+          this.at = p;
+          this.indent = p - this.lineStart;
+          value = this.blockMap(depth + 1);
+        } else {
+          value = this.inlineValue(p);
+          this.nextLine();
+          if (!this.endsBlock(n) && this.indent > n) outside();
+        }
+      }
+      arr.push(value);
+      if (this.endsBlock(n)) break;
+      if (this.indent > n) outside();
+      // Same indentation without a dash: the list ends and its parent mapping goes on.
+      if (!this.isDashItem(this.at)) break;
+    }
+    this.sources.set(arr, source);
+    return arr;
+  }
+
+  /**
+   * Whether the content at `p` is an implicit key ("name:", "'a b':"); sets `key` and `afterColon`.
+   * Keys the subset does not take (flow characters, complex or very long keys) leave it.
+   */
+  private scanKey(p: number): boolean {
+    const text = this.text;
+    const c = text.charCodeAt(p);
+    if (c === DQUOTE || c === SQUOTE) {
+      const end = this.scanQuoted(p);
+      const q = this.skipSpaces(end);
+      if (text.charCodeAt(q) !== COLON || !(q + 1 === this.lineEnd || text.charCodeAt(q + 1) === SPACE)) return false;
+      if (end - p > MAX_KEY_SOURCE) outside();
+      this.key = this.quoted;
+      this.afterColon = q + 1;
+      return true;
+    }
+    if (isIndicator(c) || c === DASH || c === QUESTION || c === COLON) return false;
+    const end = this.lineEnd;
+    let flow = false;
+    let last = p;
+    for (let q = p; q < end; q++) {
+      const ch = text.charCodeAt(q);
+      if (ch === SPACE) continue;
+      if (ch === COLON && (q + 1 === end || text.charCodeAt(q + 1) === SPACE)) {
+        if (flow || last - p > MAX_KEY_SOURCE) outside();
+        const v = resolvePlain(text.slice(p, last));
+        if (v === null || typeof v === 'object') outside();
+        this.key = String(v);
+        this.afterColon = q + 1;
+        return true;
+      }
+      if (ch === HASH && text.charCodeAt(q - 1) === SPACE) return false;
+      if (isFlowIndicator(ch)) flow = true;
+      last = q + 1;
+    }
+    return false;
+  }
+
+  /** A quoted scalar on one line starting at `p`; sets `quoted`, returns the offset after it. */
+  private scanQuoted(p: number): number {
+    const text = this.text;
+    const end = this.lineEnd;
+    if (text.charCodeAt(p) === SQUOTE) {
+      let q = p + 1;
+      let doubled = false;
+      for (;;) {
+        const i = text.indexOf("'", q);
+        if (i < 0 || i >= end) outside();
+        if (text.charCodeAt(i + 1) === SQUOTE) {
+          doubled = true;
+          q = i + 2;
+          continue;
+        }
+        const raw = text.slice(p + 1, i);
+        this.quoted = doubled ? raw.replaceAll("''", "'") : raw;
+        return i + 1;
+      }
+    }
+    let escaped = false;
+    for (let q = p + 1; q < end; q++) {
+      const ch = text.charCodeAt(q);
+      if (ch === DQUOTE) {
+        const raw = text.slice(p + 1, q);
+        // Only the escapes YAML and JSON read alike are taken, so JSON.parse decodes them exactly.
+        this.quoted = escaped ? (JSON.parse(`"${raw}"`) as string) : raw;
+        return q + 1;
+      }
+      if (ch === BACKSLASH) {
+        escaped = true;
+        const e = text.charCodeAt(q + 1);
+        if (e === DQUOTE || e === BACKSLASH || e === 0x2f || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) q++;
+        else if (e === 0x75 && /^[0-9a-fA-F]{4}$/.test(text.slice(q + 2, q + 6))) q += 5;
+        else outside();
+      }
+    }
+    return outside();
+  }
+
+  /** A value written on the line of its key or dash: a one-line scalar or flow collection. */
+  private inlineValue(p: number): unknown {
+    const text = this.text;
+    const c = text.charCodeAt(p);
+    if (c === DQUOTE || c === SQUOTE) {
+      const end = this.scanQuoted(p);
+      if (text.charCodeAt(end) === HASH) outside();
+      this.checkLineRest(end);
+      return this.quoted;
+    }
+    if (c === 0x5b || c === 0x7b) {
+      const box: { value?: unknown } = {};
+      const end = this.flowNode(p, box, 1);
+      if (text.charCodeAt(end) === HASH) outside();
+      this.checkLineRest(end);
+      return box.value;
+    }
+    if (isIndicator(c) || c === QUESTION || c === COLON) outside();
+    if (c === DASH && (p + 1 === this.lineEnd || text.charCodeAt(p + 1) === SPACE)) outside();
+    const end = this.lineEnd;
+    let last = p;
+    for (let q = p; q < end; q++) {
+      const ch = text.charCodeAt(q);
+      if (ch === SPACE) continue;
+      if (ch === HASH && text.charCodeAt(q - 1) === SPACE) break;
+      // "a: b: c" is a nested mapping the full parser refuses.
+      if (ch === COLON && (q + 1 === end || text.charCodeAt(q + 1) === SPACE)) outside();
+      last = q + 1;
+    }
+    return resolvePlain(text.slice(p, last));
+  }
+
+  /** A scalar inside a one-line flow collection at `p`; returns the offset after it, value in `quoted`/return. */
+  private flowScalar(p: number, box: { value?: unknown }): number {
+    const text = this.text;
+    const c = text.charCodeAt(p);
+    if (c === DQUOTE || c === SQUOTE) {
+      const end = this.scanQuoted(p);
+      box.value = this.quoted;
+      return end;
+    }
+    if (isIndicator(c) || c === QUESTION || c === COLON) outside();
+    const next = text.charCodeAt(p + 1);
+    if (c === DASH && (next === SPACE || p + 1 === this.lineEnd || isFlowIndicator(next))) outside();
+    const end = this.lineEnd;
+    let last = p;
+    let q = p;
+    for (; q < end; q++) {
+      const ch = text.charCodeAt(q);
+      if (ch === SPACE) continue;
+      if (isFlowIndicator(ch)) break;
+      if (ch === HASH && text.charCodeAt(q - 1) === SPACE) outside();
+      if (ch === COLON) {
+        const after = text.charCodeAt(q + 1);
+        if (q + 1 === end || after === SPACE || isFlowIndicator(after)) break;
+      }
+      last = q + 1;
+    }
+    box.value = resolvePlain(text.slice(p, last));
+    return last;
+  }
+
+  /** A flow collection or scalar inside a one-line flow collection; returns the offset after it. */
+  private flowNode(p: number, box: { value?: unknown }, depth: number): number {
+    const c = this.text.charCodeAt(p);
+    if (c !== 0x5b && c !== 0x7b) return this.flowScalar(p, box);
+    if (depth > MAX_DEPTH) outside();
+    return c === 0x5b ? this.flowSeq(p, box, depth) : this.flowMap(p, box, depth);
+  }
+
+  /** "[a, b, {c: d}]" on one line. */
+  private flowSeq(p: number, box: { value?: unknown }, depth: number): number {
+    const text = this.text;
+    const arr: unknown[] = [];
+    const source: NodeSource = { start: this.pos(p), entries: new Map() };
+    let q = this.skipSpaces(p + 1);
+    if (text.charCodeAt(q) !== 0x5d) {
+      const item: { value?: unknown } = {};
+      for (;;) {
+        if (q >= this.lineEnd) outside();
+        source.entries.set(arr.length, this.pos(q));
+        q = this.skipSpaces(this.flowNode(q, item, depth + 1));
+        arr.push(item.value);
+        const sep = text.charCodeAt(q);
+        if (sep === 0x5d) break;
+        if (sep !== 0x2c) outside();
+        q = this.skipSpaces(q + 1);
+        // An empty entry or a trailing comma: full parser.
+        if (text.charCodeAt(q) === 0x5d || text.charCodeAt(q) === 0x2c) outside();
+      }
+    }
+    this.sources.set(arr, source);
+    box.value = arr;
+    return q + 1;
+  }
+
+  /** "{a: b, 'c': [d]}" on one line, scalar keys only. */
+  private flowMap(p: number, box: { value?: unknown }, depth: number): number {
+    const text = this.text;
+    const obj = nullRecord();
+    const source: NodeSource = { start: this.pos(p), entries: new Map() };
+    let q = this.skipSpaces(p + 1);
+    if (text.charCodeAt(q) !== 0x7d) {
+      const item: { value?: unknown } = {};
+      for (;;) {
+        if (q >= this.lineEnd) outside();
+        const c = text.charCodeAt(q);
+        if (c === 0x5b || c === 0x7b) outside();
+        const keyAt = q;
+        const keyEnd = this.flowScalar(q, item);
+        if (keyEnd - keyAt > MAX_KEY_SOURCE) outside();
+        const k = item.value;
+        if (k === null || typeof k === 'object') outside();
+        const key = String(k);
+        if (FORBIDDEN_KEYS.has(key) || source.entries.has(key)) outside();
+        q = this.skipSpaces(keyEnd);
+        if (text.charCodeAt(q) !== COLON || text.charCodeAt(q + 1) !== SPACE) outside();
+        q = this.skipSpaces(q + 1);
+        const v = text.charCodeAt(q);
+        if (v === 0x2c || v === 0x7d || q >= this.lineEnd) outside();
+        q = this.skipSpaces(this.flowNode(q, item, depth + 1));
+        source.entries.set(key, this.pos(keyAt));
+        obj[key] = item.value;
+        const sep = text.charCodeAt(q);
+        if (sep === 0x7d) break;
+        if (sep !== 0x2c) outside();
+        q = this.skipSpaces(q + 1);
+        if (text.charCodeAt(q) === 0x7d || text.charCodeAt(q) === 0x2c) outside();
+      }
+    }
+    this.sources.set(obj, source);
+    box.value = obj;
+    return q + 1;
+  }
+
+  /**
+   * A literal block ("|" or "|-") as the value of `key` in a mapping at column `n`. Leaves the
+   * cursor on the first content line after it. Empty blocks, "|+", explicit indentation and
+   * whitespace-only lines deeper than the content go to the full parser.
+   */
+  private literalBlock(p: number, n: number, key: string, source: NodeSource): string {
+    const text = this.text;
+    let q = p + 1;
+    let strip = false;
+    if (text.charCodeAt(q) === DASH) {
+      strip = true;
+      q++;
+    }
+    const h = text.charCodeAt(q);
+    if (h !== SPACE && h !== NEWLINE && q !== this.lineEnd) outside();
+    this.checkLineRest(q);
+    if (this.lineEnd >= this.len) outside();
+    const firstLine = this.lineNo + 1;
+    let contentIndent = -1;
+    let leadingSpaces = 0;
+    let blank = 0;
+    const lines: string[] = [];
+    let ls = this.lineEnd + 1;
+    let lineNo = firstLine;
+    while (ls < this.len) {
+      const le = text.indexOf('\n', ls);
+      if (le < 0) outside();
+      let sp = ls;
+      while (text.charCodeAt(sp) === SPACE) sp++;
+      const spaces = sp - ls;
+      if (sp === le) {
+        if (contentIndent < 0) leadingSpaces = Math.max(leadingSpaces, spaces);
+        else if (spaces > contentIndent) outside();
+        blank++;
+      } else {
+        if (contentIndent < 0) {
+          if (spaces <= n || spaces < leadingSpaces) outside();
+          contentIndent = spaces;
+        } else if (spaces < contentIndent) {
+          if (spaces > n) outside();
+          break;
+        }
+        for (; blank > 0; blank--) lines.push('');
+        lines.push(text.slice(ls + contentIndent, le));
+      }
+      ls = le + 1;
+      lineNo++;
+    }
+    if (contentIndent < 0) outside();
+    const block = { firstLine: this.mapPos ? this.mapPos({ line: firstLine, col: 1 }).line : firstLine, indent: contentIndent };
+    (source.blocks ??= new Map()).set(key, block);
+    this.lineStart = ls;
+    this.lineNo = lineNo;
+    this.toContent();
+    const value = lines.join('\n');
+    return strip ? value : `${value}\n`;
+  }
+}
