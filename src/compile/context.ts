@@ -9,10 +9,25 @@ export class CompileContext {
   readonly problems: Problem[] = [];
   /** Resources dropped because of an error (by resourceKey). */
   private readonly invalid = new Set<string>();
-  private readonly attached = new Map<string, Set<string>>();
+  /** Vhost labels per resourceKey, in attachment order without repeats. */
+  private readonly attached = new Map<string, string[]>();
+  /**
+   * resourceKey of each resource object seen. Every pass asks for keys again (validity,
+   * attachment, conditions); building the string once per resource keeps that off the profile.
+   */
+  private readonly keys = new Map<Resource<unknown>, string>();
 
   constructor(initial: readonly Problem[] = []) {
     this.problems.push(...initial);
+  }
+
+  keyOf(r: Resource<unknown>): string {
+    let k = this.keys.get(r);
+    if (k === undefined) {
+      k = resourceKey(r);
+      this.keys.set(r, k);
+    }
+    return k;
   }
 
   /** Report a problem on a resource (field path optional). Errors make the resource invalid. */
@@ -22,18 +37,18 @@ export class CompileContext {
       ...(field ? { field } : {}),
     });
     this.problems.push(p);
-    if (p.severity === 'error') this.invalid.add(resourceKey(r));
+    if (p.severity === 'error') this.invalid.add(this.keyOf(r));
   }
 
   isValid(r: Resource<unknown>): boolean {
-    return !this.invalid.has(resourceKey(r));
+    return this.invalid.size === 0 || !this.invalid.has(this.keyOf(r));
   }
 
   attach(r: Resource<unknown>, vhost: string): void {
-    const k = resourceKey(r);
-    let s = this.attached.get(k);
-    if (!s) this.attached.set(k, (s = new Set()));
-    s.add(vhost);
+    const k = this.keyOf(r);
+    const list = this.attached.get(k);
+    if (!list) this.attached.set(k, [vhost]);
+    else if (!list.includes(vhost)) list.push(vhost);
   }
 
   /** One condition per resource, in a stable order. */
@@ -46,24 +61,38 @@ export class CompileContext {
       if (!l) byKey.set(k, (l = []));
       l.push(p);
     }
-    const out: ResourceCondition[] = [];
+    const keyed: { c: ResourceCondition; k: string }[] = [];
     for (const r of resources) {
-      const k = resourceKey(r);
-      const ps = (byKey.get(k) ?? []).slice().sort(compareProblems);
-      const errors = ps.filter((p) => p.severity === 'error');
-      const warnings = ps.filter((p) => p.severity === 'warning');
+      const k = this.keyOf(r);
       const attachedTo = this.attached.get(k);
-      const base = { kind: r.kind, name: r.name, namespace: r.namespace, origin: r.origin, ...(r.origin.source ? { source: r.origin.source } : {}) };
-      const att = attachedTo ? { attachedTo: [...attachedTo].sort() } : {};
+      const ps = byKey.get(k);
+      const errors = ps ? ps.filter((p) => p.severity === 'error').sort(compareProblems) : [];
+      const warnings = ps && errors.length === 0 ? ps.filter((p) => p.severity === 'warning').sort(compareProblems) : [];
+      let status: ResourceCondition['status'];
+      let reason: string;
+      let message: string;
       if (errors.length > 0) {
-        out.push({ ...base, status: 'Invalid', reason: errors[0]!.code, message: errors.map((p) => p.message).join('; '), ...att });
+        status = 'Invalid';
+        reason = errors[0]!.code;
+        message = errors.map((p) => p.message).join('; ');
       } else if (warnings.length > 0) {
-        out.push({ ...base, status: 'Warnings', reason: warnings[0]!.code, message: warnings.map((p) => p.message).join('; '), ...att });
+        status = 'Warnings';
+        reason = warnings[0]!.code;
+        message = warnings.map((p) => p.message).join('; ');
       } else {
-        out.push({ ...base, status: 'Valid', reason: attachedTo || !isRoutable(r) ? 'Accepted' : 'NotAttached', message: attachedTo ? `attached to ${attachedTo.size} virtual host(s)` : 'accepted', ...att });
+        status = 'Valid';
+        reason = attachedTo || !isRoutable(r) ? 'Accepted' : 'NotAttached';
+        message = attachedTo ? `attached to ${attachedTo.length} virtual host(s)` : 'accepted';
       }
+      // Members in the order the report has always printed them; no intermediate objects per resource.
+      const source = r.origin.source;
+      const c: { -readonly [K in keyof ResourceCondition]: ResourceCondition[K] } = source
+        ? { kind: r.kind, name: r.name, namespace: r.namespace, origin: r.origin, source, status, reason, message }
+        : { kind: r.kind, name: r.name, namespace: r.namespace, origin: r.origin, status, reason, message };
+      if (attachedTo) c.attachedTo = attachedTo.length > 1 ? attachedTo.slice().sort() : attachedTo;
+      keyed.push({ c, k });
     }
-    const keyed = out.map((c) => ({ c, k: resourceKey(c) }));
+    // compile() passes its sorted resources, so this sort only confirms the order; it stays for other callers.
     keyed.sort((a, b) => cmpStr(a.k, b.k) || cmpStr(a.c.origin.source ?? '', b.c.origin.source ?? '') || cmpStr(a.c.origin.path, b.c.origin.path) || a.c.origin.line - b.c.origin.line);
     return keyed.map((x) => x.c);
   }

@@ -15,7 +15,7 @@
 import type { Resource } from '../api/resource.js';
 import { resourceKey } from '../api/resource.js';
 import type { Problem } from '../api/problems.js';
-import { IR_VERSION, type IR, type IRBackend, type IRCluster, type IRHeaderMatch, type IRListener, type IRResolver, type IRRoute, type IRTCPRoute, type IRTLSContext, type IRVirtualHost, type IREndpoint, type IRSourceRef } from '../ir/types.js';
+import { IR_VERSION, type IR, type IRBackend, type IRCluster, type IRHeaderMatch, type IRListener, type IRResolver, type IRRoute, type IRRouteMatch, type IRTCPRoute, type IRTLSContext, type IRVirtualHost, type IREndpoint, type IRSourceRef } from '../ir/types.js';
 import type { SecretStore } from '../ir/secrets.js';
 import { canonicalJSON, hashIR, sha256 } from '../ir/canonical.js';
 import { CompileContext, cmpStr } from './context.js';
@@ -43,26 +43,33 @@ type Obj = Record<string, unknown>;
 export function compile(input: readonly Resource[], options: CompileOptions = {}, loadProblems: readonly Problem[] = []): CompileResult {
   const ctx = new CompileContext(loadProblems);
   // Inputs are sorted first so that nothing below can depend on file or repository order.
-  const resources = input.slice().sort(compareResources);
+  const resources = sortResources(input, ctx);
 
-  // 1. duplicates
-  const seen = new Map<string, Resource[]>();
-  for (const r of resources) {
-    const k = resourceKey(r);
-    const l = seen.get(k);
-    if (l) l.push(r);
-    else seen.set(k, [r]);
-  }
-  for (const [, rs] of seen) {
-    if (rs.length < 2) continue;
-    const where = rs.map((r) => `${r.origin.source ? r.origin.source + ':' : ''}${r.origin.path}:${r.origin.line}`).join(' and ');
-    for (const r of rs) ctx.report(r, 'DuplicateResource', `${r.kind} ${r.namespace}/${r.name} is defined more than once (${where}); none of the copies is used`, 'metadata.name');
+  // 1. duplicates: after sorting, copies of one resource are neighbours
+  for (let i = 0; i < resources.length; ) {
+    const k = ctx.keyOf(resources[i]!);
+    let end = i + 1;
+    while (end < resources.length && ctx.keyOf(resources[end]!) === k) end++;
+    if (end - i > 1) {
+      const rs = resources.slice(i, end);
+      const where = rs.map((r) => `${r.origin.source ? r.origin.source + ':' : ''}${r.origin.path}:${r.origin.line}`).join(' and ');
+      for (const r of rs) ctx.report(r, 'DuplicateResource', `${r.kind} ${r.namespace}/${r.name} is defined more than once (${where}); none of the copies is used`, 'metadata.name');
+    }
+    i = end;
   }
 
   // 2. claims
   if (options.claims) checkClaims(resources, options.claims, ctx);
 
-  const byKind = (k: Resource['kind']): Resource[] => resources.filter((r) => r.kind === k && ctx.isValid(r));
+  // Each pass takes its kind's resources that are still valid at that point, as before; the
+  // resources are split by kind once instead of scanning all of them for every kind.
+  const ofKind = new Map<Resource['kind'], Resource[]>();
+  for (const r of resources) {
+    const l = ofKind.get(r.kind);
+    if (l) l.push(r);
+    else ofKind.set(r.kind, [r]);
+  }
+  const byKind = (k: Resource['kind']): Resource[] => (ofKind.get(k) ?? []).filter((r) => ctx.isValid(r));
 
   // 3. global policy
   const global = compileGlobal(byKind('Module'), ctx);
@@ -78,9 +85,9 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   // The defaults stand in only when no resource of the kind exists at all: an invalid Listener or
   // Host must not be silently replaced by one that serves everything.
   const listeners = compileListeners(byKind('Listener'), ctx);
-  if (resources.every((r) => r.kind !== 'Listener')) listeners.push(defaultListener());
+  if (!ofKind.has('Listener')) listeners.push(defaultListener());
   let hosts = compileHosts(byKind('Host'), secretTable, tlsContexts, ctx);
-  if (resources.every((r) => r.kind !== 'Host')) hosts = [defaultHost()];
+  if (!ofKind.has('Host')) hosts = [defaultHost()];
   for (const l of listeners) if (l.l7) l.hosts = bindHosts(l, hosts, ctx);
   for (const h of hosts) {
     if (h.resource && !listeners.some((l) => l.hosts.includes(h))) {
@@ -117,7 +124,7 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
     const vhosts: IRVirtualHost[] = [];
     if (l.l7) {
       for (const vp of vhostPlans.filter((v) => v.listener === l)) {
-        const routes = buildRoutes(vp, attachments.get(vp) ?? [], ctx, clusterNeeds);
+        const routes = buildRoutes(attachments.get(vp) ?? new Map(), ctx, clusterNeeds);
         vhosts.push({
           name: `${l.name}-${vp.hostname}`,
           hostname: vp.hostname,
@@ -174,14 +181,18 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   return { ir, report, secrets, hash: hashIR(ir) };
 }
 
-function compareResources(a: Resource, b: Resource): number {
-  return (
-    cmpStr(resourceKey(a), resourceKey(b)) ||
-    cmpStr(a.origin.source ?? '', b.origin.source ?? '') ||
-    cmpStr(a.origin.path, b.origin.path) ||
-    a.origin.line - b.origin.line ||
-    cmpStr(canonicalJSON(a.spec), canonicalJSON(b.spec))
+/** By resourceKey, then origin, then content: a total order, whatever order the sources gave. */
+function sortResources(input: readonly Resource[], ctx: CompileContext): Resource[] {
+  const keyed = input.map((r) => ({ r, k: ctx.keyOf(r) }));
+  keyed.sort(
+    (a, b) =>
+      cmpStr(a.k, b.k) ||
+      cmpStr(a.r.origin.source ?? '', b.r.origin.source ?? '') ||
+      cmpStr(a.r.origin.path, b.r.origin.path) ||
+      a.r.origin.line - b.r.origin.line ||
+      cmpStr(canonicalJSON(a.r.spec), canonicalJSON(b.r.spec)),
   );
+  return keyed.map((x) => x.r);
 }
 
 function listenerIR(l: ListenerPlan, virtualHosts: IRVirtualHost[], tcpRoutes: IRTCPRoute[]): IRListener {
@@ -236,6 +247,8 @@ function compileResolvers(rs: readonly Resource[], ctx: CompileContext): Map<str
 interface VHostPlan {
   readonly listener: ListenerPlan;
   readonly hostname: string;
+  /** "listener/hostname", as conditions and problems name the vhost. */
+  readonly label: string;
   /** Hosts merged into this vhost, first = the one whose TLS and insecure policy apply. */
   readonly hosts: HostPlan[];
   readonly primary: HostPlan;
@@ -264,7 +277,7 @@ function planVirtualHosts(listeners: readonly ListenerPlan[], ctx: CompileContex
           ctx.report(other.resource, 'HostnameConflict', `Host shares hostname '${name}' with ${primary.resource ? resourceKey(primary.resource) : 'the default Host'} on listener ${l.name}; that Host's TLS and insecure policy apply`, 'spec.hostname');
         }
       }
-      out.push({ listener: l, hostname: name, hosts: hs, primary });
+      out.push({ listener: l, hostname: name, label: `${l.name}/${name}`, hosts: hs, primary });
     }
   }
   return out;
@@ -274,8 +287,10 @@ interface Attached {
   readonly plan: MappingPlan;
   /** The full match inside this vhost, authority constraints included. */
   readonly headers: readonly IRHeaderMatch[];
-  readonly groupKey: string;
 }
+
+/** Attached Mappings of one vhost by match (the group key): a group with several members is a canary group or a conflict. */
+type MatchGroups = Map<string, Attached[]>;
 
 function attaches(m: MappingPlan, h: HostPlan): boolean {
   const hostOk = m.hostname !== undefined && globsIntersect(m.hostname, h.hostname);
@@ -283,8 +298,12 @@ function attaches(m: MappingPlan, h: HostPlan): boolean {
   return hostOk;
 }
 
-function attachMappings(vhosts: readonly VHostPlan[], plans: readonly MappingPlan[], ctx: CompileContext): Map<VHostPlan, Attached[]> {
-  const out = new Map<VHostPlan, Attached[]>();
+function groupKeyOf(m: MappingPlan, headers: readonly IRHeaderMatch[]): string {
+  return JSON.stringify([m.prefix ?? null, m.path ?? null, m.regex ?? null, m.caseSensitive, m.method ?? '', m.methodRegex, headers, m.query, m.precedence]);
+}
+
+function attachMappings(vhosts: readonly VHostPlan[], plans: readonly MappingPlan[], ctx: CompileContext): Map<VHostPlan, MatchGroups> {
+  const out = new Map<VHostPlan, MatchGroups>();
   const attachedAnywhere = new Set<MappingPlan>();
   // Index Mappings by hostname so that a vhost only looks at Mappings that could attach to it:
   // with 10,000 Mappings over 50 Hosts a full scan per vhost dominated compile time.
@@ -297,8 +316,10 @@ function attachMappings(vhosts: readonly VHostPlan[], plans: readonly MappingPla
       else exact.set(m.hostname, [i]);
     } else rest.push(i);
   });
+  // A Mapping whose match gains nothing inside a vhost has the same group key in every vhost; built once.
+  const plainKeys = new Map<MappingPlan, string>();
   for (const v of vhosts) {
-    const list: Attached[] = [];
+    const groups: MatchGroups = new Map();
     let candidates: readonly number[];
     if (v.hosts.some((h) => h.mappingSelector || isGlob(h.hostname))) candidates = plans.map((_, i) => i);
     else {
@@ -310,18 +331,28 @@ function attachMappings(vhosts: readonly VHostPlan[], plans: readonly MappingPla
       const m = plans[i]!;
       if (!v.hosts.some((h) => attaches(m, h))) continue;
       attachedAnywhere.add(m);
-      ctx.attach(m.resource, `${v.listener.name}/${v.hostname}`);
-      const headers = m.headers.slice();
+      ctx.attach(m.resource, v.label);
       // A Mapping narrower than its vhost keeps its hostname as an :authority match.
-      if (m.hostname !== undefined && m.hostname !== '*' && m.hostname !== v.hostname) {
-        headers.push(isGlob(m.hostname) ? { name: ':authority', regex: globToRegex(m.hostname) } : { name: ':authority', exact: m.hostname });
+      const narrower = m.hostname !== undefined && m.hostname !== '*' && m.hostname !== v.hostname;
+      let headers: readonly IRHeaderMatch[] = m.headers;
+      let groupKey: string;
+      if (narrower || m.authority) {
+        const more = m.headers.slice();
+        if (narrower) more.push(isGlob(m.hostname!) ? { name: ':authority', regex: globToRegex(m.hostname!) } : { name: ':authority', exact: m.hostname! });
+        if (m.authority) more.push(m.authority);
+        more.sort(cmpHeader);
+        headers = more;
+        groupKey = groupKeyOf(m, headers);
+      } else {
+        // m.headers is already in cmpHeader order (compileMapping sorts it).
+        groupKey = plainKeys.get(m) ?? groupKeyOf(m, headers);
+        plainKeys.set(m, groupKey);
       }
-      if (m.authority) headers.push(m.authority);
-      headers.sort(cmpHeader);
-      const groupKey = JSON.stringify([m.prefix ?? null, m.path ?? null, m.regex ?? null, m.caseSensitive, m.method ?? '', m.methodRegex, headers, m.query, m.precedence]);
-      list.push({ plan: m, headers, groupKey });
+      const g = groups.get(groupKey);
+      if (g) g.push({ plan: m, headers });
+      else groups.set(groupKey, [{ plan: m, headers }]);
     }
-    out.set(v, list);
+    out.set(v, groups);
   }
   for (const m of plans) {
     if (!attachedAnywhere.has(m)) {
@@ -333,21 +364,17 @@ function attachMappings(vhosts: readonly VHostPlan[], plans: readonly MappingPla
 }
 
 /** Canary-group rules over every vhost: weights must fit in 100; same-match Mappings without weights conflict; one shadow. */
-function validateGroups(attachments: Map<VHostPlan, Attached[]>, ctx: CompileContext): void {
+function validateGroups(attachments: Map<VHostPlan, MatchGroups>, ctx: CompileContext): void {
   const reported = new Set<string>();
-  for (const [v, list] of attachments) {
-    const groups = new Map<string, Attached[]>();
-    for (const a of list) {
-      const g = groups.get(a.groupKey) ?? [];
-      g.push(a);
-      groups.set(a.groupKey, g);
-    }
+  for (const [v, groups] of attachments) {
     for (const g of groups.values()) {
+      // A single Mapping is neither a canary group nor a conflict, and one shadow is allowed.
+      if (g.length < 2) continue;
       const members = g.filter((a) => !a.plan.shadow);
       const shadows = g.filter((a) => a.plan.shadow);
       const names = members.map((a) => `${a.plan.resource.namespace}/${a.plan.resource.name}`).sort();
       const once = (a: Attached, code: string, fn: () => void): void => {
-        const k = `${resourceKey(a.plan.resource)}|${code}`;
+        const k = `${ctx.keyOf(a.plan.resource)}|${code}`;
         if (!reported.has(k)) {
           reported.add(k);
           fn();
@@ -363,7 +390,7 @@ function validateGroups(attachments: Map<VHostPlan, Attached[]>, ctx: CompileCon
       if (members.every((a) => a.plan.weight === undefined)) {
         for (const a of members) {
           once(a, 'conflict', () =>
-            ctx.report(a.plan.resource, 'RouteConflict', `Mappings ${names.join(' and ')} match the same requests on ${v.listener.name}/${v.hostname} and none sets a weight; traffic would be split silently — give them weights to make a canary, or change one match`, 'spec.prefix'),
+            ctx.report(a.plan.resource, 'RouteConflict', `Mappings ${names.join(' and ')} match the same requests on ${v.label} and none sets a weight; traffic would be split silently — give them weights to make a canary, or change one match`, 'spec.prefix'),
           );
         }
       }
@@ -371,72 +398,74 @@ function validateGroups(attachments: Map<VHostPlan, Attached[]>, ctx: CompileCon
   }
 }
 
-function buildRoutes(v: VHostPlan, attached: readonly Attached[], ctx: CompileContext, clusterNeeds: Map<string, ClusterNeeds>): IRRoute[] {
-  const groups = new Map<string, Attached[]>();
-  for (const a of attached) {
-    if (!ctx.isValid(a.plan.resource)) continue;
-    const g = groups.get(a.groupKey) ?? [];
-    g.push(a);
-    groups.set(a.groupKey, g);
-  }
-  const routes: { route: IRRoute; weightKey: number[]; tie: string }[] = [];
-  for (const [key, g] of groups) {
-    const sorted = g.slice().sort((a, b) => cmpStr(resourceKey(a.plan.resource), resourceKey(b.plan.resource)));
-    const members = sorted.filter((a) => !a.plan.shadow);
-    const shadow = sorted.find((a) => a.plan.shadow);
+interface RouteEntry {
+  readonly route: IRRoute;
+  /** Most specific first: precedence, then path, header and query match lengths (all descending), then the group key. */
+  readonly precedence: number;
+  readonly pathLen: number;
+  readonly headerLen: number;
+  readonly queryLen: number;
+  readonly tie: string;
+}
+
+function compareRouteEntries(a: RouteEntry, b: RouteEntry): number {
+  return b.precedence - a.precedence || b.pathLen - a.pathLen || b.headerLen - a.headerLen || b.queryLen - a.queryLen || cmpStr(a.tie, b.tie);
+}
+
+function buildRoutes(groups: MatchGroups, ctx: CompileContext, clusterNeeds: Map<string, ClusterNeeds>): IRRoute[] {
+  const entries: RouteEntry[] = [];
+  for (const [key, all] of groups) {
+    const g = all.every((a) => ctx.isValid(a.plan.resource)) ? all : all.filter((a) => ctx.isValid(a.plan.resource));
+    const sorted = g.length > 1 ? g.slice().sort((a, b) => cmpStr(ctx.keyOf(a.plan.resource), ctx.keyOf(b.plan.resource))) : g;
+    const members = sorted.some((a) => a.plan.shadow) ? sorted.filter((a) => !a.plan.shadow) : sorted;
+    const shadow = members === sorted ? undefined : sorted.find((a) => a.plan.shadow);
     if (members.length === 0) continue;
     const primary = members[0]!.plan;
-    const weights = normaliseWeights(members.map((a) => a.plan.weight));
+    // One member takes all the traffic, whatever weight it names (normaliseWeights gives [100]).
+    const weights = members.length === 1 ? ONE_MEMBER_WEIGHTS : normaliseWeights(members.map((a) => a.plan.weight));
     const backends: IRBackend[] = [];
-    for (const [i, a] of members.entries()) {
-      const p = a.plan;
+    for (let i = 0; i < members.length; i++) {
+      const p = members[i]!.plan;
       if (!p.backend || !p.cluster) continue;
-      const cname = registerCluster(clusterNeeds, p.cluster);
-      backends.push({ cluster: cname, weight: weights[i]!, ...p.backend });
+      backends.push({ ...p.backend, cluster: registerCluster(clusterNeeds, p.cluster), weight: weights[i]! });
     }
-    const match = {
-      ...(primary.prefix !== undefined ? { prefix: primary.prefix } : {}),
-      ...(primary.path !== undefined ? { path: primary.path } : {}),
-      ...(primary.regex !== undefined ? { regex: primary.regex } : {}),
-      caseSensitive: primary.caseSensitive,
-      ...(primary.method ? { method: primary.method } : {}),
-      ...(primary.methodRegex ? { methodRegex: true } : {}),
-      headers: members[0]!.headers,
-      query: primary.query,
-    };
-    const route: IRRoute = {
-      id: `${primary.resource.namespace}/${primary.resource.name}`,
-      match,
-      precedence: primary.precedence,
-      backends: primary.redirect ? [] : backends,
-      ...(primary.redirect ? { redirect: primary.redirect } : {}),
-      ...(shadow?.plan.cluster ? { shadow: { cluster: registerCluster(clusterNeeds, shadow.plan.cluster), weight: shadow.plan.weight ?? 100 } } : {}),
-      ...(primary.cors ? { cors: primary.cors } : {}),
-      allowUpgrade: primary.allowUpgrade,
-      grpc: primary.grpc,
-      bypassAuth: primary.bypassAuth,
-      mappings: sorted.map((a) => a.plan.ref),
-    };
-    const pathLen = (primary.prefix ?? primary.path ?? primary.regex ?? '').length;
-    const headerLen = match.headers.reduce((s, h) => s + h.name.length + (h.exact ?? h.regex ?? '').length, 0) + (primary.method ? ':method'.length + primary.method.length : 0);
-    const queryLen = match.query.reduce((s, q) => s + q.name.length + (q.exact ?? q.regex ?? '').length, 0);
-    routes.push({ route, weightKey: [primary.precedence, pathLen, headerLen, queryLen], tie: key });
+    const headers = members[0]!.headers;
+    // Members are added in the IR's order: prefix | path | regex, caseSensitive, method?, methodRegex?, headers, query.
+    const match: Partial<Mutable<IRRouteMatch>> = {};
+    if (primary.prefix !== undefined) match.prefix = primary.prefix;
+    if (primary.path !== undefined) match.path = primary.path;
+    if (primary.regex !== undefined) match.regex = primary.regex;
+    match.caseSensitive = primary.caseSensitive;
+    if (primary.method) match.method = primary.method;
+    if (primary.methodRegex) match.methodRegex = true;
+    match.headers = headers;
+    match.query = primary.query;
+    const route: Partial<Mutable<IRRoute>> = { id: `${primary.resource.namespace}/${primary.resource.name}`, match: match as IRRouteMatch, precedence: primary.precedence, backends: primary.redirect ? [] : backends };
+    if (primary.redirect) route.redirect = primary.redirect;
+    if (shadow?.plan.cluster) route.shadow = { cluster: registerCluster(clusterNeeds, shadow.plan.cluster), weight: shadow.plan.weight ?? 100 };
+    if (primary.cors) route.cors = primary.cors;
+    route.allowUpgrade = primary.allowUpgrade;
+    route.grpc = primary.grpc;
+    route.bypassAuth = primary.bypassAuth;
+    route.mappings = sorted.map((a) => a.plan.ref);
+    let headerLen = primary.method ? ':method'.length + primary.method.length : 0;
+    for (const h of headers) headerLen += h.name.length + (h.exact ?? h.regex ?? '').length;
+    let queryLen = 0;
+    for (const q of primary.query) queryLen += q.name.length + (q.exact ?? q.regex ?? '').length;
+    entries.push({ route: route as IRRoute, precedence: primary.precedence, pathLen: (primary.prefix ?? primary.path ?? primary.regex ?? '').length, headerLen, queryLen, tie: key });
   }
-  routes.sort((a, b) => {
-    for (let i = 0; i < a.weightKey.length; i++) {
-      const d = b.weightKey[i]! - a.weightKey[i]!;
-      if (d !== 0) return d;
-    }
-    return cmpStr(a.tie, b.tie);
-  });
+  entries.sort(compareRouteEntries);
   // Unique ids within a vhost: the same first Mapping can head two groups only via distinct matches.
   const ids = new Map<string, number>();
-  return routes.map(({ route }) => {
+  return entries.map(({ route }) => {
     const n = ids.get(route.id) ?? 0;
     ids.set(route.id, n + 1);
     return n === 0 ? route : { ...route, id: `${route.id}#${n}` };
   });
 }
+
+const ONE_MEMBER_WEIGHTS: readonly number[] = [100];
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** Explicit weights are kept; the rest of 100 is split evenly among unweighted members (earlier members get the odd units). */
 export function normaliseWeights(ws: readonly (number | undefined)[]): number[] {

@@ -44,7 +44,8 @@ export interface MappingPlan {
   /** Explicit weight, if given. */
   readonly weight?: number;
   readonly shadow: boolean;
-  readonly backend?: Omit<IRBackend, 'cluster' | 'weight'>;
+  /** The route backend this Mapping contributes; each route copies it and sets cluster and weight. */
+  readonly backend?: IRBackend;
   readonly cluster?: ClusterNeeds;
   readonly redirect?: IRRedirect;
   readonly cors?: IRCors;
@@ -213,6 +214,9 @@ export function compileMapping(r: Resource, global: IRGlobal, ctx: CompileContex
       else retryPolicy = rp;
     }
     backend = {
+      // Placeholders that keep cluster and weight first in the IR's member order.
+      cluster: '',
+      weight: 0,
       rewrite: { prefix: rewritePrefix, ...(regexRewrite ? { regex: regexRewrite } : {}) },
       ...(str('host_rewrite') ? { hostRewrite: str('host_rewrite')! } : {}),
       autoHostRewrite: s['auto_host_rewrite'] === true,
