@@ -8,31 +8,44 @@ type Obj = Record<string, unknown>;
 
 function list(v: unknown): string[] {
   if (v === undefined || v === null) return [];
-  if (Array.isArray(v)) return v.map((x) => String(x).trim()).filter((x) => x !== '');
-  return String(v)
-    .split(',')
-    .map((x) => x.trim())
-    .filter((x) => x !== '');
+  const items = Array.isArray(v) ? v : String(v).split(',');
+  const out: string[] = [];
+  for (const x of items) {
+    const t = String(x).trim();
+    if (t !== '') out.push(t);
+  }
+  return out;
+}
+
+/** list(), lower-cased and sorted: header names to remove. */
+function lowerSortedList(v: unknown): string[] {
+  const out = list(v);
+  for (let i = 0; i < out.length; i++) out[i] = out[i]!.toLowerCase();
+  if (out.length > 1) out.sort();
+  return out;
 }
 
 function headerValues(v: unknown): IRHeaderValue[] {
   if (!v || typeof v !== 'object') return [];
+  const o = v as Obj;
   const out: IRHeaderValue[] = [];
-  for (const [name, val] of Object.entries(v as Obj)) {
+  for (const name of Object.keys(o)) {
+    const val = o[name];
     if (val !== null && typeof val === 'object') {
-      const o = val as Obj;
-      out.push({ name: name.toLowerCase(), value: String(o['value'] ?? ''), append: o['append'] === undefined ? true : Boolean(o['append']) });
+      const x = val as Obj;
+      out.push({ name: name.toLowerCase(), value: String(x['value'] ?? ''), append: x['append'] === undefined ? true : Boolean(x['append']) });
     } else out.push({ name: name.toLowerCase(), value: String(val), append: true });
   }
-  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  if (out.length > 1) out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return out;
 }
 
 export function headerRulesFrom(spec: Obj): IRHeaderRules {
   return {
     requestAdd: headerValues(spec['add_request_headers']),
-    requestRemove: list(spec['remove_request_headers']).map((h) => h.toLowerCase()).sort(),
+    requestRemove: lowerSortedList(spec['remove_request_headers']),
     responseAdd: headerValues(spec['add_response_headers']),
-    responseRemove: list(spec['remove_response_headers']).map((h) => h.toLowerCase()).sort(),
+    responseRemove: lowerSortedList(spec['remove_response_headers']),
   };
 }
 

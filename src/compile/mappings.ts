@@ -56,81 +56,99 @@ export interface MappingPlan {
 
 const REDIRECT_CODES = new Set([301, 302, 303, 307, 308]);
 
+// Written without `...(cond ? { x } : {})` object spreads: V8 copies each one through the
+// runtime, and with twenty of them per Mapping they were most of compile's time at 10,000 Mappings.
 export function compileMapping(r: Resource, global: IRGlobal, ctx: CompileContext): MappingPlan | undefined {
   const s = r.spec as Obj;
-  const str = (k: string): string | undefined => (typeof s[k] === 'string' ? (s[k] as string) : undefined);
-  const num = (k: string): number | undefined => (typeof s[k] === 'number' ? (s[k] as number) : undefined);
   let ok = true;
   const fail = (code: Parameters<CompileContext['report']>[1], msg: string, field: string): void => {
     ctx.report(r, code, msg, field);
     ok = false;
   };
+  const regexFail = (e: string, what: string, field: string): void => fail(e.startsWith('invalid') ? 'InvalidRegex' : 'UnsafeRegex', `${what}: ${e}`, field);
 
   // ── match ──
-  const rawPrefix = str('prefix');
+  const rawPrefix = stringOf(s['prefix']);
   let prefix: string | undefined;
   let path: string | undefined;
   let regex: string | undefined;
   if (rawPrefix === undefined) fail('SchemaViolation', 'prefix is required', 'spec.prefix');
   else if (s['prefix_regex'] === true) {
     const e = checkRegex(rawPrefix);
-    if (e) fail(e.startsWith('invalid') ? 'InvalidRegex' : 'UnsafeRegex', `prefix: ${e}`, 'spec.prefix');
+    if (e) regexFail(e, 'prefix', 'spec.prefix');
     regex = rawPrefix;
   } else if (!rawPrefix.startsWith('/')) fail('SchemaViolation', `prefix '${rawPrefix}' must start with '/'`, 'spec.prefix');
   else if (s['prefix_exact'] === true) path = rawPrefix;
   else prefix = rawPrefix;
 
   const caseSensitive = s['case_sensitive'] !== false;
-  const method = str('method')?.toUpperCase();
+  const method = stringOf(s['method'])?.toUpperCase();
   const methodRegex = s['method_regex'] === true;
   if (method && methodRegex) {
     const e = checkRegex(method);
-    if (e) fail(e.startsWith('invalid') ? 'InvalidRegex' : 'UnsafeRegex', `method: ${e}`, 'spec.method');
+    if (e) regexFail(e, 'method', 'spec.method');
   }
 
   const headers: IRHeaderMatch[] = [];
-  const boolHeaders = new Set(Array.isArray(s['v2BoolHeaders']) ? (s['v2BoolHeaders'] as string[]) : []);
-  for (const [name, v] of Object.entries((s['headers'] ?? {}) as Obj)) {
-    const n = name.toLowerCase();
-    if (boolHeaders.has(name) || v === true) headers.push({ name: n, present: true });
-    else if (v === false) headers.push({ name: n, present: true, invert: true });
-    else headers.push({ name: n, exact: String(v) });
+  const headerSpec = s['headers'] as Obj | undefined;
+  if (headerSpec) {
+    const boolHeaders = Array.isArray(s['v2BoolHeaders']) ? (s['v2BoolHeaders'] as string[]) : undefined;
+    for (const name of Object.keys(headerSpec)) {
+      const v = headerSpec[name];
+      const n = name.toLowerCase();
+      if (boolHeaders?.includes(name) || v === true) headers.push({ name: n, present: true });
+      else if (v === false) headers.push({ name: n, present: true, invert: true });
+      else headers.push({ name: n, exact: String(v) });
+    }
   }
-  for (const [name, v] of Object.entries((s['regex_headers'] ?? {}) as Obj)) {
-    const e = checkRegex(String(v));
-    if (e) fail(e.startsWith('invalid') ? 'InvalidRegex' : 'UnsafeRegex', `regex_headers.${name}: ${e}`, `spec.regex_headers.${name}`);
-    headers.push({ name: name.toLowerCase(), regex: String(v) });
+  const regexHeaders = s['regex_headers'] as Obj | undefined;
+  if (regexHeaders) {
+    for (const name of Object.keys(regexHeaders)) {
+      const v = String(regexHeaders[name]);
+      const e = checkRegex(v);
+      if (e) regexFail(e, `regex_headers.${name}`, `spec.regex_headers.${name}`);
+      headers.push({ name: name.toLowerCase(), regex: v });
+    }
   }
   const query: IRQueryMatch[] = [];
-  const boolQuery = new Set(Array.isArray(s['v2BoolQueryParameters']) ? (s['v2BoolQueryParameters'] as string[]) : []);
-  for (const [name, v] of Object.entries((s['query_parameters'] ?? {}) as Obj)) {
-    if (boolQuery.has(name) || v === true) query.push({ name, present: true });
-    else query.push({ name, exact: String(v) });
+  const querySpec = s['query_parameters'] as Obj | undefined;
+  if (querySpec) {
+    const boolQuery = Array.isArray(s['v2BoolQueryParameters']) ? (s['v2BoolQueryParameters'] as string[]) : undefined;
+    for (const name of Object.keys(querySpec)) {
+      const v = querySpec[name];
+      if (boolQuery?.includes(name) || v === true) query.push({ name, present: true });
+      else query.push({ name, exact: String(v) });
+    }
   }
-  for (const [name, v] of Object.entries((s['regex_query_parameters'] ?? {}) as Obj)) {
-    const e = checkRegex(String(v));
-    if (e) fail(e.startsWith('invalid') ? 'InvalidRegex' : 'UnsafeRegex', `regex_query_parameters.${name}: ${e}`, `spec.regex_query_parameters.${name}`);
-    query.push({ name, regex: String(v) });
+  const regexQuery = s['regex_query_parameters'] as Obj | undefined;
+  if (regexQuery) {
+    for (const name of Object.keys(regexQuery)) {
+      const v = String(regexQuery[name]);
+      const e = checkRegex(v);
+      if (e) regexFail(e, `regex_query_parameters.${name}`, `spec.regex_query_parameters.${name}`);
+      query.push({ name, regex: v });
+    }
   }
-  headers.sort((a, b) => cmpHeader(a, b));
-  query.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  if (headers.length > 1) headers.sort(cmpHeader);
+  if (query.length > 1) query.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 
   // hostname (glob, for attachment) and the deprecated host (exact, or regex with host_regex)
-  let hostname = str('hostname') !== undefined ? canonicalHostname(str('hostname')!) : undefined;
+  const rawHostname = stringOf(s['hostname']);
+  let hostname = rawHostname !== undefined ? canonicalHostname(rawHostname) : undefined;
   let authority: IRHeaderMatch | undefined;
-  const host = str('host');
+  const host = stringOf(s['host']);
   if (host !== undefined) {
     if (s['host_regex'] === true) {
       const e = checkRegex(host);
-      if (e) fail(e.startsWith('invalid') ? 'InvalidRegex' : 'UnsafeRegex', `host: ${e}`, 'spec.host');
+      if (e) regexFail(e, 'host', 'spec.host');
       authority = { name: ':authority', regex: host };
       hostname ??= '*';
     } else if (hostname === undefined) hostname = canonicalHostname(host);
     else authority = { name: ':authority', exact: canonicalHostname(host) };
   }
 
-  const precedence = num('precedence') ?? 0;
-  const weight = num('weight');
+  const precedence = numberOf(s['precedence']) ?? 0;
+  const weight = numberOf(s['weight']);
   if (weight !== undefined && (weight < 0 || weight > 100 || !Number.isInteger(weight))) fail('SchemaViolation', 'weight must be an integer from 0 to 100', 'spec.weight');
 
   // ── CORS, upgrades ──
@@ -142,37 +160,40 @@ export function compileMapping(r: Resource, global: IRGlobal, ctx: CompileContex
   }
   const allowUpgrade = Array.isArray(s['allow_upgrade']) ? (s['allow_upgrade'] as string[]).map((u) => u.toLowerCase()) : [];
   if (s['use_websocket'] === true && !allowUpgrade.includes('websocket')) allowUpgrade.push('websocket');
-  allowUpgrade.sort();
+  if (allowUpgrade.length > 1) allowUpgrade.sort();
   const grpc = s['grpc'] === true;
 
   // ── redirect or route ──
-  const service = str('service');
+  const service = stringOf(s['service']);
+  const pathRedirect = stringOf(s['path_redirect']);
+  const prefixRedirect = stringOf(s['prefix_redirect']);
   let redirect: IRRedirect | undefined;
-  const code = num('redirect_response_code') ?? 301;
+  const code = numberOf(s['redirect_response_code']) ?? 301;
   if (!REDIRECT_CODES.has(code)) fail('SchemaViolation', 'redirect_response_code must be one of 301, 302, 303, 307, 308', 'spec.redirect_response_code');
   if (s['host_redirect'] === true) {
-    const rr: { -readonly [K in keyof IRRedirect]: IRRedirect[K] } = { responseCode: code as IRRedirect['responseCode'] };
+    const rr: Mutable<IRRedirect> = { responseCode: code as IRRedirect['responseCode'] };
     if (service) rr.hostRedirect = service.replace(/^https?:\/\//, '');
-    if (str('path_redirect') !== undefined) rr.pathRedirect = str('path_redirect')!;
-    if (str('prefix_redirect') !== undefined) rr.prefixRedirect = str('prefix_redirect')!;
+    if (pathRedirect !== undefined) rr.pathRedirect = pathRedirect;
+    if (prefixRedirect !== undefined) rr.prefixRedirect = prefixRedirect;
     const rx = s['regex_redirect'] as Obj | undefined;
     if (rx && typeof rx['pattern'] === 'string') {
       const e = checkRegex(rx['pattern']);
-      if (e) fail(e.startsWith('invalid') ? 'InvalidRegex' : 'UnsafeRegex', `regex_redirect.pattern: ${e}`, 'spec.regex_redirect.pattern');
+      if (e) regexFail(e, 'regex_redirect.pattern', 'spec.regex_redirect.pattern');
       rr.regexRedirect = { pattern: rx['pattern'], substitution: String(rx['substitution'] ?? '') };
     }
     if (service?.startsWith('https://')) rr.httpsRedirect = true;
     redirect = rr;
-  } else if (str('path_redirect') !== undefined || str('prefix_redirect') !== undefined || s['regex_redirect'] !== undefined) {
+  } else if (pathRedirect !== undefined || prefixRedirect !== undefined || s['regex_redirect'] !== undefined) {
     fail('SchemaViolation', 'path_redirect, prefix_redirect and regex_redirect only take effect with host_redirect: true', 'spec.host_redirect');
   }
 
+  const ref: IRSourceRef = { kind: r.kind, name: r.name, namespace: r.namespace, origin: r.origin };
   let backend: MappingPlan['backend'];
   let cluster: ClusterNeeds | undefined;
   if (!redirect) {
     if (!service) fail('SchemaViolation', 'service is required', 'spec.service');
     else {
-      const tlsName = typeof s['tls'] === 'string' ? (s['tls'] as string) : undefined;
+      const tlsName = stringOf(s['tls']);
       const parsed = parseService(service, s['tls'] === true || tlsName !== undefined);
       if (typeof parsed === 'string') fail('InvalidService', parsed, 'spec.service');
       else {
@@ -182,19 +203,18 @@ export function compileMapping(r: Resource, global: IRGlobal, ctx: CompileContex
           if (typeof l === 'string') fail('SchemaViolation', l, 'spec.load_balancer');
           else lb = l;
         }
-        cluster = {
-          service,
-          parsed,
-          namespace: r.namespace,
-          ...(str('resolver') ? { resolver: str('resolver')! } : {}),
-          ...(tlsName ? { tlsContext: tlsName } : {}),
-          ...(str('sni') ? { sni: str('sni')! } : {}),
-          http2: grpc,
-          connectTimeoutMs: num('connect_timeout_ms') ?? global.connectTimeoutMs,
-          idleTimeoutMs: num('cluster_idle_timeout_ms') ?? global.clusterIdleTimeoutMs,
-          loadBalancer: lb,
-          circuitBreakers: s['circuit_breakers'] !== undefined ? circuitBreakersFrom(s['circuit_breakers'], global.circuitBreakers) : global.circuitBreakers,
-        };
+        const needs: Mutable<ClusterNeeds> = { service, parsed, namespace: r.namespace } as Mutable<ClusterNeeds>;
+        const resolver = stringOf(s['resolver']);
+        if (resolver) needs.resolver = resolver;
+        if (tlsName) needs.tlsContext = tlsName;
+        const sni = stringOf(s['sni']);
+        if (sni) needs.sni = sni;
+        needs.http2 = grpc;
+        needs.connectTimeoutMs = numberOf(s['connect_timeout_ms']) ?? global.connectTimeoutMs;
+        needs.idleTimeoutMs = numberOf(s['cluster_idle_timeout_ms']) ?? global.clusterIdleTimeoutMs;
+        needs.loadBalancer = lb;
+        needs.circuitBreakers = s['circuit_breakers'] !== undefined ? circuitBreakersFrom(s['circuit_breakers'], global.circuitBreakers) : global.circuitBreakers;
+        cluster = needs;
       }
     }
     let rewritePrefix: string | null = '/';
@@ -203,7 +223,7 @@ export function compileMapping(r: Resource, global: IRGlobal, ctx: CompileContex
     const rx = s['regex_rewrite'] as Obj | undefined;
     if (rx && typeof rx['pattern'] === 'string') {
       const e = checkRegex(rx['pattern']);
-      if (e) fail(e.startsWith('invalid') ? 'InvalidRegex' : 'UnsafeRegex', `regex_rewrite.pattern: ${e}`, 'spec.regex_rewrite.pattern');
+      if (e) regexFail(e, 'regex_rewrite.pattern', 'spec.regex_rewrite.pattern');
       regexRewrite = { pattern: rx['pattern'], substitution: String(rx['substitution'] ?? '') };
       rewritePrefix = null; // regex_rewrite replaces the prefix rewrite, as in Emissary
     }
@@ -213,44 +233,42 @@ export function compileMapping(r: Resource, global: IRGlobal, ctx: CompileContex
       if (typeof rp === 'string') fail('SchemaViolation', rp, 'spec.retry_policy');
       else retryPolicy = rp;
     }
-    backend = {
-      // Placeholders that keep cluster and weight first in the IR's member order.
-      cluster: '',
-      weight: 0,
-      rewrite: { prefix: rewritePrefix, ...(regexRewrite ? { regex: regexRewrite } : {}) },
-      ...(str('host_rewrite') ? { hostRewrite: str('host_rewrite')! } : {}),
-      autoHostRewrite: s['auto_host_rewrite'] === true,
-      headers: headerRulesFrom(s),
-      timeouts: { requestMs: num('timeout_ms') ?? global.requestTimeoutMs, idleMs: num('idle_timeout_ms') ?? 0 },
-      ...(retryPolicy ? { retryPolicy } : {}),
-      mapping: { kind: r.kind, name: r.name, namespace: r.namespace, origin: r.origin },
-    };
+    // Members in the IR's order; cluster and weight are placeholders that keep their place first.
+    const b: Mutable<IRBackend> = { cluster: '', weight: 0, rewrite: regexRewrite ? { prefix: rewritePrefix, regex: regexRewrite } : { prefix: rewritePrefix } } as Mutable<IRBackend>;
+    const hostRewrite = stringOf(s['host_rewrite']);
+    if (hostRewrite) b.hostRewrite = hostRewrite;
+    b.autoHostRewrite = s['auto_host_rewrite'] === true;
+    b.headers = headerRulesFrom(s);
+    b.timeouts = { requestMs: numberOf(s['timeout_ms']) ?? global.requestTimeoutMs, idleMs: numberOf(s['idle_timeout_ms']) ?? 0 };
+    if (retryPolicy) b.retryPolicy = retryPolicy;
+    // The same source reference as the route's `mappings` entry: equal in the IR's JSON, built once.
+    b.mapping = ref;
+    backend = b;
   }
   if (!ok) return undefined;
-  return {
-    resource: r,
-    ref: { kind: r.kind, name: r.name, namespace: r.namespace, origin: r.origin },
-    ...(hostname !== undefined ? { hostname } : {}),
-    ...(authority ? { authority } : {}),
-    ...(prefix !== undefined ? { prefix } : {}),
-    ...(path !== undefined ? { path } : {}),
-    ...(regex !== undefined ? { regex } : {}),
-    caseSensitive,
-    ...(method ? { method } : {}),
-    methodRegex,
-    headers,
-    query,
-    precedence,
-    ...(weight !== undefined ? { weight } : {}),
-    shadow: s['shadow'] === true,
-    ...(backend ? { backend } : {}),
-    ...(cluster ? { cluster } : {}),
-    ...(redirect ? { redirect } : {}),
-    ...(cors ? { cors } : {}),
-    allowUpgrade,
-    grpc,
-    bypassAuth: s['bypass_auth'] === true,
-  };
+  const plan: Mutable<MappingPlan> = { resource: r, ref, caseSensitive, methodRegex, headers, query, precedence, shadow: s['shadow'] === true, allowUpgrade, grpc, bypassAuth: s['bypass_auth'] === true };
+  if (hostname !== undefined) plan.hostname = hostname;
+  if (authority) plan.authority = authority;
+  if (prefix !== undefined) plan.prefix = prefix;
+  if (path !== undefined) plan.path = path;
+  if (regex !== undefined) plan.regex = regex;
+  if (method) plan.method = method;
+  if (weight !== undefined) plan.weight = weight;
+  if (backend) plan.backend = backend;
+  if (cluster) plan.cluster = cluster;
+  if (redirect) plan.redirect = redirect;
+  if (cors) plan.cors = cors;
+  return plan;
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+function stringOf(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+
+function numberOf(v: unknown): number | undefined {
+  return typeof v === 'number' ? v : undefined;
 }
 
 export function cmpHeader(a: IRHeaderMatch, b: IRHeaderMatch): number {
