@@ -4,6 +4,7 @@
 import { compareProblems, problem, type Problem, type ProblemCode } from '../api/problems.js';
 import { fieldOrigin, refOf, resourceKey, type Resource } from '../api/resource.js';
 import type { ResourceCondition } from './report.js';
+import { parseService, type ParsedService } from './service.js';
 
 export class CompileContext {
   readonly problems: Problem[] = [];
@@ -16,6 +17,8 @@ export class CompileContext {
    * attachment, conditions); building the string once per resource keeps that off the profile.
    */
   private readonly keys = new Map<Resource<unknown>, string>();
+  /** parseService results of this run: thousands of Mappings name the same few services. */
+  private readonly services = new Map<string, ParsedService | string>();
 
   constructor(initial: readonly Problem[] = []) {
     this.problems.push(...initial);
@@ -41,11 +44,20 @@ export class CompileContext {
   }
 
   isValid(r: Resource<unknown>): boolean {
-    return this.invalid.size === 0 || !this.invalid.has(this.keyOf(r));
+    return this.isValidKey(this.keyOf(r));
+  }
+
+  /** isValid by resourceKey. */
+  isValidKey(k: string): boolean {
+    return this.invalid.size === 0 || !this.invalid.has(k);
   }
 
   attach(r: Resource<unknown>, vhost: string): void {
-    const k = this.keyOf(r);
+    this.attachKey(this.keyOf(r), vhost);
+  }
+
+  /** attach by resourceKey. */
+  attachKey(k: string, vhost: string): void {
     const list = this.attached.get(k);
     if (!list) this.attached.set(k, [vhost]);
     else if (!list.includes(vhost)) list.push(vhost);
@@ -95,6 +107,17 @@ export class CompileContext {
     // compile() passes its sorted resources, so this sort only confirms the order; it stays for other callers.
     keyed.sort((a, b) => cmpStr(a.k, b.k) || cmpStr(a.c.origin.source ?? '', b.c.origin.source ?? '') || cmpStr(a.c.origin.path, b.c.origin.path) || a.c.origin.line - b.c.origin.line);
     return keyed.map((x) => x.c);
+  }
+
+  /** parseService, once per distinct service string and TLS flag in this run; the result is shared. */
+  parsedService(raw: string, forceTLS: boolean): ParsedService | string {
+    const k = forceTLS ? `tls ${raw}` : raw;
+    let p = this.services.get(k);
+    if (p === undefined) {
+      p = parseService(raw, forceTLS);
+      this.services.set(k, p);
+    }
+    return p;
   }
 
   sortedProblems(): Problem[] {

@@ -120,7 +120,7 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   const attachments = attachMappings(vhostPlans, plans, ctx);
   validateGroups(attachments, ctx);
 
-  const clusterNeeds = new Map<string, ClusterNeeds>();
+  const clusterNeeds = new ClusterNeedsTable();
   const irListeners: IRListener[] = [];
   const tcpByPort = compileTCP(byKind('TCPMapping'), listeners, tlsContexts, global.connectTimeoutMs, ctx, clusterNeeds);
 
@@ -149,8 +149,9 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   irListeners.sort((a, b) => a.port - b.port || cmpStr(a.name, b.name));
 
   // 8. clusters
-  const clusters = buildClusters(clusterNeeds, resolvers);
-  const finalListeners = renameClusters(irListeners, nameClusters(clusterNeeds));
+  const clusterNames = nameClusters(clusterNeeds.byKey);
+  const clusters = buildClusters(clusterNeeds.byKey, clusterNames, resolvers);
+  const finalListeners = renameClusters(irListeners, clusterNames);
   const usedContexts = new Set<string>();
   for (const l of finalListeners) {
     for (const v of l.virtualHosts) if (v.tlsContext) usedContexts.add(v.tlsContext);
@@ -344,7 +345,7 @@ function attachMappings(vhosts: readonly VHostPlan[], plans: readonly MappingPla
       const m = plans[i]!;
       if (!v.hosts.some((h) => attaches(m, h))) continue;
       attachedAnywhere.add(m);
-      ctx.attach(m.resource, v.label);
+      ctx.attachKey(m.key, v.label);
       // A Mapping narrower than its vhost keeps its hostname as an :authority match.
       const narrower = m.hostname !== undefined && m.hostname !== '*' && m.hostname !== v.hostname;
       let headers: readonly IRHeaderMatch[] = m.headers;
@@ -387,7 +388,7 @@ function validateGroups(attachments: Map<VHostPlan, MatchGroups>, ctx: CompileCo
       const shadows = g.filter((a) => a.plan.shadow);
       const names = members.map((a) => `${a.plan.resource.namespace}/${a.plan.resource.name}`).sort();
       const once = (a: Attached, code: string, fn: () => void): void => {
-        const k = `${ctx.keyOf(a.plan.resource)}|${code}`;
+        const k = `${a.plan.key}|${code}`;
         if (!reported.has(k)) {
           reported.add(k);
           fn();
@@ -425,11 +426,11 @@ function compareRouteEntries(a: RouteEntry, b: RouteEntry): number {
   return b.precedence - a.precedence || b.pathLen - a.pathLen || b.headerLen - a.headerLen || b.queryLen - a.queryLen || cmpStr(a.tie, b.tie);
 }
 
-function buildRoutes(groups: MatchGroups, ctx: CompileContext, clusterNeeds: Map<string, ClusterNeeds>): IRRoute[] {
+function buildRoutes(groups: MatchGroups, ctx: CompileContext, clusterNeeds: ClusterNeedsTable): IRRoute[] {
   const entries: RouteEntry[] = [];
   for (const [key, all] of groups) {
-    const g = all.every((a) => ctx.isValid(a.plan.resource)) ? all : all.filter((a) => ctx.isValid(a.plan.resource));
-    const sorted = g.length > 1 ? g.slice().sort((a, b) => cmpStr(ctx.keyOf(a.plan.resource), ctx.keyOf(b.plan.resource))) : g;
+    const g = all.every((a) => ctx.isValidKey(a.plan.key)) ? all : all.filter((a) => ctx.isValidKey(a.plan.key));
+    const sorted = g.length > 1 ? g.slice().sort((a, b) => cmpStr(a.plan.key, b.plan.key)) : g;
     const members = sorted.some((a) => a.plan.shadow) ? sorted.filter((a) => !a.plan.shadow) : sorted;
     const shadow = members === sorted ? undefined : sorted.find((a) => a.plan.shadow);
     if (members.length === 0) continue;
@@ -440,7 +441,7 @@ function buildRoutes(groups: MatchGroups, ctx: CompileContext, clusterNeeds: Map
     for (let i = 0; i < members.length; i++) {
       const p = members[i]!.plan;
       if (!p.backend || !p.cluster) continue;
-      backends.push({ ...p.backend, cluster: registerCluster(clusterNeeds, p.cluster), weight: weights[i]! });
+      backends.push({ ...p.backend, cluster: clusterNeeds.register(p.cluster), weight: weights[i]! });
     }
     const headers = members[0]!.headers;
     // Members are added in the IR's order: prefix | path | regex, caseSensitive, method?, methodRegex?, headers, query.
@@ -455,7 +456,7 @@ function buildRoutes(groups: MatchGroups, ctx: CompileContext, clusterNeeds: Map
     match.query = primary.query;
     const route: Partial<Mutable<IRRoute>> = { id: `${primary.resource.namespace}/${primary.resource.name}`, match: match as IRRouteMatch, precedence: primary.precedence, backends: primary.redirect ? [] : backends };
     if (primary.redirect) route.redirect = primary.redirect;
-    if (shadow?.plan.cluster) route.shadow = { cluster: registerCluster(clusterNeeds, shadow.plan.cluster), weight: shadow.plan.weight ?? 100 };
+    if (shadow?.plan.cluster) route.shadow = { cluster: clusterNeeds.register(shadow.plan.cluster), weight: shadow.plan.weight ?? 100 };
     if (primary.cors) route.cors = primary.cors;
     route.allowUpgrade = primary.allowUpgrade;
     route.grpc = primary.grpc;
@@ -517,7 +518,7 @@ interface TCPPort {
   routes: IRTCPRoute[];
 }
 
-function compileTCP(rs: readonly Resource[], listeners: readonly ListenerPlan[], contexts: Map<string, IRTLSContext>, connectTimeoutMs: number, ctx: CompileContext, clusterNeeds: Map<string, ClusterNeeds>): Map<number, TCPPort> {
+function compileTCP(rs: readonly Resource[], listeners: readonly ListenerPlan[], contexts: Map<string, IRTLSContext>, connectTimeoutMs: number, ctx: CompileContext, clusterNeeds: ClusterNeedsTable): Map<number, TCPPort> {
   const byPort = new Map<number, Resource[]>();
   for (const r of rs) {
     const s = r.spec as Obj;
@@ -583,7 +584,7 @@ function compileTCP(rs: readonly Resource[], listeners: readonly ListenerPlan[],
           loadBalancer: { policy: 'round_robin' },
           circuitBreakers: { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 0 },
         };
-        return { cluster: registerCluster(clusterNeeds, needs), weight: weights[i]! };
+        return { cluster: clusterNeeds.register(needs), weight: weights[i]! };
       });
       const first = members[0]!;
       let tlsContext: string | undefined;
@@ -608,25 +609,62 @@ function compileTCP(rs: readonly Resource[], listeners: readonly ListenerPlan[],
 
 // ───────────────────────── clusters ─────────────────────────
 
-const keyCache = new WeakMap<ClusterNeeds, string>();
-
 /** Identity of a cluster: every setting that makes two upstreams different connection pools. */
 function needsKey(n: ClusterNeeds): string {
-  let k = keyCache.get(n);
-  if (k === undefined) {
-    const lb = n.loadBalancer;
-    const cb = n.circuitBreakers;
-    k = JSON.stringify([n.service.trim(), n.namespace, n.parsed.scheme, n.parsed.host, n.parsed.port, n.resolver ?? null, n.tlsContext ?? null, n.sni ?? null, n.http2, n.connectTimeoutMs, n.idleTimeoutMs, lb.policy, lb.hash ?? null, cb.maxConnections, cb.maxPendingRequests, cb.maxRequests, cb.maxRetries]);
-    keyCache.set(n, k);
-  }
-  return k;
+  const lb = n.loadBalancer;
+  const cb = n.circuitBreakers;
+  return JSON.stringify([n.service.trim(), n.namespace, n.parsed.scheme, n.parsed.host, n.parsed.port, n.resolver ?? null, n.tlsContext ?? null, n.sni ?? null, n.http2, n.connectTimeoutMs, n.idleTimeoutMs, lb.policy, lb.hash ?? null, cb.maxConnections, cb.maxPendingRequests, cb.maxRequests, cb.maxRetries]);
 }
 
-/** Registers a cluster requirement and returns its key; names are assigned once all are known (nameClusters). */
-function registerCluster(needs: Map<string, ClusterNeeds>, n: ClusterNeeds): string {
-  const k = needsKey(n);
-  if (!needs.has(k)) needs.set(k, n);
-  return k;
+/** Every input of needsKey equal (policies by identity), so the keys are equal too. */
+function sameNeeds(a: ClusterNeeds, b: ClusterNeeds): boolean {
+  return (
+    a.service === b.service &&
+    a.namespace === b.namespace &&
+    a.parsed.scheme === b.parsed.scheme &&
+    a.parsed.host === b.parsed.host &&
+    a.parsed.port === b.parsed.port &&
+    a.resolver === b.resolver &&
+    a.tlsContext === b.tlsContext &&
+    a.sni === b.sni &&
+    a.http2 === b.http2 &&
+    a.connectTimeoutMs === b.connectTimeoutMs &&
+    a.idleTimeoutMs === b.idleTimeoutMs &&
+    a.loadBalancer === b.loadBalancer &&
+    a.circuitBreakers === b.circuitBreakers
+  );
+}
+
+/** How many distinct requirements per service string are compared before a key is simply built. */
+const TWIN_SEARCH_LIMIT = 16;
+
+/**
+ * The cluster requirements of one compile run, by needsKey. Thousands of Mappings usually share a
+ * few upstreams with the same settings: a requirement equal to one already seen takes its key
+ * instead of being serialised again.
+ */
+class ClusterNeedsTable {
+  /** Distinct requirements by key, in registration order; names are assigned once all are known (nameClusters). */
+  readonly byKey = new Map<string, ClusterNeeds>();
+  private readonly keys = new Map<ClusterNeeds, string>();
+  private readonly byService = new Map<string, ClusterNeeds[]>();
+
+  /** Registers a requirement and returns its key. */
+  register(n: ClusterNeeds): string {
+    let k = this.keys.get(n);
+    if (k !== undefined) return k;
+    const seen = this.byService.get(n.service);
+    const twin = seen?.find((o) => sameNeeds(o, n));
+    if (twin) k = this.keys.get(twin)!;
+    else {
+      k = needsKey(n);
+      if (!seen) this.byService.set(n.service, [n]);
+      else if (seen.length < TWIN_SEARCH_LIMIT) seen.push(n);
+    }
+    this.keys.set(n, k);
+    if (!this.byKey.has(k)) this.byKey.set(k, n);
+    return k;
+  }
 }
 
 /**
@@ -665,9 +703,8 @@ function renameClusters(ls: IRListener[], names: Map<string, string>): IRListene
   return ls;
 }
 
-function buildClusters(needs: Map<string, ClusterNeeds>, resolvers: Map<string, IRResolver>): IRCluster[] {
+function buildClusters(needs: Map<string, ClusterNeeds>, names: Map<string, string>, resolvers: Map<string, IRResolver>): IRCluster[] {
   const out = new Map<string, IRCluster>();
-  const names = nameClusters(needs);
   for (const [key, n] of needs) {
     const name = names.get(key)!;
     let endpoints: IREndpoint[] = [{ host: n.parsed.host, port: n.parsed.port }];

@@ -5,7 +5,7 @@ import type { Resource } from '../api/resource.js';
 import type { IRBackend, IRCors, IRGlobal, IRHeaderMatch, IRQueryMatch, IRRedirect, IRRetryPolicy, IRLoadBalancer, IRCircuitBreakers, IRSourceRef } from '../ir/types.js';
 import type { CompileContext } from './context.js';
 import { checkRegex } from './regex-safety.js';
-import { parseService, type ParsedService } from './service.js';
+import type { ParsedService } from './service.js';
 import { canonicalHostname } from './hostname-globs.js';
 import { corsFrom, headerRulesFrom, retryPolicyFrom, loadBalancerFrom, circuitBreakersFrom } from './mapping-policy.js';
 
@@ -27,6 +27,8 @@ export interface ClusterNeeds {
 
 export interface MappingPlan {
   readonly resource: Resource;
+  /** resourceKey(resource). */
+  readonly key: string;
   readonly ref: IRSourceRef;
   /** Hostname glob used for Host attachment (undefined: attaches only by selector). */
   readonly hostname?: string;
@@ -59,7 +61,7 @@ const REDIRECT_CODES = new Set([301, 302, 303, 307, 308]);
 // Written without `...(cond ? { x } : {})` object spreads: V8 copies each one through the
 // runtime, and with twenty of them per Mapping they were most of compile's time at 10,000 Mappings.
 export function compileMapping(r: Resource, global: IRGlobal, ctx: CompileContext): MappingPlan | undefined {
-  const s = r.spec as Obj;
+  const s = readMappingFields(r.spec);
   let ok = true;
   const fail = (code: Parameters<CompileContext['report']>[1], msg: string, field: string): void => {
     ctx.report(r, code, msg, field);
@@ -68,31 +70,31 @@ export function compileMapping(r: Resource, global: IRGlobal, ctx: CompileContex
   const regexFail = (e: string, what: string, field: string): void => fail(e.startsWith('invalid') ? 'InvalidRegex' : 'UnsafeRegex', `${what}: ${e}`, field);
 
   // ── match ──
-  const rawPrefix = stringOf(s['prefix']);
+  const rawPrefix = stringOf(s.prefix);
   let prefix: string | undefined;
   let path: string | undefined;
   let regex: string | undefined;
   if (rawPrefix === undefined) fail('SchemaViolation', 'prefix is required', 'spec.prefix');
-  else if (s['prefix_regex'] === true) {
+  else if (s.prefix_regex === true) {
     const e = checkRegex(rawPrefix);
     if (e) regexFail(e, 'prefix', 'spec.prefix');
     regex = rawPrefix;
   } else if (!rawPrefix.startsWith('/')) fail('SchemaViolation', `prefix '${rawPrefix}' must start with '/'`, 'spec.prefix');
-  else if (s['prefix_exact'] === true) path = rawPrefix;
+  else if (s.prefix_exact === true) path = rawPrefix;
   else prefix = rawPrefix;
 
-  const caseSensitive = s['case_sensitive'] !== false;
-  const method = stringOf(s['method'])?.toUpperCase();
-  const methodRegex = s['method_regex'] === true;
+  const caseSensitive = s.case_sensitive !== false;
+  const method = stringOf(s.method)?.toUpperCase();
+  const methodRegex = s.method_regex === true;
   if (method && methodRegex) {
     const e = checkRegex(method);
     if (e) regexFail(e, 'method', 'spec.method');
   }
 
   const headers: IRHeaderMatch[] = [];
-  const headerSpec = s['headers'] as Obj | undefined;
+  const headerSpec = s.headers as Obj | undefined;
   if (headerSpec) {
-    const boolHeaders = Array.isArray(s['v2BoolHeaders']) ? (s['v2BoolHeaders'] as string[]) : undefined;
+    const boolHeaders = Array.isArray(s.v2BoolHeaders) ? (s.v2BoolHeaders as string[]) : undefined;
     for (const name of Object.keys(headerSpec)) {
       const v = headerSpec[name];
       const n = name.toLowerCase();
@@ -101,7 +103,7 @@ export function compileMapping(r: Resource, global: IRGlobal, ctx: CompileContex
       else headers.push({ name: n, exact: String(v) });
     }
   }
-  const regexHeaders = s['regex_headers'] as Obj | undefined;
+  const regexHeaders = s.regex_headers as Obj | undefined;
   if (regexHeaders) {
     for (const name of Object.keys(regexHeaders)) {
       const v = String(regexHeaders[name]);
@@ -111,16 +113,16 @@ export function compileMapping(r: Resource, global: IRGlobal, ctx: CompileContex
     }
   }
   const query: IRQueryMatch[] = [];
-  const querySpec = s['query_parameters'] as Obj | undefined;
+  const querySpec = s.query_parameters as Obj | undefined;
   if (querySpec) {
-    const boolQuery = Array.isArray(s['v2BoolQueryParameters']) ? (s['v2BoolQueryParameters'] as string[]) : undefined;
+    const boolQuery = Array.isArray(s.v2BoolQueryParameters) ? (s.v2BoolQueryParameters as string[]) : undefined;
     for (const name of Object.keys(querySpec)) {
       const v = querySpec[name];
       if (boolQuery?.includes(name) || v === true) query.push({ name, present: true });
       else query.push({ name, exact: String(v) });
     }
   }
-  const regexQuery = s['regex_query_parameters'] as Obj | undefined;
+  const regexQuery = s.regex_query_parameters as Obj | undefined;
   if (regexQuery) {
     for (const name of Object.keys(regexQuery)) {
       const v = String(regexQuery[name]);
@@ -133,12 +135,12 @@ export function compileMapping(r: Resource, global: IRGlobal, ctx: CompileContex
   if (query.length > 1) query.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 
   // hostname (glob, for attachment) and the deprecated host (exact, or regex with host_regex)
-  const rawHostname = stringOf(s['hostname']);
+  const rawHostname = stringOf(s.hostname);
   let hostname = rawHostname !== undefined ? canonicalHostname(rawHostname) : undefined;
   let authority: IRHeaderMatch | undefined;
-  const host = stringOf(s['host']);
+  const host = stringOf(s.host);
   if (host !== undefined) {
-    if (s['host_regex'] === true) {
+    if (s.host_regex === true) {
       const e = checkRegex(host);
       if (e) regexFail(e, 'host', 'spec.host');
       authority = { name: ':authority', regex: host };
@@ -147,35 +149,35 @@ export function compileMapping(r: Resource, global: IRGlobal, ctx: CompileContex
     else authority = { name: ':authority', exact: canonicalHostname(host) };
   }
 
-  const precedence = numberOf(s['precedence']) ?? 0;
-  const weight = numberOf(s['weight']);
+  const precedence = numberOf(s.precedence) ?? 0;
+  const weight = numberOf(s.weight);
   if (weight !== undefined && (weight < 0 || weight > 100 || !Number.isInteger(weight))) fail('SchemaViolation', 'weight must be an integer from 0 to 100', 'spec.weight');
 
   // ── CORS, upgrades ──
   let cors: IRCors | undefined;
-  if (s['cors'] !== undefined) {
-    const c = corsFrom(s['cors'] as Obj);
+  if (s.cors !== undefined) {
+    const c = corsFrom(s.cors as Obj);
     if (typeof c === 'string') fail('InvalidCORS', c, 'spec.cors');
     else cors = c;
   }
-  const allowUpgrade = Array.isArray(s['allow_upgrade']) ? (s['allow_upgrade'] as string[]).map((u) => u.toLowerCase()) : [];
-  if (s['use_websocket'] === true && !allowUpgrade.includes('websocket')) allowUpgrade.push('websocket');
+  const allowUpgrade = Array.isArray(s.allow_upgrade) ? (s.allow_upgrade as string[]).map((u) => u.toLowerCase()) : [];
+  if (s.use_websocket === true && !allowUpgrade.includes('websocket')) allowUpgrade.push('websocket');
   if (allowUpgrade.length > 1) allowUpgrade.sort();
-  const grpc = s['grpc'] === true;
+  const grpc = s.grpc === true;
 
   // ── redirect or route ──
-  const service = stringOf(s['service']);
-  const pathRedirect = stringOf(s['path_redirect']);
-  const prefixRedirect = stringOf(s['prefix_redirect']);
+  const service = stringOf(s.service);
+  const pathRedirect = stringOf(s.path_redirect);
+  const prefixRedirect = stringOf(s.prefix_redirect);
   let redirect: IRRedirect | undefined;
-  const code = numberOf(s['redirect_response_code']) ?? 301;
+  const code = numberOf(s.redirect_response_code) ?? 301;
   if (!REDIRECT_CODES.has(code)) fail('SchemaViolation', 'redirect_response_code must be one of 301, 302, 303, 307, 308', 'spec.redirect_response_code');
-  if (s['host_redirect'] === true) {
+  if (s.host_redirect === true) {
     const rr: Mutable<IRRedirect> = { responseCode: code as IRRedirect['responseCode'] };
     if (service) rr.hostRedirect = service.replace(/^https?:\/\//, '');
     if (pathRedirect !== undefined) rr.pathRedirect = pathRedirect;
     if (prefixRedirect !== undefined) rr.prefixRedirect = prefixRedirect;
-    const rx = s['regex_redirect'] as Obj | undefined;
+    const rx = s.regex_redirect as Obj | undefined;
     if (rx && typeof rx['pattern'] === 'string') {
       const e = checkRegex(rx['pattern']);
       if (e) regexFail(e, 'regex_redirect.pattern', 'spec.regex_redirect.pattern');
@@ -183,7 +185,7 @@ export function compileMapping(r: Resource, global: IRGlobal, ctx: CompileContex
     }
     if (service?.startsWith('https://')) rr.httpsRedirect = true;
     redirect = rr;
-  } else if (pathRedirect !== undefined || prefixRedirect !== undefined || s['regex_redirect'] !== undefined) {
+  } else if (pathRedirect !== undefined || prefixRedirect !== undefined || s.regex_redirect !== undefined) {
     fail('SchemaViolation', 'path_redirect, prefix_redirect and regex_redirect only take effect with host_redirect: true', 'spec.host_redirect');
   }
 
@@ -193,34 +195,34 @@ export function compileMapping(r: Resource, global: IRGlobal, ctx: CompileContex
   if (!redirect) {
     if (!service) fail('SchemaViolation', 'service is required', 'spec.service');
     else {
-      const tlsName = stringOf(s['tls']);
-      const parsed = parseService(service, s['tls'] === true || tlsName !== undefined);
+      const tlsName = stringOf(s.tls);
+      const parsed = ctx.parsedService(service, s.tls === true || tlsName !== undefined);
       if (typeof parsed === 'string') fail('InvalidService', parsed, 'spec.service');
       else {
         let lb = global.loadBalancer;
-        if (s['load_balancer'] !== undefined) {
-          const l = loadBalancerFrom(s['load_balancer'] as Obj);
+        if (s.load_balancer !== undefined) {
+          const l = loadBalancerFrom(s.load_balancer as Obj);
           if (typeof l === 'string') fail('SchemaViolation', l, 'spec.load_balancer');
           else lb = l;
         }
         const needs: Mutable<ClusterNeeds> = { service, parsed, namespace: r.namespace } as Mutable<ClusterNeeds>;
-        const resolver = stringOf(s['resolver']);
+        const resolver = stringOf(s.resolver);
         if (resolver) needs.resolver = resolver;
         if (tlsName) needs.tlsContext = tlsName;
-        const sni = stringOf(s['sni']);
+        const sni = stringOf(s.sni);
         if (sni) needs.sni = sni;
         needs.http2 = grpc;
-        needs.connectTimeoutMs = numberOf(s['connect_timeout_ms']) ?? global.connectTimeoutMs;
-        needs.idleTimeoutMs = numberOf(s['cluster_idle_timeout_ms']) ?? global.clusterIdleTimeoutMs;
+        needs.connectTimeoutMs = numberOf(s.connect_timeout_ms) ?? global.connectTimeoutMs;
+        needs.idleTimeoutMs = numberOf(s.cluster_idle_timeout_ms) ?? global.clusterIdleTimeoutMs;
         needs.loadBalancer = lb;
-        needs.circuitBreakers = s['circuit_breakers'] !== undefined ? circuitBreakersFrom(s['circuit_breakers'], global.circuitBreakers) : global.circuitBreakers;
+        needs.circuitBreakers = s.circuit_breakers !== undefined ? circuitBreakersFrom(s.circuit_breakers, global.circuitBreakers) : global.circuitBreakers;
         cluster = needs;
       }
     }
     let rewritePrefix: string | null = '/';
-    if (s['rewrite'] !== undefined) rewritePrefix = s['rewrite'] === '' || s['rewrite'] === null ? null : String(s['rewrite']);
+    if (s.rewrite !== undefined) rewritePrefix = s.rewrite === '' || s.rewrite === null ? null : String(s.rewrite);
     let regexRewrite: { pattern: string; substitution: string } | undefined;
-    const rx = s['regex_rewrite'] as Obj | undefined;
+    const rx = s.regex_rewrite as Obj | undefined;
     if (rx && typeof rx['pattern'] === 'string') {
       const e = checkRegex(rx['pattern']);
       if (e) regexFail(e, 'regex_rewrite.pattern', 'spec.regex_rewrite.pattern');
@@ -228,25 +230,25 @@ export function compileMapping(r: Resource, global: IRGlobal, ctx: CompileContex
       rewritePrefix = null; // regex_rewrite replaces the prefix rewrite, as in Emissary
     }
     let retryPolicy: IRRetryPolicy | undefined = global.retryPolicy;
-    if (s['retry_policy'] !== undefined) {
-      const rp = retryPolicyFrom(s['retry_policy'] as Obj);
+    if (s.retry_policy !== undefined) {
+      const rp = retryPolicyFrom(s.retry_policy as Obj);
       if (typeof rp === 'string') fail('SchemaViolation', rp, 'spec.retry_policy');
       else retryPolicy = rp;
     }
     // Members in the IR's order; cluster and weight are placeholders that keep their place first.
     const b: Mutable<IRBackend> = { cluster: '', weight: 0, rewrite: regexRewrite ? { prefix: rewritePrefix, regex: regexRewrite } : { prefix: rewritePrefix } } as Mutable<IRBackend>;
-    const hostRewrite = stringOf(s['host_rewrite']);
+    const hostRewrite = stringOf(s.host_rewrite);
     if (hostRewrite) b.hostRewrite = hostRewrite;
-    b.autoHostRewrite = s['auto_host_rewrite'] === true;
+    b.autoHostRewrite = s.auto_host_rewrite === true;
     b.headers = headerRulesFrom(s);
-    b.timeouts = { requestMs: numberOf(s['timeout_ms']) ?? global.requestTimeoutMs, idleMs: numberOf(s['idle_timeout_ms']) ?? 0 };
+    b.timeouts = { requestMs: numberOf(s.timeout_ms) ?? global.requestTimeoutMs, idleMs: numberOf(s.idle_timeout_ms) ?? 0 };
     if (retryPolicy) b.retryPolicy = retryPolicy;
     // The same source reference as the route's `mappings` entry: equal in the IR's JSON, built once.
     b.mapping = ref;
     backend = b;
   }
   if (!ok) return undefined;
-  const plan: Mutable<MappingPlan> = { resource: r, ref, caseSensitive, methodRegex, headers, query, precedence, shadow: s['shadow'] === true, allowUpgrade, grpc, bypassAuth: s['bypass_auth'] === true };
+  const plan: Mutable<MappingPlan> = { resource: r, key: ctx.keyOf(r), ref, caseSensitive, methodRegex, headers, query, precedence, shadow: s.shadow === true, allowUpgrade, grpc, bypassAuth: s.bypass_auth === true };
   if (hostname !== undefined) plan.hostname = hostname;
   if (authority) plan.authority = authority;
   if (prefix !== undefined) plan.prefix = prefix;
@@ -262,6 +264,70 @@ export function compileMapping(r: Resource, global: IRGlobal, ctx: CompileContex
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/**
+ * The spec fields compileMapping reads, copied into one object shape by one pass over the fields
+ * present. Each loaded spec has a hidden class of its own, so every direct read of a field, present
+ * or not, is a slow lookup; forty of them per Mapping cost more than the rest of compileMapping.
+ */
+class MappingFields {
+  prefix: unknown;
+  prefix_regex: unknown;
+  prefix_exact: unknown;
+  case_sensitive: unknown;
+  method: unknown;
+  method_regex: unknown;
+  headers: unknown;
+  v2BoolHeaders: unknown;
+  regex_headers: unknown;
+  query_parameters: unknown;
+  v2BoolQueryParameters: unknown;
+  regex_query_parameters: unknown;
+  hostname: unknown;
+  host: unknown;
+  host_regex: unknown;
+  precedence: unknown;
+  weight: unknown;
+  cors: unknown;
+  allow_upgrade: unknown;
+  use_websocket: unknown;
+  grpc: unknown;
+  service: unknown;
+  path_redirect: unknown;
+  prefix_redirect: unknown;
+  redirect_response_code: unknown;
+  host_redirect: unknown;
+  regex_redirect: unknown;
+  tls: unknown;
+  load_balancer: unknown;
+  resolver: unknown;
+  sni: unknown;
+  connect_timeout_ms: unknown;
+  cluster_idle_timeout_ms: unknown;
+  circuit_breakers: unknown;
+  rewrite: unknown;
+  regex_rewrite: unknown;
+  retry_policy: unknown;
+  host_rewrite: unknown;
+  auto_host_rewrite: unknown;
+  timeout_ms: unknown;
+  idle_timeout_ms: unknown;
+  shadow: unknown;
+  bypass_auth: unknown;
+  add_request_headers: unknown;
+  remove_request_headers: unknown;
+  add_response_headers: unknown;
+  remove_response_headers: unknown;
+}
+
+const MAPPING_FIELDS: ReadonlySet<string> = new Set(Object.keys(new MappingFields()));
+
+function readMappingFields(spec: Obj): MappingFields {
+  const f = new MappingFields();
+  const into = f as unknown as Obj;
+  for (const k in spec) if (MAPPING_FIELDS.has(k)) into[k] = spec[k];
+  return f;
+}
 
 function stringOf(v: unknown): string | undefined {
   return typeof v === 'string' ? v : undefined;
