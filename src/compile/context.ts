@@ -44,7 +44,7 @@ export class CompileContext {
   }
 
   isValid(r: Resource<unknown>): boolean {
-    return this.isValidKey(this.keyOf(r));
+    return this.invalid.size === 0 || !this.invalid.has(this.keyOf(r));
   }
 
   /** isValid by resourceKey. */

@@ -25,7 +25,7 @@ import { checkClaims } from './claims.js';
 import { compileGlobal } from './global-policy.js';
 import { compileSecrets, compileTLSContexts } from './tls.js';
 import { bindHosts, compileHosts, compileListeners, defaultHost, defaultListener, selectorMatches, type HostPlan, type ListenerPlan } from './listeners-hosts.js';
-import { cmpHeader, compileMapping, type ClusterNeeds, type MappingPlan } from './mappings.js';
+import { cmpHeader, compileMapping, matchKey, type ClusterNeeds, type MappingPlan } from './mappings.js';
 import { globsIntersect, globToRegex, isGlob } from './hostname-globs.js';
 import { clusterBaseName, parseService } from './service.js';
 
@@ -313,7 +313,12 @@ function attaches(m: MappingPlan, h: HostPlan): boolean {
 }
 
 function groupKeyOf(m: MappingPlan, headers: readonly IRHeaderMatch[]): string {
-  return JSON.stringify([m.prefix ?? null, m.path ?? null, m.regex ?? null, m.caseSensitive, m.method ?? '', m.methodRegex, headers, m.query, m.precedence]);
+  return matchKey(m.prefix, m.path, m.regex, m.caseSensitive, m.method, m.methodRegex, headers, m.query, m.precedence);
+}
+
+function attachesAny(m: MappingPlan, hosts: readonly HostPlan[]): boolean {
+  for (let i = 0; i < hosts.length; i++) if (attaches(m, hosts[i]!)) return true;
+  return false;
 }
 
 function attachMappings(vhosts: readonly VHostPlan[], plans: readonly MappingPlan[], ctx: CompileContext): Map<VHostPlan, MatchGroups> {
@@ -330,8 +335,6 @@ function attachMappings(vhosts: readonly VHostPlan[], plans: readonly MappingPla
       else exact.set(m.hostname, [i]);
     } else rest.push(i);
   });
-  // A Mapping whose match gains nothing inside a vhost has the same group key in every vhost; built once.
-  const plainKeys = new Map<MappingPlan, string>();
   for (const v of vhosts) {
     const groups: MatchGroups = new Map();
     let candidates: readonly number[];
@@ -341,9 +344,9 @@ function attachMappings(vhosts: readonly VHostPlan[], plans: readonly MappingPla
       for (const h of v.hosts) for (const i of exact.get(h.hostname) ?? []) set.add(i);
       candidates = [...set].sort((a, b) => a - b);
     }
-    for (const i of candidates) {
-      const m = plans[i]!;
-      if (!v.hosts.some((h) => attaches(m, h))) continue;
+    for (let c = 0; c < candidates.length; c++) {
+      const m = plans[candidates[c]!]!;
+      if (!attachesAny(m, v.hosts)) continue;
       attachedAnywhere.add(m);
       ctx.attachKey(m.key, v.label);
       // A Mapping narrower than its vhost keeps its hostname as an :authority match.
@@ -357,11 +360,7 @@ function attachMappings(vhosts: readonly VHostPlan[], plans: readonly MappingPla
         more.sort(cmpHeader);
         headers = more;
         groupKey = groupKeyOf(m, headers);
-      } else {
-        // m.headers is already in cmpHeader order (compileMapping sorts it).
-        groupKey = plainKeys.get(m) ?? groupKeyOf(m, headers);
-        plainKeys.set(m, groupKey);
-      }
+      } else groupKey = m.matchKey;
       const g = groups.get(groupKey);
       if (g) g.push({ plan: m, headers });
       else groups.set(groupKey, [{ plan: m, headers }]);
@@ -428,12 +427,12 @@ function compareRouteEntries(a: RouteEntry, b: RouteEntry): number {
 
 function buildRoutes(groups: MatchGroups, ctx: CompileContext, clusterNeeds: ClusterNeedsTable): IRRoute[] {
   const entries: RouteEntry[] = [];
-  for (const [key, all] of groups) {
+  groups.forEach((all, key) => {
     const g = all.every((a) => ctx.isValidKey(a.plan.key)) ? all : all.filter((a) => ctx.isValidKey(a.plan.key));
     const sorted = g.length > 1 ? g.slice().sort((a, b) => cmpStr(a.plan.key, b.plan.key)) : g;
     const members = sorted.some((a) => a.plan.shadow) ? sorted.filter((a) => !a.plan.shadow) : sorted;
     const shadow = members === sorted ? undefined : sorted.find((a) => a.plan.shadow);
-    if (members.length === 0) continue;
+    if (members.length === 0) return;
     const primary = members[0]!.plan;
     // One member takes all the traffic, whatever weight it names (normaliseWeights gives [100]).
     const weights = members.length === 1 ? ONE_MEMBER_WEIGHTS : normaliseWeights(members.map((a) => a.plan.weight));
@@ -441,7 +440,11 @@ function buildRoutes(groups: MatchGroups, ctx: CompileContext, clusterNeeds: Clu
     for (let i = 0; i < members.length; i++) {
       const p = members[i]!.plan;
       if (!p.backend || !p.cluster) continue;
-      backends.push({ ...p.backend, cluster: clusterNeeds.register(p.cluster), weight: weights[i]! });
+      const b: Mutable<IRBackend> = p.backendTaken ? { ...p.backend } : p.backend;
+      p.backendTaken = true;
+      b.cluster = clusterNeeds.register(p.cluster);
+      b.weight = weights[i]!;
+      backends.push(b);
     }
     const headers = members[0]!.headers;
     // Members are added in the IR's order: prefix | path | regex, caseSensitive, method?, methodRegex?, headers, query.
@@ -454,7 +457,7 @@ function buildRoutes(groups: MatchGroups, ctx: CompileContext, clusterNeeds: Clu
     if (primary.methodRegex) match.methodRegex = true;
     match.headers = headers;
     match.query = primary.query;
-    const route: Partial<Mutable<IRRoute>> = { id: `${primary.resource.namespace}/${primary.resource.name}`, match: match as IRRouteMatch, precedence: primary.precedence, backends: primary.redirect ? [] : backends };
+    const route: Partial<Mutable<IRRoute>> = { id: `${primary.resource.namespace}/${primary.resource.name}`, match: match as IRRouteMatch, precedence: primary.precedence, backends: primary.redirect || backends.length === 0 ? [] : backends.slice() };
     if (primary.redirect) route.redirect = primary.redirect;
     if (shadow?.plan.cluster) route.shadow = { cluster: clusterNeeds.register(shadow.plan.cluster), weight: shadow.plan.weight ?? 100 };
     if (primary.cors) route.cors = primary.cors;
@@ -467,7 +470,7 @@ function buildRoutes(groups: MatchGroups, ctx: CompileContext, clusterNeeds: Clu
     let queryLen = 0;
     for (const q of primary.query) queryLen += q.name.length + (q.exact ?? q.regex ?? '').length;
     entries.push({ route: route as IRRoute, precedence: primary.precedence, pathLen: (primary.prefix ?? primary.path ?? primary.regex ?? '').length, headerLen, queryLen, tie: key });
-  }
+  });
   entries.sort(compareRouteEntries);
   // Unique ids within a vhost: the same first Mapping can head two groups only via distinct matches.
   const ids = new Map<string, number>();

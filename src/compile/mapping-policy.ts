@@ -20,9 +20,11 @@ function list(v: unknown): string[] {
 /** list(), lower-cased and sorted: header names to remove. */
 function lowerSortedList(v: unknown): string[] {
   const out = list(v);
+  if (out.length === 0) return [];
   for (let i = 0; i < out.length; i++) out[i] = out[i]!.toLowerCase();
   if (out.length > 1) out.sort();
-  return out;
+  // The IR keeps this array: a copy has exactly its length, where a pushed-to array keeps room for 16.
+  return out.slice();
 }
 
 // Loaded objects each have a hidden class of their own: one for-in pass reads their members far
@@ -43,8 +45,16 @@ function headerValues(v: unknown): IRHeaderValue[] {
       out.push({ name: name.toLowerCase(), value: String(value ?? ''), append: append === undefined ? true : Boolean(append) });
     } else out.push({ name: name.toLowerCase(), value: String(val), append: true });
   }
-  if (out.length > 1) out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  return out;
+  if (out.length === 0) return [];
+  if (out.length === 2) {
+    // The common pair is put in order by hand: a sort call costs more than the comparison.
+    const a = out[0]!;
+    const b = out[1]!;
+    return b.name < a.name ? [b, a] : [a, b];
+  }
+  if (out.length > 2) out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  // The IR keeps this array: a copy has exactly its length, where a pushed-to array keeps room for 16.
+  return out.slice();
 }
 
 /** The header-rule fields of a Mapping spec or of the Module's config. */

@@ -43,11 +43,21 @@ export interface MappingPlan {
   readonly headers: IRHeaderMatch[];
   readonly query: IRQueryMatch[];
   readonly precedence: number;
+  /**
+   * The group key of this match as written (see matchKey): Mappings with equal keys in one vhost
+   * form a canary group or conflict. A vhost that adds an :authority match builds its own.
+   */
+  readonly matchKey: string;
   /** Explicit weight, if given. */
   readonly weight?: number;
   readonly shadow: boolean;
-  /** The route backend this Mapping contributes; each route copies it and sets cluster and weight. */
+  /**
+   * The route backend this Mapping contributes, cluster and weight still unset. The first route
+   * that uses it takes this object (backendTaken) and any further route a copy, so that a Mapping
+   * served in one vhost costs one backend object, not two.
+   */
   readonly backend?: IRBackend;
+  backendTaken: boolean;
   readonly cluster?: ClusterNeeds;
   readonly redirect?: IRRedirect;
   readonly cors?: IRCors;
@@ -133,6 +143,9 @@ export function compileMapping(r: Resource, global: IRGlobal, ctx: CompileContex
   }
   if (headers.length > 1) headers.sort(cmpHeader);
   if (query.length > 1) query.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  // The IR keeps these arrays: a copy has exactly their length, where a pushed-to array keeps room for 16.
+  const headerList = headers.length > 0 ? headers.slice() : headers;
+  const queryList = query.length > 0 ? query.slice() : query;
 
   // hostname (glob, for attachment) and the deprecated host (exact, or regex with host_regex)
   const rawHostname = stringOf(s.hostname);
@@ -248,7 +261,22 @@ export function compileMapping(r: Resource, global: IRGlobal, ctx: CompileContex
     backend = b;
   }
   if (!ok) return undefined;
-  const plan: Mutable<MappingPlan> = { resource: r, key: ctx.keyOf(r), ref, caseSensitive, methodRegex, headers, query, precedence, shadow: s.shadow === true, allowUpgrade, grpc, bypassAuth: s.bypass_auth === true };
+  const plan: Mutable<MappingPlan> = {
+    resource: r,
+    key: ctx.keyOf(r),
+    ref,
+    caseSensitive,
+    methodRegex,
+    headers: headerList,
+    query: queryList,
+    precedence,
+    matchKey: matchKey(prefix, path, regex, caseSensitive, method, methodRegex, headerList, queryList, precedence),
+    shadow: s.shadow === true,
+    allowUpgrade,
+    grpc,
+    bypassAuth: s.bypass_auth === true,
+    backendTaken: false,
+  };
   if (hostname !== undefined) plan.hostname = hostname;
   if (authority) plan.authority = authority;
   if (prefix !== undefined) plan.prefix = prefix;
@@ -335,6 +363,24 @@ function stringOf(v: unknown): string | undefined {
 
 function numberOf(v: unknown): number | undefined {
   return typeof v === 'number' ? v : undefined;
+}
+
+/**
+ * The group key of a match: equal keys mean the same requests match. It is also the last tie-break
+ * of route order, so its text must stay exactly this.
+ */
+export function matchKey(
+  prefix: string | undefined,
+  path: string | undefined,
+  regex: string | undefined,
+  caseSensitive: boolean,
+  method: string | undefined,
+  methodRegex: boolean,
+  headers: readonly IRHeaderMatch[],
+  query: readonly IRQueryMatch[],
+  precedence: number,
+): string {
+  return JSON.stringify([prefix ?? null, path ?? null, regex ?? null, caseSensitive, method ?? '', methodRegex, headers, query, precedence]);
 }
 
 export function cmpHeader(a: IRHeaderMatch, b: IRHeaderMatch): number {
