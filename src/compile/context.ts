@@ -74,7 +74,8 @@ export class CompileContext {
       l.push(p);
     }
     const keyed: { c: ResourceCondition; k: string }[] = [];
-    for (const r of resources) {
+    for (let i = 0; i < resources.length; i++) {
+      const r = resources[i]!;
       const k = this.keyOf(r);
       const attachedTo = this.attached.get(k);
       const ps = byKey.get(k);

@@ -25,7 +25,7 @@ import { checkClaims } from './claims.js';
 import { compileGlobal } from './global-policy.js';
 import { compileSecrets, compileTLSContexts } from './tls.js';
 import { bindHosts, compileHosts, compileListeners, defaultHost, defaultListener, selectorMatches, type HostPlan, type ListenerPlan } from './listeners-hosts.js';
-import { cmpHeader, compileMapping, matchKey, type ClusterNeeds, type MappingPlan } from './mappings.js';
+import { ClusterNeedsTable, cmpHeader, compileMapping, matchKey, type ClusterNeeds, type MappingPlan } from './mappings.js';
 import { globsIntersect, globToRegex, isGlob } from './hostname-globs.js';
 import { clusterBaseName, parseService } from './service.js';
 
@@ -68,7 +68,8 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   // Each pass takes its kind's resources that are still valid at that point, as before; the
   // resources are split by kind once instead of scanning all of them for every kind.
   const ofKind = new Map<Resource['kind'], Resource[]>();
-  for (const r of resources) {
+  for (let i = 0; i < resources.length; i++) {
+    const r = resources[i]!;
     const l = ofKind.get(r.kind);
     if (l) l.push(r);
     else ofKind.set(r.kind, [r]);
@@ -101,8 +102,13 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
 
   // 6. mappings
   const plans: MappingPlan[] = [];
-  for (const r of byKind('Mapping')) {
-    const p = compileMapping(r, global, ctx);
+  // Indexed loops in the passes that run once per Mapping: in code not yet optimised, for-of
+  // allocates an iterator result per step.
+  const clusterNeeds = new ClusterNeedsTable();
+  const mappings = byKind('Mapping');
+  for (let i = 0; i < mappings.length; i++) {
+    const r = mappings[i]!;
+    const p = compileMapping(r, global, ctx, clusterNeeds);
     if (!p) continue;
     if (p.cluster?.resolver && !resolvers.has(p.cluster.resolver)) {
       ctx.report(r, 'ResolverNotFound', `resolver '${p.cluster.resolver}' was not found`, 'spec.resolver');
@@ -120,7 +126,6 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   const attachments = attachMappings(vhostPlans, plans, ctx);
   validateGroups(attachments, ctx);
 
-  const clusterNeeds = new ClusterNeedsTable();
   const irListeners: IRListener[] = [];
   const tcpByPort = compileTCP(byKind('TCPMapping'), listeners, tlsContexts, global.connectTimeoutMs, ctx, clusterNeeds);
 
@@ -367,7 +372,8 @@ function attachMappings(vhosts: readonly VHostPlan[], plans: readonly MappingPla
     }
     out.set(v, groups);
   }
-  for (const m of plans) {
+  for (let i = 0; i < plans.length; i++) {
+    const m = plans[i]!;
     if (!attachedAnywhere.has(m)) {
       const why = m.hostname === undefined ? 'it has no hostname (add hostname: "*" or a Host mappingSelector that selects it)' : `no Host on any Listener matches hostname '${m.hostname}'`;
       ctx.report(m.resource, 'MappingNotAttached', `Mapping is not served: ${why}`, m.hostname === undefined ? 'spec' : 'spec.hostname');
@@ -466,9 +472,10 @@ function buildRoutes(groups: MatchGroups, ctx: CompileContext, clusterNeeds: Clu
     route.bypassAuth = primary.bypassAuth;
     route.mappings = sorted.map((a) => a.plan.ref);
     let headerLen = primary.method ? ':method'.length + primary.method.length : 0;
-    for (const h of headers) headerLen += h.name.length + (h.exact ?? h.regex ?? '').length;
+    for (let i = 0; i < headers.length; i++) headerLen += headers[i]!.name.length + (headers[i]!.exact ?? headers[i]!.regex ?? '').length;
     let queryLen = 0;
-    for (const q of primary.query) queryLen += q.name.length + (q.exact ?? q.regex ?? '').length;
+    const query = primary.query;
+    for (let i = 0; i < query.length; i++) queryLen += query[i]!.name.length + (query[i]!.exact ?? query[i]!.regex ?? '').length;
     entries.push({ route: route as IRRoute, precedence: primary.precedence, pathLen: (primary.prefix ?? primary.path ?? primary.regex ?? '').length, headerLen, queryLen, tie: key });
   });
   entries.sort(compareRouteEntries);
@@ -612,64 +619,6 @@ function compileTCP(rs: readonly Resource[], listeners: readonly ListenerPlan[],
 
 // ───────────────────────── clusters ─────────────────────────
 
-/** Identity of a cluster: every setting that makes two upstreams different connection pools. */
-function needsKey(n: ClusterNeeds): string {
-  const lb = n.loadBalancer;
-  const cb = n.circuitBreakers;
-  return JSON.stringify([n.service.trim(), n.namespace, n.parsed.scheme, n.parsed.host, n.parsed.port, n.resolver ?? null, n.tlsContext ?? null, n.sni ?? null, n.http2, n.connectTimeoutMs, n.idleTimeoutMs, lb.policy, lb.hash ?? null, cb.maxConnections, cb.maxPendingRequests, cb.maxRequests, cb.maxRetries]);
-}
-
-/** Every input of needsKey equal (policies by identity), so the keys are equal too. */
-function sameNeeds(a: ClusterNeeds, b: ClusterNeeds): boolean {
-  return (
-    a.service === b.service &&
-    a.namespace === b.namespace &&
-    a.parsed.scheme === b.parsed.scheme &&
-    a.parsed.host === b.parsed.host &&
-    a.parsed.port === b.parsed.port &&
-    a.resolver === b.resolver &&
-    a.tlsContext === b.tlsContext &&
-    a.sni === b.sni &&
-    a.http2 === b.http2 &&
-    a.connectTimeoutMs === b.connectTimeoutMs &&
-    a.idleTimeoutMs === b.idleTimeoutMs &&
-    a.loadBalancer === b.loadBalancer &&
-    a.circuitBreakers === b.circuitBreakers
-  );
-}
-
-/** How many distinct requirements per service string are compared before a key is simply built. */
-const TWIN_SEARCH_LIMIT = 16;
-
-/**
- * The cluster requirements of one compile run, by needsKey. Thousands of Mappings usually share a
- * few upstreams with the same settings: a requirement equal to one already seen takes its key
- * instead of being serialised again.
- */
-class ClusterNeedsTable {
-  /** Distinct requirements by key, in registration order; names are assigned once all are known (nameClusters). */
-  readonly byKey = new Map<string, ClusterNeeds>();
-  private readonly keys = new Map<ClusterNeeds, string>();
-  private readonly byService = new Map<string, ClusterNeeds[]>();
-
-  /** Registers a requirement and returns its key. */
-  register(n: ClusterNeeds): string {
-    let k = this.keys.get(n);
-    if (k !== undefined) return k;
-    const seen = this.byService.get(n.service);
-    const twin = seen?.find((o) => sameNeeds(o, n));
-    if (twin) k = this.keys.get(twin)!;
-    else {
-      k = needsKey(n);
-      if (!seen) this.byService.set(n.service, [n]);
-      else if (seen.length < TWIN_SEARCH_LIMIT) seen.push(n);
-    }
-    this.keys.set(n, k);
-    if (!this.byKey.has(k)) this.byKey.set(k, n);
-    return k;
-  }
-}
-
 /**
  * Emissary's name, cluster_<service>_<namespace>, when only one set of settings uses that service
  * in that namespace; otherwise every variant gets a short hash of its settings appended.
@@ -696,11 +645,14 @@ function nameClusters(needs: Map<string, ClusterNeeds>): Map<string, string> {
 function renameClusters(ls: IRListener[], names: Map<string, string>): IRListener[] {
   const n = (k: string): string => names.get(k) ?? k;
   for (const l of ls) {
-    for (const v of l.virtualHosts)
-      for (const r of v.routes) {
-        for (const b of r.backends) (b as { cluster: string }).cluster = n(b.cluster);
+    for (const v of l.virtualHosts) {
+      const routes = v.routes;
+      for (let i = 0; i < routes.length; i++) {
+        const r = routes[i]!;
+        for (let j = 0; j < r.backends.length; j++) (r.backends[j] as { cluster: string }).cluster = n(r.backends[j]!.cluster);
         if (r.shadow) (r.shadow as { cluster: string }).cluster = n(r.shadow.cluster);
       }
+    }
     for (const t of l.tcpRoutes) for (const b of t.backends) (b as { cluster: string }).cluster = n(b.cluster);
   }
   return ls;

@@ -8,10 +8,10 @@ type Obj = Record<string, unknown>;
 
 function list(v: unknown): string[] {
   if (v === undefined || v === null) return [];
-  const items = Array.isArray(v) ? v : String(v).split(',');
+  const items: readonly unknown[] = Array.isArray(v) ? v : String(v).split(',');
   const out: string[] = [];
-  for (const x of items) {
-    const t = String(x).trim();
+  for (let i = 0; i < items.length; i++) {
+    const t = String(items[i]).trim();
     if (t !== '') out.push(t);
   }
   return out;

@@ -70,7 +70,7 @@ const REDIRECT_CODES = new Set([301, 302, 303, 307, 308]);
 
 // Written without `...(cond ? { x } : {})` object spreads: V8 copies each one through the
 // runtime, and with twenty of them per Mapping they were most of compile's time at 10,000 Mappings.
-export function compileMapping(r: Resource, global: IRGlobal, ctx: CompileContext): MappingPlan | undefined {
+export function compileMapping(r: Resource, global: IRGlobal, ctx: CompileContext, clusters: ClusterNeedsTable): MappingPlan | undefined {
   const s = readMappingFields(r.spec);
   let ok = true;
   const fail = (code: Parameters<CompileContext['report']>[1], msg: string, field: string): void => {
@@ -229,7 +229,7 @@ export function compileMapping(r: Resource, global: IRGlobal, ctx: CompileContex
         needs.idleTimeoutMs = numberOf(s.cluster_idle_timeout_ms) ?? global.clusterIdleTimeoutMs;
         needs.loadBalancer = lb;
         needs.circuitBreakers = s.circuit_breakers !== undefined ? circuitBreakersFrom(s.circuit_breakers, global.circuitBreakers) : global.circuitBreakers;
-        cluster = needs;
+        cluster = clusters.intern(needs);
       }
     }
     let rewritePrefix: string | null = '/';
@@ -292,6 +292,69 @@ export function compileMapping(r: Resource, global: IRGlobal, ctx: CompileContex
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** Identity of a cluster: every setting that makes two upstreams different connection pools. */
+function needsKey(n: ClusterNeeds): string {
+  const lb = n.loadBalancer;
+  const cb = n.circuitBreakers;
+  return JSON.stringify([n.service.trim(), n.namespace, n.parsed.scheme, n.parsed.host, n.parsed.port, n.resolver ?? null, n.tlsContext ?? null, n.sni ?? null, n.http2, n.connectTimeoutMs, n.idleTimeoutMs, lb.policy, lb.hash ?? null, cb.maxConnections, cb.maxPendingRequests, cb.maxRequests, cb.maxRetries]);
+}
+
+/** Every input of needsKey equal (policies by identity), so the keys are equal too. */
+function sameNeeds(a: ClusterNeeds, b: ClusterNeeds): boolean {
+  return (
+    a.service === b.service &&
+    a.namespace === b.namespace &&
+    a.parsed.scheme === b.parsed.scheme &&
+    a.parsed.host === b.parsed.host &&
+    a.parsed.port === b.parsed.port &&
+    a.resolver === b.resolver &&
+    a.tlsContext === b.tlsContext &&
+    a.sni === b.sni &&
+    a.http2 === b.http2 &&
+    a.connectTimeoutMs === b.connectTimeoutMs &&
+    a.idleTimeoutMs === b.idleTimeoutMs &&
+    a.loadBalancer === b.loadBalancer &&
+    a.circuitBreakers === b.circuitBreakers
+  );
+}
+
+/** How many distinct requirements per service string are kept for sharing. */
+const SHARED_PER_SERVICE = 16;
+
+/**
+ * The cluster requirements of one compile run. Thousands of Mappings usually share a few upstreams
+ * with the same settings: they share one requirement object (intern), whose key is built once.
+ */
+export class ClusterNeedsTable {
+  /** Distinct requirements by key, in the order routes first used them; nameClusters names them. */
+  readonly byKey = new Map<string, ClusterNeeds>();
+  private readonly byService = new Map<string, ClusterNeeds[]>();
+  private readonly keys = new Map<ClusterNeeds, string>();
+
+  /** A requirement equal to n seen before in this run, or n itself. */
+  intern(n: ClusterNeeds): ClusterNeeds {
+    const seen = this.byService.get(n.service);
+    if (!seen) this.byService.set(n.service, [n]);
+    else {
+      for (let i = 0; i < seen.length; i++) if (sameNeeds(seen[i]!, n)) return seen[i]!;
+      if (seen.length < SHARED_PER_SERVICE) seen.push(n);
+    }
+    return n;
+  }
+
+  /** Records that a route uses n and returns its key. */
+  register(n: ClusterNeeds): string {
+    let key = this.keys.get(n);
+    if (key === undefined) {
+      key = needsKey(n);
+      this.keys.set(n, key);
+    }
+    if (!this.byKey.has(key)) this.byKey.set(key, n);
+    return key;
+  }
+}
+
 
 /**
  * The spec fields compileMapping reads, copied into one object shape by one pass over the fields
