@@ -19,20 +19,27 @@ function list(v: unknown): string[] {
 
 /** list(), lower-cased and sorted: header names to remove. */
 function lowerSortedList(v: unknown): string[] {
-  const out = list(v);
-  if (out.length === 0) return [];
-  for (let i = 0; i < out.length; i++) out[i] = out[i]!.toLowerCase();
+  if (v === undefined || v === null) return [];
+  const items: readonly unknown[] = Array.isArray(v) ? v : String(v).split(',');
+  // The IR keeps this array: map() allocates it at its exact length, where pushing keeps room for 16.
+  let out = items.map((x) => String(x).trim().toLowerCase());
+  if (out.includes('')) out = out.filter((x) => x !== '');
   if (out.length > 1) out.sort();
-  // The IR keeps this array: a copy has exactly its length, where a pushed-to array keeps room for 16.
-  return out.slice();
+  return out;
 }
+
+/**
+ * Header values are gathered here first, because their count is known only at the end; only the
+ * exact-length copy is kept by the IR. compile() is synchronous, so one array serves every call.
+ */
+const gathered: (IRHeaderValue | undefined)[] = [];
 
 // Loaded objects each have a hidden class of their own: one for-in pass reads their members far
 // faster than looking each member up by name.
 function headerValues(v: unknown): IRHeaderValue[] {
   if (!v || typeof v !== 'object') return [];
   const o = v as Obj;
-  const out: IRHeaderValue[] = [];
+  let n = 0;
   for (const name in o) {
     const val = o[name];
     if (val !== null && typeof val === 'object') {
@@ -42,19 +49,23 @@ function headerValues(v: unknown): IRHeaderValue[] {
         if (k === 'value') value = (val as Obj)[k];
         else if (k === 'append') append = (val as Obj)[k];
       }
-      out.push({ name: name.toLowerCase(), value: String(value ?? ''), append: append === undefined ? true : Boolean(append) });
-    } else out.push({ name: name.toLowerCase(), value: String(val), append: true });
+      gathered[n++] = { name: name.toLowerCase(), value: String(value ?? ''), append: append === undefined ? true : Boolean(append) };
+    } else gathered[n++] = { name: name.toLowerCase(), value: String(val), append: true };
   }
-  if (out.length === 0) return [];
-  if (out.length === 2) {
+  const out = exactCopy(gathered, n);
+  if (n === 2) {
     // The common pair is put in order by hand: a sort call costs more than the comparison.
-    const a = out[0]!;
-    const b = out[1]!;
-    return b.name < a.name ? [b, a] : [a, b];
-  }
-  if (out.length > 2) out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  // The IR keeps this array: a copy has exactly its length, where a pushed-to array keeps room for 16.
-  return out.slice();
+    if (out[1]!.name < out[0]!.name) out.reverse();
+  } else if (n > 2) out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return out;
+}
+
+/** The first n items of a gathering array, which is then emptied so that it keeps nothing alive. */
+function exactCopy<T>(from: (T | undefined)[], n: number): T[] {
+  if (n === 0) return [];
+  const out = from.slice(0, n) as T[];
+  for (let i = 0; i < n; i++) from[i] = undefined;
+  return out;
 }
 
 /** The header-rule fields of a Mapping spec or of the Module's config. */

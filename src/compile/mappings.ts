@@ -72,24 +72,21 @@ const REDIRECT_CODES = new Set([301, 302, 303, 307, 308]);
 // runtime, and with twenty of them per Mapping they were most of compile's time at 10,000 Mappings.
 export function compileMapping(r: Resource, global: IRGlobal, ctx: CompileContext, clusters: ClusterNeedsTable): MappingPlan | undefined {
   const s = readMappingFields(r.spec);
-  let ok = true;
-  const fail = (code: Parameters<CompileContext['report']>[1], msg: string, field: string): void => {
-    ctx.report(r, code, msg, field);
-    ok = false;
-  };
-  const regexFail = (e: string, what: string, field: string): void => fail(e.startsWith('invalid') ? 'InvalidRegex' : 'UnsafeRegex', `${what}: ${e}`, field);
+  // Every problem reported here is an error that drops the Mapping; a closure setting a flag would
+  // be allocated for each of thousands of Mappings, so the problem count tells instead.
+  const problemsBefore = ctx.problems.length;
 
   // ── match ──
   const rawPrefix = stringOf(s.prefix);
   let prefix: string | undefined;
   let path: string | undefined;
   let regex: string | undefined;
-  if (rawPrefix === undefined) fail('SchemaViolation', 'prefix is required', 'spec.prefix');
+  if (rawPrefix === undefined) ctx.report(r, 'SchemaViolation', 'prefix is required', 'spec.prefix');
   else if (s.prefix_regex === true) {
     const e = checkRegex(rawPrefix);
-    if (e) regexFail(e, 'prefix', 'spec.prefix');
+    if (e) reportRegex(ctx, r, e, 'prefix', 'spec.prefix');
     regex = rawPrefix;
-  } else if (!rawPrefix.startsWith('/')) fail('SchemaViolation', `prefix '${rawPrefix}' must start with '/'`, 'spec.prefix');
+  } else if (!rawPrefix.startsWith('/')) ctx.report(r, 'SchemaViolation', `prefix '${rawPrefix}' must start with '/'`, 'spec.prefix');
   else if (s.prefix_exact === true) path = rawPrefix;
   else prefix = rawPrefix;
 
@@ -98,7 +95,7 @@ export function compileMapping(r: Resource, global: IRGlobal, ctx: CompileContex
   const methodRegex = s.method_regex === true;
   if (method && methodRegex) {
     const e = checkRegex(method);
-    if (e) regexFail(e, 'method', 'spec.method');
+    if (e) reportRegex(ctx, r, e, 'method', 'spec.method');
   }
 
   const headers: IRHeaderMatch[] = [];
@@ -118,7 +115,7 @@ export function compileMapping(r: Resource, global: IRGlobal, ctx: CompileContex
     for (const name of Object.keys(regexHeaders)) {
       const v = String(regexHeaders[name]);
       const e = checkRegex(v);
-      if (e) regexFail(e, `regex_headers.${name}`, `spec.regex_headers.${name}`);
+      if (e) reportRegex(ctx, r, e, `regex_headers.${name}`, `spec.regex_headers.${name}`);
       headers.push({ name: name.toLowerCase(), regex: v });
     }
   }
@@ -137,7 +134,7 @@ export function compileMapping(r: Resource, global: IRGlobal, ctx: CompileContex
     for (const name of Object.keys(regexQuery)) {
       const v = String(regexQuery[name]);
       const e = checkRegex(v);
-      if (e) regexFail(e, `regex_query_parameters.${name}`, `spec.regex_query_parameters.${name}`);
+      if (e) reportRegex(ctx, r, e, `regex_query_parameters.${name}`, `spec.regex_query_parameters.${name}`);
       query.push({ name, regex: v });
     }
   }
@@ -155,7 +152,7 @@ export function compileMapping(r: Resource, global: IRGlobal, ctx: CompileContex
   if (host !== undefined) {
     if (s.host_regex === true) {
       const e = checkRegex(host);
-      if (e) regexFail(e, 'host', 'spec.host');
+      if (e) reportRegex(ctx, r, e, 'host', 'spec.host');
       authority = { name: ':authority', regex: host };
       hostname ??= '*';
     } else if (hostname === undefined) hostname = canonicalHostname(host);
@@ -164,13 +161,13 @@ export function compileMapping(r: Resource, global: IRGlobal, ctx: CompileContex
 
   const precedence = numberOf(s.precedence) ?? 0;
   const weight = numberOf(s.weight);
-  if (weight !== undefined && (weight < 0 || weight > 100 || !Number.isInteger(weight))) fail('SchemaViolation', 'weight must be an integer from 0 to 100', 'spec.weight');
+  if (weight !== undefined && (weight < 0 || weight > 100 || !Number.isInteger(weight))) ctx.report(r, 'SchemaViolation', 'weight must be an integer from 0 to 100', 'spec.weight');
 
   // ── CORS, upgrades ──
   let cors: IRCors | undefined;
   if (s.cors !== undefined) {
     const c = corsFrom(s.cors as Obj);
-    if (typeof c === 'string') fail('InvalidCORS', c, 'spec.cors');
+    if (typeof c === 'string') ctx.report(r, 'InvalidCORS', c, 'spec.cors');
     else cors = c;
   }
   const allowUpgrade = Array.isArray(s.allow_upgrade) ? (s.allow_upgrade as string[]).map((u) => u.toLowerCase()) : [];
@@ -184,7 +181,7 @@ export function compileMapping(r: Resource, global: IRGlobal, ctx: CompileContex
   const prefixRedirect = stringOf(s.prefix_redirect);
   let redirect: IRRedirect | undefined;
   const code = numberOf(s.redirect_response_code) ?? 301;
-  if (!REDIRECT_CODES.has(code)) fail('SchemaViolation', 'redirect_response_code must be one of 301, 302, 303, 307, 308', 'spec.redirect_response_code');
+  if (!REDIRECT_CODES.has(code)) ctx.report(r, 'SchemaViolation', 'redirect_response_code must be one of 301, 302, 303, 307, 308', 'spec.redirect_response_code');
   if (s.host_redirect === true) {
     const rr: Mutable<IRRedirect> = { responseCode: code as IRRedirect['responseCode'] };
     if (service) rr.hostRedirect = service.replace(/^https?:\/\//, '');
@@ -193,29 +190,29 @@ export function compileMapping(r: Resource, global: IRGlobal, ctx: CompileContex
     const rx = s.regex_redirect as Obj | undefined;
     if (rx && typeof rx['pattern'] === 'string') {
       const e = checkRegex(rx['pattern']);
-      if (e) regexFail(e, 'regex_redirect.pattern', 'spec.regex_redirect.pattern');
+      if (e) reportRegex(ctx, r, e, 'regex_redirect.pattern', 'spec.regex_redirect.pattern');
       rr.regexRedirect = { pattern: rx['pattern'], substitution: String(rx['substitution'] ?? '') };
     }
     if (service?.startsWith('https://')) rr.httpsRedirect = true;
     redirect = rr;
   } else if (pathRedirect !== undefined || prefixRedirect !== undefined || s.regex_redirect !== undefined) {
-    fail('SchemaViolation', 'path_redirect, prefix_redirect and regex_redirect only take effect with host_redirect: true', 'spec.host_redirect');
+    ctx.report(r, 'SchemaViolation', 'path_redirect, prefix_redirect and regex_redirect only take effect with host_redirect: true', 'spec.host_redirect');
   }
 
   const ref: IRSourceRef = { kind: r.kind, name: r.name, namespace: r.namespace, origin: r.origin };
   let backend: MappingPlan['backend'];
   let cluster: ClusterNeeds | undefined;
   if (!redirect) {
-    if (!service) fail('SchemaViolation', 'service is required', 'spec.service');
+    if (!service) ctx.report(r, 'SchemaViolation', 'service is required', 'spec.service');
     else {
       const tlsName = stringOf(s.tls);
       const parsed = ctx.parsedService(service, s.tls === true || tlsName !== undefined);
-      if (typeof parsed === 'string') fail('InvalidService', parsed, 'spec.service');
+      if (typeof parsed === 'string') ctx.report(r, 'InvalidService', parsed, 'spec.service');
       else {
         let lb = global.loadBalancer;
         if (s.load_balancer !== undefined) {
           const l = loadBalancerFrom(s.load_balancer as Obj);
-          if (typeof l === 'string') fail('SchemaViolation', l, 'spec.load_balancer');
+          if (typeof l === 'string') ctx.report(r, 'SchemaViolation', l, 'spec.load_balancer');
           else lb = l;
         }
         const needs: Mutable<ClusterNeeds> = { service, parsed, namespace: r.namespace } as Mutable<ClusterNeeds>;
@@ -238,14 +235,14 @@ export function compileMapping(r: Resource, global: IRGlobal, ctx: CompileContex
     const rx = s.regex_rewrite as Obj | undefined;
     if (rx && typeof rx['pattern'] === 'string') {
       const e = checkRegex(rx['pattern']);
-      if (e) regexFail(e, 'regex_rewrite.pattern', 'spec.regex_rewrite.pattern');
+      if (e) reportRegex(ctx, r, e, 'regex_rewrite.pattern', 'spec.regex_rewrite.pattern');
       regexRewrite = { pattern: rx['pattern'], substitution: String(rx['substitution'] ?? '') };
       rewritePrefix = null; // regex_rewrite replaces the prefix rewrite, as in Emissary
     }
     let retryPolicy: IRRetryPolicy | undefined = global.retryPolicy;
     if (s.retry_policy !== undefined) {
       const rp = retryPolicyFrom(s.retry_policy as Obj);
-      if (typeof rp === 'string') fail('SchemaViolation', rp, 'spec.retry_policy');
+      if (typeof rp === 'string') ctx.report(r, 'SchemaViolation', rp, 'spec.retry_policy');
       else retryPolicy = rp;
     }
     // Members in the IR's order; cluster and weight are placeholders that keep their place first.
@@ -260,7 +257,7 @@ export function compileMapping(r: Resource, global: IRGlobal, ctx: CompileContex
     b.mapping = ref;
     backend = b;
   }
-  if (!ok) return undefined;
+  if (ctx.problems.length !== problemsBefore) return undefined;
   const plan: Mutable<MappingPlan> = {
     resource: r,
     key: ctx.keyOf(r),
@@ -292,6 +289,10 @@ export function compileMapping(r: Resource, global: IRGlobal, ctx: CompileContex
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+function reportRegex(ctx: CompileContext, r: Resource, e: string, what: string, field: string): void {
+  ctx.report(r, e.startsWith('invalid') ? 'InvalidRegex' : 'UnsafeRegex', `${what}: ${e}`, field);
+}
 
 /** Identity of a cluster: every setting that makes two upstreams different connection pools. */
 function needsKey(n: ClusterNeeds): string {
