@@ -434,49 +434,8 @@ function compareRouteEntries(a: RouteEntry, b: RouteEntry): number {
 function buildRoutes(groups: MatchGroups, ctx: CompileContext, clusterNeeds: ClusterNeedsTable): IRRoute[] {
   const entries: RouteEntry[] = [];
   groups.forEach((all, key) => {
-    const g = all.every((a) => ctx.isValidKey(a.plan.key)) ? all : all.filter((a) => ctx.isValidKey(a.plan.key));
-    const sorted = g.length > 1 ? g.slice().sort((a, b) => cmpStr(a.plan.key, b.plan.key)) : g;
-    const members = sorted.some((a) => a.plan.shadow) ? sorted.filter((a) => !a.plan.shadow) : sorted;
-    const shadow = members === sorted ? undefined : sorted.find((a) => a.plan.shadow);
-    if (members.length === 0) return;
-    const primary = members[0]!.plan;
-    // One member takes all the traffic, whatever weight it names (normaliseWeights gives [100]).
-    const weights = members.length === 1 ? ONE_MEMBER_WEIGHTS : normaliseWeights(members.map((a) => a.plan.weight));
-    const backends: IRBackend[] = [];
-    for (let i = 0; i < members.length; i++) {
-      const p = members[i]!.plan;
-      if (!p.backend || !p.cluster) continue;
-      const b: Mutable<IRBackend> = p.backendTaken ? { ...p.backend } : p.backend;
-      p.backendTaken = true;
-      b.cluster = clusterNeeds.register(p.cluster);
-      b.weight = weights[i]!;
-      backends.push(b);
-    }
-    const headers = members[0]!.headers;
-    // Members are added in the IR's order: prefix | path | regex, caseSensitive, method?, methodRegex?, headers, query.
-    const match: Partial<Mutable<IRRouteMatch>> = {};
-    if (primary.prefix !== undefined) match.prefix = primary.prefix;
-    if (primary.path !== undefined) match.path = primary.path;
-    if (primary.regex !== undefined) match.regex = primary.regex;
-    match.caseSensitive = primary.caseSensitive;
-    if (primary.method) match.method = primary.method;
-    if (primary.methodRegex) match.methodRegex = true;
-    match.headers = headers;
-    match.query = primary.query;
-    const route: Partial<Mutable<IRRoute>> = { id: `${primary.resource.namespace}/${primary.resource.name}`, match: match as IRRouteMatch, precedence: primary.precedence, backends: primary.redirect || backends.length === 0 ? [] : backends.slice() };
-    if (primary.redirect) route.redirect = primary.redirect;
-    if (shadow?.plan.cluster) route.shadow = { cluster: clusterNeeds.register(shadow.plan.cluster), weight: shadow.plan.weight ?? 100 };
-    if (primary.cors) route.cors = primary.cors;
-    route.allowUpgrade = primary.allowUpgrade;
-    route.grpc = primary.grpc;
-    route.bypassAuth = primary.bypassAuth;
-    route.mappings = sorted.map((a) => a.plan.ref);
-    let headerLen = primary.method ? ':method'.length + primary.method.length : 0;
-    for (let i = 0; i < headers.length; i++) headerLen += headers[i]!.name.length + (headers[i]!.exact ?? headers[i]!.regex ?? '').length;
-    let queryLen = 0;
-    const query = primary.query;
-    for (let i = 0; i < query.length; i++) queryLen += query[i]!.name.length + (query[i]!.exact ?? query[i]!.regex ?? '').length;
-    entries.push({ route: route as IRRoute, precedence: primary.precedence, pathLen: (primary.prefix ?? primary.path ?? primary.regex ?? '').length, headerLen, queryLen, tie: key });
+    const e = routeEntry(key, all, ctx, clusterNeeds);
+    if (e) entries.push(e);
   });
   entries.sort(compareRouteEntries);
   // Unique ids within a vhost: the same first Mapping can head two groups only via distinct matches.
@@ -486,6 +445,85 @@ function buildRoutes(groups: MatchGroups, ctx: CompileContext, clusterNeeds: Clu
     ids.set(route.id, n + 1);
     return n === 0 ? route : { ...route, id: `${route.id}#${n}` };
   });
+}
+
+const NO_MEMBERS: readonly Attached[] = [];
+
+/** The still-valid members of a group, by resourceKey. */
+function validByKey(all: readonly Attached[], ctx: CompileContext): readonly Attached[] {
+  if (all.length === 1) return ctx.isValidKey(all[0]!.plan.key) ? all : NO_MEMBERS;
+  return all.filter((a) => ctx.isValidKey(a.plan.key)).sort((a, b) => cmpStr(a.plan.key, b.plan.key));
+}
+
+// Most groups are one valid Mapping without shadow, redirect or CORS: that case is built from
+// object literals, which V8 creates far faster than objects grown member by member.
+function routeEntry(key: string, all: readonly Attached[], ctx: CompileContext, clusterNeeds: ClusterNeedsTable): RouteEntry | undefined {
+  const sorted = validByKey(all, ctx);
+  let members = sorted;
+  let shadow: Attached | undefined;
+  for (let i = 0; i < sorted.length; i++) {
+    if (sorted[i]!.plan.shadow) {
+      shadow = sorted[i];
+      members = sorted.filter((a) => !a.plan.shadow);
+      break;
+    }
+  }
+  if (members.length === 0) return undefined;
+  const primary = members[0]!.plan;
+  // One member takes all the traffic, whatever weight it names (normaliseWeights gives [100]).
+  const weights = members.length === 1 ? ONE_MEMBER_WEIGHTS : normaliseWeights(members.map((a) => a.plan.weight));
+  // A redirect route serves no backend, but its members' clusters are still registered (and so emitted).
+  const backends: IRBackend[] = [];
+  for (let i = 0; i < members.length; i++) {
+    const p = members[i]!.plan;
+    if (!p.backend || !p.cluster) continue;
+    const b: Mutable<IRBackend> = p.backendTaken ? { ...p.backend } : p.backend;
+    p.backendTaken = true;
+    b.cluster = clusterNeeds.register(p.cluster);
+    b.weight = weights[i]!;
+    backends.push(b);
+  }
+  const headers = members[0]!.headers;
+  const match = routeMatch(primary, headers);
+  const id = `${primary.resource.namespace}/${primary.resource.name}`;
+  // Kept arrays are built at their exact length; a pushed-to array keeps room for 16.
+  const routeBackends = primary.redirect || backends.length === 0 ? [] : backends.length === 1 ? [backends[0]!] : backends.slice();
+  const mappings = sorted.length === 1 ? [primary.ref] : sorted.map((a) => a.plan.ref);
+  let route: IRRoute;
+  if (!primary.redirect && !shadow?.plan.cluster && !primary.cors) {
+    route = { id, match, precedence: primary.precedence, backends: routeBackends, allowUpgrade: primary.allowUpgrade, grpc: primary.grpc, bypassAuth: primary.bypassAuth, mappings };
+  } else {
+    const r: Partial<Mutable<IRRoute>> = { id, match, precedence: primary.precedence, backends: routeBackends };
+    if (primary.redirect) r.redirect = primary.redirect;
+    if (shadow?.plan.cluster) r.shadow = { cluster: clusterNeeds.register(shadow.plan.cluster), weight: shadow.plan.weight ?? 100 };
+    if (primary.cors) r.cors = primary.cors;
+    r.allowUpgrade = primary.allowUpgrade;
+    r.grpc = primary.grpc;
+    r.bypassAuth = primary.bypassAuth;
+    r.mappings = mappings;
+    route = r as IRRoute;
+  }
+  let headerLen = primary.method ? ':method'.length + primary.method.length : 0;
+  for (let i = 0; i < headers.length; i++) headerLen += headers[i]!.name.length + (headers[i]!.exact ?? headers[i]!.regex ?? '').length;
+  let queryLen = 0;
+  const query = primary.query;
+  for (let i = 0; i < query.length; i++) queryLen += query[i]!.name.length + (query[i]!.exact ?? query[i]!.regex ?? '').length;
+  return { route, precedence: primary.precedence, pathLen: (primary.prefix ?? primary.path ?? primary.regex ?? '').length, headerLen, queryLen, tie: key };
+}
+
+/** The IR match, members in the IR's order: prefix | path | regex, caseSensitive, method?, methodRegex?, headers, query. */
+function routeMatch(p: MappingPlan, headers: readonly IRHeaderMatch[]): IRRouteMatch {
+  if (p.prefix !== undefined && !p.method && !p.methodRegex) return { prefix: p.prefix, caseSensitive: p.caseSensitive, headers, query: p.query };
+  const match: Partial<Mutable<IRRouteMatch>> = {};
+  if (p.prefix !== undefined) match.prefix = p.prefix;
+  if (p.path !== undefined) match.path = p.path;
+  if (p.regex !== undefined) match.regex = p.regex;
+  match.caseSensitive = p.caseSensitive;
+  if (p.method) match.method = p.method;
+  if (p.methodRegex) match.methodRegex = true;
+  match.headers = headers;
+  match.query = p.query;
+  return match as IRRouteMatch;
 }
 
 const ONE_MEMBER_WEIGHTS: readonly number[] = [100];

@@ -258,34 +258,35 @@ export function compileMapping(r: Resource, global: IRGlobal, ctx: CompileContex
     backend = b;
   }
   if (ctx.problems.length !== problemsBefore) return undefined;
-  const plan: Mutable<MappingPlan> = {
+  // Every member is present, undefined when unset: all plans share one shape, so the passes that
+  // read thousands of them stay monomorphic.
+  return {
     resource: r,
     key: ctx.keyOf(r),
     ref,
+    hostname,
+    authority,
+    prefix,
+    path,
+    regex,
     caseSensitive,
+    method: method || undefined,
     methodRegex,
     headers: headerList,
     query: queryList,
     precedence,
     matchKey: matchKey(prefix, path, regex, caseSensitive, method, methodRegex, headerList, queryList, precedence),
+    weight,
     shadow: s.shadow === true,
+    backend,
+    backendTaken: false,
+    cluster,
+    redirect,
+    cors,
     allowUpgrade,
     grpc,
     bypassAuth: s.bypass_auth === true,
-    backendTaken: false,
   };
-  if (hostname !== undefined) plan.hostname = hostname;
-  if (authority) plan.authority = authority;
-  if (prefix !== undefined) plan.prefix = prefix;
-  if (path !== undefined) plan.path = path;
-  if (regex !== undefined) plan.regex = regex;
-  if (method) plan.method = method;
-  if (weight !== undefined) plan.weight = weight;
-  if (backend) plan.backend = backend;
-  if (cluster) plan.cluster = cluster;
-  if (redirect) plan.redirect = redirect;
-  if (cors) plan.cors = cors;
-  return plan;
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
