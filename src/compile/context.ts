@@ -5,6 +5,7 @@ import { compareProblems, problem, type Problem, type ProblemCode } from '../api
 import { fieldOrigin, refOf, resourceKey, type Resource } from '../api/resource.js';
 import type { ResourceCondition } from './report.js';
 import { parseService, type ParsedService } from './service.js';
+import { canonicalHostname } from './hostname-globs.js';
 
 export class CompileContext {
   readonly problems: Problem[] = [];
@@ -12,26 +13,15 @@ export class CompileContext {
   private readonly invalid = new Set<string>();
   /** Vhost labels per resourceKey, in attachment order without repeats. */
   private readonly attached = new Map<string, string[]>();
-  /**
-   * resourceKey of each resource object seen. Every pass asks for keys again (validity,
-   * attachment, conditions); building the string once per resource keeps that off the profile.
-   */
-  private readonly keys = new Map<Resource<unknown>, string>();
   /** parseService results of this run: thousands of Mappings name the same few services. */
   private readonly services = new Map<string, ParsedService | string>();
+  /** canonicalHostname results of this run: thousands of Mappings name the same few hostnames. */
+  private readonly hostnames = new Map<string, string>();
 
   constructor(initial: readonly Problem[] = []) {
     this.problems.push(...initial);
   }
 
-  keyOf(r: Resource<unknown>): string {
-    let k = this.keys.get(r);
-    if (k === undefined) {
-      k = resourceKey(r);
-      this.keys.set(r, k);
-    }
-    return k;
-  }
 
   /** Report a problem on a resource (field path optional). Errors make the resource invalid. */
   report(r: Resource<unknown>, code: ProblemCode, message: string, field?: string): void {
@@ -40,11 +30,11 @@ export class CompileContext {
       ...(field ? { field } : {}),
     });
     this.problems.push(p);
-    if (p.severity === 'error') this.invalid.add(this.keyOf(r));
+    if (p.severity === 'error') this.invalid.add(resourceKey(r));
   }
 
   isValid(r: Resource<unknown>): boolean {
-    return this.invalid.size === 0 || !this.invalid.has(this.keyOf(r));
+    return this.invalid.size === 0 || !this.invalid.has(resourceKey(r));
   }
 
   /** isValid by resourceKey. */
@@ -53,7 +43,7 @@ export class CompileContext {
   }
 
   attach(r: Resource<unknown>, vhost: string): void {
-    this.attachKey(this.keyOf(r), vhost);
+    this.attachKey(resourceKey(r), vhost);
   }
 
   /** attach by resourceKey. */
@@ -63,8 +53,8 @@ export class CompileContext {
     else if (!list.includes(vhost)) list.push(vhost);
   }
 
-  /** One condition per resource, in a stable order. */
-  conditions(resources: readonly Resource<unknown>[]): ResourceCondition[] {
+  /** One condition per resource, in a stable order; keys[i], when given, is resourceKey(resources[i]). */
+  conditions(resources: readonly Resource<unknown>[], keys?: readonly string[]): ResourceCondition[] {
     const byKey = new Map<string, Problem[]>();
     for (const p of this.problems) {
       if (!p.resource) continue;
@@ -76,7 +66,7 @@ export class CompileContext {
     const keyed: { c: ResourceCondition; k: string }[] = [];
     for (let i = 0; i < resources.length; i++) {
       const r = resources[i]!;
-      const k = this.keyOf(r);
+      const k = keys ? keys[i]! : resourceKey(r);
       const attachedTo = this.attached.get(k);
       const ps = byKey.get(k);
       const errors = ps ? ps.filter((p) => p.severity === 'error').sort(compareProblems) : [];
@@ -119,6 +109,16 @@ export class CompileContext {
       this.services.set(k, p);
     }
     return p;
+  }
+
+  /** canonicalHostname, once per distinct spelling in this run. */
+  hostname(raw: string): string {
+    let h = this.hostnames.get(raw);
+    if (h === undefined) {
+      h = canonicalHostname(raw);
+      this.hostnames.set(raw, h);
+    }
+    return h;
   }
 
   sortedProblems(): Problem[] {

@@ -47,13 +47,13 @@ type Obj = Record<string, unknown>;
 export function compile(input: readonly Resource[], options: CompileOptions = {}, loadProblems: readonly Problem[] = []): CompileResult {
   const ctx = new CompileContext(loadProblems);
   // Inputs are sorted first so that nothing below can depend on file or repository order.
-  const resources = sortResources(input, ctx);
+  const { resources, keys } = sortResources(input);
 
   // 1. duplicates: after sorting, copies of one resource are neighbours
   for (let i = 0; i < resources.length; ) {
-    const k = ctx.keyOf(resources[i]!);
+    const k = keys[i]!;
     let end = i + 1;
-    while (end < resources.length && ctx.keyOf(resources[end]!) === k) end++;
+    while (end < resources.length && keys[end] === k) end++;
     if (end - i > 1) {
       const rs = resources.slice(i, end);
       const where = rs.map((r) => `${r.origin.source ? r.origin.source + ':' : ''}${r.origin.path}:${r.origin.line}`).join(' and ');
@@ -67,14 +67,16 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
 
   // Each pass takes its kind's resources that are still valid at that point, as before; the
   // resources are split by kind once instead of scanning all of them for every kind.
-  const ofKind = new Map<Resource['kind'], Resource[]>();
+  const ofKind = new Map<Resource['kind'], number[]>();
   for (let i = 0; i < resources.length; i++) {
-    const r = resources[i]!;
-    const l = ofKind.get(r.kind);
-    if (l) l.push(r);
-    else ofKind.set(r.kind, [r]);
+    const kind = resources[i]!.kind;
+    const l = ofKind.get(kind);
+    if (l) l.push(i);
+    else ofKind.set(kind, [i]);
   }
-  const byKind = (k: Resource['kind']): Resource[] => (ofKind.get(k) ?? []).filter((r) => ctx.isValid(r));
+  /** Positions in `resources` (and `keys`) of the kind's resources that are still valid. */
+  const validOfKind = (k: Resource['kind']): number[] => (ofKind.get(k) ?? []).filter((i) => ctx.isValidKey(keys[i]!));
+  const byKind = (k: Resource['kind']): Resource[] => validOfKind(k).map((i) => resources[i]!);
 
   // 3. global policy
   const global = compileGlobal(byKind('Module'), ctx);
@@ -105,10 +107,10 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   // Indexed loops in the passes that run once per Mapping: in code not yet optimised, for-of
   // allocates an iterator result per step.
   const clusterNeeds = new ClusterNeedsTable();
-  const mappings = byKind('Mapping');
-  for (let i = 0; i < mappings.length; i++) {
-    const r = mappings[i]!;
-    const p = compileMapping(r, global, ctx, clusterNeeds);
+  const mappings = validOfKind('Mapping');
+  for (let m = 0; m < mappings.length; m++) {
+    const r = resources[mappings[m]!]!;
+    const p = compileMapping(r, keys[mappings[m]!]!, global, ctx, clusterNeeds);
     if (!p) continue;
     if (p.cluster?.resolver && !resolvers.has(p.cluster.resolver)) {
       ctx.report(r, 'ResolverNotFound', `resolver '${p.cluster.resolver}' was not found`, 'spec.resolver');
@@ -183,7 +185,7 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   };
   const problems = ctx.sortedProblems();
   const report: Report = {
-    conditions: ctx.conditions(resources),
+    conditions: ctx.conditions(resources, keys),
     problems,
     errors: problems.filter((p) => p.severity === 'error').length,
     warnings: problems.filter((p) => p.severity === 'warning').length,
@@ -201,8 +203,8 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
 }
 
 /** By resourceKey, then origin, then content: a total order, whatever order the sources gave. */
-function sortResources(input: readonly Resource[], ctx: CompileContext): Resource[] {
-  const keyed = input.map((r) => ({ r, k: ctx.keyOf(r) }));
+function sortResources(input: readonly Resource[]): { resources: Resource[]; keys: string[] } {
+  const keyed = input.map((r) => ({ r, k: resourceKey(r) }));
   keyed.sort(
     (a, b) =>
       cmpStr(a.k, b.k) ||
@@ -211,7 +213,7 @@ function sortResources(input: readonly Resource[], ctx: CompileContext): Resourc
       a.r.origin.line - b.r.origin.line ||
       cmpStr(canonicalJSON(a.r.spec), canonicalJSON(b.r.spec)),
   );
-  return keyed.map((x) => x.r);
+  return { resources: keyed.map((x) => x.r), keys: keyed.map((x) => x.k) };
 }
 
 function listenerIR(l: ListenerPlan, virtualHosts: IRVirtualHost[], tcpRoutes: IRTCPRoute[]): IRListener {

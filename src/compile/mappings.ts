@@ -6,7 +6,6 @@ import type { IRBackend, IRCors, IRGlobal, IRHeaderMatch, IRQueryMatch, IRRedire
 import type { CompileContext } from './context.js';
 import { checkRegex } from './regex-safety.js';
 import type { ParsedService } from './service.js';
-import { canonicalHostname } from './hostname-globs.js';
 import { corsFrom, headerRulesFrom, retryPolicyFrom, loadBalancerFrom, circuitBreakersFrom } from './mapping-policy.js';
 
 type Obj = Record<string, unknown>;
@@ -70,7 +69,8 @@ const REDIRECT_CODES = new Set([301, 302, 303, 307, 308]);
 
 // Written without `...(cond ? { x } : {})` object spreads: V8 copies each one through the
 // runtime, and with twenty of them per Mapping they were most of compile's time at 10,000 Mappings.
-export function compileMapping(r: Resource, global: IRGlobal, ctx: CompileContext, clusters: ClusterNeedsTable): MappingPlan | undefined {
+/** key is resourceKey(r). */
+export function compileMapping(r: Resource, key: string, global: IRGlobal, ctx: CompileContext, clusters: ClusterNeedsTable): MappingPlan | undefined {
   const s = readMappingFields(r.spec);
   // Every problem reported here is an error that drops the Mapping; a closure setting a flag would
   // be allocated for each of thousands of Mappings, so the problem count tells instead.
@@ -146,7 +146,7 @@ export function compileMapping(r: Resource, global: IRGlobal, ctx: CompileContex
 
   // hostname (glob, for attachment) and the deprecated host (exact, or regex with host_regex)
   const rawHostname = stringOf(s.hostname);
-  let hostname = rawHostname !== undefined ? canonicalHostname(rawHostname) : undefined;
+  let hostname = rawHostname !== undefined ? ctx.hostname(rawHostname) : undefined;
   let authority: IRHeaderMatch | undefined;
   const host = stringOf(s.host);
   if (host !== undefined) {
@@ -155,8 +155,8 @@ export function compileMapping(r: Resource, global: IRGlobal, ctx: CompileContex
       if (e) reportRegex(ctx, r, e, 'host', 'spec.host');
       authority = { name: ':authority', regex: host };
       hostname ??= '*';
-    } else if (hostname === undefined) hostname = canonicalHostname(host);
-    else authority = { name: ':authority', exact: canonicalHostname(host) };
+    } else if (hostname === undefined) hostname = ctx.hostname(host);
+    else authority = { name: ':authority', exact: ctx.hostname(host) };
   }
 
   const precedence = numberOf(s.precedence) ?? 0;
@@ -262,7 +262,7 @@ export function compileMapping(r: Resource, global: IRGlobal, ctx: CompileContex
   // read thousands of them stay monomorphic.
   return {
     resource: r,
-    key: ctx.keyOf(r),
+    key,
     ref,
     hostname,
     authority,
