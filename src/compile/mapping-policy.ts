@@ -21,11 +21,20 @@ function list(v: unknown): string[] {
 function lowerSortedList(v: unknown): string[] {
   if (v === undefined || v === null) return [];
   const items: readonly unknown[] = Array.isArray(v) ? v : String(v).split(',');
+  if (items.length === 1) {
+    // One name is the common case: no sorting, no filtering.
+    const one = String(items[0]).trim().toLowerCase();
+    return one === '' ? [] : [one];
+  }
   // The IR keeps this array: map() allocates it at its exact length, where pushing keeps room for 16.
-  let out = items.map((x) => String(x).trim().toLowerCase());
+  let out = items.map(lowerTrimmed);
   if (out.includes('')) out = out.filter((x) => x !== '');
   if (out.length > 1) out.sort();
   return out;
+}
+
+function lowerTrimmed(x: unknown): string {
+  return String(x).trim().toLowerCase();
 }
 
 /**
