@@ -13,15 +13,14 @@ export class CompileContext {
   private readonly invalid = new Set<string>();
   /** Vhost labels per resourceKey, in attachment order without repeats. */
   private readonly attached = new Map<string, string[]>();
-  /** parseService results of this run: thousands of Mappings name the same few services. */
-  private readonly services = new Map<string, ParsedService | string>();
+  /** parseService results of this run, without and with forced TLS: thousands of Mappings name the same few services. */
+  private readonly services = [new Map<string, ParsedService | string>(), new Map<string, ParsedService | string>()] as const;
   /** canonicalHostname results of this run: thousands of Mappings name the same few hostnames. */
   private readonly hostnames = new Map<string, string>();
 
   constructor(initial: readonly Problem[] = []) {
     this.problems.push(...initial);
   }
-
 
   /** Report a problem on a resource (field path optional). Errors make the resource invalid. */
   report(r: Resource<unknown>, code: ProblemCode, message: string, field?: string): void {
@@ -102,11 +101,11 @@ export class CompileContext {
 
   /** parseService, once per distinct service string and TLS flag in this run; the result is shared. */
   parsedService(raw: string, forceTLS: boolean): ParsedService | string {
-    const k = forceTLS ? `tls ${raw}` : raw;
-    let p = this.services.get(k);
+    const seen = this.services[forceTLS ? 1 : 0];
+    let p = seen.get(raw);
     if (p === undefined) {
       p = parseService(raw, forceTLS);
-      this.services.set(k, p);
+      seen.set(raw, p);
     }
     return p;
   }
