@@ -11,5 +11,14 @@ export interface CompiledPaths extends CompileResult {
 export async function compilePaths(paths: string[], ambassadorId = 'default'): Promise<CompiledPaths> {
   const loaded = await loadPaths(paths, { ambassadorId });
   const result = compile(loaded.resources, { ambassadorId }, loaded.problems);
-  return { ...result, resourceCount: loaded.resources.length };
+  // Not spread: a spread would read (and so compute) the hash, which most commands never print.
+  return {
+    ir: result.ir,
+    report: result.report,
+    secrets: result.secrets,
+    get hash(): string {
+      return result.hash;
+    },
+    resourceCount: loaded.resources.length,
+  };
 }

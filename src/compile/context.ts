@@ -4,12 +4,19 @@
 import { compareProblems, problem, type Problem, type ProblemCode } from '../api/problems.js';
 import { fieldOrigin, refOf, resourceKey, type Resource } from '../api/resource.js';
 import type { ResourceCondition } from './report.js';
+import { parseService, type ParsedService } from './service.js';
+import { canonicalHostname } from './hostname-globs.js';
 
 export class CompileContext {
   readonly problems: Problem[] = [];
   /** Resources dropped because of an error (by resourceKey). */
   private readonly invalid = new Set<string>();
-  private readonly attached = new Map<string, Set<string>>();
+  /** Vhost labels per resourceKey, in attachment order without repeats. */
+  private readonly attached = new Map<string, string[]>();
+  /** parseService results of this run, without and with forced TLS: thousands of Mappings name the same few services. */
+  private readonly services = [new Map<string, ParsedService | string>(), new Map<string, ParsedService | string>()] as const;
+  /** canonicalHostname results of this run: thousands of Mappings name the same few hostnames. */
+  private readonly hostnames = new Map<string, string>();
 
   constructor(initial: readonly Problem[] = []) {
     this.problems.push(...initial);
@@ -26,18 +33,27 @@ export class CompileContext {
   }
 
   isValid(r: Resource<unknown>): boolean {
-    return !this.invalid.has(resourceKey(r));
+    return this.invalid.size === 0 || !this.invalid.has(resourceKey(r));
+  }
+
+  /** isValid by resourceKey. */
+  isValidKey(k: string): boolean {
+    return this.invalid.size === 0 || !this.invalid.has(k);
   }
 
   attach(r: Resource<unknown>, vhost: string): void {
-    const k = resourceKey(r);
-    let s = this.attached.get(k);
-    if (!s) this.attached.set(k, (s = new Set()));
-    s.add(vhost);
+    this.attachKey(resourceKey(r), vhost);
   }
 
-  /** One condition per resource, in a stable order. */
-  conditions(resources: readonly Resource<unknown>[]): ResourceCondition[] {
+  /** attach by resourceKey. */
+  attachKey(k: string, vhost: string): void {
+    const list = this.attached.get(k);
+    if (!list) this.attached.set(k, [vhost]);
+    else if (!list.includes(vhost)) list.push(vhost);
+  }
+
+  /** One condition per resource, in a stable order; keys[i], when given, is resourceKey(resources[i]). */
+  conditions(resources: readonly Resource<unknown>[], keys?: readonly string[]): ResourceCondition[] {
     const byKey = new Map<string, Problem[]>();
     for (const p of this.problems) {
       if (!p.resource) continue;
@@ -46,26 +62,62 @@ export class CompileContext {
       if (!l) byKey.set(k, (l = []));
       l.push(p);
     }
-    const out: ResourceCondition[] = [];
-    for (const r of resources) {
-      const k = resourceKey(r);
-      const ps = (byKey.get(k) ?? []).slice().sort(compareProblems);
-      const errors = ps.filter((p) => p.severity === 'error');
-      const warnings = ps.filter((p) => p.severity === 'warning');
+    const keyed: { c: ResourceCondition; k: string }[] = [];
+    for (let i = 0; i < resources.length; i++) {
+      const r = resources[i]!;
+      const k = keys ? keys[i]! : resourceKey(r);
       const attachedTo = this.attached.get(k);
-      const base = { kind: r.kind, name: r.name, namespace: r.namespace, origin: r.origin, ...(r.origin.source ? { source: r.origin.source } : {}) };
-      const att = attachedTo ? { attachedTo: [...attachedTo].sort() } : {};
+      const ps = byKey.get(k);
+      const errors = ps ? ps.filter((p) => p.severity === 'error').sort(compareProblems) : [];
+      const warnings = ps && errors.length === 0 ? ps.filter((p) => p.severity === 'warning').sort(compareProblems) : [];
+      let status: ResourceCondition['status'];
+      let reason: string;
+      let message: string;
       if (errors.length > 0) {
-        out.push({ ...base, status: 'Invalid', reason: errors[0]!.code, message: errors.map((p) => p.message).join('; '), ...att });
+        status = 'Invalid';
+        reason = errors[0]!.code;
+        message = errors.map((p) => p.message).join('; ');
       } else if (warnings.length > 0) {
-        out.push({ ...base, status: 'Warnings', reason: warnings[0]!.code, message: warnings.map((p) => p.message).join('; '), ...att });
+        status = 'Warnings';
+        reason = warnings[0]!.code;
+        message = warnings.map((p) => p.message).join('; ');
       } else {
-        out.push({ ...base, status: 'Valid', reason: attachedTo || !isRoutable(r) ? 'Accepted' : 'NotAttached', message: attachedTo ? `attached to ${attachedTo.size} virtual host(s)` : 'accepted', ...att });
+        status = 'Valid';
+        reason = attachedTo || !isRoutable(r) ? 'Accepted' : 'NotAttached';
+        message = attachedTo ? `attached to ${attachedTo.length} virtual host(s)` : 'accepted';
       }
+      // Members in the order the report has always printed them; no intermediate objects per resource.
+      const source = r.origin.source;
+      const c: { -readonly [K in keyof ResourceCondition]: ResourceCondition[K] } = source
+        ? { kind: r.kind, name: r.name, namespace: r.namespace, origin: r.origin, source, status, reason, message }
+        : { kind: r.kind, name: r.name, namespace: r.namespace, origin: r.origin, status, reason, message };
+      if (attachedTo) c.attachedTo = attachedTo.length > 1 ? attachedTo.slice().sort() : attachedTo;
+      keyed.push({ c, k });
     }
-    const keyed = out.map((c) => ({ c, k: resourceKey(c) }));
+    // compile() passes its sorted resources, so this sort only confirms the order; it stays for other callers.
     keyed.sort((a, b) => cmpStr(a.k, b.k) || cmpStr(a.c.origin.source ?? '', b.c.origin.source ?? '') || cmpStr(a.c.origin.path, b.c.origin.path) || a.c.origin.line - b.c.origin.line);
     return keyed.map((x) => x.c);
+  }
+
+  /** parseService, once per distinct service string and TLS flag in this run; the result is shared. */
+  parsedService(raw: string, forceTLS: boolean): ParsedService | string {
+    const seen = this.services[forceTLS ? 1 : 0];
+    let p = seen.get(raw);
+    if (p === undefined) {
+      p = parseService(raw, forceTLS);
+      seen.set(raw, p);
+    }
+    return p;
+  }
+
+  /** canonicalHostname, once per distinct spelling in this run. */
+  hostname(raw: string): string {
+    let h = this.hostnames.get(raw);
+    if (h === undefined) {
+      h = canonicalHostname(raw);
+      this.hostnames.set(raw, h);
+    }
+    return h;
   }
 
   sortedProblems(): Problem[] {

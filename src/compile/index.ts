@@ -15,7 +15,7 @@
 import type { Resource } from '../api/resource.js';
 import { resourceKey } from '../api/resource.js';
 import type { Problem } from '../api/problems.js';
-import { IR_VERSION, type IR, type IRBackend, type IRCluster, type IRHeaderMatch, type IRListener, type IRResolver, type IRRoute, type IRTCPRoute, type IRTLSContext, type IRVirtualHost, type IREndpoint, type IRSourceRef } from '../ir/types.js';
+import { IR_VERSION, type IR, type IRBackend, type IRCluster, type IRHeaderMatch, type IRListener, type IRResolver, type IRRoute, type IRRouteMatch, type IRTCPRoute, type IRTLSContext, type IRVirtualHost, type IREndpoint, type IRSourceRef } from '../ir/types.js';
 import type { SecretStore } from '../ir/secrets.js';
 import { canonicalJSON, hashIR, sha256 } from '../ir/canonical.js';
 import { CompileContext, cmpStr } from './context.js';
@@ -25,7 +25,7 @@ import { checkClaims } from './claims.js';
 import { compileGlobal } from './global-policy.js';
 import { compileSecrets, compileTLSContexts } from './tls.js';
 import { bindHosts, compileHosts, compileListeners, defaultHost, defaultListener, selectorMatches, type HostPlan, type ListenerPlan } from './listeners-hosts.js';
-import { cmpHeader, compileMapping, type ClusterNeeds, type MappingPlan } from './mappings.js';
+import { ClusterNeedsTable, cmpHeader, compileMapping, matchKey, type ClusterNeeds, type MappingPlan } from './mappings.js';
 import { globsIntersect, globToRegex, isGlob } from './hostname-globs.js';
 import { clusterBaseName, parseService } from './service.js';
 
@@ -35,6 +35,10 @@ export interface CompileResult {
   readonly ir: IR;
   readonly report: Report;
   readonly secrets: SecretStore;
+  /**
+   * hashIR(ir), computed on first read and kept: hashing serialises the whole IR (about 9 MB for
+   * 10,000 routes), which `validate` never needs. The IR must not be changed before it is read.
+   */
   readonly hash: string;
 }
 
@@ -43,26 +47,36 @@ type Obj = Record<string, unknown>;
 export function compile(input: readonly Resource[], options: CompileOptions = {}, loadProblems: readonly Problem[] = []): CompileResult {
   const ctx = new CompileContext(loadProblems);
   // Inputs are sorted first so that nothing below can depend on file or repository order.
-  const resources = input.slice().sort(compareResources);
+  const { resources, keys } = sortResources(input);
 
-  // 1. duplicates
-  const seen = new Map<string, Resource[]>();
-  for (const r of resources) {
-    const k = resourceKey(r);
-    const l = seen.get(k);
-    if (l) l.push(r);
-    else seen.set(k, [r]);
-  }
-  for (const [, rs] of seen) {
-    if (rs.length < 2) continue;
-    const where = rs.map((r) => `${r.origin.source ? r.origin.source + ':' : ''}${r.origin.path}:${r.origin.line}`).join(' and ');
-    for (const r of rs) ctx.report(r, 'DuplicateResource', `${r.kind} ${r.namespace}/${r.name} is defined more than once (${where}); none of the copies is used`, 'metadata.name');
+  // 1. duplicates: after sorting, copies of one resource are neighbours
+  for (let i = 0; i < resources.length; ) {
+    const k = keys[i]!;
+    let end = i + 1;
+    while (end < resources.length && keys[end] === k) end++;
+    if (end - i > 1) {
+      const rs = resources.slice(i, end);
+      const where = rs.map((r) => `${r.origin.source ? r.origin.source + ':' : ''}${r.origin.path}:${r.origin.line}`).join(' and ');
+      for (const r of rs) ctx.report(r, 'DuplicateResource', `${r.kind} ${r.namespace}/${r.name} is defined more than once (${where}); none of the copies is used`, 'metadata.name');
+    }
+    i = end;
   }
 
   // 2. claims
   if (options.claims) checkClaims(resources, options.claims, ctx);
 
-  const byKind = (k: Resource['kind']): Resource[] => resources.filter((r) => r.kind === k && ctx.isValid(r));
+  // Each pass takes its kind's resources that are still valid at that point, as before; the
+  // resources are split by kind once instead of scanning all of them for every kind.
+  const ofKind = new Map<Resource['kind'], number[]>();
+  for (let i = 0; i < resources.length; i++) {
+    const kind = resources[i]!.kind;
+    const l = ofKind.get(kind);
+    if (l) l.push(i);
+    else ofKind.set(kind, [i]);
+  }
+  /** Positions in `resources` (and `keys`) of the kind's resources that are still valid. */
+  const validOfKind = (k: Resource['kind']): number[] => (ofKind.get(k) ?? []).filter((i) => ctx.isValidKey(keys[i]!));
+  const byKind = (k: Resource['kind']): Resource[] => validOfKind(k).map((i) => resources[i]!);
 
   // 3. global policy
   const global = compileGlobal(byKind('Module'), ctx);
@@ -78,9 +92,9 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   // The defaults stand in only when no resource of the kind exists at all: an invalid Listener or
   // Host must not be silently replaced by one that serves everything.
   const listeners = compileListeners(byKind('Listener'), ctx);
-  if (resources.every((r) => r.kind !== 'Listener')) listeners.push(defaultListener());
+  if (!ofKind.has('Listener')) listeners.push(defaultListener());
   let hosts = compileHosts(byKind('Host'), secretTable, tlsContexts, ctx);
-  if (resources.every((r) => r.kind !== 'Host')) hosts = [defaultHost()];
+  if (!ofKind.has('Host')) hosts = [defaultHost()];
   for (const l of listeners) if (l.l7) l.hosts = bindHosts(l, hosts, ctx);
   for (const h of hosts) {
     if (h.resource && !listeners.some((l) => l.hosts.includes(h))) {
@@ -90,8 +104,13 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
 
   // 6. mappings
   const plans: MappingPlan[] = [];
-  for (const r of byKind('Mapping')) {
-    const p = compileMapping(r, global, ctx);
+  // Indexed loops in the passes that run once per Mapping: in code not yet optimised, for-of
+  // allocates an iterator result per step.
+  const clusterNeeds = new ClusterNeedsTable();
+  const mappings = validOfKind('Mapping');
+  for (let m = 0; m < mappings.length; m++) {
+    const r = resources[mappings[m]!]!;
+    const p = compileMapping(r, keys[mappings[m]!]!, global, ctx, clusterNeeds);
     if (!p) continue;
     if (p.cluster?.resolver && !resolvers.has(p.cluster.resolver)) {
       ctx.report(r, 'ResolverNotFound', `resolver '${p.cluster.resolver}' was not found`, 'spec.resolver');
@@ -109,7 +128,6 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   const attachments = attachMappings(vhostPlans, plans, ctx);
   validateGroups(attachments, ctx);
 
-  const clusterNeeds = new Map<string, ClusterNeeds>();
   const irListeners: IRListener[] = [];
   const tcpByPort = compileTCP(byKind('TCPMapping'), listeners, tlsContexts, global.connectTimeoutMs, ctx, clusterNeeds);
 
@@ -117,7 +135,7 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
     const vhosts: IRVirtualHost[] = [];
     if (l.l7) {
       for (const vp of vhostPlans.filter((v) => v.listener === l)) {
-        const routes = buildRoutes(vp, attachments.get(vp) ?? [], ctx, clusterNeeds);
+        const routes = buildRoutes(attachments.get(vp) ?? new Map(), ctx, clusterNeeds);
         vhosts.push({
           name: `${l.name}-${vp.hostname}`,
           hostname: vp.hostname,
@@ -138,8 +156,9 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   irListeners.sort((a, b) => a.port - b.port || cmpStr(a.name, b.name));
 
   // 8. clusters
-  const clusters = buildClusters(clusterNeeds, resolvers);
-  const finalListeners = renameClusters(irListeners, nameClusters(clusterNeeds));
+  const clusterNames = nameClusters(clusterNeeds.byKey);
+  const clusters = buildClusters(clusterNeeds.byKey, clusterNames, resolvers);
+  const finalListeners = renameClusters(irListeners, clusterNames);
   const usedContexts = new Set<string>();
   for (const l of finalListeners) {
     for (const v of l.virtualHosts) if (v.tlsContext) usedContexts.add(v.tlsContext);
@@ -166,22 +185,35 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   };
   const problems = ctx.sortedProblems();
   const report: Report = {
-    conditions: ctx.conditions(resources),
+    conditions: ctx.conditions(resources, keys),
     problems,
     errors: problems.filter((p) => p.severity === 'error').length,
     warnings: problems.filter((p) => p.severity === 'warning').length,
   };
-  return { ir, report, secrets, hash: hashIR(ir) };
+  let hash: string | undefined;
+  return {
+    ir,
+    report,
+    secrets,
+    get hash(): string {
+      hash ??= hashIR(ir);
+      return hash;
+    },
+  };
 }
 
-function compareResources(a: Resource, b: Resource): number {
-  return (
-    cmpStr(resourceKey(a), resourceKey(b)) ||
-    cmpStr(a.origin.source ?? '', b.origin.source ?? '') ||
-    cmpStr(a.origin.path, b.origin.path) ||
-    a.origin.line - b.origin.line ||
-    cmpStr(canonicalJSON(a.spec), canonicalJSON(b.spec))
+/** By resourceKey, then origin, then content: a total order, whatever order the sources gave. */
+function sortResources(input: readonly Resource[]): { resources: Resource[]; keys: string[] } {
+  const keyed = input.map((r) => ({ r, k: resourceKey(r) }));
+  keyed.sort(
+    (a, b) =>
+      cmpStr(a.k, b.k) ||
+      cmpStr(a.r.origin.source ?? '', b.r.origin.source ?? '') ||
+      cmpStr(a.r.origin.path, b.r.origin.path) ||
+      a.r.origin.line - b.r.origin.line ||
+      cmpStr(canonicalJSON(a.r.spec), canonicalJSON(b.r.spec)),
   );
+  return { resources: keyed.map((x) => x.r), keys: keyed.map((x) => x.k) };
 }
 
 function listenerIR(l: ListenerPlan, virtualHosts: IRVirtualHost[], tcpRoutes: IRTCPRoute[]): IRListener {
@@ -236,6 +268,8 @@ function compileResolvers(rs: readonly Resource[], ctx: CompileContext): Map<str
 interface VHostPlan {
   readonly listener: ListenerPlan;
   readonly hostname: string;
+  /** "listener/hostname", as conditions and problems name the vhost. */
+  readonly label: string;
   /** Hosts merged into this vhost, first = the one whose TLS and insecure policy apply. */
   readonly hosts: HostPlan[];
   readonly primary: HostPlan;
@@ -264,7 +298,7 @@ function planVirtualHosts(listeners: readonly ListenerPlan[], ctx: CompileContex
           ctx.report(other.resource, 'HostnameConflict', `Host shares hostname '${name}' with ${primary.resource ? resourceKey(primary.resource) : 'the default Host'} on listener ${l.name}; that Host's TLS and insecure policy apply`, 'spec.hostname');
         }
       }
-      out.push({ listener: l, hostname: name, hosts: hs, primary });
+      out.push({ listener: l, hostname: name, label: `${l.name}/${name}`, hosts: hs, primary });
     }
   }
   return out;
@@ -274,8 +308,10 @@ interface Attached {
   readonly plan: MappingPlan;
   /** The full match inside this vhost, authority constraints included. */
   readonly headers: readonly IRHeaderMatch[];
-  readonly groupKey: string;
 }
+
+/** Attached Mappings of one vhost by match (the group key): a group with several members is a canary group or a conflict. */
+type MatchGroups = Map<string, Attached[]>;
 
 function attaches(m: MappingPlan, h: HostPlan): boolean {
   const hostOk = m.hostname !== undefined && globsIntersect(m.hostname, h.hostname);
@@ -283,8 +319,17 @@ function attaches(m: MappingPlan, h: HostPlan): boolean {
   return hostOk;
 }
 
-function attachMappings(vhosts: readonly VHostPlan[], plans: readonly MappingPlan[], ctx: CompileContext): Map<VHostPlan, Attached[]> {
-  const out = new Map<VHostPlan, Attached[]>();
+function groupKeyOf(m: MappingPlan, headers: readonly IRHeaderMatch[]): string {
+  return matchKey(m.prefix, m.path, m.regex, m.caseSensitive, m.method, m.methodRegex, headers, m.query, m.precedence);
+}
+
+function attachesAny(m: MappingPlan, hosts: readonly HostPlan[]): boolean {
+  for (let i = 0; i < hosts.length; i++) if (attaches(m, hosts[i]!)) return true;
+  return false;
+}
+
+function attachMappings(vhosts: readonly VHostPlan[], plans: readonly MappingPlan[], ctx: CompileContext): Map<VHostPlan, MatchGroups> {
+  const out = new Map<VHostPlan, MatchGroups>();
   const attachedAnywhere = new Set<MappingPlan>();
   // Index Mappings by hostname so that a vhost only looks at Mappings that could attach to it:
   // with 10,000 Mappings over 50 Hosts a full scan per vhost dominated compile time.
@@ -298,7 +343,7 @@ function attachMappings(vhosts: readonly VHostPlan[], plans: readonly MappingPla
     } else rest.push(i);
   });
   for (const v of vhosts) {
-    const list: Attached[] = [];
+    const groups: MatchGroups = new Map();
     let candidates: readonly number[];
     if (v.hosts.some((h) => h.mappingSelector || isGlob(h.hostname))) candidates = plans.map((_, i) => i);
     else {
@@ -306,24 +351,31 @@ function attachMappings(vhosts: readonly VHostPlan[], plans: readonly MappingPla
       for (const h of v.hosts) for (const i of exact.get(h.hostname) ?? []) set.add(i);
       candidates = [...set].sort((a, b) => a - b);
     }
-    for (const i of candidates) {
-      const m = plans[i]!;
-      if (!v.hosts.some((h) => attaches(m, h))) continue;
+    for (let c = 0; c < candidates.length; c++) {
+      const m = plans[candidates[c]!]!;
+      if (!attachesAny(m, v.hosts)) continue;
       attachedAnywhere.add(m);
-      ctx.attach(m.resource, `${v.listener.name}/${v.hostname}`);
-      const headers = m.headers.slice();
+      ctx.attachKey(m.key, v.label);
       // A Mapping narrower than its vhost keeps its hostname as an :authority match.
-      if (m.hostname !== undefined && m.hostname !== '*' && m.hostname !== v.hostname) {
-        headers.push(isGlob(m.hostname) ? { name: ':authority', regex: globToRegex(m.hostname) } : { name: ':authority', exact: m.hostname });
-      }
-      if (m.authority) headers.push(m.authority);
-      headers.sort(cmpHeader);
-      const groupKey = JSON.stringify([m.prefix ?? null, m.path ?? null, m.regex ?? null, m.caseSensitive, m.method ?? '', m.methodRegex, headers, m.query, m.precedence]);
-      list.push({ plan: m, headers, groupKey });
+      const narrower = m.hostname !== undefined && m.hostname !== '*' && m.hostname !== v.hostname;
+      let headers: readonly IRHeaderMatch[] = m.headers;
+      let groupKey: string;
+      if (narrower || m.authority) {
+        const more = m.headers.slice();
+        if (narrower) more.push(isGlob(m.hostname!) ? { name: ':authority', regex: globToRegex(m.hostname!) } : { name: ':authority', exact: m.hostname! });
+        if (m.authority) more.push(m.authority);
+        more.sort(cmpHeader);
+        headers = more;
+        groupKey = groupKeyOf(m, headers);
+      } else groupKey = m.matchKey;
+      const g = groups.get(groupKey);
+      if (g) g.push({ plan: m, headers });
+      else groups.set(groupKey, [{ plan: m, headers }]);
     }
-    out.set(v, list);
+    out.set(v, groups);
   }
-  for (const m of plans) {
+  for (let i = 0; i < plans.length; i++) {
+    const m = plans[i]!;
     if (!attachedAnywhere.has(m)) {
       const why = m.hostname === undefined ? 'it has no hostname (add hostname: "*" or a Host mappingSelector that selects it)' : `no Host on any Listener matches hostname '${m.hostname}'`;
       ctx.report(m.resource, 'MappingNotAttached', `Mapping is not served: ${why}`, m.hostname === undefined ? 'spec' : 'spec.hostname');
@@ -333,21 +385,17 @@ function attachMappings(vhosts: readonly VHostPlan[], plans: readonly MappingPla
 }
 
 /** Canary-group rules over every vhost: weights must fit in 100; same-match Mappings without weights conflict; one shadow. */
-function validateGroups(attachments: Map<VHostPlan, Attached[]>, ctx: CompileContext): void {
+function validateGroups(attachments: Map<VHostPlan, MatchGroups>, ctx: CompileContext): void {
   const reported = new Set<string>();
-  for (const [v, list] of attachments) {
-    const groups = new Map<string, Attached[]>();
-    for (const a of list) {
-      const g = groups.get(a.groupKey) ?? [];
-      g.push(a);
-      groups.set(a.groupKey, g);
-    }
+  for (const [v, groups] of attachments) {
     for (const g of groups.values()) {
+      // A single Mapping is neither a canary group nor a conflict, and one shadow is allowed.
+      if (g.length < 2) continue;
       const members = g.filter((a) => !a.plan.shadow);
       const shadows = g.filter((a) => a.plan.shadow);
       const names = members.map((a) => `${a.plan.resource.namespace}/${a.plan.resource.name}`).sort();
       const once = (a: Attached, code: string, fn: () => void): void => {
-        const k = `${resourceKey(a.plan.resource)}|${code}`;
+        const k = `${a.plan.key}|${code}`;
         if (!reported.has(k)) {
           reported.add(k);
           fn();
@@ -363,7 +411,7 @@ function validateGroups(attachments: Map<VHostPlan, Attached[]>, ctx: CompileCon
       if (members.every((a) => a.plan.weight === undefined)) {
         for (const a of members) {
           once(a, 'conflict', () =>
-            ctx.report(a.plan.resource, 'RouteConflict', `Mappings ${names.join(' and ')} match the same requests on ${v.listener.name}/${v.hostname} and none sets a weight; traffic would be split silently — give them weights to make a canary, or change one match`, 'spec.prefix'),
+            ctx.report(a.plan.resource, 'RouteConflict', `Mappings ${names.join(' and ')} match the same requests on ${v.label} and none sets a weight; traffic would be split silently — give them weights to make a canary, or change one match`, 'spec.prefix'),
           );
         }
       }
@@ -371,72 +419,117 @@ function validateGroups(attachments: Map<VHostPlan, Attached[]>, ctx: CompileCon
   }
 }
 
-function buildRoutes(v: VHostPlan, attached: readonly Attached[], ctx: CompileContext, clusterNeeds: Map<string, ClusterNeeds>): IRRoute[] {
-  const groups = new Map<string, Attached[]>();
-  for (const a of attached) {
-    if (!ctx.isValid(a.plan.resource)) continue;
-    const g = groups.get(a.groupKey) ?? [];
-    g.push(a);
-    groups.set(a.groupKey, g);
-  }
-  const routes: { route: IRRoute; weightKey: number[]; tie: string }[] = [];
-  for (const [key, g] of groups) {
-    const sorted = g.slice().sort((a, b) => cmpStr(resourceKey(a.plan.resource), resourceKey(b.plan.resource)));
-    const members = sorted.filter((a) => !a.plan.shadow);
-    const shadow = sorted.find((a) => a.plan.shadow);
-    if (members.length === 0) continue;
-    const primary = members[0]!.plan;
-    const weights = normaliseWeights(members.map((a) => a.plan.weight));
-    const backends: IRBackend[] = [];
-    for (const [i, a] of members.entries()) {
-      const p = a.plan;
-      if (!p.backend || !p.cluster) continue;
-      const cname = registerCluster(clusterNeeds, p.cluster);
-      backends.push({ cluster: cname, weight: weights[i]!, ...p.backend });
-    }
-    const match = {
-      ...(primary.prefix !== undefined ? { prefix: primary.prefix } : {}),
-      ...(primary.path !== undefined ? { path: primary.path } : {}),
-      ...(primary.regex !== undefined ? { regex: primary.regex } : {}),
-      caseSensitive: primary.caseSensitive,
-      ...(primary.method ? { method: primary.method } : {}),
-      ...(primary.methodRegex ? { methodRegex: true } : {}),
-      headers: members[0]!.headers,
-      query: primary.query,
-    };
-    const route: IRRoute = {
-      id: `${primary.resource.namespace}/${primary.resource.name}`,
-      match,
-      precedence: primary.precedence,
-      backends: primary.redirect ? [] : backends,
-      ...(primary.redirect ? { redirect: primary.redirect } : {}),
-      ...(shadow?.plan.cluster ? { shadow: { cluster: registerCluster(clusterNeeds, shadow.plan.cluster), weight: shadow.plan.weight ?? 100 } } : {}),
-      ...(primary.cors ? { cors: primary.cors } : {}),
-      allowUpgrade: primary.allowUpgrade,
-      grpc: primary.grpc,
-      bypassAuth: primary.bypassAuth,
-      mappings: sorted.map((a) => a.plan.ref),
-    };
-    const pathLen = (primary.prefix ?? primary.path ?? primary.regex ?? '').length;
-    const headerLen = match.headers.reduce((s, h) => s + h.name.length + (h.exact ?? h.regex ?? '').length, 0) + (primary.method ? ':method'.length + primary.method.length : 0);
-    const queryLen = match.query.reduce((s, q) => s + q.name.length + (q.exact ?? q.regex ?? '').length, 0);
-    routes.push({ route, weightKey: [primary.precedence, pathLen, headerLen, queryLen], tie: key });
-  }
-  routes.sort((a, b) => {
-    for (let i = 0; i < a.weightKey.length; i++) {
-      const d = b.weightKey[i]! - a.weightKey[i]!;
-      if (d !== 0) return d;
-    }
-    return cmpStr(a.tie, b.tie);
+interface RouteEntry {
+  readonly route: IRRoute;
+  /** Most specific first: precedence, then path, header and query match lengths (all descending), then the group key. */
+  readonly precedence: number;
+  readonly pathLen: number;
+  readonly headerLen: number;
+  readonly queryLen: number;
+  readonly tie: string;
+}
+
+function compareRouteEntries(a: RouteEntry, b: RouteEntry): number {
+  return b.precedence - a.precedence || b.pathLen - a.pathLen || b.headerLen - a.headerLen || b.queryLen - a.queryLen || cmpStr(a.tie, b.tie);
+}
+
+function buildRoutes(groups: MatchGroups, ctx: CompileContext, clusterNeeds: ClusterNeedsTable): IRRoute[] {
+  const entries: RouteEntry[] = [];
+  groups.forEach((all, key) => {
+    const e = routeEntry(key, all, ctx, clusterNeeds);
+    if (e) entries.push(e);
   });
+  entries.sort(compareRouteEntries);
   // Unique ids within a vhost: the same first Mapping can head two groups only via distinct matches.
   const ids = new Map<string, number>();
-  return routes.map(({ route }) => {
+  return entries.map(({ route }) => {
     const n = ids.get(route.id) ?? 0;
     ids.set(route.id, n + 1);
     return n === 0 ? route : { ...route, id: `${route.id}#${n}` };
   });
 }
+
+const NO_MEMBERS: readonly Attached[] = [];
+
+/** The still-valid members of a group, by resourceKey. */
+function validByKey(all: readonly Attached[], ctx: CompileContext): readonly Attached[] {
+  if (all.length === 1) return ctx.isValidKey(all[0]!.plan.key) ? all : NO_MEMBERS;
+  return all.filter((a) => ctx.isValidKey(a.plan.key)).sort((a, b) => cmpStr(a.plan.key, b.plan.key));
+}
+
+// Most groups are one valid Mapping without shadow, redirect or CORS: that case is built from
+// object literals, which V8 creates far faster than objects grown member by member.
+function routeEntry(key: string, all: readonly Attached[], ctx: CompileContext, clusterNeeds: ClusterNeedsTable): RouteEntry | undefined {
+  const sorted = validByKey(all, ctx);
+  let members = sorted;
+  let shadow: Attached | undefined;
+  for (let i = 0; i < sorted.length; i++) {
+    if (sorted[i]!.plan.shadow) {
+      shadow = sorted[i];
+      members = sorted.filter((a) => !a.plan.shadow);
+      break;
+    }
+  }
+  if (members.length === 0) return undefined;
+  const primary = members[0]!.plan;
+  // One member takes all the traffic, whatever weight it names (normaliseWeights gives [100]).
+  const weights = members.length === 1 ? ONE_MEMBER_WEIGHTS : normaliseWeights(members.map((a) => a.plan.weight));
+  // A redirect route serves no backend, but its members' clusters are still registered (and so emitted).
+  const backends: IRBackend[] = [];
+  for (let i = 0; i < members.length; i++) {
+    const p = members[i]!.plan;
+    if (!p.backend || !p.cluster) continue;
+    const b: Mutable<IRBackend> = p.backendTaken ? { ...p.backend } : p.backend;
+    p.backendTaken = true;
+    b.cluster = clusterNeeds.register(p.cluster);
+    b.weight = weights[i]!;
+    backends.push(b);
+  }
+  const headers = members[0]!.headers;
+  const match = routeMatch(primary, headers);
+  const id = `${primary.resource.namespace}/${primary.resource.name}`;
+  // Kept arrays are built at their exact length; a pushed-to array keeps room for 16.
+  const routeBackends = primary.redirect || backends.length === 0 ? [] : backends.length === 1 ? [backends[0]!] : backends.slice();
+  const mappings = sorted.length === 1 ? [primary.ref] : sorted.map((a) => a.plan.ref);
+  let route: IRRoute;
+  if (!primary.redirect && !shadow?.plan.cluster && !primary.cors) {
+    route = { id, match, precedence: primary.precedence, backends: routeBackends, allowUpgrade: primary.allowUpgrade, grpc: primary.grpc, bypassAuth: primary.bypassAuth, mappings };
+  } else {
+    const r: Partial<Mutable<IRRoute>> = { id, match, precedence: primary.precedence, backends: routeBackends };
+    if (primary.redirect) r.redirect = primary.redirect;
+    if (shadow?.plan.cluster) r.shadow = { cluster: clusterNeeds.register(shadow.plan.cluster), weight: shadow.plan.weight ?? 100 };
+    if (primary.cors) r.cors = primary.cors;
+    r.allowUpgrade = primary.allowUpgrade;
+    r.grpc = primary.grpc;
+    r.bypassAuth = primary.bypassAuth;
+    r.mappings = mappings;
+    route = r as IRRoute;
+  }
+  let headerLen = primary.method ? ':method'.length + primary.method.length : 0;
+  for (let i = 0; i < headers.length; i++) headerLen += headers[i]!.name.length + (headers[i]!.exact ?? headers[i]!.regex ?? '').length;
+  let queryLen = 0;
+  const query = primary.query;
+  for (let i = 0; i < query.length; i++) queryLen += query[i]!.name.length + (query[i]!.exact ?? query[i]!.regex ?? '').length;
+  return { route, precedence: primary.precedence, pathLen: (primary.prefix ?? primary.path ?? primary.regex ?? '').length, headerLen, queryLen, tie: key };
+}
+
+/** The IR match, members in the IR's order: prefix | path | regex, caseSensitive, method?, methodRegex?, headers, query. */
+function routeMatch(p: MappingPlan, headers: readonly IRHeaderMatch[]): IRRouteMatch {
+  if (p.prefix !== undefined && !p.method && !p.methodRegex) return { prefix: p.prefix, caseSensitive: p.caseSensitive, headers, query: p.query };
+  const match: Partial<Mutable<IRRouteMatch>> = {};
+  if (p.prefix !== undefined) match.prefix = p.prefix;
+  if (p.path !== undefined) match.path = p.path;
+  if (p.regex !== undefined) match.regex = p.regex;
+  match.caseSensitive = p.caseSensitive;
+  if (p.method) match.method = p.method;
+  if (p.methodRegex) match.methodRegex = true;
+  match.headers = headers;
+  match.query = p.query;
+  return match as IRRouteMatch;
+}
+
+const ONE_MEMBER_WEIGHTS: readonly number[] = [100];
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** Explicit weights are kept; the rest of 100 is split evenly among unweighted members (earlier members get the odd units). */
 export function normaliseWeights(ws: readonly (number | undefined)[]): number[] {
@@ -475,7 +568,7 @@ interface TCPPort {
   routes: IRTCPRoute[];
 }
 
-function compileTCP(rs: readonly Resource[], listeners: readonly ListenerPlan[], contexts: Map<string, IRTLSContext>, connectTimeoutMs: number, ctx: CompileContext, clusterNeeds: Map<string, ClusterNeeds>): Map<number, TCPPort> {
+function compileTCP(rs: readonly Resource[], listeners: readonly ListenerPlan[], contexts: Map<string, IRTLSContext>, connectTimeoutMs: number, ctx: CompileContext, clusterNeeds: ClusterNeedsTable): Map<number, TCPPort> {
   const byPort = new Map<number, Resource[]>();
   for (const r of rs) {
     const s = r.spec as Obj;
@@ -541,7 +634,7 @@ function compileTCP(rs: readonly Resource[], listeners: readonly ListenerPlan[],
           loadBalancer: { policy: 'round_robin' },
           circuitBreakers: { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 0 },
         };
-        return { cluster: registerCluster(clusterNeeds, needs), weight: weights[i]! };
+        return { cluster: clusterNeeds.register(needs), weight: weights[i]! };
       });
       const first = members[0]!;
       let tlsContext: string | undefined;
@@ -565,27 +658,6 @@ function compileTCP(rs: readonly Resource[], listeners: readonly ListenerPlan[],
 }
 
 // ───────────────────────── clusters ─────────────────────────
-
-const keyCache = new WeakMap<ClusterNeeds, string>();
-
-/** Identity of a cluster: every setting that makes two upstreams different connection pools. */
-function needsKey(n: ClusterNeeds): string {
-  let k = keyCache.get(n);
-  if (k === undefined) {
-    const lb = n.loadBalancer;
-    const cb = n.circuitBreakers;
-    k = JSON.stringify([n.service.trim(), n.namespace, n.parsed.scheme, n.parsed.host, n.parsed.port, n.resolver ?? null, n.tlsContext ?? null, n.sni ?? null, n.http2, n.connectTimeoutMs, n.idleTimeoutMs, lb.policy, lb.hash ?? null, cb.maxConnections, cb.maxPendingRequests, cb.maxRequests, cb.maxRetries]);
-    keyCache.set(n, k);
-  }
-  return k;
-}
-
-/** Registers a cluster requirement and returns its key; names are assigned once all are known (nameClusters). */
-function registerCluster(needs: Map<string, ClusterNeeds>, n: ClusterNeeds): string {
-  const k = needsKey(n);
-  if (!needs.has(k)) needs.set(k, n);
-  return k;
-}
 
 /**
  * Emissary's name, cluster_<service>_<namespace>, when only one set of settings uses that service
@@ -613,19 +685,21 @@ function nameClusters(needs: Map<string, ClusterNeeds>): Map<string, string> {
 function renameClusters(ls: IRListener[], names: Map<string, string>): IRListener[] {
   const n = (k: string): string => names.get(k) ?? k;
   for (const l of ls) {
-    for (const v of l.virtualHosts)
-      for (const r of v.routes) {
-        for (const b of r.backends) (b as { cluster: string }).cluster = n(b.cluster);
+    for (const v of l.virtualHosts) {
+      const routes = v.routes;
+      for (let i = 0; i < routes.length; i++) {
+        const r = routes[i]!;
+        for (let j = 0; j < r.backends.length; j++) (r.backends[j] as { cluster: string }).cluster = n(r.backends[j]!.cluster);
         if (r.shadow) (r.shadow as { cluster: string }).cluster = n(r.shadow.cluster);
       }
+    }
     for (const t of l.tcpRoutes) for (const b of t.backends) (b as { cluster: string }).cluster = n(b.cluster);
   }
   return ls;
 }
 
-function buildClusters(needs: Map<string, ClusterNeeds>, resolvers: Map<string, IRResolver>): IRCluster[] {
+function buildClusters(needs: Map<string, ClusterNeeds>, names: Map<string, string>, resolvers: Map<string, IRResolver>): IRCluster[] {
   const out = new Map<string, IRCluster>();
-  const names = nameClusters(needs);
   for (const [key, n] of needs) {
     const name = names.get(key)!;
     let endpoints: IREndpoint[] = [{ host: n.parsed.host, port: n.parsed.port }];

