@@ -59,7 +59,10 @@ export async function runConfigScale(ctx) {
       compileMs: summarize(probes.map((p) => p.compileMs)),
       validateCompileMs: summarize(probes.map((p) => p.validateCompileMs)),
       buildRuntimeMs: summarize(probes.map((p) => p.buildRuntimeMs)),
+      hashMs: summarize(probes.map((p) => p.hashMs)),
+      warmValidateCompileMs: summarize(probes.map((p) => p.warmValidateCompileMs)),
       peakRssMiB: summarize(probes.map((p) => p.peakRssMiB)),
+      peakRssWithRuntimeMiB: summarize(probes.map((p) => p.peakRssWithRuntimeMiB)),
       cli: cli.length ? {
         command: 'portico validate DIR',
         wallMs: summarize(cli.map((c) => c.wallMs)),
@@ -68,7 +71,7 @@ export async function runConfigScale(ctx) {
       } : null,
     };
     const s = sizes[n];
-    log(`  ${String(n).padStart(6)} Mappings: load ${fmt(s.loadMs.median, 0)} ms + compile ${fmt(s.compileMs.median, 0)} ms = ${fmt(s.validateCompileMs.median, 0)} ms; runtime build ${fmt(s.buildRuntimeMs?.median, 0)} ms; peak RSS ${fmt(s.peakRssMiB.median, 0)} MiB; routes ${s.routes}; errors ${s.errors}` +
+    log(`  ${String(n).padStart(6)} Mappings: load ${fmt(s.loadMs.median, 0)} ms + compile ${fmt(s.compileMs.median, 0)} ms = ${fmt(s.validateCompileMs.median, 0)} ms (again, warm: ${fmt(s.warmValidateCompileMs?.median, 0)} ms); hash ${fmt(s.hashMs?.median, 0)} ms; runtime build ${fmt(s.buildRuntimeMs?.median, 0)} ms; peak RSS ${fmt(s.peakRssMiB.median, 0)} MiB (${fmt(s.peakRssWithRuntimeMiB?.median, 0)} with the runtime); routes ${s.routes}; errors ${s.errors}` +
       (s.cli ? `; \`validate\` ${fmt(s.cli.wallMs.median, 0)} ms wall, ${fmt(s.cli.maxRssMiB.median, 0)} MiB, exit ${s.cli.exitCode}` : ''));
     if (s.errors) log(`    first error: ${s.firstError}`);
   }
