@@ -84,8 +84,8 @@ export function renderMarkdown(r) {
       L.push('');
     }
     if (h.paced) {
-      L.push(`### Latency at a moderate load: ${h.paced.connections} connections, each pausing ${h.paced.delayMs} ms between requests`, '',
-        'At saturation, latency at a fixed connection count is mostly queueing (connections ÷ throughput); paced, every variant runs well below its capacity and the added latency is the proxy\'s own.', '',
+      L.push(`### Latency at a moderate load: ${h.paced.connections} connections, each pausing a random 0–${2 * h.paced.delayMs} ms between requests`, '',
+        'At saturation, latency at a fixed connection count is mostly queueing (connections ÷ throughput); paced, every variant runs well below its capacity and the added latency is the proxy\'s own. The pauses are random so that connections do not arrive in step.', '',
         '| variant | req/s | p50 ms | p99 ms | p99 added over direct ms | CPU µs/req |', '|---|---|---|---|---|---|');
       for (const [name, c] of Object.entries(h.paced.variants)) {
         L.push(`| ${name} | ${mr(c.rps)} | ${mr(c.p50Ms, 2)} | ${mr(c.p99Ms, 2)} | ${name === 'direct' ? '–' : f(h.paced.addedP99Ms[name], 2)} | ${mr(c.cpuUsPerReq, 1)} |`);

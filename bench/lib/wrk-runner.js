@@ -51,14 +51,17 @@ end
  * @param {string[]} [o.paths]   cycle through these paths instead of the URL's
  * @param {string} [o.cpus]      taskset CPU list for wrk
  * @param {number} [o.threads]
- * @param {number} [o.delayMs]  pace: each connection waits this long after a response before its next request
+ * @param {number} [o.delayMs]  pace: after each response a connection waits a random 0 to 2×delayMs
+ *   (mean delayMs) before its next request, so connections drift apart instead of arriving in bursts
  */
 export async function runWrk({ url, connections, seconds, headers = {}, paths, cpus, threads = 1, delayMs }) {
   const dir = mkdtempSync(join(tmpdir(), 'portico-bench-wrk-'));
   try {
     const script = join(dir, 'report.lua');
-    // wrk starts a request's clock when it is sent, so a paced run's latency excludes the pause.
-    const pace = delayMs > 0 ? `\ndelay = function()\n  return ${Math.round(delayMs)}\nend\n` : '';
+    // wrk starts a request's clock when it is sent, so a paced run's latency excludes the pause. A fixed
+    // pause would keep all connections in step: every request of a round would arrive at once and the
+    // last of each burst would wait for all the others (a burst test, not a latency one).
+    const pace = delayMs > 0 ? `\nmath.randomseed(${Date.now() % 100000})\ndelay = function()\n  return math.random(0, ${Math.round(2 * delayMs)})\nend\n` : '';
     writeFileSync(script, (paths?.length ? cyclingLua(paths) : '') + pace + REPORT_LUA);
     const args = ['-t', String(threads), '-c', String(connections), '-d', `${seconds}s`, '--timeout', '5s', '-s', script];
     // wrk only replaces its own Host header when the name is spelled "Host"; any other spelling
