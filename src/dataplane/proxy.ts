@@ -156,8 +156,9 @@ export function forward(ctx: RequestContext, env: ForwardEnv, action: RouteActio
     localReply(ctx, env, 500, 'internal_error');
     return;
   }
+  const chunked = scan.hasBody && scan.contentLength === undefined;
   if (action.shadow !== undefined && action.shadow.cluster !== undefined && env.random() * 100 < action.shadow.weight) {
-    mirror(ctx, action.shadow.cluster, upstreamPath, headers, hostValue, scan.hasBody, scan.hasBody && scan.contentLength === undefined);
+    mirror(ctx, env, action.shadow.cluster, upstreamPath, headers, hostValue, scan.hasBody, chunked);
   }
 
   let body: Buffer | undefined;
@@ -189,7 +190,6 @@ export function forward(ctx: RequestContext, env: ForwardEnv, action: RouteActio
     attempt();
   };
 
-  const chunked = scan.hasBody && scan.contentLength === undefined;
   const connectTimeoutMs = cluster.ir.connectTimeoutMs || env.connectTimeoutMs;
 
   const attempt = (): void => {
@@ -387,7 +387,7 @@ export function headerValue(req: IncomingMessage, name: string): string | undefi
 }
 
 /** Shadow copy: same request to another cluster, Host suffixed "-shadow", response discarded. */
-function mirror(ctx: RequestContext, cluster: UpstreamCluster, path: string, headers: readonly string[], hostValue: string, hasBody: boolean, chunked: boolean): void {
+function mirror(ctx: RequestContext, env: ForwardEnv, cluster: UpstreamCluster, path: string, headers: readonly string[], hostValue: string, hasBody: boolean, chunked: boolean): void {
   const ep = cluster.pick(undefined, Date.now());
   if (ep === undefined || !cluster.admit()) return;
   const h = headers.slice();
@@ -402,7 +402,7 @@ function mirror(ctx: RequestContext, cluster: UpstreamCluster, path: string, hea
   };
   const ignore = (): void => {};
   const ex = cluster.pool.request(ep, {
-    method: ctx.method, path, headers: h, chunked, connectTimeoutMs: cluster.ir.connectTimeoutMs || 3000,
+    method: ctx.method, path, headers: h, chunked, connectTimeoutMs: cluster.ir.connectTimeoutMs || env.connectTimeoutMs,
     idleTimeoutMs: cluster.ir.connectTimeoutMs > 0 ? Math.max(cluster.ir.connectTimeoutMs, 10_000) : 10_000,
   }, { response: ignore, data: ignore, end: ignore, error: ignore, timeout: ignore, close: release });
   const req = ctx.req;

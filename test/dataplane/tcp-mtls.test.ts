@@ -7,8 +7,8 @@ import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { Gateway } from '../../src/serve/gateway.js';
 import { buildRuntime } from '../../src/dataplane/runtime.js';
-import type { IR, IRTLSContext } from '../../src/ir/types.js';
-import { cluster, sourceRef } from '../support/ir-builder.js';
+import type { IR } from '../../src/ir/types.js';
+import { cluster, servingContext, sourceRef } from '../support/ir-builder.js';
 import { defaultGlobal } from '../../src/compile/global-policy.js';
 import { exchange as sendAndRead } from '../support/socket-exchange.js';
 import { makeTestPKI, type PemPair, type TestPKI } from '../support/test-pki.js';
@@ -66,10 +66,7 @@ describe('TCPMapping with client certificates (cert_required)', () => {
     pki = makeTestPKI();
     other = makeTestPKI();
     up = await startCollector();
-    const mtls: IRTLSContext = {
-      name: 'ctx-m', hosts: ['b.example.test'], certificate: { secret: 'default/b', sha256: '' }, ca: { secret: 'default/ca', sha256: '' },
-      certRequired: true, cipherSuites: [], alpnProtocols: [],
-    };
+    const mtls = servingContext('ctx-m', 'b.example.test', 'default/b', { ca: { secret: 'default/ca', sha256: '' }, certRequired: true });
     const ir: IR = {
       version: 1, ambassadorId: 'default', global: { ...defaultGlobal(), connectTimeoutMs: 500 },
       listeners: [{

@@ -9,7 +9,7 @@ import { Gateway } from '../../src/serve/gateway.js';
 import { buildRuntime } from '../../src/dataplane/runtime.js';
 import type { IR, IRCluster, IRTCPRoute, IRTLSContext } from '../../src/ir/types.js';
 import type { SecretStore } from '../../src/ir/secrets.js';
-import { cluster, sourceRef } from '../support/ir-builder.js';
+import { cluster, servingContext, sourceRef, tlsContext } from '../support/ir-builder.js';
 import { defaultGlobal } from '../../src/compile/global-policy.js';
 import { closedPort, startUnaccepting } from '../support/fault-upstream.js';
 import { exchange as sendAndRead, closedByPeer } from '../support/socket-exchange.js';
@@ -183,7 +183,7 @@ describe('TCPMapping (case 43)', () => {
     const passthrough = await upstream('pass', { cert: pki.a.certPem, key: pki.a.keyPem });
     const plain = await upstream('term');
     const fallback = await upstream('any');
-    const ctxB: IRTLSContext = { name: 'ctx-b', hosts: ['b.example.test'], certificate: { secret: 'default/b', sha256: '' }, certRequired: false, cipherSuites: [], alpnProtocols: [] };
+    const ctxB = servingContext('ctx-b', 'b.example.test', 'default/b');
     const ir = tcpIR([
       tcpRoute('default/a', [{ cluster: 'pass', weight: 100 }], { sni: 'a.example.test' }),
       tcpRoute('default/b', [{ cluster: 'term', weight: 100 }], { sni: 'b.example.test', tlsContext: 'ctx-b' }),
@@ -201,7 +201,7 @@ describe('TCPMapping (case 43)', () => {
 
   it('originates TLS to an https upstream, verifying it with the context CA', async () => {
     const secureUp = await upstream('tls', { cert: pki.a.certPem, key: pki.a.keyPem });
-    const orig: IRTLSContext = { name: 'orig', hosts: [], ca: { secret: 'default/ca', sha256: '' }, certRequired: false, cipherSuites: [], alpnProtocols: [], sni: 'a.example.test' };
+    const orig = tlsContext('orig', { ca: { secret: 'default/ca', sha256: '' }, sni: 'a.example.test' });
     const ir = tcpIR([tcpRoute('default/o', [{ cluster: 'o', weight: 100 }])], [cluster('o', secureUp.port, { scheme: 'https', tls: { context: 'orig', sni: 'a.example.test' } })], [orig]);
     const port = await serve(ir, { 'default/ca': { caPem: pki.caPem } });
     assert.deepEqual(await exchange(port, 'secret'), { reply: 'tls:secret', closed: true });

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { backend, buildIR, cluster, route } from '../support/ir-builder.js';
+import { backend, buildIR, cluster, route, tlsContext } from '../support/ir-builder.js';
 import { buildRuntime } from '../../src/dataplane/runtime.js';
 import { request } from '../support/http-client.js';
 import http from 'node:http';
@@ -59,7 +59,7 @@ describe('TLS to the upstream (https clusters)', () => {
     return (s.address() as AddressInfo).port;
   }
 
-  const ctx = (name: string): IRTLSContext => ({ name, hosts: [], ca: { secret: `default/${name}`, sha256: 'x' }, certRequired: false, cipherSuites: [], alpnProtocols: [] });
+  const ctx = (name: string): IRTLSContext => tlsContext(name, { ca: { secret: `default/${name}`, sha256: 'x' } });
 
   it('originates TLS without verification when no CA is configured (as Emissary does)', async () => {
     const ir = buildIR({ clusters: [cluster('s', port, { scheme: 'https' })], routes: [route('default/r', { prefix: '/' }, [backend('s', { rewrite: { prefix: null } })])] });

@@ -10,17 +10,13 @@ import tls from 'node:tls';
 import { createHash, X509Certificate } from 'node:crypto';
 import { Gateway } from '../../src/serve/gateway.js';
 import { buildRuntime } from '../../src/dataplane/runtime.js';
-import type { IR, IRClientCertDetails, IRTLSContext } from '../../src/ir/types.js';
+import type { IR, IRClientCertDetails } from '../../src/ir/types.js';
 import type { SecretStore } from '../../src/ir/secrets.js';
-import { backend, buildIR, cluster, route, vhost } from '../support/ir-builder.js';
+import { backend, buildIR, cluster, route, servingContext, vhost } from '../support/ir-builder.js';
 import { startEcho, type EchoUpstream } from '../support/echo-upstream.js';
-import { makeTestPKI, type PemPair, type TestPKI } from '../support/test-pki.js';
+import { makeTestPKI, pkiSecrets, type PemPair, type TestPKI } from '../support/test-pki.js';
 
 const ALL_FIELDS = { subject: true, cert: false, chain: false, dns: true, uri: true };
-
-function tlsCtx(name: string, host: string, secret: string, over: Partial<IRTLSContext> = {}): IRTLSContext {
-  return { name, hosts: [host], certificate: { secret, sha256: '' }, certRequired: false, cipherSuites: [], alpnProtocols: [], ...over };
-}
 
 function xfccOf(body: string): string[] {
   const e = JSON.parse(body) as { headers: [string, string][] };
@@ -47,11 +43,7 @@ describe('client certificate identity and ALPN at the edge', () => {
     stranger = makeTestPKI();
     svc = pki.issue('svc', 'svc/O=Portico Tests', 'URI:spiffe://example.test/ns/default/sa/svc,DNS:svc.example.test', true);
     echo = await startEcho('echo');
-    secrets = {
-      'default/a': { certPem: pki.a.certPem, keyPem: pki.a.keyPem },
-      'default/b': { certPem: pki.b.certPem, keyPem: pki.b.keyPem },
-      'default/ca': { caPem: pki.caPem },
-    };
+    secrets = pkiSecrets(pki);
     const peerHeaders = {
       requestAdd: [
         { name: 'x-client-subject', value: '%DOWNSTREAM_PEER_SUBJECT%', append: false },
@@ -75,8 +67,8 @@ describe('client certificate identity and ALPN at the edge', () => {
       listeners: [plain, secure],
       // a: client certificates optional, verified with the test CA; b: no CA, HTTP/1.1 only
       tlsContexts: [
-        tlsCtx('ctx-a', 'a.example.test', 'default/a', { ca: { secret: 'default/ca', sha256: '' } }),
-        tlsCtx('ctx-b', 'b.example.test', 'default/b', { alpnProtocols: ['http/1.1'] }),
+        servingContext('ctx-a', 'a.example.test', 'default/a', { ca: { secret: 'default/ca', sha256: '' } }),
+        servingContext('ctx-b', 'b.example.test', 'default/b', { alpnProtocols: ['http/1.1'] }),
       ],
     };
     gw = new Gateway({ buildRuntime, drainTimeoutMs: 500 });

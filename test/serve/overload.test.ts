@@ -5,7 +5,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import net from 'node:net';
-import { ConfigDir, ServeProcess, startEcho, type Echo } from './serve-harness.js';
+import { serveStable, startEcho, type Echo, type ServeProcess, type StableServe } from './serve-harness.js';
 import { eventually, freePort, request } from './http-client.js';
 import { Gateway } from '../../src/serve/gateway.js';
 import { buildStubRuntime } from './stub-runtime.js';
@@ -40,18 +40,10 @@ ${config.trim().split('\n').map((l) => `    ${l}`).join('\n')}
 `;
 }
 
-async function setup(moduleConfig: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<{ dir: ConfigDir; proc: ServeProcess; port: number; up: Echo }> {
+async function setup(moduleConfig: string | undefined, env: NodeJS.ProcessEnv = process.env, workers = 0): Promise<StableServe & { up: Echo }> {
   const up = await upstream();
-  const dir = await ConfigDir.create();
-  cleanups.push(() => dir.dispose());
-  const port = await freePort();
-  await dir.listener(port);
-  await dir.mapping('stable', '/stable/', up.port);
-  if (moduleConfig) await dir.write('module.yaml', moduleYAML(moduleConfig));
-  const proc = new ServeProcess(['--config', dir.path, '--admin', '127.0.0.1:0', '--workers', '0', '--access-log', 'off'], env);
-  cleanups.push(() => proc.stop());
-  await proc.ready();
-  return { dir, proc, port, up };
+  const files: Record<string, string> = moduleConfig ? { 'module.yaml': moduleYAML(moduleConfig) } : {};
+  return { ...(await serveStable(up, cleanups, { args: ['--workers', String(workers)], env, files })), up };
 }
 
 /**
@@ -268,16 +260,7 @@ describe('load shedding (overload monitor)', () => {
 
 describe('workers', () => {
   it('each worker sheds on its own, and the merged gauge shows the highest level, not the sum', async () => {
-    const up = await upstream();
-    const dir = await ConfigDir.create();
-    cleanups.push(() => dir.dispose());
-    const port = await freePort();
-    await dir.listener(port);
-    await dir.mapping('stable', '/stable/', up.port);
-    await dir.write('module.yaml', moduleYAML('portico_overload:\n  heap_shed_ratio: 0.0001'));
-    const proc = new ServeProcess(['--config', dir.path, '--admin', '127.0.0.1:0', '--workers', '2', '--access-log', 'off']);
-    cleanups.push(() => proc.stop());
-    await proc.ready();
+    const { proc, port } = await setup('portico_overload:\n  heap_shed_ratio: 0.0001', process.env, 2);
     await eventually('both workers shedding', async () => {
       for (let i = 0; i < 6; i++) if ((await request(`http://127.0.0.1:${port}/stable/${i}`)).status !== 503) return false;
       return (await metric(proc, /portico_overload_state/)) === 2;

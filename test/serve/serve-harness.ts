@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm, writeFile, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { eventually, request } from './http-client.js';
+import { eventually, freePort, request } from './http-client.js';
 import { listenerYaml, mappingYaml } from '../support/policy-yaml.js';
 
 const BIN = resolve('bin/portico.js');
@@ -156,4 +156,33 @@ export class ServeProcess {
       await this.exited;
     }
   }
+}
+
+export interface StableServe {
+  readonly dir: ConfigDir;
+  readonly proc: ServeProcess;
+  readonly port: number;
+}
+
+/**
+ * `portico serve DIR` on a fresh folder holding one Listener and the `stable` Mapping to `up` (plus
+ * `files`), admin on a free port, access log off unless `args` say otherwise; resolves when ready.
+ * What it starts is pushed onto `cleanups`.
+ */
+export async function serveStable(
+  up: Echo, cleanups: (() => Promise<void>)[],
+  o: { readonly args?: readonly string[]; readonly env?: NodeJS.ProcessEnv; readonly files?: Readonly<Record<string, string>> } = {},
+): Promise<StableServe> {
+  const dir = await ConfigDir.create();
+  cleanups.push(() => dir.dispose());
+  const port = await freePort();
+  await dir.listener(port);
+  await dir.mapping('stable', '/stable/', up.port);
+  for (const [name, text] of Object.entries(o.files ?? {})) await dir.write(name, text);
+  const args = ['--config', dir.path, '--admin', '127.0.0.1:0', ...(o.args ?? [])];
+  if (!args.includes('--access-log')) args.push('--access-log', 'off');
+  const proc = new ServeProcess(args, o.env);
+  cleanups.push(() => proc.stop());
+  await proc.ready();
+  return { dir, proc, port };
 }

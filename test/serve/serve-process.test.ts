@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigDir, ServeProcess, startEcho, type Echo } from './serve-harness.js';
+import { ConfigDir, ServeProcess, serveStable, startEcho, type Echo, type StableServe } from './serve-harness.js';
 import { canConnect, eventually, freePort, request } from './http-client.js';
 import { runLoad } from './load-generator.js';
 
@@ -34,19 +34,9 @@ async function tempDir(): Promise<string> {
   return d;
 }
 
-async function setup(workers: number, extra: string[] = []): Promise<{ dir: ConfigDir; proc: ServeProcess; port: number; up: Echo }> {
+async function setup(workers: number, extra: string[] = []): Promise<StableServe & { up: Echo }> {
   const up = await upstream();
-  const dir = await ConfigDir.create();
-  cleanups.push(() => dir.dispose());
-  const port = await freePort();
-  await dir.listener(port);
-  await dir.mapping('stable', '/stable/', up.port);
-  const args = ['--config', dir.path, '--admin', '127.0.0.1:0', '--workers', String(workers), ...extra];
-  if (!extra.includes('--access-log')) args.push('--access-log', 'off');
-  const proc = new ServeProcess(args);
-  cleanups.push(() => proc.stop());
-  await proc.ready();
-  return { dir, proc, port, up };
+  return { ...(await serveStable(up, cleanups, { args: ['--workers', String(workers), ...extra] })), up };
 }
 
 describe('portico serve', () => {

@@ -13,13 +13,14 @@ import { Gateway } from '../../src/serve/gateway.js';
 import { buildRuntime } from '../../src/dataplane/runtime.js';
 import type { IR, IRTLSContext } from '../../src/ir/types.js';
 import type { SecretStore } from '../../src/ir/secrets.js';
-import { backend, buildIR, cluster, route, vhost } from '../support/ir-builder.js';
+import { backend, buildIR, cluster, route, servingContext, vhost } from '../support/ir-builder.js';
 import { startEcho, type EchoUpstream } from '../support/echo-upstream.js';
-import { makeTestPKI, type TestPKI } from '../support/test-pki.js';
+import { makeTestPKI, pkiSecrets, type TestPKI } from '../support/test-pki.js';
 import { closedByPeer } from '../support/socket-exchange.js';
 
+/** The edge offers HTTP/2 and HTTP/1.1 unless a test says otherwise. */
 function ctx(name: string, host: string, secret: string, over: Partial<IRTLSContext> = {}): IRTLSContext {
-  return { name, hosts: [host], certificate: { secret, sha256: '' }, certRequired: false, cipherSuites: [], alpnProtocols: ['h2', 'http/1.1'], ...over };
+  return servingContext(name, host, secret, { alpnProtocols: ['h2', 'http/1.1'], ...over });
 }
 
 interface H2Reply {
@@ -65,11 +66,7 @@ describe('TLS and HTTP/2 at the edge (case 36)', () => {
   before(async () => {
     pki = makeTestPKI();
     echo = await startEcho('echo');
-    secrets = {
-      'default/a': { certPem: pki.a.certPem, keyPem: pki.a.keyPem },
-      'default/b': { certPem: pki.b.certPem, keyPem: pki.b.keyPem },
-      'default/ca': { caPem: pki.caPem },
-    };
+    secrets = pkiSecrets(pki);
     const routes = [route('default/echo', { prefix: '/' }, [backend('echo', { rewrite: { prefix: null } })])];
     const base = buildIR({ clusters: [cluster('echo', echo.port)], global: { requestHeadersTimeoutMs: 2000 } });
     const secure = {

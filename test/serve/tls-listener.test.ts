@@ -12,10 +12,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Gateway, GENERATION_HEADER } from '../../src/serve/gateway.js';
-import type { IR, IRTLSContext } from '../../src/ir/types.js';
+import type { IR } from '../../src/ir/types.js';
 import type { SecretStore } from '../../src/ir/secrets.js';
 import { buildStubRuntime } from './stub-runtime.js';
 import { makeIR } from './ir-fixtures.js';
+import { servingContext } from '../support/ir-builder.js';
 import { freePort, request } from './http-client.js';
 
 interface Cert {
@@ -37,7 +38,7 @@ function selfSigned(name: string, cn: string): Cert {
 
 function tlsIR(port: number, secret: string): IR {
   const base = makeIR([{ port, routes: ['/'], tls: true, tlsContext: 'ctx-a' }]);
-  const ctx: IRTLSContext = { name: 'ctx-a', hosts: ['a.example.com'], certificate: { secret, sha256: '' }, certRequired: false, cipherSuites: [], alpnProtocols: [] };
+  const ctx = servingContext('ctx-a', 'a.example.com', secret);
   return { ...base, tlsContexts: [ctx], listeners: base.listeners.map((l) => ({ ...l, virtualHosts: l.virtualHosts.map((v) => ({ ...v, hostname: 'a.example.com' })) })) };
 }
 

@@ -3,13 +3,23 @@
 
 import { defaultGlobal } from '../../src/compile/global-policy.js';
 import type {
-  IR, IRBackend, IRCluster, IRGlobal, IRListener, IRRoute, IRRouteMatch, IRSourceRef, IRVirtualHost,
+  IR, IRBackend, IRCluster, IRGlobal, IRListener, IRRoute, IRRouteMatch, IRSourceRef, IRTLSContext, IRVirtualHost,
 } from '../../src/ir/types.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 export function sourceRef(name: string): IRSourceRef {
   return { kind: 'Mapping', name, namespace: 'default', origin: { path: `${name}.yaml`, line: 1, col: 1 } } as IRSourceRef;
+}
+
+/** A TLS context with the compiler's defaults (no hosts, no certificate, no client certificates). */
+export function tlsContext(name: string, over: Partial<IRTLSContext> = {}): IRTLSContext {
+  return { name, hosts: [], certRequired: false, cipherSuites: [], alpnProtocols: [], ...over };
+}
+
+/** A TLS context that serves `host` with the certificate in `secret`. */
+export function servingContext(name: string, host: string, secret: string, over: Partial<IRTLSContext> = {}): IRTLSContext {
+  return tlsContext(name, { hosts: [host], certificate: { secret, sha256: '' }, ...over });
 }
 
 export function cluster(name: string, port: number, over: Partial<IRCluster> = {}): IRCluster {

@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { SecretStore } from '../../src/ir/secrets.js';
 
 export interface PemPair {
   readonly certPem: string;
@@ -24,6 +25,15 @@ export interface TestPKI {
   /** Another certificate from the same CA, e.g. a client with URI SANs (`san` in openssl syntax). */
   issue(name: string, cn: string, san: string, clientAuth: boolean): PemPair;
   cleanup(): void;
+}
+
+/** The PKI as a secret store: the a and b server certificates and the CA, under default/. */
+export function pkiSecrets(pki: TestPKI): SecretStore {
+  return {
+    'default/a': { certPem: pki.a.certPem, keyPem: pki.a.keyPem },
+    'default/b': { certPem: pki.b.certPem, keyPem: pki.b.keyPem },
+    'default/ca': { caPem: pki.caPem },
+  };
 }
 
 function run(args: string[], cwd: string): void {
