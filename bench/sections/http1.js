@@ -90,7 +90,7 @@ export async function runHttp1(ctx) {
   // behind a saturated core (at saturation, latency at a fixed connection count is connections ÷ throughput).
   const paced = {};
   if (plan.pacedDelayMs > 0) {
-    for (let round = 0; round < plan.rounds; round++) {
+    for (let round = 0; round < plan.pacedRounds; round++) {
       for (const v of orderForRound(variants, round)) {
         if (v.server.handle?.exited) continue;
         const url = `http://127.0.0.1:${v.server.port}${req.path}`;
