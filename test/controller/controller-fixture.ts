@@ -2,7 +2,6 @@
 // upstreams, free ports for Listeners, and YAML builders for central and team repositories.
 
 import http from 'node:http';
-import { createServer } from 'node:net';
 import { Gateway } from '../../src/serve/gateway.js';
 import { buildRuntime } from '../../src/dataplane/runtime.js';
 import { GitController, type ControllerOptions } from '../../src/controller/git-controller.js';
@@ -10,16 +9,7 @@ import type { DeclaredSource } from '../../src/controller/source-kind.js';
 import { makeSourceSpec } from '../../src/sources/source-spec.js';
 import { SourceMetrics } from '../../src/controller/source-metrics.js';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../support/free-port.js';
 
 export function rootSource(name: string, url: string, path = '', extra: Partial<DeclaredSource> = {}): DeclaredSource {
   return { spec: makeSourceSpec({ name, url, branch: 'main', path }), intervalMs: 60_000, onForcePush: 'refuse', ...extra };

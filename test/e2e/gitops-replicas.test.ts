@@ -90,6 +90,17 @@ describe('three gateway processes on the same repositories', () => {
     return code;
   }
 
+  /** Waits for /readyz; fails at once, with the replica's own output, if it exited or never got ready. */
+  async function ready(r: Replica, what: string): Promise<void> {
+    await until(`${r.id} ${what}`, async () => {
+      if (r.proc && r.proc.exitCode !== null) throw new Error(`${r.id} exited with ${r.proc.exitCode} before it was ${what}:\n${r.stderr.slice(-4000)}`);
+      return (await httpGet(r.adminPort, '/readyz')).status === 200 ? true : undefined;
+    }).catch((err: Error) => {
+      if (err.message.startsWith('timed out')) throw new Error(`${err.message}; its output:\n${r.stderr.slice(-4000)}`);
+      throw err;
+    });
+  }
+
   async function status(r: Replica): Promise<{ sources: { name: string; appliedRevision?: string; state: string }[] } | undefined> {
     const res = await httpGet(r.adminPort, '/api/v1/status');
     return res.status === 200 ? (JSON.parse(res.body) as { sources: { name: string; appliedRevision?: string; state: string }[] }) : undefined;
@@ -151,7 +162,7 @@ spec:
   it('start, converge on a pushed revision, and each report the revision it serves', async () => {
     for (const r of replicas) startReplica(r);
     for (const r of replicas) {
-      await until(`${r.id} ready`, async () => ((await httpGet(r.adminPort, '/readyz')).status === 200 ? true : undefined));
+      await ready(r, 'ready');
       assert.equal((await get(r.port, '/shop/a')).upstream, 'v1');
     }
     const head = shop.write('deploy/shop.yaml', mapping('shop', '/shop/', v2.port)).commit('shop v2');
@@ -198,7 +209,7 @@ spec:
     assert.equal(await stopReplica(r), 0, 'SIGTERM drains and exits 0');
     await daemon.stop();
     startReplica(r);
-    await until(`${r.id} ready again`, async () => ((await httpGet(r.adminPort, '/readyz')).status === 200 ? true : undefined));
+    await ready(r, 'ready again');
     assert.equal((await get(r.port, '/shop/a')).upstream, 'v2');
     const shopStatus = (await status(r))!.sources.find((s) => s.name === 'shop')!;
     assert.equal(shopStatus.state, 'FetchFailed');
@@ -227,7 +238,7 @@ spec:
     await exited;
     await daemon.stop();
     startReplica(r);
-    await until(`${r.id} ready after kill -9`, async () => ((await httpGet(r.adminPort, '/readyz')).status === 200 ? true : undefined));
+    await ready(r, 'ready after kill -9');
     const served = (await status(r))!.sources.find((s) => s.name === 'shop')!.appliedRevision;
     assert.ok(served === before || served === after, 'the old or the new revision, nothing in between');
     assert.equal((await get(r.port, '/shop/a')).upstream, served === after ? 'v1' : 'v2');

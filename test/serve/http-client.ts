@@ -24,13 +24,7 @@ export function request(url: string, options: http.RequestOptions & { body?: str
   });
 }
 
-export async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
+export { freePort } from '../support/free-port.js';
 
 /** Retry `check` every `everyMs` up to `tries` times; returns its first truthy value or throws. */
 export async function eventually<T>(what: string, check: () => Promise<T | undefined | false>, tries = 100, everyMs = 100): Promise<T> {

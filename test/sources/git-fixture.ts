@@ -7,6 +7,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { freePort } from '../support/free-port.js';
 
 export const GIT_ENV = {
   ...process.env,
@@ -81,16 +82,6 @@ export class TestRepo {
   }
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -115,22 +106,34 @@ export class GitDaemon {
   }
 
   async start(): Promise<void> {
-    // git daemon cannot listen on port 0: pick a free port, then retry on a collision.
+    // git daemon cannot listen on port 0: pick a free port, then retry on a collision. Readiness is
+    // the daemon's own "Ready to rumble", not a successful connect: a connect could reach another
+    // process that took the port first, and a fetch from it would hang.
     for (let attempt = 0; attempt < 5; attempt++) {
       const port = this.port || (await freePort());
-      const proc = spawn('git', ['daemon', '--reuseaddr', '--export-all', `--base-path=${this.baseDir}`, '--listen=127.0.0.1', `--port=${port}`, this.baseDir], {
+      const proc = spawn('git', ['daemon', '--verbose', '--reuseaddr', '--export-all', `--base-path=${this.baseDir}`, '--listen=127.0.0.1', `--port=${port}`, this.baseDir], {
         stdio: ['ignore', 'ignore', 'pipe'],
         env: GIT_ENV,
       });
-      let exited = false;
-      proc.once('exit', () => (exited = true));
-      for (let i = 0; i < 100 && !exited; i++) {
-        if (await canConnect(port)) {
-          this.proc = proc;
-          this.port = port;
-          return;
-        }
-        await new Promise((r) => setTimeout(r, 50));
+      const listening = await new Promise<boolean>((resolve) => {
+        let seen = '';
+        const timer = setTimeout(() => resolve(false), 5000);
+        proc.stderr!.on('data', (b: Buffer) => {
+          if (seen.length < 4096) seen += b.toString();
+          if (seen.includes('Ready to rumble')) {
+            clearTimeout(timer);
+            resolve(true);
+          }
+        });
+        proc.once('exit', () => {
+          clearTimeout(timer);
+          resolve(false);
+        });
+      });
+      if (listening) {
+        this.proc = proc;
+        this.port = port;
+        return;
       }
       proc.kill('SIGKILL');
       this.port = 0;
