@@ -9,6 +9,7 @@ import { rewritePath } from './route-action.js';
 import type { UpstreamCluster } from './upstream-pool.js';
 import { validateHead, type UpstreamExchange } from './upstream-h1.js';
 import { hashKeyFor } from './balancer.js';
+import { holdWritesUntilTurnEnds } from './turn-writes.js';
 import { addResponseCors } from './cors.js';
 import { applyAdds, downstreamResponseHeaders, upstreamRequestHeaders, type HeaderScan } from './header-policy.js';
 import { sendLocalReply, type LocalReplyCode } from './local-reply.js';
@@ -272,6 +273,8 @@ export function forward(ctx: RequestContext, env: ForwardEnv, action: RouteActio
         const out = downstreamResponseHeaders(raw, backend.responseRemove);
         if (action.cors !== undefined) addResponseCors(action.cors, scan.origin, out);
         if (backend.responseAdd.length > 0) applyAdds(out, backend.responseAdd, 0);
+        // HTTP/1 only: an HTTP/2 response's socket belongs to the whole session.
+        if (ctx.req.httpVersionMajor === 1) holdWritesUntilTurnEnds(ctx.res.socket);
         try {
           ctx.res.writeHead(status, out);
         } catch (err) {

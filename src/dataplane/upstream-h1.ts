@@ -4,6 +4,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { createRequire } from 'node:module';
+import { holdWritesUntilTurnEnds } from './turn-writes.js';
 
 /** The llhttp binding node:http itself uses; its callbacks are numbered slots on the parser. */
 interface LlhttpParser {
@@ -208,21 +209,15 @@ export class UpstreamExchange {
     head += CRLF;
     const s = conn.socket;
     s.setTimeout(o.idleTimeoutMs);
+    // the head and whatever body already waited go out in one write, with this turn's other writes
+    holdWritesUntilTurnEnds(s);
+    s.write(head, 'latin1');
     const q = this.queued;
-    const lastChunk = this.endQueued && o.chunked;
-    if (q === undefined && !lastChunk) {
-      s.write(head, 'latin1');
-    } else {
-      // head and whatever body already waited go out in one writev
-      s.cork();
-      s.write(head, 'latin1');
-      if (q !== undefined) {
-        this.queued = undefined;
-        for (const b of q) s.write(b);
-      }
-      if (lastChunk) s.write(LAST_CHUNK);
-      s.uncork();
+    if (q !== undefined) {
+      this.queued = undefined;
+      for (const b of q) s.write(b);
     }
+    if (this.endQueued && o.chunked) s.write(LAST_CHUNK);
     if (this.drainWaiter !== undefined) this.onDrain(this.drainWaiter);
   }
 

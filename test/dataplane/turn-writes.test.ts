@@ -1,0 +1,97 @@
+// Writes held to the end of the event-loop turn: nothing is lost or reordered, nothing is held past
+// the turn, and a socket that dies meanwhile does not stop the others from being flushed.
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { holdWritesUntilTurnEnds } from '../../src/dataplane/turn-writes.js';
+
+interface Pair {
+  client: net.Socket;
+  received: () => string;
+  closed: Promise<void>;
+}
+
+describe('writes held until the turn ends', () => {
+  let server: net.Server;
+  const accepted: net.Socket[] = [];
+
+  before(async () => {
+    server = net.createServer((s) => accepted.push(s));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  });
+  after(async () => {
+    for (const s of accepted) s.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+
+  async function pair(): Promise<Pair> {
+    const n = accepted.length;
+    const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+    await new Promise<void>((r) => client.once('connect', r));
+    while (accepted.length === n) await new Promise((r) => setImmediate(r));
+    const peer = accepted[n]!;
+    let got = '';
+    peer.on('data', (b: Buffer) => (got += b.toString('latin1')));
+    const closed = new Promise<void>((r) => peer.once('close', () => r()));
+    peer.on('error', () => {});
+    return { client, received: () => got, closed };
+  }
+
+  async function until(check: () => boolean): Promise<void> {
+    for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  it('holds every write of the turn, then delivers each socket its bytes in order', async () => {
+    const a = await pair();
+    const b = await pair();
+    holdWritesUntilTurnEnds(a.client);
+    a.client.write('GET / HTTP/1.1\r\n');
+    holdWritesUntilTurnEnds(b.client);
+    b.client.write('one,');
+    a.client.write('host: x\r\n\r\n');
+    b.client.write(Buffer.from('two'));
+    // still in this turn: the bytes wait in the sockets
+    assert.ok(a.client.writableLength > 0 && b.client.writableLength > 0);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(a.client.writableLength, 0, 'flushed when the turn ended');
+    assert.equal(b.client.writableLength, 0);
+    await until(() => a.received().length === 27 && b.received().length === 7);
+    assert.equal(a.received(), 'GET / HTTP/1.1\r\nhost: x\r\n\r\n');
+    assert.equal(b.received(), 'one,two');
+    a.client.destroy();
+    b.client.destroy();
+  });
+
+  it('a socket held twice in one turn is still flushed at its end', async () => {
+    const a = await pair();
+    holdWritesUntilTurnEnds(a.client);
+    a.client.write('first ');
+    holdWritesUntilTurnEnds(a.client);
+    a.client.write('second');
+    await new Promise((r) => setImmediate(r));
+    assert.equal(a.client.writableLength, 0);
+    await until(() => a.received() === 'first second');
+    assert.equal(a.received(), 'first second');
+    a.client.destroy();
+  });
+
+  it('a socket destroyed before the turn ends does not hold back the others', async () => {
+    const gone = await pair();
+    const kept = await pair();
+    holdWritesUntilTurnEnds(gone.client);
+    gone.client.write('never sent');
+    holdWritesUntilTurnEnds(kept.client);
+    kept.client.write('delivered');
+    gone.client.destroy();
+    await new Promise((r) => setImmediate(r));
+    await until(() => kept.received() === 'delivered');
+    assert.equal(kept.received(), 'delivered');
+    await gone.closed;
+    assert.equal(gone.received(), '', 'a destroyed socket sends nothing it held');
+    // holding a destroyed stream is a no-op, not an error
+    holdWritesUntilTurnEnds(gone.client);
+    holdWritesUntilTurnEnds(null);
+    kept.client.destroy();
+  });
+});
