@@ -6,8 +6,8 @@ import type { ConnectionInfo } from './runtime-types.js';
 import type { IRRoute } from '../ir/types.js';
 import type { CompiledBackend, CompiledRetry, RouteAction } from './route-action.js';
 import { rewritePath } from './route-action.js';
-import type { UpstreamCluster } from './upstream-pool.js';
-import { validateHead, type UpstreamExchange } from './upstream-h1.js';
+import type { Endpoint, UpstreamCluster } from './upstream-pool.js';
+import { validateHead, type ExchangeHandlers, type ExchangeOptions, type UpstreamExchange } from './upstream-h1.js';
 import { hashKeyFor } from './balancer.js';
 import { holdWritesUntilTurnEnds } from './turn-writes.js';
 import { addResponseCors } from './cors.js';
@@ -145,10 +145,6 @@ export function forward(ctx: RequestContext, env: ForwardEnv, action: RouteActio
     xff, xfp, xfh, requestId: ctx.requestId,
   });
   const hostValue = backend.hostRewrite ?? ctx.authority;
-  const hashKey = hashKeyFor(cluster.ir.loadBalancer, (n) => headerValue(req, n), ctx.clientAddress);
-  const retry = backend.retry;
-  const method = ctx.method;
-
   headers[1] = hostValue;
   const invalid = validateHead(upstreamPath, headers);
   if (invalid !== null) {
@@ -161,174 +157,91 @@ export function forward(ctx: RequestContext, env: ForwardEnv, action: RouteActio
   if (action.shadow !== undefined && action.shadow.cluster !== undefined && env.random() * 100 < action.shadow.weight) {
     mirror(ctx, env, action.shadow.cluster, upstreamPath, headers, hostValue, scan.hasBody, chunked);
   }
+  const f = new Forwarding(ctx, env, action, backend, cluster, scan, headers, hostValue, {
+    method: ctx.method, path: upstreamPath, headers, chunked,
+    connectTimeoutMs: cluster.ir.connectTimeoutMs || env.connectTimeoutMs, idleTimeoutMs: backend.idleTimeoutMs,
+  });
+  if (scan.hasBody && backend.retry !== undefined && backend.retry.retryNonIdempotent) f.keepBodyThenStart();
+  else f.start();
+}
 
-  let body: Buffer | undefined;
+/**
+ * One request's way upstream, across its attempts: the body kept for retries, the overall request
+ * timer, the retry budget. State lives in fields, not closures: this runs for every request.
+ */
+class Forwarding {
+  readonly hashKey: string | undefined;
+  body: Buffer | undefined;
   /** Bytes read while trying to keep the body for retries, before it turned out too large. */
-  let bodyPrefix: Buffer | undefined;
-  let bodyReplayable = !scan.hasBody;
-  let retriesUsed = 0;
-  let implicitRetryUsed = false;
-  let overallTimer: NodeJS.Timeout | undefined;
-  let done = false;
+  bodyPrefix: Buffer | undefined;
+  bodyReplayable: boolean;
+  retriesUsed = 0;
+  implicitRetryUsed = false;
+  overallTimer: NodeJS.Timeout | undefined;
+  done = false;
 
-  const finishAll = (): void => {
-    done = true;
-    if (overallTimer) clearTimeout(overallTimer);
-  };
+  constructor(
+    readonly ctx: RequestContext,
+    readonly env: ForwardEnv,
+    readonly action: RouteAction,
+    readonly backend: CompiledBackend,
+    readonly cluster: UpstreamCluster,
+    readonly scan: HeaderScan,
+    readonly headers: string[],
+    readonly hostValue: string,
+    readonly options: ExchangeOptions,
+  ) {
+    const req = ctx.req;
+    this.hashKey = hashKeyFor(cluster.ir.loadBalancer, (n) => headerValue(req, n), ctx.clientAddress);
+    this.bodyReplayable = !scan.hasBody;
+  }
 
-  const start = (): void => {
-    if (backend.requestTimeoutMs > 0) {
-      overallTimer = setTimeout(() => {
-        if (done) return;
-        ctx.upstreamError = 'request_timeout';
-        const u = ctx.upstream;
-        finishAll();
-        u?.destroy();
-        if (ctx.res.headersSent) ctx.res.destroy();
-        else localReply(ctx, env, 504, 'upstream_timeout');
-      }, backend.requestTimeoutMs);
-    }
-    attempt();
-  };
+  finishAll(): void {
+    this.done = true;
+    if (this.overallTimer) clearTimeout(this.overallTimer);
+  }
 
-  const connectTimeoutMs = cluster.ir.connectTimeoutMs || env.connectTimeoutMs;
+  start(): void {
+    if (this.backend.requestTimeoutMs > 0) this.overallTimer = setTimeout(onRequestTimeout, this.backend.requestTimeoutMs, this);
+    this.attempt();
+  }
 
-  const attempt = (): void => {
-    if (done || ctx.clientGone) return;
-    const now = Date.now();
-    const ep = cluster.pick(hashKey, now);
+  requestTimedOut(): void {
+    if (this.done) return;
+    const ctx = this.ctx;
+    ctx.upstreamError = 'request_timeout';
+    const u = ctx.upstream;
+    this.finishAll();
+    u?.destroy();
+    if (ctx.res.headersSent) ctx.res.destroy();
+    else localReply(ctx, this.env, 504, 'upstream_timeout');
+  }
+
+  attempt(): void {
+    const ctx = this.ctx;
+    if (this.done || ctx.clientGone) return;
+    const ep = this.cluster.pick(this.hashKey, Date.now());
     if (ep === undefined) {
-      finishAll();
-      localReply(ctx, env, 503, 'upstream_unavailable');
+      this.finishAll();
+      localReply(ctx, this.env, 503, 'upstream_unavailable');
       return;
     }
-    headers[1] = backend.autoHostRewrite ? ep.hostname : hostValue;
+    this.headers[1] = this.backend.autoHostRewrite ? ep.hostname : this.hostValue;
     ep.active++;
-    cluster.active++;
+    this.cluster.active++;
     ctx.upstreamAddress = ep.key;
-    let settled = false;
-    let released = false;
-    let tryTimer: NodeJS.Timeout | undefined;
-    const release = (): void => {
-      if (released) return;
-      released = true;
-      ep.active--;
-      cluster.active--;
-      if (tryTimer) clearTimeout(tryTimer);
-    };
-
-    const fail = (kind: FailKind, err?: NodeJS.ErrnoException): void => {
-      if (settled) return;
-      settled = true;
-      release();
-      ex.destroy();
-      if (done) return;
-      if (ctx.clientGone) {
-        finishAll();
-        return;
-      }
-      ctx.upstreamError = err?.code ?? kind;
-      if (ctx.res.headersSent) {
-        // A response byte already went out: never retry, never end cleanly.
-        finishAll();
-        ctx.res.destroy();
-        return;
-      }
-      cluster.reportFailure(ep, Date.now());
-      // A request written onto a pooled connection the upstream was closing never reached it: safe to resend once.
-      if (kind === 'reset' && ex.reusedSocket && bodyReplayable && IDEMPOTENT.has(method) && !implicitRetryUsed) {
-        implicitRetryUsed = true;
-        attempt();
-        return;
-      }
-      if (retry !== undefined && retriesUsed < retry.numRetries && bodyReplayable && retryableFailure(retry, kind) && cluster.canRetry()) {
-        scheduleRetry();
-        return;
-      }
-      finishAll();
-      if (kind === 'timeout' || kind === 'per_try_timeout') localReply(ctx, env, 504, 'upstream_timeout');
-      else if (kind === 'bad_response') localReply(ctx, env, 502, 'bad_upstream_response');
-      else localReply(ctx, env, 503, 'upstream_unavailable');
-    };
-
-    const ex: UpstreamExchange = cluster.pool.request(ep, { method, path: upstreamPath, headers, chunked, connectTimeoutMs, idleTimeoutMs: backend.idleTimeoutMs }, {
-      response: (status, raw) => {
-        if (settled || done) {
-          ex.destroy();
-          return;
-        }
-        if (tryTimer) {
-          clearTimeout(tryTimer);
-          tryTimer = undefined;
-        }
-        if (status >= 500) cluster.reportFailure(ep, Date.now());
-        else cluster.reportSuccess(ep);
-        if (retry !== undefined && retryableStatus(retry, status) && retriesUsed < retry.numRetries && bodyReplayable && cluster.canRetry()) {
-          settled = true;
-          release();
-          ex.destroy();
-          scheduleRetry();
-          return;
-        }
-        const out = downstreamResponseHeaders(raw, backend.responseRemove);
-        if (action.cors !== undefined) addResponseCors(action.cors, scan.origin, out);
-        if (backend.responseAdd.length > 0) applyAdds(out, backend.responseAdd, 0);
-        // HTTP/1 only: an HTTP/2 response's socket belongs to the whole session.
-        if (ctx.req.httpVersionMajor === 1) holdWritesUntilTurnEnds(ctx.res.socket);
-        try {
-          ctx.res.writeHead(status, out);
-        } catch (err) {
-          // e.g. ERR_INVALID_CHAR: a header value we must not relay (response splitting)
-          settled = true;
-          release();
-          finishAll();
-          ex.destroy();
-          ctx.upstreamError = (err as NodeJS.ErrnoException).code ?? 'invalid_header';
-          localReply(ctx, env, 502, 'bad_upstream_response');
-          return;
-        }
-        ctx.status = status;
-      },
-      data: (c) => {
-        if (settled) return;
-        ctx.bytesOut += c.length;
-        if (!ctx.res.write(c)) {
-          ex.pause();
-          ctx.res.once('drain', () => ex.resume());
-        }
-      },
-      end: () => {
-        if (settled) return;
-        settled = true;
-        release();
-        finishAll();
-        ctx.res.end();
-      },
-      error: (err) => fail(classify(err), err),
-      timeout: () => {
-        if (!ctx.res.headersSent) {
-          fail('timeout', faultError('PORTICO_IDLE_TIMEOUT', 'upstream idle timeout'));
-          return;
-        }
-        if (settled) return;
-        settled = true;
-        ctx.upstreamError = 'idle_timeout';
-        finishAll();
-        release();
-        ctx.res.destroy();
-      },
-      // Whatever ended this attempt, its endpoint and cluster counters must come back down.
-      close: release,
-    });
+    const a = new Attempt(this, ep);
+    const ex = this.cluster.pool.request(ep, this.options, a);
+    a.ex = ex;
     ctx.upstream = ex;
-    if (retry !== undefined && retry.perTryTimeoutMs > 0) {
-      tryTimer = setTimeout(() => fail('per_try_timeout', faultError('PORTICO_PER_TRY_TIMEOUT', 'per-try timeout')), retry.perTryTimeoutMs);
-    }
+    const retry = this.backend.retry;
+    if (retry !== undefined && retry.perTryTimeoutMs > 0) a.tryTimer = setTimeout(onPerTryTimeout, retry.perTryTimeoutMs, a);
 
-    if (!scan.hasBody) ex.end();
-    else if (body !== undefined) ex.end(body);
+    if (!this.scan.hasBody) ex.end();
+    else if (this.body !== undefined) ex.end(this.body);
     else {
-      if (bodyPrefix !== undefined) ex.write(bodyPrefix);
+      const req = ctx.req;
+      if (this.bodyPrefix !== undefined) ex.write(this.bodyPrefix);
       req.on('data', (c: Buffer) => {
         ctx.bytesIn += c.length;
         if (!ex.write(c)) {
@@ -338,49 +251,194 @@ export function forward(ctx: RequestContext, env: ForwardEnv, action: RouteActio
       });
       req.once('end', () => ex.end());
     }
-  };
+  }
 
-  const scheduleRetry = (): void => {
-    retriesUsed++;
-    cluster.retriesActive++;
+  scheduleRetry(): void {
+    this.retriesUsed++;
+    this.cluster.retriesActive++;
     // jittered exponential backoff, 25 ms base as in Envoy
-    const delay = Math.floor(env.random() * 25 * 2 ** (retriesUsed - 1));
-    setTimeout(() => {
-      cluster.retriesActive--;
-      attempt();
-    }, delay);
-  };
+    const delay = Math.floor(this.env.random() * 25 * 2 ** (this.retriesUsed - 1));
+    setTimeout(retryAfterBackoff, delay, this);
+  }
 
-  if (scan.hasBody && retry !== undefined && retry.retryNonIdempotent) {
-    // Keep the body so a retry can resend it; past the limit, stream the rest and give up retrying.
+  /** Keep the body so a retry can resend it; past the limit, stream the rest and give up retrying. */
+  keepBodyThenStart(): void {
+    const req = this.ctx.req;
     const chunks: Buffer[] = [];
     let size = 0;
     const onData = (c: Buffer): void => {
       chunks.push(c);
       size += c.length;
-      ctx.bytesIn += c.length;
+      this.ctx.bytesIn += c.length;
       if (size > MAX_REPLAY_BODY) {
         req.off('data', onData);
         req.off('end', onEnd);
         req.pause();
-        bodyReplayable = false;
-        streamAfterPrefix(chunks);
+        this.bodyReplayable = false;
+        this.bodyPrefix = Buffer.concat(chunks);
+        this.start();
       }
     };
     const onEnd = (): void => {
-      body = Buffer.concat(chunks, size);
-      bodyReplayable = true;
-      start();
-    };
-    const streamAfterPrefix = (prefix: Buffer[]): void => {
-      bodyPrefix = Buffer.concat(prefix);
-      start();
+      this.body = Buffer.concat(chunks, size);
+      this.bodyReplayable = true;
+      this.start();
     };
     req.on('data', onData);
     req.on('end', onEnd);
-    return;
   }
-  start();
+}
+
+function onRequestTimeout(f: Forwarding): void {
+  f.requestTimedOut();
+}
+
+function retryAfterBackoff(f: Forwarding): void {
+  f.cluster.retriesActive--;
+  f.attempt();
+}
+
+function onPerTryTimeout(a: Attempt): void {
+  a.fail('per_try_timeout', faultError('PORTICO_PER_TRY_TIMEOUT', 'per-try timeout'));
+}
+
+/** One try against one endpoint: what the upstream exchange reports lands in these methods. */
+class Attempt implements ExchangeHandlers {
+  ex!: UpstreamExchange;
+  settled = false;
+  released = false;
+  tryTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly f: Forwarding,
+    readonly ep: Endpoint,
+  ) {}
+
+  /** Whatever ended this attempt, its endpoint and cluster counters come back down once. */
+  close(): void {
+    if (this.released) return;
+    this.released = true;
+    this.ep.active--;
+    this.f.cluster.active--;
+    if (this.tryTimer) clearTimeout(this.tryTimer);
+  }
+
+  fail(kind: FailKind, err?: NodeJS.ErrnoException): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.close();
+    const ex = this.ex;
+    ex.destroy();
+    const f = this.f;
+    const ctx = f.ctx;
+    if (f.done) return;
+    if (ctx.clientGone) {
+      f.finishAll();
+      return;
+    }
+    ctx.upstreamError = err?.code ?? kind;
+    if (ctx.res.headersSent) {
+      // A response byte already went out: never retry, never end cleanly.
+      f.finishAll();
+      ctx.res.destroy();
+      return;
+    }
+    const cluster = f.cluster;
+    cluster.reportFailure(this.ep, Date.now());
+    // A request written onto a pooled connection the upstream was closing never reached it: safe to resend once.
+    if (kind === 'reset' && ex.reusedSocket && f.bodyReplayable && IDEMPOTENT.has(f.options.method) && !f.implicitRetryUsed) {
+      f.implicitRetryUsed = true;
+      f.attempt();
+      return;
+    }
+    const retry = f.backend.retry;
+    if (retry !== undefined && f.retriesUsed < retry.numRetries && f.bodyReplayable && retryableFailure(retry, kind) && cluster.canRetry()) {
+      f.scheduleRetry();
+      return;
+    }
+    f.finishAll();
+    if (kind === 'timeout' || kind === 'per_try_timeout') localReply(ctx, f.env, 504, 'upstream_timeout');
+    else if (kind === 'bad_response') localReply(ctx, f.env, 502, 'bad_upstream_response');
+    else localReply(ctx, f.env, 503, 'upstream_unavailable');
+  }
+
+  response(status: number, raw: string[]): void {
+    const f = this.f;
+    const ctx = f.ctx;
+    if (this.settled || f.done) {
+      this.ex.destroy();
+      return;
+    }
+    if (this.tryTimer) {
+      clearTimeout(this.tryTimer);
+      this.tryTimer = undefined;
+    }
+    const cluster = f.cluster;
+    if (status >= 500) cluster.reportFailure(this.ep, Date.now());
+    else cluster.reportSuccess(this.ep);
+    const retry = f.backend.retry;
+    if (retry !== undefined && retryableStatus(retry, status) && f.retriesUsed < retry.numRetries && f.bodyReplayable && cluster.canRetry()) {
+      this.settled = true;
+      this.close();
+      this.ex.destroy();
+      f.scheduleRetry();
+      return;
+    }
+    const out = downstreamResponseHeaders(raw, f.backend.responseRemove);
+    if (f.action.cors !== undefined) addResponseCors(f.action.cors, f.scan.origin, out);
+    if (f.backend.responseAdd.length > 0) applyAdds(out, f.backend.responseAdd, 0);
+    // HTTP/1 only: an HTTP/2 response's socket belongs to the whole session.
+    if (ctx.req.httpVersionMajor === 1) holdWritesUntilTurnEnds(ctx.res.socket);
+    try {
+      ctx.res.writeHead(status, out);
+    } catch (err) {
+      // e.g. ERR_INVALID_CHAR: a header value we must not relay (response splitting)
+      this.settled = true;
+      this.close();
+      f.finishAll();
+      this.ex.destroy();
+      ctx.upstreamError = (err as NodeJS.ErrnoException).code ?? 'invalid_header';
+      localReply(ctx, f.env, 502, 'bad_upstream_response');
+      return;
+    }
+    ctx.status = status;
+  }
+
+  data(c: Buffer): void {
+    if (this.settled) return;
+    const ctx = this.f.ctx;
+    ctx.bytesOut += c.length;
+    if (!ctx.res.write(c)) {
+      this.ex.pause();
+      ctx.res.once('drain', () => this.ex.resume());
+    }
+  }
+
+  end(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.close();
+    this.f.finishAll();
+    this.f.ctx.res.end();
+  }
+
+  error(err: NodeJS.ErrnoException): void {
+    this.fail(classify(err), err);
+  }
+
+  timeout(): void {
+    const ctx = this.f.ctx;
+    if (!ctx.res.headersSent) {
+      this.fail('timeout', faultError('PORTICO_IDLE_TIMEOUT', 'upstream idle timeout'));
+      return;
+    }
+    if (this.settled) return;
+    this.settled = true;
+    ctx.upstreamError = 'idle_timeout';
+    this.f.finishAll();
+    this.close();
+    ctx.res.destroy();
+  }
 }
 
 export function headerValue(req: IncomingMessage, name: string): string | undefined {
