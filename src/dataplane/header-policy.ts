@@ -9,6 +9,8 @@ import { mentionsPeer, withPeerValues, type PeerFields } from './client-cert-det
 const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'http2-settings',
 ]);
+/** A field name of another length cannot be hop-by-hop: most response fields skip the lower-casing. */
+const HOP_BY_HOP_LENGTHS: ReadonlySet<number> = new Set([...HOP_BY_HOP].map((n) => n.length));
 
 /**
  * Headers the gateway sets itself from trusted data; a client's copy is never forwarded.
@@ -276,8 +278,13 @@ export function upstreamRequestHeaders(x: UpstreamHeaderInput): string[] {
 export function downstreamResponseHeaders(raw: readonly string[], remove: ReadonlySet<string>): string[] {
   const out: string[] = [];
   let tokens: Set<string> | undefined;
+  const removing = remove.size > 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
+    if (!removing && !HOP_BY_HOP_LENGTHS.has(name.length)) {
+      out.push(name, raw[i + 1] as string);
+      continue;
+    }
     const lname = name.toLowerCase();
     if (HOP_BY_HOP.has(lname)) {
       if (lname === 'connection') {
@@ -288,7 +295,7 @@ export function downstreamResponseHeaders(raw: readonly string[], remove: Readon
       }
       continue;
     }
-    if (remove.size > 0 && remove.has(lname)) continue;
+    if (removing && remove.has(lname)) continue;
     out.push(name, raw[i + 1] as string);
   }
   // Fields the upstream nominated as hop-by-hop in Connection (rare): drop them wherever they were.
