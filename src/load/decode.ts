@@ -11,7 +11,7 @@ import { nullRecord } from './null-record.js';
 import { LOAD_LIMITS } from './limits.js';
 import { isObject, normaliseSpec, normaliseV2 } from './spec-normalise.js';
 import { crossFieldIssues, validateSpec, valueAt } from './spec-validation.js';
-import { readSimpleDocuments } from './simple-yaml.js';
+import { RecordedSources, readSimpleDocuments } from './simple-yaml.js';
 import {
   nestingIssue,
   parseWithYamlPackage,
@@ -146,6 +146,12 @@ class FileDecoder {
     return this.sources.get(value);
   }
 
+  /** Where value starts; from the fast reader, without building every position of the document. */
+  private startOf(value: object): TextPosition | undefined {
+    const sources = this.sources;
+    return sources instanceof RecordedSources ? sources.startOf(value) : sources.get(value)?.start;
+  }
+
   document(doc: ParsedDocument): void {
     this.sources = doc.sources;
     const v = doc.value;
@@ -162,7 +168,7 @@ class FileDecoder {
       return;
     }
     if (isObject(v) && v.kind === 'List' && Array.isArray(v.items)) {
-      this.items(v.items, this.sourceOf(v)?.start ?? doc.start, ['items'], spoiled);
+      this.items(v.items, this.startOf(v) ?? doc.start, ['items'], spoiled);
       return;
     }
     if (spoiled([])) return;
@@ -192,9 +198,9 @@ class FileDecoder {
       this.report('NotAnObject', `expected a mapping with apiVersion and kind, found ${Array.isArray(value) ? 'a list' : typeof value}`, at);
       return;
     }
-    const src = this.sourceOf(value);
-    const start = src?.start ?? at;
-    const pos = (key: string): TextPosition => src?.entries.get(key) ?? start;
+    const start = this.startOf(value) ?? at;
+    // Only problems need a key's position, so the document's positions are looked up only then.
+    const pos = (key: string): TextPosition => this.sourceOf(value)?.entries.get(key) ?? start;
     const { apiVersion, kind } = value;
     if (typeof kind !== 'string' || kind === '') {
       this.report('UnknownKind', 'object has no "kind"', start, { field: 'kind' });
@@ -307,8 +313,7 @@ class FileDecoder {
   }
 
   private resource(value: Obj, kind: Kind, apiVersion: string, flavour: 'v3' | 'v2'): void {
-    const src = this.sourceOf(value);
-    const start = src?.start ?? { line: 0, col: 0 };
+    const start = this.startOf(value) ?? { line: 0, col: 0 };
     // Keys are dotted paths of keys that passed the prototype-key check.
     const positions = new FieldPositions();
     let failed = false;
@@ -323,7 +328,9 @@ class FileDecoder {
     let metadata: Obj;
     let spec: Obj;
     if (k8s) {
-      collectPositions(this.sources, (this.ctx.fieldPaths ??= new Map()), value, '', positions);
+      const sources = this.sources;
+      if (sources instanceof RecordedSources && sources.nodes[0] === value) collectRecordedPositions(sources, (this.ctx.fieldPaths ??= new Map()), positions);
+      else collectPositions(sources, (this.ctx.fieldPaths ??= new Map()), value, '', positions);
       if (kind === 'Secret') remapSecretPositions(positions);
       const allowed = kind === 'Secret' ? SECRET_TOP_LEVEL : TOP_LEVEL;
       for (const key of Object.keys(value)) {
@@ -354,6 +361,7 @@ class FileDecoder {
       }
     } else {
       // Filled from keys that passed the prototype-key check.
+      const src = this.sourceOf(value);
       metadata = nullRecord();
       spec = nullRecord();
       for (const [key, v] of Object.entries(value)) {
@@ -504,6 +512,12 @@ class FieldPositions {
     else this.log.push(path, at.line, at.col);
   }
 
+  /** set(), for a position not yet made an object. */
+  push(path: string, line: number, col: number): void {
+    if (this.record) this.record[path] = { line, col };
+    else this.log.push(path, line, col);
+  }
+
   get(path: string): Position | undefined {
     return this.read()[path];
   }
@@ -549,6 +563,40 @@ function collectPositions(sources: SourceMap, paths: FieldPaths, value: unknown,
     out.set(path, at);
     const child = (value as Record<string | number, unknown>)[key];
     if (typeof child === 'object' && child !== null) collectPositions(sources, paths, child, path, out);
+  }
+}
+
+/**
+ * collectPositions for a whole document read by the fast reader, from its flat lists: the same
+ * paths in the same order (both are depth-first), without building a map per node.
+ */
+function collectRecordedPositions(sources: RecordedSources, paths: FieldPaths, out: FieldPositions): void {
+  const { nodes, nodeInfo, entryKeys, entryInfo, mapPos } = sources;
+  // The field path of each node: that of the entry whose value it is (a node follows its entry).
+  const nodePaths: string[] = [''];
+  const nodeByKeys: Map<string | number, string>[] = [];
+  let next = 1;
+  for (let e = 0; e < entryKeys.length; e++) {
+    const node = entryInfo[3 * e] as number;
+    const key = entryKeys[e] as string | number;
+    let byKey = nodeByKeys[node];
+    if (byKey === undefined) {
+      const prefix = nodePaths[node] as string;
+      byKey = paths.get(prefix);
+      if (!byKey) paths.set(prefix, (byKey = new Map()));
+      nodeByKeys[node] = byKey;
+    }
+    let path = byKey.get(key);
+    if (path === undefined) {
+      const prefix = nodePaths[node] as string;
+      path = Array.isArray(nodes[node]) ? `${prefix}[${key}]` : prefix ? `${prefix}.${key}` : String(key);
+      byKey.set(key, path);
+    }
+    const line = entryInfo[3 * e + 1] as number;
+    const col = entryInfo[3 * e + 2] as number;
+    if (mapPos) out.set(path, mapPos({ line, col }));
+    else out.push(path, line, col);
+    if (next < nodes.length && nodeInfo[3 * next + 2] === e) nodePaths[next++] = path;
   }
 }
 

@@ -4,7 +4,7 @@
 import { Schema, isScalar, type ScalarTag } from 'yaml';
 import { LOAD_LIMITS } from './limits.js';
 import { nullRecord } from './null-record.js';
-import type { NodeSource, ParsedDocument, PositionMap, TextPosition } from './yaml-documents.js';
+import type { BlockScalarSource, NodeSource, ParsedDocument, PositionMap, SourceMap, TextPosition } from './yaml-documents.js';
 
 /** The core-schema tags the full parser tries, in its order, on every plain (unquoted) scalar. */
 const PLAIN_TAGS = new Schema({ schema: 'core', merge: false, resolveKnownTags: false }).tags.filter(
@@ -40,6 +40,9 @@ const SQUOTE = 0x27;
 const BACKSLASH = 0x5c;
 
 const NOTHING_SPOILED: readonly (readonly (string | number)[])[] = Object.freeze([]);
+
+/** Slots of a reader's key cache (a power of two). */
+const KEY_CACHE_SIZE = 256;
 
 /** Thrown (one shared instance, no stack) when the text leaves the subset. */
 const OUTSIDE = new Error('outside the simple YAML subset');
@@ -135,7 +138,10 @@ class SimpleYamlReader {
   /** The current line is a document marker ("---" or "..."). */
   private marker = false;
   /** Positions of the document being read. */
-  private sources = new Map<object, NodeSource>();
+  private sources = new RecordedSources(undefined);
+  /** Recently read implicit keys: source text and key by a hash of the text (see internKey). */
+  private keyText: (string | undefined)[] | undefined;
+  private keyValue: string[] | undefined;
   /** Set by scanKey: the key, and the offset just after its ":". */
   private key = '';
   private afterColon = 0;
@@ -170,7 +176,7 @@ class SimpleYamlReader {
       }
       if (docHasContent) outside();
       if (index >= MAX_DOCUMENTS) outside();
-      this.sources = new Map();
+      this.sources = new RecordedSources(this.mapPos);
       const start = this.pos(this.at);
       const value = this.rootNode();
       if (!this.eof && !this.marker) outside();
@@ -265,12 +271,13 @@ class SimpleYamlReader {
     const text = this.text;
     const n = this.indent;
     const obj = nullRecord();
-    const source: NodeSource = { start: this.pos(this.at), entries: new Map() };
+    const sources = this.sources;
+    const node = sources.node(obj, this.lineNo, this.at - this.lineStart + 1);
     for (;;) {
       if (!this.scanKey(this.at)) outside();
       const key = this.key;
-      if (FORBIDDEN_KEYS.has(key) || source.entries.has(key)) outside();
-      source.entries.set(key, this.pos(this.at));
+      if (FORBIDDEN_KEYS.has(key) || key in obj) outside();
+      sources.entry(node, key, this.lineNo, this.at - this.lineStart + 1);
       const p = this.skipSpaces(this.afterColon);
       let value: unknown;
       if (p === this.lineEnd || text.charCodeAt(p) === HASH) {
@@ -281,7 +288,7 @@ class SimpleYamlReader {
         else if (this.isDashItem(this.at)) value = this.blockSeq(depth + 1);
         else value = null;
       } else if (text.charCodeAt(p) === 0x7c) {
-        value = this.literalBlock(p, n, key, source);
+        value = this.literalBlock(p, n, key, node);
       } else {
         value = this.inlineValue(p);
         this.nextLine();
@@ -292,7 +299,6 @@ class SimpleYamlReader {
       if (this.endsBlock(n)) break;
       if (this.indent > n) outside();
     }
-    this.sources.set(obj, source);
     return obj;
   }
 
@@ -302,7 +308,8 @@ class SimpleYamlReader {
     const text = this.text;
     const n = this.indent;
     const arr: unknown[] = [];
-    const source: NodeSource = { start: this.pos(this.at), entries: new Map() };
+    const sources = this.sources;
+    const node = sources.node(arr, this.lineNo, this.at - this.lineStart + 1);
     for (;;) {
       const p = this.skipSpaces(this.at + 1);
       let value: unknown;
@@ -310,10 +317,10 @@ class SimpleYamlReader {
         this.nextLine();
         // An empty item, or one whose content is not deeper than the dash: full parser.
         if (this.endsBlock(n + 1)) outside();
-        source.entries.set(arr.length, this.pos(this.at));
+        sources.entry(node, arr.length, this.lineNo, this.at - this.lineStart + 1);
         value = this.blockNode(depth + 1);
       } else {
-        source.entries.set(arr.length, this.pos(p));
+        sources.entry(node, arr.length, this.lineNo, p - this.lineStart + 1);
         if (this.isDashItem(p) || text.charCodeAt(p) === 0x7c) outside();
         if (this.scanKey(p)) {
           // "- key: value": a mapping whose keys line up with this first key.
@@ -332,7 +339,6 @@ class SimpleYamlReader {
       // Same indentation without a dash: the list ends and its parent mapping goes on.
       if (!this.isDashItem(this.at)) break;
     }
-    this.sources.set(arr, source);
     return arr;
   }
 
@@ -356,22 +362,45 @@ class SimpleYamlReader {
     const end = this.lineEnd;
     let flow = false;
     let last = p;
+    // A hash of the key's text, for internKey: of every character up to the last non-space one.
+    let hash = 0;
+    let keyHash = 0;
     for (let q = p; q < end; q++) {
       const ch = text.charCodeAt(q);
+      hash = (Math.imul(hash, 31) + ch) | 0;
       if (ch === SPACE) continue;
       if (ch === COLON && (q + 1 === end || text.charCodeAt(q + 1) === SPACE)) {
         if (flow || last - p > MAX_KEY_SOURCE) outside();
-        const v = resolvePlain(text.slice(p, last));
-        if (v === null || typeof v === 'object') outside();
-        this.key = String(v);
+        this.key = this.internKey(p, last, keyHash);
         this.afterColon = q + 1;
         return true;
       }
       if (ch === HASH && text.charCodeAt(q - 1) === SPACE) return false;
       if (isFlowIndicator(ch)) flow = true;
       last = q + 1;
+      keyHash = hash;
     }
     return false;
+  }
+
+  /**
+   * The key written as text[p, end). Files repeat a few keys thousands of times: the same string
+   * is handed out for each, so property stores and set lookups meet a string already hashed and
+   * internalised, where a fresh slice would be hashed and looked up in the string table every time.
+   */
+  private internKey(p: number, end: number, hash: number): string {
+    const slot = (hash ^ (hash >>> 11)) & (KEY_CACHE_SIZE - 1);
+    const keyText = (this.keyText ??= new Array<string | undefined>(KEY_CACHE_SIZE).fill(undefined));
+    const keyValue = (this.keyValue ??= new Array<string>(KEY_CACHE_SIZE).fill(''));
+    const cached = keyText[slot];
+    if (cached !== undefined && cached.length === end - p && this.text.startsWith(cached, p)) return keyValue[slot] as string;
+    const raw = this.text.slice(p, end);
+    const v = resolvePlain(raw);
+    if (v === null || typeof v === 'object') outside();
+    const key = String(v);
+    keyText[slot] = raw;
+    keyValue[slot] = key;
+    return key;
   }
 
   /** A quoted scalar on one line starting at `p`; sets `quoted`, returns the offset after it. */
@@ -488,13 +517,14 @@ class SimpleYamlReader {
   private flowSeq(p: number, box: { value?: unknown }, depth: number): number {
     const text = this.text;
     const arr: unknown[] = [];
-    const source: NodeSource = { start: this.pos(p), entries: new Map() };
+    const sources = this.sources;
+    const node = sources.node(arr, this.lineNo, p - this.lineStart + 1);
     let q = this.skipSpaces(p + 1);
     if (text.charCodeAt(q) !== 0x5d) {
       const item: { value?: unknown } = {};
       for (;;) {
         if (q >= this.lineEnd) outside();
-        source.entries.set(arr.length, this.pos(q));
+        sources.entry(node, arr.length, this.lineNo, q - this.lineStart + 1);
         q = this.skipSpaces(this.flowNode(q, item, depth + 1));
         arr.push(item.value);
         const sep = text.charCodeAt(q);
@@ -505,7 +535,6 @@ class SimpleYamlReader {
         if (text.charCodeAt(q) === 0x5d || text.charCodeAt(q) === 0x2c) outside();
       }
     }
-    this.sources.set(arr, source);
     box.value = arr;
     return q + 1;
   }
@@ -514,7 +543,8 @@ class SimpleYamlReader {
   private flowMap(p: number, box: { value?: unknown }, depth: number): number {
     const text = this.text;
     const obj = nullRecord();
-    const source: NodeSource = { start: this.pos(p), entries: new Map() };
+    const sources = this.sources;
+    const node = sources.node(obj, this.lineNo, p - this.lineStart + 1);
     let q = this.skipSpaces(p + 1);
     if (text.charCodeAt(q) !== 0x7d) {
       const item: { value?: unknown } = {};
@@ -528,14 +558,15 @@ class SimpleYamlReader {
         const k = item.value;
         if (k === null || typeof k === 'object') outside();
         const key = String(k);
-        if (FORBIDDEN_KEYS.has(key) || source.entries.has(key)) outside();
+        if (FORBIDDEN_KEYS.has(key) || key in obj) outside();
         q = this.skipSpaces(keyEnd);
         if (text.charCodeAt(q) !== COLON || text.charCodeAt(q + 1) !== SPACE) outside();
         q = this.skipSpaces(q + 1);
         const v = text.charCodeAt(q);
         if (v === 0x2c || v === 0x7d || q >= this.lineEnd) outside();
+        // Recorded before the value, so that entries and nodes are both in depth-first order.
+        sources.entry(node, key, this.lineNo, keyAt - this.lineStart + 1);
         q = this.skipSpaces(this.flowNode(q, item, depth + 1));
-        source.entries.set(key, this.pos(keyAt));
         obj[key] = item.value;
         const sep = text.charCodeAt(q);
         if (sep === 0x7d) break;
@@ -544,7 +575,6 @@ class SimpleYamlReader {
         if (text.charCodeAt(q) === 0x7d || text.charCodeAt(q) === 0x2c) outside();
       }
     }
-    this.sources.set(obj, source);
     box.value = obj;
     return q + 1;
   }
@@ -554,7 +584,7 @@ class SimpleYamlReader {
    * cursor on the first content line after it. Empty blocks, "|+", explicit indentation and
    * whitespace-only lines deeper than the content go to the full parser.
    */
-  private literalBlock(p: number, n: number, key: string, source: NodeSource): string {
+  private literalBlock(p: number, n: number, key: string, node: number): string {
     const text = this.text;
     let q = p + 1;
     let strip = false;
@@ -599,11 +629,83 @@ class SimpleYamlReader {
     }
     if (contentIndent < 0) outside();
     const block = { firstLine: this.mapPos ? this.mapPos({ line: firstLine, col: 1 }).line : firstLine, indent: contentIndent };
-    (source.blocks ??= new Map()).set(key, block);
+    this.sources.block(node, key, block);
     this.lineStart = ls;
     this.lineNo = lineNo;
     this.toContent();
     const value = lines.join('\n');
     return strip ? value : `${value}\n`;
+  }
+}
+
+/**
+ * Positions of one document as the fast reader records them: flat lists of numbers in reading
+ * order rather than a map and a position object per key, since a decoder reads only a few of them
+ * unless a resource has a problem. NodeSources are built from the lists on the first `get`.
+ */
+export class RecordedSources implements SourceMap {
+  /** Maps and lists in depth-first order (the document's root first). */
+  readonly nodes: object[] = [];
+  /** Per node: line, column, and the entry whose value it is (-1 for the root). */
+  readonly nodeInfo: number[] = [];
+  /** Keys (mappings) and indexes (lists) of every entry, in depth-first order. */
+  readonly entryKeys: (string | number)[] = [];
+  /** Per entry: the node it belongs to, line, column. */
+  readonly entryInfo: number[] = [];
+  /** Literal blocks: node, key, source. */
+  private blocks: unknown[] | undefined;
+  private built: Map<object, NodeSource> | undefined;
+
+  constructor(readonly mapPos: PositionMap | undefined) {}
+
+  /** Records a new map or list; returns its number. */
+  node(value: object, line: number, col: number): number {
+    this.nodes.push(value);
+    this.nodeInfo.push(line, col, this.entryKeys.length - 1);
+    return this.nodes.length - 1;
+  }
+
+  entry(node: number, key: string | number, line: number, col: number): void {
+    this.entryKeys.push(key);
+    this.entryInfo.push(node, line, col);
+  }
+
+  block(node: number, key: string, source: BlockScalarSource): void {
+    (this.blocks ??= []).push(node, key, source);
+  }
+
+  /** A position as the caller sees it (after its position map). */
+  at(line: number, col: number): TextPosition {
+    const p = { line, col };
+    return this.mapPos ? this.mapPos(p) : p;
+  }
+
+  startOf(value: object): TextPosition | undefined {
+    if (this.nodes[0] === value) return this.at(this.nodeInfo[0] as number, this.nodeInfo[1] as number);
+    return this.get(value)?.start;
+  }
+
+  get(value: object): NodeSource | undefined {
+    return (this.built ??= this.build()).get(value);
+  }
+
+  private build(): Map<object, NodeSource> {
+    const byValue = new Map<object, NodeSource>();
+    const list: { start: TextPosition; entries: Map<string | number, TextPosition>; blocks?: Map<string, BlockScalarSource> }[] = [];
+    const { nodes, nodeInfo, entryKeys, entryInfo } = this;
+    for (let i = 0; i < nodes.length; i++) {
+      const source = { start: this.at(nodeInfo[3 * i] as number, nodeInfo[3 * i + 1] as number), entries: new Map<string | number, TextPosition>() };
+      list.push(source);
+      byValue.set(nodes[i] as object, source);
+    }
+    for (let e = 0; e < entryKeys.length; e++) {
+      list[entryInfo[3 * e] as number]?.entries.set(entryKeys[e] as string | number, this.at(entryInfo[3 * e + 1] as number, entryInfo[3 * e + 2] as number));
+    }
+    const blocks = this.blocks ?? [];
+    for (let b = 0; b < blocks.length; b += 3) {
+      const source = list[blocks[b] as number];
+      if (source) (source.blocks ??= new Map()).set(blocks[b + 1] as string, blocks[b + 2] as BlockScalarSource);
+    }
+    return byValue;
   }
 }

@@ -31,7 +31,9 @@ export interface BlockScalarSource {
  * Positions of one document's maps and sequences, by object. It lives only as long as the document
  * is being decoded (a WeakMap would keep every position alive as long as the loaded specs).
  */
-export type SourceMap = ReadonlyMap<object, NodeSource>;
+export interface SourceMap {
+  get(value: object): NodeSource | undefined;
+}
 
 /** A problem found while parsing; `path` (from the document root) says which object it spoils. */
 export interface ParseIssue {
