@@ -34,6 +34,8 @@ export interface LoadContext {
   objects: number;
   /** Field paths built so far in this load (see collectPositions). */
   fieldPaths?: FieldPaths;
+  /** The path list of the last resource read by the fast reader (see recordedPositions). */
+  sharedPaths?: string[];
 }
 
 /** Dotted field paths by parent path and key. Most resources share their paths: one string each, built once. */
@@ -315,7 +317,8 @@ class FileDecoder {
   private resource(value: Obj, kind: Kind, apiVersion: string, flavour: 'v3' | 'v2'): void {
     const start = this.startOf(value) ?? { line: 0, col: 0 };
     // Keys are dotted paths of keys that passed the prototype-key check.
-    const positions = new FieldPositions();
+    // Set for a Kubernetes-shaped document read by the fast reader, built as the object is walked otherwise.
+    let positions: FieldPositions;
     let failed = false;
     const errorAt = (code: ProblemCode, message: string, field: string, ref?: ResourceRef): void => {
       const at = positions.get(field) ?? start;
@@ -329,8 +332,13 @@ class FileDecoder {
     let spec: Obj;
     if (k8s) {
       const sources = this.sources;
-      if (sources instanceof RecordedSources && sources.nodes[0] === value) collectRecordedPositions(sources, (this.ctx.fieldPaths ??= new Map()), positions);
-      else collectPositions(sources, (this.ctx.fieldPaths ??= new Map()), value, '', positions);
+      if (sources instanceof RecordedSources && sources.nodes[0] === value) {
+        positions = recordedPositions(sources, (this.ctx.fieldPaths ??= new Map()), this.ctx.sharedPaths);
+        this.ctx.sharedPaths = positions.pathList();
+      } else {
+        positions = new FieldPositions();
+        collectPositions(sources, (this.ctx.fieldPaths ??= new Map()), value, '', positions);
+      }
       if (kind === 'Secret') remapSecretPositions(positions);
       const allowed = kind === 'Secret' ? SECRET_TOP_LEVEL : TOP_LEVEL;
       for (const key of Object.keys(value)) {
@@ -362,6 +370,7 @@ class FileDecoder {
     } else {
       // Filled from keys that passed the prototype-key check.
       const src = this.sourceOf(value);
+      positions = new FieldPositions();
       metadata = nullRecord();
       spec = nullRecord();
       for (const [key, v] of Object.entries(value)) {
@@ -498,28 +507,53 @@ class FileDecoder {
 }
 
 /**
- * A resource's field positions. While the resource is decoded they are a flat list of path, line and
- * column; the prototype-free record of {line, col} objects (a hash table past a dozen keys) is built
- * only when something reads it — to place a problem, which most resources never have. As records,
- * positions were half the loaded heap.
+ * A resource's field positions. While the resource is decoded they are a list of paths and a list
+ * of places (line and column in one number); the prototype-free record of {line, col} objects (a
+ * hash table past a dozen keys) is built only when something reads it — to place a problem, which
+ * most resources never have. Resources of one shape share one list of paths, so each keeps only
+ * its numbers: the positions of every resource are a large part of the loaded heap.
  */
 class FieldPositions {
-  private log: (string | number)[] = [];
+  private paths: string[];
+  /** `paths` is another resource's list too, and is copied before a write. */
+  private sharedPaths: boolean;
+  private places: number[];
   private record: Record<string, Position> | undefined;
 
+  constructor(paths: string[] = [], places: number[] = [], sharedPaths = false) {
+    this.paths = paths;
+    this.places = places;
+    this.sharedPaths = sharedPaths;
+  }
+
   set(path: string, at: Position): void {
-    if (this.record) this.record[path] = at;
-    else this.log.push(path, at.line, at.col);
+    this.push(path, at.line, at.col);
   }
 
   /** set(), for a position not yet made an object. */
   push(path: string, line: number, col: number): void {
-    if (this.record) this.record[path] = { line, col };
-    else this.log.push(path, line, col);
+    if (!this.record && (col >= PLACE_COLUMNS || col < 0 || line < 0)) this.read();
+    if (this.record) {
+      this.record[path] = { line, col };
+      return;
+    }
+    if (this.sharedPaths) {
+      this.paths = this.paths.slice();
+      this.sharedPaths = false;
+    }
+    this.paths.push(path);
+    this.places.push(line * PLACE_COLUMNS + col);
   }
 
   get(path: string): Position | undefined {
     return this.read()[path];
+  }
+
+  /** The list of paths, for the next resource of the same shape to share (from now on, copied before a write). */
+  pathList(): string[] | undefined {
+    if (this.record) return undefined;
+    this.sharedPaths = true;
+    return this.paths;
   }
 
   keys(): string[] {
@@ -530,13 +564,25 @@ class FieldPositions {
   read(): Record<string, Position> {
     if (this.record) return this.record;
     const record = nullRecord<Position>();
-    const log = this.log;
-    for (let i = 0; i < log.length; i += 3) record[log[i] as string] = { line: log[i + 1] as number, col: log[i + 2] as number };
-    this.log = [];
+    const { paths, places } = this;
+    for (let i = 0; i < paths.length; i++) {
+      const place = places[i] as number;
+      const col = place % PLACE_COLUMNS;
+      record[paths[i] as string] = { line: (place - col) / PLACE_COLUMNS, col };
+    }
+    this.paths = [];
+    this.places = [];
+    this.sharedPaths = false;
     this.record = record;
     return record;
   }
 }
+
+/**
+ * A place is line * PLACE_COLUMNS + column: exact in a double for any line of a file within the
+ * size limit; a column past it (impossible within that limit) makes the positions a record at once.
+ */
+const PLACE_COLUMNS = 2 ** 21;
 
 /** Where a resource keeps its FieldPositions: a symbol, not enumerable, so no one else sees it. */
 const FIELD_POSITIONS = Symbol('fieldPositions');
@@ -567,16 +613,20 @@ function collectPositions(sources: SourceMap, paths: FieldPaths, value: unknown,
 }
 
 /**
- * collectPositions for a whole document read by the fast reader, from its flat lists: the same
- * paths in the same order (both are depth-first), without building a map per node.
+ * The positions of a whole document read by the fast reader, from its flat lists: the paths and
+ * order collectPositions gives (both are depth-first), without a map per node. `shared` is the
+ * path list of the previous resource: most resources have the same shape and reuse it.
  */
-function collectRecordedPositions(sources: RecordedSources, paths: FieldPaths, out: FieldPositions): void {
+function recordedPositions(sources: RecordedSources, paths: FieldPaths, shared: string[] | undefined): FieldPositions {
   const { nodes, nodeInfo, entryKeys, entryInfo, mapPos } = sources;
+  const n = entryKeys.length;
+  let own: string[] | undefined = shared !== undefined && shared.length === n ? undefined : [];
+  const places = new Array<number>(n);
   // The field path of each node: that of the entry whose value it is (a node follows its entry).
   const nodePaths: string[] = [''];
   const nodeByKeys: Map<string | number, string>[] = [];
   let next = 1;
-  for (let e = 0; e < entryKeys.length; e++) {
+  for (let e = 0; e < n; e++) {
     const node = entryInfo[3 * e] as number;
     const key = entryKeys[e] as string | number;
     let byKey = nodeByKeys[node];
@@ -592,12 +642,24 @@ function collectRecordedPositions(sources: RecordedSources, paths: FieldPaths, o
       path = Array.isArray(nodes[node]) ? `${prefix}[${key}]` : prefix ? `${prefix}.${key}` : String(key);
       byKey.set(key, path);
     }
-    const line = entryInfo[3 * e + 1] as number;
-    const col = entryInfo[3 * e + 2] as number;
-    if (mapPos) out.set(path, mapPos({ line, col }));
-    else out.push(path, line, col);
+    if (own === undefined) {
+      if ((shared as string[])[e] !== path) (own = (shared as string[]).slice(0, e)).push(path);
+    } else own.push(path);
+    let line = entryInfo[3 * e + 1] as number;
+    let col = entryInfo[3 * e + 2] as number;
+    if (mapPos) ({ line, col } = mapPos({ line, col }));
+    if (col >= PLACE_COLUMNS || col < 0 || line < 0) return slowRecordedPositions(sources, paths);
+    places[e] = line * PLACE_COLUMNS + col;
     if (next < nodes.length && nodeInfo[3 * next + 2] === e) nodePaths[next++] = path;
   }
+  return own === undefined ? new FieldPositions(shared, places, true) : new FieldPositions(own, places, false);
+}
+
+/** recordedPositions for a document with a place that does not fit in a number. */
+function slowRecordedPositions(sources: RecordedSources, paths: FieldPaths): FieldPositions {
+  const out = new FieldPositions();
+  collectPositions(sources, paths, sources.nodes[0], '', out);
+  return out;
 }
 
 function remapSecretPositions(positions: FieldPositions): void {
