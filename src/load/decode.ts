@@ -473,10 +473,20 @@ class FileDecoder {
     }
     if (failed) return;
 
-    // Valid fields Portico does not act on: a warning each, never a silent no-op.
-    for (const field of KIND_SCHEMAS[kind].notImplemented) {
+    // Valid fields Portico does not act on: a warning each, never a silent no-op. The spec's few
+    // keys are looked up among those fields, rather than each field (of twenty) in the spec.
+    const notImplemented = KIND_SCHEMAS[kind].notImplemented;
+    const byFirstSegment = notImplementedIndex(kind);
+    let present: number[] | undefined;
+    for (const key in spec) {
+      const fields = byFirstSegment.get(key);
+      if (fields === undefined) continue;
+      for (const i of fields) if (valueAt(spec, notImplemented[i] as string) !== undefined) (present ??= []).push(i);
+    }
+    if (present !== undefined && present.length > 1) present.sort((a, b) => a - b);
+    for (const i of present ?? NO_FIELDS) {
+      const field = notImplemented[i] as string;
       const v = valueAt(spec, field);
-      if (v === undefined) continue;
       if (kind === 'Host' && field === 'acmeProvider' && isObject(v) && typeof v.authority === 'string' && v.authority.toLowerCase() === 'none') {
         continue;
       }
@@ -493,8 +503,9 @@ class FileDecoder {
       apiVersion,
       name,
       namespace,
-      labels: Object.freeze(labels),
-      ambassadorIds: Object.freeze(ambassadorIds.length > 0 ? [...ambassadorIds] : ['default']),
+      // Most resources have no labels and no ambassador_id: they share one frozen empty record and list.
+      labels: hasKeys(labels) ? Object.freeze(labels) : NO_LABELS,
+      ambassadorIds: ambassadorIds.length > 0 ? Object.freeze([...ambassadorIds]) : DEFAULT_AMBASSADOR_IDS,
       spec: deepFreeze(spec),
       origin: this.origin(start),
     };
@@ -504,6 +515,32 @@ class FileDecoder {
     Object.defineProperty(resource, 'positions', { enumerable: true, get: readPositions });
     this.ctx.resources.push(Object.freeze(resource) as Resource);
   }
+}
+
+const NO_FIELDS: readonly number[] = [];
+const NO_LABELS: Readonly<Record<string, string>> = Object.freeze(nullRecord<string>());
+const DEFAULT_AMBASSADOR_IDS: readonly string[] = Object.freeze(['default']);
+
+function hasKeys(o: object): boolean {
+  for (const _ in o) return true;
+  return false;
+}
+const notImplementedIndexes = new Map<Kind, Map<string, number[]>>();
+
+/** A kind's not-implemented fields (their indexes in its list) by the spec key they start with. */
+function notImplementedIndex(kind: Kind): Map<string, number[]> {
+  let index = notImplementedIndexes.get(kind);
+  if (!index) {
+    index = new Map();
+    KIND_SCHEMAS[kind].notImplemented.forEach((field, i) => {
+      const first = field.split('.')[0] as string;
+      const list = (index as Map<string, number[]>).get(first);
+      if (list) list.push(i);
+      else (index as Map<string, number[]>).set(first, [i]);
+    });
+    notImplementedIndexes.set(kind, index);
+  }
+  return index;
 }
 
 /**

@@ -41,8 +41,41 @@ const BACKSLASH = 0x5c;
 
 const NOTHING_SPOILED: readonly (readonly (string | number)[])[] = Object.freeze([]);
 
-/** Slots of a reader's key cache (a power of two). */
-const KEY_CACHE_SIZE = 256;
+/** Slots of a reader's text caches (a power of two), and the longest text they keep. */
+const TEXT_CACHE_SIZE = 256;
+const TEXT_CACHE_MAX_LENGTH = 64;
+const MISSING: unique symbol = Symbol('missing');
+
+/**
+ * Values read from short texts, by a hash of a few of their characters: a slot holds the last text
+ * that fell into it, and a hit is confirmed by comparing the text itself.
+ */
+class TextCache {
+  private readonly texts: (string | undefined)[] = new Array<string | undefined>(TEXT_CACHE_SIZE).fill(undefined);
+  private readonly values: unknown[] = new Array<unknown>(TEXT_CACHE_SIZE).fill(undefined);
+  /** The slot of the last find, for put. */
+  private slot = -1;
+
+  /** The value cached for text[p, end), or MISSING (and put then stores one for it). */
+  find(text: string, p: number, end: number): unknown {
+    const len = end - p;
+    if (len > TEXT_CACHE_MAX_LENGTH) {
+      this.slot = -1;
+      return MISSING;
+    }
+    const h = Math.imul(len, 0x9e3779b1) ^ Math.imul(text.charCodeAt(p), 0x85ebca6b) ^ Math.imul(text.charCodeAt(end - 1), 0xc2b2ae35) ^ Math.imul(text.charCodeAt(p + (len >> 1)), 0x27d4eb2f);
+    const slot = (h ^ (h >>> 15)) & (TEXT_CACHE_SIZE - 1);
+    this.slot = slot;
+    const cached = this.texts[slot];
+    return cached !== undefined && cached.length === len && text.startsWith(cached, p) ? this.values[slot] : MISSING;
+  }
+
+  put(text: string, value: unknown): void {
+    if (this.slot < 0) return;
+    this.texts[this.slot] = text;
+    this.values[this.slot] = value;
+  }
+}
 
 /** Thrown (one shared instance, no stack) when the text leaves the subset. */
 const OUTSIDE = new Error('outside the simple YAML subset');
@@ -139,9 +172,10 @@ class SimpleYamlReader {
   private marker = false;
   /** Positions of the document being read. */
   private sources = new RecordedSources(undefined);
-  /** Recently read implicit keys: source text and key by a hash of the text (see internKey). */
-  private keyText: (string | undefined)[] | undefined;
-  private keyValue: string[] | undefined;
+  /** Recently read keys, plain scalars and quoted texts (see keyOf). */
+  private keys: TextCache | undefined;
+  private plains: TextCache | undefined;
+  private quotes: TextCache | undefined;
   /** Set by scanKey: the key, and the offset just after its ":". */
   private key = '';
   private afterColon = 0;
@@ -339,7 +373,7 @@ class SimpleYamlReader {
       // Same indentation without a dash: the list ends and its parent mapping goes on.
       if (!this.isDashItem(this.at)) break;
     }
-    return arr;
+    return sources.exactList(node, arr);
   }
 
   /**
@@ -362,23 +396,18 @@ class SimpleYamlReader {
     const end = this.lineEnd;
     let flow = false;
     let last = p;
-    // A hash of the key's text, for internKey: of every character up to the last non-space one.
-    let hash = 0;
-    let keyHash = 0;
     for (let q = p; q < end; q++) {
       const ch = text.charCodeAt(q);
-      hash = (Math.imul(hash, 31) + ch) | 0;
       if (ch === SPACE) continue;
       if (ch === COLON && (q + 1 === end || text.charCodeAt(q + 1) === SPACE)) {
         if (flow || last - p > MAX_KEY_SOURCE) outside();
-        this.key = this.internKey(p, last, keyHash);
+        this.key = this.keyOf(p, last);
         this.afterColon = q + 1;
         return true;
       }
       if (ch === HASH && text.charCodeAt(q - 1) === SPACE) return false;
       if (isFlowIndicator(ch)) flow = true;
       last = q + 1;
-      keyHash = hash;
     }
     return false;
   }
@@ -388,19 +417,37 @@ class SimpleYamlReader {
    * is handed out for each, so property stores and set lookups meet a string already hashed and
    * internalised, where a fresh slice would be hashed and looked up in the string table every time.
    */
-  private internKey(p: number, end: number, hash: number): string {
-    const slot = (hash ^ (hash >>> 11)) & (KEY_CACHE_SIZE - 1);
-    const keyText = (this.keyText ??= new Array<string | undefined>(KEY_CACHE_SIZE).fill(undefined));
-    const keyValue = (this.keyValue ??= new Array<string>(KEY_CACHE_SIZE).fill(''));
-    const cached = keyText[slot];
-    if (cached !== undefined && cached.length === end - p && this.text.startsWith(cached, p)) return keyValue[slot] as string;
+  private keyOf(p: number, end: number): string {
+    const cache = (this.keys ??= new TextCache());
+    const cached = cache.find(this.text, p, end);
+    if (cached !== MISSING) return cached as string;
     const raw = this.text.slice(p, end);
     const v = resolvePlain(raw);
     if (v === null || typeof v === 'object') outside();
     const key = String(v);
-    keyText[slot] = raw;
-    keyValue[slot] = key;
+    cache.put(raw, key);
     return key;
+  }
+
+  /** A plain scalar's value; repeated ones (hosts, services, header names) share one string. */
+  private plainOf(p: number, end: number): unknown {
+    const cache = (this.plains ??= new TextCache());
+    const cached = cache.find(this.text, p, end);
+    if (cached !== MISSING) return cached;
+    const raw = this.text.slice(p, end);
+    const v = resolvePlain(raw);
+    cache.put(raw, v);
+    return v;
+  }
+
+  /** The text of a quoted scalar without escapes, shared as plainOf shares values. */
+  private quotedOf(p: number, end: number): string {
+    const cache = (this.quotes ??= new TextCache());
+    const cached = cache.find(this.text, p, end);
+    if (cached !== MISSING) return cached as string;
+    const raw = this.text.slice(p, end);
+    cache.put(raw, raw);
+    return raw;
   }
 
   /** A quoted scalar on one line starting at `p`; sets `quoted`, returns the offset after it. */
@@ -418,8 +465,7 @@ class SimpleYamlReader {
           q = i + 2;
           continue;
         }
-        const raw = text.slice(p + 1, i);
-        this.quoted = doubled ? raw.replaceAll("''", "'") : raw;
+        this.quoted = doubled ? text.slice(p + 1, i).replaceAll("''", "'") : this.quotedOf(p + 1, i);
         return i + 1;
       }
     }
@@ -427,9 +473,8 @@ class SimpleYamlReader {
     for (let q = p + 1; q < end; q++) {
       const ch = text.charCodeAt(q);
       if (ch === DQUOTE) {
-        const raw = text.slice(p + 1, q);
         // Only the escapes YAML and JSON read alike are taken, so JSON.parse decodes them exactly.
-        this.quoted = escaped ? (JSON.parse(`"${raw}"`) as string) : raw;
+        this.quoted = escaped ? (JSON.parse(`"${text.slice(p + 1, q)}"`) as string) : this.quotedOf(p + 1, q);
         return q + 1;
       }
       if (ch === BACKSLASH) {
@@ -472,7 +517,7 @@ class SimpleYamlReader {
       if (ch === COLON && (q + 1 === end || text.charCodeAt(q + 1) === SPACE)) outside();
       last = q + 1;
     }
-    return resolvePlain(text.slice(p, last));
+    return this.plainOf(p, last);
   }
 
   /** A scalar inside a one-line flow collection at `p`; returns the offset after it, value in `quoted`/return. */
@@ -501,7 +546,7 @@ class SimpleYamlReader {
       }
       last = q + 1;
     }
-    box.value = resolvePlain(text.slice(p, last));
+    box.value = this.plainOf(p, last);
     return last;
   }
 
@@ -535,7 +580,7 @@ class SimpleYamlReader {
         if (text.charCodeAt(q) === 0x5d || text.charCodeAt(q) === 0x2c) outside();
       }
     }
-    box.value = arr;
+    box.value = sources.exactList(node, arr);
     return q + 1;
   }
 
@@ -668,6 +713,16 @@ export class RecordedSources implements SourceMap {
   entry(node: number, key: string | number, line: number, col: number): void {
     this.entryKeys.push(key);
     this.entryInfo.push(node, line, col);
+  }
+
+  /**
+   * A list grown item by item keeps room for sixteen more; loaded lists live as long as their
+   * resource, so the node becomes a copy of exactly its length.
+   */
+  exactList(node: number, list: unknown[]): unknown[] {
+    const exact = list.slice();
+    this.nodes[node] = exact;
+    return exact;
   }
 
   block(node: number, key: string, source: BlockScalarSource): void {
