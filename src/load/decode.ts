@@ -34,8 +34,8 @@ export interface LoadContext {
   objects: number;
   /** Field paths built so far in this load (see collectPositions). */
   fieldPaths?: FieldPaths;
-  /** The path list of the last resource read by the fast reader (see recordedPositions). */
-  sharedPaths?: string[];
+  /** The last document read by the fast reader whose positions were taken, and their paths (see recordedPositions). */
+  lastShape?: { readonly sources: RecordedSources; readonly paths: string[] };
 }
 
 /** Dotted field paths by parent path and key. Most resources share their paths: one string each, built once. */
@@ -159,6 +159,11 @@ class FileDecoder {
     const v = doc.value;
     // An empty document (a stray `---`) carries nothing; it is skipped the same way everywhere.
     if (v === null || v === undefined) return;
+    // Most documents spoil nothing: a plain object goes straight on.
+    if (doc.spoiled.length === 0 && !Array.isArray(v) && !(isObject(v) && v.kind === 'List')) {
+      this.object(v, doc.start);
+      return;
+    }
     const spoiled = (prefix: (string | number)[]): boolean =>
       doc.spoiled.some((p) => {
         const n = Math.min(p.length, prefix.length);
@@ -216,7 +221,7 @@ class FileDecoder {
       this.report('UnknownAPIVersion', `${kind} has no "apiVersion"`, start, refOpt('apiVersion'));
       return;
     }
-    const [group, version] = apiVersion.includes('/') ? (apiVersion.split('/', 2) as [string, string]) : ['', apiVersion];
+    const [group, version] = splitApiVersion(apiVersion);
 
     if (group === 'getambassador.io') {
       const flavour = EMISSARY_VERSIONS[version];
@@ -333,15 +338,16 @@ class FileDecoder {
     if (k8s) {
       const sources = this.sources;
       if (sources instanceof RecordedSources && sources.nodes[0] === value) {
-        positions = recordedPositions(sources, (this.ctx.fieldPaths ??= new Map()), this.ctx.sharedPaths);
-        this.ctx.sharedPaths = positions.pathList();
+        positions = recordedPositions(sources, (this.ctx.fieldPaths ??= new Map()), this.ctx.lastShape);
+        const paths = positions.pathList();
+        this.ctx.lastShape = paths ? { sources, paths } : undefined;
       } else {
         positions = new FieldPositions();
         collectPositions(sources, (this.ctx.fieldPaths ??= new Map()), value, '', positions);
       }
       if (kind === 'Secret') remapSecretPositions(positions);
       const allowed = kind === 'Secret' ? SECRET_TOP_LEVEL : TOP_LEVEL;
-      for (const key of Object.keys(value)) {
+      for (const key in value) {
         if (!allowed.has(key)) {
           const guess = closestName(key, allowed);
           errorAt('UnknownField', `unknown top-level field "${key}"${guess ? ` (did you mean "${guess}"?)` : ''}`, key);
@@ -361,7 +367,7 @@ class FileDecoder {
         errorAt('SchemaViolation', 'spec must be a mapping', 'spec');
         spec = nullRecord();
       }
-      for (const key of Object.keys(metadata)) {
+      for (const key in metadata) {
         if (!METADATA_FIELDS.has(key)) {
           const guess = closestName(key, METADATA_FIELDS);
           errorAt('UnknownField', `unknown metadata field "${key}"${guess ? ` (did you mean "${guess}"?)` : ''}`, `metadata.${key}`);
@@ -450,13 +456,14 @@ class FileDecoder {
     const note = (code: 'Deprecated', message: string, field: string): void =>
       this.report(code, message, positions.get(`spec.${field}`) ?? start, { resource: ref, field: `spec.${field}` });
     if (flavour === 'v2') normaliseV2(kind, spec, note);
-    const renamed = new Map<string, string>();
+    // Only a Host renames fields (selector → mappingSpec).
+    const renamed = kind === 'Host' ? new Map<string, string>() : undefined;
     normaliseSpec(kind, spec, note, renamed);
-    for (const [from, to] of renamed) movePositions(positions, `spec.${from}`, `spec.${to}`);
+    if (renamed) for (const [from, to] of renamed) movePositions(positions, `spec.${from}`, `spec.${to}`);
 
     // Validate.
-    const issues = validateSpec(kind, spec, { echoValues: kind !== 'Secret' });
-    if (issues.length === 0) issues.push(...crossFieldIssues(kind, spec, flavour));
+    let issues = validateSpec(kind, spec, { echoValues: kind !== 'Secret' });
+    if (issues.length === 0) issues = crossFieldIssues(kind, spec, flavour);
     for (const issue of issues) {
       const key = issue.positionKeys.find((k) => positions.get(k));
       const at = key ? (positions.get(key) as Position) : start;
@@ -518,6 +525,18 @@ class FileDecoder {
 }
 
 const NO_FIELDS: readonly number[] = [];
+
+/** The last apiVersion split: thousands of objects in a row name the same one. */
+let lastApiVersion: { readonly text: string; readonly parts: readonly [string, string] } | undefined;
+
+/** "group/version" as [group, version]; a bare "v1" as ["", "v1"]. */
+function splitApiVersion(apiVersion: string): readonly [string, string] {
+  if (lastApiVersion?.text !== apiVersion) {
+    const parts: [string, string] = apiVersion.includes('/') ? (apiVersion.split('/', 2) as [string, string]) : ['', apiVersion];
+    lastApiVersion = { text: apiVersion, parts };
+  }
+  return lastApiVersion.parts;
+}
 const NO_LABELS: Readonly<Record<string, string>> = Object.freeze(nullRecord<string>());
 const DEFAULT_AMBASSADOR_IDS: readonly string[] = Object.freeze(['default']);
 
@@ -651,19 +670,51 @@ function collectPositions(sources: SourceMap, paths: FieldPaths, value: unknown,
 
 /**
  * The positions of a whole document read by the fast reader, from its flat lists: the paths and
- * order collectPositions gives (both are depth-first), without a map per node. `shared` is the
- * path list of the previous resource: most resources have the same shape and reuse it.
+ * order collectPositions gives (both are depth-first), without a map per node. Most documents have
+ * the shape of the one before (the same keys under the same nodes): they share its list of paths,
+ * and only their places are new.
  */
-function recordedPositions(sources: RecordedSources, paths: FieldPaths, shared: string[] | undefined): FieldPositions {
-  const { nodes, nodeInfo, entryKeys, entryInfo, mapPos } = sources;
-  const n = entryKeys.length;
-  let own: string[] | undefined = shared !== undefined && shared.length === n ? undefined : [];
+function recordedPositions(sources: RecordedSources, paths: FieldPaths, last: { readonly sources: RecordedSources; readonly paths: string[] } | undefined): FieldPositions {
+  const { entryInfo, mapPos } = sources;
+  const n = sources.entryKeys.length;
+  const shared = last !== undefined && sameShape(sources, last.sources) ? last.paths : undefined;
+  const own = shared ? undefined : pathsOf(sources, paths);
   const places = new Array<number>(n);
+  for (let e = 0; e < n; e++) {
+    let line = entryInfo[3 * e + 1] as number;
+    let col = entryInfo[3 * e + 2] as number;
+    if (mapPos) ({ line, col } = mapPos({ line, col }));
+    if (col >= PLACE_COLUMNS || col < 0 || line < 0) return slowRecordedPositions(sources, paths);
+    places[e] = line * PLACE_COLUMNS + col;
+  }
+  return shared ? new FieldPositions(shared, places, true) : new FieldPositions(own as string[], places, false);
+}
+
+/** Whether two documents have the same keys under the same maps and lists, so the same field paths. */
+function sameShape(a: RecordedSources, b: RecordedSources): boolean {
+  const ka = a.entryKeys;
+  const kb = b.entryKeys;
+  if (ka.length !== kb.length || a.nodes.length !== b.nodes.length) return false;
+  const ea = a.entryInfo;
+  const eb = b.entryInfo;
+  for (let e = 0; e < ka.length; e++) if (ka[e] !== kb[e] || ea[3 * e] !== eb[3 * e]) return false;
+  const na = a.nodeInfo;
+  const nb = b.nodeInfo;
+  for (let i = 0; i < a.nodes.length; i++) {
+    if (na[3 * i + 2] !== nb[3 * i + 2] || Array.isArray(a.nodes[i]) !== Array.isArray(b.nodes[i])) return false;
+  }
+  return true;
+}
+
+/** The field path of every entry of a document, in order. */
+function pathsOf(sources: RecordedSources, paths: FieldPaths): string[] {
+  const { nodes, nodeInfo, entryKeys, entryInfo } = sources;
+  const out: string[] = [];
   // The field path of each node: that of the entry whose value it is (a node follows its entry).
   const nodePaths: string[] = [''];
   const nodeByKeys: Map<string | number, string>[] = [];
   let next = 1;
-  for (let e = 0; e < n; e++) {
+  for (let e = 0; e < entryKeys.length; e++) {
     const node = entryInfo[3 * e] as number;
     const key = entryKeys[e] as string | number;
     let byKey = nodeByKeys[node];
@@ -679,17 +730,10 @@ function recordedPositions(sources: RecordedSources, paths: FieldPaths, shared: 
       path = Array.isArray(nodes[node]) ? `${prefix}[${key}]` : prefix ? `${prefix}.${key}` : String(key);
       byKey.set(key, path);
     }
-    if (own === undefined) {
-      if ((shared as string[])[e] !== path) (own = (shared as string[]).slice(0, e)).push(path);
-    } else own.push(path);
-    let line = entryInfo[3 * e + 1] as number;
-    let col = entryInfo[3 * e + 2] as number;
-    if (mapPos) ({ line, col } = mapPos({ line, col }));
-    if (col >= PLACE_COLUMNS || col < 0 || line < 0) return slowRecordedPositions(sources, paths);
-    places[e] = line * PLACE_COLUMNS + col;
+    out.push(path);
     if (next < nodes.length && nodeInfo[3 * next + 2] === e) nodePaths[next++] = path;
   }
-  return own === undefined ? new FieldPositions(shared, places, true) : new FieldPositions(own, places, false);
+  return out;
 }
 
 /** recordedPositions for a document with a place that does not fit in a number. */

@@ -310,7 +310,8 @@ class SimpleYamlReader {
     for (;;) {
       if (!this.scanKey(this.at)) outside();
       const key = this.key;
-      if (FORBIDDEN_KEYS.has(key) || key in obj) outside();
+      // scanKey has refused the forbidden keys; a repeated key leaves the subset too.
+      if (key in obj) outside();
       sources.entry(node, key, this.lineNo, this.at - this.lineStart + 1);
       const p = this.skipSpaces(this.afterColon);
       let value: unknown;
@@ -388,6 +389,7 @@ class SimpleYamlReader {
       const q = this.skipSpaces(end);
       if (text.charCodeAt(q) !== COLON || !(q + 1 === this.lineEnd || text.charCodeAt(q + 1) === SPACE)) return false;
       if (end - p > MAX_KEY_SOURCE) outside();
+      if (FORBIDDEN_KEYS.has(this.quoted)) outside();
       this.key = this.quoted;
       this.afterColon = q + 1;
       return true;
@@ -425,6 +427,7 @@ class SimpleYamlReader {
     const v = resolvePlain(raw);
     if (v === null || typeof v === 'object') outside();
     const key = String(v);
+    if (FORBIDDEN_KEYS.has(key)) outside();
     cache.put(raw, key);
     return key;
   }
