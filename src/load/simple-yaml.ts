@@ -38,8 +38,25 @@ const QUESTION = 0x3f;
 const DQUOTE = 0x22;
 const SQUOTE = 0x27;
 const BACKSLASH = 0x5c;
+const DOT = 0x2e;
 
 const NOTHING_SPOILED: readonly (readonly (string | number)[])[] = Object.freeze([]);
+
+/**
+ * Whether text holds `s` at `p`. Written out rather than with startsWith: these run for every key
+ * and value, and an optimised caller with startsWith inlined takes the compiler far longer to build
+ * (on one core, time taken from the load itself).
+ */
+function sameText(s: string, text: string, p: number): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) !== text.charCodeAt(p + i)) return false;
+  return true;
+}
+
+/** A line opening with "---" or "...". */
+function isMarker(text: string, p: number): boolean {
+  const c = text.charCodeAt(p);
+  return (c === DASH || c === DOT) && text.charCodeAt(p + 1) === c && text.charCodeAt(p + 2) === c;
+}
 
 /** Slots of a reader's text caches (a power of two), and the longest text they keep. */
 const TEXT_CACHE_SIZE = 256;
@@ -67,7 +84,7 @@ class TextCache {
     const slot = (h ^ (h >>> 15)) & (TEXT_CACHE_SIZE - 1);
     this.slot = slot;
     const cached = this.texts[slot];
-    return cached !== undefined && cached.length === len && text.startsWith(cached, p) ? this.values[slot] : MISSING;
+    return cached !== undefined && cached.length === len && sameText(cached, text, p) ? this.values[slot] : MISSING;
   }
 
   put(text: string, value: unknown): void {
@@ -172,10 +189,13 @@ class SimpleYamlReader {
   private marker = false;
   /** Positions of the document being read. */
   private sources = new RecordedSources(undefined);
-  /** Recently read keys, plain scalars and quoted texts (see keyOf). */
-  private keys: TextCache | undefined;
-  private plains: TextCache | undefined;
-  private quotes: TextCache | undefined;
+  /**
+   * Recently read keys, plain scalars and quoted texts (see keyOf). Made with the reader, not on
+   * first use: code optimised for one file's reader would otherwise be thrown away at the next.
+   */
+  private readonly keys = new TextCache();
+  private readonly plains = new TextCache();
+  private readonly quotes = new TextCache();
   /** Set by scanKey: the key, and the offset just after its ":". */
   private key = '';
   private afterColon = 0;
@@ -256,7 +276,7 @@ class SimpleYamlReader {
       this.indent = p - this.lineStart;
       this.at = p;
       // Any line opening with "---" or "..." ends every block; documents() then checks it is a marker.
-      this.marker = this.indent === 0 && (text.startsWith('---', p) || text.startsWith('...', p));
+      this.marker = this.indent === 0 && isMarker(text, p);
       return;
     }
   }
@@ -420,7 +440,7 @@ class SimpleYamlReader {
    * internalised, where a fresh slice would be hashed and looked up in the string table every time.
    */
   private keyOf(p: number, end: number): string {
-    const cache = (this.keys ??= new TextCache());
+    const cache = this.keys;
     const cached = cache.find(this.text, p, end);
     if (cached !== MISSING) return cached as string;
     const raw = this.text.slice(p, end);
@@ -434,7 +454,7 @@ class SimpleYamlReader {
 
   /** A plain scalar's value; repeated ones (hosts, services, header names) share one string. */
   private plainOf(p: number, end: number): unknown {
-    const cache = (this.plains ??= new TextCache());
+    const cache = this.plains;
     const cached = cache.find(this.text, p, end);
     if (cached !== MISSING) return cached;
     const raw = this.text.slice(p, end);
@@ -445,7 +465,7 @@ class SimpleYamlReader {
 
   /** The text of a quoted scalar without escapes, shared as plainOf shares values. */
   private quotedOf(p: number, end: number): string {
-    const cache = (this.quotes ??= new TextCache());
+    const cache = this.quotes;
     const cached = cache.find(this.text, p, end);
     if (cached !== MISSING) return cached as string;
     const raw = this.text.slice(p, end);
