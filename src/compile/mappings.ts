@@ -52,11 +52,10 @@ export interface MappingPlan {
   readonly shadow: boolean;
   /**
    * The route backend this Mapping contributes, cluster and weight still unset. The first route
-   * that uses it takes this object (backendTaken) and any further route a copy, so that a Mapping
-   * served in one vhost costs one backend object, not two.
+   * that uses it takes this object (compile() keeps the set of taken ones) and any further route a
+   * copy, so that a Mapping served in one vhost costs one backend object, not two.
    */
   readonly backend?: IRBackend;
-  backendTaken: boolean;
   readonly cluster?: ClusterNeeds;
   readonly redirect?: IRRedirect;
   readonly cors?: IRCors;
@@ -279,7 +278,6 @@ export function compileMapping(r: Resource, key: string, global: IRGlobal, ctx: 
     weight,
     shadow: s.shadow === true,
     backend,
-    backendTaken: false,
     cluster,
     redirect,
     cors,

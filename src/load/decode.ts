@@ -33,13 +33,22 @@ export interface LoadContext {
   readonly problems: Problem[];
   objects: number;
   /** Field paths built so far in this load (see collectPositions). */
-  fieldPaths?: FieldPaths;
+  fieldPaths: FieldPaths;
   /** The last document read by the fast reader whose positions were taken, and their paths (see recordedPositions). */
-  lastShape?: { readonly sources: RecordedSources; readonly paths: string[] };
+  lastShape: DocumentShape;
 }
 
 /** Dotted field paths by parent path and key. Most resources share their paths: one string each, built once. */
 type FieldPaths = Map<string, Map<string | number, string>>;
+
+/** A document read by the fast reader and the field paths of its entries. */
+interface DocumentShape {
+  readonly sources: RecordedSources;
+  readonly paths: readonly string[];
+}
+
+/** No document yet: its empty lists match no document that has an entry. */
+export const NO_SHAPE: DocumentShape = Object.freeze({ sources: new RecordedSources(undefined), paths: Object.freeze([]) as readonly string[] });
 
 const ANNOTATION = 'getambassador.io/config';
 
@@ -338,12 +347,12 @@ class FileDecoder {
     if (k8s) {
       const sources = this.sources;
       if (sources instanceof RecordedSources && sources.nodes[0] === value) {
-        positions = recordedPositions(sources, (this.ctx.fieldPaths ??= new Map()), this.ctx.lastShape);
-        const paths = positions.pathList();
-        this.ctx.lastShape = paths ? { sources, paths } : undefined;
+        const shape = recordedPositions(sources, this.ctx.fieldPaths, this.ctx.lastShape);
+        positions = shape.positions;
+        this.ctx.lastShape = shape.paths === this.ctx.lastShape.paths ? this.ctx.lastShape : { sources, paths: shape.paths };
       } else {
         positions = new FieldPositions();
-        collectPositions(sources, (this.ctx.fieldPaths ??= new Map()), value, '', positions);
+        collectPositions(sources, this.ctx.fieldPaths, value, '', positions);
       }
       if (kind === 'Secret') remapSecretPositions(positions);
       const allowed = kind === 'Secret' ? SECRET_TOP_LEVEL : TOP_LEVEL;
@@ -391,12 +400,12 @@ class FileDecoder {
           metadata.labels = v;
           const at = src?.entries.get(key);
           if (at) positions.set('metadata.labels', at);
-          collectPositions(this.sources, (this.ctx.fieldPaths ??= new Map()), v, 'metadata.labels', positions);
+          collectPositions(this.sources, this.ctx.fieldPaths, v, 'metadata.labels', positions);
         } else {
           spec[key] = v;
           const at = src?.entries.get(key);
           if (at) positions.set(`spec.${key}`, at);
-          collectPositions(this.sources, (this.ctx.fieldPaths ??= new Map()), v, `spec.${key}`, positions);
+          collectPositions(this.sources, this.ctx.fieldPaths, v, `spec.${key}`, positions);
         }
       }
     }
@@ -570,16 +579,17 @@ function notImplementedIndex(kind: Kind): Map<string, number[]> {
  * its numbers: the positions of every resource are a large part of the loaded heap.
  */
 class FieldPositions {
-  private paths: string[];
-  /** `paths` is another resource's list too, and is copied before a write. */
+  private paths: readonly string[];
+  /** Set at construction (and cleared by a copy): `paths` may be another resource's list too, so it is copied before a write. */
   private sharedPaths: boolean;
   private places: number[];
   private record: Record<string, Position> | undefined;
 
-  constructor(paths: string[] = [], places: number[] = [], sharedPaths = false) {
+  constructor(paths: readonly string[] = [], places: number[] = [], sharedPaths = false) {
     this.paths = paths;
     this.places = places;
     this.sharedPaths = sharedPaths;
+    this.record = undefined;
   }
 
   set(path: string, at: Position): void {
@@ -597,19 +607,12 @@ class FieldPositions {
       this.paths = this.paths.slice();
       this.sharedPaths = false;
     }
-    this.paths.push(path);
+    (this.paths as string[]).push(path);
     this.places.push(line * PLACE_COLUMNS + col);
   }
 
   get(path: string): Position | undefined {
     return this.read()[path];
-  }
-
-  /** The list of paths, for the next resource of the same shape to share (from now on, copied before a write). */
-  pathList(): string[] | undefined {
-    if (this.record) return undefined;
-    this.sharedPaths = true;
-    return this.paths;
   }
 
   keys(): string[] {
@@ -674,20 +677,20 @@ function collectPositions(sources: SourceMap, paths: FieldPaths, value: unknown,
  * the shape of the one before (the same keys under the same nodes): they share its list of paths,
  * and only their places are new.
  */
-function recordedPositions(sources: RecordedSources, paths: FieldPaths, last: { readonly sources: RecordedSources; readonly paths: string[] } | undefined): FieldPositions {
+function recordedPositions(sources: RecordedSources, paths: FieldPaths, last: DocumentShape): { positions: FieldPositions; paths: readonly string[] } {
   const { entryInfo, mapPos } = sources;
   const n = sources.entryKeys.length;
-  const shared = last !== undefined && sameShape(sources, last.sources) ? last.paths : undefined;
-  const own = shared ? undefined : pathsOf(sources, paths);
+  const shapePaths = sameShape(sources, last.sources) ? last.paths : pathsOf(sources, paths);
   const places = new Array<number>(n);
   for (let e = 0; e < n; e++) {
     let line = entryInfo[3 * e + 1] as number;
     let col = entryInfo[3 * e + 2] as number;
     if (mapPos) ({ line, col } = mapPos({ line, col }));
-    if (col >= PLACE_COLUMNS || col < 0 || line < 0) return slowRecordedPositions(sources, paths);
+    if (col >= PLACE_COLUMNS || col < 0 || line < 0) return { positions: slowRecordedPositions(sources, paths), paths: last.paths };
     places[e] = line * PLACE_COLUMNS + col;
   }
-  return shared ? new FieldPositions(shared, places, true) : new FieldPositions(own as string[], places, false);
+  // The list goes on to the next document of this shape: it is shared from the start.
+  return { positions: new FieldPositions(shapePaths, places, true), paths: shapePaths };
 }
 
 /** Whether two documents have the same keys under the same maps and lists, so the same field paths. */
