@@ -11,7 +11,7 @@ import { nullRecord } from './null-record.js';
 import { LOAD_LIMITS } from './limits.js';
 import { isObject, normaliseSpec, normaliseV2 } from './spec-normalise.js';
 import { crossFieldIssues, validateSpec, valueAt } from './spec-validation.js';
-import { RecordedSources, readSimpleDocuments } from './simple-yaml.js';
+import { RecordedSources, readSimpleDocuments, type ReaderCaches } from './simple-yaml.js';
 import {
   nestingIssue,
   parseWithYamlPackage,
@@ -34,6 +34,8 @@ export interface LoadContext {
   objects: number;
   /** Field paths built so far in this load (see collectPositions). */
   fieldPaths: FieldPaths;
+  /** The fast reader's caches, shared by the files of this load. */
+  readerCaches: ReaderCaches;
   /** The last document read by the fast reader whose positions were taken, and their paths (see recordedPositions). */
   lastShape: DocumentShape;
 }
@@ -122,7 +124,7 @@ export function decodeText(
   const decodeDocument = (doc: ParsedDocument): void => {
     if (ctx.objects <= LOAD_LIMITS.maxObjects) file.document(doc);
   };
-  if (readSimpleDocuments(text, opts.mapPos, decodeDocument)) return;
+  if (readSimpleDocuments(text, opts.mapPos, decodeDocument, ctx.readerCaches)) return;
   ctx.resources.length = mark.resources;
   ctx.problems.length = mark.problems;
   ctx.objects = mark.objects;

@@ -6,6 +6,7 @@ import { compareProblems, type Problem } from '../api/problems.js';
 import type { Resource } from '../api/resource.js';
 import { decodeText, NO_SHAPE, type LoadContext } from './decode.js';
 import { walkTree } from './file-tree.js';
+import { ReaderCaches } from './simple-yaml.js';
 import { LOAD_LIMITS } from './limits.js';
 
 export { LOAD_LIMITS } from './limits.js';
@@ -91,7 +92,7 @@ function decodeFile(ctx: LoadContext, path: string, content: string | Buffer): v
 function newContext(opts: LoadOptions): LoadContext {
   // Every member a decode sets is present from the start, with a value of its kind: an object that
   // grows or changes the type of a member later throws away the code optimised for it.
-  const ctx: LoadContext = { ambassadorId: opts.ambassadorId ?? 'default', resources: [], problems: [], objects: 0, fieldPaths: new Map(), lastShape: NO_SHAPE };
+  const ctx: LoadContext = { ambassadorId: opts.ambassadorId ?? 'default', resources: [], problems: [], objects: 0, fieldPaths: new Map(), readerCaches: new ReaderCaches(), lastShape: NO_SHAPE };
   return Object.assign(ctx, opts.source !== undefined ? { source: opts.source } : {}, opts.revision !== undefined ? { revision: opts.revision } : {});
 }
 

@@ -94,6 +94,19 @@ class TextCache {
   }
 }
 
+/**
+ * The fast reader's caches of recently read texts. One set serves every file of a load (files of
+ * one configuration repeat each other's keys and values, and small files would spend more on new
+ * caches than they save); the cached strings are slices of texts the loaded values hold anyway.
+ * Made before the first file, never on first use: code optimised for a reader whose cache was
+ * still missing is thrown away when the next one is made.
+ */
+export class ReaderCaches {
+  readonly keys = new TextCache();
+  readonly plains = new TextCache();
+  readonly quotes = new TextCache();
+}
+
 /** Thrown (one shared instance, no stack) when the text leaves the subset. */
 const OUTSIDE = new Error('outside the simple YAML subset');
 
@@ -106,10 +119,15 @@ const OUTSIDE = new Error('outside the simple YAML subset');
  * every problem and its message still come from the full parser; property tests hold the two together.
  * Never throws on bad input.
  */
-export function readSimpleDocuments(text: string, mapPos: PositionMap | undefined, onDocument: (doc: ParsedDocument) => void): boolean {
+export function readSimpleDocuments(
+  text: string,
+  mapPos: PositionMap | undefined,
+  onDocument: (doc: ParsedDocument) => void,
+  caches: ReaderCaches = new ReaderCaches(),
+): boolean {
   if (OUTSIDE_SUBSET.test(text)) return false;
   try {
-    new SimpleYamlReader(text, mapPos, onDocument).documents();
+    new SimpleYamlReader(text, mapPos, onDocument, caches).documents();
     return true;
   } catch (err) {
     if (err === OUTSIDE) return false;
@@ -189,13 +207,10 @@ class SimpleYamlReader {
   private marker = false;
   /** Positions of the document being read. */
   private sources = new RecordedSources(undefined);
-  /**
-   * Recently read keys, plain scalars and quoted texts (see keyOf). Made with the reader, not on
-   * first use: code optimised for one file's reader would otherwise be thrown away at the next.
-   */
-  private readonly keys = new TextCache();
-  private readonly plains = new TextCache();
-  private readonly quotes = new TextCache();
+  /** Recently read keys, plain scalars and quoted texts (see keyOf). */
+  private readonly keys: TextCache;
+  private readonly plains: TextCache;
+  private readonly quotes: TextCache;
   /** Set by scanKey: the key, and the offset just after its ":". */
   private key = '';
   private afterColon = 0;
@@ -206,8 +221,12 @@ class SimpleYamlReader {
     private readonly text: string,
     private readonly mapPos: PositionMap | undefined,
     private readonly onDocument: (doc: ParsedDocument) => void,
+    caches: ReaderCaches,
   ) {
     this.len = text.length;
+    this.keys = caches.keys;
+    this.plains = caches.plains;
+    this.quotes = caches.quotes;
   }
 
   documents(): void {
