@@ -59,6 +59,65 @@ export function specValidator(kind: Kind): TypeCheck<TSchema> {
   return c;
 }
 
+/** A kind's closed object schema, checked one present property at a time (see specAccepts). */
+interface PropertyChecks {
+  readonly properties: Readonly<Record<string, TSchema>>;
+  readonly required: readonly string[];
+  readonly byKey: Map<string, TypeCheck<TSchema>>;
+}
+
+const propertyChecks = new Map<Kind, PropertyChecks | null>();
+
+/**
+ * Whether a spec satisfies its kind's schema: the same answer as specValidator(kind).Check(spec),
+ * reached by checking only the properties the spec has, each with its own compiled check. The
+ * whole-object check runs code for every one of dozens of properties, most of them absent, and is
+ * slow to optimise; a few small checks are quick from the start. Anything but a prototype-free
+ * object with every required property goes to the whole-object check.
+ */
+export function specAccepts(kind: Kind, spec: unknown): boolean {
+  const checks = propertyChecksOf(kind);
+  if (!checks || typeof spec !== 'object' || spec === null || Array.isArray(spec) || Object.getPrototypeOf(spec) !== null) {
+    return specValidator(kind).Check(spec);
+  }
+  const value = spec as Record<string, unknown>;
+  const { properties, required, byKey } = checks;
+  for (const key of Object.getOwnPropertyNames(value)) {
+    // The kind's schemas are closed: an unknown property fails the object.
+    if (!Object.hasOwn(properties, key)) return false;
+    const v = value[key];
+    if (v !== undefined && !propertyCheck(byKey, properties, key).Check(v)) return false;
+  }
+  for (const key of required) {
+    if (!(key in value)) return specValidator(kind).Check(spec);
+    if (value[key] === undefined && !propertyCheck(byKey, properties, key).Check(undefined)) return false;
+  }
+  return true;
+}
+
+function propertyChecksOf(kind: Kind): PropertyChecks | null {
+  let checks = propertyChecks.get(kind);
+  if (checks === undefined) {
+    const schema = KIND_SCHEMAS[kind].schema as TSchema & { properties?: Record<string, TSchema>; required?: string[]; additionalProperties?: unknown };
+    // Only what every kind is today: a closed object with no other object-level keywords.
+    const plain = Object.keys(schema).every((k) => ['type', 'properties', 'required', 'additionalProperties'].includes(k));
+    checks = schema.type === 'object' && schema.additionalProperties === false && schema.properties && plain
+      ? { properties: schema.properties, required: schema.required ?? [], byKey: new Map() }
+      : null;
+    propertyChecks.set(kind, checks);
+  }
+  return checks;
+}
+
+function propertyCheck(byKey: Map<string, TypeCheck<TSchema>>, properties: Readonly<Record<string, TSchema>>, key: string): TypeCheck<TSchema> {
+  let check = byKey.get(key);
+  if (!check) {
+    check = TypeCompiler.Compile(properties[key] as TSchema);
+    byKey.set(key, check);
+  }
+  return check;
+}
+
 /**
  * The JSON Schema of a kind's spec, as plain JSON, in the dialect a CRD's openAPIV3Schema accepts:
  * maps are `additionalProperties: <schema>` (not patternProperties) and literal unions are `enum`.

@@ -6,6 +6,7 @@ import { fieldOrigin, refOf, resourceKey, type Resource } from '../api/resource.
 import type { ResourceCondition } from './report.js';
 import { parseService, type ParsedService } from './service.js';
 import { canonicalHostname } from './hostname-globs.js';
+import { SharedHeaderRules } from './mapping-policy.js';
 
 export class CompileContext {
   readonly problems: Problem[] = [];
@@ -17,6 +18,8 @@ export class CompileContext {
   private readonly services = [new Map<string, ParsedService | string>(), new Map<string, ParsedService | string>()] as const;
   /** canonicalHostname results of this run: thousands of Mappings name the same few hostnames. */
   private readonly hostnames = new Map<string, string>();
+  /** Header rules shared by the Mappings of this run. */
+  readonly headerRules = new SharedHeaderRules();
 
   constructor(initial: readonly Problem[] = []) {
     this.problems.push(...initial);

@@ -129,13 +129,15 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   validateGroups(attachments, ctx);
 
   const irListeners: IRListener[] = [];
+  // Plans whose backend object a route has taken (see MappingPlan.backend).
+  const takenBackends = new Set<MappingPlan>();
   const tcpByPort = compileTCP(byKind('TCPMapping'), listeners, tlsContexts, global.connectTimeoutMs, ctx, clusterNeeds);
 
   for (const l of listeners) {
     const vhosts: IRVirtualHost[] = [];
     if (l.l7) {
       for (const vp of vhostPlans.filter((v) => v.listener === l)) {
-        const routes = buildRoutes(attachments.get(vp) ?? new Map(), ctx, clusterNeeds);
+        const routes = buildRoutes(attachments.get(vp) ?? new Map(), ctx, clusterNeeds, takenBackends);
         vhosts.push({
           name: `${l.name}-${vp.hostname}`,
           hostname: vp.hostname,
@@ -433,10 +435,10 @@ function compareRouteEntries(a: RouteEntry, b: RouteEntry): number {
   return b.precedence - a.precedence || b.pathLen - a.pathLen || b.headerLen - a.headerLen || b.queryLen - a.queryLen || cmpStr(a.tie, b.tie);
 }
 
-function buildRoutes(groups: MatchGroups, ctx: CompileContext, clusterNeeds: ClusterNeedsTable): IRRoute[] {
+function buildRoutes(groups: MatchGroups, ctx: CompileContext, clusterNeeds: ClusterNeedsTable, taken: Set<MappingPlan>): IRRoute[] {
   const entries: RouteEntry[] = [];
   groups.forEach((all, key) => {
-    const e = routeEntry(key, all, ctx, clusterNeeds);
+    const e = routeEntry(key, all, ctx, clusterNeeds, taken);
     if (e) entries.push(e);
   });
   entries.sort(compareRouteEntries);
@@ -459,7 +461,7 @@ function validByKey(all: readonly Attached[], ctx: CompileContext): readonly Att
 
 // Most groups are one valid Mapping without shadow, redirect or CORS: that case is built from
 // object literals, which V8 creates far faster than objects grown member by member.
-function routeEntry(key: string, all: readonly Attached[], ctx: CompileContext, clusterNeeds: ClusterNeedsTable): RouteEntry | undefined {
+function routeEntry(key: string, all: readonly Attached[], ctx: CompileContext, clusterNeeds: ClusterNeedsTable, taken: Set<MappingPlan>): RouteEntry | undefined {
   const sorted = validByKey(all, ctx);
   let members = sorted;
   let shadow: Attached | undefined;
@@ -479,8 +481,10 @@ function routeEntry(key: string, all: readonly Attached[], ctx: CompileContext, 
   for (let i = 0; i < members.length; i++) {
     const p = members[i]!.plan;
     if (!p.backend || !p.cluster) continue;
-    const b: Mutable<IRBackend> = p.backendTaken ? { ...p.backend } : p.backend;
-    p.backendTaken = true;
+    // Kept in a set rather than marked on the plan: a member written after it is built would throw
+    // away the optimised code that built it.
+    const b: Mutable<IRBackend> = taken.has(p) ? { ...p.backend } : p.backend;
+    taken.add(p);
     b.cluster = clusterNeeds.register(p.cluster);
     b.weight = weights[i]!;
     backends.push(b);

@@ -85,13 +85,72 @@ export interface HeaderRuleFields {
   readonly remove_response_headers?: unknown;
 }
 
-export function headerRulesFrom(spec: HeaderRuleFields): IRHeaderRules {
+/** `shared`, when given, hands out one IR value for equal header rules across a compile run. */
+export function headerRulesFrom(spec: HeaderRuleFields, shared?: SharedHeaderRules): IRHeaderRules {
+  if (!shared) {
+    return {
+      requestAdd: headerValues(spec.add_request_headers),
+      requestRemove: lowerSortedList(spec.remove_request_headers),
+      responseAdd: headerValues(spec.add_response_headers),
+      responseRemove: lowerSortedList(spec.remove_response_headers),
+    };
+  }
   return {
-    requestAdd: headerValues(spec.add_request_headers),
-    requestRemove: lowerSortedList(spec.remove_request_headers),
-    responseAdd: headerValues(spec.add_response_headers),
-    responseRemove: lowerSortedList(spec.remove_response_headers),
+    requestAdd: shared.values(headerValues(spec.add_request_headers)),
+    requestRemove: shared.names(spec.remove_request_headers),
+    responseAdd: shared.values(headerValues(spec.add_response_headers)),
+    responseRemove: shared.names(spec.remove_response_headers),
   };
+}
+
+/**
+ * Header rules of one compile run, shared between the Mappings that write the same ones: thousands
+ * of Mappings add and remove the same few headers, and the IR only reads them. Values are shared,
+ * and so are lists of one name or one value.
+ */
+export class SharedHeaderRules {
+  private readonly oneName = new Map<string, readonly string[]>();
+  private readonly valueObjects = [new Map<string, Map<string, IRHeaderValue>>(), new Map<string, Map<string, IRHeaderValue>>()] as const;
+  private readonly oneValue = new Map<IRHeaderValue, readonly IRHeaderValue[]>();
+
+  /** lowerSortedList(v), one list per name when v is a single name. */
+  names(v: unknown): readonly string[] {
+    if (typeof v !== 'string' && !(Array.isArray(v) && v.length === 1 && typeof v[0] === 'string')) return lowerSortedList(v);
+    const raw = (typeof v === 'string' ? v : v[0]) as string;
+    // A string may still hold several comma-separated names: only a plain name is shared.
+    if (typeof v === 'string' && v.includes(',')) return lowerSortedList(v);
+    let list = this.oneName.get(raw);
+    if (!list) {
+      list = lowerSortedList(v);
+      this.oneName.set(raw, list);
+    }
+    return list;
+  }
+
+  /** The same list for equal values (as built by headerValues) of one or two headers. */
+  values(built: IRHeaderValue[]): readonly IRHeaderValue[] {
+    if (built.length === 0 || built.length > 2) return built;
+    const first = this.value(built[0] as IRHeaderValue);
+    if (built.length === 1) {
+      let list = this.oneValue.get(first);
+      if (!list) this.oneValue.set(first, (list = [first]));
+      return list;
+    }
+    // A pair usually holds a value of its own (a route name): only its members are shared.
+    built[0] = first;
+    built[1] = this.value(built[1] as IRHeaderValue);
+    return built;
+  }
+
+  private value(h: IRHeaderValue): IRHeaderValue {
+    const byName = this.valueObjects[h.append ? 1 : 0];
+    let byValue = byName.get(h.name);
+    if (!byValue) byName.set(h.name, (byValue = new Map()));
+    const seen = byValue.get(h.value);
+    if (seen) return seen;
+    byValue.set(h.value, h);
+    return h;
+  }
 }
 
 export function corsFrom(c: Obj): IRCors | string {

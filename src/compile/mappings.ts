@@ -52,11 +52,10 @@ export interface MappingPlan {
   readonly shadow: boolean;
   /**
    * The route backend this Mapping contributes, cluster and weight still unset. The first route
-   * that uses it takes this object (backendTaken) and any further route a copy, so that a Mapping
-   * served in one vhost costs one backend object, not two.
+   * that uses it takes this object (compile() keeps the set of taken ones) and any further route a
+   * copy, so that a Mapping served in one vhost costs one backend object, not two.
    */
   readonly backend?: IRBackend;
-  backendTaken: boolean;
   readonly cluster?: ClusterNeeds;
   readonly redirect?: IRRedirect;
   readonly cors?: IRCors;
@@ -250,7 +249,7 @@ export function compileMapping(r: Resource, key: string, global: IRGlobal, ctx: 
     const hostRewrite = stringOf(s.host_rewrite);
     if (hostRewrite) b.hostRewrite = hostRewrite;
     b.autoHostRewrite = s.auto_host_rewrite === true;
-    b.headers = headerRulesFrom(s);
+    b.headers = headerRulesFrom(s, ctx.headerRules);
     b.timeouts = { requestMs: numberOf(s.timeout_ms) ?? global.requestTimeoutMs, idleMs: numberOf(s.idle_timeout_ms) ?? 0 };
     if (retryPolicy) b.retryPolicy = retryPolicy;
     // The same source reference as the route's `mappings` entry: equal in the IR's JSON, built once.
@@ -279,7 +278,6 @@ export function compileMapping(r: Resource, key: string, global: IRGlobal, ctx: 
     weight,
     shadow: s.shadow === true,
     backend,
-    backendTaken: false,
     cluster,
     redirect,
     cors,

@@ -11,7 +11,7 @@ import { nullRecord } from './null-record.js';
 import { LOAD_LIMITS } from './limits.js';
 import { isObject, normaliseSpec, normaliseV2 } from './spec-normalise.js';
 import { crossFieldIssues, validateSpec, valueAt } from './spec-validation.js';
-import { readSimpleDocuments } from './simple-yaml.js';
+import { RecordedSources, readSimpleDocuments, type ReaderCaches } from './simple-yaml.js';
 import {
   nestingIssue,
   parseWithYamlPackage,
@@ -33,11 +33,24 @@ export interface LoadContext {
   readonly problems: Problem[];
   objects: number;
   /** Field paths built so far in this load (see collectPositions). */
-  fieldPaths?: FieldPaths;
+  fieldPaths: FieldPaths;
+  /** The fast reader's caches, shared by the files of this load. */
+  readerCaches: ReaderCaches;
+  /** The last document read by the fast reader whose positions were taken, and their paths (see recordedPositions). */
+  lastShape: DocumentShape;
 }
 
 /** Dotted field paths by parent path and key. Most resources share their paths: one string each, built once. */
 type FieldPaths = Map<string, Map<string | number, string>>;
+
+/** A document read by the fast reader and the field paths of its entries. */
+interface DocumentShape {
+  readonly sources: RecordedSources;
+  readonly paths: readonly string[];
+}
+
+/** No document yet: its empty lists match no document that has an entry. */
+export const NO_SHAPE: DocumentShape = Object.freeze({ sources: new RecordedSources(undefined), paths: Object.freeze([]) as readonly string[] });
 
 const ANNOTATION = 'getambassador.io/config';
 
@@ -111,7 +124,7 @@ export function decodeText(
   const decodeDocument = (doc: ParsedDocument): void => {
     if (ctx.objects <= LOAD_LIMITS.maxObjects) file.document(doc);
   };
-  if (readSimpleDocuments(text, opts.mapPos, decodeDocument)) return;
+  if (readSimpleDocuments(text, opts.mapPos, decodeDocument, ctx.readerCaches)) return;
   ctx.resources.length = mark.resources;
   ctx.problems.length = mark.problems;
   ctx.objects = mark.objects;
@@ -146,11 +159,22 @@ class FileDecoder {
     return this.sources.get(value);
   }
 
+  /** Where value starts; from the fast reader, without building every position of the document. */
+  private startOf(value: object): TextPosition | undefined {
+    const sources = this.sources;
+    return sources instanceof RecordedSources ? sources.startOf(value) : sources.get(value)?.start;
+  }
+
   document(doc: ParsedDocument): void {
     this.sources = doc.sources;
     const v = doc.value;
     // An empty document (a stray `---`) carries nothing; it is skipped the same way everywhere.
     if (v === null || v === undefined) return;
+    // Most documents spoil nothing: a plain object goes straight on.
+    if (doc.spoiled.length === 0 && !Array.isArray(v) && !(isObject(v) && v.kind === 'List')) {
+      this.object(v, doc.start);
+      return;
+    }
     const spoiled = (prefix: (string | number)[]): boolean =>
       doc.spoiled.some((p) => {
         const n = Math.min(p.length, prefix.length);
@@ -162,7 +186,7 @@ class FileDecoder {
       return;
     }
     if (isObject(v) && v.kind === 'List' && Array.isArray(v.items)) {
-      this.items(v.items, this.sourceOf(v)?.start ?? doc.start, ['items'], spoiled);
+      this.items(v.items, this.startOf(v) ?? doc.start, ['items'], spoiled);
       return;
     }
     if (spoiled([])) return;
@@ -192,9 +216,9 @@ class FileDecoder {
       this.report('NotAnObject', `expected a mapping with apiVersion and kind, found ${Array.isArray(value) ? 'a list' : typeof value}`, at);
       return;
     }
-    const src = this.sourceOf(value);
-    const start = src?.start ?? at;
-    const pos = (key: string): TextPosition => src?.entries.get(key) ?? start;
+    const start = this.startOf(value) ?? at;
+    // Only problems need a key's position, so the document's positions are looked up only then.
+    const pos = (key: string): TextPosition => this.sourceOf(value)?.entries.get(key) ?? start;
     const { apiVersion, kind } = value;
     if (typeof kind !== 'string' || kind === '') {
       this.report('UnknownKind', 'object has no "kind"', start, { field: 'kind' });
@@ -208,7 +232,7 @@ class FileDecoder {
       this.report('UnknownAPIVersion', `${kind} has no "apiVersion"`, start, refOpt('apiVersion'));
       return;
     }
-    const [group, version] = apiVersion.includes('/') ? (apiVersion.split('/', 2) as [string, string]) : ['', apiVersion];
+    const [group, version] = splitApiVersion(apiVersion);
 
     if (group === 'getambassador.io') {
       const flavour = EMISSARY_VERSIONS[version];
@@ -307,10 +331,10 @@ class FileDecoder {
   }
 
   private resource(value: Obj, kind: Kind, apiVersion: string, flavour: 'v3' | 'v2'): void {
-    const src = this.sourceOf(value);
-    const start = src?.start ?? { line: 0, col: 0 };
+    const start = this.startOf(value) ?? { line: 0, col: 0 };
     // Keys are dotted paths of keys that passed the prototype-key check.
-    const positions = new FieldPositions();
+    // Set for a Kubernetes-shaped document read by the fast reader, built as the object is walked otherwise.
+    let positions: FieldPositions;
     let failed = false;
     const errorAt = (code: ProblemCode, message: string, field: string, ref?: ResourceRef): void => {
       const at = positions.get(field) ?? start;
@@ -323,10 +347,18 @@ class FileDecoder {
     let metadata: Obj;
     let spec: Obj;
     if (k8s) {
-      collectPositions(this.sources, (this.ctx.fieldPaths ??= new Map()), value, '', positions);
+      const sources = this.sources;
+      if (sources instanceof RecordedSources && sources.nodes[0] === value) {
+        const shape = recordedPositions(sources, this.ctx.fieldPaths, this.ctx.lastShape);
+        positions = shape.positions;
+        this.ctx.lastShape = shape.paths === this.ctx.lastShape.paths ? this.ctx.lastShape : { sources, paths: shape.paths };
+      } else {
+        positions = new FieldPositions();
+        collectPositions(sources, this.ctx.fieldPaths, value, '', positions);
+      }
       if (kind === 'Secret') remapSecretPositions(positions);
       const allowed = kind === 'Secret' ? SECRET_TOP_LEVEL : TOP_LEVEL;
-      for (const key of Object.keys(value)) {
+      for (const key in value) {
         if (!allowed.has(key)) {
           const guess = closestName(key, allowed);
           errorAt('UnknownField', `unknown top-level field "${key}"${guess ? ` (did you mean "${guess}"?)` : ''}`, key);
@@ -346,7 +378,7 @@ class FileDecoder {
         errorAt('SchemaViolation', 'spec must be a mapping', 'spec');
         spec = nullRecord();
       }
-      for (const key of Object.keys(metadata)) {
+      for (const key in metadata) {
         if (!METADATA_FIELDS.has(key)) {
           const guess = closestName(key, METADATA_FIELDS);
           errorAt('UnknownField', `unknown metadata field "${key}"${guess ? ` (did you mean "${guess}"?)` : ''}`, `metadata.${key}`);
@@ -354,6 +386,8 @@ class FileDecoder {
       }
     } else {
       // Filled from keys that passed the prototype-key check.
+      const src = this.sourceOf(value);
+      positions = new FieldPositions();
       metadata = nullRecord();
       spec = nullRecord();
       for (const [key, v] of Object.entries(value)) {
@@ -368,12 +402,12 @@ class FileDecoder {
           metadata.labels = v;
           const at = src?.entries.get(key);
           if (at) positions.set('metadata.labels', at);
-          collectPositions(this.sources, (this.ctx.fieldPaths ??= new Map()), v, 'metadata.labels', positions);
+          collectPositions(this.sources, this.ctx.fieldPaths, v, 'metadata.labels', positions);
         } else {
           spec[key] = v;
           const at = src?.entries.get(key);
           if (at) positions.set(`spec.${key}`, at);
-          collectPositions(this.sources, (this.ctx.fieldPaths ??= new Map()), v, `spec.${key}`, positions);
+          collectPositions(this.sources, this.ctx.fieldPaths, v, `spec.${key}`, positions);
         }
       }
     }
@@ -433,13 +467,14 @@ class FileDecoder {
     const note = (code: 'Deprecated', message: string, field: string): void =>
       this.report(code, message, positions.get(`spec.${field}`) ?? start, { resource: ref, field: `spec.${field}` });
     if (flavour === 'v2') normaliseV2(kind, spec, note);
-    const renamed = new Map<string, string>();
+    // Only a Host renames fields (selector → mappingSpec).
+    const renamed = kind === 'Host' ? new Map<string, string>() : undefined;
     normaliseSpec(kind, spec, note, renamed);
-    for (const [from, to] of renamed) movePositions(positions, `spec.${from}`, `spec.${to}`);
+    if (renamed) for (const [from, to] of renamed) movePositions(positions, `spec.${from}`, `spec.${to}`);
 
     // Validate.
-    const issues = validateSpec(kind, spec, { echoValues: kind !== 'Secret' });
-    if (issues.length === 0) issues.push(...crossFieldIssues(kind, spec, flavour));
+    let issues = validateSpec(kind, spec, { echoValues: kind !== 'Secret' });
+    if (issues.length === 0) issues = crossFieldIssues(kind, spec, flavour);
     for (const issue of issues) {
       const key = issue.positionKeys.find((k) => positions.get(k));
       const at = key ? (positions.get(key) as Position) : start;
@@ -456,10 +491,20 @@ class FileDecoder {
     }
     if (failed) return;
 
-    // Valid fields Portico does not act on: a warning each, never a silent no-op.
-    for (const field of KIND_SCHEMAS[kind].notImplemented) {
+    // Valid fields Portico does not act on: a warning each, never a silent no-op. The spec's few
+    // keys are looked up among those fields, rather than each field (of twenty) in the spec.
+    const notImplemented = KIND_SCHEMAS[kind].notImplemented;
+    const byFirstSegment = notImplementedIndex(kind);
+    let present: number[] | undefined;
+    for (const key in spec) {
+      const fields = byFirstSegment.get(key);
+      if (fields === undefined) continue;
+      for (const i of fields) if (valueAt(spec, notImplemented[i] as string) !== undefined) (present ??= []).push(i);
+    }
+    if (present !== undefined && present.length > 1) present.sort((a, b) => a - b);
+    for (const i of present ?? NO_FIELDS) {
+      const field = notImplemented[i] as string;
       const v = valueAt(spec, field);
-      if (v === undefined) continue;
       if (kind === 'Host' && field === 'acmeProvider' && isObject(v) && typeof v.authority === 'string' && v.authority.toLowerCase() === 'none') {
         continue;
       }
@@ -476,8 +521,9 @@ class FileDecoder {
       apiVersion,
       name,
       namespace,
-      labels: Object.freeze(labels),
-      ambassadorIds: Object.freeze(ambassadorIds.length > 0 ? [...ambassadorIds] : ['default']),
+      // Most resources have no labels and no ambassador_id: they share one frozen empty record and list.
+      labels: hasKeys(labels) ? Object.freeze(labels) : NO_LABELS,
+      ambassadorIds: ambassadorIds.length > 0 ? Object.freeze([...ambassadorIds]) : DEFAULT_AMBASSADOR_IDS,
       spec: deepFreeze(spec),
       origin: this.origin(start),
     };
@@ -489,19 +535,82 @@ class FileDecoder {
   }
 }
 
+const NO_FIELDS: readonly number[] = [];
+
+/** The last apiVersion split: thousands of objects in a row name the same one. */
+let lastApiVersion: { readonly text: string; readonly parts: readonly [string, string] } | undefined;
+
+/** "group/version" as [group, version]; a bare "v1" as ["", "v1"]. */
+function splitApiVersion(apiVersion: string): readonly [string, string] {
+  if (lastApiVersion?.text !== apiVersion) {
+    const parts: [string, string] = apiVersion.includes('/') ? (apiVersion.split('/', 2) as [string, string]) : ['', apiVersion];
+    lastApiVersion = { text: apiVersion, parts };
+  }
+  return lastApiVersion.parts;
+}
+const NO_LABELS: Readonly<Record<string, string>> = Object.freeze(nullRecord<string>());
+const DEFAULT_AMBASSADOR_IDS: readonly string[] = Object.freeze(['default']);
+
+function hasKeys(o: object): boolean {
+  for (const _ in o) return true;
+  return false;
+}
+const notImplementedIndexes = new Map<Kind, Map<string, number[]>>();
+
+/** A kind's not-implemented fields (their indexes in its list) by the spec key they start with. */
+function notImplementedIndex(kind: Kind): Map<string, number[]> {
+  let index = notImplementedIndexes.get(kind);
+  if (!index) {
+    index = new Map();
+    KIND_SCHEMAS[kind].notImplemented.forEach((field, i) => {
+      const first = field.split('.')[0] as string;
+      const list = (index as Map<string, number[]>).get(first);
+      if (list) list.push(i);
+      else (index as Map<string, number[]>).set(first, [i]);
+    });
+    notImplementedIndexes.set(kind, index);
+  }
+  return index;
+}
+
 /**
- * A resource's field positions. While the resource is decoded they are a flat list of path, line and
- * column; the prototype-free record of {line, col} objects (a hash table past a dozen keys) is built
- * only when something reads it — to place a problem, which most resources never have. As records,
- * positions were half the loaded heap.
+ * A resource's field positions. While the resource is decoded they are a list of paths and a list
+ * of places (line and column in one number); the prototype-free record of {line, col} objects (a
+ * hash table past a dozen keys) is built only when something reads it — to place a problem, which
+ * most resources never have. Resources of one shape share one list of paths, so each keeps only
+ * its numbers: the positions of every resource are a large part of the loaded heap.
  */
 class FieldPositions {
-  private log: (string | number)[] = [];
+  private paths: readonly string[];
+  /** Set at construction (and cleared by a copy): `paths` may be another resource's list too, so it is copied before a write. */
+  private sharedPaths: boolean;
+  private places: number[];
   private record: Record<string, Position> | undefined;
 
+  constructor(paths: readonly string[] = [], places: number[] = [], sharedPaths = false) {
+    this.paths = paths;
+    this.places = places;
+    this.sharedPaths = sharedPaths;
+    this.record = undefined;
+  }
+
   set(path: string, at: Position): void {
-    if (this.record) this.record[path] = at;
-    else this.log.push(path, at.line, at.col);
+    this.push(path, at.line, at.col);
+  }
+
+  /** set(), for a position not yet made an object. */
+  push(path: string, line: number, col: number): void {
+    if (!this.record && (col >= PLACE_COLUMNS || col < 0 || line < 0)) this.read();
+    if (this.record) {
+      this.record[path] = { line, col };
+      return;
+    }
+    if (this.sharedPaths) {
+      this.paths = this.paths.slice();
+      this.sharedPaths = false;
+    }
+    (this.paths as string[]).push(path);
+    this.places.push(line * PLACE_COLUMNS + col);
   }
 
   get(path: string): Position | undefined {
@@ -516,13 +625,25 @@ class FieldPositions {
   read(): Record<string, Position> {
     if (this.record) return this.record;
     const record = nullRecord<Position>();
-    const log = this.log;
-    for (let i = 0; i < log.length; i += 3) record[log[i] as string] = { line: log[i + 1] as number, col: log[i + 2] as number };
-    this.log = [];
+    const { paths, places } = this;
+    for (let i = 0; i < paths.length; i++) {
+      const place = places[i] as number;
+      const col = place % PLACE_COLUMNS;
+      record[paths[i] as string] = { line: (place - col) / PLACE_COLUMNS, col };
+    }
+    this.paths = [];
+    this.places = [];
+    this.sharedPaths = false;
     this.record = record;
     return record;
   }
 }
+
+/**
+ * A place is line * PLACE_COLUMNS + column: exact in a double for any line of a file within the
+ * size limit; a column past it (impossible within that limit) makes the positions a record at once.
+ */
+const PLACE_COLUMNS = 2 ** 21;
 
 /** Where a resource keeps its FieldPositions: a symbol, not enumerable, so no one else sees it. */
 const FIELD_POSITIONS = Symbol('fieldPositions');
@@ -550,6 +671,81 @@ function collectPositions(sources: SourceMap, paths: FieldPaths, value: unknown,
     const child = (value as Record<string | number, unknown>)[key];
     if (typeof child === 'object' && child !== null) collectPositions(sources, paths, child, path, out);
   }
+}
+
+/**
+ * The positions of a whole document read by the fast reader, from its flat lists: the paths and
+ * order collectPositions gives (both are depth-first), without a map per node. Most documents have
+ * the shape of the one before (the same keys under the same nodes): they share its list of paths,
+ * and only their places are new.
+ */
+function recordedPositions(sources: RecordedSources, paths: FieldPaths, last: DocumentShape): { positions: FieldPositions; paths: readonly string[] } {
+  const { entryInfo, mapPos } = sources;
+  const n = sources.entryKeys.length;
+  const shapePaths = sameShape(sources, last.sources) ? last.paths : pathsOf(sources, paths);
+  const places = new Array<number>(n);
+  for (let e = 0; e < n; e++) {
+    let line = entryInfo[3 * e + 1] as number;
+    let col = entryInfo[3 * e + 2] as number;
+    if (mapPos) ({ line, col } = mapPos({ line, col }));
+    if (col >= PLACE_COLUMNS || col < 0 || line < 0) return { positions: slowRecordedPositions(sources, paths), paths: last.paths };
+    places[e] = line * PLACE_COLUMNS + col;
+  }
+  // The list goes on to the next document of this shape: it is shared from the start.
+  return { positions: new FieldPositions(shapePaths, places, true), paths: shapePaths };
+}
+
+/** Whether two documents have the same keys under the same maps and lists, so the same field paths. */
+function sameShape(a: RecordedSources, b: RecordedSources): boolean {
+  const ka = a.entryKeys;
+  const kb = b.entryKeys;
+  if (ka.length !== kb.length || a.nodes.length !== b.nodes.length) return false;
+  const ea = a.entryInfo;
+  const eb = b.entryInfo;
+  for (let e = 0; e < ka.length; e++) if (ka[e] !== kb[e] || ea[3 * e] !== eb[3 * e]) return false;
+  const na = a.nodeInfo;
+  const nb = b.nodeInfo;
+  for (let i = 0; i < a.nodes.length; i++) {
+    if (na[3 * i + 2] !== nb[3 * i + 2] || Array.isArray(a.nodes[i]) !== Array.isArray(b.nodes[i])) return false;
+  }
+  return true;
+}
+
+/** The field path of every entry of a document, in order. */
+function pathsOf(sources: RecordedSources, paths: FieldPaths): string[] {
+  const { nodes, nodeInfo, entryKeys, entryInfo } = sources;
+  const out: string[] = [];
+  // The field path of each node: that of the entry whose value it is (a node follows its entry).
+  const nodePaths: string[] = [''];
+  const nodeByKeys: Map<string | number, string>[] = [];
+  let next = 1;
+  for (let e = 0; e < entryKeys.length; e++) {
+    const node = entryInfo[3 * e] as number;
+    const key = entryKeys[e] as string | number;
+    let byKey = nodeByKeys[node];
+    if (byKey === undefined) {
+      const prefix = nodePaths[node] as string;
+      byKey = paths.get(prefix);
+      if (!byKey) paths.set(prefix, (byKey = new Map()));
+      nodeByKeys[node] = byKey;
+    }
+    let path = byKey.get(key);
+    if (path === undefined) {
+      const prefix = nodePaths[node] as string;
+      path = Array.isArray(nodes[node]) ? `${prefix}[${key}]` : prefix ? `${prefix}.${key}` : String(key);
+      byKey.set(key, path);
+    }
+    out.push(path);
+    if (next < nodes.length && nodeInfo[3 * next + 2] === e) nodePaths[next++] = path;
+  }
+  return out;
+}
+
+/** recordedPositions for a document with a place that does not fit in a number. */
+function slowRecordedPositions(sources: RecordedSources, paths: FieldPaths): FieldPositions {
+  const out = new FieldPositions();
+  collectPositions(sources, paths, sources.nodes[0], '', out);
+  return out;
 }
 
 function remapSecretPositions(positions: FieldPositions): void {

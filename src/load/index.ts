@@ -4,8 +4,9 @@
 import { isUtf8 } from 'node:buffer';
 import { compareProblems, type Problem } from '../api/problems.js';
 import type { Resource } from '../api/resource.js';
-import { decodeText, type LoadContext } from './decode.js';
+import { decodeText, NO_SHAPE, type LoadContext } from './decode.js';
 import { walkTree } from './file-tree.js';
+import { ReaderCaches } from './simple-yaml.js';
 import { LOAD_LIMITS } from './limits.js';
 
 export { LOAD_LIMITS } from './limits.js';
@@ -89,7 +90,9 @@ function decodeFile(ctx: LoadContext, path: string, content: string | Buffer): v
 }
 
 function newContext(opts: LoadOptions): LoadContext {
-  const ctx: LoadContext = { ambassadorId: opts.ambassadorId ?? 'default', resources: [], problems: [], objects: 0 };
+  // Every member a decode sets is present from the start, with a value of its kind: an object that
+  // grows or changes the type of a member later throws away the code optimised for it.
+  const ctx: LoadContext = { ambassadorId: opts.ambassadorId ?? 'default', resources: [], problems: [], objects: 0, fieldPaths: new Map(), readerCaches: new ReaderCaches(), lastShape: NO_SHAPE };
   return Object.assign(ctx, opts.source !== undefined ? { source: opts.source } : {}, opts.revision !== undefined ? { revision: opts.revision } : {});
 }
 

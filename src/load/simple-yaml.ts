@@ -4,7 +4,7 @@
 import { Schema, isScalar, type ScalarTag } from 'yaml';
 import { LOAD_LIMITS } from './limits.js';
 import { nullRecord } from './null-record.js';
-import type { NodeSource, ParsedDocument, PositionMap, TextPosition } from './yaml-documents.js';
+import type { BlockScalarSource, NodeSource, ParsedDocument, PositionMap, SourceMap, TextPosition } from './yaml-documents.js';
 
 /** The core-schema tags the full parser tries, in its order, on every plain (unquoted) scalar. */
 const PLAIN_TAGS = new Schema({ schema: 'core', merge: false, resolveKnownTags: false }).tags.filter(
@@ -38,8 +38,74 @@ const QUESTION = 0x3f;
 const DQUOTE = 0x22;
 const SQUOTE = 0x27;
 const BACKSLASH = 0x5c;
+const DOT = 0x2e;
 
 const NOTHING_SPOILED: readonly (readonly (string | number)[])[] = Object.freeze([]);
+
+/**
+ * Whether text holds `s` at `p`. Written out rather than with startsWith: these run for every key
+ * and value, and an optimised caller with startsWith inlined takes the compiler far longer to build
+ * (on one core, time taken from the load itself).
+ */
+function sameText(s: string, text: string, p: number): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) !== text.charCodeAt(p + i)) return false;
+  return true;
+}
+
+/** A line opening with "---" or "...". */
+function isMarker(text: string, p: number): boolean {
+  const c = text.charCodeAt(p);
+  return (c === DASH || c === DOT) && text.charCodeAt(p + 1) === c && text.charCodeAt(p + 2) === c;
+}
+
+/** Slots of a reader's text caches (a power of two), and the longest text they keep. */
+const TEXT_CACHE_SIZE = 256;
+const TEXT_CACHE_MAX_LENGTH = 64;
+const MISSING: unique symbol = Symbol('missing');
+
+/**
+ * Values read from short texts, by a hash of a few of their characters: a slot holds the last text
+ * that fell into it, and a hit is confirmed by comparing the text itself.
+ */
+class TextCache {
+  private readonly texts: (string | undefined)[] = new Array<string | undefined>(TEXT_CACHE_SIZE).fill(undefined);
+  private readonly values: unknown[] = new Array<unknown>(TEXT_CACHE_SIZE).fill(undefined);
+  /** The slot of the last find, for put. */
+  private slot = -1;
+
+  /** The value cached for text[p, end), or MISSING (and put then stores one for it). */
+  find(text: string, p: number, end: number): unknown {
+    const len = end - p;
+    if (len > TEXT_CACHE_MAX_LENGTH) {
+      this.slot = -1;
+      return MISSING;
+    }
+    const h = Math.imul(len, 0x9e3779b1) ^ Math.imul(text.charCodeAt(p), 0x85ebca6b) ^ Math.imul(text.charCodeAt(end - 1), 0xc2b2ae35) ^ Math.imul(text.charCodeAt(p + (len >> 1)), 0x27d4eb2f);
+    const slot = (h ^ (h >>> 15)) & (TEXT_CACHE_SIZE - 1);
+    this.slot = slot;
+    const cached = this.texts[slot];
+    return cached !== undefined && cached.length === len && sameText(cached, text, p) ? this.values[slot] : MISSING;
+  }
+
+  put(text: string, value: unknown): void {
+    if (this.slot < 0) return;
+    this.texts[this.slot] = text;
+    this.values[this.slot] = value;
+  }
+}
+
+/**
+ * The fast reader's caches of recently read texts. One set serves every file of a load (files of
+ * one configuration repeat each other's keys and values, and small files would spend more on new
+ * caches than they save); the cached strings are slices of texts the loaded values hold anyway.
+ * Made before the first file, never on first use: code optimised for a reader whose cache was
+ * still missing is thrown away when the next one is made.
+ */
+export class ReaderCaches {
+  readonly keys = new TextCache();
+  readonly plains = new TextCache();
+  readonly quotes = new TextCache();
+}
 
 /** Thrown (one shared instance, no stack) when the text leaves the subset. */
 const OUTSIDE = new Error('outside the simple YAML subset');
@@ -53,10 +119,15 @@ const OUTSIDE = new Error('outside the simple YAML subset');
  * every problem and its message still come from the full parser; property tests hold the two together.
  * Never throws on bad input.
  */
-export function readSimpleDocuments(text: string, mapPos: PositionMap | undefined, onDocument: (doc: ParsedDocument) => void): boolean {
+export function readSimpleDocuments(
+  text: string,
+  mapPos: PositionMap | undefined,
+  onDocument: (doc: ParsedDocument) => void,
+  caches: ReaderCaches = new ReaderCaches(),
+): boolean {
   if (OUTSIDE_SUBSET.test(text)) return false;
   try {
-    new SimpleYamlReader(text, mapPos, onDocument).documents();
+    new SimpleYamlReader(text, mapPos, onDocument, caches).documents();
     return true;
   } catch (err) {
     if (err === OUTSIDE) return false;
@@ -135,7 +206,11 @@ class SimpleYamlReader {
   /** The current line is a document marker ("---" or "..."). */
   private marker = false;
   /** Positions of the document being read. */
-  private sources = new Map<object, NodeSource>();
+  private sources = new RecordedSources(undefined);
+  /** Recently read keys, plain scalars and quoted texts (see keyOf). */
+  private readonly keys: TextCache;
+  private readonly plains: TextCache;
+  private readonly quotes: TextCache;
   /** Set by scanKey: the key, and the offset just after its ":". */
   private key = '';
   private afterColon = 0;
@@ -146,8 +221,12 @@ class SimpleYamlReader {
     private readonly text: string,
     private readonly mapPos: PositionMap | undefined,
     private readonly onDocument: (doc: ParsedDocument) => void,
+    caches: ReaderCaches,
   ) {
     this.len = text.length;
+    this.keys = caches.keys;
+    this.plains = caches.plains;
+    this.quotes = caches.quotes;
   }
 
   documents(): void {
@@ -170,7 +249,7 @@ class SimpleYamlReader {
       }
       if (docHasContent) outside();
       if (index >= MAX_DOCUMENTS) outside();
-      this.sources = new Map();
+      this.sources = new RecordedSources(this.mapPos);
       const start = this.pos(this.at);
       const value = this.rootNode();
       if (!this.eof && !this.marker) outside();
@@ -216,7 +295,7 @@ class SimpleYamlReader {
       this.indent = p - this.lineStart;
       this.at = p;
       // Any line opening with "---" or "..." ends every block; documents() then checks it is a marker.
-      this.marker = this.indent === 0 && (text.startsWith('---', p) || text.startsWith('...', p));
+      this.marker = this.indent === 0 && isMarker(text, p);
       return;
     }
   }
@@ -265,12 +344,14 @@ class SimpleYamlReader {
     const text = this.text;
     const n = this.indent;
     const obj = nullRecord();
-    const source: NodeSource = { start: this.pos(this.at), entries: new Map() };
+    const sources = this.sources;
+    const node = sources.node(obj, this.lineNo, this.at - this.lineStart + 1);
     for (;;) {
       if (!this.scanKey(this.at)) outside();
       const key = this.key;
-      if (FORBIDDEN_KEYS.has(key) || source.entries.has(key)) outside();
-      source.entries.set(key, this.pos(this.at));
+      // scanKey has refused the forbidden keys; a repeated key leaves the subset too.
+      if (key in obj) outside();
+      sources.entry(node, key, this.lineNo, this.at - this.lineStart + 1);
       const p = this.skipSpaces(this.afterColon);
       let value: unknown;
       if (p === this.lineEnd || text.charCodeAt(p) === HASH) {
@@ -281,7 +362,7 @@ class SimpleYamlReader {
         else if (this.isDashItem(this.at)) value = this.blockSeq(depth + 1);
         else value = null;
       } else if (text.charCodeAt(p) === 0x7c) {
-        value = this.literalBlock(p, n, key, source);
+        value = this.literalBlock(p, n, key, node);
       } else {
         value = this.inlineValue(p);
         this.nextLine();
@@ -292,7 +373,6 @@ class SimpleYamlReader {
       if (this.endsBlock(n)) break;
       if (this.indent > n) outside();
     }
-    this.sources.set(obj, source);
     return obj;
   }
 
@@ -302,7 +382,8 @@ class SimpleYamlReader {
     const text = this.text;
     const n = this.indent;
     const arr: unknown[] = [];
-    const source: NodeSource = { start: this.pos(this.at), entries: new Map() };
+    const sources = this.sources;
+    const node = sources.node(arr, this.lineNo, this.at - this.lineStart + 1);
     for (;;) {
       const p = this.skipSpaces(this.at + 1);
       let value: unknown;
@@ -310,10 +391,10 @@ class SimpleYamlReader {
         this.nextLine();
         // An empty item, or one whose content is not deeper than the dash: full parser.
         if (this.endsBlock(n + 1)) outside();
-        source.entries.set(arr.length, this.pos(this.at));
+        sources.entry(node, arr.length, this.lineNo, this.at - this.lineStart + 1);
         value = this.blockNode(depth + 1);
       } else {
-        source.entries.set(arr.length, this.pos(p));
+        sources.entry(node, arr.length, this.lineNo, p - this.lineStart + 1);
         if (this.isDashItem(p) || text.charCodeAt(p) === 0x7c) outside();
         if (this.scanKey(p)) {
           // "- key: value": a mapping whose keys line up with this first key.
@@ -332,8 +413,7 @@ class SimpleYamlReader {
       // Same indentation without a dash: the list ends and its parent mapping goes on.
       if (!this.isDashItem(this.at)) break;
     }
-    this.sources.set(arr, source);
-    return arr;
+    return sources.exactList(node, arr);
   }
 
   /**
@@ -348,6 +428,7 @@ class SimpleYamlReader {
       const q = this.skipSpaces(end);
       if (text.charCodeAt(q) !== COLON || !(q + 1 === this.lineEnd || text.charCodeAt(q + 1) === SPACE)) return false;
       if (end - p > MAX_KEY_SOURCE) outside();
+      if (FORBIDDEN_KEYS.has(this.quoted)) outside();
       this.key = this.quoted;
       this.afterColon = q + 1;
       return true;
@@ -361,9 +442,7 @@ class SimpleYamlReader {
       if (ch === SPACE) continue;
       if (ch === COLON && (q + 1 === end || text.charCodeAt(q + 1) === SPACE)) {
         if (flow || last - p > MAX_KEY_SOURCE) outside();
-        const v = resolvePlain(text.slice(p, last));
-        if (v === null || typeof v === 'object') outside();
-        this.key = String(v);
+        this.key = this.keyOf(p, last);
         this.afterColon = q + 1;
         return true;
       }
@@ -372,6 +451,45 @@ class SimpleYamlReader {
       last = q + 1;
     }
     return false;
+  }
+
+  /**
+   * The key written as text[p, end). Files repeat a few keys thousands of times: the same string
+   * is handed out for each, so property stores and set lookups meet a string already hashed and
+   * internalised, where a fresh slice would be hashed and looked up in the string table every time.
+   */
+  private keyOf(p: number, end: number): string {
+    const cache = this.keys;
+    const cached = cache.find(this.text, p, end);
+    if (cached !== MISSING) return cached as string;
+    const raw = this.text.slice(p, end);
+    const v = resolvePlain(raw);
+    if (v === null || typeof v === 'object') outside();
+    const key = String(v);
+    if (FORBIDDEN_KEYS.has(key)) outside();
+    cache.put(raw, key);
+    return key;
+  }
+
+  /** A plain scalar's value; repeated ones (hosts, services, header names) share one string. */
+  private plainOf(p: number, end: number): unknown {
+    const cache = this.plains;
+    const cached = cache.find(this.text, p, end);
+    if (cached !== MISSING) return cached;
+    const raw = this.text.slice(p, end);
+    const v = resolvePlain(raw);
+    cache.put(raw, v);
+    return v;
+  }
+
+  /** The text of a quoted scalar without escapes, shared as plainOf shares values. */
+  private quotedOf(p: number, end: number): string {
+    const cache = this.quotes;
+    const cached = cache.find(this.text, p, end);
+    if (cached !== MISSING) return cached as string;
+    const raw = this.text.slice(p, end);
+    cache.put(raw, raw);
+    return raw;
   }
 
   /** A quoted scalar on one line starting at `p`; sets `quoted`, returns the offset after it. */
@@ -389,8 +507,7 @@ class SimpleYamlReader {
           q = i + 2;
           continue;
         }
-        const raw = text.slice(p + 1, i);
-        this.quoted = doubled ? raw.replaceAll("''", "'") : raw;
+        this.quoted = doubled ? text.slice(p + 1, i).replaceAll("''", "'") : this.quotedOf(p + 1, i);
         return i + 1;
       }
     }
@@ -398,9 +515,8 @@ class SimpleYamlReader {
     for (let q = p + 1; q < end; q++) {
       const ch = text.charCodeAt(q);
       if (ch === DQUOTE) {
-        const raw = text.slice(p + 1, q);
         // Only the escapes YAML and JSON read alike are taken, so JSON.parse decodes them exactly.
-        this.quoted = escaped ? (JSON.parse(`"${raw}"`) as string) : raw;
+        this.quoted = escaped ? (JSON.parse(`"${text.slice(p + 1, q)}"`) as string) : this.quotedOf(p + 1, q);
         return q + 1;
       }
       if (ch === BACKSLASH) {
@@ -443,7 +559,7 @@ class SimpleYamlReader {
       if (ch === COLON && (q + 1 === end || text.charCodeAt(q + 1) === SPACE)) outside();
       last = q + 1;
     }
-    return resolvePlain(text.slice(p, last));
+    return this.plainOf(p, last);
   }
 
   /** A scalar inside a one-line flow collection at `p`; returns the offset after it, value in `quoted`/return. */
@@ -472,7 +588,7 @@ class SimpleYamlReader {
       }
       last = q + 1;
     }
-    box.value = resolvePlain(text.slice(p, last));
+    box.value = this.plainOf(p, last);
     return last;
   }
 
@@ -488,13 +604,14 @@ class SimpleYamlReader {
   private flowSeq(p: number, box: { value?: unknown }, depth: number): number {
     const text = this.text;
     const arr: unknown[] = [];
-    const source: NodeSource = { start: this.pos(p), entries: new Map() };
+    const sources = this.sources;
+    const node = sources.node(arr, this.lineNo, p - this.lineStart + 1);
     let q = this.skipSpaces(p + 1);
     if (text.charCodeAt(q) !== 0x5d) {
       const item: { value?: unknown } = {};
       for (;;) {
         if (q >= this.lineEnd) outside();
-        source.entries.set(arr.length, this.pos(q));
+        sources.entry(node, arr.length, this.lineNo, q - this.lineStart + 1);
         q = this.skipSpaces(this.flowNode(q, item, depth + 1));
         arr.push(item.value);
         const sep = text.charCodeAt(q);
@@ -505,8 +622,7 @@ class SimpleYamlReader {
         if (text.charCodeAt(q) === 0x5d || text.charCodeAt(q) === 0x2c) outside();
       }
     }
-    this.sources.set(arr, source);
-    box.value = arr;
+    box.value = sources.exactList(node, arr);
     return q + 1;
   }
 
@@ -514,7 +630,8 @@ class SimpleYamlReader {
   private flowMap(p: number, box: { value?: unknown }, depth: number): number {
     const text = this.text;
     const obj = nullRecord();
-    const source: NodeSource = { start: this.pos(p), entries: new Map() };
+    const sources = this.sources;
+    const node = sources.node(obj, this.lineNo, p - this.lineStart + 1);
     let q = this.skipSpaces(p + 1);
     if (text.charCodeAt(q) !== 0x7d) {
       const item: { value?: unknown } = {};
@@ -528,14 +645,15 @@ class SimpleYamlReader {
         const k = item.value;
         if (k === null || typeof k === 'object') outside();
         const key = String(k);
-        if (FORBIDDEN_KEYS.has(key) || source.entries.has(key)) outside();
+        if (FORBIDDEN_KEYS.has(key) || key in obj) outside();
         q = this.skipSpaces(keyEnd);
         if (text.charCodeAt(q) !== COLON || text.charCodeAt(q + 1) !== SPACE) outside();
         q = this.skipSpaces(q + 1);
         const v = text.charCodeAt(q);
         if (v === 0x2c || v === 0x7d || q >= this.lineEnd) outside();
+        // Recorded before the value, so that entries and nodes are both in depth-first order.
+        sources.entry(node, key, this.lineNo, keyAt - this.lineStart + 1);
         q = this.skipSpaces(this.flowNode(q, item, depth + 1));
-        source.entries.set(key, this.pos(keyAt));
         obj[key] = item.value;
         const sep = text.charCodeAt(q);
         if (sep === 0x7d) break;
@@ -544,7 +662,6 @@ class SimpleYamlReader {
         if (text.charCodeAt(q) === 0x7d || text.charCodeAt(q) === 0x2c) outside();
       }
     }
-    this.sources.set(obj, source);
     box.value = obj;
     return q + 1;
   }
@@ -554,7 +671,7 @@ class SimpleYamlReader {
    * cursor on the first content line after it. Empty blocks, "|+", explicit indentation and
    * whitespace-only lines deeper than the content go to the full parser.
    */
-  private literalBlock(p: number, n: number, key: string, source: NodeSource): string {
+  private literalBlock(p: number, n: number, key: string, node: number): string {
     const text = this.text;
     let q = p + 1;
     let strip = false;
@@ -599,11 +716,93 @@ class SimpleYamlReader {
     }
     if (contentIndent < 0) outside();
     const block = { firstLine: this.mapPos ? this.mapPos({ line: firstLine, col: 1 }).line : firstLine, indent: contentIndent };
-    (source.blocks ??= new Map()).set(key, block);
+    this.sources.block(node, key, block);
     this.lineStart = ls;
     this.lineNo = lineNo;
     this.toContent();
     const value = lines.join('\n');
     return strip ? value : `${value}\n`;
+  }
+}
+
+/**
+ * Positions of one document as the fast reader records them: flat lists of numbers in reading
+ * order rather than a map and a position object per key, since a decoder reads only a few of them
+ * unless a resource has a problem. NodeSources are built from the lists on the first `get`.
+ */
+export class RecordedSources implements SourceMap {
+  /** Maps and lists in depth-first order (the document's root first). */
+  readonly nodes: object[] = [];
+  /** Per node: line, column, and the entry whose value it is (-1 for the root). */
+  readonly nodeInfo: number[] = [];
+  /** Keys (mappings) and indexes (lists) of every entry, in depth-first order. */
+  readonly entryKeys: (string | number)[] = [];
+  /** Per entry: the node it belongs to, line, column. */
+  readonly entryInfo: number[] = [];
+  /** Literal blocks: node, key, source. */
+  private blocks: unknown[] | undefined;
+  private built: Map<object, NodeSource> | undefined;
+
+  constructor(readonly mapPos: PositionMap | undefined) {}
+
+  /** Records a new map or list; returns its number. */
+  node(value: object, line: number, col: number): number {
+    this.nodes.push(value);
+    this.nodeInfo.push(line, col, this.entryKeys.length - 1);
+    return this.nodes.length - 1;
+  }
+
+  entry(node: number, key: string | number, line: number, col: number): void {
+    this.entryKeys.push(key);
+    this.entryInfo.push(node, line, col);
+  }
+
+  /**
+   * A list grown item by item keeps room for sixteen more; loaded lists live as long as their
+   * resource, so the node becomes a copy of exactly its length.
+   */
+  exactList(node: number, list: unknown[]): unknown[] {
+    const exact = list.slice();
+    this.nodes[node] = exact;
+    return exact;
+  }
+
+  block(node: number, key: string, source: BlockScalarSource): void {
+    (this.blocks ??= []).push(node, key, source);
+  }
+
+  /** A position as the caller sees it (after its position map). */
+  at(line: number, col: number): TextPosition {
+    const p = { line, col };
+    return this.mapPos ? this.mapPos(p) : p;
+  }
+
+  startOf(value: object): TextPosition | undefined {
+    if (this.nodes[0] === value) return this.at(this.nodeInfo[0] as number, this.nodeInfo[1] as number);
+    return this.get(value)?.start;
+  }
+
+  get(value: object): NodeSource | undefined {
+    return (this.built ??= this.build()).get(value);
+  }
+
+  private build(): Map<object, NodeSource> {
+    const byValue = new Map<object, NodeSource>();
+    const list: { start: TextPosition; entries: Map<string | number, TextPosition>; blocks?: Map<string, BlockScalarSource> }[] = [];
+    const { nodes, nodeInfo, entryKeys, entryInfo } = this;
+    for (let i = 0; i < nodes.length; i++) {
+      const source = { start: this.at(nodeInfo[3 * i] as number, nodeInfo[3 * i + 1] as number), entries: new Map<string | number, TextPosition>() };
+      list.push(source);
+      byValue.set(nodes[i] as object, source);
+    }
+    for (let e = 0; e < entryKeys.length; e++) {
+      list[entryInfo[3 * e] as number]?.entries.set(entryKeys[e] as string | number, this.at(entryInfo[3 * e + 1] as number, entryInfo[3 * e + 2] as number));
+    }
+    const blocks = this.blocks ?? [];
+    for (let b = 0; b < blocks.length; b += 3) {
+      const source = list[blocks[b] as number];
+      if (source) (source.blocks ??= new Map()).set(blocks[b + 1] as string, blocks[b + 2] as BlockScalarSource);
+    }
+    return byValue;
   }
 }

@@ -17,7 +17,7 @@ function obj(): Obj {
 }
 
 /** Normalisation shared by every apiVersion. `renamed` records moved fields so positions can follow. */
-export function normaliseSpec(kind: string, spec: Obj, note: NormaliseNote, renamed: Map<string, string>): void {
+export function normaliseSpec(kind: string, spec: Obj, note: NormaliseNote, renamed?: Map<string, string>): void {
   if (typeof spec.ambassador_id === 'string') spec.ambassador_id = [spec.ambassador_id];
   switch (kind) {
     case 'Mapping':
@@ -40,7 +40,7 @@ export function normaliseSpec(kind: string, spec: Obj, note: NormaliseNote, rena
       if (spec.selector !== undefined) {
         if (spec.mappingSelector === undefined) {
           spec.mappingSelector = spec.selector;
-          renamed.set('selector', 'mappingSelector');
+          renamed?.set('selector', 'mappingSelector');
           note('Deprecated', '"selector" is deprecated; it is read as "mappingSelector"', 'selector');
         } else {
           note('Deprecated', '"selector" is ignored because "mappingSelector" is set', 'selector');

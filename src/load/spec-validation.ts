@@ -3,7 +3,7 @@
 
 import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors';
 import type { TSchema } from '@sinclair/typebox';
-import { KIND_SCHEMAS, specValidator } from '../api/schemas.js';
+import { KIND_SCHEMAS, specAccepts, specValidator } from '../api/schemas.js';
 import type { Kind } from '../api/resource.js';
 import type { ProblemCode } from '../api/problems.js';
 import { closestName } from './closest-name.js';
@@ -22,6 +22,7 @@ const MAX_ISSUES_PER_RESOURCE = 20;
 
 /** Schema errors of one spec, at most one per field and at most 20. */
 export function validateSpec(kind: Kind, spec: unknown, opts: { echoValues: boolean }): SpecIssue[] {
+  if (specAccepts(kind, spec)) return [];
   const check = specValidator(kind);
   if (check.Check(spec)) return [];
   const schema = KIND_SCHEMAS[kind].schema;

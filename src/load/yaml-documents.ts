@@ -31,7 +31,9 @@ export interface BlockScalarSource {
  * Positions of one document's maps and sequences, by object. It lives only as long as the document
  * is being decoded (a WeakMap would keep every position alive as long as the loaded specs).
  */
-export type SourceMap = ReadonlyMap<object, NodeSource>;
+export interface SourceMap {
+  get(value: object): NodeSource | undefined;
+}
 
 /** A problem found while parsing; `path` (from the document root) says which object it spoils. */
 export interface ParseIssue {
@@ -328,17 +330,25 @@ function prescanNesting(text: string): TextPosition | undefined {
   const n = text.length;
   let flow = 0;
   let line = 1;
-  let col = 0;
+  /** Offset of the current line's first character (a column is counted from it). */
+  let lineBegin = 0;
   let lineStart = true;
   let compact = 0;
   let quote = 0;
   let prev = NL;
   for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i);
-    col++;
+    // Letters, digits, "." and "/" (most of any file) change nothing but the previous character,
+    // and end the indentation; none of them closes a quote. Brackets and braces are the exception.
+    if ((c >= 0x40 && (c | 0x20) !== 0x7b && (c | 0x20) !== 0x7d) || (c >= 0x2e && c <= 0x39)) {
+      lineStart = false;
+      prev = c;
+      continue;
+    }
+    const col = i - lineBegin + 1;
     if (c === NL) {
       line++;
-      col = 0;
+      lineBegin = i + 1;
       lineStart = true;
       compact = 0;
       quote = 0;

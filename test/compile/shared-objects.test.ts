@@ -101,3 +101,25 @@ test('the hash is the IR hash, the same on every read, and compilePaths reports 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('header rules shared across Mappings are the rules each Mapping writes', async () => {
+  const { headerRulesFrom, SharedHeaderRules } = await import('../../src/compile/mapping-policy.js');
+  const specs: Record<string, unknown>[] = [
+    { remove_request_headers: 'X-A', add_request_headers: { 'X-Route': { value: 'one' }, 'x-team': 't' } },
+    { remove_request_headers: ['x-a'], add_request_headers: { 'x-route': 'two', 'x-team': { value: 't' } } },
+    { remove_request_headers: ' x-a ', remove_response_headers: 'b, a', add_response_headers: { 'x-a': { value: 'v', append: false } } },
+    { remove_request_headers: ['x-a,b'], remove_response_headers: ['B', 'a'], add_response_headers: { 'x-a': 'v' } },
+    { remove_request_headers: 'x-a,b', remove_response_headers: '', add_response_headers: { 'x-a': { value: 'v', append: true }, 'x-b': 'w', 'x-c': 'u' } },
+    { remove_request_headers: [''], add_request_headers: { 'x-team': 't' } },
+    { remove_request_headers: 'X-A', add_request_headers: { 'x-team': 'T' }, add_response_headers: { 'x-a': { value: 'v', append: false } } },
+    {},
+  ];
+  const shared = new SharedHeaderRules();
+  const all = specs.map((s) => headerRulesFrom(s, shared));
+  specs.forEach((s, i) => assert.deepStrictEqual(all[i], headerRulesFrom(s), JSON.stringify(s)));
+  // Equal rules are one value; different ones are not.
+  assert.equal(all[0]!.requestRemove, all[6]!.requestRemove);
+  assert.equal(all[0]!.requestAdd[1], all[1]!.requestAdd[1]);
+  assert.notEqual(all[2]!.responseAdd, all[3]!.responseAdd);
+  assert.equal(all[2]!.responseAdd, all[6]!.responseAdd);
+});
