@@ -29,7 +29,8 @@ export function targets(r) {
   if (rs && rs[10000] !== null && rs[10000] !== undefined) add(3, 'Portico at 10,000 routes ≥ 0.9× its 10-route throughput', ratio(rs[10000]), rs[10000] >= 0.9);
   const t = r.sections.config?.target;
   if (t) {
-    add(2, '10,000 Mappings: validate + compile < 500 ms', `${f(t.measuredValidateCompileMs)} ms`, t.measuredValidateCompileMs < 500);
+    add(2, '10,000 Mappings: validate + compile < 500 ms, pinned to one core', `${f(t.measuredValidateCompileMs)} ms`, t.measuredValidateCompileMs < 500);
+    if (t.wholeMachineValidateCompileMs !== undefined) add(2, '10,000 Mappings: validate + compile < 500 ms, on the whole machine (as `portico validate` runs)', `${f(t.wholeMachineValidateCompileMs)} ms`, t.wholeMachineValidateCompileMs < 500);
     add(2, '10,000 Mappings: peak RSS < 150 MiB', `${f(t.measuredPeakRssMiB)} MiB`, t.measuredPeakRssMiB < 150);
   }
   const rl = r.sections.reload?.variants?.['portico-1w'];
@@ -119,6 +120,13 @@ export function renderMarkdown(r) {
       L.push(`| ${n} | ${mr(s.loadMs)} | ${mr(s.compileMs)} | ${mr(s.validateCompileMs)} | ${mr(s.warmValidateCompileMs)} | ${mr(s.hashMs)} | ${mr(s.buildRuntimeMs)} | ${mr(s.peakRssMiB)} | ${mr(s.peakRssWithRuntimeMiB)} | ${s.routes} | ${s.errors} | ${mr(s.cli?.wallMs)} | ${f(s.cli?.maxRssMiB?.median)} |`);
     }
     L.push('');
+    const whole = Object.entries(cs.sizes).filter(([, s]) => s.wholeMachine);
+    if (whole.length) {
+      L.push('The same probe, not pinned (all cores, as `portico validate` runs for a user or in CI; V8 compiles and collects on the other core):', '');
+      L.push('| Mappings | load ms | compile ms | validate + compile ms | peak RSS MiB |', '|---|---|---|---|---|');
+      for (const [n, s] of whole) L.push(`| ${n} | ${mr(s.wholeMachine.loadMs)} | ${mr(s.wholeMachine.compileMs)} | ${mr(s.wholeMachine.validateCompileMs)} | ${mr(s.wholeMachine.peakRssMiB)} |`);
+      L.push('');
+    }
   }
   skippedLines(L, cs);
 
