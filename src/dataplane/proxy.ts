@@ -241,7 +241,6 @@ class Forwarding {
     else if (this.body !== undefined) ex.end(this.body);
     else {
       const req = ctx.req;
-      if (this.bodyPrefix !== undefined) ex.write(this.bodyPrefix);
       req.on('data', (c: Buffer) => {
         ctx.bytesIn += c.length;
         if (!ex.write(c)) {
@@ -250,6 +249,12 @@ class Forwarding {
         }
       });
       req.once('end', () => ex.end());
+      // keepBodyThenStart paused the request when the kept part passed the replay limit: send that
+      // part, then let the rest flow (a paused stream does not resume for a new 'data' listener)
+      if (this.bodyPrefix !== undefined) {
+        if (ex.write(this.bodyPrefix)) req.resume();
+        else ex.onDrain(() => req.resume());
+      }
     }
   }
 

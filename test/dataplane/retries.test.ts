@@ -65,6 +65,15 @@ describe('retries (HARDENING case 40)', () => {
     assert.equal(u.requests[1]?.body.toString(), 'data');
   });
 
+  it('a body past the replay limit is streamed to the upstream whole, with retries given up', async () => {
+    const { u, gw } = await setup((c) => c.socket.write(OK_RESPONSE), { retryOn: ['reset'], numRetries: 1, retryNonIdempotent: true });
+    const big = Buffer.alloc(3 * 1024 * 1024, 'abcdefgh');
+    const r = await request(gw.port, { method: 'POST', path: '/x', body: big, headers: { host: 'a', 'content-type': 'application/octet-stream' } });
+    assert.equal(r.status, 200);
+    assert.equal(u.requests.length, 1);
+    assert.ok(u.requests[0]!.body.equals(big), `the upstream got ${u.requests[0]!.body.length} of ${big.length} bytes`);
+  });
+
   it('ignores retry-control headers sent by the client', async () => {
     const { u, gw } = await setup((c) => c.socket.write(status(503)), undefined);
     const r = await request(gw.port, { path: '/x', headers: { host: 'a', 'x-envoy-max-retries': '5', 'x-envoy-retry-on': '5xx' } });
