@@ -28,7 +28,7 @@ export class TrafficMetrics {
   constructor(registry = new Registry()) {
     this.registry = registry;
     const requests = new TalliedMetric('portico_requests_total', 'Requests served, by route, cluster and status class (route="" for requests that matched none).', 'counter', () => this.tallies.counterValues());
-    const duration = new TalliedMetric('portico_request_duration_seconds', 'Time from request start to the end of the response, by route and cluster.', 'histogram', () => this.tallies.histogramValues('portico_request_duration_seconds'));
+    const duration: TalliedMetric = new TalliedMetric('portico_request_duration_seconds', 'Time from request start to the end of the response, by route and cluster.', 'histogram', () => this.tallies.histogramValues(duration.name));
     registry.registerMetric(requests as unknown as Counter);
     registry.registerMetric(duration as unknown as Histogram);
     this.upstreamErrors = new Counter({

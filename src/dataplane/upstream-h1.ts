@@ -402,7 +402,6 @@ interface EndpointConnections {
 
 /** The keep-alive connections of one cluster, per endpoint: LIFO reuse, bounded, with a wait line. */
 export class UpstreamConnectionPool {
-  readonly tlsOptions: tls.ConnectionOptions | undefined;
   /** Last TLS session per endpoint, for resumption. */
   readonly tlsSessions = new Map<string, Buffer>();
   private readonly o: PoolOptions;
@@ -412,7 +411,10 @@ export class UpstreamConnectionPool {
 
   constructor(o: PoolOptions) {
     this.o = o;
-    this.tlsOptions = o.tlsOptions;
+  }
+
+  get tlsOptions(): tls.ConnectionOptions | undefined {
+    return this.o.tlsOptions;
   }
 
   private slot(key: string): EndpointConnections {

@@ -9,8 +9,6 @@ import type { DeclaredSource } from '../../src/controller/source-kind.js';
 import { makeSourceSpec } from '../../src/sources/source-spec.js';
 import { SourceMetrics } from '../../src/controller/source-metrics.js';
 
-export { freePort } from '../support/free-port.js';
-
 export function rootSource(name: string, url: string, path = '', extra: Partial<DeclaredSource> = {}): DeclaredSource {
   return { spec: makeSourceSpec({ name, url, branch: 'main', path }), intervalMs: 60_000, onForcePush: 'refuse', ...extra };
 }

@@ -11,7 +11,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { GitDaemon, TestRepo, removeDir, tempDir } from '../sources/git-fixture.js';
 import { startEcho, type EchoUpstream } from '../support/echo-upstream.js';
-import { freePort, get } from '../controller/controller-fixture.js';
+import { get } from '../controller/controller-fixture.js';
+import { freePort } from '../support/free-port.js';
 import { githubSignature } from '../../src/controller/webhooks.js';
 
 const BIN = join(process.cwd(), 'bin', 'portico.js');

@@ -8,7 +8,8 @@ import net from 'node:net';
 import { Gateway, GENERATION_HEADER } from '../../src/serve/gateway.js';
 import { buildStubRuntime } from './stub-runtime.js';
 import { makeIR } from './ir-fixtures.js';
-import { canConnect, freePort, request } from './http-client.js';
+import { canConnect, request } from './http-client.js';
+import { freePort } from '../support/free-port.js';
 import { runLoad } from './load-generator.js';
 
 const gateways: Gateway[] = [];

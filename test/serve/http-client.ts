@@ -24,8 +24,6 @@ export function request(url: string, options: http.RequestOptions & { body?: str
   });
 }
 
-export { freePort } from '../support/free-port.js';
-
 /** Retry `check` every `everyMs` up to `tries` times; returns its first truthy value or throws. */
 export async function eventually<T>(what: string, check: () => Promise<T | undefined | false>, tries = 100, everyMs = 100): Promise<T> {
   let last: unknown;

@@ -7,7 +7,8 @@ import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm, writeFile, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { eventually, freePort, request } from './http-client.js';
+import { eventually, request } from './http-client.js';
+import { freePort } from '../support/free-port.js';
 import { listenerYaml, mappingYaml } from '../support/policy-yaml.js';
 
 const BIN = resolve('bin/portico.js');

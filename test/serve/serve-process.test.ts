@@ -11,7 +11,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigDir, ServeProcess, serveStable, startEcho, type Echo, type StableServe } from './serve-harness.js';
-import { canConnect, eventually, freePort, request } from './http-client.js';
+import { canConnect, eventually, request } from './http-client.js';
+import { freePort } from '../support/free-port.js';
 import { runLoad } from './load-generator.js';
 
 const cleanups: (() => Promise<void>)[] = [];

@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { Gateway, GENERATION_HEADER } from '../../src/serve/gateway.js';
 import { buildStubRuntime } from './stub-runtime.js';
 import { makeIR } from './ir-fixtures.js';
-import { freePort } from './http-client.js';
+import { freePort } from '../support/free-port.js';
 
 const PATHS = ['/a/', '/b/', '/c/'];
 

@@ -17,7 +17,8 @@ import type { SecretStore } from '../../src/ir/secrets.js';
 import { buildStubRuntime } from './stub-runtime.js';
 import { makeIR } from './ir-fixtures.js';
 import { servingContext } from '../support/ir-builder.js';
-import { freePort, request } from './http-client.js';
+import { request } from './http-client.js';
+import { freePort } from '../support/free-port.js';
 
 interface Cert {
   readonly certPem: string;
