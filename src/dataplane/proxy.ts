@@ -9,7 +9,7 @@ import { rewritePath } from './route-action.js';
 import type { Endpoint, UpstreamCluster } from './upstream-pool.js';
 import { validateHead, type ExchangeHandlers, type ExchangeOptions, type UpstreamExchange } from './upstream-h1.js';
 import { hashKeyFor } from './balancer.js';
-import { holdWritesUntilTurnEnds } from './turn-writes.js';
+import { endAtTurnEnd, holdWritesUntilTurnEnds } from './turn-writes.js';
 import { addResponseCors } from './cors.js';
 import { applyAdds, downstreamResponseHeaders, upstreamRequestHeaders, type HeaderScan } from './header-policy.js';
 import { sendLocalReply, type LocalReplyCode } from './local-reply.js';
@@ -424,7 +424,9 @@ class Attempt implements ExchangeHandlers {
     this.settled = true;
     this.close();
     this.f.finishAll();
-    this.f.ctx.res.end();
+    const ctx = this.f.ctx;
+    if (ctx.req.httpVersionMajor === 1) endAtTurnEnd(ctx.res);
+    else ctx.res.end();
   }
 
   error(err: NodeJS.ErrnoException): void {

@@ -12,13 +12,24 @@ import type { Writable } from 'node:stream';
  * Nothing waits for a later turn: with one request per turn, the write happens at once.
  */
 const held: Writable[] = [];
+/** Responses whose end() waits for the turn's end: ServerResponse.end() uncorks its socket fully. */
+const ending: { end(): void }[] = [];
 let flushScheduled = false;
 
 function flush(): void {
   flushScheduled = false;
+  const ends = ending.splice(0);
+  for (const r of ends) r.end();
   // A socket held twice in one turn is uncorked twice: cork() nests.
   const sockets = held.splice(0);
   for (const s of sockets) s.uncork();
+}
+
+function schedule(): void {
+  if (!flushScheduled) {
+    flushScheduled = true;
+    setImmediate(flush);
+  }
 }
 
 /** Cork `stream` until the current event-loop turn ends; writes made meanwhile go out together. */
@@ -26,8 +37,14 @@ export function holdWritesUntilTurnEnds(stream: Writable | null | undefined): vo
   if (stream === null || stream === undefined || stream.destroyed) return;
   stream.cork();
   held.push(stream);
-  if (!flushScheduled) {
-    flushScheduled = true;
-    setImmediate(flush);
-  }
+  schedule();
+}
+
+/**
+ * End `response` when the current turn ends. For an HTTP/1 response whose socket is held: Node's
+ * end() flushes the socket at once whatever its cork count, which would undo the hold.
+ */
+export function endAtTurnEnd(response: { end(): void }): void {
+  ending.push(response);
+  schedule();
 }

@@ -3,8 +3,9 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import net from 'node:net';
-import { holdWritesUntilTurnEnds } from '../../src/dataplane/turn-writes.js';
+import { endAtTurnEnd, holdWritesUntilTurnEnds } from '../../src/dataplane/turn-writes.js';
 
 interface Pair {
   client: net.Socket;
@@ -93,5 +94,40 @@ describe('writes held until the turn ends', () => {
     holdWritesUntilTurnEnds(gone.client);
     holdWritesUntilTurnEnds(null);
     kept.client.destroy();
+  });
+
+  it('an HTTP/1 response ended at the turn end stays held; a plain end() would flush it at once', async () => {
+    const seen: { immediate: boolean; deferred: boolean }[] = [];
+    const srv = http.createServer((req, res) => {
+      holdWritesUntilTurnEnds(res.socket);
+      res.writeHead(200, { 'content-length': '2' });
+      if (req.url === '/plain') {
+        res.end('ok');
+        // Node's end() uncorks fully: this is why the gateway defers the end itself
+        seen.push({ immediate: res.socket!.writableLength === 0, deferred: false });
+        return;
+      }
+      res.write('ok');
+      endAtTurnEnd(res);
+      const heldNow = res.socket!.writableLength > 0 && !res.writableEnded;
+      setImmediate(() => seen.push({ immediate: false, deferred: heldNow && res.writableEnded }));
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as net.AddressInfo).port;
+    try {
+      for (const path of ['/plain', '/deferred']) {
+        const body = await new Promise<string>((resolve, reject) => {
+          http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+            let b = '';
+            res.on('data', (c: Buffer) => (b += c.toString()));
+            res.on('end', () => resolve(b));
+          }).on('error', reject);
+        });
+        assert.equal(body, 'ok', `${path}: the whole body arrives`);
+      }
+      assert.deepEqual(seen, [{ immediate: true, deferred: false }, { immediate: false, deferred: true }]);
+    } finally {
+      await new Promise<void>((r) => srv.close(() => r()));
+    }
   });
 });
