@@ -312,7 +312,9 @@ export class UpstreamConnection {
       this.informational = true;
       return 1;
     }
-    this.keepAlive = keepAlive;
+    // An upstream that answers before the request is all sent may never read the rest of it: what
+    // it left unread would be taken for the next request, so the connection is not used again.
+    this.keepAlive = keepAlive && ex.requestEnded;
     ex.responded = true;
     ex.h.response(status, raw);
     return ex.o.method === 'HEAD' ? 1 : 0;

@@ -5,7 +5,6 @@ import http, { type IncomingMessage } from 'node:http';
 import { createHash } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
-import type { EventEmitter } from 'node:events';
 import type { UpstreamCluster } from './upstream-pool.js';
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -264,17 +263,18 @@ function splice(
   client.pipe(usock);
 }
 
+/** Set on a socket by the HTTP/1.1 front that handed it over: call it to have the socket parsed as HTTP again. */
+export const RESUME_HTTP = Symbol.for('portico.resumeHTTP');
+
 /**
  * Give a connection back to its HTTP server after an upgrade that did not happen, so the next
  * request on it is parsed and routed like any other (and never reaches the upstream raw).
  */
 export function resumeHTTPParsing(socket: Duplex, head: Buffer): void {
-  const server = (socket as unknown as { server?: EventEmitter }).server;
-  if (server === undefined || socket.destroyed || !socket.writable) {
+  const resume = (socket as unknown as Record<symbol, ((head: Buffer) => void) | undefined>)[RESUME_HTTP];
+  if (resume === undefined || socket.destroyed || !socket.writable) {
     socket.destroy();
     return;
   }
-  if (head.length > 0) socket.unshift(head);
-  // An HTTPS server parses HTTP on its 'secureConnection' event; a cleartext one on 'connection'.
-  server.emit((socket as unknown as { encrypted?: boolean }).encrypted === true ? 'secureConnection' : 'connection', socket);
+  resume(head);
 }

@@ -1,12 +1,13 @@
 // The protocols behind one HTTP port: sniff the first bytes of each connection (0x16 → TLS, the
 // HTTP/2 preface → h2c, else HTTP/1.1), pick h2 or HTTP/1.1 by ALPN after TLS, and guard H2 sessions.
 
-import http from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import http2 from 'node:http2';
 import net, { type Socket } from 'node:net';
 import tls, { type SecureContext, type TLSSocket } from 'node:tls';
 import type { IRGlobal } from '../ir/types.js';
-import { serverOptions } from './http-limits.js';
+import { Http1Front, type FrontHandlers } from './http1-front.js';
+import { CONNECTIONS_CHECKING_INTERVAL_MS, frontLimits } from './http-limits.js';
 import { guardSession, h2ServerOptions, type SessionGuard } from './h2-session-guard.js';
 import { alpnProtocolsOf } from './tls-termination.js';
 
@@ -24,6 +25,8 @@ export interface EdgeTLS {
 
 export interface EdgeProtocolOptions {
   readonly global: IRGlobal;
+  /** Where requests go: HTTP/1.x ones from the front, HTTP/2 ones through the compat API. */
+  readonly handlers: FrontHandlers;
   /** Present on HTTPS listeners: TLS is served, and cleartext on the same port too (as Emissary does). */
   readonly tls?: EdgeTLS;
 }
@@ -34,7 +37,7 @@ export interface EdgeProtocolOptions {
  */
 export class EdgeProtocols {
   readonly outer: net.Server;
-  readonly http1: http.Server;
+  readonly http1: Http1Front;
   readonly h2: http2.Http2Server;
   private readonly tlsServer: tls.Server | undefined;
   private readonly guards = new Set<SessionGuard>();
@@ -45,9 +48,7 @@ export class EdgeProtocols {
 
   constructor(private readonly options: EdgeProtocolOptions) {
     this.global = options.global;
-    this.http1 = http.createServer(serverOptions(options.global));
-    // The HTTP server tracks its connections (header/request deadlines, closeIdleConnections) from 'listening'.
-    this.http1.emit('listening');
+    this.http1 = new Http1Front(frontLimits(options.global), options.handlers, CONNECTIONS_CHECKING_INTERVAL_MS);
     this.h2 = http2.createServer(h2ServerOptions(options.global));
     this.h2.on('session', (session) => {
       const guard = guardSession(session, () => this.global);
@@ -64,7 +65,7 @@ export class EdgeProtocols {
     this.h2.on('request', (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
       setImmediate(() => {
         if (req.stream.closed || req.stream.destroyed) return;
-        this.http1.emit('request', req, res);
+        options.handlers.request(req as unknown as IncomingMessage, res as unknown as ServerResponse);
       });
     });
     this.h2.on('error', () => {});
@@ -112,9 +113,10 @@ export class EdgeProtocols {
     if (this.keepAliveOff && !wasOff) for (const g of this.guards) g.goAway();
   }
 
-  /** New limits for a kept port (applyServerLimits covers HTTP/1.1; sessions read the rest per event). */
+  /** New limits for a kept port (the HTTP/1.1 front and H2 sessions read them per event). */
   update(global: IRGlobal): void {
     this.global = global;
+    this.http1.limits = frontLimits(global);
   }
 
   private sniff(socket: Socket): void {
@@ -144,11 +146,8 @@ export class EdgeProtocols {
         this.tlsServer.emit('connection', socket);
       }
       else if (maybeH2) this.h2.emit('connection', socket);
-      else {
-        this.http1.emit('connection', socket);
-        // the parser reads the sniffed bytes back through 'data' once the socket flows again
-        socket.resume();
-      }
+      // the front reads the sniffed bytes back through 'data' once the socket flows again
+      else this.http1.accept(socket);
     };
     const onClose = (): void => clearTimeout(timer);
     socket.on('data', onData);
@@ -165,12 +164,13 @@ export class EdgeProtocols {
       return;
     }
     if (s.alpnProtocol === 'h2') this.h2.emit('connection', s);
-    else this.http1.emit('connection', s);
+    else this.http1.accept(s);
   }
 
   /** Drain: every H2 session gets GOAWAY (streams in flight finish), HTTP/1.1 is handled by the caller. */
   drain(): void {
     this.draining = true;
+    this.http1.draining = true;
     for (const g of this.guards) g.goAway();
   }
 
@@ -180,7 +180,7 @@ export class EdgeProtocols {
     this.http1.closeAllConnections();
   }
 
-  /** Stop the inner servers' timers (the outer server owns the port). */
+  /** Stop the front's deadline sweep (the outer server owns the port). */
   close(): void {
     this.http1.close();
   }

@@ -1,14 +1,12 @@
 // One bound port of the gateway: an HTTP, HTTPS, TCP or TLS-TCP server that hands each request or
 // connection to the Gateway, tracks its connections, and drains (Connection: close, idle close, deadline).
 
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import https from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import net, { type Socket } from 'node:net';
 import tls, { type SecureContext, type TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { IRGlobal, IRListener } from '../ir/types.js';
 import type { ConnectionInfo } from '../dataplane/runtime-types.js';
-import { applyServerLimits } from './http-limits.js';
 import { EdgeProtocols } from './edge-protocols.js';
 import { OVERLOAD_NORMAL, OVERLOAD_SHEDDING, type OverloadLevel } from './overload-monitor.js';
 
@@ -64,7 +62,7 @@ export class ListenerBindError extends Error {
   }
 }
 
-type AnyServer = http.Server | https.Server | net.Server | tls.Server;
+type AnyServer = net.Server | tls.Server;
 
 export class PortListener {
   readonly key: string;
@@ -145,6 +143,13 @@ export class PortListener {
       case 'http': {
         const edge = new EdgeProtocols({
           global,
+          handlers: {
+            request: (req, res) => this.onRequest(req, res),
+            upgrade: (req, socket, head) => {
+              if (this.draining) socket.destroy();
+              else this.dispatch.upgrade(req, socket, head, this);
+            },
+          },
           tls: this.kind === 'https'
             ? {
               secureContext: (n) => this.dispatch.secureContext(this, n),
@@ -154,44 +159,26 @@ export class PortListener {
             : undefined,
         });
         this.edge = edge;
-        this.wireHTTP(edge.http1, global);
         return edge.outer;
       }
     }
   }
 
-  /** The HTTP(S) face of this listener; https.Server shares http.Server's methods but not its prototype. */
-  private http(): http.Server | undefined {
-    return this.edge?.http1;
-  }
-
-  private wireHTTP(server: http.Server, global: IRGlobal): void {
-    applyServerLimits(server, global);
-    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      // A request that arrives while draining (keep-alive or pipelined) is served, then the socket closes.
-      if (this.draining || (this.dispatch.overloadLevel?.() ?? OVERLOAD_NORMAL) !== OVERLOAD_NORMAL) res.shouldKeepAlive = false;
-      this.inflight.add(res);
-      res.once('close', () => {
-        this.inflight.delete(res);
-        if (this.draining) setImmediate(() => server.closeIdleConnections());
-      });
-      this.dispatch.request(req, res, this);
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    // A request that arrives while draining (keep-alive or pipelined) is served, then the socket closes.
+    if (this.draining || (this.dispatch.overloadLevel?.() ?? OVERLOAD_NORMAL) !== OVERLOAD_NORMAL) res.shouldKeepAlive = false;
+    this.inflight.add(res);
+    res.once('close', () => {
+      this.inflight.delete(res);
+      if (this.draining) setImmediate(() => this.edge?.http1.closeIdleConnections());
     });
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      if (this.draining) {
-        socket.destroy();
-        return;
-      }
-      this.dispatch.upgrade(req, socket, head, this);
-    });
+    this.dispatch.request(req, res, this);
   }
 
   /** Apply a new IRGlobal to a kept socket. */
   update(l: IRListener, global: IRGlobal): void {
     this.name = l.name;
     this.plainInfo = { listener: this.name, port: this.boundPortValue, tls: false };
-    const h = this.http();
-    if (h) applyServerLimits(h, global);
     this.edge?.update(global);
     this.limits = global.limits;
   }
@@ -261,12 +248,11 @@ export class PortListener {
         resolve();
       });
       this.edge?.drain();
-      const h = this.http();
-      if (h) {
+      if (this.edge) {
         for (const res of this.inflight) {
           if (!res.headersSent) res.shouldKeepAlive = false;
         }
-        h.closeIdleConnections();
+        this.edge.http1.closeIdleConnections();
       }
     });
     return this.drained;
@@ -276,7 +262,6 @@ export class PortListener {
   forceClose(): void {
     this.draining = true;
     if (this.server.listening) this.server.close();
-    this.http()?.closeAllConnections();
     this.edge?.destroyAll();
     for (const s of this.sockets) s.destroy();
     this.edge?.close();

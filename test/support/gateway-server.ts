@@ -1,60 +1,61 @@
-// A minimal HTTP server around one Runtime for data-plane tests (the real listener management is
-// the serve process). Uses the edge server options of HARDENING §2.11, insecureHTTPParser off.
+// A minimal gateway around one Runtime for data-plane tests: the serve process's own HTTP/1.1 front
+// on a plain net.Server (listener management, TLS and HTTP/2 are the serve process's, tested there).
 
-import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import net, { type AddressInfo, type Socket } from 'node:net';
 import { buildRuntime } from '../../src/dataplane/runtime.js';
 import type { RequestInfo, Runtime } from '../../src/dataplane/runtime-types.js';
 import type { IR } from '../../src/ir/types.js';
+import { Http1Front, type FrontLimits } from '../../src/serve/http1-front.js';
 
 export interface TestGateway {
   readonly port: number;
   readonly origin: string;
   readonly runtime: Runtime;
-  readonly server: http.Server;
+  readonly front: Http1Front;
   /** Every finished request, in completion order. */
   readonly done: RequestInfo[];
   close(): Promise<void>;
 }
 
-export const SERVER_OPTIONS: http.ServerOptions = {
-  insecureHTTPParser: false,
-  requireHostHeader: true,
-  joinDuplicateHeaders: false,
-  headersTimeout: 10_000,
-  requestTimeout: 30_000,
-  connectionsCheckingInterval: 1000,
-  keepAliveTimeout: 5000,
-  maxHeaderSize: 60 * 1024,
+/** The edge limits of HARDENING §2.11, as the serve process derives them from a default IRGlobal. */
+export const FRONT_LIMITS: FrontLimits = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5000,
+  // slow readers are cut off
+  idleTimeoutMs: 120_000,
+  maxHeaderBytes: 60 * 1024,
+  maxRequestsPerConnection: 0,
 };
 
 export async function startGateway(ir: IR, opts: { random?: () => number } = {}): Promise<TestGateway> {
   const done: RequestInfo[] = [];
   const runtime = buildRuntime(ir, {}, { generation: 1, hash: 'test', onRequestDone: (i) => done.push(i), random: opts.random });
   const listener = ir.listeners[0]?.name ?? 'none';
-  const server = http.createServer(SERVER_OPTIONS);
-  // slow readers are cut off, and connections are capped (HARDENING §2.11)
-  server.timeout = 120_000;
-  server.maxConnections = 10_000;
+  let port = 0;
+  const front = new Http1Front(FRONT_LIMITS, {
+    request: (req, res) => runtime.handle(req, res, { listener, port, tls: false }),
+    upgrade: (req, socket, head) => runtime.handleUpgrade(req, socket, head, { listener, port, tls: false }),
+  }, 1000);
+  const server = net.createServer({ noDelay: true });
   const sockets = new Set<Socket>();
   server.on('connection', (s) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
+    s.on('error', () => {});
+    front.accept(s);
   });
-  let port = 0;
-  server.on('request', (req, res) => runtime.handle(req, res, { listener, port, tls: false }));
-  server.on('upgrade', (req, socket, head) => runtime.handleUpgrade(req, socket, head, { listener, port, tls: false }));
-  server.on('connect', (req, socket, head) => runtime.handleUpgrade(req, socket, head, { listener, port, tls: false }));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   port = (server.address() as AddressInfo).port;
   return {
     port,
     origin: `http://127.0.0.1:${port}`,
     runtime,
-    server,
+    front,
     done,
     async close() {
       for (const s of sockets) s.destroy();
+      front.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await runtime.drain(0);
     },

@@ -1,0 +1,795 @@
+// HTTP/1.1 client connections served straight from Node's llhttp parser (the one node:http uses):
+// one parser per connection, requests handed to the gateway one at a time, responses framed here.
+
+import { EventEmitter } from 'node:events';
+import { createRequire } from 'node:module';
+import { Readable } from 'node:stream';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { RESUME_HTTP } from '../dataplane/websocket-tunnel.js';
+
+/**
+ * Why not http.Server: per request it builds an IncomingMessage and a ServerResponse (two full
+ * streams), a headers object, and a chain of stream and event callbacks; on a proxied request that is
+ * about a quarter of the gateway's CPU. The parser is the same llhttp, in strict mode, with the same
+ * header-size limit; what this module adds is the connection's life (keep-alive, pipelining in order,
+ * 100-continue, timeouts, errors) and response framing, both small and both tested at the byte level.
+ */
+
+interface LlhttpParser {
+  initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
+  execute(data: Buffer): number | Error;
+  close(): void;
+  [slot: number]: unknown;
+}
+interface LlhttpParserClass {
+  new (): LlhttpParser;
+  readonly REQUEST: number;
+  readonly kOnMessageBegin: number;
+  readonly kOnHeaders: number;
+  readonly kOnHeadersComplete: number;
+  readonly kOnBody: number;
+  readonly kOnMessageComplete: number;
+  readonly kLenientNone: number;
+}
+
+function loadParser(): { HTTPParser: LlhttpParserClass; methods: readonly string[] } {
+  const mod = createRequire(import.meta.url)('_http_common') as { HTTPParser?: LlhttpParserClass; methods?: string[] };
+  if (typeof mod.HTTPParser !== 'function' || !Array.isArray(mod.methods)) {
+    throw Object.assign(new Error('node:http does not expose its llhttp parser on this Node.js version'), { code: 'PORTICO_ERR_NO_LLHTTP' });
+  }
+  return { HTTPParser: mod.HTTPParser, methods: mod.methods };
+}
+
+const { HTTPParser, methods: METHODS } = loadParser();
+const { kOnMessageBegin, kOnHeaders, kOnHeadersComplete, kOnBody, kOnMessageComplete } = HTTPParser;
+
+/** The limits a connection reads on each event (a kept listener picks up a new configuration). */
+export interface FrontLimits {
+  /** Request line and headers must arrive within this (408 otherwise). */
+  headersTimeoutMs: number;
+  /** The whole request (headers and body) must arrive within this. */
+  requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this. */
+  keepAliveTimeoutMs: number;
+  /** No byte read or written for this long closes the connection (0: never). */
+  idleTimeoutMs: number;
+  maxHeaderBytes: number;
+  /** Responses per connection before it closes (0: unlimited). */
+  maxRequestsPerConnection: number;
+}
+
+/**
+ * Where requests go. FrontRequest and FrontResponse offer the part of IncomingMessage and
+ * ServerResponse the request path uses (HTTP/2 compat objects arrive through the same door).
+ */
+export interface FrontHandlers {
+  request(req: IncomingMessage, res: ServerResponse): void;
+  /** An Upgrade request (not CONNECT): the socket is the caller's from here on. */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+}
+
+/** Coarse clock for activity stamps, advanced by the sweep: a syscall-free store per read and write. */
+let coarseNow = Date.now();
+
+const STATUS_TEXT: Record<number, string> = {
+  100: 'Continue', 101: 'Switching Protocols', 200: 'OK', 201: 'Created', 202: 'Accepted', 204: 'No Content', 206: 'Partial Content',
+  301: 'Moved Permanently', 302: 'Found', 303: 'See Other', 304: 'Not Modified', 307: 'Temporary Redirect', 308: 'Permanent Redirect',
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 408: 'Request Timeout',
+  409: 'Conflict', 413: 'Payload Too Large', 417: 'Expectation Failed', 421: 'Misdirected Request', 426: 'Upgrade Required', 429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable',
+  504: 'Gateway Timeout', 505: 'HTTP Version Not Supported',
+};
+
+function reasonFor(status: number): string {
+  return STATUS_TEXT[status] ?? 'Unknown';
+}
+
+// The same field checks node:http applies when it writes a response (a relayed CR/LF would split it).
+const TOKEN_RE = /^[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+$/;
+const INVALID_VALUE_RE = /[^\t\x20-\x7e\x80-\xff]/;
+
+function fieldError(code: string, message: string): NodeJS.ErrnoException {
+  const e: NodeJS.ErrnoException = new TypeError(message);
+  e.code = code;
+  return e;
+}
+
+/** node:http's choice for fields repeated in a request: keep the first, or join. */
+const FIRST_WINS = new Set([
+  'age', 'authorization', 'content-length', 'content-type', 'etag', 'expires', 'from', 'host', 'if-modified-since', 'if-unmodified-since',
+  'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'referer', 'retry-after', 'server', 'user-agent',
+]);
+
+let cachedDate = '';
+let cachedDateSecond = 0;
+function httpDate(): string {
+  const now = Date.now();
+  const s = Math.floor(now / 1000);
+  if (s !== cachedDateSecond) {
+    cachedDateSecond = s;
+    cachedDate = new Date(now).toUTCString();
+  }
+  return cachedDate;
+}
+
+const EMPTY_HEADERS: string[] = [];
+/** Body bytes a request holds for a consumer that is not reading, before the socket stops being read. */
+const BODY_BUFFER = { highWaterMark: 64 * 1024 };
+
+/**
+ * A request as the gateway reads it: the fields node:http's IncomingMessage offers that the request
+ * path uses, and the body as a Readable (flow control reaches the socket: a paused body stops reads).
+ */
+export class FrontRequest extends Readable {
+  readonly method: string;
+  readonly url: string;
+  readonly rawHeaders: string[];
+  readonly httpVersionMajor: number;
+  readonly httpVersionMinor: number;
+  readonly socket: Socket;
+  complete = false;
+  readonly upgrade: boolean;
+  private headersObject: Record<string, string | string[]> | undefined;
+
+  constructor(readonly conn: FrontConnection, method: string, url: string, raw: string[], major: number, minor: number, upgrade: boolean) {
+    super(BODY_BUFFER);
+    this.method = method;
+    this.url = url;
+    this.rawHeaders = raw;
+    this.httpVersionMajor = major;
+    this.httpVersionMinor = minor;
+    this.socket = conn.socket;
+    this.upgrade = upgrade;
+  }
+
+  get httpVersion(): string {
+    return `${this.httpVersionMajor}.${this.httpVersionMinor}`;
+  }
+
+  /** Built on first use: the proxied path reads rawHeaders and rarely needs this. */
+  get headers(): Record<string, string | string[]> {
+    if (this.headersObject !== undefined) return this.headersObject;
+    const h: Record<string, string | string[]> = {};
+    const raw = this.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = (raw[i] as string).toLowerCase();
+      const value = raw[i + 1] as string;
+      const prev = h[name];
+      if (prev === undefined) h[name] = name === 'set-cookie' ? [value] : value;
+      else if (name === 'set-cookie') (prev as string[]).push(value);
+      else if (FIRST_WINS.has(name)) continue;
+      else h[name] = `${prev as string}${name === 'cookie' ? '; ' : ', '}${value}`;
+    }
+    this.headersObject = h;
+    return h;
+  }
+
+  /** The consumer wants more body: let the socket be read again. */
+  override _read(): void {
+    this.conn.bodyWanted(this);
+  }
+}
+
+/**
+ * A response as the gateway writes it: writeHead with a flat field list or an object, write and end
+ * with flow control ('drain'), 'close' once it is over (writableFinished says whether it completed).
+ */
+export class FrontResponse extends EventEmitter {
+  statusCode = 200;
+  headersSent = false;
+  writableEnded = false;
+  writableFinished = false;
+  /** false: the connection closes after this response (drain, overload, the client asked). */
+  shouldKeepAlive: boolean;
+  socket: Socket | null;
+  private readonly head: boolean;
+  private hasBody = true;
+  private chunked = false;
+  /** Head text waiting to go out with the first body bytes (one write, as node:http does). */
+  private pendingHead: string | undefined;
+  private extra: string[] | undefined;
+  private trailers: string | undefined;
+  private closed = false;
+
+  constructor(readonly req: FrontRequest, private readonly conn: FrontConnection, keepAlive: boolean) {
+    super();
+    this.socket = conn.socket;
+    this.head = req.method === 'HEAD';
+    this.shouldKeepAlive = keepAlive;
+  }
+
+  setHeader(name: string, value: string | number | readonly string[]): this {
+    if (this.headersSent) throw fieldError('ERR_HTTP_HEADERS_SENT', 'Cannot set headers after they are sent to the client');
+    const list = (this.extra ??= []);
+    for (let i = list.length - 2; i >= 0; i -= 2) if ((list[i] as string).toLowerCase() === name.toLowerCase()) list.splice(i, 2);
+    if (Array.isArray(value)) for (const v of value) list.push(name, String(v));
+    else list.push(name, String(value));
+    return this;
+  }
+
+  getHeader(name: string): string | undefined {
+    const list = this.extra;
+    if (list === undefined) return undefined;
+    for (let i = 0; i < list.length; i += 2) if ((list[i] as string).toLowerCase() === name.toLowerCase()) return list[i + 1];
+    return undefined;
+  }
+
+  writeHead(status: number, headers?: readonly string[] | Readonly<Record<string, string | number | readonly string[] | undefined>>): this {
+    if (this.headersSent) throw fieldError('ERR_HTTP_HEADERS_SENT', 'Cannot write headers after they are sent to the client');
+    const flat = headers === undefined ? EMPTY_HEADERS : Array.isArray(headers) ? headers as readonly string[] : flatten(headers as Record<string, string | number | readonly string[] | undefined>);
+    this.statusCode = status;
+    this.storeHead(status, flat);
+    return this;
+  }
+
+  addTrailers(trailers: Readonly<Record<string, string>>): void {
+    let t = '';
+    for (const k of Object.keys(trailers)) {
+      const v = String(trailers[k]);
+      if (!TOKEN_RE.test(k)) throw fieldError('ERR_INVALID_HTTP_TOKEN', `Trailer name must be a valid HTTP token ["${k}"]`);
+      if (INVALID_VALUE_RE.test(v)) throw fieldError('ERR_INVALID_CHAR', `Invalid character in trailer content ["${k}"]`);
+      t += `${k}: ${v}\r\n`;
+    }
+    this.trailers = (this.trailers ?? '') + t;
+  }
+
+  private storeHead(status: number, flat: readonly string[]): void {
+    let text = `HTTP/1.1 ${status} ${reasonFor(status)}\r\n`;
+    let length = false;
+    let te = false;
+    let date = false;
+    let connection: string | undefined;
+    const add = (list: readonly string[], skip: readonly string[] | undefined): void => {
+      for (let i = 0; i < list.length; i += 2) {
+        const name = list[i] as string;
+        const value = list[i + 1] as string;
+        if (skip !== undefined && hasField(skip, name)) continue;
+        if (!TOKEN_RE.test(name)) throw fieldError('ERR_INVALID_HTTP_TOKEN', `Header name must be a valid HTTP token ["${name}"]`);
+        if (INVALID_VALUE_RE.test(value)) throw fieldError('ERR_INVALID_CHAR', `Invalid character in header content ["${name}"]`);
+        // Framing and connection fields decide how the body goes out: spot them by length first.
+        const n = name.length;
+        if (n === 14 || n === 17 || n === 10 || n === 4) {
+          const lower = name.toLowerCase();
+          if (lower === 'content-length') length = true;
+          else if (lower === 'transfer-encoding') te = true;
+          else if (lower === 'connection') connection = value.toLowerCase();
+          else if (lower === 'date') date = true;
+        }
+        text += `${name}: ${value}\r\n`;
+      }
+    };
+    add(flat, undefined);
+    if (this.extra !== undefined) add(this.extra, flat);
+    if (status === 204 || status === 304 || (status >= 100 && status < 200)) this.hasBody = false;
+    const bodyAllowed = this.hasBody && !this.head;
+    if (this.hasBody && !length && !te) {
+      // HTTP/1.1 clients get chunks; an HTTP/1.0 client reads to the close.
+      if (this.req.httpVersionMinor >= 1 && this.req.httpVersionMajor === 1) {
+        this.chunked = bodyAllowed;
+        text += 'transfer-encoding: chunked\r\n';
+      } else this.shouldKeepAlive = false;
+    } else if (te && bodyAllowed) this.chunked = true;
+    if (connection !== undefined && connection.includes('close')) this.shouldKeepAlive = false;
+    if (this.shouldKeepAlive && !this.conn.mayKeepAlive()) this.shouldKeepAlive = false;
+    if (connection === undefined) {
+      text += this.shouldKeepAlive ? `connection: keep-alive\r\nkeep-alive: timeout=${Math.floor(this.conn.front.limits.keepAliveTimeoutMs / 1000)}\r\n` : 'connection: close\r\n';
+    }
+    if (!date) text += `date: ${httpDate()}\r\n`;
+    if (this.head) this.hasBody = false;
+    this.pendingHead = `${text}\r\n`;
+    this.headersSent = true;
+  }
+
+  write(chunk: Buffer | string, cb?: () => void): boolean {
+    if (this.writableEnded || this.socket === null) return false;
+    if (!this.headersSent) this.storeHead(this.statusCode, EMPTY_HEADERS);
+    return this.send(chunk, false, cb);
+  }
+
+  end(chunk?: Buffer | string | (() => void), cb?: () => void): this {
+    if (typeof chunk === 'function') {
+      cb = chunk;
+      chunk = undefined;
+    }
+    if (this.writableEnded) return this;
+    if (!this.headersSent) {
+      const flat = chunk !== undefined && chunk.length > 0 ? ['content-length', String(typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length)] : ['content-length', '0'];
+      this.storeHead(this.statusCode, flat);
+    }
+    this.writableEnded = true;
+    if (this.socket === null || this.socket.destroyed) {
+      this.conn.responseOver(this, false);
+      return this;
+    }
+    this.send(chunk ?? '', true, cb);
+    return this;
+  }
+
+  /** One socket write for head, body bytes and chunk framing where possible. */
+  private send(chunk: Buffer | string, last: boolean, cb: (() => void) | undefined): boolean {
+    const socket = this.socket!;
+    this.conn.lastActivity = coarseNow;
+    let head = this.pendingHead;
+    this.pendingHead = undefined;
+    const size = this.hasBody ? (typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length) : 0;
+    let ok = true;
+    const done = last ? (err?: Error | null): void => {
+      cb?.();
+      this.conn.responseOver(this, err === undefined || err === null);
+    } : cb;
+    if (this.chunked) {
+      let tail = '';
+      if (size > 0) {
+        head = `${head ?? ''}${size.toString(16)}\r\n`;
+        tail = '\r\n';
+      }
+      if (last) tail += `0\r\n${this.trailers ?? ''}\r\n`;
+      if (size === 0) ok = socket.write(`${head ?? ''}${tail}`, 'latin1', done);
+      else if (typeof chunk === 'string') ok = socket.write(`${head}${chunk}${tail}`, 'utf8', done);
+      else {
+        socket.cork();
+        socket.write(head!, 'latin1');
+        socket.write(chunk);
+        ok = tail === '' ? socket.write(Buffer.alloc(0), done) : socket.write(tail, 'latin1', done);
+        socket.uncork();
+      }
+    } else if (size === 0) {
+      if (head !== undefined) ok = socket.write(head, 'latin1', done);
+      else if (done !== undefined) ok = socket.write(Buffer.alloc(0), done);
+    } else if (typeof chunk === 'string') {
+      ok = socket.write(head === undefined ? chunk : `${head}${chunk}`, 'utf8', done);
+    } else if (head !== undefined) {
+      socket.cork();
+      socket.write(head, 'latin1');
+      ok = socket.write(chunk, done);
+      socket.uncork();
+    } else ok = socket.write(chunk, done);
+    if (!ok) this.conn.awaitDrain(this);
+    return ok;
+  }
+
+  /** Abort: the client sees the connection reset, never a truncated response that looks complete. */
+  destroy(): void {
+    this.socket?.destroy();
+  }
+
+  /** Called once by the connection: completed (written out) or cut short (socket gone). */
+  over(completed: boolean): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.writableFinished = completed;
+    this.socket = null;
+    if (completed) this.emit('finish');
+    this.emit('close');
+  }
+}
+
+function hasField(list: readonly string[], name: string): boolean {
+  const lower = name.toLowerCase();
+  for (let i = 0; i < list.length; i += 2) if ((list[i] as string).toLowerCase() === lower) return true;
+  return false;
+}
+
+function flatten(o: Readonly<Record<string, string | number | readonly string[] | undefined>>): string[] {
+  const out: string[] = [];
+  for (const k of Object.keys(o)) {
+    const v = o[k];
+    if (v === undefined) continue;
+    if (Array.isArray(v)) for (const x of v) out.push(k, String(x));
+    else out.push(k, String(v));
+  }
+  return out;
+}
+
+const enum Phase {
+  /** Connected or between requests, before a request's first byte. */
+  Waiting,
+  /** A request line or its headers are arriving. */
+  Headers,
+  /** Headers complete; the body (if any) is arriving or being answered. */
+  Active,
+}
+
+/** Requests parsed ahead of their turn (pipelining) before the socket stops being read. */
+const MAX_PIPELINED = 16;
+
+const kErrorResponses: Record<string, string> = {
+  HPE_HEADER_OVERFLOW: 'HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\ncontent-length: 0\r\n\r\n',
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: 'HTTP/1.1 413 Payload Too Large\r\nconnection: close\r\ncontent-length: 0\r\n\r\n',
+  timeout: 'HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n',
+  expectation: 'HTTP/1.1 417 Expectation Failed\r\nconnection: close\r\ncontent-length: 0\r\n\r\n',
+};
+const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n';
+
+interface Pending {
+  req: FrontRequest;
+  res: FrontResponse;
+}
+
+/** One client connection: its parser, the request being parsed, the one being answered, and those waiting. */
+export class FrontConnection {
+  readonly parser: LlhttpParser;
+  phase = Phase.Waiting;
+  phaseSince = coarseNow;
+  lastActivity = coarseNow;
+  served = 0;
+  /** The request whose headers and body the parser is reading. */
+  private parsing: FrontRequest | undefined;
+  /** The exchange being answered; the others wait in order. */
+  private current: Pending | undefined;
+  private readonly waiting: Pending[] = [];
+  /** Fields of a header section longer than one parser callback (llhttp hands them over in batches). */
+  private partialHeaders: string[] | undefined;
+  private partialUrl = '';
+  private upgradeRequest: FrontRequest | undefined;
+  /** An error response owed to a broken pipelined request, sent after the response under way. */
+  private pendingError: string | undefined;
+  private readingPaused = false;
+  private closing = false;
+  private drainWaiter: FrontResponse | undefined;
+  private readonly onData = (d: Buffer): void => this.data(d);
+  private readonly onDrain = (): void => {
+    const w = this.drainWaiter;
+    this.drainWaiter = undefined;
+    w?.emit('drain');
+  };
+  private readonly onClose = (): void => this.closed();
+
+  constructor(readonly front: Http1Front, readonly socket: Socket) {
+    const p = new HTTPParser();
+    p.initialize(HTTPParser.REQUEST, {}, front.limits.maxHeaderBytes, HTTPParser.kLenientNone);
+    p[kOnMessageBegin] = () => {
+      this.phase = Phase.Headers;
+      this.phaseSince = coarseNow;
+    };
+    p[kOnHeaders] = (headers: string[], url: string) => {
+      (this.partialHeaders ??= []).push(...headers);
+      this.partialUrl += url;
+    };
+    p[kOnHeadersComplete] = (major: number, minor: number, headers: string[] | undefined, method: number, url: string | undefined, _s: unknown, _m: unknown, upgrade: boolean, keepAlive: boolean) =>
+      this.headersComplete(major, minor, headers, method, url, upgrade, keepAlive);
+    p[kOnBody] = (b: Buffer) => this.body(b);
+    p[kOnMessageComplete] = () => this.messageComplete();
+    this.parser = p;
+    socket.on('data', this.onData);
+    socket.on('drain', this.onDrain);
+    socket.once('close', this.onClose);
+  }
+
+  /** Feed bytes (also the bytes an upgrade handed back). */
+  data(d: Buffer): void {
+    this.lastActivity = coarseNow;
+    if (this.closing) return;
+    const r = this.parser.execute(d);
+    if (r instanceof Error) {
+      this.parseError(r as NodeJS.ErrnoException);
+      return;
+    }
+    const up = this.upgradeRequest;
+    if (up !== undefined) {
+      this.upgradeRequest = undefined;
+      if (this.current === undefined) this.handOver(up, d.subarray(r));
+      else {
+        // an upgrade pipelined behind a response cannot take the socket: the connection ends after it
+        this.closing = true;
+        this.current.res.shouldKeepAlive = false;
+      }
+    }
+  }
+
+  private headersComplete(major: number, minor: number, headers: string[] | undefined, methodIndex: number, url: string | undefined, upgrade: boolean, keepAlive: boolean): number {
+    let raw = headers ?? EMPTY_HEADERS;
+    if (this.partialHeaders !== undefined) {
+      raw = headers === undefined ? this.partialHeaders : this.partialHeaders.concat(headers);
+      url = this.partialUrl + (url ?? '');
+      this.partialHeaders = undefined;
+      this.partialUrl = '';
+    }
+    const method = METHODS[methodIndex] ?? 'GET';
+    this.phase = Phase.Active;
+    const req = new FrontRequest(this, method, url ?? '', raw, major, minor, upgrade);
+    if (upgrade && method !== 'CONNECT') {
+      // Parsing stops after this message; data() hands the socket over with what followed.
+      this.upgradeRequest = req;
+      return 2;
+    }
+    this.parsing = req;
+    const res = new FrontResponse(req, this, keepAlive && !this.front.draining);
+    if (this.current === undefined) this.start({ req, res });
+    else {
+      this.waiting.push({ req, res });
+      if (this.waiting.length >= MAX_PIPELINED) this.pauseReading();
+    }
+    // CONNECT is answered as a request (405) and nothing after it is parsed.
+    if (upgrade) {
+      this.closing = true;
+      res.shouldKeepAlive = false;
+      return 2;
+    }
+    return 0;
+  }
+
+  private body(b: Buffer): void {
+    const req = this.parsing;
+    if (req === undefined || req.destroyed) return;
+    // A consumer that stops reading stops the socket too (the rest waits in the kernel, not here).
+    if (!req.push(b)) this.pauseReading();
+  }
+
+  private messageComplete(): void {
+    const req = this.parsing;
+    this.parsing = undefined;
+    if (req !== undefined) {
+      req.complete = true;
+      if (!req.destroyed) req.push(null);
+    }
+    if (this.phase === Phase.Active && this.current === undefined) {
+      this.phase = Phase.Waiting;
+      this.phaseSince = coarseNow;
+    }
+  }
+
+  private start(p: Pending): void {
+    this.current = p;
+    const { req, res } = p;
+    this.served++;
+    if (req.httpVersionMajor === 1 && req.httpVersionMinor === 1) {
+      const expect = expectValue(req.rawHeaders);
+      if (expect !== undefined) {
+        if (expect.toLowerCase() === '100-continue') this.socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+        else {
+          this.writeErrorAndClose(kErrorResponses.expectation!);
+          return;
+        }
+      }
+    }
+    this.front.handlers.request(req as unknown as IncomingMessage, res as unknown as ServerResponse);
+  }
+
+  /** The response ended (written out, or the socket went away first). */
+  responseOver(res: FrontResponse, completed: boolean): void {
+    const cur = this.current;
+    if (cur === undefined || cur.res !== res) {
+      res.over(completed);
+      return;
+    }
+    this.current = undefined;
+    if (this.drainWaiter === res) this.drainWaiter = undefined;
+    const req = cur.req;
+    const keep = completed && res.shouldKeepAlive && !this.closing;
+    res.over(completed);
+    if (this.pendingError !== undefined && completed) {
+      this.writeErrorAndClose(this.pendingError);
+      return;
+    }
+    if (!keep) {
+      this.closeAfterWrites();
+      return;
+    }
+    // The rest of a body nobody needs any more is discarded as it arrives (as node:http does): its
+    // readers are detached, so an upstream exchange never sees it end as if complete.
+    if (!req.complete) {
+      req.removeAllListeners('data');
+      req.resume();
+    }
+    const next = this.waiting.shift();
+    if (next !== undefined) {
+      if (this.readingPaused && this.waiting.length < MAX_PIPELINED) this.resumeReading();
+      this.start(next);
+      return;
+    }
+    if (this.parsing === undefined) {
+      this.phase = Phase.Waiting;
+      this.phaseSince = coarseNow;
+    }
+    if (this.readingPaused) this.resumeReading();
+  }
+
+  /** Whether the next response may keep the connection open (draining and the per-connection cap say no). */
+  mayKeepAlive(): boolean {
+    if (this.front.draining || this.closing) return false;
+    const max = this.front.limits.maxRequestsPerConnection;
+    return max <= 0 || this.served < max;
+  }
+
+  awaitDrain(res: FrontResponse): void {
+    this.drainWaiter = res;
+  }
+
+  /** A request body consumer wants more: read the socket again unless pipelining holds it. */
+  bodyWanted(req: FrontRequest): void {
+    if (req === this.parsing && this.readingPaused && this.waiting.length < MAX_PIPELINED) this.resumeReading();
+  }
+
+  private pauseReading(): void {
+    if (this.readingPaused) return;
+    this.readingPaused = true;
+    this.socket.pause();
+  }
+
+  private resumeReading(): void {
+    if (!this.readingPaused || this.closing) return;
+    this.readingPaused = false;
+    this.socket.resume();
+  }
+
+  private handOver(req: FrontRequest, head: Buffer): void {
+    this.detach();
+    const socket = this.socket;
+    (socket as unknown as Record<symbol, unknown>)[RESUME_HTTP] = (rest: Buffer): void => {
+      (socket as unknown as Record<symbol, unknown>)[RESUME_HTTP] = undefined;
+      this.front.accept(socket, rest);
+    };
+    this.front.handlers.upgrade(req as unknown as IncomingMessage, socket, head);
+  }
+
+  private parseError(err: NodeJS.ErrnoException): void {
+    // Nothing after a framing error can be trusted: the connection ends with a 400 (or 431, 413).
+    this.closing = true;
+    const response = kErrorResponses[err.code ?? ''] ?? BAD_REQUEST;
+    const req = this.parsing;
+    this.parsing = undefined;
+    const cur = this.current;
+    if (cur === undefined) {
+      req?.destroy();
+      this.writeErrorAndClose(response);
+    } else if (cur.req === req) {
+      // The request being answered has a broken body: its response (and upstream exchange) is abandoned.
+      if (cur.res.headersSent) {
+        this.socket.destroy();
+        return;
+      }
+      this.current = undefined;
+      req.destroy();
+      cur.res.over(false);
+      this.writeErrorAndClose(response);
+    } else {
+      // A pipelined request is broken: the one being answered finishes first, then the error goes out.
+      req?.destroy();
+      this.pendingError = response;
+      cur.res.shouldKeepAlive = false;
+      this.waiting.length = 0;
+      this.pauseReading();
+    }
+  }
+
+  private writeErrorAndClose(response: string): void {
+    this.closing = true;
+    this.current = undefined;
+    if (this.socket.writable) this.socket.end(response, 'latin1');
+    else this.socket.destroy();
+    this.detach();
+  }
+
+  /** End the socket once what was written is out. */
+  private closeAfterWrites(): void {
+    this.closing = true;
+    this.detach();
+    if (!this.socket.destroyed) this.socket.end();
+  }
+
+  /** Deadlines, checked by the front's sweep; a request or connection past its own closes. */
+  sweep(now: number): void {
+    const l = this.front.limits;
+    if (this.phase === Phase.Waiting && this.current === undefined) {
+      const limit = this.served === 0 ? l.headersTimeoutMs : l.keepAliveTimeoutMs;
+      if (limit > 0 && now - this.phaseSince >= limit) this.closeNow(this.served === 0 && this.parsing === undefined ? kErrorResponses.timeout : undefined);
+      return;
+    }
+    if (this.phase === Phase.Headers && l.headersTimeoutMs > 0 && now - this.phaseSince >= l.headersTimeoutMs) {
+      this.closeNow(this.current === undefined ? kErrorResponses.timeout : undefined);
+      return;
+    }
+    if (this.parsing !== undefined && l.requestTimeoutMs > 0 && now - this.phaseSince >= l.requestTimeoutMs) {
+      // the handler owns the response of a request whose body is late: the connection just ends
+      this.socket.destroy();
+      return;
+    }
+    if (l.idleTimeoutMs > 0 && now - this.lastActivity >= l.idleTimeoutMs) this.socket.destroy();
+  }
+
+  private closeNow(response: string | undefined): void {
+    if (response !== undefined && this.current === undefined) this.writeErrorAndClose(response);
+    else this.socket.destroy();
+  }
+
+  /** Drain: a connection between requests closes now; one serving a request closes after it. */
+  closeIfIdle(): boolean {
+    if (this.current !== undefined || this.parsing !== undefined || this.upgradeRequest !== undefined) return false;
+    this.socket.destroy();
+    return true;
+  }
+
+  private detach(): void {
+    const s = this.socket;
+    s.off('data', this.onData);
+    s.off('drain', this.onDrain);
+    s.off('close', this.onClose);
+    this.front.forget(this);
+    if (this.readingPaused) {
+      this.readingPaused = false;
+      s.resume();
+    }
+  }
+
+  private closed(): void {
+    this.closing = true;
+    this.front.forget(this);
+    const req = this.parsing;
+    this.parsing = undefined;
+    const cur = this.current;
+    this.current = undefined;
+    if (cur !== undefined) {
+      if (!cur.req.complete) cur.req.destroy();
+      cur.res.over(false);
+    }
+    if (req !== undefined && req !== cur?.req) req.destroy();
+    this.waiting.length = 0;
+  }
+}
+
+function expectValue(raw: readonly string[]): string | undefined {
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i] as string;
+    if (n.length === 6 && n.toLowerCase() === 'expect') return raw[i + 1];
+  }
+  return undefined;
+}
+
+/** Serves every HTTP/1.x connection of one port; the sweep enforces the deadlines of all of them. */
+export class Http1Front {
+  limits: FrontLimits;
+  draining = false;
+  private readonly connections = new Set<FrontConnection>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(limits: FrontLimits, readonly handlers: FrontHandlers, private readonly sweepEveryMs: number) {
+    this.limits = limits;
+  }
+
+  /** Serve `socket` as HTTP/1.x; `head` holds bytes already read from it. */
+  accept(socket: Socket, head?: Buffer): void {
+    const c = new FrontConnection(this, socket);
+    this.connections.add(c);
+    if (this.timer === undefined) {
+      coarseNow = Date.now();
+      this.timer = setInterval(() => this.sweep(), this.sweepEveryMs);
+      this.timer.unref();
+    }
+    if (head !== undefined && head.length > 0) c.data(head);
+    if (socket.isPaused()) socket.resume();
+  }
+
+  forget(c: FrontConnection): void {
+    this.connections.delete(c);
+  }
+
+  get size(): number {
+    return this.connections.size;
+  }
+
+  private sweep(): void {
+    coarseNow = Date.now();
+    if (this.connections.size === 0) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+      return;
+    }
+    for (const c of [...this.connections]) c.sweep(coarseNow);
+  }
+
+  closeIdleConnections(): void {
+    for (const c of [...this.connections]) c.closeIfIdle();
+  }
+
+  closeAllConnections(): void {
+    for (const c of [...this.connections]) c.socket.destroy();
+  }
+
+  close(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}
