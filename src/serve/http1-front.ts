@@ -617,6 +617,7 @@ export class FrontConnection {
 
   private handOver(req: FrontRequest, head: Buffer): void {
     this.detach();
+    this.releaseParser();
     const socket = this.socket;
     (socket as unknown as Record<symbol, unknown>)[RESUME_HTTP] = (rest: Buffer): void => {
       (socket as unknown as Record<symbol, unknown>)[RESUME_HTTP] = undefined;
@@ -658,8 +659,10 @@ export class FrontConnection {
   private writeErrorAndClose(response: string): void {
     this.closing = true;
     this.current = undefined;
-    if (this.socket.writable) this.socket.end(response, 'latin1');
-    else this.socket.destroy();
+    if (this.socket.writable) {
+      this.socket.write(response, 'latin1');
+      endThenDestroy(this.socket);
+    } else this.socket.destroy();
     this.detach();
   }
 
@@ -667,7 +670,7 @@ export class FrontConnection {
   private closeAfterWrites(): void {
     this.closing = true;
     this.detach();
-    if (!this.socket.destroyed) this.socket.end();
+    endThenDestroy(this.socket);
   }
 
   /** Deadlines, checked by the front's sweep; a request or connection past its own closes. */
@@ -675,8 +678,10 @@ export class FrontConnection {
     const l = this.front.limits;
     if (this.phase === Phase.Waiting && this.current === undefined) {
       const limit = this.served === 0 ? l.headersTimeoutMs : l.keepAliveTimeoutMs;
-      if (limit > 0 && now - this.phaseSince >= limit) this.closeNow(this.served === 0 && this.parsing === undefined ? kErrorResponses.timeout : undefined);
-      return;
+      if (limit > 0 && now - this.phaseSince >= limit) {
+        this.closeNow(this.served === 0 ? kErrorResponses.timeout : undefined);
+        return;
+      }
     }
     if (this.phase === Phase.Headers && l.headersTimeoutMs > 0 && now - this.phaseSince >= l.headersTimeoutMs) {
       this.closeNow(this.current === undefined ? kErrorResponses.timeout : undefined);
@@ -702,11 +707,11 @@ export class FrontConnection {
     return true;
   }
 
+  /** Stop reading and answering: what follows on the socket is not this connection's to parse. */
   private detach(): void {
     const s = this.socket;
     s.off('data', this.onData);
     s.off('drain', this.onDrain);
-    s.off('close', this.onClose);
     this.front.forget(this);
     if (this.readingPaused) {
       this.readingPaused = false;
@@ -716,7 +721,7 @@ export class FrontConnection {
 
   private closed(): void {
     this.closing = true;
-    this.front.forget(this);
+    this.detach();
     const req = this.parsing;
     this.parsing = undefined;
     const cur = this.current;
@@ -727,7 +732,26 @@ export class FrontConnection {
     }
     if (req !== undefined && req !== cur?.req) req.destroy();
     this.waiting.length = 0;
+    this.releaseParser();
   }
+
+  /** The parser's native half is freed once the current parse has unwound (as node:http does). */
+  private releaseParser(): void {
+    this.socket.off('close', this.onClose);
+    setImmediate(closeParser, this.parser);
+  }
+}
+
+/** Send FIN after what is queued, then let go of the socket (a client that never closes its side cannot hold it). */
+function endThenDestroy(socket: Socket): void {
+  if (socket.destroyed) return;
+  if (socket.writable) socket.end();
+  if (socket.writableFinished) socket.destroy();
+  else socket.once('finish', () => socket.destroy());
+}
+
+function closeParser(p: LlhttpParser): void {
+  p.close();
 }
 
 function expectValue(raw: readonly string[]): string | undefined {
