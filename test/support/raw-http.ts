@@ -31,6 +31,8 @@ export interface OpenOptions {
   readonly readPauseMs?: number;
   /** Do not read at all until this long after connecting. */
   readonly initialStallMs?: number;
+  /** Send FIN after the first write (the sending side closes; replies can still be read). */
+  readonly halfCloseAfterWrite?: boolean;
 }
 
 /** One client connection. Reads time out (default 5 s) instead of waiting forever. */
@@ -41,7 +43,7 @@ export class RawConnection {
   /** Bytes received in total (for tests that abort part-way). */
   received = 0;
 
-  private constructor(private readonly socket: net.Socket, opts: OpenOptions) {
+  private constructor(private readonly socket: net.Socket, private readonly opts: OpenOptions) {
     socket.on('data', (d: Buffer) => {
       this.buf = this.buf.length === 0 ? d : Buffer.concat([this.buf, d]);
       this.received += d.length;
@@ -62,7 +64,7 @@ export class RawConnection {
 
   static open(port: number, opts: OpenOptions = {}): Promise<RawConnection> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ port, host: '127.0.0.1', noDelay: true });
+      const socket = net.connect({ port, host: '127.0.0.1', noDelay: true, allowHalfOpen: opts.halfCloseAfterWrite === true });
       const conn = new RawConnection(socket, opts);
       socket.once('error', reject);
       socket.once('connect', () => {
@@ -77,7 +79,9 @@ export class RawConnection {
   }
 
   write(data: string | Buffer): void {
-    this.socket.write(typeof data === 'string' ? Buffer.from(data, 'latin1') : data);
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'latin1') : data;
+    if (this.opts.halfCloseAfterWrite === true) this.socket.end(bytes);
+    else this.socket.write(bytes);
   }
 
   /** The peer closed (FIN, reset) or the socket was destroyed here. */
