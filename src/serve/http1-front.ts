@@ -399,7 +399,6 @@ const kErrorResponses: Record<string, string> = {
   HPE_HEADER_OVERFLOW: 'HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\ncontent-length: 0\r\n\r\n',
   HPE_CHUNK_EXTENSIONS_OVERFLOW: 'HTTP/1.1 413 Payload Too Large\r\nconnection: close\r\ncontent-length: 0\r\n\r\n',
   timeout: 'HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n',
-  expectation: 'HTTP/1.1 417 Expectation Failed\r\nconnection: close\r\ncontent-length: 0\r\n\r\n',
 };
 const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n';
 
@@ -436,6 +435,7 @@ export class FrontConnection {
     w?.emit('drain');
   };
   private readonly onClose = (): void => this.closed();
+
 
   constructor(readonly front: Http1Front, readonly socket: Socket) {
     const p = new HTTPParser();
@@ -540,7 +540,8 @@ export class FrontConnection {
       if (expect !== undefined) {
         if (expect.toLowerCase() === '100-continue') this.socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
         else {
-          this.writeErrorAndClose(kErrorResponses.expectation!);
+          // an expectation we cannot meet: refused here, never forwarded; a body that follows is discarded
+          res.writeHead(417, ['content-length', '0']).end();
           return;
         }
       }

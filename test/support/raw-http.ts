@@ -31,8 +31,6 @@ export interface OpenOptions {
   readonly readPauseMs?: number;
   /** Do not read at all until this long after connecting. */
   readonly initialStallMs?: number;
-  /** Send FIN after the first write (the sending side closes; replies can still be read). */
-  readonly halfCloseAfterWrite?: boolean;
 }
 
 /** One client connection. Reads time out (default 5 s) instead of waiting forever. */
@@ -64,7 +62,7 @@ export class RawConnection {
 
   static open(port: number, opts: OpenOptions = {}): Promise<RawConnection> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ port, host: '127.0.0.1', noDelay: true, allowHalfOpen: opts.halfCloseAfterWrite === true });
+      const socket = net.connect({ port, host: '127.0.0.1', noDelay: true });
       const conn = new RawConnection(socket, opts);
       socket.once('error', reject);
       socket.once('connect', () => {
@@ -80,8 +78,7 @@ export class RawConnection {
 
   write(data: string | Buffer): void {
     const bytes = typeof data === 'string' ? Buffer.from(data, 'latin1') : data;
-    if (this.opts.halfCloseAfterWrite === true) this.socket.end(bytes);
-    else this.socket.write(bytes);
+    this.socket.write(bytes);
   }
 
   /** The peer closed (FIN, reset) or the socket was destroyed here. */
