@@ -161,6 +161,8 @@ export function forward(ctx: RequestContext, env: ForwardEnv, action: RouteActio
     method: ctx.method, path: upstreamPath, headers, chunked,
     connectTimeoutMs: cluster.ir.connectTimeoutMs || env.connectTimeoutMs, idleTimeoutMs: backend.idleTimeoutMs,
   });
+  // The runtime aborts ctx.upstream when the client goes away: the forwarding stops, timers and all.
+  ctx.upstream = f;
   if (scan.hasBody && backend.retry !== undefined && backend.retry.retryNonIdempotent) f.keepBodyThenStart();
   else f.start();
 }
@@ -179,6 +181,8 @@ class Forwarding {
   implicitRetryUsed = false;
   overallTimer: NodeJS.Timeout | undefined;
   done = false;
+  /** The exchange of the attempt under way. */
+  exchange: UpstreamExchange | undefined;
 
   constructor(
     readonly ctx: RequestContext,
@@ -201,6 +205,12 @@ class Forwarding {
     if (this.overallTimer) clearTimeout(this.overallTimer);
   }
 
+  /** Abort: the client went away or the request timed out. */
+  destroy(): void {
+    this.finishAll();
+    this.exchange?.destroy();
+  }
+
   start(): void {
     if (this.backend.requestTimeoutMs > 0) this.overallTimer = setTimeout(onRequestTimeout, this.backend.requestTimeoutMs, this);
     this.attempt();
@@ -210,9 +220,7 @@ class Forwarding {
     if (this.done) return;
     const ctx = this.ctx;
     ctx.upstreamError = 'request_timeout';
-    const u = ctx.upstream;
-    this.finishAll();
-    u?.destroy();
+    this.destroy();
     if (ctx.res.headersSent) ctx.res.destroy();
     else localReply(ctx, this.env, 504, 'upstream_timeout');
   }
@@ -233,7 +241,7 @@ class Forwarding {
     const a = new Attempt(this, ep);
     const ex = this.cluster.pool.request(ep, this.options, a);
     a.ex = ex;
-    ctx.upstream = ex;
+    this.exchange = ex;
     const retry = this.backend.retry;
     if (retry !== undefined && retry.perTryTimeoutMs > 0) a.tryTimer = setTimeout(onPerTryTimeout, retry.perTryTimeoutMs, a);
 
