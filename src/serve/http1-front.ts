@@ -166,8 +166,16 @@ export class FrontRequest extends Readable {
     return h;
   }
 
+  /** The body's end, once the parser saw it; pushed when someone reads (most requests have no body and no reader). */
+  endPending = false;
+
   /** The consumer wants more body: let the socket be read again. */
   override _read(): void {
+    if (this.endPending) {
+      this.endPending = false;
+      this.push(null);
+      return;
+    }
     this.conn.bodyWanted(this);
   }
 }
@@ -523,7 +531,9 @@ export class FrontConnection {
     this.parsing = undefined;
     if (req !== undefined) {
       req.complete = true;
-      if (!req.destroyed) req.push(null);
+      // A body that was never read (or a request without one) ends when a reader asks: _read().
+      if (req.readableFlowing === null && req.readableLength === 0) req.endPending = true;
+      else if (!req.destroyed) req.push(null);
     }
     if (this.phase === Phase.Active && this.current === undefined) {
       this.phase = Phase.Waiting;
