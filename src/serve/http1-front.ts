@@ -315,18 +315,19 @@ export class FrontResponse extends EventEmitter {
     return this;
   }
 
-  /** One socket write for head, body bytes and chunk framing where possible. */
+  /**
+   * One socket write for head, body bytes and chunk framing where possible. The response is over
+   * once its last bytes are queued on the socket (in order before anything a later response writes):
+   * no empty write and callback per response just to learn that.
+   */
   private send(chunk: Buffer | string, last: boolean, cb: (() => void) | undefined): boolean {
     const socket = this.socket!;
     this.conn.lastActivity = coarseNow;
     let head = this.pendingHead;
     this.pendingHead = undefined;
     const size = this.hasBody ? (typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length) : 0;
+    const writeCb = last ? undefined : cb;
     let ok = true;
-    const done = last ? (err?: Error | null): void => {
-      cb?.();
-      this.conn.responseOver(this, err === undefined || err === null);
-    } : cb;
     if (this.chunked) {
       let tail = '';
       if (size > 0) {
@@ -334,26 +335,31 @@ export class FrontResponse extends EventEmitter {
         tail = '\r\n';
       }
       if (last) tail += `0\r\n${this.trailers ?? ''}\r\n`;
-      if (size === 0) ok = socket.write(`${head ?? ''}${tail}`, 'latin1', done);
-      else if (typeof chunk === 'string') ok = socket.write(`${head}${chunk}${tail}`, 'utf8', done);
+      if (size === 0) ok = socket.write(`${head ?? ''}${tail}`, 'latin1', writeCb);
+      else if (typeof chunk === 'string') ok = socket.write(`${head}${chunk}${tail}`, 'utf8', writeCb);
       else {
         socket.cork();
         socket.write(head!, 'latin1');
-        socket.write(chunk);
-        ok = tail === '' ? socket.write(Buffer.alloc(0), done) : socket.write(tail, 'latin1', done);
+        ok = socket.write(chunk, tail === '' ? writeCb : undefined);
+        if (tail !== '') ok = socket.write(tail, 'latin1', writeCb);
         socket.uncork();
       }
     } else if (size === 0) {
-      if (head !== undefined) ok = socket.write(head, 'latin1', done);
-      else if (done !== undefined) ok = socket.write(Buffer.alloc(0), done);
+      if (head !== undefined) ok = socket.write(head, 'latin1', writeCb);
+      else if (writeCb !== undefined) process.nextTick(writeCb);
     } else if (typeof chunk === 'string') {
-      ok = socket.write(head === undefined ? chunk : `${head}${chunk}`, 'utf8', done);
+      ok = socket.write(head === undefined ? chunk : `${head}${chunk}`, 'utf8', writeCb);
     } else if (head !== undefined) {
       socket.cork();
       socket.write(head, 'latin1');
-      ok = socket.write(chunk, done);
+      ok = socket.write(chunk, writeCb);
       socket.uncork();
-    } else ok = socket.write(chunk, done);
+    } else ok = socket.write(chunk, writeCb);
+    if (last) {
+      if (cb !== undefined) process.nextTick(cb);
+      this.conn.responseOver(this, true);
+      return ok;
+    }
     if (!ok) this.conn.awaitDrain(this);
     return ok;
   }
