@@ -450,7 +450,6 @@ export class FrontConnection {
   };
   private readonly onClose = (): void => this.closed();
 
-
   constructor(readonly front: Http1Front, readonly socket: Socket) {
     const p = new HTTPParser();
     p.initialize(HTTPParser.REQUEST, {}, front.limits.maxHeaderBytes, HTTPParser.kLenientNone);
