@@ -11,8 +11,8 @@ import { RESUME_HTTP } from '../dataplane/websocket-tunnel.js';
 
 /**
  * Why not http.Server: per request it builds an IncomingMessage and a ServerResponse (two full
- * streams), a headers object, and a chain of stream and event callbacks; on a proxied request that is
- * about a quarter of the gateway's CPU. The parser is the same llhttp, in strict mode, with the same
+ * streams), a headers object, and a chain of stream and event callbacks; measured on a proxied request,
+ * leaving them out saves about a tenth of the gateway's CPU per request. The parser is the same llhttp, in strict mode, with the same
  * header-size limit; what this module adds is the connection's life (keep-alive, pipelining in order,
  * 100-continue, timeouts, errors) and response framing, both small and both tested at the byte level.
  */
