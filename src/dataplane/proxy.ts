@@ -7,6 +7,7 @@ import type { IRRoute } from '../ir/types.js';
 import type { CompiledBackend, CompiledRetry, RouteAction } from './route-action.js';
 import { rewritePath } from './route-action.js';
 import type { Endpoint, UpstreamCluster } from './upstream-pool.js';
+import { codedError } from './llhttp.js';
 import { validateHead, type ExchangeHandlers, type ExchangeOptions, type UpstreamExchange } from './upstream-h1.js';
 import { hashKeyFor } from './balancer.js';
 import { endAtTurnEnd, holdWritesUntilTurnEnds } from './turn-writes.js';
@@ -85,12 +86,6 @@ function classify(err: NodeJS.ErrnoException): FailKind {
     return 'bad_response';
   }
   return 'reset';
-}
-
-function faultError(code: string, message: string): NodeJS.ErrnoException {
-  const e: NodeJS.ErrnoException = new Error(message);
-  e.code = code;
-  return e;
 }
 
 function retryableStatus(r: CompiledRetry, status: number): boolean {
@@ -312,7 +307,7 @@ function retryAfterBackoff(f: Forwarding): void {
 }
 
 function onPerTryTimeout(a: Attempt): void {
-  a.fail('per_try_timeout', faultError('PORTICO_PER_TRY_TIMEOUT', 'per-try timeout'));
+  a.fail('per_try_timeout', codedError('PORTICO_PER_TRY_TIMEOUT', 'per-try timeout'));
 }
 
 /** One try against one endpoint: what the upstream exchange reports lands in these methods. */
@@ -444,7 +439,7 @@ class Attempt implements ExchangeHandlers {
   timeout(): void {
     const ctx = this.f.ctx;
     if (!ctx.res.headersSent) {
-      this.fail('timeout', faultError('PORTICO_IDLE_TIMEOUT', 'upstream idle timeout'));
+      this.fail('timeout', codedError('PORTICO_IDLE_TIMEOUT', 'upstream idle timeout'));
       return;
     }
     if (this.settled) return;

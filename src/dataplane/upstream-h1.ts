@@ -3,36 +3,9 @@
 
 import net from 'node:net';
 import tls from 'node:tls';
-import { createRequire } from 'node:module';
 import { holdWritesUntilTurnEnds } from './turn-writes.js';
+import { HTTPParser, closeParser, codedError as fault, fieldError, type LlhttpParser } from './llhttp.js';
 
-/** The llhttp binding node:http itself uses; its callbacks are numbered slots on the parser. */
-interface LlhttpParser {
-  initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
-  execute(data: Buffer): number | Error;
-  finish(): number | Error | undefined;
-  close(): void;
-  [slot: number]: unknown;
-}
-interface LlhttpParserClass {
-  new (): LlhttpParser;
-  readonly RESPONSE: number;
-  readonly kOnHeaders: number;
-  readonly kOnHeadersComplete: number;
-  readonly kOnBody: number;
-  readonly kOnMessageComplete: number;
-  readonly kLenientNone: number;
-}
-
-function loadParser(): LlhttpParserClass {
-  const mod = createRequire(import.meta.url)('_http_common') as { HTTPParser?: LlhttpParserClass };
-  if (typeof mod.HTTPParser !== 'function') {
-    throw Object.assign(new Error('node:http does not expose its llhttp parser on this Node.js version'), { code: 'PORTICO_ERR_NO_LLHTTP' });
-  }
-  return mod.HTTPParser;
-}
-
-const HTTPParser = loadParser();
 const { kOnHeaders, kOnHeadersComplete, kOnBody, kOnMessageComplete } = HTTPParser;
 
 /** Node's own limits for a response head (16 KiB) and its header count (2000 fields). */
@@ -40,9 +13,6 @@ const MAX_HEADER_SIZE = 16 * 1024;
 const MAX_HEADER_FIELDS = 4000;
 /** A request target Node's client would refuse (spaces, controls, non-latin1). */
 const INVALID_PATH = /[^\u0021-\u00ff]/;
-/** A field value that could end the line early (response splitting / request smuggling). */
-const INVALID_VALUE = /[^\t\u0020-\u007e\u0080-\u00ff]/;
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 export interface UpstreamEndpoint {
   readonly key: string;
@@ -76,10 +46,6 @@ export interface ExchangeOptions {
   readonly idleTimeoutMs: number;
 }
 
-function fault(code: string, message: string): NodeJS.ErrnoException {
-  return Object.assign(new Error(message), { code });
-}
-
 /**
  * Null when path and fields can be written as they are; otherwise the error Node's client would
  * have thrown. Values from llhttp are already clean; those from configuration and rewrites may not be.
@@ -87,17 +53,14 @@ function fault(code: string, message: string): NodeJS.ErrnoException {
 export function validateHead(path: string, headers: readonly string[]): NodeJS.ErrnoException | null {
   if (path === '' || INVALID_PATH.test(path)) return fault('ERR_UNESCAPED_CHARACTERS', 'request path contains unescaped characters');
   for (let i = 0; i < headers.length; i += 2) {
-    if (!TOKEN.test(headers[i] as string)) return fault('ERR_INVALID_HTTP_TOKEN', 'invalid header name');
-    if (INVALID_VALUE.test(headers[i + 1] as string)) return fault('ERR_INVALID_CHAR', `invalid character in header "${headers[i] as string}"`);
+    const bad = fieldError(headers[i] as string, headers[i + 1] as string);
+    if (bad !== null) return bad;
   }
   return null;
 }
 
 const CRLF = '\r\n';
 
-function closeParser(p: LlhttpParser): void {
-  p.close();
-}
 const LAST_CHUNK = '0\r\n\r\n';
 
 /** One request/response on a pooled connection. */

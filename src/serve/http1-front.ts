@@ -2,47 +2,22 @@
 // one parser per connection, requests handed to the gateway one at a time, responses framed here.
 
 import { EventEmitter } from 'node:events';
-import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { RESUME_HTTP } from '../dataplane/websocket-tunnel.js';
+import { HTTPParser, METHODS, closeParser, codedError, fieldError, type LlhttpParser } from '../dataplane/llhttp.js';
 
 /**
  * Why not http.Server: per request it builds an IncomingMessage and a ServerResponse (two full
- * streams), a headers object, and a chain of stream and event callbacks; measured on a proxied request,
- * leaving them out saves about a tenth of the gateway's CPU per request. The parser is the same llhttp, in strict mode, with the same
- * header-size limit; what this module adds is the connection's life (keep-alive, pipelining in order,
- * 100-continue, timeouts, errors) and response framing, both small and both tested at the byte level.
+ * streams), a headers object, and a chain of stream and event callbacks; measured on a proxied
+ * request, leaving them out saves about a tenth of the gateway's CPU per request. The parser is the
+ * same llhttp, in strict mode, with the same header-size limit; what this module adds is the
+ * connection's life (keep-alive, pipelining in order, 100-continue, timeouts, errors) and response
+ * framing, both small and both tested at the byte level.
  */
 
-interface LlhttpParser {
-  initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
-  execute(data: Buffer): number | Error;
-  close(): void;
-  [slot: number]: unknown;
-}
-interface LlhttpParserClass {
-  new (): LlhttpParser;
-  readonly REQUEST: number;
-  readonly kOnMessageBegin: number;
-  readonly kOnHeaders: number;
-  readonly kOnHeadersComplete: number;
-  readonly kOnBody: number;
-  readonly kOnMessageComplete: number;
-  readonly kLenientNone: number;
-}
-
-function loadParser(): { HTTPParser: LlhttpParserClass; methods: readonly string[] } {
-  const mod = createRequire(import.meta.url)('_http_common') as { HTTPParser?: LlhttpParserClass; methods?: string[] };
-  if (typeof mod.HTTPParser !== 'function' || !Array.isArray(mod.methods)) {
-    throw Object.assign(new Error('node:http does not expose its llhttp parser on this Node.js version'), { code: 'PORTICO_ERR_NO_LLHTTP' });
-  }
-  return { HTTPParser: mod.HTTPParser, methods: mod.methods };
-}
-
-const { HTTPParser, methods: METHODS } = loadParser();
 const { kOnMessageBegin, kOnHeaders, kOnHeadersComplete, kOnBody, kOnMessageComplete } = HTTPParser;
 
 /** The limits a connection reads on each event (a kept listener picks up a new configuration). */
@@ -72,29 +47,6 @@ export interface FrontHandlers {
 
 /** Coarse clock for activity stamps, advanced by the sweep: a syscall-free store per read and write. */
 let coarseNow = Date.now();
-
-const STATUS_TEXT: Record<number, string> = {
-  100: 'Continue', 101: 'Switching Protocols', 200: 'OK', 201: 'Created', 202: 'Accepted', 204: 'No Content', 206: 'Partial Content',
-  301: 'Moved Permanently', 302: 'Found', 303: 'See Other', 304: 'Not Modified', 307: 'Temporary Redirect', 308: 'Permanent Redirect',
-  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 408: 'Request Timeout',
-  409: 'Conflict', 413: 'Payload Too Large', 417: 'Expectation Failed', 421: 'Misdirected Request', 426: 'Upgrade Required', 429: 'Too Many Requests',
-  431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable',
-  504: 'Gateway Timeout', 505: 'HTTP Version Not Supported',
-};
-
-function reasonFor(status: number): string {
-  return STATUS_TEXT[status] ?? 'Unknown';
-}
-
-// The same field checks node:http applies when it writes a response (a relayed CR/LF would split it).
-const TOKEN_RE = /^[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+$/;
-const INVALID_VALUE_RE = /[^\t\x20-\x7e\x80-\xff]/;
-
-function fieldError(code: string, message: string): NodeJS.ErrnoException {
-  const e: NodeJS.ErrnoException = new TypeError(message);
-  e.code = code;
-  return e;
-}
 
 /** node:http's choice for fields repeated in a request: keep the first, or join. */
 const FIRST_WINS = new Set([
@@ -130,10 +82,9 @@ export class FrontRequest extends Readable {
   readonly httpVersionMinor: number;
   readonly socket: Socket;
   complete = false;
-  readonly upgrade: boolean;
   private headersObject: Record<string, string | string[]> | undefined;
 
-  constructor(readonly conn: FrontConnection, method: string, url: string, raw: string[], major: number, minor: number, upgrade: boolean) {
+  constructor(readonly conn: FrontConnection, method: string, url: string, raw: string[], major: number, minor: number) {
     super(BODY_BUFFER);
     this.method = method;
     this.url = url;
@@ -141,7 +92,6 @@ export class FrontRequest extends Readable {
     this.httpVersionMajor = major;
     this.httpVersionMinor = minor;
     this.socket = conn.socket;
-    this.upgrade = upgrade;
   }
 
   get httpVersion(): string {
@@ -209,7 +159,7 @@ export class FrontResponse extends EventEmitter {
   }
 
   setHeader(name: string, value: string | number | readonly string[]): this {
-    if (this.headersSent) throw fieldError('ERR_HTTP_HEADERS_SENT', 'Cannot set headers after they are sent to the client');
+    if (this.headersSent) throw codedError('ERR_HTTP_HEADERS_SENT', 'Cannot set headers after they are sent to the client');
     const list = (this.extra ??= []);
     for (let i = list.length - 2; i >= 0; i -= 2) if ((list[i] as string).toLowerCase() === name.toLowerCase()) list.splice(i, 2);
     if (Array.isArray(value)) for (const v of value) list.push(name, String(v));
@@ -217,15 +167,8 @@ export class FrontResponse extends EventEmitter {
     return this;
   }
 
-  getHeader(name: string): string | undefined {
-    const list = this.extra;
-    if (list === undefined) return undefined;
-    for (let i = 0; i < list.length; i += 2) if ((list[i] as string).toLowerCase() === name.toLowerCase()) return list[i + 1];
-    return undefined;
-  }
-
   writeHead(status: number, headers?: readonly string[] | Readonly<Record<string, string | number | readonly string[] | undefined>>): this {
-    if (this.headersSent) throw fieldError('ERR_HTTP_HEADERS_SENT', 'Cannot write headers after they are sent to the client');
+    if (this.headersSent) throw codedError('ERR_HTTP_HEADERS_SENT', 'Cannot write headers after they are sent to the client');
     const flat = headers === undefined ? EMPTY_HEADERS : Array.isArray(headers) ? headers as readonly string[] : flatten(headers as Record<string, string | number | readonly string[] | undefined>);
     this.statusCode = status;
     this.storeHead(status, flat);
@@ -236,15 +179,15 @@ export class FrontResponse extends EventEmitter {
     let t = '';
     for (const k of Object.keys(trailers)) {
       const v = String(trailers[k]);
-      if (!TOKEN_RE.test(k)) throw fieldError('ERR_INVALID_HTTP_TOKEN', `Trailer name must be a valid HTTP token ["${k}"]`);
-      if (INVALID_VALUE_RE.test(v)) throw fieldError('ERR_INVALID_CHAR', `Invalid character in trailer content ["${k}"]`);
+      const bad = fieldError(k, v);
+      if (bad !== null) throw bad;
       t += `${k}: ${v}\r\n`;
     }
     this.trailers = (this.trailers ?? '') + t;
   }
 
   private storeHead(status: number, flat: readonly string[]): void {
-    let text = `HTTP/1.1 ${status} ${reasonFor(status)}\r\n`;
+    let text = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
     let length = false;
     let te = false;
     let date = false;
@@ -254,8 +197,9 @@ export class FrontResponse extends EventEmitter {
         const name = list[i] as string;
         const value = list[i + 1] as string;
         if (skip !== undefined && hasField(skip, name)) continue;
-        if (!TOKEN_RE.test(name)) throw fieldError('ERR_INVALID_HTTP_TOKEN', `Header name must be a valid HTTP token ["${name}"]`);
-        if (INVALID_VALUE_RE.test(value)) throw fieldError('ERR_INVALID_CHAR', `Invalid character in header content ["${name}"]`);
+        // the checks node:http applies before it writes a head (a relayed CR/LF would split it)
+        const bad = fieldError(name, value);
+        if (bad !== null) throw bad;
         // Framing and connection fields decide how the body goes out: spot them by length first.
         const n = name.length;
         if (n === 14 || n === 17 || n === 10 || n === 4) {
@@ -409,7 +353,7 @@ const enum Phase {
 /** Requests parsed ahead of their turn (pipelining) before the socket stops being read. */
 const MAX_PIPELINED = 16;
 
-const kErrorResponses: Record<string, string> = {
+const ERROR_RESPONSES: Record<string, string> = {
   HPE_HEADER_OVERFLOW: 'HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\ncontent-length: 0\r\n\r\n',
   HPE_CHUNK_EXTENSIONS_OVERFLOW: 'HTTP/1.1 413 Payload Too Large\r\nconnection: close\r\ncontent-length: 0\r\n\r\n',
   timeout: 'HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n',
@@ -502,7 +446,7 @@ export class FrontConnection {
     }
     const method = METHODS[methodIndex] ?? 'GET';
     this.phase = Phase.Active;
-    const req = new FrontRequest(this, method, url ?? '', raw, major, minor, upgrade);
+    const req = new FrontRequest(this, method, url ?? '', raw, major, minor);
     if (upgrade && method !== 'CONNECT') {
       // Parsing stops after this message; data() hands the socket over with what followed.
       this.upgradeRequest = req;
@@ -645,7 +589,7 @@ export class FrontConnection {
   private parseError(err: NodeJS.ErrnoException): void {
     // Nothing after a framing error can be trusted: the connection ends with a 400 (or 431, 413).
     this.closing = true;
-    const response = kErrorResponses[err.code ?? ''] ?? BAD_REQUEST;
+    const response = ERROR_RESPONSES[err.code ?? ''] ?? BAD_REQUEST;
     const req = this.parsing;
     this.parsing = undefined;
     const cur = this.current;
@@ -695,12 +639,12 @@ export class FrontConnection {
     if (this.phase === Phase.Waiting && this.current === undefined) {
       const limit = this.served === 0 ? l.headersTimeoutMs : l.keepAliveTimeoutMs;
       if (limit > 0 && now - this.phaseSince >= limit) {
-        this.closeNow(this.served === 0 ? kErrorResponses.timeout : undefined);
+        this.closeNow(this.served === 0 ? ERROR_RESPONSES.timeout : undefined);
         return;
       }
     }
     if (this.phase === Phase.Headers && l.headersTimeoutMs > 0 && now - this.phaseSince >= l.headersTimeoutMs) {
-      this.closeNow(this.current === undefined ? kErrorResponses.timeout : undefined);
+      this.closeNow(this.current === undefined ? ERROR_RESPONSES.timeout : undefined);
       return;
     }
     if (this.parsing !== undefined && l.requestTimeoutMs > 0 && now - this.phaseSince >= l.requestTimeoutMs) {
@@ -717,10 +661,9 @@ export class FrontConnection {
   }
 
   /** Drain: a connection between requests closes now; one serving a request closes after it. */
-  closeIfIdle(): boolean {
-    if (this.current !== undefined || this.parsing !== undefined || this.upgradeRequest !== undefined) return false;
+  closeIfIdle(): void {
+    if (this.current !== undefined || this.parsing !== undefined || this.upgradeRequest !== undefined) return;
     this.socket.destroy();
-    return true;
   }
 
   /** Stop reading and answering: what follows on the socket is not this connection's to parse. */
@@ -766,9 +709,6 @@ function endThenDestroy(socket: Socket): void {
   else socket.once('finish', () => socket.destroy());
 }
 
-function closeParser(p: LlhttpParser): void {
-  p.close();
-}
 
 function expectValue(raw: readonly string[]): string | undefined {
   for (let i = 0; i < raw.length; i += 2) {
@@ -804,10 +744,6 @@ export class Http1Front {
 
   forget(c: FrontConnection): void {
     this.connections.delete(c);
-  }
-
-  get size(): number {
-    return this.connections.size;
   }
 
   private sweep(): void {
