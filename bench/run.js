@@ -1,7 +1,8 @@
 // `npm run bench`: installs what the benchmarks need, starts every server on loopback, measures
 // them side by side in one run, prints ratios, and writes bench/results/latest.{json,md}.
 // Options: --quick (< 3 minutes), --only http1,routes,config,reload,h2,gitops, --layout split|shared,
-// --upstream nginx|node, --rounds N, --seconds S, --quiet-wait S, --no-priority, --portico head|worktree, --no-install, --out NAME.
+// --upstream nginx|node, --rounds N, --seconds S, --quiet-wait S, --no-priority, --portico head|worktree, --no-install, --out NAME,
+// --variants nginx,haproxy,portico-1w,... (HTTP/1.1 section: only these besides direct).
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir, cpus as osCpus, totalmem, release, setPriority, getPriority } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +24,7 @@ const SECTIONS = ['http1', 'routes', 'config', 'reload', 'h2', 'gitops'];
 const APT_PACKAGES = { wrk: 'wrk', nginx: 'nginx', haproxy: 'haproxy', h2load: 'nghttp2-client', openssl: 'openssl' };
 
 function parseArgs(argv) {
-  const o = { quick: false, only: SECTIONS, layout: 'split', upstream: 'nginx', install: true, out: 'latest', rounds: null, seconds: null, quietWait: null, priority: true, portico: 'head' };
+  const o = { quick: false, only: SECTIONS, layout: 'split', upstream: 'nginx', install: true, out: 'latest', rounds: null, seconds: null, quietWait: null, priority: true, portico: 'head', variants: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -33,6 +34,7 @@ function parseArgs(argv) {
     };
     if (a === '--quick') o.quick = true;
     else if (a === '--only') o.only = val().split(',');
+    else if (a === '--variants') o.variants = val().split(',');
     else if (a === '--layout') o.layout = val();
     else if (a === '--upstream') o.upstream = val();
     else if (a === '--rounds') o.rounds = Number(val());
@@ -60,6 +62,7 @@ function plan(o) {
   if (o.rounds) { p.rounds = o.rounds; p.routeRounds = o.rounds; p.pacedRounds = o.rounds; }
   if (o.seconds) p.seconds = o.seconds;
   if (o.quietWait !== null) p.quietWaitMs = o.quietWait * 1000;
+  p.variants = o.variants;
   return p;
 }
 
@@ -126,7 +129,7 @@ function peerVersions() {
 async function main() {
   const o = parseArgs(process.argv.slice(2));
   if (o.help) {
-    console.log(readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(0, 4).join('\n'));
+    console.log(readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(0, 5).join('\n'));
     return 0;
   }
   const t0 = Date.now();

@@ -20,6 +20,7 @@ export async function runHttp1(ctx) {
   const skipped = {};
 
   const add = async (name, starter, { cpus, note } = {}) => {
+    if (plan.variants && !plan.variants.includes(name)) return;
     try {
       const server = await starter();
       variants.push({ name, server, cpus, note });
