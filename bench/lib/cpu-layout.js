@@ -26,3 +26,21 @@ export function repin(rootPid, cpus) {
     try { execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' }); } catch {}
   }
 }
+
+/**
+ * Run this process (every thread) on `cpus` until the returned function puts it back: while a run
+ * is measured, the harness's own timers and /proc reads stay off the server's core.
+ */
+export function pinSelf(cpus) {
+  if (!cpus) return () => {};
+  let mask;
+  try {
+    mask = /:\s*([0-9a-f]+)\s*$/i.exec(execFileSync('taskset', ['-p', String(process.pid)]).toString())?.[1];
+    execFileSync('taskset', ['-a', '-p', '-c', cpus, String(process.pid)], { stdio: 'ignore' });
+  } catch {
+    return () => {};
+  }
+  return () => {
+    if (mask) try { execFileSync('taskset', ['-a', '-p', mask, String(process.pid)], { stdio: 'ignore' }); } catch {}
+  };
+}

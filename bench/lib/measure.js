@@ -2,12 +2,15 @@
 // giving throughput, latency, errors, CPU microseconds per request and peak RSS together.
 import { runWrk } from './wrk-runner.js';
 import { UsageMeter, BackgroundMeter, waitForQuiet } from './proc-usage.js';
+import { pinSelf } from './cpu-layout.js';
 
 /** Set by run.js from the plan: how long a run may wait for other work on the machine to pause. */
 export const quietGate = { maxWaitMs: 0 };
 
 export async function measuredRun({ server, url, connections, seconds, headers, paths, loadCpus, otherPids = [], delayMs }) {
   const quiet = quietGate.maxWaitMs > 0 ? await waitForQuiet({ maxWaitMs: quietGate.maxWaitMs }) : null;
+  // The meters' timers run in this process: on the load generator's cores, not the server's.
+  const unpin = pinSelf(loadCpus);
   const meter = new UsageMeter(server.pid);
   const background = new BackgroundMeter([server.pid, ...otherPids.filter((p) => p && p !== server.pid)]);
   meter.start();
@@ -18,6 +21,7 @@ export async function measuredRun({ server, url, connections, seconds, headers, 
     wrk = await runWrk({ url, connections, seconds, headers, paths, cpus: loadCpus, delayMs });
   } finally {
     usage = meter.stop();
+    unpin();
   }
   const backgroundCpuPct = background.stop();
   const okRequests = Math.max(wrk.requests - wrk.errorDetail.status, 1);

@@ -7,6 +7,7 @@ import https from 'node:https';
 import { runToCompletion, commandExists } from '../lib/process-group.js';
 import { runH2load } from '../lib/h2load-runner.js';
 import { UsageMeter } from '../lib/proc-usage.js';
+import { pinSelf } from '../lib/cpu-layout.js';
 import { summarize, orderForRound } from '../lib/summary-stats.js';
 import { startNginxTls, startPortico, porticoServeMissing } from '../lib/variants.js';
 import { routeModel, benchRequest } from '../gen-config.js';
@@ -63,17 +64,21 @@ export async function runH2(ctx) {
     for (const mode of modes) {
       for (const t of orderForRound(targets, round)) {
         if (!t.supports.has(mode.key)) continue;
+        // the meter's timer runs in this process: on the load generator's cores, not the server's
+        const unpin = pinSelf(layout.load);
         const meter = new UsageMeter(t.server.pid);
         meter.start();
         try {
           const r = await runH2load({ url: `https://localhost:${t.port}${req.path}`, connections: 50, streams: 10, seconds: plan.h2Seconds, h1: mode.h1, cpus: layout.load });
           const u = meter.stop();
+          unpin();
           r.cpuUsPerReq = r.succeeded ? (u.cpuSeconds * 1e6) / r.succeeded : null;
           r.peakRssMiB = u.peakRssMiB;
           ((runs[t.name] ??= {})[mode.key] ??= []).push(r);
           log(`  round ${round + 1} ${mode.key.padEnd(8)} ${t.name.padEnd(11)} ${fmt(r.rps, 0).padStart(7)} req/s  p50 ${fmt(r.p50Ms, 2)} ms  p99 ${fmt(r.p99Ms, 2)} ms  cpu ${fmt(r.cpuUsPerReq, 1)} µs/req  failed ${r.failed}  (${r.protocol})`);
         } catch (err) {
           meter.stop();
+          unpin();
           log(`  ${t.name} ${mode.key}: ${err.message}`);
         }
       }
