@@ -35,12 +35,14 @@ export function pinSelf(cpus) {
   if (!cpus) return () => {};
   let mask;
   try {
+    // "pid N's current affinity mask: 3": without it the process could not be put back, so stays put
     mask = /:\s*([0-9a-f]+)\s*$/i.exec(execFileSync('taskset', ['-p', String(process.pid)]).toString())?.[1];
+    if (!mask) return () => {};
     execFileSync('taskset', ['-a', '-p', '-c', cpus, String(process.pid)], { stdio: 'ignore' });
   } catch {
     return () => {};
   }
   return () => {
-    if (mask) try { execFileSync('taskset', ['-a', '-p', mask, String(process.pid)], { stdio: 'ignore' }); } catch {}
+    try { execFileSync('taskset', ['-a', '-p', mask, String(process.pid)], { stdio: 'ignore' }); } catch {}
   };
 }

@@ -69,16 +69,19 @@ export async function runH2(ctx) {
         const meter = new UsageMeter(t.server.pid);
         meter.start();
         try {
-          const r = await runH2load({ url: `https://localhost:${t.port}${req.path}`, connections: 50, streams: 10, seconds: plan.h2Seconds, h1: mode.h1, cpus: layout.load });
+          let r;
+          try {
+            r = await runH2load({ url: `https://localhost:${t.port}${req.path}`, connections: 50, streams: 10, seconds: plan.h2Seconds, h1: mode.h1, cpus: layout.load });
+          } finally {
+            unpin();
+          }
           const u = meter.stop();
-          unpin();
           r.cpuUsPerReq = r.succeeded ? (u.cpuSeconds * 1e6) / r.succeeded : null;
           r.peakRssMiB = u.peakRssMiB;
           ((runs[t.name] ??= {})[mode.key] ??= []).push(r);
           log(`  round ${round + 1} ${mode.key.padEnd(8)} ${t.name.padEnd(11)} ${fmt(r.rps, 0).padStart(7)} req/s  p50 ${fmt(r.p50Ms, 2)} ms  p99 ${fmt(r.p99Ms, 2)} ms  cpu ${fmt(r.cpuUsPerReq, 1)} µs/req  failed ${r.failed}  (${r.protocol})`);
         } catch (err) {
           meter.stop();
-          unpin();
           log(`  ${t.name} ${mode.key}: ${err.message}`);
         }
       }

@@ -55,6 +55,7 @@ export async function runHttp1(ctx) {
     }), { note: '--workers 1 with its JSON access log written to a file' }));
   }
   await Promise.all(starting);
+  for (const n of plan.variants ?? []) if (!variants.some((v) => v.name === n) && !(n in skipped)) log(`  --variants: no variant named ${n}`);
   const rank = ['direct', 'nginx', 'haproxy', ...NODE_PEER_NAMES, 'portico-1w', 'portico-all', 'portico-1w-log'];
   variants.sort((a, b) => rank.indexOf(a.name) - rank.indexOf(b.name));
 
