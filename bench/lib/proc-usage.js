@@ -56,8 +56,12 @@ function ticksOf(pids) {
   return m;
 }
 
+function rssKiB(pids) {
+  return pids.reduce((sum, pid) => sum + readRssKiB(pid), 0);
+}
+
 export function treeRssKiB(rootPid) {
-  return processTree(rootPid).reduce((sum, pid) => sum + readRssKiB(pid), 0);
+  return rssKiB(processTree(rootPid));
 }
 
 /**
@@ -74,19 +78,18 @@ export class UsageMeter {
   start() {
     const pids = processTree(this.rootPid);
     this.before = ticksOf(pids);
-    const rss = () => pids.reduce((sum, pid) => sum + readRssKiB(pid), 0);
-    this.peakRssKiB = rss();
+    this.peakRssKiB = rssKiB(pids);
     this.timer = setInterval(() => {
-      this.peakRssKiB = Math.max(this.peakRssKiB, rss());
+      this.peakRssKiB = Math.max(this.peakRssKiB, rssKiB(pids));
     }, 100);
   }
 
   stop() {
     clearInterval(this.timer);
-    const after = ticksOf(processTree(this.rootPid));
+    const pids = processTree(this.rootPid);
     let delta = 0;
-    for (const [pid, t] of after) delta += t - (this.before.get(pid) ?? 0);
-    this.peakRssKiB = Math.max(this.peakRssKiB, treeRssKiB(this.rootPid));
+    for (const [pid, t] of ticksOf(pids)) delta += t - (this.before.get(pid) ?? 0);
+    this.peakRssKiB = Math.max(this.peakRssKiB, rssKiB(pids));
     return { cpuSeconds: delta / clkTck, peakRssMiB: this.peakRssKiB / 1024 };
   }
 }
