@@ -61,6 +61,13 @@ export function validateHead(path: string, headers: readonly string[]): NodeJS.E
 
 const CRLF = '\r\n';
 
+/**
+ * Plain-TCP upstream sockets read into this one buffer (net's `onread`), and each read is parsed
+ * before the next can land: no Buffer, stream push and next-tick per read. Nothing keeps a view of
+ * it: llhttp turns fields into strings and hands over body bytes as copies.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
 const LAST_CHUNK = '0\r\n\r\n';
 
 /** One request/response on a pooled connection. */
@@ -171,7 +178,7 @@ export class UpstreamExchange {
     for (let i = 0; i < hs.length; i += 2) head += `${hs[i] as string}: ${hs[i + 1] as string}\r\n`;
     head += CRLF;
     const s = conn.socket;
-    s.setTimeout(o.idleTimeoutMs);
+    conn.exchangeIdleTimeout(o.idleTimeoutMs);
     // the head and whatever body already waited go out in one write, with this turn's other writes
     holdWritesUntilTurnEnds(s);
     s.write(head, 'latin1');
@@ -209,6 +216,10 @@ export class UpstreamConnection {
   private informational = false;
   private keepAlive = false;
   private connectTimer: NodeJS.Timeout | undefined;
+  /** The socket's inactivity timer is armed (only an exchange with its own idle timeout arms it). */
+  private timed = false;
+  /** When the connection went back to the idle list (the pool's sweep closes it after idleMs). */
+  idleSince = 0;
   dead = false;
 
   constructor(pool: UpstreamConnectionPool, ep: UpstreamEndpoint, connectTimeoutMs: number) {
@@ -216,7 +227,7 @@ export class UpstreamConnection {
     this.ep = ep;
     const t = pool.tlsOptions;
     const socket = t === undefined
-      ? net.connect({ host: ep.address, port: ep.port, noDelay: true })
+      ? net.connect({ host: ep.address, port: ep.port, noDelay: true, onread: { buffer: READ_BUFFER, callback: (n: number, buf: Uint8Array) => this.onRead(n, buf) } })
       : tls.connect({
         ...t, host: ep.address, port: ep.port, servername: t.servername ?? (net.isIP(ep.hostname) === 0 ? ep.hostname : undefined),
         session: pool.tlsSessions.get(ep.key),
@@ -247,7 +258,8 @@ export class UpstreamConnection {
     };
     p[kOnMessageComplete] = () => this.onComplete();
     this.parser = p;
-    socket.on('data', (d: Buffer) => this.onData(d));
+    // TLS sockets have no onread: their decrypted bytes arrive as 'data'
+    if (t !== undefined) socket.on('data', (d: Buffer) => this.onData(d));
     socket.on('end', () => this.onEnd());
     socket.on('error', (err: NodeJS.ErrnoException) => this.fail(err));
     socket.on('close', () => this.fail(fault('ECONNRESET', 'socket hang up')));
@@ -304,6 +316,23 @@ export class UpstreamConnection {
   private onData(d: Buffer): void {
     const r = this.parser.execute(d);
     if (r instanceof Error) this.fail(r as NodeJS.ErrnoException);
+  }
+
+  private onRead(n: number, buf: Uint8Array): boolean {
+    if (this.dead) return false;
+    this.onData((buf as Buffer).subarray(0, n));
+    return true;
+  }
+
+  /** An exchange's inactivity limit (0: none) on the socket's own timer; between exchanges the pool's sweep watches. */
+  exchangeIdleTimeout(ms: number): void {
+    if (ms > 0) {
+      this.socket.setTimeout(ms);
+      this.timed = true;
+    } else if (this.timed) {
+      this.socket.setTimeout(0);
+      this.timed = false;
+    }
   }
 
   private onEnd(): void {
@@ -372,6 +401,7 @@ export class UpstreamConnectionPool {
   private readonly o: PoolOptions;
   private readonly byEndpoint = new Map<string, EndpointConnections>();
   private readonly all = new Set<UpstreamConnection>();
+  private sweepTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
   constructor(o: PoolOptions) {
@@ -445,10 +475,36 @@ export class UpstreamConnectionPool {
       c.destroy();
       return;
     }
-    c.socket.setTimeout(this.o.idleMs);
+    c.exchangeIdleTimeout(0);
+    c.idleSince = Date.now();
     // an idle pooled connection must not keep a drained generation's process alive
     c.socket.unref();
     s.idle.push(c);
+    if (this.sweepTimer === undefined) {
+      this.sweepTimer = setInterval(() => this.closeIdle(), Math.max(50, Math.min(1000, Math.floor(this.o.idleMs / 4))));
+      this.sweepTimer.unref();
+    }
+  }
+
+  /**
+   * Idle connections past idleMs are closed: one coarse sweep for the pool rather than a socket timer
+   * set and cleared around every exchange.
+   */
+  private closeIdle(): void {
+    const now = Date.now();
+    let left = 0;
+    for (const s of this.byEndpoint.values()) {
+      for (const c of s.idle.slice()) {
+        if (now - c.idleSince >= this.o.idleMs) c.destroy();
+        else left++;
+      }
+    }
+    if (left === 0) this.stopSweep();
+  }
+
+  private stopSweep(): void {
+    if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
   }
 
   /** A connection closed: count it out, and open a fresh one for whoever waits. */
@@ -474,6 +530,7 @@ export class UpstreamConnectionPool {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.stopSweep();
     for (const s of this.byEndpoint.values()) {
       for (const ex of s.waiting.splice(0)) ex.destroy();
     }
