@@ -19,6 +19,7 @@ import { isWebSocketHandshake, openWebSocketTunnel, resumeHTTPParsing, type Open
 import { preflightHeaders } from './cors.js';
 import { httpsRedirectLocation, routeRedirectLocation } from './redirect.js';
 import { forward, headerValue, localReply, type ForwardEnv, type RequestContext } from './proxy.js';
+import { whenResponseCloses } from './response-close.js';
 import { sendLocalReplyOnSocket, type LocalReplyCode } from './local-reply.js';
 import { forwardedClientCert, verifiedClientElement, verifiedPeerFields } from './client-cert-details.js';
 
@@ -89,7 +90,7 @@ class RequestPathRuntime implements Runtime {
       requestId: '', clientAddress: req.socket.remoteAddress ?? '', secure: conn.tls, status: 0, route: undefined, cluster: undefined,
       upstreamAddress: undefined, localReply: undefined, upstreamError: undefined, bytesIn: 0, bytesOut: 0, clientGone: false, upstream: undefined,
     };
-    res.once('close', () => this.finish(ctx));
+    whenResponseCloses(res, () => this.finish(ctx));
     try {
       this.serve(ctx);
     } catch (err) {

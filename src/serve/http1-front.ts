@@ -7,6 +7,7 @@ import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { RESUME_HTTP } from '../dataplane/websocket-tunnel.js';
+import { ON_RESPONSE_CLOSE } from '../dataplane/response-close.js';
 import { HTTPParser, METHODS, closeParser, codedError, fieldError, type LlhttpParser } from '../dataplane/llhttp.js';
 
 /**
@@ -150,6 +151,8 @@ export class FrontResponse extends EventEmitter {
   private extra: string[] | undefined;
   private trailers: string | undefined;
   private closed = false;
+  /** Run when the response is over, before its 'close' event (see whenResponseCloses). */
+  private closeHooks: (() => void)[] | undefined;
 
   constructor(readonly req: FrontRequest, private readonly conn: FrontConnection, keepAlive: boolean) {
     super();
@@ -313,6 +316,10 @@ export class FrontResponse extends EventEmitter {
     this.socket?.destroy();
   }
 
+  [ON_RESPONSE_CLOSE](fn: () => void): void {
+    if (!this.closed) (this.closeHooks ??= []).push(fn);
+  }
+
   /** Called once by the connection: completed (written out) or cut short (socket gone). */
   over(completed: boolean): void {
     if (this.closed) return;
@@ -320,6 +327,11 @@ export class FrontResponse extends EventEmitter {
     this.writableFinished = completed;
     this.socket = null;
     if (completed) this.emit('finish');
+    const hooks = this.closeHooks;
+    if (hooks !== undefined) {
+      this.closeHooks = undefined;
+      for (const fn of hooks) fn();
+    }
     this.emit('close');
   }
 }

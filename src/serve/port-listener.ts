@@ -9,6 +9,7 @@ import type { IRGlobal, IRListener } from '../ir/types.js';
 import type { ConnectionInfo } from '../dataplane/runtime-types.js';
 import { EdgeProtocols } from './edge-protocols.js';
 import { OVERLOAD_NORMAL, OVERLOAD_SHEDDING, type OverloadLevel } from './overload-monitor.js';
+import { whenResponseCloses } from '../dataplane/response-close.js';
 
 export type ListenerKind = 'http' | 'https' | 'tcp' | 'tls-tcp';
 
@@ -168,7 +169,7 @@ export class PortListener {
     // A request that arrives while draining (keep-alive or pipelined) is served, then the socket closes.
     if (this.draining || (this.dispatch.overloadLevel?.() ?? OVERLOAD_NORMAL) !== OVERLOAD_NORMAL) res.shouldKeepAlive = false;
     this.inflight.add(res);
-    res.once('close', () => {
+    whenResponseCloses(res, () => {
       this.inflight.delete(res);
       if (this.draining) setImmediate(() => this.edge?.http1.closeIdleConnections());
     });
