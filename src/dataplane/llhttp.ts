@@ -9,7 +9,21 @@ export interface LlhttpParser {
   execute(data: Buffer): number | Error;
   finish(): number | Error | undefined;
   close(): void;
+  /** Read `handle` from native code (no stream, no Buffer per read); kOnExecute reports each read's result. */
+  consume(handle: StreamHandle): void;
+  unconsume(): void;
+  /** During kOnExecute: a copy of the bytes that read delivered. */
+  getCurrentBuffer(): Buffer;
   [slot: number]: unknown;
+}
+
+/** A socket's native stream handle (what node:http hands its parser). */
+export interface StreamHandle {
+  readonly isStreamBase?: boolean;
+  _consumed?: boolean;
+  reading?: boolean;
+  readStart(): number;
+  readStop(): number;
 }
 
 export interface LlhttpParserClass {
@@ -21,6 +35,7 @@ export interface LlhttpParserClass {
   readonly kOnHeadersComplete: number;
   readonly kOnBody: number;
   readonly kOnMessageComplete: number;
+  readonly kOnExecute: number;
   readonly kLenientNone: number;
 }
 

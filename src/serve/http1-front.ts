@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { RESUME_HTTP } from '../dataplane/websocket-tunnel.js';
 import { ON_RESPONSE_CLOSE } from '../dataplane/response-close.js';
-import { HTTPParser, METHODS, closeParser, codedError, fieldError, type LlhttpParser } from '../dataplane/llhttp.js';
+import { HTTPParser, METHODS, closeParser, codedError, fieldError, type LlhttpParser, type StreamHandle } from '../dataplane/llhttp.js';
 
 /**
  * Why not http.Server: per request it builds an IncomingMessage and a ServerResponse (two full
@@ -19,7 +19,7 @@ import { HTTPParser, METHODS, closeParser, codedError, fieldError, type LlhttpPa
  * framing, both small and both tested at the byte level.
  */
 
-const { kOnMessageBegin, kOnHeaders, kOnHeadersComplete, kOnBody, kOnMessageComplete } = HTTPParser;
+const { kOnMessageBegin, kOnHeaders, kOnHeadersComplete, kOnBody, kOnMessageComplete, kOnExecute } = HTTPParser;
 
 /** The limits a connection reads on each event (a kept listener picks up a new configuration). */
 export interface FrontLimits {
@@ -397,6 +397,11 @@ export class FrontConnection {
   private pendingError: string | undefined;
   private readingPaused = false;
   private closing = false;
+  /**
+   * The socket's handle when the parser reads it directly (as node:http does): no Buffer, stream push
+   * and next-tick per read. Bytes already in the socket's stream buffer still arrive through 'data'.
+   */
+  private consumed: StreamHandle | undefined;
   private drainWaiter: FrontResponse | undefined;
   private readonly onData = (d: Buffer): void => this.data(d);
   private readonly onDrain = (): void => {
@@ -423,6 +428,13 @@ export class FrontConnection {
     p[kOnMessageComplete] = () => this.messageComplete();
     this.parser = p;
     socket.on('data', this.onData);
+    const handle = (socket as unknown as { _handle?: StreamHandle | null })._handle;
+    if (handle?.isStreamBase === true && handle._consumed !== true) {
+      handle._consumed = true;
+      p.consume(handle);
+      p[kOnExecute] = (r: number | Error) => this.executed(r);
+      this.consumed = handle;
+    }
     socket.on('drain', this.onDrain);
     socket.once('close', this.onClose);
   }
@@ -431,7 +443,18 @@ export class FrontConnection {
   data(d: Buffer): void {
     this.lastActivity = coarseNow;
     if (this.closing) return;
-    const r = this.parser.execute(d);
+    this.parsed(this.parser.execute(d), d);
+  }
+
+  /** What the parser made of a read of the consumed handle. */
+  private executed(r: number | Error): void {
+    this.lastActivity = coarseNow;
+    // bytes after the connection stopped being HTTP/1 (an error, a close on its way) are not parsed
+    if (this.closing) return;
+    this.parsed(r, undefined);
+  }
+
+  private parsed(r: number | Error, d: Buffer | undefined): void {
     if (r instanceof Error) {
       this.parseError(r as NodeJS.ErrnoException);
       return;
@@ -439,7 +462,7 @@ export class FrontConnection {
     const up = this.upgradeRequest;
     if (up !== undefined) {
       this.upgradeRequest = undefined;
-      if (this.current === undefined) this.handOver(up, d.subarray(r));
+      if (this.current === undefined) this.handOver(up, (d ?? this.parser.getCurrentBuffer()).subarray(r));
       else {
         // an upgrade pipelined behind a response cannot take the socket: the connection ends after it
         this.closing = true;
@@ -579,12 +602,22 @@ export class FrontConnection {
     if (this.readingPaused) return;
     this.readingPaused = true;
     this.socket.pause();
+    const h = this.consumed;
+    if (h !== undefined && h.reading === true) {
+      h.reading = false;
+      h.readStop();
+    }
   }
 
   private resumeReading(): void {
     if (!this.readingPaused || this.closing) return;
     this.readingPaused = false;
     this.socket.resume();
+    const h = this.consumed;
+    if (h !== undefined && h.reading !== true && !this.socket.destroyed) {
+      h.reading = true;
+      h.readStart();
+    }
   }
 
   private handOver(req: FrontRequest, head: Buffer): void {
@@ -684,6 +717,13 @@ export class FrontConnection {
     s.off('data', this.onData);
     s.off('drain', this.onDrain);
     this.front.forget(this);
+    const h = this.consumed;
+    if (h !== undefined) {
+      // reads go back to the socket's stream (an upgraded connection's new owner reads 'data')
+      this.consumed = undefined;
+      this.parser.unconsume();
+      h._consumed = false;
+    }
     if (this.readingPaused) {
       this.readingPaused = false;
       s.resume();

@@ -294,6 +294,20 @@ describe('HTTP/1.1 conformance of the gateway client side', () => {
     assert.equal(await c.quietFor(150), true, 'nothing follows the third response');
   });
 
+  it('pipelining: 40 requests in one write, more than the gateway parses ahead, all come back in order', async () => {
+    const c = await open();
+    // the first is slow, so the others pile up past the parse-ahead limit and the socket stops being read
+    let burst = get('/slow?ms=150&tag=q0');
+    for (let i = 1; i < 40; i++) burst += get(`/echo?tag=q${i}`);
+    c.write(burst);
+    const urls: string[] = [];
+    for (let i = 0; i < 40; i++) urls.push(echoOf(await c.readResponse()).url);
+    assert.deepEqual(urls, ['/slow?ms=150&tag=q0', ...Array.from({ length: 39 }, (_, i) => `/echo?tag=q${i + 1}`)]);
+    assert.equal(await c.quietFor(150), true, 'nothing follows the last response');
+    c.write(get('/echo?tag=after'));
+    assert.equal(echoOf(await c.readResponse()).url, '/echo?tag=after', 'the connection reads again afterwards');
+  });
+
   it('pipelining: a POST with a body between two GETs is forwarded whole and answered in order', async () => {
     const c = await open();
     const chunked = `POST /echo?tag=p4 HTTP/1.1\r\nHost: ${HOST}\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n3\r\nefg\r\n0\r\n\r\n`;
