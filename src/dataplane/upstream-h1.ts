@@ -481,7 +481,8 @@ export class UpstreamConnectionPool {
     c.socket.unref();
     s.idle.push(c);
     if (this.sweepTimer === undefined) {
-      this.sweepTimer = setInterval(() => this.closeIdle(), Math.max(50, Math.min(1000, Math.floor(this.o.idleMs / 4))));
+      // an eighth of the timeout late at most, and rarely for long timeouts (many clusters, many pools)
+      this.sweepTimer = setInterval(() => this.closeIdle(), Math.max(25, Math.min(10_000, Math.floor(this.o.idleMs / 8))));
       this.sweepTimer.unref();
     }
   }
