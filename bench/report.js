@@ -51,7 +51,7 @@ export function renderMarkdown(r) {
   L.push(`- Upstream: ${r.upstream}.`);
   L.push(`- Load: ${m.wrk}, 1 thread; HTTP/2 and TLS: ${m.h2load}. ${r.plan.rounds} rounds of ${r.plan.seconds} s per cell after a ${r.plan.warmupSeconds} s warm-up; the order of variants alternates between rounds (forward, reversed, rotated). Figures are medians with min–max over rounds.`);
   L.push(`- Versions: Node.js ${m.node}; ${m.nginx}; ${m.haproxy}; fastify ${m.peers.fastify}, @fastify/http-proxy ${m.peers['@fastify/http-proxy']}, http-proxy ${m.peers['http-proxy']}, fast-gateway ${m.peers['fast-gateway']} (restana ${m.peers.restana}, fast-proxy-lite ${m.peers['fast-proxy-lite']}); Portico at ${m.porticoCommit}.`);
-  L.push('- CPU per request = (utime + stime of the server\'s whole process tree, from /proc/PID/stat) ÷ successful requests; RSS = peak of the tree\'s summed VmRSS, sampled every 100 ms. "bg CPU" is CPU used meanwhile by processes outside the benchmark (100 = one core): high values mark noisy rounds.' + (r.plan.quietWaitMs ? ` Before each measured cell the run waited up to ${r.plan.quietWaitMs / 1000} s for the machine to be under 40% busy.` : ''));
+  L.push('- CPU per request = (utime + stime of the server\'s whole process tree, from /proc/PID/stat) ÷ successful requests; RSS = peak of the tree\'s summed VmRSS, sampled every 100 ms. "bg CPU" is CPU used meanwhile by processes outside the benchmark (100 = one core): high values mark noisy rounds.' + (r.plan.quietWaitMs ? ` Before each measured cell the run waited up to ${r.plan.quietWaitMs / 1000} s for the machine to be under 40% busy.` : '') + ' The servers of the other cells in a section were stopped (SIGSTOP) while one was measured.');
   for (const n of r.notes) L.push(`- ${n}`);
   L.push('');
 

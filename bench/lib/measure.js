@@ -3,11 +3,25 @@
 import { runWrk } from './wrk-runner.js';
 import { UsageMeter, BackgroundMeter, waitForQuiet } from './proc-usage.js';
 import { pinSelf } from './cpu-layout.js';
+import { pauseGroups } from './process-group.js';
 
 /** Set by run.js from the plan: how long a run may wait for other work on the machine to pause. */
 export const quietGate = { maxWaitMs: 0 };
 
-export async function measuredRun({ server, url, connections, seconds, headers, paths, loadCpus, otherPids = [], delayMs }) {
+/**
+ * `pause`: pids of servers started for other cells, stopped while this one is measured (never the
+ * server under test or the upstream).
+ */
+export async function measuredRun({ server, url, connections, seconds, headers, paths, loadCpus, otherPids = [], delayMs, pause = [] }) {
+  const resume = pauseGroups(pause.filter((p) => p !== server.pid && !otherPids.includes(p)));
+  try {
+    return await measureNow({ server, url, connections, seconds, headers, paths, loadCpus, otherPids, delayMs });
+  } finally {
+    resume();
+  }
+}
+
+async function measureNow({ server, url, connections, seconds, headers, paths, loadCpus, otherPids, delayMs }) {
   const quiet = quietGate.maxWaitMs > 0 ? await waitForQuiet({ maxWaitMs: quietGate.maxWaitMs }) : null;
   // The meters' timers run in this process: on the load generator's cores, not the server's.
   const unpin = pinSelf(loadCpus);

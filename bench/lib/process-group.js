@@ -43,6 +43,28 @@ function installHandlers() {
 }
 
 /**
+ * Stop the process groups of these pids (SIGSTOP) until the returned function continues them
+ * (SIGCONT). The servers that are not being measured are paused this way, so that their idle work
+ * (timers, garbage collection, a config-folder poll) does not run on the measured server's core.
+ * A group still stopped when the run ends is killed like any other (SIGKILL works on it).
+ */
+export function pauseGroups(pids) {
+  const stopped = [];
+  for (const pid of new Set(pids)) {
+    if (!pid) continue;
+    try {
+      process.kill(-pid, 'SIGSTOP');
+      stopped.push(pid);
+    } catch {}
+  }
+  return () => {
+    for (const pid of stopped) {
+      try { process.kill(-pid, 'SIGCONT'); } catch {}
+    }
+  };
+}
+
+/**
  * Start a long-running process. `cpus` (e.g. "1" or "0-1") pins it with taskset, which execs the
  * command so the pid stays the same. The last 16 KiB of its output are kept for error messages.
  */

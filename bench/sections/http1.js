@@ -58,6 +58,8 @@ export async function runHttp1(ctx) {
   for (const n of plan.variants ?? []) if (!variants.some((v) => v.name === n) && !(n in skipped)) log(`  --variants: no variant named ${n}`);
   const rank = ['direct', 'nginx', 'haproxy', ...NODE_PEER_NAMES, 'portico-1w', 'portico-all', 'portico-1w-log'];
   variants.sort((a, b) => rank.indexOf(a.name) - rank.indexOf(b.name));
+  // the servers of the other variants, paused while one is measured
+  const others = (v) => variants.filter((x) => x !== v).map((x) => x.server.pid);
 
   const results = {}; // name -> conns -> [run]
   for (const v of variants) results[v.name] = {};
@@ -77,7 +79,7 @@ export async function runHttp1(ctx) {
             await runWrk({ url, connections: conns, seconds: plan.warmupSeconds, headers, cpus: layout.load });
             warmed.add(v.name);
           }
-          const r = await measuredRun({ server: v.server, url, connections: conns, seconds: plan.seconds, headers, loadCpus: layout.load, otherPids: [upstream.pid] });
+          const r = await measuredRun({ server: v.server, url, connections: conns, seconds: plan.seconds, headers, loadCpus: layout.load, otherPids: [upstream.pid], pause: others(v) });
           (results[v.name][conns] ??= []).push(r);
           log(`  round ${round + 1} c=${conns} ${v.name.padEnd(18)} ${fmt(r.rps, 0).padStart(7)} req/s  p50 ${fmt(r.p50Ms, 2)} ms  p99 ${fmt(r.p99Ms, 2)} ms  cpu ${fmt(r.cpuUsPerReq, 1)} µs/req  rss ${fmt(r.peakRssMiB, 0)} MiB  errors ${r.errors}  bg ${fmt(r.backgroundCpuPct, 0)}%`);
         } catch (err) {
@@ -98,7 +100,7 @@ export async function runHttp1(ctx) {
         const url = `http://127.0.0.1:${v.server.port}${req.path}`;
         if (v.name === 'direct') repin(upstream.pid, layout.server);
         try {
-          const r = await measuredRun({ server: v.server, url, connections: PACED_CONNECTIONS, seconds: plan.seconds, headers: { host: req.host }, loadCpus: layout.load, otherPids: [upstream.pid], delayMs: plan.pacedDelayMs });
+          const r = await measuredRun({ server: v.server, url, connections: PACED_CONNECTIONS, seconds: plan.seconds, headers: { host: req.host }, loadCpus: layout.load, otherPids: [upstream.pid], delayMs: plan.pacedDelayMs, pause: others(v) });
           (paced[v.name] ??= []).push(r);
           log(`  round ${round + 1} paced c=${PACED_CONNECTIONS} ${v.name.padEnd(18)} ${fmt(r.rps, 0).padStart(7)} req/s  p50 ${fmt(r.p50Ms, 2)} ms  p99 ${fmt(r.p99Ms, 2)} ms  cpu ${fmt(r.cpuUsPerReq, 1)} µs/req`);
         } catch (err) {

@@ -54,7 +54,7 @@ export async function runRouteScale(ctx) {
           await runWrk({ url, connections: plan.routeConnections, seconds: plan.warmupSeconds, headers, paths: c.paths, cpus: layout.load });
           warmed.add(c);
         }
-        const r = await measuredRun({ server: c.server, url, connections: plan.routeConnections, seconds: plan.seconds, headers, paths: c.paths, loadCpus: layout.load, otherPids: [upstream.pid] });
+        const r = await measuredRun({ server: c.server, url, connections: plan.routeConnections, seconds: plan.seconds, headers, paths: c.paths, loadCpus: layout.load, otherPids: [upstream.pid], pause: cells.map((x) => x.server.pid) });
         runs.get(c).push(r);
         log(`  round ${round + 1} ${c.kind.padEnd(8)} ${String(c.routes).padStart(6)} routes ${fmt(r.rps, 0).padStart(7)} req/s  p99 ${fmt(r.p99Ms, 2)} ms  cpu ${fmt(r.cpuUsPerReq, 1)} µs/req  rss ${fmt(r.peakRssMiB, 0)} MiB  errors ${r.errors}  bg ${fmt(r.backgroundCpuPct, 0)}%`);
       } catch (err) {
