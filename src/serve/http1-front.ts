@@ -14,7 +14,9 @@ import { HTTPParser, METHODS, closeParser, codedError, fieldError, type LlhttpPa
  * Why not http.Server: per request it builds an IncomingMessage and a ServerResponse (two full
  * streams), a headers object, and a chain of stream and event callbacks; measured on a proxied
  * request, leaving them out saves about a tenth of the gateway's CPU per request. The parser is the
- * same llhttp, in strict mode, with the same header-size limit; what this module adds is the
+ * same llhttp, in strict mode, with the same header-size limit, and it reads the socket's handle
+ * itself as node:http's does (about 5% more throughput than reading through the socket's stream);
+ * what this module adds is the
  * connection's life (keep-alive, pipelining in order, 100-continue, timeouts, errors) and response
  * framing, both small and both tested at the byte level.
  */
