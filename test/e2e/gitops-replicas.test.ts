@@ -212,8 +212,14 @@ spec:
     startReplica(r);
     await ready(r, 'ready again');
     assert.equal((await get(r.port, '/shop/a')).upstream, 'v2');
-    const shopStatus = (await status(r))!.sources.find((s) => s.name === 'shop')!;
-    assert.equal(shopStatus.state, 'FetchFailed');
+    // The restart serves the stored revision before its first fetch has failed: the source reads
+    // Pending until then, and FetchFailed after, while the last-known-good keeps serving.
+    const state = await until('shop FetchFailed', async () => {
+      const st = (await status(r))!.sources.find((s) => s.name === 'shop')!.state;
+      return st === 'FetchFailed' ? st : st === 'Pending' ? undefined : st;
+    });
+    assert.equal(state, 'FetchFailed');
+    assert.equal((await get(r.port, '/shop/a')).upstream, 'v2', 'still serving the last-known-good');
     await daemon.start();
   });
 
