@@ -7,7 +7,7 @@ import { backend, buildIR, cluster, route } from '../support/ir-builder.js';
 import { startGateway, type TestGateway } from '../support/gateway-server.js';
 import { request } from '../support/http-client.js';
 
-const CLUSTER_IDLE_MS = 300;
+const CLUSTER_IDLE_MS = 500;
 
 /** An upstream that numbers its connections, notes when each closes, and answers /slow?ms=N late. */
 interface CountingUpstream {
@@ -69,7 +69,7 @@ describe('upstream connection pool: the cluster idle timeout', () => {
     // reused while it is fresh
     const again = await request(gw.port, { path: '/b' });
     assert.equal(again.body.toString(), 'conn 1', 'a fresh idle connection is reused');
-    await sleep(CLUSTER_IDLE_MS / 3);
+    await sleep(CLUSTER_IDLE_MS / 5);
     assert.equal(up.closedAt.has(1), false, 'not closed before the idle timeout');
     const deadline = Date.now() + 5000;
     while (!up.closedAt.has(1) && Date.now() < deadline) await sleep(20);
