@@ -216,8 +216,6 @@ export class UpstreamConnection {
   private informational = false;
   private keepAlive = false;
   private connectTimer: NodeJS.Timeout | undefined;
-  /** The socket's inactivity timer is armed (only an exchange with its own idle timeout arms it). */
-  private timed = false;
   /** When the connection went back to the idle list (the pool's sweep closes it after idleMs). */
   idleSince = 0;
   dead = false;
@@ -324,15 +322,12 @@ export class UpstreamConnection {
     return true;
   }
 
-  /** An exchange's inactivity limit (0: none) on the socket's own timer; between exchanges the pool's sweep watches. */
+  /**
+   * An exchange's inactivity limit (0: none) on the socket's own timer, armed only by an exchange
+   * with its own idle timeout; between exchanges the pool's sweep watches.
+   */
   exchangeIdleTimeout(ms: number): void {
-    if (ms > 0) {
-      this.socket.setTimeout(ms);
-      this.timed = true;
-    } else if (this.timed) {
-      this.socket.setTimeout(0);
-      this.timed = false;
-    }
+    if (ms > 0 || (this.socket.timeout ?? 0) > 0) this.socket.setTimeout(ms);
   }
 
   private onEnd(): void {

@@ -15,10 +15,9 @@ import { HTTPParser, METHODS, closeParser, codedError, fieldError, type LlhttpPa
  * streams), a headers object, and a chain of stream and event callbacks; measured on a proxied
  * request, leaving them out saves about a tenth of the gateway's CPU per request. The parser is the
  * same llhttp, in strict mode, with the same header-size limit, and it reads the socket's handle
- * itself as node:http's does (about 5% more throughput than reading through the socket's stream);
- * what this module adds is the
- * connection's life (keep-alive, pipelining in order, 100-continue, timeouts, errors) and response
- * framing, both small and both tested at the byte level.
+ * itself as node:http's does (about 5% more throughput than reading through the socket's stream).
+ * What this module adds is the connection's life (keep-alive, pipelining in order, 100-continue,
+ * timeouts, errors) and response framing, both small and both tested at the byte level.
  */
 
 const { kOnMessageBegin, kOnHeaders, kOnHeadersComplete, kOnBody, kOnMessageComplete, kOnExecute } = HTTPParser;
@@ -485,7 +484,7 @@ export class FrontConnection {
     this.phase = Phase.Active;
     const req = new FrontRequest(this, method, url ?? '', raw, major, minor);
     if (upgrade && method !== 'CONNECT') {
-      // Parsing stops after this message; data() hands the socket over with what followed.
+      // Parsing stops after this message; parsed() hands the socket over with what followed.
       this.upgradeRequest = req;
       return 2;
     }
@@ -762,7 +761,6 @@ function endThenDestroy(socket: Socket): void {
   if (socket.writableFinished) socket.destroy();
   else socket.once('finish', () => socket.destroy());
 }
-
 
 function expectValue(raw: readonly string[]): string | undefined {
   for (let i = 0; i < raw.length; i += 2) {
