@@ -10,7 +10,7 @@ import { loadPaths } from '../../src/load/index.js';
 import { compile } from '../../src/compile/index.js';
 import { routeTable } from '../../src/ir/route-table.js';
 
-const corpus = fileURLToPath(new URL('../../../../shared/corpus/emissary/', import.meta.url));
+const corpus = fileURLToPath(new URL('../../../test/testdata/emissary/', import.meta.url));
 
 interface ExpectedRoute {
   scheme: string;

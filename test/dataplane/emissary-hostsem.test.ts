@@ -29,7 +29,7 @@ interface ExpectedListener {
   readonly chains: readonly { readonly vhosts: readonly { readonly routes: readonly ExpectedRoute[] }[] }[];
 }
 
-const CORPUS = fileURLToPath(new URL('../../../../shared/corpus/emissary/hostsem', import.meta.url));
+const CORPUS = fileURLToPath(new URL('../../../test/testdata/emissary/hostsem', import.meta.url));
 const CASES = ['basic', 'cleartextonly', 'minimal'];
 
 describe('Emissary host semantics (hostsem corpus) through compile and the request path', () => {

@@ -1,4 +1,4 @@
-// Emissary's own test data (shared/corpus/emissary): every e2e manifest loads without errors, and
+// Emissary's own test data (test/testdata/emissary, copied with its notice): every e2e manifest loads without errors, and
 // every getambassador.io/v2 object normalises to the same spec as its v3alpha1 twin.
 
 import { test } from 'node:test';
@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { loadPaths, type LoadResult } from '../../src/load/index.js';
 import type { Resource } from '../../src/api/resource.js';
 
-const CORPUS = join(process.cwd(), '..', 'shared', 'corpus', 'emissary');
+const CORPUS = join(process.cwd(), 'test', 'testdata', 'emissary');
 const E2E = join(CORPUS, 'e2e');
 const VERSIONS = join(CORPUS, 'api-versions');
 

@@ -13,7 +13,7 @@ import { readSimpleDocuments } from '../../src/load/simple-yaml.js';
 import { parseDocuments, parseWithYamlPackage, type ParsedDocument } from '../../src/load/yaml-documents.js';
 import { loadFiles, type LoadResult } from '../../src/load/index.js';
 
-const CORPUS = join(process.cwd(), '..', 'shared', 'corpus', 'emissary');
+const CORPUS = join(process.cwd(), 'test', 'testdata', 'emissary');
 const TESTDATA = join(process.cwd(), 'test', 'testdata');
 
 /** The fast reader's documents, or undefined when it steps aside. */

@@ -27,7 +27,7 @@ function agree(kind: Kind, spec: unknown, label: string): boolean {
 }
 
 const seeds = (async () => {
-  const dirs = [join(process.cwd(), 'test', 'testdata'), join(process.cwd(), '..', 'shared', 'corpus', 'emissary')];
+  const dirs = [join(process.cwd(), 'test', 'testdata')];
   const { resources } = await loadPaths(dirs);
   const byKind = new Map<Kind, unknown[]>();
   for (const r of resources) {

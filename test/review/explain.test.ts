@@ -13,7 +13,7 @@ import { parseRequestLine } from '../../src/review/request-spec.js';
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const BIN = join(ROOT, 'bin/portico.js');
 // Emissary's own test data, beside the repository as the other corpus tests expect it.
-const HOSTSEM = fileURLToPath(new URL('../../../../shared/corpus/emissary/hostsem', import.meta.url));
+const HOSTSEM = fileURLToPath(new URL('../../../test/testdata/emissary/hostsem', import.meta.url));
 const SHOP = join(ROOT, 'test/testdata/review/shop');
 
 function portico(...args: string[]): { code: number; stdout: string; stderr: string } {
