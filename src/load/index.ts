@@ -6,7 +6,7 @@ import { compareProblems, type Problem } from '../api/problems.js';
 import type { Resource } from '../api/resource.js';
 import { decodeText, NO_SHAPE, type LoadContext } from './decode.js';
 import { walkTree } from './file-tree.js';
-import { ReaderCaches } from './simple-yaml.js';
+import { ReaderCaches } from './yaml-documents.js';
 import { LOAD_LIMITS } from './limits.js';
 
 export { LOAD_LIMITS } from './limits.js';
