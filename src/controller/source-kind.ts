@@ -3,9 +3,9 @@
 
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler, ValueErrorType } from '@sinclair/typebox/compiler';
-import { LineCounter, parseAllDocuments, isMap } from 'yaml';
 import { dirname } from 'node:path';
 import { problem, type Problem } from '../api/problems.js';
+import { parseDocuments, type ParsedDocument, type TextPosition } from '../load/yaml-documents.js';
 import type { Origin } from '../api/origin.js';
 import type { Claim } from '../compile/options.js';
 import type { VerifyPolicy } from '../sources/commit-signatures.js';
@@ -107,40 +107,28 @@ export function extractSources(files: readonly { path: string; content: Buffer |
       out.push(f);
       continue;
     }
-    const lc = new LineCounter();
-    let docs;
-    try {
-      docs = parseAllDocuments(text, { lineCounter: lc, uniqueKeys: true });
-    } catch {
-      out.push(f); // the loader reports the parse error with its position
-      continue;
-    }
-    if (!Array.isArray(docs)) {
-      out.push(f);
-      continue;
-    }
+    // Documents with a problem are left out here: the loader reports it with its position.
+    const docs = parseDocuments(text).documents;
+    const offset = lineOffsets(text);
     let blanked = text;
     for (const doc of docs) {
-      const node = doc.contents;
-      if (!isMap(node) || doc.errors.length > 0) continue;
-      const kind = node.get('kind') as unknown;
-      const apiVersion = node.get('apiVersion') as unknown;
+      const node = doc.value;
+      if (typeof node !== 'object' || node === null || Array.isArray(node)) continue;
+      const obj = node as Record<string, unknown>;
+      const kind = obj.kind;
+      const apiVersion = obj.apiVersion;
       if (kind !== SOURCE_KIND || typeof apiVersion !== 'string' || !apiVersion.startsWith('portico.dev/')) continue;
-      const start = node.range?.[0] ?? 0;
-      const end = node.range?.[2] ?? start;
-      const pos = lc.linePos(start);
+      const start = offset(doc.start);
+      const end = offset(doc.end);
+      const pos = doc.start;
       const origin = { source: ctx.source, revision: ctx.revision, path: f.path, line: pos.line, col: pos.col };
       blanked = blanked.slice(0, start) + blanked.slice(start, end).replace(/[^\n]/g, ' ') + blanked.slice(end);
-      const obj = doc.toJS({ maxAliasCount: 100 }) as Record<string, unknown>;
       const decl = decodeSource(obj, origin, ctx, (path) => {
         // The field itself, or its nearest parent that exists (a missing field has no position).
         const parts = path.split('.');
         for (let n = parts.length; n > 0; n--) {
-          const found = node.getIn(parts.slice(0, n), true) as { range?: [number, number, number] } | undefined;
-          if (found?.range) {
-            const p = lc.linePos(found.range[0]);
-            return { ...origin, line: p.line, col: p.col };
-          }
+          const p = positionAt(doc, parts.slice(0, n));
+          if (p) return { ...origin, line: p.line, col: p.col };
         }
         return origin;
       });
@@ -153,6 +141,27 @@ export function extractSources(files: readonly { path: string; content: Buffer |
 }
 
 type OriginOf = (fieldPath: string) => Problem['origin'];
+
+/** Offsets of line and column positions in `text`. */
+function lineOffsets(text: string): (p: TextPosition) => number {
+  const starts = [0];
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) starts.push(i + 1);
+  return (p) => Math.min((starts[p.line - 1] ?? text.length) + p.col - 1, text.length);
+}
+
+/** Where the value at `path` is written: a mapping or list where it starts, a scalar at its key or item. */
+function positionAt(doc: ParsedDocument, path: readonly string[]): TextPosition | undefined {
+  let value: unknown = doc.value;
+  let at: TextPosition | undefined = doc.start;
+  for (const part of path) {
+    if (typeof value !== 'object' || value === null) return undefined;
+    const key = Array.isArray(value) ? Number(part) : part;
+    if (!(key in value)) return undefined;
+    at = doc.sources.get(value)?.entries.get(key);
+    value = (value as Record<string | number, unknown>)[key];
+  }
+  return (typeof value === 'object' && value !== null ? doc.sources.get(value)?.start : undefined) ?? at;
+}
 
 function decodeSource(obj: Record<string, unknown>, origin: Problem['origin'], ctx: ExtractContext, at: OriginOf): { source: DeclaredSource } | { problems: Problem[] } {
   const meta = (obj.metadata ?? {}) as Record<string, unknown>;

@@ -46,6 +46,8 @@ export interface ParsedDocument {
   readonly index: number;
   readonly value: unknown;
   readonly start: TextPosition;
+  /** Where the document's text ends: the start of the next document marker's line, or the end of the text. */
+  readonly end: TextPosition;
   /** Paths of the objects that lost a key to a problem (prototype or merge keys, keys that are not scalars). */
   readonly spoiled: readonly (readonly (string | number)[])[];
   /** Where each map and sequence of `value` came from. */

@@ -532,17 +532,17 @@ class YamlReader {
   }
 
   /** A document read but not yet handed over (see read). */
-  private held: { index: number; value: unknown; start: TextPosition; sources: RecordedSources; spoils: YamlReader['spoils'] } | undefined;
+  private held: { index: number; value: unknown; start: TextPosition; end: TextPosition; sources: RecordedSources; spoils: YamlReader['spoils'] } | undefined;
 
   private hold(index: number, value: unknown, start: TextPosition): void {
-    this.held = { index, value, start, sources: this.sources, spoils: this.spoils };
+    this.held = { index, value, start, end: this.position(this.lineStart), sources: this.sources, spoils: this.spoils };
   }
 
   private flushHeld(): void {
     const h = this.held;
     if (!h) return;
     this.held = undefined;
-    this.handOver(h.index, h.value, h.start, h.sources, h.spoils);
+    this.handOver(h.index, h.value, h.start, h.end, h.sources, h.spoils);
   }
 
   private beginDocument(): void {
@@ -561,16 +561,16 @@ class YamlReader {
   }
 
   private emit(index: number, value: unknown, start: TextPosition): void {
-    this.handOver(index, value, start, this.sources, this.spoils);
+    this.handOver(index, value, start, this.position(this.eof ? this.len : this.lineStart), this.sources, this.spoils);
   }
 
-  private handOver(index: number, value: unknown, start: TextPosition, sources: RecordedSources, spoils: YamlReader['spoils']): void {
+  private handOver(index: number, value: unknown, start: TextPosition, end: TextPosition, sources: RecordedSources, spoils: YamlReader['spoils']): void {
     const spoiled: (string | number)[][] = spoils.length === 0 ? NOTHING_SPOILED : [];
     for (const s of spoils) {
       this.issues.push({ code: s.code, message: s.message, at: s.at, path: s.path, field: objectField([...s.path, s.key]) });
       spoiled.push(s.path);
     }
-    this.onDocument({ index, value, start, spoiled, sources });
+    this.onDocument({ index, value, start, end, spoiled, sources });
   }
 
   /** Reports the problem that ended a document, or a forbidden character before it in the document. */

@@ -120,7 +120,7 @@ function composeDocument(
   try {
     const value = doc.contents === null ? null : walk.value(doc.contents as Node, 0);
     const start = doc.contents ? at((doc.contents as Node).range?.[0] ?? doc.range[0]) : at(doc.range[0]);
-    return { index, value, start, spoiled: walk.spoiled, sources: walk.sources };
+    return { index, value, start, end: at(doc.range[2]), spoiled: walk.spoiled, sources: walk.sources };
   } catch (err) {
     if (err instanceof LimitExceeded) {
       issues.push({ code: err.code, message: err.message, at: err.at });
