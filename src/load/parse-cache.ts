@@ -2,6 +2,7 @@
 // one-file change, a load reads and decodes only that file and reuses the others' results.
 
 import { createHash } from 'node:crypto';
+import type { Origin } from '../api/origin.js';
 import type { Problem } from '../api/problems.js';
 import type { Resource } from '../api/resource.js';
 
@@ -73,13 +74,15 @@ export class CacheSession {
     if (!e || e.hash !== hash || e.objects > room) return undefined;
     if (e.revision !== this.revision) {
       const revision = this.revision;
-      const stamp = <T extends { origin: Resource['origin'] }>(x: T): T => {
-        const origin: { -readonly [K in keyof Resource['origin']]: Resource['origin'][K] } = { ...x.origin };
+      const originOf = (o: Origin): Origin => {
+        const origin: { -readonly [K in keyof Origin]: Origin[K] } = { ...o };
         if (revision === undefined) delete origin.revision;
         else origin.revision = revision;
-        return { ...x, origin };
+        return origin;
       };
-      e = { ...e, revision, resources: e.resources.map((r) => Object.freeze(stamp(r))), problems: e.problems.map(stamp) };
+      // Resources share one shape, so which of their keys are getters or symbols is learnt from the first.
+      const special = e.resources.length > 0 ? specialKeys(e.resources[0] as Resource) : new Set<string | symbol>();
+      e = { ...e, revision, resources: e.resources.map((r) => restamp(r, originOf(r.origin), special)), problems: e.problems.map((p) => ({ ...p, origin: originOf(p.origin) })) };
     }
     this.next.set(path, e);
     this.reused++;
@@ -96,4 +99,25 @@ export class CacheSession {
   close(): void {
     this.cache.keep(this.scope, this.next, this.reused, this.read);
   }
+}
+
+/**
+ * A copy of a resource with another origin. Values are copied as they are; getters (the field
+ * positions, read only when asked for) and symbol-keyed properties, `special`, are copied as
+ * properties, so the copy does not read them.
+ */
+function restamp(r: Resource, origin: Origin, special: ReadonlySet<string | symbol>): Resource {
+  const c: Record<string | symbol, unknown> = {};
+  for (const k of Object.keys(r)) if (!special.has(k)) c[k] = (r as unknown as Record<string, unknown>)[k];
+  c.origin = origin;
+  for (const k of special) Object.defineProperty(c, k, Object.getOwnPropertyDescriptor(r, k) as PropertyDescriptor);
+  return Object.freeze(c) as unknown as Resource;
+}
+
+/** The keys of a resource that are getters or symbols. */
+function specialKeys(r: Resource): Set<string | symbol> {
+  const special = new Set<string | symbol>();
+  for (const [k, d] of Object.entries(Object.getOwnPropertyDescriptors(r))) if (d.get || d.set) special.add(k);
+  for (const k of Object.getOwnPropertySymbols(r)) special.add(k);
+  return special;
 }
