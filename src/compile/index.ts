@@ -56,8 +56,17 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
     while (end < resources.length && keys[end] === k) end++;
     if (end - i > 1) {
       const rs = resources.slice(i, end);
-      const where = rs.map((r) => `${r.origin.source ? r.origin.source + ':' : ''}${r.origin.path}:${r.origin.line}`).join(' and ');
-      for (const r of rs) ctx.report(r, 'DuplicateResource', `${r.kind} ${r.namespace}/${r.name} is defined more than once (${where}); none of the copies is used`, 'metadata.name');
+      const rankOf = (r: Resource): number => (r.origin.source !== undefined ? (options.sourceRanks?.[r.origin.source] ?? 0) : 0);
+      const best = Math.min(...rs.map(rankOf));
+      const top = rs.filter((r) => rankOf(r) === best);
+      const where = (list: readonly Resource[]) => list.map((r) => `${r.origin.source ? r.origin.source + ':' : ''}${r.origin.path}:${r.origin.line}`).join(' and ');
+      // A copy from a better-ranked source (the central repository over a team, git over a folder) wins.
+      if (top.length === 1) {
+        const winner = top[0]!;
+        for (const r of rs) if (r !== winner) ctx.report(r, 'DuplicateResource', `${r.kind} ${r.namespace}/${r.name} is already defined by source '${winner.origin.source ?? ''}' (${where([winner])}), which ranks above this one; this copy is not used`, 'metadata.name');
+      } else {
+        for (const r of rs) ctx.report(r, 'DuplicateResource', `${r.kind} ${r.namespace}/${r.name} is defined more than once (${where(rs)}); none of the copies is used`, 'metadata.name');
+      }
     }
     i = end;
   }

@@ -203,17 +203,19 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
     await drain('no providers');
     return 2;
   }
+  let startFailed = false;
   for (const p of providers) {
     try {
       await p.start({ state, log });
     } catch (err) {
+      startFailed = true;
       const code = (err as { code?: unknown }).code;
       // A known start-up failure is one line with its code; anything else is a fault, logged whole.
       if (typeof code === 'string' && code.startsWith('PORTICO_ERR_')) log.error({ source: p.name, code }, (err as Error).message);
       else log.error({ source: p.name, err: (err as Error).stack ?? String(err) }, 'configuration provider failed to start');
     }
   }
-  if (!state.served) {
+  if (!state.served || startFailed) {
     // No last-known-good and no valid configuration: refuse to run rather than serve nothing.
     log.fatal({ sources: state.lastAttempts() }, 'no valid configuration to serve; see the problems above');
     await drain('no valid configuration');
