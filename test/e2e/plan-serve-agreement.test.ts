@@ -2,7 +2,7 @@
 // head = the change) predicts exactly what `serve`'s controller then does with it — which revisions are
 // refused and why, which apply, and the configuration served afterwards. Real git repositories.
 
-import { after, before, describe, it } from 'node:test';
+import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -236,53 +236,52 @@ function capture() {
   };
 }
 
-describe('plan predicts what serve does', () => {
-  let n = 0;
-  for (const [name, sc] of Object.entries(scenarios)) {
-    it(name, async () => {
-      const shopExtra = sc.shopExtra ?? '';
-      const w = makeWorld(`s${n++}`, shopExtra);
-      const stateDir = join(w.central.root, 'state');
-      const { state, sink } = capture();
-      const controller = new Controller({ roots: [rootSource('ops', w.central.bare)], stateDir, sink, poll: false });
-      try {
-        await controller.start();
-        for (const step of sc.earlier ?? []) {
-          step(w);
-          controller.trigger();
-          await controller.idle();
-        }
-        const served = controller.appliedRevisions();
-        const marker = readHistory(stateDir).length;
-        sc.change(w);
-
-        const plan = await withScratch((cacheDir) =>
-          planStates(
-            { items: [served.ops!], sources: new Map(), pins: new Map(Object.entries(served).filter(([k]) => k !== 'ops')) },
-            { items: [w.central.head()], sources: new Map(), pins: new Map() },
-            { repo: w.central.work, ambassadorId: 'default', cacheDir },
-          ),
-        );
+// One top-level test per change, each with its own time budget: a busy machine slows every one of them.
+let n = 0;
+for (const [name, sc] of Object.entries(scenarios)) {
+  test(`plan predicts what serve does: ${name}`, async () => {
+    const shopExtra = sc.shopExtra ?? '';
+    const w = makeWorld(`s${n++}`, shopExtra);
+    const stateDir = join(w.central.root, 'state');
+    const { state, sink } = capture();
+    const controller = new Controller({ roots: [rootSource('ops', w.central.bare)], stateDir, sink, poll: false });
+    try {
+      await controller.start();
+      for (const step of sc.earlier ?? []) {
+        step(w);
         controller.trigger();
         await controller.idle();
-
-        const entries = readHistory(stateDir).slice(marker);
-        const serveRefused = entries.filter((e) => e.result === 'Rejected').map((e) => `${e.source}:${e.reason}`).sort();
-        const serveApplied = entries.filter((e) => e.result === 'Applied').map((e) => e.source).sort();
-        const rename = (s: string) => (s === 'central' ? 'ops' : s);
-        const planRefused = plan.refusals.map((d) => `${rename(d.source)}:${d.reason}`).sort();
-        const planApplied = plan.accepted.map((d) => rename(d.source)).sort();
-
-        assert.deepEqual(serveRefused, [...sc.refused].sort(), 'serve refuses what the scenario says');
-        assert.deepEqual(serveApplied, [...sc.applied].sort(), 'serve applies what the scenario says');
-        assert.deepEqual(planRefused, serveRefused, 'plan predicts the refusals');
-        assert.deepEqual(planApplied, serveApplied, 'plan predicts what applies');
-        const d = diffIR(plan.headServed.ir, state.ir);
-        assert.ok(isEmptyDiff(d), `plan's configuration after the change is what serve serves: ${JSON.stringify(d).slice(0, 400)}`);
-        for (const r of plan.refusals) assert.ok(r.remedy && r.remedy.length > 10, `${r.source}: the refusal names its way out`);
-      } finally {
-        await controller.stop();
       }
-    });
-  }
-});
+      const served = controller.appliedRevisions();
+      const marker = readHistory(stateDir).length;
+      sc.change(w);
+
+      const plan = await withScratch((cacheDir) =>
+        planStates(
+          { items: [served.ops!], sources: new Map(), pins: new Map(Object.entries(served).filter(([k]) => k !== 'ops')) },
+          { items: [w.central.head()], sources: new Map(), pins: new Map() },
+          { repo: w.central.work, ambassadorId: 'default', cacheDir },
+        ),
+      );
+      controller.trigger();
+      await controller.idle();
+
+      const entries = readHistory(stateDir).slice(marker);
+      const serveRefused = entries.filter((e) => e.result === 'Rejected').map((e) => `${e.source}:${e.reason}`).sort();
+      const serveApplied = entries.filter((e) => e.result === 'Applied').map((e) => e.source).sort();
+      const rename = (s: string) => (s === 'central' ? 'ops' : s);
+      const planRefused = plan.refusals.map((d) => `${rename(d.source)}:${d.reason}`).sort();
+      const planApplied = plan.accepted.map((d) => rename(d.source)).sort();
+
+      assert.deepEqual(serveRefused, [...sc.refused].sort(), 'serve refuses what the scenario says');
+      assert.deepEqual(serveApplied, [...sc.applied].sort(), 'serve applies what the scenario says');
+      assert.deepEqual(planRefused, serveRefused, 'plan predicts the refusals');
+      assert.deepEqual(planApplied, serveApplied, 'plan predicts what applies');
+      const d = diffIR(plan.headServed.ir, state.ir);
+      assert.ok(isEmptyDiff(d), `plan's configuration after the change is what serve serves: ${JSON.stringify(d).slice(0, 400)}`);
+      for (const r of plan.refusals) assert.ok(r.remedy && r.remedy.length > 10, `${r.source}: the refusal names its way out`);
+    } finally {
+      await controller.stop();
+    }
+  });
+}
