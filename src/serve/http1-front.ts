@@ -621,10 +621,21 @@ export class FrontConnection {
     }
   }
 
+  /**
+   * The socket goes to the upgrade handler, unread from here on. Bytes the client sends while the
+   * upstream decides are held (in the socket's buffer and the kernel, bounded by the socket's
+   * high-water mark and TCP's window), never read into nowhere: skipping them would let a request's
+   * body be parsed as the next request's head. A 101 makes them the tunnel's first bytes; a refusal
+   * gives the socket back with them to be parsed in order as HTTP, which is what HTTP/1.1 says a
+   * connection that was not upgraded carries (and what HARDENING case 35 asks: it stays HTTP); a
+   * local reply closes the connection, and they are never parsed. Closing after every refusal would
+   * be as safe; holding keeps the connection of a client that pipelined behind its upgrade.
+   */
   private handOver(req: FrontRequest, head: Buffer): void {
     this.detach();
     this.releaseParser();
     const socket = this.socket;
+    socket.pause();
     (socket as unknown as Record<symbol, unknown>)[RESUME_HTTP] = (rest: Buffer): void => {
       (socket as unknown as Record<symbol, unknown>)[RESUME_HTTP] = undefined;
       this.front.accept(socket, rest);
