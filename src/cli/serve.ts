@@ -1,8 +1,8 @@
-// `portico serve --config DIR [--admin HOST:PORT] [--workers N] [--drain-timeout MS] [--access-log PATH|-|off]`:
+// `portico serve --config DIR [--admin HOST:PORT] [--admin-host NAME]... [--workers N] [--drain-timeout MS] [--access-log PATH|-|off]`:
 // parses the command line into ServeOptions and the providers, then runs the serving process.
 
 import os from 'node:os';
-import { parseAdminAddress, AdminAddressError } from '../admin/admin-server.js';
+import { parseAdminAddress, AdminAddressError, isAdminHostName } from '../admin/admin-server.js';
 import type { BuildRuntime } from '../dataplane/runtime-types.js';
 import { directoryCompiler } from '../serve/config-pipeline.js';
 import { serve, type ServeOptions } from '../serve/serve-process.js';
@@ -13,6 +13,8 @@ export const SERVE_USAGE = `usage: portico serve --config DIR [options]
 
   --config DIR           directory of policy files; watched, every valid change is applied
   --admin HOST:PORT      read-only admin API address (default 127.0.0.1:8877; port 0 = any free port)
+  --admin-host NAME      a further Host name the admin API answers for (repeatable); it always
+                         answers for localhost, IP addresses and the --admin name, others get 421
   --workers N            worker processes (default: one per core; 0 or 1 serves in this process)
   --drain-timeout MS     how long in-flight requests may take at shutdown or listener removal
                          (default: the configuration's drain timeout)
@@ -35,6 +37,7 @@ export function parseServeArgs(argv: readonly string[], opts: { configRequired?:
   let drainTimeoutMs: number | undefined;
   let accessLog: string | undefined = '-';
   let exposeGeneration = false;
+  const adminHosts: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const raw = argv[i]!;
     const eq = raw.indexOf('=');
@@ -56,6 +59,12 @@ export function parseServeArgs(argv: readonly string[], opts: { configRequired?:
           throw err;
         }
         break;
+      case '--admin-host': {
+        const v = value() ?? '';
+        if (!isAdminHostName(v)) throw new UsageError(`--admin-host needs a host name or IP address without a port, got '${v}'`);
+        adminHosts.push(v);
+        break;
+      }
       case '--workers':
         workers = intArg('--workers', value(), 0);
         break;
@@ -79,7 +88,7 @@ export function parseServeArgs(argv: readonly string[], opts: { configRequired?:
     }
   }
   if (!configDir && opts.configRequired !== false) throw new UsageError('--config DIR or --source NAME=URL#BRANCH:PATH is required');
-  return { configDir, admin, workers, ...(drainTimeoutMs !== undefined ? { drainTimeoutMs } : {}), ...(accessLog ? { accessLog } : {}), exposeGeneration };
+  return { configDir, admin, ...(adminHosts.length > 0 ? { adminHosts } : {}), workers, ...(drainTimeoutMs !== undefined ? { drainTimeoutMs } : {}), ...(accessLog ? { accessLog } : {}), exposeGeneration };
 }
 
 /** Loaded on demand: the primary of a worker pool compiles but never builds a runtime. */

@@ -22,6 +22,8 @@ export interface ServeOptions {
   /** Directory to load, compile and watch (`--config`). */
   readonly configDir?: string;
   readonly admin: { readonly host: string; readonly port: number };
+  /** Names the admin API answers for besides loopback names, IP addresses and its bound name (`--admin-host`). */
+  readonly adminHosts?: readonly string[];
   /** 0 or 1: serve in this process; N > 1: a primary and N workers. */
   readonly workers: number;
   /** Overrides IRGlobal.limits.drainTimeoutMs. */
@@ -152,7 +154,7 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
     },
     metrics: async () => renderMerged(registry, pool ? await pool.metricsJSON() : []),
   };
-  const admin = new AdminServer(view);
+  const admin = new AdminServer(view, { hosts: options.adminHosts ?? [] });
   let adminAddress;
   try {
     adminAddress = await admin.listen(options.admin.host, options.admin.port);
