@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { RESUME_HTTP } from '../dataplane/websocket-tunnel.js';
 import { ON_RESPONSE_CLOSE } from '../dataplane/response-close.js';
-import { HTTPParser, METHODS, closeParser, codedError, fieldError, type LlhttpParser, type StreamHandle } from '../dataplane/llhttp.js';
+import { HTTPParser, METHODS, closeParser, codedError, fieldError, type LlhttpParser, type StreamHandle, LLHTTP_SUPPORT, PARSER_SLOTS } from '../dataplane/llhttp.js';
 
 /**
  * Why not http.Server: per request it builds an IncomingMessage and a ServerResponse (two full
@@ -20,7 +20,9 @@ import { HTTPParser, METHODS, closeParser, codedError, fieldError, type LlhttpPa
  * timeouts, errors) and response framing, both small and both tested at the byte level.
  */
 
-const { kOnMessageBegin, kOnHeaders, kOnHeadersComplete, kOnBody, kOnMessageComplete, kOnExecute } = HTTPParser;
+const { kOnMessageBegin, kOnHeaders, kOnHeadersComplete, kOnBody, kOnMessageComplete, kOnExecute } = PARSER_SLOTS;
+/** The parser can read a socket's handle itself; otherwise (or for a handle of another shape) it reads the socket's stream. */
+const DIRECT_READ = LLHTTP_SUPPORT.directRead === undefined;
 
 /** The limits a connection reads on each event (a kept listener picks up a new configuration). */
 export interface FrontLimits {
@@ -373,6 +375,12 @@ const ERROR_RESPONSES: Record<string, string> = {
 };
 const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n';
 
+/** The raw reply that ends a connection after a parse error or a deadline (the node:http fallback writes the same). */
+export function frontErrorResponse(code: string | undefined): string {
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return ERROR_RESPONSES.timeout!;
+  return ERROR_RESPONSES[code ?? ''] ?? BAD_REQUEST;
+}
+
 interface Pending {
   req: FrontRequest;
   res: FrontResponse;
@@ -430,7 +438,7 @@ export class FrontConnection {
     this.parser = p;
     socket.on('data', this.onData);
     const handle = (socket as unknown as { _handle?: StreamHandle | null })._handle;
-    if (handle?.isStreamBase === true && handle._consumed !== true) {
+    if (DIRECT_READ && handle?.isStreamBase === true && handle._consumed !== true && typeof handle.readStart === 'function') {
       handle._consumed = true;
       p.consume(handle);
       p[kOnExecute] = (r: number | Error) => this.executed(r);

@@ -12,6 +12,8 @@ import { Gateway, type ConfigApplier } from './gateway.js';
 import { overloadHooks } from './overload-monitor.js';
 import { assertStrictParserProcess, InsecureParserError } from './http-limits.js';
 import { createProcessLog, type ProcessLog } from './process-log.js';
+import { FRONT_ENV, http1FrontChoice, unknownFrontSetting } from './http1-front-choice.js';
+import { LLHTTP_SUPPORT } from '../dataplane/llhttp.js';
 import { ServingState, type ConfigProvider } from './serving-state.js';
 import { DirectorySource } from './directory-source.js';
 import type { CompileDirectory } from './config-pipeline.js';
@@ -65,8 +67,18 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
     console.error(`portico serve: ${err.message}`);
     return 1;
   }
+  if (LLHTTP_SUPPORT.parser !== undefined) {
+    // the upstream client parses with it; the client side alone could fall back to node:http
+    console.error(`portico serve: PORTICO_ERR_NO_LLHTTP: node:http's llhttp parser is not usable on this Node.js (${LLHTTP_SUPPORT.parser})`);
+    return 1;
+  }
   const pooled = options.workers > 1;
   const log = createProcessLog(pooled ? 'primary' : 'single');
+  // Decided the same way in every worker; said once, here.
+  const front = http1FrontChoice();
+  if (front.front === 'node') log.warn({ reason: front.reason }, 'HTTP/1.1 clients are served by node:http (fallback front)');
+  const badFront = unknownFrontSetting();
+  if (badFront !== undefined) log.warn({ value: badFront }, `${FRONT_ENV} is neither node nor llhttp; ignored`);
   if (options.accessLog) {
     try {
       // Opened once here even with workers, so a bad path stops startup with its reason.
