@@ -5,7 +5,8 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { AdminServer, type AdminServerOptions } from '../../src/admin/admin-server.js';
-import { parseServeArgs, UsageError } from '../../src/cli/serve.js';
+import { parseServeArgs } from '../../src/cli/serve-options.js';
+import { UsageError } from '../../src/cli/args.js';
 import { request } from '../serve/http-client.js';
 
 const CONFIG = { generation: 7, ir: { listeners: [] } };
@@ -91,8 +92,8 @@ describe('admin API Host check (DNS rebinding)', () => {
 
   it('serve takes --admin-host NAME, repeatable, and refuses a value that is not a host name', () => {
     const o = parseServeArgs(['--config', 'x', '--admin-host', 'a.example', '--admin-host=b.example', '--admin-host', '10.0.0.1']);
-    assert.deepEqual(o.adminHosts, ['a.example', 'b.example', '10.0.0.1']);
-    assert.equal(parseServeArgs(['--config', 'x']).adminHosts, undefined);
+    assert.deepEqual(o.serve.adminHosts, ['a.example', 'b.example', '10.0.0.1']);
+    assert.equal(parseServeArgs(['--config', 'x']).serve.adminHosts, undefined);
     for (const bad of ['a.example:8877', 'http://a.example', '', 'a b']) {
       assert.throws(() => parseServeArgs(['--config', 'x', '--admin-host', bad]), UsageError, bad);
     }
