@@ -1,5 +1,11 @@
-// Location headers for Mapping redirects (host/path/prefix/regex) and for insecure requests sent
-// to https. Built only from the normalised path and a host that passed vhost selection.
+// Location headers for Mapping redirects (host/path/prefix/regex), insecure requests sent to https and
+// the escaped-slash redirect. Built only from the normalised path and a host that passed validation.
+
+/*
+ * No Location leaves the request's origin unless a Mapping's host_redirect says so. The absolute ones
+ * name scheme and host, so whatever their path holds (even "//other.example/x") stays on this host.
+ * The relative one (escaped-slash redirect) goes through sameOriginPath.
+ */
 
 import type { CompiledRedirect } from './route-action.js';
 import type { IRRoute } from '../ir/types.js';
@@ -38,4 +44,22 @@ export function httpsRedirectLocation(host: string, redirectPort: number | undef
   }
   const port = redirectPort !== undefined && redirectPort !== 443 ? `:${redirectPort}` : '';
   return `https://${h}${port}${path}${query}`;
+}
+
+/**
+ * A path as a relative Location that can only mean this origin. With merge_slashes off a canonical
+ * path may start with "//" ("/%2f%2fevil.example/x", "/public/..%2f%2fevil.example/x"), which a client
+ * reads as a network-path reference to another host; browsers read "/\" the same way. Such a path
+ * gets a "/." segment in front: clients resolve it away (RFC 3986 §5.2.4, the WHATWG URL parser) to
+ * the same path on this origin, and the request that follows parses to the same canonical path.
+ */
+export function sameOriginPath(path: string): string {
+  const second = path.charCodeAt(1);
+  if (second === 0x2f || second === 0x5c) return `/.${path}`;
+  return path;
+}
+
+/** The escaped-slash redirect (UNESCAPE_AND_REDIRECT): the canonical path and the query as received. */
+export function canonicalPathLocation(path: string, query: string): string {
+  return sameOriginPath(path) + query;
 }

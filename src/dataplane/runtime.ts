@@ -17,7 +17,7 @@ import { closeH2Sessions, forwardH2 } from './h2-upstream.js';
 import { TCPRouter, type OpenTCPSession } from './tcp-proxy.js';
 import { isWebSocketHandshake, openWebSocketTunnel, resumeHTTPParsing, type OpenTunnel } from './websocket-tunnel.js';
 import { preflightHeaders } from './cors.js';
-import { httpsRedirectLocation, routeRedirectLocation } from './redirect.js';
+import { canonicalPathLocation, httpsRedirectLocation, routeRedirectLocation } from './redirect.js';
 import { forward, headerValue, localReply, type ForwardEnv, type RequestContext } from './proxy.js';
 import { whenResponseCloses } from './response-close.js';
 import { sendLocalReplyOnSocket, type LocalReplyCode } from './local-reply.js';
@@ -155,7 +155,7 @@ class RequestPathRuntime implements Runtime {
     }
     if (target.kind === 'redirect') {
       // escaped slashes were unescaped: make every party see the canonical path
-      localReply(ctx, env, 307, 'redirect', false, ['location', target.path + target.query]);
+      localReply(ctx, env, 307, 'redirect', false, ['location', canonicalPathLocation(target.path, target.query)]);
       return;
     }
     const listener = this.listeners.get(conn.listener);

@@ -10,7 +10,7 @@ import { parseRequestTarget } from '../dataplane/path-normalize.js';
 import { buildRuntimeIndex, matchInVhost, matchRoute, normalizeHost, selectVhost, type RouteRequest, type RuntimeIndex, type TraceEntry } from '../dataplane/route-index.js';
 import { compileRouteAction, rewritePath, type RouteAction } from '../dataplane/route-action.js';
 import { forwardedFor, REQUEST_ID_RE, scanRequestHeaders, upstreamRequestHeaders } from '../dataplane/header-policy.js';
-import { httpsRedirectLocation, routeRedirectLocation } from '../dataplane/redirect.js';
+import { canonicalPathLocation, httpsRedirectLocation, routeRedirectLocation } from '../dataplane/redirect.js';
 import { matchSummary, type RouteRow } from '../ir/route-table.js';
 import type { RequestSpec } from './request-spec.js';
 
@@ -174,7 +174,7 @@ export class Explainer {
     if (target.path !== spec.target.split('?')[0]) notes.push(`path normalised from '${spec.target.split('?')[0]}' to '${target.path}' before routing`);
     if (host === '') return { ...base, request, listener, outcome: 'bad_request', status: 400, reason: `'${spec.authority}' is not a valid Host` };
     if (target.kind === 'redirect') {
-      return { ...base, request, listener, outcome: 'redirect', status: 307, reason: 'escaped slashes were unescaped; the client is sent to the canonical path', location: target.path + target.query };
+      return { ...base, request, listener, outcome: 'redirect', status: 307, reason: 'escaped slashes were unescaped; the client is sent to the canonical path', location: canonicalPathLocation(target.path, target.query) };
     }
     const trusted = Math.max(g.xffNumTrustedHops, l.l7Depth);
     const scheme = l.tls ? 'https' : 'http';
