@@ -30,14 +30,33 @@ const cases: Record<string, () => void> = {
     assert.deepEqual(normaliseWeights([undefined, undefined, undefined]), [34, 33, 33]);
     assert.deepEqual(normaliseWeights([20, 20]), [50, 50]);
   },
-  'same-match Mappings without weights are a conflict on both, and other routes still compile': () => {
+  // Emissary splits unweighted Mappings of one group evenly (irhttpmappinggroup.py normalises the
+  // weights of a group; docs "Canary releases": "the remainder is split evenly").
+  'same-match Mappings without weights split traffic evenly, with a warning naming both': () => {
     const r = compileYAML(M('a', 'hostname: "*", prefix: /x/, service: a') + M('b', 'hostname: "*", prefix: /x/, service: b') + M('c', 'hostname: "*", prefix: /y/, service: c'));
-    assert.deepEqual(codes(r), ['RouteConflict:a', 'RouteConflict:b']);
-    assert.deepEqual(routesOf(r).map((x) => x.id), ['default/c']);
+    assert.deepEqual(codes(r), ['RouteSplit:a', 'RouteSplit:b']);
+    assert.equal(r.report.errors, 0);
+    assert.deepEqual(routesOf(r).map((x) => [x.id, x.backends]), [['default/a', [['a', 50], ['b', 50]]], ['default/c', [['c', 100]]]]);
     const p = r.report.problems[0]!;
+    assert.equal(p.severity, 'warning');
     assert.match(p.message, /default\/a and default\/b/);
     assert.equal(p.origin.path, 'policy.yaml');
     assert.ok(p.origin.line > 0);
+  },
+  'same-match Mappings without weights from two sources are a conflict on both: neither takes the other\'s traffic': () => {
+    const a = lf([{ path: 'a.yaml', content: M('a', 'hostname: "*", prefix: /x/, service: a') }], { source: 'team-a' });
+    const b = lf([{ path: 'b.yaml', content: M('b', 'hostname: "*", prefix: /x/, service: b') + M('c', 'hostname: "*", prefix: /y/, service: c') }], { source: 'team-b' });
+    const r = compile([...a.resources, ...b.resources]);
+    assert.deepEqual(codes(r), ['RouteConflict:a', 'RouteConflict:b']);
+    assert.deepEqual(routesOf(r).map((x) => x.id), ['default/c']);
+    assert.match(r.report.problems[0]!.message, /different sources \(team-a, team-b\)/);
+  },
+  'unweighted TCPMappings on one port split connections evenly, with a warning': () => {
+    const T = (name: string, service: string): string => `apiVersion: getambassador.io/v3alpha1\nkind: TCPMapping\nmetadata: { name: ${name}, namespace: default }\nspec: { port: 9000, service: "${service}" }\n---\n`;
+    const r = compileYAML(T('t1', '127.0.0.1:7001') + T('t2', '127.0.0.1:7002'));
+    assert.deepEqual(codes(r), ['RouteSplit:t1', 'RouteSplit:t2']);
+    const route = r.ir.listeners.find((l) => l.port === 9000)!.tcpRoutes[0]!;
+    assert.deepEqual(route.backends.map((b) => b.weight), [50, 50]);
   },
   'weights above 100 reject the whole canary group': () => {
     const r = compileYAML(M('a', 'hostname: "*", prefix: /x/, service: a, weight: 70') + M('b', 'hostname: "*", prefix: /x/, service: b, weight: 40'));
@@ -202,8 +221,8 @@ spec: { services: { billing: ["127.0.0.1:9001", "127.0.0.1:9002"] } }
   'the same name defined in two sources is an error naming both; neither wins': () => {
     const yaml = M('dup', 'hostname: "*", prefix: /a/, service: a');
     const { loadFiles } = awaitLoad();
-    const a = loadFiles([{ path: 'a.yaml', content: yaml }], { source: 'team-a' });
-    const b = loadFiles([{ path: 'b.yaml', content: yaml }], { source: 'team-b' });
+    const a = lf([{ path: 'a.yaml', content: yaml }], { source: 'team-a' });
+    const b = lf([{ path: 'b.yaml', content: yaml }], { source: 'team-b' });
     const r = compileFn()([...a.resources, ...b.resources]);
     assert.deepEqual(codes(r), ['DuplicateResource:dup', 'DuplicateResource:dup']);
     assert.match(r.report.problems[0]!.message, /team-a:a\.yaml:\d+ and team-b:b\.yaml:\d+/);
