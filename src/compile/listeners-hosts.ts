@@ -6,6 +6,7 @@ import type { InsecureAction, IRTLSContext, SecurityModel, IRSourceRef } from '.
 import type { CompileContext } from './context.js';
 import { canonicalHostname } from './hostname-globs.js';
 import { secretId, tlsContextFrom, type SecretTable } from './tls.js';
+import { sha256 } from '../ir/canonical.js';
 
 type Obj = Record<string, unknown>;
 
@@ -165,11 +166,31 @@ export function compileHosts(hosts: readonly Resource[], table: SecretTable, con
     const tlsCtxRef = spec['tlsContext'] as Obj | undefined;
     if (tlsCtxRef && typeof tlsCtxRef['name'] === 'string') {
       const name = tlsCtxRef['name'] as string;
-      if (!contexts.has(name)) {
+      const linked = contexts.get(name);
+      if (!linked) {
         ctx.report(r, 'TLSContextNotFound', `TLSContext '${name}' was not found (or is invalid)`, 'spec.tlsContext.name');
         continue;
       }
       tlsContext = name;
+      if (tlsSecret && typeof tlsSecret['name'] === 'string') {
+        const ns = typeof tlsSecret['namespace'] === 'string' ? (tlsSecret['namespace'] as string) : r.namespace;
+        const id = secretId(tlsSecret['name'] as string, ns, false);
+        if (linked.certificate && linked.certificate.secret !== id) {
+          // Emissary refuses the Host ("Secret info mismatch"): which certificate to serve is ambiguous.
+          ctx.report(r, 'TLSSecretMismatch', `tlsSecret '${id}' differs from the secret '${linked.certificate.secret}' of its TLSContext '${name}'; name the same Secret in both, or drop one`, 'spec.tlsSecret.name');
+          continue;
+        }
+        if (!linked.certificate) {
+          // A TLSContext without a secret takes the Host's, as in Emissary.
+          const e = table.entries.get(id);
+          if (!e?.certPem) {
+            ctx.report(r, 'SecretNotFound', `TLS secret '${id}' was not found (or holds no tls.crt)`, 'spec.tlsSecret.name');
+            continue;
+          }
+          tlsContext = `host-${r.namespace}-${r.name}`;
+          contexts.set(tlsContext, { ...linked, name: tlsContext, hosts: [hostname], certificate: { secret: id, sha256: sha256(e.certPem) }, source: refOf(r) });
+        }
+      }
     } else if (tlsSecret && typeof tlsSecret['name'] === 'string') {
       const ns = typeof tlsSecret['namespace'] === 'string' ? (tlsSecret['namespace'] as string) : r.namespace;
       const id = secretId(tlsSecret['name'] as string, ns, false);
