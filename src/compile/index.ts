@@ -24,7 +24,7 @@ import type { Report } from './report.js';
 import { checkClaims } from './claims.js';
 import { compileGlobal } from './global-policy.js';
 import { compileSecrets, compileTLSContexts } from './tls.js';
-import { bindHosts, compileHosts, compileListeners, defaultHost, defaultListener, selectorMatches, type HostPlan, type ListenerPlan } from './listeners-hosts.js';
+import { bindHosts, compileHosts, compileListeners, defaultHost, defaultListeners, fallbackTLSContext, FALLBACK_TLS_CONTEXT, selectorMatches, type HostPlan, type ListenerPlan } from './listeners-hosts.js';
 import { ClusterNeedsTable, cmpHeader, compileMapping, matchKey, type ClusterNeeds, type MappingPlan } from './mappings.js';
 import { globsIntersect, globToRegex, isGlob } from './hostname-globs.js';
 import { clusterBaseName, parseService } from './service.js';
@@ -92,9 +92,13 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   // The defaults stand in only when no resource of the kind exists at all: an invalid Listener or
   // Host must not be silently replaced by one that serves everything.
   const listeners = compileListeners(byKind('Listener'), ctx);
-  if (!ofKind.has('Listener')) listeners.push(defaultListener());
+  if (!ofKind.has('Listener')) listeners.push(...defaultListeners());
   let hosts = compileHosts(byKind('Host'), secretTable, tlsContexts, ctx);
-  if (!ofKind.has('Host')) hosts = [defaultHost()];
+  if (!ofKind.has('Host')) {
+    hosts = [defaultHost()];
+    // A TLSContext the user named 'fallback' is theirs; the default Host then terminates with it.
+    if (!tlsContexts.has(FALLBACK_TLS_CONTEXT)) tlsContexts.set(FALLBACK_TLS_CONTEXT, fallbackTLSContext());
+  }
   for (const l of listeners) if (l.l7) l.hosts = bindHosts(l, hosts, ctx);
   for (const h of hosts) {
     if (h.resource && !listeners.some((l) => l.hosts.includes(h))) {

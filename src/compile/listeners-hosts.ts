@@ -148,8 +148,24 @@ export function compileListeners(listeners: readonly Resource[], ctx: CompileCon
   return plans;
 }
 
-export function defaultListener(): ListenerPlan {
-  return { name: 'default-8080', bindAddress: '0.0.0.0', port: 8080, protocolStack: ['HTTP', 'TCP'], l7: true, tls: false, securityModel: 'XFP', l7Depth: 0, hosts: [] };
+/**
+ * With no Listener at all: the pair Emissary's Helm chart creates (createDefaultListeners), cleartext
+ * on 8080 and HTTPS on 8443, both XFP and binding Hosts of every namespace. (Emissary itself creates
+ * none and then listens nowhere.)
+ */
+export function defaultListeners(): ListenerPlan[] {
+  return [
+    { name: 'default-8080', bindAddress: '0.0.0.0', port: 8080, protocolStack: ['HTTP', 'TCP'], l7: true, tls: false, securityModel: 'XFP', l7Depth: 0, hosts: [] },
+    { name: 'default-8443', bindAddress: '0.0.0.0', port: 8443, protocolStack: ['TLS', 'HTTP', 'TCP'], l7: true, tls: true, securityModel: 'XFP', l7Depth: 0, hosts: [] },
+  ];
+}
+
+/** Name of the fallback TLS context the default Host terminates with (see IRTLSContext.fallback). */
+export const FALLBACK_TLS_CONTEXT = 'fallback';
+
+/** The fallback context: no certificate in the IR, the serving process supplies a generated one. */
+export function fallbackTLSContext(): IRTLSContext {
+  return { name: FALLBACK_TLS_CONTEXT, hosts: ['*'], fallback: true, certRequired: false, cipherSuites: [], alpnProtocols: [] };
 }
 
 export function compileHosts(hosts: readonly Resource[], table: SecretTable, contexts: Map<string, IRTLSContext>, ctx: CompileContext): HostPlan[] {
@@ -228,9 +244,12 @@ export function compileHosts(hosts: readonly Resource[], table: SecretTable, con
   return out;
 }
 
-/** The Host used when no Host resource exists: every hostname, cleartext routed (Portico has no self-signed fallback). */
+/**
+ * The Host used when no Host resource exists, as Emissary's default Host: every hostname, TLS with
+ * the fallback self-signed certificate, and cleartext redirected to HTTPS (insecure action Redirect).
+ */
 export function defaultHost(): HostPlan {
-  return { hostname: '*', labels: {}, namespace: 'default', insecureAction: 'Route' };
+  return { hostname: '*', labels: {}, namespace: 'default', insecureAction: 'Redirect', tlsContext: FALLBACK_TLS_CONTEXT };
 }
 
 /** Listener → Host binding: namespace (SELF default, ALL) and selector. */

@@ -110,12 +110,20 @@ spec: { config: { cluster_request_timeout_ms: 7000 } }
     assert.deepEqual(codes(r), ['ModuleNameInvalid:ambasador']);
     assert.equal(r.ir.global.requestTimeoutMs, 3000);
   },
-  'with no Listener, 8080 HTTP; with no Host, a default Host "*" that routes cleartext': () => {
+  // Emissary's Helm chart (createDefaultListeners): 8080 HTTP and 8443 HTTPS, XFP, hostBinding ALL;
+  // irhost.py HostFactory.finalize: with no Host, a default Host "*" with the fallback certificate.
+  'with no Listener, 8080 HTTP and 8443 HTTPS; with no Host, a default Host "*" that redirects cleartext and terminates TLS with the fallback certificate': () => {
     const r = compileYAML(M('a', 'hostname: "*", prefix: /a/, service: a'));
-    assert.equal(r.ir.listeners.length, 1);
-    assert.equal(r.ir.listeners[0]!.port, 8080);
-    assert.equal(r.ir.listeners[0]!.virtualHosts[0]!.hostname, '*');
-    assert.equal(r.ir.listeners[0]!.virtualHosts[0]!.insecureAction, 'Route');
+    assert.deepEqual(r.ir.listeners.map((l) => [l.name, l.port, l.tls, l.securityModel]), [['default-8080', 8080, false, 'XFP'], ['default-8443', 8443, true, 'XFP']]);
+    for (const l of r.ir.listeners) {
+      assert.equal(l.virtualHosts[0]!.hostname, '*');
+      assert.equal(l.virtualHosts[0]!.insecureAction, 'Redirect');
+      assert.equal(l.virtualHosts[0]!.tlsContext, 'fallback');
+    }
+    // the IR names the fallback and holds no certificate; the serving process generates one
+    assert.deepEqual(r.ir.tlsContexts, [{ name: 'fallback', hosts: ['*'], fallback: true, certRequired: false, cipherSuites: [], alpnProtocols: [] }]);
+    assert.deepEqual(Object.keys(r.secrets), []);
+    assert.equal(r.report.warnings, 0);
   },
   'a v3alpha1 Mapping with neither hostname nor selector serves nothing, with a warning saying why': () => {
     const r = compileYAML(M('a', 'prefix: /a/, service: a'));
