@@ -229,8 +229,8 @@ spec: { services: { billing: ["127.0.0.1:9001", "127.0.0.1:9002"] } }
   'the same name defined in two sources is an error naming both; neither wins': () => {
     const yaml = M('dup', 'hostname: "*", prefix: /a/, service: a');
     const { loadFiles } = awaitLoad();
-    const a = lf([{ path: 'a.yaml', content: yaml }], { source: 'team-a' });
-    const b = lf([{ path: 'b.yaml', content: yaml }], { source: 'team-b' });
+    const a = loadFiles([{ path: 'a.yaml', content: yaml }], { source: 'team-a' });
+    const b = loadFiles([{ path: 'b.yaml', content: yaml }], { source: 'team-b' });
     const r = compileFn()([...a.resources, ...b.resources]);
     assert.deepEqual(codes(r), ['DuplicateResource:dup', 'DuplicateResource:dup']);
     assert.match(r.report.problems[0]!.message, /team-a:a\.yaml:\d+ and team-b:b\.yaml:\d+/);
