@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Explainer } from '../../src/review/explain-engine.js';
-import { loadConfig } from '../../src/review/load-config.js';
+import { offlineState } from '../../src/controller/offline.js';
 import { parseRequestLine } from '../../src/review/request-spec.js';
 import { parseRouteTests, runOffline } from '../../src/review/route-tests.js';
 
@@ -31,8 +31,8 @@ function expectedRoutes(name: string, port: number): ExpectedRoute[] {
 }
 
 test('hostsem basic: on HTTPS listeners explain redirects or routes cleartext per Host and forwards TLS, as Emissary renders it', async () => {
-  const c = await loadConfig([join(HOSTSEM, 'basic.yaml')]);
-  const e = new Explainer(c.ir, c.resources);
+  const c = await offlineState({ paths: [join(HOSTSEM, 'basic.yaml')] });
+  const e = new Explainer(c.result.ir, c.resources);
   let checked = 0;
   for (const port of [8080, 8443]) {
     for (const r of expectedRoutes('basic', port)) {
@@ -62,8 +62,8 @@ test('hostsem basic: on HTTPS listeners explain redirects or routes cleartext pe
 });
 
 test('hostsem basic: an offline route test of the redirect passes, and one expecting 200 over cleartext fails', async () => {
-  const c = await loadConfig([join(HOSTSEM, 'basic.yaml')]);
-  const e = new Explainer(c.ir, c.resources);
+  const c = await offlineState({ paths: [join(HOSTSEM, 'basic.yaml')] });
+  const e = new Explainer(c.result.ir, c.resources);
   const { tests, problems } = parseRouteTests(
     'redirect.test.yaml',
     `tests:
