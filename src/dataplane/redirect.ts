@@ -31,19 +31,33 @@ export function routeRedirectLocation(r: CompiledRedirect, route: IRRoute, secur
   return `${scheme}://${hostPart(authority, ir.hostRedirect)}${p}${q}`;
 }
 
-/** https redirect for an insecure request: same host (port replaced by the Host's redirect port). */
-export function httpsRedirectLocation(host: string, redirectPort: number | undefined, path: string, query: string): string {
-  let h = host;
-  // host here is normalised; drop any port it kept, then add the configured one
-  if (h.charCodeAt(0) !== 0x5b) {
-    const colon = h.lastIndexOf(':');
-    if (colon !== -1) h = h.slice(0, colon);
-  } else {
-    const close = h.indexOf(']');
-    h = h.slice(0, close + 1);
-  }
-  const port = redirectPort !== undefined && redirectPort !== 443 ? `:${redirectPort}` : '';
-  return `https://${h}${port}${path}${query}`;
+/**
+ * https redirect for an insecure request, as Envoy's https_redirect builds it: the same host, and
+ * the port the client named kept unless it is the default one of the scheme the request came by
+ * (":80" over http). `host` is normalised (it passed vhost selection); the port is read from the
+ * authority the client sent, which normalisation validated. A Host's redirect port replaces it.
+ */
+export function httpsRedirectLocation(host: string, authority: string, requestProto: string, redirectPort: number | undefined, path: string, query: string): string {
+  const h = withoutPort(host);
+  let port = portOf(authority);
+  if ((requestProto === 'http' && port === '80') || (requestProto === 'https' && port === '443')) port = '';
+  if (redirectPort !== undefined) port = redirectPort === 443 ? '' : String(redirectPort);
+  return `https://${h}${port === '' ? '' : `:${port}`}${path}${query}`;
+}
+
+function withoutPort(host: string): string {
+  if (host.charCodeAt(0) === 0x5b) return host.slice(0, host.indexOf(']') + 1);
+  const colon = host.lastIndexOf(':');
+  return colon === -1 ? host : host.slice(0, colon);
+}
+
+/** The digits after the authority's last ':' outside an IPv6 literal; '' when there are none. */
+function portOf(authority: string): string {
+  const close = authority.charCodeAt(0) === 0x5b ? authority.indexOf(']') : -1;
+  const colon = authority.lastIndexOf(':');
+  if (colon === -1 || colon < close) return '';
+  const port = authority.slice(colon + 1);
+  return /^[0-9]{1,5}$/.test(port) ? port : '';
 }
 
 /**
