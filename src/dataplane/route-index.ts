@@ -3,7 +3,7 @@
 
 import type { IR, IRHeaderMatch, IRQueryMatch, IRRoute, IRVirtualHost } from '../ir/types.js';
 import { compileRegex, RuntimeBuildError } from './build-errors.js';
-import { FullMatch } from '../ir/re2-regex.js';
+import { FullMatch, FullMatchSet } from '../ir/re2-regex.js';
 
 /** What matching needs to know about a request (also built by `explain` from a request line). */
 export interface RouteRequest {
@@ -60,8 +60,10 @@ export interface VhostIndex<A> {
   readonly insensitiveTrie: TrieNode | null;
   readonly exact: Map<string, number[]>;
   readonly exactInsensitive: Map<string, number[]> | null;
-  /** Regex routes without a literal prefix to file them under: always candidates. */
+  /** Regex routes without a literal prefix to file them under: candidates for every path. */
   readonly always: readonly number[];
+  /** With more than one of those: their regexes in one automaton, so a path is read once for all of them. */
+  readonly alwaysSet: FullMatchSet | null;
 }
 
 export interface ListenerIndex<A> {
@@ -84,6 +86,10 @@ export interface MatchResult<A> {
 /** Regexes in the IR are RE2 and match the whole value, as Envoy's safe_regex does. */
 export function compileFullMatch(source: string): FullMatch {
   return compileRegex(source, () => new FullMatch(source));
+}
+
+function compileRegexSet(sources: readonly string[]): FullMatchSet {
+  return compileRegex(sources.join(' | '), () => new FullMatchSet(sources));
 }
 
 function compileHeaderMatch(m: IRHeaderMatch | IRQueryMatch): CompiledHeaderMatch {
@@ -192,7 +198,8 @@ export function buildVhostIndex<A>(vh: IRVirtualHost, makeAction: (route: IRRout
       throw new RuntimeBuildError('PORTICO_ERR_IR_ROUTE', `route ${r.id} in ${vh.name}: ${(err as Error).message}`);
     }
   });
-  return { ir: vh, routes, sensitiveTrie, insensitiveTrie, exact, exactInsensitive, always };
+  const alwaysSet = always.length > 1 ? compileRegexSet(always.map((o) => routes[o]!.pathRegex!.source)) : null;
+  return { ir: vh, routes, sensitiveTrie, insensitiveTrie, exact, exactInsensitive, always, alwaysSet };
 }
 
 export function buildRuntimeIndex<A>(ir: IR, makeAction: (route: IRRoute, vhost: IRVirtualHost) => A): RuntimeIndex<A> {
@@ -267,7 +274,8 @@ export function candidates<A>(vh: VhostIndex<A>, path: string): number[] {
     const ei = vh.exactInsensitive?.get(lower);
     if (ei !== undefined) for (const r of ei) out.push(r);
   }
-  for (const r of vh.always) out.push(r);
+  if (vh.alwaysSet !== null) for (const i of vh.alwaysSet.matching(path)) out.push(vh.always[i] as number);
+  else for (const r of vh.always) out.push(r);
   if (out.length > 1) out.sort((a, b) => a - b);
   return out;
 }

@@ -1,7 +1,7 @@
 // Regexes in configuration are RE2, as Envoy's safe_regex is: one engine (re2js, linear time for every
 // input) checks them at compile and matches them in the data plane, `explain` and route tests.
 
-import { RE2JS, RE2JSSyntaxException } from 're2js';
+import { RE2JS, RE2JSSyntaxException, RE2Set } from 're2js';
 import type { Matcher } from 're2js';
 
 export const MAX_REGEX_LENGTH = 1024;
@@ -127,6 +127,27 @@ export class FullMatch {
 
   test(input: string): boolean {
     return this.re.testExact(input);
+  }
+}
+
+/**
+ * Many whole-string regexes matched in one pass over the input (one automaton for all of them), for
+ * regex routes that have no literal prefix to be filed under: which of them match, in pattern order.
+ */
+export class FullMatchSet {
+  private readonly set: RE2Set;
+
+  constructor(readonly sources: readonly string[]) {
+    for (const s of sources) program(s); // refuses what a single FullMatch refuses, with the same message
+    this.set = new RE2Set(RE2Set.ANCHOR_BOTH);
+    for (const s of sources) this.set.add(s);
+    this.set.compile();
+  }
+
+  /** Positions in `sources` of the patterns that match all of `input`, ascending. */
+  matching(input: string): number[] {
+    const m = this.set.match(input);
+    return m.length > 1 ? m.sort((a, b) => a - b) : m;
   }
 }
 

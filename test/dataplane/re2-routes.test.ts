@@ -177,6 +177,23 @@ describe('route index: regex routes and the routes around them', () => {
     assert.equal(id(idx, '/other'), 'root');
   });
 
+  it('several regex routes without a literal prefix are read in one pass, and compiled order still decides', () => {
+    const idx = index([
+      r('a-folded', { regex: '(?i)/a/[0-9]+' }),
+      r('any-digits', { regex: '.*/[0-9]+' }),
+      r('b-folded', { regex: '(?i)/b/.*' }),
+      r('hostile', { regex: '(a|a)*b' }),
+      r('root', { prefix: '/' }),
+    ]);
+    assert.equal(idx.listeners.get(LISTENER)!.star!.alwaysSet !== null, true);
+    assert.equal(id(idx, '/A/42'), 'a-folded');
+    assert.equal(id(idx, '/x/42'), 'any-digits');
+    assert.equal(id(idx, '/B/x'), 'b-folded');
+    assert.equal(id(idx, '/B/7'), 'any-digits', 'the earlier of two matching regex routes wins');
+    assert.equal(id(idx, 'a'.repeat(999) + 'b'), 'hostile');
+    assert.equal(id(idx, '/' + 'a'.repeat(999)), 'root');
+  });
+
   it('case_sensitive: false does not fold a regex path (Envoy ignores it for safe_regex; (?i) does)', () => {
     const idx = index([r('sensitive', { regex: '/Users/[0-9]+', caseSensitive: false }), r('folded', { regex: '(?i)/Orders/[0-9]+' })]);
     assert.equal(id(idx, '/Users/1'), 'sensitive');

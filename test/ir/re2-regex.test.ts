@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { FullMatch, RegexSubstitution, regexProblem, substitutionProblem } from '../../src/ir/re2-regex.js';
+import { FullMatch, FullMatchSet, RegexSubstitution, regexProblem, substitutionProblem } from '../../src/ir/re2-regex.js';
 
 // Patterns that make a backtracking engine take exponential (or high polynomial) time on a string
 // that almost matches. Each runs here against 1,000-character inputs: with a backtracking engine
@@ -31,6 +31,16 @@ describe('RE2 regexes: linear-time matching', () => {
       assert.equal(new FullMatch(c.pattern).test(c.input), c.matches);
     });
   }
+
+  it('the whole corpus in one set gives the same answers as each pattern alone', () => {
+    const patterns = [...new Set(CATASTROPHIC.map((c) => c.pattern))];
+    const set = new FullMatchSet(patterns);
+    for (const c of CATASTROPHIC) {
+      const expected = patterns.filter((p) => new FullMatch(p).test(c.input)).map((p) => patterns.indexOf(p));
+      assert.deepEqual(set.matching(c.input), expected, `${c.pattern} on ${c.input.length} characters`);
+      assert.equal(set.matching(c.input).includes(patterns.indexOf(c.pattern)), c.matches);
+    }
+  });
 
   it('a rewrite with a catastrophic pattern over 1,000 characters gives RE2 GlobalReplace output', () => {
     const s = new RegexSubstitution('(a|a)*b', 'X');
