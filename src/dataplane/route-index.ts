@@ -174,9 +174,10 @@ export function buildVhostIndex<A>(vh: IRVirtualHost, makeAction: (route: IRRout
     } else {
       // Envoy ignores case_sensitive for safe_regex paths; (?i) in the regex is the way to fold case.
       // A regex route is filed under the literal text its matches start with, so that only
-      // requests whose path starts with it run the regex: other routes do not pay for it.
+      // requests whose path starts with it run the regex: other routes do not pay for it. A bare
+      // "/" filters nothing (every path starts with it): such routes go to the one-pass set.
       pathRegex = compileFullMatch(m.regex ?? '.*');
-      if (pathRegex.literalPrefix !== '') trieInsert(sensitiveTrie, pathRegex.literalPrefix, order);
+      if (pathRegex.literalPrefix.length > 1) trieInsert(sensitiveTrie, pathRegex.literalPrefix, order);
       else always.push(order);
     }
     routes.push({
