@@ -91,8 +91,9 @@ export function compileMapping(r: Resource, key: string, global: IRGlobal, ctx: 
   else prefix = rawPrefix;
 
   const caseSensitive = s.case_sensitive !== false;
-  const method = stringOf(s.method)?.toUpperCase();
   const methodRegex = s.method_regex === true;
+  // A method regex is kept as written (upper-casing would turn (?i) or \d into other regexes).
+  const method = methodRegex ? stringOf(s.method) : stringOf(s.method)?.toUpperCase();
   if (method && methodRegex) {
     const e = checkRegex(method, ctx.regexMaxSize);
     if (e) reportRegex(ctx, r, e, 'method', 'spec.method');

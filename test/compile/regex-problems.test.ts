@@ -23,10 +23,13 @@ describe('regexes at compile', () => {
       mapping('issue', 'prefix: "/(a|a)*b"\nprefix_regex: true') +
         mapping('named', 'prefix: "/orders/(?P<id>[0-9]+)"\nprefix_regex: true') +
         mapping('folded', 'prefix: /f/\nregex_headers: { x-env: "(?i)prod" }') +
-        mapping('nested', 'prefix: "/(a+)+$"\nprefix_regex: true'),
+        mapping('nested', 'prefix: "/(a+)+$"\nprefix_regex: true') +
+        mapping('method', 'prefix: /m/\nmethod: "(?i)get|head"\nmethod_regex: true'),
     );
     assert.deepEqual(codes(r), []);
-    assert.equal(routesOf(r).length, 4);
+    assert.equal(routesOf(r).length, 5);
+    const m = r.ir.listeners.flatMap((l) => l.virtualHosts).flatMap((v) => v.routes).find((x) => x.id === 'default/method')!;
+    assert.equal(m.match.method, '(?i)get|head', 'a method regex is kept as written');
   });
 
   it('every regex field: a construct RE2 refuses is an InvalidRegex with its field and line', () => {
