@@ -256,8 +256,8 @@ class FileDecoder {
       } else if (kind === 'Resolver') {
         this.resource(value, 'Resolver', apiVersion, 'v3');
       } else if (kind === 'Source') {
-        // Declares git sources for the controller, which takes these out before loading a snapshot.
-        this.report('NonEmissaryKind', `${apiVersion} Source is read by the git controller, not the gateway; skipped`, pos('kind'), refOpt('kind'));
+        // Declares team sources; loaded like any kind, then taken by the reconcile (never compiled).
+        this.resource(value, 'Source', apiVersion, 'v3');
       } else {
         const guess = closestName(kind, ['Resolver', 'Source']);
         this.report('UnknownKind', `unknown kind "${kind}" for ${apiVersion}${guess ? ` (did you mean "${guess}"?)` : ''}`, pos('kind'), refOpt('kind'));
@@ -442,7 +442,8 @@ class FileDecoder {
     if (typeof idField === 'string') ambassadorIds = [idField];
     else if (Array.isArray(idField) && idField.every((x) => typeof x === 'string')) ambassadorIds = idField as string[];
     const effective = ambassadorIds.length > 0 ? ambassadorIds : ['default'];
-    if (!effective.includes(this.ctx.ambassadorId) && !effective.includes('_automatic_')) return;
+    // A Source declares a repository for every instance that reads the central one: it has no ambassador_id.
+    if (kind !== 'Source' && !effective.includes(this.ctx.ambassadorId) && !effective.includes('_automatic_')) return;
 
     if (kind === 'Module' && name !== 'ambassador') {
       if (name === 'tls') {
