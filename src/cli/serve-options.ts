@@ -30,6 +30,8 @@ sources (each one a named root of the same reconcile; see docs/gitops.md "How so
                          git sources; folders only: kept in memory unless given)
   --poll-interval DUR    default poll interval of git sources, e.g. 30s (default 30s; jittered)
   --fetch-timeout DUR    abort a fetch after this long (default 60s)
+  --fetch-max-size SIZE  stop a fetch that downloads more than SIZE (default 64MiB; e.g. 500KiB, 1GiB)
+  --cache-max-size SIZE  refuse a fetch that grows one source's git cache past SIZE (default 512MiB)
   --verify NAME=MODE:FILE
                          require signed commits on git source NAME (MODE head|strict; FILE an SSH
                          allowed-signers file)
@@ -58,6 +60,8 @@ const OPTIONS = {
   state: { type: 'string' },
   'poll-interval': { type: 'string' },
   'fetch-timeout': { type: 'string' },
+  'fetch-max-size': { type: 'string' },
+  'cache-max-size': { type: 'string' },
   verify: { type: 'string', multiple: true },
   'on-force-push': { type: 'string' },
   'webhook-secret': { type: 'string', multiple: true },
@@ -80,6 +84,14 @@ function durationArg(flag: string, v: string): number {
   const ms = parseDuration(/^[0-9]+$/.test(v) ? `${v}s` : v);
   if (!(ms >= 1000)) throw new UsageError(`${flag} needs a duration of at least 1s (e.g. 30s), got '${v}'`);
   return ms;
+}
+
+/** Bytes, as a number or with a binary unit: 500KiB, 64MiB, 1GiB. */
+export function sizeArg(flag: string, v: string): number {
+  const m = /^([0-9]+)(B|KiB|MiB|GiB)?$/.exec(v);
+  const n = m ? Number(m[1]) * { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 }[(m[2] ?? 'B') as 'B' | 'KiB' | 'MiB' | 'GiB'] : NaN;
+  if (!(n >= 1024)) throw new UsageError(`${flag} needs a size of at least 1KiB (e.g. 64MiB), got '${v}'`);
+  return n;
 }
 
 /** NAME=VALUE for --local and --pin. */
@@ -119,6 +131,10 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
 
   const intervalMs = v['poll-interval'] !== undefined ? durationArg('--poll-interval', v['poll-interval']) : DEFAULT_INTERVAL_MS;
   const fetchTimeoutMs = v['fetch-timeout'] !== undefined ? durationArg('--fetch-timeout', v['fetch-timeout']) : undefined;
+  const limits = {
+    ...(v['fetch-max-size'] !== undefined ? { maxFetchBytes: sizeArg('--fetch-max-size', v['fetch-max-size']) } : {}),
+    ...(v['cache-max-size'] !== undefined ? { maxCacheBytes: sizeArg('--cache-max-size', v['cache-max-size']) } : {}),
+  };
   const onForcePush = v['on-force-push'] ?? 'refuse';
   if (onForcePush !== 'refuse' && onForcePush !== 'accept-with-strict') throw new UsageError(`--on-force-push is refuse or accept-with-strict, got '${onForcePush}'`);
   const ambassadorId = v['ambassador-id'];
@@ -212,6 +228,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       webhookSecrets: secrets,
       defaultIntervalMs: intervalMs,
       ...(fetchTimeoutMs !== undefined ? { fetchTimeoutMs } : {}),
+      ...(Object.keys(limits).length > 0 ? { limits } : {}),
       ...(ambassadorId !== undefined ? { ambassadorId } : {}),
       ...(Object.keys(pins).length > 0 ? { pins } : {}),
       ...(Object.keys(localTeams).length > 0 ? { localTeams } : {}),

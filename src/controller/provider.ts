@@ -7,6 +7,7 @@ import type { ConfigProvider, ProviderContext } from '../serve/serving-state.js'
 import { Controller, type CompileInputs } from './controller.js';
 import type { DeclaredSource } from './source-kind.js';
 import { SourceMetrics } from './source-metrics.js';
+import type { SnapshotLimits } from '../sources/git-source.js';
 import { historyHandler, statusHandler } from './status-api.js';
 import { WebhookReceiver } from './webhooks.js';
 
@@ -18,6 +19,8 @@ export interface SourcesOptions {
   readonly webhookSecrets: readonly string[];
   readonly defaultIntervalMs?: number;
   readonly fetchTimeoutMs?: number;
+  /** Download and cache caps of git sources. */
+  readonly limits?: Partial<SnapshotLimits>;
   readonly ambassadorId?: string;
   readonly pins?: Readonly<Record<string, string>>;
   readonly localTeams?: Readonly<Record<string, string>>;
@@ -48,6 +51,7 @@ export class SourcesProvider implements ConfigProvider {
       metrics: this.metrics,
       ...(this.opts.defaultIntervalMs !== undefined ? { defaultIntervalMs: this.opts.defaultIntervalMs } : {}),
       ...(this.opts.fetchTimeoutMs !== undefined ? { fetchTimeoutMs: this.opts.fetchTimeoutMs } : {}),
+      ...(this.opts.limits ? { limits: this.opts.limits } : {}),
       ...(this.opts.ambassadorId ? { ambassadorId: this.opts.ambassadorId } : {}),
       ...(this.opts.pins ? { pins: this.opts.pins } : {}),
       ...(this.opts.localTeams ? { localTeams: this.opts.localTeams } : {}),

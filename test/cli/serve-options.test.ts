@@ -62,12 +62,17 @@ describe('portico serve options', () => {
     ['a pin without a ref', ['--source', 'a=/r', '--pin', 'shop='], /expected NAME=REF/],
     ['a pin that looks like an option', ['--source', 'a=/r', '--pin', 'shop=--upload-pack=x'], /not a valid ref/],
     ['a local team named like a root', ['--source', 'a=/r', '--local', 'a=/x'], /not a team source/],
+    ['a fetch size without a unit it knows', ['--source', 'a=/r', '--fetch-max-size', '64MB'], /at least 1KiB/],
   ];
   for (const [name, argv, message] of bad) {
     it(`refuse ${name} with a clear message`, () => {
       assert.throws(() => parseServeArgs(argv, {}, '/srv'), (e: unknown) => e instanceof UsageError && message.test(e.message));
     });
   }
+
+  it('take download and cache caps with binary units', () => {
+    assert.deepEqual(parseServeArgs(['--source', 'a=/r', '--fetch-max-size', '8MiB', '--cache-max-size', '1GiB'], {}).sources.limits, { maxFetchBytes: 8 * 1024 ** 2, maxCacheBytes: 1024 ** 3 });
+  });
 
   it('read webhook secrets from the environment too', () => {
     assert.deepEqual(parseServeArgs(['--source', 'a=/r'], { PORTICO_WEBHOOK_SECRETS: 'one-secret-1, two-secret-2' }).sources.webhookSecrets, ['one-secret-1', 'two-secret-2']);

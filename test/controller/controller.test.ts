@@ -5,6 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { startEcho, type EchoUpstream } from '../support/echo-upstream.js';
 import { GitDaemon, TestRepo, git, makeSshKey, processMentions, removeDir, startBlackhole, tempDir } from '../sources/git-fixture.js';
@@ -35,7 +36,7 @@ before(async () => {
 });
 
 /** A central repository declaring teams 'shop' and 'search', each with its own repository. */
-async function world(label: string, opts: { shopExtra?: string; fetchTimeoutMs?: number } = {}) {
+async function world(label: string, opts: { shopExtra?: string; fetchTimeoutMs?: number; maxFetchBytes?: number } = {}) {
   const dir = join(root, label);
   mkdirSync(dir);
   const port = await freePort();
@@ -51,7 +52,12 @@ async function world(label: string, opts: { shopExtra?: string; fetchTimeoutMs?:
   const stateDir = join(dir, 'state');
   const gateway = newGateway();
   gateways.push(gateway);
-  const controller = newController(gateway, { roots: [rootSource('ops', central.bare)], stateDir, ...(opts.fetchTimeoutMs ? { fetchTimeoutMs: opts.fetchTimeoutMs } : {}) });
+  const controller = newController(gateway, {
+    roots: [rootSource('ops', central.bare)],
+    stateDir,
+    ...(opts.fetchTimeoutMs ? { fetchTimeoutMs: opts.fetchTimeoutMs } : {}),
+    ...(opts.maxFetchBytes ? { limits: { maxFetchBytes: opts.maxFetchBytes } } : {}),
+  });
   controllers.push(controller);
   return { dir, port, central, shop, search: searchRepo, stateDir, gateway, controller };
 }
@@ -175,6 +181,22 @@ describe('central and team repositories', () => {
     assert.equal(shop.state, 'Refused');
     assert.match(shop.message, /deploy\/passwd\.yaml.*symbolic link/);
     assert.equal((await get(w.port, '/shop/x')).upstream, 'shop-v1');
+  });
+
+  it('stops a team fetch that downloads a large file, keeps that team on its last-known-good, and lets the others move on (16.6)', async () => {
+    const w = await world('large-file', { maxFetchBytes: 2 * 1024 * 1024 });
+    await w.controller.start();
+    const served = w.shop.head();
+    w.shop.write('deploy/shop.yaml', mappingYaml('shop', '/shop/', shopV2.port)).write('media/video.bin', randomBytes(6 * 1024 * 1024).toString('latin1')).commit('video beside the YAML');
+    w.search.write('deploy/search.yaml', mappingYaml('search', '/search/', search.port, '  add_response_headers:\n    x-search: "2"\n')).commit('search v2');
+    await sync(w.controller);
+    const st = Object.fromEntries(w.controller.status().map((s) => [s.name, s]));
+    assert.equal(st.shop!.state, 'FetchFailed');
+    assert.equal(st.shop!.fetchError!.reason, 'TooLarge');
+    assert.equal(st.shop!.appliedRevision, served);
+    assert.equal(st.search!.appliedRevision, w.search.head(), 'another team is not held back');
+    assert.equal((await get(w.port, '/shop/x')).upstream, 'shop-v1');
+    assert.equal(readHistory(w.stateDir, { source: 'shop' }).at(-1)!.reason, 'TooLarge');
   });
 
   it('refuses a team Source declared outside the central repository', async () => {
