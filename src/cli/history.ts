@@ -1,7 +1,7 @@
 // `portico history [--state DIR] [--source NAME] [--limit N] [--format text|json]`: prints the audit
 // history the git controller appended in its state folder, oldest first.
 
-import { existsSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { readHistory, type HistoryEntry } from '../controller/history.js';
 import { oneOf, parse, UsageError, withUsage } from './args.js';
 import { CommandError } from './command-errors.js';
@@ -27,7 +27,7 @@ export async function run(argv: string[]): Promise<number> {
       if (!/^[0-9]+$/.test(values.limit) || Number(values.limit) < 1) throw new UsageError(`--limit needs a whole number >= 1, got '${values.limit}'`);
       limit = Number(values.limit);
     }
-    if (!existsSync(stateDir)) throw new CommandError('PORTICO_ERR_STATE_DIR', `state folder '${stateDir}' does not exist (give the one serve uses with --state DIR)`);
+    if (!statSync(stateDir, { throwIfNoEntry: false })?.isDirectory()) throw new CommandError('PORTICO_ERR_STATE_DIR', `state folder '${stateDir}' does not exist or is not a folder (give the one serve uses with --state DIR)`);
     const source = values.source;
     const entries = readHistory(stateDir, { ...(source ? { source } : {}), ...(limit ? { limit } : {}) });
     if (format === 'json') {
