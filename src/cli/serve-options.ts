@@ -5,7 +5,7 @@ import os from 'node:os';
 import { isIP } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseAdminAddress, AdminAddressError } from '../admin/admin-server.js';
+import { parseAdminAddress, AdminAddressError, isAdminHostName } from '../admin/admin-server.js';
 import type { ServeOptions } from '../serve/serve-process.js';
 import type { SourcesOptions } from '../controller/provider.js';
 import { DEFAULT_INTERVAL_MS } from '../controller/controller.js';
@@ -47,6 +47,8 @@ serving:
   --bind ADDRESS         bind every Listener on this IP address instead of 0.0.0.0 (e.g. 127.0.0.2, ::1),
                          so several replicas can share a host; give each its own --admin too
   --admin HOST:PORT      read-only admin API address (default 127.0.0.1:8877; port 0 = any free port)
+  --admin-host NAME      a further Host name the admin API answers for (repeatable); it always
+                         answers for localhost, IP addresses and the --admin name, others get 421
   --workers N            worker processes (default: one per core; 0 or 1 serves in this process)
   --drain-timeout MS     how long in-flight requests may take at shutdown or listener removal
                          (default: the configuration's drain timeout)
@@ -73,6 +75,7 @@ const OPTIONS = {
   'ambassador-id': { type: 'string' },
   admin: { type: 'string' },
   bind: { type: 'string' },
+  'admin-host': { type: 'string', multiple: true },
   workers: { type: 'string' },
   'drain-timeout': { type: 'string' },
   'access-log': { type: 'string' },
@@ -119,6 +122,8 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   }
   const bindAddress = v.bind;
   if (bindAddress !== undefined && isIP(bindAddress) === 0) throw new UsageError(`--bind needs an IP address (e.g. 127.0.0.2 or ::1), got '${bindAddress}'`);
+  const adminHosts = v['admin-host'] ?? [];
+  for (const h of adminHosts) if (!isAdminHostName(h)) throw new UsageError(`--admin-host needs a host name or IP address without a port, got '${h}'`);
   const workers = v.workers !== undefined ? intArg('--workers', v.workers, 0) : os.availableParallelism();
   const drainTimeoutMs = v['drain-timeout'] !== undefined ? intArg('--drain-timeout', v['drain-timeout'], 0) : undefined;
   const accessLogArg = v['access-log'];
@@ -212,6 +217,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   return {
     serve: {
       admin,
+      ...(adminHosts.length > 0 ? { adminHosts } : {}),
       workers,
       ...(drainTimeoutMs !== undefined ? { drainTimeoutMs } : {}),
       ...(accessLog !== undefined ? { accessLog } : {}),

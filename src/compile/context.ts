@@ -7,6 +7,7 @@ import type { ResourceCondition } from './report.js';
 import { parseService, type ParsedService } from './service.js';
 import { canonicalHostname } from './hostname-globs.js';
 import { SharedHeaderRules } from './mapping-policy.js';
+import { DEFAULT_REGEX_MAX_SIZE } from '../ir/re2-regex.js';
 
 export class CompileContext {
   readonly problems: Problem[] = [];
@@ -20,6 +21,8 @@ export class CompileContext {
   private readonly hostnames = new Map<string, string>();
   /** Header rules shared by the Mappings of this run. */
   readonly headerRules = new SharedHeaderRules();
+  /** The largest RE2 program a configured regex may compile to (the Module's `regex_max_size`). */
+  regexMaxSize = DEFAULT_REGEX_MAX_SIZE;
 
   constructor(initial: readonly Problem[] = []) {
     this.problems.push(...initial);

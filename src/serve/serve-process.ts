@@ -15,12 +15,16 @@ import { overloadHooks } from './overload-monitor.js';
 import { assertStrictParserProcess, InsecureParserError } from './http-limits.js';
 import { createProcessLog, type ProcessLog } from './process-log.js';
 import { addressURL, listenerChangeLines, withBindAddress } from './listener-lines.js';
+import { FRONT_ENV, http1FrontChoice, unknownFrontSetting } from './http1-front-choice.js';
+import { LLHTTP_SUPPORT } from '../dataplane/llhttp.js';
 import { ServingState, type ConfigProvider } from './serving-state.js';
 import { WorkerPool, WorkerStartError } from './worker-pool.js';
 import { runWorker } from './worker-process.js';
 
 export interface ServeOptions {
   readonly admin: { readonly host: string; readonly port: number };
+  /** Names the admin API answers for besides loopback names, IP addresses and its bound name (`--admin-host`). */
+  readonly adminHosts?: readonly string[];
   /** 0 or 1: serve in this process; N > 1: a primary and N workers. */
   readonly workers: number;
   /** Overrides IRGlobal.limits.drainTimeoutMs. */
@@ -85,8 +89,17 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
     if (!(err instanceof InsecureParserError)) throw err;
     return startupFailed(undefined, err.code, err.message);
   }
+  if (LLHTTP_SUPPORT.parser !== undefined) {
+    // the upstream client parses with it; the client side alone could fall back to node:http
+    return startupFailed(undefined, 'PORTICO_ERR_NO_LLHTTP', `node:http's llhttp parser is not usable on this Node.js (${LLHTTP_SUPPORT.parser})`);
+  }
   const pooled = options.workers > 1;
   const log = createProcessLog(pooled ? 'primary' : 'single');
+  // Decided the same way in every worker; said once, here.
+  const front = http1FrontChoice();
+  if (front.front === 'node') log.warn({ reason: front.reason }, 'HTTP/1.1 clients are served by node:http (fallback front)');
+  const badFront = unknownFrontSetting();
+  if (badFront !== undefined) log.warn({ value: badFront }, `${FRONT_ENV} is neither node nor llhttp; ignored`);
   if (options.accessLog) {
     try {
       // Opened once here even with workers, so a bad path stops startup with its reason.
@@ -187,7 +200,7 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
     },
     metrics: async () => renderMerged(registry, pool ? await pool.metricsJSON() : []),
   };
-  const admin = new AdminServer(view);
+  const admin = new AdminServer(view, { hosts: options.adminHosts ?? [] });
   let adminAddress;
   try {
     adminAddress = await admin.listen(options.admin.host, options.admin.port);
@@ -246,11 +259,13 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
     await drain('no providers');
     return 2;
   }
+  let startFailed = false;
   let startError: { code: string; message: string } | undefined;
   for (const p of providers) {
     try {
       await p.start({ state, log });
     } catch (err) {
+      startFailed = true;
       const code = (err as { code?: unknown }).code;
       // A known start-up failure is one line with its code; anything else is a fault, logged whole.
       if (typeof code === 'string' && code.startsWith('PORTICO_ERR_')) {
@@ -259,9 +274,10 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
       } else log.error({ source: p.name, err: (err as Error).stack ?? String(err) }, 'configuration provider failed to start');
     }
   }
-  if (!state.served) {
-    // No last-known-good and no valid configuration: refuse to run rather than serve nothing. The
-    // line names the first cause: a listener that cannot bind, TLS material, or the sources' problems.
+  if (!state.served || startFailed) {
+    // No last-known-good and no valid configuration (or a source that could not start): refuse to run
+    // rather than serve less. The line names the first cause: a listener that cannot bind, TLS
+    // material, or the sources' problems.
     const failedApply = state.lastAttempts().find((a) => a.result === 'failed' && a.error && APPLY_FAILURE_CODES[a.error.code]);
     const cause = failedApply?.error
       ? { code: APPLY_FAILURE_CODES[failedApply.error.code]!, message: failedApply.error.message }

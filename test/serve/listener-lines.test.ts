@@ -23,13 +23,17 @@ test('each new listener is one line with its URL and the resource it comes from'
   assert.deepEqual(listenerChangeLines(ir, ir), [], 'nothing is told again when nothing changed');
 });
 
-test('the default listener and one implied by a TCPMapping say so', () => {
+test('the default listeners and one implied by a TCPMapping say so', () => {
   const ir = compileYaml(`apiVersion: getambassador.io/v3alpha1
 kind: TCPMapping
 metadata: { name: db }
 spec: { port: 5432, service: db:5432 }
 `).ir;
-  assert.deepEqual(listenerChangeLines(undefined, ir), ['listening on tcp://0.0.0.0:5432 (implied by TCPMappings)', 'listening on http://0.0.0.0:8080 (default listener, no Listener given)']);
+  assert.deepEqual(listenerChangeLines(undefined, ir), [
+    'listening on tcp://0.0.0.0:5432 (implied by TCPMappings)',
+    'listening on http://0.0.0.0:8080 (default listener, no Listener given)',
+    'listening on https://0.0.0.0:8443 (default listener, no Listener given)',
+  ]);
 });
 
 test('--bind puts every listener on its address; IPv6 addresses are bracketed; ports bound differ from 0 are shown', () => {
