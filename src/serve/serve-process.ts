@@ -18,7 +18,7 @@ import { addressURL, listenerChangeLines, withBindAddress } from './listener-lin
 import { FRONT_ENV, http1FrontChoice, unknownFrontSetting } from './http1-front-choice.js';
 import { LLHTTP_SUPPORT } from '../dataplane/llhttp.js';
 import { ServingState, type ConfigProvider } from './serving-state.js';
-import { WorkerPool, WorkerStartError } from './worker-pool.js';
+import { WorkerPool } from './worker-pool.js';
 import { runWorker } from './worker-process.js';
 
 export interface ServeOptions {
@@ -131,9 +131,8 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
     try {
       await pool.start();
     } catch (err) {
-      const code = err instanceof WorkerStartError ? err.code : 'PORTICO_ERR_WORKER_START';
       const started = pool;
-      return startupFailed(log, code, `worker processes cannot start: ${(err as Error).message}`, {}, () => started.shutdown(0));
+      return startupFailed(log, 'PORTICO_ERR_WORKER_START', `worker processes cannot start: ${(err as Error).message}`, {}, () => started.shutdown(0));
     }
     inner = pool;
   } else {
