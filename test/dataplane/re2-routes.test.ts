@@ -9,6 +9,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { compileYaml } from '../support/compile-yaml.js';
+import { cleartextHostYaml } from '../support/policy-yaml.js';
 import { startEcho, type EchoUpstream, type Echoed } from '../support/echo-upstream.js';
 import { startGateway, type TestGateway } from '../support/gateway-server.js';
 import { json, request, type Reply } from '../support/http-client.js';
@@ -62,6 +63,8 @@ describe('regex Mappings from Emissary served by a gateway', () => {
       mapping('redirect', 'redirect.example.com', `prefix: "/m-5/assets/([a-f0-9]{12})/images"\nprefix_regex: true\nservice: foobar.com\nhost_redirect: true\nregex_redirect:\n  pattern: "/m-5/assets/([a-f0-9]{12})/images"\n  substitution: "/images/\\\\1"\nredirect_response_code: 308`),
       // method_regex: the method is an RE2 regex over the whole method
       mapping('methods', 'method.example.com', `prefix: /m/\nmethod: "GET|HEAD"\nmethod_regex: true\nservice: ${rx}`),
+      // With no Host, cleartext is redirected to HTTPS (Emissary's default Host): these requests are cleartext.
+      '---\n' + cleartextHostYaml(),
     ].join('');
     const compiled = compileYaml(yaml);
     gw = await startGateway(compiled.ir);
