@@ -1,38 +1,57 @@
 // Argument parsing for every command, on node:util parseArgs: unknown options are usage errors (exit 2)
-// that name the closest known option; every command answers --help.
+// that name the closest known option; every command answers --help and --version.
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { closestName } from '../load/closest-name.js';
+import { HelpRequested, UsageError } from './command-errors.js';
 
-export class UsageError extends Error {
-  readonly code = 'PORTICO_ERR_USAGE';
+export { HelpRequested, UsageError, withUsage } from './command-errors.js';
+
+/** Options every command takes besides its own (main.ts answers them before the command runs). */
+export const COMMON_OPTIONS = ['help', 'version'] as const;
+
+/** Arguments up to a `--` terminator: where --help and --version are looked for. */
+function optionArgs(argv: readonly string[]): readonly string[] {
+  const end = argv.indexOf('--');
+  return end < 0 ? argv : argv.slice(0, end);
 }
 
-/** `--help` or `-h` among the arguments: the command prints its usage and exits 0. */
-export class HelpRequested extends Error {
-  readonly code = 'PORTICO_HELP';
-  constructor(readonly usage: string) {
-    super(usage);
-  }
+export function wantsHelp(argv: readonly string[]): boolean {
+  return optionArgs(argv).some((a) => a === '--help' || a === '-h');
+}
+
+export function wantsVersion(argv: readonly string[]): boolean {
+  return optionArgs(argv).some((a) => a === '--version');
 }
 
 export function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T, usage: string) {
-  if (argv.some((a) => a === '--help' || a === '-h')) throw new HelpRequested(usage);
+  if (wantsHelp(argv)) throw new HelpRequested(usage);
   try {
     return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (err) {
-    throw new UsageError(`${describeParseError(err as Error & { code?: string }, options)}\n\n${usage}`);
+    throw new UsageError(describeParseError(err as Error & { code?: string }, options));
   }
 }
 
 function describeParseError(err: Error & { code?: string }, options: NonNullable<ParseArgsConfig['options']>): string {
   if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
     const m = /'(-{1,2}[^' ]+)'/.exec(err.message);
-    const given = m?.[1] ?? '';
-    const guess = unknownOptionGuess(given, Object.keys(options));
-    return `unknown option '${given}'${guess ? ` (did you mean '--${guess}'?)` : ''}`;
+    return unknownOption(m?.[1] ?? '', Object.keys(options));
   }
-  return err.message;
+  // Node's own wording ("Option '--format <value>' argument missing"), shortened to the point.
+  const missing = /^Option '(-[^' ]*(?:, -[^' ]*)?)[^']*' argument missing/.exec(err.message);
+  if (missing) return `${missing[1]!.split(', ').pop()} needs a value`;
+  const ambiguous = /^Option '(-[^' ]*(?:, -[^' ]*)?)[^']*' argument is ambiguous/.exec(err.message);
+  if (ambiguous) return `${ambiguous[1]!.split(', ').pop()} needs a value (a value starting with '-' is given as ${ambiguous[1]!.split(', ').pop()}=VALUE)`;
+  const flag = /^Option '(-[^' ]*)' does not take an argument/.exec(err.message);
+  if (flag) return `${flag[1]} takes no value`;
+  return err.message.split('\n')[0] ?? err.message;
+}
+
+/** "unknown option '--fromat' (did you mean '--format'?)": the one wording every command uses. */
+export function unknownOption(given: string, known: readonly string[]): string {
+  const guess = unknownOptionGuess(given, [...known, ...COMMON_OPTIONS]);
+  return `unknown option '${given}'${guess ? ` (did you mean '--${guess}'?)` : ''}`;
 }
 
 /** The known option closest to a mistyped one, if any is close. */
@@ -46,21 +65,4 @@ export function oneOf<T extends string>(value: string | undefined, allowed: read
   if ((allowed as readonly string[]).includes(value)) return value as T;
   const guess = closestName(value, allowed);
   throw new UsageError(`${what} must be one of ${allowed.join(', ')} (got '${value}'${guess ? `; did you mean '${guess}'?` : ''})`);
-}
-
-/** Runs a command body: a usage error prints its message (with the usage) and exits 2; --help prints the usage and exits 0. */
-export async function withUsage(fn: () => Promise<number>): Promise<number> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof HelpRequested) {
-      console.log(err.usage);
-      return 0;
-    }
-    if (err instanceof UsageError) {
-      console.error(err.message);
-      return 2;
-    }
-    throw err;
-  }
 }

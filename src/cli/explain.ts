@@ -15,7 +15,7 @@ ${SOURCE_USAGE}
   exit 0 when a route serves the request (forward or redirect), 1 when nothing does, 2 on usage errors`;
 
 export async function run(argv: string[]): Promise<number> {
-  return withUsage(async () => {
+  return withUsage('explain', USAGE, async () => {
     const { values, positionals } = parse(
       argv,
       {
@@ -29,13 +29,13 @@ export async function run(argv: string[]): Promise<number> {
     );
     const format = oneOf(values.format, ['text', 'json'] as const, 'text', '--format');
     const at = positionals.findIndex((p) => /^([A-Za-z]+\s+)?https?:\/\//i.test(p.trim()));
-    if (at === -1) throw new UsageError(`missing the request, e.g. 'GET https://api.example.com/orders/42'\n\n${USAGE}`);
+    if (at === -1) throw new UsageError(`missing the request, e.g. 'GET https://api.example.com/orders/42'`);
     const paths = positionals.filter((_, i) => i !== at);
-    if (paths.length === 0 && !(values.source && values.source.length > 0)) throw new UsageError(`missing configuration PATH\n\n${USAGE}`);
+    if (paths.length === 0 && !(values.source && values.source.length > 0)) throw new UsageError('missing configuration PATH (or --source NAME=URL)');
     if (values.listener !== undefined && values.port !== undefined) throw new UsageError('give --listener or --port, not both');
     let port: number | undefined;
     if (values.port !== undefined) {
-      if (!/^\d{1,5}$/.test(values.port)) throw new UsageError(`--port must be a port number (got '${values.port}')`);
+      if (!/^\d{1,5}$/.test(values.port) || Number(values.port) > 65535) throw new UsageError(`--port must be a port number (got '${values.port}')`);
       port = Number(values.port);
     }
     let spec;
@@ -45,7 +45,7 @@ export async function run(argv: string[]): Promise<number> {
       if (err instanceof RequestSpecError) throw new UsageError(err.message);
       throw err;
     }
-    const state = await readOffline(paths, values, USAGE);
+    const state = await readOffline(paths, values);
     const report = state.result.report;
     for (const p of report.problems) if (p.severity === 'error') process.stderr.write(formatProblemText(p) + '\n');
     if (report.errors > 0) process.stderr.write(`note: the configuration has ${report.errors} error(s): serve would refuse it and keep its last good one; explained here with the resources in error left out\n`);

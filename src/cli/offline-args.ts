@@ -6,6 +6,7 @@ import { offlineState, type OfflineOptions, type OfflineState } from '../control
 import type { DeclaredSource } from '../controller/source-kind.js';
 import { parseSourceArg, SourceSpecError, validateSourceName } from '../sources/source-spec.js';
 import { UsageError } from './args.js';
+import { CommandError } from './command-errors.js';
 
 export const SOURCE_OPTIONS = {
   source: { type: 'string', multiple: true },
@@ -38,7 +39,7 @@ export interface SourceValues {
 }
 
 /** Builds the offline options; throws UsageError when nothing to read is given. */
-export function offlineOptions(paths: readonly string[], v: SourceValues, usage: string, extra: Partial<OfflineOptions> = {}): OfflineOptions {
+export function offlineOptions(paths: readonly string[], v: SourceValues, extra: Partial<OfflineOptions> = {}): OfflineOptions {
   const roots: DeclaredSource[] = [];
   for (const s of v.source ?? []) {
     try {
@@ -48,7 +49,7 @@ export function offlineOptions(paths: readonly string[], v: SourceValues, usage:
       throw err;
     }
   }
-  if (paths.length === 0 && roots.length === 0) throw new UsageError(`missing configuration PATH (or --source NAME=URL)\n\n${usage}`);
+  if (paths.length === 0 && roots.length === 0) throw new UsageError(`missing configuration PATH (or --source NAME=URL)`);
   const localTeams: Record<string, string> = {};
   for (const a of v.local ?? []) {
     const [n, d] = named('--local', a, 'DIR');
@@ -70,11 +71,20 @@ export function offlineOptions(paths: readonly string[], v: SourceValues, usage:
   };
 }
 
-export async function readOffline(paths: readonly string[], v: SourceValues, usage: string, extra: Partial<OfflineOptions> = {}): Promise<OfflineState> {
-  return offlineState(offlineOptions(paths, v, usage, extra));
+/**
+ * Reads the configuration as serve would. A source named on the command line that cannot be fetched
+ * fails the command (PORTICO_ERR_FETCH): checking nothing must not pass; a team source that cannot be
+ * fetched is a note.
+ */
+export async function readOffline(paths: readonly string[], v: SourceValues, extra: Partial<OfflineOptions> = {}): Promise<OfflineState> {
+  const state = await offlineState(offlineOptions(paths, v, extra));
+  const root = state.unfetched.find((u) => u.root);
+  if (root) throw new CommandError('PORTICO_ERR_FETCH', `source '${root.source}' cannot be fetched: ${root.reason}: ${root.message}`);
+  return state;
 }
 
 /** Notes of an offline read (team sources not read, refusals), for stderr. */
 export function printNotes(state: OfflineState): void {
   for (const n of state.notes) process.stderr.write(`note: ${n}\n`);
+  for (const u of state.unfetched) process.stderr.write(`note: team source '${u.source}' cannot be fetched (${u.reason}: ${u.message}); left out here\n`);
 }

@@ -6,7 +6,8 @@ import { plan, PLAN_EXIT } from '../review/plan-engine.js';
 import { planStates, parseSourceOption, PlanStateError, withScratch, type SideSpec } from '../review/plan-states.js';
 import { resolve } from 'node:path';
 import { validateSourceName } from '../sources/source-spec.js';
-import { HelpRequested, oneOf, unknownOptionGuess, UsageError, withUsage } from './args.js';
+import { HelpRequested, oneOf, unknownOption, UsageError, withUsage } from './args.js';
+import { CommandError, EXIT_USAGE } from './command-errors.js';
 
 export const USAGE = `usage: portico plan [SHARED...] --base PATH_OR_REF... --head PATH_OR_REF... [options]
 
@@ -54,7 +55,7 @@ export function parsePlanArgs(argv: readonly string[]): Parsed {
     const inline = eq > 0 ? raw.slice(eq + 1) : undefined;
     const value = (): string => {
       const v = inline ?? argv[++i];
-      if (v === undefined || v === '') throw new UsageError(`${flag} needs a value\n\n${USAGE}`);
+      if (v === undefined || v === '') throw new UsageError(`${flag} needs a value`);
       return v;
     };
     switch (flag) {
@@ -81,7 +82,7 @@ export function parsePlanArgs(argv: readonly string[]): Parsed {
         const v = value();
         const eq = v.indexOf('=');
         const name = v.slice(0, Math.max(0, eq));
-        if (eq <= 0 || validateSourceName(name) !== undefined || eq === v.length - 1) throw new UsageError(`--pin '${v}': expected NAME=REF\n\n${USAGE}`);
+        if (eq <= 0 || validateSourceName(name) !== undefined || eq === v.length - 1) throw new UsageError(`--pin '${v}': expected NAME=REF`);
         current.pins.set(name, v.slice(eq + 1));
         break;
       }
@@ -89,7 +90,7 @@ export function parsePlanArgs(argv: readonly string[]): Parsed {
         const v = value();
         const eq = v.indexOf('=');
         const name = v.slice(0, Math.max(0, eq));
-        if (eq <= 0 || validateSourceName(name) !== undefined || eq === v.length - 1) throw new UsageError(`--local '${v}': expected NAME=DIR\n\n${USAGE}`);
+        if (eq <= 0 || validateSourceName(name) !== undefined || eq === v.length - 1) throw new UsageError(`--local '${v}': expected NAME=DIR`);
         localTeams[name] = resolve(v.slice(eq + 1));
         break;
       }
@@ -107,20 +108,19 @@ export function parsePlanArgs(argv: readonly string[]): Parsed {
         throw new HelpRequested(USAGE);
       default:
         if (raw.startsWith('-') && raw !== '-') {
-          const guess = unknownOptionGuess(raw, ['base', 'head', 'source', 'pin', 'local', 'repo', 'format', 'ambassador-id']);
-          throw new UsageError(`unknown option '${raw}'${guess ? ` (did you mean '--${guess}'?)` : ''}\n\n${USAGE}`);
+          throw new UsageError(unknownOption(flag, ['base', 'head', 'source', 'pin', 'local', 'repo', 'format', 'ambassador-id']));
         }
         current.items.push(raw);
     }
   }
-  if (!sawBase && !sawHead) throw new UsageError(`give --base and/or --head\n\n${USAGE}`);
+  if (!sawBase && !sawHead) throw new UsageError(`give --base and/or --head`);
   const baseItems = [...shared.items, ...base.items];
   const headItems = [...shared.items, ...(head.items.length > 0 ? head.items : base.items)];
   const baseSources = new Map([...shared.sources, ...base.sources]);
   const headSources = new Map([...baseSources, ...head.sources]);
   const basePins = new Map([...shared.pins, ...base.pins]);
   const headPins = new Map([...basePins, ...head.pins]);
-  if (headItems.length === 0 && headSources.size === 0) throw new UsageError(`the head side is empty: give --head PATH_OR_REF or --source\n\n${USAGE}`);
+  if (headItems.length === 0 && headSources.size === 0) throw new UsageError(`the head side is empty: give --head PATH_OR_REF or --source`);
   return {
     base: { items: baseItems, sources: baseSources, pins: basePins },
     head: { items: headItems, sources: headSources, pins: headPins },
@@ -132,7 +132,7 @@ export function parsePlanArgs(argv: readonly string[]): Parsed {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  return withUsage(async () => {
+  return withUsage('plan', USAGE, async () => {
     const args = parsePlanArgs(argv);
     let result;
     try {
@@ -143,7 +143,8 @@ export async function run(argv: string[]): Promise<number> {
         return plan(states.base, states.head, states.notes, refusals);
       });
     } catch (err) {
-      if (err instanceof PlanStateError) throw new UsageError(`portico plan: ${err.message}`);
+      // A state that cannot be read is plan's usage-level failure (exit 2), with its code.
+      if (err instanceof PlanStateError) throw new CommandError(err.code, err.message, EXIT_USAGE);
       throw err;
     }
     const text = args.format === 'json' ? formatPlanJSON(result) : args.format === 'markdown' ? formatPlanMarkdown(result) : formatPlanText(result);

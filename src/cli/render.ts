@@ -12,11 +12,11 @@ export const USAGE = `usage: portico render PATH... [--format json|yaml] [option
 ${SOURCE_USAGE}`;
 
 export async function run(argv: string[]): Promise<number> {
-  return withUsage(async () => {
+  return withUsage('render', USAGE, async () => {
     const { values, positionals } = parse(argv, { format: { type: 'string' }, ...SOURCE_OPTIONS }, USAGE);
     const format = oneOf(values.format, ['json', 'yaml'] as const, 'json', '--format');
-    if (positionals.length === 0 && !(values.source && values.source.length > 0)) throw new UsageError(USAGE);
-    const state = await readOffline(positionals, values, USAGE);
+    if (positionals.length === 0 && !(values.source && values.source.length > 0)) throw new UsageError('missing configuration PATH (or --source NAME=URL)');
+    const state = await readOffline(positionals, values);
     const result = state.result;
     printNotes(state);
     for (const p of result.report.problems) process.stderr.write(formatProblemText(p) + '\n');

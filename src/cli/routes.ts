@@ -19,11 +19,11 @@ function actionText(r: RouteRow): string {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  return withUsage(async () => {
+  return withUsage('routes', USAGE, async () => {
     const { values, positionals } = parse(argv, { format: { type: 'string' }, ...SOURCE_OPTIONS }, USAGE);
     const format = oneOf(values.format, ['text', 'json'] as const, 'text', '--format');
-    if (positionals.length === 0 && !(values.source && values.source.length > 0)) throw new UsageError(USAGE);
-    const state = await readOffline(positionals, values, USAGE);
+    if (positionals.length === 0 && !(values.source && values.source.length > 0)) throw new UsageError('missing configuration PATH (or --source NAME=URL)');
+    const state = await readOffline(positionals, values);
     const result = state.result;
     printNotes(state);
     for (const p of result.report.problems) process.stderr.write(formatProblemText(p) + '\n');

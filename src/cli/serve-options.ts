@@ -2,6 +2,7 @@
 // the sources the controller runs (git repositories and folders are roots of the same reconcile).
 
 import os from 'node:os';
+import { isIP } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseAdminAddress, AdminAddressError, isAdminHostName } from '../admin/admin-server.js';
@@ -12,6 +13,10 @@ import { parseDuration, type DeclaredSource } from '../controller/source-kind.js
 import type { VerifyMode } from '../sources/commit-signatures.js';
 import { makeSourceSpec, parseSourceArg, SourceSpecError, validateSourceName } from '../sources/source-spec.js';
 import { parse, UsageError } from './args.js';
+import { CommandError } from './command-errors.js';
+
+/** A line of an SSH allowed-signers file: principals, optional options, then a key type and key. */
+const SIGNER_LINE = /(^|\s)(ssh-[a-z0-9-]+|ecdsa-sha2-[a-z0-9-]+|sk-[a-z0-9@.-]+)\s+[A-Za-z0-9+/=]+/;
 
 export const SERVE_USAGE = `usage: portico serve (--config [NAME=]DIR | --source NAME=URL[#BRANCH][:PATH])... [options]
 
@@ -41,6 +46,8 @@ sources (each one a named root of the same reconcile; see docs/gitops.md "How so
   --ambassador-id ID     serve only resources whose ambassador_id includes ID (default "default")
 
 serving:
+  --bind ADDRESS         bind every Listener on this IP address instead of 0.0.0.0 (e.g. 127.0.0.2, ::1),
+                         so several replicas can share a host; give each its own --admin too
   --admin HOST:PORT      read-only admin API address (default 127.0.0.1:8877; port 0 = any free port)
   --admin-host NAME      a further Host name the admin API answers for (repeatable); it always
                          answers for localhost, IP addresses and the --admin name, others get 421
@@ -48,7 +55,10 @@ serving:
   --drain-timeout MS     how long in-flight requests may take at shutdown or listener removal
                          (default: the configuration's drain timeout)
   --access-log PATH|-    JSON access log to a file or stdout (default -); 'off' disables it
-  --generation-header    send x-portico-generation on responses (for tests; off by default)`;
+  --generation-header    send x-portico-generation on responses (for tests; off by default)
+
+Each bound listener is told on stderr ("listening on http://0.0.0.0:8080 (Listener default/http)"), beside
+the JSON log; a start-up failure ends with "portico serve: PORTICO_ERR_*: why" and exit 1.`;
 
 export const DEFAULT_STATE_DIR = '.portico';
 
@@ -68,6 +78,7 @@ const OPTIONS = {
   'webhook-secret-file': { type: 'string', multiple: true },
   'ambassador-id': { type: 'string' },
   admin: { type: 'string' },
+  bind: { type: 'string' },
   'admin-host': { type: 'string', multiple: true },
   workers: { type: 'string' },
   'drain-timeout': { type: 'string' },
@@ -111,7 +122,7 @@ export interface ParsedServe {
 
 export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): ParsedServe {
   const { values: v, positionals } = parse(argv, OPTIONS, SERVE_USAGE);
-  if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}' (give folders with --config DIR)\n\n${SERVE_USAGE}`);
+  if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}' (give folders with --config DIR)`);
   let admin = { host: '127.0.0.1', port: 8877 };
   if (v.admin !== undefined) {
     try {
@@ -121,6 +132,8 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       throw err;
     }
   }
+  const bindAddress = v.bind;
+  if (bindAddress !== undefined && isIP(bindAddress) === 0) throw new UsageError(`--bind needs an IP address (e.g. 127.0.0.2 or ::1), got '${bindAddress}'`);
   const adminHosts = v['admin-host'] ?? [];
   for (const h of adminHosts) if (!isAdminHostName(h)) throw new UsageError(`--admin-host needs a host name or IP address without a port, got '${h}'`);
   const workers = v.workers !== undefined ? intArg('--workers', v.workers, 0) : os.availableParallelism();
@@ -164,7 +177,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     }
     roots.push({ spec: { ...spec, branch: '', path: '' }, kind: 'directory', intervalMs, onForcePush: 'refuse' });
   }
-  if (roots.length === 0) throw new UsageError(`give --config DIR or --source NAME=URL#BRANCH:PATH\n\n${SERVE_USAGE}`);
+  if (roots.length === 0) throw new UsageError(`give --config DIR or --source NAME=URL#BRANCH:PATH`);
   const names = roots.map((r) => r.spec.name);
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup) throw new UsageError(`two sources are named '${dup}': give each --source and --config its own NAME (--config NAME=DIR)`);
@@ -178,7 +191,11 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     try {
       allowedSigners = readFileSync(m[3]!, 'utf8');
     } catch (err) {
-      throw new UsageError(`--verify: cannot read ${m[3]}: ${(err as Error).message}`);
+      throw new CommandError('PORTICO_ERR_VERIFY_FILE', `--verify ${m[1]}: cannot read the allowed-signers file ${m[3]}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    // An empty or garbled file would refuse every commit of the source: refuse to start instead.
+    if (!allowedSigners.split('\n').some((l) => !l.trim().startsWith('#') && SIGNER_LINE.test(l))) {
+      throw new CommandError('PORTICO_ERR_VERIFY_FILE', `--verify ${m[1]}: ${m[3]} holds no allowed signer (lines 'PRINCIPALS [OPTIONS] KEYTYPE KEY', as ssh-keygen reads them)`);
     }
     roots[idx] = { ...roots[idx]!, verify: { mode: m[2] as VerifyMode, allowedSigners } };
   }
@@ -203,7 +220,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     try {
       text = readFileSync(f, 'utf8');
     } catch (err) {
-      throw new UsageError(`--webhook-secret-file: cannot read ${f}: ${(err as Error).message}`);
+      throw new CommandError('PORTICO_ERR_WEBHOOK_CONFIG', `--webhook-secret-file: cannot read ${f}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
     secrets.push(...text.split('\n').map((l) => l.trim()).filter((l) => l !== ''));
   }
@@ -221,6 +238,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       ...(drainTimeoutMs !== undefined ? { drainTimeoutMs } : {}),
       ...(accessLog !== undefined ? { accessLog } : {}),
       exposeGeneration: v['generation-header'] === true,
+      ...(bindAddress !== undefined ? { bindAddress } : {}),
     },
     sources: {
       roots,

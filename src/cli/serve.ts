@@ -1,11 +1,13 @@
 // `portico serve`: parses the command line (serve-options.ts), then runs the serving process with the
 // sources controller as its one configuration provider.
 
+import { accessSync, constants, mkdirSync } from 'node:fs';
 import type { BuildRuntime } from '../dataplane/runtime-types.js';
 import { serve } from '../serve/serve-process.js';
 import { SourcesProvider } from '../controller/provider.js';
-import { HelpRequested, UsageError } from './args.js';
-import { parseServeArgs, SERVE_USAGE, type ParsedServe } from './serve-options.js';
+import { withUsage } from './args.js';
+import { CommandError } from './command-errors.js';
+import { parseServeArgs, SERVE_USAGE } from './serve-options.js';
 
 export const USAGE = SERVE_USAGE;
 
@@ -14,23 +16,24 @@ async function loadBuildRuntime(): Promise<BuildRuntime> {
   return (await import('../dataplane/runtime.js')).buildRuntime;
 }
 
-export async function run(argv: string[]): Promise<number> {
-  let parsed: ParsedServe;
+/** The state folder must be writable before anything starts: its failure is one line, not a provider fault. */
+function checkStateDir(dir: string): void {
   try {
-    parsed = parseServeArgs(argv);
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK | constants.X_OK);
   } catch (err) {
-    if (err instanceof HelpRequested) {
-      console.log(err.usage);
-      return 0;
-    }
-    if (!(err instanceof UsageError)) throw err;
-    console.error(`portico serve: ${err.message}`);
-    if (!err.message.includes('usage: portico serve')) console.error(`\n${SERVE_USAGE}`);
-    return 2;
+    throw new CommandError('PORTICO_ERR_STATE_DIR', `state folder '${dir}' cannot be created or written: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  const code = await serve(parsed.serve, {
-    loadBuildRuntime,
-    providers: (ctx) => [new SourcesProvider(parsed.sources, ctx.admin, ctx.registry)],
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const code = await withUsage('serve', USAGE, async () => {
+    const parsed = parseServeArgs(argv);
+    if (parsed.sources.stateDir !== undefined) checkStateDir(parsed.sources.stateDir);
+    return serve(parsed.serve, {
+      loadBuildRuntime,
+      providers: (ctx) => [new SourcesProvider(parsed.sources, ctx.admin, ctx.registry)],
+    });
   });
   // Everything is drained and flushed; do not wait for stray handles (an IPC channel in a worker).
   process.exit(code);

@@ -6,6 +6,7 @@ import { combine, expandTestPaths, readRouteTests, runLive, runOffline, type Rou
 import { formatJUnit, formatTap, formatText } from '../review/route-test-format.js';
 import { formatProblemText } from './validate.js';
 import { oneOf, parse, UsageError, withUsage } from './args.js';
+import { CommandError } from './command-errors.js';
 import { printNotes, readOffline, SOURCE_OPTIONS, SOURCE_USAGE } from './offline-args.js';
 
 export const USAGE = `usage: portico test PATH... --tests FILE_OR_DIR [--tests ...] [--target URL] [--timeout MS] [--format tap|junit|text] [options]
@@ -18,7 +19,7 @@ ${SOURCE_USAGE}
   exit 0 when every test passes, 1 when one fails or a test file is invalid, 2 on usage errors`;
 
 export async function run(argv: string[]): Promise<number> {
-  return withUsage(async () => {
+  return withUsage('test', USAGE, async () => {
     const { values, positionals } = parse(
       argv,
       {
@@ -31,8 +32,8 @@ export async function run(argv: string[]): Promise<number> {
       USAGE,
     );
     const format = oneOf(values.format, ['tap', 'junit', 'text'] as const, 'text', '--format');
-    if (positionals.length === 0 && !(values.source && values.source.length > 0)) throw new UsageError(`missing configuration PATH\n\n${USAGE}`);
-    if (!values.tests || values.tests.length === 0) throw new UsageError(`missing --tests FILE\n\n${USAGE}`);
+    if (positionals.length === 0 && !(values.source && values.source.length > 0)) throw new UsageError('missing configuration PATH (or --source NAME=URL)');
+    if (!values.tests || values.tests.length === 0) throw new UsageError('missing --tests FILE_OR_DIR');
     let target: URL | undefined;
     if (values.target !== undefined) {
       try {
@@ -46,16 +47,14 @@ export async function run(argv: string[]): Promise<number> {
     if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 600_000) throw new UsageError('--timeout must be milliseconds between 1 and 600000');
     const testFiles = await expandTestPaths(values.tests);
     if (testFiles.length === 0) {
-      process.stderr.write(`portico test: no route test files found in ${values.tests.join(', ')} (files ending .test.yaml or .test.yml)\n`);
-      return 1;
+      throw new CommandError('PORTICO_ERR_NO_TESTS', `no route test files found in ${values.tests.join(', ')} (files ending .test.yaml or .test.yml)`);
     }
-    const state = await readOffline(positionals, values, USAGE, { exclude: testFiles });
+    const state = await readOffline(positionals, values, { exclude: testFiles });
     for (const p of state.result.report.problems) if (p.severity === 'error') process.stderr.write(formatProblemText(p) + '\n');
     printNotes(state);
     const { tests, problems } = await readRouteTests(testFiles);
     if (tests.length === 0 && problems.length === 0) {
-      process.stderr.write(`portico test: the test files hold no tests\n`);
-      return 1;
+      throw new CommandError('PORTICO_ERR_NO_TESTS', `the test files ${testFiles.join(', ')} hold no tests`);
     }
     const explainer = new Explainer(state.result.ir, state.resources);
     const results: RouteTestResult[] = [];

@@ -4,6 +4,7 @@
 import type { Problem } from '../api/problems.js';
 import { formatOrigin } from '../api/origin.js';
 import { oneOf, parse, UsageError, withUsage } from './args.js';
+import { CommandError } from './command-errors.js';
 import { printNotes, readOffline, SOURCE_OPTIONS, SOURCE_USAGE } from './offline-args.js';
 
 export const USAGE = `usage: portico validate PATH... [--format text|json|github] [options]
@@ -26,11 +27,11 @@ export function formatProblemGitHub(p: Problem): string {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  return withUsage(async () => {
+  return withUsage('validate', USAGE, async () => {
     const { values, positionals } = parse(argv, { format: { type: 'string' }, ...SOURCE_OPTIONS }, USAGE);
     const format = oneOf(values.format, ['text', 'json', 'github'] as const, 'text', '--format');
-    if (positionals.length === 0 && !(values.source && values.source.length > 0)) throw new UsageError(USAGE);
-    const state = await readOffline(positionals, values, USAGE);
+    if (positionals.length === 0 && !(values.source && values.source.length > 0)) throw new UsageError('missing configuration PATH (or --source NAME=URL)');
+    const state = await readOffline(positionals, values);
     const { report } = state.result;
     const resourceCount = state.resources.length + state.declarationCount;
     if (format === 'json') {
@@ -47,8 +48,7 @@ export async function run(argv: string[]): Promise<number> {
     }
     if (resourceCount === 0 && report.errors === 0) {
       // Validating the wrong folder must not pass a CI check.
-      process.stderr.write(`portico validate: no resources found in ${positionals.join(', ') || 'the given sources'} (files ending .yaml, .yml or .json with Emissary or Portico kinds)\n`);
-      return 1;
+      throw new CommandError('PORTICO_ERR_NO_RESOURCES', `no resources found in ${positionals.join(', ') || 'the given sources'} (files ending .yaml, .yml or .json with Emissary or Portico kinds)`);
     }
     return report.errors > 0 ? 1 : 0;
   });

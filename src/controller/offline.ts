@@ -46,6 +46,8 @@ export interface OfflineState {
   readonly notes: readonly string[];
   /** Source objects declared by the roots read. */
   readonly declarationCount: number;
+  /** Sources that could not be fetched (bad URL, unreachable, unknown branch): roots and teams alike. */
+  readonly unfetched: readonly { readonly source: string; readonly root: boolean; readonly reason: string; readonly message: string }[];
 }
 
 /** A root of files and folders named on the command line: one snapshot of all of them. */
@@ -108,6 +110,10 @@ export async function offlineState(opts: OfflineOptions): Promise<OfflineState> 
       createDriver: (decl, dopts) => (local && decl === local ? new PathsDriver(decl, paths, exclude) : createDriver(decl, dopts)),
     });
     const out = await controller.evaluate();
+    const unfetched = controller
+      .status()
+      .filter((st) => st.fetchError !== undefined)
+      .map((st) => ({ source: st.name, root: st.role === 'root', reason: st.fetchError!.reason, message: st.fetchError!.message }));
     const decisions = out?.decisions ?? [];
     // A refused root is shown as it was attempted: its errors are the point of validate.
     const refusedRoot = decisions.find((d) => d.verdict === 'refused' && roots.some((r) => r.spec.name === d.source) && d.candidate);
@@ -122,7 +128,7 @@ export async function offlineState(opts: OfflineOptions): Promise<OfflineState> 
       notes.push(`declares team source(s) ${unread.map((d) => d.spec.name).join(', ')}, not read here (give a folder with --local NAME=DIR, or git sources with --source)`);
     }
     const declarationCount = refusedRoot?.loaded ? refusedRoot.loaded.declarations.length : (out?.declared.size ?? 0);
-    return { result, resources, decisions, notes, declarationCount };
+    return { result, resources, decisions, notes, declarationCount, unfetched };
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }

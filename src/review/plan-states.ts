@@ -129,8 +129,12 @@ class PlanReader {
     return g;
   }
 
-  /** Reads one pinned commit through the git source (the same limits and hostile-content checks as serve). */
-  async snapshot(spec: GitSourceSpec, ref: string, location: string): Promise<Snapshot> {
+  /**
+   * Reads one pinned commit through the git source (the same limits and hostile-content checks as serve).
+   * `named`: the REF:PATH was given on the command line, so a PATH missing at that commit is an error
+   * rather than an empty configuration (a typo must not read as "remove every route").
+   */
+  async snapshot(spec: GitSourceSpec, ref: string, location: string, named = false): Promise<Snapshot> {
     const sha = await resolveCommit(location, spec.url, ref || 'HEAD');
     const git = this.gitFor(spec);
     await mkdir(git.repoDir, { recursive: true });
@@ -141,6 +145,10 @@ class PlanReader {
       maxOutputBytes: 1024 * 1024,
     });
     if (f.code !== 0) throw new PlanStateError(`cannot fetch ${sha.slice(0, 12)} from ${spec.url}: ${firstLine(f.stderr)}`);
+    if (named && spec.path !== '') {
+      const probe = await runGit(['-C', git.repoDir, 'cat-file', '-e', `${sha}:${spec.path}`], { timeoutMs: 15_000 });
+      if (probe.code !== 0) throw new PlanStateError(`'${spec.path}' does not exist at ${ref || 'HEAD'} (${sha.slice(0, 12)}) in ${spec.url}`);
+    }
     const snap = await git.readSnapshot(sha);
     return {
       source: spec.name,
@@ -184,7 +192,7 @@ async function readSide(spec: SideSpec, reader: PlanReader, opts: StateOptions):
       if (err instanceof SourceSpecError) throw new PlanStateError(err.message);
       throw err;
     }
-    const snap = await reader.snapshot(gspec, ref, opts.repo);
+    const snap = await reader.snapshot(gspec, ref, opts.repo, true);
     files.push(...snap.files);
     problems.push(...snap.problems.map((p) => ({ ...p, origin: { path: p.origin.path, line: p.origin.line, col: p.origin.col } })));
     labels.push(`${ref || 'HEAD'}${path ? `:${path}` : ''} (${snap.revision.slice(0, 12)})`);
@@ -204,7 +212,7 @@ async function readSide(spec: SideSpec, reader: PlanReader, opts: StateOptions):
       if (err instanceof SourceSpecError) throw new PlanStateError(err.message);
       throw err;
     }
-    const snapshot = await reader.snapshot(gspec, ref, location);
+    const snapshot = await reader.snapshot(gspec, ref, location, true);
     teams.set(name, { snapshot, spec: gspec, label: `${name}@${ref || 'HEAD'}${path ? `:${path}` : ''} (${snapshot.revision.slice(0, 12)})` });
   }
   return { central, centralDecl, label: labels, teams };
