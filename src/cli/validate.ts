@@ -1,12 +1,12 @@
 // `portico validate PATH...`: load + compile and print every problem with its origin.
-// Exit 0 when clean or warnings only, 1 with errors, 2 on usage errors.
+// Exit 0 when clean or warnings only, 1 with errors (or, with --strict, warnings), 2 on usage errors.
 
-import type { Problem } from '../api/problems.js';
+import { strictProblems, type Problem } from '../api/problems.js';
 import { formatOrigin } from '../api/origin.js';
 import { compilePaths } from './compile-paths.js';
 import { oneOf, parse, UsageError, withUsage } from './args.js';
 
-const USAGE = 'usage: portico validate PATH... [--format text|json|github] [--ambassador-id ID]';
+const USAGE = 'usage: portico validate PATH... [--format text|json|github] [--ambassador-id ID] [--strict]';
 
 export function formatProblemText(p: Problem): string {
   const res = p.resource ? ` (${p.resource.kind} ${p.resource.namespace}/${p.resource.name}${p.field ? `, ${p.field}` : ''})` : p.field ? ` (${p.field})` : '';
@@ -24,11 +24,11 @@ export function formatProblemGitHub(p: Problem): string {
 
 export async function run(argv: string[]): Promise<number> {
   return withUsage(async () => {
-    const { values, positionals } = parse(argv, { format: { type: 'string' }, 'ambassador-id': { type: 'string' } }, USAGE);
+    const { values, positionals } = parse(argv, { format: { type: 'string' }, 'ambassador-id': { type: 'string' }, strict: { type: 'boolean' } }, USAGE);
     const format = oneOf(values.format, ['text', 'json', 'github'] as const, 'text', '--format');
     if (positionals.length === 0) throw new UsageError(USAGE);
     const result = await compilePaths(positionals, values['ambassador-id'] ?? 'default');
-    const { report } = result;
+    const report = values.strict ? withProblems(result.report, strictProblems(result.report.problems)) : result.report;
     if (format === 'json') {
       process.stdout.write(
         JSON.stringify({ valid: report.errors === 0, errors: report.errors, warnings: report.warnings, resources: result.resourceCount, hash: result.hash, problems: report.problems, conditions: report.conditions }, null, 2) + '\n',
@@ -42,4 +42,10 @@ export async function run(argv: string[]): Promise<number> {
     }
     return report.errors > 0 ? 1 : 0;
   });
+}
+
+/** The report with its problems replaced, and its counts recounted. */
+function withProblems<R extends { problems: readonly Problem[]; errors: number; warnings: number }>(report: R, problems: Problem[]): R {
+  const errors = problems.filter((p) => p.severity === 'error').length;
+  return { ...report, problems, errors, warnings: problems.length - errors };
 }

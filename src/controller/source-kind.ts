@@ -163,13 +163,14 @@ function decodeSource(obj: Record<string, unknown>, origin: Problem['origin'], c
   const nameErr = validateSourceName(name);
   if (nameErr) return { problems: [problem('InvalidName', nameErr, at('metadata.name'), { resource: ref, field: 'metadata.name' })] };
   for (const k of Object.keys(obj)) {
-    if (!['apiVersion', 'kind', 'metadata', 'spec'].includes(k)) problems.push(problem('UnknownField', `Source ${name}: unknown field '${k}'`, at(k), { resource: ref, field: k }));
+    if (!['apiVersion', 'kind', 'metadata', 'spec'].includes(k)) problems.push(problem('UnknownField', `Source ${name}: unknown field '${k}'`, at(k), { resource: ref, field: k, severity: 'error' }));
   }
   const spec = obj.spec;
   for (const e of checkSpec.Errors(spec)) {
     const field = 'spec' + e.path.replace(/\//g, '.');
     const code = e.type === ValueErrorType.ObjectAdditionalProperties ? 'UnknownField' : 'SchemaViolation';
-    problems.push(problem(code, `Source ${name}: ${field}: ${e.message}`, at(field), { resource: ref, field }));
+    // A Source grants claims: unlike Emissary's kinds, a field it does not have refuses it.
+    problems.push(problem(code, `Source ${name}: ${field}: ${e.message}`, at(field), { resource: ref, field, severity: 'error' }));
     if (problems.length > 20) break;
   }
   if (problems.length > 0) return { problems };
