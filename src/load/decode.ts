@@ -501,7 +501,8 @@ class FileDecoder {
     // Validate. A field the kind does not have is ignored with a warning, as Emissary ignores it.
     const echoValues = kind !== 'Secret';
     let issues = validateSpec(kind, spec, { echoValues });
-    if (issues.some((i) => i.code === 'UnknownField')) {
+    if (issues.length > 0) {
+      // A union reports only its own failure, so an unknown key inside one is found by pruning too.
       // What is still unknown after pruning sits in a union no key decides: the value has the wrong shape.
       const remaining = (i: SpecIssue): SpecIssue => (i.code === 'UnknownField' ? { ...i, code: 'SchemaViolation' } : i);
       issues = [...pruneUnknownFields(kind, spec), ...validateSpec(kind, spec, { echoValues }).map(remaining)];
