@@ -75,5 +75,6 @@ function serviceAdvice(service: unknown, out: SpecIssue[]): void {
 }
 
 function advice(code: SpecIssue['code'], message: string, field: string): SpecIssue {
-  return { code, message, field, positionKeys: [field] };
+  // A list written as one string ("a,b,*") has no position per item: the field's own is next best.
+  return { code, message, field, positionKeys: [field, field.replace(/\[\d+\]$/, '')] };
 }
