@@ -3,35 +3,44 @@
 
 import { formatPlanJSON, formatPlanMarkdown, formatPlanText } from '../review/plan-format.js';
 import { plan, PLAN_EXIT } from '../review/plan-engine.js';
-import { loadState, parseSourceOption, PlanStateError, withScratch, type SideSpec } from '../review/plan-states.js';
-import { oneOf, UsageError, withUsage } from './args.js';
+import { planStates, parseSourceOption, PlanStateError, withScratch, type SideSpec } from '../review/plan-states.js';
+import { resolve } from 'node:path';
+import { validateSourceName } from '../sources/source-spec.js';
+import { HelpRequested, oneOf, unknownOptionGuess, UsageError, withUsage } from './args.js';
 
-const USAGE = `usage: portico plan [SHARED...] --base PATH_OR_REF... --head PATH_OR_REF... [options]
+export const USAGE = `usage: portico plan [SHARED...] --base PATH_OR_REF... --head PATH_OR_REF... [options]
 
-  PATH_OR_REF        a folder or file on disk, or a revision of --repo (REF or REF:SUBDIR, e.g. main:config)
+  PATH_OR_REF        a folder or file on disk, or a revision of --repo (REF or REF:SUBDIR, e.g. main:config):
+                     together, the central state
   --source NAME=PATH_OR_URL@REF[:SUBDIR]
                      a team source at a pinned revision; before --base/--head it belongs to both sides,
                      after --base or --head to that side (head replaces base's source of the same name)
+  --pin NAME=REF     a team source the central state declares, read at REF (e.g. refs/pull/12/merge)
+                     instead of its branch; sides as for --source
+  --local NAME=DIR   a declared team source read from a folder (both sides)
   --repo DIR         repository for REF items (default: the current directory)
   --format text|markdown|json   (default text)
   --ambassador-id ID
 
-  The head side keeps the base side's items when it names none of its own, and its sources unless it
-  names a source of the same name. Exit 0 no change, 3 changes, 1 head has errors the base does not have,
-  2 usage error or a state that cannot be read.`;
+  Team sources the central state declares and that are not given are fetched at their branch, as serve
+  would. The base is taken as served; the head is decided as serve would on receiving it (claims,
+  conflicts, signatures, force-pushes). Exit 0 no change, 3 changes, 1 serve would refuse a head
+  revision, 2 usage error or a state that cannot be read.`;
 
 interface Parsed {
   readonly base: SideSpec;
   readonly head: SideSpec;
+  readonly localTeams: Record<string, string>;
   readonly repo: string;
   readonly format: 'text' | 'markdown' | 'json';
   readonly ambassadorId: string;
 }
 
 export function parsePlanArgs(argv: readonly string[]): Parsed {
-  const shared = { items: [] as string[], sources: new Map<string, string>() };
-  const base = { items: [] as string[], sources: new Map<string, string>() };
-  const head = { items: [] as string[], sources: new Map<string, string>() };
+  const shared = { items: [] as string[], sources: new Map<string, string>(), pins: new Map<string, string>() };
+  const base = { items: [] as string[], sources: new Map<string, string>(), pins: new Map<string, string>() };
+  const head = { items: [] as string[], sources: new Map<string, string>(), pins: new Map<string, string>() };
+  const localTeams: Record<string, string> = {};
   let current = shared;
   let sawBase = false;
   let sawHead = false;
@@ -68,6 +77,22 @@ export function parsePlanArgs(argv: readonly string[]): Parsed {
         current.sources.set(s.name, s.value);
         break;
       }
+      case '--pin': {
+        const v = value();
+        const eq = v.indexOf('=');
+        const name = v.slice(0, Math.max(0, eq));
+        if (eq <= 0 || validateSourceName(name) !== undefined || eq === v.length - 1) throw new UsageError(`--pin '${v}': expected NAME=REF\n\n${USAGE}`);
+        current.pins.set(name, v.slice(eq + 1));
+        break;
+      }
+      case '--local': {
+        const v = value();
+        const eq = v.indexOf('=');
+        const name = v.slice(0, Math.max(0, eq));
+        if (eq <= 0 || validateSourceName(name) !== undefined || eq === v.length - 1) throw new UsageError(`--local '${v}': expected NAME=DIR\n\n${USAGE}`);
+        localTeams[name] = resolve(v.slice(eq + 1));
+        break;
+      }
       case '--repo':
         repo = value();
         break;
@@ -77,8 +102,14 @@ export function parsePlanArgs(argv: readonly string[]): Parsed {
       case '--ambassador-id':
         ambassadorId = value();
         break;
+      case '--help':
+      case '-h':
+        throw new HelpRequested(USAGE);
       default:
-        if (raw.startsWith('-') && raw !== '-') throw new UsageError(`unknown option '${raw}'\n\n${USAGE}`);
+        if (raw.startsWith('-') && raw !== '-') {
+          const guess = unknownOptionGuess(raw, ['base', 'head', 'source', 'pin', 'local', 'repo', 'format', 'ambassador-id']);
+          throw new UsageError(`unknown option '${raw}'${guess ? ` (did you mean '--${guess}'?)` : ''}\n\n${USAGE}`);
+        }
         current.items.push(raw);
     }
   }
@@ -87,10 +118,13 @@ export function parsePlanArgs(argv: readonly string[]): Parsed {
   const headItems = [...shared.items, ...(head.items.length > 0 ? head.items : base.items)];
   const baseSources = new Map([...shared.sources, ...base.sources]);
   const headSources = new Map([...baseSources, ...head.sources]);
+  const basePins = new Map([...shared.pins, ...base.pins]);
+  const headPins = new Map([...basePins, ...head.pins]);
   if (headItems.length === 0 && headSources.size === 0) throw new UsageError(`the head side is empty: give --head PATH_OR_REF or --source\n\n${USAGE}`);
   return {
-    base: { items: baseItems, sources: baseSources },
-    head: { items: headItems, sources: headSources },
+    base: { items: baseItems, sources: baseSources, pins: basePins },
+    head: { items: headItems, sources: headSources, pins: headPins },
+    localTeams,
     repo,
     format: oneOf(format, ['text', 'markdown', 'json'] as const, 'text', '--format'),
     ambassadorId,
@@ -103,10 +137,10 @@ export async function run(argv: string[]): Promise<number> {
     let result;
     try {
       result = await withScratch(async (cacheDir) => {
-        const opts = { repo: args.repo, ambassadorId: args.ambassadorId, cacheDir };
-        const base = await loadState('base', args.base, opts);
-        const head = await loadState('head', args.head, opts);
-        return plan(base.input, head.input, [...new Set([...base.notes, ...head.notes])]);
+        const opts = { repo: args.repo, ambassadorId: args.ambassadorId, cacheDir, ...(Object.keys(args.localTeams).length > 0 ? { localTeams: args.localTeams } : {}) };
+        const states = await planStates(args.base, args.head, opts);
+        const refusals = states.refusals.map((d) => ({ source: d.source, revision: d.revision, reason: d.reason ?? 'Refused', message: d.message ?? '', ...(d.remedy ? { remedy: d.remedy } : {}) }));
+        return plan(states.base, states.head, states.notes, refusals);
       });
     } catch (err) {
       if (err instanceof PlanStateError) throw new UsageError(`portico plan: ${err.message}`);

@@ -12,12 +12,17 @@ const LKG_VERSION = 1;
 
 export interface LkgSource {
   readonly spec: GitSourceSpec;
+  /** Absent in files written before folders could be sources: git. */
+  readonly kind?: 'git' | 'directory';
   readonly revision: string;
-  readonly commit: CommitInfo;
+  /** Git sources only. */
+  readonly commit?: CommitInfo;
   readonly files: readonly { readonly path: string; readonly content: string }[];
   readonly appliedAt: string;
   /** Root source that declared this one; absent for root sources. */
   readonly declaredBy?: string;
+  /** Errors on this source's resources when it was persisted (problem keys): those resources were not served. */
+  readonly notServed?: readonly string[];
 }
 
 export interface LkgSet {

@@ -3,7 +3,7 @@
 // applies ambassador_id filtering, normalises v2, validates, and reports every problem with its origin.
 
 import type { Origin } from '../api/origin.js';
-import { PROBLEM_CODES, problem, type Problem, type ProblemCode, type ResourceRef } from '../api/problems.js';
+import { PROBLEM_CODES, problem, type Problem, type ProblemCode, type ResourceRef, type Severity } from '../api/problems.js';
 import type { Kind, Position, Resource } from '../api/resource.js';
 import { KIND_SCHEMAS, specAccepts } from '../api/schemas.js';
 import { closestName } from './closest-name.js';
@@ -154,7 +154,7 @@ class FileDecoder {
     return o;
   }
 
-  report(code: ProblemCode, message: string, at: TextPosition, extra: { resource?: ResourceRef; field?: string } = {}): void {
+  report(code: ProblemCode, message: string, at: TextPosition, extra: { resource?: ResourceRef; field?: string; severity?: Severity } = {}): void {
     this.ctx.problems.push(problem(code, message, this.origin(at), extra));
   }
 
@@ -259,8 +259,8 @@ class FileDecoder {
       } else if (kind === 'Resolver') {
         this.resource(value, 'Resolver', apiVersion, 'v3');
       } else if (kind === 'Source') {
-        // Declares git sources for the controller, which takes these out before loading a snapshot.
-        this.report('NonEmissaryKind', `${apiVersion} Source is read by the git controller, not the gateway; skipped`, pos('kind'), refOpt('kind'));
+        // Declares team sources; loaded like any kind, then taken by the reconcile (never compiled).
+        this.resource(value, 'Source', apiVersion, 'v3');
       } else {
         const guess = closestName(kind, ['Resolver', 'Source']);
         this.report('UnknownKind', `unknown kind "${kind}" for ${apiVersion}${guess ? ` (did you mean "${guess}"?)` : ''}`, pos('kind'), refOpt('kind'));
@@ -359,10 +359,15 @@ class FileDecoder {
     // Set for a Kubernetes-shaped document read by the fast reader, built as the object is walked otherwise.
     let positions: FieldPositions;
     let failed = false;
+    // Emissary ignores fields its kinds do not have; Portico's own kinds are strict: a Source grants
+    // claims, and a field it does not have must never pass unnoticed.
+    const strict = kind === 'Source' || kind === 'Resolver';
+    const severityOf = (code: ProblemCode): Severity => (strict && code === 'UnknownField' ? 'error' : PROBLEM_CODES[code]);
     const errorAt = (code: ProblemCode, message: string, field: string, ref?: ResourceRef): void => {
       const at = positions.get(field) ?? start;
-      this.report(code, message, at, ref ? { resource: ref, field } : { field });
-      if (PROBLEM_CODES[code] === 'error') failed = true;
+      const severity = severityOf(code);
+      this.report(code, strict ? message.replace(/; ignored$/, '') : message, at, ref ? { resource: ref, field, severity } : { field, severity });
+      if (severity === 'error') failed = true;
     };
 
     // Shape: a Kubernetes object has metadata (or spec); the flattened form has a top-level name.
@@ -465,7 +470,8 @@ class FileDecoder {
     if (typeof idField === 'string') ambassadorIds = [idField];
     else if (Array.isArray(idField) && idField.every((x) => typeof x === 'string')) ambassadorIds = idField as string[];
     const effective = ambassadorIds.length > 0 ? ambassadorIds : ['default'];
-    if (!effective.includes(this.ctx.ambassadorId) && !effective.includes('_automatic_')) return;
+    // A Source declares a repository for every instance that reads the central one: it has no ambassador_id.
+    if (kind !== 'Source' && !effective.includes(this.ctx.ambassadorId) && !effective.includes('_automatic_')) return;
 
     if (kind === 'Module' && name !== 'ambassador') {
       const unenforced = name === 'tls' ? unenforcedTLSModule(spec) : undefined;
@@ -501,7 +507,7 @@ class FileDecoder {
     // Validate. A field the kind does not have is ignored with a warning, as Emissary ignores it.
     const echoValues = kind !== 'Secret';
     let issues = validateSpec(kind, spec, { echoValues });
-    if (issues.length > 0) {
+    if (issues.length > 0 && !strict) {
       // A union reports only its own failure, so an unknown key inside one is found by pruning too.
       // What is still unknown after pruning sits in a union no key decides: the value has the wrong shape.
       const remaining = (i: SpecIssue): SpecIssue => (i.code === 'UnknownField' ? { ...i, code: 'SchemaViolation' } : i);
@@ -513,8 +519,9 @@ class FileDecoder {
       for (const issue of list) {
         const key = issue.positionKeys.find((k) => positions.get(k));
         const at = key ? (positions.get(key) as Position) : start;
-        this.report(issue.code, `${kind} ${namespace}/${name}: ${issue.message}`, at, { resource: ref, field: issue.field });
-        if (PROBLEM_CODES[issue.code] !== 'error') continue;
+        const severity = severityOf(issue.code);
+        this.report(issue.code, `${kind} ${namespace}/${name}: ${issue.message}`, at, { resource: ref, field: issue.field, severity });
+        if (severity !== 'error') continue;
         const configKey = droppedKeys && /^spec\.config\.([^.[]+)/.exec(issue.field)?.[1];
         if (configKey) droppedKeys.add(configKey);
         else failed = true;

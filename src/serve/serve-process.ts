@@ -13,14 +13,10 @@ import { overloadHooks } from './overload-monitor.js';
 import { assertStrictParserProcess, InsecureParserError } from './http-limits.js';
 import { createProcessLog, type ProcessLog } from './process-log.js';
 import { ServingState, type ConfigProvider } from './serving-state.js';
-import { DirectorySource } from './directory-source.js';
-import type { CompileDirectory } from './config-pipeline.js';
 import { WorkerPool } from './worker-pool.js';
 import { runWorker } from './worker-process.js';
 
 export interface ServeOptions {
-  /** Directory to load, compile and watch (`--config`). */
-  readonly configDir?: string;
   readonly admin: { readonly host: string; readonly port: number };
   /** 0 or 1: serve in this process; N > 1: a primary and N workers. */
   readonly workers: number;
@@ -30,8 +26,6 @@ export interface ServeOptions {
   readonly accessLog?: string;
   /** Send the generation header on responses (tests). */
   readonly exposeGeneration?: boolean;
-  /** Directory poll interval in ms, as a safety net for lost watch events. */
-  readonly pollMs?: number;
 }
 
 export interface ServeContext {
@@ -45,9 +39,8 @@ export interface ServeContext {
 export interface ServeDeps {
   /** The request path; loaded lazily so the primary of a worker pool never builds runtimes. */
   loadBuildRuntime(): Promise<BuildRuntime>;
-  readonly compileDirectory: CompileDirectory;
-  /** Further config providers (git sources), built once the state and the admin server exist. */
-  readonly extraProviders?: (ctx: ServeContext) => ConfigProvider[] | Promise<ConfigProvider[]>;
+  /** The configuration providers (the sources controller), built once the state and the admin server exist. */
+  readonly providers: (ctx: ServeContext) => ConfigProvider[] | Promise<ConfigProvider[]>;
 }
 
 const DEFAULT_DRAIN_MS = 5000;
@@ -163,11 +156,7 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
   }
   log.info({ address: `http://${adminAddress.host.includes(':') ? `[${adminAddress.host}]` : adminAddress.host}:${adminAddress.port}` }, 'admin listening');
 
-  const providers: ConfigProvider[] = [];
-  if (options.configDir) {
-    providers.push(new DirectorySource({ dir: options.configDir, compileDirectory: deps.compileDirectory, ...(options.pollMs !== undefined ? { pollMs: options.pollMs } : {}) }));
-  }
-  if (deps.extraProviders) providers.push(...(await deps.extraProviders({ state, admin, log, registry })));
+  const providers: ConfigProvider[] = [...(await deps.providers({ state, admin, log, registry }))];
 
   let drained: Promise<number> | undefined;
   let finish: (code: number) => void = () => {};
@@ -210,7 +199,7 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
   });
 
   if (providers.length === 0) {
-    log.fatal('nothing to serve: give --config DIR');
+    log.fatal('nothing to serve: give --config DIR or --source NAME=URL');
     await drain('no providers');
     return 2;
   }
@@ -218,7 +207,10 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
     try {
       await p.start({ state, log });
     } catch (err) {
-      log.error({ source: p.name, err: (err as Error).stack ?? String(err) }, 'configuration provider failed to start');
+      const code = (err as { code?: unknown }).code;
+      // A known start-up failure is one line with its code; anything else is a fault, logged whole.
+      if (typeof code === 'string' && code.startsWith('PORTICO_ERR_')) log.error({ source: p.name, code }, (err as Error).message);
+      else log.error({ source: p.name, err: (err as Error).stack ?? String(err) }, 'configuration provider failed to start');
     }
   }
   if (!state.served) {

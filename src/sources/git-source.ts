@@ -72,6 +72,7 @@ export interface GitSourceOptions {
 }
 
 const FETCHED_REF = 'refs/portico/fetched';
+const PINNED_REF = 'refs/portico/pinned';
 const CONFIG_EXT = /\.(ya?ml|json)$/i;
 
 export class GitSource {
@@ -157,11 +158,42 @@ export class GitSource {
     return undefined;
   }
 
-  /** Commits reachable from `newer` but not from `older` (all of `newer`'s history without it), newest first. */
-  async commitsSince(older: string | undefined, newer: string, cap: number): Promise<string[]> {
-    const range = older ? [`^${older}`, newer] : [newer];
+  /** Commits reachable from `newer` but from none of `excluded`, newest first (at most cap + 1). */
+  async commitsSince(excluded: readonly string[], newer: string, cap: number): Promise<string[]> {
+    const range = [...excluded.map((e) => `^${e}`), newer];
     const out = await gitText(['-C', this.repoDir, 'rev-list', `--max-count=${cap + 1}`, ...range], { timeoutMs: 30_000 });
     return out.split('\n').filter((l) => l !== '');
+  }
+
+  /** Resolves a ref or commit of the remote (a pin: `refs/pull/12/head`, a tag, a commit id) and fetches it. */
+  async fetchRef(ref: string, signal?: AbortSignal): Promise<string> {
+    await this.ensureRepo();
+    const src = /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(ref) ? ref : ref.startsWith('refs/') ? ref : `refs/heads/${ref}`;
+    let r;
+    try {
+      r = await this.git(['fetch', '--no-tags', '--no-recurse-submodules', '--no-write-fetch-head', '--quiet', '--', this.spec.url, `+${src}:${PINNED_REF}`], {
+        timeoutMs: this.fetchTimeoutMs,
+        maxOutputBytes: 1024 * 1024,
+        ...(signal ? { signal } : {}),
+      });
+    } catch (err) {
+      if (err instanceof GitCommandError && err.code === 'PORTICO_ERR_GIT_TIMEOUT') throw new FetchError('Timeout', `fetch of ${this.spec.url} timed out after ${this.fetchTimeoutMs} ms`);
+      if (err instanceof GitCommandError && err.code === 'PORTICO_ERR_GIT_ABORTED') throw new FetchError('Aborted', `fetch of ${this.spec.url} aborted`);
+      throw new FetchError('GitError', (err as Error).message);
+    }
+    if (r.code !== 0) {
+      // A tag or another ref name: try the tag namespace once before giving up.
+      if (!ref.startsWith('refs/') && !/^[0-9a-f]{40}/.test(ref)) {
+        const t = await this.git(['fetch', '--no-tags', '--no-recurse-submodules', '--no-write-fetch-head', '--quiet', '--', this.spec.url, `+refs/tags/${ref}:${PINNED_REF}`], {
+          timeoutMs: this.fetchTimeoutMs,
+          maxOutputBytes: 1024 * 1024,
+          ...(signal ? { signal } : {}),
+        });
+        if (t.code === 0) return this.resolve(PINNED_REF);
+      }
+      throw new FetchError(classifyFetchFailure(r.stderr), `fetch of ${ref} from ${this.spec.url} failed: ${firstLine(r.stderr)}`);
+    }
+    return this.resolve(PINNED_REF);
   }
 
   async commitInfo(revision: string): Promise<CommitInfo> {

@@ -12,12 +12,12 @@ import { freePort } from '../support/free-port.js';
 import { get, listenerYaml, mappingYaml, newController, newGateway, rootSource, sync } from './controller-fixture.js';
 import { readHistory } from '../../src/controller/history.js';
 import type { Gateway } from '../../src/serve/gateway.js';
-import type { GitController } from '../../src/controller/git-controller.js';
+import type { Controller } from '../../src/controller/controller.js';
 
 const root = tempDir('unenforced');
 let v1: EchoUpstream, v2: EchoUpstream;
 let gateway: Gateway | undefined;
-let controller: GitController | undefined;
+let controller: Controller | undefined;
 before(async () => {
   v1 = await startEcho('orders-v1');
   v2 = await startEcho('orders-v2');

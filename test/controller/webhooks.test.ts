@@ -12,7 +12,7 @@ import { TestRepo, removeDir, tempDir } from '../sources/git-fixture.js';
 import { freePort } from '../support/free-port.js';
 import { get, listenerYaml, mappingYaml, newController, newGateway, rootSource } from './controller-fixture.js';
 import { startEcho, type EchoUpstream } from '../support/echo-upstream.js';
-import type { GitController } from '../../src/controller/git-controller.js';
+import type { Controller } from '../../src/controller/controller.js';
 import type { Gateway } from '../../src/serve/gateway.js';
 
 const SECRET = 'first-secret-0123';
@@ -105,7 +105,7 @@ describe('webhook signatures (case 24)', () => {
 describe('a burst of webhooks against a real controller (case 24)', () => {
   const root = tempDir('webhooks');
   let echo: EchoUpstream;
-  let controller: GitController;
+  let controller: Controller;
   let gateway: Gateway;
   let hookAdmin: AdminServer;
   after(async () => {

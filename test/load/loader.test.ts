@@ -244,12 +244,6 @@ test('kinds and apiVersions', async (t) => {
       severity: 'error',
       message: /must be named "ambassador"/,
     },
-    'a Portico Source (read by the git controller) is skipped with a note': {
-      yaml: 'apiVersion: portico.dev/v1alpha1\nkind: Source\nmetadata: {name: team-a}\nspec: {url: "https://git.example/a.git", claims: {kinds: [Mapping]}}\n',
-      code: 'NonEmissaryKind',
-      severity: 'warning',
-      message: /git controller/,
-    },
     'a misspelled Portico kind is an error': {
       yaml: 'apiVersion: portico.dev/v1alpha1\nkind: Resolvr\nmetadata: {name: r}\nspec: {services: {}}\n',
       code: 'UnknownKind',

@@ -199,7 +199,7 @@ describe('SSH commit signatures', () => {
     repo.push();
     const src = source('merge', repo.bare);
     const headRev = await src.fetch();
-    const commits = await src.commitsSince(base, headRev, 100);
+    const commits = await src.commitsSince([base], headRev, 100);
     assert.equal(commits.length, 2);
     assert.equal((await verifyCommits(src, commits, policyHead, work)).ok, true);
     const strict = await verifyCommits(src, commits, policyStrict, work);

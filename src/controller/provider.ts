@@ -1,31 +1,38 @@
-// Plugs the git controller into `portico serve` as a config provider: it applies through the serving
-// state, and adds /api/v1/status, /api/v1/history and the /hooks/ receivers to the admin server.
+// Plugs the controller into `portico serve` as its one configuration provider: folders and git
+// sources alike apply through the serving state; adds /api/v1/status, /api/v1/history and /hooks/.
 
 import type { Registry } from 'prom-client';
 import type { AdminServer } from '../admin/admin-server.js';
 import type { ConfigProvider, ProviderContext } from '../serve/serving-state.js';
-import { GitController, type ControllerOptions } from './git-controller.js';
+import { Controller, type CompileInputs } from './controller.js';
 import type { DeclaredSource } from './source-kind.js';
 import { SourceMetrics } from './source-metrics.js';
 import { historyHandler, statusHandler } from './status-api.js';
 import { WebhookReceiver } from './webhooks.js';
 
-export interface GitProviderOptions {
+export interface SourcesOptions {
+  /** Sources named on the command line (git repositories and folders), in the order given. */
   readonly roots: readonly DeclaredSource[];
-  readonly stateDir: string;
+  /** State folder; without one (folders only, no --state) the history lives in memory. */
+  readonly stateDir?: string;
   readonly webhookSecrets: readonly string[];
   readonly defaultIntervalMs?: number;
   readonly fetchTimeoutMs?: number;
   readonly ambassadorId?: string;
+  readonly pins?: Readonly<Record<string, string>>;
+  readonly localTeams?: Readonly<Record<string, string>>;
+  /** How often folders are checked for missed file events (ms). */
+  readonly folderPollMs?: number;
+  readonly compileInputs?: () => CompileInputs;
 }
 
-export class GitProvider implements ConfigProvider {
-  readonly name = 'git';
-  private controller: GitController | undefined;
+export class SourcesProvider implements ConfigProvider {
+  readonly name = 'sources';
+  private controller: Controller | undefined;
   private readonly metrics: SourceMetrics;
 
   constructor(
-    private readonly opts: GitProviderOptions,
+    private readonly opts: SourcesOptions,
     private readonly admin: AdminServer,
     registry?: Registry,
   ) {
@@ -33,21 +40,24 @@ export class GitProvider implements ConfigProvider {
   }
 
   async start(ctx: ProviderContext): Promise<void> {
-    const copts: ControllerOptions = {
+    const controller = new Controller({
       roots: this.opts.roots,
-      stateDir: this.opts.stateDir,
+      ...(this.opts.stateDir !== undefined ? { stateDir: this.opts.stateDir } : {}),
       sink: ctx.state,
       log: ctx.log,
       metrics: this.metrics,
       ...(this.opts.defaultIntervalMs !== undefined ? { defaultIntervalMs: this.opts.defaultIntervalMs } : {}),
       ...(this.opts.fetchTimeoutMs !== undefined ? { fetchTimeoutMs: this.opts.fetchTimeoutMs } : {}),
       ...(this.opts.ambassadorId ? { ambassadorId: this.opts.ambassadorId } : {}),
-    };
-    const controller = new GitController(copts);
+      ...(this.opts.pins ? { pins: this.opts.pins } : {}),
+      ...(this.opts.localTeams ? { localTeams: this.opts.localTeams } : {}),
+      ...(this.opts.folderPollMs !== undefined ? { folderPollMs: this.opts.folderPollMs } : {}),
+      ...(this.opts.compileInputs ? { compileInputs: this.opts.compileInputs } : {}),
+    });
     this.controller = controller;
     // Registered before the first fetch, so that status explains a slow or failing start.
     this.admin.register('/api/v1/status', statusHandler(controller));
-    this.admin.register('/api/v1/history', historyHandler(this.opts.stateDir));
+    this.admin.register('/api/v1/history', historyHandler(controller.history));
     if (this.opts.webhookSecrets.length > 0) {
       const receiver = new WebhookReceiver({
         secrets: this.opts.webhookSecrets,
@@ -59,11 +69,16 @@ export class GitProvider implements ConfigProvider {
       this.admin.register('/hooks/', receiver.handle, { methods: ['POST'] });
     }
     await controller.start();
-    ctx.log.info({ sources: controller.appliedRevisions() }, 'git sources in sync');
+    ctx.log.info({ sources: controller.appliedRevisions() }, 'sources in sync');
   }
 
   trigger(): void {
     this.controller?.trigger();
+  }
+
+  /** Re-compiles what is served (TLS material changed), without fetching. */
+  recompile(): void {
+    this.controller?.recompile();
   }
 
   async stop(): Promise<void> {

@@ -12,12 +12,12 @@ import { freePort } from '../support/free-port.js';
 import { get, listenerYaml, mappingYaml, newController, newGateway, rootSource, sourceYaml, sync } from './controller-fixture.js';
 import { readHistory } from '../../src/controller/history.js';
 import type { Gateway } from '../../src/serve/gateway.js';
-import type { GitController } from '../../src/controller/git-controller.js';
+import type { Controller } from '../../src/controller/controller.js';
 
 const root = tempDir('controller');
 const echoes: EchoUpstream[] = [];
 const gateways: Gateway[] = [];
-const controllers: GitController[] = [];
+const controllers: Controller[] = [];
 after(async () => {
   for (const c of controllers) await c.stop();
   for (const g of gateways) g.forceClose();
@@ -105,7 +105,8 @@ describe('central and team repositories', () => {
     assert.equal((await get(w.port, '/shop/x')).upstream, 'shop-v1');
     const refused = readHistory(w.stateDir, { source: 'shop' }).at(-1)!;
     assert.equal(refused.result, 'Rejected');
-    assert.equal(refused.reason, 'InvalidConfiguration');
+    assert.equal(refused.reason, 'ClaimViolation', 'the real reason, not a generic one');
+    assert.match(refused.remedy!, /inside the claim.*widened in Source shop/);
     assert.ok(refused.problems!.some((p) => p.code === 'ClaimViolation' && /deploy\/shop\.yaml:\d+:\d+/.test(p.origin)));
   });
 
@@ -129,20 +130,30 @@ describe('central and team repositories', () => {
     assert.deepEqual([...sources].sort(), ['search', 'shop'], 'the conflict is reported on both sides');
   });
 
-  it('drops a team the central repository no longer declares, and refuses a claim change that its served routes violate', async () => {
+  it('applies a narrowed claim at once: the team routes now outside it are withdrawn and reported on that team', async () => {
     const w = await world('declarations');
     await w.controller.start();
-    // Narrowing shop's claim to /cart/ would put its served /shop/ route outside it: the central revision is refused.
-    const goodCentral = w.central.head();
+    // The central repository is the authority: narrowing shop's claim to /cart/ applies, and shop's
+    // served /shop/ route is withdrawn, reported on shop's status, not on the central repository's.
     w.central.write('sources.yaml', sourceYaml('shop', w.shop.bare, ['/cart/']) + '---\n' + sourceYaml('search', w.search.bare, ['/search/'])).commit('narrow shop');
     await sync(w.controller);
     const ops = w.controller.status().find((s) => s.name === 'ops')!;
-    assert.equal(ops.state, 'Refused');
-    assert.equal(ops.appliedRevision, goodCentral);
-    assert.match(ops.message, /shop@[0-9a-f]+:deploy\/shop\.yaml:\d+:\d+: .*outside its claim/);
-    assert.equal((await get(w.port, '/shop/a')).upstream, 'shop-v1');
+    assert.equal(ops.state, 'Ready');
+    assert.equal(ops.appliedRevision, w.central.head());
+    const shop = w.controller.status().find((s) => s.name === 'shop')!;
+    assert.equal(shop.appliedRevision, w.shop.head(), 'shop stays on its revision');
+    assert.ok(shop.notServed!.some((p) => p.code === 'ClaimViolation' && /deploy\/shop\.yaml:\d+:\d+/.test(p.origin)), 'the withdrawn route is named with its file and line');
+    assert.match(shop.message, /outside its claim/);
+    assert.equal((await get(w.port, '/shop/a')).upstream, 'welcome', 'the catch-all answers what shop used to');
+    assert.deepEqual(readHistory(w.stateDir, { source: 'ops' }).at(-1)!.routes!.removed.length, 1, "the central revision's history entry lists the withdrawn route");
+    // The team's way out is a commit inside its new claim; it is accepted although the old error was its own.
+    w.shop.write('deploy/shop.yaml', mappingYaml('shop', '/cart/', shopV2.port)).commit('shop moves to /cart/');
+    await sync(w.controller);
+    assert.equal(w.controller.status().find((s) => s.name === 'shop')!.state, 'Ready');
+    assert.equal(w.controller.status().find((s) => s.name === 'shop')!.notServed, undefined);
+    assert.equal((await get(w.port, '/cart/a')).upstream, 'shop-v2');
     // Removing the search team removes its routes; the history says so.
-    w.central.write('sources.yaml', sourceYaml('shop', w.shop.bare, ['/shop/'])).commit('search leaves');
+    w.central.write('sources.yaml', sourceYaml('shop', w.shop.bare, ['/cart/'])).commit('search leaves');
     await sync(w.controller);
     assert.deepEqual(w.controller.status().map((s) => s.name), ['ops', 'shop']);
     assert.equal((await get(w.port, '/search/q')).upstream, 'welcome', 'the catch-all answers what search used to');
