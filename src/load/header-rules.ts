@@ -85,12 +85,12 @@ function name_(name: string, field: string, out: SpecIssue[]): void {
   out.push(issue(`header name ${JSON.stringify(name)} ${why}`, field));
 }
 
-function value(v: unknown, field: string, out: SpecIssue[], positionField = field): void {
+function value(v: unknown, field: string, out: SpecIssue[], fallback = field): void {
   if (typeof v !== 'string') return;
   if (INJECTION_RE.test(v)) {
-    out.push(issue(`the value contains CR, LF or NUL: that would be header injection`, field, positionField));
+    out.push(issue(`the value contains CR, LF or NUL: that would be header injection`, field, fallback));
   } else if (NOT_SENDABLE_RE.test(v)) {
-    out.push(issue(`the value contains ${firstOutside(v, SENDABLE_CHAR_RE)}, which cannot be sent in a header (control characters and characters beyond Latin-1 are refused)`, field, positionField));
+    out.push(issue(`the value contains ${firstOutside(v, SENDABLE_CHAR_RE)}, which cannot be sent in a header (control characters and characters beyond Latin-1 are refused)`, field, fallback));
   }
 }
 
@@ -102,6 +102,7 @@ function firstOutside(s: string, allowed: RegExp): string {
   return code < 0x20 || code === 0x7f || code > 0xff ? `U+${code.toString(16).toUpperCase().padStart(4, '0')}` : JSON.stringify(bad);
 }
 
-function issue(message: string, field: string, positionField = field): SpecIssue {
-  return { code: 'InvalidHeaderRule', message: `${field.replace(/^spec\./, '')}: ${message}`, field, positionKeys: [positionField, field] };
+/** `fallback`: where to point when the field itself has no position (a header's key, for its `.value`). */
+function issue(message: string, field: string, fallback = field): SpecIssue {
+  return { code: 'InvalidHeaderRule', message: `${field.replace(/^spec\./, '')}: ${message}`, field, positionKeys: [field, fallback] };
 }

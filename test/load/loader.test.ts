@@ -646,3 +646,9 @@ test('rules across fields', async (t) => {
     });
   }
 });
+
+test("Portico's own kinds are strict: an unknown field in a Resolver is an error, and it is not loaded", () => {
+  const r = load('apiVersion: portico.dev/v1alpha1\nkind: Resolver\nmetadata: {name: static}\nspec:\n  services: {quote: ["10.0.0.1:8080"]}\n  servcies: {}\n');
+  assert.deepEqual(r.problems.map((p) => [p.code, p.severity, p.field]), [['UnknownField', 'error', 'spec.servcies']]);
+  assert.equal(r.resources.length, 0);
+});
