@@ -532,7 +532,7 @@ class FileDecoder {
         if (!specAccepts(kind, spec)) failed = true;
       }
     };
-    reportIssues(issues);
+    if (issues.length > 0) reportIssues(issues);
     if (kind === 'Secret' && isObject(spec.data)) {
       // Only `data` is base64; `stringData` holds plain text, as in Kubernetes.
       for (const [k, v] of Object.entries(spec.data)) {
@@ -542,7 +542,11 @@ class FileDecoder {
       }
     }
     if (failed) return;
-    reportIssues([...crossFieldIssues(kind, spec, flavour), ...unenforcedFieldIssues(kind, spec), ...headerRuleIssues(kind, spec), ...specAdvice(kind, spec)]);
+    const checks = crossFieldIssues(kind, spec, flavour);
+    unenforcedFieldIssues(kind, spec, checks);
+    headerRuleIssues(kind, spec, checks);
+    specAdvice(kind, spec, checks);
+    if (checks.length > 0) reportIssues(checks);
     if (failed) return;
 
     // Valid fields Portico does not act on: a warning each, never a silent no-op. The spec's few

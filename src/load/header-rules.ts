@@ -21,13 +21,15 @@ const SENDABLE_CHAR_RE = /^[\t\x20-\x7e\x80-\xff]$/;
 /** The four header-rule fields, as a Mapping and the Module's defaults spell them. */
 const RULE_FIELDS = ['add_request_headers', 'add_response_headers', 'remove_request_headers', 'remove_response_headers'] as const;
 
-/** Problems with the header names and values of one spec (after schema validation). */
-export function headerRuleIssues(kind: Kind, spec: Obj): SpecIssue[] {
-  const out: SpecIssue[] = [];
+/** Adds to `out` the problems with the header names and values of one spec (after schema validation). */
+export function headerRuleIssues(kind: Kind, spec: Obj, out: SpecIssue[]): void {
+  // Thousands of Mappings pass: field paths are built only for a problem.
   if (kind === 'Mapping') {
     headerRules(spec, 'spec', out);
-    cors(spec.cors, 'spec.cors', out);
-    for (const f of ['host_rewrite', 'path_redirect', 'prefix_redirect'] as const) value(spec[f], `spec.${f}`, out);
+    if (spec.cors !== undefined) cors(spec.cors, 'spec.cors', out);
+    checkValue(spec.host_rewrite, 'spec.host_rewrite', out);
+    checkValue(spec.path_redirect, 'spec.path_redirect', out);
+    checkValue(spec.prefix_redirect, 'spec.prefix_redirect', out);
   } else if (kind === 'Module' && isObject(spec.config)) {
     const config = spec.config;
     const defaults = config.defaults;
@@ -36,28 +38,33 @@ export function headerRuleIssues(kind: Kind, spec: Obj): SpecIssue[] {
       if (isObject(defaults.httpmapping)) headerRules(defaults.httpmapping, 'spec.config.defaults.httpmapping', out);
     }
     cors(config.cors, 'spec.config.cors', out);
-    value(config.server_name, 'spec.config.server_name', out);
+    checkValue(config.server_name, 'spec.config.server_name', out);
   }
-  return out;
 }
 
 function headerRules(o: Obj, base: string, out: SpecIssue[]): void {
   for (const f of RULE_FIELDS) {
     const v = o[f];
     if (v === undefined || v === null) continue;
-    if (f.startsWith('add_')) {
+    if (f === 'add_request_headers' || f === 'add_response_headers') {
       if (!isObject(v)) continue;
-      for (const [name, added] of Object.entries(v)) {
-        const field = `${base}.${f}.${name}`;
-        name_(name, field, out);
+      for (const name in v) {
+        const nameWhy = badName(name);
+        if (nameWhy) out.push(issue(`header name ${JSON.stringify(name)} ${nameWhy}`, `${base}.${f}.${name}`));
+        const added = v[name];
         const text = isObject(added) ? added.value : added;
-        value(text, isObject(added) ? `${field}.value` : field, out, field);
+        const valueWhy = badValue(text);
+        if (valueWhy) out.push(issue(valueWhy, isObject(added) ? `${base}.${f}.${name}.value` : `${base}.${f}.${name}`, `${base}.${f}.${name}`));
       }
     } else if (Array.isArray(v)) {
       // Names are trimmed, and a blank one is dropped, when compiled: only what is left is checked.
-      v.forEach((name, i) => {
-        if (typeof name === 'string' && name.trim() !== '') name_(name.trim(), `${base}.${f}[${i}]`, out);
-      });
+      for (let i = 0; i < v.length; i++) {
+        const name: unknown = v[i];
+        if (typeof name !== 'string' || TOKEN_RE.test(name)) continue;
+        const trimmed = name.trim();
+        const why = trimmed === '' ? undefined : badName(trimmed);
+        if (why) out.push(issue(`header name ${JSON.stringify(trimmed)} ${why}`, `${base}.${f}[${i}]`));
+      }
     }
   }
 }
@@ -69,29 +76,31 @@ function cors(c: unknown, base: string, out: SpecIssue[]): void {
     const list = c[f];
     if (!Array.isArray(list)) continue;
     list.forEach((item, i) => {
-      if (typeof item === 'string') name_(item, `${base}.${f}[${i}]`, out);
+      const why = typeof item === 'string' ? badName(item) : undefined;
+      if (why) out.push(issue(`${JSON.stringify(item)} ${why}`, `${base}.${f}[${i}]`));
     });
   }
-  value(c.max_age, `${base}.max_age`, out);
+  checkValue(c.max_age, `${base}.max_age`, out);
 }
 
-function name_(name: string, field: string, out: SpecIssue[]): void {
-  if (TOKEN_RE.test(name)) return;
-  const why = INJECTION_RE.test(name)
-    ? 'contains CR, LF or NUL (header injection)'
-    : name === ''
-      ? 'is empty'
-      : `is not a valid header name (letters, digits and !#$%&'*+-.^_\`|~ only; found ${firstOutside(name, TOKEN_CHAR_RE)})`;
-  out.push(issue(`header name ${JSON.stringify(name)} ${why}`, field));
+function checkValue(v: unknown, field: string, out: SpecIssue[]): void {
+  const why = badValue(v);
+  if (why) out.push(issue(why, field));
 }
 
-function value(v: unknown, field: string, out: SpecIssue[], fallback = field): void {
-  if (typeof v !== 'string') return;
-  if (INJECTION_RE.test(v)) {
-    out.push(issue(`the value contains CR, LF or NUL: that would be header injection`, field, fallback));
-  } else if (NOT_SENDABLE_RE.test(v)) {
-    out.push(issue(`the value contains ${firstOutside(v, SENDABLE_CHAR_RE)}, which cannot be sent in a header (control characters and characters beyond Latin-1 are refused)`, field, fallback));
-  }
+/** Why a header name cannot be sent, or undefined. */
+function badName(name: string): string | undefined {
+  if (TOKEN_RE.test(name)) return undefined;
+  if (INJECTION_RE.test(name)) return 'contains CR, LF or NUL (header injection)';
+  if (name === '') return 'is empty';
+  return `is not a valid header name (letters, digits and !#$%&'*+-.^_\`|~ only; found ${firstOutside(name, TOKEN_CHAR_RE)})`;
+}
+
+/** Why a header value cannot be sent, or undefined (also for what is not a string). */
+function badValue(v: unknown): string | undefined {
+  if (typeof v !== 'string' || !NOT_SENDABLE_RE.test(v)) return undefined;
+  if (INJECTION_RE.test(v)) return 'the value contains CR, LF or NUL: that would be header injection';
+  return `the value contains ${firstOutside(v, SENDABLE_CHAR_RE)}, which cannot be sent in a header (control characters and characters beyond Latin-1 are refused)`;
 }
 
 /** The first character of s that `allowed` does not match, spelled so that it can be seen. */

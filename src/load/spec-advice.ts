@@ -14,8 +14,8 @@ const ORIGIN_RE = /^[a-z][a-z0-9+.-]*:\/\/[^/\s?#]+$/i;
 /** Above this, one failed request may be sent many times over; Emissary sets no limit. */
 export const ADVISED_MAX_RETRIES = 10;
 
-export function specAdvice(kind: Kind, spec: Obj): SpecIssue[] {
-  const out: SpecIssue[] = [];
+/** Adds to `out` the advice for one spec (after schema validation). */
+export function specAdvice(kind: Kind, spec: Obj, out: SpecIssue[]): void {
   if (kind === 'Mapping') {
     corsAdvice(spec.cors, 'spec.cors', out);
     retryAdvice(spec.retry_policy, 'spec.retry_policy', out);
@@ -26,7 +26,6 @@ export function specAdvice(kind: Kind, spec: Obj): SpecIssue[] {
     corsAdvice(spec.config.cors, 'spec.config.cors', out);
     retryAdvice(spec.config.retry_policy, 'spec.config.retry_policy', out);
   }
-  return out;
 }
 
 function corsAdvice(c: unknown, base: string, out: SpecIssue[]): void {
@@ -60,8 +59,11 @@ function retryAdvice(r: unknown, base: string, out: SpecIssue[]): void {
   );
 }
 
+/** A service with something after its host and port. */
+const SERVICE_WITH_PATH_RE = /^\s*(?:[a-z][a-z0-9+.-]*:\/\/)?[^/?#]*[/?#]/i;
+
 function serviceAdvice(service: unknown, out: SpecIssue[]): void {
-  if (typeof service !== 'string') return;
+  if (typeof service !== 'string' || !SERVICE_WITH_PATH_RE.test(service)) return;
   const rest = service.trim().replace(/^[a-z][a-z0-9+.-]*:\/\//i, '');
   const cut = rest.search(/[/?#]/);
   if (cut < 0) return;

@@ -81,20 +81,16 @@ export const UNENFORCED_FIELDS: readonly UnenforcedField[] = Object.freeze([
 const fieldsByKind = new Map<string, UnenforcedField[]>();
 for (const f of UNENFORCED_FIELDS) fieldsByKind.set(f.kind, [...(fieldsByKind.get(f.kind) ?? []), f]);
 
-/** A NotEnforced error for each guarding field the spec sets. */
-export function unenforcedFieldIssues(kind: Kind, spec: Obj): SpecIssue[] {
+/** Adds to `out` a NotEnforced error for each guarding field the spec sets. */
+export function unenforcedFieldIssues(kind: Kind, spec: Obj, out: SpecIssue[]): void {
   const rows = fieldsByKind.get(kind);
-  if (rows === undefined) return NONE;
-  let out: SpecIssue[] | undefined;
+  if (rows === undefined) return;
   for (const row of rows) {
     if (!row.applies(valueAt(spec, row.field))) continue;
     const field = `spec.${row.field}`;
-    (out ??= []).push({ code: 'NotEnforced', message: `${row.field} is refused: Portico does not enforce ${row.guards}`, field, positionKeys: [field] });
+    out.push({ code: 'NotEnforced', message: `${row.field} is refused: Portico does not enforce ${row.guards}`, field, positionKeys: [field] });
   }
-  return out ?? NONE;
 }
-
-const NONE: SpecIssue[] = [];
 
 /**
  * The deprecated `tls` Module becomes a TLSContext in Emissary; its `client` half requires or
