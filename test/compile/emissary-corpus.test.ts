@@ -179,3 +179,11 @@ test('the whole corpus: no error Emissary would not also give, but refused prote
   t.diagnostic(`warnings: ${[...warningCodes].sort((a, b) => b[1] - a[1]).map(([c, n]) => `${c} ${n}`).join(', ')}`);
   assert.ok(files.clean + files.warnings + files.errors >= 200, 'the whole corpus was read');
 });
+
+test('topics/running/http3.md: the UDP (HTTP/3) Listener is skipped with a warning; the TCP Listener on the same port is served', () => {
+  const name = 'topics.running.http3.1.yaml';
+  const loaded = loadFiles([{ path: name, content: readFileSync(join(corpus, 'docs', name), 'utf8') }]);
+  const r = compile(loaded.resources, {}, loaded.problems);
+  assert.deepEqual(r.report.problems.map((p) => [p.code, p.severity, p.resource?.name]), [['NotImplemented', 'warning', 'emissary-ingress-https-listener-udp']]);
+  assert.deepEqual(r.ir.listeners.map((l) => [l.name, l.port]), [['emissary-ingress-https-listener', 8443]]);
+});
