@@ -20,4 +20,10 @@ export interface CompileOptions {
    * a source not named (the central source, or a plain directory) may configure anything.
    */
   readonly claims?: Readonly<Record<string, Claim>>;
+  /**
+   * Rank of each source (lower outranks higher): when copies of one resource come from sources of
+   * different ranks, the best-ranked copy is used and the others are reported. Sources not named
+   * share the best rank. Copies within one rank invalidate each other.
+   */
+  readonly sourceRanks?: Readonly<Record<string, number>>;
 }

@@ -1,5 +1,5 @@
-// CORS at the edge: preflights are answered here and never reach the upstream; actual responses
-// get allow headers only for an exactly matching origin, and always `Vary: Origin`.
+// CORS at the edge: preflights from an allowed origin are answered here (others go upstream, as in
+// Envoy); actual responses get allow headers only for a matching origin, and always `Vary: Origin`.
 
 import type { IRCors } from '../ir/types.js';
 import { compileFullMatch } from './route-index.js';

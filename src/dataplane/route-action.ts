@@ -161,7 +161,8 @@ export function rewritePath(b: CompiledBackend, route: IRRoute, path: string): s
   const m = route.match;
   let out: string;
   if (m.prefix !== undefined) out = b.prefixRewrite + path.slice(m.prefix.length);
-  else if (m.path !== undefined) out = b.prefixRewrite;
-  else return path;
+  // An exact path or a regex (prefix_regex) matches the whole path, so Envoy's prefix_rewrite
+  // replaces all of it: with Emissary's default rewrite "/" the upstream sees "/".
+  else out = b.prefixRewrite;
   return out.charCodeAt(0) === 0x2f ? out : '/' + out;
 }

@@ -14,3 +14,6 @@ export interface SecretEntry {
 export type SecretStore = Readonly<Record<string, SecretEntry>>;
 
 export const REDACTED = '[redacted]';
+
+/** SecretStore id of the generated fallback certificate; compiled secrets are "namespace/name", so it never collides. */
+export const FALLBACK_SECRET_ID = 'fallback';

@@ -362,6 +362,11 @@ export interface IRTLSContext {
   readonly hosts: readonly string[];
   /** Certificate chain + key: id into the SecretStore (never the bytes). */
   readonly certificate?: { readonly secret: string; readonly sha256: string };
+  /**
+   * The default Host's fallback: a self-signed certificate the serving process generates at start
+   * (as Emissary's fallback-self-signed-cert). Neither the IR nor compile's SecretStore holds it.
+   */
+  readonly fallback?: true;
   /** CA bundle for verifying peers (client certs when terminating, servers when originating). */
   readonly ca?: { readonly secret: string; readonly sha256: string };
   readonly certRequired: boolean;
