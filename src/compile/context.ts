@@ -7,6 +7,7 @@ import type { ResourceCondition } from './report.js';
 import { parseService, type ParsedService } from './service.js';
 import { canonicalHostname } from './hostname-globs.js';
 import { SharedHeaderRules, type HeaderRuleFields } from './mapping-policy.js';
+import { DEFAULT_REGEX_MAX_SIZE } from '../ir/re2-regex.js';
 
 export class CompileContext {
   readonly problems: Problem[] = [];
@@ -24,6 +25,8 @@ export class CompileContext {
   mappingDefaults: HeaderRuleFields | undefined;
   /** The Module's `defaults.tls_secret_namespacing`: TLSContext secret_namespacing when unset. */
   tlsSecretNamespacing: boolean | undefined;
+  /** The largest RE2 program a configured regex may compile to (the Module's `regex_max_size`). */
+  regexMaxSize = DEFAULT_REGEX_MAX_SIZE;
 
   constructor(initial: readonly Problem[] = []) {
     this.problems.push(...initial);

@@ -3,11 +3,12 @@
 
 import type { IRCors } from '../ir/types.js';
 import { compileFullMatch } from './route-index.js';
+import type { FullMatch } from '../ir/re2-regex.js';
 
 export interface CompiledCors {
   readonly anyOrigin: boolean;
   readonly origins: ReadonlySet<string>;
-  readonly originRegexes: readonly RegExp[];
+  readonly originRegexes: readonly FullMatch[];
   /** Upper-case; empty = no method restriction announced. */
   readonly methods: ReadonlySet<string>;
   readonly methodsValue: string;

@@ -20,10 +20,7 @@ export function routeRedirectLocation(r: CompiledRedirect, route: IRRoute, secur
   let p = path;
   if (ir.pathRedirect !== undefined) p = ir.pathRedirect;
   else if (ir.prefixRedirect !== undefined && route.match.prefix !== undefined) p = ir.prefixRedirect + path.slice(route.match.prefix.length);
-  else if (r.regex !== undefined) {
-    r.regex.re.lastIndex = 0;
-    p = path.replace(r.regex.re, r.regex.substitution);
-  }
+  else if (r.regex !== undefined) p = r.regex.replaceAll(path);
   if (p.charCodeAt(0) !== 0x2f) p = '/' + p;
   // A configured path_redirect that carries its own query replaces the request's query.
   const q = ir.pathRedirect !== undefined && ir.pathRedirect.includes('?') ? '' : query;

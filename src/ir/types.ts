@@ -168,7 +168,7 @@ export interface IRHeaderMatch {
   readonly name: string;
   /** Exact value match. */
   readonly exact?: string;
-  /** Regex (full match, RE2-compatible subset). */
+  /** RE2 regex, matched against the whole value (src/ir/re2-regex.ts). */
   readonly regex?: string;
   /** Only presence is required (v2 boolean header `true`). */
   readonly present?: boolean;
@@ -187,6 +187,7 @@ export interface IRRouteMatch {
   /** Exactly one of prefix / path / regex is set. */
   readonly prefix?: string;
   readonly path?: string;
+  /** RE2 regex over the whole path; caseSensitive does not apply to it (as in Envoy). */
   readonly regex?: string;
   readonly caseSensitive: boolean;
   /** Upper-case method; absent = any. */

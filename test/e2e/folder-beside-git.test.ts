@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { startEcho, type EchoUpstream } from '../support/echo-upstream.js';
 import { freePort } from '../support/free-port.js';
-import { listenerYaml, mappingYaml } from '../support/policy-yaml.js';
+import { cleartextGatewayYaml, listenerYaml, mappingYaml } from '../support/policy-yaml.js';
 import { removeDir, tempDir, TestRepo } from '../sources/git-fixture.js';
 import { ServeProcess } from '../serve/serve-harness.js';
 import { eventually, request } from '../serve/http-client.js';
@@ -39,7 +39,7 @@ describe('a folder beside git', () => {
   it('adds its own routes, and an edit in it never removes or overrides git routes', async () => {
     const port = await freePort();
     const central = new TestRepo(root, 'central');
-    central.write('gateway.yaml', listenerYaml(port) + '---\n' + mappingYaml('git-route', '/git/', gitA.port)).commit('central');
+    central.write('gateway.yaml', cleartextGatewayYaml(port) + '---\n' + mappingYaml('git-route', '/git/', gitA.port)).commit('central');
     const dir = join(root, 'local-config');
     mkdirSync(dir);
     writeFileSync(join(dir, 'local.yaml'), mappingYaml('local-route', '/local/', local.port));
@@ -72,7 +72,7 @@ describe('a folder beside git', () => {
 
     // A git change goes live beside the folder.
     writeFileSync(join(dir, 'local.yaml'), mappingYaml('local-route', '/local/', local.port));
-    central.write('gateway.yaml', listenerYaml(port) + '---\n' + mappingYaml('git-route', '/git/', gitB.port)).commit('central v2');
+    central.write('gateway.yaml', cleartextGatewayYaml(port) + '---\n' + mappingYaml('git-route', '/git/', gitB.port)).commit('central v2');
     proc.signal('SIGHUP');
     await eventually('git v2 and the folder both live', async () => (await upstreamOf(port, '/git/x')) === 'git-b' && (await upstreamOf(port, '/local/x')) === 'local');
     const config = JSON.parse((await request(`${proc.admin}/api/v1/config`)).body) as { revision: string };
