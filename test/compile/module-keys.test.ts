@@ -14,6 +14,7 @@ import { startEcho, type EchoUpstream } from '../support/echo-upstream.js';
 import { startGateway, type TestGateway } from '../support/gateway-server.js';
 import { request } from '../support/http-client.js';
 import { makeTestPKI, type TestPKI } from '../support/test-pki.js';
+import { cleartextHostYaml } from '../support/policy-yaml.js';
 
 const DOCS = join(process.cwd(), 'test', 'testdata', 'emissary', 'docs');
 const doc = (name: string): string => readFileSync(join(DOCS, name), 'utf8');
@@ -117,7 +118,8 @@ describe('Module defaults apply to the Mappings that do not set their own (serve
   const gateways: TestGateway[] = [];
   /** A docs example as written, its `service: quote` pointed at the echo upstream, plus extra YAML. */
   async function serveDoc(name: string, extra = ''): Promise<TestGateway> {
-    const text = doc(name).replace(/service: quote/g, `service: 127.0.0.1:${echo.port}`) + extra;
+    // A Host that routes cleartext: with no Host, cleartext is redirected to HTTPS, as in Emissary.
+    const text = doc(name).replace(/service: quote/g, `service: 127.0.0.1:${echo.port}`) + extra + '---\n' + cleartextHostYaml();
     const r = loadFiles([{ path: name, content: text }]);
     const c = compile(r.resources, {}, r.problems);
     assert.equal(c.report.errors, 0, JSON.stringify(c.report.problems));
@@ -160,7 +162,7 @@ describe('Module defaults apply to the Mappings that do not set their own (serve
   });
 
   it('a key at the top level of defaults applies when the httpmapping class does not set it', async () => {
-    const text = moduleWith('defaults:\n  add_response_headers:\n    x-top: "1"\n') + `---\napiVersion: getambassador.io/v3alpha1\nkind: Mapping\nmetadata: {name: m}\nspec: {hostname: "*", prefix: /top/, service: "127.0.0.1:${echo.port}"}\n`;
+    const text = moduleWith('defaults:\n  add_response_headers:\n    x-top: "1"\n') + `---\napiVersion: getambassador.io/v3alpha1\nkind: Mapping\nmetadata: {name: m}\nspec: {hostname: "*", prefix: /top/, service: "127.0.0.1:${echo.port}"}\n---\n${cleartextHostYaml()}`;
     const r = loadFiles([{ path: 'top.yaml', content: text }]);
     const c = compile(r.resources, {}, r.problems);
     assert.deepEqual(c.report.problems, []);
@@ -211,7 +213,8 @@ max_tls_version: v1.2
     const r = load(config('False'));
     const c = compile(r.resources, {}, r.problems);
     assert.equal(c.report.errors, 0, JSON.stringify(c.report.problems));
-    assert.deepEqual(c.ir.tlsContexts.map((t) => t.certificate?.secret), ['default/secret.max-version']);
+    const ctx = c.ir.tlsContexts.find((t) => t.name === 'tlscontextprotocolmaxversion-same-context-1');
+    assert.equal(ctx?.certificate?.secret, 'default/secret.max-version');
   });
   it('True (the default): it is the Secret "secret" in namespace "max-version", which does not exist', () => {
     const r = load(config('True'));

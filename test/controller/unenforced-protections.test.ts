@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { startEcho, type EchoUpstream } from '../support/echo-upstream.js';
 import { TestRepo, removeDir, tempDir } from '../sources/git-fixture.js';
 import { freePort } from '../support/free-port.js';
-import { get, listenerYaml, mappingYaml, newController, newGateway, rootSource, sync } from './controller-fixture.js';
+import { get, mappingYaml, newController, newGateway, rootSource, sync } from './controller-fixture.js';
+import { cleartextGatewayYaml } from '../support/policy-yaml.js';
 import { readHistory } from '../../src/controller/history.js';
 import type { Gateway } from '../../src/serve/gateway.js';
 import type { Controller } from '../../src/controller/controller.js';
@@ -35,7 +36,7 @@ it('a revision adding an AuthService is refused with the file and line; the prev
   mkdirSync(dir);
   const port = await freePort();
   const repo = new TestRepo(dir, 'edge');
-  repo.write('gateway.yaml', listenerYaml(port) + '---\n' + mappingYaml('orders', '/orders/', v1.port)).commit('orders v1');
+  repo.write('gateway.yaml', cleartextGatewayYaml(port) + '---\n' + mappingYaml('orders', '/orders/', v1.port)).commit('orders v1');
   gateway = newGateway();
   const stateDir = join(dir, 'state');
   controller = newController(gateway, { roots: [rootSource('ops', repo.bare)], stateDir });
@@ -46,7 +47,7 @@ it('a revision adding an AuthService is refused with the file and line; the prev
   // The AuthService of Emissary's basic-auth how-to (test/testdata/emissary/docs/howtos.basic-auth.1.yaml),
   // committed together with a change of upstream: neither may go live.
   const auth = readFileSync(join(process.cwd(), 'test', 'testdata', 'emissary', 'docs', 'howtos.basic-auth.1.yaml'), 'utf8');
-  repo.write('auth.yaml', auth).write('gateway.yaml', listenerYaml(port) + '---\n' + mappingYaml('orders', '/orders/', v2.port)).commit('add auth, orders v2');
+  repo.write('auth.yaml', auth).write('gateway.yaml', cleartextGatewayYaml(port) + '---\n' + mappingYaml('orders', '/orders/', v2.port)).commit('add auth, orders v2');
   await sync(controller);
 
   const st = controller.status().find((s) => s.name === 'ops')!;

@@ -16,6 +16,7 @@ import { startEcho, type EchoUpstream } from '../support/echo-upstream.js';
 import { startGateway, type TestGateway } from '../support/gateway-server.js';
 import { request } from '../support/http-client.js';
 import { startRawUpstream, OK_RESPONSE, type RawUpstream } from '../support/raw-upstream.js';
+import { cleartextHostYaml } from '../support/policy-yaml.js';
 
 const EMISSARY = join(process.cwd(), 'test', 'testdata', 'emissary');
 const read = (path: string): string => readFileSync(join(EMISSARY, path), 'utf8');
@@ -31,8 +32,9 @@ function withSpec(r: Resource, spec: Record<string, unknown>): Resource {
   return { ...r, spec: { ...(r.spec as Record<string, unknown>), ...spec } } as Resource;
 }
 
+/** Compiled with a Host that routes cleartext (with no Host, cleartext is redirected, as in Emissary). */
 function compiled(rs: Resource[], problems: readonly Problem[] = []): CompileResult {
-  const c = compile(rs, {}, problems);
+  const c = compile([...rs, ...loadFiles([{ path: 'host.yaml', content: cleartextHostYaml() }]).resources], {}, problems);
   assert.equal(c.report.errors, 0, JSON.stringify(c.report.problems.filter((p) => p.severity === 'error')));
   return c;
 }

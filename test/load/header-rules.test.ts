@@ -18,6 +18,7 @@ import type { Problem } from '../../src/api/problems.js';
 import { startEcho, type EchoUpstream } from '../support/echo-upstream.js';
 import { startGateway } from '../support/gateway-server.js';
 import { request } from '../support/http-client.js';
+import { cleartextHostYaml } from '../support/policy-yaml.js';
 
 const DOCS = join(process.cwd(), 'test', 'testdata', 'emissary', 'docs');
 /** topics/using/headers/add-request-headers.md, "Mapping example" (x-test-static: This is a test header, line 11). */
@@ -123,7 +124,7 @@ describe('what loads is served: the docs example, a Latin-1 value included, answ
   });
   after(() => echo.close());
   it('GET /backend/', async () => {
-    const text = MAPPING_EXAMPLE.replace('This is a test header', 'café').replace('service: quote', `service: 127.0.0.1:${echo.port}`);
+    const text = MAPPING_EXAMPLE.replace('This is a test header', 'café').replace('service: quote', `service: 127.0.0.1:${echo.port}`) + '---\n' + cleartextHostYaml();
     const r = load(text);
     const c = compile(r.resources, {}, r.problems);
     assert.equal(c.report.errors, 0);
