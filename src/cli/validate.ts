@@ -1,14 +1,16 @@
 // `portico validate PATH...`: load + compile through the same reconcile as serve, and print every
-// problem with its origin. Exit 0 when clean or warnings only, 1 with errors, 2 on usage errors.
+// problem with its origin. Exit 0 when clean or warnings only, 1 with errors (with --strict, warnings
+// too), 2 on usage errors.
 
-import type { Problem } from '../api/problems.js';
+import { strictProblems, type Problem } from '../api/problems.js';
 import { formatOrigin } from '../api/origin.js';
 import { oneOf, parse, UsageError, withUsage } from './args.js';
 import { CommandError } from './command-errors.js';
 import { printNotes, readOffline, SOURCE_OPTIONS, SOURCE_USAGE } from './offline-args.js';
 
-export const USAGE = `usage: portico validate PATH... [--format text|json|github] [options]
+export const USAGE = `usage: portico validate PATH... [--format text|json|github] [--strict] [options]
 
+  --strict                 warnings are errors too (for CI)
 ${SOURCE_USAGE}
   exit 0 when clean or warnings only, 1 with errors (or nothing to validate), 2 on usage errors`;
 
@@ -28,11 +30,11 @@ export function formatProblemGitHub(p: Problem): string {
 
 export async function run(argv: string[]): Promise<number> {
   return withUsage('validate', USAGE, async () => {
-    const { values, positionals } = parse(argv, { format: { type: 'string' }, ...SOURCE_OPTIONS }, USAGE);
+    const { values, positionals } = parse(argv, { format: { type: 'string' }, strict: { type: 'boolean' }, ...SOURCE_OPTIONS }, USAGE);
     const format = oneOf(values.format, ['text', 'json', 'github'] as const, 'text', '--format');
     if (positionals.length === 0 && !(values.source && values.source.length > 0)) throw new UsageError('missing configuration PATH (or --source NAME=URL)');
     const state = await readOffline(positionals, values);
-    const { report } = state.result;
+    const report = values.strict ? withProblems(state.result.report, strictProblems(state.result.report.problems)) : state.result.report;
     const resourceCount = state.resources.length + state.declarationCount;
     if (format === 'json') {
       process.stdout.write(
@@ -52,4 +54,10 @@ export async function run(argv: string[]): Promise<number> {
     }
     return report.errors > 0 ? 1 : 0;
   });
+}
+
+/** The report with its problems replaced, and its counts recounted. */
+function withProblems<R extends { problems: readonly Problem[]; errors: number; warnings: number }>(report: R, problems: Problem[]): R {
+  const errors = problems.filter((p) => p.severity === 'error').length;
+  return { ...report, problems, errors, warnings: problems.length - errors };
 }

@@ -6,7 +6,7 @@ import { fieldOrigin, refOf, resourceKey, type Resource } from '../api/resource.
 import type { ResourceCondition } from './report.js';
 import { parseService, type ParsedService } from './service.js';
 import { canonicalHostname } from './hostname-globs.js';
-import { SharedHeaderRules } from './mapping-policy.js';
+import { SharedHeaderRules, type HeaderRuleFields } from './mapping-policy.js';
 import { DEFAULT_REGEX_MAX_SIZE } from '../ir/re2-regex.js';
 
 export class CompileContext {
@@ -21,6 +21,10 @@ export class CompileContext {
   private readonly hostnames = new Map<string, string>();
   /** Header rules shared by the Mappings of this run. */
   readonly headerRules = new SharedHeaderRules();
+  /** The header rules of the ambassador Module's `defaults`, for Mappings that do not set their own. */
+  mappingDefaults: HeaderRuleFields | undefined;
+  /** The Module's `defaults.tls_secret_namespacing`: TLSContext secret_namespacing when unset. */
+  tlsSecretNamespacing: boolean | undefined;
   /** The largest RE2 program a configured regex may compile to (the Module's `regex_max_size`). */
   regexMaxSize = DEFAULT_REGEX_MAX_SIZE;
 

@@ -106,6 +106,12 @@ export function compileListeners(listeners: readonly Resource[], ctx: CompileCon
   for (const r of listeners) {
     if (!ctx.isValid(r)) continue;
     const spec = r.spec as Obj;
+    // HTTP/3 (QUIC over UDP) is not served: the Listener is skipped, and does not take its port from
+    // the TCP Listener Emissary's docs pair it with.
+    if (Array.isArray(spec['protocolStack']) && (spec['protocolStack'] as string[]).some((p) => String(p).toUpperCase() === 'UDP')) {
+      ctx.report(r, 'NotImplemented', 'a UDP Listener (HTTP/3) is valid Emissary configuration, but Portico does not serve HTTP/3 yet; the Listener is skipped', 'spec.protocolStack');
+      continue;
+    }
     const port = Number(spec['port']);
     const l = byPort.get(port) ?? [];
     l.push(r);

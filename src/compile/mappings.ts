@@ -7,7 +7,7 @@ import type { CompileContext } from './context.js';
 import { checkRegex, checkSubstitution } from './regex-safety.js';
 import type { RegexProblem } from '../ir/re2-regex.js';
 import type { ParsedService } from './service.js';
-import { corsFrom, headerRulesFrom, retryPolicyFrom, loadBalancerFrom, circuitBreakersFrom } from './mapping-policy.js';
+import { corsFrom, headerRulesFrom, withMappingDefaults, retryPolicyFrom, loadBalancerFrom, circuitBreakersFrom } from './mapping-policy.js';
 
 type Obj = Record<string, unknown>;
 
@@ -255,7 +255,7 @@ export function compileMapping(r: Resource, key: string, global: IRGlobal, ctx: 
     const hostRewrite = stringOf(s.host_rewrite);
     if (hostRewrite) b.hostRewrite = hostRewrite;
     b.autoHostRewrite = s.auto_host_rewrite === true;
-    b.headers = headerRulesFrom(s, ctx.headerRules);
+    b.headers = headerRulesFrom(withMappingDefaults(s, ctx.mappingDefaults), ctx.headerRules);
     b.timeouts = { requestMs: numberOf(s.timeout_ms) ?? global.requestTimeoutMs, idleMs: numberOf(s.idle_timeout_ms) ?? 0 };
     if (retryPolicy) b.retryPolicy = retryPolicy;
     // The same source reference as the route's `mappings` entry: equal in the IR's JSON, built once.

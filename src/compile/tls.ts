@@ -122,7 +122,7 @@ export function tlsContextFrom(
   }
   const ca = settings['ca_secret'];
   if (typeof ca === 'string') {
-    const id = secretId(ca, r.namespace, settings['secret_namespacing'] !== false);
+    const id = secretId(ca, r.namespace, secretNamespacing(r, settings, ctx));
     const e = table.entries.get(id);
     const pem = e?.caPem ?? e?.certPem;
     if (!pem) {
@@ -138,12 +138,22 @@ export function tlsContextFrom(
   return out;
 }
 
+/**
+ * Whether a dotted secret name is name.namespace: the TLSContext's own secret_namespacing, else the
+ * Module's defaults.tls_secret_namespacing, else yes. A Host's inline tls always namespaces, as in Emissary.
+ */
+function secretNamespacing(r: Resource, settings: Obj, ctx: CompileContext): boolean {
+  const own = settings['secret_namespacing'];
+  if (typeof own === 'boolean') return own;
+  return r.kind === 'TLSContext' ? (ctx.tlsSecretNamespacing ?? true) : true;
+}
+
 export function compileTLSContexts(contexts: readonly Resource[], table: SecretTable, ctx: CompileContext): Map<string, IRTLSContext> {
   const out = new Map<string, IRTLSContext>();
   for (const r of contexts) {
     if (!ctx.isValid(r)) continue;
     const spec = r.spec as Obj;
-    const secret = typeof spec['secret'] === 'string' ? secretId(spec['secret'] as string, r.namespace, spec['secret_namespacing'] !== false) : undefined;
+    const secret = typeof spec['secret'] === 'string' ? secretId(spec['secret'] as string, r.namespace, secretNamespacing(r, spec, ctx)) : undefined;
     const hosts = Array.isArray(spec['hosts']) ? (spec['hosts'] as string[]).map((h) => h.toLowerCase()) : [];
     const c = tlsContextFrom(r.name, r, spec, secret, hosts, table, ctx, 'spec.');
     if (c) out.set(r.name, c);

@@ -264,8 +264,8 @@ class Forwarding {
   scheduleRetry(): void {
     this.retriesUsed++;
     this.cluster.retriesActive++;
-    // jittered exponential backoff, 25 ms base as in Envoy
-    const delay = Math.floor(this.env.random() * 25 * 2 ** (this.retriesUsed - 1));
+    // jittered exponential backoff, 25 ms base and at most 10 times that, as in Envoy (whatever num_retries is)
+    const delay = Math.floor(this.env.random() * 25 * Math.min(2 ** (this.retriesUsed - 1), 10));
     setTimeout(retryAfterBackoff, delay, this);
   }
 

@@ -51,8 +51,6 @@ export const HOST_NOT_IMPLEMENTED = [
   'previewUrl',
   'tls.cert_chain_file',
   'tls.private_key_file',
-  'tls.cacert_chain_file',
-  'tls.crl_secret',
   'tls.ecdh_curves',
   'tls.redirect_cleartext_from',
 ] as const;

@@ -3,7 +3,7 @@
 
 import { Type, type TSchema, type TProperties, type ObjectOptions } from '@sinclair/typebox';
 
-/** Every object in a spec is closed: an unknown field is an error, never silently dropped. */
+/** Every object in a spec is closed: an unknown field is reported (a warning naming it) and ignored, never silently dropped. */
 export function Closed<T extends TProperties>(properties: T, options: ObjectOptions = {}) {
   return Type.Object(properties, { ...options, additionalProperties: false });
 }
@@ -44,7 +44,8 @@ export const RetryOn = Type.Union([
 
 export const RetryPolicySchema = Closed({
   retry_on: Type.Optional(RetryOn),
-  num_retries: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** Envoy's uint32; above 10 is a warning (AboveLimit), kept as Emissary keeps it. */
+  num_retries: Type.Optional(Type.Integer({ minimum: 0, maximum: 4294967295 })),
   per_try_timeout: Type.Optional(DurationString),
   retry_back_off: Type.Optional(
     Closed({
@@ -88,6 +89,8 @@ export const LoadBalancerSchema = Closed({
 export const KeepAliveSchema = Closed({
   probes: Type.Optional(Type.Integer({ minimum: 0 })),
   idle_time: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** What Emissary's cluster code reads (its CRD says idle_time); both are accepted. */
+  time: Type.Optional(Type.Integer({ minimum: 0 })),
   interval: Type.Optional(Type.Integer({ minimum: 0 })),
 });
 

@@ -47,8 +47,6 @@ export type HostTLSConfig = Static<typeof HostTLSConfigSchema>;
 export const TLS_CONTEXT_NOT_IMPLEMENTED = [
   'cert_chain_file',
   'private_key_file',
-  'cacert_chain_file',
-  'crl_secret',
   'ecdh_curves',
   'signature_algorithms',
   'redirect_cleartext_from',
