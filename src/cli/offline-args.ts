@@ -4,6 +4,7 @@
 import { resolve } from 'node:path';
 import { offlineState, type OfflineOptions, type OfflineState } from '../controller/offline.js';
 import type { DeclaredSource } from '../controller/source-kind.js';
+import { readSecretsDirectory, secretsInputs, SecretsDirectoryError } from '../controller/secrets-directory.js';
 import { parseSourceArg, SourceSpecError, validateSourceName } from '../sources/source-spec.js';
 import { UsageError } from './args.js';
 
@@ -12,6 +13,7 @@ export const SOURCE_OPTIONS = {
   local: { type: 'string', multiple: true },
   pin: { type: 'string', multiple: true },
   'ambassador-id': { type: 'string' },
+  secrets: { type: 'string' },
 } as const;
 
 export const SOURCE_USAGE = `  PATH...                  files and folders of configuration (together, one central source)
@@ -19,7 +21,9 @@ export const SOURCE_USAGE = `  PATH...                  files and folders of con
                            a git source, as serve takes it; teams its Source objects declare are fetched
   --local TEAM=DIR         read team source TEAM from a folder, under the claims the central source gives it
   --pin TEAM=REF           read team source TEAM at a ref or commit (e.g. refs/pull/12/head)
-  --ambassador-id ID       the instance's ambassador_id (default "default")`;
+  --ambassador-id ID       the instance's ambassador_id (default "default")
+  --secrets DIR            the secrets directory serve is given, so that references to it resolve
+                           (TLS material and header values; nothing read from it is printed)`;
 
 function named(flag: string, arg: string, what: string): [string, string] {
   const eq = arg.indexOf('=');
@@ -35,6 +39,7 @@ export interface SourceValues {
   readonly local?: string[];
   readonly pin?: string[];
   readonly 'ambassador-id'?: string;
+  readonly secrets?: string;
 }
 
 /** Builds the offline options; throws UsageError when nothing to read is given. */
@@ -71,7 +76,17 @@ export function offlineOptions(paths: readonly string[], v: SourceValues, usage:
 }
 
 export async function readOffline(paths: readonly string[], v: SourceValues, usage: string, extra: Partial<OfflineOptions> = {}): Promise<OfflineState> {
-  return offlineState(offlineOptions(paths, v, usage, extra));
+  const options = offlineOptions(paths, v, usage, extra);
+  if (v.secrets === undefined) return offlineState(options);
+  let read;
+  try {
+    read = await readSecretsDirectory(resolve(v.secrets));
+  } catch (err) {
+    if (err instanceof SecretsDirectoryError) throw new UsageError(`--secrets: ${err.message}`);
+    throw err;
+  }
+  const inputs = secretsInputs(read);
+  return offlineState({ ...options, compileInputs: () => inputs });
 }
 
 /** Notes of an offline read (team sources not read, refusals), for stderr. */

@@ -112,8 +112,9 @@ export function compileGlobal(modules: readonly Resource[], ctx: CompileContext)
       set: { subject: set['subject'] === true, cert: set['cert'] === true, chain: set['chain'] === true, dns: set['dns'] === true, uri: set['uri'] === true },
     };
   }
-  const hdr = headerRulesFrom(cfg);
-  g.headers = hdr;
+  ctx.credentials.addNames(cfg['portico_credential_headers']);
+  const hdr = headerRulesFrom(cfg, undefined, ctx.credentialRules(mod, 'spec.config.'));
+  if (hdr) g.headers = hdr;
   if (valid.length > 1) {
     for (const extra of valid.slice(1)) ctx.report(extra, 'DuplicateResource', `another Module 'ambassador' (${mod.namespace}) already configures the gateway`);
   }

@@ -5,7 +5,7 @@ import type { Resource } from '../api/resource.js';
 import type { InsecureAction, IRTLSContext, SecurityModel, IRSourceRef } from '../ir/types.js';
 import type { CompileContext } from './context.js';
 import { canonicalHostname } from './hostname-globs.js';
-import { secretId, tlsContextFrom, type SecretTable } from './tls.js';
+import { secretId, storeIdOf, tlsContextFrom, type SecretTable } from './tls.js';
 
 type Obj = Record<string, unknown>;
 
@@ -175,15 +175,23 @@ export function compileHosts(hosts: readonly Resource[], table: SecretTable, con
       const id = secretId(tlsSecret['name'] as string, ns, false);
       const inline = (spec['tls'] ?? {}) as Obj;
       // A TLSContext listing this hostname and the same secret takes over its settings (Emissary's association).
-      const assoc = [...contexts.values()].find((c) => c.hosts.includes(hostname) && c.certificate?.secret === id);
+      const storeId = storeIdOf(table, id);
+      const assoc = [...contexts.values()].find((c) => c.hosts.includes(hostname) && c.certificate?.secret === storeId);
       if (assoc && spec['tls'] === undefined) tlsContext = assoc.name;
       else {
         const name = `host-${r.namespace}-${r.name}`;
-        const c = tlsContextFrom(name, r, inline, id, [hostname], table, ctx, 'spec.tlsSecret.');
+        const c = tlsContextFrom(name, r, inline, id, [hostname], table, ctx, { secret: 'spec.tlsSecret.name', settings: 'spec.tls.' });
         if (!c) continue;
         contexts.set(name, c);
         tlsContext = name;
       }
+    } else if (spec['tls'] !== undefined && ((spec['tls'] as Obj)['cert_chain_file'] !== undefined || (spec['tls'] as Obj)['private_key_file'] !== undefined)) {
+      // Emissary's file-based certificate on the Host itself, read from the secrets directory only.
+      const name = `host-${r.namespace}-${r.name}`;
+      const c = tlsContextFrom(name, r, spec['tls'] as Obj, undefined, [hostname], table, ctx, { secret: 'spec.tlsSecret.name', settings: 'spec.tls.' });
+      if (!c) continue;
+      contexts.set(name, c);
+      tlsContext = name;
     }
     const sel = selectorFrom(spec['mappingSelector'] ?? spec['selector']);
     if (sel) {

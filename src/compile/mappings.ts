@@ -249,7 +249,8 @@ export function compileMapping(r: Resource, key: string, global: IRGlobal, ctx: 
     const hostRewrite = stringOf(s.host_rewrite);
     if (hostRewrite) b.hostRewrite = hostRewrite;
     b.autoHostRewrite = s.auto_host_rewrite === true;
-    b.headers = headerRulesFrom(s, ctx.headerRules);
+    const headers = headerRulesFrom(s, ctx.headerRules, ctx.credentialRules(r, 'spec.'));
+    if (headers) b.headers = headers;
     b.timeouts = { requestMs: numberOf(s.timeout_ms) ?? global.requestTimeoutMs, idleMs: numberOf(s.idle_timeout_ms) ?? 0 };
     if (retryPolicy) b.retryPolicy = retryPolicy;
     // The same source reference as the route's `mappings` entry: equal in the IR's JSON, built once.

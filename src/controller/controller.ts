@@ -19,7 +19,7 @@ import type { SignatureCheck } from '../sources/commit-signatures.js';
 import { FetchError, type SnapshotLimits } from '../sources/git-source.js';
 import { AuditHistory, type HistoryEntry, type HistoryProblem } from './history.js';
 import { LastKnownGoodStore, LkgCorruptError, type LkgSource } from './last-known-good.js';
-import { problemKey, reconcile, type Decision, type ReconcileOutput, type RevisionFacts, type ServedSource, type Snapshot } from './reconcile.js';
+import { problemKey, reconcile, SECRETS_SOURCE, type CompileInputs, type Decision, type ReconcileOutput, type RevisionFacts, type ServedSource, type Snapshot } from './reconcile.js';
 import { SYSTEM_CLOCK, FetchSchedule, type Clock } from './scheduler.js';
 import { createDriver, type DriverOptions, type SourceDriver } from './source-drivers.js';
 import { sameLocation, type DeclaredSource } from './source-kind.js';
@@ -46,12 +46,8 @@ export interface ControllerLog {
 
 const SILENT: ControllerLog = { info() {}, warn() {}, error() {} };
 
-/** Inputs to compile that do not come from sources (TLS material from a secrets folder). */
-export interface CompileInputs {
-  readonly compile: NonNullable<Parameters<typeof reconcile>[0]['options']['compile']>;
-  /** Changes whenever the inputs do. */
-  readonly key: string;
-}
+/** Inputs to compile that do not come from sources (the secrets directory); `key` changes whenever they do. */
+export type { CompileInputs } from './reconcile.js';
 
 export interface ControllerOptions {
   /** Sources named on the command line: may configure anything and may declare team sources. */
@@ -181,6 +177,9 @@ export class Controller {
   private notServed: ReadonlyMap<string, readonly Problem[]> = new Map();
   private memo: ReadonlyMap<string, Decision> = new Map();
   private previous: { key: string; compiled: CompileResult } | undefined;
+  /** The compile inputs (secrets directory) of the served configuration, and the newest decision on newer ones. */
+  private acceptedInputs: CompileInputs | undefined;
+  private inputsVerdict: Decision | undefined;
   private appliedHash: string | undefined;
   /** The key of a served set whose apply failed: not tried again until something changes. */
   private failedKey: string | undefined;
@@ -262,7 +261,7 @@ export class Controller {
   }
 
   private options() {
-    const inputs = this.opts.compileInputs?.();
+    const inputs = this.acceptedInputs;
     return {
       ...(this.opts.ambassadorId ? { ambassadorId: this.opts.ambassadorId } : {}),
       defaultIntervalMs: this.opts.defaultIntervalMs ?? DEFAULT_INTERVAL_MS,
@@ -317,7 +316,8 @@ export class Controller {
       const e = set.sources[root.spec.name];
       if (e && e.declaredBy === undefined && (e.kind ?? 'git') === root.kind && e.spec.url === root.spec.url && e.spec.branch === root.spec.branch && e.spec.path === root.spec.path) snapshots.set(root.spec.name, snapshotOf(root.spec.name, e));
     }
-    const run = () => reconcile({ roots: this.opts.roots, served: new Map(), snapshots, facts: new Map(), trusted: true, tolerated, options: this.options() });
+    const inputs = this.opts.compileInputs?.();
+    const run = () => reconcile({ roots: this.opts.roots, served: new Map(), snapshots, facts: new Map(), trusted: true, tolerated, ...(inputs ? { inputs } : {}), options: this.options() });
     let out = run();
     // Teams only where the restored roots still declare them at the same place.
     let added = false;
@@ -339,6 +339,7 @@ export class Controller {
     this.declared = out.declared;
     this.notServed = out.notServed;
     this.previous = { key: out.key, compiled: out.compiled };
+    this.acceptedInputs = out.inputs;
     this.appliedHash = out.compiled.hash;
     for (const [name, s] of out.served) {
       const e = set.sources[name]!;
@@ -473,6 +474,7 @@ export class Controller {
       }
     }
     this.stats.reconciles++;
+    const inputs = this.opts.compileInputs?.();
     return reconcile({
       roots: this.opts.roots,
       served: this.served,
@@ -480,6 +482,7 @@ export class Controller {
       facts: this.factsCache,
       memo: this.memo,
       ...(this.previous ? { previous: this.previous } : {}),
+      ...(inputs ? { inputs } : {}),
       options: this.options(),
     });
   }
@@ -537,6 +540,7 @@ export class Controller {
     this.notServed = out.notServed;
     this.memo = out.memo;
     this.previous = { key: out.key, compiled: out.compiled };
+    this.acceptedInputs = out.inputs;
 
     for (const name of out.removed) {
       this.appliedAt.delete(name);
@@ -557,6 +561,10 @@ export class Controller {
   }
 
   private record(d: Decision, liveAt: string, generation: number | undefined): void {
+    if (d.source === SECRETS_SOURCE) {
+      this.recordInputs(d, liveAt, generation);
+      return;
+    }
     const rt = this.runtimes.get(d.source);
     if (d.verdict === 'pending') {
       if (rt && d.reason) rt.verdict = d;
@@ -613,6 +621,41 @@ export class Controller {
     });
     this.opts.sink.reject?.({ source: d.source, revision: d.revision }, d.problems);
     this.log.error({ source: d.source, revision: d.revision, reason: d.reason, serving: this.served.get(d.source)?.snapshot.revision ?? null, remedy: d.remedy }, `${d.source}: refused ${short(d.revision)}: ${d.message ?? d.reason ?? ''}`);
+  }
+
+  /** A decision on the secrets directory: history and log name the files' problems, never their content. */
+  private recordInputs(d: Decision, liveAt: string, generation: number | undefined): void {
+    if (d.verdict === 'accepted') {
+      this.inputsVerdict = undefined;
+      this.history.append({ source: SECRETS_SOURCE, revision: d.revision, previousRevision: d.previous, result: 'Applied', liveAt, ...(generation !== undefined ? { generation } : {}) });
+      this.log.info({ source: SECRETS_SOURCE, revision: short(d.revision), generation }, 'secrets directory changed; new material is used for new connections');
+      return;
+    }
+    if (d.verdict !== 'refused') return;
+    this.inputsVerdict = d;
+    if (d.remembered) return;
+    this.metrics?.applyFailures.inc({ source: SECRETS_SOURCE, reason: d.reason ?? 'Rejected' });
+    this.history.append({
+      source: SECRETS_SOURCE,
+      revision: d.revision,
+      previousRevision: d.previous,
+      result: 'Rejected',
+      ...(d.reason ? { reason: d.reason } : {}),
+      ...(d.message ? { detail: d.message } : {}),
+      ...(d.remedy ? { remedy: d.remedy } : {}),
+      problems: historyProblems(d.problems),
+    });
+    this.log.error({ source: SECRETS_SOURCE, revision: short(d.revision), remedy: d.remedy }, `secrets directory: change not used, the previous material stays: ${d.message ?? d.reason ?? ''}`);
+  }
+
+  /** The secrets directory's state for /api/v1/status (undefined when none is configured). */
+  secretsStatus(): { state: 'Ready' | 'Refused'; revision?: string; message: string; remedy?: string } | undefined {
+    if (!this.opts.compileInputs) return undefined;
+    const served = this.acceptedInputs?.key;
+    const newest = this.opts.compileInputs().key;
+    const refused = this.inputsVerdict && this.inputsVerdict.revision === newest ? this.inputsVerdict : undefined;
+    if (refused) return { state: 'Refused', ...(served ? { revision: served } : {}), message: `using ${short(served)} because ${short(refused.revision)} failed: ${refused.message ?? ''}`, ...(refused.remedy ? { remedy: refused.remedy } : {}) };
+    return { state: 'Ready', ...(served ? { revision: served } : {}), message: served === newest ? `using ${short(served)}` : `${short(newest)} pending` };
   }
 
   private persist(): void {

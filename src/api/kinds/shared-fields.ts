@@ -119,10 +119,14 @@ export const LabelSelectorSchema = Closed({
   ),
 });
 
-/** A header value to add: a plain string, or {value, append}. */
+/** A header value to add: a plain string, {value, append}, or {valueFrom: {secretKeyRef}, append} (Portico: from the secrets directory). */
 export const AddedHeaderSchema = Type.Union([
   Type.String(),
   Closed({ value: Type.String(), append: Type.Optional(Type.Boolean()) }),
+  Closed({
+    valueFrom: Closed({ secretKeyRef: Closed({ name: Type.String({ minLength: 1, maxLength: 253 }), key: Type.String({ minLength: 1, maxLength: 253 }) }) }),
+    append: Type.Optional(Type.Boolean()),
+  }),
 ]);
 export const AddedHeadersSchema = Type.Record(Type.String({ minLength: 1 }), AddedHeaderSchema);
 
