@@ -14,7 +14,8 @@ import type { Problem } from '../api/problems.js';
 import type { CompileResult } from '../compile/index.js';
 import { diffIR } from '../ir/diff.js';
 import type { IR } from '../ir/types.js';
-import type { SecretStore } from '../ir/secrets.js';
+import { holdsPrivateKey, type SecretStore } from '../ir/secrets.js';
+import { sha256 } from '../ir/canonical.js';
 import type { SignatureCheck } from '../sources/commit-signatures.js';
 import { FetchError, type SnapshotLimits } from '../sources/git-source.js';
 import { AuditHistory, type HistoryEntry, type HistoryProblem } from './history.js';
@@ -309,12 +310,14 @@ export class Controller {
       return;
     }
     if (!set) return;
-    const snapshotOf = (name: string, e: LkgSource): Snapshot => ({ source: name, revision: e.revision, files: e.files, problems: [], ...(e.commit ? { commit: e.commit } : {}) });
     const tolerated = new Set(Object.values(set.sources).flatMap((e) => e.notServed ?? []));
     const snapshots = new Map<string, Snapshot>();
     for (const root of this.opts.roots) {
       const e = set.sources[root.spec.name];
-      if (e && e.declaredBy === undefined && (e.kind ?? 'git') === root.kind && e.spec.url === root.spec.url && e.spec.branch === root.spec.branch && e.spec.path === root.spec.path) snapshots.set(root.spec.name, snapshotOf(root.spec.name, e));
+      if (e && e.declaredBy === undefined && (e.kind ?? 'git') === root.kind && e.spec.url === root.spec.url && e.spec.branch === root.spec.branch && e.spec.path === root.spec.path) {
+        const snap = await this.restoredSnapshot(root, e);
+        if (snap) snapshots.set(root.spec.name, snap);
+      }
     }
     const inputs = this.opts.compileInputs?.();
     const run = () => reconcile({ roots: this.opts.roots, served: new Map(), snapshots, facts: new Map(), trusted: true, tolerated, ...(inputs ? { inputs } : {}), options: this.options() });
@@ -324,8 +327,11 @@ export class Controller {
     for (const [name, decl] of out.declared) {
       const e = set.sources[name];
       if (e && e.declaredBy === decl.declaredBy && e.spec.url === decl.spec.url && e.spec.branch === decl.spec.branch && e.spec.path === decl.spec.path && (e.kind ?? 'git') === decl.kind) {
-        snapshots.set(name, snapshotOf(name, e));
-        added = true;
+        const snap = await this.restoredSnapshot(decl, e);
+        if (snap) {
+          snapshots.set(name, snap);
+          added = true;
+        }
       }
     }
     if (added) out = run();
@@ -349,6 +355,42 @@ export class Controller {
       this.history.append({ source: name, revision: s.snapshot.revision, result: 'Restored', reason: 'LastKnownGood', liveAt: this.now(), generation: res.generation, ...commitFields(s.snapshot.commit) });
     }
     this.log.info({ sources: summary(out.served) }, 'serving the last-known-good set from the state folder');
+    // A state file written before keys were kept out of it is rewritten without them at once.
+    if (Object.values(set.sources).some((e) => e.files.some((f) => f.redacted === undefined && holdsPrivateKey(f.content)))) this.persist();
+  }
+
+  /**
+   * A persisted source as a snapshot. Files that held a private key were persisted without their
+   * content (see persist); they are read again from the source at the same revision (the git cache
+   * beside the state file, or the folder if it still holds exactly that revision) and checked against
+   * their digest. When that is impossible the source is not restored: it waits for its first fetch
+   * rather than serve a Host without its key.
+   */
+  private async restoredSnapshot(decl: DeclaredSource, e: LkgSource): Promise<Snapshot | undefined> {
+    const name = decl.spec.name;
+    const base = { source: name, revision: e.revision, problems: [], ...(e.commit ? { commit: e.commit } : {}) };
+    if (!e.files.some((f) => f.redacted !== undefined)) return { ...base, files: e.files };
+    let full: Snapshot | undefined;
+    try {
+      full = await this.ensureRuntime(decl).driver.snapshot(e.revision);
+    } catch {
+      full = undefined;
+    }
+    const files: { path: string; content: string | Buffer }[] = [];
+    for (const f of e.files) {
+      if (f.redacted === undefined) {
+        files.push(f);
+        continue;
+      }
+      const found = full?.files.find((x) => x.path === f.path);
+      const content = found === undefined ? undefined : typeof found.content === 'string' ? found.content : found.content.toString('utf8');
+      if (content === undefined || sha256(content) !== f.redacted.sha256) {
+        this.log.warn({ source: name, revision: e.revision, file: f.path }, `${name}: the last-known-good copy of ${f.path} holds no key material and ${short(e.revision)} cannot be read again from the source; this source waits for its first fetch`);
+        return undefined;
+      }
+      files.push({ path: f.path, content });
+    }
+    return { ...base, files };
   }
 
   async stop(): Promise<void> {
@@ -667,7 +709,7 @@ export class Controller {
         kind: s.decl.kind,
         revision: s.snapshot.revision,
         ...(s.snapshot.commit ? { commit: s.snapshot.commit } : {}),
-        files: s.snapshot.files.map((f) => ({ path: f.path, content: typeof f.content === 'string' ? f.content : f.content.toString('utf8') })),
+        files: persistedFiles(s),
         appliedAt: this.appliedAt.get(name) ?? this.now(),
         ...(s.decl.declaredBy !== undefined ? { declaredBy: s.decl.declaredBy } : {}),
         ...(this.notServed.has(name) ? { notServed: this.notServed.get(name)!.map(problemKey) } : {}),
@@ -815,6 +857,25 @@ export class Controller {
   appliedRevisions(): Record<string, string> {
     return Object.fromEntries([...this.served].map(([n, s]) => [n, s.snapshot.revision]));
   }
+}
+
+/**
+ * The files of a served source as the last-known-good keeps them: a file that holds a private key
+ * (a Secret with tls.key, or PEM or base64 key text anywhere in it) is kept as its digest only, so
+ * that the state file never holds key material; restoredSnapshot reads it again from the source.
+ */
+function persistedFiles(s: ServedSource): LkgSource['files'] {
+  const keyFiles = new Set<string>();
+  for (const r of s.loaded.resources) {
+    if (r.kind !== 'Secret') continue;
+    const spec = r.spec as { data?: Record<string, unknown>; stringData?: Record<string, unknown> };
+    if (spec.data?.['tls.key'] !== undefined || spec.stringData?.['tls.key'] !== undefined) keyFiles.add(r.origin.path);
+  }
+  return s.snapshot.files.map((f) => {
+    const content = typeof f.content === 'string' ? f.content : f.content.toString('utf8');
+    if (keyFiles.has(f.path) || holdsPrivateKey(content)) return { path: f.path, content: '', redacted: { sha256: sha256(content) } };
+    return { path: f.path, content };
+  });
 }
 
 function summary(served: ReadonlyMap<string, ServedSource>): string {
