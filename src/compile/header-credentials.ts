@@ -142,3 +142,37 @@ export class HeaderCredentials {
     return id;
   }
 }
+
+/**
+ * A literal credential in a resource's header rules (a Mapping's add_*_headers, the Module's and its
+ * defaults.httpmapping's), given the credential-bearing names: the file holding it is kept out of
+ * the last-known-good state as key files are.
+ */
+export function holdsLiteralCredential(kind: string, spec: unknown, names: ReadonlySet<string>): boolean {
+  if (!spec || typeof spec !== 'object') return false;
+  const maps: unknown[] = [];
+  if (kind === 'Mapping') maps.push((spec as Obj)['add_request_headers'], (spec as Obj)['add_response_headers']);
+  else if (kind === 'Module') {
+    const cfg = ((spec as Obj)['config'] ?? {}) as Obj;
+    const defaults = ((cfg['defaults'] as Obj | undefined)?.['httpmapping'] ?? {}) as Obj;
+    maps.push(cfg['add_request_headers'], cfg['add_response_headers'], defaults['add_request_headers'], defaults['add_response_headers']);
+  }
+  for (const m of maps) {
+    if (!m || typeof m !== 'object') continue;
+    for (const [name, val] of Object.entries(m as Obj)) {
+      if (!names.has(name.toLowerCase())) continue;
+      if (typeof val === 'string' || (val !== null && typeof val === 'object' && (val as Obj)['value'] !== undefined)) return true;
+    }
+  }
+  return false;
+}
+
+/** The credential-bearing names of a set of resources: the defaults and every Module's portico_credential_headers. */
+export function credentialNames(modules: readonly { readonly spec: unknown }[]): Set<string> {
+  const out = new Set(CREDENTIAL_HEADERS);
+  for (const m of modules) {
+    const names = (((m.spec ?? {}) as Obj)['config'] as Obj | undefined)?.['portico_credential_headers'];
+    if (Array.isArray(names)) for (const n of names) if (typeof n === 'string') out.add(n.trim().toLowerCase());
+  }
+  return out;
+}

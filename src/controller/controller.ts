@@ -16,6 +16,7 @@ import { diffIR } from '../ir/diff.js';
 import type { IR } from '../ir/types.js';
 import { holdsPrivateKey, type SecretStore } from '../ir/secrets.js';
 import { sha256 } from '../ir/canonical.js';
+import { credentialNames, holdsLiteralCredential } from '../compile/header-credentials.js';
 import type { SignatureCheck } from '../sources/commit-signatures.js';
 import { FetchError, type SnapshotLimits } from '../sources/git-source.js';
 import { AuditHistory, type HistoryEntry, type HistoryProblem } from './history.js';
@@ -703,13 +704,14 @@ export class Controller {
   private persist(): void {
     if (!this.lkg) return;
     const sources: Record<string, LkgSource> = {};
+    const credentials = credentialNames([...this.served.values()].flatMap((s) => s.loaded.resources.filter((r) => r.kind === 'Module')));
     for (const [name, s] of this.served) {
       sources[name] = {
         spec: s.decl.spec,
         kind: s.decl.kind,
         revision: s.snapshot.revision,
         ...(s.snapshot.commit ? { commit: s.snapshot.commit } : {}),
-        files: persistedFiles(s),
+        files: persistedFiles(s, credentials),
         appliedAt: this.appliedAt.get(name) ?? this.now(),
         ...(s.decl.declaredBy !== undefined ? { declaredBy: s.decl.declaredBy } : {}),
         ...(this.notServed.has(name) ? { notServed: this.notServed.get(name)!.map(problemKey) } : {}),
@@ -861,15 +863,17 @@ export class Controller {
 
 /**
  * The files of a served source as the last-known-good keeps them: a file that holds a private key
- * (a Secret with tls.key, or PEM or base64 key text anywhere in it) is kept as its digest only, so
- * that the state file never holds key material; restoredSnapshot reads it again from the source.
+ * (a Secret with tls.key, or PEM or base64 key text anywhere in it) or a literal credential in a
+ * header rule is kept as its digest only, so that the state file never holds key material or
+ * credentials; restoredSnapshot reads it again from the source.
  */
-function persistedFiles(s: ServedSource): LkgSource['files'] {
+function persistedFiles(s: ServedSource, credentials: ReadonlySet<string>): LkgSource['files'] {
   const keyFiles = new Set<string>();
   for (const r of s.loaded.resources) {
-    if (r.kind !== 'Secret') continue;
-    const spec = r.spec as { data?: Record<string, unknown>; stringData?: Record<string, unknown> };
-    if (spec.data?.['tls.key'] !== undefined || spec.stringData?.['tls.key'] !== undefined) keyFiles.add(r.origin.path);
+    if (r.kind === 'Secret') {
+      const spec = r.spec as { data?: Record<string, unknown>; stringData?: Record<string, unknown> };
+      if (spec.data?.['tls.key'] !== undefined || spec.stringData?.['tls.key'] !== undefined) keyFiles.add(r.origin.path);
+    } else if (holdsLiteralCredential(r.kind, r.spec, credentials)) keyFiles.add(r.origin.path);
   }
   return s.snapshot.files.map((f) => {
     const content = typeof f.content === 'string' ? f.content : f.content.toString('utf8');
