@@ -48,7 +48,8 @@ export class HeaderCredentials {
     for (const name in o) {
       const val = o[name];
       if (this.names.has(name.toLowerCase())) return true;
-      if (val !== null && typeof val === 'object' && (val as Obj)['valueFrom'] !== undefined) return true;
+      // valueFrom, or an object with neither value nor valueFrom (refused below).
+      if (val !== null && typeof val === 'object' && (val as Obj)['value'] === undefined) return true;
     }
     return false;
   }
@@ -70,6 +71,11 @@ export class HeaderCredentials {
       if (val !== null && typeof val === 'object') {
         const o = val as Obj;
         if (o['append'] !== undefined) append = Boolean(o['append']);
+        if (o['valueFrom'] === undefined && o['value'] === undefined) {
+          report('SchemaViolation', `header ${rawName}: give value (a string) or valueFrom (secretKeyRef: {name, key})`, at);
+          ok = false;
+          continue;
+        }
         if (o['valueFrom'] !== undefined) {
           if (o['value'] !== undefined) {
             report('SchemaViolation', `header ${rawName}: give value or valueFrom, not both`, `${at}.valueFrom`);

@@ -280,6 +280,13 @@ spec:
     });
   }
 
+  test('an added header object needs exactly one of value and valueFrom', () => {
+    const neither = build(LISTENER + mapping('  add_request_headers:\n    x-t: { append: false }'), files());
+    assert.deepEqual(errors(neither).map((e) => [e.code, e.field]), [['SchemaViolation', 'spec.add_request_headers.x-t']]);
+    const both = build(LISTENER + mapping('  add_request_headers:\n    x-t: { value: v, valueFrom: { secretKeyRef: { name: api-token, key: token } } }'), files());
+    assert.deepEqual(errors(both).map((e) => [e.code, e.field]), [['SchemaViolation', 'spec.add_request_headers.x-t.valueFrom']]);
+  });
+
   test('a team source may not read the secrets directory into its headers; its own literal credential is redacted', () => {
     const claims: Record<string, Claim> = { shop: { kinds: ['Mapping'], hostnames: ['*'], pathPrefixes: [] } };
     const team = mapping('  add_request_headers:\n    x-t: { valueFrom: { secretKeyRef: { name: api-token, key: token } } }', 'steal', 'shop') + mapping('  add_request_headers:\n    authorization: "Basic c2hvcDpwdw=="', 'own', 'shop');
