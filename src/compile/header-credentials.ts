@@ -48,8 +48,8 @@ export class HeaderCredentials {
     for (const name in o) {
       const val = o[name];
       if (this.names.has(name.toLowerCase())) return true;
-      // valueFrom, or an object with neither value nor valueFrom (refused below).
-      if (val !== null && typeof val === 'object' && (val as Obj)['value'] === undefined) return true;
+      // valueFrom, or an object without exactly one of value and valueFrom (refused below).
+      if (val !== null && typeof val === 'object' && ((val as Obj)['value'] === undefined || (val as Obj)['valueFrom'] !== undefined)) return true;
     }
     return false;
   }
