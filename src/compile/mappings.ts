@@ -249,7 +249,9 @@ export function compileMapping(r: Resource, key: string, global: IRGlobal, ctx: 
     const hostRewrite = stringOf(s.host_rewrite);
     if (hostRewrite) b.hostRewrite = hostRewrite;
     b.autoHostRewrite = s.auto_host_rewrite === true;
-    const headers = headerRulesFrom(s, ctx.headerRules, ctx.credentialRules(r, 'spec.'));
+    // Only rules that carry credentials need the resource for their problems (rare: no allocation otherwise).
+    const creds = ctx.credentials;
+    const headers = creds.concerns(s.add_request_headers) || creds.concerns(s.add_response_headers) ? headerRulesFrom(s, ctx.headerRules, ctx.credentialRules(r, 'spec.')) : headerRulesFrom(s, ctx.headerRules);
     if (headers) b.headers = headers;
     b.timeouts = { requestMs: numberOf(s.timeout_ms) ?? global.requestTimeoutMs, idleMs: numberOf(s.idle_timeout_ms) ?? 0 };
     if (retryPolicy) b.retryPolicy = retryPolicy;
