@@ -4,7 +4,7 @@
 import os from 'node:os';
 import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseAdminAddress, AdminAddressError } from '../admin/admin-server.js';
+import { parseAdminAddress, AdminAddressError, isAdminHostName } from '../admin/admin-server.js';
 import type { ServeOptions } from '../serve/serve-process.js';
 import type { SourcesOptions } from '../controller/provider.js';
 import { DEFAULT_INTERVAL_MS } from '../controller/controller.js';
@@ -44,6 +44,8 @@ sources (each one a named root of the same reconcile; see docs/gitops.md "How so
 
 serving:
   --admin HOST:PORT      read-only admin API address (default 127.0.0.1:8877; port 0 = any free port)
+  --admin-host NAME      a further Host name the admin API answers for (repeatable); it always
+                         answers for localhost, IP addresses and the --admin name, others get 421
   --workers N            worker processes (default: one per core; 0 or 1 serves in this process)
   --drain-timeout MS     how long in-flight requests may take at shutdown or listener removal
                          (default: the configuration's drain timeout)
@@ -67,6 +69,7 @@ const OPTIONS = {
   'webhook-secret-file': { type: 'string', multiple: true },
   'ambassador-id': { type: 'string' },
   admin: { type: 'string' },
+  'admin-host': { type: 'string', multiple: true },
   workers: { type: 'string' },
   'drain-timeout': { type: 'string' },
   'access-log': { type: 'string' },
@@ -111,6 +114,8 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       throw err;
     }
   }
+  const adminHosts = v['admin-host'] ?? [];
+  for (const h of adminHosts) if (!isAdminHostName(h)) throw new UsageError(`--admin-host needs a host name or IP address without a port, got '${h}'`);
   const workers = v.workers !== undefined ? intArg('--workers', v.workers, 0) : os.availableParallelism();
   const drainTimeoutMs = v['drain-timeout'] !== undefined ? intArg('--drain-timeout', v['drain-timeout'], 0) : undefined;
   const accessLogArg = v['access-log'];
@@ -213,6 +218,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   return {
     serve: {
       admin,
+      ...(adminHosts.length > 0 ? { adminHosts } : {}),
       workers,
       ...(drainTimeoutMs !== undefined ? { drainTimeoutMs } : {}),
       ...(accessLog !== undefined ? { accessLog } : {}),

@@ -8,6 +8,7 @@ import { parseService, type ParsedService } from './service.js';
 import { canonicalHostname } from './hostname-globs.js';
 import { SharedHeaderRules, type CredentialRules } from './mapping-policy.js';
 import { HeaderCredentials } from './header-credentials.js';
+import { DEFAULT_REGEX_MAX_SIZE } from '../ir/re2-regex.js';
 
 export class CompileContext {
   readonly problems: Problem[] = [];
@@ -23,6 +24,8 @@ export class CompileContext {
   readonly headerRules = new SharedHeaderRules();
   /** Credentials in header rules, moved to the SecretStore. */
   readonly credentials: HeaderCredentials;
+  /** The largest RE2 program a configured regex may compile to (the Module's `regex_max_size`). */
+  regexMaxSize = DEFAULT_REGEX_MAX_SIZE;
 
   constructor(initial: readonly Problem[] = [], credentials = new HeaderCredentials(undefined, undefined)) {
     this.problems.push(...initial);

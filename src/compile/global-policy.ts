@@ -80,6 +80,8 @@ export function compileGlobal(modules: readonly Resource[], ctx: CompileContext)
   g.xffNumTrustedHops = num('xff_num_trusted_hops') ?? g.xffNumTrustedHops;
   g.preserveExternalRequestId = bool('preserve_external_request_id') ?? g.preserveExternalRequestId;
   g.stripMatchingHostPort = bool('strip_matching_host_port') ?? g.stripMatchingHostPort;
+  // Read by the Mappings' regex checks only: the IR keeps the regexes, never the limit.
+  ctx.regexMaxSize = num('regex_max_size') ?? ctx.regexMaxSize;
   const esa = cfg['path_with_escaped_slashes_action'];
   if (typeof esa === 'string') g.escapedSlashesAction = esa as IRGlobal['escapedSlashesAction'];
   const hua = cfg['headers_with_underscores_action'];

@@ -21,6 +21,12 @@ export interface CompileOptions {
    */
   readonly claims?: Readonly<Record<string, Claim>>;
   /**
+   * Rank of each source (lower outranks higher): when copies of one resource come from sources of
+   * different ranks, the best-ranked copy is used and the others are reported. Sources not named
+   * share the best rank. Copies within one rank invalidate each other.
+   */
+  readonly sourceRanks?: Readonly<Record<string, number>>;
+  /**
    * The secrets directory, read beforehand (compile does no I/O): TLS material and header values
    * that Hosts, TLSContexts and Mappings name but that are kept out of git. See secret-files.ts.
    */

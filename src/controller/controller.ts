@@ -286,13 +286,15 @@ export class Controller {
     // run a second pass beside it.
     this.kick();
     await this.idle();
-    if (this.appliedHash === undefined) {
-      const why = [...this.runtimes.values()]
-        .filter((rt) => this.isRoot(rt.decl.spec.name))
+    // Every source named on the command line must serve something: a gateway started without its
+    // central policy (git unreachable, a folder beside it valid) would serve a part of it.
+    const missing = [...this.runtimes.values()].filter((rt) => this.isRoot(rt.decl.spec.name) && !this.served.has(rt.decl.spec.name));
+    if (this.appliedHash === undefined || missing.length > 0) {
+      const why = missing
         .map((rt) => `${rt.decl.spec.name}: ${rt.fetchError ? `${rt.fetchError.reason}: ${rt.fetchError.message}` : (rt.verdict?.message ?? rt.lastAttempt?.message ?? 'no valid revision')}`)
         .join('; ');
       const where = this.opts.stateDir !== undefined ? ` and no last-known-good state in ${this.opts.stateDir}` : '';
-      throw new NoValidConfigurationError(`no valid configuration to serve${where} (${why})`);
+      throw new NoValidConfigurationError(`no valid configuration to serve for ${missing.map((m) => `'${m.decl.spec.name}'`).join(', ')}${where} (${why})`);
     }
     this.arm();
   }

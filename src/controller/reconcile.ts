@@ -449,14 +449,16 @@ export function compileSet(working: ReadonlyMap<string, ServedSource>, roots: re
   const resources: Resource[] = [];
   const problems: Problem[] = [...declProblems];
   const claims: Record<string, Claim> = {};
+  const sourceRanks: Record<string, number> = {};
   for (const name of [...working.keys()].sort()) {
     const s = working.get(name)!;
     resources.push(...s.loaded.resources);
     problems.push(...s.loaded.problems);
     const t = teams.get(name);
     if (t?.claim) claims[name] = t.claim;
+    sourceRanks[name] = rank(s.decl);
   }
-  const result = compile(resources, { ...options.compile, ...(options.ambassadorId ? { ambassadorId: options.ambassadorId } : {}), claims }, problems);
+  const result = compile(resources, { ...options.compile, ...(options.ambassadorId ? { ambassadorId: options.ambassadorId } : {}), claims, sourceRanks }, problems);
   return { result };
 }
 

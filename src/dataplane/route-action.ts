@@ -5,6 +5,7 @@ import type { IR, IRBackend, IRCors, IRHeaderValue, IRRedirect, IRRetryPolicy, I
 import type { SecretStore } from '../ir/secrets.js';
 import { compileCors, type CompiledCors } from './cors.js';
 import { compileRegex } from './build-errors.js';
+import { RegexSubstitution } from '../ir/re2-regex.js';
 import type { UpstreamCluster } from './upstream-pool.js';
 
 export interface CompiledRetry {
@@ -23,7 +24,7 @@ export interface CompiledBackend {
   /** undefined when the IR names a cluster that does not exist (→ 503 for this backend only). */
   readonly cluster: UpstreamCluster | undefined;
   readonly prefixRewrite: string | null;
-  readonly regexRewrite: { readonly re: RegExp; readonly substitution: string } | undefined;
+  readonly regexRewrite: RegexSubstitution | undefined;
   readonly hostRewrite: string | undefined;
   readonly autoHostRewrite: boolean;
   /** Backend rules then global rules: global is applied last, as in Envoy. */
@@ -38,7 +39,7 @@ export interface CompiledBackend {
 
 export interface CompiledRedirect {
   readonly ir: IRRedirect;
-  readonly regex: { readonly re: RegExp; readonly substitution: string } | undefined;
+  readonly regex: RegexSubstitution | undefined;
 }
 
 export interface RouteAction {
@@ -50,11 +51,6 @@ export interface RouteAction {
   readonly shadow: { readonly cluster: UpstreamCluster | undefined; readonly weight: number } | undefined;
   readonly cors: CompiledCors | undefined;
   readonly vhost: IRVirtualHost;
-}
-
-/** RE2/Envoy substitutions use \1; JavaScript uses $1. A literal '$' must stay literal. */
-export function jsSubstitution(s: string): string {
-  return s.replace(/\$/g, '$$$$').replace(/\\(\d)/g, '$$$1');
 }
 
 /** Policies shared by many routes (the Module's) are compiled once per IR object. */
@@ -91,6 +87,10 @@ export function compileRetry(p: IRRetryPolicy | undefined): CompiledRetry | unde
   };
 }
 
+function compiledSubstitution(r: { readonly pattern: string; readonly substitution: string }): RegexSubstitution {
+  return compileRegex(r.pattern, () => new RegexSubstitution(r.pattern, r.substitution));
+}
+
 const NO_NAMES: ReadonlySet<string> = new Set();
 
 /** Shared empty set when there is nothing to remove: most routes have no removal rules. */
@@ -124,9 +124,7 @@ export function compileRouteAction(ir: IR, route: IRRoute, vhost: IRVirtualHost,
     ir: b,
     cluster: clusters.get(b.cluster),
     prefixRewrite: b.rewrite.prefix,
-    regexRewrite: b.rewrite.regex
-      ? { re: compileRegex(b.rewrite.regex.pattern, 'g'), substitution: jsSubstitution(b.rewrite.regex.substitution) }
-      : undefined,
+    regexRewrite: b.rewrite.regex ? compiledSubstitution(b.rewrite.regex) : undefined,
     hostRewrite: b.hostRewrite,
     autoHostRewrite: b.autoHostRewrite,
     requestRemove: lowerSet(b.headers.requestRemove, g.headers.requestRemove),
@@ -149,7 +147,7 @@ export function compileRouteAction(ir: IR, route: IRRoute, vhost: IRVirtualHost,
     cumulative,
     totalWeight: total,
     redirect: r
-      ? { ir: r, regex: r.regexRedirect ? { re: compileRegex(r.regexRedirect.pattern, 'g'), substitution: jsSubstitution(r.regexRedirect.substitution) } : undefined }
+      ? { ir: r, regex: r.regexRedirect ? compiledSubstitution(r.regexRedirect) : undefined }
       : undefined,
     shadow: route.shadow ? { cluster: clusters.get(route.shadow.cluster), weight: route.shadow.weight } : undefined,
     cors: route.cors ? cachedCors(route.cors) : g.cors ? cachedCors(g.cors) : undefined,
@@ -168,16 +166,14 @@ export function pickBackend(a: RouteAction, random: () => number): CompiledBacke
 
 /** The upstream path (query kept) after prefix_rewrite or regex_rewrite. */
 export function rewritePath(b: CompiledBackend, route: IRRoute, path: string): string {
-  if (b.regexRewrite !== undefined) {
-    b.regexRewrite.re.lastIndex = 0;
-    return path.replace(b.regexRewrite.re, b.regexRewrite.substitution);
-  }
+  if (b.regexRewrite !== undefined) return b.regexRewrite.replaceAll(path);
   // Emissary: `rewrite: ""` means no rewrite at all.
   if (b.prefixRewrite === null || b.prefixRewrite === '') return path;
   const m = route.match;
   let out: string;
   if (m.prefix !== undefined) out = b.prefixRewrite + path.slice(m.prefix.length);
-  else if (m.path !== undefined) out = b.prefixRewrite;
-  else return path;
+  // An exact path or a regex (prefix_regex) matches the whole path, so Envoy's prefix_rewrite
+  // replaces all of it: with Emissary's default rewrite "/" the upstream sees "/".
+  else out = b.prefixRewrite;
   return out.charCodeAt(0) === 0x2f ? out : '/' + out;
 }

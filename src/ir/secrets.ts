@@ -38,3 +38,6 @@ export function holdsPrivateKey(text: string): boolean {
   for (const needle of BASE64_PRIVATE_KEY) if (text.includes(needle)) return true;
   return false;
 }
+
+/** SecretStore id of the generated fallback certificate; compiled secrets are "namespace/name", so it never collides. */
+export const FALLBACK_SECRET_ID = 'fallback';

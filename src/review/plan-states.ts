@@ -220,6 +220,10 @@ export interface PlanStates {
   readonly refusals: readonly Decision[];
   /** Head revisions serve would accept. */
   readonly accepted: readonly Decision[];
+  /** What serve would serve after the head (the base's revision for every refused source). */
+  readonly headServed: CompileResult;
+  /** Team sources serve would stop serving (no longer declared). */
+  readonly removed: readonly string[];
 }
 
 /**
@@ -320,6 +324,8 @@ export async function planStates(base: SideSpec, head: SideSpec, opts: StateOpti
     notes: [...new Set(notes)],
     refusals: h.decisions.filter((d) => d.verdict === 'refused'),
     accepted: h.decisions.filter((d) => d.verdict === 'accepted'),
+    headServed: h.compiled,
+    removed: h.removed,
   };
 }
 

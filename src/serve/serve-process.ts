@@ -12,12 +12,16 @@ import { Gateway, type ConfigApplier } from './gateway.js';
 import { overloadHooks } from './overload-monitor.js';
 import { assertStrictParserProcess, InsecureParserError } from './http-limits.js';
 import { createProcessLog, type ProcessLog } from './process-log.js';
+import { FRONT_ENV, http1FrontChoice, unknownFrontSetting } from './http1-front-choice.js';
+import { LLHTTP_SUPPORT } from '../dataplane/llhttp.js';
 import { ServingState, type ConfigProvider } from './serving-state.js';
 import { WorkerPool } from './worker-pool.js';
 import { runWorker } from './worker-process.js';
 
 export interface ServeOptions {
   readonly admin: { readonly host: string; readonly port: number };
+  /** Names the admin API answers for besides loopback names, IP addresses and its bound name (`--admin-host`). */
+  readonly adminHosts?: readonly string[];
   /** 0 or 1: serve in this process; N > 1: a primary and N workers. */
   readonly workers: number;
   /** Overrides IRGlobal.limits.drainTimeoutMs. */
@@ -56,8 +60,18 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
     console.error(`portico serve: ${err.message}`);
     return 1;
   }
+  if (LLHTTP_SUPPORT.parser !== undefined) {
+    // the upstream client parses with it; the client side alone could fall back to node:http
+    console.error(`portico serve: PORTICO_ERR_NO_LLHTTP: node:http's llhttp parser is not usable on this Node.js (${LLHTTP_SUPPORT.parser})`);
+    return 1;
+  }
   const pooled = options.workers > 1;
   const log = createProcessLog(pooled ? 'primary' : 'single');
+  // Decided the same way in every worker; said once, here.
+  const front = http1FrontChoice();
+  if (front.front === 'node') log.warn({ reason: front.reason }, 'HTTP/1.1 clients are served by node:http (fallback front)');
+  const badFront = unknownFrontSetting();
+  if (badFront !== undefined) log.warn({ value: badFront }, `${FRONT_ENV} is neither node nor llhttp; ignored`);
   if (options.accessLog) {
     try {
       // Opened once here even with workers, so a bad path stops startup with its reason.
@@ -145,7 +159,7 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
     },
     metrics: async () => renderMerged(registry, pool ? await pool.metricsJSON() : []),
   };
-  const admin = new AdminServer(view);
+  const admin = new AdminServer(view, { hosts: options.adminHosts ?? [] });
   let adminAddress;
   try {
     adminAddress = await admin.listen(options.admin.host, options.admin.port);
@@ -203,17 +217,19 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
     await drain('no providers');
     return 2;
   }
+  let startFailed = false;
   for (const p of providers) {
     try {
       await p.start({ state, log });
     } catch (err) {
+      startFailed = true;
       const code = (err as { code?: unknown }).code;
       // A known start-up failure is one line with its code; anything else is a fault, logged whole.
       if (typeof code === 'string' && code.startsWith('PORTICO_ERR_')) log.error({ source: p.name, code }, (err as Error).message);
       else log.error({ source: p.name, err: (err as Error).stack ?? String(err) }, 'configuration provider failed to start');
     }
   }
-  if (!state.served) {
+  if (!state.served || startFailed) {
     // No last-known-good and no valid configuration: refuse to run rather than serve nothing.
     log.fatal({ sources: state.lastAttempts() }, 'no valid configuration to serve; see the problems above');
     await drain('no valid configuration');

@@ -35,14 +35,17 @@ test('a Mapping served in two vhosts gets its own backend in each, with the weig
       host('a', 'a.example.com') +
       host('b', 'b.example.com') +
       M('everywhere', 'hostname: "*", prefix: /x/, service: wide, weight: 30') +
+      M('everywhere-canary', 'hostname: "*", prefix: /x/, service: canary, weight: 10') +
+      // another hostname is another group (Emissary's group id), served before the "*" one on a
       M('only-a', 'hostname: a.example.com, prefix: /x/, service: narrow, weight: 70'),
   );
   assert.equal(r.report.errors, 0);
   assert.deepEqual(routesOf(r), [
-    { vhost: 'a.example.com', id: 'default/everywhere', backends: [['wide', 30], ['narrow', 70]] },
-    { vhost: 'b.example.com', id: 'default/everywhere', backends: [['wide', 100]] },
+    { vhost: 'a.example.com', id: 'default/only-a', backends: [['narrow', 100]] },
+    { vhost: 'a.example.com', id: 'default/everywhere', backends: [['wide', 75], ['canary', 25]] },
+    { vhost: 'b.example.com', id: 'default/everywhere', backends: [['wide', 75], ['canary', 25]] },
   ]);
-  const [inA, inB] = r.ir.listeners[0]!.virtualHosts.map((v) => v.routes[0]!.backends[0]!);
+  const [inA, inB] = r.ir.listeners[0]!.virtualHosts.map((v) => v.routes.find((x) => x.id === 'default/everywhere')!.backends[0]!);
   assert.notEqual(inA, inB, 'changing one route backend must not change the other');
   assert.equal(inA!.cluster, inB!.cluster);
 });

@@ -28,7 +28,7 @@ export async function sync(c: Controller): Promise<void> {
   await c.idle();
 }
 
-export { listenerYaml, mappingYaml } from '../support/policy-yaml.js';
+export { cleartextGatewayYaml, listenerYaml, mappingYaml } from '../support/policy-yaml.js';
 
 export function sourceYaml(name: string, url: string, prefixes: string[], extra = ''): string {
   return `apiVersion: portico.dev/v1alpha1

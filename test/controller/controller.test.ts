@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { startEcho, type EchoUpstream } from '../support/echo-upstream.js';
 import { GitDaemon, TestRepo, git, makeSshKey, processMentions, removeDir, startBlackhole, tempDir } from '../sources/git-fixture.js';
 import { freePort } from '../support/free-port.js';
-import { get, listenerYaml, mappingYaml, newController, newGateway, rootSource, sourceYaml, sync } from './controller-fixture.js';
+import { cleartextGatewayYaml, get, mappingYaml, newController, newGateway, rootSource, sourceYaml, sync } from './controller-fixture.js';
 import { readHistory } from '../../src/controller/history.js';
 import type { Gateway } from '../../src/serve/gateway.js';
 import type { Controller } from '../../src/controller/controller.js';
@@ -43,7 +43,7 @@ async function world(label: string, opts: { shopExtra?: string; fetchTimeoutMs?:
   const shop = new TestRepo(dir, 'team-shop');
   const searchRepo = new TestRepo(dir, 'team-search');
   central
-    .write('gateway.yaml', listenerYaml(port) + '---\n' + mappingYaml('welcome', '/', welcome.port))
+    .write('gateway.yaml', cleartextGatewayYaml(port) + '---\n' + mappingYaml('welcome', '/', welcome.port))
     .write('sources.yaml', sourceYaml('shop', shop.bare, ['/shop/'], opts.shopExtra) + '---\n' + sourceYaml('search', searchRepo.bare, ['/search/']))
     .commit('central');
   shop.write('deploy/shop.yaml', mappingYaml('shop', '/shop/', shopV1.port)).commit('shop v1');
@@ -251,7 +251,7 @@ describe('signed commits required by the central repository (cases 19, 20)', () 
     const port = await freePort();
     const central = new TestRepo(dir, 'central');
     const shop = new TestRepo(dir, 'team-shop');
-    central.write('gateway.yaml', listenerYaml(port)).write('sources.yaml', sourceYaml('shop', shop.bare, ['/shop/'], verify)).commit('central');
+    central.write('gateway.yaml', cleartextGatewayYaml(port)).write('sources.yaml', sourceYaml('shop', shop.bare, ['/shop/'], verify)).commit('central');
     const signed = shop.write('deploy/shop.yaml', mappingYaml('shop', '/shop/', shopV1.port)).commit('signed v1', { config: trusted.config, sign: true });
     const gateway = newGateway();
     gateways.push(gateway);
@@ -289,7 +289,7 @@ describe('outages and restarts (cases 15, 48)', () => {
     mkdirSync(dir);
     port = await freePort();
     central = new TestRepo(dir, 'central');
-    central.write('gateway.yaml', listenerYaml(port) + '---\n' + mappingYaml('welcome', '/', welcome.port)).commit('central');
+    central.write('gateway.yaml', cleartextGatewayYaml(port) + '---\n' + mappingYaml('welcome', '/', welcome.port)).commit('central');
     daemon = new GitDaemon(dir);
     await daemon.start();
   });
@@ -303,7 +303,7 @@ describe('outages and restarts (cases 15, 48)', () => {
     await c.start();
     const served = central.head();
     await daemon.stop();
-    central.write('gateway.yaml', listenerYaml(port) + '---\n' + mappingYaml('welcome', '/', search.port)).commit('while down');
+    central.write('gateway.yaml', cleartextGatewayYaml(port) + '---\n' + mappingYaml('welcome', '/', search.port)).commit('while down');
     await sync(c);
     const st = c.status()[0]!;
     assert.equal(st.state, 'FetchFailed');

@@ -197,7 +197,6 @@ export const MODULE_NOT_IMPLEMENTED = [
   'config.error_response_overrides',
   'config.prune_unreachable_routes',
   'config.regex_type',
-  'config.regex_max_size',
   'config.diagnostics',
   'config.enable_grpc_web',
   'config.enable_grpc_http11_bridge',
