@@ -62,12 +62,20 @@ describe('portico serve options', () => {
     ['a pin without a ref', ['--source', 'a=/r', '--pin', 'shop='], /expected NAME=REF/],
     ['a pin that looks like an option', ['--source', 'a=/r', '--pin', 'shop=--upload-pack=x'], /not a valid ref/],
     ['a local team named like a root', ['--source', 'a=/r', '--local', 'a=/x'], /not a team source/],
+    ['a secrets directory that does not exist', ['--source', 'a=/r', '--secrets', '/nonexistent/secrets'], /--secrets: cannot read \/nonexistent\/secrets/],
+    ['a secrets directory that is a file', ['--source', 'a=/r', '--secrets', join(dir, 'not-a-dir')], /--secrets: .*not-a-dir is not a directory/],
   ];
+  writeFileSync(join(dir, 'not-a-dir'), '');
   for (const [name, argv, message] of bad) {
     it(`refuse ${name} with a clear message`, () => {
       assert.throws(() => parseServeArgs(argv, {}, '/srv'), (e: unknown) => e instanceof UsageError && message.test(e.message));
     });
   }
+
+  it('take the secrets directory relative to the working directory', () => {
+    assert.equal(parseServeArgs(['--source', 'a=/r', '--secrets', '.'], {}, dir).sources.secretsDir, dir);
+    assert.equal(parseServeArgs(['--source', 'a=/r'], {}, dir).sources.secretsDir, undefined);
+  });
 
   it('read webhook secrets from the environment too', () => {
     assert.deepEqual(parseServeArgs(['--source', 'a=/r'], { PORTICO_WEBHOOK_SECRETS: 'one-secret-1, two-secret-2' }).sources.webhookSecrets, ['one-secret-1', 'two-secret-2']);
