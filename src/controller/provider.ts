@@ -86,6 +86,7 @@ export class SourcesProvider implements ConfigProvider {
   }
 
   trigger(): void {
+    this.secrets?.refresh();
     this.controller?.trigger();
   }
 

@@ -168,6 +168,7 @@ export class SecretsDirectory {
   private reading: Promise<void> | undefined;
   private again = false;
   private closed = false;
+  private onChange: (() => void) | undefined;
 
   constructor(
     readonly dir: string,
@@ -185,7 +186,13 @@ export class SecretsDirectory {
     return secretsInputs(this.current);
   }
 
+  /** Reads the directory again now (SIGHUP); calls the watch callback if it changed. */
+  refresh(): void {
+    if (this.onChange && !this.closed) void this.reread(this.onChange);
+  }
+
   watch(onChange: () => void): void {
+    this.onChange = onChange;
     const schedule = (): void => {
       if (this.closed) return;
       if (this.settle) clearTimeout(this.settle);
