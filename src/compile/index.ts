@@ -153,7 +153,7 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   // Groups are found across every vhost first, so that a conflict or weight error invalidates its
   // Mappings everywhere before any route is built.
   const attachments = attachMappings(vhostPlans, plans, ctx);
-  validateGroups(attachments, ctx);
+  validateGroups(attachments, ctx, options.sourceRanks ?? {});
 
   const irListeners: IRListener[] = [];
   // Plans whose backend object a route has taken (see MappingPlan.backend).
@@ -445,7 +445,7 @@ function attachMappings(vhosts: readonly VHostPlan[], plans: readonly MappingPla
 }
 
 /** Canary-group rules over every vhost: weights must fit in 100; same-match Mappings without weights conflict; one shadow. */
-function validateGroups(attachments: Map<VHostPlan, MatchGroups>, ctx: CompileContext): void {
+function validateGroups(attachments: Map<VHostPlan, MatchGroups>, ctx: CompileContext, ranks: Readonly<Record<string, number>>): void {
   const reported = new Set<string>();
   for (const [v, groups] of attachments) {
     for (const g of groups.values()) {
@@ -469,17 +469,28 @@ function validateGroups(attachments: Map<VHostPlan, MatchGroups>, ctx: CompileCo
         continue;
       }
       if (members.every((a) => a.plan.weight === undefined)) {
-        const sources = new Set(members.map((a) => a.plan.resource.origin.source ?? ''));
+        // A better-ranked source keeps the match (the central repository over a team, git over a
+        // folder); the others' Mappings are refused with the owner named, instead of both failing.
+        const rankOf = (a: Attached): number => ranks[a.plan.resource.origin.source ?? ''] ?? 0;
+        const best = Math.min(...members.map(rankOf));
+        const top = members.filter((a) => rankOf(a) === best);
+        const owner = top.map((a) => `${a.plan.resource.namespace}/${a.plan.resource.name}${a.plan.resource.origin.source ? ` of source '${a.plan.resource.origin.source}'` : ''}`).sort().join(' and ');
         for (const a of members) {
+          if (rankOf(a) !== best) once(a, 'conflict', () => ctx.report(a.plan.resource, 'RouteConflict', `the same requests on ${v.label} are already routed by ${owner}, which ranks above source '${a.plan.resource.origin.source ?? ''}'; this Mapping is not used`, 'spec.prefix'));
+        }
+        const topNames = top.map((a) => `${a.plan.resource.namespace}/${a.plan.resource.name}`).sort();
+        if (top.length < 2) continue;
+        const sources = new Set(top.map((a) => a.plan.resource.origin.source ?? ''));
+        for (const a of top) {
           // One owner may split its own traffic, as Emissary does; two sources may not split each
           // other's: neither named a weight, and each would silently lose half of its requests.
           if (sources.size > 1) {
             once(a, 'conflict', () =>
-              ctx.report(a.plan.resource, 'RouteConflict', `Mappings ${names.join(' and ')} from different sources (${[...sources].sort().map((x) => x || 'local files').join(', ')}) match the same requests on ${v.label} and none sets a weight; an even split would give each source's traffic to the other — give them weights to make a canary, or change one match`, 'spec.prefix'),
+              ctx.report(a.plan.resource, 'RouteConflict', `Mappings ${topNames.join(' and ')} from different sources (${[...sources].sort().map((x) => x || 'local files').join(', ')}) match the same requests on ${v.label} and none sets a weight; an even split would give each source's traffic to the other — give them weights to make a canary, or change one match`, 'spec.prefix'),
             );
           } else {
             once(a, 'split', () =>
-              ctx.report(a.plan.resource, 'RouteSplit', `Mappings ${names.join(' and ')} match the same requests on ${v.label} and none sets a weight; traffic is split evenly among them, as in Emissary — give them weights to make the split deliberate, or change one match`, 'spec.prefix'),
+              ctx.report(a.plan.resource, 'RouteSplit', `Mappings ${topNames.join(' and ')} match the same requests on ${v.label} and none sets a weight; traffic is split evenly among them, as in Emissary — give them weights to make the split deliberate, or change one match`, 'spec.prefix'),
             );
           }
         }

@@ -83,6 +83,12 @@ describe('central and team repositories', () => {
     assert.deepEqual(h[1]!.routes!.counts, { added: 0, removed: 0, changed: 1 });
     assert.match(h[1]!.author!, /Team Member/);
     assert.ok(h[1]!.liveAt && h[1]!.fetchedAt);
+    // One route added is one route added: the other routes of the team are not "changed".
+    w.shop.write('deploy/cart.yaml', mappingYaml('cart', '/shop/cart/', shopV2.port)).commit('shop cart');
+    await sync(w.controller);
+    const added = readHistory(w.stateDir, { source: 'shop' }).at(-1)!;
+    assert.deepEqual(added.routes!.counts, { added: 1, removed: 0, changed: 0 });
+    assert.equal(added.routes!.added.length, 1);
   });
 
   it("keeps a team's broken commit off while another team's valid commit goes live (case 22)", async () => {

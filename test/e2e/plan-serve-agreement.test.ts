@@ -142,6 +142,17 @@ const scenarios: Record<string, Scenario> = {
     refused: [],
     applied: ['ops'],
   },
+  'the central repository takes over a path a team serves': {
+    change: (w) => w.central.write('takeover.yaml', mappingYaml('shop-maintenance', '/shop/', 9010)).commit('maintenance page'),
+    refused: [],
+    applied: ['ops'],
+  },
+  'a team tries to serve a path the central repository routes': {
+    earlier: [(w) => w.central.write('sources.yaml', w.sources({ shop: ['/'] })).commit('shop may use any path')],
+    change: (w) => w.shop.write('deploy/more.yaml', mappingYaml('shop-root', '/', 9004)).commit('shop takes /'),
+    refused: ['shop:InvalidConfiguration'],
+    applied: [],
+  },
   'the central repository commits broken YAML': {
     change: (w) => w.central.write('gateway.yaml', 'apiVersion: [\n').commit('broken central'),
     refused: ['ops:InvalidConfiguration'],
