@@ -4,6 +4,7 @@
 import { resolve } from 'node:path';
 import { offlineState, type OfflineOptions, type OfflineState } from '../controller/offline.js';
 import type { DeclaredSource } from '../controller/source-kind.js';
+import { readSecretsDirectory, secretsInputs, SecretsDirectoryError } from '../controller/secrets-directory.js';
 import { parseSourceArg, SourceSpecError, validateSourceName } from '../sources/source-spec.js';
 import { UsageError } from './args.js';
 import { CommandError } from './command-errors.js';
@@ -13,6 +14,7 @@ export const SOURCE_OPTIONS = {
   local: { type: 'string', multiple: true },
   pin: { type: 'string', multiple: true },
   'ambassador-id': { type: 'string' },
+  secrets: { type: 'string' },
 } as const;
 
 export const SOURCE_USAGE = `  PATH...                  files and folders of configuration (together, one central source)
@@ -20,7 +22,9 @@ export const SOURCE_USAGE = `  PATH...                  files and folders of con
                            a git source, as serve takes it; teams its Source objects declare are fetched
   --local TEAM=DIR         read team source TEAM from a folder, under the claims the central source gives it
   --pin TEAM=REF           read team source TEAM at a ref or commit (e.g. refs/pull/12/head)
-  --ambassador-id ID       the instance's ambassador_id (default "default")`;
+  --ambassador-id ID       the instance's ambassador_id (default "default")
+  --secrets DIR            the secrets directory serve is given, so that references to it resolve
+                           (TLS material and header values; nothing read from it is printed)`;
 
 function named(flag: string, arg: string, what: string): [string, string] {
   const eq = arg.indexOf('=');
@@ -36,6 +40,7 @@ export interface SourceValues {
   readonly local?: string[];
   readonly pin?: string[];
   readonly 'ambassador-id'?: string;
+  readonly secrets?: string;
 }
 
 /** Builds the offline options; throws UsageError when nothing to read is given. */
@@ -74,10 +79,22 @@ export function offlineOptions(paths: readonly string[], v: SourceValues, extra:
 /**
  * Reads the configuration as serve would. A source named on the command line that cannot be fetched
  * fails the command (PORTICO_ERR_FETCH): checking nothing must not pass; a team source that cannot be
- * fetched is a note.
+ * fetched is a note. With --secrets, references to the secrets directory resolve as in serve.
  */
 export async function readOffline(paths: readonly string[], v: SourceValues, extra: Partial<OfflineOptions> = {}): Promise<OfflineState> {
-  const state = await offlineState(offlineOptions(paths, v, extra));
+  let options = offlineOptions(paths, v, extra);
+  if (v.secrets !== undefined) {
+    let read;
+    try {
+      read = await readSecretsDirectory(resolve(v.secrets));
+    } catch (err) {
+      if (err instanceof SecretsDirectoryError) throw new UsageError(`--secrets: ${err.message}`);
+      throw err;
+    }
+    const inputs = secretsInputs(read);
+    options = { ...options, compileInputs: () => inputs };
+  }
+  const state = await offlineState(options);
   const root = state.unfetched.find((u) => u.root);
   if (root) throw new CommandError('PORTICO_ERR_FETCH', `source '${root.source}' cannot be fetched: ${root.reason}: ${root.message}`);
   return state;

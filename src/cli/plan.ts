@@ -6,6 +6,7 @@ import { plan, PLAN_EXIT } from '../review/plan-engine.js';
 import { planStates, parseSourceOption, PlanStateError, withScratch, type SideSpec } from '../review/plan-states.js';
 import { resolve } from 'node:path';
 import { validateSourceName } from '../sources/source-spec.js';
+import { readSecretsDirectory, secretsInputs, SecretsDirectoryError } from '../controller/secrets-directory.js';
 import { HelpRequested, oneOf, unknownOption, UsageError, withUsage } from './args.js';
 import { CommandError, EXIT_USAGE } from './command-errors.js';
 
@@ -20,6 +21,7 @@ export const USAGE = `usage: portico plan [SHARED...] --base PATH_OR_REF... --he
                      instead of its branch; sides as for --source
   --local NAME=DIR   a declared team source read from a folder (both sides)
   --repo DIR         repository for REF items (default: the current directory)
+  --secrets DIR      the secrets directory serve is given (both sides; nothing read from it is printed)
   --format text|markdown|json   (default text)
   --ambassador-id ID
 
@@ -33,6 +35,7 @@ interface Parsed {
   readonly head: SideSpec;
   readonly localTeams: Record<string, string>;
   readonly repo: string;
+  readonly secrets?: string;
   readonly format: 'text' | 'markdown' | 'json';
   readonly ambassadorId: string;
 }
@@ -46,6 +49,7 @@ export function parsePlanArgs(argv: readonly string[]): Parsed {
   let sawBase = false;
   let sawHead = false;
   let repo = '.';
+  let secrets: string | undefined;
   let format: string | undefined;
   let ambassadorId = 'default';
   for (let i = 0; i < argv.length; i++) {
@@ -97,6 +101,9 @@ export function parsePlanArgs(argv: readonly string[]): Parsed {
       case '--repo':
         repo = value();
         break;
+      case '--secrets':
+        secrets = value();
+        break;
       case '--format':
         format = value();
         break;
@@ -108,7 +115,7 @@ export function parsePlanArgs(argv: readonly string[]): Parsed {
         throw new HelpRequested(USAGE);
       default:
         if (raw.startsWith('-') && raw !== '-') {
-          throw new UsageError(unknownOption(flag, ['base', 'head', 'source', 'pin', 'local', 'repo', 'format', 'ambassador-id']));
+          throw new UsageError(unknownOption(flag, ['base', 'head', 'source', 'pin', 'local', 'repo', 'secrets', 'format', 'ambassador-id']));
         }
         current.items.push(raw);
     }
@@ -126,6 +133,7 @@ export function parsePlanArgs(argv: readonly string[]): Parsed {
     head: { items: headItems, sources: headSources, pins: headPins },
     localTeams,
     repo,
+    ...(secrets !== undefined ? { secrets } : {}),
     format: oneOf(format, ['text', 'markdown', 'json'] as const, 'text', '--format'),
     ambassadorId,
   };
@@ -134,10 +142,19 @@ export function parsePlanArgs(argv: readonly string[]): Parsed {
 export async function run(argv: string[]): Promise<number> {
   return withUsage('plan', USAGE, async () => {
     const args = parsePlanArgs(argv);
+    let compileInputs: ReturnType<typeof secretsInputs> | undefined;
+    if (args.secrets !== undefined) {
+      try {
+        compileInputs = secretsInputs(await readSecretsDirectory(resolve(args.secrets)));
+      } catch (err) {
+        if (err instanceof SecretsDirectoryError) throw new UsageError(`--secrets: ${err.message}`);
+        throw err;
+      }
+    }
     let result;
     try {
       result = await withScratch(async (cacheDir) => {
-        const opts = { repo: args.repo, ambassadorId: args.ambassadorId, cacheDir, ...(Object.keys(args.localTeams).length > 0 ? { localTeams: args.localTeams } : {}) };
+        const opts = { repo: args.repo, ambassadorId: args.ambassadorId, cacheDir, ...(Object.keys(args.localTeams).length > 0 ? { localTeams: args.localTeams } : {}), ...(compileInputs ? { compileInputs } : {}) };
         const states = await planStates(args.base, args.head, opts);
         const refusals = states.refusals.map((d) => ({ source: d.source, revision: d.revision, reason: d.reason ?? 'Refused', message: d.message ?? '', ...(d.remedy ? { remedy: d.remedy } : {}) }));
         return plan(states.base, states.head, states.notes, refusals);

@@ -3,7 +3,7 @@
 
 import os from 'node:os';
 import { isIP } from 'node:net';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseAdminAddress, AdminAddressError, isAdminHostName } from '../admin/admin-server.js';
 import type { ServeOptions } from '../serve/serve-process.js';
@@ -31,6 +31,10 @@ sources (each one a named root of the same reconcile; see docs/gitops.md "How so
                          repository, under the same claims
   --pin TEAM=REF         fetch team source TEAM at a ref or commit (e.g. refs/pull/12/head) instead of
                          its branch
+  --secrets DIR          secrets directory laid out as mounted Kubernetes Secrets (DIR/NAME/tls.crt,
+                         tls.key, ca.crt, or any key for header values): Hosts and TLSContexts in git
+                         name entries as they name Secrets; cert_chain_file & co. resolve inside it
+                         only. Watched: a change is used for new connections at once
   --state DIR            state folder: last-known-good set, history, git cache (default .portico with
                          git sources; folders only: kept in memory unless given)
   --poll-interval DUR    default poll interval of git sources, e.g. 30s (default 30s; jittered)
@@ -68,6 +72,7 @@ const OPTIONS = {
   local: { type: 'string', multiple: true },
   pin: { type: 'string', multiple: true },
   state: { type: 'string' },
+  secrets: { type: 'string' },
   'poll-interval': { type: 'string' },
   'fetch-timeout': { type: 'string' },
   'fetch-max-size': { type: 'string' },
@@ -228,6 +233,19 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   if (secrets.length > 2) throw new UsageError('at most two webhook secrets (the current one and the next, while rotating)');
   if (secrets.some((s) => s.length < 8)) throw new UsageError('webhook secrets must be at least 8 characters');
 
+  let secretsDir: string | undefined;
+  if (v.secrets !== undefined) {
+    if (v.secrets === '') throw new UsageError('--secrets needs a directory');
+    secretsDir = resolve(cwd, v.secrets);
+    let isDir = false;
+    try {
+      isDir = statSync(secretsDir).isDirectory();
+    } catch (err) {
+      throw new UsageError(`--secrets: cannot read ${secretsDir}: ${(err as Error).message}`);
+    }
+    if (!isDir) throw new UsageError(`--secrets: ${secretsDir} is not a directory`);
+  }
+
   const hasGit = roots.some((r) => r.kind === 'git');
   const stateDir = v.state ?? (hasGit ? DEFAULT_STATE_DIR : undefined);
   return {
@@ -250,6 +268,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       ...(ambassadorId !== undefined ? { ambassadorId } : {}),
       ...(Object.keys(pins).length > 0 ? { pins } : {}),
       ...(Object.keys(localTeams).length > 0 ? { localTeams } : {}),
+      ...(secretsDir !== undefined ? { secretsDir } : {}),
     },
   };
 }

@@ -116,6 +116,7 @@ export function compileGlobal(modules: readonly Resource[], ctx: CompileContext)
       set: { subject: set['subject'] === true, cert: set['cert'] === true, chain: set['chain'] === true, dns: set['dns'] === true, uri: set['uri'] === true },
     };
   }
+  ctx.credentials.addNames(cfg['portico_credential_headers']);
   // Emissary has no gateway-wide header rules: the Module's defaults are per Mapping (see mappingDefaults).
   const defaults = cfg['defaults'];
   if (defaults !== null && typeof defaults === 'object') {

@@ -16,7 +16,8 @@ import type { Resource } from '../api/resource.js';
 import { resourceKey } from '../api/resource.js';
 import type { Problem } from '../api/problems.js';
 import { IR_VERSION, type IR, type IRBackend, type IRCluster, type IRHeaderMatch, type IRListener, type IRResolver, type IRRoute, type IRRouteMatch, type IRTCPRoute, type IRTLSContext, type IRVirtualHost, type IREndpoint, type IRSourceRef } from '../ir/types.js';
-import type { SecretStore } from '../ir/secrets.js';
+import type { SecretEntry, SecretStore } from '../ir/secrets.js';
+import { HeaderCredentials } from './header-credentials.js';
 import { canonicalJSON, hashIR, sha256 } from '../ir/canonical.js';
 import { CompileContext, cmpStr } from './context.js';
 import type { CompileOptions } from './options.js';
@@ -45,7 +46,7 @@ export interface CompileResult {
 type Obj = Record<string, unknown>;
 
 export function compile(input: readonly Resource[], options: CompileOptions = {}, loadProblems: readonly Problem[] = []): CompileResult {
-  const ctx = new CompileContext(loadProblems);
+  const ctx = new CompileContext(loadProblems, new HeaderCredentials(options.secretFiles, options.claims));
   // Inputs are sorted first so that nothing below can depend on file or repository order.
   const { resources, keys } = sortResources(input);
 
@@ -91,7 +92,7 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   const global = compileGlobal(byKind('Module'), ctx);
 
   // 4. TLS
-  const secretTable = compileSecrets(byKind('Secret'), ctx);
+  const secretTable = compileSecrets(byKind('Secret'), ctx, options.secretFiles);
   const tlsContexts = compileTLSContexts(byKind('TLSContext'), secretTable, ctx);
 
   // resolvers (static endpoint lists for services outside Kubernetes)
@@ -195,12 +196,14 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   for (const c of clusters) if (c.tls?.context) usedContexts.add(c.tls.context);
   const tls: IRTLSContext[] = [...tlsContexts.values()].filter((c) => usedContexts.has(c.name) || c.hosts.length > 0).sort((a, b) => cmpStr(a.name, b.name));
 
-  const secrets: Record<string, { certPem?: string; keyPem?: string; caPem?: string }> = Object.create(null);
+  const secrets: Record<string, SecretEntry> = Object.create(null);
   for (const c of tls) {
     for (const ref of [c.certificate?.secret, c.ca?.secret]) {
-      if (ref && secretTable.entries.has(ref)) secrets[ref] = secretTable.entries.get(ref)!;
+      const e = ref ? secretTable.resolved.get(ref) : undefined;
+      if (e) secrets[ref!] = e;
     }
   }
+  for (const [id, e] of ctx.credentials.store) secrets[id] = e;
 
   const ir: IR = {
     version: IR_VERSION,

@@ -5,7 +5,7 @@ import type { Resource } from '../api/resource.js';
 import type { InsecureAction, IRTLSContext, SecurityModel, IRSourceRef } from '../ir/types.js';
 import type { CompileContext } from './context.js';
 import { canonicalHostname } from './hostname-globs.js';
-import { secretId, tlsContextFrom, type SecretTable } from './tls.js';
+import { resolveSecret, secretId, storeIdOf, tlsContextFrom, type SecretTable } from './tls.js';
 import { sha256 } from '../ir/canonical.js';
 
 type Obj = Record<string, unknown>;
@@ -197,20 +197,24 @@ export function compileHosts(hosts: readonly Resource[], table: SecretTable, con
       if (tlsSecret && typeof tlsSecret['name'] === 'string') {
         const ns = typeof tlsSecret['namespace'] === 'string' ? (tlsSecret['namespace'] as string) : r.namespace;
         const id = secretId(tlsSecret['name'] as string, ns, false);
-        if (linked.certificate && linked.certificate.secret !== id) {
+        if (linked.certificate && linked.certificate.secret !== storeIdOf(table, id)) {
           // Emissary refuses the Host ("Secret info mismatch"): which certificate to serve is ambiguous.
           ctx.report(r, 'TLSSecretMismatch', `tlsSecret '${id}' differs from the secret '${linked.certificate.secret}' of its TLSContext '${name}'; name the same Secret in both, or drop one`, 'spec.tlsSecret.name');
           continue;
         }
         if (!linked.certificate) {
           // A TLSContext without a secret takes the Host's, as in Emissary.
-          const e = table.entries.get(id);
-          if (!e?.certPem) {
+          const found = resolveSecret(table, id);
+          if (found && 'invalid' in found) {
+            ctx.report(r, 'SecretInvalid', `TLS secret '${id}': ${found.invalid}`, 'spec.tlsSecret.name');
+            continue;
+          }
+          if (!found?.entry.certPem) {
             ctx.report(r, 'SecretNotFound', `TLS secret '${id}' was not found (or holds no tls.crt)`, 'spec.tlsSecret.name');
             continue;
           }
           tlsContext = `host-${r.namespace}-${r.name}`;
-          contexts.set(tlsContext, { ...linked, name: tlsContext, hosts: [hostname], certificate: { secret: id, sha256: sha256(e.certPem) }, source: refOf(r) });
+          contexts.set(tlsContext, { ...linked, name: tlsContext, hosts: [hostname], certificate: { secret: found.id, sha256: sha256(found.entry.certPem) }, source: refOf(r) });
         }
       }
     } else if (tlsSecret && typeof tlsSecret['name'] === 'string') {
@@ -218,15 +222,23 @@ export function compileHosts(hosts: readonly Resource[], table: SecretTable, con
       const id = secretId(tlsSecret['name'] as string, ns, false);
       const inline = (spec['tls'] ?? {}) as Obj;
       // A TLSContext listing this hostname and the same secret takes over its settings (Emissary's association).
-      const assoc = [...contexts.values()].find((c) => c.hosts.includes(hostname) && c.certificate?.secret === id);
+      const storeId = storeIdOf(table, id);
+      const assoc = [...contexts.values()].find((c) => c.hosts.includes(hostname) && c.certificate?.secret === storeId);
       if (assoc && spec['tls'] === undefined) tlsContext = assoc.name;
       else {
         const name = `host-${r.namespace}-${r.name}`;
-        const c = tlsContextFrom(name, r, inline, id, [hostname], table, ctx, 'spec.tlsSecret.');
+        const c = tlsContextFrom(name, r, inline, id, [hostname], table, ctx, { secret: 'spec.tlsSecret.name', settings: 'spec.tls.' });
         if (!c) continue;
         contexts.set(name, c);
         tlsContext = name;
       }
+    } else if (spec['tls'] !== undefined && ((spec['tls'] as Obj)['cert_chain_file'] !== undefined || (spec['tls'] as Obj)['private_key_file'] !== undefined)) {
+      // Emissary's file-based certificate on the Host itself, read from the secrets directory only.
+      const name = `host-${r.namespace}-${r.name}`;
+      const c = tlsContextFrom(name, r, spec['tls'] as Obj, undefined, [hostname], table, ctx, { secret: 'spec.tlsSecret.name', settings: 'spec.tls.' });
+      if (!c) continue;
+      contexts.set(name, c);
+      tlsContext = name;
     }
     const sel = selectorFrom(spec['mappingSelector'] ?? spec['selector']);
     if (sel) {

@@ -3,6 +3,7 @@
 
 import type { IRCircuitBreakers, IRCors, IRHeaderRules, IRHeaderValue, IRLoadBalancer, IRRetryPolicy } from '../ir/types.js';
 import { parseDurationMs } from './service.js';
+import type { HeaderCredentials, ReportProblem } from './header-credentials.js';
 
 type Obj = Record<string, unknown>;
 
@@ -99,8 +100,29 @@ export function withMappingDefaults(spec: HeaderRuleFields, defaults: HeaderRule
   };
 }
 
-/** `shared`, when given, hands out one IR value for equal header rules across a compile run. */
-export function headerRulesFrom(spec: HeaderRuleFields, shared?: SharedHeaderRules): IRHeaderRules {
+/** How credentials in the rules are handled (header-credentials.ts), and where to report. */
+export interface CredentialRules {
+  readonly credentials: HeaderCredentials;
+  /** The rules belong to a team source. */
+  readonly team: boolean;
+  /** Field prefix of the rules ("spec." for a Mapping). */
+  readonly field: string;
+  readonly report: ReportProblem;
+}
+
+/**
+ * `shared`, when given, hands out one IR value for equal header rules across a compile run.
+ * Undefined when `creds` reported an error.
+ */
+export function headerRulesFrom(spec: HeaderRuleFields, shared?: SharedHeaderRules, creds?: CredentialRules): IRHeaderRules | undefined {
+  if (creds && (creds.credentials.concerns(spec.add_request_headers) || creds.credentials.concerns(spec.add_response_headers))) {
+    // Credentials are never shared: equal redacted values may stand for different secrets.
+    const c = creds.credentials;
+    const requestAdd = c.concerns(spec.add_request_headers) ? c.values(spec.add_request_headers as Obj, creds.team, `${creds.field}add_request_headers`, creds.report) : headerValues(spec.add_request_headers);
+    const responseAdd = c.concerns(spec.add_response_headers) ? c.values(spec.add_response_headers as Obj, creds.team, `${creds.field}add_response_headers`, creds.report) : headerValues(spec.add_response_headers);
+    if (!requestAdd || !responseAdd) return undefined;
+    return { requestAdd, requestRemove: lowerSortedList(spec.remove_request_headers), responseAdd, responseRemove: lowerSortedList(spec.remove_response_headers) };
+  }
   if (!shared) {
     return {
       requestAdd: headerValues(spec.add_request_headers),

@@ -255,7 +255,15 @@ export function compileMapping(r: Resource, key: string, global: IRGlobal, ctx: 
     const hostRewrite = stringOf(s.host_rewrite);
     if (hostRewrite) b.hostRewrite = hostRewrite;
     b.autoHostRewrite = s.auto_host_rewrite === true;
-    b.headers = headerRulesFrom(withMappingDefaults(s, ctx.mappingDefaults), ctx.headerRules);
+    // The Module's defaults fill the fields the Mapping leaves unset; only rules that carry credentials
+    // need the resource for their problems (rare: no allocation otherwise).
+    const headerFields = withMappingDefaults(s, ctx.mappingDefaults);
+    const creds = ctx.credentials;
+    const headers =
+      creds.concerns(headerFields.add_request_headers) || creds.concerns(headerFields.add_response_headers)
+        ? headerRulesFrom(headerFields, ctx.headerRules, ctx.credentialRules(r, 'spec.'))
+        : headerRulesFrom(headerFields, ctx.headerRules);
+    if (headers) b.headers = headers;
     b.timeouts = { requestMs: numberOf(s.timeout_ms) ?? global.requestTimeoutMs, idleMs: numberOf(s.idle_timeout_ms) ?? 0 };
     if (retryPolicy) b.retryPolicy = retryPolicy;
     // The same source reference as the route's `mappings` entry: equal in the IR's JSON, built once.

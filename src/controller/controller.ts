@@ -14,12 +14,14 @@ import type { Problem } from '../api/problems.js';
 import type { CompileResult } from '../compile/index.js';
 import { diffIR } from '../ir/diff.js';
 import type { IR } from '../ir/types.js';
-import type { SecretStore } from '../ir/secrets.js';
+import { holdsPrivateKey, type SecretStore } from '../ir/secrets.js';
+import { sha256 } from '../ir/canonical.js';
+import { credentialNames, holdsLiteralCredential } from '../compile/header-credentials.js';
 import type { SignatureCheck } from '../sources/commit-signatures.js';
 import { FetchError, type SnapshotLimits } from '../sources/git-source.js';
 import { AuditHistory, type HistoryEntry, type HistoryProblem } from './history.js';
 import { LastKnownGoodStore, LkgCorruptError, type LkgSource } from './last-known-good.js';
-import { problemKey, reconcile, type Decision, type ReconcileOutput, type RevisionFacts, type ServedSource, type Snapshot } from './reconcile.js';
+import { problemKey, reconcile, SECRETS_SOURCE, type CompileInputs, type Decision, type ReconcileOutput, type RevisionFacts, type ServedSource, type Snapshot } from './reconcile.js';
 import { SYSTEM_CLOCK, FetchSchedule, type Clock } from './scheduler.js';
 import { createDriver, type DriverOptions, type SourceDriver } from './source-drivers.js';
 import { sameLocation, type DeclaredSource } from './source-kind.js';
@@ -46,12 +48,8 @@ export interface ControllerLog {
 
 const SILENT: ControllerLog = { info() {}, warn() {}, error() {} };
 
-/** Inputs to compile that do not come from sources (TLS material from a secrets folder). */
-export interface CompileInputs {
-  readonly compile: NonNullable<Parameters<typeof reconcile>[0]['options']['compile']>;
-  /** Changes whenever the inputs do. */
-  readonly key: string;
-}
+/** Inputs to compile that do not come from sources (the secrets directory); `key` changes whenever they do. */
+export type { CompileInputs } from './reconcile.js';
 
 export interface ControllerOptions {
   /** Sources named on the command line: may configure anything and may declare team sources. */
@@ -181,6 +179,9 @@ export class Controller {
   private notServed: ReadonlyMap<string, readonly Problem[]> = new Map();
   private memo: ReadonlyMap<string, Decision> = new Map();
   private previous: { key: string; compiled: CompileResult } | undefined;
+  /** The compile inputs (secrets directory) of the served configuration, and the newest decision on newer ones. */
+  private acceptedInputs: CompileInputs | undefined;
+  private inputsVerdict: Decision | undefined;
   private appliedHash: string | undefined;
   /** The key of a served set whose apply failed: not tried again until something changes. */
   private failedKey: string | undefined;
@@ -262,7 +263,7 @@ export class Controller {
   }
 
   private options() {
-    const inputs = this.opts.compileInputs?.();
+    const inputs = this.acceptedInputs;
     return {
       ...(this.opts.ambassadorId ? { ambassadorId: this.opts.ambassadorId } : {}),
       defaultIntervalMs: this.opts.defaultIntervalMs ?? DEFAULT_INTERVAL_MS,
@@ -312,22 +313,28 @@ export class Controller {
       return;
     }
     if (!set) return;
-    const snapshotOf = (name: string, e: LkgSource): Snapshot => ({ source: name, revision: e.revision, files: e.files, problems: [], ...(e.commit ? { commit: e.commit } : {}) });
     const tolerated = new Set(Object.values(set.sources).flatMap((e) => e.notServed ?? []));
     const snapshots = new Map<string, Snapshot>();
     for (const root of this.opts.roots) {
       const e = set.sources[root.spec.name];
-      if (e && e.declaredBy === undefined && (e.kind ?? 'git') === root.kind && e.spec.url === root.spec.url && e.spec.branch === root.spec.branch && e.spec.path === root.spec.path) snapshots.set(root.spec.name, snapshotOf(root.spec.name, e));
+      if (e && e.declaredBy === undefined && (e.kind ?? 'git') === root.kind && e.spec.url === root.spec.url && e.spec.branch === root.spec.branch && e.spec.path === root.spec.path) {
+        const snap = await this.restoredSnapshot(root, e);
+        if (snap) snapshots.set(root.spec.name, snap);
+      }
     }
-    const run = () => reconcile({ roots: this.opts.roots, served: new Map(), snapshots, facts: new Map(), trusted: true, tolerated, options: this.options() });
+    const inputs = this.opts.compileInputs?.();
+    const run = () => reconcile({ roots: this.opts.roots, served: new Map(), snapshots, facts: new Map(), trusted: true, tolerated, ...(inputs ? { inputs } : {}), options: this.options() });
     let out = run();
     // Teams only where the restored roots still declare them at the same place.
     let added = false;
     for (const [name, decl] of out.declared) {
       const e = set.sources[name];
       if (e && e.declaredBy === decl.declaredBy && e.spec.url === decl.spec.url && e.spec.branch === decl.spec.branch && e.spec.path === decl.spec.path && (e.kind ?? 'git') === decl.kind) {
-        snapshots.set(name, snapshotOf(name, e));
-        added = true;
+        const snap = await this.restoredSnapshot(decl, e);
+        if (snap) {
+          snapshots.set(name, snap);
+          added = true;
+        }
       }
     }
     if (added) out = run();
@@ -341,6 +348,7 @@ export class Controller {
     this.declared = out.declared;
     this.notServed = out.notServed;
     this.previous = { key: out.key, compiled: out.compiled };
+    this.acceptedInputs = out.inputs;
     this.appliedHash = out.compiled.hash;
     for (const [name, s] of out.served) {
       const e = set.sources[name]!;
@@ -350,6 +358,42 @@ export class Controller {
       this.history.append({ source: name, revision: s.snapshot.revision, result: 'Restored', reason: 'LastKnownGood', liveAt: this.now(), generation: res.generation, ...commitFields(s.snapshot.commit) });
     }
     this.log.info({ sources: summary(out.served) }, 'serving the last-known-good set from the state folder');
+    // A state file written before keys were kept out of it is rewritten without them at once.
+    if (Object.values(set.sources).some((e) => e.files.some((f) => f.redacted === undefined && holdsPrivateKey(f.content)))) this.persist();
+  }
+
+  /**
+   * A persisted source as a snapshot. Files that held a private key were persisted without their
+   * content (see persist); they are read again from the source at the same revision (the git cache
+   * beside the state file, or the folder if it still holds exactly that revision) and checked against
+   * their digest. When that is impossible the source is not restored: it waits for its first fetch
+   * rather than serve a Host without its key.
+   */
+  private async restoredSnapshot(decl: DeclaredSource, e: LkgSource): Promise<Snapshot | undefined> {
+    const name = decl.spec.name;
+    const base = { source: name, revision: e.revision, problems: [], ...(e.commit ? { commit: e.commit } : {}) };
+    if (!e.files.some((f) => f.redacted !== undefined)) return { ...base, files: e.files };
+    let full: Snapshot | undefined;
+    try {
+      full = await this.ensureRuntime(decl).driver.snapshot(e.revision);
+    } catch {
+      full = undefined;
+    }
+    const files: { path: string; content: string | Buffer }[] = [];
+    for (const f of e.files) {
+      if (f.redacted === undefined) {
+        files.push(f);
+        continue;
+      }
+      const found = full?.files.find((x) => x.path === f.path);
+      const content = found === undefined ? undefined : typeof found.content === 'string' ? found.content : found.content.toString('utf8');
+      if (content === undefined || sha256(content) !== f.redacted.sha256) {
+        this.log.warn({ source: name, revision: e.revision, file: f.path }, `${name}: the last-known-good copy of ${f.path} holds no key material and ${short(e.revision)} cannot be read again from the source; this source waits for its first fetch`);
+        return undefined;
+      }
+      files.push({ path: f.path, content });
+    }
+    return { ...base, files };
   }
 
   async stop(): Promise<void> {
@@ -475,6 +519,7 @@ export class Controller {
       }
     }
     this.stats.reconciles++;
+    const inputs = this.opts.compileInputs?.();
     return reconcile({
       roots: this.opts.roots,
       served: this.served,
@@ -482,6 +527,7 @@ export class Controller {
       facts: this.factsCache,
       memo: this.memo,
       ...(this.previous ? { previous: this.previous } : {}),
+      ...(inputs ? { inputs } : {}),
       options: this.options(),
     });
   }
@@ -539,6 +585,7 @@ export class Controller {
     this.notServed = out.notServed;
     this.memo = out.memo;
     this.previous = { key: out.key, compiled: out.compiled };
+    this.acceptedInputs = out.inputs;
 
     for (const name of out.removed) {
       this.appliedAt.delete(name);
@@ -559,6 +606,10 @@ export class Controller {
   }
 
   private record(d: Decision, liveAt: string, generation: number | undefined): void {
+    if (d.source === SECRETS_SOURCE) {
+      this.recordInputs(d, liveAt, generation);
+      return;
+    }
     const rt = this.runtimes.get(d.source);
     if (d.verdict === 'pending') {
       if (rt && d.reason) rt.verdict = d;
@@ -617,16 +668,52 @@ export class Controller {
     this.log.error({ source: d.source, revision: d.revision, reason: d.reason, serving: this.served.get(d.source)?.snapshot.revision ?? null, remedy: d.remedy }, `${d.source}: refused ${short(d.revision)}: ${d.message ?? d.reason ?? ''}`);
   }
 
+  /** A decision on the secrets directory: history and log name the files' problems, never their content. */
+  private recordInputs(d: Decision, liveAt: string, generation: number | undefined): void {
+    if (d.verdict === 'accepted') {
+      this.inputsVerdict = undefined;
+      this.history.append({ source: SECRETS_SOURCE, revision: d.revision, previousRevision: d.previous, result: 'Applied', liveAt, ...(generation !== undefined ? { generation } : {}) });
+      this.log.info({ source: SECRETS_SOURCE, revision: short(d.revision), generation }, 'secrets directory changed; new material is used for new connections');
+      return;
+    }
+    if (d.verdict !== 'refused') return;
+    this.inputsVerdict = d;
+    if (d.remembered) return;
+    this.metrics?.applyFailures.inc({ source: SECRETS_SOURCE, reason: d.reason ?? 'Rejected' });
+    this.history.append({
+      source: SECRETS_SOURCE,
+      revision: d.revision,
+      previousRevision: d.previous,
+      result: 'Rejected',
+      ...(d.reason ? { reason: d.reason } : {}),
+      ...(d.message ? { detail: d.message } : {}),
+      ...(d.remedy ? { remedy: d.remedy } : {}),
+      problems: historyProblems(d.problems),
+    });
+    this.log.error({ source: SECRETS_SOURCE, revision: short(d.revision), remedy: d.remedy }, `secrets directory: change not used, the previous material stays: ${d.message ?? d.reason ?? ''}`);
+  }
+
+  /** The secrets directory's state for /api/v1/status (undefined when none is configured). */
+  secretsStatus(): { state: 'Ready' | 'Refused'; revision?: string; message: string; remedy?: string } | undefined {
+    if (!this.opts.compileInputs) return undefined;
+    const served = this.acceptedInputs?.key;
+    const newest = this.opts.compileInputs().key;
+    const refused = this.inputsVerdict && this.inputsVerdict.revision === newest ? this.inputsVerdict : undefined;
+    if (refused) return { state: 'Refused', ...(served ? { revision: served } : {}), message: `using ${short(served)} because ${short(refused.revision)} failed: ${refused.message ?? ''}`, ...(refused.remedy ? { remedy: refused.remedy } : {}) };
+    return { state: 'Ready', ...(served ? { revision: served } : {}), message: served === newest ? `using ${short(served)}` : `${short(newest)} pending` };
+  }
+
   private persist(): void {
     if (!this.lkg) return;
     const sources: Record<string, LkgSource> = {};
+    const credentials = credentialNames([...this.served.values()].flatMap((s) => s.loaded.resources.filter((r) => r.kind === 'Module')));
     for (const [name, s] of this.served) {
       sources[name] = {
         spec: s.decl.spec,
         kind: s.decl.kind,
         revision: s.snapshot.revision,
         ...(s.snapshot.commit ? { commit: s.snapshot.commit } : {}),
-        files: s.snapshot.files.map((f) => ({ path: f.path, content: typeof f.content === 'string' ? f.content : f.content.toString('utf8') })),
+        files: persistedFiles(s, credentials),
         appliedAt: this.appliedAt.get(name) ?? this.now(),
         ...(s.decl.declaredBy !== undefined ? { declaredBy: s.decl.declaredBy } : {}),
         ...(this.notServed.has(name) ? { notServed: this.notServed.get(name)!.map(problemKey) } : {}),
@@ -774,6 +861,27 @@ export class Controller {
   appliedRevisions(): Record<string, string> {
     return Object.fromEntries([...this.served].map(([n, s]) => [n, s.snapshot.revision]));
   }
+}
+
+/**
+ * The files of a served source as the last-known-good keeps them: a file that holds a private key
+ * (a Secret with tls.key, or PEM or base64 key text anywhere in it) or a literal credential in a
+ * header rule is kept as its digest only, so that the state file never holds key material or
+ * credentials; restoredSnapshot reads it again from the source.
+ */
+function persistedFiles(s: ServedSource, credentials: ReadonlySet<string>): LkgSource['files'] {
+  const keyFiles = new Set<string>();
+  for (const r of s.loaded.resources) {
+    if (r.kind === 'Secret') {
+      const spec = r.spec as { data?: Record<string, unknown>; stringData?: Record<string, unknown> };
+      if (spec.data?.['tls.key'] !== undefined || spec.stringData?.['tls.key'] !== undefined) keyFiles.add(r.origin.path);
+    } else if (holdsLiteralCredential(r.kind, r.spec, credentials)) keyFiles.add(r.origin.path);
+  }
+  return s.snapshot.files.map((f) => {
+    const content = typeof f.content === 'string' ? f.content : f.content.toString('utf8');
+    if (keyFiles.has(f.path) || holdsPrivateKey(content)) return { path: f.path, content: '', redacted: { sha256: sha256(content) } };
+    return { path: f.path, content };
+  });
 }
 
 function summary(served: ReadonlyMap<string, ServedSource>): string {

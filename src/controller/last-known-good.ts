@@ -17,7 +17,12 @@ export interface LkgSource {
   readonly revision: string;
   /** Git sources only. */
   readonly commit?: CommitInfo;
-  readonly files: readonly { readonly path: string; readonly content: string }[];
+  /**
+   * A file that held a private key is kept without its content (empty) and with the digest of the
+   * content: the state file never holds key material, and a restart reads the file again from the
+   * source at this revision.
+   */
+  readonly files: readonly { readonly path: string; readonly content: string; readonly redacted?: { readonly sha256: string } }[];
   readonly appliedAt: string;
   /** Root source that declared this one; absent for root sources. */
   readonly declaredBy?: string;

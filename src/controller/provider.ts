@@ -6,6 +6,7 @@ import type { AdminServer } from '../admin/admin-server.js';
 import type { ConfigProvider, ProviderContext } from '../serve/serving-state.js';
 import { Controller, type CompileInputs } from './controller.js';
 import type { DeclaredSource } from './source-kind.js';
+import { SecretsDirectory } from './secrets-directory.js';
 import { SourceMetrics } from './source-metrics.js';
 import type { SnapshotLimits } from '../sources/git-source.js';
 import { historyHandler, statusHandler } from './status-api.js';
@@ -27,11 +28,14 @@ export interface SourcesOptions {
   /** How often folders are checked for missed file events (ms). */
   readonly folderPollMs?: number;
   readonly compileInputs?: () => CompileInputs;
+  /** The secrets directory (--secrets DIR): read before the first pass, watched, a change recompiles. */
+  readonly secretsDir?: string;
 }
 
 export class SourcesProvider implements ConfigProvider {
   readonly name = 'sources';
   private controller: Controller | undefined;
+  private secrets: SecretsDirectory | undefined;
   private readonly metrics: SourceMetrics;
 
   constructor(
@@ -43,6 +47,13 @@ export class SourcesProvider implements ConfigProvider {
   }
 
   async start(ctx: ProviderContext): Promise<void> {
+    let compileInputs = this.opts.compileInputs;
+    if (this.opts.secretsDir !== undefined) {
+      const dir = new SecretsDirectory(this.opts.secretsDir, { log: ctx.log, ...(this.opts.folderPollMs !== undefined ? { pollMs: this.opts.folderPollMs } : {}) });
+      await dir.load();
+      this.secrets = dir;
+      compileInputs = () => dir.inputs();
+    }
     const controller = new Controller({
       roots: this.opts.roots,
       ...(this.opts.stateDir !== undefined ? { stateDir: this.opts.stateDir } : {}),
@@ -56,9 +67,11 @@ export class SourcesProvider implements ConfigProvider {
       ...(this.opts.pins ? { pins: this.opts.pins } : {}),
       ...(this.opts.localTeams ? { localTeams: this.opts.localTeams } : {}),
       ...(this.opts.folderPollMs !== undefined ? { folderPollMs: this.opts.folderPollMs } : {}),
-      ...(this.opts.compileInputs ? { compileInputs: this.opts.compileInputs } : {}),
+      ...(compileInputs ? { compileInputs } : {}),
     });
     this.controller = controller;
+    // A rotation is a recompile of what is served: nothing is fetched, new handshakes get the new material.
+    this.secrets?.watch(() => controller.recompile());
     // Registered before the first fetch, so that status explains a slow or failing start.
     this.admin.register('/api/v1/status', statusHandler(controller));
     this.admin.register('/api/v1/history', historyHandler(controller.history));
@@ -77,6 +90,7 @@ export class SourcesProvider implements ConfigProvider {
   }
 
   trigger(): void {
+    this.secrets?.refresh();
     this.controller?.trigger();
   }
 
@@ -86,6 +100,7 @@ export class SourcesProvider implements ConfigProvider {
   }
 
   async stop(): Promise<void> {
+    this.secrets?.close();
     await this.controller?.stop();
   }
 }

@@ -70,7 +70,17 @@ export interface FactRequest {
   readonly decl: DeclaredSource;
 }
 
+/** The name decisions on the secrets directory carry (no source can be named so). */
+export const SECRETS_SOURCE = '@secrets';
+
+/** Compile inputs from outside the sources (the secrets directory), with a key that changes when they do. */
+export interface CompileInputs {
+  readonly compile: Omit<CompileOptions, 'ambassadorId' | 'claims'>;
+  readonly key: string;
+}
+
 export type RefusalReason =
+  | 'InvalidSecrets'
   | 'InvalidContent'
   | 'InvalidConfiguration'
   | 'ClaimViolation'
@@ -109,7 +119,10 @@ export interface Decision {
 export interface ReconcileOptions {
   readonly ambassadorId?: string;
   readonly defaultIntervalMs: number;
-  /** Extra compile inputs (TLS material from outside git), with a key that changes when they do. */
+  /**
+   * The compile inputs accepted so far (TLS material from outside git), with a key that changes when
+   * they do. Newer inputs come as ReconcileInput.inputs and are decided like a revision.
+   */
   readonly compile?: Omit<CompileOptions, 'ambassadorId' | 'claims'>;
   readonly compileKey?: string;
   /** Team sources pinned from the command line: name → ref or commit (fetched there instead of the branch). */
@@ -136,6 +149,12 @@ export interface ReconcileInput {
   readonly memo?: ReadonlyMap<string, Decision>;
   /** The compile of `served` from the last call, reused when the served set did not move. */
   readonly previous?: { readonly key: string; readonly compiled: CompileResult };
+  /**
+   * The newest compile inputs (the secrets directory as read now). Decided first, against what is
+   * served: refused when they would break it (a key that does not match its certificate half-way
+   * through a rotation, an entry that a Host still names removed), so that the previous inputs stay.
+   */
+  readonly inputs?: CompileInputs;
   readonly options: ReconcileOptions;
 }
 
@@ -154,6 +173,8 @@ export interface ReconcileOutput {
   /** Errors on the served resources of each source: those resources are not served. */
   readonly notServed: ReadonlyMap<string, readonly Problem[]>;
   readonly memo: ReadonlyMap<string, Decision>;
+  /** The compile inputs `compiled` used: the newest when accepted, else those of `options` (pass back as options). */
+  readonly inputs?: CompileInputs;
 }
 
 type Working = Map<string, ServedSource>;
@@ -169,7 +190,7 @@ function byRankAndName(a: DeclaredSource, b: DeclaredSource): number {
 }
 
 export function reconcile(input: ReconcileInput): ReconcileOutput {
-  const { options } = input;
+  let options = input.options;
   const roots = [...input.roots].sort(byRankAndName);
   const rootNames = new Set(roots.map((r) => r.spec.name));
   const memo = new Map<string, Decision>();
@@ -191,6 +212,40 @@ export function reconcile(input: ReconcileInput): ReconcileOutput {
   let baselineKey = setKey(working);
   let baseline: CompileResult | undefined = input.previous?.key === baselineKey ? input.previous.compiled : undefined;
   const compiled = (): CompileResult => (baseline ??= compileSet(working, roots, options).result);
+
+  // The secrets directory first: the sources below are then judged with the material that is served.
+  const inputs = input.inputs;
+  if (inputs !== undefined && inputs.key !== (options.compileKey ?? '')) {
+    const contextKey = sha256(JSON.stringify([SECRETS_SOURCE, inputs.key, baselineKey, input.trusted === true]));
+    const remembered = input.memo?.get(contextKey);
+    const base = { source: SECRETS_SOURCE, revision: inputs.key, ...(options.compileKey ? { previous: options.compileKey } : {}) };
+    if (remembered) {
+      memo.set(contextKey, remembered);
+      decisions.push({ ...remembered, remembered: true });
+    } else {
+      const withInputs: ReconcileOptions = { ...options, compile: inputs.compile, compileKey: inputs.key };
+      const before = compiled();
+      const after = compileSet(working, roots, withInputs).result;
+      const fresh = introducedErrors(before, after).filter((p) => !input.tolerated?.has(problemKey(p)));
+      if (fresh.length === 0) {
+        options = withInputs;
+        baseline = after;
+        baselineKey = setKey(working);
+        decisions.push({ ...base, verdict: 'accepted', problems: [], before, candidate: after });
+      } else {
+        const decision: Decision = {
+          ...base,
+          verdict: 'refused',
+          reason: 'InvalidSecrets',
+          message: problemLine(fresh[0]!),
+          remedy: 'fix the files in the secrets directory (a certificate and its key change together: write both, or swap a link to a folder holding both), or change the configuration that names them; the previous material stays in use until then',
+          problems: fresh,
+        };
+        memo.set(contextKey, decision);
+        decisions.push({ ...decision, before, candidate: after });
+      }
+    }
+  }
 
   const consider = (decl: DeclaredSource): void => {
     const name = decl.spec.name;
@@ -300,7 +355,8 @@ export function reconcile(input: ReconcileInput): ReconcileOutput {
     list.push(p);
     notServed.set(src, list);
   }
-  return { needs, served: working, compiled: result, key: baselineKey, decisions, declared: teams, removed: [...new Set(removed)].filter((n) => !working.has(n)), notServed, memo };
+  const usedInputs = options.compileKey !== undefined && options.compile !== undefined ? { inputs: { compile: options.compile, key: options.compileKey } } : {};
+  return { needs, served: working, compiled: result, key: baselineKey, decisions, declared: teams, removed: [...new Set(removed)].filter((n) => !working.has(n)), notServed, memo, ...usedInputs };
 }
 
 /** The request for facts about `revision` of a git source under its current policy. */
@@ -447,6 +503,8 @@ export function remedyFor(reason: RefusalReason, decl: DeclaredSource, served?: 
   const central = decl.declaredBy !== undefined ? `Source ${name} in the central repository (${decl.declaredBy})` : `the command line of the source '${name}'`;
   const where = decl.kind === 'directory' ? `the folder ${decl.spec.url}` : `branch ${decl.pin ?? decl.spec.branch} of ${decl.spec.url}`;
   switch (reason) {
+    case 'InvalidSecrets':
+      return 'fix the files in the secrets directory, or change the configuration that names them';
     case 'InvalidContent':
     case 'InvalidConfiguration':
       return `fix the problems named above and push a new commit to ${where} (or revert the commit)`;

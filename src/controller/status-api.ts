@@ -14,7 +14,8 @@ export function statusHandler(controller: Controller): (req: IncomingMessage, re
   return (_req, res) => {
     const sources = controller.status();
     const ready = sources.every((s) => s.state === 'Ready');
-    sendJSON(res, 200, { sources, allReady: ready, served: controller.appliedRevisions() });
+    const secrets = controller.secretsStatus();
+    sendJSON(res, 200, { sources, allReady: ready && secrets?.state !== 'Refused', served: controller.appliedRevisions(), ...(secrets ? { secrets } : {}) });
   };
 }
 

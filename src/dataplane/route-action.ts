@@ -1,7 +1,8 @@
 // What to do with a matched route, compiled once per IR: weighted backends with their rewrite,
 // header, timeout and retry policy; redirects; shadow; CORS. Nothing here is parsed per request.
 
-import type { IR, IRBackend, IRCors, IRRedirect, IRRetryPolicy, IRRoute, IRVirtualHost } from '../ir/types.js';
+import type { IR, IRBackend, IRCors, IRHeaderValue, IRRedirect, IRRetryPolicy, IRRoute, IRVirtualHost } from '../ir/types.js';
+import type { SecretStore } from '../ir/secrets.js';
 import { compileCors, type CompiledCors } from './cors.js';
 import { compileRegex } from './build-errors.js';
 import { RegexSubstitution } from '../ir/re2-regex.js';
@@ -102,7 +103,22 @@ function concat<T>(a: readonly T[], b: readonly T[]): readonly T[] {
   return b.length === 0 ? a : a.length === 0 ? b : [...a, ...b];
 }
 
-export function compileRouteAction(ir: IR, route: IRRoute, vhost: IRVirtualHost, clusters: ReadonlyMap<string, UpstreamCluster>): RouteAction {
+/**
+ * Header values with their credentials filled in from the SecretStore (the IR holds "[redacted]").
+ * Without a store (explain, route tests) the redacted values stay: nothing offline shows a credential.
+ */
+function withCredentials(adds: readonly IRHeaderValue[], secrets: SecretStore | undefined): readonly IRHeaderValue[] {
+  if (secrets === undefined || !adds.some((a) => a.secret !== undefined)) return adds;
+  return adds.map((a) => {
+    if (a.secret === undefined) return a;
+    const value = secrets[a.secret.id]?.value;
+    // compile put every value it referenced in the store; a missing one must not send "[redacted]".
+    if (value === undefined) throw new Error(`header ${a.name}: credential ${a.secret.id} is not in the secret store`);
+    return { name: a.name, value, append: a.append };
+  });
+}
+
+export function compileRouteAction(ir: IR, route: IRRoute, vhost: IRVirtualHost, clusters: ReadonlyMap<string, UpstreamCluster>, secrets?: SecretStore): RouteAction {
   const g = ir.global;
   const backends = route.backends.map((b): CompiledBackend => ({
     ir: b,
@@ -112,9 +128,9 @@ export function compileRouteAction(ir: IR, route: IRRoute, vhost: IRVirtualHost,
     hostRewrite: b.hostRewrite,
     autoHostRewrite: b.autoHostRewrite,
     requestRemove: lowerSet(b.headers.requestRemove, g.headers.requestRemove),
-    requestAdd: concat(b.headers.requestAdd, g.headers.requestAdd),
+    requestAdd: withCredentials(concat(b.headers.requestAdd, g.headers.requestAdd), secrets),
     responseRemove: lowerSet(b.headers.responseRemove, g.headers.responseRemove),
-    responseAdd: concat(b.headers.responseAdd, g.headers.responseAdd),
+    responseAdd: withCredentials(concat(b.headers.responseAdd, g.headers.responseAdd), secrets),
     requestTimeoutMs: b.timeouts.requestMs,
     idleTimeoutMs: b.timeouts.idleMs,
     retry: cachedRetry(b.retryPolicy ?? g.retryPolicy),

@@ -60,7 +60,7 @@ class RequestPathRuntime implements Runtime {
     for (const l of ir.listeners) this.listeners.set(l.name, l);
     this.clientCAContexts = new Set(ir.tlsContexts.filter((c) => c.ca !== undefined).map((c) => c.name));
     try {
-      this.index = buildRuntimeIndex(ir, (route, vh) => compileRouteAction(ir, route, vh, this.clusters));
+      this.index = buildRuntimeIndex(ir, (route, vh) => compileRouteAction(ir, route, vh, this.clusters, secrets));
     } catch (err) {
       // nothing of a runtime that failed to build may keep sockets or timers alive
       this.close();

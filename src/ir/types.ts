@@ -201,9 +201,16 @@ export interface IRRouteMatch {
 
 export interface IRHeaderValue {
   readonly name: string;
+  /** The value; "[redacted]" when `secret` is set (the real one is in the SecretStore). */
   readonly value: string;
   /** Emissary append semantics: true (default) adds another value, false replaces. */
   readonly append: boolean;
+  /**
+   * A credential: its value lives in the SecretStore under `id`, never here. `digest` (the first
+   * 16 hex digits of the value's SHA-256) changes with the value, so a rotation shows in plan and
+   * moves the IR hash.
+   */
+  readonly secret?: { readonly id: string; readonly digest: string };
 }
 
 export interface IRHeaderRules {

@@ -63,19 +63,7 @@ export const UNENFORCED_FIELDS: readonly UnenforcedField[] = Object.freeze([
     applies: present,
   },
   { kind: 'TLSContext', field: 'crl_secret', guards: 'certificate revocation lists: revoked client certificates would be accepted', applies: present },
-  {
-    kind: 'TLSContext',
-    field: 'cacert_chain_file',
-    guards: 'client certificate validation against a CA file on disk (use ca_secret): client certificates would not be checked',
-    applies: present,
-  },
   { kind: 'Host', field: 'tls.crl_secret', guards: 'certificate revocation lists: revoked client certificates would be accepted', applies: present },
-  {
-    kind: 'Host',
-    field: 'tls.cacert_chain_file',
-    guards: 'client certificate validation against a CA file on disk (use ca_secret): client certificates would not be checked',
-    applies: present,
-  },
 ] satisfies UnenforcedField[]);
 
 const fieldsByKind = new Map<string, UnenforcedField[]>();

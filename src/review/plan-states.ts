@@ -11,7 +11,7 @@ import type { CompileResult } from '../compile/index.js';
 import { compile } from '../compile/index.js';
 import { sha256 } from '../ir/canonical.js';
 import { readTree } from '../load/file-tree.js';
-import { reconcile, type Decision, type ReconcileOptions, type RevisionFacts, type ServedSource, type Snapshot } from '../controller/reconcile.js';
+import { reconcile, type CompileInputs, type Decision, type ReconcileOptions, type RevisionFacts, type ServedSource, type Snapshot } from '../controller/reconcile.js';
 import { gatherFacts } from '../controller/signature-policy.js';
 import { DEFAULT_INTERVAL_MS } from '../controller/controller.js';
 import type { DeclaredSource } from '../controller/source-kind.js';
@@ -42,6 +42,8 @@ export interface StateOptions {
   readonly cacheDir: string;
   /** Team sources read from folders (both sides). */
   readonly localTeams?: Readonly<Record<string, string>>;
+  /** The secrets directory as serve reads it (both sides): references to it resolve, nothing of it is printed. */
+  readonly compileInputs?: CompileInputs;
 }
 
 /** The name of the central state's root (its origins carry no source name). */
@@ -312,6 +314,7 @@ export async function planStates(base: SideSpec, head: SideSpec, opts: StateOpti
     defaultIntervalMs: DEFAULT_INTERVAL_MS,
     anonymous: CENTRAL,
     ...(opts.localTeams ? { localTeams: opts.localTeams } : {}),
+    ...(opts.compileInputs ? { compile: opts.compileInputs.compile, compileKey: opts.compileInputs.key } : {}),
   };
   const notes: string[] = [];
   const baseSide = await readSide(base, reader, opts);

@@ -63,7 +63,10 @@ describe('portico serve options', () => {
     ['a pin that looks like an option', ['--source', 'a=/r', '--pin', 'shop=--upload-pack=x'], /not a valid ref/],
     ['a local team named like a root', ['--source', 'a=/r', '--local', 'a=/x'], /not a team source/],
     ['a fetch size without a unit it knows', ['--source', 'a=/r', '--fetch-max-size', '64MB'], /at least 1KiB/],
+    ['a secrets directory that does not exist', ['--source', 'a=/r', '--secrets', '/nonexistent/secrets'], /--secrets: cannot read \/nonexistent\/secrets/],
+    ['a secrets directory that is a file', ['--source', 'a=/r', '--secrets', join(dir, 'not-a-dir')], /--secrets: .*not-a-dir is not a directory/],
   ];
+  writeFileSync(join(dir, 'not-a-dir'), '');
   for (const [name, argv, message] of bad) {
     it(`refuse ${name} with a clear message`, () => {
       assert.throws(() => parseServeArgs(argv, {}, '/srv'), (e: unknown) => e instanceof UsageError && message.test(e.message));
@@ -72,6 +75,11 @@ describe('portico serve options', () => {
 
   it('take download and cache caps with binary units', () => {
     assert.deepEqual(parseServeArgs(['--source', 'a=/r', '--fetch-max-size', '8MiB', '--cache-max-size', '1GiB'], {}).sources.limits, { maxFetchBytes: 8 * 1024 ** 2, maxCacheBytes: 1024 ** 3 });
+  });
+
+  it('take the secrets directory relative to the working directory', () => {
+    assert.equal(parseServeArgs(['--source', 'a=/r', '--secrets', '.'], {}, dir).sources.secretsDir, dir);
+    assert.equal(parseServeArgs(['--source', 'a=/r'], {}, dir).sources.secretsDir, undefined);
   });
 
   it('read webhook secrets from the environment too', () => {

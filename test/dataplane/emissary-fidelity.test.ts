@@ -333,12 +333,14 @@ spec:
   tlsSecret: { name: ${hostSecret} }
   tlsContext: { name: a-context }
 `;
+    // The Secrets hold keys in the configuration: each is also a PrivateKeyInGit warning, not the point here.
+    const relevant = (r: ReturnType<typeof compileLoose>) => r.report.problems.filter((p) => p.code !== 'PrivateKeyInGit');
     const bad = compileLoose(yaml('b-cert'));
-    assert.deepEqual(codes(bad), ['TLSSecretMismatch:a-host']);
-    assert.match(bad.report.problems[0]!.message, /tlsSecret 'default\/b-cert' differs from the secret 'default\/a-cert' of its TLSContext 'a-context'/);
-    assert.equal(bad.report.problems[0]!.field, 'spec.tlsSecret.name');
+    assert.deepEqual(codes(bad).filter((c) => !c.startsWith('PrivateKeyInGit')), ['TLSSecretMismatch:a-host']);
+    assert.match(relevant(bad)[0]!.message, /tlsSecret 'default\/b-cert' differs from the secret 'default\/a-cert' of its TLSContext 'a-context'/);
+    assert.equal(relevant(bad)[0]!.field, 'spec.tlsSecret.name');
     const good = compileLoose(yaml('a-cert'));
-    assert.equal(good.report.problems.length, 0);
+    assert.equal(relevant(good).length, 0);
     assert.equal(good.ir.listeners[0]!.virtualHosts[0]!.tlsContext, 'a-context');
   });
 

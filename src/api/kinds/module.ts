@@ -178,6 +178,11 @@ export const AmbassadorModuleConfigSchema = Closed({
   portico_max_connections_per_client: Type.Optional(
     Type.Integer({ minimum: 0, description: 'an integer >= 0 (0 = no cap)' }),
   ),
+  portico_credential_headers: Type.Optional(
+    Type.Array(Type.String({ pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$', description: 'a header name' }), {
+      description: 'more header names whose values are credentials (redacted wherever shown)',
+    }),
+  ),
   portico_overload: Type.Optional(
     Closed({
       heap_disable_keepalive_ratio: Type.Optional(HeapRatio),

@@ -122,10 +122,18 @@ export const LabelSelectorSchema = Closed({
   ),
 });
 
-/** A header value to add: a plain string, or {value, append}. */
+/**
+ * A header value to add: a plain string, or {value, append}, or {valueFrom: {secretKeyRef: {name,
+ * key}}, append} (Portico's: from the secrets directory). One object shape, so that a misspelt field
+ * gets a did-you-mean; compile requires exactly one of value and valueFrom.
+ */
 export const AddedHeaderSchema = Type.Union([
   Type.String(),
-  Closed({ value: Type.String(), append: Type.Optional(Type.Boolean()) }),
+  Closed({
+    value: Type.Optional(Type.String()),
+    valueFrom: Type.Optional(Closed({ secretKeyRef: Closed({ name: Type.String({ minLength: 1, maxLength: 253 }), key: Type.String({ minLength: 1, maxLength: 253 }) }) })),
+    append: Type.Optional(Type.Boolean()),
+  }),
 ]);
 export const AddedHeadersSchema = Type.Record(Type.String({ minLength: 1 }), AddedHeaderSchema);
 
