@@ -2083,7 +2083,7 @@ class YamlReader {
       return undefined;
     }
     if (k === '<<') {
-      this.spoil('UnknownField', 'merge keys ("<<") are not supported; write the fields out', keyPos, k);
+      this.spoil('YAMLMergeKey', 'merge keys ("<<") are not supported; write the fields out', keyPos, k);
       return undefined;
     }
     return k;

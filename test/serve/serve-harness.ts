@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { eventually, request } from './http-client.js';
 import { freePort } from '../support/free-port.js';
-import { listenerYaml, mappingYaml } from '../support/policy-yaml.js';
+import { listenerYaml, cleartextGatewayYaml, mappingYaml } from '../support/policy-yaml.js';
 
 const BIN = resolve('bin/portico.js');
 
@@ -47,7 +47,7 @@ export class ConfigDir {
   }
 
   listener(port: number, name = 'http'): Promise<void> {
-    return this.write('listener.yaml', listenerYaml(port, name));
+    return this.write('listener.yaml', cleartextGatewayYaml(port, name));
   }
 
   /** An HTTPS Listener, a Host for `hostname` terminating with a kubernetes.io/tls Secret. */
