@@ -2565,11 +2565,6 @@ class YamlReader {
     this.spoils.push({ path: [...this.path], key, code, message, at: p });
   }
 
-  /** The value of an explicit key, read without keeping its positions or reporting inside it (keys are never walked). */
-  private mutedValue(m: number, kind: number): unknown {
-    return this.muteWhile(() => this.valueOnLine(m, kind));
-  }
-
   /** Runs `read` with positions going to a scratch record and lost keys, aliases and positions inside it forgotten. */
   private muteWhile<T>(read: () => T): T {
     const sources = this.sources;
