@@ -986,6 +986,8 @@ class YamlReader {
         if (c === PIPE || c === GT) return this.blockScalar(p, n, props);
         return this.flowInBlock(p, n, props, kind);
       }
+      // (After an explicit key's ":", the yaml package reads another ": value" line at the same column as a mapping with an empty key.)
+      if (m === n && kind === EXPLICIT_VALUE && this.colonLine() && !this.tabbed) return this.blockMap(p, m, props, NO_PROPS);
       if (m === n && kind !== SEQ_ITEM && kind !== ROOT && kind !== DOC_LINE && this.isDashItem(p)) {
         if (this.tabbed) this.fail('Tabs are not allowed as indentation', this.lineStart + m);
         return this.blockSeq(p, m, props);
@@ -1001,7 +1003,7 @@ class YamlReader {
     const ls = text.lastIndexOf('\n') + 1;
     let spaces = 0;
     while (text.charCodeAt(ls + spaces) === SPACE) spaces++;
-    if (text.charCodeAt(ls + spaces) !== TAB || spaces > n) return;
+    if (text.charCodeAt(ls + spaces) !== TAB || spaces > Math.max(n, 0)) return;
     for (let i = ls + spaces; i < this.len; i++) if (!isBlank(text.charCodeAt(i))) return;
     this.fail('Tabs are not allowed as indentation', ls + spaces);
   }
@@ -1150,11 +1152,10 @@ class YamlReader {
           plainKey = this.keySafe;
         }
         valueAt = colon;
-        if (q === colon && !first) {
+        if (q === colon && !first && kp === NO_PROPS) {
           // An empty key stands where the yaml package puts it: after an empty value before it, else at the start of its line.
           if (prevEmpty) {
-            this.nodeLine = prevEmptyLine;
-            this.nodeCol = prevEmptyCol;
+            this.emptyKeyAfterEmptyValue(prevEmptyLine, prevEmptyCol, m);
           } else {
             this.nodeLine = entryAfterLine;
             this.nodeCol = 1;
@@ -1204,6 +1205,7 @@ class YamlReader {
         // "a: [x]: y": another entry, with an empty key at the ":".
         const colon = this.pendingColon;
         this.pendingColon = -1;
+        values = this.checkDuplicate(obj, values, null, colon, false);
         this.spoil('YAMLSyntax', 'mapping keys must be plain strings or numbers', { line: this.lineNo, col: colon - this.lineStart + 1 }, '?');
         this.pos = colon + 1;
         this.muteWhile(() => this.valueOnLine(m, MAP_VALUE));
@@ -1265,6 +1267,51 @@ class YamlReader {
     this.lineNo = lineNo;
     this.toContent();
     return -1;
+  }
+
+  /**
+   * Where the yaml package puts an empty key (": value" at the start of a line) that follows an
+   * entry with an empty value at (line, col): it follows the line breaks and comments in between.
+   */
+  private emptyKeyAfterEmptyValue(line: number, col: number, m: number): void {
+    const text = this.text;
+    let ls = this.lineStart;
+    for (let l = this.lineNo; l > line; l--) ls = text.lastIndexOf('\n', ls - 2) + 1;
+    // The line breaks after the value; a comment indented past the mapping starts the count again.
+    const breaks: number[] = [];
+    let comment = false;
+    let end = text.indexOf('\n', ls);
+    const rest = text.slice(ls + col - 1, end < 0 ? this.len : end);
+    if (/(^|[ \t])#/.test(rest)) comment = true;
+    breaks.push(line);
+    for (let l = line + 1; l < this.lineNo; l++) {
+      ls = end + 1;
+      end = text.indexOf('\n', ls);
+      const content = text.slice(ls, end < 0 ? this.len : end).replace(/\r$/, '');
+      const hash = content.search(/[^ \t]/);
+      if (hash >= 0 && content.charCodeAt(hash) === HASH) {
+        comment = true;
+        if (hash > m) breaks.length = 0;
+      }
+      breaks.push(l);
+    }
+    if (breaks.length >= 2) {
+      // At the end of the line whose break is the second one.
+      const l = breaks[1] as number;
+      let at = this.lineStart;
+      for (let k = this.lineNo; k > l; k--) at = text.lastIndexOf('\n', at - 2) + 1;
+      let e = text.indexOf('\n', at);
+      if (e < 0) e = this.len;
+      if (e > at && text.charCodeAt(e - 1) === CR) e--;
+      this.nodeLine = l;
+      this.nodeCol = e - at + 1;
+    } else if (comment) {
+      this.nodeLine = this.lineNo;
+      this.nodeCol = this.indent + 1;
+    } else {
+      this.nodeLine = line;
+      this.nodeCol = col;
+    }
   }
 
   /** Set by keyBeforeColonLine: the line its key is on. */
