@@ -23,6 +23,7 @@ import { AuditHistory, type HistoryEntry, type HistoryProblem } from './history.
 import { LastKnownGoodStore, LkgCorruptError, type LkgSource } from './last-known-good.js';
 import { problemKey, reconcile, SECRETS_SOURCE, type CompileInputs, type Decision, type ReconcileOutput, type RevisionFacts, type ServedSource, type Snapshot } from './reconcile.js';
 import { SYSTEM_CLOCK, FetchSchedule, type Clock } from './scheduler.js';
+import { ParseCache } from '../load/parse-cache.js';
 import { createDriver, plainFolderOf, type DriverOptions, type SourceDriver } from './source-drivers.js';
 import { sameLocation, type DeclaredSource } from './source-kind.js';
 import type { SourceMetrics } from './source-metrics.js';
@@ -189,6 +190,7 @@ export class Controller {
   private failedKey: string | undefined;
   private readonly appliedAt = new Map<string, string>();
   private readonly factsCache = new Map<string, RevisionFacts>();
+  private readonly parseCache = new ParseCache();
   private readonly lkg: LastKnownGoodStore | undefined;
   readonly history: AuditHistory;
   readonly metrics: SourceMetrics | undefined;
@@ -426,6 +428,19 @@ export class Controller {
     this.kick();
   }
 
+  /**
+   * Resolves once no pass is running or queued and no fetch is in flight. A pass waits a few seconds
+   * for slow fetches and lets them finish on their own; this waits for those too (tests, the demo).
+   */
+  async settled(): Promise<void> {
+    for (;;) {
+      await this.idle();
+      const fetching = [...this.runtimes.values()].map((rt) => rt.fetching).filter((p): p is Promise<void> => p !== undefined);
+      if (fetching.length === 0 && !this.running && !this.again) return;
+      await Promise.all(fetching);
+    }
+  }
+
   /** Resolves once no pass is running or queued. */
   idle(): Promise<void> {
     if (!this.running && !this.again) return Promise.resolve();
@@ -533,6 +548,7 @@ export class Controller {
       snapshots,
       facts: this.factsCache,
       memo: this.memo,
+      parseCache: this.parseCache,
       ...(this.previous ? { previous: this.previous } : {}),
       ...(inputs ? { inputs } : {}),
       options: this.options(),

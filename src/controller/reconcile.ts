@@ -20,6 +20,7 @@ import type { Claim, CompileOptions } from '../compile/options.js';
 import { compile, type CompileResult } from '../compile/index.js';
 import { sha256 } from '../ir/canonical.js';
 import { loadFiles, type LoadFile } from '../load/index.js';
+import type { ParseCache } from '../load/parse-cache.js';
 import type { SignatureCheck } from '../sources/commit-signatures.js';
 import type { CommitInfo } from '../sources/git-source.js';
 import { declareSources, historyPolicyKey, sameLocation, type DeclaredSource } from './source-kind.js';
@@ -155,6 +156,8 @@ export interface ReconcileInput {
    * through a rotation, an entry that a Host still names removed), so that the previous inputs stay.
    */
   readonly inputs?: CompileInputs;
+  /** Files read before, by content: a one-file change re-reads that file only (results are the same). */
+  readonly parseCache?: ParseCache;
   readonly options: ReconcileOptions;
 }
 
@@ -302,7 +305,7 @@ export function reconcile(input: ReconcileInput): ReconcileOutput {
       }
     }
 
-    const loaded = loadSnapshot(decl, snap, options);
+    const loaded = loadSnapshot(decl, snap, options, input.parseCache);
     const candidate: Working = new Map(working);
     candidate.set(name, { decl, snapshot: snap, loaded });
     const movedRoot = decl.declaredBy === undefined;
@@ -366,14 +369,18 @@ export function factRequest(decl: DeclaredSource, revision: string, served: stri
 }
 
 /** Loads one snapshot; a root's Source resources become declarations, a team's are refused. */
-export function loadSnapshot(decl: DeclaredSource, snap: Snapshot, options: ReconcileOptions): LoadedSnapshot {
+export function loadSnapshot(decl: DeclaredSource, snap: Snapshot, options: ReconcileOptions, cache?: ParseCache): LoadedSnapshot {
   const name = decl.spec.name;
   const anonymous = options.anonymous === name;
-  const loaded = loadFiles(snap.files, {
-    ...(anonymous ? {} : { source: name }),
-    ...(decl.kind === 'git' ? { revision: snap.revision } : {}),
-    ...(options.ambassadorId ? { ambassadorId: options.ambassadorId } : {}),
-  });
+  const loaded = loadFiles(
+    snap.files,
+    {
+      ...(anonymous ? {} : { source: name }),
+      ...(decl.kind === 'git' ? { revision: snap.revision } : {}),
+      ...(options.ambassadorId ? { ambassadorId: options.ambassadorId } : {}),
+    },
+    cache,
+  );
   const sources = loaded.resources.filter((r) => r.kind === 'Source');
   const resources = loaded.resources.filter((r) => r.kind !== 'Source');
   const problems = [...snap.problems, ...loaded.problems];

@@ -100,7 +100,7 @@ export class GitDriver implements SourceDriver {
       source: this.decl.spec.name,
       revision,
       // Files that are not UTF-8 are kept as bytes: the loader refuses them with their name.
-      files: s.files.map((f) => ({ path: f.path, content: isUtf8(f.content) ? f.content.toString('utf8') : f.content })),
+      files: s.files.map((f) => ({ path: f.path, content: isUtf8(f.content) ? f.content.toString('utf8') : f.content, hash: `git:${f.oid}` })),
       problems: s.problems,
       commit: s.commit,
     });
