@@ -3,9 +3,9 @@
 
 import type { Controller, SourceStatus } from '../controller/controller.js';
 import type { HistoryProblem } from '../controller/history.js';
-import type { IR } from '../ir/types.js';
+import type { IR, IRRoute } from '../ir/types.js';
 import { formatOrigin } from '../api/origin.js';
-import { routeTable, matchSummary, type RouteRow } from '../ir/route-table.js';
+import { matchSummary, type RouteRow } from '../ir/route-table.js';
 import { Explainer, type ExplainResult } from '../review/explain-engine.js';
 import { requestSpec, RequestSpecError } from '../review/request-spec.js';
 import { summariseUpstreams, type ClusterHealth } from '../dataplane/upstream-health.js';
@@ -81,31 +81,62 @@ function fromHistory(p: HistoryProblem, where: DiagProblem['where'], source: str
 const rowsCache = new WeakMap<IR, DiagRoute[]>();
 const explainers = new WeakMap<IR, Explainer>();
 
-function diagRoutes(ir: IR): DiagRoute[] {
+function diagRow(clusters: Map<string, string>, l: IR['listeners'][number], v: IR['listeners'][number]['virtualHosts'][number], r: IRRoute, order: number, index: number): DiagRoute {
+  // The route's id names the first Mapping of its group; canary members are listed on its object page.
+  const m = r.mappings.find((x) => r.id === `${x.namespace}/${x.name}` || r.id.startsWith(`${x.namespace}/${x.name}#`)) ?? r.mappings[0]!;
+  const resource = `${m.kind}/${m.namespace}/${m.name}`;
+  const origin = `${m.origin.path}:${m.origin.line}`;
+  const service = (cluster: string): string => clusters.get(cluster) ?? cluster;
+  return {
+    index,
+    listener: l.name,
+    port: l.port,
+    host: v.hostname,
+    order,
+    id: r.id,
+    match: matchSummary(r.match as RouteRow['match']),
+    upstreams: r.redirect ? [] : r.backends.map((b) => ({ service: service(b.cluster), cluster: b.cluster, weight: b.weight })),
+    ...(r.shadow && !r.redirect ? { shadow: { service: service(r.shadow.cluster), cluster: r.shadow.cluster, weight: r.shadow.weight } } : {}),
+    ...(r.redirect ? { redirect: `${r.redirect.responseCode}` } : {}),
+    owner: m.origin.source ?? '',
+    mapping: resource,
+    origin,
+    link: objectLink(m.origin.source, resource, origin),
+  };
+}
+
+/**
+ * Rows [from, to) in evaluation order. Without the whole table cached only those rows are built,
+ * so the first page of 10,000 routes costs a hundred rows, not ten thousand.
+ */
+function diagRows(ir: IR, from = 0, to = Infinity): DiagRoute[] {
   const cached = rowsCache.get(ir);
-  if (cached) return cached;
-  const rows = routeTable(ir).map((r: RouteRow, index): DiagRoute => {
-    const resource = `Mapping/${r.mapping.namespace}/${r.mapping.name}`;
-    const origin = `${r.origin.file}:${r.origin.line}`;
-    return {
-      index,
-      listener: r.listener.name,
-      port: r.listener.port,
-      host: r.virtualHost.hostname,
-      order: r.order,
-      id: r.id,
-      match: matchSummary(r.match),
-      upstreams: r.action.type === 'route' ? r.action.upstreams : [],
-      ...(r.action.type === 'route' && r.action.shadow ? { shadow: r.action.shadow } : {}),
-      ...(r.action.type === 'redirect' ? { redirect: `${r.action.redirect.responseCode}` } : {}),
-      owner: r.origin.source ?? '',
-      mapping: resource,
-      origin,
-      link: objectLink(r.origin.source, resource, origin),
-    };
-  });
-  rowsCache.set(ir, rows);
-  return rows;
+  if (cached) return cached.slice(from, to);
+  const clusters = new Map(ir.clusters.map((c) => [c.name, c.service]));
+  const out: DiagRoute[] = [];
+  let index = 0;
+  for (const l of ir.listeners) {
+    for (const v of l.virtualHosts) {
+      if (index + v.routes.length <= from) {
+        index += v.routes.length;
+        continue;
+      }
+      for (let order = 0; order < v.routes.length && index < to; order++, index++) if (index >= from) out.push(diagRow(clusters, l, v, v.routes[order]!, order, index));
+      if (index >= to) return out;
+    }
+  }
+  if (from === 0 && to === Infinity) rowsCache.set(ir, out);
+  return out;
+}
+
+function diagRoutes(ir: IR): DiagRoute[] {
+  return diagRows(ir);
+}
+
+function routeCount(ir: IR): number {
+  let n = 0;
+  for (const l of ir.listeners) for (const v of l.virtualHosts) n += v.routes.length;
+  return n;
 }
 
 export interface DiagContext {
@@ -203,18 +234,27 @@ export interface RoutesQuery {
 
 export async function routesPage(ctx: DiagContext, query: RoutesQuery): Promise<unknown> {
   const ir = servedIR(ctx);
-  const all = ir ? diagRoutes(ir) : [];
   const words = query.q.toLowerCase().split(/\s+/).filter((w) => w !== '');
-  const matching = words.length === 0 ? all : all.filter((r) => {
-    const text = `${r.host} ${r.match} ${r.id} ${r.owner} ${r.mapping} ${r.origin} ${r.upstreams.map((u) => `${u.service} ${u.cluster}`).join(' ')}`.toLowerCase();
-    return words.every((w) => text.includes(w));
-  });
-  const page = matching.slice(query.offset, query.offset + query.limit);
+  const total = ir ? routeCount(ir) : 0;
+  let matching = total;
+  let page: DiagRoute[] = [];
+  if (ir && words.length === 0) {
+    page = diagRows(ir, query.offset, query.offset + query.limit);
+    // The whole table, for filters and later pages, is built after this answer has gone out.
+    if (!rowsCache.has(ir)) setImmediate(() => diagRoutes(ir));
+  } else if (ir) {
+    const hits = diagRoutes(ir).filter((r) => {
+      const text = `${r.host} ${r.match} ${r.id} ${r.owner} ${r.mapping} ${r.origin} ${r.upstreams.map((u) => `${u.service} ${u.cluster}`).join(' ')}`.toLowerCase();
+      return words.every((w) => text.includes(w));
+    });
+    matching = hits.length;
+    page = hits.slice(query.offset, query.offset + query.limit);
+  }
   const traffic = await ctx.rates.forRoutes(page.map((r) => r.id));
   return {
     generation: ctx.view.served?.()?.generation ?? 0,
-    total: all.length,
-    matching: matching.length,
+    total,
+    matching,
     offset: query.offset,
     limit: query.limit,
     routes: page.map((r) => {

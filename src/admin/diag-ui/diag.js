@@ -309,7 +309,7 @@ async function renderExplain() {
       if (err instanceof AuthNeeded) throw err;
       return { status: 400, body: { error: err.message } };
     });
-    out.replaceChildren(...(status === 200 ? explainResult(body.result) : [h('p', { class: 'red', id: 'explain-error' }, body.error)]));
+    out.replaceChildren(...(status === 200 ? explainResult(body.result) : [h('p', { class: 'red', id: 'explain-error' }, body.error)]).flat().filter((c) => c !== null && c !== undefined));
     main.dataset.explained = String(Date.now());
   };
   fill(
