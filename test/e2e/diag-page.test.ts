@@ -107,6 +107,13 @@ describe('the diagnostics page', () => {
     central.write('gateway.yaml', gatewayFiles(good, flaky, mappingYaml('broken', '/broken/([', good.port, '  prefix_regex: true\n'))).commit('a broken regex');
     proc.signal('SIGHUP');
     await eventually('the broken revision refused', async () => (await status()).sources.find((x) => x.name === 'ops')?.state === 'Refused');
+    const errorPairs = JSON.parse((await request(`${proc.admin}/ambassador/v0/diag/?json=true&filter=errors`)).body) as [string, string][];
+    assert.ok(errorPairs.some(([key, message]) => key === 'Mapping/default/broken@ops' && /RE2/.test(message)), JSON.stringify(errorPairs));
+    const diagJSON = JSON.parse((await request(`${proc.admin}/ambassador/v0/diag/?json=true`)).body) as { route_info: { key: string }[]; system: { version: string } };
+    assert.deepEqual(diagJSON.route_info.map((r) => r.key).sort(), ['default/flaky', 'default/orders']);
+    const ids = async (path: string) => (JSON.parse((await request(`${proc.admin}${path}`)).body) as { routes: { id: string }[] }).routes.map((r) => r.id);
+    assert.deepEqual(await ids('/diag/routes?json=true'), await ids('/api/v1/diag/routes'), 'a page with ?json=true is its JSON');
+    assert.equal((await request(`${proc.admin}/diag/overview`, { method: 'POST', body: '{}' })).status, 405, 'nothing on the page changes configuration');
     await open(page, '/diag/overview', 'overview');
     const link = page.locator('#errors a.object-link', { hasText: 'Mapping/default/broken' }).first();
     await browser.screenshot(page, '04-overview-refused');
