@@ -64,7 +64,9 @@ serving:
   --admin-tls-secret NAME
                          serve the admin address over HTTPS and let in only clients whose certificate
                          the CA signs (DIR/NAME/tls.crt, tls.key, ca.crt of --secrets DIR)
-  --workers N            worker processes (default: one per core; 0 or 1 serves in this process)
+  --workers N            worker processes that serve traffic (default: one per core); fetching, parsing
+                         and compiling stay in the main process, off their event loops. 0 serves in
+                         the main process itself (for development and tests)
   --drain-timeout MS     how long in-flight requests may take at shutdown or listener removal
                          (default: the configuration's drain timeout)
   --access-log PATH|-    JSON access log to a file or stdout (default -); 'off' disables it
