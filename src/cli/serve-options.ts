@@ -4,8 +4,9 @@
 import os from 'node:os';
 import { isIP } from 'node:net';
 import { readFileSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseAdminAddress, AdminAddressError, isAdminHostName } from '../admin/admin-server.js';
+import { isLoopbackHost, readAdminTLS, type AdminAccessOptions } from '../admin/admin-access.js';
 import type { ServeOptions } from '../serve/serve-process.js';
 import type { SourcesOptions } from '../controller/provider.js';
 import { DEFAULT_INTERVAL_MS } from '../controller/controller.js';
@@ -55,6 +56,14 @@ serving:
   --admin HOST:PORT      read-only admin API address (default 127.0.0.1:8877; port 0 = any free port)
   --admin-host NAME      a further Host name the admin API answers for (repeatable); it always
                          answers for localhost, IP addresses and the --admin name, others get 421
+  --admin-token-file FILE
+                         the admin address asks for Authorization: Bearer TOKEN (FILE holds it;
+                         re-read when it changes); needed, or mTLS, when --admin is not loopback
+  --admin-token-secret NAME/KEY
+                         the same with the token in the secrets directory (--secrets DIR: DIR/NAME/KEY)
+  --admin-tls-secret NAME
+                         serve the admin address over HTTPS and let in only clients whose certificate
+                         the CA signs (DIR/NAME/tls.crt, tls.key, ca.crt of --secrets DIR)
   --workers N            worker processes that serve traffic (default: one per core); fetching, parsing
                          and compiling stay in the main process, off their event loops. 0 serves in
                          the main process itself (for development and tests)
@@ -87,6 +96,9 @@ const OPTIONS = {
   admin: { type: 'string' },
   bind: { type: 'string' },
   'admin-host': { type: 'string', multiple: true },
+  'admin-token-file': { type: 'string' },
+  'admin-token-secret': { type: 'string' },
+  'admin-tls-secret': { type: 'string' },
   workers: { type: 'string' },
   'drain-timeout': { type: 'string' },
   'access-log': { type: 'string' },
@@ -120,6 +132,33 @@ function namedArg(flag: string, arg: string, what: string): [string, string] {
   const err = validateSourceName(name);
   if (err) throw new UsageError(`${flag} '${arg}': ${err}`);
   return [name, arg.slice(eq + 1)];
+}
+
+/**
+ * The admin address's access control. Off loopback it is required: the page, the configuration and
+ * the history would otherwise be open to whoever reaches the address.
+ */
+function adminAccessArgs(v: { 'admin-token-file'?: string; 'admin-token-secret'?: string; 'admin-tls-secret'?: string }, adminHost: string, secretsDir: string | undefined): AdminAccessOptions | undefined {
+  const tokenFile = v['admin-token-file'];
+  const tokenSecret = v['admin-token-secret'];
+  const tlsSecret = v['admin-tls-secret'];
+  if (tokenFile !== undefined && tokenSecret !== undefined) throw new UsageError('give --admin-token-file or --admin-token-secret, not both');
+  if ((tokenSecret !== undefined || tlsSecret !== undefined) && secretsDir === undefined) throw new UsageError(`${tokenSecret !== undefined ? '--admin-token-secret' : '--admin-tls-secret'} names an entry of the secrets directory: give --secrets DIR`);
+  let file = tokenFile;
+  if (tokenSecret !== undefined) {
+    const m = /^([A-Za-z0-9][A-Za-z0-9._-]*)\/([A-Za-z0-9._-]+)$/.exec(tokenSecret);
+    if (!m || m[2] === '..' || m[2] === '.') throw new UsageError(`--admin-token-secret needs NAME/KEY (DIR/NAME/KEY of --secrets), got '${tokenSecret}'`);
+    file = join(secretsDir!, m[1]!, m[2]!);
+  }
+  if (tlsSecret !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(tlsSecret)) throw new UsageError(`--admin-tls-secret needs the NAME of a secrets directory entry, got '${tlsSecret}'`);
+  const tls = tlsSecret !== undefined ? readAdminTLS(secretsDir!, tlsSecret) : undefined;
+  if (file === undefined && tls === undefined) {
+    if (!isLoopbackHost(adminHost)) {
+      throw new UsageError(`--admin ${adminHost} is not a loopback address: protect it with --admin-token-file FILE, --admin-token-secret NAME/KEY or --admin-tls-secret NAME (see docs/reference/admin.md)`);
+    }
+    return undefined;
+  }
+  return { ...(file !== undefined ? { tokenFile: file } : {}), ...(tls ? { tls } : {}) };
 }
 
 export interface ParsedServe {
@@ -248,6 +287,8 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     if (!isDir) throw new UsageError(`--secrets: ${secretsDir} is not a directory`);
   }
 
+  const adminAccess = adminAccessArgs(v, admin.host, secretsDir);
+
   const hasGit = roots.some((r) => r.kind === 'git');
   const stateDir = v.state ?? (hasGit ? DEFAULT_STATE_DIR : undefined);
   return {
@@ -259,6 +300,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       ...(accessLog !== undefined ? { accessLog } : {}),
       exposeGeneration: v['generation-header'] === true,
       ...(bindAddress !== undefined ? { bindAddress } : {}),
+      ...(adminAccess ? { adminAccess } : {}),
     },
     sources: {
       roots,

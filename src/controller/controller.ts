@@ -11,8 +11,9 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatOrigin } from '../api/origin.js';
 import type { Problem } from '../api/problems.js';
+import type { Resource } from '../api/resource.js';
 import type { CompileResult } from '../compile/index.js';
-import { diffIR } from '../ir/diff.js';
+import { diffIR, type ChangedEntity } from '../ir/diff.js';
 import type { IR } from '../ir/types.js';
 import { holdsPrivateKey, type SecretStore } from '../ir/secrets.js';
 import { sha256 } from '../ir/canonical.js';
@@ -106,6 +107,8 @@ interface AttemptSummary {
   readonly message?: string;
   readonly remedy?: string;
   readonly problems?: readonly HistoryProblem[];
+  /** The commit signature check of this revision, when the source verifies signatures. */
+  readonly signature?: { readonly ok: boolean; readonly status: string; readonly signer?: string };
 }
 
 interface SourceRuntime {
@@ -172,7 +175,18 @@ function short(rev: string | undefined): string {
 }
 
 function historyProblems(ps: readonly Problem[]): HistoryProblem[] {
-  return ps.slice(0, 50).map((p) => ({ code: p.code, severity: p.severity, message: p.message, origin: formatOrigin(p.origin) }));
+  return ps.slice(0, 50).map((p) => ({
+    code: p.code,
+    severity: p.severity,
+    message: p.message,
+    origin: formatOrigin(p.origin),
+    ...(p.resource ? { resource: `${p.resource.kind}/${p.resource.namespace}/${p.resource.name}` } : {}),
+    ...(p.field ? { field: p.field } : {}),
+  }));
+}
+
+function attemptSignature(s: SignatureCheck | undefined): Pick<AttemptSummary, 'signature'> {
+  return s ? { signature: { ok: s.ok, status: s.status, ...(s.signer ? { signer: s.signer } : {}) } } : {};
 }
 
 export class Controller {
@@ -641,7 +655,7 @@ export class Controller {
     if (d.verdict === 'accepted') {
       if (rt) {
         rt.verdict = undefined;
-        rt.lastAttempt = { revision: d.revision, at: liveAt, result: 'Applied', message: `serving ${short(d.revision)}` };
+        rt.lastAttempt = { revision: d.revision, at: liveAt, result: 'Applied', message: `serving ${short(d.revision)}`, ...attemptSignature(d.signature) };
       }
       this.appliedAt.set(d.source, liveAt);
       this.metrics?.setRevision(d.source, d.revision);
@@ -671,7 +685,7 @@ export class Controller {
     if (rt) rt.verdict = d;
     if (d.remembered) return;
     const summaryProblems = historyProblems(d.problems);
-    if (rt) rt.lastAttempt = { revision: d.revision, at: liveAt, result: 'Rejected', ...(d.reason ? { reason: d.reason } : {}), ...(d.message ? { message: d.message } : {}), ...(d.remedy ? { remedy: d.remedy } : {}), problems: summaryProblems };
+    if (rt) rt.lastAttempt = { revision: d.revision, at: liveAt, result: 'Rejected', ...(d.reason ? { reason: d.reason } : {}), ...(d.message ? { message: d.message } : {}), ...(d.remedy ? { remedy: d.remedy } : {}), problems: summaryProblems, ...attemptSignature(d.signature) };
     this.metrics?.applyFailures.inc({ source: d.source, reason: d.reason ?? 'Rejected' });
     this.history.append({
       source: d.source,
@@ -885,6 +899,16 @@ export class Controller {
   appliedRevisions(): Record<string, string> {
     return Object.fromEntries([...this.served].map(([n, s]) => [n, s.snapshot.revision]));
   }
+
+  /** The compile of the served set (its report holds the served resources' conditions and warnings). */
+  servedCompile(): CompileResult | undefined {
+    return this.previous?.compiled;
+  }
+
+  /** The served sources' resources as loaded (for explain's setting origins). */
+  servedResources(): Resource[] {
+    return [...this.served.values()].flatMap((s) => s.loaded.resources);
+  }
 }
 
 /**
@@ -923,12 +947,37 @@ export function routeChanges(before: CompileResult | undefined, after: CompileRe
   const added = [...d.routes.added, ...d.tcpRoutes.added];
   const removed = [...d.routes.removed, ...d.tcpRoutes.removed];
   const changed = [...d.routes.changed.map((c) => c.key), ...d.tcpRoutes.changed.map((c) => c.key)];
+  const fields = fieldChanges([...d.routes.changed, ...d.tcpRoutes.changed].slice(0, MAX_LISTED));
   return {
     added: added.slice(0, MAX_LISTED),
     removed: removed.slice(0, MAX_LISTED),
     changed: changed.slice(0, MAX_LISTED),
     counts: { added: added.length, removed: removed.length, changed: changed.length },
+    ...(fields.length > 0 ? { fields } : {}),
   };
+}
+
+/**
+ * The changed routes' fields as the history keeps them: a bounded number per route, each value cut
+ * to a short JSON text, so that one large change cannot swell the audit file.
+ */
+function fieldChanges(changed: readonly ChangedEntity[]): NonNullable<NonNullable<HistoryEntry['routes']>['fields']> {
+  const MAX_FIELDS = 20;
+  const MAX_VALUE = 200;
+  const text = (v: unknown): string | undefined => {
+    if (v === undefined) return undefined;
+    const t = JSON.stringify(v);
+    return t.length > MAX_VALUE ? `${t.slice(0, MAX_VALUE)}…` : t;
+  };
+  return changed.map((c) => ({
+    key: c.key,
+    changes: c.changes.slice(0, MAX_FIELDS).map((f) => {
+      const before = text(f.before);
+      const after = text(f.after);
+      return { path: f.path, ...(before !== undefined ? { before } : {}), ...(after !== undefined ? { after } : {}) };
+    }),
+    ...(c.changes.length > MAX_FIELDS ? { more: c.changes.length - MAX_FIELDS } : {}),
+  }));
 }
 
 function commitFields(c: Snapshot['commit'] | undefined): Pick<HistoryEntry, 'author' | 'committer' | 'date' | 'message'> {

@@ -11,6 +11,7 @@ import { SourceMetrics } from './source-metrics.js';
 import type { SnapshotLimits } from '../sources/git-source.js';
 import { historyHandler, statusHandler } from './status-api.js';
 import { WebhookReceiver } from './webhooks.js';
+import { registerDiagnostics } from '../admin/diag-server.js';
 
 export interface SourcesOptions {
   /** Sources named on the command line (git repositories and folders), in the order given. */
@@ -73,8 +74,9 @@ export class SourcesProvider implements ConfigProvider {
     // A rotation is a recompile of what is served: nothing is fetched, new handshakes get the new material.
     this.secrets?.watch(() => controller.recompile());
     // Registered before the first fetch, so that status explains a slow or failing start.
-    this.admin.register('/api/v1/status', statusHandler(controller));
+    this.admin.register('/api/v1/status', statusHandler(controller, () => this.admin.upstreams()));
     this.admin.register('/api/v1/history', historyHandler(controller.history));
+    registerDiagnostics(this.admin, controller);
     if (this.opts.webhookSecrets.length > 0) {
       const receiver = new WebhookReceiver({
         secrets: this.opts.webhookSecrets,
