@@ -179,10 +179,10 @@ export interface ReconcileOutput {
 
 type Working = Map<string, ServedSource>;
 
-/** 0 git roots, 1 folder roots, 2 team sources: a source may never break one of a lower number. */
+/** 0 git (and cluster) roots, 1 folder roots, 2 team sources: a source may never break one of a lower number. */
 export function rank(d: DeclaredSource): number {
   if (d.declaredBy !== undefined) return 2;
-  return d.kind === 'git' ? 0 : 1;
+  return d.kind === 'directory' ? 1 : 0;
 }
 
 function byRankAndName(a: DeclaredSource, b: DeclaredSource): number {
@@ -374,9 +374,12 @@ export function loadSnapshot(decl: DeclaredSource, snap: Snapshot, options: Reco
     ...(decl.kind === 'git' ? { revision: snap.revision } : {}),
     ...(options.ambassadorId ? { ambassadorId: options.ambassadorId } : {}),
   });
-  const sources = loaded.resources.filter((r) => r.kind === 'Source');
-  const resources = loaded.resources.filter((r) => r.kind !== 'Source');
-  const problems = [...snap.problems, ...loaded.problems];
+  // A cluster's objects are named by kind, namespace and name (the snapshot's file paths), never by a line.
+  const asObject = decl.kind === 'kubernetes' ? <T extends { origin: Resource['origin'] }>(x: T): T => ({ ...x, origin: { ...x.origin, object: true } }) : <T>(x: T): T => x;
+  const all = decl.kind === 'kubernetes' ? loaded.resources.map(asObject) : loaded.resources;
+  const sources = all.filter((r) => r.kind === 'Source');
+  const resources = all.filter((r) => r.kind !== 'Source');
+  const problems = [...snap.problems, ...loaded.problems.map(asObject)];
   let declarations: DeclaredSource[] = [];
   if (decl.declaredBy === undefined) {
     const d = declareSources(sources, { source: name, declaringUrl: decl.spec.url, defaultIntervalMs: options.defaultIntervalMs });

@@ -1,0 +1,206 @@
+// The Kubernetes source driver: a namespace (or a label selection) of a cluster, read through shared
+// informers, handed to the reconcile like any source — a revision and a whole snapshot of files.
+//
+// Each object becomes one file named after it ("Mapping shop/orders"), holding its apiVersion, kind,
+// name, namespace, labels and spec (a Secret: its type and data), so that origins name the object, not
+// a line. The revision is the SHA-256 of those files: equal objects give the same revision on every
+// replica and after a restart, and a status write (which changes an object's resourceVersion but not
+// its content) does not make a new revision — which is why the revision is not the resourceVersion
+// itself; the resourceVersion and uid only decide which files must be written again.
+
+import { createHash } from 'node:crypto';
+import { FetchError } from '../sources/git-source.js';
+import { KubeApiError, KubeConfigError } from '../kubernetes/kube-client.js';
+import type { Collection, KubernetesCluster, ObjectRecord } from '../kubernetes/cluster.js';
+import { objectYaml } from '../kubernetes/object-yaml.js';
+import type { RevisionFacts, Snapshot } from './reconcile.js';
+import type { DriverOptions, SourceDriver } from './source-drivers.js';
+import type { DeclaredSource } from './source-kind.js';
+
+type Obj = Record<string, unknown>;
+
+interface ObjectFile {
+  readonly resourceVersion: string;
+  readonly path: string;
+  readonly content: string;
+  readonly digest: string;
+  readonly record: ObjectRecord;
+}
+
+const KEPT_SNAPSHOTS = 3;
+
+export class KubernetesDriver implements SourceDriver {
+  private collections: Collection[] | undefined;
+  private readonly files = new Map<string, ObjectFile>();
+  private readonly snapshots = new Map<string, Snapshot>();
+  private dirty = true;
+  private current: string | undefined;
+  private readonly unsubscribe: (() => void)[] = [];
+  private onChangeFn: (() => void) | undefined;
+
+  constructor(
+    readonly decl: DeclaredSource,
+    private readonly opts: DriverOptions,
+  ) {}
+
+  private get cluster(): KubernetesCluster {
+    const c = this.opts.kubernetes?.();
+    if (!c) throw new FetchError('AuthenticationFailed', `source '${this.decl.spec.name}' reads a Kubernetes cluster, but none is configured: give serve --kubeconfig FILE, or run in a cluster`);
+    return c;
+  }
+
+  private ensureStarted(): Collection[] {
+    if (this.collections) return this.collections;
+    const cluster = this.cluster;
+    this.collections = cluster.acquire(this.decl.kubernetes ?? {});
+    for (const c of this.collections) {
+      this.unsubscribe.push(
+        c.informer.onChange(() => {
+          this.dirty = true;
+          this.onChangeFn?.();
+        }),
+      );
+    }
+    return this.collections;
+  }
+
+  /** Waits for every collection's first list (bounded by the fetch timeout), then computes the revision. */
+  async fetch(signal: AbortSignal): Promise<string> {
+    let collections: Collection[];
+    try {
+      collections = this.ensureStarted();
+    } catch (err) {
+      if (err instanceof KubeConfigError) throw new FetchError('AuthenticationFailed', err.message);
+      throw err;
+    }
+    const unsynced = collections.filter((c) => !c.informer.synced);
+    if (unsynced.length > 0) await this.waitSynced(unsynced, signal);
+    if (!this.dirty && this.current !== undefined) return this.current;
+    this.dirty = false;
+    const snap = this.build(collections);
+    this.current = snap.revision;
+    return snap.revision;
+  }
+
+  private waitSynced(unsynced: Collection[], signal: AbortSignal): Promise<void> {
+    const timeoutMs = this.opts.fetchTimeoutMs ?? 60_000;
+    return new Promise<void>((resolve, reject) => {
+      const offs: (() => void)[] = [];
+      let timer: NodeJS.Timeout | undefined;
+      const done = (err?: Error): void => {
+        for (const off of offs) off();
+        if (timer) clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onAbort = (): void => done(new FetchError('Aborted', 'the gateway stopped while the cluster was being read'));
+      signal.addEventListener('abort', onAbort);
+      // A first list that fails is a fetch failure at once (the informer keeps retrying on its own).
+      for (const c of unsynced) offs.push(c.informer.onError((e) => done(fetchErrorOf(e, c))));
+      const already = unsynced.find((c) => c.informer.lastError !== undefined);
+      if (already) return done(fetchErrorOf(already.informer.lastError!, already));
+      timer = setTimeout(() => done(new FetchError('Timeout', `the cluster did not list ${unsynced.map((c) => c.kind).join(', ')} within ${timeoutMs} ms`)), timeoutMs);
+      timer.unref();
+      void Promise.all(unsynced.map((c) => c.informer.whenSynced())).then(() => done());
+    });
+  }
+
+  /** The snapshot of what the informers hold now; files are rewritten only for objects that changed. */
+  private build(collections: Collection[]): Snapshot {
+    const seen = new Set<string>();
+    for (const c of collections) {
+      for (const o of c.informer.store.values()) {
+        const m = (o.metadata ?? {}) as Obj;
+        const uid = String(m.uid ?? '');
+        const key = `${c.kind}/${uid}/${String(m.namespace ?? '')}/${String(m.name ?? '')}`;
+        seen.add(key);
+        const rv = String(m.resourceVersion ?? '');
+        const had = this.files.get(key);
+        if (had && had.resourceVersion === rv && rv !== '') continue;
+        this.files.set(key, objectFile(o, c, rv));
+      }
+    }
+    for (const k of [...this.files.keys()]) if (!seen.has(k)) this.files.delete(k);
+    const list = [...this.files.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    const h = createHash('sha256');
+    for (const f of list) h.update(`${f.path}\0${f.digest}\n`);
+    const revision = `sha256:${h.digest('hex')}`;
+    let snap = this.snapshots.get(revision);
+    if (!snap) {
+      snap = { source: this.decl.spec.name, revision, files: list.map((f) => ({ path: f.path, content: f.content })), problems: [] };
+      this.snapshots.set(revision, snap);
+      while (this.snapshots.size > KEPT_SNAPSHOTS) this.snapshots.delete(this.snapshots.keys().next().value!);
+      this.cluster.recordRevision(this.decl.spec.name, revision, new Map(list.map((f) => [f.path, f.record])));
+    }
+    this.cluster.noteCurrent(this.decl.spec.name, revision);
+    return snap;
+  }
+
+  async snapshot(revision: string): Promise<Snapshot> {
+    const hit = this.snapshots.get(revision);
+    if (hit) return hit;
+    // Like a folder, only the newest state of a cluster can be read.
+    const now = await this.fetch(new AbortController().signal);
+    const s = this.snapshots.get(now)!;
+    if (now !== revision) throw new FetchError('RefNotFound', `the objects of ${this.decl.spec.url} changed while they were being read`);
+    return s;
+  }
+
+  async cachedRevision(): Promise<string | undefined> {
+    return undefined;
+  }
+
+  async facts(): Promise<RevisionFacts> {
+    return { rewritten: false, anchored: false };
+  }
+
+  watch(onChange: () => void): void {
+    this.onChangeFn = onChange;
+  }
+
+  close(): void {
+    for (const off of this.unsubscribe.splice(0)) off();
+    if (this.collections) this.opts.kubernetes?.()?.release(this.collections);
+    this.collections = undefined;
+    this.onChangeFn = undefined;
+  }
+}
+
+/** The file of one object: what the loader needs, nothing the API server adds (status, managed fields). */
+function objectFile(o: Obj, c: Collection, resourceVersion: string): ObjectFile {
+  const m = (o.metadata ?? {}) as Obj;
+  const name = String(m.name ?? '');
+  const namespace = String(m.namespace ?? '');
+  const metadata: Obj = { name, namespace };
+  if (m.labels && typeof m.labels === 'object' && Object.keys(m.labels).length > 0) metadata.labels = m.labels;
+  const body: Obj = { apiVersion: c.apiVersion, kind: c.kind, metadata };
+  if (c.kind === 'Secret') {
+    if (o.type !== undefined) body.type = o.type;
+    if (o.data !== undefined) body.data = o.data;
+  } else if (o.spec !== undefined) body.spec = o.spec;
+  const content = objectYaml(body);
+  const generation = typeof m.generation === 'number' ? m.generation : 0;
+  return {
+    resourceVersion,
+    path: `${c.kind} ${namespace}/${name}`,
+    content,
+    digest: createHash('sha256').update(content).digest('hex'),
+    record: { kind: c.kind, apiVersion: c.apiVersion, namespace, name, uid: String(m.uid ?? ''), generation, ...(c.clusterKind ? { clusterKind: c.clusterKind } : {}) },
+  };
+}
+
+function fetchErrorOf(e: Error, c: Collection): FetchError {
+  if (e instanceof FetchError) return e;
+  if (e instanceof KubeApiError) {
+    if (e.status === 401 || e.status === 403) return new FetchError('AuthenticationFailed', `cannot list ${c.kind}: ${e.message}`);
+    if (e.status === 404) {
+      const crd = c.clusterKind ? `${c.clusterKind.plural}.${c.clusterKind.group}` : c.kind;
+      return new FetchError('RepositoryNotFound', `cannot list ${c.kind}: the API server does not know it (is the CRD ${crd} installed? portico crds | kubectl apply -f -): ${e.message}`);
+    }
+    return new FetchError('Unreachable', `cannot list ${c.kind}: ${e.message}`);
+  }
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ETIMEDOUT') return new FetchError('Timeout', `cannot list ${c.kind}: ${e.message}`);
+  return new FetchError('Unreachable', `cannot list ${c.kind}: ${code ?? ''} ${e.message}`.replace(/\s+/g, ' '));
+}
