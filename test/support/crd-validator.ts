@@ -86,19 +86,20 @@ export class CrdValidator {
  */
 export function structuralIssues(schema: Schema, path = ''): string[] {
   const issues: string[] = [];
+  const at = path || '/';
   const types = ['object', 'array', 'string', 'integer', 'number', 'boolean'];
   const exempt = schema['x-kubernetes-int-or-string'] === true || schema['x-kubernetes-preserve-unknown-fields'] === true;
-  if (schema.type === undefined && !exempt) issues.push(`${path || '/'}: no type`);
-  if (schema.type !== undefined && !types.includes(schema.type as string)) issues.push(`${path}: type ${String(schema.type)} is not one of ${types.join(', ')}`);
-  if (schema.properties !== undefined && schema.additionalProperties !== undefined) issues.push(`${path}: properties and additionalProperties together`);
-  if (schema.additionalProperties === false) issues.push(`${path}: additionalProperties: false`);
-  if (schema.items !== undefined && !isObject(schema.items)) issues.push(`${path}: items must be one schema`);
+  if (schema.type === undefined && !exempt) issues.push(`${at}: no type`);
+  if (schema.type !== undefined && !types.includes(schema.type as string)) issues.push(`${at}: type ${String(schema.type)} is not one of ${types.join(', ')}`);
+  if (schema.properties !== undefined && schema.additionalProperties !== undefined) issues.push(`${at}: properties and additionalProperties together`);
+  if (schema.additionalProperties === false) issues.push(`${at}: additionalProperties: false`);
+  if (schema.items !== undefined && !isObject(schema.items)) issues.push(`${at}: items must be one schema`);
   for (const k of ['anyOf', 'allOf', 'oneOf', 'not']) {
     const branches = k === 'not' ? (schema.not ? [schema.not] : []) : ((schema[k] as Schema[] | undefined) ?? []);
     for (const b of branches) {
       for (const bad of ['type', 'description', 'default', 'additionalProperties', 'nullable']) {
         const intOrString = schema['x-kubernetes-int-or-string'] === true && bad === 'type';
-        if ((b as Schema)[bad] !== undefined && !intOrString) issues.push(`${path}: ${bad} inside ${k}`);
+        if ((b as Schema)[bad] !== undefined && !intOrString) issues.push(`${at}: ${bad} inside ${k}`);
       }
     }
   }
