@@ -86,10 +86,11 @@ export class KubernetesDriver implements SourceDriver {
     const timeoutMs = this.opts.fetchTimeoutMs ?? 60_000;
     return new Promise<void>((resolve, reject) => {
       const offs: (() => void)[] = [];
-      let timer: NodeJS.Timeout | undefined;
+      const timer = setTimeout(() => done(new FetchError('Timeout', `the cluster did not list ${unsynced.map((c) => c.kind).join(', ')} within ${timeoutMs} ms`)), timeoutMs);
+      timer.unref();
       const done = (err?: Error): void => {
         for (const off of offs) off();
-        if (timer) clearTimeout(timer);
+        clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
         if (err) reject(err);
         else resolve();
@@ -100,8 +101,6 @@ export class KubernetesDriver implements SourceDriver {
       for (const c of unsynced) offs.push(c.informer.onError((e) => done(fetchErrorOf(e, c))));
       const already = unsynced.find((c) => c.informer.lastError !== undefined);
       if (already) return done(fetchErrorOf(already.informer.lastError!, already));
-      timer = setTimeout(() => done(new FetchError('Timeout', `the cluster did not list ${unsynced.map((c) => c.kind).join(', ')} within ${timeoutMs} ms`)), timeoutMs);
-      timer.unref();
       void Promise.all(unsynced.map((c) => c.informer.whenSynced())).then(() => done());
     });
   }
