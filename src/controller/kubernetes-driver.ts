@@ -21,8 +21,9 @@ type Obj = Record<string, unknown>;
 
 interface ObjectFile {
   readonly resourceVersion: string;
+  /** The same object while the cluster object is unchanged: the reconcile keeps its load by it. */
+  readonly file: { readonly path: string; readonly content: string };
   readonly path: string;
-  readonly content: string;
   readonly digest: string;
   readonly record: ObjectRecord;
 }
@@ -31,7 +32,10 @@ const KEPT_SNAPSHOTS = 3;
 
 export class KubernetesDriver implements SourceDriver {
   private collections: Collection[] | undefined;
-  private readonly files = new Map<string, ObjectFile>();
+  /** The file of each object, by collection and namespace/name. */
+  private readonly files = new Map<Collection, Map<string, ObjectFile>>();
+  /** What changed since the last build, by collection: some objects, or anything (after a list). */
+  private readonly changes = new Map<Collection, Set<string> | 'all'>();
   private readonly snapshots = new Map<string, Snapshot>();
   private dirty = true;
   private current: string | undefined;
@@ -54,9 +58,14 @@ export class KubernetesDriver implements SourceDriver {
     const cluster = this.cluster;
     this.collections = cluster.acquire(this.decl.kubernetes ?? {});
     for (const c of this.collections) {
+      this.changes.set(c, 'all');
       this.unsubscribe.push(
-        c.informer.onChange(() => {
+        c.informer.onChange((key) => {
           this.dirty = true;
+          const had = this.changes.get(c);
+          if (key === undefined) this.changes.set(c, 'all');
+          else if (had === undefined) this.changes.set(c, new Set([key]));
+          else if (had !== 'all') had.add(key);
           this.onChangeFn?.();
         }),
       );
@@ -107,27 +116,32 @@ export class KubernetesDriver implements SourceDriver {
 
   /** The snapshot of what the informers hold now; files are rewritten only for objects that changed. */
   private build(collections: Collection[]): Snapshot {
-    const seen = new Set<string>();
     for (const c of collections) {
-      for (const o of c.informer.store.values()) {
-        const m = (o.metadata ?? {}) as Obj;
-        const uid = String(m.uid ?? '');
-        const key = `${c.kind}/${uid}/${String(m.namespace ?? '')}/${String(m.name ?? '')}`;
-        seen.add(key);
-        const rv = String(m.resourceVersion ?? '');
-        const had = this.files.get(key);
+      const changed = this.changes.get(c);
+      if (changed === undefined) continue;
+      this.changes.delete(c);
+      let files = this.files.get(c);
+      if (!files) this.files.set(c, (files = new Map()));
+      const keys = changed === 'all' ? new Set([...files.keys(), ...c.informer.store.keys()]) : changed;
+      for (const key of keys) {
+        const o = c.informer.store.get(key);
+        if (!o) {
+          files.delete(key);
+          continue;
+        }
+        const rv = String(((o.metadata ?? {}) as Obj).resourceVersion ?? '');
+        const had = files.get(key);
         if (had && had.resourceVersion === rv && rv !== '') continue;
-        this.files.set(key, objectFile(o, c, rv));
+        files.set(key, objectFile(o, c, rv));
       }
     }
-    for (const k of [...this.files.keys()]) if (!seen.has(k)) this.files.delete(k);
-    const list = [...this.files.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-    const h = createHash('sha256');
-    for (const f of list) h.update(`${f.path}\0${f.digest}\n`);
-    const revision = `sha256:${h.digest('hex')}`;
+    const list: ObjectFile[] = [];
+    for (const files of this.files.values()) for (const f of files.values()) list.push(f);
+    list.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    const revision = `sha256:${createHash('sha256').update(list.map((f) => `${f.path}\0${f.digest}`).join('\n')).digest('hex')}`;
     let snap = this.snapshots.get(revision);
     if (!snap) {
-      snap = { source: this.decl.spec.name, revision, files: list.map((f) => ({ path: f.path, content: f.content })), problems: [] };
+      snap = { source: this.decl.spec.name, revision, files: list.map((f) => f.file), problems: [] };
       this.snapshots.set(revision, snap);
       while (this.snapshots.size > KEPT_SNAPSHOTS) this.snapshots.delete(this.snapshots.keys().next().value!);
       this.cluster.recordRevision(this.decl.spec.name, revision, new Map(list.map((f) => [f.path, f.record])));
@@ -162,6 +176,8 @@ export class KubernetesDriver implements SourceDriver {
     for (const off of this.unsubscribe.splice(0)) off();
     if (this.collections) this.opts.kubernetes?.()?.release(this.collections);
     this.collections = undefined;
+    this.files.clear();
+    this.changes.clear();
     this.onChangeFn = undefined;
   }
 }
@@ -180,10 +196,11 @@ function objectFile(o: Obj, c: Collection, resourceVersion: string): ObjectFile 
   } else if (o.spec !== undefined) body.spec = o.spec;
   const content = objectYaml(body);
   const generation = typeof m.generation === 'number' ? m.generation : 0;
+  const path = `${c.kind} ${namespace}/${name}`;
   return {
     resourceVersion,
-    path: `${c.kind} ${namespace}/${name}`,
-    content,
+    file: { path, content },
+    path,
     digest: createHash('sha256').update(content).digest('hex'),
     record: { kind: c.kind, apiVersion: c.apiVersion, namespace, name, uid: String(m.uid ?? ''), generation, ...(c.clusterKind ? { clusterKind: c.clusterKind } : {}) },
   };

@@ -69,7 +69,7 @@ export class Informer {
   /** The last failure, cleared by the next successful list or watch event. */
   lastError: Error | undefined;
   readonly stats: InformerStats = { lists: 0, watches: 0, events: 0, relistsAfterGone: 0, failures: 0 };
-  private readonly listeners = new Set<() => void>();
+  private readonly listeners = new Set<(key?: string) => void>();
   private readonly syncWaiters: { resolve: () => void }[] = [];
   private readonly errorWaiters = new Set<(e: Error) => void>();
   private aborter: AbortController | undefined;
@@ -88,7 +88,8 @@ export class Informer {
     this.random = opts.random ?? Math.random;
   }
 
-  onChange(fn: () => void): () => void {
+  /** Called with the namespace/name of a changed object, or with nothing after a list (anything may have changed). */
+  onChange(fn: (key?: string) => void): () => void {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
   }
@@ -118,8 +119,8 @@ export class Informer {
     return new Promise((resolve) => this.syncWaiters.push({ resolve }));
   }
 
-  private changed(): void {
-    for (const fn of this.listeners) fn();
+  private changed(key?: string): void {
+    for (const fn of this.listeners) fn(key);
   }
 
   private query(extra: Record<string, string>): string {
@@ -234,7 +235,7 @@ export class Informer {
           else this.store.set(key, o);
           if (rv) this.resourceVersion = rv;
           this.lastError = undefined;
-          this.changed();
+          this.changed(key);
         },
         signal,
       );
