@@ -49,7 +49,10 @@ export class KubernetesDriver implements SourceDriver {
 
   private get cluster(): KubernetesCluster {
     const c = this.opts.kubernetes?.();
-    if (!c) throw new FetchError('AuthenticationFailed', `source '${this.decl.spec.name}' reads a Kubernetes cluster, but none is configured: give serve --kubeconfig FILE, or run in a cluster`);
+    if (!c) {
+      const name = this.decl.spec.name;
+      throw new FetchError('AuthenticationFailed', `source '${name}' reads a Kubernetes cluster (${this.decl.spec.url}), but none is configured: serve reads it with --kubeconfig FILE or in a cluster; elsewhere give its objects as a folder, --local ${name}=DIR`);
+    }
     return c;
   }
 
