@@ -26,8 +26,9 @@ import { problemKey, reconcile, SECRETS_SOURCE, type CompileInputs, type Decisio
 import { SYSTEM_CLOCK, FetchSchedule, type Clock } from './scheduler.js';
 import { ParseCache } from '../load/parse-cache.js';
 import { createDriver, plainFolderOf, type DriverOptions, type SourceDriver } from './source-drivers.js';
-import { sameLocation, type DeclaredSource } from './source-kind.js';
+import { sameLocation, type DeclaredSource, type SourceKindName } from './source-kind.js';
 import type { SourceMetrics } from './source-metrics.js';
+import type { KubernetesCluster } from '../kubernetes/cluster.js';
 
 export const DEFAULT_INTERVAL_MS = 30_000;
 
@@ -89,6 +90,17 @@ export interface ControllerOptions {
   readonly random?: () => number;
   /** Replaces how sources are fetched (tests). */
   readonly createDriver?: (decl: DeclaredSource, opts: DriverOptions) => SourceDriver;
+  /** The cluster Kubernetes sources read (created on first use). */
+  readonly kubernetes?: () => KubernetesCluster | undefined;
+  /** Told after every pass that served something: what is served and what was decided (status write-back). */
+  readonly onPass?: (view: PassView) => void;
+}
+
+/** What one pass leaves: the served set, its compiled configuration, and the pass's decisions. */
+export interface PassView {
+  readonly served: ReadonlyMap<string, ServedSource>;
+  readonly compiled: CompileResult;
+  readonly decisions: readonly Decision[];
 }
 
 export class NoValidConfigurationError extends Error {
@@ -132,7 +144,7 @@ interface SourceRuntime {
 
 export interface SourceStatus {
   readonly name: string;
-  readonly kind: 'git' | 'directory';
+  readonly kind: SourceKindName;
   readonly url: string;
   readonly branch: string;
   readonly path: string;
@@ -250,6 +262,7 @@ export class Controller {
       ...(opts.fetchTimeoutMs ? { fetchTimeoutMs: opts.fetchTimeoutMs } : {}),
       ...(opts.limits ? { limits: opts.limits } : {}),
       ...(opts.folderPollMs !== undefined ? { folderPollMs: opts.folderPollMs } : {}),
+      ...(opts.kubernetes ? { kubernetes: opts.kubernetes } : {}),
     };
     for (const r of opts.roots) this.ensureRuntime(r);
   }
@@ -381,6 +394,7 @@ export class Controller {
       this.history.append({ source: name, revision: s.snapshot.revision, result: 'Restored', reason: 'LastKnownGood', liveAt: this.now(), generation: res.generation, ...commitFields(s.snapshot.commit) });
     }
     this.log.info({ sources: summary(out.served) }, 'serving the last-known-good set from the state folder');
+    this.opts.onPass?.({ served: out.served, compiled: out.compiled, decisions: [] });
     // A state file written before keys were kept out of it is rewritten without them at once.
     if (Object.values(set.sources).some((e) => e.files.some((f) => f.redacted === undefined && holdsPrivateKey(f.content)))) this.persist();
   }
@@ -639,6 +653,7 @@ export class Controller {
     }
     for (const d of out.decisions) this.record(d, liveAt, generation);
     for (const decl of out.declared.values()) this.ensureRuntime(decl);
+    this.opts.onPass?.({ served: out.served, compiled: out.compiled, decisions: out.decisions });
     if ([...out.served].some(([n, s]) => before.get(n)?.snapshot.revision !== s.snapshot.revision) || before.size !== out.served.size) this.persist();
   }
 
