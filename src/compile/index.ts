@@ -29,6 +29,7 @@ import { bindHosts, compileHosts, compileListeners, defaultHost, defaultListener
 import { ClusterNeedsTable, cmpHeader, compileMapping, matchKey, type ClusterNeeds, type MappingPlan } from './mappings.js';
 import { globsIntersect, globToRegex, isGlob } from './hostname-globs.js';
 import { clusterBaseName, parseService } from './service.js';
+import { compileFleet } from './release-policies.js';
 
 export type { CompileOptions } from './options.js';
 
@@ -97,6 +98,9 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
 
   // resolvers (static endpoint lists for services outside Kubernetes)
   const resolvers = compileResolvers(byKind('Resolver'), ctx);
+
+  // the fleet's peers and release policies (read by the controller and the fleet, not the data plane)
+  const fleet = compileFleet(byKind('Module'), byKind('ReleasePolicy'), ctx, options.sourceRanks ? Object.keys(options.sourceRanks).sort() : undefined);
 
   // 5. listeners and hosts
   // The defaults stand in only when no resource of the kind exists at all: an invalid Listener or
@@ -213,6 +217,7 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
     clusters,
     tlsContexts: tls,
     resolvers: [...resolvers.values()].sort((a, b) => cmpStr(a.name, b.name)),
+    ...(fleet ? { fleet } : {}),
   };
   const problems = ctx.sortedProblems();
   const report: Report = {

@@ -92,7 +92,8 @@ export type RefusalReason =
   | 'SignatureInvalid'
   | 'TooManyCommits'
   | 'VerificationError'
-  | 'GitError';
+  | 'GitError'
+  | 'CanaryFailed';
 
 export interface Decision {
   readonly source: string;
@@ -561,5 +562,7 @@ export function remedyFor(reason: RefusalReason, decl: DeclaredSource, served?: 
     case 'VerificationError':
     case 'GitError':
       return 'nothing to change in git: it is tried again on the next fetch';
+    case 'CanaryFailed':
+      return `fix the change and push a new commit to ${where} (or revert it); the refused revision is not tried again, and the last-known-good serves meanwhile`;
   }
 }

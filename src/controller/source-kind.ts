@@ -67,7 +67,7 @@ export function parseDuration(d: string | number): number {
 export const MIN_INTERVAL_MS = 1000;
 
 /** Kinds a team may never be granted: declaring sources is the central repository's alone. */
-const UNCLAIMABLE = new Set(['Source']);
+const UNCLAIMABLE = new Set(['Source', 'ReleasePolicy']);
 
 export interface DeclareContext {
   /** The declaring root source. */

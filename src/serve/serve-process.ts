@@ -169,10 +169,19 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
         if (r.ok) accessLog?.configure(ir.global.accessLog);
         return r;
       },
+      canary: {
+        ...inProcess.canary,
+        promote: async () => {
+          const r = await inProcess.canary.promote();
+          if (r.ok && inProcess.ir) accessLog?.configure(inProcess.ir.global.accessLog);
+          return r;
+        },
+      },
     };
   }
   // Every applied configuration is bound on --bind's address, and each listener it opens or closes is told.
   let announced: IR | undefined;
+  const innerCanary = inner.canary;
   const applier: ConfigApplier = {
     apply: async (ir, secrets, meta) => {
       const bound = withBindAddress(ir, options.bindAddress);
@@ -184,6 +193,8 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
       }
       return r;
     },
+    // A candidate shares the served listeners (the controller canaries nothing else): bound alike, nothing to announce.
+    ...(innerCanary ? { canary: { ...innerCanary, start: (ir, secrets, meta, share) => innerCanary.start(withBindAddress(ir, options.bindAddress), secrets, meta, share) } } : {}),
   };
 
   const state = new ServingState(applier, configMetrics, log);

@@ -183,6 +183,10 @@ export const AmbassadorModuleConfigSchema = Closed({
       description: 'more header names whose values are credentials (redacted wherever shown)',
     }),
   ),
+  /** The admin addresses of the other replicas, when they reach each other without Redis (docs/fleet.md). */
+  portico_fleet_peers: Type.Optional(
+    Type.Array(Type.String({ pattern: '^https?://[^/?#\\s]+/?$', description: 'an admin URL: http(s)://HOST:PORT' }), { maxItems: 100 }),
+  ),
   portico_overload: Type.Optional(
     Closed({
       heap_disable_keepalive_ratio: Type.Optional(HeapRatio),
