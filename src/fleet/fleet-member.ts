@@ -165,6 +165,7 @@ export class FleetMember {
       version: this.opts.version,
       startedAt: this.startedAt,
       at: new Date().toISOString(),
+      heartbeatMs: this.opts.heartbeatMs,
       ready: s.ready,
       generation: s.generation,
       irHash: s.irHash,

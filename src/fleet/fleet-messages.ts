@@ -28,6 +28,8 @@ export interface ReplicaReport {
   readonly startedAt: string;
   /** When this report was made. */
   readonly at: string;
+  /** How often it reports: three missed heartbeats make it stale. */
+  readonly heartbeatMs?: number;
   readonly ready: boolean;
   readonly generation: number;
   readonly irHash: string | null;
@@ -73,6 +75,7 @@ function isReport(v: unknown): v is ReplicaReport {
     typeof v['startedAt'] === 'string' &&
     typeof v['at'] === 'string' &&
     !Number.isNaN(Date.parse(v['at'])) &&
+    (v['heartbeatMs'] === undefined || (typeof v['heartbeatMs'] === 'number' && v['heartbeatMs'] > 0)) &&
     typeof v['ready'] === 'boolean' &&
     typeof v['generation'] === 'number' &&
     (v['irHash'] === null || typeof v['irHash'] === 'string') &&

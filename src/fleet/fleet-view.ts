@@ -10,7 +10,7 @@ import type { ReplicaReport } from './fleet-messages.js';
 
 export interface FleetViewOptions {
   readonly now: number;
-  /** A replica whose last heartbeat is older than this is stale: shown, not counted. */
+  /** A replica whose last heartbeat is older than this (or three of its own intervals and a second) is stale: shown, not counted. */
   readonly staleAfterMs: number;
   /** A replica that disagrees for longer than this is flagged. */
   readonly disagreementBoundMs: number;
@@ -82,7 +82,7 @@ export function fleetView(reports: readonly ReplicaReport[], opts: FleetViewOpti
     if (!seen || Date.parse(seen.at) < at) newest.set(r.replica, r);
   }
   const all = [...newest.values()].sort((a, b) => (a.replica < b.replica ? -1 : a.replica > b.replica ? 1 : 0));
-  const isStale = (r: ReplicaReport): boolean => now - Date.parse(r.at) > opts.staleAfterMs;
+  const isStale = (r: ReplicaReport): boolean => now - Date.parse(r.at) > (r.heartbeatMs !== undefined ? 3 * r.heartbeatMs + 1000 : opts.staleAfterMs);
   const live = all.filter((r) => !isStale(r));
 
   const groups = new Map<string, ReplicaReport[]>();
