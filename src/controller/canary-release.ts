@@ -14,6 +14,7 @@ import type { IRReleasePolicy } from '../ir/types.js';
 import type { SecretStore } from '../ir/secrets.js';
 import type { IR } from '../ir/types.js';
 import type { CompileResult } from '../compile/index.js';
+import type { Resource } from '../api/resource.js';
 import { judgeCanary, nextCheckAt, startCanary, summarise, type CanaryState, type StepRecord } from '../release/canary-machine.js';
 import { releaseGate } from '../release/release-gate.js';
 import { emptyFigures, subtractTallies, type CanaryFigures } from '../release/revision-tally.js';
@@ -143,10 +144,11 @@ export class CanaryRelease {
     return this.running?.changed.get(source);
   }
 
-  /** The running canary's candidate compile (explain on both revisions). */
-  candidate(): { compiled: CompileResult; share: number; generation: number; revisions: Record<string, string> } | undefined {
+  /** The running canary's candidate (explain on both revisions). */
+  candidate(): { compiled: CompileResult; resources: readonly Resource[]; share: number; generation: number; revisions: Record<string, string> } | undefined {
     const r = this.running;
-    return r ? { compiled: r.out.compiled, share: r.state.share, generation: r.generation, revisions: Object.fromEntries(r.changed) } : undefined;
+    if (!r) return undefined;
+    return { compiled: r.out.compiled, resources: [...r.out.served.values()].flatMap((s) => s.loaded.resources), share: r.state.share, generation: r.generation, revisions: Object.fromEntries(r.changed) };
   }
 
   /** For the fleet heartbeat. */
@@ -184,20 +186,21 @@ export class CanaryRelease {
   }
 
   /**
-   * Offered a new served set before it is applied. True: the release took it (a canary runs, or this
-   * very candidate already does); false: apply it at once.
+   * Offered a new served set before it is applied. taken: the release took it (a canary runs, or this
+   * very candidate already does); otherwise apply it at once (`why`: why a governed change needs no canary).
    */
-  async offer(out: ReconcileOutput, served: CompileResult | undefined): Promise<boolean> {
+  async offer(out: ReconcileOutput, served: CompileResult | undefined): Promise<{ readonly taken: boolean; readonly why?: string }> {
     const accepted = out.decisions.filter((d) => d.verdict === 'accepted' && d.source !== SECRETS_SOURCE);
     const running = this.running;
     if (running) {
-      if (running.out.key === out.key) return true;
+      if (running.out.key === out.key) return { taken: true };
       await this.end(running, 'superseded', `superseded by ${accepted.map((d) => `${d.source}@${short(d.revision)}`).join(', ') || 'a newer configuration'}`);
     }
     const gate = releaseGate(served ? { ir: served.ir, secrets: served.secrets } : undefined, { ir: out.compiled.ir, secrets: out.compiled.secrets }, accepted.map((d) => d.source));
     if (gate.release === 'now') {
-      if (served && accepted.length > 0 && gate.why !== 'no ReleasePolicy governs the change') this.opts.log.info({ sources: accepted.map((d) => d.source), why: gate.why }, `released without a canary: ${gate.why}`);
-      return false;
+      const governed = served !== undefined && accepted.length > 0 && gate.why !== 'no ReleasePolicy governs the change';
+      if (governed) this.opts.log.info({ sources: accepted.map((d) => d.source), why: gate.why }, `released without a canary: ${gate.why}`);
+      return governed ? { taken: false, why: `released without a canary: ${gate.why}` } : { taken: false };
     }
     const policy = gate.policy;
     const share = policy.steps[0]!;
@@ -205,7 +208,7 @@ export class CanaryRelease {
     const r = await this.opts.sink.start(out.compiled.ir, out.compiled.secrets, { source: 'sources', revision, hash: out.compiled.hash }, share);
     if (!r.ok) {
       this.opts.log.error({ error: r.error }, 'the canary could not start; the change is applied at once instead');
-      return false;
+      return { taken: false, why: `released without a canary: it could not start (${r.error.message})` };
     }
     const now = this.opts.clock.now();
     // The serving processes count from zero for each canary.
@@ -229,7 +232,7 @@ export class CanaryRelease {
     this.opts.onChange?.();
     this.opts.log.info({ revisions: revision, policy: record.policy, generation: r.generation, share }, `canary of ${revision}: ${share} % of requests, then ${record.steps.slice(1).join(' → ')} % (ReleasePolicy ${record.policy})`);
     this.arm(run);
-    return true;
+    return { taken: true };
   }
 
   private record(run: Running, extra: Partial<CanaryRecord> = {}): CanaryRecord {

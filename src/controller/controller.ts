@@ -665,12 +665,15 @@ export class Controller {
     }
     // A ReleasePolicy may take the change into a canary (or a running canary keeps it): the served set
     // stays until the canary ends; this pass's refusals are recorded now.
+    let released: string | undefined;
     if (this.release && out.key !== this.failedKey && (out.compiled.hash !== this.appliedHash || this.release.active)) {
-      if (await this.release.offer(out, this.previous?.compiled)) {
+      const offered = await this.release.offer(out, this.previous?.compiled);
+      if (offered.taken) {
         for (const d of out.decisions) if (d.verdict !== 'accepted') this.record(d, liveAt, undefined);
         this.memo = out.memo;
         return;
       }
+      released = offered.why;
     }
     if (out.compiled.hash !== this.appliedHash) {
       if (out.key === this.failedKey) return;
@@ -682,7 +685,7 @@ export class Controller {
       generation = res.generation;
       this.appliedHash = out.compiled.hash;
     }
-    this.adopt(out, out.decisions, liveAt, generation);
+    this.adopt(out, out.decisions, liveAt, generation, undefined, released);
   }
 
   /** The served set could not be applied: every source stays on its last-known-good revision. */
@@ -723,7 +726,7 @@ export class Controller {
   }
 
   /** Makes a configuration that is live the served set: history, status, last-known-good. */
-  private adopt(out: ReconcileOutput, decisions: readonly Decision[], liveAt: string, generation: number | undefined, canary?: CanaryRecord): void {
+  private adopt(out: ReconcileOutput, decisions: readonly Decision[], liveAt: string, generation: number | undefined, canary?: CanaryRecord, released?: string): void {
     this.failedKey = undefined;
     const before = this.served;
     this.served = out.served;
@@ -746,13 +749,13 @@ export class Controller {
       this.runtimes.delete(name);
       this.schedule.remove(name);
     }
-    for (const d of decisions) this.record(d, liveAt, generation, canary);
+    for (const d of decisions) this.record(d, liveAt, generation, canary, released);
     for (const decl of out.declared.values()) this.ensureRuntime(decl);
     this.opts.onPass?.({ served: out.served, compiled: out.compiled, decisions: out.decisions });
     if ([...out.served].some(([n, s]) => before.get(n)?.snapshot.revision !== s.snapshot.revision) || before.size !== out.served.size) this.persist();
   }
 
-  private record(d: Decision, liveAt: string, generation: number | undefined, canary?: CanaryRecord): void {
+  private record(d: Decision, liveAt: string, generation: number | undefined, canary?: CanaryRecord, released?: string): void {
     if (d.source === SECRETS_SOURCE) {
       this.recordInputs(d, liveAt, generation);
       return;
@@ -788,6 +791,7 @@ export class Controller {
         liveAt,
         ...(generation !== undefined ? { generation } : {}),
         ...(canary ? { canary } : {}),
+        ...(released !== undefined ? { detail: released } : {}),
       });
       this.log.info({ source: d.source, revision: d.revision, generation, routes: routes.counts }, 'source revision is live');
       return;

@@ -22,7 +22,7 @@ import { FleetMember, reportTtlMs } from '../fleet/fleet-member.js';
 import { FleetMetrics } from '../fleet/fleet-metrics.js';
 import { RedisFleetBus } from '../fleet/redis-fleet-bus.js';
 import { FLEET_HOOK_PATH, PeerFleetBus } from '../fleet/peer-fleet-bus.js';
-import { fleetHandler } from '../fleet/fleet-api.js';
+import { fleetDocument, fleetHandler } from '../fleet/fleet-api.js';
 
 function defaultConnection(context: string | undefined): KubeConnection | undefined {
   const file = defaultKubeconfigPath();
@@ -211,7 +211,7 @@ export class SourcesProvider implements ConfigProvider {
       statusHandler(controller, () => this.admin.upstreams(), () => ({ ...(fleet ? { fleet: fleet.status() } : {}), ...(controller.release ? { release: controller.release.view() } : {}) })),
     );
     this.admin.register('/api/v1/history', historyHandler(controller.history));
-    registerDiagnostics(this.admin, controller);
+    registerDiagnostics(this.admin, controller, this.fleet && fleetOpts ? { fleet: () => fleetDocument(this.fleet!, fleetOpts.identity, peers ? () => peers!.peerStatus() : undefined), fleetStatus: () => this.fleet?.status() } : undefined);
     if (this.opts.webhookSecrets.length > 0) {
       const receiver = new WebhookReceiver({
         secrets: this.opts.webhookSecrets,

@@ -12,10 +12,19 @@ export function policyFor(fleet: IRFleet | undefined, source: string): IRRelease
   return policies.find((p) => p.sources?.includes(source)) ?? policies.find((p) => p.sources === undefined);
 }
 
-/** The hash of what traffic can notice: the IR without its fleet section (peers, policies). */
+/**
+ * JSON of a part of the IR without the origins of its elements: where a route was written (and at
+ * which revision, which every commit changes) is nothing traffic can notice. Compile is
+ * deterministic, so equal content gives equal text.
+ */
+function withoutOrigins(value: unknown): string {
+  return JSON.stringify(value, (key, v: unknown) => (key === 'origin' && typeof v === 'object' && v !== null ? undefined : v));
+}
+
+/** The hash of what traffic can notice: the IR without origins and without its fleet section (peers, policies). */
 export function observableHash(ir: IR): string {
   const { fleet: _fleet, ...rest } = ir;
-  return sha256(canonicalJSON(rest));
+  return sha256(withoutOrigins(rest));
 }
 
 /**
@@ -39,7 +48,7 @@ export function frontKey(ir: IR, secrets: SecretStore): string {
     .filter((k) => secrets[k]!.value === undefined)
     .sort()
     .map((k) => [k, sha256(canonicalJSON(secrets[k]))]);
-  return sha256(canonicalJSON({ listeners, tls: ir.tlsContexts, limits: ir.global.limits, material }));
+  return sha256(withoutOrigins({ listeners, tls: ir.tlsContexts, limits: ir.global.limits, material }));
 }
 
 export type GateDecision =
@@ -66,4 +75,17 @@ export function releaseGate(
   }
   // Several governed sources in one change: the first one's policy (by name) releases all of it.
   return { release: 'canary', policy: policyFor(served.ir.fleet, governed[0]!)!, governed };
+}
+
+/**
+ * What explain says about releases of the sources a request's route comes from: which policy would
+ * take a new revision of each, and on what share of requests first. Undefined when none governs them.
+ */
+export function releaseNote(fleet: IRFleet | undefined, sources: readonly string[]): string | undefined {
+  const parts: string[] = [];
+  for (const s of [...new Set(sources)].sort()) {
+    const p = policyFor(fleet, s);
+    if (p) parts.push(`a new revision of source '${s}' first serves ${p.steps[0]} % of requests (ReleasePolicy ${p.namespace}/${p.name}: ${[...p.steps, 100].join(' → ')} %, ${p.windowMs / 1000} s per step); until it is promoted, ${100 - p.steps[0]!} % of requests like this one get the revision explained here`);
+  }
+  return parts.length > 0 ? parts.join('; ') : undefined;
 }
