@@ -149,7 +149,7 @@ type BadField = (field: string, message: string) => { problem: Problem };
 
 function checkClaims(s: SourceSpec, bad: BadField): { problem: Problem } | undefined {
   const unclaimable = s.claims.kinds.filter((k) => UNCLAIMABLE.has(k));
-  if (unclaimable.length > 0) return bad('spec.claims.kinds', `spec.claims.kinds may not include ${unclaimable.join(', ')}: only the central repository declares sources`);
+  if (unclaimable.length > 0) return bad('spec.claims.kinds', `spec.claims.kinds may not include ${unclaimable.join(', ')}: only the central repository declares sources and release policies`);
   return undefined;
 }
 
