@@ -622,7 +622,8 @@ export class Controller {
       }
     }
     this.stats.reconciles++;
-    const inputs = this.opts.compileInputs?.();
+    // New secrets-directory material waits for a running canary to end, like every other change.
+    const inputs = this.release?.active ? undefined : this.opts.compileInputs?.();
     return reconcile({
       roots: this.opts.roots,
       served: this.served,

@@ -210,6 +210,8 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
         source: served?.source ?? null,
         revision: served?.revision ?? null,
         appliedAt: served?.appliedAt ?? null,
+        // A canary's candidate beside it, on a share of requests (docs/fleet.md).
+        canary: state.canaryServed ? { generation: state.canaryServed.generation, hash: state.canaryServed.hash, revision: state.canaryServed.revision ?? null, share: state.canaryServed.share, since: state.canaryServed.appliedAt } : null,
         ...(gateway ? { listeners: gateway.boundPorts(), overload: gateway.overloadState() ?? null } : {}),
         ...(pool ? { workers: pool.workers() } : {}),
         sources: state.lastAttempts(),
