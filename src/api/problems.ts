@@ -61,6 +61,9 @@ export const PROBLEM_CODES = {
   MappingNotAttached: 'warning',
   HostnameConflict: 'warning',
   UnsupportedSelector: 'error',
+  // Edge Stack filters
+  FilterNotFound: 'error',
+  InvalidTemplate: 'error',
   // ownership (claims)
   ClaimViolation: 'error',
 } as const satisfies Record<string, Severity>;

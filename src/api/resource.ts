@@ -14,6 +14,8 @@ export const KINDS = [
   'Secret',
   'Resolver',
   'Source',
+  'Filter',
+  'FilterPolicy',
 ] as const;
 export type Kind = (typeof KINDS)[number];
 

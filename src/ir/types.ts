@@ -23,6 +23,8 @@ export interface IR {
   readonly tlsContexts: readonly IRTLSContext[];
   /** Upstream resolvers by name (for services outside Kubernetes). Ordered by name. */
   readonly resolvers: readonly IRResolver[];
+  /** Edge Stack Filters and FilterPolicy rules; absent when there are none. */
+  readonly filters?: IRFilters;
 }
 
 /** Where an IR element came from: the resource and its origin (source@rev:path:line:col). */
@@ -76,6 +78,8 @@ export interface IRGlobal {
    * set_current_client_cert_details). Absent = SANITIZE: a client's copy is removed, none is set.
    */
   readonly clientCertDetails?: IRClientCertDetails;
+  /** Response compression (Module gzip, portico_brotli); absent = none. */
+  readonly compression?: IRCompression;
   /** Access log: JSON fields, or disabled. */
   readonly accessLog: { readonly enabled: boolean; readonly fields?: readonly string[] };
   /** Limits that protect the edge (HARDENING.md §2.11). */
@@ -384,4 +388,125 @@ export interface IRTLSContext {
   readonly alpnProtocols: readonly string[];
   readonly sni?: string;
   readonly source?: IRSourceRef;
+}
+
+// ───────────────────────── response compression (Module gzip and portico_brotli) ─────────────────────────
+
+/** What both codings share: which responses they take. */
+export interface IRCompressionCommon {
+  /** Responses with a smaller Content-Length stay as they are. */
+  readonly minContentLength: number;
+  /** Media types (lower case, no parameters) that are compressed. */
+  readonly contentTypes: readonly string[];
+  /** Leave responses with an ETag alone (else strong ETags are dropped from compressed ones). */
+  readonly disableOnEtagHeader: boolean;
+}
+
+export interface IRGzip extends IRCompressionCommon {
+  readonly compressionLevel: 'DEFAULT' | 'BEST' | 'SPEED';
+  readonly compressionStrategy: 'DEFAULT' | 'FILTERED' | 'HUFFMAN' | 'RLE';
+  readonly memoryLevel: number;
+  readonly windowBits: number;
+}
+
+export interface IRBrotli extends IRCompressionCommon {
+  /** 0–11. */
+  readonly quality: number;
+  /** 10–24 (log2 of the window). */
+  readonly windowBits: number;
+}
+
+export interface IRCompression {
+  readonly gzip?: IRGzip;
+  readonly brotli?: IRBrotli;
+  /** Remove Accept-Encoding from requests so that upstreams answer uncompressed (Emissary's remove_accept_encoding_header). */
+  readonly removeAcceptEncodingHeader: boolean;
+}
+
+// ───────────────────────── Edge Stack Filters and FilterPolicies ─────────────────────────
+
+export interface IRFilters {
+  /** Ordered by id ("namespace/name"). */
+  readonly filters: readonly IRFilter[];
+  /** Every FilterPolicy rule, policies ordered by namespace/name, rules in their order: the first that matches applies. */
+  readonly rules: readonly IRFilterRule[];
+}
+
+export interface IRHeaderTemplate {
+  readonly name: string;
+  /** Go text/template source (see src/ir/text-template.ts); checked at compile. */
+  readonly value: string;
+}
+
+export interface IRJWTFilter {
+  readonly jwksURI?: string;
+  readonly insecureTLS: boolean;
+  readonly algorithms: readonly string[];
+  readonly audience?: string;
+  readonly requireAudience: boolean;
+  readonly issuer?: string;
+  readonly requireIssuer: boolean;
+  readonly requireExpiresAt: boolean;
+  readonly leewayForExpiresAtMs: number;
+  readonly requireNotBefore: boolean;
+  readonly leewayForNotBeforeMs: number;
+  readonly requireIssuedAt: boolean;
+  readonly leewayForIssuedAtMs: number;
+  /** How long fetched keys are used before a refresh. */
+  readonly maxStaleMs: number;
+  readonly injectRequestHeaders: readonly IRHeaderTemplate[];
+  readonly errorResponse: {
+    readonly realm: string;
+    readonly headers: readonly IRHeaderTemplate[];
+    readonly bodyTemplate?: string;
+  };
+}
+
+export interface IRAPIKeyFilter {
+  /** Lower case. */
+  readonly httpHeader: string;
+  /** SecretStore ids of the keys (each entry's `value`); the IR holds no key. */
+  readonly keys: readonly { readonly id: string; readonly digest: string }[];
+}
+
+export interface IRFilter {
+  /** "namespace/name". */
+  readonly id: string;
+  readonly source: IRSourceRef;
+  readonly type: 'JWT' | 'APIKey' | 'External' | 'Invalid';
+  readonly jwt?: IRJWTFilter;
+  readonly apiKey?: IRAPIKeyFilter;
+  /** The AuthService-shaped spec of an External filter, as given. */
+  readonly external?: Readonly<Record<string, unknown>>;
+  /** Why an Invalid filter cannot run: requests it guards are refused (fail closed). */
+  readonly invalid?: string;
+}
+
+export interface IRFilterRef {
+  /** IRFilter id; a missing Filter is an Invalid one under this id. */
+  readonly filter: string;
+  readonly onDeny: 'break' | 'continue';
+  readonly onAllow: 'break' | 'continue';
+  readonly ifRequestHeader?: {
+    /** Lower case. */
+    readonly name: string;
+    readonly negate: boolean;
+    readonly value?: string;
+    /** RE2. */
+    readonly valueRegex?: string;
+  };
+  /** Scopes the JWT must carry (arguments.scope). */
+  readonly scope: readonly string[];
+}
+
+export interface IRFilterRule {
+  /** Glob: `*` matches any run of characters; compared without case. */
+  readonly host: string;
+  /** Glob: `*` matches any run of characters, `/` included. */
+  readonly path: string;
+  /** Empty: requests the rule matches pass with no filter. */
+  readonly filters: readonly IRFilterRef[];
+  readonly source: IRSourceRef;
+  /** Index of the rule in its FilterPolicy's rules. */
+  readonly index: number;
 }

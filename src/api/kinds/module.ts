@@ -149,6 +149,18 @@ export const AmbassadorModuleConfigSchema = Closed({
       remove_accept_encoding_header: Type.Optional(Type.Boolean()),
     }),
   ),
+  // Portico's own key (Emissary has no brotli): the same response rules as gzip, brotli's parameters.
+  portico_brotli: Type.Optional(
+    Closed({
+      enabled: Type.Optional(Type.Boolean()),
+      min_content_length: Type.Optional(Type.Integer({ minimum: 0 })),
+      quality: Type.Optional(Type.Integer({ minimum: 0, maximum: 11 })),
+      window_bits: Type.Optional(Type.Integer({ minimum: 10, maximum: 24 })),
+      content_type: Type.Optional(StringList),
+      disable_on_etag_header: Type.Optional(Type.Boolean()),
+      remove_accept_encoding_header: Type.Optional(Type.Boolean()),
+    }),
+  ),
   buffer: Type.Optional(Closed({ max_request_bytes: Type.Integer({ minimum: 1 }) })),
 
   // observability and operations
@@ -224,7 +236,6 @@ export const MODULE_NOT_IMPLEMENTED = [
   'config.enable_grpc_web',
   'config.enable_grpc_http11_bridge',
   'config.grpc_stats',
-  'config.gzip',
   'config.liveness_probe',
   'config.readiness_probe',
   'config.envoy_log_type',
