@@ -171,6 +171,10 @@ function jwtFilter(f: Resource, j: Obj, ctx: CompileContext): IRJWTFilter | unde
   };
   const algorithms = Array.isArray(j['validAlgorithms']) && j['validAlgorithms'].length > 0 ? [...new Set(j['validAlgorithms'] as string[])] : [...DEFAULT_ALGORITHMS];
   const onlyNone = algorithms.length === 1 && algorithms[0] === 'none';
+  const hmac = algorithms.filter((a) => a.startsWith('HS'));
+  if (hmac.length > 0) {
+    bad('SchemaViolation', `validAlgorithms ${hmac.join(', ')}: HMAC is not supported (its secret key would have to be published in the JWK Set); use RS*, PS* or ES*`, 'validAlgorithms');
+  }
   const jwksURI = typeof j['jwksURI'] === 'string' ? j['jwksURI'] : undefined;
   if (jwksURI === undefined) {
     if (!onlyNone) bad('SchemaViolation', 'jwksURI is required (unless validAlgorithms is ["none"])', 'jwksURI');

@@ -66,9 +66,11 @@ export class JWKSCache {
     return this.result();
   }
 
-  /** The cached set without waiting, if there is one (the hot path of verified tokens). */
+  /** The cached set without waiting, if there is one (the hot path of verified tokens); a stale one starts a refresh. */
   cached(): KeySetResult | undefined {
-    return this.keys === undefined ? undefined : this.result();
+    if (this.keys === undefined) return undefined;
+    if (this.now() - this.fetchedAt >= this.options.maxAgeMs) void this.fetchOnce(false);
+    return this.result();
   }
 
   /**
@@ -78,6 +80,11 @@ export class JWKSCache {
   async refreshForUnknownKey(): Promise<KeySetResult> {
     await this.fetchOnce(false);
     return this.result();
+  }
+
+  /** Resolves when no fetch is under way (a background refresh has landed). */
+  async idle(): Promise<void> {
+    while (this.inflight !== undefined) await this.inflight;
   }
 
   /** Starts the first fetch without waiting for it (at runtime build, before the first request). */

@@ -10,10 +10,13 @@
 import { compactVerify, decodeProtectedHeader, errors as joseErrors, type JWTVerifyGetKey } from 'jose';
 import type { KeySetResult } from './jwks-cache.js';
 
-/** The algorithms Portico verifies (Edge Stack's enum without `none`, which must be asked for). */
-export const SIGNING_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'HS256', 'HS384', 'HS512'] as const;
-/** What a filter that lists no validAlgorithms accepts: every asymmetric one (HS* must be listed). */
-export const DEFAULT_ALGORITHMS: readonly string[] = SIGNING_ALGORITHMS.filter((a) => !a.startsWith('HS'));
+/**
+ * The algorithms Portico verifies: RSA (as Edge Stack documents), RSA-PSS and ECDSA. HMAC (HS*)
+ * is refused at compile: its key would have to be published in the JWK Set, i.e. made public.
+ */
+export const SIGNING_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512'] as const;
+/** What a filter that lists no validAlgorithms accepts: every one of them (never `none`). */
+export const DEFAULT_ALGORITHMS: readonly string[] = SIGNING_ALGORITHMS;
 
 export interface JWTRules {
   /** Accepted `alg` values; "none" only when the filter lists it. */
@@ -159,7 +162,8 @@ async function verifySignature(raw: string, rules: JWTRules, keys: KeySource): P
       if (err instanceof joseErrors.JWKSNoMatchingKey) return fail('unknown_key', 'no key in the key set matches the token');
       if (err instanceof joseErrors.JWSSignatureVerificationFailed) return fail('signature', 'the token signature is invalid');
       if (err instanceof joseErrors.JOSEAlgNotAllowed) return fail('algorithm', 'the token algorithm is not accepted');
-      if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JOSENotSupported) return fail('malformed', 'the token is not a valid JWS');
+      if (err instanceof joseErrors.JOSENotSupported) return fail('algorithm', 'the token algorithm is not supported');
+      if (err instanceof joseErrors.JWSInvalid) return fail('malformed', 'the token is not a valid JWS');
       return fail('signature', 'the token signature could not be verified');
     }
   }

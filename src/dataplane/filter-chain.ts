@@ -1,0 +1,346 @@
+// Edge Stack filters on the request path: the first FilterPolicy rule that matches the request's
+// host and path picks the filters; each runs in order (if its ifRequestHeader holds) and allows
+// (possibly adding headers) or denies; onAllow / onDeny decide whether the next one runs.
+//
+// Built once per runtime from the IR; run() is the only per-request entry. Nothing here writes to
+// the client: the outcome (headers to set upstream, or the reply to send) goes back to the caller,
+// so the policy chain can answer in its one local-reply shape. Invalid filters (a refused OAuth2
+// filter, a missing Filter) refuse every request that reaches them, whatever onDeny says.
+
+import type { IRFilter, IRFilterRef, IRFilterRule, IRFilters, IRJWTFilter } from '../ir/types.js';
+import type { SecretStore } from '../ir/secrets.js';
+import { SearchMatch } from '../ir/re2-regex.js';
+import { DoNotSet, parseTemplate, runTemplate, templateHeaders, TemplateError, type ParsedTemplate } from '../ir/text-template.js';
+import { APIKeySet } from './api-key-check.js';
+import { jwksCacheFor } from './jwks-cache.js';
+import { bearerToken, missingScope, verifyJWT, VerifiedTokens, type JWTFailure, type JWTFailureKind, type JWTRules, type KeySource, type VerifiedToken } from './jwt-verify.js';
+
+/** The request as filters see it; header names lower case. */
+export interface FilterRequest {
+  readonly host: string;
+  readonly path: string;
+  readonly method: string;
+  readonly requestId: string;
+  header(name: string): string | undefined;
+}
+
+/** What an External filter answers (the AuthService check of the policy framework). */
+export type ExternalVerdict =
+  | { readonly allow: true; readonly setHeaders: readonly (readonly [string, string])[] }
+  | { readonly allow: false; readonly status: number; readonly headers: readonly string[]; readonly body: string };
+
+/** Runs an External filter's check; given by the policy framework (AuthService's implementation). */
+export type ExternalCheck = (req: FilterRequest, headers: ReadonlyMap<string, string>) => Promise<ExternalVerdict>;
+
+export type FilterOutcome =
+  | { readonly allow: true; readonly setHeaders: readonly (readonly [string, string])[]; readonly rule: string | undefined; readonly filters: readonly string[] }
+  | {
+      readonly allow: false;
+      readonly status: number;
+      /** Raw header list for the reply (name, value, ...). */
+      readonly headers: readonly string[];
+      /** The reply body; undefined: the gateway's own local-reply body for `code`. */
+      readonly body: string | undefined;
+      /** A short reason for logs and metrics (never a token or key). */
+      readonly reason: string;
+      /** The filter that denied ("namespace/name"). */
+      readonly filter: string;
+      readonly rule: string;
+    };
+
+export interface FilterChainOptions {
+  readonly now?: () => number;
+  /** The policy framework's External (AuthService) check for a filter's spec; absent: External filters refuse. */
+  readonly external?: (spec: Readonly<Record<string, unknown>>, id: string) => ExternalCheck | undefined;
+}
+
+interface CompiledRef {
+  readonly ir: IRFilterRef;
+  readonly filter: CompiledFilter;
+  readonly regex: SearchMatch | undefined;
+}
+
+interface CompiledRule {
+  readonly ir: IRFilterRule;
+  readonly host: GlobMatcher;
+  readonly path: GlobMatcher;
+  readonly refs: readonly CompiledRef[];
+  readonly label: string;
+}
+
+type CompiledFilter =
+  | { readonly type: 'Invalid'; readonly id: string; readonly why: string }
+  | { readonly type: 'APIKey'; readonly id: string; readonly header: string; readonly keys: APIKeySet }
+  | { readonly type: 'External'; readonly id: string; readonly check: ExternalCheck }
+  | {
+      readonly type: 'JWT';
+      readonly id: string;
+      readonly ir: IRJWTFilter;
+      readonly rules: JWTRules;
+      readonly keys: KeySource | undefined;
+      readonly verified: VerifiedTokens;
+      readonly inject: readonly (readonly [string, ParsedTemplate])[];
+      readonly errorHeaders: readonly (readonly [string, ParsedTemplate])[];
+      readonly body: ParsedTemplate | undefined;
+    };
+
+/** A `*` glob: `*` is any run of characters (`/` too), the rest literal. */
+export class GlobMatcher {
+  private readonly parts: readonly string[];
+  readonly any: boolean;
+
+  constructor(
+    readonly glob: string,
+    private readonly fold: boolean,
+  ) {
+    const g = fold ? glob.toLowerCase() : glob;
+    this.parts = g.split('*');
+    this.any = g === '*';
+  }
+
+  test(input: string): boolean {
+    if (this.any) return true;
+    const s = this.fold ? input.toLowerCase() : input;
+    const parts = this.parts;
+    if (parts.length === 1) return s === parts[0];
+    const first = parts[0]!;
+    const last = parts[parts.length - 1]!;
+    if (!s.startsWith(first) || s.length < first.length + last.length || !s.endsWith(last)) return false;
+    // Greedy left to right is exact for `*`-only globs: each middle part at its first place leaves the most room.
+    let at = first.length;
+    const end = s.length - last.length;
+    for (let i = 1; i < parts.length - 1; i++) {
+      const p = parts[i]!;
+      const found = s.indexOf(p, at);
+      if (found < 0 || found + p.length > end) return false;
+      at = found + p.length;
+    }
+    return true;
+  }
+}
+
+/** jwt-go's ValidationError bits, which Edge Stack error templates test (`eq .error.ValidationError.Errors 16`). */
+const VALIDATION_BITS: Readonly<Record<JWTFailureKind, number>> = {
+  missing: 0, malformed: 1, algorithm: 4, signature: 4, unknown_key: 2, keys_unavailable: 2,
+  audience: 8, expired: 16, issued_in_future: 32, issuer: 64, not_yet_valid: 128, claim: 512, insufficient_scope: 0,
+};
+
+export class FilterChain {
+  private readonly rules: readonly CompiledRule[];
+  private readonly now: () => number;
+
+  constructor(ir: IRFilters, secrets: SecretStore, options: FilterChainOptions = {}) {
+    this.now = options.now ?? Date.now;
+    const filters = new Map<string, CompiledFilter>();
+    for (const f of ir.filters) filters.set(f.id, compileFilter(f, secrets, options));
+    this.rules = ir.rules.map((r) => ({
+      ir: r,
+      host: new GlobMatcher(r.host, true),
+      path: new GlobMatcher(r.path, false),
+      label: `${r.source.namespace}/${r.source.name}#${r.index}`,
+      refs: r.filters.map((ref) => ({
+        ir: ref,
+        filter: filters.get(ref.filter) ?? { type: 'Invalid', id: ref.filter, why: `Filter ${ref.filter} does not exist` },
+        regex: ref.ifRequestHeader?.valueRegex !== undefined ? new SearchMatch(ref.ifRequestHeader.valueRegex) : undefined,
+      })),
+    }));
+  }
+
+  /** Start fetching every JWT filter's keys, so the first request does not wait for them. */
+  prefetch(): void {
+    for (const r of this.rules) for (const ref of r.refs) if (ref.filter.type === 'JWT') (ref.filter.keys as { prefetch?: () => void } | undefined)?.prefetch?.();
+  }
+
+  /** The first rule that matches (undefined: no rule, no filter). */
+  ruleFor(host: string, path: string): CompiledRule | undefined {
+    for (const r of this.rules) if (r.host.test(host) && r.path.test(path)) return r;
+    return undefined;
+  }
+
+  /** True when some rule could apply filters to this request (the chain step can be skipped otherwise). */
+  applies(host: string, path: string): boolean {
+    const r = this.ruleFor(host, path);
+    return r !== undefined && r.refs.length > 0;
+  }
+
+  /** Run the matching rule's filters. Never rejects: a fault becomes a 500 denial (fail closed). */
+  async run(req: FilterRequest): Promise<FilterOutcome> {
+    const rule = this.ruleFor(req.host, req.path);
+    if (rule === undefined || rule.refs.length === 0) return { allow: true, setHeaders: [], rule: rule?.label, filters: [] };
+    // Modifications are cumulative: later filters (and their ifRequestHeader) see earlier ones.
+    const set = new Map<string, string>();
+    const header = (n: string): string | undefined => set.get(n) ?? req.header(n);
+    const view: FilterRequest = { host: req.host, path: req.path, method: req.method, requestId: req.requestId, header };
+    const ran: string[] = [];
+    for (const ref of rule.refs) {
+      if (!conditionHolds(ref, header)) continue;
+      ran.push(ref.filter.id);
+      let verdict: Verdict;
+      try {
+        verdict = await this.runFilter(ref, view, set);
+      } catch (err) {
+        verdict = deny(500, [], undefined, `filter fault: ${(err as Error).message}`);
+      }
+      if (verdict.allow) {
+        for (const [k, v] of verdict.setHeaders) set.set(k.toLowerCase(), v);
+        if (ref.ir.onAllow === 'break') break;
+        continue;
+      }
+      if (ref.filter.type === 'Invalid' || ref.ir.onDeny === 'break') {
+        return { allow: false, status: verdict.status, headers: verdict.headers, body: verdict.body, reason: verdict.reason, filter: ref.filter.id, rule: rule.label };
+      }
+    }
+    return { allow: true, setHeaders: [...set], rule: rule.label, filters: ran };
+  }
+
+  private async runFilter(ref: CompiledRef, req: FilterRequest, set: ReadonlyMap<string, string>): Promise<Verdict> {
+    const f = ref.filter;
+    switch (f.type) {
+      case 'Invalid':
+        return deny(500, [], undefined, `filter unavailable: ${f.why}`);
+      case 'APIKey':
+        return f.keys.accepts(req.header(f.header)) ? ALLOW : deny(403, [], undefined, 'API key not found');
+      case 'External': {
+        const v = await f.check(req, set);
+        return v.allow ? { allow: true, setHeaders: v.setHeaders } : { allow: false, status: v.status, headers: v.headers, body: v.body, reason: 'external filter denied' };
+      }
+      case 'JWT':
+        return this.runJWT(f, ref.ir.scope, req);
+    }
+  }
+
+  private async runJWT(f: Extract<CompiledFilter, { type: 'JWT' }>, scope: readonly string[], req: FilterRequest): Promise<Verdict> {
+    const t = bearerToken(req.header('authorization'));
+    if (t === undefined) return jwtDeny(f, req, { kind: 'missing', message: 'no bearer token' });
+    if (typeof t !== 'string') return jwtDeny(f, req, t);
+    const out = await verifyJWT(t, f.rules, f.keys, this.now(), f.verified);
+    if (!out.ok) return jwtDeny(f, req, out.failure);
+    const missing = missingScope(out.token.claims, scope);
+    if (missing !== undefined) return jwtDeny(f, req, { kind: 'insufficient_scope', message: `the token lacks scope ${JSON.stringify(missing)}` });
+    if (f.inject.length === 0) return ALLOW;
+    const data = { token: tokenData(out.token), httpRequestHeader: templateHeaders({ get: (n) => req.header(n.toLowerCase()) }) };
+    const setHeaders: [string, string][] = [];
+    for (const [name, tpl] of f.inject) {
+      let v: string;
+      try {
+        v = runTemplate(tpl, data);
+      } catch (err) {
+        if (err instanceof DoNotSet) continue;
+        if (err instanceof TemplateError) return deny(500, [], undefined, `injectRequestHeaders ${name}: ${err.message}`);
+        throw err;
+      }
+      // A claim cannot smuggle a second header line (or anything a header may not hold) upstream.
+      if (!VALID_HEADER_VALUE.test(v)) return deny(500, [], undefined, `injectRequestHeaders ${name}: the value has characters a header may not hold`);
+      setHeaders.push([name, v]);
+    }
+    return { allow: true, setHeaders };
+  }
+}
+
+const VALID_HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+type Verdict =
+  | { readonly allow: true; readonly setHeaders: readonly (readonly [string, string])[] }
+  | { readonly allow: false; readonly status: number; readonly headers: readonly string[]; readonly body: string | undefined; readonly reason: string };
+
+const ALLOW: Verdict = { allow: true, setHeaders: [] };
+const deny = (status: number, headers: readonly string[], body: string | undefined, reason: string): Verdict => ({ allow: false, status, headers, body, reason });
+
+function conditionHolds(ref: CompiledRef, header: (n: string) => string | undefined): boolean {
+  const c = ref.ir.ifRequestHeader;
+  if (c === undefined) return true;
+  const v = header(c.name);
+  let holds: boolean;
+  if (c.value !== undefined) holds = v === c.value;
+  else if (ref.regex !== undefined) holds = v !== undefined && ref.regex.test(v);
+  else holds = v !== undefined && v !== '';
+  return c.negate ? !holds : holds;
+}
+
+function tokenData(t: VerifiedToken): Record<string, unknown> {
+  return { Raw: t.raw, Header: t.header, Claims: t.claims, Signature: t.signature, Valid: true };
+}
+
+/** The JWT filter's denial: RFC 6750 WWW-Authenticate, and the errorResponse headers and body. */
+function jwtDeny(f: Extract<CompiledFilter, { type: 'JWT' }>, req: FilterRequest, failure: JWTFailure): Verdict {
+  const status = failure.kind === 'insufficient_scope' ? 403 : failure.kind === 'keys_unavailable' ? 500 : 401;
+  const realm = f.ir.errorResponse.realm;
+  let challenge: string;
+  if (failure.kind === 'missing') challenge = `Bearer realm="${realm}"`;
+  else if (failure.kind === 'insufficient_scope') challenge = `Bearer error="insufficient_scope", error_description="${quoteSafe(failure.message)}", realm="${realm}"`;
+  else if (failure.kind === 'malformed' && /Authorization header/.test(failure.message)) challenge = `Bearer error="invalid_request", error_description="${quoteSafe(failure.message)}", realm="${realm}"`;
+  else challenge = `Bearer error="invalid_token", error_description="${quoteSafe(failure.message)}", realm="${realm}"`;
+  const headers: string[] = [];
+  if (status !== 500) headers.push('www-authenticate', challenge);
+  // Edge Stack's template data: status_code and message are printed by `{{ . | json "" }}`; the
+  // aliases and the error are there for templates but hidden from that dump (non-enumerable).
+  const data: Record<string, unknown> = { message: failure.message, status_code: status };
+  if (status >= 500) data.request_id = req.requestId;
+  Object.defineProperty(data, 'httpStatus', { value: status, enumerable: false });
+  Object.defineProperty(data, 'requestId', { value: req.requestId, enumerable: false });
+  if (status < 500) Object.defineProperty(data, 'request_id', { value: req.requestId, enumerable: false });
+  const bits = VALIDATION_BITS[failure.kind];
+  Object.defineProperty(data, 'error', { value: { ValidationError: bits === 0 ? null : { Errors: bits, Inner: failure.message } }, enumerable: false });
+  if (f.body === undefined && f.errorHeaders.length === 1 && f.errorHeaders[0]![0].toLowerCase() === 'content-type' && f.errorHeaders[0]![1].constant && f.errorHeaders[0]![1].source === 'application/json') {
+    // Nothing customised: the gateway's own reply shape (its content type is JSON already).
+    return deny(status, headers, undefined, `jwt ${failure.kind}`);
+  }
+  for (const [name, tpl] of f.errorHeaders) {
+    try {
+      const v = runTemplate(tpl, data);
+      if (VALID_HEADER_VALUE.test(v)) headers.push(name.toLowerCase(), v);
+    } catch {
+      // an error header that cannot be built is left out; the denial stands
+    }
+  }
+  let body: string;
+  try {
+    body = f.body === undefined ? JSON.stringify(data) : runTemplate(f.body, data);
+  } catch {
+    body = JSON.stringify(data);
+  }
+  return deny(status, headers, body, `jwt ${failure.kind}`);
+}
+
+function quoteSafe(s: string): string {
+  return s.replace(/["\\\r\n]/g, '');
+}
+
+function compileFilter(f: IRFilter, secrets: SecretStore, options: FilterChainOptions): CompiledFilter {
+  switch (f.type) {
+    case 'Invalid':
+      return { type: 'Invalid', id: f.id, why: f.invalid ?? 'the Filter is invalid' };
+    case 'APIKey': {
+      const keys = f.apiKey!.keys.map((k) => secrets[k.id]?.value).filter((v): v is string => v !== undefined && v !== '');
+      return keys.length === 0 ? { type: 'Invalid', id: f.id, why: 'its keys are missing' } : { type: 'APIKey', id: f.id, header: f.apiKey!.httpHeader, keys: new APIKeySet(keys) };
+    }
+    case 'External': {
+      const check = options.external?.(f.external ?? {}, f.id);
+      return check === undefined ? { type: 'Invalid', id: f.id, why: 'External filters need the AuthService check, which is not available' } : { type: 'External', id: f.id, check };
+    }
+    case 'JWT': {
+      const j = f.jwt!;
+      const rules: JWTRules = {
+        algorithms: j.algorithms,
+        ...(j.audience !== undefined ? { audience: j.audience } : {}),
+        requireAudience: j.requireAudience,
+        ...(j.issuer !== undefined ? { issuer: j.issuer } : {}),
+        requireIssuer: j.requireIssuer,
+        requireExpiresAt: j.requireExpiresAt,
+        leewayForExpiresAtMs: j.leewayForExpiresAtMs,
+        requireNotBefore: j.requireNotBefore,
+        leewayForNotBeforeMs: j.leewayForNotBeforeMs,
+        requireIssuedAt: j.requireIssuedAt,
+        leewayForIssuedAtMs: j.leewayForIssuedAtMs,
+      };
+      return {
+        type: 'JWT', id: f.id, ir: j, rules,
+        keys: j.jwksURI !== undefined ? jwksCacheFor(j.jwksURI, { insecureTLS: j.insecureTLS, maxAgeMs: j.maxStaleMs }) : undefined,
+        verified: new VerifiedTokens(),
+        inject: j.injectRequestHeaders.map((h) => [h.name, parseTemplate(h.value)] as const),
+        errorHeaders: j.errorResponse.headers.map((h) => [h.name, parseTemplate(h.value, true)] as const),
+        body: j.errorResponse.bodyTemplate !== undefined ? parseTemplate(j.errorResponse.bodyTemplate, true) : undefined,
+      };
+    }
+  }
+}
