@@ -2,9 +2,13 @@
 // `portico_brotli` block (Emissary has no brotli key), into the IR's one compression setting.
 
 import type { IRBrotli, IRCompression, IRGzip } from '../ir/types.js';
-import { DEFAULT_COMPRESSIBLE_TYPES } from '../dataplane/compression.js';
 
 type Cfg = Record<string, unknown>;
+
+/** Emissary's gzip content types when `content_type` is not given. */
+export const DEFAULT_COMPRESSIBLE_TYPES: readonly string[] = [
+  'application/javascript', 'application/json', 'application/xhtml+xml', 'image/svg+xml', 'text/css', 'text/html', 'text/plain', 'text/xml',
+];
 
 /** Emissary's gzip defaults (docs: memory_level 5, min_content_length 30, window_bits 12, DEFAULT level). */
 export const GZIP_DEFAULTS = { minContentLength: 30, memoryLevel: 5, windowBits: 12, compressionLevel: 'DEFAULT', compressionStrategy: 'DEFAULT' } as const;

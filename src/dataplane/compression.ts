@@ -11,11 +11,6 @@ import type { IRCompression, IRCompressionCommon } from '../ir/types.js';
 
 export type Coding = 'br' | 'gzip';
 
-/** Emissary's gzip content types when `content_type` is not given. */
-export const DEFAULT_COMPRESSIBLE_TYPES: readonly string[] = [
-  'application/javascript', 'application/json', 'application/xhtml+xml', 'image/svg+xml', 'text/css', 'text/html', 'text/plain', 'text/xml',
-];
-
 /**
  * The coding to use for this Accept-Encoding, among those configured (in the server's order of
  * preference): the one with the highest q-value, `*` standing for codings not named, q=0 refusing.
@@ -29,8 +24,9 @@ export function negotiateCoding(acceptEncoding: string | undefined, offered: rea
     if (coding === '') continue;
     let weight = 1;
     for (const p of params) {
-      const m = /^\s*q\s*=\s*([0-9.]+)\s*$/i.exec(p);
-      if (m !== null) weight = Math.min(1, Math.max(0, Number(m[1]) || 0));
+      const m = /^\s*q\s*=\s*(\S*)\s*$/i.exec(p);
+      // a q-value that is not a number counts as 0: the coding is not wanted
+      if (m !== null) weight = /^[01](\.\d{0,3})?$/.test(m[1]!) ? Math.min(1, Number(m[1])) : 0;
     }
     // the first mention counts (a repeated coding does not raise its own weight)
     if (!q.has(coding)) q.set(coding, weight);
