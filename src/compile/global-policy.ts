@@ -109,7 +109,11 @@ export function compileGlobal(modules: readonly Resource[], ctx: CompileContext)
   }
   g.limits = limitsFrom(cfg, g.limits);
   const compression = compressionFrom(cfg);
-  if (compression !== undefined) g.compression = compression;
+  if (compression !== undefined) {
+    g.compression = compression;
+    // Emissary's remove_accept_encoding_header: upstreams answer uncompressed, the gateway compresses
+    if (compression.removeAcceptEncodingHeader) g.headers = { ...g.headers, requestRemove: [...g.headers.requestRemove, 'accept-encoding'] };
+  }
   const fccd = cfg['forward_client_cert_details'];
   const sccd = cfg['set_current_client_cert_details'];
   if (typeof fccd === 'string' || (typeof sccd === 'object' && sccd !== null)) {

@@ -6,6 +6,7 @@
 // lose Content-Length (they stream) and gain `Vary: Accept-Encoding`, as do the uncompressed
 // responses that would have been compressed for another client, so caches keep them apart.
 
+import type { IncomingMessage } from 'node:http';
 import { constants as zc, createBrotliCompress, createGzip, type BrotliCompress, type Gzip } from 'node:zlib';
 import type { IRCompression, IRCompressionCommon } from '../ir/types.js';
 
@@ -143,4 +144,92 @@ export function offeredCodings(c: IRCompression): Coding[] {
 /** The settings of one coding. */
 export function settingsFor(c: IRCompression, coding: Coding): IRCompressionCommon {
   return coding === 'gzip' ? c.gzip! : c.brotli!;
+}
+
+/** Where compressed bytes go (the forward path's response sink). */
+export interface CompressedSink {
+  /** False: the client is not keeping up (the forward path pauses the upstream until it does). */
+  emit(chunk: Buffer): boolean;
+  end(): void;
+  fail(err: Error): void;
+}
+
+/**
+ * The response side of compression: decides per response, rewrites the head in place and returns
+ * the body transform, or leaves the response alone (adding Vary when another client would have
+ * had it compressed). Built once per runtime.
+ */
+export class CompressionHook {
+  private readonly offered: readonly Coding[];
+
+  constructor(private readonly settings: IRCompression) {
+    this.offered = offeredCodings(settings);
+  }
+
+  start(req: IncomingMessage, status: number, headers: string[], sink: CompressedSink): EncodingTransform | undefined {
+    const method = req.method ?? 'GET';
+    const facts = responseFacts(headers);
+    const ae = req.headers['accept-encoding'];
+    const coding = negotiateCoding(Array.isArray(ae) ? ae.join(', ') : ae, this.offered);
+    if (coding !== undefined && compressibleResponse(settingsFor(this.settings, coding), method, status, facts)) {
+      replaceAll(headers, compressedHeaders(headers, coding));
+      return new EncodingTransform(createEncoder(this.settings, coding), coding, sink);
+    }
+    // Not for this client: caches must still tell its copy from another client's compressed one.
+    if (this.offered.some((c) => compressibleResponse(settingsFor(this.settings, c), method, status, facts))) replaceAll(headers, withVary(headers));
+    return undefined;
+  }
+}
+
+function replaceAll(target: string[], from: readonly string[]): void {
+  target.length = 0;
+  for (const x of from) target.push(x);
+}
+
+/**
+ * One response's encoder. Upstream chunks go in as they come; what the encoder has is flushed
+ * once per turn of the event loop, so a streamed response (server-sent events, a slow upstream)
+ * reaches the client as it arrives instead of when a window fills.
+ */
+export class EncodingTransform {
+  private flushQueued = false;
+  private ended = false;
+
+  constructor(
+    private readonly encoder: Gzip | BrotliCompress,
+    private readonly coding: Coding,
+    sink: CompressedSink,
+  ) {
+    encoder.on('data', (c: Buffer) => {
+      // the forward path pauses the upstream when the client lags; the encoder holds at most what it was given
+      sink.emit(c);
+    });
+    encoder.once('end', () => sink.end());
+    encoder.once('error', (err: Error) => sink.fail(err));
+  }
+
+  write(chunk: Buffer): void {
+    if (this.ended) return;
+    this.encoder.write(chunk);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      setImmediate(flushEncoder, this);
+    }
+  }
+
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.encoder.end();
+  }
+
+  flush(): void {
+    this.flushQueued = false;
+    if (this.ended) return;
+    this.encoder.flush(this.coding === 'gzip' ? zc.Z_SYNC_FLUSH : zc.BROTLI_OPERATION_FLUSH);
+  }
+}
+
+function flushEncoder(t: EncodingTransform): void {
+  t.flush();
 }

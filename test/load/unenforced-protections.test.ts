@@ -93,7 +93,7 @@ test('opt-outs load: a Mapping with bypass_auth; FilterPolicies load and are che
     const r = load(policy(exempt + guarded));
     assert.deepEqual(refusals(r), []);
     const c = compile(r.resources, {}, r.problems);
-    assert.deepEqual(c.report.problems.map((p) => [p.code, p.severity, p.field]), [
+    assert.deepEqual(c.report.problems.map((p) => [p.code, p.severity, p.field]).sort(), [
       ['FilterNotFound', 'error', 'spec.rules.1.filters.0.name'],
       ['FilterNotFound', 'error', 'spec.rules.1.filters.1.name'],
     ]);
