@@ -2,7 +2,7 @@
 // them side by side in one run, prints ratios, and writes bench/results/latest.{json,md}.
 // Options: --quick (< 3 minutes), --only http1,routes,config,reload,h2,gitops, --layout split|shared,
 // --upstream nginx|node, --rounds N, --seconds S, --quiet-wait S, --no-priority, --portico head|worktree, --no-install, --out NAME,
-// --variants nginx,haproxy,portico-1w,... (HTTP/1.1 section: only these besides direct).
+// --variants nginx,haproxy,portico-1w,... (HTTP/1.1 section: only these besides direct); --only filters: JWT and gzip.
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir, cpus as osCpus, totalmem, release, setPriority, getPriority } from 'node:os';
 import { join } from 'node:path';
@@ -17,10 +17,11 @@ import { runConfigScale } from './sections/config-scale.js';
 import { runReload } from './sections/reload.js';
 import { runH2 } from './sections/h2-tls.js';
 import { runGitops } from './sections/gitops.js';
+import { runFilters } from './sections/filters.js';
 import { renderMarkdown, printRatios } from './report.js';
 import { quietGate } from './lib/measure.js';
 
-const SECTIONS = ['http1', 'routes', 'config', 'reload', 'h2', 'gitops'];
+const SECTIONS = ['http1', 'routes', 'config', 'reload', 'h2', 'gitops', 'filters'];
 const APT_PACKAGES = { wrk: 'wrk', nginx: 'nginx', haproxy: 'haproxy', h2load: 'nghttp2-client', openssl: 'openssl' };
 
 function parseArgs(argv) {
@@ -190,6 +191,7 @@ async function main() {
     await run('reload', '4. Reload under load', runReload);
     await run('h2', '5. HTTP/2 and TLS (h2load)', runH2);
     await run('gitops', '6. GitOps merge -> live', runGitops);
+    await run('filters', '7. Filters and compression (JWT, gzip) against the unprotected route', runFilters);
     await upstream.stop();
   } finally {
     await stopAll();
