@@ -48,6 +48,23 @@ export type FilterOutcome =
       readonly rule: string;
     };
 
+export interface ExplainedFilter {
+  readonly filter: string;
+  readonly type: string;
+  readonly decision: 'allow' | 'deny' | 'skipped' | 'at_serve_time';
+  readonly status?: number;
+  readonly reason: string;
+}
+
+export interface FilterExplanation {
+  /** "namespace/policy#index" of the rule that matched. */
+  readonly rule: string | undefined;
+  readonly steps: readonly ExplainedFilter[];
+  readonly decision: 'allow' | 'deny' | 'at_serve_time';
+  readonly status?: number;
+  readonly reason: string;
+}
+
 export interface FilterChainOptions {
   readonly now?: () => number;
   /** The policy framework's External (AuthService) check for a filter's spec; absent: External filters refuse. */
@@ -161,6 +178,45 @@ export class FilterChain {
   applies(host: string, path: string): boolean {
     const r = this.ruleFor(host, path);
     return r !== undefined && r.refs.length > 0;
+  }
+
+  /**
+   * What the filters would do with a request offline (`explain`, route tests without a target): the
+   * rule, and each filter's verdict as far as it can be known without the network. A JWT without a
+   * token is a 401 offline; with one, its signature needs the keys: decided at serve time.
+   */
+  explain(req: FilterRequest): FilterExplanation {
+    const rule = this.ruleFor(req.host, req.path);
+    if (rule === undefined) return { rule: undefined, steps: [], decision: 'allow', reason: 'no FilterPolicy rule matches' };
+    if (rule.refs.length === 0) return { rule: rule.label, steps: [], decision: 'allow', reason: `rule ${rule.label} applies no filter` };
+    const steps: ExplainedFilter[] = [];
+    for (const ref of rule.refs) {
+      const f = ref.filter;
+      if (!conditionHolds(ref, req.header)) {
+        steps.push({ filter: f.id, type: f.type, decision: 'skipped', reason: `ifRequestHeader ${ref.ir.ifRequestHeader!.name} does not hold` });
+        continue;
+      }
+      let step: ExplainedFilter;
+      if (f.type === 'Invalid') step = { filter: f.id, type: f.type, decision: 'deny', status: 500, reason: f.why };
+      else if (f.type === 'APIKey') {
+        step = f.keys.accepts(req.header(f.header))
+          ? { filter: f.id, type: f.type, decision: 'allow', reason: `${f.header} holds a known key` }
+          : { filter: f.id, type: f.type, decision: 'deny', status: 403, reason: `${f.header} holds no known key` };
+      } else if (f.type === 'External') step = { filter: f.id, type: f.type, decision: 'at_serve_time', reason: 'the external service decides' };
+      else {
+        const t = bearerToken(req.header('authorization'));
+        step = t === undefined || typeof t !== 'string'
+          ? { filter: f.id, type: f.type, decision: 'deny', status: 401, reason: t === undefined ? 'no bearer token' : t.message }
+          : { filter: f.id, type: f.type, decision: 'at_serve_time', status: 401, reason: 'a bearer token: its signature and claims are checked at serve time' };
+      }
+      steps.push(step);
+      if (step.decision === 'at_serve_time') return { rule: rule.label, steps, decision: 'at_serve_time', status: step.status, reason: step.reason };
+      if (step.decision === 'allow' && ref.ir.onAllow === 'break') break;
+      if (step.decision === 'deny' && (f.type === 'Invalid' || ref.ir.onDeny === 'break')) {
+        return { rule: rule.label, steps, decision: 'deny', status: step.status, reason: `${f.id}: ${step.reason}` };
+      }
+    }
+    return { rule: rule.label, steps, decision: 'allow', reason: `rule ${rule.label}: the filters allow` };
   }
 
   /** Run the matching rule's filters. Never rejects: a fault becomes a 500 denial (fail closed). */

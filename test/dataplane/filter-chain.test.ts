@@ -292,3 +292,27 @@ test('globs: `*` matches any run, slashes too; the rest is literal', () => {
   assert.equal(g('/exact', '/exact/'), false);
   assert.equal(g('*.example.com', 'a.b.example.com', true), true);
 });
+
+test('explain: the rule that matched and what each filter would do offline', async () => {
+  const chain = chainOf(`${jwtFilter('jwt')}${apiKeyFilter}---
+apiVersion: getambassador.io/v3alpha1
+kind: FilterPolicy
+metadata: {name: p, namespace: default}
+spec:
+  rules:
+  - {host: "*", path: /health, filters: []}
+  - host: "*"
+    path: "*"
+    filters:
+    - {name: keys, onDeny: continue, onAllow: break}
+    - {name: jwt}
+`);
+  assert.deepEqual(chain.explain(request('/health')), { rule: 'default/p#0', steps: [], decision: 'allow', reason: 'rule default/p#0 applies no filter' });
+  const none = chain.explain(request('/orders'));
+  assert.equal(none.decision, 'deny');
+  assert.equal(none.status, 401);
+  assert.deepEqual(none.steps.map((s) => [s.filter, s.decision]), [['default/keys', 'deny'], ['default/jwt', 'deny']]);
+  assert.equal(chain.explain(request('/orders', { 'x-shop-key': 'key-one' })).decision, 'allow');
+  const token = chain.explain(request('/orders', { authorization: 'Bearer a.b.c' }));
+  assert.equal(token.decision, 'at_serve_time');
+});
