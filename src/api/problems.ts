@@ -61,6 +61,8 @@ export const PROBLEM_CODES = {
   MappingNotAttached: 'warning',
   HostnameConflict: 'warning',
   UnsupportedSelector: 'error',
+  // compile: edge policies
+  InvalidCIDR: 'error',
   // Edge Stack filters
   FilterNotFound: 'error',
   InvalidTemplate: 'error',
