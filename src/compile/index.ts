@@ -17,7 +17,6 @@
 import type { Resource } from '../api/resource.js';
 import { resourceKey } from '../api/resource.js';
 import type { Problem } from '../api/problems.js';
-import { compileFilters } from './filters.js';
 import { IR_VERSION, type IR, type IRBackend, type IRCluster, type IRHeaderMatch, type IRListener, type IRResolver, type IRRoute, type IRRouteMatch, type IRTCPRoute, type IRTLSContext, type IRVirtualHost, type IREndpoint, type IRSourceRef } from '../ir/types.js';
 import type { SecretEntry, SecretStore } from '../ir/secrets.js';
 import { HeaderCredentials } from './header-credentials.js';
@@ -100,7 +99,13 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   const tlsContexts = compileTLSContexts(byKind('TLSContext'), secretTable, ctx);
 
   // edge policies
-  const policies = compilePolicies({ module: byKind('Module').find((m) => m.name === 'ambassador') }, ctx);
+  const policies = compilePolicies({
+    module: byKind('Module').find((m) => m.name === 'ambassador'),
+    filters: byKind('Filter'),
+    filterPolicies: byKind('FilterPolicy'),
+    secrets: byKind('Secret'),
+    secretFiles: options.secretFiles,
+  }, ctx);
 
   // resolvers (static endpoint lists for services outside Kubernetes)
   const resolvers = compileResolvers(byKind('Resolver'), ctx);
@@ -212,10 +217,6 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   }
   for (const [id, e] of ctx.credentials.store) secrets[id] = e;
 
-  // Edge Stack filters: after the Module (regex limits) and with the Secrets that hold API keys.
-  const filterIR = compileFilters(byKind('Filter'), byKind('FilterPolicy'), byKind('Secret'), options.secretFiles, ctx);
-  for (const [id, e] of ctx.credentials.store) secrets[id] = e;
-
   const ir: IR = {
     version: IR_VERSION,
     ambassadorId: options.ambassadorId ?? 'default',
@@ -224,7 +225,6 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
     clusters,
     tlsContexts: tls,
     resolvers: [...resolvers.values()].sort((a, b) => cmpStr(a.name, b.name)),
-    ...(filterIR !== undefined ? { filters: filterIR } : {}),
   };
   const problems = ctx.sortedProblems();
   const report: Report = {

@@ -13,7 +13,7 @@ import { SearchMatch } from '../ir/re2-regex.js';
 import { DoNotSet, parseTemplate, runTemplate, templateHeaders, TemplateError, type ParsedTemplate } from '../ir/text-template.js';
 import { APIKeySet } from './api-key-check.js';
 import { jwksCacheFor } from './jwks-cache.js';
-import { bearerToken, missingScope, verifyJWT, VerifiedTokens, type JWTFailure, type JWTFailureKind, type JWTRules, type KeySource, type VerifiedToken } from './jwt-verify.js';
+import { bearerToken, missingScope, verifyJWT, verifyRemembered, VerifiedTokens, type JWTFailure, type JWTFailureKind, type JWTOutcome, type JWTRules, type KeySource, type VerifiedToken } from './jwt-verify.js';
 
 /** The request as filters see it; header names lower case. */
 export interface FilterRequest {
@@ -219,78 +219,113 @@ export class FilterChain {
     return { rule: rule.label, steps, decision: 'allow', reason: `rule ${rule.label}: the filters allow` };
   }
 
-  /** Run the matching rule's filters. Never rejects: a fault becomes a 500 denial (fail closed). */
-  async run(req: FilterRequest): Promise<FilterOutcome> {
+  /**
+   * Run the matching rule's filters. Decides at once when every filter that runs can (API keys, a
+   * remembered token), else returns a promise; never rejects: a fault is a 500 denial (fail closed).
+   */
+  run(req: FilterRequest): FilterOutcome | Promise<FilterOutcome> {
     const rule = this.ruleFor(req.host, req.path);
     if (rule === undefined || rule.refs.length === 0) return { allow: true, setHeaders: [], rule: rule?.label, filters: [] };
     // Modifications are cumulative: later filters (and their ifRequestHeader) see earlier ones.
     const set = new Map<string, string>();
     const header = (n: string): string | undefined => set.get(n) ?? req.header(n);
     const view: FilterRequest = { host: req.host, path: req.path, method: req.method, requestId: req.requestId, header };
-    const ran: string[] = [];
-    for (const ref of rule.refs) {
-      if (!conditionHolds(ref, header)) continue;
+    return this.runFrom(rule, 0, view, set, []);
+  }
+
+  private runFrom(rule: CompiledRule, from: number, req: FilterRequest, set: Map<string, string>, ran: string[]): FilterOutcome | Promise<FilterOutcome> {
+    for (let i = from; i < rule.refs.length; i++) {
+      const ref = rule.refs[i]!;
+      if (!conditionHolds(ref, req.header)) continue;
       ran.push(ref.filter.id);
-      let verdict: Verdict;
+      let verdict: Verdict | Promise<Verdict>;
       try {
-        verdict = await this.runFilter(ref, view, set);
+        verdict = this.runFilter(ref, req, set);
       } catch (err) {
         verdict = deny(500, [], undefined, `filter fault: ${(err as Error).message}`);
       }
-      if (verdict.allow) {
-        for (const [k, v] of verdict.setHeaders) set.set(k.toLowerCase(), v);
-        if (ref.ir.onAllow === 'break') break;
-        continue;
+      if (verdict instanceof Promise) {
+        return verdict
+          .catch((err: unknown) => deny(500, [], undefined, `filter fault: ${(err as Error).message}`))
+          .then((v) => {
+            const next = settle(rule, ref, v, set);
+            if (next === CONTINUE) return this.runFrom(rule, i + 1, req, set, ran);
+            return next === STOP ? allowOutcome(rule, set, ran) : next;
+          });
       }
-      if (ref.filter.type === 'Invalid' || ref.ir.onDeny === 'break') {
-        return { allow: false, status: verdict.status, headers: verdict.headers, body: verdict.body, reason: verdict.reason, filter: ref.filter.id, rule: rule.label };
-      }
+      const next = settle(rule, ref, verdict, set);
+      if (next === STOP) break;
+      if (next !== CONTINUE) return next;
     }
-    return { allow: true, setHeaders: [...set], rule: rule.label, filters: ran };
+    return allowOutcome(rule, set, ran);
   }
 
-  private async runFilter(ref: CompiledRef, req: FilterRequest, set: ReadonlyMap<string, string>): Promise<Verdict> {
+  private runFilter(ref: CompiledRef, req: FilterRequest, set: ReadonlyMap<string, string>): Verdict | Promise<Verdict> {
     const f = ref.filter;
     switch (f.type) {
       case 'Invalid':
         return deny(500, [], undefined, `filter unavailable: ${f.why}`);
       case 'APIKey':
         return f.keys.accepts(req.header(f.header)) ? ALLOW : deny(403, [], undefined, 'API key not found');
-      case 'External': {
-        const v = await f.check(req, set);
-        return v.allow ? { allow: true, setHeaders: v.setHeaders } : { allow: false, status: v.status, headers: v.headers, body: v.body, reason: 'external filter denied' };
-      }
+      case 'External':
+        return f.check(req, set).then((v): Verdict => (v.allow ? { allow: true, setHeaders: v.setHeaders } : { allow: false, status: v.status, headers: v.headers, body: v.body, reason: 'external filter denied' }));
       case 'JWT':
         return this.runJWT(f, ref.ir.scope, req);
     }
   }
 
-  private async runJWT(f: Extract<CompiledFilter, { type: 'JWT' }>, scope: readonly string[], req: FilterRequest): Promise<Verdict> {
+  private runJWT(f: Extract<CompiledFilter, { type: 'JWT' }>, scope: readonly string[], req: FilterRequest): Verdict | Promise<Verdict> {
     const t = bearerToken(req.header('authorization'));
     if (t === undefined) return jwtDeny(f, req, { kind: 'missing', message: 'no bearer token' });
     if (typeof t !== 'string') return jwtDeny(f, req, t);
-    const out = await verifyJWT(t, f.rules, f.keys, this.now(), f.verified);
-    if (!out.ok) return jwtDeny(f, req, out.failure);
-    const missing = missingScope(out.token.claims, scope);
-    if (missing !== undefined) return jwtDeny(f, req, { kind: 'insufficient_scope', message: `the token lacks scope ${JSON.stringify(missing)}` });
-    if (f.inject.length === 0) return ALLOW;
-    const data = { token: tokenData(out.token), httpRequestHeader: templateHeaders({ get: (n) => req.header(n.toLowerCase()) }) };
-    const setHeaders: [string, string][] = [];
-    for (const [name, tpl] of f.inject) {
-      let v: string;
-      try {
-        v = runTemplate(tpl, data);
-      } catch (err) {
-        if (err instanceof DoNotSet) continue;
-        if (err instanceof TemplateError) return deny(500, [], undefined, `injectRequestHeaders ${name}: ${err.message}`);
-        throw err;
-      }
-      // A claim cannot smuggle a second header line (or anything a header may not hold) upstream.
-      if (!VALID_HEADER_VALUE.test(v)) return deny(500, [], undefined, `injectRequestHeaders ${name}: the value has characters a header may not hold`);
-      setHeaders.push([name, v]);
-    }
-    return { allow: true, setHeaders };
+    const now = this.now();
+    const remembered = verifyRemembered(t, f.rules, f.keys, now, f.verified);
+    if (remembered !== undefined) return jwtVerdict(f, scope, req, remembered);
+    return verifyJWT(t, f.rules, f.keys, now, f.verified).then((out) => jwtVerdict(f, scope, req, out));
   }
+}
+
+const CONTINUE = 0;
+const STOP = 1;
+
+/** After one filter: go on, stop with an allow (onAllow break), or the denial that ends the run. */
+function settle(rule: CompiledRule, ref: CompiledRef, v: Verdict, set: Map<string, string>): typeof CONTINUE | typeof STOP | FilterOutcome {
+  if (v.allow) {
+    for (const [k, val] of v.setHeaders) set.set(k.toLowerCase(), val);
+    return ref.ir.onAllow === 'break' ? STOP : CONTINUE;
+  }
+  if (ref.filter.type === 'Invalid' || ref.ir.onDeny === 'break') {
+    return { allow: false, status: v.status, headers: v.headers, body: v.body, reason: v.reason, filter: ref.filter.id, rule: rule.label };
+  }
+  return CONTINUE;
+}
+
+function allowOutcome(rule: CompiledRule, set: Map<string, string>, ran: string[]): FilterOutcome {
+  return { allow: true, setHeaders: [...set], rule: rule.label, filters: ran };
+}
+
+/** A verified (or refused) token's verdict: scopes, then the headers it injects. */
+function jwtVerdict(f: Extract<CompiledFilter, { type: 'JWT' }>, scope: readonly string[], req: FilterRequest, out: JWTOutcome): Verdict {
+  if (!out.ok) return jwtDeny(f, req, out.failure);
+  const missing = missingScope(out.token.claims, scope);
+  if (missing !== undefined) return jwtDeny(f, req, { kind: 'insufficient_scope', message: `the token lacks scope ${JSON.stringify(missing)}` });
+  if (f.inject.length === 0) return ALLOW;
+  const data = { token: tokenData(out.token), httpRequestHeader: templateHeaders({ get: (n) => req.header(n.toLowerCase()) }) };
+  const setHeaders: [string, string][] = [];
+  for (const [name, tpl] of f.inject) {
+    let v: string;
+    try {
+      v = runTemplate(tpl, data);
+    } catch (err) {
+      if (err instanceof DoNotSet) continue;
+      if (err instanceof TemplateError) return deny(500, [], undefined, `injectRequestHeaders ${name}: ${err.message}`);
+      throw err;
+    }
+    // A claim cannot smuggle a second header line (or anything a header may not hold) upstream.
+    if (!VALID_HEADER_VALUE.test(v)) return deny(500, [], undefined, `injectRequestHeaders ${name}: the value has characters a header may not hold`);
+    setHeaders.push([name, v]);
+  }
+  return { allow: true, setHeaders };
 }
 
 const VALID_HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;

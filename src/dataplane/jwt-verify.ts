@@ -99,6 +99,19 @@ export class VerifiedTokens {
 }
 
 /**
+ * A token verified before with the key set as it is now: its claims checked at `nowMs`, without
+ * waiting for anything. Undefined when it is not remembered (then verifyJWT decides).
+ */
+export function verifyRemembered(raw: string, rules: JWTRules, keys: KeySource | undefined, nowMs: number, cache: VerifiedTokens): JWTOutcome | undefined {
+  const set = keys?.cached();
+  if (set === undefined) return undefined;
+  const token = cache.get(raw, set.version);
+  if (token === undefined) return undefined;
+  const claimFailure = checkClaims(token.claims, rules, nowMs);
+  return claimFailure === undefined ? { ok: true, token } : { ok: false, failure: claimFailure };
+}
+
+/**
  * Verify a token: its signature against the key source, then its claims at `nowMs`. Resolves to
  * the verified token or the first failure; never rejects.
  */

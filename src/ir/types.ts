@@ -23,8 +23,6 @@ export interface IR {
   readonly tlsContexts: readonly IRTLSContext[];
   /** Upstream resolvers by name (for services outside Kubernetes). Ordered by name. */
   readonly resolvers: readonly IRResolver[];
-  /** Edge Stack Filters and FilterPolicy rules; absent when there are none. */
-  readonly filters?: IRFilters;
 }
 
 /** Where an IR element came from: the resource and its origin (source@rev:path:line:col). */
@@ -316,6 +314,8 @@ export interface IRRoute {
 export interface IRPolicies {
   /** Module ip_allow / ip_deny (Emissary allows one of the two). */
   readonly ipFilter?: IRIPFilter;
+  /** Edge Stack Filters and FilterPolicy rules; absent when there are none. */
+  readonly filters?: IRFilters;
 }
 
 export interface IRIPFilter {

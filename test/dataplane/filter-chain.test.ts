@@ -23,7 +23,7 @@ function build(yaml: string, secretFiles?: SecretFiles) {
 function chainOf(yaml: string, secretFiles?: SecretFiles): FilterChain {
   const { c, problems } = build(yaml, secretFiles);
   assert.deepEqual(problems, []);
-  return new FilterChain(c.ir.filters!, c.secrets);
+  return new FilterChain(c.ir.global.policies!.filters!, c.secrets);
 }
 
 function request(path: string, headers: Record<string, string> = {}, host = 'shop.example.com'): FilterRequest {
@@ -234,7 +234,7 @@ spec:
   const { c, problems } = build(yaml, files);
   assert.deepEqual(problems, []);
   assert.equal(JSON.stringify(c.ir).includes('dir-key-a'), false, 'the IR holds no key');
-  const chain = new FilterChain(c.ir.filters!, c.secrets);
+  const chain = new FilterChain(c.ir.global.policies!.filters!, c.secrets);
   assert.equal(status(await chain.run(request('/', { 'x-shop-key': 'dir-key-a' }))), 200);
   assert.equal(status(await chain.run(request('/', { 'x-shop-key': 'dir-key-b' }))), 200);
   assert.equal(status(await chain.run(request('/', { 'x-shop-key': 'dir-key-' }))), 403);
@@ -277,7 +277,7 @@ spec:
     'SchemaViolation Filter/jwt spec.JWT.validAlgorithms',
   ]);
   assert.match(c.report.problems.find((p) => p.code === 'NotEnforced')!.message, /OAuth2/);
-  const chain = new FilterChain(c.ir.filters!, c.secrets);
+  const chain = new FilterChain(c.ir.global.policies!.filters!, c.secrets);
   for (const path of ['/sso/x', '/jwt/x', '/gone/x']) assert.equal(status(await chain.run(request(path))), 500, `${path} is refused, onDeny notwithstanding`);
   assert.equal(status(await chain.run(request('/open'))), 200);
 });

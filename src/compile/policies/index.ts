@@ -4,6 +4,7 @@
 // One processor per concern. Each reads only its own resources and fields, so their order only
 // decides the order of problems; it follows the order the data plane runs them in:
 //  1. IP filters — Module ip_allow / ip_deny (ip-filters.ts)
+//  2. Edge Stack filters — Filter, FilterPolicy (filters.ts), with the Secrets that hold API keys
 // Route fields are read per Mapping by routePolicies (route-policies.ts).
 //
 // Adding a concern: its IR shape in src/ir/types.ts (IRPolicies, IRRoutePolicies), a processor file
@@ -12,7 +13,9 @@
 import type { Resource } from '../../api/resource.js';
 import type { IRCluster, IRPolicies } from '../../ir/types.js';
 import type { CompileContext } from '../context.js';
+import type { SecretFiles } from '../options.js';
 import { compileIPFilter } from './ip-filters.js';
+import { compileFilters } from './filters.js';
 
 export { routePolicies } from './route-policies.js';
 
@@ -20,6 +23,11 @@ export { routePolicies } from './route-policies.js';
 export interface PolicyInputs {
   /** The `ambassador` Module, if any. */
   readonly module: Resource | undefined;
+  readonly filters: readonly Resource[];
+  readonly filterPolicies: readonly Resource[];
+  /** Secret resources (API keys of APIKey filters). */
+  readonly secrets: readonly Resource[];
+  readonly secretFiles: SecretFiles | undefined;
 }
 
 export interface CompiledPolicies {
@@ -36,5 +44,7 @@ export function compilePolicies(input: PolicyInputs, ctx: CompileContext): Compi
     const ipFilter = compileIPFilter(input.module, ctx);
     if (ipFilter !== undefined) out.ipFilter = ipFilter;
   }
+  const filters = compileFilters(input.filters, input.filterPolicies, input.secrets, input.secretFiles, ctx);
+  if (filters !== undefined) out.filters = filters;
   return { policies: Object.keys(out).length > 0 ? out : undefined, clusters };
 }

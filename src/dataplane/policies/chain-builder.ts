@@ -11,6 +11,8 @@ import type { CompiledCors } from '../cors.js';
 import { POLICY_STAGES, type PolicyChain, type PolicyStage, type PolicyStep, type ResponseHook } from './chain.js';
 import { ipFilterStep } from './ip-filter.js';
 import { corsPreflightStep } from './cors-preflight.js';
+import { filterStage } from './filter-step.js';
+import { CompressionHook } from '../compression.js';
 
 /** What building steps needs: the IR, and for a serving runtime its clusters (empty offline: no sockets). */
 export interface ChainBuildContext {
@@ -41,13 +43,16 @@ function everyRoute(step: PolicyStep): StageSteps {
 const STAGE_BUILDERS: Readonly<Record<Exclude<PolicyStage, 'cors_preflight'>, StageBuilder>> = {
   ip_filter: (b) => (b.ir.global.policies?.ipFilter ? everyRoute(ipFilterStep(b.ir.global.policies.ipFilter)) : undefined),
   request_buffer: () => undefined,
-  filter: () => undefined,
+  // Offline (no clusters) nothing is fetched: explain and route tests never touch the network.
+  filter: (b) => (b.ir.global.policies?.filters ? filterStage(b.ir.global.policies.filters, b.secrets, { prefetch: b.clusters.size > 0 }) : undefined),
   auth: () => undefined,
   rate_limit: () => undefined,
 };
 
 /** The response side (compression), if the IR configures one. */
-const RESPONSE_HOOK_BUILDERS: readonly ((b: ChainBuildContext) => ResponseHook | undefined)[] = [];
+const RESPONSE_HOOK_BUILDERS: readonly ((b: ChainBuildContext) => ResponseHook | undefined)[] = [
+  (b) => (b.ir.global.compression !== undefined ? new CompressionHook(b.ir.global.compression) : undefined),
+];
 
 export class PolicyChains {
   private readonly stages: { readonly stage: PolicyStage; readonly steps: StageSteps }[] = [];

@@ -6,17 +6,17 @@
 // request they would have checked, besides the error that names them. API keys move to the
 // SecretStore; the IR keeps their ids and digests only.
 
-import type { Resource } from '../api/resource.js';
-import type { SecretFiles } from './options.js';
-import type { IRAPIKeyFilter, IRFilter, IRFilterRef, IRFilterRule, IRFilters, IRHeaderTemplate, IRJWTFilter, IRSourceRef } from '../ir/types.js';
-import type { CompileContext } from './context.js';
-import { cmpStr } from './context.js';
-import { sha256 } from '../ir/canonical.js';
-import { parseTemplate, TemplateError } from '../ir/text-template.js';
-import { regexProblem } from '../ir/re2-regex.js';
-import { DEFAULT_ALGORITHMS } from '../dataplane/jwt-verify.js';
-import { JWKS_DEFAULT_MAX_AGE_MS } from '../dataplane/jwks-cache.js';
-import { isEntrySegment } from './secret-files.js';
+import type { Resource } from '../../api/resource.js';
+import type { SecretFiles } from '../options.js';
+import type { IRAPIKeyFilter, IRFilter, IRFilterRef, IRFilterRule, IRFilters, IRHeaderTemplate, IRJWTFilter, IRSourceRef } from '../../ir/types.js';
+import type { CompileContext } from '../context.js';
+import { cmpStr } from '../context.js';
+import { sha256 } from '../../ir/canonical.js';
+import { parseTemplate, TemplateError } from '../../ir/text-template.js';
+import { regexProblem } from '../../ir/re2-regex.js';
+import { DEFAULT_ALGORITHMS } from '../../dataplane/jwt-verify.js';
+import { JWKS_DEFAULT_MAX_AGE_MS } from '../../dataplane/jwks-cache.js';
+import { isEntrySegment } from '../secret-files.js';
 
 type Obj = Record<string, unknown>;
 

@@ -1,0 +1,79 @@
+// The `filter` stage: Edge Stack FilterPolicies and their Filters as one policy step, built once per
+// IR around a FilterChain (src/dataplane/filter-chain.ts), for every route but bypass_auth ones.
+//
+// A request no rule matches, or whose rule applies no filter, is allowed without a decision being
+// recorded (the step is quiet, and records its own allows when a filter ran): metrics count what
+// filters decided, not the traffic they were not asked about.
+
+import type { IRFilters, IRRoute } from '../../ir/types.js';
+import type { SecretStore } from '../../ir/secrets.js';
+import type { LocalReplyCode } from '../local-reply.js';
+import { FilterChain, type ExternalCheck, type FilterOutcome, type FilterRequest } from '../filter-chain.js';
+import { ALLOW, type ExplainedStep, type OfflineRequest, type PolicyDecision, type PolicyRequest, type PolicyStep } from './chain.js';
+
+export interface FilterStepOptions {
+  /** The AuthService check for an External filter's spec; absent: External filters refuse (500). */
+  readonly external?: (spec: Readonly<Record<string, unknown>>, id: string) => ExternalCheck | undefined;
+  /** Fetch JWT keys now (a serving runtime), not at the first request. */
+  readonly prefetch: boolean;
+}
+
+class FilterStep implements PolicyStep {
+  readonly stage = 'filter' as const;
+  readonly label = 'filter FilterPolicy';
+  readonly quiet = true;
+
+  constructor(readonly chain: FilterChain) {}
+
+  run(r: PolicyRequest): PolicyDecision | Promise<PolicyDecision> {
+    if (!this.chain.applies(r.host, r.path)) return ALLOW;
+    const req: FilterRequest = { host: r.host, path: r.path, method: r.method, requestId: r.requestId, header: (n) => r.header(n) };
+    const out = this.chain.run(req);
+    if (out instanceof Promise) return out.then((o) => decide(r, o));
+    return decide(r, out);
+  }
+
+  explain(o: OfflineRequest): ExplainedStep {
+    const headers = new Map<string, string>();
+    for (const [k, v] of o.headers) {
+      const name = k.toLowerCase();
+      const prev = headers.get(name);
+      headers.set(name, prev === undefined ? v : `${prev}, ${v}`);
+    }
+    const e = this.chain.explain({ host: o.host, path: o.path, method: o.method, requestId: '', header: (n) => headers.get(n) });
+    const steps = e.steps.map((s) => `${s.type} ${s.filter}: ${s.decision === 'at_serve_time' ? 'decided at serve time' : s.decision}${s.status !== undefined && s.decision !== 'allow' ? ` (${s.status})` : ''} — ${s.reason}`);
+    const where = e.rule === undefined ? 'no FilterPolicy rule matches' : `FilterPolicy rule ${e.rule}`;
+    const reason = steps.length > 0 ? `${where}: ${steps.join('; ')}` : `${where}: ${e.reason}`;
+    return { decision: e.decision, ...(e.status !== undefined ? { status: e.status } : {}), reason };
+  }
+}
+
+/** The step's decision from the chain's outcome; allowed headers go to the upstream request. */
+function decide(r: PolicyRequest, o: FilterOutcome): PolicyDecision {
+  const policy = o.rule === undefined ? 'FilterPolicy' : `FilterPolicy ${o.rule.slice(0, o.rule.indexOf('#'))}`;
+  if (o.allow) {
+    if (o.filters.length > 0) r.record(`filter ${policy}`, 'allow');
+    if (o.setHeaders.length > 0) {
+      const edits = r.upstreamHeaders();
+      for (const [name, value] of o.setHeaders) edits.set(name, value);
+    }
+    return { outcome: 'allow', label: `filter ${policy}` };
+  }
+  const code: LocalReplyCode = o.status === 401 || o.status === 403 ? 'auth_denied' : /keys|JWKS/.test(o.reason) ? 'auth_error' : o.status >= 500 ? 'internal_error' : 'auth_denied';
+  return {
+    outcome: o.status >= 500 ? 'error' : 'deny',
+    reply: { status: o.status, code, headers: o.headers, ...(o.body !== undefined ? { body: Buffer.from(o.body) } : {}) },
+    ...(o.status >= 500 ? { detail: `filter ${o.filter}: ${o.reason}` } : {}),
+    label: `filter Filter ${o.filter}`,
+  };
+}
+
+/** The filter stage of an IR's chains: one step, for every route that does not bypass auth. */
+export function filterStage(ir: IRFilters, secrets: SecretStore | undefined, options: FilterStepOptions): { forRoute(route: IRRoute): PolicyStep | undefined } | undefined {
+  if (ir.rules.length === 0 || ir.rules.every((r) => r.filters.length === 0)) return undefined;
+  const chain = new FilterChain(ir, secrets ?? {}, options.external !== undefined ? { external: options.external } : {});
+  if (options.prefetch) chain.prefetch();
+  const step = new FilterStep(chain);
+  // Edge Stack runs its filters inside its external-auth service, which bypass_auth skips.
+  return { forRoute: (route) => (route.bypassAuth ? undefined : step) };
+}
