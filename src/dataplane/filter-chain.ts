@@ -67,6 +67,8 @@ export interface FilterExplanation {
 
 export interface FilterChainOptions {
   readonly now?: () => number;
+  /** False offline without the secret store: API keys are then not known (not missing). */
+  readonly keysKnown?: boolean;
   /** The policy framework's External (AuthService) check for a filter's spec; absent: External filters refuse. */
   readonly external?: (spec: Readonly<Record<string, unknown>>, id: string) => ExternalCheck | undefined;
 }
@@ -87,7 +89,8 @@ interface CompiledRule {
 
 type CompiledFilter =
   | { readonly type: 'Invalid'; readonly id: string; readonly why: string }
-  | { readonly type: 'APIKey'; readonly id: string; readonly header: string; readonly keys: APIKeySet }
+  /** keys undefined: offline without the secret store (explain says the check happens at serve time). */
+  | { readonly type: 'APIKey'; readonly id: string; readonly header: string; readonly keys: APIKeySet | undefined }
   | { readonly type: 'External'; readonly id: string; readonly check: ExternalCheck }
   | {
       readonly type: 'JWT';
@@ -198,8 +201,9 @@ export class FilterChain {
       }
       let step: ExplainedFilter;
       if (f.type === 'Invalid') step = { filter: f.id, type: f.type, decision: 'deny', status: 500, reason: f.why };
+      else if (f.type === 'APIKey' && f.keys === undefined) step = { filter: f.id, type: f.type, decision: 'at_serve_time', status: 403, reason: 'the keys are checked at serve time' };
       else if (f.type === 'APIKey') {
-        step = f.keys.accepts(req.header(f.header))
+        step = f.keys!.accepts(req.header(f.header))
           ? { filter: f.id, type: f.type, decision: 'allow', reason: `${f.header} holds a known key` }
           : { filter: f.id, type: f.type, decision: 'deny', status: 403, reason: `${f.header} holds no known key` };
       } else if (f.type === 'External') step = { filter: f.id, type: f.type, decision: 'at_serve_time', reason: 'the external service decides' };
@@ -266,6 +270,7 @@ export class FilterChain {
       case 'Invalid':
         return deny(500, [], undefined, `filter unavailable: ${f.why}`);
       case 'APIKey':
+        if (f.keys === undefined) return deny(500, [], undefined, 'filter unavailable: its keys are not known');
         return f.keys.accepts(req.header(f.header)) ? ALLOW : deny(403, [], undefined, 'API key not found');
       case 'External':
         return f.check(req, set).then((v): Verdict => (v.allow ? { allow: true, setHeaders: v.setHeaders } : { allow: false, status: v.status, headers: v.headers, body: v.body, reason: 'external filter denied' }));
@@ -402,6 +407,7 @@ function compileFilter(f: IRFilter, secrets: SecretStore, options: FilterChainOp
     case 'Invalid':
       return { type: 'Invalid', id: f.id, why: f.invalid ?? 'the Filter is invalid' };
     case 'APIKey': {
+      if (options.keysKnown === false) return { type: 'APIKey', id: f.id, header: f.apiKey!.httpHeader, keys: undefined };
       const keys = f.apiKey!.keys.map((k) => secrets[k.id]?.value).filter((v): v is string => v !== undefined && v !== '');
       return keys.length === 0 ? { type: 'Invalid', id: f.id, why: 'its keys are missing' } : { type: 'APIKey', id: f.id, header: f.apiKey!.httpHeader, keys: new APIKeySet(keys) };
     }

@@ -49,7 +49,7 @@ export class JWKSCache {
   constructor(
     readonly uri: string,
     private readonly options: JWKSOptions,
-    private readonly now: Clock = Date.now,
+    private readonly now: Clock = () => Date.now(),
     private readonly fetchText: (uri: string, insecureTLS: boolean) => Promise<string> = fetchJWKSText,
   ) {}
 

@@ -71,7 +71,7 @@ function decide(r: PolicyRequest, o: FilterOutcome): PolicyDecision {
 /** The filter stage of an IR's chains: one step, for every route that does not bypass auth. */
 export function filterStage(ir: IRFilters, secrets: SecretStore | undefined, options: FilterStepOptions): { forRoute(route: IRRoute): PolicyStep | undefined } | undefined {
   if (ir.rules.length === 0 || ir.rules.every((r) => r.filters.length === 0)) return undefined;
-  const chain = new FilterChain(ir, secrets ?? {}, options.external !== undefined ? { external: options.external } : {});
+  const chain = new FilterChain(ir, secrets ?? {}, { keysKnown: secrets !== undefined, ...(options.external !== undefined ? { external: options.external } : {}) });
   if (options.prefetch) chain.prefetch();
   const step = new FilterStep(chain);
   // Edge Stack runs its filters inside its external-auth service, which bypass_auth skips.
