@@ -241,8 +241,16 @@ spec:
   assert.equal(status(await chain.run(request('/', { 'x-shop-key': '' }))), 403);
 });
 
-test('fail closed: an OAuth2 filter, a missing Filter, a bad template are errors, and what they guard is refused', async () => {
+test('fail closed: OAuth2 and External filters, a missing Filter, a bad template are errors, and what they guard is refused', async () => {
   const { c, problems } = build(`---
+apiVersion: getambassador.io/v3alpha1
+kind: Filter
+metadata: {name: ext, namespace: default}
+spec:
+  External:
+    auth_service: auth.example:3000
+    proto: http
+---
 apiVersion: getambassador.io/v3alpha1
 kind: Filter
 metadata: {name: sso, namespace: default}
@@ -269,16 +277,18 @@ spec:
   - {host: "*", path: /sso/*, filters: [{name: sso}]}
   - {host: "*", path: /jwt/*, filters: [{name: jwt, onDeny: continue}]}
   - {host: "*", path: /gone/*, filters: [{name: nowhere}]}
+  - {host: "*", path: /ext/*, filters: [{name: ext}]}
 `);
   assert.deepEqual([...problems].sort(), [
     'FilterNotFound FilterPolicy/p spec.rules.2.filters.0.name',
     'InvalidTemplate Filter/jwt spec.JWT.injectRequestHeaders.0.value',
+    'NotEnforced Filter/ext spec.External',
     'NotEnforced Filter/sso spec.OAuth2',
     'SchemaViolation Filter/jwt spec.JWT.validAlgorithms',
   ]);
   assert.match(c.report.problems.find((p) => p.code === 'NotEnforced')!.message, /OAuth2/);
   const chain = new FilterChain(c.ir.global.policies!.filters!, c.secrets);
-  for (const path of ['/sso/x', '/jwt/x', '/gone/x']) assert.equal(status(await chain.run(request(path))), 500, `${path} is refused, onDeny notwithstanding`);
+  for (const path of ['/sso/x', '/jwt/x', '/gone/x', '/ext/x']) assert.equal(status(await chain.run(request(path))), 500, `${path} is refused, onDeny notwithstanding`);
   assert.equal(status(await chain.run(request('/open'))), 200);
 });
 

@@ -153,8 +153,14 @@ function compileFilter(f: Resource, secrets: Map<string, Resource>, files: Secre
     ctx.report(f, 'NotEnforced', why, `spec.${type}`);
     return invalid(why);
   }
+  if (type === 'External') {
+    // The External filter is the AuthService check with the filter's own spec: refused (fail
+    // closed) for as long as the AuthService check is not part of this build.
+    const why = 'External filters are refused: they run the AuthService check, which Portico does not enforce yet; the routes the filter guards would be open';
+    ctx.report(f, 'NotEnforced', why, 'spec.External');
+    return invalid(why);
+  }
   if (!ctx.isValid(f)) return invalid('the Filter has errors');
-  if (type === 'External') return { id, source, type: 'External', external: spec['External'] as Obj };
   if (type === 'APIKey') {
     const apiKey = apiKeyFilter(f, spec['APIKey'] as Obj, secrets, files, ctx);
     return apiKey === undefined ? invalid('its keys could not be read') : { id, source, type: 'APIKey', apiKey };
