@@ -37,6 +37,8 @@ export function targets(r) {
   if (rl) add(3, '30 configuration changes under load: 0 failed requests', String(rl.failedRequests), rl.failedRequests === 0);
   const g = r.sections.gitops?.result;
   if (g?.webhook?.p95Ms !== undefined) add(5, 'merge → live p95 < 1 s with webhook', `${f(g.webhook.p95Ms)} ms`, g.webhook.p95Ms < 1000);
+  const fl = r.sections.filters?.ratios;
+  if (fl?.jwtVsPlain !== null && fl?.jwtVsPlain !== undefined) add(17, 'a JWT filter with its key cached ≥ 0.8× the unprotected route (one core)', ratio(fl.jwtVsPlain), fl.jwtVsPlain >= 0.8);
   return out;
 }
 
@@ -162,6 +164,15 @@ export function renderMarkdown(r) {
   L.push('## 6. GitOps merge → live', '');
   if (g?.result) L.push('```json', JSON.stringify(g.result, null, 2), '```', '');
   skippedLines(L, g);
+  const fs = r.sections.filters;
+  L.push('## 7. Filters and compression', '');
+  if (fs?.table) {
+    L.push(`wrk, ${fs.connections} connections, Portico --workers 1 on one core; each cell a separate server.`, '');
+    L.push('| cell | what | req/s | p99 ms | CPU µs/req | bg CPU % |', '|---|---|---|---|---|---|');
+    for (const [name, c] of Object.entries(fs.table)) L.push(`| ${name} | ${c.note} | ${mr(c.rps)} | ${mr(c.p99Ms, 2)} | ${mr(c.cpuUsPerReq, 1)} | ${mr(c.backgroundCpuPct)} |`);
+    L.push('', `JWT / unprotected: ${ratio(fs.ratios?.jwtVsPlain)} (goal ≥ 0.8×); gzip on 10 KiB JSON / the same route uncompressed: ${ratio(fs.ratios?.gzipVsUncompressed)}.`, '');
+  }
+  skippedLines(L, fs);
   L.push(`Total run time: ${f(r.totalSeconds)} s (per section: ${Object.entries(r.sections).map(([k, v]) => `${k} ${f(v.sectionSeconds)} s`).join(', ')}).`, '');
   return L.join('\n');
 }
@@ -193,6 +204,8 @@ export function printRatios(r, log) {
   if (rs) log(`  routes 10 → 1,000 → 10,000: Portico ${['10', '1000', '10000'].map((n) => ratio(rs.portico?.[n])).join(' / ')}, nginx ${['10', '1000', '10000'].map((n) => ratio(rs.nginx?.[n])).join(' / ')}`);
   const h2 = r.sections.h2?.porticoVsNginx;
   if (h2) log(`  TLS: Portico vs nginx HTTP/2 ${ratio(h2.h2)}, HTTP/1.1 over TLS ${ratio(h2['https-h1'])}`);
+  const fl = r.sections.filters?.ratios;
+  if (fl) log(`  filters: JWT ${ratio(fl.jwtVsPlain)} of the unprotected route, gzip 10 KiB ${ratio(fl.gzipVsUncompressed)} of uncompressed`);
   const tg = targets(r);
   if (tg.length) {
     log('== Targets');
