@@ -3,7 +3,8 @@
 //
 // One processor per concern. Each reads only its own resources and fields, so their order only
 // decides the order of problems; it follows the order the data plane runs them in:
-//  1. IP filters — Module ip_allow / ip_deny (ip-filters.ts)
+//  1. IP filters     — Module ip_allow / ip_deny (ip-filters.ts)
+//  2. request buffer — Module buffer.max_request_bytes (request-buffer.ts)
 // Route fields are read per Mapping by routePolicies (route-policies.ts).
 //
 // Adding a concern: its IR shape in src/ir/types.ts (IRPolicies, IRRoutePolicies), a processor file
@@ -13,6 +14,7 @@ import type { Resource } from '../../api/resource.js';
 import type { IRCluster, IRPolicies } from '../../ir/types.js';
 import type { CompileContext } from '../context.js';
 import { compileIPFilter } from './ip-filters.js';
+import { compileRequestBuffer } from './request-buffer.js';
 
 export { routePolicies } from './route-policies.js';
 
@@ -35,6 +37,8 @@ export function compilePolicies(input: PolicyInputs, ctx: CompileContext): Compi
   if (input.module !== undefined) {
     const ipFilter = compileIPFilter(input.module, ctx);
     if (ipFilter !== undefined) out.ipFilter = ipFilter;
+    const requestBuffer = compileRequestBuffer(input.module);
+    if (requestBuffer !== undefined) out.requestBuffer = requestBuffer;
   }
   return { policies: Object.keys(out).length > 0 ? out : undefined, clusters };
 }
