@@ -314,8 +314,16 @@ export interface IRRoute {
 export interface IRPolicies {
   /** Module ip_allow / ip_deny (Emissary allows one of the two). */
   readonly ipFilter?: IRIPFilter;
+  /** Module buffer.max_request_bytes. */
+  readonly requestBuffer?: IRRequestBuffer;
   /** Edge Stack Filters and FilterPolicy rules; absent when there are none. */
   readonly filters?: IRFilters;
+}
+
+export interface IRRequestBuffer {
+  /** Larger request bodies are refused with 413; smaller ones are read whole before forwarding. */
+  readonly maxRequestBytes: number;
+  readonly source: IRSourceRef;
 }
 
 export interface IRIPFilter {

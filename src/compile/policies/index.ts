@@ -3,8 +3,9 @@
 //
 // One processor per concern. Each reads only its own resources and fields, so their order only
 // decides the order of problems; it follows the order the data plane runs them in:
-//  1. IP filters — Module ip_allow / ip_deny (ip-filters.ts)
-//  2. Edge Stack filters — Filter, FilterPolicy (filters.ts), with the Secrets that hold API keys
+//  1. IP filters     — Module ip_allow / ip_deny (ip-filters.ts)
+//  2. request buffer — Module buffer.max_request_bytes (request-buffer.ts)
+//  3. Edge Stack filters — Filter, FilterPolicy (filters.ts), with the Secrets that hold API keys
 // Route fields are read per Mapping by routePolicies (route-policies.ts).
 //
 // Adding a concern: its IR shape in src/ir/types.ts (IRPolicies, IRRoutePolicies), a processor file
@@ -16,6 +17,7 @@ import type { CompileContext } from '../context.js';
 import type { SecretFiles } from '../options.js';
 import { compileIPFilter } from './ip-filters.js';
 import { compileFilters } from './filters.js';
+import { compileRequestBuffer } from './request-buffer.js';
 
 export { routePolicies } from './route-policies.js';
 
@@ -43,6 +45,8 @@ export function compilePolicies(input: PolicyInputs, ctx: CompileContext): Compi
   if (input.module !== undefined) {
     const ipFilter = compileIPFilter(input.module, ctx);
     if (ipFilter !== undefined) out.ipFilter = ipFilter;
+    const requestBuffer = compileRequestBuffer(input.module);
+    if (requestBuffer !== undefined) out.requestBuffer = requestBuffer;
   }
   const filters = compileFilters(input.filters, input.filterPolicies, input.secrets, input.secretFiles, ctx);
   if (filters !== undefined) out.filters = filters;

@@ -13,6 +13,7 @@ import { ipFilterStep } from './ip-filter.js';
 import { corsPreflightStep } from './cors-preflight.js';
 import { filterStage } from './filter-step.js';
 import { CompressionHook } from '../compression.js';
+import { requestBufferStep } from './request-buffer.js';
 
 /** What building steps needs: the IR, and for a serving runtime its clusters (empty offline: no sockets). */
 export interface ChainBuildContext {
@@ -42,7 +43,7 @@ function everyRoute(step: PolicyStep): StageSteps {
  */
 const STAGE_BUILDERS: Readonly<Record<Exclude<PolicyStage, 'cors_preflight'>, StageBuilder>> = {
   ip_filter: (b) => (b.ir.global.policies?.ipFilter ? everyRoute(ipFilterStep(b.ir.global.policies.ipFilter)) : undefined),
-  request_buffer: () => undefined,
+  request_buffer: (b) => (b.ir.global.policies?.requestBuffer ? everyRoute(requestBufferStep(b.ir.global.policies.requestBuffer)) : undefined),
   // Offline (no clusters) nothing is fetched: explain and route tests never touch the network.
   filter: (b) => (b.ir.global.policies?.filters ? filterStage(b.ir.global.policies.filters, b.secrets, { prefetch: b.clusters.size > 0 }) : undefined),
   auth: () => undefined,
