@@ -171,9 +171,14 @@ export class FilterChain {
     for (const r of this.rules) for (const ref of r.refs) if (ref.filter.type === 'JWT') (ref.filter.keys as { prefetch?: () => void } | undefined)?.prefetch?.();
   }
 
-  /** The first rule that matches (undefined: no rule, no filter). */
+  /**
+   * The first rule that matches (undefined: no rule, no filter). The host is matched without its
+   * port: routing keeps a port it did not strip, and `shop.example.com:8443` must not slip past a
+   * rule for `shop.example.com`.
+   */
   ruleFor(host: string, path: string): CompiledRule | undefined {
-    for (const r of this.rules) if (r.host.test(host) && r.path.test(path)) return r;
+    const name = hostWithoutPort(host);
+    for (const r of this.rules) if (r.host.test(name) && r.path.test(path)) return r;
     return undefined;
   }
 
@@ -331,6 +336,15 @@ function jwtVerdict(f: Extract<CompiledFilter, { type: 'JWT' }>, scope: readonly
     setHeaders.push([name, v]);
   }
   return { allow: true, setHeaders };
+}
+
+function hostWithoutPort(host: string): string {
+  if (host.startsWith('[')) {
+    const close = host.indexOf(']');
+    return close < 0 ? host : host.slice(0, close + 1);
+  }
+  const colon = host.lastIndexOf(':');
+  return colon < 0 ? host : host.slice(0, colon);
 }
 
 const VALID_HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;

@@ -99,6 +99,8 @@ spec:
 `);
   assert.equal(status(await chain.run(request('/x', {}, 'api.internal.example.com'))), 403);
   assert.equal(status(await chain.run(request('/x', {}, 'API.Internal.Example.com'))), 403, 'hosts compare without case');
+  assert.equal(status(await chain.run(request('/x', {}, 'api.internal.example.com:8443'))), 403, 'and without a port');
+  assert.equal(status(await chain.run(request('/x', {}, '[::1]:8443'))), 200);
   assert.equal(status(await chain.run(request('/x', {}, 'shop.example.com'))), 200);
 });
 
