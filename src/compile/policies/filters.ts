@@ -276,6 +276,8 @@ function apiKeyFilter(f: Resource, a: Obj, secrets: Map<string, Resource>, files
     ctx.report(f, 'SchemaViolation', `httpHeader '${header}' is not a header name`, 'spec.APIKey.httpHeader');
     return undefined;
   }
+  // The key header is a credential wherever a header rule names it (its literal values move to the store).
+  ctx.credentials.names.add(header);
   const team = ctx.credentials.isTeam(f.origin.source);
   const keys: { id: string; digest: string }[] = [];
   let ok = true;

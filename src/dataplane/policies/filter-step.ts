@@ -26,7 +26,6 @@ class FilterStep implements PolicyStep {
   constructor(readonly chain: FilterChain) {}
 
   run(r: PolicyRequest): PolicyDecision | Promise<PolicyDecision> {
-    if (!this.chain.applies(r.host, r.path)) return ALLOW;
     const req: FilterRequest = { host: r.host, path: r.path, method: r.method, requestId: r.requestId, header: (n) => r.header(n) };
     const out = this.chain.run(req);
     if (out instanceof Promise) return out.then((o) => decide(r, o));
@@ -50,9 +49,10 @@ class FilterStep implements PolicyStep {
 
 /** The step's decision from the chain's outcome; allowed headers go to the upstream request. */
 function decide(r: PolicyRequest, o: FilterOutcome): PolicyDecision {
+  if (o.allow && o.filters.length === 0) return ALLOW;
   const policy = o.rule === undefined ? 'FilterPolicy' : `FilterPolicy ${o.rule.slice(0, o.rule.indexOf('#'))}`;
   if (o.allow) {
-    if (o.filters.length > 0) r.record(`filter ${policy}`, 'allow');
+    r.record(`filter ${policy}`, 'allow');
     if (o.setHeaders.length > 0) {
       const edits = r.upstreamHeaders();
       for (const [name, value] of o.setHeaders) edits.set(name, value);
