@@ -212,7 +212,8 @@ function jwtFilter(f: Resource, j: Obj, ctx: CompileContext): IRJWTFilter | unde
       const name = String(h['name']);
       const value = String(h['value']);
       if (!TOKEN_RE.test(name)) bad('SchemaViolation', `'${name}' is not a header name`, `${field}.${i}.name`);
-      else if (!body && (UNSETTABLE.has(name.toLowerCase()) || name.startsWith(':'))) bad('SchemaViolation', `a filter may not set ${name}`, `${field}.${i}.name`);
+      // framing and routing fields are the gateway's, on the upstream request and on the error reply alike
+      else if (UNSETTABLE.has(name.toLowerCase())) bad('SchemaViolation', `a filter may not set ${name}`, `${field}.${i}.name`);
       try {
         parseTemplate(value, body);
       } catch (err) {
