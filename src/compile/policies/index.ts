@@ -5,16 +5,19 @@
 // decides the order of problems; it follows the order the data plane runs them in:
 //  1. IP filters     — Module ip_allow / ip_deny (ip-filters.ts)
 //  2. request buffer — Module buffer.max_request_bytes (request-buffer.ts)
+//  3. AuthService    — its settings and the cluster its checks go to (auth-services.ts); after TLS,
+//                      since it may originate TLS with a TLSContext
 // Route fields are read per Mapping by routePolicies (route-policies.ts).
 //
 // Adding a concern: its IR shape in src/ir/types.ts (IRPolicies, IRRoutePolicies), a processor file
 // here, a step in src/dataplane/policies/, and its row out of src/load/unenforced-protections.ts.
 
 import type { Resource } from '../../api/resource.js';
-import type { IRCluster, IRPolicies } from '../../ir/types.js';
+import type { IRCluster, IRGlobal, IRPolicies, IRTLSContext } from '../../ir/types.js';
 import type { CompileContext } from '../context.js';
 import { compileIPFilter } from './ip-filters.js';
 import { compileRequestBuffer } from './request-buffer.js';
+import { compileAuthServices } from './auth-services.js';
 
 export { routePolicies } from './route-policies.js';
 
@@ -22,6 +25,10 @@ export { routePolicies } from './route-policies.js';
 export interface PolicyInputs {
   /** The `ambassador` Module, if any. */
   readonly module: Resource | undefined;
+  readonly authServices: readonly Resource[];
+  /** The Module's settings (defaults for the clusters policies call). */
+  readonly global: IRGlobal;
+  readonly tlsContexts: ReadonlyMap<string, IRTLSContext>;
 }
 
 export interface CompiledPolicies {
@@ -39,6 +46,11 @@ export function compilePolicies(input: PolicyInputs, ctx: CompileContext): Compi
     if (ipFilter !== undefined) out.ipFilter = ipFilter;
     const requestBuffer = compileRequestBuffer(input.module);
     if (requestBuffer !== undefined) out.requestBuffer = requestBuffer;
+  }
+  if (input.authServices.length > 0) {
+    const auth = compileAuthServices(input, ctx);
+    if (auth.authServices.length > 0) out.authServices = auth.authServices;
+    clusters.push(...auth.clusters);
   }
   return { policies: Object.keys(out).length > 0 ? out : undefined, clusters };
 }
