@@ -37,6 +37,10 @@ export function targets(r) {
   if (rl) add(3, '30 configuration changes under load: 0 failed requests', String(rl.failedRequests), rl.failedRequests === 0);
   const g = r.sections.gitops?.result;
   if (g?.webhook?.p95Ms !== undefined) add(5, 'merge → live p95 < 1 s with webhook', `${f(g.webhook.p95Ms)} ms`, g.webhook.p95Ms < 1000);
+  const pr = r.sections.policies?.ratiosToUnprotected;
+  if (pr?.['portico-authservice'] && pr['nginx-auth_request']) {
+    add(17, "behind an allow-all HTTP AuthService, Portico keeps at least nginx auth_request's share of its own unprotected throughput", `${ratio(pr['portico-authservice'])} against nginx ${ratio(pr['nginx-auth_request'])}`, pr['portico-authservice'] >= pr['nginx-auth_request']);
+  }
   const fl = r.sections.filters?.ratios;
   if (fl?.jwtVsPlain !== null && fl?.jwtVsPlain !== undefined) add(17, 'a JWT filter with its key cached ≥ 0.8× the unprotected route (one core)', ratio(fl.jwtVsPlain), fl.jwtVsPlain >= 0.8);
   return out;
@@ -164,8 +168,20 @@ export function renderMarkdown(r) {
   L.push('## 6. GitOps merge → live', '');
   if (g?.result) L.push('```json', JSON.stringify(g.result, null, 2), '```', '');
   skippedLines(L, g);
+  const pol = r.sections.policies;
+  L.push('## 7. Edge policies', '');
+  if (pol?.variants) {
+    L.push(`wrk, ${pol.connections} connections, \`${pol.request.path}\`; each protected variant as a ratio of its own unprotected route, same run. The allow-all auth service is the upstream nginx (200 on every path).`, '');
+    L.push('| variant | req/s | p99 ms | CPU µs/req | ratio to unprotected | |', '|---|---|---|---|---|---|');
+    for (const [name, v] of Object.entries(pol.variants)) {
+      const rt = pol.ratiosToUnprotected?.[name];
+      L.push(`| ${name} | ${mr(v.rps)} | ${mr(v.p99Ms, 2)} | ${f(v.cpuUsPerReq?.median, 1)} | ${rt === undefined ? '' : ratio(rt)} | ${v.note ?? ''} |`);
+    }
+    L.push('');
+  }
+  skippedLines(L, pol);
   const fs = r.sections.filters;
-  L.push('## 7. Filters and compression', '');
+  L.push('## 8. Filters and compression', '');
   if (fs?.table) {
     L.push(`wrk, ${fs.connections} connections, Portico --workers 1 on one core; each cell a separate server.`, '');
     L.push('| cell | what | req/s | p99 ms | CPU µs/req | bg CPU % |', '|---|---|---|---|---|---|');
@@ -204,6 +220,8 @@ export function printRatios(r, log) {
   if (rs) log(`  routes 10 → 1,000 → 10,000: Portico ${['10', '1000', '10000'].map((n) => ratio(rs.portico?.[n])).join(' / ')}, nginx ${['10', '1000', '10000'].map((n) => ratio(rs.nginx?.[n])).join(' / ')}`);
   const h2 = r.sections.h2?.porticoVsNginx;
   if (h2) log(`  TLS: Portico vs nginx HTTP/2 ${ratio(h2.h2)}, HTTP/1.1 over TLS ${ratio(h2['https-h1'])}`);
+  const pol = r.sections.policies?.ratiosToUnprotected;
+  if (pol) for (const [name, x] of Object.entries(pol)) log(`  policies: ${name} ${ratio(x)} of its unprotected route`);
   const fl = r.sections.filters?.ratios;
   if (fl) log(`  filters: JWT ${ratio(fl.jwtVsPlain)} of the unprotected route, gzip 10 KiB ${ratio(fl.gzipVsUncompressed)} of uncompressed`);
   const tg = targets(r);

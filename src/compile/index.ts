@@ -101,6 +101,9 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   // edge policies
   const policies = compilePolicies({
     module: byKind('Module').find((m) => m.name === 'ambassador'),
+    authServices: byKind('AuthService'),
+    global,
+    tlsContexts,
     filters: byKind('Filter'),
     filterPolicies: byKind('FilterPolicy'),
     secrets: byKind('Secret'),
@@ -842,6 +845,7 @@ function buildClusters(needs: Map<string, ClusterNeeds>, names: Map<string, stri
       loadBalancer: n.loadBalancer,
       circuitBreakers: n.circuitBreakers,
       outlierDetection: { consecutiveFailures: 5, baseEjectionMs: 30000 },
+      ...(n.healthChecks ? { healthChecks: n.healthChecks } : {}),
     });
   }
   return [...out.values()].sort((a, b) => cmpStr(a.name, b.name));

@@ -7,7 +7,9 @@
 // so the policy chain can answer in its one local-reply shape. Invalid filters (a refused OAuth2
 // filter, a missing Filter) refuse every request that reaches them, whatever onDeny says.
 
-import type { IRFilter, IRFilterRef, IRFilterRule, IRFilters, IRJWTFilter } from '../ir/types.js';
+import type { IRAuthService, IRFilter, IRFilterRef, IRFilterRule, IRFilters, IRJWTFilter } from '../ir/types.js';
+import type { LocalReplyCode } from './local-reply.js';
+import type { PolicyRequest } from './policies/chain.js';
 import type { SecretStore } from '../ir/secrets.js';
 import { SearchMatch } from '../ir/re2-regex.js';
 import { DoNotSet, parseTemplate, runTemplate, templateHeaders, TemplateError, type ParsedTemplate } from '../ir/text-template.js';
@@ -22,15 +24,20 @@ export interface FilterRequest {
   readonly method: string;
   readonly requestId: string;
   header(name: string): string | undefined;
+  /** The policy chain's request, for filters that act on it directly (External: its checks and header edits). */
+  readonly policy?: PolicyRequest;
 }
 
-/** What an External filter answers (the AuthService check of the policy framework). */
+/**
+ * What an External filter answers. Its allowed headers are already on the upstream request (the
+ * AuthService check edits the policy request itself), so an allow carries none here.
+ */
 export type ExternalVerdict =
-  | { readonly allow: true; readonly setHeaders: readonly (readonly [string, string])[] }
-  | { readonly allow: false; readonly status: number; readonly headers: readonly string[]; readonly body: string };
+  | { readonly allow: true }
+  | { readonly allow: false; readonly status: number; readonly code: LocalReplyCode; readonly headers: readonly string[]; readonly body: string | undefined; readonly reason: string };
 
 /** Runs an External filter's check; given by the policy framework (AuthService's implementation). */
-export type ExternalCheck = (req: FilterRequest, headers: ReadonlyMap<string, string>) => Promise<ExternalVerdict>;
+export type ExternalCheck = (req: FilterRequest) => Promise<ExternalVerdict>;
 
 export type FilterOutcome =
   | { readonly allow: true; readonly setHeaders: readonly (readonly [string, string])[]; readonly rule: string | undefined; readonly filters: readonly string[] }
@@ -43,6 +50,8 @@ export type FilterOutcome =
       readonly body: string | undefined;
       /** A short reason for logs and metrics (never a token or key). */
       readonly reason: string;
+      /** The local-reply code, when the filter says (an External filter's `auth_error`); else by status. */
+      readonly code?: LocalReplyCode;
       /** The filter that denied ("namespace/name"). */
       readonly filter: string;
       readonly rule: string;
@@ -69,8 +78,8 @@ export interface FilterChainOptions {
   readonly now?: () => number;
   /** False offline without the secret store: API keys are then not known (not missing). */
   readonly keysKnown?: boolean;
-  /** The policy framework's External (AuthService) check for a filter's spec; absent: External filters refuse. */
-  readonly external?: (spec: Readonly<Record<string, unknown>>, id: string) => ExternalCheck | undefined;
+  /** The policy framework's check for an External filter's AuthService; absent (offline): External filters refuse. */
+  readonly external?: (ir: IRAuthService, id: string) => ExternalCheck | undefined;
 }
 
 interface CompiledRef {
@@ -91,7 +100,8 @@ type CompiledFilter =
   | { readonly type: 'Invalid'; readonly id: string; readonly why: string }
   /** keys undefined: offline without the secret store (explain says the check happens at serve time). */
   | { readonly type: 'APIKey'; readonly id: string; readonly header: string; readonly keys: APIKeySet | undefined }
-  | { readonly type: 'External'; readonly id: string; readonly check: ExternalCheck }
+  /** check undefined: offline, where the service is never asked (explain says serve time). */
+  | { readonly type: 'External'; readonly id: string; readonly check: ExternalCheck | undefined }
   | {
       readonly type: 'JWT';
       readonly id: string;
@@ -238,7 +248,7 @@ export class FilterChain {
     // Modifications are cumulative: later filters (and their ifRequestHeader) see earlier ones.
     const set = new Map<string, string>();
     const header = (n: string): string | undefined => set.get(n) ?? req.header(n);
-    const view: FilterRequest = { host: req.host, path: req.path, method: req.method, requestId: req.requestId, header };
+    const view: FilterRequest = { host: req.host, path: req.path, method: req.method, requestId: req.requestId, header, ...(req.policy !== undefined ? { policy: req.policy } : {}) };
     return this.runFrom(rule, 0, view, set, []);
   }
 
@@ -278,7 +288,8 @@ export class FilterChain {
         if (f.keys === undefined) return deny(500, [], undefined, 'filter unavailable: its keys are not known');
         return f.keys.accepts(req.header(f.header)) ? ALLOW : deny(403, [], undefined, 'API key not found');
       case 'External':
-        return f.check(req, set).then((v): Verdict => (v.allow ? { allow: true, setHeaders: v.setHeaders } : { allow: false, status: v.status, headers: v.headers, body: v.body, reason: 'external filter denied' }));
+        if (f.check === undefined) return deny(500, [], undefined, 'filter unavailable: the auth service cannot be asked here');
+        return f.check(req).then((v): Verdict => (v.allow ? ALLOW : { allow: false, status: v.status, headers: v.headers, body: v.body, reason: v.reason, code: v.code }));
       case 'JWT':
         return this.runJWT(f, ref.ir.scope, req);
     }
@@ -305,7 +316,7 @@ function settle(rule: CompiledRule, ref: CompiledRef, v: Verdict, set: Map<strin
     return ref.ir.onAllow === 'break' ? STOP : CONTINUE;
   }
   if (ref.filter.type === 'Invalid' || ref.ir.onDeny === 'break') {
-    return { allow: false, status: v.status, headers: v.headers, body: v.body, reason: v.reason, filter: ref.filter.id, rule: rule.label };
+    return { allow: false, status: v.status, headers: v.headers, body: v.body, reason: v.reason, ...(v.code !== undefined ? { code: v.code } : {}), filter: ref.filter.id, rule: rule.label };
   }
   return CONTINUE;
 }
@@ -351,7 +362,7 @@ const VALID_HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 type Verdict =
   | { readonly allow: true; readonly setHeaders: readonly (readonly [string, string])[] }
-  | { readonly allow: false; readonly status: number; readonly headers: readonly string[]; readonly body: string | undefined; readonly reason: string };
+  | { readonly allow: false; readonly status: number; readonly headers: readonly string[]; readonly body: string | undefined; readonly reason: string; readonly code?: LocalReplyCode };
 
 const ALLOW: Verdict = { allow: true, setHeaders: [] };
 const deny = (status: number, headers: readonly string[], body: string | undefined, reason: string): Verdict => ({ allow: false, status, headers, body, reason });
@@ -426,8 +437,8 @@ function compileFilter(f: IRFilter, secrets: SecretStore, options: FilterChainOp
       return keys.length === 0 ? { type: 'Invalid', id: f.id, why: 'its keys are missing' } : { type: 'APIKey', id: f.id, header: f.apiKey!.httpHeader, keys: new APIKeySet(keys) };
     }
     case 'External': {
-      const check = options.external?.(f.external ?? {}, f.id);
-      return check === undefined ? { type: 'Invalid', id: f.id, why: 'External filters need the AuthService check, which is not available' } : { type: 'External', id: f.id, check };
+      if (f.external === undefined) return { type: 'Invalid', id: f.id, why: 'its AuthService settings are missing' };
+      return { type: 'External', id: f.id, check: options.external?.(f.external, f.id) };
     }
     case 'JWT': {
       const j = f.jwt!;

@@ -19,7 +19,8 @@ const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', '
 /** Sessions per cluster, keyed by endpoint; closed with the runtime that owns the cluster. */
 const pools = new WeakMap<UpstreamCluster, Map<string, ClientHttp2Session>>();
 
-function sessionFor(cluster: UpstreamCluster, ep: Endpoint): ClientHttp2Session {
+/** The pooled HTTP/2 session to an endpoint of a cluster (opened on first use, shared by every stream to it). */
+export function sessionFor(cluster: UpstreamCluster, ep: Endpoint): ClientHttp2Session {
   let pool = pools.get(cluster);
   if (pool === undefined) {
     pool = new Map();
@@ -120,7 +121,7 @@ export function forwardH2(
       ctx.res.destroy();
       return;
     }
-    cluster.reportFailure(ep, Date.now());
+    cluster.reportFailure(ep, Date.now(), why);
     localReply(ctx, env, status, code);
   };
 
@@ -153,7 +154,7 @@ export function forwardH2(
     if (done) return;
     if (connectTimer !== undefined) clearTimeout(connectTimer);
     const status = Number(h[':status'] ?? 502);
-    if (status >= 500) cluster.reportFailure(ep, Date.now());
+    if (status >= 500) cluster.reportFailure(ep, Date.now(), `status ${status}`);
     else cluster.reportSuccess(ep);
     const out: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(h)) {

@@ -22,7 +22,6 @@ export interface UnenforcedKind {
 
 /** Emissary and Edge Stack kinds that guard routes. */
 export const UNENFORCED_KINDS: Readonly<Record<string, UnenforcedKind>> = Object.freeze({
-  AuthService: { guards: 'external authentication: every route would be served without the auth check' },
   RateLimitService: { guards: 'rate limiting: routes with rate-limit labels would be served without limits' },
   RateLimit: { guards: 'Edge Stack rate limits: requests would not be limited' },
   WebApplicationFirewall: { guards: 'web application firewall rules: requests would not be inspected' },

@@ -4,6 +4,8 @@
 
 import { after, before, describe, it, mock } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { loadFiles } from '../../src/load/index.js';
 import { compile, type CompileResult } from '../../src/compile/index.js';
 import { Explainer } from '../../src/review/explain-engine.js';
@@ -201,5 +203,72 @@ describe('Edge Stack filters through the gateway', () => {
     const denied = e.explain(parseRequestLine('GET http://shop.example.com/api/orders'));
     assert.equal(denied.outcome, 'policy_denied');
     assert.equal(denied.status, 401);
+  });
+});
+
+describe('an External filter: the AuthService check with the filter\'s own spec', () => {
+  let echo: EchoUpstream;
+  let auth: http.Server;
+  let authPort: number;
+  let gw: TestGateway;
+  const asked: string[] = [];
+  const get = (path: string, headers: Record<string, string> = {}): Promise<Reply> => request(gw.port, { path, headers: { host: 'shop.example.com', ...headers } });
+
+  before(async () => {
+    echo = await startEcho('api');
+    auth = http.createServer((req, res) => {
+      asked.push(req.url ?? '');
+      if (req.headers['x-allow'] === 'yes') res.writeHead(200, { 'x-auth-user': 'svc-user' }).end();
+      else res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Basic realm="ext"' }).end('denied by the auth service');
+    });
+    await new Promise<void>((resolve) => auth.listen(0, '127.0.0.1', resolve));
+    authPort = (auth.address() as AddressInfo).port;
+    const c = compileClean(`${cleartextGatewayYaml(8080)}---
+${mappingYaml('ext', '/ext/', echo.port)}---
+apiVersion: getambassador.io/v3alpha1
+kind: Filter
+metadata: {name: ext-auth, namespace: default}
+spec:
+  External:
+    auth_service: 127.0.0.1:${authPort}
+    proto: http
+    path_prefix: /check
+    timeout_ms: 2000
+    allowed_request_headers: [x-allow]
+    allowed_authorization_headers: [x-auth-user]
+---
+apiVersion: getambassador.io/v3alpha1
+kind: FilterPolicy
+metadata: {name: ext, namespace: default}
+spec:
+  rules: [{host: "*", path: /ext/*, filters: [{name: ext-auth}]}]
+`);
+    gw = await startGateway(c.ir, { secrets: c.secrets });
+  });
+  after(async () => {
+    await gw.close();
+    await echo.close();
+    if (auth.listening) await new Promise<void>((resolve) => auth.close(() => resolve()));
+  });
+
+  it("the service's refusal is the client's reply; its allow adds the allowed header, and a client's copy never passes", async () => {
+    const denied = await get('/ext/orders');
+    assert.equal(denied.status, 401);
+    assert.equal(denied.body, 'denied by the auth service');
+    assert.equal(denied.headers['www-authenticate'], 'Basic realm="ext"');
+    assert.equal(asked[asked.length - 1], '/check/ext/orders');
+    const ok = await get('/ext/orders', { 'x-allow': 'yes', 'x-auth-user': 'mallory' });
+    assert.equal(ok.status, 200);
+    assert.deepEqual(header(lastSeen(echo), 'x-auth-user'), ['svc-user']);
+    assert.deepEqual(gw.done[gw.done.length - 1]!.policies, ['filter FilterPolicy default/ext', 'allow']);
+  });
+
+  it('a service that cannot be asked fails closed: 403 auth_error', async () => {
+    auth.closeAllConnections();
+    await new Promise<void>((resolve) => auth.close(() => resolve()));
+    const r = await get('/ext/orders', { 'x-allow': 'yes' });
+    assert.equal(r.status, 403);
+    assert.equal(json(r).code, 'auth_error');
+    assert.deepEqual(gw.done[gw.done.length - 1]!.policies, ['filter Filter default/ext-auth', 'error']);
   });
 });

@@ -243,7 +243,7 @@ spec:
   assert.equal(status(await chain.run(request('/', { 'x-shop-key': '' }))), 403);
 });
 
-test('fail closed: OAuth2 and External filters, a missing Filter, a bad template are errors, and what they guard is refused', async () => {
+test('fail closed: an OAuth2 filter, a missing Filter, a bad template, an External filter naming a TLSContext are errors, and what they guard is refused', async () => {
   const { c, problems } = build(`---
 apiVersion: getambassador.io/v3alpha1
 kind: Filter
@@ -252,6 +252,7 @@ spec:
   External:
     auth_service: auth.example:3000
     proto: http
+    tls: my-context
 ---
 apiVersion: getambassador.io/v3alpha1
 kind: Filter
@@ -284,8 +285,8 @@ spec:
   assert.deepEqual([...problems].sort(), [
     'FilterNotFound FilterPolicy/p spec.rules.2.filters.0.name',
     'InvalidTemplate Filter/jwt spec.JWT.injectRequestHeaders.0.value',
-    'NotEnforced Filter/ext spec.External',
     'NotEnforced Filter/sso spec.OAuth2',
+    'SchemaViolation Filter/ext spec.External.tls',
     'SchemaViolation Filter/jwt spec.JWT.validAlgorithms',
   ]);
   assert.match(c.report.problems.find((p) => p.code === 'NotEnforced' && p.resource?.name === 'sso')!.message, /OAuth2\/OIDC/);

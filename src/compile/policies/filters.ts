@@ -8,7 +8,7 @@
 
 import type { Resource } from '../../api/resource.js';
 import type { SecretFiles } from '../options.js';
-import type { IRAPIKeyFilter, IRFilter, IRFilterRef, IRFilterRule, IRFilters, IRHeaderTemplate, IRJWTFilter, IRSourceRef } from '../../ir/types.js';
+import type { IRAPIKeyFilter, IRAuthService, IRCluster, IRFilter, IRFilterRef, IRFilterRule, IRFilters, IRGlobal, IRHeaderTemplate, IRJWTFilter, IRSourceRef, IRTLSContext } from '../../ir/types.js';
 import type { CompileContext } from '../context.js';
 import { cmpStr } from '../context.js';
 import { sha256 } from '../../ir/canonical.js';
@@ -17,6 +17,7 @@ import { regexProblem } from '../../ir/re2-regex.js';
 import { DEFAULT_ALGORITHMS } from '../../dataplane/jwt-verify.js';
 import { JWKS_DEFAULT_MAX_AGE_MS } from '../../dataplane/jwks-cache.js';
 import { isEntrySegment } from '../secret-files.js';
+import { compileAuthServices } from './auth-services.js';
 
 type Obj = Record<string, unknown>;
 
@@ -65,13 +66,22 @@ function secretResourceValues(s: Resource): string[] {
   return out;
 }
 
-export function compileFilters(filters: readonly Resource[], policies: readonly Resource[], secrets: readonly Resource[], files: SecretFiles | undefined, ctx: CompileContext): IRFilters | undefined {
+/** What an External filter's AuthService check needs from the rest of the configuration. */
+export interface ExternalFilterInputs {
+  readonly global: IRGlobal;
+  readonly tlsContexts: ReadonlyMap<string, IRTLSContext>;
+}
+
+export function compileFilters(
+  filters: readonly Resource[], policies: readonly Resource[], secrets: readonly Resource[], files: SecretFiles | undefined, external: ExternalFilterInputs, ctx: CompileContext,
+): { filters: IRFilters; clusters: IRCluster[] } | undefined {
   if (filters.length === 0 && policies.length === 0) return undefined;
   const byId = new Map<string, IRFilter>();
   const secretById = new Map<string, Resource>();
+  const clusters: IRCluster[] = [];
   for (const s of secrets) secretById.set(`${s.namespace}/${s.name}`, s);
   for (const f of filters) {
-    const ir = compileFilter(f, secretById, files, ctx);
+    const ir = compileFilter(f, secretById, files, external, clusters, ctx);
     byId.set(ir.id, ir);
   }
   const rules: IRFilterRule[] = [];
@@ -132,10 +142,10 @@ export function compileFilters(filters: readonly Resource[], policies: readonly 
     });
   }
   const all = [...byId.values()].sort((a, b) => cmpStr(a.id, b.id));
-  return { filters: all, rules };
+  return { filters: { filters: all, rules }, clusters };
 }
 
-function compileFilter(f: Resource, secrets: Map<string, Resource>, files: SecretFiles | undefined, ctx: CompileContext): IRFilter {
+function compileFilter(f: Resource, secrets: Map<string, Resource>, files: SecretFiles | undefined, external: ExternalFilterInputs, clusters: IRCluster[], ctx: CompileContext): IRFilter {
   const spec = f.spec as Obj;
   const id = `${f.namespace}/${f.name}`;
   const source = sourceRef(f);
@@ -153,14 +163,11 @@ function compileFilter(f: Resource, secrets: Map<string, Resource>, files: Secre
     ctx.report(f, 'NotEnforced', why, `spec.${type}`);
     return invalid(why);
   }
-  if (type === 'External') {
-    // The External filter is the AuthService check with the filter's own spec: refused (fail
-    // closed) for as long as the AuthService check is not part of this build.
-    const why = 'External filters are refused: they run the AuthService check, which Portico does not enforce yet; the routes the filter guards would be open';
-    ctx.report(f, 'NotEnforced', why, 'spec.External');
-    return invalid(why);
-  }
   if (!ctx.isValid(f)) return invalid('the Filter has errors');
+  if (type === 'External') {
+    const auth = externalFilter(f, spec['External'] as Obj, external, clusters, ctx);
+    return auth === undefined ? invalid('its AuthService settings have errors') : { id, source, type: 'External', external: auth };
+  }
   if (type === 'APIKey') {
     const apiKey = apiKeyFilter(f, spec['APIKey'] as Obj, secrets, files, ctx);
     return apiKey === undefined ? invalid('its keys could not be read') : { id, source, type: 'APIKey', apiKey };
@@ -312,4 +319,36 @@ function apiKeyFilter(f: Resource, a: Obj, secrets: Map<string, Resource>, files
   });
   if (!ok) return undefined;
   return { httpHeader: header, keys };
+}
+
+/**
+ * An External filter: Edge Stack's AuthService spec, compiled by the AuthService compiler as if it
+ * were one (problems name the filter's fields), with Edge Stack's differences: `tls` is a boolean
+ * only, `add_linkerd_headers` defaults to false, and there is no `add_auth_headers`.
+ */
+function externalFilter(f: Resource, spec: Obj, inputs: ExternalFilterInputs, clusters: IRCluster[], ctx: CompileContext): IRAuthService | undefined {
+  if (spec['tls'] !== undefined && typeof spec['tls'] !== 'boolean') {
+    ctx.report(f, 'SchemaViolation', 'External.tls is a boolean in a Filter (a TLSContext cannot be named here)', 'spec.External.tls');
+    return undefined;
+  }
+  if (spec['tlsConfig'] !== undefined) {
+    // A CA or client certificate the filter asks for and that Portico would not use: its check would not be verified.
+    ctx.report(f, 'NotEnforced', 'External.tlsConfig is refused: Portico does not verify the auth service with a CA or present a client certificate from a Filter', 'spec.External.tlsConfig');
+    return undefined;
+  }
+  if (spec['add_auth_headers'] !== undefined) ctx.report(f, 'NotImplemented', 'External filters have no add_auth_headers (an AuthService field); ignored', 'spec.External.add_auth_headers');
+  const positions: Record<string, { line: number; col: number }> = {};
+  for (const [k, v] of Object.entries(f.positions)) if (k.startsWith('spec.External.')) positions[`spec.${k.slice('spec.External.'.length)}`] = v;
+  const asAuthService: Resource = { ...f, spec: { ...spec, add_auth_headers: undefined }, positions };
+  const before = ctx.problems.length;
+  const out = compileAuthServices({ authServices: [asAuthService], module: undefined, global: inputs.global, tlsContexts: inputs.tlsContexts }, ctx);
+  // the AuthService compiler names fields from spec: they are the filter's spec.External fields
+  for (let i = before; i < ctx.problems.length; i++) {
+    const p = ctx.problems[i]!;
+    if (p.field?.startsWith('spec.') === true && p.resource?.kind === 'Filter') ctx.problems[i] = { ...p, field: `spec.External.${p.field.slice(5)}` };
+  }
+  const auth = out.authServices[0];
+  if (auth === undefined) return undefined;
+  clusters.push(...out.clusters);
+  return auth;
 }

@@ -14,6 +14,7 @@ import { corsPreflightStep } from './cors-preflight.js';
 import { filterStage } from './filter-step.js';
 import { CompressionHook } from '../compression.js';
 import { requestBufferStep } from './request-buffer.js';
+import { authServiceStage } from './auth-service.js';
 
 /** What building steps needs: the IR, and for a serving runtime its clusters (empty offline: no sockets). */
 export interface ChainBuildContext {
@@ -45,8 +46,8 @@ const STAGE_BUILDERS: Readonly<Record<Exclude<PolicyStage, 'cors_preflight'>, St
   ip_filter: (b) => (b.ir.global.policies?.ipFilter ? everyRoute(ipFilterStep(b.ir.global.policies.ipFilter)) : undefined),
   request_buffer: (b) => (b.ir.global.policies?.requestBuffer ? everyRoute(requestBufferStep(b.ir.global.policies.requestBuffer)) : undefined),
   // Offline (no clusters) nothing is fetched: explain and route tests never touch the network.
-  filter: (b) => (b.ir.global.policies?.filters ? filterStage(b.ir.global.policies.filters, b.secrets, { prefetch: b.clusters.size > 0 }) : undefined),
-  auth: () => undefined,
+  filter: (b) => (b.ir.global.policies?.filters ? filterStage(b.ir.global.policies.filters, b.secrets, { clusters: b.clusters, prefetch: b.clusters.size > 0 }) : undefined),
+  auth: (b) => authServiceStage(b.ir.global.policies?.authServices, b.clusters, b.secrets),
   rate_limit: () => undefined,
 };
 

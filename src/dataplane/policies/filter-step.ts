@@ -5,17 +5,38 @@
 // recorded (the step is quiet, and records its own allows when a filter ran): metrics count what
 // filters decided, not the traffic they were not asked about.
 
-import type { IRFilters, IRRoute } from '../../ir/types.js';
+import type { IRAuthService, IRFilters, IRRoute } from '../../ir/types.js';
 import type { SecretStore } from '../../ir/secrets.js';
 import type { LocalReplyCode } from '../local-reply.js';
-import { FilterChain, type ExternalCheck, type FilterOutcome, type FilterRequest } from '../filter-chain.js';
+import type { UpstreamCluster } from '../upstream-pool.js';
+import { FilterChain, type ExternalCheck, type ExternalVerdict, type FilterOutcome, type FilterRequest } from '../filter-chain.js';
 import { ALLOW, type ExplainedStep, type OfflineRequest, type PolicyDecision, type PolicyRequest, type PolicyStep } from './chain.js';
+import { authServiceCheck } from './auth-service.js';
 
 export interface FilterStepOptions {
-  /** The AuthService check for an External filter's spec; absent: External filters refuse (500). */
-  readonly external?: (spec: Readonly<Record<string, unknown>>, id: string) => ExternalCheck | undefined;
+  /** The serving runtime's clusters (an External filter's service among them); empty offline. */
+  readonly clusters: ReadonlyMap<string, UpstreamCluster>;
   /** Fetch JWT keys now (a serving runtime), not at the first request. */
   readonly prefetch: boolean;
+}
+
+/**
+ * An External filter's check: the AuthService implementation with the filter's compiled spec, on
+ * the policy request itself (its allowed headers land on the upstream request as an AuthService's
+ * do). A failed service with failure_mode_allow is an allow.
+ */
+function externalCheck(ir: IRAuthService, clusters: ReadonlyMap<string, UpstreamCluster>, secrets: SecretStore | undefined): ExternalCheck {
+  const check = authServiceCheck(ir, clusters, secrets);
+  return async (req): Promise<ExternalVerdict> => {
+    if (req.policy === undefined) return { allow: false, status: 500, code: 'internal_error', headers: [], body: undefined, reason: 'no request to check' };
+    const d = await check(req.policy);
+    if (d.outcome === 'allow' || d.outcome === 'error_allow') return { allow: true };
+    const reply = d.reply ?? { status: 500, code: 'internal_error' as const };
+    return {
+      allow: false, status: reply.status, code: reply.code, headers: reply.headers ?? [], body: reply.body?.toString('latin1'),
+      reason: d.detail !== undefined ? `the auth service failed: ${d.detail}` : 'the auth service denied',
+    };
+  };
 }
 
 class FilterStep implements PolicyStep {
@@ -26,7 +47,7 @@ class FilterStep implements PolicyStep {
   constructor(readonly chain: FilterChain) {}
 
   run(r: PolicyRequest): PolicyDecision | Promise<PolicyDecision> {
-    const req: FilterRequest = { host: r.host, path: r.path, method: r.method, requestId: r.requestId, header: (n) => r.header(n) };
+    const req: FilterRequest = { host: r.host, path: r.path, method: r.method, requestId: r.requestId, header: (n) => r.header(n), policy: r };
     const out = this.chain.run(req);
     if (out instanceof Promise) return out.then((o) => decide(r, o));
     return decide(r, out);
@@ -59,11 +80,11 @@ function decide(r: PolicyRequest, o: FilterOutcome): PolicyDecision {
     }
     return { outcome: 'allow', label: `filter ${policy}` };
   }
-  const code: LocalReplyCode = o.status === 401 || o.status === 403 ? 'auth_denied' : /keys|JWKS/.test(o.reason) ? 'auth_error' : o.status >= 500 ? 'internal_error' : 'auth_denied';
+  const code: LocalReplyCode = o.code ?? (o.status === 401 || o.status === 403 ? 'auth_denied' : /keys|JWKS/.test(o.reason) ? 'auth_error' : o.status >= 500 ? 'internal_error' : 'auth_denied');
   return {
-    outcome: o.status >= 500 ? 'error' : 'deny',
-    reply: { status: o.status, code, headers: o.headers, ...(o.body !== undefined ? { body: Buffer.from(o.body) } : {}) },
-    ...(o.status >= 500 ? { detail: `filter ${o.filter}: ${o.reason}` } : {}),
+    outcome: o.status >= 500 || code === 'auth_error' ? 'error' : 'deny',
+    reply: { status: o.status, code, headers: o.headers, ...(o.body !== undefined ? { body: Buffer.from(o.body, 'latin1') } : {}) },
+    ...(o.status >= 500 || code === 'auth_error' ? { detail: `filter ${o.filter}: ${o.reason}` } : {}),
     label: `filter Filter ${o.filter}`,
   };
 }
@@ -71,7 +92,11 @@ function decide(r: PolicyRequest, o: FilterOutcome): PolicyDecision {
 /** The filter stage of an IR's chains: one step, for every route that does not bypass auth. */
 export function filterStage(ir: IRFilters, secrets: SecretStore | undefined, options: FilterStepOptions): { forRoute(route: IRRoute): PolicyStep | undefined } | undefined {
   if (ir.rules.length === 0 || ir.rules.every((r) => r.filters.length === 0)) return undefined;
-  const chain = new FilterChain(ir, secrets ?? {}, { keysKnown: secrets !== undefined, ...(options.external !== undefined ? { external: options.external } : {}) });
+  const chain = new FilterChain(ir, secrets ?? {}, {
+    keysKnown: secrets !== undefined,
+    // offline (no clusters) an External filter is decided at serve time, and never asked
+    ...(options.clusters.size > 0 ? { external: (auth: IRAuthService) => externalCheck(auth, options.clusters, secrets) } : {}),
+  });
   if (options.prefetch) chain.prefetch();
   const step = new FilterStep(chain);
   // Edge Stack runs its filters inside its external-auth service, which bypass_auth skips.
