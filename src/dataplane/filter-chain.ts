@@ -259,7 +259,7 @@ export class FilterChain {
       ran.push(ref.filter.id);
       let verdict: Verdict | Promise<Verdict>;
       try {
-        verdict = this.runFilter(ref, req, set);
+        verdict = this.runFilter(ref, req);
       } catch (err) {
         verdict = deny(500, [], undefined, `filter fault: ${(err as Error).message}`);
       }
@@ -279,7 +279,7 @@ export class FilterChain {
     return allowOutcome(rule, set, ran);
   }
 
-  private runFilter(ref: CompiledRef, req: FilterRequest, set: ReadonlyMap<string, string>): Verdict | Promise<Verdict> {
+  private runFilter(ref: CompiledRef, req: FilterRequest): Verdict | Promise<Verdict> {
     const f = ref.filter;
     switch (f.type) {
       case 'Invalid':
