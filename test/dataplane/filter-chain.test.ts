@@ -329,3 +329,12 @@ spec:
   const token = chain.explain(request('/orders', { authorization: 'Bearer a.b.c' }));
   assert.equal(token.decision, 'at_serve_time');
 });
+
+test('a FilterPolicy from a team source is a ClaimViolation (its globs reach past any claim); the central one applies', () => {
+  const policy = (name: string) => `apiVersion: getambassador.io/v3alpha1\nkind: FilterPolicy\nmetadata: {name: ${name}, namespace: default}\nspec:\n  rules: [{host: "*", path: "*", filters: null}]\n`;
+  const team = loadFiles([{ path: 'team.yaml', content: policy('aaa-open-everything') }], { source: 'shop', revision: '0123456789abcdef0123' });
+  const central = loadFiles([{ path: 'edge.yaml', content: policy('edge') }], { source: 'ops', revision: 'abcdef0123456789abcd' });
+  const c = compile([...team.resources, ...central.resources], { claims: { shop: { kinds: ['Mapping', 'FilterPolicy'], hostnames: ['*'], pathPrefixes: [] } } }, []);
+  assert.deepEqual(c.report.problems.map((p) => [p.code, p.resource?.name]), [['ClaimViolation', 'aaa-open-everything']]);
+  assert.deepEqual(c.ir.global.policies!.filters!.rules.map((r) => r.source.name), ['edge']);
+});

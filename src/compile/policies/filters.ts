@@ -87,6 +87,12 @@ export function compileFilters(
   const rules: IRFilterRule[] = [];
   const sorted = [...policies].sort((a, b) => cmpStr(a.namespace, b.namespace) || cmpStr(a.name, b.name));
   for (const p of sorted) {
+    // A rule's globs reach every host and path, beyond any claim: one exempt rule sorted first would
+    // switch every filter off. Only the central repository (a source with no claim) defines them.
+    if (ctx.credentials.isTeam(p.origin.source)) {
+      ctx.report(p, 'ClaimViolation', `FilterPolicy ${p.namespace}/${p.name} comes from team source '${p.origin.source ?? ''}': FilterPolicy rules apply to every host and path, so only the central repository may define them`, 'kind');
+      continue;
+    }
     const spec = p.spec as Obj;
     const list = Array.isArray(spec['rules']) ? (spec['rules'] as Obj[]) : [];
     list.forEach((rule, i) => {
