@@ -65,6 +65,8 @@ export const CLUSTER_KINDS: readonly ClusterKind[] = Object.freeze([
   ]),
   emissary('Module', 'modules'),
   emissary('AuthService', 'authservices', [{ name: 'Service', jsonPath: '.spec.auth_service', type: 'string' }, { name: 'Proto', jsonPath: '.spec.proto', type: 'string' }]),
+  emissary('Filter', 'filters'),
+  emissary('FilterPolicy', 'filterpolicies'),
   portico('Resolver', 'resolvers'),
   portico('Source', 'sources', [{ name: 'Namespace', jsonPath: '.spec.kubernetes.namespace', type: 'string' }, { name: 'URL', jsonPath: '.spec.url', type: 'string' }]),
 ]);
@@ -111,6 +113,8 @@ const WRITTEN_FORMS: Readonly<Partial<Record<Kind, Readonly<Record<string, Schem
   TLSContext: { ambassador_id: STRING_OR_LIST },
   TCPMapping: { ambassador_id: STRING_OR_LIST },
   AuthService: { ambassador_id: STRING_OR_LIST },
+  Filter: { ambassador_id: STRING_OR_LIST },
+  FilterPolicy: { ambassador_id: STRING_OR_LIST },
   Resolver: { ambassador_id: STRING_OR_LIST },
 };
 
