@@ -14,6 +14,7 @@ import { kubernetesUrl, parseDuration, type DeclaredSource } from '../controller
 import type { VerifyMode } from '../sources/commit-signatures.js';
 import { makeSourceSpec, parseSourceArg, SourceSpecError, validateSourceName } from '../sources/source-spec.js';
 import { parse, UsageError } from './args.js';
+import { checkPinRef, namedSourceValue } from './offline-args.js';
 import { CommandError } from './command-errors.js';
 
 /** A line of an SSH allowed-signers file: principals, optional options, then a key type and key. */
@@ -154,16 +155,6 @@ export function sizeArg(flag: string, v: string): number {
   return n;
 }
 
-/** NAME=VALUE for --local and --pin. */
-function namedArg(flag: string, arg: string, what: string): [string, string] {
-  const eq = arg.indexOf('=');
-  if (eq <= 0 || eq === arg.length - 1) throw new UsageError(`${flag} '${arg}': expected NAME=${what}`);
-  const name = arg.slice(0, eq);
-  const err = validateSourceName(name);
-  if (err) throw new UsageError(`${flag} '${arg}': ${err}`);
-  return [name, arg.slice(eq + 1)];
-}
-
 /**
  * The admin address's access control. Off loopback it is required: the page, the configuration and
  * the history would otherwise be open to whoever reaches the address.
@@ -283,14 +274,14 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
 
   const localTeams: Record<string, string> = {};
   for (const arg of v.local ?? []) {
-    const [name, dir] = namedArg('--local', arg, 'DIR');
+    const [name, dir] = namedSourceValue('--local', arg, 'DIR');
     if (names.includes(name)) throw new UsageError(`--local '${arg}': '${name}' is a source named on the command line, not a team source`);
     localTeams[name] = resolve(cwd, dir);
   }
   const pins: Record<string, string> = {};
   for (const arg of v.pin ?? []) {
-    const [name, ref] = namedArg('--pin', arg, 'REF');
-    if (!/^[A-Za-z0-9._/~^@{}+-]{1,200}$/.test(ref) || ref.startsWith('-')) throw new UsageError(`--pin '${arg}': '${ref}' is not a valid ref or commit`);
+    const [name, ref] = namedSourceValue('--pin', arg, 'REF');
+    checkPinRef(arg, ref);
     if (localTeams[name] !== undefined) throw new UsageError(`--pin '${arg}': '${name}' is read from a folder (--local)`);
     pins[name] = ref;
   }
