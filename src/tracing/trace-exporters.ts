@@ -22,7 +22,7 @@ export interface TraceExportersOptions {
   readonly onExportFailure?: (message: string) => void;
   readonly onExportRecovery?: (message: string) => void;
   /**
-   * How long spans wait in memory before they go out (default 1000 ms) and how many may wait
+   * How long spans wait in memory before they go out (default 5000 ms, OpenTelemetry's) and how many may wait
    * (default 4096: past it new spans are dropped, so a collector that is down never grows memory).
    */
   readonly scheduledDelayMs?: number;
@@ -94,11 +94,12 @@ export class TraceExporters {
     const exporter = new ReportingExporter(this.exporterFor(t), t.endpoint, this.options);
     const ids: IdGenerator = t.traceId64Bit ? new SixtyFourBitTraceIds() : new RandomIdGenerator();
     const provider = new BasicTracerProvider({
-      resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: t.serviceName }),
+      // the serving process: with workers, each one sends its own spans
+      resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: t.serviceName, 'process.pid': process.pid }),
       idGenerator: ids,
       spanProcessors: [
         new BatchSpanProcessor(exporter, {
-          scheduledDelayMillis: this.options.scheduledDelayMs ?? 1000,
+          scheduledDelayMillis: this.options.scheduledDelayMs ?? 5000,
           maxQueueSize: this.options.maxQueueSize ?? 4096,
           maxExportBatchSize: 512,
           exportTimeoutMillis: 10_000,

@@ -20,6 +20,8 @@ export interface ReceivedSpan {
   /** 'ERROR' when the span says so. */
   readonly status: string;
   readonly serviceName: string;
+  /** The resource's process.pid (OTLP only). */
+  readonly pid?: number;
 }
 
 export interface TraceReceiver {
@@ -68,7 +70,9 @@ export function decodeOtlp(body: Buffer): ReceivedSpan[] {
   const hex = (b64: unknown): string => (typeof b64 === 'string' ? Buffer.from(b64, 'base64').toString('hex') : '');
   const out: ReceivedSpan[] = [];
   for (const rs of obj.resourceSpans ?? []) {
-    const serviceName = String(attributeMap(rs.resource?.attributes)['service.name'] ?? '');
+    const resource = attributeMap(rs.resource?.attributes);
+    const serviceName = String(resource['service.name'] ?? '');
+    const pid = typeof resource['process.pid'] === 'number' ? resource['process.pid'] : undefined;
     for (const ss of rs.scopeSpans ?? []) {
       for (const s of ss.spans ?? []) {
         out.push({
@@ -80,6 +84,7 @@ export function decodeOtlp(body: Buffer): ReceivedSpan[] {
           attributes: attributeMap(s.attributes as KeyValue[] | undefined),
           status: Number((s.status as { code?: number } | undefined)?.code ?? 0) === 2 ? 'ERROR' : 'UNSET',
           serviceName,
+          ...(pid !== undefined ? { pid } : {}),
         });
       }
     }
