@@ -86,6 +86,14 @@ const listSetter: TextMapSetter<string[]> = {
   },
 };
 
+/** Envoy's pseudo-headers, which HTTP/1.1 requests do not carry as fields (the path without its query). */
+const PSEUDO_HEADERS: Readonly<Record<string, (r: FinishedRequest) => string>> = {
+  ':authority': (r) => r.host,
+  ':path': (r) => r.path,
+  ':method': (r) => r.method,
+  ':scheme': (r) => (r.secure ? 'https' : 'http'),
+};
+
 const W3C = new W3CTraceContextPropagator();
 const B3 = new B3Propagator({ injectEncoding: B3InjectEncoding.MULTI_HEADER });
 
@@ -188,9 +196,15 @@ export class RequestTracer {
     return this.sink.tracer;
   }
 
-  headerTagValues(req: IncomingMessage, into: Attributes): void {
+  headerTagValues(r: FinishedRequest, into: Attributes): void {
     for (const t of this.headerTags) {
-      const v = req.headers[t.name];
+      // Emissary's examples tag Envoy's pseudo-headers: they are the request's own parts here.
+      const pseudo = PSEUDO_HEADERS[t.name];
+      if (pseudo !== undefined) {
+        into[t.tag] = pseudo(r);
+        continue;
+      }
+      const v = r.req.headers[t.name];
       const value = Array.isArray(v) ? v.join(', ') : (v ?? t.defaultValue);
       if (value !== undefined) into[t.tag] = value;
     }
@@ -282,7 +296,7 @@ export class RequestTrace {
     if (r.cluster !== undefined) attributes['portico.cluster'] = r.cluster;
     if (r.localReply !== undefined) attributes['portico.local_reply'] = r.localReply;
     if (r.upstreamError !== undefined) attributes['portico.upstream_error'] = r.upstreamError;
-    this.tracer.headerTagValues(req, attributes);
+    this.tracer.headerTagValues(r, attributes);
     if (r.status >= 500) {
       attributes[ATTR_ERROR_TYPE] = r.upstreamError ?? String(r.status);
       span.setStatus({ code: SpanStatusCode.ERROR });
