@@ -11,6 +11,7 @@ import { SourceMetrics } from './source-metrics.js';
 import type { SnapshotLimits } from '../sources/git-source.js';
 import { historyHandler, statusHandler } from './status-api.js';
 import { WebhookReceiver } from './webhooks.js';
+import { Notifier, type NotifierOptions } from './notifications.js';
 
 export interface SourcesOptions {
   /** Sources named on the command line (git repositories and folders), in the order given. */
@@ -30,6 +31,8 @@ export interface SourcesOptions {
   readonly compileInputs?: () => CompileInputs;
   /** The secrets directory (--secrets DIR): read before the first pass, watched, a change recompiles. */
   readonly secretsDir?: string;
+  /** Commit statuses and webhook messages about each decision (--commit-status, --notify-webhook). */
+  readonly notify?: Pick<NotifierOptions, 'commitStatus' | 'webhooks'>;
 }
 
 export class SourcesProvider implements ConfigProvider {
@@ -37,11 +40,12 @@ export class SourcesProvider implements ConfigProvider {
   private controller: Controller | undefined;
   private secrets: SecretsDirectory | undefined;
   private readonly metrics: SourceMetrics;
+  private notifier: Notifier | undefined;
 
   constructor(
     private readonly opts: SourcesOptions,
     private readonly admin: AdminServer,
-    registry?: Registry,
+    private readonly registry?: Registry,
   ) {
     this.metrics = new SourceMetrics(registry);
   }
@@ -54,6 +58,11 @@ export class SourcesProvider implements ConfigProvider {
       this.secrets = dir;
       compileInputs = () => dir.inputs();
     }
+    const notify = this.opts.notify;
+    if (notify !== undefined && (notify.commitStatus !== undefined || (notify.webhooks?.length ?? 0) > 0)) {
+      this.notifier = new Notifier({ ...notify, log: ctx.log, ...(this.registry ? { registry: this.registry } : {}) });
+    }
+    const notifier = this.notifier;
     const controller = new Controller({
       roots: this.opts.roots,
       ...(this.opts.stateDir !== undefined ? { stateDir: this.opts.stateDir } : {}),
@@ -68,6 +77,7 @@ export class SourcesProvider implements ConfigProvider {
       ...(this.opts.localTeams ? { localTeams: this.opts.localTeams } : {}),
       ...(this.opts.folderPollMs !== undefined ? { folderPollMs: this.opts.folderPollMs } : {}),
       ...(compileInputs ? { compileInputs } : {}),
+      ...(notifier ? { onDecision: (e) => notifier.notify(e) } : {}),
     });
     this.controller = controller;
     // A rotation is a recompile of what is served: nothing is fetched, new handshakes get the new material.
@@ -102,5 +112,6 @@ export class SourcesProvider implements ConfigProvider {
   async stop(): Promise<void> {
     this.secrets?.close();
     await this.controller?.stop();
+    await this.notifier?.close();
   }
 }
