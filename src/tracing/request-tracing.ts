@@ -74,10 +74,52 @@ export interface AttemptTarget {
   readonly resend: number;
 }
 
-const headerGetter: TextMapGetter<IncomingMessage['headers']> = {
+/** The trace headers a request carries, lower-cased (first value of each), taken from its raw list. */
+type TraceHeaders = Record<string, string>;
+
+const headerGetter: TextMapGetter<TraceHeaders> = {
   keys: (carrier) => Object.keys(carrier),
   get: (carrier, key) => carrier[key],
 };
+
+/** Lengths of the trace header names (traceparent, tracestate, b3, x-b3-*, x-client-trace-id). */
+const TRACE_NAME_LENGTHS = new Set([2, 10, 11, 12, 13, 17]);
+
+/**
+ * Whether a header name may be a trace header, from its length and first letter: most requests carry
+ * none, and the check spares lower-casing every name (or building req.headers, which the request
+ * path otherwise never needs).
+ */
+function maybeTraceHeader(name: string): boolean {
+  if (!TRACE_NAME_LENGTHS.has(name.length)) return false;
+  const c = name.charCodeAt(0) | 0x20;
+  return c === 0x74 /* t */ || c === 0x62 /* b */ || c === 0x78 /* x */;
+}
+
+/** One pass over the raw header list; undefined when the request carries no trace header at all. */
+function scanTraceHeaders(raw: readonly string[], fields: ReadonlySet<string>): TraceHeaders | undefined {
+  let found: TraceHeaders | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (!maybeTraceHeader(name)) continue;
+    const lower = name.toLowerCase();
+    if (!fields.has(lower) && lower !== CLIENT_TRACE_ID) continue;
+    found ??= {};
+    found[lower] ??= raw[i + 1] as string;
+  }
+  return found;
+}
+
+/** The first value of a header in a raw list (names compared without case). */
+function rawHeader(raw: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i] as string;
+    if (n.length === name.length && n.toLowerCase() === name) return raw[i + 1];
+  }
+  return undefined;
+}
+
+const CLIENT_TRACE_ID = 'x-client-trace-id';
 
 /** Appends name, value to a flat upstream header list. */
 const listSetter: TextMapSetter<string[]> = {
@@ -137,13 +179,15 @@ export class RequestTracer {
 
   /** A request arrived: read its trace context, decide whether it is sampled, open its SERVER span. */
   begin(req: IncomingMessage, start: number): RequestTrace {
-    const headers = req.headers;
+    const headers = scanTraceHeaders(req.rawHeaders, this.fields);
     let parent: SpanContext | undefined;
-    for (const p of this.propagators) {
-      const sc = trace.getSpanContext(p.extract(ROOT_CONTEXT, headers, headerGetter));
-      if (sc !== undefined && isSpanContextValid(sc)) {
-        parent = sc;
-        break;
+    if (headers !== undefined) {
+      for (const p of this.propagators) {
+        const sc = trace.getSpanContext(p.extract(ROOT_CONTEXT, headers, headerGetter));
+        if (sc !== undefined && isSpanContextValid(sc)) {
+          parent = sc;
+          break;
+        }
       }
     }
     if (!this.sampled(parent, headers)) {
@@ -162,10 +206,10 @@ export class RequestTracer {
    * Emissary's sampling: a decision that came with the request is kept; otherwise `client` percent
    * of requests with x-client-trace-id, then `random` percent of the rest, and `overall` of both.
    */
-  private sampled(parent: SpanContext | undefined, headers: IncomingMessage['headers']): boolean {
+  private sampled(parent: SpanContext | undefined, headers: TraceHeaders | undefined): boolean {
     if (parent !== undefined) return (parent.traceFlags & TraceFlags.SAMPLED) === TraceFlags.SAMPLED;
     const s = this.ir.sampling;
-    const hit = (headers['x-client-trace-id'] !== undefined && this.roll(s.client)) || this.roll(s.random);
+    const hit = (headers?.[CLIENT_TRACE_ID] !== undefined && this.roll(s.client)) || this.roll(s.random);
     return hit && this.roll(s.overall);
   }
 
@@ -179,7 +223,7 @@ export class RequestTracer {
     let w = 2;
     for (let r = 2; r < headers.length; r += 2) {
       const name = headers[r] as string;
-      if (this.fields.has(name.toLowerCase())) continue;
+      if (maybeTraceHeader(name) && this.fields.has(name.toLowerCase())) continue;
       headers[w] = name;
       headers[w + 1] = headers[r + 1] as string;
       w += 2;
@@ -204,8 +248,7 @@ export class RequestTracer {
         into[t.tag] = pseudo(r);
         continue;
       }
-      const v = r.req.headers[t.name];
-      const value = Array.isArray(v) ? v.join(', ') : (v ?? t.defaultValue);
+      const value = rawHeader(r.req.rawHeaders, t.name) ?? t.defaultValue;
       if (value !== undefined) into[t.tag] = value;
     }
   }
@@ -279,19 +322,16 @@ export class RequestTrace {
       [ATTR_CLIENT_ADDRESS]: r.clientAddress,
       [ATTR_NETWORK_PROTOCOL_VERSION]: req.httpVersionMajor === 2 ? '2' : `${req.httpVersionMajor}.${req.httpVersionMinor}`,
       [ATTR_HTTP_RESPONSE_STATUS_CODE]: r.status,
-      'portico.listener': r.conn.listener,
       'portico.request_id': r.requestId,
     };
-    const ua = req.headers['user-agent'];
+    const ua = rawHeader(req.rawHeaders, 'user-agent');
     if (ua !== undefined) attributes[ATTR_USER_AGENT_ORIGINAL] = ua;
     if (template !== undefined) attributes[ATTR_HTTP_ROUTE] = template;
     if (route !== undefined) {
       attributes['portico.route'] = route.id;
+      // The route is named for its first Mapping: where that Mapping is written.
       const mapping = route.mappings[0];
-      if (mapping !== undefined) {
-        attributes['portico.route.mapping'] = `${mapping.namespace}/${mapping.name}`;
-        attributes['portico.route.source'] = formatOrigin(mapping.origin);
-      }
+      if (mapping !== undefined) attributes['portico.route.source'] = formatOrigin(mapping.origin);
     }
     if (r.cluster !== undefined) attributes['portico.cluster'] = r.cluster;
     if (r.localReply !== undefined) attributes['portico.local_reply'] = r.localReply;
