@@ -194,12 +194,12 @@ export class RequestTracer {
       // Not recorded: the upstream still learns the trace and that it is not sampled.
       const ids = this.sink.ids;
       const context = parent ?? { traceId: ids.generateTraceId(), spanId: ids.generateSpanId(), traceFlags: TraceFlags.NONE };
-      return new RequestTrace(this, context.traceId, undefined, context);
+      return new RequestTrace(this, context.traceId, undefined, context, headers !== undefined);
     }
     const parentContext = parent !== undefined ? trace.setSpanContext(ROOT_CONTEXT, parent) : ROOT_CONTEXT;
     const span = this.sink.tracer.startSpan(req.method ?? 'GET', { kind: SpanKind.SERVER, startTime: start, attributes: this.fixedTags }, parentContext);
     const context = span.spanContext();
-    return new RequestTrace(this, context.traceId, span, context);
+    return new RequestTrace(this, context.traceId, span, context, headers !== undefined);
   }
 
   /**
@@ -266,6 +266,8 @@ export class RequestTrace {
     private readonly span: Span | undefined,
     /** What upstream requests carry when no CLIENT span is made (not sampled). */
     private readonly context: SpanContext,
+    /** Whether the client sent trace headers (only then are there any to take off). */
+    private readonly clientHeaders: boolean,
   ) {}
 
   get sampled(): boolean {
@@ -282,7 +284,8 @@ export class RequestTrace {
    */
   attempt(headers: string[], target: AttemptTarget, shadow = false): AttemptTrace | undefined {
     if (this.base < 0 || shadow) {
-      this.tracer.stripTraceHeaders(headers);
+      // A shadow's list is a copy of the first attempt's, which holds Portico's own trace headers.
+      if (this.clientHeaders || shadow) this.tracer.stripTraceHeaders(headers);
       if (!shadow) this.base = headers.length;
     } else headers.length = this.base;
     if (this.span === undefined) {
