@@ -24,7 +24,7 @@ import type { DecisionEvent } from './notifications.js';
 import { LastKnownGoodStore, LkgCorruptError, type LkgSource } from './last-known-good.js';
 import { problemKey, reconcile, SECRETS_SOURCE, type CompileInputs, type Decision, type ReconcileOutput, type RevisionFacts, type ServedSource, type Snapshot } from './reconcile.js';
 import { SYSTEM_CLOCK, FetchSchedule, type Clock } from './scheduler.js';
-import { createDriver, type DriverOptions, type SourceDriver } from './source-drivers.js';
+import { createDriver, plainFolderOf, type DriverOptions, type SourceDriver } from './source-drivers.js';
 import { sameLocation, type DeclaredSource } from './source-kind.js';
 import type { SourceMetrics } from './source-metrics.js';
 
@@ -64,6 +64,8 @@ export interface ControllerOptions {
   /** ± fraction of the interval added at random, so that replicas do not poll in step (default 0.1). */
   readonly jitter?: number;
   readonly maxBackoffMs?: number;
+  /** The shortest time between two fetches of one source (default 1 s; bursts of triggers coalesce). */
+  readonly minFetchIntervalMs?: number;
   readonly fetchTimeoutMs?: number;
   readonly limits?: Partial<SnapshotLimits>;
   readonly metrics?: SourceMetrics;
@@ -225,7 +227,12 @@ export class Controller {
     this.history = new AuditHistory(opts.stateDir, opts.historyMaxBytes, () => new Date(this.clock.now()));
     this.metrics = opts.metrics;
     this.log = opts.log ?? SILENT;
-    this.schedule = new FetchSchedule(this.clock, { ...(opts.jitter !== undefined ? { jitter: opts.jitter } : {}), ...(opts.maxBackoffMs !== undefined ? { maxBackoffMs: opts.maxBackoffMs } : {}), ...(opts.random ? { random: opts.random } : {}) });
+    this.schedule = new FetchSchedule(this.clock, {
+      ...(opts.jitter !== undefined ? { jitter: opts.jitter } : {}),
+      ...(opts.maxBackoffMs !== undefined ? { maxBackoffMs: opts.maxBackoffMs } : {}),
+      ...(opts.minFetchIntervalMs !== undefined ? { minFetchIntervalMs: opts.minFetchIntervalMs } : {}),
+      ...(opts.random ? { random: opts.random } : {}),
+    });
     const stateDir = opts.stateDir ?? join(process.cwd(), '.portico');
     this.driverOptions = {
       cacheDir: join(stateDir, 'cache'),
@@ -496,7 +503,7 @@ export class Controller {
       const fresh: SourceRuntime[] = [];
       for (const decl of out.declared.values()) {
         // Offline commands on disk read team folders (--local) but do not reach for team repositories.
-        if (this.opts.fetchTeams === false && decl.kind !== 'directory') continue;
+        if (this.opts.fetchTeams === false && decl.kind !== 'directory' && plainFolderOf(decl) === undefined) continue;
         const rt = this.ensureRuntime(decl);
         if (!tried.has(decl.spec.name) && !rt.fetching && rt.desired === undefined) {
           tried.add(decl.spec.name);
@@ -802,6 +809,7 @@ export class Controller {
   private async fetchNow(rt: SourceRuntime): Promise<void> {
     this.stats.fetches++;
     const name = rt.decl.spec.name;
+    this.metrics?.fetches.inc({ source: name });
     const at = this.now();
     try {
       const rev = await rt.driver.fetch(this.aborter.signal);
