@@ -61,6 +61,7 @@ export const PROBLEM_CODES = {
   MappingNotAttached: 'warning',
   HostnameConflict: 'warning',
   UnsupportedSelector: 'error',
+  TracingServiceConflict: 'error',
   // ownership (claims)
   ClaimViolation: 'error',
 } as const satisfies Record<string, Severity>;

@@ -15,6 +15,7 @@ import { addResponseCors } from './cors.js';
 import { applyAdds, downstreamResponseHeaders, upstreamRequestHeaders, type HeaderScan } from './header-policy.js';
 import { sendLocalReply, type LocalReplyCode } from './local-reply.js';
 import { isGrpcRequest, sendGrpcLocalReply } from './grpc.js';
+import type { AttemptTrace, RequestTrace } from '../tracing/request-tracing.js';
 
 /** Per-request state shared by the runtime (checks, routing) and the forward path. */
 export interface RequestContext {
@@ -45,6 +46,8 @@ export interface RequestContext {
   clientGone: boolean;
   /** Current upstream attempt, aborted when the client goes away. */
   upstream: { destroy(): void } | undefined;
+  /** The request's trace when the configuration has a TracingService (src/tracing/request-tracing.ts). */
+  trace: RequestTrace | undefined;
 }
 
 /** Settings of the runtime the forward path needs. */
@@ -234,6 +237,12 @@ class Forwarding {
     this.cluster.active++;
     ctx.upstreamAddress = ep.key;
     const a = new Attempt(this, ep);
+    if (ctx.trace !== undefined) {
+      a.trace = ctx.trace.attempt(this.headers, {
+        method: this.options.method, scheme: this.cluster.ir.scheme, authority: this.headers[1] as string, path: this.options.path,
+        cluster: this.cluster.name, endpoint: ep.key, resend: this.retriesUsed + (this.implicitRetryUsed ? 1 : 0),
+      });
+    }
     const ex = this.cluster.pool.request(ep, this.options, a);
     a.ex = ex;
     this.exchange = ex;
@@ -316,6 +325,7 @@ class Attempt implements ExchangeHandlers {
   settled = false;
   released = false;
   tryTimer: NodeJS.Timeout | undefined;
+  trace: AttemptTrace | undefined;
 
   constructor(
     readonly f: Forwarding,
@@ -329,11 +339,13 @@ class Attempt implements ExchangeHandlers {
     this.ep.active--;
     this.f.cluster.active--;
     if (this.tryTimer) clearTimeout(this.tryTimer);
+    this.trace?.end();
   }
 
   fail(kind: FailKind, err?: NodeJS.ErrnoException): void {
     if (this.settled) return;
     this.settled = true;
+    this.trace?.failed(kind, err?.code);
     this.close();
     const ex = this.ex;
     ex.destroy();
@@ -381,6 +393,7 @@ class Attempt implements ExchangeHandlers {
       clearTimeout(this.tryTimer);
       this.tryTimer = undefined;
     }
+    this.trace?.response(status);
     const cluster = f.cluster;
     if (status >= 500) cluster.reportFailure(this.ep, Date.now(), `status ${status}`);
     else cluster.reportSuccess(this.ep);
@@ -444,6 +457,7 @@ class Attempt implements ExchangeHandlers {
     }
     if (this.settled) return;
     this.settled = true;
+    this.trace?.failed('timeout', 'idle_timeout');
     ctx.upstreamError = 'idle_timeout';
     this.f.finishAll();
     this.close();
@@ -463,19 +477,23 @@ function mirror(ctx: RequestContext, env: ForwardEnv, cluster: UpstreamCluster, 
   if (ep === undefined || !cluster.admit()) return;
   const h = headers.slice();
   h[1] = `${hostValue}-shadow`;
+  const trace = ctx.trace?.attempt(h, { method: ctx.method, scheme: cluster.ir.scheme, authority: h[1], path, cluster: cluster.name, endpoint: ep.key, resend: 0 }, true);
   cluster.active++;
   let released = false;
   const release = (): void => {
     if (!released) {
       released = true;
       cluster.active--;
+      trace?.end();
     }
   };
   const ignore = (): void => {};
   const ex = cluster.pool.request(ep, {
     method: ctx.method, path, headers: h, chunked, connectTimeoutMs: cluster.ir.connectTimeoutMs || env.connectTimeoutMs,
     idleTimeoutMs: cluster.ir.connectTimeoutMs > 0 ? Math.max(cluster.ir.connectTimeoutMs, 10_000) : 10_000,
-  }, { response: ignore, data: ignore, end: ignore, error: ignore, timeout: ignore, close: release });
+  }, trace === undefined
+    ? { response: ignore, data: ignore, end: ignore, error: ignore, timeout: ignore, close: release }
+    : { response: (status) => trace.response(status), data: ignore, end: ignore, error: (err) => trace.failed('shadow', err.code), timeout: () => trace.failed('timeout'), close: release });
   const req = ctx.req;
   if (!hasBody) {
     ex.end();
