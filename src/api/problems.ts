@@ -64,6 +64,7 @@ export const PROBLEM_CODES = {
   // compile: edge policies
   InvalidCIDR: 'error',
   AuthServicesDiffer: 'warning',
+  TracingServiceConflict: 'error',
   // Edge Stack filters
   FilterNotFound: 'error',
   InvalidTemplate: 'error',

@@ -17,6 +17,7 @@ export const KINDS = [
   'Source',
   'Filter',
   'FilterPolicy',
+  'TracingService',
 ] as const;
 export type Kind = (typeof KINDS)[number];
 

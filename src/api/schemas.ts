@@ -16,6 +16,7 @@ import { SecretSpecSchema, SECRET_NOT_IMPLEMENTED } from './kinds/secret.js';
 import { ResolverSpecSchema, RESOLVER_NOT_IMPLEMENTED } from './kinds/resolver.js';
 import { SourceSpecSchema, SOURCE_NOT_IMPLEMENTED } from './kinds/source.js';
 import { FilterSpecSchema, FILTER_NOT_IMPLEMENTED, FilterPolicySpecSchema, FILTER_POLICY_NOT_IMPLEMENTED } from './kinds/filter.js';
+import { TracingServiceSpecSchema, TRACING_SERVICE_NOT_IMPLEMENTED } from './kinds/tracing-service.js';
 
 export type { MappingSpec } from './kinds/mapping.js';
 export type { HostSpec } from './kinds/host.js';
@@ -28,6 +29,7 @@ export type { SecretSpec } from './kinds/secret.js';
 export type { ResolverSpec } from './kinds/resolver.js';
 export type { SourceSpec } from './kinds/source.js';
 export type { FilterSpec, FilterPolicySpec } from './kinds/filter.js';
+export type { TracingServiceSpec } from './kinds/tracing-service.js';
 export type { KindSchemaEntry } from './kinds/shared-fields.js';
 
 export const KIND_SCHEMAS: Readonly<Record<Kind, KindSchemaEntry>> = Object.freeze({
@@ -43,6 +45,7 @@ export const KIND_SCHEMAS: Readonly<Record<Kind, KindSchemaEntry>> = Object.free
   Source: { schema: SourceSpecSchema, notImplemented: SOURCE_NOT_IMPLEMENTED },
   Filter: { schema: FilterSpecSchema, notImplemented: FILTER_NOT_IMPLEMENTED },
   FilterPolicy: { schema: FilterPolicySpecSchema, notImplemented: FILTER_POLICY_NOT_IMPLEMENTED },
+  TracingService: { schema: TracingServiceSpecSchema, notImplemented: TRACING_SERVICE_NOT_IMPLEMENTED },
 });
 
 /** The apiVersion each kind is written with in its current form. */
@@ -59,6 +62,7 @@ export const KIND_API_VERSIONS: Readonly<Record<Kind, string>> = Object.freeze({
   Source: 'portico.dev/v1alpha1',
   Filter: 'getambassador.io/v3alpha1',
   FilterPolicy: 'getambassador.io/v3alpha1',
+  TracingService: 'getambassador.io/v3alpha1',
 });
 
 const compiled = new Map<Kind, TypeCheck<TSchema>>();
