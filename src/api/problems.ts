@@ -61,6 +61,7 @@ export const PROBLEM_CODES = {
   MappingNotAttached: 'warning',
   HostnameConflict: 'warning',
   UnsupportedSelector: 'error',
+  TracingServiceConflict: 'error',
   // compile: edge policies
   InvalidCIDR: 'error',
   AuthServicesDiffer: 'warning',

@@ -15,6 +15,7 @@ export const KINDS = [
   'Secret',
   'Resolver',
   'Source',
+  'TracingService',
 ] as const;
 export type Kind = (typeof KINDS)[number];
 

@@ -15,6 +15,7 @@ import { AuthServiceSpecSchema, AUTH_SERVICE_NOT_IMPLEMENTED } from './kinds/aut
 import { SecretSpecSchema, SECRET_NOT_IMPLEMENTED } from './kinds/secret.js';
 import { ResolverSpecSchema, RESOLVER_NOT_IMPLEMENTED } from './kinds/resolver.js';
 import { SourceSpecSchema, SOURCE_NOT_IMPLEMENTED } from './kinds/source.js';
+import { TracingServiceSpecSchema, TRACING_SERVICE_NOT_IMPLEMENTED } from './kinds/tracing-service.js';
 
 export type { MappingSpec } from './kinds/mapping.js';
 export type { HostSpec } from './kinds/host.js';
@@ -26,6 +27,7 @@ export type { AuthServiceSpec } from './kinds/auth-service.js';
 export type { SecretSpec } from './kinds/secret.js';
 export type { ResolverSpec } from './kinds/resolver.js';
 export type { SourceSpec } from './kinds/source.js';
+export type { TracingServiceSpec } from './kinds/tracing-service.js';
 export type { KindSchemaEntry } from './kinds/shared-fields.js';
 
 export const KIND_SCHEMAS: Readonly<Record<Kind, KindSchemaEntry>> = Object.freeze({
@@ -39,6 +41,7 @@ export const KIND_SCHEMAS: Readonly<Record<Kind, KindSchemaEntry>> = Object.free
   Secret: { schema: SecretSpecSchema, notImplemented: SECRET_NOT_IMPLEMENTED },
   Resolver: { schema: ResolverSpecSchema, notImplemented: RESOLVER_NOT_IMPLEMENTED },
   Source: { schema: SourceSpecSchema, notImplemented: SOURCE_NOT_IMPLEMENTED },
+  TracingService: { schema: TracingServiceSpecSchema, notImplemented: TRACING_SERVICE_NOT_IMPLEMENTED },
 });
 
 /** The apiVersion each kind is written with in its current form. */
@@ -53,6 +56,7 @@ export const KIND_API_VERSIONS: Readonly<Record<Kind, string>> = Object.freeze({
   Secret: 'v1',
   Resolver: 'portico.dev/v1alpha1',
   Source: 'portico.dev/v1alpha1',
+  TracingService: 'getambassador.io/v3alpha1',
 });
 
 const compiled = new Map<Kind, TypeCheck<TSchema>>();

@@ -28,6 +28,7 @@ import { PolicyRequest, runPolicyChain, type PolicyChain, type PolicyDecision } 
 import { addResponseCors } from './cors.js';
 import { isGrpcRequest, sendGrpcLocalReply } from './grpc.js';
 import { forwardedClientCert, verifiedClientElement, verifiedPeerFields } from './client-cert-details.js';
+import { RequestTracer } from '../tracing/request-tracing.js';
 
 /** Program faults inside the request path carry this code in logs; the client only sees a 500. */
 export const ERR_REQUEST_PATH = 'PORTICO_ERR_REQUEST_PATH';
@@ -72,6 +73,8 @@ class RequestPathRuntime implements Runtime {
   private readonly hostCache = new Map<string, string>();
   /** TLS contexts that verify client certificates with their own CA (only those yield an identity). */
   private readonly clientCAContexts: ReadonlySet<string>;
+  /** Present only when the IR has a TracingService and the process exports spans. */
+  private tracer: RequestTracer | undefined;
 
   constructor(ir: IR, secrets: SecretStore, options: RuntimeOptions) {
     this.generation = options.generation;
@@ -102,6 +105,7 @@ class RequestPathRuntime implements Runtime {
       dropUnderscore: g.headersWithUnderscoresAction === 'DROP_HEADER',
       connectTimeoutMs: g.connectTimeoutMs > 0 ? g.connectTimeoutMs : 3000,
     };
+    if (g.tracing !== undefined && options.tracing !== undefined) this.tracer = new RequestTracer(g.tracing, options.tracing.acquire(g.tracing), this.random);
   }
 
   inflight(): number {
@@ -113,9 +117,10 @@ class RequestPathRuntime implements Runtime {
     const ctx: RequestContext = {
       req, res, conn, start: performance.now(), method: req.method ?? 'GET', path: '', query: '', host: '', authority: '',
       requestId: '', clientAddress: req.socket.remoteAddress ?? '', secure: conn.tls, status: 0, route: undefined, cluster: undefined,
-      upstreamAddress: undefined, localReply: undefined, upstreamError: undefined, bytesIn: 0, bytesOut: 0, clientGone: false, upstream: undefined,
+      upstreamAddress: undefined, localReply: undefined, upstreamError: undefined, bytesIn: 0, bytesOut: 0, clientGone: false, upstream: undefined, trace: undefined,
       policy: undefined,
     };
+    if (this.tracer !== undefined) ctx.trace = this.tracer.begin(req, ctx.start);
     whenResponseCloses(res, () => this.finish(ctx));
     try {
       this.serve(ctx);
@@ -205,6 +210,7 @@ class RequestPathRuntime implements Runtime {
       return;
     }
     ctx.route = route.ir.id;
+    ctx.trace?.routed(route.ir);
     if (conn.tls && vhost.ir.tlsContext !== undefined && this.misdirected(conn, vhost.ir.tlsContext)) {
       // The TLS session was set up for another host's certificate or client-cert policy (domain fronting).
       localReply(ctx, env, 421, 'misdirected_request');
@@ -383,6 +389,8 @@ class RequestPathRuntime implements Runtime {
       ctx.upstream?.destroy();
       if (ctx.status === 0) ctx.status = 499;
     }
+    const trace = ctx.trace;
+    if (trace !== undefined) trace.end(ctx, performance.now());
     if (this.onDone !== undefined) this.report({
       generation: this.generation,
       listener: ctx.conn.listener,
@@ -401,6 +409,7 @@ class RequestPathRuntime implements Runtime {
       localReply: ctx.localReply,
       upstreamError: ctx.upstreamError,
       policies: ctx.policy?.decisions,
+      traceId: trace?.traceId,
     });
     if (this.draining && this.active === 0) this.release();
   }
@@ -651,6 +660,7 @@ class RequestPathRuntime implements Runtime {
   private close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.tracer?.release();
     for (const c of this.clusters.values()) {
       closeH2Sessions(c);
       c.close();
