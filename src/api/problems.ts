@@ -61,10 +61,10 @@ export const PROBLEM_CODES = {
   MappingNotAttached: 'warning',
   HostnameConflict: 'warning',
   UnsupportedSelector: 'error',
+  TracingServiceConflict: 'error',
   // compile: edge policies
   InvalidCIDR: 'error',
   AuthServicesDiffer: 'warning',
-  TracingServiceConflict: 'error',
   // Edge Stack filters
   FilterNotFound: 'error',
   InvalidTemplate: 'error',

@@ -117,8 +117,8 @@ class RequestPathRuntime implements Runtime {
     const ctx: RequestContext = {
       req, res, conn, start: performance.now(), method: req.method ?? 'GET', path: '', query: '', host: '', authority: '',
       requestId: '', clientAddress: req.socket.remoteAddress ?? '', secure: conn.tls, status: 0, route: undefined, cluster: undefined,
-      upstreamAddress: undefined, localReply: undefined, upstreamError: undefined, bytesIn: 0, bytesOut: 0, clientGone: false, upstream: undefined,
-      policy: undefined, trace: undefined,
+      upstreamAddress: undefined, localReply: undefined, upstreamError: undefined, bytesIn: 0, bytesOut: 0, clientGone: false, upstream: undefined, trace: undefined,
+      policy: undefined,
     };
     if (this.tracer !== undefined) ctx.trace = this.tracer.begin(req, ctx.start);
     whenResponseCloses(res, () => this.finish(ctx));
