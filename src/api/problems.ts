@@ -61,6 +61,12 @@ export const PROBLEM_CODES = {
   MappingNotAttached: 'warning',
   HostnameConflict: 'warning',
   UnsupportedSelector: 'error',
+  // compile: rate limits
+  RateLimitServiceConflict: 'error',
+  InvalidRateLimitService: 'error',
+  InvalidRateLimit: 'error',
+  InvalidLabel: 'error',
+  RateLimitNotUsed: 'warning',
   // ownership (claims)
   ClaimViolation: 'error',
 } as const satisfies Record<string, Severity>;

@@ -14,6 +14,8 @@ export const KINDS = [
   'Secret',
   'Resolver',
   'Source',
+  'RateLimitService',
+  'RateLimit',
 ] as const;
 export type Kind = (typeof KINDS)[number];
 

@@ -14,6 +14,8 @@ import { ModuleSpecSchema, MODULE_NOT_IMPLEMENTED } from './kinds/module.js';
 import { SecretSpecSchema, SECRET_NOT_IMPLEMENTED } from './kinds/secret.js';
 import { ResolverSpecSchema, RESOLVER_NOT_IMPLEMENTED } from './kinds/resolver.js';
 import { SourceSpecSchema, SOURCE_NOT_IMPLEMENTED } from './kinds/source.js';
+import { RateLimitServiceSpecSchema, RATE_LIMIT_SERVICE_NOT_IMPLEMENTED } from './kinds/rate-limit-service.js';
+import { RateLimitSpecSchema, RATE_LIMIT_NOT_IMPLEMENTED } from './kinds/rate-limit.js';
 
 export type { MappingSpec } from './kinds/mapping.js';
 export type { HostSpec } from './kinds/host.js';
@@ -24,6 +26,8 @@ export type { ModuleSpec, AmbassadorModuleConfig } from './kinds/module.js';
 export type { SecretSpec } from './kinds/secret.js';
 export type { ResolverSpec } from './kinds/resolver.js';
 export type { SourceSpec } from './kinds/source.js';
+export type { RateLimitServiceSpec } from './kinds/rate-limit-service.js';
+export type { RateLimitSpec } from './kinds/rate-limit.js';
 export type { KindSchemaEntry } from './kinds/shared-fields.js';
 
 export const KIND_SCHEMAS: Readonly<Record<Kind, KindSchemaEntry>> = Object.freeze({
@@ -36,6 +40,8 @@ export const KIND_SCHEMAS: Readonly<Record<Kind, KindSchemaEntry>> = Object.free
   Secret: { schema: SecretSpecSchema, notImplemented: SECRET_NOT_IMPLEMENTED },
   Resolver: { schema: ResolverSpecSchema, notImplemented: RESOLVER_NOT_IMPLEMENTED },
   Source: { schema: SourceSpecSchema, notImplemented: SOURCE_NOT_IMPLEMENTED },
+  RateLimitService: { schema: RateLimitServiceSpecSchema, notImplemented: RATE_LIMIT_SERVICE_NOT_IMPLEMENTED },
+  RateLimit: { schema: RateLimitSpecSchema, notImplemented: RATE_LIMIT_NOT_IMPLEMENTED },
 });
 
 /** The apiVersion each kind is written with in its current form. */
@@ -49,6 +55,8 @@ export const KIND_API_VERSIONS: Readonly<Record<Kind, string>> = Object.freeze({
   Secret: 'v1',
   Resolver: 'portico.dev/v1alpha1',
   Source: 'portico.dev/v1alpha1',
+  RateLimitService: 'getambassador.io/v3alpha1',
+  RateLimit: 'getambassador.io/v3alpha1',
 });
 
 const compiled = new Map<Kind, TypeCheck<TSchema>>();

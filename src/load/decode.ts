@@ -58,12 +58,11 @@ export const NO_SHAPE: DocumentShape = Object.freeze({ sources: new RecordedSour
 const ANNOTATION = 'getambassador.io/config';
 
 /** Kinds Portico loads from getambassador.io/*. */
-const EMISSARY_LOADED = new Set<string>(['Mapping', 'Host', 'Listener', 'TLSContext', 'TCPMapping', 'Module']);
+const EMISSARY_LOADED = new Set<string>(['Mapping', 'Host', 'Listener', 'TLSContext', 'TCPMapping', 'Module', 'RateLimitService', 'RateLimit']);
 
 /** Emissary and Edge Stack kinds Portico recognises but does not implement yet. */
 export const EMISSARY_NOT_IMPLEMENTED_KINDS = [
   'AuthService',
-  'RateLimitService',
   'LogService',
   'TracingService',
   'DevPortal',
@@ -72,7 +71,6 @@ export const EMISSARY_NOT_IMPLEMENTED_KINDS = [
   'ConsulResolver',
   'Filter',
   'FilterPolicy',
-  'RateLimit',
   'WebApplicationFirewall',
   'WebApplicationFirewallPolicy',
 ] as const;

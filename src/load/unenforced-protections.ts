@@ -23,14 +23,12 @@ export interface UnenforcedKind {
 /** Emissary and Edge Stack kinds that guard routes. */
 export const UNENFORCED_KINDS: Readonly<Record<string, UnenforcedKind>> = Object.freeze({
   AuthService: { guards: 'external authentication: every route would be served without the auth check' },
-  RateLimitService: { guards: 'rate limiting: routes with rate-limit labels would be served without limits' },
   Filter: { guards: 'Edge Stack filters (JWT, OAuth2, external auth): the routes they guard would be open' },
   FilterPolicy: {
     guards: 'Edge Stack filter policies: the routes they guard would be open',
     // A policy whose rules all name no filter only exempts paths: it guards nothing.
     guardsNothing: (spec) => !Array.isArray(spec.rules) || spec.rules.every((rule) => !isObject(rule) || !hasItems(rule.filters)),
   },
-  RateLimit: { guards: 'Edge Stack rate limits: requests would not be limited' },
   WebApplicationFirewall: { guards: 'web application firewall rules: requests would not be inspected' },
   WebApplicationFirewallPolicy: { guards: 'web application firewall policies: requests would not be inspected' },
 });

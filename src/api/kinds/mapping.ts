@@ -160,7 +160,6 @@ export type MappingSpec = Static<typeof MappingSpecSchema>;
 
 /** Valid Emissary fields Portico does not act on yet: loading warns (NotImplemented) naming each. */
 export const MAPPING_NOT_IMPLEMENTED = [
-  'labels',
   'docs',
   'envoy_override',
   'modules',
