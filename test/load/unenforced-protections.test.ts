@@ -30,11 +30,6 @@ test("Emissary's docs examples of guarding kinds and fields are refused, with fi
       refused: ['edge@abcdef012345:howtos.basic-auth.1.yaml:3:1 AuthService authentication kind error'],
       what: /external authentication/,
     },
-    'RateLimitService (topics/running/services/rate-limit-service.md)': {
-      file: 'topics.running.services.rate-limit-service.1.yaml',
-      refused: ['edge@abcdef012345:topics.running.services.rate-limit-service.1.yaml:3:1 RateLimitService ratelimit kind error'],
-      what: /rate limiting/,
-    },
     'TLSContext crl_secret (topics/running/tls/index.md)': {
       file: 'topics.running.tls.index.10.yaml',
       refused: ['edge@abcdef012345:topics.running.tls.index.10.yaml:11:3 TLSContext tls-crl spec.crl_secret error'],
