@@ -1,6 +1,6 @@
 // `npm run bench`: installs what the benchmarks need, starts every server on loopback, measures
 // them side by side in one run, prints ratios, and writes bench/results/latest.{json,md}.
-// Options: --quick (< 3 minutes), --only http1,routes,config,reload,h2,gitops, --layout split|shared,
+// Options: --quick (< 3 minutes), --only http1,routes,config,reload,h2,gitops,ratelimit, --layout split|shared,
 // --upstream nginx|node, --rounds N, --seconds S, --quiet-wait S, --no-priority, --portico head|worktree, --no-install, --out NAME,
 // --variants nginx,haproxy,portico-1w,... (HTTP/1.1 section: only these besides direct).
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readFileSync, existsSync } from 'node:fs';
@@ -17,11 +17,12 @@ import { runConfigScale } from './sections/config-scale.js';
 import { runReload } from './sections/reload.js';
 import { runH2 } from './sections/h2-tls.js';
 import { runGitops } from './sections/gitops.js';
+import { runRateLimit } from './sections/rate-limit.js';
 import { renderMarkdown, printRatios } from './report.js';
 import { quietGate } from './lib/measure.js';
 
-const SECTIONS = ['http1', 'routes', 'config', 'reload', 'h2', 'gitops'];
-const APT_PACKAGES = { wrk: 'wrk', nginx: 'nginx', haproxy: 'haproxy', h2load: 'nghttp2-client', openssl: 'openssl' };
+const SECTIONS = ['http1', 'routes', 'config', 'reload', 'h2', 'gitops', 'ratelimit'];
+const APT_PACKAGES = { wrk: 'wrk', nginx: 'nginx', haproxy: 'haproxy', h2load: 'nghttp2-client', openssl: 'openssl', 'redis-server': 'redis-server' };
 
 function parseArgs(argv) {
   const o = { quick: false, only: SECTIONS, layout: 'split', upstream: 'nginx', install: true, out: 'latest', rounds: null, seconds: null, quietWait: null, priority: true, portico: 'head', variants: null };
@@ -190,6 +191,7 @@ async function main() {
     await run('reload', '4. Reload under load', runReload);
     await run('h2', '5. HTTP/2 and TLS (h2load)', runH2);
     await run('gitops', '6. GitOps merge -> live', runGitops);
+    await run('ratelimit', '7. Rate limiting: the Redis-backed limiter far below its limit vs the unprotected route', runRateLimit);
     await upstream.stop();
   } finally {
     await stopAll();
