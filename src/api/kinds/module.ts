@@ -185,7 +185,8 @@ export const AmbassadorModuleConfigSchema = Closed({
   ),
   portico_rate_limit: Type.Optional(
     Closed({
-      redis_url: Type.Optional(Type.String({ pattern: '^rediss?://[^@/]+(/[0-9]*)?$', description: 'a redis:// or rediss:// URL without credentials (REDIS_URL carries those)' })),
+      /** redis:// or rediss://, without credentials: compile checks it without echoing the value. */
+      redis_url: Type.Optional(Type.String()),
       timeout_ms: Type.Optional(Type.Integer({ minimum: 1, description: 'milliseconds, integer >= 1' })),
       failure_mode_deny: Type.Optional(Type.Boolean()),
     }),

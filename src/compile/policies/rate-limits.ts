@@ -74,7 +74,7 @@ export function compileRateLimits(input: RateLimitInputs, ctx: CompileContext): 
     return { ...compiled, labels: { domain: compiled.service.domain, defaultDomain, defaults } };
   }
   if (limits.length === 0) return {};
-  const builtIn = builtInLimiter(limits, defaultDomain, cfg, ctx);
+  const builtIn = builtInLimiter(limits, defaultDomain, input.module, cfg, ctx);
   if (builtIn === undefined) return {};
   return { builtIn, labels: { domain: builtIn.domain, defaultDomain, defaults } };
 }
@@ -236,7 +236,7 @@ export function routeRateLimitGroups(labels: unknown, lc: LabelContext, m: Resou
 
 const UNITS = new Set(['second', 'minute', 'hour', 'day']);
 
-function builtInLimiter(limits: readonly Resource[], domain: string, cfg: Obj, ctx: CompileContext): IRBuiltInRateLimiter | undefined {
+function builtInLimiter(limits: readonly Resource[], domain: string, module: Resource | undefined, cfg: Obj, ctx: CompileContext): IRBuiltInRateLimiter | undefined {
   const rules: { rule: IRRateLimitRule; order: number }[] = [];
   let order = 0;
   for (const r of limits) {
@@ -261,8 +261,20 @@ function builtInLimiter(limits: readonly Resource[], domain: string, cfg: Obj, c
   // The longest pattern wins; among equals, the first in resource order (namespace, name, index).
   rules.sort((a, b) => b.rule.pattern.length - a.rule.pattern.length || a.order - b.order);
   const rl = (cfg['portico_rate_limit'] ?? {}) as Obj;
-  // The schema refuses a URL with credentials (they would be in git): REDIS_URL carries those.
   const url = typeof rl['redis_url'] === 'string' ? rl['redis_url'] : undefined;
+  if (url !== undefined && module !== undefined) {
+    // Never echoed: it may hold a password.
+    const field = 'spec.config.portico_rate_limit.redis_url';
+    const m = /^rediss?:\/\/([^/?#]*)(\/\d*)?$/.exec(url);
+    if (m === null || m[1] === '') {
+      ctx.report(module, 'SchemaViolation', 'portico_rate_limit.redis_url: expected redis://HOST:PORT[/DB] or rediss://HOST:PORT[/DB]', field);
+      return undefined;
+    }
+    if ((m[1] as string).includes('@')) {
+      ctx.report(module, 'SchemaViolation', 'portico_rate_limit.redis_url carries credentials, which would be in git: give the URL without them, and set REDIS_URL (which may carry them) where Portico runs', field);
+      return undefined;
+    }
+  }
   return {
     domain,
     rules: rules.map((x) => x.rule),
