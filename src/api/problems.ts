@@ -61,6 +61,8 @@ export const PROBLEM_CODES = {
   MappingNotAttached: 'warning',
   HostnameConflict: 'warning',
   UnsupportedSelector: 'error',
+  // compile: edge policies
+  InvalidCIDR: 'error',
   // compile: rate limits
   RateLimitServiceConflict: 'error',
   InvalidRateLimitService: 'error',

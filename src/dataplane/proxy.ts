@@ -15,6 +15,7 @@ import { addResponseCors } from './cors.js';
 import { applyAdds, downstreamResponseHeaders, upstreamRequestHeaders, type HeaderScan } from './header-policy.js';
 import { sendLocalReply, type LocalReplyCode } from './local-reply.js';
 import { isGrpcRequest, sendGrpcLocalReply } from './grpc.js';
+import type { PolicyRequest, ResponseBodyTransform, ResponseSink } from './policies/chain.js';
 
 /** Per-request state shared by the runtime (checks, routing) and the forward path. */
 export interface RequestContext {
@@ -43,8 +44,10 @@ export interface RequestContext {
   bytesOut: number;
   /** The client went away before the response finished. */
   clientGone: boolean;
-  /** Current upstream attempt, aborted when the client goes away. */
+  /** Current upstream attempt (or policy step), aborted when the client goes away. */
   upstream: { destroy(): void } | undefined;
+  /** The route's policy chain run: header edits, a body a step read, decisions. Undefined without policies. */
+  policy: PolicyRequest | undefined;
 }
 
 /** Settings of the runtime the forward path needs. */
@@ -137,7 +140,7 @@ export function forward(ctx: RequestContext, env: ForwardEnv, action: RouteActio
   const upstreamPath = rewritePath(backend, route, ctx.path) + ctx.query;
   const headers = upstreamRequestHeaders({
     raw: req.rawHeaders, scan, dropUnderscore: env.dropUnderscore, remove: backend.requestRemove, adds: backend.requestAdd,
-    xff, xfp, requestId: ctx.requestId,
+    xff, xfp, requestId: ctx.requestId, policy: ctx.policy?.edits,
   });
   const hostValue = backend.hostRewrite ?? ctx.authority;
   headers[1] = hostValue;
@@ -158,7 +161,15 @@ export function forward(ctx: RequestContext, env: ForwardEnv, action: RouteActio
   });
   // The runtime aborts ctx.upstream when the client goes away: the forwarding stops, timers and all.
   ctx.upstream = f;
-  if (scan.hasBody && backend.retry !== undefined && backend.retry.retryNonIdempotent) f.keepBodyThenStart();
+  const read = ctx.policy?.body;
+  if (read !== undefined) {
+    // A policy read the body (or its first part, the rest still in the paused stream).
+    ctx.bytesIn += read.bytes.length;
+    if (read.complete) f.body = read.bytes;
+    else f.bodyPrefix = read.bytes;
+    f.bodyReplayable = read.complete;
+    f.start();
+  } else if (scan.hasBody && backend.retry !== undefined && backend.retry.retryNonIdempotent) f.keepBodyThenStart();
   else f.start();
 }
 
@@ -316,6 +327,8 @@ class Attempt implements ExchangeHandlers {
   settled = false;
   released = false;
   tryTimer: NodeJS.Timeout | undefined;
+  /** The route's response hook's body transform (compression), when it took this response. */
+  transform: ResponseBodyTransform | undefined;
 
   constructor(
     readonly f: Forwarding,
@@ -395,6 +408,12 @@ class Attempt implements ExchangeHandlers {
     const out = downstreamResponseHeaders(raw, f.backend.responseRemove);
     if (f.action.cors !== undefined) addResponseCors(f.action.cors, f.scan.origin, out);
     if (f.backend.responseAdd.length > 0) applyAdds(out, f.backend.responseAdd, 0);
+    const chain = f.action.policies;
+    if (chain !== undefined) {
+      const added = ctx.policy?.responseHeaders;
+      if (added !== undefined) for (let i = 0; i < added.length; i++) out.push(added[i] as string);
+      if (chain.response !== undefined) this.transform = chain.response.start(ctx.req, status, out, this.sink());
+    }
     // HTTP/1 only: an HTTP/2 response's socket belongs to the whole session.
     if (ctx.req.httpVersionMajor === 1) holdWritesUntilTurnEnds(ctx.res.socket);
     try {
@@ -414,12 +433,21 @@ class Attempt implements ExchangeHandlers {
 
   data(c: Buffer): void {
     if (this.settled) return;
+    if (this.transform !== undefined) {
+      this.transform.write(c);
+      return;
+    }
+    this.emit(c);
+  }
+
+  /** Body bytes to the client (from the upstream, or out of the transform); pauses the upstream when the client lags. */
+  emit(c: Buffer): boolean {
     const ctx = this.f.ctx;
     ctx.bytesOut += c.length;
-    if (!ctx.res.write(c)) {
-      this.ex.pause();
-      ctx.res.once('drain', () => this.ex.resume());
-    }
+    if (ctx.res.write(c)) return true;
+    this.ex.pause();
+    ctx.res.once('drain', () => this.ex.resume());
+    return false;
   }
 
   end(): void {
@@ -427,9 +455,29 @@ class Attempt implements ExchangeHandlers {
     this.settled = true;
     this.close();
     this.f.finishAll();
+    // a transform flushes what it holds, then ends the response through the sink
+    if (this.transform !== undefined) this.transform.end();
+    else this.endResponse();
+  }
+
+  endResponse(): void {
     const ctx = this.f.ctx;
     if (ctx.req.httpVersionMajor === 1) endAtTurnEnd(ctx.res);
     else ctx.res.end();
+  }
+
+  /** Where a response transform sends its output. */
+  sink(): ResponseSink {
+    return {
+      emit: (c) => this.emit(c),
+      end: () => this.endResponse(),
+      fail: (err) => {
+        const ctx = this.f.ctx;
+        ctx.upstreamError = `response_transform: ${err.message}`;
+        // the head is out: an abort, never a clean end
+        ctx.res.destroy();
+      },
+    };
   }
 
   error(err: NodeJS.ErrnoException): void {

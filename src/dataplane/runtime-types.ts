@@ -39,6 +39,11 @@ export interface RequestInfo {
   /** Set for local replies: no_route, upstream_unavailable, upstream_timeout, bad_upstream_response, ... */
   readonly localReply?: string;
   readonly upstreamError?: string;
+  /**
+   * What the route's edge policies decided, in order: [label, outcome, ...], e.g.
+   * ["auth AuthService default/ext-auth", "allow"]. Absent for routes without policies.
+   */
+  readonly policies?: readonly string[];
 }
 
 /** What a listener needs to know about the connection a request arrived on. */

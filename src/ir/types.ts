@@ -78,6 +78,11 @@ export interface IRGlobal {
   readonly clientCertDetails?: IRClientCertDetails;
   /** Access log: JSON fields, or disabled. */
   readonly accessLog: { readonly enabled: boolean; readonly fields?: readonly string[] };
+  /**
+   * Edge policies that may stop a routed request (docs/reference/policies.md): IP filters, the
+   * request body limit, external authentication. Absent when none is configured.
+   */
+  readonly policies?: IRPolicies;
   /** Limits that protect the edge (HARDENING.md §2.11). */
   readonly limits: {
     /** Connections one listener accepts at once, per serving process (worker); 0 = no cap. */
@@ -290,9 +295,40 @@ export interface IRRoute {
   readonly cors?: IRCors;
   readonly allowUpgrade: readonly string[];
   readonly grpc: boolean;
+  /** Mapping bypass_auth: no AuthService is asked about this route's requests. */
   readonly bypassAuth: boolean;
   /** Every Mapping in the group (canaries, shadow). */
   readonly mappings: readonly IRSourceRef[];
+  /** What the route's own Mapping adds to the edge policies; absent when nothing. */
+  readonly policies?: IRRoutePolicies;
+}
+
+// ───────────────────────── edge policies ─────────────────────────
+//
+// Gateway-wide definitions live in IRGlobal.policies; a route carries only what its Mapping adds.
+// Which policies run for a route, and in which order, is derived from both by one function that
+// the data plane and `explain` share (src/dataplane/policies/chain-builder.ts).
+
+export interface IRPolicies {
+  /** Module ip_allow / ip_deny (Emissary allows one of the two). */
+  readonly ipFilter?: IRIPFilter;
+}
+
+export interface IRIPFilter {
+  /** ALLOW: only matching clients pass; DENY: matching clients are refused (403). */
+  readonly action: 'ALLOW' | 'DENY';
+  /**
+   * In the order written. `peer`: the address of the TCP connection; `remote`: the trusted client
+   * address (X-Forwarded-For read with the trusted hops, as routing and logs use it).
+   */
+  readonly principals: readonly { readonly kind: 'peer' | 'remote'; readonly cidr: string }[];
+  readonly source: IRSourceRef;
+}
+
+/** Per-route additions to the edge policies, from the route's primary Mapping. */
+export interface IRRoutePolicies {
+  /** Mapping auth_context_extensions: sent to a gRPC AuthService as the check's context_extensions. */
+  readonly authContextExtensions?: Readonly<Record<string, string>>;
 }
 
 // ───────────────────────── TCP ─────────────────────────

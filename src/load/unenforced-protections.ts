@@ -46,8 +46,6 @@ const present = (v: unknown): boolean => v !== undefined && v !== null;
 
 /** Fields of loaded kinds that guard routes. */
 export const UNENFORCED_FIELDS: readonly UnenforcedField[] = Object.freeze([
-  { kind: 'Module', field: 'config.ip_allow', guards: 'IP allow lists: every client address would be let in', applies: present },
-  { kind: 'Module', field: 'config.ip_deny', guards: 'IP deny lists: denied addresses would be let in', applies: present },
   {
     kind: 'Module',
     field: 'config.lua_scripts',

@@ -54,13 +54,14 @@ test("Emissary's docs examples of guarding kinds and fields are refused, with fi
   }
 });
 
-test('Module ip_allow (the example of the ambassador Module docs) is refused; the Module still compiles', () => {
+test('Module ip_allow (the example of the ambassador Module docs) is enforced now: no refusal, an IP filter in the IR', () => {
   // docs/emissary/latest/topics/running/ambassador.md, "IP allow and deny": the ip_allow example in a Module.
   const r = load('apiVersion: getambassador.io/v3alpha1\nkind: Module\nmetadata:\n  name: ambassador\nspec:\n  config:\n    cluster_request_timeout_ms: 9000\n    ip_allow:\n    - peer: 127.0.0.1\n    - remote: 99.99.0.0/16\n');
-  assert.deepEqual(refusals(r), ['edge@abcdef012345:deploy/edge.yaml:8:5 Module ambassador spec.config.ip_allow error']);
+  assert.deepEqual(refusals(r), []);
   const c = compile(r.resources, {}, r.problems);
-  assert.equal(c.report.errors, 1, 'validate exits 1: the configuration is refused');
+  assert.equal(c.report.errors, 0);
   assert.equal(c.ir.global.requestTimeoutMs, 9000);
+  assert.deepEqual(c.ir.global.policies?.ipFilter?.principals, [{ kind: 'peer', cidr: '127.0.0.1/32' }, { kind: 'remote', cidr: '99.99.0.0/16' }]);
 });
 
 test('an AuthService for another instance (ambassador_id) is not ours to refuse; as that instance, it is refused', () => {
@@ -108,8 +109,6 @@ test('every row of the table refuses what it names, and an explicit off passes',
     return parts.map((p, i) => `${'  '.repeat(i + 1)}${p}:${i === parts.length - 1 ? ` ${value}` : ''}`).join('\n') + '\n';
   };
   const values: Record<string, string> = {
-    'config.ip_allow': '[{peer: 127.0.0.1}]',
-    'config.ip_deny': '[{remote: 10.0.0.0/8}]',
     'config.lua_scripts': '"function envoy_on_request(h) h:respond({[\\":status\\"] = \\"403\\"}, \\"no\\") end"',
     'config.buffer': '{max_request_bytes: 8192}',
   };

@@ -29,7 +29,7 @@ export const FRONT_LIMITS: FrontLimits = {
   maxRequestsPerConnection: 0,
 };
 
-export async function startGateway(ir: IR, opts: { random?: () => number } = {}): Promise<TestGateway> {
+export async function startGateway(ir: IR, opts: { random?: () => number; host?: string } = {}): Promise<TestGateway> {
   const done: RequestInfo[] = [];
   const runtime = buildRuntime(ir, {}, { generation: 1, hash: 'test', onRequestDone: (i) => done.push(i), random: opts.random });
   const listener = ir.listeners[0]?.name ?? 'none';
@@ -46,11 +46,15 @@ export async function startGateway(ir: IR, opts: { random?: () => number } = {})
     s.on('error', () => {});
     front.accept(s);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const host = opts.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, resolve);
+  });
   port = (server.address() as AddressInfo).port;
   return {
     port,
-    origin: `http://127.0.0.1:${port}`,
+    origin: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     runtime,
     front,
     done,
