@@ -76,7 +76,7 @@ spec:
     - per_client:
       - generic_key:
           value: bench
-      - remote_address: {}
+      - remote_address: {key: remote_address}
 `),
     `apiVersion: getambassador.io/v3alpha1
 kind: RateLimit

@@ -99,7 +99,10 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   const tlsContexts = compileTLSContexts(byKind('TLSContext'), secretTable, ctx);
 
   // edge policies
-  const policies = compilePolicies({ module: byKind('Module').find((m) => m.name === 'ambassador') }, ctx);
+  const policies = compilePolicies({
+    module: byKind('Module').find((m) => m.name === 'ambassador'), rateLimitServices: byKind('RateLimitService'), rateLimits: byKind('RateLimit'),
+    tlsContexts, connectTimeoutMs: global.connectTimeoutMs,
+  }, ctx);
 
   // resolvers (static endpoint lists for services outside Kubernetes)
   const resolvers = compileResolvers(byKind('Resolver'), ctx);

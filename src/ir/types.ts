@@ -312,6 +312,10 @@ export interface IRRoute {
 export interface IRPolicies {
   /** Module ip_allow / ip_deny (Emissary allows one of the two). */
   readonly ipFilter?: IRIPFilter;
+  /** The RateLimitService labelled routes ask (then builtInRateLimiter is absent). */
+  readonly rateLimitService?: IRRateLimitService;
+  /** Edge Stack RateLimits, when there is no RateLimitService. */
+  readonly builtInRateLimiter?: IRBuiltInRateLimiter;
 }
 
 export interface IRIPFilter {
@@ -329,6 +333,11 @@ export interface IRIPFilter {
 export interface IRRoutePolicies {
   /** Mapping auth_context_extensions: sent to a gRPC AuthService as the check's context_extensions. */
   readonly authContextExtensions?: Readonly<Record<string, string>>;
+  /**
+   * The rate-limit label groups of the limiter's domain, the Module's default_labels first; only
+   * when a limiter is configured (labels do nothing otherwise).
+   */
+  readonly rateLimitGroups?: readonly IRRateLimitGroup[];
 }
 
 // ───────────────────────── TCP ─────────────────────────

@@ -193,7 +193,7 @@ export class Gateway implements ConfigApplier {
     const hash = meta.hash ?? hashIR(ir);
     let runtime: Runtime;
     try {
-      runtime = this.options.buildRuntime(ir, secrets, { generation, hash, onRequestDone: this.options.onRequestDone });
+      runtime = this.options.buildRuntime(ir, secrets, { generation, hash, onRequestDone: this.options.onRequestDone, onWarning: this.options.onWarning });
     } catch (err) {
       return this.fail({ code: 'RuntimeBuildFailed', message: `cannot build the runtime: ${(err as Error).message}` });
     }

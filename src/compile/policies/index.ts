@@ -4,15 +4,18 @@
 // One processor per concern. Each reads only its own resources and fields, so their order only
 // decides the order of problems; it follows the order the data plane runs them in:
 //  1. IP filters — Module ip_allow / ip_deny (ip-filters.ts)
+//  2. rate limits — RateLimitService, RateLimit, Module default_labels (rate-limits.ts); the label
+//     domain and defaults they settle go on the context for routePolicies
 // Route fields are read per Mapping by routePolicies (route-policies.ts).
 //
 // Adding a concern: its IR shape in src/ir/types.ts (IRPolicies, IRRoutePolicies), a processor file
 // here, a step in src/dataplane/policies/, and its row out of src/load/unenforced-protections.ts.
 
 import type { Resource } from '../../api/resource.js';
-import type { IRCluster, IRPolicies } from '../../ir/types.js';
+import type { IRCluster, IRPolicies, IRTLSContext } from '../../ir/types.js';
 import type { CompileContext } from '../context.js';
 import { compileIPFilter } from './ip-filters.js';
+import { compileRateLimits } from './rate-limits.js';
 
 export { routePolicies } from './route-policies.js';
 
@@ -20,6 +23,12 @@ export { routePolicies } from './route-policies.js';
 export interface PolicyInputs {
   /** The `ambassador` Module, if any. */
   readonly module: Resource | undefined;
+  readonly rateLimitServices: readonly Resource[];
+  readonly rateLimits: readonly Resource[];
+  /** TLSContexts by name (a RateLimitService's `tls`). */
+  readonly tlsContexts: ReadonlyMap<string, IRTLSContext>;
+  /** The Module's upstream connect timeout, for the clusters policies call. */
+  readonly connectTimeoutMs: number;
 }
 
 export interface CompiledPolicies {
@@ -36,5 +45,12 @@ export function compilePolicies(input: PolicyInputs, ctx: CompileContext): Compi
     const ipFilter = compileIPFilter(input.module, ctx);
     if (ipFilter !== undefined) out.ipFilter = ipFilter;
   }
+  const rl = compileRateLimits({
+    module: input.module, services: input.rateLimitServices, limits: input.rateLimits, tlsContexts: input.tlsContexts, connectTimeoutMs: input.connectTimeoutMs,
+  }, ctx);
+  if (rl.service !== undefined) out.rateLimitService = rl.service;
+  if (rl.builtIn !== undefined) out.builtInRateLimiter = rl.builtIn;
+  if (rl.cluster !== undefined) clusters.push(rl.cluster);
+  ctx.rateLimitLabels = rl.labels;
   return { policies: Object.keys(out).length > 0 ? out : undefined, clusters };
 }

@@ -120,6 +120,12 @@ export const NOT_MATCHED: LimiterVerdict = Object.freeze({
   matched: false, loggedOnly: [], requestHeaders: [], responseHeaders: [], retryAfterMs: 0, errorHeaders: [],
 });
 
+/** A descriptor and the rule that applies to it. */
+export interface RuleMatch {
+  readonly rule: CompiledRule;
+  readonly descriptor: Descriptor;
+}
+
 /** The rules and counts of one built-in limiter (one IR generation; the store outlives it). */
 export class BuiltInRateLimiter {
   readonly rules: readonly CompiledRule[];
@@ -133,8 +139,8 @@ export class BuiltInRateLimiter {
   }
 
   /** The compiled rule for each descriptor that one matches (descriptor order). */
-  matches(descriptors: readonly Descriptor[]): { readonly rule: CompiledRule; readonly descriptor: Descriptor }[] {
-    const out: { rule: CompiledRule; descriptor: Descriptor }[] = [];
+  matches(descriptors: readonly Descriptor[]): RuleMatch[] {
+    const out: RuleMatch[] = [];
     for (const d of descriptors) {
       for (const r of this.rules) {
         if (patternMatches(r.ir, d)) {
@@ -150,8 +156,8 @@ export class BuiltInRateLimiter {
    * Counts the request and decides. Resolves undefined when nothing matched; rejects with the
    * store's CounterStoreError when the counts could not be had (the caller applies the failure mode).
    */
-  async decide(descriptors: readonly Descriptor[], requestId: string): Promise<LimiterVerdict> {
-    const m = this.matches(descriptors);
+  async decide(descriptors: readonly Descriptor[], requestId: string, matched?: readonly RuleMatch[]): Promise<LimiterVerdict> {
+    const m = matched ?? this.matches(descriptors);
     if (m.length === 0) return NOT_MATCHED;
     const checks = m.map((x) => counterCheck(this.ir.domain, x.rule.ir, x.descriptor));
     const results = await this.store.hit(checks, this.now());

@@ -11,6 +11,7 @@ import type { CompiledCors } from '../cors.js';
 import { POLICY_STAGES, type PolicyChain, type PolicyStage, type PolicyStep, type ResponseHook } from './chain.js';
 import { ipFilterStep } from './ip-filter.js';
 import { corsPreflightStep } from './cors-preflight.js';
+import { rateLimitStage } from './rate-limit.js';
 
 /** What building steps needs: the IR, and for a serving runtime its clusters (empty offline: no sockets). */
 export interface ChainBuildContext {
@@ -18,12 +19,16 @@ export interface ChainBuildContext {
   readonly clusters: ReadonlyMap<string, UpstreamCluster>;
   readonly secrets: SecretStore | undefined;
   readonly random: () => number;
+  /** The serving process's log for warnings (a rate limiter without Redis, Redis going down). */
+  readonly warn?: (message: string) => void;
 }
 
 /** A stage's part of the chains: asked once per route. */
 export interface StageSteps {
   /** The step this route runs at the stage, or undefined when the stage does not apply to it. */
   forRoute(route: IRRoute): PolicyStep | undefined;
+  /** Lets go of what the stage holds beyond this IR's life (a shared Redis client), when the runtime closes. */
+  close?(): void;
 }
 
 /** Builds a stage's steps for one IR; undefined when the IR configures nothing for the stage. */
@@ -43,7 +48,7 @@ const STAGE_BUILDERS: Readonly<Record<Exclude<PolicyStage, 'cors_preflight'>, St
   request_buffer: () => undefined,
   filter: () => undefined,
   auth: () => undefined,
-  rate_limit: () => undefined,
+  rate_limit: rateLimitStage,
 };
 
 /** The response side (compression), if the IR configures one. */
@@ -91,6 +96,11 @@ export class PolicyChains {
       this.chains.set(key, chain);
     }
     return chain;
+  }
+
+  /** The runtime closes: each stage lets go of what it holds. */
+  close(): void {
+    for (const s of this.stages) s.steps.close?.();
   }
 
   private idOf(step: PolicyStep): number {
