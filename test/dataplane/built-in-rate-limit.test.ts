@@ -180,3 +180,36 @@ spec:
     });
   }
 });
+
+describe('a request an earlier policy refuses is never counted (the stage order: auth and filters first)', () => {
+  let up: EchoUpstream;
+  let gw: TestGateway;
+  before(async () => {
+    up = await startEcho('up');
+    const module = `---
+apiVersion: getambassador.io/v3alpha1
+kind: Module
+metadata:
+  name: ambassador
+spec:
+  config:
+    xff_num_trusted_hops: 1
+    ip_deny:
+    - remote: 203.0.113.0/24
+`;
+    gw = await startGateway(compileYaml(yaml(up.port, module)).ir);
+  });
+  after(async () => {
+    await gw.close();
+    await up.close();
+  });
+
+  it('three refused requests, then the first admitted one still fits a limit of one', async () => {
+    // /templated/ allows one request a minute, whoever sends it
+    const from = (xff: string) => request(gw.port, { path: '/templated/', headers: { host: 'shop.example', 'x-forwarded-for': xff } });
+    for (let i = 0; i < 3; i++) assert.equal((await from('203.0.113.7')).status, 403);
+    const r = await from('198.51.100.1');
+    assert.equal(r.status, 200);
+    assert.deepEqual(gw.done.at(-1)?.policies, ['ip_filter Module default/ambassador', 'allow', 'rate_limit RateLimit default/limits', 'allow']);
+  });
+});
