@@ -316,6 +316,14 @@ export interface IRPolicies {
   readonly rateLimitService?: IRRateLimitService;
   /** Edge Stack RateLimits, when there is no RateLimitService. */
   readonly builtInRateLimiter?: IRBuiltInRateLimiter;
+  /** Module buffer.max_request_bytes. */
+  readonly requestBuffer?: IRRequestBuffer;
+}
+
+export interface IRRequestBuffer {
+  /** Larger request bodies are refused with 413; smaller ones are read whole before forwarding. */
+  readonly maxRequestBytes: number;
+  readonly source: IRSourceRef;
 }
 
 export interface IRIPFilter {

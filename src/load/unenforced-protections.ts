@@ -52,12 +52,6 @@ export const UNENFORCED_FIELDS: readonly UnenforcedField[] = Object.freeze([
     guards: 'Lua scripts, which can reject requests: Portico cannot run them, and what they guard would be open',
     applies: (v) => typeof v === 'string' && v.trim() !== '',
   },
-  {
-    kind: 'Module',
-    field: 'config.buffer',
-    guards: 'the request body limit (buffer.max_request_bytes): larger bodies would be forwarded',
-    applies: present,
-  },
   { kind: 'TLSContext', field: 'crl_secret', guards: 'certificate revocation lists: revoked client certificates would be accepted', applies: present },
   { kind: 'Host', field: 'tls.crl_secret', guards: 'certificate revocation lists: revoked client certificates would be accepted', applies: present },
 ] satisfies UnenforcedField[]);

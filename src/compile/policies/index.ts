@@ -3,9 +3,10 @@
 //
 // One processor per concern. Each reads only its own resources and fields, so their order only
 // decides the order of problems; it follows the order the data plane runs them in:
-//  1. IP filters — Module ip_allow / ip_deny (ip-filters.ts)
-//  2. rate limits — RateLimitService, RateLimit, Module default_labels (rate-limits.ts); the label
-//     domain and defaults they settle go on the context for routePolicies
+//  1. IP filters     — Module ip_allow / ip_deny (ip-filters.ts)
+//  2. request buffer — Module buffer.max_request_bytes (request-buffer.ts)
+//  3. rate limits    — RateLimitService, RateLimit, Module default_labels (rate-limits.ts); the label
+//                      domain and defaults they settle go on the context for routePolicies
 // Route fields are read per Mapping by routePolicies (route-policies.ts).
 //
 // Adding a concern: its IR shape in src/ir/types.ts (IRPolicies, IRRoutePolicies), a processor file
@@ -16,6 +17,7 @@ import type { IRCluster, IRPolicies, IRTLSContext } from '../../ir/types.js';
 import type { CompileContext } from '../context.js';
 import { compileIPFilter } from './ip-filters.js';
 import { compileRateLimits } from './rate-limits.js';
+import { compileRequestBuffer } from './request-buffer.js';
 
 export { routePolicies } from './route-policies.js';
 
@@ -44,6 +46,8 @@ export function compilePolicies(input: PolicyInputs, ctx: CompileContext): Compi
   if (input.module !== undefined) {
     const ipFilter = compileIPFilter(input.module, ctx);
     if (ipFilter !== undefined) out.ipFilter = ipFilter;
+    const requestBuffer = compileRequestBuffer(input.module);
+    if (requestBuffer !== undefined) out.requestBuffer = requestBuffer;
   }
   const rl = compileRateLimits({
     module: input.module, services: input.rateLimitServices, limits: input.rateLimits, tlsContexts: input.tlsContexts, connectTimeoutMs: input.connectTimeoutMs,

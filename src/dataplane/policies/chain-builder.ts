@@ -12,6 +12,7 @@ import { POLICY_STAGES, type PolicyChain, type PolicyStage, type PolicyStep, typ
 import { ipFilterStep } from './ip-filter.js';
 import { corsPreflightStep } from './cors-preflight.js';
 import { rateLimitStage } from './rate-limit.js';
+import { requestBufferStep } from './request-buffer.js';
 
 /** What building steps needs: the IR, and for a serving runtime its clusters (empty offline: no sockets). */
 export interface ChainBuildContext {
@@ -45,7 +46,7 @@ function everyRoute(step: PolicyStep): StageSteps {
  */
 const STAGE_BUILDERS: Readonly<Record<Exclude<PolicyStage, 'cors_preflight'>, StageBuilder>> = {
   ip_filter: (b) => (b.ir.global.policies?.ipFilter ? everyRoute(ipFilterStep(b.ir.global.policies.ipFilter)) : undefined),
-  request_buffer: () => undefined,
+  request_buffer: (b) => (b.ir.global.policies?.requestBuffer ? everyRoute(requestBufferStep(b.ir.global.policies.requestBuffer)) : undefined),
   filter: () => undefined,
   auth: () => undefined,
   rate_limit: rateLimitStage,
