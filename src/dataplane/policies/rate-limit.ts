@@ -193,7 +193,8 @@ class BuiltInStep implements PolicyStep {
     if (matched.length === 0) return ALLOW;
     // Metrics and logs name the RateLimit of the limit that decided (the first one matched when none refused).
     const first = ruleLabel(matched[0]!.rule.ir);
-    return withTimeout(limiter.decide(descriptors, r.requestId, matched), this.cfg.timeoutMs).then(
+    // The store bounds the call by the timeout (never a stall) and rejects with why.
+    return limiter.decide(descriptors, r.requestId, matched).then(
       (v) => this.decision(r, v, first),
       (err: unknown) => {
         const detail = `rate limit counts: ${err instanceof CounterStoreError ? `${err.reason}: ${err.message}` : String(err)}`;
@@ -248,23 +249,6 @@ function ruleLabel(rule: IRRateLimitRule): string {
 function hasContentType(h: readonly string[]): boolean {
   for (let i = 0; i < h.length; i += 2) if ((h[i] as string).toLowerCase() === 'content-type') return true;
   return false;
-}
-
-/** The store keeps its own timeout; this one also bounds a call stuck anywhere else (never a stall). */
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new CounterStoreError('timeout', `no answer within ${ms} ms`)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(t);
-        reject(e instanceof Error ? e : new Error(String(e)));
-      },
-    );
-  });
 }
 
 // ───────────────────────── the stage ─────────────────────────
