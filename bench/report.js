@@ -170,7 +170,7 @@ export function renderMarkdown(r) {
     L.push(`One Portico worker on the server core, ${rlim.connections} connections; redis-server beside wrk and the upstream. The limited route sends one descriptor (generic_key, remote_address) matched by a RateLimit of 1,000,000,000 per minute: every request costs one Redis call.`, '');
     L.push('| route | req/s | p50 ms | p99 ms | CPU µs/req | non-2xx |', '|---|---|---|---|---|---|');
     for (const [name, x] of Object.entries(rlim.table)) L.push(`| ${name} | ${mr(x.rps)} | ${mr(x.p50Ms, 2)} | ${mr(x.p99Ms, 2)} | ${f(x.cpuUsPerReq?.median, 1)} | ${x.errors} |`);
-    L.push('', `Limited vs unprotected: ${ratio(rlim.ratio)} (goal ≥ 0.70×).`, '');
+    L.push('', `Limited vs unprotected: ${ratio(rlim.ratio)} by req/s, ${ratio(rlim.cpuRatio)} by CPU per request (what a saturated core gives; goal ≥ 0.70×).`, '');
   }
   skippedLines(L, rlim);
   L.push(`Total run time: ${f(r.totalSeconds)} s (per section: ${Object.entries(r.sections).map(([k, v]) => `${k} ${f(v.sectionSeconds)} s`).join(', ')}).`, '');
@@ -203,7 +203,7 @@ export function printRatios(r, log) {
   const rs = r.sections.routes?.vsSmallest;
   if (rs) log(`  routes 10 → 1,000 → 10,000: Portico ${['10', '1000', '10000'].map((n) => ratio(rs.portico?.[n])).join(' / ')}, nginx ${['10', '1000', '10000'].map((n) => ratio(rs.nginx?.[n])).join(' / ')}`);
   const rlim = r.sections.ratelimit;
-  if (typeof rlim?.ratio === 'number') log(`  rate limit: Redis-backed limiter ${ratio(rlim.ratio)} the unprotected route`);
+  if (typeof rlim?.ratio === 'number') log(`  rate limit: Redis-backed limiter ${ratio(rlim.ratio)} the unprotected route (${ratio(rlim.cpuRatio)} by CPU per request)`);
   const h2 = r.sections.h2?.porticoVsNginx;
   if (h2) log(`  TLS: Portico vs nginx HTTP/2 ${ratio(h2.h2)}, HTTP/1.1 over TLS ${ratio(h2['https-h1'])}`);
   const tg = targets(r);
