@@ -63,6 +63,7 @@ export const PROBLEM_CODES = {
   UnsupportedSelector: 'error',
   // compile: edge policies
   InvalidCIDR: 'error',
+  AuthServicesDiffer: 'warning',
   // compile: rate limits
   RateLimitServiceConflict: 'error',
   InvalidRateLimitService: 'error',

@@ -11,6 +11,7 @@ export const KINDS = [
   'TLSContext',
   'TCPMapping',
   'Module',
+  'AuthService',
   'Secret',
   'Resolver',
   'Source',

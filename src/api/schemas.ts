@@ -11,6 +11,7 @@ import { ListenerSpecSchema, LISTENER_NOT_IMPLEMENTED } from './kinds/listener.j
 import { TLSContextSpecSchema, TLS_CONTEXT_NOT_IMPLEMENTED } from './kinds/tls-context.js';
 import { TCPMappingSpecSchema, TCP_MAPPING_NOT_IMPLEMENTED } from './kinds/tcp-mapping.js';
 import { ModuleSpecSchema, MODULE_NOT_IMPLEMENTED } from './kinds/module.js';
+import { AuthServiceSpecSchema, AUTH_SERVICE_NOT_IMPLEMENTED } from './kinds/auth-service.js';
 import { SecretSpecSchema, SECRET_NOT_IMPLEMENTED } from './kinds/secret.js';
 import { ResolverSpecSchema, RESOLVER_NOT_IMPLEMENTED } from './kinds/resolver.js';
 import { SourceSpecSchema, SOURCE_NOT_IMPLEMENTED } from './kinds/source.js';
@@ -23,6 +24,7 @@ export type { ListenerSpec } from './kinds/listener.js';
 export type { TLSContextSpec, HostTLSConfig } from './kinds/tls-context.js';
 export type { TCPMappingSpec } from './kinds/tcp-mapping.js';
 export type { ModuleSpec, AmbassadorModuleConfig } from './kinds/module.js';
+export type { AuthServiceSpec } from './kinds/auth-service.js';
 export type { SecretSpec } from './kinds/secret.js';
 export type { ResolverSpec } from './kinds/resolver.js';
 export type { SourceSpec } from './kinds/source.js';
@@ -37,6 +39,7 @@ export const KIND_SCHEMAS: Readonly<Record<Kind, KindSchemaEntry>> = Object.free
   TLSContext: { schema: TLSContextSpecSchema, notImplemented: TLS_CONTEXT_NOT_IMPLEMENTED },
   TCPMapping: { schema: TCPMappingSpecSchema, notImplemented: TCP_MAPPING_NOT_IMPLEMENTED },
   Module: { schema: ModuleSpecSchema, notImplemented: MODULE_NOT_IMPLEMENTED },
+  AuthService: { schema: AuthServiceSpecSchema, notImplemented: AUTH_SERVICE_NOT_IMPLEMENTED },
   Secret: { schema: SecretSpecSchema, notImplemented: SECRET_NOT_IMPLEMENTED },
   Resolver: { schema: ResolverSpecSchema, notImplemented: RESOLVER_NOT_IMPLEMENTED },
   Source: { schema: SourceSpecSchema, notImplemented: SOURCE_NOT_IMPLEMENTED },
@@ -52,6 +55,7 @@ export const KIND_API_VERSIONS: Readonly<Record<Kind, string>> = Object.freeze({
   TLSContext: 'getambassador.io/v3alpha1',
   TCPMapping: 'getambassador.io/v3alpha1',
   Module: 'getambassador.io/v3alpha1',
+  AuthService: 'getambassador.io/v3alpha1',
   Secret: 'v1',
   Resolver: 'portico.dev/v1alpha1',
   Source: 'portico.dev/v1alpha1',

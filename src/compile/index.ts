@@ -100,8 +100,8 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
 
   // edge policies
   const policies = compilePolicies({
-    module: byKind('Module').find((m) => m.name === 'ambassador'), rateLimitServices: byKind('RateLimitService'), rateLimits: byKind('RateLimit'),
-    tlsContexts, connectTimeoutMs: global.connectTimeoutMs,
+    module: byKind('Module').find((m) => m.name === 'ambassador'), authServices: byKind('AuthService'), rateLimitServices: byKind('RateLimitService'),
+    rateLimits: byKind('RateLimit'), global, tlsContexts,
   }, ctx);
 
   // resolvers (static endpoint lists for services outside Kubernetes)

@@ -19,7 +19,8 @@ const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', '
 /** Sessions per cluster, keyed by endpoint; closed with the runtime that owns the cluster. */
 const pools = new WeakMap<UpstreamCluster, Map<string, ClientHttp2Session>>();
 
-function sessionFor(cluster: UpstreamCluster, ep: Endpoint): ClientHttp2Session {
+/** The pooled HTTP/2 session to an endpoint of a cluster (opened on first use, shared by every stream to it). */
+export function sessionFor(cluster: UpstreamCluster, ep: Endpoint): ClientHttp2Session {
   let pool = pools.get(cluster);
   if (pool === undefined) {
     pool = new Map();

@@ -41,6 +41,15 @@ export function isPolicySettable(lname: string, value: string): boolean {
   return FIELD_NAME.test(lname) && FIELD_VALUE.test(value) && !HOP_BY_HOP.has(lname) && !GATEWAY_OWNED.has(lname) && !isInternal(lname);
 }
 
+/**
+ * Whether a field another service chose (an auth service's refusal or its response_headers_to_add)
+ * may go to the client: never framing or hop-by-hop fields (the gateway frames the reply), never
+ * the gateway's own x-request-id, never an unwritable value.
+ */
+export function isRelayableResponseField(lname: string, value: string): boolean {
+  return FIELD_NAME.test(lname) && FIELD_VALUE.test(value) && !HOP_BY_HOP.has(lname) && lname !== 'content-length' && lname !== 'x-request-id';
+}
+
 export const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export type HeaderScanError = 'too_many' | 'duplicate_host' | 'underscore' | 'te_on_http10' | 'bad_content_length';

@@ -280,6 +280,7 @@ class RequestPathRuntime implements Runtime {
     r.scheme = xfp;
     r.clientAddress = ctx.clientAddress;
     r.peerAddress = peer;
+    r.forwardedFor = fwdXff;
     r.requestId = ctx.requestId;
     r.hasBody = scan.hasBody;
     r.contentLength = scan.contentLength !== undefined ? Number(scan.contentLength) : undefined;
@@ -490,6 +491,7 @@ class RequestPathRuntime implements Runtime {
     r.scheme = sec.xfp;
     r.clientAddress = fwd.client;
     r.peerAddress = peer;
+    r.forwardedFor = g.useRemoteAddress || scan.xff !== undefined ? fwd.xff : undefined;
     r.requestId = requestId;
     this.active++;
     let settled = false;

@@ -318,8 +318,45 @@ export interface IRPolicies {
   readonly builtInRateLimiter?: IRBuiltInRateLimiter;
   /** Module buffer.max_request_bytes. */
   readonly requestBuffer?: IRRequestBuffer;
+  /** AuthServices, by name; several take turns (round-robin, as Emissary balances them), never chained. */
+  readonly authServices?: readonly IRAuthService[];
 }
 
+/** One AuthService (external authorization, Envoy's ext_authz). */
+export interface IRAuthService {
+  /** "namespace/name" (its identity in plan). */
+  readonly name: string;
+  readonly proto: 'http' | 'grpc';
+  /** The cluster in IR.clusters the checks go to (HTTP/2 for gRPC). */
+  readonly cluster: string;
+  /** HTTP: prepended to the request's path in the check. */
+  readonly pathPrefix: string;
+  /** The whole check, connection included; 0 = no limit of its own. */
+  readonly timeoutMs: number;
+  /** The request body sent with the check: at most maxBytes; a longer one is cut (allowPartial) or refused with 413. */
+  readonly includeBody?: { readonly maxBytes: number; readonly allowPartial: boolean };
+  /** HTTP: lower-case names of the client's headers copied into the check (Emissary's defaults included). */
+  readonly allowedRequestHeaders: readonly string[];
+  /**
+   * Lower-case names of the auth service's response headers that reach the upstream on a 200 and
+   * the client on a refusal (HTTP; Emissary's defaults included).
+   */
+  readonly allowedAuthorizationHeaders: readonly string[];
+  /**
+   * The allowed_authorization_headers beyond Emissary's defaults: identities only the service
+   * states (x-user-id). A client's copy is never sent to the service nor to the upstream.
+   */
+  readonly identityHeaders: readonly string[];
+  /** Headers added to the check (HTTP); credentials redacted as in header rules. */
+  readonly addAuthHeaders: readonly IRHeaderValue[];
+  /** HTTP: l5d-dst-override with the service's host:port in the check. */
+  readonly addLinkerdHeaders: boolean;
+  /** The status when the service cannot be asked (down, timeout, 5xx, circuit breaker). */
+  readonly statusOnError: number;
+  /** When the service cannot be asked, let the request on instead. */
+  readonly failureModeAllow: boolean;
+  readonly source: IRSourceRef;
+}
 export interface IRRequestBuffer {
   /** Larger request bodies are refused with 413; smaller ones are read whole before forwarding. */
   readonly maxRequestBytes: number;

@@ -22,7 +22,6 @@ export interface UnenforcedKind {
 
 /** Emissary and Edge Stack kinds that guard routes. */
 export const UNENFORCED_KINDS: Readonly<Record<string, UnenforcedKind>> = Object.freeze({
-  AuthService: { guards: 'external authentication: every route would be served without the auth check' },
   Filter: { guards: 'Edge Stack filters (JWT, OAuth2, external auth): the routes they guard would be open' },
   FilterPolicy: {
     guards: 'Edge Stack filter policies: the routes they guard would be open',

@@ -253,6 +253,8 @@ export class Explainer {
     const waits = policies.find((p) => p.decision === 'at_serve_time' && (stop === undefined || p.order < stop.order));
     const decidedAtServeTime = waits !== undefined ? { policy: waits.policy, reason: waits.reason } : undefined;
     const withPolicies = { ...withRoute, policies, ...(decidedAtServeTime ? { decidedAtServeTime } : {}) };
+    const auths = g.policies?.authServices;
+    if (r.ir.bypassAuth && auths !== undefined) notes.push(`the route's Mapping sets bypass_auth: AuthService ${auths.map((a) => a.name).join(', ')} is not asked`);
     if (stop !== undefined && stop.decision === 'answer') {
       return { ...withPolicies, outcome: 'cors_preflight', status: stop.status ?? 200, reason: 'CORS preflight from an allowed origin answered by the gateway; it never reaches the upstream' };
     }

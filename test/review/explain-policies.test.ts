@@ -119,3 +119,51 @@ describe('plan and edge policies', () => {
     assert.deepEqual(diffIR(deny, wider).routes.changed, [], 'no route changes: the chain is derived from the global policies');
   });
 });
+
+describe('explain, route tests and plan with an AuthService', () => {
+  const auth = (spec: string) => `---\napiVersion: getambassador.io/v3alpha1\nkind: AuthService\nmetadata:\n  name: authn\nspec:\n  auth_service: auth.example:3000\n  path_prefix: /extauth\n${spec.replace(/^(?=.)/gm, '  ')}`;
+  const ir = (spec: string, module = 'xff_num_trusted_hops: 1\nip_deny:\n- remote: 203.0.113.0/24\n') => compileYaml(yaml(9, module || 'use_remote_address: true\n') + auth(spec)).ir;
+
+  it('lists the IP filter then the AuthService, in the order they run; the auth step decides at serve time with status_on_error', () => {
+    const r = new Explainer(ir('status_on_error: {code: 503}\n')).explain(parseRequestLine('GET http://api.example/api/x?y=1', [['X-Forwarded-For', '198.51.100.1']]));
+    assert.deepEqual(r.policies.map((p) => [p.order, p.stage, p.policy, p.decision, p.status]), [
+      [1, 'ip_filter', 'ip_filter Module default/ambassador', 'allow', undefined],
+      [2, 'auth', 'auth AuthService default/authn', 'at_serve_time', 503],
+    ]);
+    assert.match(r.policies[1]?.reason ?? '', /an HTTP check, GET \/extauth\/api\/x\?y=1/);
+    assert.equal(r.policies[1]?.source?.name, 'authn');
+    assert.equal(r.decidedAtServeTime?.policy, 'auth AuthService default/authn');
+    assert.equal(r.outcome, 'forward');
+  });
+
+  it('an IP refusal comes before the AuthService is asked', () => {
+    const r = new Explainer(ir('')).explain(parseRequestLine('GET http://api.example/api/x', [['X-Forwarded-For', '203.0.113.9']]));
+    assert.deepEqual([r.outcome, r.status, r.decidedAtServeTime], ['policy_denied', 403, undefined]);
+  });
+
+  it('bypass_auth: no auth step, and a note says why', () => {
+    const r = new Explainer(ir('')).explain(parseRequestLine('GET http://api.example/open/x', [['X-Forwarded-For', '198.51.100.1']]));
+    assert.deepEqual(r.policies.map((p) => p.stage), ['ip_filter']);
+    assert.ok(r.notes.some((n) => /bypass_auth: AuthService default\/authn is not asked/.test(n)));
+  });
+
+  it('include_body without allow_partial: a declared body over max_bytes is 413 offline', () => {
+    const r = new Explainer(ir('include_body: {max_bytes: 100, allow_partial: false}\n', '')).explain(parseRequestLine('POST http://api.example/api/x', [['Content-Length', '101']]));
+    assert.deepEqual([r.outcome, r.status], ['policy_denied', 413]);
+  });
+
+  it('route tests: "401 without a token" offline is a SKIP naming the AuthService', () => {
+    const { tests } = parseRouteTests('auth.test.yaml', 'tests:\n- name: 401 without a token\n  request: {url: http://api.example/api/x}\n  expect: {status: 401}\n- name: public\n  request: {url: http://api.example/open/x}\n  expect: {status: 200}\n');
+    const e = new Explainer(ir('', ''));
+    const [unauth, open] = tests.map((t) => runOffline(e, t));
+    assert.equal(unauth?.ok, true);
+    assert.match(unauth?.unchecked ?? '', /^status 401: decided at serve time by auth AuthService default\/authn/);
+    assert.deepEqual([open?.ok, open?.unchecked], [true, undefined]);
+  });
+
+  it('plan: a change of an AuthService setting is one field, by the AuthService\'s name', () => {
+    const d = diffIR(ir('timeout_ms: 5000\n', ''), ir('timeout_ms: 300\n', ''));
+    assert.deepEqual(d.global, [{ path: 'policies.authServices[default/authn].timeoutMs', before: 5000, after: 300 }]);
+    assert.deepEqual(d.routes.changed, []);
+  });
+});

@@ -5,7 +5,9 @@
 // decides the order of problems; it follows the order the data plane runs them in:
 //  1. IP filters     — Module ip_allow / ip_deny (ip-filters.ts)
 //  2. request buffer — Module buffer.max_request_bytes (request-buffer.ts)
-//  3. rate limits    — RateLimitService, RateLimit, Module default_labels (rate-limits.ts); the label
+//  3. AuthService    — its settings and the cluster its checks go to (auth-services.ts); after TLS,
+//                      since it may originate TLS with a TLSContext
+//  4. rate limits    — RateLimitService, RateLimit, Module default_labels (rate-limits.ts); the label
 //                      domain and defaults they settle go on the context for routePolicies
 // Route fields are read per Mapping by routePolicies (route-policies.ts).
 //
@@ -13,11 +15,12 @@
 // here, a step in src/dataplane/policies/, and its row out of src/load/unenforced-protections.ts.
 
 import type { Resource } from '../../api/resource.js';
-import type { IRCluster, IRPolicies, IRTLSContext } from '../../ir/types.js';
+import type { IRCluster, IRGlobal, IRPolicies, IRTLSContext } from '../../ir/types.js';
 import type { CompileContext } from '../context.js';
 import { compileIPFilter } from './ip-filters.js';
 import { compileRateLimits } from './rate-limits.js';
 import { compileRequestBuffer } from './request-buffer.js';
+import { compileAuthServices } from './auth-services.js';
 
 export { routePolicies } from './route-policies.js';
 
@@ -25,12 +28,13 @@ export { routePolicies } from './route-policies.js';
 export interface PolicyInputs {
   /** The `ambassador` Module, if any. */
   readonly module: Resource | undefined;
+  readonly authServices: readonly Resource[];
   readonly rateLimitServices: readonly Resource[];
   readonly rateLimits: readonly Resource[];
-  /** TLSContexts by name (a RateLimitService's `tls`). */
+  /** The Module's settings (defaults for the clusters policies call). */
+  readonly global: IRGlobal;
+  /** TLSContexts by name (an AuthService's or RateLimitService's `tls`). */
   readonly tlsContexts: ReadonlyMap<string, IRTLSContext>;
-  /** The Module's upstream connect timeout, for the clusters policies call. */
-  readonly connectTimeoutMs: number;
 }
 
 export interface CompiledPolicies {
@@ -49,8 +53,13 @@ export function compilePolicies(input: PolicyInputs, ctx: CompileContext): Compi
     const requestBuffer = compileRequestBuffer(input.module);
     if (requestBuffer !== undefined) out.requestBuffer = requestBuffer;
   }
+  if (input.authServices.length > 0) {
+    const auth = compileAuthServices(input, ctx);
+    if (auth.authServices.length > 0) out.authServices = auth.authServices;
+    clusters.push(...auth.clusters);
+  }
   const rl = compileRateLimits({
-    module: input.module, services: input.rateLimitServices, limits: input.rateLimits, tlsContexts: input.tlsContexts, connectTimeoutMs: input.connectTimeoutMs,
+    module: input.module, services: input.rateLimitServices, limits: input.rateLimits, tlsContexts: input.tlsContexts, connectTimeoutMs: input.global.connectTimeoutMs,
   }, ctx);
   if (rl.service !== undefined) out.rateLimitService = rl.service;
   if (rl.builtIn !== undefined) out.builtInRateLimiter = rl.builtIn;

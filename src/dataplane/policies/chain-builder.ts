@@ -13,6 +13,7 @@ import { ipFilterStep } from './ip-filter.js';
 import { corsPreflightStep } from './cors-preflight.js';
 import { rateLimitStage } from './rate-limit.js';
 import { requestBufferStep } from './request-buffer.js';
+import { authServiceStage } from './auth-service.js';
 
 /** What building steps needs: the IR, and for a serving runtime its clusters (empty offline: no sockets). */
 export interface ChainBuildContext {
@@ -48,7 +49,7 @@ const STAGE_BUILDERS: Readonly<Record<Exclude<PolicyStage, 'cors_preflight'>, St
   ip_filter: (b) => (b.ir.global.policies?.ipFilter ? everyRoute(ipFilterStep(b.ir.global.policies.ipFilter)) : undefined),
   request_buffer: (b) => (b.ir.global.policies?.requestBuffer ? everyRoute(requestBufferStep(b.ir.global.policies.requestBuffer)) : undefined),
   filter: () => undefined,
-  auth: () => undefined,
+  auth: (b) => authServiceStage(b.ir.global.policies?.authServices, b.clusters, b.secrets),
   rate_limit: rateLimitStage,
 };
 

@@ -144,6 +144,8 @@ export class PolicyRequest {
   clientAddress = '';
   /** The address of the TCP connection. */
   peerAddress = '';
+  /** The X-Forwarded-For the upstream gets (the client's, with the peer appended), if any. */
+  forwardedFor: string | undefined;
   requestId = '';
   /** The body was announced (Content-Length > 0 or chunked); a WebSocket upgrade has none. */
   hasBody = false;
