@@ -1,10 +1,19 @@
 // A real gRPC rate limit service (envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit,
-// from proto/ratelimit.proto) on a loopback port: it records every request it is asked and answers
-// with whatever the test's `answer` function returns.
+// from test/testdata/ratelimit/ratelimit.proto) on a loopback port: it records every request it is
+// asked and answers with whatever the test's `answer` function returns.
 
+import { fileURLToPath } from 'node:url';
 import grpc from '@grpc/grpc-js';
 import protoLoader from '@grpc/proto-loader';
-import { RATE_LIMIT_PROTO_PATH, type RateLimitRequestMessage } from '../../src/dataplane/policies/rate-limit-service-client.js';
+
+const RATE_LIMIT_PROTO_PATH = fileURLToPath(new URL('../../../test/testdata/ratelimit/ratelimit.proto', import.meta.url));
+
+/** A ShouldRateLimit request as the server reads it. */
+export interface RateLimitRequestMessage {
+  readonly domain: string;
+  readonly descriptors: readonly { readonly entries: readonly { readonly key: string; readonly value: string }[] }[];
+  readonly hits_addend?: number;
+}
 
 export interface RateLimitAnswer {
   readonly overall_code: 'OK' | 'OVER_LIMIT' | 'UNKNOWN';

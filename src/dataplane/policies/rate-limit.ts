@@ -6,7 +6,8 @@ import type { IR, IRBuiltInRateLimiter, IRRateLimitGroup, IRRateLimitRule, IRRat
 import type { ChainBuildContext, StageSteps } from './chain-builder.js';
 import { ALLOW, ERROR_ALLOW, type ExplainedStep, type OfflineRequest, type PolicyDecision, type PolicyReply, type PolicyRequest, type PolicyStep } from './chain.js';
 import { describeDescriptor, descriptorsFor, sourceClusterName, type Descriptor, type DescriptorInputs } from './rate-limit-descriptors.js';
-import { RateLimitServiceClient, type HeaderValueMessage } from './rate-limit-service-client.js';
+import { askRateLimitService, type HeaderValueMessage } from './rate-limit-service-client.js';
+import type { UpstreamCluster } from '../upstream-pool.js';
 import { BuiltInRateLimiter, UNIT_MS, type LimiterVerdict } from './built-in-rate-limiter.js';
 import { CounterStoreError } from './rate-limit-counters.js';
 import { acquireCounterStore, redisUrlFor } from './rate-limit-stores.js';
@@ -89,7 +90,8 @@ class ServiceStep implements PolicyStep {
   readonly stage = 'rate_limit' as const;
   readonly label: string;
   readonly source;
-  private readonly client: RateLimitServiceClient | undefined;
+  /** The service's cluster in a serving runtime; undefined offline (explain asks nothing). */
+  private readonly cluster: UpstreamCluster | undefined;
   private readonly sourceCluster: string;
   private readonly errorDecision: PolicyDecision;
 
@@ -100,20 +102,18 @@ class ServiceStep implements PolicyStep {
   ) {
     this.label = `rate_limit RateLimitService ${svc.source.namespace}/${svc.source.name}`;
     this.source = svc.source;
-    const cluster = ir.clusters.find((c) => c.name === svc.cluster);
-    // Offline (explain) builds no client: nothing is asked there.
-    this.client = cluster !== undefined && b.secrets !== undefined ? RateLimitServiceClient.for(cluster, ir.tlsContexts, b.secrets) : undefined;
+    this.cluster = b.clusters.get(svc.cluster);
     this.sourceCluster = sourceClusterName(ir.ambassadorId);
     this.errorDecision = Object.freeze({ outcome: 'error', reply: Object.freeze({ status: 500, code: 'rate_limit_error' as const }) });
   }
 
   run(r: PolicyRequest): PolicyDecision | Promise<PolicyDecision> {
     const groups = routeGroups(r.route);
-    if (groups === undefined || this.client === undefined) return ALLOW;
+    if (groups === undefined || this.cluster === undefined) return ALLOW;
     const descriptors = descriptorsFor(groups, new LiveInputs(r, this.sourceCluster));
     // Envoy asks nothing when every group was dropped.
     if (descriptors.length === 0) return ALLOW;
-    return this.client.ask(this.svc.domain, descriptors, this.svc.timeoutMs, r.signal).then((a): PolicyDecision => {
+    return askRateLimitService(this.cluster, this.svc.domain, descriptors, this.svc.timeoutMs, r.signal).then((a): PolicyDecision => {
       if (a.kind === 'error') {
         if (this.svc.failureModeDeny) return { ...this.errorDecision, detail: a.detail };
         return a.detail === undefined ? ERROR_ALLOW : { outcome: 'error_allow', detail: a.detail };
