@@ -56,6 +56,10 @@ interface DecodedResponse {
   raw_body?: Uint8Array;
 }
 
+function plain(hs: readonly HeaderValueMessage[] | undefined): HeaderValueMessage[] {
+  return hs === undefined ? [] : hs.map((h) => ({ key: h.key, value: h.value }));
+}
+
 /** The answer in a ShouldRateLimit reply, as Envoy applies it. */
 export function decodeRateLimitResponse(message: Buffer): ServiceAnswer {
   let r: DecodedResponse;
@@ -64,13 +68,13 @@ export function decodeRateLimitResponse(message: Buffer): ServiceAnswer {
   } catch (err) {
     return { kind: 'error', detail: `rate limit service: malformed answer (${(err as Error).message})` };
   }
-  const responseHeaders = r.response_headers_to_add ?? [];
+  const responseHeaders = plain(r.response_headers_to_add);
   if (r.overall_code === OVER_LIMIT) {
     const body = r.raw_body !== undefined && r.raw_body.length > 0 ? Buffer.from(r.raw_body) : undefined;
     return { kind: 'over_limit', responseHeaders, body };
   }
   // Envoy takes any answer but OVER_LIMIT (UNKNOWN included) as within the limits.
-  return { kind: 'ok', requestHeaders: r.request_headers_to_add ?? [], responseHeaders };
+  return { kind: 'ok', requestHeaders: plain(r.request_headers_to_add), responseHeaders };
 }
 
 /** Ask about one request; never rejects. `signal` cancels the call when the client goes away. */
