@@ -11,6 +11,7 @@ import { startGateway, type TestGateway } from '../support/gateway-server.js';
 import { request } from '../support/http-client.js';
 import { cleartextGatewayYaml } from '../support/policy-yaml.js';
 import { startRateLimitServer, type RateLimitServer } from '../support/rate-limit-grpc-server.js';
+import { startHttpAuth, type HttpAuthServer } from '../support/auth-servers.js';
 
 function config(rlsPort: number, upPort: number, service: string): string {
   return `${cleartextGatewayYaml(8080)}---
@@ -250,5 +251,47 @@ spec:
     rls.answer = () => ({ overall_code: 'OVER_LIMIT' });
     const r = await request(gw.port, { method: 'POST', path: '/unlabelled/svc/Method', headers: { host: 'x', 'content-type': 'application/grpc', te: 'trailers' }, body: Buffer.alloc(5) });
     assert.equal(r.headers['grpc-status'], String(grpc.status.RESOURCE_EXHAUSTED));
+  });
+});
+
+describe('AuthService before the RateLimitService', () => {
+  let rls: RateLimitServer;
+  let auth: HttpAuthServer;
+  let up: EchoUpstream;
+  let gw: TestGateway;
+  before(async () => {
+    rls = await startRateLimitServer();
+    auth = await startHttpAuth('auth');
+    up = await startEcho('up');
+    const authYaml = `---
+apiVersion: getambassador.io/v3alpha1
+kind: AuthService
+metadata:
+  name: auth
+spec:
+  auth_service: 127.0.0.1:${auth.port}
+  proto: http
+  allowed_request_headers: [x-want-status]
+`;
+    gw = await startGateway(compileYaml(config(rls.port, up.port, rlsYaml(rls.port)) + authYaml).ir);
+  });
+  after(async () => {
+    await gw.close();
+    await up.close();
+    await auth.close();
+    await rls.close();
+  });
+
+  it('a request the auth service refuses is never counted: the rate limit service is not asked', async () => {
+    rls.answer = () => ({ overall_code: 'OK' });
+    const asked = rls.requests.length;
+    const refused = await request(gw.port, { path: '/unlabelled/', headers: { host: 'x', 'x-want-status': '401' } });
+    assert.equal(refused.status, 401);
+    assert.equal(rls.requests.length, asked);
+    assert.deepEqual(gw.done.at(-1)?.policies, ['auth AuthService default/auth', 'deny']);
+    const allowed = await request(gw.port, { path: '/unlabelled/', headers: { host: 'x' } });
+    assert.equal(allowed.status, 200);
+    assert.equal(rls.requests.length, asked + 1);
+    assert.deepEqual(gw.done.at(-1)?.policies, ['auth AuthService default/auth', 'allow', 'rate_limit RateLimitService default/rls', 'allow']);
   });
 });
