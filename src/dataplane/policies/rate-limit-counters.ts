@@ -112,6 +112,7 @@ function admits(checks: readonly CounterCheck[], counts: readonly number[], now:
 
 interface WindowCount {
   start: number;
+  windowMs: number;
   count: number;
   previous: number;
 }
@@ -147,7 +148,7 @@ export class ProcessCounterStore implements CounterStore {
     let e = this.counts.get(c.key);
     if (e === undefined) {
       if (this.counts.size >= PROCESS_STORE_MAX_KEYS) this.evict(now);
-      e = { start, count: 0, previous: 0 };
+      e = { start, windowMs: c.windowMs, count: 0, previous: 0 };
       this.counts.set(c.key, e);
     } else if (e.start !== start) {
       // The window moved on: the count becomes the previous window's only if that window just ended.
@@ -158,9 +159,10 @@ export class ProcessCounterStore implements CounterStore {
     return e;
   }
 
-  /** Drop counts whose windows are over; if none are, the oldest tenth (Map order is insertion order). */
+  /** Drop counts no window needs any more; if none are, the oldest tenth (Map order is insertion order). */
   private evict(now: number): void {
-    for (const [k, e] of this.counts) if (e.start + 2 * 86_400_000 < now) this.counts.delete(k);
+    // A sliding window still reads the window before the current one: two windows back is gone.
+    for (const [k, e] of this.counts) if (e.start + 2 * e.windowMs <= now) this.counts.delete(k);
     if (this.counts.size < PROCESS_STORE_MAX_KEYS) return;
     let drop = Math.ceil(PROCESS_STORE_MAX_KEYS / 10);
     for (const k of this.counts.keys()) {
