@@ -37,8 +37,13 @@ export function targets(r) {
   if (rl) add(3, '30 configuration changes under load: 0 failed requests', String(rl.failedRequests), rl.failedRequests === 0);
   const g = r.sections.gitops?.result;
   if (g?.webhook?.p95Ms !== undefined) add(5, 'merge → live p95 < 1 s with webhook', `${f(g.webhook.p95Ms)} ms`, g.webhook.p95Ms < 1000);
-  const rlim = r.sections.ratelimit;
-  if (typeof rlim?.ratio === 'number') add(17, 'Redis-backed limiter far below its limit ≥ 0.7× the unprotected route, one core', ratio(rlim.ratio), rlim.ratio >= 0.7);
+  const pr = r.sections.policies?.ratiosToUnprotected;
+  if (pr?.['portico-authservice'] && pr['nginx-auth_request']) {
+    add(17, "behind an allow-all HTTP AuthService, Portico keeps at least nginx auth_request's share of its own unprotected throughput", `${ratio(pr['portico-authservice'])} against nginx ${ratio(pr['nginx-auth_request'])}`, pr['portico-authservice'] >= pr['nginx-auth_request']);
+  }
+  const limited = pr?.['portico-ratelimit-redis'];
+  const limitedCpu = r.sections.policies?.cpuRatiosToUnprotected?.['portico-ratelimit-redis'];
+  if (typeof limited === 'number') add(17, 'the Redis-backed limiter far below its limit keeps ≥ 0.7× of the unprotected route on one core', `${ratio(limited)} by req/s, ${ratio(limitedCpu)} by CPU per request`, limited >= 0.7);
   return out;
 }
 
@@ -164,15 +169,19 @@ export function renderMarkdown(r) {
   L.push('## 6. GitOps merge → live', '');
   if (g?.result) L.push('```json', JSON.stringify(g.result, null, 2), '```', '');
   skippedLines(L, g);
-  const rlim = r.sections.ratelimit;
-  L.push('## 7. Rate limiting (the Redis-backed limiter)', '');
-  if (rlim?.table) {
-    L.push(`One Portico worker on the server core, ${rlim.connections} connections; redis-server beside wrk and the upstream. The limited route sends one descriptor (generic_key, remote_address) matched by a RateLimit of 1,000,000,000 per minute: every request costs one Redis call.`, '');
-    L.push('| route | req/s | p50 ms | p99 ms | CPU µs/req | non-2xx |', '|---|---|---|---|---|---|');
-    for (const [name, x] of Object.entries(rlim.table)) L.push(`| ${name} | ${mr(x.rps)} | ${mr(x.p50Ms, 2)} | ${mr(x.p99Ms, 2)} | ${f(x.cpuUsPerReq?.median, 1)} | ${x.errors} |`);
-    L.push('', `Limited vs unprotected: ${ratio(rlim.ratio)} by req/s, ${ratio(rlim.cpuRatio)} by CPU per request (what a saturated core gives; goal ≥ 0.70×).`, '');
+  const pol = r.sections.policies;
+  L.push('## 7. Edge policies', '');
+  if (pol?.variants) {
+    L.push(`wrk, ${pol.connections} connections, \`${pol.request.path}\`; each protected variant as a ratio of its own unprotected route, same run. The allow-all auth service is the upstream nginx (200 on every path).`, '');
+    L.push('| variant | req/s | p99 ms | CPU µs/req | ratio to unprotected | by CPU/req | |', '|---|---|---|---|---|---|---|');
+    for (const [name, v] of Object.entries(pol.variants)) {
+      const rt = pol.ratiosToUnprotected?.[name];
+      const cr = pol.cpuRatiosToUnprotected?.[name];
+      L.push(`| ${name} | ${mr(v.rps)} | ${mr(v.p99Ms, 2)} | ${f(v.cpuUsPerReq?.median, 1)} | ${rt === undefined ? '' : ratio(rt)} | ${cr === undefined ? '' : ratio(cr)} | ${v.note ?? ''} |`);
+    }
+    L.push('');
   }
-  skippedLines(L, rlim);
+  skippedLines(L, pol);
   L.push(`Total run time: ${f(r.totalSeconds)} s (per section: ${Object.entries(r.sections).map(([k, v]) => `${k} ${f(v.sectionSeconds)} s`).join(', ')}).`, '');
   return L.join('\n');
 }
@@ -202,10 +211,10 @@ export function printRatios(r, log) {
   if (h?.skipped) for (const [k, v] of Object.entries(h.skipped)) log(`  skipped ${k}: ${v}`);
   const rs = r.sections.routes?.vsSmallest;
   if (rs) log(`  routes 10 → 1,000 → 10,000: Portico ${['10', '1000', '10000'].map((n) => ratio(rs.portico?.[n])).join(' / ')}, nginx ${['10', '1000', '10000'].map((n) => ratio(rs.nginx?.[n])).join(' / ')}`);
-  const rlim = r.sections.ratelimit;
-  if (typeof rlim?.ratio === 'number') log(`  rate limit: Redis-backed limiter ${ratio(rlim.ratio)} the unprotected route (${ratio(rlim.cpuRatio)} by CPU per request)`);
   const h2 = r.sections.h2?.porticoVsNginx;
   if (h2) log(`  TLS: Portico vs nginx HTTP/2 ${ratio(h2.h2)}, HTTP/1.1 over TLS ${ratio(h2['https-h1'])}`);
+  const pol = r.sections.policies?.ratiosToUnprotected;
+  if (pol) for (const [name, x] of Object.entries(pol)) log(`  policies: ${name} ${ratio(x)} of its unprotected route`);
   const tg = targets(r);
   if (tg.length) {
     log('== Targets');

@@ -19,11 +19,17 @@ export type GrpcUnaryResult =
    */
   | { readonly ok: false; readonly error: string };
 
+/** Tells when the caller stops waiting (a PolicyRequest is one: its client went away). */
+export interface AbortSource {
+  onAbort(fn: () => void): void;
+  offAbort(fn: () => void): void;
+}
+
 export interface GrpcUnaryOptions {
   /** 0: no deadline of its own. */
   readonly deadlineMs: number;
-  /** The client went away: the call is cancelled. */
-  readonly signal?: AbortSignal;
+  /** When it aborts, the call is cancelled. */
+  readonly abort?: AbortSource;
 }
 
 /** `path` is "/package.Service/Method"; `message` the encoded request. */
@@ -44,18 +50,15 @@ export function grpcUnary(cluster: UpstreamCluster | undefined, path: string, me
       ep.active--;
       cluster.active--;
       if (timer !== undefined) clearTimeout(timer);
-      o.signal?.removeEventListener('abort', onAbort);
+      o.abort?.offAbort(onAbort);
       if (stream !== undefined && !stream.closed) stream.close(NGHTTP2_CANCEL);
       if (failed) cluster.reportFailure(ep, Date.now());
       else cluster.reportSuccess(ep);
       resolve(r);
     };
     const onAbort = (): void => finish({ ok: false, error: 'cancelled' }, false);
-    if (o.signal?.aborted === true) {
-      onAbort();
-      return;
-    }
-    o.signal?.addEventListener('abort', onAbort, { once: true });
+    o.abort?.onAbort(onAbort);
+    if (done) return;
     if (o.deadlineMs > 0) timer = setTimeout(() => finish({ ok: false, error: 'timeout' }, true), o.deadlineMs);
     const headers: http2.OutgoingHttpHeaders = {
       ':method': 'POST',

@@ -15,6 +15,7 @@ import { cleartextGatewayYaml, mappingYaml } from '../support/policy-yaml.js';
 import { checkHeader, startHttpAuth, type HttpAuthServer } from '../support/auth-servers.js';
 import { closedPort } from '../support/fault-upstream.js';
 import { makeTestPKI } from '../support/test-pki.js';
+import { RawConnection } from '../support/raw-http.js';
 import { TrafficMetrics } from '../../src/admin/metrics.js';
 
 const indent = (s: string): string => s.replace(/^(?=.)/gm, '  ');
@@ -226,6 +227,20 @@ describe('AuthService proto http', () => {
     assert.equal(cb.done.at(-1)!.upstreamError, 'circuit_open');
     auth2.release();
     assert.equal((await first).status, 200);
+  });
+
+  it('a client that goes away while its check waits: the check is dropped, nothing reaches the upstream, the request counts as 499', async () => {
+    const g = await start(gatewayYaml(echo.port, authServiceYaml('held', `127.0.0.1:${auth2.port}`, 'allowed_request_headers: [x-want-hold]\n')));
+    const c = await RawConnection.open(g.port);
+    c.write('GET /target/leaving HTTP/1.1\r\nHost: example.com\r\nX-Want-Hold: 1\r\n\r\n');
+    await auth2.whenHeld(1);
+    const abandoned = auth2.abandoned();
+    c.destroy();
+    await auth2.whenAbandoned(abandoned + 1);
+    assert.equal(g.done.at(-1)!.status, 499);
+    auth2.release();
+    assert.equal((await get('/target/after', {}, g.port)).status, 200, 'the gateway goes on serving');
+    assert.equal(echo.received.filter((e) => e.url.includes('leaving')).length, 0);
   });
 
   it('tls: true reaches an https auth service', async () => {

@@ -25,6 +25,9 @@ export interface HttpAuthServer {
   held(): number;
   /** Resolves once `n` checks are held. */
   whenHeld(n: number): Promise<void>;
+  /** Checks whose connection closed before they were answered (the gateway gave up on them). */
+  abandoned(): number;
+  whenAbandoned(n: number): Promise<void>;
   release(): void;
   close(): Promise<void>;
 }
@@ -44,8 +47,15 @@ export async function startHttpAuth(name: string, tls?: { key: string; cert: str
   const checks: HttpCheck[] = [];
   let holding: (() => void)[] = [];
   let heldWaiters: { n: number; resolve: () => void }[] = [];
+  let abandoned = 0;
+  let abandonWaiters: { n: number; resolve: () => void }[] = [];
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const chunks: Buffer[] = [];
+    res.on('close', () => {
+      if (res.writableFinished) return;
+      abandoned++;
+      abandonWaiters = abandonWaiters.filter((w) => (abandoned >= w.n ? (w.resolve(), false) : true));
+    });
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const headers: [string, string][] = [];
@@ -78,6 +88,11 @@ export async function startHttpAuth(name: string, tls?: { key: string; cert: str
     whenHeld: (n) => new Promise((resolve) => {
       if (holding.length >= n) resolve();
       else heldWaiters.push({ n, resolve });
+    }),
+    abandoned: () => abandoned,
+    whenAbandoned: (n) => new Promise((resolve) => {
+      if (abandoned >= n) resolve();
+      else abandonWaiters.push({ n, resolve });
     }),
     release: () => {
       const h = holding;

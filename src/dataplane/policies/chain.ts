@@ -4,7 +4,7 @@
 // A route without policies has no chain at all (RouteAction.policies is undefined) and pays nothing.
 // A step decides at once (a value) or later (a promise): a chain of steps that all decide at once
 // runs without a promise or a tick. A step that waits (an auth call, a Redis call) keeps its own
-// deadline and stops when the request's signal aborts (the client went away).
+// deadline and stops when the request is aborted (the client went away: r.onAbort, or r.signal).
 
 import type { IncomingMessage } from 'node:http';
 import type { IRRoute, IRSourceRef } from '../../ir/types.js';
@@ -166,6 +166,8 @@ export class PolicyRequest {
   passedDetail: string | undefined;
   aborted = false;
   private controller: AbortController | undefined;
+  /** Called once if the request is aborted; cheaper than a signal for the steps that wait on every request. */
+  private abortHandlers: (() => void)[] | undefined;
 
   constructor(
     readonly req: IncomingMessage,
@@ -174,11 +176,27 @@ export class PolicyRequest {
     readonly upgrade: boolean,
   ) {}
 
-  /** Aborted when the client goes away: a step that waits stops waiting. */
+  /** Aborted when the client goes away: a step that waits stops waiting (onAbort is cheaper). */
   get signal(): AbortSignal {
     this.controller ??= new AbortController();
     if (this.aborted) this.controller.abort();
     return this.controller.signal;
+  }
+
+  /** `fn` runs once if the client goes away (at once if it has); offAbort(fn) when the wait is over. */
+  onAbort(fn: () => void): void {
+    if (this.aborted) {
+      fn();
+      return;
+    }
+    (this.abortHandlers ??= []).push(fn);
+  }
+
+  offAbort(fn: () => void): void {
+    const h = this.abortHandlers;
+    if (h === undefined) return;
+    const i = h.indexOf(fn);
+    if (i >= 0) h.splice(i, 1);
   }
 
   /** ctx.upstream's contract: the runtime calls it when the client goes away. */
@@ -190,6 +208,9 @@ export class PolicyRequest {
     if (this.aborted) return;
     this.aborted = true;
     this.controller?.abort();
+    const h = this.abortHandlers;
+    this.abortHandlers = undefined;
+    if (h !== undefined) for (const fn of h) fn();
   }
 
   /** The client's header (lower-case name), several values joined with ", ". */

@@ -60,7 +60,7 @@ export class GrpcAuthTransport implements AuthTransport {
       },
       ...(r.route.policies?.authContextExtensions !== undefined ? { contextExtensions: r.route.policies.authContextExtensions } : {}),
     });
-    const reply = await grpcUnary(this.cluster, CHECK_PATH, message, { deadlineMs: this.ir.timeoutMs, signal: r.signal });
+    const reply = await grpcUnary(this.cluster, CHECK_PATH, message, { deadlineMs: this.ir.timeoutMs, abort: r });
     if (!reply.ok) return { kind: 'error', detail: `auth service ${reply.error}` };
     const answer = decodeCheckResponse(reply.message);
     if (typeof answer === 'string') return { kind: 'error', detail: answer };

@@ -3,8 +3,8 @@
 // any other answer is the client's reply.
 
 import type { IRAuthService } from '../../ir/types.js';
-import type { UpstreamCluster } from '../upstream-pool.js';
-import { validateHead, type ExchangeHandlers } from '../upstream-h1.js';
+import type { Endpoint, UpstreamCluster } from '../upstream-pool.js';
+import { validateHead, type ExchangeHandlers, type UpstreamExchange } from '../upstream-h1.js';
 import { isRelayableResponseField } from '../header-policy.js';
 import type { PolicyRequest } from './chain.js';
 import type { SeenBody } from './request-body.js';
@@ -18,12 +18,14 @@ const ALWAYS_TO_CLIENT = ['www-authenticate', 'location'];
 const NOT_COPIED = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'proxy-connection', 'upgrade', 'te', 'trailer', 'expect', 'x-forwarded-for', 'x-forwarded-proto']);
 
 export class HttpAuthTransport implements AuthTransport {
-  private readonly allowedRequest: ReadonlySet<string>;
-  private readonly allowedAnswer: ReadonlySet<string>;
-  private readonly toClient: ReadonlySet<string>;
+  readonly allowedRequest: ReadonlySet<string>;
+  readonly allowedAnswer: ReadonlySet<string>;
+  readonly toClient: ReadonlySet<string>;
+  /** Why the configured parts of a check (path_prefix, add_auth_headers) cannot be sent, if they cannot. */
+  private readonly invalid: string | undefined;
 
   constructor(
-    private readonly ir: IRAuthService,
+    readonly ir: IRAuthService,
     private readonly cluster: UpstreamCluster | undefined,
     /** add_auth_headers with credentials filled in: [name, value, ...]. */
     private readonly adds: readonly string[],
@@ -31,10 +33,13 @@ export class HttpAuthTransport implements AuthTransport {
     this.allowedRequest = new Set(ir.allowedRequestHeaders);
     this.allowedAnswer = new Set(ir.allowedAuthorizationHeaders);
     this.toClient = new Set([...ir.allowedAuthorizationHeaders, ...ALWAYS_TO_CLIENT]);
+    // Checked once: what the client sends was checked by the parser, and the path is normalised.
+    this.invalid = validateHead(`${ir.pathPrefix}/`, adds) !== null ? 'invalid check request (path_prefix or add_auth_headers)' : undefined;
   }
 
   check(r: PolicyRequest, body: SeenBody | undefined): Promise<AuthVerdict> {
     const cluster = this.cluster;
+    if (this.invalid !== undefined) return Promise.resolve({ kind: 'error', detail: this.invalid });
     if (cluster === undefined || cluster.endpoints.length === 0) return Promise.resolve({ kind: 'error', detail: 'no_endpoints' });
     if (!cluster.admit()) return Promise.resolve({ kind: 'error', detail: 'circuit_open' });
     const ep = cluster.pick(undefined, Date.now());
@@ -56,89 +61,43 @@ export class HttpAuthTransport implements AuthTransport {
     if (this.ir.includeBody !== undefined) headers.push('x-envoy-auth-partial-body', body !== undefined && !body.complete ? 'true' : 'false');
     const bytes = body?.bytes;
     headers.push('content-length', String(bytes?.length ?? 0));
-    const path = this.ir.pathPrefix + r.path + r.query;
-    if (validateHead(path, headers) !== null) return Promise.resolve({ kind: 'error', detail: 'invalid check request (path_prefix or add_auth_headers)' });
-
     return new Promise<AuthVerdict>((resolve) => {
-      let status = 0;
-      let answer: string[] = [];
-      const chunks: Buffer[] = [];
-      let size = 0;
-      let settled = false;
-      let timer: NodeJS.Timeout | undefined;
-      const signal = r.signal;
-      const settle = (v: AuthVerdict, failed: boolean): void => {
-        if (settled) return;
-        settled = true;
-        if (timer !== undefined) clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
-        ep.active--;
-        cluster.active--;
-        if (failed) cluster.reportFailure(ep, Date.now());
-        else cluster.reportSuccess(ep);
-        resolve(v);
-      };
-      const handlers: ExchangeHandlers = {
-        response: (s, h) => {
-          status = s;
-          answer = h;
-        },
-        data: (c) => {
-          size += c.length;
-          if (size > MAX_ANSWER_BYTES) {
-            settle({ kind: 'error', detail: 'auth answer too large' }, true);
-            ex.destroy();
-          } else chunks.push(c);
-        },
-        end: () => settle(this.verdict(r, status, answer, Buffer.concat(chunks, size)), status >= 500),
-        error: (err) => settle({ kind: 'error', detail: `auth service unavailable: ${err.code ?? err.message}` }, true),
-        timeout: () => settle({ kind: 'error', detail: 'auth service timeout' }, true),
-        close: () => settle({ kind: 'error', detail: 'auth service closed the connection' }, true),
-      };
+      const c = new HttpCheck(this, r, cluster, ep, resolve);
       ep.active++;
       cluster.active++;
-      const ex = cluster.pool.request(ep, {
-        method: r.method, path, headers, chunked: false,
+      c.ex = cluster.pool.request(ep, {
+        method: r.method, path: this.ir.pathPrefix + r.path + r.query, headers, chunked: false,
         connectTimeoutMs: cluster.ir.connectTimeoutMs > 0 ? cluster.ir.connectTimeoutMs : 3000, idleTimeoutMs: 0,
-      }, handlers);
-      const onAbort = (): void => {
-        settle({ kind: 'error', detail: 'cancelled' }, false);
-        ex.destroy();
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      if (this.ir.timeoutMs > 0) {
-        timer = setTimeout(() => {
-          settle({ kind: 'error', detail: `auth service timeout (${this.ir.timeoutMs} ms)` }, true);
-          ex.destroy();
-        }, this.ir.timeoutMs);
-      }
-      if (bytes !== undefined && bytes.length > 0) ex.end(bytes);
-      else ex.end();
+      }, c);
+      r.onAbort(c.abort);
+      if (this.ir.timeoutMs > 0) c.timer = setTimeout(onCheckTimeout, this.ir.timeoutMs, c);
+      if (bytes !== undefined && bytes.length > 0) c.ex.end(bytes);
+      else c.ex.end();
     });
   }
 
   /** 200 allows with the allowed answer headers; 5xx is the service failing; anything else refuses. */
-  private verdict(r: PolicyRequest, status: number, answer: readonly string[], body: Buffer): AuthVerdict {
+  verdict(r: PolicyRequest, status: number, answer: readonly string[], body: Buffer): AuthVerdict {
     if (status >= 500) return { kind: 'error', detail: `auth service answered ${status}` };
     if (status === 200) {
-      const edits = r.upstreamHeaders();
-      const seen = new Set<string>();
+      let seen: Set<string> | undefined;
       for (let i = 0; i < answer.length; i += 2) {
         const name = answer[i] as string;
         const lname = name.toLowerCase();
         const value = answer[i + 1] as string;
         if (lname === 'x-envoy-auth-headers-to-remove') {
-          for (const n of value.split(',')) if (n.trim() !== '') edits.remove(n.trim());
+          for (const n of value.split(',')) if (n.trim() !== '') r.upstreamHeaders().remove(n.trim());
           continue;
         }
         if (!this.allowedAnswer.has(lname)) continue;
-        if (seen.has(lname)) edits.append(name, value);
+        seen ??= new Set();
+        if (seen.has(lname)) r.upstreamHeaders().append(name, value);
         else {
           seen.add(lname);
-          edits.set(name, value);
+          r.upstreamHeaders().set(name, value);
         }
       }
-      return { kind: 'allow' };
+      return ALLOWED;
     }
     const headers: string[] = [];
     for (let i = 0; i < answer.length; i += 2) {
@@ -148,6 +107,85 @@ export class HttpAuthTransport implements AuthTransport {
     return { kind: 'deny', status, headers, body };
   }
 }
+
+const ALLOWED: AuthVerdict = Object.freeze({ kind: 'allow' });
+
+function onCheckTimeout(c: HttpCheck): void {
+  c.settle({ kind: 'error', detail: `auth service timeout (${c.t.ir.timeoutMs} ms)` }, true);
+  c.ex.destroy();
+}
+
+/**
+ * One check on the wire: what the exchange reports lands in these methods (state in fields, not
+ * closures: this runs for every protected request).
+ */
+class HttpCheck implements ExchangeHandlers {
+  ex!: UpstreamExchange;
+  timer: NodeJS.Timeout | undefined;
+  status = 0;
+  answer: string[] = NO_FIELDS;
+  chunks: Buffer[] | undefined;
+  size = 0;
+  settled = false;
+  /** The client went away: the check is dropped (the runtime ignores the chain from here on). */
+  readonly abort = (): void => {
+    this.settle({ kind: 'error', detail: 'cancelled' }, false);
+    this.ex.destroy();
+  };
+
+  constructor(
+    readonly t: HttpAuthTransport,
+    readonly r: PolicyRequest,
+    readonly cluster: UpstreamCluster,
+    readonly ep: Endpoint,
+    readonly resolve: (v: AuthVerdict) => void,
+  ) {}
+
+  settle(v: AuthVerdict, failed: boolean): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.r.offAbort(this.abort);
+    this.ep.active--;
+    this.cluster.active--;
+    if (failed) this.cluster.reportFailure(this.ep, Date.now());
+    else this.cluster.reportSuccess(this.ep);
+    this.resolve(v);
+  }
+
+  response(status: number, raw: string[]): void {
+    this.status = status;
+    this.answer = raw;
+  }
+
+  data(c: Buffer): void {
+    this.size += c.length;
+    if (this.size > MAX_ANSWER_BYTES) {
+      this.settle({ kind: 'error', detail: 'auth answer too large' }, true);
+      this.ex.destroy();
+    } else (this.chunks ??= []).push(c);
+  }
+
+  end(): void {
+    const body = this.chunks === undefined ? EMPTY : this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks, this.size);
+    this.settle(this.t.verdict(this.r, this.status, this.answer, body), this.status >= 500);
+  }
+
+  error(err: NodeJS.ErrnoException): void {
+    this.settle({ kind: 'error', detail: `auth service unavailable: ${err.code ?? err.message}` }, true);
+  }
+
+  timeout(): void {
+    this.settle({ kind: 'error', detail: 'auth service timeout' }, true);
+  }
+
+  close(): void {
+    this.settle({ kind: 'error', detail: 'auth service closed the connection' }, true);
+  }
+}
+
+const NO_FIELDS: string[] = [];
+const EMPTY = Buffer.alloc(0);
 
 /** Replace every earlier value of the field (add_auth_headers wins over the client's copy). */
 function setField(headers: string[], name: string, value: string): void {
