@@ -219,12 +219,14 @@ export function porticoServeMissing() {
  * Portico serving a generated configuration folder: `portico serve --config DIR --admin ... --workers N`.
  * Ready when /readyz answers 200 and `probe` (host + path) is proxied with a 2xx.
  */
-export async function startPortico(workdir, { label, model, upstreamPort, workers = 1, cpus, probe, tls, configDir, readyTimeoutMs = 60_000, accessLog = 'off' }) {
+export async function startPortico(workdir, { label, model, upstreamPort, workers = 1, cpus, probe, tls, configDir, readyTimeoutMs = 60_000, accessLog = 'off', files = {} }) {
   const port = await freePort();
   const adminPort = await freePort();
   const dir = configDir ?? join(workdir, `${label.replace(/[^a-z0-9-]/gi, '_')}-config`);
   const tlsPort = tls ? await freePort() : undefined;
   writePorticoConfig(dir, model, { port, upstream: `127.0.0.1:${upstreamPort}`, tls: tls ? { ...tls, port: tlsPort } : undefined });
+  // Extra resources beside the generated ones (the tracing variants' TracingService).
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
   const started = Date.now();
   const h = startProcess(label, process.execPath, [
     join(portico.home, 'bin/portico.js'), 'serve', '--config', dir, '--admin', `127.0.0.1:${adminPort}`, '--workers', String(workers),

@@ -70,6 +70,7 @@ export const PROBLEM_CODES = {
   InvalidRateLimit: 'error',
   InvalidLabel: 'error',
   RateLimitNotUsed: 'warning',
+  TracingServiceConflict: 'error',
   // ownership (claims)
   ClaimViolation: 'error',
 } as const satisfies Record<string, Severity>;

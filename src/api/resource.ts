@@ -17,6 +17,7 @@ export const KINDS = [
   'Source',
   'RateLimitService',
   'RateLimit',
+  'TracingService',
 ] as const;
 export type Kind = (typeof KINDS)[number];
 

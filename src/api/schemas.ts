@@ -17,6 +17,7 @@ import { ResolverSpecSchema, RESOLVER_NOT_IMPLEMENTED } from './kinds/resolver.j
 import { SourceSpecSchema, SOURCE_NOT_IMPLEMENTED } from './kinds/source.js';
 import { RateLimitServiceSpecSchema, RATE_LIMIT_SERVICE_NOT_IMPLEMENTED } from './kinds/rate-limit-service.js';
 import { RateLimitSpecSchema, RATE_LIMIT_NOT_IMPLEMENTED } from './kinds/rate-limit.js';
+import { TracingServiceSpecSchema, TRACING_SERVICE_NOT_IMPLEMENTED } from './kinds/tracing-service.js';
 
 export type { MappingSpec } from './kinds/mapping.js';
 export type { HostSpec } from './kinds/host.js';
@@ -30,6 +31,7 @@ export type { ResolverSpec } from './kinds/resolver.js';
 export type { SourceSpec } from './kinds/source.js';
 export type { RateLimitServiceSpec } from './kinds/rate-limit-service.js';
 export type { RateLimitSpec } from './kinds/rate-limit.js';
+export type { TracingServiceSpec } from './kinds/tracing-service.js';
 export type { KindSchemaEntry } from './kinds/shared-fields.js';
 
 export const KIND_SCHEMAS: Readonly<Record<Kind, KindSchemaEntry>> = Object.freeze({
@@ -45,6 +47,7 @@ export const KIND_SCHEMAS: Readonly<Record<Kind, KindSchemaEntry>> = Object.free
   Source: { schema: SourceSpecSchema, notImplemented: SOURCE_NOT_IMPLEMENTED },
   RateLimitService: { schema: RateLimitServiceSpecSchema, notImplemented: RATE_LIMIT_SERVICE_NOT_IMPLEMENTED },
   RateLimit: { schema: RateLimitSpecSchema, notImplemented: RATE_LIMIT_NOT_IMPLEMENTED },
+  TracingService: { schema: TracingServiceSpecSchema, notImplemented: TRACING_SERVICE_NOT_IMPLEMENTED },
 });
 
 /** The apiVersion each kind is written with in its current form. */
@@ -61,6 +64,7 @@ export const KIND_API_VERSIONS: Readonly<Record<Kind, string>> = Object.freeze({
   Source: 'portico.dev/v1alpha1',
   RateLimitService: 'getambassador.io/v3alpha1',
   RateLimit: 'getambassador.io/v3alpha1',
+  TracingService: 'getambassador.io/v3alpha1',
 });
 
 const compiled = new Map<Kind, TypeCheck<TSchema>>();

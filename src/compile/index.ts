@@ -4,7 +4,8 @@
 // Processors run in this order, each for one concern:
 //  1. duplicates   — the same kind/namespace/name twice invalidates every copy (neither wins silently)
 //  2. claims       — team resources outside their source's claim are dropped before they can conflict
-//  3. global       — the `ambassador` Module, because every later default comes from it
+//  3. global       — the `ambassador` Module, because every later default comes from it; the
+//                    TracingService beside it (it needs nothing else)
 //  4. TLS          — Secrets, then TLSContexts, because Hosts and Mappings reference them
 //     policies     — edge policies (compile/policies/): after the Module and TLS they read, before the
 //                    Mappings, whose own policy fields routePolicies reads per Mapping
@@ -26,6 +27,7 @@ import type { CompileOptions } from './options.js';
 import type { Report } from './report.js';
 import { checkClaims } from './claims.js';
 import { compileGlobal } from './global-policy.js';
+import { compileTracing } from './tracing.js';
 import { compileSecrets, compileTLSContexts } from './tls.js';
 import { bindHosts, compileHosts, compileListeners, defaultHost, defaultListeners, fallbackTLSContext, FALLBACK_TLS_CONTEXT, selectorMatches, type HostPlan, type ListenerPlan } from './listeners-hosts.js';
 import { ClusterNeedsTable, cmpHeader, compileMapping, matchKey, type ClusterNeeds, type MappingPlan } from './mappings.js';
@@ -92,7 +94,9 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   const byKind = (k: Resource['kind']): Resource[] => validOfKind(k).map((i) => resources[i]!);
 
   // 3. global policy
-  const global = compileGlobal(byKind('Module'), ctx);
+  const moduleGlobal = compileGlobal(byKind('Module'), ctx);
+  const tracing = compileTracing(byKind('TracingService'), ctx);
+  const global = tracing ? { ...moduleGlobal, tracing } : moduleGlobal;
 
   // 4. TLS
   const secretTable = compileSecrets(byKind('Secret'), ctx, options.secretFiles);

@@ -76,6 +76,10 @@ export function forwardH2(
     ':authority': backend.autoHostRewrite ? ep.hostname : (backend.hostRewrite ?? ctx.authority),
     ':scheme': cluster.secure ? 'https' : 'http',
   };
+  const trace = ctx.trace?.attempt(flat, {
+    method: ctx.method, scheme: cluster.secure ? 'https' : 'http', authority: String(headers[':authority']), path: String(headers[':path']),
+    cluster: cluster.name, endpoint: ep.key, resend: 0,
+  });
   for (let i = 2; i < flat.length; i += 2) {
     const name = (flat[i] as string).toLowerCase();
     if (name === 'transfer-encoding' || name === 'host') continue;
@@ -95,6 +99,7 @@ export function forwardH2(
     ep.active--;
     cluster.active--;
     if (timer !== undefined) clearTimeout(timer);
+    trace?.end();
   };
 
   let stream: ClientHttp2Stream;
@@ -112,6 +117,7 @@ export function forwardH2(
   const fail = (status: number, code: 'upstream_unavailable' | 'upstream_timeout' | 'bad_upstream_response', why: string): void => {
     if (done) return;
     done = true;
+    trace?.failed(code, why);
     release();
     if (!stream.closed) stream.close(NGHTTP2_CANCEL);
     if (ctx.clientGone) return;
@@ -154,6 +160,7 @@ export function forwardH2(
     if (done) return;
     if (connectTimer !== undefined) clearTimeout(connectTimer);
     const status = Number(h[':status'] ?? 502);
+    trace?.response(status);
     if (status >= 500) cluster.reportFailure(ep, Date.now(), `status ${status}`);
     else cluster.reportSuccess(ep);
     const out: Record<string, string | string[]> = {};

@@ -16,6 +16,7 @@ import { applyAdds, downstreamResponseHeaders, upstreamRequestHeaders, type Head
 import { sendLocalReply, type LocalReplyCode } from './local-reply.js';
 import { isGrpcRequest, sendGrpcLocalReply } from './grpc.js';
 import type { PolicyRequest, ResponseBodyTransform, ResponseSink } from './policies/chain.js';
+import type { AttemptTrace, RequestTrace } from '../tracing/request-tracing.js';
 
 /** Per-request state shared by the runtime (checks, routing) and the forward path. */
 export interface RequestContext {
@@ -48,6 +49,8 @@ export interface RequestContext {
   upstream: { destroy(): void } | undefined;
   /** The route's policy chain run: header edits, a body a step read, decisions. Undefined without policies. */
   policy: PolicyRequest | undefined;
+  /** The request's trace when the configuration has a TracingService (src/tracing/request-tracing.ts). */
+  trace: RequestTrace | undefined;
 }
 
 /** Settings of the runtime the forward path needs. */
@@ -245,6 +248,12 @@ class Forwarding {
     this.cluster.active++;
     ctx.upstreamAddress = ep.key;
     const a = new Attempt(this, ep);
+    if (ctx.trace !== undefined) {
+      a.trace = ctx.trace.attempt(this.headers, {
+        method: this.options.method, scheme: this.cluster.ir.scheme, authority: this.headers[1] as string, path: this.options.path,
+        cluster: this.cluster.name, endpoint: ep.key, resend: this.retriesUsed + (this.implicitRetryUsed ? 1 : 0),
+      });
+    }
     const ex = this.cluster.pool.request(ep, this.options, a);
     a.ex = ex;
     this.exchange = ex;
@@ -329,6 +338,7 @@ class Attempt implements ExchangeHandlers {
   tryTimer: NodeJS.Timeout | undefined;
   /** The route's response hook's body transform (compression), when it took this response. */
   transform: ResponseBodyTransform | undefined;
+  trace: AttemptTrace | undefined;
 
   constructor(
     readonly f: Forwarding,
@@ -342,11 +352,13 @@ class Attempt implements ExchangeHandlers {
     this.ep.active--;
     this.f.cluster.active--;
     if (this.tryTimer) clearTimeout(this.tryTimer);
+    this.trace?.end();
   }
 
   fail(kind: FailKind, err?: NodeJS.ErrnoException): void {
     if (this.settled) return;
     this.settled = true;
+    this.trace?.failed(kind, err?.code);
     this.close();
     const ex = this.ex;
     ex.destroy();
@@ -394,6 +406,7 @@ class Attempt implements ExchangeHandlers {
       clearTimeout(this.tryTimer);
       this.tryTimer = undefined;
     }
+    this.trace?.response(status);
     const cluster = f.cluster;
     if (status >= 500) cluster.reportFailure(this.ep, Date.now(), `status ${status}`);
     else cluster.reportSuccess(this.ep);
@@ -492,6 +505,7 @@ class Attempt implements ExchangeHandlers {
     }
     if (this.settled) return;
     this.settled = true;
+    this.trace?.failed('timeout', 'idle_timeout');
     ctx.upstreamError = 'idle_timeout';
     this.f.finishAll();
     this.close();
@@ -511,19 +525,23 @@ function mirror(ctx: RequestContext, env: ForwardEnv, cluster: UpstreamCluster, 
   if (ep === undefined || !cluster.admit()) return;
   const h = headers.slice();
   h[1] = `${hostValue}-shadow`;
+  const trace = ctx.trace?.attempt(h, { method: ctx.method, scheme: cluster.ir.scheme, authority: h[1], path, cluster: cluster.name, endpoint: ep.key, resend: 0 }, true);
   cluster.active++;
   let released = false;
   const release = (): void => {
     if (!released) {
       released = true;
       cluster.active--;
+      trace?.end();
     }
   };
   const ignore = (): void => {};
   const ex = cluster.pool.request(ep, {
     method: ctx.method, path, headers: h, chunked, connectTimeoutMs: cluster.ir.connectTimeoutMs || env.connectTimeoutMs,
     idleTimeoutMs: cluster.ir.connectTimeoutMs > 0 ? Math.max(cluster.ir.connectTimeoutMs, 10_000) : 10_000,
-  }, { response: ignore, data: ignore, end: ignore, error: ignore, timeout: ignore, close: release });
+  }, trace === undefined
+    ? { response: ignore, data: ignore, end: ignore, error: ignore, timeout: ignore, close: release }
+    : { response: (status) => trace.response(status), data: ignore, end: ignore, error: (err) => trace.failed('shadow', err.code), timeout: () => trace.failed('timeout'), close: release });
   const req = ctx.req;
   if (!hasBody) {
     ex.end();

@@ -28,6 +28,7 @@ import { PolicyRequest, runPolicyChain, type PolicyChain, type PolicyDecision } 
 import { addResponseCors } from './cors.js';
 import { isGrpcRequest, sendGrpcLocalReply } from './grpc.js';
 import { forwardedClientCert, verifiedClientElement, verifiedPeerFields } from './client-cert-details.js';
+import { RequestTracer } from '../tracing/request-tracing.js';
 
 /** Program faults inside the request path carry this code in logs; the client only sees a 500. */
 export const ERR_REQUEST_PATH = 'PORTICO_ERR_REQUEST_PATH';
@@ -74,6 +75,8 @@ class RequestPathRuntime implements Runtime {
   private readonly hostCache = new Map<string, string>();
   /** TLS contexts that verify client certificates with their own CA (only those yield an identity). */
   private readonly clientCAContexts: ReadonlySet<string>;
+  /** Present only when the IR has a TracingService and the process exports spans. */
+  private tracer: RequestTracer | undefined;
 
   constructor(ir: IR, secrets: SecretStore, options: RuntimeOptions) {
     this.generation = options.generation;
@@ -105,6 +108,7 @@ class RequestPathRuntime implements Runtime {
       dropUnderscore: g.headersWithUnderscoresAction === 'DROP_HEADER',
       connectTimeoutMs: g.connectTimeoutMs > 0 ? g.connectTimeoutMs : 3000,
     };
+    if (g.tracing !== undefined && options.tracing !== undefined) this.tracer = new RequestTracer(g.tracing, options.tracing.acquire(g.tracing), this.random);
   }
 
   inflight(): number {
@@ -116,9 +120,10 @@ class RequestPathRuntime implements Runtime {
     const ctx: RequestContext = {
       req, res, conn, start: performance.now(), method: req.method ?? 'GET', path: '', query: '', host: '', authority: '',
       requestId: '', clientAddress: req.socket.remoteAddress ?? '', secure: conn.tls, status: 0, route: undefined, cluster: undefined,
-      upstreamAddress: undefined, localReply: undefined, upstreamError: undefined, bytesIn: 0, bytesOut: 0, clientGone: false, upstream: undefined,
+      upstreamAddress: undefined, localReply: undefined, upstreamError: undefined, bytesIn: 0, bytesOut: 0, clientGone: false, upstream: undefined, trace: undefined,
       policy: undefined,
     };
+    if (this.tracer !== undefined) ctx.trace = this.tracer.begin(req, ctx.start);
     whenResponseCloses(res, () => this.finish(ctx));
     try {
       this.serve(ctx);
@@ -208,6 +213,7 @@ class RequestPathRuntime implements Runtime {
       return;
     }
     ctx.route = route.ir.id;
+    ctx.trace?.routed(route.ir);
     if (conn.tls && vhost.ir.tlsContext !== undefined && this.misdirected(conn, vhost.ir.tlsContext)) {
       // The TLS session was set up for another host's certificate or client-cert policy (domain fronting).
       localReply(ctx, env, 421, 'misdirected_request');
@@ -391,6 +397,8 @@ class RequestPathRuntime implements Runtime {
       ctx.upstream?.destroy();
       if (ctx.status === 0) ctx.status = 499;
     }
+    const trace = ctx.trace;
+    if (trace !== undefined) trace.end(ctx, performance.now());
     if (this.onDone !== undefined) this.report({
       generation: this.generation,
       listener: ctx.conn.listener,
@@ -409,6 +417,7 @@ class RequestPathRuntime implements Runtime {
       localReply: ctx.localReply,
       upstreamError: ctx.upstreamError,
       policies: ctx.policy?.decisions,
+      traceId: trace?.traceId,
     });
     if (this.draining && this.active === 0) this.release();
   }
@@ -660,6 +669,7 @@ class RequestPathRuntime implements Runtime {
     if (this.closed) return;
     this.closed = true;
     this.chains?.close();
+    this.tracer?.release();
     for (const c of this.clusters.values()) {
       closeH2Sessions(c);
       c.close();

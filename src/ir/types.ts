@@ -76,6 +76,8 @@ export interface IRGlobal {
    * set_current_client_cert_details). Absent = SANITIZE: a client's copy is removed, none is set.
    */
   readonly clientCertDetails?: IRClientCertDetails;
+  /** Distributed tracing (the TracingService); absent = off, and the request path does no tracing work. */
+  readonly tracing?: IRTracing;
   /** Access log: JSON fields, or disabled. */
   readonly accessLog: { readonly enabled: boolean; readonly fields?: readonly string[] };
   /**
@@ -97,6 +99,34 @@ export interface IRGlobal {
     /** Load shedding under pressure (docs/reference/overload.md); a threshold of 0 turns its signal off. */
     readonly overload: IROverload;
   };
+}
+
+/** Where spans go and which requests make them (docs/reference/tracing.md). */
+export interface IRTracing {
+  /** opentelemetry: OTLP over HTTP (protobuf); zipkin: Zipkin v2 JSON. */
+  readonly driver: 'opentelemetry' | 'zipkin';
+  /** The collector's URL, http(s)://host:port/path. */
+  readonly endpoint: string;
+  /** Host header sent to the collector when it differs from the URL's (zipkin collector_hostname). */
+  readonly collectorHostname?: string;
+  /** The service.name resource attribute of every span. */
+  readonly serviceName: string;
+  /** Percentages (0–100): requests with x-client-trace-id, requests without a decision, and the share kept of both. */
+  readonly sampling: { readonly client: number; readonly random: number; readonly overall: number };
+  /** Header formats read (first found wins) and written (all), in this order. */
+  readonly propagation: readonly ('TRACE_CONTEXT' | 'B3')[];
+  /** Zipkin with trace_id_128bit: false: new traces get 64-bit ids. */
+  readonly traceId64Bit: boolean;
+  readonly customTags: readonly IRTraceTag[];
+  readonly source: IRSourceRef;
+}
+
+/** A span attribute: exactly one of literal, environment (read by the serving process), requestHeader. */
+export interface IRTraceTag {
+  readonly tag: string;
+  readonly literal?: string;
+  readonly environment?: { readonly name: string; readonly defaultValue?: string };
+  readonly requestHeader?: { readonly name: string; readonly defaultValue?: string };
 }
 
 /**

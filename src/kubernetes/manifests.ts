@@ -31,6 +31,8 @@ export const PRE_STOP_SECONDS = 5;
 /** Slack after the drain before the kubelet kills the process. */
 const KILL_MARGIN_SECONDS = 5;
 export const ADMIN_PORT = 8877;
+/** Where the admin token Secret is mounted. */
+const ADMIN_TOKEN_DIR = '/run/portico/admin';
 export const LEASE_NAME = 'portico-status-writer';
 
 /** Seconds the kubelet waits after the pre-stop hook: the pre-stop pause, the whole drain, and a margin. */
@@ -111,6 +113,9 @@ export function manifests(o: ManifestOptions): Obj[] {
     '/var/lib/portico',
     '--admin',
     `0.0.0.0:${ADMIN_PORT}`,
+    // The admin port is reachable in the cluster: its data needs the token (probes stay open).
+    '--admin-token-file',
+    `${ADMIN_TOKEN_DIR}/token`,
     '--workers',
     String(o.workers),
     '--drain-timeout',
@@ -163,12 +168,15 @@ export function manifests(o: ManifestOptions): Obj[] {
               volumeMounts: [
                 { name: 'state', mountPath: '/var/lib/portico' },
                 { name: 'tmp', mountPath: '/tmp' },
+                { name: 'admin-token', mountPath: ADMIN_TOKEN_DIR, readOnly: true },
               ],
             },
           ],
           volumes: [
             { name: 'state', emptyDir: {} },
             { name: 'tmp', emptyDir: {} },
+            // Created by the operator (docs/kubernetes.md): kubectl create secret generic NAME-admin --from-literal=token=…
+            { name: 'admin-token', secret: { secretName: `${o.name}-admin`, defaultMode: 0o440 } },
           ],
         },
       },

@@ -11,6 +11,7 @@ import type { RequestInfo } from '../dataplane/runtime-types.js';
 export const ACCESS_LOG_FIELDS = [
   'generation', 'listener', 'method', 'path', 'authority', 'status', 'route', 'cluster', 'upstreamAddress',
   'durationMs', 'bytesIn', 'bytesOut', 'clientAddress', 'requestId', 'localReply', 'upstreamError', 'policies',
+  'durationMs', 'bytesIn', 'bytesOut', 'clientAddress', 'requestId', 'localReply', 'upstreamError', 'traceId',
 ] as const satisfies readonly (keyof RequestInfo)[];
 
 export class AccessLogError extends Error {

@@ -125,6 +125,7 @@ const CAUSES: readonly { readonly cause: string; readonly matches: (p: Problem, 
     matches: (p, f) => f.startsWith('api-versions/') && p.code === 'SchemaViolation' && /^spec\.(redirect_response_code|load_balancer)/.test(p.field ?? ''),
   },
   { cause: 'a protection Portico does not enforce: refused, fail closed (NotEnforced)', matches: (p) => p.code === 'NotEnforced' },
+  { cause: 'several TracingServices for one instance (Emissary: "exactly one TracingService is supported")', matches: (p) => p.code === 'TracingServiceConflict' },
   { cause: 'a template placeholder the reader replaces ({{...}})', matches: (p) => p.code === 'InvalidService' && /\{\{/.test(p.message) },
   { cause: "a chainsaw expression the e2e harness renders before Emissary sees it ((join(...)))", matches: (p, f) => f.startsWith('e2e/') && p.code === 'InvalidService' && /\(join\(/.test(p.message) },
   {
