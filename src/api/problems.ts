@@ -61,6 +61,7 @@ export const PROBLEM_CODES = {
   MappingNotAttached: 'warning',
   HostnameConflict: 'warning',
   UnsupportedSelector: 'error',
+  TracingServiceConflict: 'error',
   // compile: edge policies
   InvalidCIDR: 'error',
   AuthServicesDiffer: 'warning',
@@ -70,7 +71,6 @@ export const PROBLEM_CODES = {
   InvalidRateLimit: 'error',
   InvalidLabel: 'error',
   RateLimitNotUsed: 'warning',
-  TracingServiceConflict: 'error',
   // ownership (claims)
   ClaimViolation: 'error',
 } as const satisfies Record<string, Severity>;

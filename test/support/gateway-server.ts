@@ -30,7 +30,7 @@ export const FRONT_LIMITS: FrontLimits = {
   maxRequestsPerConnection: 0,
 };
 
-export async function startGateway(ir: IR, opts: { random?: () => number; host?: string; tracing?: TraceExporters } = {}): Promise<TestGateway> {
+export async function startGateway(ir: IR, opts: { random?: () => number; tracing?: TraceExporters; host?: string } = {}): Promise<TestGateway> {
   const done: RequestInfo[] = [];
   const runtime = buildRuntime(ir, {}, { generation: 1, hash: 'test', onRequestDone: (i) => done.push(i), random: opts.random, tracing: opts.tracing });
   const listener = ir.listeners[0]?.name ?? 'none';
