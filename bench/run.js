@@ -23,7 +23,7 @@ import { renderMarkdown, printRatios } from './report.js';
 import { quietGate } from './lib/measure.js';
 
 const SECTIONS = ['http1', 'routes', 'config', 'reload', 'h2', 'gitops', 'policies', 'filters'];
-const APT_PACKAGES = { wrk: 'wrk', nginx: 'nginx', haproxy: 'haproxy', h2load: 'nghttp2-client', openssl: 'openssl' };
+const APT_PACKAGES = { wrk: 'wrk', nginx: 'nginx', haproxy: 'haproxy', h2load: 'nghttp2-client', openssl: 'openssl', 'redis-server': 'redis-server' };
 
 function parseArgs(argv) {
   const o = { quick: false, only: SECTIONS, layout: 'split', upstream: 'nginx', install: true, out: 'latest', rounds: null, seconds: null, quietWait: null, priority: true, portico: 'head', variants: null };

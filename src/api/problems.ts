@@ -68,6 +68,12 @@ export const PROBLEM_CODES = {
   // Edge Stack filters
   FilterNotFound: 'error',
   InvalidTemplate: 'error',
+  // compile: rate limits
+  RateLimitServiceConflict: 'error',
+  InvalidRateLimitService: 'error',
+  InvalidRateLimit: 'error',
+  InvalidLabel: 'error',
+  RateLimitNotUsed: 'warning',
   // ownership (claims)
   ClaimViolation: 'error',
 } as const satisfies Record<string, Severity>;

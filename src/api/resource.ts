@@ -17,6 +17,8 @@ export const KINDS = [
   'Source',
   'Filter',
   'FilterPolicy',
+  'RateLimitService',
+  'RateLimit',
   'TracingService',
 ] as const;
 export type Kind = (typeof KINDS)[number];

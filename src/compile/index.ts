@@ -106,6 +106,8 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   const policies = compilePolicies({
     module: byKind('Module').find((m) => m.name === 'ambassador'),
     authServices: byKind('AuthService'),
+    rateLimitServices: byKind('RateLimitService'),
+    rateLimits: byKind('RateLimit'),
     global,
     tlsContexts,
     filters: byKind('Filter'),

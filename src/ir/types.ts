@@ -344,6 +344,10 @@ export interface IRRoute {
 export interface IRPolicies {
   /** Module ip_allow / ip_deny (Emissary allows one of the two). */
   readonly ipFilter?: IRIPFilter;
+  /** The RateLimitService labelled routes ask (then builtInRateLimiter is absent). */
+  readonly rateLimitService?: IRRateLimitService;
+  /** Edge Stack RateLimits, when there is no RateLimitService. */
+  readonly builtInRateLimiter?: IRBuiltInRateLimiter;
   /** Module buffer.max_request_bytes. */
   readonly requestBuffer?: IRRequestBuffer;
   /** AuthServices, by name; several take turns (round-robin, as Emissary balances them), never chained. */
@@ -408,6 +412,11 @@ export interface IRIPFilter {
 export interface IRRoutePolicies {
   /** Mapping auth_context_extensions: sent to a gRPC AuthService as the check's context_extensions. */
   readonly authContextExtensions?: Readonly<Record<string, string>>;
+  /**
+   * The rate-limit label groups of the limiter's domain, the Module's default_labels first; only
+   * when a limiter is configured (labels do nothing otherwise).
+   */
+  readonly rateLimitGroups?: readonly IRRateLimitGroup[];
 }
 
 // ───────────────────────── TCP ─────────────────────────
@@ -641,4 +650,83 @@ export interface IRFilterRule {
   readonly source: IRSourceRef;
   /** Index of the rule in its FilterPolicy's rules. */
   readonly index: number;
+}
+
+// ───────────────────────── rate limits ─────────────────────────
+
+/**
+ * One label specifier of a Mapping (or of the Module's default_labels), as the Envoy rate limit
+ * action it becomes: each yields one descriptor entry, or none, which drops its whole group.
+ */
+export type IRRateLimitAction =
+  /** ("source_cluster", the gateway's own cluster name: "<ambassador_id>-default"). */
+  | { readonly kind: 'source_cluster' }
+  /** ("destination_cluster", the name of the cluster the request is routed to). */
+  | { readonly kind: 'destination_cluster' }
+  /** ("remote_address", the trusted client address: X-Forwarded-For read with the trusted hops). */
+  | { readonly kind: 'remote_address' }
+  /** (key, the header's first value); a missing header drops the group. `header` is lower case. */
+  | { readonly kind: 'request_headers'; readonly key: string; readonly header: string }
+  /** (key, value): a constant. */
+  | { readonly kind: 'generic_key'; readonly key: string; readonly value: string };
+
+/** One label group: one descriptor sent (or matched) per request, its entries in this order. */
+export interface IRRateLimitGroup {
+  /** The group's name as written; Emissary does not send it (it is for people, and explain). */
+  readonly name: string;
+  readonly actions: readonly IRRateLimitAction[];
+}
+
+/** The Emissary RateLimitService every labelled route asks (Emissary allows one). */
+export interface IRRateLimitService {
+  /** Cluster of the gRPC service (in IR.clusters). */
+  readonly cluster: string;
+  readonly domain: string;
+  readonly timeoutMs: number;
+  /** Refuse (500) when the service cannot be asked; otherwise let the request through. */
+  readonly failureModeDeny: boolean;
+  /** gRPC requests refused for the limit get RESOURCE_EXHAUSTED instead of UNAVAILABLE. */
+  readonly useResourceExhaustedCode: boolean;
+  readonly source: IRSourceRef;
+}
+
+/** One header a limit sets; `value` is a template (docs/reference/policies.md). */
+export interface IRRateLimitHeader {
+  readonly name: string;
+  readonly value: string;
+}
+
+/** One limit of an Edge Stack RateLimit resource, for the built-in limiter. */
+export interface IRRateLimitRule {
+  /** limits[].name, or "<name>.<namespace>-<index>" as Edge Stack names it. */
+  readonly name: string;
+  /**
+   * The descriptor must start with one entry per item, in order; an item lists the (key, value)
+   * pairs it accepts, any one of which matches; value "*" (or "") matches any value of the key.
+   */
+  readonly pattern: readonly (readonly { readonly key: string; readonly value: string }[])[];
+  readonly rate: number;
+  readonly unit: 'second' | 'minute' | 'hour' | 'day';
+  /** Absent: a wall-clock window; set: a sliding window of burstFactor units allowing rate × burstFactor. */
+  readonly burstFactor?: number;
+  readonly action: 'Enforce' | 'LogOnly';
+  readonly injectRequestHeaders: readonly IRRateLimitHeader[];
+  readonly injectResponseHeaders: readonly IRRateLimitHeader[];
+  readonly errorResponse?: { readonly headers: readonly IRRateLimitHeader[]; readonly bodyTemplate?: string };
+  readonly source: IRSourceRef;
+}
+
+/** The built-in limiter: Edge Stack RateLimits, counted in Redis or in each serving process. */
+export interface IRBuiltInRateLimiter {
+  /** The label domain whose groups it matches (Module default_label_domain, "ambassador"). */
+  readonly domain: string;
+  /** Ordered: longest pattern first, then by resource and index (the first of equals wins). */
+  readonly rules: readonly IRRateLimitRule[];
+  /**
+   * Where counts live: a Redis URL without credentials (those come from the secrets directory and
+   * are in the SecretStore under `passwordSecret`), or absent: REDIS_URL, else each process.
+   */
+  readonly redis?: { readonly url: string; readonly passwordSecret?: string };
+  readonly timeoutMs: number;
+  readonly failureModeDeny: boolean;
 }

@@ -22,8 +22,6 @@ export interface UnenforcedKind {
 
 /** Emissary and Edge Stack kinds that guard routes. */
 export const UNENFORCED_KINDS: Readonly<Record<string, UnenforcedKind>> = Object.freeze({
-  RateLimitService: { guards: 'rate limiting: routes with rate-limit labels would be served without limits' },
-  RateLimit: { guards: 'Edge Stack rate limits: requests would not be limited' },
   WebApplicationFirewall: { guards: 'web application firewall rules: requests would not be inspected' },
   WebApplicationFirewallPolicy: { guards: 'web application firewall policies: requests would not be inspected' },
 });

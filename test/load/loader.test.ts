@@ -401,7 +401,6 @@ test('v2 normalisation to v3alpha1', async (t) => {
           ],
         },
       },
-      warnings: ['NotImplemented'],
     },
     'a v2 Host selector becomes mappingSelector': {
       yaml: v2('hostname: a.example.com\nselector: {matchLabels: {team: a}}', 'Host'),

@@ -25,11 +25,6 @@ function refusals(r: LoadResult): string[] {
 test("Emissary's docs examples of guarding kinds and fields are refused, with file:line and the field", async (t) => {
   // test/testdata/emissary/docs: datawire/ambassador-docs 7d7a611, docs/emissary/latest (see its README).
   const cases: Record<string, { file: string; refused: string[]; what: RegExp }> = {
-    'RateLimitService (topics/running/services/rate-limit-service.md)': {
-      file: 'topics.running.services.rate-limit-service.1.yaml',
-      refused: ['edge@abcdef012345:topics.running.services.rate-limit-service.1.yaml:3:1 RateLimitService ratelimit kind error'],
-      what: /rate limiting/,
-    },
     'TLSContext crl_secret (topics/running/tls/index.md)': {
       file: 'topics.running.tls.index.10.yaml',
       refused: ['edge@abcdef012345:topics.running.tls.index.10.yaml:11:3 TLSContext tls-crl spec.crl_secret error'],

@@ -195,6 +195,14 @@ export const AmbassadorModuleConfigSchema = Closed({
       description: 'more header names whose values are credentials (redacted wherever shown)',
     }),
   ),
+  portico_rate_limit: Type.Optional(
+    Closed({
+      /** redis:// or rediss://, without credentials: compile checks it without echoing the value. */
+      redis_url: Type.Optional(Type.String()),
+      timeout_ms: Type.Optional(Type.Integer({ minimum: 1, description: 'milliseconds, integer >= 1' })),
+      failure_mode_deny: Type.Optional(Type.Boolean()),
+    }),
+  ),
   portico_overload: Type.Optional(
     Closed({
       heap_disable_keepalive_ratio: Type.Optional(HeapRatio),
@@ -242,8 +250,6 @@ export const MODULE_NOT_IMPLEMENTED = [
   'config.envoy_log_path',
   'config.envoy_log_format',
   'config.envoy_validation_timeout',
-  'config.default_label_domain',
-  'config.default_labels',
   'config.admin_port',
   'config.diag_port',
   'config.service_port',

@@ -9,6 +9,8 @@
 //                      since it may originate TLS with a TLSContext
 //  4. Edge Stack filters — Filter, FilterPolicy (filters.ts), with the Secrets that hold API keys;
 //                      an External filter is an AuthService check with the filter's own spec
+//  5. rate limits    — RateLimitService, RateLimit, Module default_labels (rate-limits.ts); the label
+//                      domain and defaults they settle go on the context for routePolicies
 // Route fields are read per Mapping by routePolicies (route-policies.ts).
 //
 // Adding a concern: its IR shape in src/ir/types.ts (IRPolicies, IRRoutePolicies), a processor file
@@ -21,6 +23,7 @@ import type { SecretFiles } from '../options.js';
 import { sha256 } from '../../ir/canonical.js';
 import { compileIPFilter } from './ip-filters.js';
 import { compileFilters } from './filters.js';
+import { compileRateLimits } from './rate-limits.js';
 import { compileRequestBuffer } from './request-buffer.js';
 import { compileAuthServices } from './auth-services.js';
 
@@ -31,8 +34,11 @@ export interface PolicyInputs {
   /** The `ambassador` Module, if any. */
   readonly module: Resource | undefined;
   readonly authServices: readonly Resource[];
+  readonly rateLimitServices: readonly Resource[];
+  readonly rateLimits: readonly Resource[];
   /** The Module's settings (defaults for the clusters policies call). */
   readonly global: IRGlobal;
+  /** TLSContexts by name (an AuthService's or RateLimitService's `tls`). */
   readonly tlsContexts: ReadonlyMap<string, IRTLSContext>;
   readonly filters: readonly Resource[];
   readonly filterPolicies: readonly Resource[];
@@ -64,6 +70,13 @@ export function compilePolicies(input: PolicyInputs, ctx: CompileContext): Compi
   }
   const filters = compileFilters(input.filters, input.filterPolicies, input.secrets, input.secretFiles, input, ctx);
   if (filters !== undefined) out.filters = withFilterClusters(filters.filters, filters.clusters, clusters);
+  const rl = compileRateLimits({
+    module: input.module, services: input.rateLimitServices, limits: input.rateLimits, tlsContexts: input.tlsContexts, connectTimeoutMs: input.global.connectTimeoutMs,
+  }, ctx);
+  if (rl.service !== undefined) out.rateLimitService = rl.service;
+  if (rl.builtIn !== undefined) out.builtInRateLimiter = rl.builtIn;
+  if (rl.cluster !== undefined) clusters.push(rl.cluster);
+  ctx.rateLimitLabels = rl.labels;
   return { policies: Object.keys(out).length > 0 ? out : undefined, clusters };
 }
 

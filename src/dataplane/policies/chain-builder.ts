@@ -13,6 +13,7 @@ import { ipFilterStep } from './ip-filter.js';
 import { corsPreflightStep } from './cors-preflight.js';
 import { filterStage } from './filter-step.js';
 import { CompressionHook } from '../compression.js';
+import { rateLimitStage } from './rate-limit.js';
 import { requestBufferStep } from './request-buffer.js';
 import { authServiceStage } from './auth-service.js';
 
@@ -22,12 +23,16 @@ export interface ChainBuildContext {
   readonly clusters: ReadonlyMap<string, UpstreamCluster>;
   readonly secrets: SecretStore | undefined;
   readonly random: () => number;
+  /** The serving process's log for warnings (a rate limiter without Redis, Redis going down). */
+  readonly warn?: (message: string) => void;
 }
 
 /** A stage's part of the chains: asked once per route. */
 export interface StageSteps {
   /** The step this route runs at the stage, or undefined when the stage does not apply to it. */
   forRoute(route: IRRoute): PolicyStep | undefined;
+  /** Lets go of what the stage holds beyond this IR's life (a shared Redis client), when the runtime closes. */
+  close?(): void;
 }
 
 /** Builds a stage's steps for one IR; undefined when the IR configures nothing for the stage. */
@@ -48,7 +53,7 @@ const STAGE_BUILDERS: Readonly<Record<Exclude<PolicyStage, 'cors_preflight'>, St
   // Offline (no clusters) nothing is fetched: explain and route tests never touch the network.
   filter: (b) => (b.ir.global.policies?.filters ? filterStage(b.ir.global.policies.filters, b.secrets, { clusters: b.clusters, prefetch: b.clusters.size > 0 }) : undefined),
   auth: (b) => authServiceStage(b.ir.global.policies?.authServices, b.clusters, b.secrets),
-  rate_limit: () => undefined,
+  rate_limit: rateLimitStage,
 };
 
 /** The response side (compression), if the IR configures one. */
@@ -98,6 +103,11 @@ export class PolicyChains {
       this.chains.set(key, chain);
     }
     return chain;
+  }
+
+  /** The runtime closes: each stage lets go of what it holds. */
+  close(): void {
+    for (const s of this.stages) s.steps.close?.();
   }
 
   private idOf(step: PolicyStep): number {
