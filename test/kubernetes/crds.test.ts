@@ -72,7 +72,7 @@ describe('CRDs', () => {
   it('are structural, one per kind, with Emissary names and a status subresource', () => {
     assert.deepEqual(
       crds.map((c) => c.metadata.name),
-      ['mappings.getambassador.io', 'hosts.getambassador.io', 'listeners.getambassador.io', 'tlscontexts.getambassador.io', 'tcpmappings.getambassador.io', 'modules.getambassador.io', 'authservices.getambassador.io', 'filters.getambassador.io', 'filterpolicies.getambassador.io', 'resolvers.portico.dev', 'sources.portico.dev'],
+      ['mappings.getambassador.io', 'hosts.getambassador.io', 'listeners.getambassador.io', 'tlscontexts.getambassador.io', 'tcpmappings.getambassador.io', 'modules.getambassador.io', 'authservices.getambassador.io', 'filters.getambassador.io', 'filterpolicies.getambassador.io', 'ratelimitservices.getambassador.io', 'ratelimits.getambassador.io', 'tracingservices.getambassador.io', 'resolvers.portico.dev', 'sources.portico.dev'],
     );
     for (const c of crds) {
       assert.equal(c.spec.scope, 'Namespaced');
