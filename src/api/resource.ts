@@ -11,10 +11,16 @@ export const KINDS = [
   'TLSContext',
   'TCPMapping',
   'Module',
+  'AuthService',
   'Secret',
   'Resolver',
   'Source',
   'ReleasePolicy',
+  'Filter',
+  'FilterPolicy',
+  'RateLimitService',
+  'RateLimit',
+  'TracingService',
 ] as const;
 export type Kind = (typeof KINDS)[number];
 

@@ -51,7 +51,7 @@ export async function run(argv: string[]): Promise<number> {
     for (const p of report.problems) if (p.severity === 'error') process.stderr.write(formatProblemText(p) + '\n');
     if (report.errors > 0) process.stderr.write(`note: the configuration has ${report.errors} error(s): serve would refuse it and keep its last good one; explained here with the resources in error left out\n`);
     printNotes(state);
-    const explained = new Explainer(state.result.ir, state.resources).explain(spec, { ...(values.listener !== undefined ? { listener: values.listener } : {}), ...(port !== undefined ? { port } : {}) });
+    const explained = new Explainer(state.result.ir, state.resources, state.result.secrets).explain(spec, { ...(values.listener !== undefined ? { listener: values.listener } : {}), ...(port !== undefined ? { port } : {}) });
     // Which revision a request would get while a new one is in a canary (docs/fleet.md).
     const release = releaseNote(state.result.ir.fleet, (explained.route?.mappings ?? []).flatMap((m) => (m.source ? [m.source] : [])));
     const result = release ? { ...explained, notes: [...explained.notes, release] } : explained;

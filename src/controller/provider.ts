@@ -28,6 +28,7 @@ function defaultConnection(context: string | undefined): KubeConnection | undefi
   const file = defaultKubeconfigPath();
   return file ? kubeconfigConnection(file, context) : undefined;
 }
+import { Notifier, type NotifierOptions } from './notifications.js';
 
 export interface SourcesOptions {
   /** Sources named on the command line (git repositories and folders), in the order given. */
@@ -51,6 +52,8 @@ export interface SourcesOptions {
   readonly kubernetes?: KubernetesServeOptions;
   /** How this replica reaches the rest of its fleet (docs/fleet.md). */
   readonly fleet?: FleetServeOptions;
+  /** Commit statuses and webhook messages about each decision (--commit-status, --notify-webhook). */
+  readonly notify?: Pick<NotifierOptions, 'commitStatus' | 'webhooks'>;
 }
 
 export interface FleetServeOptions {
@@ -91,15 +94,14 @@ export class SourcesProvider implements ConfigProvider {
   private lease: LeaseElector | undefined;
   private fleet: FleetMember | undefined;
   private readonly metrics: SourceMetrics;
-  private readonly registry: Registry | undefined;
+  private notifier: Notifier | undefined;
 
   constructor(
     private readonly opts: SourcesOptions,
     private readonly admin: AdminServer,
-    registry?: Registry,
+    private readonly registry?: Registry,
   ) {
     this.metrics = new SourceMetrics(registry);
-    this.registry = registry;
   }
 
   async start(ctx: ProviderContext): Promise<void> {
@@ -150,6 +152,11 @@ export class SourcesProvider implements ConfigProvider {
         ? new RedisFleetBus(fleetOpts.redisUrl, { fleet: fleetOpts.name, reportTtlMs: reportTtlMs(fleetOpts.heartbeatMs) })
         : (peers = new PeerFleetBus({ secrets: this.opts.webhookSecrets, self: () => [this.admin.url() ?? ''], reachableWithinMs: 3 * fleetOpts.heartbeatMs + 1000 }))
       : undefined;
+    const notify = this.opts.notify;
+    if (notify !== undefined && (notify.commitStatus !== undefined || (notify.webhooks?.length ?? 0) > 0)) {
+      this.notifier = new Notifier({ ...notify, log: ctx.log, ...(this.registry ? { registry: this.registry } : {}) });
+    }
+    const notifier = this.notifier;
     const controller = new Controller({
       kubernetes: cluster,
       onPass: (view) => {
@@ -172,6 +179,7 @@ export class SourcesProvider implements ConfigProvider {
       ...(this.opts.localTeams ? { localTeams: this.opts.localTeams } : {}),
       ...(this.opts.folderPollMs !== undefined ? { folderPollMs: this.opts.folderPollMs } : {}),
       ...(compileInputs ? { compileInputs } : {}),
+      ...(notifier ? { onDecision: (e) => notifier.notify(e) } : {}),
     });
     this.controller = controller;
     // A rotation is a recompile of what is served: nothing is fetched, new handshakes get the new material.
@@ -249,5 +257,6 @@ export class SourcesProvider implements ConfigProvider {
     await this.statusWriter?.idle();
     await this.lease?.stop();
     this.cluster?.close();
+    await this.notifier?.close();
   }
 }
