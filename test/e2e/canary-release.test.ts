@@ -2,17 +2,19 @@
 // canary, on live traffic through a real `portico serve` with a worker process: a revision that sends
 // 30 % of its requests to a dead upstream is rolled back during its first step, with no request
 // failed outside the canary's share and the figures in the history, and is not tried again (a
-// restart included); a healthy revision is promoted step by step; a revision that changes nothing
-// traffic can observe goes live at once.
+// restart included), and the team hears of it as of any refusal (a failed commit status and a
+// message); a healthy revision is promoted step by step; a revision that changes nothing traffic can
+// observe goes live at once.
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestRepo, removeDir, tempDir } from '../sources/git-fixture.js';
 import { startEcho, type EchoUpstream } from '../support/echo-upstream.js';
 import { freePort } from '../support/free-port.js';
+import { startFakeForge, startWebhookReceiver, type FakeForge, type WebhookReceiver } from '../support/fake-forge.js';
 import { httpRequest, ServeReplica, until, type StatusDocument } from '../support/serve-replica.js';
 import type { CanaryRecord, HistoryEntry } from '../../src/controller/history.js';
 
@@ -71,6 +73,8 @@ describe('configuration released like code: canaries of a team source', () => {
   let dead: number;
   let port: number;
   let replica: ServeReplica;
+  let forge: FakeForge;
+  let hook: WebhookReceiver;
 
   const shopMapping = (upstream: number, extra = ''): string => `apiVersion: getambassador.io/v3alpha1
 kind: Mapping
@@ -99,6 +103,9 @@ ${extra}`;
     v1 = await startEcho('v1');
     v2 = await startEcho('v2');
     dead = await freePort();
+    forge = await startFakeForge('forge-token', ['acme/shop']);
+    hook = await startWebhookReceiver();
+    writeFileSync(join(root, 'forge-token'), 'forge-token');
     port = await freePort();
     central = new TestRepo(repos, 'central');
     shop = new TestRepo(repos, 'shop');
@@ -153,6 +160,10 @@ spec:
       '--access-log', 'off',
       '--generation-header',
       '--poll-interval', '1h',
+      '--commit-status', `gitea=${forge.api.gitea}`,
+      '--commit-status-token', `file:${join(root, 'forge-token')}`,
+      '--commit-status-repo', 'shop=acme/shop',
+      '--notify-webhook', hook.url,
     ]);
     replica.start();
     await replica.ready();
@@ -162,6 +173,8 @@ spec:
     await replica.stop();
     await v1.close();
     await v2.close();
+    await forge.close();
+    await hook.close();
     removeDir(root);
   });
 
@@ -217,6 +230,14 @@ spec:
     assert.equal(shopStatus.state, 'Refused');
     assert.match(shopStatus.message, /because [0-9a-f]{12} failed its canary: rolled back at step 1/);
     assert.match((await httpRequest(replica.adminPort, '/metrics')).body, /^portico_canary_verdicts_total\{outcome="rolled_back"\} 1$/m);
+
+    // Told like any refusal: the commit fails its status, and the team's channel gets the figures.
+    await forge.waitFor((all) => all.some((x) => x.sha === bad && x.state === 'failure'), 'the failed status of the rolled-back commit');
+    assert.match(forge.statuses.find((x) => x.sha === bad && x.state === 'failure')!.description, /^Refused \(CanaryFailed\): rolled back at step 1 of 2/);
+    await hook.waitFor((all) => all.some((m) => m.portico.type === 'refused' && m.portico.revision === bad), 'the refusal of the rolled-back commit');
+    const told = hook.messages.find((m) => m.portico.type === 'refused' && m.portico.revision === bad)!;
+    assert.equal(told.portico.reason, 'CanaryFailed');
+    assert.match(told.text, /^:x: shop refused [0-9a-f]{12} "shop: 30 % to a new backend that is not up" .*\(CanaryFailed\): rolled back at step 1 of 2, 20 % of requests, .*error rate .*Still serving [0-9a-f]{12}\./);
 
     // Fetched again, and after a restart: refused, not tried again, until a new commit arrives.
     const fetches = (): Promise<number> => httpRequest(replica.adminPort, '/metrics').then((r) => Number(/^portico_source_fetches_total\{source="shop"\} (\d+)$/m.exec(r.body)?.[1] ?? 0));
