@@ -336,7 +336,7 @@ export class CanaryRelease {
       seconds: Math.round((this.opts.clock.now() - run.state.stepStartedAt) / 100) / 10,
       current: summarise(current.stable),
       candidate: summarise(current.canary),
-      result: 'passed-without-traffic',
+      result: 'unjudged',
     };
     const record = this.record(run, { endedAt, outcome, reason: outcome, figures: [...run.state.steps, partial] });
     this.last = { record, message };

@@ -41,8 +41,8 @@ export interface StepRecord {
   readonly seconds: number;
   readonly current: TallySummary;
   readonly candidate: TallySummary;
-  /** How the step ended. */
-  readonly result: 'passed' | 'passed-without-traffic' | 'failed';
+  /** How the step ended; `unjudged`: a newer revision superseded the candidate during it. */
+  readonly result: 'passed' | 'passed-without-traffic' | 'failed' | 'unjudged';
 }
 
 export type CanaryReason = 'passed' | 'error-rate' | 'latency' | 'insufficient-traffic';

@@ -305,4 +305,30 @@ spec:
     assert.equal((await history()).filter((e) => e.revision === quiet && e.result === 'CanaryStarted').length, 0);
     assert.equal((await httpRequest(port, '/shop/c')).status, 200);
   });
+
+  it('a revert pushed during a canary supersedes it and goes live at once', async () => {
+    const served = shop.head();
+    const stable = await generation();
+    // No traffic: under minRequests with onInsufficientTraffic Hold, the canary waits for the revert.
+    const change = shop.write('shop.yaml', shopMapping(v1.port)).commit('shop: back to v1');
+    replica.proc!.kill('SIGHUP');
+    await entry(change, 'CanaryStarted');
+    assert.equal((await replica.json<{ canary: { share: number } | null }>('/api/v1/config'))!.canary?.share, 20);
+    const revert = shop.write('shop.yaml', `# the backend moved teams; nothing else changes\n${shopMapping(v2.port)}`).commit(`Revert "shop: back to v1"`);
+    replica.proc!.kill('SIGHUP');
+    const superseded = await entry(change, 'Superseded');
+    const c = superseded.canary as CanaryRecord;
+    assert.equal(c.outcome, 'superseded');
+    assert.deepEqual(c.figures?.map((s) => [s.step, s.share, s.result]), [[1, 20, 'unjudged']]);
+    const applied = await entry(revert, 'Applied');
+    assert.equal(applied.previousRevision, served);
+    assert.match(applied.detail ?? '', /released without a canary: the new revision changes nothing traffic can observe/);
+    assert.equal((await replica.json<{ canary: unknown }>('/api/v1/config'))!.canary, null);
+    const live = await generation();
+    assert.ok(live > stable);
+    const answer = await httpRequest(port, '/shop/d');
+    assert.equal(answer.status, 200);
+    assert.equal(Number(answer.headers['x-portico-generation']), live);
+    assert.equal((JSON.parse(answer.body) as { name: string }).name, 'v2', 'still the served upstream, never the superseded one');
+  });
 });

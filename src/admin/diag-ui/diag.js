@@ -311,7 +311,7 @@ async function renderHistory() {
       e.remedy ? h('p', {}, 'Remedy: ', e.remedy) : null,
       e.canary && e.canary.figures ? h('table', { class: 'canary-figures' }, h('thead', {}, h('tr', {}, ['Step', 'Share', 'Seconds', 'Current: requests / errors / p95', 'New: requests / errors / p95', 'Result'].map((t) => h('th', {}, t)))),
         h('tbody', {}, e.canary.figures.map((s) => h('tr', {}, h('td', { class: 'num' }, String(s.step)), h('td', { class: 'num' }, `${s.share} %`), h('td', { class: 'num' }, String(s.seconds)),
-          h('td', { class: 'mono' }, `${s.current.requests} / ${s.current.errors} (${s.current.errorRate} %) / ${s.current.p95Ms ?? '—'} ms`), h('td', { class: 'mono' }, `${s.candidate.requests} / ${s.candidate.errors} (${s.candidate.errorRate} %) / ${s.candidate.p95Ms ?? '—'} ms`), h('td', { class: s.result === 'failed' ? 'red' : 'green' }, s.result))))) : null,
+          h('td', { class: 'mono' }, `${s.current.requests} / ${s.current.errors} (${s.current.errorRate} %) / ${s.current.p95Ms ?? '—'} ms`), h('td', { class: 'mono' }, `${s.candidate.requests} / ${s.candidate.errors} (${s.candidate.errorRate} %) / ${s.candidate.p95Ms ?? '—'} ms`), h('td', { class: s.result === 'failed' ? 'red' : s.result === 'unjudged' ? '' : 'green' }, s.result))))) : null,
       e.problems && e.problems.length > 0 ? h('ul', { class: 'problems' }, e.problems.slice(0, 10).map((p) => h('li', { class: `sev-${p.severity}` }, h('code', {}, p.code), ' ', h('span', { class: 'mono' }, p.origin), ' ', p.message))) : null,
       diffBlock(e.routes),
     )),
