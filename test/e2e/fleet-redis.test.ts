@@ -179,6 +179,8 @@ spec:
       });
       assert.match(fleet.message, /unreachable since .*falling back to polling every source every 1s/);
       assert.equal(fleet.fallbackPollSeconds, 1);
+      assert.match((await httpRequest(r.adminPort, '/metrics')).body, /^portico_fleet_bus_connected\{transport="redis"\} 0$/m);
+      await until(`${r.name} to log it`, async () => (/fleet: Redis at redis:\/\/127\.0\.0\.1:\d+ \(fleet 'default'\) is unreachable .*polling every source every 1s until it is back/.test(r.output) ? true : undefined));
     }
     const cli = await portico(['status', '--admin', `127.0.0.1:${replicas[1]!.adminPort}`]);
     assert.match(cli.stdout, /^fleet: Down: Redis at redis:\/\/127\.0\.0\.1:\d+ \(fleet 'default'\) unreachable/m);
@@ -188,6 +190,7 @@ spec:
     await redis.restart();
     for (const r of replicas) {
       await until(`${r.name} to reconnect`, async () => ((await r.json<StatusDocument>('/api/v1/status'))?.fleet?.state === 'Connected' ? true : undefined));
+      assert.match((await httpRequest(r.adminPort, '/metrics')).body, /^portico_fleet_bus_connected\{transport="redis"\} 1$/m);
     }
   });
 
