@@ -314,6 +314,13 @@ spec:
     replica.proc!.kill('SIGHUP');
     await entry(change, 'CanaryStarted');
     assert.equal((await replica.json<{ canary: { share: number } | null }>('/api/v1/config'))!.canary?.share, 20);
+    // While it is held: the page's explain says which share of requests gets which revision, and where each goes.
+    const explained = (await replica.json<{ release: { canary?: { candidate: { share: number; generation: number; result: { backends: { service: string }[] } }; current: { share: number; generation: number } } } }>(`/api/v1/diag/explain?url=${encodeURIComponent('http://shop.example/shop/e')}`))!;
+    assert.equal(explained.release.canary?.candidate.share, 20);
+    assert.equal(explained.release.canary?.current.share, 80);
+    assert.equal(explained.release.canary?.current.generation, stable);
+    assert.ok(explained.release.canary!.candidate.generation > stable);
+    assert.deepEqual(explained.release.canary?.candidate.result.backends.map((b) => b.service), [`127.0.0.1:${v1.port}`]);
     const revert = shop.write('shop.yaml', `# the backend moved teams; nothing else changes\n${shopMapping(v2.port)}`).commit(`Revert "shop: back to v1"`);
     replica.proc!.kill('SIGHUP');
     const superseded = await entry(change, 'Superseded');
