@@ -4,7 +4,8 @@
 // failed outside the canary's share and the figures in the history, and is not tried again (a
 // restart included), and the team hears of it as of any refusal (a failed commit status and a
 // message); a healthy revision is promoted step by step; a revision that changes nothing traffic can
-// observe goes live at once.
+// observe goes live at once, and so does a revert pushed during a canary; a revision that fails to
+// compile never enters one.
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -337,5 +338,16 @@ spec:
     assert.equal(answer.status, 200);
     assert.equal(Number(answer.headers['x-portico-generation']), live);
     assert.equal((JSON.parse(answer.body) as { name: string }).name, 'v2', 'still the served upstream, never the superseded one');
+  });
+
+  it('refuses a revision that fails to compile before any canary', async () => {
+    const broken = shop.write('shop.yaml', shopMapping(v1.port, '  prefix_regex: true\n').replace('prefix: /shop/', 'prefix: "/shop/(["')).commit('shop: a broken regex');
+    replica.proc!.kill('SIGHUP');
+    const refused = await entry(broken, 'Rejected');
+    assert.match(JSON.stringify(refused.problems ?? []), /RE2|regex/i);
+    assert.equal((await history()).filter((e) => e.revision === broken && e.result === 'CanaryStarted').length, 0, 'never in a canary');
+    assert.equal((await replica.json<{ canary: unknown }>('/api/v1/config'))!.canary, null);
+    const answer = await httpRequest(port, '/shop/f');
+    assert.equal((JSON.parse(answer.body) as { name: string }).name, 'v2', 'the served revision serves everything');
   });
 });
