@@ -3,7 +3,7 @@
 // revision, counting the answer); and throughput through one replica during a canary against outside one.
 //
 // Usage (from the repository root, after `npm run build`; loopback only, bounded to about two minutes):
-//   node bench/fleet.js [--quick] [--merges N] [--rounds N] [--seconds S] [--quiet-wait S] [--out NAME]
+//   node bench/fleet.js [--quick] [--only cost,merge,canary] [--merges N] [--rounds N] [--seconds S] [--quiet-wait S] [--out NAME]
 // Writes bench/results/NAME.json and .md (default NAME: fleet); the last stdout line is the JSON.
 import { spawn, execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
@@ -35,6 +35,7 @@ const SECONDS = Number(opt('seconds', quick ? 3 : 4));
 const OUT = opt('out', 'fleet');
 // Before each throughput cell, wait up to this long for other work on the machine to pause.
 const QUIET_WAIT_S = Number(opt('quiet-wait', 0));
+const ONLY = new Set(opt('only', 'cost,merge,canary').split(','));
 const IDS = ['replica-1', 'replica-2', 'replica-3'];
 
 const git = (cwd, a) => execFileSync('git', a, { cwd, env: GIT_ENV, stdio: ['ignore', 'pipe', 'pipe'] }).toString().trim();
@@ -371,11 +372,13 @@ function markdown(res) {
   const m = res.mergeToLive;
   const c = res.perRequest;
   const t = res.canary;
-  const lines = [
+  const head = [
     `# Fleet and canary figures (${res.date})`,
     '',
     `Machine: ${res.machine.cpus} cores shared with other work; load average at start ${res.machine.loadStart.join(' / ')}, at end ${res.machine.loadEnd.join(' / ')}. Loopback only. \`node bench/fleet.js ${res.args.join(' ')}\`.`,
     '',
+  ];
+  const merge = !m ? [] : [
     '## Merge → live on all of 3 replicas (webhook sent to one, Redis bus, polling 1 h)',
     '',
     `From the webhook sent to replica-1 (after the push) to the first response carrying the new revision's header on each replica (probed every 2 ms); ${m.merges} merges, at least 1.1 s apart (a replica fetches a source at most once a second: closer webhooks coalesce). Three replicas with \`--workers 0\`, the probes and redis-server on the same 2 cores.`,
@@ -387,6 +390,8 @@ function markdown(res) {
     '',
     'Goal: p95 < 1 s.',
     '',
+  ];
+  const cost = !c ? [] : [
     '## Per-request cost of a canary (micro-benchmark, ns per request)',
     '',
     `The gateway's choice of runtime (\`RevisionSplit.pick\`), and that choice plus counting the answer into the revision's tally; ${c.iterations.toLocaleString('en')} iterations, median of 5.`,
@@ -399,18 +404,20 @@ function markdown(res) {
     '',
     'Goal: ≤ 1 µs (1000 ns).',
     '',
+  ];
+  const through = !t ? [] : [
     '## Throughput during a canary (50 %) and outside one',
     '',
     `One replica, \`--workers 1\`, wrk -t1 -c${t.connections} for ${t.seconds} s per cell, cells alternating in order by round; a canary of 50 % is held open (ReleasePolicy window 10 m, minRequests 1,000,000, Hold), both revisions proxying to one node upstream.`,
     '',
     '| round | req/s outside / canary | ratio | CPU µs/request outside / canary | ratio | p99 outside / canary | bg CPU % outside / canary | load1 | canary step: current / new revision requests |',
     '|---|---|---|---|---|---|---|---|---|',
-    ...t.rounds.map((r) => `| ${r.round} | ${r.outside.rps} / ${r.canary.rps} | ${r.ratio} | ${r.outside.cpuUsPerRequest} / ${r.canary.cpuUsPerRequest} | ${r.cpuRatio} | ${r.outside.p99Ms} / ${r.canary.p99Ms} ms | ${r.outside.bgCpuPct} / ${r.canary.bgCpuPct} | ${r.canary.load1} | ${r.canary.served ? `${r.canary.served.current} / ${r.canary.served.candidate}` : '–'} |`),
+    ...t.rounds.map((r) => `| ${r.round} | ${r.outside.rps} / ${r.canary.rps} | ${r.ratio} | ${r.outside.cpuUsPerRequest} / ${r.canary.cpuUsPerRequest} | ${r.cpuRatio} | ${r.outside.p99Ms.toFixed(1)} / ${r.canary.p99Ms.toFixed(1)} ms | ${r.outside.bgCpuPct} / ${r.canary.bgCpuPct} | ${r.canary.load1} | ${r.canary.served ? `${r.canary.served.current} / ${r.canary.served.candidate}` : '–'} |`),
     '',
     `Median throughput ratio (canary / outside): **${t.medianRatio}**; median ratio of CPU per request (outside / canary, i.e. the throughput a CPU-bound gateway would keep): **${t.medianCpuRatio}**. Goal ≥ 0.95. Errors: ${t.rounds.reduce((s, r) => s + r.outside.errors + r.canary.errors, 0)}. "bg CPU" is the machine's CPU used by other work during the cell (100 = one core).`,
     '',
   ];
-  return lines.join('\n');
+  return [...head, ...merge, ...cost, ...through].join('\n');
 }
 
 async function main() {
@@ -420,12 +427,12 @@ async function main() {
   const upstream = spawn(process.execPath, [join(REPO, 'bench', 'upstream-node.js')], { env: { ...process.env, PORT: String(upstreamPort) }, stdio: 'ignore' });
   try {
     await until('the upstream', async () => (await request(upstreamPort, '/')).status === 200);
-    const perRequest = await perRequestCost();
-    console.log(`per request: no canary ${perRequest.noCanaryNs} ns; 10 %: choose ${perRequest.share10.chooseNs} ns, +count ${perRequest.share10.chooseAndCountNs} ns; 50 %: ${perRequest.share50.chooseNs} / ${perRequest.share50.chooseAndCountNs} ns`);
-    const mergeToLiveRes = await mergeToLive(dir, upstreamPort);
-    console.log(`merge → live on all 3: p50 ${mergeToLiveRes.allThree.p50Ms} ms, p95 ${mergeToLiveRes.allThree.p95Ms} ms, max ${mergeToLiveRes.allThree.maxMs} ms over ${MERGES} merges`);
-    const canary = await canaryThroughput(dir, upstreamPort, upstream.pid);
-    for (const r of canary.rounds) console.log(`round ${r.round}: outside ${r.outside.rps} req/s ${r.outside.cpuUsPerRequest} µs CPU/req, canary ${r.canary.rps} req/s ${r.canary.cpuUsPerRequest} µs CPU/req, ratios ${r.ratio} / ${r.cpuRatio}`);
+    const perRequest = ONLY.has('cost') ? await perRequestCost() : undefined;
+    if (perRequest) console.log(`per request: no canary ${perRequest.noCanaryNs} ns; 10 %: choose ${perRequest.share10.chooseNs} ns, +count ${perRequest.share10.chooseAndCountNs} ns; 50 %: ${perRequest.share50.chooseNs} / ${perRequest.share50.chooseAndCountNs} ns`);
+    const mergeToLiveRes = ONLY.has('merge') ? await mergeToLive(dir, upstreamPort) : undefined;
+    if (mergeToLiveRes) console.log(`merge → live on all 3: p50 ${mergeToLiveRes.allThree.p50Ms} ms, p95 ${mergeToLiveRes.allThree.p95Ms} ms, max ${mergeToLiveRes.allThree.maxMs} ms over ${MERGES} merges`);
+    const canary = ONLY.has('canary') ? await canaryThroughput(dir, upstreamPort, upstream.pid) : undefined;
+    for (const r of canary?.rounds ?? []) console.log(`round ${r.round}: outside ${r.outside.rps} req/s ${r.outside.cpuUsPerRequest} µs CPU/req, canary ${r.canary.rps} req/s ${r.canary.cpuUsPerRequest} µs CPU/req, ratios ${r.ratio} / ${r.cpuRatio}`);
     const res = {
       date: new Date().toISOString(),
       args,
