@@ -5,6 +5,7 @@
 import type { Resource } from '../api/resource.js';
 import type { IRRoute } from '../ir/types.js';
 import type { ClusterNeeds, MappingPlan } from './mappings.js';
+import type { ResourceCondition } from './report.js';
 
 /** The routes a vhost was built with last, and what building them registered. */
 export interface BuiltRoutes {
@@ -33,6 +34,8 @@ const KEPT_PER_VHOST = 2;
 export class CompileMemo {
   private environment: string | undefined;
   private plans = new WeakMap<Resource, MappingPlan>();
+  /** Report conditions of problem-free resources (see CompileContext.conditions). */
+  conditions = new WeakMap<object, ResourceCondition>();
   private readonly vhosts = new Map<string, BuiltRoutes[]>();
   /** Counts of the last compile, for benchmarks and tests. */
   lastCompile = { plansReused: 0, plansBuilt: 0, vhostsReused: 0, vhostsBuilt: 0 };
@@ -42,6 +45,7 @@ export class CompileMemo {
     if (environment !== this.environment) {
       this.environment = environment;
       this.plans = new WeakMap();
+      this.conditions = new WeakMap();
       this.vhosts.clear();
     }
     this.lastCompile = { plansReused: 0, plansBuilt: 0, vhostsReused: 0, vhostsBuilt: 0 };

@@ -263,7 +263,7 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   };
   const problems = ctx.sortedProblems();
   const report: Report = {
-    conditions: ctx.conditions(resources, keys),
+    conditions: ctx.conditions(resources, keys, memo?.conditions),
     problems,
     errors: problems.filter((p) => p.severity === 'error').length,
     warnings: problems.filter((p) => p.severity === 'warning').length,
@@ -475,10 +475,10 @@ function attachMappings(vhosts: readonly VHostPlan[], plans: readonly MappingPla
         more.sort(cmpHeader);
         headers = more;
         groupKey = groupKeyOf(m, headers);
-      } else groupKey = m.matchKey;
-      // Emissary's group id includes the Mapping's own hostname: `hostname: foo` and `hostname: "*"`
-      // with one prefix are two routes (the longer authority first), never one canary group.
-      if (m.hostname !== undefined) groupKey += m.hostname;
+        // Emissary's group id includes the Mapping's own hostname: `hostname: foo` and `hostname: "*"`
+        // with one prefix are two routes (the longer authority first), never one canary group.
+        if (m.hostname !== undefined) groupKey += m.hostname;
+      } else groupKey = m.hostGroupKey;
       const g = groups.get(groupKey);
       if (g) g.push({ plan: m, headers });
       else groups.set(groupKey, [{ plan: m, headers }]);
