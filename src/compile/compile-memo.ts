@@ -16,6 +16,8 @@ export interface BuiltRoutes {
   /** Cluster requirements the build registered, in order, with the key each got. */
   readonly registered: readonly ClusterNeeds[];
   readonly keys: readonly string[];
+  /** Whether two or more Mappings shared a match (a canary group, a split): the canary rules then run again. */
+  readonly grouped: boolean;
   /** The final cluster name of each key above, as the build's compile named it. */
   names: readonly string[];
 }

@@ -77,7 +77,8 @@ export class CompileContext {
   }
 
   /**
-   * One condition per resource, in a stable order; keys[i], when given, is resourceKey(resources[i]).
+   * One condition per resource, in a stable order; keys[i], when given, is resourceKey(resources[i])
+   * and the resources are in compile's order (sortResources), which is already the conditions' order.
    * `kept` holds conditions of problem-free resources from earlier compiles (CompileMemo): one is
    * reused when the resource is the same object attached to the same vhosts, since nothing else
    * goes into it.
@@ -131,7 +132,8 @@ export class CompileContext {
       if (kept !== undefined && ps === undefined) kept.set(r, c);
       keyed.push({ c, k });
     }
-    // compile() passes its sorted resources, so this sort only confirms the order; it stays for other callers.
+    // compile() passes its sorted resources (with their keys): their order is already this one.
+    if (keys !== undefined) return keyed.map((x) => x.c);
     keyed.sort((a, b) => cmpStr(a.k, b.k) || cmpStr(a.c.origin.source ?? '', b.c.origin.source ?? '') || cmpStr(a.c.origin.path, b.c.origin.path) || a.c.origin.line - b.c.origin.line);
     return keyed.map((x) => x.c);
   }

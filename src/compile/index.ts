@@ -166,8 +166,23 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   const vhostPlans = planVirtualHosts(listeners, ctx);
   // Groups are found across every vhost first, so that a conflict or weight error invalidates its
   // Mappings everywhere before any route is built.
-  const { groups: attachments, plans: attachedPlans } = attachMappings(vhostPlans, plans, ctx);
+  const attachedPlans = attachMappings(vhostPlans, plans, ctx);
+  // A vhost whose routes the memo kept from exactly these plans, built with no group of two or
+  // more (nothing for validateGroups to say), needs no groups at all.
+  const keptRoutes = new Map<VHostPlan, BuiltRoutes>();
+  const attachments = new Map<VHostPlan, MatchGroups>();
+  for (const vp of vhostPlans) {
+    const attached = attachedPlans.get(vp) ?? [];
+    const kept = memo?.routes(vp.label, attached);
+    if (kept !== undefined) keptRoutes.set(vp, kept);
+    if (kept === undefined || kept.grouped) attachments.set(vp, groupAttached(vp, attached));
+  }
   validateGroups(attachments, ctx, options.sourceRanks ?? {});
+  const groupsOf = (vp: VHostPlan): MatchGroups => {
+    let g = attachments.get(vp);
+    if (g === undefined) attachments.set(vp, (g = groupAttached(vp, attachedPlans.get(vp) ?? [])));
+    return g;
+  };
 
   const irListeners: IRListener[] = [];
   const tcpByPort = compileTCP(byKind('TCPMapping'), listeners, tlsContexts, global.connectTimeoutMs, ctx, clusterNeeds);
@@ -182,15 +197,16 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
       for (const vp of vhostPlans.filter((v) => v.listener === l)) {
         const attached = attachedPlans.get(vp) ?? [];
         const memoised = memo !== undefined && attached.every((p) => ctx.isValidKey(p.key));
-        const kept = memoised ? memo.routes(vp.label, attached) : undefined;
+        const kept = memoised ? keptRoutes.get(vp) : undefined;
         let routes: readonly IRRoute[];
         if (kept !== undefined) {
           for (let i = 0; i < kept.registered.length; i++) clusterNeeds.register(kept.registered[i]!);
           routes = kept.routes;
         } else {
           const log: RegisterLog | undefined = memoised ? { needs: [], keys: [] } : undefined;
-          routes = buildRoutes(attachments.get(vp) ?? new Map(), ctx, clusterNeeds, takenBackends, log);
-          if (log) fresh.push({ vp, built: { plans: attached, routes, registered: log.needs, keys: log.keys } });
+          const groups = groupsOf(vp);
+          routes = buildRoutes(groups, ctx, clusterNeeds, takenBackends, log);
+          if (log) fresh.push({ vp, built: { plans: attached, routes, registered: log.needs, keys: log.keys, grouped: hasGroup(groups) } });
         }
         const vhost: Mutable<IRVirtualHost> = {
           name: `${l.name}-${vp.hostname}`,
@@ -225,8 +241,9 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
     }
     // A cluster of these routes is named otherwise now (another variant of its service appeared or went).
     const log: RegisterLog = { needs: [], keys: [] };
-    vhost.routes = buildRoutes(attachments.get(vp) ?? new Map(), ctx, clusterNeeds, takenBackends, log);
-    fresh.push({ vp, built: { plans: built.plans, routes: vhost.routes, registered: log.needs, keys: log.keys } });
+    const groups = groupsOf(vp);
+    vhost.routes = buildRoutes(groups, ctx, clusterNeeds, takenBackends, log);
+    fresh.push({ vp, built: { plans: built.plans, routes: vhost.routes, registered: log.needs, keys: log.keys, grouped: hasGroup(groups) } });
   }
   const finalListeners = renameClusters(irListeners, clusterNames, kept);
   if (memo) {
@@ -433,8 +450,7 @@ function attachesAny(m: MappingPlan, hosts: readonly HostPlan[]): boolean {
 }
 
 /** Each vhost's match groups, and its attached plans in attachment order (what its routes are built from). */
-function attachMappings(vhosts: readonly VHostPlan[], plans: readonly MappingPlan[], ctx: CompileContext): { groups: Map<VHostPlan, MatchGroups>; plans: Map<VHostPlan, MappingPlan[]> } {
-  const out = new Map<VHostPlan, MatchGroups>();
+function attachMappings(vhosts: readonly VHostPlan[], plans: readonly MappingPlan[], ctx: CompileContext): Map<VHostPlan, MappingPlan[]> {
   const attachedTo = new Map<VHostPlan, MappingPlan[]>();
   const attachedAnywhere = new Set<MappingPlan>();
   // Index Mappings by hostname so that a vhost only looks at Mappings that could attach to it:
@@ -449,7 +465,6 @@ function attachMappings(vhosts: readonly VHostPlan[], plans: readonly MappingPla
     } else rest.push(i);
   });
   for (const v of vhosts) {
-    const groups: MatchGroups = new Map();
     const attached: MappingPlan[] = [];
     let candidates: readonly number[];
     if (v.hosts.some((h) => h.mappingSelector || isGlob(h.hostname))) candidates = plans.map((_, i) => i);
@@ -464,26 +479,7 @@ function attachMappings(vhosts: readonly VHostPlan[], plans: readonly MappingPla
       attachedAnywhere.add(m);
       attached.push(m);
       ctx.attachKey(m.key, v.label);
-      // A Mapping narrower than its vhost keeps its hostname as an :authority match.
-      const narrower = m.hostname !== undefined && m.hostname !== '*' && m.hostname !== v.hostname;
-      let headers: readonly IRHeaderMatch[] = m.headers;
-      let groupKey: string;
-      if (narrower || m.authority) {
-        const more = m.headers.slice();
-        if (narrower) more.push(isGlob(m.hostname!) ? { name: ':authority', regex: globToRegex(m.hostname!) } : { name: ':authority', exact: m.hostname! });
-        if (m.authority) more.push(m.authority);
-        more.sort(cmpHeader);
-        headers = more;
-        groupKey = groupKeyOf(m, headers);
-        // Emissary's group id includes the Mapping's own hostname: `hostname: foo` and `hostname: "*"`
-        // with one prefix are two routes (the longer authority first), never one canary group.
-        if (m.hostname !== undefined) groupKey += m.hostname;
-      } else groupKey = m.hostGroupKey;
-      const g = groups.get(groupKey);
-      if (g) g.push({ plan: m, headers });
-      else groups.set(groupKey, [{ plan: m, headers }]);
     }
-    out.set(v, groups);
     attachedTo.set(v, attached);
   }
   for (let i = 0; i < plans.length; i++) {
@@ -493,7 +489,34 @@ function attachMappings(vhosts: readonly VHostPlan[], plans: readonly MappingPla
       ctx.report(m.resource, 'MappingNotAttached', `Mapping is not served: ${why}`, m.hostname === undefined ? 'spec' : 'spec.hostname');
     }
   }
-  return { groups: out, plans: attachedTo };
+  return attachedTo;
+}
+
+/** The match groups of one vhost's attached Mappings. */
+function groupAttached(v: VHostPlan, attached: readonly MappingPlan[]): MatchGroups {
+  const groups: MatchGroups = new Map();
+  for (let c = 0; c < attached.length; c++) {
+    const m = attached[c]!;
+    // A Mapping narrower than its vhost keeps its hostname as an :authority match.
+    const narrower = m.hostname !== undefined && m.hostname !== '*' && m.hostname !== v.hostname;
+    let headers: readonly IRHeaderMatch[] = m.headers;
+    let groupKey: string;
+    if (narrower || m.authority) {
+      const more = m.headers.slice();
+      if (narrower) more.push(isGlob(m.hostname!) ? { name: ':authority', regex: globToRegex(m.hostname!) } : { name: ':authority', exact: m.hostname! });
+      if (m.authority) more.push(m.authority);
+      more.sort(cmpHeader);
+      headers = more;
+      groupKey = groupKeyOf(m, headers);
+      // Emissary's group id includes the Mapping's own hostname: `hostname: foo` and `hostname: "*"`
+      // with one prefix are two routes (the longer authority first), never one canary group.
+      if (m.hostname !== undefined) groupKey += m.hostname;
+    } else groupKey = m.hostGroupKey;
+    const g = groups.get(groupKey);
+    if (g) g.push({ plan: m, headers });
+    else groups.set(groupKey, [{ plan: m, headers }]);
+  }
+  return groups;
 }
 
 /** Canary-group rules over every vhost: weights must fit in 100; same-match Mappings without weights conflict; one shadow. */
@@ -563,6 +586,11 @@ interface RouteEntry {
 
 function compareRouteEntries(a: RouteEntry, b: RouteEntry): number {
   return b.precedence - a.precedence || b.pathLen - a.pathLen || b.headerLen - a.headerLen || b.queryLen - a.queryLen || cmpStr(a.tie, b.tie);
+}
+
+function hasGroup(groups: MatchGroups): boolean {
+  for (const g of groups.values()) if (g.length > 1) return true;
+  return false;
 }
 
 /** The cluster requirements a vhost's routes registered, in order, and their keys (for CompileMemo). */
