@@ -33,10 +33,17 @@ export function targets(r) {
     if (t.wholeMachineValidateCompileMs !== undefined) add(2, '10,000 Mappings: validate + compile < 500 ms, on the whole machine (as `portico validate` runs)', `${f(t.wholeMachineValidateCompileMs)} ms`, t.wholeMachineValidateCompileMs < 500);
     add(2, '10,000 Mappings: peak RSS < 150 MiB', `${f(t.measuredPeakRssMiB)} MiB`, t.measuredPeakRssMiB < 150);
   }
+  const tr = h?.ratios?.[50]?.tracing;
+  if (tr?.['portico-1w-trace0'] !== undefined) add(18, 'tracing on, 0 % sampling ≥ 0.97× tracing off (50 connections)', ratio(tr['portico-1w-trace0']), tr['portico-1w-trace0'] >= 0.97);
+  if (tr?.['portico-1w-trace100'] !== undefined) add(18, 'tracing on, 100 % sampling ≥ 0.8× tracing off (50 connections)', ratio(tr['portico-1w-trace100']), tr['portico-1w-trace100'] >= 0.8);
   const rl = r.sections.reload?.variants?.['portico-1w'];
   if (rl) add(3, '30 configuration changes under load: 0 failed requests', String(rl.failedRequests), rl.failedRequests === 0);
   const g = r.sections.gitops?.result;
   if (g?.webhook?.p95Ms !== undefined) add(5, 'merge → live p95 < 1 s with webhook', `${f(g.webhook.p95Ms)} ms`, g.webhook.p95Ms < 1000);
+  const pr = r.sections.policies?.ratiosToUnprotected;
+  if (pr?.['portico-authservice'] && pr['nginx-auth_request']) {
+    add(17, "behind an allow-all HTTP AuthService, Portico keeps at least nginx auth_request's share of its own unprotected throughput", `${ratio(pr['portico-authservice'])} against nginx ${ratio(pr['nginx-auth_request'])}`, pr['portico-authservice'] >= pr['nginx-auth_request']);
+  }
   return out;
 }
 
@@ -81,6 +88,7 @@ export function renderMarkdown(r) {
           L.push(`- ${p}: ${ratio(rt[p].rpsVsNginx)} nginx, ${ratio(rt[p].rpsVsBestNodePeer)} the best Node.js peer (${rt.bestNodePeer}), ${ratio(rt[p].rpsVsDirect)} direct; CPU per request ${ratio(rt[p].cpuPerReqVsNginx)} nginx's; p99 added over direct ${f(rt[p].addedP99Ms, 2)} ms.`);
         }
         if (rt.bestNodePeerVsNginx) L.push(`- best Node.js peer (${rt.bestNodePeer}): ${ratio(rt.bestNodePeerVsNginx)} nginx.`);
+        if (rt.tracing) L.push(`- tracing on against portico-1w (tracing off): 0 % sampling ${ratio(rt.tracing['portico-1w-trace0'])}, 100 % sampling ${ratio(rt.tracing['portico-1w-trace100'])}.`);
       }
       L.push('');
     }
@@ -162,6 +170,18 @@ export function renderMarkdown(r) {
   L.push('## 6. GitOps merge → live', '');
   if (g?.result) L.push('```json', JSON.stringify(g.result, null, 2), '```', '');
   skippedLines(L, g);
+  const pol = r.sections.policies;
+  L.push('## 7. Edge policies', '');
+  if (pol?.variants) {
+    L.push(`wrk, ${pol.connections} connections, \`${pol.request.path}\`; each protected variant as a ratio of its own unprotected route, same run. The allow-all auth service is the upstream nginx (200 on every path).`, '');
+    L.push('| variant | req/s | p99 ms | CPU µs/req | ratio to unprotected | |', '|---|---|---|---|---|---|');
+    for (const [name, v] of Object.entries(pol.variants)) {
+      const rt = pol.ratiosToUnprotected?.[name];
+      L.push(`| ${name} | ${mr(v.rps)} | ${mr(v.p99Ms, 2)} | ${f(v.cpuUsPerReq?.median, 1)} | ${rt === undefined ? '' : ratio(rt)} | ${v.note ?? ''} |`);
+    }
+    L.push('');
+  }
+  skippedLines(L, pol);
   L.push(`Total run time: ${f(r.totalSeconds)} s (per section: ${Object.entries(r.sections).map(([k, v]) => `${k} ${f(v.sectionSeconds)} s`).join(', ')}).`, '');
   return L.join('\n');
 }
@@ -187,12 +207,15 @@ export function printRatios(r, log) {
       if (rt[p]) log(`  c=${conns} ${p}: ${ratio(rt[p].rpsVsNginx)} nginx, ${ratio(rt[p].rpsVsBestNodePeer)} best Node.js peer (${rt.bestNodePeer}), CPU/request ${ratio(rt[p].cpuPerReqVsNginx)} nginx's, p99 +${f(rt[p].addedP99Ms, 2)} ms over direct`);
     }
     if (rt.bestNodePeerVsNginx) log(`  c=${conns} best Node.js peer ${rt.bestNodePeer}: ${ratio(rt.bestNodePeerVsNginx)} nginx`);
+    if (rt.tracing) log(`  c=${conns} tracing vs off: 0 % sampling ${ratio(rt.tracing['portico-1w-trace0'])}, 100 % ${ratio(rt.tracing['portico-1w-trace100'])}`);
   }
   if (h?.skipped) for (const [k, v] of Object.entries(h.skipped)) log(`  skipped ${k}: ${v}`);
   const rs = r.sections.routes?.vsSmallest;
   if (rs) log(`  routes 10 → 1,000 → 10,000: Portico ${['10', '1000', '10000'].map((n) => ratio(rs.portico?.[n])).join(' / ')}, nginx ${['10', '1000', '10000'].map((n) => ratio(rs.nginx?.[n])).join(' / ')}`);
   const h2 = r.sections.h2?.porticoVsNginx;
   if (h2) log(`  TLS: Portico vs nginx HTTP/2 ${ratio(h2.h2)}, HTTP/1.1 over TLS ${ratio(h2['https-h1'])}`);
+  const pol = r.sections.policies?.ratiosToUnprotected;
+  if (pol) for (const [name, x] of Object.entries(pol)) log(`  policies: ${name} ${ratio(x)} of its unprotected route`);
   const tg = targets(r);
   if (tg.length) {
     log('== Targets');

@@ -61,6 +61,10 @@ export const PROBLEM_CODES = {
   MappingNotAttached: 'warning',
   HostnameConflict: 'warning',
   UnsupportedSelector: 'error',
+  TracingServiceConflict: 'error',
+  // compile: edge policies
+  InvalidCIDR: 'error',
+  AuthServicesDiffer: 'warning',
   // ownership (claims)
   ClaimViolation: 'error',
 } as const satisfies Record<string, Severity>;

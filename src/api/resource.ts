@@ -11,9 +11,11 @@ export const KINDS = [
   'TLSContext',
   'TCPMapping',
   'Module',
+  'AuthService',
   'Secret',
   'Resolver',
   'Source',
+  'TracingService',
 ] as const;
 export type Kind = (typeof KINDS)[number];
 

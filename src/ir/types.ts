@@ -76,8 +76,15 @@ export interface IRGlobal {
    * set_current_client_cert_details). Absent = SANITIZE: a client's copy is removed, none is set.
    */
   readonly clientCertDetails?: IRClientCertDetails;
+  /** Distributed tracing (the TracingService); absent = off, and the request path does no tracing work. */
+  readonly tracing?: IRTracing;
   /** Access log: JSON fields, or disabled. */
   readonly accessLog: { readonly enabled: boolean; readonly fields?: readonly string[] };
+  /**
+   * Edge policies that may stop a routed request (docs/reference/policies.md): IP filters, the
+   * request body limit, external authentication. Absent when none is configured.
+   */
+  readonly policies?: IRPolicies;
   /** Limits that protect the edge (HARDENING.md §2.11). */
   readonly limits: {
     /** Connections one listener accepts at once, per serving process (worker); 0 = no cap. */
@@ -92,6 +99,34 @@ export interface IRGlobal {
     /** Load shedding under pressure (docs/reference/overload.md); a threshold of 0 turns its signal off. */
     readonly overload: IROverload;
   };
+}
+
+/** Where spans go and which requests make them (docs/reference/tracing.md). */
+export interface IRTracing {
+  /** opentelemetry: OTLP over HTTP (protobuf); zipkin: Zipkin v2 JSON. */
+  readonly driver: 'opentelemetry' | 'zipkin';
+  /** The collector's URL, http(s)://host:port/path. */
+  readonly endpoint: string;
+  /** Host header sent to the collector when it differs from the URL's (zipkin collector_hostname). */
+  readonly collectorHostname?: string;
+  /** The service.name resource attribute of every span. */
+  readonly serviceName: string;
+  /** Percentages (0–100): requests with x-client-trace-id, requests without a decision, and the share kept of both. */
+  readonly sampling: { readonly client: number; readonly random: number; readonly overall: number };
+  /** Header formats read (first found wins) and written (all), in this order. */
+  readonly propagation: readonly ('TRACE_CONTEXT' | 'B3')[];
+  /** Zipkin with trace_id_128bit: false: new traces get 64-bit ids. */
+  readonly traceId64Bit: boolean;
+  readonly customTags: readonly IRTraceTag[];
+  readonly source: IRSourceRef;
+}
+
+/** A span attribute: exactly one of literal, environment (read by the serving process), requestHeader. */
+export interface IRTraceTag {
+  readonly tag: string;
+  readonly literal?: string;
+  readonly environment?: { readonly name: string; readonly defaultValue?: string };
+  readonly requestHeader?: { readonly name: string; readonly defaultValue?: string };
 }
 
 /**
@@ -290,9 +325,85 @@ export interface IRRoute {
   readonly cors?: IRCors;
   readonly allowUpgrade: readonly string[];
   readonly grpc: boolean;
+  /** Mapping bypass_auth: no AuthService is asked about this route's requests. */
   readonly bypassAuth: boolean;
   /** Every Mapping in the group (canaries, shadow). */
   readonly mappings: readonly IRSourceRef[];
+  /** What the route's own Mapping adds to the edge policies; absent when nothing. */
+  readonly policies?: IRRoutePolicies;
+}
+
+// ───────────────────────── edge policies ─────────────────────────
+//
+// Gateway-wide definitions live in IRGlobal.policies; a route carries only what its Mapping adds.
+// Which policies run for a route, and in which order, is derived from both by one function that
+// the data plane and `explain` share (src/dataplane/policies/chain-builder.ts).
+
+export interface IRPolicies {
+  /** Module ip_allow / ip_deny (Emissary allows one of the two). */
+  readonly ipFilter?: IRIPFilter;
+  /** Module buffer.max_request_bytes. */
+  readonly requestBuffer?: IRRequestBuffer;
+  /** AuthServices, by name; several take turns (round-robin, as Emissary balances them), never chained. */
+  readonly authServices?: readonly IRAuthService[];
+}
+
+/** One AuthService (external authorization, Envoy's ext_authz). */
+export interface IRAuthService {
+  /** "namespace/name" (its identity in plan). */
+  readonly name: string;
+  readonly proto: 'http' | 'grpc';
+  /** The cluster in IR.clusters the checks go to (HTTP/2 for gRPC). */
+  readonly cluster: string;
+  /** HTTP: prepended to the request's path in the check. */
+  readonly pathPrefix: string;
+  /** The whole check, connection included; 0 = no limit of its own. */
+  readonly timeoutMs: number;
+  /** The request body sent with the check: at most maxBytes; a longer one is cut (allowPartial) or refused with 413. */
+  readonly includeBody?: { readonly maxBytes: number; readonly allowPartial: boolean };
+  /** HTTP: lower-case names of the client's headers copied into the check (Emissary's defaults included). */
+  readonly allowedRequestHeaders: readonly string[];
+  /**
+   * Lower-case names of the auth service's response headers that reach the upstream on a 200 and
+   * the client on a refusal (HTTP; Emissary's defaults included).
+   */
+  readonly allowedAuthorizationHeaders: readonly string[];
+  /**
+   * The allowed_authorization_headers beyond Emissary's defaults: identities only the service
+   * states (x-user-id). A client's copy is never sent to the service nor to the upstream.
+   */
+  readonly identityHeaders: readonly string[];
+  /** Headers added to the check (HTTP); credentials redacted as in header rules. */
+  readonly addAuthHeaders: readonly IRHeaderValue[];
+  /** HTTP: l5d-dst-override with the service's host:port in the check. */
+  readonly addLinkerdHeaders: boolean;
+  /** The status when the service cannot be asked (down, timeout, 5xx, circuit breaker). */
+  readonly statusOnError: number;
+  /** When the service cannot be asked, let the request on instead. */
+  readonly failureModeAllow: boolean;
+  readonly source: IRSourceRef;
+}
+export interface IRRequestBuffer {
+  /** Larger request bodies are refused with 413; smaller ones are read whole before forwarding. */
+  readonly maxRequestBytes: number;
+  readonly source: IRSourceRef;
+}
+
+export interface IRIPFilter {
+  /** ALLOW: only matching clients pass; DENY: matching clients are refused (403). */
+  readonly action: 'ALLOW' | 'DENY';
+  /**
+   * In the order written. `peer`: the address of the TCP connection; `remote`: the trusted client
+   * address (X-Forwarded-For read with the trusted hops, as routing and logs use it).
+   */
+  readonly principals: readonly { readonly kind: 'peer' | 'remote'; readonly cidr: string }[];
+  readonly source: IRSourceRef;
+}
+
+/** Per-route additions to the edge policies, from the route's primary Mapping. */
+export interface IRRoutePolicies {
+  /** Mapping auth_context_extensions: sent to a gRPC AuthService as the check's context_extensions. */
+  readonly authContextExtensions?: Readonly<Record<string, string>>;
 }
 
 // ───────────────────────── TCP ─────────────────────────

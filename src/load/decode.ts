@@ -58,14 +58,12 @@ export const NO_SHAPE: DocumentShape = Object.freeze({ sources: new RecordedSour
 const ANNOTATION = 'getambassador.io/config';
 
 /** Kinds Portico loads from getambassador.io/*. */
-const EMISSARY_LOADED = new Set<string>(['Mapping', 'Host', 'Listener', 'TLSContext', 'TCPMapping', 'Module']);
+const EMISSARY_LOADED = new Set<string>(['Mapping', 'Host', 'Listener', 'TLSContext', 'TCPMapping', 'Module', 'AuthService', 'TracingService']);
 
 /** Emissary and Edge Stack kinds Portico recognises but does not implement yet. */
 export const EMISSARY_NOT_IMPLEMENTED_KINDS = [
-  'AuthService',
   'RateLimitService',
   'LogService',
-  'TracingService',
   'DevPortal',
   'KubernetesServiceResolver',
   'KubernetesEndpointResolver',

@@ -57,6 +57,16 @@ export function normaliseSpec(kind: string, spec: Obj, note: NormaliseNote, rena
         delete spec.tls;
       }
       break;
+    case 'TracingService':
+      // Emissary's deprecated spelling of a request-header tag: the same tag, written the current way.
+      if (Array.isArray(spec.tag_headers)) {
+        const tags = Array.isArray(spec.custom_tags) ? spec.custom_tags : [];
+        for (const h of spec.tag_headers) if (typeof h === 'string') tags.push({ tag: h, request_header: { name: h } });
+        spec.custom_tags = tags;
+        note('Deprecated', '"tag_headers" is deprecated; each name is read as a custom_tags request_header', 'tag_headers');
+        delete spec.tag_headers;
+      }
+      break;
     default:
       break;
   }

@@ -215,10 +215,10 @@ test('kinds and apiVersions', async (t) => {
       message: /LogService/,
     },
     'an Emissary kind that would guard routes, which Portico does not enforce, is refused': {
-      yaml: 'apiVersion: getambassador.io/v3alpha1\nkind: AuthService\nmetadata: {name: auth}\nspec: {auth_service: auth:3000}\n',
+      yaml: 'apiVersion: getambassador.io/v3alpha1\nkind: WebApplicationFirewall\nmetadata: {name: waf}\nspec: {firewallRules: []}\n',
       code: 'NotEnforced',
       severity: 'error',
-      message: /AuthService default\/auth is refused: Portico does not enforce external authentication/,
+      message: /WebApplicationFirewall default\/waf is refused: Portico does not enforce web application firewall rules/,
     },
     'a Deployment is skipped with a note': {
       yaml: 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: {replicas: 1}\n',

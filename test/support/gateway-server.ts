@@ -7,6 +7,7 @@ import type { RequestInfo, Runtime } from '../../src/dataplane/runtime-types.js'
 import type { IR } from '../../src/ir/types.js';
 import type { FrontLimits } from '../../src/serve/http1-front.js';
 import { createHttp1Front, type Http1Serving } from '../../src/serve/http1-front-choice.js';
+import type { TraceExporters } from '../../src/tracing/trace-exporters.js';
 
 export interface TestGateway {
   readonly port: number;
@@ -29,9 +30,9 @@ export const FRONT_LIMITS: FrontLimits = {
   maxRequestsPerConnection: 0,
 };
 
-export async function startGateway(ir: IR, opts: { random?: () => number } = {}): Promise<TestGateway> {
+export async function startGateway(ir: IR, opts: { random?: () => number; tracing?: TraceExporters; host?: string } = {}): Promise<TestGateway> {
   const done: RequestInfo[] = [];
-  const runtime = buildRuntime(ir, {}, { generation: 1, hash: 'test', onRequestDone: (i) => done.push(i), random: opts.random });
+  const runtime = buildRuntime(ir, {}, { generation: 1, hash: 'test', onRequestDone: (i) => done.push(i), random: opts.random, tracing: opts.tracing });
   const listener = ir.listeners[0]?.name ?? 'none';
   let port = 0;
   const front = createHttp1Front(FRONT_LIMITS, {
@@ -46,11 +47,15 @@ export async function startGateway(ir: IR, opts: { random?: () => number } = {})
     s.on('error', () => {});
     front.accept(s);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const host = opts.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, resolve);
+  });
   port = (server.address() as AddressInfo).port;
   return {
     port,
-    origin: `http://127.0.0.1:${port}`,
+    origin: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     runtime,
     front,
     done,

@@ -175,7 +175,6 @@ export const MAPPING_NOT_IMPLEMENTED = [
   'add_linkerd_headers',
   'priority',
   'cluster_max_connection_lifetime_ms',
-  'auth_context_extensions',
   'error_response_overrides',
   'bypass_error_response_overrides',
   'retry_policy.retry_back_off',
