@@ -47,6 +47,8 @@ export class EdgeProtocols {
   private draining = false;
   private keepAliveOff = false;
   private emptyCreds: SecureContext | undefined;
+  /** Streams opened this turn, as (stream, headers, raw headers) triples, dispatched by the next setImmediate. */
+  private pending: unknown[] = [];
 
   constructor(private readonly options: EdgeProtocolOptions) {
     this.global = options.global;
@@ -64,16 +66,11 @@ export class EdgeProtocols {
     this.h2.on('sessionError', () => {});
     // H2 requests take the same path as HTTP/1.1 ones, over the core stream API (h2-front.ts). The
     // dispatch waits one turn of the event loop: a stream the client already reset (rapid reset) is
-    // dropped before any upstream work.
+    // dropped before any upstream work. The streams of one turn share one setImmediate. (The session
+    // guard gives every stream its error listener.)
     this.h2.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, raw: string[]) => {
-      stream.on('error', () => {});
-      setImmediate(() => {
-        if (stream.closed || stream.destroyed) return;
-        // As node:http2's compatibility layer does without a checkContinue listener: the body is welcome.
-        if (headers['expect'] === '100-continue' && !stream.endAfterHeaders) stream.additionalHeaders({ ':status': 100 });
-        const { req, res } = streamExchange(stream, headers, raw);
-        options.handlers.request(req as unknown as IncomingMessage, res as unknown as ServerResponse);
-      });
+      if (this.pending.length === 0) setImmediate(this.dispatchPending);
+      this.pending.push(stream, headers, raw);
     });
     this.h2.on('error', () => {});
     const t = options.tls;
@@ -104,6 +101,20 @@ export class EdgeProtocols {
     // No connection listener: the port listener admits each socket first, then calls accept().
     this.outer = net.createServer({ noDelay: true, pauseOnConnect: true });
   }
+
+  private readonly dispatchPending = (): void => {
+    const batch = this.pending;
+    this.pending = [];
+    for (let i = 0; i < batch.length; i += 3) {
+      const stream = batch[i] as http2.ServerHttp2Stream;
+      if (stream.closed || stream.destroyed) continue;
+      const headers = batch[i + 1] as http2.IncomingHttpHeaders;
+      // As node:http2's compatibility layer does without a checkContinue listener: the body is welcome.
+      if (headers['expect'] === '100-continue' && !stream.endAfterHeaders) stream.additionalHeaders({ ':status': 100 });
+      const { req, res } = streamExchange(stream, headers, batch[i + 2] as string[]);
+      this.options.handlers.request(req as unknown as IncomingMessage, res as unknown as ServerResponse);
+    }
+  };
 
   /** Serve an admitted connection: sniff its first bytes and hand it to TLS, h2c or HTTP/1.1. */
   accept(socket: Socket): void {

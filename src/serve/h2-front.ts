@@ -57,14 +57,15 @@ export class H2Request extends Readable {
     this.method = String(headers[':method'] ?? 'GET');
     this.url = String(headers[':path'] ?? '');
     this.socket = stream.session!.socket as Socket;
-    if (stream.endAfterHeaders) {
-      this.complete = true;
-      this.push(null);
-    }
+    // The end of a bodiless request is pushed when someone reads (most requests have no body and no reader).
+    if (stream.endAfterHeaders) this.complete = true;
   }
 
   override _read(): void {
-    if (this.complete) return;
+    if (this.complete) {
+      this.push(null);
+      return;
+    }
     if (!this.flowing) {
       // The body is read from the stream only once someone reads it: a request nobody reads keeps
       // HTTP/2 flow control closed for it, as the compatibility layer does.
@@ -112,7 +113,7 @@ export class H2Response extends EventEmitter {
   ) {
     super();
     this.socket = req.socket;
-    stream.once('close', () => this.onClose());
+    stream.on('close', () => this.onClose());
   }
 
   get headersSent(): boolean {
