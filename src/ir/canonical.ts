@@ -62,30 +62,65 @@ export function sha256(text: string | Buffer): string {
  * one-Mapping change encodes one vhost's routes, not 9 MB. The bytes are those of JSON.stringify(ir).
  */
 export function hashIR(ir: unknown): string {
-  const h = createHash('sha256');
-  const out = new HashWriter(h);
+  const out = new HashWriter();
   writeLevel(ir, out, 0);
-  out.flush();
-  return h.digest('hex');
+  return out.digest();
 }
 
 /** UTF-8 of JSON.stringify(routes), by routes array (arrays are never changed once built). */
 const routesBytes = new WeakMap<object, Buffer>();
 
+/*
+ * SHA-256 reads its input front to back, so the state after a prefix can be copied and resumed.
+ * Each routes buffer keeps the state after it, with the text before it and the checkpoint before
+ * that: the next hash of an IR that starts with the same pieces (same text, the same buffer
+ * objects) resumes from the last matching checkpoint. After a one-Mapping change only the pieces
+ * from the changed vhost on are hashed again. A buffer keeps the checkpoint of its latest hash only.
+ */
+interface Checkpoint {
+  readonly prev: Checkpoint | undefined;
+  readonly text: string;
+  readonly state: Hash;
+}
+const checkpoints = new WeakMap<Buffer, Checkpoint>();
+
 /** Collects short text and hands it to the hash in one piece before each larger buffer. */
 class HashWriter {
   private text = '';
-  constructor(private readonly h: Hash) {}
+  /** The checkpoint everything so far matches, while no byte has been hashed. */
+  private resumedFrom: Checkpoint | undefined;
+  private h: Hash | undefined;
+  private last: Checkpoint | undefined;
+
   write(s: string): void {
     this.text += s;
   }
+
   bytes(b: Buffer): void {
-    this.flush();
-    this.h.update(b);
-  }
-  flush(): void {
-    if (this.text !== '') this.h.update(Buffer.from(this.text, 'utf8'));
+    const text = this.text;
     this.text = '';
+    if (this.h === undefined) {
+      const cp = checkpoints.get(b);
+      if (cp !== undefined && cp.prev === this.resumedFrom && cp.text === text) {
+        this.resumedFrom = cp;
+        return;
+      }
+      this.h = this.resumedFrom === undefined ? createHash('sha256') : this.resumedFrom.state.copy();
+      this.last = this.resumedFrom;
+    }
+    const h = this.h;
+    if (text !== '') h.update(Buffer.from(text, 'utf8'));
+    h.update(b);
+    const cp: Checkpoint = { prev: this.last, text, state: h.copy() };
+    checkpoints.set(b, cp);
+    this.last = cp;
+  }
+
+  digest(): string {
+    const h = this.h ?? (this.resumedFrom === undefined ? createHash('sha256') : this.resumedFrom.state.copy());
+    if (this.text !== '') h.update(Buffer.from(this.text, 'utf8'));
+    this.text = '';
+    return h.digest('hex');
   }
 }
 
