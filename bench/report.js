@@ -44,6 +44,11 @@ export function targets(r) {
   if (pr?.['portico-authservice'] && pr['nginx-auth_request']) {
     add(17, "behind an allow-all HTTP AuthService, Portico keeps at least nginx auth_request's share of its own unprotected throughput", `${ratio(pr['portico-authservice'])} against nginx ${ratio(pr['nginx-auth_request'])}`, pr['portico-authservice'] >= pr['nginx-auth_request']);
   }
+  const fl = r.sections.filters?.ratios;
+  if (fl?.jwtVsPlain !== null && fl?.jwtVsPlain !== undefined) add(17, 'a JWT filter with its key cached ≥ 0.8× the unprotected route (one core)', ratio(fl.jwtVsPlain), fl.jwtVsPlain >= 0.8);
+  const limited = pr?.['portico-ratelimit-redis'];
+  const limitedCpu = r.sections.policies?.cpuRatiosToUnprotected?.['portico-ratelimit-redis'];
+  if (typeof limited === 'number') add(17, 'the Redis-backed limiter far below its limit keeps ≥ 0.7× of the unprotected route on one core', `${ratio(limited)} by req/s, ${ratio(limitedCpu)} by CPU per request`, limited >= 0.7);
   return out;
 }
 
@@ -174,14 +179,24 @@ export function renderMarkdown(r) {
   L.push('## 7. Edge policies', '');
   if (pol?.variants) {
     L.push(`wrk, ${pol.connections} connections, \`${pol.request.path}\`; each protected variant as a ratio of its own unprotected route, same run. The allow-all auth service is the upstream nginx (200 on every path).`, '');
-    L.push('| variant | req/s | p99 ms | CPU µs/req | ratio to unprotected | |', '|---|---|---|---|---|---|');
+    L.push('| variant | req/s | p99 ms | CPU µs/req | ratio to unprotected | by CPU/req | |', '|---|---|---|---|---|---|---|');
     for (const [name, v] of Object.entries(pol.variants)) {
       const rt = pol.ratiosToUnprotected?.[name];
-      L.push(`| ${name} | ${mr(v.rps)} | ${mr(v.p99Ms, 2)} | ${f(v.cpuUsPerReq?.median, 1)} | ${rt === undefined ? '' : ratio(rt)} | ${v.note ?? ''} |`);
+      const cr = pol.cpuRatiosToUnprotected?.[name];
+      L.push(`| ${name} | ${mr(v.rps)} | ${mr(v.p99Ms, 2)} | ${f(v.cpuUsPerReq?.median, 1)} | ${rt === undefined ? '' : ratio(rt)} | ${cr === undefined ? '' : ratio(cr)} | ${v.note ?? ''} |`);
     }
     L.push('');
   }
   skippedLines(L, pol);
+  const fs = r.sections.filters;
+  L.push('## 8. Filters and compression', '');
+  if (fs?.table) {
+    L.push(`wrk, ${fs.connections} connections, Portico --workers 1 on one core; each cell a separate server.`, '');
+    L.push('| cell | what | req/s | p99 ms | CPU µs/req | bg CPU % |', '|---|---|---|---|---|---|');
+    for (const [name, c] of Object.entries(fs.table)) L.push(`| ${name} | ${c.note} | ${mr(c.rps)} | ${mr(c.p99Ms, 2)} | ${mr(c.cpuUsPerReq, 1)} | ${mr(c.backgroundCpuPct)} |`);
+    L.push('', `JWT / unprotected: ${ratio(fs.ratios?.jwtVsPlain)} (goal ≥ 0.8×); gzip on 10 KiB JSON / the same route uncompressed: ${ratio(fs.ratios?.gzipVsUncompressed)}.`, '');
+  }
+  skippedLines(L, fs);
   L.push(`Total run time: ${f(r.totalSeconds)} s (per section: ${Object.entries(r.sections).map(([k, v]) => `${k} ${f(v.sectionSeconds)} s`).join(', ')}).`, '');
   return L.join('\n');
 }
@@ -216,6 +231,8 @@ export function printRatios(r, log) {
   if (h2) log(`  TLS: Portico vs nginx HTTP/2 ${ratio(h2.h2)}, HTTP/1.1 over TLS ${ratio(h2['https-h1'])}`);
   const pol = r.sections.policies?.ratiosToUnprotected;
   if (pol) for (const [name, x] of Object.entries(pol)) log(`  policies: ${name} ${ratio(x)} of its unprotected route`);
+  const fl = r.sections.filters?.ratios;
+  if (fl) log(`  filters: JWT ${ratio(fl.jwtVsPlain)} of the unprotected route, gzip 10 KiB ${ratio(fl.gzipVsUncompressed)} of uncompressed`);
   const tg = targets(r);
   if (tg.length) {
     log('== Targets');

@@ -65,6 +65,15 @@ export const PROBLEM_CODES = {
   // compile: edge policies
   InvalidCIDR: 'error',
   AuthServicesDiffer: 'warning',
+  // Edge Stack filters
+  FilterNotFound: 'error',
+  InvalidTemplate: 'error',
+  // compile: rate limits
+  RateLimitServiceConflict: 'error',
+  InvalidRateLimitService: 'error',
+  InvalidRateLimit: 'error',
+  InvalidLabel: 'error',
+  RateLimitNotUsed: 'warning',
   // ownership (claims)
   ClaimViolation: 'error',
 } as const satisfies Record<string, Severity>;

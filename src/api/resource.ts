@@ -15,6 +15,10 @@ export const KINDS = [
   'Secret',
   'Resolver',
   'Source',
+  'Filter',
+  'FilterPolicy',
+  'RateLimitService',
+  'RateLimit',
   'TracingService',
 ] as const;
 export type Kind = (typeof KINDS)[number];

@@ -15,6 +15,9 @@ import { AuthServiceSpecSchema, AUTH_SERVICE_NOT_IMPLEMENTED } from './kinds/aut
 import { SecretSpecSchema, SECRET_NOT_IMPLEMENTED } from './kinds/secret.js';
 import { ResolverSpecSchema, RESOLVER_NOT_IMPLEMENTED } from './kinds/resolver.js';
 import { SourceSpecSchema, SOURCE_NOT_IMPLEMENTED } from './kinds/source.js';
+import { FilterSpecSchema, FILTER_NOT_IMPLEMENTED, FilterPolicySpecSchema, FILTER_POLICY_NOT_IMPLEMENTED } from './kinds/filter.js';
+import { RateLimitServiceSpecSchema, RATE_LIMIT_SERVICE_NOT_IMPLEMENTED } from './kinds/rate-limit-service.js';
+import { RateLimitSpecSchema, RATE_LIMIT_NOT_IMPLEMENTED } from './kinds/rate-limit.js';
 import { TracingServiceSpecSchema, TRACING_SERVICE_NOT_IMPLEMENTED } from './kinds/tracing-service.js';
 
 export type { MappingSpec } from './kinds/mapping.js';
@@ -27,6 +30,9 @@ export type { AuthServiceSpec } from './kinds/auth-service.js';
 export type { SecretSpec } from './kinds/secret.js';
 export type { ResolverSpec } from './kinds/resolver.js';
 export type { SourceSpec } from './kinds/source.js';
+export type { FilterSpec, FilterPolicySpec } from './kinds/filter.js';
+export type { RateLimitServiceSpec } from './kinds/rate-limit-service.js';
+export type { RateLimitSpec } from './kinds/rate-limit.js';
 export type { TracingServiceSpec } from './kinds/tracing-service.js';
 export type { KindSchemaEntry } from './kinds/shared-fields.js';
 
@@ -41,6 +47,10 @@ export const KIND_SCHEMAS: Readonly<Record<Kind, KindSchemaEntry>> = Object.free
   Secret: { schema: SecretSpecSchema, notImplemented: SECRET_NOT_IMPLEMENTED },
   Resolver: { schema: ResolverSpecSchema, notImplemented: RESOLVER_NOT_IMPLEMENTED },
   Source: { schema: SourceSpecSchema, notImplemented: SOURCE_NOT_IMPLEMENTED },
+  Filter: { schema: FilterSpecSchema, notImplemented: FILTER_NOT_IMPLEMENTED },
+  FilterPolicy: { schema: FilterPolicySpecSchema, notImplemented: FILTER_POLICY_NOT_IMPLEMENTED },
+  RateLimitService: { schema: RateLimitServiceSpecSchema, notImplemented: RATE_LIMIT_SERVICE_NOT_IMPLEMENTED },
+  RateLimit: { schema: RateLimitSpecSchema, notImplemented: RATE_LIMIT_NOT_IMPLEMENTED },
   TracingService: { schema: TracingServiceSpecSchema, notImplemented: TRACING_SERVICE_NOT_IMPLEMENTED },
 });
 
@@ -56,6 +66,10 @@ export const KIND_API_VERSIONS: Readonly<Record<Kind, string>> = Object.freeze({
   Secret: 'v1',
   Resolver: 'portico.dev/v1alpha1',
   Source: 'portico.dev/v1alpha1',
+  Filter: 'getambassador.io/v3alpha1',
+  FilterPolicy: 'getambassador.io/v3alpha1',
+  RateLimitService: 'getambassador.io/v3alpha1',
+  RateLimit: 'getambassador.io/v3alpha1',
   TracingService: 'getambassador.io/v3alpha1',
 });
 

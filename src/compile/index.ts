@@ -104,7 +104,18 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   const tlsContexts = compileTLSContexts(byKind('TLSContext'), secretTable, ctx);
 
   // edge policies
-  const policies = compilePolicies({ module: byKind('Module').find((m) => m.name === 'ambassador'), authServices: byKind('AuthService'), global, tlsContexts }, ctx);
+  const policies = compilePolicies({
+    module: byKind('Module').find((m) => m.name === 'ambassador'),
+    authServices: byKind('AuthService'),
+    rateLimitServices: byKind('RateLimitService'),
+    rateLimits: byKind('RateLimit'),
+    global,
+    tlsContexts,
+    filters: byKind('Filter'),
+    filterPolicies: byKind('FilterPolicy'),
+    secrets: byKind('Secret'),
+    secretFiles: options.secretFiles,
+  }, ctx);
 
   // resolvers (static endpoint lists for services outside Kubernetes)
   const resolvers = compileResolvers(byKind('Resolver'), ctx);

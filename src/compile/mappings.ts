@@ -320,7 +320,7 @@ export function compileMapping(r: Resource, key: string, global: IRGlobal, ctx: 
     allowUpgrade,
     grpc,
     bypassAuth: s.bypass_auth === true,
-    policies: routePolicies(s),
+    policies: routePolicies(s, r, ctx),
   };
 }
 
@@ -445,6 +445,7 @@ const UNSET_FIELDS = {
   shadow: undefined as unknown,
   bypass_auth: undefined as unknown,
   auth_context_extensions: undefined as unknown,
+  labels: undefined as unknown,
   add_request_headers: undefined as unknown,
   remove_request_headers: undefined as unknown,
   add_response_headers: undefined as unknown,

@@ -28,6 +28,7 @@ export const LOCAL_REPLY_CODES = [
   'auth_denied',
   'auth_error',
   'rate_limited',
+  'rate_limit_error',
 ] as const;
 
 export type LocalReplyCode = (typeof LOCAL_REPLY_CODES)[number];
@@ -54,6 +55,7 @@ const MESSAGES: Record<LocalReplyCode, string> = {
   auth_denied: 'access denied',
   auth_error: 'the authorization service could not decide',
   rate_limited: 'too many requests; retry later',
+  rate_limit_error: 'the rate limiter could not decide',
 };
 
 const REASONS: Record<number, string> = {

@@ -18,6 +18,8 @@ export interface RuntimeOptions {
   readonly hash: string;
   /** Called once per finished request (access log, metrics). */
   readonly onRequestDone?: (info: RequestInfo) => void;
+  /** The serving process's log for warnings raised while building or serving (policies: Redis down, counts per process). */
+  readonly onWarning?: (message: string) => void;
   /** Source of randomness for canary weights, shadow sampling and balancers (tests inject a seeded one). */
   readonly random?: () => number;
   /** The process's span exporters; a runtime whose IR has tracing takes its tracer from them. */

@@ -10,7 +10,7 @@ import type { SecretStore } from '../ir/secrets.js';
 import type { BuildRuntime, ConnectionInfo, RequestInfo, Runtime, RuntimeOptions } from './runtime-types.js';
 import { parseRequestTarget, type PathPolicy } from './path-normalize.js';
 import { buildRuntimeIndex, matchRoute, normalizeHost, type CompiledRoute, type RouteRequest, type RuntimeIndex } from './route-index.js';
-import { compileRouteAction, pickBackend, rewritePath, type RouteAction } from './route-action.js';
+import { compileRouteAction, pickBackend, rewritePath, type CompiledBackend, type RouteAction } from './route-action.js';
 import { UpstreamCluster } from './upstream-pool.js';
 import { clusterHealth, type ClusterHealth } from './upstream-health.js';
 import { forwardedFor, newRequestId, REQUEST_ID_RE, scanRequestHeaders, upstreamRequestHeaders, type HeaderScan } from './header-policy.js';
@@ -66,6 +66,8 @@ class RequestPathRuntime implements Runtime {
   private draining = false;
   private drained: (() => void)[] = [];
   private closed = false;
+  /** The policy chains of this IR; closed with the runtime (a stage may hold a shared client). */
+  private chains: PolicyChains | undefined;
   private readonly tunnels = new Set<OpenTunnel>();
   private readonly tcp: TCPRouter;
   private readonly tcpSessions = new Set<OpenTCPSession>();
@@ -86,7 +88,8 @@ class RequestPathRuntime implements Runtime {
     for (const l of ir.listeners) this.listeners.set(l.name, l);
     this.clientCAContexts = new Set(ir.tlsContexts.filter((c) => c.ca !== undefined).map((c) => c.name));
     try {
-      const chains = new PolicyChains({ ir, clusters: this.clusters, secrets, random: this.random });
+      const chains = new PolicyChains({ ir, clusters: this.clusters, secrets, random: this.random, ...(options.onWarning ? { warn: options.onWarning } : {}) });
+      this.chains = chains;
       this.index = buildRuntimeIndex(ir, (route, vh) => compileRouteAction(ir, route, vh, this.clusters, secrets, chains));
     } catch (err) {
       // nothing of a runtime that failed to build may keep sockets or timers alive
@@ -237,7 +240,7 @@ class RequestPathRuntime implements Runtime {
   }
 
   /** What a routed request gets once its policies let it through: a redirect, a preflight answer, or the upstream. */
-  private dispatch(ctx: RequestContext, route: CompiledRoute<RouteAction>, scan: HeaderScan, xfp: string, fwdXff: string | undefined): void {
+  private dispatch(ctx: RequestContext, route: CompiledRoute<RouteAction>, scan: HeaderScan, xfp: string, fwdXff: string | undefined, picked?: CompiledBackend): void {
     const env = this.env;
     const action = route.action;
     if (action.redirect !== undefined) {
@@ -252,7 +255,7 @@ class RequestPathRuntime implements Runtime {
         return;
       }
     }
-    const backend = pickBackend(action, this.random);
+    const backend = picked ?? pickBackend(action, this.random);
     if (backend === undefined) {
       localReply(ctx, env, 503, 'upstream_unavailable');
       return;
@@ -289,13 +292,18 @@ class RequestPathRuntime implements Runtime {
     r.hasBody = scan.hasBody;
     r.contentLength = scan.contentLength !== undefined ? Number(scan.contentLength) : undefined;
     r.origin = scan.origin;
+    // The backend is picked before the chain, as Envoy picks a weighted cluster at route match:
+    // a rate-limit label destination_cluster names the cluster the request then goes to.
+    const picked = route.action.backends.length > 0 ? pickBackend(route.action, this.random) : undefined;
+    r.destinationCluster = picked?.cluster?.name;
     ctx.policy = r;
     ctx.upstream = r;
     runPolicyChain(chain, r, (d) => {
       if (ctx.upstream === r) ctx.upstream = undefined;
       if (ctx.clientGone) return;
       try {
-        if (d === undefined) this.dispatch(ctx, route, scan, xfp, fwdXff);
+        if (r.passedDetail !== undefined) ctx.upstreamError = r.passedDetail;
+        if (d === undefined) this.dispatch(ctx, route, scan, xfp, fwdXff, picked);
         else this.policyReply(ctx, r, d, route.action);
       } catch (err) {
         this.fault(ctx, err);
@@ -314,7 +322,7 @@ class RequestPathRuntime implements Runtime {
     ctx.status = reply.status;
     ctx.localReply = reply.code;
     if (isGrpcRequest(ctx.req)) {
-      sendGrpcLocalReply(ctx.res, reply.status, reply.code, ctx.requestId);
+      sendGrpcLocalReply(ctx.res, reply.status, reply.code, ctx.requestId, reply.grpcStatus);
       return;
     }
     const headers: string[] = reply.headers !== undefined ? reply.headers.slice() : [];
@@ -660,6 +668,7 @@ class RequestPathRuntime implements Runtime {
   private close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.chains?.close();
     this.tracer?.release();
     for (const c of this.clusters.values()) {
       closeH2Sessions(c);

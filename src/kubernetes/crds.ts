@@ -65,6 +65,11 @@ export const CLUSTER_KINDS: readonly ClusterKind[] = Object.freeze([
   ]),
   emissary('Module', 'modules'),
   emissary('AuthService', 'authservices', [{ name: 'Service', jsonPath: '.spec.auth_service', type: 'string' }, { name: 'Proto', jsonPath: '.spec.proto', type: 'string' }]),
+  emissary('Filter', 'filters'),
+  emissary('FilterPolicy', 'filterpolicies'),
+  emissary('RateLimitService', 'ratelimitservices', [{ name: 'Service', jsonPath: '.spec.service', type: 'string' }]),
+  emissary('RateLimit', 'ratelimits'),
+  emissary('TracingService', 'tracingservices', [{ name: 'Service', jsonPath: '.spec.service', type: 'string' }, { name: 'Driver', jsonPath: '.spec.driver', type: 'string' }]),
   portico('Resolver', 'resolvers'),
   portico('Source', 'sources', [{ name: 'Namespace', jsonPath: '.spec.kubernetes.namespace', type: 'string' }, { name: 'URL', jsonPath: '.spec.url', type: 'string' }]),
 ]);
@@ -111,6 +116,11 @@ const WRITTEN_FORMS: Readonly<Partial<Record<Kind, Readonly<Record<string, Schem
   TLSContext: { ambassador_id: STRING_OR_LIST },
   TCPMapping: { ambassador_id: STRING_OR_LIST },
   AuthService: { ambassador_id: STRING_OR_LIST },
+  Filter: { ambassador_id: STRING_OR_LIST },
+  FilterPolicy: { ambassador_id: STRING_OR_LIST },
+  RateLimitService: { ambassador_id: STRING_OR_LIST },
+  RateLimit: { ambassador_id: STRING_OR_LIST },
+  TracingService: { ambassador_id: STRING_OR_LIST },
   Resolver: { ambassador_id: STRING_OR_LIST },
 };
 

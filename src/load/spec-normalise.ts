@@ -29,6 +29,7 @@ export function normaliseSpec(kind: string, spec: Obj, note: NormaliseNote, rena
     case 'Module':
       if (isObject(spec.config)) {
         normaliseCORS(spec.config.cors);
+        normaliseDefaultLabels(spec.config.default_labels);
         const defaults = spec.config.defaults;
         if (isObject(defaults) && isObject(defaults.httpmapping)) {
           stringToList(defaults.httpmapping, 'remove_request_headers');
@@ -140,6 +141,14 @@ function convertLabels(domains: Obj): Obj {
       });
   }
   return out;
+}
+
+/** The Module's default_labels (domain → {defaults: [specifier]}): specifiers as Mappings write them, in either version. */
+function normaliseDefaultLabels(labels: unknown): void {
+  if (!isObject(labels)) return;
+  for (const domain of Object.values(labels)) {
+    if (isObject(domain) && Array.isArray(domain.defaults)) domain.defaults = domain.defaults.filter((s) => s !== null).map(convertLabelSpecifier);
+  }
 }
 
 /** A v2 label specifier: a bare string, {name: {header}}, or {generic_key: value}. */

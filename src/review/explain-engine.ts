@@ -5,6 +5,7 @@ import type { Resource } from '../api/resource.js';
 import { fieldOrigin } from '../api/resource.js';
 import { formatOrigin } from '../api/origin.js';
 import { compile } from '../compile/index.js';
+import type { SecretStore } from '../ir/secrets.js';
 import type { IR, IRBackend, IRCluster, IRGlobal, IRListener, IRRoute, IRSourceRef, IRVirtualHost } from '../ir/types.js';
 import { parseRequestTarget } from '../dataplane/path-normalize.js';
 import { buildRuntimeIndex, matchInVhost, matchRoute, normalizeHost, selectVhost, type RouteRequest, type RuntimeIndex, type TraceEntry } from '../dataplane/route-index.js';
@@ -133,10 +134,12 @@ export class Explainer {
   constructor(
     readonly ir: IR,
     resources: readonly Resource[] = [],
+    /** The compile's secret store, when the caller has it: APIKey filters then check keys offline. */
+    secrets?: SecretStore,
   ) {
     const empty = new Map();
     // The data plane's own chains, built without clusters: offline no step opens a socket.
-    const chains = new PolicyChains({ ir, clusters: empty, secrets: undefined, random: () => 0 });
+    const chains = new PolicyChains({ ir, clusters: empty, secrets, random: () => 0 });
     this.index = buildRuntimeIndex(ir, (route, vh) => compileRouteAction(ir, route, vh, empty, undefined, chains));
     this.clusters = new Map(ir.clusters.map((c) => [c.name, c]));
     this.builtin = compile([], { ambassadorId: ir.ambassadorId }).ir.global;

@@ -202,7 +202,7 @@ export class Gateway implements ConfigApplier {
     const hash = meta.hash ?? hashIR(ir);
     let runtime: Runtime;
     try {
-      runtime = this.options.buildRuntime(ir, secrets, { generation, hash, onRequestDone: this.options.onRequestDone, tracing: this.options.tracing });
+      runtime = this.options.buildRuntime(ir, secrets, { generation, hash, onRequestDone: this.options.onRequestDone, onWarning: this.options.onWarning, tracing: this.options.tracing });
     } catch (err) {
       return this.fail({ code: 'RuntimeBuildFailed', message: `cannot build the runtime: ${(err as Error).message}` });
     }

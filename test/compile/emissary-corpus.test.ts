@@ -58,8 +58,7 @@ for (const name of readdirSync(join(corpus, 'e2e')).sort()) {
   test(`e2e fixture ${name}: manifests load and compile with no error under its ambassador_id`, async () => {
     const loaded = await loadPaths([join(corpus, 'e2e', name, 'manifests.yaml')], { ambassadorId: "(env('SLOT'))" });
     const r = compile(loaded.resources, { ambassadorId: "(env('SLOT'))" }, loaded.problems);
-    // RateLimitService is refused (NotEnforced): Portico does not enforce it. An auth_service that is
-    // a chainsaw expression is rendered by the e2e harness before Emissary sees it.
+    // A service that is a chainsaw expression is rendered by the e2e harness before Emissary sees it.
     const rendered = (p: { code: string; message: string }): boolean => p.code === 'InvalidService' && /\(join\(/.test(p.message);
     assert.deepEqual(r.report.problems.filter((p) => p.severity === 'error' && p.code !== 'NotEnforced' && !rendered(p)), []);
     assert.ok(loaded.resources.length > 0, 'the fixture has gateway resources');
@@ -132,6 +131,14 @@ const CAUSES: readonly { readonly cause: string; readonly matches: (p: Problem, 
   {
     cause: 'a gRPC AuthService without protocol_version: v3 (Emissary 3 reports it and answers every request with 500)',
     matches: (p) => p.code === 'SchemaViolation' && p.resource?.kind === 'AuthService' && /protocol_version: v3/.test(p.message),
+  },
+  {
+    cause: 'several RateLimitServices side by side (Emissary supports one and uses none of them either)',
+    matches: (p) => p.code === 'RateLimitServiceConflict',
+  },
+  {
+    cause: 'a RateLimitService without protocol_version v3 (Emissary 3 reads it as v2 and refuses it too)',
+    matches: (p) => p.resource?.kind === 'RateLimitService' && p.field === 'spec.protocol_version',
   },
 ];
 

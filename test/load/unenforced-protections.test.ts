@@ -25,11 +25,6 @@ function refusals(r: LoadResult): string[] {
 test("Emissary's docs examples of guarding kinds and fields are refused, with file:line and the field", async (t) => {
   // test/testdata/emissary/docs: datawire/ambassador-docs 7d7a611, docs/emissary/latest (see its README).
   const cases: Record<string, { file: string; refused: string[]; what: RegExp }> = {
-    'RateLimitService (topics/running/services/rate-limit-service.md)': {
-      file: 'topics.running.services.rate-limit-service.1.yaml',
-      refused: ['edge@abcdef012345:topics.running.services.rate-limit-service.1.yaml:3:1 RateLimitService ratelimit kind error'],
-      what: /rate limiting/,
-    },
     'TLSContext crl_secret (topics/running/tls/index.md)': {
       file: 'topics.running.tls.index.10.yaml',
       refused: ['edge@abcdef012345:topics.running.tls.index.10.yaml:11:3 TLSContext tls-crl spec.crl_secret error'],
@@ -88,7 +83,7 @@ test('an AuthService for another instance (ambassador_id) is not ours; as that i
   assert.equal(mine.resources.length, 1);
 });
 
-test('opt-outs load: a Mapping with bypass_auth, a FilterPolicy whose rules apply no filter', async (t) => {
+test('opt-outs load: a Mapping with bypass_auth; FilterPolicies load and are checked at compile', async (t) => {
   await t.test('bypass_auth (e2e/extauth-http) loads without a problem of its own', () => {
     const text = readFileSync(join(EMISSARY, 'e2e', 'extauth-http', 'manifests.yaml'), 'utf8');
     const r = load(text, 'manifests.yaml', "(env('SLOT'))");
@@ -103,12 +98,19 @@ test('opt-outs load: a Mapping with bypass_auth, a FilterPolicy whose rules appl
   const policy = (rules: string) => `apiVersion: getambassador.io/v3alpha1\nkind: FilterPolicy\nmetadata:\n  name: httpbin-policy\nspec:\n  rules:\n${rules}`;
   const exempt = '  - host: "*"\n    path: /httpbin/ip\n    filters: null\n';
   const guarded = '  - host: "*"\n    path: /httpbin/*\n    filters:\n    - name: param-filter\n    - name: auth0\n';
-  await t.test('a FilterPolicy that applies filters is refused', () => {
-    assert.deepEqual(refusals(load(policy(exempt + guarded))), ['edge@abcdef012345:deploy/edge.yaml:2:1 FilterPolicy httpbin-policy kind error']);
+  await t.test('a FilterPolicy that applies Filters that do not exist is refused at compile (FilterNotFound)', () => {
+    const r = load(policy(exempt + guarded));
+    assert.deepEqual(refusals(r), []);
+    const c = compile(r.resources, {}, r.problems);
+    assert.deepEqual(c.report.problems.map((p) => [p.code, p.severity, p.field]).sort(), [
+      ['FilterNotFound', 'error', 'spec.rules.1.filters.0.name'],
+      ['FilterNotFound', 'error', 'spec.rules.1.filters.1.name'],
+    ]);
   });
-  await t.test('a FilterPolicy whose only rule applies no filter guards nothing: a NotImplemented warning', () => {
+  await t.test('a FilterPolicy whose only rule applies no filter loads and compiles clean', () => {
     const r = load(policy(exempt));
-    assert.deepEqual(r.problems.map((p) => [p.code, p.severity]), [['NotImplemented', 'warning']]);
+    assert.deepEqual(r.problems, []);
+    assert.deepEqual(compile(r.resources, {}, r.problems).report.problems, []);
   });
 });
 

@@ -5,6 +5,7 @@ import net, { type AddressInfo, type Socket } from 'node:net';
 import { buildRuntime } from '../../src/dataplane/runtime.js';
 import type { RequestInfo, Runtime } from '../../src/dataplane/runtime-types.js';
 import type { IR } from '../../src/ir/types.js';
+import type { SecretStore } from '../../src/ir/secrets.js';
 import type { FrontLimits } from '../../src/serve/http1-front.js';
 import { createHttp1Front, type Http1Serving } from '../../src/serve/http1-front-choice.js';
 import type { TraceExporters } from '../../src/tracing/trace-exporters.js';
@@ -30,9 +31,9 @@ export const FRONT_LIMITS: FrontLimits = {
   maxRequestsPerConnection: 0,
 };
 
-export async function startGateway(ir: IR, opts: { random?: () => number; tracing?: TraceExporters; host?: string } = {}): Promise<TestGateway> {
+export async function startGateway(ir: IR, opts: { random?: () => number; tracing?: TraceExporters; host?: string; secrets?: SecretStore } = {}): Promise<TestGateway> {
   const done: RequestInfo[] = [];
-  const runtime = buildRuntime(ir, {}, { generation: 1, hash: 'test', onRequestDone: (i) => done.push(i), random: opts.random, tracing: opts.tracing });
+  const runtime = buildRuntime(ir, opts.secrets ?? {}, { generation: 1, hash: 'test', onRequestDone: (i) => done.push(i), random: opts.random, tracing: opts.tracing });
   const listener = ir.listeners[0]?.name ?? 'none';
   let port = 0;
   const front = createHttp1Front(FRONT_LIMITS, {

@@ -108,20 +108,31 @@ class AuthServiceStep implements PolicyStep {
   }
 }
 
+function serviceOf(ir: IRAuthService, clusters: ReadonlyMap<string, UpstreamCluster>, secrets: SecretStore | undefined): Service {
+  const identity = ir.identityHeaders;
+  const cluster = clusters.get(ir.cluster);
+  const transport = ir.proto === 'grpc' ? new GrpcAuthTransport(ir, cluster, new Set(identity)) : new HttpAuthTransport(ir, cluster, clusters.size > 0 ? resolved(ir.addAuthHeaders, secrets) : []);
+  const label = `auth AuthService ${ir.name}`;
+  return {
+    ir, label, transport, identity,
+    onError: { outcome: 'error', label, reply: { status: ir.statusOnError, code: 'auth_error' } },
+    tooLarge: { outcome: 'deny', label, reply: { status: 413, code: 'payload_too_large' } },
+  };
+}
+
+/**
+ * One AuthService's check on its own, for an Edge Stack External filter (its own spec, compiled as an
+ * AuthService): the same transport, identity-header rule, body handling and failure mode.
+ */
+export function authServiceCheck(ir: IRAuthService, clusters: ReadonlyMap<string, UpstreamCluster>, secrets: SecretStore | undefined): (r: PolicyRequest) => Promise<PolicyDecision> {
+  const step = new AuthServiceStep([serviceOf(ir, clusters, secrets)]);
+  return (r) => step.run(r);
+}
+
 /** The stage's step for one IR, or undefined when it has no AuthService; a route with bypass_auth skips it. */
 export function authServiceStage(list: readonly IRAuthService[] | undefined, clusters: ReadonlyMap<string, UpstreamCluster>, secrets: SecretStore | undefined): { forRoute(route: IRRoute): PolicyStep | undefined } | undefined {
   if (list === undefined || list.length === 0) return undefined;
-  const services = list.map((ir): Service => {
-    const identity = ir.identityHeaders;
-    const cluster = clusters.get(ir.cluster);
-    const transport = ir.proto === 'grpc' ? new GrpcAuthTransport(ir, cluster, new Set(identity)) : new HttpAuthTransport(ir, cluster, clusters.size > 0 ? resolved(ir.addAuthHeaders, secrets) : []);
-    const label = `auth AuthService ${ir.name}`;
-    return {
-      ir, label, transport, identity,
-      onError: { outcome: 'error', label, reply: { status: ir.statusOnError, code: 'auth_error' } },
-      tooLarge: { outcome: 'deny', label, reply: { status: 413, code: 'payload_too_large' } },
-    };
-  });
+  const services = list.map((ir) => serviceOf(ir, clusters, secrets));
   const step = new AuthServiceStep(services);
   return { forRoute: (route) => (route.bypassAuth ? undefined : step) };
 }

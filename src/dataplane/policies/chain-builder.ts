@@ -11,6 +11,9 @@ import type { CompiledCors } from '../cors.js';
 import { POLICY_STAGES, type PolicyChain, type PolicyStage, type PolicyStep, type ResponseHook } from './chain.js';
 import { ipFilterStep } from './ip-filter.js';
 import { corsPreflightStep } from './cors-preflight.js';
+import { filterStage } from './filter-step.js';
+import { CompressionHook } from '../compression.js';
+import { rateLimitStage } from './rate-limit.js';
 import { requestBufferStep } from './request-buffer.js';
 import { authServiceStage } from './auth-service.js';
 
@@ -20,12 +23,16 @@ export interface ChainBuildContext {
   readonly clusters: ReadonlyMap<string, UpstreamCluster>;
   readonly secrets: SecretStore | undefined;
   readonly random: () => number;
+  /** The serving process's log for warnings (a rate limiter without Redis, Redis going down). */
+  readonly warn?: (message: string) => void;
 }
 
 /** A stage's part of the chains: asked once per route. */
 export interface StageSteps {
   /** The step this route runs at the stage, or undefined when the stage does not apply to it. */
   forRoute(route: IRRoute): PolicyStep | undefined;
+  /** Lets go of what the stage holds beyond this IR's life (a shared Redis client), when the runtime closes. */
+  close?(): void;
 }
 
 /** Builds a stage's steps for one IR; undefined when the IR configures nothing for the stage. */
@@ -43,13 +50,16 @@ function everyRoute(step: PolicyStep): StageSteps {
 const STAGE_BUILDERS: Readonly<Record<Exclude<PolicyStage, 'cors_preflight'>, StageBuilder>> = {
   ip_filter: (b) => (b.ir.global.policies?.ipFilter ? everyRoute(ipFilterStep(b.ir.global.policies.ipFilter)) : undefined),
   request_buffer: (b) => (b.ir.global.policies?.requestBuffer ? everyRoute(requestBufferStep(b.ir.global.policies.requestBuffer)) : undefined),
-  filter: () => undefined,
+  // Offline (no clusters) nothing is fetched: explain and route tests never touch the network.
+  filter: (b) => (b.ir.global.policies?.filters ? filterStage(b.ir.global.policies.filters, b.secrets, { clusters: b.clusters, prefetch: b.clusters.size > 0 }) : undefined),
   auth: (b) => authServiceStage(b.ir.global.policies?.authServices, b.clusters, b.secrets),
-  rate_limit: () => undefined,
+  rate_limit: rateLimitStage,
 };
 
 /** The response side (compression), if the IR configures one. */
-const RESPONSE_HOOK_BUILDERS: readonly ((b: ChainBuildContext) => ResponseHook | undefined)[] = [];
+const RESPONSE_HOOK_BUILDERS: readonly ((b: ChainBuildContext) => ResponseHook | undefined)[] = [
+  (b) => (b.ir.global.compression !== undefined ? new CompressionHook(b.ir.global.compression) : undefined),
+];
 
 export class PolicyChains {
   private readonly stages: { readonly stage: PolicyStage; readonly steps: StageSteps }[] = [];
@@ -93,6 +103,11 @@ export class PolicyChains {
       this.chains.set(key, chain);
     }
     return chain;
+  }
+
+  /** The runtime closes: each stage lets go of what it holds. */
+  close(): void {
+    for (const s of this.stages) s.steps.close?.();
   }
 
   private idOf(step: PolicyStep): number {

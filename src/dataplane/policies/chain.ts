@@ -35,6 +35,8 @@ export interface PolicyReply {
   readonly headers?: readonly string[];
   /** The body another service wrote (an auth service's denial), sent instead of the JSON body. */
   readonly body?: Buffer;
+  /** For a gRPC request: this grpc-status instead of the one the HTTP status maps to (RESOURCE_EXHAUSTED for a rate limit). */
+  readonly grpcStatus?: number;
 }
 
 export interface PolicyDecision {
@@ -150,6 +152,8 @@ export class PolicyRequest {
   /** Content-Length as a number, when the client sent one. */
   contentLength: number | undefined;
   origin: string | undefined;
+  /** The cluster the request will go to (the backend picked before the chain runs); the rate-limit label destination_cluster. */
+  destinationCluster: string | undefined;
   /** Set by a step that read the body; the forward path sends it, then whatever is still in the stream. */
   body: ReadBody | undefined;
   /** Request headers the upstream gets on top of (or instead of) the client's: see RequestHeaderEdits. */
@@ -158,6 +162,8 @@ export class PolicyRequest {
   responseHeaders: string[] | undefined;
   /** [label, outcome, ...] in the order steps decided. */
   decisions: string[] | undefined;
+  /** What steps that let the request on had to say (a failed service, a LogOnly limit passed); the access log's upstreamError. */
+  passedDetail: string | undefined;
   aborted = false;
   private controller: AbortController | undefined;
   /** Called once if the request is aborted; cheaper than a signal for the steps that wait on every request. */
@@ -311,7 +317,11 @@ function runSteps(steps: readonly PolicyStep[], from: number, r: PolicyRequest, 
 function settle(step: PolicyStep, d: PolicyDecision, r: PolicyRequest, end: ChainEnd): boolean {
   const goesOn = d.outcome === 'allow' || d.outcome === 'error_allow';
   if (!goesOn || step.quiet !== true) r.record(d.label ?? step.label, d.outcome);
-  if (goesOn) return true;
+  if (goesOn) {
+    // Why a step let the request on anyway (its service failed, a LogOnly limit was passed): for the access log.
+    if (d.detail !== undefined) r.passedDetail = r.passedDetail === undefined ? d.detail : `${r.passedDetail}; ${d.detail}`;
+    return true;
+  }
   end(d, step);
   return false;
 }
