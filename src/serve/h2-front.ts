@@ -4,7 +4,7 @@
 import { EventEmitter } from 'node:events';
 import { Readable } from 'node:stream';
 import { validateHeaderName, validateHeaderValue, type IncomingHttpHeaders } from 'node:http';
-import type { IncomingHttpHeaders as Http2Headers, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import http2, { type IncomingHttpHeaders as Http2Headers, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import { ON_RESPONSE_CLOSE } from '../dataplane/response-close.js';
 
@@ -16,10 +16,24 @@ import { ON_RESPONSE_CLOSE } from '../dataplane/response-close.js';
  * is small (FrontRequest and FrontResponse in http1-front.ts are the same surface for HTTP/1.1).
  */
 
+const { NGHTTP2_INTERNAL_ERROR } = http2.constants;
+
 /** Fields that describe a connection, not a message: not allowed in HTTP/2 (RFC 9113 §8.2.2), dropped. */
 const CONNECTION_FIELDS = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 
 const BODY_BUFFER = { highWaterMark: 64 * 1024 };
+
+/**
+ * Fields node:http2 refuses to send more than once (it throws ERR_HTTP2_HEADER_SINGLE_VALUE): from an
+ * upstream that repeats one, the first value is kept, as a response with one such field is what HTTP means.
+ */
+const SINGLE_VALUE_FIELDS = new Set([
+  'access-control-allow-credentials', 'access-control-max-age', 'access-control-request-method', 'age', 'authorization',
+  'content-encoding', 'content-language', 'content-length', 'content-location', 'content-md5', 'content-range',
+  'content-type', 'date', 'dnt', 'etag', 'expires', 'from', 'host', 'if-match', 'if-modified-since', 'if-none-match',
+  'if-range', 'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'range',
+  'referer', 'retry-after', 'tk', 'upgrade-insecure-requests', 'user-agent', 'x-content-type-options',
+]);
 
 let cachedDate = '';
 let cachedDateSecond = 0;
@@ -161,6 +175,7 @@ export class H2Response extends EventEmitter {
     validateHeaderValue(n, value);
     const prev = h[n];
     if (prev === undefined) h[n] = value;
+    else if (SINGLE_VALUE_FIELDS.has(n)) return;
     else if (Array.isArray(prev)) prev.push(value);
     else h[n] = [String(prev), value];
   }
@@ -178,6 +193,7 @@ export class H2Response extends EventEmitter {
   write(chunk: Buffer | string): boolean {
     if (this.writableEnded || this.stream.destroyed) return false;
     this.respond(false);
+    if (this.stream.closed) return false;
     const ok = this.stream.write(chunk);
     if (!ok && !this.drainWatched) {
       this.drainWatched = true;
@@ -197,6 +213,7 @@ export class H2Response extends EventEmitter {
       return this;
     }
     this.respond(false);
+    if (this.stream.closed) return this;
     if (empty) this.stream.end();
     else this.stream.end(chunk);
     return this;
@@ -221,7 +238,12 @@ export class H2Response extends EventEmitter {
     const head = this.head ?? this.defaultHead();
     const waitForTrailers = !endStream && this.trailersAllowed;
     if (waitForTrailers) this.stream.once('wantTrailers', () => this.stream.sendTrailers(this.trailers ?? {}));
-    this.stream.respond(head, { endStream, waitForTrailers });
+    try {
+      this.stream.respond(head, { endStream, waitForTrailers });
+    } catch {
+      // A head node:http2 refuses (writeHead checked each field): this stream ends with a reset, the session serves on.
+      this.stream.close(NGHTTP2_INTERNAL_ERROR);
+    }
   }
 
   private defaultHead(): OutgoingHttpHeaders {

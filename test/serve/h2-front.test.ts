@@ -63,6 +63,12 @@ describe('HTTP/2 stream front', () => {
           hangArrived();
           return;
         }
+        if (req.url === '/twice') {
+          // Fields HTTP/2 allows once, sent twice by a careless upstream.
+          res.writeHead(200, [['content-type', 'text/plain'], ['content-type', 'text/html'], ['etag', '"a"'], ['etag', '"b"'], ['x-many', '1'], ['x-many', '2']].flat());
+          res.end('twice');
+          return;
+        }
         if (req.url === '/empty') {
           res.writeHead(204, { 'x-kind': 'empty' });
           res.end();
@@ -119,6 +125,17 @@ describe('HTTP/2 stream front', () => {
     assert.equal(r.headers['keep-alive'], undefined);
     assert.equal(r.headers['connection'], undefined);
     assert.ok(typeof r.headers['date'] === 'string' && r.headers['date'].endsWith('GMT'));
+  });
+
+  it('keeps the first of a once-only field an upstream sent twice; other repeated fields all arrive', async () => {
+    const r = await exchange(session, { ':path': '/twice' });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['content-type'], 'text/plain');
+    assert.equal(r.headers['etag'], '"a"');
+    assert.equal(r.headers['x-many'], '1, 2');
+    assert.equal(r.body.toString(), 'twice');
+    const after = await exchange(session, { ':path': '/fields' });
+    assert.equal(after.status, 200);
   });
 
   it('answers a bodiless response and HEAD with one HEADERS frame that ends the stream', async () => {
