@@ -19,7 +19,7 @@ import { ON_RESPONSE_CLOSE } from '../dataplane/response-close.js';
 const { NGHTTP2_INTERNAL_ERROR } = http2.constants;
 
 /** Fields that describe a connection, not a message: not allowed in HTTP/2 (RFC 9113 §8.2.2), dropped. */
-const CONNECTION_FIELDS = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+const CONNECTION_FIELDS = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'http2-settings']);
 
 const BODY_BUFFER = { highWaterMark: 64 * 1024 };
 

@@ -79,6 +79,8 @@ describe('HTTP/2 stream front', () => {
           'content-type': 'application/octet-stream',
           'set-cookie': ['a=1', 'b=2'],
           'keep-alive': 'timeout=5',
+          te: 'gzip',
+          'http2-settings': 'AAMAAABkAAQAoAAAAAIAAAAA',
           'x-received-bytes': String(body.length),
           'x-received-sum': String(body.reduce((s, b) => (s + b) % 65_521, 0)),
         });
@@ -123,6 +125,8 @@ describe('HTTP/2 stream front', () => {
     assert.equal(r.status, 200);
     assert.deepEqual(r.headers['set-cookie'], ['a=1', 'b=2']);
     assert.equal(r.headers['keep-alive'], undefined);
+    assert.equal(r.headers['te'], undefined);
+    assert.equal(r.headers['http2-settings'], undefined);
     assert.equal(r.headers['connection'], undefined);
     assert.ok(typeof r.headers['date'] === 'string' && r.headers['date'].endsWith('GMT'));
   });
