@@ -26,6 +26,7 @@ import { LastKnownGoodStore, LkgCorruptError, type LkgSource } from './last-know
 import { problemKey, reconcile, remedyFor, SECRETS_SOURCE, type CompileInputs, type Decision, type ReconcileOutput, type RevisionFacts, type ServedSource, type Snapshot } from './reconcile.js';
 import { SYSTEM_CLOCK, FetchSchedule, type Clock } from './scheduler.js';
 import { ParseCache } from '../load/parse-cache.js';
+import { CompileMemo } from '../compile/compile-memo.js';
 import { createDriver, plainFolderOf, type DriverOptions, type SourceDriver } from './source-drivers.js';
 import { sameLocation, type DeclaredSource, type SourceKindName } from './source-kind.js';
 import type { SourceMetrics } from './source-metrics.js';
@@ -233,6 +234,7 @@ export class Controller {
   private readonly appliedAt = new Map<string, string>();
   private readonly factsCache = new Map<string, RevisionFacts>();
   private readonly parseCache = new ParseCache();
+  private readonly compileMemo = new CompileMemo();
   private readonly lkg: LastKnownGoodStore | undefined;
   readonly history: AuditHistory;
   readonly metrics: SourceMetrics | undefined;
@@ -637,6 +639,7 @@ export class Controller {
       facts: this.factsCache,
       memo: this.memo,
       parseCache: this.parseCache,
+      compileMemo: this.compileMemo,
       ...(this.previous ? { previous: this.previous } : {}),
       ...(inputs ? { inputs } : {}),
       options: this.options(),
