@@ -35,6 +35,8 @@ import { CanaryRelease, ReleaseMetrics, type CanarySink } from './canary-release
 import type { CanaryRecord } from './history.js';
 
 export const DEFAULT_INTERVAL_MS = 30_000;
+/** The shortest time between two reads of a Kubernetes source (its objects are the watch's, in memory). */
+const KUBERNETES_MIN_READ_INTERVAL_MS = 100;
 
 /** The part of the serving process the controller needs (the Gateway or ServingState fit). */
 export interface ConfigSink {
@@ -315,7 +317,7 @@ export class Controller {
     const existing = this.runtimes.get(name);
     if (existing && sameLocation(existing.decl, decl)) {
       existing.decl = decl;
-      this.schedule.ensure(name, this.intervalOf(decl));
+      this.schedule.ensure(name, this.intervalOf(decl), this.minIntervalOf(decl));
       return existing;
     }
     existing?.driver.close();
@@ -323,7 +325,7 @@ export class Controller {
     const rt: SourceRuntime = { decl, driver, firstSeen: new Map() };
     this.runtimes.set(name, rt);
     this.schedule.remove(name);
-    this.schedule.ensure(name, this.intervalOf(decl));
+    this.schedule.ensure(name, this.intervalOf(decl), this.minIntervalOf(decl));
     if (driver.watch && this.opts.poll !== false) driver.watch(() => this.trigger(name));
     return rt;
   }
@@ -335,6 +337,16 @@ export class Controller {
   }
 
   /**
+   * A Kubernetes source is read from the watch's objects in memory, so successive changes need not
+   * wait the minimum meant for remote fetches: a burst of watch events still becomes one read now and
+   * one more 100 ms later.
+   */
+  private minIntervalOf(decl: DeclaredSource): number | undefined {
+    if (decl.kind !== 'kubernetes') return undefined;
+    return Math.min(KUBERNETES_MIN_READ_INTERVAL_MS, this.opts.minFetchIntervalMs ?? KUBERNETES_MIN_READ_INTERVAL_MS);
+  }
+
+  /**
    * Polls every source at least every `ms` (undefined: each at its own interval). The fleet sets it
    * while its bus is down: a webhook then reaches one replica only, and the others must find the
    * change by polling.
@@ -342,7 +354,7 @@ export class Controller {
   setPollCap(ms: number | undefined): void {
     if (ms === this.pollCapMs) return;
     this.pollCapMs = ms;
-    for (const [name, rt] of this.runtimes) this.schedule.ensure(name, this.intervalOf(rt.decl));
+    for (const [name, rt] of this.runtimes) this.schedule.ensure(name, this.intervalOf(rt.decl), this.minIntervalOf(rt.decl));
     this.arm();
   }
 

@@ -33,6 +33,8 @@ export interface ScheduleOptions {
 
 interface Entry {
   intervalMs: number;
+  /** This source's shortest time between fetches, when it differs from the schedule's. */
+  minFetchIntervalMs?: number;
   /** When the last fetch was taken (due or forced). */
   lastTakenAt?: number;
   /** When the source was last fetched successfully, for a changed interval to apply at once. */
@@ -50,13 +52,18 @@ export class FetchSchedule {
     private readonly opts: ScheduleOptions = {},
   ) {}
 
-  /** Adds a source (due at once) or updates its interval; a shorter interval takes effect now. */
-  ensure(name: string, intervalMs: number): void {
+  /**
+   * Adds a source (due at once) or updates its interval; a shorter interval takes effect now.
+   * `minFetchIntervalMs` overrides the schedule's minimum for this source (one read from memory).
+   */
+  ensure(name: string, intervalMs: number, minFetchIntervalMs?: number): void {
     const e = this.entries.get(name);
     if (!e) {
-      this.entries.set(name, { intervalMs, failures: 0, dueAt: 0, forced: true });
+      this.entries.set(name, { intervalMs, failures: 0, dueAt: 0, forced: true, ...(minFetchIntervalMs !== undefined ? { minFetchIntervalMs } : {}) });
       return;
     }
+    if (minFetchIntervalMs !== undefined) e.minFetchIntervalMs = minFetchIntervalMs;
+    else delete e.minFetchIntervalMs;
     if (e.intervalMs === intervalMs) return;
     e.intervalMs = intervalMs;
     if (e.failures === 0 && e.lastSuccessAt !== undefined) e.dueAt = Math.min(e.dueAt, e.lastSuccessAt + this.jittered(intervalMs));
@@ -77,10 +84,10 @@ export class FetchSchedule {
   /** Sources to fetch now, their forced flags cleared; a forced source fetched too recently waits. */
   takeDue(): string[] {
     const now = this.clock.now();
-    const min = this.opts.minFetchIntervalMs ?? 1000;
     const out: string[] = [];
     for (const [n, e] of this.entries) {
       if (!(e.forced || e.dueAt <= now)) continue;
+      const min = this.minOf(e);
       if (e.lastTakenAt !== undefined && now - e.lastTakenAt < min) {
         // Stays forced, and due when the minimum interval has passed: one more fetch, not one per trigger.
         if (e.forced) e.dueAt = Math.min(e.dueAt, e.lastTakenAt + min);
@@ -124,9 +131,12 @@ export class FetchSchedule {
   /** The earliest due time, if any source is scheduled. */
   next(): number | undefined {
     let next = Infinity;
-    const min = this.opts.minFetchIntervalMs ?? 1000;
-    for (const e of this.entries.values()) next = Math.min(next, e.forced ? Math.max(0, (e.lastTakenAt ?? -Infinity) + min) : e.dueAt);
+    for (const e of this.entries.values()) next = Math.min(next, e.forced ? Math.max(0, (e.lastTakenAt ?? -Infinity) + this.minOf(e)) : e.dueAt);
     return Number.isFinite(next) ? next : undefined;
+  }
+
+  private minOf(e: Entry): number {
+    return e.minFetchIntervalMs ?? this.opts.minFetchIntervalMs ?? 1000;
   }
 
   private jittered(ms: number): number {

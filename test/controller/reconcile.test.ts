@@ -217,6 +217,26 @@ describe('fetch schedule (a fake clock)', () => {
     assert.equal(s.dueAt('ops'), clock.t + 5_000);
   });
 
+  it('coalesces a burst of triggers into one fetch now and one after the minimum, per source', () => {
+    const clock = fakeClock();
+    const s = new FetchSchedule(clock, { jitter: 0, minFetchIntervalMs: 1_000 });
+    s.ensure('ops', 30_000);
+    s.ensure('cluster', 30_000, 100); // a Kubernetes source: read from memory
+    assert.deepEqual(s.takeDue(), ['cluster', 'ops']);
+    s.succeeded('cluster');
+    s.succeeded('ops');
+    for (let i = 0; i < 5; i++) s.force();
+    clock.t += 50;
+    assert.deepEqual(s.takeDue(), [], 'both fetched too recently');
+    assert.equal(s.next(), clock.t + 50, 'the Kubernetes source is due first, 100 ms after its last read');
+    clock.t += 50;
+    assert.deepEqual(s.takeDue(), ['cluster'], 'one more read of the cluster; the git source still waits');
+    s.succeeded('cluster');
+    assert.deepEqual(s.takeDue(), [], 'the burst was one fetch, not five');
+    clock.t += 900;
+    assert.deepEqual(s.takeDue(), ['ops']);
+  });
+
   it('spreads replicas apart with jitter from the injected randomness', () => {
     const clock = fakeClock();
     const low = new FetchSchedule(clock, { jitter: 0.1, random: () => 0 });
