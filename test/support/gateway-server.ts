@@ -1,6 +1,7 @@
 // A minimal gateway around one Runtime for data-plane tests: the serve process's own HTTP/1.1 front
 // on a plain net.Server (listener management, TLS and HTTP/2 are the serve process's, tested there).
 
+import { EventEmitter } from 'node:events';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { buildRuntime } from '../../src/dataplane/runtime.js';
 import type { RequestInfo, Runtime } from '../../src/dataplane/runtime-types.js';
@@ -14,6 +15,11 @@ export interface TestGateway {
   readonly front: Http1Front;
   /** Every finished request, in completion order. */
   readonly done: RequestInfo[];
+  /**
+   * 'request' as the front hands a request to the runtime (counted in inflight()), and 'done'
+   * (RequestInfo) as it finishes, after the runtime counted it out.
+   */
+  readonly events: EventEmitter;
   close(): Promise<void>;
 }
 
@@ -30,11 +36,21 @@ export const FRONT_LIMITS: FrontLimits = {
 
 export async function startGateway(ir: IR, opts: { random?: () => number } = {}): Promise<TestGateway> {
   const done: RequestInfo[] = [];
-  const runtime = buildRuntime(ir, {}, { generation: 1, hash: 'test', onRequestDone: (i) => done.push(i), random: opts.random });
+  const events = new EventEmitter();
+  const runtime = buildRuntime(ir, {}, {
+    generation: 1, hash: 'test', random: opts.random,
+    onRequestDone: (i) => {
+      done.push(i);
+      events.emit('done', i);
+    },
+  });
   const listener = ir.listeners[0]?.name ?? 'none';
   let port = 0;
   const front = new Http1Front(FRONT_LIMITS, {
-    request: (req, res) => runtime.handle(req, res, { listener, port, tls: false }),
+    request: (req, res) => {
+      runtime.handle(req, res, { listener, port, tls: false });
+      events.emit('request');
+    },
     upgrade: (req, socket, head) => runtime.handleUpgrade(req, socket, head, { listener, port, tls: false }),
   }, 1000);
   const server = net.createServer({ noDelay: true });
@@ -53,6 +69,7 @@ export async function startGateway(ir: IR, opts: { random?: () => number } = {})
     runtime,
     front,
     done,
+    events,
     async close() {
       for (const s of sockets) s.destroy();
       front.close();
