@@ -7,6 +7,7 @@ import { buildRuntime } from '../../src/dataplane/runtime.js';
 import type { RequestInfo, Runtime } from '../../src/dataplane/runtime-types.js';
 import type { IR } from '../../src/ir/types.js';
 import { Http1Front, type FrontLimits } from '../../src/serve/http1-front.js';
+import { request } from './http-client.js';
 
 export interface TestGateway {
   readonly port: number;
@@ -77,4 +78,14 @@ export async function startGateway(ir: IR, opts: { random?: () => number } = {})
       await runtime.drain(0);
     },
   };
+}
+
+/**
+ * One request through the gateway to its upstream and back (the route for `path` must forward).
+ * The gateway and a test's upstreams share one event loop, so once the answer is in, the upstream
+ * has read whatever the gateway had sent it before: what it has not seen by then was never sent.
+ */
+export async function roundTrip(gw: TestGateway, path: string): Promise<void> {
+  const r = await request(gw.port, { path, headers: { host: 'a' } });
+  if (r.status !== 200) throw new Error(`the round trip through the gateway to ${path} got ${r.status}, not 200`);
 }
