@@ -64,7 +64,7 @@ describe('path-confusion corpus (HARDENING case 33)', () => {
       const x = await sendRaw(gw.port, `GET ${row.path} HTTP/1.1\r\nHost: a\r\nconnection: close\r\n\r\n`);
       assert.ok(x.closed, 'the gateway closes the connection after the response');
       assert.equal(x.statuses[0], row.expect, x.text.slice(0, 200));
-      await roundTrip(gw, BARRIER);
+      await roundTrip(gw.port, BARRIER);
       const seen = up.requests.slice(before).filter((r) => !r.requestLine.includes(BARRIER));
       if (row.expect === 200) {
         assert.equal(seen.length, 1);

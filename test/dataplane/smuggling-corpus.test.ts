@@ -47,7 +47,7 @@ describe('HTTP/1.1 smuggling corpus (HARDENING case 31)', () => {
       assert.ok(x.closed, 'connection must close');
       assert.equal(x.statuses[0], row.expect.status, x.text.slice(0, 200));
       if (!row.expect.close) assert.deepEqual(x.statuses, [row.expect.status, 200], x.text.slice(0, 300));
-      await roundTrip(gw, BARRIER);
+      await roundTrip(gw.port, BARRIER);
       const seen = up.requests.slice(before).filter((r) => !ours(r.requestLine));
       assert.equal(seen.length, row.expect.upstreamRequests);
       assert.deepEqual(up.parseErrors, [], 'the upstream only ever receives well-framed requests');
@@ -63,7 +63,7 @@ describe('HTTP/1.1 smuggling corpus (HARDENING case 31)', () => {
         const x = await sendRaw(gw.port, VALID + row.raw);
         assert.ok(x.closed, 'connection must close');
         assert.equal(x.statuses.at(-1), row.expect.status, x.text.slice(0, 300));
-        await roundTrip(gw, BARRIER);
+        await roundTrip(gw.port, BARRIER);
         const seen = up.requests.slice(before).filter((r) => !ours(r.requestLine));
         assert.ok(seen.length <= 1, `upstream saw ${seen.length} requests`);
         for (const r of seen) assert.equal(r.requestLine, 'GET /valid HTTP/1.1');

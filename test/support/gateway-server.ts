@@ -81,11 +81,11 @@ export async function startGateway(ir: IR, opts: { random?: () => number } = {})
 }
 
 /**
- * One request through the gateway to its upstream and back (the route for `path` must forward).
- * The gateway and a test's upstreams share one event loop, so once the answer is in, the upstream
- * has read whatever the gateway had sent it before: what it has not seen by then was never sent.
+ * One HTTP/1.1 request through the gateway on `port` to an upstream and back (the route for `path`
+ * must forward). The gateway and a test's upstreams share one event loop, so once the answer is in,
+ * every upstream has read whatever the gateway had sent it before: what none has seen was never sent.
  */
-export async function roundTrip(gw: TestGateway, path: string): Promise<void> {
-  const r = await request(gw.port, { path, headers: { host: 'a' } });
+export async function roundTrip(port: number, path: string): Promise<void> {
+  const r = await request(port, { path, headers: { host: 'a' } });
   if (r.status !== 200) throw new Error(`the round trip through the gateway to ${path} got ${r.status}, not 200`);
 }
