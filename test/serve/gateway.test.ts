@@ -107,7 +107,7 @@ describe('Gateway', () => {
     const p2 = await freePort();
     await g.apply(makeIR([{ port: p1, routes: ['/'] }]), {}, meta);
     const held = nextEvent(heldRequests, 'held', 'the request to be in flight');
-    const slow = request(`http://127.0.0.1:${p1}/held`, { agent: new http.Agent({ keepAlive: true }) });
+    const slow = request(`http://127.0.0.1:${p1}/wait-for-release`, { agent: new http.Agent({ keepAlive: true }) });
     await held;
     const res = await g.apply(makeIR([{ port: p2, routes: ['/'] }]), {}, meta);
     assert.deepEqual(res.ok && res.listeners, { added: [`listener-${p2}`], removed: [`listener-${p1}`], kept: [] });
@@ -134,7 +134,7 @@ describe('Gateway', () => {
     const idleClosed = new Promise<void>((r) => idle.once('close', () => r()));
     const held = nextEvent(heldRequests, 'held', 'the request to be in flight');
     // answered only if the test released it: only the drain deadline can end it
-    const stuck = request(`http://127.0.0.1:${gone}/held`).then(
+    const stuck = request(`http://127.0.0.1:${gone}/wait-for-release`).then(
       () => 'completed',
       () => 'cut',
     );

@@ -1,5 +1,5 @@
-// Small HTTP helpers for the serving tests: one request with its status, headers and body; a free
-// port on 127.0.0.1; and polling with a bounded number of tries.
+// Small HTTP helpers for the serving tests: one request with its status, headers and body, and
+// whether a port on 127.0.0.1 accepts connections.
 
 import http from 'node:http';
 import net from 'node:net';
@@ -22,21 +22,6 @@ export function request(url: string, options: http.RequestOptions & { body?: str
     req.setTimeout(15_000, () => req.destroy(new Error(`timeout: ${url}`)));
     req.end(options.body);
   });
-}
-
-/** Retry `check` every `everyMs` up to `tries` times; returns its first truthy value or throws. */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined | false>, tries = 100, everyMs = 100): Promise<T> {
-  let last: unknown;
-  for (let i = 0; i < tries; i++) {
-    try {
-      const v = await check();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  throw new Error(`gave up waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
 }
 
 /** Whether a TCP connection to the port is accepted. */

@@ -1,13 +1,13 @@
 // A minimal Runtime for the serving tests: prefix routes answered locally with the generation and
-// route id (a path with /held in it waits for the test), so swap, drain and worker behaviour can be observed.
+// route id (a /wait-for-release path waits for the test), so swap, drain and workers can be observed.
 
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BuildRuntime, ConnectionInfo, Runtime } from '../../src/dataplane/runtime-types.js';
 
 /**
- * Requests whose path has /held in it, answered only when the test calls release(): a request that
- * is certainly in flight for as long as the test needs. 'held' is emitted as each one arrives.
+ * Requests whose path has /wait-for-release in it, answered only when the test calls release(): a
+ * request certainly in flight for as long as the test needs. 'held' is emitted as each one arrives.
  */
 export class HeldRequests extends EventEmitter {
   private readonly waiting: (() => void)[] = [];
@@ -77,7 +77,7 @@ export const buildStubRuntime: BuildRuntime = (ir, _secrets, options) => {
       req.resume();
       if (!r) return finish(404, { localReply: 'no_route' });
       req.once('end', () => {
-        if (url.pathname.includes('/held')) heldRequests.add(() => finish(200, { route: r.id, held: true }));
+        if (url.pathname.includes('/wait-for-release')) heldRequests.add(() => finish(200, { route: r.id, held: true }));
         else finish(200, { route: r.id, remotePort: req.socket.remotePort });
       });
     },
