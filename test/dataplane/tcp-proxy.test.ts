@@ -15,7 +15,7 @@ import { defaultGlobal } from '../../src/compile/global-policy.js';
 import { closedPort, startUnaccepting } from '../support/fault-upstream.js';
 import { exchange as sendAndRead, closedByPeer } from '../support/socket-exchange.js';
 import { makeTestPKI, type TestPKI } from '../support/test-pki.js';
-import { nextEvent, pollUntil } from '../support/wait-until.js';
+import { nextEvent, nextTurn, pollUntil } from '../support/wait-until.js';
 
 interface Upstream {
   port: number;
@@ -179,7 +179,7 @@ describe('TCPMapping (case 43)', () => {
       let quietTurns = 0;
       pump.on('wrote', () => (quietTurns = 0));
       await pollUntil('the upstream to stay blocked while the client reads nothing', async () => {
-        await new Promise((r) => setImmediate(r));
+        await nextTurn();
         quietTurns = blocked ? quietTurns + 1 : 0;
         return quietTurns >= QUIET_TURNS;
       }, { everyMs: 0 });

@@ -7,7 +7,7 @@ import { startGateway, type TestGateway } from '../support/gateway-server.js';
 import { json, request } from '../support/http-client.js';
 import { startEcho, echoedHeader, type Echoed, type EchoUpstream } from '../support/echo-upstream.js';
 import { closedPort, startHeld, type HeldUpstream } from '../support/fault-upstream.js';
-import { whenTrue } from '../support/wait-until.js';
+import { nextTurn, whenTrue } from '../support/wait-until.js';
 import type { IRBackend, IRCluster } from '../../src/ir/types.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -153,7 +153,7 @@ describe('drain and upgrades', () => {
       drained = true;
     });
     // a turn of the event loop: a drain that did not wait for the request would have resolved by now
-    await new Promise((r) => setImmediate(r));
+    await nextTurn();
     assert.equal(drained, false, 'drain waits while the request runs');
     slow.release();
     await drain;
@@ -182,7 +182,7 @@ describe('drain and upgrades', () => {
       drained = true;
     });
     t.mock.timers.tick(99);
-    await new Promise((r) => setImmediate(r));
+    await nextTurn();
     assert.equal(drained, false, 'drain waits until its deadline');
     t.mock.timers.tick(1);
     await drain;

@@ -14,7 +14,7 @@ import { DEFAULT_OVERLOAD } from '../../src/compile/global-policy.js';
 import { OverloadMonitor, OVERLOAD_NO_KEEPALIVE, OVERLOAD_NORMAL, OVERLOAD_SHEDDING } from '../../src/serve/overload-monitor.js';
 import type { IROverload } from '../../src/ir/types.js';
 import { makeIR, testGlobal } from './ir-fixtures.js';
-import { pollUntil } from '../support/wait-until.js';
+import { nextTurn } from '../support/wait-until.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {
@@ -372,13 +372,15 @@ describe('OverloadMonitor', () => {
         // a blocked event loop: nothing else runs
       }
     };
-    const nextTurn = async (): Promise<void> => {
-      for (let i = 0; i < 2; i++) await new Promise((r) => setImmediate(r));
+    // two check phases: a timers phase runs between them
+    const timersPhase = async (): Promise<void> => {
+      await nextTurn();
+      await nextTurn();
     };
     blockFor(50);
-    await nextTurn();
+    await timersPhase();
     blockFor(200);
-    await nextTurn();
+    await timersPhase();
     const s = m.sample();
     assert.equal(s.level, OVERLOAD_SHEDDING, `delay seen: ${s.eventLoopDelayMs} ms`);
     m.stop();

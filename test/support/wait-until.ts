@@ -16,6 +16,14 @@ export class WaitTimeout extends Error {
   readonly code = 'PORTICO_ERR_TEST_WAIT_TIMEOUT';
 }
 
+/**
+ * One turn of the event loop (to the next check phase): I/O that was ready, in the test or in a
+ * gateway sharing its loop, has been read by then. A count of turns, never a time.
+ */
+export function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /** One source of wake-ups: an emitter and the events after which the condition may have changed. */
 export type Trigger = readonly [EventEmitter, ...string[]];
 
