@@ -80,7 +80,7 @@ type Assembled = Omit<RecordedRequest, 'connection'> | { error: string };
  * costs the same as one read (re-parsing everything received on every read made the recorder, not
  * the gateway, the slow part of a big upload on a busy machine).
  */
-class RequestAssembler {
+export class RequestAssembler {
   private state: 'head' | 'length' | 'size-line' | 'chunk-data' | 'chunk-end' | 'last-chunk-end' = 'head';
   private head = Buffer.alloc(0);
   private parsed: Extract<ParsedHead, { head: string }> | undefined;
