@@ -10,5 +10,6 @@ process.stdout.on('error', (err) => {
 
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
-  (err) => { console.error(err?.stack ?? String(err)); process.exitCode = 70; },
+  // Known failures were printed as one coded line by the command; what reaches here is a program fault.
+  (err) => { console.error(`portico: internal error (a fault in portico; please report it with what follows)\n${err?.stack ?? String(err)}`); process.exitCode = 70; },
 );

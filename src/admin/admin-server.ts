@@ -2,7 +2,7 @@
 // configuration and routes, Emissary's probe paths, and handlers other parts register (status, hooks).
 
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { METRICS_CONTENT_TYPE } from './metrics.js';
 import { redactPEM } from './config-view.js';
 
@@ -51,11 +51,34 @@ function sendText(res: ServerResponse, status: number, text: string, type = 'tex
   res.end(text);
 }
 
+export interface AdminServerOptions {
+  /** Further names the admin API answers for (`--admin-host`), besides loopback names, IP literals and the bound name. */
+  readonly hosts?: readonly string[];
+}
+
+/** A host name as `--admin-host` takes it: DNS labels, or an IP address (no port). */
+export function isAdminHostName(name: string): boolean {
+  const bare = name.startsWith('[') && name.endsWith(']') ? name.slice(1, -1) : name;
+  if (net.isIP(bare) !== 0) return true;
+  return name.length <= 253 && /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i.test(name);
+}
+
+/**
+ * DNS rebinding: a page an operator opens can point its own name at 127.0.0.1 and then read this
+ * API from the browser, with its own name in Host. So the API answers only for names that cannot be
+ * rebound: loopback names, IP literals (an IP's page is its own origin), the name it was bound to,
+ * and names the operator gave. Anyone who can reach the port directly can send any Host: this is
+ * no access control, which is why the address stays on loopback or a private network.
+ */
+const MISDIRECTED = { error: 'misdirected request: this admin API answers only for loopback names, IP addresses and --admin-host names' };
+
 export class AdminServer {
   private readonly server: http.Server;
   private readonly registered: Registered[] = [];
+  private readonly names = new Set(['localhost']);
 
-  constructor(private readonly view: AdminView) {
+  constructor(private readonly view: AdminView, options: AdminServerOptions = {}) {
+    for (const h of options.hosts ?? []) this.names.add(bareName(h));
     this.server = http.createServer({ headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1000, maxHeaderSize: 16384 }, (req, res) => {
       void this.handle(req, res).catch(() => {
         if (!res.headersSent) sendJSON(res, 500, { error: 'internal error' });
@@ -80,6 +103,7 @@ export class AdminServer {
   }
 
   listen(host: string, port: number): Promise<{ host: string; port: number }> {
+    this.names.add(bareName(host));
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen({ host, port }, () => {
@@ -101,6 +125,9 @@ export class AdminServer {
     const url = new URL(req.url ?? '/', 'http://admin.invalid');
     const method = req.method ?? 'GET';
     const reg = this.registered.find((r) => url.pathname === r.prefix || url.pathname.startsWith(r.prefix.endsWith('/') ? r.prefix : r.prefix + '/'));
+    // Webhook receivers are exempt: git hosts call them by the replica's public name, whatever it is,
+    // and each delivery proves itself with the shared secret; they only ever trigger a fetch.
+    if (reg?.prefix.startsWith('/hooks/') !== true && !this.hostAllowed(req.headers.host)) return sendJSON(res, 421, MISDIRECTED);
     if (reg) {
       if (!reg.methods.includes(method)) return this.notAllowed(res, reg.methods);
       return reg.handler(req, res, url);
@@ -124,8 +151,36 @@ export class AdminServer {
     }
   }
 
+  /** No Host at all is no browser's request; otherwise the name (port aside) must be one that cannot be rebound. */
+  private hostAllowed(host: string | undefined): boolean {
+    if (host === undefined) return true;
+    let name: string;
+    let port = '';
+    if (host.startsWith('[')) {
+      const close = host.indexOf(']');
+      if (close < 0) return false;
+      name = host.slice(1, close);
+      port = host.slice(close + 1);
+      if (net.isIPv6(name) && (port === '' || /^:\d{1,5}$/.test(port))) return true;
+      return false;
+    }
+    const colon = host.lastIndexOf(':');
+    name = colon < 0 ? host : host.slice(0, colon);
+    if (colon >= 0 && !/^\d{1,5}$/.test(host.slice(colon + 1))) return false;
+    name = bareName(name);
+    return net.isIPv4(name) || this.names.has(name);
+  }
+
   private notAllowed(res: ServerResponse, methods: readonly string[]): void {
     res.setHeader('allow', methods.join(', '));
     sendJSON(res, 405, { error: 'method not allowed; the admin API is read-only' });
   }
+}
+
+/** Lower case, no brackets, no trailing dot: how names are compared. */
+function bareName(name: string): string {
+  let n = name.toLowerCase();
+  if (n.startsWith('[') && n.endsWith(']')) n = n.slice(1, -1);
+  if (n.endsWith('.')) n = n.slice(0, -1);
+  return n;
 }

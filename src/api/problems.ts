@@ -12,6 +12,7 @@ export const PROBLEM_CODES = {
   YAMLDuplicateKey: 'error',
   YAMLTag: 'error',
   YAMLAlias: 'error',
+  YAMLMergeKey: 'error',
   FileTooLarge: 'error',
   TooManyDocuments: 'error',
   TooManyFiles: 'error',
@@ -26,8 +27,12 @@ export const PROBLEM_CODES = {
   MissingName: 'error',
   InvalidName: 'error',
   SchemaViolation: 'error',
-  UnknownField: 'error',
+  UnknownField: 'warning',
   NotImplemented: 'warning',
+  NotEnforced: 'error',
+  InvalidHeaderRule: 'error',
+  AboveLimit: 'warning',
+  ServicePathIgnored: 'warning',
   Deprecated: 'warning',
   ForbiddenKey: 'error',
   AnnotationInvalid: 'error',
@@ -38,13 +43,19 @@ export const PROBLEM_CODES = {
   InvalidService: 'error',
   WeightOverflow: 'error',
   RouteConflict: 'error',
+  RouteSplit: 'warning',
   MultipleShadows: 'error',
   ListenerConflict: 'error',
   SecretNotFound: 'error',
   SecretInvalid: 'error',
+  SecretFileOutside: 'error',
+  SecretShadowed: 'warning',
+  PrivateKeyInGit: 'warning',
   TLSContextNotFound: 'error',
+  TLSSecretMismatch: 'error',
   ResolverNotFound: 'error',
-  InvalidCORS: 'error',
+  BuiltinResolver: 'warning',
+  InvalidCORS: 'warning',
   ModuleNameInvalid: 'error',
   HostNotAttached: 'warning',
   MappingNotAttached: 'warning',
@@ -104,4 +115,15 @@ export function compareProblems(a: Problem, b: Problem): number {
 
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Codes `--strict` leaves as they are: notes that an object is not gateway configuration at all. */
+const STRICT_KEEPS: ReadonlySet<ProblemCode> = new Set<ProblemCode>(['NonEmissaryKind']);
+
+/**
+ * Problems as `--strict` judges them, for CI: every warning where Portico knows better than the
+ * configuration (unknown fields, not implemented, above limits, ...) becomes an error.
+ */
+export function strictProblems(problems: readonly Problem[]): Problem[] {
+  return problems.map((p) => (p.severity === 'warning' && !STRICT_KEEPS.has(p.code) ? { ...p, severity: 'error' } : p));
 }

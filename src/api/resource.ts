@@ -13,6 +13,7 @@ export const KINDS = [
   'Module',
   'Secret',
   'Resolver',
+  'Source',
 ] as const;
 export type Kind = (typeof KINDS)[number];
 

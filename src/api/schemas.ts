@@ -13,6 +13,7 @@ import { TCPMappingSpecSchema, TCP_MAPPING_NOT_IMPLEMENTED } from './kinds/tcp-m
 import { ModuleSpecSchema, MODULE_NOT_IMPLEMENTED } from './kinds/module.js';
 import { SecretSpecSchema, SECRET_NOT_IMPLEMENTED } from './kinds/secret.js';
 import { ResolverSpecSchema, RESOLVER_NOT_IMPLEMENTED } from './kinds/resolver.js';
+import { SourceSpecSchema, SOURCE_NOT_IMPLEMENTED } from './kinds/source.js';
 
 export type { MappingSpec } from './kinds/mapping.js';
 export type { HostSpec } from './kinds/host.js';
@@ -22,6 +23,7 @@ export type { TCPMappingSpec } from './kinds/tcp-mapping.js';
 export type { ModuleSpec, AmbassadorModuleConfig } from './kinds/module.js';
 export type { SecretSpec } from './kinds/secret.js';
 export type { ResolverSpec } from './kinds/resolver.js';
+export type { SourceSpec } from './kinds/source.js';
 export type { KindSchemaEntry } from './kinds/shared-fields.js';
 
 export const KIND_SCHEMAS: Readonly<Record<Kind, KindSchemaEntry>> = Object.freeze({
@@ -33,6 +35,7 @@ export const KIND_SCHEMAS: Readonly<Record<Kind, KindSchemaEntry>> = Object.free
   Module: { schema: ModuleSpecSchema, notImplemented: MODULE_NOT_IMPLEMENTED },
   Secret: { schema: SecretSpecSchema, notImplemented: SECRET_NOT_IMPLEMENTED },
   Resolver: { schema: ResolverSpecSchema, notImplemented: RESOLVER_NOT_IMPLEMENTED },
+  Source: { schema: SourceSpecSchema, notImplemented: SOURCE_NOT_IMPLEMENTED },
 });
 
 /** The apiVersion each kind is written with in its current form. */
@@ -45,6 +48,7 @@ export const KIND_API_VERSIONS: Readonly<Record<Kind, string>> = Object.freeze({
   Module: 'getambassador.io/v3alpha1',
   Secret: 'v1',
   Resolver: 'portico.dev/v1alpha1',
+  Source: 'portico.dev/v1alpha1',
 });
 
 const compiled = new Map<Kind, TypeCheck<TSchema>>();

@@ -9,11 +9,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readHistory, type HistoryEntry } from '../controller/history.js';
+import { parse, UsageError, withUsage } from './args.js';
+import { CommandError } from './command-errors.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../../examples/', import.meta.url));
 const BIN = fileURLToPath(new URL('../../../bin/portico.js', import.meta.url));
 
-const USAGE = 'usage: portico demo [--port N] [--admin-port N]';
+export const USAGE = `usage: portico demo [--port N] [--admin-port N]
+
+  --port N           the gateway's port (default: a free one)
+  --admin-port N     the admin API's port (default: a free one)
+  Ctrl-C stops everything and removes the temporary folder.`;
+
+function portArg(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[0-9]{1,5}$/.test(value) || Number(value) < 1 || Number(value) > 65535) throw new UsageError(`${flag} needs a port number from 1 to 65535, got '${value}'`);
+  return Number(value);
+}
 
 const DEMO_GIT_ENV = {
   GIT_AUTHOR_NAME: 'Portico Demo',
@@ -110,28 +122,18 @@ function describeEntry(e: HistoryEntry): string {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let gatewayPort: number | undefined;
-  let adminPort: number | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const v = argv[i + 1];
-    if ((a === '--port' || a === '--admin-port') && v && /^[0-9]+$/.test(v)) {
-      if (a === '--port') gatewayPort = Number(v);
-      else adminPort = Number(v);
-      i++;
-    } else if (a === '-h' || a === '--help') {
-      console.log(USAGE);
-      return 0;
-    } else {
-      console.error(`portico demo: unknown argument '${a}'\n${USAGE}`);
-      return 2;
-    }
-  }
+  return withUsage('demo', USAGE, () => demo(argv));
+}
+
+async function demo(argv: string[]): Promise<number> {
+  const { values: opts, positionals } = parse(argv, { port: { type: 'string' }, 'admin-port': { type: 'string' } }, USAGE);
+  if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+  let gatewayPort = portArg('--port', opts.port);
+  let adminPort = portArg('--admin-port', opts['admin-port']);
   try {
     execFileSync('git', ['--version'], { stdio: 'ignore' });
   } catch {
-    console.error('portico demo: git is needed (the gateway syncs from git repositories)');
-    return 1;
+    throw new CommandError('PORTICO_ERR_GIT_SPAWN', 'git is needed (the gateway syncs from git repositories) and cannot be run');
   }
 
   const dir = mkdtempSync(join(tmpdir(), 'portico-demo-'));
@@ -161,9 +163,8 @@ export async function run(argv: string[]): Promise<number> {
     makeRepo('team-shop', join(dir, 'team-shop'), values);
     makeRepo('team-search', join(dir, 'team-search'), values);
   } catch (err) {
-    console.error(`portico demo: cannot set up the demo: ${(err as Error).message}`);
     await cleanup();
-    return 1;
+    throw new CommandError('PORTICO_ERR_DEMO', `cannot set up the demo: ${(err as Error).message}`);
   }
 
   const stateDir = join(dir, 'state');
@@ -192,14 +193,15 @@ export async function run(argv: string[]): Promise<number> {
     if (!ready) await new Promise((r) => setTimeout(r, 200));
   }
   if (!ready) {
-    console.error('portico demo: the gateway did not become ready; its log:\n');
+    let tail = '';
     try {
-      console.error(readFileSync(logFile, 'utf8').split('\n').slice(-30).join('\n'));
+      tail = readFileSync(logFile, 'utf8').split('\n').slice(-30).join('\n');
     } catch {}
     stop();
     await exited;
     await cleanup();
-    return 1;
+    if (tail) process.stderr.write(`the gateway's log:\n${tail}\n`);
+    throw new CommandError('PORTICO_ERR_DEMO', 'the gateway did not become ready (its log is above)');
   }
 
   const g = `http://127.0.0.1:${gatewayPort}`;

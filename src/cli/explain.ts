@@ -3,18 +3,19 @@
 
 import { formatExplainText } from '../review/explain-format.js';
 import { Explainer } from '../review/explain-engine.js';
-import { loadConfig } from '../review/load-config.js';
 import { parseHeaderArg, parseRequestLine, RequestSpecError } from '../review/request-spec.js';
 import { formatProblemText } from './validate.js';
 import { oneOf, parse, UsageError, withUsage } from './args.js';
+import { printNotes, readOffline, SOURCE_OPTIONS, SOURCE_USAGE } from './offline-args.js';
 
-const USAGE = `usage: portico explain PATH... 'METHOD URL' [-H 'name: value']... [--listener NAME | --port N] [--format text|json] [--ambassador-id ID]
+export const USAGE = `usage: portico explain PATH... 'METHOD URL' [-H 'name: value']... [--listener NAME | --port N] [--format text|json] [options]
 
+${SOURCE_USAGE}
   e.g. portico explain config/ 'GET https://api.example.com/orders/42' -H 'x-user: alice'
   exit 0 when a route serves the request (forward or redirect), 1 when nothing does, 2 on usage errors`;
 
 export async function run(argv: string[]): Promise<number> {
-  return withUsage(async () => {
+  return withUsage('explain', USAGE, async () => {
     const { values, positionals } = parse(
       argv,
       {
@@ -22,19 +23,19 @@ export async function run(argv: string[]): Promise<number> {
         listener: { type: 'string' },
         port: { type: 'string' },
         format: { type: 'string' },
-        'ambassador-id': { type: 'string' },
+        ...SOURCE_OPTIONS,
       },
       USAGE,
     );
     const format = oneOf(values.format, ['text', 'json'] as const, 'text', '--format');
     const at = positionals.findIndex((p) => /^([A-Za-z]+\s+)?https?:\/\//i.test(p.trim()));
-    if (at === -1) throw new UsageError(`missing the request, e.g. 'GET https://api.example.com/orders/42'\n\n${USAGE}`);
+    if (at === -1) throw new UsageError(`missing the request, e.g. 'GET https://api.example.com/orders/42'`);
     const paths = positionals.filter((_, i) => i !== at);
-    if (paths.length === 0) throw new UsageError(`missing configuration PATH\n\n${USAGE}`);
+    if (paths.length === 0 && !(values.source && values.source.length > 0)) throw new UsageError('missing configuration PATH (or --source NAME=URL)');
     if (values.listener !== undefined && values.port !== undefined) throw new UsageError('give --listener or --port, not both');
     let port: number | undefined;
     if (values.port !== undefined) {
-      if (!/^\d{1,5}$/.test(values.port)) throw new UsageError(`--port must be a port number (got '${values.port}')`);
+      if (!/^\d{1,5}$/.test(values.port) || Number(values.port) > 65535) throw new UsageError(`--port must be a port number (got '${values.port}')`);
       port = Number(values.port);
     }
     let spec;
@@ -44,10 +45,12 @@ export async function run(argv: string[]): Promise<number> {
       if (err instanceof RequestSpecError) throw new UsageError(err.message);
       throw err;
     }
-    const config = await loadConfig(paths, values['ambassador-id'] ?? 'default');
-    for (const p of config.report.problems) if (p.severity === 'error') process.stderr.write(formatProblemText(p) + '\n');
-    if (config.report.errors > 0) process.stderr.write(`note: the configuration has ${config.report.errors} error(s); resources in error are left out, as the gateway would\n`);
-    const result = new Explainer(config.ir, config.resources).explain(spec, { ...(values.listener !== undefined ? { listener: values.listener } : {}), ...(port !== undefined ? { port } : {}) });
+    const state = await readOffline(paths, values);
+    const report = state.result.report;
+    for (const p of report.problems) if (p.severity === 'error') process.stderr.write(formatProblemText(p) + '\n');
+    if (report.errors > 0) process.stderr.write(`note: the configuration has ${report.errors} error(s): serve would refuse it and keep its last good one; explained here with the resources in error left out\n`);
+    printNotes(state);
+    const result = new Explainer(state.result.ir, state.resources).explain(spec, { ...(values.listener !== undefined ? { listener: values.listener } : {}), ...(port !== undefined ? { port } : {}) });
     process.stdout.write(format === 'json' ? JSON.stringify(result, null, 2) + '\n' : formatExplainText(result));
     return ['forward', 'redirect', 'https_redirect', 'cors_preflight'].includes(result.outcome) ? 0 : 1;
   });

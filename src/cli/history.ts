@@ -1,57 +1,46 @@
 // `portico history [--state DIR] [--source NAME] [--limit N] [--format text|json]`: prints the audit
 // history the git controller appended in its state folder, oldest first.
 
-import { existsSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { readHistory, type HistoryEntry } from '../controller/history.js';
+import { oneOf, parse, UsageError, withUsage } from './args.js';
+import { CommandError } from './command-errors.js';
 
 export const DEFAULT_STATE_DIR = '.portico';
 
-const USAGE = 'usage: portico history [--state DIR] [--source NAME] [--limit N] [--format text|json]';
+export const USAGE = `usage: portico history [--state DIR] [--source NAME] [--limit N] [--format text|json]
+
+  --state DIR        the state folder serve writes (default .portico)
+  --source NAME      only this source's attempts
+  --limit N          only the last N attempts
+  --format text|json (default text)`;
 
 export async function run(argv: string[]): Promise<number> {
-  let stateDir = DEFAULT_STATE_DIR;
-  let source: string | undefined;
-  let limit: number | undefined;
-  let format = 'text';
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const value = (): string | undefined => {
-      const eq = a.indexOf('=');
-      if (eq >= 0) return a.slice(eq + 1);
-      return argv[++i];
-    };
-    const flag = a.split('=')[0];
-    if (flag === '--state') stateDir = value() ?? '';
-    else if (flag === '--source') source = value();
-    else if (flag === '--limit') limit = Number(value());
-    else if (flag === '--format') format = value() ?? '';
-    else if (a === '-h' || a === '--help') {
-      console.log(USAGE);
-      return 0;
-    } else {
-      console.error(`portico history: unknown argument '${a}'\n${USAGE}`);
-      return 2;
+  return withUsage('history', USAGE, async () => {
+    const { values, positionals } = parse(argv, { state: { type: 'string' }, source: { type: 'string' }, limit: { type: 'string' }, format: { type: 'string' } }, USAGE);
+    if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}' (give the state folder with --state DIR)`);
+    const stateDir = values.state ?? DEFAULT_STATE_DIR;
+    if (stateDir === '') throw new UsageError('--state needs a folder');
+    const format = oneOf(values.format, ['text', 'json'] as const, 'text', '--format');
+    let limit: number | undefined;
+    if (values.limit !== undefined) {
+      if (!/^[0-9]+$/.test(values.limit) || Number(values.limit) < 1) throw new UsageError(`--limit needs a whole number >= 1, got '${values.limit}'`);
+      limit = Number(values.limit);
     }
-  }
-  if (!stateDir || (format !== 'text' && format !== 'json') || (limit !== undefined && !(limit > 0))) {
-    console.error(USAGE);
-    return 2;
-  }
-  if (!existsSync(stateDir)) {
-    console.error(`portico history: state folder '${stateDir}' does not exist (use --state DIR)`);
-    return 1;
-  }
-  const entries = readHistory(stateDir, { ...(source ? { source } : {}), ...(limit ? { limit } : {}) });
-  if (format === 'json') {
-    process.stdout.write(JSON.stringify(entries, null, 2) + '\n');
+    if (!statSync(stateDir, { throwIfNoEntry: false })?.isDirectory()) throw new CommandError('PORTICO_ERR_STATE_DIR', `state folder '${stateDir}' does not exist or is not a folder (give the one serve uses with --state DIR)`);
+    const source = values.source;
+    const entries = readHistory(stateDir, { ...(source ? { source } : {}), ...(limit ? { limit } : {}) });
+    if (format === 'json') {
+      process.stdout.write(JSON.stringify(entries, null, 2) + '\n');
+      return 0;
+    }
+    if (entries.length === 0) {
+      console.log('no attempts recorded yet');
+      return 0;
+    }
+    for (const e of entries) process.stdout.write(formatEntry(e) + '\n');
     return 0;
-  }
-  if (entries.length === 0) {
-    console.log('no attempts recorded yet');
-    return 0;
-  }
-  for (const e of entries) process.stdout.write(formatEntry(e) + '\n');
-  return 0;
+  });
 }
 
 export function formatEntry(e: HistoryEntry & { at: string }): string {

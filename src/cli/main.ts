@@ -1,8 +1,17 @@
-// The `portico` command line: one module per command under src/cli/, each exporting
+// The `portico` command line: one module per command under src/cli/, each exporting its USAGE and
 // `run(argv): Promise<number>` (the exit code). Modules load lazily so `validate` stays fast.
 
-const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> }> = {
-  validate: { summary: 'load + compile; print problems (exit 0 ok/warnings, 1 errors, 2 usage)', load: () => import('./validate.js') },
+import { closestName } from '../load/closest-name.js';
+import { unknownOption, wantsHelp, wantsVersion } from './args.js';
+import { EXIT_USAGE, versionLine } from './command-errors.js';
+
+interface CommandModule {
+  readonly USAGE: string;
+  run(argv: string[]): Promise<number>;
+}
+
+const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
+  validate: { summary: 'load + compile; print problems (exit 0 ok/warnings, 1 errors)', load: () => import('./validate.js') },
   render: { summary: 'print the master configuration (IR) as JSON or YAML', load: () => import('./render.js') },
   routes: { summary: 'print the route table in evaluation order', load: () => import('./routes.js') },
   serve: { summary: 'run the gateway from --config DIR and/or --source NAME=URL#BRANCH:PATH', load: () => import('./serve.js') },
@@ -14,31 +23,57 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv
 };
 
 export function usage(): string {
-  const lines = ['usage: portico <command> [options]', '', 'commands:'];
+  const lines = ['usage: portico COMMAND [options]', '       portico help COMMAND | portico COMMAND --help', '       portico --version', '', 'commands:'];
   for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(9)} ${c.summary}`);
+  lines.push('', 'exit codes: 0 done, 1 failed (problems, or PORTICO_ERR_* and one line), 2 usage error; plan also 3 (changes)');
   return lines.join('\n');
+}
+
+function unknownCommand(cmd: string): string {
+  const guess = closestName(cmd, Object.keys(COMMANDS));
+  return `unknown command '${cmd}'${guess ? ` (did you mean '${guess}'?)` : ''}`;
+}
+
+function usageError(message: string): number {
+  process.stderr.write(`portico: ${message}\n\n${usage()}\n`);
+  return EXIT_USAGE;
+}
+
+async function load(cmd: string): Promise<CommandModule> {
+  return COMMANDS[cmd]!.load();
 }
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
-  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
-    console.log(usage());
-    return cmd ? 0 : 2;
+  if (cmd === undefined) return usageError('missing COMMAND');
+  if (cmd === '--help' || cmd === '-h') {
+    process.stdout.write(`${usage()}\n`);
+    return 0;
   }
-  const entry = COMMANDS[cmd];
-  if (!entry) {
-    console.error(`portico: unknown command '${cmd}'\n\n${usage()}`);
-    return 2;
+  if (cmd === '--version') {
+    process.stdout.write(`${versionLine()}\n`);
+    return 0;
   }
-  let mod: { run(argv: string[]): Promise<number> };
-  try {
-    mod = await entry.load();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') {
-      console.error(`portico: command '${cmd}' is not available in this build`);
-      return 2;
+  if (cmd === 'help') {
+    const topic = rest[0];
+    if (topic === undefined) {
+      process.stdout.write(`${usage()}\n`);
+      return 0;
     }
-    throw err;
+    if (!Object.hasOwn(COMMANDS, topic)) return usageError(unknownCommand(topic));
+    process.stdout.write(`${(await load(topic)).USAGE}\n`);
+    return 0;
+  }
+  if (cmd.startsWith('-')) return usageError(unknownOption(cmd, []));
+  if (!Object.hasOwn(COMMANDS, cmd)) return usageError(unknownCommand(cmd));
+  const mod = await load(cmd);
+  if (wantsHelp(rest)) {
+    process.stdout.write(`${mod.USAGE}\n`);
+    return 0;
+  }
+  if (wantsVersion(rest)) {
+    process.stdout.write(`${versionLine()}\n`);
+    return 0;
   }
   return mod.run(rest);
 }

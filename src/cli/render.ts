@@ -3,18 +3,22 @@
 
 import { stringify } from 'yaml';
 import { canonicalJSON } from '../ir/canonical.js';
-import { compilePaths } from './compile-paths.js';
+import { readOffline, SOURCE_OPTIONS, SOURCE_USAGE, printNotes } from './offline-args.js';
 import { formatProblemText } from './validate.js';
 import { oneOf, parse, UsageError, withUsage } from './args.js';
 
-const USAGE = 'usage: portico render PATH... [--format json|yaml] [--ambassador-id ID]';
+export const USAGE = `usage: portico render PATH... [--format json|yaml] [options]
+
+${SOURCE_USAGE}`;
 
 export async function run(argv: string[]): Promise<number> {
-  return withUsage(async () => {
-    const { values, positionals } = parse(argv, { format: { type: 'string' }, 'ambassador-id': { type: 'string' } }, USAGE);
+  return withUsage('render', USAGE, async () => {
+    const { values, positionals } = parse(argv, { format: { type: 'string' }, ...SOURCE_OPTIONS }, USAGE);
     const format = oneOf(values.format, ['json', 'yaml'] as const, 'json', '--format');
-    if (positionals.length === 0) throw new UsageError(USAGE);
-    const result = await compilePaths(positionals, values['ambassador-id'] ?? 'default');
+    if (positionals.length === 0 && !(values.source && values.source.length > 0)) throw new UsageError('missing configuration PATH (or --source NAME=URL)');
+    const state = await readOffline(positionals, values);
+    const result = state.result;
+    printNotes(state);
     for (const p of result.report.problems) process.stderr.write(formatProblemText(p) + '\n');
     const doc = JSON.parse(canonicalJSON({ hash: result.hash, ir: result.ir })) as unknown;
     process.stdout.write(format === 'yaml' ? stringify(doc, { aliasDuplicateObjects: false }) : JSON.stringify(doc, null, 2) + '\n');

@@ -1,11 +1,13 @@
 // `portico routes PATH...`: the route table in evaluation order, with owner and origin.
 
 import { routeTable, matchSummary, type RouteRow } from '../ir/route-table.js';
-import { compilePaths } from './compile-paths.js';
+import { readOffline, SOURCE_OPTIONS, SOURCE_USAGE, printNotes } from './offline-args.js';
 import { formatProblemText } from './validate.js';
 import { oneOf, parse, UsageError, withUsage } from './args.js';
 
-const USAGE = 'usage: portico routes PATH... [--format text|json] [--ambassador-id ID]';
+export const USAGE = `usage: portico routes PATH... [--format text|json] [options]
+
+${SOURCE_USAGE}`;
 
 function actionText(r: RouteRow): string {
   if (r.action.type === 'redirect') {
@@ -17,11 +19,13 @@ function actionText(r: RouteRow): string {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  return withUsage(async () => {
-    const { values, positionals } = parse(argv, { format: { type: 'string' }, 'ambassador-id': { type: 'string' } }, USAGE);
+  return withUsage('routes', USAGE, async () => {
+    const { values, positionals } = parse(argv, { format: { type: 'string' }, ...SOURCE_OPTIONS }, USAGE);
     const format = oneOf(values.format, ['text', 'json'] as const, 'text', '--format');
-    if (positionals.length === 0) throw new UsageError(USAGE);
-    const result = await compilePaths(positionals, values['ambassador-id'] ?? 'default');
+    if (positionals.length === 0 && !(values.source && values.source.length > 0)) throw new UsageError('missing configuration PATH (or --source NAME=URL)');
+    const state = await readOffline(positionals, values);
+    const result = state.result;
+    printNotes(state);
     for (const p of result.report.problems) process.stderr.write(formatProblemText(p) + '\n');
     const rows = routeTable(result.ir);
     if (format === 'json') process.stdout.write(JSON.stringify(rows, null, 2) + '\n');

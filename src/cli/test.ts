@@ -2,14 +2,16 @@
 // compiled configuration or live against a gateway. Exit 0 all pass, 1 a failure or invalid test, 2 usage.
 
 import { Explainer } from '../review/explain-engine.js';
-import { loadConfig } from '../review/load-config.js';
 import { combine, expandTestPaths, readRouteTests, runLive, runOffline, type RouteTestResult } from '../review/route-tests.js';
 import { formatJUnit, formatTap, formatText } from '../review/route-test-format.js';
 import { formatProblemText } from './validate.js';
 import { oneOf, parse, UsageError, withUsage } from './args.js';
+import { CommandError } from './command-errors.js';
+import { printNotes, readOffline, SOURCE_OPTIONS, SOURCE_USAGE } from './offline-args.js';
 
-const USAGE = `usage: portico test PATH... --tests FILE_OR_DIR [--tests ...] [--target URL] [--timeout MS] [--format tap|junit|text] [--ambassador-id ID]
+export const USAGE = `usage: portico test PATH... --tests FILE_OR_DIR [--tests ...] [--target URL] [--timeout MS] [--format tap|junit|text] [options]
 
+${SOURCE_USAGE}
   --tests DIR takes every *.test.yaml / *.test.yml file under DIR
   offline (default): requests are answered by the compiled configuration at PATH
   --target URL: requests are sent to a running gateway (status, redirect; path and headers via an echo upstream);
@@ -17,7 +19,7 @@ const USAGE = `usage: portico test PATH... --tests FILE_OR_DIR [--tests ...] [--
   exit 0 when every test passes, 1 when one fails or a test file is invalid, 2 on usage errors`;
 
 export async function run(argv: string[]): Promise<number> {
-  return withUsage(async () => {
+  return withUsage('test', USAGE, async () => {
     const { values, positionals } = parse(
       argv,
       {
@@ -25,13 +27,13 @@ export async function run(argv: string[]): Promise<number> {
         target: { type: 'string' },
         timeout: { type: 'string' },
         format: { type: 'string' },
-        'ambassador-id': { type: 'string' },
+        ...SOURCE_OPTIONS,
       },
       USAGE,
     );
     const format = oneOf(values.format, ['tap', 'junit', 'text'] as const, 'text', '--format');
-    if (positionals.length === 0) throw new UsageError(`missing configuration PATH\n\n${USAGE}`);
-    if (!values.tests || values.tests.length === 0) throw new UsageError(`missing --tests FILE\n\n${USAGE}`);
+    if (positionals.length === 0 && !(values.source && values.source.length > 0)) throw new UsageError('missing configuration PATH (or --source NAME=URL)');
+    if (!values.tests || values.tests.length === 0) throw new UsageError('missing --tests FILE_OR_DIR');
     let target: URL | undefined;
     if (values.target !== undefined) {
       try {
@@ -44,10 +46,17 @@ export async function run(argv: string[]): Promise<number> {
     const timeoutMs = values.timeout !== undefined ? Number(values.timeout) : 10_000;
     if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 600_000) throw new UsageError('--timeout must be milliseconds between 1 and 600000');
     const testFiles = await expandTestPaths(values.tests);
-    const config = await loadConfig(positionals, values['ambassador-id'] ?? 'default', testFiles);
-    for (const p of config.report.problems) if (p.severity === 'error') process.stderr.write(formatProblemText(p) + '\n');
+    if (testFiles.length === 0) {
+      throw new CommandError('PORTICO_ERR_NO_TESTS', `no route test files found in ${values.tests.join(', ')} (files ending .test.yaml or .test.yml)`);
+    }
+    const state = await readOffline(positionals, values, { exclude: testFiles });
+    for (const p of state.result.report.problems) if (p.severity === 'error') process.stderr.write(formatProblemText(p) + '\n');
+    printNotes(state);
     const { tests, problems } = await readRouteTests(testFiles);
-    const explainer = new Explainer(config.ir, config.resources);
+    if (tests.length === 0 && problems.length === 0) {
+      throw new CommandError('PORTICO_ERR_NO_TESTS', `the test files ${testFiles.join(', ')} hold no tests`);
+    }
+    const explainer = new Explainer(state.result.ir, state.resources);
     const results: RouteTestResult[] = [];
     for (const t of tests) {
       const offline = runOffline(explainer, t);

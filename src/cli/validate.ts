@@ -1,12 +1,18 @@
-// `portico validate PATH...`: load + compile and print every problem with its origin.
-// Exit 0 when clean or warnings only, 1 with errors, 2 on usage errors.
+// `portico validate PATH...`: load + compile through the same reconcile as serve, and print every
+// problem with its origin. Exit 0 when clean or warnings only, 1 with errors (with --strict, warnings
+// too), 2 on usage errors.
 
-import type { Problem } from '../api/problems.js';
+import { strictProblems, type Problem } from '../api/problems.js';
 import { formatOrigin } from '../api/origin.js';
-import { compilePaths } from './compile-paths.js';
 import { oneOf, parse, UsageError, withUsage } from './args.js';
+import { CommandError } from './command-errors.js';
+import { printNotes, readOffline, SOURCE_OPTIONS, SOURCE_USAGE } from './offline-args.js';
 
-const USAGE = 'usage: portico validate PATH... [--format text|json|github] [--ambassador-id ID]';
+export const USAGE = `usage: portico validate PATH... [--format text|json|github] [--strict] [options]
+
+  --strict                 warnings are errors too (for CI)
+${SOURCE_USAGE}
+  exit 0 when clean or warnings only, 1 with errors (or nothing to validate), 2 on usage errors`;
 
 export function formatProblemText(p: Problem): string {
   const res = p.resource ? ` (${p.resource.kind} ${p.resource.namespace}/${p.resource.name}${p.field ? `, ${p.field}` : ''})` : p.field ? ` (${p.field})` : '';
@@ -23,23 +29,35 @@ export function formatProblemGitHub(p: Problem): string {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  return withUsage(async () => {
-    const { values, positionals } = parse(argv, { format: { type: 'string' }, 'ambassador-id': { type: 'string' } }, USAGE);
+  return withUsage('validate', USAGE, async () => {
+    const { values, positionals } = parse(argv, { format: { type: 'string' }, strict: { type: 'boolean' }, ...SOURCE_OPTIONS }, USAGE);
     const format = oneOf(values.format, ['text', 'json', 'github'] as const, 'text', '--format');
-    if (positionals.length === 0) throw new UsageError(USAGE);
-    const result = await compilePaths(positionals, values['ambassador-id'] ?? 'default');
-    const { report } = result;
+    if (positionals.length === 0 && !(values.source && values.source.length > 0)) throw new UsageError('missing configuration PATH (or --source NAME=URL)');
+    const state = await readOffline(positionals, values);
+    const report = values.strict ? withProblems(state.result.report, strictProblems(state.result.report.problems)) : state.result.report;
+    const resourceCount = state.resources.length + state.declarationCount;
     if (format === 'json') {
       process.stdout.write(
-        JSON.stringify({ valid: report.errors === 0, errors: report.errors, warnings: report.warnings, resources: result.resourceCount, hash: result.hash, problems: report.problems, conditions: report.conditions }, null, 2) + '\n',
+        JSON.stringify({ valid: report.errors === 0 && resourceCount > 0, errors: report.errors, warnings: report.warnings, resources: resourceCount, hash: state.result.hash, problems: report.problems, conditions: report.conditions, notes: state.notes }, null, 2) + '\n',
       );
     } else if (format === 'github') {
       for (const p of report.problems) process.stdout.write(formatProblemGitHub(p) + '\n');
     } else {
       for (const p of report.problems) process.stdout.write(formatProblemText(p) + '\n');
-      const routes = result.ir.listeners.reduce((s, l) => s + l.virtualHosts.reduce((t, v) => t + v.routes.length, 0), 0);
-      process.stdout.write(`${result.resourceCount} resources, ${routes} routes, ${report.errors} errors, ${report.warnings} warnings\n`);
+      printNotes(state);
+      const routes = state.result.ir.listeners.reduce((s, l) => s + l.virtualHosts.reduce((t, v) => t + v.routes.length, 0), 0);
+      process.stdout.write(`${resourceCount} resources, ${routes} routes, ${report.errors} errors, ${report.warnings} warnings\n`);
+    }
+    if (resourceCount === 0 && report.errors === 0) {
+      // Validating the wrong folder must not pass a CI check.
+      throw new CommandError('PORTICO_ERR_NO_RESOURCES', `no resources found in ${positionals.join(', ') || 'the given sources'} (files ending .yaml, .yml or .json with Emissary or Portico kinds)`);
     }
     return report.errors > 0 ? 1 : 0;
   });
+}
+
+/** The report with its problems replaced, and its counts recounted. */
+function withProblems<R extends { problems: readonly Problem[]; errors: number; warnings: number }>(report: R, problems: Problem[]): R {
+  const errors = problems.filter((p) => p.severity === 'error').length;
+  return { ...report, problems, errors, warnings: problems.length - errors };
 }

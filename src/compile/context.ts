@@ -6,7 +6,9 @@ import { fieldOrigin, refOf, resourceKey, type Resource } from '../api/resource.
 import type { ResourceCondition } from './report.js';
 import { parseService, type ParsedService } from './service.js';
 import { canonicalHostname } from './hostname-globs.js';
-import { SharedHeaderRules } from './mapping-policy.js';
+import { SharedHeaderRules, type CredentialRules, type HeaderRuleFields } from './mapping-policy.js';
+import { HeaderCredentials } from './header-credentials.js';
+import { DEFAULT_REGEX_MAX_SIZE } from '../ir/re2-regex.js';
 
 export class CompileContext {
   readonly problems: Problem[] = [];
@@ -20,9 +22,28 @@ export class CompileContext {
   private readonly hostnames = new Map<string, string>();
   /** Header rules shared by the Mappings of this run. */
   readonly headerRules = new SharedHeaderRules();
+  /** The header rules of the ambassador Module's `defaults`, for Mappings that do not set their own. */
+  mappingDefaults: HeaderRuleFields | undefined;
+  /** The Module's `defaults.tls_secret_namespacing`: TLSContext secret_namespacing when unset. */
+  tlsSecretNamespacing: boolean | undefined;
+  /** Credentials in header rules, moved to the SecretStore. */
+  readonly credentials: HeaderCredentials;
+  /** The largest RE2 program a configured regex may compile to (the Module's `regex_max_size`). */
+  regexMaxSize = DEFAULT_REGEX_MAX_SIZE;
 
-  constructor(initial: readonly Problem[] = []) {
+  constructor(initial: readonly Problem[] = [], credentials = new HeaderCredentials(undefined, undefined)) {
     this.problems.push(...initial);
+    this.credentials = credentials;
+  }
+
+  /** CredentialRules for the header rules of `r` (fields under `field`); problems are reported on `r`. */
+  credentialRules(r: Resource<unknown>, field: string): CredentialRules {
+    return {
+      credentials: this.credentials,
+      team: this.credentials.isTeam(r.origin.source),
+      field,
+      report: (code, message, at) => this.report(r, code, message, at),
+    };
   }
 
   /** Report a problem on a resource (field path optional). Errors make the resource invalid. */

@@ -4,7 +4,7 @@
 import type { Resource } from '../api/resource.js';
 import type { ForwardClientCertMode, IRCircuitBreakers, IRCors, IRGlobal, IRLoadBalancer, IROverload, IRRetryPolicy } from '../ir/types.js';
 import type { CompileContext } from './context.js';
-import { corsFrom, headerRulesFrom, loadBalancerFrom, retryPolicyFrom, circuitBreakersFrom } from './mapping-policy.js';
+import { corsFrom, loadBalancerFrom, retryPolicyFrom, circuitBreakersFrom, type HeaderRuleFields } from './mapping-policy.js';
 
 export const DEFAULT_CIRCUIT_BREAKERS: IRCircuitBreakers = { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3 };
 /** Envoy's edge example sheds at 0.98 of a fixed heap; V8 spends most of its time in GC well before that. */
@@ -80,8 +80,12 @@ export function compileGlobal(modules: readonly Resource[], ctx: CompileContext)
   g.xffNumTrustedHops = num('xff_num_trusted_hops') ?? g.xffNumTrustedHops;
   g.preserveExternalRequestId = bool('preserve_external_request_id') ?? g.preserveExternalRequestId;
   g.stripMatchingHostPort = bool('strip_matching_host_port') ?? g.stripMatchingHostPort;
+  // Read by the Mappings' regex checks only: the IR keeps the regexes, never the limit.
+  ctx.regexMaxSize = num('regex_max_size') ?? ctx.regexMaxSize;
   const esa = cfg['path_with_escaped_slashes_action'];
   if (typeof esa === 'string') g.escapedSlashesAction = esa as IRGlobal['escapedSlashesAction'];
+  // Emissary's switch for Envoy's REJECT_REQUEST; false keeps Portico's default (unescape and redirect).
+  if (cfg['reject_requests_with_escaped_slashes'] === true) g.escapedSlashesAction = 'REJECT_REQUEST';
   const hua = cfg['headers_with_underscores_action'];
   if (typeof hua === 'string') g.headersWithUnderscoresAction = hua as IRGlobal['headersWithUnderscoresAction'];
   const sn = cfg['server_name'];
@@ -112,12 +116,31 @@ export function compileGlobal(modules: readonly Resource[], ctx: CompileContext)
       set: { subject: set['subject'] === true, cert: set['cert'] === true, chain: set['chain'] === true, dns: set['dns'] === true, uri: set['uri'] === true },
     };
   }
-  const hdr = headerRulesFrom(cfg);
-  g.headers = hdr;
+  ctx.credentials.addNames(cfg['portico_credential_headers']);
+  // Emissary has no gateway-wide header rules: the Module's defaults are per Mapping (see mappingDefaults).
+  const defaults = cfg['defaults'];
+  if (defaults !== null && typeof defaults === 'object') {
+    ctx.mappingDefaults = mappingDefaultsFrom(defaults as Cfg);
+    const ns = (defaults as Cfg)['tls_secret_namespacing'];
+    if (typeof ns === 'boolean') ctx.tlsSecretNamespacing = ns;
+  }
   if (valid.length > 1) {
     for (const extra of valid.slice(1)) ctx.report(extra, 'DuplicateResource', `another Module 'ambassador' (${mod.namespace}) already configures the gateway`);
   }
   return g;
+}
+
+/** The header rules a Mapping defaults to: the `httpmapping` class first, then the top level of `defaults`. */
+function mappingDefaultsFrom(defaults: Cfg): HeaderRuleFields | undefined {
+  const cls = (defaults['httpmapping'] !== null && typeof defaults['httpmapping'] === 'object' ? defaults['httpmapping'] : {}) as Cfg;
+  const pick = (k: keyof HeaderRuleFields): unknown => cls[k] ?? defaults[k];
+  const out: HeaderRuleFields = {
+    add_request_headers: pick('add_request_headers'),
+    remove_request_headers: pick('remove_request_headers'),
+    add_response_headers: pick('add_response_headers'),
+    remove_response_headers: pick('remove_response_headers'),
+  };
+  return Object.values(out).some((v) => v !== undefined) ? out : undefined;
 }
 
 /** The Portico-specific `portico_*` keys (connection caps, overload thresholds); the schema checked ranges. */

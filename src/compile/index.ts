@@ -16,7 +16,8 @@ import type { Resource } from '../api/resource.js';
 import { resourceKey } from '../api/resource.js';
 import type { Problem } from '../api/problems.js';
 import { IR_VERSION, type IR, type IRBackend, type IRCluster, type IRHeaderMatch, type IRListener, type IRResolver, type IRRoute, type IRRouteMatch, type IRTCPRoute, type IRTLSContext, type IRVirtualHost, type IREndpoint, type IRSourceRef } from '../ir/types.js';
-import type { SecretStore } from '../ir/secrets.js';
+import type { SecretEntry, SecretStore } from '../ir/secrets.js';
+import { HeaderCredentials } from './header-credentials.js';
 import { canonicalJSON, hashIR, sha256 } from '../ir/canonical.js';
 import { CompileContext, cmpStr } from './context.js';
 import type { CompileOptions } from './options.js';
@@ -24,7 +25,7 @@ import type { Report } from './report.js';
 import { checkClaims } from './claims.js';
 import { compileGlobal } from './global-policy.js';
 import { compileSecrets, compileTLSContexts } from './tls.js';
-import { bindHosts, compileHosts, compileListeners, defaultHost, defaultListener, selectorMatches, type HostPlan, type ListenerPlan } from './listeners-hosts.js';
+import { bindHosts, compileHosts, compileListeners, defaultHost, defaultListeners, fallbackTLSContext, FALLBACK_TLS_CONTEXT, selectorMatches, type HostPlan, type ListenerPlan } from './listeners-hosts.js';
 import { ClusterNeedsTable, cmpHeader, compileMapping, matchKey, type ClusterNeeds, type MappingPlan } from './mappings.js';
 import { globsIntersect, globToRegex, isGlob } from './hostname-globs.js';
 import { clusterBaseName, parseService } from './service.js';
@@ -45,7 +46,7 @@ export interface CompileResult {
 type Obj = Record<string, unknown>;
 
 export function compile(input: readonly Resource[], options: CompileOptions = {}, loadProblems: readonly Problem[] = []): CompileResult {
-  const ctx = new CompileContext(loadProblems);
+  const ctx = new CompileContext(loadProblems, new HeaderCredentials(options.secretFiles, options.claims));
   // Inputs are sorted first so that nothing below can depend on file or repository order.
   const { resources, keys } = sortResources(input);
 
@@ -56,8 +57,17 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
     while (end < resources.length && keys[end] === k) end++;
     if (end - i > 1) {
       const rs = resources.slice(i, end);
-      const where = rs.map((r) => `${r.origin.source ? r.origin.source + ':' : ''}${r.origin.path}:${r.origin.line}`).join(' and ');
-      for (const r of rs) ctx.report(r, 'DuplicateResource', `${r.kind} ${r.namespace}/${r.name} is defined more than once (${where}); none of the copies is used`, 'metadata.name');
+      const rankOf = (r: Resource): number => (r.origin.source !== undefined ? (options.sourceRanks?.[r.origin.source] ?? 0) : 0);
+      const best = Math.min(...rs.map(rankOf));
+      const top = rs.filter((r) => rankOf(r) === best);
+      const where = (list: readonly Resource[]) => list.map((r) => `${r.origin.source ? r.origin.source + ':' : ''}${r.origin.path}:${r.origin.line}`).join(' and ');
+      // A copy from a better-ranked source (the central repository over a team, git over a folder) wins.
+      if (top.length === 1) {
+        const winner = top[0]!;
+        for (const r of rs) if (r !== winner) ctx.report(r, 'DuplicateResource', `${r.kind} ${r.namespace}/${r.name} is already defined by source '${winner.origin.source ?? ''}' (${where([winner])}), which ranks above this one; this copy is not used`, 'metadata.name');
+      } else {
+        for (const r of rs) ctx.report(r, 'DuplicateResource', `${r.kind} ${r.namespace}/${r.name} is defined more than once (${where(rs)}); none of the copies is used`, 'metadata.name');
+      }
     }
     i = end;
   }
@@ -82,7 +92,7 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   const global = compileGlobal(byKind('Module'), ctx);
 
   // 4. TLS
-  const secretTable = compileSecrets(byKind('Secret'), ctx);
+  const secretTable = compileSecrets(byKind('Secret'), ctx, options.secretFiles);
   const tlsContexts = compileTLSContexts(byKind('TLSContext'), secretTable, ctx);
 
   // resolvers (static endpoint lists for services outside Kubernetes)
@@ -92,9 +102,13 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   // The defaults stand in only when no resource of the kind exists at all: an invalid Listener or
   // Host must not be silently replaced by one that serves everything.
   const listeners = compileListeners(byKind('Listener'), ctx);
-  if (!ofKind.has('Listener')) listeners.push(defaultListener());
+  if (!ofKind.has('Listener')) listeners.push(...defaultListeners());
   let hosts = compileHosts(byKind('Host'), secretTable, tlsContexts, ctx);
-  if (!ofKind.has('Host')) hosts = [defaultHost()];
+  if (!ofKind.has('Host')) {
+    hosts = [defaultHost()];
+    // A TLSContext the user named 'fallback' is theirs; the default Host then terminates with it.
+    if (!tlsContexts.has(FALLBACK_TLS_CONTEXT)) tlsContexts.set(FALLBACK_TLS_CONTEXT, fallbackTLSContext());
+  }
   for (const l of listeners) if (l.l7) l.hosts = bindHosts(l, hosts, ctx);
   for (const h of hosts) {
     if (h.resource && !listeners.some((l) => l.hosts.includes(h))) {
@@ -108,13 +122,25 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   // allocates an iterator result per step.
   const clusterNeeds = new ClusterNeedsTable();
   const mappings = validOfKind('Mapping');
+  const builtinResolverUse = new Map<string, { first: Resource; count: number }>();
   for (let m = 0; m < mappings.length; m++) {
     const r = resources[mappings[m]!]!;
     const p = compileMapping(r, keys[mappings[m]!]!, global, ctx, clusterNeeds);
     if (!p) continue;
     if (p.cluster?.resolver && !resolvers.has(p.cluster.resolver)) {
-      ctx.report(r, 'ResolverNotFound', `resolver '${p.cluster.resolver}' was not found`, 'spec.resolver');
-      continue;
+      const builtin = BUILTIN_RESOLVERS.get(p.cluster.resolver);
+      if (builtin === undefined) {
+        ctx.report(r, 'ResolverNotFound', `resolver '${p.cluster.resolver}' was not found (Emissary's built-in resolvers: ${[...BUILTIN_RESOLVERS.keys()].join(', ')})`, 'spec.resolver');
+        continue;
+      }
+      if (builtin === 'consul' && p.cluster.parsed.host.includes('.')) {
+        // Emissary refuses these too: a Consul service name has no namespace part.
+        ctx.report(r, 'InvalidService', `the Consul resolver does not allow dots in service names ('${p.cluster.service}')`, 'spec.service');
+        continue;
+      }
+      const seen = builtinResolverUse.get(p.cluster.resolver);
+      if (seen) seen.count++;
+      else builtinResolverUse.set(p.cluster.resolver, { first: r, count: 1 });
     }
     if (p.cluster?.tlsContext && !tlsContexts.has(p.cluster.tlsContext)) {
       ctx.report(r, 'TLSContextNotFound', `TLSContext '${p.cluster.tlsContext}' (named by tls) was not found or is invalid`, 'spec.tls');
@@ -122,11 +148,12 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
     }
     plans.push(p);
   }
+  for (const [name, use] of builtinResolverUse) reportBuiltinResolver(name, use.first, use.count, ctx);
   const vhostPlans = planVirtualHosts(listeners, ctx);
   // Groups are found across every vhost first, so that a conflict or weight error invalidates its
   // Mappings everywhere before any route is built.
   const attachments = attachMappings(vhostPlans, plans, ctx);
-  validateGroups(attachments, ctx);
+  validateGroups(attachments, ctx, options.sourceRanks ?? {});
 
   const irListeners: IRListener[] = [];
   // Plans whose backend object a route has taken (see MappingPlan.backend).
@@ -169,12 +196,14 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   for (const c of clusters) if (c.tls?.context) usedContexts.add(c.tls.context);
   const tls: IRTLSContext[] = [...tlsContexts.values()].filter((c) => usedContexts.has(c.name) || c.hosts.length > 0).sort((a, b) => cmpStr(a.name, b.name));
 
-  const secrets: Record<string, { certPem?: string; keyPem?: string; caPem?: string }> = Object.create(null);
+  const secrets: Record<string, SecretEntry> = Object.create(null);
   for (const c of tls) {
     for (const ref of [c.certificate?.secret, c.ca?.secret]) {
-      if (ref && secretTable.entries.has(ref)) secrets[ref] = secretTable.entries.get(ref)!;
+      const e = ref ? secretTable.resolved.get(ref) : undefined;
+      if (e) secrets[ref!] = e;
     }
   }
+  for (const [id, e] of ctx.credentials.store) secrets[id] = e;
 
   const ir: IR = {
     version: IR_VERSION,
@@ -263,6 +292,32 @@ function compileResolvers(rs: readonly Resource[], ctx: CompileContext): Map<str
     out.set(r.name, { name: r.name, services: list, source: { kind: r.kind, name: r.name, namespace: r.namespace, origin: r.origin } });
   }
   return out;
+}
+
+/**
+ * The resolvers Emissary defines when no resolver of that name exists, by what they ask: the
+ * Kubernetes API (Service address or endpoints) or a Consul catalog (ConsulResolver, datacenter dc1).
+ */
+const BUILTIN_RESOLVERS: ReadonlyMap<string, 'kubernetes' | 'consul'> = new Map([
+  ['kubernetes-service', 'kubernetes'],
+  ['kubernetes-endpoint', 'kubernetes'],
+  ['endpoint', 'kubernetes'],
+  ['consul', 'consul'],
+  ['consul-endpoint', 'consul'],
+]);
+
+/** Built-in resolvers outside Kubernetes and Consul, said once per name (on the first Mapping using it). */
+function reportBuiltinResolver(name: string, first: Resource, count: number, ctx: CompileContext): void {
+  const others = count > 1 ? ` (and ${count - 1} other Mapping${count > 2 ? 's' : ''})` : '';
+  const how =
+    BUILTIN_RESOLVERS.get(name) === 'consul'
+      ? `Portico has no Consul catalog to ask, so the service has no endpoints and its requests get 503, as in Emissary when Consul knows no instance of it; list its endpoints in a portico.dev/v1alpha1 Resolver named '${name}'`
+      : `outside Kubernetes the service's address is resolved through DNS, as with no resolver; balancing across individual endpoints (load_balancer, sticky sessions) needs Kubernetes' endpoint list, or a portico.dev/v1alpha1 Resolver named '${name}' listing the endpoints`;
+  ctx.report(first, 'BuiltinResolver', `resolver '${name}'${others} is Emissary's built-in: ${how}`, 'spec.resolver');
+}
+
+function isBuiltinConsul(name: string | undefined, resolvers: Map<string, IRResolver>): boolean {
+  return name !== undefined && !resolvers.has(name) && BUILTIN_RESOLVERS.get(name) === 'consul';
 }
 
 // ───────────────────────── virtual hosts and attachment ─────────────────────────
@@ -370,6 +425,9 @@ function attachMappings(vhosts: readonly VHostPlan[], plans: readonly MappingPla
         headers = more;
         groupKey = groupKeyOf(m, headers);
       } else groupKey = m.matchKey;
+      // Emissary's group id includes the Mapping's own hostname: `hostname: foo` and `hostname: "*"`
+      // with one prefix are two routes (the longer authority first), never one canary group.
+      if (m.hostname !== undefined) groupKey += m.hostname;
       const g = groups.get(groupKey);
       if (g) g.push({ plan: m, headers });
       else groups.set(groupKey, [{ plan: m, headers }]);
@@ -387,7 +445,7 @@ function attachMappings(vhosts: readonly VHostPlan[], plans: readonly MappingPla
 }
 
 /** Canary-group rules over every vhost: weights must fit in 100; same-match Mappings without weights conflict; one shadow. */
-function validateGroups(attachments: Map<VHostPlan, MatchGroups>, ctx: CompileContext): void {
+function validateGroups(attachments: Map<VHostPlan, MatchGroups>, ctx: CompileContext, ranks: Readonly<Record<string, number>>): void {
   const reported = new Set<string>();
   for (const [v, groups] of attachments) {
     for (const g of groups.values()) {
@@ -411,10 +469,30 @@ function validateGroups(attachments: Map<VHostPlan, MatchGroups>, ctx: CompileCo
         continue;
       }
       if (members.every((a) => a.plan.weight === undefined)) {
+        // A better-ranked source keeps the match (the central repository over a team, git over a
+        // folder); the others' Mappings are refused with the owner named, instead of both failing.
+        const rankOf = (a: Attached): number => ranks[a.plan.resource.origin.source ?? ''] ?? 0;
+        const best = Math.min(...members.map(rankOf));
+        const top = members.filter((a) => rankOf(a) === best);
+        const owner = top.map((a) => `${a.plan.resource.namespace}/${a.plan.resource.name}${a.plan.resource.origin.source ? ` of source '${a.plan.resource.origin.source}'` : ''}`).sort().join(' and ');
         for (const a of members) {
-          once(a, 'conflict', () =>
-            ctx.report(a.plan.resource, 'RouteConflict', `Mappings ${names.join(' and ')} match the same requests on ${v.label} and none sets a weight; traffic would be split silently — give them weights to make a canary, or change one match`, 'spec.prefix'),
-          );
+          if (rankOf(a) !== best) once(a, 'conflict', () => ctx.report(a.plan.resource, 'RouteConflict', `the same requests on ${v.label} are already routed by ${owner}, which ranks above source '${a.plan.resource.origin.source ?? ''}'; this Mapping is not used`, 'spec.prefix'));
+        }
+        const topNames = top.map((a) => `${a.plan.resource.namespace}/${a.plan.resource.name}`).sort();
+        if (top.length < 2) continue;
+        const sources = new Set(top.map((a) => a.plan.resource.origin.source ?? ''));
+        for (const a of top) {
+          // One owner may split its own traffic, as Emissary does; two sources may not split each
+          // other's: neither named a weight, and each would silently lose half of its requests.
+          if (sources.size > 1) {
+            once(a, 'conflict', () =>
+              ctx.report(a.plan.resource, 'RouteConflict', `Mappings ${topNames.join(' and ')} from different sources (${[...sources].sort().map((x) => x || 'local files').join(', ')}) match the same requests on ${v.label} and none sets a weight; an even split would give each source's traffic to the other — give them weights to make a canary, or change one match`, 'spec.prefix'),
+            );
+          } else {
+            once(a, 'split', () =>
+              ctx.report(a.plan.resource, 'RouteSplit', `Mappings ${topNames.join(' and ')} match the same requests on ${v.label} and none sets a weight; traffic is split evenly among them, as in Emissary — give them weights to make the split deliberate, or change one match`, 'spec.prefix'),
+            );
+          }
         }
       }
     }
@@ -509,8 +587,13 @@ function routeEntry(key: string, all: readonly Attached[], ctx: CompileContext, 
     r.mappings = mappings;
     route = r as IRRoute;
   }
+  // Emissary's order counts the Mapping's own header matches plus its host as an :authority match,
+  // whatever the vhost: on host foo, `hostname: foo` comes before `hostname: "*"` with the same prefix.
   let headerLen = primary.method ? ':method'.length + primary.method.length : 0;
-  for (let i = 0; i < headers.length; i++) headerLen += headers[i]!.name.length + (headers[i]!.exact ?? headers[i]!.regex ?? '').length;
+  const own = primary.headers;
+  for (let i = 0; i < own.length; i++) headerLen += own[i]!.name.length + (own[i]!.exact ?? own[i]!.regex ?? '').length;
+  if (primary.authority) headerLen += ':authority'.length + (primary.authority.exact ?? primary.authority.regex ?? '').length;
+  else if (primary.hostname !== undefined) headerLen += ':authority'.length + primary.hostname.length;
   let queryLen = 0;
   const query = primary.query;
   for (let i = 0; i < query.length; i++) queryLen += query[i]!.name.length + (query[i]!.exact ?? query[i]!.regex ?? '').length;
@@ -614,8 +697,12 @@ function compileTCP(rs: readonly Resource[], listeners: readonly ListenerPlan[],
       const ws = members.map((r) => (typeof (r.spec as Obj)['weight'] === 'number' ? ((r.spec as Obj)['weight'] as number) : undefined));
       if (members.length > 1 && ws.every((w) => w === undefined)) {
         const names = members.map((r) => `${r.namespace}/${r.name}`).join(' and ');
-        for (const r of members) ctx.report(r, 'RouteConflict', `TCPMappings ${names} serve the same port ${port}${sni ? ` and SNI ${sni}` : ''} without weights`, 'spec.port');
-        continue;
+        const sources = new Set(members.map((r) => r.origin.source ?? ''));
+        if (sources.size > 1) {
+          for (const r of members) ctx.report(r, 'RouteConflict', `TCPMappings ${names} from different sources serve the same port ${port}${sni ? ` and SNI ${sni}` : ''} without weights; an even split would give each source's connections to the other`, 'spec.port');
+          continue;
+        }
+        for (const r of members) ctx.report(r, 'RouteSplit', `TCPMappings ${names} serve the same port ${port}${sni ? ` and SNI ${sni}` : ''} without weights; connections are split evenly among them, as in Emissary`, 'spec.port');
       }
       if (ws.reduce<number>((s, w) => s + (w ?? 0), 0) > 100) {
         for (const r of members) ctx.report(r, 'WeightOverflow', `weights of the TCPMappings on port ${port} add up to more than 100`, 'spec.weight');
@@ -708,6 +795,10 @@ function buildClusters(needs: Map<string, ClusterNeeds>, names: Map<string, stri
     const name = names.get(key)!;
     let endpoints: IREndpoint[] = [{ host: n.parsed.host, port: n.parsed.port }];
     let dns = !n.parsed.isIP;
+    if (isBuiltinConsul(n.resolver, resolvers)) {
+      endpoints = [];
+      dns = false;
+    }
     if (n.resolver) {
       const r = resolvers.get(n.resolver);
       const svc = r?.services.find((s) => s.service === n.parsed.host || s.service === n.service);

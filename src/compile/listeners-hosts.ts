@@ -5,7 +5,8 @@ import type { Resource } from '../api/resource.js';
 import type { InsecureAction, IRTLSContext, SecurityModel, IRSourceRef } from '../ir/types.js';
 import type { CompileContext } from './context.js';
 import { canonicalHostname } from './hostname-globs.js';
-import { secretId, tlsContextFrom, type SecretTable } from './tls.js';
+import { resolveSecret, secretId, storeIdOf, tlsContextFrom, type SecretTable } from './tls.js';
+import { sha256 } from '../ir/canonical.js';
 
 type Obj = Record<string, unknown>;
 
@@ -105,6 +106,12 @@ export function compileListeners(listeners: readonly Resource[], ctx: CompileCon
   for (const r of listeners) {
     if (!ctx.isValid(r)) continue;
     const spec = r.spec as Obj;
+    // HTTP/3 (QUIC over UDP) is not served: the Listener is skipped, and does not take its port from
+    // the TCP Listener Emissary's docs pair it with.
+    if (Array.isArray(spec['protocolStack']) && (spec['protocolStack'] as string[]).some((p) => String(p).toUpperCase() === 'UDP')) {
+      ctx.report(r, 'NotImplemented', 'a UDP Listener (HTTP/3) is valid Emissary configuration, but Portico does not serve HTTP/3 yet; the Listener is skipped', 'spec.protocolStack');
+      continue;
+    }
     const port = Number(spec['port']);
     const l = byPort.get(port) ?? [];
     l.push(r);
@@ -147,8 +154,24 @@ export function compileListeners(listeners: readonly Resource[], ctx: CompileCon
   return plans;
 }
 
-export function defaultListener(): ListenerPlan {
-  return { name: 'default-8080', bindAddress: '0.0.0.0', port: 8080, protocolStack: ['HTTP', 'TCP'], l7: true, tls: false, securityModel: 'XFP', l7Depth: 0, hosts: [] };
+/**
+ * With no Listener at all: the pair Emissary's Helm chart creates (createDefaultListeners), cleartext
+ * on 8080 and HTTPS on 8443, both XFP and binding Hosts of every namespace. (Emissary itself creates
+ * none and then listens nowhere.)
+ */
+export function defaultListeners(): ListenerPlan[] {
+  return [
+    { name: 'default-8080', bindAddress: '0.0.0.0', port: 8080, protocolStack: ['HTTP', 'TCP'], l7: true, tls: false, securityModel: 'XFP', l7Depth: 0, hosts: [] },
+    { name: 'default-8443', bindAddress: '0.0.0.0', port: 8443, protocolStack: ['TLS', 'HTTP', 'TCP'], l7: true, tls: true, securityModel: 'XFP', l7Depth: 0, hosts: [] },
+  ];
+}
+
+/** Name of the fallback TLS context the default Host terminates with (see IRTLSContext.fallback). */
+export const FALLBACK_TLS_CONTEXT = 'fallback';
+
+/** The fallback context: no certificate in the IR, the serving process supplies a generated one. */
+export function fallbackTLSContext(): IRTLSContext {
+  return { name: FALLBACK_TLS_CONTEXT, hosts: ['*'], fallback: true, certRequired: false, cipherSuites: [], alpnProtocols: [] };
 }
 
 export function compileHosts(hosts: readonly Resource[], table: SecretTable, contexts: Map<string, IRTLSContext>, ctx: CompileContext): HostPlan[] {
@@ -165,25 +188,57 @@ export function compileHosts(hosts: readonly Resource[], table: SecretTable, con
     const tlsCtxRef = spec['tlsContext'] as Obj | undefined;
     if (tlsCtxRef && typeof tlsCtxRef['name'] === 'string') {
       const name = tlsCtxRef['name'] as string;
-      if (!contexts.has(name)) {
+      const linked = contexts.get(name);
+      if (!linked) {
         ctx.report(r, 'TLSContextNotFound', `TLSContext '${name}' was not found (or is invalid)`, 'spec.tlsContext.name');
         continue;
       }
       tlsContext = name;
+      if (tlsSecret && typeof tlsSecret['name'] === 'string') {
+        const ns = typeof tlsSecret['namespace'] === 'string' ? (tlsSecret['namespace'] as string) : r.namespace;
+        const id = secretId(tlsSecret['name'] as string, ns, false);
+        if (linked.certificate && linked.certificate.secret !== storeIdOf(table, id)) {
+          // Emissary refuses the Host ("Secret info mismatch"): which certificate to serve is ambiguous.
+          ctx.report(r, 'TLSSecretMismatch', `tlsSecret '${id}' differs from the secret '${linked.certificate.secret}' of its TLSContext '${name}'; name the same Secret in both, or drop one`, 'spec.tlsSecret.name');
+          continue;
+        }
+        if (!linked.certificate) {
+          // A TLSContext without a secret takes the Host's, as in Emissary.
+          const found = resolveSecret(table, id);
+          if (found && 'invalid' in found) {
+            ctx.report(r, 'SecretInvalid', `TLS secret '${id}': ${found.invalid}`, 'spec.tlsSecret.name');
+            continue;
+          }
+          if (!found?.entry.certPem) {
+            ctx.report(r, 'SecretNotFound', `TLS secret '${id}' was not found (or holds no tls.crt)`, 'spec.tlsSecret.name');
+            continue;
+          }
+          tlsContext = `host-${r.namespace}-${r.name}`;
+          contexts.set(tlsContext, { ...linked, name: tlsContext, hosts: [hostname], certificate: { secret: found.id, sha256: sha256(found.entry.certPem) }, source: refOf(r) });
+        }
+      }
     } else if (tlsSecret && typeof tlsSecret['name'] === 'string') {
       const ns = typeof tlsSecret['namespace'] === 'string' ? (tlsSecret['namespace'] as string) : r.namespace;
       const id = secretId(tlsSecret['name'] as string, ns, false);
       const inline = (spec['tls'] ?? {}) as Obj;
       // A TLSContext listing this hostname and the same secret takes over its settings (Emissary's association).
-      const assoc = [...contexts.values()].find((c) => c.hosts.includes(hostname) && c.certificate?.secret === id);
+      const storeId = storeIdOf(table, id);
+      const assoc = [...contexts.values()].find((c) => c.hosts.includes(hostname) && c.certificate?.secret === storeId);
       if (assoc && spec['tls'] === undefined) tlsContext = assoc.name;
       else {
         const name = `host-${r.namespace}-${r.name}`;
-        const c = tlsContextFrom(name, r, inline, id, [hostname], table, ctx, 'spec.tlsSecret.');
+        const c = tlsContextFrom(name, r, inline, id, [hostname], table, ctx, { secret: 'spec.tlsSecret.name', settings: 'spec.tls.' });
         if (!c) continue;
         contexts.set(name, c);
         tlsContext = name;
       }
+    } else if (spec['tls'] !== undefined && ((spec['tls'] as Obj)['cert_chain_file'] !== undefined || (spec['tls'] as Obj)['private_key_file'] !== undefined)) {
+      // Emissary's file-based certificate on the Host itself, read from the secrets directory only.
+      const name = `host-${r.namespace}-${r.name}`;
+      const c = tlsContextFrom(name, r, spec['tls'] as Obj, undefined, [hostname], table, ctx, { secret: 'spec.tlsSecret.name', settings: 'spec.tls.' });
+      if (!c) continue;
+      contexts.set(name, c);
+      tlsContext = name;
     }
     const sel = selectorFrom(spec['mappingSelector'] ?? spec['selector']);
     if (sel) {
@@ -207,9 +262,12 @@ export function compileHosts(hosts: readonly Resource[], table: SecretTable, con
   return out;
 }
 
-/** The Host used when no Host resource exists: every hostname, cleartext routed (Portico has no self-signed fallback). */
+/**
+ * The Host used when no Host resource exists, as Emissary's default Host: every hostname, TLS with
+ * the fallback self-signed certificate, and cleartext redirected to HTTPS (insecure action Redirect).
+ */
 export function defaultHost(): HostPlan {
-  return { hostname: '*', labels: {}, namespace: 'default', insecureAction: 'Route' };
+  return { hostname: '*', labels: {}, namespace: 'default', insecureAction: 'Redirect', tlsContext: FALLBACK_TLS_CONTEXT };
 }
 
 /** Listener → Host binding: namespace (SELF default, ALL) and selector. */

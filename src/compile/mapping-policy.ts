@@ -3,6 +3,7 @@
 
 import type { IRCircuitBreakers, IRCors, IRHeaderRules, IRHeaderValue, IRLoadBalancer, IRRetryPolicy } from '../ir/types.js';
 import { parseDurationMs } from './service.js';
+import type { HeaderCredentials, ReportProblem } from './header-credentials.js';
 
 type Obj = Record<string, unknown>;
 
@@ -85,8 +86,43 @@ export interface HeaderRuleFields {
   readonly remove_response_headers?: unknown;
 }
 
-/** `shared`, when given, hands out one IR value for equal header rules across a compile run. */
-export function headerRulesFrom(spec: HeaderRuleFields, shared?: SharedHeaderRules): IRHeaderRules {
+/**
+ * A Mapping's header-rule fields, each taken from the Module's defaults when the Mapping does not
+ * set it: the Mapping's own value replaces the default, as in Emissary (its lookup_default).
+ */
+export function withMappingDefaults(spec: HeaderRuleFields, defaults: HeaderRuleFields | undefined): HeaderRuleFields {
+  if (defaults === undefined) return spec;
+  return {
+    add_request_headers: spec.add_request_headers ?? defaults.add_request_headers,
+    remove_request_headers: spec.remove_request_headers ?? defaults.remove_request_headers,
+    add_response_headers: spec.add_response_headers ?? defaults.add_response_headers,
+    remove_response_headers: spec.remove_response_headers ?? defaults.remove_response_headers,
+  };
+}
+
+/** How credentials in the rules are handled (header-credentials.ts), and where to report. */
+export interface CredentialRules {
+  readonly credentials: HeaderCredentials;
+  /** The rules belong to a team source. */
+  readonly team: boolean;
+  /** Field prefix of the rules ("spec." for a Mapping). */
+  readonly field: string;
+  readonly report: ReportProblem;
+}
+
+/**
+ * `shared`, when given, hands out one IR value for equal header rules across a compile run.
+ * Undefined when `creds` reported an error.
+ */
+export function headerRulesFrom(spec: HeaderRuleFields, shared?: SharedHeaderRules, creds?: CredentialRules): IRHeaderRules | undefined {
+  if (creds && (creds.credentials.concerns(spec.add_request_headers) || creds.credentials.concerns(spec.add_response_headers))) {
+    // Credentials are never shared: equal redacted values may stand for different secrets.
+    const c = creds.credentials;
+    const requestAdd = c.concerns(spec.add_request_headers) ? c.values(spec.add_request_headers as Obj, creds.team, `${creds.field}add_request_headers`, creds.report) : headerValues(spec.add_request_headers);
+    const responseAdd = c.concerns(spec.add_response_headers) ? c.values(spec.add_response_headers as Obj, creds.team, `${creds.field}add_response_headers`, creds.report) : headerValues(spec.add_response_headers);
+    if (!requestAdd || !responseAdd) return undefined;
+    return { requestAdd, requestRemove: lowerSortedList(spec.remove_request_headers), responseAdd, responseRemove: lowerSortedList(spec.remove_response_headers) };
+  }
   if (!shared) {
     return {
       requestAdd: headerValues(spec.add_request_headers),
@@ -153,13 +189,14 @@ export class SharedHeaderRules {
   }
 }
 
+/**
+ * The CORS policy as served. Origins no browser sends (a path, no scheme) never match, in Emissary
+ * too, and are left out; with credentials, "*" is left out, so that no site is answered with
+ * credentials unless it is listed by name. The loader warns about both (InvalidCORS).
+ */
 export function corsFrom(c: Obj): IRCors | string {
-  const origins = list(c['origins']);
   const credentials = c['credentials'] === true;
-  if (credentials && origins.includes('*')) return 'cors: origins "*" cannot be combined with credentials: true (browsers refuse it and it would trust every site)';
-  for (const o of origins) {
-    if (o !== '*' && !/^[a-z][a-z0-9+.-]*:\/\/[^/\s]+$/i.test(o) && o !== 'null') return `cors: origin '${o}' must be a scheme://host[:port] with no path, or "*"`;
-  }
+  const origins = list(c['origins']).filter((o) => (o === '*' ? !credentials : o === 'null' || ORIGIN_RE.test(o)));
   const out: { -readonly [K in keyof IRCors]: IRCors[K] } = {
     origins: origins.map((o) => o.toLowerCase()).sort(),
     originRegexes: [],
@@ -172,13 +209,17 @@ export function corsFrom(c: Obj): IRCors | string {
   return out;
 }
 
+/** An origin as browsers send it: scheme://host[:port]. */
+const ORIGIN_RE = /^[a-z][a-z0-9+.-]*:\/\/[^/\s?#]+$/i;
+
 const RETRY_ON = new Set(['5xx', 'gateway-error', 'connect-failure', 'retriable-4xx', 'refused-stream', 'retriable-status-codes', 'reset', 'retriable-headers', 'envoy-ratelimited']);
 
 export function retryPolicyFrom(r: Obj): IRRetryPolicy | string {
   const retryOn = list(r['retry_on']);
   for (const x of retryOn) if (!RETRY_ON.has(x)) return `retry_policy.retry_on: unknown condition '${x}' (known: ${[...RETRY_ON].join(', ')})`;
   const n = r['num_retries'] === undefined ? 1 : Number(r['num_retries']);
-  if (!Number.isInteger(n) || n < 0 || n > 10) return 'retry_policy.num_retries must be an integer from 0 to 10';
+  // Above 10 is kept, as in Emissary; the loader warns (AboveLimit).
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) return 'retry_policy.num_retries must be an integer from 0 to 4294967295';
   const out: { -readonly [K in keyof IRRetryPolicy]: IRRetryPolicy[K] } = { retryOn: retryOn.sort(), numRetries: n, retryNonIdempotent: false };
   if (r['per_try_timeout'] !== undefined) {
     const ms = parseDurationMs(r['per_try_timeout'] as string);

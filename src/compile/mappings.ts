@@ -4,9 +4,10 @@
 import type { Resource } from '../api/resource.js';
 import type { IRBackend, IRCors, IRGlobal, IRHeaderMatch, IRQueryMatch, IRRedirect, IRRetryPolicy, IRLoadBalancer, IRCircuitBreakers, IRSourceRef } from '../ir/types.js';
 import type { CompileContext } from './context.js';
-import { checkRegex } from './regex-safety.js';
+import { checkRegex, checkSubstitution } from './regex-safety.js';
+import type { RegexProblem } from '../ir/re2-regex.js';
 import type { ParsedService } from './service.js';
-import { corsFrom, headerRulesFrom, retryPolicyFrom, loadBalancerFrom, circuitBreakersFrom } from './mapping-policy.js';
+import { corsFrom, headerRulesFrom, withMappingDefaults, retryPolicyFrom, loadBalancerFrom, circuitBreakersFrom } from './mapping-policy.js';
 
 type Obj = Record<string, unknown>;
 
@@ -82,7 +83,7 @@ export function compileMapping(r: Resource, key: string, global: IRGlobal, ctx: 
   let regex: string | undefined;
   if (rawPrefix === undefined) ctx.report(r, 'SchemaViolation', 'prefix is required', 'spec.prefix');
   else if (s.prefix_regex === true) {
-    const e = checkRegex(rawPrefix);
+    const e = checkRegex(rawPrefix, ctx.regexMaxSize);
     if (e) reportRegex(ctx, r, e, 'prefix', 'spec.prefix');
     regex = rawPrefix;
   } else if (!rawPrefix.startsWith('/')) ctx.report(r, 'SchemaViolation', `prefix '${rawPrefix}' must start with '/'`, 'spec.prefix');
@@ -90,10 +91,11 @@ export function compileMapping(r: Resource, key: string, global: IRGlobal, ctx: 
   else prefix = rawPrefix;
 
   const caseSensitive = s.case_sensitive !== false;
-  const method = stringOf(s.method)?.toUpperCase();
   const methodRegex = s.method_regex === true;
+  // A method regex is kept as written (upper-casing would turn (?i) or \d into other regexes).
+  const method = methodRegex ? stringOf(s.method) : stringOf(s.method)?.toUpperCase();
   if (method && methodRegex) {
-    const e = checkRegex(method);
+    const e = checkRegex(method, ctx.regexMaxSize);
     if (e) reportRegex(ctx, r, e, 'method', 'spec.method');
   }
 
@@ -113,7 +115,7 @@ export function compileMapping(r: Resource, key: string, global: IRGlobal, ctx: 
   if (regexHeaders) {
     for (const name of Object.keys(regexHeaders)) {
       const v = String(regexHeaders[name]);
-      const e = checkRegex(v);
+      const e = checkRegex(v, ctx.regexMaxSize);
       if (e) reportRegex(ctx, r, e, `regex_headers.${name}`, `spec.regex_headers.${name}`);
       headers.push({ name: name.toLowerCase(), regex: v });
     }
@@ -132,7 +134,7 @@ export function compileMapping(r: Resource, key: string, global: IRGlobal, ctx: 
   if (regexQuery) {
     for (const name of Object.keys(regexQuery)) {
       const v = String(regexQuery[name]);
-      const e = checkRegex(v);
+      const e = checkRegex(v, ctx.regexMaxSize);
       if (e) reportRegex(ctx, r, e, `regex_query_parameters.${name}`, `spec.regex_query_parameters.${name}`);
       query.push({ name, regex: v });
     }
@@ -150,7 +152,7 @@ export function compileMapping(r: Resource, key: string, global: IRGlobal, ctx: 
   const host = stringOf(s.host);
   if (host !== undefined) {
     if (s.host_regex === true) {
-      const e = checkRegex(host);
+      const e = checkRegex(host, ctx.regexMaxSize);
       if (e) reportRegex(ctx, r, e, 'host', 'spec.host');
       authority = { name: ':authority', regex: host };
       hostname ??= '*';
@@ -188,9 +190,11 @@ export function compileMapping(r: Resource, key: string, global: IRGlobal, ctx: 
     if (prefixRedirect !== undefined) rr.prefixRedirect = prefixRedirect;
     const rx = s.regex_redirect as Obj | undefined;
     if (rx && typeof rx['pattern'] === 'string') {
-      const e = checkRegex(rx['pattern']);
+      const e = checkRegex(rx['pattern'], ctx.regexMaxSize);
       if (e) reportRegex(ctx, r, e, 'regex_redirect.pattern', 'spec.regex_redirect.pattern');
       rr.regexRedirect = { pattern: rx['pattern'], substitution: String(rx['substitution'] ?? '') };
+      const se = checkSubstitution(rr.regexRedirect.pattern, rr.regexRedirect.substitution);
+      if (se) reportRegex(ctx, r, se, 'regex_redirect.substitution', 'spec.regex_redirect.substitution');
     }
     if (service?.startsWith('https://')) rr.httpsRedirect = true;
     redirect = rr;
@@ -233,9 +237,11 @@ export function compileMapping(r: Resource, key: string, global: IRGlobal, ctx: 
     let regexRewrite: { pattern: string; substitution: string } | undefined;
     const rx = s.regex_rewrite as Obj | undefined;
     if (rx && typeof rx['pattern'] === 'string') {
-      const e = checkRegex(rx['pattern']);
+      const e = checkRegex(rx['pattern'], ctx.regexMaxSize);
       if (e) reportRegex(ctx, r, e, 'regex_rewrite.pattern', 'spec.regex_rewrite.pattern');
       regexRewrite = { pattern: rx['pattern'], substitution: String(rx['substitution'] ?? '') };
+      const se = checkSubstitution(regexRewrite.pattern, regexRewrite.substitution);
+      if (se) reportRegex(ctx, r, se, 'regex_rewrite.substitution', 'spec.regex_rewrite.substitution');
       rewritePrefix = null; // regex_rewrite replaces the prefix rewrite, as in Emissary
     }
     let retryPolicy: IRRetryPolicy | undefined = global.retryPolicy;
@@ -249,7 +255,15 @@ export function compileMapping(r: Resource, key: string, global: IRGlobal, ctx: 
     const hostRewrite = stringOf(s.host_rewrite);
     if (hostRewrite) b.hostRewrite = hostRewrite;
     b.autoHostRewrite = s.auto_host_rewrite === true;
-    b.headers = headerRulesFrom(s, ctx.headerRules);
+    // The Module's defaults fill the fields the Mapping leaves unset; only rules that carry credentials
+    // need the resource for their problems (rare: no allocation otherwise).
+    const headerFields = withMappingDefaults(s, ctx.mappingDefaults);
+    const creds = ctx.credentials;
+    const headers =
+      creds.concerns(headerFields.add_request_headers) || creds.concerns(headerFields.add_response_headers)
+        ? headerRulesFrom(headerFields, ctx.headerRules, ctx.credentialRules(r, 'spec.'))
+        : headerRulesFrom(headerFields, ctx.headerRules);
+    if (headers) b.headers = headers;
     b.timeouts = { requestMs: numberOf(s.timeout_ms) ?? global.requestTimeoutMs, idleMs: numberOf(s.idle_timeout_ms) ?? 0 };
     if (retryPolicy) b.retryPolicy = retryPolicy;
     // The same source reference as the route's `mappings` entry: equal in the IR's JSON, built once.
@@ -289,8 +303,8 @@ export function compileMapping(r: Resource, key: string, global: IRGlobal, ctx: 
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
-function reportRegex(ctx: CompileContext, r: Resource, e: string, what: string, field: string): void {
-  ctx.report(r, e.startsWith('invalid') ? 'InvalidRegex' : 'UnsafeRegex', `${what}: ${e}`, field);
+function reportRegex(ctx: CompileContext, r: Resource, e: RegexProblem, what: string, field: string): void {
+  ctx.report(r, e.code, `${what}: ${e.message}`, field);
 }
 
 /** Identity of a cluster: every setting that makes two upstreams different connection pools. */

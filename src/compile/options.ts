@@ -20,4 +20,28 @@ export interface CompileOptions {
    * a source not named (the central source, or a plain directory) may configure anything.
    */
   readonly claims?: Readonly<Record<string, Claim>>;
+  /**
+   * Rank of each source (lower outranks higher): when copies of one resource come from sources of
+   * different ranks, the best-ranked copy is used and the others are reported. Sources not named
+   * share the best rank. Copies within one rank invalidate each other.
+   */
+  readonly sourceRanks?: Readonly<Record<string, number>>;
+  /**
+   * The secrets directory, read beforehand (compile does no I/O): TLS material and header values
+   * that Hosts, TLSContexts and Mappings name but that are kept out of git. See secret-files.ts.
+   */
+  readonly secretFiles?: SecretFiles;
+}
+
+/** The files of the secrets directory, laid out as mounted Kubernetes Secrets (DIR/NAME/KEY). */
+export interface SecretFiles {
+  /**
+   * The directory as given and as its real path, absolute: an absolute cert_chain_file (or
+   * private_key_file, cacert_chain_file) must lie under one of them.
+   */
+  readonly roots: readonly string[];
+  /** Path relative to the directory ("NAME/tls.crt", '/'-separated) → content. Only files whose real path is inside. */
+  readonly files: Readonly<Record<string, string>>;
+  /** Paths the reader left out, with why (a link to outside the directory, too large, not UTF-8). */
+  readonly skipped: Readonly<Record<string, { readonly reason: string; readonly outside?: boolean }>>;
 }

@@ -1,4 +1,4 @@
-// Parses Emissary's `service` string ([scheme://]name[.namespace][:port]) and names clusters
+// Parses Emissary's `service` string ([scheme://]name[.namespace][:port][/ignored]) and names clusters
 // the way Emissary does (cluster_<service>_<namespace>), so route tables read the same.
 
 export interface ParsedService {
@@ -24,7 +24,9 @@ export function parseService(raw: string, forceTLS = false): ParsedService | str
     scheme = sc;
     s = s.slice(m[0].length);
   }
-  if (s.includes('/')) return `service '${raw}' must not contain a path`;
+  // Emissary parses the service as a URL and uses only its host and port: a path, query or
+  // fragment is ignored (the loader warns, ServicePathIgnored).
+  s = withoutPath(s);
   let host: string;
   let portStr: string | undefined;
   if (s.startsWith('[')) {
@@ -52,8 +54,14 @@ export function parseService(raw: string, forceTLS = false): ParsedService | str
   return { scheme, host: host.toLowerCase(), port, explicitPort: portStr !== undefined, isIP };
 }
 
+/** The service's authority: what precedes the first "/", "?" or "#". */
+function withoutPath(s: string): string {
+  const cut = s.search(/[/?#]/);
+  return cut < 0 ? s : s.slice(0, cut);
+}
+
 export function clusterBaseName(service: string, namespace: string): string {
-  const clean = service.replace(/^[a-z]+:\/\//i, '').replace(/[^A-Za-z0-9]+/g, '_').replace(/^_+|_+$/g, '');
+  const clean = withoutPath(service.trim().replace(/^[a-z]+:\/\//i, '')).replace(/[^A-Za-z0-9]+/g, '_').replace(/^_+|_+$/g, '');
   return `cluster_${clean}_${namespace.replace(/[^A-Za-z0-9]+/g, '_')}`;
 }
 

@@ -32,6 +32,10 @@ export interface HistoryEntry {
   readonly result: AttemptResult;
   /** Why an attempt changed nothing: InvalidConfiguration, SignatureMissing, HistoryRewritten, Timeout, ... */
   readonly reason?: string;
+  /** One line on why (the first problem with its origin, or what a check found). */
+  readonly detail?: string;
+  /** The git action that clears a refusal. */
+  readonly remedy?: string;
   readonly problems?: readonly HistoryProblem[];
   /** Non-fast-forward update of the branch (rewritten history). */
   readonly historyRewritten?: boolean;
@@ -42,21 +46,33 @@ export interface HistoryEntry {
   readonly generation?: number;
 }
 
-export class AuditHistory {
-  readonly file: string;
-  readonly previousFile: string;
+/** Entries kept by a history without a state folder (serve --config without --state). */
+const IN_MEMORY_ENTRIES = 1000;
 
+export class AuditHistory {
+  readonly file: string | undefined;
+  readonly previousFile: string | undefined;
+  private readonly memory: (HistoryEntry & { at: string })[] = [];
+
+  /** Without a state folder the history lives in memory, bounded, for the admin API. */
   constructor(
-    readonly stateDir: string,
+    readonly stateDir: string | undefined,
     private readonly maxBytes = HISTORY_DEFAULT_MAX_BYTES,
+    private readonly now: () => Date = () => new Date(),
   ) {
-    this.file = join(stateDir, HISTORY_FILE);
-    this.previousFile = join(stateDir, `${HISTORY_FILE}.1`);
+    this.file = stateDir !== undefined ? join(stateDir, HISTORY_FILE) : undefined;
+    this.previousFile = stateDir !== undefined ? join(stateDir, `${HISTORY_FILE}.1`) : undefined;
   }
 
   append(entry: HistoryEntry): void {
+    const record = { at: this.now().toISOString(), ...entry };
+    if (this.stateDir === undefined || this.file === undefined || this.previousFile === undefined) {
+      this.memory.push(record);
+      if (this.memory.length > IN_MEMORY_ENTRIES) this.memory.splice(0, this.memory.length - IN_MEMORY_ENTRIES);
+      return;
+    }
     mkdirSync(this.stateDir, { recursive: true });
-    const line = JSON.stringify({ at: new Date().toISOString(), ...entry }) + '\n';
+    const line = JSON.stringify(record) + '\n';
     let size = 0;
     try {
       size = statSync(this.file).size;
@@ -74,6 +90,10 @@ export class AuditHistory {
 
   /** Entries oldest first; a torn last line (crash mid-append) is skipped. */
   read(opts: { source?: string; limit?: number } = {}): (HistoryEntry & { at: string })[] {
+    if (this.stateDir === undefined) {
+      const out = this.memory.filter((e) => !opts.source || e.source === opts.source);
+      return opts.limit !== undefined && out.length > opts.limit ? out.slice(out.length - opts.limit) : out;
+    }
     return readHistory(this.stateDir, opts);
   }
 }

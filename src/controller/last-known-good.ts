@@ -12,12 +12,22 @@ const LKG_VERSION = 1;
 
 export interface LkgSource {
   readonly spec: GitSourceSpec;
+  /** Absent in files written before folders could be sources: git. */
+  readonly kind?: 'git' | 'directory';
   readonly revision: string;
-  readonly commit: CommitInfo;
-  readonly files: readonly { readonly path: string; readonly content: string }[];
+  /** Git sources only. */
+  readonly commit?: CommitInfo;
+  /**
+   * A file that held a private key is kept without its content (empty) and with the digest of the
+   * content: the state file never holds key material, and a restart reads the file again from the
+   * source at this revision.
+   */
+  readonly files: readonly { readonly path: string; readonly content: string; readonly redacted?: { readonly sha256: string } }[];
   readonly appliedAt: string;
   /** Root source that declared this one; absent for root sources. */
   readonly declaredBy?: string;
+  /** Errors on this source's resources when it was persisted (problem keys): those resources were not served. */
+  readonly notServed?: readonly string[];
 }
 
 export interface LkgSet {

@@ -12,10 +12,10 @@ export class RuntimeBuildError extends Error {
   }
 }
 
-/** Compile a regex from the IR; a pattern JavaScript cannot compile becomes a coded error. */
-export function compileRegex(source: string, flags: string): RegExp {
+/** Build a regex object from the IR; a pattern the engine refuses becomes a coded error. */
+export function compileRegex<T>(source: string, build: () => T): T {
   try {
-    return new RegExp(source, flags);
+    return build();
   } catch (err) {
     throw new RuntimeBuildError('PORTICO_ERR_IR_REGEX', `invalid regular expression ${JSON.stringify(source)}: ${(err as Error).message}`);
   }

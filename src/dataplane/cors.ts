@@ -1,13 +1,14 @@
-// CORS at the edge: preflights are answered here and never reach the upstream; actual responses
-// get allow headers only for an exactly matching origin, and always `Vary: Origin`.
+// CORS at the edge: preflights from an allowed origin are answered here (others go upstream, as in
+// Envoy); actual responses get allow headers only for a matching origin, and always `Vary: Origin`.
 
 import type { IRCors } from '../ir/types.js';
 import { compileFullMatch } from './route-index.js';
+import type { FullMatch } from '../ir/re2-regex.js';
 
 export interface CompiledCors {
   readonly anyOrigin: boolean;
   readonly origins: ReadonlySet<string>;
-  readonly originRegexes: readonly RegExp[];
+  readonly originRegexes: readonly FullMatch[];
   /** Upper-case; empty = no method restriction announced. */
   readonly methods: ReadonlySet<string>;
   readonly methodsValue: string;

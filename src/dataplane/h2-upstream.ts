@@ -54,7 +54,7 @@ export function closeH2Sessions(cluster: UpstreamCluster): void {
 
 export function forwardH2(
   ctx: RequestContext, env: ForwardEnv, _action: RouteAction, route: IRRoute, backend: CompiledBackend, scan: HeaderScan,
-  xff: string | undefined, xfp: string, xfh: string,
+  xff: string | undefined, xfp: string,
 ): void {
   const cluster = admitCluster(ctx, env, backend);
   if (cluster === undefined) return;
@@ -66,7 +66,7 @@ export function forwardH2(
   const req = ctx.req;
   const flat = upstreamRequestHeaders({
     raw: req.rawHeaders, scan, dropUnderscore: env.dropUnderscore, remove: backend.requestRemove, adds: backend.requestAdd,
-    xff, xfp, xfh, requestId: ctx.requestId,
+    xff, xfp, requestId: ctx.requestId,
   });
   const headers: OutgoingHttpHeaders = {
     ':method': ctx.method,

@@ -17,7 +17,7 @@ const HOP_BY_HOP_LENGTHS: ReadonlySet<number> = new Set([...HOP_BY_HOP].map((n) 
  * `expect` too: the 100-continue handshake was already answered on the client connection.
  */
 const GATEWAY_OWNED: ReadonlySet<string> = new Set([
-  'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id', 'content-length', 'expect',
+  'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-request-id', 'content-length', 'expect',
   // the verified client identity is only ever set by the gateway itself
   'x-forwarded-client-cert',
 ]);
@@ -37,7 +37,6 @@ export interface HeaderScan {
   host: string | undefined;
   xff: string | undefined;
   xfp: string | undefined;
-  xfh: string | undefined;
   requestId: string | undefined;
   origin: string | undefined;
   /** Lower-case names the client listed in Connection (hop-by-hop by nomination). */
@@ -61,7 +60,7 @@ export interface HeaderScan {
 
 export function scanRequestHeaders(raw: readonly string[], httpMinor: number, g: IRGlobal): HeaderScan {
   const s: HeaderScan = {
-    error: undefined, host: undefined, xff: undefined, xfp: undefined, xfh: undefined, requestId: undefined,
+    error: undefined, host: undefined, xff: undefined, xfp: undefined, requestId: undefined,
     origin: undefined, connectionTokens: undefined, hasBody: false, contentLength: undefined, underscoreSeen: false,
     xfcc: undefined, forwardedClientCert: undefined, peer: undefined,
   };
@@ -113,11 +112,6 @@ export function scanRequestHeaders(raw: readonly string[], httpMinor: number, g:
         if (l === 'x-forwarded-for') s.xff = s.xff === undefined ? value : `${s.xff}, ${value}`;
         break;
       }
-      case 16: {
-        const l = name.toLowerCase();
-        if (l === 'x-forwarded-host') s.xfh ??= value;
-        break;
-      }
       case 17: {
         const l = name.toLowerCase();
         if (l === 'transfer-encoding') {
@@ -143,7 +137,6 @@ export function scanRequestHeaders(raw: readonly string[], httpMinor: number, g:
     // Nominated as hop-by-hop: the value was meant for us, never for the upstream or our XFF logic.
     if (t.has('x-forwarded-for')) s.xff = undefined;
     if (t.has('x-forwarded-proto')) s.xfp = undefined;
-    if (t.has('x-forwarded-host')) s.xfh = undefined;
     if (t.has('x-request-id')) s.requestId = undefined;
     if (t.has('x-forwarded-client-cert')) s.xfcc = undefined;
   }
@@ -233,7 +226,6 @@ export interface UpstreamHeaderInput {
   readonly adds: readonly IRHeaderValue[];
   readonly xff: string | undefined;
   readonly xfp: string;
-  readonly xfh: string;
   readonly requestId: string;
 }
 
@@ -264,7 +256,8 @@ export function upstreamRequestHeaders(x: UpstreamHeaderInput): string[] {
   if (x.scan.contentLength !== undefined) out.push('content-length', x.scan.contentLength);
   else if (x.scan.hasBody) out.push('transfer-encoding', 'chunked');
   if (x.xff !== undefined) out.push('x-forwarded-for', x.xff);
-  out.push('x-forwarded-proto', x.xfp, 'x-forwarded-host', x.xfh, 'x-request-id', x.requestId);
+  // No X-Forwarded-Host: Envoy (and so Emissary) never adds one; a client's passes through unchanged.
+  out.push('x-forwarded-proto', x.xfp, 'x-request-id', x.requestId);
   const xfcc = x.scan.forwardedClientCert;
   if (xfcc !== undefined && !x.remove.has('x-forwarded-client-cert')) out.push('x-forwarded-client-cert', xfcc);
   if (x.adds.length > 0) {

@@ -37,20 +37,117 @@ export interface LlhttpParserClass {
   readonly kOnMessageComplete: number;
   readonly kOnExecute: number;
   readonly kLenientNone: number;
+  readonly prototype: LlhttpParser;
 }
 
-function load(): { HTTPParser: LlhttpParserClass; methods: readonly string[] } {
-  const mod = createRequire(import.meta.url)('_http_common') as { HTTPParser?: LlhttpParserClass; methods?: string[] };
-  if (typeof mod.HTTPParser !== 'function' || !Array.isArray(mod.methods)) {
-    throw Object.assign(new Error('node:http does not expose its llhttp parser on this Node.js version'), { code: 'PORTICO_ERR_NO_LLHTTP' });
+/**
+ * What of Node's private HTTP internals this process has, checked once at load: `_http_common`'s
+ * HTTPParser with the constants, methods and callback layout this code relies on (a real parse of a
+ * request and a response, in strict mode), and the parts the HTTP/1.1 front uses to read a socket's
+ * handle from native code (consume, unconsume, getCurrentBuffer, kOnExecute). Each field is undefined
+ * when usable, else says what is missing; the serve process falls back to node:http where they are.
+ */
+export interface LlhttpSupport {
+  readonly parser: string | undefined;
+  readonly directRead: string | undefined;
+}
+
+interface CommonModule {
+  HTTPParser?: LlhttpParserClass;
+  methods?: string[];
+}
+
+function loadCommon(): CommonModule | string {
+  try {
+    return createRequire(import.meta.url)('_http_common') as CommonModule;
+  } catch (err) {
+    return `_http_common cannot be loaded (${(err as Error).message})`;
   }
-  return { HTTPParser: mod.HTTPParser, methods: mod.methods };
 }
 
-const loaded = load();
-export const HTTPParser: LlhttpParserClass = loaded.HTTPParser;
+const SLOTS = ['REQUEST', 'RESPONSE', 'kOnMessageBegin', 'kOnHeaders', 'kOnHeadersComplete', 'kOnBody', 'kOnMessageComplete', 'kLenientNone'] as const;
+
+/** The parser's answer to a known request and response, compared with what this code expects of it. */
+function parserProblem(mod: CommonModule): string | undefined {
+  const P = mod.HTTPParser;
+  if (typeof P !== 'function') return '_http_common has no HTTPParser';
+  if (!Array.isArray(mod.methods) || mod.methods.indexOf('GET') < 0) return '_http_common has no methods list';
+  for (const k of SLOTS) if (typeof P[k] !== 'number') return `HTTPParser.${k} is not a number`;
+  for (const m of ['initialize', 'execute', 'finish', 'close'] as const) if (typeof P.prototype[m] !== 'function') return `HTTPParser#${m} is missing`;
+  const seen: unknown[][] = [];
+  let body = '';
+  let complete = 0;
+  const run = (type: number, text: string): number | Error => {
+    const p = new P();
+    p.initialize(type, {}, 16 * 1024, P.kLenientNone);
+    p[P.kOnMessageBegin] = () => {};
+    p[P.kOnHeaders] = () => {};
+    p[P.kOnHeadersComplete] = (...args: unknown[]) => {
+      seen.push(args);
+      return 0;
+    };
+    p[P.kOnBody] = (b: Buffer) => (body += b.toString('latin1'));
+    p[P.kOnMessageComplete] = () => complete++;
+    try {
+      return p.execute(Buffer.from(text, 'latin1'));
+    } finally {
+      p.close();
+    }
+  };
+  const request = 'POST /x?y HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nok';
+  if (run(P.REQUEST, request) !== request.length) return 'HTTPParser does not parse a plain request';
+  const [major, minor, headers, method, url, , , upgrade, keepAlive] = seen[0] ?? [];
+  if (major !== 1 || minor !== 1 || url !== '/x?y' || mod.methods[method as number] !== 'POST' || upgrade !== false || keepAlive !== true
+    || JSON.stringify(headers) !== '["Host","a","Content-Length","2"]' || body !== 'ok' || complete !== 1) {
+    return 'HTTPParser reports a request in a layout this code does not know';
+  }
+  const response = 'HTTP/1.1 204 No Content\r\nX: y\r\n\r\n';
+  if (run(P.RESPONSE, response) !== response.length || seen[1]?.[5] !== 204) return 'HTTPParser reports a response in a layout this code does not know';
+  // strict mode: both framing fields on one request must be an error (HARDENING §2.1)
+  if (!(run(P.REQUEST, 'GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n') instanceof Error)) {
+    return 'HTTPParser is not strict about framing';
+  }
+  return undefined;
+}
+
+function probe(): { support: LlhttpSupport; HTTPParser: LlhttpParserClass | undefined; methods: readonly string[] } {
+  const mod = loadCommon();
+  if (typeof mod === 'string') return { support: { parser: mod, directRead: mod }, HTTPParser: undefined, methods: [] };
+  let parser: string | undefined;
+  try {
+    parser = parserProblem(mod);
+  } catch (err) {
+    parser = `HTTPParser failed its self-test (${(err as Error).message})`;
+  }
+  if (parser !== undefined) return { support: { parser, directRead: parser }, HTTPParser: undefined, methods: [] };
+  const P = mod.HTTPParser!;
+  let directRead: string | undefined;
+  if (typeof P.kOnExecute !== 'number') directRead = 'HTTPParser.kOnExecute is not a number';
+  for (const m of ['consume', 'unconsume', 'getCurrentBuffer'] as const) {
+    if (directRead === undefined && typeof P.prototype[m] !== 'function') directRead = `HTTPParser#${m} is missing`;
+  }
+  return { support: { parser: undefined, directRead }, HTTPParser: P, methods: mod.methods! };
+}
+
+const probed = probe();
+export const LLHTTP_SUPPORT: LlhttpSupport = probed.support;
+
+/** Thrown where the parser is needed but this Node.js does not offer it in a shape this code knows. */
+export class NoLlhttpError extends Error {
+  readonly code = 'PORTICO_ERR_NO_LLHTTP';
+}
+
+/** The parser class; reading it where LLHTTP_SUPPORT.parser names a problem throws NoLlhttpError. */
+export const HTTPParser: LlhttpParserClass = probed.HTTPParser ?? new Proxy({} as LlhttpParserClass, {
+  get(): never {
+    throw new NoLlhttpError(`node:http's llhttp parser is not usable on this Node.js: ${LLHTTP_SUPPORT.parser ?? ''}`);
+  },
+});
 /** Request methods by the index the parser reports. */
-export const METHODS: readonly string[] = loaded.methods;
+export const METHODS: readonly string[] = probed.methods;
+/** The callback slots, read once by the modules that parse; placeholders where there is no parser (nothing parses then). */
+export const PARSER_SLOTS: Pick<LlhttpParserClass, 'kOnMessageBegin' | 'kOnHeaders' | 'kOnHeadersComplete' | 'kOnBody' | 'kOnMessageComplete' | 'kOnExecute'> =
+  probed.HTTPParser ?? { kOnMessageBegin: -1, kOnHeaders: -1, kOnHeadersComplete: -1, kOnBody: -1, kOnMessageComplete: -1, kOnExecute: -1 };
 
 /** Free a parser's native half; called once its current parse has unwound (setImmediate), as node:http does. */
 export function closeParser(p: LlhttpParser): void {

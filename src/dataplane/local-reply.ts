@@ -93,4 +93,8 @@ export function sendLocalReplyOnSocket(socket: Duplex, status: number, code: Loc
     return;
   }
   socket.end(head + body);
+  // The connection ends with this reply: what the client sent after its upgrade request is read and
+  // discarded (never parsed), and the socket is let go once the reply is out, as the front does.
+  socket.resume();
+  socket.once('finish', () => socket.destroy());
 }

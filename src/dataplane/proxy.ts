@@ -130,14 +130,14 @@ export function admitCluster(ctx: RequestContext, env: ForwardEnv, backend: Comp
  * Forward a routed request. `scan` is the one pass over the client's headers; `backend` was
  * picked by weight. Ends in exactly one of: streamed upstream response, local reply, abort.
  */
-export function forward(ctx: RequestContext, env: ForwardEnv, action: RouteAction, route: IRRoute, backend: CompiledBackend, scan: HeaderScan, xff: string | undefined, xfp: string, xfh: string): void {
+export function forward(ctx: RequestContext, env: ForwardEnv, action: RouteAction, route: IRRoute, backend: CompiledBackend, scan: HeaderScan, xff: string | undefined, xfp: string): void {
   const cluster = admitCluster(ctx, env, backend);
   if (cluster === undefined) return;
   const req = ctx.req;
   const upstreamPath = rewritePath(backend, route, ctx.path) + ctx.query;
   const headers = upstreamRequestHeaders({
     raw: req.rawHeaders, scan, dropUnderscore: env.dropUnderscore, remove: backend.requestRemove, adds: backend.requestAdd,
-    xff, xfp, xfh, requestId: ctx.requestId,
+    xff, xfp, requestId: ctx.requestId,
   });
   const hostValue = backend.hostRewrite ?? ctx.authority;
   headers[1] = hostValue;
@@ -264,8 +264,8 @@ class Forwarding {
   scheduleRetry(): void {
     this.retriesUsed++;
     this.cluster.retriesActive++;
-    // jittered exponential backoff, 25 ms base as in Envoy
-    const delay = Math.floor(this.env.random() * 25 * 2 ** (this.retriesUsed - 1));
+    // jittered exponential backoff, 25 ms base and at most 10 times that, as in Envoy (whatever num_retries is)
+    const delay = Math.floor(this.env.random() * 25 * Math.min(2 ** (this.retriesUsed - 1), 10));
     setTimeout(retryAfterBackoff, delay, this);
   }
 

@@ -1,9 +1,11 @@
 // What to do with a matched route, compiled once per IR: weighted backends with their rewrite,
 // header, timeout and retry policy; redirects; shadow; CORS. Nothing here is parsed per request.
 
-import type { IR, IRBackend, IRCors, IRRedirect, IRRetryPolicy, IRRoute, IRVirtualHost } from '../ir/types.js';
+import type { IR, IRBackend, IRCors, IRHeaderValue, IRRedirect, IRRetryPolicy, IRRoute, IRVirtualHost } from '../ir/types.js';
+import type { SecretStore } from '../ir/secrets.js';
 import { compileCors, type CompiledCors } from './cors.js';
 import { compileRegex } from './build-errors.js';
+import { RegexSubstitution } from '../ir/re2-regex.js';
 import type { UpstreamCluster } from './upstream-pool.js';
 
 export interface CompiledRetry {
@@ -22,7 +24,7 @@ export interface CompiledBackend {
   /** undefined when the IR names a cluster that does not exist (→ 503 for this backend only). */
   readonly cluster: UpstreamCluster | undefined;
   readonly prefixRewrite: string | null;
-  readonly regexRewrite: { readonly re: RegExp; readonly substitution: string } | undefined;
+  readonly regexRewrite: RegexSubstitution | undefined;
   readonly hostRewrite: string | undefined;
   readonly autoHostRewrite: boolean;
   /** Backend rules then global rules: global is applied last, as in Envoy. */
@@ -37,7 +39,7 @@ export interface CompiledBackend {
 
 export interface CompiledRedirect {
   readonly ir: IRRedirect;
-  readonly regex: { readonly re: RegExp; readonly substitution: string } | undefined;
+  readonly regex: RegexSubstitution | undefined;
 }
 
 export interface RouteAction {
@@ -49,11 +51,6 @@ export interface RouteAction {
   readonly shadow: { readonly cluster: UpstreamCluster | undefined; readonly weight: number } | undefined;
   readonly cors: CompiledCors | undefined;
   readonly vhost: IRVirtualHost;
-}
-
-/** RE2/Envoy substitutions use \1; JavaScript uses $1. A literal '$' must stay literal. */
-export function jsSubstitution(s: string): string {
-  return s.replace(/\$/g, '$$$$').replace(/\\(\d)/g, '$$$1');
 }
 
 /** Policies shared by many routes (the Module's) are compiled once per IR object. */
@@ -90,6 +87,10 @@ export function compileRetry(p: IRRetryPolicy | undefined): CompiledRetry | unde
   };
 }
 
+function compiledSubstitution(r: { readonly pattern: string; readonly substitution: string }): RegexSubstitution {
+  return compileRegex(r.pattern, () => new RegexSubstitution(r.pattern, r.substitution));
+}
+
 const NO_NAMES: ReadonlySet<string> = new Set();
 
 /** Shared empty set when there is nothing to remove: most routes have no removal rules. */
@@ -102,21 +103,34 @@ function concat<T>(a: readonly T[], b: readonly T[]): readonly T[] {
   return b.length === 0 ? a : a.length === 0 ? b : [...a, ...b];
 }
 
-export function compileRouteAction(ir: IR, route: IRRoute, vhost: IRVirtualHost, clusters: ReadonlyMap<string, UpstreamCluster>): RouteAction {
+/**
+ * Header values with their credentials filled in from the SecretStore (the IR holds "[redacted]").
+ * Without a store (explain, route tests) the redacted values stay: nothing offline shows a credential.
+ */
+function withCredentials(adds: readonly IRHeaderValue[], secrets: SecretStore | undefined): readonly IRHeaderValue[] {
+  if (secrets === undefined || !adds.some((a) => a.secret !== undefined)) return adds;
+  return adds.map((a) => {
+    if (a.secret === undefined) return a;
+    const value = secrets[a.secret.id]?.value;
+    // compile put every value it referenced in the store; a missing one must not send "[redacted]".
+    if (value === undefined) throw new Error(`header ${a.name}: credential ${a.secret.id} is not in the secret store`);
+    return { name: a.name, value, append: a.append };
+  });
+}
+
+export function compileRouteAction(ir: IR, route: IRRoute, vhost: IRVirtualHost, clusters: ReadonlyMap<string, UpstreamCluster>, secrets?: SecretStore): RouteAction {
   const g = ir.global;
   const backends = route.backends.map((b): CompiledBackend => ({
     ir: b,
     cluster: clusters.get(b.cluster),
     prefixRewrite: b.rewrite.prefix,
-    regexRewrite: b.rewrite.regex
-      ? { re: compileRegex(b.rewrite.regex.pattern, 'g'), substitution: jsSubstitution(b.rewrite.regex.substitution) }
-      : undefined,
+    regexRewrite: b.rewrite.regex ? compiledSubstitution(b.rewrite.regex) : undefined,
     hostRewrite: b.hostRewrite,
     autoHostRewrite: b.autoHostRewrite,
     requestRemove: lowerSet(b.headers.requestRemove, g.headers.requestRemove),
-    requestAdd: concat(b.headers.requestAdd, g.headers.requestAdd),
+    requestAdd: withCredentials(concat(b.headers.requestAdd, g.headers.requestAdd), secrets),
     responseRemove: lowerSet(b.headers.responseRemove, g.headers.responseRemove),
-    responseAdd: concat(b.headers.responseAdd, g.headers.responseAdd),
+    responseAdd: withCredentials(concat(b.headers.responseAdd, g.headers.responseAdd), secrets),
     requestTimeoutMs: b.timeouts.requestMs,
     idleTimeoutMs: b.timeouts.idleMs,
     retry: cachedRetry(b.retryPolicy ?? g.retryPolicy),
@@ -133,7 +147,7 @@ export function compileRouteAction(ir: IR, route: IRRoute, vhost: IRVirtualHost,
     cumulative,
     totalWeight: total,
     redirect: r
-      ? { ir: r, regex: r.regexRedirect ? { re: compileRegex(r.regexRedirect.pattern, 'g'), substitution: jsSubstitution(r.regexRedirect.substitution) } : undefined }
+      ? { ir: r, regex: r.regexRedirect ? compiledSubstitution(r.regexRedirect) : undefined }
       : undefined,
     shadow: route.shadow ? { cluster: clusters.get(route.shadow.cluster), weight: route.shadow.weight } : undefined,
     cors: route.cors ? cachedCors(route.cors) : g.cors ? cachedCors(g.cors) : undefined,
@@ -152,16 +166,14 @@ export function pickBackend(a: RouteAction, random: () => number): CompiledBacke
 
 /** The upstream path (query kept) after prefix_rewrite or regex_rewrite. */
 export function rewritePath(b: CompiledBackend, route: IRRoute, path: string): string {
-  if (b.regexRewrite !== undefined) {
-    b.regexRewrite.re.lastIndex = 0;
-    return path.replace(b.regexRewrite.re, b.regexRewrite.substitution);
-  }
+  if (b.regexRewrite !== undefined) return b.regexRewrite.replaceAll(path);
   // Emissary: `rewrite: ""` means no rewrite at all.
   if (b.prefixRewrite === null || b.prefixRewrite === '') return path;
   const m = route.match;
   let out: string;
   if (m.prefix !== undefined) out = b.prefixRewrite + path.slice(m.prefix.length);
-  else if (m.path !== undefined) out = b.prefixRewrite;
-  else return path;
+  // An exact path or a regex (prefix_regex) matches the whole path, so Envoy's prefix_rewrite
+  // replaces all of it: with Emissary's default rewrite "/" the upstream sees "/".
+  else out = b.prefixRewrite;
   return out.charCodeAt(0) === 0x2f ? out : '/' + out;
 }

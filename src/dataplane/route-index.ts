@@ -3,6 +3,7 @@
 
 import type { IR, IRHeaderMatch, IRQueryMatch, IRRoute, IRVirtualHost } from '../ir/types.js';
 import { compileRegex, RuntimeBuildError } from './build-errors.js';
+import { FullMatch, FullMatchSet } from '../ir/re2-regex.js';
 
 /** What matching needs to know about a request (also built by `explain` from a request line). */
 export interface RouteRequest {
@@ -25,7 +26,7 @@ export interface TraceEntry {
 export interface CompiledHeaderMatch {
   readonly name: string;
   readonly exact: string | undefined;
-  readonly regex: RegExp | undefined;
+  readonly regex: FullMatch | undefined;
   readonly invert: boolean;
 }
 
@@ -34,8 +35,8 @@ export interface CompiledRoute<A> {
   readonly order: number;
   readonly ir: IRRoute;
   readonly method: string | undefined;
-  readonly methodRegex: RegExp | undefined;
-  readonly pathRegex: RegExp | undefined;
+  readonly methodRegex: FullMatch | undefined;
+  readonly pathRegex: FullMatch | undefined;
   readonly headers: readonly CompiledHeaderMatch[];
   readonly query: readonly CompiledHeaderMatch[];
   /** Whatever the caller attached at build time (the proxy's per-route action). */
@@ -59,8 +60,10 @@ export interface VhostIndex<A> {
   readonly insensitiveTrie: TrieNode | null;
   readonly exact: Map<string, number[]>;
   readonly exactInsensitive: Map<string, number[]> | null;
-  /** Routes that cannot be indexed by path (regex): always candidates. */
+  /** Regex routes without a literal prefix to file them under: candidates for every path. */
   readonly always: readonly number[];
+  /** With more than one of those: their regexes in one automaton, so a path is read once for all of them. */
+  readonly alwaysSet: FullMatchSet | null;
 }
 
 export interface ListenerIndex<A> {
@@ -80,9 +83,13 @@ export interface MatchResult<A> {
   readonly route: CompiledRoute<A> | undefined;
 }
 
-/** Regexes in the IR are full-match (RE2 subset); anchor them once here. */
-export function compileFullMatch(source: string, caseSensitive = true): RegExp {
-  return compileRegex(`^(?:${source})$`, caseSensitive ? '' : 'i');
+/** Regexes in the IR are RE2 and match the whole value, as Envoy's safe_regex does. */
+export function compileFullMatch(source: string): FullMatch {
+  return compileRegex(source, () => new FullMatch(source));
+}
+
+function compileRegexSet(sources: readonly string[]): FullMatchSet {
+  return compileRegex(sources.join(' | '), () => new FullMatchSet(sources));
 }
 
 function compileHeaderMatch(m: IRHeaderMatch | IRQueryMatch): CompiledHeaderMatch {
@@ -154,7 +161,7 @@ export function buildVhostIndex<A>(vh: IRVirtualHost, makeAction: (route: IRRout
   const routes: CompiledRoute<A>[] = [];
   function compileOne(r: IRRoute, order: number): void {
     const m = r.match;
-    let pathRegex: RegExp | undefined;
+    let pathRegex: FullMatch | undefined;
     if (m.prefix !== undefined) {
       if (m.caseSensitive) trieInsert(sensitiveTrie, m.prefix, order);
       else trieInsert((insensitiveTrie ??= newNode('')), m.prefix.toLowerCase(), order);
@@ -165,8 +172,13 @@ export function buildVhostIndex<A>(vh: IRVirtualHost, makeAction: (route: IRRout
       if (list) list.push(order);
       else map.set(key, [order]);
     } else {
-      pathRegex = compileFullMatch(m.regex ?? '.*', m.caseSensitive);
-      always.push(order);
+      // Envoy ignores case_sensitive for safe_regex paths; (?i) in the regex is the way to fold case.
+      // A regex route is filed under the literal text its matches start with, so that only
+      // requests whose path starts with it run the regex: other routes do not pay for it. A bare
+      // "/" filters nothing (every path starts with it): such routes go to the one-pass set.
+      pathRegex = compileFullMatch(m.regex ?? '.*');
+      if (pathRegex.literalPrefix.length > 1) trieInsert(sensitiveTrie, pathRegex.literalPrefix, order);
+      else always.push(order);
     }
     routes.push({
       order,
@@ -187,7 +199,8 @@ export function buildVhostIndex<A>(vh: IRVirtualHost, makeAction: (route: IRRout
       throw new RuntimeBuildError('PORTICO_ERR_IR_ROUTE', `route ${r.id} in ${vh.name}: ${(err as Error).message}`);
     }
   });
-  return { ir: vh, routes, sensitiveTrie, insensitiveTrie, exact, exactInsensitive, always };
+  const alwaysSet = always.length > 1 ? compileRegexSet(always.map((o) => routes[o]!.pathRegex!.source)) : null;
+  return { ir: vh, routes, sensitiveTrie, insensitiveTrie, exact, exactInsensitive, always, alwaysSet };
 }
 
 export function buildRuntimeIndex<A>(ir: IR, makeAction: (route: IRRoute, vhost: IRVirtualHost) => A): RuntimeIndex<A> {
@@ -262,7 +275,8 @@ export function candidates<A>(vh: VhostIndex<A>, path: string): number[] {
     const ei = vh.exactInsensitive?.get(lower);
     if (ei !== undefined) for (const r of ei) out.push(r);
   }
-  for (const r of vh.always) out.push(r);
+  if (vh.alwaysSet !== null) for (const i of vh.alwaysSet.matching(path)) out.push(vh.always[i] as number);
+  else for (const r of vh.always) out.push(r);
   if (out.length > 1) out.sort((a, b) => a - b);
   return out;
 }

@@ -17,7 +17,8 @@ import { closeH2Sessions, forwardH2 } from './h2-upstream.js';
 import { TCPRouter, type OpenTCPSession } from './tcp-proxy.js';
 import { isWebSocketHandshake, openWebSocketTunnel, resumeHTTPParsing, type OpenTunnel } from './websocket-tunnel.js';
 import { preflightHeaders } from './cors.js';
-import { httpsRedirectLocation, routeRedirectLocation } from './redirect.js';
+import { canonicalPathLocation, routeRedirectLocation } from './redirect.js';
+import { answersPreflight, insecureOutcome, requestSecurity } from './edge-decision.js';
 import { forward, headerValue, localReply, type ForwardEnv, type RequestContext } from './proxy.js';
 import { whenResponseCloses } from './response-close.js';
 import { sendLocalReplyOnSocket, type LocalReplyCode } from './local-reply.js';
@@ -59,7 +60,7 @@ class RequestPathRuntime implements Runtime {
     for (const l of ir.listeners) this.listeners.set(l.name, l);
     this.clientCAContexts = new Set(ir.tlsContexts.filter((c) => c.ca !== undefined).map((c) => c.name));
     try {
-      this.index = buildRuntimeIndex(ir, (route, vh) => compileRouteAction(ir, route, vh, this.clusters));
+      this.index = buildRuntimeIndex(ir, (route, vh) => compileRouteAction(ir, route, vh, this.clusters, secrets));
     } catch (err) {
       // nothing of a runtime that failed to build may keep sockets or timers alive
       this.close();
@@ -155,19 +156,15 @@ class RequestPathRuntime implements Runtime {
     }
     if (target.kind === 'redirect') {
       // escaped slashes were unescaped: make every party see the canonical path
-      localReply(ctx, env, 307, 'redirect', false, ['location', target.path + target.query]);
+      localReply(ctx, env, 307, 'redirect', false, ['location', canonicalPathLocation(target.path, target.query)]);
       return;
     }
     const listener = this.listeners.get(conn.listener);
-    const trusted = Math.max(g.xffNumTrustedHops, listener?.l7Depth ?? 0);
+    const sec = requestSecurity(listener, g, conn.tls, scan.xfp);
     const peer = req.socket.remoteAddress ?? '';
-    const fwd = forwardedFor(peer, scan.xff, trusted, g.useRemoteAddress);
+    const fwd = forwardedFor(peer, scan.xff, sec.trusted, g.useRemoteAddress);
     ctx.clientAddress = fwd.client;
-    const scheme = conn.tls ? 'https' : 'http';
-    const xfp = trusted === 0 || scan.xfp === undefined ? scheme : scan.xfp.trim().toLowerCase();
-    const xfh = trusted === 0 || scan.xfh === undefined ? authority : scan.xfh;
-    const model = listener?.securityModel ?? 'XFP';
-    ctx.secure = model === 'SECURE' ? true : model === 'INSECURE' ? false : xfp === 'https';
+    ctx.secure = sec.secure;
 
     const rreq: RouteRequest = { host: ctx.host, path: ctx.path, query: ctx.query, method: ctx.method, header: (n) => headerValue(req, n) };
     const m = matchRoute(this.index, conn.listener, rreq);
@@ -183,13 +180,13 @@ class RequestPathRuntime implements Runtime {
       localReply(ctx, env, 421, 'misdirected_request');
       return;
     }
-    if (!ctx.secure && vhost.ir.insecureAction !== 'Route') {
-      if (vhost.ir.insecureAction === 'Redirect') {
-        localReply(ctx, env, 301, 'redirect', false, ['location', httpsRedirectLocation(ctx.host, vhost.ir.redirectPort, ctx.path, ctx.query)]);
-      } else {
-        // Emissary builds no insecure route for a Reject host, so the request finds no route.
-        localReply(ctx, env, 404, 'no_route');
-      }
+    const insecure = insecureOutcome(vhost.ir, sec, ctx.host, authority, ctx.path, ctx.query);
+    if (insecure.kind === 'redirect') {
+      localReply(ctx, env, 301, 'redirect', false, ['location', insecure.location]);
+      return;
+    }
+    if (insecure.kind === 'reject') {
+      localReply(ctx, env, 404, 'no_route');
       return;
     }
     const action = route.action;
@@ -198,10 +195,10 @@ class RequestPathRuntime implements Runtime {
       localReply(ctx, env, action.redirect.ir.responseCode, 'redirect', false, ['location', loc]);
       return;
     }
-    if (action.cors !== undefined && ctx.method === 'OPTIONS' && scan.origin !== undefined) {
+    if (action.cors !== undefined && ctx.method === 'OPTIONS') {
       const acrm = headerValue(req, 'access-control-request-method');
-      if (acrm !== undefined) {
-        const h = preflightHeaders(action.cors, scan.origin, acrm, headerValue(req, 'access-control-request-headers'));
+      if (answersPreflight(action.cors, ctx.method, scan.origin, acrm)) {
+        const h = preflightHeaders(action.cors, scan.origin!, acrm, headerValue(req, 'access-control-request-headers'));
         ctx.status = 200;
         ctx.localReply = 'cors_preflight';
         h.push('content-length', '0', 'x-request-id', ctx.requestId);
@@ -217,8 +214,8 @@ class RequestPathRuntime implements Runtime {
     }
     if (conn.tls || g.clientCertDetails !== undefined) this.decideClientCert(req, conn, scan);
     const fwdXff = g.useRemoteAddress || scan.xff !== undefined ? fwd.xff : undefined;
-    if (backend.cluster?.ir.http2 === true) forwardH2(ctx, env, action, route.ir, backend, scan, fwdXff, xfp, xfh);
-    else forward(ctx, env, action, route.ir, backend, scan, fwdXff, xfp, xfh);
+    if (backend.cluster?.ir.http2 === true) forwardH2(ctx, env, action, route.ir, backend, scan, fwdXff, sec.xfp);
+    else forward(ctx, env, action, route.ir, backend, scan, fwdXff, sec.xfp);
   }
 
   /**
@@ -365,13 +362,9 @@ class RequestPathRuntime implements Runtime {
     }
     if (conn.tls || g.clientCertDetails !== undefined) this.decideClientCert(req, conn, scan);
     const listener = this.listeners.get(conn.listener);
-    const trusted = Math.max(g.xffNumTrustedHops, listener?.l7Depth ?? 0);
-    const fwd = forwardedFor(req.socket.remoteAddress ?? '', scan.xff, trusted, g.useRemoteAddress);
-    const scheme = conn.tls ? 'https' : 'http';
-    const wsXfp = trusted === 0 || scan.xfp === undefined ? scheme : scan.xfp.trim().toLowerCase();
-    const model = listener?.securityModel ?? 'XFP';
-    const secure = model === 'SECURE' ? true : model === 'INSECURE' ? false : wsXfp === 'https';
-    if (!secure && m.vhost?.ir.insecureAction !== 'Route') {
+    const sec = requestSecurity(listener, g, conn.tls, scan.xfp);
+    const fwd = forwardedFor(req.socket.remoteAddress ?? '', scan.xff, sec.trusted, g.useRemoteAddress);
+    if (!sec.secure && m.vhost?.ir.insecureAction !== 'Route') {
       // A Host that rejects or redirects cleartext gets no tunnel over it either.
       reply(404, 'no_route', m.route.ir.id);
       return;
@@ -379,8 +372,7 @@ class RequestPathRuntime implements Runtime {
     const headers = upstreamRequestHeaders({
       raw: req.rawHeaders, scan, dropUnderscore: this.env.dropUnderscore, remove: backend.requestRemove, adds: backend.requestAdd,
       xff: g.useRemoteAddress || scan.xff !== undefined ? fwd.xff : undefined,
-      xfp: wsXfp,
-      xfh: trusted === 0 || scan.xfh === undefined ? authority : scan.xfh, requestId,
+      xfp: sec.xfp, requestId,
     });
     headers[1] = backend.hostRewrite ?? authority;
     const routeId = m.route.ir.id;

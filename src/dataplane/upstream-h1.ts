@@ -4,9 +4,9 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { holdWritesUntilTurnEnds } from './turn-writes.js';
-import { HTTPParser, closeParser, codedError as fault, fieldError, type LlhttpParser } from './llhttp.js';
+import { HTTPParser, PARSER_SLOTS, closeParser, codedError as fault, fieldError, type LlhttpParser } from './llhttp.js';
 
-const { kOnHeaders, kOnHeadersComplete, kOnBody, kOnMessageComplete } = HTTPParser;
+const { kOnHeaders, kOnHeadersComplete, kOnBody, kOnMessageComplete } = PARSER_SLOTS;
 
 /** Node's own limits for a response head (16 KiB) and its header count (2000 fields). */
 const MAX_HEADER_SIZE = 16 * 1024;

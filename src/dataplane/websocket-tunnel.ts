@@ -181,6 +181,9 @@ function relayPlainResponse(x: WebSocketTunnelInput, ures: IncomingMessage, upst
     if (size > MAX_BUFFERED_REPLY) {
       // Too big to frame with a length: stream it and end the connection (read-until-close framing).
       streaming = true;
+      // The connection ends with this reply: what the client sent meanwhile is never parsed.
+      x.socket.resume();
+      x.socket.once('finish', () => x.socket.destroy());
       x.socket.write(headLines(false));
       for (const b of chunks) x.socket.write(b);
       ures.pipe(x.socket);

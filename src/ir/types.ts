@@ -168,7 +168,7 @@ export interface IRHeaderMatch {
   readonly name: string;
   /** Exact value match. */
   readonly exact?: string;
-  /** Regex (full match, RE2-compatible subset). */
+  /** RE2 regex, matched against the whole value (src/ir/re2-regex.ts). */
   readonly regex?: string;
   /** Only presence is required (v2 boolean header `true`). */
   readonly present?: boolean;
@@ -187,6 +187,7 @@ export interface IRRouteMatch {
   /** Exactly one of prefix / path / regex is set. */
   readonly prefix?: string;
   readonly path?: string;
+  /** RE2 regex over the whole path; caseSensitive does not apply to it (as in Envoy). */
   readonly regex?: string;
   readonly caseSensitive: boolean;
   /** Upper-case method; absent = any. */
@@ -200,9 +201,16 @@ export interface IRRouteMatch {
 
 export interface IRHeaderValue {
   readonly name: string;
+  /** The value; "[redacted]" when `secret` is set (the real one is in the SecretStore). */
   readonly value: string;
   /** Emissary append semantics: true (default) adds another value, false replaces. */
   readonly append: boolean;
+  /**
+   * A credential: its value lives in the SecretStore under `id`, never here. `digest` (the first
+   * 16 hex digits of the value's SHA-256) changes with the value, so a rotation shows in plan and
+   * moves the IR hash.
+   */
+  readonly secret?: { readonly id: string; readonly digest: string };
 }
 
 export interface IRHeaderRules {
@@ -362,6 +370,11 @@ export interface IRTLSContext {
   readonly hosts: readonly string[];
   /** Certificate chain + key: id into the SecretStore (never the bytes). */
   readonly certificate?: { readonly secret: string; readonly sha256: string };
+  /**
+   * The default Host's fallback: a self-signed certificate the serving process generates at start
+   * (as Emissary's fallback-self-signed-cert). Neither the IR nor compile's SecretStore holds it.
+   */
+  readonly fallback?: true;
   /** CA bundle for verifying peers (client certs when terminating, servers when originating). */
   readonly ca?: { readonly secret: string; readonly sha256: string };
   readonly certRequired: boolean;

@@ -3,14 +3,17 @@
 // applies ambassador_id filtering, normalises v2, validates, and reports every problem with its origin.
 
 import type { Origin } from '../api/origin.js';
-import { problem, type Problem, type ProblemCode, type ResourceRef } from '../api/problems.js';
+import { PROBLEM_CODES, problem, type Problem, type ProblemCode, type ResourceRef, type Severity } from '../api/problems.js';
 import type { Kind, Position, Resource } from '../api/resource.js';
-import { KIND_SCHEMAS } from '../api/schemas.js';
+import { KIND_SCHEMAS, specAccepts } from '../api/schemas.js';
 import { closestName } from './closest-name.js';
 import { nullRecord } from './null-record.js';
 import { LOAD_LIMITS } from './limits.js';
 import { isObject, normaliseSpec, normaliseV2 } from './spec-normalise.js';
-import { crossFieldIssues, validateSpec, valueAt } from './spec-validation.js';
+import { crossFieldIssues, pruneUnknownFields, validateSpec, valueAt, type SpecIssue } from './spec-validation.js';
+import { headerRuleIssues } from './header-rules.js';
+import { specAdvice } from './spec-advice.js';
+import { UNENFORCED_KINDS, unenforcedFieldIssues, unenforcedTLSModule } from './unenforced-protections.js';
 import { RecordedSources, readSimpleDocuments, type ReaderCaches } from './simple-yaml.js';
 import {
   nestingIssue,
@@ -151,7 +154,7 @@ class FileDecoder {
     return o;
   }
 
-  report(code: ProblemCode, message: string, at: TextPosition, extra: { resource?: ResourceRef; field?: string } = {}): void {
+  report(code: ProblemCode, message: string, at: TextPosition, extra: { resource?: ResourceRef; field?: string; severity?: Severity } = {}): void {
     this.ctx.problems.push(problem(code, message, this.origin(at), extra));
   }
 
@@ -243,7 +246,7 @@ class FileDecoder {
       if (EMISSARY_LOADED.has(kind)) {
         this.resource(value, kind as Kind, apiVersion, flavour);
       } else if ((EMISSARY_NOT_IMPLEMENTED_KINDS as readonly string[]).includes(kind)) {
-        this.report('NotImplemented', `kind ${kind} is valid Emissary configuration but not implemented by Portico yet; not loaded`, pos('kind'), refOpt('kind'));
+        this.notImplementedKind(value, kind, pos('kind'), refOpt('kind'));
       } else {
         const guess = closestName(kind, ALL_EMISSARY_KINDS);
         this.report('UnknownKind', `unknown kind "${kind}" for ${apiVersion}${guess ? ` (did you mean "${guess}"?)` : ''}`, pos('kind'), refOpt('kind'));
@@ -256,8 +259,8 @@ class FileDecoder {
       } else if (kind === 'Resolver') {
         this.resource(value, 'Resolver', apiVersion, 'v3');
       } else if (kind === 'Source') {
-        // Declares git sources for the controller, which takes these out before loading a snapshot.
-        this.report('NonEmissaryKind', `${apiVersion} Source is read by the git controller, not the gateway; skipped`, pos('kind'), refOpt('kind'));
+        // Declares team sources; loaded like any kind, then taken by the reconcile (never compiled).
+        this.resource(value, 'Source', apiVersion, 'v3');
       } else {
         const guess = closestName(kind, ['Resolver', 'Source']);
         this.report('UnknownKind', `unknown kind "${kind}" for ${apiVersion}${guess ? ` (did you mean "${guess}"?)` : ''}`, pos('kind'), refOpt('kind'));
@@ -289,6 +292,26 @@ class FileDecoder {
     }
     const ref = this.looseRef(value, kind);
     this.report('NonEmissaryKind', `${apiVersion} ${kind}${ref ? ` ${ref.name}` : ''} is not a gateway resource; skipped`, start, refOpt('kind'));
+  }
+
+  /**
+   * A kind Portico does not load. One that guards routes is refused (fail closed, see
+   * unenforced-protections.ts); the others are a warning. Another instance's objects are not ours
+   * to judge, as for the kinds that load.
+   */
+  private notImplementedKind(value: Obj, kind: string, at: TextPosition, extra: { resource?: ResourceRef; field: string }): void {
+    const k8s = 'metadata' in value || 'spec' in value;
+    const spec = k8s ? (isObject(value.spec) ? value.spec : nullRecord()) : value;
+    const ids = spec.ambassador_id;
+    const list = typeof ids === 'string' ? [ids] : Array.isArray(ids) && ids.length > 0 ? ids : ['default'];
+    if (!list.includes(this.ctx.ambassadorId) && !list.includes('_automatic_')) return;
+    const who = extra.resource ? `${kind} ${extra.resource.namespace}/${extra.resource.name}` : kind;
+    const unenforced = UNENFORCED_KINDS[kind];
+    if (unenforced && !unenforced.guardsNothing?.(spec)) {
+      this.report('NotEnforced', `${who} is refused: Portico does not enforce ${unenforced.guards}`, at, extra);
+      return;
+    }
+    this.report('NotImplemented', `kind ${kind} is valid Emissary configuration but not implemented by Portico yet; not loaded`, at, extra);
   }
 
   /** The identity an object claims, for problems raised before it is fully decoded. */
@@ -336,10 +359,15 @@ class FileDecoder {
     // Set for a Kubernetes-shaped document read by the fast reader, built as the object is walked otherwise.
     let positions: FieldPositions;
     let failed = false;
+    // Emissary ignores fields its kinds do not have; Portico's own kinds are strict: a Source grants
+    // claims, and a field it does not have must never pass unnoticed.
+    const strict = kind === 'Source' || kind === 'Resolver';
+    const severityOf = (code: ProblemCode): Severity => (strict && code === 'UnknownField' ? 'error' : PROBLEM_CODES[code]);
     const errorAt = (code: ProblemCode, message: string, field: string, ref?: ResourceRef): void => {
       const at = positions.get(field) ?? start;
-      this.report(code, message, at, ref ? { resource: ref, field } : { field });
-      if (code !== 'NotImplemented' && code !== 'Deprecated' && code !== 'NonEmissaryKind') failed = true;
+      const severity = severityOf(code);
+      this.report(code, strict ? message.replace(/; ignored$/, '') : message, at, ref ? { resource: ref, field, severity } : { field, severity });
+      if (severity === 'error') failed = true;
     };
 
     // Shape: a Kubernetes object has metadata (or spec); the flattened form has a top-level name.
@@ -361,7 +389,7 @@ class FileDecoder {
       for (const key in value) {
         if (!allowed.has(key)) {
           const guess = closestName(key, allowed);
-          errorAt('UnknownField', `unknown top-level field "${key}"${guess ? ` (did you mean "${guess}"?)` : ''}`, key);
+          errorAt('UnknownField', `unknown top-level field "${key}"${guess ? ` (did you mean "${guess}"?)` : ''}; ignored`, key);
         }
       }
       metadata = isObject(value.metadata) ? value.metadata : nullRecord();
@@ -369,7 +397,7 @@ class FileDecoder {
       if (kind === 'Secret') {
         spec = nullRecord();
         for (const f of SECRET_FIELDS) if (value[f] !== undefined) spec[f] = value[f];
-        if (value.spec !== undefined) errorAt('UnknownField', 'a Secret has no "spec"; write type and data at the top level', 'spec');
+        if (value.spec !== undefined) errorAt('UnknownField', 'a Secret has no "spec" (ignored); write type and data at the top level', 'spec');
       } else if (value.spec === undefined || value.spec === null) {
         spec = nullRecord();
       } else if (isObject(value.spec)) {
@@ -381,7 +409,7 @@ class FileDecoder {
       for (const key in metadata) {
         if (!METADATA_FIELDS.has(key)) {
           const guess = closestName(key, METADATA_FIELDS);
-          errorAt('UnknownField', `unknown metadata field "${key}"${guess ? ` (did you mean "${guess}"?)` : ''}`, `metadata.${key}`);
+          errorAt('UnknownField', `unknown metadata field "${key}"${guess ? ` (did you mean "${guess}"?)` : ''}; ignored`, `metadata.${key}`);
         }
       }
     } else {
@@ -442,10 +470,14 @@ class FileDecoder {
     if (typeof idField === 'string') ambassadorIds = [idField];
     else if (Array.isArray(idField) && idField.every((x) => typeof x === 'string')) ambassadorIds = idField as string[];
     const effective = ambassadorIds.length > 0 ? ambassadorIds : ['default'];
-    if (!effective.includes(this.ctx.ambassadorId) && !effective.includes('_automatic_')) return;
+    // A Source declares a repository for every instance that reads the central one: it has no ambassador_id.
+    if (kind !== 'Source' && !effective.includes(this.ctx.ambassadorId) && !effective.includes('_automatic_')) return;
 
     if (kind === 'Module' && name !== 'ambassador') {
-      if (name === 'tls') {
+      const unenforced = name === 'tls' ? unenforcedTLSModule(spec) : undefined;
+      if (unenforced) {
+        fail('NotEnforced', `Module ${namespace}/tls is refused: ${unenforced}`, 'spec.config.client');
+      } else if (name === 'tls') {
         this.report('NotImplemented', 'the "tls" Module is deprecated in Emissary and not implemented by Portico; use TLSContext or Host', start, {
           resource: ref,
           field: 'metadata.name',
@@ -472,15 +504,35 @@ class FileDecoder {
     normaliseSpec(kind, spec, note, renamed);
     if (renamed) for (const [from, to] of renamed) movePositions(positions, `spec.${from}`, `spec.${to}`);
 
-    // Validate.
-    let issues = validateSpec(kind, spec, { echoValues: kind !== 'Secret' });
-    if (issues.length === 0) issues = crossFieldIssues(kind, spec, flavour);
-    for (const issue of issues) {
-      const key = issue.positionKeys.find((k) => positions.get(k));
-      const at = key ? (positions.get(key) as Position) : start;
-      this.report(issue.code, `${kind} ${namespace}/${name}: ${issue.message}`, at, { resource: ref, field: issue.field });
-      if (issue.code !== 'Deprecated') failed = true;
+    // Validate. A field the kind does not have is ignored with a warning, as Emissary ignores it.
+    const echoValues = kind !== 'Secret';
+    let issues = validateSpec(kind, spec, { echoValues });
+    if (issues.length > 0 && !strict) {
+      // A union reports only its own failure, so an unknown key inside one is found by pruning too.
+      // What is still unknown after pruning sits in a union no key decides: the value has the wrong shape.
+      const remaining = (i: SpecIssue): SpecIssue => (i.code === 'UnknownField' ? { ...i, code: 'SchemaViolation' } : i);
+      issues = [...pruneUnknownFields(kind, spec), ...validateSpec(kind, spec, { echoValues }).map(remaining)];
     }
+    // The Module is many independent settings: a bad one is reported and dropped, the rest still apply.
+    const droppedKeys = kind === 'Module' ? new Set<string>() : undefined;
+    const reportIssues = (list: readonly SpecIssue[]): void => {
+      for (const issue of list) {
+        const key = issue.positionKeys.find((k) => positions.get(k));
+        const at = key ? (positions.get(key) as Position) : start;
+        const severity = severityOf(issue.code);
+        this.report(issue.code, `${kind} ${namespace}/${name}: ${issue.message}`, at, { resource: ref, field: issue.field, severity });
+        if (severity !== 'error') continue;
+        const configKey = droppedKeys && /^spec\.config\.([^.[]+)/.exec(issue.field)?.[1];
+        if (configKey) droppedKeys.add(configKey);
+        else failed = true;
+      }
+      if (droppedKeys && droppedKeys.size > 0 && isObject(spec.config)) {
+        for (const k of droppedKeys) delete spec.config[k];
+        droppedKeys.clear();
+        if (!specAccepts(kind, spec)) failed = true;
+      }
+    };
+    if (issues.length > 0) reportIssues(issues);
     if (kind === 'Secret' && isObject(spec.data)) {
       // Only `data` is base64; `stringData` holds plain text, as in Kubernetes.
       for (const [k, v] of Object.entries(spec.data)) {
@@ -489,6 +541,12 @@ class FileDecoder {
         }
       }
     }
+    if (failed) return;
+    const checks = crossFieldIssues(kind, spec, flavour);
+    unenforcedFieldIssues(kind, spec, checks);
+    headerRuleIssues(kind, spec, checks);
+    specAdvice(kind, spec, checks);
+    if (checks.length > 0) reportIssues(checks);
     if (failed) return;
 
     // Valid fields Portico does not act on: a warning each, never a silent no-op. The spec's few

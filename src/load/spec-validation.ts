@@ -157,6 +157,82 @@ function propertyNames(s: TSchema | undefined): string[] {
   return props ? Object.keys(props) : [];
 }
 
+/**
+ * Removes the fields a kind does not have, anywhere in the spec, and returns an UnknownField
+ * warning for each (with the closest known name): Emissary ignores them, and Kubernetes prunes
+ * them from its objects. Called only for a spec that failed validation, so valid specs pay nothing.
+ */
+export function pruneUnknownFields(kind: Kind, spec: Record<string, unknown>): SpecIssue[] {
+  const out: SpecIssue[] = [];
+  pruneValue(KIND_SCHEMAS[kind].schema, spec, 'spec', out);
+  return out;
+}
+
+interface ShapeSchema {
+  readonly type?: string;
+  readonly properties?: Record<string, TSchema>;
+  readonly patternProperties?: Record<string, TSchema>;
+  readonly additionalProperties?: boolean | TSchema;
+  readonly items?: TSchema;
+  readonly anyOf?: TSchema[];
+}
+
+function pruneValue(schema: TSchema, value: unknown, path: string, out: SpecIssue[]): void {
+  if (typeof value !== 'object' || value === null) return;
+  const s = branchFor(schema as ShapeSchema, value);
+  if (!s) return;
+  if (Array.isArray(value)) {
+    if (s.items) for (let i = 0; i < value.length; i++) pruneValue(s.items, value[i], `${path}[${i}]`, out);
+    return;
+  }
+  const obj = value as Record<string, unknown>;
+  if (s.properties) {
+    for (const key of Object.keys(obj)) {
+      const child = s.properties[key];
+      if (child && Object.hasOwn(s.properties, key)) {
+        pruneValue(child, obj[key], `${path}.${key}`, out);
+      } else if (s.additionalProperties === false) {
+        const guess = closestName(key, Object.keys(s.properties));
+        out.push({
+          code: 'UnknownField',
+          message: `unknown field "${key}"${guess ? ` (did you mean "${guess}"?)` : ''}; ignored, as Emissary ignores it`,
+          field: `${path}.${key}`,
+          positionKeys: [`${path}.${key}`, path],
+        });
+        delete obj[key];
+      }
+    }
+  } else if (s.patternProperties) {
+    const child = Object.values(s.patternProperties)[0];
+    if (child) for (const key of Object.keys(obj)) pruneValue(child, obj[key], `${path}.${key}`, out);
+  }
+}
+
+/**
+ * The schema that describes a value: itself, or the branch of a union of its shape. Among object
+ * branches, the one sharing the most keys with the value; none when no key decides (the value is
+ * then left whole for validation to report).
+ */
+function branchFor(s: ShapeSchema, value: object): ShapeSchema | undefined {
+  if (!s.anyOf) return s;
+  const isList = Array.isArray(value);
+  const shaped = s.anyOf.map((b) => b as ShapeSchema).filter((b) => (isList ? b.type === 'array' : b.type === 'object'));
+  if (shaped.length <= 1) return shaped[0];
+  const keys = Object.keys(value);
+  let best: ShapeSchema | undefined;
+  let score = 0;
+  let tie = false;
+  for (const b of shaped) {
+    const n = b.properties ? keys.filter((k) => Object.hasOwn(b.properties as object, k)).length : 0;
+    if (n > score) {
+      best = b;
+      score = n;
+      tie = false;
+    } else if (n === score && n > 0) tie = true;
+  }
+  return tie ? undefined : best;
+}
+
 /** Dotted paths already split: the same few (notImplemented fields) are read for every resource. */
 const splitPaths = new Map<string, string[]>();
 

@@ -239,7 +239,7 @@ class TreeWalk {
           continue;
         }
         if (key === '<<') {
-          this.spoil('UnknownField', 'merge keys ("<<") are not supported; write the fields out', keyPos, key);
+          this.spoil('YAMLMergeKey', 'merge keys ("<<") are not supported; write the fields out', keyPos, key);
           continue;
         }
         const valueNode = pair.value as Node | null;

@@ -10,7 +10,8 @@ import { parseRequestTarget } from '../dataplane/path-normalize.js';
 import { buildRuntimeIndex, matchInVhost, matchRoute, normalizeHost, selectVhost, type RouteRequest, type RuntimeIndex, type TraceEntry } from '../dataplane/route-index.js';
 import { compileRouteAction, rewritePath, type RouteAction } from '../dataplane/route-action.js';
 import { forwardedFor, REQUEST_ID_RE, scanRequestHeaders, upstreamRequestHeaders } from '../dataplane/header-policy.js';
-import { httpsRedirectLocation, routeRedirectLocation } from '../dataplane/redirect.js';
+import { canonicalPathLocation, routeRedirectLocation } from '../dataplane/redirect.js';
+import { answersPreflight, insecureOutcome, requestSecurity } from '../dataplane/edge-decision.js';
 import { matchSummary, type RouteRow } from '../ir/route-table.js';
 import type { RequestSpec } from './request-spec.js';
 
@@ -138,10 +139,13 @@ export class Explainer {
       const l = l7.find((x) => x.port === Number(portMatch[1]));
       if (l) return { l, why: `the URL names port ${l.port}` };
     }
+    // An HTTPS listener also takes cleartext (the data plane sniffs each connection), so a cleartext
+    // request prefers a cleartext-only listener and otherwise goes to the first HTTPS one.
     const sameScheme = l7.find((x) => x.tls === wantTls);
     if (sameScheme) return { l: sameScheme, why: `first listener that ${wantTls ? 'terminates TLS' : 'serves cleartext'} (use --listener or --port to pick another)` };
     const first = l7[0] as IRListener;
-    return { l: first, why: `no listener ${wantTls ? 'terminates TLS' : 'serves cleartext'}; first HTTP listener used` };
+    if (!wantTls) return { l: first, why: `first listener: an HTTPS listener serves cleartext too (use --listener or --port to pick another)` };
+    return { l: first, why: `no listener terminates TLS; first HTTP listener used` };
   }
 
   explain(spec: RequestSpec, opts: ExplainOptions = {}): ExplainResult {
@@ -153,8 +157,11 @@ export class Explainer {
     if ('error' in picked) return { ...base, outcome: 'no_route', status: 404, reason: picked.error };
     const l = picked.l;
     const listener = { name: l.name, port: l.port, tls: l.tls, securityModel: l.securityModel, why: picked.why };
-    if (l.tls !== (spec.scheme === 'https')) {
-      notes.push(`listener ${l.name} ${l.tls ? 'accepts only TLS connections' : 'accepts only cleartext connections'}; the request is explained as if it arrived there over ${l.tls ? 'TLS' : 'cleartext'}`);
+    // Whether the connection uses TLS is the client's choice on an HTTPS listener (it serves both);
+    // a cleartext-only listener never completes a TLS handshake.
+    const connTLS = spec.scheme === 'https' && l.tls;
+    if (spec.scheme === 'https' && !l.tls) {
+      notes.push(`listener ${l.name} accepts only cleartext connections; the request is explained as if it arrived there over cleartext`);
     }
     const raw: string[] = ['Host', spec.authority];
     for (const [n, v] of spec.headers) {
@@ -169,18 +176,16 @@ export class Explainer {
     const policy = { normalizePath: g.normalizePath, mergeSlashes: g.mergeSlashes, escapedSlashesAction: g.escapedSlashesAction };
     const target = parseRequestTarget(spec.target, policy);
     if (target.kind === 'reject') return { ...base, listener, outcome: 'invalid_path', status: 400, reason: `the path is refused: ${target.reason}` };
-    const host = normalizeHost(spec.authority, l.port, l.tls);
+    const host = normalizeHost(spec.authority, l.port, connTLS);
     const request = { method: spec.method, url, path: target.path, query: target.query, host };
     if (target.path !== spec.target.split('?')[0]) notes.push(`path normalised from '${spec.target.split('?')[0]}' to '${target.path}' before routing`);
     if (host === '') return { ...base, request, listener, outcome: 'bad_request', status: 400, reason: `'${spec.authority}' is not a valid Host` };
     if (target.kind === 'redirect') {
-      return { ...base, request, listener, outcome: 'redirect', status: 307, reason: 'escaped slashes were unescaped; the client is sent to the canonical path', location: target.path + target.query };
+      return { ...base, request, listener, outcome: 'redirect', status: 307, reason: 'escaped slashes were unescaped; the client is sent to the canonical path', location: canonicalPathLocation(target.path, target.query) };
     }
-    const trusted = Math.max(g.xffNumTrustedHops, l.l7Depth);
-    const scheme = l.tls ? 'https' : 'http';
-    const xfp = trusted === 0 || scan.xfp === undefined ? scheme : scan.xfp.trim().toLowerCase();
-    const xfh = trusted === 0 || scan.xfh === undefined ? spec.authority : scan.xfh;
-    const secureValue = l.securityModel === 'SECURE' ? true : l.securityModel === 'INSECURE' ? false : xfp === 'https';
+    const sec = requestSecurity(l, g, connTLS, scan.xfp);
+    const { trusted, scheme, xfp } = sec;
+    const secureValue = sec.secure;
     const secureWhy =
       l.securityModel === 'SECURE'
         ? `listener ${l.name} has securityModel SECURE: every request is secure`
@@ -206,16 +211,17 @@ export class Explainer {
     const r = m.route;
     const route = { id: r.ir.id, order: r.order, match: rowMatch(r.ir), mappings: r.ir.mappings.map(refOf) };
     const withRoute = { ...ctx, virtualHost, route };
-    if (!secureValue && vh.insecureAction !== 'Route') {
-      if (vh.insecureAction === 'Redirect') {
-        return {
-          ...withRoute,
-          outcome: 'https_redirect',
-          status: 301,
-          reason: `insecure request; Host ${vh.hostname} has requestPolicy.insecure.action Redirect`,
-          location: httpsRedirectLocation(host, vh.redirectPort, target.path, target.query),
-        };
-      }
+    const insecure = insecureOutcome(vh, sec, host, spec.authority, target.path, target.query);
+    if (insecure.kind === 'redirect') {
+      return {
+        ...withRoute,
+        outcome: 'https_redirect',
+        status: 301,
+        reason: `insecure request; ${vh.hosts.length > 0 ? `Host ${vh.hostname} has` : 'with no Host at all, the default Host * has'} requestPolicy.insecure.action Redirect`,
+        location: insecure.location,
+      };
+    }
+    if (insecure.kind === 'reject') {
       return { ...withRoute, outcome: 'insecure_rejected', status: 404, reason: `insecure request; Host ${vh.hostname} has requestPolicy.insecure.action Reject, so no insecure route exists` };
     }
     const action = r.action;
@@ -228,8 +234,11 @@ export class Explainer {
         location: routeRedirectLocation(action.redirect, r.ir, secureValue, host, target.path, target.query),
       };
     }
+    if (answersPreflight(action.cors, spec.method, scan.origin, headerOf(raw, 'access-control-request-method'))) {
+      return { ...withRoute, outcome: 'cors_preflight', status: 200, reason: 'CORS preflight from an allowed origin answered by the gateway; it never reaches the upstream' };
+    }
     if (action.cors !== undefined && spec.method === 'OPTIONS' && scan.origin !== undefined && headerOf(raw, 'access-control-request-method') !== undefined) {
-      return { ...withRoute, outcome: 'cors_preflight', status: 200, reason: 'CORS preflight answered by the gateway; it never reaches the upstream' };
+      notes.push(`origin '${scan.origin}' is not allowed by the route's CORS policy: the preflight is forwarded to the upstream, as Envoy does`);
     }
     const fwd = forwardedFor('<client-address>', scan.xff, trusted, g.useRemoteAddress);
     const requestId = g.preserveExternalRequestId && scan.requestId !== undefined && REQUEST_ID_RE.test(scan.requestId) ? scan.requestId : '<generated>';
@@ -242,7 +251,6 @@ export class Explainer {
         adds: b.requestAdd,
         xff: g.useRemoteAddress || scan.xff !== undefined ? fwd.xff : undefined,
         xfp,
-        xfh,
         requestId,
       });
       const cluster = this.clusters.get(b.ir.cluster);

@@ -77,8 +77,18 @@ export interface PlanResult {
   /** Every problem of head (conflicts and claim violations included). */
   readonly problems: readonly PlanProblem[];
   readonly notes: readonly string[];
-  /** 'problems' when head has errors that base does not have; else 'changes' or 'no-change'. */
+  /** Head revisions that serve would refuse (and keep serving the base's), with why and the way out. */
+  readonly refusals: readonly PlanRefusal[];
+  /** 'problems' when serve would refuse a head revision; else 'changes' or 'no-change'. */
   readonly verdict: 'no-change' | 'changes' | 'problems';
+}
+
+export interface PlanRefusal {
+  readonly source: string;
+  readonly revision: string;
+  readonly reason: string;
+  readonly message: string;
+  readonly remedy?: string;
 }
 
 export interface PlanInput {
@@ -237,7 +247,12 @@ function side(x: PlanInput): PlanSide {
   return { label: x.label, routes, errors: x.result.report.errors, warnings: x.result.report.warnings, hash: x.result.hash };
 }
 
-export function plan(base: PlanInput, head: PlanInput, notes: readonly string[] = []): PlanResult {
+/**
+ * The effective change from base to head. `refusals` are the head revisions the reconcile refused:
+ * their presence is the verdict 'problems'. Without them (an offline comparison of two compiles),
+ * errors new in head decide it, as the reconcile would for a single source.
+ */
+export function plan(base: PlanInput, head: PlanInput, notes: readonly string[] = [], refusals?: readonly PlanRefusal[]): PlanResult {
   const a = base.result.ir;
   const b = head.result.ir;
   const d = diffIR(a, b);
@@ -292,7 +307,8 @@ export function plan(base: PlanInput, head: PlanInput, notes: readonly string[] 
     claimViolations: problems.filter((p) => p.code === 'ClaimViolation'),
     problems,
     notes,
-    verdict: newErrors ? 'problems' : changedAnything ? 'changes' : 'no-change',
+    refusals: refusals ?? [],
+    verdict: (refusals ? refusals.length > 0 : newErrors) ? 'problems' : changedAnything ? 'changes' : 'no-change',
   };
 }
 

@@ -49,7 +49,7 @@ function others(r: PlanResult): OtherSection[] {
 }
 
 function verdictText(r: PlanResult): string {
-  const v = r.verdict === 'problems' ? 'head has new errors' : r.verdict === 'changes' ? 'changes' : 'no change';
+  const v = r.verdict === 'problems' ? (r.refusals.length > 0 ? 'serve would refuse it' : 'head has new errors') : r.verdict === 'changes' ? 'changes' : 'no change';
   return `${v} (exit ${PLAN_EXIT[r.verdict]})`;
 }
 
@@ -66,6 +66,10 @@ export function formatPlanText(r: PlanResult): string {
     out.push('', title);
     out.push(...lines);
   };
+  section(
+    `Refused: serve would keep the base for these (${r.refusals.length})`,
+    r.refusals.flatMap((x) => [`  ✗ ${x.source} ${x.revision.slice(0, 12)}: ${x.reason}: ${x.message}`, ...(x.remedy ? [`      way out: ${x.remedy}`] : [])]),
+  );
   section(`Routes added (${r.routes.added.length})`, r.routes.added.map((x) => `  + ${routeLine(x)}`));
   section(`Routes removed (${r.routes.removed.length})`, r.routes.removed.map((x) => `  - ${routeLine(x)}`));
   section(
@@ -110,13 +114,18 @@ function code(s: string): string {
 export function formatPlanMarkdown(r: PlanResult): string {
   const out: string[] = [];
   const icon = r.verdict === 'problems' ? '❌' : r.verdict === 'changes' ? '📝' : '✅';
-  out.push(`### ${icon} Portico plan: ${r.verdict === 'problems' ? 'new errors' : r.verdict === 'changes' ? 'routing changes' : 'no change'}`);
+  out.push(`### ${icon} Portico plan: ${r.verdict === 'problems' ? (r.refusals.length > 0 ? 'serve would refuse this change' : 'new errors') : r.verdict === 'changes' ? 'routing changes' : 'no change'}`);
   out.push('', `${code(r.base.label)} → ${code(r.head.label)}`, '', summary(r));
   const table = (title: string, head: string[], rows: string[][]): void => {
     if (rows.length === 0) return;
     out.push('', `#### ${title}`, '', `| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`);
     for (const row of rows) out.push(`| ${row.join(' | ')} |`);
   };
+  table(
+    `Refused: serve would keep the base for these (${r.refusals.length})`,
+    ['Source', 'Revision', 'Why', 'Way out'],
+    r.refusals.map((x) => [code(x.source), code(x.revision.slice(0, 12)), `${code(x.reason)} ${cell(x.message)}`, cell(x.remedy ?? '')]),
+  );
   const routeRow = (x: PlanRoute): string[] => [code(x.hostname), code(x.match), cell(x.action), code(x.id), code(x.at)];
   table(`Routes added (${r.routes.added.length})`, ['Host', 'Match', 'Action', 'Route', 'Defined at'], r.routes.added.map(routeRow));
   table(`Routes removed (${r.routes.removed.length})`, ['Host', 'Match', 'Action', 'Route', 'Defined at'], r.routes.removed.map(routeRow));

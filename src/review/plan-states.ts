@@ -1,18 +1,23 @@
-// The two states `plan` compares, read offline: folders on disk, revisions of the repository
-// (REF[:PATH]) and team sources (NAME=PATH_OR_URL@REF[:PATH]) read at a pinned commit, then compiled with claims.
+// The two states `plan` compares, decided by the same reconcile as `serve`: the base as served, then
+// the head as serve would receive it on top of the base (history and signature checks included).
+// Team sources come from --source, --pin or --local, or are fetched where the central state declares them.
 
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { isUtf8 } from 'node:buffer';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { problem, type Problem } from '../api/problems.js';
-import type { Claim } from '../compile/options.js';
+import type { CompileResult } from '../compile/index.js';
 import { compile } from '../compile/index.js';
-import { loadFiles } from '../load/index.js';
+import { sha256 } from '../ir/canonical.js';
 import { readTree } from '../load/file-tree.js';
-import { extractSources, type DeclaredSource } from '../controller/source-kind.js';
+import { reconcile, type CompileInputs, type Decision, type ReconcileOptions, type RevisionFacts, type ServedSource, type Snapshot } from '../controller/reconcile.js';
+import { gatherFacts } from '../controller/signature-policy.js';
+import { DEFAULT_INTERVAL_MS } from '../controller/controller.js';
+import type { DeclaredSource } from '../controller/source-kind.js';
 import { GitSource } from '../sources/git-source.js';
 import { firstLine, runGit } from '../sources/git-command.js';
-import { makeSourceSpec, SourceSpecError, validateSourceName } from '../sources/source-spec.js';
+import { makeSourceSpec, SourceSpecError, validateSourceName, type GitSourceSpec } from '../sources/source-spec.js';
 import type { PlanInput } from './plan-engine.js';
 
 /** A configuration item that cannot be read (bad ref, unreachable URL): a usage-level failure of plan. */
@@ -21,10 +26,12 @@ export class PlanStateError extends Error {
 }
 
 export interface SideSpec {
-  /** Folders/files on disk, or REF[:PATH] of the repository. */
+  /** Folders/files on disk, or REF[:PATH] of the repository: together, the central source. */
   readonly items: readonly string[];
   /** Team sources by name: PATH_OR_URL@REF[:PATH]. */
   readonly sources: ReadonlyMap<string, string>;
+  /** Declared team sources read at a ref or commit instead of their branch. */
+  readonly pins?: ReadonlyMap<string, string>;
 }
 
 export interface StateOptions {
@@ -33,32 +40,28 @@ export interface StateOptions {
   readonly ambassadorId: string;
   /** Scratch folder for fetched sources; removed by the caller. */
   readonly cacheDir: string;
+  /** Team sources read from folders (both sides). */
+  readonly localTeams?: Readonly<Record<string, string>>;
+  /** The secrets directory as serve reads it (both sides): references to it resolve, nothing of it is printed. */
+  readonly compileInputs?: CompileInputs;
 }
 
-interface Group {
-  readonly label: string;
-  /** undefined for the central configuration (not held to a claim). */
-  readonly source?: string;
-  readonly revision?: string;
-  readonly files: { path: string; content: string | Buffer }[];
-  readonly problems: Problem[];
-  readonly declaringUrl: string;
-}
-
+/** The name of the central state's root (its origins carry no source name). */
+const CENTRAL = 'central';
 const REF_RE = /^[A-Za-z0-9._/~^@{}+-]{1,200}$/;
-
-async function isDir(p: string): Promise<boolean> {
-  try {
-    return (await stat(p)).isDirectory();
-  } catch {
-    return false;
-  }
-}
 
 async function exists(p: string): Promise<boolean> {
   try {
     await stat(p);
     return true;
+  } catch {
+    return false;
+  }
+}
+
+async function isDir(p: string): Promise<boolean> {
+  try {
+    return (await stat(p)).isDirectory();
   } catch {
     return false;
   }
@@ -73,57 +76,14 @@ async function resolveCommit(location: string, url: string, ref: string): Promis
     return sha;
   }
   if (/^[0-9a-f]{40,64}$/.test(ref)) return ref;
-  const r = await runGit(['ls-remote', '--', url, `refs/heads/${ref}`, `refs/tags/${ref}`, `refs/tags/${ref}^{}`], { timeoutMs: 60_000, maxOutputBytes: 1024 * 1024 });
+  const names = ref.startsWith('refs/') ? [ref, `${ref}^{}`] : [`refs/heads/${ref}`, `refs/tags/${ref}`, `refs/tags/${ref}^{}`];
+  const r = await runGit(['ls-remote', '--', url, ...names], { timeoutMs: 60_000, maxOutputBytes: 1024 * 1024 });
   if (r.code !== 0) throw new PlanStateError(`cannot list refs of ${url}: ${firstLine(r.stderr)}`);
   const lines = r.stdout.toString('utf8').split('\n').map((l) => l.split('\t'));
   const pick = (name: string): string | undefined => lines.find((l) => l[1] === name)?.[0];
-  const sha = pick(`refs/tags/${ref}^{}`) ?? pick(`refs/heads/${ref}`) ?? pick(`refs/tags/${ref}`);
-  if (sha === undefined) throw new PlanStateError(`${url} has no branch or tag '${ref}' (give a branch, a tag or a full commit id)`);
+  const sha = names.map((n) => pick(n)).reverse().find((x) => x !== undefined);
+  if (sha === undefined) throw new PlanStateError(`${url} has no branch or tag '${ref}' (give a branch, a tag, a ref or a full commit id)`);
   return sha;
-}
-
-/** Reads one pinned commit through the git source (same limits and hostile-content checks as serve). */
-async function snapshotGroup(name: string, location: string, refAndPath: string, opts: StateOptions, central: boolean): Promise<Group> {
-  const colon = refAndPath.indexOf(':');
-  const ref = colon >= 0 ? refAndPath.slice(0, colon) : refAndPath;
-  const path = colon >= 0 ? refAndPath.slice(colon + 1) : '';
-  let spec;
-  try {
-    spec = makeSourceSpec({ name, url: location, branch: 'HEAD', path }, process.cwd(), central ? `'${refAndPath}'` : `--source ${name}`);
-  } catch (err) {
-    if (err instanceof SourceSpecError) throw new PlanStateError(err.message);
-    throw err;
-  }
-  const sha = await resolveCommit(location, spec.url, ref || 'HEAD');
-  const src = new GitSource(spec, { cacheDir: opts.cacheDir });
-  await mkdir(src.repoDir, { recursive: true });
-  const init = await runGit(['init', '--bare', '-q', src.repoDir], { timeoutMs: 15_000 });
-  if (init.code !== 0) throw new PlanStateError(`cannot create a scratch repository: ${firstLine(init.stderr)}`);
-  const f = await runGit(['-C', src.repoDir, 'fetch', '--no-tags', '--no-recurse-submodules', '--no-write-fetch-head', '--quiet', '--', spec.url, `+${sha}:refs/portico/pinned`], {
-    timeoutMs: 120_000,
-    maxOutputBytes: 1024 * 1024,
-  });
-  if (f.code !== 0) throw new PlanStateError(`cannot fetch ${sha.slice(0, 12)} from ${spec.url}: ${firstLine(f.stderr)}`);
-  const snap = await src.readSnapshot(sha);
-  const label = central ? `${ref || 'HEAD'}${path ? `:${path}` : ''} (${sha.slice(0, 12)})` : `${name}@${ref || 'HEAD'}${path ? `:${path}` : ''} (${sha.slice(0, 12)})`;
-  return {
-    label,
-    ...(central ? {} : { source: name }),
-    revision: sha,
-    files: snap.files.map((x) => ({ path: x.path, content: x.content })),
-    problems: [...snap.problems],
-    declaringUrl: spec.url,
-  };
-}
-
-async function diskGroup(item: string): Promise<Group> {
-  const tree = await readTree([item]);
-  return {
-    label: item,
-    files: tree.files.map((x) => ({ path: x.path, content: x.content })),
-    problems: tree.problems.map((p) => problem(p.code, p.message, { path: p.path, line: 0, col: 0 })),
-    declaringUrl: resolve(item),
-  };
 }
 
 /** Splits NAME=PATH_OR_URL@REF[:PATH]; '@' is taken from the right so scp-like URLs (git@host:repo) work. */
@@ -136,66 +96,245 @@ export function parseSourceOption(arg: string): { name: string; value: string } 
   return { name, value: arg.slice(eq + 1) };
 }
 
-async function splitLocation(value: string): Promise<{ location: string; ref: string }> {
+async function splitLocation(value: string): Promise<{ location: string; ref: string; path: string }> {
   const at = value.lastIndexOf('@');
-  if (at <= 0) return { location: value, ref: 'HEAD' };
-  const before = value.slice(0, at);
-  // "git@host:org/repo" without a ref: the only '@' belongs to the URL.
-  if (!(await exists(before)) && !/[/:]/.test(before)) return { location: value, ref: 'HEAD' };
-  return { location: before, ref: value.slice(at + 1) };
-}
-
-export interface LoadedState {
-  readonly input: PlanInput;
-  readonly notes: string[];
-  readonly declared: readonly DeclaredSource[];
-}
-
-export async function loadState(side: 'base' | 'head', spec: SideSpec, opts: StateOptions): Promise<LoadedState> {
-  const groups: Group[] = [];
-  for (const item of spec.items) {
-    if (await exists(item)) groups.push(await diskGroup(item));
-    else groups.push(await snapshotGroup('central', opts.repo, item, { ...opts, cacheDir: join(opts.cacheDir, side) }, true));
-  }
-  for (const [name, value] of [...spec.sources].sort(([x], [y]) => (x < y ? -1 : 1))) {
-    const { location, ref } = await splitLocation(value);
-    groups.push(await snapshotGroup(name, location, ref, { ...opts, cacheDir: join(opts.cacheDir, `${side}-${name}`) }, false));
-  }
-  const notes: string[] = [];
-  const claims: Record<string, Claim> = {};
-  const declared: DeclaredSource[] = [];
-  const resources = [];
-  const problems: Problem[] = [];
-  for (const g of groups) {
-    let files = g.files;
-    if (g.source === undefined) {
-      // Only the central configuration may declare team sources and their claims.
-      const ex = extractSources(files, { source: 'central', revision: g.revision ?? '', declaringUrl: g.declaringUrl, defaultIntervalMs: 60_000 });
-      files = ex.files;
-      problems.push(...ex.problems);
-      for (const d of ex.sources) {
-        declared.push(d);
-        if (d.claim && claims[d.spec.name] === undefined) claims[d.spec.name] = d.claim;
-      }
+  let location = value;
+  let refAndPath = 'HEAD';
+  if (at > 0) {
+    const before = value.slice(0, at);
+    // "git@host:org/repo" without a ref: the only '@' belongs to the URL.
+    if ((await exists(before)) || /[/:]/.test(before)) {
+      location = before;
+      refAndPath = value.slice(at + 1);
     }
-    const loaded = loadFiles(files, { ambassadorId: opts.ambassadorId, ...(g.source ? { source: g.source } : {}), ...(g.revision ? { revision: g.revision } : {}) });
-    resources.push(...loaded.resources);
-    problems.push(...g.problems, ...loaded.problems);
   }
-  for (const name of spec.sources.keys()) {
-    if (claims[name] !== undefined) continue;
-    notes.push(
-      declared.length === 0
-        ? `${side}: the central configuration declares no Source; team source '${name}' is compiled without a claim`
-        : `${side}: source '${name}' is not declared by the central configuration; it is compiled without a claim`,
-    );
+  const colon = refAndPath.indexOf(':');
+  return { location, ref: colon >= 0 ? refAndPath.slice(0, colon) : refAndPath, path: colon >= 0 ? refAndPath.slice(colon + 1) : '' };
+}
+
+/** Scratch repositories, one per source, shared by both sides so that ancestry between them is known. */
+class PlanReader {
+  private readonly sources = new Map<string, GitSource>();
+  constructor(private readonly opts: StateOptions) {}
+
+  get cacheDir(): string {
+    return this.opts.cacheDir;
   }
-  for (const d of declared) {
-    if (!spec.sources.has(d.spec.name)) notes.push(`${side}: declared source '${d.spec.name}' (${d.spec.url}) is not part of this plan; give it with --source to include its routes`);
+
+  gitFor(spec: GitSourceSpec): GitSource {
+    const key = `${spec.name}\0${spec.url}\0${spec.path}`;
+    let g = this.sources.get(key);
+    if (!g) {
+      g = new GitSource(spec, { cacheDir: join(this.opts.cacheDir, 'git') });
+      this.sources.set(key, g);
+    }
+    return g;
   }
-  const result = compile(resources, { ambassadorId: opts.ambassadorId, claims }, problems);
-  const label = groups.map((g) => g.label).join(' + ') || '(empty)';
-  return { input: { label, result }, notes, declared };
+
+  /**
+   * Reads one pinned commit through the git source (the same limits and hostile-content checks as serve).
+   * `named`: the REF:PATH was given on the command line, so a PATH missing at that commit is an error
+   * rather than an empty configuration (a typo must not read as "remove every route").
+   */
+  async snapshot(spec: GitSourceSpec, ref: string, location: string, named = false): Promise<Snapshot> {
+    const sha = await resolveCommit(location, spec.url, ref || 'HEAD');
+    const git = this.gitFor(spec);
+    await mkdir(git.repoDir, { recursive: true });
+    const init = await runGit(['init', '--bare', '-q', git.repoDir], { timeoutMs: 15_000 });
+    if (init.code !== 0) throw new PlanStateError(`cannot create a scratch repository: ${firstLine(init.stderr)}`);
+    const f = await runGit(['-C', git.repoDir, 'fetch', '--no-tags', '--no-recurse-submodules', '--no-write-fetch-head', '--quiet', '--', spec.url, `+${sha}:refs/portico/plan-${sha}`], {
+      timeoutMs: 120_000,
+      maxOutputBytes: 1024 * 1024,
+    });
+    if (f.code !== 0) throw new PlanStateError(`cannot fetch ${sha.slice(0, 12)} from ${spec.url}: ${firstLine(f.stderr)}`);
+    if (named && spec.path !== '') {
+      const probe = await runGit(['-C', git.repoDir, 'cat-file', '-e', `${sha}:${spec.path}`], { timeoutMs: 15_000 });
+      if (probe.code !== 0) throw new PlanStateError(`'${spec.path}' does not exist at ${ref || 'HEAD'} (${sha.slice(0, 12)}) in ${spec.url}`);
+    }
+    const snap = await git.readSnapshot(sha);
+    return {
+      source: spec.name,
+      revision: sha,
+      files: snap.files.map((x) => ({ path: x.path, content: isUtf8(x.content) ? x.content.toString('utf8') : x.content })),
+      problems: snap.problems,
+      commit: snap.commit,
+    };
+  }
+}
+
+interface Side {
+  readonly central: Snapshot;
+  readonly centralDecl: DeclaredSource;
+  readonly label: string[];
+  /** Explicit team snapshots (--source). */
+  readonly teams: Map<string, { snapshot: Snapshot; spec: GitSourceSpec; label: string }>;
+}
+
+async function readSide(spec: SideSpec, reader: PlanReader, opts: StateOptions): Promise<Side> {
+  const files: Snapshot['files'][number][] = [];
+  const problems: Problem[] = [];
+  const labels: string[] = [];
+  const revisions: string[] = [];
+  for (const item of spec.items) {
+    if (await exists(item)) {
+      const tree = await readTree([item]);
+      for (const f of tree.files) files.push({ path: f.path, content: isUtf8(f.content) ? f.content.toString('utf8') : f.content });
+      for (const p of tree.problems) problems.push(problem(p.code, p.message, { path: p.path, line: 0, col: 0 }));
+      labels.push(item);
+      revisions.push(`dir:${resolve(item)}`);
+      continue;
+    }
+    const colon = item.indexOf(':');
+    const ref = colon >= 0 ? item.slice(0, colon) : item;
+    const path = colon >= 0 ? item.slice(colon + 1) : '';
+    let gspec;
+    try {
+      gspec = makeSourceSpec({ name: CENTRAL, url: opts.repo, branch: 'HEAD', path }, process.cwd(), `'${item}'`);
+    } catch (err) {
+      if (err instanceof SourceSpecError) throw new PlanStateError(err.message);
+      throw err;
+    }
+    const snap = await reader.snapshot(gspec, ref, opts.repo, true);
+    files.push(...snap.files);
+    problems.push(...snap.problems.map((p) => ({ ...p, origin: { path: p.origin.path, line: p.origin.line, col: p.origin.col } })));
+    labels.push(`${ref || 'HEAD'}${path ? `:${path}` : ''} (${snap.revision.slice(0, 12)})`);
+    revisions.push(snap.revision);
+  }
+  const h = sha256(JSON.stringify([revisions, files.map((f) => [f.path, typeof f.content === 'string' ? sha256(f.content) : sha256(f.content.toString('base64'))])]));
+  const central: Snapshot = { source: CENTRAL, revision: `sha256:${h}`, files, problems };
+  // The central state is compared by content: its own history rules (serve's --verify, --on-force-push) are not predicted here.
+  const centralDecl: DeclaredSource = { spec: { name: CENTRAL, url: resolve(opts.repo), branch: '', path: '' }, kind: 'directory', intervalMs: Infinity, onForcePush: 'refuse' };
+  const teams = new Map<string, { snapshot: Snapshot; spec: GitSourceSpec; label: string }>();
+  for (const [name, value] of [...spec.sources].sort(([x], [y]) => (x < y ? -1 : 1))) {
+    const { location, ref, path } = await splitLocation(value);
+    let gspec;
+    try {
+      gspec = makeSourceSpec({ name, url: location, branch: 'HEAD', path }, process.cwd(), `--source ${name}`);
+    } catch (err) {
+      if (err instanceof SourceSpecError) throw new PlanStateError(err.message);
+      throw err;
+    }
+    const snapshot = await reader.snapshot(gspec, ref, location, true);
+    teams.set(name, { snapshot, spec: gspec, label: `${name}@${ref || 'HEAD'}${path ? `:${path}` : ''} (${snapshot.revision.slice(0, 12)})` });
+  }
+  return { central, centralDecl, label: labels, teams };
+}
+
+export interface PlanStates {
+  readonly base: PlanInput;
+  readonly head: PlanInput;
+  readonly notes: string[];
+  /** Head revisions serve would refuse, with why and the way out. */
+  readonly refusals: readonly Decision[];
+  /** Head revisions serve would accept. */
+  readonly accepted: readonly Decision[];
+  /** What serve would serve after the head (the base's revision for every refused source). */
+  readonly headServed: CompileResult;
+  /** Team sources serve would stop serving (no longer declared). */
+  readonly removed: readonly string[];
+}
+
+/**
+ * Settles one side: reconciles, reads the team sources the central state declares (or the ones given),
+ * gathers the git facts the reconcile asks for, and reconciles again until nothing more is needed.
+ */
+async function settle(
+  side: Side,
+  sideSpec: SideSpec,
+  served: ReadonlyMap<string, ServedSource>,
+  trusted: boolean,
+  reader: PlanReader,
+  options: ReconcileOptions,
+  notes: string[],
+  labels: string[],
+): Promise<ReturnType<typeof reconcile>> {
+  const snapshots = new Map<string, Snapshot>([[CENTRAL, side.central]]);
+  const facts = new Map<string, RevisionFacts>();
+  const teamSpecs = new Map<string, GitSourceSpec>();
+  for (const [n, t] of side.teams) teamSpecs.set(n, t.spec);
+  let out = reconcile({ roots: [side.centralDecl], served, snapshots, facts, trusted, options });
+  for (let round = 0; round < 6; round++) {
+    let more = false;
+    for (const [name, decl] of out.declared) {
+      if (snapshots.has(name)) continue;
+      more = true;
+      const given = side.teams.get(name);
+      if (given) {
+        snapshots.set(name, { ...given.snapshot });
+        labels.push(given.label);
+        continue;
+      }
+      if (decl.kind === 'directory') {
+        const tree = await readTree([decl.spec.url]);
+        snapshots.set(name, {
+          source: name,
+          revision: `sha256:${sha256(JSON.stringify(tree.files.map((f) => [f.path, f.content.toString('base64')])))}`,
+          files: tree.files.map((f) => ({ path: f.path, content: isUtf8(f.content) ? f.content.toString('utf8') : f.content })),
+          problems: tree.problems.map((p) => problem(p.code, p.message, { source: name, path: p.path, line: 0, col: 0 })),
+        });
+        labels.push(`${name} (folder ${decl.spec.url})`);
+        continue;
+      }
+      const pin = sideSpec.pins?.get(name) ?? decl.pin;
+      const ref = pin ?? decl.spec.branch;
+      const snap = await reader.snapshot(decl.spec, ref, decl.spec.url);
+      teamSpecs.set(name, decl.spec);
+      snapshots.set(name, snap);
+      labels.push(`${name}@${ref} (${snap.revision.slice(0, 12)})`);
+    }
+    for (const req of out.needs) {
+      if (facts.has(req.key)) continue;
+      more = true;
+      const spec = teamSpecs.get(req.source) ?? req.decl.spec;
+      facts.set(req.key, await gatherFacts(reader.gitFor(spec), req, join(reader.cacheDir, 'verify')));
+    }
+    if (!more) break;
+    out = reconcile({ roots: [side.centralDecl], served, snapshots, facts, trusted, options });
+  }
+  for (const name of side.teams.keys()) {
+    if (!out.declared.has(name)) notes.push(`source '${name}' is not declared by the central state; it is not part of what serve would run (give the central state that declares it)`);
+  }
+  return out;
+}
+
+/** What a side serves, or, when its central state is refused, what it attempted (with its errors). */
+function shownResult(out: ReturnType<typeof reconcile>): CompileResult {
+  const refusedRoot = out.decisions.find((d) => d.source === CENTRAL && d.verdict === 'refused' && d.candidate);
+  if (refusedRoot?.candidate) return refusedRoot.candidate;
+  const refused = out.decisions.filter((d) => d.verdict === 'refused' && d.candidate);
+  // One refused team: show its attempt, so the reviewer sees the routes and errors it would bring.
+  if (refused.length === 1 && refused[0]!.candidate) return refused[0]!.candidate;
+  return out.compiled;
+}
+
+export async function planStates(base: SideSpec, head: SideSpec, opts: StateOptions): Promise<PlanStates> {
+  const reader = new PlanReader(opts);
+  const options: ReconcileOptions = {
+    ambassadorId: opts.ambassadorId,
+    defaultIntervalMs: DEFAULT_INTERVAL_MS,
+    anonymous: CENTRAL,
+    ...(opts.localTeams ? { localTeams: opts.localTeams } : {}),
+    ...(opts.compileInputs ? { compile: opts.compileInputs.compile, compileKey: opts.compileInputs.key } : {}),
+  };
+  const notes: string[] = [];
+  const baseSide = await readSide(base, reader, opts);
+  const headSide = await readSide(head, reader, opts);
+  const baseLabels: string[] = [];
+  const headLabels: string[] = [];
+  // The base is what production serves: taken as already verified, as serve's last-known-good is.
+  const b = await settle(baseSide, base, new Map(), true, reader, options, notes, baseLabels);
+  const h = await settle(headSide, head, b.served, false, reader, options, notes, headLabels);
+  for (const d of b.decisions.filter((x) => x.verdict === 'refused')) notes.push(`base: ${d.source} at ${d.revision.slice(0, 12)} is itself refused: ${d.message ?? d.reason}`);
+  const label = (side: Side, extra: string[]): string => [...side.label, ...extra].join(' + ') || '(empty)';
+  return {
+    base: { label: label(baseSide, baseLabels), result: shownResult(b) ?? compile([]) },
+    head: { label: label(headSide, headLabels), result: shownResult(h) },
+    notes: [...new Set(notes)],
+    refusals: h.decisions.filter((d) => d.verdict === 'refused'),
+    accepted: h.decisions.filter((d) => d.verdict === 'accepted'),
+    headServed: h.compiled,
+    removed: h.removed,
+  };
 }
 
 export async function withScratch<T>(fn: (dir: string) => Promise<T>): Promise<T> {

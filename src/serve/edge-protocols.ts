@@ -6,7 +6,8 @@ import http2 from 'node:http2';
 import net, { type Socket } from 'node:net';
 import tls, { type SecureContext, type TLSSocket } from 'node:tls';
 import type { IRGlobal } from '../ir/types.js';
-import { Http1Front, type FrontHandlers } from './http1-front.js';
+import type { FrontHandlers } from './http1-front.js';
+import { createHttp1Front, type Http1Serving } from './http1-front-choice.js';
 import { CONNECTIONS_CHECKING_INTERVAL_MS, frontLimits } from './http-limits.js';
 import { guardSession, h2ServerOptions, type SessionGuard } from './h2-session-guard.js';
 import { alpnProtocolsOf } from './tls-termination.js';
@@ -37,7 +38,7 @@ export interface EdgeProtocolOptions {
  */
 export class EdgeProtocols {
   readonly outer: net.Server;
-  readonly http1: Http1Front;
+  readonly http1: Http1Serving;
   readonly h2: http2.Http2Server;
   private readonly tlsServer: tls.Server | undefined;
   private readonly guards = new Set<SessionGuard>();
@@ -48,7 +49,7 @@ export class EdgeProtocols {
 
   constructor(private readonly options: EdgeProtocolOptions) {
     this.global = options.global;
-    this.http1 = new Http1Front(frontLimits(options.global), options.handlers, CONNECTIONS_CHECKING_INTERVAL_MS);
+    this.http1 = createHttp1Front(frontLimits(options.global), options.handlers, CONNECTIONS_CHECKING_INTERVAL_MS);
     this.h2 = http2.createServer(h2ServerOptions(options.global));
     this.h2.on('session', (session) => {
       const guard = guardSession(session, () => this.global);

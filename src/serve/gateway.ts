@@ -15,6 +15,7 @@ import { isGrpcRequest, sendGrpcLocalReply } from '../dataplane/grpc.js';
 import { ListenerBindError, PortListener, listenerKey, type ConnectionRefusal, type ListenerDispatch } from './port-listener.js';
 import { OverloadMonitor, OVERLOAD_SHEDDING, SHED_RETRY_AFTER_S, type OverloadLevel, type OverloadSample } from './overload-monitor.js';
 import { buildTerminationContexts, TLSMaterialError, type TerminationContexts } from './tls-termination.js';
+import { withFallbackCertificate } from './fallback-certificate.js';
 
 /** Response header carrying the generation that served a request; off unless asked for (tests). */
 export const GENERATION_HEADER = 'x-portico-generation';
@@ -176,6 +177,8 @@ export class Gateway implements ConfigApplier {
     const conflict = findListenerConflict(ir.listeners);
     if (conflict) return this.fail(conflict);
 
+    // Present already when the serving state (or a worker's primary) added it; generated here otherwise.
+    secrets = await withFallbackCertificate(ir, secrets);
     const tls = new Map<string, TerminationContexts>();
     for (const l of ir.listeners) {
       if (!l.tls) continue;

@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { RESUME_HTTP } from '../dataplane/websocket-tunnel.js';
 import { ON_RESPONSE_CLOSE } from '../dataplane/response-close.js';
-import { HTTPParser, METHODS, closeParser, codedError, fieldError, type LlhttpParser, type StreamHandle } from '../dataplane/llhttp.js';
+import { HTTPParser, METHODS, closeParser, codedError, fieldError, type LlhttpParser, type StreamHandle, LLHTTP_SUPPORT, PARSER_SLOTS } from '../dataplane/llhttp.js';
 
 /**
  * Why not http.Server: per request it builds an IncomingMessage and a ServerResponse (two full
@@ -20,7 +20,9 @@ import { HTTPParser, METHODS, closeParser, codedError, fieldError, type LlhttpPa
  * timeouts, errors) and response framing, both small and both tested at the byte level.
  */
 
-const { kOnMessageBegin, kOnHeaders, kOnHeadersComplete, kOnBody, kOnMessageComplete, kOnExecute } = HTTPParser;
+const { kOnMessageBegin, kOnHeaders, kOnHeadersComplete, kOnBody, kOnMessageComplete, kOnExecute } = PARSER_SLOTS;
+/** The parser can read a socket's handle itself; otherwise (or for a handle of another shape) it reads the socket's stream. */
+const DIRECT_READ = LLHTTP_SUPPORT.directRead === undefined;
 
 /** The limits a connection reads on each event (a kept listener picks up a new configuration). */
 export interface FrontLimits {
@@ -373,6 +375,12 @@ const ERROR_RESPONSES: Record<string, string> = {
 };
 const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n';
 
+/** The raw reply that ends a connection after a parse error or a deadline (the node:http fallback writes the same). */
+export function frontErrorResponse(code: string | undefined): string {
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return ERROR_RESPONSES.timeout!;
+  return ERROR_RESPONSES[code ?? ''] ?? BAD_REQUEST;
+}
+
 interface Pending {
   req: FrontRequest;
   res: FrontResponse;
@@ -430,7 +438,7 @@ export class FrontConnection {
     this.parser = p;
     socket.on('data', this.onData);
     const handle = (socket as unknown as { _handle?: StreamHandle | null })._handle;
-    if (handle?.isStreamBase === true && handle._consumed !== true) {
+    if (DIRECT_READ && handle?.isStreamBase === true && handle._consumed !== true && typeof handle.readStart === 'function') {
       handle._consumed = true;
       p.consume(handle);
       p[kOnExecute] = (r: number | Error) => this.executed(r);
@@ -621,10 +629,21 @@ export class FrontConnection {
     }
   }
 
+  /**
+   * The socket goes to the upgrade handler, unread from here on. Bytes the client sends while the
+   * upstream decides are held (in the socket's buffer and the kernel, bounded by the socket's
+   * high-water mark and TCP's window), never read into nowhere: skipping them would let a request's
+   * body be parsed as the next request's head. A 101 makes them the tunnel's first bytes; a refusal
+   * gives the socket back with them to be parsed in order as HTTP, which is what HTTP/1.1 says a
+   * connection that was not upgraded carries (and what HARDENING case 35 asks: it stays HTTP); a
+   * local reply closes the connection, and they are never parsed. Closing after every refusal would
+   * be as safe; holding keeps the connection of a client that pipelined behind its upgrade.
+   */
   private handOver(req: FrontRequest, head: Buffer): void {
     this.detach();
     this.releaseParser();
     const socket = this.socket;
+    socket.pause();
     (socket as unknown as Record<symbol, unknown>)[RESUME_HTTP] = (rest: Buffer): void => {
       (socket as unknown as Record<symbol, unknown>)[RESUME_HTTP] = undefined;
       this.front.accept(socket, rest);

@@ -1,9 +1,11 @@
 // `portico serve` as a process: builds the applier (in-process Gateway, or a worker pool in the
 // primary), the admin server and the config providers, then handles SIGHUP (re-read) and SIGTERM (drain).
+// A start-up failure ends with `portico serve: PORTICO_ERR_*: one line` on stderr, never a stack.
 
 import cluster from 'node:cluster';
 import { Registry } from 'prom-client';
 import type { BuildRuntime, RequestInfo } from '../dataplane/runtime-types.js';
+import type { IR } from '../ir/types.js';
 import { AdminServer, type AdminView } from '../admin/admin-server.js';
 import { ConfigMetrics, TrafficMetrics, renderMerged } from '../admin/metrics.js';
 import { redactPEM, routeTable } from '../admin/config-view.js';
@@ -12,16 +14,17 @@ import { Gateway, type ConfigApplier } from './gateway.js';
 import { overloadHooks } from './overload-monitor.js';
 import { assertStrictParserProcess, InsecureParserError } from './http-limits.js';
 import { createProcessLog, type ProcessLog } from './process-log.js';
+import { addressURL, listenerChangeLines, withBindAddress } from './listener-lines.js';
+import { FRONT_ENV, http1FrontChoice, unknownFrontSetting } from './http1-front-choice.js';
+import { LLHTTP_SUPPORT } from '../dataplane/llhttp.js';
 import { ServingState, type ConfigProvider } from './serving-state.js';
-import { DirectorySource } from './directory-source.js';
-import type { CompileDirectory } from './config-pipeline.js';
 import { WorkerPool } from './worker-pool.js';
 import { runWorker } from './worker-process.js';
 
 export interface ServeOptions {
-  /** Directory to load, compile and watch (`--config`). */
-  readonly configDir?: string;
   readonly admin: { readonly host: string; readonly port: number };
+  /** Names the admin API answers for besides loopback names, IP addresses and its bound name (`--admin-host`). */
+  readonly adminHosts?: readonly string[];
   /** 0 or 1: serve in this process; N > 1: a primary and N workers. */
   readonly workers: number;
   /** Overrides IRGlobal.limits.drainTimeoutMs. */
@@ -30,8 +33,8 @@ export interface ServeOptions {
   readonly accessLog?: string;
   /** Send the generation header on responses (tests). */
   readonly exposeGeneration?: boolean;
-  /** Directory poll interval in ms, as a safety net for lost watch events. */
-  readonly pollMs?: number;
+  /** Bind every Listener on this address instead of 0.0.0.0 (`--bind`), so replicas can share a host. */
+  readonly bindAddress?: string;
 }
 
 export interface ServeContext {
@@ -45,12 +48,36 @@ export interface ServeContext {
 export interface ServeDeps {
   /** The request path; loaded lazily so the primary of a worker pool never builds runtimes. */
   loadBuildRuntime(): Promise<BuildRuntime>;
-  readonly compileDirectory: CompileDirectory;
-  /** Further config providers (git sources), built once the state and the admin server exist. */
-  readonly extraProviders?: (ctx: ServeContext) => ConfigProvider[] | Promise<ConfigProvider[]>;
+  /** The configuration providers (the sources controller), built once the state and the admin server exist. */
+  readonly providers: (ctx: ServeContext) => ConfigProvider[] | Promise<ConfigProvider[]>;
 }
 
 const DEFAULT_DRAIN_MS = 5000;
+
+/** The person-facing lines (listeners bound, start-up failures): stderr, beside the JSON log. */
+function say(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+/**
+ * Start-up failed: the JSON log gets the code and message, then whatever was started is stopped, and
+ * the last line on the terminal is the code and one line of why. Resolves with the exit code.
+ */
+async function startupFailed(log: ProcessLog | undefined, code: string, message: string, fields: Record<string, unknown> = {}, cleanup?: () => Promise<unknown>): Promise<number> {
+  log?.fatal({ code, ...fields }, message);
+  await cleanup?.();
+  say(`portico serve: ${code}: ${message.split('\n')[0]}`);
+  return 1;
+}
+
+/** The apply failures that stop a first start, by the code of their error. */
+const APPLY_FAILURE_CODES: Record<string, string> = {
+  EADDRINUSE: 'PORTICO_ERR_LISTENER_BIND',
+  EACCES: 'PORTICO_ERR_LISTENER_BIND',
+  EADDRNOTAVAIL: 'PORTICO_ERR_LISTENER_BIND',
+  BindFailed: 'PORTICO_ERR_LISTENER_BIND',
+  TLSMaterial: 'PORTICO_ERR_TLS_MATERIAL',
+};
 
 /** Runs until drained; resolves with the process exit code. */
 export async function serve(options: ServeOptions, deps: ServeDeps): Promise<number> {
@@ -60,11 +87,19 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
     assertStrictParserProcess();
   } catch (err) {
     if (!(err instanceof InsecureParserError)) throw err;
-    console.error(`portico serve: ${err.message}`);
-    return 1;
+    return startupFailed(undefined, err.code, err.message);
+  }
+  if (LLHTTP_SUPPORT.parser !== undefined) {
+    // the upstream client parses with it; the client side alone could fall back to node:http
+    return startupFailed(undefined, 'PORTICO_ERR_NO_LLHTTP', `node:http's llhttp parser is not usable on this Node.js (${LLHTTP_SUPPORT.parser})`);
   }
   const pooled = options.workers > 1;
   const log = createProcessLog(pooled ? 'primary' : 'single');
+  // Decided the same way in every worker; said once, here.
+  const front = http1FrontChoice();
+  if (front.front === 'node') log.warn({ reason: front.reason }, 'HTTP/1.1 clients are served by node:http (fallback front)');
+  const badFront = unknownFrontSetting();
+  if (badFront !== undefined) log.warn({ value: badFront }, `${FRONT_ENV} is neither node nor llhttp; ignored`);
   if (options.accessLog) {
     try {
       // Opened once here even with workers, so a bad path stops startup with its reason.
@@ -73,14 +108,13 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
       else accessLogInProcess = probe;
     } catch (err) {
       if (!(err instanceof AccessLogError)) throw err;
-      log.fatal(err.message);
-      return 1;
+      return startupFailed(log, err.code, err.message);
     }
   }
   const registry = new Registry();
   const configMetrics = new ConfigMetrics(registry);
 
-  let applier: ConfigApplier;
+  let inner: ConfigApplier;
   let gateway: Gateway | undefined;
   let pool: WorkerPool | undefined;
   if (pooled) {
@@ -97,11 +131,10 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
     try {
       await pool.start();
     } catch (err) {
-      log.fatal({ err: (err as Error).message }, 'worker processes cannot start');
-      await pool.shutdown(0);
-      return 1;
+      const started = pool;
+      return startupFailed(log, 'PORTICO_ERR_WORKER_START', `worker processes cannot start: ${(err as Error).message}`, {}, () => started.shutdown(0));
     }
-    applier = pool;
+    inner = pool;
   } else {
     const traffic = new TrafficMetrics(registry);
     const accessLog = accessLogInProcess;
@@ -117,15 +150,29 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
       ...overloadHooks(traffic, log),
       ...(options.drainTimeoutMs !== undefined ? { drainTimeoutMs: options.drainTimeoutMs } : {}),
     });
-    const inner = gateway;
-    applier = {
+    const inProcess = gateway;
+    inner = {
       apply: async (ir, secrets, meta) => {
-        const r = await inner.apply(ir, secrets, meta);
+        const r = await inProcess.apply(ir, secrets, meta);
         if (r.ok) accessLog?.configure(ir.global.accessLog);
         return r;
       },
     };
   }
+  // Every applied configuration is bound on --bind's address, and each listener it opens or closes is told.
+  let announced: IR | undefined;
+  const applier: ConfigApplier = {
+    apply: async (ir, secrets, meta) => {
+      const bound = withBindAddress(ir, options.bindAddress);
+      const r = await inner.apply(bound, secrets, meta);
+      if (r.ok) {
+        const ports = gateway?.boundPorts() ?? {};
+        for (const line of listenerChangeLines(announced, bound, (l) => ports[l.name])) say(line);
+        announced = bound;
+      }
+      return r;
+    },
+  };
 
   const state = new ServingState(applier, configMetrics, log);
   const view: AdminView = {
@@ -143,7 +190,7 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
         ...(gateway ? { listeners: gateway.boundPorts(), overload: gateway.overloadState() ?? null } : {}),
         ...(pool ? { workers: pool.workers() } : {}),
         sources: state.lastAttempts(),
-        ir: served ? redactPEM(served.ir) : null,
+        ir: served ? redactPEM(withBindAddress(served.ir, options.bindAddress)) : null,
       };
     },
     routes: () => {
@@ -152,22 +199,19 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
     },
     metrics: async () => renderMerged(registry, pool ? await pool.metricsJSON() : []),
   };
-  const admin = new AdminServer(view);
+  const admin = new AdminServer(view, { hosts: options.adminHosts ?? [] });
   let adminAddress;
   try {
     adminAddress = await admin.listen(options.admin.host, options.admin.port);
   } catch (err) {
-    log.fatal({ err: (err as Error).message, admin: options.admin }, 'cannot bind the admin address');
-    await pool?.shutdown(0);
-    return 1;
+    const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    return startupFailed(log, 'PORTICO_ERR_ADMIN_BIND', `cannot bind the admin address ${addressURL('http', options.admin.host, options.admin.port)}: ${reason}`, { admin: options.admin }, async () => pool?.shutdown(0));
   }
-  log.info({ address: `http://${adminAddress.host.includes(':') ? `[${adminAddress.host}]` : adminAddress.host}:${adminAddress.port}` }, 'admin listening');
+  const adminURL = addressURL('http', adminAddress.host, adminAddress.port);
+  log.info({ address: adminURL }, 'admin listening');
+  say(`admin on ${adminURL}`);
 
-  const providers: ConfigProvider[] = [];
-  if (options.configDir) {
-    providers.push(new DirectorySource({ dir: options.configDir, compileDirectory: deps.compileDirectory, ...(options.pollMs !== undefined ? { pollMs: options.pollMs } : {}) }));
-  }
-  if (deps.extraProviders) providers.push(...(await deps.extraProviders({ state, admin, log, registry })));
+  const providers: ConfigProvider[] = [...(await deps.providers({ state, admin, log, registry }))];
 
   let drained: Promise<number> | undefined;
   let finish: (code: number) => void = () => {};
@@ -210,22 +254,34 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
   });
 
   if (providers.length === 0) {
-    log.fatal('nothing to serve: give --config DIR');
+    log.fatal('nothing to serve: give --config DIR or --source NAME=URL');
     await drain('no providers');
     return 2;
   }
+  let startFailed = false;
+  let startError: { code: string; message: string } | undefined;
   for (const p of providers) {
     try {
       await p.start({ state, log });
     } catch (err) {
-      log.error({ source: p.name, err: (err as Error).stack ?? String(err) }, 'configuration provider failed to start');
+      startFailed = true;
+      const code = (err as { code?: unknown }).code;
+      // A known start-up failure is one line with its code; anything else is a fault, logged whole.
+      if (typeof code === 'string' && code.startsWith('PORTICO_ERR_')) {
+        log.error({ source: p.name, code }, (err as Error).message);
+        startError ??= { code, message: (err as Error).message };
+      } else log.error({ source: p.name, err: (err as Error).stack ?? String(err) }, 'configuration provider failed to start');
     }
   }
-  if (!state.served) {
-    // No last-known-good and no valid configuration: refuse to run rather than serve nothing.
-    log.fatal({ sources: state.lastAttempts() }, 'no valid configuration to serve; see the problems above');
-    await drain('no valid configuration');
-    return 1;
+  if (!state.served || startFailed) {
+    // No last-known-good and no valid configuration (or a source that could not start): refuse to run
+    // rather than serve less. The line names the first cause: a listener that cannot bind, TLS
+    // material, or the sources' problems.
+    const failedApply = state.lastAttempts().find((a) => a.result === 'failed' && a.error && APPLY_FAILURE_CODES[a.error.code]);
+    const cause = failedApply?.error
+      ? { code: APPLY_FAILURE_CODES[failedApply.error.code]!, message: failedApply.error.message }
+      : (startError ?? { code: 'PORTICO_ERR_NO_VALID_CONFIGURATION', message: 'no valid configuration to serve; see the problems above' });
+    return startupFailed(log, cause.code, cause.message, { sources: state.lastAttempts() }, () => drain('no valid configuration'));
   }
   return finished;
 }

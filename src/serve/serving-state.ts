@@ -8,6 +8,7 @@ import { formatOrigin } from '../api/origin.js';
 import type { ApplyFailure, ApplyMeta, ApplyResult, ConfigApplier } from './gateway.js';
 import type { ConfigMetrics } from '../admin/metrics.js';
 import type { ProcessLog } from './process-log.js';
+import { withFallbackCertificate } from './fallback-certificate.js';
 
 export interface ServedConfig {
   readonly generation: number;
@@ -110,7 +111,8 @@ export class ServingState {
       this.record({ source: meta.source, revision: meta.revision, at, result: 'unchanged', generation: this.servedValue.generation, hash: meta.hash });
       return { ok: true, generation: this.servedValue.generation, hash: meta.hash, listeners: { added: [], removed: [], kept: [] } };
     }
-    const result = await this.applier.apply(ir, secrets, meta);
+    // Generated here, in the serving process, so that every worker terminates with the same certificate.
+    const result = await this.applier.apply(ir, await withFallbackCertificate(ir, secrets), meta);
     if (result.ok) {
       this.servedValue = { generation: result.generation, hash: result.hash, ir, source: meta.source, revision: meta.revision, appliedAt: at };
       this.metrics.generation.set(result.generation);

@@ -3,7 +3,7 @@
 
 import { createSecureContext, type SecureContext, type SecureContextOptions, type SecureVersion } from 'node:tls';
 import type { IR, IRListener, IRTLSContext } from '../ir/types.js';
-import type { SecretStore } from '../ir/secrets.js';
+import { FALLBACK_SECRET_ID, type SecretStore } from '../ir/secrets.js';
 
 export class TLSMaterialError extends Error {
   readonly code = 'PORTICO_ERR_TLS_MATERIAL';
@@ -44,6 +44,12 @@ function nodeTLSVersion(v: NonNullable<IRTLSContext['minVersion']>): SecureVersi
 
 function contextOptions(ctx: IRTLSContext, secrets: SecretStore): SecureContextOptions {
   const opts: SecureContextOptions = {};
+  if (ctx.fallback) {
+    const entry = secrets[FALLBACK_SECRET_ID];
+    if (!entry?.certPem || !entry.keyPem) throw new TLSMaterialError(`TLSContext ${ctx.name}: the generated fallback certificate is missing`);
+    opts.cert = entry.certPem;
+    opts.key = entry.keyPem;
+  }
   if (ctx.certificate) {
     const entry = secrets[ctx.certificate.secret];
     if (!entry?.certPem || !entry.keyPem) {

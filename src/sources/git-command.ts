@@ -17,6 +17,11 @@ export interface GitRunOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Aborting kills the git process group (a controller that stops does not leave fetches behind). */
   readonly signal?: AbortSignal;
+  /**
+   * Called every `everyMs` while git runs; a returned message kills the process group with
+   * PORTICO_ERR_GIT_SIZE_CAP (a download that outgrows its cap is stopped, not waited for).
+   */
+  readonly watch?: { readonly everyMs: number; check(): string | undefined };
 }
 
 export interface GitRunResult {
@@ -28,7 +33,7 @@ export interface GitRunResult {
 /** A program fault or an environmental failure around git, with a stable code. */
 export class GitCommandError extends Error {
   constructor(
-    readonly code: 'PORTICO_ERR_GIT_TIMEOUT' | 'PORTICO_ERR_GIT_OUTPUT_CAP' | 'PORTICO_ERR_GIT_SPAWN' | 'PORTICO_ERR_GIT_FAILED' | 'PORTICO_ERR_GIT_ABORTED',
+    readonly code: 'PORTICO_ERR_GIT_TIMEOUT' | 'PORTICO_ERR_GIT_OUTPUT_CAP' | 'PORTICO_ERR_GIT_SIZE_CAP' | 'PORTICO_ERR_GIT_SPAWN' | 'PORTICO_ERR_GIT_FAILED' | 'PORTICO_ERR_GIT_ABORTED',
     message: string,
     readonly stderr = '',
   ) {
@@ -125,7 +130,14 @@ export function runGit(args: readonly string[], opts: GitRunOptions = {}): Promi
     const onAbort = (): void => kill(new GitCommandError('PORTICO_ERR_GIT_ABORTED', `git ${args[0] ?? ''} aborted`));
     if (opts.signal?.aborted) onAbort();
     else opts.signal?.addEventListener('abort', onAbort, { once: true });
+    const watcher = opts.watch
+      ? setInterval(() => {
+          const over = opts.watch!.check();
+          if (over !== undefined) kill(new GitCommandError('PORTICO_ERR_GIT_SIZE_CAP', over));
+        }, opts.watch.everyMs)
+      : undefined;
     const done = (): void => {
+      if (watcher) clearInterval(watcher);
       clearTimeout(timer);
       opts.signal?.removeEventListener('abort', onAbort);
       if (pid) activeGroups.delete(pid);

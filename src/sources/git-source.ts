@@ -1,7 +1,8 @@
 // A git source: fetches one branch into a private bare repository, resolves it to a commit, and reads
 // the configuration files of that one pinned commit from git's object store (never a working tree).
 
-import { mkdir, access } from 'node:fs/promises';
+import { mkdir, access, readdir, rm, stat } from 'node:fs/promises';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { problem, type Problem } from '../api/problems.js';
 import { sha256 } from '../ir/canonical.js';
@@ -17,6 +18,10 @@ export interface SnapshotLimits {
   readonly maxTotalBytes: number;
   /** Tree entries listed under the path, whatever their type (bounds the listing itself). */
   readonly maxTreeEntries: number;
+  /** Bytes one fetch may download (the whole pack, every file of every commit, YAML or not). */
+  readonly maxFetchBytes: number;
+  /** Bytes the source's cache repository may hold on disk. */
+  readonly maxCacheBytes: number;
 }
 
 export const DEFAULT_SNAPSHOT_LIMITS: SnapshotLimits = {
@@ -24,6 +29,8 @@ export const DEFAULT_SNAPSHOT_LIMITS: SnapshotLimits = {
   maxFileBytes: 1024 * 1024,
   maxTotalBytes: 64 * 1024 * 1024,
   maxTreeEntries: 100_000,
+  maxFetchBytes: 64 * 1024 * 1024,
+  maxCacheBytes: 512 * 1024 * 1024,
 };
 
 export interface CommitInfo {
@@ -51,7 +58,7 @@ export interface Snapshot {
 }
 
 /** Why a fetch failed, for status and history. */
-export type FetchFailureReason = 'Timeout' | 'Unreachable' | 'AuthenticationFailed' | 'RepositoryNotFound' | 'RefNotFound' | 'Aborted' | 'GitError';
+export type FetchFailureReason = 'Timeout' | 'Unreachable' | 'AuthenticationFailed' | 'RepositoryNotFound' | 'RefNotFound' | 'Aborted' | 'TooLarge' | 'GitError';
 
 export class FetchError extends Error {
   readonly code = 'PORTICO_ERR_FETCH';
@@ -72,6 +79,7 @@ export interface GitSourceOptions {
 }
 
 const FETCHED_REF = 'refs/portico/fetched';
+const PINNED_REF = 'refs/portico/pinned';
 const CONFIG_EXT = /\.(ya?ml|json)$/i;
 
 export class GitSource {
@@ -105,24 +113,69 @@ export class GitSource {
 
   /** Fetches the branch and returns the commit it points to. Throws FetchError. */
   async fetch(signal?: AbortSignal): Promise<string> {
-    await this.ensureRepo();
     const src = this.spec.branch === 'HEAD' ? 'HEAD' : `refs/heads/${this.spec.branch}`;
-    let r;
-    try {
-      r = await this.git(['fetch', '--no-tags', '--no-recurse-submodules', '--no-write-fetch-head', '--quiet', '--', this.spec.url, `+${src}:${FETCHED_REF}`], {
+    return this.fetchInto(src, FETCHED_REF, signal);
+  }
+
+  /**
+   * One bounded fetch of `src` into `ref`: what it downloads is watched while it runs and the fetch
+   * is killed past maxFetchBytes; afterwards the cache must stay under maxCacheBytes. Either way the
+   * packs it brought are removed and the ref is put back, so an oversized commit costs one capped
+   * download, never disk space, and the source keeps its last-known-good.
+   */
+  private async fetchInto(src: string, ref: string, signal: AbortSignal | undefined, fallback?: string): Promise<string> {
+    await this.ensureRepo();
+    const packDir = join(this.repoDir, 'objects', 'pack');
+    const before = new Set(await readdir(packDir).catch(() => [] as string[]));
+    const previous = await this.resolve(ref).catch(() => undefined);
+    const grown = (): number => {
+      let n = 0;
+      try {
+        for (const f of readdirSync(packDir)) if (!before.has(f)) n += statSync(join(packDir, f)).size;
+      } catch {}
+      return n;
+    };
+    const undo = async (): Promise<void> => {
+      for (const f of await readdir(packDir).catch(() => [] as string[])) if (!before.has(f)) await rm(join(packDir, f), { force: true });
+      if (previous) await this.git(['update-ref', ref, previous], { timeoutMs: 15_000 });
+      else await this.git(['update-ref', '-d', ref], { timeoutMs: 15_000 });
+    };
+    const max = this.limits.maxFetchBytes;
+    const run = (source: string) =>
+      this.git(['-c', 'fetch.unpackLimit=1', '-c', 'transfer.unpackLimit=1', 'fetch', '--no-tags', '--no-recurse-submodules', '--no-write-fetch-head', '--quiet', '--', this.spec.url, `+${source}:${ref}`], {
         timeoutMs: this.fetchTimeoutMs,
         maxOutputBytes: 1024 * 1024,
         ...(signal ? { signal } : {}),
+        // Incoming objects are kept as one pack (unpackLimit=1), which grows on disk as it arrives.
+        watch: { everyMs: 100, check: () => (grown() > max ? `fetch of ${this.spec.url} downloads more than ${max} bytes` : undefined) },
       });
-    } catch (err) {
-      if (err instanceof GitCommandError && err.code === 'PORTICO_ERR_GIT_TIMEOUT') {
-        throw new FetchError('Timeout', `fetch of ${this.spec.url} timed out after ${this.fetchTimeoutMs} ms`);
+    let r;
+    try {
+      r = await run(src);
+      if (r.code !== 0 && fallback !== undefined) {
+        const t = await run(fallback);
+        if (t.code === 0) r = t;
       }
+    } catch (err) {
+      if (err instanceof GitCommandError && err.code === 'PORTICO_ERR_GIT_SIZE_CAP') {
+        await undo();
+        throw new FetchError('TooLarge', `${err.message} (the limit of one fetch; a large file committed beside the configuration?)`);
+      }
+      if (err instanceof GitCommandError && err.code === 'PORTICO_ERR_GIT_TIMEOUT') throw new FetchError('Timeout', `fetch of ${this.spec.url} timed out after ${this.fetchTimeoutMs} ms`);
       if (err instanceof GitCommandError && err.code === 'PORTICO_ERR_GIT_ABORTED') throw new FetchError('Aborted', `fetch of ${this.spec.url} aborted`);
       throw new FetchError('GitError', (err as Error).message);
     }
-    if (r.code !== 0) throw new FetchError(classifyFetchFailure(r.stderr), `fetch of ${this.spec.url} failed: ${firstLine(r.stderr)}`);
-    return this.resolve(FETCHED_REF);
+    if (r.code !== 0) throw new FetchError(classifyFetchFailure(r.stderr), `fetch of ${ref === PINNED_REF ? `${src} from ` : ''}${this.spec.url} failed: ${firstLine(r.stderr)}`);
+    if (grown() > max) {
+      await undo();
+      throw new FetchError('TooLarge', `fetch of ${this.spec.url} downloaded more than ${max} bytes (the limit of one fetch; a large file committed beside the configuration?)`);
+    }
+    const size = await dirSize(this.repoDir);
+    if (size > this.limits.maxCacheBytes) {
+      await undo();
+      throw new FetchError('TooLarge', `the cache of ${this.spec.url} would hold ${size} bytes, over its limit of ${this.limits.maxCacheBytes}`);
+    }
+    return this.resolve(ref);
   }
 
   /** The last fetched commit without contacting the remote, if any fetch ever succeeded. */
@@ -157,11 +210,18 @@ export class GitSource {
     return undefined;
   }
 
-  /** Commits reachable from `newer` but not from `older` (all of `newer`'s history without it), newest first. */
-  async commitsSince(older: string | undefined, newer: string, cap: number): Promise<string[]> {
-    const range = older ? [`^${older}`, newer] : [newer];
+  /** Commits reachable from `newer` but from none of `excluded`, newest first (at most cap + 1). */
+  async commitsSince(excluded: readonly string[], newer: string, cap: number): Promise<string[]> {
+    const range = [...excluded.map((e) => `^${e}`), newer];
     const out = await gitText(['-C', this.repoDir, 'rev-list', `--max-count=${cap + 1}`, ...range], { timeoutMs: 30_000 });
     return out.split('\n').filter((l) => l !== '');
+  }
+
+  /** Resolves a ref or commit of the remote (a pin: `refs/pull/12/head`, a tag, a commit id) and fetches it. */
+  async fetchRef(ref: string, signal?: AbortSignal): Promise<string> {
+    const exact = /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(ref) || ref.startsWith('refs/');
+    // A short name that is no branch may be a tag.
+    return this.fetchInto(exact ? ref : `refs/heads/${ref}`, PINNED_REF, signal, exact ? undefined : `refs/tags/${ref}`);
   }
 
   async commitInfo(revision: string): Promise<CommitInfo> {
@@ -190,6 +250,12 @@ export class GitSource {
       const tab = rec.indexOf('\t');
       const [mode = '', type = '', oid = '', sizeText = ''] = rec.slice(0, tab).split(/ +/);
       const path = rec.slice(tab + 1);
+      // A tree entry named '..' or '.' (which git fsck refuses, but a push without fsck stores) would
+      // make 'deploy/../evil.yaml': such a tree refuses the revision, whichever folder it is in.
+      if (path.split('/').some((seg) => seg === '..' || seg === '.' || seg === '')) {
+        problems.push(problem('PathOutsideRoot', `'${path}' has a path segment '.', '..' or an empty name (an invalid tree, which git fsck refuses); revision refused`, origin(path)));
+        continue;
+      }
       if (this.spec.path !== '' && path !== this.spec.path && !path.startsWith(this.spec.path + '/')) continue;
       if (++entries > this.limits.maxTreeEntries) {
         problems.push(problem('TooManyFiles', `more than ${this.limits.maxTreeEntries} entries under '${this.spec.path || '/'}'; revision refused`, origin(this.spec.path || '.')));
@@ -246,6 +312,20 @@ export class GitSource {
     }
     return files;
   }
+}
+
+/** Bytes of every file under `dir` (the cache repository is a few folders deep). */
+async function dirSize(dir: string): Promise<number> {
+  let total = 0;
+  const walk = async (d: string): Promise<void> => {
+    for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) await walk(p);
+      else if (e.isFile()) total += (await stat(p).catch(() => ({ size: 0 }))).size;
+    }
+  };
+  await walk(dir);
+  return total;
 }
 
 export function classifyFetchFailure(stderr: string): FetchFailureReason {

@@ -33,26 +33,53 @@ test('validate: a clean folder exits 0 and summarises resources and routes', () 
   assert.match(r.stdout, /4 resources, 1 routes, 0 errors, 0 warnings/);
 });
 
-test('validate: a misspelled field exits 1 and names file:line:col, resource and field', () => {
+test('validate: a misspelled field is a warning naming file:line:col, resource and field; exit 0, as Emissary ignores it', () => {
   const r = portico('validate', 'bad');
-  assert.equal(r.code, 1);
-  assert.match(r.stdout, /bad\/typo\.yaml:8:3: error: .*timout_ms.* \[UnknownField\] \(Mapping default\/typo, spec\.timout_ms\)/);
+  assert.equal(r.code, 0, r.stdout);
+  assert.match(r.stdout, /bad\/typo\.yaml:8:3: warning: .*timout_ms.* \[UnknownField\] \(Mapping default\/typo, spec\.timout_ms\)/);
+  assert.match(r.stdout, /1 resources, \d+ routes, 0 errors, 1 warnings/);
+});
+
+test('validate --strict: the same warning is an error, exit 1 (for CI)', () => {
+  const r = portico('validate', '--strict', 'bad');
+  assert.equal(r.code, 1, r.stdout);
+  assert.match(r.stdout, /bad\/typo\.yaml:8:3: error: .*timout_ms.* \[UnknownField\]/);
+  assert.match(r.stdout, /1 errors, 0 warnings/);
+  // A clean folder stays clean.
+  assert.equal(portico('validate', '--strict', 'good').code, 0);
 });
 
 test('validate --format github prints workflow annotations', () => {
   const r = portico('validate', '--format', 'github', 'bad');
-  assert.equal(r.code, 1);
-  assert.match(r.stdout, /^::error file=bad\/typo\.yaml,line=8,col=3,title=UnknownField::/m);
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /^::warning file=bad\/typo\.yaml,line=8,col=3,title=UnknownField::/m);
+  assert.match(portico('validate', '--strict', '--format', 'github', 'bad').stdout, /^::error file=bad\/typo\.yaml,line=8,col=3,title=UnknownField::/m);
 });
 
 test('validate --format json gives problems and conditions as data', () => {
   const r = portico('validate', '--format', 'json', 'good', 'bad');
-  assert.equal(r.code, 1);
-  const j = JSON.parse(r.stdout) as { valid: boolean; errors: number; problems: { code: string; origin: { path: string; line: number } }[]; conditions: { name: string; status: string }[] };
-  assert.equal(j.valid, false);
-  assert.equal(j.errors, 1);
-  assert.deepEqual(j.problems.map((p) => p.code), ['UnknownField']);
+  assert.equal(r.code, 0);
+  const j = JSON.parse(r.stdout) as { valid: boolean; errors: number; warnings: number; problems: { code: string; severity: string; origin: { path: string; line: number } }[]; conditions: { name: string; status: string }[] };
+  assert.equal(j.valid, true);
+  assert.deepEqual([j.errors, j.warnings], [0, 1]);
+  assert.deepEqual(j.problems.map((p) => [p.code, p.severity]), [['UnknownField', 'warning']]);
   assert.equal(j.conditions.find((c) => c.name === 'orders')!.status, 'Valid');
+  const strict = JSON.parse(portico('validate', '--strict', '--format', 'json', 'good', 'bad').stdout) as typeof j;
+  assert.deepEqual([strict.valid, strict.errors, strict.warnings], [false, 1, 0]);
+});
+
+// The AuthService example of Emissary's docs (datawire/ambassador-docs, docs/emissary/latest/topics/
+// running/services/auth-service.md), without its ambassador_id: Portico does not enforce external
+// auth, so the configuration is refused instead of serving /orders/ without the check.
+test('validate: an AuthService is an error (fail closed), exit 1, even without --strict', () => {
+  mkdirSync(join(dir, 'auth'), { recursive: true });
+  writeFileSync(
+    join(dir, 'auth/auth.yaml'),
+    'apiVersion: getambassador.io/v3alpha1\nkind: AuthService\nmetadata:\n  name: authentication\nspec:\n  auth_service: "example-auth.authentication:3000"\n  proto: http\n  timeout_ms: 5000\n  failure_mode_allow: false\n',
+  );
+  const r = portico('validate', 'good', 'auth');
+  assert.equal(r.code, 1, r.stdout);
+  assert.match(r.stdout, /auth\/auth\.yaml:2:1: error: AuthService default\/authentication is refused: Portico does not enforce external authentication.* \[NotEnforced\]/);
 });
 
 test('usage errors exit 2', () => {

@@ -10,11 +10,24 @@ export function compileYAML(files: Record<string, string> | string, options: Com
   return compile(loaded.resources, options, loaded.problems);
 }
 
+/**
+ * Routes of every listener (or one), each distinct route once: with no Listener at all, the default
+ * 8080 and 8443 listeners serve the same routes.
+ */
 export function routesOf(r: CompileResult, listener?: string): { vhost: string; id: string; backends: [string, number][] }[] {
   const out: { vhost: string; id: string; backends: [string, number][] }[] = [];
+  const seen = new Set<string>();
   for (const l of r.ir.listeners) {
     if (listener && l.name !== listener) continue;
-    for (const v of l.virtualHosts) for (const rt of v.routes) out.push({ vhost: v.hostname, id: rt.id, backends: rt.backends.map((b) => [r.ir.clusters.find((c) => c.name === b.cluster)!.service, b.weight]) });
+    for (const v of l.virtualHosts) {
+      for (const rt of v.routes) {
+        const row = { vhost: v.hostname, id: rt.id, backends: rt.backends.map((b): [string, number] => [r.ir.clusters.find((c) => c.name === b.cluster)!.service, b.weight]) };
+        const key = JSON.stringify(row);
+        if (listener === undefined && seen.has(key)) continue;
+        seen.add(key);
+        out.push(row);
+      }
+    }
   }
   return out;
 }

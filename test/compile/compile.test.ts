@@ -30,14 +30,33 @@ const cases: Record<string, () => void> = {
     assert.deepEqual(normaliseWeights([undefined, undefined, undefined]), [34, 33, 33]);
     assert.deepEqual(normaliseWeights([20, 20]), [50, 50]);
   },
-  'same-match Mappings without weights are a conflict on both, and other routes still compile': () => {
+  // Emissary splits unweighted Mappings of one group evenly (irhttpmappinggroup.py normalises the
+  // weights of a group; docs "Canary releases": "the remainder is split evenly").
+  'same-match Mappings without weights split traffic evenly, with a warning naming both': () => {
     const r = compileYAML(M('a', 'hostname: "*", prefix: /x/, service: a') + M('b', 'hostname: "*", prefix: /x/, service: b') + M('c', 'hostname: "*", prefix: /y/, service: c'));
-    assert.deepEqual(codes(r), ['RouteConflict:a', 'RouteConflict:b']);
-    assert.deepEqual(routesOf(r).map((x) => x.id), ['default/c']);
+    assert.deepEqual(codes(r), ['RouteSplit:a', 'RouteSplit:b']);
+    assert.equal(r.report.errors, 0);
+    assert.deepEqual(routesOf(r).map((x) => [x.id, x.backends]), [['default/a', [['a', 50], ['b', 50]]], ['default/c', [['c', 100]]]]);
     const p = r.report.problems[0]!;
+    assert.equal(p.severity, 'warning');
     assert.match(p.message, /default\/a and default\/b/);
     assert.equal(p.origin.path, 'policy.yaml');
     assert.ok(p.origin.line > 0);
+  },
+  'same-match Mappings without weights from two sources are a conflict on both: neither takes the other\'s traffic': () => {
+    const a = lf([{ path: 'a.yaml', content: M('a', 'hostname: "*", prefix: /x/, service: a') }], { source: 'team-a' });
+    const b = lf([{ path: 'b.yaml', content: M('b', 'hostname: "*", prefix: /x/, service: b') + M('c', 'hostname: "*", prefix: /y/, service: c') }], { source: 'team-b' });
+    const r = compile([...a.resources, ...b.resources]);
+    assert.deepEqual(codes(r), ['RouteConflict:a', 'RouteConflict:b']);
+    assert.deepEqual(routesOf(r).map((x) => x.id), ['default/c']);
+    assert.match(r.report.problems[0]!.message, /different sources \(team-a, team-b\)/);
+  },
+  'unweighted TCPMappings on one port split connections evenly, with a warning': () => {
+    const T = (name: string, service: string): string => `apiVersion: getambassador.io/v3alpha1\nkind: TCPMapping\nmetadata: { name: ${name}, namespace: default }\nspec: { port: 9000, service: "${service}" }\n---\n`;
+    const r = compileYAML(T('t1', '127.0.0.1:7001') + T('t2', '127.0.0.1:7002'));
+    assert.deepEqual(codes(r), ['RouteSplit:t1', 'RouteSplit:t2']);
+    const route = r.ir.listeners.find((l) => l.port === 9000)!.tcpRoutes[0]!;
+    assert.deepEqual(route.backends.map((b) => b.weight), [50, 50]);
   },
   'weights above 100 reject the whole canary group': () => {
     const r = compileYAML(M('a', 'hostname: "*", prefix: /x/, service: a, weight: 70') + M('b', 'hostname: "*", prefix: /x/, service: b, weight: 40'));
@@ -91,12 +110,20 @@ spec: { config: { cluster_request_timeout_ms: 7000 } }
     assert.deepEqual(codes(r), ['ModuleNameInvalid:ambasador']);
     assert.equal(r.ir.global.requestTimeoutMs, 3000);
   },
-  'with no Listener, 8080 HTTP; with no Host, a default Host "*" that routes cleartext': () => {
+  // Emissary's Helm chart (createDefaultListeners): 8080 HTTP and 8443 HTTPS, XFP, hostBinding ALL;
+  // irhost.py HostFactory.finalize: with no Host, a default Host "*" with the fallback certificate.
+  'with no Listener, 8080 HTTP and 8443 HTTPS; with no Host, a default Host "*" that redirects cleartext and terminates TLS with the fallback certificate': () => {
     const r = compileYAML(M('a', 'hostname: "*", prefix: /a/, service: a'));
-    assert.equal(r.ir.listeners.length, 1);
-    assert.equal(r.ir.listeners[0]!.port, 8080);
-    assert.equal(r.ir.listeners[0]!.virtualHosts[0]!.hostname, '*');
-    assert.equal(r.ir.listeners[0]!.virtualHosts[0]!.insecureAction, 'Route');
+    assert.deepEqual(r.ir.listeners.map((l) => [l.name, l.port, l.tls, l.securityModel]), [['default-8080', 8080, false, 'XFP'], ['default-8443', 8443, true, 'XFP']]);
+    for (const l of r.ir.listeners) {
+      assert.equal(l.virtualHosts[0]!.hostname, '*');
+      assert.equal(l.virtualHosts[0]!.insecureAction, 'Redirect');
+      assert.equal(l.virtualHosts[0]!.tlsContext, 'fallback');
+    }
+    // the IR names the fallback and holds no certificate; the serving process generates one
+    assert.deepEqual(r.ir.tlsContexts, [{ name: 'fallback', hosts: ['*'], fallback: true, certRequired: false, cipherSuites: [], alpnProtocols: [] }]);
+    assert.deepEqual(Object.keys(r.secrets), []);
+    assert.equal(r.report.warnings, 0);
   },
   'a v3alpha1 Mapping with neither hostname nor selector serves nothing, with a warning saying why': () => {
     const r = compileYAML(M('a', 'prefix: /a/, service: a'));
@@ -209,9 +236,10 @@ spec: { services: { billing: ["127.0.0.1:9001", "127.0.0.1:9002"] } }
     assert.match(r.report.problems[0]!.message, /team-a:a\.yaml:\d+ and team-b:b\.yaml:\d+/);
     assert.equal(routesOf(r).length, 0);
   },
-  'a Mapping with a dangerous regex is dropped at compile time; the others serve': () => {
-    const r = compileYAML(M('bad', 'hostname: "*", prefix: "/(a+)+$", prefix_regex: true, service: a') + M('ok', 'hostname: "*", prefix: /ok/, service: b'));
-    assert.deepEqual(codes(r), ['UnsafeRegex:bad']);
+  'a Mapping whose regex RE2 refuses (a backreference) is dropped at compile time; the others serve': () => {
+    const r = compileYAML(M('bad', 'hostname: "*", prefix: "/(a+)\\\\1", prefix_regex: true, service: a') + M('ok', 'hostname: "*", prefix: /ok/, service: b'));
+    assert.deepEqual(codes(r), ['InvalidRegex:bad']);
+    assert.match(r.report.problems[0]!.message, /^prefix: backreference `\\1` is not RE2 syntax/);
     assert.equal(r.report.problems[0]!.field, 'spec.prefix');
     assert.deepEqual(routesOf(r).map((x) => x.id), ['default/ok']);
     assert.equal(r.report.conditions.find((c) => c.name === 'bad')!.status, 'Invalid');

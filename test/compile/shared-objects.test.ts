@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compileYAML, routesOf } from './compile-support.js';
 import { hashIR } from '../../src/ir/canonical.js';
-import { compilePaths } from '../../src/cli/compile-paths.js';
+import { offlineState } from '../../src/controller/offline.js';
 
 const listener = `apiVersion: getambassador.io/v3alpha1
 kind: Listener
@@ -35,14 +35,17 @@ test('a Mapping served in two vhosts gets its own backend in each, with the weig
       host('a', 'a.example.com') +
       host('b', 'b.example.com') +
       M('everywhere', 'hostname: "*", prefix: /x/, service: wide, weight: 30') +
+      M('everywhere-canary', 'hostname: "*", prefix: /x/, service: canary, weight: 10') +
+      // another hostname is another group (Emissary's group id), served before the "*" one on a
       M('only-a', 'hostname: a.example.com, prefix: /x/, service: narrow, weight: 70'),
   );
   assert.equal(r.report.errors, 0);
   assert.deepEqual(routesOf(r), [
-    { vhost: 'a.example.com', id: 'default/everywhere', backends: [['wide', 30], ['narrow', 70]] },
-    { vhost: 'b.example.com', id: 'default/everywhere', backends: [['wide', 100]] },
+    { vhost: 'a.example.com', id: 'default/only-a', backends: [['narrow', 100]] },
+    { vhost: 'a.example.com', id: 'default/everywhere', backends: [['wide', 75], ['canary', 25]] },
+    { vhost: 'b.example.com', id: 'default/everywhere', backends: [['wide', 75], ['canary', 25]] },
   ]);
-  const [inA, inB] = r.ir.listeners[0]!.virtualHosts.map((v) => v.routes[0]!.backends[0]!);
+  const [inA, inB] = r.ir.listeners[0]!.virtualHosts.map((v) => v.routes.find((x) => x.id === 'default/everywhere')!.backends[0]!);
   assert.notEqual(inA, inB, 'changing one route backend must not change the other');
   assert.equal(inA!.cluster, inB!.cluster);
 });
@@ -84,7 +87,7 @@ test('header rules: names lower-cased and sorted whatever their number; blank re
   assert.deepEqual(three.requestRemove, ['x-one', 'x-two']);
 });
 
-test('the hash is the IR hash, the same on every read, and compilePaths reports the same one', async () => {
+test('the hash is the IR hash, the same on every read, and the offline commands report the same one', async () => {
   const yaml = M('a', 'hostname: "*", prefix: /a/, service: a');
   const r = compileYAML(yaml);
   const first = r.hash;
@@ -93,10 +96,9 @@ test('the hash is the IR hash, the same on every read, and compilePaths reports 
   const dir = mkdtempSync(join(tmpdir(), 'portico-hash-'));
   try {
     writeFileSync(join(dir, 'policy.yaml'), yaml);
-    const viaPaths = await compilePaths([dir]);
-    assert.equal(viaPaths.hash, hashIR(viaPaths.ir));
-    assert.equal(viaPaths.resourceCount, 1);
-    assert.equal(JSON.parse(JSON.stringify(viaPaths)).hash, viaPaths.hash, 'the hash is part of the serialised result');
+    const viaPaths = await offlineState({ paths: [dir] });
+    assert.equal(viaPaths.result.hash, hashIR(viaPaths.result.ir));
+    assert.equal(viaPaths.resources.length, 1);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -4,13 +4,13 @@
 import http from 'node:http';
 import { Gateway } from '../../src/serve/gateway.js';
 import { buildRuntime } from '../../src/dataplane/runtime.js';
-import { GitController, type ControllerOptions } from '../../src/controller/git-controller.js';
+import { Controller, type ControllerOptions } from '../../src/controller/controller.js';
 import type { DeclaredSource } from '../../src/controller/source-kind.js';
 import { makeSourceSpec } from '../../src/sources/source-spec.js';
 import { SourceMetrics } from '../../src/controller/source-metrics.js';
 
 export function rootSource(name: string, url: string, path = '', extra: Partial<DeclaredSource> = {}): DeclaredSource {
-  return { spec: makeSourceSpec({ name, url, branch: 'main', path }), intervalMs: 60_000, onForcePush: 'refuse', ...extra };
+  return { spec: makeSourceSpec({ name, url, branch: 'main', path }), kind: 'git', intervalMs: 60_000, onForcePush: 'refuse', ...extra };
 }
 
 export function newGateway(): Gateway {
@@ -18,17 +18,17 @@ export function newGateway(): Gateway {
 }
 
 /** A controller that polls only when a test asks (no timers), with a real Gateway as its sink. */
-export function newController(gateway: Gateway, opts: Omit<ControllerOptions, 'sink'>): GitController {
-  return new GitController({ poll: false, metrics: new SourceMetrics(), ...opts, sink: gateway });
+export function newController(gateway: Gateway, opts: Omit<ControllerOptions, 'sink'>): Controller {
+  return new Controller({ poll: false, metrics: new SourceMetrics(), ...opts, sink: gateway });
 }
 
 /** Runs one pass and waits until it (and any pass it queued) is done. */
-export async function sync(c: GitController): Promise<void> {
+export async function sync(c: Controller): Promise<void> {
   c.trigger();
   await c.idle();
 }
 
-export { listenerYaml, mappingYaml } from '../support/policy-yaml.js';
+export { cleartextGatewayYaml, listenerYaml, mappingYaml } from '../support/policy-yaml.js';
 
 export function sourceYaml(name: string, url: string, prefixes: string[], extra = ''): string {
   return `apiVersion: portico.dev/v1alpha1

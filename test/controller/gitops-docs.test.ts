@@ -29,6 +29,7 @@ test('every reason the controller reports is documented', () => {
   for (const m of text.matchAll(/fail\('([A-Za-z]+)'/g)) reasons.add(m[1]!);
   for (const m of (/export type FetchFailureReason = ([^;]+);/.exec(text)?.[1] ?? '').matchAll(/'([A-Za-z]+)'/g)) reasons.add(m[1]!);
   for (const m of (/export type SignatureReason = ([^;]+);/.exec(text)?.[1] ?? '').matchAll(/'([A-Za-z]+)'/g)) reasons.add(m[1]!);
+  for (const m of (/export type RefusalReason =([^;]+);/.exec(text)?.[1] ?? '').matchAll(/'([A-Za-z]+)'/g)) reasons.add(m[1]!);
   assert.ok(reasons.size >= 15);
   for (const r of reasons) assert.ok(doc.includes(`| \`${r}\` |`), `docs/gitops.md should list the reason ${r}`);
 });

@@ -10,9 +10,9 @@ import { AdminServer } from '../../src/admin/admin-server.js';
 import { WebhookReceiver, genericSignature, giteaSignature, githubSignature } from '../../src/controller/webhooks.js';
 import { TestRepo, removeDir, tempDir } from '../sources/git-fixture.js';
 import { freePort } from '../support/free-port.js';
-import { get, listenerYaml, mappingYaml, newController, newGateway, rootSource } from './controller-fixture.js';
+import { cleartextGatewayYaml, get, mappingYaml, newController, newGateway, rootSource } from './controller-fixture.js';
 import { startEcho, type EchoUpstream } from '../support/echo-upstream.js';
-import type { GitController } from '../../src/controller/git-controller.js';
+import type { Controller } from '../../src/controller/controller.js';
 import type { Gateway } from '../../src/serve/gateway.js';
 
 const SECRET = 'first-secret-0123';
@@ -105,7 +105,7 @@ describe('webhook signatures (case 24)', () => {
 describe('a burst of webhooks against a real controller (case 24)', () => {
   const root = tempDir('webhooks');
   let echo: EchoUpstream;
-  let controller: GitController;
+  let controller: Controller;
   let gateway: Gateway;
   let hookAdmin: AdminServer;
   after(async () => {
@@ -121,7 +121,7 @@ describe('a burst of webhooks against a real controller (case 24)', () => {
     mkdirSync(join(root, 'w'));
     const port = await freePort();
     const repo = new TestRepo(join(root, 'w'), 'central');
-    repo.write('gateway.yaml', listenerYaml(port) + '---\n' + mappingYaml('web', '/', echo.port)).commit('v1');
+    repo.write('gateway.yaml', cleartextGatewayYaml(port) + '---\n' + mappingYaml('web', '/', echo.port)).commit('v1');
     gateway = newGateway();
     controller = newController(gateway, { roots: [rootSource('ops', repo.bare)], stateDir: join(root, 'state') });
     await controller.start();
@@ -129,7 +129,7 @@ describe('a burst of webhooks against a real controller (case 24)', () => {
     const receiver = new WebhookReceiver({ secrets: [SECRET], trigger: (s) => controller.trigger(s) });
     hookAdmin.register('/hooks/', receiver.handle, { methods: ['POST'] });
     const hp = (await hookAdmin.listen('127.0.0.1', 0)).port;
-    const head = repo.write('gateway.yaml', listenerYaml(port) + '---\n' + mappingYaml('web', '/', echo.port, '  add_response_headers:\n    x-v: "2"\n')).commit('v2');
+    const head = repo.write('gateway.yaml', cleartextGatewayYaml(port) + '---\n' + mappingYaml('web', '/', echo.port, '  add_response_headers:\n    x-v: "2"\n')).commit('v2');
     const before = controller.stats.fetches;
     const payload = JSON.stringify({ after: 'f'.repeat(40) });
     const statuses: number[] = [];

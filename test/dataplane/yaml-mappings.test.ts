@@ -4,6 +4,7 @@ import { compileYaml } from '../support/compile-yaml.js';
 import { echoedHeader, startEcho, type EchoUpstream, type Echoed } from '../support/echo-upstream.js';
 import { startGateway, type TestGateway } from '../support/gateway-server.js';
 import { json, request } from '../support/http-client.js';
+import { cleartextHostYaml } from '../support/policy-yaml.js';
 
 function mapping(name: string, spec: string): string {
   return `---
@@ -41,7 +42,8 @@ describe('Emissary Mappings compiled from YAML and served', () => {
       mapping('host-specific-fallback', `prefix: /hs/\nservice: ${svcA}`),
       mapping('host-rw', `prefix: /hrw/\nhost_rewrite: upstream.internal\nservice: ${svcA}`),
     ].join('');
-    const { ir } = compileYaml(yaml);
+    // A cleartext Host: with none, Emissary's default Host redirects these requests to HTTPS.
+    const { ir } = compileYaml(cleartextHostYaml() + yaml);
     gw = await startGateway(ir);
   });
   after(async () => {

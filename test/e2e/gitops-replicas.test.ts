@@ -148,7 +148,20 @@ spec:
     hostnames: ["*"]
     pathPrefixes: [/shop/]
 `;
-    central.write('gateway.yaml', listeners).write('sources.yaml', source).commit('central');
+    // Cleartext is routed: with no Host, the default Host would redirect it to HTTPS.
+    const host = `apiVersion: getambassador.io/v3alpha1
+kind: Host
+metadata:
+  name: cleartext
+spec:
+  ambassador_id: [${REPLICAS.join(', ')}]
+  hostname: "*"
+  requestPolicy:
+    insecure:
+      action: Route
+---
+`;
+    central.write('gateway.yaml', listeners + host).write('sources.yaml', source).commit('central');
     shop.write('deploy/shop.yaml', mapping('shop', '/shop/', v1.port)).commit('shop v1');
   });
 

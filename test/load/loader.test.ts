@@ -132,9 +132,9 @@ test('several objects per file', async (t) => {
     assert.deepEqual(r.resources.map((x) => x.name), ['h1']);
   });
   await t.test('one bad object does not stop the others in the same file', () => {
-    const r = load(`${mapping('prefix: /a/\nservice: a\ntimout: 5', 'name: bad')}---\n${mapping('prefix: /b/\nservice: b', 'name: good')}`);
+    const r = load(`${mapping('prefix: /a/\nservice: a\ntimeout_ms: five', 'name: bad')}---\n${mapping('prefix: /b/\nservice: b', 'name: good')}`);
     assert.deepEqual(r.resources.map((x) => x.name), ['good']);
-    assert.deepEqual(errors(r).map((p) => [p.code, p.resource?.name, p.field]), [['UnknownField', 'bad', 'spec.timout']]);
+    assert.deepEqual(errors(r).map((p) => [p.code, p.resource?.name, p.field]), [['SchemaViolation', 'bad', 'spec.timeout_ms']]);
   });
 });
 
@@ -165,16 +165,16 @@ spec:
 `;
   const r = load(yaml);
   await t.test('objects inherit the Service namespace unless they name their own', () => {
-    assert.deepEqual(r.resources.map((x) => [x.name, x.namespace]), [['billing-mapping', 'payments']]);
+    assert.deepEqual(r.resources.map((x) => [x.name, x.namespace]), [['billing-mapping', 'payments'], ['billing-v2', 'other']]);
   });
   await t.test('positions point at the annotation lines in the file', () => {
     const res = r.resources[0] as Resource;
     assert.deepEqual([res.origin.line, res.origin.col], [9, 7]);
     const prefix = fieldOrigin(res, 'spec.prefix');
     assert.deepEqual([prefix.line, prefix.col], [12, 7]);
-    const bad = errors(r)[0];
+    const bad = r.problems.find((p) => p.code === 'UnknownField');
     assert.ok(bad);
-    assert.equal(bad.code, 'UnknownField');
+    assert.equal(bad.severity, 'warning');
     assert.equal(formatOrigin(bad.origin), 'edge@0123456789ab:deploy/edge.yaml:21:7');
     assert.match(bad.message, /annotation/);
   });
@@ -209,10 +209,16 @@ test('kinds and apiVersions', async (t) => {
       message: /did you mean "getambassador.io/,
     },
     'an Emissary kind Portico does not implement is a warning naming the kind': {
-      yaml: 'apiVersion: getambassador.io/v3alpha1\nkind: AuthService\nmetadata: {name: auth}\nspec: {auth_service: auth:3000}\n',
+      yaml: 'apiVersion: getambassador.io/v3alpha1\nkind: LogService\nmetadata: {name: logs}\nspec: {service: logs:9001, driver: http}\n',
       code: 'NotImplemented',
       severity: 'warning',
-      message: /AuthService/,
+      message: /LogService/,
+    },
+    'an Emissary kind that would guard routes, which Portico does not enforce, is refused': {
+      yaml: 'apiVersion: getambassador.io/v3alpha1\nkind: AuthService\nmetadata: {name: auth}\nspec: {auth_service: auth:3000}\n',
+      code: 'NotEnforced',
+      severity: 'error',
+      message: /AuthService default\/auth is refused: Portico does not enforce external authentication/,
     },
     'a Deployment is skipped with a note': {
       yaml: 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: {replicas: 1}\n',
@@ -237,12 +243,6 @@ test('kinds and apiVersions', async (t) => {
       code: 'ModuleNameInvalid',
       severity: 'error',
       message: /must be named "ambassador"/,
-    },
-    'a Portico Source (read by the git controller) is skipped with a note': {
-      yaml: 'apiVersion: portico.dev/v1alpha1\nkind: Source\nmetadata: {name: team-a}\nspec: {url: "https://git.example/a.git", claims: {kinds: [Mapping]}}\n',
-      code: 'NonEmissaryKind',
-      severity: 'warning',
-      message: /git controller/,
     },
     'a misspelled Portico kind is an error': {
       yaml: 'apiVersion: portico.dev/v1alpha1\nkind: Resolvr\nmetadata: {name: r}\nspec: {services: {}}\n',
@@ -274,12 +274,6 @@ test('kinds and apiVersions', async (t) => {
       severity: 'error',
       message: /"my host"/,
     },
-    'an unknown metadata field is an error': {
-      yaml: 'apiVersion: getambassador.io/v3alpha1\nkind: Host\nmetadata: {name: h, namespase: a}\nspec: {}\n',
-      code: 'UnknownField',
-      severity: 'error',
-      message: /"namespase".*did you mean "namespace"/,
-    },
   };
   for (const [name, c] of Object.entries(cases)) {
     await t.test(name, () => {
@@ -295,6 +289,12 @@ test('kinds and apiVersions', async (t) => {
       assert.ok(p.origin.line >= 1);
     });
   }
+  await t.test('an unknown metadata field is a warning with a suggestion; the object loads', () => {
+    const r = load('apiVersion: getambassador.io/v3alpha1\nkind: Host\nmetadata: {name: h, namespase: a}\nspec: {}\n');
+    assert.deepEqual(r.resources.map((x) => [x.name, x.namespace]), [['h', 'default']]);
+    assert.deepEqual(r.problems.map((p) => [p.code, p.severity, p.field]), [['UnknownField', 'warning', 'metadata.namespase']]);
+    assert.match(r.problems[0]!.message, /"namespase".*did you mean "namespace"/);
+  });
   await t.test('problems about a kind still name the resource when its name is known', () => {
     const r = load('apiVersion: getambassador.io/v3alpha1\nkind: Mappping\nmetadata: {name: x, namespace: team-a}\nspec: {}\n');
     assert.deepEqual(r.problems[0]?.resource, { kind: 'Mappping', name: 'x', namespace: 'team-a' });
@@ -469,7 +469,7 @@ test('schema problems name the field and its line:col', async (t) => {
       at: [10, 5],
       message: /did you mean "max_connections"/,
     },
-    'an unknown Module config key is an error, unlike Emissary': {
+    'an unknown Module config key is a warning with a suggestion (Emissary ignores it)': {
       yaml: 'apiVersion: getambassador.io/v3alpha1\nkind: Module\nmetadata: {name: ambassador}\nspec:\n  config:\n    use_remote_adress: true\n',
       code: 'UnknownField',
       field: 'spec.config.use_remote_adress',
@@ -487,9 +487,12 @@ test('schema problems name the field and its line:col', async (t) => {
   for (const [name, c] of Object.entries(cases)) {
     await t.test(name, () => {
       const r = load(c.yaml);
-      assert.equal(r.resources.length, 0);
-      const p = errors(r)[0];
-      assert.ok(p, 'an error is expected');
+      // An unknown field is ignored with a warning and the object loads without it, as in Emissary.
+      const kept = c.code === 'UnknownField';
+      assert.equal(r.resources.length, kept ? 1 : 0);
+      if (kept) assert.doesNotMatch(JSON.stringify(r.resources[0]!.spec), new RegExp(c.field.split('.').pop()!.replace(/\W/g, '')));
+      const p = kept ? r.problems.find((x) => x.code === 'UnknownField' && x.severity === 'warning') : errors(r)[0];
+      assert.ok(p, 'a problem is expected');
       assert.equal(p.code, c.code);
       assert.equal(p.field, c.field);
       assert.deepEqual([p.origin.line, p.origin.col], c.at);
@@ -520,10 +523,10 @@ test('valid Emissary fields Portico does not implement are warnings naming the f
     assert.match(r.problems[0]?.message ?? '', /"keepalive"/);
   });
   await t.test('Module config keys', () => {
-    const r = load('apiVersion: getambassador.io/v3alpha1\nkind: Module\nmetadata: {name: ambassador}\nspec:\n  config:\n    use_remote_address: true\n    lua_scripts: "x"\n');
+    const r = load('apiVersion: getambassador.io/v3alpha1\nkind: Module\nmetadata: {name: ambassador}\nspec:\n  config:\n    use_remote_address: true\n    gzip: {enabled: true}\n');
     const m = r.resources[0] as Resource<ModuleSpec>;
-    assert.equal(m.spec.config.use_remote_address, true);
-    assert.deepEqual(r.problems.map((p) => [p.code, p.field]), [['NotImplemented', 'spec.config.lua_scripts']]);
+    assert.equal(m.spec.config?.use_remote_address, true);
+    assert.deepEqual(r.problems.map((p) => [p.code, p.field]), [['NotImplemented', 'spec.config.gzip']]);
   });
   await t.test('a Host with ACME explicitly off is not reported', () => {
     const r = load('apiVersion: getambassador.io/v3alpha1\nkind: Host\nmetadata: {name: h}\nspec: {hostname: a.example, acmeProvider: {authority: none}}\n');
@@ -642,4 +645,10 @@ test('rules across fields', async (t) => {
       assert.equal(r.resources.length, c.loads ? 1 : 0);
     });
   }
+});
+
+test("Portico's own kinds are strict: an unknown field in a Resolver is an error, and it is not loaded", () => {
+  const r = load('apiVersion: portico.dev/v1alpha1\nkind: Resolver\nmetadata: {name: static}\nspec:\n  services: {quote: ["10.0.0.1:8080"]}\n  servcies: {}\n');
+  assert.deepEqual(r.problems.map((p) => [p.code, p.severity, p.field]), [['UnknownField', 'error', 'spec.servcies']]);
+  assert.equal(r.resources.length, 0);
 });

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Explainer } from '../../src/review/explain-engine.js';
-import { loadConfig } from '../../src/review/load-config.js';
+import { offlineState } from '../../src/controller/offline.js';
 import { parseRequestLine } from '../../src/review/request-spec.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -22,8 +22,8 @@ function portico(...args: string[]): { code: number; stdout: string; stderr: str
 }
 
 async function explainer(path: string): Promise<Explainer> {
-  const c = await loadConfig([path]);
-  return new Explainer(c.ir, c.resources);
+  const c = await offlineState({ paths: [path] });
+  return new Explainer(c.result.ir, c.resources);
 }
 
 test('Emissary hostsem cleartextonly: insecure h2 is redirected to https, insecure h1 is routed', async () => {

@@ -1,8 +1,9 @@
-// Small HTTP helpers for the serving tests: one request with its status, headers and body, and
-// whether a port on 127.0.0.1 accepts connections.
+// Small HTTP helpers for the serving tests: one request with its status, headers and body, a
+// bounded poll, and whether a port on 127.0.0.1 accepts connections.
 
 import http from 'node:http';
 import net from 'node:net';
+import { pollUntil, WAIT_BOUND_MS } from '../support/wait-until.js';
 
 export interface Reply {
   readonly status: number;
@@ -22,6 +23,14 @@ export function request(url: string, options: http.RequestOptions & { body?: str
     req.setTimeout(15_000, () => req.destroy(new Error(`timeout: ${url}`)));
     req.end(options.body);
   });
+}
+
+/**
+ * Retry `check` every `everyMs` until it returns a truthy value, for at least `tries` × `everyMs`
+ * and the wait bound; throws with `what` after that. (ServeProcess.poll also wakes on log lines.)
+ */
+export function eventually<T>(what: string, check: () => Promise<T | undefined | false>, tries = 100, everyMs = 100): Promise<T> {
+  return pollUntil(what, check, { everyMs, timeoutMs: Math.max(WAIT_BOUND_MS, tries * everyMs) });
 }
 
 /** Whether a TCP connection to the port is accepted. */

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { request } from './http-client.js';
 import { freePort } from '../support/free-port.js';
-import { listenerYaml, mappingYaml } from '../support/policy-yaml.js';
+import { listenerYaml, cleartextGatewayYaml, mappingYaml } from '../support/policy-yaml.js';
 import { pollUntil, settlesWithin, whenTrue } from '../support/wait-until.js';
 
 const BIN = resolve('bin/portico.js');
@@ -60,7 +60,7 @@ export class ConfigDir {
   }
 
   listener(port: number, name = 'http'): Promise<void> {
-    return this.write('listener.yaml', listenerYaml(port, name));
+    return this.write('listener.yaml', cleartextGatewayYaml(port, name));
   }
 
   /** An HTTPS Listener, a Host for `hostname` terminating with a kubernetes.io/tls Secret. */
@@ -115,7 +115,10 @@ export interface LogLine {
 export class ServeProcess {
   readonly logs: LogLine[] = [];
   readonly stderr: string[] = [];
-  /** 'log' (LogLine) for each JSON line the process writes, 'exit' once it ended and its output is read. */
+  /**
+   * 'line' (text) for each line the process writes to stderr, 'log' (LogLine) for each JSON one, and
+   * 'exit' once it ended and its output is read.
+   */
   readonly events = new EventEmitter();
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   admin = '';
@@ -132,6 +135,7 @@ export class ServeProcess {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
         this.stderr.push(line);
+        this.events.emit('line', line);
         try {
           const parsed = JSON.parse(line) as LogLine;
           this.logs.push(parsed);
@@ -170,12 +174,22 @@ export class ServeProcess {
     }, [[this.events, 'log', 'exit']], { timeoutMs, describe: () => `last lines: ${this.stderr.slice(-3).join(' | ')}` });
   }
 
+  /** The first stderr line (already written or still to come) that `match` takes, JSON or not. */
+  waitLine(what: string, match: (line: string) => boolean, timeoutMs?: number): Promise<string> {
+    let seen = 0;
+    return whenTrue(what, () => {
+      for (; seen < this.stderr.length; seen++) if (match(this.stderr[seen] as string)) return this.stderr[seen];
+      if (this.gone) throw new Error(`the process exited while waiting for ${what}: ${this.stderr.slice(-3).join(' | ')}`);
+      return undefined;
+    }, [[this.events, 'line', 'exit']], { timeoutMs });
+  }
+
   /**
-   * For admin API state: `check` again whenever the process logs a line (a change worth a look),
+   * For admin API state: `check` again whenever the process writes a line (a change worth a look),
    * and between lines at a short interval; bounded.
    */
   poll<T>(what: string, check: () => Promise<T | false | undefined | null>, timeoutMs?: number): Promise<T> {
-    return pollUntil(what, check, { wake: [this.events, 'log', 'exit'], timeoutMs });
+    return pollUntil(what, check, { wake: [this.events, 'line', 'exit'], timeoutMs });
   }
 
   /** Wait for the admin address and the first applied configuration. */

@@ -4,12 +4,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { GitSource, FetchError } from '../../src/sources/git-source.js';
 import { makeSourceSpec, parseSourceArg, SourceSpecError } from '../../src/sources/source-spec.js';
 import { verifyCommits } from '../../src/sources/commit-signatures.js';
-import { GitDaemon, TestRepo, makeSshKey, processMentions, removeDir, startBlackhole, startGitHttp, tempDir } from './git-fixture.js';
+import { GitDaemon, TestRepo, git, makeSshKey, processMentions, removeDir, startBlackhole, startGitHttp, tempDir } from './git-fixture.js';
 
 const root = tempDir('git-source');
 after(() => removeDir(root));
@@ -70,6 +71,56 @@ describe('reading a pinned commit', () => {
     assert.deepEqual(s2.problems.map((p) => p.code), ['TooManyFiles']);
   });
 });
+
+describe('download and disk caps (16.6)', () => {
+  function dirBytes(dir: string): number {
+    return Number(execFileSync('du', ['-sb', dir], { encoding: 'utf8' }).split('\t')[0]);
+  }
+
+  it('stops a fetch that downloads more than its cap, keeps the served revision, and leaves the cache as it was', async () => {
+    const repo = new TestRepo(root, 'blob');
+    const served = repo.write('deploy/routes.yaml', 'a: 1\n').commit('routes');
+    const src = source('blob', repo.bare, 'deploy', { limits: { maxFetchBytes: 2 * 1024 * 1024 } });
+    assert.equal(await src.fetch(), served);
+    const cacheBefore = dirBytes(src.repoDir);
+    // A team commits an 8 MiB blob beside its YAML (random bytes: git cannot compress them away).
+    repo.write('deploy/routes.yaml', 'a: 2\n').write('assets/video.bin', randomBytes(8 * 1024 * 1024).toString('latin1')).commit('a large file');
+    await assert.rejects(src.fetch(), (e: unknown) => e instanceof FetchError && e.reason === 'TooLarge' && /more than 2097152 bytes/.test(e.message));
+    assert.equal(await src.cachedRevision(), served, 'the fetched ref still names the served revision');
+    assert.ok(dirBytes(src.repoDir) < cacheBefore + 1024 * 1024, `the cache did not keep the download (${dirBytes(src.repoDir)} bytes, was ${cacheBefore})`);
+  });
+
+  it('refuses a fetch that would grow the cache past its cap', async () => {
+    const repo = new TestRepo(root, 'cache-cap');
+    repo.write('a.yaml', 'a: 1\n').write('blob.bin', randomBytes(600 * 1024).toString('latin1')).commit('first');
+    const src = source('cache-cap', repo.bare, '', { limits: { maxCacheBytes: 256 * 1024 } });
+    await assert.rejects(src.fetch(), (e: unknown) => e instanceof FetchError && e.reason === 'TooLarge' && /cache .* over its limit of 262144/.test(e.message));
+    assert.equal(await src.cachedRevision(), undefined);
+  });
+
+  it('refuses a tree with an entry named ".." (git fsck refuses such trees; a push without fsck stores them)', async () => {
+    const repo = new TestRepo(root, 'dotdot');
+    repo.write('deploy/ok.yaml', 'a: 1\n').commit('ok');
+    // deploy/ holds ok.yaml and a subtree named '..' with evil.yaml: made with hash-object --literally.
+    const blob = git(repo.work, ['hash-object', '-w', '--stdin'], {}, 'kind: Mapping\n');
+    const evil = git(repo.work, ['mktree'], {}, `100644 blob ${blob}\tevil.yaml\n`);
+    const okBlob = git(repo.work, ['rev-parse', 'HEAD:deploy/ok.yaml']);
+    const deployTree = literalTree(repo.work, [['100644', 'ok.yaml', okBlob], ['40000', '..', evil]]);
+    const rootTree = literalTree(repo.work, [['40000', 'deploy', deployTree]]);
+    const commit = git(repo.work, ['commit-tree', rootTree, '-p', 'HEAD', '-m', 'dot-dot'], {});
+    git(repo.work, ['push', '-q', '--force', 'origin', `${commit}:refs/heads/main`]);
+    const src = source('dotdot', repo.bare, 'deploy');
+    const snap = await src.readSnapshot(await src.fetch());
+    assert.ok(snap.problems.some((p) => p.code === 'PathOutsideRoot' && p.severity === 'error' && p.origin.path === 'deploy/../evil.yaml'), JSON.stringify(snap.problems));
+    assert.ok(!snap.files.some((f) => f.path.includes('..')), 'the file is never read as deploy/../evil.yaml');
+  });
+});
+
+/** A tree object written as given, names unchecked (what a hostile pusher can store). */
+function literalTree(cwd: string, entries: [mode: string, name: string, oid: string][]): string {
+  const body = Buffer.concat(entries.map(([mode, name, oid]) => Buffer.concat([Buffer.from(`${mode} ${name}\0`), Buffer.from(oid, 'hex')])));
+  return execFileSync('git', ['hash-object', '-t', 'tree', '-w', '--literally', '--stdin'], { cwd, input: body, encoding: 'utf8' }).trim();
+}
 
 describe('fetching over git://', () => {
   const daemonRoot = join(root, 'served');
@@ -199,7 +250,7 @@ describe('SSH commit signatures', () => {
     repo.push();
     const src = source('merge', repo.bare);
     const headRev = await src.fetch();
-    const commits = await src.commitsSince(base, headRev, 100);
+    const commits = await src.commitsSince([base], headRev, 100);
     assert.equal(commits.length, 2);
     assert.equal((await verifyCommits(src, commits, policyHead, work)).ok, true);
     const strict = await verifyCommits(src, commits, policyStrict, work);

@@ -1,19 +1,20 @@
-// A minimal gateway around one Runtime for data-plane tests: the serve process's own HTTP/1.1 front
-// on a plain net.Server (listener management, TLS and HTTP/2 are the serve process's, tested there).
+// A minimal gateway around one Runtime for data-plane tests: the serve process's own HTTP/1.1 front (as
+// PORTICO_HTTP1_FRONT and the probe choose it) on a plain net.Server (listeners, TLS, HTTP/2: serve's).
 
 import { EventEmitter } from 'node:events';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { buildRuntime } from '../../src/dataplane/runtime.js';
 import type { RequestInfo, Runtime } from '../../src/dataplane/runtime-types.js';
 import type { IR } from '../../src/ir/types.js';
-import { Http1Front, type FrontLimits } from '../../src/serve/http1-front.js';
+import type { FrontLimits } from '../../src/serve/http1-front.js';
+import { createHttp1Front, type Http1Serving } from '../../src/serve/http1-front-choice.js';
 import { request } from './http-client.js';
 
 export interface TestGateway {
   readonly port: number;
   readonly origin: string;
   readonly runtime: Runtime;
-  readonly front: Http1Front;
+  readonly front: Http1Serving;
   /** Every finished request, in completion order. */
   readonly done: RequestInfo[];
   /**
@@ -47,7 +48,7 @@ export async function startGateway(ir: IR, opts: { random?: () => number } = {})
   });
   const listener = ir.listeners[0]?.name ?? 'none';
   let port = 0;
-  const front = new Http1Front(FRONT_LIMITS, {
+  const front = createHttp1Front(FRONT_LIMITS, {
     request: (req, res) => {
       runtime.handle(req, res, { listener, port, tls: false });
       events.emit('request');

@@ -1,5 +1,5 @@
 // Policy YAML the end-to-end tests write into config folders and git repositories:
-// a Listener binding Hosts from every namespace, and a Mapping to a local upstream.
+// a Listener binding Hosts from every namespace, a cleartext Host, and a Mapping to a local upstream.
 
 export function listenerYaml(port: number, name = 'http', protocol: 'HTTP' | 'HTTPS' = 'HTTP'): string {
   return `apiVersion: getambassador.io/v3alpha1
@@ -26,4 +26,26 @@ spec:
   prefix: ${prefix}
   service: 127.0.0.1:${upstreamPort}
 ${extra}`;
+}
+
+/**
+ * A Host "*" whose insecure action is Route. Tests that send cleartext declare it: with no Host at
+ * all, Emissary's default Host (and so Portico's) redirects cleartext to HTTPS.
+ */
+export function cleartextHostYaml(name = 'cleartext'): string {
+  return `apiVersion: getambassador.io/v3alpha1
+kind: Host
+metadata:
+  name: ${name}
+spec:
+  hostname: "*"
+  requestPolicy:
+    insecure:
+      action: Route
+`;
+}
+
+/** A cleartext Listener and the Host that routes its requests. */
+export function cleartextGatewayYaml(port: number, name = 'http'): string {
+  return listenerYaml(port, name) + '---\n' + cleartextHostYaml();
 }

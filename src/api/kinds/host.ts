@@ -49,10 +49,6 @@ export type HostSpec = Static<typeof HostSpecSchema>;
 export const HOST_NOT_IMPLEMENTED = [
   'acmeProvider',
   'previewUrl',
-  'tls.cert_chain_file',
-  'tls.private_key_file',
-  'tls.cacert_chain_file',
-  'tls.crl_secret',
   'tls.ecdh_curves',
   'tls.redirect_cleartext_from',
 ] as const;

@@ -43,4 +43,5 @@ export const ListenerSpecSchema = Closed({
 });
 export type ListenerSpec = Static<typeof ListenerSpecSchema>;
 
-export const LISTENER_NOT_IMPLEMENTED = ['statsPrefix', 'l7Depth'] as const;
+// l7Depth is not listed: the request path trusts that many proxies for X-Forwarded-For and -Proto.
+export const LISTENER_NOT_IMPLEMENTED = ['statsPrefix'] as const;

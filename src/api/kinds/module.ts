@@ -1,5 +1,5 @@
-// The Module kind, name `ambassador`: gateway-wide settings. Unlike Emissary, every key of `config`
-// is validated; a typo (`use_remote_adress`) is an error, and a valid key Portico ignores is a warning.
+// The Module kind, name `ambassador`: gateway-wide settings, every key Emissary documents. A typo
+// (`use_remote_adress`) is a warning with a suggestion, a valid key Portico ignores is a warning.
 
 import { Type, type Static } from '@sinclair/typebox';
 import {
@@ -21,14 +21,32 @@ import {
 /** Used V8 heap over its limit; 0 turns the heap signal off for that action. */
 const HeapRatio = Type.Number({ minimum: 0, maximum: 1, description: 'a fraction of the heap limit from 0 to 1 (0 = off)' });
 
-const Enabled = Closed({ enabled: Type.Optional(Type.Boolean()) });
+/** The probe and diagnostics routes Emissary maps by itself: on or off, and where. */
+const ProbeSchema = Closed({
+  enabled: Type.Optional(Type.Boolean()),
+  prefix: Type.Optional(Type.String()),
+  rewrite: Type.Optional(Type.String()),
+  service: Type.Optional(Type.String()),
+});
 
-/** Mapping defaults a Module may set (Emissary's `defaults.httpmapping`). */
-const MappingDefaultsSchema = Closed({
+/** The keys a Mapping takes from the Module's defaults when it does not set them (Emissary's lookup_default). */
+const mappingDefaults = {
   add_request_headers: Type.Optional(AddedHeadersSchema),
   add_response_headers: Type.Optional(AddedHeadersSchema),
   remove_request_headers: Type.Optional(StringList),
   remove_response_headers: Type.Optional(StringList),
+  stats_name: Type.Optional(Type.String()),
+};
+
+/**
+ * Emissary's `defaults`: classes of defaults (only `httpmapping` is read, by Mappings), and
+ * top-level keys used when a class does not set them. `tls_secret_namespacing` is the default of
+ * TLSContext `secret_namespacing`.
+ */
+const DefaultsSchema = Closed({
+  httpmapping: Type.Optional(Closed(mappingDefaults)),
+  ...mappingDefaults,
+  tls_secret_namespacing: Type.Optional(Type.Boolean()),
 });
 
 const IPRuleSchema = Type.Union([
@@ -95,7 +113,7 @@ export const AmbassadorModuleConfigSchema = Closed({
   add_linkerd_headers: Type.Optional(Type.Boolean()),
   resolver: Type.Optional(ObjectName),
   use_ambassador_namespace_for_service_resolution: Type.Optional(Type.Boolean()),
-  defaults: Type.Optional(Closed({ httpmapping: Type.Optional(MappingDefaultsSchema) })),
+  defaults: Type.Optional(DefaultsSchema),
   error_response_overrides: Type.Optional(Type.Array(ErrorResponseOverrideSchema, { minItems: 1 })),
   prune_unreachable_routes: Type.Optional(Type.Boolean()),
 
@@ -134,9 +152,9 @@ export const AmbassadorModuleConfigSchema = Closed({
   buffer: Type.Optional(Closed({ max_request_bytes: Type.Integer({ minimum: 1 }) })),
 
   // observability and operations
-  diagnostics: Type.Optional(Closed({ enabled: Type.Optional(Type.Boolean()), allow_non_local: Type.Optional(Type.Boolean()) })),
-  liveness_probe: Type.Optional(Enabled),
-  readiness_probe: Type.Optional(Enabled),
+  diagnostics: Type.Optional(Closed({ ...ProbeSchema.properties, allow_non_local: Type.Optional(Type.Boolean()) })),
+  liveness_probe: Type.Optional(ProbeSchema),
+  readiness_probe: Type.Optional(ProbeSchema),
   envoy_log_type: Type.Optional(Type.Union([Type.Literal('text'), Type.Literal('json'), Type.Literal('typed_json')])),
   envoy_log_path: Type.Optional(Type.String()),
   envoy_log_format: Type.Optional(Type.Union([Type.String(), Type.Record(Type.String(), Type.String())])),
@@ -146,12 +164,24 @@ export const AmbassadorModuleConfigSchema = Closed({
   admin_port: Type.Optional(Port),
   diag_port: Type.Optional(Port),
   service_port: Type.Optional(Port),
+  statsd: Type.Optional(Type.Unknown()),
+  debug_mode: Type.Optional(Type.Boolean()),
+  auth_enabled: Type.Optional(Type.Boolean()),
+  /** Envoy runtime flags, passed through by Emissary. */
+  runtime_flags: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  /** Deprecated in Emissary, which reports it and ignores it. */
+  tls: Type.Optional(Type.Unknown()),
 
   // Portico's own keys (not Emissary's): connection caps per listener and serving process, and the
   // overload monitor's thresholds (docs/reference/overload.md).
   portico_max_connections: Type.Optional(Type.Integer({ minimum: 0, description: 'an integer >= 0 (0 = no cap)' })),
   portico_max_connections_per_client: Type.Optional(
     Type.Integer({ minimum: 0, description: 'an integer >= 0 (0 = no cap)' }),
+  ),
+  portico_credential_headers: Type.Optional(
+    Type.Array(Type.String({ pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$', description: 'a header name' }), {
+      description: 'more header names whose values are credentials (redacted wherever shown)',
+    }),
   ),
   portico_overload: Type.Optional(
     Closed({
@@ -166,7 +196,7 @@ export type AmbassadorModuleConfig = Static<typeof AmbassadorModuleConfigSchema>
 
 export const ModuleSpecSchema = Closed({
   ambassador_id: Type.Optional(AmbassadorId),
-  config: AmbassadorModuleConfigSchema,
+  config: Type.Optional(AmbassadorModuleConfigSchema),
 });
 export type ModuleSpec = Static<typeof ModuleSpecSchema>;
 
@@ -178,8 +208,6 @@ export const MODULE_NOT_IMPLEMENTED = [
   'config.buffer_limit_bytes',
   'config.allow_chunked_length',
   'config.enable_http10',
-  'config.ip_allow',
-  'config.ip_deny',
   'config.header_case_overrides',
   'config.proper_case',
   'config.cluster_max_connection_lifetime_ms',
@@ -192,14 +220,11 @@ export const MODULE_NOT_IMPLEMENTED = [
   'config.error_response_overrides',
   'config.prune_unreachable_routes',
   'config.regex_type',
-  'config.regex_max_size',
   'config.diagnostics',
   'config.enable_grpc_web',
   'config.enable_grpc_http11_bridge',
   'config.grpc_stats',
-  'config.lua_scripts',
   'config.gzip',
-  'config.buffer',
   'config.liveness_probe',
   'config.readiness_probe',
   'config.envoy_log_type',
@@ -211,4 +236,11 @@ export const MODULE_NOT_IMPLEMENTED = [
   'config.admin_port',
   'config.diag_port',
   'config.service_port',
+  'config.statsd',
+  'config.debug_mode',
+  'config.auth_enabled',
+  'config.runtime_flags',
+  'config.tls',
+  'config.defaults.httpmapping.stats_name',
+  'config.defaults.stats_name',
 ] as const;

@@ -3,7 +3,7 @@
 
 import { Type, type TSchema, type TProperties, type ObjectOptions } from '@sinclair/typebox';
 
-/** Every object in a spec is closed: an unknown field is an error, never silently dropped. */
+/** Every object in a spec is closed: an unknown field is reported (a warning naming it) and ignored, never silently dropped. */
 export function Closed<T extends TProperties>(properties: T, options: ObjectOptions = {}) {
   return Type.Object(properties, { ...options, additionalProperties: false });
 }
@@ -44,7 +44,8 @@ export const RetryOn = Type.Union([
 
 export const RetryPolicySchema = Closed({
   retry_on: Type.Optional(RetryOn),
-  num_retries: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** Envoy's uint32; above 10 is a warning (AboveLimit), kept as Emissary keeps it. */
+  num_retries: Type.Optional(Type.Integer({ minimum: 0, maximum: 4294967295 })),
   per_try_timeout: Type.Optional(DurationString),
   retry_back_off: Type.Optional(
     Closed({
@@ -88,6 +89,8 @@ export const LoadBalancerSchema = Closed({
 export const KeepAliveSchema = Closed({
   probes: Type.Optional(Type.Integer({ minimum: 0 })),
   idle_time: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** What Emissary's cluster code reads (its CRD says idle_time); both are accepted. */
+  time: Type.Optional(Type.Integer({ minimum: 0 })),
   interval: Type.Optional(Type.Integer({ minimum: 0 })),
 });
 
@@ -119,10 +122,18 @@ export const LabelSelectorSchema = Closed({
   ),
 });
 
-/** A header value to add: a plain string, or {value, append}. */
+/**
+ * A header value to add: a plain string, or {value, append}, or {valueFrom: {secretKeyRef: {name,
+ * key}}, append} (Portico's: from the secrets directory). One object shape, so that a misspelt field
+ * gets a did-you-mean; compile requires exactly one of value and valueFrom.
+ */
 export const AddedHeaderSchema = Type.Union([
   Type.String(),
-  Closed({ value: Type.String(), append: Type.Optional(Type.Boolean()) }),
+  Closed({
+    value: Type.Optional(Type.String()),
+    valueFrom: Type.Optional(Closed({ secretKeyRef: Closed({ name: Type.String({ minLength: 1, maxLength: 253 }), key: Type.String({ minLength: 1, maxLength: 253 }) }) })),
+    append: Type.Optional(Type.Boolean()),
+  }),
 ]);
 export const AddedHeadersSchema = Type.Record(Type.String({ minLength: 1 }), AddedHeaderSchema);
 

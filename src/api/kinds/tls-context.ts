@@ -43,12 +43,8 @@ export type TLSContextSpec = Static<typeof TLSContextSpecSchema>;
 export const HostTLSConfigSchema = Closed(tlsSettings);
 export type HostTLSConfig = Static<typeof HostTLSConfigSchema>;
 
-/** File paths on the gateway's disk are not how Portico receives key material (Secrets are). */
+/** cert_chain_file & co. are read from the secrets directory only (compile/secret-files.ts). */
 export const TLS_CONTEXT_NOT_IMPLEMENTED = [
-  'cert_chain_file',
-  'private_key_file',
-  'cacert_chain_file',
-  'crl_secret',
   'ecdh_curves',
   'signature_algorithms',
   'redirect_cleartext_from',

@@ -1,0 +1,107 @@
+// The configuration arguments every offline command shares: PATH... on disk, and the sources `serve`
+// takes (--source, --config NAME=DIR, --local, --pin), read through the same controller and reconcile.
+
+import { resolve } from 'node:path';
+import { offlineState, type OfflineOptions, type OfflineState } from '../controller/offline.js';
+import type { DeclaredSource } from '../controller/source-kind.js';
+import { readSecretsDirectory, secretsInputs, SecretsDirectoryError } from '../controller/secrets-directory.js';
+import { parseSourceArg, SourceSpecError, validateSourceName } from '../sources/source-spec.js';
+import { UsageError } from './args.js';
+import { CommandError } from './command-errors.js';
+
+export const SOURCE_OPTIONS = {
+  source: { type: 'string', multiple: true },
+  local: { type: 'string', multiple: true },
+  pin: { type: 'string', multiple: true },
+  'ambassador-id': { type: 'string' },
+  secrets: { type: 'string' },
+} as const;
+
+export const SOURCE_USAGE = `  PATH...                  files and folders of configuration (together, one central source)
+  --source NAME=URL[#BRANCH][:PATH]
+                           a git source, as serve takes it; teams its Source objects declare are fetched
+  --local TEAM=DIR         read team source TEAM from a folder, under the claims the central source gives it
+  --pin TEAM=REF           read team source TEAM at a ref or commit (e.g. refs/pull/12/head)
+  --ambassador-id ID       the instance's ambassador_id (default "default")
+  --secrets DIR            the secrets directory serve is given, so that references to it resolve
+                           (TLS material and header values; nothing read from it is printed)`;
+
+function named(flag: string, arg: string, what: string): [string, string] {
+  const eq = arg.indexOf('=');
+  if (eq <= 0 || eq === arg.length - 1) throw new UsageError(`${flag} '${arg}': expected NAME=${what}`);
+  const name = arg.slice(0, eq);
+  const err = validateSourceName(name);
+  if (err) throw new UsageError(`${flag} '${arg}': ${err}`);
+  return [name, arg.slice(eq + 1)];
+}
+
+export interface SourceValues {
+  readonly source?: string[];
+  readonly local?: string[];
+  readonly pin?: string[];
+  readonly 'ambassador-id'?: string;
+  readonly secrets?: string;
+}
+
+/** Builds the offline options; throws UsageError when nothing to read is given. */
+export function offlineOptions(paths: readonly string[], v: SourceValues, extra: Partial<OfflineOptions> = {}): OfflineOptions {
+  const roots: DeclaredSource[] = [];
+  for (const s of v.source ?? []) {
+    try {
+      roots.push({ spec: parseSourceArg(s), kind: 'git', intervalMs: 60_000, onForcePush: 'refuse' });
+    } catch (err) {
+      if (err instanceof SourceSpecError) throw new UsageError(err.message);
+      throw err;
+    }
+  }
+  if (paths.length === 0 && roots.length === 0) throw new UsageError(`missing configuration PATH (or --source NAME=URL)`);
+  const localTeams: Record<string, string> = {};
+  for (const a of v.local ?? []) {
+    const [n, d] = named('--local', a, 'DIR');
+    localTeams[n] = resolve(d);
+  }
+  const pins: Record<string, string> = {};
+  for (const a of v.pin ?? []) {
+    const [n, r] = named('--pin', a, 'REF');
+    if (!/^[A-Za-z0-9._/~^@{}+-]{1,200}$/.test(r) || r.startsWith('-')) throw new UsageError(`--pin '${a}': '${r}' is not a valid ref or commit`);
+    pins[n] = r;
+  }
+  return {
+    paths,
+    roots,
+    ...(Object.keys(localTeams).length > 0 ? { localTeams } : {}),
+    ...(Object.keys(pins).length > 0 ? { pins } : {}),
+    ...(v['ambassador-id'] ? { ambassadorId: v['ambassador-id'] } : {}),
+    ...extra,
+  };
+}
+
+/**
+ * Reads the configuration as serve would. A source named on the command line that cannot be fetched
+ * fails the command (PORTICO_ERR_FETCH): checking nothing must not pass; a team source that cannot be
+ * fetched is a note. With --secrets, references to the secrets directory resolve as in serve.
+ */
+export async function readOffline(paths: readonly string[], v: SourceValues, extra: Partial<OfflineOptions> = {}): Promise<OfflineState> {
+  let options = offlineOptions(paths, v, extra);
+  if (v.secrets !== undefined) {
+    let read;
+    try {
+      read = await readSecretsDirectory(resolve(v.secrets));
+    } catch (err) {
+      if (err instanceof SecretsDirectoryError) throw new UsageError(`--secrets: ${err.message}`);
+      throw err;
+    }
+    const inputs = secretsInputs(read);
+    options = { ...options, compileInputs: () => inputs };
+  }
+  const state = await offlineState(options);
+  const root = state.unfetched.find((u) => u.root);
+  if (root) throw new CommandError('PORTICO_ERR_FETCH', `source '${root.source}' cannot be fetched: ${root.reason}: ${root.message}`);
+  return state;
+}
+
+/** Notes of an offline read (team sources not read, refusals), for stderr. */
+export function printNotes(state: OfflineState): void {
+  for (const n of state.notes) process.stderr.write(`note: ${n}\n`);
+  for (const u of state.unfetched) process.stderr.write(`note: team source '${u.source}' cannot be fetched (${u.reason}: ${u.message}); left out here\n`);
+}

@@ -1,0 +1,274 @@
+// The command line of `portico serve`: every flag, checked once, turned into the serving options and
+// the sources the controller runs (git repositories and folders are roots of the same reconcile).
+
+import os from 'node:os';
+import { isIP } from 'node:net';
+import { readFileSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseAdminAddress, AdminAddressError, isAdminHostName } from '../admin/admin-server.js';
+import type { ServeOptions } from '../serve/serve-process.js';
+import type { SourcesOptions } from '../controller/provider.js';
+import { DEFAULT_INTERVAL_MS } from '../controller/controller.js';
+import { parseDuration, type DeclaredSource } from '../controller/source-kind.js';
+import type { VerifyMode } from '../sources/commit-signatures.js';
+import { makeSourceSpec, parseSourceArg, SourceSpecError, validateSourceName } from '../sources/source-spec.js';
+import { parse, UsageError } from './args.js';
+import { CommandError } from './command-errors.js';
+
+/** A line of an SSH allowed-signers file: principals, optional options, then a key type and key. */
+const SIGNER_LINE = /(^|\s)(ssh-[a-z0-9-]+|ecdsa-sha2-[a-z0-9-]+|sk-[a-z0-9@.-]+)\s+[A-Za-z0-9+/=]+/;
+
+export const SERVE_USAGE = `usage: portico serve (--config [NAME=]DIR | --source NAME=URL[#BRANCH][:PATH])... [options]
+
+sources (each one a named root of the same reconcile; see docs/gitops.md "How sources compose"):
+  --config [NAME=]DIR    a folder of policy files (repeatable; NAME defaults to "dir"); watched, every
+                         valid change is applied. Beside git sources it ranks below them: it can add
+                         routes but never remove or override git's
+  --source NAME=URL[#BRANCH][:PATH]
+                         a git source (repeatable): file://, git://, http(s)://, ssh:// or a local path;
+                         it may declare team sources with kind Source
+  --local TEAM=DIR       read team source TEAM (declared by a Source) from a folder instead of its
+                         repository, under the same claims
+  --pin TEAM=REF         fetch team source TEAM at a ref or commit (e.g. refs/pull/12/head) instead of
+                         its branch
+  --secrets DIR          secrets directory laid out as mounted Kubernetes Secrets (DIR/NAME/tls.crt,
+                         tls.key, ca.crt, or any key for header values): Hosts and TLSContexts in git
+                         name entries as they name Secrets; cert_chain_file & co. resolve inside it
+                         only. Watched: a change is used for new connections at once
+  --state DIR            state folder: last-known-good set, history, git cache (default .portico with
+                         git sources; folders only: kept in memory unless given)
+  --poll-interval DUR    default poll interval of git sources, e.g. 30s (default 30s; jittered)
+  --fetch-timeout DUR    abort a fetch after this long (default 60s)
+  --fetch-max-size SIZE  stop a fetch that downloads more than SIZE (default 64MiB; e.g. 500KiB, 1GiB)
+  --cache-max-size SIZE  refuse a fetch that grows one source's git cache past SIZE (default 512MiB)
+  --verify NAME=MODE:FILE
+                         require signed commits on git source NAME (MODE head|strict; FILE an SSH
+                         allowed-signers file)
+  --on-force-push P      refuse (default) or accept-with-strict, for git sources on the command line
+  --webhook-secret S     enable /hooks/{github,gitlab,gitea,generic} with this secret (give twice
+                         while rotating); also --webhook-secret-file FILE or PORTICO_WEBHOOK_SECRETS
+  --ambassador-id ID     serve only resources whose ambassador_id includes ID (default "default")
+
+serving:
+  --bind ADDRESS         bind every Listener on this IP address instead of 0.0.0.0 (e.g. 127.0.0.2, ::1),
+                         so several replicas can share a host; give each its own --admin too
+  --admin HOST:PORT      read-only admin API address (default 127.0.0.1:8877; port 0 = any free port)
+  --admin-host NAME      a further Host name the admin API answers for (repeatable); it always
+                         answers for localhost, IP addresses and the --admin name, others get 421
+  --workers N            worker processes (default: one per core; 0 or 1 serves in this process)
+  --drain-timeout MS     how long in-flight requests may take at shutdown or listener removal
+                         (default: the configuration's drain timeout)
+  --access-log PATH|-    JSON access log to a file or stdout (default -); 'off' disables it
+  --generation-header    send x-portico-generation on responses (for tests; off by default)
+
+Each bound listener is told on stderr ("listening on http://0.0.0.0:8080 (Listener default/http)"), beside
+the JSON log; a start-up failure ends with "portico serve: PORTICO_ERR_*: why" and exit 1.`;
+
+export const DEFAULT_STATE_DIR = '.portico';
+
+const OPTIONS = {
+  config: { type: 'string', multiple: true },
+  source: { type: 'string', multiple: true },
+  local: { type: 'string', multiple: true },
+  pin: { type: 'string', multiple: true },
+  state: { type: 'string' },
+  secrets: { type: 'string' },
+  'poll-interval': { type: 'string' },
+  'fetch-timeout': { type: 'string' },
+  'fetch-max-size': { type: 'string' },
+  'cache-max-size': { type: 'string' },
+  verify: { type: 'string', multiple: true },
+  'on-force-push': { type: 'string' },
+  'webhook-secret': { type: 'string', multiple: true },
+  'webhook-secret-file': { type: 'string', multiple: true },
+  'ambassador-id': { type: 'string' },
+  admin: { type: 'string' },
+  bind: { type: 'string' },
+  'admin-host': { type: 'string', multiple: true },
+  workers: { type: 'string' },
+  'drain-timeout': { type: 'string' },
+  'access-log': { type: 'string' },
+  'generation-header': { type: 'boolean' },
+} as const;
+
+function intArg(flag: string, value: string | undefined, min: number): number {
+  if (value === undefined || !/^\d+$/.test(value) || Number(value) < min) throw new UsageError(`${flag} needs an integer >= ${min}, got '${value ?? ''}'`);
+  return Number(value);
+}
+
+function durationArg(flag: string, v: string): number {
+  const ms = parseDuration(/^[0-9]+$/.test(v) ? `${v}s` : v);
+  if (!(ms >= 1000)) throw new UsageError(`${flag} needs a duration of at least 1s (e.g. 30s), got '${v}'`);
+  return ms;
+}
+
+/** Bytes, as a number or with a binary unit: 500KiB, 64MiB, 1GiB. */
+export function sizeArg(flag: string, v: string): number {
+  const m = /^([0-9]+)(B|KiB|MiB|GiB)?$/.exec(v);
+  const n = m ? Number(m[1]) * { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 }[(m[2] ?? 'B') as 'B' | 'KiB' | 'MiB' | 'GiB'] : NaN;
+  if (!(n >= 1024)) throw new UsageError(`${flag} needs a size of at least 1KiB (e.g. 64MiB), got '${v}'`);
+  return n;
+}
+
+/** NAME=VALUE for --local and --pin. */
+function namedArg(flag: string, arg: string, what: string): [string, string] {
+  const eq = arg.indexOf('=');
+  if (eq <= 0 || eq === arg.length - 1) throw new UsageError(`${flag} '${arg}': expected NAME=${what}`);
+  const name = arg.slice(0, eq);
+  const err = validateSourceName(name);
+  if (err) throw new UsageError(`${flag} '${arg}': ${err}`);
+  return [name, arg.slice(eq + 1)];
+}
+
+export interface ParsedServe {
+  readonly serve: ServeOptions;
+  readonly sources: SourcesOptions;
+}
+
+export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): ParsedServe {
+  const { values: v, positionals } = parse(argv, OPTIONS, SERVE_USAGE);
+  if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}' (give folders with --config DIR)`);
+  let admin = { host: '127.0.0.1', port: 8877 };
+  if (v.admin !== undefined) {
+    try {
+      admin = parseAdminAddress(v.admin);
+    } catch (err) {
+      if (err instanceof AdminAddressError) throw new UsageError(err.message);
+      throw err;
+    }
+  }
+  const bindAddress = v.bind;
+  if (bindAddress !== undefined && isIP(bindAddress) === 0) throw new UsageError(`--bind needs an IP address (e.g. 127.0.0.2 or ::1), got '${bindAddress}'`);
+  const adminHosts = v['admin-host'] ?? [];
+  for (const h of adminHosts) if (!isAdminHostName(h)) throw new UsageError(`--admin-host needs a host name or IP address without a port, got '${h}'`);
+  const workers = v.workers !== undefined ? intArg('--workers', v.workers, 0) : os.availableParallelism();
+  const drainTimeoutMs = v['drain-timeout'] !== undefined ? intArg('--drain-timeout', v['drain-timeout'], 0) : undefined;
+  const accessLogArg = v['access-log'];
+  if (accessLogArg === '') throw new UsageError('--access-log needs a path, - or off');
+  const accessLog = accessLogArg === 'off' ? undefined : (accessLogArg ?? '-');
+
+  const intervalMs = v['poll-interval'] !== undefined ? durationArg('--poll-interval', v['poll-interval']) : DEFAULT_INTERVAL_MS;
+  const fetchTimeoutMs = v['fetch-timeout'] !== undefined ? durationArg('--fetch-timeout', v['fetch-timeout']) : undefined;
+  const limits = {
+    ...(v['fetch-max-size'] !== undefined ? { maxFetchBytes: sizeArg('--fetch-max-size', v['fetch-max-size']) } : {}),
+    ...(v['cache-max-size'] !== undefined ? { maxCacheBytes: sizeArg('--cache-max-size', v['cache-max-size']) } : {}),
+  };
+  const onForcePush = v['on-force-push'] ?? 'refuse';
+  if (onForcePush !== 'refuse' && onForcePush !== 'accept-with-strict') throw new UsageError(`--on-force-push is refuse or accept-with-strict, got '${onForcePush}'`);
+  const ambassadorId = v['ambassador-id'];
+  if (ambassadorId !== undefined && !/^[A-Za-z0-9_.-]{1,63}$/.test(ambassadorId)) throw new UsageError(`--ambassador-id '${ambassadorId}' is not a valid id`);
+
+  const roots: DeclaredSource[] = [];
+  for (const s of v.source ?? []) {
+    try {
+      roots.push({ spec: parseSourceArg(s, cwd), kind: 'git', intervalMs, onForcePush });
+    } catch (err) {
+      if (err instanceof SourceSpecError) throw new UsageError(err.message);
+      throw err;
+    }
+  }
+  for (const c of v.config ?? []) {
+    const eq = c.indexOf('=');
+    const named = eq > 0 && validateSourceName(c.slice(0, eq)) === undefined;
+    const name = named ? c.slice(0, eq) : 'dir';
+    const dir = named ? c.slice(eq + 1) : c;
+    if (dir === '') throw new UsageError('--config needs a directory');
+    let spec;
+    try {
+      spec = makeSourceSpec({ name, url: resolve(cwd, dir), branch: 'HEAD', path: '' }, cwd, `--config '${c}'`);
+    } catch (err) {
+      if (err instanceof SourceSpecError) throw new UsageError(err.message);
+      throw err;
+    }
+    roots.push({ spec: { ...spec, branch: '', path: '' }, kind: 'directory', intervalMs, onForcePush: 'refuse' });
+  }
+  if (roots.length === 0) throw new UsageError(`give --config DIR or --source NAME=URL#BRANCH:PATH`);
+  const names = roots.map((r) => r.spec.name);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup) throw new UsageError(`two sources are named '${dup}': give each --source and --config its own NAME (--config NAME=DIR)`);
+
+  for (const arg of v.verify ?? []) {
+    const m = /^([a-z0-9-]+)=(head|strict):(.+)$/.exec(arg);
+    if (!m) throw new UsageError(`--verify '${arg}': expected NAME=head|strict:ALLOWED_SIGNERS_FILE`);
+    const idx = roots.findIndex((r) => r.spec.name === m[1] && r.kind === 'git');
+    if (idx < 0) throw new UsageError(`--verify '${arg}': no --source named '${m[1]}'`);
+    let allowedSigners: string;
+    try {
+      allowedSigners = readFileSync(m[3]!, 'utf8');
+    } catch (err) {
+      throw new CommandError('PORTICO_ERR_VERIFY_FILE', `--verify ${m[1]}: cannot read the allowed-signers file ${m[3]}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    // An empty or garbled file would refuse every commit of the source: refuse to start instead.
+    if (!allowedSigners.split('\n').some((l) => !l.trim().startsWith('#') && SIGNER_LINE.test(l))) {
+      throw new CommandError('PORTICO_ERR_VERIFY_FILE', `--verify ${m[1]}: ${m[3]} holds no allowed signer (lines 'PRINCIPALS [OPTIONS] KEYTYPE KEY', as ssh-keygen reads them)`);
+    }
+    roots[idx] = { ...roots[idx]!, verify: { mode: m[2] as VerifyMode, allowedSigners } };
+  }
+
+  const localTeams: Record<string, string> = {};
+  for (const arg of v.local ?? []) {
+    const [name, dir] = namedArg('--local', arg, 'DIR');
+    if (names.includes(name)) throw new UsageError(`--local '${arg}': '${name}' is a source named on the command line, not a team source`);
+    localTeams[name] = resolve(cwd, dir);
+  }
+  const pins: Record<string, string> = {};
+  for (const arg of v.pin ?? []) {
+    const [name, ref] = namedArg('--pin', arg, 'REF');
+    if (!/^[A-Za-z0-9._/~^@{}+-]{1,200}$/.test(ref) || ref.startsWith('-')) throw new UsageError(`--pin '${arg}': '${ref}' is not a valid ref or commit`);
+    if (localTeams[name] !== undefined) throw new UsageError(`--pin '${arg}': '${name}' is read from a folder (--local)`);
+    pins[name] = ref;
+  }
+
+  const secrets = [...(v['webhook-secret'] ?? [])];
+  for (const f of v['webhook-secret-file'] ?? []) {
+    let text: string;
+    try {
+      text = readFileSync(f, 'utf8');
+    } catch (err) {
+      throw new CommandError('PORTICO_ERR_WEBHOOK_CONFIG', `--webhook-secret-file: cannot read ${f}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    secrets.push(...text.split('\n').map((l) => l.trim()).filter((l) => l !== ''));
+  }
+  if (env.PORTICO_WEBHOOK_SECRETS) secrets.push(...env.PORTICO_WEBHOOK_SECRETS.split(',').map((s) => s.trim()).filter((s) => s !== ''));
+  if (secrets.length > 2) throw new UsageError('at most two webhook secrets (the current one and the next, while rotating)');
+  if (secrets.some((s) => s.length < 8)) throw new UsageError('webhook secrets must be at least 8 characters');
+
+  let secretsDir: string | undefined;
+  if (v.secrets !== undefined) {
+    if (v.secrets === '') throw new UsageError('--secrets needs a directory');
+    secretsDir = resolve(cwd, v.secrets);
+    let isDir = false;
+    try {
+      isDir = statSync(secretsDir).isDirectory();
+    } catch (err) {
+      throw new UsageError(`--secrets: cannot read ${secretsDir}: ${(err as Error).message}`);
+    }
+    if (!isDir) throw new UsageError(`--secrets: ${secretsDir} is not a directory`);
+  }
+
+  const hasGit = roots.some((r) => r.kind === 'git');
+  const stateDir = v.state ?? (hasGit ? DEFAULT_STATE_DIR : undefined);
+  return {
+    serve: {
+      admin,
+      ...(adminHosts.length > 0 ? { adminHosts } : {}),
+      workers,
+      ...(drainTimeoutMs !== undefined ? { drainTimeoutMs } : {}),
+      ...(accessLog !== undefined ? { accessLog } : {}),
+      exposeGeneration: v['generation-header'] === true,
+      ...(bindAddress !== undefined ? { bindAddress } : {}),
+    },
+    sources: {
+      roots,
+      ...(stateDir !== undefined ? { stateDir } : {}),
+      webhookSecrets: secrets,
+      defaultIntervalMs: intervalMs,
+      ...(fetchTimeoutMs !== undefined ? { fetchTimeoutMs } : {}),
+      ...(Object.keys(limits).length > 0 ? { limits } : {}),
+      ...(ambassadorId !== undefined ? { ambassadorId } : {}),
+      ...(Object.keys(pins).length > 0 ? { pins } : {}),
+      ...(Object.keys(localTeams).length > 0 ? { localTeams } : {}),
+      ...(secretsDir !== undefined ? { secretsDir } : {}),
+    },
+  };
+}

@@ -1,0 +1,106 @@
+// Plugs the controller into `portico serve` as its one configuration provider: folders and git
+// sources alike apply through the serving state; adds /api/v1/status, /api/v1/history and /hooks/.
+
+import type { Registry } from 'prom-client';
+import type { AdminServer } from '../admin/admin-server.js';
+import type { ConfigProvider, ProviderContext } from '../serve/serving-state.js';
+import { Controller, type CompileInputs } from './controller.js';
+import type { DeclaredSource } from './source-kind.js';
+import { SecretsDirectory } from './secrets-directory.js';
+import { SourceMetrics } from './source-metrics.js';
+import type { SnapshotLimits } from '../sources/git-source.js';
+import { historyHandler, statusHandler } from './status-api.js';
+import { WebhookReceiver } from './webhooks.js';
+
+export interface SourcesOptions {
+  /** Sources named on the command line (git repositories and folders), in the order given. */
+  readonly roots: readonly DeclaredSource[];
+  /** State folder; without one (folders only, no --state) the history lives in memory. */
+  readonly stateDir?: string;
+  readonly webhookSecrets: readonly string[];
+  readonly defaultIntervalMs?: number;
+  readonly fetchTimeoutMs?: number;
+  /** Download and cache caps of git sources. */
+  readonly limits?: Partial<SnapshotLimits>;
+  readonly ambassadorId?: string;
+  readonly pins?: Readonly<Record<string, string>>;
+  readonly localTeams?: Readonly<Record<string, string>>;
+  /** How often folders are checked for missed file events (ms). */
+  readonly folderPollMs?: number;
+  readonly compileInputs?: () => CompileInputs;
+  /** The secrets directory (--secrets DIR): read before the first pass, watched, a change recompiles. */
+  readonly secretsDir?: string;
+}
+
+export class SourcesProvider implements ConfigProvider {
+  readonly name = 'sources';
+  private controller: Controller | undefined;
+  private secrets: SecretsDirectory | undefined;
+  private readonly metrics: SourceMetrics;
+
+  constructor(
+    private readonly opts: SourcesOptions,
+    private readonly admin: AdminServer,
+    registry?: Registry,
+  ) {
+    this.metrics = new SourceMetrics(registry);
+  }
+
+  async start(ctx: ProviderContext): Promise<void> {
+    let compileInputs = this.opts.compileInputs;
+    if (this.opts.secretsDir !== undefined) {
+      const dir = new SecretsDirectory(this.opts.secretsDir, { log: ctx.log, ...(this.opts.folderPollMs !== undefined ? { pollMs: this.opts.folderPollMs } : {}) });
+      await dir.load();
+      this.secrets = dir;
+      compileInputs = () => dir.inputs();
+    }
+    const controller = new Controller({
+      roots: this.opts.roots,
+      ...(this.opts.stateDir !== undefined ? { stateDir: this.opts.stateDir } : {}),
+      sink: ctx.state,
+      log: ctx.log,
+      metrics: this.metrics,
+      ...(this.opts.defaultIntervalMs !== undefined ? { defaultIntervalMs: this.opts.defaultIntervalMs } : {}),
+      ...(this.opts.fetchTimeoutMs !== undefined ? { fetchTimeoutMs: this.opts.fetchTimeoutMs } : {}),
+      ...(this.opts.limits ? { limits: this.opts.limits } : {}),
+      ...(this.opts.ambassadorId ? { ambassadorId: this.opts.ambassadorId } : {}),
+      ...(this.opts.pins ? { pins: this.opts.pins } : {}),
+      ...(this.opts.localTeams ? { localTeams: this.opts.localTeams } : {}),
+      ...(this.opts.folderPollMs !== undefined ? { folderPollMs: this.opts.folderPollMs } : {}),
+      ...(compileInputs ? { compileInputs } : {}),
+    });
+    this.controller = controller;
+    // A rotation is a recompile of what is served: nothing is fetched, new handshakes get the new material.
+    this.secrets?.watch(() => controller.recompile());
+    // Registered before the first fetch, so that status explains a slow or failing start.
+    this.admin.register('/api/v1/status', statusHandler(controller));
+    this.admin.register('/api/v1/history', historyHandler(controller.history));
+    if (this.opts.webhookSecrets.length > 0) {
+      const receiver = new WebhookReceiver({
+        secrets: this.opts.webhookSecrets,
+        trigger: (source) => controller.trigger(source),
+        onEvent: (e) => {
+          if (e.status >= 400) ctx.log.warn({ provider: e.provider, status: e.status, reason: e.reason }, 'webhook refused');
+        },
+      });
+      this.admin.register('/hooks/', receiver.handle, { methods: ['POST'] });
+    }
+    await controller.start();
+    ctx.log.info({ sources: controller.appliedRevisions() }, 'sources in sync');
+  }
+
+  trigger(): void {
+    this.secrets?.refresh();
+    this.controller?.trigger();
+  }
+
+  /** Re-compiles what is served (TLS material changed), without fetching. */
+  recompile(): void {
+    this.controller?.recompile();
+  }
+
+  async stop(): Promise<void> {
+    this.secrets?.close();
+    await this.controller?.stop();
+  }
+}
