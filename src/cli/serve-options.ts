@@ -55,7 +55,9 @@ serving:
   --admin HOST:PORT      read-only admin API address (default 127.0.0.1:8877; port 0 = any free port)
   --admin-host NAME      a further Host name the admin API answers for (repeatable); it always
                          answers for localhost, IP addresses and the --admin name, others get 421
-  --workers N            worker processes (default: one per core; 0 or 1 serves in this process)
+  --workers N            worker processes that serve traffic (default: one per core); fetching, parsing
+                         and compiling stay in the main process, off their event loops. 0 serves in
+                         the main process itself (for development and tests)
   --drain-timeout MS     how long in-flight requests may take at shutdown or listener removal
                          (default: the configuration's drain timeout)
   --access-log PATH|-    JSON access log to a file or stdout (default -); 'off' disables it

@@ -63,6 +63,8 @@ export interface ControllerOptions {
   /** ± fraction of the interval added at random, so that replicas do not poll in step (default 0.1). */
   readonly jitter?: number;
   readonly maxBackoffMs?: number;
+  /** The shortest time between two fetches of one source (default 1 s; bursts of triggers coalesce). */
+  readonly minFetchIntervalMs?: number;
   readonly fetchTimeoutMs?: number;
   readonly limits?: Partial<SnapshotLimits>;
   readonly metrics?: SourceMetrics;
@@ -219,7 +221,12 @@ export class Controller {
     this.history = new AuditHistory(opts.stateDir, opts.historyMaxBytes, () => new Date(this.clock.now()));
     this.metrics = opts.metrics;
     this.log = opts.log ?? SILENT;
-    this.schedule = new FetchSchedule(this.clock, { ...(opts.jitter !== undefined ? { jitter: opts.jitter } : {}), ...(opts.maxBackoffMs !== undefined ? { maxBackoffMs: opts.maxBackoffMs } : {}), ...(opts.random ? { random: opts.random } : {}) });
+    this.schedule = new FetchSchedule(this.clock, {
+      ...(opts.jitter !== undefined ? { jitter: opts.jitter } : {}),
+      ...(opts.maxBackoffMs !== undefined ? { maxBackoffMs: opts.maxBackoffMs } : {}),
+      ...(opts.minFetchIntervalMs !== undefined ? { minFetchIntervalMs: opts.minFetchIntervalMs } : {}),
+      ...(opts.random ? { random: opts.random } : {}),
+    });
     const stateDir = opts.stateDir ?? join(process.cwd(), '.portico');
     this.driverOptions = {
       cacheDir: join(stateDir, 'cache'),
@@ -762,6 +769,7 @@ export class Controller {
   private async fetchNow(rt: SourceRuntime): Promise<void> {
     this.stats.fetches++;
     const name = rt.decl.spec.name;
+    this.metrics?.fetches.inc({ source: name });
     const at = this.now();
     try {
       const rev = await rt.driver.fetch(this.aborter.signal);

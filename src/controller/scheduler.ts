@@ -23,11 +23,18 @@ export interface ScheduleOptions {
   readonly jitter?: number;
   /** The longest wait after failures (default max(5 min, interval)). */
   readonly maxBackoffMs?: number;
+  /**
+   * The shortest time between two fetches of one source (default 1 s): a burst of webhooks or
+   * signals is one fetch now and at most one more when the interval has passed.
+   */
+  readonly minFetchIntervalMs?: number;
   readonly random?: () => number;
 }
 
 interface Entry {
   intervalMs: number;
+  /** When the last fetch was taken (due or forced). */
+  lastTakenAt?: number;
   /** When the source was last fetched successfully, for a changed interval to apply at once. */
   lastSuccessAt?: number;
   failures: number;
@@ -67,15 +74,21 @@ export class FetchSchedule {
     for (const [n, e] of this.entries) if (name === undefined || n === name) e.forced = true;
   }
 
-  /** Sources to fetch now, their forced flags cleared. */
+  /** Sources to fetch now, their forced flags cleared; a forced source fetched too recently waits. */
   takeDue(): string[] {
     const now = this.clock.now();
+    const min = this.opts.minFetchIntervalMs ?? 1000;
     const out: string[] = [];
     for (const [n, e] of this.entries) {
-      if (e.forced || e.dueAt <= now) {
-        e.forced = false;
-        out.push(n);
+      if (!(e.forced || e.dueAt <= now)) continue;
+      if (e.lastTakenAt !== undefined && now - e.lastTakenAt < min) {
+        // Stays forced, and due when the minimum interval has passed: one more fetch, not one per trigger.
+        if (e.forced) e.dueAt = Math.min(e.dueAt, e.lastTakenAt + min);
+        continue;
       }
+      e.forced = false;
+      e.lastTakenAt = now;
+      out.push(n);
     }
     return out.sort();
   }
@@ -111,7 +124,8 @@ export class FetchSchedule {
   /** The earliest due time, if any source is scheduled. */
   next(): number | undefined {
     let next = Infinity;
-    for (const e of this.entries.values()) next = Math.min(next, e.forced ? 0 : e.dueAt);
+    const min = this.opts.minFetchIntervalMs ?? 1000;
+    for (const e of this.entries.values()) next = Math.min(next, e.forced ? Math.max(0, (e.lastTakenAt ?? -Infinity) + min) : e.dueAt);
     return Number.isFinite(next) ? next : undefined;
   }
 

@@ -5,6 +5,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export class SourceMetrics {
   readonly commitToLive: Histogram<'source'>;
+  readonly fetches: Counter<'source'>;
   readonly fetchFailures: Counter<'source' | 'reason'>;
   readonly applyFailures: Counter<'source' | 'reason'>;
   readonly revisionInfo: Gauge<'source' | 'revision'>;
@@ -15,11 +16,12 @@ export class SourceMetrics {
     const registers = [registry];
     this.commitToLive = new Histogram({
       name: 'portico_source_commit_to_live_seconds',
-      help: 'Time from a commit (committer date) to its configuration serving traffic',
+      help: 'Time from when Portico first saw a revision to its configuration serving traffic',
       labelNames: ['source'],
       buckets: [0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600],
       registers,
     });
+    this.fetches = new Counter({ name: 'portico_source_fetches_total', help: 'Fetches started, by source (bursts of webhooks coalesce into few)', labelNames: ['source'], registers });
     this.fetchFailures = new Counter({ name: 'portico_source_fetch_failures_total', help: 'Failed fetches by source and reason', labelNames: ['source', 'reason'], registers });
     this.applyFailures = new Counter({
       name: 'portico_source_apply_failures_total',

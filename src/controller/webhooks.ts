@@ -14,6 +14,11 @@ export interface WebhookOptions {
   readonly maxBodyBytes?: number;
   /** How long delivery ids are remembered for replay detection (default 1 h). */
   readonly replayTtlMs?: number;
+  /**
+   * How long an identical body (same provider, source and bytes) is answered as a duplicate
+   * (default 60 s): a captured delivery replayed with a fresh delivery id triggers nothing new.
+   */
+  readonly identicalBodyWindowMs?: number;
   /** Generic provider: accepted clock skew of X-Portico-Timestamp (default 5 min). */
   readonly maxSkewMs?: number;
   /** Called for each accepted delivery: a source name from the URL (/hooks/github/NAME) or undefined. */
@@ -80,7 +85,10 @@ export class WebhookReceiver {
     const verdict = this.verify(provider, req, body);
     if (verdict !== 'ok') return this.answer(res, 401, 'signature check failed', verdict, provider);
     const id = this.deliveryId(provider, req);
-    if (id !== undefined && this.seen(`${provider}:${id}`)) return this.answer(res, 202, 'duplicate delivery ignored', 'replay', provider);
+    if (id !== undefined && this.seen(`${provider}:${id}`, this.opts.replayTtlMs ?? 3_600_000)) return this.answer(res, 202, 'duplicate delivery ignored', 'replay', provider);
+    // The same push delivered again (a retry, or a captured delivery with a fresh id) asks for nothing new.
+    const bodyKey = `body:${provider}:${m[2] ?? '*'}:${createHash('sha256').update(body).digest('hex')}`;
+    if (this.seen(bodyKey, this.opts.identicalBodyWindowMs ?? 60_000)) return this.answer(res, 202, 'identical delivery ignored', 'identical', provider);
     this.opts.trigger(m[2]);
     return this.answer(res, 202, 'fetch scheduled', 'accepted', provider);
   };
@@ -154,16 +162,16 @@ export class WebhookReceiver {
     return id && id.length <= 200 ? id : undefined;
   }
 
-  /** Remembers a delivery id; true if it was already seen within the TTL. */
-  private seen(key: string): boolean {
+  /** Remembers a key until `ttl` passes; true if it was already seen within it. */
+  private seen(key: string, ttl: number): boolean {
     const now = Date.now();
-    const ttl = this.opts.replayTtlMs ?? 3_600_000;
-    const at = this.deliveries.get(key);
-    if (at !== undefined && now - at < ttl) return true;
-    this.deliveries.set(key, now);
+    const entry = this.deliveries.get(key);
+    if (entry !== undefined && now < entry) return true;
+    this.deliveries.delete(key);
+    this.deliveries.set(key, now + ttl);
     // Oldest first in insertion order: expire, then bound the size.
-    for (const [k, t] of this.deliveries) {
-      if (now - t < ttl && this.deliveries.size <= MAX_REMEMBERED_DELIVERIES) break;
+    for (const [k, until] of this.deliveries) {
+      if (now < until && this.deliveries.size <= MAX_REMEMBERED_DELIVERIES) break;
       this.deliveries.delete(k);
     }
     return false;

@@ -25,7 +25,10 @@ export interface ServeOptions {
   readonly admin: { readonly host: string; readonly port: number };
   /** Names the admin API answers for besides loopback names, IP addresses and its bound name (`--admin-host`). */
   readonly adminHosts?: readonly string[];
-  /** 0 or 1: serve in this process; N > 1: a primary and N workers. */
+  /**
+   * 0: serve in this process; N ≥ 1: a primary and N workers. With workers, a burst of webhooks
+   * (fetches, parsing, compiling) runs in the primary and never on a serving event loop.
+   */
   readonly workers: number;
   /** Overrides IRGlobal.limits.drainTimeoutMs. */
   readonly drainTimeoutMs?: number;
@@ -93,7 +96,7 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
     // the upstream client parses with it; the client side alone could fall back to node:http
     return startupFailed(undefined, 'PORTICO_ERR_NO_LLHTTP', `node:http's llhttp parser is not usable on this Node.js (${LLHTTP_SUPPORT.parser})`);
   }
-  const pooled = options.workers > 1;
+  const pooled = options.workers >= 1;
   const log = createProcessLog(pooled ? 'primary' : 'single');
   // Decided the same way in every worker; said once, here.
   const front = http1FrontChoice();

@@ -19,7 +19,7 @@ export function newGateway(): Gateway {
 
 /** A controller that polls only when a test asks (no timers), with a real Gateway as its sink. */
 export function newController(gateway: Gateway, opts: Omit<ControllerOptions, 'sink'>): Controller {
-  return new Controller({ poll: false, metrics: new SourceMetrics(), ...opts, sink: gateway });
+  return new Controller({ poll: false, minFetchIntervalMs: 0, metrics: new SourceMetrics(), ...opts, sink: gateway });
 }
 
 /** Runs one pass and waits until it (and any pass it queued) is done. */

@@ -1,7 +1,7 @@
 // Webhook receivers on a real admin server (case 24): signatures per provider, secret rotation,
 // replays, size cap before the HMAC, and a burst of deliveries coalescing into few fetches.
 
-import { after, before, describe, it } from 'node:test';
+import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { mkdirSync } from 'node:fs';
@@ -48,7 +48,11 @@ before(async () => {
 after(() => admin.close());
 
 describe('webhook signatures (case 24)', () => {
-  const body = JSON.stringify({ ref: 'refs/heads/main', after: '0'.repeat(40) });
+  // Each delivery's body differs, as real pushes do: identical bodies are answered as duplicates.
+  let n = 0;
+  const bodyOf = () => JSON.stringify({ ref: 'refs/heads/main', after: (n++).toString(16).padStart(40, '0') });
+  let body = bodyOf();
+  beforeEach(() => (body = bodyOf()));
 
   it('GitHub: a valid X-Hub-Signature-256 triggers a fetch; missing or wrong ones get 401 and trigger nothing', async () => {
     const n = triggered.length;
@@ -82,16 +86,26 @@ describe('webhook signatures (case 24)', () => {
     assert.equal(triggered.length, n);
   });
 
+  it('ignores the same body delivered again under a fresh delivery id (a captured delivery replayed)', async () => {
+    const n = triggered.length;
+    assert.equal(await post(adminPort, '/hooks/github', body, { 'x-hub-signature-256': githubSignature(SECRET, body), 'x-github-delivery': 'capture-1' }), 202);
+    assert.equal(await post(adminPort, '/hooks/github', body, { 'x-hub-signature-256': githubSignature(SECRET, body), 'x-github-delivery': 'capture-2' }), 202);
+    assert.equal(triggered.length, n + 1, 'one fetch for one push, however often it is replayed');
+  });
+
   it('GitLab token, Gitea signature and the generic timestamped HMAC', async () => {
     const n = triggered.length;
+    const other = bodyOf();
+    const third = bodyOf();
     assert.equal(await post(adminPort, '/hooks/gitlab', body, { 'x-gitlab-token': 'nope' }), 401);
     assert.equal(await post(adminPort, '/hooks/gitlab', body, { 'x-gitlab-token': SECRET, 'x-gitlab-event-uuid': 'gl-1' }), 202);
-    assert.equal(await post(adminPort, '/hooks/gitea', body, { 'x-gitea-signature': giteaSignature('wrong-secret-000', body) }), 401);
-    assert.equal(await post(adminPort, '/hooks/gitea/shop', body, { 'x-gitea-signature': giteaSignature(SECRET, body), 'x-gitea-delivery': 'gt-1' }), 202);
+    assert.equal(await post(adminPort, '/hooks/gitea', other, { 'x-gitea-signature': giteaSignature('wrong-secret-000', other) }), 401);
+    assert.equal(await post(adminPort, '/hooks/gitea/shop', other, { 'x-gitea-signature': giteaSignature(SECRET, other), 'x-gitea-delivery': 'gt-1' }), 202);
     const now = Math.floor(Date.now() / 1000);
-    assert.equal(await post(adminPort, '/hooks/generic', body, { 'x-portico-timestamp': String(now), 'x-portico-signature': genericSignature(SECRET, now, body) }), 202);
+    assert.equal(await post(adminPort, '/hooks/generic', third, { 'x-portico-timestamp': String(now), 'x-portico-signature': genericSignature(SECRET, now, third) }), 202);
     const old = now - 3600;
-    assert.equal(await post(adminPort, '/hooks/generic', body, { 'x-portico-timestamp': String(old), 'x-portico-signature': genericSignature(SECRET, old, body) }), 401, 'a stale timestamp is refused');
+    const fourth = bodyOf();
+    assert.equal(await post(adminPort, '/hooks/generic', fourth, { 'x-portico-timestamp': String(old), 'x-portico-signature': genericSignature(SECRET, old, fourth) }), 401, 'a stale timestamp is refused');
     assert.deepEqual(triggered.slice(n), [undefined, 'shop', undefined], 'the source named in the path is the only thing taken from the request');
   });
 

@@ -255,7 +255,7 @@ for (const [name, sc] of Object.entries(scenarios)) {
     const w = makeWorld(`s${n++}`, shopExtra);
     const stateDir = join(w.central.root, 'state');
     const { state, sink } = capture();
-    const controller = new Controller({ roots: [rootSource('ops', w.central.bare)], stateDir, sink, poll: false });
+    const controller = new Controller({ roots: [rootSource('ops', w.central.bare)], stateDir, sink, poll: false, minFetchIntervalMs: 0 });
     try {
       await controller.start();
       for (const step of sc.earlier ?? []) {
