@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtemp, rm, writeFile, unlink } from 'node:fs/promises';
+import { mkdtemp, rename, rm, writeFile, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { request } from './http-client.js';
@@ -94,9 +94,17 @@ data:
     return this.write(`mapping-${name}.yaml`, mappingYaml(name, prefix, upstreamPort));
   }
 
-  write(file: string, text: string): Promise<void> {
-    return writeFile(join(this.path, file), text);
+  /**
+   * Written beside the folder, then renamed into it: the watching process never reads a file that
+   * is half written (an empty listener.yaml would be a valid configuration without the listener).
+   */
+  async write(file: string, text: string): Promise<void> {
+    const staged = `${this.path}.staged-${++ConfigDir.staged}`;
+    await writeFile(staged, text);
+    await rename(staged, join(this.path, file));
   }
+
+  private static staged = 0;
 
   remove(file: string): Promise<void> {
     return unlink(join(this.path, file));
