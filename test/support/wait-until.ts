@@ -7,6 +7,7 @@ import type { EventEmitter } from 'node:events';
 // running on the real clock while the product's clock is the test's to move.
 const realSetTimeout = globalThis.setTimeout;
 const realClearTimeout = globalThis.clearTimeout;
+const realSetImmediate = globalThis.setImmediate;
 
 /** How long a wait lasts before it fails, unless the caller says otherwise: generous for a busy machine. */
 export const WAIT_BOUND_MS = 20_000;
@@ -21,7 +22,7 @@ export class WaitTimeout extends Error {
  * gateway sharing its loop, has been read by then. A count of turns, never a time.
  */
 export function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
+  return new Promise((resolve) => realSetImmediate(resolve));
 }
 
 /** One source of wake-ups: an emitter and the events after which the condition may have changed. */
