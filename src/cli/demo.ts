@@ -67,13 +67,15 @@ function git(cwd: string, args: string[]): void {
   execFileSync('git', args, { cwd, env: { ...process.env, ...DEMO_GIT_ENV }, stdio: 'ignore' });
 }
 
-function fillPlaceholders(dir: string, values: Record<string, string>): void {
+/** The ports the examples are written with (valid as shipped), and what the demo picked instead. */
+function rewritePorts(dir: string, values: Record<string, string>): void {
+  const shipped: Record<string, string> = { 'port: 8080': `port: ${values.GATEWAY_PORT}`, '127.0.0.1:9001': `127.0.0.1:${values.WELCOME}`, '127.0.0.1:9002': `127.0.0.1:${values.SHOP_V1}`, '127.0.0.1:9003': `127.0.0.1:${values.SHOP_V2}`, '127.0.0.1:9004': `127.0.0.1:${values.SEARCH}` };
   for (const name of readdirSync(dir)) {
     const p = join(dir, name);
-    if (statSync(p).isDirectory()) fillPlaceholders(p, values);
+    if (statSync(p).isDirectory()) rewritePorts(p, values);
     else if (/\.(ya?ml|json)$/.test(name)) {
       let text = readFileSync(p, 'utf8');
-      for (const [k, v] of Object.entries(values)) text = text.split(`__${k}__`).join(v);
+      for (const [k, v] of Object.entries(shipped)) text = text.split(k).join(v);
       writeFileSync(p, text);
     }
   }
@@ -82,7 +84,7 @@ function fillPlaceholders(dir: string, values: Record<string, string>): void {
 /** Copies an example folder into a new repository with one commit; the demo identity is set locally. */
 function makeRepo(example: string, dest: string, values: Record<string, string>): void {
   cpSync(join(EXAMPLES, example), dest, { recursive: true });
-  fillPlaceholders(dest, values);
+  rewritePorts(dest, values);
   git(dest, ['init', '-q', '-b', 'main']);
   git(dest, ['config', 'user.name', DEMO_GIT_ENV.GIT_AUTHOR_NAME]);
   git(dest, ['config', 'user.email', DEMO_GIT_ENV.GIT_AUTHOR_EMAIL]);

@@ -23,7 +23,7 @@ import { AuditHistory, type HistoryEntry, type HistoryProblem } from './history.
 import { LastKnownGoodStore, LkgCorruptError, type LkgSource } from './last-known-good.js';
 import { problemKey, reconcile, SECRETS_SOURCE, type CompileInputs, type Decision, type ReconcileOutput, type RevisionFacts, type ServedSource, type Snapshot } from './reconcile.js';
 import { SYSTEM_CLOCK, FetchSchedule, type Clock } from './scheduler.js';
-import { createDriver, type DriverOptions, type SourceDriver } from './source-drivers.js';
+import { createDriver, plainFolderOf, type DriverOptions, type SourceDriver } from './source-drivers.js';
 import { sameLocation, type DeclaredSource } from './source-kind.js';
 import type { SourceMetrics } from './source-metrics.js';
 
@@ -497,7 +497,7 @@ export class Controller {
       const fresh: SourceRuntime[] = [];
       for (const decl of out.declared.values()) {
         // Offline commands on disk read team folders (--local) but do not reach for team repositories.
-        if (this.opts.fetchTeams === false && decl.kind !== 'directory') continue;
+        if (this.opts.fetchTeams === false && decl.kind !== 'directory' && plainFolderOf(decl) === undefined) continue;
         const rt = this.ensureRuntime(decl);
         if (!tried.has(decl.spec.name) && !rt.fetching && rt.desired === undefined) {
           tried.add(decl.spec.name);

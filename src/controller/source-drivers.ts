@@ -1,9 +1,9 @@
 // Fetching, one driver per kind of source: a git repository (a branch, or a pinned ref) or a folder on
 // this machine. Each turns "what is there now" into a revision id and a whole, pinned Snapshot.
 
-import { watch, type FSWatcher } from 'node:fs';
+import { existsSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 import { createHash } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import { problem } from '../api/problems.js';
@@ -38,7 +38,27 @@ export interface DriverOptions {
 }
 
 export function createDriver(decl: DeclaredSource, opts: DriverOptions): SourceDriver {
-  return decl.kind === 'directory' ? new DirectoryDriver(decl, opts) : new GitDriver(decl, opts);
+  if (decl.kind === 'directory') return new DirectoryDriver(decl, opts);
+  const folder = plainFolderOf(decl);
+  // A Source whose url is a folder on this machine that is no git repository is read as a folder.
+  return folder !== undefined ? new DirectoryDriver({ ...decl, spec: { ...decl.spec, url: folder } }, opts) : new GitDriver(decl, opts);
+}
+
+/**
+ * The folder a git-kind declaration names when its url is a local path to a folder that is not a git
+ * repository (the examples, a checkout's subfolder): `url/path`. Undefined for anything git can fetch.
+ */
+export function plainFolderOf(decl: DeclaredSource): string | undefined {
+  const url = decl.spec.url;
+  if (!url.startsWith('/')) return undefined;
+  try {
+    if (!statSync(url).isDirectory()) return undefined;
+  } catch {
+    return undefined;
+  }
+  // A work tree (.git) or a bare repository (HEAD beside objects/) is git's.
+  if (existsSync(join(url, '.git')) || (existsSync(join(url, 'HEAD')) && existsSync(join(url, 'objects')))) return undefined;
+  return decl.spec.path === '' ? url : join(url, decl.spec.path);
 }
 
 /** Snapshots kept per source: the served one and the newest candidate, with room for one more. */
@@ -97,6 +117,12 @@ export class GitDriver implements SourceDriver {
   close(): void {}
 }
 
+/** A file of a folder source as problems name it: relative to the working directory when inside it. */
+function shownPath(p: string): string {
+  const r = relative(process.cwd(), p);
+  return r === '' || r.startsWith('..') || isAbsolute(r) ? p : r;
+}
+
 /**
  * A folder: its revision is the hash of its files' paths and contents, so the same files give the
  * same revision on every replica and after a restart. Edits are noticed by file events, with a slow
@@ -130,8 +156,8 @@ export class DirectoryDriver implements SourceDriver {
       this.snapshots.set(revision, {
         source: this.decl.spec.name,
         revision,
-        files: tree.files.map((f) => ({ path: f.path, content: isUtf8(f.content) ? f.content.toString('utf8') : f.content })),
-        problems: tree.problems.map((p) => problem(p.code, p.message, { source: this.decl.spec.name, path: p.path, line: 0, col: 0 })),
+        files: tree.files.map((f) => ({ path: shownPath(f.path), content: isUtf8(f.content) ? f.content.toString('utf8') : f.content })),
+        problems: tree.problems.map((p) => problem(p.code, p.message, { source: this.decl.spec.name, path: shownPath(p.path), line: 0, col: 0 })),
       });
     }
     this.fingerprint = await this.computeFingerprint();

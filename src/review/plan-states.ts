@@ -13,6 +13,7 @@ import { sha256 } from '../ir/canonical.js';
 import { readTree } from '../load/file-tree.js';
 import { reconcile, type CompileInputs, type Decision, type ReconcileOptions, type RevisionFacts, type ServedSource, type Snapshot } from '../controller/reconcile.js';
 import { gatherFacts } from '../controller/signature-policy.js';
+import { plainFolderOf } from '../controller/source-drivers.js';
 import { DEFAULT_INTERVAL_MS } from '../controller/controller.js';
 import type { DeclaredSource } from '../controller/source-kind.js';
 import { GitSource } from '../sources/git-source.js';
@@ -203,7 +204,11 @@ async function readSide(spec: SideSpec, reader: PlanReader, opts: StateOptions):
   const h = sha256(JSON.stringify([revisions, files.map((f) => [f.path, typeof f.content === 'string' ? sha256(f.content) : sha256(f.content.toString('base64'))])]));
   const central: Snapshot = { source: CENTRAL, revision: `sha256:${h}`, files, problems };
   // The central state is compared by content: its own history rules (serve's --verify, --on-force-push) are not predicted here.
-  const centralDecl: DeclaredSource = { spec: { name: CENTRAL, url: resolve(opts.repo), branch: '', path: '' }, kind: 'directory', intervalMs: Infinity, onForcePush: 'refuse' };
+  // Relative Source URLs resolve as serve resolves them: next to the folder given (as --config does),
+  // or next to the repository for REF items (as --source does).
+  const firstDisk = revisions.find((r) => r.startsWith('dir:'));
+  const declaring = firstDisk !== undefined && revisions.every((r) => r.startsWith('dir:')) ? firstDisk.slice(4) : resolve(opts.repo);
+  const centralDecl: DeclaredSource = { spec: { name: CENTRAL, url: declaring, branch: '', path: '' }, kind: 'directory', intervalMs: Infinity, onForcePush: 'refuse' };
   const teams = new Map<string, { snapshot: Snapshot; spec: GitSourceSpec; label: string }>();
   for (const [name, value] of [...spec.sources].sort(([x], [y]) => (x < y ? -1 : 1))) {
     const { location, ref, path } = await splitLocation(value);
@@ -264,15 +269,16 @@ async function settle(
         labels.push(given.label);
         continue;
       }
-      if (decl.kind === 'directory') {
-        const tree = await readTree([decl.spec.url]);
+      const folder = decl.kind === 'directory' ? decl.spec.url : plainFolderOf(decl);
+      if (folder !== undefined) {
+        const tree = await readTree([folder]);
         snapshots.set(name, {
           source: name,
           revision: `sha256:${sha256(JSON.stringify(tree.files.map((f) => [f.path, f.content.toString('base64')])))}`,
           files: tree.files.map((f) => ({ path: f.path, content: isUtf8(f.content) ? f.content.toString('utf8') : f.content })),
           problems: tree.problems.map((p) => problem(p.code, p.message, { source: name, path: p.path, line: 0, col: 0 })),
         });
-        labels.push(`${name} (folder ${decl.spec.url})`);
+        labels.push(`${name} (folder ${folder})`);
         continue;
       }
       const pin = sideSpec.pins?.get(name) ?? decl.pin;
