@@ -22,4 +22,15 @@ export default tseslint.config(
       'no-empty': ['error', { allowEmptyCatch: true }],
     },
   },
+  {
+    // The diagnostics page's script runs in the browser.
+    files: ['src/admin/diag-ui/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: {
+        document: 'readonly', window: 'readonly', location: 'readonly', history: 'readonly', sessionStorage: 'readonly',
+        performance: 'readonly', Node: 'readonly', URLSearchParams: 'readonly', fetch: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly',
+      },
+    },
+  },
 );

@@ -2,9 +2,12 @@
 // configuration and routes, Emissary's probe paths, and handlers other parts register (status, hooks).
 
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
-import { METRICS_CONTENT_TYPE } from './metrics.js';
+import { METRICS_CONTENT_TYPE, type MetricsJSON } from './metrics.js';
 import { redactPEM } from './config-view.js';
+import { isPublicAdminPath, type AdminTLS, type BearerToken } from './admin-access.js';
+import type { ClusterHealth } from '../dataplane/upstream-health.js';
 
 /** What the admin server reads; supplied by the serving process. */
 export interface AdminView {
@@ -13,6 +16,12 @@ export interface AdminView {
   config(): unknown;
   routes(): unknown;
   metrics(): Promise<string>;
+  /** The served generation (the diagnostics page). */
+  served?(): { generation: number; hash: string; appliedAt: string } | undefined;
+  /** Every upstream cluster's health, across workers. */
+  upstreams?(): Promise<ClusterHealth[]>;
+  /** The traffic registries as JSON (this process's and each worker's), for request rates. */
+  trafficJSON?(): Promise<MetricsJSON[]>;
 }
 
 export type AdminHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
@@ -54,6 +63,10 @@ function sendText(res: ServerResponse, status: number, text: string, type = 'tex
 export interface AdminServerOptions {
   /** Further names the admin API answers for (`--admin-host`), besides loopback names, IP literals and the bound name. */
   readonly hosts?: readonly string[];
+  /** Every request but probes and the page's static files needs `Authorization: Bearer TOKEN`. */
+  readonly token?: BearerToken;
+  /** Serve HTTPS and let in only clients with a certificate signed by `ca` (mTLS). */
+  readonly tls?: AdminTLS;
 }
 
 /** A host name as `--admin-host` takes it: DNS labels, or an IP address (no port). */
@@ -76,15 +89,24 @@ export class AdminServer {
   private readonly server: http.Server;
   private readonly registered: Registered[] = [];
   private readonly names = new Set(['localhost']);
+  private readonly token: BearerToken | undefined;
+  readonly scheme: 'http' | 'https';
 
-  constructor(private readonly view: AdminView, options: AdminServerOptions = {}) {
+  constructor(readonly view: AdminView, options: AdminServerOptions = {}) {
     for (const h of options.hosts ?? []) this.names.add(bareName(h));
-    this.server = http.createServer({ headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1000, maxHeaderSize: 16384 }, (req, res) => {
+    this.token = options.token;
+    const settings = { headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1000, maxHeaderSize: 16384 };
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
       void this.handle(req, res).catch(() => {
         if (!res.headersSent) sendJSON(res, 500, { error: 'internal error' });
         else res.destroy();
       });
-    });
+    };
+    // With mTLS the handshake itself refuses a client without a certificate from the CA.
+    this.scheme = options.tls ? 'https' : 'http';
+    this.server = options.tls
+      ? https.createServer({ ...settings, cert: options.tls.cert, key: options.tls.key, ca: options.tls.ca, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' }, onRequest)
+      : http.createServer(settings, onRequest);
     this.server.keepAliveTimeout = 5000;
   }
 
@@ -100,6 +122,11 @@ export class AdminServer {
     this.registered.push({ prefix, handler, methods });
     // Longest prefix first so /api/v1/status/x goes to the most specific handler.
     this.registered.sort((a, b) => b.prefix.length - a.prefix.length);
+  }
+
+  /** Upstream health as the serving processes see it (empty when the view has none). */
+  upstreams(): Promise<ClusterHealth[]> {
+    return this.view.upstreams?.() ?? Promise.resolve([]);
   }
 
   listen(host: string, port: number): Promise<{ host: string; port: number }> {
@@ -127,7 +154,12 @@ export class AdminServer {
     const reg = this.registered.find((r) => url.pathname === r.prefix || url.pathname.startsWith(r.prefix.endsWith('/') ? r.prefix : r.prefix + '/'));
     // Webhook receivers are exempt: git hosts call them by the replica's public name, whatever it is,
     // and each delivery proves itself with the shared secret; they only ever trigger a fetch.
-    if (reg?.prefix.startsWith('/hooks/') !== true && !this.hostAllowed(req.headers.host)) return sendJSON(res, 421, MISDIRECTED);
+    const hook = reg?.prefix.startsWith('/hooks/') === true;
+    if (!hook && !this.hostAllowed(req.headers.host)) return sendJSON(res, 421, MISDIRECTED);
+    if (!hook && this.token && !isPublicAdminPath(url.pathname, url.searchParams) && !this.token.accepts(req.headers.authorization)) {
+      res.setHeader('www-authenticate', 'Bearer realm="portico-admin"');
+      return sendJSON(res, 401, { error: 'this admin address needs Authorization: Bearer TOKEN' });
+    }
     if (reg) {
       if (!reg.methods.includes(method)) return this.notAllowed(res, reg.methods);
       return reg.handler(req, res, url);

@@ -11,9 +11,14 @@ export interface Origin {
   /** 1-based line and column; 0 when unknown. */
   readonly line: number;
   readonly col: number;
+  /**
+   * The path names an object in a Kubernetes cluster ("Mapping shop/orders"), not a file: it is shown
+   * without line and column, which would point into Portico's own serialisation of the object.
+   */
+  readonly object?: true;
 }
 
 export function formatOrigin(o: Origin): string {
   const src = o.source ? `${o.source}${o.revision ? '@' + o.revision.slice(0, 12) : ''}:` : '';
-  return `${src}${o.path}:${o.line}:${o.col}`;
+  return o.object ? `${src}${o.path}` : `${src}${o.path}:${o.line}:${o.col}`;
 }

@@ -26,13 +26,19 @@ export const SOURCE_USAGE = `  PATH...                  files and folders of con
   --secrets DIR            the secrets directory serve is given, so that references to it resolve
                            (TLS material and header values; nothing read from it is printed)`;
 
-function named(flag: string, arg: string, what: string): [string, string] {
+/** NAME=VALUE for --local and --pin (serve, plan and the offline commands take them alike). */
+export function namedSourceValue(flag: string, arg: string, what: string): [string, string] {
   const eq = arg.indexOf('=');
   if (eq <= 0 || eq === arg.length - 1) throw new UsageError(`${flag} '${arg}': expected NAME=${what}`);
   const name = arg.slice(0, eq);
   const err = validateSourceName(name);
   if (err) throw new UsageError(`${flag} '${arg}': ${err}`);
   return [name, arg.slice(eq + 1)];
+}
+
+/** A --pin ref: a branch, tag, ref or commit id, never something git would read as an option. */
+export function checkPinRef(arg: string, ref: string): void {
+  if (!/^[A-Za-z0-9._/~^@{}+-]{1,200}$/.test(ref) || ref.startsWith('-')) throw new UsageError(`--pin '${arg}': '${ref}' is not a valid ref or commit`);
 }
 
 export interface SourceValues {
@@ -57,13 +63,13 @@ export function offlineOptions(paths: readonly string[], v: SourceValues, extra:
   if (paths.length === 0 && roots.length === 0) throw new UsageError(`missing configuration PATH (or --source NAME=URL)`);
   const localTeams: Record<string, string> = {};
   for (const a of v.local ?? []) {
-    const [n, d] = named('--local', a, 'DIR');
+    const [n, d] = namedSourceValue('--local', a, 'DIR');
     localTeams[n] = resolve(d);
   }
   const pins: Record<string, string> = {};
   for (const a of v.pin ?? []) {
-    const [n, r] = named('--pin', a, 'REF');
-    if (!/^[A-Za-z0-9._/~^@{}+-]{1,200}$/.test(r) || r.startsWith('-')) throw new UsageError(`--pin '${a}': '${r}' is not a valid ref or commit`);
+    const [n, r] = namedSourceValue('--pin', a, 'REF');
+    checkPinRef(a, r);
     pins[n] = r;
   }
   return {

@@ -4,21 +4,23 @@
 import os from 'node:os';
 import { isIP } from 'node:net';
 import { readFileSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseAdminAddress, AdminAddressError, isAdminHostName } from '../admin/admin-server.js';
+import { isLoopbackHost, readAdminTLS, type AdminAccessOptions } from '../admin/admin-access.js';
 import type { ServeOptions } from '../serve/serve-process.js';
-import type { SourcesOptions } from '../controller/provider.js';
+import type { KubernetesServeOptions, SourcesOptions } from '../controller/provider.js';
 import { DEFAULT_INTERVAL_MS } from '../controller/controller.js';
-import { parseDuration, type DeclaredSource } from '../controller/source-kind.js';
+import { kubernetesUrl, parseDuration, type DeclaredSource } from '../controller/source-kind.js';
 import type { VerifyMode } from '../sources/commit-signatures.js';
 import { makeSourceSpec, parseSourceArg, SourceSpecError, validateSourceName } from '../sources/source-spec.js';
 import { parse, UsageError } from './args.js';
+import { checkPinRef, namedSourceValue } from './offline-args.js';
 import { CommandError } from './command-errors.js';
 
 /** A line of an SSH allowed-signers file: principals, optional options, then a key type and key. */
 const SIGNER_LINE = /(^|\s)(ssh-[a-z0-9-]+|ecdsa-sha2-[a-z0-9-]+|sk-[a-z0-9@.-]+)\s+[A-Za-z0-9+/=]+/;
 
-export const SERVE_USAGE = `usage: portico serve (--config [NAME=]DIR | --source NAME=URL[#BRANCH][:PATH])... [options]
+export const SERVE_USAGE = `usage: portico serve (--config [NAME=]DIR | --source NAME=URL[#BRANCH][:PATH] | --kubernetes NAME=NAMESPACE)... [options]
 
 sources (each one a named root of the same reconcile; see docs/gitops.md "How sources compose"):
   --config [NAME=]DIR    a folder of policy files (repeatable; NAME defaults to "dir"); watched, every
@@ -31,6 +33,16 @@ sources (each one a named root of the same reconcile; see docs/gitops.md "How so
                          repository, under the same claims
   --pin TEAM=REF         fetch team source TEAM at a ref or commit (e.g. refs/pull/12/head) instead of
                          its branch
+  --kubernetes NAME=NAMESPACE
+                         a namespace of a Kubernetes cluster as a root source (repeatable): its
+                         Mappings, Hosts, ... and Sources (portico.dev/v1alpha1), which may declare
+                         team namespaces (spec.kubernetes); see docs/kubernetes.md
+  --kubeconfig FILE      the cluster Kubernetes sources read (default: the pod's service account in a
+                         cluster, else $KUBECONFIG or ~/.kube/config); --kube-context NAME picks a context
+  --identity ID          this replica's name in the status-writer Lease (default $POD_NAME, else host-pid)
+  --lease NS/NAME|off    the Lease that elects the one replica writing resource statuses (default
+                         $POD_NAMESPACE/portico-status-writer); off: this process writes without one
+  --no-status            never write resource statuses
   --secrets DIR          secrets directory laid out as mounted Kubernetes Secrets (DIR/NAME/tls.crt,
                          tls.key, ca.crt, or any key for header values): Hosts and TLSContexts in git
                          name entries as they name Secrets; cert_chain_file & co. resolve inside it
@@ -55,6 +67,14 @@ serving:
   --admin HOST:PORT      read-only admin API address (default 127.0.0.1:8877; port 0 = any free port)
   --admin-host NAME      a further Host name the admin API answers for (repeatable); it always
                          answers for localhost, IP addresses and the --admin name, others get 421
+  --admin-token-file FILE
+                         the admin address asks for Authorization: Bearer TOKEN (FILE holds it;
+                         re-read when it changes); needed, or mTLS, when --admin is not loopback
+  --admin-token-secret NAME/KEY
+                         the same with the token in the secrets directory (--secrets DIR: DIR/NAME/KEY)
+  --admin-tls-secret NAME
+                         serve the admin address over HTTPS and let in only clients whose certificate
+                         the CA signs (DIR/NAME/tls.crt, tls.key, ca.crt of --secrets DIR)
   --workers N            worker processes that serve traffic (default: one per core); fetching, parsing
                          and compiling stay in the main process, off their event loops. 0 serves in
                          the main process itself (for development and tests)
@@ -87,11 +107,34 @@ const OPTIONS = {
   admin: { type: 'string' },
   bind: { type: 'string' },
   'admin-host': { type: 'string', multiple: true },
+  'admin-token-file': { type: 'string' },
+  'admin-token-secret': { type: 'string' },
+  'admin-tls-secret': { type: 'string' },
   workers: { type: 'string' },
   'drain-timeout': { type: 'string' },
   'access-log': { type: 'string' },
   'generation-header': { type: 'boolean' },
+  kubernetes: { type: 'string', multiple: true },
+  kubeconfig: { type: 'string' },
+  'kube-context': { type: 'string' },
+  identity: { type: 'string' },
+  lease: { type: 'string' },
+  'no-status': { type: 'boolean' },
 } as const;
+
+const NAMESPACE_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** `--kubernetes NAME=NAMESPACE`: a namespace as a root source. */
+export function parseKubernetesRoot(arg: string): { name: string; namespace: string } {
+  const eq = arg.indexOf('=');
+  if (eq <= 0) throw new UsageError(`--kubernetes '${arg}': expected NAME=NAMESPACE`);
+  const name = arg.slice(0, eq);
+  const namespace = arg.slice(eq + 1);
+  const err = validateSourceName(name);
+  if (err) throw new UsageError(`--kubernetes '${arg}': ${err}`);
+  if (namespace.length > 63 || !NAMESPACE_RE.test(namespace)) throw new UsageError(`--kubernetes '${arg}': '${namespace}' is not a namespace name`);
+  return { name, namespace };
+}
 
 function intArg(flag: string, value: string | undefined, min: number): number {
   if (value === undefined || !/^\d+$/.test(value) || Number(value) < min) throw new UsageError(`${flag} needs an integer >= ${min}, got '${value ?? ''}'`);
@@ -112,14 +155,31 @@ export function sizeArg(flag: string, v: string): number {
   return n;
 }
 
-/** NAME=VALUE for --local and --pin. */
-function namedArg(flag: string, arg: string, what: string): [string, string] {
-  const eq = arg.indexOf('=');
-  if (eq <= 0 || eq === arg.length - 1) throw new UsageError(`${flag} '${arg}': expected NAME=${what}`);
-  const name = arg.slice(0, eq);
-  const err = validateSourceName(name);
-  if (err) throw new UsageError(`${flag} '${arg}': ${err}`);
-  return [name, arg.slice(eq + 1)];
+/**
+ * The admin address's access control. Off loopback it is required: the page, the configuration and
+ * the history would otherwise be open to whoever reaches the address.
+ */
+function adminAccessArgs(v: { 'admin-token-file'?: string; 'admin-token-secret'?: string; 'admin-tls-secret'?: string }, adminHost: string, secretsDir: string | undefined): AdminAccessOptions | undefined {
+  const tokenFile = v['admin-token-file'];
+  const tokenSecret = v['admin-token-secret'];
+  const tlsSecret = v['admin-tls-secret'];
+  if (tokenFile !== undefined && tokenSecret !== undefined) throw new UsageError('give --admin-token-file or --admin-token-secret, not both');
+  if ((tokenSecret !== undefined || tlsSecret !== undefined) && secretsDir === undefined) throw new UsageError(`${tokenSecret !== undefined ? '--admin-token-secret' : '--admin-tls-secret'} names an entry of the secrets directory: give --secrets DIR`);
+  let file = tokenFile;
+  if (tokenSecret !== undefined) {
+    const m = /^([A-Za-z0-9][A-Za-z0-9._-]*)\/([A-Za-z0-9._-]+)$/.exec(tokenSecret);
+    if (!m || m[2] === '..' || m[2] === '.') throw new UsageError(`--admin-token-secret needs NAME/KEY (DIR/NAME/KEY of --secrets), got '${tokenSecret}'`);
+    file = join(secretsDir!, m[1]!, m[2]!);
+  }
+  if (tlsSecret !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(tlsSecret)) throw new UsageError(`--admin-tls-secret needs the NAME of a secrets directory entry, got '${tlsSecret}'`);
+  const tls = tlsSecret !== undefined ? readAdminTLS(secretsDir!, tlsSecret) : undefined;
+  if (file === undefined && tls === undefined) {
+    if (!isLoopbackHost(adminHost)) {
+      throw new UsageError(`--admin ${adminHost} is not a loopback address: protect it with --admin-token-file FILE, --admin-token-secret NAME/KEY or --admin-tls-secret NAME (see docs/reference/admin.md)`);
+    }
+    return undefined;
+  }
+  return { ...(file !== undefined ? { tokenFile: file } : {}), ...(tls ? { tls } : {}) };
 }
 
 export interface ParsedServe {
@@ -184,7 +244,12 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     }
     roots.push({ spec: { ...spec, branch: '', path: '' }, kind: 'directory', intervalMs, onForcePush: 'refuse' });
   }
-  if (roots.length === 0) throw new UsageError(`give --config DIR or --source NAME=URL#BRANCH:PATH`);
+  for (const k of v.kubernetes ?? []) {
+    const { name, namespace } = parseKubernetesRoot(k);
+    const kubernetes = { namespace };
+    roots.push({ spec: { name, url: kubernetesUrl(kubernetes), branch: '', path: '' }, kind: 'kubernetes', kubernetes, intervalMs, onForcePush: 'refuse' });
+  }
+  if (roots.length === 0) throw new UsageError(`give --config DIR, --source NAME=URL#BRANCH:PATH or --kubernetes NAME=NAMESPACE`);
   const names = roots.map((r) => r.spec.name);
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup) throw new UsageError(`two sources are named '${dup}': give each --source and --config its own NAME (--config NAME=DIR)`);
@@ -209,14 +274,14 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
 
   const localTeams: Record<string, string> = {};
   for (const arg of v.local ?? []) {
-    const [name, dir] = namedArg('--local', arg, 'DIR');
+    const [name, dir] = namedSourceValue('--local', arg, 'DIR');
     if (names.includes(name)) throw new UsageError(`--local '${arg}': '${name}' is a source named on the command line, not a team source`);
     localTeams[name] = resolve(cwd, dir);
   }
   const pins: Record<string, string> = {};
   for (const arg of v.pin ?? []) {
-    const [name, ref] = namedArg('--pin', arg, 'REF');
-    if (!/^[A-Za-z0-9._/~^@{}+-]{1,200}$/.test(ref) || ref.startsWith('-')) throw new UsageError(`--pin '${arg}': '${ref}' is not a valid ref or commit`);
+    const [name, ref] = namedSourceValue('--pin', arg, 'REF');
+    checkPinRef(arg, ref);
     if (localTeams[name] !== undefined) throw new UsageError(`--pin '${arg}': '${name}' is read from a folder (--local)`);
     pins[name] = ref;
   }
@@ -248,6 +313,27 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     if (!isDir) throw new UsageError(`--secrets: ${secretsDir} is not a directory`);
   }
 
+  const adminAccess = adminAccessArgs(v, admin.host, secretsDir);
+  let lease: KubernetesServeOptions['lease'] = { name: 'portico-status-writer', ...(env.POD_NAMESPACE ? { namespace: env.POD_NAMESPACE } : {}) };
+  if (v.lease !== undefined) {
+    if (v.lease === 'off') lease = 'off';
+    else {
+      const m = /^(?:([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/)?([a-z0-9]([-a-z0-9.]*[a-z0-9])?)$/.exec(v.lease);
+      if (!m) throw new UsageError(`--lease needs NAMESPACE/NAME, NAME or off, got '${v.lease}'`);
+      lease = { name: m[3]!, ...(m[1] ? { namespace: m[1] } : env.POD_NAMESPACE ? { namespace: env.POD_NAMESPACE } : {}) };
+    }
+  }
+  const identity = v.identity ?? env.POD_NAME ?? `${os.hostname()}-${process.pid}`;
+  if (identity === '' || identity.length > 253) throw new UsageError('--identity needs a name (at most 253 characters)');
+  if (v.kubeconfig === '') throw new UsageError('--kubeconfig needs a file');
+  const kubernetes: KubernetesServeOptions = {
+    ...(v.kubeconfig !== undefined ? { kubeconfig: resolve(cwd, v.kubeconfig) } : {}),
+    ...(v['kube-context'] !== undefined ? { context: v['kube-context'] } : {}),
+    identity,
+    lease,
+    writeStatus: v['no-status'] !== true,
+  };
+
   const hasGit = roots.some((r) => r.kind === 'git');
   const stateDir = v.state ?? (hasGit ? DEFAULT_STATE_DIR : undefined);
   return {
@@ -259,6 +345,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       ...(accessLog !== undefined ? { accessLog } : {}),
       exposeGeneration: v['generation-header'] === true,
       ...(bindAddress !== undefined ? { bindAddress } : {}),
+      ...(adminAccess ? { adminAccess } : {}),
     },
     sources: {
       roots,
@@ -271,6 +358,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       ...(Object.keys(pins).length > 0 ? { pins } : {}),
       ...(Object.keys(localTeams).length > 0 ? { localTeams } : {}),
       ...(secretsDir !== undefined ? { secretsDir } : {}),
+      kubernetes,
     },
   };
 }

@@ -4,7 +4,8 @@
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import type { BuildRuntime } from '../dataplane/runtime-types.js';
 import { serve } from '../serve/serve-process.js';
-import { SourcesProvider } from '../controller/provider.js';
+import { SourcesProvider, type SourcesOptions } from '../controller/provider.js';
+import { defaultKubeconfigPath, inClusterConnection, kubeconfigConnection } from '../kubernetes/kube-client.js';
 import { withUsage } from './args.js';
 import { CommandError } from './command-errors.js';
 import { parseServeArgs, SERVE_USAGE } from './serve-options.js';
@@ -26,10 +27,20 @@ function checkStateDir(dir: string): void {
   }
 }
 
+/** A kubeconfig given but unusable, or a cluster root with no way to reach a cluster: one line before anything starts. */
+function checkKubernetes(sources: SourcesOptions): void {
+  const k = sources.kubernetes;
+  if (k?.kubeconfig !== undefined) kubeconfigConnection(k.kubeconfig, k.context);
+  if (sources.roots.some((r) => r.kind === 'kubernetes') && k?.kubeconfig === undefined && !inClusterConnection() && defaultKubeconfigPath() === undefined) {
+    throw new CommandError('PORTICO_ERR_KUBECONFIG', 'a --kubernetes source needs a cluster: give --kubeconfig FILE, set KUBECONFIG, or run in a cluster');
+  }
+}
+
 export async function run(argv: string[]): Promise<number> {
   const code = await withUsage('serve', USAGE, async () => {
     const parsed = parseServeArgs(argv);
     if (parsed.sources.stateDir !== undefined) checkStateDir(parsed.sources.stateDir);
+    checkKubernetes(parsed.sources);
     return serve(parsed.serve, {
       loadBuildRuntime,
       providers: (ctx) => [new SourcesProvider(parsed.sources, ctx.admin, ctx.registry)],

@@ -821,6 +821,7 @@ function buildClusters(needs: Map<string, ClusterNeeds>, names: Map<string, stri
       loadBalancer: n.loadBalancer,
       circuitBreakers: n.circuitBreakers,
       outlierDetection: { consecutiveFailures: 5, baseEjectionMs: 30000 },
+      ...(n.healthChecks ? { healthChecks: n.healthChecks } : {}),
     });
   }
   return [...out.values()].sort((a, b) => cmpStr(a.name, b.name));

@@ -2,7 +2,8 @@
 // cluster it needs. Errors are reported on the Mapping (field and line); the rest still compiles.
 
 import type { Resource } from '../api/resource.js';
-import type { IRBackend, IRCors, IRGlobal, IRHeaderMatch, IRQueryMatch, IRRedirect, IRRetryPolicy, IRLoadBalancer, IRCircuitBreakers, IRSourceRef } from '../ir/types.js';
+import type { IRBackend, IRCors, IRGlobal, IRHeaderMatch, IRQueryMatch, IRRedirect, IRRetryPolicy, IRLoadBalancer, IRCircuitBreakers, IRHealthCheck, IRSourceRef } from '../ir/types.js';
+import { healthChecksFrom } from './health-checks.js';
 import type { CompileContext } from './context.js';
 import { checkRegex, checkSubstitution } from './regex-safety.js';
 import type { RegexProblem } from '../ir/re2-regex.js';
@@ -23,6 +24,9 @@ export interface ClusterNeeds {
   readonly idleTimeoutMs: number;
   readonly loadBalancer: IRLoadBalancer;
   readonly circuitBreakers: IRCircuitBreakers;
+  /** Active health checks, and their canonical text (part of the cluster's identity). */
+  readonly healthChecks?: readonly IRHealthCheck[];
+  readonly healthKey?: string;
 }
 
 export interface MappingPlan {
@@ -229,6 +233,13 @@ export function compileMapping(r: Resource, key: string, global: IRGlobal, ctx: 
         needs.idleTimeoutMs = numberOf(s.cluster_idle_timeout_ms) ?? global.clusterIdleTimeoutMs;
         needs.loadBalancer = lb;
         needs.circuitBreakers = s.circuit_breakers !== undefined ? circuitBreakersFrom(s.circuit_breakers, global.circuitBreakers) : global.circuitBreakers;
+        if (s.health_checks !== undefined) {
+          const checks = healthChecksFrom(s.health_checks, r, ctx);
+          if (checks) {
+            needs.healthChecks = checks;
+            needs.healthKey = JSON.stringify(checks);
+          }
+        }
         cluster = clusters.intern(needs);
       }
     }
@@ -311,7 +322,7 @@ function reportRegex(ctx: CompileContext, r: Resource, e: RegexProblem, what: st
 function needsKey(n: ClusterNeeds): string {
   const lb = n.loadBalancer;
   const cb = n.circuitBreakers;
-  return JSON.stringify([n.service.trim(), n.namespace, n.parsed.scheme, n.parsed.host, n.parsed.port, n.resolver ?? null, n.tlsContext ?? null, n.sni ?? null, n.http2, n.connectTimeoutMs, n.idleTimeoutMs, lb.policy, lb.hash ?? null, cb.maxConnections, cb.maxPendingRequests, cb.maxRequests, cb.maxRetries]);
+  return JSON.stringify([n.service.trim(), n.namespace, n.parsed.scheme, n.parsed.host, n.parsed.port, n.resolver ?? null, n.tlsContext ?? null, n.sni ?? null, n.http2, n.connectTimeoutMs, n.idleTimeoutMs, lb.policy, lb.hash ?? null, cb.maxConnections, cb.maxPendingRequests, cb.maxRequests, cb.maxRetries, n.healthKey ?? null]);
 }
 
 /** Every input of needsKey equal (policies by identity), so the keys are equal too. */
@@ -329,7 +340,8 @@ function sameNeeds(a: ClusterNeeds, b: ClusterNeeds): boolean {
     a.connectTimeoutMs === b.connectTimeoutMs &&
     a.idleTimeoutMs === b.idleTimeoutMs &&
     a.loadBalancer === b.loadBalancer &&
-    a.circuitBreakers === b.circuitBreakers
+    a.circuitBreakers === b.circuitBreakers &&
+    a.healthKey === b.healthKey
   );
 }
 
@@ -410,6 +422,7 @@ const UNSET_FIELDS = {
   connect_timeout_ms: undefined as unknown,
   cluster_idle_timeout_ms: undefined as unknown,
   circuit_breakers: undefined as unknown,
+  health_checks: undefined as unknown,
   rewrite: undefined as unknown,
   regex_rewrite: undefined as unknown,
   retry_policy: undefined as unknown,

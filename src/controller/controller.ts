@@ -11,8 +11,9 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatOrigin } from '../api/origin.js';
 import type { Problem } from '../api/problems.js';
+import type { Resource } from '../api/resource.js';
 import type { CompileResult } from '../compile/index.js';
-import { diffIR } from '../ir/diff.js';
+import { diffIR, type ChangedEntity } from '../ir/diff.js';
 import type { IR } from '../ir/types.js';
 import { holdsPrivateKey, type SecretStore } from '../ir/secrets.js';
 import { sha256 } from '../ir/canonical.js';
@@ -23,9 +24,11 @@ import { AuditHistory, type HistoryEntry, type HistoryProblem } from './history.
 import { LastKnownGoodStore, LkgCorruptError, type LkgSource } from './last-known-good.js';
 import { problemKey, reconcile, SECRETS_SOURCE, type CompileInputs, type Decision, type ReconcileOutput, type RevisionFacts, type ServedSource, type Snapshot } from './reconcile.js';
 import { SYSTEM_CLOCK, FetchSchedule, type Clock } from './scheduler.js';
+import { ParseCache } from '../load/parse-cache.js';
 import { createDriver, plainFolderOf, type DriverOptions, type SourceDriver } from './source-drivers.js';
-import { sameLocation, type DeclaredSource } from './source-kind.js';
+import { sameLocation, type DeclaredSource, type SourceKindName } from './source-kind.js';
 import type { SourceMetrics } from './source-metrics.js';
+import type { KubernetesCluster } from '../kubernetes/cluster.js';
 
 export const DEFAULT_INTERVAL_MS = 30_000;
 
@@ -87,6 +90,17 @@ export interface ControllerOptions {
   readonly random?: () => number;
   /** Replaces how sources are fetched (tests). */
   readonly createDriver?: (decl: DeclaredSource, opts: DriverOptions) => SourceDriver;
+  /** The cluster Kubernetes sources read (created on first use). */
+  readonly kubernetes?: () => KubernetesCluster | undefined;
+  /** Told after every pass that served something: what is served and what was decided (status write-back). */
+  readonly onPass?: (view: PassView) => void;
+}
+
+/** What one pass leaves: the served set, its compiled configuration, and the pass's decisions. */
+export interface PassView {
+  readonly served: ReadonlyMap<string, ServedSource>;
+  readonly compiled: CompileResult;
+  readonly decisions: readonly Decision[];
 }
 
 export class NoValidConfigurationError extends Error {
@@ -105,6 +119,8 @@ interface AttemptSummary {
   readonly message?: string;
   readonly remedy?: string;
   readonly problems?: readonly HistoryProblem[];
+  /** The commit signature check of this revision, when the source verifies signatures. */
+  readonly signature?: { readonly ok: boolean; readonly status: string; readonly signer?: string };
 }
 
 interface SourceRuntime {
@@ -128,7 +144,7 @@ interface SourceRuntime {
 
 export interface SourceStatus {
   readonly name: string;
-  readonly kind: 'git' | 'directory';
+  readonly kind: SourceKindName;
   readonly url: string;
   readonly branch: string;
   readonly path: string;
@@ -171,7 +187,18 @@ function short(rev: string | undefined): string {
 }
 
 function historyProblems(ps: readonly Problem[]): HistoryProblem[] {
-  return ps.slice(0, 50).map((p) => ({ code: p.code, severity: p.severity, message: p.message, origin: formatOrigin(p.origin) }));
+  return ps.slice(0, 50).map((p) => ({
+    code: p.code,
+    severity: p.severity,
+    message: p.message,
+    origin: formatOrigin(p.origin),
+    ...(p.resource ? { resource: `${p.resource.kind}/${p.resource.namespace}/${p.resource.name}` } : {}),
+    ...(p.field ? { field: p.field } : {}),
+  }));
+}
+
+function attemptSignature(s: SignatureCheck | undefined): Pick<AttemptSummary, 'signature'> {
+  return s ? { signature: { ok: s.ok, status: s.status, ...(s.signer ? { signer: s.signer } : {}) } } : {};
 }
 
 export class Controller {
@@ -189,6 +216,7 @@ export class Controller {
   private failedKey: string | undefined;
   private readonly appliedAt = new Map<string, string>();
   private readonly factsCache = new Map<string, RevisionFacts>();
+  private readonly parseCache = new ParseCache();
   private readonly lkg: LastKnownGoodStore | undefined;
   readonly history: AuditHistory;
   readonly metrics: SourceMetrics | undefined;
@@ -234,6 +262,7 @@ export class Controller {
       ...(opts.fetchTimeoutMs ? { fetchTimeoutMs: opts.fetchTimeoutMs } : {}),
       ...(opts.limits ? { limits: opts.limits } : {}),
       ...(opts.folderPollMs !== undefined ? { folderPollMs: opts.folderPollMs } : {}),
+      ...(opts.kubernetes ? { kubernetes: opts.kubernetes } : {}),
     };
     for (const r of opts.roots) this.ensureRuntime(r);
   }
@@ -365,6 +394,7 @@ export class Controller {
       this.history.append({ source: name, revision: s.snapshot.revision, result: 'Restored', reason: 'LastKnownGood', liveAt: this.now(), generation: res.generation, ...commitFields(s.snapshot.commit) });
     }
     this.log.info({ sources: summary(out.served) }, 'serving the last-known-good set from the state folder');
+    this.opts.onPass?.({ served: out.served, compiled: out.compiled, decisions: [] });
     // A state file written before keys were kept out of it is rewritten without them at once.
     if (Object.values(set.sources).some((e) => e.files.some((f) => f.redacted === undefined && holdsPrivateKey(f.content)))) this.persist();
   }
@@ -424,6 +454,19 @@ export class Controller {
   /** Recompiles what is served now (TLS material outside git changed), without fetching. */
   recompile(): void {
     this.kick();
+  }
+
+  /**
+   * Resolves once no pass is running or queued and no fetch is in flight. A pass waits a few seconds
+   * for slow fetches and lets them finish on their own; this waits for those too (tests, the demo).
+   */
+  async settled(): Promise<void> {
+    for (;;) {
+      await this.idle();
+      const fetching = [...this.runtimes.values()].map((rt) => rt.fetching).filter((p): p is Promise<void> => p !== undefined);
+      if (fetching.length === 0 && !this.running && !this.again) return;
+      await Promise.all(fetching);
+    }
   }
 
   /** Resolves once no pass is running or queued. */
@@ -533,6 +576,7 @@ export class Controller {
       snapshots,
       facts: this.factsCache,
       memo: this.memo,
+      parseCache: this.parseCache,
       ...(this.previous ? { previous: this.previous } : {}),
       ...(inputs ? { inputs } : {}),
       options: this.options(),
@@ -609,6 +653,7 @@ export class Controller {
     }
     for (const d of out.decisions) this.record(d, liveAt, generation);
     for (const decl of out.declared.values()) this.ensureRuntime(decl);
+    this.opts.onPass?.({ served: out.served, compiled: out.compiled, decisions: out.decisions });
     if ([...out.served].some(([n, s]) => before.get(n)?.snapshot.revision !== s.snapshot.revision) || before.size !== out.served.size) this.persist();
   }
 
@@ -625,7 +670,7 @@ export class Controller {
     if (d.verdict === 'accepted') {
       if (rt) {
         rt.verdict = undefined;
-        rt.lastAttempt = { revision: d.revision, at: liveAt, result: 'Applied', message: `serving ${short(d.revision)}` };
+        rt.lastAttempt = { revision: d.revision, at: liveAt, result: 'Applied', message: `serving ${short(d.revision)}`, ...attemptSignature(d.signature) };
       }
       this.appliedAt.set(d.source, liveAt);
       this.metrics?.setRevision(d.source, d.revision);
@@ -655,7 +700,7 @@ export class Controller {
     if (rt) rt.verdict = d;
     if (d.remembered) return;
     const summaryProblems = historyProblems(d.problems);
-    if (rt) rt.lastAttempt = { revision: d.revision, at: liveAt, result: 'Rejected', ...(d.reason ? { reason: d.reason } : {}), ...(d.message ? { message: d.message } : {}), ...(d.remedy ? { remedy: d.remedy } : {}), problems: summaryProblems };
+    if (rt) rt.lastAttempt = { revision: d.revision, at: liveAt, result: 'Rejected', ...(d.reason ? { reason: d.reason } : {}), ...(d.message ? { message: d.message } : {}), ...(d.remedy ? { remedy: d.remedy } : {}), problems: summaryProblems, ...attemptSignature(d.signature) };
     this.metrics?.applyFailures.inc({ source: d.source, reason: d.reason ?? 'Rejected' });
     this.history.append({
       source: d.source,
@@ -869,6 +914,16 @@ export class Controller {
   appliedRevisions(): Record<string, string> {
     return Object.fromEntries([...this.served].map(([n, s]) => [n, s.snapshot.revision]));
   }
+
+  /** The compile of the served set (its report holds the served resources' conditions and warnings). */
+  servedCompile(): CompileResult | undefined {
+    return this.previous?.compiled;
+  }
+
+  /** The served sources' resources as loaded (for explain's setting origins). */
+  servedResources(): Resource[] {
+    return [...this.served.values()].flatMap((s) => s.loaded.resources);
+  }
 }
 
 /**
@@ -907,12 +962,37 @@ export function routeChanges(before: CompileResult | undefined, after: CompileRe
   const added = [...d.routes.added, ...d.tcpRoutes.added];
   const removed = [...d.routes.removed, ...d.tcpRoutes.removed];
   const changed = [...d.routes.changed.map((c) => c.key), ...d.tcpRoutes.changed.map((c) => c.key)];
+  const fields = fieldChanges([...d.routes.changed, ...d.tcpRoutes.changed].slice(0, MAX_LISTED));
   return {
     added: added.slice(0, MAX_LISTED),
     removed: removed.slice(0, MAX_LISTED),
     changed: changed.slice(0, MAX_LISTED),
     counts: { added: added.length, removed: removed.length, changed: changed.length },
+    ...(fields.length > 0 ? { fields } : {}),
   };
+}
+
+/**
+ * The changed routes' fields as the history keeps them: a bounded number per route, each value cut
+ * to a short JSON text, so that one large change cannot swell the audit file.
+ */
+function fieldChanges(changed: readonly ChangedEntity[]): NonNullable<NonNullable<HistoryEntry['routes']>['fields']> {
+  const MAX_FIELDS = 20;
+  const MAX_VALUE = 200;
+  const text = (v: unknown): string | undefined => {
+    if (v === undefined) return undefined;
+    const t = JSON.stringify(v);
+    return t.length > MAX_VALUE ? `${t.slice(0, MAX_VALUE)}…` : t;
+  };
+  return changed.map((c) => ({
+    key: c.key,
+    changes: c.changes.slice(0, MAX_FIELDS).map((f) => {
+      const before = text(f.before);
+      const after = text(f.after);
+      return { path: f.path, ...(before !== undefined ? { before } : {}), ...(after !== undefined ? { after } : {}) };
+    }),
+    ...(c.changes.length > MAX_FIELDS ? { more: c.changes.length - MAX_FIELDS } : {}),
+  }));
 }
 
 function commitFields(c: Snapshot['commit'] | undefined): Pick<HistoryEntry, 'author' | 'committer' | 'date' | 'message'> {

@@ -16,6 +16,9 @@ export interface HistoryProblem {
   readonly message: string;
   /** source@revision:path:line:col */
   readonly origin: string;
+  /** The resource it belongs to, `Kind/namespace/name`, when it belongs to one. */
+  readonly resource?: string;
+  readonly field?: string;
 }
 
 export interface HistoryEntry {
@@ -39,7 +42,14 @@ export interface HistoryEntry {
   readonly problems?: readonly HistoryProblem[];
   /** Non-fast-forward update of the branch (rewritten history). */
   readonly historyRewritten?: boolean;
-  readonly routes?: { added: readonly string[]; removed: readonly string[]; changed: readonly string[]; counts: { added: number; removed: number; changed: number } };
+  readonly routes?: {
+    added: readonly string[];
+    removed: readonly string[];
+    changed: readonly string[];
+    counts: { added: number; removed: number; changed: number };
+    /** The changed routes field by field (values as short JSON text), as `plan` shows them. */
+    fields?: readonly { key: string; changes: readonly { path: string; before?: string; after?: string }[]; more?: number }[];
+  };
   readonly fetchedAt?: string;
   readonly liveAt?: string;
   /** Generation of the gateway configuration that made it live. */

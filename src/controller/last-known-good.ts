@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { canonicalJSON, sha256 } from '../ir/canonical.js';
 import type { CommitInfo } from '../sources/git-source.js';
 import type { GitSourceSpec } from '../sources/source-spec.js';
+import type { SourceKindName } from './source-kind.js';
 
 export const LKG_FILE = 'last-known-good.json';
 const LKG_VERSION = 1;
@@ -13,7 +14,7 @@ const LKG_VERSION = 1;
 export interface LkgSource {
   readonly spec: GitSourceSpec;
   /** Absent in files written before folders could be sources: git. */
-  readonly kind?: 'git' | 'directory';
+  readonly kind?: SourceKindName;
   readonly revision: string;
   /** Git sources only. */
   readonly commit?: CommitInfo;

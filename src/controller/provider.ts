@@ -1,5 +1,6 @@
-// Plugs the controller into `portico serve` as its one configuration provider: folders and git
-// sources alike apply through the serving state; adds /api/v1/status, /api/v1/history and /hooks/.
+// Plugs the controller into `portico serve` as its one configuration provider: folders, git and
+// Kubernetes sources alike apply through the serving state; adds /api/v1/status, /api/v1/history and
+// /hooks/, and writes resource statuses back to the cluster (when this replica holds the Lease).
 
 import type { Registry } from 'prom-client';
 import type { AdminServer } from '../admin/admin-server.js';
@@ -11,6 +12,17 @@ import { SourceMetrics } from './source-metrics.js';
 import type { SnapshotLimits } from '../sources/git-source.js';
 import { historyHandler, statusHandler } from './status-api.js';
 import { WebhookReceiver } from './webhooks.js';
+import { registerDiagnostics } from '../admin/diag-server.js';
+import { versionLine } from '../cli/command-errors.js';
+import { KubernetesCluster } from '../kubernetes/cluster.js';
+import { defaultKubeconfigPath, inClusterConnection, KubeClient, kubeconfigConnection, type KubeConnection } from '../kubernetes/kube-client.js';
+import { LeaseElector } from '../kubernetes/lease.js';
+import { StatusWriter } from '../kubernetes/status-writer.js';
+
+function defaultConnection(context: string | undefined): KubeConnection | undefined {
+  const file = defaultKubeconfigPath();
+  return file ? kubeconfigConnection(file, context) : undefined;
+}
 
 export interface SourcesOptions {
   /** Sources named on the command line (git repositories and folders), in the order given. */
@@ -30,12 +42,33 @@ export interface SourcesOptions {
   readonly compileInputs?: () => CompileInputs;
   /** The secrets directory (--secrets DIR): read before the first pass, watched, a change recompiles. */
   readonly secretsDir?: string;
+  /** How Kubernetes sources reach their cluster and how resource statuses are written. */
+  readonly kubernetes?: KubernetesServeOptions;
+}
+
+export interface KubernetesServeOptions {
+  /** A kubeconfig file; without it, the pod's service account, else $KUBECONFIG or ~/.kube/config. */
+  readonly kubeconfig?: string;
+  readonly context?: string;
+  /** This replica's name in the status-writer Lease. */
+  readonly identity: string;
+  /** The Lease electing the status writer (namespace defaults to the cluster's), or off: write without one. */
+  readonly lease: { readonly namespace?: string; readonly name: string } | 'off';
+  readonly writeStatus: boolean;
+  /** Informer resync interval (tests). */
+  readonly resyncMs?: number;
+  /** Lease timings (tests). */
+  readonly leaseDurationMs?: number;
+  readonly leaseRenewMs?: number;
 }
 
 export class SourcesProvider implements ConfigProvider {
   readonly name = 'sources';
   private controller: Controller | undefined;
   private secrets: SecretsDirectory | undefined;
+  private cluster: KubernetesCluster | undefined;
+  private statusWriter: StatusWriter | undefined;
+  private lease: LeaseElector | undefined;
   private readonly metrics: SourceMetrics;
 
   constructor(
@@ -54,7 +87,42 @@ export class SourcesProvider implements ConfigProvider {
       this.secrets = dir;
       compileInputs = () => dir.inputs();
     }
+    const kube = this.opts.kubernetes;
+    const log = ctx.log;
+    // The cluster is reached only when a Kubernetes source is declared (a git-only gateway needs no configuration for it).
+    const cluster = (): KubernetesCluster | undefined => {
+      if (this.cluster === undefined && kube) {
+        const conn = kube.kubeconfig !== undefined ? kubeconfigConnection(kube.kubeconfig, kube.context) : (inClusterConnection() ?? defaultConnection(kube.context));
+        if (!conn) return undefined;
+        const client = new KubeClient(conn, { userAgent: `${versionLine().replace(' ', '/')} (${kube.identity})` });
+        this.cluster = new KubernetesCluster(client, { ...(kube.resyncMs !== undefined ? { resyncMs: kube.resyncMs } : {}) });
+        log.info({ cluster: conn.server.origin, via: conn.describe }, 'Kubernetes sources read this cluster');
+        if (kube.writeStatus) {
+          const namespace = kube.lease === 'off' ? undefined : (kube.lease.namespace ?? conn.namespace ?? 'default');
+          const lease =
+            kube.lease === 'off'
+              ? undefined
+              : new LeaseElector(client, {
+                  namespace: namespace!,
+                  name: kube.lease.name,
+                  identity: kube.identity,
+                  ...(kube.leaseDurationMs !== undefined ? { leaseDurationMs: kube.leaseDurationMs } : {}),
+                  ...(kube.leaseRenewMs !== undefined ? { renewMs: kube.leaseRenewMs, retryMs: kube.leaseRenewMs } : {}),
+                  log,
+                  onChange: (leader) => {
+                    if (leader) this.statusWriter?.flush();
+                  },
+                });
+          this.lease = lease;
+          this.statusWriter = new StatusWriter({ cluster: this.cluster, ...(lease ? { lease } : {}), log });
+          lease?.start();
+        }
+      }
+      return this.cluster;
+    };
     const controller = new Controller({
+      kubernetes: cluster,
+      onPass: (view) => this.statusWriter?.publish(view),
       roots: this.opts.roots,
       ...(this.opts.stateDir !== undefined ? { stateDir: this.opts.stateDir } : {}),
       sink: ctx.state,
@@ -73,8 +141,9 @@ export class SourcesProvider implements ConfigProvider {
     // A rotation is a recompile of what is served: nothing is fetched, new handshakes get the new material.
     this.secrets?.watch(() => controller.recompile());
     // Registered before the first fetch, so that status explains a slow or failing start.
-    this.admin.register('/api/v1/status', statusHandler(controller));
+    this.admin.register('/api/v1/status', statusHandler(controller, () => this.admin.upstreams()));
     this.admin.register('/api/v1/history', historyHandler(controller.history));
+    registerDiagnostics(this.admin, controller);
     if (this.opts.webhookSecrets.length > 0) {
       const receiver = new WebhookReceiver({
         secrets: this.opts.webhookSecrets,
@@ -102,5 +171,8 @@ export class SourcesProvider implements ConfigProvider {
   async stop(): Promise<void> {
     this.secrets?.close();
     await this.controller?.stop();
+    await this.statusWriter?.idle();
+    await this.lease?.stop();
+    this.cluster?.close();
   }
 }

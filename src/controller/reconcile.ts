@@ -13,13 +13,14 @@
 // that source's resources withdrawn. So the central repository is the authority, a folder next to
 // git can never take git's routes away, and two teams never break each other.
 
-import { problem, type Problem } from '../api/problems.js';
+import { compareProblems, problem, type Problem } from '../api/problems.js';
 import { formatOrigin } from '../api/origin.js';
 import type { Resource } from '../api/resource.js';
 import type { Claim, CompileOptions } from '../compile/options.js';
 import { compile, type CompileResult } from '../compile/index.js';
 import { sha256 } from '../ir/canonical.js';
-import { loadFiles, type LoadFile } from '../load/index.js';
+import { LOAD_LIMITS, loadFiles, type LoadFile, type LoadOptions, type LoadResult } from '../load/index.js';
+import type { ParseCache } from '../load/parse-cache.js';
 import type { SignatureCheck } from '../sources/commit-signatures.js';
 import type { CommitInfo } from '../sources/git-source.js';
 import { declareSources, historyPolicyKey, sameLocation, type DeclaredSource } from './source-kind.js';
@@ -155,6 +156,8 @@ export interface ReconcileInput {
    * through a rotation, an entry that a Host still names removed), so that the previous inputs stay.
    */
   readonly inputs?: CompileInputs;
+  /** Files read before, by content: a one-file change re-reads that file only (results are the same). */
+  readonly parseCache?: ParseCache;
   readonly options: ReconcileOptions;
 }
 
@@ -179,10 +182,10 @@ export interface ReconcileOutput {
 
 type Working = Map<string, ServedSource>;
 
-/** 0 git roots, 1 folder roots, 2 team sources: a source may never break one of a lower number. */
+/** 0 git (and cluster) roots, 1 folder roots, 2 team sources: a source may never break one of a lower number. */
 export function rank(d: DeclaredSource): number {
   if (d.declaredBy !== undefined) return 2;
-  return d.kind === 'git' ? 0 : 1;
+  return d.kind === 'directory' ? 1 : 0;
 }
 
 function byRankAndName(a: DeclaredSource, b: DeclaredSource): number {
@@ -302,7 +305,7 @@ export function reconcile(input: ReconcileInput): ReconcileOutput {
       }
     }
 
-    const loaded = loadSnapshot(decl, snap, options);
+    const loaded = loadSnapshot(decl, snap, options, input.parseCache);
     const candidate: Working = new Map(working);
     candidate.set(name, { decl, snapshot: snap, loaded });
     const movedRoot = decl.declaredBy === undefined;
@@ -366,14 +369,15 @@ export function factRequest(decl: DeclaredSource, revision: string, served: stri
 }
 
 /** Loads one snapshot; a root's Source resources become declarations, a team's are refused. */
-export function loadSnapshot(decl: DeclaredSource, snap: Snapshot, options: ReconcileOptions): LoadedSnapshot {
+export function loadSnapshot(decl: DeclaredSource, snap: Snapshot, options: ReconcileOptions, cache?: ParseCache): LoadedSnapshot {
   const name = decl.spec.name;
   const anonymous = options.anonymous === name;
-  const loaded = loadFiles(snap.files, {
+  const loadOptions = {
     ...(anonymous ? {} : { source: name }),
     ...(decl.kind === 'git' ? { revision: snap.revision } : {}),
     ...(options.ambassadorId ? { ambassadorId: options.ambassadorId } : {}),
-  });
+  };
+  const loaded = decl.kind === 'kubernetes' ? loadObjectFiles(snap.files, loadOptions) : loadFiles(snap.files, loadOptions, cache);
   const sources = loaded.resources.filter((r) => r.kind === 'Source');
   const resources = loaded.resources.filter((r) => r.kind !== 'Source');
   const problems = [...snap.problems, ...loaded.problems];
@@ -393,6 +397,38 @@ export function loadSnapshot(decl: DeclaredSource, snap: Snapshot, options: Reco
     }
   }
   return { resources, declarations, problems };
+}
+
+/** Per-file loads of cluster objects, by file (the driver hands the same file for an unchanged object) and load options. */
+const objectLoads = new WeakMap<LoadFile, Map<string, LoadResult>>();
+
+/**
+ * Loads a cluster source's files, one object per file, each as loadFiles would and with origins that
+ * name the object, not a line. Each file's result is kept while the driver keeps the file, so a change
+ * of one object in ten thousand reads one file, not all of them; the result is the same either way.
+ * The cap is on objects (LOAD_LIMITS.maxObjects), not on files: here a file is one object.
+ */
+function loadObjectFiles(files: readonly LoadFile[], opts: LoadOptions): LoadResult {
+  if (files.length > LOAD_LIMITS.maxObjects) {
+    return { resources: [], problems: [problem('TooManyFiles', `more than ${LOAD_LIMITS.maxObjects} objects; nothing loaded`, { ...(opts.source !== undefined ? { source: opts.source } : {}), path: files[LOAD_LIMITS.maxObjects]!.path, line: 0, col: 0, object: true })] };
+  }
+  const key = `${opts.source ?? ''}\0${opts.ambassadorId ?? ''}`;
+  const resources: Resource[] = [];
+  const problems: Problem[] = [];
+  const sorted = [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  for (const f of sorted) {
+    let byOptions = objectLoads.get(f);
+    if (!byOptions) objectLoads.set(f, (byOptions = new Map()));
+    let r = byOptions.get(key);
+    if (!r) {
+      const one = loadFiles([f], opts);
+      r = { resources: one.resources.map((x) => ({ ...x, origin: { ...x.origin, object: true } })), problems: one.problems.map((p) => ({ ...p, origin: { ...p.origin, object: true } })) };
+      byOptions.set(key, r);
+    }
+    resources.push(...r.resources);
+    problems.push(...r.problems);
+  }
+  return { resources, problems: problems.sort(compareProblems) };
 }
 
 /** Team declarations of the roots in `working`, in rank and name order; a name declared twice is an error on the later one. */

@@ -1,5 +1,5 @@
-// Fetching, one driver per kind of source: a git repository (a branch, or a pinned ref) or a folder on
-// this machine. Each turns "what is there now" into a revision id and a whole, pinned Snapshot.
+// Fetching, one driver per kind of source: a git repository (a branch, or a pinned ref), a folder on
+// this machine, or a Kubernetes cluster (kubernetes-driver.ts). Each turns "what is there now" into a revision id and a whole, pinned Snapshot.
 
 import { existsSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
@@ -12,6 +12,8 @@ import { FetchError, GitSource, type SnapshotLimits } from '../sources/git-sourc
 import type { FactRequest, RevisionFacts, Snapshot } from './reconcile.js';
 import { gatherFacts } from './signature-policy.js';
 import type { DeclaredSource } from './source-kind.js';
+import type { KubernetesCluster } from '../kubernetes/cluster.js';
+import { KubernetesDriver } from './kubernetes-driver.js';
 
 export interface SourceDriver {
   readonly decl: DeclaredSource;
@@ -35,9 +37,12 @@ export interface DriverOptions {
   readonly limits?: Partial<SnapshotLimits>;
   /** How often a folder is checked for changes that file events missed (0: never). */
   readonly folderPollMs?: number;
+  /** The cluster Kubernetes sources read (created on first use; undefined when none is configured). */
+  readonly kubernetes?: () => KubernetesCluster | undefined;
 }
 
 export function createDriver(decl: DeclaredSource, opts: DriverOptions): SourceDriver {
+  if (decl.kind === 'kubernetes') return new KubernetesDriver(decl, opts);
   if (decl.kind === 'directory') return new DirectoryDriver(decl, opts);
   const folder = plainFolderOf(decl);
   // A Source whose url is a folder on this machine that is no git repository is read as a folder.
@@ -100,7 +105,7 @@ export class GitDriver implements SourceDriver {
       source: this.decl.spec.name,
       revision,
       // Files that are not UTF-8 are kept as bytes: the loader refuses them with their name.
-      files: s.files.map((f) => ({ path: f.path, content: isUtf8(f.content) ? f.content.toString('utf8') : f.content })),
+      files: s.files.map((f) => ({ path: f.path, content: isUtf8(f.content) ? f.content.toString('utf8') : f.content, hash: `git:${f.oid}` })),
       problems: s.problems,
       commit: s.commit,
     });

@@ -9,20 +9,38 @@ import type { SourceSpec } from '../api/schemas.js';
 import type { Claim } from '../compile/options.js';
 import type { VerifyPolicy } from '../sources/commit-signatures.js';
 import { makeSourceSpec, normaliseUrl, validateSourceName, type GitSourceSpec } from '../sources/source-spec.js';
+import { parseLabelSelector } from '../kubernetes/label-selector.js';
 
 export const SOURCE_API_VERSION = 'portico.dev/v1alpha1';
 export const SOURCE_KIND = 'Source';
 
 export type ForcePushPolicy = 'refuse' | 'accept-with-strict';
 
-/** Where a source's snapshots come from: a git repository, or a folder on this machine. */
-export type SourceKindName = 'git' | 'directory';
+/** Where a source's snapshots come from: a git repository, a folder on this machine, or a Kubernetes cluster. */
+export type SourceKindName = 'git' | 'directory' | 'kubernetes';
+
+/** The objects a Kubernetes source reads: one namespace, and/or objects whose labels match. */
+export interface KubernetesSelection {
+  /** Absent: every namespace (then a label selector is required). */
+  readonly namespace?: string;
+  readonly labelSelector?: string;
+}
+
+/** How a Kubernetes selection is shown where a URL would be (status, history, state file). */
+export function kubernetesUrl(sel: KubernetesSelection): string {
+  return `kubernetes:${sel.namespace ?? '*'}${sel.labelSelector !== undefined ? `?labelSelector=${encodeURIComponent(sel.labelSelector)}` : ''}`;
+}
 
 /** A source as the controller runs it: where to fetch, what it may configure, how it is verified. */
 export interface DeclaredSource {
-  /** For a directory source, `url` is the folder's absolute path and branch/path are empty. */
+  /**
+   * For a directory source, `url` is the folder's absolute path and branch/path are empty; for a
+   * Kubernetes source, `url` is kubernetesUrl(kubernetes) and branch/path are empty.
+   */
   readonly spec: GitSourceSpec;
   readonly kind: SourceKindName;
+  /** What a Kubernetes source reads. */
+  readonly kubernetes?: KubernetesSelection;
   readonly intervalMs: number;
   /** Absent for root sources (named on the command line): they may configure anything. */
   readonly claim?: Claim;
@@ -79,6 +97,7 @@ function declareOne(r: Resource, ctx: DeclareContext): { declaration: DeclaredSo
   const bad = (field: string, message: string) => ({ problem: problem('SchemaViolation', `Source ${r.name}: ${message}`, fieldOrigin(r, field), { resource: refOf(r), field }) });
   const nameErr = validateSourceName(r.name);
   if (nameErr) return { problem: problem('InvalidName', nameErr, fieldOrigin(r, 'metadata.name'), { resource: refOf(r), field: 'metadata.name' }) };
+  if (s.kubernetes !== undefined || s.url === undefined) return declareKubernetes(r, s, ctx, bad);
   let url = s.url;
   const declaringLocal = ctx.declaringUrl.startsWith('/') ? ctx.declaringUrl : ctx.declaringUrl.startsWith('file://') ? ctx.declaringUrl.slice(7) : undefined;
   const isRelativePath = !/^[a-z][a-z0-9+.-]*:/i.test(url) && !url.startsWith('/');
@@ -96,18 +115,13 @@ function declareOne(r: Resource, ctx: DeclareContext): { declaration: DeclaredSo
   }
   const intervalMs = s.interval !== undefined ? parseDuration(s.interval) : ctx.defaultIntervalMs;
   if (!(intervalMs >= MIN_INTERVAL_MS)) return bad('spec.interval', `spec.interval must be at least 1s (got ${JSON.stringify(s.interval)})`);
-  const unclaimable = s.claims.kinds.filter((k) => UNCLAIMABLE.has(k));
-  if (unclaimable.length > 0) return bad('spec.claims.kinds', `spec.claims.kinds may not include ${unclaimable.join(', ')}: only the central repository declares sources`);
+  const claimProblem = checkClaims(s, bad);
+  if (claimProblem) return claimProblem;
   if (s.verify && !s.verify.allowedSigners && !s.verify.gpgKeys) return bad('spec.verify', 'spec.verify needs allowedSigners or gpgKeys');
   if (s.verify?.gpgKeys && !(s.verify.gpgFingerprints && s.verify.gpgFingerprints.length > 0)) {
     return bad('spec.verify.gpgFingerprints', 'spec.verify.gpgKeys needs gpgFingerprints (the keys allowed to sign)');
   }
-  const claim: Claim = {
-    kinds: s.claims.kinds,
-    hostnames: s.claims.hostnames ?? [],
-    pathPrefixes: s.claims.pathPrefixes ?? [],
-    ...(s.claims.ports ? { ports: s.claims.ports } : {}),
-  };
+  const claim = claimOf(s);
   const verify: VerifyPolicy | undefined = s.verify
     ? {
         mode: s.verify.mode,
@@ -125,6 +139,66 @@ function declareOne(r: Resource, ctx: DeclareContext): { declaration: DeclaredSo
       ...(verify ? { verify } : {}),
       onForcePush: s.onForcePush ?? 'refuse',
       ...(s.anchor ? { anchor: s.anchor } : {}),
+      declaredBy: ctx.source,
+      origin: r.origin,
+    },
+  };
+}
+
+type BadField = (field: string, message: string) => { problem: Problem };
+
+function checkClaims(s: SourceSpec, bad: BadField): { problem: Problem } | undefined {
+  const unclaimable = s.claims.kinds.filter((k) => UNCLAIMABLE.has(k));
+  if (unclaimable.length > 0) return bad('spec.claims.kinds', `spec.claims.kinds may not include ${unclaimable.join(', ')}: only the central repository declares sources`);
+  return undefined;
+}
+
+function claimOf(s: SourceSpec): Claim {
+  return {
+    kinds: s.claims.kinds,
+    hostnames: s.claims.hostnames ?? [],
+    pathPrefixes: s.claims.pathPrefixes ?? [],
+    ...(s.claims.ports ? { ports: s.claims.ports } : {}),
+  };
+}
+
+/**
+ * A team whose resources live in a Kubernetes cluster: a namespace (the usual case: one namespace per
+ * team), objects with matching labels, or both. Git's history rules (signatures, force-push, anchor)
+ * have nothing to check there: the API server's own access control decides who may write the objects.
+ */
+function declareKubernetes(r: Resource, s: SourceSpec, ctx: DeclareContext, bad: BadField): { declaration: DeclaredSource } | { problem: Problem } {
+  if (s.url !== undefined) return bad('spec.kubernetes', `Source ${r.name} sets both spec.url and spec.kubernetes: a source is a repository or a cluster selection, not both`);
+  const k = s.kubernetes;
+  if (k === undefined) return bad('spec.url', `Source ${r.name} needs spec.url (a git repository) or spec.kubernetes (a namespace in the cluster)`);
+  if (k.namespace === undefined && k.labelSelector === undefined) return bad('spec.kubernetes', 'spec.kubernetes needs a namespace, a labelSelector, or both');
+  if (k.labelSelector !== undefined) {
+    const parsed = parseLabelSelector(k.labelSelector);
+    if (typeof parsed === 'string') return bad('spec.kubernetes.labelSelector', parsed);
+    if (parsed.length === 0) return bad('spec.kubernetes.labelSelector', 'spec.kubernetes.labelSelector is empty');
+  }
+  for (const [field, present] of [
+    ['spec.branch', s.branch],
+    ['spec.path', s.path],
+    ['spec.verify', s.verify],
+    ['spec.anchor', s.anchor],
+    ['spec.onForcePush', s.onForcePush],
+  ] as const) {
+    if (present !== undefined) return bad(field, `${field} applies to git repositories only; Source ${r.name} reads a Kubernetes cluster`);
+  }
+  const claimProblem = checkClaims(s, bad);
+  if (claimProblem) return claimProblem;
+  const intervalMs = s.interval !== undefined ? parseDuration(s.interval) : ctx.defaultIntervalMs;
+  if (!(intervalMs >= MIN_INTERVAL_MS)) return bad('spec.interval', `spec.interval must be at least 1s (got ${JSON.stringify(s.interval)})`);
+  const kubernetes: KubernetesSelection = { ...(k.namespace !== undefined ? { namespace: k.namespace } : {}), ...(k.labelSelector !== undefined ? { labelSelector: k.labelSelector } : {}) };
+  return {
+    declaration: {
+      spec: { name: r.name, url: kubernetesUrl(kubernetes), branch: '', path: '' },
+      kind: 'kubernetes',
+      kubernetes,
+      intervalMs,
+      claim: claimOf(s),
+      onForcePush: 'refuse',
       declaredBy: ctx.source,
       origin: r.origin,
     },

@@ -4,18 +4,33 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Controller } from './controller.js';
 import type { AuditHistory } from './history.js';
+import { summariseUpstreams, type ClusterHealth } from '../dataplane/upstream-health.js';
 
 function sendJSON(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
   res.end(JSON.stringify(body, null, 2) + '\n');
 }
 
-export function statusHandler(controller: Controller): (req: IncomingMessage, res: ServerResponse) => void {
-  return (_req, res) => {
+/**
+ * allReady: every source serves its newest revision, the secrets directory's newest state is used,
+ * and no upstream is failing (an endpoint ejected, held out by a health check, or whose last request
+ * failed). /readyz stays about the gateway itself: a failing upstream must not take it out of a
+ * load balancer, since its other routes still work.
+ */
+export function statusHandler(controller: Controller, upstreams?: () => Promise<ClusterHealth[]>): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  return async (_req, res) => {
+    const clusters = upstreams ? await upstreams() : [];
     const sources = controller.status();
     const ready = sources.every((s) => s.state === 'Ready');
     const secrets = controller.secretsStatus();
-    sendJSON(res, 200, { sources, allReady: ready && secrets?.state !== 'Refused', served: controller.appliedRevisions(), ...(secrets ? { secrets } : {}) });
+    const up = summariseUpstreams(clusters);
+    sendJSON(res, 200, {
+      sources,
+      allReady: ready && secrets?.state !== 'Refused' && up.failing.length === 0,
+      served: controller.appliedRevisions(),
+      ...(secrets ? { secrets } : {}),
+      upstreams: up,
+    });
   };
 }
 

@@ -10,6 +10,8 @@ export interface BalancedEndpoint {
   active: number;
   /** Passive ejection: not picked before this time (ms since epoch). */
   ejectedUntil: number;
+  /** Held out by active health checks (upstream-pool's endpoints; absent elsewhere). */
+  unhealthy?: boolean;
 }
 
 export interface Balancer<E extends BalancedEndpoint> {
@@ -17,7 +19,7 @@ export interface Balancer<E extends BalancedEndpoint> {
 }
 
 function usable(e: BalancedEndpoint, now: number): boolean {
-  return e.ejectedUntil <= now;
+  return e.ejectedUntil <= now && e.unhealthy !== true;
 }
 
 /** FNV-1a, 32 bit: cheap, good enough spread for a hash ring. */

@@ -119,7 +119,7 @@ export function forwardH2(
       ctx.res.destroy();
       return;
     }
-    cluster.reportFailure(ep, Date.now());
+    cluster.reportFailure(ep, Date.now(), why);
     localReply(ctx, env, status, code);
   };
 
@@ -144,7 +144,7 @@ export function forwardH2(
     if (done) return;
     if (connectTimer !== undefined) clearTimeout(connectTimer);
     const status = Number(h[':status'] ?? 502);
-    if (status >= 500) cluster.reportFailure(ep, Date.now());
+    if (status >= 500) cluster.reportFailure(ep, Date.now(), `status ${status}`);
     else cluster.reportSuccess(ep);
     const out: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(h)) {

@@ -352,7 +352,7 @@ class Attempt implements ExchangeHandlers {
       return;
     }
     const cluster = f.cluster;
-    cluster.reportFailure(this.ep, Date.now());
+    cluster.reportFailure(this.ep, Date.now(), ctx.upstreamError);
     // A request written onto a pooled connection the upstream was closing never reached it: safe to resend once.
     if (kind === 'reset' && ex.reusedSocket && f.bodyReplayable && IDEMPOTENT.has(f.options.method) && !f.implicitRetryUsed) {
       f.implicitRetryUsed = true;
@@ -382,7 +382,7 @@ class Attempt implements ExchangeHandlers {
       this.tryTimer = undefined;
     }
     const cluster = f.cluster;
-    if (status >= 500) cluster.reportFailure(this.ep, Date.now());
+    if (status >= 500) cluster.reportFailure(this.ep, Date.now(), `status ${status}`);
     else cluster.reportSuccess(this.ep);
     const retry = f.backend.retry;
     if (retry !== undefined && retryableStatus(retry, status) && f.retriesUsed < retry.numRetries && f.bodyReplayable && cluster.canRetry()) {

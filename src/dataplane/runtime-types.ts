@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import type { IR } from '../ir/types.js';
 import type { SecretStore } from '../ir/secrets.js';
+import type { ClusterHealth } from './upstream-health.js';
 
 export interface RuntimeOptions {
   /** Generation number of this configuration (increments per apply). */
@@ -66,6 +67,8 @@ export interface Runtime {
   inflight(): number;
   /** Stop accepting new work; resolves when in-flight work finished or the deadline passed, then frees pools. */
   drain(deadlineMs: number): Promise<void>;
+  /** Each upstream cluster's health as this process sees it (the admin page, status). */
+  upstreamHealth?(): ClusterHealth[];
 }
 
 export type BuildRuntime = (ir: IR, secrets: SecretStore, options: RuntimeOptions) => Runtime;

@@ -12,6 +12,7 @@ import { parseRequestTarget, type PathPolicy } from './path-normalize.js';
 import { buildRuntimeIndex, matchRoute, normalizeHost, type RouteRequest, type RuntimeIndex } from './route-index.js';
 import { compileRouteAction, pickBackend, rewritePath, type RouteAction } from './route-action.js';
 import { UpstreamCluster } from './upstream-pool.js';
+import { clusterHealth, type ClusterHealth } from './upstream-health.js';
 import { forwardedFor, newRequestId, REQUEST_ID_RE, scanRequestHeaders, upstreamRequestHeaders, type HeaderScan } from './header-policy.js';
 import { closeH2Sessions, forwardH2 } from './h2-upstream.js';
 import { TCPRouter, type OpenTCPSession } from './tcp-proxy.js';
@@ -473,6 +474,11 @@ class RequestPathRuntime implements Runtime {
     const waiters = this.drained;
     this.drained = [];
     for (const w of waiters) w();
+  }
+
+  upstreamHealth(): ClusterHealth[] {
+    const now = Date.now();
+    return [...this.clusters.values()].map((c) => clusterHealth(c, now));
   }
 
   private close(): void {

@@ -8,6 +8,7 @@ import type { IRCluster, IRTLSContext } from '../ir/types.js';
 import type { SecretStore } from '../ir/secrets.js';
 import { makeBalancer, type BalancedEndpoint, type Balancer } from './balancer.js';
 import { UpstreamConnectionPool } from './upstream-h1.js';
+import { ActiveHealthChecker } from './health-checker.js';
 
 export interface Endpoint extends BalancedEndpoint {
   /** Address to connect to. */
@@ -17,6 +18,11 @@ export interface Endpoint extends BalancedEndpoint {
   readonly hostname: string;
   consecutiveFailures: number;
   ejections: number;
+  /** Held out of balancing by active health checks. */
+  unhealthy: boolean;
+  /** The last request's outcome on this endpoint, and the last failure (for the admin page and status). */
+  lastOutcome: 'ok' | 'failed' | undefined;
+  lastError: { message: string; at: number } | undefined;
 }
 
 /** How often DNS names of `dns: true` clusters are re-resolved. */
@@ -35,7 +41,7 @@ function tlsVersion(v: IRTLSContext['minVersion']): 'TLSv1' | 'TLSv1.1' | 'TLSv1
 }
 
 function endpoint(address: string, port: number, hostname: string): Endpoint {
-  return { key: `${address}:${port}`, address, port, hostname, active: 0, ejectedUntil: 0, consecutiveFailures: 0, ejections: 0 };
+  return { key: `${address}:${port}`, address, port, hostname, active: 0, ejectedUntil: 0, consecutiveFailures: 0, ejections: 0, unhealthy: false, lastOutcome: undefined, lastError: undefined };
 }
 
 export class UpstreamCluster {
@@ -54,6 +60,8 @@ export class UpstreamCluster {
   private readonly balancer: Balancer<Endpoint>;
   private dnsTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Active health checks, when the cluster's Mappings ask for them. */
+  readonly checker: ActiveHealthChecker | undefined;
 
   constructor(ir: IRCluster, tlsContexts: readonly IRTLSContext[], secrets: SecretStore, random: () => number) {
     this.name = ir.name;
@@ -87,6 +95,10 @@ export class UpstreamCluster {
       void this.refreshDns();
       this.dnsTimer = setInterval(() => void this.refreshDns(), DNS_REFRESH_MS);
       this.dnsTimer.unref();
+    }
+    if (ir.healthChecks && ir.healthChecks.length > 0) {
+      this.checker = new ActiveHealthChecker(ir.name, ir.healthChecks, () => this.endpoints, { secure: this.secure, tlsOptions: this.tlsOptions, secrets });
+      this.checker.start();
     }
   }
 
@@ -127,10 +139,13 @@ export class UpstreamCluster {
 
   reportSuccess(e: Endpoint): void {
     e.consecutiveFailures = 0;
+    e.lastOutcome = 'ok';
   }
 
   /** Connect failures, resets and 5xx count toward ejection. */
-  reportFailure(e: Endpoint, now: number): void {
+  reportFailure(e: Endpoint, now: number, reason = 'failed'): void {
+    e.lastOutcome = 'failed';
+    e.lastError = { message: reason, at: now };
     const od = this.ir.outlierDetection;
     if (od.consecutiveFailures <= 0) return;
     e.consecutiveFailures++;
@@ -144,6 +159,7 @@ export class UpstreamCluster {
   close(): void {
     this.closed = true;
     if (this.dnsTimer) clearInterval(this.dnsTimer);
+    this.checker?.stop();
     this.pool.close();
   }
 }

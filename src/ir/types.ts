@@ -353,6 +353,27 @@ export interface IRCluster {
   readonly circuitBreakers: IRCircuitBreakers;
   /** Passive ejection of failing endpoints (consecutive 5xx / connect failures). */
   readonly outlierDetection: { readonly consecutiveFailures: number; readonly baseEjectionMs: number };
+  /** Active health checks (a Mapping's `health_checks`): failing endpoints leave the balancing. */
+  readonly healthChecks?: readonly IRHealthCheck[];
+}
+
+export interface IRHealthCheck {
+  readonly timeoutMs: number;
+  readonly intervalMs: number;
+  /** Consecutive passes that make an unhealthy endpoint healthy again. */
+  readonly healthyThreshold: number;
+  /** Consecutive failures that take an endpoint out. */
+  readonly unhealthyThreshold: number;
+  /** GET path; healthy when the status is in one of the ranges (inclusive). */
+  readonly http?: {
+    readonly path: string;
+    readonly hostname?: string;
+    readonly addHeaders: readonly IRHeaderValue[];
+    readonly removeHeaders: readonly string[];
+    readonly expectedStatuses: readonly { readonly min: number; readonly max: number }[];
+  };
+  /** grpc.health.v1.Health/Check for `service`; healthy when it answers SERVING. */
+  readonly grpc?: { readonly service: string; readonly authority?: string };
 }
 
 export interface IRResolver {

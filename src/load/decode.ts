@@ -14,10 +14,10 @@ import { crossFieldIssues, pruneUnknownFields, validateSpec, valueAt, type SpecI
 import { headerRuleIssues } from './header-rules.js';
 import { specAdvice } from './spec-advice.js';
 import { UNENFORCED_KINDS, unenforcedFieldIssues, unenforcedTLSModule } from './unenforced-protections.js';
-import { RecordedSources, readSimpleDocuments, type ReaderCaches } from './simple-yaml.js';
 import {
-  nestingIssue,
-  parseWithYamlPackage,
+  readDocuments,
+  RecordedSources,
+  type ReaderCaches,
   type NodeSource,
   type ParsedDocument,
   type PositionMap,
@@ -115,25 +115,12 @@ export function decodeText(
   opts: { mapPos?: PositionMap; namespace?: string; inAnnotation?: boolean } = {},
 ): void {
   const file = new FileDecoder(ctx, path, opts.namespace, opts.inAnnotation ?? false);
-  const tooDeep = nestingIssue(text, opts.mapPos);
-  if (tooDeep) {
-    file.report(tooDeep.code, tooDeep.message, tooDeep.at);
-    return;
-  }
-  // The fast reader hands over each document as soon as it is read, so its positions die young.
-  // If the file turns out to lie outside its subset, what was decoded is dropped and the full parser
-  // reads the file again: results never mix the two parsers.
-  const mark = { resources: ctx.resources.length, problems: ctx.problems.length, objects: ctx.objects };
+  // Each document is decoded as soon as it is read, so its positions die young.
   const decodeDocument = (doc: ParsedDocument): void => {
     if (ctx.objects <= LOAD_LIMITS.maxObjects) file.document(doc);
   };
-  if (readSimpleDocuments(text, opts.mapPos, decodeDocument, ctx.readerCaches)) return;
-  ctx.resources.length = mark.resources;
-  ctx.problems.length = mark.problems;
-  ctx.objects = mark.objects;
-  const { documents, issues } = parseWithYamlPackage(text, opts.mapPos);
+  const issues = readDocuments(text, decodeDocument, { mapPos: opts.mapPos, caches: ctx.readerCaches });
   for (const i of issues) file.report(i.code, i.message, i.at, i.field ? { field: i.field } : {});
-  for (const doc of documents) decodeDocument(doc);
 }
 
 class FileDecoder {

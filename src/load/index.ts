@@ -6,10 +6,12 @@ import { compareProblems, type Problem } from '../api/problems.js';
 import type { Resource } from '../api/resource.js';
 import { decodeText, NO_SHAPE, type LoadContext } from './decode.js';
 import { walkTree } from './file-tree.js';
-import { ReaderCaches } from './simple-yaml.js';
+import { ReaderCaches } from './yaml-documents.js';
 import { LOAD_LIMITS } from './limits.js';
+import type { CacheSession, ParseCache } from './parse-cache.js';
 
 export { LOAD_LIMITS } from './limits.js';
+export { ParseCache } from './parse-cache.js';
 export { EMISSARY_NOT_IMPLEMENTED_KINDS } from './decode.js';
 
 export interface LoadOptions {
@@ -29,11 +31,17 @@ export interface LoadResult {
 export interface LoadFile {
   readonly path: string;
   readonly content: string | Buffer;
+  /** The content's hash when known (a git blob id), for a ParseCache; else the cache hashes the content. */
+  readonly hash?: string;
 }
 
-/** Load in-memory files (no I/O). Files are read in path order, so the result does not depend on input order. */
-export function loadFiles(files: readonly LoadFile[], opts: LoadOptions = {}): LoadResult {
+/**
+ * Load in-memory files (no I/O). Files are read in path order, so the result does not depend on
+ * input order. With a cache, files decoded by an earlier load with the same content are reused.
+ */
+export function loadFiles(files: readonly LoadFile[], opts: LoadOptions = {}, cache?: ParseCache): LoadResult {
   const ctx = newContext(opts);
+  const session = cache?.open(opts.source, ctx.ambassadorId, opts.revision);
   const sorted = [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   if (sorted.length > LOAD_LIMITS.maxFiles) {
     ctx.problems.push({
@@ -44,14 +52,17 @@ export function loadFiles(files: readonly LoadFile[], opts: LoadOptions = {}): L
     });
     return finish(ctx);
   }
-  for (const f of sorted) decodeFile(ctx, f.path, f.content);
+  for (const f of sorted) readFile(ctx, session, f.path, f.content, f.hash);
+  session?.close();
   return finish(ctx);
 }
 
-/** Load files and folders from disk (folders recursively: .yaml, .yml, .json; sorted walk). */
-export async function loadPaths(paths: readonly string[], opts: LoadOptions = {}): Promise<LoadResult> {
+/** Load files and folders from disk (folders recursively: .yaml, .yml, .json; sorted walk); a cache as for loadFiles. */
+export async function loadPaths(paths: readonly string[], opts: LoadOptions = {}, cache?: ParseCache): Promise<LoadResult> {
   const ctx = newContext(opts);
-  const tree = await walkTree(paths, (path, content) => decodeFile(ctx, path, content));
+  const session = cache?.open(opts.source, ctx.ambassadorId, opts.revision);
+  const tree = await walkTree(paths, (path, content) => readFile(ctx, session, path, content));
+  session?.close();
   if (tree.stopped) {
     // A partial configuration would silently miss routes: over the cap, nothing is loaded.
     ctx.resources.length = 0;
@@ -61,6 +72,26 @@ export async function loadPaths(paths: readonly string[], opts: LoadOptions = {}
     ctx.problems.push({ code: p.code, severity: 'error', message: p.message, origin: withSource(opts, { path: p.path, line: 0, col: 0 }) });
   }
   return finish(ctx);
+}
+
+/** One file: its results from the cache when its content is unchanged, else decoded (and kept). */
+function readFile(ctx: LoadContext, session: CacheSession | undefined, path: string, content: string | Buffer, hash?: string): void {
+  if (!session) {
+    decodeFile(ctx, path, content);
+    return;
+  }
+  const key = session.hashOf(content, hash);
+  const reused = session.reuse(path, key, LOAD_LIMITS.maxObjects - ctx.objects);
+  if (reused) {
+    for (const r of reused.resources) ctx.resources.push(r);
+    for (const p of reused.problems) ctx.problems.push(p);
+    ctx.objects += reused.objects;
+    return;
+  }
+  const mark = { resources: ctx.resources.length, problems: ctx.problems.length, objects: ctx.objects };
+  decodeFile(ctx, path, content);
+  // Past the object cap a file's result depends on the files before it: not kept.
+  session.store(path, key, ctx.resources.slice(mark.resources), ctx.problems.slice(mark.problems), ctx.objects - mark.objects, ctx.objects <= LOAD_LIMITS.maxObjects);
 }
 
 function decodeFile(ctx: LoadContext, path: string, content: string | Buffer): void {

@@ -5,7 +5,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Node } from 'yaml';
+import { parseDocuments, type TextPosition } from '../load/yaml-documents.js';
 import type { Explainer } from './explain-engine.js';
 import { requestSpec, RequestSpecError, type RequestSpec } from './request-spec.js';
 
@@ -69,75 +69,78 @@ const EXPECT_KEYS = new Set(['route', 'upstream', 'status', 'path', 'redirect', 
 
 /** Parses one test file; problems carry file:line:col and never stop the other tests. */
 export function parseRouteTests(file: string, text: string): { tests: RouteTest[]; problems: TestFileProblem[] } {
-  const lc = new LineCounter();
   const problems: TestFileProblem[] = [];
   const tests: RouteTest[] = [];
-  const at = (n: Node | null | undefined): { line: number; col: number } => {
-    const p = n?.range ? lc.linePos(n.range[0]) : { line: 1, col: 1 };
-    return { line: p.line, col: p.col };
+  const fail = (at: TextPosition | undefined, message: string): void => {
+    problems.push({ file, line: at?.line ?? 1, col: at?.col ?? 1, message });
   };
-  const fail = (n: Node | null | undefined, message: string): void => {
-    problems.push({ file, ...at(n), message });
-  };
-  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    for (const e of doc.errors.slice(0, 5)) {
-      const p = lc.linePos(e.pos[0]);
-      problems.push({ file, line: p.line, col: p.col, message: e.message.split('\n')[0] as string });
-    }
+  const { documents, issues } = parseDocuments(text);
+  if (issues.length > 0) {
+    for (const e of issues.slice(0, 5)) fail(e.at, e.message);
     return { tests, problems };
   }
-  const root = doc.contents;
-  const list = isMap(root) ? root.get('tests', true) : undefined;
-  if (!isMap(root) || !isSeq(list)) {
-    fail(root, "expected a mapping with a 'tests' list");
+  const doc = documents[0];
+  if (documents.length > 1) {
+    fail(documents[1]?.start, 'a test file holds one YAML document');
     return { tests, problems };
   }
-  for (const k of root.items) {
-    const key = isScalar(k.key) ? String(k.key.value) : '';
-    const value = isScalar(k.value) ? k.value.value : undefined;
-    if (key === 'apiVersion' && value !== ROUTE_TESTS_API_VERSION) fail(k.value as Node, `apiVersion must be ${ROUTE_TESTS_API_VERSION}`);
-    else if (key === 'kind' && value !== ROUTE_TESTS_KIND) fail(k.value as Node, `kind must be ${ROUTE_TESTS_KIND}`);
-    else if (!['tests', 'apiVersion', 'kind'].includes(key)) fail(k.key as Node, `unknown key '${key}' (expected apiVersion, kind, tests)`);
+  const root = doc?.value;
+  // Where a value starts: a mapping or list at its first entry, a scalar at its key or item.
+  const startOf = (v: unknown, keyAt: TextPosition | undefined): TextPosition | undefined => (v !== null && typeof v === 'object' ? doc?.sources.get(v)?.start : undefined) ?? keyAt;
+  const list = isObj(root) ? root['tests'] : undefined;
+  if (!doc || !isObj(root) || !Array.isArray(list)) {
+    fail(doc?.start, "expected a mapping with a 'tests' list");
+    return { tests, problems };
   }
-  list.items.forEach((item, i) => {
-    const n = item as Node;
-    if (!isMap(n)) {
-      fail(n, `tests[${i}]: expected a mapping with name, request and expect`);
+  const rootAt = doc.sources.get(root)?.entries;
+  for (const key of Object.keys(root)) {
+    const value = root[key];
+    if (key === 'apiVersion' && value !== ROUTE_TESTS_API_VERSION) fail(rootAt?.get(key), `apiVersion must be ${ROUTE_TESTS_API_VERSION}`);
+    else if (key === 'kind' && value !== ROUTE_TESTS_KIND) fail(rootAt?.get(key), `kind must be ${ROUTE_TESTS_KIND}`);
+    else if (!['tests', 'apiVersion', 'kind'].includes(key)) fail(rootAt?.get(key), `unknown key '${key}' (expected apiVersion, kind, tests)`);
+  }
+  const itemsAt = doc.sources.get(list)?.entries;
+  list.forEach((item: unknown, i) => {
+    if (!isObj(item)) {
+      fail(startOf(item, itemsAt?.get(i)), `tests[${i}]: expected a mapping with name, request and expect`);
       return;
     }
     let bad = false;
-    const refuse = (node: Node | null | undefined, message: string): void => {
-      fail(node, message);
+    const refuse = (at: TextPosition | undefined, message: string): void => {
+      fail(at, message);
       bad = true;
     };
-    for (const k of n.items) {
-      if (isScalar(k.key) && !TEST_KEYS.has(String(k.key.value))) refuse(k.key, `tests[${i}]: unknown key '${String(k.key.value)}' (expected ${[...TEST_KEYS].join(', ')})`);
+    const itemSrc = doc.sources.get(item);
+    for (const k of Object.keys(item)) {
+      if (!TEST_KEYS.has(k)) refuse(itemSrc?.entries.get(k), `tests[${i}]: unknown key '${k}' (expected ${[...TEST_KEYS].join(', ')})`);
     }
-    const js = n.toJS(doc, { maxAliasCount: 10 }) as Record<string, unknown>;
+    const js = item;
     const name = typeof js['name'] === 'string' && js['name'] !== '' ? js['name'] : `tests[${i}]`;
-    const reqNode = n.get('request', true) as Node | undefined;
-    const expNode = n.get('expect', true) as Node | undefined;
     const req = js['request'];
     const exp = js['expect'];
+    const reqAt = startOf(req, itemSrc?.entries.get('request'));
+    const expAt = startOf(exp, itemSrc?.entries.get('expect'));
     if (!isObj(req)) {
-      fail(reqNode ?? n, `${name}: 'request' must be a mapping with method, url and headers`);
+      fail(reqAt ?? itemSrc?.start, `${name}: 'request' must be a mapping with method, url and headers`);
       return;
     }
     if (!isObj(exp)) {
-      fail(expNode ?? n, `${name}: 'expect' must be a mapping (route, upstream, status, path, redirect, headers)`);
+      fail(expAt ?? itemSrc?.start, `${name}: 'expect' must be a mapping (route, upstream, status, path, redirect, headers)`);
       return;
     }
-    for (const k of Object.keys(req)) if (!REQUEST_KEYS.has(k)) refuse(keyNode(reqNode, k) ?? reqNode, `${name}: request: unknown key '${k}' (expected method, url, headers)`);
-    for (const k of Object.keys(exp)) if (!EXPECT_KEYS.has(k)) refuse(keyNode(expNode, k) ?? expNode, `${name}: expect: unknown key '${k}' (expected ${[...EXPECT_KEYS].join(', ')})`);
+    const reqKeys = doc.sources.get(req)?.entries;
+    const expKeys = doc.sources.get(exp)?.entries;
+    const keyAt = (k: string): TextPosition | undefined => expKeys?.get(k) ?? expAt;
+    for (const k of Object.keys(req)) if (!REQUEST_KEYS.has(k)) refuse(reqKeys?.get(k) ?? reqAt, `${name}: request: unknown key '${k}' (expected method, url, headers)`);
+    for (const k of Object.keys(exp)) if (!EXPECT_KEYS.has(k)) refuse(keyAt(k), `${name}: expect: unknown key '${k}' (expected ${[...EXPECT_KEYS].join(', ')})`);
     if (typeof req['url'] !== 'string') {
-      fail(reqNode, `${name}: request.url must be a string like https://api.example.com/orders/42`);
+      fail(reqAt, `${name}: request.url must be a string like https://api.example.com/orders/42`);
       return;
     }
     const headers: [string, string][] = [];
     if (req['headers'] !== undefined) {
       if (!isObj(req['headers'])) {
-        fail(reqNode, `${name}: request.headers must be a mapping of name: value`);
+        fail(reqAt, `${name}: request.headers must be a mapping of name: value`);
         return;
       }
       for (const [hn, hv] of Object.entries(req['headers'])) headers.push([hn, String(hv)]);
@@ -147,47 +150,41 @@ export function parseRouteTests(file: string, text: string): { tests: RouteTest[
       request = requestSpec(typeof req['method'] === 'string' ? req['method'] : 'GET', req['url'], headers);
     } catch (err) {
       if (!(err instanceof RequestSpecError)) throw err;
-      fail(reqNode, `${name}: ${err.message}`);
+      fail(reqAt, `${name}: ${err.message}`);
       return;
     }
     const e = exp;
     const expect: { -readonly [K in keyof RouteTestExpect]: RouteTestExpect[K] } = {};
     if (e['route'] !== undefined) {
-      if (e['route'] !== null && typeof e['route'] !== 'string') refuse(keyNode(expNode, 'route'), `${name}: expect.route must be a route id or null`);
+      if (e['route'] !== null && typeof e['route'] !== 'string') refuse(keyAt('route'), `${name}: expect.route must be a route id or null`);
       else expect.route = e['route'];
     }
     for (const f of ['upstream', 'path', 'redirect'] as const) {
       if (e[f] === undefined) continue;
-      if (typeof e[f] !== 'string') refuse(keyNode(expNode, f), `${name}: expect.${f} must be a string`);
+      if (typeof e[f] !== 'string') refuse(keyAt(f), `${name}: expect.${f} must be a string`);
       else expect[f] = e[f];
     }
     if (e['status'] !== undefined) {
-      if (typeof e['status'] !== 'number' || !Number.isInteger(e['status']) || e['status'] < 100 || e['status'] > 599) refuse(keyNode(expNode, 'status'), `${name}: expect.status must be an HTTP status code`);
+      if (typeof e['status'] !== 'number' || !Number.isInteger(e['status']) || e['status'] < 100 || e['status'] > 599) refuse(keyAt('status'), `${name}: expect.status must be an HTTP status code`);
       else expect.status = e['status'];
     }
     if (e['headers'] !== undefined) {
-      if (!isObj(e['headers'])) refuse(keyNode(expNode, 'headers'), `${name}: expect.headers must be a mapping of name: value (null = absent)`);
+      if (!isObj(e['headers'])) refuse(keyAt('headers'), `${name}: expect.headers must be a mapping of name: value (null = absent)`);
       else expect.headers = Object.fromEntries(Object.entries(e['headers']).map(([k, v]) => [k.toLowerCase(), v === null ? null : String(v)]));
     }
     if (Object.keys(expect).length === 0 && !bad) {
-      refuse(expNode, `${name}: expect names nothing to check`);
+      refuse(expAt, `${name}: expect names nothing to check`);
     }
     if (bad) return;
     const listener = typeof js['listener'] === 'string' ? js['listener'] : undefined;
     const port = typeof js['port'] === 'number' ? js['port'] : undefined;
-    tests.push({ name, file, line: at(n).line, request, ...(listener ? { listener } : {}), ...(port ? { port } : {}), expect });
+    tests.push({ name, file, line: itemSrc?.start.line ?? 1, request, ...(listener ? { listener } : {}), ...(port ? { port } : {}), expect });
   });
   return { tests, problems };
 }
 
 function isObj(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
-
-function keyNode(map: Node | undefined, key: string): Node | undefined {
-  if (!isMap(map)) return undefined;
-  const pair = map.items.find((p) => isScalar(p.key) && p.key.value === key);
-  return (pair?.key as Node | undefined) ?? undefined;
 }
 
 const TEST_FILE = /\.test\.ya?ml$/;

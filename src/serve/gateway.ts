@@ -9,6 +9,7 @@ import type { IR, IRListener } from '../ir/types.js';
 import type { SecretStore } from '../ir/secrets.js';
 import { hashIR } from '../ir/canonical.js';
 import type { BuildRuntime, ConnectionInfo, RequestInfo, Runtime } from '../dataplane/runtime-types.js';
+import type { ClusterHealth } from '../dataplane/upstream-health.js';
 import { newRequestId } from '../dataplane/header-policy.js';
 import { sendLocalReply, sendLocalReplyOnSocket } from '../dataplane/local-reply.js';
 import { isGrpcRequest, sendGrpcLocalReply } from '../dataplane/grpc.js';
@@ -143,6 +144,11 @@ export class Gateway implements ConfigApplier {
   }
 
   /** Bound ports by listener name (the real port when the IR asked for 0). */
+  /** The served generation's upstream health (empty before the first apply). */
+  upstreamHealth(): ClusterHealth[] {
+    return this.current?.upstreamHealth?.() ?? [];
+  }
+
   boundPorts(): Record<string, number> {
     const out: Record<string, number> = {};
     for (const p of this.ports.values()) out[p.name] = p.boundPort();

@@ -7,7 +7,8 @@ import { Registry } from 'prom-client';
 import type { BuildRuntime, RequestInfo } from '../dataplane/runtime-types.js';
 import type { IR } from '../ir/types.js';
 import { AdminServer, type AdminView } from '../admin/admin-server.js';
-import { ConfigMetrics, TrafficMetrics, renderMerged } from '../admin/metrics.js';
+import { ConfigMetrics, TrafficMetrics, renderMerged, type MetricsJSON } from '../admin/metrics.js';
+import { AdminCredentialsError, BearerToken, type AdminAccessOptions } from '../admin/admin-access.js';
 import { redactPEM, routeTable } from '../admin/config-view.js';
 import { AccessLog, AccessLogError } from './access-log.js';
 import { Gateway, type ConfigApplier } from './gateway.js';
@@ -38,6 +39,14 @@ export interface ServeOptions {
   readonly exposeGeneration?: boolean;
   /** Bind every Listener on this address instead of 0.0.0.0 (`--bind`), so replicas can share a host. */
   readonly bindAddress?: string;
+  /** Bearer token file and/or mTLS material for the admin address (required off loopback; see serve-options). */
+  readonly adminAccess?: AdminAccessOptions;
+}
+
+/** The admin server's access options: the token file read once now, so that a bad one stops the start. */
+function adminAccessOptions(access: AdminAccessOptions | undefined): { token?: BearerToken; tls?: NonNullable<AdminAccessOptions['tls']> } {
+  if (!access) return {};
+  return { ...(access.tokenFile !== undefined ? { token: new BearerToken(access.tokenFile) } : {}), ...(access.tls ? { tls: access.tls } : {}) };
 }
 
 export interface ServeContext {
@@ -201,8 +210,21 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
       return { generation: served?.generation ?? 0, routes: served ? routeTable(served.ir) : [] };
     },
     metrics: async () => renderMerged(registry, pool ? await pool.metricsJSON() : []),
+    served: () => {
+      const served = state.served;
+      return served ? { generation: served.generation, hash: served.hash, appliedAt: served.appliedAt } : undefined;
+    },
+    upstreams: async () => (gateway ? gateway.upstreamHealth() : pool ? pool.upstreamHealth() : []),
+    trafficJSON: async () => [(await registry.getMetricsAsJSON()) as MetricsJSON, ...(pool ? await pool.metricsJSON() : [])],
   };
-  const admin = new AdminServer(view, { hosts: options.adminHosts ?? [] });
+  let adminAccess;
+  try {
+    adminAccess = adminAccessOptions(options.adminAccess);
+  } catch (err) {
+    if (!(err instanceof AdminCredentialsError)) throw err;
+    return startupFailed(log, err.code, err.message, {}, async () => pool?.shutdown(0));
+  }
+  const admin = new AdminServer(view, { hosts: options.adminHosts ?? [], ...adminAccess });
   let adminAddress;
   try {
     adminAddress = await admin.listen(options.admin.host, options.admin.port);
@@ -210,7 +232,7 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
     const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     return startupFailed(log, 'PORTICO_ERR_ADMIN_BIND', `cannot bind the admin address ${addressURL('http', options.admin.host, options.admin.port)}: ${reason}`, { admin: options.admin }, async () => pool?.shutdown(0));
   }
-  const adminURL = addressURL('http', adminAddress.host, adminAddress.port);
+  const adminURL = addressURL(admin.scheme, adminAddress.host, adminAddress.port);
   log.info({ address: adminURL }, 'admin listening');
   say(`admin on ${adminURL}`);
 

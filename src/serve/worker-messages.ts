@@ -5,6 +5,7 @@ import type { IR } from '../ir/types.js';
 import type { SecretStore } from '../ir/secrets.js';
 import type { ApplyMeta, ApplyResult } from './gateway.js';
 import type { MetricsJSON } from '../admin/metrics.js';
+import type { ClusterHealth } from '../dataplane/upstream-health.js';
 
 export interface WorkerSettings {
   readonly exposeGeneration: boolean;
@@ -29,6 +30,7 @@ export type ToWorker =
   /** Prepare and commit at once: a (re)started worker catching up with the current configuration. */
   | { readonly t: 'portico:load'; readonly id: number; readonly config: ConfigPayload }
   | { readonly t: 'portico:metrics'; readonly id: number }
+  | { readonly t: 'portico:upstreams'; readonly id: number }
   | { readonly t: 'portico:drain'; readonly deadlineMs: number }
   | { readonly t: 'portico:force' };
 
@@ -37,7 +39,8 @@ export type FromWorker =
   | { readonly t: 'portico:prepared'; readonly id: number; readonly result: ApplyResult }
   | { readonly t: 'portico:committed'; readonly id: number; readonly result: ApplyResult }
   | { readonly t: 'portico:loaded'; readonly id: number; readonly result: ApplyResult }
-  | { readonly t: 'portico:metrics'; readonly id: number; readonly metrics: MetricsJSON };
+  | { readonly t: 'portico:metrics'; readonly id: number; readonly metrics: MetricsJSON }
+  | { readonly t: 'portico:upstreams'; readonly id: number; readonly clusters: ClusterHealth[] };
 
 export function isFromWorker(m: unknown): m is FromWorker {
   return typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string' && (m as { t: string }).t.startsWith('portico:');

@@ -8,6 +8,7 @@ import type { SecretStore } from '../ir/secrets.js';
 import { hashIR } from '../ir/canonical.js';
 import type { ApplyMeta, ApplyResult, ConfigApplier } from './gateway.js';
 import type { ConfigMetrics, MetricsJSON } from '../admin/metrics.js';
+import { mergeClusterHealth, type ClusterHealth } from '../dataplane/upstream-health.js';
 import type { ProcessLog } from './process-log.js';
 import { isFromWorker, type ConfigPayload, type FromWorker, type ToWorker, type WorkerSettings } from './worker-messages.js';
 
@@ -256,6 +257,14 @@ export class WorkerPool implements ConfigApplier {
       if (slot.lastMetrics) out.push(slot.lastMetrics);
     });
     return out;
+  }
+
+  /** Every answering worker's view of its upstreams, merged (a busy worker is left out this time). */
+  async upstreamHealth(): Promise<ClusterHealth[]> {
+    const live = this.slots.filter((s) => s.worker && s.ready);
+    const replies = await Promise.all(live.map((s) => this.request(s.worker!, { t: 'portico:upstreams', id: this.nextId++ }, METRICS_REPLY_MS)));
+    const views = replies.flatMap((r) => (r.t === 'portico:upstreams' ? [r.clusters] : []));
+    return views.length === 0 ? [] : mergeClusterHealth(views);
   }
 
   /** Ask every worker to drain and wait for it to exit; kill what is left after the deadline. */

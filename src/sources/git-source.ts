@@ -46,6 +46,8 @@ export interface SnapshotFile {
   /** Path from the repository root, '/'-separated. */
   readonly path: string;
   readonly content: Buffer;
+  /** The blob id: a content hash git already computed (the parse cache keys on it). */
+  readonly oid: string;
 }
 
 export interface Snapshot {
@@ -307,7 +309,7 @@ export class GitSource {
       const header = out.subarray(pos, nl).toString('utf8').split(' ');
       if (header[0] !== w.oid || header[1] !== 'blob') throw new GitCommandError('PORTICO_ERR_GIT_FAILED', `git cat-file: unexpected object header '${header.join(' ')}'`);
       const size = Number(header[2]);
-      files.push({ path: w.path, content: Buffer.from(out.subarray(nl + 1, nl + 1 + size)) });
+      files.push({ path: w.path, content: Buffer.from(out.subarray(nl + 1, nl + 1 + size)), oid: w.oid });
       pos = nl + 1 + size + 1;
     }
     return files;

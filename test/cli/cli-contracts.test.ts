@@ -135,6 +135,16 @@ const COMMANDS: Record<string, CommandCase> = {
     usage: [() => ['--config', good, '--bind', 'localhost:80'], /--bind needs an IP address/],
     failure: [() => ['--config', good, '--admin', takenAdmin, '--workers', '0', '--access-log', 'off'], 'PORTICO_ERR_ADMIN_BIND', /cannot bind the admin address http:\/\/127\.0\.0\.1:\d+: EADDRINUSE/],
   },
+  crds: {
+    typo: ['--knd', '--kind'],
+    usage: [() => ['--format', 'yml'], /--format must be one of yaml, json \(got 'yml'; did you mean 'yaml'\?\)/],
+    failure: [() => ['--output', join(root, 'no-such-dir', 'crds.yaml')], 'PORTICO_ERR_IO', /cannot open .*no-such-dir\/crds\.yaml: ENOENT/],
+  },
+  manifests: {
+    typo: ['--replcas', '--replicas'],
+    usage: [() => [], /give the central policy/],
+    failure: [() => ['--kubernetes', 'ops=portico', '--output', join(root, 'no-such-dir', 'm.yaml')], 'PORTICO_ERR_IO', /cannot open .*no-such-dir\/m\.yaml: ENOENT/],
+  },
   demo: {
     typo: ['--admin-prt', '--admin-port'],
     usage: [() => ['--port', 'eighty'], /--port needs a port number/],

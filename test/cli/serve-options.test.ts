@@ -48,8 +48,19 @@ describe('portico serve options', () => {
     assert.equal(parseServeArgs(['--source', 'a=/r'], {}, '/srv').sources.stateDir, '.portico');
   });
 
+  it('take a namespace as a root source, and the status-writer lease and identity from the pod', () => {
+    const r = parseServeArgs(['--kubernetes', 'ops=portico-system', '--kubeconfig', 'kube.yaml'], { POD_NAME: 'portico-7d9', POD_NAMESPACE: 'portico' }, '/srv');
+    assert.deepEqual(r.sources.roots.map((x) => [x.spec.name, x.kind, x.spec.url, x.kubernetes]), [['ops', 'kubernetes', 'kubernetes:portico-system', { namespace: 'portico-system' }]]);
+    assert.deepEqual(r.sources.kubernetes, { kubeconfig: '/srv/kube.yaml', identity: 'portico-7d9', lease: { name: 'portico-status-writer', namespace: 'portico' }, writeStatus: true });
+    const off = parseServeArgs(['--config', 'x', '--lease', 'off', '--no-status', '--identity', 'me'], {}, '/srv').sources.kubernetes;
+    assert.deepEqual(off, { identity: 'me', lease: 'off', writeStatus: false });
+    assert.deepEqual(parseServeArgs(['--config', 'x', '--lease', 'edge/writer'], {}, '/srv').sources.kubernetes?.lease, { name: 'writer', namespace: 'edge' });
+  });
+
   const bad: [string, string[], RegExp][] = [
-    ['no source at all', ['--workers', '0'], /give --config DIR or --source/],
+    ['a namespace that is not one', ['--kubernetes', 'ops=Portico_System'], /'Portico_System' is not a namespace name/],
+    ['a lease that is not NAMESPACE/NAME', ['--config', 'x', '--lease', 'a/b/c'], /--lease needs NAMESPACE\/NAME/],
+    ['no source at all', ['--workers', '0'], /give --config DIR, --source NAME=URL#BRANCH:PATH or --kubernetes NAME=NAMESPACE/],
     ['a source without a name', ['--source', 'https://x/y.git'], /NAME=URL/],
     ['the same name twice', ['--source', 'a=/r1', '--source', 'a=/r2'], /named 'a'/],
     ['a folder named like a git source', ['--source', 'dir=/r1', '--config', '/x'], /named 'dir'/],

@@ -22,10 +22,10 @@ export function newController(gateway: Gateway, opts: Omit<ControllerOptions, 's
   return new Controller({ poll: false, minFetchIntervalMs: 0, metrics: new SourceMetrics(), ...opts, sink: gateway });
 }
 
-/** Runs one pass and waits until it (and any pass it queued) is done. */
+/** Runs one pass and waits until it, any pass it queued and every fetch it started are done. */
 export async function sync(c: Controller): Promise<void> {
   c.trigger();
-  await c.idle();
+  await c.settled();
 }
 
 export { cleartextGatewayYaml, listenerYaml, mappingYaml } from '../support/policy-yaml.js';

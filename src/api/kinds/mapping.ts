@@ -165,7 +165,6 @@ export const MAPPING_NOT_IMPLEMENTED = [
   'envoy_override',
   'modules',
   'keepalive',
-  'health_checks',
   'outlier_detection',
   'dns_type',
   'respect_dns_ttl',

@@ -26,8 +26,19 @@ export const SourceVerifySchema = Closed({
   gpgFingerprints: Type.Optional(Type.Array(Type.String({ pattern: '^[0-9A-Fa-f ]{40,}$', description: 'a GPG key fingerprint' }))),
 });
 
+/**
+ * A team source read from a Kubernetes cluster instead of a repository: the objects of one namespace
+ * (optionally only those with matching labels), or of every namespace with matching labels.
+ */
+export const SourceKubernetesSchema = Closed({
+  namespace: Type.Optional(Type.String({ minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', description: 'a namespace name' })),
+  labelSelector: Type.Optional(Type.String({ minLength: 1, maxLength: 1000, description: 'equality-based label selector: "team=shop,tier!=test"' })),
+});
+
 export const SourceSpecSchema = Closed({
-  url: Type.String({ minLength: 1 }),
+  /** A git repository (or a local path); exactly one of url and kubernetes. */
+  url: Type.Optional(Type.String({ minLength: 1 })),
+  kubernetes: Type.Optional(SourceKubernetesSchema),
   branch: Type.Optional(Type.String({ minLength: 1 })),
   path: Type.Optional(Type.String()),
   interval: Type.Optional(SourceDuration),

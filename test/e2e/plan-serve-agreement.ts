@@ -1,6 +1,7 @@
 // One truth, checked: for each change a team or the operators can push, `plan` (base = what is served,
 // head = the change) predicts exactly what `serve`'s controller then does with it — which revisions are
-// refused and why, which apply, and the configuration served afterwards. Real git repositories.
+// refused and why, which apply, and the configuration served afterwards. Real git repositories. The
+// changes are split over three test files (teams, central, history) so that each stays short.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,17 +15,9 @@ import { planStates, withScratch } from '../../src/review/plan-states.js';
 import { git, makeSshKey, removeDir, tempDir, TestRepo } from '../sources/git-fixture.js';
 import { listenerYaml, mappingYaml, rootSource, sourceYaml } from '../controller/controller-fixture.js';
 
-const root = tempDir('agreement');
-after(() => removeDir(root));
-
+let root = '';
 let trusted: ReturnType<typeof makeSshKey>;
 let stranger: ReturnType<typeof makeSshKey>;
-before(() => {
-  const keys = join(root, 'keys');
-  mkdirSync(keys);
-  trusted = makeSshKey(keys, 'lead@example.com');
-  stranger = makeSshKey(keys, 'stranger@example.com');
-});
 
 interface World {
   readonly central: TestRepo;
@@ -247,9 +240,20 @@ function capture() {
   };
 }
 
-// One top-level test per change, each with its own time budget: a busy machine slows every one of them.
-let n = 0;
-for (const [name, sc] of Object.entries(scenarios)) {
+/** Defines one top-level test per named change (each with its own time budget). */
+export function agreementTests(names: readonly string[]): void {
+  before(() => {
+    root = tempDir('agreement');
+    const keys = join(root, 'keys');
+    mkdirSync(keys);
+    trusted = makeSshKey(keys, 'lead@example.com');
+    stranger = makeSshKey(keys, 'stranger@example.com');
+  });
+  after(() => removeDir(root));
+  let n = 0;
+  for (const name of names) {
+    const sc = scenarios[name];
+    if (!sc) throw new Error(`no scenario '${name}'`);
   test(`plan predicts what serve does: ${name}`, async () => {
     const shopExtra = sc.shopExtra ?? '';
     const w = makeWorld(`s${n++}`, shopExtra);
@@ -261,7 +265,7 @@ for (const [name, sc] of Object.entries(scenarios)) {
       for (const step of sc.earlier ?? []) {
         step(w);
         controller.trigger();
-        await controller.idle();
+        await controller.settled();
       }
       const served = controller.appliedRevisions();
       const marker = readHistory(stateDir).length;
@@ -275,7 +279,7 @@ for (const [name, sc] of Object.entries(scenarios)) {
         ),
       );
       controller.trigger();
-      await controller.idle();
+      await controller.settled();
 
       const entries = readHistory(stateDir).slice(marker);
       const serveRefused = entries.filter((e) => e.result === 'Rejected').map((e) => `${e.source}:${e.reason}`).sort();
@@ -296,3 +300,43 @@ for (const [name, sc] of Object.entries(scenarios)) {
     }
   });
 }
+}
+
+/** The changes each of the three test files runs (together, every change once). */
+export const GROUPS = {
+  teams: [
+    'a team adds a route inside its claim',
+    'a team adds a route outside its claimed paths',
+    'a team adds a route on a hostname outside its claim',
+    'a team defines a kind its claim does not grant',
+    'a team declares a Source of its own',
+    'a team commits broken YAML',
+    'a team commits a wrongly typed field',
+    'a team commits a symbolic link',
+    'two teams claim the same path and the second to serve it collides',
+    'a team reuses the name of another team resource',
+    'a team changes only a comment',
+  ],
+  central: [
+    'the central repository narrows a claim a team serves',
+    'the central repository removes a team',
+    'the central repository takes over a path a team serves',
+    'a team tries to serve a path the central repository routes',
+    'the central repository commits broken YAML',
+    'the central repository relaxes a claim a refused team commit needed',
+  ],
+  history: [
+    'a team force-pushes under onForcePush: refuse',
+    'a team force-pushes under onForcePush: accept-with-strict',
+    'a team force-pushes and the central repository anchors the new history',
+    'a signed-commits team pushes an unsigned commit',
+    'a signed-commits team pushes a commit signed by a stranger',
+    'a signed-commits team pushes a trusted signed commit',
+    'strict signing: a signed commit on top of an unsigned one',
+    'strict signing re-anchored by the central repository past the unsigned commit',
+    'a team reverts its refused commit',
+  ],
+} as const;
+
+/** Every change, for the check that the groups leave none out. */
+export const SCENARIO_NAMES = Object.keys(scenarios);
