@@ -4,10 +4,12 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
 import { KubeClient, kubeconfigConnection } from '../../src/kubernetes/kube-client.js';
 import { Informer } from '../../src/kubernetes/informer.js';
 import { FakeKubeApi } from '../support/fake-kube-api.js';
 import { removeDir, tempDir } from '../sources/git-fixture.js';
+import { pollUntil, whenTrue } from '../support/wait-until.js';
 import { join } from 'node:path';
 
 const root = tempDir('informer');
@@ -35,16 +37,15 @@ function prefixes(i: Informer): string[] {
 }
 
 /** Resolves once `check` holds, re-checked on every change the informer reports. */
-function until(i: Informer, check: () => boolean): Promise<void> {
-  return new Promise((resolve) => {
-    if (check()) return resolve();
-    const off = i.onChange(() => {
-      if (check()) {
-        off();
-        resolve();
-      }
-    });
-  });
+/** Resolves once `check` holds, looked at after each change the informer reports; bounded. */
+async function until(i: Informer, check: () => boolean): Promise<void> {
+  const changes = new EventEmitter();
+  const off = i.onChange(() => changes.emit('change'));
+  try {
+    await whenTrue('the informer\'s copy to match', check, [[changes, 'change']]);
+  } finally {
+    off();
+  }
 }
 
 function newInformer(namespace: string): Informer {
@@ -56,7 +57,7 @@ function newInformer(namespace: string): Informer {
 
 /** Resolves once the fake has as many open watches as wanted. */
 async function watches(n: number): Promise<void> {
-  while (api.openWatches < n) await new Promise((r) => setImmediate(r));
+  await whenTrue(`${n} open watches`, () => api.openWatches >= n, [[api.changes, 'watch']]);
 }
 
 describe('informer', () => {
@@ -116,7 +117,8 @@ describe('informer', () => {
     const before = Number(i.resourceVersion);
     api.apply(mapping('elsewhere', '/e/', 'not-watched'));
     api.bookmark();
-    while (Number(i.resourceVersion) <= before) await new Promise((r) => setTimeout(r, 5));
+    // a bookmark changes no object, so no change is reported: the resourceVersion is polled, within a bound
+    await pollUntil('the bookmark to move the resourceVersion on', async () => Number(i.resourceVersion) > before, { everyMs: 5 });
     assert.deepEqual(prefixes(i), []);
   });
 
