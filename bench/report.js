@@ -33,10 +33,22 @@ export function targets(r) {
     if (t.wholeMachineValidateCompileMs !== undefined) add(2, '10,000 Mappings: validate + compile < 500 ms, on the whole machine (as `portico validate` runs)', `${f(t.wholeMachineValidateCompileMs)} ms`, t.wholeMachineValidateCompileMs < 500);
     add(2, '10,000 Mappings: peak RSS < 150 MiB', `${f(t.measuredPeakRssMiB)} MiB`, t.measuredPeakRssMiB < 150);
   }
+  const tr = h?.ratios?.[50]?.tracing;
+  if (tr?.['portico-1w-trace0'] !== undefined) add(18, 'tracing on, 0 % sampling ≥ 0.97× tracing off (50 connections)', ratio(tr['portico-1w-trace0']), tr['portico-1w-trace0'] >= 0.97);
+  if (tr?.['portico-1w-trace100'] !== undefined) add(18, 'tracing on, 100 % sampling ≥ 0.8× tracing off (50 connections)', ratio(tr['portico-1w-trace100']), tr['portico-1w-trace100'] >= 0.8);
   const rl = r.sections.reload?.variants?.['portico-1w'];
   if (rl) add(3, '30 configuration changes under load: 0 failed requests', String(rl.failedRequests), rl.failedRequests === 0);
   const g = r.sections.gitops?.result;
   if (g?.webhook?.p95Ms !== undefined) add(5, 'merge → live p95 < 1 s with webhook', `${f(g.webhook.p95Ms)} ms`, g.webhook.p95Ms < 1000);
+  const pr = r.sections.policies?.ratiosToUnprotected;
+  if (pr?.['portico-authservice'] && pr['nginx-auth_request']) {
+    add(17, "behind an allow-all HTTP AuthService, Portico keeps at least nginx auth_request's share of its own unprotected throughput", `${ratio(pr['portico-authservice'])} against nginx ${ratio(pr['nginx-auth_request'])}`, pr['portico-authservice'] >= pr['nginx-auth_request']);
+  }
+  const fl = r.sections.filters?.ratios;
+  if (fl?.jwtVsPlain !== null && fl?.jwtVsPlain !== undefined) add(17, 'a JWT filter with its key cached ≥ 0.8× the unprotected route (one core)', ratio(fl.jwtVsPlain), fl.jwtVsPlain >= 0.8);
+  const limited = pr?.['portico-ratelimit-redis'];
+  const limitedCpu = r.sections.policies?.cpuRatiosToUnprotected?.['portico-ratelimit-redis'];
+  if (typeof limited === 'number') add(17, 'the Redis-backed limiter far below its limit keeps ≥ 0.7× of the unprotected route on one core', `${ratio(limited)} by req/s, ${ratio(limitedCpu)} by CPU per request`, limited >= 0.7);
   return out;
 }
 
@@ -81,6 +93,7 @@ export function renderMarkdown(r) {
           L.push(`- ${p}: ${ratio(rt[p].rpsVsNginx)} nginx, ${ratio(rt[p].rpsVsBestNodePeer)} the best Node.js peer (${rt.bestNodePeer}), ${ratio(rt[p].rpsVsDirect)} direct; CPU per request ${ratio(rt[p].cpuPerReqVsNginx)} nginx's; p99 added over direct ${f(rt[p].addedP99Ms, 2)} ms.`);
         }
         if (rt.bestNodePeerVsNginx) L.push(`- best Node.js peer (${rt.bestNodePeer}): ${ratio(rt.bestNodePeerVsNginx)} nginx.`);
+        if (rt.tracing) L.push(`- tracing on against portico-1w (tracing off): 0 % sampling ${ratio(rt.tracing['portico-1w-trace0'])}, 100 % sampling ${ratio(rt.tracing['portico-1w-trace100'])}.`);
       }
       L.push('');
     }
@@ -162,6 +175,28 @@ export function renderMarkdown(r) {
   L.push('## 6. GitOps merge → live', '');
   if (g?.result) L.push('```json', JSON.stringify(g.result, null, 2), '```', '');
   skippedLines(L, g);
+  const pol = r.sections.policies;
+  L.push('## 7. Edge policies', '');
+  if (pol?.variants) {
+    L.push(`wrk, ${pol.connections} connections, \`${pol.request.path}\`; each protected variant as a ratio of its own unprotected route, same run. The allow-all auth service is the upstream nginx (200 on every path).`, '');
+    L.push('| variant | req/s | p99 ms | CPU µs/req | ratio to unprotected | by CPU/req | |', '|---|---|---|---|---|---|---|');
+    for (const [name, v] of Object.entries(pol.variants)) {
+      const rt = pol.ratiosToUnprotected?.[name];
+      const cr = pol.cpuRatiosToUnprotected?.[name];
+      L.push(`| ${name} | ${mr(v.rps)} | ${mr(v.p99Ms, 2)} | ${f(v.cpuUsPerReq?.median, 1)} | ${rt === undefined ? '' : ratio(rt)} | ${cr === undefined ? '' : ratio(cr)} | ${v.note ?? ''} |`);
+    }
+    L.push('');
+  }
+  skippedLines(L, pol);
+  const fs = r.sections.filters;
+  L.push('## 8. Filters and compression', '');
+  if (fs?.table) {
+    L.push(`wrk, ${fs.connections} connections, Portico --workers 1 on one core; each cell a separate server.`, '');
+    L.push('| cell | what | req/s | p99 ms | CPU µs/req | bg CPU % |', '|---|---|---|---|---|---|');
+    for (const [name, c] of Object.entries(fs.table)) L.push(`| ${name} | ${c.note} | ${mr(c.rps)} | ${mr(c.p99Ms, 2)} | ${mr(c.cpuUsPerReq, 1)} | ${mr(c.backgroundCpuPct)} |`);
+    L.push('', `JWT / unprotected: ${ratio(fs.ratios?.jwtVsPlain)} (goal ≥ 0.8×); gzip on 10 KiB JSON / the same route uncompressed: ${ratio(fs.ratios?.gzipVsUncompressed)}.`, '');
+  }
+  skippedLines(L, fs);
   L.push(`Total run time: ${f(r.totalSeconds)} s (per section: ${Object.entries(r.sections).map(([k, v]) => `${k} ${f(v.sectionSeconds)} s`).join(', ')}).`, '');
   return L.join('\n');
 }
@@ -187,12 +222,17 @@ export function printRatios(r, log) {
       if (rt[p]) log(`  c=${conns} ${p}: ${ratio(rt[p].rpsVsNginx)} nginx, ${ratio(rt[p].rpsVsBestNodePeer)} best Node.js peer (${rt.bestNodePeer}), CPU/request ${ratio(rt[p].cpuPerReqVsNginx)} nginx's, p99 +${f(rt[p].addedP99Ms, 2)} ms over direct`);
     }
     if (rt.bestNodePeerVsNginx) log(`  c=${conns} best Node.js peer ${rt.bestNodePeer}: ${ratio(rt.bestNodePeerVsNginx)} nginx`);
+    if (rt.tracing) log(`  c=${conns} tracing vs off: 0 % sampling ${ratio(rt.tracing['portico-1w-trace0'])}, 100 % ${ratio(rt.tracing['portico-1w-trace100'])}`);
   }
   if (h?.skipped) for (const [k, v] of Object.entries(h.skipped)) log(`  skipped ${k}: ${v}`);
   const rs = r.sections.routes?.vsSmallest;
   if (rs) log(`  routes 10 → 1,000 → 10,000: Portico ${['10', '1000', '10000'].map((n) => ratio(rs.portico?.[n])).join(' / ')}, nginx ${['10', '1000', '10000'].map((n) => ratio(rs.nginx?.[n])).join(' / ')}`);
   const h2 = r.sections.h2?.porticoVsNginx;
   if (h2) log(`  TLS: Portico vs nginx HTTP/2 ${ratio(h2.h2)}, HTTP/1.1 over TLS ${ratio(h2['https-h1'])}`);
+  const pol = r.sections.policies?.ratiosToUnprotected;
+  if (pol) for (const [name, x] of Object.entries(pol)) log(`  policies: ${name} ${ratio(x)} of its unprotected route`);
+  const fl = r.sections.filters?.ratios;
+  if (fl) log(`  filters: JWT ${ratio(fl.jwtVsPlain)} of the unprotected route, gzip 10 KiB ${ratio(fl.gzipVsUncompressed)} of uncompressed`);
   const tg = targets(r);
   if (tg.length) {
     log('== Targets');

@@ -1,8 +1,8 @@
 // `npm run bench`: installs what the benchmarks need, starts every server on loopback, measures
 // them side by side in one run, prints ratios, and writes bench/results/latest.{json,md}.
-// Options: --quick (< 3 minutes), --only http1,routes,config,reload,h2,gitops, --layout split|shared,
+// Options: --quick (< 3 minutes), --only http1,routes,config,reload,h2,gitops,policies, --layout split|shared,
 // --upstream nginx|node, --rounds N, --seconds S, --quiet-wait S, --no-priority, --portico head|worktree, --no-install, --out NAME,
-// --variants nginx,haproxy,portico-1w,... (HTTP/1.1 section: only these besides direct).
+// --variants nginx,haproxy,portico-1w,... (HTTP/1.1 section: only these besides direct); --only filters: JWT and gzip.
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir, cpus as osCpus, totalmem, release, setPriority, getPriority } from 'node:os';
 import { join } from 'node:path';
@@ -17,11 +17,13 @@ import { runConfigScale } from './sections/config-scale.js';
 import { runReload } from './sections/reload.js';
 import { runH2 } from './sections/h2-tls.js';
 import { runGitops } from './sections/gitops.js';
+import { runPolicies } from './sections/policies.js';
+import { runFilters } from './sections/filters.js';
 import { renderMarkdown, printRatios } from './report.js';
 import { quietGate } from './lib/measure.js';
 
-const SECTIONS = ['http1', 'routes', 'config', 'reload', 'h2', 'gitops'];
-const APT_PACKAGES = { wrk: 'wrk', nginx: 'nginx', haproxy: 'haproxy', h2load: 'nghttp2-client', openssl: 'openssl' };
+const SECTIONS = ['http1', 'routes', 'config', 'reload', 'h2', 'gitops', 'policies', 'filters'];
+const APT_PACKAGES = { wrk: 'wrk', nginx: 'nginx', haproxy: 'haproxy', h2load: 'nghttp2-client', openssl: 'openssl', 'redis-server': 'redis-server' };
 
 function parseArgs(argv) {
   const o = { quick: false, only: SECTIONS, layout: 'split', upstream: 'nginx', install: true, out: 'latest', rounds: null, seconds: null, quietWait: null, priority: true, portico: 'head', variants: null };
@@ -57,8 +59,8 @@ function parseArgs(argv) {
 
 function plan(o) {
   const p = o.quick
-    ? { rounds: 2, seconds: 2, warmupSeconds: 1, connections: [50, 200], pacedDelayMs: 20, pacedRounds: 1, routeCounts: [10, 1000, 10000], routeConnections: 50, routeRounds: 1, applySamples: 1, configSizes: [100, 1000, 10000], configRepeats: 1, configCli: false, reloadChanges: 30, reloadSeconds: 5, h2Seconds: 2, budgetSeconds: 160, hardLimitSeconds: 178, quietWaitMs: 0, accessLogVariant: false }
-    : { rounds: 3, seconds: 10, warmupSeconds: 3, connections: [50, 200], pacedDelayMs: 20, pacedRounds: 3, routeCounts: [10, 1000, 10000], routeConnections: 50, routeRounds: 3, applySamples: 5, configSizes: [100, 1000, 10000], configRepeats: 3, configCli: true, reloadChanges: 30, reloadSeconds: 20, h2Seconds: 10, budgetSeconds: 2400, hardLimitSeconds: 3000, quietWaitMs: 5_000, accessLogVariant: true };
+    ? { rounds: 2, seconds: 2, warmupSeconds: 1, connections: [50, 200], pacedDelayMs: 20, pacedRounds: 1, routeCounts: [10, 1000, 10000], routeConnections: 50, routeRounds: 1, applySamples: 1, configSizes: [100, 1000, 10000], configRepeats: 1, configCli: false, reloadChanges: 30, reloadSeconds: 5, h2Seconds: 2, budgetSeconds: 160, hardLimitSeconds: 178, quietWaitMs: 0, accessLogVariant: false, tracingVariants: false }
+    : { rounds: 3, seconds: 10, warmupSeconds: 3, connections: [50, 200], pacedDelayMs: 20, pacedRounds: 3, routeCounts: [10, 1000, 10000], routeConnections: 50, routeRounds: 3, applySamples: 5, configSizes: [100, 1000, 10000], configRepeats: 3, configCli: true, reloadChanges: 30, reloadSeconds: 20, h2Seconds: 10, budgetSeconds: 2400, hardLimitSeconds: 3000, quietWaitMs: 5_000, accessLogVariant: true, tracingVariants: true };
   if (o.rounds) { p.rounds = o.rounds; p.routeRounds = o.rounds; p.pacedRounds = o.rounds; }
   if (o.seconds) p.seconds = o.seconds;
   if (o.quietWait !== null) p.quietWaitMs = o.quietWait * 1000;
@@ -78,7 +80,8 @@ async function ensureTools(o, log) {
     const r = await runToCompletion('apt-get', ['install', '-y', '-qq', ...missing], { env, timeoutMs: 600_000 });
     if (r.status !== 0) throw new Error(`apt-get install failed: ${r.stderr}`);
   }
-  const lockOk = existsSync(join(BENCH_DIR, 'node_modules/.package-lock.json'))
+  // The Node.js peers are measured in the HTTP/1.1 section only.
+  const lockOk = !o.only.includes('http1') || existsSync(join(BENCH_DIR, 'node_modules/.package-lock.json'))
     && readFileSync(join(BENCH_DIR, 'node_modules/.package-lock.json'), 'utf8').includes('fast-proxy-lite');
   if (!lockOk) {
     if (!o.install) throw new Error('bench/node_modules is missing and --no-install given');
@@ -190,6 +193,8 @@ async function main() {
     await run('reload', '4. Reload under load', runReload);
     await run('h2', '5. HTTP/2 and TLS (h2load)', runH2);
     await run('gitops', '6. GitOps merge -> live', runGitops);
+    await run('policies', '7. Edge policies (an AuthService against nginx auth_request)', runPolicies);
+    await run('filters', '8. Filters and compression (JWT, gzip) against the unprotected route', runFilters);
     await upstream.stop();
   } finally {
     await stopAll();

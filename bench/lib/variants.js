@@ -98,9 +98,10 @@ export async function startUpstreamNode(_workdir, { cpus } = {}) {
 /**
  * nginx as the proxy: 1 worker, upstream keepalive 256 (64 collapses at 200 connections).
  * With `model`, nginx holds the same routes as Portico (one server per Host, one location per Mapping);
- * a catch-all location forwards anything else.
+ * a catch-all location forwards anything else. With `authRequest`, every server asks an auth
+ * service first (auth_request, a keep-alive subrequest to `pathPrefix` + the request URI).
  */
-export async function startNginxProxy(workdir, { upstreamPort, model, cpus, label = 'nginx', workers = 1 }) {
+export async function startNginxProxy(workdir, { upstreamPort, model, cpus, label = 'nginx', workers = 1, authRequest }) {
   const port = await freePort();
   const dir = join(workdir, label.replace(/[^a-z0-9-]/gi, '_'));
   const upstreamBlock = [
@@ -121,7 +122,24 @@ export async function startNginxProxy(workdir, { upstreamPort, model, cpus, labe
     `    ${EXTRA_LOCATIONS_MARK}`,
     '  }',
   ].join('\n');
-  const servers = model ? nginxServers(model, { listen: `127.0.0.1:${port}` }) : '';
+  let servers = model ? nginxServers(model, { listen: `127.0.0.1:${port}` }) : '';
+  let authBlock = '';
+  if (authRequest) {
+    authBlock = ['  upstream auth_upstream {', `    server 127.0.0.1:${authRequest.upstreamPort};`, '    keepalive 256;', '    keepalive_requests 10000000;', '  }'].join('\n');
+    const ask = [
+      '    auth_request /_auth;',
+      '    location = /_auth {',
+      '      internal;',
+      '      auth_request off;',
+      `      proxy_pass http://auth_upstream${authRequest.pathPrefix}$request_uri;`,
+      '      proxy_http_version 1.1;',
+      '      proxy_set_header Connection "";',
+      '      proxy_pass_request_body off;',
+      '      proxy_set_header Content-Length "";',
+      '    }',
+    ].join('\n');
+    servers = servers.replace(/( {4}server_name [^\n]+;\n)/g, `$1${ask}\n`);
+  }
   const conf = nginxMain({
     dir,
     workers,
@@ -130,6 +148,7 @@ export async function startNginxProxy(workdir, { upstreamPort, model, cpus, labe
       '  server_names_hash_max_size 4096;',
       '  server_names_hash_bucket_size 128;',
       upstreamBlock,
+      authBlock,
       fallback,
       servers,
     ].join('\n'),
@@ -200,12 +219,14 @@ export function porticoServeMissing() {
  * Portico serving a generated configuration folder: `portico serve --config DIR --admin ... --workers N`.
  * Ready when /readyz answers 200 and `probe` (host + path) is proxied with a 2xx.
  */
-export async function startPortico(workdir, { label, model, upstreamPort, workers = 1, cpus, probe, tls, configDir, readyTimeoutMs = 60_000, accessLog = 'off' }) {
+export async function startPortico(workdir, { label, model, upstreamPort, workers = 1, cpus, probe, tls, configDir, readyTimeoutMs = 60_000, accessLog = 'off', files = {} }) {
   const port = await freePort();
   const adminPort = await freePort();
   const dir = configDir ?? join(workdir, `${label.replace(/[^a-z0-9-]/gi, '_')}-config`);
   const tlsPort = tls ? await freePort() : undefined;
   writePorticoConfig(dir, model, { port, upstream: `127.0.0.1:${upstreamPort}`, tls: tls ? { ...tls, port: tlsPort } : undefined });
+  // Extra resources beside the generated ones (the tracing variants' TracingService).
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
   const started = Date.now();
   const h = startProcess(label, process.execPath, [
     join(portico.home, 'bin/portico.js'), 'serve', '--config', dir, '--admin', `127.0.0.1:${adminPort}`, '--workers', String(workers),

@@ -7,6 +7,7 @@ import { startNginxProxy, startHaproxy, startNodePeer, startPortico, porticoServ
 import { routeModel, benchRequest } from '../gen-config.js';
 import { runWrk } from '../lib/wrk-runner.js';
 import { join } from 'node:path';
+import { startTraceSink, tracingServiceYaml } from '../lib/trace-sink.js';
 
 export const NODE_PEER_NAMES = Object.keys(NODE_PEERS);
 /** The issue's latency target is stated at 50 connections. */
@@ -54,9 +55,20 @@ export async function runHttp1(ctx) {
       label: 'portico-1w-log', model, upstreamPort: upstream.port, workers: 1, cpus: layout.server, probe: req, accessLog: join(workdir, 'portico-access.log'),
     }), { note: '--workers 1 with its JSON access log written to a file' }));
   }
+  // Tracing on at 0 % and 100 % random sampling, to a collector that takes everything (issue 18).
+  const TRACE_VARIANTS = { 'portico-1w-trace0': 0, 'portico-1w-trace100': 100 };
+  let sink;
+  if (!missing && (plan.tracingVariants || Object.keys(TRACE_VARIANTS).some((n) => plan.variants?.includes(n)))) {
+    sink = await startTraceSink();
+    for (const [name, percent] of Object.entries(TRACE_VARIANTS)) {
+      starting.push(add(name, () => startPortico(workdir, {
+        label: name, model, upstreamPort: upstream.port, workers: 1, cpus: layout.server, probe: req, files: { 'tracing.yaml': tracingServiceYaml(sink.port, percent) },
+      }), { note: `--workers 1 with a TracingService (opentelemetry, OTLP/HTTP) at ${percent} % sampling` }));
+    }
+  }
   await Promise.all(starting);
   for (const n of plan.variants ?? []) if (!variants.some((v) => v.name === n) && !(n in skipped)) log(`  --variants: no variant named ${n}`);
-  const rank = ['direct', 'nginx', 'haproxy', ...NODE_PEER_NAMES, 'portico-1w', 'portico-all', 'portico-1w-log'];
+  const rank = ['direct', 'nginx', 'haproxy', ...NODE_PEER_NAMES, 'portico-1w', 'portico-all', 'portico-1w-log', 'portico-1w-trace0', 'portico-1w-trace100'];
   variants.sort((a, b) => rank.indexOf(a.name) - rank.indexOf(b.name));
   // the servers of the other variants, paused while one is measured
   const others = (v) => variants.filter((x) => x !== v).map((x) => x.server.pid);
@@ -112,6 +124,8 @@ export async function runHttp1(ctx) {
     }
   }
   for (const v of variants) if (v !== variants[0]) await v.server.stop();
+  const traceSink = sink?.stats();
+  await sink?.stop();
 
   const table = {};
   for (const v of variants) {
@@ -129,6 +143,7 @@ export async function runHttp1(ctx) {
   for (const [name, a] of Object.entries(pacedTable)) if (name !== 'direct' && directP99 !== undefined) addedP99Ms[name] = a.p99Ms.median - directP99;
   return {
     request: { host: req.host, path: req.path, route: req.route }, variants: table, skipped, ratios: ratios(table, plan.connections),
+    ...(traceSink ? { traceSink } : {}),
     paced: plan.pacedDelayMs > 0 ? { connections: PACED_CONNECTIONS, delayMs: plan.pacedDelayMs, variants: pacedTable, addedP99Ms } : undefined,
   };
 }
@@ -158,6 +173,11 @@ function ratios(table, connections) {
         cpuPerReqVsNginx: div(mine.cpuUsPerReq.median, get('nginx')?.cpuUsPerReq.median),
         addedP99Ms: get('direct') ? mine.p99Ms.median - get('direct').p99Ms.median : null,
       };
+    }
+    // tracing's cost: the same configuration and process count, tracing off against on
+    for (const p of ['portico-1w-trace0', 'portico-1w-trace100']) {
+      const r = div(get(p)?.rps.median, get('portico-1w')?.rps.median);
+      if (r !== null) (entry.tracing ??= {})[p] = r;
     }
     const nginx = get('nginx');
     if (nginx && bestPeer?.[1]) entry.bestNodePeerVsNginx = div(bestPeer[1], nginx.rps.median);

@@ -3,7 +3,7 @@
 
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { RequestInfo } from '../dataplane/runtime-types.js';
-import { RequestTallies, TalliedMetric } from './request-tallies.js';
+import { PolicyTallies, RequestTallies, TalliedMetric } from './request-tallies.js';
 
 const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
@@ -18,6 +18,8 @@ export class TrafficMetrics {
   readonly registry: Registry;
   /** portico_requests_total and portico_request_duration_seconds, tallied on the request path. */
   private readonly tallies = new RequestTallies(DURATION_BUCKETS);
+  /** portico_policy_decisions_total, tallied on the request path too. */
+  private readonly policyTallies = new PolicyTallies();
   private readonly upstreamErrors: Counter<'cluster' | 'error'>;
   private readonly localReplies: Counter<'reason'>;
   private readonly connectionsRefused: Counter<'listener' | 'reason'>;
@@ -31,6 +33,13 @@ export class TrafficMetrics {
     const duration: TalliedMetric = new TalliedMetric('portico_request_duration_seconds', 'Time from request start to the end of the response, by route and cluster.', 'histogram', () => this.tallies.histogramValues(duration.name));
     registry.registerMetric(requests as unknown as Counter);
     registry.registerMetric(duration as unknown as Histogram);
+    const decisions = new TalliedMetric(
+      'portico_policy_decisions_total',
+      'Edge policy decisions, by policy stage, the resource that configured it, and outcome (allow, deny, error, error_allow, answer).',
+      'counter',
+      () => this.policyTallies.counterValues(),
+    );
+    registry.registerMetric(decisions as unknown as Counter);
     this.upstreamErrors = new Counter({
       name: 'portico_upstream_errors_total',
       help: 'Requests that failed on the upstream side (connect failure, reset, timeout, invalid response), by cluster and error.',
@@ -89,6 +98,7 @@ export class TrafficMetrics {
     this.tallies.record(route, cluster, statusClass(info.status), info.durationMs / 1000);
     if (info.upstreamError) this.upstreamErrors.inc({ cluster, error: info.upstreamError });
     if (info.localReply) this.localReplies.inc({ reason: info.localReply });
+    if (info.policies !== undefined) this.policyTallies.record(info.policies);
   }
 }
 

@@ -83,3 +83,36 @@ export class RequestTallies {
     return out;
   }
 }
+
+/**
+ * Edge policy decisions by step label ("<stage> <Kind> <namespace>/<name>") and outcome: two map
+ * lookups per decision, no string built on the request path.
+ */
+export class PolicyTallies {
+  private readonly byLabel = new Map<string, Map<string, number>>();
+
+  /** `flat` is RequestInfo.policies: [label, outcome, ...]. */
+  record(flat: readonly string[]): void {
+    for (let i = 0; i < flat.length; i += 2) {
+      const label = flat[i] as string;
+      let m = this.byLabel.get(label);
+      if (m === undefined) {
+        m = new Map();
+        this.byLabel.set(label, m);
+      }
+      const outcome = flat[i + 1] as string;
+      m.set(outcome, (m.get(outcome) ?? 0) + 1);
+    }
+  }
+
+  counterValues(): Values {
+    const out: Values = [];
+    for (const [label, m] of this.byLabel) {
+      const space = label.indexOf(' ');
+      const policy = space < 0 ? label : label.slice(0, space);
+      const resource = space < 0 ? '' : label.slice(space + 1);
+      for (const [outcome, value] of m) out.push({ labels: { policy, resource, outcome }, value });
+    }
+    return out;
+  }
+}

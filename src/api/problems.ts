@@ -61,6 +61,19 @@ export const PROBLEM_CODES = {
   MappingNotAttached: 'warning',
   HostnameConflict: 'warning',
   UnsupportedSelector: 'error',
+  TracingServiceConflict: 'error',
+  // compile: edge policies
+  InvalidCIDR: 'error',
+  AuthServicesDiffer: 'warning',
+  // Edge Stack filters
+  FilterNotFound: 'error',
+  InvalidTemplate: 'error',
+  // compile: rate limits
+  RateLimitServiceConflict: 'error',
+  InvalidRateLimitService: 'error',
+  InvalidRateLimit: 'error',
+  InvalidLabel: 'error',
+  RateLimitNotUsed: 'warning',
   // ownership (claims)
   ClaimViolation: 'error',
 } as const satisfies Record<string, Severity>;

@@ -11,9 +11,15 @@ export const KINDS = [
   'TLSContext',
   'TCPMapping',
   'Module',
+  'AuthService',
   'Secret',
   'Resolver',
   'Source',
+  'Filter',
+  'FilterPolicy',
+  'RateLimitService',
+  'RateLimit',
+  'TracingService',
 ] as const;
 export type Kind = (typeof KINDS)[number];
 

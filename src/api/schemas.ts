@@ -11,9 +11,14 @@ import { ListenerSpecSchema, LISTENER_NOT_IMPLEMENTED } from './kinds/listener.j
 import { TLSContextSpecSchema, TLS_CONTEXT_NOT_IMPLEMENTED } from './kinds/tls-context.js';
 import { TCPMappingSpecSchema, TCP_MAPPING_NOT_IMPLEMENTED } from './kinds/tcp-mapping.js';
 import { ModuleSpecSchema, MODULE_NOT_IMPLEMENTED } from './kinds/module.js';
+import { AuthServiceSpecSchema, AUTH_SERVICE_NOT_IMPLEMENTED } from './kinds/auth-service.js';
 import { SecretSpecSchema, SECRET_NOT_IMPLEMENTED } from './kinds/secret.js';
 import { ResolverSpecSchema, RESOLVER_NOT_IMPLEMENTED } from './kinds/resolver.js';
 import { SourceSpecSchema, SOURCE_NOT_IMPLEMENTED } from './kinds/source.js';
+import { FilterSpecSchema, FILTER_NOT_IMPLEMENTED, FilterPolicySpecSchema, FILTER_POLICY_NOT_IMPLEMENTED } from './kinds/filter.js';
+import { RateLimitServiceSpecSchema, RATE_LIMIT_SERVICE_NOT_IMPLEMENTED } from './kinds/rate-limit-service.js';
+import { RateLimitSpecSchema, RATE_LIMIT_NOT_IMPLEMENTED } from './kinds/rate-limit.js';
+import { TracingServiceSpecSchema, TRACING_SERVICE_NOT_IMPLEMENTED } from './kinds/tracing-service.js';
 
 export type { MappingSpec } from './kinds/mapping.js';
 export type { HostSpec } from './kinds/host.js';
@@ -21,9 +26,14 @@ export type { ListenerSpec } from './kinds/listener.js';
 export type { TLSContextSpec, HostTLSConfig } from './kinds/tls-context.js';
 export type { TCPMappingSpec } from './kinds/tcp-mapping.js';
 export type { ModuleSpec, AmbassadorModuleConfig } from './kinds/module.js';
+export type { AuthServiceSpec } from './kinds/auth-service.js';
 export type { SecretSpec } from './kinds/secret.js';
 export type { ResolverSpec } from './kinds/resolver.js';
 export type { SourceSpec } from './kinds/source.js';
+export type { FilterSpec, FilterPolicySpec } from './kinds/filter.js';
+export type { RateLimitServiceSpec } from './kinds/rate-limit-service.js';
+export type { RateLimitSpec } from './kinds/rate-limit.js';
+export type { TracingServiceSpec } from './kinds/tracing-service.js';
 export type { KindSchemaEntry } from './kinds/shared-fields.js';
 
 export const KIND_SCHEMAS: Readonly<Record<Kind, KindSchemaEntry>> = Object.freeze({
@@ -33,9 +43,15 @@ export const KIND_SCHEMAS: Readonly<Record<Kind, KindSchemaEntry>> = Object.free
   TLSContext: { schema: TLSContextSpecSchema, notImplemented: TLS_CONTEXT_NOT_IMPLEMENTED },
   TCPMapping: { schema: TCPMappingSpecSchema, notImplemented: TCP_MAPPING_NOT_IMPLEMENTED },
   Module: { schema: ModuleSpecSchema, notImplemented: MODULE_NOT_IMPLEMENTED },
+  AuthService: { schema: AuthServiceSpecSchema, notImplemented: AUTH_SERVICE_NOT_IMPLEMENTED },
   Secret: { schema: SecretSpecSchema, notImplemented: SECRET_NOT_IMPLEMENTED },
   Resolver: { schema: ResolverSpecSchema, notImplemented: RESOLVER_NOT_IMPLEMENTED },
   Source: { schema: SourceSpecSchema, notImplemented: SOURCE_NOT_IMPLEMENTED },
+  Filter: { schema: FilterSpecSchema, notImplemented: FILTER_NOT_IMPLEMENTED },
+  FilterPolicy: { schema: FilterPolicySpecSchema, notImplemented: FILTER_POLICY_NOT_IMPLEMENTED },
+  RateLimitService: { schema: RateLimitServiceSpecSchema, notImplemented: RATE_LIMIT_SERVICE_NOT_IMPLEMENTED },
+  RateLimit: { schema: RateLimitSpecSchema, notImplemented: RATE_LIMIT_NOT_IMPLEMENTED },
+  TracingService: { schema: TracingServiceSpecSchema, notImplemented: TRACING_SERVICE_NOT_IMPLEMENTED },
 });
 
 /** The apiVersion each kind is written with in its current form. */
@@ -46,9 +62,15 @@ export const KIND_API_VERSIONS: Readonly<Record<Kind, string>> = Object.freeze({
   TLSContext: 'getambassador.io/v3alpha1',
   TCPMapping: 'getambassador.io/v3alpha1',
   Module: 'getambassador.io/v3alpha1',
+  AuthService: 'getambassador.io/v3alpha1',
   Secret: 'v1',
   Resolver: 'portico.dev/v1alpha1',
   Source: 'portico.dev/v1alpha1',
+  Filter: 'getambassador.io/v3alpha1',
+  FilterPolicy: 'getambassador.io/v3alpha1',
+  RateLimitService: 'getambassador.io/v3alpha1',
+  RateLimit: 'getambassador.io/v3alpha1',
+  TracingService: 'getambassador.io/v3alpha1',
 });
 
 const compiled = new Map<Kind, TypeCheck<TSchema>>();

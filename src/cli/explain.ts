@@ -50,7 +50,7 @@ export async function run(argv: string[]): Promise<number> {
     for (const p of report.problems) if (p.severity === 'error') process.stderr.write(formatProblemText(p) + '\n');
     if (report.errors > 0) process.stderr.write(`note: the configuration has ${report.errors} error(s): serve would refuse it and keep its last good one; explained here with the resources in error left out\n`);
     printNotes(state);
-    const result = new Explainer(state.result.ir, state.resources).explain(spec, { ...(values.listener !== undefined ? { listener: values.listener } : {}), ...(port !== undefined ? { port } : {}) });
+    const result = new Explainer(state.result.ir, state.resources, state.result.secrets).explain(spec, { ...(values.listener !== undefined ? { listener: values.listener } : {}), ...(port !== undefined ? { port } : {}) });
     process.stdout.write(format === 'json' ? JSON.stringify(result, null, 2) + '\n' : formatExplainText(result));
     return ['forward', 'redirect', 'https_redirect', 'cors_preflight'].includes(result.outcome) ? 0 : 1;
   });

@@ -13,6 +13,8 @@ import { DEFAULT_INTERVAL_MS } from '../controller/controller.js';
 import { kubernetesUrl, parseDuration, type DeclaredSource } from '../controller/source-kind.js';
 import type { VerifyMode } from '../sources/commit-signatures.js';
 import { makeSourceSpec, parseSourceArg, SourceSpecError, validateSourceName } from '../sources/source-spec.js';
+import { FORGE_KINDS, type ForgeKind } from '../controller/forge-status.js';
+import type { CommitStatusOptions, CredentialRef } from '../controller/notifications.js';
 import { parse, UsageError } from './args.js';
 import { checkPinRef, namedSourceValue } from './offline-args.js';
 import { CommandError } from './command-errors.js';
@@ -61,6 +63,20 @@ sources (each one a named root of the same reconcile; see docs/gitops.md "How so
                          while rotating); also --webhook-secret-file FILE or PORTICO_WEBHOOK_SECRETS
   --ambassador-id ID     serve only resources whose ambassador_id includes ID (default "default")
 
+telling teams (see docs/gitops.md "Teams hear about their commits"):
+  --commit-status FORGE=API_URL
+                         write a commit status for every revision of a git source: FORGE github, gitlab
+                         or gitea; API_URL e.g. https://api.github.com, https://gitlab.example.com/api/v4
+  --commit-status-token secret:NAME/KEY|file:PATH
+                         the forge token: an entry of the --secrets directory, or a file (read when sent)
+  --commit-status-context NAME
+                         the status context, one per fleet of replicas (default "portico")
+  --commit-status-repo SOURCE=PATH
+                         the repository path on the forge when the source's URL does not give it
+  --notify-webhook URL|secret:NAME/KEY|file:PATH
+                         POST a JSON message (Slack-compatible) on every refusal, recovery and applied
+                         change (repeatable); a URL that holds a token belongs in secret: or file:
+
 serving:
   --bind ADDRESS         bind every Listener on this IP address instead of 0.0.0.0 (e.g. 127.0.0.2, ::1),
                          so several replicas can share a host; give each its own --admin too
@@ -104,6 +120,11 @@ const OPTIONS = {
   'webhook-secret': { type: 'string', multiple: true },
   'webhook-secret-file': { type: 'string', multiple: true },
   'ambassador-id': { type: 'string' },
+  'commit-status': { type: 'string' },
+  'commit-status-token': { type: 'string' },
+  'commit-status-context': { type: 'string' },
+  'commit-status-repo': { type: 'string', multiple: true },
+  'notify-webhook': { type: 'string', multiple: true },
   admin: { type: 'string' },
   bind: { type: 'string' },
   'admin-host': { type: 'string', multiple: true },
@@ -333,6 +354,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     lease,
     writeStatus: v['no-status'] !== true,
   };
+  const notify = notifyOptions(v, secretsDir);
 
   const hasGit = roots.some((r) => r.kind === 'git');
   const stateDir = v.state ?? (hasGit ? DEFAULT_STATE_DIR : undefined);
@@ -359,6 +381,79 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       ...(Object.keys(localTeams).length > 0 ? { localTeams } : {}),
       ...(secretsDir !== undefined ? { secretsDir } : {}),
       kubernetes,
+      ...(notify !== undefined ? { notify } : {}),
     },
   };
+}
+
+/**
+ * A credential named on the command line: `secret:NAME/KEY` (the secrets directory) or `file:PATH`,
+ * checked readable now; `literal` allows a plain value (webhook URLs without a token).
+ */
+function credentialArg(flag: string, arg: string, secretsDir: string | undefined, literal: boolean): CredentialRef {
+  if (arg.startsWith('secret:')) {
+    const m = /^secret:([A-Za-z0-9][A-Za-z0-9_.-]*)\/([A-Za-z0-9][A-Za-z0-9_.-]*)$/.exec(arg);
+    if (!m) throw new UsageError(`${flag} '${arg}': expected secret:NAME/KEY`);
+    if (secretsDir === undefined) throw new UsageError(`${flag} '${arg}': secret: names an entry of the secrets directory; give --secrets DIR`);
+    const ref: CredentialRef = { kind: 'secret', dir: secretsDir, name: m[1]!, key: m[2]! };
+    readCredentialNow(flag, resolve(secretsDir, ref.name, ref.key), `secret:${ref.name}/${ref.key}`);
+    return ref;
+  }
+  if (arg.startsWith('file:')) {
+    const path = resolve(arg.slice(5));
+    readCredentialNow(flag, path, path);
+    return { kind: 'file', path };
+  }
+  if (literal) return { kind: 'literal', value: arg };
+  throw new UsageError(`${flag} takes secret:NAME/KEY or file:PATH (a token never goes on the command line)`);
+}
+
+function readCredentialNow(flag: string, path: string, shown: string): void {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new CommandError('PORTICO_ERR_NOTIFY_CONFIG', `${flag}: cannot read ${shown}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if (text.trim() === '') throw new CommandError('PORTICO_ERR_NOTIFY_CONFIG', `${flag}: ${shown} is empty`);
+}
+
+function notifyOptions(v: Record<string, unknown>, secretsDir: string | undefined): SourcesOptions['notify'] {
+  const forgeArg = v['commit-status'] as string | undefined;
+  const tokenArg = v['commit-status-token'] as string | undefined;
+  const contextArg = v['commit-status-context'] as string | undefined;
+  const repoArgs = (v['commit-status-repo'] as string[] | undefined) ?? [];
+  let commitStatus: CommitStatusOptions | undefined;
+  if (forgeArg === undefined) {
+    if (tokenArg !== undefined || contextArg !== undefined || repoArgs.length > 0) throw new UsageError('--commit-status-token, --commit-status-context and --commit-status-repo go with --commit-status FORGE=API_URL');
+  } else {
+    const eq = forgeArg.indexOf('=');
+    const forge = forgeArg.slice(0, eq) as ForgeKind;
+    const api = forgeArg.slice(eq + 1);
+    if (eq <= 0 || !FORGE_KINDS.includes(forge)) throw new UsageError(`--commit-status '${forgeArg}': expected FORGE=API_URL with FORGE one of ${FORGE_KINDS.join(', ')}`);
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(api);
+    } catch {}
+    if (parsed === undefined || (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') || parsed.username !== '' || parsed.password !== '') {
+      throw new UsageError(`--commit-status '${forgeArg}': API_URL must be an http(s) URL without credentials (the token goes in --commit-status-token)`);
+    }
+    if (tokenArg === undefined) throw new UsageError('--commit-status needs --commit-status-token secret:NAME/KEY or file:PATH');
+    const context = contextArg ?? 'portico';
+    if (!/^[\x21-\x7e][\x20-\x7e]{0,99}$/.test(context)) throw new UsageError(`--commit-status-context '${context}': printable ASCII, at most 100 characters`);
+    const repositories: Record<string, string> = {};
+    for (const arg of repoArgs) {
+      const [name, path] = namedSourceValue('--commit-status-repo', arg, 'OWNER/NAME');
+      if (!/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)+$/.test(path)) throw new UsageError(`--commit-status-repo '${arg}': expected SOURCE=OWNER/NAME (GitLab: GROUP/…/PROJECT)`);
+      repositories[name] = path;
+    }
+    commitStatus = { forge, api, token: credentialArg('--commit-status-token', tokenArg, secretsDir, false), context, ...(repoArgs.length > 0 ? { repositories } : {}) };
+  }
+  const webhooks: CredentialRef[] = [];
+  for (const arg of (v['notify-webhook'] as string[] | undefined) ?? []) {
+    if (!arg.startsWith('secret:') && !arg.startsWith('file:') && !/^https?:\/\//.test(arg)) throw new UsageError(`--notify-webhook '${arg}': expected an http(s) URL, secret:NAME/KEY or file:PATH`);
+    webhooks.push(credentialArg('--notify-webhook', arg, secretsDir, true));
+  }
+  if (commitStatus === undefined && webhooks.length === 0) return undefined;
+  return { ...(commitStatus ? { commitStatus } : {}), ...(webhooks.length > 0 ? { webhooks } : {}) };
 }

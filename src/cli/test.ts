@@ -56,7 +56,7 @@ export async function run(argv: string[]): Promise<number> {
     if (tests.length === 0 && problems.length === 0) {
       throw new CommandError('PORTICO_ERR_NO_TESTS', `the test files ${testFiles.join(', ')} hold no tests`);
     }
-    const explainer = new Explainer(state.result.ir, state.resources);
+    const explainer = new Explainer(state.result.ir, state.resources, state.result.secrets);
     const results: RouteTestResult[] = [];
     for (const t of tests) {
       const offline = runOffline(explainer, t);

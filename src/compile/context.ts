@@ -9,6 +9,7 @@ import { canonicalHostname } from './hostname-globs.js';
 import { SharedHeaderRules, type CredentialRules, type HeaderRuleFields } from './mapping-policy.js';
 import { HeaderCredentials } from './header-credentials.js';
 import { DEFAULT_REGEX_MAX_SIZE } from '../ir/re2-regex.js';
+import type { LabelContext } from './policies/rate-limits.js';
 
 export class CompileContext {
   readonly problems: Problem[] = [];
@@ -28,6 +29,8 @@ export class CompileContext {
   tlsSecretNamespacing: boolean | undefined;
   /** Credentials in header rules, moved to the SecretStore. */
   readonly credentials: HeaderCredentials;
+  /** The rate limiter's label domain and default labels, when one is configured (compile/policies/rate-limits.ts). */
+  rateLimitLabels: LabelContext | undefined;
   /** The largest RE2 program a configured regex may compile to (the Module's `regex_max_size`). */
   regexMaxSize = DEFAULT_REGEX_MAX_SIZE;
 

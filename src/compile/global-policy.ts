@@ -4,6 +4,7 @@
 import type { Resource } from '../api/resource.js';
 import type { ForwardClientCertMode, IRCircuitBreakers, IRCors, IRGlobal, IRLoadBalancer, IROverload, IRRetryPolicy } from '../ir/types.js';
 import type { CompileContext } from './context.js';
+import { compressionFrom } from './compression.js';
 import { corsFrom, loadBalancerFrom, retryPolicyFrom, circuitBreakersFrom, type HeaderRuleFields } from './mapping-policy.js';
 
 export const DEFAULT_CIRCUIT_BREAKERS: IRCircuitBreakers = { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3 };
@@ -107,6 +108,12 @@ export function compileGlobal(modules: readonly Resource[], ctx: CompileContext)
     else g.retryPolicy = rp;
   }
   g.limits = limitsFrom(cfg, g.limits);
+  const compression = compressionFrom(cfg);
+  if (compression !== undefined) {
+    g.compression = compression;
+    // Emissary's remove_accept_encoding_header: upstreams answer uncompressed, the gateway compresses
+    if (compression.removeAcceptEncodingHeader) g.headers = { ...g.headers, requestRemove: [...g.headers.requestRemove, 'accept-encoding'] };
+  }
   const fccd = cfg['forward_client_cert_details'];
   const sccd = cfg['set_current_client_cert_details'];
   if (typeof fccd === 'string' || (typeof sccd === 'object' && sccd !== null)) {

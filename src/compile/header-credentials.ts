@@ -151,7 +151,7 @@ export class HeaderCredentials {
 
 /**
  * A literal credential in a resource's header rules (a Mapping's add_*_headers, the Module's and its
- * defaults.httpmapping's), given the credential-bearing names: the file holding it is kept out of
+ * defaults.httpmapping's, an AuthService's add_auth_headers), given the credential-bearing names: the file holding it is kept out of
  * the last-known-good state as key files are.
  */
 export function holdsLiteralCredential(kind: string, spec: unknown, names: ReadonlySet<string>): boolean {
@@ -162,7 +162,7 @@ export function holdsLiteralCredential(kind: string, spec: unknown, names: Reado
     const cfg = ((spec as Obj)['config'] ?? {}) as Obj;
     const defaults = ((cfg['defaults'] as Obj | undefined)?.['httpmapping'] ?? {}) as Obj;
     maps.push(cfg['add_request_headers'], cfg['add_response_headers'], defaults['add_request_headers'], defaults['add_response_headers']);
-  }
+  } else if (kind === 'AuthService') maps.push((spec as Obj)['add_auth_headers']);
   for (const m of maps) {
     if (!m || typeof m !== 'object') continue;
     for (const [name, val] of Object.entries(m as Obj)) {

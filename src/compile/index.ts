@@ -4,8 +4,11 @@
 // Processors run in this order, each for one concern:
 //  1. duplicates   — the same kind/namespace/name twice invalidates every copy (neither wins silently)
 //  2. claims       — team resources outside their source's claim are dropped before they can conflict
-//  3. global       — the `ambassador` Module, because every later default comes from it
+//  3. global       — the `ambassador` Module, because every later default comes from it; the
+//                    TracingService beside it (it needs nothing else)
 //  4. TLS          — Secrets, then TLSContexts, because Hosts and Mappings reference them
+//     policies     — edge policies (compile/policies/): after the Module and TLS they read, before the
+//                    Mappings, whose own policy fields routePolicies reads per Mapping
 //  5. listeners    — ports and protocols; then Hosts, then Listener→Host binding (vhosts are Host roots)
 //  6. mappings     — per-Mapping validation, then attachment, canary groups and conflicts across all vhosts,
 //                    then route order within each vhost
@@ -24,11 +27,13 @@ import type { CompileOptions } from './options.js';
 import type { Report } from './report.js';
 import { checkClaims } from './claims.js';
 import { compileGlobal } from './global-policy.js';
+import { compileTracing } from './tracing.js';
 import { compileSecrets, compileTLSContexts } from './tls.js';
 import { bindHosts, compileHosts, compileListeners, defaultHost, defaultListeners, fallbackTLSContext, FALLBACK_TLS_CONTEXT, selectorMatches, type HostPlan, type ListenerPlan } from './listeners-hosts.js';
 import { ClusterNeedsTable, cmpHeader, compileMapping, matchKey, type ClusterNeeds, type MappingPlan } from './mappings.js';
 import { globsIntersect, globToRegex, isGlob } from './hostname-globs.js';
 import { clusterBaseName, parseService } from './service.js';
+import { compilePolicies } from './policies/index.js';
 
 export type { CompileOptions } from './options.js';
 
@@ -89,11 +94,27 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   const byKind = (k: Resource['kind']): Resource[] => validOfKind(k).map((i) => resources[i]!);
 
   // 3. global policy
-  const global = compileGlobal(byKind('Module'), ctx);
+  const moduleGlobal = compileGlobal(byKind('Module'), ctx);
+  const tracing = compileTracing(byKind('TracingService'), ctx);
+  const global = tracing ? { ...moduleGlobal, tracing } : moduleGlobal;
 
   // 4. TLS
   const secretTable = compileSecrets(byKind('Secret'), ctx, options.secretFiles);
   const tlsContexts = compileTLSContexts(byKind('TLSContext'), secretTable, ctx);
+
+  // edge policies
+  const policies = compilePolicies({
+    module: byKind('Module').find((m) => m.name === 'ambassador'),
+    authServices: byKind('AuthService'),
+    rateLimitServices: byKind('RateLimitService'),
+    rateLimits: byKind('RateLimit'),
+    global,
+    tlsContexts,
+    filters: byKind('Filter'),
+    filterPolicies: byKind('FilterPolicy'),
+    secrets: byKind('Secret'),
+    secretFiles: options.secretFiles,
+  }, ctx);
 
   // resolvers (static endpoint lists for services outside Kubernetes)
   const resolvers = compileResolvers(byKind('Resolver'), ctx);
@@ -186,7 +207,7 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
 
   // 8. clusters
   const clusterNames = nameClusters(clusterNeeds.byKey);
-  const clusters = buildClusters(clusterNeeds.byKey, clusterNames, resolvers);
+  const clusters = withPolicyClusters(buildClusters(clusterNeeds.byKey, clusterNames, resolvers), policies.clusters);
   const finalListeners = renameClusters(irListeners, clusterNames);
   const usedContexts = new Set<string>();
   for (const l of finalListeners) {
@@ -208,7 +229,7 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   const ir: IR = {
     version: IR_VERSION,
     ambassadorId: options.ambassadorId ?? 'default',
-    global,
+    global: policies.policies ? { ...global, policies: policies.policies } : global,
     listeners: finalListeners,
     clusters,
     tlsContexts: tls,
@@ -574,7 +595,7 @@ function routeEntry(key: string, all: readonly Attached[], ctx: CompileContext, 
   const routeBackends = primary.redirect || backends.length === 0 ? [] : backends.length === 1 ? [backends[0]!] : backends.slice();
   const mappings = sorted.length === 1 ? [primary.ref] : sorted.map((a) => a.plan.ref);
   let route: IRRoute;
-  if (!primary.redirect && !shadow?.plan.cluster && !primary.cors) {
+  if (!primary.redirect && !shadow?.plan.cluster && !primary.cors && !primary.policies) {
     route = { id, match, precedence: primary.precedence, backends: routeBackends, allowUpgrade: primary.allowUpgrade, grpc: primary.grpc, bypassAuth: primary.bypassAuth, mappings };
   } else {
     const r: Partial<Mutable<IRRoute>> = { id, match, precedence: primary.precedence, backends: routeBackends };
@@ -585,6 +606,7 @@ function routeEntry(key: string, all: readonly Attached[], ctx: CompileContext, 
     r.grpc = primary.grpc;
     r.bypassAuth = primary.bypassAuth;
     r.mappings = mappings;
+    if (primary.policies) r.policies = primary.policies;
     route = r as IRRoute;
   }
   // Emissary's order counts the Mapping's own header matches plus its host as an :authority match,
@@ -787,6 +809,14 @@ function renameClusters(ls: IRListener[], names: Map<string, string>): IRListene
     for (const t of l.tcpRoutes) for (const b of t.backends) (b as { cluster: string }).cluster = n(b.cluster);
   }
   return ls;
+}
+
+/** The clusters policies call (named apart from Mappings' by their own prefix), in the IR's name order. */
+function withPolicyClusters(clusters: IRCluster[], extra: readonly IRCluster[]): IRCluster[] {
+  if (extra.length === 0) return clusters;
+  const names = new Set(clusters.map((c) => c.name));
+  for (const c of extra) if (!names.has(c.name)) clusters.push(c);
+  return clusters.sort((a, b) => cmpStr(a.name, b.name));
 }
 
 function buildClusters(needs: Map<string, ClusterNeeds>, names: Map<string, string>, resolvers: Map<string, IRResolver>): IRCluster[] {

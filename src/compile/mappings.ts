@@ -2,13 +2,14 @@
 // cluster it needs. Errors are reported on the Mapping (field and line); the rest still compiles.
 
 import type { Resource } from '../api/resource.js';
-import type { IRBackend, IRCors, IRGlobal, IRHeaderMatch, IRQueryMatch, IRRedirect, IRRetryPolicy, IRLoadBalancer, IRCircuitBreakers, IRHealthCheck, IRSourceRef } from '../ir/types.js';
+import type { IRBackend, IRCors, IRGlobal, IRHeaderMatch, IRQueryMatch, IRRedirect, IRRetryPolicy, IRLoadBalancer, IRCircuitBreakers, IRHealthCheck, IRRoutePolicies, IRSourceRef } from '../ir/types.js';
 import { healthChecksFrom } from './health-checks.js';
 import type { CompileContext } from './context.js';
 import { checkRegex, checkSubstitution } from './regex-safety.js';
 import type { RegexProblem } from '../ir/re2-regex.js';
 import type { ParsedService } from './service.js';
 import { corsFrom, headerRulesFrom, withMappingDefaults, retryPolicyFrom, loadBalancerFrom, circuitBreakersFrom } from './mapping-policy.js';
+import { routePolicies } from './policies/route-policies.js';
 
 type Obj = Record<string, unknown>;
 
@@ -67,6 +68,8 @@ export interface MappingPlan {
   readonly allowUpgrade: string[];
   readonly grpc: boolean;
   readonly bypassAuth: boolean;
+  /** What the Mapping adds to the edge policies (compile/policies/route-policies.ts); usually undefined. */
+  readonly policies: IRRoutePolicies | undefined;
 }
 
 const REDIRECT_CODES = new Set([301, 302, 303, 307, 308]);
@@ -309,6 +312,7 @@ export function compileMapping(r: Resource, key: string, global: IRGlobal, ctx: 
     allowUpgrade,
     grpc,
     bypassAuth: s.bypass_auth === true,
+    policies: routePolicies(s, r, ctx),
   };
 }
 
@@ -432,6 +436,8 @@ const UNSET_FIELDS = {
   idle_timeout_ms: undefined as unknown,
   shadow: undefined as unknown,
   bypass_auth: undefined as unknown,
+  auth_context_extensions: undefined as unknown,
+  labels: undefined as unknown,
   add_request_headers: undefined as unknown,
   remove_request_headers: undefined as unknown,
   add_response_headers: undefined as unknown,

@@ -21,6 +21,7 @@ import { credentialNames, holdsLiteralCredential } from '../compile/header-crede
 import type { SignatureCheck } from '../sources/commit-signatures.js';
 import { FetchError, type SnapshotLimits } from '../sources/git-source.js';
 import { AuditHistory, type HistoryEntry, type HistoryProblem } from './history.js';
+import type { DecisionEvent } from './notifications.js';
 import { LastKnownGoodStore, LkgCorruptError, type LkgSource } from './last-known-good.js';
 import { problemKey, reconcile, SECRETS_SOURCE, type CompileInputs, type Decision, type ReconcileOutput, type RevisionFacts, type ServedSource, type Snapshot } from './reconcile.js';
 import { SYSTEM_CLOCK, FetchSchedule, type Clock } from './scheduler.js';
@@ -88,6 +89,11 @@ export interface ControllerOptions {
   readonly compileInputs?: () => CompileInputs;
   readonly clock?: Clock;
   readonly random?: () => number;
+  /**
+   * Told every decision recorded (applied, refused, not applied), for commit statuses and webhooks.
+   * Called inside the pass: it must only queue (see notifications.ts).
+   */
+  readonly onDecision?: (e: DecisionEvent) => void;
   /** Replaces how sources are fetched (tests). */
   readonly createDriver?: (decl: DeclaredSource, opts: DriverOptions) => SourceDriver;
   /** The cluster Kubernetes sources read (created on first use). */
@@ -622,6 +628,7 @@ export class Controller {
           if (rt) rt.lastAttempt = s;
           this.metrics?.applyFailures.inc({ source: d.source, reason: res.error.code });
           this.history.append({ source: d.source, revision: d.revision, previousRevision: d.previous, result: 'ApplyFailed', reason: res.error.code, detail: res.error.message, fetchedAt: rt?.fetchedAt, ...commitFields(d.commit) });
+          this.tell('apply-failed', d, liveAt, { reason: res.error.code, message: res.error.message, ...(d.previous !== undefined ? { serving: d.previous } : {}) });
         }
         this.log.error({ error: res.error }, 'the configuration was not applied; every source stays on its last-known-good revision');
         return;
@@ -668,6 +675,7 @@ export class Controller {
       return;
     }
     if (d.verdict === 'accepted') {
+      const recovered = rt?.verdict?.verdict === 'refused';
       if (rt) {
         rt.verdict = undefined;
         rt.lastAttempt = { revision: d.revision, at: liveAt, result: 'Applied', message: `serving ${short(d.revision)}`, ...attemptSignature(d.signature) };
@@ -694,6 +702,7 @@ export class Controller {
         ...(generation !== undefined ? { generation } : {}),
       });
       this.log.info({ source: d.source, revision: d.revision, generation, routes: routes.counts }, 'source revision is live');
+      this.tell('applied', d, liveAt, { recovered, routes: routes.counts, ...(generation !== undefined ? { generation } : {}) });
       return;
     }
     // Refused.
@@ -717,7 +726,38 @@ export class Controller {
       fetchedAt: rt?.fetchedAt,
     });
     this.opts.sink.reject?.({ source: d.source, revision: d.revision }, d.problems);
+    const firstError = d.problems.find((p) => p.severity === 'error');
+    const serving = this.served.get(d.source)?.snapshot.revision;
+    this.tell('refused', d, liveAt, {
+      ...(d.reason ? { reason: d.reason } : {}),
+      ...(d.message ? { message: d.message } : {}),
+      ...(d.remedy ? { remedy: d.remedy } : {}),
+      ...(serving !== undefined ? { serving } : {}),
+      ...(firstError ? { problem: { code: firstError.code, message: firstError.message, file: `${firstError.origin.path}:${firstError.origin.line}`, origin: formatOrigin(firstError.origin) } } : {}),
+    });
     this.log.error({ source: d.source, revision: d.revision, reason: d.reason, serving: this.served.get(d.source)?.snapshot.revision ?? null, remedy: d.remedy }, `${d.source}: refused ${short(d.revision)}: ${d.message ?? d.reason ?? ''}`);
+  }
+
+  /** Hands a recorded decision to onDecision; a notifier's fault never reaches the pass. */
+  private tell(type: DecisionEvent['type'], d: Decision, at: string, extra: Partial<DecisionEvent>): void {
+    const onDecision = this.opts.onDecision;
+    if (onDecision === undefined) return;
+    const decl = this.runtimes.get(d.source)?.decl ?? this.declared.get(d.source);
+    try {
+      onDecision({
+        type,
+        source: d.source,
+        sourceKind: decl?.kind === 'git' && this.opts.localTeams?.[d.source] === undefined ? 'git' : 'directory',
+        url: redactUrl(decl?.spec.url ?? ''),
+        revision: d.revision,
+        ...(d.previous !== undefined ? { previousRevision: d.previous } : {}),
+        ...(d.commit ? { author: d.commit.author, subject: d.commit.message.split('\n')[0]!.slice(0, 200) } : {}),
+        at,
+        ...extra,
+      });
+    } catch (err) {
+      this.log.warn({ source: d.source, err: (err as Error).message }, 'a decision could not be passed to the notifier');
+    }
   }
 
   /** A decision on the secrets directory: history and log name the files' problems, never their content. */

@@ -23,6 +23,7 @@ function defaultConnection(context: string | undefined): KubeConnection | undefi
   const file = defaultKubeconfigPath();
   return file ? kubeconfigConnection(file, context) : undefined;
 }
+import { Notifier, type NotifierOptions } from './notifications.js';
 
 export interface SourcesOptions {
   /** Sources named on the command line (git repositories and folders), in the order given. */
@@ -44,6 +45,8 @@ export interface SourcesOptions {
   readonly secretsDir?: string;
   /** How Kubernetes sources reach their cluster and how resource statuses are written. */
   readonly kubernetes?: KubernetesServeOptions;
+  /** Commit statuses and webhook messages about each decision (--commit-status, --notify-webhook). */
+  readonly notify?: Pick<NotifierOptions, 'commitStatus' | 'webhooks'>;
 }
 
 export interface KubernetesServeOptions {
@@ -70,11 +73,12 @@ export class SourcesProvider implements ConfigProvider {
   private statusWriter: StatusWriter | undefined;
   private lease: LeaseElector | undefined;
   private readonly metrics: SourceMetrics;
+  private notifier: Notifier | undefined;
 
   constructor(
     private readonly opts: SourcesOptions,
     private readonly admin: AdminServer,
-    registry?: Registry,
+    private readonly registry?: Registry,
   ) {
     this.metrics = new SourceMetrics(registry);
   }
@@ -120,6 +124,11 @@ export class SourcesProvider implements ConfigProvider {
       }
       return this.cluster;
     };
+    const notify = this.opts.notify;
+    if (notify !== undefined && (notify.commitStatus !== undefined || (notify.webhooks?.length ?? 0) > 0)) {
+      this.notifier = new Notifier({ ...notify, log: ctx.log, ...(this.registry ? { registry: this.registry } : {}) });
+    }
+    const notifier = this.notifier;
     const controller = new Controller({
       kubernetes: cluster,
       onPass: (view) => this.statusWriter?.publish(view),
@@ -136,6 +145,7 @@ export class SourcesProvider implements ConfigProvider {
       ...(this.opts.localTeams ? { localTeams: this.opts.localTeams } : {}),
       ...(this.opts.folderPollMs !== undefined ? { folderPollMs: this.opts.folderPollMs } : {}),
       ...(compileInputs ? { compileInputs } : {}),
+      ...(notifier ? { onDecision: (e) => notifier.notify(e) } : {}),
     });
     this.controller = controller;
     // A rotation is a recompile of what is served: nothing is fetched, new handshakes get the new material.
@@ -174,5 +184,6 @@ export class SourcesProvider implements ConfigProvider {
     await this.statusWriter?.idle();
     await this.lease?.stop();
     this.cluster?.close();
+    await this.notifier?.close();
   }
 }

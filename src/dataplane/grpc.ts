@@ -43,14 +43,14 @@ export function parseGrpcTimeout(v: string | string[] | undefined): number | und
  * A local reply as a trailers-only gRPC response: HTTP 200, grpc-status and grpc-message in the
  * only HEADERS frame. The message is the gateway's short text, never internal detail.
  */
-export function sendGrpcLocalReply(res: ServerResponse, httpStatus: number, message: string, requestId: string): void {
+export function sendGrpcLocalReply(res: ServerResponse, httpStatus: number, message: string, requestId: string, grpcStatus?: number): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
   const headers = {
     'content-type': 'application/grpc',
-    'grpc-status': String(grpcStatusFor(httpStatus)),
+    'grpc-status': String(grpcStatus ?? grpcStatusFor(httpStatus)),
     'grpc-message': encodeURIComponent(message),
     'x-request-id': requestId,
   };

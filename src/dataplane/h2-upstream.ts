@@ -9,6 +9,7 @@ import type { UpstreamCluster, Endpoint } from './upstream-pool.js';
 import { upstreamRequestHeaders, type HeaderScan } from './header-policy.js';
 import { admitCluster, localReply, type ForwardEnv, type RequestContext } from './proxy.js';
 import { parseGrpcTimeout } from './grpc.js';
+import type { PolicyChain, ResponseBodyTransform, ResponseSink } from './policies/chain.js';
 
 const { NGHTTP2_CANCEL } = http2.constants;
 
@@ -18,7 +19,8 @@ const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', '
 /** Sessions per cluster, keyed by endpoint; closed with the runtime that owns the cluster. */
 const pools = new WeakMap<UpstreamCluster, Map<string, ClientHttp2Session>>();
 
-function sessionFor(cluster: UpstreamCluster, ep: Endpoint): ClientHttp2Session {
+/** The pooled HTTP/2 session to an endpoint of a cluster (opened on first use, shared by every stream to it). */
+export function sessionFor(cluster: UpstreamCluster, ep: Endpoint): ClientHttp2Session {
   let pool = pools.get(cluster);
   if (pool === undefined) {
     pool = new Map();
@@ -66,7 +68,7 @@ export function forwardH2(
   const req = ctx.req;
   const flat = upstreamRequestHeaders({
     raw: req.rawHeaders, scan, dropUnderscore: env.dropUnderscore, remove: backend.requestRemove, adds: backend.requestAdd,
-    xff, xfp, requestId: ctx.requestId,
+    xff, xfp, requestId: ctx.requestId, policy: ctx.policy?.edits,
   });
   const headers: OutgoingHttpHeaders = {
     ':method': ctx.method,
@@ -74,6 +76,10 @@ export function forwardH2(
     ':authority': backend.autoHostRewrite ? ep.hostname : (backend.hostRewrite ?? ctx.authority),
     ':scheme': cluster.secure ? 'https' : 'http',
   };
+  const trace = ctx.trace?.attempt(flat, {
+    method: ctx.method, scheme: cluster.secure ? 'https' : 'http', authority: String(headers[':authority']), path: String(headers[':path']),
+    cluster: cluster.name, endpoint: ep.key, resend: 0,
+  });
   for (let i = 2; i < flat.length; i += 2) {
     const name = (flat[i] as string).toLowerCase();
     if (name === 'transfer-encoding' || name === 'host') continue;
@@ -93,6 +99,7 @@ export function forwardH2(
     ep.active--;
     cluster.active--;
     if (timer !== undefined) clearTimeout(timer);
+    trace?.end();
   };
 
   let stream: ClientHttp2Stream;
@@ -110,6 +117,7 @@ export function forwardH2(
   const fail = (status: number, code: 'upstream_unavailable' | 'upstream_timeout' | 'bad_upstream_response', why: string): void => {
     if (done) return;
     done = true;
+    trace?.failed(code, why);
     release();
     if (!stream.closed) stream.close(NGHTTP2_CANCEL);
     if (ctx.clientGone) return;
@@ -136,6 +144,14 @@ export function forwardH2(
     session.once('connect', () => clearTimeout(connectTimer));
   }
 
+  let transform: ResponseBodyTransform | undefined;
+  const emit = (c: Buffer): boolean => {
+    ctx.bytesOut += c.length;
+    if (ctx.res.write(c)) return true;
+    stream.pause();
+    ctx.res.once('drain', () => stream.resume());
+    return false;
+  };
   stream.on('error', (err: NodeJS.ErrnoException) => {
     if (connectTimer !== undefined) clearTimeout(connectTimer);
     fail(ctx.res.headersSent ? 502 : 503, ctx.res.headersSent ? 'bad_upstream_response' : 'upstream_unavailable', err.code ?? 'h2_stream_error');
@@ -144,6 +160,7 @@ export function forwardH2(
     if (done) return;
     if (connectTimer !== undefined) clearTimeout(connectTimer);
     const status = Number(h[':status'] ?? 502);
+    trace?.response(status);
     if (status >= 500) cluster.reportFailure(ep, Date.now(), `status ${status}`);
     else cluster.reportSuccess(ep);
     const out: Record<string, string | string[]> = {};
@@ -156,6 +173,8 @@ export function forwardH2(
       const prev = out[k];
       out[k] = !a.append || prev === undefined ? a.value : Array.isArray(prev) ? [...prev, a.value] : [prev, a.value];
     }
+    const chain = _action.policies;
+    if (chain !== undefined) transform = policyResponse(ctx, chain, status, out, emit);
     try {
       ctx.res.writeHead(status, out);
     } catch {
@@ -171,11 +190,8 @@ export function forwardH2(
     ctx.res.addTrailers(out);
   });
   stream.on('data', (c: Buffer) => {
-    ctx.bytesOut += c.length;
-    if (!ctx.res.write(c)) {
-      stream.pause();
-      ctx.res.once('drain', () => stream.resume());
-    }
+    if (transform !== undefined) transform.write(c);
+    else emit(c);
   });
   stream.on('end', () => {
     if (done) return;
@@ -185,16 +201,65 @@ export function forwardH2(
       localReply(ctx, env, 502, 'bad_upstream_response');
       return;
     }
-    ctx.res.end();
+    if (transform !== undefined) transform.end();
+    else ctx.res.end();
   });
   stream.on('close', () => {
     if (!done) fail(503, 'upstream_unavailable', `h2_reset_${stream.rstCode ?? 0}`);
   });
 
   if (scan.hasBody) {
+    const read = ctx.policy?.body;
+    if (read !== undefined) {
+      // A policy read the body (or its first part, the rest still in the paused stream).
+      ctx.bytesIn += read.bytes.length;
+      if (read.complete) {
+        stream.end(read.bytes);
+        return;
+      }
+      stream.write(read.bytes);
+    }
     req.on('data', (c: Buffer) => {
       ctx.bytesIn += c.length;
     });
     req.pipe(stream);
   }
+}
+
+/**
+ * The policies' response headers and the response hook (compression) on an HTTP/2 upstream's
+ * response; the hook's body transform, when it takes the body.
+ */
+function policyResponse(
+  ctx: RequestContext, chain: PolicyChain, status: number, out: Record<string, string | string[]>, emit: (c: Buffer) => boolean,
+): ResponseBodyTransform | undefined {
+  const added = ctx.policy?.responseHeaders;
+  if (added !== undefined) {
+    for (let i = 0; i < added.length; i += 2) {
+      const k = (added[i] as string).toLowerCase();
+      const prev = out[k];
+      out[k] = prev === undefined ? (added[i + 1] as string) : Array.isArray(prev) ? [...prev, added[i + 1] as string] : [prev, added[i + 1] as string];
+    }
+  }
+  const hook = chain.response;
+  if (hook === undefined) return undefined;
+  const flat: string[] = [];
+  for (const [k, v] of Object.entries(out)) for (const x of Array.isArray(v) ? v : [v]) flat.push(k, x);
+  const sink: ResponseSink = {
+    emit,
+    end: () => ctx.res.end(),
+    fail: (err) => {
+      ctx.upstreamError = `response_transform: ${err.message}`;
+      ctx.res.destroy();
+    },
+  };
+  const t = hook.start(ctx.req, status, flat, sink);
+  if (t === undefined) return undefined;
+  for (const k of Object.keys(out)) delete out[k];
+  for (let i = 0; i < flat.length; i += 2) {
+    const k = (flat[i] as string).toLowerCase();
+    const prev = out[k];
+    out[k] = prev === undefined ? (flat[i + 1] as string) : Array.isArray(prev) ? [...prev, flat[i + 1] as string] : [prev, flat[i + 1] as string];
+  }
+  return t;
 }

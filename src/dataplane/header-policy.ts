@@ -4,6 +4,7 @@
 import { randomFillSync } from 'node:crypto';
 import type { IRGlobal, IRHeaderValue } from '../ir/types.js';
 import { mentionsPeer, withPeerValues, type PeerFields } from './client-cert-details.js';
+import type { RequestHeaderEdits } from './policies/chain.js';
 
 /** Connection-level fields that never cross the proxy (RFC 9110 §7.6.1), plus h2c's settings field. */
 const HOP_BY_HOP: ReadonlySet<string> = new Set([
@@ -25,6 +26,28 @@ const GATEWAY_OWNED: ReadonlySet<string> = new Set([
 /** Internal control headers (Envoy's x-envoy-* and ours): clients must not steer retries or timeouts. */
 function isInternal(lname: string): boolean {
   return lname.startsWith('x-envoy-') || lname.startsWith('x-portico-');
+}
+
+/** RFC 9110 token characters: a field name a policy may set. */
+const FIELD_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** No CR, LF or NUL: a value that cannot split the head. */
+const FIELD_VALUE = /^[^\r\n\0]*$/;
+
+/**
+ * Whether a policy (an auth service's answer, a filter) may set or remove this field on the upstream
+ * request: never framing, hop-by-hop, pseudo or gateway-owned fields, never an unwritable value.
+ */
+export function isPolicySettable(lname: string, value: string): boolean {
+  return FIELD_NAME.test(lname) && FIELD_VALUE.test(value) && !HOP_BY_HOP.has(lname) && !GATEWAY_OWNED.has(lname) && !isInternal(lname);
+}
+
+/**
+ * Whether a field another service chose (an auth service's refusal or its response_headers_to_add)
+ * may go to the client: never framing or hop-by-hop fields (the gateway frames the reply), never
+ * the gateway's own x-request-id, never an unwritable value.
+ */
+export function isRelayableResponseField(lname: string, value: string): boolean {
+  return FIELD_NAME.test(lname) && FIELD_VALUE.test(value) && !HOP_BY_HOP.has(lname) && lname !== 'content-length' && lname !== 'x-request-id';
 }
 
 export const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -227,6 +250,8 @@ export interface UpstreamHeaderInput {
   readonly xff: string | undefined;
   readonly xfp: string;
   readonly requestId: string;
+  /** Edits decided by the route's policies (auth headers); applied before the route's own rules. */
+  readonly policy?: RequestHeaderEdits | undefined;
 }
 
 /**
@@ -251,7 +276,13 @@ export function upstreamRequestHeaders(x: UpstreamHeaderInput): string[] {
     if (tokens !== undefined && tokens.has(lname)) continue;
     if (x.remove.size > 0 && x.remove.has(lname)) continue;
     if (x.dropUnderscore && name.indexOf('_') !== -1) continue;
+    if (x.policy !== undefined && x.policy.strip.has(lname)) continue;
     out.push(name, raw[i + 1] as string);
+  }
+  if (x.policy !== undefined) {
+    // what the policies set stands where the client's field would have: the route's rules come after
+    const add = x.policy.add;
+    for (let i = 0; i < add.length; i += 2) if (!x.remove.has((add[i] as string).toLowerCase())) out.push(add[i] as string, add[i + 1] as string);
   }
   if (x.scan.contentLength !== undefined) out.push('content-length', x.scan.contentLength);
   else if (x.scan.hasBody) out.push('transfer-encoding', 'chunked');

@@ -22,6 +22,13 @@ export const LOCAL_REPLY_CODES = [
   'cors_preflight',
   'internal_error',
   'overloaded',
+  // edge policies (docs/reference/policies.md)
+  'ip_denied',
+  'payload_too_large',
+  'auth_denied',
+  'auth_error',
+  'rate_limited',
+  'rate_limit_error',
 ] as const;
 
 export type LocalReplyCode = (typeof LOCAL_REPLY_CODES)[number];
@@ -43,10 +50,16 @@ const MESSAGES: Record<LocalReplyCode, string> = {
   cors_preflight: 'preflight',
   internal_error: 'internal error',
   overloaded: 'the gateway is overloaded; retry later',
+  ip_denied: 'access from this address is not allowed',
+  payload_too_large: 'the request body is too large',
+  auth_denied: 'access denied',
+  auth_error: 'the authorization service could not decide',
+  rate_limited: 'too many requests; retry later',
+  rate_limit_error: 'the rate limiter could not decide',
 };
 
 const REASONS: Record<number, string> = {
-  400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 421: 'Misdirected Request', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error',
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 413: 'Content Too Large', 429: 'Too Many Requests', 404: 'Not Found', 405: 'Method Not Allowed', 421: 'Misdirected Request', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error',
   501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout', 505: 'HTTP Version Not Supported',
 };
 
@@ -82,17 +95,53 @@ export function sendLocalReply(
   res.end(res.req?.method === 'HEAD' ? undefined : body);
 }
 
+/** Statuses whose response never has a body (RFC 9110 §6.4.1). */
+function bodiless(status: number): boolean {
+  return status < 200 || status === 204 || status === 304;
+}
+
+/**
+ * A reply decided by an edge policy. Without `body` it is the JSON shape above; with `body` it is
+ * another service's answer (an auth service's denial) as that service wrote it, with the fields
+ * the policy let through in `headers`.
+ */
+export function sendPolicyReply(
+  res: ServerResponse, status: number, code: LocalReplyCode, headers: readonly string[], body: Buffer | undefined, requestId: string, close: boolean,
+  serverName: string | undefined,
+): void {
+  if (body === undefined) {
+    sendLocalReply(res, status, code, requestId, close, serverName, headers);
+    return;
+  }
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const out: string[] = [];
+  for (const h of headers) out.push(h);
+  if (!bodiless(status)) out.push('content-length', String(body.length));
+  out.push('x-request-id', requestId);
+  if (serverName) out.push('server', serverName);
+  if (close) out.push('connection', 'close');
+  res.writeHead(status, out);
+  res.end(res.req?.method === 'HEAD' || bodiless(status) ? undefined : body);
+}
+
 /** The same reply written on a raw socket (Upgrade requests never got a ServerResponse). */
-export function sendLocalReplyOnSocket(socket: Duplex, status: number, code: LocalReplyCode, requestId: string): void {
-  const body = localReplyBody(status, code, requestId);
-  const head =
-    `HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\ncontent-type: application/json\r\n` +
-    `content-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n`;
+export function sendLocalReplyOnSocket(socket: Duplex, status: number, code: LocalReplyCode, requestId: string, headers?: readonly string[], policyBody?: Buffer): void {
+  let extra = '';
+  // values come from policies, which never let CR or LF through (isPolicySettable, the auth steps)
+  if (headers !== undefined) for (let i = 0; i < headers.length; i += 2) extra += `${headers[i] as string}: ${headers[i + 1] as string}\r\n`;
+  const body = policyBody ?? Buffer.from(localReplyBody(status, code, requestId));
+  const type = policyBody === undefined ? 'content-type: application/json\r\ncache-control: no-store\r\n' : '';
+  const length = bodiless(status) ? '' : `content-length: ${body.length}\r\n`;
+  const head = `HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\n${type}${length}${extra}x-request-id: ${requestId}\r\nconnection: close\r\n\r\n`;
   if (!socket.writable) {
     socket.destroy();
     return;
   }
-  socket.end(head + body);
+  socket.write(head, 'latin1');
+  socket.end(bodiless(status) ? undefined : body);
   // The connection ends with this reply: what the client sent after its upgrade request is read and
   // discarded (never parsed), and the socket is let go once the reply is out, as the front does.
   socket.resume();

@@ -15,6 +15,8 @@ import { addResponseCors } from './cors.js';
 import { applyAdds, downstreamResponseHeaders, upstreamRequestHeaders, type HeaderScan } from './header-policy.js';
 import { sendLocalReply, type LocalReplyCode } from './local-reply.js';
 import { isGrpcRequest, sendGrpcLocalReply } from './grpc.js';
+import type { PolicyRequest, ResponseBodyTransform, ResponseSink } from './policies/chain.js';
+import type { AttemptTrace, RequestTrace } from '../tracing/request-tracing.js';
 
 /** Per-request state shared by the runtime (checks, routing) and the forward path. */
 export interface RequestContext {
@@ -43,8 +45,12 @@ export interface RequestContext {
   bytesOut: number;
   /** The client went away before the response finished. */
   clientGone: boolean;
-  /** Current upstream attempt, aborted when the client goes away. */
+  /** Current upstream attempt (or policy step), aborted when the client goes away. */
   upstream: { destroy(): void } | undefined;
+  /** The route's policy chain run: header edits, a body a step read, decisions. Undefined without policies. */
+  policy: PolicyRequest | undefined;
+  /** The request's trace when the configuration has a TracingService (src/tracing/request-tracing.ts). */
+  trace: RequestTrace | undefined;
 }
 
 /** Settings of the runtime the forward path needs. */
@@ -137,7 +143,7 @@ export function forward(ctx: RequestContext, env: ForwardEnv, action: RouteActio
   const upstreamPath = rewritePath(backend, route, ctx.path) + ctx.query;
   const headers = upstreamRequestHeaders({
     raw: req.rawHeaders, scan, dropUnderscore: env.dropUnderscore, remove: backend.requestRemove, adds: backend.requestAdd,
-    xff, xfp, requestId: ctx.requestId,
+    xff, xfp, requestId: ctx.requestId, policy: ctx.policy?.edits,
   });
   const hostValue = backend.hostRewrite ?? ctx.authority;
   headers[1] = hostValue;
@@ -158,7 +164,15 @@ export function forward(ctx: RequestContext, env: ForwardEnv, action: RouteActio
   });
   // The runtime aborts ctx.upstream when the client goes away: the forwarding stops, timers and all.
   ctx.upstream = f;
-  if (scan.hasBody && backend.retry !== undefined && backend.retry.retryNonIdempotent) f.keepBodyThenStart();
+  const read = ctx.policy?.body;
+  if (read !== undefined) {
+    // A policy read the body (or its first part, the rest still in the paused stream).
+    ctx.bytesIn += read.bytes.length;
+    if (read.complete) f.body = read.bytes;
+    else f.bodyPrefix = read.bytes;
+    f.bodyReplayable = read.complete;
+    f.start();
+  } else if (scan.hasBody && backend.retry !== undefined && backend.retry.retryNonIdempotent) f.keepBodyThenStart();
   else f.start();
 }
 
@@ -234,6 +248,12 @@ class Forwarding {
     this.cluster.active++;
     ctx.upstreamAddress = ep.key;
     const a = new Attempt(this, ep);
+    if (ctx.trace !== undefined) {
+      a.trace = ctx.trace.attempt(this.headers, {
+        method: this.options.method, scheme: this.cluster.ir.scheme, authority: this.headers[1] as string, path: this.options.path,
+        cluster: this.cluster.name, endpoint: ep.key, resend: this.retriesUsed + (this.implicitRetryUsed ? 1 : 0),
+      });
+    }
     const ex = this.cluster.pool.request(ep, this.options, a);
     a.ex = ex;
     this.exchange = ex;
@@ -316,6 +336,9 @@ class Attempt implements ExchangeHandlers {
   settled = false;
   released = false;
   tryTimer: NodeJS.Timeout | undefined;
+  /** The route's response hook's body transform (compression), when it took this response. */
+  transform: ResponseBodyTransform | undefined;
+  trace: AttemptTrace | undefined;
 
   constructor(
     readonly f: Forwarding,
@@ -329,11 +352,13 @@ class Attempt implements ExchangeHandlers {
     this.ep.active--;
     this.f.cluster.active--;
     if (this.tryTimer) clearTimeout(this.tryTimer);
+    this.trace?.end();
   }
 
   fail(kind: FailKind, err?: NodeJS.ErrnoException): void {
     if (this.settled) return;
     this.settled = true;
+    this.trace?.failed(kind, err?.code);
     this.close();
     const ex = this.ex;
     ex.destroy();
@@ -381,6 +406,7 @@ class Attempt implements ExchangeHandlers {
       clearTimeout(this.tryTimer);
       this.tryTimer = undefined;
     }
+    this.trace?.response(status);
     const cluster = f.cluster;
     if (status >= 500) cluster.reportFailure(this.ep, Date.now(), `status ${status}`);
     else cluster.reportSuccess(this.ep);
@@ -395,6 +421,12 @@ class Attempt implements ExchangeHandlers {
     const out = downstreamResponseHeaders(raw, f.backend.responseRemove);
     if (f.action.cors !== undefined) addResponseCors(f.action.cors, f.scan.origin, out);
     if (f.backend.responseAdd.length > 0) applyAdds(out, f.backend.responseAdd, 0);
+    const chain = f.action.policies;
+    if (chain !== undefined) {
+      const added = ctx.policy?.responseHeaders;
+      if (added !== undefined) for (let i = 0; i < added.length; i++) out.push(added[i] as string);
+      if (chain.response !== undefined) this.transform = chain.response.start(ctx.req, status, out, this.sink());
+    }
     // HTTP/1 only: an HTTP/2 response's socket belongs to the whole session.
     if (ctx.req.httpVersionMajor === 1) holdWritesUntilTurnEnds(ctx.res.socket);
     try {
@@ -414,12 +446,21 @@ class Attempt implements ExchangeHandlers {
 
   data(c: Buffer): void {
     if (this.settled) return;
+    if (this.transform !== undefined) {
+      this.transform.write(c);
+      return;
+    }
+    this.emit(c);
+  }
+
+  /** Body bytes to the client (from the upstream, or out of the transform); pauses the upstream when the client lags. */
+  emit(c: Buffer): boolean {
     const ctx = this.f.ctx;
     ctx.bytesOut += c.length;
-    if (!ctx.res.write(c)) {
-      this.ex.pause();
-      ctx.res.once('drain', () => this.ex.resume());
-    }
+    if (ctx.res.write(c)) return true;
+    this.ex.pause();
+    ctx.res.once('drain', () => this.ex.resume());
+    return false;
   }
 
   end(): void {
@@ -427,9 +468,29 @@ class Attempt implements ExchangeHandlers {
     this.settled = true;
     this.close();
     this.f.finishAll();
+    // a transform flushes what it holds, then ends the response through the sink
+    if (this.transform !== undefined) this.transform.end();
+    else this.endResponse();
+  }
+
+  endResponse(): void {
     const ctx = this.f.ctx;
     if (ctx.req.httpVersionMajor === 1) endAtTurnEnd(ctx.res);
     else ctx.res.end();
+  }
+
+  /** Where a response transform sends its output. */
+  sink(): ResponseSink {
+    return {
+      emit: (c) => this.emit(c),
+      end: () => this.endResponse(),
+      fail: (err) => {
+        const ctx = this.f.ctx;
+        ctx.upstreamError = `response_transform: ${err.message}`;
+        // the head is out: an abort, never a clean end
+        ctx.res.destroy();
+      },
+    };
   }
 
   error(err: NodeJS.ErrnoException): void {
@@ -444,6 +505,7 @@ class Attempt implements ExchangeHandlers {
     }
     if (this.settled) return;
     this.settled = true;
+    this.trace?.failed('timeout', 'idle_timeout');
     ctx.upstreamError = 'idle_timeout';
     this.f.finishAll();
     this.close();
@@ -463,19 +525,23 @@ function mirror(ctx: RequestContext, env: ForwardEnv, cluster: UpstreamCluster, 
   if (ep === undefined || !cluster.admit()) return;
   const h = headers.slice();
   h[1] = `${hostValue}-shadow`;
+  const trace = ctx.trace?.attempt(h, { method: ctx.method, scheme: cluster.ir.scheme, authority: h[1], path, cluster: cluster.name, endpoint: ep.key, resend: 0 }, true);
   cluster.active++;
   let released = false;
   const release = (): void => {
     if (!released) {
       released = true;
       cluster.active--;
+      trace?.end();
     }
   };
   const ignore = (): void => {};
   const ex = cluster.pool.request(ep, {
     method: ctx.method, path, headers: h, chunked, connectTimeoutMs: cluster.ir.connectTimeoutMs || env.connectTimeoutMs,
     idleTimeoutMs: cluster.ir.connectTimeoutMs > 0 ? Math.max(cluster.ir.connectTimeoutMs, 10_000) : 10_000,
-  }, { response: ignore, data: ignore, end: ignore, error: ignore, timeout: ignore, close: release });
+  }, trace === undefined
+    ? { response: ignore, data: ignore, end: ignore, error: ignore, timeout: ignore, close: release }
+    : { response: (status) => trace.response(status), data: ignore, end: ignore, error: (err) => trace.failed('shadow', err.code), timeout: () => trace.failed('timeout'), close: release });
   const req = ctx.req;
   if (!hasBody) {
     ex.end();

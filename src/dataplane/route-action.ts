@@ -7,6 +7,8 @@ import { compileCors, type CompiledCors } from './cors.js';
 import { compileRegex } from './build-errors.js';
 import { RegexSubstitution } from '../ir/re2-regex.js';
 import type { UpstreamCluster } from './upstream-pool.js';
+import type { PolicyChain } from './policies/chain.js';
+import type { PolicyChains } from './policies/chain-builder.js';
 
 export interface CompiledRetry {
   readonly on5xx: boolean;
@@ -51,6 +53,8 @@ export interface RouteAction {
   readonly shadow: { readonly cluster: UpstreamCluster | undefined; readonly weight: number } | undefined;
   readonly cors: CompiledCors | undefined;
   readonly vhost: IRVirtualHost;
+  /** The route's edge policies (IP filter, auth, ...); undefined: none, and the request path pays nothing. */
+  readonly policies: PolicyChain | undefined;
 }
 
 /** Policies shared by many routes (the Module's) are compiled once per IR object. */
@@ -118,7 +122,9 @@ function withCredentials(adds: readonly IRHeaderValue[], secrets: SecretStore | 
   });
 }
 
-export function compileRouteAction(ir: IR, route: IRRoute, vhost: IRVirtualHost, clusters: ReadonlyMap<string, UpstreamCluster>, secrets?: SecretStore): RouteAction {
+export function compileRouteAction(
+  ir: IR, route: IRRoute, vhost: IRVirtualHost, clusters: ReadonlyMap<string, UpstreamCluster>, secrets?: SecretStore, chains?: PolicyChains,
+): RouteAction {
   const g = ir.global;
   const backends = route.backends.map((b): CompiledBackend => ({
     ir: b,
@@ -142,6 +148,7 @@ export function compileRouteAction(ir: IR, route: IRRoute, vhost: IRVirtualHost,
     cumulative.push(total);
   }
   const r = route.redirect;
+  const cors = route.cors ? cachedCors(route.cors) : g.cors ? cachedCors(g.cors) : undefined;
   return {
     backends,
     cumulative,
@@ -150,8 +157,9 @@ export function compileRouteAction(ir: IR, route: IRRoute, vhost: IRVirtualHost,
       ? { ir: r, regex: r.regexRedirect ? compiledSubstitution(r.regexRedirect) : undefined }
       : undefined,
     shadow: route.shadow ? { cluster: clusters.get(route.shadow.cluster), weight: route.shadow.weight } : undefined,
-    cors: route.cors ? cachedCors(route.cors) : g.cors ? cachedCors(g.cors) : undefined,
+    cors,
     vhost,
+    policies: chains?.chainFor(route, cors),
   };
 }
 

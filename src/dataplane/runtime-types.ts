@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import type { IR } from '../ir/types.js';
 import type { SecretStore } from '../ir/secrets.js';
 import type { ClusterHealth } from './upstream-health.js';
+import type { TraceExporters } from '../tracing/trace-exporters.js';
 
 export interface RuntimeOptions {
   /** Generation number of this configuration (increments per apply). */
@@ -17,8 +18,12 @@ export interface RuntimeOptions {
   readonly hash: string;
   /** Called once per finished request (access log, metrics). */
   readonly onRequestDone?: (info: RequestInfo) => void;
+  /** The serving process's log for warnings raised while building or serving (policies: Redis down, counts per process). */
+  readonly onWarning?: (message: string) => void;
   /** Source of randomness for canary weights, shadow sampling and balancers (tests inject a seeded one). */
   readonly random?: () => number;
+  /** The process's span exporters; a runtime whose IR has tracing takes its tracer from them. */
+  readonly tracing?: TraceExporters;
 }
 
 export interface RequestInfo {
@@ -40,6 +45,13 @@ export interface RequestInfo {
   /** Set for local replies: no_route, upstream_unavailable, upstream_timeout, bad_upstream_response, ... */
   readonly localReply?: string;
   readonly upstreamError?: string;
+  /**
+   * What the route's edge policies decided, in order: [label, outcome, ...], e.g.
+   * ["auth AuthService default/ext-auth", "allow"]. Absent for routes without policies.
+   */
+  readonly policies?: readonly string[];
+  /** The request's trace id, when tracing is on (sampled, or with a trace context from the client). */
+  readonly traceId?: string;
 }
 
 /** What a listener needs to know about the connection a request arrived on. */

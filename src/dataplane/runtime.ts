@@ -9,8 +9,8 @@ import type { IR, IRListener } from '../ir/types.js';
 import type { SecretStore } from '../ir/secrets.js';
 import type { BuildRuntime, ConnectionInfo, RequestInfo, Runtime, RuntimeOptions } from './runtime-types.js';
 import { parseRequestTarget, type PathPolicy } from './path-normalize.js';
-import { buildRuntimeIndex, matchRoute, normalizeHost, type RouteRequest, type RuntimeIndex } from './route-index.js';
-import { compileRouteAction, pickBackend, rewritePath, type RouteAction } from './route-action.js';
+import { buildRuntimeIndex, matchRoute, normalizeHost, type CompiledRoute, type RouteRequest, type RuntimeIndex } from './route-index.js';
+import { compileRouteAction, pickBackend, rewritePath, type CompiledBackend, type RouteAction } from './route-action.js';
 import { UpstreamCluster } from './upstream-pool.js';
 import { clusterHealth, type ClusterHealth } from './upstream-health.js';
 import { forwardedFor, newRequestId, REQUEST_ID_RE, scanRequestHeaders, upstreamRequestHeaders, type HeaderScan } from './header-policy.js';
@@ -22,11 +22,34 @@ import { canonicalPathLocation, routeRedirectLocation } from './redirect.js';
 import { answersPreflight, insecureOutcome, requestSecurity } from './edge-decision.js';
 import { forward, headerValue, localReply, type ForwardEnv, type RequestContext } from './proxy.js';
 import { whenResponseCloses } from './response-close.js';
-import { sendLocalReplyOnSocket, type LocalReplyCode } from './local-reply.js';
+import { sendLocalReplyOnSocket, sendPolicyReply, type LocalReplyCode } from './local-reply.js';
+import { PolicyChains } from './policies/chain-builder.js';
+import { PolicyRequest, runPolicyChain, type PolicyChain, type PolicyDecision } from './policies/chain.js';
+import { addResponseCors } from './cors.js';
+import { isGrpcRequest, sendGrpcLocalReply } from './grpc.js';
 import { forwardedClientCert, verifiedClientElement, verifiedPeerFields } from './client-cert-details.js';
+import { RequestTracer } from '../tracing/request-tracing.js';
 
 /** Program faults inside the request path carry this code in logs; the client only sees a 500. */
 export const ERR_REQUEST_PATH = 'PORTICO_ERR_REQUEST_PATH';
+
+/** A WebSocket handshake that passed the request path's checks, on its way to its policies and upstream. */
+interface UpgradeRequest {
+  readonly req: IncomingMessage;
+  readonly socket: Duplex;
+  readonly head: Buffer;
+  readonly conn: ConnectionInfo;
+  readonly start: number;
+  readonly requestId: string;
+  /** The normalised path (routing's). */
+  readonly path: string;
+  readonly authority: string;
+  readonly query: string;
+  readonly route: CompiledRoute<RouteAction>;
+  readonly scan: HeaderScan;
+  readonly xfp: string;
+  readonly fwd: { readonly client: string; readonly xff: string };
+}
 
 class RequestPathRuntime implements Runtime {
   readonly generation: number;
@@ -43,6 +66,8 @@ class RequestPathRuntime implements Runtime {
   private draining = false;
   private drained: (() => void)[] = [];
   private closed = false;
+  /** The policy chains of this IR; closed with the runtime (a stage may hold a shared client). */
+  private chains: PolicyChains | undefined;
   private readonly tunnels = new Set<OpenTunnel>();
   private readonly tcp: TCPRouter;
   private readonly tcpSessions = new Set<OpenTCPSession>();
@@ -50,6 +75,8 @@ class RequestPathRuntime implements Runtime {
   private readonly hostCache = new Map<string, string>();
   /** TLS contexts that verify client certificates with their own CA (only those yield an identity). */
   private readonly clientCAContexts: ReadonlySet<string>;
+  /** Present only when the IR has a TracingService and the process exports spans. */
+  private tracer: RequestTracer | undefined;
 
   constructor(ir: IR, secrets: SecretStore, options: RuntimeOptions) {
     this.generation = options.generation;
@@ -61,7 +88,9 @@ class RequestPathRuntime implements Runtime {
     for (const l of ir.listeners) this.listeners.set(l.name, l);
     this.clientCAContexts = new Set(ir.tlsContexts.filter((c) => c.ca !== undefined).map((c) => c.name));
     try {
-      this.index = buildRuntimeIndex(ir, (route, vh) => compileRouteAction(ir, route, vh, this.clusters, secrets));
+      const chains = new PolicyChains({ ir, clusters: this.clusters, secrets, random: this.random, ...(options.onWarning ? { warn: options.onWarning } : {}) });
+      this.chains = chains;
+      this.index = buildRuntimeIndex(ir, (route, vh) => compileRouteAction(ir, route, vh, this.clusters, secrets, chains));
     } catch (err) {
       // nothing of a runtime that failed to build may keep sockets or timers alive
       this.close();
@@ -79,6 +108,7 @@ class RequestPathRuntime implements Runtime {
       dropUnderscore: g.headersWithUnderscoresAction === 'DROP_HEADER',
       connectTimeoutMs: g.connectTimeoutMs > 0 ? g.connectTimeoutMs : 3000,
     };
+    if (g.tracing !== undefined && options.tracing !== undefined) this.tracer = new RequestTracer(g.tracing, options.tracing.acquire(g.tracing), this.random);
   }
 
   inflight(): number {
@@ -90,17 +120,24 @@ class RequestPathRuntime implements Runtime {
     const ctx: RequestContext = {
       req, res, conn, start: performance.now(), method: req.method ?? 'GET', path: '', query: '', host: '', authority: '',
       requestId: '', clientAddress: req.socket.remoteAddress ?? '', secure: conn.tls, status: 0, route: undefined, cluster: undefined,
-      upstreamAddress: undefined, localReply: undefined, upstreamError: undefined, bytesIn: 0, bytesOut: 0, clientGone: false, upstream: undefined,
+      upstreamAddress: undefined, localReply: undefined, upstreamError: undefined, bytesIn: 0, bytesOut: 0, clientGone: false, upstream: undefined, trace: undefined,
+      policy: undefined,
     };
+    if (this.tracer !== undefined) ctx.trace = this.tracer.begin(req, ctx.start);
     whenResponseCloses(res, () => this.finish(ctx));
     try {
       this.serve(ctx);
     } catch (err) {
-      ctx.upstreamError = `${ERR_REQUEST_PATH}: ${(err as Error).message}`;
-      if (ctx.requestId === '') ctx.requestId = newRequestId();
-      if (!res.headersSent) localReply(ctx, this.env, 500, 'internal_error', true);
-      else res.destroy();
+      this.fault(ctx, err);
     }
+  }
+
+  /** A program fault in the request path: logged with its code; the client gets a 500 (or an abort). */
+  private fault(ctx: RequestContext, err: unknown): void {
+    ctx.upstreamError = `${ERR_REQUEST_PATH}: ${(err as Error).message}`;
+    if (ctx.requestId === '') ctx.requestId = newRequestId();
+    if (!ctx.res.headersSent) localReply(ctx, this.env, 500, 'internal_error', true);
+    else ctx.res.destroy();
   }
 
   private serve(ctx: RequestContext): void {
@@ -176,6 +213,7 @@ class RequestPathRuntime implements Runtime {
       return;
     }
     ctx.route = route.ir.id;
+    ctx.trace?.routed(route.ir);
     if (conn.tls && vhost.ir.tlsContext !== undefined && this.misdirected(conn, vhost.ir.tlsContext)) {
       // The TLS session was set up for another host's certificate or client-cert policy (domain fronting).
       localReply(ctx, env, 421, 'misdirected_request');
@@ -190,6 +228,20 @@ class RequestPathRuntime implements Runtime {
       localReply(ctx, env, 404, 'no_route');
       return;
     }
+    const fwdXff = g.useRemoteAddress || scan.xff !== undefined ? fwd.xff : undefined;
+    // Edge policies run between route match and everything the route does (as Envoy's filters run
+    // before its router): redirects, preflights, forwarding. A route without them has no chain.
+    const chain = route.action.policies;
+    if (chain !== undefined && chain.steps.length > 0) {
+      this.runPolicies(ctx, chain, route, scan, sec.xfp, fwdXff, peer);
+      return;
+    }
+    this.dispatch(ctx, route, scan, sec.xfp, fwdXff);
+  }
+
+  /** What a routed request gets once its policies let it through: a redirect, a preflight answer, or the upstream. */
+  private dispatch(ctx: RequestContext, route: CompiledRoute<RouteAction>, scan: HeaderScan, xfp: string, fwdXff: string | undefined, picked?: CompiledBackend): void {
+    const env = this.env;
     const action = route.action;
     if (action.redirect !== undefined) {
       const loc = routeRedirectLocation(action.redirect, route.ir, ctx.secure, ctx.host, ctx.path, ctx.query);
@@ -197,26 +249,88 @@ class RequestPathRuntime implements Runtime {
       return;
     }
     if (action.cors !== undefined && ctx.method === 'OPTIONS') {
-      const acrm = headerValue(req, 'access-control-request-method');
+      const acrm = headerValue(ctx.req, 'access-control-request-method');
       if (answersPreflight(action.cors, ctx.method, scan.origin, acrm)) {
-        const h = preflightHeaders(action.cors, scan.origin!, acrm, headerValue(req, 'access-control-request-headers'));
-        ctx.status = 200;
-        ctx.localReply = 'cors_preflight';
-        h.push('content-length', '0', 'x-request-id', ctx.requestId);
-        ctx.res.writeHead(200, h);
-        ctx.res.end();
+        this.answerPreflight(ctx, preflightHeaders(action.cors, scan.origin!, acrm, headerValue(ctx.req, 'access-control-request-headers')));
         return;
       }
     }
-    const backend = pickBackend(action, this.random);
+    const backend = picked ?? pickBackend(action, this.random);
     if (backend === undefined) {
       localReply(ctx, env, 503, 'upstream_unavailable');
       return;
     }
-    if (conn.tls || g.clientCertDetails !== undefined) this.decideClientCert(req, conn, scan);
-    const fwdXff = g.useRemoteAddress || scan.xff !== undefined ? fwd.xff : undefined;
-    if (backend.cluster?.ir.http2 === true) forwardH2(ctx, env, action, route.ir, backend, scan, fwdXff, sec.xfp);
-    else forward(ctx, env, action, route.ir, backend, scan, fwdXff, sec.xfp);
+    if (ctx.conn.tls || this.ir.global.clientCertDetails !== undefined) this.decideClientCert(ctx.req, ctx.conn, scan);
+    if (backend.cluster?.ir.http2 === true) forwardH2(ctx, env, action, route.ir, backend, scan, fwdXff, xfp);
+    else forward(ctx, env, action, route.ir, backend, scan, fwdXff, xfp);
+  }
+
+  private answerPreflight(ctx: RequestContext, headers: string[]): void {
+    ctx.status = 200;
+    ctx.localReply = 'cors_preflight';
+    headers.push('content-length', '0', 'x-request-id', ctx.requestId);
+    ctx.res.writeHead(200, headers);
+    ctx.res.end();
+  }
+
+  /**
+   * The route's policy chain, then dispatch. What the steps decide for the upstream (header edits,
+   * a body they read) travels on ctx.policy; while a step waits, a client that goes away aborts it.
+   */
+  private runPolicies(ctx: RequestContext, chain: PolicyChain, route: CompiledRoute<RouteAction>, scan: HeaderScan, xfp: string, fwdXff: string | undefined, peer: string): void {
+    const r = new PolicyRequest(ctx.req, route.ir, false);
+    r.method = ctx.method;
+    r.path = ctx.path;
+    r.query = ctx.query;
+    r.host = ctx.host;
+    r.authority = ctx.authority;
+    r.scheme = xfp;
+    r.clientAddress = ctx.clientAddress;
+    r.peerAddress = peer;
+    r.forwardedFor = fwdXff;
+    r.requestId = ctx.requestId;
+    r.hasBody = scan.hasBody;
+    r.contentLength = scan.contentLength !== undefined ? Number(scan.contentLength) : undefined;
+    r.origin = scan.origin;
+    // The backend is picked before the chain, as Envoy picks a weighted cluster at route match:
+    // a rate-limit label destination_cluster names the cluster the request then goes to.
+    const picked = route.action.backends.length > 0 ? pickBackend(route.action, this.random) : undefined;
+    r.destinationCluster = picked?.cluster?.name;
+    ctx.policy = r;
+    ctx.upstream = r;
+    runPolicyChain(chain, r, (d) => {
+      if (ctx.upstream === r) ctx.upstream = undefined;
+      if (ctx.clientGone) return;
+      try {
+        if (r.passedDetail !== undefined) ctx.upstreamError = r.passedDetail;
+        if (d === undefined) this.dispatch(ctx, route, scan, xfp, fwdXff, picked);
+        else this.policyReply(ctx, r, d, route.action);
+      } catch (err) {
+        this.fault(ctx, err);
+      }
+    });
+  }
+
+  /** A step's answer instead of the upstream's: the one local-reply shape, or the service's own reply. */
+  private policyReply(ctx: RequestContext, r: PolicyRequest, d: PolicyDecision, action: RouteAction): void {
+    const reply = d.reply ?? { status: 500, code: 'internal_error' as const };
+    if (d.detail !== undefined) ctx.upstreamError = d.detail;
+    if (reply.code === 'cors_preflight') {
+      this.answerPreflight(ctx, (reply.headers ?? []).slice());
+      return;
+    }
+    ctx.status = reply.status;
+    ctx.localReply = reply.code;
+    if (isGrpcRequest(ctx.req)) {
+      sendGrpcLocalReply(ctx.res, reply.status, reply.code, ctx.requestId, reply.grpcStatus);
+      return;
+    }
+    const headers: string[] = reply.headers !== undefined ? reply.headers.slice() : [];
+    if (r.responseHeaders !== undefined) headers.push(...r.responseHeaders);
+    // Envoy's CORS filter sits before the others: their replies get the allow headers too, so a
+    // browser can read a 401 or 429.
+    if (action.cors !== undefined) addResponseCors(action.cors, r.origin, headers);
+    sendPolicyReply(ctx.res, reply.status, reply.code, headers, reply.body, ctx.requestId, !ctx.req.complete, this.env.serverName);
   }
 
   /**
@@ -283,6 +397,8 @@ class RequestPathRuntime implements Runtime {
       ctx.upstream?.destroy();
       if (ctx.status === 0) ctx.status = 499;
     }
+    const trace = ctx.trace;
+    if (trace !== undefined) trace.end(ctx, performance.now());
     if (this.onDone !== undefined) this.report({
       generation: this.generation,
       listener: ctx.conn.listener,
@@ -300,6 +416,8 @@ class RequestPathRuntime implements Runtime {
       requestId: ctx.requestId,
       localReply: ctx.localReply,
       upstreamError: ctx.upstreamError,
+      policies: ctx.policy?.decisions,
+      traceId: trace?.traceId,
     });
     if (this.draining && this.active === 0) this.release();
   }
@@ -350,11 +468,6 @@ class RequestPathRuntime implements Runtime {
       reply(400, 'bad_request', m.route.ir.id);
       return;
     }
-    const backend = m.route.action.backends.length > 0 ? pickBackend(m.route.action, this.random) : undefined;
-    if (backend?.cluster === undefined) {
-      reply(m.route.action.redirect !== undefined ? 400 : 503, m.route.action.redirect !== undefined ? 'bad_request' : 'upstream_unavailable', m.route.ir.id);
-      return;
-    }
     const g = this.ir.global;
     const scan = scanRequestHeaders(req.rawHeaders, req.httpVersionMinor, g);
     if (scan.error !== undefined) {
@@ -364,19 +477,90 @@ class RequestPathRuntime implements Runtime {
     if (conn.tls || g.clientCertDetails !== undefined) this.decideClientCert(req, conn, scan);
     const listener = this.listeners.get(conn.listener);
     const sec = requestSecurity(listener, g, conn.tls, scan.xfp);
-    const fwd = forwardedFor(req.socket.remoteAddress ?? '', scan.xff, sec.trusted, g.useRemoteAddress);
+    const peer = req.socket.remoteAddress ?? '';
+    const fwd = forwardedFor(peer, scan.xff, sec.trusted, g.useRemoteAddress);
     if (!sec.secure && m.vhost?.ir.insecureAction !== 'Route') {
       // A Host that rejects or redirects cleartext gets no tunnel over it either.
       reply(404, 'no_route', m.route.ir.id);
       return;
     }
+    const route = m.route;
+    const u: UpgradeRequest = { req, socket, head, conn, start, requestId, path, authority, query: target.query, route, scan, xfp: sec.xfp, fwd };
+    const chain = route.action.policies;
+    if (chain === undefined || chain.steps.length === 0) {
+      this.openTunnel(u, undefined);
+      return;
+    }
+    // The handshake waits for the policies like any request; the client going away stops them.
+    const r = new PolicyRequest(req, route.ir, true);
+    r.method = 'GET';
+    r.path = path;
+    r.query = target.query;
+    r.host = host;
+    r.authority = authority;
+    r.scheme = sec.xfp;
+    r.clientAddress = fwd.client;
+    r.peerAddress = peer;
+    r.forwardedFor = g.useRemoteAddress || scan.xff !== undefined ? fwd.xff : undefined;
+    r.requestId = requestId;
+    this.active++;
+    let settled = false;
+    const settle = (): boolean => {
+      if (settled) return false;
+      settled = true;
+      socket.off('close', gone);
+      this.active--;
+      if (this.draining && this.active === 0) this.release();
+      return true;
+    };
+    const gone = (): void => {
+      r.abort();
+      if (!settle()) return;
+      this.report({
+        generation: this.generation, listener: conn.listener, method: 'GET', path, authority, status: 499, route: route.ir.id,
+        durationMs: performance.now() - start, bytesIn: 0, bytesOut: 0, clientAddress: fwd.client, requestId, policies: r.decisions,
+      });
+    };
+    socket.once('close', gone);
+    runPolicyChain(chain, r, (d) => {
+      if (!settle()) return;
+      if (d === undefined) {
+        this.openTunnel(u, r);
+        return;
+      }
+      const rep = d.reply ?? { status: 500, code: 'internal_error' as const };
+      sendLocalReplyOnSocket(socket, rep.status, rep.code, requestId, rep.headers, rep.body);
+      this.report({
+        generation: this.generation, listener: conn.listener, method: 'GET', path, authority, status: rep.status, route: route.ir.id,
+        durationMs: performance.now() - start, bytesIn: 0, bytesOut: 0, clientAddress: fwd.client, requestId, localReply: rep.code,
+        upstreamError: d.detail, policies: r.decisions,
+      });
+    });
+  }
+
+  /** A WebSocket handshake its route's policies let through: to the upstream, and a tunnel on its 101. */
+  private openTunnel(u: UpgradeRequest, policy: PolicyRequest | undefined): void {
+    const { req, socket, head, conn, start, requestId, path, authority, route, scan, fwd } = u;
+    const decisions = policy?.decisions;
+    const backend = route.action.backends.length > 0 ? pickBackend(route.action, this.random) : undefined;
+    if (backend?.cluster === undefined) {
+      const redirect = route.action.redirect !== undefined;
+      const code: LocalReplyCode = redirect ? 'bad_request' : 'upstream_unavailable';
+      sendLocalReplyOnSocket(socket, redirect ? 400 : 503, code, requestId);
+      this.report({
+        generation: this.generation, listener: conn.listener, method: 'GET', path, authority, status: redirect ? 400 : 503, route: route.ir.id,
+        durationMs: performance.now() - start, bytesIn: 0, bytesOut: 0, clientAddress: fwd.client, requestId, localReply: code, policies: decisions,
+      });
+      return;
+    }
+    const g = this.ir.global;
     const headers = upstreamRequestHeaders({
       raw: req.rawHeaders, scan, dropUnderscore: this.env.dropUnderscore, remove: backend.requestRemove, adds: backend.requestAdd,
       xff: g.useRemoteAddress || scan.xff !== undefined ? fwd.xff : undefined,
-      xfp: sec.xfp, requestId,
+      xfp: u.xfp, requestId, policy: policy?.edits,
     });
     headers[1] = backend.hostRewrite ?? authority;
-    const routeId = m.route.ir.id;
+    const routeId = route.ir.id;
     const cluster = backend.cluster;
     this.active++;
     let settled = false;
@@ -387,7 +571,7 @@ class RequestPathRuntime implements Runtime {
       if (this.draining && this.active === 0) this.release();
     };
     openWebSocketTunnel({
-      req, socket, head, cluster, path: rewritePath(backend, m.route.ir, target.path) + target.query, headers,
+      req, socket, head, cluster, path: rewritePath(backend, route.ir, path) + u.query, headers,
       connectTimeoutMs: cluster.ir.connectTimeoutMs || this.env.connectTimeoutMs,
       idleTimeoutMs: backend.idleTimeoutMs > 0 ? backend.idleTimeoutMs : g.listenerIdleTimeoutMs,
       onDone: (o) => {
@@ -395,7 +579,7 @@ class RequestPathRuntime implements Runtime {
         this.report({
           generation: this.generation, listener: conn.listener, method: 'GET', path, authority, status: o.status, route: routeId, cluster: cluster.name,
           upstreamAddress: o.upstreamAddress, durationMs: performance.now() - start, bytesIn: o.bytesIn, bytesOut: o.bytesOut,
-          clientAddress: fwd.client, requestId, upstreamError: o.error,
+          clientAddress: fwd.client, requestId, upstreamError: o.error, policies: decisions,
         });
       },
       onFailure: (status, error) => {
@@ -404,7 +588,7 @@ class RequestPathRuntime implements Runtime {
         this.report({
           generation: this.generation, listener: conn.listener, method: 'GET', path, authority, status, route: routeId, cluster: cluster.name,
           durationMs: performance.now() - start, bytesIn: 0, bytesOut: 0, clientAddress: fwd.client, requestId, upstreamError: error,
-          localReply: status === 503 ? 'upstream_unavailable' : 'bad_upstream_response',
+          localReply: status === 503 ? 'upstream_unavailable' : 'bad_upstream_response', policies: decisions,
         });
       },
       resumeHTTP: (s) => resumeHTTPParsing(s, head),
@@ -484,6 +668,8 @@ class RequestPathRuntime implements Runtime {
   private close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.chains?.close();
+    this.tracer?.release();
     for (const c of this.clusters.values()) {
       closeH2Sessions(c);
       c.close();

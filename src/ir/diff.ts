@@ -60,7 +60,8 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 
 /** Arrays of objects with a unique identity field are compared by that identity, not by index. */
 function identityField(a: readonly unknown[], b: readonly unknown[]): string | undefined {
-  for (const field of ['cluster', 'name']) {
+  // By name first: an AuthService names the cluster it calls, and several may share one.
+  for (const field of ['name', 'cluster']) {
     const ok = (xs: readonly unknown[]): boolean => {
       const seen = new Set<string>();
       for (const x of xs) {

@@ -130,6 +130,19 @@ export class FullMatch {
   }
 }
 
+/** An RE2 search anywhere in the string (Go's regexp.MatchString, as Edge Stack's ifRequestHeader uses it). */
+export class SearchMatch {
+  private readonly re: RE2JS;
+
+  constructor(readonly source: string) {
+    this.re = program(source);
+  }
+
+  test(input: string): boolean {
+    return this.re.test(input);
+  }
+}
+
 /**
  * Many whole-string regexes matched in one pass over the input (one automaton for all of them), for
  * regex routes that have no literal prefix to be filed under: which of them match, in pattern order.

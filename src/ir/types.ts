@@ -76,8 +76,17 @@ export interface IRGlobal {
    * set_current_client_cert_details). Absent = SANITIZE: a client's copy is removed, none is set.
    */
   readonly clientCertDetails?: IRClientCertDetails;
+  /** Response compression (Module gzip, portico_brotli); absent = none. */
+  readonly compression?: IRCompression;
+  /** Distributed tracing (the TracingService); absent = off, and the request path does no tracing work. */
+  readonly tracing?: IRTracing;
   /** Access log: JSON fields, or disabled. */
   readonly accessLog: { readonly enabled: boolean; readonly fields?: readonly string[] };
+  /**
+   * Edge policies that may stop a routed request (docs/reference/policies.md): IP filters, the
+   * request body limit, external authentication. Absent when none is configured.
+   */
+  readonly policies?: IRPolicies;
   /** Limits that protect the edge (HARDENING.md §2.11). */
   readonly limits: {
     /** Connections one listener accepts at once, per serving process (worker); 0 = no cap. */
@@ -92,6 +101,34 @@ export interface IRGlobal {
     /** Load shedding under pressure (docs/reference/overload.md); a threshold of 0 turns its signal off. */
     readonly overload: IROverload;
   };
+}
+
+/** Where spans go and which requests make them (docs/reference/tracing.md). */
+export interface IRTracing {
+  /** opentelemetry: OTLP over HTTP (protobuf); zipkin: Zipkin v2 JSON. */
+  readonly driver: 'opentelemetry' | 'zipkin';
+  /** The collector's URL, http(s)://host:port/path. */
+  readonly endpoint: string;
+  /** Host header sent to the collector when it differs from the URL's (zipkin collector_hostname). */
+  readonly collectorHostname?: string;
+  /** The service.name resource attribute of every span. */
+  readonly serviceName: string;
+  /** Percentages (0–100): requests with x-client-trace-id, requests without a decision, and the share kept of both. */
+  readonly sampling: { readonly client: number; readonly random: number; readonly overall: number };
+  /** Header formats read (first found wins) and written (all), in this order. */
+  readonly propagation: readonly ('TRACE_CONTEXT' | 'B3')[];
+  /** Zipkin with trace_id_128bit: false: new traces get 64-bit ids. */
+  readonly traceId64Bit: boolean;
+  readonly customTags: readonly IRTraceTag[];
+  readonly source: IRSourceRef;
+}
+
+/** A span attribute: exactly one of literal, environment (read by the serving process), requestHeader. */
+export interface IRTraceTag {
+  readonly tag: string;
+  readonly literal?: string;
+  readonly environment?: { readonly name: string; readonly defaultValue?: string };
+  readonly requestHeader?: { readonly name: string; readonly defaultValue?: string };
 }
 
 /**
@@ -290,9 +327,96 @@ export interface IRRoute {
   readonly cors?: IRCors;
   readonly allowUpgrade: readonly string[];
   readonly grpc: boolean;
+  /** Mapping bypass_auth: no AuthService is asked about this route's requests. */
   readonly bypassAuth: boolean;
   /** Every Mapping in the group (canaries, shadow). */
   readonly mappings: readonly IRSourceRef[];
+  /** What the route's own Mapping adds to the edge policies; absent when nothing. */
+  readonly policies?: IRRoutePolicies;
+}
+
+// ───────────────────────── edge policies ─────────────────────────
+//
+// Gateway-wide definitions live in IRGlobal.policies; a route carries only what its Mapping adds.
+// Which policies run for a route, and in which order, is derived from both by one function that
+// the data plane and `explain` share (src/dataplane/policies/chain-builder.ts).
+
+export interface IRPolicies {
+  /** Module ip_allow / ip_deny (Emissary allows one of the two). */
+  readonly ipFilter?: IRIPFilter;
+  /** The RateLimitService labelled routes ask (then builtInRateLimiter is absent). */
+  readonly rateLimitService?: IRRateLimitService;
+  /** Edge Stack RateLimits, when there is no RateLimitService. */
+  readonly builtInRateLimiter?: IRBuiltInRateLimiter;
+  /** Module buffer.max_request_bytes. */
+  readonly requestBuffer?: IRRequestBuffer;
+  /** AuthServices, by name; several take turns (round-robin, as Emissary balances them), never chained. */
+  readonly authServices?: readonly IRAuthService[];
+  /** Edge Stack Filters and FilterPolicy rules; absent when there are none. */
+  readonly filters?: IRFilters;
+}
+
+/** One AuthService (external authorization, Envoy's ext_authz). */
+export interface IRAuthService {
+  /** "namespace/name" (its identity in plan). */
+  readonly name: string;
+  readonly proto: 'http' | 'grpc';
+  /** The cluster in IR.clusters the checks go to (HTTP/2 for gRPC). */
+  readonly cluster: string;
+  /** HTTP: prepended to the request's path in the check. */
+  readonly pathPrefix: string;
+  /** The whole check, connection included; 0 = no limit of its own. */
+  readonly timeoutMs: number;
+  /** The request body sent with the check: at most maxBytes; a longer one is cut (allowPartial) or refused with 413. */
+  readonly includeBody?: { readonly maxBytes: number; readonly allowPartial: boolean };
+  /** HTTP: lower-case names of the client's headers copied into the check (Emissary's defaults included). */
+  readonly allowedRequestHeaders: readonly string[];
+  /**
+   * Lower-case names of the auth service's response headers that reach the upstream on a 200 and
+   * the client on a refusal (HTTP; Emissary's defaults included).
+   */
+  readonly allowedAuthorizationHeaders: readonly string[];
+  /**
+   * The allowed_authorization_headers beyond Emissary's defaults: identities only the service
+   * states (x-user-id). A client's copy is never sent to the service nor to the upstream.
+   */
+  readonly identityHeaders: readonly string[];
+  /** Headers added to the check (HTTP); credentials redacted as in header rules. */
+  readonly addAuthHeaders: readonly IRHeaderValue[];
+  /** HTTP: l5d-dst-override with the service's host:port in the check. */
+  readonly addLinkerdHeaders: boolean;
+  /** The status when the service cannot be asked (down, timeout, 5xx, circuit breaker). */
+  readonly statusOnError: number;
+  /** When the service cannot be asked, let the request on instead. */
+  readonly failureModeAllow: boolean;
+  readonly source: IRSourceRef;
+}
+export interface IRRequestBuffer {
+  /** Larger request bodies are refused with 413; smaller ones are read whole before forwarding. */
+  readonly maxRequestBytes: number;
+  readonly source: IRSourceRef;
+}
+
+export interface IRIPFilter {
+  /** ALLOW: only matching clients pass; DENY: matching clients are refused (403). */
+  readonly action: 'ALLOW' | 'DENY';
+  /**
+   * In the order written. `peer`: the address of the TCP connection; `remote`: the trusted client
+   * address (X-Forwarded-For read with the trusted hops, as routing and logs use it).
+   */
+  readonly principals: readonly { readonly kind: 'peer' | 'remote'; readonly cidr: string }[];
+  readonly source: IRSourceRef;
+}
+
+/** Per-route additions to the edge policies, from the route's primary Mapping. */
+export interface IRRoutePolicies {
+  /** Mapping auth_context_extensions: sent to a gRPC AuthService as the check's context_extensions. */
+  readonly authContextExtensions?: Readonly<Record<string, string>>;
+  /**
+   * The rate-limit label groups of the limiter's domain, the Module's default_labels first; only
+   * when a limiter is configured (labels do nothing otherwise).
+   */
+  readonly rateLimitGroups?: readonly IRRateLimitGroup[];
 }
 
 // ───────────────────────── TCP ─────────────────────────
@@ -405,4 +529,204 @@ export interface IRTLSContext {
   readonly alpnProtocols: readonly string[];
   readonly sni?: string;
   readonly source?: IRSourceRef;
+}
+
+// ───────────────────────── response compression (Module gzip and portico_brotli) ─────────────────────────
+
+/** What both codings share: which responses they take. */
+export interface IRCompressionCommon {
+  /** Responses with a smaller Content-Length stay as they are. */
+  readonly minContentLength: number;
+  /** Media types (lower case, no parameters) that are compressed. */
+  readonly contentTypes: readonly string[];
+  /** Leave responses with an ETag alone (else strong ETags are dropped from compressed ones). */
+  readonly disableOnEtagHeader: boolean;
+}
+
+export interface IRGzip extends IRCompressionCommon {
+  readonly compressionLevel: 'DEFAULT' | 'BEST' | 'SPEED';
+  readonly compressionStrategy: 'DEFAULT' | 'FILTERED' | 'HUFFMAN' | 'RLE';
+  readonly memoryLevel: number;
+  readonly windowBits: number;
+}
+
+export interface IRBrotli extends IRCompressionCommon {
+  /** 0–11. */
+  readonly quality: number;
+  /** 10–24 (log2 of the window). */
+  readonly windowBits: number;
+}
+
+export interface IRCompression {
+  readonly gzip?: IRGzip;
+  readonly brotli?: IRBrotli;
+  /** Remove Accept-Encoding from requests so that upstreams answer uncompressed (Emissary's remove_accept_encoding_header). */
+  readonly removeAcceptEncodingHeader: boolean;
+}
+
+// ───────────────────────── Edge Stack Filters and FilterPolicies ─────────────────────────
+
+export interface IRFilters {
+  /** Ordered by id ("namespace/name"). */
+  readonly filters: readonly IRFilter[];
+  /** Every FilterPolicy rule, policies ordered by namespace/name, rules in their order: the first that matches applies. */
+  readonly rules: readonly IRFilterRule[];
+}
+
+export interface IRHeaderTemplate {
+  readonly name: string;
+  /** Go text/template source (see src/ir/text-template.ts); checked at compile. */
+  readonly value: string;
+}
+
+export interface IRJWTFilter {
+  readonly jwksURI?: string;
+  readonly insecureTLS: boolean;
+  readonly algorithms: readonly string[];
+  readonly audience?: string;
+  readonly requireAudience: boolean;
+  readonly issuer?: string;
+  readonly requireIssuer: boolean;
+  readonly requireExpiresAt: boolean;
+  readonly leewayForExpiresAtMs: number;
+  readonly requireNotBefore: boolean;
+  readonly leewayForNotBeforeMs: number;
+  readonly requireIssuedAt: boolean;
+  readonly leewayForIssuedAtMs: number;
+  /** How long fetched keys are used before a refresh. */
+  readonly maxStaleMs: number;
+  readonly injectRequestHeaders: readonly IRHeaderTemplate[];
+  readonly errorResponse: {
+    readonly realm: string;
+    readonly headers: readonly IRHeaderTemplate[];
+    readonly bodyTemplate?: string;
+  };
+}
+
+export interface IRAPIKeyFilter {
+  /** Lower case. */
+  readonly httpHeader: string;
+  /** SecretStore ids of the keys (each entry's `value`); the IR holds no key. */
+  readonly keys: readonly { readonly id: string; readonly digest: string }[];
+}
+
+export interface IRFilter {
+  /** "namespace/name". */
+  readonly id: string;
+  readonly source: IRSourceRef;
+  readonly type: 'JWT' | 'APIKey' | 'External' | 'Invalid';
+  readonly jwt?: IRJWTFilter;
+  readonly apiKey?: IRAPIKeyFilter;
+  /** An External filter: the AuthService check compiled from the filter's own spec (its cluster is among the IR's). */
+  readonly external?: IRAuthService;
+  /** Why an Invalid filter cannot run: requests it guards are refused (fail closed). */
+  readonly invalid?: string;
+}
+
+export interface IRFilterRef {
+  /** IRFilter id; a missing Filter is an Invalid one under this id. */
+  readonly filter: string;
+  readonly onDeny: 'break' | 'continue';
+  readonly onAllow: 'break' | 'continue';
+  readonly ifRequestHeader?: {
+    /** Lower case. */
+    readonly name: string;
+    readonly negate: boolean;
+    readonly value?: string;
+    /** RE2. */
+    readonly valueRegex?: string;
+  };
+  /** Scopes the JWT must carry (arguments.scope). */
+  readonly scope: readonly string[];
+}
+
+export interface IRFilterRule {
+  /** Glob: `*` matches any run of characters; compared without case. */
+  readonly host: string;
+  /** Glob: `*` matches any run of characters, `/` included. */
+  readonly path: string;
+  /** Empty: requests the rule matches pass with no filter. */
+  readonly filters: readonly IRFilterRef[];
+  readonly source: IRSourceRef;
+  /** Index of the rule in its FilterPolicy's rules. */
+  readonly index: number;
+}
+
+// ───────────────────────── rate limits ─────────────────────────
+
+/**
+ * One label specifier of a Mapping (or of the Module's default_labels), as the Envoy rate limit
+ * action it becomes: each yields one descriptor entry, or none, which drops its whole group.
+ */
+export type IRRateLimitAction =
+  /** ("source_cluster", the gateway's own cluster name: "<ambassador_id>-default"). */
+  | { readonly kind: 'source_cluster' }
+  /** ("destination_cluster", the name of the cluster the request is routed to). */
+  | { readonly kind: 'destination_cluster' }
+  /** ("remote_address", the trusted client address: X-Forwarded-For read with the trusted hops). */
+  | { readonly kind: 'remote_address' }
+  /** (key, the header's first value); a missing header drops the group. `header` is lower case. */
+  | { readonly kind: 'request_headers'; readonly key: string; readonly header: string }
+  /** (key, value): a constant. */
+  | { readonly kind: 'generic_key'; readonly key: string; readonly value: string };
+
+/** One label group: one descriptor sent (or matched) per request, its entries in this order. */
+export interface IRRateLimitGroup {
+  /** The group's name as written; Emissary does not send it (it is for people, and explain). */
+  readonly name: string;
+  readonly actions: readonly IRRateLimitAction[];
+}
+
+/** The Emissary RateLimitService every labelled route asks (Emissary allows one). */
+export interface IRRateLimitService {
+  /** Cluster of the gRPC service (in IR.clusters). */
+  readonly cluster: string;
+  readonly domain: string;
+  readonly timeoutMs: number;
+  /** Refuse (500) when the service cannot be asked; otherwise let the request through. */
+  readonly failureModeDeny: boolean;
+  /** gRPC requests refused for the limit get RESOURCE_EXHAUSTED instead of UNAVAILABLE. */
+  readonly useResourceExhaustedCode: boolean;
+  readonly source: IRSourceRef;
+}
+
+/** One header a limit sets; `value` is a template (docs/reference/policies.md). */
+export interface IRRateLimitHeader {
+  readonly name: string;
+  readonly value: string;
+}
+
+/** One limit of an Edge Stack RateLimit resource, for the built-in limiter. */
+export interface IRRateLimitRule {
+  /** limits[].name, or "<name>.<namespace>-<index>" as Edge Stack names it. */
+  readonly name: string;
+  /**
+   * The descriptor must start with one entry per item, in order; an item lists the (key, value)
+   * pairs it accepts, any one of which matches; value "*" (or "") matches any value of the key.
+   */
+  readonly pattern: readonly (readonly { readonly key: string; readonly value: string }[])[];
+  readonly rate: number;
+  readonly unit: 'second' | 'minute' | 'hour' | 'day';
+  /** Absent: a wall-clock window; set: a sliding window of burstFactor units allowing rate × burstFactor. */
+  readonly burstFactor?: number;
+  readonly action: 'Enforce' | 'LogOnly';
+  readonly injectRequestHeaders: readonly IRRateLimitHeader[];
+  readonly injectResponseHeaders: readonly IRRateLimitHeader[];
+  readonly errorResponse?: { readonly headers: readonly IRRateLimitHeader[]; readonly bodyTemplate?: string };
+  readonly source: IRSourceRef;
+}
+
+/** The built-in limiter: Edge Stack RateLimits, counted in Redis or in each serving process. */
+export interface IRBuiltInRateLimiter {
+  /** The label domain whose groups it matches (Module default_label_domain, "ambassador"). */
+  readonly domain: string;
+  /** Ordered: longest pattern first, then by resource and index (the first of equals wins). */
+  readonly rules: readonly IRRateLimitRule[];
+  /**
+   * Where counts live: a Redis URL without credentials (those come from the secrets directory and
+   * are in the SecretStore under `passwordSecret`), or absent: REDIS_URL, else each process.
+   */
+  readonly redis?: { readonly url: string; readonly passwordSecret?: string };
+  readonly timeoutMs: number;
+  readonly failureModeDeny: boolean;
 }

@@ -64,6 +64,12 @@ export const CLUSTER_KINDS: readonly ClusterKind[] = Object.freeze([
     { name: 'Dest Service', jsonPath: '.spec.service', type: 'string' },
   ]),
   emissary('Module', 'modules'),
+  emissary('AuthService', 'authservices', [{ name: 'Service', jsonPath: '.spec.auth_service', type: 'string' }, { name: 'Proto', jsonPath: '.spec.proto', type: 'string' }]),
+  emissary('Filter', 'filters'),
+  emissary('FilterPolicy', 'filterpolicies'),
+  emissary('RateLimitService', 'ratelimitservices', [{ name: 'Service', jsonPath: '.spec.service', type: 'string' }]),
+  emissary('RateLimit', 'ratelimits'),
+  emissary('TracingService', 'tracingservices', [{ name: 'Service', jsonPath: '.spec.service', type: 'string' }, { name: 'Driver', jsonPath: '.spec.driver', type: 'string' }]),
   portico('Resolver', 'resolvers'),
   portico('Source', 'sources', [{ name: 'Namespace', jsonPath: '.spec.kubernetes.namespace', type: 'string' }, { name: 'URL', jsonPath: '.spec.url', type: 'string' }]),
 ]);
@@ -109,6 +115,12 @@ const WRITTEN_FORMS: Readonly<Partial<Record<Kind, Readonly<Record<string, Schem
   Listener: { ambassador_id: STRING_OR_LIST },
   TLSContext: { ambassador_id: STRING_OR_LIST },
   TCPMapping: { ambassador_id: STRING_OR_LIST },
+  AuthService: { ambassador_id: STRING_OR_LIST },
+  Filter: { ambassador_id: STRING_OR_LIST },
+  FilterPolicy: { ambassador_id: STRING_OR_LIST },
+  RateLimitService: { ambassador_id: STRING_OR_LIST },
+  RateLimit: { ambassador_id: STRING_OR_LIST },
+  TracingService: { ambassador_id: STRING_OR_LIST },
   Resolver: { ambassador_id: STRING_OR_LIST },
 };
 

@@ -29,6 +29,7 @@ export function normaliseSpec(kind: string, spec: Obj, note: NormaliseNote, rena
     case 'Module':
       if (isObject(spec.config)) {
         normaliseCORS(spec.config.cors);
+        normaliseDefaultLabels(spec.config.default_labels);
         const defaults = spec.config.defaults;
         if (isObject(defaults) && isObject(defaults.httpmapping)) {
           stringToList(defaults.httpmapping, 'remove_request_headers');
@@ -55,6 +56,16 @@ export function normaliseSpec(kind: string, spec: Obj, note: NormaliseNote, rena
           spec.service = `https://${spec.service}`;
         }
         delete spec.tls;
+      }
+      break;
+    case 'TracingService':
+      // Emissary's deprecated spelling of a request-header tag: the same tag, written the current way.
+      if (Array.isArray(spec.tag_headers)) {
+        const tags = Array.isArray(spec.custom_tags) ? spec.custom_tags : [];
+        for (const h of spec.tag_headers) if (typeof h === 'string') tags.push({ tag: h, request_header: { name: h } });
+        spec.custom_tags = tags;
+        note('Deprecated', '"tag_headers" is deprecated; each name is read as a custom_tags request_header', 'tag_headers');
+        delete spec.tag_headers;
       }
       break;
     default:
@@ -130,6 +141,14 @@ function convertLabels(domains: Obj): Obj {
       });
   }
   return out;
+}
+
+/** The Module's default_labels (domain → {defaults: [specifier]}): specifiers as Mappings write them, in either version. */
+function normaliseDefaultLabels(labels: unknown): void {
+  if (!isObject(labels)) return;
+  for (const domain of Object.values(labels)) {
+    if (isObject(domain) && Array.isArray(domain.defaults)) domain.defaults = domain.defaults.filter((s) => s !== null).map(convertLabelSpecifier);
+  }
 }
 
 /** A v2 label specifier: a bare string, {name: {header}}, or {generic_key: value}. */

@@ -22,15 +22,6 @@ export interface UnenforcedKind {
 
 /** Emissary and Edge Stack kinds that guard routes. */
 export const UNENFORCED_KINDS: Readonly<Record<string, UnenforcedKind>> = Object.freeze({
-  AuthService: { guards: 'external authentication: every route would be served without the auth check' },
-  RateLimitService: { guards: 'rate limiting: routes with rate-limit labels would be served without limits' },
-  Filter: { guards: 'Edge Stack filters (JWT, OAuth2, external auth): the routes they guard would be open' },
-  FilterPolicy: {
-    guards: 'Edge Stack filter policies: the routes they guard would be open',
-    // A policy whose rules all name no filter only exempts paths: it guards nothing.
-    guardsNothing: (spec) => !Array.isArray(spec.rules) || spec.rules.every((rule) => !isObject(rule) || !hasItems(rule.filters)),
-  },
-  RateLimit: { guards: 'Edge Stack rate limits: requests would not be limited' },
   WebApplicationFirewall: { guards: 'web application firewall rules: requests would not be inspected' },
   WebApplicationFirewallPolicy: { guards: 'web application firewall policies: requests would not be inspected' },
 });
@@ -48,19 +39,11 @@ const present = (v: unknown): boolean => v !== undefined && v !== null;
 
 /** Fields of loaded kinds that guard routes. */
 export const UNENFORCED_FIELDS: readonly UnenforcedField[] = Object.freeze([
-  { kind: 'Module', field: 'config.ip_allow', guards: 'IP allow lists: every client address would be let in', applies: present },
-  { kind: 'Module', field: 'config.ip_deny', guards: 'IP deny lists: denied addresses would be let in', applies: present },
   {
     kind: 'Module',
     field: 'config.lua_scripts',
     guards: 'Lua scripts, which can reject requests: Portico cannot run them, and what they guard would be open',
     applies: (v) => typeof v === 'string' && v.trim() !== '',
-  },
-  {
-    kind: 'Module',
-    field: 'config.buffer',
-    guards: 'the request body limit (buffer.max_request_bytes): larger bodies would be forwarded',
-    applies: present,
   },
   { kind: 'TLSContext', field: 'crl_secret', guards: 'certificate revocation lists: revoked client certificates would be accepted', applies: present },
   { kind: 'Host', field: 'tls.crl_secret', guards: 'certificate revocation lists: revoked client certificates would be accepted', applies: present },
@@ -89,8 +72,4 @@ export function unenforcedTLSModule(spec: Obj): string | undefined {
   const client = config.client;
   if (!isObject(client) || client.enabled === false) return undefined;
   return 'its "client" section checks client certificates, which the tls Module does not do in Portico: clients would not be checked (use a TLSContext with ca_secret and cert_required)';
-}
-
-function hasItems(v: unknown): boolean {
-  return Array.isArray(v) ? v.length > 0 : present(v);
 }

@@ -5,6 +5,7 @@ import type { Resource } from '../api/resource.js';
 import { fieldOrigin } from '../api/resource.js';
 import { formatOrigin } from '../api/origin.js';
 import { compile } from '../compile/index.js';
+import type { SecretStore } from '../ir/secrets.js';
 import type { IR, IRBackend, IRCluster, IRGlobal, IRListener, IRRoute, IRSourceRef, IRVirtualHost } from '../ir/types.js';
 import { parseRequestTarget } from '../dataplane/path-normalize.js';
 import { buildRuntimeIndex, matchInVhost, matchRoute, normalizeHost, selectVhost, type RouteRequest, type RuntimeIndex, type TraceEntry } from '../dataplane/route-index.js';
@@ -13,10 +14,23 @@ import { forwardedFor, REQUEST_ID_RE, scanRequestHeaders, upstreamRequestHeaders
 import { canonicalPathLocation, routeRedirectLocation } from '../dataplane/redirect.js';
 import { answersPreflight, insecureOutcome, requestSecurity } from '../dataplane/edge-decision.js';
 import { matchSummary, type RouteRow } from '../ir/route-table.js';
+import { PolicyChains } from '../dataplane/policies/chain-builder.js';
+import type { ExplainedStep, OfflineRequest, PolicyStage } from '../dataplane/policies/chain.js';
 import type { RequestSpec } from './request-spec.js';
 
 /** What the gateway would do, in the words of its local reply codes. */
-export type Outcome = 'forward' | 'redirect' | 'https_redirect' | 'insecure_rejected' | 'no_route' | 'bad_request' | 'invalid_path' | 'cors_preflight' | 'upstream_unavailable';
+export type Outcome = 'forward' | 'redirect' | 'https_redirect' | 'insecure_rejected' | 'no_route' | 'bad_request' | 'invalid_path' | 'cors_preflight' | 'upstream_unavailable' | 'policy_denied';
+
+/** One step of the route's policy chain, in the order the gateway runs them, and what it would decide. */
+export interface ExplainedPolicy extends ExplainedStep {
+  /** 1-based position in the chain. */
+  readonly order: number;
+  readonly stage: PolicyStage;
+  /** As metrics and the access log name it: "auth AuthService default/ext-auth". */
+  readonly policy: string;
+  /** The resource that configured it, with its origin. */
+  readonly source?: MappingRef;
+}
 
 export interface SettingSource {
   readonly setting: string;
@@ -74,6 +88,13 @@ export interface ExplainResult {
   readonly backends: readonly ExplainedBackend[];
   readonly candidates: readonly Candidate[];
   readonly notes: readonly string[];
+  /** The route's edge policies in order (empty when it has none). */
+  readonly policies: readonly ExplainedPolicy[];
+  /**
+   * Set when a policy that only decides at serve time (an auth service's answer, the client's
+   * address) comes before the outcome: `status` is then what the request gets if it lets it through.
+   */
+  readonly decidedAtServeTime?: { readonly policy: string; readonly reason: string };
 }
 
 export interface ExplainOptions {
@@ -113,9 +134,13 @@ export class Explainer {
   constructor(
     readonly ir: IR,
     resources: readonly Resource[] = [],
+    /** The compile's secret store, when the caller has it: APIKey filters then check keys offline. */
+    secrets?: SecretStore,
   ) {
     const empty = new Map();
-    this.index = buildRuntimeIndex(ir, (route, vh) => compileRouteAction(ir, route, vh, empty));
+    // The data plane's own chains, built without clusters: offline no step opens a socket.
+    const chains = new PolicyChains({ ir, clusters: empty, secrets, random: () => 0 });
+    this.index = buildRuntimeIndex(ir, (route, vh) => compileRouteAction(ir, route, vh, empty, undefined, chains));
     this.clusters = new Map(ir.clusters.map((c) => [c.name, c]));
     this.builtin = compile([], { ambassadorId: ir.ambassadorId }).ir.global;
     this.resources = new Map(resources.map((r) => [`${r.kind}/${r.namespace}/${r.name}/${r.origin.source ?? ''}`, r]));
@@ -152,7 +177,7 @@ export class Explainer {
     const g = this.ir.global;
     const url = `${spec.scheme}://${spec.authority}${spec.target}`;
     const notes: string[] = [];
-    const base = { request: { method: spec.method, url, path: '', query: '', host: '' }, backends: [], candidates: [], notes };
+    const base = { request: { method: spec.method, url, path: '', query: '', host: '' }, backends: [], candidates: [], notes, policies: [] };
     const picked = this.pickListener(spec, opts);
     if ('error' in picked) return { ...base, outcome: 'no_route', status: 404, reason: picked.error };
     const l = picked.l;
@@ -225,9 +250,23 @@ export class Explainer {
       return { ...withRoute, outcome: 'insecure_rejected', status: 404, reason: `insecure request; Host ${vh.hostname} has requestPolicy.insecure.action Reject, so no insecure route exists` };
     }
     const action = r.action;
+    const fwd = forwardedFor('<client-address>', scan.xff, trusted, g.useRemoteAddress);
+    const policies = this.policies(r.ir, action, { method: spec.method, path: target.path, query: target.query, host, headers: spec.headers, clientAddress: fwd.client === '<client-address>' ? undefined : fwd.client, route: r.ir });
+    const stop = policies.find((p) => p.decision === 'deny' || p.decision === 'answer');
+    const waits = policies.find((p) => p.decision === 'at_serve_time' && (stop === undefined || p.order < stop.order));
+    const decidedAtServeTime = waits !== undefined ? { policy: waits.policy, reason: waits.reason } : undefined;
+    const withPolicies = { ...withRoute, policies, ...(decidedAtServeTime ? { decidedAtServeTime } : {}) };
+    const auths = g.policies?.authServices;
+    if (r.ir.bypassAuth && auths !== undefined) notes.push(`the route's Mapping sets bypass_auth: AuthService ${auths.map((a) => a.name).join(', ')} is not asked`);
+    if (stop !== undefined && stop.decision === 'answer') {
+      return { ...withPolicies, outcome: 'cors_preflight', status: stop.status ?? 200, reason: 'CORS preflight from an allowed origin answered by the gateway; it never reaches the upstream' };
+    }
+    if (stop !== undefined) {
+      return { ...withPolicies, outcome: 'policy_denied', status: stop.status ?? 403, reason: `${stop.policy}: ${stop.reason}` };
+    }
     if (action.redirect !== undefined) {
       return {
-        ...withRoute,
+        ...withPolicies,
         outcome: 'redirect',
         status: action.redirect.ir.responseCode,
         reason: `route ${r.ir.id} redirects`,
@@ -235,12 +274,11 @@ export class Explainer {
       };
     }
     if (answersPreflight(action.cors, spec.method, scan.origin, headerOf(raw, 'access-control-request-method'))) {
-      return { ...withRoute, outcome: 'cors_preflight', status: 200, reason: 'CORS preflight from an allowed origin answered by the gateway; it never reaches the upstream' };
+      return { ...withPolicies, outcome: 'cors_preflight', status: 200, reason: 'CORS preflight from an allowed origin answered by the gateway; it never reaches the upstream' };
     }
     if (action.cors !== undefined && spec.method === 'OPTIONS' && scan.origin !== undefined && headerOf(raw, 'access-control-request-method') !== undefined) {
       notes.push(`origin '${scan.origin}' is not allowed by the route's CORS policy: the preflight is forwarded to the upstream, as Envoy does`);
     }
-    const fwd = forwardedFor('<client-address>', scan.xff, trusted, g.useRemoteAddress);
     const requestId = g.preserveExternalRequestId && scan.requestId !== undefined && REQUEST_ID_RE.test(scan.requestId) ? scan.requestId : '<generated>';
     const backends: ExplainedBackend[] = action.backends.map((b) => {
       const headers = upstreamRequestHeaders({
@@ -273,15 +311,28 @@ export class Explainer {
     if (action.shadow) notes.push(`${action.shadow.weight}% of requests are also mirrored to ${r.ir.shadow?.cluster}; its responses are discarded`);
     const usable = backends.filter((b) => b.weight > 0 || backends.length === 1);
     if (usable.length === 0 || usable.every((b) => b.endpoints.length === 0)) {
-      return { ...withRoute, backends, outcome: 'upstream_unavailable', status: 503, reason: 'the route has no upstream with endpoints' };
+      return { ...withPolicies, backends, outcome: 'upstream_unavailable', status: 503, reason: 'the route has no upstream with endpoints' };
     }
     return {
-      ...withRoute,
+      ...withPolicies,
       backends,
       outcome: 'forward',
       status: 200,
       reason: backends.length > 1 ? `forwarded to one of ${backends.length} weighted upstreams` : `forwarded to ${backends[0]?.service}`,
     };
+  }
+
+  /** The route's chain, each step with what it would decide offline. */
+  private policies(route: IRRoute, action: RouteAction, req: OfflineRequest): ExplainedPolicy[] {
+    const chain = action.policies;
+    if (chain === undefined) return [];
+    return chain.steps.map((step, i) => ({
+      order: i + 1,
+      stage: step.stage,
+      policy: step.label,
+      ...(step.source ? { source: refOf(step.source) } : {}),
+      ...step.explain({ ...req, route }),
+    }));
   }
 
   /** Why nearby routes did not match: the index's own trace first, then routes with the longest shared path. */

@@ -12,7 +12,7 @@ export function formatExplainText(r: ExplainResult): string {
   const out: string[] = [];
   out.push(`${r.request.method} ${r.request.url}`);
   const head = r.outcome === 'forward' ? `→ ${r.status} forwarded` : r.outcome === 'https_redirect' || r.outcome === 'redirect' ? `→ ${r.status} redirect to ${r.location ?? ''}` : `→ ${r.status} ${r.outcome.replace(/_/g, ' ')}`;
-  out.push(`${head}: ${r.reason}`);
+  out.push(`${head}${r.decidedAtServeTime ? ` if ${r.decidedAtServeTime.policy} lets it through` : ''}: ${r.reason}`);
   out.push('');
   if (r.listener) out.push(`listener:      ${r.listener.name} :${r.listener.port} (${r.listener.tls ? 'TLS' : 'cleartext'}, securityModel ${r.listener.securityModel}) — ${r.listener.why}`);
   if (r.request.host) out.push(`host:          ${r.request.host}`);
@@ -25,6 +25,14 @@ export function formatExplainText(r: ExplainResult): string {
   if (r.route) {
     out.push(`route:         ${r.route.id} (#${r.route.order} in evaluation order) ${r.route.match}`);
     for (const m of r.route.mappings) out.push(`  defined by   ${mappingText(m)}`);
+  }
+  if (r.policies.length > 0) {
+    out.push('');
+    out.push('policies, in the order they run:');
+    for (const p of r.policies) {
+      const verdict = p.decision === 'at_serve_time' ? `decided at serve time${p.status !== undefined ? ` (${p.status} if it refuses)` : ''}` : `${p.decision}${p.status !== undefined ? ` ${p.status}` : ''}`;
+      out.push(`  ${p.order}. ${p.policy} — ${verdict}: ${p.reason}${p.source ? ` (${p.source.file}:${p.source.line})` : ''}`);
+    }
   }
   for (const b of r.backends) {
     out.push('');

@@ -30,7 +30,7 @@ export function formatTap(results: readonly RouteTestResult[], problems: readonl
   for (const r of results) {
     const title = `${r.test.name.replace(/#/g, '\\#')} (${r.test.file}:${r.test.line})`;
     if (r.ok) {
-      out.push(`ok ${++n} - ${title}`);
+      out.push(`ok ${++n} - ${title}${r.unchecked !== undefined ? ` # SKIP ${r.unchecked.replace(/#/g, '\\#')}` : ''}`);
       continue;
     }
     out.push(`not ok ${++n} - ${title}`, '  ---', `  request: ${yamlString(`${r.test.request.method} ${r.test.request.scheme}://${r.test.request.authority}${r.test.request.target}`)}`, `  observed: ${yamlString(r.observed)}`);
@@ -64,6 +64,10 @@ export function formatJUnit(results: readonly RouteTestResult[], problems: reado
     }
     for (const r of rs) {
       const open = `    <testcase classname="${xml(f)}" name="${xml(r.test.name)}" file="${xml(f)}" line="${r.test.line}">`;
+      if (r.ok && r.unchecked !== undefined) {
+        out.push(open, `      <skipped message="${xml(r.unchecked)}"/>`, '    </testcase>');
+        continue;
+      }
       if (r.ok) {
         out.push(open.replace(/>$/, '/>'));
         continue;
@@ -81,7 +85,7 @@ export function formatText(results: readonly RouteTestResult[], problems: readon
   const out: string[] = [];
   for (const p of problems) out.push(`INVALID ${p.file}:${p.line}:${p.col}: ${p.message}`);
   for (const r of results) {
-    out.push(`${r.ok ? 'PASS' : 'FAIL'} ${r.test.name} (${r.test.file}:${r.test.line})`);
+    out.push(`${r.ok ? (r.unchecked !== undefined ? 'SKIP' : 'PASS') : 'FAIL'} ${r.test.name} (${r.test.file}:${r.test.line})${r.ok && r.unchecked !== undefined ? `: ${r.unchecked}` : ''}`);
     if (!r.ok) {
       out.push(`     ${r.test.request.method} ${r.test.request.scheme}://${r.test.request.authority}${r.test.request.target} → ${r.observed}`);
       for (const l of failureLines(r)) out.push(`     ${l}`);

@@ -54,6 +54,11 @@ export interface RouteTestResult {
   readonly observed: string;
   /** Set when the test could not run (connection refused, timeout). */
   readonly error?: string;
+  /**
+   * What could not be checked offline and why: a status decided by a policy at serve time (an auth
+   * service's answer, the client's address). `--target` checks it against a live gateway.
+   */
+  readonly unchecked?: string;
 }
 
 /**
@@ -253,7 +258,11 @@ export function runOffline(explainer: Explainer, t: RouteTest): RouteTestResult 
     if (hit) chosen = hit;
     else mm.push({ field: 'upstream', expected: e.upstream, actual: r.outcome === 'forward' ? usable.map((b) => (usable.length > 1 ? `${b.service} (${b.weight}%)` : b.service)).join(', ') : `none (${r.outcome.replace(/_/g, ' ')})` });
   }
-  if (e.status !== undefined && e.status !== r.status) mm.push({ field: 'status', expected: e.status, actual: r.status });
+  let unchecked: string | undefined;
+  if (e.status !== undefined && r.decidedAtServeTime !== undefined && e.status !== r.status) {
+    // The configuration cannot say offline whether the policy lets the request through.
+    unchecked = `status ${e.status}: decided at serve time by ${r.decidedAtServeTime.policy} (${r.decidedAtServeTime.reason}); ${r.status} if it lets the request through — check with --target`;
+  } else if (e.status !== undefined && e.status !== r.status) mm.push({ field: 'status', expected: e.status, actual: r.status });
   if (e.path !== undefined && !pathMatches(e.path, r.outcome === 'forward' ? chosen?.path : undefined)) mm.push({ field: 'path', expected: e.path, actual: r.outcome === 'forward' ? chosen?.path : `none (${r.outcome.replace(/_/g, ' ')})` });
   if (e.redirect !== undefined && e.redirect !== r.location) mm.push({ field: 'redirect', expected: e.redirect, actual: r.location ?? null });
   if (e.headers !== undefined) {
@@ -265,7 +274,7 @@ export function runOffline(explainer: Explainer, t: RouteTest): RouteTestResult 
     }
   }
   const observed = `${r.status} ${r.outcome.replace(/_/g, ' ')}${routeId ? ` route ${routeId}` : ''}${chosen && r.outcome === 'forward' ? ` → ${chosen.service} ${chosen.path}` : ''}${r.location ? ` → ${r.location}` : ''}`;
-  return { test: t, ok: mm.length === 0, mismatches: mm, observed };
+  return { test: t, ok: mm.length === 0, mismatches: mm, observed, ...(unchecked !== undefined ? { unchecked } : {}) };
 }
 
 export interface LiveTarget {

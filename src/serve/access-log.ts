@@ -10,7 +10,7 @@ import type { RequestInfo } from '../dataplane/runtime-types.js';
 /** Fields a line may carry; the default set when IRGlobal.accessLog.fields is absent. */
 export const ACCESS_LOG_FIELDS = [
   'generation', 'listener', 'method', 'path', 'authority', 'status', 'route', 'cluster', 'upstreamAddress',
-  'durationMs', 'bytesIn', 'bytesOut', 'clientAddress', 'requestId', 'localReply', 'upstreamError',
+  'durationMs', 'bytesIn', 'bytesOut', 'clientAddress', 'requestId', 'localReply', 'upstreamError', 'policies', 'traceId',
 ] as const satisfies readonly (keyof RequestInfo)[];
 
 export class AccessLogError extends Error {

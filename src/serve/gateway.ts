@@ -17,6 +17,7 @@ import { ListenerBindError, PortListener, listenerKey, type ConnectionRefusal, t
 import { OverloadMonitor, OVERLOAD_SHEDDING, SHED_RETRY_AFTER_S, type OverloadLevel, type OverloadSample } from './overload-monitor.js';
 import { buildTerminationContexts, TLSMaterialError, type TerminationContexts } from './tls-termination.js';
 import { withFallbackCertificate } from './fallback-certificate.js';
+import type { TraceExporters } from '../tracing/trace-exporters.js';
 
 /** Response header carrying the generation that served a request; off unless asked for (tests). */
 export const GENERATION_HEADER = 'x-portico-generation';
@@ -70,6 +71,8 @@ export interface GatewayOptions {
   /** Send GENERATION_HEADER on every response (tests; off by default so internals do not leak). */
   readonly exposeGeneration?: boolean;
   readonly onRequestDone?: (info: RequestInfo) => void;
+  /** This process's span exporters (runtimes of an IR with a TracingService trace through them). */
+  readonly tracing?: TraceExporters;
   /** Called when a listener or runtime could not be drained cleanly; never for request errors. */
   readonly onWarning?: (message: string) => void;
   /** A connection was closed at accept (connection caps, or a TCP listener while shedding). */
@@ -199,7 +202,7 @@ export class Gateway implements ConfigApplier {
     const hash = meta.hash ?? hashIR(ir);
     let runtime: Runtime;
     try {
-      runtime = this.options.buildRuntime(ir, secrets, { generation, hash, onRequestDone: this.options.onRequestDone });
+      runtime = this.options.buildRuntime(ir, secrets, { generation, hash, onRequestDone: this.options.onRequestDone, onWarning: this.options.onWarning, tracing: this.options.tracing });
     } catch (err) {
       return this.fail({ code: 'RuntimeBuildFailed', message: `cannot build the runtime: ${(err as Error).message}` });
     }

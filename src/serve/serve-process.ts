@@ -21,6 +21,7 @@ import { LLHTTP_SUPPORT } from '../dataplane/llhttp.js';
 import { ServingState, type ConfigProvider } from './serving-state.js';
 import { WorkerPool } from './worker-pool.js';
 import { runWorker } from './worker-process.js';
+import { TraceExporters } from '../tracing/trace-exporters.js';
 
 export interface ServeOptions {
   readonly admin: { readonly host: string; readonly port: number };
@@ -128,6 +129,7 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
 
   let inner: ConfigApplier;
   let gateway: Gateway | undefined;
+  let tracing: TraceExporters | undefined;
   let pool: WorkerPool | undefined;
   if (pooled) {
     pool = new WorkerPool(
@@ -151,8 +153,10 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
     const traffic = new TrafficMetrics(registry);
     const accessLog = accessLogInProcess;
     const buildRuntime = await deps.loadBuildRuntime();
+    tracing = new TraceExporters({ onExportFailure: (m) => log.warn(m), onExportRecovery: (m) => log.info(m) });
     gateway = new Gateway({
       buildRuntime,
+      tracing,
       exposeGeneration: options.exposeGeneration ?? false,
       onRequestDone: (info: RequestInfo) => {
         traffic.observe(info);
@@ -250,6 +254,7 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
       state.startDraining();
       await Promise.all(providers.map((p) => p.stop().catch(() => {})));
       if (gateway) await gateway.shutdown(deadline);
+      await tracing?.shutdown();
       if (pool) await pool.shutdown(deadline);
       await accessLogInProcess?.close();
       await admin.close();

@@ -10,6 +10,7 @@ import { overloadHooks } from './overload-monitor.js';
 import { assertStrictParserProcess } from './http-limits.js';
 import { createProcessLog } from './process-log.js';
 import { isToWorker, type FromWorker, type ToWorker, type WorkerSettings } from './worker-messages.js';
+import { TraceExporters } from '../tracing/trace-exporters.js';
 
 /** How long a worker waits for its drain when the primary vanished without saying. */
 const ORPHAN_DRAIN_MS = 5000;
@@ -23,6 +24,8 @@ export function runWorker(buildRuntime: BuildRuntime): Promise<number> {
   let gateway: Gateway | undefined;
   let accessLog: AccessLog | undefined;
   const traffic = new TrafficMetrics();
+  // Each worker sends its own spans: nothing of a request's trace crosses to the primary.
+  const tracing = new TraceExporters({ onExportFailure: (m) => log.warn(m), onExportRecovery: (m) => log.info(m) });
   const prepared = new Map<number, PreparedApply>();
   let exiting = false;
 
@@ -31,6 +34,7 @@ export function runWorker(buildRuntime: BuildRuntime): Promise<number> {
       if (exiting) return;
       exiting = true;
       await gateway?.shutdown(deadlineMs);
+      await tracing.shutdown();
       await accessLog?.close();
       resolveExit(0);
     };
@@ -52,6 +56,7 @@ export function runWorker(buildRuntime: BuildRuntime): Promise<number> {
         buildRuntime,
         exposeGeneration: settings.exposeGeneration,
         onRequestDone,
+        tracing,
         onWarning: (message) => log.warn(message),
         ...overloadHooks(traffic, log),
         ...(settings.drainTimeoutMs !== undefined ? { drainTimeoutMs: settings.drainTimeoutMs } : {}),

@@ -3,7 +3,7 @@
 
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseServeArgs } from '../../src/cli/serve-options.js';
 import { UsageError } from '../../src/cli/args.js';
@@ -96,4 +96,30 @@ describe('portico serve options', () => {
   it('read webhook secrets from the environment too', () => {
     assert.deepEqual(parseServeArgs(['--source', 'a=/r'], { PORTICO_WEBHOOK_SECRETS: 'one-secret-1, two-secret-2' }).sources.webhookSecrets, ['one-secret-1', 'two-secret-2']);
   });
+});
+
+describe('portico serve options for telling teams', () => {
+  const base = ['--source', 'ops=https://git.example.com/acme/edge.git#main'];
+  it('read the forge, the token reference, the context and repository overrides', () => {
+    const secrets = join(dir, 'notify-secrets');
+    mkdirSync(join(secrets, 'forge'), { recursive: true });
+    writeFileSync(join(secrets, 'forge', 'token'), 't0ken\n');
+    const r = parseServeArgs([...base, '--secrets', secrets, '--commit-status', 'gitlab=https://gitlab.example.com/api/v4', '--commit-status-token', 'secret:forge/token', '--commit-status-context', 'portico/eu', '--commit-status-repo', 'shop=platform/teams/shop', '--notify-webhook', 'https://hooks.example.com/x'], {}, '/work');
+    assert.deepEqual(r.sources.notify, {
+      commitStatus: { forge: 'gitlab', api: 'https://gitlab.example.com/api/v4', token: { kind: 'secret', dir: secrets, name: 'forge', key: 'token' }, context: 'portico/eu', repositories: { shop: 'platform/teams/shop' } },
+      webhooks: [{ kind: 'literal', value: 'https://hooks.example.com/x' }],
+    });
+  });
+  const bad: Record<string, string[]> = {
+    'an unknown forge': ['--commit-status', 'bitbucket=https://api.bitbucket.org', '--commit-status-token', 'file:/etc/hostname'],
+    'an API URL with credentials in it': ['--commit-status', 'github=https://user:pw@api.github.com', '--commit-status-token', 'file:/etc/hostname'],
+    'no token': ['--commit-status', 'github=https://api.github.com'],
+    'a token on the command line': ['--commit-status', 'github=https://api.github.com', '--commit-status-token', 'ghp_abcdef'],
+    'secret: without --secrets': ['--commit-status', 'github=https://api.github.com', '--commit-status-token', 'secret:forge/token'],
+    'a context without --commit-status': ['--commit-status-context', 'x'],
+    'a webhook that is not a URL': ['--notify-webhook', 'hooks.example.com'],
+  };
+  for (const [name, args] of Object.entries(bad)) {
+    it(`refuse ${name} with a usage error`, () => assert.throws(() => parseServeArgs([...base, ...args], {}, '/work'), UsageError));
+  }
 });

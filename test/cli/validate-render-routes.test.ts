@@ -69,17 +69,23 @@ test('validate --format json gives problems and conditions as data', () => {
 });
 
 // The AuthService example of Emissary's docs (datawire/ambassador-docs, docs/emissary/latest/topics/
-// running/services/auth-service.md), without its ambassador_id: Portico does not enforce external
-// auth, so the configuration is refused instead of serving /orders/ without the check.
-test('validate: an AuthService is an error (fail closed), exit 1, even without --strict', () => {
+// running/services/auth-service.md), without its ambassador_id: enforced, so it validates and
+// renders; a gRPC one without protocol_version v3 (which Emissary 3 cannot serve) is an error.
+test('validate and render: an AuthService is valid and rendered with its settings; a gRPC one without protocol_version v3 is an error, exit 1', () => {
   mkdirSync(join(dir, 'auth'), { recursive: true });
   writeFileSync(
     join(dir, 'auth/auth.yaml'),
     'apiVersion: getambassador.io/v3alpha1\nkind: AuthService\nmetadata:\n  name: authentication\nspec:\n  auth_service: "example-auth.authentication:3000"\n  proto: http\n  timeout_ms: 5000\n  failure_mode_allow: false\n',
   );
-  const r = portico('validate', 'good', 'auth');
+  assert.equal(portico('validate', 'good', 'auth').code, 0);
+  const j = JSON.parse(portico('render', 'good', 'auth').stdout) as { ir: { global: { policies?: { authServices?: { name: string; timeoutMs: number; statusOnError: number; cluster: string }[] } } } };
+  const a = j.ir.global.policies?.authServices?.[0];
+  assert.deepEqual([a?.name, a?.timeoutMs, a?.statusOnError, a?.cluster], ['default/authentication', 5000, 403, 'cluster_extauth_example_auth_authentication_3000_default']);
+  mkdirSync(join(dir, 'grpcauth'), { recursive: true });
+  writeFileSync(join(dir, 'grpcauth/auth.yaml'), 'apiVersion: getambassador.io/v3alpha1\nkind: AuthService\nmetadata:\n  name: old\nspec:\n  auth_service: "auth:3000"\n  proto: grpc\n');
+  const r = portico('validate', 'good', 'grpcauth');
   assert.equal(r.code, 1, r.stdout);
-  assert.match(r.stdout, /auth\/auth\.yaml:2:1: error: AuthService default\/authentication is refused: Portico does not enforce external authentication.* \[NotEnforced\]/);
+  assert.match(r.stdout, /grpcauth\/auth\.yaml:\d+:\d+: error: a gRPC AuthService needs protocol_version: v3.* \[SchemaViolation\]/);
 });
 
 test('usage errors exit 2', () => {

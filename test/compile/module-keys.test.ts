@@ -41,7 +41,7 @@ describe("every example of Emissary's Module reference (topics/running/ambassado
     8: ['warning NotImplemented spec.config.buffer_limit_bytes'],
     9: ['warning NotImplemented spec.config.diagnostics'],
     10: ['warning NotImplemented spec.config.diagnostics'],
-    12: ['error NotEnforced spec.config.ip_allow'],
+    12: [],
     13: ['warning NotImplemented spec.config.keepalive'],
     14: ['warning NotImplemented spec.config.readiness_probe'],
     15: ['warning NotImplemented spec.config.liveness_probe'],

@@ -1,10 +1,10 @@
-// Fail closed in git mode (issue 15 item 10): a revision that adds an AuthService — which Portico
-// does not enforce — is refused, and the last-known-good revision keeps serving. Real repository,
+// Fail closed in git mode (issue 15 item 10): a revision that adds a WebApplicationFirewall — which
+// Portico does not enforce — is refused, and the last-known-good revision keeps serving. Real repository,
 // real Gateway and request path, echo upstreams.
 
 import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startEcho, type EchoUpstream } from '../support/echo-upstream.js';
 import { TestRepo, removeDir, tempDir } from '../sources/git-fixture.js';
@@ -31,7 +31,7 @@ after(async () => {
   removeDir(root);
 });
 
-it('a revision adding an AuthService is refused with the file and line; the previous revision keeps serving', async () => {
+it('a revision adding a WebApplicationFirewall is refused with the file and line; the previous revision keeps serving', async () => {
   const dir = join(root, 'edge');
   mkdirSync(dir);
   const port = await freePort();
@@ -44,16 +44,15 @@ it('a revision adding an AuthService is refused with the file and line; the prev
   assert.equal((await get(port, '/orders/1')).upstream, 'orders-v1');
   const good = repo.head();
 
-  // The AuthService of Emissary's basic-auth how-to (test/testdata/emissary/docs/howtos.basic-auth.1.yaml),
-  // committed together with a change of upstream: neither may go live.
-  const auth = readFileSync(join(process.cwd(), 'test', 'testdata', 'emissary', 'docs', 'howtos.basic-auth.1.yaml'), 'utf8');
-  repo.write('auth.yaml', auth).write('gateway.yaml', cleartextGatewayYaml(port) + '---\n' + mappingYaml('orders', '/orders/', v2.port)).commit('add auth, orders v2');
+  // An Edge Stack firewall, committed together with a change of upstream: neither may go live.
+  const waf = 'apiVersion: getambassador.io/v3alpha1\nkind: WebApplicationFirewall\nmetadata:\n  name: waf\nspec:\n  firewallRules:\n  - sourceType: http\n    http: {url: "https://rules.example/owasp.conf"}\n';
+  repo.write('waf.yaml', waf).write('gateway.yaml', cleartextGatewayYaml(port) + '---\n' + mappingYaml('orders', '/orders/', v2.port)).commit('add a firewall, orders v2');
   await sync(controller);
 
   const st = controller.status().find((s) => s.name === 'ops')!;
   assert.equal(st.state, 'Refused');
   assert.equal(st.appliedRevision, good);
-  assert.match(st.message, /auth\.yaml:3:1: .*AuthService default\/authentication is refused: Portico does not enforce external authentication/);
+  assert.match(st.message, /waf\.yaml:2:1: .*WebApplicationFirewall default\/waf is refused: Portico does not enforce web application firewall rules/);
   assert.equal((await get(port, '/orders/1')).upstream, 'orders-v1', 'the last-known-good revision still serves');
   const refused = readHistory(stateDir, { source: 'ops' }).at(-1)!;
   assert.equal(refused.result, 'Rejected');

@@ -76,7 +76,7 @@ describe('portico manifests', () => {
         else assert.deepEqual(rule.verbs, ['list', 'watch']);
       }
       const read = r.rules.filter((x: Obj) => x.verbs.includes('list')).flatMap((x: Obj) => x.resources);
-      assert.deepEqual(read.sort(), ['hosts', 'listeners', 'mappings', 'modules', 'resolvers', 'secrets', 'sources', 'tcpmappings', 'tlscontexts']);
+      assert.deepEqual(read.sort(), ['authservices', 'filterpolicies', 'filters', 'hosts', 'listeners', 'mappings', 'modules', 'ratelimits', 'ratelimitservices', 'resolvers', 'secrets', 'sources', 'tcpmappings', 'tlscontexts', 'tracingservices']);
     }
     const lease = roles.find((r) => r.metadata.name === 'portico-lease')!;
     assert.equal(lease.metadata.namespace, 'portico');

@@ -215,10 +215,10 @@ test('kinds and apiVersions', async (t) => {
       message: /LogService/,
     },
     'an Emissary kind that would guard routes, which Portico does not enforce, is refused': {
-      yaml: 'apiVersion: getambassador.io/v3alpha1\nkind: AuthService\nmetadata: {name: auth}\nspec: {auth_service: auth:3000}\n',
+      yaml: 'apiVersion: getambassador.io/v3alpha1\nkind: WebApplicationFirewall\nmetadata: {name: waf}\nspec: {firewallRules: []}\n',
       code: 'NotEnforced',
       severity: 'error',
-      message: /AuthService default\/auth is refused: Portico does not enforce external authentication/,
+      message: /WebApplicationFirewall default\/waf is refused: Portico does not enforce web application firewall rules/,
     },
     'a Deployment is skipped with a note': {
       yaml: 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: {replicas: 1}\n',
@@ -401,7 +401,6 @@ test('v2 normalisation to v3alpha1', async (t) => {
           ],
         },
       },
-      warnings: ['NotImplemented'],
     },
     'a v2 Host selector becomes mappingSelector': {
       yaml: v2('hostname: a.example.com\nselector: {matchLabels: {team: a}}', 'Host'),
@@ -523,10 +522,10 @@ test('valid Emissary fields Portico does not implement are warnings naming the f
     assert.match(r.problems[0]?.message ?? '', /"keepalive"/);
   });
   await t.test('Module config keys', () => {
-    const r = load('apiVersion: getambassador.io/v3alpha1\nkind: Module\nmetadata: {name: ambassador}\nspec:\n  config:\n    use_remote_address: true\n    gzip: {enabled: true}\n');
+    const r = load('apiVersion: getambassador.io/v3alpha1\nkind: Module\nmetadata: {name: ambassador}\nspec:\n  config:\n    use_remote_address: true\n    grpc_stats: {all_methods: true}\n');
     const m = r.resources[0] as Resource<ModuleSpec>;
     assert.equal(m.spec.config?.use_remote_address, true);
-    assert.deepEqual(r.problems.map((p) => [p.code, p.field]), [['NotImplemented', 'spec.config.gzip']]);
+    assert.deepEqual(r.problems.map((p) => [p.code, p.field]), [['NotImplemented', 'spec.config.grpc_stats']]);
   });
   await t.test('a Host with ACME explicitly off is not reported', () => {
     const r = load('apiVersion: getambassador.io/v3alpha1\nkind: Host\nmetadata: {name: h}\nspec: {hostname: a.example, acmeProvider: {authority: none}}\n');

@@ -25,16 +25,6 @@ function refusals(r: LoadResult): string[] {
 test("Emissary's docs examples of guarding kinds and fields are refused, with file:line and the field", async (t) => {
   // test/testdata/emissary/docs: datawire/ambassador-docs 7d7a611, docs/emissary/latest (see its README).
   const cases: Record<string, { file: string; refused: string[]; what: RegExp }> = {
-    'AuthService (howtos/basic-auth.md)': {
-      file: 'howtos.basic-auth.1.yaml',
-      refused: ['edge@abcdef012345:howtos.basic-auth.1.yaml:3:1 AuthService authentication kind error'],
-      what: /external authentication/,
-    },
-    'RateLimitService (topics/running/services/rate-limit-service.md)': {
-      file: 'topics.running.services.rate-limit-service.1.yaml',
-      refused: ['edge@abcdef012345:topics.running.services.rate-limit-service.1.yaml:3:1 RateLimitService ratelimit kind error'],
-      what: /rate limiting/,
-    },
     'TLSContext crl_secret (topics/running/tls/index.md)': {
       file: 'topics.running.tls.index.10.yaml',
       refused: ['edge@abcdef012345:topics.running.tls.index.10.yaml:11:3 TLSContext tls-crl spec.crl_secret error'],
@@ -59,42 +49,68 @@ test("Emissary's docs examples of guarding kinds and fields are refused, with fi
   }
 });
 
-test('Module ip_allow (the example of the ambassador Module docs) is refused; the Module still compiles', () => {
+test('Module ip_allow (the example of the ambassador Module docs) is enforced now: no refusal, an IP filter in the IR', () => {
   // docs/emissary/latest/topics/running/ambassador.md, "IP allow and deny": the ip_allow example in a Module.
   const r = load('apiVersion: getambassador.io/v3alpha1\nkind: Module\nmetadata:\n  name: ambassador\nspec:\n  config:\n    cluster_request_timeout_ms: 9000\n    ip_allow:\n    - peer: 127.0.0.1\n    - remote: 99.99.0.0/16\n');
-  assert.deepEqual(refusals(r), ['edge@abcdef012345:deploy/edge.yaml:8:5 Module ambassador spec.config.ip_allow error']);
+  assert.deepEqual(refusals(r), []);
   const c = compile(r.resources, {}, r.problems);
-  assert.equal(c.report.errors, 1, 'validate exits 1: the configuration is refused');
+  assert.equal(c.report.errors, 0);
   assert.equal(c.ir.global.requestTimeoutMs, 9000);
+  assert.deepEqual(c.ir.global.policies?.ipFilter?.principals, [{ kind: 'peer', cidr: '127.0.0.1/32' }, { kind: 'remote', cidr: '99.99.0.0/16' }]);
 });
 
-test('an AuthService for another instance (ambassador_id) is not ours to refuse; as that instance, it is refused', () => {
+test('AuthService (howtos/basic-auth.md) is enforced now: it loads and compiles into the IR with its cluster', () => {
+  const r = load(docs('howtos.basic-auth.1.yaml'), 'howtos.basic-auth.1.yaml');
+  assert.deepEqual(r.problems, []);
+  const c = compile(r.resources, {}, r.problems);
+  assert.equal(c.report.errors, 0);
+  const auth = c.ir.global.policies?.authServices?.[0];
+  assert.equal(auth?.name, 'default/authentication');
+  assert.equal(auth?.pathPrefix, '/extauth');
+  assert.ok(auth?.allowedRequestHeaders.includes('x-qotm-session'));
+  assert.deepEqual(auth?.identityHeaders, ['x-qotm-session']);
+  assert.equal(auth?.cluster, 'cluster_extauth_example_auth_3000_default');
+  assert.deepEqual(c.ir.clusters.find((x) => x.name === auth?.cluster)?.endpoints, [{ host: 'example-auth', port: 3000 }]);
+});
+
+test('an AuthService for another instance (ambassador_id) is not ours; as that instance, it loads', () => {
   // docs/emissary/latest/topics/running/services/auth-service.md: the example carries ambassador_id ["ambassador-1"].
   const yaml = 'apiVersion: getambassador.io/v3alpha1\nkind: AuthService\nmetadata:\n  name: authentication\nspec:\n  ambassador_id: [ "ambassador-1" ]\n  auth_service: "example-auth.authentication:3000"\n  tls: true\n  proto: http\n  timeout_ms: 5000\n  failure_mode_allow: false\n';
   assert.deepEqual(load(yaml).problems, []);
-  assert.deepEqual(refusals(load(yaml, 'deploy/edge.yaml', 'ambassador-1')), ['edge@abcdef012345:deploy/edge.yaml:2:1 AuthService authentication kind error']);
+  assert.equal(load(yaml).resources.length, 0);
+  const mine = load(yaml, 'deploy/edge.yaml', 'ambassador-1');
+  assert.deepEqual(mine.problems, []);
+  assert.equal(mine.resources.length, 1);
 });
 
-test('opt-outs load: a Mapping with bypass_auth, a FilterPolicy whose rules apply no filter', async (t) => {
+test('opt-outs load: a Mapping with bypass_auth; FilterPolicies load and are checked at compile', async (t) => {
   await t.test('bypass_auth (e2e/extauth-http) loads without a problem of its own', () => {
     const text = readFileSync(join(EMISSARY, 'e2e', 'extauth-http', 'manifests.yaml'), 'utf8');
     const r = load(text, 'manifests.yaml', "(env('SLOT'))");
     const unauthed = r.resources.find((x) => x.name === 'target-unauthed');
     assert.ok(unauthed, 'the bypass_auth Mapping loads');
     assert.deepEqual(r.problems.filter((p) => p.resource?.name === 'target-unauthed'), []);
-    // ... while the fixture's AuthService is refused, so the revision as a whole is.
-    assert.ok(r.problems.some((p) => p.code === 'NotEnforced' && p.resource?.kind === 'AuthService'));
+    // ... beside the fixture's two AuthServices, which load too now that Portico enforces them.
+    assert.equal(r.resources.filter((x) => x.kind === 'AuthService').length, 2);
+    assert.deepEqual(r.problems.filter((p) => p.code === 'NotEnforced'), []);
   });
   // Edge Stack docs (datawire/ambassador-docs 7d7a611, docs/edge-stack/latest/topics/using/filters/index.md): httpbin-policy.
   const policy = (rules: string) => `apiVersion: getambassador.io/v3alpha1\nkind: FilterPolicy\nmetadata:\n  name: httpbin-policy\nspec:\n  rules:\n${rules}`;
   const exempt = '  - host: "*"\n    path: /httpbin/ip\n    filters: null\n';
   const guarded = '  - host: "*"\n    path: /httpbin/*\n    filters:\n    - name: param-filter\n    - name: auth0\n';
-  await t.test('a FilterPolicy that applies filters is refused', () => {
-    assert.deepEqual(refusals(load(policy(exempt + guarded))), ['edge@abcdef012345:deploy/edge.yaml:2:1 FilterPolicy httpbin-policy kind error']);
+  await t.test('a FilterPolicy that applies Filters that do not exist is refused at compile (FilterNotFound)', () => {
+    const r = load(policy(exempt + guarded));
+    assert.deepEqual(refusals(r), []);
+    const c = compile(r.resources, {}, r.problems);
+    assert.deepEqual(c.report.problems.map((p) => [p.code, p.severity, p.field]).sort(), [
+      ['FilterNotFound', 'error', 'spec.rules.1.filters.0.name'],
+      ['FilterNotFound', 'error', 'spec.rules.1.filters.1.name'],
+    ]);
   });
-  await t.test('a FilterPolicy whose only rule applies no filter guards nothing: a NotImplemented warning', () => {
+  await t.test('a FilterPolicy whose only rule applies no filter loads and compiles clean', () => {
     const r = load(policy(exempt));
-    assert.deepEqual(r.problems.map((p) => [p.code, p.severity]), [['NotImplemented', 'warning']]);
+    assert.deepEqual(r.problems, []);
+    assert.deepEqual(compile(r.resources, {}, r.problems).report.problems, []);
   });
 });
 
@@ -113,10 +129,7 @@ test('every row of the table refuses what it names, and an explicit off passes',
     return parts.map((p, i) => `${'  '.repeat(i + 1)}${p}:${i === parts.length - 1 ? ` ${value}` : ''}`).join('\n') + '\n';
   };
   const values: Record<string, string> = {
-    'config.ip_allow': '[{peer: 127.0.0.1}]',
-    'config.ip_deny': '[{remote: 10.0.0.0/8}]',
     'config.lua_scripts': '"function envoy_on_request(h) h:respond({[\\":status\\"] = \\"403\\"}, \\"no\\") end"',
-    'config.buffer': '{max_request_bytes: 8192}',
   };
   for (const row of UNENFORCED_FIELDS) {
     await t.test(`${row.kind} ${row.field}`, () => {

@@ -6,9 +6,11 @@ import net, { type AddressInfo, type Socket } from 'node:net';
 import { buildRuntime } from '../../src/dataplane/runtime.js';
 import type { RequestInfo, Runtime } from '../../src/dataplane/runtime-types.js';
 import type { IR } from '../../src/ir/types.js';
+import type { SecretStore } from '../../src/ir/secrets.js';
 import type { FrontLimits } from '../../src/serve/http1-front.js';
 import { createHttp1Front, type Http1Serving } from '../../src/serve/http1-front-choice.js';
 import { request } from './http-client.js';
+import type { TraceExporters } from '../../src/tracing/trace-exporters.js';
 
 export interface TestGateway {
   readonly port: number;
@@ -36,11 +38,11 @@ export const FRONT_LIMITS: FrontLimits = {
   maxRequestsPerConnection: 0,
 };
 
-export async function startGateway(ir: IR, opts: { random?: () => number } = {}): Promise<TestGateway> {
+export async function startGateway(ir: IR, opts: { random?: () => number; tracing?: TraceExporters; host?: string; secrets?: SecretStore } = {}): Promise<TestGateway> {
   const done: RequestInfo[] = [];
   const events = new EventEmitter();
-  const runtime = buildRuntime(ir, {}, {
-    generation: 1, hash: 'test', random: opts.random,
+  const runtime = buildRuntime(ir, opts.secrets ?? {}, {
+    generation: 1, hash: 'test', random: opts.random, tracing: opts.tracing,
     onRequestDone: (i) => {
       done.push(i);
       events.emit('done', i);
@@ -63,11 +65,15 @@ export async function startGateway(ir: IR, opts: { random?: () => number } = {})
     s.on('error', () => {});
     front.accept(s);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const host = opts.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, resolve);
+  });
   port = (server.address() as AddressInfo).port;
   return {
     port,
-    origin: `http://127.0.0.1:${port}`,
+    origin: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     runtime,
     front,
     done,

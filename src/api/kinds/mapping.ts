@@ -36,7 +36,8 @@ export const MappingLabelSpecifierSchema = Type.Union([
     }),
   }),
   Closed({ remote_address: Closed({ key: Type.Literal('remote_address') }) }),
-  Closed({ generic_key: Closed({ key: Type.Optional(Type.String()), value: Type.String() }) }),
+  // v2Shorthand: Emissary's own mark on a label its v2 → v3alpha1 conversion wrote (no effect).
+  Closed({ generic_key: Closed({ key: Type.Optional(Type.String()), value: Type.String(), v2Shorthand: Type.Optional(Type.Boolean()) }) }),
 ]);
 
 /** labels: domain → list of groups; a group is a one-key map from its name to specifiers. */
@@ -160,7 +161,6 @@ export type MappingSpec = Static<typeof MappingSpecSchema>;
 
 /** Valid Emissary fields Portico does not act on yet: loading warns (NotImplemented) naming each. */
 export const MAPPING_NOT_IMPLEMENTED = [
-  'labels',
   'docs',
   'envoy_override',
   'modules',
@@ -175,7 +175,6 @@ export const MAPPING_NOT_IMPLEMENTED = [
   'add_linkerd_headers',
   'priority',
   'cluster_max_connection_lifetime_ms',
-  'auth_context_extensions',
   'error_response_overrides',
   'bypass_error_response_overrides',
   'retry_policy.retry_back_off',

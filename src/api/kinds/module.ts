@@ -149,6 +149,18 @@ export const AmbassadorModuleConfigSchema = Closed({
       remove_accept_encoding_header: Type.Optional(Type.Boolean()),
     }),
   ),
+  // Portico's own key (Emissary has no brotli): the same response rules as gzip, brotli's parameters.
+  portico_brotli: Type.Optional(
+    Closed({
+      enabled: Type.Optional(Type.Boolean()),
+      min_content_length: Type.Optional(Type.Integer({ minimum: 0 })),
+      quality: Type.Optional(Type.Integer({ minimum: 0, maximum: 11 })),
+      window_bits: Type.Optional(Type.Integer({ minimum: 10, maximum: 24 })),
+      content_type: Type.Optional(StringList),
+      disable_on_etag_header: Type.Optional(Type.Boolean()),
+      remove_accept_encoding_header: Type.Optional(Type.Boolean()),
+    }),
+  ),
   buffer: Type.Optional(Closed({ max_request_bytes: Type.Integer({ minimum: 1 }) })),
 
   // observability and operations
@@ -181,6 +193,14 @@ export const AmbassadorModuleConfigSchema = Closed({
   portico_credential_headers: Type.Optional(
     Type.Array(Type.String({ pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$', description: 'a header name' }), {
       description: 'more header names whose values are credentials (redacted wherever shown)',
+    }),
+  ),
+  portico_rate_limit: Type.Optional(
+    Closed({
+      /** redis:// or rediss://, without credentials: compile checks it without echoing the value. */
+      redis_url: Type.Optional(Type.String()),
+      timeout_ms: Type.Optional(Type.Integer({ minimum: 1, description: 'milliseconds, integer >= 1' })),
+      failure_mode_deny: Type.Optional(Type.Boolean()),
     }),
   ),
   portico_overload: Type.Optional(
@@ -224,15 +244,12 @@ export const MODULE_NOT_IMPLEMENTED = [
   'config.enable_grpc_web',
   'config.enable_grpc_http11_bridge',
   'config.grpc_stats',
-  'config.gzip',
   'config.liveness_probe',
   'config.readiness_probe',
   'config.envoy_log_type',
   'config.envoy_log_path',
   'config.envoy_log_format',
   'config.envoy_validation_timeout',
-  'config.default_label_domain',
-  'config.default_labels',
   'config.admin_port',
   'config.diag_port',
   'config.service_port',

@@ -1,0 +1,395 @@
+// Tracing on the request path: the sampling decision, a SERVER span per request and a CLIENT span
+// per upstream attempt (retries and shadows too), and the trace headers each attempt carries upstream.
+//
+// A runtime without a TracingService has no RequestTracer, and the request path's hooks are one
+// `undefined` test each. Spans are made only for sampled requests; an unsampled one still carries
+// its trace context upstream (flagged "not sampled") so that services behind agree with the edge.
+
+import type { IncomingMessage } from 'node:http';
+import {
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  TraceFlags,
+  isSpanContextValid,
+  trace,
+  type Attributes,
+  type Span,
+  type SpanContext,
+  type TextMapGetter,
+  type TextMapPropagator,
+  type TextMapSetter,
+} from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { B3InjectEncoding, B3Propagator } from '@opentelemetry/propagator-b3';
+import {
+  ATTR_CLIENT_ADDRESS,
+  ATTR_ERROR_TYPE,
+  ATTR_HTTP_REQUEST_METHOD,
+  ATTR_HTTP_REQUEST_RESEND_COUNT,
+  ATTR_HTTP_RESPONSE_STATUS_CODE,
+  ATTR_HTTP_ROUTE,
+  ATTR_NETWORK_PEER_ADDRESS,
+  ATTR_NETWORK_PEER_PORT,
+  ATTR_NETWORK_PROTOCOL_VERSION,
+  ATTR_SERVER_ADDRESS,
+  ATTR_SERVER_PORT,
+  ATTR_URL_FULL,
+  ATTR_URL_PATH,
+  ATTR_URL_SCHEME,
+  ATTR_USER_AGENT_ORIGINAL,
+} from '@opentelemetry/semantic-conventions';
+import { formatOrigin } from '../api/origin.js';
+import type { IRRoute, IRTracing } from '../ir/types.js';
+import type { TraceSink } from './trace-exporters.js';
+
+/** What the request path knows when a request ends (a subset of its RequestContext). */
+export interface FinishedRequest {
+  readonly req: IncomingMessage;
+  readonly method: string;
+  readonly path: string;
+  readonly host: string;
+  readonly requestId: string;
+  readonly clientAddress: string;
+  readonly secure: boolean;
+  readonly status: number;
+  readonly cluster: string | undefined;
+  readonly localReply: string | undefined;
+  readonly upstreamError: string | undefined;
+  readonly conn: { readonly port: number; readonly listener: string };
+}
+
+/** Where one upstream attempt goes. */
+export interface AttemptTarget {
+  readonly method: string;
+  readonly scheme: 'http' | 'https';
+  /** The Host the upstream gets. */
+  readonly authority: string;
+  /** The upstream path, query included (left out of spans, as the access log leaves it out). */
+  readonly path: string;
+  readonly cluster: string;
+  /** host:port of the endpoint. */
+  readonly endpoint: string;
+  /** 0 for the first try, then 1, 2, … for each resend (retries, the one implicit resend). */
+  readonly resend: number;
+}
+
+/** The trace headers a request carries, lower-cased (first value of each), taken from its raw list. */
+type TraceHeaders = Record<string, string>;
+
+const headerGetter: TextMapGetter<TraceHeaders> = {
+  keys: (carrier) => Object.keys(carrier),
+  get: (carrier, key) => carrier[key],
+};
+
+/** Lengths of the trace header names (traceparent, tracestate, b3, x-b3-*, x-client-trace-id). */
+const TRACE_NAME_LENGTHS = new Set([2, 10, 11, 12, 13, 17]);
+
+/**
+ * Whether a header name may be a trace header, from its length and first letter: most requests carry
+ * none, and the check spares lower-casing every name (or building req.headers, which the request
+ * path otherwise never needs).
+ */
+function maybeTraceHeader(name: string): boolean {
+  if (!TRACE_NAME_LENGTHS.has(name.length)) return false;
+  const c = name.charCodeAt(0) | 0x20;
+  return c === 0x74 /* t */ || c === 0x62 /* b */ || c === 0x78 /* x */;
+}
+
+/** One pass over the raw header list; undefined when the request carries no trace header at all. */
+function scanTraceHeaders(raw: readonly string[], fields: ReadonlySet<string>): TraceHeaders | undefined {
+  let found: TraceHeaders | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (!maybeTraceHeader(name)) continue;
+    const lower = name.toLowerCase();
+    if (!fields.has(lower) && lower !== CLIENT_TRACE_ID) continue;
+    found ??= {};
+    found[lower] ??= raw[i + 1] as string;
+  }
+  return found;
+}
+
+/** The first value of a header in a raw list (names compared without case). */
+function rawHeader(raw: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i] as string;
+    if (n.length === name.length && n.toLowerCase() === name) return raw[i + 1];
+  }
+  return undefined;
+}
+
+const CLIENT_TRACE_ID = 'x-client-trace-id';
+
+/** Appends name, value to a flat upstream header list. */
+const listSetter: TextMapSetter<string[]> = {
+  set: (carrier, key, value) => {
+    carrier.push(key, value);
+  },
+};
+
+/** Envoy's pseudo-headers, which HTTP/1.1 requests do not carry as fields (the path without its query). */
+const PSEUDO_HEADERS: Readonly<Record<string, (r: FinishedRequest) => string>> = {
+  ':authority': (r) => r.host,
+  ':path': (r) => r.path,
+  ':method': (r) => r.method,
+  ':scheme': (r) => (r.secure ? 'https' : 'http'),
+};
+
+const W3C = new W3CTraceContextPropagator();
+const B3 = new B3Propagator({ injectEncoding: B3InjectEncoding.MULTI_HEADER });
+
+/** The per-generation tracer: built with the runtime from IRGlobal.tracing, released when it closes. */
+export class RequestTracer {
+  private readonly propagators: readonly TextMapPropagator[];
+  /** Trace headers (lower case) taken off what the client sent before Portico writes its own. */
+  private readonly fields: ReadonlySet<string>;
+  /** Tags whose values are known when the runtime is built (literals, the process's environment). */
+  private readonly fixedTags: Attributes;
+  private readonly headerTags: readonly { readonly tag: string; readonly name: string; readonly defaultValue?: string }[];
+
+  constructor(
+    readonly ir: IRTracing,
+    private readonly sink: TraceSink,
+    private readonly random: () => number,
+    env: NodeJS.ProcessEnv = process.env,
+  ) {
+    this.propagators = ir.propagation.map((m) => (m === 'B3' ? B3 : W3C));
+    const fields = new Set<string>();
+    for (const p of this.propagators) for (const f of p.fields()) fields.add(f.toLowerCase());
+    // B3's single header and its multi-header form are read alike; neither may reach upstream stale.
+    if (ir.propagation.includes('B3')) for (const f of ['b3', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid', 'x-b3-sampled', 'x-b3-flags']) fields.add(f);
+    this.fields = fields;
+    const fixed: Attributes = {};
+    const headerTags: { tag: string; name: string; defaultValue?: string }[] = [];
+    for (const t of ir.customTags) {
+      if (t.literal !== undefined) fixed[t.tag] = t.literal;
+      else if (t.environment !== undefined) {
+        const v = env[t.environment.name] ?? t.environment.defaultValue;
+        if (v !== undefined) fixed[t.tag] = v;
+      } else if (t.requestHeader !== undefined) headerTags.push({ tag: t.tag, ...t.requestHeader });
+    }
+    this.fixedTags = fixed;
+    this.headerTags = headerTags;
+  }
+
+  release(): void {
+    this.sink.release();
+  }
+
+  /** A request arrived: read its trace context, decide whether it is sampled, open its SERVER span. */
+  begin(req: IncomingMessage, start: number): RequestTrace {
+    const headers = scanTraceHeaders(req.rawHeaders, this.fields);
+    let parent: SpanContext | undefined;
+    if (headers !== undefined) {
+      for (const p of this.propagators) {
+        const sc = trace.getSpanContext(p.extract(ROOT_CONTEXT, headers, headerGetter));
+        if (sc !== undefined && isSpanContextValid(sc)) {
+          parent = sc;
+          break;
+        }
+      }
+    }
+    if (!this.sampled(parent, headers)) {
+      // Not recorded: the upstream still learns the trace and that it is not sampled.
+      const ids = this.sink.ids;
+      const context = parent ?? { traceId: ids.generateTraceId(), spanId: ids.generateSpanId(), traceFlags: TraceFlags.NONE };
+      return new RequestTrace(this, context.traceId, undefined, context, headers !== undefined);
+    }
+    const parentContext = parent !== undefined ? trace.setSpanContext(ROOT_CONTEXT, parent) : ROOT_CONTEXT;
+    const span = this.sink.tracer.startSpan(req.method ?? 'GET', { kind: SpanKind.SERVER, startTime: start, attributes: this.fixedTags }, parentContext);
+    const context = span.spanContext();
+    return new RequestTrace(this, context.traceId, span, context, headers !== undefined);
+  }
+
+  /**
+   * Emissary's sampling: a decision that came with the request is kept; otherwise `client` percent
+   * of requests with x-client-trace-id, then `random` percent of the rest, and `overall` of both.
+   */
+  private sampled(parent: SpanContext | undefined, headers: TraceHeaders | undefined): boolean {
+    if (parent !== undefined) return (parent.traceFlags & TraceFlags.SAMPLED) === TraceFlags.SAMPLED;
+    const s = this.ir.sampling;
+    const hit = (headers?.[CLIENT_TRACE_ID] !== undefined && this.roll(s.client)) || this.roll(s.random);
+    return hit && this.roll(s.overall);
+  }
+
+  private roll(percent: number): boolean {
+    if (percent >= 100) return true;
+    return percent > 0 && this.random() * 100 < percent;
+  }
+
+  /** Take the client's trace headers off the upstream header list; Portico's go at its end. */
+  stripTraceHeaders(headers: string[]): void {
+    let w = 2;
+    for (let r = 2; r < headers.length; r += 2) {
+      const name = headers[r] as string;
+      if (maybeTraceHeader(name) && this.fields.has(name.toLowerCase())) continue;
+      headers[w] = name;
+      headers[w + 1] = headers[r + 1] as string;
+      w += 2;
+    }
+    headers.length = w;
+  }
+
+  inject(context: SpanContext, headers: string[]): void {
+    const c = trace.setSpanContext(ROOT_CONTEXT, context);
+    for (const p of this.propagators) p.inject(c, headers, listSetter);
+  }
+
+  tracer(): TraceSink['tracer'] {
+    return this.sink.tracer;
+  }
+
+  headerTagValues(r: FinishedRequest, into: Attributes): void {
+    for (const t of this.headerTags) {
+      // Emissary's examples tag Envoy's pseudo-headers: they are the request's own parts here.
+      const pseudo = PSEUDO_HEADERS[t.name];
+      if (pseudo !== undefined) {
+        into[t.tag] = pseudo(r);
+        continue;
+      }
+      const value = rawHeader(r.req.rawHeaders, t.name) ?? t.defaultValue;
+      if (value !== undefined) into[t.tag] = value;
+    }
+  }
+}
+
+/** One request's trace: its id (for the access log), its SERVER span when sampled, its upstream attempts. */
+export class RequestTrace {
+  private route: IRRoute | undefined;
+  /** Length of the upstream header list before Portico's trace headers (−1: not prepared yet). */
+  private base = -1;
+
+  constructor(
+    private readonly tracer: RequestTracer,
+    readonly traceId: string,
+    private readonly span: Span | undefined,
+    /** What upstream requests carry when no CLIENT span is made (not sampled). */
+    private readonly context: SpanContext,
+    /** Whether the client sent trace headers (only then are there any to take off). */
+    private readonly clientHeaders: boolean,
+  ) {}
+
+  get sampled(): boolean {
+    return this.span !== undefined;
+  }
+
+  routed(route: IRRoute): void {
+    this.route = route;
+  }
+
+  /**
+   * Before an upstream attempt goes out: its CLIENT span (when sampled) and its trace headers. The
+   * header list is the one every attempt of the request reuses; each attempt rewrites its own tail.
+   */
+  attempt(headers: string[], target: AttemptTarget, shadow = false): AttemptTrace | undefined {
+    if (this.base < 0 || shadow) {
+      // A shadow's list is a copy of the first attempt's, which holds Portico's own trace headers.
+      if (this.clientHeaders || shadow) this.tracer.stripTraceHeaders(headers);
+      if (!shadow) this.base = headers.length;
+    } else headers.length = this.base;
+    if (this.span === undefined) {
+      this.tracer.inject(this.context, headers);
+      return undefined;
+    }
+    const attributes: Attributes = {
+      [ATTR_HTTP_REQUEST_METHOD]: target.method,
+      [ATTR_URL_FULL]: `${target.scheme}://${target.authority}${pathOnly(target.path)}`,
+      [ATTR_SERVER_ADDRESS]: hostOf(target.authority),
+      [ATTR_NETWORK_PEER_ADDRESS]: hostOf(target.endpoint),
+      'portico.cluster': target.cluster,
+    };
+    const peerPort = portOf(target.endpoint);
+    if (peerPort !== undefined) attributes[ATTR_NETWORK_PEER_PORT] = peerPort;
+    if (target.resend > 0) attributes[ATTR_HTTP_REQUEST_RESEND_COUNT] = target.resend;
+    if (shadow) attributes['portico.shadow'] = true;
+    const parent = trace.setSpan(ROOT_CONTEXT, this.span);
+    const span = this.tracer.tracer().startSpan(shadow ? `${target.method} (shadow)` : target.method, { kind: SpanKind.CLIENT, attributes }, parent);
+    this.tracer.inject(span.spanContext(), headers);
+    return new AttemptTrace(span);
+  }
+
+  /** The request ended (response sent, local reply, or the client went away). */
+  end(r: FinishedRequest, endTime: number): void {
+    const span = this.span;
+    if (span === undefined) return;
+    const req = r.req;
+    const route = this.route;
+    const template = route === undefined ? undefined : (route.match.prefix ?? route.match.path ?? route.match.regex);
+    const attributes: Attributes = {
+      [ATTR_HTTP_REQUEST_METHOD]: r.method,
+      [ATTR_URL_PATH]: r.path,
+      [ATTR_URL_SCHEME]: r.secure ? 'https' : 'http',
+      [ATTR_SERVER_ADDRESS]: r.host,
+      [ATTR_SERVER_PORT]: r.conn.port,
+      [ATTR_CLIENT_ADDRESS]: r.clientAddress,
+      [ATTR_NETWORK_PROTOCOL_VERSION]: req.httpVersionMajor === 2 ? '2' : `${req.httpVersionMajor}.${req.httpVersionMinor}`,
+      [ATTR_HTTP_RESPONSE_STATUS_CODE]: r.status,
+      'portico.request_id': r.requestId,
+    };
+    const ua = rawHeader(req.rawHeaders, 'user-agent');
+    if (ua !== undefined) attributes[ATTR_USER_AGENT_ORIGINAL] = ua;
+    if (template !== undefined) attributes[ATTR_HTTP_ROUTE] = template;
+    if (route !== undefined) {
+      attributes['portico.route'] = route.id;
+      // The route is named for its first Mapping: where that Mapping is written.
+      const mapping = route.mappings[0];
+      if (mapping !== undefined) attributes['portico.route.source'] = formatOrigin(mapping.origin);
+    }
+    if (r.cluster !== undefined) attributes['portico.cluster'] = r.cluster;
+    if (r.localReply !== undefined) attributes['portico.local_reply'] = r.localReply;
+    if (r.upstreamError !== undefined) attributes['portico.upstream_error'] = r.upstreamError;
+    this.tracer.headerTagValues(r, attributes);
+    if (r.status >= 500) {
+      attributes[ATTR_ERROR_TYPE] = r.upstreamError ?? String(r.status);
+      span.setStatus({ code: SpanStatusCode.ERROR });
+    }
+    span.setAttributes(attributes);
+    span.updateName(template !== undefined ? `${r.method} ${template}` : r.method);
+    span.end(endTime);
+  }
+}
+
+/** The CLIENT span of one upstream attempt. */
+export class AttemptTrace {
+  private ended = false;
+
+  constructor(private readonly span: Span) {}
+
+  /** The upstream answered (even with a status that will be retried). */
+  response(status: number): void {
+    this.span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
+    if (status >= 400) this.span.setAttribute(ATTR_ERROR_TYPE, String(status));
+    if (status >= 400) this.span.setStatus({ code: SpanStatusCode.ERROR });
+  }
+
+  /** The attempt failed without a usable answer: connect failure, reset, timeout, bad response. */
+  failed(kind: string, code?: string): void {
+    this.span.setAttribute(ATTR_ERROR_TYPE, code ?? kind);
+    this.span.setStatus({ code: SpanStatusCode.ERROR, message: kind });
+  }
+
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.span.end();
+  }
+}
+
+function pathOnly(path: string): string {
+  const q = path.indexOf('?');
+  return q < 0 ? path : path.slice(0, q);
+}
+
+function hostOf(hostPort: string): string {
+  if (hostPort.startsWith('[')) return hostPort.slice(1, Math.max(1, hostPort.indexOf(']')));
+  const i = hostPort.lastIndexOf(':');
+  return i < 0 ? hostPort : hostPort.slice(0, i);
+}
+
+function portOf(hostPort: string): number | undefined {
+  const i = hostPort.lastIndexOf(':');
+  if (i < 0 || hostPort.endsWith(']')) return undefined;
+  const n = Number(hostPort.slice(i + 1));
+  return Number.isInteger(n) ? n : undefined;
+}
