@@ -36,7 +36,6 @@ function prefixes(i: Informer): string[] {
   return [...i.store.values()].map((o) => (o.spec as { prefix: string }).prefix).sort();
 }
 
-/** Resolves once `check` holds, re-checked on every change the informer reports. */
 /** Resolves once `check` holds, looked at after each change the informer reports; bounded. */
 async function until(i: Informer, check: () => boolean): Promise<void> {
   const changes = new EventEmitter();
@@ -55,9 +54,12 @@ function newInformer(namespace: string): Informer {
   return i;
 }
 
-/** Resolves once the fake has as many open watches as wanted. */
-async function watches(n: number): Promise<void> {
-  await whenTrue(`${n} open watches`, () => api.openWatches >= n, [[api.changes, 'watch']]);
+/**
+ * Resolves once the informer of `namespace` has its watch open. Per namespace: the informers of earlier
+ * tests reconnect on their own backoff, so a change in the global count can be theirs.
+ */
+async function watching(namespace: string): Promise<void> {
+  await whenTrue(`the watch of ${namespace} open`, () => api.openWatchesIn(namespace) >= 1, [[api.changes, 'watch']]);
 }
 
 describe('informer', () => {
@@ -66,7 +68,7 @@ describe('informer', () => {
     const i = newInformer('one');
     await i.whenSynced();
     assert.deepEqual(prefixes(i), ['/a/']);
-    await watches(1);
+    await watching('one');
     api.apply(mapping('b', '/b/', 'one'));
     await until(i, () => prefixes(i).includes('/b/'));
     api.apply(mapping('a', '/a2/', 'one'));
@@ -83,7 +85,7 @@ describe('informer', () => {
   it('a dropped watch resumes from its resourceVersion: changes made meanwhile all arrive, without a new list', async () => {
     const i = newInformer('drop');
     await i.whenSynced();
-    await watches(api.openWatches + 1);
+    await watching('drop');
     const lists = i.stats.lists;
     api.dropWatches();
     // Changes while the watch is down.
@@ -113,7 +115,7 @@ describe('informer', () => {
   it('a BOOKMARK moves the resourceVersion on without a change', async () => {
     const i = newInformer('bookmarks');
     await i.whenSynced();
-    await watches(api.openWatches + 1);
+    await watching('bookmarks');
     const before = Number(i.resourceVersion);
     api.apply(mapping('elsewhere', '/e/', 'not-watched'));
     api.bookmark();

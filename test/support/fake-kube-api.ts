@@ -143,6 +143,13 @@ export class FakeKubeApi {
     return this.watchers.size;
   }
 
+  /** Open watches of one namespace: what a test waits for before it changes that namespace, not a global count other clients' reconnects also move. */
+  openWatchesIn(namespace: string): number {
+    let n = 0;
+    for (const w of this.watchers) if (w.namespace === namespace) n++;
+    return n;
+  }
+
   /** Forgets every event so far: a watch from an older resourceVersion gets 410 Gone. */
   compact(): void {
     this.compactedRv = this.rv;
