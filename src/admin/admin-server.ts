@@ -91,6 +91,7 @@ export class AdminServer {
   private readonly names = new Set(['localhost']);
   private readonly token: BearerToken | undefined;
   readonly scheme: 'http' | 'https';
+  private bound: { host: string; port: number } | undefined;
 
   constructor(readonly view: AdminView, options: AdminServerOptions = {}) {
     for (const h of options.hosts ?? []) this.names.add(bareName(h));
@@ -124,6 +125,13 @@ export class AdminServer {
     this.registered.sort((a, b) => b.prefix.length - a.prefix.length);
   }
 
+  /** The bound address as a URL (http://127.0.0.1:8877), once listening. */
+  url(): string | undefined {
+    const b = this.bound;
+    if (!b) return undefined;
+    return `${this.scheme}://${net.isIPv6(b.host) ? `[${b.host}]` : b.host}:${b.port}`;
+  }
+
   /** Upstream health as the serving processes see it (empty when the view has none). */
   upstreams(): Promise<ClusterHealth[]> {
     return this.view.upstreams?.() ?? Promise.resolve([]);
@@ -136,6 +144,7 @@ export class AdminServer {
       this.server.listen({ host, port }, () => {
         this.server.off('error', reject);
         const a = this.server.address() as AddressInfo;
+        this.bound = { host: a.address, port: a.port };
         resolve({ host: a.address, port: a.port });
       });
     });

@@ -11,6 +11,7 @@ import { requestSpec, RequestSpecError } from '../review/request-spec.js';
 import { summariseUpstreams, type ClusterHealth } from '../dataplane/upstream-health.js';
 import type { AdminView } from './admin-server.js';
 import type { RouteTraffic, TrafficRates } from './traffic-rates.js';
+import { releaseNote } from '../release/release-gate.js';
 
 /** A configuration problem as the page lists it, with the object it belongs to. */
 export interface DiagProblem {
@@ -144,6 +145,9 @@ export interface DiagContext {
   readonly view: AdminView;
   readonly rates: TrafficRates;
   readonly version: string;
+  /** Every replica of the fleet (docs/fleet.md); absent when this process is in none. */
+  readonly fleet?: () => Promise<unknown>;
+  readonly fleetStatus?: () => unknown;
 }
 
 function servedIR(ctx: DiagContext): IR | undefined {
@@ -220,6 +224,8 @@ export async function overview(ctx: DiagContext): Promise<unknown> {
       fetchError: s.fetchError ?? null,
     })),
     secrets: ctx.controller.secretsStatus() ?? null,
+    release: ctx.controller.release?.view() ?? null,
+    fleet: ctx.fleetStatus?.() ?? null,
     upstreams: summariseUpstreams(clusters),
     problems: diagProblems(ctx, sources),
   };
@@ -290,7 +296,42 @@ export function explainRequest(ctx: DiagContext, method: string, url: string, he
     explainers.set(ir, explainer);
   }
   const result: ExplainResult = explainer.explain(spec);
-  return { status: 200, body: { generation: ctx.view.served?.()?.generation ?? 0, result } };
+  const generation = ctx.view.served?.()?.generation ?? 0;
+  const candidate = ctx.controller.release?.candidate();
+  if (!candidate) {
+    const note = releaseNote(ir.fleet, (result.route?.mappings ?? []).flatMap((m) => (m.source ? [m.source] : [])));
+    return { status: 200, body: { generation, result, release: note ? { canary: null, note } : null } };
+  }
+  // A canary runs: each request gets one revision when it starts, by turn, at the canary's share.
+  let other = explainers.get(candidate.compiled.ir);
+  if (!other) {
+    other = new Explainer(candidate.compiled.ir, candidate.resources);
+    explainers.set(candidate.compiled.ir, other);
+  }
+  const canaryResult = other.explain(spec);
+  const served = ctx.controller.appliedRevisions();
+  const same = JSON.stringify({ ...result, notes: [] }) === JSON.stringify({ ...canaryResult, notes: [] });
+  return {
+    status: 200,
+    body: {
+      generation,
+      result,
+      release: {
+        canary: {
+          current: { generation, share: 100 - candidate.share, revisions: served },
+          candidate: { generation: candidate.generation, share: candidate.share, revisions: { ...served, ...candidate.revisions }, result: canaryResult },
+          same,
+        },
+        note: `a canary runs: ${100 - candidate.share} % of requests like this one get generation ${generation} (above) and ${candidate.share} % get generation ${candidate.generation} (${Object.entries(candidate.revisions).map(([s, r]) => `${s}@${r.slice(0, 12)}`).join(', ')})${same ? ', which treats this request the same way' : ', which treats it as shown under the canary'}; each request keeps the revision it starts on`,
+      },
+    },
+  };
+}
+
+/** Every replica of the fleet: what each serves, whether it agrees, its last heartbeat. */
+export async function fleetPage(ctx: DiagContext): Promise<{ status: number; body: unknown }> {
+  if (!ctx.fleet) return { status: 404, body: { error: 'this process is in no fleet' } };
+  return { status: 200, body: await ctx.fleet() };
 }
 
 /** One source object: its condition, the problems about it, the routes it serves, its source's state. */

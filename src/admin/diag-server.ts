@@ -8,10 +8,10 @@ import type { Controller } from '../controller/controller.js';
 import { versionLine } from '../cli/command-errors.js';
 import type { AdminServer } from './admin-server.js';
 import { redactPEM } from './config-view.js';
-import { emissaryDiag, explainRequest, historyPage, objectPage, overview, routesPage, upstreamsPage, type DiagContext } from './diag-model.js';
+import { emissaryDiag, explainRequest, fleetPage, historyPage, objectPage, overview, routesPage, upstreamsPage, type DiagContext } from './diag-model.js';
 import { TrafficRates } from './traffic-rates.js';
 
-export const DIAG_PAGES = ['overview', 'routes', 'upstreams', 'history', 'explain', 'object'] as const;
+export const DIAG_PAGES = ['overview', 'routes', 'upstreams', 'fleet', 'history', 'explain', 'object'] as const;
 type Page = (typeof DIAG_PAGES)[number];
 
 /** The page's files, read once from the source tree beside the compiled code (no build step, no CDN). */
@@ -53,6 +53,8 @@ async function pageJSON(ctx: DiagContext, page: Page, u: URL): Promise<{ status:
       return { status: 200, body: await routesPage(ctx, { offset: intParam(u, 'offset', 0, 10_000_000), limit: intParam(u, 'limit', 100, 1000) || 100, q: u.searchParams.get('q') ?? '' }) };
     case 'upstreams':
       return { status: 200, body: await upstreamsPage(ctx) };
+    case 'fleet':
+      return fleetPage(ctx);
     case 'history': {
       const source = u.searchParams.get('source');
       return { status: 200, body: historyPage(ctx, { ...(source ? { source } : {}), limit: intParam(u, 'limit', 100, 1000) || 100 }) };
@@ -99,9 +101,9 @@ function shell(): string {
 }
 
 /** Adds the page, its files and its JSON to the admin server. */
-export function registerDiagnostics(admin: AdminServer, controller: Controller): void {
+export function registerDiagnostics(admin: AdminServer, controller: Controller, fleet?: Pick<DiagContext, 'fleet' | 'fleetStatus'>): void {
   const rates = new TrafficRates(() => admin.view.trafficJSON?.() ?? Promise.resolve([]));
-  const ctx: DiagContext = { controller, view: admin.view, rates, version: versionLine() };
+  const ctx: DiagContext = { controller, view: admin.view, rates, version: versionLine(), ...fleet };
 
   admin.register('/api/v1/diag', async (_req: IncomingMessage, res: ServerResponse, u: URL) => {
     const page = u.pathname.slice('/api/v1/diag/'.length) as Page;

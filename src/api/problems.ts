@@ -61,6 +61,8 @@ export const PROBLEM_CODES = {
   MappingNotAttached: 'warning',
   HostnameConflict: 'warning',
   UnsupportedSelector: 'error',
+  ReleasePolicyConflict: 'error',
+  ReleasePolicyUnknownSource: 'warning',
   TracingServiceConflict: 'error',
   // compile: edge policies
   InvalidCIDR: 'error',

@@ -15,6 +15,7 @@ export const KINDS = [
   'Secret',
   'Resolver',
   'Source',
+  'ReleasePolicy',
   'Filter',
   'FilterPolicy',
   'RateLimitService',

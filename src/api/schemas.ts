@@ -15,6 +15,7 @@ import { AuthServiceSpecSchema, AUTH_SERVICE_NOT_IMPLEMENTED } from './kinds/aut
 import { SecretSpecSchema, SECRET_NOT_IMPLEMENTED } from './kinds/secret.js';
 import { ResolverSpecSchema, RESOLVER_NOT_IMPLEMENTED } from './kinds/resolver.js';
 import { SourceSpecSchema, SOURCE_NOT_IMPLEMENTED } from './kinds/source.js';
+import { ReleasePolicySpecSchema, RELEASE_POLICY_NOT_IMPLEMENTED } from './kinds/release-policy.js';
 import { FilterSpecSchema, FILTER_NOT_IMPLEMENTED, FilterPolicySpecSchema, FILTER_POLICY_NOT_IMPLEMENTED } from './kinds/filter.js';
 import { RateLimitServiceSpecSchema, RATE_LIMIT_SERVICE_NOT_IMPLEMENTED } from './kinds/rate-limit-service.js';
 import { RateLimitSpecSchema, RATE_LIMIT_NOT_IMPLEMENTED } from './kinds/rate-limit.js';
@@ -30,6 +31,7 @@ export type { AuthServiceSpec } from './kinds/auth-service.js';
 export type { SecretSpec } from './kinds/secret.js';
 export type { ResolverSpec } from './kinds/resolver.js';
 export type { SourceSpec } from './kinds/source.js';
+export type { ReleasePolicySpec } from './kinds/release-policy.js';
 export type { FilterSpec, FilterPolicySpec } from './kinds/filter.js';
 export type { RateLimitServiceSpec } from './kinds/rate-limit-service.js';
 export type { RateLimitSpec } from './kinds/rate-limit.js';
@@ -47,6 +49,7 @@ export const KIND_SCHEMAS: Readonly<Record<Kind, KindSchemaEntry>> = Object.free
   Secret: { schema: SecretSpecSchema, notImplemented: SECRET_NOT_IMPLEMENTED },
   Resolver: { schema: ResolverSpecSchema, notImplemented: RESOLVER_NOT_IMPLEMENTED },
   Source: { schema: SourceSpecSchema, notImplemented: SOURCE_NOT_IMPLEMENTED },
+  ReleasePolicy: { schema: ReleasePolicySpecSchema, notImplemented: RELEASE_POLICY_NOT_IMPLEMENTED },
   Filter: { schema: FilterSpecSchema, notImplemented: FILTER_NOT_IMPLEMENTED },
   FilterPolicy: { schema: FilterPolicySpecSchema, notImplemented: FILTER_POLICY_NOT_IMPLEMENTED },
   RateLimitService: { schema: RateLimitServiceSpecSchema, notImplemented: RATE_LIMIT_SERVICE_NOT_IMPLEMENTED },
@@ -66,6 +69,7 @@ export const KIND_API_VERSIONS: Readonly<Record<Kind, string>> = Object.freeze({
   Secret: 'v1',
   Resolver: 'portico.dev/v1alpha1',
   Source: 'portico.dev/v1alpha1',
+  ReleasePolicy: 'portico.dev/v1alpha1',
   Filter: 'getambassador.io/v3alpha1',
   FilterPolicy: 'getambassador.io/v3alpha1',
   RateLimitService: 'getambassador.io/v3alpha1',

@@ -2,6 +2,7 @@
 // upstream serve a request, offline, with the data plane's own matching. Exit 0 served, 1 not served, 2 usage.
 
 import { formatExplainText } from '../review/explain-format.js';
+import { releaseNote } from '../release/release-gate.js';
 import { Explainer } from '../review/explain-engine.js';
 import { parseHeaderArg, parseRequestLine, RequestSpecError } from '../review/request-spec.js';
 import { formatProblemText } from './validate.js';
@@ -50,7 +51,10 @@ export async function run(argv: string[]): Promise<number> {
     for (const p of report.problems) if (p.severity === 'error') process.stderr.write(formatProblemText(p) + '\n');
     if (report.errors > 0) process.stderr.write(`note: the configuration has ${report.errors} error(s): serve would refuse it and keep its last good one; explained here with the resources in error left out\n`);
     printNotes(state);
-    const result = new Explainer(state.result.ir, state.resources, state.result.secrets).explain(spec, { ...(values.listener !== undefined ? { listener: values.listener } : {}), ...(port !== undefined ? { port } : {}) });
+    const explained = new Explainer(state.result.ir, state.resources, state.result.secrets).explain(spec, { ...(values.listener !== undefined ? { listener: values.listener } : {}), ...(port !== undefined ? { port } : {}) });
+    // Which revision a request would get while a new one is in a canary (docs/fleet.md).
+    const release = releaseNote(state.result.ir.fleet, (explained.route?.mappings ?? []).flatMap((m) => (m.source ? [m.source] : [])));
+    const result = release ? { ...explained, notes: [...explained.notes, release] } : explained;
     process.stdout.write(format === 'json' ? JSON.stringify(result, null, 2) + '\n' : formatExplainText(result));
     return ['forward', 'redirect', 'https_redirect', 'cors_preflight'].includes(result.outcome) ? 0 : 1;
   });

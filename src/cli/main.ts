@@ -19,6 +19,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   explain: { summary: "which route serves a request and why: explain PATH 'GET https://host/path'", load: () => import('./explain.js') },
   test: { summary: 'run route tests as code against a configuration or a live gateway', load: () => import('./test.js') },
   history: { summary: 'print the audit history of configuration attempts', load: () => import('./history.js') },
+  status: { summary: "what a running replica serves; --fleet: every replica, and whether they agree", load: () => import('./status.js') },
   crds: { summary: 'print the CustomResourceDefinitions for a Kubernetes cluster', load: () => import('./crds.js') },
   manifests: { summary: 'print a Deployment, Service, RBAC, PodDisruptionBudget and autoscaler', load: () => import('./manifests.js') },
   demo: { summary: 'start a self-contained demo: local git repositories, echo backends, a gateway', load: () => import('./demo.js') },

@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { parseAdminAddress, AdminAddressError, isAdminHostName } from '../admin/admin-server.js';
 import { isLoopbackHost, readAdminTLS, type AdminAccessOptions } from '../admin/admin-access.js';
 import type { ServeOptions } from '../serve/serve-process.js';
-import type { KubernetesServeOptions, SourcesOptions } from '../controller/provider.js';
+import type { FleetServeOptions, KubernetesServeOptions, SourcesOptions } from '../controller/provider.js';
 import { DEFAULT_INTERVAL_MS } from '../controller/controller.js';
 import { kubernetesUrl, parseDuration, type DeclaredSource } from '../controller/source-kind.js';
 import type { VerifyMode } from '../sources/commit-signatures.js';
@@ -41,7 +41,8 @@ sources (each one a named root of the same reconcile; see docs/gitops.md "How so
                          team namespaces (spec.kubernetes); see docs/kubernetes.md
   --kubeconfig FILE      the cluster Kubernetes sources read (default: the pod's service account in a
                          cluster, else $KUBECONFIG or ~/.kube/config); --kube-context NAME picks a context
-  --identity ID          this replica's name in the status-writer Lease (default $POD_NAME, else host-pid)
+  --identity ID          this replica's name in the status-writer Lease and in its fleet (default
+                         $POD_NAME, else host-pid)
   --lease NS/NAME|off    the Lease that elects the one replica writing resource statuses (default
                          $POD_NAMESPACE/portico-status-writer); off: this process writes without one
   --no-status            never write resource statuses
@@ -62,6 +63,19 @@ sources (each one a named root of the same reconcile; see docs/gitops.md "How so
   --webhook-secret S     enable /hooks/{github,gitlab,gitea,generic} with this secret (give twice
                          while rotating); also --webhook-secret-file FILE or PORTICO_WEBHOOK_SECRETS
   --ambassador-id ID     serve only resources whose ambassador_id includes ID (default "default")
+
+fleet (replicas that move as one; see docs/fleet.md):
+  --redis URL            redis://[:PASSWORD@]HOST:PORT[/DB] (or REDIS_URL): a webhook verified by any
+                         replica makes every replica fetch, and each publishes what it serves; without
+                         it, the peers the central repository lists (Module portico_fleet_peers)
+  --fleet-name NAME      replicas with the same name on one Redis are one fleet (default "default")
+  --fleet-heartbeat DUR  how often this replica tells the fleet what it serves (default 2s)
+  --fleet-disagreement-bound DUR
+                         a replica that serves other revisions than the majority for longer than
+                         this is flagged (default 30s)
+  --fleet-fallback-poll DUR
+                         while the fleet bus is down, every source is polled this often (default 10s)
+  (each replica is known to the fleet by its --identity)
 
 telling teams (see docs/gitops.md "Teams hear about their commits"):
   --commit-status FORGE=API_URL
@@ -141,6 +155,11 @@ const OPTIONS = {
   identity: { type: 'string' },
   lease: { type: 'string' },
   'no-status': { type: 'boolean' },
+  redis: { type: 'string' },
+  'fleet-name': { type: 'string' },
+  'fleet-heartbeat': { type: 'string' },
+  'fleet-disagreement-bound': { type: 'string' },
+  'fleet-fallback-poll': { type: 'string' },
 } as const;
 
 const NAMESPACE_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -356,6 +375,19 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   };
   const notify = notifyOptions(v, secretsDir);
 
+  const redisUrl = v.redis ?? (env.REDIS_URL?.trim() || undefined);
+  if (redisUrl !== undefined && !/^rediss?:\/\/[^\s/]+(\/[0-9]{1,2})?$/.test(redisUrl)) throw new UsageError(`${v.redis !== undefined ? '--redis' : 'REDIS_URL'} needs redis://HOST:PORT (or rediss://, with :PASSWORD@ and /DB as needed)`);
+  const fleetName = v['fleet-name'] ?? 'default';
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(fleetName)) throw new UsageError(`--fleet-name needs letters, digits, '.', '_' or '-', got '${fleetName}'`);
+  const fleet: FleetServeOptions = {
+    ...(redisUrl !== undefined ? { redisUrl } : {}),
+    name: fleetName,
+    identity,
+    heartbeatMs: v['fleet-heartbeat'] !== undefined ? durationArg('--fleet-heartbeat', v['fleet-heartbeat']) : 2000,
+    disagreementBoundMs: v['fleet-disagreement-bound'] !== undefined ? durationArg('--fleet-disagreement-bound', v['fleet-disagreement-bound']) : 30_000,
+    fallbackPollMs: v['fleet-fallback-poll'] !== undefined ? durationArg('--fleet-fallback-poll', v['fleet-fallback-poll']) : 10_000,
+  };
+
   const hasGit = roots.some((r) => r.kind === 'git');
   const stateDir = v.state ?? (hasGit ? DEFAULT_STATE_DIR : undefined);
   return {
@@ -381,6 +413,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       ...(Object.keys(localTeams).length > 0 ? { localTeams } : {}),
       ...(secretsDir !== undefined ? { secretsDir } : {}),
       kubernetes,
+      fleet,
       ...(notify !== undefined ? { notify } : {}),
     },
   };

@@ -79,8 +79,14 @@ export class CompileContext {
     else if (!list.includes(vhost)) list.push(vhost);
   }
 
-  /** One condition per resource, in a stable order; keys[i], when given, is resourceKey(resources[i]). */
-  conditions(resources: readonly Resource<unknown>[], keys?: readonly string[]): ResourceCondition[] {
+  /**
+   * One condition per resource, in a stable order; keys[i], when given, is resourceKey(resources[i])
+   * and the resources are in compile's order (sortResources), which is already the conditions' order.
+   * `kept` holds conditions of problem-free resources from earlier compiles (CompileMemo): one is
+   * reused when the resource is the same object attached to the same vhosts, since nothing else
+   * goes into it.
+   */
+  conditions(resources: readonly Resource<unknown>[], keys?: readonly string[], kept?: WeakMap<object, ResourceCondition>): ResourceCondition[] {
     const byKey = new Map<string, Problem[]>();
     for (const p of this.problems) {
       if (!p.resource) continue;
@@ -95,6 +101,13 @@ export class CompileContext {
       const k = keys ? keys[i]! : resourceKey(r);
       const attachedTo = this.attached.get(k);
       const ps = byKey.get(k);
+      if (kept !== undefined && ps === undefined) {
+        const c = kept.get(r);
+        if (c !== undefined && sameVhosts(c.attachedTo, attachedTo)) {
+          keyed.push({ c, k });
+          continue;
+        }
+      }
       const errors = ps ? ps.filter((p) => p.severity === 'error').sort(compareProblems) : [];
       const warnings = ps && errors.length === 0 ? ps.filter((p) => p.severity === 'warning').sort(compareProblems) : [];
       let status: ResourceCondition['status'];
@@ -119,9 +132,11 @@ export class CompileContext {
         ? { kind: r.kind, name: r.name, namespace: r.namespace, origin: r.origin, source, status, reason, message }
         : { kind: r.kind, name: r.name, namespace: r.namespace, origin: r.origin, status, reason, message };
       if (attachedTo) c.attachedTo = attachedTo.length > 1 ? attachedTo.slice().sort() : attachedTo;
+      if (kept !== undefined && ps === undefined) kept.set(r, c);
       keyed.push({ c, k });
     }
-    // compile() passes its sorted resources, so this sort only confirms the order; it stays for other callers.
+    // compile() passes its sorted resources (with their keys): their order is already this one.
+    if (keys !== undefined) return keyed.map((x) => x.c);
     keyed.sort((a, b) => cmpStr(a.k, b.k) || cmpStr(a.c.origin.source ?? '', b.c.origin.source ?? '') || cmpStr(a.c.origin.path, b.c.origin.path) || a.c.origin.line - b.c.origin.line);
     return keyed.map((x) => x.c);
   }
@@ -150,6 +165,16 @@ export class CompileContext {
   sortedProblems(): Problem[] {
     return this.problems.slice().sort(compareProblems);
   }
+}
+
+/** A kept condition's vhosts (sorted) are those of `now` (attachment order). */
+function sameVhosts(kept: readonly string[] | undefined, now: readonly string[] | undefined): boolean {
+  if (kept === undefined || now === undefined) return kept === now;
+  if (kept.length !== now.length) return false;
+  if (now.length === 1) return kept[0] === now[0];
+  const sorted = now.slice().sort();
+  for (let i = 0; i < sorted.length; i++) if (sorted[i] !== kept[i]) return false;
+  return true;
 }
 
 function isRoutable(r: Resource<unknown>): boolean {

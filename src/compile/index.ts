@@ -33,7 +33,9 @@ import { bindHosts, compileHosts, compileListeners, defaultHost, defaultListener
 import { ClusterNeedsTable, cmpHeader, compileMapping, matchKey, type ClusterNeeds, type MappingPlan } from './mappings.js';
 import { globsIntersect, globToRegex, isGlob } from './hostname-globs.js';
 import { clusterBaseName, parseService } from './service.js';
+import { compileFleet } from './release-policies.js';
 import { compilePolicies } from './policies/index.js';
+import type { BuiltRoutes } from './compile-memo.js';
 
 export type { CompileOptions } from './options.js';
 
@@ -119,6 +121,9 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   // resolvers (static endpoint lists for services outside Kubernetes)
   const resolvers = compileResolvers(byKind('Resolver'), ctx);
 
+  // the fleet's peers and release policies (read by the controller and the fleet, not the data plane)
+  const fleet = compileFleet(byKind('Module'), byKind('ReleasePolicy'), ctx, options.sourceRanks ? Object.keys(options.sourceRanks).sort() : undefined);
+
   // 5. listeners and hosts
   // The defaults stand in only when no resource of the kind exists at all: an invalid Listener or
   // Host must not be silently replaced by one that serves everything.
@@ -144,10 +149,23 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   const clusterNeeds = new ClusterNeedsTable();
   const mappings = validOfKind('Mapping');
   const builtinResolverUse = new Map<string, { first: Resource; count: number }>();
+  // Plans whose backend object a route has taken (see MappingPlan.backend). A plan from the memo
+  // counts as taken: its backend belongs to the routes of an earlier IR, which must not change.
+  const takenBackends = new Set<MappingPlan>();
+  const memo = options.memo;
+  // Everything compileMapping reads besides the Mapping itself (credential rules aside, which are never memoised).
+  memo?.begin(canonicalJSON([global, ctx.regexMaxSize, ctx.mappingDefaults ?? null, [...ctx.credentials.names].sort()]));
   for (let m = 0; m < mappings.length; m++) {
     const r = resources[mappings[m]!]!;
-    const p = compileMapping(r, keys[mappings[m]!]!, global, ctx, clusterNeeds);
-    if (!p) continue;
+    let p = memo?.plan(r);
+    if (p !== undefined) takenBackends.add(p);
+    else {
+      const problemsBefore = ctx.problems.length;
+      const credentialsBefore = ctx.credentials.store.size;
+      p = compileMapping(r, keys[mappings[m]!]!, global, ctx, clusterNeeds);
+      if (!p) continue;
+      if (memo && ctx.problems.length === problemsBefore && ctx.credentials.store.size === credentialsBefore) memo.keepPlan(r, p);
+    }
     if (p.cluster?.resolver && !resolvers.has(p.cluster.resolver)) {
       const builtin = BUILTIN_RESOLVERS.get(p.cluster.resolver);
       if (builtin === undefined) {
@@ -173,27 +191,58 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   const vhostPlans = planVirtualHosts(listeners, ctx);
   // Groups are found across every vhost first, so that a conflict or weight error invalidates its
   // Mappings everywhere before any route is built.
-  const attachments = attachMappings(vhostPlans, plans, ctx);
+  const attachedPlans = attachMappings(vhostPlans, plans, ctx);
+  // A vhost whose routes the memo kept from exactly these plans, built with no group of two or
+  // more (nothing for validateGroups to say), needs no groups at all.
+  const keptRoutes = new Map<VHostPlan, BuiltRoutes>();
+  const attachments = new Map<VHostPlan, MatchGroups>();
+  for (const vp of vhostPlans) {
+    const attached = attachedPlans.get(vp) ?? [];
+    const kept = memo?.routes(vp.label, attached);
+    if (kept !== undefined) keptRoutes.set(vp, kept);
+    if (kept === undefined || kept.grouped) attachments.set(vp, groupAttached(vp, attached));
+  }
   validateGroups(attachments, ctx, options.sourceRanks ?? {});
+  const groupsOf = (vp: VHostPlan): MatchGroups => {
+    let g = attachments.get(vp);
+    if (g === undefined) attachments.set(vp, (g = groupAttached(vp, attachedPlans.get(vp) ?? [])));
+    return g;
+  };
 
   const irListeners: IRListener[] = [];
-  // Plans whose backend object a route has taken (see MappingPlan.backend).
-  const takenBackends = new Set<MappingPlan>();
   const tcpByPort = compileTCP(byKind('TCPMapping'), listeners, tlsContexts, global.connectTimeoutMs, ctx, clusterNeeds);
+  // With a memo, a vhost whose attached plans are the very ones an earlier compile built its routes
+  // from reuses those routes (once the cluster names are known to be unchanged, below).
+  const reused: { vhost: Mutable<IRVirtualHost>; vp: VHostPlan; built: BuiltRoutes }[] = [];
+  const fresh: { vp: VHostPlan; built: Omit<BuiltRoutes, 'names'> }[] = [];
 
   for (const l of listeners) {
     const vhosts: IRVirtualHost[] = [];
     if (l.l7) {
       for (const vp of vhostPlans.filter((v) => v.listener === l)) {
-        const routes = buildRoutes(attachments.get(vp) ?? new Map(), ctx, clusterNeeds, takenBackends);
-        vhosts.push({
+        const attached = attachedPlans.get(vp) ?? [];
+        const memoised = memo !== undefined && attached.every((p) => ctx.isValidKey(p.key));
+        const kept = memoised ? keptRoutes.get(vp) : undefined;
+        let routes: readonly IRRoute[];
+        if (kept !== undefined) {
+          for (let i = 0; i < kept.registered.length; i++) clusterNeeds.register(kept.registered[i]!);
+          routes = kept.routes;
+        } else {
+          const log: RegisterLog | undefined = memoised ? { needs: [], keys: [] } : undefined;
+          const groups = groupsOf(vp);
+          routes = buildRoutes(groups, ctx, clusterNeeds, takenBackends, log);
+          if (log) fresh.push({ vp, built: { plans: attached, routes, registered: log.needs, keys: log.keys, grouped: hasGroup(groups) } });
+        }
+        const vhost: Mutable<IRVirtualHost> = {
           name: `${l.name}-${vp.hostname}`,
           hostname: vp.hostname,
           hosts: vp.hosts.filter((h) => h.source).map((h) => h.source!),
           ...(vp.primary.tlsContext ? { tlsContext: vp.primary.tlsContext } : {}),
           insecureAction: vp.primary.insecureAction,
           routes,
-        });
+        };
+        if (kept !== undefined) reused.push({ vhost, vp, built: kept });
+        vhosts.push(vhost);
       }
     }
     const tcp = tcpByPort.get(l.port);
@@ -208,7 +257,26 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   // 8. clusters
   const clusterNames = nameClusters(clusterNeeds.byKey);
   const clusters = withPolicyClusters(buildClusters(clusterNeeds.byKey, clusterNames, resolvers), policies.clusters);
-  const finalListeners = renameClusters(irListeners, clusterNames);
+  const kept = new Set<readonly IRRoute[]>();
+  for (const { vhost, vp, built } of reused) {
+    if (built.keys.every((k, i) => clusterNames.get(k) === built.names[i])) {
+      kept.add(built.routes);
+      memo!.keepRoutes(vp.label, built);
+      continue;
+    }
+    // A cluster of these routes is named otherwise now (another variant of its service appeared or went).
+    const log: RegisterLog = { needs: [], keys: [] };
+    const groups = groupsOf(vp);
+    vhost.routes = buildRoutes(groups, ctx, clusterNeeds, takenBackends, log);
+    fresh.push({ vp, built: { plans: built.plans, routes: vhost.routes, registered: log.needs, keys: log.keys, grouped: hasGroup(groups) } });
+  }
+  const finalListeners = renameClusters(irListeners, clusterNames, kept);
+  if (memo) {
+    for (const { vp, built } of fresh) memo.keepRoutes(vp.label, { ...built, names: built.keys.map((k) => clusterNames.get(k) ?? k) });
+    memo.retain(new Set(vhostPlans.map((v) => v.label)));
+    memo.lastCompile.vhostsReused = kept.size;
+    memo.lastCompile.vhostsBuilt = fresh.length;
+  }
   const usedContexts = new Set<string>();
   for (const l of finalListeners) {
     for (const v of l.virtualHosts) if (v.tlsContext) usedContexts.add(v.tlsContext);
@@ -234,10 +302,11 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
     clusters,
     tlsContexts: tls,
     resolvers: [...resolvers.values()].sort((a, b) => cmpStr(a.name, b.name)),
+    ...(fleet ? { fleet } : {}),
   };
   const problems = ctx.sortedProblems();
   const report: Report = {
-    conditions: ctx.conditions(resources, keys),
+    conditions: ctx.conditions(resources, keys, memo?.conditions),
     problems,
     errors: problems.filter((p) => p.severity === 'error').length,
     warnings: problems.filter((p) => p.severity === 'warning').length,
@@ -406,8 +475,9 @@ function attachesAny(m: MappingPlan, hosts: readonly HostPlan[]): boolean {
   return false;
 }
 
-function attachMappings(vhosts: readonly VHostPlan[], plans: readonly MappingPlan[], ctx: CompileContext): Map<VHostPlan, MatchGroups> {
-  const out = new Map<VHostPlan, MatchGroups>();
+/** Each vhost's match groups, and its attached plans in attachment order (what its routes are built from). */
+function attachMappings(vhosts: readonly VHostPlan[], plans: readonly MappingPlan[], ctx: CompileContext): Map<VHostPlan, MappingPlan[]> {
+  const attachedTo = new Map<VHostPlan, MappingPlan[]>();
   const attachedAnywhere = new Set<MappingPlan>();
   // Index Mappings by hostname so that a vhost only looks at Mappings that could attach to it:
   // with 10,000 Mappings over 50 Hosts a full scan per vhost dominated compile time.
@@ -421,7 +491,7 @@ function attachMappings(vhosts: readonly VHostPlan[], plans: readonly MappingPla
     } else rest.push(i);
   });
   for (const v of vhosts) {
-    const groups: MatchGroups = new Map();
+    const attached: MappingPlan[] = [];
     let candidates: readonly number[];
     if (v.hosts.some((h) => h.mappingSelector || isGlob(h.hostname))) candidates = plans.map((_, i) => i);
     else {
@@ -433,27 +503,10 @@ function attachMappings(vhosts: readonly VHostPlan[], plans: readonly MappingPla
       const m = plans[candidates[c]!]!;
       if (!attachesAny(m, v.hosts)) continue;
       attachedAnywhere.add(m);
+      attached.push(m);
       ctx.attachKey(m.key, v.label);
-      // A Mapping narrower than its vhost keeps its hostname as an :authority match.
-      const narrower = m.hostname !== undefined && m.hostname !== '*' && m.hostname !== v.hostname;
-      let headers: readonly IRHeaderMatch[] = m.headers;
-      let groupKey: string;
-      if (narrower || m.authority) {
-        const more = m.headers.slice();
-        if (narrower) more.push(isGlob(m.hostname!) ? { name: ':authority', regex: globToRegex(m.hostname!) } : { name: ':authority', exact: m.hostname! });
-        if (m.authority) more.push(m.authority);
-        more.sort(cmpHeader);
-        headers = more;
-        groupKey = groupKeyOf(m, headers);
-      } else groupKey = m.matchKey;
-      // Emissary's group id includes the Mapping's own hostname: `hostname: foo` and `hostname: "*"`
-      // with one prefix are two routes (the longer authority first), never one canary group.
-      if (m.hostname !== undefined) groupKey += m.hostname;
-      const g = groups.get(groupKey);
-      if (g) g.push({ plan: m, headers });
-      else groups.set(groupKey, [{ plan: m, headers }]);
     }
-    out.set(v, groups);
+    attachedTo.set(v, attached);
   }
   for (let i = 0; i < plans.length; i++) {
     const m = plans[i]!;
@@ -462,7 +515,34 @@ function attachMappings(vhosts: readonly VHostPlan[], plans: readonly MappingPla
       ctx.report(m.resource, 'MappingNotAttached', `Mapping is not served: ${why}`, m.hostname === undefined ? 'spec' : 'spec.hostname');
     }
   }
-  return out;
+  return attachedTo;
+}
+
+/** The match groups of one vhost's attached Mappings. */
+function groupAttached(v: VHostPlan, attached: readonly MappingPlan[]): MatchGroups {
+  const groups: MatchGroups = new Map();
+  for (let c = 0; c < attached.length; c++) {
+    const m = attached[c]!;
+    // A Mapping narrower than its vhost keeps its hostname as an :authority match.
+    const narrower = m.hostname !== undefined && m.hostname !== '*' && m.hostname !== v.hostname;
+    let headers: readonly IRHeaderMatch[] = m.headers;
+    let groupKey: string;
+    if (narrower || m.authority) {
+      const more = m.headers.slice();
+      if (narrower) more.push(isGlob(m.hostname!) ? { name: ':authority', regex: globToRegex(m.hostname!) } : { name: ':authority', exact: m.hostname! });
+      if (m.authority) more.push(m.authority);
+      more.sort(cmpHeader);
+      headers = more;
+      groupKey = groupKeyOf(m, headers);
+      // Emissary's group id includes the Mapping's own hostname: `hostname: foo` and `hostname: "*"`
+      // with one prefix are two routes (the longer authority first), never one canary group.
+      if (m.hostname !== undefined) groupKey += m.hostname;
+    } else groupKey = m.hostGroupKey;
+    const g = groups.get(groupKey);
+    if (g) g.push({ plan: m, headers });
+    else groups.set(groupKey, [{ plan: m, headers }]);
+  }
+  return groups;
 }
 
 /** Canary-group rules over every vhost: weights must fit in 100; same-match Mappings without weights conflict; one shadow. */
@@ -534,10 +614,30 @@ function compareRouteEntries(a: RouteEntry, b: RouteEntry): number {
   return b.precedence - a.precedence || b.pathLen - a.pathLen || b.headerLen - a.headerLen || b.queryLen - a.queryLen || cmpStr(a.tie, b.tie);
 }
 
-function buildRoutes(groups: MatchGroups, ctx: CompileContext, clusterNeeds: ClusterNeedsTable, taken: Set<MappingPlan>): IRRoute[] {
+function hasGroup(groups: MatchGroups): boolean {
+  for (const g of groups.values()) if (g.length > 1) return true;
+  return false;
+}
+
+/** The cluster requirements a vhost's routes registered, in order, and their keys (for CompileMemo). */
+interface RegisterLog {
+  readonly needs: ClusterNeeds[];
+  readonly keys: string[];
+}
+
+function register(clusterNeeds: ClusterNeedsTable, n: ClusterNeeds, log: RegisterLog | undefined): string {
+  const key = clusterNeeds.register(n);
+  if (log) {
+    log.needs.push(n);
+    log.keys.push(key);
+  }
+  return key;
+}
+
+function buildRoutes(groups: MatchGroups, ctx: CompileContext, clusterNeeds: ClusterNeedsTable, taken: Set<MappingPlan>, log?: RegisterLog): IRRoute[] {
   const entries: RouteEntry[] = [];
   groups.forEach((all, key) => {
-    const e = routeEntry(key, all, ctx, clusterNeeds, taken);
+    const e = routeEntry(key, all, ctx, clusterNeeds, taken, log);
     if (e) entries.push(e);
   });
   entries.sort(compareRouteEntries);
@@ -560,7 +660,7 @@ function validByKey(all: readonly Attached[], ctx: CompileContext): readonly Att
 
 // Most groups are one valid Mapping without shadow, redirect or CORS: that case is built from
 // object literals, which V8 creates far faster than objects grown member by member.
-function routeEntry(key: string, all: readonly Attached[], ctx: CompileContext, clusterNeeds: ClusterNeedsTable, taken: Set<MappingPlan>): RouteEntry | undefined {
+function routeEntry(key: string, all: readonly Attached[], ctx: CompileContext, clusterNeeds: ClusterNeedsTable, taken: Set<MappingPlan>, log: RegisterLog | undefined): RouteEntry | undefined {
   const sorted = validByKey(all, ctx);
   let members = sorted;
   let shadow: Attached | undefined;
@@ -584,7 +684,7 @@ function routeEntry(key: string, all: readonly Attached[], ctx: CompileContext, 
     // away the optimised code that built it.
     const b: Mutable<IRBackend> = taken.has(p) ? { ...p.backend } : p.backend;
     taken.add(p);
-    b.cluster = clusterNeeds.register(p.cluster);
+    b.cluster = register(clusterNeeds, p.cluster, log);
     b.weight = weights[i]!;
     backends.push(b);
   }
@@ -600,7 +700,7 @@ function routeEntry(key: string, all: readonly Attached[], ctx: CompileContext, 
   } else {
     const r: Partial<Mutable<IRRoute>> = { id, match, precedence: primary.precedence, backends: routeBackends };
     if (primary.redirect) r.redirect = primary.redirect;
-    if (shadow?.plan.cluster) r.shadow = { cluster: clusterNeeds.register(shadow.plan.cluster), weight: shadow.plan.weight ?? 100 };
+    if (shadow?.plan.cluster) r.shadow = { cluster: register(clusterNeeds, shadow.plan.cluster, log), weight: shadow.plan.weight ?? 100 };
     if (primary.cors) r.cors = primary.cors;
     r.allowUpgrade = primary.allowUpgrade;
     r.grpc = primary.grpc;
@@ -793,13 +893,16 @@ function nameClusters(needs: Map<string, ClusterNeeds>): Map<string, string> {
 
 /**
  * Replaces cluster keys by final names in the routes built above. The objects were created by this
- * compile run and are not yet shared, so they are updated in place rather than copied.
+ * compile run and are not yet shared, so they are updated in place rather than copied; routes kept
+ * from an earlier compile (`kept`) are left alone.
  */
-function renameClusters(ls: IRListener[], names: Map<string, string>): IRListener[] {
+function renameClusters(ls: IRListener[], names: Map<string, string>, kept: ReadonlySet<readonly IRRoute[]>): IRListener[] {
   const n = (k: string): string => names.get(k) ?? k;
   for (const l of ls) {
     for (const v of l.virtualHosts) {
       const routes = v.routes;
+      // Routes kept from an earlier compile carry their final names already, and are shared with its IR.
+      if (kept.has(routes)) continue;
       for (let i = 0; i < routes.length; i++) {
         const r = routes[i]!;
         for (let j = 0; j < r.backends.length; j++) (r.backends[j] as { cluster: string }).cluster = n(r.backends[j]!.cluster);

@@ -53,6 +53,12 @@ export interface MappingPlan {
    * form a canary group or conflict. A vhost that adds an :authority match builds its own.
    */
   readonly matchKey: string;
+  /**
+   * The group key in a vhost that adds no :authority match of its own: matchKey plus the Mapping's
+   * hostname (Emissary's group id includes it). Built once per plan, so a memoised plan's key keeps
+   * its hash from one compile to the next.
+   */
+  readonly hostGroupKey: string;
   /** Explicit weight, if given. */
   readonly weight?: number;
   readonly shadow: boolean;
@@ -285,6 +291,7 @@ export function compileMapping(r: Resource, key: string, global: IRGlobal, ctx: 
     backend = b;
   }
   if (ctx.problems.length !== problemsBefore) return undefined;
+  const mk = matchKey(prefix, path, regex, caseSensitive, method, methodRegex, headerList, queryList, precedence);
   // Every member is present, undefined when unset: all plans share one shape, so the passes that
   // read thousands of them stay monomorphic.
   return {
@@ -302,7 +309,8 @@ export function compileMapping(r: Resource, key: string, global: IRGlobal, ctx: 
     headers: headerList,
     query: queryList,
     precedence,
-    matchKey: matchKey(prefix, path, regex, caseSensitive, method, methodRegex, headerList, queryList, precedence),
+    matchKey: mk,
+    hostGroupKey: hostname !== undefined ? mk + hostname : mk,
     weight,
     shadow: s.shadow === true,
     backend,

@@ -1,5 +1,7 @@
 // Inputs to compile() beyond the resources themselves.
 
+import type { CompileMemo } from './compile-memo.js';
+
 /** What a team source may configure; granted by the central repository. */
 export interface Claim {
   /** Kinds the source may define (e.g. ["Mapping","TCPMapping"]). */
@@ -31,6 +33,11 @@ export interface CompileOptions {
    * that Hosts, TLSContexts and Mappings name but that are kept out of git. See secret-files.ts.
    */
   readonly secretFiles?: SecretFiles;
+  /**
+   * Work kept from earlier compiles of mostly the same resources (a serving process re-applying a
+   * change). The output is byte-identical with and without it.
+   */
+  readonly memo?: CompileMemo;
 }
 
 /** The files of the secrets directory, laid out as mounted Kubernetes Secrets (DIR/NAME/KEY). */

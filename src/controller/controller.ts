@@ -23,13 +23,16 @@ import { FetchError, type SnapshotLimits } from '../sources/git-source.js';
 import { AuditHistory, type HistoryEntry, type HistoryProblem } from './history.js';
 import type { DecisionEvent } from './notifications.js';
 import { LastKnownGoodStore, LkgCorruptError, type LkgSource } from './last-known-good.js';
-import { problemKey, reconcile, SECRETS_SOURCE, type CompileInputs, type Decision, type ReconcileOutput, type RevisionFacts, type ServedSource, type Snapshot } from './reconcile.js';
+import { problemKey, reconcile, remedyFor, SECRETS_SOURCE, type CompileInputs, type Decision, type ReconcileOutput, type RevisionFacts, type ServedSource, type Snapshot } from './reconcile.js';
 import { SYSTEM_CLOCK, FetchSchedule, type Clock } from './scheduler.js';
 import { ParseCache } from '../load/parse-cache.js';
+import { CompileMemo } from '../compile/compile-memo.js';
 import { createDriver, plainFolderOf, type DriverOptions, type SourceDriver } from './source-drivers.js';
 import { sameLocation, type DeclaredSource, type SourceKindName } from './source-kind.js';
 import type { SourceMetrics } from './source-metrics.js';
 import type { KubernetesCluster } from '../kubernetes/cluster.js';
+import { CanaryRelease, ReleaseMetrics, type CanarySink } from './canary-release.js';
+import type { CanaryRecord } from './history.js';
 
 export const DEFAULT_INTERVAL_MS = 30_000;
 
@@ -42,6 +45,8 @@ export interface ConfigSink {
   ): Promise<{ ok: true; generation: number } | { ok: false; error: { code: string; message: string } }>;
   /** Told about refused candidates, for its own reporting (optional). */
   reject?(meta: { source: string; revision?: string }, problems: readonly Problem[]): void;
+  /** Runs canaries (a ReleasePolicy releases through it); without it every change goes live at once. */
+  readonly canary?: CanarySink;
 }
 
 export interface ControllerLog {
@@ -100,6 +105,10 @@ export interface ControllerOptions {
   readonly kubernetes?: () => KubernetesCluster | undefined;
   /** Told after every pass that served something: what is served and what was decided (status write-back). */
   readonly onPass?: (view: PassView) => void;
+  /** Told when a canary here rolls a revision back (the fleet rolls it back on every replica). */
+  readonly onCanaryRollback?: (source: string, revision: string, detail: string) => void;
+  /** Told when a canary starts, moves or ends (the fleet's heartbeat). */
+  readonly onCanaryChange?: () => void;
 }
 
 /** What one pass leaves: the served set, its compiled configuration, and the pass's decisions. */
@@ -164,6 +173,8 @@ export interface SourceStatus {
   readonly message: string;
   /** The git action that clears a refusal. */
   readonly remedy?: string;
+  /** The revision in a running canary, and the share of requests it serves. */
+  readonly canary?: { readonly revision: string; readonly share: number; readonly step: number; readonly steps: number };
   readonly desiredRevision?: string;
   readonly appliedRevision?: string;
   readonly appliedAt?: string;
@@ -223,6 +234,7 @@ export class Controller {
   private readonly appliedAt = new Map<string, string>();
   private readonly factsCache = new Map<string, RevisionFacts>();
   private readonly parseCache = new ParseCache();
+  private readonly compileMemo = new CompileMemo();
   private readonly lkg: LastKnownGoodStore | undefined;
   readonly history: AuditHistory;
   readonly metrics: SourceMetrics | undefined;
@@ -240,6 +252,10 @@ export class Controller {
   private readonly idleWaiters: (() => void)[] = [];
   /** Counters for tests and the bench: passes run, fetches made, reconciles computed. */
   readonly stats = { passes: 0, fetches: 0, reconciles: 0 };
+  /** Canaries of new revisions that a ReleasePolicy governs (when the sink can run them). */
+  readonly release: CanaryRelease | undefined;
+  /** Every source is polled at least this often (the fleet bus is down). */
+  private pollCapMs: number | undefined;
 
   constructor(private readonly opts: ControllerOptions) {
     const names = new Set<string>();
@@ -271,6 +287,23 @@ export class Controller {
       ...(opts.kubernetes ? { kubernetes: opts.kubernetes } : {}),
     };
     for (const r of opts.roots) this.ensureRuntime(r);
+    this.release = opts.sink.canary
+      ? new CanaryRelease({
+          sink: opts.sink.canary,
+          clock: this.clock,
+          history: this.history,
+          log: this.log,
+          ...(opts.metrics ? { metrics: new ReleaseMetrics(opts.metrics.registry) } : {}),
+          ...(opts.onCanaryRollback ? { onRollback: opts.onCanaryRollback } : {}),
+          ...(opts.onCanaryChange ? { onChange: opts.onCanaryChange } : {}),
+          host: {
+            promoted: (out, generation, canary) => this.canaryPromoted(out, generation, canary),
+            promoteFailed: (out, error) => this.applyFailed(out, error, this.now()),
+            refused: (source, revision, decision, message, canary) => this.refusedByCanary(source, revision, decision, message, canary),
+            kick: () => this.kick(),
+          },
+        })
+      : undefined;
   }
 
   private now(): string {
@@ -297,7 +330,25 @@ export class Controller {
 
   private intervalOf(decl: DeclaredSource): number {
     // A folder is read when it changes (file events, a slow poll, SIGHUP), not on a timer.
-    return decl.kind === 'directory' ? Infinity : decl.intervalMs;
+    if (decl.kind === 'directory') return Infinity;
+    return this.pollCapMs !== undefined ? Math.min(decl.intervalMs, this.pollCapMs) : decl.intervalMs;
+  }
+
+  /**
+   * Polls every source at least every `ms` (undefined: each at its own interval). The fleet sets it
+   * while its bus is down: a webhook then reaches one replica only, and the others must find the
+   * change by polling.
+   */
+  setPollCap(ms: number | undefined): void {
+    if (ms === this.pollCapMs) return;
+    this.pollCapMs = ms;
+    for (const [name, rt] of this.runtimes) this.schedule.ensure(name, this.intervalOf(rt.decl));
+    this.arm();
+  }
+
+  /** The poll cap in force, if any. */
+  get pollCap(): number | undefined {
+    return this.pollCapMs;
   }
 
   private isRoot(name: string): boolean {
@@ -443,6 +494,7 @@ export class Controller {
     this.stopped = true;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
+    this.release?.stop();
     // Fetches in flight are killed, not awaited: a blackholed remote would hold shutdown for its timeout.
     this.aborter.abort();
     await this.running;
@@ -564,7 +616,10 @@ export class Controller {
     for (const [name, rt] of this.runtimes) {
       if (rt.desired === undefined) continue;
       const served = this.served.get(name);
-      if (served && served.snapshot.revision === rt.desired) {
+      // A revision a canary refused, or any source but those of a running canary: the served one stands.
+      const held = this.release?.holds(name, rt.desired) === true;
+      if (held && !served) continue;
+      if (served && (served.snapshot.revision === rt.desired || held)) {
         snapshots.set(name, served.snapshot);
         continue;
       }
@@ -575,7 +630,8 @@ export class Controller {
       }
     }
     this.stats.reconciles++;
-    const inputs = this.opts.compileInputs?.();
+    // New secrets-directory material waits for a running canary to end, like every other change.
+    const inputs = this.release?.active ? undefined : this.opts.compileInputs?.();
     return reconcile({
       roots: this.opts.roots,
       served: this.served,
@@ -583,6 +639,7 @@ export class Controller {
       facts: this.factsCache,
       memo: this.memo,
       parseCache: this.parseCache,
+      compileMemo: this.compileMemo,
       ...(this.previous ? { previous: this.previous } : {}),
       ...(inputs ? { inputs } : {}),
       options: this.options(),
@@ -609,7 +666,6 @@ export class Controller {
 
   private async commit(out: ReconcileOutput): Promise<void> {
     const liveAt = this.now();
-    const accepted = out.decisions.filter((d) => d.verdict === 'accepted');
     let generation: number | undefined;
     // Nothing accepted yet: there is no configuration to serve (start reports why), not an empty one.
     if (out.served.size === 0) {
@@ -617,25 +673,73 @@ export class Controller {
       this.memo = out.memo;
       return;
     }
+    // A ReleasePolicy may take the change into a canary (or a running canary keeps it): the served set
+    // stays until the canary ends; this pass's refusals are recorded now.
+    let released: string | undefined;
+    if (this.release && out.key !== this.failedKey && (out.compiled.hash !== this.appliedHash || this.release.active)) {
+      const offered = await this.release.offer(out, this.previous?.compiled);
+      if (offered.taken) {
+        for (const d of out.decisions) if (d.verdict !== 'accepted') this.record(d, liveAt, undefined);
+        this.memo = out.memo;
+        return;
+      }
+      released = offered.why;
+    }
     if (out.compiled.hash !== this.appliedHash) {
       if (out.key === this.failedKey) return;
       const res = await this.opts.sink.apply(out.compiled.ir, out.compiled.secrets, { source: 'sources', revision: summary(out.served), hash: out.compiled.hash });
       if (!res.ok) {
-        this.failedKey = out.key;
-        for (const d of accepted) {
-          const rt = this.runtimes.get(d.source);
-          const s: AttemptSummary = { revision: d.revision, at: liveAt, result: 'ApplyFailed', reason: res.error.code, message: res.error.message };
-          if (rt) rt.lastAttempt = s;
-          this.metrics?.applyFailures.inc({ source: d.source, reason: res.error.code });
-          this.history.append({ source: d.source, revision: d.revision, previousRevision: d.previous, result: 'ApplyFailed', reason: res.error.code, detail: res.error.message, fetchedAt: rt?.fetchedAt, ...commitFields(d.commit) });
-          this.tell('apply-failed', d, liveAt, { reason: res.error.code, message: res.error.message, ...(d.previous !== undefined ? { serving: d.previous } : {}) });
-        }
-        this.log.error({ error: res.error }, 'the configuration was not applied; every source stays on its last-known-good revision');
+        this.applyFailed(out, res.error, liveAt);
         return;
       }
       generation = res.generation;
       this.appliedHash = out.compiled.hash;
     }
+    this.adopt(out, out.decisions, liveAt, generation, undefined, released);
+  }
+
+  /** The served set could not be applied: every source stays on its last-known-good revision. */
+  private applyFailed(out: ReconcileOutput, error: { code: string; message: string }, liveAt: string): void {
+    this.failedKey = out.key;
+    for (const d of out.decisions.filter((x) => x.verdict === 'accepted')) {
+      const rt = this.runtimes.get(d.source);
+      const s: AttemptSummary = { revision: d.revision, at: liveAt, result: 'ApplyFailed', reason: error.code, message: error.message };
+      if (rt) rt.lastAttempt = s;
+      this.metrics?.applyFailures.inc({ source: d.source, reason: error.code });
+      this.history.append({ source: d.source, revision: d.revision, previousRevision: d.previous, result: 'ApplyFailed', reason: error.code, detail: error.message, fetchedAt: rt?.fetchedAt, ...commitFields(d.commit) });
+      this.tell('apply-failed', d, liveAt, { reason: error.code, message: error.message, ...(d.previous !== undefined ? { serving: d.previous } : {}) });
+    }
+    this.log.error({ error }, 'the configuration was not applied; every source stays on its last-known-good revision');
+  }
+
+  /** A canary promoted its candidate: it is served now, recorded with the figures that decided it. */
+  private canaryPromoted(out: ReconcileOutput, generation: number, canary: CanaryRecord): void {
+    this.appliedHash = out.compiled.hash;
+    // Refusals in the pass that started the canary were recorded then.
+    this.adopt(out, out.decisions.filter((d) => d.verdict === 'accepted'), this.now(), generation, canary);
+  }
+
+  /** A canary refused `source@revision`: reported like any refusal, and held until a new commit arrives. */
+  private refusedByCanary(source: string, revision: string, decision: Decision | undefined, message: string, canary: CanaryRecord): void {
+    const rt = this.runtimes.get(source);
+    const decl = rt?.decl ?? this.served.get(source)?.decl;
+    const remedy = decl ? remedyFor('CanaryFailed', decl) : 'fix the change and push a new commit (or revert it); the refused revision is not tried again';
+    const previous = this.served.get(source)?.snapshot.revision;
+    const d: Decision = { source, revision, ...(previous ? { previous } : {}), verdict: 'refused', reason: 'CanaryFailed', message, remedy, problems: [], ...(decision?.commit ? { commit: decision.commit } : {}) };
+    const at = this.now();
+    if (rt) {
+      rt.verdict = d;
+      rt.lastAttempt = { revision, at, result: 'RolledBack', reason: 'CanaryFailed', message, remedy };
+    }
+    this.metrics?.applyFailures.inc({ source, reason: 'CanaryFailed' });
+    this.history.append({ source, revision, previousRevision: previous, ...commitFields(decision?.commit), result: 'RolledBack', reason: 'CanaryFailed', detail: message, remedy, canary, fetchedAt: rt?.fetchedAt });
+    // The team hears of it as of any refusal: a failed commit status and a message.
+    this.tell('refused', d, at, { reason: 'CanaryFailed', message, remedy, ...(previous !== undefined ? { serving: previous } : {}) });
+    this.log.error({ source, revision, serving: previous ?? null, remedy }, `${source}: ${short(revision)} ${message}`);
+  }
+
+  /** Makes a configuration that is live the served set: history, status, last-known-good. */
+  private adopt(out: ReconcileOutput, decisions: readonly Decision[], liveAt: string, generation: number | undefined, canary?: CanaryRecord, released?: string): void {
     this.failedKey = undefined;
     const before = this.served;
     this.served = out.served;
@@ -658,13 +762,13 @@ export class Controller {
       this.runtimes.delete(name);
       this.schedule.remove(name);
     }
-    for (const d of out.decisions) this.record(d, liveAt, generation);
+    for (const d of decisions) this.record(d, liveAt, generation, canary, released);
     for (const decl of out.declared.values()) this.ensureRuntime(decl);
     this.opts.onPass?.({ served: out.served, compiled: out.compiled, decisions: out.decisions });
     if ([...out.served].some(([n, s]) => before.get(n)?.snapshot.revision !== s.snapshot.revision) || before.size !== out.served.size) this.persist();
   }
 
-  private record(d: Decision, liveAt: string, generation: number | undefined): void {
+  private record(d: Decision, liveAt: string, generation: number | undefined, canary?: CanaryRecord, released?: string): void {
     if (d.source === SECRETS_SOURCE) {
       this.recordInputs(d, liveAt, generation);
       return;
@@ -700,6 +804,8 @@ export class Controller {
         fetchedAt: rt?.fetchedAt,
         liveAt,
         ...(generation !== undefined ? { generation } : {}),
+        ...(canary ? { canary } : {}),
+        ...(released !== undefined ? { detail: released } : {}),
       });
       this.log.info({ source: d.source, revision: d.revision, generation, routes: routes.counts }, 'source revision is live');
       this.tell('applied', d, liveAt, { recovered, routes: routes.counts, ...(generation !== undefined ? { generation } : {}) });
@@ -903,13 +1009,25 @@ export class Controller {
       const served = this.served.get(name);
       const applied = served?.snapshot.revision;
       const d = rt.decl;
-      const refused = rt.verdict && rt.verdict.verdict === 'refused' && rt.verdict.revision === rt.desired ? rt.verdict : undefined;
+      // A canary's refusal outlives a restart (the history holds it); the verdict object does not.
+      const canaryWhy = rt.verdict?.revision !== rt.desired ? this.release?.refusal(name, rt.desired) : undefined;
+      const refused =
+        rt.verdict && rt.verdict.verdict === 'refused' && rt.verdict.revision === rt.desired
+          ? rt.verdict
+          : canaryWhy !== undefined
+            ? ({ source: name, revision: rt.desired!, verdict: 'refused', reason: 'CanaryFailed', message: canaryWhy, remedy: remedyFor('CanaryFailed', d), problems: [] } satisfies Decision)
+            : undefined;
       const notServed = this.notServed.get(name) ?? [];
+      const inCanary = this.release?.inCanary(name);
+      const canary = this.release?.report();
       let state: SourceStatus['state'];
       let message: string;
       if (refused) {
         state = 'Refused';
-        message = `serving ${short(applied)} because ${short(refused.revision)} failed: ${refused.message ?? refused.reason ?? 'refused'}`;
+        message = `serving ${short(applied)} because ${short(refused.revision)} ${refused.reason === 'CanaryFailed' ? 'failed its canary' : 'failed'}: ${refused.message ?? refused.reason ?? 'refused'}`;
+      } else if (inCanary !== undefined && canary) {
+        state = 'Pending';
+        message = `serving ${short(applied)} to ${100 - canary.share} % of requests; ${short(inCanary)} in a canary on ${canary.share} % (step ${canary.step} of ${canary.steps})`;
       } else if (rt.fetchError) {
         state = 'FetchFailed';
         message = `${applied ? `serving ${short(applied)}; ` : ''}fetch failing since ${rt.staleSince}: ${rt.fetchError.reason}: ${rt.fetchError.message}`;
@@ -918,7 +1036,8 @@ export class Controller {
         message = notServed.length > 0 ? `serving ${short(applied)}; ${notServed.length} problem(s) keep some of its resources out: ${formatOrigin(notServed[0]!.origin)}: ${notServed[0]!.message}` : `serving ${short(applied)}`;
       } else {
         state = 'Pending';
-        message = applied ? `serving ${short(applied)}; ${short(rt.desired)} pending${rt.verdict?.message ? `: ${rt.verdict.message}` : ''}` : 'waiting for a first valid revision';
+        const waiting = canary && rt.desired !== applied ? `: waits for the canary of ${Object.entries(canary.revisions).map(([n, r]) => `${n}@${short(r)}`).join(', ')} to end` : '';
+        message = applied ? `serving ${short(applied)}; ${short(rt.desired)} pending${waiting || (rt.verdict?.message ? `: ${rt.verdict.message}` : '')}` : `waiting for a first valid revision${waiting}`;
       }
       const due = this.schedule.dueAt(name);
       out.push({
@@ -936,6 +1055,7 @@ export class Controller {
         state,
         message,
         ...(refused?.remedy ? { remedy: refused.remedy } : {}),
+        ...(inCanary !== undefined && canary ? { canary: { revision: inCanary, share: canary.share, step: canary.step, steps: canary.steps } } : {}),
         ...(rt.desired ? { desiredRevision: rt.desired } : {}),
         ...(applied ? { appliedRevision: applied, appliedAt: this.appliedAt.get(name) } : {}),
         ...(rt.lastAttempt ? { lastAttempt: rt.lastAttempt } : {}),

@@ -4,11 +4,32 @@
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, writeSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SignatureCheck } from '../sources/commit-signatures.js';
+import type { StepRecord } from '../release/canary-machine.js';
 
 export const HISTORY_FILE = 'history.jsonl';
 export const HISTORY_DEFAULT_MAX_BYTES = 4 * 1024 * 1024;
 
-export type AttemptResult = 'Applied' | 'Rejected' | 'FetchFailed' | 'ApplyFailed' | 'Restored' | 'Removed';
+export type AttemptResult = 'Applied' | 'Rejected' | 'FetchFailed' | 'ApplyFailed' | 'Restored' | 'Removed' | 'CanaryStarted' | 'RolledBack' | 'Superseded';
+
+/** A canary as the history keeps it: the policy, each step's figures, and what decided the outcome. */
+export interface CanaryRecord {
+  /** ReleasePolicy namespace/name. */
+  readonly policy: string;
+  /** Percent of requests per step, then 100. */
+  readonly steps: readonly number[];
+  readonly windowSeconds: number;
+  readonly startedAt: string;
+  readonly endedAt?: string;
+  readonly outcome?: 'promoted' | 'rolled-back' | 'superseded';
+  /** passed, error-rate, latency, insufficient-traffic, fleet (another replica rolled it back), superseded. */
+  readonly reason?: string;
+  /** The revisions the canary carried, by source. */
+  readonly revisions: Readonly<Record<string, string>>;
+  /** Each step: the current and the new revision's requests, errors, error rate and p95 latency. */
+  readonly figures?: readonly StepRecord[];
+  /** The replica whose canary decided it, when it was another one. */
+  readonly decidedBy?: string;
+}
 
 export interface HistoryProblem {
   readonly code: string;
@@ -54,6 +75,8 @@ export interface HistoryEntry {
   readonly liveAt?: string;
   /** Generation of the gateway configuration that made it live. */
   readonly generation?: number;
+  /** The canary that released or refused this revision. */
+  readonly canary?: CanaryRecord;
 }
 
 /** Entries kept by a history without a state folder (serve --config without --state). */

@@ -15,6 +15,7 @@ import type { Collection, KubernetesCluster, ObjectRecord } from '../kubernetes/
 import { objectYaml } from '../kubernetes/object-yaml.js';
 import type { RevisionFacts, Snapshot } from './reconcile.js';
 import type { DriverOptions, SourceDriver } from './source-drivers.js';
+import { newestStateSnapshot } from './newest-state.js';
 import type { DeclaredSource } from './source-kind.js';
 
 type Obj = Record<string, unknown>;
@@ -154,13 +155,8 @@ export class KubernetesDriver implements SourceDriver {
   }
 
   async snapshot(revision: string): Promise<Snapshot> {
-    const hit = this.snapshots.get(revision);
-    if (hit) return hit;
     // Like a folder, only the newest state of a cluster can be read.
-    const now = await this.fetch(new AbortController().signal);
-    const s = this.snapshots.get(now)!;
-    if (now !== revision) throw new FetchError('RefNotFound', `the objects of ${this.decl.spec.url} changed while they were being read`);
-    return s;
+    return newestStateSnapshot(this.snapshots, revision, () => this.fetch(new AbortController().signal), `the objects of ${this.decl.spec.url} changed while they were being read`);
   }
 
   async cachedRevision(): Promise<string | undefined> {

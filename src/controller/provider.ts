@@ -18,6 +18,11 @@ import { KubernetesCluster } from '../kubernetes/cluster.js';
 import { defaultKubeconfigPath, inClusterConnection, KubeClient, kubeconfigConnection, type KubeConnection } from '../kubernetes/kube-client.js';
 import { LeaseElector } from '../kubernetes/lease.js';
 import { StatusWriter } from '../kubernetes/status-writer.js';
+import { FleetMember, reportTtlMs } from '../fleet/fleet-member.js';
+import { FleetMetrics } from '../fleet/fleet-metrics.js';
+import { RedisFleetBus } from '../fleet/redis-fleet-bus.js';
+import { FLEET_HOOK_PATH, PeerFleetBus } from '../fleet/peer-fleet-bus.js';
+import { fleetDocument, fleetHandler } from '../fleet/fleet-api.js';
 
 function defaultConnection(context: string | undefined): KubeConnection | undefined {
   const file = defaultKubeconfigPath();
@@ -45,8 +50,23 @@ export interface SourcesOptions {
   readonly secretsDir?: string;
   /** How Kubernetes sources reach their cluster and how resource statuses are written. */
   readonly kubernetes?: KubernetesServeOptions;
+  /** How this replica reaches the rest of its fleet (docs/fleet.md). */
+  readonly fleet?: FleetServeOptions;
   /** Commit statuses and webhook messages about each decision (--commit-status, --notify-webhook). */
   readonly notify?: Pick<NotifierOptions, 'commitStatus' | 'webhooks'>;
+}
+
+export interface FleetServeOptions {
+  /** Redis for fleet events and heartbeats; without it, the peers the central repository declares. */
+  readonly redisUrl?: string;
+  /** Replicas with the same name on one Redis are one fleet. */
+  readonly name: string;
+  /** This replica's name in the fleet. */
+  readonly identity: string;
+  readonly heartbeatMs: number;
+  readonly disagreementBoundMs: number;
+  /** Every source's poll interval while the fleet bus is down. */
+  readonly fallbackPollMs: number;
 }
 
 export interface KubernetesServeOptions {
@@ -72,6 +92,7 @@ export class SourcesProvider implements ConfigProvider {
   private cluster: KubernetesCluster | undefined;
   private statusWriter: StatusWriter | undefined;
   private lease: LeaseElector | undefined;
+  private fleet: FleetMember | undefined;
   private readonly metrics: SourceMetrics;
   private notifier: Notifier | undefined;
 
@@ -124,6 +145,13 @@ export class SourcesProvider implements ConfigProvider {
       }
       return this.cluster;
     };
+    const fleetOpts = this.opts.fleet;
+    let peers: PeerFleetBus | undefined;
+    const bus = fleetOpts
+      ? fleetOpts.redisUrl !== undefined
+        ? new RedisFleetBus(fleetOpts.redisUrl, { fleet: fleetOpts.name, reportTtlMs: reportTtlMs(fleetOpts.heartbeatMs) })
+        : (peers = new PeerFleetBus({ secrets: this.opts.webhookSecrets, self: () => [this.admin.url() ?? ''], reachableWithinMs: 3 * fleetOpts.heartbeatMs + 1000 }))
+      : undefined;
     const notify = this.opts.notify;
     if (notify !== undefined && (notify.commitStatus !== undefined || (notify.webhooks?.length ?? 0) > 0)) {
       this.notifier = new Notifier({ ...notify, log: ctx.log, ...(this.registry ? { registry: this.registry } : {}) });
@@ -131,7 +159,13 @@ export class SourcesProvider implements ConfigProvider {
     const notifier = this.notifier;
     const controller = new Controller({
       kubernetes: cluster,
-      onPass: (view) => this.statusWriter?.publish(view),
+      onPass: (view) => {
+        this.statusWriter?.publish(view);
+        peers?.setPeers(view.compiled.ir.fleet?.peers ?? []);
+        this.fleet?.changed();
+      },
+      onCanaryRollback: (source, revision, detail) => this.fleet?.rolledBack(source, revision, detail),
+      onCanaryChange: () => this.fleet?.changed(),
       roots: this.opts.roots,
       ...(this.opts.stateDir !== undefined ? { stateDir: this.opts.stateDir } : {}),
       sink: ctx.state,
@@ -150,14 +184,50 @@ export class SourcesProvider implements ConfigProvider {
     this.controller = controller;
     // A rotation is a recompile of what is served: nothing is fetched, new handshakes get the new material.
     this.secrets?.watch(() => controller.recompile());
+    if (fleetOpts && bus) {
+      const state = ctx.state;
+      this.fleet = new FleetMember({
+        identity: fleetOpts.identity,
+        bus,
+        version: versionLine(),
+        heartbeatMs: fleetOpts.heartbeatMs,
+        disagreementBoundMs: fleetOpts.disagreementBoundMs,
+        fallbackPollMs: fleetOpts.fallbackPollMs,
+        serving: () => ({
+          ready: state.ready,
+          generation: state.served?.generation ?? 0,
+          irHash: state.served?.hash ?? null,
+          revisions: controller.appliedRevisions(),
+          verdicts: Object.fromEntries(controller.status().map((s) => [s.name, { state: s.state, ...(s.desiredRevision ? { desired: s.desiredRevision } : {}), ...(s.state === 'Refused' && s.lastAttempt?.reason ? { reason: s.lastAttempt.reason } : {}) }])),
+          ...(controller.release?.report() ? { canary: controller.release.report()! } : {}),
+        }),
+        adminUrl: () => this.admin.url(),
+        trigger: (source) => controller.trigger(source),
+        setPollCap: (ms) => controller.setPollCap(ms),
+        onRollback: (e) => void controller.release?.fleetRollback(e.source, e.revision, e.detail, e.from),
+        log: ctx.log,
+        ...(this.registry ? { metrics: new FleetMetrics(this.registry) } : {}),
+      });
+      const member = this.fleet;
+      this.admin.register('/api/v1/fleet', fleetHandler(member, fleetOpts.identity, peers ? () => peers!.peerStatus() : undefined));
+      if (peers) this.admin.register(FLEET_HOOK_PATH, peers.handle, { methods: ['POST'] });
+    }
+    const fleet = this.fleet;
     // Registered before the first fetch, so that status explains a slow or failing start.
-    this.admin.register('/api/v1/status', statusHandler(controller, () => this.admin.upstreams()));
+    this.admin.register(
+      '/api/v1/status',
+      statusHandler(controller, () => this.admin.upstreams(), () => ({ ...(fleet ? { fleet: fleet.status() } : {}), ...(controller.release ? { release: controller.release.view() } : {}) })),
+    );
     this.admin.register('/api/v1/history', historyHandler(controller.history));
-    registerDiagnostics(this.admin, controller);
+    registerDiagnostics(this.admin, controller, this.fleet && fleetOpts ? { fleet: () => fleetDocument(this.fleet!, fleetOpts.identity, peers ? () => peers!.peerStatus() : undefined), fleetStatus: () => this.fleet?.status() } : undefined);
     if (this.opts.webhookSecrets.length > 0) {
       const receiver = new WebhookReceiver({
         secrets: this.opts.webhookSecrets,
-        trigger: (source) => controller.trigger(source),
+        trigger: (source) => {
+          controller.trigger(source);
+          // One webhook reaches every replica: the others are asked to fetch too.
+          this.fleet?.webhookVerified(source);
+        },
         onEvent: (e) => {
           if (e.status >= 400) ctx.log.warn({ provider: e.provider, status: e.status, reason: e.reason }, 'webhook refused');
         },
@@ -166,6 +236,8 @@ export class SourcesProvider implements ConfigProvider {
     }
     await controller.start();
     ctx.log.info({ sources: controller.appliedRevisions() }, 'sources in sync');
+    // After the first pass: an event from the fleet must not start a pass beside start's.
+    this.fleet?.start();
   }
 
   trigger(): void {
@@ -179,6 +251,7 @@ export class SourcesProvider implements ConfigProvider {
   }
 
   async stop(): Promise<void> {
+    await this.fleet?.stop();
     this.secrets?.close();
     await this.controller?.stop();
     await this.statusWriter?.idle();

@@ -21,6 +21,7 @@ import { compile, type CompileResult } from '../compile/index.js';
 import { sha256 } from '../ir/canonical.js';
 import { LOAD_LIMITS, loadFiles, type LoadFile, type LoadOptions, type LoadResult } from '../load/index.js';
 import type { ParseCache } from '../load/parse-cache.js';
+import type { CompileMemo } from '../compile/compile-memo.js';
 import type { SignatureCheck } from '../sources/commit-signatures.js';
 import type { CommitInfo } from '../sources/git-source.js';
 import { declareSources, historyPolicyKey, sameLocation, type DeclaredSource } from './source-kind.js';
@@ -92,7 +93,8 @@ export type RefusalReason =
   | 'SignatureInvalid'
   | 'TooManyCommits'
   | 'VerificationError'
-  | 'GitError';
+  | 'GitError'
+  | 'CanaryFailed';
 
 export interface Decision {
   readonly source: string;
@@ -158,6 +160,8 @@ export interface ReconcileInput {
   readonly inputs?: CompileInputs;
   /** Files read before, by content: a one-file change re-reads that file only (results are the same). */
   readonly parseCache?: ParseCache;
+  /** Per-Mapping and per-vhost compile work kept from earlier passes (output is the same without it). */
+  readonly compileMemo?: CompileMemo;
   readonly options: ReconcileOptions;
 }
 
@@ -214,7 +218,7 @@ export function reconcile(input: ReconcileInput): ReconcileOutput {
   const setKey = (w: Working): string => workingKey(w, options);
   let baselineKey = setKey(working);
   let baseline: CompileResult | undefined = input.previous?.key === baselineKey ? input.previous.compiled : undefined;
-  const compiled = (): CompileResult => (baseline ??= compileSet(working, roots, options).result);
+  const compiled = (): CompileResult => (baseline ??= compileSet(working, roots, options, input.compileMemo).result);
 
   // The secrets directory first: the sources below are then judged with the material that is served.
   const inputs = input.inputs;
@@ -228,7 +232,7 @@ export function reconcile(input: ReconcileInput): ReconcileOutput {
     } else {
       const withInputs: ReconcileOptions = { ...options, compile: inputs.compile, compileKey: inputs.key };
       const before = compiled();
-      const after = compileSet(working, roots, withInputs).result;
+      const after = compileSet(working, roots, withInputs, input.compileMemo).result;
       const fresh = introducedErrors(before, after).filter((p) => !input.tolerated?.has(problemKey(p)));
       if (fresh.length === 0) {
         options = withInputs;
@@ -311,7 +315,7 @@ export function reconcile(input: ReconcileInput): ReconcileOutput {
     const movedRoot = decl.declaredBy === undefined;
     if (movedRoot) dropUndeclared(candidate, roots, options, []);
     const before = compiled();
-    const after = compileSet(candidate, roots, options).result;
+    const after = compileSet(candidate, roots, options, input.compileMemo).result;
     // Hostile or oversized files refuse the revision whatever else it holds (compiled all the same, for the report).
     const contentErrors = snap.problems.filter((p) => p.severity === 'error');
     if (contentErrors.length > 0) {
@@ -480,7 +484,7 @@ function dropUndeclared(working: Working, roots: readonly DeclaredSource[], opti
 }
 
 /** Compiles a set of sources: their resources, with each team held to its claim. */
-export function compileSet(working: ReadonlyMap<string, ServedSource>, roots: readonly DeclaredSource[], options: ReconcileOptions): { result: CompileResult } {
+export function compileSet(working: ReadonlyMap<string, ServedSource>, roots: readonly DeclaredSource[], options: ReconcileOptions, memo?: CompileMemo): { result: CompileResult } {
   const { teams, problems: declProblems } = declaredTeams(working as Working, roots, options);
   const resources: Resource[] = [];
   const problems: Problem[] = [...declProblems];
@@ -494,7 +498,7 @@ export function compileSet(working: ReadonlyMap<string, ServedSource>, roots: re
     if (t?.claim) claims[name] = t.claim;
     sourceRanks[name] = rank(s.decl);
   }
-  const result = compile(resources, { ...options.compile, ...(options.ambassadorId ? { ambassadorId: options.ambassadorId } : {}), claims, sourceRanks }, problems);
+  const result = compile(resources, { ...options.compile, ...(options.ambassadorId ? { ambassadorId: options.ambassadorId } : {}), claims, sourceRanks, ...(memo ? { memo } : {}) }, problems);
   return { result };
 }
 
@@ -561,5 +565,7 @@ export function remedyFor(reason: RefusalReason, decl: DeclaredSource, served?: 
     case 'VerificationError':
     case 'GitError':
       return 'nothing to change in git: it is tried again on the next fetch';
+    case 'CanaryFailed':
+      return `fix the change and push a new commit to ${where} (or revert it); the refused revision is not tried again, and the last-known-good serves meanwhile`;
   }
 }

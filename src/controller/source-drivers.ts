@@ -14,6 +14,7 @@ import { gatherFacts } from './signature-policy.js';
 import type { DeclaredSource } from './source-kind.js';
 import type { KubernetesCluster } from '../kubernetes/cluster.js';
 import { KubernetesDriver } from './kubernetes-driver.js';
+import { newestStateSnapshot } from './newest-state.js';
 
 export interface SourceDriver {
   readonly decl: DeclaredSource;
@@ -170,13 +171,8 @@ export class DirectoryDriver implements SourceDriver {
   }
 
   async snapshot(revision: string): Promise<Snapshot> {
-    const hit = this.snapshots.get(revision);
-    if (hit) return hit;
     // Only the newest state of a folder can be read; an older revision is gone once the files changed.
-    const now = await this.fetch();
-    const s = this.snapshots.get(now)!;
-    if (now !== revision) throw new FetchError('RefNotFound', `${this.dir} changed while it was being read`);
-    return s;
+    return newestStateSnapshot(this.snapshots, revision, () => this.fetch(), `${this.dir} changed while it was being read`);
   }
 
   async cachedRevision(): Promise<string | undefined> {

@@ -67,7 +67,7 @@ export function parseDuration(d: string | number): number {
 export const MIN_INTERVAL_MS = 1000;
 
 /** Kinds a team may never be granted: declaring sources is the central repository's alone. */
-const UNCLAIMABLE = new Set(['Source']);
+const UNCLAIMABLE = new Set(['Source', 'ReleasePolicy']);
 
 export interface DeclareContext {
   /** The declaring root source. */
@@ -149,7 +149,7 @@ type BadField = (field: string, message: string) => { problem: Problem };
 
 function checkClaims(s: SourceSpec, bad: BadField): { problem: Problem } | undefined {
   const unclaimable = s.claims.kinds.filter((k) => UNCLAIMABLE.has(k));
-  if (unclaimable.length > 0) return bad('spec.claims.kinds', `spec.claims.kinds may not include ${unclaimable.join(', ')}: only the central repository declares sources`);
+  if (unclaimable.length > 0) return bad('spec.claims.kinds', `spec.claims.kinds may not include ${unclaimable.join(', ')}: only the central repository declares sources and release policies`);
   return undefined;
 }
 

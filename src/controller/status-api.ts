@@ -17,7 +17,7 @@ function sendJSON(res: ServerResponse, status: number, body: unknown): void {
  * failed). /readyz stays about the gateway itself: a failing upstream must not take it out of a
  * load balancer, since its other routes still work.
  */
-export function statusHandler(controller: Controller, upstreams?: () => Promise<ClusterHealth[]>): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+export function statusHandler(controller: Controller, upstreams?: () => Promise<ClusterHealth[]>, extra?: () => Record<string, unknown>): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   return async (_req, res) => {
     const clusters = upstreams ? await upstreams() : [];
     const sources = controller.status();
@@ -30,6 +30,8 @@ export function statusHandler(controller: Controller, upstreams?: () => Promise<
       served: controller.appliedRevisions(),
       ...(secrets ? { secrets } : {}),
       upstreams: up,
+      // The fleet bus (or polling alone) and the canary: docs/fleet.md.
+      ...(extra ? extra() : {}),
     });
   };
 }

@@ -2,7 +2,6 @@
 // replies into trailers-only gRPC responses (grpc-status) that gRPC clients understand.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ServerHttp2Stream } from 'node:http2';
 
 /** gRPC status codes the gateway produces (https://grpc.github.io/grpc/core/md_doc_statuscodes.html). */
 export const GRPC_STATUS = {
@@ -54,12 +53,8 @@ export function sendGrpcLocalReply(res: ServerResponse, httpStatus: number, mess
     'grpc-message': encodeURIComponent(message),
     'x-request-id': requestId,
   };
-  // Over HTTP/2, trailers-only means one HEADERS frame with END_STREAM (the compat API would add a DATA frame).
-  const stream = (res as unknown as { stream?: ServerHttp2Stream }).stream;
-  if (stream !== undefined && !stream.headersSent && !stream.destroyed) {
-    stream.respond({ ':status': 200, ...headers }, { endStream: true });
-    return;
-  }
+  // Over HTTP/2, a head ended with no body and no trailers is one HEADERS frame with END_STREAM (h2-front.ts):
+  // trailers-only, as gRPC clients expect.
   res.writeHead(200, headers);
   res.end();
 }

@@ -9,6 +9,7 @@
 
 import { compactVerify, decodeProtectedHeader, errors as joseErrors, type JWTVerifyGetKey } from 'jose';
 import type { KeySetResult } from './jwks-cache.js';
+import type { IRJWTFilter } from '../ir/types.js';
 
 /**
  * The algorithms Portico verifies: RSA (as Edge Stack documents), RSA-PSS and ECDSA. HMAC (HS*)
@@ -18,20 +19,12 @@ export const SIGNING_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 
 /** What a filter that lists no validAlgorithms accepts: every one of them (never `none`). */
 export const DEFAULT_ALGORITHMS: readonly string[] = SIGNING_ALGORITHMS;
 
-export interface JWTRules {
-  /** Accepted `alg` values; "none" only when the filter lists it. */
-  readonly algorithms: readonly string[];
-  readonly audience?: string;
-  readonly requireAudience: boolean;
-  readonly issuer?: string;
-  readonly requireIssuer: boolean;
-  readonly requireExpiresAt: boolean;
-  readonly leewayForExpiresAtMs: number;
-  readonly requireNotBefore: boolean;
-  readonly leewayForNotBeforeMs: number;
-  readonly requireIssuedAt: boolean;
-  readonly leewayForIssuedAtMs: number;
-}
+/** The filter's rules a token is checked against ("none" is among the algorithms only when the filter lists it). */
+export type JWTRules = Pick<
+  IRJWTFilter,
+  | 'algorithms' | 'audience' | 'requireAudience' | 'issuer' | 'requireIssuer' | 'requireExpiresAt' | 'leewayForExpiresAtMs'
+  | 'requireNotBefore' | 'leewayForNotBeforeMs' | 'requireIssuedAt' | 'leewayForIssuedAtMs'
+>;
 
 export type JWTFailureKind =
   | 'missing' | 'malformed' | 'algorithm' | 'signature' | 'unknown_key' | 'keys_unavailable'

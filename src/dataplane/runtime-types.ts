@@ -69,7 +69,7 @@ export interface Runtime {
   readonly generation: number;
   readonly hash: string;
   readonly ir: IR;
-  /** Serve one HTTP request (H1 or H2 compat API). */
+  /** Serve one HTTP request (the HTTP/1.1 front or the HTTP/2 stream front). */
   handle(req: IncomingMessage, res: ServerResponse, conn: ConnectionInfo): void;
   /** Serve an HTTP/1.1 Upgrade request (WebSocket). */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, conn: ConnectionInfo): void;

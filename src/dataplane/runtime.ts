@@ -149,7 +149,7 @@ class RequestPathRuntime implements Runtime {
     // HTTP/2 frames the body itself (no content-length needed): a stream not ended with its headers has one.
     if (req.httpVersionMajor === 2 && (req as unknown as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders === false) scan.hasBody = true;
     ctx.requestId = g.preserveExternalRequestId && scan.requestId !== undefined && REQUEST_ID_RE.test(scan.requestId) ? scan.requestId : newRequestId();
-    // A real HTTP/2 stream (compat API), not an HTTP/1 request line claiming 2.0.
+    // A real HTTP/2 stream (h2-front.ts), not an HTTP/1 request line claiming 2.0.
     const h2 = req.httpVersionMajor === 2 && (req as unknown as { stream?: unknown }).stream !== undefined;
     if (!h2 && (req.httpVersionMajor !== 1 || req.httpVersionMinor > 1)) {
       localReply(ctx, env, req.httpVersionMajor > 1 ? 505 : 400, req.httpVersionMajor > 1 ? 'version_not_supported' : 'bad_request', true);

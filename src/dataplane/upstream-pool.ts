@@ -85,7 +85,10 @@ export class UpstreamCluster {
     }
     this.pool = new UpstreamConnectionPool({
       maxConnections: Math.max(1, ir.circuitBreakers.maxConnections),
-      maxIdle: 256,
+      // As Envoy's pools: a connection stays open until its idle timeout, bounded only by
+      // max_connections. A lower idle cap closed and reopened connections all the time whenever
+      // more requests were in flight than the cap (500 HTTP/2 streams: a connect per request).
+      maxIdle: Math.max(1, ir.circuitBreakers.maxConnections),
       idleMs: idle,
       tlsOptions: this.tlsOptions,
     });

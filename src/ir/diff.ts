@@ -113,6 +113,84 @@ function walk(a: unknown, b: unknown, path: string, out: FieldChange[]): void {
 const vhostOwn = (key: string, value: unknown): unknown => (key === 'origin' || key === 'routes' ? undefined : value);
 const listenerOwn = (key: string, value: unknown): unknown => (key === 'origin' || key === 'virtualHosts' || key === 'tcpRoutes' ? undefined : value);
 
+/**
+ * Equal once provenance is left out, as diffValues(stripProvenance(a), stripProvenance(b)) finding
+ * nothing; members that are undefined count as absent. Shared objects (a compile that reused them)
+ * are equal at once.
+ */
+function sameWithoutProvenance(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameWithoutProvenance(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  let n = 0;
+  for (const k in x) {
+    if (k === 'origin' || x[k] === undefined) continue;
+    if (!sameWithoutProvenance(x[k], y[k])) return false;
+    n++;
+  }
+  for (const k in y) if (k !== 'origin' && y[k] !== undefined) n--;
+  return n === 0;
+}
+
+function byKey(x: string, y: string): number {
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/**
+ * Routes keyed "listener/hostname/id", compared vhost by vhost: a vhost whose routes array is the
+ * same object on both sides (a compile that reused it) is skipped whole, so a one-Mapping change
+ * among 10,000 looks at one vhost's routes.
+ */
+function diffRoutes(before: IR | undefined, after: IR | undefined): EntityDiff {
+  const vhostsOf = (ir: IR | undefined): Map<string, { listener: string; vhost: IRVirtualHost }[]> => {
+    const m = new Map<string, { listener: string; vhost: IRVirtualHost }[]>();
+    for (const l of ir?.listeners ?? []) {
+      for (const v of l.virtualHosts) {
+        const k = `${l.name}/${v.hostname}`;
+        const list = m.get(k);
+        if (list) list.push({ listener: l.name, vhost: v });
+        else m.set(k, [{ listener: l.name, vhost: v }]);
+      }
+    }
+    return m;
+  };
+  const a = vhostsOf(before);
+  const b = vhostsOf(after);
+  const added: string[] = [];
+  const removed: string[] = [];
+  const changed: ChangedEntity[] = [];
+  // The first route of a key wins, as when all routes were indexed at once.
+  const routesOf = (list: readonly { listener: string; vhost: IRVirtualHost }[] | undefined): Map<string, IRRoute> => {
+    const m = new Map<string, IRRoute>();
+    for (const { listener, vhost } of list ?? []) for (const r of vhost.routes) if (!m.has(routeKey(listener, vhost.hostname, r.id))) m.set(routeKey(listener, vhost.hostname, r.id), r);
+    return m;
+  };
+  for (const k of new Set([...a.keys(), ...b.keys()])) {
+    const x = a.get(k);
+    const y = b.get(k);
+    if (x !== undefined && y !== undefined && x.length === 1 && y.length === 1 && x[0]!.vhost.routes === y[0]!.vhost.routes) continue;
+    const ra = routesOf(x);
+    const rb = routesOf(y);
+    for (const [key, r] of rb) {
+      const old = ra.get(key);
+      if (old === undefined) added.push(key);
+      else if (!sameWithoutProvenance(old, r)) {
+        const changes = diffValues(stripProvenance(old), stripProvenance(r));
+        if (changes.length > 0) changed.push({ key, changes });
+      }
+    }
+    for (const key of ra.keys()) if (!rb.has(key)) removed.push(key);
+  }
+  return { added: added.sort(byKey), removed: removed.sort(byKey), changed: changed.sort((x, y) => byKey(x.key, y.key)) };
+}
+
 function diffKeyed<T>(before: ReadonlyMap<string, T>, after: ReadonlyMap<string, T>, view: (x: T) => unknown, own?: (key: string, value: unknown) => unknown): EntityDiff {
   const added: string[] = [];
   const removed: string[] = [];
@@ -131,14 +209,12 @@ function diffKeyed<T>(before: ReadonlyMap<string, T>, after: ReadonlyMap<string,
     if (changes.length > 0) changed.push({ key: k, changes });
   }
   for (const k of before.keys()) if (!after.has(k)) removed.push(k);
-  const byKey = (x: string, y: string): number => (x < y ? -1 : x > y ? 1 : 0);
   return { added: added.sort(byKey), removed: removed.sort(byKey), changed: changed.sort((x, y) => byKey(x.key, y.key)) };
 }
 
 interface Indexed {
   listeners: Map<string, IRListener>;
   vhosts: Map<string, IRVirtualHost>;
-  routes: Map<string, IRRoute>;
   tcpRoutes: Map<string, IRTCPRoute>;
   clusters: Map<string, IRCluster>;
   tls: Map<string, IRTLSContext>;
@@ -146,14 +222,11 @@ interface Indexed {
 }
 
 function index(ir: IR | undefined): Indexed {
-  const x: Indexed = { listeners: new Map(), vhosts: new Map(), routes: new Map(), tcpRoutes: new Map(), clusters: new Map(), tls: new Map(), resolvers: new Map() };
+  const x: Indexed = { listeners: new Map(), vhosts: new Map(), tcpRoutes: new Map(), clusters: new Map(), tls: new Map(), resolvers: new Map() };
   if (ir === undefined) return x;
   for (const l of ir.listeners) {
     x.listeners.set(l.name, l);
-    for (const v of l.virtualHosts) {
-      x.vhosts.set(`${l.name}/${v.hostname}`, v);
-      for (const r of v.routes) if (!x.routes.has(routeKey(l.name, v.hostname, r.id))) x.routes.set(routeKey(l.name, v.hostname, r.id), r);
-    }
+    for (const v of l.virtualHosts) x.vhosts.set(`${l.name}/${v.hostname}`, v);
     for (const t of l.tcpRoutes) x.tcpRoutes.set(`${l.name}/${t.id}`, t);
   }
   for (const c of ir.clusters) x.clusters.set(c.name, c);
@@ -178,7 +251,7 @@ export function diffIR(before: IR | undefined, after: IR | undefined): IRDiff {
     global: before && after ? diffValues(stripProvenance(before.global), stripProvenance(after.global)) : [],
     listeners: diffKeyed(a.listeners, b.listeners, listenerView, listenerOwn),
     virtualHosts: diffKeyed(a.vhosts, b.vhosts, vhostView, vhostOwn),
-    routes: diffKeyed(a.routes, b.routes, stripProvenance),
+    routes: diffRoutes(before, after),
     tcpRoutes: diffKeyed(a.tcpRoutes, b.tcpRoutes, stripProvenance),
     clusters: diffKeyed(a.clusters, b.clusters, stripProvenance),
     tlsContexts: diffKeyed(a.tls, b.tls, stripProvenance),

@@ -23,6 +23,8 @@ export interface IR {
   readonly tlsContexts: readonly IRTLSContext[];
   /** Upstream resolvers by name (for services outside Kubernetes). Ordered by name. */
   readonly resolvers: readonly IRResolver[];
+  /** How the fleet moves: its peers and release policies (absent when the configuration declares neither). */
+  readonly fleet?: IRFleet;
 }
 
 /** Where an IR element came from: the resource and its origin (source@rev:path:line:col). */
@@ -529,6 +531,35 @@ export interface IRTLSContext {
   readonly alpnProtocols: readonly string[];
   readonly sni?: string;
   readonly source?: IRSourceRef;
+}
+
+// ───────────────────────── fleet and releases ─────────────────────────
+
+/** Portico's own: what no data plane reads, but the controller and the fleet do. */
+export interface IRFleet {
+  /** Admin URLs of the replicas (Module portico_fleet_peers), sorted. */
+  readonly peers: readonly string[];
+  /** ReleasePolicies, ordered by namespace and name. */
+  readonly releasePolicies: readonly IRReleasePolicy[];
+}
+
+/** A ReleasePolicy with its defaults filled in. */
+export interface IRReleasePolicy {
+  readonly name: string;
+  readonly namespace: string;
+  /** The sources it releases; absent: every source. */
+  readonly sources?: readonly string[];
+  /** Percent of requests at each step, ascending. */
+  readonly steps: readonly number[];
+  readonly windowMs: number;
+  readonly minRequests: number;
+  /** Percentage points. */
+  readonly maxErrorRateIncrease: number;
+  /** Percent of the current revision's p95. */
+  readonly maxLatencyIncrease: number;
+  readonly latencyToleranceMs: number;
+  readonly onInsufficientTraffic: 'Promote' | 'Hold' | 'Rollback';
+  readonly source: IRSourceRef;
 }
 
 // ───────────────────────── response compression (Module gzip and portico_brotli) ─────────────────────────

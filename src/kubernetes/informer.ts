@@ -22,7 +22,8 @@ export interface InformerClock {
   clearTimeout(handle: unknown): void;
 }
 
-const SYSTEM: InformerClock = {
+/** The real clock, its timers unref'd (they never hold the process open). */
+export const SYSTEM_CLOCK: InformerClock = {
   now: () => Date.now(),
   setTimeout: (fn, ms) => {
     const t = setTimeout(fn, ms);
@@ -84,7 +85,7 @@ export class Informer {
     private readonly client: KubeClient,
     private readonly opts: InformerOptions,
   ) {
-    this.clock = opts.clock ?? SYSTEM;
+    this.clock = opts.clock ?? SYSTEM_CLOCK;
     this.random = opts.random ?? Math.random;
   }
 

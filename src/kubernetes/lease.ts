@@ -11,7 +11,7 @@
 //   API server lets exactly one through (409 Conflict for the other).
 
 import { KubeApiError, type KubeClient } from './kube-client.js';
-import type { InformerClock } from './informer.js';
+import { SYSTEM_CLOCK, type InformerClock } from './informer.js';
 
 export interface LeaseOptions {
   readonly namespace: string;
@@ -28,16 +28,6 @@ export interface LeaseOptions {
 }
 
 type Obj = Record<string, unknown>;
-
-const SYSTEM: InformerClock = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => {
-    const t = setTimeout(fn, ms);
-    t.unref?.();
-    return t;
-  },
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-};
 
 function microTime(ms: number): string {
   return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
@@ -58,7 +48,7 @@ export class LeaseElector {
     private readonly client: KubeClient,
     private readonly opts: LeaseOptions,
   ) {
-    this.clock = opts.clock ?? SYSTEM;
+    this.clock = opts.clock ?? SYSTEM_CLOCK;
     this.durationMs = opts.leaseDurationMs ?? 15_000;
   }
 

@@ -244,8 +244,10 @@ class FileDecoder {
       } else if (kind === 'Source') {
         // Declares team sources; loaded like any kind, then taken by the reconcile (never compiled).
         this.resource(value, 'Source', apiVersion, 'v3');
+      } else if (kind === 'ReleasePolicy') {
+        this.resource(value, 'ReleasePolicy', apiVersion, 'v3');
       } else {
-        const guess = closestName(kind, ['Resolver', 'Source']);
+        const guess = closestName(kind, ['Resolver', 'Source', 'ReleasePolicy']);
         this.report('UnknownKind', `unknown kind "${kind}" for ${apiVersion}${guess ? ` (did you mean "${guess}"?)` : ''}`, pos('kind'), refOpt('kind'));
       }
       return;
@@ -344,7 +346,7 @@ class FileDecoder {
     let failed = false;
     // Emissary ignores fields its kinds do not have; Portico's own kinds are strict: a Source grants
     // claims, and a field it does not have must never pass unnoticed.
-    const strict = kind === 'Source' || kind === 'Resolver';
+    const strict = kind === 'Source' || kind === 'Resolver' || kind === 'ReleasePolicy';
     const severityOf = (code: ProblemCode): Severity => (strict && code === 'UnknownField' ? 'error' : PROBLEM_CODES[code]);
     const errorAt = (code: ProblemCode, message: string, field: string, ref?: ResourceRef): void => {
       const at = positions.get(field) ?? start;

@@ -395,6 +395,8 @@ class YamlReader {
   private readonly plains: TextCache;
   private readonly quotes: TextCache;
   private nextForbidden: number;
+  /** What ended the last plainRun (see there). */
+  private runStop = 0;
 
   constructor(
     private readonly text: string,
@@ -1439,22 +1441,8 @@ class YamlReader {
     if (!checked) this.checkPlainStart(p, false);
     const line = this.lineNo;
     const col = p - this.lineStart + 1;
-    let end = this.contentEnd;
-    let last = p;
-    let stop = 0; // 1: comment, 2: ":"
-    for (let q = p; q < end; q++) {
-      const ch = text.charCodeAt(q);
-      if (ch === SPACE || ch === TAB) continue;
-      if (ch === HASH && isBlank(text.charCodeAt(q - 1))) {
-        stop = 1;
-        break;
-      }
-      if (ch === COLON && (q + 1 >= end || isBlank(text.charCodeAt(q + 1)))) {
-        stop = 2;
-        break;
-      }
-      last = q + 1;
-    }
+    let last = this.plainRun(p);
+    let stop = this.runStop;
     if (stop === 2) this.fail('Nested mappings are not allowed in compact mappings', last);
     let value: unknown;
     this.nextLine();
@@ -1464,22 +1452,8 @@ class YamlReader {
       for (;;) {
         folded += this.blankLines === 0 ? ' ' : '\n'.repeat(this.blankLines);
         const q0 = this.at;
-        end = this.contentEnd;
-        last = q0;
-        stop = 0;
-        for (let q = q0; q < end; q++) {
-          const ch = text.charCodeAt(q);
-          if (ch === SPACE || ch === TAB) continue;
-          if (ch === HASH && isBlank(text.charCodeAt(q - 1))) {
-            stop = 1;
-            break;
-          }
-          if (ch === COLON && (q + 1 >= end || isBlank(text.charCodeAt(q + 1)))) {
-            stop = 2;
-            break;
-          }
-          last = q + 1;
-        }
+        last = this.plainRun(q0);
+        stop = this.runStop;
         if (stop === 2) this.fail('Implicit keys need to be on a single line', last);
         folded += text.slice(q0, last);
         this.nextLine();
@@ -1494,6 +1468,31 @@ class YamlReader {
     this.nodeKind = SCALAR;
     if (props.anchor !== undefined) this.defineScalar(props.anchor, value);
     return value;
+  }
+
+  /**
+   * The end of the plain-scalar text from `from` on the current line (after its last non-blank
+   * character); `runStop` says what ended it: 0 the line's end, 1 a comment, 2 a ": ".
+   */
+  private plainRun(from: number): number {
+    const text = this.text;
+    const end = this.contentEnd;
+    let last = from;
+    this.runStop = 0;
+    for (let q = from; q < end; q++) {
+      const ch = text.charCodeAt(q);
+      if (ch === SPACE || ch === TAB) continue;
+      if (ch === HASH && isBlank(text.charCodeAt(q - 1))) {
+        this.runStop = 1;
+        break;
+      }
+      if (ch === COLON && (q + 1 >= end || isBlank(text.charCodeAt(q + 1)))) {
+        this.runStop = 2;
+        break;
+      }
+      last = q + 1;
+    }
+    return last;
   }
 
   /** The current content line starts with ": " (a plain scalar does not go on over it). */

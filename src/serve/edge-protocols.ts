@@ -11,6 +11,7 @@ import { createHttp1Front, type Http1Serving } from './http1-front-choice.js';
 import { CONNECTIONS_CHECKING_INTERVAL_MS, frontLimits } from './http-limits.js';
 import { guardSession, h2ServerOptions, type SessionGuard } from './h2-session-guard.js';
 import { alpnProtocolsOf } from './tls-termination.js';
+import { streamExchange } from './h2-front.js';
 
 const TLS_HANDSHAKE_RECORD = 0x16;
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
@@ -26,7 +27,7 @@ export interface EdgeTLS {
 
 export interface EdgeProtocolOptions {
   readonly global: IRGlobal;
-  /** Where requests go: HTTP/1.x ones from the front, HTTP/2 ones through the compat API. */
+  /** Where requests go: HTTP/1.x ones from the front, HTTP/2 ones from h2-front.ts over the core stream API. */
   readonly handlers: FrontHandlers;
   /** Present on HTTPS listeners: TLS is served, and cleartext on the same port too (as Emissary does). */
   readonly tls?: EdgeTLS;
@@ -46,6 +47,8 @@ export class EdgeProtocols {
   private draining = false;
   private keepAliveOff = false;
   private emptyCreds: SecureContext | undefined;
+  /** Streams opened this turn, as (stream, headers, raw headers) triples, dispatched by the next setImmediate. */
+  private pending: unknown[] = [];
 
   constructor(private readonly options: EdgeProtocolOptions) {
     this.global = options.global;
@@ -61,13 +64,13 @@ export class EdgeProtocols {
       });
     });
     this.h2.on('sessionError', () => {});
-    // H2 requests take the same path as HTTP/1.1 ones (compat API). The dispatch waits one turn of the
-    // event loop: a stream the client already reset (rapid reset) is dropped before any upstream work.
-    this.h2.on('request', (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
-      setImmediate(() => {
-        if (req.stream.closed || req.stream.destroyed) return;
-        options.handlers.request(req as unknown as IncomingMessage, res as unknown as ServerResponse);
-      });
+    // H2 requests take the same path as HTTP/1.1 ones, over the core stream API (h2-front.ts). The
+    // dispatch waits one turn of the event loop: a stream the client already reset (rapid reset) is
+    // dropped before any upstream work. The streams of one turn share one setImmediate. (The session
+    // guard gives every stream its error listener.)
+    this.h2.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, raw: string[]) => {
+      if (this.pending.length === 0) setImmediate(this.dispatchPending);
+      this.pending.push(stream, headers, raw);
     });
     this.h2.on('error', () => {});
     const t = options.tls;
@@ -98,6 +101,20 @@ export class EdgeProtocols {
     // No connection listener: the port listener admits each socket first, then calls accept().
     this.outer = net.createServer({ noDelay: true, pauseOnConnect: true });
   }
+
+  private readonly dispatchPending = (): void => {
+    const batch = this.pending;
+    this.pending = [];
+    for (let i = 0; i < batch.length; i += 3) {
+      const stream = batch[i] as http2.ServerHttp2Stream;
+      if (stream.closed || stream.destroyed) continue;
+      const headers = batch[i + 1] as http2.IncomingHttpHeaders;
+      // As node:http2's compatibility layer does without a checkContinue listener: the body is welcome.
+      if (headers['expect'] === '100-continue' && !stream.endAfterHeaders) stream.additionalHeaders({ ':status': 100 });
+      const { req, res } = streamExchange(stream, headers, batch[i + 2] as string[]);
+      this.options.handlers.request(req as unknown as IncomingMessage, res as unknown as ServerResponse);
+    }
+  };
 
   /** Serve an admitted connection: sniff its first bytes and hand it to TLS, h2c or HTTP/1.1. */
   accept(socket: Socket): void {

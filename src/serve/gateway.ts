@@ -17,6 +17,8 @@ import { ListenerBindError, PortListener, listenerKey, type ConnectionRefusal, t
 import { OverloadMonitor, OVERLOAD_SHEDDING, SHED_RETRY_AFTER_S, type OverloadLevel, type OverloadSample } from './overload-monitor.js';
 import { buildTerminationContexts, TLSMaterialError, type TerminationContexts } from './tls-termination.js';
 import { withFallbackCertificate } from './fallback-certificate.js';
+import { RevisionSplit } from './revision-split.js';
+import { TallyRecorder, type CanaryFigures } from '../release/revision-tally.js';
 import type { TraceExporters } from '../tracing/trace-exporters.js';
 
 /** Response header carrying the generation that served a request; off unless asked for (tests). */
@@ -62,6 +64,35 @@ export type ApplyResult =
 /** Anything that takes whole configurations: the in-process Gateway, or the worker pool in the primary. */
 export interface ConfigApplier {
   apply(ir: IR, secrets: SecretStore, meta: ApplyMeta): Promise<ApplyResult>;
+  /** A candidate beside the served configuration, on a share of requests (absent: no canaries). */
+  readonly canary?: CanaryApplier;
+}
+
+/**
+ * A canary in the serving processes: the candidate's runtime beside the served one, each request
+ * given one of them when it starts. The candidate shares the served configuration's listeners and
+ * TLS (the controller canaries nothing else); apply() of another configuration ends it.
+ */
+export interface CanaryApplier {
+  /** `generation`: given by a worker pool's primary, so that every worker numbers the candidate alike. */
+  start(ir: IR, secrets: SecretStore, meta: ApplyMeta, share: number, generation?: number): Promise<ApplyResult>;
+  share(percent: number): Promise<void>;
+  /** The candidate becomes the served configuration; the old one drains. */
+  promote(): Promise<ApplyResult>;
+  /** The candidate drains; requests it serves finish on it. */
+  abort(): Promise<void>;
+  /** Requests, errors and latencies of both revisions since the canary started. */
+  figures(): Promise<CanaryFigures | undefined>;
+}
+
+/** The candidate of a running canary, with the split and each revision's tally. */
+interface CanaryRuntime {
+  readonly runtime: Runtime;
+  readonly ir: IR;
+  readonly split: RevisionSplit;
+  readonly stableGeneration: number;
+  readonly stable: TallyRecorder;
+  readonly candidate: TallyRecorder;
 }
 
 export interface GatewayOptions {
@@ -101,7 +132,10 @@ export interface PreparedApply {
 export class Gateway implements ConfigApplier {
   private current: Runtime | undefined;
   private currentIR: IR | undefined;
+  private candidate: CanaryRuntime | undefined;
   private generationValue = 0;
+  /** The highest generation built so far: an aborted canary's number is never reused. */
+  private highestGeneration = 0;
   private hashValue = '';
   private readonly ports = new Map<string, PortListener>();
   private tls = new Map<string, TerminationContexts>();
@@ -110,6 +144,16 @@ export class Gateway implements ConfigApplier {
   private readonly draining = new Set<Promise<void>>();
   private readonly dispatch: ListenerDispatch;
   private readonly overload: OverloadMonitor;
+
+  /** Every finished request: counted for a running canary, then handed on. */
+  private readonly requestDone = (info: RequestInfo): void => {
+    const c = this.candidate;
+    if (c !== undefined) {
+      if (info.generation === c.runtime.generation) c.candidate.observe(info.status, info.durationMs);
+      else if (info.generation === c.stableGeneration) c.stable.observe(info.status, info.durationMs);
+    }
+    this.options.onRequestDone?.(info);
+  };
 
   constructor(private readonly options: GatewayOptions) {
     this.overload = new OverloadMonitor({
@@ -161,7 +205,7 @@ export class Gateway implements ConfigApplier {
   /** Apply one configuration; applies are serialised, so bursts queue behind the running one. */
   apply(ir: IR, secrets: SecretStore, meta: ApplyMeta, generation?: number): Promise<ApplyResult> {
     return this.serialize(async () => {
-      const prepared = await this.prepareNow(ir, secrets, meta, generation ?? this.generationValue + 1);
+      const prepared = await this.prepareNow(ir, secrets, meta, generation ?? this.highestGeneration + 1);
       return 'commit' in prepared ? prepared.commit() : prepared;
     });
   }
@@ -202,7 +246,7 @@ export class Gateway implements ConfigApplier {
     const hash = meta.hash ?? hashIR(ir);
     let runtime: Runtime;
     try {
-      runtime = this.options.buildRuntime(ir, secrets, { generation, hash, onRequestDone: this.options.onRequestDone, onWarning: this.options.onWarning, tracing: this.options.tracing });
+      runtime = this.options.buildRuntime(ir, secrets, { generation, hash, onRequestDone: this.requestDone, onWarning: this.options.onWarning, tracing: this.options.tracing });
     } catch (err) {
       return this.fail({ code: 'RuntimeBuildFailed', message: `cannot build the runtime: ${(err as Error).message}` });
     }
@@ -257,7 +301,12 @@ export class Gateway implements ConfigApplier {
         this.currentIR = ir;
         this.tls = tls;
         this.generationValue = generation;
+        this.highestGeneration = Math.max(this.highestGeneration, generation);
         this.hashValue = hash;
+        // A whole configuration ends any canary: its candidate drains like the old generation.
+        const canary = this.candidate;
+        this.candidate = undefined;
+        if (canary) this.track(canary.runtime.drain(drainMs).catch((err) => this.options.onWarning?.(`draining canary generation ${canary.runtime.generation}: ${(err as Error).message}`)));
         for (const [key, p] of this.ports) {
           const l = wanted.get(key);
           if (l) {
@@ -318,8 +367,14 @@ export class Gateway implements ConfigApplier {
     return from.connectionInfo(socket);
   }
 
+  /** The runtime a new request, stream, WebSocket or TCP connection keeps to its end. */
+  private pick(): Runtime | undefined {
+    const c = this.candidate;
+    return c !== undefined && c.split.pick() ? c.runtime : this.current;
+  }
+
   private onRequest(req: IncomingMessage, res: ServerResponse, from: PortListener): void {
-    const rt = this.current;
+    const rt = this.pick();
     if (!rt) {
       res.writeHead(503, { 'content-type': 'text/plain', connection: 'close' }).end('no configuration\n');
       return;
@@ -371,7 +426,7 @@ export class Gateway implements ConfigApplier {
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, from: PortListener): void {
-    const rt = this.current;
+    const rt = this.pick();
     if (!rt) {
       socket.destroy();
       return;
@@ -390,7 +445,7 @@ export class Gateway implements ConfigApplier {
   }
 
   private onTCP(socket: Socket, from: PortListener): void {
-    const rt = this.current;
+    const rt = this.pick();
     if (!rt) {
       socket.destroy();
       return;
@@ -417,7 +472,81 @@ export class Gateway implements ConfigApplier {
     const work: Promise<void>[] = [...this.draining];
     for (const p of this.ports.values()) work.push(p.drain(deadlineMs));
     if (this.current) work.push(this.current.drain(deadlineMs).catch(() => {}));
+    if (this.candidate) work.push(this.candidate.runtime.drain(deadlineMs).catch(() => {}));
     await Promise.all(work);
+  }
+
+  // ───────────────────────── canary ─────────────────────────
+
+  readonly canary: CanaryApplier = {
+    start: (ir, secrets, meta, share, generation) => this.serialize(() => this.startCanary(ir, secrets, meta, share, generation)),
+    share: async (percent) => {
+      if (this.candidate) this.candidate.split.share = percent;
+    },
+    promote: () => this.serialize(async () => this.promoteCanary()),
+    abort: () => this.serialize(async () => this.abortCanary()),
+    figures: async () => this.canaryFigures(),
+  };
+
+  /** Builds the candidate's runtime beside the served one (the same listeners and TLS; no port changes). */
+  private async startCanary(ir: IR, secrets: SecretStore, meta: ApplyMeta, share: number, generation: number = this.highestGeneration + 1): Promise<ApplyResult> {
+    if (this.closing) return this.fail({ code: 'ShuttingDown', message: 'the gateway is draining' });
+    const stable = this.current;
+    if (!stable) return this.fail({ code: 'RuntimeBuildFailed', message: 'a canary needs a served configuration beside it' });
+    secrets = await withFallbackCertificate(ir, secrets);
+    const hash = meta.hash ?? hashIR(ir);
+    let runtime: Runtime;
+    try {
+      runtime = this.options.buildRuntime(ir, secrets, { generation, hash, onRequestDone: this.requestDone, onWarning: this.options.onWarning, tracing: this.options.tracing });
+    } catch (err) {
+      return this.fail({ code: 'RuntimeBuildFailed', message: `cannot build the runtime: ${(err as Error).message}` });
+    }
+    this.highestGeneration = Math.max(this.highestGeneration, generation);
+    this.abortCanary();
+    this.candidate = { runtime, ir, split: new RevisionSplit(share), stableGeneration: stable.generation, stable: new TallyRecorder(), candidate: new TallyRecorder() };
+    return { ok: true, generation, hash, listeners: { added: [], removed: [], kept: this.ir?.listeners.map((l) => l.name).sort() ?? [] } };
+  }
+
+  /** The candidate serves everything: the swap apply makes, without building or binding anything again. */
+  private promoteCanary(): ApplyResult {
+    const c = this.candidate;
+    if (!c) return this.fail({ code: 'RuntimeBuildFailed', message: 'no canary to promote' });
+    this.candidate = undefined;
+    const old = this.current;
+    this.current = c.runtime;
+    this.currentIR = c.ir;
+    this.generationValue = c.runtime.generation;
+    this.hashValue = c.runtime.hash;
+    const kept: string[] = [];
+    for (const l of c.ir.listeners) {
+      const p = this.ports.get(listenerKey(l));
+      if (!p) continue;
+      p.update(l, c.ir.global);
+      kept.push(l.name);
+    }
+    const drainMs = this.drainTimeout(c.ir);
+    if (old) this.track(old.drain(drainMs).catch((err) => this.options.onWarning?.(`draining generation ${old.generation}: ${(err as Error).message}`)));
+    this.overload.sample();
+    return { ok: true, generation: c.runtime.generation, hash: c.runtime.hash, listeners: { added: [], removed: [], kept: kept.sort() } };
+  }
+
+  /** The candidate stops getting requests; those it serves finish on it. */
+  private abortCanary(): void {
+    const c = this.candidate;
+    if (!c) return;
+    this.candidate = undefined;
+    this.track(c.runtime.drain(this.drainTimeout(c.ir)).catch((err) => this.options.onWarning?.(`draining canary generation ${c.runtime.generation}: ${(err as Error).message}`)));
+  }
+
+  private canaryFigures(): CanaryFigures | undefined {
+    const c = this.candidate;
+    return c ? { stable: c.stable.reading(), canary: c.candidate.reading() } : undefined;
+  }
+
+  /** The running canary's generation and share (admin view, tests). */
+  canaryState(): { generation: number; share: number } | undefined {
+    const c = this.candidate;
+    return c ? { generation: c.runtime.generation, share: c.split.share } : undefined;
   }
 
   /** Second SIGTERM: drop every connection now. */

@@ -173,10 +173,19 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
         if (r.ok) accessLog?.configure(ir.global.accessLog);
         return r;
       },
+      canary: {
+        ...inProcess.canary,
+        promote: async () => {
+          const r = await inProcess.canary.promote();
+          if (r.ok && inProcess.ir) accessLog?.configure(inProcess.ir.global.accessLog);
+          return r;
+        },
+      },
     };
   }
   // Every applied configuration is bound on --bind's address, and each listener it opens or closes is told.
   let announced: IR | undefined;
+  const innerCanary = inner.canary;
   const applier: ConfigApplier = {
     apply: async (ir, secrets, meta) => {
       const bound = withBindAddress(ir, options.bindAddress);
@@ -188,6 +197,8 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
       }
       return r;
     },
+    // A candidate shares the served listeners (the controller canaries nothing else): bound alike, nothing to announce.
+    ...(innerCanary ? { canary: { ...innerCanary, start: (ir, secrets, meta, share) => innerCanary.start(withBindAddress(ir, options.bindAddress), secrets, meta, share) } } : {}),
   };
 
   const state = new ServingState(applier, configMetrics, log);
@@ -203,6 +214,8 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
         source: served?.source ?? null,
         revision: served?.revision ?? null,
         appliedAt: served?.appliedAt ?? null,
+        // A canary's candidate beside it, on a share of requests (docs/fleet.md).
+        canary: state.canaryServed ? { generation: state.canaryServed.generation, hash: state.canaryServed.hash, revision: state.canaryServed.revision ?? null, share: state.canaryServed.share, since: state.canaryServed.appliedAt } : null,
         ...(gateway ? { listeners: gateway.boundPorts(), overload: gateway.overloadState() ?? null } : {}),
         ...(pool ? { workers: pool.workers() } : {}),
         sources: state.lastAttempts(),

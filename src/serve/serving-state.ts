@@ -5,7 +5,7 @@ import type { IR } from '../ir/types.js';
 import type { SecretStore } from '../ir/secrets.js';
 import type { Problem } from '../api/problems.js';
 import { formatOrigin } from '../api/origin.js';
-import type { ApplyFailure, ApplyMeta, ApplyResult, ConfigApplier } from './gateway.js';
+import type { ApplyFailure, ApplyMeta, ApplyResult, CanaryApplier, ConfigApplier } from './gateway.js';
 import type { ConfigMetrics } from '../admin/metrics.js';
 import type { ProcessLog } from './process-log.js';
 import { withFallbackCertificate } from './fallback-certificate.js';
@@ -73,8 +73,15 @@ export function reportProblem(p: Problem): ReportedProblem {
   return out;
 }
 
+/** The candidate of a running canary, beside the served configuration. */
+export interface CanaryConfig extends ServedConfig {
+  /** Percent of requests it serves now. */
+  readonly share: number;
+}
+
 export class ServingState {
   private servedValue: ServedConfig | undefined;
+  private canaryValue: CanaryConfig | undefined;
   private readonly attempts = new Map<string, SourceAttempt>();
   private drainingValue = false;
 
@@ -87,6 +94,57 @@ export class ServingState {
   get served(): ServedConfig | undefined {
     return this.servedValue;
   }
+
+  /** The running canary's candidate, if any. */
+  get canaryServed(): CanaryConfig | undefined {
+    return this.canaryValue;
+  }
+
+  /** Canaries through the applier, when it can run them (the controller's release gate uses it). */
+  get canary(): CanaryApplier | undefined {
+    return this.applier.canary ? this.canaryOps : undefined;
+  }
+
+  private readonly canaryOps: CanaryApplier = {
+    start: async (ir, secrets, meta, share) => {
+      const at = new Date().toISOString();
+      const r = await this.applier.canary!.start(ir, await withFallbackCertificate(ir, secrets), meta, share);
+      if (r.ok) {
+        this.canaryValue = { generation: r.generation, hash: r.hash, ir, source: meta.source, revision: meta.revision, appliedAt: at, share };
+        this.log.info({ source: meta.source, revision: meta.revision, generation: r.generation, share }, `canary started: generation ${r.generation} serves ${share} % of requests`);
+      } else {
+        this.metrics.applyFailures.inc({ source: meta.source, reason: r.error.code });
+        this.log.error({ source: meta.source, revision: meta.revision, error: r.error }, `canary not started: ${r.error.message}`);
+      }
+      return r;
+    },
+    share: async (percent) => {
+      if (this.canaryValue) this.canaryValue = { ...this.canaryValue, share: percent };
+      await this.applier.canary!.share(percent);
+      this.log.info({ generation: this.canaryValue?.generation, share: percent }, `canary now serves ${percent} % of requests`);
+    },
+    promote: async () => {
+      const c = this.canaryValue;
+      const r = await this.applier.canary!.promote();
+      this.canaryValue = undefined;
+      if (r.ok && c) {
+        const at = new Date().toISOString();
+        this.servedValue = { generation: r.generation, hash: r.hash, ir: c.ir, source: c.source, revision: c.revision, appliedAt: at };
+        this.metrics.generation.set(r.generation);
+        this.metrics.applies.inc();
+        this.record({ source: c.source, revision: c.revision, at, result: 'applied', generation: r.generation, hash: r.hash });
+        this.log.info({ source: c.source, revision: c.revision, generation: r.generation }, 'canary promoted: its configuration serves every request');
+      }
+      return r;
+    },
+    abort: async () => {
+      const c = this.canaryValue;
+      this.canaryValue = undefined;
+      await this.applier.canary!.abort();
+      if (c) this.log.warn({ source: c.source, revision: c.revision, generation: c.generation }, 'canary ended: its configuration drains; the served one takes every request');
+    },
+    figures: () => this.applier.canary!.figures(),
+  };
 
   /** Ready once a configuration is served, and no longer once draining began. */
   get ready(): boolean {
@@ -115,6 +173,7 @@ export class ServingState {
     const result = await this.applier.apply(ir, await withFallbackCertificate(ir, secrets), meta);
     if (result.ok) {
       this.servedValue = { generation: result.generation, hash: result.hash, ir, source: meta.source, revision: meta.revision, appliedAt: at };
+      this.canaryValue = undefined;
       this.metrics.generation.set(result.generation);
       this.metrics.applies.inc();
       this.record({ source: meta.source, revision: meta.revision, at, result: 'applied', generation: result.generation, hash: result.hash });

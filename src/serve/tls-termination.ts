@@ -1,7 +1,8 @@
 // TLS termination material for one generation: hostname → SecureContext built from the IR's
 // TLS contexts and the SecretStore. Built before the swap, so bad key material never replaces good.
 
-import { createSecureContext, type SecureContext, type SecureContextOptions, type SecureVersion } from 'node:tls';
+import { constants } from 'node:crypto';
+import { createSecureContext, DEFAULT_CIPHERS, type SecureContext, type SecureContextOptions, type SecureVersion } from 'node:tls';
 import type { IR, IRListener, IRTLSContext } from '../ir/types.js';
 import { FALLBACK_SECRET_ID, type SecretStore } from '../ir/secrets.js';
 
@@ -42,8 +43,15 @@ function nodeTLSVersion(v: NonNullable<IRTLSContext['minVersion']>): SecureVersi
   return v === 'TLSv1.0' ? 'TLSv1' : v;
 }
 
+/**
+ * The server's order when a TLSContext names no cipher_suites: Node's defaults with AES-128-GCM
+ * first (about a third less work per byte than AES-256-GCM, the clients' usual first choice), and
+ * ChaCha20 kept for clients that list it first (devices without AES instructions).
+ */
+export const FAST_CIPHERS = ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256', ...DEFAULT_CIPHERS.split(':').filter((c) => !c.startsWith('TLS_'))].join(':');
+
 function contextOptions(ctx: IRTLSContext, secrets: SecretStore): SecureContextOptions {
-  const opts: SecureContextOptions = {};
+  const opts: SecureContextOptions = { ciphers: FAST_CIPHERS, honorCipherOrder: true, secureOptions: constants.SSL_OP_PRIORITIZE_CHACHA };
   if (ctx.fallback) {
     const entry = secrets[FALLBACK_SECRET_ID];
     if (!entry?.certPem || !entry.keyPem) throw new TLSMaterialError(`TLSContext ${ctx.name}: the generated fallback certificate is missing`);

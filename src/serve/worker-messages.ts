@@ -6,6 +6,7 @@ import type { SecretStore } from '../ir/secrets.js';
 import type { ApplyMeta, ApplyResult } from './gateway.js';
 import type { MetricsJSON } from '../admin/metrics.js';
 import type { ClusterHealth } from '../dataplane/upstream-health.js';
+import type { CanaryFigures } from '../release/revision-tally.js';
 
 export interface WorkerSettings {
   readonly exposeGeneration: boolean;
@@ -31,6 +32,11 @@ export type ToWorker =
   | { readonly t: 'portico:load'; readonly id: number; readonly config: ConfigPayload }
   | { readonly t: 'portico:metrics'; readonly id: number }
   | { readonly t: 'portico:upstreams'; readonly id: number }
+  /** A canary: the candidate's runtime beside the served one, on `share` % of requests. */
+  | { readonly t: 'portico:canary-start'; readonly id: number; readonly config: ConfigPayload; readonly share: number }
+  | { readonly t: 'portico:canary-share'; readonly share: number }
+  | { readonly t: 'portico:canary-end'; readonly id: number; readonly promote: boolean }
+  | { readonly t: 'portico:canary-figures'; readonly id: number }
   | { readonly t: 'portico:drain'; readonly deadlineMs: number }
   | { readonly t: 'portico:force' };
 
@@ -40,7 +46,10 @@ export type FromWorker =
   | { readonly t: 'portico:committed'; readonly id: number; readonly result: ApplyResult }
   | { readonly t: 'portico:loaded'; readonly id: number; readonly result: ApplyResult }
   | { readonly t: 'portico:metrics'; readonly id: number; readonly metrics: MetricsJSON }
-  | { readonly t: 'portico:upstreams'; readonly id: number; readonly clusters: ClusterHealth[] };
+  | { readonly t: 'portico:upstreams'; readonly id: number; readonly clusters: ClusterHealth[] }
+  | { readonly t: 'portico:canary-started'; readonly id: number; readonly result: ApplyResult }
+  | { readonly t: 'portico:canary-ended'; readonly id: number; readonly result: ApplyResult }
+  | { readonly t: 'portico:canary-figures'; readonly id: number; readonly figures: CanaryFigures | null };
 
 export function isFromWorker(m: unknown): m is FromWorker {
   return typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string' && (m as { t: string }).t.startsWith('portico:');

@@ -6,7 +6,8 @@ import cluster, { type Worker } from 'node:cluster';
 import type { IR } from '../ir/types.js';
 import type { SecretStore } from '../ir/secrets.js';
 import { hashIR } from '../ir/canonical.js';
-import type { ApplyMeta, ApplyResult, ConfigApplier } from './gateway.js';
+import type { ApplyMeta, ApplyResult, CanaryApplier, ConfigApplier } from './gateway.js';
+import { addFigures, type CanaryFigures } from '../release/revision-tally.js';
 import type { ConfigMetrics, MetricsJSON } from '../admin/metrics.js';
 import { mergeClusterHealth, type ClusterHealth } from '../dataplane/upstream-health.js';
 import type { ProcessLog } from './process-log.js';
@@ -54,6 +55,10 @@ type Reply = FromWorker | { t: 'portico:gone' };
 export class WorkerPool implements ConfigApplier {
   private readonly slots: Slot[] = [];
   private current: ConfigPayload | undefined;
+  /** A running canary: every worker serves its candidate to `share` % of its requests. */
+  private candidate: { config: ConfigPayload; share: number } | undefined;
+  /** The highest generation handed out: an aborted canary's number is never reused. */
+  private highestGeneration = 0;
   private queue: Promise<unknown> = Promise.resolve();
   private nextId = 1;
   private readonly pending = new Map<string, (r: Reply) => void>();
@@ -203,6 +208,8 @@ export class WorkerPool implements ConfigApplier {
       if (reply.result.ok) {
         slot.generation = reply.result.generation;
         this.log.info({ worker: slot.index, pid: slot.pid, generation: slot.generation }, 'worker serving');
+        const canary = this.candidate;
+        if (canary) await this.request(worker, { t: 'portico:canary-start', id: this.nextId++, config: canary.config, share: canary.share }, APPLY_REPLY_MS);
       } else {
         // Its sockets are the primary's, so this is rare (a TLS or build fault specific to the process).
         this.log.error({ worker: slot.index, error: reply.result.error }, 'worker could not load the current configuration; restarting it');
@@ -214,7 +221,8 @@ export class WorkerPool implements ConfigApplier {
   apply(ir: IR, secrets: SecretStore, meta: ApplyMeta): Promise<ApplyResult> {
     return this.serialize(async () => {
       if (this.shuttingDown) return { ok: false, generation: this.generation, error: { code: 'ShuttingDown', message: 'the gateway is draining' } };
-      const config: ConfigPayload = { generation: this.generation + 1, ir, secrets, meta: { ...meta, hash: meta.hash ?? hashIR(ir) } };
+      const config: ConfigPayload = { generation: this.highestGeneration + 1, ir, secrets, meta: { ...meta, hash: meta.hash ?? hashIR(ir) } };
+      this.highestGeneration = config.generation;
       const targets = this.slots.filter((s) => s.worker && s.ready).map((s) => ({ slot: s, worker: s.worker! }));
       if (targets.length === 0) {
         return { ok: false, generation: this.generation, error: { code: 'WorkerFailed', message: 'no worker process is running' } };
@@ -231,6 +239,7 @@ export class WorkerPool implements ConfigApplier {
       }
       // Phase 2: swap everywhere. A worker that died meanwhile is restarted on this configuration.
       this.current = config;
+      this.candidate = undefined;
       const committed = await Promise.all(targets.map((t) => this.request(t.worker, { t: 'portico:commit', id }, APPLY_REPLY_MS)));
       let result: ApplyResult | undefined;
       committed.forEach((r, i) => {
@@ -242,6 +251,58 @@ export class WorkerPool implements ConfigApplier {
       return result ?? { ok: true, generation: config.generation, hash: config.meta.hash!, listeners: { added: [], removed: [], kept: [] } };
     });
   }
+
+  readonly canary: CanaryApplier = {
+    start: (ir, secrets, meta, share) =>
+      this.serialize(async (): Promise<ApplyResult> => {
+        if (this.shuttingDown || !this.current) return { ok: false, generation: this.generation, error: { code: 'ShuttingDown', message: 'no served configuration to canary beside' } };
+        const config: ConfigPayload = { generation: this.highestGeneration + 1, ir, secrets, meta: { ...meta, hash: meta.hash ?? hashIR(ir) } };
+        this.highestGeneration = config.generation;
+        const targets = this.slots.filter((s) => s.worker && s.ready).map((s) => s.worker!);
+        const replies = await Promise.all(targets.map((w) => this.request(w, { t: 'portico:canary-start', id: this.nextId++, config, share }, APPLY_REPLY_MS)));
+        const failed = replies.find((r): r is Extract<Reply, { t: 'portico:canary-started' }> => r.t === 'portico:canary-started' && !r.result.ok);
+        if (failed || replies.every((r) => r.t !== 'portico:canary-started')) {
+          for (const w of targets) this.send(w, { t: 'portico:canary-end', id: this.nextId++, promote: false });
+          return failed && !failed.result.ok ? { ok: false, generation: this.generation, error: failed.result.error } : { ok: false, generation: this.generation, error: { code: 'WorkerFailed', message: 'no worker answered the canary' } };
+        }
+        this.candidate = { config, share };
+        return { ok: true, generation: config.generation, hash: config.meta.hash!, listeners: { added: [], removed: [], kept: [] } };
+      }),
+    share: async (percent) => {
+      if (!this.candidate) return;
+      this.candidate.share = percent;
+      for (const s of this.slots) if (s.worker && s.ready) this.send(s.worker, { t: 'portico:canary-share', share: percent });
+    },
+    promote: () =>
+      this.serialize(async (): Promise<ApplyResult> => {
+        const c = this.candidate;
+        if (!c) return { ok: false, generation: this.generation, error: { code: 'WorkerFailed', message: 'no canary to promote' } };
+        this.candidate = undefined;
+        // From here a restarted worker loads the candidate as the served configuration.
+        this.current = c.config;
+        const live = this.slots.filter((s) => s.worker && s.ready);
+        const replies = await Promise.all(live.map((s) => this.request(s.worker!, { t: 'portico:canary-end', id: this.nextId++, promote: true }, APPLY_REPLY_MS)));
+        replies.forEach((r, i) => {
+          if (r.t === 'portico:canary-ended' && r.result.ok) live[i]!.generation = r.result.generation;
+        });
+        return { ok: true, generation: c.config.generation, hash: c.config.meta.hash!, listeners: { added: [], removed: [], kept: [] } };
+      }),
+    abort: () =>
+      this.serialize(async () => {
+        if (!this.candidate) return;
+        this.candidate = undefined;
+        const live = this.slots.filter((s) => s.worker && s.ready);
+        await Promise.all(live.map((s) => this.request(s.worker!, { t: 'portico:canary-end', id: this.nextId++, promote: false }, APPLY_REPLY_MS)));
+      }),
+    figures: async () => {
+      if (!this.candidate) return undefined;
+      const live = this.slots.filter((s) => s.worker && s.ready);
+      const replies = await Promise.all(live.map((s) => this.request(s.worker!, { t: 'portico:canary-figures', id: this.nextId++ }, METRICS_REPLY_MS)));
+      let sum: CanaryFigures | undefined;
+      for (const r of replies) if (r.t === 'portico:canary-figures' && r.figures) sum = sum ? addFigures(sum, r.figures) : r.figures;
+      return sum;
+    },
+  };
 
   /**
    * Every worker's traffic registry, for the primary's /metrics. A worker too busy to answer in

@@ -105,6 +105,22 @@ export function runWorker(buildRuntime: BuildRuntime): Promise<number> {
         case 'portico:upstreams':
           send({ t: 'portico:upstreams', id: m.id, clusters: gateway?.upstreamHealth() ?? [] });
           return;
+        case 'portico:canary-start':
+          send({ t: 'portico:canary-started', id: m.id, result: await gateway!.canary.start(m.config.ir, m.config.secrets, m.config.meta, m.share, m.config.generation) });
+          return;
+        case 'portico:canary-share':
+          await gateway?.canary.share(m.share);
+          return;
+        case 'portico:canary-end':
+          if (m.promote) send({ t: 'portico:canary-ended', id: m.id, result: committed(await gateway!.canary.promote()) });
+          else {
+            await gateway?.canary.abort();
+            send({ t: 'portico:canary-ended', id: m.id, result: { ok: true, generation: gateway?.generation ?? 0, hash: gateway?.hash ?? '', listeners: { added: [], removed: [], kept: [] } } });
+          }
+          return;
+        case 'portico:canary-figures':
+          send({ t: 'portico:canary-figures', id: m.id, figures: (await gateway?.canary.figures()) ?? null });
+          return;
         case 'portico:drain':
           await exit(m.deadlineMs);
           return;

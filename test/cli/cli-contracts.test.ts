@@ -130,6 +130,12 @@ const COMMANDS: Record<string, CommandCase> = {
     usage: [() => ['--limit', 'ten'], /--limit needs a whole number/],
     failure: [() => ['--state', join(root, 'no-state')], 'PORTICO_ERR_STATE_DIR', /state folder '.*no-state' does not exist/],
   },
+  status: {
+    typo: ['--flet', '--fleet'],
+    usage: [() => ['--redis', 'redis://127.0.0.1:1'], /--redis reads the fleet: give --fleet too/],
+    // Port 1 on loopback: nothing listens there, the connection is refused at once.
+    failure: [() => ['--admin', 'http://127.0.0.1:1'], 'PORTICO_ERR_ADMIN_UNREACHABLE', /cannot read http:\/\/127\.0\.0\.1:1\/api\/v1\/status: ECONNREFUSED/],
+  },
   serve: {
     typo: ['--wrkers', '--workers'],
     usage: [() => ['--config', good, '--bind', 'localhost:80'], /--bind needs an IP address/],

@@ -206,3 +206,44 @@ describe('drain and upgrades', () => {
     assert.deepEqual(logged.map((d) => d.status).sort(), [404, 501]);
   });
 });
+
+describe('upstream connections kept between bursts', () => {
+  it('a burst of 300 concurrent requests leaves 300 reusable connections: the next burst opens none', async () => {
+    const burst = 300;
+    let connections = 0;
+    let held: http.ServerResponse[] = [];
+    let releaseAt = burst;
+    const upstream = http.createServer((_req, res) => {
+      held.push(res);
+      // Every request of a burst is in flight at once before any is answered.
+      if (held.length === releaseAt) {
+        for (const r of held) r.end('ok');
+        held = [];
+      }
+    });
+    upstream.on('connection', () => connections++);
+    upstream.maxRequestsPerSocket = 0;
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => { upstream.closeAllConnections(); upstream.close(() => r()); }));
+    const port = (upstream.address() as { port: number }).port;
+    const gw = await gatewayFor(cluster('many', port));
+    const fire = (): Promise<number[]> =>
+      Promise.all(
+        Array.from({ length: burst }, () =>
+          new Promise<number>((resolve, reject) => {
+            const req = http.request({ host: '127.0.0.1', port: gw.port, path: '/x', headers: { host: 'a' }, agent: false }, (res) => {
+              res.resume();
+              res.on('end', () => resolve(res.statusCode ?? 0));
+            });
+            req.on('error', reject);
+            req.end();
+          }),
+        ),
+      );
+    assert.deepEqual(new Set(await fire()), new Set([200]));
+    assert.equal(connections, burst);
+    releaseAt = burst;
+    assert.deepEqual(new Set(await fire()), new Set([200]));
+    assert.equal(connections, burst, 'the second burst reused the first burst\'s upstream connections');
+  });
+});

@@ -38,3 +38,31 @@ test('hashIR follows JSON.stringify on members it leaves out, toJSON, non-ASCII 
   assert.equal(hashIR({}), digestOfStringify({}));
   assert.equal(hashIR('text'), digestOfStringify('text'));
 });
+
+test('hashIR of IRs that share routes arrays with IRs hashed before: the same digest as hashing afresh', () => {
+  const routes = (tag: string, n: number): unknown[] => Array.from({ length: n }, (_, i) => ({ id: `${tag}/r-${i}`, prefix: `/${tag}/${i}/` }));
+  const a = routes('a', 50);
+  const b = routes('b', 50);
+  const c = routes('c', 50);
+  const shared = routes('s', 3);
+  const ir = (global: string, vhosts: unknown[][], tail = 'x'): unknown => ({
+    global: { name: global },
+    listeners: [{ name: 'l', virtualHosts: vhosts.map((r, i) => ({ hostname: `h${i}`, routes: r })) }],
+    tail,
+  });
+  const cases = [
+    ir('g', [a, b, c]),
+    ir('g', [a, b, c]), // everything resumed
+    ir('g', [a, routes('b', 50), c]), // a new array with the same text in the middle
+    ir('g', [a, routes('b2', 50), c]), // a changed vhost in the middle
+    ir('g', [a, b, c], 'y'), // only the text after the last routes differs
+    ir('g2', [a, b, c]), // the text before the first routes differs
+    ir('g', [c, b, a]), // the same arrays in another order
+    ir('g', [a, b]), // one fewer
+    ir('g', [shared, a, shared, b, shared]), // one array at several places
+    ir('g', [shared, a, shared, b, shared]),
+    ir('g', [a, shared, b, shared, c]),
+    ir('g', [a, b, c]),
+  ];
+  for (const v of cases) assert.equal(hashIR(v), digestOfStringify(v));
+});

@@ -92,6 +92,23 @@ describe('TLS listeners', () => {
     assert.equal(onOld.generation, '2', 'an open TLS connection carries on under the new generation');
   });
 
+  it('prefers AES-128-GCM over a client\'s AES-256-GCM first choice, and ChaCha20 when the client lists it first', async () => {
+    const g = gateway();
+    const port = await freePort();
+    assert.equal((await g.apply(tlsIR(port, 'default/one'), { 'default/one': { certPem: one.certPem, keyPem: one.keyPem } }, { source: 't' })).ok, true);
+    const cipherWith = (ciphers?: string): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const s = tls.connect({ host: '127.0.0.1', port, servername: 'a.example.com', ca: one.certPem, ...(ciphers ? { ciphers } : {}) }, () => {
+          resolve(s.getCipher().name);
+          s.end();
+        });
+        s.on('error', reject);
+      });
+    // Node's client, like OpenSSL's, offers TLS_AES_256_GCM_SHA384 first.
+    assert.equal(await cipherWith(), 'TLS_AES_128_GCM_SHA256');
+    assert.equal(await cipherWith('TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256'), 'TLS_CHACHA20_POLY1305_SHA256');
+  });
+
   it('rejects key material that does not match its certificate and keeps serving the old one', async () => {
     const g = gateway();
     const port = await freePort();

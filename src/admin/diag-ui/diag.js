@@ -128,12 +128,57 @@ async function renderOverview() {
       o.secrets ? h('div', {}, h('span', {}, 'Secrets directory'), h('span', { class: `state-${o.secrets.state}` }, o.secrets.state), ' ', o.secrets.message) : null,
     ),
     h('h2', {}, 'Sources'), sources,
+    o.release && o.release.running ? canaryCard(o.release.running) : null,
+    o.release && !o.release.running && o.release.last ? h('p', { class: 'muted', id: 'last-canary' }, `Last canary: ${o.release.last.message}`) : null,
+    o.fleet ? h('p', { id: 'fleet-line' }, h('a', { href: '/diag/fleet' }, 'Fleet'), ': ', h('span', { class: `state-${o.fleet.state === 'Down' ? 'Refused' : 'Ready'}` }, o.fleet.state), ' — ', o.fleet.message) : null,
     h('h2', {}, `Errors (${errors.length})`),
     errors.length > 0 ? h('ul', { class: 'problems', id: 'errors' }, errors.map(problemItem)) : h('p', { class: 'muted' }, 'None.'),
     h('h2', {}, `Warnings (${warnings.length})`),
     warnings.length > 0 ? h('ul', { class: 'problems', id: 'warnings' }, warnings.map(problemItem)) : h('p', { class: 'muted' }, 'None.'),
   );
   rendered('overview');
+}
+
+function figuresRow(label, s) {
+  return h('tr', {}, h('th', {}, label), h('td', { class: 'num' }, String(s.requests)), h('td', { class: 'num' }, String(s.errors)), h('td', { class: 'num' }, `${s.errorRate.toFixed(1)} %`), h('td', { class: 'num' }, s.p95Ms === null ? '—' : `${s.p95Ms} ms`));
+}
+
+function canaryCard(c) {
+  const revs = Object.entries(c.revisions).map(([s, r]) => `${s}@${r.slice(0, 12)}`).join(', ');
+  return h('div', { class: 'card', id: 'canary' },
+    h('h2', {}, `Canary: ${revs}`),
+    h('p', {}, h('strong', { id: 'canary-share' }, `${c.share} %`), ` of requests (step ${c.step} of ${c.steps.length - 1}: ${c.steps.join(' → ')} %), ${c.stepSeconds} s of ${c.windowSeconds} s, generation ${c.generation}, ReleasePolicy ${c.policy}`),
+    h('table', {}, h('thead', {}, h('tr', {}, ['This step', 'Requests', 'Errors', 'Error rate', 'p95'].map((t) => h('th', {}, t)))),
+      h('tbody', {}, figuresRow('current revision', c.current), figuresRow('new revision', c.candidate))),
+    h('p', { class: 'muted' }, `Rolled back when the new revision's error rate is more than ${c.thresholds.maxErrorRateIncrease} points above, or its p95 more than ${c.thresholds.maxLatencyIncrease} % above, over at least ${c.thresholds.minRequests} requests.`));
+}
+
+// ───────────── Fleet ─────────────
+
+async function renderFleet() {
+  const { status, body: f } = await getJSON(`${API}fleet`);
+  if (status !== 200) {
+    fill(h('h1', {}, 'Fleet'), h('p', { class: 'muted' }, f.error));
+    rendered('fleet');
+    return;
+  }
+  const rows = f.replicas.map((r) => h('tr', { 'data-replica': r.replica, class: r.flagged ? 'red' : r.stale ? 'muted' : '' },
+    h('td', {}, h('strong', {}, r.replica), r.replica === f.self ? h('span', { class: 'muted' }, ' (this one)') : null, h('br'), h('span', { class: 'muted mono' }, r.admin || '')),
+    h('td', {}, `${r.heartbeatAgeSeconds} s ago`, r.stale ? h('span', { class: 'badge' }, 'stale') : null),
+    h('td', { class: 'num' }, String(r.generation)),
+    h('td', { class: 'mono' }, Object.keys(r.revisions).sort().map((s) => h('div', {}, `${s}@${r.revisions[s].slice(0, 12)}`))),
+    h('td', {}, r.canary ? `${Object.entries(r.canary.revisions).map(([s, v]) => `${s}@${v.slice(0, 12)}`).join(', ')} on ${r.canary.share} %` : '—'),
+    h('td', { class: r.stale ? 'muted' : r.agrees ? 'green' : 'red' }, r.stale ? '—' : r.agrees ? 'yes' : `no, for ${r.disagreeingSeconds} s${r.flagged ? ' (flagged)' : ''}`, (r.differences || []).map((d) => h('div', { class: 'muted mono' }, d))),
+    h('td', {}, r.bus.transport, r.bus.connected ? '' : h('span', { class: 'red' }, ' (down)'))));
+  fill(
+    h('h1', {}, 'Fleet'),
+    h('p', {}, h('strong', { id: 'fleet-summary' }, `${f.live} live, ${f.stale} stale · ${f.agreed ? 'every live replica agrees' : f.consensus ? `${f.disagreeing} disagree with the majority` : 'no majority'}`),
+      f.flagged > 0 ? h('span', { class: 'red' }, ` · ${f.flagged} flagged (disagreeing for more than ${f.disagreementBoundSeconds} s)`) : null),
+    f.bus ? h('p', {}, h('span', { class: `state-${f.bus.state === 'Down' ? 'Refused' : 'Ready'}` }, f.bus.state), ' — ', f.bus.message) : null,
+    h('table', { id: 'fleet' }, h('thead', {}, h('tr', {}, ['Replica', 'Heartbeat', 'Generation', 'Serves', 'Canary', 'Agrees', 'Bus'].map((t) => h('th', {}, t)))), h('tbody', {}, rows)),
+    (f.peers || []).some((p) => p.lastError) ? h('ul', {}, f.peers.filter((p) => p.lastError).map((p) => h('li', { class: 'red' }, `peer ${p.url}: ${p.lastError}`))) : null,
+  );
+  rendered('fleet');
 }
 
 // ───────────── Routes ─────────────
@@ -264,6 +309,9 @@ async function renderHistory() {
       e.signature ? h('p', { class: 'muted' }, `signature ${e.signature.status}${e.signature.signer ? ` by ${e.signature.signer}` : ''}`) : null,
       e.reason ? h('p', { class: 'red' }, `${e.reason}: ${e.detail || ''}`) : null,
       e.remedy ? h('p', {}, 'Remedy: ', e.remedy) : null,
+      e.canary && e.canary.figures ? h('table', { class: 'canary-figures' }, h('thead', {}, h('tr', {}, ['Step', 'Share', 'Seconds', 'Current: requests / errors / p95', 'New: requests / errors / p95', 'Result'].map((t) => h('th', {}, t)))),
+        h('tbody', {}, e.canary.figures.map((s) => h('tr', {}, h('td', { class: 'num' }, String(s.step)), h('td', { class: 'num' }, `${s.share} %`), h('td', { class: 'num' }, String(s.seconds)),
+          h('td', { class: 'mono' }, `${s.current.requests} / ${s.current.errors} (${s.current.errorRate} %) / ${s.current.p95Ms ?? '—'} ms`), h('td', { class: 'mono' }, `${s.candidate.requests} / ${s.candidate.errors} (${s.candidate.errorRate} %) / ${s.candidate.p95Ms ?? '—'} ms`), h('td', { class: s.result === 'failed' ? 'red' : s.result === 'unjudged' ? '' : 'green' }, s.result))))) : null,
       e.problems && e.problems.length > 0 ? h('ul', { class: 'problems' }, e.problems.slice(0, 10).map((p) => h('li', { class: `sev-${p.severity}` }, h('code', {}, p.code), ' ', h('span', { class: 'mono' }, p.origin), ' ', p.message))) : null,
       diffBlock(e.routes),
     )),
@@ -309,7 +357,11 @@ async function renderExplain() {
       if (err instanceof AuthNeeded) throw err;
       return { status: 400, body: { error: err.message } };
     });
-    out.replaceChildren(...(status === 200 ? explainResult(body.result) : [h('p', { class: 'red', id: 'explain-error' }, body.error)]).flat().filter((c) => c !== null && c !== undefined));
+    const release = status === 200 && body.release ? [
+      h('p', { id: 'explain-release', class: 'card' }, body.release.note),
+      body.release.canary && !body.release.canary.same ? [h('h2', {}, `Under the canary (generation ${body.release.canary.candidate.generation}, ${body.release.canary.candidate.share} % of requests)`), ...explainResult(body.release.canary.candidate.result)] : null,
+    ] : [];
+    out.replaceChildren(...(status === 200 ? [...explainResult(body.result), ...release] : [h('p', { class: 'red', id: 'explain-error' }, body.error)]).flat(3).filter((c) => c !== null && c !== undefined));
     main.dataset.explained = String(Date.now());
   };
   fill(
@@ -352,9 +404,9 @@ async function renderObject() {
 
 // ───────────── Page loop ─────────────
 
-const PAGES = { overview: renderOverview, routes: renderRoutes, upstreams: renderUpstreams, history: renderHistory, explain: renderExplain, object: renderObject };
+const PAGES = { overview: renderOverview, routes: renderRoutes, upstreams: renderUpstreams, fleet: renderFleet, history: renderHistory, explain: renderExplain, object: renderObject };
 /** Pages whose figures move on their own: refreshed while the tab is visible. */
-const LIVE = new Set(['overview', 'routes', 'upstreams']);
+const LIVE = new Set(['overview', 'routes', 'upstreams', 'fleet']);
 
 function pageName() {
   const p = location.pathname.replace(/^\/diag\/?/, '').split('/')[0];

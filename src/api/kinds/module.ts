@@ -195,6 +195,10 @@ export const AmbassadorModuleConfigSchema = Closed({
       description: 'more header names whose values are credentials (redacted wherever shown)',
     }),
   ),
+  /** The admin addresses of the other replicas, when they reach each other without Redis (docs/fleet.md). */
+  portico_fleet_peers: Type.Optional(
+    Type.Array(Type.String({ pattern: '^https?://[^/?#\\s]+/?$', description: 'an admin URL: http(s)://HOST:PORT' }), { maxItems: 100 }),
+  ),
   portico_rate_limit: Type.Optional(
     Closed({
       /** redis:// or rediss://, without credentials: compile checks it without echoing the value. */
