@@ -6,10 +6,10 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { join } from 'node:path';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { ConfigDir, ServeProcess, startEcho, type Echo } from '../serve/serve-harness.js';
-import { eventually, request } from '../serve/http-client.js';
+import { request } from '../serve/http-client.js';
 import { freePort } from '../support/free-port.js';
 import { listenerYaml, mappingYaml } from '../support/policy-yaml.js';
 
@@ -190,12 +190,12 @@ describe('portico serve listeners', () => {
 
     // A Listener added later is told when it is bound, and when it is let go.
     const extra = await freePort();
-    await writeFile(join(dirs[0]!.path, 'extra.yaml'), listenerYaml(extra, 'extra'));
+    await dirs[0]!.write('extra.yaml', listenerYaml(extra, 'extra'));
     const added = `listening on http://127.0.0.1:${extra} (Listener default/extra)`;
-    await eventually('the added listener line', async () => procs[0]!.stderr.includes(added));
+    await procs[0]!.waitLine('the added listener line', (l) => l === added);
     assert.equal((await request(`http://127.0.0.1:${extra}/who/y`)).status, 200);
     await dirs[0]!.remove('extra.yaml');
-    await eventually('the removed listener line', async () => procs[0]!.stderr.includes(`stopped listening on http://127.0.0.1:${extra} (Listener default/extra)`));
+    await procs[0]!.waitLine('the removed listener line', (l) => l === `stopped listening on http://127.0.0.1:${extra} (Listener default/extra)`);
     assert.equal(procs[0]!.stderr.filter((l) => l.startsWith('listening on ')).length, 2, 'one line per bound listener, none repeated per apply');
 
     for (const p of procs) p.signal('SIGTERM');

@@ -3,6 +3,7 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
 import http2 from 'node:http2';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +14,7 @@ import { Gateway } from '../../src/serve/gateway.js';
 import { buildRuntime } from '../../src/dataplane/runtime.js';
 import { backend, buildIR, cluster, route } from '../support/ir-builder.js';
 import { closedPort } from '../support/fault-upstream.js';
+import { whenTrue } from '../support/wait-until.js';
 
 const PROTO = `syntax = "proto3";
 package echo;
@@ -41,6 +43,8 @@ describe('gRPC through Portico', () => {
   let EchoCtor: new (addr: string, creds: grpc.ChannelCredentials) => EchoClient;
   const clients: grpc.Client[] = [];
   let slowCancelled = 0;
+  const slowEvents = new EventEmitter();
+  const slowPending = new Set<() => void>();
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'portico-grpc-'));
@@ -64,11 +68,14 @@ describe('gRPC through Portico', () => {
         call.on('data', (m: Msg) => call.write({ text: m.text.toUpperCase(), n: m.n }));
         call.on('end', () => call.end());
       },
+      // Never answers on its own: only a deadline can end the call (the file's end answers what is left).
       Slow: (call: grpc.ServerUnaryCall<Msg, Msg>, cb: grpc.sendUnaryData<Msg>) => {
-        const t = setTimeout(() => cb(null, { text: 'late', n: 0 }), 2000);
+        const answer = (): void => cb(null, { text: 'late', n: 0 });
+        slowPending.add(answer);
         call.on('cancelled', () => {
+          slowPending.delete(answer);
           slowCancelled++;
-          clearTimeout(t);
+          slowEvents.emit('cancelled');
         });
       },
     });
@@ -88,6 +95,7 @@ describe('gRPC through Portico', () => {
   });
   after(async () => {
     for (const c of clients) c.close();
+    for (const answer of slowPending) answer();
     gw.forceClose();
     await new Promise<void>((r) => server.tryShutdown(() => r()));
     server.forceShutdown();
@@ -150,7 +158,7 @@ describe('gRPC through Portico', () => {
       await new Promise((r) => s.on('close', r));
       assert.equal(headers[':status'], 200);
       assert.equal(headers['grpc-status'], String(grpc.status.DEADLINE_EXCEEDED));
-      for (let i = 0; i < 40 && slowCancelled === 0; i++) await new Promise((r) => setTimeout(r, 25));
+      await whenTrue('the upstream call to be cancelled', () => slowCancelled > 0, [[slowEvents, 'cancelled']]);
       assert.equal(slowCancelled, 1);
     } finally {
       session.close();

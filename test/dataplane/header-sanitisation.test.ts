@@ -90,9 +90,9 @@ describe('header sanitisation (HARDENING case 34)', () => {
     // Host counts as one header; the limit is 100.
     const at = await sendRaw(gw.port, `GET / HTTP/1.1\r\nHost: a\r\n${lines(99)}connection: close\r\n\r\n`);
     assert.deepEqual(at.statuses, [431]);
-    const under = await sendRaw(gw.port, `GET / HTTP/1.1\r\nHost: a\r\n${lines(98)}\r\n`);
+    const under = await sendRaw(gw.port, `GET / HTTP/1.1\r\nHost: a\r\n${lines(97)}connection: close\r\n\r\n`);
     assert.deepEqual(under.statuses, [200]);
-    const limit = await sendRaw(gw.port, `GET / HTTP/1.1\r\nHost: a\r\n${lines(99)}\r\n`);
+    const limit = await sendRaw(gw.port, `GET / HTTP/1.1\r\nHost: a\r\n${lines(98)}connection: close\r\n\r\n`);
     assert.deepEqual(limit.statuses, [200]);
     const far = await sendRaw(gw.port, `GET / HTTP/1.1\r\nHost: a\r\n${lines(1500)}\r\n`);
     assert.deepEqual(far.statuses, [431]);

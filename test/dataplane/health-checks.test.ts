@@ -3,6 +3,7 @@
 
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
@@ -11,11 +12,21 @@ import { compile } from '../../src/compile/index.js';
 import { compileYaml } from '../support/compile-yaml.js';
 import { buildIR, backend, cluster, route } from '../support/ir-builder.js';
 import { startGateway } from '../support/gateway-server.js';
-import { eventually, request } from '../serve/http-client.js';
+import { request } from '../serve/http-client.js';
+import { whenTrue } from '../support/wait-until.js';
 import type { IRHealthCheck } from '../../src/ir/types.js';
 import type { ClusterHealth } from '../../src/dataplane/upstream-health.js';
 
 const closers: (() => Promise<void>)[] = [];
+
+/**
+ * 'probe' as an upstream receives a health check. Probes come every interval, each after the gateway
+ * took in the answer to the one before: a state the checks reached is seen at the next probe.
+ */
+const probes = new EventEmitter();
+
+/** Resolves once `check` holds for the gateway's health state, looked at as each probe arrives. */
+const healthReaches = (what: string, check: () => boolean): Promise<boolean> => whenTrue(what, check, [[probes, 'probe']]);
 after(async () => {
   for (const c of closers.reverse()) await c();
 });
@@ -34,6 +45,7 @@ async function upstream(name: string, health: number): Promise<Upstream> {
     if (req.url === '/health') {
       u.probes.push(req.headers);
       res.writeHead(u.health).end();
+      probes.emit('probe');
       return;
     }
     u.served++;
@@ -100,7 +112,7 @@ ${checks}
     const gw = await startGateway(ir);
     closers.push(() => gw.close());
     const health = () => gw.runtime.upstreamHealth!();
-    await eventually('the failing endpoint held out', async () => endpointState(health(), bad.port) === 'unhealthy' && endpointState(health(), good.port) === 'healthy');
+    await healthReaches('the failing endpoint held out', () => endpointState(health(), bad.port) === 'unhealthy' && endpointState(health(), good.port) === 'healthy');
     const snapshot = health()[0]!;
     assert.equal(snapshot.state, 'Degraded');
     assert.equal(snapshot.endpoints.find((e) => e.port === bad.port)!.usable, false);
@@ -113,7 +125,7 @@ ${checks}
     assert.equal(bad.served, before, 'no request reached the endpoint held out');
 
     bad.health = 204;
-    await eventually('the endpoint back after two passes', async () => endpointState(health(), bad.port) === 'healthy');
+    await healthReaches('the endpoint back after two passes', () => endpointState(health(), bad.port) === 'healthy');
     const names = new Set<string>();
     for (let i = 0; i < 10; i++) names.add((await request(`${gw.origin}/y${i}`)).body);
     assert.deepEqual([...names].sort(), ['bad', 'good'], 'round robin uses both again');
@@ -135,6 +147,7 @@ ${checks}
           stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
           stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
           stream.end(Buffer.from([0, 0, 0, 0, 2, 0x08, serving.get(port)!]));
+          probes.emit('probe');
         });
       });
       await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -152,7 +165,7 @@ ${checks}
     const gw = await startGateway(ir);
     closers.push(() => gw.close());
     const health = () => gw.runtime.upstreamHealth!();
-    await eventually('one SERVING, one NOT_SERVING', async () => endpointState(health(), up) === 'healthy' && endpointState(health(), down) === 'unhealthy');
+    await healthReaches('one SERVING, one NOT_SERVING', () => endpointState(health(), up) === 'healthy' && endpointState(health(), down) === 'unhealthy');
     assert.equal(health()[0]!.endpoints.find((e) => e.port === down)!.active!.lastResult, 'NOT_SERVING');
     assert.ok(asked.includes('/grpc.health.v1.Health/Check quote.v1'), `asked: ${asked.join(', ')}`);
   });

@@ -5,6 +5,7 @@ import { backend, buildIR, cluster, route, vhost } from '../support/ir-builder.j
 import { echoedHeader, startEcho, type EchoUpstream, type Echoed } from '../support/echo-upstream.js';
 import { startGateway, type TestGateway } from '../support/gateway-server.js';
 import { json, request } from '../support/http-client.js';
+import { whenTrue } from '../support/wait-until.js';
 import { Agent, request as httpRequest } from 'node:http';
 
 /** Many requests over a few keep-alive connections, bounded in count. */
@@ -92,7 +93,7 @@ describe('Mapping behaviour through the gateway', () => {
     const r = await request(gw.port, { path: '/shadowed/x', headers: { host: 'example.com' } });
     assert.equal(r.status, 200);
     assert.equal(json<Echoed>(r).name, 'a');
-    for (let i = 0; i < 50 && shadow.received.length === before; i++) await new Promise((res) => setTimeout(res, 20));
+    await whenTrue('the mirrored request at the shadow', () => shadow.received.length > before, [[shadow.events, 'request']]);
     const seen = shadow.received.at(-1);
     assert.ok(seen);
     assert.equal(echoedHeader(seen, 'host'), 'example.com-shadow');

@@ -19,7 +19,7 @@ interface Redirect {
 }
 
 async function get(port: number, path: string): Promise<Redirect> {
-  const x = await sendRaw(port, `GET ${path} HTTP/1.1\r\nHost: a.example\r\nconnection: close\r\n\r\n`, { quietMs: 300 });
+  const x = await sendRaw(port, `GET ${path} HTTP/1.1\r\nHost: a.example\r\nconnection: close\r\n\r\n`);
   const location = /\r\nlocation: ([^\r]*)\r\n/i.exec(x.text)?.[1] ?? '';
   return { status: x.statuses[0] ?? 0, location };
 }

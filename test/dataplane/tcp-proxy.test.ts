@@ -3,6 +3,7 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { Gateway } from '../../src/serve/gateway.js';
@@ -14,6 +15,7 @@ import { defaultGlobal } from '../../src/compile/global-policy.js';
 import { closedPort, startUnaccepting } from '../support/fault-upstream.js';
 import { exchange as sendAndRead, closedByPeer } from '../support/socket-exchange.js';
 import { makeTestPKI, type TestPKI } from '../support/test-pki.js';
+import { nextEvent, nextTurn, pollUntil } from '../support/wait-until.js';
 
 interface Upstream {
   port: number;
@@ -140,22 +142,29 @@ describe('TCPMapping (case 43)', () => {
   it('keeps memory bounded for a slow reader: the upstream is paused, then everything arrives', async () => {
     const total = 32 * 1024 * 1024;
     let serverSocket: net.Socket | undefined;
+    // The upstream's pump: `blocked` while its last write waits for 'drain' (the gateway stopped taking bytes).
+    const pump = new EventEmitter();
+    let blocked = false;
     const big = net.createServer((s) => {
       serverSocket = s;
       s.on('error', () => {});
       const chunk = Buffer.alloc(64 * 1024, 0x61);
       let sent = 0;
-      const pump = (): void => {
+      const write = (): void => {
+        blocked = false;
+        pump.emit('wrote');
         while (sent < total) {
           sent += chunk.length;
           if (!s.write(chunk)) {
-            s.once('drain', pump);
+            blocked = true;
+            s.once('drain', write);
+            pump.emit('blocked');
             return;
           }
         }
         s.end();
       };
-      pump();
+      write();
     });
     await new Promise<void>((r) => big.listen(0, '127.0.0.1', r));
     try {
@@ -163,16 +172,24 @@ describe('TCPMapping (case 43)', () => {
       const client = net.connect(port, '127.0.0.1');
       client.on('error', () => {});
       client.pause();
-      await new Promise((r) => client.once('connect', r));
-      // Let the pipeline fill up while the client reads nothing.
-      for (let i = 0; i < 20 && (serverSocket === undefined || serverSocket.bytesWritten < 1); i++) await new Promise((r) => setTimeout(r, 50));
-      await new Promise((r) => setTimeout(r, 500));
+      await nextEvent(client, 'connect', 'the client to connect');
+      // The pipeline is full when the upstream's writes stay blocked across many event-loop turns: a
+      // gateway still taking bytes would have read some in any of them (and so let a 'drain' through).
+      const QUIET_TURNS = 50;
+      let quietTurns = 0;
+      pump.on('wrote', () => (quietTurns = 0));
+      await pollUntil('the upstream to stay blocked while the client reads nothing', async () => {
+        await nextTurn();
+        quietTurns = blocked ? quietTurns + 1 : 0;
+        return quietTurns >= QUIET_TURNS;
+      }, { everyMs: 0 });
       const writtenWhilePaused = serverSocket?.bytesWritten ?? 0;
       assert.ok(writtenWhilePaused < total / 2, `upstream wrote ${writtenWhilePaused} bytes to a client that read nothing`);
       let received = 0;
       client.on('data', (c: Buffer) => (received += c.length));
+      const closed = nextEvent(client, 'close', 'the whole stream to arrive', { timeoutMs: 60_000 });
       client.resume();
-      await new Promise((r) => client.once('close', r));
+      await closed;
       assert.equal(received, total);
     } finally {
       big.close();

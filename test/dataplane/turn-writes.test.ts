@@ -6,9 +6,12 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { endAtTurnEnd, holdWritesUntilTurnEnds } from '../../src/dataplane/turn-writes.js';
+import { nextEvent, whenTrue } from '../support/wait-until.js';
 
 interface Pair {
   client: net.Socket;
+  /** The accepted side: what the client's writes reach. */
+  peer: net.Socket;
   received: () => string;
   closed: Promise<void>;
 }
@@ -29,19 +32,18 @@ describe('writes held until the turn ends', () => {
   async function pair(): Promise<Pair> {
     const n = accepted.length;
     const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
-    await new Promise<void>((r) => client.once('connect', r));
-    while (accepted.length === n) await new Promise((r) => setImmediate(r));
-    const peer = accepted[n]!;
+    await nextEvent(client, 'connect', 'the client to connect');
+    const peer = await whenTrue('the server to accept the connection', () => accepted[n], [[server, 'connection']]);
     let got = '';
     peer.on('data', (b: Buffer) => (got += b.toString('latin1')));
     const closed = new Promise<void>((r) => peer.once('close', () => r()));
     peer.on('error', () => {});
-    return { client, received: () => got, closed };
+    return { client, peer, received: () => got, closed };
   }
 
-  async function until(check: () => boolean): Promise<void> {
-    for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 5));
-  }
+  /** Resolves once `check` holds, re-checked as bytes reach the given pairs. */
+  const received = (what: string, check: () => boolean, ...pairs: Pair[]): Promise<boolean> =>
+    whenTrue(what, check, pairs.map((p) => [p.peer, 'data'] as const));
 
   it('holds every write of the turn, then delivers each socket its bytes in order', async () => {
     const a = await pair();
@@ -57,7 +59,7 @@ describe('writes held until the turn ends', () => {
     await new Promise((r) => setImmediate(r));
     assert.equal(a.client.writableLength, 0, 'flushed when the turn ended');
     assert.equal(b.client.writableLength, 0);
-    await until(() => a.received().length === 27 && b.received().length === 7);
+    await received('both sockets\' bytes', () => a.received().length === 27 && b.received().length === 7, a, b);
     assert.equal(a.received(), 'GET / HTTP/1.1\r\nhost: x\r\n\r\n');
     assert.equal(b.received(), 'one,two');
     a.client.destroy();
@@ -72,7 +74,7 @@ describe('writes held until the turn ends', () => {
     a.client.write('second');
     await new Promise((r) => setImmediate(r));
     assert.equal(a.client.writableLength, 0);
-    await until(() => a.received() === 'first second');
+    await received('both writes', () => a.received() === 'first second', a);
     assert.equal(a.received(), 'first second');
     a.client.destroy();
   });
@@ -86,7 +88,7 @@ describe('writes held until the turn ends', () => {
     kept.client.write('delivered');
     gone.client.destroy();
     await new Promise((r) => setImmediate(r));
-    await until(() => kept.received() === 'delivered');
+    await received('the kept socket\'s bytes', () => kept.received() === 'delivered', kept);
     assert.equal(kept.received(), 'delivered');
     await gone.closed;
     assert.equal(gone.received(), '', 'a destroyed socket sends nothing it held');

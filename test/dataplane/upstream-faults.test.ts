@@ -5,11 +5,11 @@ import { backend, buildIR, cluster, route } from '../support/ir-builder.js';
 import { startGateway, type TestGateway } from '../support/gateway-server.js';
 import { json, request } from '../support/http-client.js';
 import {
-  closedPort, startBlackhole, startDoubleResponse, startMalformed, startResetMidBody, startSlow, startUnsolicited101,
+  closedPort, startBlackhole, startDoubleResponse, startMalformed, startResetMidBody, startUnaccepting, startUnsolicited101,
 } from '../support/fault-upstream.js';
 import { startRawUpstream, type RawUpstream } from '../support/raw-upstream.js';
+import { nextEvent, whenTrue } from '../support/wait-until.js';
 import type { IRBackend } from '../../src/ir/types.js';
-import { Agent } from 'node:http';
 
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {
@@ -28,9 +28,13 @@ async function upstream(p: Promise<RawUpstream>): Promise<RawUpstream> {
   return u;
 }
 
-async function until(cond: () => boolean, ms = 3000): Promise<void> {
-  for (let waited = 0; !cond() && waited < ms; waited += 10) await new Promise((r) => setTimeout(r, 10));
-}
+/** The upstream saw `n` of its connections close. */
+const upstreamClosed = (u: RawUpstream, n = 1): Promise<boolean> =>
+  whenTrue(`${n} upstream connection(s) closed`, () => u.closedConnections.length >= n, [[u.events, 'close']]);
+
+/** The gateway reported `n` finished requests. */
+const finished = (gw: TestGateway, n = 1): Promise<boolean> =>
+  whenTrue(`${n} finished request(s)`, () => gw.done.length >= n, [[gw.events, 'done']]);
 
 describe('upstream faults (HARDENING cases 25–29)', () => {
   it('25: upstream down → 503 local reply, and requests do not pile up', async () => {
@@ -49,7 +53,7 @@ describe('upstream faults (HARDENING cases 25–29)', () => {
     const r = await request(gw.port, { path: '/x' });
     assert.equal(r.status, 504);
     assert.equal(json(r).code, 'upstream_timeout');
-    await until(() => u.closedConnections.length === 1);
+    await upstreamClosed(u);
     assert.equal(u.closedConnections.length, 1, 'the gateway closed its upstream connection');
   });
 
@@ -61,14 +65,15 @@ describe('upstream faults (HARDENING cases 25–29)', () => {
 
   for (const [how, framing] of [['reset', 'length'], ['fin', 'length'], ['reset', 'chunked'], ['fin', 'chunked']] as const) {
     it(`27: upstream ${how} mid-body (${framing}) → the client sees an abort, never a clean end, and no retry`, async () => {
-      const u = await upstream(startResetMidBody(how, framing));
+      const u = await startResetMidBody(how, framing);
+      cleanups.push(() => u.close());
       const gw = await gatewayTo(u.port, { retryPolicy: { retryOn: ['5xx', 'reset'], numRetries: 3, retryNonIdempotent: false } });
-      const r = await request(gw.port, { path: '/x' });
+      const r = await request(gw.port, { path: '/x', onResponse: () => u.cut() });
       assert.equal(r.status, 200);
       assert.ok(r.aborted, 'response must be aborted');
       assert.ok(r.body.length < 20_000);
       assert.equal(u.requests.length, 1, 'no retry once response bytes were sent');
-      await until(() => gw.done.length === 1);
+      await finished(gw);
       assert.ok(gw.done[0]?.upstreamError);
     });
   }
@@ -97,7 +102,6 @@ describe('upstream faults (HARDENING cases 25–29)', () => {
     const gw = await gatewayTo(u.port);
     const first = await request(gw.port, { path: '/1' });
     assert.equal(first.body, 'c1');
-    await new Promise((r) => setTimeout(r, 50));
     const second = await request(gw.port, { path: '/2' });
     assert.notEqual(second.body, 'evil');
     assert.equal(second.status, 200);
@@ -119,16 +123,16 @@ describe('upstream faults (HARDENING cases 25–29)', () => {
   });
 
   it('29: client gone while waiting for headers → the upstream request is aborted', async () => {
-    const u = await upstream(startSlow(5000));
+    const u = await upstream(startBlackhole());
     const gw = await gatewayTo(u.port, { timeouts: { requestMs: 0, idleMs: 0 } });
     const s = net.connect(gw.port, '127.0.0.1');
     s.on('error', () => {});
     s.write('GET /x HTTP/1.1\r\nHost: a\r\n\r\n');
-    await until(() => u.requests.length === 1);
+    await whenTrue('the request at the upstream', () => u.requests.length === 1, [[u.events, 'request']]);
     s.destroy();
-    await until(() => u.closedConnections.length === 1);
+    await upstreamClosed(u);
     assert.equal(u.closedConnections.length, 1);
-    await until(() => gw.runtime.inflight() === 0);
+    await whenTrue('no request in flight', () => gw.runtime.inflight() === 0, [[gw.events, 'done']]);
     assert.equal(gw.runtime.inflight(), 0);
   });
 
@@ -138,9 +142,9 @@ describe('upstream faults (HARDENING cases 25–29)', () => {
     const s = net.connect(gw.port, '127.0.0.1');
     s.on('error', () => {});
     s.write('POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n' + 'x'.repeat(1000));
-    await until(() => u.connections() === 1 && (u.bytes[0]?.length ?? 0) > 1000);
+    await whenTrue('part of the body at the upstream', () => u.connections() === 1 && (u.bytesReceived[0] ?? 0) > 1000, [[u.events, 'data']]);
     s.destroy();
-    await until(() => u.closedConnections.length === 1);
+    await upstreamClosed(u);
     assert.equal(u.closedConnections.length, 1);
     assert.equal(u.requests.length, 0, 'the upstream never saw a complete request');
   });
@@ -162,12 +166,10 @@ describe('upstream faults (HARDENING cases 25–29)', () => {
       });
       s.write('GET /x HTTP/1.1\r\nHost: a\r\n\r\n');
     });
-    await until(() => u.closedConnections.length === 1);
+    await upstreamClosed(u);
     assert.equal(u.closedConnections.length, 1);
     // still serving
-    const agent = new Agent();
     assert.equal((await request(gw.port, { path: '/y' })).status, 200);
-    agent.destroy();
   });
 });
 
@@ -177,10 +179,10 @@ describe('local replies while the client is still sending a body', () => {
     const s = net.connect(gw.port, '127.0.0.1');
     s.on('error', () => {});
     const got: Buffer[] = [];
-    const closed = new Promise<void>((resolve) => s.on('close', () => resolve()));
+    const closed = nextEvent(s, 'close', 'the gateway to close the connection');
     s.on('data', (d: Buffer) => got.push(d));
     s.write('POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\n' + 'x'.repeat(1000));
-    await Promise.race([closed, new Promise((r) => setTimeout(r, 3000))]);
+    await closed;
     const text = Buffer.concat(got).toString();
     assert.match(text, /^HTTP\/1\.1 503 /);
     assert.match(text, /connection: close/i);
@@ -191,7 +193,6 @@ describe('local replies while the client is still sending a body', () => {
 
 describe('connect timeout', () => {
   it('a connect that never completes ends at the cluster connect timeout with 503', async () => {
-    const { startUnaccepting } = await import('../support/fault-upstream.js');
     const hang = await startUnaccepting();
     cleanups.push(() => hang.close());
     const gw = await startGateway(buildIR({
@@ -202,7 +203,7 @@ describe('connect timeout', () => {
     const r = await request(gw.port, { path: '/x' });
     assert.equal(r.status, 503);
     assert.equal(json(r).code, 'upstream_unavailable');
-    await until(() => gw.done.length === 1);
+    await finished(gw);
     assert.equal(gw.done[0]?.upstreamError, 'PORTICO_CONNECT_TIMEOUT');
   });
 });
@@ -210,7 +211,8 @@ describe('connect timeout', () => {
 describe('circuit-breaker accounting after failures', () => {
   it('timeouts, resets and refusals give their slot back (max_requests 1 keeps admitting)', async () => {
     const hole = await upstream(startBlackhole());
-    const reset = await upstream(startResetMidBody('reset'));
+    const reset = await startResetMidBody('reset');
+    cleanups.push(() => reset.close());
     const down = await closedPort();
     const cb = { maxConnections: 1, maxPendingRequests: 0, maxRequests: 1, maxRetries: 0 };
     const gw = await startGateway(buildIR({
@@ -224,7 +226,7 @@ describe('circuit-breaker accounting after failures', () => {
     cleanups.push(() => gw.close());
     for (let i = 0; i < 3; i++) {
       assert.equal((await request(gw.port, { path: '/hole/x' })).status, 504);
-      assert.ok((await request(gw.port, { path: '/reset/x' })).aborted);
+      assert.ok((await request(gw.port, { path: '/reset/x', onResponse: () => reset.cut() })).aborted);
       assert.equal((await request(gw.port, { path: '/down/x' })).status, 503);
       assert.notEqual(gw.done.at(-1)?.localReply, 'circuit_open');
     }

@@ -5,6 +5,8 @@ import { backend, buildIR, cluster, route } from '../support/ir-builder.js';
 import { startGateway, type TestGateway } from '../support/gateway-server.js';
 import { json, request } from '../support/http-client.js';
 import { OK_RESPONSE, startRawUpstream, type RawUpstream, type ScriptContext } from '../support/raw-upstream.js';
+import { startHeld } from '../support/fault-upstream.js';
+import { whenTrue } from '../support/wait-until.js';
 import type { IRCluster } from '../../src/ir/types.js';
 
 // The gateway's own HTTP/1.1 client to upstreams: framing, 1xx, HEAD, keep-alive reuse and its limits,
@@ -140,9 +142,14 @@ describe('HTTP/1.1 to upstreams', () => {
   });
 
   it('with max_connections 1, concurrent requests wait for the one connection instead of failing', async () => {
-    const u = await upstream((c) => setTimeout(() => c.socket.write(OK_RESPONSE), 30));
+    const u = await startHeld('ok');
+    cleanups.push(() => u.close());
     const gw = await gatewayTo(u.port, { circuitBreakers: { maxConnections: 1, maxPendingRequests: 10, maxRequests: 10, maxRetries: 3 } });
-    const replies = await Promise.all(Array.from({ length: 4 }, (_, i) => request(gw.port, { path: `/w${i}` })));
+    const pending = Promise.all(Array.from({ length: 4 }, (_, i) => request(gw.port, { path: `/w${i}` })));
+    // all four in flight while the one connection is busy: three of them wait in line
+    await whenTrue('four requests in flight at the gateway', () => gw.runtime.inflight() === 4, [[gw.events, 'request']]);
+    u.release();
+    const replies = await pending;
     assert.deepEqual(replies.map((r) => r.status), [200, 200, 200, 200]);
     assert.equal(u.connections(), 1);
     assert.equal(u.requests.length, 4);
@@ -150,18 +157,19 @@ describe('HTTP/1.1 to upstreams', () => {
   });
 
   it('resends once, on a fresh connection, a request that met a pooled connection the upstream had closed', async () => {
-    // The upstream closes each connection right after its first request's response, without saying so.
+    // The upstream had closed its first connection, kept alive without a word, when the next request
+    // came: it closes that connection as the request arrives, answering nothing (the race, made certain).
     const u = await upstream((c) => {
-      c.socket.write(OK_RESPONSE);
-      if (c.nth === 1 && c.request.connection === 0) setTimeout(() => c.socket.destroy(), 20);
+      if (c.request.connection === 0 && c.nth === 2) c.socket.destroy();
+      else c.socket.write(OK_RESPONSE);
     });
     const gw = await gatewayTo(u.port);
     assert.equal((await request(gw.port, { path: '/first' })).body, 'ok');
-    await new Promise((r) => setTimeout(r, 60));
     const second = await request(gw.port, { path: '/second' });
     assert.equal(second.status, 200);
     assert.equal(second.body, 'ok');
     assert.equal(u.connections(), 2);
+    assert.deepEqual(u.requests.map((r) => `${r.requestLine.split(' ')[1]} on ${r.connection}`), ['/first on 0', '/second on 0', '/second on 1'], 'sent once more, on a fresh connection');
   });
 
   it('an upstream that answers before the request body is complete gets a fresh connection next time', async () => {

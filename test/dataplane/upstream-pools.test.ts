@@ -6,7 +6,8 @@ import { backend, buildIR, cluster, route } from '../support/ir-builder.js';
 import { startGateway, type TestGateway } from '../support/gateway-server.js';
 import { json, request } from '../support/http-client.js';
 import { startEcho, echoedHeader, type Echoed, type EchoUpstream } from '../support/echo-upstream.js';
-import { closedPort, startSlow } from '../support/fault-upstream.js';
+import { closedPort, startHeld, type HeldUpstream } from '../support/fault-upstream.js';
+import { nextTurn, whenTrue } from '../support/wait-until.js';
 import type { IRBackend, IRCluster } from '../../src/ir/types.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -26,6 +27,17 @@ async function gatewayFor(c: IRCluster, b: Partial<IRBackend> = {}): Promise<Tes
   return gw;
 }
 
+/** An upstream that holds its answers until the test releases them, closed after the file. */
+async function held(body?: string): Promise<HeldUpstream> {
+  const u = await startHeld(body);
+  cleanups.push(() => u.close());
+  return u;
+}
+
+/** The held upstream has received `n` requests. */
+const arrived = (u: HeldUpstream, n = 1): Promise<boolean> =>
+  whenTrue(`${n} request(s) at the held upstream`, () => u.requests.length >= n, [[u.events, 'request']]);
+
 async function names(port: number, n: number, headers: Record<string, string> = {}): Promise<string[]> {
   const out: string[] = [];
   for (let i = 0; i < n; i++) out.push(json<Echoed>(await request(port, { path: '/x', headers: { host: 'a', ...headers } })).name);
@@ -43,8 +55,7 @@ describe('upstream pools and balancing', () => {
   });
 
   it('least_request avoids the endpoint that is busy with a slow request', async () => {
-    const slow = await startSlow(2000, '{"name":"slow"}');
-    cleanups.push(() => slow.close());
+    const slow = await held('{"name":"slow"}');
     const fast = await echo('fast');
     const ir = buildIR({
       clusters: [cluster('lr', fast.port, { loadBalancer: { policy: 'least_request' }, endpoints: [{ host: '127.0.0.1', port: slow.port }, { host: '127.0.0.1', port: fast.port }] })],
@@ -54,10 +65,11 @@ describe('upstream pools and balancing', () => {
     const gw = await startGateway(ir, { random: () => 0 });
     cleanups.push(() => gw.close());
     const pending = request(gw.port, { path: '/x' });
-    for (let i = 0; i < 100 && slow.requests.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await arrived(slow);
     assert.equal(slow.requests.length, 1, 'one request is held by the slow endpoint');
     const got = await names(gw.port, 8);
     assert.deepEqual(got, Array(8).fill('fast'));
+    slow.release();
     assert.equal((await pending).body, '{"name":"slow"}');
   });
 
@@ -88,14 +100,14 @@ describe('upstream pools and balancing', () => {
   });
 
   it('circuit breaker max_requests → 503 for the excess request', async () => {
-    const slow = await startSlow(300);
-    cleanups.push(() => slow.close());
+    const slow = await held();
     const gw = await gatewayFor(cluster('cb', slow.port, { circuitBreakers: { maxConnections: 1, maxPendingRequests: 0, maxRequests: 1, maxRetries: 0 } }));
     const first = request(gw.port, { path: '/x' });
-    for (let i = 0; i < 100 && slow.requests.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await arrived(slow);
     const second = await request(gw.port, { path: '/x' });
     assert.equal(second.status, 503);
     assert.equal(json(second).code, 'circuit_open');
+    slow.release();
     assert.equal((await first).status, 200);
   });
 
@@ -131,26 +143,28 @@ describe('upstream pools and balancing', () => {
 
 describe('drain and upgrades', () => {
   it('drain waits for in-flight requests, then resolves', async () => {
-    const slow = await startSlow(300);
-    cleanups.push(() => slow.close());
+    const slow = await held();
     const gw = await gatewayFor(cluster('d', slow.port));
     const inflight = request(gw.port, { path: '/x' });
-    for (let i = 0; i < 100 && slow.requests.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await arrived(slow);
     assert.equal(gw.runtime.inflight(), 1);
-    let responded = false;
-    void inflight.then(() => {
-      responded = true;
+    let drained = false;
+    const drain = gw.runtime.drain(10_000).then(() => {
+      drained = true;
     });
-    await gw.runtime.drain(10_000);
+    // a turn of the event loop: a drain that did not wait for the request would have resolved by now
+    await nextTurn();
+    assert.equal(drained, false, 'drain waits while the request runs');
+    slow.release();
+    await drain;
+    assert.equal(gw.runtime.inflight(), 0, 'drain resolved after the request ended');
     const r = await inflight;
     assert.equal(r.status, 200);
     assert.equal(r.body, 'slow');
-    assert.ok(responded || gw.runtime.inflight() === 0);
   });
 
-  it('drain resolves at the deadline even if a request is still running', async () => {
-    const slow = await startSlow(3000);
-    cleanups.push(() => slow.close());
+  it('drain resolves at the deadline even if a request is still running', async (t) => {
+    const slow = await held();
     const gw = await gatewayFor(cluster('d2', slow.port), { timeouts: { requestMs: 0, idleMs: 0 } });
     let finished = false;
     const inflight = request(gw.port, { path: '/x' }).then((r) => {
@@ -160,9 +174,21 @@ describe('drain and upgrades', () => {
       finished = true;
       return undefined;
     });
-    await new Promise((r) => setTimeout(r, 50));
-    await gw.runtime.drain(100);
+    await arrived(slow);
+    // the drain deadline is a clock: move it rather than wait for it
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    let drained = false;
+    const drain = gw.runtime.drain(100).then(() => {
+      drained = true;
+    });
+    t.mock.timers.tick(99);
+    await nextTurn();
+    assert.equal(drained, false, 'drain waits until its deadline');
+    t.mock.timers.tick(1);
+    await drain;
     assert.equal(finished, false, 'drain returned before the slow request ended');
+    t.mock.timers.reset();
+    slow.release();
     await inflight;
   });
 

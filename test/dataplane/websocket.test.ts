@@ -148,7 +148,7 @@ describe('WebSockets (case 35)', () => {
     const key = Buffer.alloc(16, 1).toString('base64');
     const r = await sendRaw(gw.port,
       `GET /ws/chat HTTP/1.1\r\nhost: a\r\nconnection: upgrade\r\nupgrade: websocket\r\nsec-websocket-key: ${key}\r\nsec-websocket-version: 99\r\n\r\n` +
-      'GET /internal HTTP/1.1\r\nhost: a\r\n\r\n');
+      'GET /internal HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n');
     assert.deepEqual(r.statuses, [426, 200]);
     assert.match(r.text, /plain$/);
     // The upstream parsed the follow-up as its own routed request (rewritten by the gateway), never as raw tunnel bytes.

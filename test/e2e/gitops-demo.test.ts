@@ -4,10 +4,12 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { EventEmitter } from 'node:events';
 import http from 'node:http';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { git } from '../sources/git-fixture.js';
+import { pollUntil } from '../support/wait-until.js';
 
 const BIN = join(process.cwd(), 'bin', 'portico.js');
 
@@ -23,12 +25,9 @@ function curl(url: string): Promise<string> {
   });
 }
 
-async function until(what: string, fn: () => boolean | Promise<boolean>, tries = 150): Promise<void> {
-  for (let i = 0; i < tries; i++) {
-    if (await fn()) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}`);
+/** The demo's output is checked again as soon as it prints; the gateway (another process) is polled. */
+function until(what: string, fn: () => boolean | Promise<boolean>, printed: EventEmitter): Promise<boolean> {
+  return pollUntil(what, async () => fn(), { timeoutMs: 60_000, wake: [printed, 'data'] });
 }
 
 describe('portico demo', () => {
@@ -43,7 +42,7 @@ describe('portico demo', () => {
     proc.stdout!.on('data', (b: Buffer) => (out += b.toString()));
     proc.stderr!.on('data', (b: Buffer) => (out += b.toString()));
     const exited = new Promise<number | null>((resolve) => proc!.once('exit', (c) => resolve(c)));
-    await until('the demo instructions', () => out.includes('Ctrl-C stops'));
+    await until('the demo instructions', () => out.includes('Ctrl-C stops'), proc.stdout!);
     const gateway = /gateway +(http:\/\/127\.0\.0\.1:\d+)/.exec(out)![1]!;
     const shopDir = /cd (\S+team-shop)/.exec(out)![1]!;
     const [, v1, v2] = /change +service: (\S+) +to +service: (\S+)/.exec(out)!;
@@ -57,13 +56,13 @@ describe('portico demo', () => {
     const file = join(shopDir, 'deploy', 'shop.yaml');
     writeFileSync(file, readFileSync(file, 'utf8').replace(`service: ${v1}`, `service: ${v2}`));
     git(shopDir, ['commit', '-qam', 'shop: switch to v2']);
-    await until('shop-v2 to go live', async () => (await curl(`${gateway}/shop/cart`)).startsWith('shop-v2'));
-    await until('the live line', () => out.includes('[live]     shop'));
+    await until('shop-v2 to go live', async () => (await curl(`${gateway}/shop/cart`)).startsWith('shop-v2'), proc.stdout!);
+    await until('the live line', () => out.includes('[live]     shop'), proc.stdout!);
 
     // Step 3: a commit outside the claim is refused; shop and search keep serving.
     writeFileSync(file, readFileSync(file, 'utf8').replace('prefix: /shop/', 'prefix: /search/'));
     git(shopDir, ['commit', '-qam', 'shop: take over /search/']);
-    await until('the refusal', () => out.includes('[refused]  shop'));
+    await until('the refusal', () => out.includes('[refused]  shop'), proc.stdout!);
     assert.match(out, /deploy\/shop\.yaml:\d+:\d+: prefix '\/search\/' is outside its claim/);
     assert.match(await curl(`${gateway}/shop/cart`), /^shop-v2/);
     assert.match(await curl(`${gateway}/search/x`), /^search: GET/);

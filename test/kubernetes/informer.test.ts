@@ -4,10 +4,12 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
 import { KubeClient, kubeconfigConnection } from '../../src/kubernetes/kube-client.js';
 import { Informer } from '../../src/kubernetes/informer.js';
 import { FakeKubeApi } from '../support/fake-kube-api.js';
 import { removeDir, tempDir } from '../sources/git-fixture.js';
+import { pollUntil, whenTrue } from '../support/wait-until.js';
 import { join } from 'node:path';
 
 const root = tempDir('informer');
@@ -34,17 +36,15 @@ function prefixes(i: Informer): string[] {
   return [...i.store.values()].map((o) => (o.spec as { prefix: string }).prefix).sort();
 }
 
-/** Resolves once `check` holds, re-checked on every change the informer reports. */
-function until(i: Informer, check: () => boolean): Promise<void> {
-  return new Promise((resolve) => {
-    if (check()) return resolve();
-    const off = i.onChange(() => {
-      if (check()) {
-        off();
-        resolve();
-      }
-    });
-  });
+/** Resolves once `check` holds, looked at after each change the informer reports; bounded. */
+async function until(i: Informer, check: () => boolean): Promise<void> {
+  const changes = new EventEmitter();
+  const off = i.onChange(() => changes.emit('change'));
+  try {
+    await whenTrue('the informer\'s copy to match', check, [[changes, 'change']]);
+  } finally {
+    off();
+  }
 }
 
 function newInformer(namespace: string): Informer {
@@ -54,9 +54,12 @@ function newInformer(namespace: string): Informer {
   return i;
 }
 
-/** Resolves once the fake has as many open watches as wanted. */
-async function watches(n: number): Promise<void> {
-  while (api.openWatches < n) await new Promise((r) => setImmediate(r));
+/**
+ * Resolves once the informer of `namespace` has its watch open. Per namespace: the informers of earlier
+ * tests reconnect on their own backoff, so a change in the global count can be theirs.
+ */
+async function watching(namespace: string): Promise<void> {
+  await whenTrue(`the watch of ${namespace} open`, () => api.openWatchesIn(namespace) >= 1, [[api.changes, 'watch']]);
 }
 
 describe('informer', () => {
@@ -65,7 +68,7 @@ describe('informer', () => {
     const i = newInformer('one');
     await i.whenSynced();
     assert.deepEqual(prefixes(i), ['/a/']);
-    await watches(1);
+    await watching('one');
     api.apply(mapping('b', '/b/', 'one'));
     await until(i, () => prefixes(i).includes('/b/'));
     api.apply(mapping('a', '/a2/', 'one'));
@@ -82,7 +85,7 @@ describe('informer', () => {
   it('a dropped watch resumes from its resourceVersion: changes made meanwhile all arrive, without a new list', async () => {
     const i = newInformer('drop');
     await i.whenSynced();
-    await watches(api.openWatches + 1);
+    await watching('drop');
     const lists = i.stats.lists;
     api.dropWatches();
     // Changes while the watch is down.
@@ -112,11 +115,12 @@ describe('informer', () => {
   it('a BOOKMARK moves the resourceVersion on without a change', async () => {
     const i = newInformer('bookmarks');
     await i.whenSynced();
-    await watches(api.openWatches + 1);
+    await watching('bookmarks');
     const before = Number(i.resourceVersion);
     api.apply(mapping('elsewhere', '/e/', 'not-watched'));
     api.bookmark();
-    while (Number(i.resourceVersion) <= before) await new Promise((r) => setTimeout(r, 5));
+    // a bookmark changes no object, so no change is reported: the resourceVersion is polled, within a bound
+    await pollUntil('the bookmark to move the resourceVersion on', async () => Number(i.resourceVersion) > before, { everyMs: 5 });
     assert.deepEqual(prefixes(i), []);
   });
 

@@ -5,6 +5,7 @@
 
 import { after, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
 import http, { type ServerResponse } from 'node:http';
 import http2 from 'node:http2';
 import net, { type AddressInfo } from 'node:net';
@@ -13,6 +14,7 @@ import { Gateway, GENERATION_HEADER } from '../../src/serve/gateway.js';
 import { buildRuntime } from '../../src/dataplane/runtime.js';
 import { backend, buildIR, cluster, route } from '../support/ir-builder.js';
 import { freePort } from '../support/free-port.js';
+import { whenTrue } from '../support/wait-until.js';
 import type { IR } from '../../src/ir/types.js';
 
 /** An upstream that holds every plain request until released, and echoes WebSocket messages with its name. */
@@ -23,9 +25,15 @@ interface HeldUpstream {
   close(): Promise<void>;
 }
 
+/** 'held' as any held upstream takes a request. */
+const arrivals = new EventEmitter();
+
 async function heldUpstream(name: string): Promise<HeldUpstream> {
   const held: ServerResponse[] = [];
-  const server = http.createServer((_req, res) => held.push(res));
+  const server = http.createServer((_req, res) => {
+    held.push(res);
+    arrivals.emit('held');
+  });
   const wss = new WebSocketServer({ noServer: true });
   wss.on('connection', (ws) => ws.on('message', (m) => ws.send(`${name}:${String(m)}`)));
   server.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req)));
@@ -97,9 +105,9 @@ function say(ws: WebSocket, text: string): Promise<string> {
   });
 }
 
+/** Resolves once `ok` holds, looked at again as each request reaches a held upstream; bounded. */
 async function waitFor(what: string, ok: () => boolean): Promise<void> {
-  for (let i = 0; i < 500 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
-  assert.ok(ok(), what);
+  await whenTrue(what, ok, [[arrivals, 'held']]);
 }
 
 describe('a canary in the gateway', () => {

@@ -6,14 +6,16 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { Gateway, GENERATION_HEADER } from '../../src/serve/gateway.js';
-import { buildStubRuntime } from './stub-runtime.js';
+import { buildStubRuntime, heldRequests } from './stub-runtime.js';
 import { makeIR } from './ir-fixtures.js';
 import { canConnect, request } from './http-client.js';
 import { freePort } from '../support/free-port.js';
 import { runLoad } from './load-generator.js';
+import { nextEvent } from '../support/wait-until.js';
 
 const gateways: Gateway[] = [];
 after(async () => {
+  heldRequests.release();
   for (const g of gateways) g.forceClose();
 });
 
@@ -104,12 +106,14 @@ describe('Gateway', () => {
     const p1 = await freePort();
     const p2 = await freePort();
     await g.apply(makeIR([{ port: p1, routes: ['/'] }]), {}, meta);
-    const slow = request(`http://127.0.0.1:${p1}/slow?ms=700`, { agent: new http.Agent({ keepAlive: true }) });
-    await new Promise((r) => setTimeout(r, 150));
+    const held = nextEvent(heldRequests, 'held', 'the request to be in flight');
+    const slow = request(`http://127.0.0.1:${p1}/wait-for-release`, { agent: new http.Agent({ keepAlive: true }) });
+    await held;
     const res = await g.apply(makeIR([{ port: p2, routes: ['/'] }]), {}, meta);
     assert.deepEqual(res.ok && res.listeners, { added: [`listener-${p2}`], removed: [`listener-${p1}`], kept: [] });
     assert.equal(await canConnect(p1), false, 'removed listener refuses new connections');
     assert.equal((await request(`http://127.0.0.1:${p2}/`)).status, 200);
+    heldRequests.release();
     const done = await slow;
     assert.equal(done.status, 200);
     assert.equal(JSON.parse(done.body).generation, 1, 'the in-flight request finished on its own generation');
@@ -128,11 +132,13 @@ describe('Gateway', () => {
     const idle = Object.values(agent.freeSockets)[0]?.[0];
     assert.ok(idle);
     const idleClosed = new Promise<void>((r) => idle.once('close', () => r()));
-    const stuck = request(`http://127.0.0.1:${gone}/slow?ms=5000`).then(
+    const held = nextEvent(heldRequests, 'held', 'the request to be in flight');
+    // answered only if the test released it: only the drain deadline can end it
+    const stuck = request(`http://127.0.0.1:${gone}/wait-for-release`).then(
       () => 'completed',
       () => 'cut',
     );
-    await new Promise((r) => setTimeout(r, 100));
+    await held;
     const res = await g.apply(makeIR([{ port: keep, routes: ['/'] }]), {}, meta);
     assert.deepEqual(res.ok && res.listeners.removed, [`listener-${gone}`]);
     await idleClosed;

@@ -7,111 +7,132 @@ import http2 from 'node:http2';
 import { Gateway } from '../../src/serve/gateway.js';
 import { buildRuntime } from '../../src/dataplane/runtime.js';
 import { backend, buildIR, cluster, route } from '../support/ir-builder.js';
-import { startRawUpstream, OK_RESPONSE, type RawUpstream } from '../support/raw-upstream.js';
+import { startRawUpstream, type RawUpstream } from '../support/raw-upstream.js';
+import { startHeld, type HeldUpstream } from '../support/fault-upstream.js';
+import { roundTrip } from '../support/gateway-server.js';
 import { connectH2, FLAG, frame, FRAME, get, headerBlock, rst } from '../support/h2-frames.js';
+import { whenTrue } from '../support/wait-until.js';
+
+/** A path the fast route forwards, for the round trip that shows what the upstreams were sent. */
+const BARRIER = '/round-trip';
 
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
 
 describe('HTTP/2 floods and malformed streams (cases 37, 38, 39)', () => {
   let fast: RawUpstream;
-  let slow: RawUpstream;
-  let gw: Gateway;
+  let slow: HeldUpstream;
   let port: number;
+  const gateways: Gateway[] = [];
+
+  /** A Gateway on port 0 for `ir`; every one is closed after the file. */
+  async function startGateway(ir: ReturnType<typeof buildIR>): Promise<number> {
+    const g = new Gateway({ buildRuntime, drainTimeoutMs: 500 });
+    gateways.push(g);
+    assert.equal((await g.apply(ir, {}, { source: 't' })).ok, true);
+    return Object.values(g.boundPorts())[0]!;
+  }
 
   before(async () => {
     fast = await startRawUpstream();
-    // answers after a while, so streams stay open
-    slow = await startRawUpstream((c) => {
-      const t = setTimeout(() => c.socket.write(OK_RESPONSE), 1500);
-      c.socket.once('close', () => clearTimeout(t));
-    });
-    const ir = buildIR({
+    // answers nothing while the tests run, so its streams stay open
+    slow = await startHeld();
+    // The default header deadline: a flood's connection must not end at a deadline that a busy
+    // machine's stalled event loop lets pass (the test shares that loop); the timers have their own gateway.
+    port = await startGateway(buildIR({
       clusters: [cluster('fast', fast.port), cluster('slow', slow.port)],
       routes: [
         route('default/slow', { prefix: '/slow/' }, [backend('slow')]),
         route('default/fast', { prefix: '/' }, [backend('fast', { rewrite: { prefix: null } })]),
       ],
-      global: { requestHeadersTimeoutMs: 500 },
       listener: { port: 0 },
-    });
-    gw = new Gateway({ buildRuntime, drainTimeoutMs: 500 });
-    assert.equal((await gw.apply(ir, {}, { source: 't' })).ok, true);
-    port = Object.values(gw.boundPorts())[0]!;
+    }));
   });
   after(async () => {
-    gw.forceClose();
+    for (const g of gateways) g.forceClose();
     await fast.close();
     await slow.close();
   });
 
   it('rapid reset (5000 HEADERS + RST_STREAM pairs): GOAWAY ENHANCE_YOUR_CALM, TCP closed, few upstream requests', async () => {
     const before = fast.requests.length;
-    const c = await connectH2(port);
+    // built before connecting: the gateway and the test share one event loop
     const parts: Buffer[] = [];
     for (let i = 0; i < 5000; i++) {
       const id = 1 + 2 * i;
       parts.push(frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, id, get('/reset')), rst(id, NGHTTP2_CANCEL));
     }
-    c.send(Buffer.concat(parts));
-    assert.equal(await c.closedWithin(5000), true, 'connection closed');
+    const flood = Buffer.concat(parts);
+    const c = await connectH2(port);
+    c.send(flood);
+    assert.equal(await c.closedWithin(), true, 'connection closed');
     const g = c.goaway();
     assert.ok(g, 'GOAWAY sent');
     assert.equal(g.payload.readUInt32BE(4), NGHTTP2_ENHANCE_YOUR_CALM);
-    // give any stray upstream work a moment to show up before counting
-    await new Promise((r) => setTimeout(r, 200));
-    assert.ok(fast.requests.length - before <= 100, `upstream saw ${fast.requests.length - before} requests`);
+    // whatever stray upstream work there was has reached the upstream once a round trip is back
+    await roundTrip(port, BARRIER);
+    const forwarded = fast.requests.slice(before).filter((r) => !r.requestLine.includes(BARRIER)).length;
+    assert.ok(forwarded <= 100, `upstream saw ${forwarded} requests`);
   });
 
   it('CONTINUATION flood (one HEADERS, 10 000 CONTINUATION): GOAWAY and close, nothing upstream', async () => {
     const before = fast.requests.length;
-    const c = await connectH2(port);
     const parts = [frame(FRAME.HEADERS, 0, 1, get('/cont'))];
     const piece = headerBlock([['x-filler', 'a'.repeat(60)]]);
     for (let i = 0; i < 10_000; i++) parts.push(frame(FRAME.CONTINUATION, 0, 1, piece));
-    c.send(Buffer.concat(parts));
-    assert.equal(await c.closedWithin(5000), true);
+    const flood = Buffer.concat(parts);
+    const c = await connectH2(port);
+    c.send(flood);
+    assert.equal(await c.closedWithin(), true);
     assert.ok(c.goaway(), 'GOAWAY sent');
-    assert.equal(fast.requests.length, before);
+    await roundTrip(port, BARRIER);
+    assert.equal(fast.requests.slice(before).filter((r) => !r.requestLine.includes(BARRIER)).length, 0);
   });
 
   it('SETTINGS flood and PING flood: GOAWAY and close', async () => {
     for (const [type, payload] of [[FRAME.SETTINGS, Buffer.alloc(0)], [FRAME.PING, Buffer.alloc(8)]] as const) {
+      const one = frame(type, 0, 0, payload);
+      const flood = Buffer.concat(Array.from({ length: 20_000 }, () => one));
       const c = await connectH2(port);
       // never read: the outbound ACKs pile up on the gateway's side
       c.socket.pause();
-      const one = frame(type, 0, 0, payload);
-      c.send(Buffer.concat(Array.from({ length: 20_000 }, () => one)));
+      c.send(flood);
       c.socket.resume();
-      assert.equal(await c.closedWithin(5000), true, `flood of frame type ${type} closed`);
+      assert.equal(await c.closedWithin(), true, `flood of frame type ${type} closed`);
       assert.ok(c.goaway(), `GOAWAY after frame type ${type} flood`);
     }
   });
 
   it('300 streams against a limit of 100: the excess is refused, the upstream sees at most 100', async () => {
     const before = slow.requests.length;
-    const c = await connectH2(port);
     const parts: Buffer[] = [];
     for (let i = 0; i < 300; i++) parts.push(frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 1 + 2 * i, get('/slow/x')));
-    c.send(Buffer.concat(parts));
-    await new Promise((r) => setTimeout(r, 500));
-    const refused = c.frames.filter((f) => f.type === FRAME.RST_STREAM && f.payload.readUInt32BE(0) === NGHTTP2_REFUSED_STREAM).length;
-    const goaway = c.goaway();
-    assert.ok(refused > 0 || goaway !== undefined, 'excess streams refused (or the session ended)');
+    const burst = Buffer.concat(parts);
+    const c = await connectH2(port);
+    c.send(burst);
+    const refusedStreams = (): number => c.frames.filter((f) => f.type === FRAME.RST_STREAM && f.payload.readUInt32BE(0) === NGHTTP2_REFUSED_STREAM).length;
+    // the 300 HEADERS arrive in one burst: once the first refusals are in, all were read
+    await whenTrue('excess streams refused (or the session ended)', () => refusedStreams() > 0 || c.goaway() !== undefined, [[c.events, 'frame', 'close']]);
+    await roundTrip(port, BARRIER);
     assert.ok(slow.requests.length - before <= 100, `upstream saw ${slow.requests.length - before} requests`);
     c.destroy();
   });
 
   it('preface only, and HEADERS without END_HEADERS: closed by the gateway timers', async () => {
-    const idle = await connectH2(port);
-    assert.equal(await idle.closedWithin(5000), true, 'preface-only connection closed');
-    const partial = await connectH2(port);
+    const timed = await startGateway(buildIR({
+      clusters: [cluster('fast', fast.port)],
+      routes: [route('default/fast', { prefix: '/' }, [backend('fast', { rewrite: { prefix: null } })])],
+      global: { requestHeadersTimeoutMs: 500 },
+      listener: { port: 0 },
+    }));
+    const idle = await connectH2(timed);
+    assert.equal(await idle.closedWithin(), true, 'preface-only connection closed');
+    const partial = await connectH2(timed);
     partial.send(frame(FRAME.HEADERS, 0, 1, get('/partial')));
-    assert.equal(await partial.closedWithin(5000), true, 'unfinished header block closed');
+    assert.equal(await partial.closedWithin(), true, 'unfinished header block closed');
   });
 
   it('H2→H1 downgrade: malformed streams never reach the upstream, the valid one arrives once with gateway framing', async () => {
     const before = fast.requests.length;
-    const c = await connectH2(port);
     const post = (path: string, extra: [string, string][] = []): Buffer => headerBlock([[':method', 'POST'], [':scheme', 'http'], [':path', path], [':authority', 'a.test'], ...extra]);
     const body = Buffer.alloc(32, 0x62);
     const bad: Buffer[] = [
@@ -127,8 +148,10 @@ describe('HTTP/2 floods and malformed streams (cases 37, 38, 39)', () => {
       // and one valid request with a body
       frame(FRAME.HEADERS, FLAG.END_HEADERS, 13, post('/ok')), frame(FRAME.DATA, FLAG.END_STREAM, 13, body),
     ];
+    const c = await connectH2(port);
     c.send(Buffer.concat(bad));
-    for (let i = 0; i < 40 && !c.frames.some((f) => f.stream === 13 && f.type === FRAME.DATA && (f.flags & FLAG.END_STREAM) !== 0); i++) await new Promise((r) => setTimeout(r, 50));
+    // the answer to the valid stream comes after the upstream read every stream the gateway forwarded before it
+    await whenTrue('the whole answer to stream 13', () => c.frames.some((f) => f.stream === 13 && f.type === FRAME.DATA && (f.flags & FLAG.END_STREAM) !== 0), [[c.events, 'frame']]);
     c.destroy();
     const seen = fast.requests.slice(before);
     const lines = seen.map((r) => r.requestLine);

@@ -1,8 +1,9 @@
-// Small HTTP helpers for the serving tests: one request with its status, headers and body; a free
-// port on 127.0.0.1; and polling with a bounded number of tries.
+// Small HTTP helpers for the serving tests: one request with its status, headers and body, a
+// bounded poll, and whether a port on 127.0.0.1 accepts connections.
 
 import http from 'node:http';
 import net from 'node:net';
+import { pollUntil, WAIT_BOUND_MS } from '../support/wait-until.js';
 
 export interface Reply {
   readonly status: number;
@@ -24,19 +25,12 @@ export function request(url: string, options: http.RequestOptions & { body?: str
   });
 }
 
-/** Retry `check` every `everyMs` up to `tries` times; returns its first truthy value or throws. */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined | false>, tries = 100, everyMs = 100): Promise<T> {
-  let last: unknown;
-  for (let i = 0; i < tries; i++) {
-    try {
-      const v = await check();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  throw new Error(`gave up waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+/**
+ * Retry `check` every `everyMs` until it returns a truthy value, for at least `tries` × `everyMs`
+ * and the wait bound; throws with `what` after that. (ServeProcess.poll also wakes on log lines.)
+ */
+export function eventually<T>(what: string, check: () => Promise<T | undefined | false>, tries = 100, everyMs = 100): Promise<T> {
+  return pollUntil(what, check, { everyMs, timeoutMs: Math.max(WAIT_BOUND_MS, tries * everyMs) });
 }
 
 /** Whether a TCP connection to the port is accepted. */

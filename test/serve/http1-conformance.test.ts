@@ -3,15 +3,18 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import { Gateway } from '../../src/serve/gateway.js';
+import { http1FrontChoice } from '../../src/serve/http1-front-choice.js';
 import { buildRuntime } from '../../src/dataplane/runtime.js';
 import { defaultGlobal } from '../../src/compile/global-policy.js';
 import type { IR, IRGlobal } from '../../src/ir/types.js';
 import { backend, buildIR, cluster, route } from '../support/ir-builder.js';
 import { RawConnection, field, fieldValues, saysClose, type OpenOptions, type RawResponse } from '../support/raw-http.js';
+import { nextTurn, settlesWithin, whenTrue, WAIT_BOUND_MS } from '../support/wait-until.js';
 
 const HOST = 'conformance.test';
 /** Header section limit of the main gateway (IRGlobal.maxRequestHeadersBytes). */
@@ -23,6 +26,7 @@ const IDLE_KEEPALIVE_MS = 400;
 const MAX_REQUESTS = 3;
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
 
 interface EchoBody {
   method: string;
@@ -40,17 +44,19 @@ interface Drip {
 }
 
 /**
- * The upstream: /echo (method, url, body length and hash), /slow?ms=, /chunked (no length),
- * /stream?id= (first part, then waits for the test's gate), /status/204|304, /sized (states a
- * length, HEAD included), /cookies (two set-cookie), /big (8 MB), /drip?id=&total= (64 KB every 10 ms).
+ * The upstream: /echo (method, url, body length and hash), /gated?id= (an echo sent once the test
+ * opens its gate), /chunked (no length), /stream?id= (first part, then waits for the test's gate),
+ * /status/204|304, /sized (states a length, HEAD included), /cookies (two set-cookie), /big (8 MB),
+ * /drip?id=&total= (64 KB per turn of the event loop).
  */
 class Upstream {
   readonly server: http.Server;
   readonly seen: string[] = [];
   readonly gates = new Map<string, () => void>();
+  /** 'gate' (id) when a response waits for the test to open its gate. */
+  readonly events = new EventEmitter();
   readonly drips = new Map<string, Drip>();
   readonly big = randomBytes(8 * 1024 * 1024);
-  private readonly timers = new Set<NodeJS.Timeout>();
 
   constructor() {
     this.server = http.createServer((req, res) => this.handle(req, res));
@@ -62,18 +68,25 @@ class Upstream {
   }
 
   async close(): Promise<void> {
-    for (const t of this.timers) clearTimeout(t);
     for (const open of this.gates.values()) open();
     this.server.closeAllConnections();
     await new Promise<void>((r) => this.server.close(() => r()));
   }
 
-  private later(ms: number, f: () => void): void {
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      f();
-    }, ms);
-    this.timers.add(t);
+  /** Open the gate `id` once the upstream holds it. */
+  async open(id: string): Promise<void> {
+    const gate = await whenTrue(`the upstream to hold ${id}`, () => this.gates.get(id), [[this.events, 'gate']]);
+    gate();
+  }
+
+  /** A gate opens once: opening it takes it off the map, so close() opens only the ones still shut. */
+  private gate(id: string, open: () => void): void {
+    this.gates.set(id, () => {
+      if (this.gates.get(id) === undefined) return;
+      this.gates.delete(id);
+      open();
+    });
+    this.events.emit('gate', id);
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -82,8 +95,8 @@ class Upstream {
     this.seen.push(req.url ?? '');
     switch (url.pathname) {
       case '/echo':
-      case '/slow':
-        return this.echo(req, res, url.pathname === '/slow' ? Number(q.get('ms') ?? 100) : 0);
+      case '/gated':
+        return this.echo(req, res, url.pathname === '/gated' ? q.get('id') ?? '' : undefined);
       case '/chunked':
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.write('alpha-');
@@ -93,7 +106,7 @@ class Upstream {
       case '/stream': {
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.write('first-part|');
-        this.gates.set(q.get('id') ?? '', () => res.end('second-part'));
+        this.gate(q.get('id') ?? '', () => res.end('second-part'));
         return;
       }
       case '/status/204':
@@ -122,7 +135,7 @@ class Upstream {
     }
   }
 
-  private echo(req: http.IncomingMessage, res: http.ServerResponse, delayMs: number): void {
+  private echo(req: http.IncomingMessage, res: http.ServerResponse, gate: string | undefined): void {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -139,7 +152,7 @@ class Upstream {
         const text = JSON.stringify(reply);
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
       };
-      if (delayMs > 0) this.later(delayMs, send);
+      if (gate !== undefined) this.gate(gate, send);
       else send();
     });
   }
@@ -164,7 +177,8 @@ class Upstream {
         return;
       }
       res.write(piece.subarray(0, n));
-      this.later(10, step);
+      // a piece per turn of the event loop: slow enough that a client can leave mid-body
+      setImmediate(step);
     };
     step();
   }
@@ -205,6 +219,16 @@ function echoOf(r: RawResponse): EchoBody {
   return JSON.parse(r.body.toString('utf8')) as EchoBody;
 }
 
+/**
+ * Nothing follows the responses read so far: no stray byte is waiting, and the next request's
+ * response is the very next thing on the wire (stray bytes would come first and be read as it).
+ */
+async function nothingFollows(c: RawConnection, after: string): Promise<void> {
+  assert.equal(c.unread.length, 0, `no stray bytes after ${after}`);
+  c.write(get('/echo?tag=sentinel'));
+  assert.equal(echoOf(await c.readResponse()).url, '/echo?tag=sentinel', `nothing follows ${after}`);
+}
+
 describe('HTTP/1.1 conformance of the gateway client side', () => {
   const upstream = new Upstream();
   const gateways: Gateway[] = [];
@@ -238,7 +262,7 @@ describe('HTTP/1.1 conformance of the gateway client side', () => {
     c.write(raw);
     const r = await c.readResponse();
     assert.equal(r.status, status, `${JSON.stringify(raw.slice(0, 60))} → ${r.status}`);
-    assert.equal(await c.waitClosed(5000), true, `the connection closes after ${status}`);
+    assert.equal(await c.waitClosed(), true, `the connection closes after ${status}`);
     assert.ok(!upstream.seen.some((u) => u.includes(tag)), 'nothing reached the upstream');
   }
 
@@ -287,25 +311,27 @@ describe('HTTP/1.1 conformance of the gateway client side', () => {
 
   it('pipelining: three requests in one write come back in request order, also when the first is slow', async () => {
     const c = await open();
-    c.write(get('/slow?ms=100&tag=a') + get('/echo?tag=b') + get('/echo?tag=c'));
+    c.write(get('/gated?id=p3a') + get('/echo?tag=b') + get('/echo?tag=c'));
+    // the first is answered only once the gateway has it in hand, the two others parsed behind it
+    await upstream.open('p3a');
     const urls: string[] = [];
     for (let i = 0; i < 3; i++) urls.push(echoOf(await c.readResponse()).url);
-    assert.deepEqual(urls, ['/slow?ms=100&tag=a', '/echo?tag=b', '/echo?tag=c']);
-    assert.equal(await c.quietFor(150), true, 'nothing follows the third response');
+    assert.deepEqual(urls, ['/gated?id=p3a', '/echo?tag=b', '/echo?tag=c']);
+    await nothingFollows(c, 'the third response');
   });
 
   it('pipelining: 40 requests in one write, more than the gateway parses ahead, all come back in order', async () => {
     const c = await open();
-    // the first is slow, so the others pile up past the parse-ahead limit and the socket stops being read
-    let burst = get('/slow?ms=150&tag=q0');
+    // the first waits for its gate, so the others pile up past the parse-ahead limit and the socket stops being read
+    let burst = get('/gated?id=q0');
     for (let i = 1; i < 40; i++) burst += get(`/echo?tag=q${i}`);
     c.write(burst);
+    await upstream.open('q0');
     const urls: string[] = [];
     for (let i = 0; i < 40; i++) urls.push(echoOf(await c.readResponse()).url);
-    assert.deepEqual(urls, ['/slow?ms=150&tag=q0', ...Array.from({ length: 39 }, (_, i) => `/echo?tag=q${i + 1}`)]);
-    assert.equal(await c.quietFor(150), true, 'nothing follows the last response');
-    c.write(get('/echo?tag=after'));
-    assert.equal(echoOf(await c.readResponse()).url, '/echo?tag=after', 'the connection reads again afterwards');
+    assert.deepEqual(urls, ['/gated?id=q0', ...Array.from({ length: 39 }, (_, i) => `/echo?tag=q${i + 1}`)]);
+    // nothing follows the last response, and the connection reads again afterwards
+    await nothingFollows(c, 'the last response');
   });
 
   it('pipelining: a POST with a body between two GETs is forwarded whole and answered in order', async () => {
@@ -326,7 +352,7 @@ describe('HTTP/1.1 conformance of the gateway client side', () => {
     c.write(get('/echo?v=10', '', '1.0'));
     const r = await c.readResponse();
     assert.equal(echoOf(r).url, '/echo?v=10');
-    assert.equal(await c.waitClosed(5000), true, 'closed after the response');
+    assert.equal(await c.waitClosed(), true, 'closed after the response');
   });
 
   it('HTTP/1.0 client with Connection: keep-alive: the connection stays open for a response with a length', async () => {
@@ -384,13 +410,13 @@ describe('HTTP/1.1 conformance of the gateway client side', () => {
     assert.equal(field(r304, 'etag'), '"v1"');
     assert.equal(field(r304, 'transfer-encoding'), undefined, 'a 304 carries no Transfer-Encoding');
     assert.equal(echoOf(await c.readResponse()).url, '/echo?after=304', 'no body bytes were taken for the next response');
-    assert.equal(await c.quietFor(150), true);
+    await nothingFollows(c, 'the response after the 304');
   });
 
   it('an upstream reply without a length reaches the client chunked, streamed as it comes', async () => {
     const c = await open();
     c.write(get('/stream?id=s1'));
-    assert.equal(await c.waitForText('first-part|', 5000), true, 'the first part arrives while the upstream is still sending');
+    assert.equal(await c.waitForText('first-part|'), true, 'the first part arrives while the upstream is still sending');
     const open1 = upstream.gates.get('s1');
     assert.ok(open1);
     open1();
@@ -450,7 +476,7 @@ describe('HTTP/1.1 conformance of the gateway client side', () => {
     c.write(get('/echo?x=close', 'Connection: close\r\n'));
     const r = await c.readResponse();
     assert.equal(echoOf(r).url, '/echo?x=close');
-    assert.equal(await c.waitClosed(5000), true);
+    assert.equal(await c.waitClosed(), true);
   });
 
   it('malformed request line, bare LF and an invalid field name → 400 and close', async () => {
@@ -468,28 +494,50 @@ describe('HTTP/1.1 conformance of the gateway client side', () => {
   });
 
   it('headers started and never finished: the gateway closes the connection (408 or plain close)', async () => {
-    const bound = HEADERS_TIMEOUT_MS + 6000;
     const c = await open();
     c.write(`GET /echo?m=partial HTTP/1.1\r\nHost: ${HOST}\r\nX-Waiting: `);
-    assert.equal(await c.waitClosed(bound), true, 'closed before the bound');
+    assert.equal(await c.waitClosed(), true, 'closed before the bound');
     if (c.unread.length > 0) assert.equal((await c.readResponse()).status, 408);
     assert.ok(!upstream.seen.some((u) => u.includes('m=partial')));
 
     const silent = await open();
-    assert.equal(await silent.waitClosed(bound), true, 'a connection that sends nothing is closed too');
+    assert.equal(await silent.waitClosed(), true, 'a connection that sends nothing is closed too');
   });
 
-  it('headers trickled a byte at a time never finish: the deadline covers the whole head, not each byte', async () => {
-    const bound = HEADERS_TIMEOUT_MS + 6000;
-    const c = await open();
-    c.write(`GET /echo?m=trickle HTTP/1.1\r\nHost: ${HOST}\r\nX-Slow: `);
-    const until = Date.now() + bound;
-    // one byte per 100 ms keeps the connection busy; only a deadline on the whole head ends it
-    while (!c.closed && Date.now() < until) {
-      c.write('a');
-      await c.waitClosed(100);
+  it('headers trickled a byte at a time never finish: the deadline covers the whole head, not each byte', async (t) => {
+    if (http1FrontChoice().front === 'node') {
+      // node:http checks its header deadline against its own clock (uv_hrtime), which no mock timer
+      // reaches: there the client trickles in real time, a byte per 100 ms, until the gateway closes.
+      const c = await open();
+      c.write(`GET /echo?m=trickle HTTP/1.1\r\nHost: ${HOST}\r\nX-Slow: `);
+      const until = performance.now() + WAIT_BOUND_MS;
+      while (!c.closed && performance.now() < until) {
+        c.write('a');
+        await c.waitClosed(100);
+      }
+      assert.equal(c.closed, true, 'closed before the bound');
+      if (c.unread.length > 0) assert.equal((await c.readResponse()).status, 408);
+      assert.ok(!upstream.seen.some((u) => u.includes('m=trickle')));
+      return;
     }
-    assert.equal(c.closed, true, 'closed before the bound');
+    // The llhttp front's deadlines run on its sweep timer and Date.now: on mock timers the test moves
+    // the clock 100 ms per byte, and lets the gateway read each byte before the clock moves on.
+    t.mock.timers.enable({ apis: ['setInterval', 'Date'], now: Date.now() });
+    const port = await startGateway({ requestHeadersTimeoutMs: HEADERS_TIMEOUT_MS, maxRequestHeadersBytes: HEADER_LIMIT });
+    const c = await open(port);
+    c.write(`GET /echo?m=trickle HTTP/1.1\r\nHost: ${HOST}\r\nX-Slow: `);
+    await nextTurn();
+    let movedMs = 0;
+    // one byte per 100 ms keeps the connection busy; only a deadline on the whole head ends it
+    while (!c.closed && movedMs < 10 * HEADERS_TIMEOUT_MS) {
+      c.write('a');
+      await nextTurn();
+      t.mock.timers.tick(100);
+      movedMs += 100;
+      await nextTurn();
+    }
+    assert.equal(c.closed, true, `closed before ${10 * HEADERS_TIMEOUT_MS} ms of trickling`);
+    assert.ok(movedMs >= HEADERS_TIMEOUT_MS, `not before the deadline (closed after ${movedMs} ms)`);
     if (c.unread.length > 0) assert.equal((await c.readResponse()).status, 408);
     assert.ok(!upstream.seen.some((u) => u.includes('m=trickle')));
   });
@@ -500,7 +548,7 @@ describe('HTTP/1.1 conformance of the gateway client side', () => {
     const r = await c.readResponse();
     assert.equal(echoOf(r).url, '/echo?idle=1');
     assert.equal(saysClose(r), false);
-    assert.equal(await c.waitClosed(IDLE_KEEPALIVE_MS + 5000), true, 'the idle connection was closed');
+    assert.equal(await c.waitClosed(), true, 'the idle connection was closed');
     assert.equal(c.unread.length, 0, 'closed without sending anything');
   });
 
@@ -514,18 +562,20 @@ describe('HTTP/1.1 conformance of the gateway client side', () => {
       closes.push(saysClose(r));
     }
     assert.deepEqual(closes, [...Array<boolean>(MAX_REQUESTS - 1).fill(false), true]);
-    assert.equal(await c.waitClosed(5000), true);
+    assert.equal(await c.waitClosed(), true);
   });
 
-  it('maxRequestsPerConnection reached: the socket closes right after the last response, not at the keep-alive idle timeout', async () => {
-    // RFC 9112 §9.6: the sender of "close" closes; the long-idle gateway would keep an idle socket 60 s
+  it('maxRequestsPerConnection reached: the socket closes right after the last response, not at the keep-alive idle timeout', async (t) => {
+    // RFC 9112 §9.6: the sender of "close" closes; the long-idle gateway would keep an idle socket 60 s.
+    // The front's clock (Date.now) stands still here: no keep-alive timeout can be what closes it.
+    t.mock.timers.enable({ apis: ['Date'], now: Date.now() });
     const c = await open(longIdlePort);
     for (let i = 1; i <= MAX_REQUESTS; i++) {
       c.write(get(`/echo?long-idle=${i}`));
       const r = await c.readResponse();
       assert.equal(saysClose(r), i === MAX_REQUESTS);
     }
-    assert.equal(await c.waitClosed(3000), true, 'closed well before the 60 s keep-alive idle timeout');
+    assert.equal(await c.waitClosed(), true, 'closed with no time passing for the keep-alive idle timeout');
   });
 
   it('two set-cookie fields from the upstream reach the client as two fields; a Date field is present', async () => {
@@ -542,11 +592,11 @@ describe('HTTP/1.1 conformance of the gateway client side', () => {
   it('a client that closes mid-response does not break the next client, and the upstream exchange is ended', async () => {
     const a = await open();
     a.write(get('/drip?id=abort&total=4194304'));
-    assert.equal(await a.waitReceived(200 * 1024, 5000), true, 'part of the body arrived');
+    assert.equal(await a.waitReceived(200 * 1024), true, 'part of the body arrived');
     a.destroy();
     const drip = upstream.drips.get('abort');
     assert.ok(drip);
-    const ended = await Promise.race([drip.closed.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000).unref())]);
+    const ended = await settlesWithin(drip.closed, WAIT_BOUND_MS);
     assert.equal(ended, true, 'the upstream response was ended after the client left');
     assert.equal(drip.abortedEarly, true, 'it did not run to the end');
 
@@ -560,7 +610,7 @@ describe('HTTP/1.1 conformance of the gateway client side', () => {
   });
 
   it('an 8 MB response read slowly by the client arrives complete and byte-exact', async () => {
-    const c = await open(mainPort, { initialStallMs: 300, readPauseMs: 2 });
+    const c = await open(mainPort, { initialStallTurns: 100, readPauseTurns: 2 });
     c.write(get('/big'));
     const r = await c.readResponse({ timeoutMs: 30_000 });
     assert.equal(r.status, 200);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { serveStable, startEcho, type Echo, type ServeProcess, type StableServe } from './serve-harness.js';
-import { eventually, request } from './http-client.js';
+import { request } from './http-client.js';
 import { freePort } from '../support/free-port.js';
 import { Gateway } from '../../src/serve/gateway.js';
 import { buildStubRuntime } from './stub-runtime.js';
@@ -14,6 +14,7 @@ import { DEFAULT_OVERLOAD } from '../../src/compile/global-policy.js';
 import { OverloadMonitor, OVERLOAD_NO_KEEPALIVE, OVERLOAD_NORMAL, OVERLOAD_SHEDDING } from '../../src/serve/overload-monitor.js';
 import type { IROverload } from '../../src/ir/types.js';
 import { makeIR, testGlobal } from './ir-fixtures.js';
+import { nextTurn } from '../support/wait-until.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {
@@ -68,7 +69,7 @@ async function hold(port: number, localAddress = '127.0.0.1'): Promise<net.Socke
   return s;
 }
 
-/** Connect, send one request, and report whether any response byte came back before the close. */
+/** Connect, send one request, and report whether any response byte came back before the close (a refused connection is closed at accept). */
 function probe(port: number, localAddress = '127.0.0.1'): Promise<{ admitted: boolean; head: string }> {
   return new Promise((resolve) => {
     const s = net.connect({ host: '127.0.0.1', port, localAddress });
@@ -115,7 +116,7 @@ describe('connection caps (per listener, per serving process)', () => {
 
     // A freed slot is usable again.
     await closeAndWait(held.pop()!);
-    await eventually('a slot to free up', async () => (await probe(port)).admitted, 50, 50);
+    await proc.poll('a slot to free up', async () => (await probe(port)).admitted);
 
     assert.ok((await metric(proc, /portico_connections_refused_total\{listener="http",reason="max_connections_per_client"\}/)) >= 1);
     for (const s of held) await closeAndWait(s);
@@ -149,8 +150,10 @@ describe('connection caps (per listener, per serving process)', () => {
           sockets.push(s);
           s.on('error', () => {});
           s.once('close', () => resolve('closed'));
-          // Still open a moment after connecting: admitted (a refused socket is closed at accept).
-          s.once('connect', () => setTimeout(() => resolve(s.destroyed ? 'closed' : 'open'), 500));
+          // Admitted: answered, and kept open (keep-alive) so that it holds its slot through the flood.
+          // Refused: closed at accept, before any byte.
+          s.once('data', () => resolve('open'));
+          s.once('connect', () => s.write('GET /stable/flood HTTP/1.1\r\nHost: example.com\r\n\r\n'));
         }),
       ),
     );
@@ -159,7 +162,7 @@ describe('connection caps (per listener, per serving process)', () => {
     assert.ok(open >= 1, 'some connections were admitted');
     assert.ok((await metric(proc, /portico_connections_refused_total\{listener="http",reason="max_connections"\}/)) >= 180, 'every connection above the cap is counted');
     for (const s of sockets) s.destroy();
-    await eventually('service after the flood', async () => (await request(`http://127.0.0.1:${port}/stable/after`)).status === 200);
+    await proc.poll('service after the flood', async () => (await request(`http://127.0.0.1:${port}/stable/after`)).status === 200);
     proc.signal('SIGTERM');
     assert.equal((await proc.exited).code, 0);
   });
@@ -167,7 +170,7 @@ describe('connection caps (per listener, per serving process)', () => {
   it('rejects a bad cap in the Module with its field and keeps serving', async () => {
     const { dir, proc, port } = await setup(undefined);
     await dir.write('module.yaml', moduleYAML('portico_max_connections_per_client: -1\nportico_overload:\n  heap_shed_ratio: 2'));
-    const rejected = await eventually('the rejection', async () => {
+    const rejected = await proc.poll('the rejection', async () => {
       const c = await proc.config();
       return (c.sources as any[])[0]?.result === 'rejected' ? c : undefined;
     });
@@ -189,7 +192,7 @@ describe('load shedding (overload monitor)', () => {
     // A shed threshold below any possible heap use: the monitor sees pressure at its next sample.
     await dir.write('module.yaml', moduleYAML('portico_overload:\n  heap_shed_ratio: 0.0001'));
     await proc.waitGeneration(2);
-    const shed = await eventually('shedding', async () => {
+    const shed = await proc.poll('shedding', async () => {
       const r = await request(`http://127.0.0.1:${port}/stable/b`);
       return r.status === 503 ? r : undefined;
     });
@@ -207,7 +210,7 @@ describe('load shedding (overload monitor)', () => {
 
     await dir.write('module.yaml', moduleYAML('portico_overload:\n  heap_shed_ratio: 0.99'));
     await proc.waitGeneration(3);
-    await eventually('recovery', async () => (await request(`http://127.0.0.1:${port}/stable/c`)).status === 200);
+    await proc.poll('recovery', async () => (await request(`http://127.0.0.1:${port}/stable/c`)).status === 200);
     assert.equal(await metric(proc, /portico_overload_state/), 0);
     proc.signal('SIGTERM');
     assert.equal((await proc.exited).code, 0);
@@ -219,17 +222,20 @@ describe('load shedding (overload monitor)', () => {
     const { dir, proc, port, up } = await setup(undefined, { ...process.env, NODE_OPTIONS: '--max-old-space-size=32 --max-semi-space-size=1' });
     type Sample = { heapRatio: number; heapUsedBytes: number; heapLimitBytes: number; level: number };
     const sample = async () => (await proc.config()).overload as Sample | null;
-    let idle: Sample = await eventually('an overload sample', async () => (await sample()) ?? undefined);
-    // The lowest of a few samples: startup garbage must not raise the threshold.
-    for (let i = 0; i < 3; i++) {
-      await new Promise((r) => setTimeout(r, 400));
-      const s = await sample();
-      if (s && s.heapUsedBytes < idle.heapUsedBytes) idle = s;
-    }
-    const threshold = (idle.heapUsedBytes + 3 * 1024 * 1024) / idle.heapLimitBytes;
-    await dir.write('module.yaml', moduleYAML(`portico_overload:\n  heap_shed_ratio: ${threshold.toFixed(4)}\n  heap_disable_keepalive_ratio: 0`));
+    // The baseline is the live heap, not whatever garbage a sample happens to see (a busy machine
+    // delays collections, and a garbage-inflated baseline set a threshold the routes never reached).
+    // A threshold below any heap use makes the monitor collect before its next sample, and the level
+    // change it logs carries that collected sample.
+    await dir.write('module.yaml', moduleYAML('portico_overload:\n  heap_shed_ratio: 0.0001\n  heap_disable_keepalive_ratio: 0'));
     await proc.waitGeneration(2);
-    await eventually('normal service below the threshold', async () => (await request(`http://127.0.0.1:${port}/stable/a`)).status === 200, 200);
+    const live = await proc.waitLog('the heap sampled after a full collection', (l) => l.msg === 'overload: shedding new requests');
+    const liveBytes = Number(live.heapUsedBytes);
+    const limitBytes = Number(live.heapLimitBytes);
+    assert.ok(liveBytes > 0 && limitBytes > liveBytes, `a heap sample: ${JSON.stringify(live)}`);
+    const threshold = (liveBytes + 3 * 1024 * 1024) / limitBytes;
+    await dir.write('module.yaml', moduleYAML(`portico_overload:\n  heap_shed_ratio: ${threshold.toFixed(4)}\n  heap_disable_keepalive_ratio: 0`));
+    await proc.waitGeneration(3);
+    await proc.poll('normal service below the threshold', async () => (await request(`http://127.0.0.1:${port}/stable/a`)).status === 200);
 
     for (let f = 0; f < 2; f++) {
       let text = '';
@@ -238,22 +244,29 @@ describe('load shedding (overload monitor)', () => {
       }
       await dir.write(`bulk-${f}.yaml`, text);
     }
-    await proc.waitGeneration(3);
-    const shed = await eventually('shedding under heap growth', async () => {
+    await proc.waitGeneration(4);
+    let last: Sample | null = null;
+    const shed = await proc.poll('shedding under heap growth', async () => {
+      last = await sample();
       const r = await request(`http://127.0.0.1:${port}/stable/b`);
       return r.status === 503 ? r : undefined;
-    }, 150);
+    }).catch((err: Error) => assert.fail(`${err.message}; threshold ${threshold}, last sample ${JSON.stringify(last)}`));
     assert.equal(shed.headers['retry-after'], '1');
     assert.equal(JSON.parse(shed.body).code, 'overloaded');
     assert.equal((await request(`${proc.admin}/healthz`)).status, 200);
 
     for (let f = 0; f < 2; f++) await dir.remove(`bulk-${f}.yaml`);
-    await proc.waitGeneration(4);
-    let last: Sample | null = null;
-    await eventually('recovery after the memory is released', async () => {
+    // the routes are gone once a configuration without them is served (requests are shed meanwhile)
+    await proc.poll('the bulk routes to be gone', async () => !(await request(`${proc.admin}/api/v1/routes`)).body.includes('bulk-'));
+    // The compiler's memo keeps a virtual host's previous build beside the served one (a candidate
+    // compiled beside it is reused): the build with the bulk routes goes once the vhost is built again.
+    await dir.write('later.yaml', `---\napiVersion: getambassador.io/v3alpha1\nkind: Mapping\nmetadata:\n  name: later\nspec:\n  hostname: "*"\n  prefix: /later/\n  service: 127.0.0.1:${up.port}\n`);
+    await proc.poll('the next configuration served', async () => (await request(`${proc.admin}/api/v1/routes`)).body.includes('later'));
+    // the monitor collects at most every few seconds while the heap reads above the threshold
+    await proc.poll('recovery after the memory is released', async () => {
       last = await sample();
       return (await request(`http://127.0.0.1:${port}/stable/c`)).status === 200;
-    }, 300).catch((err: Error) => assert.fail(`${err.message}; threshold ${threshold}, last sample ${JSON.stringify(last)}`));
+    }, 60_000).catch((err: Error) => assert.fail(`${err.message}; threshold ${threshold}, last sample ${JSON.stringify(last)}`));
     proc.signal('SIGTERM');
     assert.equal((await proc.exited).code, 0);
   });
@@ -262,7 +275,7 @@ describe('load shedding (overload monitor)', () => {
 describe('workers', () => {
   it('each worker sheds on its own, and the merged gauge shows the highest level, not the sum', async () => {
     const { proc, port } = await setup('portico_overload:\n  heap_shed_ratio: 0.0001', process.env, 2);
-    await eventually('both workers shedding', async () => {
+    await proc.poll('both workers shedding', async () => {
       for (let i = 0; i < 6; i++) if ((await request(`http://127.0.0.1:${port}/stable/${i}`)).status !== 503) return false;
       return (await metric(proc, /portico_overload_state/)) === 2;
     });
@@ -354,12 +367,24 @@ describe('OverloadMonitor', () => {
     const t: IROverload = { heapDisableKeepAliveRatio: 0, heapShedRatio: 0, eventLoopDelayDisableKeepAliveMs: 0, eventLoopDelayShedMs: 20 };
     const m = new OverloadMonitor({ thresholds: () => t });
     m.sample(); // starts the delay histogram
-    await new Promise((r) => setTimeout(r, 30));
-    const until = Date.now() + 200;
-    while (Date.now() < until) {
-      // a blocked event loop: nothing else runs
-    }
-    await new Promise((r) => setTimeout(r, 30));
+    // The histogram measures between the ticks of its own timer, which runs in the timers phase: a
+    // turn of the loop (two check phases) lets the tick that follows a block run. The first block
+    // makes the first tick (which only sets its starting point) overdue; the second is measured.
+    const blockFor = (ms: number): void => {
+      const until = Date.now() + ms;
+      while (Date.now() < until) {
+        // a blocked event loop: nothing else runs
+      }
+    };
+    // two check phases: a timers phase runs between them
+    const timersPhase = async (): Promise<void> => {
+      await nextTurn();
+      await nextTurn();
+    };
+    blockFor(50);
+    await timersPhase();
+    blockFor(200);
+    await timersPhase();
     const s = m.sample();
     assert.equal(s.level, OVERLOAD_SHEDDING, `delay seen: ${s.eventLoopDelayMs} ms`);
     m.stop();

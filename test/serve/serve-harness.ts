@@ -2,35 +2,48 @@
 // and the CLI spawned from bin/portico.js with its JSON log lines collected.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtemp, rm, writeFile, unlink } from 'node:fs/promises';
+import { mkdtemp, rename, rm, writeFile, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { eventually, request } from './http-client.js';
+import { request } from './http-client.js';
 import { freePort } from '../support/free-port.js';
 import { listenerYaml, cleartextGatewayYaml, mappingYaml } from '../support/policy-yaml.js';
+import { pollUntil, settlesWithin, whenTrue } from '../support/wait-until.js';
 
 const BIN = resolve('bin/portico.js');
 
 export interface Echo {
   readonly port: number;
+  /** Requests to a path with /wait-for-release in it that wait for release(); 'held' is emitted as each arrives. */
+  readonly held: EventEmitter & { readonly count: number };
+  /** Answer every held request. */
+  release(): void;
   close(): Promise<void>;
 }
 
-/** Answers with the path it received; /slow?ms=N waits N ms first. */
+/** Answers with the path it received; a /wait-for-release path waits until the test calls release(). */
 export async function startEcho(): Promise<Echo> {
+  const waiting: (() => void)[] = [];
+  const held = Object.defineProperty(new EventEmitter(), 'count', { get: () => waiting.length }) as EventEmitter & { readonly count: number };
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
-    const ms = Number(url.searchParams.get('ms') ?? 0);
     const reply = () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ path: url.pathname }));
-    if (url.pathname.includes('slow') && ms > 0) setTimeout(reply, ms);
-    else reply();
+    if (url.pathname.includes('/wait-for-release')) {
+      waiting.push(reply);
+      held.emit('held');
+    } else reply();
   });
   server.keepAliveTimeout = 60_000;
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     port: (server.address() as AddressInfo).port,
+    held,
+    release: () => {
+      for (const reply of waiting.splice(0)) reply();
+    },
     close: () =>
       new Promise<void>((r) => {
         server.closeAllConnections();
@@ -81,9 +94,17 @@ data:
     return this.write(`mapping-${name}.yaml`, mappingYaml(name, prefix, upstreamPort));
   }
 
-  write(file: string, text: string): Promise<void> {
-    return writeFile(join(this.path, file), text);
+  /**
+   * Written beside the folder, then renamed into it: the watching process never reads a file that
+   * is half written (an empty listener.yaml would be a valid configuration without the listener).
+   */
+  async write(file: string, text: string): Promise<void> {
+    const staged = `${this.path}.staged-${++ConfigDir.staged}`;
+    await writeFile(staged, text);
+    await rename(staged, join(this.path, file));
   }
+
+  private static staged = 0;
 
   remove(file: string): Promise<void> {
     return unlink(join(this.path, file));
@@ -102,9 +123,15 @@ export interface LogLine {
 export class ServeProcess {
   readonly logs: LogLine[] = [];
   readonly stderr: string[] = [];
+  /**
+   * 'line' (text) for each line the process writes to stderr, 'log' (LogLine) for each JSON one, and
+   * 'exit' once it ended and its output is read.
+   */
+  readonly events = new EventEmitter();
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   admin = '';
   private readonly child: ChildProcess;
+  private gone = false;
 
   constructor(args: readonly string[], env: NodeJS.ProcessEnv = process.env) {
     this.child = spawn(process.execPath, [BIN, 'serve', ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -116,14 +143,25 @@ export class ServeProcess {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
         this.stderr.push(line);
+        this.events.emit('line', line);
         try {
           const parsed = JSON.parse(line) as LogLine;
           this.logs.push(parsed);
           if (parsed.msg === 'admin listening') this.admin = String(parsed.address);
+          this.events.emit('log', parsed);
         } catch {}
       }
     });
-    this.exited = new Promise((r) => this.child.once('exit', (code, signal) => r({ code, signal })));
+    // Exited once the process has and its output is read: the last log lines come after 'exit'. A
+    // worker that outlives its primary could hold the pipe open, so that wait is bounded.
+    const outputRead = new Promise<void>((r) => this.child.stderr!.once('close', () => r()));
+    this.exited = new Promise((r) => this.child.once('exit', (code, signal) => {
+      void settlesWithin(outputRead, 5000).then(() => {
+        this.gone = true;
+        this.events.emit('exit');
+        r({ code, signal });
+      });
+    }));
   }
 
   get pid(): number {
@@ -134,9 +172,38 @@ export class ServeProcess {
     this.child.kill(sig);
   }
 
+  /** The first log line (already written or still to come) that `match` takes. */
+  waitLog(what: string, match: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine> {
+    let seen = 0;
+    return whenTrue(what, () => {
+      for (; seen < this.logs.length; seen++) if (match(this.logs[seen] as LogLine)) return this.logs[seen];
+      if (this.gone) throw new Error(`the process exited while waiting for ${what}: ${this.stderr.slice(-3).join(' | ')}`);
+      return undefined;
+    }, [[this.events, 'log', 'exit']], { timeoutMs, describe: () => `last lines: ${this.stderr.slice(-3).join(' | ')}` });
+  }
+
+  /** The first stderr line (already written or still to come) that `match` takes, JSON or not. */
+  waitLine(what: string, match: (line: string) => boolean, timeoutMs?: number): Promise<string> {
+    let seen = 0;
+    return whenTrue(what, () => {
+      for (; seen < this.stderr.length; seen++) if (match(this.stderr[seen] as string)) return this.stderr[seen];
+      if (this.gone) throw new Error(`the process exited while waiting for ${what}: ${this.stderr.slice(-3).join(' | ')}`);
+      return undefined;
+    }, [[this.events, 'line', 'exit']], { timeoutMs });
+  }
+
+  /**
+   * For admin API state: `check` again whenever the process writes a line (a change worth a look),
+   * and between lines at a short interval; bounded.
+   */
+  poll<T>(what: string, check: () => Promise<T | false | undefined | null>, timeoutMs?: number): Promise<T> {
+    return pollUntil(what, check, { wake: [this.events, 'line', 'exit'], timeoutMs });
+  }
+
   /** Wait for the admin address and the first applied configuration. */
   async ready(): Promise<void> {
-    await eventually('the admin address and readiness', async () => this.admin !== '' && (await request(`${this.admin}/readyz`)).status === 200, 150);
+    await this.waitLog('the admin address', (l) => l.msg === 'admin listening');
+    await this.poll('readiness', async () => (await request(`${this.admin}/readyz`)).status === 200);
   }
 
   async config(): Promise<Record<string, any>> {
@@ -144,7 +211,7 @@ export class ServeProcess {
   }
 
   async waitGeneration(min: number): Promise<Record<string, any>> {
-    return eventually(`generation ${min}`, async () => {
+    return this.poll(`generation ${min}`, async () => {
       const c = await this.config();
       return c.generation >= min ? c : undefined;
     });

@@ -11,7 +11,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigDir, ServeProcess, serveStable, startEcho, type Echo, type StableServe } from './serve-harness.js';
-import { canConnect, eventually, request } from './http-client.js';
+import { canConnect, request } from './http-client.js';
+import { nextEvent } from '../support/wait-until.js';
 import { freePort } from '../support/free-port.js';
 import { runLoad } from './load-generator.js';
 
@@ -24,7 +25,10 @@ let echo: Echo;
 async function upstream(): Promise<Echo> {
   if (!echo) {
     echo = await startEcho();
-    cleanups.unshift(() => echo.close());
+    cleanups.unshift(async () => {
+      echo.release();
+      await echo.close();
+    });
   }
   return echo;
 }
@@ -54,7 +58,7 @@ describe('portico serve', () => {
     assert.equal(JSON.parse(extra.body).path, '/b');
 
     await dir.write('broken.yaml', 'apiVersion: getambassador.io/v3alpha1\nkind: Mapping\nmetadata:\n  name: "unclosed\n');
-    const rejected = await eventually('the rejection in the admin API', async () => {
+    const rejected = await proc.poll('the rejection in the admin API', async () => {
       const c = await proc.config();
       const dirSource = (c.sources as any[]).find((s) => s.source === 'dir');
       return dirSource?.result === 'rejected' ? c : undefined;
@@ -72,10 +76,14 @@ describe('portico serve', () => {
     await proc.waitGeneration(3);
     assert.equal((await request(`http://127.0.0.1:${port}/extra/b`)).status, 404);
 
-    // SIGHUP re-reads; an unchanged directory does not make a new generation.
+    // SIGHUP re-reads; an unchanged directory does not make a new generation. The re-read is done
+    // when the directory source's last successful fetch is a new one.
+    const lastFetch = async (): Promise<number> => Number(/^portico_source_last_successful_fetch_timestamp_seconds\{source="dir"\} (\S+)$/m.exec((await request(`${proc.admin}/metrics`)).body)?.[1] ?? NaN);
+    const before = await lastFetch();
+    assert.ok(before > 0, 'the directory was read');
     proc.signal('SIGHUP');
-    await eventually('SIGHUP logged', async () => proc.logs.some((l) => /SIGHUP/.test(String(l.msg))));
-    await new Promise((r) => setTimeout(r, 300));
+    await proc.waitLog('SIGHUP logged', (l) => /SIGHUP/.test(String(l.msg)));
+    await proc.poll('the re-read after SIGHUP', async () => (await lastFetch()) > before);
     assert.equal((await proc.config()).generation, 3);
     proc.signal('SIGTERM');
     assert.equal((await proc.exited).code, 0);
@@ -95,7 +103,7 @@ describe('portico serve', () => {
     cleanups.push(() => new Promise((r) => squatter.close(() => r())));
     const taken = (squatter.address() as net.AddressInfo).port;
     await dir.listener(taken);
-    const failed = await eventually('the bind failure in the admin API', async () => {
+    const failed = await proc.poll('the bind failure in the admin API', async () => {
       const c = await proc.config();
       return (c.sources as any[])[0]?.result === 'failed' ? c : undefined;
     });
@@ -108,29 +116,32 @@ describe('portico serve', () => {
     assert.equal((await proc.exited).code, 0);
   });
 
-  it('drains on SIGTERM: readiness fails, the in-flight 2 s request completes with Connection: close, exit 0 (case 46)', async () => {
-    const { proc, port } = await setup(0, ['--drain-timeout', '8000']);
+  it('drains on SIGTERM: readiness fails, the in-flight request completes with Connection: close, exit 0 (case 46)', async () => {
+    const { proc, port, up } = await setup(0, ['--drain-timeout', '120000']);
     // An idle keep-alive connection must not hold the process until keepAliveTimeout.
     const idleAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     cleanups.push(async () => idleAgent.destroy());
     await request(`http://127.0.0.1:${port}/stable/warm`, { agent: idleAgent });
-    let idleClosed = false;
     const idleSocket = Object.values(idleAgent.freeSockets)[0]?.[0];
     assert.ok(idleSocket, 'an idle keep-alive socket exists');
-    idleSocket.once('close', () => (idleClosed = true));
+    const idleClosed = nextEvent(idleSocket, 'close', 'the idle keep-alive socket to close');
 
-    const started = Date.now();
-    const inflight = request(`http://127.0.0.1:${port}/stable/slow?ms=2000`, { agent: new http.Agent({ keepAlive: true }) });
-    await new Promise((r) => setTimeout(r, 300));
+    // in flight until the test releases it at the upstream
+    const held = nextEvent(up.held, 'held', 'the request at the upstream');
+    const inflight = request(`http://127.0.0.1:${port}/stable/wait-for-release`, { agent: new http.Agent({ keepAlive: true }) });
+    await held;
+    let exited = false;
+    void proc.exited.then(() => (exited = true));
     proc.signal('SIGTERM');
-    await eventually('readiness to fail', async () => (await request(`${proc.admin}/readyz`)).status === 503, 50, 20);
-    await eventually('the listener to refuse connections', async () => !(await canConnect(port)), 50, 20);
-    await eventually('the idle keep-alive socket to close', async () => idleClosed, 50, 20);
+    await proc.poll('readiness to fail', async () => (await request(`${proc.admin}/readyz`)).status === 503);
+    await proc.poll('the listener to refuse connections', async () => !(await canConnect(port)));
+    await idleClosed;
+    assert.equal(exited, false, 'the process waits for the request in flight');
+    up.release();
     const reply = await inflight;
     assert.equal(reply.status, 200);
-    assert.equal(JSON.parse(reply.body).path, '/slow');
+    assert.equal(JSON.parse(reply.body).path, '/wait-for-release');
     assert.equal(reply.headers.connection, 'close');
-    assert.ok(Date.now() - started >= 2000);
     const exit = await proc.exited;
     assert.equal(exit.code, 0);
     const msgs = proc.logs.map((l) => l.msg);
@@ -138,14 +149,16 @@ describe('portico serve', () => {
   });
 
   it('a second SIGTERM forces close at once', async () => {
-    const { proc, port } = await setup(0, ['--drain-timeout', '30000']);
-    const inflight = request(`http://127.0.0.1:${port}/stable/slow?ms=20000`).then(
+    const { proc, port, up } = await setup(0, ['--drain-timeout', '120000']);
+    const held = nextEvent(up.held, 'held', 'the request at the upstream');
+    // answered only if the test released it, which it does not
+    const inflight = request(`http://127.0.0.1:${port}/stable/wait-for-release`).then(
       () => 'completed',
       () => 'cut',
     );
-    await new Promise((r) => setTimeout(r, 300));
+    await held;
     proc.signal('SIGTERM');
-    await eventually('readiness to fail', async () => (await request(`${proc.admin}/readyz`)).status === 503, 50, 20);
+    await proc.poll('readiness to fail', async () => (await request(`${proc.admin}/readyz`)).status === 503);
     proc.signal('SIGTERM');
     assert.equal(await inflight, 'cut');
     assert.equal((await proc.exited).code, 0);
@@ -155,12 +168,12 @@ describe('portico serve', () => {
     const { dir, proc, port, up } = await setup(2);
     await dir.mapping('second', '/second/', up.port);
     const before = await proc.waitGeneration(2);
-    await eventually('both workers on generation 2', async () => ((await proc.config()).workers as any[]).every((w) => w.generation === 2));
+    await proc.poll('both workers on generation 2', async () => ((await proc.config()).workers as any[]).every((w) => w.generation === 2));
     const victim = (before.workers as any[])[0].pid as number;
     process.kill(victim, 'SIGKILL');
     // The primary owns the socket: new connections succeed at once, served by the surviving worker.
     for (let i = 0; i < 20; i++) assert.equal((await request(`http://127.0.0.1:${port}/second/${i}`)).status, 200);
-    const after = await eventually('the worker to be respawned', async () => {
+    const after = await proc.poll('the worker to be respawned', async () => {
       const c = await proc.config();
       const w = (c.workers as any[])[0];
       return w.pid !== victim && w.state === 'serving' ? c : undefined;

@@ -1,8 +1,34 @@
 // A minimal Runtime for the serving tests: prefix routes answered locally with the generation and
-// route id (and a delay on /slow?ms=N), so swap, drain and worker behaviour can be observed.
+// route id (a /wait-for-release path waits for the test), so swap, drain and workers can be observed.
 
+import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BuildRuntime, ConnectionInfo, Runtime } from '../../src/dataplane/runtime-types.js';
+
+/**
+ * Requests whose path has /wait-for-release in it, answered only when the test calls release(): a
+ * request certainly in flight for as long as the test needs. 'held' is emitted as each one arrives.
+ */
+export class HeldRequests extends EventEmitter {
+  private readonly waiting: (() => void)[] = [];
+
+  get count(): number {
+    return this.waiting.length;
+  }
+
+  add(answer: () => void): void {
+    this.waiting.push(answer);
+    this.emit('held');
+  }
+
+  /** Answer every request held now. */
+  release(): void {
+    for (const answer of this.waiting.splice(0)) answer();
+  }
+}
+
+/** The held requests of every stub runtime in this process. */
+export const heldRequests = new HeldRequests();
 
 export const buildStubRuntime: BuildRuntime = (ir, _secrets, options) => {
   let inflight = 0;
@@ -30,6 +56,8 @@ export const buildStubRuntime: BuildRuntime = (ir, _secrets, options) => {
         res.end(text);
       };
       res.once('close', () => {
+        // a held request cut meanwhile is not answered when the test releases it
+        finished = true;
         done();
         options.onRequestDone?.({
           generation: options.generation,
@@ -48,9 +76,8 @@ export const buildStubRuntime: BuildRuntime = (ir, _secrets, options) => {
       });
       req.resume();
       if (!r) return finish(404, { localReply: 'no_route' });
-      const ms = Number(url.searchParams.get('ms') ?? 0);
       req.once('end', () => {
-        if (url.pathname.includes('/slow') && ms > 0) setTimeout(() => finish(200, { route: r.id, slept: ms }), ms);
+        if (url.pathname.includes('/wait-for-release')) heldRequests.add(() => finish(200, { route: r.id, held: true }));
         else finish(200, { route: r.id, remotePort: req.socket.remotePort });
       });
     },

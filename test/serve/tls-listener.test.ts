@@ -15,6 +15,7 @@ import { Gateway, GENERATION_HEADER } from '../../src/serve/gateway.js';
 import type { IR } from '../../src/ir/types.js';
 import type { SecretStore } from '../../src/ir/secrets.js';
 import { buildStubRuntime } from './stub-runtime.js';
+import { nextEvent } from '../support/wait-until.js';
 import { makeIR } from './ir-fixtures.js';
 import { servingContext } from '../support/ir-builder.js';
 import { request } from './http-client.js';
@@ -139,14 +140,11 @@ describe('TLS listeners', () => {
     const g = gateway();
     const port = await freePort();
     await g.apply(makeIR([{ port, routes: ['/'] }], { requestHeadersTimeoutMs: 1000 }), {}, { source: 't' });
-    const reply = await new Promise<string>((resolve) => {
-      const s = net.connect({ host: '127.0.0.1', port }, () => s.write('GET / HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\n'));
-      let data = '';
-      s.on('data', (c) => (data += c.toString('latin1')));
-      s.on('close', () => resolve(data));
-      s.on('error', () => {});
-      setTimeout(() => s.destroy(), 8000).unref();
-    });
+    const s = net.connect({ host: '127.0.0.1', port }, () => s.write('GET / HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\n'));
+    let reply = '';
+    s.on('data', (c) => (reply += c.toString('latin1')));
+    s.on('error', () => {});
+    await nextEvent(s, 'close', 'the gateway to cut off the slow client').finally(() => s.destroy());
     assert.match(reply, /^HTTP\/1\.1 408 /);
   });
 });

@@ -8,6 +8,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { freePort } from '../support/free-port.js';
+import { pollUntil, WAIT_BOUND_MS } from '../support/wait-until.js';
 
 export const GIT_ENV = {
   ...process.env,
@@ -117,7 +118,8 @@ export class GitDaemon {
       });
       const listening = await new Promise<boolean>((resolve) => {
         let seen = '';
-        const timer = setTimeout(() => resolve(false), 5000);
+        // a bound, generous for a busy machine: a daemon that never says it is ready is retried
+        const timer = setTimeout(() => resolve(false), WAIT_BOUND_MS);
         proc.stderr!.on('data', (b: Buffer) => {
           if (seen.length < 4096) seen += b.toString();
           if (seen.includes('Ready to rumble')) {
@@ -150,7 +152,9 @@ export class GitDaemon {
       p.once('exit', () => resolve());
       p.kill('SIGTERM');
     });
-    for (let i = 0; i < 100 && (await canConnect(this.port)); i++) await new Promise((r) => setTimeout(r, 20));
+    // The daemon's children (one per fetch) may hold the listening socket a little longer: polled,
+    // since nothing tells when the port is free.
+    await pollUntil(`port ${this.port} to refuse connections after git daemon stopped`, async () => !(await canConnect(this.port)), { everyMs: 20 });
   }
 }
 

@@ -1,6 +1,7 @@
 // Echo upstream: answers every request with JSON describing what it received (method, url,
 // raw headers, body), so tests can assert exactly what the gateway forwarded.
 
+import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -17,12 +18,15 @@ export interface EchoUpstream {
   readonly port: number;
   readonly name: string;
   readonly received: Echoed[];
+  /** 'request' (Echoed) as each request is received. */
+  readonly events: EventEmitter;
   close(): Promise<void>;
 }
 
 /** `respond` may override status and extra response headers per request. */
 export async function startEcho(name: string, respond?: (e: Echoed) => { status?: number; headers?: Record<string, string> }): Promise<EchoUpstream> {
   const received: Echoed[] = [];
+  const events = new EventEmitter();
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -31,6 +35,7 @@ export async function startEcho(name: string, respond?: (e: Echoed) => { status?
       for (let i = 0; i < req.rawHeaders.length; i += 2) headers.push([req.rawHeaders[i] as string, req.rawHeaders[i + 1] as string]);
       const e: Echoed = { name, method: req.method ?? '', url: req.url ?? '', headers, body: Buffer.concat(chunks).toString() };
       received.push(e);
+      events.emit('request', e);
       const r = respond?.(e) ?? {};
       const body = JSON.stringify(e);
       res.writeHead(r.status ?? 200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...r.headers });
@@ -42,6 +47,7 @@ export async function startEcho(name: string, respond?: (e: Echoed) => { status?
     port: (server.address() as AddressInfo).port,
     name,
     received,
+    events,
     close: () => new Promise<void>((resolve) => {
       server.closeAllConnections();
       server.close(() => resolve());

@@ -5,6 +5,7 @@
 // every custom object it accepts against the generated CRDs' OpenAPI schemas (422 otherwise).
 
 import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { writeFileSync } from 'node:fs';
@@ -75,6 +76,8 @@ export class FakeKubeApi {
   /** Events at or below this resourceVersion are gone: a watch from there gets 410. */
   private compactedRv = 0;
   readonly requests: RecordedRequest[] = [];
+  /** 'watch' when a watch opens. */
+  readonly changes = new EventEmitter();
   /** Answer every request with 503 while set (an API server outage). */
   unavailable = false;
   port = 0;
@@ -138,6 +141,13 @@ export class FakeKubeApi {
 
   get openWatches(): number {
     return this.watchers.size;
+  }
+
+  /** Open watches of one namespace: what a test waits for before it changes that namespace, not a global count other clients' reconnects also move. */
+  openWatchesIn(namespace: string): number {
+    let n = 0;
+    for (const w of this.watchers) if (w.namespace === namespace) n++;
+    return n;
   }
 
   /** Forgets every event so far: a watch from an older resourceVersion gets 410 Gone. */
@@ -311,6 +321,7 @@ export class FakeKubeApi {
     }
     this.watchers.add(w);
     res.on('close', () => this.watchers.delete(w));
+    this.changes.emit('watch');
     // Replays what happened after `from` (resourceVersion 0 or none: the current objects as ADDED).
     if (from === 0) for (const o of this.store.get(type)!.values()) if (match(o)) this.send(w, { type: 'ADDED', object: o });
     for (const e of this.events.get(type)!) if (e.rv > from && match(e.object)) this.send(w, { type: e.type, object: e.object });

@@ -1,7 +1,9 @@
 // A tiny HTTP/2 frame writer and reader for attack tests: raw frames over node:net, HPACK literals
 // without Huffman or indexing, so tests can send what a well-behaved client library never would.
 
+import { EventEmitter } from 'node:events';
 import net from 'node:net';
+import { nextEvent, settlesWithin, WAIT_BOUND_MS } from './wait-until.js';
 
 export const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 export const FRAME = { DATA: 0, HEADERS: 1, RST_STREAM: 3, SETTINGS: 4, PING: 6, GOAWAY: 7, WINDOW_UPDATE: 8, CONTINUATION: 9 } as const;
@@ -47,9 +49,11 @@ export interface FrameSeen {
 export interface RawH2Connection {
   readonly socket: net.Socket;
   readonly frames: FrameSeen[];
+  /** 'frame' (FrameSeen) as each frame arrives, 'close' when the connection closes. */
+  readonly events: EventEmitter;
   send(b: Buffer): void;
-  /** Resolves true when the server closed the TCP connection within `ms`. */
-  closedWithin(ms: number): Promise<boolean>;
+  /** Resolves true when the server closed the TCP connection within `ms` (default: the wait bound). */
+  closedWithin(ms?: number): Promise<boolean>;
   goaway(): FrameSeen | undefined;
   destroy(): void;
 }
@@ -59,16 +63,18 @@ export function connectH2(port: number): Promise<RawH2Connection> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1');
     const frames: FrameSeen[] = [];
+    const events = new EventEmitter();
     let buf = Buffer.alloc(0);
     let closed = false;
-    const closeWaiters: (() => void)[] = [];
     socket.on('data', (d: Buffer) => {
       buf = Buffer.concat([buf, d]);
       while (buf.length >= 9) {
         const len = buf.readUIntBE(0, 3);
         if (buf.length < 9 + len) break;
-        frames.push({ type: buf[3] as number, flags: buf[4] as number, stream: buf.readUInt32BE(5) & 0x7fffffff, payload: Buffer.from(buf.subarray(9, 9 + len)) });
+        const f: FrameSeen = { type: buf[3] as number, flags: buf[4] as number, stream: buf.readUInt32BE(5) & 0x7fffffff, payload: Buffer.from(buf.subarray(9, 9 + len)) };
+        frames.push(f);
         buf = buf.subarray(9 + len);
+        events.emit('frame', f);
       }
       // Frames are only kept for inspection: bound what a flood reply can cost the test.
       if (frames.length > 50_000) frames.splice(0, frames.length - 50_000);
@@ -76,24 +82,18 @@ export function connectH2(port: number): Promise<RawH2Connection> {
     socket.on('error', () => {});
     socket.on('close', () => {
       closed = true;
-      for (const w of closeWaiters) w();
+      events.emit('close');
     });
     socket.once('connect', () => {
       socket.write(Buffer.concat([PREFACE, frame(FRAME.SETTINGS, 0, 0)]));
       resolve({
         socket,
         frames,
+        events,
         send: (b) => {
           if (!socket.destroyed) socket.write(b);
         },
-        closedWithin: (ms) => new Promise((r) => {
-          if (closed) return r(true);
-          const t = setTimeout(() => r(false), ms);
-          closeWaiters.push(() => {
-            clearTimeout(t);
-            r(true);
-          });
-        }),
+        closedWithin: async (ms = WAIT_BOUND_MS) => closed || settlesWithin(nextEvent(events, 'close', 'the server to close the connection', { timeoutMs: ms * 2 }), ms),
         goaway: () => frames.find((f) => f.type === FRAME.GOAWAY),
         destroy: () => socket.destroy(),
       });

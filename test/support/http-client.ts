@@ -18,6 +18,8 @@ export interface RequestSpec {
   readonly headers?: Record<string, string | string[]> | string[];
   readonly body?: string | Buffer;
   readonly timeoutMs?: number;
+  /** Called when the response head has arrived, before its body is read. */
+  readonly onResponse?: (res: http.IncomingMessage) => void;
 }
 
 export function request(port: number, spec: RequestSpec = {}): Promise<Reply> {
@@ -32,6 +34,7 @@ export function request(port: number, spec: RequestSpec = {}): Promise<Reply> {
       reject(e);
     });
     req.on('response', (res) => {
+      spec.onResponse?.(res);
       const chunks: Buffer[] = [];
       let aborted = false;
       res.on('data', (c: Buffer) => chunks.push(c));

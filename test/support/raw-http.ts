@@ -1,7 +1,9 @@
 // Raw HTTP/1.1 client connection for wire-level tests: writes exact bytes and reads responses back
 // one at a time, checking each one's framing (length, chunked, end of connection) byte by byte.
 
+import { EventEmitter } from 'node:events';
 import net from 'node:net';
+import { nextEvent, WAIT_BOUND_MS, WaitTimeout } from './wait-until.js';
 
 export type Framing = 'none' | 'length' | 'chunked' | 'close';
 
@@ -27,17 +29,30 @@ const CRLF = Buffer.from('\r\n');
 const HEAD_END = Buffer.from('\r\n\r\n');
 
 export interface OpenOptions {
-  /** Pause the socket this long after every chunk read, so the sender meets backpressure. */
-  readonly readPauseMs?: number;
-  /** Do not read at all until this long after connecting. */
-  readonly initialStallMs?: number;
+  /**
+   * After every chunk read, stop reading for this many turns of the event loop, so the sender meets
+   * backpressure. Turns, not time: a gateway in this process gets each turn to push more bytes.
+   */
+  readonly readPauseTurns?: number;
+  /** Do not read at all for this many turns of the event loop after connecting. */
+  readonly initialStallTurns?: number;
 }
 
-/** One client connection. Reads time out (default 5 s) instead of waiting forever. */
+/** Resume `socket` after `turns` turns of the event loop (each setImmediate waits for the next check phase). */
+function resumeAfterTurns(socket: net.Socket, turns: number): void {
+  if (turns <= 0) {
+    socket.resume();
+    return;
+  }
+  setImmediate(() => resumeAfterTurns(socket, turns - 1));
+}
+
+/** One client connection. Reads give up after a bound instead of waiting forever. */
 export class RawConnection {
   private buf: Buffer = Buffer.alloc(0);
   private ended = false;
-  private wake: (() => void)[] = [];
+  /** 'progress' when bytes arrive or the connection ends. */
+  private readonly events = new EventEmitter();
   /** Bytes received in total (for tests that abort part-way). */
   received = 0;
 
@@ -45,9 +60,9 @@ export class RawConnection {
     socket.on('data', (d: Buffer) => {
       this.buf = this.buf.length === 0 ? d : Buffer.concat([this.buf, d]);
       this.received += d.length;
-      if (opts.readPauseMs !== undefined) {
+      if (opts.readPauseTurns !== undefined) {
         socket.pause();
-        setTimeout(() => socket.resume(), opts.readPauseMs).unref();
+        resumeAfterTurns(socket, opts.readPauseTurns);
       }
       this.notify();
     });
@@ -67,9 +82,9 @@ export class RawConnection {
       socket.once('error', reject);
       socket.once('connect', () => {
         socket.off('error', reject);
-        if (opts.initialStallMs !== undefined) {
+        if (opts.initialStallTurns !== undefined) {
           socket.pause();
-          setTimeout(() => socket.resume(), opts.initialStallMs).unref();
+          resumeAfterTurns(socket, opts.initialStallTurns);
         }
         resolve(conn);
       });
@@ -96,8 +111,8 @@ export class RawConnection {
   }
 
   /** Whether the peer closes the connection within `ms`. Unread bytes that arrive meanwhile are kept. */
-  async waitClosed(ms = 5000): Promise<boolean> {
-    const deadline = Date.now() + ms;
+  async waitClosed(ms = WAIT_BOUND_MS): Promise<boolean> {
+    const deadline = performance.now() + ms;
     while (!this.ended) {
       if (!(await this.more(deadline))) return this.ended;
     }
@@ -105,8 +120,8 @@ export class RawConnection {
   }
 
   /** Wait until the unread bytes contain `text` (latin1); false if `ms` pass or the connection ends first. */
-  async waitForText(text: string, ms = 5000): Promise<boolean> {
-    const deadline = Date.now() + ms;
+  async waitForText(text: string, ms = WAIT_BOUND_MS): Promise<boolean> {
+    const deadline = performance.now() + ms;
     const needle = Buffer.from(text, 'latin1');
     while (this.buf.indexOf(needle) < 0) {
       if (this.ended || !(await this.more(deadline))) return this.buf.indexOf(needle) >= 0;
@@ -115,19 +130,12 @@ export class RawConnection {
   }
 
   /** Wait until at least `n` bytes were received in total; false if `ms` pass or the connection ends first. */
-  async waitReceived(n: number, ms = 5000): Promise<boolean> {
-    const deadline = Date.now() + ms;
+  async waitReceived(n: number, ms = WAIT_BOUND_MS): Promise<boolean> {
+    const deadline = performance.now() + ms;
     while (this.received < n) {
       if (this.ended || !(await this.more(deadline))) return this.received >= n;
     }
     return true;
-  }
-
-  /** Whether nothing (no byte, no end) arrives within `ms`. */
-  async quietFor(ms: number): Promise<boolean> {
-    if (this.buf.length > 0 || this.ended) return false;
-    await this.more(Date.now() + ms);
-    return this.buf.length === 0 && !this.ended;
   }
 
   /**
@@ -135,7 +143,7 @@ export class RawConnection {
    * A 1xx response is returned on its own; read again for the final one.
    */
   async readResponse(opts: { head?: boolean; timeoutMs?: number } = {}): Promise<RawResponse> {
-    const deadline = Date.now() + (opts.timeoutMs ?? 5000);
+    const deadline = performance.now() + (opts.timeoutMs ?? WAIT_BOUND_MS);
     const headEnd = await this.until(HEAD_END, deadline, 'the end of the response head');
     const headText = this.take(headEnd + HEAD_END.length).toString('latin1');
     const lines = headText.slice(0, -4).split('\r\n');
@@ -218,31 +226,25 @@ export class RawConnection {
   }
 
   /** Wait for new bytes or the end. With `what`, a timeout throws; without, it returns false. */
-  private more(deadline: number, what?: string): Promise<boolean> {
-    const left = deadline - Date.now();
-    return new Promise((resolve, reject) => {
-      if (left <= 0) {
-        if (what !== undefined) reject(new WireFormatError(`timed out waiting for ${what}`));
-        else resolve(false);
-        return;
-      }
-      const t = setTimeout(() => {
-        this.wake = this.wake.filter((w) => w !== go);
-        if (what !== undefined) reject(new WireFormatError(`timed out waiting for ${what} (unread ${JSON.stringify(this.buf.toString('latin1').slice(0, 200))})`));
-        else resolve(false);
-      }, left);
-      const go = (): void => {
-        clearTimeout(t);
-        resolve(true);
-      };
-      this.wake.push(go);
-    });
+  private async more(deadline: number, what?: string): Promise<boolean> {
+    const left = deadline - performance.now();
+    const unread = (): string => JSON.stringify(this.buf.toString('latin1').slice(0, 200));
+    if (left <= 0) {
+      if (what !== undefined) throw new WireFormatError(`timed out waiting for ${what} (unread ${unread()})`);
+      return false;
+    }
+    try {
+      await nextEvent(this.events, 'progress', what ?? 'bytes or the end', { timeoutMs: left });
+      return true;
+    } catch (err) {
+      if (!(err instanceof WaitTimeout)) throw err;
+      if (what !== undefined) throw new WireFormatError(`timed out waiting for ${what} (unread ${unread()})`);
+      return false;
+    }
   }
 
   private notify(): void {
-    const w = this.wake;
-    this.wake = [];
-    for (const f of w) f();
+    this.events.emit('progress');
   }
 }
 

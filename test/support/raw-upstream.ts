@@ -1,6 +1,7 @@
-// Raw upstream recorder: a TCP server that keeps every byte it receives, splits them into HTTP/1.1
-// requests with a strict little parser, and answers each with a script (default: 200 "ok").
+// Raw upstream recorder: a TCP server that splits what it receives into HTTP/1.1 requests with a
+// strict little parser, answers each with a script (default: 200 "ok") and tells when things arrive.
 
+import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 
@@ -25,25 +26,29 @@ export interface ScriptContext {
 export interface RawUpstream {
   readonly port: number;
   readonly requests: RecordedRequest[];
-  /** Every byte received, per connection. */
-  readonly bytes: Buffer[];
+  /** How many bytes arrived, per connection. */
+  readonly bytesReceived: number[];
   /** Connections the peer closed (FIN or reset) — e.g. to see that the gateway gave up. */
   readonly closedConnections: number[];
   /** Requests that could not be parsed (the gateway must never send such bytes). */
   readonly parseErrors: string[];
+  /** 'connection' (id), 'data' (id), 'request' (RecordedRequest), 'parse-error' (message), 'close' (id). */
+  readonly events: EventEmitter;
   connections(): number;
   close(): Promise<void>;
 }
 
 export const OK_RESPONSE = 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: text/plain\r\n\r\nok';
 
-type Parsed = { request: Omit<RecordedRequest, 'connection'>; used: number } | 'incomplete' | { error: string };
+/** What a request's head says about the body that follows it. */
+type Framing = { readonly kind: 'length'; readonly length: number } | { readonly kind: 'chunked' };
 
-/** Strict parse of one request at the start of buf: CRLF only, CL or chunked, never both. */
-export function parseOneRequest(buf: Buffer): Parsed {
-  const end = buf.indexOf('\r\n\r\n');
-  if (end === -1) return buf.length > 65536 ? { error: 'head too large' } : 'incomplete';
-  const head = buf.subarray(0, end).toString('latin1');
+type ParsedHead = { head: string; requestLine: string; headers: Map<string, string[]>; framing: Framing } | { error: string };
+
+const MAX_HEAD = 65536;
+
+/** Strict parse of a request head (without its final CRLFCRLF): CRLF only, CL or chunked, never both. */
+function parseHead(head: string): ParsedHead {
   const lines = head.split('\r\n');
   const requestLine = lines[0] ?? '';
   if (!/^[A-Z]+ \S+ HTTP\/1\.1$/.test(requestLine)) return { error: `bad request line: ${JSON.stringify(requestLine)}` };
@@ -58,65 +63,167 @@ export function parseOneRequest(buf: Buffer): Parsed {
   const te = headers.get('transfer-encoding');
   if (cl && te) return { error: 'both content-length and transfer-encoding' };
   if ((cl && cl.length > 1) || (te && te.length > 1)) return { error: 'repeated framing header' };
-  let pos = end + 4;
   if (te) {
     if ((te[0] as string).toLowerCase() !== 'chunked') return { error: 'transfer-encoding other than chunked' };
-    const parts: Buffer[] = [];
-    for (;;) {
-      const le = buf.indexOf('\r\n', pos);
-      if (le === -1) return 'incomplete';
-      const size = parseInt(buf.subarray(pos, le).toString('latin1'), 16);
-      if (!Number.isFinite(size) || !/^[0-9a-fA-F]+$/.test(buf.subarray(pos, le).toString('latin1'))) return { error: 'bad chunk size' };
-      pos = le + 2;
-      if (size === 0) {
-        if (buf.length < pos + 2) return 'incomplete';
-        if (buf.subarray(pos, pos + 2).toString() !== '\r\n') return { error: 'trailers not supported by the recorder' };
-        pos += 2;
-        break;
-      }
-      if (buf.length < pos + size + 2) return 'incomplete';
-      parts.push(buf.subarray(pos, pos + size));
-      pos += size + 2;
-    }
-    return { request: { head, requestLine, headers, body: Buffer.concat(parts) }, used: pos };
+    return { head, requestLine, headers, framing: { kind: 'chunked' } };
   }
-  const len = cl ? Number(cl[0]) : 0;
-  if (!Number.isSafeInteger(len) || len < 0) return { error: 'bad content-length' };
-  if (buf.length < pos + len) return 'incomplete';
-  return { request: { head, requestLine, headers, body: Buffer.from(buf.subarray(pos, pos + len)) }, used: pos + len };
+  const length = cl ? Number(cl[0]) : 0;
+  if (!Number.isSafeInteger(length) || length < 0) return { error: 'bad content-length' };
+  return { head, requestLine, headers, framing: { kind: 'length', length } };
 }
 
+type Assembled = Omit<RecordedRequest, 'connection'> | { error: string };
+
+/**
+ * Splits one connection's byte stream into requests as it arrives. Each byte is looked at once and
+ * a body is copied once, when it is complete: a multi-megabyte upload arriving in hundreds of reads
+ * costs the same as one read (re-parsing everything received on every read made the recorder, not
+ * the gateway, the slow part of a big upload on a busy machine).
+ */
+export class RequestAssembler {
+  private state: 'head' | 'length' | 'size-line' | 'chunk-data' | 'chunk-end' | 'last-chunk-end' = 'head';
+  private head = Buffer.alloc(0);
+  private parsed: Extract<ParsedHead, { head: string }> | undefined;
+  private body: Buffer[] = [];
+  private remaining = 0;
+  private line = '';
+  private failed = false;
+
+  /** The requests (or the first framing error) completed by these bytes. */
+  push(d: Buffer): Assembled[] {
+    const out: Assembled[] = [];
+    let i = 0;
+    while (!this.failed && (i < d.length || (this.state === 'length' && this.remaining === 0))) {
+      switch (this.state) {
+        case 'head': {
+          const had = this.head.length;
+          // the end of the head may straddle reads: look from three bytes back
+          this.head = Buffer.concat([this.head, d.subarray(i, i + MAX_HEAD + 4 - had)]);
+          const end = this.head.indexOf('\r\n\r\n', Math.max(0, had - 3));
+          if (end === -1) {
+            if (this.head.length > MAX_HEAD) return this.fail(out, 'head too large');
+            i = d.length;
+            break;
+          }
+          i += end + 4 - had;
+          const p = parseHead(this.head.subarray(0, end).toString('latin1'));
+          this.head = Buffer.alloc(0);
+          if ('error' in p) return this.fail(out, p.error);
+          this.parsed = p;
+          this.body = [];
+          if (p.framing.kind === 'chunked') {
+            this.state = 'size-line';
+            this.line = '';
+          } else {
+            this.state = 'length';
+            this.remaining = p.framing.length;
+          }
+          break;
+        }
+        case 'length':
+        case 'chunk-data': {
+          const take = Math.min(this.remaining, d.length - i);
+          if (take > 0) this.body.push(d.subarray(i, i + take));
+          this.remaining -= take;
+          i += take;
+          if (this.remaining > 0) break;
+          if (this.state === 'length') {
+            out.push(this.complete());
+          } else {
+            this.state = 'chunk-end';
+            this.line = '';
+          }
+          break;
+        }
+        case 'size-line': {
+          const lf = d.indexOf(0x0a, i);
+          this.line += d.subarray(i, lf === -1 ? d.length : lf).toString('latin1');
+          if (this.line.length > 1024) return this.fail(out, 'bad chunk size');
+          if (lf === -1) {
+            i = d.length;
+            break;
+          }
+          i = lf + 1;
+          if (!this.line.endsWith('\r')) return this.fail(out, 'bad chunk size');
+          const digits = this.line.slice(0, -1);
+          if (!/^[0-9a-fA-F]+$/.test(digits)) return this.fail(out, 'bad chunk size');
+          const size = parseInt(digits, 16);
+          if (!Number.isSafeInteger(size)) return this.fail(out, 'bad chunk size');
+          this.line = '';
+          if (size === 0) this.state = 'last-chunk-end';
+          else {
+            this.state = 'chunk-data';
+            this.remaining = size;
+          }
+          break;
+        }
+        case 'chunk-end':
+        case 'last-chunk-end': {
+          const take = Math.min(2 - this.line.length, d.length - i);
+          this.line += d.subarray(i, i + take).toString('latin1');
+          i += take;
+          if (this.line.length < 2) break;
+          if (this.line !== '\r\n') return this.fail(out, this.state === 'last-chunk-end' ? 'trailers not supported by the recorder' : 'chunk data not followed by CRLF');
+          this.line = '';
+          if (this.state === 'last-chunk-end') out.push(this.complete());
+          else this.state = 'size-line';
+          break;
+        }
+      }
+    }
+    return out;
+  }
+
+  private complete(): Omit<RecordedRequest, 'connection'> {
+    const p = this.parsed as Extract<ParsedHead, { head: string }>;
+    const body = Buffer.concat(this.body);
+    this.parsed = undefined;
+    this.body = [];
+    this.state = 'head';
+    return { head: p.head, requestLine: p.requestLine, headers: p.headers, body };
+  }
+
+  private fail(out: Assembled[], error: string): Assembled[] {
+    this.failed = true;
+    out.push({ error });
+    return out;
+  }
+}
+
+/**
+ * Records and answers HTTP/1.1 requests. `events` says when something arrived: 'connection' (id),
+ * 'data' (id), 'request' (RecordedRequest), 'parse-error' (message) and 'close' (id).
+ */
 export async function startRawUpstream(script: (c: ScriptContext) => void = (c) => c.socket.write(OK_RESPONSE)): Promise<RawUpstream> {
   const requests: RecordedRequest[] = [];
-  const bytes: Buffer[] = [];
+  const bytesReceived: number[] = [];
   const closedConnections: number[] = [];
   const parseErrors: string[] = [];
   const sockets = new Set<net.Socket>();
+  const events = new EventEmitter();
   let count = 0;
   const server = net.createServer((socket) => {
     const id = count++;
     sockets.add(socket);
-    bytes[id] = Buffer.alloc(0);
-    let pending = Buffer.alloc(0);
+    bytesReceived[id] = 0;
+    const assembler = new RequestAssembler();
     let nth = 0;
     socket.on('error', () => {});
     socket.on('close', () => {
       sockets.delete(socket);
       closedConnections.push(id);
+      events.emit('close', id);
     });
     socket.on('data', (d: Buffer) => {
-      bytes[id] = Buffer.concat([bytes[id] as Buffer, d]);
-      pending = Buffer.concat([pending, d]);
-      for (;;) {
-        const p = parseOneRequest(pending);
-        if (p === 'incomplete') return;
+      bytesReceived[id] = (bytesReceived[id] ?? 0) + d.length;
+      for (const p of assembler.push(d)) {
         if ('error' in p) {
           parseErrors.push(p.error);
           socket.destroy();
-          return;
+          events.emit('parse-error', p.error);
+          break;
         }
-        pending = pending.subarray(p.used);
-        const r: RecordedRequest = { ...p.request, connection: id };
+        const r: RecordedRequest = { ...p, connection: id };
         requests.push(r);
         nth++;
         try {
@@ -124,16 +231,20 @@ export async function startRawUpstream(script: (c: ScriptContext) => void = (c) 
         } catch {
           socket.destroy();
         }
+        events.emit('request', r);
       }
+      events.emit('data', id);
     });
+    events.emit('connection', id);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as AddressInfo).port,
     requests,
-    bytes,
+    bytesReceived,
     closedConnections,
     parseErrors,
+    events,
     connections: () => count,
     close: () => new Promise<void>((resolve) => {
       for (const s of sockets) s.destroy();

@@ -1,5 +1,6 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ROOT_CONTEXT, SpanKind, defaultTextMapGetter } from '@opentelemetry/api';
@@ -14,6 +15,7 @@ import { startEcho, echoedHeader, type EchoUpstream } from '../support/echo-upst
 import { request } from '../support/http-client.js';
 import { byKind, startOtlpReceiver, startZipkinReceiver, type TraceReceiver } from '../support/trace-receivers.js';
 import { TraceExporters } from '../../src/tracing/trace-exporters.js';
+import { whenTrue } from '../support/wait-until.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {
@@ -50,7 +52,7 @@ interface Setup {
   readonly exporters: TraceExporters;
 }
 
-async function setup(tracingSpec: string, opts: { mappingExtra?: string; zipkin?: boolean; random?: () => number; receiver?: TraceReceiver; respond?: Parameters<typeof startEcho>[1]; extraYaml?: (up: EchoUpstream) => string } = {}): Promise<Setup> {
+async function setup(tracingSpec: string, opts: { scheduledDelayMs?: number; mappingExtra?: string; zipkin?: boolean; random?: () => number; receiver?: TraceReceiver; respond?: Parameters<typeof startEcho>[1]; extraYaml?: (up: EchoUpstream) => string } = {}): Promise<Setup> {
   const receiver = opts.receiver ?? (opts.zipkin ? await startZipkinReceiver() : await startOtlpReceiver());
   const up = await startEcho('up', opts.respond);
   const yaml = [
@@ -60,7 +62,7 @@ async function setup(tracingSpec: string, opts: { mappingExtra?: string; zipkin?
     tracingYaml(receiver, tracingSpec),
   ].join('---\n');
   const { ir } = compileYaml(yaml);
-  const exporters = new TraceExporters({ scheduledDelayMs: 20 });
+  const exporters = new TraceExporters({ scheduledDelayMs: opts.scheduledDelayMs ?? 20 });
   const gw = await startGateway(ir, { tracing: exporters, random: opts.random ?? seeded(1) });
   cleanups.push(() => receiver.close(), () => up.close(), () => exporters.shutdown(), () => gw.close());
   return { gw, up, receiver, exporters };
@@ -241,6 +243,8 @@ describe('OpenTelemetry tracing (TracingService driver opentelemetry, OTLP/HTTP 
     await request(gw.port, { path: '/orders/2', headers: { host: 'a.example.com' } });
     assert.equal(echoedHeader(up.received[0]!, 'traceparent'), tp);
     assert.equal(echoedHeader(up.received[1]!, 'traceparent'), undefined);
+    // the gateway reports a request once it sees the response close, which may follow the client's read
+    await whenTrue('both requests finished', () => gw.done.length >= 2, [[gw.events, 'done']]);
     assert.equal(gw.done[0]!.traceId, undefined);
   });
 
@@ -248,13 +252,23 @@ describe('OpenTelemetry tracing (TracingService driver opentelemetry, OTLP/HTTP 
     const gone = await startOtlpReceiver();
     await gone.close();
     const failures: string[] = [];
+    const said = new EventEmitter();
     const up = await startEcho('up');
     const { ir } = compileYaml([cleartextGatewayYaml(8080), mappingYaml('orders', '/orders/', up.port), tracingYaml(gone, '  driver: opentelemetry\n')].join('---\n'));
-    const exporters = new TraceExporters({ scheduledDelayMs: 10, onExportFailure: (m) => failures.push(m) });
+    const exporters = new TraceExporters({
+      scheduledDelayMs: 10,
+      onExportFailure: (m) => {
+        failures.push(m);
+        said.emit('failure');
+      },
+    });
     const gw = await startGateway(ir, { tracing: exporters });
     cleanups.push(() => up.close(), () => gw.close(), () => exporters.shutdown());
     for (let i = 0; i < 20; i++) assert.equal((await request(gw.port, { path: `/orders/${i}`, headers: { host: 'a.example.com' } })).status, 200);
+    await whenTrue('every request finished', () => gw.done.length >= 20, [[gw.events, 'done']]);
     await exporters.flush();
+    // flush() does not wait for an export a timer started: the first failure may still be on its way
+    await whenTrue('the failure said', () => failures.length > 0, [[said, 'failure']]);
     assert.equal(failures.length, 1, 'the failure is said once');
     assert.match(failures[0]!, /trace collector http:\/\/127\.0\.0\.1:\d+\/v1\/traces did not take/);
   });
@@ -263,11 +277,16 @@ describe('OpenTelemetry tracing (TracingService driver opentelemetry, OTLP/HTTP 
 describe('sampling (seeded, so the same decisions on every run)', () => {
   /** Sends n requests; counts SERVER spans exported and sampled flags the upstream saw. */
   async function sample(spec: string, n: number, headers: Record<string, string> = {}): Promise<{ exported: number; flagged: number; received: number }> {
-    const { gw, up, receiver, exporters } = await setup(spec, { random: seeded(20261207) });
+    // No export on a timer: flush() does not wait for one already under way, so the spans counted
+    // after it are all the spans only if flush() is what sends them.
+    const { gw, up, receiver, exporters } = await setup(spec, { random: seeded(20261207), scheduledDelayMs: 3_600_000 });
     for (let i = 0; i < n; i++) {
       const r = await request(gw.port, { path: `/orders/${i}`, headers: { host: 'a.example.com', ...headers } });
       assert.equal(r.status, 200);
     }
+    // A request's span ends when the gateway sees its response close, which can come after the
+    // client has the whole answer: flush only once every request is finished, or the last is missed.
+    await whenTrue(`${n} finished requests`, () => gw.done.length >= n, [[gw.events, 'done']], { describe: () => `${gw.done.length} finished` });
     await exporters.flush();
     const flagged = up.received.filter((e) => W3C_RE.exec(echoedHeader(e, 'traceparent') ?? '')?.[3] === '01').length;
     // every request carried a trace context upstream, sampled or not
