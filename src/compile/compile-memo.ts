@@ -3,7 +3,7 @@
 // and without a memo; with one, a change to one Mapping of 10,000 rebuilds one virtual host.
 
 import type { Resource } from '../api/resource.js';
-import type { IRRoute } from '../ir/types.js';
+import type { IR, IRRoute } from '../ir/types.js';
 import type { ClusterNeeds, MappingPlan } from './mappings.js';
 import type { ResourceCondition } from './report.js';
 
@@ -79,6 +79,22 @@ export class CompileMemo {
     kept.unshift(built);
     if (kept.length > KEPT_PER_VHOST) kept.length = KEPT_PER_VHOST;
     this.vhosts.set(label, kept);
+  }
+
+  /**
+   * Keeps, for each vhost, only the build the IR now served uses. Without it, the build before a
+   * large removal (its thousand routes) would stay beside the served one until that vhost changed
+   * again, holding the memory an overloaded gateway needs back. A candidate compiled beside the
+   * served set is then rebuilt on its next compile: only its vhosts that differ.
+   */
+  settle(served: IR): void {
+    const inUse = new Set<readonly IRRoute[]>();
+    for (const l of served.listeners) for (const v of l.virtualHosts) inUse.add(v.routes);
+    for (const [label, kept] of this.vhosts) {
+      const still = kept.filter((b) => inUse.has(b.routes));
+      if (still.length === 0) this.vhosts.delete(label);
+      else if (still.length !== kept.length) this.vhosts.set(label, still);
+    }
   }
 
   /** Forgets vhosts the last compile did not have (a removed Host), so their routes can be freed. */

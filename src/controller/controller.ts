@@ -706,6 +706,7 @@ export class Controller {
       }
       generation = res.generation;
       this.appliedHash = out.compiled.hash;
+      this.compileMemo.settle(out.compiled.ir);
     }
     this.adopt(out, out.decisions, liveAt, generation, undefined, released);
   }

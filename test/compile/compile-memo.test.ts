@@ -105,3 +105,26 @@ test('a one-Mapping change rebuilds that Mapping and its vhost only, and the dif
   assert.equal(routes(before, 'a.example.com'), routes(after, 'a.example.com'));
   assert.notEqual(routes(before, 'c.example.com'), routes(after, 'c.example.com'));
 });
+
+test('settling on the served IR lets go of the build a large removal replaced, and keeps what it serves', () => {
+  const cache = new ParseCache();
+  const memo = new CompileMemo();
+  let bulk = '';
+  for (let i = 0; i < 200; i++) bulk += mapping(`bulk-${i}`, `hostname: a.example.com, prefix: /bulk/${i}/, service: svc-9:80`);
+  const big = loadFiles(files({ 'bulk.yaml': bulk }), { source: 'dir' }, cache);
+  compile(big.resources, { memo }, big.problems);
+  const small = loadFiles(files(), { source: 'dir' }, cache);
+  const served = compile(small.resources, { memo }, small.problems);
+
+  // Without settling, the vhost's build with the bulk routes is still kept: compiling that set again reuses it.
+  compile(big.resources, { memo }, big.problems);
+  assert.equal(memo.lastCompile.vhostsBuilt, 0, 'the build before the removal was kept beside the served one');
+
+  compile(small.resources, { memo }, small.problems);
+  memo.settle(served.ir);
+  const again = compile(small.resources, { memo }, small.problems);
+  assert.equal(memo.lastCompile.vhostsBuilt, 0, 'what is served is still reused');
+  same(again, compile(small.resources, {}, small.problems));
+  compile(big.resources, { memo }, big.problems);
+  assert.equal(memo.lastCompile.vhostsBuilt, 1, 'the bulk build was let go: its vhost is built again');
+});
