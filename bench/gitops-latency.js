@@ -87,6 +87,17 @@ spec:
     namespace:
       from: ALL
 ---
+# Cleartext is routed, not redirected to HTTPS (what a configuration without a Host does).
+apiVersion: getambassador.io/v3alpha1
+kind: Host
+metadata:
+  name: cleartext
+spec:
+  hostname: "*"
+  requestPolicy:
+    insecure:
+      action: Route
+---
 apiVersion: getambassador.io/v3alpha1
 kind: Mapping
 metadata:
