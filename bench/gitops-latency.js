@@ -144,10 +144,14 @@ async function measure(mode, dir, upstreamPort) {
     for (let rev = 1; rev <= COMMITS; rev++) {
       // Polling: land commits at random phases of the poll timer.
       if (mode === 'polling') await sleep(Math.random() * 1000);
+      // Webhooks: merges at least 1.1 s apart, since one source is fetched at most once a second
+      // (closer webhooks coalesce into the fetch after that second; docs/gitops.md).
+      else await sleep(1100);
       commit(rev);
       const t0 = performance.now();
       if (mode === 'webhook') {
-        const body = JSON.stringify({ ref: 'refs/heads/main' });
+        // A push event names the commit it delivers (identical bodies within a minute are ignored as replays).
+        const body = JSON.stringify({ ref: 'refs/heads/main', after: git(work, ['rev-parse', 'HEAD']) });
         const sig = 'sha256=' + createHmac('sha256', SECRET).update(body).digest('hex');
         await request(adminPort, '/hooks/github', { method: 'POST', body, headers: { 'content-type': 'application/json', 'x-hub-signature-256': sig, 'x-github-delivery': `bench-${rev}` } });
       }
