@@ -80,7 +80,7 @@ export class WebhookReceiver {
       req.resume();
       return this.answer(res, 413, 'payload too large', 'too-large', provider, true);
     }
-    const body = await this.readBody(req);
+    const body = await readBoundedBody(req, this.maxBody);
     if (body === undefined) return this.answer(res, 413, 'payload too large', 'too-large', provider, true);
     const verdict = this.verify(provider, req, body);
     if (verdict !== 'ok') return this.answer(res, 401, 'signature check failed', verdict, provider);
@@ -100,28 +100,6 @@ export class WebhookReceiver {
     res.end(JSON.stringify({ status, message: text }) + '\n');
   }
 
-  private readBody(req: IncomingMessage): Promise<Buffer | undefined> {
-    return new Promise((resolve) => {
-      const chunks: Buffer[] = [];
-      let n = 0;
-      let over = false;
-      req.on('data', (c: Buffer) => {
-        if (over) return;
-        n += c.length;
-        if (n > this.maxBody) {
-          over = true;
-          chunks.length = 0;
-          resolve(undefined);
-          return;
-        }
-        chunks.push(c);
-      });
-      req.on('end', () => {
-        if (!over) resolve(Buffer.concat(chunks));
-      });
-      req.on('error', () => resolve(undefined));
-    });
-  }
 
   private verify(provider: WebhookProvider, req: IncomingMessage, body: Buffer): 'ok' | string {
     const secrets = this.opts.secrets;
@@ -190,4 +168,28 @@ export function genericSignature(secret: string, timestamp: number, body: string
 
 export function giteaSignature(secret: string, body: string | Buffer): string {
   return hmacHex(secret, body);
+}
+
+/** A request body of at most `maxBytes` (undefined past that, or when the request fails): kept whole only while it is small. */
+export function readBoundedBody(req: IncomingMessage, maxBytes: number): Promise<Buffer | undefined> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let n = 0;
+    let over = false;
+    req.on('data', (c: Buffer) => {
+      if (over) return;
+      n += c.length;
+      if (n > maxBytes) {
+        over = true;
+        chunks.length = 0;
+        resolve(undefined);
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => {
+      if (!over) resolve(Buffer.concat(chunks));
+    });
+    req.on('error', () => resolve(undefined));
+  });
 }

@@ -6,6 +6,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
+import { readBoundedBody } from '../controller/webhooks.js';
 import type { BusState, FleetBus } from './fleet-bus.js';
 import { MAX_EVENT_BYTES, parseFleetEvent, type FleetEvent, type ReplicaReport } from './fleet-messages.js';
 
@@ -176,7 +177,7 @@ export class PeerFleetBus implements FleetBus {
       res.setHeader('connection', 'close');
       return answer(413, 'payload too large');
     }
-    const body = await readBody(req);
+    const body = (await readBoundedBody(req, MAX_EVENT_BYTES))?.toString('utf8');
     if (body === undefined) {
       res.setHeader('connection', 'close');
       return answer(413, 'payload too large');
@@ -222,26 +223,4 @@ function header(req: IncomingMessage, name: string): string | undefined {
 function hexEqual(given: string, expected: string): boolean {
   if (!/^[0-9a-f]+$/i.test(given) || given.length !== expected.length) return false;
   return timingSafeEqual(Buffer.from(given.toLowerCase(), 'hex'), Buffer.from(expected, 'hex'));
-}
-
-function readBody(req: IncomingMessage): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let n = 0;
-    let over = false;
-    req.on('data', (c: Buffer) => {
-      if (over) return;
-      n += c.length;
-      if (n > MAX_EVENT_BYTES) {
-        over = true;
-        resolve(undefined);
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => {
-      if (!over) resolve(Buffer.concat(chunks).toString('utf8'));
-    });
-    req.on('error', () => resolve(undefined));
-  });
 }

@@ -7,6 +7,7 @@ import { validateHeaderName, validateHeaderValue, type IncomingHttpHeaders } fro
 import http2, { type IncomingHttpHeaders as Http2Headers, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import { ON_RESPONSE_CLOSE } from '../dataplane/response-close.js';
+import { httpDate } from './http1-front.js';
 
 /*
  * Why: per request, the compatibility layer builds two full streams and a headers object, copies
@@ -34,18 +35,6 @@ const SINGLE_VALUE_FIELDS = new Set([
   'if-range', 'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'range',
   'referer', 'retry-after', 'tk', 'upgrade-insecure-requests', 'user-agent', 'x-content-type-options',
 ]);
-
-let cachedDate = '';
-let cachedDateSecond = 0;
-function httpDate(): string {
-  const now = Date.now();
-  const s = Math.floor(now / 1000);
-  if (s !== cachedDateSecond) {
-    cachedDateSecond = s;
-    cachedDate = new Date(now).toUTCString();
-  }
-  return cachedDate;
-}
 
 /** A request as the gateway reads it: IncomingMessage's fields the request path uses, the body as a Readable. */
 export class H2Request extends Readable {

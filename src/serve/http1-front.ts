@@ -60,7 +60,8 @@ const FIRST_WINS = new Set([
 
 let cachedDate = '';
 let cachedDateSecond = 0;
-function httpDate(): string {
+/** The Date field's value, formatted once a second. */
+export function httpDate(): string {
   const now = Date.now();
   const s = Math.floor(now / 1000);
   if (s !== cachedDateSecond) {
