@@ -17,6 +17,7 @@ import { freePort } from './lib/free-port.js';
 import { runWrk } from './lib/wrk-runner.js';
 import { median, percentile, orderForRound } from './lib/summary-stats.js';
 import { UsageMeter, BackgroundMeter, waitForQuiet } from './lib/proc-usage.js';
+import { cleartextGatewayYaml } from './lib/gateway-yaml.js';
 
 const REPO = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..');
 const BIN = join(REPO, 'bin', 'portico.js');
@@ -263,22 +264,7 @@ async function perRequestCost() {
 // ───────────── 3. throughput during a canary and outside one ─────────────
 
 function canaryYaml(port, upstream, rev) {
-  return `apiVersion: getambassador.io/v3alpha1
-kind: Listener
-metadata: {name: http}
-spec:
-  port: ${port}
-  protocol: HTTP
-  securityModel: XFP
-  hostBinding: {namespace: {from: ALL}}
----
-apiVersion: getambassador.io/v3alpha1
-kind: Host
-metadata: {name: cleartext}
-spec:
-  hostname: "*"
-  requestPolicy: {insecure: {action: Route}}
----
+  return `${cleartextGatewayYaml(port)}---
 apiVersion: getambassador.io/v3alpha1
 kind: Mapping
 metadata: {name: bench}

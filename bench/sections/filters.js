@@ -18,26 +18,12 @@ import { portico } from '../lib/portico-build.js';
 import { porticoServeMissing } from '../lib/variants.js';
 import { runWrk } from '../lib/wrk-runner.js';
 import { aggregate, fmt, shortReason } from './http1.js';
+import { cleartextGatewayYaml } from '../lib/gateway-yaml.js';
 
 const HOST = 'bench.example.com';
 
 function configYaml({ port, upstream, extra = '' }) {
-  return `apiVersion: getambassador.io/v3alpha1
-kind: Listener
-metadata: {name: http}
-spec:
-  port: ${port}
-  protocol: HTTP
-  securityModel: XFP
-  hostBinding: {namespace: {from: ALL}}
----
-apiVersion: getambassador.io/v3alpha1
-kind: Host
-metadata: {name: cleartext}
-spec:
-  hostname: "*"
-  requestPolicy: {insecure: {action: Route}}
----
+  return `${cleartextGatewayYaml(port)}---
 apiVersion: getambassador.io/v3alpha1
 kind: Mapping
 metadata: {name: api}
