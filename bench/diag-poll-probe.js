@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
+import { cleartextGatewayYaml } from './lib/gateway-yaml.js';
 
 const args = process.argv.slice(2);
 const opt = (name, def) => {
@@ -25,17 +26,7 @@ const upPort = upstream.address().port;
 const dir = mkdtempSync(join(tmpdir(), 'portico-diag-bench-'));
 const gwPort = 18180;
 const adminPort = 18181;
-const docs = [`apiVersion: getambassador.io/v3alpha1
-kind: Listener
-metadata: {name: http}
-spec: {port: ${gwPort}, protocol: HTTP, securityModel: XFP, hostBinding: {namespace: {from: ALL}}}
----
-apiVersion: getambassador.io/v3alpha1
-kind: Host
-metadata: {name: cleartext}
-spec: {hostname: "*", requestPolicy: {insecure: {action: Route}}}
-`];
-writeFileSync(join(dir, 'gateway.yaml'), docs.join('---\n'));
+writeFileSync(join(dir, 'gateway.yaml'), cleartextGatewayYaml(gwPort));
 // 500 Mappings a file: one file stays under the loader's document cap.
 for (let f = 0; f * 500 < routes; f++) {
   const part = [];

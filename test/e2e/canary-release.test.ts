@@ -16,7 +16,9 @@ import { TestRepo, removeDir, tempDir } from '../sources/git-fixture.js';
 import { startEcho, type EchoUpstream } from '../support/echo-upstream.js';
 import { freePort } from '../support/free-port.js';
 import { startFakeForge, startWebhookReceiver, type FakeForge, type WebhookReceiver } from '../support/fake-forge.js';
-import { httpRequest, ServeReplica, until, type StatusDocument } from '../support/serve-replica.js';
+import { httpRequest, ServeReplica, REPLICA_WAIT, type StatusDocument } from '../support/serve-replica.js';
+import { pollUntil } from '../support/wait-until.js';
+import { cleartextGatewayYaml } from '../support/policy-yaml.js';
 import type { CanaryRecord, HistoryEntry } from '../../src/controller/history.js';
 
 interface Answer {
@@ -91,7 +93,7 @@ ${extra}`;
   }
 
   async function entry(revision: string, result: string): Promise<Entry> {
-    return until(`${result} ${revision.slice(0, 7)} in the history`, async () => (await history()).find((e) => e.revision === revision && e.result === result), 600);
+    return pollUntil(`${result} ${revision.slice(0, 7)} in the history`, async () => (await history()).find((e) => e.revision === revision && e.result === result), { timeoutMs: 60_000 });
   }
 
   async function generation(): Promise<number> {
@@ -113,22 +115,7 @@ ${extra}`;
     central
       .write(
         'gateway.yaml',
-        `apiVersion: getambassador.io/v3alpha1
-kind: Listener
-metadata: {name: http}
-spec:
-  port: ${port}
-  protocol: HTTP
-  securityModel: XFP
-  hostBinding: {namespace: {from: ALL}}
----
-apiVersion: getambassador.io/v3alpha1
-kind: Host
-metadata: {name: cleartext}
-spec:
-  hostname: "*"
-  requestPolicy: {insecure: {action: Route}}
----
+        `${cleartextGatewayYaml(port)}---
 apiVersion: portico.dev/v1alpha1
 kind: Source
 metadata: {name: shop}
@@ -198,7 +185,7 @@ spec:
     const rolled = await entry(bad, 'RolledBack');
     // Answers after the rollback: every one from the current revision.
     const seen = load.answers.length;
-    await until('requests after the rollback', async () => (load.answers.length > seen + 100 ? true : undefined));
+    await pollUntil('requests after the rollback', async () => (load.answers.length > seen + 100 ? true : undefined), REPLICA_WAIT);
     await load.stop();
 
     const started = await entry(bad, 'CanaryStarted');
@@ -244,11 +231,11 @@ spec:
     const fetches = (): Promise<number> => httpRequest(replica.adminPort, '/metrics').then((r) => Number(/^portico_source_fetches_total\{source="shop"\} (\d+)$/m.exec(r.body)?.[1] ?? 0));
     const before = await fetches();
     replica.proc!.kill('SIGHUP');
-    await until('another fetch of shop', async () => ((await fetches()) > before ? true : undefined));
+    await pollUntil('another fetch of shop', async () => ((await fetches()) > before ? true : undefined), REPLICA_WAIT);
     await replica.stop();
     replica.start();
     await replica.ready();
-    const again = await until('shop refused after the restart', async () => (await replica.json<StatusDocument>('/api/v1/status'))?.sources.find((s) => s.name === 'shop' && s.desiredRevision === bad));
+    const again = await pollUntil('shop refused after the restart', async () => (await replica.json<StatusDocument>('/api/v1/status'))?.sources.find((s) => s.name === 'shop' && s.desiredRevision === bad), REPLICA_WAIT);
     assert.equal(again.state, 'Refused');
     assert.match(again.message, /failed its canary/);
     assert.equal((await history()).filter((e) => e.revision === bad && e.result === 'CanaryStarted').length, 1, 'never canaried twice');
@@ -276,7 +263,7 @@ spec:
     }
     const applied = await entry(good, 'Applied');
     const seen = load.answers.length;
-    await until('requests after the promotion', async () => (load.answers.length > seen + 50 ? true : undefined));
+    await pollUntil('requests after the promotion', async () => (load.answers.length > seen + 50 ? true : undefined), REPLICA_WAIT);
     await load.stop();
 
     const c = applied.canary as CanaryRecord;

@@ -10,7 +10,8 @@ import { GitDaemon, TestRepo, removeDir, tempDir } from '../sources/git-fixture.
 import { startEcho, type EchoUpstream } from '../support/echo-upstream.js';
 import { get } from '../controller/controller-fixture.js';
 import { freePort } from '../support/free-port.js';
-import { appliedRevision, httpRequest, ServeReplica, until, type StatusDocument } from '../support/serve-replica.js';
+import { appliedRevision, httpRequest, ServeReplica, REPLICA_WAIT, type StatusDocument } from '../support/serve-replica.js';
+import { pollUntil } from '../support/wait-until.js';
 import { fleetSignature } from '../../src/fleet/peer-fleet-bus.js';
 import type { FleetDocument } from '../../src/fleet/fleet-api.js';
 
@@ -105,18 +106,18 @@ spec:
 
   it('a webhook sent to one peer makes both live; each sees the other', async () => {
     for (const r of replicas) {
-      await until(`${r.name} to reach its peer`, async () => ((await r.json<StatusDocument>('/api/v1/status'))?.fleet?.state === 'Connected' ? true : undefined));
+      await pollUntil(`${r.name} to reach its peer`, async () => ((await r.json<StatusDocument>('/api/v1/status'))?.fleet?.state === 'Connected' ? true : undefined), REPLICA_WAIT);
     }
     const head = central.write('gateway.yaml', gateway(echoes[1]!.port, replicas.map((r) => r.adminPort))).commit('central v2');
     assert.equal(await replicas[0]!.webhook(SECRET), 202);
     for (const r of replicas) {
-      await until(`${r.name} on central v2`, async () => ((await appliedRevision(r, 'ops')) === head ? true : undefined));
+      await pollUntil(`${r.name} on central v2`, async () => ((await appliedRevision(r, 'ops')) === head ? true : undefined), REPLICA_WAIT);
       assert.equal((await get(listenPorts.get(r.name)!, '/shop/x')).upstream, 'v2');
     }
-    const doc = await until('both peers live and agreeing', async () => {
+    const doc = await pollUntil('both peers live and agreeing', async () => {
       const d = await replicas[1]!.json<FleetDocument>('/api/v1/fleet');
       return d && d.live === 2 && d.agreed ? d : undefined;
-    });
+    }, REPLICA_WAIT);
     assert.equal(doc.bus?.transport, 'peers');
     assert.deepEqual(doc.peers?.map((p) => p.url), [`http://127.0.0.1:${replicas[0]!.adminPort}`]);
   });

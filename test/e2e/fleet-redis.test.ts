@@ -13,7 +13,8 @@ import { startEcho, type EchoUpstream } from '../support/echo-upstream.js';
 import { get } from '../controller/controller-fixture.js';
 import { freePort } from '../support/free-port.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
-import { appliedRevision, httpRequest, PORTICO_BIN, ServeReplica, until, type StatusDocument } from '../support/serve-replica.js';
+import { appliedRevision, httpRequest, PORTICO_BIN, ServeReplica, REPLICA_WAIT, type StatusDocument } from '../support/serve-replica.js';
+import { pollUntil } from '../support/wait-until.js';
 import type { FleetDocument } from '../../src/fleet/fleet-api.js';
 
 const IDS = ['replica-1', 'replica-2', 'replica-3'];
@@ -134,26 +135,26 @@ spec:
 
   async function allOn(revision: string, upstream: string): Promise<void> {
     for (const r of replicas) {
-      await until(`${r.name} serving shop@${revision.slice(0, 7)}`, async () => ((await appliedRevision(r, 'shop')) === revision ? true : undefined));
+      await pollUntil(`${r.name} serving shop@${revision.slice(0, 7)}`, async () => ((await appliedRevision(r, 'shop')) === revision ? true : undefined), REPLICA_WAIT);
       assert.equal((await get(ports.get(r.name)!, '/shop/a')).upstream, upstream, `${r.name} routes to ${upstream}`);
     }
   }
 
   it('one webhook, sent to one replica, makes all three live', async () => {
     await allOn(shop.head(), 'v1');
-    await until('every replica connected to Redis', async () => {
+    await pollUntil('every replica connected to Redis', async () => {
       for (const r of replicas) if ((await r.json<StatusDocument>('/api/v1/status'))?.fleet?.state !== 'Connected') return undefined;
       return true;
-    });
+    }, REPLICA_WAIT);
     const head = shop.write('deploy/shop.yaml', mapping(echoes[1]!.port)).commit('shop v2');
     assert.equal(await replicas[0]!.webhook(SECRET, 'shop'), 202);
     await allOn(head, 'v2');
 
     // The fleet in one place: from any replica, and straight from Redis.
-    const doc = await until('three live replicas that agree', async () => {
+    const doc = await pollUntil('three live replicas that agree', async () => {
       const d = await replicas[1]!.json<FleetDocument>('/api/v1/fleet');
       return d && d.live === 3 && d.agreed ? d : undefined;
-    });
+    }, REPLICA_WAIT);
     assert.deepEqual(doc.replicas.map((r) => [r.replica, r.agrees, r.revisions['shop']]), IDS.map((id) => [id, true, head]));
     assert.equal(doc.consensus?.revisions['shop'], head);
     assert.equal(doc.flagged, 0);
@@ -173,14 +174,14 @@ spec:
   it('with Redis down, replicas fall back to polling, say so, and still converge', async () => {
     await redis.stop();
     for (const r of replicas) {
-      const fleet = await until(`${r.name} to report Redis down`, async () => {
+      const fleet = await pollUntil(`${r.name} to report Redis down`, async () => {
         const st = await r.json<StatusDocument>('/api/v1/status');
         return st?.fleet?.state === 'Down' ? st.fleet : undefined;
-      });
+      }, REPLICA_WAIT);
       assert.match(fleet.message, /unreachable since .*falling back to polling every source every 1s/);
       assert.equal(fleet.fallbackPollSeconds, 1);
       assert.match((await httpRequest(r.adminPort, '/metrics')).body, /^portico_fleet_bus_connected\{transport="redis"\} 0$/m);
-      await until(`${r.name} to log it`, async () => (/fleet: Redis at redis:\/\/127\.0\.0\.1:\d+ \(fleet 'default'\) is unreachable .*polling every source every 1s until it is back/.test(r.output) ? true : undefined));
+      await pollUntil(`${r.name} to log it`, async () => (/fleet: Redis at redis:\/\/127\.0\.0\.1:\d+ \(fleet 'default'\) is unreachable .*polling every source every 1s until it is back/.test(r.output) ? true : undefined), REPLICA_WAIT);
     }
     const cli = await portico(['status', '--admin', `127.0.0.1:${replicas[1]!.adminPort}`]);
     assert.match(cli.stdout, /^fleet: Down: Redis at redis:\/\/127\.0\.0\.1:\d+ \(fleet 'default'\) unreachable/m);
@@ -189,7 +190,7 @@ spec:
     await allOn(head, 'v3');
     await redis.restart();
     for (const r of replicas) {
-      await until(`${r.name} to reconnect`, async () => ((await r.json<StatusDocument>('/api/v1/status'))?.fleet?.state === 'Connected' ? true : undefined));
+      await pollUntil(`${r.name} to reconnect`, async () => ((await r.json<StatusDocument>('/api/v1/status'))?.fleet?.state === 'Connected' ? true : undefined), REPLICA_WAIT);
       assert.match((await httpRequest(r.adminPort, '/metrics')).body, /^portico_fleet_bus_connected\{transport="redis"\} 1$/m);
     }
   });
@@ -199,23 +200,23 @@ spec:
     assert.equal(await third.stop(), 0);
     const v4 = shop.write('deploy/shop.yaml', mapping(echoes[3]!.port)).commit('shop v4');
     assert.equal(await replicas[0]!.webhook(SECRET), 202);
-    for (const r of replicas.slice(0, 2)) await until(`${r.name} on v4`, async () => ((await appliedRevision(r, 'shop')) === v4 ? true : undefined));
-    const gone = await until('replica-3 stale in the fleet view', async () => {
+    for (const r of replicas.slice(0, 2)) await pollUntil(`${r.name} on v4`, async () => ((await appliedRevision(r, 'shop')) === v4 ? true : undefined), REPLICA_WAIT);
+    const gone = await pollUntil('replica-3 stale in the fleet view', async () => {
       const d = await replicas[0]!.json<FleetDocument>('/api/v1/fleet');
       return d?.replicas.find((r) => r.replica === 'replica-3')?.stale ? d : undefined;
-    });
+    }, REPLICA_WAIT);
     assert.equal(gone.live, 2);
     assert.ok(gone.agreed, 'the two live replicas agree; a stale one is not counted');
 
     third.start();
     await third.ready();
     await allOn(v4, 'v4');
-    await until('replica-3 live and agreeing again', async () => {
+    await pollUntil('replica-3 live and agreeing again', async () => {
       const d = await replicas[0]!.json<FleetDocument>('/api/v1/fleet');
       const me = d?.replicas.find((r) => r.replica === 'replica-3');
       return me && !me.stale && me.agrees && d!.live === 3 ? true : undefined;
-    });
-    await until('replica-3 connected', async () => ((await third.json<StatusDocument>('/api/v1/status'))?.fleet?.state === 'Connected' ? true : undefined));
+    }, REPLICA_WAIT);
+    await pollUntil('replica-3 connected', async () => ((await third.json<StatusDocument>('/api/v1/status'))?.fleet?.state === 'Connected' ? true : undefined), REPLICA_WAIT);
     const v5 = shop.write('deploy/shop.yaml', mapping(echoes[4]!.port)).commit('shop v5');
     assert.equal(await replicas[1]!.webhook(SECRET, 'shop'), 202);
     await allOn(v5, 'v5');

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { join } from 'node:path';
 import { githubSignature } from '../../src/controller/webhooks.js';
+import { pollUntil, WaitTimeout } from './wait-until.js';
 
 export const PORTICO_BIN = join(process.cwd(), 'bin', 'portico.js');
 
@@ -29,15 +30,8 @@ export function httpRequest(port: number, path: string, opts: { method?: string;
   });
 }
 
-/** Polls `fn` until it gives a value (every 100 ms; a bounded number of tries, not a fixed sleep). */
-export async function until<T>(what: string, fn: () => Promise<T | undefined>, tries = 300): Promise<T> {
-  for (let i = 0; i < tries; i++) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+/** How long a wait on a replica lasts before it fails: replicas start, fetch and converge on a busy machine. */
+export const REPLICA_WAIT = { timeoutMs: 30_000 } as const;
 
 export class ServeReplica {
   proc: ChildProcess | undefined;
@@ -66,13 +60,15 @@ export class ServeReplica {
 
   /** Waits for /readyz; fails at once, with the replica's own output, if it exits first. */
   async ready(): Promise<void> {
-    await until(`${this.name} ready`, async () => {
-      if (!this.running) throw new Error(`${this.name} exited (${this.proc?.exitCode ?? this.proc?.signalCode}) before it was ready:\n${this.output.slice(-4000)}`);
-      return (await httpRequest(this.adminPort, '/readyz')).status === 200 ? true : undefined;
-    }).catch((err: Error) => {
-      if (err.message.startsWith('timed out')) throw new Error(`${err.message}; its output:\n${this.output.slice(-4000)}`);
+    const state = await pollUntil(
+      `${this.name} ready`,
+      async () => (!this.running ? 'exited' : (await httpRequest(this.adminPort, '/readyz')).status === 200 ? 'ready' : undefined),
+      { ...REPLICA_WAIT, ...(this.proc ? { wake: [this.proc, 'exit'] as const } : {}) },
+    ).catch((err: Error) => {
+      if (err instanceof WaitTimeout) throw new Error(`${err.message}; its output:\n${this.output.slice(-4000)}`);
       throw err;
     });
+    if (state === 'exited') throw new Error(`${this.name} exited (${this.proc?.exitCode ?? this.proc?.signalCode}) before it was ready:\n${this.output.slice(-4000)}`);
   }
 
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
