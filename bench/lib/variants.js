@@ -219,7 +219,7 @@ export function porticoServeMissing() {
  * Portico serving a generated configuration folder: `portico serve --config DIR --admin ... --workers N`.
  * Ready when /readyz answers 200 and `probe` (host + path) is proxied with a 2xx.
  */
-export async function startPortico(workdir, { label, model, upstreamPort, workers = 1, cpus, probe, tls, configDir, readyTimeoutMs = 60_000, accessLog = 'off', files = {} }) {
+export async function startPortico(workdir, { label, model, upstreamPort, workers = 1, cpus, probe, tls, configDir, readyTimeoutMs = 60_000, accessLog = 'off', files = {}, env = {} }) {
   const port = await freePort();
   const adminPort = await freePort();
   const dir = configDir ?? join(workdir, `${label.replace(/[^a-z0-9-]/gi, '_')}-config`);
@@ -233,7 +233,7 @@ export async function startPortico(workdir, { label, model, upstreamPort, worker
     // Off by default, like nginx here (access_log off) and the Node.js peers (no logging); the
     // portico-1w-log variant measures it.
     '--access-log', accessLog,
-  ], { cpus, cwd: portico.home, env: { NODE_ENV: 'production' } });
+  ], { cpus, cwd: portico.home, env: { NODE_ENV: 'production', ...env } });
   await waitUntil(h, 'ready (/readyz 200)', async () => (await httpGet(`http://127.0.0.1:${adminPort}/readyz`)).status === 200, readyTimeoutMs);
   if (probe) {
     await waitUntil(h, `${probe.host}${probe.path} proxied`, async () => {
