@@ -6,12 +6,16 @@ import type { HistoryProblem } from '../controller/history.js';
 import type { IR, IRRoute } from '../ir/types.js';
 import { formatOrigin } from '../api/origin.js';
 import { matchSummary, type RouteRow } from '../ir/route-table.js';
-import { Explainer, type ExplainResult } from '../review/explain-engine.js';
+import type { Explainer, ExplainResult } from '../review/explain-engine.js';
 import { requestSpec, RequestSpecError } from '../review/request-spec.js';
 import { summariseUpstreams, type ClusterHealth } from '../dataplane/upstream-health.js';
 import type { AdminView } from './admin-server.js';
 import type { RouteTraffic, TrafficRates } from './traffic-rates.js';
 import { releaseNote } from '../release/release-gate.js';
+import { onDemand } from '../dataplane/on-demand-module.js';
+
+/** The explain engine (it builds the request path's matchers), loaded with the first explained request. */
+const explainEngine = onDemand<typeof import('../review/explain-engine.js')>(import.meta.url, '../review/explain-engine.js');
 
 /** A configuration problem as the page lists it, with the object it belongs to. */
 export interface DiagProblem {
@@ -292,7 +296,7 @@ export function explainRequest(ctx: DiagContext, method: string, url: string, he
   }
   let explainer = explainers.get(ir);
   if (!explainer) {
-    explainer = new Explainer(ir, ctx.controller.servedResources());
+    explainer = new (explainEngine().Explainer)(ir, ctx.controller.servedResources());
     explainers.set(ir, explainer);
   }
   const result: ExplainResult = explainer.explain(spec);
@@ -305,7 +309,7 @@ export function explainRequest(ctx: DiagContext, method: string, url: string, he
   // A canary runs: each request gets one revision when it starts, by turn, at the canary's share.
   let other = explainers.get(candidate.compiled.ir);
   if (!other) {
-    other = new Explainer(candidate.compiled.ir, candidate.resources);
+    other = new (explainEngine().Explainer)(candidate.compiled.ir, candidate.resources);
     explainers.set(candidate.compiled.ir, other);
   }
   const canaryResult = other.explain(spec);

@@ -7,7 +7,12 @@
 
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import type { JSONWebKeySet, JWTVerifyGetKey } from 'jose';
+import type * as Jose from 'jose';
+import { onDemand } from './on-demand-module.js';
+
+/** jose, loaded with the first key set (compile reads this module's constants without it). */
+const jose = onDemand<typeof Jose>(import.meta.url, 'jose');
 
 export interface JWKSOptions {
   /** Disable certificate checks for an https URI (Edge Stack's insecureTLS). */
@@ -105,7 +110,7 @@ export class JWKSCache {
     this.inflight = this.fetchText(this.uri, this.options.insecureTLS)
       .then((text) => {
         const set = parseJWKS(text);
-        this.keys = createLocalJWKSet(set);
+        this.keys = jose().createLocalJWKSet(set);
         this.version++;
         this.fetchedAt = this.now();
         this.lastError = undefined;

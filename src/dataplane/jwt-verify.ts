@@ -7,9 +7,14 @@
 // until its key set changes, so a client repeating its token costs one map lookup, not one
 // signature check; its time claims are checked again on every request.
 
-import { compactVerify, decodeProtectedHeader, errors as joseErrors, type JWTVerifyGetKey } from 'jose';
+import type * as Jose from 'jose';
+import type { JWTVerifyGetKey } from 'jose';
+import { onDemand } from './on-demand-module.js';
 import type { KeySetResult } from './jwks-cache.js';
 import type { IRJWTFilter } from '../ir/types.js';
+
+/** jose, loaded with the first JWT filter served (compile reads this module's constants without it). */
+const jose = onDemand<typeof Jose>(import.meta.url, 'jose');
 
 /**
  * The algorithms Portico verifies: RSA (as Edge Stack documents), RSA-PSS and ECDSA. HMAC (HS*)
@@ -114,7 +119,7 @@ export async function verifyJWT(raw: string, rules: JWTRules, keys: KeySource | 
   if (parts.length !== 3) return fail('malformed', 'the token is not a JWS compact serialisation (three dot-separated parts)');
   let header: Record<string, unknown>;
   try {
-    header = decodeProtectedHeader(raw) as Record<string, unknown>;
+    header = jose().decodeProtectedHeader(raw) as Record<string, unknown>;
   } catch {
     return fail('malformed', 'the token header is not valid base64url JSON');
   }
@@ -153,23 +158,23 @@ async function verifySignature(raw: string, rules: JWTRules, keys: KeySource): P
   for (let attempt = 0; attempt < 2; attempt++) {
     if (set.keys === undefined) return fail('keys_unavailable', 'the signing keys could not be fetched');
     try {
-      const r = await compactVerify(raw, set.keys as JWTVerifyGetKey, { algorithms: rules.algorithms.filter((a) => a !== 'none') });
+      const r = await jose().compactVerify(raw, set.keys as JWTVerifyGetKey, { algorithms: rules.algorithms.filter((a) => a !== 'none') });
       const claims = parseClaims(r.payload);
       if (claims === undefined) return fail('malformed', 'the token claims are not a JSON object');
       return { ok: true, token: { raw, header: r.protectedHeader as Record<string, unknown>, claims, signature: raw.slice(raw.lastIndexOf('.') + 1) } };
     } catch (err) {
-      if (err instanceof joseErrors.JWKSNoMatchingKey && attempt === 0) {
+      if (err instanceof jose().errors.JWKSNoMatchingKey && attempt === 0) {
         // A key the set does not have: it may be newly rotated in. Refetch (rate-limited) and retry once.
         const before = set.version;
         set = await keys.refreshForUnknownKey();
         if (set.version !== before) continue;
         return fail('unknown_key', 'no key in the key set matches the token');
       }
-      if (err instanceof joseErrors.JWKSNoMatchingKey) return fail('unknown_key', 'no key in the key set matches the token');
-      if (err instanceof joseErrors.JWSSignatureVerificationFailed) return fail('signature', 'the token signature is invalid');
-      if (err instanceof joseErrors.JOSEAlgNotAllowed) return fail('algorithm', 'the token algorithm is not accepted');
-      if (err instanceof joseErrors.JOSENotSupported) return fail('algorithm', 'the token algorithm is not supported');
-      if (err instanceof joseErrors.JWSInvalid) return fail('malformed', 'the token is not a valid JWS');
+      if (err instanceof jose().errors.JWKSNoMatchingKey) return fail('unknown_key', 'no key in the key set matches the token');
+      if (err instanceof jose().errors.JWSSignatureVerificationFailed) return fail('signature', 'the token signature is invalid');
+      if (err instanceof jose().errors.JOSEAlgNotAllowed) return fail('algorithm', 'the token algorithm is not accepted');
+      if (err instanceof jose().errors.JOSENotSupported) return fail('algorithm', 'the token algorithm is not supported');
+      if (err instanceof jose().errors.JWSInvalid) return fail('malformed', 'the token is not a valid JWS');
       return fail('signature', 'the token signature could not be verified');
     }
   }

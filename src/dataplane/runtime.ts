@@ -28,7 +28,11 @@ import { PolicyRequest, runPolicyChain, type PolicyChain, type PolicyDecision } 
 import { addResponseCors } from './cors.js';
 import { isGrpcRequest, sendGrpcLocalReply } from './grpc.js';
 import { forwardedClientCert, verifiedClientElement, verifiedPeerFields } from './client-cert-details.js';
-import { RequestTracer } from '../tracing/request-tracing.js';
+import type { RequestTracer } from '../tracing/request-tracing.js';
+import { onDemand } from './on-demand-module.js';
+
+/** OpenTelemetry's request side, loaded with the first TracingService. */
+const requestTracing = onDemand<typeof import('../tracing/request-tracing.js')>(import.meta.url, '../tracing/request-tracing.js');
 
 /** Program faults inside the request path carry this code in logs; the client only sees a 500. */
 export const ERR_REQUEST_PATH = 'PORTICO_ERR_REQUEST_PATH';
@@ -108,7 +112,7 @@ class RequestPathRuntime implements Runtime {
       dropUnderscore: g.headersWithUnderscoresAction === 'DROP_HEADER',
       connectTimeoutMs: g.connectTimeoutMs > 0 ? g.connectTimeoutMs : 3000,
     };
-    if (g.tracing !== undefined && options.tracing !== undefined) this.tracer = new RequestTracer(g.tracing, options.tracing.acquire(g.tracing), this.random);
+    if (g.tracing !== undefined && options.tracing !== undefined) this.tracer = new (requestTracing().RequestTracer)(g.tracing, options.tracing.acquire(g.tracing), this.random);
   }
 
   inflight(): number {

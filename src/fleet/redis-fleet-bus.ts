@@ -2,9 +2,13 @@
 // heartbeat in a key that expires, listed in a sorted set by time. Nothing waits for Redis: while it
 // is down, events are dropped (the controller polls instead) and the state says since when.
 
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
+import { onDemand } from '../dataplane/on-demand-module.js';
 import type { BusState, FleetBus } from './fleet-bus.js';
 import { parseFleetEvent, parseReport, type FleetEvent, type ReplicaReport } from './fleet-messages.js';
+
+/** ioredis, loaded with the first Redis client: a replica without --redis never loads it. */
+const ioredis = onDemand<typeof import('ioredis')>(import.meta.url, 'ioredis');
 
 /** Every key and channel name starts with this, so a shared Redis shows whose they are. */
 export const FLEET_KEY_PREFIX = 'portico:fleet:';
@@ -46,7 +50,7 @@ function clientOptions(timeoutMs: number): RedisOptions {
 
 /** Reads every replica's stored report (for `portico status --fleet --redis URL`). */
 export async function readFleetReports(url: string, fleet: string, retainMs: number, timeoutMs = 3000): Promise<ReplicaReport[]> {
-  const client = new Redis(url, { ...clientOptions(timeoutMs), enableOfflineQueue: true, retryStrategy: () => null });
+  const client = new (ioredis().Redis)(url, { ...clientOptions(timeoutMs), enableOfflineQueue: true, retryStrategy: () => null });
   client.on('error', () => {});
   try {
     return await membersOf(client, fleetKeys(fleet), retainMs);
@@ -78,8 +82,8 @@ export class RedisFleetBus implements FleetBus {
   ) {
     this.keys = fleetKeys(opts.fleet);
     const options = clientOptions(opts.timeoutMs ?? 2000);
-    this.pub = new Redis(url, { ...options, lazyConnect: true });
-    this.sub = new Redis(url, { ...options, lazyConnect: true });
+    this.pub = new (ioredis().Redis)(url, { ...options, lazyConnect: true });
+    this.sub = new (ioredis().Redis)(url, { ...options, lazyConnect: true });
   }
 
   describe(): string {

@@ -11,7 +11,7 @@ import { ConfigMetrics, TrafficMetrics, renderMerged, type MetricsJSON } from '.
 import { AdminCredentialsError, BearerToken, type AdminAccessOptions } from '../admin/admin-access.js';
 import { redactPEM, routeTable } from '../admin/config-view.js';
 import { AccessLog, AccessLogError } from './access-log.js';
-import { Gateway, type ConfigApplier } from './gateway.js';
+import type { Gateway, ConfigApplier } from './gateway.js';
 import { overloadHooks } from './overload-monitor.js';
 import { assertStrictParserProcess, InsecureParserError } from './http-limits.js';
 import { createProcessLog, type ProcessLog } from './process-log.js';
@@ -20,7 +20,6 @@ import { FRONT_ENV, http1FrontChoice, unknownFrontSetting } from './http1-front-
 import { LLHTTP_SUPPORT } from '../dataplane/llhttp.js';
 import { ServingState, type ConfigProvider } from './serving-state.js';
 import { WorkerPool } from './worker-pool.js';
-import { runWorker } from './worker-process.js';
 import { TraceExporters } from '../tracing/trace-exporters.js';
 
 export interface ServeOptions {
@@ -95,7 +94,8 @@ const APPLY_FAILURE_CODES: Record<string, string> = {
 /** Runs until drained; resolves with the process exit code. */
 export async function serve(options: ServeOptions, deps: ServeDeps): Promise<number> {
   let accessLogInProcess: AccessLog | undefined;
-  if (cluster.isWorker) return runWorker(await deps.loadBuildRuntime());
+  // Pool workers run worker-main.js; a CLI started as a cluster worker some other way serves the same.
+  if (cluster.isWorker) return (await import('./worker-process.js')).runWorker(await deps.loadBuildRuntime());
   try {
     assertStrictParserProcess();
   } catch (err) {
@@ -153,6 +153,8 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
     const traffic = new TrafficMetrics(registry);
     const accessLog = accessLogInProcess;
     const buildRuntime = await deps.loadBuildRuntime();
+    // Loaded here: the primary of a worker pool serves nothing and never holds the serving front.
+    const { Gateway } = await import('./gateway.js');
     tracing = new TraceExporters({ onExportFailure: (m) => log.warn(m), onExportRecovery: (m) => log.info(m) });
     gateway = new Gateway({
       buildRuntime,

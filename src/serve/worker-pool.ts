@@ -3,6 +3,7 @@
 // a worker that dies on the *current* configuration, with crash-loop backoff.
 
 import cluster, { type Worker } from 'node:cluster';
+import { fileURLToPath } from 'node:url';
 import type { IR } from '../ir/types.js';
 import type { SecretStore } from '../ir/secrets.js';
 import { hashIR } from '../ir/canonical.js';
@@ -13,6 +14,8 @@ import { mergeClusterHealth, type ClusterHealth } from '../dataplane/upstream-he
 import type { ProcessLog } from './process-log.js';
 import { isFromWorker, type ConfigPayload, type FromWorker, type ToWorker, type WorkerSettings } from './worker-messages.js';
 
+/** The program each worker runs (worker-main.ts, beside this file once compiled). */
+const WORKER_MAIN = fileURLToPath(new URL('./worker-main.js', import.meta.url));
 /** A worker that lived shorter than this counts as crash-looping. */
 const STABLE_AFTER_MS = 10_000;
 const BACKOFF_BASE_MS = 100;
@@ -80,6 +83,8 @@ export class WorkerPool implements ConfigApplier {
     // hands each connection to a worker over IPC, and one handed to a worker that was just killed
     // hangs until the client gives up; shared accept loses nothing when a worker dies.
     if (!process.env.NODE_CLUSTER_SCHED_POLICY) cluster.schedulingPolicy = cluster.SCHED_NONE;
+    // Workers run their own small program: the CLI, the controller and the compiler stay in the primary.
+    cluster.setupPrimary({ exec: WORKER_MAIN });
     for (let i = 0; i < this.count; i++) {
       const slot: Slot = { index: i, ready: false, generation: 0, startedAt: 0, quickDeaths: 0, restarts: 0 };
       this.slots.push(slot);

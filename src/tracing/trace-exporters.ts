@@ -3,13 +3,12 @@
 
 import { randomFillSync } from 'node:crypto';
 import type { Tracer } from '@opentelemetry/api';
-import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BasicTracerProvider, BatchSpanProcessor, type IdGenerator, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { ZipkinExporter } from '@opentelemetry/exporter-zipkin';
-import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
+import type { BasicTracerProvider, IdGenerator } from '@opentelemetry/sdk-trace-base';
 import type { IRTracing } from '../ir/types.js';
+import { onDemand } from '../dataplane/on-demand-module.js';
+
+/** The OpenTelemetry SDK and exporters, loaded when the first TracingService is served. */
+const spanExport = onDemand<typeof import('./span-export.js')>(import.meta.url, './span-export.js');
 
 /** What a runtime holds while it traces: the tracer, and how to give it back. */
 export interface TraceSink {
@@ -114,59 +113,8 @@ export class TraceExporters {
   }
 
   private create(t: IRTracing): Entry {
-    const exporter = new ReportingExporter(this.exporterFor(t), t.endpoint, this.options);
     const ids: IdGenerator = new PooledIds(t.traceId64Bit);
-    const provider = new BasicTracerProvider({
-      // the serving process: with workers, each one sends its own spans
-      resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: t.serviceName, 'process.pid': process.pid }),
-      idGenerator: ids,
-      spanProcessors: [
-        new BatchSpanProcessor(exporter, {
-          scheduledDelayMillis: this.options.scheduledDelayMs ?? 5000,
-          maxQueueSize: this.options.maxQueueSize ?? 4096,
-          maxExportBatchSize: 512,
-          exportTimeoutMillis: 10_000,
-        }),
-      ],
-    });
+    const provider = spanExport().tracerProvider(t, ids, this.options);
     return { provider, sink: { tracer: provider.getTracer('portico'), ids }, users: 0 };
-  }
-
-  private exporterFor(t: IRTracing): SpanExporter {
-    const headers = t.collectorHostname !== undefined ? { host: t.collectorHostname } : undefined;
-    if (t.driver === 'zipkin') return new ZipkinExporter({ url: t.endpoint, serviceName: t.serviceName, ...(headers ? { headers } : {}) });
-    return new OTLPTraceExporter({ url: t.endpoint, timeoutMillis: 10_000, ...(headers ? { headers } : {}) });
-  }
-}
-
-/** Passes spans on, and tells the process log when a collector starts or stops taking them. */
-class ReportingExporter implements SpanExporter {
-  private failing = false;
-
-  constructor(
-    private readonly inner: SpanExporter,
-    private readonly endpoint: string,
-    private readonly options: TraceExportersOptions,
-  ) {}
-
-  export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
-    this.inner.export(spans, (result) => {
-      if (result.code !== ExportResultCode.SUCCESS && !this.failing) {
-        this.failing = true;
-        this.options.onExportFailure?.(`trace collector ${this.endpoint} did not take ${spans.length} span(s): ${result.error?.message ?? 'export failed'}`);
-      } else if (result.code === ExportResultCode.SUCCESS && this.failing) {
-        this.failing = false;
-        this.options.onExportRecovery?.(`trace collector ${this.endpoint} takes spans again`);
-      }
-      resultCallback(result);
-    });
-  }
-
-  shutdown(): Promise<void> {
-    return this.inner.shutdown();
-  }
-
-  forceFlush(): Promise<void> {
-    return this.inner.forceFlush?.() ?? Promise.resolve();
   }
 }

@@ -4,7 +4,8 @@
 // Only what a check sends and reads. Enums are int32 and string bodies are bytes: the same wire
 // encoding, without reinterpreting a body that is not UTF-8 (Envoy sends the raw bytes too).
 
-import protobuf from 'protobufjs';
+import type protobuf from 'protobufjs';
+import { onDemand } from '../on-demand-module.js';
 
 const PROTO = `
 syntax = "proto3";
@@ -32,9 +33,17 @@ message OkHttpResponse { repeated HeaderValueOption headers = 2; repeated string
 message CheckResponse { RpcStatus status = 1; oneof http_response { DeniedHttpResponse denied_response = 2; OkHttpResponse ok_response = 3; } }
 `;
 
-const root = protobuf.parse(PROTO, { keepCase: true }).root;
-const CheckRequestType = root.lookupType('portico.extauthz.CheckRequest');
-const CheckResponseType = root.lookupType('portico.extauthz.CheckResponse');
+const protobufjs = onDemand<typeof protobuf>(import.meta.url, 'protobufjs');
+let checkTypes: { readonly request: protobuf.Type; readonly response: protobuf.Type } | undefined;
+
+/** The message types, built on first use: a gateway with no gRPC AuthService never loads protobufjs. */
+function types(): { readonly request: protobuf.Type; readonly response: protobuf.Type } {
+  if (checkTypes === undefined) {
+    const root = protobufjs().parse(PROTO, { keepCase: true }).root;
+    checkTypes = { request: root.lookupType('portico.extauthz.CheckRequest'), response: root.lookupType('portico.extauthz.CheckResponse') };
+  }
+  return checkTypes;
+}
 
 export const CHECK_PATH = '/envoy.service.auth.v3.Authorization/Check';
 
@@ -61,6 +70,7 @@ function peer(p: { readonly address: string; readonly port: number }): object {
 }
 
 export function encodeCheckRequest(f: CheckRequestFields): Uint8Array {
+  const CheckRequestType = types().request;
   const msg = CheckRequestType.fromObject({
     attributes: {
       source: peer(f.source),
@@ -118,7 +128,7 @@ export function decodeCheckResponse(bytes: Buffer): CheckAnswer | string {
     ok_response?: { headers?: DecodedHeaderOption[]; headers_to_remove?: string[]; response_headers_to_add?: DecodedHeaderOption[] };
   };
   try {
-    m = CheckResponseType.decode(bytes) as unknown as typeof m;
+    m = types().response.decode(bytes) as unknown as typeof m;
   } catch (err) {
     return `malformed CheckResponse: ${(err as Error).message}`;
   }

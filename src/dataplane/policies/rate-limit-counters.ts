@@ -7,7 +7,11 @@
 // process store takes it synchronously. The clock is the caller's (windows are named by their
 // start), as Envoy's rate limit service does with its Redis.
 
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { onDemand } from '../on-demand-module.js';
+
+/** ioredis, loaded with the first Redis client: a gateway counting in this process never loads it. */
+const ioredis = onDemand<typeof import('ioredis')>(import.meta.url, 'ioredis');
 
 /** One limit that matched one descriptor of a request. */
 export interface CounterCheck {
@@ -249,7 +253,7 @@ export class RedisCounterStore implements CounterStore {
     private readonly timeoutMs: number,
     onStateChange?: (state: 'ready' | 'down', detail: string) => void,
   ) {
-    this.client = new Redis(url, {
+    this.client = new (ioredis().Redis)(url, {
       enableOfflineQueue: false,
       autoResendUnfulfilledCommands: false,
       maxRetriesPerRequest: 0,

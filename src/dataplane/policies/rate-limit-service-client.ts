@@ -4,7 +4,8 @@
 //
 // Only what a call sends and reads, with Envoy's field numbers and wire types; names shortened.
 
-import protobuf from 'protobufjs';
+import type protobuf from 'protobufjs';
+import { onDemand } from '../on-demand-module.js';
 import type { UpstreamCluster } from '../upstream-pool.js';
 import { grpcUnary } from '../grpc-unary.js';
 import type { Descriptor } from './rate-limit-descriptors.js';
@@ -25,9 +26,17 @@ message RateLimitResponse {
 }
 `;
 
-const root = protobuf.parse(PROTO, { keepCase: true }).root;
-const RequestType = root.lookupType('portico.ratelimit.RateLimitRequest');
-const ResponseType = root.lookupType('portico.ratelimit.RateLimitResponse');
+const protobufjs = onDemand<typeof protobuf>(import.meta.url, 'protobufjs');
+let serviceTypes: { readonly request: protobuf.Type; readonly response: protobuf.Type } | undefined;
+
+/** The message types, built on first use: a gateway with no RateLimitService never loads protobufjs. */
+function types(): { readonly request: protobuf.Type; readonly response: protobuf.Type } {
+  if (serviceTypes === undefined) {
+    const root = protobufjs().parse(PROTO, { keepCase: true }).root;
+    serviceTypes = { request: root.lookupType('portico.ratelimit.RateLimitRequest'), response: root.lookupType('portico.ratelimit.RateLimitResponse') };
+  }
+  return serviceTypes;
+}
 
 export const SHOULD_RATE_LIMIT_PATH = '/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit';
 
@@ -46,7 +55,7 @@ export type ServiceAnswer =
   | { readonly kind: 'error'; readonly detail: string };
 
 export function encodeRateLimitRequest(domain: string, descriptors: readonly Descriptor[]): Uint8Array {
-  return RequestType.encode({ domain, descriptors: descriptors.map((d) => ({ entries: d })) }).finish();
+  return types().request.encode({ domain, descriptors: descriptors.map((d) => ({ entries: d })) }).finish();
 }
 
 interface DecodedResponse {
@@ -64,7 +73,7 @@ function plain(hs: readonly HeaderValueMessage[] | undefined): HeaderValueMessag
 export function decodeRateLimitResponse(message: Buffer): ServiceAnswer {
   let r: DecodedResponse;
   try {
-    r = ResponseType.decode(message) as unknown as DecodedResponse;
+    r = types().response.decode(message) as unknown as DecodedResponse;
   } catch (err) {
     return { kind: 'error', detail: `rate limit service: malformed answer (${(err as Error).message})` };
   }
