@@ -5,6 +5,8 @@
 //
 // --homes: Portico builds to compare (folders holding bin/, dist/ and node_modules/), alternated
 // within each round (forward, then reversed) so that neither always runs first; default this tree.
+// `DIR@FLAGS` runs that build with NODE_OPTIONS=FLAGS (every process of it), e.g. `.@--max-semi-space-size=2`.
+// --h2: h2load over cleartext HTTP/2 (50 connections × 10 streams) instead of wrk.
 // --heap-snapshot DIR: after the load of the first round, SIGUSR2 to every Portico process (started
 // with --heapsnapshot-signal=SIGUSR2) writes a heap snapshot into DIR. Not part of `npm run bench`.
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -16,7 +18,7 @@ import { portico, REPO_DIR } from './lib/portico-build.js';
 import { cpuLayout, pinSelf } from './lib/cpu-layout.js';
 import { processTree } from './lib/proc-usage.js';
 import { runWrk } from './lib/wrk-runner.js';
-import { stopAll, sleep } from './lib/process-group.js';
+import { stopAll, sleep, runToCompletion } from './lib/process-group.js';
 import { median } from './lib/summary-stats.js';
 
 function parseArgs(argv) {
@@ -24,11 +26,12 @@ function parseArgs(argv) {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => argv[++i];
-    if (a === '--homes') o.homes = val().split(',').map((h) => resolve(h));
+    if (a === '--homes') o.homes = val().split(',');
     else if (a === '--rounds') o.rounds = Number(val());
     else if (a === '--seconds') o.seconds = Number(val());
     else if (a === '--workers') o.workers = Number(val());
     else if (a === '--idle-seconds') o.idleSeconds = Number(val());
+    else if (a === '--h2') o.h2 = true;
     else if (a === '--heap-snapshot') o.heapSnapshot = resolve(val());
     else throw new Error(`unknown option ${a}`);
   }
@@ -61,11 +64,24 @@ function roles(rootPid) {
   return pids.map((pid) => ({ pid, role: pid === rootPid ? 'primary' : 'worker' }));
 }
 
+/** h2load over h2c (prior knowledge), 50 connections × 10 streams, in wrk's result shape. */
+async function runH2c({ url, authority, seconds, cpus }) {
+  const r = await runToCompletion('h2load', ['-D', String(seconds), '-c', '50', '-m', '10', '-t', '1', '-H', `:authority: ${authority}`, url], { cpus, timeoutMs: (seconds + 30) * 1000 });
+  const done = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(r.stdout);
+  const status = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(r.stdout);
+  if (!done || !status) throw new Error(`h2load gave no summary: ${r.stdout.slice(-500)} ${r.stderr.slice(-300)}`);
+  const requests = Number(done[3]);
+  const non2xx = requests - Number(status[1]);
+  return { requests, seconds, errors: Number(done[5]) + Number(done[6]) + non2xx, errorDetail: { status: non2xx }, p99Ms: null };
+}
+
 const MiB = (kib) => Math.round((kib / 1024) * 10) / 10;
 
-async function measureOne(home, { workdir, upstream, layout, model, req, o, label, snapshotDir }) {
-  portico.home = home;
-  const server = await startPortico(workdir, { label, model, upstreamPort: upstream.port, workers: o.workers, cpus: layout.server, probe: req, ...(snapshotDir ? { env: { NODE_OPTIONS: `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${snapshotDir}` } } : {}) });
+async function measureOne(variant, { workdir, upstream, layout, model, req, o, label, snapshotDir }) {
+  const [dir, flags = ''] = variant.split('@');
+  portico.home = resolve(dir);
+  const nodeOptions = [flags, snapshotDir ? `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${snapshotDir}` : ''].join(' ').trim();
+  const server = await startPortico(workdir, { label, model, upstreamPort: upstream.port, workers: o.workers, cpus: layout.server, probe: req, ...(nodeOptions ? { env: { NODE_OPTIONS: nodeOptions } } : {}) });
   try {
     await sleep(o.idleSeconds * 1000);
     const procs = roles(server.pid);
@@ -85,7 +101,9 @@ async function measureOne(home, { workdir, upstream, layout, model, req, o, labe
     }, 100);
     let wrk;
     try {
-      wrk = await runWrk({ url: `http://127.0.0.1:${server.port}${req.path}`, connections: 50, seconds: o.seconds, headers: { host: req.host }, cpus: layout.load });
+      wrk = o.h2
+        ? await runH2c({ url: `http://127.0.0.1:${server.port}${req.path}`, authority: req.host, seconds: o.seconds, cpus: layout.load })
+        : await runWrk({ url: `http://127.0.0.1:${server.port}${req.path}`, connections: 50, seconds: o.seconds, headers: { host: req.host }, cpus: layout.load });
     } finally {
       clearInterval(timer);
       unpin();
@@ -101,7 +119,7 @@ async function measureOne(home, { workdir, upstream, layout, model, req, o, labe
       await sleep(8000);
     }
     return {
-      home,
+      home: variant,
       rps: wrk.requests / wrk.seconds,
       errors: wrk.errors,
       p99ms: wrk.p99Ms,
