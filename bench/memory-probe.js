@@ -42,9 +42,15 @@ function status(pid) {
   try {
     const text = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kib = (k) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(text)?.[1] ?? 0);
-    return { rss: kib('VmRSS'), anon: kib('RssAnon'), file: kib('RssFile') };
+    // PSS shares each page among the processes mapping it: the node binary's pages, in every
+    // process's RSS, count once over the tree.
+    let pss = 0;
+    try {
+      pss = Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
+    } catch {}
+    return { rss: kib('VmRSS'), anon: kib('RssAnon'), file: kib('RssFile'), pss };
   } catch {
-    return { rss: 0, anon: 0, file: 0 };
+    return { rss: 0, anon: 0, file: 0, pss: 0 };
   }
 }
 
@@ -125,6 +131,8 @@ async function measureOne(variant, { workdir, upstream, layout, model, req, o, l
       p99ms: wrk.p99Ms,
       cpuUsPerReq: (cpuSeconds * 1e6) / ok,
       idleTreeMiB: MiB(idle.reduce((s, p) => s + p.rss, 0)),
+      idleTreePssMiB: MiB(idle.reduce((s, p) => s + p.pss, 0)),
+      afterTreePssMiB: MiB(after.reduce((s, p) => s + p.pss, 0)),
       peakTreeMiB: MiB(peakTree),
       perProcess: procs.map((p, i) => ({
         role: p.role, pid: p.pid,
@@ -153,7 +161,7 @@ async function main() {
         const res = await measureOne(home, { workdir, upstream, layout, model, req, o, label: `portico-${o.homes.indexOf(home)}`, snapshotDir });
         results.push({ round: r + 1, ...res });
         const procs = res.perProcess.map((p) => `${p.role} idle ${p.idleMiB} (anon ${p.idleAnonMiB}, file ${p.idleFileMiB}) peak ${p.peakMiB} cpu ${p.cpuSeconds}s`).join('; ');
-        console.log(`round ${r + 1} ${home}: ${Math.round(res.rps)} req/s, ${res.cpuUsPerReq.toFixed(1)} µs CPU/req, errors ${res.errors}, tree idle ${res.idleTreeMiB} MiB, peak ${res.peakTreeMiB} MiB | ${procs}`);
+        console.log(`round ${r + 1} ${home}: ${Math.round(res.rps)} req/s, ${res.cpuUsPerReq.toFixed(1)} µs CPU/req, errors ${res.errors}, tree idle ${res.idleTreeMiB} MiB (PSS ${res.idleTreePssMiB}), peak ${res.peakTreeMiB} MiB (PSS after ${res.afterTreePssMiB}) | ${procs}`);
       }
     }
   } finally {
@@ -164,7 +172,7 @@ async function main() {
   for (const home of o.homes) {
     const mine = results.filter((x) => x.home === home);
     const col = (k) => median(mine.map((x) => x[k]));
-    console.log(`${home}: median ${Math.round(col('rps'))} req/s, ${col('cpuUsPerReq').toFixed(1)} µs CPU/req, idle ${col('idleTreeMiB')} MiB, peak ${col('peakTreeMiB')} MiB`);
+    console.log(`${home}: median ${Math.round(col('rps'))} req/s, ${col('cpuUsPerReq').toFixed(1)} µs CPU/req, idle ${col('idleTreeMiB')} MiB (PSS ${col('idleTreePssMiB')}), peak ${col('peakTreeMiB')} MiB (PSS after load ${col('afterTreePssMiB')})`);
   }
   if (o.heapSnapshot) console.log(`heap snapshots: ${readdirSync(o.heapSnapshot).join(', ')}`);
   console.log(JSON.stringify(results));
