@@ -175,7 +175,7 @@ describe('RE2 regexes: the literal prefix the route index files a regex route un
 // what it answers must be what the built program says, for any pattern.
 describe('RE2 regexes: admission without building the program', () => {
   const TOKENS = [
-    'a', 'é', '😀', '/', '-', '.', '^', '$', '\\d', '\\w', '\\s', '\\b', '\\B', '\\A', '\\z', '[a-z]', '[^a]', '[[:alpha:]]',
+    'a', 'b', '7', '_', 'é', '😀', '/', '-', '.', '^', '$', '\\d', '\\w', '\\s', '\\b', '\\B', '\\A', '\\z', '[a-z]', '[^a]', '[[:alpha:]]',
     '\\pL', '\\PN', '(', ')', '(?:', '(?i)', '(?s)', '(?m)', '(?U)', '(?P<n>', '(?<m>', '|', '*', '+', '?', '*?', '+?', '??',
     '\\.', '\\Qab\\E', '\\x41', '\\123', '\\n', '\\t', '[\\d\\s]', '[.]', '{2}', '{1,3}', '(?=', '\\1', '\\u0041',
   ];
@@ -203,6 +203,18 @@ describe('RE2 regexes: admission without building the program', () => {
       }),
       { numRuns: 3000 },
     );
+  });
+
+  it('patterns that differ only in literals are admitted alike, each with its own refusal', () => {
+    for (let i = 0; i < 50; i++) assert.equal(substitutionProblem(`^/svc-${i}/(.*)$`, '/v2/\\1'), undefined);
+    assert.match(substitutionProblem('^/svc-50/(.*)$', '/v2/\\2') ?? '', /refers to \\2 but the pattern has only 1 group/);
+    assert.match(regexProblem('/ab(*')?.message ?? '', /missing argument to repetition operator/);
+    assert.match(regexProblem('/cd(*')?.message ?? '', /missing argument to repetition operator/);
+    // Alternation is measured on its own literals: common prefixes are factored out of alternatives.
+    const factored = regexProblem('/aaaaaaaaaa|/aaaaaaaaab', 20);
+    const apart = regexProblem('/aaaaaaaaaa|/bbbbbbbbbb', 20);
+    assert.equal(factored, undefined);
+    assert.equal(apart?.code, 'UnsafeRegex');
   });
 
   it('a long pattern with no counted repetition is measured exactly against regex_max_size', () => {
