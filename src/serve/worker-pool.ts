@@ -35,7 +35,7 @@ const STARTUP_ATTEMPTS = 3;
  */
 export function workerExecArgv(primaryArgv: readonly string[], workers: number, cpus: number): string[] | undefined {
   if (workers < cpus) return undefined;
-  if (primaryArgv.some((a) => /^--(no-)?single[-_]threaded(-gc)?(=|$)/.test(a))) return undefined;
+  if (primaryArgv.some((a) => /^--(no-)?single[-_]threaded([-_]gc)?(=|$)/.test(a))) return undefined;
   return [...primaryArgv, '--single-threaded-gc'];
 }
 
