@@ -3,7 +3,7 @@
 
 import { EventEmitter } from 'node:events';
 import { Readable } from 'node:stream';
-import { validateHeaderName, validateHeaderValue, type IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import http2, { type IncomingHttpHeaders as Http2Headers, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import { ON_RESPONSE_CLOSE } from '../dataplane/response-close.js';
@@ -35,6 +35,30 @@ const SINGLE_VALUE_FIELDS = new Set([
   'if-range', 'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'range',
   'referer', 'retry-after', 'tk', 'upgrade-insecure-requests', 'user-agent', 'x-content-type-options',
 ]);
+
+/** RFC 9110 token characters: what node:http's validateHeaderName accepts. */
+const TOKEN = /^[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+$/;
+/** What node:http's validateHeaderValue refuses: controls other than HTAB (CR and LF would split a message). */
+const INVALID_VALUE_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
+
+/*
+ * The checks of node:http's validateHeaderName and validateHeaderValue with the same error codes
+ * (the request path reads err.code), without their wrappers: they run for every response field.
+ */
+function checkName(name: string): void {
+  if (!TOKEN.test(name)) throw Object.assign(new TypeError(`Header name must be a valid HTTP token ["${name}"]`), { code: 'ERR_INVALID_HTTP_TOKEN' });
+}
+
+function checkValue(name: string, value: string): void {
+  if (INVALID_VALUE_CHAR.test(value)) throw Object.assign(new TypeError(`Invalid character in header content ["${name}"]`), { code: 'ERR_INVALID_CHAR' });
+}
+
+/** The response of each stream, for the stream's one shared 'close' listener. */
+const RESPONSE = Symbol('portico.h2Response');
+
+function onStreamClose(this: ServerHttp2Stream): void {
+  (this as unknown as { [RESPONSE]: H2Response })[RESPONSE].streamClosed();
+}
 
 /** A request as the gateway reads it: IncomingMessage's fields the request path uses, the body as a Readable. */
 export class H2Request extends Readable {
@@ -116,7 +140,8 @@ export class H2Response extends EventEmitter {
   ) {
     super();
     this.socket = req.socket;
-    stream.on('close', () => this.onClose());
+    (stream as unknown as { [RESPONSE]: H2Response })[RESPONSE] = this;
+    stream.on('close', onStreamClose);
   }
 
   get headersSent(): boolean {
@@ -126,10 +151,10 @@ export class H2Response extends EventEmitter {
   setHeader(name: string, value: string | number | readonly string[]): this {
     if (this.headersSent) throw Object.assign(new Error('Cannot set headers after they are sent to the client'), { code: 'ERR_HTTP_HEADERS_SENT' });
     const n = name.toLowerCase();
-    validateHeaderName(n);
+    checkName(n);
     if (CONNECTION_FIELDS.has(n)) return this;
     const v = Array.isArray(value) ? value.map(String) : String(value);
-    for (const x of Array.isArray(v) ? v : [v]) validateHeaderValue(n, x);
+    for (const x of Array.isArray(v) ? v : [v]) checkValue(n, x);
     (this.extra ??= {})[n] = v;
     return this;
   }
@@ -160,8 +185,8 @@ export class H2Response extends EventEmitter {
   private add(h: OutgoingHttpHeaders, name: string, value: string): void {
     const n = name.toLowerCase();
     if (CONNECTION_FIELDS.has(n)) return;
-    validateHeaderName(n);
-    validateHeaderValue(n, value);
+    checkName(n);
+    checkValue(n, value);
     const prev = h[n];
     if (prev === undefined) h[n] = value;
     else if (SINGLE_VALUE_FIELDS.has(n)) return;
@@ -174,7 +199,7 @@ export class H2Response extends EventEmitter {
     for (const k of Object.keys(t)) {
       const n = k.toLowerCase();
       const v = String(t[k]);
-      validateHeaderValue(n, v);
+      checkValue(n, v);
       out[n] = v;
     }
   }
@@ -242,7 +267,8 @@ export class H2Response extends EventEmitter {
     return h;
   }
 
-  private onClose(): void {
+  /** The stream closed (its 'close' event). */
+  streamClosed(): void {
     if (this.closed) return;
     this.closed = true;
     // Finished: everything was handed to the session and the stream closed without a reset.

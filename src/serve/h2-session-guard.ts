@@ -37,13 +37,21 @@ export interface SessionGuard {
   destroy(): void;
 }
 
+/** How late a stream's idle timer may start: streams that end sooner (nearly all) never get one. */
+const STREAM_TIMER_SWEEP_MS = 1000;
+
+function ignoreError(): void {}
+
 export function guardSession(session: ServerHttp2Session, global: () => IRGlobal): SessionGuard {
   let open = 0;
   let seen = 0;
   let aborted = 0;
   let idleTimer: NodeJS.Timeout | undefined;
   let ending = false;
-  session.on('error', () => {});
+  /** Streams opened since the last sweep: the ones still open then get their idle timer. */
+  let young = new Set<ServerHttp2Stream>();
+  let sweepTimer: NodeJS.Timeout | undefined;
+  session.on('error', ignoreError);
 
   const end = (code: number, graceMs = GOAWAY_GRACE_MS): void => {
     if (ending || session.destroyed) return;
@@ -76,6 +84,33 @@ export function guardSession(session: ServerHttp2Session, global: () => IRGlobal
   const g0 = global();
   if (g0.listenerIdleTimeoutMs > 0) session.setTimeout(g0.listenerIdleTimeoutMs, () => end(NGHTTP2_NO_ERROR));
 
+  // Every stream has an idle timer (listener_idle_timeout_ms), started at most a sweep after the
+  // stream opened: a timer armed, refreshed on every frame and cleared for each of the many
+  // short streams cost more than a request's own routing (measured under h2load).
+  const sweep = (): void => {
+    sweepTimer = undefined;
+    const streams = young;
+    young = new Set();
+    const ms = global().listenerIdleTimeoutMs;
+    if (ms <= 0) return;
+    for (const stream of streams) {
+      if (!stream.closed && !stream.destroyed) stream.setTimeout(ms, closeIdleStream);
+    }
+  };
+
+  // Shared by all streams of the session (`this` is the stream): no closure per stream.
+  function onStreamClose(this: ServerHttp2Stream): void {
+    open--;
+    young.delete(this);
+    // Rapid reset (CVE-2023-44487): streams the client cancelled before any answer. nghttp2's own
+    // defence sends a GOAWAY but keeps the connection open, so the session is ended here.
+    if (!this.headersSent && this.rstCode !== undefined && this.rstCode !== NGHTTP2_NO_ERROR) {
+      aborted++;
+      if (aborted >= RESET_FLOOR && aborted * 2 >= seen) end(NGHTTP2_ENHANCE_YOUR_CALM);
+    }
+    if (open === 0 && !ending) armIdle();
+  }
+
   session.on('stream', (stream: ServerHttp2Stream) => {
     seen++;
     open++;
@@ -83,26 +118,26 @@ export function guardSession(session: ServerHttp2Session, global: () => IRGlobal
       clearTimeout(idleTimer);
       idleTimer = undefined;
     }
-    const g = global();
-    if (g.listenerIdleTimeoutMs > 0) stream.setTimeout(g.listenerIdleTimeoutMs, () => stream.close(NGHTTP2_CANCEL));
-    stream.on('error', () => {});
-    stream.once('close', () => {
-      open--;
-      // Rapid reset (CVE-2023-44487): streams the client cancelled before any answer. nghttp2's own
-      // defence sends a GOAWAY but keeps the connection open, so the session is ended here.
-      if (!stream.headersSent && stream.rstCode !== undefined && stream.rstCode !== NGHTTP2_NO_ERROR) {
-        aborted++;
-        if (aborted >= RESET_FLOOR && aborted * 2 >= seen) end(NGHTTP2_ENHANCE_YOUR_CALM);
-      }
-      if (open === 0 && !ending) armIdle();
-    });
+    young.add(stream);
+    if (sweepTimer === undefined) {
+      sweepTimer = setTimeout(sweep, STREAM_TIMER_SWEEP_MS);
+      sweepTimer.unref();
+    }
+    stream.on('error', ignoreError);
+    stream.on('close', onStreamClose);
   });
   session.once('close', () => {
     if (idleTimer !== undefined) clearTimeout(idleTimer);
+    if (sweepTimer !== undefined) clearTimeout(sweepTimer);
+    young.clear();
   });
 
   return {
     goAway: () => end(NGHTTP2_NO_ERROR, global().limits.drainTimeoutMs),
     destroy: () => session.destroy(),
   };
+}
+
+function closeIdleStream(this: ServerHttp2Stream): void {
+  this.close(NGHTTP2_CANCEL);
 }
