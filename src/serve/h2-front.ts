@@ -53,6 +53,14 @@ function checkValue(name: string, value: string): void {
   if (INVALID_VALUE_CHAR.test(value)) throw Object.assign(new TypeError(`Invalid character in header content ["${name}"]`), { code: 'ERR_INVALID_CHAR' });
 }
 
+/**
+ * The connection's own socket, kept on its session by the edge (edge-protocols.ts). A session's
+ * `socket` is a Proxy that binds every method it hands out: the request path reads the client's
+ * address and TLS state from it for every request. Nothing on the request path writes to or ends
+ * req.socket (for HTTP/2 that would end every stream of the connection).
+ */
+export const SESSION_SOCKET = Symbol('portico.sessionSocket');
+
 /** The response of each stream, for the stream's one shared 'close' listener. */
 const RESPONSE = Symbol('portico.h2Response');
 
@@ -83,7 +91,8 @@ export class H2Request extends Readable {
     this.rawHeaders = rawHeaders;
     this.method = String(headers[':method'] ?? 'GET');
     this.url = String(headers[':path'] ?? '');
-    this.socket = stream.session!.socket as Socket;
+    const session = stream.session!;
+    this.socket = (session as unknown as { [SESSION_SOCKET]: Socket | undefined })[SESSION_SOCKET] ?? (session.socket as Socket);
     // The end of a bodiless request is pushed when someone reads (most requests have no body and no reader).
     if (stream.endAfterHeaders) this.complete = true;
   }
