@@ -61,11 +61,15 @@ function checkValue(name: string, value: string): void {
  */
 export const SESSION_SOCKET = Symbol('portico.sessionSocket');
 
-/** The response of each stream, for the stream's one shared 'close' listener. */
+/** The response of each stream that reached the request path. */
 const RESPONSE = Symbol('portico.h2Response');
 
-function onStreamClose(this: ServerHttp2Stream): void {
-  (this as unknown as { [RESPONSE]: H2Response })[RESPONSE].streamClosed();
+/**
+ * Called by the session guard's 'close' listener, the one every stream has (h2-session-guard.ts):
+ * one listener per stream, not two, and no per-stream closure.
+ */
+export function responseStreamClosed(stream: ServerHttp2Stream): void {
+  (stream as unknown as { [RESPONSE]: H2Response | undefined })[RESPONSE]?.streamClosed();
 }
 
 /** A request as the gateway reads it: IncomingMessage's fields the request path uses, the body as a Readable. */
@@ -150,7 +154,6 @@ export class H2Response extends EventEmitter {
     super();
     this.socket = req.socket;
     (stream as unknown as { [RESPONSE]: H2Response })[RESPONSE] = this;
-    stream.on('close', onStreamClose);
   }
 
   get headersSent(): boolean {

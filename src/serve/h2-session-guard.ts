@@ -3,6 +3,7 @@
 
 import http2, { type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import type { IRGlobal } from '../ir/types.js';
+import { responseStreamClosed } from './h2-front.js';
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_CANCEL } = http2.constants;
 
@@ -109,6 +110,7 @@ export function guardSession(session: ServerHttp2Session, global: () => IRGlobal
       if (aborted >= RESET_FLOOR && aborted * 2 >= seen) end(NGHTTP2_ENHANCE_YOUR_CALM);
     }
     if (open === 0 && !ending) armIdle();
+    responseStreamClosed(this);
   }
 
   session.on('stream', (stream: ServerHttp2Stream) => {
