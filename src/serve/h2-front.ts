@@ -54,6 +54,25 @@ function checkValue(name: string, value: string): void {
 }
 
 /**
+ * Field names already checked, as sent → lowercased ('' for a connection field, which is dropped):
+ * an upstream sends the same few names on every response. Bounded in count and name length, so
+ * an upstream inventing names cannot grow it.
+ */
+const FIELD_NAMES = new Map<string, string>();
+const FIELD_NAMES_MAX = 512;
+const FIELD_NAME_CACHED_LENGTH = 64;
+
+function fieldName(name: string): string {
+  const known = FIELD_NAMES.get(name);
+  if (known !== undefined) return known;
+  const n = name.toLowerCase();
+  checkName(n);
+  const out = CONNECTION_FIELDS.has(n) ? '' : n;
+  if (FIELD_NAMES.size < FIELD_NAMES_MAX && name.length <= FIELD_NAME_CACHED_LENGTH) FIELD_NAMES.set(name, out);
+  return out;
+}
+
+/**
  * The connection's own socket, kept on its session by the edge (edge-protocols.ts). A session's
  * `socket` is a Proxy that binds every method it hands out: the request path reads the client's
  * address and TLS state from it for every request. Nothing on the request path writes to or ends
@@ -195,9 +214,8 @@ export class H2Response extends EventEmitter {
 
   /** One field into the head: checked as node:http checks it (a value that could split a message throws ERR_INVALID_CHAR). */
   private add(h: OutgoingHttpHeaders, name: string, value: string): void {
-    const n = name.toLowerCase();
-    if (CONNECTION_FIELDS.has(n)) return;
-    checkName(n);
+    const n = fieldName(name);
+    if (n === '') return;
     checkValue(n, value);
     const prev = h[n];
     if (prev === undefined) h[n] = value;
