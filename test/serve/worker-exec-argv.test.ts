@@ -1,23 +1,25 @@
-// The node options a worker process starts with: the primary's own, plus the cap on V8's young
-// generation, unless whoever started Portico chose a size (on the command line or in NODE_OPTIONS).
+// Which V8 flags `serve --workers N` gives its workers: the collector on the worker's own thread when
+// the workers have a CPU each at most, the primary's flags kept, and an explicit choice respected.
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { WORKER_SEMI_SPACE_MIB, workerExecArgv } from '../../src/serve/worker-pool.js';
+import { workerExecArgv } from '../../src/serve/worker-pool.js';
 
-describe('worker node options', () => {
-  it('keeps the primary options and adds the semi-space cap', () => {
-    assert.deepEqual(workerExecArgv(['--enable-source-maps'], undefined), ['--enable-source-maps', `--max-semi-space-size=${WORKER_SEMI_SPACE_MIB}`]);
-    assert.deepEqual(workerExecArgv([], '--max-old-space-size=512'), [`--max-semi-space-size=${WORKER_SEMI_SPACE_MIB}`]);
+describe('worker V8 flags', () => {
+  it('collects on the worker thread when there are at least as many workers as CPUs', () => {
+    assert.deepEqual(workerExecArgv([], 2, 2), ['--single-threaded-gc']);
+    assert.deepEqual(workerExecArgv([], 1, 1), ['--single-threaded-gc'], 'one worker confined to one CPU (taskset)');
+    assert.deepEqual(workerExecArgv(['--max-old-space-size=256'], 4, 2), ['--max-old-space-size=256', '--single-threaded-gc'], 'the primary flags are kept');
   });
 
-  it('leaves a size chosen on the command line or in NODE_OPTIONS alone', () => {
-    assert.deepEqual(workerExecArgv(['--max-semi-space-size=16'], undefined), ['--max-semi-space-size=16']);
-    assert.deepEqual(workerExecArgv(['--max_semi_space_size', '8'], undefined), ['--max_semi_space_size', '8']);
-    assert.deepEqual(workerExecArgv([], '--trace-warnings --max-semi-space-size=32'), []);
+  it('leaves the collector threads to spare CPUs', () => {
+    assert.equal(workerExecArgv(['--max-old-space-size=256'], 1, 2), undefined);
+    assert.equal(workerExecArgv([], 3, 8), undefined);
   });
 
-  it('does not mistake a longer flag for the size', () => {
-    assert.deepEqual(workerExecArgv(['--max-semi-space-size-extra=1'], undefined), ['--max-semi-space-size-extra=1', `--max-semi-space-size=${WORKER_SEMI_SPACE_MIB}`]);
+  it('respects a collector choice given to the primary', () => {
+    assert.equal(workerExecArgv(['--no-single-threaded-gc'], 2, 2), undefined);
+    assert.equal(workerExecArgv(['--single-threaded-gc'], 2, 2), undefined, 'not given twice');
+    assert.equal(workerExecArgv(['--single-threaded'], 2, 2), undefined);
   });
 });
