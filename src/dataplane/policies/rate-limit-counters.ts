@@ -186,75 +186,91 @@ export class ProcessCounterStore implements CounterStore {
 // ───────────────────────── Redis ─────────────────────────
 
 /**
- * One call decides a batch of requests, in order. KEYS: per slot (a count the batch reads), its
- * current window's key, then its previous window's. ARGV[1]: integers separated by spaces — the
- * number of slots; per slot its window (ms) and whether it slides (1/0); the number of requests;
- * per request the number of its checks, and per check its slot, limit, whether it is enforced (1/0)
- * and the time into its window (ms). Returns per request its admission (1/0), then per check the
- * current and previous counts read before counting it. Each count is read once and kept here, so a
- * request sees the ones before it in the batch; what the batch added goes to each key at the end.
+ * One call decides a batch of requests, in order, as one call each would. KEYS: every count the
+ * batch reads, once. ARGV[1]: integers separated by spaces —
+ *   the number of slots, and per slot (a window of one count) the index in KEYS of its current
+ *   window's key and of its previous window's (0 when it does not slide), its window (ms) and
+ *   whether it slides (1/0);
+ *   the number of limits, and per limit its slot, its limit and whether it is enforced (1/0);
+ *   the number of requests, and per request the number of its checks, and per check its limit,
+ *   followed by the time into the window (ms) when the slot slides.
+ * Returns the admissions (a string of 1 and 0, one per request), then the count each key held
+ * before the batch: the caller replays the batch to give each request the counts it met. Each
+ * count is read once and kept here, so a request sees the ones before it in the batch; what the
+ * batch added goes to each key at the end.
  */
 export const RATE_LIMIT_BATCH_SCRIPT = `
 local t = {}
 for v in string.gmatch(ARGV[1], '%S+') do t[#t + 1] = tonumber(v) end
-local counts = {}
-local function count(key)
-  local c = counts[key]
+local count, before = {}, {}
+local function read(k)
+  local c = count[k]
   if c == nil then
-    c = tonumber(redis.call('GET', key) or '0')
-    counts[key] = c
+    c = tonumber(redis.call('GET', KEYS[k]) or '0')
+    count[k] = c
+    before[k] = c
   end
   return c
 end
-local nslots = t[1]
-local window, sliding, added = {}, {}, {}
 local p = 2
-for s = 1, nslots do
-  window[s] = t[p]
-  sliding[s] = t[p + 1] == 1
-  added[s] = 0
-  p = p + 2
+local cur, prev, window, sliding = {}, {}, {}, {}
+for s = 1, t[1] do
+  cur[s], prev[s], window[s], sliding[s] = t[p], t[p + 1], t[p + 2], t[p + 3] == 1
+  p = p + 4
 end
-local out = {}
+local lslot, llimit, lenforce = {}, {}, {}
+local nlimits = t[p]
+p = p + 1
+for l = 1, nlimits do
+  lslot[l], llimit[l], lenforce[l] = t[p], t[p + 1], t[p + 2] == 1
+  p = p + 3
+end
 local nreq = t[p]
 p = p + 1
+local admitted, added = {}, {}
 for r = 1, nreq do
   local m = t[p]
   p = p + 1
-  local head = #out + 1
   local first = p
-  local admitted = 1
-  out[head] = 1
+  local ok = true
   for i = 1, m do
-    local s, limit, enforce, elapsed = t[p], t[p + 1], t[p + 2], t[p + 3]
-    p = p + 4
-    local current = count(KEYS[2 * s - 1])
-    local previous = 0
-    if sliding[s] then previous = count(KEYS[2 * s]) end
-    out[head + 2 * i - 1] = current
-    out[head + 2 * i] = previous
-    local used = current
-    if sliding[s] then used = previous * (window[s] - elapsed) / window[s] + current end
-    if enforce == 1 and used + 1 > limit then admitted = 0 end
-  end
-  out[head] = admitted
-  if admitted == 1 then
-    for i = 1, m do
-      local s = t[first + 4 * (i - 1)]
-      local key = KEYS[2 * s - 1]
-      counts[key] = counts[key] + 1
-      added[s] = added[s] + 1
+    local l = t[p]
+    local s = lslot[l]
+    p = p + 1
+    local used = read(cur[s])
+    if sliding[s] then
+      used = read(prev[s]) * (window[s] - t[p]) / window[s] + used
+      p = p + 1
     end
+    if lenforce[l] and used + 1 > llimit[l] then ok = false end
+  end
+  if ok then
+    admitted[r] = '1'
+    local q = first
+    for i = 1, m do
+      local s = lslot[t[q]]
+      q = q + 1
+      if sliding[s] then q = q + 1 end
+      local k = cur[s]
+      count[k] = count[k] + 1
+      added[k] = (added[k] or 0) + 1
+    end
+  else
+    admitted[r] = '0'
   end
 end
-for s = 1, nslots do
-  local n = added[s]
-  if n > 0 then
+for s = 1, t[1] do
+  local k = cur[s]
+  local n = added[k]
+  if n ~= nil then
+    added[k] = nil
     local ttl = window[s]
     if sliding[s] then ttl = 2 * ttl end
-    if redis.call('INCRBY', KEYS[2 * s - 1], n) == n then redis.call('PEXPIRE', KEYS[2 * s - 1], ttl) end
+    if redis.call('INCRBY', KEYS[k], n) == n then redis.call('PEXPIRE', KEYS[k], ttl) end
   end
 end
+local out = { table.concat(admitted) }
+for k = 1, #KEYS do out[k + 1] = before[k] or 0 end
 return out
 `;
 
@@ -269,7 +285,7 @@ const RECONNECT_AFTER_TIMEOUTS = 50;
 export const REDIS_KEY_PREFIX = 'portico:rl:';
 
 interface RateLimitCommands {
-  porticoRateLimitBatch(numKeys: number, keys: readonly string[], spec: string): Promise<number[]>;
+  porticoRateLimitBatch(numKeys: number, keys: readonly string[], spec: string): Promise<(string | number)[]>;
 }
 
 /** One request waiting for its counts. */
@@ -290,29 +306,116 @@ interface Batch {
   settled: boolean;
 }
 
+/** One window of one count in a batch: several requests (and limits) may share it. */
+interface Slot {
+  readonly start: number;
+  readonly windowMs: number;
+  readonly sliding: boolean;
+  /** Indexes (from 1) in the call's keys: current window, previous window (0 when not sliding). */
+  readonly current: number;
+  readonly previous: number;
+  readonly limits: BatchLimit[];
+  /** Another window of the same count (a batch that crosses a window's end). */
+  next: Slot | undefined;
+}
+
+interface BatchLimit {
+  readonly slot: Slot;
+  readonly limit: number;
+  readonly enforce: boolean;
+  readonly index: number;
+}
+
+/** A batch as the script takes it, and the limit of each check in request order (for the replay). */
+export interface EncodedBatch {
+  readonly keys: string[];
+  readonly spec: string;
+  readonly order: readonly BatchLimit[];
+}
+
 /** The script call's keys and its one argument for a batch (see RATE_LIMIT_BATCH_SCRIPT). */
-export function encodeBatch(items: readonly { readonly checks: readonly CounterCheck[]; readonly now: number }[]): { keys: string[]; spec: string } {
-  // A count read by several requests of the batch is one slot: read once, written once.
-  const slots = new Map<string, number>();
+export function encodeBatch(items: readonly { readonly checks: readonly CounterCheck[]; readonly now: number }[]): EncodedBatch {
+  const byCount = new Map<string, Slot>();
+  const keyIndex = new Map<string, number>();
   const keys: string[] = [];
-  let slotSpec = '';
-  let requestSpec = '';
+  const slots: Slot[] = [];
+  const limits: BatchLimit[] = [];
+  const order: BatchLimit[] = [];
+  const indexOf = (key: string): number => {
+    let i = keyIndex.get(key);
+    if (i === undefined) {
+      i = keys.push(key);
+      keyIndex.set(key, i);
+    }
+    return i;
+  };
+  let requests = '';
   for (const it of items) {
-    requestSpec += ` ${it.checks.length}`;
+    requests += ` ${it.checks.length}`;
     for (const c of it.checks) {
       const start = windowStart(it.now, c.windowMs);
-      const current = `${REDIS_KEY_PREFIX}${c.key}:${start}`;
-      let slot = slots.get(current);
+      const first = byCount.get(c.key);
+      let slot = first;
+      while (slot !== undefined && (slot.start !== start || slot.windowMs !== c.windowMs || slot.sliding !== c.sliding)) slot = slot.next;
       if (slot === undefined) {
-        slot = slots.size + 1;
-        slots.set(current, slot);
-        keys.push(current, `${REDIS_KEY_PREFIX}${c.key}:${start - c.windowMs}`);
-        slotSpec += ` ${c.windowMs} ${c.sliding ? 1 : 0}`;
+        slot = {
+          start, windowMs: c.windowMs, sliding: c.sliding,
+          current: indexOf(`${REDIS_KEY_PREFIX}${c.key}:${start}`),
+          previous: c.sliding ? indexOf(`${REDIS_KEY_PREFIX}${c.key}:${start - c.windowMs}`) : 0,
+          limits: [], next: first,
+        };
+        byCount.set(c.key, slot);
+        slots.push(slot);
       }
-      requestSpec += ` ${slot} ${c.limit} ${c.enforce ? 1 : 0} ${it.now - start}`;
+      let limit: BatchLimit | undefined;
+      for (const l of slot.limits) if (l.limit === c.limit && l.enforce === c.enforce) limit = l;
+      if (limit === undefined) {
+        limit = { slot, limit: c.limit, enforce: c.enforce, index: limits.length + 1 };
+        slot.limits.push(limit);
+        limits.push(limit);
+      }
+      order.push(limit);
+      requests += c.sliding ? ` ${limit.index} ${it.now - start}` : ` ${limit.index}`;
     }
   }
-  return { keys, spec: `${slots.size}${slotSpec} ${items.length}${requestSpec}` };
+  const slotIndex = new Map<Slot, number>();
+  let spec = String(slots.length);
+  for (const s of slots) {
+    slotIndex.set(s, slotIndex.size + 1);
+    spec += ` ${s.current} ${s.previous} ${s.windowMs} ${s.sliding ? 1 : 0}`;
+  }
+  spec += ` ${limits.length}`;
+  for (const l of limits) spec += ` ${slotIndex.get(l.slot)!} ${l.limit} ${l.enforce ? 1 : 0}`;
+  return { keys, spec: `${spec} ${items.length}${requests}`, order };
+}
+
+/**
+ * Each request's results from the script's reply: the admissions and the counts before the batch,
+ * replayed in order (an admitted request adds one to the current count of each of its limits).
+ */
+export function decodeBatch(
+  items: readonly { readonly checks: readonly CounterCheck[]; readonly now: number }[],
+  order: readonly BatchLimit[],
+  reply: readonly (string | number)[],
+): CounterResult[][] {
+  const admissions = String(reply[0]);
+  // reply[k] is the count of key k (keys are numbered from 1, as in Lua)
+  const counts = reply.map(Number);
+  const out: CounterResult[][] = [];
+  let j = 0;
+  for (let i = 0; i < items.length; i++) {
+    const it = items[i]!;
+    const admitted = admissions.charCodeAt(i) === 49;
+    const met: number[] = [];
+    const from = j;
+    for (const c of it.checks) {
+      const s = order[j++]!.slot;
+      met.push(counts[s.current] ?? 0, c.sliding ? counts[s.previous] ?? 0 : 0);
+    }
+    if (admitted) for (let k = from; k < j; k++) counts[order[k]!.slot.current]!++;
+    out.push(results(it.checks, met, it.now, admitted));
+  }
+  return out;
 }
 
 /**
@@ -421,7 +524,7 @@ export class RedisCounterStore implements CounterStore {
 
   private send(b: Batch): void {
     b.sent = true;
-    const { keys, spec } = encodeBatch(b.items);
+    const { keys, spec, order } = encodeBatch(b.items);
     const n = b.items.length;
     this.client.porticoRateLimitBatch(keys.length, keys, spec).then(
       (reply) => {
@@ -430,11 +533,8 @@ export class RedisCounterStore implements CounterStore {
         if (b.settled) return;
         b.settled = true;
         clearTimeout(b.timer);
-        let at = 0;
-        for (const it of b.items) {
-          it.resolve(results(it.checks, reply, it.now, reply[at] === 1, at + 1));
-          at += 1 + 2 * it.checks.length;
-        }
+        const each = decodeBatch(b.items, order, reply);
+        for (let i = 0; i < n; i++) b.items[i]!.resolve(each[i]!);
       },
       (err: Error) => {
         this.unanswered -= n;
