@@ -420,10 +420,14 @@ export function decodeBatch(
 
 /**
  * Counts in Redis. The requests of one turn of the event loop go in one call (see the module
- * comment). The request path never waits longer than `timeoutMs`: a batch's one timer starts when
- * its first request comes, so no request in it waits longer; while the connection is down a call
- * fails at once (no queue of commands that would count late); while the first connection is being
- * made, a batch waits for it within the same budget.
+ * comment); while a call is unanswered, the requests that come meanwhile wait to go together in the
+ * next one, when it is answered (or times out): under load a batch grows to what comes in one round
+ * trip, and each write to Redis is shared by that many requests.
+ *
+ * The request path never waits longer than `timeoutMs`: a batch's one timer starts when its first
+ * request comes, so no request in it waits longer, whether for the call before it or its own;
+ * while the connection is down a call fails at once (no queue of commands that would count late);
+ * while the first connection is being made, a batch waits for it within the same budget.
  */
 export class RedisCounterStore implements CounterStore {
   readonly kind = 'redis';
@@ -434,8 +438,17 @@ export class RedisCounterStore implements CounterStore {
   private unanswered = 0;
   /** Requests that timed out since the last answer. */
   private timeouts = 0;
-  /** The batch this turn's requests join, until it is sent. */
+  /** The batch requests join, until it is sent. */
   private open: Batch | undefined;
+  /** The batch sent last, until it is answered, fails or times out: the open one waits for it. */
+  private unansweredBatch: Batch | undefined;
+  /** A flush of the open batch is due at the end of this turn. */
+  private flushDue = false;
+  private readonly flushOpen = (): void => {
+    this.flushDue = false;
+    const b = this.open;
+    if (b !== undefined && this.unansweredBatch === undefined) this.flush(b);
+  };
   /** Settles when the first connection is ready: every batch waiting for it shares this one listener. */
   private readonly firstReady: Promise<void>;
 
@@ -503,9 +516,22 @@ export class RedisCounterStore implements CounterStore {
     const b: Batch = { items: [], timer: undefined, sent: false, settled: false };
     b.timer = setTimeout(() => this.expire(b), this.timeoutMs);
     this.open = b;
-    // After this turn's I/O callbacks (and the microtasks they ran), before the next poll.
-    setImmediate(() => this.flush(b));
+    this.flushSoon();
     return b;
+  }
+
+  /** Flush the open batch after this turn's I/O callbacks (and the microtasks they ran), unless a call is unanswered. */
+  private flushSoon(): void {
+    if (this.flushDue || this.unansweredBatch !== undefined) return;
+    this.flushDue = true;
+    setImmediate(this.flushOpen);
+  }
+
+  /** A batch is answered, failed or timed out: the requests that waited for it go now. */
+  private done(b: Batch): void {
+    if (this.unansweredBatch !== b) return;
+    this.unansweredBatch = undefined;
+    if (this.open !== undefined) this.flushSoon();
   }
 
   private flush(b: Batch): void {
@@ -524,6 +550,7 @@ export class RedisCounterStore implements CounterStore {
 
   private send(b: Batch): void {
     b.sent = true;
+    this.unansweredBatch = b;
     const { keys, spec, order } = encodeBatch(b.items);
     const n = b.items.length;
     this.client.porticoRateLimitBatch(keys.length, keys, spec).then(
@@ -533,6 +560,7 @@ export class RedisCounterStore implements CounterStore {
         if (b.settled) return;
         b.settled = true;
         clearTimeout(b.timer);
+        this.done(b);
         const each = decodeBatch(b.items, order, reply);
         for (let i = 0; i < n; i++) b.items[i]!.resolve(each[i]!);
       },
@@ -549,6 +577,7 @@ export class RedisCounterStore implements CounterStore {
     clearTimeout(b.timer);
     // Never handed to the client: nothing will answer for these.
     if (!b.sent) this.unanswered -= b.items.length;
+    this.done(b);
     for (const it of b.items) it.reject(err);
   }
 
@@ -557,7 +586,7 @@ export class RedisCounterStore implements CounterStore {
     if (this.open === b) this.open = undefined;
     const before = this.timeouts;
     this.timeouts += b.items.length;
-    this.fail(b, new CounterStoreError('timeout', b.sent
+    this.fail(b, new CounterStoreError('timeout', b.sent || this.everReady
       ? `no answer from Redis within ${this.timeoutMs} ms`
       : 'redis connection not ready within the timeout'));
     // Redis stopped answering without closing the connection: start a new one, which fails what
