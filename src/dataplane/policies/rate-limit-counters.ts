@@ -7,9 +7,10 @@
 // process store takes it synchronously. The clock is the caller's (windows are named by their
 // start), as Envoy's rate limit service does with its Redis.
 //
-// The Redis store sends the requests of one turn of the event loop in one script call, which
-// decides them one after another in the order they came, exactly as one call each would: a round
-// trip per request cost more CPU than the rest of the request (bench section 7).
+// The Redis store sends the requests of one turn of the event loop (and those that come while a
+// call is unanswered) in one script call, which decides them one after another in the order they
+// came, exactly as one call each would: a round trip per request cost more CPU than the rest of
+// the request (bench section 7).
 
 import { Redis } from 'ioredis';
 
@@ -296,7 +297,7 @@ interface Waiting {
   readonly reject: (e: CounterStoreError) => void;
 }
 
-/** The requests of one turn: one script call, one timer. */
+/** Requests that go in one script call, under one timer (started by the first of them). */
 interface Batch {
   readonly items: Waiting[];
   timer: NodeJS.Timeout | undefined;
