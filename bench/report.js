@@ -49,6 +49,9 @@ export function targets(r) {
   const limited = pr?.['portico-ratelimit-redis'];
   const limitedCpu = r.sections.policies?.cpuRatiosToUnprotected?.['portico-ratelimit-redis'];
   if (typeof limited === 'number') add(17, 'the Redis-backed limiter far below its limit keeps ≥ 0.7× of the unprotected route on one core', `${ratio(limited)} by req/s, ${ratio(limitedCpu)} by CPU per request`, limited >= 0.7);
+  const gr = r.sections.grpc;
+  const unary = gr?.porticoVsNginx?.unary;
+  if (typeof unary === 'number') add(21, 'gRPC unary ≥ 0.5× nginx grpc_pass (one core each)', `${ratio(unary)} by calls/s, ${ratio(gr.porticoVsNginxCpu?.unary)} by CPU per call`, unary >= 0.5);
   return out;
 }
 
@@ -197,6 +200,21 @@ export function renderMarkdown(r) {
     L.push('', `JWT / unprotected: ${ratio(fs.ratios?.jwtVsPlain)} (goal ≥ 0.8×); gzip on 10 KiB JSON / the same route uncompressed: ${ratio(fs.ratios?.gzipVsUncompressed)}.`, '');
   }
   skippedLines(L, fs);
+  const gr = r.sections.grpc;
+  L.push('## 9. gRPC (Portico against nginx grpc_pass)', '');
+  if (gr?.variants) {
+    L.push(`${gr.load}; upstream: ${gr.upstream}. Both proxies 1 worker on the server core; \`direct\` is the client straight to the upstream (moved to the server core while measured). A call counts when it ends with grpc-status 0 and every message. "upstream CPU %" is the upstream's use of the load core (100 = all of it) while a proxy was measured: near its limit, the load side, not the proxy, sets the pace.`, '');
+    L.push('| kind | variant | calls/s | messages/s | p50 ms | p99 ms | CPU µs/call | peak RSS MiB | upstream CPU % | failed |', '|---|---|---|---|---|---|---|---|---|---|');
+    for (const kind of ['unary', 'stream']) {
+      for (const [name, v] of Object.entries(gr.variants)) {
+        const x = v[kind];
+        if (!x) continue;
+        L.push(`| ${kind} | ${name} | ${mr(x.rps)} | ${f(x.messagesPerSec?.median)} | ${mr(x.p50Ms, 2)} | ${mr(x.p99Ms, 2)} | ${mr(x.cpuUsPerReq, 1)} | ${f(x.peakRssMiB?.median)} | ${f(x.upstreamCpuPct?.median)} | ${x.failed} |`);
+      }
+    }
+    L.push('', `Portico vs nginx grpc_pass: unary ${ratio(gr.porticoVsNginx?.unary)} (by CPU per call ${ratio(gr.porticoVsNginxCpu?.unary)}), server streaming ${ratio(gr.porticoVsNginx?.stream)} (by CPU per call ${ratio(gr.porticoVsNginxCpu?.stream)}).`, '');
+  }
+  skippedLines(L, gr);
   L.push(`Total run time: ${f(r.totalSeconds)} s (per section: ${Object.entries(r.sections).map(([k, v]) => `${k} ${f(v.sectionSeconds)} s`).join(', ')}).`, '');
   return L.join('\n');
 }
@@ -233,6 +251,8 @@ export function printRatios(r, log) {
   if (pol) for (const [name, x] of Object.entries(pol)) log(`  policies: ${name} ${ratio(x)} of its unprotected route`);
   const fl = r.sections.filters?.ratios;
   if (fl) log(`  filters: JWT ${ratio(fl.jwtVsPlain)} of the unprotected route, gzip 10 KiB ${ratio(fl.gzipVsUncompressed)} of uncompressed`);
+  const gr = r.sections.grpc;
+  if (gr?.porticoVsNginx) log(`  gRPC: Portico vs nginx grpc_pass unary ${ratio(gr.porticoVsNginx.unary)} (CPU/call ${ratio(gr.porticoVsNginxCpu?.unary)}), streaming ${ratio(gr.porticoVsNginx.stream)} (CPU/call ${ratio(gr.porticoVsNginxCpu?.stream)})`);
   const tg = targets(r);
   if (tg.length) {
     log('== Targets');
