@@ -163,14 +163,15 @@ export function renderMarkdown(r) {
   if (h2?.variants) {
     L.push(`h2load, ${h2.connections} connections (HTTP/2: ${h2.streamsPerConnection} concurrent streams each), TLS with an ${h2.certificate}; both proxies 1 worker, same upstream.`, '');
     L.push('| mode | variant | protocol | req/s | p50 ms | p99 ms | CPU µs/req | peak RSS MiB | failed |', '|---|---|---|---|---|---|---|---|---|');
-    for (const mode of ['h2', 'https-h1']) {
+    for (const mode of ['h2', 'https-h1', 'https-h1-new', 'https-h1-resumed']) {
       for (const [name, v] of Object.entries(h2.variants)) {
         const x = v[mode];
         if (!x) continue;
-        L.push(`| ${mode} | ${name} | ${x.protocol} | ${mr(x.rps)} | ${mr(x.p50Ms, 2)} | ${mr(x.p99Ms, 2)} | ${f(x.cpuUsPerReq?.median, 1)} | ${f(x.peakRssMiB?.median)} | ${x.failed} |`);
+        L.push(`| ${mode} | ${name} | ${x.protocol}${x.resumed !== undefined ? ` (${x.resumed} of ${x.requests} resumed)` : ''} | ${mr(x.rps)} | ${mr(x.p50Ms, 2)} | ${mr(x.p99Ms, 2)} | ${f(x.cpuUsPerReq?.median, 1)} | ${f(x.peakRssMiB?.median)} | ${x.failed} |`);
       }
     }
-    L.push('', `Portico vs nginx: HTTP/2 ${ratio(h2.porticoVsNginx?.h2)}, HTTP/1.1 over TLS ${ratio(h2.porticoVsNginx?.['https-h1'])}.`, '');
+    L.push('', '`https-h1-new` and `https-h1-resumed`: 10 clients (bench/lib/tls-connect-load.js, Node.js, on the load core) each opening a new TLS connection per request, with a full handshake or presenting the session ticket of the previous one; the load client limits the rate, so CPU µs per request (per connection) is the figure to compare.', '');
+    L.push(`Portico vs nginx: HTTP/2 ${ratio(h2.porticoVsNginx?.h2)}, HTTP/1.1 over TLS ${ratio(h2.porticoVsNginx?.['https-h1'])}; CPU per new connection, nginx's over Portico's: full ${ratio(cpuRatio(h2, 'https-h1-new'))}, resumed ${ratio(cpuRatio(h2, 'https-h1-resumed'))}.`, '');
   }
   skippedLines(L, h2);
 
@@ -217,6 +218,13 @@ export function renderMarkdown(r) {
   skippedLines(L, gr);
   L.push(`Total run time: ${f(r.totalSeconds)} s (per section: ${Object.entries(r.sections).map(([k, v]) => `${k} ${f(v.sectionSeconds)} s`).join(', ')}).`, '');
   return L.join('\n');
+}
+
+/** nginx's CPU per request over Portico's in one mode of the HTTP/2 and TLS section. */
+function cpuRatio(h2, mode) {
+  const p = h2.variants?.['portico-1w']?.[mode]?.cpuUsPerReq?.median;
+  const n = h2.variants?.nginx?.[mode]?.cpuUsPerReq?.median;
+  return p && n ? n / p : null;
 }
 
 function skippedLines(L, s) {
