@@ -146,7 +146,12 @@ export class RequestTracer {
   private readonly fields: ReadonlySet<string>;
   /** Tags whose values are known when the runtime is built (literals, the process's environment). */
   private readonly fixedTags: Attributes;
+  private readonly hasFixedTags: boolean;
   private readonly headerTags: readonly { readonly tag: string; readonly name: string; readonly defaultValue?: string }[];
+  /** Only W3C trace context is written: its one header is formatted here, without a Context per request. */
+  private readonly w3cOnly: boolean;
+  /** What every SERVER span of a route says about the route, worked out at its first request. */
+  private readonly routeTags = new WeakMap<IRRoute, RouteTags>();
 
   constructor(
     readonly ir: IRTracing,
@@ -160,6 +165,7 @@ export class RequestTracer {
     // B3's single header and its multi-header form are read alike; neither may reach upstream stale.
     if (ir.propagation.includes('B3')) for (const f of ['b3', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid', 'x-b3-sampled', 'x-b3-flags']) fields.add(f);
     this.fields = fields;
+    this.w3cOnly = ir.propagation.length === 1 && ir.propagation[0] === 'TRACE_CONTEXT';
     const fixed: Attributes = {};
     const headerTags: { tag: string; name: string; defaultValue?: string }[] = [];
     for (const t of ir.customTags) {
@@ -170,6 +176,7 @@ export class RequestTracer {
       } else if (t.requestHeader !== undefined) headerTags.push({ tag: t.tag, ...t.requestHeader });
     }
     this.fixedTags = fixed;
+    this.hasFixedTags = Object.keys(fixed).length > 0;
     this.headerTags = headerTags;
   }
 
@@ -197,7 +204,7 @@ export class RequestTracer {
       return new RequestTrace(this, context.traceId, undefined, context, headers !== undefined);
     }
     const parentContext = parent !== undefined ? trace.setSpanContext(ROOT_CONTEXT, parent) : ROOT_CONTEXT;
-    const span = this.sink.tracer.startSpan(req.method ?? 'GET', { kind: SpanKind.SERVER, startTime: start, attributes: this.fixedTags }, parentContext);
+    const span = this.sink.tracer.startSpan(req.method ?? 'GET', { kind: SpanKind.SERVER, startTime: start, ...(this.hasFixedTags ? { attributes: this.fixedTags } : {}) }, parentContext);
     const context = span.spanContext();
     return new RequestTrace(this, context.traceId, span, context, headers !== undefined);
   }
@@ -232,12 +239,33 @@ export class RequestTracer {
   }
 
   inject(context: SpanContext, headers: string[]): void {
+    if (this.w3cOnly) {
+      // The propagator's own format (version 00), without the Context it needs built per request.
+      const flags = context.traceFlags & 0xff;
+      headers.push('traceparent', `00-${context.traceId}-${context.spanId}-${flags < 0x10 ? '0' : ''}${flags.toString(16)}`);
+      const state = context.traceState?.serialize();
+      if (state) headers.push('tracestate', state);
+      return;
+    }
     const c = trace.setSpanContext(ROOT_CONTEXT, context);
     for (const p of this.propagators) p.inject(c, headers, listSetter);
   }
 
   tracer(): TraceSink['tracer'] {
     return this.sink.tracer;
+  }
+
+  /** The route's part of its SERVER spans: its template, id and the Mapping it is named for. */
+  routeTagsOf(route: IRRoute): RouteTags {
+    let tags = this.routeTags.get(route);
+    if (tags === undefined) {
+      const template = route.match.prefix ?? route.match.path ?? route.match.regex;
+      // The route is named for its first Mapping: where that Mapping is written.
+      const mapping = route.mappings[0];
+      tags = { template, id: route.id, source: mapping !== undefined ? formatOrigin(mapping.origin) : undefined };
+      this.routeTags.set(route, tags);
+    }
+    return tags;
   }
 
   headerTagValues(r: FinishedRequest, into: Attributes): void {
@@ -252,6 +280,12 @@ export class RequestTracer {
       if (value !== undefined) into[t.tag] = value;
     }
   }
+}
+
+interface RouteTags {
+  readonly template: string | undefined;
+  readonly id: string;
+  readonly source: string | undefined;
 }
 
 /** One request's trace: its id (for the access log), its SERVER span when sampled, its upstream attempts. */
@@ -314,8 +348,8 @@ export class RequestTrace {
     const span = this.span;
     if (span === undefined) return;
     const req = r.req;
-    const route = this.route;
-    const template = route === undefined ? undefined : (route.match.prefix ?? route.match.path ?? route.match.regex);
+    const route = this.route === undefined ? undefined : this.tracer.routeTagsOf(this.route);
+    const template = route?.template;
     const attributes: Attributes = {
       [ATTR_HTTP_REQUEST_METHOD]: r.method,
       [ATTR_URL_PATH]: r.path,
@@ -332,9 +366,7 @@ export class RequestTrace {
     if (template !== undefined) attributes[ATTR_HTTP_ROUTE] = template;
     if (route !== undefined) {
       attributes['portico.route'] = route.id;
-      // The route is named for its first Mapping: where that Mapping is written.
-      const mapping = route.mappings[0];
-      if (mapping !== undefined) attributes['portico.route.source'] = formatOrigin(mapping.origin);
+      if (route.source !== undefined) attributes['portico.route.source'] = route.source;
     }
     if (r.cluster !== undefined) attributes['portico.cluster'] = r.cluster;
     if (r.localReply !== undefined) attributes['portico.local_reply'] = r.localReply;

@@ -5,11 +5,14 @@ import { randomFillSync } from 'node:crypto';
 import type { Tracer } from '@opentelemetry/api';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BasicTracerProvider, BatchSpanProcessor, type IdGenerator, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { AlwaysOnSampler, BasicTracerProvider, BatchSpanProcessor, type IdGenerator, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { OTLPExporterBase } from '@opentelemetry/otlp-exporter-base';
+import { convertLegacyHttpOptions, createOtlpHttpExportDelegate } from '@opentelemetry/otlp-exporter-base/node-http';
+import { ProtobufTraceSerializer, TraceExporterMetricsHelper } from '@opentelemetry/otlp-transformer';
 import { ZipkinExporter } from '@opentelemetry/exporter-zipkin';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 import type { IRTracing } from '../ir/types.js';
+import { encodeTraceExport } from './otlp-encoding.js';
 
 /** What a runtime holds while it traces: the tracer, and how to give it back. */
 export interface TraceSink {
@@ -120,6 +123,8 @@ export class TraceExporters {
       // the serving process: with workers, each one sends its own spans
       resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: t.serviceName, 'process.pid': process.pid }),
       idGenerator: ids,
+      // RequestTracer decides which requests are sampled before it opens a span: every span it opens is kept.
+      sampler: new AlwaysOnSampler(),
       spanProcessors: [
         new BatchSpanProcessor(exporter, {
           scheduledDelayMillis: this.options.scheduledDelayMs ?? 5000,
@@ -135,7 +140,19 @@ export class TraceExporters {
   private exporterFor(t: IRTracing): SpanExporter {
     const headers = t.collectorHostname !== undefined ? { host: t.collectorHostname } : undefined;
     if (t.driver === 'zipkin') return new ZipkinExporter({ url: t.endpoint, serviceName: t.serviceName, ...(headers ? { headers } : {}) });
-    return new OTLPTraceExporter({ url: t.endpoint, timeoutMillis: 10_000, ...(headers ? { headers } : {}) });
+    return new OtlpHttpExporter(t.endpoint, headers);
+  }
+}
+
+/**
+ * OTLP over HTTP (protobuf) as the SDK's exporter sends it — its transport, timeouts and retries —
+ * with Portico's lean encoding of the batch (otlp-encoding.ts) in place of the SDK's serializer.
+ */
+class OtlpHttpExporter extends OTLPExporterBase<ReadableSpan[]> implements SpanExporter {
+  constructor(url: string, headers: Record<string, string> | undefined) {
+    const options = convertLegacyHttpOptions({ url, timeoutMillis: 10_000, ...(headers ? { headers } : {}) }, 'TRACES', 'v1/traces', { 'Content-Type': 'application/x-protobuf' });
+    const serializer = { serializeRequest: encodeTraceExport, deserializeResponse: ProtobufTraceSerializer.deserializeResponse };
+    super(createOtlpHttpExportDelegate(options, serializer, 'otlp_http_span_exporter', TraceExporterMetricsHelper, undefined));
   }
 }
 
