@@ -44,18 +44,6 @@ function isFlat(attributes: Attributes): boolean {
   return true;
 }
 
-function leanBatch(spans: readonly ReadableSpan[]): boolean {
-  const seen = new Set<Resource>();
-  for (const s of spans) {
-    if (s.events.length > 0 || s.links.length > 0 || s.droppedEventsCount > 0 || s.droppedLinksCount > 0 || !isFlat(s.attributes)) return false;
-    if (!seen.has(s.resource)) {
-      seen.add(s.resource);
-      if (s.resource.asyncAttributesPending || !isFlat(s.resource.attributes)) return false;
-    }
-  }
-  return true;
-}
-
 /** Byte length of a string in UTF-8 (most here are ASCII: one byte a character). */
 function utf8Length(s: string): number {
   let n = 0;
@@ -332,52 +320,104 @@ function writeSpan(w: Writer, s: ReadableSpan): void {
     w.tag(10, VARINT);
     w.varint(s.droppedAttributesCount);
   }
+  // Always present, as the SDK writes it (an unset status too).
   const status = s.status;
-  if (status.code !== 0 || status.message) {
-    const st = w.open(15);
-    if (status.message) w.stringField(2, status.message);
-    w.tag(3, VARINT);
-    w.varint(status.code);
-    w.close(st);
-  }
+  const st = w.open(15);
+  if (status.message) w.stringField(2, status.message);
+  w.tag(3, VARINT);
+  w.varint(status.code);
+  w.close(st);
   w.tag(16, FIXED32);
   w.fixed32((ctx.traceFlags & 0xff) | FLAGS_HAS_IS_REMOTE | (parent?.isRemote ? FLAGS_IS_REMOTE : 0));
   w.close(at);
 }
 
-function writeScope(w: Writer, scope: InstrumentationScope): void {
-  const at = w.open(1);
+function scopeMessage(scope: InstrumentationScope): Buffer {
+  const w = new Writer(256);
   w.stringField(1, scope.name);
   if (scope.version) w.stringField(2, scope.version);
-  w.close(at);
+  return Buffer.from(w.buf.subarray(0, w.pos));
 }
 
-/** An ExportTraceServiceRequest holding `spans`, grouped by resource and scope as OTLP wants them. */
-export function encodeTraceExport(spans: ReadableSpan[]): Uint8Array | undefined {
-  if (!leanBatch(spans)) return ProtobufTraceSerializer.serializeRequest(spans);
-  const groups = new Map<Resource, Map<InstrumentationScope, ReadableSpan[]>>();
-  for (const s of spans) {
-    let scopes = groups.get(s.resource);
-    if (scopes === undefined) groups.set(s.resource, (scopes = new Map()));
-    let list = scopes.get(s.instrumentationScope);
-    if (list === undefined) scopes.set(s.instrumentationScope, (list = []));
-    list.push(s);
+function resourceMessage(resource: Resource): Buffer {
+  const w = new Writer(1024);
+  writeAttributes(w, 1, resource.attributes);
+  return Buffer.from(w.buf.subarray(0, w.pos));
+}
+
+/** Whether one span can be written here (flat attributes, no events or links, its resource settled). */
+export function isLeanSpan(s: ReadableSpan): boolean {
+  return s.events.length === 0 && s.links.length === 0 && s.droppedEventsCount === 0 && s.droppedLinksCount === 0 && isFlat(s.attributes)
+    && !s.resource.asyncAttributesPending && isFlat(s.resource.attributes);
+}
+
+/**
+ * Spans of one resource and scope, each written as it ends: the batch holds bytes, not span objects,
+ * so spans die young (no promotion to the old heap while they wait) and the export request costs
+ * one copy. Only lean spans (isLeanSpan) go in.
+ */
+export class SpanBatch {
+  private readonly w = new Writer(64 * 1024);
+  private resourceBytes: Buffer | undefined;
+  private scopeBytes: Buffer | undefined;
+  private resource: Resource | undefined;
+  private scope: InstrumentationScope | undefined;
+  count = 0;
+
+  /** Whether `s` belongs with the spans already here (same resource and scope, or none yet). */
+  fits(s: ReadableSpan): boolean {
+    return this.count === 0 || (s.resource === this.resource && s.instrumentationScope === this.scope);
   }
-  const w = new Writer(Math.max(4096, spans.length * 640));
-  for (const [resource, scopes] of groups) {
-    const rs = w.open(1);
-    const r = w.open(1);
-    writeAttributes(w, 1, resource.attributes);
-    w.close(r);
-    for (const [scope, list] of scopes) {
-      const ss = w.open(2);
-      writeScope(w, scope);
-      for (const s of list) writeSpan(w, s);
-      if (scope.schemaUrl) w.stringField(3, scope.schemaUrl);
-      w.close(ss);
+
+  add(s: ReadableSpan): void {
+    if (this.count === 0 && (s.resource !== this.resource || s.instrumentationScope !== this.scope)) {
+      this.resource = s.resource;
+      this.scope = s.instrumentationScope;
+      this.resourceBytes = resourceMessage(s.resource);
+      this.scopeBytes = scopeMessage(s.instrumentationScope);
     }
-    if (resource.schemaUrl) w.stringField(3, resource.schemaUrl);
-    w.close(rs);
+    writeSpan(this.w, s);
+    this.count++;
   }
-  return w.buf.subarray(0, w.pos);
+
+  /** The ExportTraceServiceRequest of the spans held; the batch is empty again. */
+  take(): Uint8Array {
+    const resource = this.resourceBytes as Buffer;
+    const scope = this.scopeBytes as Buffer;
+    const spans = this.w.buf.subarray(0, this.w.pos);
+    const tail = new Writer(256);
+    if (this.scope?.schemaUrl) tail.stringField(3, this.scope.schemaUrl);
+    const scopeTail = tail.pos;
+    if (this.resource?.schemaUrl) tail.stringField(3, this.resource.schemaUrl);
+    const scopeSpansLength = 1 + varintLength(scope.length) + scope.length + spans.length + scopeTail;
+    const resourceSpansLength = 1 + varintLength(resource.length) + resource.length + 1 + varintLength(scopeSpansLength) + scopeSpansLength + (tail.pos - scopeTail);
+    const out = new Writer(1 + 5 + resourceSpansLength);
+    out.tag(1, LENGTH); // ExportTraceServiceRequest.resource_spans
+    out.varint(resourceSpansLength);
+    out.tag(1, LENGTH); // ResourceSpans.resource
+    out.varint(resource.length);
+    out.bytes(resource);
+    out.tag(2, LENGTH); // ResourceSpans.scope_spans
+    out.varint(scopeSpansLength);
+    out.tag(1, LENGTH); // ScopeSpans.scope
+    out.varint(scope.length);
+    out.bytes(scope);
+    out.bytes(spans); // ScopeSpans.spans, each already tagged
+    out.bytes(tail.buf.subarray(0, tail.pos));
+    this.w.pos = 0;
+    this.count = 0;
+    return out.buf.subarray(0, out.pos);
+  }
+}
+
+/** An ExportTraceServiceRequest holding `spans` (the SDK's serializer's when they are not all lean and alike). */
+export function encodeTraceExport(spans: ReadableSpan[]): Uint8Array | undefined {
+  const first = spans[0];
+  for (const s of spans) {
+    if (!isLeanSpan(s) || s.resource !== first?.resource || s.instrumentationScope !== first.instrumentationScope) return ProtobufTraceSerializer.serializeRequest(spans);
+  }
+  if (first === undefined) return ProtobufTraceSerializer.serializeRequest(spans);
+  const batch = new SpanBatch();
+  for (const s of spans) batch.add(s);
+  return batch.take();
 }

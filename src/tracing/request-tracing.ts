@@ -14,6 +14,7 @@ import {
   isSpanContextValid,
   trace,
   type Attributes,
+  type Context,
   type Span,
   type SpanContext,
   type TextMapGetter,
@@ -262,7 +263,7 @@ export class RequestTracer {
       const template = route.match.prefix ?? route.match.path ?? route.match.regex;
       // The route is named for its first Mapping: where that Mapping is written.
       const mapping = route.mappings[0];
-      tags = { template, id: route.id, source: mapping !== undefined ? formatOrigin(mapping.origin) : undefined };
+      tags = { template, id: route.id, source: mapping !== undefined ? formatOrigin(mapping.origin) : undefined, names: new Map() };
       this.routeTags.set(route, tags);
     }
     return tags;
@@ -286,6 +287,18 @@ interface RouteTags {
   readonly template: string | undefined;
   readonly id: string;
   readonly source: string | undefined;
+  /** SERVER span names by method ("GET /orders/"). */
+  readonly names: Map<string, string>;
+}
+
+function spanName(route: RouteTags, method: string): string {
+  if (route.template === undefined) return method;
+  let name = route.names.get(method);
+  if (name === undefined) {
+    name = `${method} ${route.template}`;
+    if (route.names.size < 16) route.names.set(method, name);
+  }
+  return name;
 }
 
 /** One request's trace: its id (for the access log), its SERVER span when sampled, its upstream attempts. */
@@ -293,6 +306,7 @@ export class RequestTrace {
   private route: IRRoute | undefined;
   /** Length of the upstream header list before Portico's trace headers (−1: not prepared yet). */
   private base = -1;
+  private parentContext: Context | undefined;
 
   constructor(
     private readonly tracer: RequestTracer,
@@ -337,8 +351,11 @@ export class RequestTrace {
     if (peerPort !== undefined) attributes[ATTR_NETWORK_PEER_PORT] = peerPort;
     if (target.resend > 0) attributes[ATTR_HTTP_REQUEST_RESEND_COUNT] = target.resend;
     if (shadow) attributes['portico.shadow'] = true;
-    const parent = trace.setSpan(ROOT_CONTEXT, this.span);
-    const span = this.tracer.tracer().startSpan(shadow ? `${target.method} (shadow)` : target.method, { kind: SpanKind.CLIENT, attributes }, parent);
+    // One Context per request, whatever the number of attempts; attributes set once, after the start
+    // (passed to startSpan they would be copied and checked twice more).
+    this.parentContext ??= trace.setSpan(ROOT_CONTEXT, this.span);
+    const span = this.tracer.tracer().startSpan(shadow ? `${target.method} (shadow)` : target.method, { kind: SpanKind.CLIENT }, this.parentContext);
+    span.setAttributes(attributes);
     this.tracer.inject(span.spanContext(), headers);
     return new AttemptTrace(span);
   }
@@ -357,7 +374,7 @@ export class RequestTrace {
       [ATTR_SERVER_ADDRESS]: r.host,
       [ATTR_SERVER_PORT]: r.conn.port,
       [ATTR_CLIENT_ADDRESS]: r.clientAddress,
-      [ATTR_NETWORK_PROTOCOL_VERSION]: req.httpVersionMajor === 2 ? '2' : `${req.httpVersionMajor}.${req.httpVersionMinor}`,
+      [ATTR_NETWORK_PROTOCOL_VERSION]: protocolVersion(req),
       [ATTR_HTTP_RESPONSE_STATUS_CODE]: r.status,
       'portico.request_id': r.requestId,
     };
@@ -377,7 +394,7 @@ export class RequestTrace {
       span.setStatus({ code: SpanStatusCode.ERROR });
     }
     span.setAttributes(attributes);
-    span.updateName(template !== undefined ? `${r.method} ${template}` : r.method);
+    span.updateName(route === undefined ? r.method : spanName(route, r.method));
     span.end(endTime);
   }
 }
@@ -406,6 +423,12 @@ export class AttemptTrace {
     this.ended = true;
     this.span.end();
   }
+}
+
+function protocolVersion(req: IncomingMessage): string {
+  if (req.httpVersionMajor === 2) return '2';
+  if (req.httpVersionMajor === 1) return req.httpVersionMinor === 1 ? '1.1' : `1.${req.httpVersionMinor}`;
+  return `${req.httpVersionMajor}.${req.httpVersionMinor}`;
 }
 
 function pathOnly(path: string): string {
