@@ -206,10 +206,10 @@ class Writer {
 /**
  * Encoded attributes (KeyValue messages) of string values, kept per key: on a gateway most values
  * recur (the method, the route, its source, the cluster, the peer), and a copy is cheaper than
- * encoding them again. Each key keeps a bounded number of values; unique ones (request ids) are
- * encoded every time once their key's table is full.
+ * encoding them again. Each key keeps a bounded number of values; a key that has more (request
+ * ids, paths of a busy API) is encoded every time from then on.
  */
-const encodedValues = new Map<string, Map<string, Buffer>>();
+const encodedValues = new Map<string, Map<string, Buffer> | null>();
 const VALUES_PER_KEY = 256;
 const KEYS = 64;
 
@@ -227,12 +227,18 @@ function writeKeyValue(w: Writer, field: number, key: string, v: AttributeValue)
       if (encodedValues.size >= KEYS) encodedValues.clear();
       encodedValues.set(key, (values = new Map()));
     }
-    let kv = values.get(v);
-    if (kv === undefined && values.size < VALUES_PER_KEY) values.set(v, (kv = encodeKeyValue(key, v)));
-    if (kv !== undefined) {
-      w.varint(kv.length);
-      w.bytes(kv);
-      return;
+    // null: a key whose values hardly recur (request ids), no longer looked up.
+    if (values !== null) {
+      let kv = values.get(v);
+      if (kv === undefined) {
+        if (values.size >= VALUES_PER_KEY) encodedValues.set(key, null);
+        else values.set(v, (kv = encodeKeyValue(key, v)));
+      }
+      if (kv !== undefined) {
+        w.varint(kv.length);
+        w.bytes(kv);
+        return;
+      }
     }
   }
   w.room(1);
