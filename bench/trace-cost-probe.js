@@ -8,6 +8,7 @@ import { fork } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { setImmediate as turn } from 'node:timers/promises';
+import { performance } from 'node:perf_hooks';
 
 const home = dirname(dirname(fileURLToPath(import.meta.url)));
 const args = process.argv.slice(2);
