@@ -9,7 +9,7 @@
 // of a source in it supersedes it (the candidate drains, the newer one is offered afresh). Other
 // sources' new revisions wait until it ends.
 
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { ReleaseMetrics } from './source-metrics.js';
 import type { IRReleasePolicy } from '../ir/types.js';
 import type { SecretStore } from '../ir/secrets.js';
 import type { IR } from '../ir/types.js';
@@ -52,18 +52,6 @@ export interface ReleaseHost {
   kick(): void;
 }
 
-/** Prometheus metrics of canaries: the share the running one serves, and how canaries ended. */
-export class ReleaseMetrics {
-  readonly share: Gauge;
-  readonly verdicts: Counter<'outcome'>;
-
-  constructor(registry: Registry) {
-    const registers = [registry];
-    this.share = new Gauge({ name: 'portico_canary_share_percent', help: 'Percent of requests the running canary serves (0: no canary)', registers });
-    this.verdicts = new Counter({ name: 'portico_canary_verdicts_total', help: 'Canaries ended, by outcome: promoted, rolled_back, superseded', labelNames: ['outcome'], registers });
-  }
-}
-
 export interface CanaryReleaseOptions {
   readonly sink: CanarySink;
   readonly clock: Clock;
@@ -102,8 +90,8 @@ export class CanaryRelease {
   private readonly refused = new Map<string, Map<string, string>>();
   private last: { readonly record: CanaryRecord; readonly message: string } | undefined;
   private stopped = false;
-  private readonly shareGauge: Gauge | undefined;
-  private readonly verdicts: Counter<'outcome'> | undefined;
+  private readonly shareGauge: ReleaseMetrics['share'] | undefined;
+  private readonly verdicts: ReleaseMetrics['verdicts'] | undefined;
 
   /** A canary runs now. */
   get active(): boolean {

@@ -31,7 +31,7 @@ import { createDriver, plainFolderOf, type DriverOptions, type SourceDriver } fr
 import { sameLocation, type DeclaredSource, type SourceKindName } from './source-kind.js';
 import type { SourceMetrics } from './source-metrics.js';
 import type { KubernetesCluster } from '../kubernetes/cluster.js';
-import { CanaryRelease, ReleaseMetrics, type CanarySink } from './canary-release.js';
+import { CanaryRelease, type CanarySink } from './canary-release.js';
 import type { CanaryRecord } from './history.js';
 
 export const DEFAULT_INTERVAL_MS = 30_000;
@@ -295,7 +295,7 @@ export class Controller {
           clock: this.clock,
           history: this.history,
           log: this.log,
-          ...(opts.metrics ? { metrics: new ReleaseMetrics(opts.metrics.registry) } : {}),
+          ...(opts.metrics ? { metrics: opts.metrics.releaseMetrics() } : {}),
           ...(opts.onCanaryRollback ? { onRollback: opts.onCanaryRollback } : {}),
           ...(opts.onCanaryChange ? { onChange: opts.onCanaryChange } : {}),
           host: {

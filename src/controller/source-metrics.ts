@@ -1,5 +1,5 @@
 // Prometheus metrics of the git controller: commit→live latency, fetch and apply failures, the revision
-// each source serves, and how stale each source's last successful fetch is.
+// each source serves, how stale each source's last successful fetch is, and how canaries end.
 
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
@@ -40,6 +40,12 @@ export class SourceMetrics {
   }
 
   private readonly shown = new Map<string, string>();
+  private release: ReleaseMetrics | undefined;
+
+  /** The canary metrics in the same registry, registered when a canary gate first needs them. */
+  releaseMetrics(): ReleaseMetrics {
+    return (this.release ??= new ReleaseMetrics(this.registry));
+  }
 
   setRevision(source: string, revision: string | undefined): void {
     const old = this.shown.get(source);
@@ -49,5 +55,17 @@ export class SourceMetrics {
       this.revisionInfo.set({ source, revision }, 1);
       this.shown.set(source, revision);
     }
+  }
+}
+
+/** Prometheus metrics of canaries: the share the running one serves, and how canaries ended. */
+export class ReleaseMetrics {
+  readonly share: Gauge;
+  readonly verdicts: Counter<'outcome'>;
+
+  constructor(registry: Registry) {
+    const registers = [registry];
+    this.share = new Gauge({ name: 'portico_canary_share_percent', help: 'Percent of requests the running canary serves (0: no canary)', registers });
+    this.verdicts = new Counter({ name: 'portico_canary_verdicts_total', help: 'Canaries ended, by outcome: promoted, rolled_back, superseded', labelNames: ['outcome'], registers });
   }
 }

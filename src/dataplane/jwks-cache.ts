@@ -21,8 +21,7 @@ export const MAX_JWKS_BYTES = 1 << 20;
 export const JWKS_FETCH_TIMEOUT_MS = 5000;
 /** At most one refetch per URI in this interval, whatever tokens arrive (unknown kid, failures). */
 export const JWKS_MIN_REFETCH_MS = 10_000;
-/** A set is used this long before a refresh when the filter does not say (maxStale). */
-export const JWKS_DEFAULT_MAX_AGE_MS = 5 * 60_000;
+export { JWKS_DEFAULT_MAX_AGE_MS } from '../ir/jwt-defaults.js';
 const MAX_CACHED_URIS = 256;
 
 export interface KeySetResult {

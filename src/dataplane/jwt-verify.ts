@@ -11,13 +11,8 @@ import { compactVerify, decodeProtectedHeader, errors as joseErrors, type JWTVer
 import type { KeySetResult } from './jwks-cache.js';
 import type { IRJWTFilter } from '../ir/types.js';
 
-/**
- * The algorithms Portico verifies: RSA (as Edge Stack documents), RSA-PSS and ECDSA. HMAC (HS*)
- * is refused at compile: its key would have to be published in the JWK Set, i.e. made public.
- */
-export const SIGNING_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512'] as const;
-/** What a filter that lists no validAlgorithms accepts: every one of them (never `none`). */
-export const DEFAULT_ALGORITHMS: readonly string[] = SIGNING_ALGORITHMS;
+// Defined beside the IR so that compile checks filters without loading jose.
+export { DEFAULT_ALGORITHMS, SIGNING_ALGORITHMS } from '../ir/jwt-defaults.js';
 
 /** The filter's rules a token is checked against ("none" is among the algorithms only when the filter lists it). */
 export type JWTRules = Pick<

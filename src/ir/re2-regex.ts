@@ -46,6 +46,76 @@ function program(pattern: string): RE2JS {
   return p;
 }
 
+/*
+ * Admission (compile, validate) needs less than a matcher: whether RE2 accepts the pattern, how many
+ * groups it has, and whether its program fits `regex_max_size`. Parsing alone answers the first two;
+ * building the program and its matcher costs about three times as much, and `validate` of 10,000
+ * Mappings would spend a sixth of its time on it. A pattern with no counted repetition (`{n,m}`)
+ * compiles to at most three instructions per character plus three (each character is at most one
+ * literal, class, assertion or alternation; a group's parentheses two captures; a quantifier on an
+ * empty-matching operand two), so one whose bound is within the limit needs no program; the rest
+ * are compiled and counted exactly. The matcher is built when a runtime first needs it.
+ */
+interface Admission {
+  readonly groups: number;
+  /** The program's size, or an upper bound of it (exact when the program was built). */
+  readonly size: number;
+  readonly exact: boolean;
+}
+
+/** Admissions by pattern, or by shape (below) for patterns that have one. */
+const admissions = new Map<string, Admission>();
+
+const SHAPE_BREAKERS = /[\\[{|]|\(\?/;
+const PLAIN_LITERALS = /[A-Za-z0-9_/-]/g;
+
+/*
+ * In a pattern with no escape, class, counted repetition, alternation or flag group, a letter, digit,
+ * `_`, `/` or `-` is a literal wherever it stands: patterns that differ only in such characters
+ * (`^/svc-0001/(.*)$`, `^/svc-0002/(.*)$`) are equally valid, have the same groups and length, and
+ * share one admission (one parse for 2,000 regex rewrites made from one template). Alternation is
+ * left out because RE2 factors what alternatives have in common, which depends on the literals.
+ */
+function shapeOf(pattern: string): string | undefined {
+  return SHAPE_BREAKERS.test(pattern) ? undefined : pattern.replace(PLAIN_LITERALS, 'a');
+}
+
+/** Instructions a pattern without counted repetition compiles to, at most (see above). */
+export function programSizeBound(pattern: string): number | undefined {
+  return pattern.includes('{') ? undefined : 3 * pattern.length + 3;
+}
+
+function admission(pattern: string): Admission {
+  // A shape never holds `[`, `\\`, `{`, `|` or `(?`, and a pattern is its own key only when it does: no key serves both.
+  const shape = shapeOf(pattern);
+  const key = shape ?? pattern;
+  let a = admissions.get(key);
+  if (a !== undefined) return a;
+  const built = programs.get(pattern);
+  const bound = programSizeBound(pattern);
+  if (built === undefined && bound !== undefined) {
+    const parsed = new RE2Set();
+    try {
+      parsed.add(pattern);
+    } catch (err) {
+      throw new RegexError(describeRefusal(pattern, err));
+    }
+    // The parsed expression's highest group number; the same count RE2JS.groupCount() gives.
+    const re: unknown = parsed.regexps[0];
+    const maxCap = (re as { maxCap?: () => unknown } | undefined)?.maxCap;
+    const groups = typeof maxCap === 'function' ? maxCap.call(re) : undefined;
+    if (typeof groups === 'number') a = { groups, size: bound, exact: false };
+  }
+  if (a === undefined) {
+    const p = built ?? program(pattern);
+    // What a shape's patterns share is validity, groups and the bound; an exact size is the pattern's own.
+    a = shape !== undefined && bound !== undefined ? { groups: p.groupCount(), size: bound, exact: false } : { groups: p.groupCount(), size: p.programSize(), exact: true };
+  }
+  if (admissions.size >= PROGRAM_CACHE_LIMIT) admissions.clear();
+  admissions.set(key, a);
+  return a;
+}
+
 const LINEAR = 'RE2 (Envoy\'s safe_regex, which Emissary uses) matches in linear time and has no';
 
 /** Constructs other engines accept that RE2 refuses, found by the fragment the parser stopped at. */
@@ -79,13 +149,14 @@ function describeRefusal(pattern: string, err: unknown): string {
  */
 export function regexProblem(pattern: string, maxProgramSize = DEFAULT_REGEX_MAX_SIZE): RegexProblem | undefined {
   if (pattern.length > MAX_REGEX_LENGTH) return { code: 'UnsafeRegex', message: `regex is longer than ${MAX_REGEX_LENGTH} characters` };
-  let p: RE2JS;
+  let a: Admission;
   try {
-    p = program(pattern);
+    a = admission(pattern);
   } catch (err) {
     return { code: 'InvalidRegex', message: (err as Error).message };
   }
-  const size = p.programSize();
+  if (a.size <= maxProgramSize) return undefined;
+  const size = a.exact ? a.size : program(pattern).programSize();
   if (size > maxProgramSize) {
     return { code: 'UnsafeRegex', message: `the regex compiles to an RE2 program of ${size} instructions, more than regex_max_size ${maxProgramSize} (set in the ambassador Module)` };
   }
@@ -99,7 +170,7 @@ export function regexProblem(pattern: string, maxProgramSize = DEFAULT_REGEX_MAX
 export function substitutionProblem(pattern: string, substitution: string): string | undefined {
   let groups: number;
   try {
-    groups = program(pattern).groupCount();
+    groups = admission(pattern).groups;
   } catch {
     return undefined; // the pattern's own problem is reported
   }

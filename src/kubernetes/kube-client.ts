@@ -12,7 +12,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
 
 /** A kubeconfig that cannot be used, or no configuration at all: one line, with a stable code. */
 export class KubeConfigError extends Error {
@@ -111,7 +111,9 @@ export function kubeconfigConnection(file: string, context?: string): KubeConnec
   }
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    // Loaded here, not at import: every command imports this module, few read a kubeconfig.
+    const { parse } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
+    doc = parse(text);
   } catch (err) {
     throw new KubeConfigError(`kubeconfig ${file} is not YAML: ${(err as Error).message.split('\n')[0]}`);
   }

@@ -11,7 +11,7 @@ import { createHttp1Front, type Http1Serving } from './http1-front-choice.js';
 import { CONNECTIONS_CHECKING_INTERVAL_MS, frontLimits } from './http-limits.js';
 import { guardSession, h2ServerOptions, type SessionGuard } from './h2-session-guard.js';
 import { alpnProtocolsOf } from './tls-termination.js';
-import { streamExchange } from './h2-front.js';
+import { SESSION_SOCKET, streamExchange } from './h2-front.js';
 
 const TLS_HANDSHAKE_RECORD = 0x16;
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
@@ -49,12 +49,15 @@ export class EdgeProtocols {
   private emptyCreds: SecureContext | undefined;
   /** Streams opened this turn, as (stream, headers, raw headers) triples, dispatched by the next setImmediate. */
   private pending: unknown[] = [];
+  /** The socket being handed to the H2 server: its 'session' event, synchronous, keeps it (see SESSION_SOCKET). */
+  private arriving: Socket | undefined;
 
   constructor(private readonly options: EdgeProtocolOptions) {
     this.global = options.global;
     this.http1 = createHttp1Front(frontLimits(options.global), options.handlers, CONNECTIONS_CHECKING_INTERVAL_MS);
     this.h2 = http2.createServer(h2ServerOptions(options.global));
     this.h2.on('session', (session) => {
+      (session as unknown as { [SESSION_SOCKET]: Socket | undefined })[SESSION_SOCKET] = this.arriving;
       const guard = guardSession(session, () => this.global);
       this.guards.add(guard);
       session.once('close', () => this.guards.delete(guard));
@@ -163,7 +166,7 @@ export class EdgeProtocols {
         server._sharedCreds = this.options.tls?.secureContext(undefined) ?? this.emptyCreds!;
         this.tlsServer.emit('connection', socket);
       }
-      else if (maybeH2) this.h2.emit('connection', socket);
+      else if (maybeH2) this.toH2(socket);
       // the front reads the sniffed bytes back through 'data' once the socket flows again
       else this.http1.accept(socket);
     };
@@ -171,6 +174,15 @@ export class EdgeProtocols {
     socket.on('data', onData);
     socket.once('close', onClose);
     socket.resume();
+  }
+
+  private toH2(socket: Socket): void {
+    this.arriving = socket;
+    try {
+      this.h2.emit('connection', socket);
+    } finally {
+      this.arriving = undefined;
+    }
   }
 
   private afterTLS(s: TLSSocket): void {
@@ -181,7 +193,7 @@ export class EdgeProtocols {
       s.destroy();
       return;
     }
-    if (s.alpnProtocol === 'h2') this.h2.emit('connection', s);
+    if (s.alpnProtocol === 'h2') this.toH2(s);
     else this.http1.accept(s);
   }
 

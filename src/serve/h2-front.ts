@@ -3,7 +3,7 @@
 
 import { EventEmitter } from 'node:events';
 import { Readable } from 'node:stream';
-import { validateHeaderName, validateHeaderValue, type IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import http2, { type IncomingHttpHeaders as Http2Headers, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import { ON_RESPONSE_CLOSE } from '../dataplane/response-close.js';
@@ -36,6 +36,61 @@ const SINGLE_VALUE_FIELDS = new Set([
   'referer', 'retry-after', 'tk', 'upgrade-insecure-requests', 'user-agent', 'x-content-type-options',
 ]);
 
+/** RFC 9110 token characters: what node:http's validateHeaderName accepts. */
+const TOKEN = /^[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+$/;
+/** What node:http's validateHeaderValue refuses: controls other than HTAB (CR and LF would split a message). */
+const INVALID_VALUE_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
+
+/*
+ * The checks of node:http's validateHeaderName and validateHeaderValue with the same error codes
+ * (the request path reads err.code), without their wrappers: they run for every response field.
+ */
+function checkName(name: string): void {
+  if (!TOKEN.test(name)) throw Object.assign(new TypeError(`Header name must be a valid HTTP token ["${name}"]`), { code: 'ERR_INVALID_HTTP_TOKEN' });
+}
+
+function checkValue(name: string, value: string): void {
+  if (INVALID_VALUE_CHAR.test(value)) throw Object.assign(new TypeError(`Invalid character in header content ["${name}"]`), { code: 'ERR_INVALID_CHAR' });
+}
+
+/**
+ * Field names already checked, as sent → lowercased ('' for a connection field, which is dropped):
+ * an upstream sends the same few names on every response. Bounded in count and name length, so
+ * an upstream inventing names cannot grow it.
+ */
+const FIELD_NAMES = new Map<string, string>();
+const FIELD_NAMES_MAX = 512;
+const FIELD_NAME_CACHED_LENGTH = 64;
+
+function fieldName(name: string): string {
+  const known = FIELD_NAMES.get(name);
+  if (known !== undefined) return known;
+  const n = name.toLowerCase();
+  checkName(n);
+  const out = CONNECTION_FIELDS.has(n) ? '' : n;
+  if (FIELD_NAMES.size < FIELD_NAMES_MAX && name.length <= FIELD_NAME_CACHED_LENGTH) FIELD_NAMES.set(name, out);
+  return out;
+}
+
+/**
+ * The connection's own socket, kept on its session by the edge (edge-protocols.ts). A session's
+ * `socket` is a Proxy that binds every method it hands out: the request path reads the client's
+ * address and TLS state from it for every request. Nothing on the request path writes to or ends
+ * req.socket (for HTTP/2 that would end every stream of the connection).
+ */
+export const SESSION_SOCKET = Symbol('portico.sessionSocket');
+
+/** The response of each stream that reached the request path. */
+const RESPONSE = Symbol('portico.h2Response');
+
+/**
+ * Called by the session guard's 'close' listener, the one every stream has (h2-session-guard.ts):
+ * one listener per stream, not two, and no per-stream closure.
+ */
+export function responseStreamClosed(stream: ServerHttp2Stream): void {
+  (stream as unknown as { [RESPONSE]: H2Response | undefined })[RESPONSE]?.streamClosed();
+}
+
 /** A request as the gateway reads it: IncomingMessage's fields the request path uses, the body as a Readable. */
 export class H2Request extends Readable {
   readonly method: string;
@@ -59,7 +114,8 @@ export class H2Request extends Readable {
     this.rawHeaders = rawHeaders;
     this.method = String(headers[':method'] ?? 'GET');
     this.url = String(headers[':path'] ?? '');
-    this.socket = stream.session!.socket as Socket;
+    const session = stream.session!;
+    this.socket = (session as unknown as { [SESSION_SOCKET]: Socket | undefined })[SESSION_SOCKET] ?? (session.socket as Socket);
     // The end of a bodiless request is pushed when someone reads (most requests have no body and no reader).
     if (stream.endAfterHeaders) this.complete = true;
   }
@@ -116,7 +172,7 @@ export class H2Response extends EventEmitter {
   ) {
     super();
     this.socket = req.socket;
-    stream.on('close', () => this.onClose());
+    (stream as unknown as { [RESPONSE]: H2Response })[RESPONSE] = this;
   }
 
   get headersSent(): boolean {
@@ -126,10 +182,10 @@ export class H2Response extends EventEmitter {
   setHeader(name: string, value: string | number | readonly string[]): this {
     if (this.headersSent) throw Object.assign(new Error('Cannot set headers after they are sent to the client'), { code: 'ERR_HTTP_HEADERS_SENT' });
     const n = name.toLowerCase();
-    validateHeaderName(n);
+    checkName(n);
     if (CONNECTION_FIELDS.has(n)) return this;
     const v = Array.isArray(value) ? value.map(String) : String(value);
-    for (const x of Array.isArray(v) ? v : [v]) validateHeaderValue(n, x);
+    for (const x of Array.isArray(v) ? v : [v]) checkValue(n, x);
     (this.extra ??= {})[n] = v;
     return this;
   }
@@ -158,10 +214,9 @@ export class H2Response extends EventEmitter {
 
   /** One field into the head: checked as node:http checks it (a value that could split a message throws ERR_INVALID_CHAR). */
   private add(h: OutgoingHttpHeaders, name: string, value: string): void {
-    const n = name.toLowerCase();
-    if (CONNECTION_FIELDS.has(n)) return;
-    validateHeaderName(n);
-    validateHeaderValue(n, value);
+    const n = fieldName(name);
+    if (n === '') return;
+    checkValue(n, value);
     const prev = h[n];
     if (prev === undefined) h[n] = value;
     else if (SINGLE_VALUE_FIELDS.has(n)) return;
@@ -174,7 +229,7 @@ export class H2Response extends EventEmitter {
     for (const k of Object.keys(t)) {
       const n = k.toLowerCase();
       const v = String(t[k]);
-      validateHeaderValue(n, v);
+      checkValue(n, v);
       out[n] = v;
     }
   }
@@ -242,7 +297,8 @@ export class H2Response extends EventEmitter {
     return h;
   }
 
-  private onClose(): void {
+  /** The stream closed (its 'close' event). */
+  streamClosed(): void {
     if (this.closed) return;
     this.closed = true;
     // Finished: everything was handed to the session and the stream closed without a reset.

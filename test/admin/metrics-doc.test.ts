@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { Registry } from 'prom-client';
 import { ConfigMetrics, TrafficMetrics } from '../../src/admin/metrics.js';
 import { FleetMetrics } from '../../src/fleet/fleet-metrics.js';
-import { ReleaseMetrics } from '../../src/controller/canary-release.js';
+import { ReleaseMetrics } from '../../src/controller/source-metrics.js';
 
 it('documents every metric, and documents no metric that does not exist', async () => {
   const registry = new Registry();

@@ -40,6 +40,23 @@ test('validate: a misspelled field is a warning naming file:line:col, resource a
   assert.match(r.stdout, /1 resources, \d+ routes, 0 errors, 1 warnings/);
 });
 
+test('validate loads no JWT, metrics, telemetry, Redis or YAML-writer packages (start-up is most of a small validate)', () => {
+  // A preload that prints every module the process resolves: ESM through a resolve hook, CommonJS through require's resolver.
+  writeFileSync(join(dir, 'load-hooks.mjs'), 'export async function resolve(s, c, next) { const r = await next(s, c); process.stderr.write(`LOADED ${r.url}\\n`); return r; }\n');
+  writeFileSync(
+    join(dir, 'record-loads.mjs'),
+    "import { register, createRequire } from 'node:module';\nregister('./load-hooks.mjs', import.meta.url);\n" +
+      "const Module = createRequire(import.meta.url)('node:module');\nconst resolve = Module._resolveFilename;\n" +
+      'Module._resolveFilename = function (...a) { const f = resolve.apply(this, a); process.stderr.write(`LOADED ${f}\\n`); return f; };\n',
+  );
+  const r = spawnSync(process.execPath, ['--import', './record-loads.mjs', bin, 'validate', 'good'], { encoding: 'utf8', cwd: dir });
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  const packages = new Set([...r.stderr.matchAll(/^LOADED .*node_modules\/((?:@[^/]+\/)?[^/]+)\//gm)].map((m) => m[1]));
+  // The preload sees what validate does load.
+  assert.ok(packages.has('re2js') && packages.has('@sinclair/typebox'), [...packages].join(' '));
+  for (const p of ['jose', 'prom-client', '@opentelemetry/api', 'yaml', 'ioredis', 'protobufjs', 'pino']) assert.ok(!packages.has(p), `validate loaded ${p}`);
+});
+
 test('validate --strict: the same warning is an error, exit 1 (for CI)', () => {
   const r = portico('validate', '--strict', 'bad');
   assert.equal(r.code, 1, r.stdout);

@@ -1,6 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { FullMatch, FullMatchSet, RegexSubstitution, regexProblem, substitutionProblem } from '../../src/ir/re2-regex.js';
+import fc from 'fast-check';
+import { RE2JS } from 're2js';
+import { FullMatch, FullMatchSet, RegexSubstitution, programSizeBound, regexProblem, substitutionProblem } from '../../src/ir/re2-regex.js';
 
 // Patterns that make a backtracking engine take exponential (or high polynomial) time on a string
 // that almost matches. Each runs here against 1,000-character inputs: with a backtracking engine
@@ -167,4 +169,56 @@ describe('RE2 regexes: the literal prefix the route index files a regex route un
       assert.equal(m.literalPrefix, prefix);
     });
   }
+});
+
+// Admission parses a pattern without building its program when the size bound settles the limit;
+// what it answers must be what the built program says, for any pattern.
+describe('RE2 regexes: admission without building the program', () => {
+  const TOKENS = [
+    'a', 'b', '7', '_', 'é', '😀', '/', '-', '.', '^', '$', '\\d', '\\w', '\\s', '\\b', '\\B', '\\A', '\\z', '[a-z]', '[^a]', '[[:alpha:]]',
+    '\\pL', '\\PN', '(', ')', '(?:', '(?i)', '(?s)', '(?m)', '(?U)', '(?P<n>', '(?<m>', '|', '*', '+', '?', '*?', '+?', '??',
+    '\\.', '\\Qab\\E', '\\x41', '\\123', '\\n', '\\t', '[\\d\\s]', '[.]', '{2}', '{1,3}', '(?=', '\\1', '\\u0041',
+  ];
+  const pattern = fc.array(fc.constantFrom(...TOKENS), { maxLength: 16 }).map((t) => t.join(''));
+
+  it('reports what the built program reports: validity, size against the limit, and group count', () => {
+    fc.assert(
+      fc.property(pattern, fc.integer({ min: 1, max: 60 }), (p, limit) => {
+        const problem = regexProblem(p, limit);
+        const substitution = substitutionProblem(p, '\\1');
+        let built: RE2JS;
+        try {
+          built = RE2JS.compile(p);
+        } catch {
+          assert.equal(problem?.code, 'InvalidRegex', p);
+          assert.throws(() => new FullMatch(p), { name: 'RegexError', message: problem.message });
+          return;
+        }
+        const size = built.programSize();
+        const bound = programSizeBound(p);
+        if (bound !== undefined) assert.ok(size <= bound, `${p}: ${size} instructions, bound ${bound}`);
+        if (size > limit) assert.match(problem?.message ?? '', new RegExp(`program of ${size} instructions, more than regex_max_size ${limit} `), p);
+        else assert.equal(problem, undefined, p);
+        assert.equal(substitution === undefined, built.groupCount() >= 1, `${p}: ${built.groupCount()} groups`);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('patterns that differ only in literals are admitted alike, each with its own refusal', () => {
+    for (let i = 0; i < 50; i++) assert.equal(substitutionProblem(`^/svc-${i}/(.*)$`, '/v2/\\1'), undefined);
+    assert.match(substitutionProblem('^/svc-50/(.*)$', '/v2/\\2') ?? '', /refers to \\2 but the pattern has only 1 group/);
+    assert.match(regexProblem('/ab(*')?.message ?? '', /missing argument to repetition operator/);
+    assert.match(regexProblem('/cd(*')?.message ?? '', /missing argument to repetition operator/);
+    // Alternation is measured on its own literals: common prefixes are factored out of alternatives.
+    const factored = regexProblem('/aaaaaaaaaa|/aaaaaaaaab', 20);
+    const apart = regexProblem('/aaaaaaaaaa|/bbbbbbbbbb', 20);
+    assert.equal(factored, undefined);
+    assert.equal(apart?.code, 'UnsafeRegex');
+  });
+
+  it('a long pattern with no counted repetition is measured exactly against regex_max_size', () => {
+    assert.equal(regexProblem('/' + 'ab'.repeat(80)), undefined, '163 instructions: within 200');
+    assert.match(regexProblem('/' + 'ab'.repeat(120))?.message ?? '', /RE2 program of 243 instructions, more than regex_max_size 200/);
+  });
 });

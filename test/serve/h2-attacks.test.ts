@@ -10,7 +10,7 @@ import { backend, buildIR, cluster, route } from '../support/ir-builder.js';
 import { startRawUpstream, type RawUpstream } from '../support/raw-upstream.js';
 import { startHeld, type HeldUpstream } from '../support/fault-upstream.js';
 import { roundTrip } from '../support/gateway-server.js';
-import { connectH2, FLAG, frame, FRAME, get, headerBlock, rst } from '../support/h2-frames.js';
+import { connectH2, FLAG, frame, FRAME, get, headerBlock, rst, type FrameSeen } from '../support/h2-frames.js';
 import { whenTrue } from '../support/wait-until.js';
 
 /** A path the fast route forwards, for the round trip that shows what the upstreams were sent. */
@@ -129,6 +129,38 @@ describe('HTTP/2 floods and malformed streams (cases 37, 38, 39)', () => {
     const partial = await connectH2(timed);
     partial.send(frame(FRAME.HEADERS, 0, 1, get('/partial')));
     assert.equal(await partial.closedWithin(), true, 'unfinished header block closed');
+  });
+
+  it('a stream left idle past listener_idle_timeout_ms is reset (CANCEL) while its busy session serves on', async () => {
+    const idlePort = await startGateway(buildIR({
+      clusters: [cluster('fast', fast.port), cluster('slow', slow.port)],
+      routes: [
+        // the held upstream never answers, and nothing on the upstream side gives up first
+        route('default/slow', { prefix: '/slow/' }, [backend('slow', { timeouts: { requestMs: 0, idleMs: 600_000 } })]),
+        route('default/fast', { prefix: '/' }, [backend('fast', { rewrite: { prefix: null } })]),
+      ],
+      global: { listenerIdleTimeoutMs: 300 },
+      listener: { port: 0 },
+    }));
+    const c = await connectH2(idlePort);
+    c.send(frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 1, get('/slow/idle')));
+    const reset = (): FrameSeen | undefined => c.frames.find((f) => f.type === FRAME.RST_STREAM && f.stream === 1);
+    const over = (): boolean => reset() !== undefined || c.goaway() !== undefined;
+    // Requests answered one after another on other streams keep the session itself busy: only
+    // stream 1 is idle. (Bounded: a stream that is never reset fails below instead of looping on.)
+    let answered = 0;
+    for (let id = 3; !over() && id < 20_000; id += 2) {
+      c.send(frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, id, get('/busy')));
+      const done = (): boolean => c.frames.some((f) => f.stream === id && (f.flags & FLAG.END_STREAM) !== 0);
+      await whenTrue(`stream ${id} answered (or stream 1 reset)`, () => done() || over(), [[c.events, 'frame', 'close']]);
+      if (done()) answered++;
+    }
+    assert.equal(c.goaway(), undefined, 'the session was not ended');
+    assert.equal(reset()?.payload.readUInt32BE(0), NGHTTP2_CANCEL);
+    assert.ok(answered > 0, 'other streams were answered meanwhile');
+    c.send(frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 20_001, get('/after')));
+    await whenTrue('a stream after the reset answered', () => c.frames.some((f) => f.stream === 20_001 && (f.flags & FLAG.END_STREAM) !== 0), [[c.events, 'frame', 'close']]);
+    c.destroy();
   });
 
   it('H2→H1 downgrade: malformed streams never reach the upstream, the valid one arrives once with gateway framing', async () => {

@@ -8,7 +8,8 @@ import https from 'node:https';
 import net from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigDir, ServeProcess, serveStable, startEcho, type Echo, type StableServe } from './serve-harness.js';
 import { canConnect, request } from './http-client.js';
@@ -180,6 +181,9 @@ describe('portico serve', () => {
     });
     assert.equal(after.workers[0].generation, 2, 'respawned on the current configuration, not the boot one');
     assert.equal(after.workers[0].restarts, 1);
+    // Two workers on this machine's CPUs: at most one CPU each means the collector runs on the worker's own thread (respawns too).
+    const argv = readFileSync(`/proc/${after.workers[0].pid as number}/cmdline`, 'utf8').split('\0');
+    assert.equal(argv.includes('--single-threaded-gc'), 2 >= availableParallelism(), `worker argv: ${argv.join(' ')}`);
     assert.match((await request(`${proc.admin}/metrics`)).body, /portico_worker_restarts_total 1/);
     assert.ok(proc.logs.some((l) => l.msg === 'worker exited; restarting it on the current configuration' && l.signal === 'SIGKILL'));
     for (let i = 0; i < 20; i++) assert.equal((await request(`http://127.0.0.1:${port}/second/${i}`)).status, 200);

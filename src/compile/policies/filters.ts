@@ -14,8 +14,7 @@ import { cmpStr } from '../context.js';
 import { sha256 } from '../../ir/canonical.js';
 import { parseTemplate, TemplateError } from '../../ir/text-template.js';
 import { regexProblem } from '../../ir/re2-regex.js';
-import { DEFAULT_ALGORITHMS } from '../../dataplane/jwt-verify.js';
-import { JWKS_DEFAULT_MAX_AGE_MS } from '../../dataplane/jwks-cache.js';
+import { DEFAULT_ALGORITHMS, JWKS_DEFAULT_MAX_AGE_MS } from '../../ir/jwt-defaults.js';
 import { isEntrySegment } from '../secret-files.js';
 import { compileAuthServices } from './auth-services.js';
 
