@@ -49,6 +49,9 @@ export function targets(r) {
   const limited = pr?.['portico-ratelimit-redis'];
   const limitedCpu = r.sections.policies?.cpuRatiosToUnprotected?.['portico-ratelimit-redis'];
   if (typeof limited === 'number') add(17, 'the Redis-backed limiter far below its limit keeps ≥ 0.7× of the unprotected route on one core', `${ratio(limited)} by req/s, ${ratio(limitedCpu)} by CPU per request`, limited >= 0.7);
+  const gr = r.sections.grpc;
+  const unary = gr?.porticoVsNginx?.unary;
+  if (typeof unary === 'number') add(21, 'gRPC unary ≥ 0.5× nginx grpc_pass (one core each)', `${ratio(unary)} by calls/s, ${ratio(gr.porticoVsNginxCpu?.unary)} by CPU per call`, unary >= 0.5);
   return out;
 }
 
@@ -160,14 +163,15 @@ export function renderMarkdown(r) {
   if (h2?.variants) {
     L.push(`h2load, ${h2.connections} connections (HTTP/2: ${h2.streamsPerConnection} concurrent streams each), TLS with an ${h2.certificate}; both proxies 1 worker, same upstream.`, '');
     L.push('| mode | variant | protocol | req/s | p50 ms | p99 ms | CPU µs/req | peak RSS MiB | failed |', '|---|---|---|---|---|---|---|---|---|');
-    for (const mode of ['h2', 'https-h1']) {
+    for (const mode of ['h2', 'https-h1', 'https-h1-new', 'https-h1-resumed']) {
       for (const [name, v] of Object.entries(h2.variants)) {
         const x = v[mode];
         if (!x) continue;
-        L.push(`| ${mode} | ${name} | ${x.protocol} | ${mr(x.rps)} | ${mr(x.p50Ms, 2)} | ${mr(x.p99Ms, 2)} | ${f(x.cpuUsPerReq?.median, 1)} | ${f(x.peakRssMiB?.median)} | ${x.failed} |`);
+        L.push(`| ${mode} | ${name} | ${x.protocol}${x.resumed !== undefined ? ` (${x.resumed} of ${x.requests} resumed)` : ''} | ${mr(x.rps)} | ${mr(x.p50Ms, 2)} | ${mr(x.p99Ms, 2)} | ${f(x.cpuUsPerReq?.median, 1)} | ${f(x.peakRssMiB?.median)} | ${x.failed} |`);
       }
     }
-    L.push('', `Portico vs nginx: HTTP/2 ${ratio(h2.porticoVsNginx?.h2)}, HTTP/1.1 over TLS ${ratio(h2.porticoVsNginx?.['https-h1'])}.`, '');
+    L.push('', '`https-h1-new` and `https-h1-resumed`: 10 clients (bench/lib/tls-connect-load.js, Node.js, on the load core) each opening a new TLS connection per request, with a full handshake or presenting the session ticket of the previous one; the load client limits the rate, so CPU µs per request (per connection) is the figure to compare.', '');
+    L.push(`Portico vs nginx: HTTP/2 ${ratio(h2.porticoVsNginx?.h2)}, HTTP/1.1 over TLS ${ratio(h2.porticoVsNginx?.['https-h1'])}; CPU per new connection, nginx's over Portico's: full ${ratio(cpuRatio(h2, 'https-h1-new'))}, resumed ${ratio(cpuRatio(h2, 'https-h1-resumed'))}.`, '');
   }
   skippedLines(L, h2);
 
@@ -197,8 +201,30 @@ export function renderMarkdown(r) {
     L.push('', `JWT / unprotected: ${ratio(fs.ratios?.jwtVsPlain)} (goal ≥ 0.8×); gzip on 10 KiB JSON / the same route uncompressed: ${ratio(fs.ratios?.gzipVsUncompressed)}.`, '');
   }
   skippedLines(L, fs);
+  const gr = r.sections.grpc;
+  L.push('## 9. gRPC (Portico against nginx grpc_pass)', '');
+  if (gr?.variants) {
+    L.push(`${gr.load}; upstream: ${gr.upstream}. Both proxies 1 worker on the server core; \`direct\` is the client straight to the upstream (moved to the server core while measured). A call counts when it ends with grpc-status 0 and every message. "upstream CPU %" is the upstream's use of the load core (100 = all of it) while a proxy was measured: near its limit, the load side, not the proxy, sets the pace.`, '');
+    L.push('| kind | variant | calls/s | messages/s | p50 ms | p99 ms | CPU µs/call | peak RSS MiB | upstream CPU % | failed |', '|---|---|---|---|---|---|---|---|---|---|');
+    for (const kind of ['unary', 'stream']) {
+      for (const [name, v] of Object.entries(gr.variants)) {
+        const x = v[kind];
+        if (!x) continue;
+        L.push(`| ${kind} | ${name} | ${mr(x.rps)} | ${f(x.messagesPerSec?.median)} | ${mr(x.p50Ms, 2)} | ${mr(x.p99Ms, 2)} | ${mr(x.cpuUsPerReq, 1)} | ${f(x.peakRssMiB?.median)} | ${f(x.upstreamCpuPct?.median)} | ${x.failed} |`);
+      }
+    }
+    L.push('', `Portico vs nginx grpc_pass: unary ${ratio(gr.porticoVsNginx?.unary)} (by CPU per call ${ratio(gr.porticoVsNginxCpu?.unary)}), server streaming ${ratio(gr.porticoVsNginx?.stream)} (by CPU per call ${ratio(gr.porticoVsNginxCpu?.stream)}).`, '');
+  }
+  skippedLines(L, gr);
   L.push(`Total run time: ${f(r.totalSeconds)} s (per section: ${Object.entries(r.sections).map(([k, v]) => `${k} ${f(v.sectionSeconds)} s`).join(', ')}).`, '');
   return L.join('\n');
+}
+
+/** nginx's CPU per request over Portico's in one mode of the HTTP/2 and TLS section. */
+function cpuRatio(h2, mode) {
+  const p = h2.variants?.['portico-1w']?.[mode]?.cpuUsPerReq?.median;
+  const n = h2.variants?.nginx?.[mode]?.cpuUsPerReq?.median;
+  return p && n ? n / p : null;
 }
 
 function skippedLines(L, s) {
@@ -233,6 +259,8 @@ export function printRatios(r, log) {
   if (pol) for (const [name, x] of Object.entries(pol)) log(`  policies: ${name} ${ratio(x)} of its unprotected route`);
   const fl = r.sections.filters?.ratios;
   if (fl) log(`  filters: JWT ${ratio(fl.jwtVsPlain)} of the unprotected route, gzip 10 KiB ${ratio(fl.gzipVsUncompressed)} of uncompressed`);
+  const gr = r.sections.grpc;
+  if (gr?.porticoVsNginx) log(`  gRPC: Portico vs nginx grpc_pass unary ${ratio(gr.porticoVsNginx.unary)} (CPU/call ${ratio(gr.porticoVsNginxCpu?.unary)}), streaming ${ratio(gr.porticoVsNginx.stream)} (CPU/call ${ratio(gr.porticoVsNginxCpu?.stream)})`);
   const tg = targets(r);
   if (tg.length) {
     log('== Targets');

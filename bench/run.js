@@ -1,6 +1,6 @@
 // `npm run bench`: installs what the benchmarks need, starts every server on loopback, measures
 // them side by side in one run, prints ratios, and writes bench/results/latest.{json,md}.
-// Options: --quick (< 3 minutes), --only http1,routes,config,reload,h2,gitops,policies, --layout split|shared,
+// Options: --quick (< 3 minutes), --only http1,routes,config,reload,h2,gitops,policies,filters,grpc, --layout split|shared,
 // --upstream nginx|node, --rounds N, --seconds S, --quiet-wait S, --no-priority, --portico head|worktree, --no-install, --out NAME,
 // --variants nginx,haproxy,portico-1w,... (HTTP/1.1 section: only these besides direct); --only filters: JWT and gzip.
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readFileSync, existsSync } from 'node:fs';
@@ -19,10 +19,11 @@ import { runH2 } from './sections/h2-tls.js';
 import { runGitops } from './sections/gitops.js';
 import { runPolicies } from './sections/policies.js';
 import { runFilters } from './sections/filters.js';
+import { runGrpc } from './sections/grpc.js';
 import { renderMarkdown, printRatios } from './report.js';
 import { quietGate } from './lib/measure.js';
 
-const SECTIONS = ['http1', 'routes', 'config', 'reload', 'h2', 'gitops', 'policies', 'filters'];
+const SECTIONS = ['http1', 'routes', 'config', 'reload', 'h2', 'gitops', 'policies', 'filters', 'grpc'];
 const APT_PACKAGES = { wrk: 'wrk', nginx: 'nginx', haproxy: 'haproxy', h2load: 'nghttp2-client', openssl: 'openssl', 'redis-server': 'redis-server' };
 
 function parseArgs(argv) {
@@ -59,8 +60,8 @@ function parseArgs(argv) {
 
 function plan(o) {
   const p = o.quick
-    ? { rounds: 2, seconds: 2, warmupSeconds: 1, connections: [50, 200], pacedDelayMs: 20, pacedRounds: 1, routeCounts: [10, 1000, 10000], routeConnections: 50, routeRounds: 1, applySamples: 1, configSizes: [100, 1000, 10000], configRepeats: 1, configCli: false, reloadChanges: 30, reloadSeconds: 5, h2Seconds: 2, budgetSeconds: 160, hardLimitSeconds: 178, quietWaitMs: 0, accessLogVariant: false, tracingVariants: false }
-    : { rounds: 3, seconds: 10, warmupSeconds: 3, connections: [50, 200], pacedDelayMs: 20, pacedRounds: 3, routeCounts: [10, 1000, 10000], routeConnections: 50, routeRounds: 3, applySamples: 5, configSizes: [100, 1000, 10000], configRepeats: 3, configCli: true, reloadChanges: 30, reloadSeconds: 20, h2Seconds: 10, budgetSeconds: 2400, hardLimitSeconds: 3000, quietWaitMs: 5_000, accessLogVariant: true, tracingVariants: true };
+    ? { rounds: 2, seconds: 2, warmupSeconds: 1, connections: [50, 200], pacedDelayMs: 20, pacedRounds: 1, routeCounts: [10, 1000, 10000], routeConnections: 50, routeRounds: 1, applySamples: 1, configSizes: [100, 1000, 10000], configRepeats: 1, configCli: false, reloadChanges: 30, reloadSeconds: 5, h2Seconds: 2, grpcSeconds: 2, budgetSeconds: 160, hardLimitSeconds: 178, quietWaitMs: 0, accessLogVariant: false, tracingVariants: false }
+    : { rounds: 3, seconds: 10, warmupSeconds: 3, connections: [50, 200], pacedDelayMs: 20, pacedRounds: 3, routeCounts: [10, 1000, 10000], routeConnections: 50, routeRounds: 3, applySamples: 5, configSizes: [100, 1000, 10000], configRepeats: 3, configCli: true, reloadChanges: 30, reloadSeconds: 20, h2Seconds: 10, grpcSeconds: 4, budgetSeconds: 2400, hardLimitSeconds: 3000, quietWaitMs: 5_000, accessLogVariant: true, tracingVariants: true };
   if (o.rounds) { p.rounds = o.rounds; p.routeRounds = o.rounds; p.pacedRounds = o.rounds; }
   if (o.seconds) p.seconds = o.seconds;
   if (o.quietWait !== null) p.quietWaitMs = o.quietWait * 1000;
@@ -195,6 +196,7 @@ async function main() {
     await run('gitops', '6. GitOps merge -> live', runGitops);
     await run('policies', '7. Edge policies (an AuthService against nginx auth_request)', runPolicies);
     await run('filters', '8. Filters and compression (JWT, gzip) against the unprotected route', runFilters);
+    await run('grpc', '9. gRPC unary and server streaming (Portico against nginx grpc_pass)', runGrpc);
     await upstream.stop();
   } finally {
     await stopAll();

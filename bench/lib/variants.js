@@ -32,7 +32,8 @@ export function httpGet(url, { headers = {}, timeoutMs = 2000 } = {}) {
   });
 }
 
-function nginxMain({ dir, workers = 1, body }) {
+/** nginx.conf around `body` (the http block's servers): 1 worker by default, access log off, temp paths in `dir`. */
+export function nginxMain({ dir, workers = 1, body }) {
   for (const d of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, d), { recursive: true });
   return [
     `worker_processes ${workers};`,

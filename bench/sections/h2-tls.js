@@ -1,5 +1,6 @@
 // Section 5: HTTP/2 and TLS with h2load: nginx (1 worker, TLS + h2) against Portico (1 worker) on
-// an HTTPS Listener, both proxying to the same upstream; HTTP/1.1 over TLS measured too.
+// an HTTPS Listener, both proxying to the same upstream; HTTP/1.1 over TLS measured too, and a new
+// TLS connection per request (full and resumed handshakes).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import http2 from 'node:http2';
@@ -9,7 +10,7 @@ import { runH2load } from '../lib/h2load-runner.js';
 import { UsageMeter } from '../lib/proc-usage.js';
 import { pinSelf } from '../lib/cpu-layout.js';
 import { summarize, orderForRound } from '../lib/summary-stats.js';
-import { startNginxTls, startPortico, porticoServeMissing } from '../lib/variants.js';
+import { startNginxTls, startPortico, porticoServeMissing, BENCH_DIR } from '../lib/variants.js';
 import { routeModel, benchRequest } from '../gen-config.js';
 import { fmt, shortReason } from './http1.js';
 
@@ -57,13 +58,16 @@ export async function runH2(ctx) {
     }
   }
 
-  const modes = [{ key: 'h2', h1: false }, { key: 'https-h1', h1: true }];
+  // The last two: a new connection per request (full handshakes, then handshakes resumed with the
+  // server's session ticket), so the server's cost of a TLS handshake is measured beside requests.
+  const modes = [{ key: 'h2', h1: false }, { key: 'https-h1', h1: true }, { key: 'https-h1-new', connect: true, resume: false }, { key: 'https-h1-resumed', connect: true, resume: true }];
+  const connectSeconds = ctx.quick ? 2 : 4;
   const runs = {};
   const rounds = ctx.quick ? 1 : plan.rounds;
   for (let round = 0; round < rounds; round++) {
     for (const mode of modes) {
       for (const t of orderForRound(targets, round)) {
-        if (!t.supports.has(mode.key)) continue;
+        if (!t.supports.has(mode.connect ? 'https-h1' : mode.key)) continue;
         // the meter's timer runs in this process: on the load generator's cores, not the server's
         const unpin = pinSelf(layout.load);
         const meter = new UsageMeter(t.server.pid);
@@ -71,7 +75,9 @@ export async function runH2(ctx) {
         try {
           let r;
           try {
-            r = await runH2load({ url: `https://localhost:${t.port}${req.path}`, connections: 50, streams: 10, seconds: plan.h2Seconds, h1: mode.h1, cpus: layout.load });
+            r = mode.connect
+              ? await runConnectLoad({ port: t.port, path: req.path, resume: mode.resume, seconds: connectSeconds, cpus: layout.load })
+              : await runH2load({ url: `https://localhost:${t.port}${req.path}`, connections: 50, streams: 10, seconds: plan.h2Seconds, h1: mode.h1, cpus: layout.load });
           } finally {
             unpin();
           }
@@ -79,7 +85,7 @@ export async function runH2(ctx) {
           r.cpuUsPerReq = r.succeeded ? (u.cpuSeconds * 1e6) / r.succeeded : null;
           r.peakRssMiB = u.peakRssMiB;
           ((runs[t.name] ??= {})[mode.key] ??= []).push(r);
-          log(`  round ${round + 1} ${mode.key.padEnd(8)} ${t.name.padEnd(11)} ${fmt(r.rps, 0).padStart(7)} req/s  p50 ${fmt(r.p50Ms, 2)} ms  p99 ${fmt(r.p99Ms, 2)} ms  cpu ${fmt(r.cpuUsPerReq, 1)} µs/req  failed ${r.failed}  (${r.protocol})`);
+          log(`  round ${round + 1} ${mode.key.padEnd(8)} ${t.name.padEnd(11)} ${fmt(r.rps, 0).padStart(7)} req/s  p50 ${fmt(r.p50Ms, 2)} ms  p99 ${fmt(r.p99Ms, 2)} ms  cpu ${fmt(r.cpuUsPerReq, 1)} µs/req  failed ${r.failed}  (${r.protocol}${r.resumed !== undefined ? `, ${r.resumed} resumed` : ''})`);
         } catch (err) {
           meter.stop();
           log(`  ${t.name} ${mode.key}: ${err.message}`);
@@ -96,6 +102,7 @@ export async function runH2(ctx) {
         rps: summarize(rs.map((r) => r.rps)), p50Ms: summarize(rs.map((r) => r.p50Ms)), p99Ms: summarize(rs.map((r) => r.p99Ms)),
         cpuUsPerReq: summarize(rs.map((r) => r.cpuUsPerReq)), peakRssMiB: summarize(rs.map((r) => r.peakRssMiB)),
         failed: rs.reduce((s, r) => s + r.failed, 0), requests: rs.reduce((s, r) => s + r.requests, 0),
+        ...(rs[0].resumed !== undefined ? { resumed: rs.reduce((s, r) => s + r.resumed, 0) } : {}),
       };
     }
   }
@@ -107,6 +114,19 @@ export async function runH2(ctx) {
   }
   out.porticoVsNginx = ratio;
   return out;
+}
+
+/** New TLS connections, one request each, from bench/lib/tls-connect-load.js (10 at a time). */
+async function runConnectLoad({ port, path, resume, seconds, cpus }) {
+  const args = [join(BENCH_DIR, 'lib/tls-connect-load.js'), '--port', String(port), '--path', path, '--host', 'localhost', '--seconds', String(seconds), '--loops', '10', ...(resume ? ['--resume'] : [])];
+  const r = await runToCompletion(process.execPath, args, { cpus, timeoutMs: (seconds + 30) * 1000 });
+  let res;
+  try {
+    res = JSON.parse(r.stdout.trim().split('\n').pop() ?? '');
+  } catch {
+    throw new Error(`tls-connect-load.js gave no result (status ${r.status}): ${(r.stderr || r.stdout).slice(-400)}`);
+  }
+  return { protocol: 'http/1.1', requests: res.ok + res.failed, succeeded: res.ok, failed: res.failed, resumed: res.resumed, rps: res.rps, seconds: res.seconds, p50Ms: res.p50Ms, p99Ms: res.p99Ms };
 }
 
 /** true when an HTTP/2 request over TLS gets a 2xx, else a short reason. */

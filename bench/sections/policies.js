@@ -45,7 +45,7 @@ const PORTICO_PROTECTED = [
     name: 'portico-ratelimit-redis',
     baseline: 'portico',
     redis: true,
-    note: 'the built-in limiter counting in Redis, far below its limit: one Lua script call per request',
+    note: 'the built-in limiter counting in Redis, far below its limit: one Lua script call per batch of concurrent requests',
     // Every route sends one descriptor (the Module's default labels), matched by one RateLimit.
     files: (_upstreamPort, { redisPort }) => ({
       'module.yaml': [

@@ -12,6 +12,7 @@ import { CONNECTIONS_CHECKING_INTERVAL_MS, frontLimits } from './http-limits.js'
 import { guardSession, h2ServerOptions, type SessionGuard } from './h2-session-guard.js';
 import { alpnProtocolsOf } from './tls-termination.js';
 import { SESSION_SOCKET, streamExchange } from './h2-front.js';
+import { MAX_HELLO_BYTES, peekClientHello } from '../dataplane/client-hello.js';
 
 const TLS_HANDSHAKE_RECORD = 0x16;
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
@@ -152,6 +153,9 @@ export class EdgeProtocols {
       const maybeH2 = !isTLS && H2_PREFACE.subarray(0, Math.min(got.length, H2_PREFACE.length)).equals(got.subarray(0, Math.min(got.length, H2_PREFACE.length)));
       // Wait for the whole preface before deciding h2c, so "PRI" alone never picks a parser.
       if (maybeH2 && got.length < H2_PREFACE.length) return;
+      // TLS: wait for the whole ClientHello (one record, almost always one read) to learn its server name.
+      const hello = isTLS ? peekClientHello(got) : undefined;
+      if (hello?.kind === 'need-more' && got.length < MAX_HELLO_BYTES) return;
       clearTimeout(timer);
       socket.off('data', onData);
       socket.off('close', onClose);
@@ -161,9 +165,13 @@ export class EdgeProtocols {
         // Read per connection by Node's TLS server: the hosts of the current generation decide.
         const server = this.tlsServer as unknown as { requestCert: boolean; _sharedCreds: SecureContext };
         server.requestCert = this.options.tls?.requestCert() ?? false;
-        // A client without SNI never reaches SNICallback: it gets the server's base context, which is
-        // the default host's (no default → the empty context, and the handshake fails).
-        server._sharedCreds = this.options.tls?.secureContext(undefined) ?? this.emptyCreds!;
+        // The handshake starts in the context of the ClientHello's server name, not the default host's:
+        // OpenSSL opens a session ticket in the context the handshake starts with, so a ticket is only
+        // taken by the host (the TLS context) it was sealed for, never carried into one that asks for
+        // a client certificate. A client without SNI gets the default host's context (no default → the
+        // empty context, and the handshake fails).
+        const sni = hello?.kind === 'hello' ? hello.sni : undefined;
+        server._sharedCreds = this.options.tls?.secureContext(sni) ?? this.emptyCreds!;
         this.tlsServer.emit('connection', socket);
       }
       else if (maybeH2) this.toH2(socket);

@@ -17,6 +17,7 @@ import { ListenerBindError, PortListener, listenerKey, type ConnectionRefusal, t
 import { OverloadMonitor, OVERLOAD_SHEDDING, SHED_RETRY_AFTER_S, type OverloadLevel, type OverloadSample } from './overload-monitor.js';
 import { buildTerminationContexts, TLSMaterialError, type TerminationContexts } from './tls-termination.js';
 import { withFallbackCertificate } from './fallback-certificate.js';
+import { TicketKeyRing } from './session-tickets.js';
 import { RevisionSplit } from './revision-split.js';
 import { TallyRecorder, type CanaryFigures } from '../release/revision-tally.js';
 import type { TraceExporters } from '../tracing/trace-exporters.js';
@@ -115,6 +116,11 @@ export interface GatewayOptions {
   readonly onOverloadChange?: (sample: OverloadSample, previous: OverloadLevel) => void;
   /** How often the overload monitor samples (default 1000 ms). */
   readonly overloadSampleMs?: number;
+  /**
+   * The keys that seal TLS session tickets: the serving process's ring (rotated by the primary and
+   * shared by its workers). Without one, the gateway keeps its own, never rotated.
+   */
+  readonly ticketKeys?: TicketKeyRing;
 }
 
 export class ApplySettledError extends Error {
@@ -144,6 +150,7 @@ export class Gateway implements ConfigApplier {
   private readonly draining = new Set<Promise<void>>();
   private readonly dispatch: ListenerDispatch;
   private readonly overload: OverloadMonitor;
+  private readonly ticketKeys: TicketKeyRing;
 
   /** Every finished request: counted for a running canary, then handed on. */
   private readonly requestDone = (info: RequestInfo): void => {
@@ -156,6 +163,7 @@ export class Gateway implements ConfigApplier {
   };
 
   constructor(private readonly options: GatewayOptions) {
+    this.ticketKeys = options.ticketKeys ?? new TicketKeyRing();
     this.overload = new OverloadMonitor({
       thresholds: () => this.currentIR?.global.limits.overload,
       intervalMs: options.overloadSampleMs,
@@ -236,7 +244,7 @@ export class Gateway implements ConfigApplier {
     for (const l of ir.listeners) {
       if (!l.tls) continue;
       try {
-        tls.set(listenerKey(l), buildTerminationContexts(ir, l, secrets));
+        tls.set(listenerKey(l), buildTerminationContexts(ir, l, secrets, this.ticketKeys));
       } catch (err) {
         if (!(err instanceof TLSMaterialError)) throw err;
         return this.fail({ code: 'TLSMaterial', message: err.message, listener: l.name, port: l.port });

@@ -20,6 +20,7 @@ import { FRONT_ENV, http1FrontChoice, unknownFrontSetting } from './http1-front-
 import { LLHTTP_SUPPORT } from '../dataplane/llhttp.js';
 import { ServingState, type ConfigProvider } from './serving-state.js';
 import { WorkerPool } from './worker-pool.js';
+import { startTicketKeyRotation, TicketKeyRing } from './session-tickets.js';
 import { TraceExporters } from '../tracing/trace-exporters.js';
 
 export interface ServeOptions {
@@ -127,10 +128,14 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
   const registry = new Registry();
   const configMetrics = new ConfigMetrics(registry);
 
+  // TLS session tickets: made and rotated here, shared by every worker (or this process's gateway).
+  const ticketKeys = new TicketKeyRing();
   let inner: ConfigApplier;
   let gateway: Gateway | undefined;
   let tracing: TraceExporters | undefined;
   let pool: WorkerPool | undefined;
+  // The ticket keys rotate hourly until drain (a worker pool is sent each new set; one process reads the ring itself).
+  let stopTicketRotation = (): void => {};
   if (pooled) {
     pool = new WorkerPool(
       options.workers,
@@ -141,6 +146,7 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
       },
       log,
       configMetrics,
+      ticketKeys,
     );
     try {
       await pool.start();
@@ -149,6 +155,8 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
       return startupFailed(log, 'PORTICO_ERR_WORKER_START', `worker processes cannot start: ${(err as Error).message}`, {}, () => started.shutdown(0));
     }
     inner = pool;
+    const rotated = pool;
+    stopTicketRotation = startTicketKeyRotation(ticketKeys, () => rotated.ticketKeysRotated());
   } else {
     const traffic = new TrafficMetrics(registry);
     const accessLog = accessLogInProcess;
@@ -159,6 +167,7 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
     gateway = new Gateway({
       buildRuntime,
       tracing,
+      ticketKeys,
       exposeGeneration: options.exposeGeneration ?? false,
       onRequestDone: (info: RequestInfo) => {
         traffic.observe(info);
@@ -169,6 +178,7 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
       ...(options.drainTimeoutMs !== undefined ? { drainTimeoutMs: options.drainTimeoutMs } : {}),
     });
     const inProcess = gateway;
+    stopTicketRotation = startTicketKeyRotation(ticketKeys, () => {});
     inner = {
       apply: async (ir, secrets, meta) => {
         const r = await inProcess.apply(ir, secrets, meta);
@@ -272,6 +282,7 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
       await tracing?.shutdown();
       if (pool) await pool.shutdown(deadline);
       await accessLogInProcess?.close();
+      stopTicketRotation();
       await admin.close();
       log.info('drained; exiting');
       return 0;

@@ -7,6 +7,7 @@ import type { ApplyMeta, ApplyResult } from './gateway.js';
 import type { MetricsJSON } from '../admin/metrics.js';
 import type { ClusterHealth } from '../dataplane/upstream-health.js';
 import type { CanaryFigures } from '../release/revision-tally.js';
+import type { TicketKeysWire } from './session-tickets.js';
 
 export interface WorkerSettings {
   readonly exposeGeneration: boolean;
@@ -24,6 +25,8 @@ export interface ConfigPayload {
 
 export type ToWorker =
   | { readonly t: 'portico:init'; readonly settings: WorkerSettings }
+  /** The TLS session ticket keys (after init, and at each rotation): one set for every worker. */
+  | { readonly t: 'portico:ticket-keys'; readonly keys: TicketKeysWire }
   /** Build and bind, do not serve yet. */
   | { readonly t: 'portico:prepare'; readonly id: number; readonly config: ConfigPayload }
   | { readonly t: 'portico:commit'; readonly id: number }

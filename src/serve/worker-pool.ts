@@ -13,6 +13,7 @@ import { addFigures, type CanaryFigures } from '../release/revision-tally.js';
 import type { ConfigMetrics, MetricsJSON } from '../admin/metrics.js';
 import { mergeClusterHealth, type ClusterHealth } from '../dataplane/upstream-health.js';
 import type { ProcessLog } from './process-log.js';
+import type { TicketKeyRing } from './session-tickets.js';
 import { isFromWorker, type ConfigPayload, type FromWorker, type ToWorker, type WorkerSettings } from './worker-messages.js';
 
 /** The program each worker runs (worker-main.ts, beside this file once compiled). */
@@ -104,6 +105,8 @@ export class WorkerPool implements ConfigApplier {
     private readonly settings: WorkerSettings,
     private readonly log: ProcessLog,
     private readonly metrics: ConfigMetrics,
+    /** The primary's ticket keys: every worker seals and opens TLS session tickets with them. */
+    private readonly ticketKeys: TicketKeyRing,
   ) {}
 
   /** Fork every worker and wait until each can take configurations. */
@@ -155,6 +158,7 @@ export class WorkerPool implements ConfigApplier {
       if (!isFromWorker(m)) return;
       if (m.t === 'portico:ready') {
         this.send(worker, { t: 'portico:init', settings: this.settings });
+        this.send(worker, { t: 'portico:ticket-keys', keys: this.ticketKeys.wire() });
         slot.ready = true;
         for (const w of this.readyWaiters.splice(0)) w();
         if (this.current) void this.catchUp(slot, worker);
@@ -231,6 +235,12 @@ export class WorkerPool implements ConfigApplier {
     const run = this.queue.then(fn, fn);
     this.queue = run.catch(() => {});
     return run;
+  }
+
+  /** The ticket keys rotated: every running worker takes the new set (a worker started later gets it at init). */
+  ticketKeysRotated(): void {
+    const keys = this.ticketKeys.wire();
+    for (const s of this.slots) if (s.worker && s.ready) this.send(s.worker, { t: 'portico:ticket-keys', keys });
   }
 
   /** A (re)started worker loads whatever is current once no apply is running. */

@@ -11,6 +11,7 @@ import { assertStrictParserProcess } from './http-limits.js';
 import { createProcessLog } from './process-log.js';
 import { isToWorker, type FromWorker, type ToWorker, type WorkerSettings } from './worker-messages.js';
 import { TraceExporters } from '../tracing/trace-exporters.js';
+import { TicketKeyRing } from './session-tickets.js';
 
 /** How long a worker waits for its drain when the primary vanished without saying. */
 const ORPHAN_DRAIN_MS = 5000;
@@ -27,6 +28,8 @@ export function runWorker(buildRuntime: BuildRuntime): Promise<number> {
   // Each worker sends its own spans: nothing of a request's trace crosses to the primary.
   const tracing = new TraceExporters({ onExportFailure: (m) => log.warn(m), onExportRecovery: (m) => log.info(m) });
   const prepared = new Map<number, PreparedApply>();
+  // Replaced by the primary's keys right after init: tickets then resume on any worker.
+  const ticketKeys = new TicketKeyRing();
   let exiting = false;
 
   return new Promise<number>((resolveExit) => {
@@ -57,6 +60,7 @@ export function runWorker(buildRuntime: BuildRuntime): Promise<number> {
         exposeGeneration: settings.exposeGeneration,
         onRequestDone,
         tracing,
+        ticketKeys,
         onWarning: (message) => log.warn(message),
         ...overloadHooks(traffic, log),
         ...(settings.drainTimeoutMs !== undefined ? { drainTimeoutMs: settings.drainTimeoutMs } : {}),
@@ -72,6 +76,9 @@ export function runWorker(buildRuntime: BuildRuntime): Promise<number> {
       switch (m.t) {
         case 'portico:init':
           init(m.settings);
+          return;
+        case 'portico:ticket-keys':
+          if (!ticketKeys.adopt(m.keys)) log.error('the primary sent malformed TLS ticket keys; keeping the previous ones');
           return;
         case 'portico:prepare': {
           const p = await gateway!.prepare(m.config.ir, m.config.secrets, m.config.meta, m.config.generation);

@@ -14,6 +14,7 @@ import {
   isSpanContextValid,
   trace,
   type Attributes,
+  type Context,
   type Span,
   type SpanContext,
   type TextMapGetter,
@@ -146,7 +147,12 @@ export class RequestTracer {
   private readonly fields: ReadonlySet<string>;
   /** Tags whose values are known when the runtime is built (literals, the process's environment). */
   private readonly fixedTags: Attributes;
+  private readonly hasFixedTags: boolean;
   private readonly headerTags: readonly { readonly tag: string; readonly name: string; readonly defaultValue?: string }[];
+  /** Only W3C trace context is written: its one header is formatted here, without a Context per request. */
+  private readonly w3cOnly: boolean;
+  /** What every SERVER span of a route says about the route, worked out at its first request. */
+  private readonly routeTags = new WeakMap<IRRoute, RouteTags>();
 
   constructor(
     readonly ir: IRTracing,
@@ -160,6 +166,7 @@ export class RequestTracer {
     // B3's single header and its multi-header form are read alike; neither may reach upstream stale.
     if (ir.propagation.includes('B3')) for (const f of ['b3', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid', 'x-b3-sampled', 'x-b3-flags']) fields.add(f);
     this.fields = fields;
+    this.w3cOnly = ir.propagation.length === 1 && ir.propagation[0] === 'TRACE_CONTEXT';
     const fixed: Attributes = {};
     const headerTags: { tag: string; name: string; defaultValue?: string }[] = [];
     for (const t of ir.customTags) {
@@ -170,6 +177,7 @@ export class RequestTracer {
       } else if (t.requestHeader !== undefined) headerTags.push({ tag: t.tag, ...t.requestHeader });
     }
     this.fixedTags = fixed;
+    this.hasFixedTags = Object.keys(fixed).length > 0;
     this.headerTags = headerTags;
   }
 
@@ -197,7 +205,7 @@ export class RequestTracer {
       return new RequestTrace(this, context.traceId, undefined, context, headers !== undefined);
     }
     const parentContext = parent !== undefined ? trace.setSpanContext(ROOT_CONTEXT, parent) : ROOT_CONTEXT;
-    const span = this.sink.tracer.startSpan(req.method ?? 'GET', { kind: SpanKind.SERVER, startTime: start, attributes: this.fixedTags }, parentContext);
+    const span = this.sink.tracer.startSpan(req.method ?? 'GET', { kind: SpanKind.SERVER, startTime: start, ...(this.hasFixedTags ? { attributes: this.fixedTags } : {}) }, parentContext);
     const context = span.spanContext();
     return new RequestTrace(this, context.traceId, span, context, headers !== undefined);
   }
@@ -232,12 +240,33 @@ export class RequestTracer {
   }
 
   inject(context: SpanContext, headers: string[]): void {
+    if (this.w3cOnly) {
+      // The propagator's own format (version 00), without the Context it needs built per request.
+      const flags = context.traceFlags & 0xff;
+      headers.push('traceparent', `00-${context.traceId}-${context.spanId}-${flags < 0x10 ? '0' : ''}${flags.toString(16)}`);
+      const state = context.traceState?.serialize();
+      if (state) headers.push('tracestate', state);
+      return;
+    }
     const c = trace.setSpanContext(ROOT_CONTEXT, context);
     for (const p of this.propagators) p.inject(c, headers, listSetter);
   }
 
   tracer(): TraceSink['tracer'] {
     return this.sink.tracer;
+  }
+
+  /** The route's part of its SERVER spans: its template, id and the Mapping it is named for. */
+  routeTagsOf(route: IRRoute): RouteTags {
+    let tags = this.routeTags.get(route);
+    if (tags === undefined) {
+      const template = route.match.prefix ?? route.match.path ?? route.match.regex;
+      // The route is named for its first Mapping: where that Mapping is written.
+      const mapping = route.mappings[0];
+      tags = { template, id: route.id, source: mapping !== undefined ? formatOrigin(mapping.origin) : undefined, names: new Map() };
+      this.routeTags.set(route, tags);
+    }
+    return tags;
   }
 
   headerTagValues(r: FinishedRequest, into: Attributes): void {
@@ -254,11 +283,30 @@ export class RequestTracer {
   }
 }
 
+interface RouteTags {
+  readonly template: string | undefined;
+  readonly id: string;
+  readonly source: string | undefined;
+  /** SERVER span names by method ("GET /orders/"). */
+  readonly names: Map<string, string>;
+}
+
+function spanName(route: RouteTags, method: string): string {
+  if (route.template === undefined) return method;
+  let name = route.names.get(method);
+  if (name === undefined) {
+    name = `${method} ${route.template}`;
+    if (route.names.size < 16) route.names.set(method, name);
+  }
+  return name;
+}
+
 /** One request's trace: its id (for the access log), its SERVER span when sampled, its upstream attempts. */
 export class RequestTrace {
   private route: IRRoute | undefined;
   /** Length of the upstream header list before Portico's trace headers (−1: not prepared yet). */
   private base = -1;
+  private parentContext: Context | undefined;
 
   constructor(
     private readonly tracer: RequestTracer,
@@ -303,8 +351,11 @@ export class RequestTrace {
     if (peerPort !== undefined) attributes[ATTR_NETWORK_PEER_PORT] = peerPort;
     if (target.resend > 0) attributes[ATTR_HTTP_REQUEST_RESEND_COUNT] = target.resend;
     if (shadow) attributes['portico.shadow'] = true;
-    const parent = trace.setSpan(ROOT_CONTEXT, this.span);
-    const span = this.tracer.tracer().startSpan(shadow ? `${target.method} (shadow)` : target.method, { kind: SpanKind.CLIENT, attributes }, parent);
+    // One Context per request, whatever the number of attempts; attributes set once, after the start
+    // (passed to startSpan they would be copied and checked twice more).
+    this.parentContext ??= trace.setSpan(ROOT_CONTEXT, this.span);
+    const span = this.tracer.tracer().startSpan(shadow ? `${target.method} (shadow)` : target.method, { kind: SpanKind.CLIENT }, this.parentContext);
+    span.setAttributes(attributes);
     this.tracer.inject(span.spanContext(), headers);
     return new AttemptTrace(span);
   }
@@ -314,8 +365,8 @@ export class RequestTrace {
     const span = this.span;
     if (span === undefined) return;
     const req = r.req;
-    const route = this.route;
-    const template = route === undefined ? undefined : (route.match.prefix ?? route.match.path ?? route.match.regex);
+    const route = this.route === undefined ? undefined : this.tracer.routeTagsOf(this.route);
+    const template = route?.template;
     const attributes: Attributes = {
       [ATTR_HTTP_REQUEST_METHOD]: r.method,
       [ATTR_URL_PATH]: r.path,
@@ -323,7 +374,7 @@ export class RequestTrace {
       [ATTR_SERVER_ADDRESS]: r.host,
       [ATTR_SERVER_PORT]: r.conn.port,
       [ATTR_CLIENT_ADDRESS]: r.clientAddress,
-      [ATTR_NETWORK_PROTOCOL_VERSION]: req.httpVersionMajor === 2 ? '2' : `${req.httpVersionMajor}.${req.httpVersionMinor}`,
+      [ATTR_NETWORK_PROTOCOL_VERSION]: protocolVersion(req),
       [ATTR_HTTP_RESPONSE_STATUS_CODE]: r.status,
       'portico.request_id': r.requestId,
     };
@@ -332,9 +383,7 @@ export class RequestTrace {
     if (template !== undefined) attributes[ATTR_HTTP_ROUTE] = template;
     if (route !== undefined) {
       attributes['portico.route'] = route.id;
-      // The route is named for its first Mapping: where that Mapping is written.
-      const mapping = route.mappings[0];
-      if (mapping !== undefined) attributes['portico.route.source'] = formatOrigin(mapping.origin);
+      if (route.source !== undefined) attributes['portico.route.source'] = route.source;
     }
     if (r.cluster !== undefined) attributes['portico.cluster'] = r.cluster;
     if (r.localReply !== undefined) attributes['portico.local_reply'] = r.localReply;
@@ -345,7 +394,7 @@ export class RequestTrace {
       span.setStatus({ code: SpanStatusCode.ERROR });
     }
     span.setAttributes(attributes);
-    span.updateName(template !== undefined ? `${r.method} ${template}` : r.method);
+    span.updateName(route === undefined ? r.method : spanName(route, r.method));
     span.end(endTime);
   }
 }
@@ -374,6 +423,12 @@ export class AttemptTrace {
     this.ended = true;
     this.span.end();
   }
+}
+
+function protocolVersion(req: IncomingMessage): string {
+  if (req.httpVersionMajor === 2) return '2';
+  if (req.httpVersionMajor === 1) return req.httpVersionMinor === 1 ? '1.1' : `1.${req.httpVersionMinor}`;
+  return `${req.httpVersionMajor}.${req.httpVersionMinor}`;
 }
 
 function pathOnly(path: string): string {

@@ -1,5 +1,5 @@
 // Two real `portico serve` processes and a real redis-server: a RateLimit's count is shared by both
-// replicas; when Redis is stopped mid-run every request is still answered, with each replica's
+// replicas, also by requests that come at once (batched into shared calls); when Redis is stopped mid-run every request is still answered, with each replica's
 // failure mode; without Redis, a replica counts alone and says so in its log.
 
 import { after, before, describe, it } from 'node:test';
@@ -110,6 +110,20 @@ describe('the built-in limiter across two serve processes', () => {
       assert.equal(JSON.parse(refused.body).code, 'rate_limited');
       const wait = Number(refused.headers['retry-after']);
       assert.ok(wait >= 1 && wait <= 3600, `Retry-After ${String(refused.headers['retry-after'])}`);
+      return;
+    }
+    assert.fail('two attempts crossed an hour boundary');
+  });
+
+  it('concurrent requests to both replicas (batched into shared calls): exactly four get through', async () => {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const hour = Math.floor(Date.now() / HOUR);
+      await redisFlush(redis);
+      const all = await Promise.all(Array.from({ length: 24 }, (_, i) => get(i % 2 === 0 ? a : b)));
+      if (Math.floor(Date.now() / HOUR) !== hour) continue;
+      const statuses = all.map((r) => r.status);
+      assert.equal(statuses.filter((s) => s === 200).length, 4, statuses.join(' '));
+      assert.equal(statuses.filter((s) => s === 429).length, 20, statuses.join(' '));
       return;
     }
     assert.fail('two attempts crossed an hour boundary');

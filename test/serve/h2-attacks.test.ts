@@ -139,7 +139,8 @@ describe('HTTP/2 floods and malformed streams (cases 37, 38, 39)', () => {
         route('default/slow', { prefix: '/slow/' }, [backend('slow', { timeouts: { requestMs: 0, idleMs: 600_000 } })]),
         route('default/fast', { prefix: '/' }, [backend('fast', { rewrite: { prefix: null } })]),
       ],
-      global: { listenerIdleTimeoutMs: 300 },
+      // long enough that a busy machine's scheduling stall never idles the session itself out
+      global: { listenerIdleTimeoutMs: 1500 },
       listener: { port: 0 },
     }));
     const c = await connectH2(idlePort);
@@ -149,7 +150,8 @@ describe('HTTP/2 floods and malformed streams (cases 37, 38, 39)', () => {
     // Requests answered one after another on other streams keep the session itself busy: only
     // stream 1 is idle. (Bounded: a stream that is never reset fails below instead of looping on.)
     let answered = 0;
-    for (let id = 3; !over() && id < 20_000; id += 2) {
+    let id = 3;
+    for (; !over() && id < 2_000_000; id += 2) {
       c.send(frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, id, get('/busy')));
       const done = (): boolean => c.frames.some((f) => f.stream === id && (f.flags & FLAG.END_STREAM) !== 0);
       await whenTrue(`stream ${id} answered (or stream 1 reset)`, () => done() || over(), [[c.events, 'frame', 'close']]);
@@ -158,8 +160,9 @@ describe('HTTP/2 floods and malformed streams (cases 37, 38, 39)', () => {
     assert.equal(c.goaway(), undefined, 'the session was not ended');
     assert.equal(reset()?.payload.readUInt32BE(0), NGHTTP2_CANCEL);
     assert.ok(answered > 0, 'other streams were answered meanwhile');
-    c.send(frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 20_001, get('/after')));
-    await whenTrue('a stream after the reset answered', () => c.frames.some((f) => f.stream === 20_001 && (f.flags & FLAG.END_STREAM) !== 0), [[c.events, 'frame', 'close']]);
+    const after = id + 2;
+    c.send(frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, after, get('/after')));
+    await whenTrue('a stream after the reset answered', () => c.frames.some((f) => f.stream === after && (f.flags & FLAG.END_STREAM) !== 0), [[c.events, 'frame', 'close']]);
     c.destroy();
   });
 

@@ -15,6 +15,10 @@ export interface RedisServer {
   stop(): Promise<void>;
   /** Start it again on the same port after stop(), empty. */
   restart(): Promise<void>;
+  /** Freeze it (SIGSTOP): connections stay open and nothing is answered, as a Redis that hangs. */
+  pause(): void;
+  /** Let a paused server run again: it answers what it was sent meanwhile. */
+  resume(): void;
   /** Stop it and remove its folder. */
   dispose(): Promise<void>;
 }
@@ -76,6 +80,12 @@ export async function startRedis(): Promise<RedisServer> {
     url: `redis://127.0.0.1:${port}`,
     stop,
     restart: launch,
+    pause: () => {
+      if (child !== undefined && !exited) child.kill('SIGSTOP');
+    },
+    resume: () => {
+      if (child !== undefined && !exited) child.kill('SIGCONT');
+    },
     dispose: async () => {
       await stop();
       await rm(dir, { recursive: true, force: true });

@@ -61,6 +61,11 @@ function attributeMap(list: readonly KeyValue[] | undefined): Record<string, str
   return out;
 }
 
+/** One OTLP ExportTraceServiceRequest as the protocol's definitions read it, every field spelled out (defaults too). */
+export function decodeOtlpRequest(body: Uint8Array): Record<string, unknown> {
+  return otlpType().toObject(otlpType().decode(body), { longs: String, bytes: String, enums: Number, defaults: true, arrays: true });
+}
+
 /** Decode one OTLP ExportTraceServiceRequest (protobuf) into spans. */
 export function decodeOtlp(body: Buffer): ReceivedSpan[] {
   const message = otlpType().decode(body);

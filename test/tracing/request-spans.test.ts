@@ -13,7 +13,7 @@ import { cleartextGatewayYaml, mappingYaml } from '../support/policy-yaml.js';
 import { startGateway, type TestGateway } from '../support/gateway-server.js';
 import { startEcho, echoedHeader, type EchoUpstream } from '../support/echo-upstream.js';
 import { request } from '../support/http-client.js';
-import { byKind, startOtlpReceiver, startZipkinReceiver, type TraceReceiver } from '../support/trace-receivers.js';
+import { byKind, decodeOtlp, startOtlpReceiver, startZipkinReceiver, type ReceivedSpan, type TraceReceiver } from '../support/trace-receivers.js';
 import { TraceExporters } from '../../src/tracing/trace-exporters.js';
 import { whenTrue } from '../support/wait-until.js';
 
@@ -271,6 +271,42 @@ describe('OpenTelemetry tracing (TracingService driver opentelemetry, OTLP/HTTP 
     await whenTrue('the failure said', () => failures.length > 0, [[said, 'failure']]);
     assert.equal(failures.length, 1, 'the failure is said once');
     assert.match(failures[0]!, /trace collector http:\/\/127\.0\.0\.1:\d+\/v1\/traces did not take/);
+  });
+  it('a collector that holds every request unanswered gets at most the queue limit; requests are all served', async () => {
+    // A collector that reads each export and answers only when told to.
+    const held: { body: Buffer; res: http.ServerResponse }[] = [];
+    const arrived = new EventEmitter();
+    const collector = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        held.push({ body: Buffer.concat(chunks), res });
+        arrived.emit('export');
+      });
+    });
+    await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve));
+    const url = { url: `http://127.0.0.1:${(collector.address() as AddressInfo).port}/v1/traces` } as TraceReceiver;
+    const up = await startEcho('up');
+    const { ir } = compileYaml([cleartextGatewayYaml(8080), mappingYaml('orders', '/orders/', up.port), tracingYaml(url, '  driver: opentelemetry\n')].join('---\n'));
+    const exporters = new TraceExporters({ scheduledDelayMs: 5, maxQueueSize: 4 });
+    const gw = await startGateway(ir, { tracing: exporters });
+    cleanups.push(() => up.close(), () => gw.close(), () => exporters.shutdown(), () => new Promise<void>((resolve) => {
+      collector.closeAllConnections();
+      collector.close(() => resolve());
+    }));
+    for (let i = 0; i < 10; i++) assert.equal((await request(gw.port, { path: `/orders/${i}`, headers: { host: 'a.example.com' } })).status, 200);
+    await whenTrue('every request finished', () => gw.done.length >= 10, [[gw.events, 'done']]);
+    // 20 spans ended; none was answered, so 4 are waiting or out and the other 16 were dropped.
+    const flushed = exporters.flush();
+    const spans: ReceivedSpan[] = [];
+    await whenTrue('the 4 spans the queue held are out', () => held.reduce((n, h) => n + decodeOtlp(h.body).length, 0) >= 4, [[arrived, 'export']]);
+    for (const h of held.splice(0)) {
+      spans.push(...decodeOtlp(h.body));
+      h.res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+    }
+    await flushed;
+    assert.equal(spans.length, 4);
+    assert.equal(held.length, 0, 'nothing more was sent');
   });
 });
 

@@ -6,6 +6,11 @@
 // takes it inside one Lua script, so replicas never interleave a read and an increment; the
 // process store takes it synchronously. The clock is the caller's (windows are named by their
 // start), as Envoy's rate limit service does with its Redis.
+//
+// The Redis store sends the requests of one turn of the event loop (and those that come while a
+// call is unanswered) in one script call, which decides them one after another in the order they
+// came, exactly as one call each would: a round trip per request cost more CPU than the rest of
+// the request (bench section 7).
 
 import type { Redis } from 'ioredis';
 import { onDemand } from '../on-demand-module.js';
@@ -85,13 +90,16 @@ function retryAfter(check: CounterCheck, current: number, previous: number, elap
   return Math.ceil(toWindowEnd + next);
 }
 
-/** Results for counts read before the request was (or was not) counted. */
-function results(checks: readonly CounterCheck[], counts: readonly number[], now: number, admitted: boolean): CounterResult[] {
+/**
+ * Results for counts read before the request was (or was not) counted: per check, its current and
+ * previous window's counts, from `at` in `counts`.
+ */
+function results(checks: readonly CounterCheck[], counts: readonly number[], now: number, admitted: boolean, at = 0): CounterResult[] {
   const out: CounterResult[] = [];
   for (let i = 0; i < checks.length; i++) {
     const c = checks[i]!;
-    const current = counts[2 * i] ?? 0;
-    const previous = counts[2 * i + 1] ?? 0;
+    const current = counts[at + 2 * i] ?? 0;
+    const previous = counts[at + 2 * i + 1] ?? 0;
     const elapsed = now - windowStart(now, c.windowMs);
     const over = wouldPass(c, current, previous, elapsed);
     const used = estimate(c, current, previous, elapsed) + (admitted ? 1 : 0);
@@ -183,69 +191,270 @@ export class ProcessCounterStore implements CounterStore {
 // ───────────────────────── Redis ─────────────────────────
 
 /**
- * KEYS: per check, its current window's key and its previous window's key. ARGV: per check, its
- * limit, window (ms), sliding (1/0), enforced (1/0) and time into the window (ms). Returns the
- * admission (1/0), then per check the current and previous counts read before counting.
+ * One call decides a batch of requests, in order, as one call each would. KEYS: every count the
+ * batch reads, once. ARGV[1]: integers separated by spaces —
+ *   the number of slots, and per slot (a window of one count) the index in KEYS of its current
+ *   window's key and of its previous window's (0 when it does not slide), its window (ms) and
+ *   whether it slides (1/0);
+ *   the number of limits, and per limit its slot, its limit and whether it is enforced (1/0);
+ *   the number of requests, and per request the number of its checks, and per check its limit,
+ *   followed by the time into the window (ms) when the slot slides.
+ * Returns the admissions (a string of 1 and 0, one per request), then the count each key held
+ * before the batch: the caller replays the batch to give each request the counts it met. Each
+ * count is read once and kept here, so a request sees the ones before it in the batch; what the
+ * batch added goes to each key at the end.
  */
-export const RATE_LIMIT_SCRIPT = `
-local n = #KEYS / 2
-local counts = {}
-local admitted = 1
-for i = 1, n do
-  local a = (i - 1) * 5
-  local limit = tonumber(ARGV[a + 1])
-  local window = tonumber(ARGV[a + 2])
-  local sliding = ARGV[a + 3] == '1'
-  local current = tonumber(redis.call('GET', KEYS[2 * i - 1]) or '0')
-  local previous = 0
-  if sliding then previous = tonumber(redis.call('GET', KEYS[2 * i]) or '0') end
-  counts[2 * i - 1] = current
-  counts[2 * i] = previous
-  local used = current
-  if sliding then used = previous * (window - tonumber(ARGV[a + 5])) / window + current end
-  if ARGV[a + 4] == '1' and used + 1 > limit then admitted = 0 end
+export const RATE_LIMIT_BATCH_SCRIPT = `
+local t = {}
+for v in string.gmatch(ARGV[1], '%S+') do t[#t + 1] = tonumber(v) end
+local count, before = {}, {}
+local function read(k)
+  local c = count[k]
+  if c == nil then
+    c = tonumber(redis.call('GET', KEYS[k]) or '0')
+    count[k] = c
+    before[k] = c
+  end
+  return c
 end
-if admitted == 1 then
-  for i = 1, n do
-    local a = (i - 1) * 5
-    local window = tonumber(ARGV[a + 2])
-    local ttl = window
-    if ARGV[a + 3] == '1' then ttl = 2 * window end
-    if redis.call('INCR', KEYS[2 * i - 1]) == 1 then redis.call('PEXPIRE', KEYS[2 * i - 1], ttl) end
+local p = 2
+local cur, prev, window, sliding = {}, {}, {}, {}
+for s = 1, t[1] do
+  cur[s], prev[s], window[s], sliding[s] = t[p], t[p + 1], t[p + 2], t[p + 3] == 1
+  p = p + 4
+end
+local lslot, llimit, lenforce = {}, {}, {}
+local nlimits = t[p]
+p = p + 1
+for l = 1, nlimits do
+  lslot[l], llimit[l], lenforce[l] = t[p], t[p + 1], t[p + 2] == 1
+  p = p + 3
+end
+local nreq = t[p]
+p = p + 1
+local admitted, added = {}, {}
+for r = 1, nreq do
+  local m = t[p]
+  p = p + 1
+  local first = p
+  local ok = true
+  for i = 1, m do
+    local l = t[p]
+    local s = lslot[l]
+    p = p + 1
+    local used = read(cur[s])
+    if sliding[s] then
+      used = read(prev[s]) * (window[s] - t[p]) / window[s] + used
+      p = p + 1
+    end
+    if lenforce[l] and used + 1 > llimit[l] then ok = false end
+  end
+  if ok then
+    admitted[r] = '1'
+    local q = first
+    for i = 1, m do
+      local s = lslot[t[q]]
+      q = q + 1
+      if sliding[s] then q = q + 1 end
+      local k = cur[s]
+      count[k] = count[k] + 1
+      added[k] = (added[k] or 0) + 1
+    end
+  else
+    admitted[r] = '0'
   end
 end
-local out = { admitted }
-for i = 1, 2 * n do out[i + 1] = counts[i] end
+for s = 1, t[1] do
+  local k = cur[s]
+  local n = added[k]
+  if n ~= nil then
+    added[k] = nil
+    local ttl = window[s]
+    if sliding[s] then ttl = 2 * ttl end
+    if redis.call('INCRBY', KEYS[k], n) == n then redis.call('PEXPIRE', KEYS[k], ttl) end
+  end
+end
+local out = { table.concat(admitted) }
+for k = 1, #KEYS do out[k + 1] = before[k] or 0 end
 return out
 `;
 
-/** Unanswered calls a store holds at most; past it, calls fail at once (the failure mode). */
+/** Requests waiting or unanswered that a store holds at most; past it, calls fail at once (the failure mode). */
 const MAX_IN_FLIGHT = 10_000;
-/** Timeouts in a row after which the connection is replaced. */
+/** Requests one script call decides at most: a busier turn sends more calls. */
+export const MAX_BATCH = 500;
+/** Requests timed out in a row after which the connection is replaced. */
 const RECONNECT_AFTER_TIMEOUTS = 50;
 
 /** Prefix of every key Portico writes, so a shared Redis shows whose keys they are. */
 export const REDIS_KEY_PREFIX = 'portico:rl:';
 
 interface RateLimitCommands {
-  porticoRateLimit(numKeys: number, ...args: (string | number)[]): Promise<number[]>;
+  porticoRateLimitBatch(numKeys: number, keys: readonly string[], spec: string): Promise<(string | number)[]>;
+}
+
+/** One request waiting for its counts. */
+interface Waiting {
+  readonly checks: readonly CounterCheck[];
+  readonly now: number;
+  readonly resolve: (r: readonly CounterResult[]) => void;
+  readonly reject: (e: CounterStoreError) => void;
+}
+
+/** Requests that go in one script call, under one timer (started by the first of them). */
+interface Batch {
+  readonly items: Waiting[];
+  timer: NodeJS.Timeout | undefined;
+  /** Handed to the client: the count of unanswered requests drops only when it answers. */
+  sent: boolean;
+  /** Answered, failed or timed out: a later answer is dropped (its counts stand, as any late count would). */
+  settled: boolean;
+}
+
+/** One window of one count in a batch: several requests (and limits) may share it. */
+interface Slot {
+  readonly start: number;
+  readonly windowMs: number;
+  readonly sliding: boolean;
+  /** Indexes (from 1) in the call's keys: current window, previous window (0 when not sliding). */
+  readonly current: number;
+  readonly previous: number;
+  readonly limits: BatchLimit[];
+  /** Another window of the same count (a batch that crosses a window's end). */
+  next: Slot | undefined;
+}
+
+interface BatchLimit {
+  readonly slot: Slot;
+  readonly limit: number;
+  readonly enforce: boolean;
+  readonly index: number;
+}
+
+/** A batch as the script takes it, and the limit of each check in request order (for the replay). */
+export interface EncodedBatch {
+  readonly keys: string[];
+  readonly spec: string;
+  readonly order: readonly BatchLimit[];
+}
+
+/** The script call's keys and its one argument for a batch (see RATE_LIMIT_BATCH_SCRIPT). */
+export function encodeBatch(items: readonly { readonly checks: readonly CounterCheck[]; readonly now: number }[]): EncodedBatch {
+  const byCount = new Map<string, Slot>();
+  const keyIndex = new Map<string, number>();
+  const keys: string[] = [];
+  const slots: Slot[] = [];
+  const limits: BatchLimit[] = [];
+  const order: BatchLimit[] = [];
+  const indexOf = (key: string): number => {
+    let i = keyIndex.get(key);
+    if (i === undefined) {
+      i = keys.push(key);
+      keyIndex.set(key, i);
+    }
+    return i;
+  };
+  let requests = '';
+  for (const it of items) {
+    requests += ` ${it.checks.length}`;
+    for (const c of it.checks) {
+      const start = windowStart(it.now, c.windowMs);
+      const first = byCount.get(c.key);
+      let slot = first;
+      while (slot !== undefined && (slot.start !== start || slot.windowMs !== c.windowMs || slot.sliding !== c.sliding)) slot = slot.next;
+      if (slot === undefined) {
+        slot = {
+          start, windowMs: c.windowMs, sliding: c.sliding,
+          current: indexOf(`${REDIS_KEY_PREFIX}${c.key}:${start}`),
+          previous: c.sliding ? indexOf(`${REDIS_KEY_PREFIX}${c.key}:${start - c.windowMs}`) : 0,
+          limits: [], next: first,
+        };
+        byCount.set(c.key, slot);
+        slots.push(slot);
+      }
+      let limit: BatchLimit | undefined;
+      for (const l of slot.limits) if (l.limit === c.limit && l.enforce === c.enforce) limit = l;
+      if (limit === undefined) {
+        limit = { slot, limit: c.limit, enforce: c.enforce, index: limits.length + 1 };
+        slot.limits.push(limit);
+        limits.push(limit);
+      }
+      order.push(limit);
+      requests += c.sliding ? ` ${limit.index} ${it.now - start}` : ` ${limit.index}`;
+    }
+  }
+  const slotIndex = new Map<Slot, number>();
+  let spec = String(slots.length);
+  for (const s of slots) {
+    slotIndex.set(s, slotIndex.size + 1);
+    spec += ` ${s.current} ${s.previous} ${s.windowMs} ${s.sliding ? 1 : 0}`;
+  }
+  spec += ` ${limits.length}`;
+  for (const l of limits) spec += ` ${slotIndex.get(l.slot)!} ${l.limit} ${l.enforce ? 1 : 0}`;
+  return { keys, spec: `${spec} ${items.length}${requests}`, order };
 }
 
 /**
- * Counts in Redis. The request path never waits longer than `timeoutMs`: while the connection is
- * down, a call fails at once (no queue of commands that would count late); while the first
- * connection is being made, a call waits for it within the same budget.
+ * Each request's results from the script's reply: the admissions and the counts before the batch,
+ * replayed in order (an admitted request adds one to the current count of each of its limits).
+ */
+export function decodeBatch(
+  items: readonly { readonly checks: readonly CounterCheck[]; readonly now: number }[],
+  order: readonly BatchLimit[],
+  reply: readonly (string | number)[],
+): CounterResult[][] {
+  const admissions = String(reply[0]);
+  // reply[k] is the count of key k (keys are numbered from 1, as in Lua)
+  const counts = reply.map(Number);
+  const out: CounterResult[][] = [];
+  let j = 0;
+  for (let i = 0; i < items.length; i++) {
+    const it = items[i]!;
+    const admitted = admissions.charCodeAt(i) === 49;
+    const met: number[] = [];
+    const from = j;
+    for (const c of it.checks) {
+      const s = order[j++]!.slot;
+      met.push(counts[s.current] ?? 0, c.sliding ? counts[s.previous] ?? 0 : 0);
+    }
+    if (admitted) for (let k = from; k < j; k++) counts[order[k]!.slot.current]!++;
+    out.push(results(it.checks, met, it.now, admitted));
+  }
+  return out;
+}
+
+/**
+ * Counts in Redis. The requests of one turn of the event loop go in one call (see the module
+ * comment); while a call is unanswered, the requests that come meanwhile wait to go together in the
+ * next one, when it is answered (or times out): under load a batch grows to what comes in one round
+ * trip, and each write to Redis is shared by that many requests.
+ *
+ * The request path never waits longer than `timeoutMs`: a batch's one timer starts when its first
+ * request comes, so no request in it waits longer, whether for the call before it or its own;
+ * while the connection is down a call fails at once (no queue of commands that would count late);
+ * while the first connection is being made, a batch waits for it within the same budget.
  */
 export class RedisCounterStore implements CounterStore {
   readonly kind = 'redis';
   private readonly client: Redis & RateLimitCommands;
   private everReady = false;
   private closed = false;
-  /** Calls sent and not answered yet: a Redis that accepts and never answers must not hold them all. */
-  private inFlight = 0;
-  /** Calls that timed out since the last answer. */
+  /** Requests taken and not answered: a Redis that accepts and never answers must not hold them all. */
+  private unanswered = 0;
+  /** Requests that timed out since the last answer. */
   private timeouts = 0;
-  /** Settles when the first connection is ready: every call waiting for it shares this one listener. */
+  /** The batch requests join, until it is sent. */
+  private open: Batch | undefined;
+  /** The batch sent last, until it is answered, fails or times out: the open one waits for it. */
+  private unansweredBatch: Batch | undefined;
+  /** A flush of the open batch is due at the end of this turn. */
+  private flushDue = false;
+  private readonly flushOpen = (): void => {
+    this.flushDue = false;
+    const b = this.open;
+    if (b !== undefined && this.unansweredBatch === undefined) this.flush(b);
+  };
+  /** Settles when the first connection is ready: every batch waiting for it shares this one listener. */
   private readonly firstReady: Promise<void>;
 
   constructor(
@@ -257,15 +466,14 @@ export class RedisCounterStore implements CounterStore {
       enableOfflineQueue: false,
       autoResendUnfulfilledCommands: false,
       maxRetriesPerRequest: 0,
-      // The caller bounds each call (and a late reply is dropped there): a second timer per
-      // command here would only cost. Auto-pipelining costs more CPU per call than it saves on
-      // loopback and in a cluster network alike (measured: bench section 7).
+      // The store bounds each batch (and drops a late reply): a second timer per command here would
+      // only cost. It batches by itself, so ioredis's auto-pipelining would add nothing.
       connectTimeout: Math.max(1000, timeoutMs),
       // Reconnect quickly at first, then every second at most: a restarted Redis is found soon.
       retryStrategy: (times) => Math.min(50 * times, 1000),
       lazyConnect: false,
     }) as Redis & RateLimitCommands;
-    this.client.defineCommand('porticoRateLimit', { lua: RATE_LIMIT_SCRIPT });
+    this.client.defineCommand('porticoRateLimitBatch', { lua: RATE_LIMIT_BATCH_SCRIPT });
     let down = false;
     this.firstReady = new Promise<void>((resolve) => this.client.once('ready', () => resolve()));
     this.client.on('ready', () => {
@@ -284,52 +492,111 @@ export class RedisCounterStore implements CounterStore {
     });
   }
 
-  async hit(checks: readonly CounterCheck[], now: number): Promise<readonly CounterResult[]> {
-    if (this.client.status !== 'ready') await this.untilReady();
-    const args: (string | number)[] = [];
-    for (const c of checks) {
-      const start = windowStart(now, c.windowMs);
-      args.push(`${REDIS_KEY_PREFIX}${c.key}:${start}`, `${REDIS_KEY_PREFIX}${c.key}:${start - c.windowMs}`);
+  hit(checks: readonly CounterCheck[], now: number): Promise<readonly CounterResult[]> {
+    const status = this.client.status;
+    if (status !== 'ready' && !this.firstConnectionPending()) {
+      return Promise.reject(new CounterStoreError('unavailable', `redis is ${this.closed ? 'closed' : status}`));
     }
-    for (const c of checks) args.push(c.limit, c.windowMs, c.sliding ? 1 : 0, c.enforce ? 1 : 0, now - windowStart(now, c.windowMs));
-    if (this.inFlight >= MAX_IN_FLIGHT) throw new CounterStoreError('unavailable', `${this.inFlight} calls to Redis are unanswered`);
-    this.inFlight++;
-    const reply = await new Promise<number[]>((resolve, reject) => {
-      // One timer bounds the call; a reply that comes later is dropped (its count stands, as any late count would).
-      const timer = setTimeout(() => {
-        // Redis stopped answering without closing the connection: start a new one, which fails
-        // what the old one still holds, rather than queue without end.
-        if (++this.timeouts === RECONNECT_AFTER_TIMEOUTS && !this.closed) this.client.disconnect(true);
-        reject(new CounterStoreError('timeout', `no answer from Redis within ${this.timeoutMs} ms`));
-      }, this.timeoutMs);
-      this.client.porticoRateLimit(2 * checks.length, ...args).then(
-        (r) => {
-          this.inFlight--;
-          this.timeouts = 0;
-          clearTimeout(timer);
-          resolve(r);
-        },
-        (err: Error) => {
-          this.inFlight--;
-          clearTimeout(timer);
-          reject(new CounterStoreError(this.client.status === 'ready' ? 'error' : 'unavailable', err.message));
-        },
-      );
+    if (this.unanswered >= MAX_IN_FLIGHT) {
+      return Promise.reject(new CounterStoreError('unavailable', `${this.unanswered} requests to Redis are unanswered`));
+    }
+    return new Promise<readonly CounterResult[]>((resolve, reject) => {
+      let b = this.open;
+      if (b === undefined) b = this.openBatch();
+      b.items.push({ checks, now, resolve, reject });
+      this.unanswered++;
+      // A full batch goes now; the next request opens another.
+      if (b.items.length >= MAX_BATCH) this.flush(b);
     });
-    return results(checks, reply.slice(1), now, reply[0] === 1);
   }
 
-  /** Before the first connection is up, wait for it within the timeout; after an outage, fail at once. */
-  private untilReady(): Promise<void> {
+  /** Before the first connection is up, a batch may wait for it (within the timeout); after an outage, not. */
+  private firstConnectionPending(): boolean {
+    if (this.everReady || this.closed) return false;
     const status = this.client.status;
-    if (this.everReady || (status !== 'connecting' && status !== 'connect' && status !== 'wait')) {
-      return Promise.reject(new CounterStoreError('unavailable', `redis is ${status}`));
+    return status === 'connecting' || status === 'connect' || status === 'wait';
+  }
+
+  private openBatch(): Batch {
+    const b: Batch = { items: [], timer: undefined, sent: false, settled: false };
+    b.timer = setTimeout(() => this.expire(b), this.timeoutMs);
+    this.open = b;
+    this.flushSoon();
+    return b;
+  }
+
+  /** Flush the open batch after this turn's I/O callbacks (and the microtasks they ran), unless a call is unanswered. */
+  private flushSoon(): void {
+    if (this.flushDue || this.unansweredBatch !== undefined) return;
+    this.flushDue = true;
+    setImmediate(this.flushOpen);
+  }
+
+  /** A batch is answered, failed or timed out: the requests that waited for it go now. */
+  private done(b: Batch): void {
+    if (this.unansweredBatch !== b) return;
+    this.unansweredBatch = undefined;
+    if (this.open !== undefined) this.flushSoon();
+  }
+
+  private flush(b: Batch): void {
+    if (this.open === b) this.open = undefined;
+    if (b.settled || b.sent) return;
+    if (this.client.status === 'ready') {
+      this.send(b);
+      return;
     }
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new CounterStoreError('timeout', 'redis connection not ready within the timeout')), this.timeoutMs);
-    });
-    return Promise.race([this.firstReady, late]).finally(() => clearTimeout(timer));
+    if (this.firstConnectionPending()) {
+      void this.firstReady.then(() => this.flush(b));
+      return;
+    }
+    this.fail(b, new CounterStoreError('unavailable', `redis is ${this.closed ? 'closed' : this.client.status}`));
+  }
+
+  private send(b: Batch): void {
+    b.sent = true;
+    this.unansweredBatch = b;
+    const { keys, spec, order } = encodeBatch(b.items);
+    const n = b.items.length;
+    this.client.porticoRateLimitBatch(keys.length, keys, spec).then(
+      (reply) => {
+        this.unanswered -= n;
+        this.timeouts = 0;
+        if (b.settled) return;
+        b.settled = true;
+        clearTimeout(b.timer);
+        this.done(b);
+        const each = decodeBatch(b.items, order, reply);
+        for (let i = 0; i < n; i++) b.items[i]!.resolve(each[i]!);
+      },
+      (err: Error) => {
+        this.unanswered -= n;
+        this.fail(b, new CounterStoreError(this.client.status === 'ready' ? 'error' : 'unavailable', err.message));
+      },
+    );
+  }
+
+  private fail(b: Batch, err: CounterStoreError): void {
+    if (b.settled) return;
+    b.settled = true;
+    clearTimeout(b.timer);
+    // Never handed to the client: nothing will answer for these.
+    if (!b.sent) this.unanswered -= b.items.length;
+    this.done(b);
+    for (const it of b.items) it.reject(err);
+  }
+
+  private expire(b: Batch): void {
+    if (b.settled) return;
+    if (this.open === b) this.open = undefined;
+    const before = this.timeouts;
+    this.timeouts += b.items.length;
+    this.fail(b, new CounterStoreError('timeout', b.sent || this.everReady
+      ? `no answer from Redis within ${this.timeoutMs} ms`
+      : 'redis connection not ready within the timeout'));
+    // Redis stopped answering without closing the connection: start a new one, which fails what
+    // the old one still holds, rather than queue without end.
+    if (before < RECONNECT_AFTER_TIMEOUTS && this.timeouts >= RECONNECT_AFTER_TIMEOUTS && !this.closed) this.client.disconnect(true);
   }
 
   close(): void {

@@ -1,0 +1,429 @@
+// The OTLP/HTTP protobuf body of a batch of finished spans, written in one pass into one buffer:
+// the part of tracing at 100 % sampling that costs most per request, so it is kept lean.
+//
+// The SDK's serializer measures every message in a first pass and writes it in a second, turning each
+// id and string through intermediate arrays; Portico's spans are flat (string, number and boolean
+// attributes, no events, no links), which this writer handles directly. Anything else — an event, a
+// link, an array attribute, a resource still resolving attributes — goes to the SDK's serializer, so
+// the bytes always mean what OpenTelemetry's own encoding would say.
+
+import type { AttributeValue, Attributes, HrTime } from '@opentelemetry/api';
+import type { InstrumentationScope } from '@opentelemetry/core';
+import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import type { Resource } from '@opentelemetry/resources';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+
+/** Wire types of a field's tag. */
+const VARINT = 0;
+const FIXED64 = 1;
+const LENGTH = 2;
+const FIXED32 = 5;
+
+/** Bytes reserved in front of a message whose length is known only once it is written. */
+const RESERVE = 5;
+
+/** OTLP span flags: the W3C trace flags, and whether the parent's remoteness is known and true. */
+const FLAGS_HAS_IS_REMOTE = 0x100;
+const FLAGS_IS_REMOTE = 0x200;
+
+/** Value of each hex digit by its character code (0 for anything else: ids are validated by the SDK). */
+const HEX = new Uint8Array(128);
+for (let i = 0; i < 10; i++) HEX[0x30 + i] = i;
+for (let i = 0; i < 6; i++) HEX[0x61 + i] = HEX[0x41 + i] = 10 + i;
+
+/** Whether a batch can take the lean path: flat attributes, no events or links, resources settled. */
+function isFlat(attributes: Attributes): boolean {
+  for (const key in attributes) {
+    const v = attributes[key];
+    const t = typeof v;
+    if (t === 'string' || t === 'boolean') continue;
+    if (t === 'number' && (Number.isSafeInteger(v) || !Number.isInteger(v))) continue;
+    if (v === undefined) continue;
+    return false;
+  }
+  return true;
+}
+
+/** Byte length of a string in UTF-8 (most here are ASCII: one byte a character). */
+function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else return Buffer.byteLength(s, 'utf8');
+  }
+  return n;
+}
+
+function varintLength(n: number): number {
+  return n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5;
+}
+
+/** A growing buffer with protobuf's primitives. */
+class Writer {
+  buf: Buffer;
+  pos = 0;
+
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
+
+  room(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  tag(field: number, wire: number): void {
+    this.varint((field << 3) | wire);
+  }
+
+  /** An unsigned value below 2^32. */
+  varint(n: number): void {
+    this.room(5);
+    const b = this.buf;
+    while (n > 0x7f) {
+      b[this.pos++] = (n & 0x7f) | 0x80;
+      n >>>= 7;
+    }
+    b[this.pos++] = n;
+  }
+
+  /** A signed integer of the safe range as int64 (negative: ten bytes, two's complement). */
+  int64(n: number): void {
+    let lo = n >>> 0;
+    let hi = Math.floor(n / 0x100000000) >>> 0;
+    this.room(10);
+    const b = this.buf;
+    while (hi > 0 || lo > 0x7f) {
+      b[this.pos++] = (lo & 0x7f) | 0x80;
+      lo = ((lo >>> 7) | (hi << 25)) >>> 0;
+      hi >>>= 7;
+    }
+    b[this.pos++] = lo;
+  }
+
+  fixed32(n: number): void {
+    this.room(4);
+    this.word(n >>> 0);
+  }
+
+  double(n: number): void {
+    this.room(8);
+    this.buf.writeDoubleLE(n, this.pos);
+    this.pos += 8;
+  }
+
+  /** An HrTime as nanoseconds since the epoch (fixed64), exact: the seconds are split so no product passes 2^53. */
+  time(t: HrTime): void {
+    const seconds = t[0];
+    const low16 = (seconds & 0xffff) * 1e9;
+    const high = Math.floor(seconds / 0x10000) * 1e9;
+    // seconds·1e9 = high·2^16 + low16; add the nanoseconds, carry into the upper word.
+    const lo = (low16 % 0x100000000) + (high % 0x10000) * 0x10000 + t[1];
+    const hi = Math.floor(low16 / 0x100000000) + Math.floor(high / 0x10000) + Math.floor(lo / 0x100000000);
+    this.room(8);
+    this.word(lo >>> 0);
+    this.word(hi >>> 0);
+  }
+
+  private word(n: number): void {
+    const b = this.buf;
+    b[this.pos++] = n & 0xff;
+    b[this.pos++] = (n >>> 8) & 0xff;
+    b[this.pos++] = (n >>> 16) & 0xff;
+    b[this.pos++] = n >>> 24;
+  }
+
+  /** A string whose UTF-8 length is known (its length prefix already written). */
+  text(s: string, bytes: number): void {
+    this.room(bytes);
+    if (bytes === s.length) {
+      const b = this.buf;
+      let p = this.pos;
+      for (let i = 0; i < s.length; i++) b[p++] = s.charCodeAt(i);
+    } else this.buf.write(s, this.pos, bytes, 'utf8');
+    this.pos += bytes;
+  }
+
+  stringField(field: number, s: string): void {
+    const n = utf8Length(s);
+    this.tag(field, LENGTH);
+    this.varint(n);
+    this.text(s, n);
+  }
+
+  /** A trace or span id (hex, as the API keeps them) as bytes; decoded here, a native call costs more for 8 or 16 bytes. */
+  idField(field: number, hex: string): void {
+    const n = hex.length >>> 1;
+    this.tag(field, LENGTH);
+    this.varint(n);
+    this.room(n);
+    const b = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < hex.length; i += 2) b[p++] = ((HEX[hex.charCodeAt(i) & 0x7f] as number) << 4) | (HEX[hex.charCodeAt(i + 1) & 0x7f] as number);
+    this.pos = p;
+  }
+
+  bytes(b: Uint8Array): void {
+    this.room(b.length);
+    const out = this.buf;
+    let p = this.pos;
+    // Short runs: a loop beats the native copy's call.
+    if (b.length < 64) for (let i = 0; i < b.length; i++) out[p++] = b[i] as number;
+    else {
+      out.set(b, p);
+      p += b.length;
+    }
+    this.pos = p;
+  }
+
+  /** Starts a length-delimited message: its body goes after a gap that close() fits to the length. */
+  open(field: number): number {
+    this.tag(field, LENGTH);
+    this.room(RESERVE);
+    const at = this.pos;
+    this.pos += RESERVE;
+    return at;
+  }
+
+  close(at: number): void {
+    const body = at + RESERVE;
+    const length = this.pos - body;
+    const prefix = varintLength(length);
+    if (prefix < RESERVE) this.buf.copyWithin(at + prefix, body, this.pos);
+    this.pos -= RESERVE - prefix;
+    const end = this.pos;
+    this.pos = at;
+    this.varint(length);
+    this.pos = end;
+  }
+}
+
+/**
+ * Encoded attributes (KeyValue messages) of string values, kept per key: on a gateway most values
+ * recur (the method, the route, its source, the cluster, the peer), and a copy is cheaper than
+ * encoding them again. Each key keeps a bounded number of values; a key that has more (request
+ * ids, paths of a busy API) is encoded every time from then on.
+ */
+const encodedValues = new Map<string, Map<string, Buffer> | null>();
+const VALUES_PER_KEY = 256;
+const KEYS = 64;
+
+function encodeKeyValue(key: string, v: AttributeValue): Buffer {
+  const w = new Writer(64 + (typeof v === 'string' ? v.length * 3 : 0) + key.length * 3);
+  writeKeyValueBody(w, key, v);
+  return Buffer.from(w.buf.subarray(0, w.pos));
+}
+
+function writeKeyValue(w: Writer, field: number, key: string, v: AttributeValue): void {
+  w.tag(field, LENGTH);
+  if (typeof v === 'string' && v.length <= 256) {
+    let values = encodedValues.get(key);
+    if (values === undefined) {
+      if (encodedValues.size >= KEYS) encodedValues.clear();
+      encodedValues.set(key, (values = new Map()));
+    }
+    // null: a key whose values hardly recur (request ids), no longer looked up.
+    if (values !== null) {
+      let kv = values.get(v);
+      if (kv === undefined) {
+        if (values.size >= VALUES_PER_KEY) encodedValues.set(key, null);
+        else values.set(v, (kv = encodeKeyValue(key, v)));
+      }
+      if (kv !== undefined) {
+        w.varint(kv.length);
+        w.bytes(kv);
+        return;
+      }
+    }
+  }
+  w.room(1);
+  const at = w.pos;
+  w.pos += 1;
+  writeKeyValueBody(w, key, v);
+  const length = w.pos - at - 1;
+  if (length < 0x80) w.buf[at] = length;
+  else {
+    // Rare (long values): make room for a longer length prefix.
+    const prefix = varintLength(length);
+    w.room(prefix - 1);
+    w.buf.copyWithin(at + prefix, at + 1, w.pos);
+    w.pos = at;
+    w.varint(length);
+    w.pos += length;
+  }
+}
+
+/** KeyValue { key = 1; value = 2 (AnyValue) } of a flat value, its lengths measured before it is written. */
+function writeKeyValueBody(w: Writer, key: string, v: AttributeValue): void {
+  let valueLength: number;
+  let textBytes = 0;
+  if (typeof v === 'string') {
+    textBytes = utf8Length(v);
+    valueLength = 1 + varintLength(textBytes) + textBytes;
+  } else if (typeof v === 'boolean') valueLength = 2;
+  else if (Number.isInteger(v)) valueLength = 1 + int64Length(v as number);
+  else valueLength = 9;
+  w.stringField(1, key);
+  w.tag(2, LENGTH);
+  w.varint(valueLength);
+  if (typeof v === 'string') {
+    w.tag(1, LENGTH);
+    w.varint(textBytes);
+    w.text(v, textBytes);
+  } else if (typeof v === 'boolean') {
+    w.tag(2, VARINT);
+    w.varint(v ? 1 : 0);
+  } else if (Number.isInteger(v)) {
+    w.tag(3, VARINT);
+    w.int64(v as number);
+  } else {
+    w.tag(4, FIXED64);
+    w.double(v as number);
+  }
+}
+
+function int64Length(n: number): number {
+  if (n < 0) return 10;
+  let len = 1;
+  while (n > 0x7f) {
+    n = Math.floor(n / 128);
+    len++;
+  }
+  return len;
+}
+
+function writeAttributes(w: Writer, field: number, attributes: Attributes): void {
+  for (const key in attributes) {
+    const v = attributes[key];
+    if (v !== undefined && v !== null) writeKeyValue(w, field, key, v);
+  }
+}
+
+function writeSpan(w: Writer, s: ReadableSpan): void {
+  const at = w.open(2);
+  const ctx = s.spanContext();
+  w.idField(1, ctx.traceId);
+  w.idField(2, ctx.spanId);
+  const traceState = ctx.traceState?.serialize();
+  if (traceState) w.stringField(3, traceState);
+  const parent = s.parentSpanContext;
+  if (parent?.spanId) w.idField(4, parent.spanId);
+  w.stringField(5, s.name);
+  // OTLP's kinds count from 1 (0 is "unspecified"); the API's from 0.
+  w.tag(6, VARINT);
+  w.varint(s.kind + 1);
+  w.tag(7, FIXED64);
+  w.time(s.startTime);
+  w.tag(8, FIXED64);
+  w.time(s.endTime);
+  writeAttributes(w, 9, s.attributes);
+  if (s.droppedAttributesCount > 0) {
+    w.tag(10, VARINT);
+    w.varint(s.droppedAttributesCount);
+  }
+  // Always present, as the SDK writes it (an unset status too).
+  const status = s.status;
+  const st = w.open(15);
+  if (status.message) w.stringField(2, status.message);
+  w.tag(3, VARINT);
+  w.varint(status.code);
+  w.close(st);
+  w.tag(16, FIXED32);
+  w.fixed32((ctx.traceFlags & 0xff) | FLAGS_HAS_IS_REMOTE | (parent?.isRemote ? FLAGS_IS_REMOTE : 0));
+  w.close(at);
+}
+
+function scopeMessage(scope: InstrumentationScope): Buffer {
+  const w = new Writer(256);
+  w.stringField(1, scope.name);
+  if (scope.version) w.stringField(2, scope.version);
+  return Buffer.from(w.buf.subarray(0, w.pos));
+}
+
+function resourceMessage(resource: Resource): Buffer {
+  const w = new Writer(1024);
+  writeAttributes(w, 1, resource.attributes);
+  return Buffer.from(w.buf.subarray(0, w.pos));
+}
+
+/** Whether one span can be written here (flat attributes, no events or links, its resource settled). */
+export function isLeanSpan(s: ReadableSpan): boolean {
+  return s.events.length === 0 && s.links.length === 0 && s.droppedEventsCount === 0 && s.droppedLinksCount === 0 && isFlat(s.attributes)
+    && !s.resource.asyncAttributesPending && isFlat(s.resource.attributes);
+}
+
+/**
+ * Spans of one resource and scope, each written as it ends: the batch holds bytes, not span objects,
+ * so spans die young (no promotion to the old heap while they wait) and the export request costs
+ * one copy. Only lean spans (isLeanSpan) go in.
+ */
+export class SpanBatch {
+  private readonly w = new Writer(64 * 1024);
+  private resourceBytes: Buffer | undefined;
+  private scopeBytes: Buffer | undefined;
+  private resource: Resource | undefined;
+  private scope: InstrumentationScope | undefined;
+  count = 0;
+
+  /** Whether `s` belongs with the spans already here (same resource and scope, or none yet). */
+  fits(s: ReadableSpan): boolean {
+    return this.count === 0 || (s.resource === this.resource && s.instrumentationScope === this.scope);
+  }
+
+  add(s: ReadableSpan): void {
+    if (this.count === 0 && (s.resource !== this.resource || s.instrumentationScope !== this.scope)) {
+      this.resource = s.resource;
+      this.scope = s.instrumentationScope;
+      this.resourceBytes = resourceMessage(s.resource);
+      this.scopeBytes = scopeMessage(s.instrumentationScope);
+    }
+    writeSpan(this.w, s);
+    this.count++;
+  }
+
+  /** The ExportTraceServiceRequest of the spans held; the batch is empty again. */
+  take(): Uint8Array {
+    const resource = this.resourceBytes as Buffer;
+    const scope = this.scopeBytes as Buffer;
+    const spans = this.w.buf.subarray(0, this.w.pos);
+    const tail = new Writer(256);
+    if (this.scope?.schemaUrl) tail.stringField(3, this.scope.schemaUrl);
+    const scopeTail = tail.pos;
+    if (this.resource?.schemaUrl) tail.stringField(3, this.resource.schemaUrl);
+    const scopeSpansLength = 1 + varintLength(scope.length) + scope.length + spans.length + scopeTail;
+    const resourceSpansLength = 1 + varintLength(resource.length) + resource.length + 1 + varintLength(scopeSpansLength) + scopeSpansLength + (tail.pos - scopeTail);
+    const out = new Writer(1 + 5 + resourceSpansLength);
+    out.tag(1, LENGTH); // ExportTraceServiceRequest.resource_spans
+    out.varint(resourceSpansLength);
+    out.tag(1, LENGTH); // ResourceSpans.resource
+    out.varint(resource.length);
+    out.bytes(resource);
+    out.tag(2, LENGTH); // ResourceSpans.scope_spans
+    out.varint(scopeSpansLength);
+    out.tag(1, LENGTH); // ScopeSpans.scope
+    out.varint(scope.length);
+    out.bytes(scope);
+    out.bytes(spans); // ScopeSpans.spans, each already tagged
+    out.bytes(tail.buf.subarray(0, tail.pos));
+    this.w.pos = 0;
+    this.count = 0;
+    return out.buf.subarray(0, out.pos);
+  }
+}
+
+/** An ExportTraceServiceRequest holding `spans` (the SDK's serializer's when they are not all lean and alike). */
+export function encodeTraceExport(spans: ReadableSpan[]): Uint8Array | undefined {
+  const first = spans[0];
+  for (const s of spans) {
+    if (!isLeanSpan(s) || s.resource !== first?.resource || s.instrumentationScope !== first.instrumentationScope) return ProtobufTraceSerializer.serializeRequest(spans);
+  }
+  if (first === undefined) return ProtobufTraceSerializer.serializeRequest(spans);
+  const batch = new SpanBatch();
+  for (const s of spans) batch.add(s);
+  return batch.take();
+}
