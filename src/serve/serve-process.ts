@@ -3,6 +3,7 @@
 // A start-up failure ends with `portico serve: PORTICO_ERR_*: one line` on stderr, never a stack.
 
 import cluster from 'node:cluster';
+import { createSecureContext } from 'node:tls';
 import { Registry } from 'prom-client';
 import type { BuildRuntime, RequestInfo } from '../dataplane/runtime-types.js';
 import type { IR } from '../ir/types.js';
@@ -20,7 +21,7 @@ import { FRONT_ENV, http1FrontChoice, unknownFrontSetting } from './http1-front-
 import { LLHTTP_SUPPORT } from '../dataplane/llhttp.js';
 import { ServingState, type ConfigProvider } from './serving-state.js';
 import { WorkerPool } from './worker-pool.js';
-import { startTicketKeyRotation, TicketKeyRing } from './session-tickets.js';
+import { startTicketKeyRotation, ticketKeyCallbackAvailable, TicketKeyRing } from './session-tickets.js';
 import { TraceExporters } from '../tracing/trace-exporters.js';
 
 export interface ServeOptions {
@@ -130,6 +131,9 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
 
   // TLS session tickets: made and rotated here, shared by every worker (or this process's gateway).
   const ticketKeys = new TicketKeyRing();
+  if (!ticketKeyCallbackAvailable(createSecureContext())) {
+    log.warn('this Node.js has no TLS ticket-key hook: a TLS session resumes only on the worker that issued its ticket');
+  }
   let inner: ConfigApplier;
   let gateway: Gateway | undefined;
   let tracing: TraceExporters | undefined;

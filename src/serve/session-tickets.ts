@@ -47,6 +47,16 @@ interface NativeContext {
   onticketkeycallback: (name: Buffer, iv: Buffer, encrypt: boolean) => unknown[];
 }
 
+/**
+ * Whether this Node.js exposes the context's ticket-key callback (a private hook of node:tls; Node 20
+ * and 22 have it). Without it, each context seals tickets with its own random keys: resumption then
+ * works only on the worker that issued the ticket, and serve says so once at start.
+ */
+export function ticketKeyCallbackAvailable(sc: SecureContext): boolean {
+  const native = (sc as unknown as { context?: Partial<NativeContext> }).context;
+  return typeof native?.enableTicketKeyCallback === 'function';
+}
+
 /** The callback's first element: 1 use the key, 2 use it and seal a fresh ticket with the current key, 0 unknown key. */
 const USE = 1;
 const USE_AND_RENEW = 2;
@@ -92,10 +102,12 @@ export class TicketKeyRing {
   }
 
   /** Seal and open this context's tickets with the ring's keys (contexts of every generation and host). */
-  attach(sc: SecureContext): void {
+  attach(sc: SecureContext): boolean {
+    if (!ticketKeyCallbackAvailable(sc)) return false;
     const native = (sc as unknown as { context: NativeContext }).context;
     native.enableTicketKeyCallback();
     native.onticketkeycallback = this.onTicketKey;
+    return true;
   }
 
   private readonly onTicketKey = (name: Buffer, iv: Buffer, encrypt: boolean): unknown[] => {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import tls from 'node:tls';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { Gateway } from '../../src/serve/gateway.js';
-import { startTicketKeyRotation, TicketKeyRing, TICKET_KEY_ROTATION_MS } from '../../src/serve/session-tickets.js';
+import { startTicketKeyRotation, ticketKeyCallbackAvailable, TicketKeyRing, TICKET_KEY_ROTATION_MS } from '../../src/serve/session-tickets.js';
 import type { IR } from '../../src/ir/types.js';
 import { buildStubRuntime } from './stub-runtime.js';
 import { makeIR } from './ir-fixtures.js';
@@ -215,5 +215,16 @@ describe('TLS session tickets', () => {
       assert.ok([...seen].some((pid) => pid !== first.heldBy), `a resumed connection landed on the other worker (${[...seen].join(', ')})`);
       assert.ok(!proc.stderr.some((l) => /ticket/i.test(l) && /[A-Za-z0-9+/]{40,}={0,2}/.test(l)), 'no ticket key reaches the log');
     });
+  });
+});
+
+describe('a Node.js without the ticket-key hook', () => {
+  it('leaves the context to its own ticket keys instead of failing the listener', () => {
+    const ring = new TicketKeyRing();
+    assert.equal(ring.attach(tls.createSecureContext()), true, 'this Node.js has the hook');
+    // The same object shape with the private hook gone, as a future Node.js might have it.
+    const bare = { context: {} } as unknown as tls.SecureContext;
+    assert.equal(ticketKeyCallbackAvailable(bare), false);
+    assert.equal(ring.attach(bare), false);
   });
 });
