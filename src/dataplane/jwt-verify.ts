@@ -64,10 +64,18 @@ export const MAX_TOKEN_LENGTH = 16_384;
  */
 export function bearerToken(authorization: string | undefined): string | undefined | JWTFailure {
   if (authorization === undefined || authorization === '') return undefined;
+  // A client sends the same token on request after request: its header is parsed once, and the
+  // same string then finds its verified token by identity (VerifiedTokens), not by hashing it.
+  if (authorization === lastAuthorization) return lastBearer;
   const m = /^bearer[ ]+([A-Za-z0-9\-._~+/]+=*)[ ]*$/i.exec(authorization);
   if (m === null) return { kind: 'malformed', message: 'the Authorization header is not a Bearer token' };
-  return m[1]!;
+  lastAuthorization = authorization;
+  lastBearer = m[1]!;
+  return lastBearer;
 }
+
+let lastAuthorization: string | undefined;
+let lastBearer: string | undefined;
 
 /** Verified tokens by their text; bounded, dropped whole when a key set changes. */
 export class VerifiedTokens {
@@ -76,9 +84,19 @@ export class VerifiedTokens {
 
   constructor(private readonly limit = 10_000) {}
 
+  /** The token found or stored last (same key-set version): a repeated token skips the hash look-up. */
+  private lastRaw: string | undefined;
+  private lastToken: VerifiedToken | undefined;
+
   get(raw: string, version: number): VerifiedToken | undefined {
     if (version !== this.version) return undefined;
-    return this.entries.get(raw);
+    if (raw === this.lastRaw) return this.lastToken;
+    const token = this.entries.get(raw);
+    if (token !== undefined) {
+      this.lastRaw = raw;
+      this.lastToken = token;
+    }
+    return token;
   }
 
   set(raw: string, version: number, token: VerifiedToken): void {
@@ -88,6 +106,8 @@ export class VerifiedTokens {
     }
     if (this.entries.size >= this.limit) this.entries.clear();
     this.entries.set(raw, token);
+    this.lastRaw = raw;
+    this.lastToken = token;
   }
 }
 

@@ -191,6 +191,11 @@ test('Authorization header parsing and scopes', () => {
   assert.equal(bearerToken('Bearer abc.def.ghi'), 'abc.def.ghi');
   assert.equal(bearerToken('bearer  abc.def.ghi'), 'abc.def.ghi');
   assert.equal((bearerToken('Basic dXNlcjpwYXNz') as { kind: string }).kind, 'malformed');
+  // the same header again (parsed once), then a different one: each answered for itself
+  assert.equal(bearerToken('Bearer abc.def.ghi'), 'abc.def.ghi');
+  assert.equal(bearerToken('Bearer abc.def.ghi'), 'abc.def.ghi');
+  assert.equal((bearerToken('Bearer abc.def.ghi extra') as { kind: string }).kind, 'malformed');
+  assert.equal(bearerToken('Bearer xyz.def.ghi'), 'xyz.def.ghi');
   assert.equal(missingScope({ scope: 'read write' }, ['read']), undefined);
   assert.equal(missingScope({ scope: ['read'] }, ['read', 'admin']), 'admin');
   assert.equal(missingScope({}, ['read']), 'read');
