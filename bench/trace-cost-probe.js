@@ -4,6 +4,7 @@
 // The collector is a child process that takes every OTLP request, so its CPU is not counted; the
 // probe's own CPU (process.cpuUsage) is. Steadier than the HTTP/1.1 section on a busy machine, and
 // no substitute for it: it leaves out the proxy's work, and what spans do to its heap.
+import { cleartextGatewayYaml } from './lib/gateway-yaml.js';
 import { fork } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -40,16 +41,7 @@ if (process.argv[2] === '--collector') {
 
   const results = {};
   for (const percent of [0, 100]) {
-    const yaml = `apiVersion: getambassador.io/v3alpha1
-kind: Listener
-metadata: {name: http}
-spec: {port: 8080, protocol: HTTP, securityModel: XFP, hostBinding: {namespace: {from: ALL}}}
----
-apiVersion: getambassador.io/v3alpha1
-kind: Host
-metadata: {name: cleartext}
-spec: {hostname: "*", requestPolicy: {insecure: {action: Route}}}
----
+    const yaml = `${cleartextGatewayYaml(8080)}---
 apiVersion: getambassador.io/v3alpha1
 kind: Mapping
 metadata: {name: svc-050}

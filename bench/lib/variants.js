@@ -276,10 +276,7 @@ export async function startNginxTls(workdir, { upstreamPort, certPath, keyPath, 
       '  }',
     ].join('\n'),
   });
-  mkdirSync(dir, { recursive: true });
-  const confPath = join(dir, 'nginx.conf');
-  writeFileSync(confPath, conf);
-  const h = startProcess('nginx-tls', 'nginx', ['-e', join(dir, 'error.log'), '-p', dir, '-c', confPath], { cpus });
+  const h = startNginxWith('nginx-tls', dir, conf, cpus);
   await waitUntil(h, 'listening', () => tcpOpen(port), 10_000);
   return { name: 'nginx', pid: h.pid, port, handle: h, stop: () => stopProcess(h) };
 }
@@ -290,4 +287,12 @@ function tcpOpen(port) {
     s.on('connect', () => { s.destroy(); resolve(true); });
     s.on('error', () => resolve(false));
   });
+}
+
+/** nginx started on the configuration `conf`, written into `dir` (its prefix and error log too). */
+export function startNginxWith(label, dir, conf, cpus) {
+  mkdirSync(dir, { recursive: true });
+  const confPath = join(dir, 'nginx.conf');
+  writeFileSync(confPath, conf);
+  return startProcess(label, 'nginx', ['-e', join(dir, 'error.log'), '-p', dir, '-c', confPath], { cpus });
 }

@@ -8,7 +8,7 @@ import { freePort } from '../lib/free-port.js';
 import { UsageMeter } from '../lib/proc-usage.js';
 import { pinSelf, repin } from '../lib/cpu-layout.js';
 import { summarize, orderForRound } from '../lib/summary-stats.js';
-import { BENCH_DIR, httpGet, nginxMain, porticoServeMissing } from '../lib/variants.js';
+import { BENCH_DIR, httpGet, nginxMain, porticoServeMissing, startNginxWith } from '../lib/variants.js';
 import { portico } from '../lib/portico-build.js';
 import { cleartextGatewayYaml } from '../lib/gateway-yaml.js';
 import { fmt, shortReason } from './http1.js';
@@ -163,10 +163,7 @@ async function startNginxGrpc(workdir, { upstreamPort, cpus }) {
       '  }',
     ].join('\n'),
   });
-  mkdirSync(dir, { recursive: true });
-  const confPath = join(dir, 'nginx.conf');
-  writeFileSync(confPath, conf);
-  const h = startProcess('nginx-grpc', 'nginx', ['-e', join(dir, 'error.log'), '-p', dir, '-c', confPath], { cpus });
+  const h = startNginxWith('nginx-grpc', dir, conf, cpus);
   await waitUntil(h, 'a gRPC call through nginx', () => grpcAnswers(port), 15_000);
   return { name: 'nginx', pid: h.pid, port, stop: () => stopProcess(h) };
 }

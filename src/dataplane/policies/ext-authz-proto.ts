@@ -4,8 +4,7 @@
 // Only what a check sends and reads. Enums are int32 and string bodies are bytes: the same wire
 // encoding, without reinterpreting a body that is not UTF-8 (Envoy sends the raw bytes too).
 
-import type protobuf from 'protobufjs';
-import { onDemand } from '../on-demand-module.js';
+import { grpcMessageTypes } from './grpc-message-types.js';
 
 const PROTO = `
 syntax = "proto3";
@@ -33,17 +32,8 @@ message OkHttpResponse { repeated HeaderValueOption headers = 2; repeated string
 message CheckResponse { RpcStatus status = 1; oneof http_response { DeniedHttpResponse denied_response = 2; OkHttpResponse ok_response = 3; } }
 `;
 
-const protobufjs = onDemand<typeof protobuf>(import.meta.url, 'protobufjs');
-let checkTypes: { readonly request: protobuf.Type; readonly response: protobuf.Type } | undefined;
-
 /** The message types, built on first use: a gateway with no gRPC AuthService never loads protobufjs. */
-function types(): { readonly request: protobuf.Type; readonly response: protobuf.Type } {
-  if (checkTypes === undefined) {
-    const root = protobufjs().parse(PROTO, { keepCase: true }).root;
-    checkTypes = { request: root.lookupType('portico.extauthz.CheckRequest'), response: root.lookupType('portico.extauthz.CheckResponse') };
-  }
-  return checkTypes;
-}
+const types = grpcMessageTypes(PROTO, 'portico.extauthz.CheckRequest', 'portico.extauthz.CheckResponse');
 
 export const CHECK_PATH = '/envoy.service.auth.v3.Authorization/Check';
 

@@ -4,8 +4,7 @@
 //
 // Only what a call sends and reads, with Envoy's field numbers and wire types; names shortened.
 
-import type protobuf from 'protobufjs';
-import { onDemand } from '../on-demand-module.js';
+import { grpcMessageTypes } from './grpc-message-types.js';
 import type { UpstreamCluster } from '../upstream-pool.js';
 import { grpcUnary } from '../grpc-unary.js';
 import type { Descriptor } from './rate-limit-descriptors.js';
@@ -26,17 +25,8 @@ message RateLimitResponse {
 }
 `;
 
-const protobufjs = onDemand<typeof protobuf>(import.meta.url, 'protobufjs');
-let serviceTypes: { readonly request: protobuf.Type; readonly response: protobuf.Type } | undefined;
-
 /** The message types, built on first use: a gateway with no RateLimitService never loads protobufjs. */
-function types(): { readonly request: protobuf.Type; readonly response: protobuf.Type } {
-  if (serviceTypes === undefined) {
-    const root = protobufjs().parse(PROTO, { keepCase: true }).root;
-    serviceTypes = { request: root.lookupType('portico.ratelimit.RateLimitRequest'), response: root.lookupType('portico.ratelimit.RateLimitResponse') };
-  }
-  return serviceTypes;
-}
+const types = grpcMessageTypes(PROTO, 'portico.ratelimit.RateLimitRequest', 'portico.ratelimit.RateLimitResponse');
 
 export const SHOULD_RATE_LIMIT_PATH = '/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit';
 
