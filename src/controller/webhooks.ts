@@ -100,7 +100,6 @@ export class WebhookReceiver {
     res.end(JSON.stringify({ status, message: text }) + '\n');
   }
 
-
   private verify(provider: WebhookProvider, req: IncomingMessage, body: Buffer): 'ok' | string {
     const secrets = this.opts.secrets;
     switch (provider) {

@@ -11,7 +11,7 @@ import type { JSONWebKeySet, JWTVerifyGetKey } from 'jose';
 import type * as Jose from 'jose';
 import { onDemand } from './on-demand-module.js';
 
-/** jose, loaded with the first key set (compile reads this module's constants without it). */
+/** jose, loaded with the first key set. */
 const jose = onDemand<typeof Jose>(import.meta.url, 'jose');
 
 export interface JWKSOptions {
@@ -26,7 +26,6 @@ export const MAX_JWKS_BYTES = 1 << 20;
 export const JWKS_FETCH_TIMEOUT_MS = 5000;
 /** At most one refetch per URI in this interval, whatever tokens arrive (unknown kid, failures). */
 export const JWKS_MIN_REFETCH_MS = 10_000;
-export { JWKS_DEFAULT_MAX_AGE_MS } from '../ir/jwt-defaults.js';
 const MAX_CACHED_URIS = 256;
 
 export interface KeySetResult {

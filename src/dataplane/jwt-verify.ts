@@ -16,9 +16,6 @@ import type { IRJWTFilter } from '../ir/types.js';
 /** jose, loaded with the first JWT filter served. */
 const jose = onDemand<typeof Jose>(import.meta.url, 'jose');
 
-// Defined beside the IR so that compile checks filters without loading jose.
-export { DEFAULT_ALGORITHMS, SIGNING_ALGORITHMS } from '../ir/jwt-defaults.js';
-
 /** The filter's rules a token is checked against ("none" is among the algorithms only when the filter lists it). */
 export type JWTRules = Pick<
   IRJWTFilter,

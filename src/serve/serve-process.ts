@@ -138,8 +138,6 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
   let gateway: Gateway | undefined;
   let tracing: TraceExporters | undefined;
   let pool: WorkerPool | undefined;
-  // The ticket keys rotate hourly until drain (a worker pool is sent each new set; one process reads the ring itself).
-  let stopTicketRotation = (): void => {};
   if (pooled) {
     pool = new WorkerPool(
       options.workers,
@@ -159,8 +157,6 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
       return startupFailed(log, 'PORTICO_ERR_WORKER_START', `worker processes cannot start: ${(err as Error).message}`, {}, () => started.shutdown(0));
     }
     inner = pool;
-    const rotated = pool;
-    stopTicketRotation = startTicketKeyRotation(ticketKeys, () => rotated.ticketKeysRotated());
   } else {
     const traffic = new TrafficMetrics(registry);
     const accessLog = accessLogInProcess;
@@ -182,7 +178,6 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
       ...(options.drainTimeoutMs !== undefined ? { drainTimeoutMs: options.drainTimeoutMs } : {}),
     });
     const inProcess = gateway;
-    stopTicketRotation = startTicketKeyRotation(ticketKeys, () => {});
     inner = {
       apply: async (ir, secrets, meta) => {
         const r = await inProcess.apply(ir, secrets, meta);
@@ -199,6 +194,9 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
       },
     };
   }
+  // The ticket keys rotate hourly until drain: a worker pool is sent each new set; one process reads the ring itself.
+  const rotatingPool = pool;
+  const stopTicketRotation = startTicketKeyRotation(ticketKeys, () => rotatingPool?.ticketKeysRotated());
   // Every applied configuration is bound on --bind's address, and each listener it opens or closes is told.
   let announced: IR | undefined;
   const innerCanary = inner.canary;

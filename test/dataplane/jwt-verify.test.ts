@@ -5,7 +5,8 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, createPublicKey } from 'node:crypto';
 import { JWKSCache, JWKS_MIN_REFETCH_MS } from '../../src/dataplane/jwks-cache.js';
-import { bearerToken, DEFAULT_ALGORITHMS, missingScope, verifyJWT, VerifiedTokens, type JWTRules } from '../../src/dataplane/jwt-verify.js';
+import { bearerToken, missingScope, verifyJWT, VerifiedTokens, type JWTRules } from '../../src/dataplane/jwt-verify.js';
+import { DEFAULT_ALGORITHMS } from '../../src/ir/jwt-defaults.js';
 import { signingKey, signToken, startJWKSServer, unsignedToken, type SigningKey } from '../support/jwks-server.js';
 
 const NOW = 1_800_000_000_000; // ms

@@ -174,22 +174,22 @@ export class ServeProcess {
 
   /** The first log line (already written or still to come) that `match` takes. */
   waitLog(what: string, match: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine> {
-    let seen = 0;
-    return whenTrue(what, () => {
-      for (; seen < this.logs.length; seen++) if (match(this.logs[seen] as LogLine)) return this.logs[seen];
-      if (this.gone) throw new Error(`the process exited while waiting for ${what}: ${this.stderr.slice(-3).join(' | ')}`);
-      return undefined;
-    }, [[this.events, 'log', 'exit']], { timeoutMs, describe: () => `last lines: ${this.stderr.slice(-3).join(' | ')}` });
+    return this.firstOf(what, this.logs, 'log', match, timeoutMs, () => `last lines: ${this.stderr.slice(-3).join(' | ')}`);
   }
 
   /** The first stderr line (already written or still to come) that `match` takes, JSON or not. */
   waitLine(what: string, match: (line: string) => boolean, timeoutMs?: number): Promise<string> {
+    return this.firstOf(what, this.stderr, 'line', match, timeoutMs);
+  }
+
+  /** The first entry of `lines` (growing as the process writes; `event` says so) that `match` takes. */
+  private firstOf<T>(what: string, lines: readonly T[], event: 'log' | 'line', match: (x: T) => boolean, timeoutMs?: number, describe?: () => string): Promise<T> {
     let seen = 0;
     return whenTrue(what, () => {
-      for (; seen < this.stderr.length; seen++) if (match(this.stderr[seen] as string)) return this.stderr[seen];
+      for (; seen < lines.length; seen++) if (match(lines[seen] as T)) return lines[seen];
       if (this.gone) throw new Error(`the process exited while waiting for ${what}: ${this.stderr.slice(-3).join(' | ')}`);
       return undefined;
-    }, [[this.events, 'line', 'exit']], { timeoutMs });
+    }, [[this.events, event, 'exit']], { timeoutMs, ...(describe ? { describe } : {}) });
   }
 
   /**

@@ -90,16 +90,13 @@ function retryAfter(check: CounterCheck, current: number, previous: number, elap
   return Math.ceil(toWindowEnd + next);
 }
 
-/**
- * Results for counts read before the request was (or was not) counted: per check, its current and
- * previous window's counts, from `at` in `counts`.
- */
-function results(checks: readonly CounterCheck[], counts: readonly number[], now: number, admitted: boolean, at = 0): CounterResult[] {
+/** Results for counts read before the request was (or was not) counted: per check, its current and previous window's counts. */
+function results(checks: readonly CounterCheck[], counts: readonly number[], now: number, admitted: boolean): CounterResult[] {
   const out: CounterResult[] = [];
   for (let i = 0; i < checks.length; i++) {
     const c = checks[i]!;
-    const current = counts[at + 2 * i] ?? 0;
-    const previous = counts[at + 2 * i + 1] ?? 0;
+    const current = counts[2 * i] ?? 0;
+    const previous = counts[2 * i + 1] ?? 0;
     const elapsed = now - windowStart(now, c.windowMs);
     const over = wouldPass(c, current, previous, elapsed);
     const used = estimate(c, current, previous, elapsed) + (admitted ? 1 : 0);
