@@ -4,6 +4,8 @@
 // A runtime without a TracingService has no RequestTracer, and the request path's hooks are one
 // `undefined` test each. Spans are made only for sampled requests; an unsampled one still carries
 // its trace context upstream (flagged "not sampled") so that services behind agree with the edge.
+// Spans are Portico's own records (recorded-span.ts), not the SDK's Span objects: the API's
+// propagators read and write trace context, the sink's exporter sends them.
 
 import type { IncomingMessage } from 'node:http';
 import {
@@ -14,8 +16,6 @@ import {
   isSpanContextValid,
   trace,
   type Attributes,
-  type Context,
-  type Span,
   type SpanContext,
   type TextMapGetter,
   type TextMapPropagator,
@@ -43,6 +43,7 @@ import {
 import { formatOrigin } from '../api/origin.js';
 import type { IRRoute, IRTracing } from '../ir/types.js';
 import type { TraceSink } from './trace-exporters.js';
+import { ATTRIBUTE_COUNT_LIMIT, clockOffsetNow, limitAttributes, type RecordedSpan } from './recorded-span.js';
 
 /** What the request path knows when a request ends (a subset of its RequestContext). */
 export interface FinishedRequest {
@@ -148,6 +149,8 @@ export class RequestTracer {
   /** Tags whose values are known when the runtime is built (literals, the process's environment). */
   private readonly fixedTags: Attributes;
   private readonly hasFixedTags: boolean;
+  /** Whether custom tags could take a span past the attribute count limit (then it is enforced). */
+  private readonly mayOverflow: boolean;
   private readonly headerTags: readonly { readonly tag: string; readonly name: string; readonly defaultValue?: string }[];
   /** Only W3C trace context is written: its one header is formatted here, without a Context per request. */
   private readonly w3cOnly: boolean;
@@ -179,6 +182,8 @@ export class RequestTracer {
     this.fixedTags = fixed;
     this.hasFixedTags = Object.keys(fixed).length > 0;
     this.headerTags = headerTags;
+    // Portico's own attributes are fewer than 20 a span.
+    this.mayOverflow = ir.customTags.length + 20 > ATTRIBUTE_COUNT_LIMIT;
   }
 
   release(): void {
@@ -204,10 +209,33 @@ export class RequestTracer {
       const context = parent ?? { traceId: ids.generateTraceId(), spanId: ids.generateSpanId(), traceFlags: TraceFlags.NONE };
       return new RequestTrace(this, context.traceId, undefined, context, headers !== undefined);
     }
-    const parentContext = parent !== undefined ? trace.setSpanContext(ROOT_CONTEXT, parent) : ROOT_CONTEXT;
-    const span = this.sink.tracer.startSpan(req.method ?? 'GET', { kind: SpanKind.SERVER, startTime: start, ...(this.hasFixedTags ? { attributes: this.fixedTags } : {}) }, parentContext);
-    const context = span.spanContext();
-    return new RequestTrace(this, context.traceId, span, context, headers !== undefined);
+    const ids = this.sink.ids;
+    const traceId = parent?.traceId ?? ids.generateTraceId();
+    const span: RecordedSpan = {
+      traceId, spanId: ids.generateSpanId(), traceFlags: TraceFlags.SAMPLED, traceState: parent?.traceState,
+      parentSpanId: parent?.spanId, parentRemote: parent?.isRemote === true, name: req.method ?? 'GET', kind: SpanKind.SERVER,
+      start, end: start, clockOffset: clockOffsetNow(), attributes: NO_ATTRIBUTES,
+      droppedAttributes: 0, statusCode: SpanStatusCode.UNSET, statusMessage: undefined,
+    };
+    return new RequestTrace(this, traceId, span, span, headers !== undefined);
+  }
+
+  /**
+   * A SERVER span's attributes after the custom tags known from the start, as the SDK's span keeps
+   * them: a tag Portico sets again keeps its place and takes the later value.
+   */
+  withFixedTags(attributes: Attributes): Attributes {
+    return this.hasFixedTags ? { ...this.fixedTags, ...attributes } : attributes;
+  }
+
+  ids(): TraceSink['ids'] {
+    return this.sink.ids;
+  }
+
+  /** A span is finished: to the exporter. */
+  record(span: RecordedSpan): void {
+    if (this.mayOverflow) limitAttributes(span);
+    this.sink.record(span);
   }
 
   /**
@@ -239,7 +267,7 @@ export class RequestTracer {
     headers.length = w;
   }
 
-  inject(context: SpanContext, headers: string[]): void {
+  inject(context: InjectedContext, headers: string[]): void {
     if (this.w3cOnly) {
       // The propagator's own format (version 00), without the Context it needs built per request.
       const flags = context.traceFlags & 0xff;
@@ -248,12 +276,8 @@ export class RequestTracer {
       if (state) headers.push('tracestate', state);
       return;
     }
-    const c = trace.setSpanContext(ROOT_CONTEXT, context);
+    const c = trace.setSpanContext(ROOT_CONTEXT, { traceId: context.traceId, spanId: context.spanId, traceFlags: context.traceFlags, ...(context.traceState ? { traceState: context.traceState } : {}) });
     for (const p of this.propagators) p.inject(c, headers, listSetter);
-  }
-
-  tracer(): TraceSink['tracer'] {
-    return this.sink.tracer;
   }
 
   /** The route's part of its SERVER spans: its template, id and the Mapping it is named for. */
@@ -301,19 +325,24 @@ function spanName(route: RouteTags, method: string): string {
   return name;
 }
 
+/** A SERVER span's attributes until it ends (set then, all at once). */
+const NO_ATTRIBUTES: Attributes = Object.freeze({});
+
+/** What an upstream request is told: a span's ids, flags and trace state (a SpanContext, or a recorded span). */
+type InjectedContext = Pick<SpanContext, 'traceId' | 'spanId' | 'traceFlags' | 'traceState'>;
+
 /** One request's trace: its id (for the access log), its SERVER span when sampled, its upstream attempts. */
 export class RequestTrace {
   private route: IRRoute | undefined;
   /** Length of the upstream header list before Portico's trace headers (−1: not prepared yet). */
   private base = -1;
-  private parentContext: Context | undefined;
 
   constructor(
     private readonly tracer: RequestTracer,
     readonly traceId: string,
-    private readonly span: Span | undefined,
+    private readonly span: RecordedSpan | undefined,
     /** What upstream requests carry when no CLIENT span is made (not sampled). */
-    private readonly context: SpanContext,
+    private readonly context: InjectedContext,
     /** Whether the client sent trace headers (only then are there any to take off). */
     private readonly clientHeaders: boolean,
   ) {}
@@ -351,13 +380,14 @@ export class RequestTrace {
     if (peerPort !== undefined) attributes[ATTR_NETWORK_PEER_PORT] = peerPort;
     if (target.resend > 0) attributes[ATTR_HTTP_REQUEST_RESEND_COUNT] = target.resend;
     if (shadow) attributes['portico.shadow'] = true;
-    // One Context per request, whatever the number of attempts; attributes set once, after the start
-    // (passed to startSpan they would be copied and checked twice more).
-    this.parentContext ??= trace.setSpan(ROOT_CONTEXT, this.span);
-    const span = this.tracer.tracer().startSpan(shadow ? `${target.method} (shadow)` : target.method, { kind: SpanKind.CLIENT }, this.parentContext);
-    span.setAttributes(attributes);
-    this.tracer.inject(span.spanContext(), headers);
-    return new AttemptTrace(span);
+    const server = this.span;
+    const span: RecordedSpan = {
+      traceId: server.traceId, spanId: this.tracer.ids().generateSpanId(), traceFlags: server.traceFlags, traceState: server.traceState,
+      parentSpanId: server.spanId, parentRemote: false, name: shadow ? `${target.method} (shadow)` : target.method, kind: SpanKind.CLIENT,
+      start: performance.now(), end: 0, clockOffset: server.clockOffset, attributes, droppedAttributes: 0, statusCode: SpanStatusCode.UNSET, statusMessage: undefined,
+    };
+    this.tracer.inject(span, headers);
+    return new AttemptTrace(this.tracer, span);
   }
 
   /** The request ended (response sent, local reply, or the client went away). */
@@ -391,11 +421,12 @@ export class RequestTrace {
     this.tracer.headerTagValues(r, attributes);
     if (r.status >= 500) {
       attributes[ATTR_ERROR_TYPE] = r.upstreamError ?? String(r.status);
-      span.setStatus({ code: SpanStatusCode.ERROR });
+      span.statusCode = SpanStatusCode.ERROR;
     }
-    span.setAttributes(attributes);
-    span.updateName(route === undefined ? r.method : spanName(route, r.method));
-    span.end(endTime);
+    span.attributes = this.tracer.withFixedTags(attributes);
+    span.name = route === undefined ? r.method : spanName(route, r.method);
+    span.end = endTime;
+    this.tracer.record(span);
   }
 }
 
@@ -403,25 +434,34 @@ export class RequestTrace {
 export class AttemptTrace {
   private ended = false;
 
-  constructor(private readonly span: Span) {}
+  constructor(
+    private readonly tracer: RequestTracer,
+    private readonly span: RecordedSpan,
+  ) {}
 
   /** The upstream answered (even with a status that will be retried). */
   response(status: number): void {
-    this.span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
-    if (status >= 400) this.span.setAttribute(ATTR_ERROR_TYPE, String(status));
-    if (status >= 400) this.span.setStatus({ code: SpanStatusCode.ERROR });
+    const a = this.span.attributes;
+    a[ATTR_HTTP_RESPONSE_STATUS_CODE] = status;
+    if (status >= 400) {
+      a[ATTR_ERROR_TYPE] = String(status);
+      this.span.statusCode = SpanStatusCode.ERROR;
+      this.span.statusMessage = undefined;
+    }
   }
 
   /** The attempt failed without a usable answer: connect failure, reset, timeout, bad response. */
   failed(kind: string, code?: string): void {
-    this.span.setAttribute(ATTR_ERROR_TYPE, code ?? kind);
-    this.span.setStatus({ code: SpanStatusCode.ERROR, message: kind });
+    this.span.attributes[ATTR_ERROR_TYPE] = code ?? kind;
+    this.span.statusCode = SpanStatusCode.ERROR;
+    this.span.statusMessage = kind;
   }
 
   end(): void {
     if (this.ended) return;
     this.ended = true;
-    this.span.end();
+    this.span.end = performance.now();
+    this.tracer.record(this.span);
   }
 }
 

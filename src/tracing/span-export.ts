@@ -1,38 +1,57 @@
-// The OpenTelemetry side of a trace exporter: one tracer provider with its span processor (OTLP, or
-// Zipkin's exporter in a batch processor). Loaded only when a TracingService is served (trace-exporters.ts).
+// The OpenTelemetry side of a trace exporter: where the spans Portico records go (OTLP through its own
+// encoder, or Zipkin's exporter in the SDK's batch processor). Loaded only when a TracingService is served.
 
-import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { AlwaysOnSampler, BasicTracerProvider, BatchSpanProcessor, type IdGenerator, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { ExportResultCode, type ExportResult, type InstrumentationScope } from '@opentelemetry/core';
+import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
+import { BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { ZipkinExporter } from '@opentelemetry/exporter-zipkin';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 import type { IRTracing } from '../ir/types.js';
 import { OtlpSpanProcessor } from './otlp-span-processor.js';
+import { RecordedReadableSpan, type RecordedSpan, type SpanRecorder } from './recorded-span.js';
 import type { TraceExportersOptions } from './trace-exporters.js';
 
-/** A provider sending `t`'s spans, with ids from `ids`. */
-export function tracerProvider(t: IRTracing, ids: IdGenerator, options: TraceExportersOptions): BasicTracerProvider {
+/** Portico as the instrumentation scope of its spans (what the SDK's getTracer('portico') names). */
+const SCOPE: InstrumentationScope = { name: 'portico', version: undefined, schemaUrl: undefined };
+
+/** Where `t`'s spans go. */
+export function spanRecorder(t: IRTracing, options: TraceExportersOptions): SpanRecorder {
   const health = new CollectorHealth(t.endpoint, options);
   const headers = t.collectorHostname !== undefined ? { host: t.collectorHostname } : undefined;
   const delayMs = options.scheduledDelayMs ?? 5000;
   const maxQueue = options.maxQueueSize ?? 4096;
-  const processor = t.driver === 'zipkin'
-    ? new BatchSpanProcessor(new ReportingExporter(new ZipkinExporter({ url: t.endpoint, serviceName: t.serviceName, ...(headers ? { headers } : {}) }), health), {
+  // the serving process: with workers, each one sends its own spans
+  const resource = resourceFromAttributes({ [ATTR_SERVICE_NAME]: t.serviceName, 'process.pid': process.pid });
+  if (t.driver === 'zipkin') {
+    const processor = new BatchSpanProcessor(new ReportingExporter(new ZipkinExporter({ url: t.endpoint, serviceName: t.serviceName, ...(headers ? { headers } : {}) }), health), {
       scheduledDelayMillis: delayMs, maxQueueSize: maxQueue, maxExportBatchSize: 512, exportTimeoutMillis: 10_000,
-    })
-    : new OtlpSpanProcessor({
-      url: t.endpoint, ...(headers ? { headers } : {}), delayMs, batchSpans: 512, maxQueuedSpans: maxQueue, timeoutMs: 10_000,
-      onResult: (result, spans) => health.report(result, spans),
     });
-  const provider = new BasicTracerProvider({
-    // the serving process: with workers, each one sends its own spans
-    resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: t.serviceName, 'process.pid': process.pid }),
-    idGenerator: ids,
-    // RequestTracer decides which requests are sampled before it opens a span: every span it opens is kept.
-    sampler: new AlwaysOnSampler(),
-    spanProcessors: [processor],
+    return new ReadableSpanRecorder(processor, resource);
+  }
+  return new OtlpSpanProcessor({
+    url: t.endpoint, ...(headers ? { headers } : {}), delayMs, batchSpans: 512, maxQueuedSpans: maxQueue, timeoutMs: 10_000,
+    onResult: (result, spans) => health.report(result, spans), resource, scope: SCOPE,
   });
-  return provider;
+}
+
+/** Hands recorded spans to an SDK span processor, as the SDK's spans it would have made. */
+class ReadableSpanRecorder implements SpanRecorder {
+  constructor(
+    private readonly processor: BatchSpanProcessor,
+    private readonly resource: Resource,
+  ) {}
+
+  record(span: RecordedSpan): void {
+    this.processor.onEnd(new RecordedReadableSpan(span, this.resource, SCOPE));
+  }
+
+  forceFlush(): Promise<void> {
+    return this.processor.forceFlush();
+  }
+
+  shutdown(): Promise<void> {
+    return this.processor.shutdown();
+  }
 }
 
 /** Tells the process log when a collector starts or stops taking spans: once each way. */
