@@ -23,23 +23,6 @@ import {
 } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { B3InjectEncoding, B3Propagator } from '@opentelemetry/propagator-b3';
-import {
-  ATTR_CLIENT_ADDRESS,
-  ATTR_ERROR_TYPE,
-  ATTR_HTTP_REQUEST_METHOD,
-  ATTR_HTTP_REQUEST_RESEND_COUNT,
-  ATTR_HTTP_RESPONSE_STATUS_CODE,
-  ATTR_HTTP_ROUTE,
-  ATTR_NETWORK_PEER_ADDRESS,
-  ATTR_NETWORK_PEER_PORT,
-  ATTR_NETWORK_PROTOCOL_VERSION,
-  ATTR_SERVER_ADDRESS,
-  ATTR_SERVER_PORT,
-  ATTR_URL_FULL,
-  ATTR_URL_PATH,
-  ATTR_URL_SCHEME,
-  ATTR_USER_AGENT_ORIGINAL,
-} from '@opentelemetry/semantic-conventions';
 import { formatOrigin } from '../api/origin.js';
 import type { IRRoute, IRTracing } from '../ir/types.js';
 import type { TraceSink } from './trace-exporters.js';
@@ -369,16 +352,18 @@ export class RequestTrace {
       this.tracer.inject(this.context, headers);
       return undefined;
     }
+    // OpenTelemetry's semantic-convention names, written out: a literal's fixed keys give every span's
+    // attributes one shape (computed keys build each object key by key).
     const attributes: Attributes = {
-      [ATTR_HTTP_REQUEST_METHOD]: target.method,
-      [ATTR_URL_FULL]: `${target.scheme}://${target.authority}${pathOnly(target.path)}`,
-      [ATTR_SERVER_ADDRESS]: hostOf(target.authority),
-      [ATTR_NETWORK_PEER_ADDRESS]: hostOf(target.endpoint),
+      'http.request.method': target.method,
+      'url.full': `${target.scheme}://${target.authority}${pathOnly(target.path)}`,
+      'server.address': hostOf(target.authority),
+      'network.peer.address': hostOf(target.endpoint),
       'portico.cluster': target.cluster,
     };
     const peerPort = portOf(target.endpoint);
-    if (peerPort !== undefined) attributes[ATTR_NETWORK_PEER_PORT] = peerPort;
-    if (target.resend > 0) attributes[ATTR_HTTP_REQUEST_RESEND_COUNT] = target.resend;
+    if (peerPort !== undefined) attributes['network.peer.port'] = peerPort;
+    if (target.resend > 0) attributes['http.request.resend_count'] = target.resend;
     if (shadow) attributes['portico.shadow'] = true;
     const server = this.span;
     const span: RecordedSpan = {
@@ -398,19 +383,19 @@ export class RequestTrace {
     const route = this.route === undefined ? undefined : this.tracer.routeTagsOf(this.route);
     const template = route?.template;
     const attributes: Attributes = {
-      [ATTR_HTTP_REQUEST_METHOD]: r.method,
-      [ATTR_URL_PATH]: r.path,
-      [ATTR_URL_SCHEME]: r.secure ? 'https' : 'http',
-      [ATTR_SERVER_ADDRESS]: r.host,
-      [ATTR_SERVER_PORT]: r.conn.port,
-      [ATTR_CLIENT_ADDRESS]: r.clientAddress,
-      [ATTR_NETWORK_PROTOCOL_VERSION]: protocolVersion(req),
-      [ATTR_HTTP_RESPONSE_STATUS_CODE]: r.status,
+      'http.request.method': r.method,
+      'url.path': r.path,
+      'url.scheme': r.secure ? 'https' : 'http',
+      'server.address': r.host,
+      'server.port': r.conn.port,
+      'client.address': r.clientAddress,
+      'network.protocol.version': protocolVersion(req),
+      'http.response.status_code': r.status,
       'portico.request_id': r.requestId,
     };
     const ua = rawHeader(req.rawHeaders, 'user-agent');
-    if (ua !== undefined) attributes[ATTR_USER_AGENT_ORIGINAL] = ua;
-    if (template !== undefined) attributes[ATTR_HTTP_ROUTE] = template;
+    if (ua !== undefined) attributes['user_agent.original'] = ua;
+    if (template !== undefined) attributes['http.route'] = template;
     if (route !== undefined) {
       attributes['portico.route'] = route.id;
       if (route.source !== undefined) attributes['portico.route.source'] = route.source;
@@ -420,7 +405,7 @@ export class RequestTrace {
     if (r.upstreamError !== undefined) attributes['portico.upstream_error'] = r.upstreamError;
     this.tracer.headerTagValues(r, attributes);
     if (r.status >= 500) {
-      attributes[ATTR_ERROR_TYPE] = r.upstreamError ?? String(r.status);
+      attributes['error.type'] = r.upstreamError ?? String(r.status);
       span.statusCode = SpanStatusCode.ERROR;
     }
     span.attributes = this.tracer.withFixedTags(attributes);
@@ -442,9 +427,9 @@ export class AttemptTrace {
   /** The upstream answered (even with a status that will be retried). */
   response(status: number): void {
     const a = this.span.attributes;
-    a[ATTR_HTTP_RESPONSE_STATUS_CODE] = status;
+    a['http.response.status_code'] = status;
     if (status >= 400) {
-      a[ATTR_ERROR_TYPE] = String(status);
+      a['error.type'] = String(status);
       this.span.statusCode = SpanStatusCode.ERROR;
       this.span.statusMessage = undefined;
     }
@@ -452,7 +437,7 @@ export class AttemptTrace {
 
   /** The attempt failed without a usable answer: connect failure, reset, timeout, bad response. */
   failed(kind: string, code?: string): void {
-    this.span.attributes[ATTR_ERROR_TYPE] = code ?? kind;
+    this.span.attributes['error.type'] = code ?? kind;
     this.span.statusCode = SpanStatusCode.ERROR;
     this.span.statusMessage = kind;
   }
