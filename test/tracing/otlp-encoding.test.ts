@@ -6,7 +6,7 @@ import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type IdGenerator, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { encodeTraceExport } from '../../src/tracing/otlp-encoding.js';
-import { RecordedReadableSpan, spanTime, type RecordedSpan } from '../../src/tracing/recorded-span.js';
+import { RecordedReadableSpan, limitAttributes, spanTime, type RecordedSpan } from '../../src/tracing/recorded-span.js';
 import { decodeOtlpRequest } from '../support/trace-receivers.js';
 
 const RESOURCE = resourceFromAttributes({ 'service.name': 'edge-ü', 'process.pid': 4242 });
@@ -101,6 +101,18 @@ describe('OTLP protobuf encoding of the spans Portico records', () => {
     const view = records.map((r) => new RecordedReadableSpan(r, RESOURCE, SCOPE));
     assert.deepEqual(Buffer.from(ProtobufTraceSerializer.serializeRequest(view)!), Buffer.from(ProtobufTraceSerializer.serializeRequest(sdkTwins(records))!));
     assert.deepEqual(view.map((s) => s.duration), sdkTwins(records).map((s) => s.duration));
+  });
+
+  it("past 128 attributes a span keeps the first 128 and counts the rest dropped, as the SDK's span does", () => {
+    const many: Attributes = {};
+    for (let i = 0; i < 131; i++) many[`tag.${i}`] = `value ${i}`;
+    const records = recordedSpans(many);
+    const sdk = decodeOtlpRequest(ProtobufTraceSerializer.serializeRequest(sdkTwins(records))!);
+    for (const r of records) limitAttributes(r);
+    const mine = decodeOtlpRequest(encodeTraceExport(records, RESOURCE, SCOPE)) as { resourceSpans: { scopeSpans: { spans: { attributes: unknown[]; droppedAttributesCount: number }[] }[] }[] };
+    const server = mine.resourceSpans[0]!.scopeSpans[0]!.spans[0]!;
+    assert.deepEqual([server.attributes.length, server.droppedAttributesCount], [128, 3]);
+    assert.deepEqual(mine, sdk);
   });
 
   it('many spans in one request: lengths past one and two bytes stay right', () => {
