@@ -8,8 +8,7 @@
 
 import type { AttributeValue, Attributes, HrTime } from '@opentelemetry/api';
 import type { InstrumentationScope } from '@opentelemetry/core';
-import type { Resource } from '@opentelemetry/resources';
-import { spanTime, type RecordedSpan } from './recorded-span.js';
+import { spanTime, type RecordedSpan, type SpanResource } from './recorded-span.js';
 
 /** Wire types of a field's tag. */
 const VARINT = 0;
@@ -329,7 +328,7 @@ function scopeMessage(scope: InstrumentationScope): Buffer {
   return Buffer.from(w.buf.subarray(0, w.pos));
 }
 
-function resourceMessage(resource: Resource): Buffer {
+function resourceMessage(resource: SpanResource): Buffer {
   const w = new Writer(1024);
   writeAttributes(w, 1, resource.attributes);
   return Buffer.from(w.buf.subarray(0, w.pos));
@@ -347,7 +346,7 @@ export class SpanBatch {
   count = 0;
 
   constructor(
-    private readonly resource: Resource,
+    private readonly resource: SpanResource,
     private readonly scope: InstrumentationScope,
   ) {
     this.resourceBytes = resourceMessage(resource);
@@ -390,7 +389,7 @@ export class SpanBatch {
 }
 
 /** An ExportTraceServiceRequest holding `spans`, all of `resource` and `scope`. */
-export function encodeTraceExport(spans: readonly RecordedSpan[], resource: Resource, scope: InstrumentationScope): Uint8Array {
+export function encodeTraceExport(spans: readonly RecordedSpan[], resource: SpanResource, scope: InstrumentationScope): Uint8Array {
   const batch = new SpanBatch(resource, scope);
   for (const s of spans) batch.add(s);
   return batch.take();

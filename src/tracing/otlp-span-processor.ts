@@ -9,10 +9,8 @@
 import type { ExportResult, InstrumentationScope } from '@opentelemetry/core';
 import type { IOtlpExportDelegate } from '@opentelemetry/otlp-exporter-base';
 import { convertLegacyHttpOptions, createOtlpHttpExportDelegate } from '@opentelemetry/otlp-exporter-base/node-http';
-import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
-import type { Resource } from '@opentelemetry/resources';
 import { SpanBatch } from './otlp-encoding.js';
-import type { RecordedSpan, SpanRecorder } from './recorded-span.js';
+import type { RecordedSpan, SpanRecorder, SpanResource } from './recorded-span.js';
 
 /** One export request, encoded, and how many spans it carries. */
 interface EncodedRequest {
@@ -34,7 +32,7 @@ export interface OtlpSpanProcessorOptions {
   /** Each request's outcome: the owner tells the log when a collector stops or starts taking spans. */
   readonly onResult: (result: ExportResult, spans: number) => void;
   /** What every span of this pipeline is from: the process, and Portico as its instrumentation scope. */
-  readonly resource: Resource;
+  readonly resource: SpanResource;
   readonly scope: InstrumentationScope;
 }
 
@@ -53,7 +51,10 @@ export class OtlpSpanProcessor implements SpanRecorder {
       { url: options.url, timeoutMillis: options.timeoutMs, ...(options.headers ? { headers: options.headers } : {}) },
       'TRACES', 'v1/traces', { 'Content-Type': 'application/x-protobuf' },
     );
-    const serializer = { serializeRequest: (r: EncodedRequest) => r.body, deserializeResponse: ProtobufTraceSerializer.deserializeResponse };
+    // The collector's answer is not decoded: the SDK would only hand a partial-success note in it to its
+    // diagnostic logger, which Portico does not install, and the decoder is a protobuf runtime of
+    // about 1 MiB that would stay in the worker's heap.
+    const serializer = { serializeRequest: (r: EncodedRequest) => r.body, deserializeResponse: () => undefined };
     this.batch = new SpanBatch(options.resource, options.scope);
     this.delegate = createOtlpHttpExportDelegate(http, serializer, 'otlp_http_span_exporter', { name: 'span', countItems: (r: EncodedRequest) => r.spans }, undefined);
   }

@@ -31,6 +31,12 @@ export interface RecordedSpan {
   statusMessage: string | undefined;
 }
 
+/** What the spans of one exporter are from: the SDK's Resource has these, a plain object will do. */
+export interface SpanResource {
+  readonly attributes: Attributes;
+  readonly schemaUrl?: string | undefined;
+}
+
 /** Where spans go: the exporter side of a trace sink (span-export.ts). */
 export interface SpanRecorder {
   record(span: RecordedSpan): void;

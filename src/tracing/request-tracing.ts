@@ -22,7 +22,7 @@ import {
   type TextMapSetter,
 } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { B3InjectEncoding, B3Propagator } from '@opentelemetry/propagator-b3';
+import { onDemand } from '../dataplane/on-demand-module.js';
 import { formatOrigin } from '../api/origin.js';
 import type { IRRoute, IRTracing } from '../ir/types.js';
 import type { TraceSink } from './trace-exporters.js';
@@ -122,7 +122,16 @@ const PSEUDO_HEADERS: Readonly<Record<string, (r: FinishedRequest) => string>> =
 };
 
 const W3C = new W3CTraceContextPropagator();
-const B3 = new B3Propagator({ injectEncoding: B3InjectEncoding.MULTI_HEADER });
+/** B3's propagator, loaded when a TracingService asks for it (a module not loaded is heap no collection walks). */
+const b3Module = onDemand<typeof import('@opentelemetry/propagator-b3')>(import.meta.url, '@opentelemetry/propagator-b3');
+let b3: TextMapPropagator | undefined;
+function b3Propagator(): TextMapPropagator {
+  if (b3 === undefined) {
+    const m = b3Module();
+    b3 = new m.B3Propagator({ injectEncoding: m.B3InjectEncoding.MULTI_HEADER });
+  }
+  return b3;
+}
 
 /** The per-generation tracer: built with the runtime from IRGlobal.tracing, released when it closes. */
 export class RequestTracer {
@@ -146,7 +155,7 @@ export class RequestTracer {
     private readonly random: () => number,
     env: NodeJS.ProcessEnv = process.env,
   ) {
-    this.propagators = ir.propagation.map((m) => (m === 'B3' ? B3 : W3C));
+    this.propagators = ir.propagation.map((m) => (m === 'B3' ? b3Propagator() : W3C));
     const fields = new Set<string>();
     for (const p of this.propagators) for (const f of p.fields()) fields.add(f.toLowerCase());
     // B3's single header and its multi-header form are read alike; neither may reach upstream stale.

@@ -1,18 +1,20 @@
 // The OpenTelemetry side of a trace exporter: where the spans Portico records go (OTLP through its own
-// encoder, or Zipkin's exporter in the SDK's batch processor). Loaded only when a TracingService is served.
+// encoder and the SDK's OTLP/HTTP transport; Zipkin's exporter from zipkin-export.ts). Loaded only
+// when a TracingService is served, and only what its driver needs: every module loaded stays in the
+// worker's heap, which each of its garbage collections walks.
 
 import { ExportResultCode, type ExportResult, type InstrumentationScope } from '@opentelemetry/core';
-import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
-import { BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
-import { ZipkinExporter } from '@opentelemetry/exporter-zipkin';
-import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 import type { IRTracing } from '../ir/types.js';
+import { onDemand } from '../dataplane/on-demand-module.js';
 import { OtlpSpanProcessor } from './otlp-span-processor.js';
-import { RecordedReadableSpan, type RecordedSpan, type SpanRecorder } from './recorded-span.js';
+import type { SpanRecorder, SpanResource } from './recorded-span.js';
 import type { TraceExportersOptions } from './trace-exporters.js';
 
+/** The SDK's batch processor and Zipkin's exporter, for the zipkin driver only. */
+const zipkinExport = onDemand<typeof import('./zipkin-export.js')>(import.meta.url, './zipkin-export.js');
+
 /** Portico as the instrumentation scope of its spans (what the SDK's getTracer('portico') names). */
-const SCOPE: InstrumentationScope = { name: 'portico', version: undefined, schemaUrl: undefined };
+export const SCOPE: InstrumentationScope = { name: 'portico', version: undefined, schemaUrl: undefined };
 
 /** Where `t`'s spans go. */
 export function spanRecorder(t: IRTracing, options: TraceExportersOptions): SpanRecorder {
@@ -20,42 +22,18 @@ export function spanRecorder(t: IRTracing, options: TraceExportersOptions): Span
   const headers = t.collectorHostname !== undefined ? { host: t.collectorHostname } : undefined;
   const delayMs = options.scheduledDelayMs ?? 5000;
   const maxQueue = options.maxQueueSize ?? 4096;
-  // the serving process: with workers, each one sends its own spans
-  const resource = resourceFromAttributes({ [ATTR_SERVICE_NAME]: t.serviceName, 'process.pid': process.pid });
-  if (t.driver === 'zipkin') {
-    const processor = new BatchSpanProcessor(new ReportingExporter(new ZipkinExporter({ url: t.endpoint, serviceName: t.serviceName, ...(headers ? { headers } : {}) }), health), {
-      scheduledDelayMillis: delayMs, maxQueueSize: maxQueue, maxExportBatchSize: 512, exportTimeoutMillis: 10_000,
-    });
-    return new ReadableSpanRecorder(processor, resource);
-  }
+  // the serving process: with workers, each one sends its own spans ('service.name' is the semantic conventions' ATTR_SERVICE_NAME)
+  const attributes = { 'service.name': t.serviceName, 'process.pid': process.pid };
+  if (t.driver === 'zipkin') return zipkinExport().zipkinRecorder(t, { headers, delayMs, maxQueue, attributes, health });
+  const resource: SpanResource = { attributes, schemaUrl: undefined };
   return new OtlpSpanProcessor({
     url: t.endpoint, ...(headers ? { headers } : {}), delayMs, batchSpans: 512, maxQueuedSpans: maxQueue, timeoutMs: 10_000,
     onResult: (result, spans) => health.report(result, spans), resource, scope: SCOPE,
   });
 }
 
-/** Hands recorded spans to an SDK span processor, as the SDK's spans it would have made. */
-class ReadableSpanRecorder implements SpanRecorder {
-  constructor(
-    private readonly processor: BatchSpanProcessor,
-    private readonly resource: Resource,
-  ) {}
-
-  record(span: RecordedSpan): void {
-    this.processor.onEnd(new RecordedReadableSpan(span, this.resource, SCOPE));
-  }
-
-  forceFlush(): Promise<void> {
-    return this.processor.forceFlush();
-  }
-
-  shutdown(): Promise<void> {
-    return this.processor.shutdown();
-  }
-}
-
 /** Tells the process log when a collector starts or stops taking spans: once each way. */
-class CollectorHealth {
+export class CollectorHealth {
   private failing = false;
 
   constructor(
@@ -71,28 +49,5 @@ class CollectorHealth {
       this.failing = false;
       this.options.onExportRecovery?.(`trace collector ${this.endpoint} takes spans again`);
     }
-  }
-}
-
-/** Passes spans on to the Zipkin exporter, and tells the collector's health its answers. */
-class ReportingExporter implements SpanExporter {
-  constructor(
-    private readonly inner: SpanExporter,
-    private readonly health: CollectorHealth,
-  ) {}
-
-  export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
-    this.inner.export(spans, (result) => {
-      this.health.report(result, spans.length);
-      resultCallback(result);
-    });
-  }
-
-  shutdown(): Promise<void> {
-    return this.inner.shutdown();
-  }
-
-  forceFlush(): Promise<void> {
-    return this.inner.forceFlush?.() ?? Promise.resolve();
   }
 }
