@@ -188,47 +188,71 @@ class Writer {
 }
 
 /**
- * Encoded attributes (KeyValue messages) of string values, kept per key: on a gateway most values
- * recur (the method, the route, its source, the cluster, the peer), and a copy is cheaper than
- * encoding them again. Each key keeps a bounded number of values; a key that has more (request
- * ids, paths of a busy API) is encoded every time from then on.
+ * What is kept per attribute key: the key's own encoded field, and encoded KeyValue messages of its
+ * string values. On a gateway most values recur (the method, the route, its source, the cluster, the
+ * peer), and a copy is cheaper than encoding them again; the last value is compared first, by
+ * identity (a route's strings are the same objects on every request). Each key keeps a bounded
+ * number of values; a key that has more (request ids, paths of a busy API) has only its own field
+ * copied from then on.
  */
-const encodedValues = new Map<string, Map<string, Buffer> | null>();
+interface KeyEntry {
+  /** KeyValue.key (tag, length, bytes). */
+  readonly keyField: Buffer;
+  /** null: a key whose values hardly recur, no longer looked up. */
+  values: Map<string, Buffer> | null;
+  lastValue: string | undefined;
+  lastEncoded: Buffer | undefined;
+}
+
+const keyEntries = new Map<string, KeyEntry>();
 const VALUES_PER_KEY = 256;
 const KEYS = 64;
 
-function encodeKeyValue(key: string, v: AttributeValue): Buffer {
-  const w = new Writer(64 + (typeof v === 'string' ? v.length * 3 : 0) + key.length * 3);
-  writeKeyValueBody(w, key, v);
+function keyEntry(key: string): KeyEntry {
+  let e = keyEntries.get(key);
+  if (e === undefined) {
+    if (keyEntries.size >= KEYS) keyEntries.clear();
+    const w = new Writer(16 + key.length * 3);
+    w.stringField(1, key);
+    e = { keyField: Buffer.from(w.buf.subarray(0, w.pos)), values: new Map(), lastValue: undefined, lastEncoded: undefined };
+    keyEntries.set(key, e);
+  }
+  return e;
+}
+
+function encodeKeyValue(e: KeyEntry, v: AttributeValue): Buffer {
+  const w = new Writer(64 + (typeof v === 'string' ? v.length * 3 : 0) + e.keyField.length);
+  writeKeyValueBody(w, e, v);
   return Buffer.from(w.buf.subarray(0, w.pos));
 }
 
 function writeKeyValue(w: Writer, field: number, key: string, v: AttributeValue): void {
   w.tag(field, LENGTH);
-  if (typeof v === 'string' && v.length <= 256) {
-    let values = encodedValues.get(key);
-    if (values === undefined) {
-      if (encodedValues.size >= KEYS) encodedValues.clear();
-      encodedValues.set(key, (values = new Map()));
-    }
-    // null: a key whose values hardly recur (request ids), no longer looked up.
-    if (values !== null) {
-      let kv = values.get(v);
+  const e = keyEntry(key);
+  if (typeof v === 'string' && e.values !== null && v.length <= 256) {
+    let kv: Buffer | undefined;
+    if (v === e.lastValue) kv = e.lastEncoded;
+    else {
+      kv = e.values.get(v);
       if (kv === undefined) {
-        if (values.size >= VALUES_PER_KEY) encodedValues.set(key, null);
-        else values.set(v, (kv = encodeKeyValue(key, v)));
+        if (e.values.size >= VALUES_PER_KEY) e.values = null;
+        else e.values.set(v, (kv = encodeKeyValue(e, v)));
       }
       if (kv !== undefined) {
-        w.varint(kv.length);
-        w.bytes(kv);
-        return;
+        e.lastValue = v;
+        e.lastEncoded = kv;
       }
+    }
+    if (kv !== undefined) {
+      w.varint(kv.length);
+      w.bytes(kv);
+      return;
     }
   }
   w.room(1);
   const at = w.pos;
   w.pos += 1;
-  writeKeyValueBody(w, key, v);
+  writeKeyValueBody(w, e, v);
   const length = w.pos - at - 1;
   if (length < 0x80) w.buf[at] = length;
   else {
@@ -243,7 +267,7 @@ function writeKeyValue(w: Writer, field: number, key: string, v: AttributeValue)
 }
 
 /** KeyValue { key = 1; value = 2 (AnyValue) } of a flat value, its lengths measured before it is written. */
-function writeKeyValueBody(w: Writer, key: string, v: AttributeValue): void {
+function writeKeyValueBody(w: Writer, e: KeyEntry, v: AttributeValue): void {
   let valueLength: number;
   let textBytes = 0;
   if (typeof v === 'string') {
@@ -252,7 +276,7 @@ function writeKeyValueBody(w: Writer, key: string, v: AttributeValue): void {
   } else if (typeof v === 'boolean') valueLength = 2;
   else if (Number.isInteger(v)) valueLength = 1 + int64Length(v as number);
   else valueLength = 9;
-  w.stringField(1, key);
+  w.bytes(e.keyField);
   w.tag(2, LENGTH);
   w.varint(valueLength);
   if (typeof v === 'string') {
