@@ -1,6 +1,12 @@
 #!/usr/bin/env node
 // Entry point for `npx portico`: runs the compiled CLI (built by `npm install` via the prepare script).
-import { main } from '../dist/src/cli/main.js';
+import { statSync } from 'node:fs';
+
+// The bundle (scripts/bundle-cli.js) starts faster; it is used only when built after tsc's last build.
+const modified = (path) => statSync(new URL(path, import.meta.url), { throwIfNoEntry: false })?.mtimeMs ?? -1;
+const bundleBuilt = modified('../dist/bundle/cli/main.js');
+const bundled = bundleBuilt > 0 && bundleBuilt >= modified('../dist/.tsbuildinfo');
+const { main } = await import(bundled ? '../dist/bundle/cli/main.js' : '../dist/src/cli/main.js');
 
 // A closed pipe (`portico routes … | head`) ends output quietly instead of crashing.
 process.stdout.on('error', (err) => {
