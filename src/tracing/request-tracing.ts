@@ -361,27 +361,9 @@ export class RequestTrace {
       this.tracer.inject(this.context, headers);
       return undefined;
     }
-    // OpenTelemetry's semantic-convention names, written out: a literal's fixed keys give every span's
-    // attributes one shape (computed keys build each object key by key).
-    const attributes: Attributes = {
-      'http.request.method': target.method,
-      'url.full': `${target.scheme}://${target.authority}${pathOnly(target.path)}`,
-      'server.address': hostOf(target.authority),
-      'network.peer.address': hostOf(target.endpoint),
-      'portico.cluster': target.cluster,
-    };
-    const peerPort = portOf(target.endpoint);
-    if (peerPort !== undefined) attributes['network.peer.port'] = peerPort;
-    if (target.resend > 0) attributes['http.request.resend_count'] = target.resend;
-    if (shadow) attributes['portico.shadow'] = true;
-    const server = this.span;
-    const span: RecordedSpan = {
-      traceId: server.traceId, spanId: this.tracer.ids().generateSpanId(), traceFlags: server.traceFlags, traceState: server.traceState,
-      parentSpanId: server.spanId, parentRemote: false, name: shadow ? `${target.method} (shadow)` : target.method, kind: SpanKind.CLIENT,
-      start: performance.now(), end: 0, clockOffset: server.clockOffset, attributes, droppedAttributes: 0, statusCode: SpanStatusCode.UNSET, statusMessage: undefined,
-    };
-    this.tracer.inject(span, headers);
-    return new AttemptTrace(this.tracer, span);
+    const spanId = this.tracer.ids().generateSpanId();
+    this.tracer.inject({ traceId: this.span.traceId, spanId, traceFlags: this.span.traceFlags, traceState: this.span.traceState }, headers);
+    return new AttemptTrace(this.tracer, this.span, target, shadow, spanId, performance.now());
   }
 
   /** The request ended (response sent, local reply, or the client went away). */
@@ -427,35 +409,72 @@ export class RequestTrace {
 /** The CLIENT span of one upstream attempt. */
 export class AttemptTrace {
   private ended = false;
+  /** What the attempt learnt, made into attributes when it ends (a span record lives only as long as its encoding). */
+  private status: number | undefined;
+  private errorType: string | undefined;
+  /** Whether error.type was set before the status code (the order a span's attributes keep). */
+  private errorFirst = false;
+  private statusCode = SpanStatusCode.UNSET;
+  private statusMessage: string | undefined;
 
   constructor(
     private readonly tracer: RequestTracer,
-    private readonly span: RecordedSpan,
+    private readonly server: RecordedSpan,
+    private readonly target: AttemptTarget,
+    private readonly shadow: boolean,
+    private readonly spanId: string,
+    private readonly start: number,
   ) {}
 
   /** The upstream answered (even with a status that will be retried). */
   response(status: number): void {
-    const a = this.span.attributes;
-    a['http.response.status_code'] = status;
+    this.status = status;
     if (status >= 400) {
-      a['error.type'] = String(status);
-      this.span.statusCode = SpanStatusCode.ERROR;
-      this.span.statusMessage = undefined;
+      this.setError(String(status));
+      this.statusCode = SpanStatusCode.ERROR;
+      this.statusMessage = undefined;
     }
   }
 
   /** The attempt failed without a usable answer: connect failure, reset, timeout, bad response. */
   failed(kind: string, code?: string): void {
-    this.span.attributes['error.type'] = code ?? kind;
-    this.span.statusCode = SpanStatusCode.ERROR;
-    this.span.statusMessage = kind;
+    this.setError(code ?? kind);
+    this.statusCode = SpanStatusCode.ERROR;
+    this.statusMessage = kind;
+  }
+
+  private setError(type: string): void {
+    if (this.errorType === undefined && this.status === undefined) this.errorFirst = true;
+    this.errorType = type;
   }
 
   end(): void {
     if (this.ended) return;
     this.ended = true;
-    this.span.end = performance.now();
-    this.tracer.record(this.span);
+    const end = performance.now();
+    const target = this.target;
+    // OpenTelemetry's semantic-convention names, written out: a literal's fixed keys give every span's
+    // attributes one shape (computed keys build each object key by key).
+    const attributes: Attributes = {
+      'http.request.method': target.method,
+      'url.full': `${target.scheme}://${target.authority}${pathOnly(target.path)}`,
+      'server.address': hostOf(target.authority),
+      'network.peer.address': hostOf(target.endpoint),
+      'portico.cluster': target.cluster,
+    };
+    const peerPort = portOf(target.endpoint);
+    if (peerPort !== undefined) attributes['network.peer.port'] = peerPort;
+    if (target.resend > 0) attributes['http.request.resend_count'] = target.resend;
+    if (this.shadow) attributes['portico.shadow'] = true;
+    if (this.errorFirst) attributes['error.type'] = this.errorType;
+    if (this.status !== undefined) attributes['http.response.status_code'] = this.status;
+    if (this.errorType !== undefined) attributes['error.type'] = this.errorType;
+    const server = this.server;
+    this.tracer.record({
+      traceId: server.traceId, spanId: this.spanId, traceFlags: server.traceFlags, traceState: server.traceState,
+      parentSpanId: server.spanId, parentRemote: false, name: this.shadow ? `${target.method} (shadow)` : target.method, kind: SpanKind.CLIENT,
+      start: this.start, end, clockOffset: server.clockOffset, attributes, droppedAttributes: 0, statusCode: this.statusCode, statusMessage: this.statusMessage,
+    });
   }
 }
 
