@@ -12,7 +12,7 @@ import net from 'node:net';
  * of the same socket is a separate entry in the worker's epoll set, so a turn accepts up to this
  * many. An idle arrival wakes every duplicate; those that find the queue empty return at once.
  */
-export const ACCEPTORS_PER_LISTENER = 16;
+export const ACCEPTORS_PER_LISTENER = 32;
 
 /** The native handle of a listening TCP server, as far as this module needs it. */
 interface ListenHandle {
