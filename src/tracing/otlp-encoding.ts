@@ -8,7 +8,7 @@
 
 import type { AttributeValue, Attributes, HrTime } from '@opentelemetry/api';
 import type { InstrumentationScope } from '@opentelemetry/core';
-import { spanTime, type RecordedSpan, type SpanResource } from './recorded-span.js';
+import { AttributeBlock, spanTime, type AttributeFields, type AttributeKey, type RecordedSpan, type SpanResource } from './recorded-span.js';
 
 /** Wire types of a field's tag. */
 const VARINT = 0;
@@ -208,16 +208,25 @@ const keyEntries = new Map<string, KeyEntry>();
 const VALUES_PER_KEY = 256;
 const KEYS = 64;
 
+function newKeyEntry(key: string): KeyEntry {
+  const w = new Writer(16 + key.length * 3);
+  w.stringField(1, key);
+  return { keyField: Buffer.from(w.buf.subarray(0, w.pos)), values: new Map(), lastValue: undefined, lastEncoded: undefined };
+}
+
 function keyEntry(key: string): KeyEntry {
   let e = keyEntries.get(key);
   if (e === undefined) {
     if (keyEntries.size >= KEYS) keyEntries.clear();
-    const w = new Writer(16 + key.length * 3);
-    w.stringField(1, key);
-    e = { keyField: Buffer.from(w.buf.subarray(0, w.pos)), values: new Map(), lastValue: undefined, lastEncoded: undefined };
+    e = newKeyEntry(key);
     keyEntries.set(key, e);
   }
   return e;
+}
+
+/** The entry of a key the request path named once: kept on the key itself, no look-up by name. */
+function entryOf(key: AttributeKey): KeyEntry {
+  return (key.encoding ??= newKeyEntry(key.name)) as KeyEntry;
 }
 
 function encodeKeyValue(e: KeyEntry, v: AttributeValue): Buffer {
@@ -226,9 +235,8 @@ function encodeKeyValue(e: KeyEntry, v: AttributeValue): Buffer {
   return Buffer.from(w.buf.subarray(0, w.pos));
 }
 
-function writeKeyValue(w: Writer, field: number, key: string, v: AttributeValue): void {
+function writeKeyValue(w: Writer, field: number, e: KeyEntry, v: AttributeValue): void {
   w.tag(field, LENGTH);
-  const e = keyEntry(key);
   if (typeof v === 'string' && e.values !== null && v.length <= 256) {
     let kv: Buffer | undefined;
     if (v === e.lastValue) kv = e.lastEncoded;
@@ -308,8 +316,30 @@ function int64Length(n: number): number {
 function writeAttributes(w: Writer, field: number, attributes: Attributes): void {
   for (const key in attributes) {
     const v = attributes[key];
-    if (v !== undefined && v !== null) writeKeyValue(w, field, key, v);
+    if (v !== undefined && v !== null) writeKeyValue(w, field, keyEntry(key), v);
   }
+}
+
+/** Span attributes given as fields (recorded-span.ts): keys carry their entries, a route's block is copied whole. */
+function writeFields(w: Writer, fields: AttributeFields): void {
+  for (let i = 0; i < fields.length; ) {
+    const k = fields[i];
+    if (k instanceof AttributeBlock) {
+      w.bytes(k.encoded ??= blockBytes(k));
+      i++;
+    } else {
+      writeKeyValue(w, 9, entryOf(k as AttributeKey), fields[i + 1] as AttributeValue);
+      i += 2;
+    }
+  }
+}
+
+function blockBytes(block: AttributeBlock): Uint8Array {
+  const w = new Writer(256);
+  const entries = block.entries;
+  // A fresh entry per key: the block is written once, its values need no table.
+  for (let i = 0; i < entries.length; i += 2) writeKeyValue(w, 9, newKeyEntry((entries[i] as AttributeKey).name), entries[i + 1] as AttributeValue);
+  return Buffer.from(w.buf.subarray(0, w.pos));
 }
 
 /**
@@ -330,7 +360,8 @@ function writeRecordedSpan(w: Writer, s: RecordedSpan): void {
   w.time(spanTime(s.start, s.clockOffset));
   w.tag(8, FIXED64);
   w.time(spanTime(s.end, s.clockOffset));
-  writeAttributes(w, 9, s.attributes);
+  if (s.fields !== undefined) writeFields(w, s.fields);
+  else writeAttributes(w, 9, s.attributes);
   if (s.droppedAttributes > 0) {
     w.tag(10, VARINT);
     w.varint(s.droppedAttributes);

@@ -5,7 +5,7 @@
 // makes its two kinds of span itself, from values it already checked, and hands them straight to the
 // exporter. Ids, trace flags, trace state and the clock follow the SDK's conventions.
 
-import type { SpanKind, SpanStatusCode, Attributes, HrTime, Link, SpanContext, SpanStatus, TraceState } from '@opentelemetry/api';
+import type { SpanKind, SpanStatusCode, Attributes, AttributeValue, HrTime, Link, SpanContext, SpanStatus, TraceState } from '@opentelemetry/api';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
@@ -25,10 +25,56 @@ export interface RecordedSpan {
   end: number;
   /** Date.now() − (performance.now() + timeOrigin) when the request began: the SDK's correction for a clock that moved. */
   readonly clockOffset: number;
+  /** The attributes as an object; a span that has `fields` has them there, and this is filled from them on demand (spanAttributes). */
   attributes: Attributes;
+  /** The attributes in order, as the OTLP encoder takes them without an object per span (undefined: only `attributes`). */
+  fields?: AttributeFields | undefined;
   droppedAttributes: number;
   statusCode: SpanStatusCode;
   statusMessage: string | undefined;
+}
+
+/** An attribute key named once by the request path: the OTLP encoder keeps the key's encoding and its recent values on it. */
+export class AttributeKey {
+  /** The encoder's state for this key (otlp-encoding.ts). */
+  encoding: object | undefined = undefined;
+  constructor(readonly name: string) {}
+}
+
+/**
+ * Attributes every span of a route carries alike, one after the other (the route's template, id and
+ * source): the encoder writes them once and copies the bytes into each span.
+ */
+export class AttributeBlock {
+  /** The block's KeyValue fields, tagged, as the encoder wrote them first. */
+  encoded: Uint8Array | undefined = undefined;
+  constructor(readonly entries: readonly (AttributeKey | string | number | boolean)[]) {}
+}
+
+/** A span's attributes in order: a key then its value, or a block (one item), none of them undefined. */
+export type AttributeFields = (AttributeKey | AttributeValue | AttributeBlock)[];
+
+/** A span's attributes as an object (from its fields the first time they are asked for): for Zipkin, the SDK's serializer, tests. */
+export function spanAttributes(span: RecordedSpan): Attributes {
+  const f = span.fields;
+  if (f === undefined) return span.attributes;
+  const out: Attributes = {};
+  const put = (entries: readonly unknown[]): void => {
+    for (let i = 0; i < entries.length; ) {
+      const k = entries[i];
+      if (k instanceof AttributeBlock) {
+        put(k.entries);
+        i++;
+      } else {
+        out[(k as AttributeKey).name] = entries[i + 1] as AttributeValue;
+        i += 2;
+      }
+    }
+  };
+  put(f);
+  span.attributes = out;
+  span.fields = undefined;
+  return out;
 }
 
 /** What the spans of one exporter are from: the SDK's Resource has these, a plain object will do. */
@@ -49,7 +95,7 @@ export const ATTRIBUTE_COUNT_LIMIT = 128;
 
 /** Keeps the first ATTRIBUTE_COUNT_LIMIT keys of an over-full span, as the SDK keeps the first ones set. */
 export function limitAttributes(span: RecordedSpan): void {
-  const keys = Object.keys(span.attributes);
+  const keys = Object.keys(spanAttributes(span));
   if (keys.length <= ATTRIBUTE_COUNT_LIMIT) return;
   const kept: Attributes = {};
   for (let i = 0; i < ATTRIBUTE_COUNT_LIMIT; i++) kept[keys[i] as string] = span.attributes[keys[i] as string];
@@ -131,7 +177,7 @@ export class RecordedReadableSpan implements ReadableSpan {
   }
 
   get attributes(): Attributes {
-    return this.span.attributes;
+    return spanAttributes(this.span);
   }
 
   get droppedAttributesCount(): number {

@@ -26,7 +26,36 @@ import { onDemand } from '../dataplane/on-demand-module.js';
 import { formatOrigin } from '../api/origin.js';
 import type { IRRoute, IRTracing } from '../ir/types.js';
 import type { TraceSink } from './trace-exporters.js';
-import { ATTRIBUTE_COUNT_LIMIT, clockOffsetNow, limitAttributes, type RecordedSpan } from './recorded-span.js';
+import { ATTRIBUTE_COUNT_LIMIT, AttributeBlock, AttributeKey, clockOffsetNow, limitAttributes, type AttributeFields, type RecordedSpan } from './recorded-span.js';
+
+/** The keys of Portico's span attributes (OpenTelemetry's semantic conventions, and Portico's own), each named once. */
+const K = {
+  method: new AttributeKey('http.request.method'),
+  urlPath: new AttributeKey('url.path'),
+  urlScheme: new AttributeKey('url.scheme'),
+  urlFull: new AttributeKey('url.full'),
+  serverAddress: new AttributeKey('server.address'),
+  serverPort: new AttributeKey('server.port'),
+  clientAddress: new AttributeKey('client.address'),
+  protocolVersion: new AttributeKey('network.protocol.version'),
+  status: new AttributeKey('http.response.status_code'),
+  requestId: new AttributeKey('portico.request_id'),
+  userAgent: new AttributeKey('user_agent.original'),
+  route: new AttributeKey('http.route'),
+  routeId: new AttributeKey('portico.route'),
+  routeSource: new AttributeKey('portico.route.source'),
+  cluster: new AttributeKey('portico.cluster'),
+  localReply: new AttributeKey('portico.local_reply'),
+  upstreamError: new AttributeKey('portico.upstream_error'),
+  errorType: new AttributeKey('error.type'),
+  peerAddress: new AttributeKey('network.peer.address'),
+  peerPort: new AttributeKey('network.peer.port'),
+  resendCount: new AttributeKey('http.request.resend_count'),
+  shadow: new AttributeKey('portico.shadow'),
+} as const;
+
+/** The names a SERVER span's custom tags must not reuse for its attributes to go as fields (else: an object, as the SDK's span keeps one). */
+const SERVER_KEY_NAMES: ReadonlySet<string> = new Set(Object.values(K).map((k) => k.name));
 
 /** What the request path knows when a request ends (a subset of its RequestContext). */
 export interface FinishedRequest {
@@ -143,7 +172,9 @@ export class RequestTracer {
   private readonly hasFixedTags: boolean;
   /** Whether custom tags could take a span past the attribute count limit (then it is enforced). */
   private readonly mayOverflow: boolean;
-  private readonly headerTags: readonly { readonly tag: string; readonly name: string; readonly defaultValue?: string }[];
+  private readonly headerTags: readonly { readonly tag: string; readonly key: AttributeKey; readonly name: string; readonly defaultValue?: string }[];
+  /** The fixed tags as the first fields of a SERVER span; undefined when its attributes must be an object (tags that repeat a key, or too many). */
+  private readonly fixedFields: AttributeFields | undefined;
   /** Only W3C trace context is written: its one header is formatted here, without a Context per request. */
   private readonly w3cOnly: boolean;
   /** What every SERVER span of a route says about the route, worked out at its first request. */
@@ -163,19 +194,22 @@ export class RequestTracer {
     this.fields = fields;
     this.w3cOnly = ir.propagation.length === 1 && ir.propagation[0] === 'TRACE_CONTEXT';
     const fixed: Attributes = {};
-    const headerTags: { tag: string; name: string; defaultValue?: string }[] = [];
+    const headerTags: { tag: string; key: AttributeKey; name: string; defaultValue?: string }[] = [];
     for (const t of ir.customTags) {
       if (t.literal !== undefined) fixed[t.tag] = t.literal;
       else if (t.environment !== undefined) {
         const v = env[t.environment.name] ?? t.environment.defaultValue;
         if (v !== undefined) fixed[t.tag] = v;
-      } else if (t.requestHeader !== undefined) headerTags.push({ tag: t.tag, ...t.requestHeader });
+      } else if (t.requestHeader !== undefined) headerTags.push({ tag: t.tag, key: new AttributeKey(t.tag), ...t.requestHeader });
     }
     this.fixedTags = fixed;
     this.hasFixedTags = Object.keys(fixed).length > 0;
     this.headerTags = headerTags;
     // Portico's own attributes are fewer than 20 a span.
     this.mayOverflow = ir.customTags.length + 20 > ATTRIBUTE_COUNT_LIMIT;
+    const tagNames = ir.customTags.map((t) => t.tag);
+    const distinct = new Set(tagNames).size === tagNames.length && !tagNames.some((n) => SERVER_KEY_NAMES.has(n));
+    this.fixedFields = distinct && !this.mayOverflow ? Object.entries(fixed).flatMap(([k, v]) => (v === undefined || v === null ? [] : [new AttributeKey(k), v])) : undefined;
   }
 
   release(): void {
@@ -279,7 +313,12 @@ export class RequestTracer {
       const template = route.match.prefix ?? route.match.path ?? route.match.regex;
       // The route is named for its first Mapping: where that Mapping is written.
       const mapping = route.mappings[0];
-      tags = { template, id: route.id, source: mapping !== undefined ? formatOrigin(mapping.origin) : undefined, names: new Map() };
+      const source = mapping !== undefined ? formatOrigin(mapping.origin) : undefined;
+      const entries: (AttributeKey | string)[] = [];
+      if (template !== undefined) entries.push(K.route, template);
+      entries.push(K.routeId, route.id);
+      if (source !== undefined) entries.push(K.routeSource, source);
+      tags = { template, id: route.id, source, block: new AttributeBlock(entries), names: new Map() };
       this.routeTags.set(route, tags);
     }
     return tags;
@@ -297,12 +336,28 @@ export class RequestTracer {
       if (value !== undefined) into[t.tag] = value;
     }
   }
+
+  /** A SERVER span's first fields (the fixed tags), or undefined when its attributes must be an object. */
+  serverFields(): AttributeFields | undefined {
+    const f = this.fixedFields;
+    return f === undefined ? undefined : f.length === 0 ? [] : f.slice();
+  }
+
+  headerTagFields(r: FinishedRequest, into: AttributeFields): void {
+    for (const t of this.headerTags) {
+      const pseudo = PSEUDO_HEADERS[t.name];
+      const value = pseudo !== undefined ? pseudo(r) : rawHeader(r.req.rawHeaders, t.name) ?? t.defaultValue;
+      if (value !== undefined) into.push(t.key, value);
+    }
+  }
 }
 
 interface RouteTags {
   readonly template: string | undefined;
   readonly id: string;
   readonly source: string | undefined;
+  /** The three as one block of span attributes, encoded once. */
+  readonly block: AttributeBlock;
   /** SERVER span names by method ("GET /orders/"). */
   readonly names: Map<string, string>;
 }
@@ -372,6 +427,30 @@ export class RequestTrace {
     if (span === undefined) return;
     const req = r.req;
     const route = this.route === undefined ? undefined : this.tracer.routeTagsOf(this.route);
+    const f = this.tracer.serverFields();
+    if (f !== undefined) {
+      // The same attributes in the same order as the object below, without the object.
+      f.push(
+        K.method, r.method, K.urlPath, r.path, K.urlScheme, r.secure ? 'https' : 'http', K.serverAddress, r.host, K.serverPort, r.conn.port,
+        K.clientAddress, r.clientAddress, K.protocolVersion, protocolVersion(req), K.status, r.status, K.requestId, r.requestId,
+      );
+      const agent = rawHeader(req.rawHeaders, 'user-agent');
+      if (agent !== undefined) f.push(K.userAgent, agent);
+      if (route !== undefined) f.push(route.block);
+      if (r.cluster !== undefined) f.push(K.cluster, r.cluster);
+      if (r.localReply !== undefined) f.push(K.localReply, r.localReply);
+      if (r.upstreamError !== undefined) f.push(K.upstreamError, r.upstreamError);
+      this.tracer.headerTagFields(r, f);
+      if (r.status >= 500) {
+        f.push(K.errorType, r.upstreamError ?? String(r.status));
+        span.statusCode = SpanStatusCode.ERROR;
+      }
+      span.fields = f;
+      span.name = route === undefined ? r.method : spanName(route, r.method);
+      span.end = endTime;
+      this.tracer.record(span);
+      return;
+    }
     const template = route?.template;
     const attributes: Attributes = {
       'http.request.method': r.method,
@@ -453,27 +532,24 @@ export class AttemptTrace {
     this.ended = true;
     const end = performance.now();
     const target = this.target;
-    // OpenTelemetry's semantic-convention names, written out: a literal's fixed keys give every span's
-    // attributes one shape (computed keys build each object key by key).
-    const attributes: Attributes = {
-      'http.request.method': target.method,
-      'url.full': `${target.scheme}://${target.authority}${pathOnly(target.path)}`,
-      'server.address': hostOf(target.authority),
-      'network.peer.address': hostOf(target.endpoint),
-      'portico.cluster': target.cluster,
-    };
+    // The attributes as fields, in the order the SDK's span would keep them (no object per span).
+    const f: AttributeFields = [
+      K.method, target.method, K.urlFull, `${target.scheme}://${target.authority}${pathOnly(target.path)}`,
+      K.serverAddress, hostOf(target.authority), K.peerAddress, hostOf(target.endpoint), K.cluster, target.cluster,
+    ];
     const peerPort = portOf(target.endpoint);
-    if (peerPort !== undefined) attributes['network.peer.port'] = peerPort;
-    if (target.resend > 0) attributes['http.request.resend_count'] = target.resend;
-    if (this.shadow) attributes['portico.shadow'] = true;
-    if (this.errorFirst) attributes['error.type'] = this.errorType;
-    if (this.status !== undefined) attributes['http.response.status_code'] = this.status;
-    if (this.errorType !== undefined) attributes['error.type'] = this.errorType;
+    if (peerPort !== undefined) f.push(K.peerPort, peerPort);
+    if (target.resend > 0) f.push(K.resendCount, target.resend);
+    if (this.shadow) f.push(K.shadow, true);
+    // error.type keeps the place it was first set at (before or after the status code), as an object's key does.
+    if (this.errorFirst && this.errorType !== undefined) f.push(K.errorType, this.errorType);
+    if (this.status !== undefined) f.push(K.status, this.status);
+    if (!this.errorFirst && this.errorType !== undefined) f.push(K.errorType, this.errorType);
     const server = this.server;
     this.tracer.record({
       traceId: server.traceId, spanId: this.spanId, traceFlags: server.traceFlags, traceState: server.traceState,
       parentSpanId: server.spanId, parentRemote: false, name: this.shadow ? `${target.method} (shadow)` : target.method, kind: SpanKind.CLIENT,
-      start: this.start, end, clockOffset: server.clockOffset, attributes, droppedAttributes: 0, statusCode: this.statusCode, statusMessage: this.statusMessage,
+      start: this.start, end, clockOffset: server.clockOffset, attributes: NO_ATTRIBUTES, fields: f, droppedAttributes: 0, statusCode: this.statusCode, statusMessage: this.statusMessage,
     });
   }
 }
