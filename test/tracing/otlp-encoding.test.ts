@@ -6,7 +6,7 @@ import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type IdGenerator, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { encodeTraceExport } from '../../src/tracing/otlp-encoding.js';
-import { RecordedReadableSpan, limitAttributes, spanTime, type RecordedSpan } from '../../src/tracing/recorded-span.js';
+import { AttributeBlock, AttributeKey, RecordedReadableSpan, limitAttributes, spanAttributes, spanTime, type AttributeFields, type RecordedSpan } from '../../src/tracing/recorded-span.js';
 import { decodeOtlpRequest } from '../support/trace-receivers.js';
 
 const RESOURCE = resourceFromAttributes({ 'service.name': 'edge-ü', 'process.pid': 4242 });
@@ -35,6 +35,11 @@ function recordedSpans(attributes: Attributes): RecordedSpan[] {
   return [server, client, root];
 }
 
+/** A span's attributes as an object, leaving the span as it is (spanAttributes turns a span with fields into one without). */
+function attributesOf(r: RecordedSpan): Attributes {
+  return r.fields === undefined ? r.attributes : spanAttributes({ ...r, fields: [...r.fields] });
+}
+
 /** The same spans made through the SDK's tracer (its ids given, its times the recorded ones), as its exporter gets them. */
 function sdkTwins(records: readonly RecordedSpan[]): ReadableSpan[] {
   const memory = new InMemorySpanExporter();
@@ -49,7 +54,7 @@ function sdkTwins(records: readonly RecordedSpan[]): ReadableSpan[] {
       : trace.setSpanContext(ROOT_CONTEXT, { traceId: r.traceId, spanId: r.parentSpanId, traceFlags: r.traceFlags, isRemote: r.parentRemote, ...(r.traceState ? { traceState: r.traceState } : {}) });
     if (r.parentSpanId === undefined) traceIds.push(r.traceId);
     spanIds.push(r.spanId);
-    const span = tracer.startSpan(r.name, { kind: r.kind, startTime: spanTime(r.start, r.clockOffset), attributes: r.attributes }, parent);
+    const span = tracer.startSpan(r.name, { kind: r.kind, startTime: spanTime(r.start, r.clockOffset), attributes: attributesOf(r) }, parent);
     span.setStatus(r.statusMessage === undefined ? { code: r.statusCode } : { code: r.statusCode, message: r.statusMessage });
     span.end(spanTime(r.end, r.clockOffset));
   }
@@ -121,5 +126,33 @@ describe('OTLP protobuf encoding of the spans Portico records', () => {
     const body = encodeTraceExport(records, RESOURCE, SCOPE);
     assert.ok(body.length > 100_000);
     assert.deepEqual(decodeOtlpRequest(body), decodeOtlpRequest(ProtobufTraceSerializer.serializeRequest(sdkTwins(records))!));
+  });
+
+  it('attributes given as fields, with a route\'s block encoded once, reach the collector as the same attributes in the same order', () => {
+    const key = (name: string): AttributeKey => new AttributeKey(name);
+    const method = key('http.request.method');
+    const path = key('url.path');
+    const port = key('server.port');
+    const shadow = key('portico.shadow');
+    const routeBlock = new AttributeBlock([key('http.route'), '/orders/', key('portico.route'), 'r-7', key('portico.route.source'), 'git@abc123:routes/ü.yaml:4:1']);
+    const fieldsOf = (i: number): AttributeFields => [
+      key('tag.fixed'), 'literal', method, 'GET', path, `/orders/${i}`, port, 8080, key('portico.big'), 2 ** 40, key('portico.ratio'), 0.25,
+      key('portico.unicode'), 'straße ☃ 𝄞', key('portico.long'), 'x'.repeat(300 + i), routeBlock, shadow, i % 2 === 0, key('error.type'), '503',
+    ];
+    const records: RecordedSpan[] = [];
+    for (let i = 0; i < 300; i++) {
+      const [server, client] = recordedSpans({});
+      server!.fields = fieldsOf(i);
+      client!.fields = [method, 'GET', port, 9000 + i];
+      records.push(server!, client!);
+    }
+    const expected = decodeOtlpRequest(ProtobufTraceSerializer.serializeRequest(sdkTwins(records))!);
+    // twice: the second time the block's bytes and the keys' entries are the ones kept from the first
+    for (let i = 0; i < 2; i++) assert.deepEqual(decodeOtlpRequest(encodeTraceExport(records, RESOURCE, SCOPE)), expected);
+    assert.ok(routeBlock.encoded !== undefined, 'the block was encoded once and kept');
+    // The same spans seen by the Zipkin exporter: their attributes as an object, in order.
+    const view = new RecordedReadableSpan(records[0]!, RESOURCE, SCOPE);
+    assert.deepEqual(Object.keys(view.attributes), ['tag.fixed', 'http.request.method', 'url.path', 'server.port', 'portico.big', 'portico.ratio', 'portico.unicode', 'portico.long', 'http.route', 'portico.route', 'portico.route.source', 'portico.shadow', 'error.type']);
+    assert.equal(view.attributes['portico.route.source'], 'git@abc123:routes/ü.yaml:4:1');
   });
 });
