@@ -8,7 +8,7 @@
 
 import type { AttributeValue, Attributes, HrTime } from '@opentelemetry/api';
 import type { InstrumentationScope } from '@opentelemetry/core';
-import { AttributeBlock, spanTime, type AttributeFields, type AttributeKey, type RecordedSpan, type SpanResource } from './recorded-span.js';
+import { AttributeBlock, spanTimeInto, type AttributeFields, type AttributeKey, type RecordedSpan, type SpanResource } from './recorded-span.js';
 
 /** Wire types of a field's tag. */
 const VARINT = 0;
@@ -48,8 +48,9 @@ class Writer {
   buf: Buffer;
   pos = 0;
 
-  constructor(size: number) {
-    this.buf = Buffer.allocUnsafe(size);
+  /** A new buffer of `size` bytes, or one to reuse. */
+  constructor(size: number | Buffer) {
+    this.buf = typeof size === 'number' ? Buffer.allocUnsafe(size) : size;
   }
 
   room(n: number): void {
@@ -342,6 +343,8 @@ function blockBytes(block: AttributeBlock): Uint8Array {
   return Buffer.from(w.buf.subarray(0, w.pos));
 }
 
+const scratchTime: HrTime = [0, 0];
+
 /**
  * One Span message of a span Portico recorded (recorded-span.ts). Its attributes are flat by
  * construction: strings, booleans and small integers.
@@ -357,9 +360,9 @@ function writeRecordedSpan(w: Writer, s: RecordedSpan): void {
   w.tag(6, VARINT);
   w.varint(s.kind + 1);
   w.tag(7, FIXED64);
-  w.time(spanTime(s.start, s.clockOffset));
+  w.time(spanTimeInto(s.start, s.clockOffset, scratchTime));
   w.tag(8, FIXED64);
-  w.time(spanTime(s.end, s.clockOffset));
+  w.time(spanTimeInto(s.end, s.clockOffset, scratchTime));
   if (s.fields !== undefined) writeFields(w, s.fields);
   else writeAttributes(w, 9, s.attributes);
   if (s.droppedAttributes > 0) {
@@ -389,15 +392,25 @@ function resourceMessage(resource: SpanResource): Buffer {
   return Buffer.from(w.buf.subarray(0, w.pos));
 }
 
+/** Bytes a batch starts with empty: about 150 spans; a buffer grows while a batch fills, then is reused at its size. */
+const BATCH_BYTES = 64 * 1024;
+/** Buffers of sent batches kept for the next ones (one filling, a few in flight). */
+const SPARE_BUFFERS = 3;
+
 /**
  * Spans of one resource and scope, each written as it ends: the batch holds bytes, not span objects,
- * so spans die young (no promotion to the old heap while they wait) and the export request costs
- * one copy.
+ * so spans die young (no promotion to the old heap while they wait). The request's opening fields go
+ * in a gap left in front of the spans, so the body is the batch's own buffer, not a copy; the buffer
+ * comes back (release) once the collector has answered, and the next batch fills it again: a batch of
+ * hundreds of KiB allocated anew for every request would be fresh memory the system maps and unmaps.
  */
 export class SpanBatch {
-  private readonly w = new Writer(64 * 1024);
+  private w: Writer;
+  private readonly spare: Buffer[] = [];
   private readonly resourceBytes: Buffer;
   private readonly scopeBytes: Buffer;
+  /** Where the spans start: room for the opening fields at their longest. */
+  private readonly gap: number;
   count = 0;
 
   constructor(
@@ -406,6 +419,9 @@ export class SpanBatch {
   ) {
     this.resourceBytes = resourceMessage(resource);
     this.scopeBytes = scopeMessage(scope);
+    this.gap = 3 * (1 + RESERVE) + 1 + RESERVE + this.resourceBytes.length + this.scopeBytes.length;
+    this.w = new Writer(BATCH_BYTES);
+    this.w.pos = this.gap;
   }
 
   add(s: RecordedSpan): void {
@@ -413,33 +429,47 @@ export class SpanBatch {
     this.count++;
   }
 
-  /** The ExportTraceServiceRequest of the spans held; the batch is empty again. */
+  /** The ExportTraceServiceRequest of the spans held (in the batch's buffer: release it when sent); the batch is empty again. */
   take(): Uint8Array {
     const resource = this.resourceBytes;
     const scope = this.scopeBytes;
-    const spans = this.w.buf.subarray(0, this.w.pos);
-    const tail = new Writer(256);
-    if (this.scope.schemaUrl) tail.stringField(3, this.scope.schemaUrl);
-    const scopeTail = tail.pos;
-    if (this.resource.schemaUrl) tail.stringField(3, this.resource.schemaUrl);
-    const scopeSpansLength = 1 + varintLength(scope.length) + scope.length + spans.length + scopeTail;
-    const resourceSpansLength = 1 + varintLength(resource.length) + resource.length + 1 + varintLength(scopeSpansLength) + scopeSpansLength + (tail.pos - scopeTail);
-    const out = new Writer(1 + 5 + resourceSpansLength);
-    out.tag(1, LENGTH); // ExportTraceServiceRequest.resource_spans
-    out.varint(resourceSpansLength);
-    out.tag(1, LENGTH); // ResourceSpans.resource
-    out.varint(resource.length);
-    out.bytes(resource);
-    out.tag(2, LENGTH); // ResourceSpans.scope_spans
-    out.varint(scopeSpansLength);
-    out.tag(1, LENGTH); // ScopeSpans.scope
-    out.varint(scope.length);
-    out.bytes(scope);
-    out.bytes(spans); // ScopeSpans.spans, each already tagged
-    out.bytes(tail.buf.subarray(0, tail.pos));
-    this.w.pos = 0;
+    const w = this.w;
+    const spansLength = w.pos - this.gap;
+    const tailStart = w.pos;
+    if (this.scope.schemaUrl) w.stringField(3, this.scope.schemaUrl);
+    const scopeTail = w.pos - tailStart;
+    if (this.resource.schemaUrl) w.stringField(3, this.resource.schemaUrl);
+    const end = w.pos;
+    const scopeSpansLength = 1 + varintLength(scope.length) + scope.length + spansLength + scopeTail;
+    const resourceSpansLength = 1 + varintLength(resource.length) + resource.length + 1 + varintLength(scopeSpansLength) + scopeSpansLength + (end - tailStart - scopeTail);
+    const head = 1 + varintLength(resourceSpansLength) + 1 + varintLength(resource.length) + resource.length + 1 + varintLength(scopeSpansLength) + 1 + varintLength(scope.length) + scope.length;
+    const start = this.gap - head;
+    w.pos = start;
+    w.tag(1, LENGTH); // ExportTraceServiceRequest.resource_spans
+    w.varint(resourceSpansLength);
+    w.tag(1, LENGTH); // ResourceSpans.resource
+    w.varint(resource.length);
+    w.bytes(resource);
+    w.tag(2, LENGTH); // ResourceSpans.scope_spans
+    w.varint(scopeSpansLength);
+    w.tag(1, LENGTH); // ScopeSpans.scope
+    w.varint(scope.length);
+    w.bytes(scope);
+    // then ScopeSpans.spans, each already tagged, and the schema URLs
+    const body = w.buf.subarray(start, end);
+    const next = this.spare.pop();
+    this.w = next !== undefined ? new Writer(next) : new Writer(BATCH_BYTES);
+    this.w.pos = this.gap;
     this.count = 0;
-    return out.buf.subarray(0, out.pos);
+    return body;
+  }
+
+  /** A body take() made has been sent and answered: its buffer may hold the next batch. */
+  release(body: Uint8Array): void {
+    // A batch's buffer is its own ArrayBuffer (larger than Node's shared pool ever lends).
+    if (this.spare.length < SPARE_BUFFERS && body.buffer.byteLength >= BATCH_BYTES) {
+      this.spare.push(Buffer.from(body.buffer, 0, body.buffer.byteLength));
+    }
   }
 }
 

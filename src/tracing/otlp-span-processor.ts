@@ -84,6 +84,7 @@ export class OtlpSpanProcessor implements SpanRecorder {
     const done = new Promise<void>((resolve) => {
       this.delegate.export(request, (result) => {
         this.queued -= request.spans;
+        this.batch.release(request.body);
         this.options.onResult(result, request.spans);
         resolve();
       });

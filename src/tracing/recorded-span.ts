@@ -118,15 +118,22 @@ let origin: HrTime | undefined;
  * by the span's clock offset, each turned to [seconds, nanoseconds] before they are added.
  */
 export function spanTime(perfMs: number, clockOffset: number): HrTime {
+  return spanTimeInto(perfMs, clockOffset, [0, 0]);
+}
+
+/** spanTime written into `out` (the encoder's one scratch pair: no arrays per span). */
+export function spanTimeInto(perfMs: number, clockOffset: number, out: HrTime): HrTime {
   origin ??= millisToHrTime(performance.timeOrigin);
-  const t = millisToHrTime(perfMs + clockOffset);
-  let seconds = origin[0] + t[0];
-  let nanos = origin[1] + t[1];
+  const ms = perfMs + clockOffset;
+  let seconds = origin[0] + Math.trunc(ms / 1000);
+  let nanos = origin[1] + Math.round((ms % 1000) * 1e6);
   if (nanos >= NANOS_PER_SECOND) {
     nanos -= NANOS_PER_SECOND;
     seconds += 1;
   }
-  return [seconds, nanos];
+  out[0] = seconds;
+  out[1] = nanos;
+  return out;
 }
 
 /** The clock offset of a span starting now (see RecordedSpan.clockOffset). */
