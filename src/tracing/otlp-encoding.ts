@@ -190,9 +190,9 @@ class Writer {
 
 /**
  * What is kept per attribute key: the key's own encoded field, and encoded KeyValue messages of its
- * string values. On a gateway most values recur (the method, the route, its source, the cluster, the
- * peer), and a copy is cheaper than encoding them again; the last value is compared first, by
- * identity (a route's strings are the same objects on every request). Each key keeps a bounded
+ * values (strings, numbers, booleans). On a gateway most values recur (the method, the route, its
+ * source, the cluster, the peer, the port, the status), and a copy is cheaper than encoding them
+ * again; the last value is compared first (a route's strings are the same objects on every request). Each key keeps a bounded
  * number of values; a key that has more (request ids, paths of a busy API) has only its own field
  * copied from then on.
  */
@@ -200,8 +200,8 @@ interface KeyEntry {
   /** KeyValue.key (tag, length, bytes). */
   readonly keyField: Buffer;
   /** null: a key whose values hardly recur, no longer looked up. */
-  values: Map<string, Buffer> | null;
-  lastValue: string | undefined;
+  values: Map<string | number | boolean, Buffer> | null;
+  lastValue: string | number | boolean | undefined;
   lastEncoded: Buffer | undefined;
 }
 
@@ -238,7 +238,7 @@ function encodeKeyValue(e: KeyEntry, v: AttributeValue): Buffer {
 
 function writeKeyValue(w: Writer, field: number, e: KeyEntry, v: AttributeValue): void {
   w.tag(field, LENGTH);
-  if (typeof v === 'string' && e.values !== null && v.length <= 256) {
+  if (e.values !== null && typeof v !== 'object' && (typeof v !== 'string' || v.length <= 256)) {
     let kv: Buffer | undefined;
     if (v === e.lastValue) kv = e.lastEncoded;
     else {
