@@ -535,9 +535,9 @@ export class AttemptTrace {
     // The attributes as fields, in the order the SDK's span would keep them (no object per span).
     const f: AttributeFields = [
       K.method, target.method, K.urlFull, `${target.scheme}://${target.authority}${pathOnly(target.path)}`,
-      K.serverAddress, hostOf(target.authority), K.peerAddress, hostOf(target.endpoint), K.cluster, target.cluster,
+      K.serverAddress, memoHostOf(target.authority), K.peerAddress, memoHostOf(target.endpoint), K.cluster, target.cluster,
     ];
-    const peerPort = portOf(target.endpoint);
+    const peerPort = memoPortOf(target.endpoint);
     if (peerPort !== undefined) f.push(K.peerPort, peerPort);
     if (target.resend > 0) f.push(K.resendCount, target.resend);
     if (this.shadow) f.push(K.shadow, true);
@@ -563,6 +563,27 @@ function protocolVersion(req: IncomingMessage): string {
 function pathOnly(path: string): string {
   const q = path.indexOf('?');
   return q < 0 ? path : path.slice(0, q);
+}
+
+/** The last few host:port splits: a gateway sends most requests to the same authorities and endpoints (no new string per span). */
+const hostMemo = new Map<string, string>();
+const portMemo = new Map<string, number | undefined>();
+
+function memoHostOf(hostPort: string): string {
+  let host = hostMemo.get(hostPort);
+  if (host === undefined) {
+    if (hostMemo.size >= 64) hostMemo.clear();
+    hostMemo.set(hostPort, (host = hostOf(hostPort)));
+  }
+  return host;
+}
+
+function memoPortOf(hostPort: string): number | undefined {
+  if (portMemo.has(hostPort)) return portMemo.get(hostPort);
+  if (portMemo.size >= 64) portMemo.clear();
+  const port = portOf(hostPort);
+  portMemo.set(hostPort, port);
+  return port;
 }
 
 function hostOf(hostPort: string): string {
