@@ -31,7 +31,7 @@ export interface LoadResult {
 export interface LoadFile {
   readonly path: string;
   readonly content: string | Buffer;
-  /** The content's hash when known (a git blob id), for a ParseCache; else the cache hashes the content. */
+  /** The content's hash when known (a git blob id, or contentHash of the bytes read), for a ParseCache; else the cache hashes the content. */
   readonly hash?: string;
 }
 
@@ -95,7 +95,8 @@ function readFile(ctx: LoadContext, session: CacheSession | undefined, path: str
 }
 
 function decodeFile(ctx: LoadContext, path: string, content: string | Buffer): void {
-  const size = typeof content === 'string' ? Buffer.byteLength(content) : content.length;
+  // A UTF-16 unit is at most 3 bytes of UTF-8: most texts are within the limit without a count.
+  const size = typeof content !== 'string' ? content.length : content.length * 3 <= LOAD_LIMITS.maxFileBytes ? 0 : Buffer.byteLength(content);
   if (size > LOAD_LIMITS.maxFileBytes) {
     ctx.problems.push({
       code: 'FileTooLarge',
