@@ -65,83 +65,29 @@ export type PositionMap = (p: TextPosition) => TextPosition;
  */
 export class RecordedSources implements SourceMap {
   /** Maps and lists in depth-first order (the document's root first). */
-  readonly nodes: object[];
+  readonly nodes: object[] = [];
   /** Per node: line, column, and the entry whose value it is (-1 for the root). */
-  readonly nodeInfo: number[];
+  readonly nodeInfo: number[] = [];
   /** Keys (mappings) and indexes (lists) of every entry, in depth-first order. */
-  readonly entryKeys: (string | number)[];
+  readonly entryKeys: (string | number)[] = [];
   /** Per entry: the node it belongs to, line, column. */
-  readonly entryInfo: number[];
-  /**
-   * Nodes and entries recorded. While the document is read the lists may be longer (room made at
-   * the start, or entries taken back); `finish` cuts them to these counts.
-   */
-  nodeCount = 0;
-  entryCount = 0;
+  readonly entryInfo: number[] = [];
   /** Literal blocks: node, key, source. */
   private blocks: unknown[] | undefined;
   private built: Map<object, NodeSource> | undefined;
 
-  /**
-   * `room`: how many nodes and entries to make room for at once. A list grown one push at a time
-   * is copied at every growth (17, 42, 80, 136… slots), and the reader records lists like these
-   * for every document: sized from the document before, a file of documents of one shape
-   * allocates about a third as much for them.
-   */
-  constructor(
-    readonly mapPos: PositionMap | undefined,
-    room?: { readonly nodes: number; readonly entries: number },
-  ) {
-    if (room === undefined) {
-      this.nodes = [];
-      this.nodeInfo = [];
-      this.entryKeys = [];
-      this.entryInfo = [];
-    } else {
-      this.nodes = new Array<object>(room.nodes);
-      this.nodeInfo = new Array<number>(3 * room.nodes);
-      this.entryKeys = new Array<string | number>(room.entries);
-      this.entryInfo = new Array<number>(3 * room.entries);
-    }
-  }
+  constructor(readonly mapPos: PositionMap | undefined) {}
 
   /** Records a new map or list; returns its number. */
   node(value: object, line: number, col: number): number {
-    const n = this.nodeCount++;
-    this.nodes[n] = value;
-    const i = 3 * n;
-    this.nodeInfo[i] = line;
-    this.nodeInfo[i + 1] = col;
-    this.nodeInfo[i + 2] = this.entryCount - 1;
-    return n;
+    this.nodes.push(value);
+    this.nodeInfo.push(line, col, this.entryKeys.length - 1);
+    return this.nodes.length - 1;
   }
 
   entry(node: number, key: string | number, line: number, col: number): void {
-    const e = this.entryCount++;
-    this.entryKeys[e] = key;
-    const i = 3 * e;
-    this.entryInfo[i] = node;
-    this.entryInfo[i + 1] = line;
-    this.entryInfo[i + 2] = col;
-  }
-
-  /** Takes back the nodes and entries recorded after the counts given. */
-  truncate(nodes: number, entries: number): void {
-    this.nodeCount = nodes;
-    this.entryCount = entries;
-    this.dropBlocksFrom(nodes);
-  }
-
-  /** Reading is over: the lists hold exactly what was recorded (a cut in place, nothing copied). */
-  finish(): void {
-    if (this.nodes.length !== this.nodeCount) {
-      this.nodes.length = this.nodeCount;
-      this.nodeInfo.length = 3 * this.nodeCount;
-    }
-    if (this.entryKeys.length !== this.entryCount) {
-      this.entryKeys.length = this.entryCount;
-      this.entryInfo.length = 3 * this.entryCount;
-    }
+    this.entryKeys.push(key);
+    this.entryInfo.push(node, line, col);
   }
 
   /**
@@ -173,18 +119,16 @@ export class RecordedSources implements SourceMap {
    * value of the entry recorded last.
    */
   replay(from: RecordedSources, n0: number, n1: number, e0: number, e1: number, copies: readonly object[]): void {
-    const nodeBase = this.nodeCount;
-    const entryBase = this.entryCount;
+    const nodeBase = this.nodes.length;
+    const entryBase = this.entryKeys.length;
     for (let i = n0; i < n1; i++) {
+      this.nodes.push(copies[i - n0] as object);
       const parent = i === n0 ? entryBase - 1 : (from.nodeInfo[3 * i + 2] as number) - e0 + entryBase;
-      const n = this.nodeCount++;
-      this.nodes[n] = copies[i - n0] as object;
-      this.nodeInfo[3 * n] = from.nodeInfo[3 * i] as number;
-      this.nodeInfo[3 * n + 1] = from.nodeInfo[3 * i + 1] as number;
-      this.nodeInfo[3 * n + 2] = parent;
+      this.nodeInfo.push(from.nodeInfo[3 * i] as number, from.nodeInfo[3 * i + 1] as number, parent);
     }
     for (let e = e0; e < e1; e++) {
-      this.entry((from.entryInfo[3 * e] as number) - n0 + nodeBase, from.entryKeys[e] as string | number, from.entryInfo[3 * e + 1] as number, from.entryInfo[3 * e + 2] as number);
+      this.entryKeys.push(from.entryKeys[e] as string | number);
+      this.entryInfo.push((from.entryInfo[3 * e] as number) - n0 + nodeBase, from.entryInfo[3 * e + 1] as number, from.entryInfo[3 * e + 2] as number);
     }
     const blocks = from.blocks ?? [];
     for (let b = 0; b < blocks.length; b += 3) {
@@ -212,12 +156,12 @@ export class RecordedSources implements SourceMap {
     const byValue = new Map<object, NodeSource>();
     const list: { start: TextPosition; entries: Map<string | number, TextPosition>; blocks?: Map<string, BlockScalarSource> }[] = [];
     const { nodes, nodeInfo, entryKeys, entryInfo } = this;
-    for (let i = 0; i < this.nodeCount; i++) {
+    for (let i = 0; i < nodes.length; i++) {
       const source = { start: this.at(nodeInfo[3 * i] as number, nodeInfo[3 * i + 1] as number), entries: new Map<string | number, TextPosition>() };
       list.push(source);
       byValue.set(nodes[i] as object, source);
     }
-    for (let e = 0; e < this.entryCount; e++) {
+    for (let e = 0; e < entryKeys.length; e++) {
       list[entryInfo[3 * e] as number]?.entries.set(entryKeys[e] as string | number, this.at(entryInfo[3 * e + 1] as number, entryInfo[3 * e + 2] as number));
     }
     const blocks = this.blocks ?? [];

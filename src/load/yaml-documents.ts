@@ -81,8 +81,6 @@ const ALIAS = 1;
 const COLLECTION = 2;
 const LITERAL = 3;
 
-/** The most positions a new document makes room for at once (past it, its lists grow as they fill). */
-const MAX_ROOM = 1024;
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 const MAX_IMPLICIT_KEY = 1024;
 const CORE = 'tag:yaml.org,2002:';
@@ -550,9 +548,7 @@ class YamlReader {
   }
 
   private beginDocument(): void {
-    // Documents of a file mostly share a shape: room for as many positions as the one before, and a few more.
-    const last = this.sources;
-    this.sources = new RecordedSources(this.mapPos, { nodes: Math.min(last.nodeCount + 2, MAX_ROOM), entries: Math.min(last.entryCount + 4, MAX_ROOM) });
+    this.sources = new RecordedSources(this.mapPos);
     if (this.anchors.size > 0) this.anchors = new Map();
     if (this.anchorList.length > 0) this.anchorList = [];
     this.spoils = [];
@@ -571,7 +567,6 @@ class YamlReader {
   }
 
   private handOver(index: number, value: unknown, start: TextPosition, end: TextPosition, sources: RecordedSources, spoils: YamlReader['spoils']): void {
-    sources.finish();
     const spoiled: (string | number)[][] = spoils.length === 0 ? NOTHING_SPOILED : [];
     for (const s of spoils) {
       this.issues.push({ code: s.code, message: s.message, at: s.at, path: s.path, field: objectField([...s.path, s.key]) });
@@ -1054,7 +1049,7 @@ class YamlReader {
     const path = this.path;
     for (;;) {
       const i = arr.length;
-      const entry = sources.entryCount;
+      const entry = sources.entryKeys.length;
       sources.entry(node, i, this.lineNo, p - this.lineStart + 2);
       path.push(i);
       this.pos = p + 1;
@@ -1906,7 +1901,7 @@ class YamlReader {
       if (c === COMMA) this.fail('Unexpected , in flow sequence', q);
       if (c === RBRACE) this.fail('Unexpected } in flow sequence', q);
       const i = arr.length;
-      const entry = sources.entryCount;
+      const entry = sources.entryKeys.length;
       sources.entry(node, i, this.lineNo, q - this.lineStart + 1);
       path.push(i);
       const value = this.flowSeqEntry(q, minIndent, i === 0 ? p + 1 : -1);
@@ -1941,8 +1936,8 @@ class YamlReader {
     }
     // A node; a ":" after it on the same line makes it the key of a pair.
     const s = this.sources;
-    const markNodes = s.nodeCount;
-    const markEntries = s.entryCount;
+    const markNodes = s.nodes.length;
+    const markEntries = s.entryKeys.length;
     const markSpoils = this.spoils.length;
     const markAliases = this.aliasCount;
     const markAnchors = this.anchorList.length;
@@ -2583,7 +2578,7 @@ class YamlReader {
 
   private beginAnchor(name: string): AnchorStart {
     const sources = this.sources;
-    const anchor: Anchor = { value: undefined, done: false, height: 0, weight: 0, records: sources, n0: sources.nodeCount, n1: 0, e0: sources.entryCount, e1: 0, spoils: [] };
+    const anchor: Anchor = { value: undefined, done: false, height: 0, weight: 0, records: sources, n0: sources.nodes.length, n1: 0, e0: sources.entryKeys.length, e1: 0, spoils: [] };
     this.anchors.set(name, anchor);
     this.anchorList.push(anchor);
     const start: AnchorStart = { anchor, aliases: this.aliasCount, spoils: this.spoils.length, path: this.path.length, maxLevel: this.maxLevel, level: this.level };
@@ -2595,8 +2590,8 @@ class YamlReader {
     const a = start.anchor;
     const sources = a.records as RecordedSources;
     a.value = value;
-    a.n1 = sources.nodeCount;
-    a.e1 = sources.entryCount;
+    a.n1 = sources.nodes.length;
+    a.e1 = sources.entryKeys.length;
     a.weight = this.aliasCount - start.aliases;
     a.height = this.maxLevel - start.level;
     a.spoils = this.spoils.slice(start.spoils).map((s) => ({ ...s, path: s.path.slice(start.path) }));
@@ -2644,12 +2639,16 @@ class YamlReader {
         own.replay(s, a.n0, a.n1, a.e0, a.e1, s.nodes.slice(a.n0, a.n1));
         a.records = own;
         a.n0 = 0;
-        a.n1 = own.nodeCount;
+        a.n1 = own.nodes.length;
         a.e0 = 1;
-        a.e1 = own.entryCount;
+        a.e1 = own.entryKeys.length;
       }
     }
-    s.truncate(nodes, entries);
+    s.nodes.length = nodes;
+    s.nodeInfo.length = 3 * nodes;
+    s.entryKeys.length = entries;
+    s.entryInfo.length = 3 * entries;
+    s.dropBlocksFrom(nodes);
     this.spoils.length = spoils;
     this.aliasCount = aliases;
   }
