@@ -1,7 +1,9 @@
 // Loaded into every Portico process of a tail probe (NODE_OPTIONS=--import): records, per 100 ms
-// window, the event loop's longest delay, the GC pauses and the process's CPU, and writes them on exit.
+// window, the event loop's longest delay, the GC pauses and the process's CPU, and when each new
+// connection reached a 'connection' listener; writes them on exit.
 import { monitorEventLoopDelay, PerformanceObserver, constants } from 'node:perf_hooks';
 import { writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
 
 const dir = process.env.PORTICO_BENCH_LOOP_DIR;
@@ -15,6 +17,13 @@ if (dir) {
   new PerformanceObserver((list) => {
     for (const e of list.getEntries()) gc.push([kinds[e.detail?.kind] ?? 'other', e.duration]);
   }).observe({ entryTypes: ['gc'] });
+  // when each accepted connection was handed to the server's listeners (any server of the process)
+  const accepted = [];
+  const emit = net.Server.prototype.emit;
+  net.Server.prototype.emit = function (event, ...args) {
+    if (event === 'connection') accepted.push(Date.now());
+    return emit.call(this, event, ...args);
+  };
   let cpu = process.cpuUsage();
   setInterval(() => {
     const now = process.cpuUsage();
@@ -29,6 +38,6 @@ if (dir) {
     delay.reset();
   }, WINDOW_MS).unref();
   process.on('exit', () => {
-    try { writeFileSync(join(dir, `loop-${process.pid}.json`), JSON.stringify({ pid: process.pid, argv: process.argv.slice(1, 3), windowMs: WINDOW_MS, windows })); } catch {}
+    try { writeFileSync(join(dir, `loop-${process.pid}.json`), JSON.stringify({ pid: process.pid, argv: process.argv.slice(1, 3), windowMs: WINDOW_MS, windows, accepted })); } catch {}
   });
 }

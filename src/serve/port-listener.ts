@@ -10,6 +10,7 @@ import type { ConnectionInfo } from '../dataplane/runtime-types.js';
 import { EdgeProtocols } from './edge-protocols.js';
 import { OVERLOAD_NORMAL, OVERLOAD_SHEDDING, type OverloadLevel } from './overload-monitor.js';
 import { whenResponseCloses } from '../dataplane/response-close.js';
+import { ACCEPTORS_PER_LISTENER, listenOnDuplicate, requestDuplicateHandles } from './listen-acceptors.js';
 
 export type ListenerKind = 'http' | 'https' | 'tcp' | 'tls-tcp';
 
@@ -73,6 +74,8 @@ export class PortListener {
   /** Name of the IR listener currently served on this socket (may change across applies). */
   name: string;
   private readonly server: AnyServer;
+  /** More servers on duplicates of the same socket (cluster workers; listen-acceptors.ts). */
+  private readonly acceptors: net.Server[] = [];
   private readonly sockets = new Set<Socket>();
   private readonly inflight = new Set<ServerResponse>();
   /** Open connections by client address, for maxConnectionsPerClient. */
@@ -96,13 +99,43 @@ export class PortListener {
     this.limits = global.limits;
     this.server = this.createServer(global);
     // The only 'connection' listener: admission comes before anything reads or routes the socket.
-    this.server.on('connection', (socket: Socket) => {
-      if (!this.admit(socket)) return;
-      this.sockets.add(socket);
-      socket.once('close', () => this.sockets.delete(socket));
-      if (this.edge) this.edge.accept(socket);
-      else this.dispatch.tcp(socket, this);
-    });
+    this.server.on('connection', this.onConnection);
+  }
+
+  private readonly onConnection = (socket: Socket): void => {
+    if (!this.admit(socket)) return;
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    if (this.edge) this.edge.accept(socket);
+    else this.dispatch.tcp(socket, this);
+  };
+
+  /** A server with the options of this listener's own (the edge's outer server for HTTP ports). */
+  private acceptorServer(): net.Server {
+    return this.kind === 'tcp' || this.kind === 'tls-tcp'
+      ? net.createServer({ noDelay: true, allowHalfOpen: true })
+      : net.createServer({ noDelay: true, pauseOnConnect: true });
+  }
+
+  /** In a cluster worker: accept on duplicates of the socket too, so a busy worker takes a burst of connections in a few turns. */
+  private async addAcceptors(): Promise<void> {
+    const handles = await requestDuplicateHandles(this.server, ACCEPTORS_PER_LISTENER - 1);
+    for (const h of handles) {
+      if (this.draining) {
+        h.close();
+        continue;
+      }
+      const s = this.acceptorServer();
+      if (!listenOnDuplicate(s, h)) continue;
+      s.on('error', () => {});
+      s.on('connection', this.onConnection);
+      this.acceptors.push(s);
+    }
+  }
+
+  /** Descriptors this process accepts on for this listener. */
+  get acceptorCount(): number {
+    return (this.server.listening ? 1 : 0) + this.acceptors.filter((s) => s.listening).length;
   }
 
   /**
@@ -204,6 +237,7 @@ export class PortListener {
         this.plainInfo = { listener: this.name, port: this.boundPortValue, tls: false };
         // Runtime errors on a bound server (EMFILE on accept) must not crash the process.
         this.server.on('error', () => {});
+        void this.addAcceptors();
         resolve();
       };
       this.server.once('error', onError);
@@ -240,14 +274,18 @@ export class PortListener {
     if (this.drained) return this.drained;
     this.draining = true;
     this.drained = new Promise<void>((resolve) => {
-      const server = this.server;
       const timer = setTimeout(() => this.forceClose(), Math.max(0, deadlineMs));
       timer.unref();
-      server.close(() => {
+      // Each server counts the connections it accepted: drained once every one has closed them.
+      const servers = [this.server, ...this.acceptors];
+      let open = servers.length;
+      const closed = (): void => {
+        if (--open > 0) return;
         clearTimeout(timer);
         this.edge?.close();
         resolve();
-      });
+      };
+      for (const server of servers) server.close(closed);
       this.edge?.drain();
       if (this.edge) {
         for (const res of this.inflight) {
@@ -263,6 +301,7 @@ export class PortListener {
   forceClose(): void {
     this.draining = true;
     if (this.server.listening) this.server.close();
+    for (const s of this.acceptors) if (s.listening) s.close();
     this.edge?.destroyAll();
     for (const s of this.sockets) s.destroy();
     this.edge?.close();

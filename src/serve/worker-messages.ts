@@ -23,6 +23,7 @@ export interface ConfigPayload {
   readonly meta: ApplyMeta;
 }
 
+/** Besides these, 'portico:acceptors' / 'portico:acceptor' carry listening handles (listen-acceptors.ts). */
 export type ToWorker =
   | { readonly t: 'portico:init'; readonly settings: WorkerSettings }
   /** The TLS session ticket keys (after init, and at each rotation): one set for every worker. */

@@ -15,6 +15,7 @@ import { mergeClusterHealth, type ClusterHealth } from '../dataplane/upstream-he
 import type { ProcessLog } from './process-log.js';
 import type { TicketKeyRing } from './session-tickets.js';
 import { isFromWorker, type ConfigPayload, type FromWorker, type ToWorker, type WorkerSettings } from './worker-messages.js';
+import { grantDuplicateHandles } from './listen-acceptors.js';
 
 /** The program each worker runs (worker-main.ts, beside this file once compiled). */
 const WORKER_MAIN = fileURLToPath(new URL('./worker-main.js', import.meta.url));
@@ -154,7 +155,8 @@ export class WorkerPool implements ConfigApplier {
     slot.generation = 0;
     slot.startedAt = Date.now();
     slot.lastMetrics = undefined;
-    worker.on('message', (m: unknown) => {
+    worker.on('message', (m: unknown, handle: unknown) => {
+      if (grantDuplicateHandles(worker, m, handle)) return;
       if (!isFromWorker(m)) return;
       if (m.t === 'portico:ready') {
         this.send(worker, { t: 'portico:init', settings: this.settings });
