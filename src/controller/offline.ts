@@ -11,7 +11,6 @@ import type { Resource } from '../api/resource.js';
 import type { CompileResult } from '../compile/index.js';
 import { compile } from '../compile/index.js';
 import { readTree, SYNC_READER } from '../load/file-tree.js';
-import { contentHash } from '../load/parse-cache.js';
 import { Controller, type CompileInputs } from './controller.js';
 import type { Decision, Snapshot } from './reconcile.js';
 import { createDriver, type SourceDriver } from './source-drivers.js';
@@ -67,8 +66,7 @@ class PathsDriver implements SourceDriver {
     for (const f of files) h.update(`${f.path}\0${f.content.length}\0`).update(f.content).update('\0');
     const problems: Problem[] = tree.problems.map((p) => problem(p.code, p.message, { path: p.path, line: 0, col: 0 }));
     const revision = `sha256:${h.digest('hex')}`;
-    // The parse cache's key is taken from the bytes read: the same as from the string, one UTF-8 encoding fewer.
-    this.last = { source: this.decl.spec.name, revision, files: files.map((f) => ({ path: f.path, content: isUtf8(f.content) ? f.content.toString('utf8') : f.content, hash: contentHash(f.content) })), problems };
+    this.last = { source: this.decl.spec.name, revision, files: files.map((f) => ({ path: f.path, content: isUtf8(f.content) ? f.content.toString('utf8') : f.content })), problems };
     return revision;
   }
 

@@ -31,7 +31,7 @@ export interface LoadResult {
 export interface LoadFile {
   readonly path: string;
   readonly content: string | Buffer;
-  /** The content's hash when known (a git blob id, or contentHash of the bytes read), for a ParseCache; else the cache hashes the content. */
+  /** The content's hash when known (a git blob id), for a ParseCache; else the cache hashes the content. */
   readonly hash?: string;
 }
 

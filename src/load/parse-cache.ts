@@ -48,15 +48,6 @@ export class ParseCache {
   }
 }
 
-/**
- * The key of content with no hash of its own: SHA-1 of its bytes (of a string, of its UTF-8). A
- * reader holding the bytes a string was decoded from gets the same key from them without encoding
- * the string again.
- */
-export function contentHash(content: string | Buffer): string {
-  return createHash('sha1').update(content).digest('base64');
-}
-
 export class CacheSession {
   private readonly next = new Map<string, Entry>();
   private reused = 0;
@@ -69,9 +60,9 @@ export class CacheSession {
     private readonly revision: string | undefined,
   ) {}
 
-  /** The content's hash: the one given (a git blob id, or contentHash of the file's bytes), or contentHash. */
+  /** The content's hash: the one given (a git blob id), or SHA-1 of the bytes. */
   hashOf(content: string | Buffer, given?: string): string {
-    return given ?? contentHash(content);
+    return given ?? createHash('sha1').update(content).digest('base64');
   }
 
   /**
