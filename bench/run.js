@@ -2,7 +2,8 @@
 // them side by side in one run, prints ratios, and writes bench/results/latest.{json,md}.
 // Options: --quick (< 3 minutes), --only http1,routes,config,reload,h2,gitops,policies,filters,grpc, --layout split|shared,
 // --upstream nginx|node, --rounds N, --seconds S, --quiet-wait S, --no-priority, --portico head|worktree, --no-install, --out NAME,
-// --variants nginx,haproxy,portico-1w,... (HTTP/1.1 section: only these besides direct); --only filters: JWT and gzip.
+// --variants nginx,haproxy,portico-1w,... (HTTP/1.1 section: only these besides direct), --connections 50,200 and
+// --no-paced (HTTP/1.1 section: fewer cells); --only filters: JWT and gzip.
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir, cpus as osCpus, totalmem, release, setPriority, getPriority } from 'node:os';
 import { join } from 'node:path';
@@ -27,7 +28,7 @@ const SECTIONS = ['http1', 'routes', 'config', 'reload', 'h2', 'gitops', 'polici
 const APT_PACKAGES = { wrk: 'wrk', nginx: 'nginx', haproxy: 'haproxy', h2load: 'nghttp2-client', openssl: 'openssl', 'redis-server': 'redis-server' };
 
 function parseArgs(argv) {
-  const o = { quick: false, only: SECTIONS, layout: 'split', upstream: 'nginx', install: true, out: 'latest', rounds: null, seconds: null, quietWait: null, priority: true, portico: 'head', variants: null };
+  const o = { quick: false, only: SECTIONS, layout: 'split', upstream: 'nginx', install: true, out: 'latest', rounds: null, seconds: null, quietWait: null, priority: true, portico: 'head', variants: null, connections: null, paced: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -42,6 +43,8 @@ function parseArgs(argv) {
     else if (a === '--upstream') o.upstream = val();
     else if (a === '--rounds') o.rounds = Number(val());
     else if (a === '--seconds') o.seconds = Number(val());
+    else if (a === '--connections') o.connections = val().split(',').map(Number);
+    else if (a === '--no-paced') o.paced = false;
     else if (a === '--quiet-wait') o.quietWait = Number(val());
     else if (a === '--no-install') o.install = false;
     else if (a === '--portico') o.portico = val();
@@ -64,6 +67,8 @@ function plan(o) {
     : { rounds: 3, seconds: 10, warmupSeconds: 3, connections: [50, 200], pacedDelayMs: 20, pacedRounds: 3, routeCounts: [10, 1000, 10000], routeConnections: 50, routeRounds: 3, applySamples: 5, configSizes: [100, 1000, 10000], configRepeats: 3, configCli: true, reloadChanges: 30, reloadSeconds: 20, h2Seconds: 10, grpcSeconds: 4, budgetSeconds: 2400, hardLimitSeconds: 3000, quietWaitMs: 5_000, accessLogVariant: true, tracingVariants: true };
   if (o.rounds) { p.rounds = o.rounds; p.routeRounds = o.rounds; p.pacedRounds = o.rounds; }
   if (o.seconds) p.seconds = o.seconds;
+  if (o.connections) p.connections = o.connections;
+  if (!o.paced) p.pacedDelayMs = 0;
   if (o.quietWait !== null) p.quietWaitMs = o.quietWait * 1000;
   p.variants = o.variants;
   return p;

@@ -3,15 +3,12 @@
 //
 // The SDK's serializer measures every message in a first pass and writes it in a second, turning each
 // id and string through intermediate arrays; Portico's spans are flat (string, number and boolean
-// attributes, no events, no links), which this writer handles directly. Anything else — an event, a
-// link, an array attribute, a resource still resolving attributes — goes to the SDK's serializer, so
-// the bytes always mean what OpenTelemetry's own encoding would say.
+// attributes, no events, no links), which this writer handles directly. test/tracing/otlp-encoding.test.ts
+// decodes it against the SDK's serializer of the same spans made through the SDK.
 
 import type { AttributeValue, Attributes, HrTime } from '@opentelemetry/api';
 import type { InstrumentationScope } from '@opentelemetry/core';
-import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
-import type { Resource } from '@opentelemetry/resources';
-import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { spanTime, type RecordedSpan, type SpanResource } from './recorded-span.js';
 
 /** Wire types of a field's tag. */
 const VARINT = 0;
@@ -30,19 +27,6 @@ const FLAGS_IS_REMOTE = 0x200;
 const HEX = new Uint8Array(128);
 for (let i = 0; i < 10; i++) HEX[0x30 + i] = i;
 for (let i = 0; i < 6; i++) HEX[0x61 + i] = HEX[0x41 + i] = 10 + i;
-
-/** Whether a batch can take the lean path: flat attributes, no events or links, resources settled. */
-function isFlat(attributes: Attributes): boolean {
-  for (const key in attributes) {
-    const v = attributes[key];
-    const t = typeof v;
-    if (t === 'string' || t === 'boolean') continue;
-    if (t === 'number' && (Number.isSafeInteger(v) || !Number.isInteger(v))) continue;
-    if (v === undefined) continue;
-    return false;
-  }
-  return true;
-}
 
 /** Byte length of a string in UTF-8 (most here are ASCII: one byte a character). */
 function utf8Length(s: string): number {
@@ -204,47 +188,71 @@ class Writer {
 }
 
 /**
- * Encoded attributes (KeyValue messages) of string values, kept per key: on a gateway most values
- * recur (the method, the route, its source, the cluster, the peer), and a copy is cheaper than
- * encoding them again. Each key keeps a bounded number of values; a key that has more (request
- * ids, paths of a busy API) is encoded every time from then on.
+ * What is kept per attribute key: the key's own encoded field, and encoded KeyValue messages of its
+ * string values. On a gateway most values recur (the method, the route, its source, the cluster, the
+ * peer), and a copy is cheaper than encoding them again; the last value is compared first, by
+ * identity (a route's strings are the same objects on every request). Each key keeps a bounded
+ * number of values; a key that has more (request ids, paths of a busy API) has only its own field
+ * copied from then on.
  */
-const encodedValues = new Map<string, Map<string, Buffer> | null>();
+interface KeyEntry {
+  /** KeyValue.key (tag, length, bytes). */
+  readonly keyField: Buffer;
+  /** null: a key whose values hardly recur, no longer looked up. */
+  values: Map<string, Buffer> | null;
+  lastValue: string | undefined;
+  lastEncoded: Buffer | undefined;
+}
+
+const keyEntries = new Map<string, KeyEntry>();
 const VALUES_PER_KEY = 256;
 const KEYS = 64;
 
-function encodeKeyValue(key: string, v: AttributeValue): Buffer {
-  const w = new Writer(64 + (typeof v === 'string' ? v.length * 3 : 0) + key.length * 3);
-  writeKeyValueBody(w, key, v);
+function keyEntry(key: string): KeyEntry {
+  let e = keyEntries.get(key);
+  if (e === undefined) {
+    if (keyEntries.size >= KEYS) keyEntries.clear();
+    const w = new Writer(16 + key.length * 3);
+    w.stringField(1, key);
+    e = { keyField: Buffer.from(w.buf.subarray(0, w.pos)), values: new Map(), lastValue: undefined, lastEncoded: undefined };
+    keyEntries.set(key, e);
+  }
+  return e;
+}
+
+function encodeKeyValue(e: KeyEntry, v: AttributeValue): Buffer {
+  const w = new Writer(64 + (typeof v === 'string' ? v.length * 3 : 0) + e.keyField.length);
+  writeKeyValueBody(w, e, v);
   return Buffer.from(w.buf.subarray(0, w.pos));
 }
 
 function writeKeyValue(w: Writer, field: number, key: string, v: AttributeValue): void {
   w.tag(field, LENGTH);
-  if (typeof v === 'string' && v.length <= 256) {
-    let values = encodedValues.get(key);
-    if (values === undefined) {
-      if (encodedValues.size >= KEYS) encodedValues.clear();
-      encodedValues.set(key, (values = new Map()));
-    }
-    // null: a key whose values hardly recur (request ids), no longer looked up.
-    if (values !== null) {
-      let kv = values.get(v);
+  const e = keyEntry(key);
+  if (typeof v === 'string' && e.values !== null && v.length <= 256) {
+    let kv: Buffer | undefined;
+    if (v === e.lastValue) kv = e.lastEncoded;
+    else {
+      kv = e.values.get(v);
       if (kv === undefined) {
-        if (values.size >= VALUES_PER_KEY) encodedValues.set(key, null);
-        else values.set(v, (kv = encodeKeyValue(key, v)));
+        if (e.values.size >= VALUES_PER_KEY) e.values = null;
+        else e.values.set(v, (kv = encodeKeyValue(e, v)));
       }
       if (kv !== undefined) {
-        w.varint(kv.length);
-        w.bytes(kv);
-        return;
+        e.lastValue = v;
+        e.lastEncoded = kv;
       }
+    }
+    if (kv !== undefined) {
+      w.varint(kv.length);
+      w.bytes(kv);
+      return;
     }
   }
   w.room(1);
   const at = w.pos;
   w.pos += 1;
-  writeKeyValueBody(w, key, v);
+  writeKeyValueBody(w, e, v);
   const length = w.pos - at - 1;
   if (length < 0x80) w.buf[at] = length;
   else {
@@ -259,7 +267,7 @@ function writeKeyValue(w: Writer, field: number, key: string, v: AttributeValue)
 }
 
 /** KeyValue { key = 1; value = 2 (AnyValue) } of a flat value, its lengths measured before it is written. */
-function writeKeyValueBody(w: Writer, key: string, v: AttributeValue): void {
+function writeKeyValueBody(w: Writer, e: KeyEntry, v: AttributeValue): void {
   let valueLength: number;
   let textBytes = 0;
   if (typeof v === 'string') {
@@ -268,7 +276,7 @@ function writeKeyValueBody(w: Writer, key: string, v: AttributeValue): void {
   } else if (typeof v === 'boolean') valueLength = 2;
   else if (Number.isInteger(v)) valueLength = 1 + int64Length(v as number);
   else valueLength = 9;
-  w.stringField(1, key);
+  w.bytes(e.keyField);
   w.tag(2, LENGTH);
   w.varint(valueLength);
   if (typeof v === 'string') {
@@ -304,37 +312,36 @@ function writeAttributes(w: Writer, field: number, attributes: Attributes): void
   }
 }
 
-function writeSpan(w: Writer, s: ReadableSpan): void {
+/**
+ * One Span message of a span Portico recorded (recorded-span.ts). Its attributes are flat by
+ * construction: strings, booleans and small integers.
+ */
+function writeRecordedSpan(w: Writer, s: RecordedSpan): void {
   const at = w.open(2);
-  const ctx = s.spanContext();
-  w.idField(1, ctx.traceId);
-  w.idField(2, ctx.spanId);
-  const traceState = ctx.traceState?.serialize();
+  w.idField(1, s.traceId);
+  w.idField(2, s.spanId);
+  const traceState = s.traceState?.serialize();
   if (traceState) w.stringField(3, traceState);
-  const parent = s.parentSpanContext;
-  if (parent?.spanId) w.idField(4, parent.spanId);
+  if (s.parentSpanId !== undefined) w.idField(4, s.parentSpanId);
   w.stringField(5, s.name);
-  // OTLP's kinds count from 1 (0 is "unspecified"); the API's from 0.
   w.tag(6, VARINT);
   w.varint(s.kind + 1);
   w.tag(7, FIXED64);
-  w.time(s.startTime);
+  w.time(spanTime(s.start, s.clockOffset));
   w.tag(8, FIXED64);
-  w.time(s.endTime);
+  w.time(spanTime(s.end, s.clockOffset));
   writeAttributes(w, 9, s.attributes);
-  if (s.droppedAttributesCount > 0) {
+  if (s.droppedAttributes > 0) {
     w.tag(10, VARINT);
-    w.varint(s.droppedAttributesCount);
+    w.varint(s.droppedAttributes);
   }
-  // Always present, as the SDK writes it (an unset status too).
-  const status = s.status;
   const st = w.open(15);
-  if (status.message) w.stringField(2, status.message);
+  if (s.statusMessage) w.stringField(2, s.statusMessage);
   w.tag(3, VARINT);
-  w.varint(status.code);
+  w.varint(s.statusCode);
   w.close(st);
   w.tag(16, FIXED32);
-  w.fixed32((ctx.traceFlags & 0xff) | FLAGS_HAS_IS_REMOTE | (parent?.isRemote ? FLAGS_IS_REMOTE : 0));
+  w.fixed32((s.traceFlags & 0xff) | FLAGS_HAS_IS_REMOTE | (s.parentRemote ? FLAGS_IS_REMOTE : 0));
   w.close(at);
 }
 
@@ -345,56 +352,45 @@ function scopeMessage(scope: InstrumentationScope): Buffer {
   return Buffer.from(w.buf.subarray(0, w.pos));
 }
 
-function resourceMessage(resource: Resource): Buffer {
+function resourceMessage(resource: SpanResource): Buffer {
   const w = new Writer(1024);
   writeAttributes(w, 1, resource.attributes);
   return Buffer.from(w.buf.subarray(0, w.pos));
 }
 
-/** Whether one span can be written here (flat attributes, no events or links, its resource settled). */
-export function isLeanSpan(s: ReadableSpan): boolean {
-  return s.events.length === 0 && s.links.length === 0 && s.droppedEventsCount === 0 && s.droppedLinksCount === 0 && isFlat(s.attributes)
-    && !s.resource.asyncAttributesPending && isFlat(s.resource.attributes);
-}
-
 /**
  * Spans of one resource and scope, each written as it ends: the batch holds bytes, not span objects,
  * so spans die young (no promotion to the old heap while they wait) and the export request costs
- * one copy. Only lean spans (isLeanSpan) go in.
+ * one copy.
  */
 export class SpanBatch {
   private readonly w = new Writer(64 * 1024);
-  private resourceBytes: Buffer | undefined;
-  private scopeBytes: Buffer | undefined;
-  private resource: Resource | undefined;
-  private scope: InstrumentationScope | undefined;
+  private readonly resourceBytes: Buffer;
+  private readonly scopeBytes: Buffer;
   count = 0;
 
-  /** Whether `s` belongs with the spans already here (same resource and scope, or none yet). */
-  fits(s: ReadableSpan): boolean {
-    return this.count === 0 || (s.resource === this.resource && s.instrumentationScope === this.scope);
+  constructor(
+    private readonly resource: SpanResource,
+    private readonly scope: InstrumentationScope,
+  ) {
+    this.resourceBytes = resourceMessage(resource);
+    this.scopeBytes = scopeMessage(scope);
   }
 
-  add(s: ReadableSpan): void {
-    if (this.count === 0 && (s.resource !== this.resource || s.instrumentationScope !== this.scope)) {
-      this.resource = s.resource;
-      this.scope = s.instrumentationScope;
-      this.resourceBytes = resourceMessage(s.resource);
-      this.scopeBytes = scopeMessage(s.instrumentationScope);
-    }
-    writeSpan(this.w, s);
+  add(s: RecordedSpan): void {
+    writeRecordedSpan(this.w, s);
     this.count++;
   }
 
   /** The ExportTraceServiceRequest of the spans held; the batch is empty again. */
   take(): Uint8Array {
-    const resource = this.resourceBytes as Buffer;
-    const scope = this.scopeBytes as Buffer;
+    const resource = this.resourceBytes;
+    const scope = this.scopeBytes;
     const spans = this.w.buf.subarray(0, this.w.pos);
     const tail = new Writer(256);
-    if (this.scope?.schemaUrl) tail.stringField(3, this.scope.schemaUrl);
+    if (this.scope.schemaUrl) tail.stringField(3, this.scope.schemaUrl);
     const scopeTail = tail.pos;
-    if (this.resource?.schemaUrl) tail.stringField(3, this.resource.schemaUrl);
+    if (this.resource.schemaUrl) tail.stringField(3, this.resource.schemaUrl);
     const scopeSpansLength = 1 + varintLength(scope.length) + scope.length + spans.length + scopeTail;
     const resourceSpansLength = 1 + varintLength(resource.length) + resource.length + 1 + varintLength(scopeSpansLength) + scopeSpansLength + (tail.pos - scopeTail);
     const out = new Writer(1 + 5 + resourceSpansLength);
@@ -416,14 +412,9 @@ export class SpanBatch {
   }
 }
 
-/** An ExportTraceServiceRequest holding `spans` (the SDK's serializer's when they are not all lean and alike). */
-export function encodeTraceExport(spans: ReadableSpan[]): Uint8Array | undefined {
-  const first = spans[0];
-  for (const s of spans) {
-    if (!isLeanSpan(s) || s.resource !== first?.resource || s.instrumentationScope !== first.instrumentationScope) return ProtobufTraceSerializer.serializeRequest(spans);
-  }
-  if (first === undefined) return ProtobufTraceSerializer.serializeRequest(spans);
-  const batch = new SpanBatch();
+/** An ExportTraceServiceRequest holding `spans`, all of `resource` and `scope`. */
+export function encodeTraceExport(spans: readonly RecordedSpan[], resource: SpanResource, scope: InstrumentationScope): Uint8Array {
+  const batch = new SpanBatch(resource, scope);
   for (const s of spans) batch.add(s);
   return batch.take();
 }

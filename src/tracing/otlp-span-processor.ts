@@ -1,18 +1,16 @@
-// The OTLP/HTTP span pipeline: a span processor that writes each span into the pending export
-// request as it ends, and sends the request through the SDK's OTLP/HTTP transport.
+// The OTLP/HTTP span pipeline: writes each span Portico recorded into the pending export request as
+// it ends, and sends the request through the SDK's OTLP/HTTP transport.
 //
 // The SDK's BatchSpanProcessor keeps span objects until 512 have ended, then serialises all of them
 // inside the span.end() that completed the batch: on a busy gateway the waiting spans outlive young-
 // generation collections and the request that ends the batch pays for 511 others. Here a span is
 // encoded when it ends (otlp-encoding.ts) and dropped; what waits is bytes.
 
-import { TraceFlags, type Context } from '@opentelemetry/api';
-import type { ExportResult } from '@opentelemetry/core';
+import type { ExportResult, InstrumentationScope } from '@opentelemetry/core';
 import type { IOtlpExportDelegate } from '@opentelemetry/otlp-exporter-base';
 import { convertLegacyHttpOptions, createOtlpHttpExportDelegate } from '@opentelemetry/otlp-exporter-base/node-http';
-import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
-import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { SpanBatch, isLeanSpan } from './otlp-encoding.js';
+import { SpanBatch } from './otlp-encoding.js';
+import type { RecordedSpan, SpanRecorder, SpanResource } from './recorded-span.js';
 
 /** One export request, encoded, and how many spans it carries. */
 interface EncodedRequest {
@@ -33,11 +31,14 @@ export interface OtlpSpanProcessorOptions {
   readonly timeoutMs: number;
   /** Each request's outcome: the owner tells the log when a collector stops or starts taking spans. */
   readonly onResult: (result: ExportResult, spans: number) => void;
+  /** What every span of this pipeline is from: the process, and Portico as its instrumentation scope. */
+  readonly resource: SpanResource;
+  readonly scope: InstrumentationScope;
 }
 
-export class OtlpSpanProcessor implements SpanProcessor {
+export class OtlpSpanProcessor implements SpanRecorder {
   private readonly delegate: IOtlpExportDelegate<EncodedRequest>;
-  private batch = new SpanBatch();
+  private readonly batch: SpanBatch;
   private timer: NodeJS.Timeout | undefined;
   /** Spans in the pending request and in requests not answered yet. */
   private queued = 0;
@@ -50,24 +51,17 @@ export class OtlpSpanProcessor implements SpanProcessor {
       { url: options.url, timeoutMillis: options.timeoutMs, ...(options.headers ? { headers: options.headers } : {}) },
       'TRACES', 'v1/traces', { 'Content-Type': 'application/x-protobuf' },
     );
-    const serializer = { serializeRequest: (r: EncodedRequest) => r.body, deserializeResponse: ProtobufTraceSerializer.deserializeResponse };
+    // The collector's answer is not decoded: the SDK would only hand a partial-success note in it to its
+    // diagnostic logger, which Portico does not install, and the decoder is a protobuf runtime of
+    // about 1 MiB that would stay in the worker's heap.
+    const serializer = { serializeRequest: (r: EncodedRequest) => r.body, deserializeResponse: () => undefined };
+    this.batch = new SpanBatch(options.resource, options.scope);
     this.delegate = createOtlpHttpExportDelegate(http, serializer, 'otlp_http_span_exporter', { name: 'span', countItems: (r: EncodedRequest) => r.spans }, undefined);
   }
 
-  onStart(_span: Span, _parentContext: Context): void {}
-
-  onEnd(span: ReadableSpan): void {
-    if (this.stopped || (span.spanContext().traceFlags & TraceFlags.SAMPLED) === 0) return;
-    if (this.queued >= this.options.maxQueuedSpans) return;
+  record(span: RecordedSpan): void {
+    if (this.stopped || this.queued >= this.options.maxQueuedSpans) return;
     this.queued++;
-    if (!isLeanSpan(span)) {
-      // Portico records none of these (events, links, list values); the SDK's encoding says them right.
-      const body = ProtobufTraceSerializer.serializeRequest([span]);
-      if (body !== undefined) this.send({ body, spans: 1 });
-      else this.queued--;
-      return;
-    }
-    if (!this.batch.fits(span)) this.sendPending();
     this.batch.add(span);
     if (this.batch.count >= this.options.batchSpans) this.sendPending();
     else if (this.timer === undefined) {

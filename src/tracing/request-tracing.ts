@@ -4,6 +4,8 @@
 // A runtime without a TracingService has no RequestTracer, and the request path's hooks are one
 // `undefined` test each. Spans are made only for sampled requests; an unsampled one still carries
 // its trace context upstream (flagged "not sampled") so that services behind agree with the edge.
+// Spans are Portico's own records (recorded-span.ts), not the SDK's Span objects: the API's
+// propagators read and write trace context, the sink's exporter sends them.
 
 import type { IncomingMessage } from 'node:http';
 import {
@@ -14,35 +16,17 @@ import {
   isSpanContextValid,
   trace,
   type Attributes,
-  type Context,
-  type Span,
   type SpanContext,
   type TextMapGetter,
   type TextMapPropagator,
   type TextMapSetter,
 } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { B3InjectEncoding, B3Propagator } from '@opentelemetry/propagator-b3';
-import {
-  ATTR_CLIENT_ADDRESS,
-  ATTR_ERROR_TYPE,
-  ATTR_HTTP_REQUEST_METHOD,
-  ATTR_HTTP_REQUEST_RESEND_COUNT,
-  ATTR_HTTP_RESPONSE_STATUS_CODE,
-  ATTR_HTTP_ROUTE,
-  ATTR_NETWORK_PEER_ADDRESS,
-  ATTR_NETWORK_PEER_PORT,
-  ATTR_NETWORK_PROTOCOL_VERSION,
-  ATTR_SERVER_ADDRESS,
-  ATTR_SERVER_PORT,
-  ATTR_URL_FULL,
-  ATTR_URL_PATH,
-  ATTR_URL_SCHEME,
-  ATTR_USER_AGENT_ORIGINAL,
-} from '@opentelemetry/semantic-conventions';
+import { onDemand } from '../dataplane/on-demand-module.js';
 import { formatOrigin } from '../api/origin.js';
 import type { IRRoute, IRTracing } from '../ir/types.js';
 import type { TraceSink } from './trace-exporters.js';
+import { ATTRIBUTE_COUNT_LIMIT, clockOffsetNow, limitAttributes, type RecordedSpan } from './recorded-span.js';
 
 /** What the request path knows when a request ends (a subset of its RequestContext). */
 export interface FinishedRequest {
@@ -138,7 +122,16 @@ const PSEUDO_HEADERS: Readonly<Record<string, (r: FinishedRequest) => string>> =
 };
 
 const W3C = new W3CTraceContextPropagator();
-const B3 = new B3Propagator({ injectEncoding: B3InjectEncoding.MULTI_HEADER });
+/** B3's propagator, loaded when a TracingService asks for it (a module not loaded is heap no collection walks). */
+const b3Module = onDemand<typeof import('@opentelemetry/propagator-b3')>(import.meta.url, '@opentelemetry/propagator-b3');
+let b3: TextMapPropagator | undefined;
+function b3Propagator(): TextMapPropagator {
+  if (b3 === undefined) {
+    const m = b3Module();
+    b3 = new m.B3Propagator({ injectEncoding: m.B3InjectEncoding.MULTI_HEADER });
+  }
+  return b3;
+}
 
 /** The per-generation tracer: built with the runtime from IRGlobal.tracing, released when it closes. */
 export class RequestTracer {
@@ -148,6 +141,8 @@ export class RequestTracer {
   /** Tags whose values are known when the runtime is built (literals, the process's environment). */
   private readonly fixedTags: Attributes;
   private readonly hasFixedTags: boolean;
+  /** Whether custom tags could take a span past the attribute count limit (then it is enforced). */
+  private readonly mayOverflow: boolean;
   private readonly headerTags: readonly { readonly tag: string; readonly name: string; readonly defaultValue?: string }[];
   /** Only W3C trace context is written: its one header is formatted here, without a Context per request. */
   private readonly w3cOnly: boolean;
@@ -160,7 +155,7 @@ export class RequestTracer {
     private readonly random: () => number,
     env: NodeJS.ProcessEnv = process.env,
   ) {
-    this.propagators = ir.propagation.map((m) => (m === 'B3' ? B3 : W3C));
+    this.propagators = ir.propagation.map((m) => (m === 'B3' ? b3Propagator() : W3C));
     const fields = new Set<string>();
     for (const p of this.propagators) for (const f of p.fields()) fields.add(f.toLowerCase());
     // B3's single header and its multi-header form are read alike; neither may reach upstream stale.
@@ -179,6 +174,8 @@ export class RequestTracer {
     this.fixedTags = fixed;
     this.hasFixedTags = Object.keys(fixed).length > 0;
     this.headerTags = headerTags;
+    // Portico's own attributes are fewer than 20 a span.
+    this.mayOverflow = ir.customTags.length + 20 > ATTRIBUTE_COUNT_LIMIT;
   }
 
   release(): void {
@@ -204,10 +201,33 @@ export class RequestTracer {
       const context = parent ?? { traceId: ids.generateTraceId(), spanId: ids.generateSpanId(), traceFlags: TraceFlags.NONE };
       return new RequestTrace(this, context.traceId, undefined, context, headers !== undefined);
     }
-    const parentContext = parent !== undefined ? trace.setSpanContext(ROOT_CONTEXT, parent) : ROOT_CONTEXT;
-    const span = this.sink.tracer.startSpan(req.method ?? 'GET', { kind: SpanKind.SERVER, startTime: start, ...(this.hasFixedTags ? { attributes: this.fixedTags } : {}) }, parentContext);
-    const context = span.spanContext();
-    return new RequestTrace(this, context.traceId, span, context, headers !== undefined);
+    const ids = this.sink.ids;
+    const traceId = parent?.traceId ?? ids.generateTraceId();
+    const span: RecordedSpan = {
+      traceId, spanId: ids.generateSpanId(), traceFlags: TraceFlags.SAMPLED, traceState: parent?.traceState,
+      parentSpanId: parent?.spanId, parentRemote: parent?.isRemote === true, name: req.method ?? 'GET', kind: SpanKind.SERVER,
+      start, end: start, clockOffset: clockOffsetNow(), attributes: NO_ATTRIBUTES,
+      droppedAttributes: 0, statusCode: SpanStatusCode.UNSET, statusMessage: undefined,
+    };
+    return new RequestTrace(this, traceId, span, span, headers !== undefined);
+  }
+
+  /**
+   * A SERVER span's attributes after the custom tags known from the start, as the SDK's span keeps
+   * them: a tag Portico sets again keeps its place and takes the later value.
+   */
+  withFixedTags(attributes: Attributes): Attributes {
+    return this.hasFixedTags ? { ...this.fixedTags, ...attributes } : attributes;
+  }
+
+  ids(): TraceSink['ids'] {
+    return this.sink.ids;
+  }
+
+  /** A span is finished: to the exporter. */
+  record(span: RecordedSpan): void {
+    if (this.mayOverflow) limitAttributes(span);
+    this.sink.record(span);
   }
 
   /**
@@ -239,7 +259,7 @@ export class RequestTracer {
     headers.length = w;
   }
 
-  inject(context: SpanContext, headers: string[]): void {
+  inject(context: InjectedContext, headers: string[]): void {
     if (this.w3cOnly) {
       // The propagator's own format (version 00), without the Context it needs built per request.
       const flags = context.traceFlags & 0xff;
@@ -248,12 +268,8 @@ export class RequestTracer {
       if (state) headers.push('tracestate', state);
       return;
     }
-    const c = trace.setSpanContext(ROOT_CONTEXT, context);
+    const c = trace.setSpanContext(ROOT_CONTEXT, { traceId: context.traceId, spanId: context.spanId, traceFlags: context.traceFlags, ...(context.traceState ? { traceState: context.traceState } : {}) });
     for (const p of this.propagators) p.inject(c, headers, listSetter);
-  }
-
-  tracer(): TraceSink['tracer'] {
-    return this.sink.tracer;
   }
 
   /** The route's part of its SERVER spans: its template, id and the Mapping it is named for. */
@@ -301,19 +317,24 @@ function spanName(route: RouteTags, method: string): string {
   return name;
 }
 
+/** A SERVER span's attributes until it ends (set then, all at once). */
+const NO_ATTRIBUTES: Attributes = Object.freeze({});
+
+/** What an upstream request is told: a span's ids, flags and trace state (a SpanContext, or a recorded span). */
+type InjectedContext = Pick<SpanContext, 'traceId' | 'spanId' | 'traceFlags' | 'traceState'>;
+
 /** One request's trace: its id (for the access log), its SERVER span when sampled, its upstream attempts. */
 export class RequestTrace {
   private route: IRRoute | undefined;
   /** Length of the upstream header list before Portico's trace headers (−1: not prepared yet). */
   private base = -1;
-  private parentContext: Context | undefined;
 
   constructor(
     private readonly tracer: RequestTracer,
     readonly traceId: string,
-    private readonly span: Span | undefined,
+    private readonly span: RecordedSpan | undefined,
     /** What upstream requests carry when no CLIENT span is made (not sampled). */
-    private readonly context: SpanContext,
+    private readonly context: InjectedContext,
     /** Whether the client sent trace headers (only then are there any to take off). */
     private readonly clientHeaders: boolean,
   ) {}
@@ -340,24 +361,9 @@ export class RequestTrace {
       this.tracer.inject(this.context, headers);
       return undefined;
     }
-    const attributes: Attributes = {
-      [ATTR_HTTP_REQUEST_METHOD]: target.method,
-      [ATTR_URL_FULL]: `${target.scheme}://${target.authority}${pathOnly(target.path)}`,
-      [ATTR_SERVER_ADDRESS]: hostOf(target.authority),
-      [ATTR_NETWORK_PEER_ADDRESS]: hostOf(target.endpoint),
-      'portico.cluster': target.cluster,
-    };
-    const peerPort = portOf(target.endpoint);
-    if (peerPort !== undefined) attributes[ATTR_NETWORK_PEER_PORT] = peerPort;
-    if (target.resend > 0) attributes[ATTR_HTTP_REQUEST_RESEND_COUNT] = target.resend;
-    if (shadow) attributes['portico.shadow'] = true;
-    // One Context per request, whatever the number of attempts; attributes set once, after the start
-    // (passed to startSpan they would be copied and checked twice more).
-    this.parentContext ??= trace.setSpan(ROOT_CONTEXT, this.span);
-    const span = this.tracer.tracer().startSpan(shadow ? `${target.method} (shadow)` : target.method, { kind: SpanKind.CLIENT }, this.parentContext);
-    span.setAttributes(attributes);
-    this.tracer.inject(span.spanContext(), headers);
-    return new AttemptTrace(span);
+    const spanId = this.tracer.ids().generateSpanId();
+    this.tracer.inject({ traceId: this.span.traceId, spanId, traceFlags: this.span.traceFlags, traceState: this.span.traceState }, headers);
+    return new AttemptTrace(this.tracer, this.span, target, shadow, spanId, performance.now());
   }
 
   /** The request ended (response sent, local reply, or the client went away). */
@@ -368,19 +374,19 @@ export class RequestTrace {
     const route = this.route === undefined ? undefined : this.tracer.routeTagsOf(this.route);
     const template = route?.template;
     const attributes: Attributes = {
-      [ATTR_HTTP_REQUEST_METHOD]: r.method,
-      [ATTR_URL_PATH]: r.path,
-      [ATTR_URL_SCHEME]: r.secure ? 'https' : 'http',
-      [ATTR_SERVER_ADDRESS]: r.host,
-      [ATTR_SERVER_PORT]: r.conn.port,
-      [ATTR_CLIENT_ADDRESS]: r.clientAddress,
-      [ATTR_NETWORK_PROTOCOL_VERSION]: protocolVersion(req),
-      [ATTR_HTTP_RESPONSE_STATUS_CODE]: r.status,
+      'http.request.method': r.method,
+      'url.path': r.path,
+      'url.scheme': r.secure ? 'https' : 'http',
+      'server.address': r.host,
+      'server.port': r.conn.port,
+      'client.address': r.clientAddress,
+      'network.protocol.version': protocolVersion(req),
+      'http.response.status_code': r.status,
       'portico.request_id': r.requestId,
     };
     const ua = rawHeader(req.rawHeaders, 'user-agent');
-    if (ua !== undefined) attributes[ATTR_USER_AGENT_ORIGINAL] = ua;
-    if (template !== undefined) attributes[ATTR_HTTP_ROUTE] = template;
+    if (ua !== undefined) attributes['user_agent.original'] = ua;
+    if (template !== undefined) attributes['http.route'] = template;
     if (route !== undefined) {
       attributes['portico.route'] = route.id;
       if (route.source !== undefined) attributes['portico.route.source'] = route.source;
@@ -390,38 +396,85 @@ export class RequestTrace {
     if (r.upstreamError !== undefined) attributes['portico.upstream_error'] = r.upstreamError;
     this.tracer.headerTagValues(r, attributes);
     if (r.status >= 500) {
-      attributes[ATTR_ERROR_TYPE] = r.upstreamError ?? String(r.status);
-      span.setStatus({ code: SpanStatusCode.ERROR });
+      attributes['error.type'] = r.upstreamError ?? String(r.status);
+      span.statusCode = SpanStatusCode.ERROR;
     }
-    span.setAttributes(attributes);
-    span.updateName(route === undefined ? r.method : spanName(route, r.method));
-    span.end(endTime);
+    span.attributes = this.tracer.withFixedTags(attributes);
+    span.name = route === undefined ? r.method : spanName(route, r.method);
+    span.end = endTime;
+    this.tracer.record(span);
   }
 }
 
 /** The CLIENT span of one upstream attempt. */
 export class AttemptTrace {
   private ended = false;
+  /** What the attempt learnt, made into attributes when it ends (a span record lives only as long as its encoding). */
+  private status: number | undefined;
+  private errorType: string | undefined;
+  /** Whether error.type was set before the status code (the order a span's attributes keep). */
+  private errorFirst = false;
+  private statusCode = SpanStatusCode.UNSET;
+  private statusMessage: string | undefined;
 
-  constructor(private readonly span: Span) {}
+  constructor(
+    private readonly tracer: RequestTracer,
+    private readonly server: RecordedSpan,
+    private readonly target: AttemptTarget,
+    private readonly shadow: boolean,
+    private readonly spanId: string,
+    private readonly start: number,
+  ) {}
 
   /** The upstream answered (even with a status that will be retried). */
   response(status: number): void {
-    this.span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
-    if (status >= 400) this.span.setAttribute(ATTR_ERROR_TYPE, String(status));
-    if (status >= 400) this.span.setStatus({ code: SpanStatusCode.ERROR });
+    this.status = status;
+    if (status >= 400) {
+      this.setError(String(status));
+      this.statusCode = SpanStatusCode.ERROR;
+      this.statusMessage = undefined;
+    }
   }
 
   /** The attempt failed without a usable answer: connect failure, reset, timeout, bad response. */
   failed(kind: string, code?: string): void {
-    this.span.setAttribute(ATTR_ERROR_TYPE, code ?? kind);
-    this.span.setStatus({ code: SpanStatusCode.ERROR, message: kind });
+    this.setError(code ?? kind);
+    this.statusCode = SpanStatusCode.ERROR;
+    this.statusMessage = kind;
+  }
+
+  private setError(type: string): void {
+    if (this.errorType === undefined && this.status === undefined) this.errorFirst = true;
+    this.errorType = type;
   }
 
   end(): void {
     if (this.ended) return;
     this.ended = true;
-    this.span.end();
+    const end = performance.now();
+    const target = this.target;
+    // OpenTelemetry's semantic-convention names, written out: a literal's fixed keys give every span's
+    // attributes one shape (computed keys build each object key by key).
+    const attributes: Attributes = {
+      'http.request.method': target.method,
+      'url.full': `${target.scheme}://${target.authority}${pathOnly(target.path)}`,
+      'server.address': hostOf(target.authority),
+      'network.peer.address': hostOf(target.endpoint),
+      'portico.cluster': target.cluster,
+    };
+    const peerPort = portOf(target.endpoint);
+    if (peerPort !== undefined) attributes['network.peer.port'] = peerPort;
+    if (target.resend > 0) attributes['http.request.resend_count'] = target.resend;
+    if (this.shadow) attributes['portico.shadow'] = true;
+    if (this.errorFirst) attributes['error.type'] = this.errorType;
+    if (this.status !== undefined) attributes['http.response.status_code'] = this.status;
+    if (this.errorType !== undefined) attributes['error.type'] = this.errorType;
+    const server = this.server;
+    this.tracer.record({
+      traceId: server.traceId, spanId: this.spanId, traceFlags: server.traceFlags, traceState: server.traceState,
+      parentSpanId: server.spanId, parentRemote: false, name: this.shadow ? `${target.method} (shadow)` : target.method, kind: SpanKind.CLIENT,
+      start: this.start, end, clockOffset: server.clockOffset, attributes, droppedAttributes: 0, statusCode: this.statusCode, statusMessage: this.statusMessage,
+    });
   }
 }
 

@@ -1,18 +1,18 @@
 // The span exporters of one serving process (the single process, or each worker): one OpenTelemetry
-// tracer provider per distinct collector setting, shared by the runtimes that use it, flushed at drain.
+// span recorder per distinct collector setting, shared by the runtimes that use it, flushed at drain.
 
 import { randomFillSync } from 'node:crypto';
-import type { Tracer } from '@opentelemetry/api';
-import type { BasicTracerProvider, IdGenerator } from '@opentelemetry/sdk-trace-base';
+import type { IdGenerator } from '@opentelemetry/sdk-trace-base';
 import type { IRTracing } from '../ir/types.js';
 import { onDemand } from '../dataplane/on-demand-module.js';
+import type { RecordedSpan, SpanRecorder } from './recorded-span.js';
 
 /** The OpenTelemetry SDK and exporters, loaded when the first TracingService is served. */
 const spanExport = onDemand<typeof import('./span-export.js')>(import.meta.url, './span-export.js');
 
-/** What a runtime holds while it traces: the tracer, and how to give it back. */
+/** What a runtime holds while it traces: where its spans go, its ids, and how to give it back. */
 export interface TraceSink {
-  readonly tracer: Tracer;
+  record(span: RecordedSpan): void;
   readonly ids: IdGenerator;
   release(): void;
 }
@@ -30,19 +30,20 @@ export interface TraceExportersOptions {
 }
 
 interface Entry {
-  readonly provider: BasicTracerProvider;
-  readonly sink: Omit<TraceSink, 'release'>;
+  readonly recorder: SpanRecorder;
+  readonly ids: IdGenerator;
   users: number;
 }
 
 /**
- * Ids from a pool of cryptographic random bytes, refilled 4 KiB at a time: one id is one slice
- * turned to hex, cheaper than the SDK's character-by-character default on every request. An all-zero
- * id is invalid in W3C trace context; it is drawn again. `sixtyFourBit`: trace ids whose upper half
- * is zero (Zipkin's 64-bit ids, trace_id_128bit: false).
+ * Ids from a pool of cryptographic random bytes, refilled 4 KiB at a time and turned to hex in the
+ * same go: one id is a slice of that text (no native call per id, which an unsampled request would
+ * pay twice for its traceparent). An all-zero id is invalid in W3C trace context; it is drawn again.
+ * `sixtyFourBit`: trace ids whose upper half is zero (Zipkin's 64-bit ids, trace_id_128bit: false).
  */
 export class PooledIds implements IdGenerator {
   private readonly pool = Buffer.allocUnsafe(4096);
+  private text = '';
   private offset = this.pool.length;
 
   constructor(private readonly sixtyFourBit = false) {}
@@ -59,11 +60,12 @@ export class PooledIds implements IdGenerator {
     for (;;) {
       if (this.offset + bytes > this.pool.length) {
         randomFillSync(this.pool);
+        this.text = this.pool.toString('hex');
         this.offset = 0;
       }
       const start = this.offset;
       this.offset += bytes;
-      for (let i = start; i < start + bytes; i++) if (this.pool[i] !== 0) return this.pool.toString('hex', start, start + bytes);
+      for (let i = start; i < start + bytes; i++) if (this.pool[i] !== 0) return this.text.slice(start * 2, (start + bytes) * 2);
     }
   }
 }
@@ -75,7 +77,7 @@ export class TraceExporters {
 
   constructor(private readonly options: TraceExportersOptions = {}) {}
 
-  /** The tracer for this setting; the caller releases it when its runtime closes. */
+  /** The sink for this setting; the caller releases it when its runtime closes. */
   acquire(t: IRTracing): TraceSink {
     const key = JSON.stringify([t.driver, t.endpoint, t.collectorHostname ?? '', t.serviceName, t.traceId64Bit]);
     let entry = this.entries.get(key);
@@ -86,14 +88,16 @@ export class TraceExporters {
     entry.users++;
     const e = entry;
     let released = false;
+    const recorder = e.recorder;
     return {
-      ...e.sink,
+      record: (span) => recorder.record(span),
+      ids: e.ids,
       release: () => {
         if (released) return;
         released = true;
         if (--e.users > 0) return;
         this.entries.delete(key);
-        const done = e.provider.shutdown().catch(() => {});
+        const done = e.recorder.shutdown().catch(() => {});
         this.retiring.add(done);
         void done.then(() => this.retiring.delete(done));
       },
@@ -102,19 +106,17 @@ export class TraceExporters {
 
   /** Send every span held, then stop (the process is draining). */
   async shutdown(): Promise<void> {
-    const all = [...this.entries.values()].map((e) => e.provider.shutdown().catch(() => {}));
+    const all = [...this.entries.values()].map((e) => e.recorder.shutdown().catch(() => {}));
     this.entries.clear();
     await Promise.all([...all, ...this.retiring]);
   }
 
   /** Send every span held now (tests; the admin API never does). */
   async flush(): Promise<void> {
-    await Promise.all([...this.entries.values()].map((e) => e.provider.forceFlush().catch(() => {})));
+    await Promise.all([...this.entries.values()].map((e) => e.recorder.forceFlush().catch(() => {})));
   }
 
   private create(t: IRTracing): Entry {
-    const ids: IdGenerator = new PooledIds(t.traceId64Bit);
-    const provider = spanExport().tracerProvider(t, ids, this.options);
-    return { provider, sink: { tracer: provider.getTracer('portico'), ids }, users: 0 };
+    return { recorder: spanExport().spanRecorder(t, this.options), ids: new PooledIds(t.traceId64Bit), users: 0 };
   }
 }

@@ -1,36 +1,58 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { SpanKind, SpanStatusCode, ROOT_CONTEXT, TraceFlags, trace, type Attributes, type Tracer } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, ROOT_CONTEXT, TraceFlags, trace, type Attributes } from '@opentelemetry/api';
 import { TraceState } from '@opentelemetry/core';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type IdGenerator, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { encodeTraceExport } from '../../src/tracing/otlp-encoding.js';
+import { RecordedReadableSpan, limitAttributes, spanTime, type RecordedSpan } from '../../src/tracing/recorded-span.js';
 import { decodeOtlpRequest } from '../support/trace-receivers.js';
 
-function recorder(): { tracer: Tracer; memory: InMemorySpanExporter } {
-  const memory = new InMemorySpanExporter();
-  const provider = new BasicTracerProvider({
-    resource: resourceFromAttributes({ 'service.name': 'edge-ü', 'process.pid': 4242 }),
-    spanProcessors: [new SimpleSpanProcessor(memory)],
-  });
-  return { tracer: provider.getTracer('portico', '1.2.3'), memory };
+const RESOURCE = resourceFromAttributes({ 'service.name': 'edge-ü', 'process.pid': 4242 });
+const SCOPE = { name: 'portico', version: '1.2.3', schemaUrl: undefined };
+
+let counter = 0;
+const id = (bytes: number): string => (++counter).toString(16).padStart(bytes * 2, '0');
+
+/** Spans as Portico records them: a SERVER span under a client's trace, its CLIENT span (a 503), and a root SERVER span. */
+function recordedSpans(attributes: Attributes): RecordedSpan[] {
+  const base = { traceFlags: TraceFlags.SAMPLED, droppedAttributes: 0, statusCode: SpanStatusCode.UNSET, statusMessage: undefined, clockOffset: 0.371 };
+  const start = performance.now();
+  const server: RecordedSpan = {
+    ...base, traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: id(8), traceState: new TraceState('vendor=x,other=y'), parentSpanId: '00f067aa0ba902b7', parentRemote: true,
+    name: 'GET /orders/', kind: SpanKind.SERVER, start, end: start + 12.3456789, attributes,
+  };
+  const client: RecordedSpan = {
+    ...base, traceId: server.traceId, spanId: id(8), traceState: server.traceState, parentSpanId: server.spanId, parentRemote: false,
+    name: 'GET', kind: SpanKind.CLIENT, start: start + 1.5, end: start + 11.25, attributes: { 'http.response.status_code': 503 },
+    statusCode: SpanStatusCode.ERROR, statusMessage: 'upstream said 503 — try again',
+  };
+  const root: RecordedSpan = {
+    ...base, traceId: id(16), spanId: id(8), traceState: undefined, parentSpanId: undefined, parentRemote: false,
+    name: 'GET', kind: SpanKind.SERVER, start: start + 2000.001, end: start + 2999.9999, attributes: {},
+  };
+  return [server, client, root];
 }
 
-/** Real SDK spans, ended, as a span processor hands them to an exporter: a trace of two and a root span. */
-function makeSpans(attributes: Attributes, opts: { event?: boolean } = {}, into = recorder()): ReadableSpan[] {
-  const { tracer, memory } = into;
-  const remote = trace.setSpanContext(ROOT_CONTEXT, {
-    traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', traceFlags: TraceFlags.SAMPLED, isRemote: true, traceState: new TraceState('vendor=x,other=y'),
-  });
-  const server = tracer.startSpan('GET /orders/', { kind: SpanKind.SERVER, attributes }, remote);
-  const client = tracer.startSpan('GET', { kind: SpanKind.CLIENT, attributes: { 'http.response.status_code': 503 } }, trace.setSpan(ROOT_CONTEXT, server));
-  client.setStatus({ code: SpanStatusCode.ERROR, message: 'upstream said 503 — try again' });
-  if (opts.event) client.addEvent('retry', { attempt: 2 });
-  client.end();
-  server.end();
-  const root = tracer.startSpan('GET', { kind: SpanKind.SERVER });
-  root.end();
+/** The same spans made through the SDK's tracer (its ids given, its times the recorded ones), as its exporter gets them. */
+function sdkTwins(records: readonly RecordedSpan[]): ReadableSpan[] {
+  const memory = new InMemorySpanExporter();
+  const traceIds: string[] = [];
+  const spanIds: string[] = [];
+  const ids: IdGenerator = { generateTraceId: () => traceIds.shift()!, generateSpanId: () => spanIds.shift()! };
+  const provider = new BasicTracerProvider({ resource: RESOURCE, idGenerator: ids, spanProcessors: [new SimpleSpanProcessor(memory)] });
+  const tracer = provider.getTracer(SCOPE.name, SCOPE.version);
+  for (const r of records) {
+    const parent = r.parentSpanId === undefined
+      ? ROOT_CONTEXT
+      : trace.setSpanContext(ROOT_CONTEXT, { traceId: r.traceId, spanId: r.parentSpanId, traceFlags: r.traceFlags, isRemote: r.parentRemote, ...(r.traceState ? { traceState: r.traceState } : {}) });
+    if (r.parentSpanId === undefined) traceIds.push(r.traceId);
+    spanIds.push(r.spanId);
+    const span = tracer.startSpan(r.name, { kind: r.kind, startTime: spanTime(r.start, r.clockOffset), attributes: r.attributes }, parent);
+    span.setStatus(r.statusMessage === undefined ? { code: r.statusCode } : { code: r.statusCode, message: r.statusMessage });
+    span.end(spanTime(r.end, r.clockOffset));
+  }
   return memory.getFinishedSpans();
 }
 
@@ -49,43 +71,55 @@ const ATTRIBUTES: Attributes = {
   'user_agent.original': `agent/${'y'.repeat(200)}`,
 };
 
-describe('OTLP protobuf encoding of finished spans', () => {
-  it('a collector reads the same request from Portico\'s encoding as from the SDK\'s serializer', () => {
-    const spans = makeSpans(ATTRIBUTES);
-    assert.equal(spans.length, 3);
-    const sdk = ProtobufTraceSerializer.serializeRequest(spans)!;
+describe('OTLP protobuf encoding of the spans Portico records', () => {
+  it('a collector reads the same request from Portico\'s encoding as from the SDK\'s serializer of the same spans made by the SDK', () => {
+    const records = recordedSpans(ATTRIBUTES);
+    const sdk = ProtobufTraceSerializer.serializeRequest(sdkTwins(records))!;
     const expected = decodeOtlpRequest(sdk);
-    // Portico's own encoding, not the fallback: it leaves out the counts that are zero.
-    assert.ok(encodeTraceExport(spans)!.length < sdk.length);
+    // Portico's own encoding: it leaves out the counts that are zero.
+    assert.ok(encodeTraceExport(records, RESOURCE, SCOPE).length < sdk.length);
     // twice: the second time most attributes come from the table of values already encoded
-    for (let i = 0; i < 2; i++) assert.deepEqual(decodeOtlpRequest(encodeTraceExport(spans)!), expected);
+    for (let i = 0; i < 2; i++) assert.deepEqual(decodeOtlpRequest(encodeTraceExport(records, RESOURCE, SCOPE)), expected);
   });
 
   it('keeps the parent, the remote flag, trace state, status message and the two kinds', () => {
-    const spans = makeSpans(ATTRIBUTES);
-    const req = decodeOtlpRequest(encodeTraceExport(spans)!) as { resourceSpans: { scopeSpans: { scope: { name: string; version: string }; spans: Record<string, unknown>[] }[] }[] };
+    const req = decodeOtlpRequest(encodeTraceExport(recordedSpans(ATTRIBUTES), RESOURCE, SCOPE)) as { resourceSpans: { scopeSpans: { scope: { name: string; version: string }; spans: Record<string, unknown>[] }[] }[] };
     const ss = req.resourceSpans[0]!.scopeSpans[0]!;
     assert.deepEqual([ss.scope.name, ss.scope.version], ['portico', '1.2.3']);
-    const server = ss.spans.find((s) => s.kind === 2)!;
-    assert.equal(Buffer.from(String(server.parentSpanId), 'base64').toString('hex'), '00f067aa0ba902b7');
-    assert.equal(server.traceState, 'vendor=x,other=y');
-    assert.equal(server.flags, 0x301, 'sampled, with a remote parent');
-    const client = ss.spans.find((s) => s.kind === 3)!;
-    assert.deepEqual(client.status, { message: 'upstream said 503 — try again', code: 2 });
+    const [server, client, root] = ss.spans;
+    assert.equal(Buffer.from(String(server!.parentSpanId), 'base64').toString('hex'), '00f067aa0ba902b7');
+    assert.equal(server!.traceState, 'vendor=x,other=y');
+    assert.equal(server!.flags, 0x301, 'sampled, with a remote parent');
+    assert.equal(client!.flags, 0x101, 'sampled, with a local parent');
+    assert.equal(root!.parentSpanId, '');
+    assert.deepEqual(client!.status, { message: 'upstream said 503 — try again', code: 2 });
+    assert.deepEqual([server!.kind, client!.kind], [2, 3]);
   });
 
-  it('a batch with what Portico never records (an event, an array attribute) is encoded by the SDK, byte for byte', () => {
-    for (const spans of [makeSpans(ATTRIBUTES, { event: true }), makeSpans({ ...ATTRIBUTES, 'portico.list': ['a', 'b'] })]) {
-      assert.deepEqual(Buffer.from(encodeTraceExport(spans)!), Buffer.from(ProtobufTraceSerializer.serializeRequest(spans)!));
-    }
+  it('the recorded spans seen as the SDK\'s ReadableSpan (what the Zipkin exporter gets) serialise byte for byte as the SDK\'s own', () => {
+    const records = recordedSpans(ATTRIBUTES);
+    const view = records.map((r) => new RecordedReadableSpan(r, RESOURCE, SCOPE));
+    assert.deepEqual(Buffer.from(ProtobufTraceSerializer.serializeRequest(view)!), Buffer.from(ProtobufTraceSerializer.serializeRequest(sdkTwins(records))!));
+    assert.deepEqual(view.map((s) => s.duration), sdkTwins(records).map((s) => s.duration));
+  });
+
+  it("past 128 attributes a span keeps the first 128 and counts the rest dropped, as the SDK's span does", () => {
+    const many: Attributes = {};
+    for (let i = 0; i < 131; i++) many[`tag.${i}`] = `value ${i}`;
+    const records = recordedSpans(many);
+    const sdk = decodeOtlpRequest(ProtobufTraceSerializer.serializeRequest(sdkTwins(records))!);
+    for (const r of records) limitAttributes(r);
+    const mine = decodeOtlpRequest(encodeTraceExport(records, RESOURCE, SCOPE)) as { resourceSpans: { scopeSpans: { spans: { attributes: unknown[]; droppedAttributesCount: number }[] }[] }[] };
+    const server = mine.resourceSpans[0]!.scopeSpans[0]!.spans[0]!;
+    assert.deepEqual([server.attributes.length, server.droppedAttributesCount], [128, 3]);
+    assert.deepEqual(mine, sdk);
   });
 
   it('many spans in one request: lengths past one and two bytes stay right', () => {
-    const into = recorder();
-    for (let i = 0; i < 200; i++) makeSpans({ ...ATTRIBUTES, 'portico.request_id': `req-${i}` }, {}, into);
-    const spans = into.memory.getFinishedSpans();
-    assert.equal(spans.length, 600);
-    assert.ok(encodeTraceExport(spans)!.length > 100_000);
-    assert.deepEqual(decodeOtlpRequest(encodeTraceExport(spans)!), decodeOtlpRequest(ProtobufTraceSerializer.serializeRequest(spans)!));
+    const records: RecordedSpan[] = [];
+    for (let i = 0; i < 200; i++) records.push(...recordedSpans({ ...ATTRIBUTES, 'portico.request_id': `req-${i}` }));
+    const body = encodeTraceExport(records, RESOURCE, SCOPE);
+    assert.ok(body.length > 100_000);
+    assert.deepEqual(decodeOtlpRequest(body), decodeOtlpRequest(ProtobufTraceSerializer.serializeRequest(sdkTwins(records))!));
   });
 });

@@ -1,0 +1,148 @@
+// Portico's own record of one finished SERVER or CLIENT span, and its view as the SDK's ReadableSpan
+// for the exporters that take those (Zipkin's, and the SDK's OTLP serializer when the lean one declines).
+//
+// The SDK's Tracer and Span validate, copy and store every attribute and keep timers per span; Portico
+// makes its two kinds of span itself, from values it already checked, and hands them straight to the
+// exporter. Ids, trace flags, trace state and the clock follow the SDK's conventions.
+
+import type { SpanKind, SpanStatusCode, Attributes, HrTime, Link, SpanContext, SpanStatus, TraceState } from '@opentelemetry/api';
+import type { InstrumentationScope } from '@opentelemetry/core';
+import type { Resource } from '@opentelemetry/resources';
+import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
+
+/** One span as Portico records it. Times are performance.now() values; `clockOffset` turns them into wall-clock time. */
+export interface RecordedSpan {
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly traceFlags: number;
+  readonly traceState: TraceState | undefined;
+  readonly parentSpanId: string | undefined;
+  /** Whether the parent came from another process (the client's trace context). */
+  readonly parentRemote: boolean;
+  name: string;
+  readonly kind: SpanKind;
+  readonly start: number;
+  end: number;
+  /** Date.now() − (performance.now() + timeOrigin) when the request began: the SDK's correction for a clock that moved. */
+  readonly clockOffset: number;
+  attributes: Attributes;
+  droppedAttributes: number;
+  statusCode: SpanStatusCode;
+  statusMessage: string | undefined;
+}
+
+/** What the spans of one exporter are from: the SDK's Resource has these, a plain object will do. */
+export interface SpanResource {
+  readonly attributes: Attributes;
+  readonly schemaUrl?: string | undefined;
+}
+
+/** Where spans go: the exporter side of a trace sink (span-export.ts). */
+export interface SpanRecorder {
+  record(span: RecordedSpan): void;
+  forceFlush(): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+/** The SDK's attribute count limit (OTEL_ATTRIBUTE_COUNT_LIMIT's default): keys past it are dropped and counted. */
+export const ATTRIBUTE_COUNT_LIMIT = 128;
+
+/** Keeps the first ATTRIBUTE_COUNT_LIMIT keys of an over-full span, as the SDK keeps the first ones set. */
+export function limitAttributes(span: RecordedSpan): void {
+  const keys = Object.keys(span.attributes);
+  if (keys.length <= ATTRIBUTE_COUNT_LIMIT) return;
+  const kept: Attributes = {};
+  for (let i = 0; i < ATTRIBUTE_COUNT_LIMIT; i++) kept[keys[i] as string] = span.attributes[keys[i] as string];
+  span.droppedAttributes += keys.length - ATTRIBUTE_COUNT_LIMIT;
+  span.attributes = kept;
+}
+
+const NANOS_PER_SECOND = 1e9;
+
+/** The SDK's millisToHrTime: whole seconds, and the rest rounded to nanoseconds. */
+function millisToHrTime(ms: number): HrTime {
+  const seconds = Math.trunc(ms / 1000);
+  return [seconds, Math.round((ms % 1000) * 1e6)];
+}
+
+let origin: HrTime | undefined;
+
+/**
+ * A performance.now() value as the SDK's span makes its time: the time origin plus the value corrected
+ * by the span's clock offset, each turned to [seconds, nanoseconds] before they are added.
+ */
+export function spanTime(perfMs: number, clockOffset: number): HrTime {
+  origin ??= millisToHrTime(performance.timeOrigin);
+  const t = millisToHrTime(perfMs + clockOffset);
+  let seconds = origin[0] + t[0];
+  let nanos = origin[1] + t[1];
+  if (nanos >= NANOS_PER_SECOND) {
+    nanos -= NANOS_PER_SECOND;
+    seconds += 1;
+  }
+  return [seconds, nanos];
+}
+
+/** The clock offset of a span starting now (see RecordedSpan.clockOffset). */
+export function clockOffsetNow(): number {
+  return Date.now() - (performance.now() + performance.timeOrigin);
+}
+
+const NO_LINKS: Link[] = [];
+const NO_EVENTS: TimedEvent[] = [];
+
+/** A recorded span as the SDK's exporters read one. */
+export class RecordedReadableSpan implements ReadableSpan {
+  readonly startTime: HrTime;
+  readonly endTime: HrTime;
+  readonly duration: HrTime;
+  readonly ended = true;
+  readonly links = NO_LINKS;
+  readonly events = NO_EVENTS;
+  readonly droppedEventsCount = 0;
+  readonly droppedLinksCount = 0;
+  readonly parentSpanContext: SpanContext | undefined;
+  private readonly context: SpanContext;
+
+  constructor(
+    private readonly span: RecordedSpan,
+    readonly resource: Resource,
+    readonly instrumentationScope: InstrumentationScope,
+  ) {
+    this.startTime = spanTime(span.start, span.clockOffset);
+    this.endTime = spanTime(span.end, span.clockOffset);
+    let seconds = this.endTime[0] - this.startTime[0];
+    let nanos = this.endTime[1] - this.startTime[1];
+    if (nanos < 0) {
+      seconds -= 1;
+      nanos += NANOS_PER_SECOND;
+    }
+    this.duration = [seconds, nanos];
+    this.context = { traceId: span.traceId, spanId: span.spanId, traceFlags: span.traceFlags, ...(span.traceState ? { traceState: span.traceState } : {}) };
+    this.parentSpanContext = span.parentSpanId === undefined ? undefined : { traceId: span.traceId, spanId: span.parentSpanId, traceFlags: span.traceFlags, isRemote: span.parentRemote };
+  }
+
+  get name(): string {
+    return this.span.name;
+  }
+
+  get kind(): SpanKind {
+    return this.span.kind;
+  }
+
+  get attributes(): Attributes {
+    return this.span.attributes;
+  }
+
+  get droppedAttributesCount(): number {
+    return this.span.droppedAttributes;
+  }
+
+  get status(): SpanStatus {
+    return this.span.statusMessage === undefined ? { code: this.span.statusCode } : { code: this.span.statusCode, message: this.span.statusMessage };
+  }
+
+  spanContext(): SpanContext {
+    return this.context;
+  }
+}
