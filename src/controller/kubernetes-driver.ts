@@ -10,7 +10,7 @@
 
 import { createHash } from 'node:crypto';
 import { FetchError } from '../sources/git-source.js';
-import { KubeApiError, KubeConfigError } from '../kubernetes/kube-client.js';
+import { KubeApiError, KubeConfigError } from '../kubernetes/kube-errors.js';
 import type { Collection, KubernetesCluster, ObjectRecord } from '../kubernetes/cluster.js';
 import { objectYaml } from '../kubernetes/object-yaml.js';
 import type { RevisionFacts, Snapshot } from './reconcile.js';

@@ -10,7 +10,7 @@ import { problem, type Problem } from '../api/problems.js';
 import type { Resource } from '../api/resource.js';
 import type { CompileResult } from '../compile/index.js';
 import { compile } from '../compile/index.js';
-import { readTree } from '../load/file-tree.js';
+import { readTree, SYNC_READER } from '../load/file-tree.js';
 import { Controller, type CompileInputs } from './controller.js';
 import type { Decision, Snapshot } from './reconcile.js';
 import { createDriver, type SourceDriver } from './source-drivers.js';
@@ -60,7 +60,7 @@ class PathsDriver implements SourceDriver {
   ) {}
 
   async fetch(): Promise<string> {
-    const tree = await readTree(this.paths);
+    const tree = await readTree(this.paths, SYNC_READER);
     const files = tree.files.filter((f) => !this.exclude.has(resolve(f.path)));
     const h = createHash('sha256');
     for (const f of files) h.update(`${f.path}\0${f.content.length}\0`).update(f.content).update('\0');

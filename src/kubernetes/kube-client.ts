@@ -13,22 +13,9 @@ import https from 'node:https';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join } from 'node:path';
 import { createRequire } from 'node:module';
+import { KubeApiError, KubeConfigError } from './kube-errors.js';
 
-/** A kubeconfig that cannot be used, or no configuration at all: one line, with a stable code. */
-export class KubeConfigError extends Error {
-  readonly code = 'PORTICO_ERR_KUBECONFIG';
-}
-
-/** An answer of the API server other than 2xx, with its status and reason (e.g. 410 Expired). */
-export class KubeApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly reason: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export { KubeApiError, KubeConfigError } from './kube-errors.js';
 
 interface Credentials {
   readonly token?: string;

@@ -1,6 +1,7 @@
 // Reads the files a load names: plain files as given, folders walked recursively in sorted order
 // (.yaml .yml .json), symlinks followed only while they stay inside the folder being walked.
 
+import { lstatSync, readdirSync, readFileSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { extname, join, relative, isAbsolute } from 'node:path';
 import type { ProblemCode } from '../api/problems.js';
@@ -22,15 +23,49 @@ export interface TreeProblem {
 
 const EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
 
+/** The file system calls a walk makes. */
+export interface TreeReader {
+  readdir(path: string): Promise<string[]>;
+  lstat(path: string): Promise<Stats>;
+  stat(path: string): Promise<Stats>;
+  realpath(path: string): Promise<string>;
+  readFile(path: string): Promise<Buffer>;
+}
+
+/** Each call a round trip through libuv's thread pool: what a server, which must stay responsive, reads with. */
+export const ASYNC_READER: TreeReader = { readdir, lstat, stat, realpath: (p) => realpath(p), readFile: (p) => readFile(p) };
+
+/** Promise of a synchronous call's result (or its error), so a walk reads the same either way. */
+function settled<T>(call: () => T): Promise<T> {
+  try {
+    return Promise.resolve(call());
+  } catch (err) {
+    return Promise.reject(err as Error);
+  }
+}
+
+/**
+ * The same calls made synchronously: a one-shot command (validate and the other offline commands)
+ * has nothing else to do meanwhile, and a folder of files read this way costs a few milliseconds
+ * less than a thread-pool round trip per call.
+ */
+export const SYNC_READER: TreeReader = {
+  readdir: (p) => settled(() => readdirSync(p)),
+  lstat: (p) => settled(() => lstatSync(p)),
+  stat: (p) => settled(() => statSync(p)),
+  realpath: (p) => settled(() => realpathSync(p)),
+  readFile: (p) => settled(() => readFileSync(p)),
+};
+
 /** All files under `paths`, in walk order; over the file cap, none (with the TooManyFiles problem). */
-export async function readTree(paths: readonly string[]): Promise<{ files: TreeFile[]; problems: TreeProblem[] }> {
+export async function readTree(paths: readonly string[], fs: TreeReader = ASYNC_READER): Promise<{ files: TreeFile[]; problems: TreeProblem[] }> {
   const files: TreeFile[] = [];
-  const { problems, stopped } = await walkTree(paths, (path, content) => files.push({ path, content }));
+  const { problems, stopped } = await walkTree(paths, (path, content) => files.push({ path, content }), fs);
   return { files: stopped ? [] : files, problems };
 }
 
 /** Walks `paths`, handing each file to `onFile` in order; `stopped` means the file cap was hit. */
-export async function walkTree(paths: readonly string[], onFile: OnFile): Promise<{ problems: TreeProblem[]; stopped: boolean }> {
+export async function walkTree(paths: readonly string[], onFile: OnFile, fs: TreeReader = ASYNC_READER): Promise<{ problems: TreeProblem[]; stopped: boolean }> {
   const problems: TreeProblem[] = [];
   let count = 0;
   let stopped = false;
@@ -48,7 +83,7 @@ export async function walkTree(paths: readonly string[], onFile: OnFile): Promis
     }
     let content: Buffer;
     try {
-      content = await readFile(path);
+      content = await fs.readFile(path);
     } catch (err) {
       problems.push({ code: 'FileUnreadable', path, message: `cannot read file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
       return;
@@ -59,7 +94,7 @@ export async function walkTree(paths: readonly string[], onFile: OnFile): Promis
   const walk = async (dir: string, root: string, visited: Set<string>): Promise<void> => {
     let names: string[];
     try {
-      names = (await readdir(dir)).sort();
+      names = (await fs.readdir(dir)).sort();
     } catch (err) {
       problems.push({ code: 'FileUnreadable', path: dir, message: `cannot read folder: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
       return;
@@ -69,19 +104,19 @@ export async function walkTree(paths: readonly string[], onFile: OnFile): Promis
       // Hidden entries (.git, editor state) are never configuration.
       if (name.startsWith('.')) continue;
       const p = join(dir, name);
-      let st = await lstat(p).catch(() => undefined);
+      let st = await fs.lstat(p).catch(() => undefined);
       if (!st) continue;
       if (st.isSymbolicLink()) {
-        const real = await realpath(p).catch(() => undefined);
+        const real = await fs.realpath(p).catch(() => undefined);
         if (!real || !inside(root, real)) {
           problems.push({ code: 'PathOutsideRoot', path: p, message: 'symbolic link points outside the folder being loaded; not followed' });
           continue;
         }
-        st = await stat(p).catch(() => undefined);
+        st = await fs.stat(p).catch(() => undefined);
         if (!st) continue;
       }
       if (st.isDirectory()) {
-        const real = await realpath(p).catch(() => p);
+        const real = await fs.realpath(p).catch(() => p);
         if (visited.has(real)) continue;
         visited.add(real);
         await walk(p, root, visited);
@@ -93,13 +128,13 @@ export async function walkTree(paths: readonly string[], onFile: OnFile): Promis
 
   for (const p of paths) {
     if (stopped) break;
-    const st = await stat(p).catch((err: NodeJS.ErrnoException) => err);
+    const st = await fs.stat(p).catch((err: NodeJS.ErrnoException) => err);
     if (st instanceof Error) {
       problems.push({ code: 'FileUnreadable', path: p, message: `cannot read: ${st.code ?? st.message}` });
       continue;
     }
     if (st.isDirectory()) {
-      const root = await realpath(p);
+      const root = await fs.realpath(p);
       await walk(p, root, new Set([root]));
     } else {
       // A file named explicitly is read whatever its extension.

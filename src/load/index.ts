@@ -95,7 +95,8 @@ function readFile(ctx: LoadContext, session: CacheSession | undefined, path: str
 }
 
 function decodeFile(ctx: LoadContext, path: string, content: string | Buffer): void {
-  const size = typeof content === 'string' ? Buffer.byteLength(content) : content.length;
+  // A UTF-16 unit is at most 3 bytes of UTF-8: most texts are within the limit without a count.
+  const size = typeof content !== 'string' ? content.length : content.length * 3 <= LOAD_LIMITS.maxFileBytes ? 0 : Buffer.byteLength(content);
   if (size > LOAD_LIMITS.maxFileBytes) {
     ctx.problems.push({
       code: 'FileTooLarge',

@@ -3,10 +3,11 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, rm, symlink, writeFile, copyFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, rm, symlink, writeFile, copyFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadPaths } from '../../src/load/index.js';
+import { readTree, SYNC_READER } from '../../src/load/file-tree.js';
 import type { MappingSpec } from '../../src/api/schemas.js';
 import type { Resource } from '../../src/api/resource.js';
 
@@ -88,4 +89,44 @@ test('symlinks, explicit files and missing paths', async (t) => {
     assert.deepEqual(missing.problems.map((p) => [p.code, p.origin.source]), [['FileUnreadable', 'cli']]);
     assert.match(missing.problems[0]?.message ?? '', /ENOENT/);
   });
+});
+
+test('the synchronous reader (offline commands) reads a tree as the asynchronous one does', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'portico-sync-'));
+  const outside = await mkdtemp(join(tmpdir(), 'portico-outside-'));
+  after(async () => {
+    await chmod(join(dir, 'root', 'f-locked.yaml'), 0o644).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+    await rm(outside, { recursive: true, force: true });
+  });
+  await mkdir(join(dir, 'root', 'sub'), { recursive: true });
+  await writeFile(join(dir, 'root', 'a.yaml'), mapping('a'));
+  await writeFile(join(dir, 'root', 'sub', 'b.yml'), mapping('b'));
+  await writeFile(join(dir, 'root', 'notes.txt'), 'not configuration');
+  await writeFile(join(outside, 'secret.yaml'), mapping('outside'));
+  await symlink(join(dir, 'root', 'sub', 'b.yml'), join(dir, 'root', 'c-link.yaml'));
+  await symlink(join(outside, 'secret.yaml'), join(dir, 'root', 'd-escape.yaml'));
+  await symlink(join(dir, 'root'), join(dir, 'root', 'sub', 'loop'));
+  await symlink(join(dir, 'gone.yaml'), join(dir, 'root', 'e-dangling.yaml'));
+  await writeFile(join(dir, 'root', 'f-locked.yaml'), mapping('f'));
+  await chmod(join(dir, 'root', 'f-locked.yaml'), 0o000);
+  const paths = [join(dir, 'root'), join(dir, 'missing'), join(dir, 'root', 'a.yaml')];
+
+  const async = await readTree(paths);
+  const sync = await readTree(paths, SYNC_READER);
+  const view = (t: typeof async) => ({ files: t.files.map((f) => [f.path, f.content.toString('utf8')]), problems: t.problems });
+  assert.deepEqual(view(sync), view(async));
+  // What each saw, so that two equally wrong walks cannot pass.
+  assert.deepEqual(
+    sync.files.map((f) => f.path).filter((p) => !p.endsWith('f-locked.yaml')),
+    [join(dir, 'root', 'a.yaml'), join(dir, 'root', 'c-link.yaml'), join(dir, 'root', 'sub', 'b.yml'), join(dir, 'root', 'a.yaml')],
+  );
+  assert.deepEqual(
+    sync.problems.map((p) => [p.code, p.path] as const).filter(([, p]) => !p.endsWith('f-locked.yaml')),
+    [
+      ['PathOutsideRoot', join(dir, 'root', 'd-escape.yaml')],
+      ['PathOutsideRoot', join(dir, 'root', 'e-dangling.yaml')],
+      ['FileUnreadable', join(dir, 'missing')],
+    ],
+  );
 });
