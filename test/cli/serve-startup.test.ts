@@ -122,8 +122,9 @@ const FAILURES: StartFailure[] = [
     args: async () => {
       const state = await mkdtemp(join(tmpdir(), 'portico-startup-state-'));
       cleanups.push(() => rm(state, { recursive: true, force: true }));
-      // A port nothing listens on: the fetch is refused at once.
-      return ['--source', `central=http://127.0.0.1:${await freePort()}/edge.git#main`, '--state', state, '--workers', '0', '--fetch-timeout', '20s'];
+      // Port 1, which nothing listens on: the fetch is refused at once. (A free ephemeral port could be
+      // taken meanwhile by another test's server, whose answer git would report as something else.)
+      return ['--source', 'central=http://127.0.0.1:1/edge.git#main', '--state', state, '--workers', '0', '--fetch-timeout', '20s'];
     },
   },
 ];
