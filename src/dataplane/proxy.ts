@@ -254,7 +254,8 @@ class Forwarding {
         cluster: this.cluster.name, endpoint: ep.key, resend: this.retriesUsed + (this.implicitRetryUsed ? 1 : 0),
       });
     }
-    const ex = this.cluster.pool.request(ep, this.options, a);
+    // after a stale pooled connection, every later attempt of this request takes a new one
+    const ex = this.cluster.pool.request(ep, this.options, a, this.implicitRetryUsed);
     a.ex = ex;
     this.exchange = ex;
     const retry = this.backend.retry;
@@ -377,13 +378,15 @@ class Attempt implements ExchangeHandlers {
       return;
     }
     const cluster = f.cluster;
-    cluster.reportFailure(this.ep, Date.now(), ctx.upstreamError);
-    // A request written onto a pooled connection the upstream was closing never reached it: safe to resend once.
+    // A request written onto a pooled connection the upstream was closing never reached it: safe to resend
+    // once, on a new connection (the other pooled ones may be as stale: an upstream's keep-alive timeout
+    // closes them together). Not the endpoint's failure: the resend finds out whether it is.
     if (kind === 'reset' && ex.reusedSocket && f.bodyReplayable && IDEMPOTENT.has(f.options.method) && !f.implicitRetryUsed) {
       f.implicitRetryUsed = true;
       f.attempt();
       return;
     }
+    cluster.reportFailure(this.ep, Date.now(), ctx.upstreamError);
     const retry = f.backend.retry;
     if (retry !== undefined && f.retriesUsed < retry.numRetries && f.bodyReplayable && retryableFailure(retry, kind) && cluster.canRetry()) {
       f.scheduleRetry();

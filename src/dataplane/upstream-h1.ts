@@ -416,15 +416,18 @@ export class UpstreamConnectionPool {
     return s;
   }
 
-  /** Start an exchange; its head goes out as soon as a connection is free. */
-  request(ep: UpstreamEndpoint, o: ExchangeOptions, h: ExchangeHandlers): UpstreamExchange {
+  /**
+   * Start an exchange; its head goes out as soon as a connection is free. `fresh`: not on an idle
+   * pooled connection (a new one, or the next one released while at the limit).
+   */
+  request(ep: UpstreamEndpoint, o: ExchangeOptions, h: ExchangeHandlers, fresh = false): UpstreamExchange {
     const ex = new UpstreamExchange(this, ep, o, h);
     if (this.closed) {
       queueMicrotask(() => ex.conclude(() => h.error(fault('ECONNRESET', 'upstream pool closed'))));
       return ex;
     }
     const s = this.slot(ep.key);
-    let c = s.idle.pop();
+    let c = fresh ? undefined : s.idle.pop();
     while (c !== undefined && (c.dead || c.socket.destroyed)) c = s.idle.pop();
     if (c !== undefined) {
       this.assign(c, ex, true);

@@ -172,6 +172,28 @@ describe('HTTP/1.1 to upstreams', () => {
     assert.deepEqual(u.requests.map((r) => `${r.requestLine.split(' ')[1]} on ${r.connection}`), ['/first on 0', '/second on 0', '/second on 1'], 'sent once more, on a fresh connection');
   });
 
+  it('resends on a fresh connection, not on another pooled one, when every pooled connection was closed', async () => {
+    // Two connections kept alive; the upstream then closes both without a word (as after its keep-alive
+    // timeout): the resend must not take the other stale one from the pool.
+    const held: (() => void)[] = [];
+    const u = await upstream((c) => {
+      if (c.request.connection < 2 && c.nth === 2) c.socket.destroy();
+      else if (c.request.connection < 2) {
+        // the first two answers wait for each other, so that both connections are open at once
+        held.push(() => c.socket.write(OK_RESPONSE));
+        if (held.length === 2) for (const answer of held) answer();
+      } else c.socket.write(OK_RESPONSE);
+    });
+    const gw = await gatewayTo(u.port);
+    const firsts = await Promise.all([request(gw.port, { path: '/a' }), request(gw.port, { path: '/b' })]);
+    assert.deepEqual(firsts.map((r) => r.status), [200, 200]);
+    assert.equal(u.connections(), 2);
+    const after = await request(gw.port, { path: '/after' });
+    assert.equal(after.status, 200);
+    assert.equal(after.body, 'ok');
+    assert.deepEqual(u.requests.filter((r) => r.requestLine.includes('/after')).map((r) => r.connection >= 2), [false, true], 'once on a pooled connection, then on a new one');
+  });
+
   it('an upstream that answers before the request body is complete gets a fresh connection next time', async () => {
     // Answers as soon as the head arrives (as an upstream refusing an upload would), on a keep-alive connection.
     const u = await startEarlyAnswer();
