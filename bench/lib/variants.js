@@ -96,6 +96,17 @@ export async function startUpstreamNode(_workdir, { cpus } = {}) {
   return { name: 'upstream', pid: h.pid, port, handle: h, stop: () => stopProcess(h) };
 }
 
+/** An nginx `upstream` block to one local server, with keep-alive connections as every nginx peer here uses. */
+export function nginxKeepaliveUpstream(name, upstreamPort) {
+  return [
+    `  upstream ${name} {`,
+    `    server 127.0.0.1:${upstreamPort};`,
+    '    keepalive 256;',
+    '    keepalive_requests 10000000;',
+    '  }',
+  ].join('\n');
+}
+
 /**
  * nginx as the proxy: 1 worker, upstream keepalive 256 (64 collapses at 200 connections).
  * With `model`, nginx holds the same routes as Portico (one server per Host, one location per Mapping);
@@ -105,13 +116,7 @@ export async function startUpstreamNode(_workdir, { cpus } = {}) {
 export async function startNginxProxy(workdir, { upstreamPort, model, cpus, label = 'nginx', workers = 1, authRequest }) {
   const port = await freePort();
   const dir = join(workdir, label.replace(/[^a-z0-9-]/gi, '_'));
-  const upstreamBlock = [
-    '  upstream bench_upstream {',
-    `    server 127.0.0.1:${upstreamPort};`,
-    '    keepalive 256;',
-    '    keepalive_requests 10000000;',
-    '  }',
-  ].join('\n');
+  const upstreamBlock = nginxKeepaliveUpstream('bench_upstream', upstreamPort);
   const fallback = [
     '  server {',
     `    listen 127.0.0.1:${port} default_server backlog=4096;`,
@@ -126,7 +131,7 @@ export async function startNginxProxy(workdir, { upstreamPort, model, cpus, labe
   let servers = model ? nginxServers(model, { listen: `127.0.0.1:${port}` }) : '';
   let authBlock = '';
   if (authRequest) {
-    authBlock = ['  upstream auth_upstream {', `    server 127.0.0.1:${authRequest.upstreamPort};`, '    keepalive 256;', '    keepalive_requests 10000000;', '  }'].join('\n');
+    authBlock = nginxKeepaliveUpstream('auth_upstream', authRequest.upstreamPort);
     const ask = [
       '    auth_request /_auth;',
       '    location = /_auth {',
@@ -256,11 +261,7 @@ export async function startNginxTls(workdir, { upstreamPort, certPath, keyPath, 
   const conf = nginxMain({
     dir,
     body: [
-      '  upstream bench_upstream {',
-      `    server 127.0.0.1:${upstreamPort};`,
-      '    keepalive 256;',
-      '    keepalive_requests 10000000;',
-      '  }',
+      nginxKeepaliveUpstream('bench_upstream', upstreamPort),
       '  server {',
       `    listen 127.0.0.1:${port} ssl http2 backlog=4096;`,
       `    ssl_certificate ${certPath};`,

@@ -8,7 +8,7 @@ import { freePort } from '../lib/free-port.js';
 import { UsageMeter } from '../lib/proc-usage.js';
 import { pinSelf, repin } from '../lib/cpu-layout.js';
 import { summarize, orderForRound } from '../lib/summary-stats.js';
-import { BENCH_DIR, httpGet, nginxMain, porticoServeMissing, startNginxWith } from '../lib/variants.js';
+import { BENCH_DIR, httpGet, nginxKeepaliveUpstream, nginxMain, porticoServeMissing, startNginxWith } from '../lib/variants.js';
 import { portico } from '../lib/portico-build.js';
 import { cleartextGatewayYaml } from '../lib/gateway-yaml.js';
 import { fmt, shortReason } from './http1.js';
@@ -148,11 +148,7 @@ async function startNginxGrpc(workdir, { upstreamPort, cpus }) {
   const conf = nginxMain({
     dir,
     body: [
-      '  upstream grpc_upstream {',
-      `    server 127.0.0.1:${upstreamPort};`,
-      '    keepalive 256;',
-      '    keepalive_requests 10000000;',
-      '  }',
+      nginxKeepaliveUpstream('grpc_upstream', upstreamPort),
       '  server {',
       `    listen 127.0.0.1:${port} http2 backlog=4096;`,
       '    http2_max_requests 10000000;',

@@ -30,7 +30,7 @@ const REQUEST = 'portico:acceptors';
 const GRANT = 'portico:acceptor';
 
 /** Whether this Node.js has what duplicating acceptors needs; otherwise the worker keeps one. */
-export function acceptorsSupported(): boolean {
+function acceptorsSupported(): boolean {
   return cluster.isWorker && typeof process.send === 'function' && typeof (net.Server.prototype as unknown as ServerInternals)._listen2 === 'function';
 }
 

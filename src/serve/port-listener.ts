@@ -133,11 +133,6 @@ export class PortListener {
     }
   }
 
-  /** Descriptors this process accepts on for this listener. */
-  get acceptorCount(): number {
-    return (this.server.listening ? 1 : 0) + this.acceptors.filter((s) => s.listening).length;
-  }
-
   /**
    * Connection caps, counted per listener in this process (each worker counts its own). A refused
    * connection is closed at once, before a byte is read: no TLS handshake, no parser, no upstream.
