@@ -23,7 +23,8 @@ export interface TraceExportersOptions {
   readonly onExportRecovery?: (message: string) => void;
   /**
    * How long spans wait in memory before they go out (default 5000 ms, OpenTelemetry's) and how many may wait
-   * (default 4096: past it new spans are dropped, so a collector that is down never grows memory).
+   * (default 8,192 for OTLP and 4,096 for Zipkin, span-export.ts: past it new spans are dropped, so a
+   * collector that is down never grows memory).
    */
   readonly scheduledDelayMs?: number;
   readonly maxQueueSize?: number;
