@@ -28,15 +28,17 @@ const HEX = new Uint8Array(128);
 for (let i = 0; i < 10; i++) HEX[0x30 + i] = i;
 for (let i = 0; i < 6; i++) HEX[0x61 + i] = HEX[0x41 + i] = 10 + i;
 
-/** Byte length of a string in UTF-8 (most here are ASCII: one byte a character). */
+/*
+ * Strings are measured and copied by Buffer's native calls, not by a loop over charCodeAt: the values
+ * reaching the encoder come in several of V8's string representations (literals, slices of a header,
+ * concatenations, flat copies), so the loop's `length` and `charCodeAt` look-ups go megamorphic in the
+ * serving worker, a generic look-up per character. One native call per string costs less there
+ * (`bench/results/2026-12-07-trace-batch.md`).
+ */
+
+/** Byte length of a string in UTF-8. */
 function utf8Length(s: string): number {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) n += 1;
-    else return Buffer.byteLength(s, 'utf8');
-  }
-  return n;
+  return Buffer.byteLength(s, 'utf8');
 }
 
 function varintLength(n: number): number {
@@ -126,11 +128,8 @@ class Writer {
   /** A string whose UTF-8 length is known (its length prefix already written). */
   text(s: string, bytes: number): void {
     this.room(bytes);
-    if (bytes === s.length) {
-      const b = this.buf;
-      let p = this.pos;
-      for (let i = 0; i < s.length; i++) b[p++] = s.charCodeAt(i);
-    } else this.buf.write(s, this.pos, bytes, 'utf8');
+    // As many bytes as characters: all ASCII, which latin1 writes byte for byte, without UTF-8's checks.
+    this.buf.write(s, this.pos, bytes, bytes === s.length ? 'latin1' : 'utf8');
     this.pos += bytes;
   }
 
@@ -238,21 +237,22 @@ function encodeKeyValue(e: KeyEntry, v: AttributeValue): Buffer {
 
 function writeKeyValue(w: Writer, field: number, e: KeyEntry, v: AttributeValue): void {
   w.tag(field, LENGTH);
+  // The value of the span before (the same string object on most requests of a route): no look-up at all.
+  if (v === e.lastValue && e.lastEncoded !== undefined) {
+    const kv = e.lastEncoded;
+    w.varint(kv.length);
+    w.bytes(kv);
+    return;
+  }
   if (e.values !== null && typeof v !== 'object' && (typeof v !== 'string' || v.length <= 256)) {
-    let kv: Buffer | undefined;
-    if (v === e.lastValue) kv = e.lastEncoded;
-    else {
-      kv = e.values.get(v);
-      if (kv === undefined) {
-        if (e.values.size >= VALUES_PER_KEY) e.values = null;
-        else e.values.set(v, (kv = encodeKeyValue(e, v)));
-      }
-      if (kv !== undefined) {
-        e.lastValue = v;
-        e.lastEncoded = kv;
-      }
+    let kv = e.values.get(v);
+    if (kv === undefined) {
+      if (e.values.size >= VALUES_PER_KEY) e.values = null;
+      else e.values.set(v, (kv = encodeKeyValue(e, v)));
     }
     if (kv !== undefined) {
+      e.lastValue = v;
+      e.lastEncoded = kv;
       w.varint(kv.length);
       w.bytes(kv);
       return;
