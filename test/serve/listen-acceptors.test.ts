@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { ACCEPTORS_PER_LISTENER } from '../../src/serve/listen-acceptors.js';
+import { WORKER_SEMI_SPACE_MIB } from '../../src/serve/worker-pool.js';
 import { listenerYaml } from '../support/policy-yaml.js';
 import { canConnect, request } from './http-client.js';
 import { serveStable, startEcho, type Echo } from './serve-harness.js';
@@ -87,6 +88,9 @@ describe('the acceptors of a worker', () => {
     assert.equal(listeningDescriptors(proc.pid, port), 1);
     const answers = await burst(port, 200, '/stable/burst');
     assert.deepEqual(new Set(answers), new Set(['HTTP/1.1 200']));
+    // it runs with the V8 options workers are given (worker-node-options.test.ts), which V8 took: it serves
+    const argv = readFileSync(`/proc/${worker}/cmdline`, 'utf8').split('\0');
+    assert.ok(argv.includes('--no-memory-reducer') && argv.includes(`--max-semi-space-size=${WORKER_SEMI_SPACE_MIB}`), argv.join(' '));
   });
 
   it('a listener taken out of the configuration stops accepting on every descriptor', async () => {
