@@ -248,8 +248,9 @@ class Forwarding {
     this.cluster.active++;
     ctx.upstreamAddress = ep.key;
     const a = new Attempt(this, ep);
-    if (ctx.trace !== undefined) {
-      a.trace = ctx.trace.attempt(this.headers, {
+    const trace = ctx.trace;
+    if (trace !== undefined) {
+      a.trace = !trace.sampled ? trace.propagate(this.headers) : trace.attempt(this.headers, {
         method: this.options.method, scheme: this.cluster.ir.scheme, authority: this.headers[1] as string, path: this.options.path,
         cluster: this.cluster.name, endpoint: ep.key, resend: this.retriesUsed + (this.implicitRetryUsed ? 1 : 0),
       });

@@ -407,18 +407,30 @@ export class RequestTrace {
    * header list is the one every attempt of the request reuses; each attempt rewrites its own tail.
    */
   attempt(headers: string[], target: AttemptTarget, shadow = false): AttemptTrace | undefined {
+    if (this.span === undefined) return this.propagate(headers, shadow);
+    this.resetHeaders(headers, shadow);
+    const spanId = this.tracer.ids().generateSpanId();
+    this.tracer.inject({ traceId: this.span.traceId, spanId, traceFlags: this.span.traceFlags, traceState: this.span.traceState }, headers);
+    return new AttemptTrace(this.tracer, this.span, target, shadow, spanId, performance.now());
+  }
+
+  /**
+   * An upstream attempt of a request that is not sampled: its trace headers, and nothing else (no
+   * span, so nothing describes the attempt; the caller need not build its AttemptTarget).
+   */
+  propagate(headers: string[], shadow = false): undefined {
+    this.resetHeaders(headers, shadow);
+    this.tracer.inject(this.context, headers);
+    return undefined;
+  }
+
+  /** The header list without the client's trace headers or an earlier attempt's: Portico's go after it. */
+  private resetHeaders(headers: string[], shadow: boolean): void {
     if (this.base < 0 || shadow) {
       // A shadow's list is a copy of the first attempt's, which holds Portico's own trace headers.
       if (this.clientHeaders || shadow) this.tracer.stripTraceHeaders(headers);
       if (!shadow) this.base = headers.length;
     } else headers.length = this.base;
-    if (this.span === undefined) {
-      this.tracer.inject(this.context, headers);
-      return undefined;
-    }
-    const spanId = this.tracer.ids().generateSpanId();
-    this.tracer.inject({ traceId: this.span.traceId, spanId, traceFlags: this.span.traceFlags, traceState: this.span.traceState }, headers);
-    return new AttemptTrace(this.tracer, this.span, target, shadow, spanId, performance.now());
   }
 
   /** The request ended (response sent, local reply, or the client went away). */
