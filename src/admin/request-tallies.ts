@@ -38,16 +38,24 @@ export class TalliedMetric {
 }
 
 export class RequestTallies {
-  private readonly series = new Map<string, Series>();
+  /** By route, then cluster: the route's and cluster's names are the same string objects on every request (their hash is kept), no key is built. */
+  private readonly byRoute = new Map<string, Map<string, Series>>();
+  /** Every series, in the order they were first seen. */
+  private readonly series: Series[] = [];
 
   constructor(private readonly bounds: readonly number[]) {}
 
   record(route: string, cluster: string, statusClass: string, seconds: number): void {
-    const key = `${route}\n${cluster}`;
-    let s = this.series.get(key);
+    let byCluster = this.byRoute.get(route);
+    if (byCluster === undefined) {
+      byCluster = new Map();
+      this.byRoute.set(route, byCluster);
+    }
+    let s = byCluster.get(cluster);
     if (s === undefined) {
       s = { route, cluster, byClass: new Map(), buckets: new Float64Array(this.bounds.length + 1), sum: 0, count: 0 };
-      this.series.set(key, s);
+      byCluster.set(cluster, s);
+      this.series.push(s);
     }
     s.byClass.set(statusClass, (s.byClass.get(statusClass) ?? 0) + 1);
     const b = this.bounds;
@@ -61,7 +69,7 @@ export class RequestTallies {
   /** Counter values: one per route, cluster and status class. */
   counterValues(): Values {
     const out: Values = [];
-    for (const s of this.series.values()) {
+    for (const s of this.series) {
       for (const [status_class, value] of s.byClass) out.push({ labels: { route: s.route, cluster: s.cluster, status_class }, value });
     }
     return out;
@@ -70,7 +78,7 @@ export class RequestTallies {
   /** Histogram values in Prometheus' form: cumulative buckets, +Inf, sum and count. */
   histogramValues(name: string): Values {
     const out: Values = [];
-    for (const s of this.series.values()) {
+    for (const s of this.series) {
       let acc = 0;
       for (let i = 0; i < this.bounds.length; i++) {
         acc += s.buckets[i] as number;
