@@ -34,6 +34,9 @@ export interface EdgeProtocolOptions {
   readonly tls?: EdgeTLS;
 }
 
+/** The server that takes an HTTP port's connections before TLS or protocol detection (also each duplicate acceptor's, port-listener.ts). */
+export const OUTER_SERVER_OPTIONS: net.ServerOpts = { noDelay: true, pauseOnConnect: true };
+
 /**
  * One accepted socket is handed to exactly one inner server. The inner servers never listen; the
  * outer net.Server owns the port, so connection counting, close and drain work as for one server.
@@ -103,7 +106,7 @@ export class EdgeProtocols {
       this.tlsServer.on('error', () => {});
     }
     // No connection listener: the port listener admits each socket first, then calls accept().
-    this.outer = net.createServer({ noDelay: true, pauseOnConnect: true });
+    this.outer = net.createServer(OUTER_SERVER_OPTIONS);
   }
 
   private readonly dispatchPending = (): void => {

@@ -7,12 +7,15 @@ import tls, { type SecureContext, type TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { IRGlobal, IRListener } from '../ir/types.js';
 import type { ConnectionInfo } from '../dataplane/runtime-types.js';
-import { EdgeProtocols } from './edge-protocols.js';
+import { EdgeProtocols, OUTER_SERVER_OPTIONS } from './edge-protocols.js';
 import { OVERLOAD_NORMAL, OVERLOAD_SHEDDING, type OverloadLevel } from './overload-monitor.js';
 import { whenResponseCloses } from '../dataplane/response-close.js';
 import { ACCEPTORS_PER_LISTENER, listenOnDuplicate, requestDuplicateHandles } from './listen-acceptors.js';
 
 export type ListenerKind = 'http' | 'https' | 'tcp' | 'tls-tcp';
+
+/** A TCP listener's server (and each duplicate acceptor's): raw, a client's FIN propagated (see createServer). */
+const TCP_SERVER_OPTIONS: net.ServerOpts = { noDelay: true, allowHalfOpen: true };
 
 export function listenerKind(l: IRListener): ListenerKind {
   if (l.l7) return l.tls ? 'https' : 'http';
@@ -112,9 +115,7 @@ export class PortListener {
 
   /** A server with the options of this listener's own (the edge's outer server for HTTP ports). */
   private acceptorServer(): net.Server {
-    return this.kind === 'tcp' || this.kind === 'tls-tcp'
-      ? net.createServer({ noDelay: true, allowHalfOpen: true })
-      : net.createServer({ noDelay: true, pauseOnConnect: true });
+    return net.createServer(this.kind === 'tcp' || this.kind === 'tls-tcp' ? TCP_SERVER_OPTIONS : OUTER_SERVER_OPTIONS);
   }
 
   /** In a cluster worker: accept on duplicates of the socket too, so a busy worker takes a burst of connections in a few turns. */
@@ -167,7 +168,7 @@ export class PortListener {
       // routes with a TLS context (others pass through); allowHalfOpen lets a client's FIN be propagated.
       case 'tcp':
       case 'tls-tcp':
-        return net.createServer({ noDelay: true, allowHalfOpen: true });
+        return net.createServer(TCP_SERVER_OPTIONS);
       case 'https':
       case 'http': {
         const edge = new EdgeProtocols({

@@ -26,9 +26,14 @@ const WORKER_MAIN = fileURLToPath(new URL('./worker-main.js', import.meta.url));
  */
 export const WORKER_SEMI_SPACE_MIB = 2;
 
+/** Whether an option matching `flag` was given on the command line (`execArgv`) or in NODE_OPTIONS. */
+function optionGiven(execArgv: readonly string[], nodeOptions: string | undefined, flag: RegExp): boolean {
+  return [...execArgv, ...(nodeOptions ?? '').split(/\s+/)].some((a) => flag.test(a));
+}
+
 /** A worker's node options `execArgv`, plus the semi-space cap unless one was given there or in NODE_OPTIONS. */
 export function withSemiSpaceCap(execArgv: readonly string[], nodeOptions: string | undefined): string[] {
-  const given = [...execArgv, ...(nodeOptions ?? '').split(/\s+/)].some((a) => /^--max[-_]semi[-_]space[-_]size(=|$)/.test(a));
+  const given = optionGiven(execArgv, nodeOptions, /^--max[-_]semi[-_]space[-_]size(=|$)/);
   return given ? [...execArgv] : [...execArgv, `--max-semi-space-size=${WORKER_SEMI_SPACE_MIB}`];
 }
 
@@ -43,8 +48,7 @@ export function withSemiSpaceCap(execArgv: readonly string[], nodeOptions: strin
  */
 export function workerNodeOptions(execArgv: readonly string[], nodeOptions: string | undefined): string[] {
   const out = withSemiSpaceCap(execArgv, nodeOptions);
-  const given = [...execArgv, ...(nodeOptions ?? '').split(/\s+/)].some((a) => /^--(no-)?memory[-_]reducer(=|$)/.test(a));
-  return given ? out : [...out, '--no-memory-reducer'];
+  return optionGiven(execArgv, nodeOptions, /^--(no-)?memory[-_]reducer(=|$)/) ? out : [...out, '--no-memory-reducer'];
 }
 
 /** A worker that lived shorter than this counts as crash-looping. */

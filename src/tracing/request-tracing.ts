@@ -26,7 +26,7 @@ import { onDemand } from '../dataplane/on-demand-module.js';
 import { formatOrigin } from '../api/origin.js';
 import type { IRRoute, IRTracing } from '../ir/types.js';
 import type { TraceSink } from './trace-exporters.js';
-import { ATTRIBUTE_COUNT_LIMIT, AttributeBlock, AttributeKey, clockOffsetNow, limitAttributes, type AttributeFields, type RecordedSpan } from './recorded-span.js';
+import { ATTRIBUTE_COUNT_LIMIT, AttributeBlock, AttributeKey, clockOffsetNow, limitAttributes, spanAttributes, type AttributeFields, type RecordedSpan } from './recorded-span.js';
 
 /** The keys of Portico's span attributes (OpenTelemetry's semantic conventions, and Portico's own), each named once. */
 const K = {
@@ -54,7 +54,7 @@ const K = {
   shadow: new AttributeKey('portico.shadow'),
 } as const;
 
-/** The names a SERVER span's custom tags must not reuse for its attributes to go as fields (else: an object, as the SDK's span keeps one). */
+/** Portico's own keys: a custom tag named as one of them makes a SERVER span's fields one object (RequestTracer.recordServer). */
 const SERVER_KEY_NAMES: ReadonlySet<string> = new Set(Object.values(K).map((k) => k.name));
 
 /** What the request path knows when a request ends (a subset of its RequestContext). */
@@ -167,14 +167,13 @@ export class RequestTracer {
   private readonly propagators: readonly TextMapPropagator[];
   /** Trace headers (lower case) taken off what the client sent before Portico writes its own. */
   private readonly fields: ReadonlySet<string>;
-  /** Tags whose values are known when the runtime is built (literals, the process's environment). */
-  private readonly fixedTags: Attributes;
-  private readonly hasFixedTags: boolean;
   /** Whether custom tags could take a span past the attribute count limit (then it is enforced). */
   private readonly mayOverflow: boolean;
   private readonly headerTags: readonly { readonly tag: string; readonly key: AttributeKey; readonly name: string; readonly defaultValue?: string }[];
-  /** The fixed tags as the first fields of a SERVER span; undefined when its attributes must be an object (tags that repeat a key, or too many). */
-  private readonly fixedFields: AttributeFields | undefined;
+  /** The tags whose values are known when the runtime is built (literals, the process's environment): a SERVER span's first fields. */
+  private readonly fixedFields: AttributeFields;
+  /** Custom tags repeat each other or one of Portico's keys: a SERVER span's fields become one object (one value a key, as the SDK's span keeps). */
+  private readonly keysRepeat: boolean;
   /** Only W3C trace context is written: its one header is formatted here, without a Context per request. */
   private readonly w3cOnly: boolean;
   /** What every SERVER span of a route says about the route, worked out at its first request. */
@@ -202,14 +201,12 @@ export class RequestTracer {
         if (v !== undefined) fixed[t.tag] = v;
       } else if (t.requestHeader !== undefined) headerTags.push({ tag: t.tag, key: new AttributeKey(t.tag), ...t.requestHeader });
     }
-    this.fixedTags = fixed;
-    this.hasFixedTags = Object.keys(fixed).length > 0;
     this.headerTags = headerTags;
     // Portico's own attributes are fewer than 20 a span.
     this.mayOverflow = ir.customTags.length + 20 > ATTRIBUTE_COUNT_LIMIT;
     const tagNames = ir.customTags.map((t) => t.tag);
-    const distinct = new Set(tagNames).size === tagNames.length && !tagNames.some((n) => SERVER_KEY_NAMES.has(n));
-    this.fixedFields = distinct && !this.mayOverflow ? Object.entries(fixed).flatMap(([k, v]) => (v === undefined || v === null ? [] : [new AttributeKey(k), v])) : undefined;
+    this.keysRepeat = new Set(tagNames).size !== tagNames.length || tagNames.some((n) => SERVER_KEY_NAMES.has(n));
+    this.fixedFields = Object.entries(fixed).flatMap(([k, v]) => (v === undefined || v === null ? [] : [new AttributeKey(k), v]));
   }
 
   release(): void {
@@ -246,14 +243,6 @@ export class RequestTracer {
     return new RequestTrace(this, traceId, span, span, headers !== undefined);
   }
 
-  /**
-   * A SERVER span's attributes after the custom tags known from the start, as the SDK's span keeps
-   * them: a tag Portico sets again keeps its place and takes the later value.
-   */
-  withFixedTags(attributes: Attributes): Attributes {
-    return this.hasFixedTags ? { ...this.fixedTags, ...attributes } : attributes;
-  }
-
   ids(): TraceSink['ids'] {
     return this.sink.ids;
   }
@@ -262,6 +251,15 @@ export class RequestTracer {
   record(span: RecordedSpan): void {
     if (this.mayOverflow) limitAttributes(span);
     this.sink.record(span);
+  }
+
+  /**
+   * A SERVER span is finished. When custom tags repeat a key, its fields become one object first, as
+   * the SDK's span keeps them: a key set again keeps its first place and takes the later value.
+   */
+  recordServer(span: RecordedSpan): void {
+    if (this.keysRepeat) spanAttributes(span);
+    this.record(span);
   }
 
   /**
@@ -318,33 +316,20 @@ export class RequestTracer {
       if (template !== undefined) entries.push(K.route, template);
       entries.push(K.routeId, route.id);
       if (source !== undefined) entries.push(K.routeSource, source);
-      tags = { template, id: route.id, source, block: new AttributeBlock(entries), names: new Map() };
+      tags = { template, block: new AttributeBlock(entries), names: new Map() };
       this.routeTags.set(route, tags);
     }
     return tags;
   }
 
-  headerTagValues(r: FinishedRequest, into: Attributes): void {
-    for (const t of this.headerTags) {
-      // Emissary's examples tag Envoy's pseudo-headers: they are the request's own parts here.
-      const pseudo = PSEUDO_HEADERS[t.name];
-      if (pseudo !== undefined) {
-        into[t.tag] = pseudo(r);
-        continue;
-      }
-      const value = rawHeader(r.req.rawHeaders, t.name) ?? t.defaultValue;
-      if (value !== undefined) into[t.tag] = value;
-    }
-  }
-
-  /** A SERVER span's first fields (the fixed tags), or undefined when its attributes must be an object. */
-  serverFields(): AttributeFields | undefined {
-    const f = this.fixedFields;
-    return f === undefined ? undefined : f.length === 0 ? [] : f.slice();
+  /** A SERVER span's first fields: the fixed tags. */
+  serverFields(): AttributeFields {
+    return this.fixedFields.length === 0 ? [] : this.fixedFields.slice();
   }
 
   headerTagFields(r: FinishedRequest, into: AttributeFields): void {
     for (const t of this.headerTags) {
+      // Emissary's examples tag Envoy's pseudo-headers: they are the request's own parts here.
       const pseudo = PSEUDO_HEADERS[t.name];
       const value = pseudo !== undefined ? pseudo(r) : rawHeader(r.req.rawHeaders, t.name) ?? t.defaultValue;
       if (value !== undefined) into.push(t.key, value);
@@ -354,9 +339,7 @@ export class RequestTracer {
 
 interface RouteTags {
   readonly template: string | undefined;
-  readonly id: string;
-  readonly source: string | undefined;
-  /** The three as one block of span attributes, encoded once. */
+  /** The template, the route's id and its source as one block of span attributes, encoded once. */
   readonly block: AttributeBlock;
   /** SERVER span names by method ("GET /orders/"). */
   readonly names: Map<string, string>;
@@ -440,60 +423,25 @@ export class RequestTrace {
     const req = r.req;
     const route = this.route === undefined ? undefined : this.tracer.routeTagsOf(this.route);
     const f = this.tracer.serverFields();
-    if (f !== undefined) {
-      // The same attributes in the same order as the object below, without the object.
-      f.push(
-        K.method, r.method, K.urlPath, r.path, K.urlScheme, r.secure ? 'https' : 'http', K.serverAddress, r.host, K.serverPort, r.conn.port,
-        K.clientAddress, r.clientAddress, K.protocolVersion, protocolVersion(req), K.status, r.status, K.requestId, r.requestId,
-      );
-      const agent = rawHeader(req.rawHeaders, 'user-agent');
-      if (agent !== undefined) f.push(K.userAgent, agent);
-      if (route !== undefined) f.push(route.block);
-      if (r.cluster !== undefined) f.push(K.cluster, r.cluster);
-      if (r.localReply !== undefined) f.push(K.localReply, r.localReply);
-      if (r.upstreamError !== undefined) f.push(K.upstreamError, r.upstreamError);
-      this.tracer.headerTagFields(r, f);
-      if (r.status >= 500) {
-        f.push(K.errorType, r.upstreamError ?? String(r.status));
-        span.statusCode = SpanStatusCode.ERROR;
-      }
-      span.fields = f;
-      span.name = route === undefined ? r.method : spanName(route, r.method);
-      span.end = endTime;
-      this.tracer.record(span);
-      return;
-    }
-    const template = route?.template;
-    const attributes: Attributes = {
-      'http.request.method': r.method,
-      'url.path': r.path,
-      'url.scheme': r.secure ? 'https' : 'http',
-      'server.address': r.host,
-      'server.port': r.conn.port,
-      'client.address': r.clientAddress,
-      'network.protocol.version': protocolVersion(req),
-      'http.response.status_code': r.status,
-      'portico.request_id': r.requestId,
-    };
-    const ua = rawHeader(req.rawHeaders, 'user-agent');
-    if (ua !== undefined) attributes['user_agent.original'] = ua;
-    if (template !== undefined) attributes['http.route'] = template;
-    if (route !== undefined) {
-      attributes['portico.route'] = route.id;
-      if (route.source !== undefined) attributes['portico.route.source'] = route.source;
-    }
-    if (r.cluster !== undefined) attributes['portico.cluster'] = r.cluster;
-    if (r.localReply !== undefined) attributes['portico.local_reply'] = r.localReply;
-    if (r.upstreamError !== undefined) attributes['portico.upstream_error'] = r.upstreamError;
-    this.tracer.headerTagValues(r, attributes);
+    f.push(
+      K.method, r.method, K.urlPath, r.path, K.urlScheme, r.secure ? 'https' : 'http', K.serverAddress, r.host, K.serverPort, r.conn.port,
+      K.clientAddress, r.clientAddress, K.protocolVersion, protocolVersion(req), K.status, r.status, K.requestId, r.requestId,
+    );
+    const agent = rawHeader(req.rawHeaders, 'user-agent');
+    if (agent !== undefined) f.push(K.userAgent, agent);
+    if (route !== undefined) f.push(route.block);
+    if (r.cluster !== undefined) f.push(K.cluster, r.cluster);
+    if (r.localReply !== undefined) f.push(K.localReply, r.localReply);
+    if (r.upstreamError !== undefined) f.push(K.upstreamError, r.upstreamError);
+    this.tracer.headerTagFields(r, f);
     if (r.status >= 500) {
-      attributes['error.type'] = r.upstreamError ?? String(r.status);
+      f.push(K.errorType, r.upstreamError ?? String(r.status));
       span.statusCode = SpanStatusCode.ERROR;
     }
-    span.attributes = this.tracer.withFixedTags(attributes);
+    span.fields = f;
     span.name = route === undefined ? r.method : spanName(route, r.method);
     span.end = endTime;
-    this.tracer.record(span);
+    this.tracer.recordServer(span);
   }
 }
 
