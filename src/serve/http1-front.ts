@@ -580,7 +580,8 @@ export class FrontConnection {
     this.current = undefined;
     if (this.drainWaiter === res) this.drainWaiter = undefined;
     const req = cur.req;
-    const keep = completed && res.shouldKeepAlive && !this.closing;
+    // Draining, a connection stays open only for requests already waiting behind this one.
+    const keep = completed && res.shouldKeepAlive && !this.closing && (!this.front.draining || this.waiting.length > 0);
     res.over(completed);
     if (this.pendingError !== undefined && completed) {
       this.writeErrorAndClose(this.pendingError);

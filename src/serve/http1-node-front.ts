@@ -8,9 +8,16 @@ import { RESUME_HTTP } from '../dataplane/websocket-tunnel.js';
 import { frontErrorResponse, type FrontHandlers, type FrontLimits } from './http1-front.js';
 
 /** What this front knows of a connection, beyond what node:http tells through public events. */
+interface OpenExchange {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  /** Its index in the front's list of open exchanges. */
+  slot: number;
+}
+
 interface ConnectionState {
   /** Requests dispatched whose responses are not over yet, in request order (node:http answers in that order). */
-  readonly open: { req: IncomingMessage; res: ServerResponse }[];
+  readonly open: OpenExchange[];
   /** Run when the responses ahead of a parse error are over. */
   then: (() => void) | undefined;
   failed: boolean;
@@ -45,7 +52,13 @@ function endWith(socket: Duplex, bytes: string): void {
  * sent while an upgrade is pending (see Http1Front's handOver).
  */
 export class NodeHttp1Front {
-  draining = false;
+  private isDraining = false;
+  /**
+   * Every open exchange of this front, for the drain. An array with swap-removal, not a Set: a
+   * long-lived Set that adds and deletes once a request leaves a chain of superseded hash tables
+   * that keeps every response alive into the old generation (see docs/reference/overload.md, "Memory").
+   */
+  private readonly open: OpenExchange[] = [];
   private current: FrontLimits;
   private readonly server: http.Server;
 
@@ -105,15 +118,33 @@ export class NodeHttp1Front {
     this.server.close();
   }
 
+  get draining(): boolean {
+    return this.isDraining;
+  }
+
+  /** Draining: responses not begun yet close their connections, and connections left idle close. */
+  set draining(on: boolean) {
+    this.isDraining = on;
+    if (!on) return;
+    for (const o of this.open) if (!o.res.headersSent) o.res.shouldKeepAlive = false;
+  }
+
   private request(req: IncomingMessage, res: ServerResponse): void {
     const st = stateOf(req.socket);
-    const entry = { req, res };
+    const entry: OpenExchange = { req, res, slot: this.open.length };
+    this.open.push(entry);
     st.open.push(entry);
     res.once('close', () => {
+      const last = this.open.pop() as OpenExchange;
+      if (last !== entry) {
+        this.open[entry.slot] = last;
+        last.slot = entry.slot;
+      }
       const i = st.open.indexOf(entry);
       if (i >= 0) st.open.splice(i, 1);
       const then = st.then;
       if (then !== undefined) then();
+      if (this.isDraining) setImmediate(() => this.server.closeIdleConnections());
     });
     // node:http says close on the last response the cap allows but keeps the socket open: closing is ours
     const max = this.current.maxRequestsPerConnection;

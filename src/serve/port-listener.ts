@@ -9,7 +9,6 @@ import type { IRGlobal, IRListener } from '../ir/types.js';
 import type { ConnectionInfo } from '../dataplane/runtime-types.js';
 import { EdgeProtocols, OUTER_SERVER_OPTIONS } from './edge-protocols.js';
 import { OVERLOAD_NORMAL, OVERLOAD_SHEDDING, type OverloadLevel } from './overload-monitor.js';
-import { whenResponseCloses } from '../dataplane/response-close.js';
 import { ACCEPTORS_PER_LISTENER, listenOnDuplicate, requestDuplicateHandles } from './listen-acceptors.js';
 
 export type ListenerKind = 'http' | 'https' | 'tcp' | 'tls-tcp';
@@ -80,7 +79,6 @@ export class PortListener {
   /** More servers on duplicates of the same socket (cluster workers; listen-acceptors.ts). */
   private readonly acceptors: net.Server[] = [];
   private readonly sockets = new Set<Socket>();
-  private readonly inflight = new Set<ServerResponse>();
   /** Open connections by client address, for maxConnectionsPerClient. */
   private readonly perClient = new Map<string, number>();
   private limits: IRGlobal['limits'];
@@ -197,11 +195,6 @@ export class PortListener {
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
     // A request that arrives while draining (keep-alive or pipelined) is served, then the socket closes.
     if (this.draining || (this.dispatch.overloadLevel?.() ?? OVERLOAD_NORMAL) !== OVERLOAD_NORMAL) res.shouldKeepAlive = false;
-    this.inflight.add(res);
-    whenResponseCloses(res, () => {
-      this.inflight.delete(res);
-      if (this.draining) setImmediate(() => this.edge?.http1.closeIdleConnections());
-    });
     this.dispatch.request(req, res, this);
   }
 
@@ -283,12 +276,8 @@ export class PortListener {
       };
       for (const server of servers) server.close(closed);
       this.edge?.drain();
-      if (this.edge) {
-        for (const res of this.inflight) {
-          if (!res.headersSent) res.shouldKeepAlive = false;
-        }
-        this.edge.http1.closeIdleConnections();
-      }
+      // The fronts close each connection once its response in flight is over; idle ones close now.
+      this.edge?.http1.closeIdleConnections();
     });
     return this.drained;
   }

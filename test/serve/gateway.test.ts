@@ -120,6 +120,38 @@ describe('Gateway', () => {
     assert.equal(done.headers.connection, 'close');
   });
 
+  it('drains a connection whose keep-alive response began before the drain: it closes once that response is over', { timeout: 30_000 }, async () => {
+    // a drain deadline far beyond the test's: only the front closing the connection lets the test pass
+    const g = new Gateway({ buildRuntime: buildStubRuntime, drainTimeoutMs: 600_000 });
+    gateways.push(g);
+    const p1 = await freePort();
+    const p2 = await freePort();
+    await g.apply(makeIR([{ port: p1, routes: ['/'] }]), {}, meta);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    after(() => agent.destroy());
+    const held = nextEvent(heldRequests, 'held', 'the response to be under way');
+    const head = new Promise<http.IncomingMessage>((resolve, reject) => {
+      http.get(`http://127.0.0.1:${p1}/head-then-wait`, { agent }, resolve).on('error', reject);
+    });
+    await held;
+    const res = await head;
+    assert.equal(res.headers.connection, 'keep-alive', 'the head went out before the drain, promising keep-alive');
+    const closed = new Promise<void>((r) => res.socket.once('close', () => r()));
+    let body = '';
+    res.setEncoding('utf8');
+    res.on('data', (c: string) => {
+      body += c;
+    });
+    const ended = new Promise<void>((r) => res.once('end', () => r()));
+    const applied = await g.apply(makeIR([{ port: p2, routes: ['/'] }]), {}, meta);
+    assert.deepEqual(applied.ok && applied.listeners.removed, [`listener-${p1}`]);
+    heldRequests.release();
+    await ended;
+    assert.equal(body, 'first;rest', 'the response in flight is delivered whole');
+    await closed;
+    assert.equal((await request(`http://127.0.0.1:${p2}/`)).status, 200);
+  });
+
   it('cuts what is left on a removed listener at the drain deadline; other listeners are unaffected (case 45)', async () => {
     const g = new Gateway({ buildRuntime: buildStubRuntime, drainTimeoutMs: 300 });
     gateways.push(g);

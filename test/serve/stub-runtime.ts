@@ -1,5 +1,5 @@
 // A minimal Runtime for the serving tests: prefix routes answered locally with the generation and
-// route id (a /wait-for-release path waits for the test), so swap, drain and workers can be observed.
+// route id (a /wait-for-release path waits for the test, /head-then-wait sends its head first), so swap, drain and workers can be observed.
 
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -77,7 +77,16 @@ export const buildStubRuntime: BuildRuntime = (ir, _secrets, options) => {
       req.resume();
       if (!r) return finish(404, { localReply: 'no_route' });
       req.once('end', () => {
-        if (url.pathname.includes('/wait-for-release')) heldRequests.add(() => finish(200, { route: r.id, held: true }));
+        if (url.pathname.includes('/head-then-wait')) {
+          // the head and a first chunk go out now; the rest when the test releases it
+          res.writeHead(200, { 'content-type': 'text/plain' });
+          res.write('first;');
+          heldRequests.add(() => {
+            if (finished) return;
+            finished = true;
+            res.end('rest');
+          });
+        } else if (url.pathname.includes('/wait-for-release')) heldRequests.add(() => finish(200, { route: r.id, held: true }));
         else finish(200, { route: r.id, remotePort: req.socket.remotePort });
       });
     },
