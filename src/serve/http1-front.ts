@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import { RESUME_HTTP } from '../dataplane/websocket-tunnel.js';
 import { ON_RESPONSE_CLOSE } from '../dataplane/response-close.js';
 import { HTTPParser, METHODS, closeParser, codedError, fieldError, type LlhttpParser, type StreamHandle, LLHTTP_SUPPORT, PARSER_SLOTS } from '../dataplane/llhttp.js';
+import { SlotList } from '../dataplane/slot-list.js';
 
 /**
  * Why not http.Server: per request it builds an IncomingMessage and a ServerResponse (two full
@@ -812,7 +813,7 @@ function expectValue(raw: readonly string[]): string | undefined {
 export class Http1Front {
   limits: FrontLimits;
   draining = false;
-  private readonly connections = new Set<FrontConnection>();
+  private readonly connections = new SlotList<FrontConnection>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(limits: FrontLimits, readonly handlers: FrontHandlers, private readonly sweepEveryMs: number) {
@@ -843,15 +844,15 @@ export class Http1Front {
       this.timer = undefined;
       return;
     }
-    for (const c of [...this.connections]) c.sweep(coarseNow);
+    for (const c of this.connections.snapshot()) c.sweep(coarseNow);
   }
 
   closeIdleConnections(): void {
-    for (const c of [...this.connections]) c.closeIfIdle();
+    for (const c of this.connections.snapshot()) c.closeIfIdle();
   }
 
   closeAllConnections(): void {
-    for (const c of [...this.connections]) c.socket.destroy();
+    for (const c of this.connections.snapshot()) c.socket.destroy();
   }
 
   close(): void {

@@ -6,15 +6,15 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { RESUME_HTTP } from '../dataplane/websocket-tunnel.js';
 import { frontErrorResponse, type FrontHandlers, type FrontLimits } from './http1-front.js';
+import { SlotList } from '../dataplane/slot-list.js';
 
-/** What this front knows of a connection, beyond what node:http tells through public events. */
+/** A request dispatched whose response is not over yet. */
 interface OpenExchange {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
-  /** Its index in the front's list of open exchanges. */
-  slot: number;
 }
 
+/** What this front knows of a connection, beyond what node:http tells through public events. */
 interface ConnectionState {
   /** Requests dispatched whose responses are not over yet, in request order (node:http answers in that order). */
   readonly open: OpenExchange[];
@@ -53,12 +53,8 @@ function endWith(socket: Duplex, bytes: string): void {
  */
 export class NodeHttp1Front {
   private isDraining = false;
-  /**
-   * Every open exchange of this front, for the drain. An array with swap-removal, not a Set: a
-   * long-lived Set that adds and deletes once a request leaves a chain of superseded hash tables
-   * that keeps every response alive into the old generation (see docs/reference/overload.md, "Memory").
-   */
-  private readonly open: OpenExchange[] = [];
+  /** Every open exchange of this front, for the drain. */
+  private readonly open = new SlotList<OpenExchange>();
   private current: FrontLimits;
   private readonly server: http.Server;
 
@@ -126,20 +122,16 @@ export class NodeHttp1Front {
   set draining(on: boolean) {
     this.isDraining = on;
     if (!on) return;
-    for (const o of this.open) if (!o.res.headersSent) o.res.shouldKeepAlive = false;
+    for (const o of this.open.snapshot()) if (!o.res.headersSent) o.res.shouldKeepAlive = false;
   }
 
   private request(req: IncomingMessage, res: ServerResponse): void {
     const st = stateOf(req.socket);
-    const entry: OpenExchange = { req, res, slot: this.open.length };
-    this.open.push(entry);
+    const entry: OpenExchange = { req, res };
+    this.open.add(entry);
     st.open.push(entry);
     res.once('close', () => {
-      const last = this.open.pop() as OpenExchange;
-      if (last !== entry) {
-        this.open[entry.slot] = last;
-        last.slot = entry.slot;
-      }
+      this.open.delete(entry);
       const i = st.open.indexOf(entry);
       if (i >= 0) st.open.splice(i, 1);
       const then = st.then;

@@ -10,6 +10,7 @@ import type { ConnectionInfo } from '../dataplane/runtime-types.js';
 import { EdgeProtocols, OUTER_SERVER_OPTIONS } from './edge-protocols.js';
 import { OVERLOAD_NORMAL, OVERLOAD_SHEDDING, type OverloadLevel } from './overload-monitor.js';
 import { ACCEPTORS_PER_LISTENER, listenOnDuplicate, requestDuplicateHandles } from './listen-acceptors.js';
+import { SlotList } from '../dataplane/slot-list.js';
 
 export type ListenerKind = 'http' | 'https' | 'tcp' | 'tls-tcp';
 
@@ -78,7 +79,7 @@ export class PortListener {
   private readonly server: AnyServer;
   /** More servers on duplicates of the same socket (cluster workers; listen-acceptors.ts). */
   private readonly acceptors: net.Server[] = [];
-  private readonly sockets = new Set<Socket>();
+  private readonly sockets = new SlotList<Socket>();
   /** Open connections by client address, for maxConnectionsPerClient. */
   private readonly perClient = new Map<string, number>();
   private limits: IRGlobal['limits'];
@@ -288,7 +289,7 @@ export class PortListener {
     if (this.server.listening) this.server.close();
     for (const s of this.acceptors) if (s.listening) s.close();
     this.edge?.destroyAll();
-    for (const s of this.sockets) s.destroy();
+    for (const s of this.sockets.snapshot()) s.destroy();
     this.edge?.close();
   }
 }
