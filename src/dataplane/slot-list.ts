@@ -13,7 +13,7 @@ interface Slotted {
   [INDEX]?: number;
 }
 
-/** Unordered; add, delete and has take constant time. A member belongs to one SlotList at a time. */
+/** Unordered; add, delete and has take constant time. A member belongs to one SlotList at a time: adding it to another moves it. */
 export class SlotList<T extends object> {
   private readonly items: T[] = [];
 
@@ -23,7 +23,9 @@ export class SlotList<T extends object> {
 
   add(item: T): void {
     const s = item as Slotted;
-    if (s[LIST] === (this as SlotList<object>)) return;
+    const owner = s[LIST];
+    if (owner === (this as SlotList<object>)) return;
+    if (owner !== undefined) owner.delete(item);
     s[LIST] = this as SlotList<object>;
     s[INDEX] = this.items.length;
     this.items.push(item);

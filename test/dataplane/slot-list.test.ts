@@ -34,6 +34,25 @@ describe('SlotList', () => {
     for (const k of [0, 1]) assert.deepEqual(new Set(lists[k]!.snapshot()), sets[k]);
   });
 
+  it('moves a member added to another list: the first list no longer holds it, and still holds the rest', () => {
+    const a = new SlotList<object>();
+    const b = new SlotList<object>();
+    const x = {};
+    const y = {};
+    const z = {};
+    a.add(x);
+    a.add(y);
+    a.add(z);
+    b.add(x);
+    assert.equal(a.has(x), false);
+    assert.equal(b.has(x), true);
+    assert.deepEqual(new Set(a.snapshot()), new Set([y, z]));
+    assert.equal(a.delete(z), true);
+    assert.deepEqual(a.snapshot(), [y]);
+    assert.equal(b.delete(x), true);
+    assert.equal(b.size, 0);
+  });
+
   it('adds a member once, forgets everything on clear, and its snapshot does not follow later changes', () => {
     const l = new SlotList<object>();
     const a = {};
