@@ -1,8 +1,8 @@
-// A set of objects for the request path, where members come and go once a request or a stream: an
-// array with swap-removal, each member holding its own index. Not a Set: a long-lived Set or Map that
-// adds and deletes that often has its hash table replaced every few additions, and once one table
-// has reached V8's old generation the superseded ones keep every member they listed alive through
-// scavenges until the next full collection, so every request is promoted (see
+// A set of objects for the request path, where members come and go once a request or a connection:
+// an array with swap-removal, each member holding its own index. Not a Set: a long-lived Set or Map
+// that adds and deletes that often has its hash table replaced every few additions, and once one
+// table has reached V8's old generation the superseded ones keep every member they listed alive
+// through scavenges until the next full collection, so every member is promoted (see
 // docs/reference/overload.md, "Memory"). Here a removed member is unreferenced at once.
 
 const LIST = Symbol('portico.slotList');
