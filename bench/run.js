@@ -63,8 +63,8 @@ function parseArgs(argv) {
 
 function plan(o) {
   const p = o.quick
-    ? { rounds: 2, seconds: 2, warmupSeconds: 1, connections: [50, 200], pacedDelayMs: 20, pacedRounds: 1, routeCounts: [10, 1000, 10000], routeConnections: 50, routeRounds: 1, applySamples: 1, configSizes: [100, 1000, 10000], configRepeats: 1, configCli: false, reloadChanges: 30, reloadSeconds: 5, h2Seconds: 2, grpcSeconds: 2, budgetSeconds: 160, hardLimitSeconds: 178, quietWaitMs: 0, accessLogVariant: false, tracingVariants: false }
-    : { rounds: 3, seconds: 10, warmupSeconds: 3, connections: [50, 200], pacedDelayMs: 20, pacedRounds: 3, routeCounts: [10, 1000, 10000], routeConnections: 50, routeRounds: 3, applySamples: 5, configSizes: [100, 1000, 10000], configRepeats: 3, configCli: true, reloadChanges: 30, reloadSeconds: 20, h2Seconds: 10, grpcSeconds: 4, budgetSeconds: 2400, hardLimitSeconds: 3000, quietWaitMs: 5_000, accessLogVariant: true, tracingVariants: true };
+    ? { rounds: 2, seconds: 2, warmupSeconds: 1, connections: [50, 200], pacedDelayMs: 20, pacedRounds: 1, routeCounts: [10, 1000, 10000], routeConnections: 50, routeRounds: 1, applySamples: 1, configSizes: [100, 1000, 10000], configRepeats: 1, configCli: false, reloadChanges: 30, reloadSeconds: 5, h2Seconds: 2, grpcSeconds: 2, budgetSeconds: 160, hardLimitSeconds: 178, quietWaitMs: 0, accessLogVariant: false, tracingVariants: false, traceSlices: 2, traceSliceSeconds: 1 }
+    : { rounds: 3, seconds: 10, warmupSeconds: 3, connections: [50, 200], pacedDelayMs: 20, pacedRounds: 3, routeCounts: [10, 1000, 10000], routeConnections: 50, routeRounds: 3, applySamples: 5, configSizes: [100, 1000, 10000], configRepeats: 3, configCli: true, reloadChanges: 30, reloadSeconds: 20, h2Seconds: 10, grpcSeconds: 4, budgetSeconds: 2400, hardLimitSeconds: 3000, quietWaitMs: 5_000, accessLogVariant: true, tracingVariants: true, traceSlices: 20, traceSliceSeconds: 2 };
   if (o.rounds) { p.rounds = o.rounds; p.routeRounds = o.rounds; p.pacedRounds = o.rounds; }
   if (o.seconds) p.seconds = o.seconds;
   if (o.connections) p.connections = o.connections;

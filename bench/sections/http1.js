@@ -1,7 +1,7 @@
 // Section 1: HTTP/1.1 proxy throughput and latency at 50 and 200 connections for every variant
 // (direct, nginx, HAProxy, the Node.js peers, Portico with 1 and all workers), rounds alternating order.
-import { measuredRun } from '../lib/measure.js';
-import { summarize, orderForRound } from '../lib/summary-stats.js';
+import { measuredRun, quietGate } from '../lib/measure.js';
+import { summarize, orderForRound, median } from '../lib/summary-stats.js';
 import { repin } from '../lib/cpu-layout.js';
 import { startNginxProxy, startHaproxy, startNodePeer, startPortico, porticoServeMissing, NODE_PEERS } from '../lib/variants.js';
 import { routeModel, benchRequest } from '../gen-config.js';
@@ -102,6 +102,7 @@ export async function runHttp1(ctx) {
       }
     }
   }
+  const interleaved = await tracingSlices({ variants, plan, req, layout, upstream, others, log });
   // Paced: every variant well below its capacity, so latency is the proxy's own work, not queueing
   // behind a saturated core (at saturation, latency at a fixed connection count is connections ÷ throughput).
   const paced = {};
@@ -144,8 +145,49 @@ export async function runHttp1(ctx) {
   return {
     request: { host: req.host, path: req.path, route: req.route }, variants: table, skipped, ratios: ratios(table, plan.connections),
     ...(traceSink ? { traceSink } : {}),
+    ...(interleaved ? { tracingInterleaved: interleaved } : {}),
     paced: plan.pacedDelayMs > 0 ? { connections: PACED_CONNECTIONS, delayMs: plan.pacedDelayMs, variants: pacedTable, addedP99Ms } : undefined,
   };
+}
+
+/**
+ * Tracing's cost, measured so that the host's slow spells fall on both sides of each comparison:
+ * tracing off, at 0 % and at 100 % run one after another in short slices (order rotating), and
+ * each slice of a tracing variant is compared with the slice of tracing off in the same turn. On
+ * a shared machine, throughput can change by a quarter for tens of seconds at a time (an nginx
+ * that serves 105k req/s serves 75–85k in such a spell); with 10 s rounds, one variant can land
+ * in a slow spell and another not, and the medians of the rounds then swing either way. The
+ * figure is the median of the paired ratios, with the quartiles.
+ */
+async function tracingSlices({ variants, plan, req, layout, upstream, others, log }) {
+  const pick = (n) => variants.find((v) => v.name === n && !v.server.handle?.exited);
+  const off = pick('portico-1w');
+  const on = ['portico-1w-trace0', 'portico-1w-trace100'].map(pick).filter(Boolean);
+  if (!off || on.length === 0 || !(plan.traceSlices > 0)) return undefined;
+  const group = [off, ...on];
+  const rps = Object.fromEntries(group.map((v) => [v.name, []]));
+  // The slices run back to back: waiting for a quiet machine before each would spread them out again.
+  const quietWas = quietGate.maxWaitMs;
+  quietGate.maxWaitMs = 0;
+  try {
+    for (let slice = 0; slice < plan.traceSlices; slice++) {
+      for (const v of orderForRound(group, slice)) {
+        const r = await measuredRun({ server: v.server, url: `http://127.0.0.1:${v.server.port}${req.path}`, connections: 50, seconds: plan.traceSliceSeconds, headers: { host: req.host }, loadCpus: layout.load, otherPids: [upstream.pid], pause: others(v) });
+        rps[v.name].push(r.errors === 0 ? r.rps : NaN);
+      }
+    }
+  } finally {
+    quietGate.maxWaitMs = quietWas;
+  }
+  const out = { slices: plan.traceSlices, sliceSeconds: plan.traceSliceSeconds, connections: 50, ratios: {} };
+  for (const v of on) {
+    const paired = rps[v.name].map((x, i) => x / rps[off.name][i]).filter(Number.isFinite).sort((a, b) => a - b);
+    if (paired.length === 0) continue;
+    const q = (f) => paired[Math.min(paired.length - 1, Math.floor(f * paired.length))];
+    out.ratios[v.name] = { median: median(paired), q1: q(0.25), q3: q(0.75), pairs: paired.length };
+    log(`  tracing, ${out.slices} interleaved slices of ${out.sliceSeconds} s: ${v.name} / portico-1w median ${fmt(median(paired), 3)} (quartiles ${fmt(q(0.25), 3)}–${fmt(q(0.75), 3)})`);
+  }
+  return out;
 }
 
 export function aggregate(runs) {
