@@ -172,8 +172,14 @@ async function tracingSlices({ variants, plan, req, layout, upstream, others, lo
   try {
     for (let slice = 0; slice < plan.traceSlices; slice++) {
       for (const v of orderForRound(group, slice)) {
-        const r = await measuredRun({ server: v.server, url: `http://127.0.0.1:${v.server.port}${req.path}`, connections: 50, seconds: plan.traceSliceSeconds, headers: { host: req.host }, loadCpus: layout.load, otherPids: [upstream.pid], pause: others(v) });
-        rps[v.name].push(r.errors === 0 ? r.rps : NaN);
+        try {
+          const r = await measuredRun({ server: v.server, url: `http://127.0.0.1:${v.server.port}${req.path}`, connections: 50, seconds: plan.traceSliceSeconds, headers: { host: req.host }, loadCpus: layout.load, otherPids: [upstream.pid], pause: others(v) });
+          rps[v.name].push(r.errors === 0 ? r.rps : NaN);
+        } catch (err) {
+          // A slice that failed pairs with nothing (its turn is left out of the ratios).
+          rps[v.name].push(NaN);
+          log(`  ${v.name} tracing slice ${slice + 1}: ${err.message}`);
+        }
       }
     }
   } finally {
