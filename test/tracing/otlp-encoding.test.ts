@@ -128,6 +128,15 @@ describe('OTLP protobuf encoding of the spans Portico records', () => {
     assert.deepEqual(decodeOtlpRequest(body), decodeOtlpRequest(ProtobufTraceSerializer.serializeRequest(sdkTwins(records))!));
   });
 
+  it('a span past 16 KiB, a status message past 127 bytes and a span under 128 bytes: each length prefix is fitted to its message', () => {
+    const [server, client, root] = recordedSpans({ ...ATTRIBUTES, 'portico.huge': 'z'.repeat(20_000) });
+    client!.statusMessage = `upstream reset: ${'r'.repeat(200)}`;
+    // and span names that differ from one span to the next, then repeat
+    const named = [server!, client!, root!, ...recordedSpans({}).map((s, i) => ({ ...s, name: `GET /route-${i}/` })), { ...root!, spanId: id(8) }];
+    const body = encodeTraceExport(named, RESOURCE, SCOPE);
+    assert.deepEqual(decodeOtlpRequest(body), decodeOtlpRequest(ProtobufTraceSerializer.serializeRequest(sdkTwins(named))!));
+  });
+
   it('attributes given as fields, with a route\'s block encoded once, reach the collector as the same attributes in the same order', () => {
     const key = (name: string): AttributeKey => new AttributeKey(name);
     const method = key('http.request.method');
