@@ -137,8 +137,27 @@ export function spanTimeInto(perfMs: number, clockOffset: number, out: HrTime): 
 }
 
 /** The clock offset of a span starting now (see RecordedSpan.clockOffset). */
-export function clockOffsetNow(): number {
+function clockOffsetNow(): number {
   return Date.now() - (performance.now() + performance.timeOrigin);
+}
+
+/** How long (performance.now() ms) a measured clock offset serves the spans that start after it. */
+export const CLOCK_OFFSET_REUSE_MS = 1000;
+let offsetAt = Number.NEGATIVE_INFINITY;
+let offset = 0;
+
+/**
+ * The clock offset of a span that started at `start`, a performance.now() value the request path
+ * already took: measured again when `start` is a second or more from the last measure. The SDK
+ * measures it for every span (two clock reads); the offset moves only when the wall clock is set or
+ * slewed, so a span may carry one up to a second old.
+ */
+export function clockOffsetAt(start: number): number {
+  if (!(Math.abs(start - offsetAt) < CLOCK_OFFSET_REUSE_MS)) {
+    offset = clockOffsetNow();
+    offsetAt = start;
+  }
+  return offset;
 }
 
 const NO_LINKS: Link[] = [];

@@ -26,7 +26,7 @@ import { onDemand } from '../dataplane/on-demand-module.js';
 import { formatOrigin } from '../api/origin.js';
 import type { IRRoute, IRTracing } from '../ir/types.js';
 import type { TraceSink } from './trace-exporters.js';
-import { ATTRIBUTE_COUNT_LIMIT, AttributeBlock, AttributeKey, clockOffsetNow, limitAttributes, spanAttributes, type AttributeFields, type RecordedSpan } from './recorded-span.js';
+import { ATTRIBUTE_COUNT_LIMIT, AttributeBlock, AttributeKey, clockOffsetAt, limitAttributes, spanAttributes, type AttributeFields, type RecordedSpan } from './recorded-span.js';
 
 /** The keys of Portico's span attributes (OpenTelemetry's semantic conventions, and Portico's own), each named once. */
 const K = {
@@ -237,7 +237,7 @@ export class RequestTracer {
     const span: RecordedSpan = {
       traceId, spanId: ids.generateSpanId(), traceFlags: TraceFlags.SAMPLED, traceState: parent?.traceState,
       parentSpanId: parent?.spanId, parentRemote: parent?.isRemote === true, name: req.method ?? 'GET', kind: SpanKind.SERVER,
-      start, end: start, clockOffset: clockOffsetNow(), attributes: NO_ATTRIBUTES,
+      start, end: start, clockOffset: clockOffsetAt(start), attributes: NO_ATTRIBUTES,
       droppedAttributes: 0, statusCode: SpanStatusCode.UNSET, statusMessage: undefined,
     };
     return new RequestTrace(this, traceId, span, span, headers !== undefined);

@@ -6,7 +6,7 @@ import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type IdGenerator, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { encodeTraceExport } from '../../src/tracing/otlp-encoding.js';
-import { AttributeBlock, AttributeKey, RecordedReadableSpan, limitAttributes, spanAttributes, spanTime, type AttributeFields, type RecordedSpan } from '../../src/tracing/recorded-span.js';
+import { AttributeBlock, AttributeKey, CLOCK_OFFSET_REUSE_MS, RecordedReadableSpan, clockOffsetAt, limitAttributes, spanAttributes, spanTime, type AttributeFields, type RecordedSpan } from '../../src/tracing/recorded-span.js';
 import { decodeOtlpRequest } from '../support/trace-receivers.js';
 
 const RESOURCE = resourceFromAttributes({ 'service.name': 'edge-ü', 'process.pid': 4242 });
@@ -163,5 +163,19 @@ describe('OTLP protobuf encoding of the spans Portico records', () => {
     const view = new RecordedReadableSpan(records[0]!, RESOURCE, SCOPE);
     assert.deepEqual(Object.keys(view.attributes), ['tag.fixed', 'http.request.method', 'url.path', 'server.port', 'portico.big', 'portico.ratio', 'portico.unicode', 'portico.long', 'http.route', 'portico.route', 'portico.route.source', 'portico.shadow', 'error.type']);
     assert.equal(view.attributes['portico.route.source'], 'git@abc123:routes/ü.yaml:4:1');
+  });
+});
+
+describe('the clock offset of recorded spans', () => {
+  it('is measured once for the spans of a second, and again when a span starts a second later: a wall clock set meanwhile shows from then on', (t) => {
+    t.mock.timers.enable({ apis: ['Date'], now: 1_800_000_000_000 });
+    const p = performance.now() + 10 * CLOCK_OFFSET_REUSE_MS; // past any offset measured before this test
+    const first = clockOffsetAt(p);
+    assert.ok(Math.abs(first - (1_800_000_000_000 - (performance.now() + performance.timeOrigin))) < 50);
+    t.mock.timers.setTime(1_800_000_005_000); // the wall clock is set 5 s forward
+    assert.equal(clockOffsetAt(p + 1), first, 'a span of the same second keeps the offset measured');
+    assert.equal(clockOffsetAt(p + CLOCK_OFFSET_REUSE_MS - 1), first);
+    const later = clockOffsetAt(p + CLOCK_OFFSET_REUSE_MS);
+    assert.ok(Math.abs(later - first - 5000) < 50, `the set clock shows: ${later - first}`);
   });
 });
