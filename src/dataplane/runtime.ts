@@ -402,7 +402,10 @@ class RequestPathRuntime implements Runtime {
       if (ctx.status === 0) ctx.status = 499;
     }
     const trace = ctx.trace;
-    if (trace !== undefined) trace.end(ctx, performance.now());
+    // One clock read serves the SERVER span and the report; an unsampled trace needs none.
+    const sampled = trace !== undefined && trace.sampled;
+    const end = sampled || this.onDone !== undefined ? performance.now() : 0;
+    if (sampled) trace.end(ctx, end);
     if (this.onDone !== undefined) this.report({
       generation: this.generation,
       listener: ctx.conn.listener,
@@ -413,7 +416,7 @@ class RequestPathRuntime implements Runtime {
       route: ctx.route,
       cluster: ctx.cluster,
       upstreamAddress: ctx.upstreamAddress,
-      durationMs: performance.now() - ctx.start,
+      durationMs: end - ctx.start,
       bytesIn: ctx.bytesIn,
       bytesOut: ctx.bytesOut,
       clientAddress: ctx.clientAddress,

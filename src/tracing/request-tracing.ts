@@ -150,6 +150,9 @@ const PSEUDO_HEADERS: Readonly<Record<string, (r: FinishedRequest) => string>> =
   ':scheme': (r) => (r.secure ? 'https' : 'http'),
 };
 
+/** Trace flags as traceparent writes them: two lower-case hex digits (no number formatted per request). */
+const FLAGS_HEX: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
 const W3C = new W3CTraceContextPropagator();
 /** B3's propagator, loaded when a TracingService asks for it (a module not loaded is heap no collection walks). */
 const b3Module = onDemand<typeof import('@opentelemetry/propagator-b3')>(import.meta.url, '@opentelemetry/propagator-b3');
@@ -294,8 +297,7 @@ export class RequestTracer {
   inject(context: InjectedContext, headers: string[]): void {
     if (this.w3cOnly) {
       // The propagator's own format (version 00), without the Context it needs built per request.
-      const flags = context.traceFlags & 0xff;
-      headers.push('traceparent', `00-${context.traceId}-${context.spanId}-${flags < 0x10 ? '0' : ''}${flags.toString(16)}`);
+      headers.push('traceparent', `00-${context.traceId}-${context.spanId}-${FLAGS_HEX[context.traceFlags & 0xff] as string}`);
       const state = context.traceState?.serialize();
       if (state) headers.push('tracestate', state);
       return;
