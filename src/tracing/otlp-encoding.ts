@@ -45,6 +45,9 @@ function varintLength(n: number): number {
   return n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5;
 }
 
+/** The last second Writer.time wrote, as nanoseconds in two 32-bit words. */
+const timeWords = { seconds: -1, lo: 0, hi: 0 };
+
 /** A growing buffer with protobuf's primitives. */
 class Writer {
   buf: Buffer;
@@ -104,14 +107,29 @@ class Writer {
     this.pos += 8;
   }
 
-  /** An HrTime as nanoseconds since the epoch (fixed64), exact: the seconds are split so no product passes 2^53. */
+  /**
+   * An HrTime as nanoseconds since the epoch (fixed64), exact: the seconds are split so no product
+   * passes 2^53. Spans end within the same second one after another: that second's nanoseconds are
+   * kept, and only the span's own are added.
+   */
   time(t: HrTime): void {
     const seconds = t[0];
-    const low16 = (seconds & 0xffff) * 1e9;
-    const high = Math.floor(seconds / 0x10000) * 1e9;
-    // seconds·1e9 = high·2^16 + low16; add the nanoseconds, carry into the upper word.
-    const lo = (low16 % 0x100000000) + (high % 0x10000) * 0x10000 + t[1];
-    const hi = Math.floor(low16 / 0x100000000) + Math.floor(high / 0x10000) + Math.floor(lo / 0x100000000);
+    if (seconds !== timeWords.seconds) {
+      const low16 = (seconds & 0xffff) * 1e9;
+      const high = Math.floor(seconds / 0x10000) * 1e9;
+      // seconds·1e9 = high·2^16 + low16, as two 32-bit words
+      const lo = (low16 % 0x100000000) + (high % 0x10000) * 0x10000;
+      timeWords.hi = Math.floor(low16 / 0x100000000) + Math.floor(high / 0x10000) + Math.floor(lo / 0x100000000);
+      timeWords.lo = lo % 0x100000000;
+      timeWords.seconds = seconds;
+    }
+    // then the nanoseconds (under 2^30), carried into the upper word
+    let lo = timeWords.lo + t[1];
+    let hi = timeWords.hi;
+    if (lo >= 0x100000000) {
+      lo -= 0x100000000;
+      hi += 1;
+    }
     this.room(8);
     this.word(lo >>> 0);
     this.word(hi >>> 0);
@@ -189,12 +207,12 @@ class Writer {
 }
 
 /**
- * What is kept per attribute key: the key's own encoded field, and encoded KeyValue messages of its
- * values (strings, numbers, booleans). On a gateway most values recur (the method, the route, its
- * source, the cluster, the peer, the port, the status), and a copy is cheaper than encoding them
- * again; the last value is compared first (a route's strings are the same objects on every request). Each key keeps a bounded
- * number of values; a key that has more (request ids, paths of a busy API) has only its own field
- * copied from then on.
+ * What is kept per attribute key: the key's own encoded field, and its values (strings, numbers,
+ * booleans) as whole span attribute fields, tag and length included. On a gateway most values recur
+ * (the method, the route, its source, the cluster, the peer, the port, the status), and one copy is
+ * cheaper than encoding them again; the last value is compared first (a route's strings are the
+ * same objects on every request). Each key keeps a bounded number of values; a key that has more
+ * (request ids, paths of a busy API) has only its own field copied from then on.
  */
 interface KeyEntry {
   /** KeyValue.key (tag, length, bytes). */
@@ -230,35 +248,43 @@ function entryOf(key: AttributeKey): KeyEntry {
   return (key.encoding ??= newKeyEntry(key.name)) as KeyEntry;
 }
 
-function encodeKeyValue(e: KeyEntry, v: AttributeValue): Buffer {
+/** A span's attribute field (Span.attributes: tag, length, then the KeyValue), as the table of a key's values keeps it. */
+function encodeAttributeField(e: KeyEntry, v: AttributeValue): Buffer {
   const w = new Writer(64 + (typeof v === 'string' ? v.length * 3 : 0) + e.keyField.length);
-  writeKeyValueBody(w, e, v);
+  writeKeyValueField(w, SPAN_ATTRIBUTES, e, v);
   return Buffer.from(w.buf.subarray(0, w.pos));
 }
 
+/** Span.attributes: the field whose encodings a key's table holds whole (the resource's are written once a batch). */
+const SPAN_ATTRIBUTES = 9;
+
 function writeKeyValue(w: Writer, field: number, e: KeyEntry, v: AttributeValue): void {
-  w.tag(field, LENGTH);
-  // The value of the span before (the same string object on most requests of a route): no look-up at all.
-  if (v === e.lastValue && e.lastEncoded !== undefined) {
-    const kv = e.lastEncoded;
-    w.varint(kv.length);
-    w.bytes(kv);
-    return;
-  }
-  if (e.values !== null && typeof v !== 'object' && (typeof v !== 'string' || v.length <= 256)) {
-    let kv = e.values.get(v);
-    if (kv === undefined) {
-      if (e.values.size >= VALUES_PER_KEY) e.values = null;
-      else e.values.set(v, (kv = encodeKeyValue(e, v)));
-    }
-    if (kv !== undefined) {
-      e.lastValue = v;
-      e.lastEncoded = kv;
-      w.varint(kv.length);
-      w.bytes(kv);
+  if (field === SPAN_ATTRIBUTES) {
+    // The value of the span before (the same string object on most requests of a route): no look-up at all.
+    if (v === e.lastValue && e.lastEncoded !== undefined) {
+      w.bytes(e.lastEncoded);
       return;
     }
+    if (e.values !== null && typeof v !== 'object' && (typeof v !== 'string' || v.length <= 256)) {
+      let kv = e.values.get(v);
+      if (kv === undefined) {
+        if (e.values.size >= VALUES_PER_KEY) e.values = null;
+        else e.values.set(v, (kv = encodeAttributeField(e, v)));
+      }
+      if (kv !== undefined) {
+        e.lastValue = v;
+        e.lastEncoded = kv;
+        w.bytes(kv);
+        return;
+      }
+    }
   }
+  writeKeyValueField(w, field, e, v);
+}
+
+/** Tag, length and KeyValue of one attribute, encoded here. */
+function writeKeyValueField(w: Writer, field: number, e: KeyEntry, v: AttributeValue): void {
+  w.tag(field, LENGTH);
   w.room(1);
   const at = w.pos;
   w.pos += 1;

@@ -324,9 +324,9 @@ export class RequestTracer {
     return tags;
   }
 
-  /** A SERVER span's first fields: the fixed tags. */
-  serverFields(): AttributeFields {
-    return this.fixedFields.length === 0 ? [] : this.fixedFields.slice();
+  /** A SERVER span's fields: the fixed tags first, then `own` (the request's). */
+  withFixedFields(own: AttributeFields): AttributeFields {
+    return this.fixedFields.length === 0 ? own : this.fixedFields.concat(own);
   }
 
   headerTagFields(r: FinishedRequest, into: AttributeFields): void {
@@ -424,11 +424,10 @@ export class RequestTrace {
     if (span === undefined) return;
     const req = r.req;
     const route = this.route === undefined ? undefined : this.tracer.routeTagsOf(this.route);
-    const f = this.tracer.serverFields();
-    f.push(
+    const f = this.tracer.withFixedFields([
       K.method, r.method, K.urlPath, r.path, K.urlScheme, r.secure ? 'https' : 'http', K.serverAddress, r.host, K.serverPort, r.conn.port,
       K.clientAddress, r.clientAddress, K.protocolVersion, protocolVersion(req), K.status, r.status, K.requestId, r.requestId,
-    );
+    ]);
     const agent = rawHeader(req.rawHeaders, 'user-agent');
     if (agent !== undefined) f.push(K.userAgent, agent);
     if (route !== undefined) f.push(route.block);

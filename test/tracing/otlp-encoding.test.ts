@@ -179,3 +179,27 @@ describe('the clock offset of recorded spans', () => {
     assert.ok(Math.abs(later - first - 5000) < 50, `the set clock shows: ${later - first}`);
   });
 });
+
+describe('span times', () => {
+  it("turn performance.now() values into the same [seconds, nanoseconds] as the SDK's millisToHrTime, also next to whole seconds and below zero", () => {
+    // the SDK's own arithmetic (its Span adds the time origin and the millisecond value, each as an HrTime)
+    const hr = (ms: number): [number, number] => [Math.trunc(ms / 1000), Math.round((ms % 1000) * 1e6)];
+    const sdk = (perf: number, offset: number): [number, number] => {
+      const o = hr(performance.timeOrigin);
+      const t = hr(perf + offset);
+      let s = o[0] + t[0];
+      let n = o[1] + t[1];
+      if (n >= 1e9) {
+        n -= 1e9;
+        s += 1;
+      }
+      return [s, n];
+    };
+    const values: number[] = [0, 1e-9, 999.9999999999999, 1000, 1999.9999999999998, 2000.0000000000002, 123456.789, -0.5, -999.9999999999999, -1000, -1500.25];
+    for (let k = 1; k < 2000; k++) values.push(k * 1000 - Number.EPSILON * k * 1000, k * 1000 + Number.EPSILON * k * 1000, k * 1000.0001);
+    let seed = 7;
+    const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (let i = 0; i < 5000; i++) values.push(random() * 1e9, -random() * 1e4);
+    for (const v of values) for (const offset of [0, 0.371, -0.25]) assert.deepEqual(spanTime(v, offset), sdk(v, offset), `at ${v} + ${offset}`);
+  });
+});
