@@ -1,6 +1,6 @@
 // The node options a worker process starts with: the primary's own, plus the cap on V8's young
-// generation and V8's memory reducer off, unless whoever started Portico chose otherwise (on the
-// command line or in NODE_OPTIONS).
+// generation, V8's memory reducer off and V8's allocation-site pretenuring off, unless whoever started
+// Portico chose otherwise (on the command line or in NODE_OPTIONS).
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,19 +25,37 @@ describe('the young-generation cap of a worker', () => {
 
 describe('the memory reducer of a worker', () => {
   const cap = `--max-semi-space-size=${WORKER_SEMI_SPACE_MIB}`;
+  const pretenuring = '--no-allocation-site-pretenuring';
 
   it('is turned off after the primary options and the semi-space cap', () => {
-    assert.deepEqual(workerNodeOptions(['--enable-source-maps'], undefined), ['--enable-source-maps', cap, '--no-memory-reducer']);
-    assert.deepEqual(workerNodeOptions(['--max-semi-space-size=16'], undefined), ['--max-semi-space-size=16', '--no-memory-reducer']);
+    assert.deepEqual(workerNodeOptions(['--enable-source-maps'], undefined), ['--enable-source-maps', cap, '--no-memory-reducer', pretenuring]);
+    assert.deepEqual(workerNodeOptions(['--max-semi-space-size=16'], undefined), ['--max-semi-space-size=16', '--no-memory-reducer', pretenuring]);
   });
 
   it('is left as chosen on the command line or in NODE_OPTIONS', () => {
-    assert.deepEqual(workerNodeOptions(['--memory-reducer'], undefined), ['--memory-reducer', cap]);
-    assert.deepEqual(workerNodeOptions(['--no-memory_reducer'], undefined), ['--no-memory_reducer', cap]);
-    assert.deepEqual(workerNodeOptions([], '--memory-reducer'), [cap]);
+    assert.deepEqual(workerNodeOptions(['--memory-reducer'], undefined), ['--memory-reducer', cap, pretenuring]);
+    assert.deepEqual(workerNodeOptions(['--no-memory_reducer'], undefined), ['--no-memory_reducer', cap, pretenuring]);
+    assert.deepEqual(workerNodeOptions([], '--memory-reducer'), [cap, pretenuring]);
   });
 
   it('does not mistake a longer flag for it', () => {
-    assert.deepEqual(workerNodeOptions(['--memory-reducer-for-small-heaps'], undefined), ['--memory-reducer-for-small-heaps', cap, '--no-memory-reducer']);
+    assert.deepEqual(workerNodeOptions(['--memory-reducer-for-small-heaps'], undefined), ['--memory-reducer-for-small-heaps', cap, '--no-memory-reducer', pretenuring]);
+  });
+});
+
+describe("V8's allocation-site pretenuring in a worker", () => {
+  const cap = `--max-semi-space-size=${WORKER_SEMI_SPACE_MIB}`;
+
+  it('is turned off last, after the memory reducer', () => {
+    assert.deepEqual(workerNodeOptions([], undefined), [cap, '--no-memory-reducer', '--no-allocation-site-pretenuring']);
+  });
+
+  it('is left as chosen on the command line', () => {
+    assert.deepEqual(workerNodeOptions(['--allocation-site-pretenuring'], undefined), ['--allocation-site-pretenuring', cap, '--no-memory-reducer']);
+    assert.deepEqual(workerNodeOptions(['--no-allocation_site_pretenuring'], undefined), ['--no-allocation_site_pretenuring', cap, '--no-memory-reducer']);
+  });
+
+  it('does not mistake a longer flag for it', () => {
+    assert.deepEqual(workerNodeOptions(['--allocation-site-pretenuring-extra'], undefined), ['--allocation-site-pretenuring-extra', cap, '--no-memory-reducer', '--no-allocation-site-pretenuring']);
   });
 });
