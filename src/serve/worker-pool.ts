@@ -43,8 +43,8 @@ export function withSemiSpaceCap(execArgv: readonly string[], nodeOptions: strin
 /**
  * A worker's node options: the semi-space cap (above), V8's memory reducer off and V8's
  * allocation-site pretenuring off, each unless an option for it was given. The reducer shrinks the
- * heap of a process that goes quiet, and V8 then grows it back only slowly: a worker loaded again after a quiet spell
- * collected its old generation about three times as often (25 major collections in 8 s against 7)
+ * heap of a process that goes quiet, and V8 then grows it back only slowly: a worker loaded again
+ * after a quiet spell collected its old generation about three times as often (25 major collections in 8 s against 7)
  * and took 5–8 % more CPU a request, for as long as the load lasted. Without it a worker keeps the
  * heap its busiest moments needed (its peak RSS is the same; it does not fall back while idle).
  * Measured in `bench/results/2026-12-07-memory-reducer.md`.
@@ -52,10 +52,11 @@ export function withSemiSpaceCap(execArgv: readonly string[], nodeOptions: strin
  * Pretenuring lets V8 allocate straight into the old generation from an allocation site whose
  * objects were seen to survive scavenges. A worker's sites allocate per request; should one be
  * switched over, its objects, and the young objects they point to, wait for a full collection, and
- * the worker stays that way for as long as it lives. With tracing at 100 %, 3 workers in 8 entered it within a few seconds, running
- * at 0.5–0.6× (scavenges of 8 ms instead of 0.5, the old generation full every 0.7 s); with
- * pretenuring off, none of 8 did, and CPU a request was unchanged in the normal state, with tracing
- * on or off (`bench/results/2026-12-07-tracing-encoder-session.md`).
+ * the worker stays that way for as long as it lives. With tracing at 100 %, 3 workers in 8 entered
+ * that state within a few seconds, running at 0.5–0.6× (scavenges of 8 ms instead of 0.5, the old
+ * generation full every 0.7 s); with pretenuring off, none of 16 did, and CPU a request was
+ * unchanged in the normal state, with tracing on or off
+ * (`bench/results/2026-12-07-tracing-encoder-session.md`).
  */
 export function workerNodeOptions(execArgv: readonly string[], nodeOptions: string | undefined): string[] {
   const out = withSemiSpaceCap(execArgv, nodeOptions);
