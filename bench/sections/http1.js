@@ -59,7 +59,7 @@ export async function runHttp1(ctx) {
   const TRACE_VARIANTS = { 'portico-1w-trace0': 0, 'portico-1w-trace100': 100 };
   let sink;
   if (!missing && (plan.tracingVariants || Object.keys(TRACE_VARIANTS).some((n) => plan.variants?.includes(n)))) {
-    sink = await startTraceSink();
+    sink = await startTraceSink({ cpus: layout.load });
     for (const [name, percent] of Object.entries(TRACE_VARIANTS)) {
       starting.push(add(name, () => startPortico(workdir, {
         label: name, model, upstreamPort: upstream.port, workers: 1, cpus: layout.server, probe: req, files: { 'tracing.yaml': tracingServiceYaml(sink.port, percent) },
@@ -74,6 +74,9 @@ export async function runHttp1(ctx) {
   const others = (v) => variants.filter((x) => x !== v).map((x) => x.server.pid);
 
   const results = {}; // name -> conns -> [run]
+  // Requests wrk counted for each variant, warm-ups and slices included: the spans the collector received are checked against them.
+  const served = {};
+  const count = (v, r) => { served[v.name] = (served[v.name] ?? 0) + r.requests; return r; };
   for (const v of variants) results[v.name] = {};
   const warmed = new Set();
   for (let round = 0; round < plan.rounds; round++) {
@@ -88,10 +91,10 @@ export async function runHttp1(ctx) {
         if (v.name === 'direct') repin(upstream.pid, layout.server);
         try {
           if (!warmed.has(v.name)) {
-            await runWrk({ url, connections: conns, seconds: plan.warmupSeconds, headers, cpus: layout.load });
+            count(v, await runWrk({ url, connections: conns, seconds: plan.warmupSeconds, headers, cpus: layout.load }));
             warmed.add(v.name);
           }
-          const r = await measuredRun({ server: v.server, url, connections: conns, seconds: plan.seconds, headers, loadCpus: layout.load, otherPids: [upstream.pid], pause: others(v) });
+          const r = count(v, await measuredRun({ server: v.server, url, connections: conns, seconds: plan.seconds, headers, loadCpus: layout.load, otherPids: [upstream.pid], pause: others(v) }));
           (results[v.name][conns] ??= []).push(r);
           log(`  round ${round + 1} c=${conns} ${v.name.padEnd(18)} ${fmt(r.rps, 0).padStart(7)} req/s  p50 ${fmt(r.p50Ms, 2)} ms  p99 ${fmt(r.p99Ms, 2)} ms  cpu ${fmt(r.cpuUsPerReq, 1)} µs/req  rss ${fmt(r.peakRssMiB, 0)} MiB  errors ${r.errors}  bg ${fmt(r.backgroundCpuPct, 0)}%`);
         } catch (err) {
@@ -102,7 +105,7 @@ export async function runHttp1(ctx) {
       }
     }
   }
-  const interleaved = await tracingSlices({ variants, plan, req, layout, upstream, others, log });
+  const interleaved = await tracingSlices({ variants, plan, req, layout, upstream, others, count, log });
   // Paced: every variant well below its capacity, so latency is the proxy's own work, not queueing
   // behind a saturated core (at saturation, latency at a fixed connection count is connections ÷ throughput).
   const paced = {};
@@ -113,7 +116,7 @@ export async function runHttp1(ctx) {
         const url = `http://127.0.0.1:${v.server.port}${req.path}`;
         if (v.name === 'direct') repin(upstream.pid, layout.server);
         try {
-          const r = await measuredRun({ server: v.server, url, connections: PACED_CONNECTIONS, seconds: plan.seconds, headers: { host: req.host }, loadCpus: layout.load, otherPids: [upstream.pid], delayMs: plan.pacedDelayMs, pause: others(v) });
+          const r = count(v, await measuredRun({ server: v.server, url, connections: PACED_CONNECTIONS, seconds: plan.seconds, headers: { host: req.host }, loadCpus: layout.load, otherPids: [upstream.pid], delayMs: plan.pacedDelayMs, pause: others(v) }));
           (paced[v.name] ??= []).push(r);
           log(`  round ${round + 1} paced c=${PACED_CONNECTIONS} ${v.name.padEnd(18)} ${fmt(r.rps, 0).padStart(7)} req/s  p50 ${fmt(r.p50Ms, 2)} ms  p99 ${fmt(r.p99Ms, 2)} ms  cpu ${fmt(r.cpuUsPerReq, 1)} µs/req`);
         } catch (err) {
@@ -125,8 +128,13 @@ export async function runHttp1(ctx) {
     }
   }
   for (const v of variants) if (v !== variants[0]) await v.server.stop();
-  const traceSink = sink?.stats();
+  // Every traced request is a SERVER and a CLIENT span: fewer than 2 a request means the exporter dropped spans (and work).
+  const traceSink = sink ? { ...(await sink.stats()), tracedRequests: served['portico-1w-trace100'] ?? 0 } : undefined;
   await sink?.stop();
+  if (traceSink?.tracedRequests > 0) {
+    traceSink.spansPerRequest = traceSink.spans / traceSink.tracedRequests;
+    log(`  trace collector: ${traceSink.spans} spans in ${traceSink.requests} export requests, ${fmt(traceSink.spansPerRequest, 3)} a request wrk counted at 100 % (2 expected)`);
+  }
 
   const table = {};
   for (const v of variants) {
@@ -159,7 +167,7 @@ export async function runHttp1(ctx) {
  * in a slow spell and another not, and the medians of the rounds then swing either way. The
  * figure is the median of the paired ratios, with the quartiles.
  */
-async function tracingSlices({ variants, plan, req, layout, upstream, others, log }) {
+async function tracingSlices({ variants, plan, req, layout, upstream, others, count, log }) {
   const pick = (n) => variants.find((v) => v.name === n && !v.server.handle?.exited);
   const off = pick('portico-1w');
   const on = ['portico-1w-trace0', 'portico-1w-trace100'].map(pick).filter(Boolean);
@@ -173,7 +181,7 @@ async function tracingSlices({ variants, plan, req, layout, upstream, others, lo
     for (let slice = 0; slice < plan.traceSlices; slice++) {
       for (const v of orderForRound(group, slice)) {
         try {
-          const r = await measuredRun({ server: v.server, url: `http://127.0.0.1:${v.server.port}${req.path}`, connections: 50, seconds: plan.traceSliceSeconds, headers: { host: req.host }, loadCpus: layout.load, otherPids: [upstream.pid], pause: others(v) });
+          const r = count(v, await measuredRun({ server: v.server, url: `http://127.0.0.1:${v.server.port}${req.path}`, connections: 50, seconds: plan.traceSliceSeconds, headers: { host: req.host }, loadCpus: layout.load, otherPids: [upstream.pid], pause: others(v) }));
           rps[v.name].push(r.errors === 0 ? r.rps : NaN);
         } catch (err) {
           // A slice that failed pairs with nothing (its turn is left out of the ratios).
