@@ -5,7 +5,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import { METRICS_CONTENT_TYPE, type MetricsJSON } from './metrics.js';
-import { redactPEM } from './config-view.js';
+import { redactedJSON } from './config-view.js';
 import { isPublicAdminPath, type AdminTLS, type BearerToken } from './admin-access.js';
 import type { ClusterHealth } from '../dataplane/upstream-health.js';
 
@@ -50,7 +50,7 @@ export function parseAdminAddress(text: string): { host: string; port: number } 
 }
 
 function sendJSON(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(redactPEM(body), null, 2) + '\n';
+  const text = redactedJSON(body) + '\n';
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
   res.end(text);
 }

@@ -64,3 +64,14 @@ const PEM = /-----BEGIN [A-Z0-9 ]+-----/;
 export function redactPEM<T>(value: T): T {
   return JSON.parse(JSON.stringify(value), (_k, v: unknown) => (typeof v === 'string' && PEM.test(v) ? REDACTED : v)) as T;
 }
+
+/**
+ * A value as indented JSON text, with every PEM-looking string replaced as redactPEM does. JSON
+ * escaping leaves a PEM header's letters, digits, spaces and dashes as they are, so text without one
+ * needs no second pass: the admin API answers in one serialisation (the diagnostics page polls it).
+ */
+export function redactedJSON(value: unknown): string {
+  const text = JSON.stringify(value ?? null, null, 2);
+  if (!PEM.test(text)) return text;
+  return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'string' && PEM.test(v) ? REDACTED : v), 2);
+}

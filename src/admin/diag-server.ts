@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Controller } from '../controller/controller.js';
 import { versionLine } from '../cli/command-errors.js';
 import type { AdminServer } from './admin-server.js';
-import { redactPEM } from './config-view.js';
+import { redactedJSON } from './config-view.js';
 import { emissaryDiag, explainRequest, fleetPage, historyPage, objectPage, overview, routesPage, upstreamsPage, type DiagContext } from './diag-model.js';
 import { TrafficRates } from './traffic-rates.js';
 
@@ -37,7 +37,7 @@ const SECURITY_HEADERS = {
 
 function sendJSON(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...SECURITY_HEADERS });
-  res.end(JSON.stringify(redactPEM(body), null, 2) + '\n');
+  res.end(redactedJSON(body) + '\n');
 }
 
 function intParam(u: URL, name: string, fallback: number, max: number): number {

@@ -5,7 +5,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { AdminServer, parseAdminAddress, type AdminView } from '../../src/admin/admin-server.js';
 import { ConfigMetrics, TrafficMetrics, renderMerged, type MetricsJSON } from '../../src/admin/metrics.js';
-import { redactPEM, routeTable } from '../../src/admin/config-view.js';
+import { redactedJSON, redactPEM, routeTable } from '../../src/admin/config-view.js';
 import { makeIR } from '../serve/ir-fixtures.js';
 import { request } from '../serve/http-client.js';
 
@@ -101,6 +101,14 @@ describe('admin server', () => {
   it('redacts PEM blocks anywhere in a value', () => {
     const out = redactPEM({ a: [{ b: KEY }], c: 'plain' });
     assert.deepEqual(out, { a: [{ b: '[redacted]' }], c: 'plain' });
+  });
+
+  it('prints JSON with PEM blocks redacted, in the same text as redacting first', () => {
+    for (const value of [{ a: [{ b: KEY }], c: 'plain', n: 1, u: undefined }, { plain: ['x', { y: null }] }, [KEY], 'plain', null]) {
+      const text = redactedJSON(value);
+      assert.equal(text, JSON.stringify(redactPEM(value), null, 2));
+      assert.doesNotMatch(text, /BEGIN/);
+    }
   });
 });
 
