@@ -106,6 +106,8 @@ export function renderMarkdown(r) {
         if (rt.tracing) L.push(`- tracing on against portico-1w (tracing off), medians of the rounds: 0 % sampling ${ratio(rt.tracing['portico-1w-trace0'])}, 100 % sampling ${ratio(rt.tracing['portico-1w-trace100'])}.`);
         const ti = Number(conns) === 50 ? h.tracingInterleaved : undefined;
         if (ti) L.push(`- tracing on against portico-1w, ${ti.slices} interleaved slices of ${ti.sliceSeconds} s (median of the paired ratios, quartiles): ${['portico-1w-trace0', 'portico-1w-trace100'].filter((n) => ti.ratios[n]).map((n) => `${n.endsWith('trace0') ? '0' : '100'} % sampling ${ratio(ti.ratios[n].median)} (${ratio(ti.ratios[n].q1)}–${ratio(ti.ratios[n].q3)})`).join(', ')}.`);
+        const sink = Number(conns) === 50 ? h.traceSink : undefined;
+        if (sink?.spansPerRequest !== undefined) L.push(`- the trace collector received ${sink.spans} spans in ${sink.requests} export requests: ${sink.spansPerRequest.toFixed(3)} a request wrk counted at 100 % sampling (2 expected, a SERVER and a CLIENT span; fewer would mean spans dropped).`);
       }
       L.push('');
     }
