@@ -4,7 +4,8 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
-import { METRICS_CONTENT_TYPE, type MetricsJSON } from './metrics.js';
+import { METRICS_CONTENT_TYPE } from './metrics.js';
+import type { TrafficTallies } from './request-tallies.js';
 import { redactedJSON } from './config-view.js';
 import { isPublicAdminPath, type AdminTLS, type BearerToken } from './admin-access.js';
 import type { ClusterHealth } from '../dataplane/upstream-health.js';
@@ -20,8 +21,8 @@ export interface AdminView {
   served?(): { generation: number; hash: string; appliedAt: string } | undefined;
   /** Every upstream cluster's health, across workers. */
   upstreams?(): Promise<ClusterHealth[]>;
-  /** The traffic registries as JSON (this process's and each worker's), for request rates. */
-  trafficJSON?(): Promise<MetricsJSON[]>;
+  /** Requests by route (this process's and each worker's), for the diagnostics page's request rates. */
+  traffic?(): Promise<TrafficTallies[]>;
 }
 
 export type AdminHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;

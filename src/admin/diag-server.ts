@@ -102,7 +102,7 @@ function shell(): string {
 
 /** Adds the page, its files and its JSON to the admin server. */
 export function registerDiagnostics(admin: AdminServer, controller: Controller, fleet?: Pick<DiagContext, 'fleet' | 'fleetStatus'>): void {
-  const rates = new TrafficRates(() => admin.view.trafficJSON?.() ?? Promise.resolve([]));
+  const rates = new TrafficRates(() => admin.view.traffic?.() ?? Promise.resolve([]));
   const ctx: DiagContext = { controller, view: admin.view, rates, version: versionLine(), ...fleet };
 
   admin.register('/api/v1/diag', async (_req: IncomingMessage, res: ServerResponse, u: URL) => {

@@ -3,7 +3,7 @@
 
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { RequestInfo } from '../dataplane/runtime-types.js';
-import { PolicyTallies, RequestTallies, TalliedMetric } from './request-tallies.js';
+import { PolicyTallies, RequestTallies, TalliedMetric, type TrafficTallies } from './request-tallies.js';
 
 const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
@@ -93,6 +93,11 @@ export class TrafficMetrics {
   overloadSample(level: number, heapRatio: number): void {
     this.overloadState.set(level);
     this.heapRatio.set(heapRatio);
+  }
+
+  /** Requests by route for the diagnostics page (request-tallies.ts). */
+  routeTallies(): TrafficTallies {
+    return this.tallies.routeTallies();
   }
 
   observe(info: RequestInfo): void {

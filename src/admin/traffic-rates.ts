@@ -1,7 +1,7 @@
 // Per-route request rate, 5xx share and p99 for the diagnostics page, from the request tallies
-// Portico already keeps: two scrapes some seconds apart give rates; a single one gives totals.
+// Portico already keeps: two samples some seconds apart give rates; a single one gives totals.
 
-import type { MetricsJSON } from './metrics.js';
+import type { TrafficTallies } from './request-tallies.js';
 
 export interface RouteTraffic {
   /** Requests per second over the window (undefined until two samples exist). */
@@ -18,66 +18,53 @@ export interface RouteTraffic {
 interface RouteCounts {
   total: number;
   c5xx: number;
-  /** Cumulative counts per bucket bound (seconds), summed over clusters and processes. */
-  buckets: Map<number, number>;
+  /** Non-cumulative counts per bucket (upper bounds in Sample.bounds, then +Inf), summed over processes. */
+  readonly buckets: number[];
 }
 
 interface Sample {
   readonly at: number;
+  /** The buckets' upper bounds in seconds. */
+  readonly bounds: readonly number[];
   readonly routes: Map<string, RouteCounts>;
 }
 
 /** Rates are taken over at least this window when the samples allow. */
 const WINDOW_MS = 10_000;
-/** A scrape costs a walk over every series: pages polling at once share one. */
+/** A sample asks every process for its tallies: pages polling at once share one. */
 const MIN_SAMPLE_GAP_MS = 1000;
 const KEEP_MS = 60_000;
 
-function countsOf(registries: readonly MetricsJSON[]): Map<string, RouteCounts> {
+/** Every process's tallies summed by route (processes count with the same buckets). */
+function countsOf(processes: readonly TrafficTallies[]): { bounds: readonly number[]; routes: Map<string, RouteCounts> } {
   const routes = new Map<string, RouteCounts>();
-  const at = (route: string): RouteCounts => {
-    let c = routes.get(route);
-    if (!c) {
-      c = { total: 0, c5xx: 0, buckets: new Map() };
-      routes.set(route, c);
-    }
-    return c;
-  };
-  for (const reg of registries) {
-    for (const m of reg) {
-      if (m.name === 'portico_requests_total') {
-        for (const v of m.values) {
-          const route = String(v.labels.route ?? '');
-          if (route === '') continue;
-          const c = at(route);
-          c.total += v.value;
-          if (v.labels.status_class === '5xx') c.c5xx += v.value;
-        }
-      } else if (m.name === 'portico_request_duration_seconds') {
-        for (const v of m.values) {
-          const name = (v as { metricName?: string }).metricName;
-          if (name !== 'portico_request_duration_seconds_bucket') continue;
-          const route = String(v.labels.route ?? '');
-          if (route === '') continue;
-          const le = v.labels.le === '+Inf' ? Infinity : Number(v.labels.le);
-          const b = at(route).buckets;
-          b.set(le, (b.get(le) ?? 0) + v.value);
-        }
+  const bounds = processes[0]?.bounds ?? [];
+  for (const p of processes) {
+    if (p.bounds.length !== bounds.length) continue;
+    for (const t of p.routes) {
+      let c = routes.get(t.route);
+      if (c === undefined) {
+        c = { total: 0, c5xx: 0, buckets: new Array<number>(bounds.length + 1).fill(0) };
+        routes.set(t.route, c);
       }
+      c.total += t.total;
+      c.c5xx += t.c5xx;
+      for (let i = 0; i < c.buckets.length; i++) c.buckets[i]! += t.buckets[i] ?? 0;
     }
   }
-  return routes;
+  return { bounds, routes };
 }
 
-function p99(buckets: Map<number, number>, base: Map<number, number> | undefined): number | undefined {
-  const bounds = [...buckets.keys()].sort((a, b) => a - b);
-  const last = bounds[bounds.length - 1];
-  if (last === undefined) return undefined;
-  const count = (buckets.get(last) ?? 0) - (base?.get(last) ?? 0);
+/** The upper bound (ms) of the bucket holding the window's 99th percentile; undefined past the last bound or with no requests. */
+function p99(bounds: readonly number[], buckets: readonly number[], base: readonly number[] | undefined): number | undefined {
+  let count = 0;
+  for (let i = 0; i < buckets.length; i++) count += (buckets[i] as number) - (base?.[i] ?? 0);
   if (count <= 0) return undefined;
   const want = count * 0.99;
-  for (const le of bounds) {
-    if ((buckets.get(le) ?? 0) - (base?.get(le) ?? 0) >= want) return Number.isFinite(le) ? le * 1000 : undefined;
+  let acc = 0;
+  for (let i = 0; i < bounds.length; i++) {
+    acc += (buckets[i] as number) - (base?.[i] ?? 0);
+    if (acc >= want) return (bounds[i] as number) * 1000;
   }
   return undefined;
 }
@@ -87,7 +74,7 @@ export class TrafficRates {
   private pending: Promise<void> | undefined;
 
   constructor(
-    private readonly scrape: () => Promise<MetricsJSON[]>,
+    private readonly scrape: () => Promise<TrafficTallies[]>,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -98,9 +85,9 @@ export class TrafficRates {
     if (newest && now - newest.at < MIN_SAMPLE_GAP_MS) return;
     this.pending ??= (async () => {
       try {
-        const routes = countsOf(await this.scrape());
+        const { bounds, routes } = countsOf(await this.scrape());
         const at = this.now();
-        this.samples.push({ at, routes });
+        this.samples.push({ at, bounds, routes });
         this.samples = this.samples.filter((s) => at - s.at <= KEEP_MS);
       } finally {
         this.pending = undefined;
@@ -126,7 +113,7 @@ export class TrafficRates {
       const errors = c.c5xx - (b?.c5xx ?? 0);
       const share5xx = requests > 0 ? errors / requests : 0;
       const success = 1 - share5xx;
-      const latency = p99(c.buckets, b?.buckets);
+      const latency = p99(newest.bounds, c.buckets, b?.buckets);
       out.set(id, {
         ...(base && seconds > 0 ? { rate: requests / seconds } : {}),
         requests,

@@ -8,7 +8,7 @@ import { Registry } from 'prom-client';
 import type { BuildRuntime, RequestInfo } from '../dataplane/runtime-types.js';
 import type { IR } from '../ir/types.js';
 import { AdminServer, type AdminView } from '../admin/admin-server.js';
-import { ConfigMetrics, TrafficMetrics, renderMerged, type MetricsJSON } from '../admin/metrics.js';
+import { ConfigMetrics, TrafficMetrics, renderMerged } from '../admin/metrics.js';
 import { AdminCredentialsError, BearerToken, type AdminAccessOptions } from '../admin/admin-access.js';
 import { redactPEM, routeTable } from '../admin/config-view.js';
 import { AccessLog, AccessLogError } from './access-log.js';
@@ -138,6 +138,8 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
   let gateway: Gateway | undefined;
   let tracing: TraceExporters | undefined;
   let pool: WorkerPool | undefined;
+  /** This process's request tallies when it serves (no workers). */
+  let ownTraffic: TrafficMetrics | undefined;
   if (pooled) {
     pool = new WorkerPool(
       options.workers,
@@ -159,6 +161,7 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
     inner = pool;
   } else {
     const traffic = new TrafficMetrics(registry);
+    ownTraffic = traffic;
     const accessLog = accessLogInProcess;
     const buildRuntime = await deps.loadBuildRuntime();
     // Loaded here: the primary of a worker pool serves nothing and never holds the serving front.
@@ -246,7 +249,7 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
       return served ? { generation: served.generation, hash: served.hash, appliedAt: served.appliedAt } : undefined;
     },
     upstreams: async () => (gateway ? gateway.upstreamHealth() : pool ? pool.upstreamHealth() : []),
-    trafficJSON: async () => [(await registry.getMetricsAsJSON()) as MetricsJSON, ...(pool ? await pool.metricsJSON() : [])],
+    traffic: async () => [...(ownTraffic ? [ownTraffic.routeTallies()] : []), ...(pool ? await pool.routeTallies() : [])],
   };
   let adminAccess;
   try {

@@ -5,6 +5,7 @@ import type { IR } from '../ir/types.js';
 import type { SecretStore } from '../ir/secrets.js';
 import type { ApplyMeta, ApplyResult } from './gateway.js';
 import type { MetricsJSON } from '../admin/metrics.js';
+import type { TrafficTallies } from '../admin/request-tallies.js';
 import type { ClusterHealth } from '../dataplane/upstream-health.js';
 import type { CanaryFigures } from '../release/revision-tally.js';
 import type { TicketKeysWire } from './session-tickets.js';
@@ -35,6 +36,7 @@ export type ToWorker =
   /** Prepare and commit at once: a (re)started worker catching up with the current configuration. */
   | { readonly t: 'portico:load'; readonly id: number; readonly config: ConfigPayload }
   | { readonly t: 'portico:metrics'; readonly id: number }
+  | { readonly t: 'portico:traffic'; readonly id: number }
   | { readonly t: 'portico:upstreams'; readonly id: number }
   /** A canary: the candidate's runtime beside the served one, on `share` % of requests. */
   | { readonly t: 'portico:canary-start'; readonly id: number; readonly config: ConfigPayload; readonly share: number }
@@ -50,6 +52,7 @@ export type FromWorker =
   | { readonly t: 'portico:committed'; readonly id: number; readonly result: ApplyResult }
   | { readonly t: 'portico:loaded'; readonly id: number; readonly result: ApplyResult }
   | { readonly t: 'portico:metrics'; readonly id: number; readonly metrics: MetricsJSON }
+  | { readonly t: 'portico:traffic'; readonly id: number; readonly tallies: TrafficTallies }
   | { readonly t: 'portico:upstreams'; readonly id: number; readonly clusters: ClusterHealth[] }
   | { readonly t: 'portico:canary-started'; readonly id: number; readonly result: ApplyResult }
   | { readonly t: 'portico:canary-ended'; readonly id: number; readonly result: ApplyResult }

@@ -11,6 +11,7 @@ import { hashIR } from '../ir/canonical.js';
 import type { ApplyMeta, ApplyResult, CanaryApplier, ConfigApplier } from './gateway.js';
 import { addFigures, type CanaryFigures } from '../release/revision-tally.js';
 import type { ConfigMetrics, MetricsJSON } from '../admin/metrics.js';
+import type { TrafficTallies } from '../admin/request-tallies.js';
 import { mergeClusterHealth, type ClusterHealth } from '../dataplane/upstream-health.js';
 import type { ProcessLog } from './process-log.js';
 import type { TicketKeyRing } from './session-tickets.js';
@@ -107,6 +108,8 @@ interface Slot {
   restartTimer?: NodeJS.Timeout;
   /** Last metrics the worker reported: used when it is too busy to answer a scrape in time. */
   lastMetrics?: MetricsJSON;
+  /** Last route tallies the worker reported, for the same reason. */
+  lastTraffic?: TrafficTallies;
 }
 
 export interface WorkerInfo {
@@ -188,6 +191,7 @@ export class WorkerPool implements ConfigApplier {
     slot.generation = 0;
     slot.startedAt = Date.now();
     slot.lastMetrics = undefined;
+    slot.lastTraffic = undefined;
     worker.on('message', (m: unknown, handle: unknown) => {
       if (grantDuplicateHandles(worker, m, handle)) return;
       if (!isFromWorker(m)) return;
@@ -396,6 +400,19 @@ export class WorkerPool implements ConfigApplier {
       const slot = live[i]!;
       if (r.t === 'portico:metrics') slot.lastMetrics = r.metrics;
       if (slot.lastMetrics) out.push(slot.lastMetrics);
+    });
+    return out;
+  }
+
+  /** Every worker's requests by route, for the diagnostics page (a busy worker contributes its previous answer, as for metricsJSON). */
+  async routeTallies(): Promise<TrafficTallies[]> {
+    const live = this.slots.filter((s) => s.worker && s.ready);
+    const replies = await Promise.all(live.map((s) => this.request(s.worker!, { t: 'portico:traffic', id: this.nextId++ }, METRICS_REPLY_MS)));
+    const out: TrafficTallies[] = [];
+    replies.forEach((r, i) => {
+      const slot = live[i]!;
+      if (r.t === 'portico:traffic') slot.lastTraffic = r.tallies;
+      if (slot.lastTraffic) out.push(slot.lastTraffic);
     });
     return out;
   }

@@ -109,6 +109,9 @@ export function runWorker(buildRuntime: BuildRuntime): Promise<number> {
         case 'portico:metrics':
           send({ t: 'portico:metrics', id: m.id, metrics: (await traffic.registry.getMetricsAsJSON()) as MetricsJSON });
           return;
+        case 'portico:traffic':
+          send({ t: 'portico:traffic', id: m.id, tallies: traffic.routeTallies() });
+          return;
         case 'portico:upstreams':
           send({ t: 'portico:upstreams', id: m.id, clusters: gateway?.upstreamHealth() ?? [] });
           return;
