@@ -1,12 +1,13 @@
-// The diagnostics page's own cost: proxy throughput with and without a browser polling the page
-// (headless Chromium on the Routes and Upstreams pages, which refresh every 2 s), in paired turns.
+// The diagnostics page's own cost: proxy throughput and Portico's CPU per request while headless
+// Chromium polls the Routes and Upstreams pages (every 2 s), against the same browser showing the
+// same pages from a copy that does not touch Portico, and against no page, in interleaved turns.
 // Portico runs alone on CPU 0 with --workers 0, so the admin API and the page's JSON are served by
 // the process that proxies (the page's cost falls on the proxy, the harshest placement). wrk and an
-// nginx upstream run on CPU 1, and so does the browser, at the lowest CPU priority: its rendering is
-// the browser's cost, not Portico's, and it must not slow the load generator (which would read as the
-// proxy serving less). wrk cycles over every route; Portico's CPU per request is measured beside it.
-// Usage: npm run build && node bench/diag-poll-probe.js [--seconds 4] [--turns 16] [--routes 1000]
+// nginx upstream run on CPU 1, and so does the browser, at the lowest CPU priority. Also measured:
+// what one poll of each page costs Portico in CPU, without load.
+// Usage: npm run build && node bench/diag-poll-probe.js [--seconds 4] [--turns 18] [--routes 1000]
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +17,7 @@ import { startUpstreamNginx } from './lib/variants.js';
 import { runWrk } from './lib/wrk-runner.js';
 import { UsageMeter } from './lib/proc-usage.js';
 import { stopAll } from './lib/process-group.js';
+import { pinSelf } from './lib/cpu-layout.js';
 
 const args = process.argv.slice(2);
 const opt = (name, def) => {
@@ -23,12 +25,14 @@ const opt = (name, def) => {
   return i >= 0 ? Number(args[i + 1]) : def;
 };
 const seconds = opt('seconds', 4);
-const rounds = opt('turns', 16);
+const rounds = opt('turns', 18);
 const routes = opt('routes', 1000);
 const CONNECTIONS = 50;
 const PORTICO_CPU = '0';
 const LOAD_CPU = '1';
 
+// This process (the copy of the pages below, the meters) stays on the load generator's core.
+pinSelf(LOAD_CPU);
 const dir = mkdtempSync(join(tmpdir(), 'portico-diag-bench-'));
 const upstream = await startUpstreamNginx(dir, { cpus: LOAD_CPU });
 const upPort = upstream.port;
@@ -70,46 +74,112 @@ chmodSync(niced, 0o755);
 
 process.stderr.write('warming up\n');
 await load(3);
-// One browser for the whole run, its two tabs on the pages (polling) or on a blank page (not), in
-// interleaved slices: the machine's slow spells, which last tens of seconds here, fall on both sides
-// of each pair. Navigation happens between slices, never inside one.
+
+// What one poll of each page costs Portico, without load: the JSON requests the pages repeat every
+// 2 s, 8 of each a little over a second apart (so that each routes poll takes a fresh traffic sample,
+// as a page's does), with Portico's CPU over them less its CPU over as long a time without polls.
+const POLLED = { routes: '/api/v1/diag/routes?offset=0&limit=100', upstreams: '/api/v1/diag/upstreams' };
+const POLLS = 8;
+const GAP_MS = 1100;
+const pause = (ms) => new Promise((r) => setTimeout(r, ms));
+async function cpuMsOver(poll) {
+  const meter = new UsageMeter(portico.pid);
+  meter.start();
+  for (let i = 0; i < POLLS; i++) {
+    await pause(GAP_MS);
+    if (poll) await (await fetch(admin + poll)).text();
+  }
+  return meter.stop().cpuSeconds * 1000;
+}
+for (const path of Object.values(POLLED)) await (await fetch(admin + path)).text();
+const idleMs = await cpuMsOver(undefined);
+const pollCpuMs = {};
+for (const [page, path] of Object.entries(POLLED)) pollCpuMs[page] = Math.max(0, (await cpuMsOver(path)) - idleMs) / POLLS;
+process.stderr.write(`one poll costs Portico ${Object.entries(pollCpuMs).map(([p, ms]) => `${p} ${ms.toFixed(2)} ms`).join(', ')} of CPU (idle: ${idleMs.toFixed(0)} ms over ${((POLLS * GAP_MS) / 1000).toFixed(1)} s)\n`);
+
+// The same pages from a copy: a server on the load generator's core that answers each URL with
+// what Portico answered it when the copy was made. The browser then does the same work (the same
+// rows rendered every 2 s) while Portico serves nothing of the page: the turns with the copy show
+// what the browser's presence costs, and Portico's own cost of the page is the difference.
+const copied = new Map();
+let copyMisses = 0;
+let copying = true;
+const copy = http.createServer(async (req, res) => {
+  let hit = copied.get(req.url);
+  if (hit === undefined && copying) {
+    const r = await fetch(admin + req.url);
+    hit = { status: r.status, headers: Object.fromEntries([...r.headers].filter(([k]) => k === 'content-type' || k === 'content-security-policy')), body: Buffer.from(await r.arrayBuffer()) };
+    copied.set(req.url, hit);
+  }
+  if (hit === undefined) {
+    copyMisses++;
+    res.writeHead(404).end();
+    return;
+  }
+  res.writeHead(hit.status, hit.headers).end(hit.body);
+});
+await new Promise((r) => copy.listen(0, '127.0.0.1', r));
+const copyOrigin = `http://127.0.0.1:${copy.address().port}`;
+
+// One browser for the whole run, its two tabs on the pages from Portico (polling it), on the same
+// pages from the copy, or on a blank page, in interleaved turns (the order rotating): the machine's
+// slow spells, which last tens of seconds here, fall on all sides of each comparison. Navigation
+// happens between measurements, never inside one.
 const context = await chromium.launchPersistentContext(join(browserDir, 'profile'), {
   executablePath: niced, headless: true,
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 });
 const tabs = [await context.newPage(), await context.newPage()];
-async function showPages(on) {
+async function showPages(state) {
   for (const [i, tab] of tabs.entries()) {
-    if (!on) await tab.goto('about:blank');
+    if (state === 'off') await tab.goto('about:blank');
     else {
-      await tab.goto(`${admin}/diag/${i === 0 ? 'routes' : 'upstreams'}`);
+      await tab.goto(`${state === 'on' ? admin : copyOrigin}/diag/${i === 0 ? 'routes' : 'upstreams'}`);
       await tab.waitForSelector('main[data-state="ready"]');
     }
   }
 }
+// Fill the copy: each page loaded and left to poll once, then nothing new is fetched from Portico.
+await showPages('copy');
+await new Promise((r) => setTimeout(r, 2500));
+copying = false;
+await showPages('off');
+
+const STATES = ['off', 'on', 'copy'];
 const results = [];
 for (let r = 0; r < rounds; r++) {
+  const order = r % 2 === 0 ? STATES.map((_, i) => STATES[(i + r / 2) % 3]) : STATES.map((_, i) => STATES[(r + 2 - i) % 3]);
   const turn = {};
-  for (const on of r % 2 === 0 ? [false, true] : [true, false]) {
-    await showPages(on);
+  for (const state of order) {
+    await showPages(state);
     // Headless pages count as visible, so both keep polling while the load runs.
-    turn[on ? 'on' : 'off'] = await load(seconds);
+    turn[state] = await load(seconds);
   }
-  const { off, on } = turn;
-  results.push({ off: off.rps, on: on.rps, ratio: on.rps / off.rps, cpuUsPerReqOff: off.cpuUsPerReq, cpuUsPerReqOn: on.cpuUsPerReq, busyPctOff: off.busyPct, busyPctOn: on.busyPct });
-  process.stderr.write(`turn ${r + 1}: without page ${off.rps.toFixed(0)} req/s (${off.cpuUsPerReq.toFixed(1)} µs/req, Portico ${off.busyPct.toFixed(0)} % busy), with page polled ${on.rps.toFixed(0)} req/s (${on.cpuUsPerReq.toFixed(1)} µs/req, ${on.busyPct.toFixed(0)} % busy): ${((on.rps / off.rps) * 100).toFixed(1)} %\n`);
+  results.push(turn);
+  process.stderr.write(`turn ${r + 1}: ${STATES.map((st) => `${st} ${turn[st].rps.toFixed(0)} req/s (${turn[st].cpuUsPerReq.toFixed(1)} µs/req, ${turn[st].busyPct.toFixed(0)} % busy)`).join(', ')}\n`);
 }
 await context.close();
+copy.close();
 const sorted = (xs) => [...xs].sort((a, b) => a - b);
 const quantile = (xs, q) => sorted(xs)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
-const ratios = results.map((x) => x.ratio);
-const ratio = quantile(ratios, 0.5);
-// Portico's own cost of the page: its CPU per proxied request grows by what serving the page takes
-// (the page is served by the same process). Throughput also falls when the browser delays the load
-// generator on its core, which is the browser's cost: Portico is then less than fully busy.
-const cpuRatio = quantile(results.map((x) => x.cpuUsPerReqOn / x.cpuUsPerReqOff), 0.5);
-const busy = { off: quantile(results.map((x) => x.busyPctOff), 0.5), on: quantile(results.map((x) => x.busyPctOn), 0.5) };
-console.log(JSON.stringify({ routes, seconds, turns: rounds, connections: CONNECTIONS, results, medianRatio: ratio, quartiles: [quantile(ratios, 0.25), quantile(ratios, 0.75)], pageCostPercent: (1 - ratio) * 100, cpuPerRequestRatio: cpuRatio, porticoBusyPct: busy }, null, 2));
+const compare = (a, b) => {
+  const rps = results.map((t) => t[a].rps / t[b].rps);
+  return {
+    throughput: quantile(rps, 0.5), quartiles: [quantile(rps, 0.25), quantile(rps, 0.75)],
+    cpuPerRequest: quantile(results.map((t) => t[a].cpuUsPerReq / t[b].cpuUsPerReq), 0.5),
+  };
+};
+const busyPct = Object.fromEntries(STATES.map((st) => [st, quantile(results.map((t) => t[st].busyPct), 0.5)]));
+const own = compare('on', 'copy');
+console.log(JSON.stringify({
+  routes, seconds, turns: rounds, connections: CONNECTIONS, results,
+  // Portico's own cost of the page: the pages from Portico against the same pages from the copy.
+  pageOwnCost: own, pageCostPercent: (1 - own.throughput) * 100,
+  // With the browser on the same two cores: from Portico against no page, and the copy against no page.
+  withBrowser: compare('on', 'off'), browserAlone: compare('copy', 'off'),
+  porticoBusyPct: busyPct, copyMisses,
+  pollCpuMs, pollCoreSharePct: ((pollCpuMs.routes + pollCpuMs.upstreams) / 2000) * 100,
+}, null, 2));
 portico.kill('SIGTERM');
 await stopAll();
 rmSync(dir, { recursive: true, force: true });
