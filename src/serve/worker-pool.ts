@@ -392,27 +392,26 @@ export class WorkerPool implements ConfigApplier {
    * Every worker's traffic registry, for the primary's /metrics. A worker too busy to answer in
    * time contributes its previous answer, so summed counters do not dip (a dip reads as a reset).
    */
-  async metricsJSON(): Promise<MetricsJSON[]> {
-    const live = this.slots.filter((s) => s.worker && s.ready);
-    const replies = await Promise.all(live.map((s) => this.request(s.worker!, { t: 'portico:metrics', id: this.nextId++ }, METRICS_REPLY_MS)));
-    const out: MetricsJSON[] = [];
-    replies.forEach((r, i) => {
-      const slot = live[i]!;
-      if (r.t === 'portico:metrics') slot.lastMetrics = r.metrics;
-      if (slot.lastMetrics) out.push(slot.lastMetrics);
-    });
-    return out;
+  metricsJSON(): Promise<MetricsJSON[]> {
+    return this.gather('portico:metrics', 'lastMetrics', (r) => (r.t === 'portico:metrics' ? r.metrics : undefined));
   }
 
-  /** Every worker's requests by route, for the diagnostics page (a busy worker contributes its previous answer, as for metricsJSON). */
-  async routeTallies(): Promise<TrafficTallies[]> {
+  /** Every worker's requests by route, for the diagnostics page (a busy worker's previous answer, as for metricsJSON). */
+  routeTallies(): Promise<TrafficTallies[]> {
+    return this.gather('portico:traffic', 'lastTraffic', (r) => (r.t === 'portico:traffic' ? r.tallies : undefined));
+  }
+
+  /** Asks every ready worker for its counts; one that does not answer in time gives the last it gave (kept in `key`). */
+  private async gather<K extends 'lastMetrics' | 'lastTraffic'>(ask: 'portico:metrics' | 'portico:traffic', key: K, read: (r: Reply) => Slot[K] | undefined): Promise<NonNullable<Slot[K]>[]> {
     const live = this.slots.filter((s) => s.worker && s.ready);
-    const replies = await Promise.all(live.map((s) => this.request(s.worker!, { t: 'portico:traffic', id: this.nextId++ }, METRICS_REPLY_MS)));
-    const out: TrafficTallies[] = [];
+    const replies = await Promise.all(live.map((s) => this.request(s.worker!, { t: ask, id: this.nextId++ }, METRICS_REPLY_MS)));
+    const out: NonNullable<Slot[K]>[] = [];
     replies.forEach((r, i) => {
       const slot = live[i]!;
-      if (r.t === 'portico:traffic') slot.lastTraffic = r.tallies;
-      if (slot.lastTraffic) out.push(slot.lastTraffic);
+      const answer = read(r);
+      if (answer !== undefined) slot[key] = answer;
+      const kept = slot[key];
+      if (kept !== undefined) out.push(kept);
     });
     return out;
   }
