@@ -108,7 +108,9 @@ export class TrafficRates {
     for (const id of ids) {
       const c = newest.routes.get(id);
       if (!c) continue;
-      const b = base?.routes.get(id);
+      const counted = base?.routes.get(id);
+      // Counts that went down: a process restarted since the base; the counts since then are what there is.
+      const b = counted !== undefined && (c.total < counted.total || c.c5xx < counted.c5xx) ? undefined : counted;
       const requests = c.total - (b?.total ?? 0);
       const errors = c.c5xx - (b?.c5xx ?? 0);
       const share5xx = requests > 0 ? errors / requests : 0;

@@ -65,4 +65,17 @@ describe('traffic rates', () => {
     const third = await rates.forRoutes(['default/b']);
     assert.deepEqual(third.get('default/b'), { rate: 0, requests: 0, share5xx: 0, health: 'idle' });
   });
+
+  it('count from zero again when a process restarted, instead of going negative', async () => {
+    let worker = new RequestTallies(BOUNDS);
+    let now = 0;
+    const rates = new TrafficRates(async () => [worker.routeTallies()], () => now);
+    record(worker, 'default/a', 'c1', '2xx', 0.0005, 50);
+    await rates.forRoutes(['default/a']);
+    now = 10_000;
+    worker = new RequestTallies(BOUNDS);
+    record(worker, 'default/a', 'c1', '5xx', 0.0005, 5);
+    const after = await rates.forRoutes(['default/a']);
+    assert.deepEqual(after.get('default/a'), { rate: 0.5, requests: 5, share5xx: 1, p99ms: 1, health: 'red' });
+  });
 });
