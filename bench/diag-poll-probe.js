@@ -14,9 +14,10 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { cleartextGatewayYaml } from './lib/gateway-yaml.js';
 import { startUpstreamNginx } from './lib/variants.js';
-import { runWrk } from './lib/wrk-runner.js';
+import { measuredRun } from './lib/measure.js';
 import { UsageMeter } from './lib/proc-usage.js';
-import { stopAll } from './lib/process-group.js';
+import { sleep, stopAll } from './lib/process-group.js';
+import { median, orderForRound } from './lib/summary-stats.js';
 import { pinSelf } from './lib/cpu-layout.js';
 
 const args = process.argv.slice(2);
@@ -52,18 +53,15 @@ for (let i = 0; ; i++) {
   const ok = await fetch(`${admin}/readyz`).then((r) => r.ok, () => false);
   if (ok) break;
   if (i > 200) throw new Error('portico did not become ready');
-  await new Promise((r) => setTimeout(r, 100));
+  await sleep(100);
 }
 
 const paths = Array.from({ length: routes }, (_, i) => `/svc-${i}/x`);
 /** wrk over every route for `s` seconds, with Portico's CPU per request over the same time. */
 async function load(s) {
-  const meter = new UsageMeter(portico.pid);
-  meter.start();
-  const r = await runWrk({ url: `http://127.0.0.1:${gwPort}/`, connections: CONNECTIONS, seconds: s, headers: { host: 'bench.example' }, paths, cpus: LOAD_CPU });
-  const usage = meter.stop();
+  const r = await measuredRun({ server: { pid: portico.pid }, url: `http://127.0.0.1:${gwPort}/`, connections: CONNECTIONS, seconds: s, headers: { host: 'bench.example' }, paths, loadCpus: LOAD_CPU });
   if (r.errors > 0) throw new Error(`${r.errors} failed requests`);
-  return { rps: r.rps, cpuUsPerReq: (usage.cpuSeconds * 1e6) / r.requests, busyPct: (usage.cpuSeconds / r.seconds) * 100 };
+  return { rps: r.rps, cpuUsPerReq: r.cpuUsPerReq, busyPct: r.cpuUtilPct };
 }
 
 // The browser, on the load generator's CPU at the lowest priority (a wrapper: Playwright starts the executable itself).
@@ -81,12 +79,11 @@ await load(3);
 const POLLED = { routes: '/api/v1/diag/routes?offset=0&limit=100', upstreams: '/api/v1/diag/upstreams' };
 const POLLS = 8;
 const GAP_MS = 1100;
-const pause = (ms) => new Promise((r) => setTimeout(r, ms));
 async function cpuMsOver(poll) {
   const meter = new UsageMeter(portico.pid);
   meter.start();
   for (let i = 0; i < POLLS; i++) {
-    await pause(GAP_MS);
+    await sleep(GAP_MS);
     if (poll) await (await fetch(admin + poll)).text();
   }
   return meter.stop().cpuSeconds * 1000;
@@ -148,9 +145,8 @@ await showPages('off');
 const STATES = ['off', 'on', 'copy'];
 const results = [];
 for (let r = 0; r < rounds; r++) {
-  const order = r % 2 === 0 ? STATES.map((_, i) => STATES[(i + r / 2) % 3]) : STATES.map((_, i) => STATES[(r + 2 - i) % 3]);
   const turn = {};
-  for (const state of order) {
+  for (const state of orderForRound(STATES, r)) {
     await showPages(state);
     // Headless pages count as visible, so both keep polling while the load runs.
     turn[state] = await load(seconds);
@@ -160,16 +156,16 @@ for (let r = 0; r < rounds; r++) {
 }
 await context.close();
 copy.close();
-const sorted = (xs) => [...xs].sort((a, b) => a - b);
-const quantile = (xs, q) => sorted(xs)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
+// Quartiles as the HTTP/1.1 section's tracing slices take them.
+const quartile = (xs, q) => [...xs].sort((x, y) => x - y)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
 const compare = (a, b) => {
   const rps = results.map((t) => t[a].rps / t[b].rps);
   return {
-    throughput: quantile(rps, 0.5), quartiles: [quantile(rps, 0.25), quantile(rps, 0.75)],
-    cpuPerRequest: quantile(results.map((t) => t[a].cpuUsPerReq / t[b].cpuUsPerReq), 0.5),
+    throughput: median(rps), quartiles: [quartile(rps, 0.25), quartile(rps, 0.75)],
+    cpuPerRequest: median(results.map((t) => t[a].cpuUsPerReq / t[b].cpuUsPerReq)),
   };
 };
-const busyPct = Object.fromEntries(STATES.map((st) => [st, quantile(results.map((t) => t[st].busyPct), 0.5)]));
+const busyPct = Object.fromEntries(STATES.map((st) => [st, median(results.map((t) => t[st].busyPct))]));
 const own = compare('on', 'copy');
 console.log(JSON.stringify({
   routes, seconds, turns: rounds, connections: CONNECTIONS, results,

@@ -73,5 +73,5 @@ export function redactPEM<T>(value: T): T {
 export function redactedJSON(value: unknown): string {
   const text = JSON.stringify(value ?? null, null, 2);
   if (!PEM.test(text)) return text;
-  return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'string' && PEM.test(v) ? REDACTED : v), 2);
+  return JSON.stringify(redactPEM(value), null, 2);
 }

@@ -10,7 +10,7 @@ import type { IR } from '../ir/types.js';
 import { AdminServer, type AdminView } from '../admin/admin-server.js';
 import { ConfigMetrics, TrafficMetrics, renderMerged } from '../admin/metrics.js';
 import { AdminCredentialsError, BearerToken, type AdminAccessOptions } from '../admin/admin-access.js';
-import { redactPEM, routeTable } from '../admin/config-view.js';
+import { routeTable } from '../admin/config-view.js';
 import { AccessLog, AccessLogError } from './access-log.js';
 import type { Gateway, ConfigApplier } from './gateway.js';
 import { overloadHooks } from './overload-monitor.js';
@@ -236,7 +236,8 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
         ...(gateway ? { listeners: gateway.boundPorts(), overload: gateway.overloadState() ?? null } : {}),
         ...(pool ? { workers: pool.workers() } : {}),
         sources: state.lastAttempts(),
-        ir: served ? redactPEM(withBindAddress(served.ir, options.bindAddress)) : null,
+        // PEM-looking strings are redacted as the admin API prints it (config-view.ts).
+        ir: served ? withBindAddress(served.ir, options.bindAddress) : null,
       };
     },
     routes: () => {
