@@ -96,8 +96,8 @@ const headerGetter: TextMapGetter<TraceHeaders> = {
   get: (carrier, key) => carrier[key],
 };
 
-/** Lengths of the trace header names (traceparent, tracestate, b3, x-b3-*, x-client-trace-id). */
-const TRACE_NAME_LENGTHS = new Set([2, 10, 11, 12, 13, 17]);
+/** Lengths of the trace header names (traceparent, tracestate, b3, x-b3-*, x-client-trace-id), one bit each. */
+const TRACE_NAME_LENGTHS = (1 << 2) | (1 << 10) | (1 << 11) | (1 << 12) | (1 << 13) | (1 << 17);
 
 /**
  * Whether a header name may be a trace header, from its length and first letter: most requests carry
@@ -105,7 +105,8 @@ const TRACE_NAME_LENGTHS = new Set([2, 10, 11, 12, 13, 17]);
  * path otherwise never needs).
  */
 function maybeTraceHeader(name: string): boolean {
-  if (!TRACE_NAME_LENGTHS.has(name.length)) return false;
+  const n = name.length;
+  if (n > 17 || ((TRACE_NAME_LENGTHS >>> n) & 1) === 0) return false;
   const c = name.charCodeAt(0) | 0x20;
   return c === 0x74 /* t */ || c === 0x62 /* b */ || c === 0x78 /* x */;
 }
@@ -231,9 +232,9 @@ export class RequestTracer {
     }
     if (!this.sampled(parent, headers)) {
       // Not recorded: the upstream still learns the trace and that it is not sampled.
+      if (parent !== undefined) return new RequestTrace(this, parent.traceId, parent.spanId, parent.traceFlags, parent.traceState, undefined, headers !== undefined);
       const ids = this.sink.ids;
-      const context = parent ?? { traceId: ids.generateTraceId(), spanId: ids.generateSpanId(), traceFlags: TraceFlags.NONE };
-      return new RequestTrace(this, context.traceId, undefined, context, headers !== undefined);
+      return new RequestTrace(this, ids.generateTraceId(), ids.generateSpanId(), TraceFlags.NONE, undefined, undefined, headers !== undefined);
     }
     const ids = this.sink.ids;
     const traceId = parent?.traceId ?? ids.generateTraceId();
@@ -243,7 +244,7 @@ export class RequestTracer {
       start, end: start, clockOffset: clockOffsetAt(start), attributes: NO_ATTRIBUTES,
       droppedAttributes: 0, statusCode: SpanStatusCode.UNSET, statusMessage: undefined,
     };
-    return new RequestTrace(this, traceId, span, span, headers !== undefined);
+    return new RequestTrace(this, traceId, span.spanId, span.traceFlags, span.traceState, span, headers !== undefined);
   }
 
   ids(): TraceSink['ids'] {
@@ -363,8 +364,11 @@ const NO_ATTRIBUTES: Attributes = Object.freeze({});
 /** What an upstream request is told: a span's ids, flags and trace state (a SpanContext, or a recorded span). */
 type InjectedContext = Pick<SpanContext, 'traceId' | 'spanId' | 'traceFlags' | 'traceState'>;
 
-/** One request's trace: its id (for the access log), its SERVER span when sampled, its upstream attempts. */
-export class RequestTrace {
+/**
+ * One request's trace: its id (for the access log), its SERVER span when sampled, its upstream
+ * attempts. It is also the context an unsampled request's upstream attempts carry (no object more a request).
+ */
+export class RequestTrace implements InjectedContext {
   private route: IRRoute | undefined;
   /** Length of the upstream header list before Portico's trace headers (−1: not prepared yet). */
   private base = -1;
@@ -372,9 +376,11 @@ export class RequestTrace {
   constructor(
     private readonly tracer: RequestTracer,
     readonly traceId: string,
+    /** The SERVER span's id; when not sampled, the id upstream requests name as their parent (the client's, or a new one). */
+    readonly spanId: string,
+    readonly traceFlags: number,
+    readonly traceState: SpanContext['traceState'],
     private readonly span: RecordedSpan | undefined,
-    /** What upstream requests carry when no CLIENT span is made (not sampled). */
-    private readonly context: InjectedContext,
     /** Whether the client sent trace headers (only then are there any to take off). */
     private readonly clientHeaders: boolean,
   ) {}
@@ -405,7 +411,7 @@ export class RequestTrace {
    */
   propagate(headers: string[], shadow = false): undefined {
     this.resetHeaders(headers, shadow);
-    this.tracer.inject(this.context, headers);
+    this.tracer.inject(this, headers);
     return undefined;
   }
 

@@ -356,6 +356,13 @@ describe('sampling (seeded, so the same decisions on every run)', () => {
     assert.equal(received, 50);
   });
 
+  it('0 %: a traceparent from the client that cannot be read is replaced, not passed on beside Portico\'s', async () => {
+    // sample() checks that each request reached the upstream with one valid traceparent
+    const { exported, flagged } = await sample('  driver: opentelemetry\n  sampling:\n    random: 0\n', 10, { traceparent: '00-not-a-trace-01' });
+    assert.equal(exported, 0);
+    assert.equal(flagged, 0);
+  });
+
   it('client: requests with x-client-trace-id are sampled at the client rate', async () => {
     const n = 200;
     const forced = await sample('  driver: opentelemetry\n  sampling:\n    client: 100\n    random: 0\n', n, { 'x-client-trace-id': 'abc' });
