@@ -366,7 +366,7 @@ type InjectedContext = Pick<SpanContext, 'traceId' | 'spanId' | 'traceFlags' | '
 
 /**
  * One request's trace: its id (for the access log), its SERVER span when sampled, its upstream
- * attempts. It is also the context an unsampled request's upstream attempts carry (no object more a request).
+ * attempts. It is also the context an unsampled request's upstream attempts carry (one object fewer a request).
  */
 export class RequestTrace implements InjectedContext {
   private route: IRRoute | undefined;
