@@ -107,7 +107,8 @@ export class BearerToken {
 /** Paths anyone who reaches the address may read: probes, and the page's static shell (no data). */
 export function isPublicAdminPath(pathname: string, search: URLSearchParams): boolean {
   if (pathname === '/healthz' || pathname === '/readyz' || pathname === '/ambassador/v0/check_alive' || pathname === '/ambassador/v0/check_ready') return true;
-  if (pathname.startsWith('/diag/assets/')) return true;
+  // The address itself only redirects to the page.
+  if (pathname === '/' || pathname.startsWith('/diag/assets/')) return true;
   if ((pathname === '/diag' || pathname.startsWith('/diag/')) && search.get('json') !== 'true') return true;
   if ((pathname === '/ambassador/v0/diag' || pathname === '/ambassador/v0/diag/') && search.get('json') !== 'true') return true;
   return false;

@@ -89,6 +89,7 @@ const MISDIRECTED = { error: 'misdirected request: this admin API answers only f
 export class AdminServer {
   private readonly server: http.Server;
   private readonly registered: Registered[] = [];
+  private homePath: string | undefined;
   private readonly names = new Set(['localhost']);
   private readonly token: BearerToken | undefined;
   readonly scheme: 'http' | 'https';
@@ -124,6 +125,11 @@ export class AdminServer {
     this.registered.push({ prefix, handler, methods });
     // Longest prefix first so /api/v1/status/x goes to the most specific handler.
     this.registered.sort((a, b) => b.prefix.length - a.prefix.length);
+  }
+
+  /** Where the address itself (`/`) sends a browser: the diagnostics page, once it is registered. */
+  setHome(path: string): void {
+    this.homePath = path;
   }
 
   /** The bound address as a URL (http://127.0.0.1:8877), once listening. */
@@ -176,6 +182,10 @@ export class AdminServer {
     }
     if (method !== 'GET' && method !== 'HEAD') return this.notAllowed(res, ['GET', 'HEAD']);
     switch (url.pathname) {
+      case '/':
+        if (this.homePath === undefined) return sendJSON(res, 404, { error: 'not found', path: url.pathname });
+        res.writeHead(302, { location: this.homePath });
+        return void res.end();
       case '/healthz':
       case '/ambassador/v0/check_alive':
         return sendText(res, 200, 'ok\n');

@@ -134,6 +134,9 @@ export function registerDiagnostics(admin: AdminServer, controller: Controller, 
     res.end(shell());
   });
 
+  // The admin address opened in a browser shows the page.
+  admin.setHome('/diag/overview');
+
   // Emissary's diag address: the page for people, its JSON form for scripts written against Emissary.
   admin.register('/ambassador/v0/diag', async (_req: IncomingMessage, res: ServerResponse, u: URL) => {
     if (u.searchParams.get('json') === 'true') return sendJSON(res, 200, await emissaryDiag(ctx, u.searchParams.get('filter')));

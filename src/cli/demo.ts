@@ -215,6 +215,7 @@ async function demo(argv: string[]): Promise<number> {
 Portico demo — a gateway serving three git repositories (one central, two teams)
 
   gateway   ${g}
+  page      ${a}/   (sources, routes with live traffic, upstreams, history, explain)
   admin     ${a}/api/v1/status   ${a}/api/v1/history   ${a}/metrics
   repos     ${dir}/{central,team-shop,team-search}
   log       ${logFile}
@@ -234,7 +235,7 @@ Portico demo — a gateway serving three git repositories (one central, two team
      edit deploy/shop.yaml: change  prefix: /shop/  to  prefix: /search/
      git commit -am "shop: take over /search/"
    The commit is refused with the file, line and claim named; shop keeps serving its last good
-   revision and search is untouched. Details: curl ${a}/api/v1/status
+   revision and search is untouched. Details: the page's Overview (${a}/), curl ${a}/api/v1/status
    and: npx portico history --state ${stateDir}
 
 Ctrl-C stops the gateway and the backends and removes ${dir}.

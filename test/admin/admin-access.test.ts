@@ -20,8 +20,9 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 const TOKEN = 'a-long-enough-admin-token-1';
 
-async function startAdmin(options: AdminServerOptions): Promise<{ port: number }> {
+async function startAdmin(options: AdminServerOptions, home?: string): Promise<{ port: number }> {
   const admin = new AdminServer({ ready: () => true, config: () => ({ generation: 3 }), routes: () => ({ routes: [] }), metrics: async () => '' }, options);
+  if (home !== undefined) admin.setHome(home);
   const addr = await admin.listen('127.0.0.1', 0);
   after(() => admin.close());
   return { port: addr.port };
@@ -49,7 +50,7 @@ describe('admin access control', () => {
   it('asks for the bearer token on data, not on probes or the page shell', async () => {
     const tokenFile = join(dir, 'token-live');
     writeFileSync(tokenFile, TOKEN);
-    const { port } = await startAdmin({ token: new BearerToken(tokenFile) });
+    const { port } = await startAdmin({ token: new BearerToken(tokenFile) }, '/diag/overview');
     const get = (path: string, auth?: string) => request(`http://127.0.0.1:${port}${path}`, { headers: auth ? { authorization: auth } : {} });
     const denied = await get('/api/v1/config');
     assert.equal(denied.status, 401);
@@ -61,6 +62,14 @@ describe('admin access control', () => {
     assert.equal((await get('/readyz')).status, 200);
     assert.equal((await get('/metrics')).status, 401, 'metrics are data');
     assert.equal((await get('/diag/overview?json=true')).status, 401, 'a page as JSON is data');
+    const home = await get('/');
+    assert.equal(home.status, 302, 'the address itself leads a browser to the page shell');
+    assert.equal(home.headers.location, '/diag/overview');
+  });
+
+  it('answers the address itself with 404 when no page is served there', async () => {
+    const { port } = await startAdmin({});
+    assert.equal((await request(`http://127.0.0.1:${port}/`)).status, 404);
   });
 
   it('uses a rotated token from the next check on, and keeps the old one while the file is broken', () => {

@@ -151,8 +151,11 @@ describe('the diagnostics page', () => {
     assert.match(page.url(), /\/diag\/explain\?method=GET&url=/);
     await browser.screenshot(page, '08-explain');
 
-    // Emissary's address redirects to the page.
+    // Emissary's address, and the admin address itself, redirect to the page.
     await page.goto(`${proc.admin}/ambassador/v0/diag/`);
+    await rendered(page, 'overview');
+    assert.match(page.url(), /\/diag\/overview$/);
+    await page.goto(`${proc.admin}/`);
     await rendered(page, 'overview');
     assert.match(page.url(), /\/diag\/overview$/);
 

@@ -51,6 +51,11 @@ describe('portico demo', () => {
     assert.match(await curl(`${gateway}/shop/cart`), /^shop-v1: GET/);
     assert.match(await curl(`${gateway}/search/?q=boots`), /^search: GET/);
     assert.match(await curl(`${gateway}/`), /^welcome: GET/);
+    // The page address the demo prints leads to the diagnostics page.
+    const page = /page +(http:\/\/127\.0\.0\.1:\d+\/) /.exec(out)![1]!;
+    const home = await new Promise<http.IncomingMessage>((resolve, reject) => http.get(page, { agent: false }, (res) => { res.resume(); resolve(res); }).on('error', reject));
+    assert.equal(home.statusCode, 302);
+    assert.match(await curl(new URL(home.headers.location!, page).href), /<title>Portico diagnostics<\/title>/);
 
     // Step 2 of the instructions: switch the shop to v2 and commit.
     const file = join(shopDir, 'deploy', 'shop.yaml');
