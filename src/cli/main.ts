@@ -4,6 +4,7 @@
 import { closestName } from '../load/closest-name.js';
 import { unknownOption, wantsHelp, wantsVersion } from './args.js';
 import { EXIT_USAGE, versionLine } from './command-errors.js';
+import { keepYoungGenerationSmall } from './node-flags.js';
 
 interface CommandModule {
   readonly USAGE: string;
@@ -36,6 +37,9 @@ function unknownCommand(cmd: string): string {
   const guess = closestName(cmd, Object.keys(COMMANDS));
   return `unknown command '${cmd}'${guess ? ` (did you mean '${guess}'?)` : ''}`;
 }
+
+/** Commands that read a configuration once and exit (see keepYoungGenerationSmall). */
+const ONE_SHOT = new Set(['validate', 'render', 'routes', 'plan', 'explain', 'test']);
 
 function usageError(message: string): number {
   process.stderr.write(`portico: ${message}\n\n${usage()}\n`);
@@ -78,5 +82,6 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${versionLine()}\n`);
     return 0;
   }
+  if (ONE_SHOT.has(cmd)) keepYoungGenerationSmall();
   return mod.run(rest);
 }

@@ -1,8 +1,6 @@
 // The offline commands' view of a configuration (validate, render, routes, explain, test): the same
 // controller and reconcile as `serve`, run once over paths on disk and/or git sources, nothing applied.
 
-import { createHash } from 'node:crypto';
-import { isUtf8 } from 'node:buffer';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -12,6 +10,7 @@ import type { CompileResult } from '../compile/index.js';
 import { compile } from '../compile/index.js';
 import { readTree, SYNC_READER } from '../load/file-tree.js';
 import { Controller, type CompileInputs } from './controller.js';
+import { folderFiles } from './folder-files.js';
 import type { Decision, Snapshot } from './reconcile.js';
 import { createDriver, type SourceDriver } from './source-drivers.js';
 import type { DeclaredSource } from './source-kind.js';
@@ -62,11 +61,9 @@ class PathsDriver implements SourceDriver {
   async fetch(): Promise<string> {
     const tree = await readTree(this.paths, SYNC_READER);
     const files = tree.files.filter((f) => !this.exclude.has(resolve(f.path)));
-    const h = createHash('sha256');
-    for (const f of files) h.update(`${f.path}\0${f.content.length}\0`).update(f.content).update('\0');
     const problems: Problem[] = tree.problems.map((p) => problem(p.code, p.message, { path: p.path, line: 0, col: 0 }));
-    const revision = `sha256:${h.digest('hex')}`;
-    this.last = { source: this.decl.spec.name, revision, files: files.map((f) => ({ path: f.path, content: isUtf8(f.content) ? f.content.toString('utf8') : f.content })), problems };
+    const { files: loaded, revision } = folderFiles(files);
+    this.last = { source: this.decl.spec.name, revision, files: loaded, problems };
     return revision;
   }
 

@@ -15,6 +15,7 @@ import type { DeclaredSource } from './source-kind.js';
 import type { KubernetesCluster } from '../kubernetes/cluster.js';
 import { KubernetesDriver } from './kubernetes-driver.js';
 import { newestStateSnapshot } from './newest-state.js';
+import { folderFiles } from './folder-files.js';
 
 export interface SourceDriver {
   readonly decl: DeclaredSource;
@@ -154,15 +155,12 @@ export class DirectoryDriver implements SourceDriver {
     const tree = await readTree([this.dir]);
     const unreadable = tree.problems.find((p) => p.code === 'FileUnreadable' && p.path === this.dir);
     if (unreadable) throw new FetchError('RepositoryNotFound', `cannot read ${this.dir}: ${unreadable.message}`);
-    const h = createHash('sha256');
-    for (const f of tree.files) h.update(`${f.path}\0${f.content.length}\0`).update(f.content).update('\0');
-    for (const p of tree.problems) h.update(`problem\0${p.code}\0${p.path}\0${p.message}\0`);
-    const revision = `sha256:${h.digest('hex')}`;
+    const { files, revision } = folderFiles(tree.files, shownPath, tree.problems.map((p) => `problem\0${p.code}\0${p.path}\0${p.message}`));
     if (!this.snapshots.get(revision)) {
       this.snapshots.set(revision, {
         source: this.decl.spec.name,
         revision,
-        files: tree.files.map((f) => ({ path: shownPath(f.path), content: isUtf8(f.content) ? f.content.toString('utf8') : f.content })),
+        files,
         problems: tree.problems.map((p) => problem(p.code, p.message, { source: this.decl.spec.name, path: shownPath(p.path), line: 0, col: 0 })),
       });
     }

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { IR } from '../ir/types.js';
 import type { SecretStore } from '../ir/secrets.js';
 import { hashIR } from '../ir/canonical.js';
+import { optionGiven } from '../cli/node-flags.js';
 import type { ApplyMeta, ApplyResult, CanaryApplier, ConfigApplier } from './gateway.js';
 import { addFigures, type CanaryFigures } from '../release/revision-tally.js';
 import type { ConfigMetrics, MetricsJSON } from '../admin/metrics.js';
@@ -31,10 +32,6 @@ const WORKER_MAIN = fileURLToPath(new URL('./worker-main.js', import.meta.url));
 export const WORKER_SEMI_SPACE_MIB = 8;
 
 /** Whether an option matching `flag` was given on the command line (`execArgv`) or in NODE_OPTIONS. */
-function optionGiven(execArgv: readonly string[], nodeOptions: string | undefined, flag: RegExp): boolean {
-  return [...execArgv, ...(nodeOptions ?? '').split(/\s+/)].some((a) => flag.test(a));
-}
-
 /** A worker's node options `execArgv`, plus the semi-space cap unless one was given there or in NODE_OPTIONS. */
 export function withSemiSpaceCap(execArgv: readonly string[], nodeOptions: string | undefined): string[] {
   const given = optionGiven(execArgv, nodeOptions, /^--max[-_]semi[-_]space[-_]size(=|$)/);

@@ -1,0 +1,28 @@
+// The young generation of a one-shot command (validate, plan, test, ...): kept at its initial size,
+// unless whoever started Portico chose a size or growth for it, on the command line or in NODE_OPTIONS.
+
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { keepYoungGenerationSmall, optionGiven } from '../../src/cli/node-flags.js';
+
+describe('the young generation of a one-shot command', () => {
+  it('is left as chosen on the command line or in NODE_OPTIONS', () => {
+    assert.equal(keepYoungGenerationSmall(['--max-semi-space-size=16'], undefined), false);
+    assert.equal(keepYoungGenerationSmall(['--semi_space_growth_factor', '4'], undefined), false);
+    assert.equal(keepYoungGenerationSmall([], '--trace-warnings --min-semi-space-size=8'), false);
+  });
+
+  it('is kept small otherwise', () => {
+    assert.equal(keepYoungGenerationSmall(['--enable-source-maps'], '--max-old-space-size=512'), true);
+  });
+});
+
+describe('an option given to node', () => {
+  it('is found on the command line or in NODE_OPTIONS, and not in a longer flag', () => {
+    const flag = /^--(no-)?memory[-_]reducer(=|$)/;
+    assert.equal(optionGiven(['--no-memory_reducer'], undefined, flag), true);
+    assert.equal(optionGiven([], '  --memory-reducer  ', flag), true);
+    assert.equal(optionGiven(['--memory-reducer-for-small-heaps'], undefined, flag), false);
+    assert.equal(optionGiven([], undefined, flag), false);
+  });
+});
