@@ -15,7 +15,7 @@ const YOUNG_GENERATION_OPTION = /^--(max[-_]semi[-_]space[-_]size|min[-_]semi[-_
  * allocates while loading survives (the resources, then the IR), so a larger young generation copies
  * the same objects and only adds fresh memory for the process to fault in: about 6,000 fewer page
  * faults, 10 % less CPU and 5 % less wall time for a cold `validate` of 10,000 Mappings
- * (`bench/results/2026-12-08-cold-validate.md`). V8 reads this option each time it would grow the
+ * (`bench/results/2026-12-07-cold-validate.md`). V8 reads this option each time it would grow the
  * young generation, so setting it at run time takes effect.
  */
 export function keepYoungGenerationSmall(execArgv: readonly string[] = process.execArgv, nodeOptions: string | undefined = process.env.NODE_OPTIONS): boolean {
