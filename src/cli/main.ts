@@ -82,6 +82,6 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${versionLine()}\n`);
     return 0;
   }
-  if (ONE_SHOT.has(cmd)) keepYoungGenerationSmall();
+  if (ONE_SHOT.has(cmd)) await keepYoungGenerationSmall();
   return mod.run(rest);
 }

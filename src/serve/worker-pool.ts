@@ -31,7 +31,6 @@ const WORKER_MAIN = fileURLToPath(new URL('./worker-main.js', import.meta.url));
  */
 export const WORKER_SEMI_SPACE_MIB = 8;
 
-/** Whether an option matching `flag` was given on the command line (`execArgv`) or in NODE_OPTIONS. */
 /** A worker's node options `execArgv`, plus the semi-space cap unless one was given there or in NODE_OPTIONS. */
 export function withSemiSpaceCap(execArgv: readonly string[], nodeOptions: string | undefined): string[] {
   const given = optionGiven(execArgv, nodeOptions, /^--max[-_]semi[-_]space[-_]size(=|$)/);

@@ -7,17 +7,17 @@ import { spawnSync } from 'node:child_process';
 import { keepYoungGenerationSmall, optionGiven } from '../../src/cli/node-flags.js';
 
 describe('the young generation of a one-shot command', () => {
-  it('is left as chosen on the command line or in NODE_OPTIONS', () => {
-    assert.equal(keepYoungGenerationSmall(['--max-semi-space-size=16'], undefined), false);
-    assert.equal(keepYoungGenerationSmall(['--semi_space_growth_factor', '4'], undefined), false);
-    assert.equal(keepYoungGenerationSmall([], '--trace-warnings --min-semi-space-size=8'), false);
+  it('is left as chosen on the command line or in NODE_OPTIONS', async () => {
+    assert.equal(await keepYoungGenerationSmall(['--max-semi-space-size=16'], undefined), false);
+    assert.equal(await keepYoungGenerationSmall(['--semi_space_growth_factor', '4'], undefined), false);
+    assert.equal(await keepYoungGenerationSmall([], '--trace-warnings --min-semi-space-size=8'), false);
   });
 
-  it('is kept small otherwise, with an option this Node.js knows (V8 prints nothing)', () => {
-    assert.equal(keepYoungGenerationSmall(['--enable-source-maps'], '--max-old-space-size=512'), true);
+  it('is kept small otherwise, with an option this Node.js knows (V8 prints nothing)', async () => {
+    assert.equal(await keepYoungGenerationSmall(['--enable-source-maps'], '--max-old-space-size=512'), true);
     // V8 writes "unrecognized flag" to stderr itself: a Node.js whose V8 dropped the option would say so on every command.
     const url = new URL('../../src/cli/node-flags.js', import.meta.url).href;
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', `const m = await import(${JSON.stringify(url)}); process.stdout.write(String(m.keepYoungGenerationSmall([], undefined)));`], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', `const m = await import(${JSON.stringify(url)}); process.stdout.write(String(await m.keepYoungGenerationSmall([], undefined)));`], { encoding: 'utf8' });
     assert.deepEqual([r.status, r.stdout, r.stderr], [0, 'true', '']);
   });
 });
