@@ -85,7 +85,7 @@ export async function walkTree(paths: readonly string[], onFile: OnFile, fs: Tre
     try {
       content = await fs.readFile(path);
     } catch (err) {
-      problems.push({ code: 'FileUnreadable', path, message: `cannot read file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
+      problems.push({ code: 'FileUnreadable', path, message: `cannot read file: ${why(err)}` });
       return;
     }
     onFile(path, content);
@@ -96,7 +96,7 @@ export async function walkTree(paths: readonly string[], onFile: OnFile, fs: Tre
     try {
       names = (await fs.readdir(dir)).sort();
     } catch (err) {
-      problems.push({ code: 'FileUnreadable', path: dir, message: `cannot read folder: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
+      problems.push({ code: 'FileUnreadable', path: dir, message: `cannot read folder: ${why(err)}` });
       return;
     }
     for (const name of names) {
@@ -130,7 +130,7 @@ export async function walkTree(paths: readonly string[], onFile: OnFile, fs: Tre
     if (stopped) break;
     const st = await fs.stat(p).catch((err: NodeJS.ErrnoException) => err);
     if (st instanceof Error) {
-      problems.push({ code: 'FileUnreadable', path: p, message: `cannot read: ${st.code ?? st.message}` });
+      problems.push({ code: 'FileUnreadable', path: p, message: `cannot read: ${why(st)}` });
       continue;
     }
     if (st.isDirectory()) {
@@ -148,3 +148,21 @@ function inside(root: string, real: string): boolean {
   const rel = relative(root, real);
   return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
 }
+
+/** What the system said, as its code and in words ("ENOENT (no such file or directory)"). */
+function why(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === undefined) return (err as Error).message;
+  const words = ERRNO_WORDS[code];
+  return words ? `${code} (${words})` : code;
+}
+
+const ERRNO_WORDS: Record<string, string> = {
+  ENOENT: 'no such file or directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENOTDIR: 'a part of the path is not a folder',
+  EISDIR: 'is a folder',
+  ELOOP: 'too many levels of symbolic links',
+  EMFILE: 'too many open files',
+};
