@@ -153,16 +153,16 @@ function inside(root: string, real: string): boolean {
 function why(err: unknown): string {
   const code = (err as NodeJS.ErrnoException).code;
   if (code === undefined) return (err as Error).message;
-  const words = ERRNO_WORDS[code];
+  const words = ERRNO_WORDS.get(code);
   return words ? `${code} (${words})` : code;
 }
 
-const ERRNO_WORDS: Record<string, string> = {
-  ENOENT: 'no such file or directory',
-  EACCES: 'permission denied',
-  EPERM: 'operation not permitted',
-  ENOTDIR: 'a part of the path is not a folder',
-  EISDIR: 'is a folder',
-  ELOOP: 'too many levels of symbolic links',
-  EMFILE: 'too many open files',
-};
+const ERRNO_WORDS = new Map([
+  ['ENOENT', 'no such file or directory'],
+  ['EACCES', 'permission denied'],
+  ['EPERM', 'operation not permitted'],
+  ['ENOTDIR', 'a part of the path is not a folder'],
+  ['EISDIR', 'is a folder'],
+  ['ELOOP', 'too many levels of symbolic links'],
+  ['EMFILE', 'too many open files'],
+]);
