@@ -32,10 +32,16 @@ spec:
   config:
     service_name: edge
 `;
-    const { proc, port } = await serveStable(up, cleanups, { args: ['--workers', '2', '--access-log', accessLog], files: { 'tracing.yaml': tracing } });
+    // Round-robin: the primary hands consecutive connections to alternate workers. (By default each
+    // worker accepts from the shared socket, and on a busy machine one worker can take them all.)
+    const { proc, port } = await serveStable(up, cleanups, {
+      args: ['--workers', '2', '--access-log', accessLog],
+      env: { ...process.env, NODE_CLUSTER_SCHED_POLICY: 'rr' },
+      files: { 'tracing.yaml': tracing },
+    });
     const workers = ((await proc.config()).workers as { pid: number }[]).map((w) => w.pid);
     assert.equal(workers.length, 2);
-    // A fresh connection each: the primary hands connections to its workers in turn.
+    // A fresh connection each, so both workers serve some.
     const n = 12;
     for (let i = 0; i < n; i++) assert.equal((await request(`http://127.0.0.1:${port}/stable/${i}`, { agent: false })).status, 200);
     await receiver.waitFor((s) => byKind(s, 'SERVER').length === n, `${n} SERVER spans`);
