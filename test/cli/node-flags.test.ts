@@ -1,4 +1,4 @@
-// The young generation of a one-shot command (validate, plan, test, ...): kept at its initial size,
+// The young generation of a one-shot command (validate, plan, test, ...): kept at the size it starts with,
 // unless whoever started Portico chose a size or growth for it, on the command line or in NODE_OPTIONS.
 
 import { describe, it } from 'node:test';
