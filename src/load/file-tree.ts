@@ -4,6 +4,7 @@
 import { lstatSync, readdirSync, readFileSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { extname, join, relative, isAbsolute } from 'node:path';
+import { getSystemErrorMap } from 'node:util';
 import type { ProblemCode } from '../api/problems.js';
 import { LOAD_LIMITS } from './limits.js';
 
@@ -151,18 +152,8 @@ function inside(root: string, real: string): boolean {
 
 /** What the system said, as its code and in words ("ENOENT (no such file or directory)"). */
 function why(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException).code;
+  const { code, errno } = err as NodeJS.ErrnoException;
   if (code === undefined) return (err as Error).message;
-  const words = ERRNO_WORDS.get(code);
+  const words = errno === undefined ? undefined : getSystemErrorMap().get(errno)?.[1];
   return words ? `${code} (${words})` : code;
 }
-
-const ERRNO_WORDS = new Map([
-  ['ENOENT', 'no such file or directory'],
-  ['EACCES', 'permission denied'],
-  ['EPERM', 'operation not permitted'],
-  ['ENOTDIR', 'a part of the path is not a folder'],
-  ['EISDIR', 'is a folder'],
-  ['ELOOP', 'too many levels of symbolic links'],
-  ['EMFILE', 'too many open files'],
-]);

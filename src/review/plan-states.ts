@@ -14,6 +14,7 @@ import { readTree } from '../load/file-tree.js';
 import { reconcile, type CompileInputs, type Decision, type ReconcileOptions, type RevisionFacts, type ServedSource, type Snapshot } from '../controller/reconcile.js';
 import { gatherFacts } from '../controller/signature-policy.js';
 import { plainFolderOf } from '../controller/source-drivers.js';
+import { folderFiles } from '../controller/folder-files.js';
 import { DEFAULT_INTERVAL_MS } from '../controller/controller.js';
 import type { DeclaredSource } from '../controller/source-kind.js';
 import { GitSource } from '../sources/git-source.js';
@@ -272,10 +273,11 @@ async function settle(
       const folder = decl.kind === 'directory' ? decl.spec.url : plainFolderOf(decl);
       if (folder !== undefined) {
         const tree = await readTree([folder]);
+        const { files, revision } = folderFiles(tree.files);
         snapshots.set(name, {
           source: name,
-          revision: `sha256:${sha256(JSON.stringify(tree.files.map((f) => [f.path, f.content.toString('base64')])))}`,
-          files: tree.files.map((f) => ({ path: f.path, content: isUtf8(f.content) ? f.content.toString('utf8') : f.content })),
+          revision,
+          files,
           problems: tree.problems.map((p) => problem(p.code, p.message, { source: name, path: p.path, line: 0, col: 0 })),
         });
         labels.push(`${name} (folder ${folder})`);
