@@ -9,6 +9,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
+import { systemReason } from '../api/system-error.js';
 
 export class AdminCredentialsError extends Error {
   readonly code = 'PORTICO_ERR_ADMIN_CREDENTIALS';
@@ -43,7 +44,7 @@ export function readAdminTLS(secretsDir: string, name: string): AdminTLS {
     try {
       return readFileSync(path, 'utf8');
     } catch (err) {
-      throw new AdminCredentialsError(`--admin-tls-secret ${name}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw new AdminCredentialsError(`--admin-tls-secret ${name}: cannot read ${path}: ${systemReason(err)}`);
     }
   };
   return { cert: read('tls.crt'), key: read('tls.key'), ca: read('ca.crt') };
@@ -77,7 +78,7 @@ export class BearerToken {
       stamp = `${st.size}:${st.mtimeMs}`;
       text = readFileSync(this.file, 'utf8').trim();
     } catch (err) {
-      throw new AdminCredentialsError(`cannot read the admin token file ${this.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw new AdminCredentialsError(`cannot read the admin token file ${this.file}: ${systemReason(err)}`);
     }
     if (text.length < MIN_TOKEN_LENGTH || /\s/.test(text)) throw new AdminCredentialsError(`the admin token in ${this.file} must be one word of at least ${MIN_TOKEN_LENGTH} characters`);
     return { token: text, stamp };

@@ -2,6 +2,7 @@
 // a known failure prints `portico COMMAND: PORTICO_ERR_*: one line` (exit 1); only program faults show a stack.
 
 import { readFileSync } from 'node:fs';
+import { systemReason } from '../api/system-error.js';
 
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
@@ -53,7 +54,7 @@ function firstLine(text: string): string {
 function systemError(err: unknown): string | undefined {
   const e = err as NodeJS.ErrnoException;
   if (!e || typeof e !== 'object' || typeof e.code !== 'string' || !/^E[A-Z0-9]+$/.test(e.code) || typeof e.syscall !== 'string') return undefined;
-  return `cannot ${e.syscall}${e.path ? ` ${e.path}` : ''}: ${e.code}`;
+  return `cannot ${e.syscall}${e.path ? ` ${e.path}` : ''}: ${systemReason(e)}`;
 }
 
 /**

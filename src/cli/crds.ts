@@ -11,7 +11,8 @@ import { oneOf, parse, UsageError, withUsage } from './args.js';
 export const USAGE = `usage: portico crds [--kind KIND]... [--format yaml|json] [--output FILE]
 
 Prints the CustomResourceDefinitions (apiextensions.k8s.io/v1) of Emissary's getambassador.io/v3alpha1
-kinds that Portico implements (Mapping, Host, Listener, TLSContext, TCPMapping, Module) and of Portico's
+kinds that Portico implements (Mapping, Host, Listener, TLSContext, TCPMapping, Module, AuthService,
+Filter, FilterPolicy, RateLimitService, RateLimit, TracingService) and of Portico's
 own portico.dev/v1alpha1 kinds (Resolver, Source), each with a status subresource. Install them with
   portico crds | kubectl apply --server-side -f -
 (see docs/kubernetes.md, "Install"; they replace Emissary's CRDs of the same names).

@@ -18,6 +18,7 @@ import type { CommitStatusOptions, CredentialRef } from '../controller/notificat
 import { parse, UsageError } from './args.js';
 import { checkPinRef, namedSourceValue } from './offline-args.js';
 import { CommandError } from './command-errors.js';
+import { systemReason } from '../api/system-error.js';
 
 /** A line of an SSH allowed-signers file: principals, optional options, then a key type and key. */
 const SIGNER_LINE = /(^|\s)(ssh-[a-z0-9-]+|ecdsa-sha2-[a-z0-9-]+|sk-[a-z0-9@.-]+)\s+[A-Za-z0-9+/=]+/;
@@ -303,7 +304,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     try {
       allowedSigners = readFileSync(m[3]!, 'utf8');
     } catch (err) {
-      throw new CommandError('PORTICO_ERR_VERIFY_FILE', `--verify ${m[1]}: cannot read the allowed-signers file ${m[3]}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw new CommandError('PORTICO_ERR_VERIFY_FILE', `--verify ${m[1]}: cannot read the allowed-signers file ${m[3]}: ${systemReason(err)}`);
     }
     // An empty or garbled file would refuse every commit of the source: refuse to start instead.
     if (!allowedSigners.split('\n').some((l) => !l.trim().startsWith('#') && SIGNER_LINE.test(l))) {
@@ -332,7 +333,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     try {
       text = readFileSync(f, 'utf8');
     } catch (err) {
-      throw new CommandError('PORTICO_ERR_WEBHOOK_CONFIG', `--webhook-secret-file: cannot read ${f}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw new CommandError('PORTICO_ERR_WEBHOOK_CONFIG', `--webhook-secret-file: cannot read ${f}: ${systemReason(err)}`);
     }
     secrets.push(...text.split('\n').map((l) => l.trim()).filter((l) => l !== ''));
   }
@@ -446,7 +447,7 @@ function readCredentialNow(flag: string, path: string, shown: string): void {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new CommandError('PORTICO_ERR_NOTIFY_CONFIG', `${flag}: cannot read ${shown}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new CommandError('PORTICO_ERR_NOTIFY_CONFIG', `${flag}: cannot read ${shown}: ${systemReason(err)}`);
   }
   if (text.trim() === '') throw new CommandError('PORTICO_ERR_NOTIFY_CONFIG', `${flag}: ${shown} is empty`);
 }

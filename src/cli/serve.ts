@@ -9,6 +9,7 @@ import { defaultKubeconfigPath, inClusterConnection, kubeconfigConnection } from
 import { withUsage } from './args.js';
 import { CommandError } from './command-errors.js';
 import { parseServeArgs, SERVE_USAGE } from './serve-options.js';
+import { systemReason } from '../api/system-error.js';
 
 export const USAGE = SERVE_USAGE;
 
@@ -23,7 +24,7 @@ function checkStateDir(dir: string): void {
     mkdirSync(dir, { recursive: true });
     accessSync(dir, constants.W_OK | constants.X_OK);
   } catch (err) {
-    throw new CommandError('PORTICO_ERR_STATE_DIR', `state folder '${dir}' cannot be created or written: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new CommandError('PORTICO_ERR_STATE_DIR', `state folder '${dir}' cannot be created or written: ${systemReason(err)}`);
   }
 }
 

@@ -13,6 +13,7 @@ import https from 'node:https';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join } from 'node:path';
 import { createRequire } from 'node:module';
+import { systemReason } from '../api/system-error.js';
 import { KubeApiError, KubeConfigError } from './kube-errors.js';
 
 export { KubeApiError, KubeConfigError } from './kube-errors.js';
@@ -48,7 +49,7 @@ export function inClusterConnection(env: NodeJS.ProcessEnv = process.env, dir = 
     try {
       return readFileSync(join(dir, f), 'utf8');
     } catch (err) {
-      throw new KubeConfigError(`in-cluster configuration: cannot read ${join(dir, f)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw new KubeConfigError(`in-cluster configuration: cannot read ${join(dir, f)}: ${systemReason(err)}`);
     }
   };
   const ca = read('ca.crt');
@@ -94,7 +95,7 @@ export function kubeconfigConnection(file: string, context?: string): KubeConnec
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new KubeConfigError(`cannot read kubeconfig ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new KubeConfigError(`cannot read kubeconfig ${file}: ${systemReason(err)}`);
   }
   let doc: unknown;
   try {
@@ -118,7 +119,7 @@ export function kubeconfigConnection(file: string, context?: string): KubeConnec
       try {
         return readFileSync(path(from[fileKey]), 'utf8');
       } catch (err) {
-        throw new KubeConfigError(`kubeconfig ${file}: cannot read ${fileKey} ${String(from[fileKey])}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        throw new KubeConfigError(`kubeconfig ${file}: cannot read ${fileKey} ${String(from[fileKey])}: ${systemReason(err)}`);
       }
     }
     return undefined;
@@ -149,7 +150,7 @@ export function kubeconfigConnection(file: string, context?: string): KubeConnec
       try {
         return { token: readFileSync(tokenFile, 'utf8').trim(), ...(cert ? { cert } : {}), ...(key ? { key } : {}) };
       } catch (err) {
-        throw new KubeConfigError(`kubeconfig ${file}: cannot read tokenFile ${tokenFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        throw new KubeConfigError(`kubeconfig ${file}: cannot read tokenFile ${tokenFile}: ${systemReason(err)}`);
       }
     }
     return { ...(token ? { token } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) };

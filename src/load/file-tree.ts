@@ -4,8 +4,8 @@
 import { lstatSync, readdirSync, readFileSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { extname, join, relative, isAbsolute } from 'node:path';
-import { getSystemErrorMap } from 'node:util';
 import type { ProblemCode } from '../api/problems.js';
+import { systemReason as why } from '../api/system-error.js';
 import { LOAD_LIMITS } from './limits.js';
 
 export interface TreeFile {
@@ -148,12 +148,4 @@ export async function walkTree(paths: readonly string[], onFile: OnFile, fs: Tre
 function inside(root: string, real: string): boolean {
   const rel = relative(root, real);
   return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
-}
-
-/** What the system said, as its code and in words ("ENOENT (no such file or directory)"). */
-function why(err: unknown): string {
-  const { code, errno } = err as NodeJS.ErrnoException;
-  if (code === undefined) return (err as Error).message;
-  const words = errno === undefined ? undefined : getSystemErrorMap().get(errno)?.[1];
-  return words ? `${code} (${words})` : code;
 }

@@ -5,6 +5,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { systemReason } from '../api/system-error.js';
 import { parseDocuments, type TextPosition } from '../load/yaml-documents.js';
 import type { Explainer } from './explain-engine.js';
 import { requestSpec, RequestSpecError, type RequestSpec } from './request-spec.js';
@@ -225,7 +226,7 @@ export async function readRouteTests(paths: readonly string[]): Promise<{ tests:
     try {
       text = await readFile(f, 'utf8');
     } catch (err) {
-      problems.push({ file: f, line: 0, col: 0, message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
+      problems.push({ file: f, line: 0, col: 0, message: `cannot read: ${systemReason(err)}` });
       continue;
     }
     const r = parseRouteTests(f, text);

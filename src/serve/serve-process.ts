@@ -23,6 +23,7 @@ import { ServingState, type ConfigProvider } from './serving-state.js';
 import { WorkerPool } from './worker-pool.js';
 import { startTicketKeyRotation, ticketKeyCallbackAvailable, TicketKeyRing } from './session-tickets.js';
 import { TraceExporters } from '../tracing/trace-exporters.js';
+import { systemReason } from '../api/system-error.js';
 
 export interface ServeOptions {
   readonly admin: { readonly host: string; readonly port: number };
@@ -264,7 +265,7 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
   try {
     adminAddress = await admin.listen(options.admin.host, options.admin.port);
   } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    const reason = systemReason(err);
     return startupFailed(log, 'PORTICO_ERR_ADMIN_BIND', `cannot bind the admin address ${addressURL('http', options.admin.host, options.admin.port)}: ${reason}`, { admin: options.admin }, async () => pool?.shutdown(0));
   }
   const adminURL = addressURL(admin.scheme, adminAddress.host, adminAddress.port);
