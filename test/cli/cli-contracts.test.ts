@@ -144,7 +144,7 @@ const COMMANDS: Record<string, CommandCase> = {
   crds: {
     typo: ['--knd', '--kind'],
     usage: [() => ['--format', 'yml'], /--format must be one of yaml, json \(got 'yml'; did you mean 'yaml'\?\)/],
-    failure: [() => ['--output', join(root, 'no-such-dir', 'crds.yaml')], 'PORTICO_ERR_IO', /cannot open .*no-such-dir\/crds\.yaml: ENOENT/],
+    failure: [() => ['--output', join(root, 'no-such-dir', 'crds.yaml')], 'PORTICO_ERR_IO', /cannot open .*no-such-dir\/crds\.yaml: ENOENT \(no such file or directory\)/],
   },
   manifests: {
     typo: ['--replcas', '--replicas'],
@@ -265,6 +265,6 @@ describe('failures of the inputs', () => {
     const file = join(root, 'a-file');
     writeFileSync(file, 'x');
     const r = await portico(['serve', '--source', `central=${repo.bare}`, '--state', join(file, 'state')]);
-    assertCodedFailure(r, 'serve', 'PORTICO_ERR_STATE_DIR', /cannot be created or written: ENOTDIR/);
+    assertCodedFailure(r, 'serve', 'PORTICO_ERR_STATE_DIR', /cannot be created or written: ENOTDIR \(not a directory\)/);
   });
 });

@@ -167,7 +167,7 @@ test('invalid test files are reported with file:line:col and do not stop the oth
   assert.equal(yamlErr.problems.length > 0, true);
   const none = portico('test', SHOP, '--tests', join(dir, 'missing.yaml'));
   assert.equal(none.code, 1);
-  assert.match(none.stdout, /INVALID .*missing\.yaml:0:0: cannot read: ENOENT/);
+  assert.match(none.stdout, /INVALID .*missing\.yaml:0:0: cannot read: ENOENT \(no such file or directory\)/);
 });
 
 test('--target: route tests against a live gateway and a real echo upstream', async () => {
