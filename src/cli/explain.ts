@@ -1,13 +1,14 @@
 // `portico explain PATH... 'GET https://host/path' [-H 'name: value']`: which listener, Host, route and
 // upstream serve a request, offline, with the data plane's own matching. Exit 0 served, 1 not served, 2 usage.
 
+import { existsSync } from 'node:fs';
 import { formatExplainText } from '../review/explain-format.js';
 import { releaseNote } from '../release/release-gate.js';
 import { Explainer } from '../review/explain-engine.js';
 import { parseHeaderArg, parseRequestLine, RequestSpecError } from '../review/request-spec.js';
 import { formatProblemText } from './validate.js';
 import { oneOf, parse, UsageError, withUsage } from './args.js';
-import { printNotes, readOffline, SOURCE_OPTIONS, SOURCE_USAGE } from './offline-args.js';
+import { printNotes, readOffline, requireResources, SOURCE_OPTIONS, SOURCE_USAGE } from './offline-args.js';
 
 export const USAGE = `usage: portico explain PATH... 'METHOD URL' [-H 'name: value']... [--listener NAME | --port N] [--format text|json] [options]
 
@@ -29,9 +30,17 @@ export async function run(argv: string[]): Promise<number> {
       USAGE,
     );
     const format = oneOf(values.format, ['text', 'json'] as const, 'text', '--format');
-    const at = positionals.findIndex((p) => /^([A-Za-z]+\s+)?https?:\/\//i.test(p.trim()));
+    const isRequest = (p: string): boolean => /^([A-Za-z]+\s+)?https?:\/\//i.test(p.trim());
+    const at = positionals.findIndex(isRequest);
     if (at === -1) throw new UsageError(`missing the request, e.g. 'GET https://api.example.com/orders/42'`);
+    const second = positionals.findIndex((p, i) => i > at && isRequest(p));
+    if (second !== -1) throw new UsageError(`one request at a time: '${positionals[at]}' and '${positionals[second]}' are both requests`);
     const paths = positionals.filter((_, i) => i !== at);
+    // `explain DIR GET http://…` unquoted: the method would otherwise be read as a configuration path.
+    const before = positionals[at - 1];
+    if (before !== undefined && /^[A-Z]+$/.test(before) && !/^[A-Za-z]+\s/.test(positionals[at]!.trim()) && !existsSync(before)) {
+      throw new UsageError(`give the request as one argument, quoted: '${before} ${positionals[at]}'`);
+    }
     if (paths.length === 0 && !(values.source && values.source.length > 0)) throw new UsageError('missing configuration PATH (or --source NAME=URL)');
     if (values.listener !== undefined && values.port !== undefined) throw new UsageError('give --listener or --port, not both');
     let port: number | undefined;
@@ -47,6 +56,7 @@ export async function run(argv: string[]): Promise<number> {
       throw err;
     }
     const state = await readOffline(paths, values);
+    requireResources(state, paths);
     const report = state.result.report;
     for (const p of report.problems) if (p.severity === 'error') process.stderr.write(formatProblemText(p) + '\n');
     if (report.errors > 0) process.stderr.write(`note: the configuration has ${report.errors} error(s): serve would refuse it and keep its last good one; explained here with the resources in error left out\n`);

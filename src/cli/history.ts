@@ -35,7 +35,9 @@ export async function run(argv: string[]): Promise<number> {
       return 0;
     }
     if (entries.length === 0) {
-      console.log('no attempts recorded yet');
+      // A mistyped --source must not read as an empty history: name the sources that have one.
+      const others = source ? [...new Set(readHistory(stateDir).map((e) => e.source))].sort() : [];
+      console.log(others.length > 0 ? `no attempts recorded for source '${source}' (attempts are recorded for ${others.join(', ')})` : 'no attempts recorded yet');
       return 0;
     }
     for (const e of entries) process.stdout.write(formatEntry(e) + '\n');

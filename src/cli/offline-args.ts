@@ -1,10 +1,12 @@
 // The configuration arguments every offline command shares: PATH... on disk, and the sources `serve`
 // takes (--source, --config NAME=DIR, --local, --pin), read through the same controller and reconcile.
 
+import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { systemReason } from '../api/system-error.js';
 import { offlineState, type OfflineOptions, type OfflineState } from '../controller/offline.js';
 import type { DeclaredSource } from '../controller/source-kind.js';
-import { readSecretsDirectory, secretsInputs, SecretsDirectoryError } from '../controller/secrets-directory.js';
+import { readSecretsDirectory, secretsInputs } from '../controller/secrets-directory.js';
 import { parseSourceArg, SourceSpecError, validateSourceName } from '../sources/source-spec.js';
 import { UsageError } from './args.js';
 import { CommandError } from './command-errors.js';
@@ -89,21 +91,46 @@ export function offlineOptions(paths: readonly string[], v: SourceValues, extra:
  */
 export async function readOffline(paths: readonly string[], v: SourceValues, extra: Partial<OfflineOptions> = {}): Promise<OfflineState> {
   let options = offlineOptions(paths, v, extra);
+  // A path named on the command line that cannot be read fails the command before anything is
+  // printed: `portico render typo/ > ir.json` must not write a plausible configuration.
+  for (const p of paths) await mustExist(p, p);
+  for (const [team, dir] of Object.entries(options.localTeams ?? {})) await mustExist(dir, `--local ${team}=${dir}`);
   if (v.secrets !== undefined) {
-    let read;
-    try {
-      read = await readSecretsDirectory(resolve(v.secrets));
-    } catch (err) {
-      if (err instanceof SecretsDirectoryError) throw new UsageError(`--secrets: ${err.message}`);
-      throw err;
-    }
-    const inputs = secretsInputs(read);
+    if (v.secrets === '') throw new UsageError('--secrets needs a directory');
+    const inputs = secretsInputs(await readSecretsDirectory(resolve(v.secrets)));
     options = { ...options, compileInputs: () => inputs };
   }
   const state = await offlineState(options);
   const root = state.unfetched.find((u) => u.root);
   if (root) throw new CommandError('PORTICO_ERR_FETCH', `source '${root.source}' cannot be fetched: ${root.reason}: ${root.message}`);
+  // A mistyped team name would leave that team unchecked and the command passing.
+  const declared = state.declaredTeams;
+  for (const [flag, names] of [['--local', Object.keys(options.localTeams ?? {})], ['--pin', Object.keys(options.pins ?? {})]] as const) {
+    for (const name of names) {
+      if (declared.includes(name)) continue;
+      throw new UsageError(`${flag} ${name}: the configuration declares no team source '${name}'${declared.length > 0 ? ` (it declares ${declared.join(', ')})` : ' (it declares no team sources)'}`);
+    }
+  }
   return state;
+}
+
+/** Throws PORTICO_ERR_IO when `path` cannot be read (an empty path is a usage error). */
+async function mustExist(path: string, named: string): Promise<void> {
+  if (path === '') throw new UsageError('an empty PATH');
+  try {
+    await stat(path);
+  } catch (err) {
+    throw new CommandError('PORTICO_ERR_IO', `cannot read ${named}: ${systemReason(err)}`);
+  }
+}
+
+/**
+ * For commands that print what a configuration does: paths that hold no resource at all are a
+ * failure (PORTICO_ERR_NO_RESOURCES), as for validate, not an empty answer that looks like one.
+ */
+export function requireResources(state: OfflineState, paths: readonly string[]): void {
+  if (state.resources.length + state.declarationCount > 0 || state.result.report.errors > 0) return;
+  throw new CommandError('PORTICO_ERR_NO_RESOURCES', `no resources found in ${paths.join(', ') || 'the given sources'} (files ending .yaml, .yml or .json with Emissary or Portico kinds)`);
 }
 
 /** Notes of an offline read (team sources not read, refusals), for stderr. */

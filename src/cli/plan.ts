@@ -6,9 +6,11 @@ import { plan, PLAN_EXIT } from '../review/plan-engine.js';
 import { planStates, parseSourceOption, PlanStateError, withScratch, type SideSpec } from '../review/plan-states.js';
 import { resolve } from 'node:path';
 import { validateSourceName } from '../sources/source-spec.js';
-import { readSecretsDirectory, secretsInputs, SecretsDirectoryError } from '../controller/secrets-directory.js';
+import { readSecretsDirectory, secretsInputs } from '../controller/secrets-directory.js';
 import { HelpRequested, oneOf, unknownOption, UsageError, withUsage } from './args.js';
 import { CommandError, EXIT_USAGE } from './command-errors.js';
+import { stat } from 'node:fs/promises';
+import { systemReason } from '../api/system-error.js';
 
 export const USAGE = `usage: portico plan [SHARED...] --base PATH_OR_REF... --head PATH_OR_REF... [options]
 
@@ -142,14 +144,17 @@ export function parsePlanArgs(argv: readonly string[]): Parsed {
 export async function run(argv: string[]): Promise<number> {
   return withUsage('plan', USAGE, async () => {
     const args = parsePlanArgs(argv);
+    // A --local folder that cannot be read is a side that cannot be read.
+    for (const [team, dir] of Object.entries(args.localTeams)) {
+      try {
+        await stat(dir);
+      } catch (err) {
+        throw new CommandError('PORTICO_ERR_PLAN_STATE', `cannot read --local ${team}=${dir}: ${systemReason(err)}`, EXIT_USAGE);
+      }
+    }
     let compileInputs: ReturnType<typeof secretsInputs> | undefined;
     if (args.secrets !== undefined) {
-      try {
-        compileInputs = secretsInputs(await readSecretsDirectory(resolve(args.secrets)));
-      } catch (err) {
-        if (err instanceof SecretsDirectoryError) throw new UsageError(`--secrets: ${err.message}`);
-        throw err;
-      }
+      compileInputs = secretsInputs(await readSecretsDirectory(resolve(args.secrets)));
     }
     let result;
     try {

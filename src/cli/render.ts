@@ -3,7 +3,7 @@
 
 import { stringify } from 'yaml';
 import { canonicalJSON } from '../ir/canonical.js';
-import { readOffline, SOURCE_OPTIONS, SOURCE_USAGE, printNotes } from './offline-args.js';
+import { readOffline, requireResources, SOURCE_OPTIONS, SOURCE_USAGE, printNotes } from './offline-args.js';
 import { formatProblemText } from './validate.js';
 import { oneOf, parse, UsageError, withUsage } from './args.js';
 
@@ -17,6 +17,7 @@ export async function run(argv: string[]): Promise<number> {
     const format = oneOf(values.format, ['json', 'yaml'] as const, 'json', '--format');
     if (positionals.length === 0 && !(values.source && values.source.length > 0)) throw new UsageError('missing configuration PATH (or --source NAME=URL)');
     const state = await readOffline(positionals, values);
+    requireResources(state, positionals);
     const result = state.result;
     printNotes(state);
     for (const p of result.report.problems) process.stderr.write(formatProblemText(p) + '\n');

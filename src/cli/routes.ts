@@ -1,7 +1,7 @@
 // `portico routes PATH...`: the route table in evaluation order, with owner and origin.
 
 import { routeTable, matchSummary, type RouteRow } from '../ir/route-table.js';
-import { readOffline, SOURCE_OPTIONS, SOURCE_USAGE, printNotes } from './offline-args.js';
+import { readOffline, requireResources, SOURCE_OPTIONS, SOURCE_USAGE, printNotes } from './offline-args.js';
 import { formatProblemText } from './validate.js';
 import { oneOf, parse, UsageError, withUsage } from './args.js';
 
@@ -24,6 +24,7 @@ export async function run(argv: string[]): Promise<number> {
     const format = oneOf(values.format, ['text', 'json'] as const, 'text', '--format');
     if (positionals.length === 0 && !(values.source && values.source.length > 0)) throw new UsageError('missing configuration PATH (or --source NAME=URL)');
     const state = await readOffline(positionals, values);
+    requireResources(state, positionals);
     const result = state.result;
     printNotes(state);
     for (const p of result.report.problems) process.stderr.write(formatProblemText(p) + '\n');

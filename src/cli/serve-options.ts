@@ -349,9 +349,9 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     try {
       isDir = statSync(secretsDir).isDirectory();
     } catch (err) {
-      throw new UsageError(`--secrets: cannot read ${secretsDir}: ${(err as Error).message}`);
+      throw new CommandError('PORTICO_ERR_SECRETS_DIR', `secrets directory ${secretsDir} cannot be read: ${systemReason(err)}`);
     }
-    if (!isDir) throw new UsageError(`--secrets: ${secretsDir} is not a directory`);
+    if (!isDir) throw new CommandError('PORTICO_ERR_SECRETS_DIR', `secrets directory ${secretsDir} cannot be read: not a directory`);
   }
 
   const adminAccess = adminAccessArgs(v, admin.host, secretsDir);

@@ -1,7 +1,7 @@
 // `portico serve`: parses the command line (serve-options.ts), then runs the serving process with the
 // sources controller as its one configuration provider.
 
-import { accessSync, constants, mkdirSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
 import type { BuildRuntime } from '../dataplane/runtime-types.js';
 import { serve } from '../serve/serve-process.js';
 import { SourcesProvider, type SourcesOptions } from '../controller/provider.js';
@@ -37,11 +37,23 @@ function checkKubernetes(sources: SourcesOptions): void {
   }
 }
 
+/** A --local folder that cannot be read would leave its team unserved without a word: refuse to start. */
+function checkLocalTeams(sources: SourcesOptions): void {
+  for (const [team, dir] of Object.entries(sources.localTeams ?? {})) {
+    try {
+      statSync(dir);
+    } catch (err) {
+      throw new CommandError('PORTICO_ERR_IO', `cannot read --local ${team}=${dir}: ${systemReason(err)}`);
+    }
+  }
+}
+
 export async function run(argv: string[]): Promise<number> {
   const code = await withUsage('serve', USAGE, async () => {
     const parsed = parseServeArgs(argv);
     if (parsed.sources.stateDir !== undefined) checkStateDir(parsed.sources.stateDir);
     checkKubernetes(parsed.sources);
+    checkLocalTeams(parsed.sources);
     return serve(parsed.serve, {
       loadBuildRuntime,
       providers: (ctx) => [new SourcesProvider(parsed.sources, ctx.admin, ctx.registry)],

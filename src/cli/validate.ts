@@ -5,8 +5,7 @@
 import { strictProblems, type Problem } from '../api/problems.js';
 import { formatOrigin } from '../api/origin.js';
 import { oneOf, parse, UsageError, withUsage } from './args.js';
-import { CommandError } from './command-errors.js';
-import { printNotes, readOffline, SOURCE_OPTIONS, SOURCE_USAGE } from './offline-args.js';
+import { printNotes, readOffline, requireResources, SOURCE_OPTIONS, SOURCE_USAGE } from './offline-args.js';
 
 export const USAGE = `usage: portico validate PATH... [--format text|json|github] [--strict] [options]
 
@@ -34,6 +33,8 @@ export async function run(argv: string[]): Promise<number> {
     const format = oneOf(values.format, ['text', 'json', 'github'] as const, 'text', '--format');
     if (positionals.length === 0 && !(values.source && values.source.length > 0)) throw new UsageError('missing configuration PATH (or --source NAME=URL)');
     const state = await readOffline(positionals, values);
+    // Validating the wrong folder must not pass a CI check.
+    requireResources(state, positionals);
     const report = values.strict ? withProblems(state.result.report, strictProblems(state.result.report.problems)) : state.result.report;
     const resourceCount = state.resources.length + state.declarationCount;
     if (format === 'json') {
@@ -47,10 +48,6 @@ export async function run(argv: string[]): Promise<number> {
       printNotes(state);
       const routes = state.result.ir.listeners.reduce((s, l) => s + l.virtualHosts.reduce((t, v) => t + v.routes.length, 0), 0);
       process.stdout.write(`${resourceCount} resources, ${routes} routes, ${report.errors} errors, ${report.warnings} warnings\n`);
-    }
-    if (resourceCount === 0 && report.errors === 0) {
-      // Validating the wrong folder must not pass a CI check.
-      throw new CommandError('PORTICO_ERR_NO_RESOURCES', `no resources found in ${positionals.join(', ') || 'the given sources'} (files ending .yaml, .yml or .json with Emissary or Portico kinds)`);
     }
     return report.errors > 0 ? 1 : 0;
   });

@@ -3,7 +3,7 @@
 
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, normalize, resolve } from 'node:path';
 import { problem, type Problem } from '../api/problems.js';
 import type { Resource } from '../api/resource.js';
 import type { CompileResult } from '../compile/index.js';
@@ -45,6 +45,8 @@ export interface OfflineState {
   readonly notes: readonly string[];
   /** Source objects declared by the roots read. */
   readonly declarationCount: number;
+  /** Names of the team sources the roots declare, sorted. */
+  readonly declaredTeams: readonly string[];
   /** Sources that could not be fetched (bad URL, unreachable, unknown branch): roots and teams alike. */
   readonly unfetched: readonly { readonly source: string; readonly root: boolean; readonly reason: string; readonly message: string }[];
 }
@@ -86,7 +88,7 @@ export async function offlineState(opts: OfflineOptions): Promise<OfflineState> 
   const paths = opts.paths ?? [];
   const roots: DeclaredSource[] = [...(opts.roots ?? [])];
   const local: DeclaredSource | undefined =
-    paths.length > 0 ? { spec: { name: LOCAL_ROOT, url: resolve(paths[0]!), branch: '', path: '' }, kind: 'directory', intervalMs: Infinity, onForcePush: 'refuse' } : undefined;
+    paths.length > 0 ? { spec: { name: LOCAL_ROOT, url: resolve(paths[0]!), branch: '', path: '' }, kind: 'directory', intervalMs: Infinity, onForcePush: 'refuse', ...(paths.length > 1 ? { folders: paths.map((p) => ({ shown: normalize(p).replace(/(.)\/+$/, '$1'), url: resolve(p) })) } : {}) } : undefined;
   if (local) roots.push(local);
   const exclude = new Set((opts.exclude ?? []).map((f) => resolve(f)));
   // Git caches live in a scratch folder removed afterwards: nothing of an offline run is kept.
@@ -124,8 +126,9 @@ export async function offlineState(opts: OfflineOptions): Promise<OfflineState> 
     if (unread.length > 0) {
       notes.push(`declares team source(s) ${unread.map((d) => d.spec.name).join(', ')}, not read here (give a folder with --local NAME=DIR, or git sources with --source)`);
     }
-    const declarationCount = refusedRoot?.loaded ? refusedRoot.loaded.declarations.length : (out?.declared.size ?? 0);
-    return { result, resources, decisions, notes, declarationCount, unfetched };
+    const declarations = refusedRoot?.loaded ? refusedRoot.loaded.declarations : [...(out?.declared.values() ?? [])];
+    const declaredTeams = [...new Set(declarations.map((d) => d.spec.name))].sort();
+    return { result, resources, decisions, notes, declarationCount: declarations.length, declaredTeams, unfetched };
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }

@@ -387,7 +387,7 @@ export function loadSnapshot(decl: DeclaredSource, snap: Snapshot, options: Reco
   const problems = [...snap.problems, ...loaded.problems];
   let declarations: DeclaredSource[] = [];
   if (decl.declaredBy === undefined) {
-    const d = declareSources(sources, { source: name, declaringUrl: decl.spec.url, defaultIntervalMs: options.defaultIntervalMs });
+    const d = declareSources(sources, { source: name, declaringUrl: decl.spec.url, ...(decl.folders ? { declaringFolders: decl.folders } : {}), defaultIntervalMs: options.defaultIntervalMs });
     declarations = d.declarations;
     problems.push(...d.problems);
   } else {

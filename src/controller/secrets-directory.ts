@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { join, resolve, sep } from 'node:path';
 import type { SecretFiles } from '../compile/options.js';
 import type { CompileInputs } from './reconcile.js';
+import { systemReason } from '../api/system-error.js';
 
 export interface SecretsDirectoryLimits {
   /** Bytes per file (a certificate chain is a few KiB). */
@@ -112,7 +113,7 @@ async function directoryRoots(dir: string): Promise<{ root: string; real: string
     real = await realpath(root);
     if (!(await stat(real)).isDirectory()) throw new Error('not a directory');
   } catch (err) {
-    throw new SecretsDirectoryError(`secrets directory ${root} cannot be read: ${(err as Error).message}`);
+    throw new SecretsDirectoryError(`secrets directory ${root} cannot be read: ${systemReason(err)}`);
   }
   return { root, real };
 }
@@ -141,7 +142,7 @@ export async function readSecretsDirectory(dir: string, limits: SecretsDirectory
       }
     });
   } catch (err) {
-    throw new SecretsDirectoryError(`secrets directory ${root} cannot be read: ${(err as Error).message}`);
+    throw new SecretsDirectoryError(`secrets directory ${root} cannot be read: ${systemReason(err)}`);
   }
   const h = createHash('sha256');
   for (const rel of Object.keys(files).sort()) h.update(`${rel}\0${files[rel]!.length}\0`).update(files[rel]!).update('\0');

@@ -54,6 +54,19 @@ export interface DeclaredSource {
   readonly declaredBy?: string;
   /** Where the Source object was declared. */
   readonly origin?: Origin;
+  /**
+   * A root of several paths named on the command line: each path as its files are named, and where
+   * it is. A relative Source url resolves next to the path its file came from, so the order the
+   * paths are given in does not matter.
+   */
+  readonly folders?: readonly DeclaringFolder[];
+}
+
+export interface DeclaringFolder {
+  /** The path as the root's files are named under it (normalised, no trailing slash). */
+  readonly shown: string;
+  /** Its absolute path. */
+  readonly url: string;
 }
 
 export function parseDuration(d: string | number): number {
@@ -74,6 +87,8 @@ export interface DeclareContext {
   readonly source: string;
   /** Its location (URL or folder): relative local URLs in a Source are resolved next to it. */
   readonly declaringUrl: string;
+  /** The root's paths, when it has several (DeclaredSource.folders). */
+  readonly declaringFolders?: readonly DeclaringFolder[];
   readonly defaultIntervalMs: number;
 }
 
@@ -92,6 +107,16 @@ export function declareSources(sources: readonly Resource[], ctx: DeclareContext
   return { declarations, problems };
 }
 
+/** The folder (or file) of `folders` that `path` was read from: the longest that holds it. */
+function folderOf(path: string, folders: readonly DeclaringFolder[] | undefined): DeclaringFolder | undefined {
+  let best: DeclaringFolder | undefined;
+  for (const f of folders ?? []) {
+    const holds = path === f.shown || (f.shown === '.' ? !path.startsWith('../') && !path.startsWith('/') : path.startsWith(`${f.shown}/`));
+    if (holds && (best === undefined || f.shown.length > best.shown.length)) best = f;
+  }
+  return best;
+}
+
 function declareOne(r: Resource, ctx: DeclareContext): { declaration: DeclaredSource } | { problem: Problem } {
   const s = r.spec as unknown as SourceSpec;
   const bad = (field: string, message: string) => ({ problem: problem('SchemaViolation', `Source ${r.name}: ${message}`, fieldOrigin(r, field), { resource: refOf(r), field }) });
@@ -99,7 +124,8 @@ function declareOne(r: Resource, ctx: DeclareContext): { declaration: DeclaredSo
   if (nameErr) return { problem: problem('InvalidName', nameErr, fieldOrigin(r, 'metadata.name'), { resource: refOf(r), field: 'metadata.name' }) };
   if (s.kubernetes !== undefined || s.url === undefined) return declareKubernetes(r, s, ctx, bad);
   let url = s.url;
-  const declaringLocal = ctx.declaringUrl.startsWith('/') ? ctx.declaringUrl : ctx.declaringUrl.startsWith('file://') ? ctx.declaringUrl.slice(7) : undefined;
+  const declaringUrl = folderOf(r.origin.path, ctx.declaringFolders)?.url ?? ctx.declaringUrl;
+  const declaringLocal = declaringUrl.startsWith('/') ? declaringUrl : declaringUrl.startsWith('file://') ? declaringUrl.slice(7) : undefined;
   const isRelativePath = !/^[a-z][a-z0-9+.-]*:/i.test(url) && !url.startsWith('/');
   if (isRelativePath) {
     if (!declaringLocal) return bad('spec.url', `relative url '${url}' is only allowed when the declaring source is a local repository or folder`);

@@ -4,7 +4,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { systemReason } from '../api/system-error.js';
 import { parseDocuments, type TextPosition } from '../load/yaml-documents.js';
 import type { Explainer } from './explain-engine.js';
@@ -91,6 +91,8 @@ export function parseRouteTests(file: string, text: string): { tests: RouteTest[
     return { tests, problems };
   }
   const root = doc?.value;
+  // An empty file (or one of comments only) holds no tests, like `tests: []`.
+  if (doc === undefined || root === null || root === undefined) return { tests, problems };
   // Where a value starts: a mapping or list at its first entry, a scalar at its key or item.
   const startOf = (v: unknown, keyAt: TextPosition | undefined): TextPosition | undefined => (v !== null && typeof v === 'object' ? doc?.sources.get(v)?.start : undefined) ?? keyAt;
   const list = isObj(root) ? root['tests'] : undefined;
@@ -214,7 +216,14 @@ export async function expandTestPaths(paths: readonly string[]): Promise<string[
     if (st?.isDirectory()) await walk(p, 0);
     else out.push(p);
   }
-  return out;
+  // A file named twice (a folder and a file in it, or the same folder twice) runs once.
+  const seen = new Set<string>();
+  return out.filter((p) => {
+    const key = resolve(p);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 export async function readRouteTests(paths: readonly string[]): Promise<{ tests: RouteTest[]; problems: TestFileProblem[] }> {

@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseServeArgs } from '../../src/cli/serve-options.js';
 import { UsageError } from '../../src/cli/args.js';
+import { CommandError } from '../../src/cli/command-errors.js';
 import { removeDir, tempDir } from '../sources/git-fixture.js';
 
 const dir = tempDir('serve-options');
@@ -74,8 +75,6 @@ describe('portico serve options', () => {
     ['a pin that looks like an option', ['--source', 'a=/r', '--pin', 'shop=--upload-pack=x'], /not a valid ref/],
     ['a local team named like a root', ['--source', 'a=/r', '--local', 'a=/x'], /not a team source/],
     ['a fetch size without a unit it knows', ['--source', 'a=/r', '--fetch-max-size', '64MB'], /at least 1KiB/],
-    ['a secrets directory that does not exist', ['--source', 'a=/r', '--secrets', '/nonexistent/secrets'], /--secrets: cannot read \/nonexistent\/secrets/],
-    ['a secrets directory that is a file', ['--source', 'a=/r', '--secrets', join(dir, 'not-a-dir')], /--secrets: .*not-a-dir is not a directory/],
   ];
   writeFileSync(join(dir, 'not-a-dir'), '');
   for (const [name, argv, message] of bad) {
@@ -83,6 +82,12 @@ describe('portico serve options', () => {
       assert.throws(() => parseServeArgs(argv, {}, '/srv'), (e: unknown) => e instanceof UsageError && message.test(e.message));
     });
   }
+
+  it('refuse a secrets directory that cannot be read with its code, PORTICO_ERR_SECRETS_DIR', () => {
+    for (const [secrets, why] of [['/nonexistent/secrets', /cannot be read: ENOENT \(no such file or directory\)/], [join(dir, 'not-a-dir'), /not-a-dir cannot be read: not a directory/]] as const) {
+      assert.throws(() => parseServeArgs(['--source', 'a=/r', '--secrets', secrets], {}, '/srv'), (e: unknown) => e instanceof CommandError && e.code === 'PORTICO_ERR_SECRETS_DIR' && why.test(e.message));
+    }
+  });
 
   it('take download and cache caps with binary units', () => {
     assert.deepEqual(parseServeArgs(['--source', 'a=/r', '--fetch-max-size', '8MiB', '--cache-max-size', '1GiB'], {}).sources.limits, { maxFetchBytes: 8 * 1024 ** 2, maxCacheBytes: 1024 ** 3 });

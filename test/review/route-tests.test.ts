@@ -167,7 +167,8 @@ test('invalid test files are reported with file:line:col and do not stop the oth
   assert.equal(yamlErr.problems.length > 0, true);
   const none = portico('test', SHOP, '--tests', join(dir, 'missing.yaml'));
   assert.equal(none.code, 1);
-  assert.match(none.stdout, /INVALID .*missing\.yaml:0:0: cannot read: ENOENT \(no such file or directory\)/);
+  assert.equal(none.stdout, '');
+  assert.match(none.stderr, /^portico test: PORTICO_ERR_IO: cannot read --tests .*missing\.yaml: ENOENT \(no such file or directory\)\n$/);
 });
 
 test('--target: route tests against a live gateway and a real echo upstream', async () => {
