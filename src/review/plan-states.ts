@@ -95,7 +95,11 @@ export function parseSourceOption(arg: string): { name: string; value: string } 
   const name = arg.slice(0, eq);
   const err = validateSourceName(name);
   if (err) throw new PlanStateError(`--source '${arg}': ${err}`);
-  return { name, value: arg.slice(eq + 1) };
+  const value = arg.slice(eq + 1);
+  // serve's NAME=URL#BRANCH:PATH: here the branch (or any ref) follows an '@'.
+  const hash = value.indexOf('#');
+  if (hash > 0) throw new PlanStateError(`--source '${arg}': plan takes NAME=PATH_OR_URL@REF[:SUBDIR] (serve's #BRANCH is @REF here: '${name}=${value.slice(0, hash)}@${value.slice(hash + 1)}')`);
+  return { name, value };
 }
 
 async function splitLocation(value: string): Promise<{ location: string; ref: string; path: string }> {

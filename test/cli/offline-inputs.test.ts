@@ -71,6 +71,12 @@ describe('--local', () => {
     assertOneLine(r, 'plan', 'PORTICO_ERR_PLAN_STATE', /cannot read --local shop=.*no-such-folder/, 2);
   });
 
+  it("plan: serve's --source NAME=URL#BRANCH:PATH is a usage error that shows plan's form", async () => {
+    const r = await runPortico(['plan', '--base', central, '--head', central, '--source', 'shop=/repo#main:deploy']);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /^portico plan: --source 'shop=\/repo#main:deploy': plan takes NAME=PATH_OR_URL@REF\[:SUBDIR\] \(serve's #BRANCH is @REF here: 'shop=\/repo@main:deploy'\)\n\nusage: portico plan/);
+  });
+
   it('a team the configuration does not declare is a usage error naming the teams it does', async () => {
     const r = await runPortico(['validate', central, '--local', `shopp=${shop}`]);
     assert.equal(r.code, 2, r.stderr);
