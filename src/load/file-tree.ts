@@ -108,9 +108,17 @@ export async function walkTree(paths: readonly string[], onFile: OnFile, fs: Tre
       let st = await fs.lstat(p).catch(() => undefined);
       if (!st) continue;
       if (st.isSymbolicLink()) {
-        const real = await fs.realpath(p).catch(() => undefined);
-        if (!real || !inside(root, real)) {
-          problems.push({ code: 'PathOutsideRoot', path: p, message: 'symbolic link points outside the folder being loaded; not followed' });
+        // A link is only worth a word when what it names would be read: a folder, or a configuration file.
+        const wanted = EXTENSIONS.has(extname(name).toLowerCase());
+        const real = await fs.realpath(p).catch((err: NodeJS.ErrnoException) => err);
+        if (real instanceof Error) {
+          if (wanted) problems.push({ code: 'FileUnreadable', path: p, message: `symbolic link cannot be followed: ${why(real)}` });
+          continue;
+        }
+        if (!inside(root, real)) {
+          if (wanted || (await fs.stat(p).catch(() => undefined))?.isDirectory()) {
+            problems.push({ code: 'PathOutsideRoot', path: p, message: 'symbolic link points outside the folder being loaded; not followed' });
+          }
           continue;
         }
         st = await fs.stat(p).catch(() => undefined);

@@ -108,6 +108,10 @@ test('the synchronous reader (offline commands) reads a tree as the asynchronous
   await symlink(join(outside, 'secret.yaml'), join(dir, 'root', 'd-escape.yaml'));
   await symlink(join(dir, 'root'), join(dir, 'root', 'sub', 'loop'));
   await symlink(join(dir, 'gone.yaml'), join(dir, 'root', 'e-dangling.yaml'));
+  // Links to what would never be read (not a folder, not a configuration file) are not worth a word.
+  await symlink(join(dir, 'gone.txt'), join(dir, 'root', 'e-dangling-notes.txt'));
+  await writeFile(join(outside, 'passwords.txt'), 'not configuration');
+  await symlink(join(outside, 'passwords.txt'), join(dir, 'root', 'e-escape-notes.txt'));
   await writeFile(join(dir, 'root', 'f-locked.yaml'), mapping('f'));
   await chmod(join(dir, 'root', 'f-locked.yaml'), 0o000);
   const paths = [join(dir, 'root'), join(dir, 'missing'), join(dir, 'root', 'a.yaml')];
@@ -125,8 +129,9 @@ test('the synchronous reader (offline commands) reads a tree as the asynchronous
     sync.problems.map((p) => [p.code, p.path] as const).filter(([, p]) => !p.endsWith('f-locked.yaml')),
     [
       ['PathOutsideRoot', join(dir, 'root', 'd-escape.yaml')],
-      ['PathOutsideRoot', join(dir, 'root', 'e-dangling.yaml')],
+      ['FileUnreadable', join(dir, 'root', 'e-dangling.yaml')],
       ['FileUnreadable', join(dir, 'missing')],
     ],
   );
+  assert.equal(sync.problems.find((p) => p.path.endsWith('e-dangling.yaml'))?.message, 'symbolic link cannot be followed: ENOENT (no such file or directory)');
 });
