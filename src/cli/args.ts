@@ -57,7 +57,7 @@ export function unknownOption(given: string, known: readonly string[]): string {
 /** The known option closest to a mistyped one, if any is close. */
 export function unknownOptionGuess(given: string, known: readonly string[]): string | undefined {
   const bare = given.replace(/^-+/, '').split('=')[0] ?? '';
-  return bare ? closestName(bare, known) : undefined;
+  return bare ? closestName(bare, known, { prefixes: true }) : undefined;
 }
 
 export function oneOf<T extends string>(value: string | undefined, allowed: readonly T[], fallback: T, what: string): T {

@@ -34,7 +34,7 @@ export function usage(): string {
 }
 
 function unknownCommand(cmd: string): string {
-  const guess = closestName(cmd, Object.keys(COMMANDS));
+  const guess = closestName(cmd, [...Object.keys(COMMANDS), 'help'], { prefixes: true });
   return `unknown command '${cmd}'${guess ? ` (did you mean '${guess}'?)` : ''}`;
 }
 

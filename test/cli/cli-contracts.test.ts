@@ -192,6 +192,23 @@ describe('portico (no command)', () => {
     const far = await portico(['frobnicate']);
     assert.match(far.stderr, /^portico: unknown command 'frobnicate'\n/, 'no guess when nothing is close');
   });
+
+  it('takes two swapped letters for one typo, and the start of a command or flag for the whole', async () => {
+    const cases: [string[], RegExp][] = [
+      [['tset'], /^portico: unknown command 'tset' \(did you mean 'test'\?\)\n/],
+      [['hlep'], /^portico: unknown command 'hlep' \(did you mean 'help'\?\)\n/],
+      [['rout'], /^portico: unknown command 'rout' \(did you mean 'routes'\?\)\n/],
+      [['--hlep'], /^portico: unknown option '--hlep' \(did you mean '--help'\?\)\n/],
+      [['plan', '--bsae', 'x'], /^portico plan: unknown option '--bsae' \(did you mean '--base'\?\)\n/],
+      [['explain', '--prot', '80'], /^portico explain: unknown option '--prot' \(did you mean '--port'\?\)\n/],
+      [['routes', '--form', 'json'], /^portico routes: unknown option '--form' \(did you mean '--format'\?\)\n/],
+    ];
+    const runs = await Promise.all(cases.map(([args]) => portico(args)));
+    cases.forEach(([args, line], i) => {
+      assert.equal(runs[i]!.code, 2, args.join(' '));
+      assert.match(runs[i]!.stderr, line);
+    });
+  });
 });
 
 for (const [command, c] of Object.entries(COMMANDS)) {

@@ -440,6 +440,20 @@ test('schema problems name the field and its line:col', async (t) => {
       at: [8, 3],
       message: /unknown field "timeout" \(did you mean "timeout_ms"\?\)/,
     },
+    'a field cut short gets no guess (the start of a name suggests it only for commands and flags)': {
+      yaml: mapping('prefix: /a/\nservice: a\nhost_rew: x'),
+      code: 'UnknownField',
+      field: 'spec.host_rew',
+      at: [8, 3],
+      message: /unknown field "host_rew"; ignored/,
+    },
+    'a field with two letters swapped is one typo': {
+      yaml: mapping('prefix: /a/\nservice: a\nrewirte: /b/'),
+      code: 'UnknownField',
+      field: 'spec.rewirte',
+      at: [8, 3],
+      message: /unknown field "rewirte" \(did you mean "rewrite"\?\)/,
+    },
     'a missing required field points at the spec': {
       yaml: mapping('prefix: /a/'),
       code: 'SchemaViolation',
