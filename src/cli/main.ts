@@ -50,6 +50,23 @@ async function load(cmd: string): Promise<CommandModule> {
   return COMMANDS[cmd]!.load();
 }
 
+/** `portico help [COMMAND]`. It keeps every command's contract (--help, then --version); its usage is the global one. */
+async function help(argv: string[]): Promise<number> {
+  const topic = argv[0];
+  if (topic === undefined || topic === 'help' || wantsHelp(argv)) {
+    process.stdout.write(`${usage()}\n`);
+    return 0;
+  }
+  if (wantsVersion(argv)) {
+    process.stdout.write(`${versionLine()}\n`);
+    return 0;
+  }
+  if (topic.startsWith('-')) return usageError(unknownOption(topic, []));
+  if (!Object.hasOwn(COMMANDS, topic)) return usageError(unknownCommand(topic));
+  process.stdout.write(`${(await load(topic)).USAGE}\n`);
+  return 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (cmd === undefined) return usageError('missing COMMAND');
@@ -61,16 +78,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${versionLine()}\n`);
     return 0;
   }
-  if (cmd === 'help') {
-    const topic = rest[0];
-    if (topic === undefined) {
-      process.stdout.write(`${usage()}\n`);
-      return 0;
-    }
-    if (!Object.hasOwn(COMMANDS, topic)) return usageError(unknownCommand(topic));
-    process.stdout.write(`${(await load(topic)).USAGE}\n`);
-    return 0;
-  }
+  if (cmd === 'help') return help(rest);
   if (cmd.startsWith('-')) return usageError(unknownOption(cmd, []));
   if (!Object.hasOwn(COMMANDS, cmd)) return usageError(unknownCommand(cmd));
   const mod = await load(cmd);

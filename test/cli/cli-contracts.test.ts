@@ -209,6 +209,21 @@ describe('portico (no command)', () => {
       assert.match(runs[i]!.stderr, line);
     });
   });
+
+  it('help keeps the contract of every command: --help, -h and `help help` print the usage, --version the version, exit 0', async () => {
+    const [global, ...runs] = await Promise.all([['--help'], ['help', '--help'], ['help', '-h'], ['help', 'help']].map((args) => portico(args)));
+    for (const r of runs) {
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stderr, '');
+      assert.equal(r.stdout, global!.stdout);
+    }
+    const version = await portico(['help', '--version']);
+    assert.equal(version.code, 0, version.stderr);
+    assert.equal(version.stdout, `portico ${pkg.version}\n`);
+    const typo = await portico(['help', '--hlep']);
+    assert.equal(typo.code, 2);
+    assert.match(typo.stderr, /^portico: unknown option '--hlep' \(did you mean '--help'\?\)\n\nusage: portico COMMAND/);
+  });
 });
 
 for (const [command, c] of Object.entries(COMMANDS)) {
