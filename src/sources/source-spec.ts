@@ -2,6 +2,7 @@
 // line uses. Validation here keeps option injection and odd transports away from the git CLI.
 
 import { isAbsolute, resolve } from 'node:path';
+import { domainToASCII } from 'node:url';
 
 export interface GitSourceSpec {
   /** Source name: names origins, claims, state and history entries. */
@@ -24,6 +25,18 @@ export class SourceSpecError extends Error {
 
 const NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const BRANCH_RE = /^[A-Za-z0-9._/-]+$/;
+/** A host name as DNS has it (after IDNA): labels of letters, digits, '-' and '_', none empty, not led by '-'. */
+const HOST_RE = /^(?!-)[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/;
+const IP6_HOST_RE = /^\[[0-9A-Fa-f:.]+\]$/;
+
+/** The host of `scheme://[user@]host[:port]/…`, when it is one git could connect to. */
+function urlHost(u: string, schemeLength: number): string | undefined {
+  const authority = u.slice(schemeLength).split(/[/?#]/, 1)[0] ?? '';
+  const m = /^(\[[^\]]*\]|[^:]*)(?::\d*)?$/.exec(authority.slice(authority.lastIndexOf('@') + 1));
+  const host = m?.[1] ?? '';
+  if (IP6_HOST_RE.test(host)) return host;
+  return HOST_RE.test(domainToASCII(host)) ? host : undefined;
+}
 
 export function validateSourceName(name: string): string | undefined {
   return NAME_RE.test(name) ? undefined : `source name '${name}' must be lower-case letters, digits and '-' (at most 63)`;
@@ -55,6 +68,8 @@ export function normaliseUrl(url: string, baseDir = process.cwd()): string | { e
   if (scheme) {
     const s = scheme[1]!.toLowerCase();
     if (!['file', 'git', 'http', 'https', 'ssh'].includes(s)) return { error: `source URL scheme '${s}' is not supported (file, git, http, https, ssh)` };
+    // Else an example's 'https://…' or a stray space is only found at the first fetch, in a running pod.
+    if (s !== 'file' && urlHost(u, scheme[0].length) === undefined) return { error: `source URL '${u}' has no valid host name` };
     return u;
   }
   if (/^[a-z][a-z0-9+.-]*::/i.test(u)) return { error: `source URL '${u}' uses a remote helper transport, which is not allowed` };

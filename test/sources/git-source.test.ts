@@ -196,6 +196,13 @@ describe('source arguments', () => {
     assert.throws(() => parseSourceArg('ops=--upload-pack=evil'), SourceSpecError);
     assert.throws(() => parseSourceArg('ops=/srv/repo#main:../etc'), SourceSpecError);
     assert.throws(() => parseSourceArg('Ops=/srv/repo'), /lower-case/);
+    // A URL must name a host git can connect to; user, port and IPv6 literals are fine.
+    for (const url of ['https://…', 'https://.../edge.git', 'https://git example.com/edge.git', 'ssh://-oProxyCommand=x/edge.git', 'https://host:http/edge.git']) {
+      assert.throws(() => parseSourceArg(`ops=${url}`), /has no valid host name/, url);
+    }
+    for (const url of ['https://user:pw@git.example.com:8443/edge.git', 'ssh://git@[::1]:22/edge.git', 'git://localhost/edge.git', 'git@git.example.com:acme/edge.git']) {
+      assert.equal(parseSourceArg(`ops=${url}`).url, url);
+    }
   });
 });
 
