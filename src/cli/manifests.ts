@@ -4,10 +4,10 @@
 import { writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { manifests, type ManifestOptions } from '../kubernetes/manifests.js';
-import { parseSourceArg, SourceSpecError } from '../sources/source-spec.js';
+import { DEFAULT_INTERVAL_MS } from '../controller/controller.js';
 import { oneOf, parse, UsageError, withUsage } from './args.js';
 import { versionLine } from './command-errors.js';
-import { parseKubernetesRoot } from './serve-options.js';
+import { parseRootSources } from './serve-options.js';
 
 export const USAGE = `usage: portico manifests (--source NAME=URL[#BRANCH][:PATH] | --kubernetes NAME=NAMESPACE)... [options]
 
@@ -71,22 +71,15 @@ export async function run(argv: string[]): Promise<number> {
       USAGE,
     );
     if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+    // The flags go to serve in the pod as given: checked as serve checks them, so the pod can start.
+    parseRootSources(values, '/', { intervalMs: DEFAULT_INTERVAL_MS, onForcePush: 'refuse' });
     const sourceArgs: string[] = [];
     for (const s of values.source ?? []) {
-      try {
-        parseSourceArg(s, '/');
-      } catch (err) {
-        if (err instanceof SourceSpecError) throw new UsageError(err.message);
-        throw err;
-      }
       // A local path would name a folder on this machine, not in the container.
       if (!/^[a-z]+:\/\/|^[^/:]+@[^:]+:/.test(s.slice(s.indexOf('=') + 1))) throw new UsageError(`--source '${s}': give a URL the pod can fetch (https://, ssh://, git://), not a local path`);
       sourceArgs.push('--source', s);
     }
-    for (const k of values.kubernetes ?? []) {
-      parseKubernetesRoot(k);
-      sourceArgs.push('--kubernetes', k);
-    }
+    for (const k of values.kubernetes ?? []) sourceArgs.push('--kubernetes', k);
     if (sourceArgs.length === 0) throw new UsageError('give the central policy: --source NAME=URL#BRANCH:PATH or --kubernetes NAME=NAMESPACE');
     const replicas = intOption('--replicas', values.replicas, 2, 1, 1000);
     const minReplicas = intOption('--min-replicas', values['min-replicas'], replicas, 1, 1000);

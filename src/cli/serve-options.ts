@@ -223,6 +223,55 @@ function adminAccessArgs(v: { 'admin-token-file'?: string; 'admin-token-secret'?
   return { ...(file !== undefined ? { tokenFile: file } : {}), ...(tls ? { tls } : {}) };
 }
 
+/** The sources a replica starts from, as given on its command line. */
+export interface RootSourceArgs {
+  readonly source?: readonly string[] | undefined;
+  readonly config?: readonly string[] | undefined;
+  readonly kubernetes?: readonly string[] | undefined;
+}
+
+/**
+ * --source NAME=URL[#BRANCH][:PATH], --config [NAME=]DIR and --kubernetes NAME=NAMESPACE as serve reads
+ * them, each name once (a name keys a source's state and history). `manifests` checks its flags with
+ * this too, so it never writes a Deployment whose pods would refuse to start.
+ */
+export function parseRootSources(v: RootSourceArgs, cwd: string, poll: Pick<DeclaredSource, 'intervalMs' | 'onForcePush'>): DeclaredSource[] {
+  const { intervalMs, onForcePush } = poll;
+  const roots: DeclaredSource[] = [];
+  for (const s of v.source ?? []) {
+    try {
+      roots.push({ spec: parseSourceArg(s, cwd), kind: 'git', intervalMs, onForcePush });
+    } catch (err) {
+      if (err instanceof SourceSpecError) throw new UsageError(err.message);
+      throw err;
+    }
+  }
+  for (const c of v.config ?? []) {
+    const eq = c.indexOf('=');
+    const named = eq > 0 && validateSourceName(c.slice(0, eq)) === undefined;
+    const name = named ? c.slice(0, eq) : 'dir';
+    const dir = named ? c.slice(eq + 1) : c;
+    if (dir === '') throw new UsageError('--config needs a directory');
+    let spec;
+    try {
+      spec = makeSourceSpec({ name, url: resolve(cwd, dir), branch: 'HEAD', path: '' }, cwd, `--config '${c}'`);
+    } catch (err) {
+      if (err instanceof SourceSpecError) throw new UsageError(err.message);
+      throw err;
+    }
+    roots.push({ spec: { ...spec, branch: '', path: '' }, kind: 'directory', intervalMs, onForcePush: 'refuse' });
+  }
+  for (const k of v.kubernetes ?? []) {
+    const { name, namespace } = parseKubernetesRoot(k);
+    const kubernetes = { namespace };
+    roots.push({ spec: { name, url: kubernetesUrl(kubernetes), branch: '', path: '' }, kind: 'kubernetes', kubernetes, intervalMs, onForcePush: 'refuse' });
+  }
+  const names = roots.map((r) => r.spec.name);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup) throw new UsageError(`two sources are named '${dup}': give each its own NAME${v.config !== undefined ? ' (--config NAME=DIR)' : ''}`);
+  return roots;
+}
+
 export interface ParsedServe {
   readonly serve: ServeOptions;
   readonly sources: SourcesOptions;
@@ -261,39 +310,9 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   const ambassadorId = v['ambassador-id'];
   if (ambassadorId !== undefined && !/^[A-Za-z0-9_.-]{1,63}$/.test(ambassadorId)) throw new UsageError(`--ambassador-id '${ambassadorId}' is not a valid id`);
 
-  const roots: DeclaredSource[] = [];
-  for (const s of v.source ?? []) {
-    try {
-      roots.push({ spec: parseSourceArg(s, cwd), kind: 'git', intervalMs, onForcePush });
-    } catch (err) {
-      if (err instanceof SourceSpecError) throw new UsageError(err.message);
-      throw err;
-    }
-  }
-  for (const c of v.config ?? []) {
-    const eq = c.indexOf('=');
-    const named = eq > 0 && validateSourceName(c.slice(0, eq)) === undefined;
-    const name = named ? c.slice(0, eq) : 'dir';
-    const dir = named ? c.slice(eq + 1) : c;
-    if (dir === '') throw new UsageError('--config needs a directory');
-    let spec;
-    try {
-      spec = makeSourceSpec({ name, url: resolve(cwd, dir), branch: 'HEAD', path: '' }, cwd, `--config '${c}'`);
-    } catch (err) {
-      if (err instanceof SourceSpecError) throw new UsageError(err.message);
-      throw err;
-    }
-    roots.push({ spec: { ...spec, branch: '', path: '' }, kind: 'directory', intervalMs, onForcePush: 'refuse' });
-  }
-  for (const k of v.kubernetes ?? []) {
-    const { name, namespace } = parseKubernetesRoot(k);
-    const kubernetes = { namespace };
-    roots.push({ spec: { name, url: kubernetesUrl(kubernetes), branch: '', path: '' }, kind: 'kubernetes', kubernetes, intervalMs, onForcePush: 'refuse' });
-  }
+  const roots = parseRootSources(v, cwd, { intervalMs, onForcePush });
   if (roots.length === 0) throw new UsageError(`give --config DIR, --source NAME=URL#BRANCH:PATH or --kubernetes NAME=NAMESPACE`);
   const names = roots.map((r) => r.spec.name);
-  const dup = names.find((n, i) => names.indexOf(n) !== i);
-  if (dup) throw new UsageError(`two sources are named '${dup}': give each --source and --config its own NAME (--config NAME=DIR)`);
 
   for (const arg of v.verify ?? []) {
     const m = /^([a-z0-9-]+)=(head|strict):(.+)$/.exec(arg);

@@ -65,6 +65,7 @@ describe('portico serve options', () => {
     ['a source without a name', ['--source', 'https://x/y.git'], /NAME=URL/],
     ['the same name twice', ['--source', 'a=/r1', '--source', 'a=/r2'], /named 'a'/],
     ['a folder named like a git source', ['--source', 'dir=/r1', '--config', '/x'], /named 'dir'/],
+    ['a namespace named like a git source', ['--source', 'a=/r1', '--kubernetes', 'a=portico'], /named 'a'/],
     ['a source URL without a host name (an example\'s ellipsis)', ['--source', 'a=https://…'], /source URL 'https:\/\/…' has no valid host name/],
     ['a short webhook secret', ['--source', 'a=/r', '--webhook-secret', 'short'], /at least 8/],
     ['three webhook secrets', ['--source', 'a=/r', '--webhook-secret', 'aaaaaaaa1', '--webhook-secret', 'aaaaaaaa2', '--webhook-secret', 'aaaaaaaa3'], /at most two/],

@@ -99,4 +99,21 @@ describe('portico manifests', () => {
     assert.equal(r.status, 2);
     assert.match(r.stderr, /give a URL the pod can fetch/);
   });
+
+  it('refuses the sources serve refuses, with serve\'s words: the pod would never start', () => {
+    const cases: [string[], RegExp][] = [
+      [['--source', 'ops=https://git.example.com/y.git', '--source', 'ops=https://git.example.com/z.git'], /two sources are named 'ops'/],
+      [['--source', 'ops=https://git.example.com/y.git', '--kubernetes', 'ops=portico-system'], /two sources are named 'ops'/],
+      [['--source', 'ops=https://…'], /source URL 'https:\/\/…' has no valid host name/],
+      [['--kubernetes', 'ops=Portico_System'], /'Portico_System' is not a namespace name/],
+    ];
+    for (const [args, message] of cases) {
+      const r = spawnSync(process.execPath, [bin, 'manifests', ...args], { encoding: 'utf8' });
+      assert.equal(r.status, 2, args.join(' '));
+      assert.equal(r.stdout, '', 'no Deployment is printed');
+      const line = r.stderr.split('\n')[0]!;
+      assert.match(line, message);
+      assert.throws(() => parseServeArgs(args, {}, '/'), (e: unknown) => line === `portico manifests: ${(e as Error).message}`, 'serve refuses them the same way');
+    }
+  });
 });
