@@ -19,13 +19,28 @@ export class RequestSpecError extends Error {
 const METHOD_RE = /^[A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]{0,31}$/;
 const HEADER_NAME_RE = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,256}$/;
 
-/** 'https://host[:port]/path?q' → scheme, authority, target. */
+/** 'https://host[:port]/path?q' → scheme, authority, target. Each refusal says what to change. */
 export function splitUrl(url: string): { scheme: 'http' | 'https'; authority: string; target: string } {
-  const m = /^(https?):\/\/([^/?#\s]+)(.*)$/i.exec(url.trim());
-  if (!m) throw new RequestSpecError(`'${url}' is not an http:// or https:// URL`);
-  const rest = m[3] ?? '';
+  const u = url.trim();
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(u);
+  if (!scheme) {
+    // A path alone ('/shop/cart') routes nowhere: the host picks the virtual host, the scheme the listener.
+    const example = u.startsWith('//') ? `https:${u}` : u.startsWith('/') ? `https://api.example.com${u}` : `https://${u}`;
+    throw new RequestSpecError(`'${url}' is not an absolute URL: give the scheme and host, e.g. '${example}'`);
+  }
+  const s = (scheme[1] as string).toLowerCase();
+  if (s !== 'http' && s !== 'https') throw new RequestSpecError(`'${url}': the scheme must be http or https, not '${scheme[1]}'`);
+  const m = /^([^/?#\s]*)(.*)$/.exec(u.slice(scheme[0].length)) as RegExpExecArray;
+  const authority = m[1] as string;
+  const rest = m[2] as string;
+  if (authority === '') throw new RequestSpecError(`'${url}' has no host`);
+  // No connection is made to port 0 or 99999: refused here rather than explained as if one were.
+  const port = /^(?:\[[^\]]*\]|[^:]*):(.*)$/.exec(authority.slice(authority.lastIndexOf('@') + 1))?.[1];
+  if (port !== undefined && port !== '' && !(/^[0-9]{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535)) {
+    throw new RequestSpecError(`'${url}': the port must be a number from 1 to 65535, not '${port}'`);
+  }
   if (/\s/.test(rest)) throw new RequestSpecError(`'${url}': the path contains whitespace`);
-  return { scheme: (m[1] as string).toLowerCase() as 'http' | 'https', authority: m[2] as string, target: rest === '' ? '/' : rest.startsWith('/') ? rest : `/${rest}` };
+  return { scheme: s, authority, target: rest === '' ? '/' : rest.startsWith('/') ? rest : `/${rest}` };
 }
 
 /** 'GET https://api.example.com/orders/42' or just 'https://…' (GET). */

@@ -274,6 +274,17 @@ describe('failures of the inputs', () => {
     assert.equal(ok.code, 0, ok.stderr);
   });
 
+  it('explain: a request that is not an absolute http(s) URL, or names a port no one can reach, is a usage error that says so', async () => {
+    const usage = (await portico(['explain', '--help'])).stdout.trimEnd();
+    const cases: [string, RegExp][] = [
+      ['GET /shop/cart', /'\/shop\/cart' is not an absolute URL: give the scheme and host, e\.g\. 'https:\/\/api\.example\.com\/shop\/cart'$/],
+      ['GET ftp://a/', /'ftp:\/\/a\/': the scheme must be http or https, not 'ftp'$/],
+      ['GET http://a:99999/', /'http:\/\/a:99999\/': the port must be a number from 1 to 65535, not '99999'$/],
+    ];
+    const runs = await Promise.all(cases.map(([request]) => portico(['explain', good, request])));
+    cases.forEach(([, line], i) => assertUsageError(runs[i]!, 'explain', line, usage));
+  });
+
   it('test: test files that hold no test exit 1 with the files named', async () => {
     writeFileSync(join(root, 'none.test.yaml'), 'tests: []\n');
     const r = await portico(['test', good, '--tests', join(root, 'none.test.yaml')]);

@@ -171,6 +171,19 @@ test('invalid test files are reported with file:line:col and do not stop the oth
   assert.match(none.stderr, /^portico test: PORTICO_ERR_IO: cannot read --tests .*missing\.yaml: ENOENT \(no such file or directory\)\n$/);
 });
 
+test('a request that is not an absolute http(s) URL is an invalid test that says what to change', () => {
+  const r = parseRouteTests('t.yaml', 'tests:\n  - name: relative\n    request: { url: /shop/cart }\n    expect: { status: 200 }\n  - name: ftp\n    request: { url: "ftp://x/" }\n    expect: { status: 200 }\n  - name: port\n    request: { url: "http://a.example.com:99999/" }\n    expect: { status: 200 }\n');
+  assert.equal(r.tests.length, 0);
+  assert.deepEqual(
+    r.problems.map((p) => `${p.line}:${p.col} ${p.message}`),
+    [
+      "3:14 relative: '/shop/cart' is not an absolute URL: give the scheme and host, e.g. 'https://api.example.com/shop/cart'",
+      "6:14 ftp: 'ftp://x/': the scheme must be http or https, not 'ftp'",
+      "9:14 port: 'http://a.example.com:99999/': the port must be a number from 1 to 65535, not '99999'",
+    ],
+  );
+});
+
 test('--target: route tests against a live gateway and a real echo upstream', async () => {
   const file = join(dir, 'live.test.yaml');
   const r = await porticoAsync('test', dir, '--tests', file, '--target', `http://127.0.0.1:${gatewayPort}`, '--format', 'tap');
