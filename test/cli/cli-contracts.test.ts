@@ -4,33 +4,19 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { removeDir, tempDir, TestRepo } from '../sources/git-fixture.js';
+import { runPortico, type CliRun } from '../support/portico-cli.js';
 
-const bin = fileURLToPath(new URL('../../../bin/portico.js', import.meta.url));
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+type Run = CliRun;
 
-/** Runs `portico ARGS` to its end (asynchronously, so the suite's processes overlap). */
+/** Runs `portico ARGS` in the suite's folder. */
 function portico(args: readonly string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd: opts.cwd ?? root, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runPortico(args, { cwd: opts.cwd ?? root, ...(opts.env ? { env: opts.env } : {}) });
 }
 
 const NO_STACK = /^\s+at .+(:\d+:\d+\)?|<anonymous>\)?)$/m;
