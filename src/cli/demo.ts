@@ -45,6 +45,18 @@ async function freePort(): Promise<number> {
   });
 }
 
+/** Throws PORTICO_ERR_DEMO when `port` is taken: the gateway would fail to start, after a screen of its log. */
+async function mustBeFree(port: number | undefined, host: string, flag: string): Promise<void> {
+  if (port === undefined) return;
+  await new Promise<void>((resolve, reject) => {
+    const s = createServer();
+    s.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new CommandError('PORTICO_ERR_DEMO', `${flag} ${port}: ${err.code === 'EADDRINUSE' ? 'the port is in use' : `cannot listen there (${err.code ?? err.message})`}; give another, or leave ${flag} out for a free one`)),
+    );
+    s.listen(port, host, () => s.close(() => resolve()));
+  });
+}
+
 /** A backend that says who it is and what it got: enough to see where a route points. */
 async function startEchoBackend(name: string): Promise<http.Server> {
   const server = http.createServer((req, res) => {
@@ -132,6 +144,8 @@ async function demo(argv: string[]): Promise<number> {
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
   let gatewayPort = portArg('--port', opts.port);
   let adminPort = portArg('--admin-port', opts['admin-port']);
+  await mustBeFree(gatewayPort, '0.0.0.0', '--port');
+  await mustBeFree(adminPort, '127.0.0.1', '--admin-port');
   try {
     execFileSync('git', ['--version'], { stdio: 'ignore' });
   } catch {

@@ -55,7 +55,7 @@ export async function run(argv: string[]): Promise<number> {
     if (values.listener !== undefined && values.port !== undefined) throw new UsageError('give --listener or --port, not both');
     let port: number | undefined;
     if (values.port !== undefined) {
-      if (!/^\d{1,5}$/.test(values.port) || Number(values.port) > 65535) throw new UsageError(`--port must be a port number (got '${values.port}')`);
+      if (!/^\d{1,5}$/.test(values.port) || Number(values.port) < 1 || Number(values.port) > 65535) throw new UsageError(`--port must be a port number from 1 to 65535 (got '${values.port}')`);
       port = Number(values.port);
     }
     let spec;

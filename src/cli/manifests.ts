@@ -76,7 +76,7 @@ export async function run(argv: string[]): Promise<number> {
     const sourceArgs: string[] = [];
     for (const s of values.source ?? []) {
       // A local path would name a folder on this machine, not in the container.
-      if (!/^[a-z]+:\/\/|^[^/:]+@[^:]+:/.test(s.slice(s.indexOf('=') + 1))) throw new UsageError(`--source '${s}': give a URL the pod can fetch (https://, ssh://, git://), not a local path`);
+      if (!/^(?!file:)[a-z]+:\/\/|^[^/:]+@[^:]+:/.test(s.slice(s.indexOf('=') + 1))) throw new UsageError(`--source '${s}': give a URL the pod can fetch (https://, ssh://, git://), not a local path`);
       sourceArgs.push('--source', s);
     }
     for (const k of values.kubernetes ?? []) sourceArgs.push('--kubernetes', k);

@@ -5,6 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync, existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AuditHistory } from '../../src/controller/history.js';
@@ -92,6 +93,12 @@ describe('explain', () => {
     assert.match(r.stderr, /^portico explain: give the request as one argument, quoted: 'GET http:\/\/localhost:8080\/shop\/cart'\n/);
   });
 
+  it('--port 0 is a usage error: no listener has it', async () => {
+    const r = await runPortico(['explain', central, REQUEST, '--port', '0']);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /^portico explain: --port must be a port number from 1 to 65535 \(got '0'\)\n/);
+  });
+
   it('two requests are a usage error, not a request and a path', async () => {
     const r = await runPortico(['explain', central, REQUEST, 'GET http://localhost:8080/x']);
     assert.equal(r.code, 2, r.stderr);
@@ -143,6 +150,20 @@ describe('history', () => {
     const r = await runPortico(['history', '--state', state, '--source', 'opps']);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, "no attempts recorded for source 'opps' (attempts are recorded for ops)\n");
+  });
+});
+
+describe('demo', () => {
+  it('a --port in use is one line before anything starts, not a screen of the gateway\'s log', async () => {
+    const squatter = createServer();
+    await new Promise<void>((r) => squatter.listen(0, '127.0.0.1', r));
+    try {
+      const port = (squatter.address() as AddressInfo).port;
+      const r = await runPortico(['demo', '--port', String(port)]);
+      assertOneLine(r, 'demo', 'PORTICO_ERR_DEMO', new RegExp(`--port ${port}: the port is in use; give another, or leave --port out for a free one`));
+    } finally {
+      await new Promise((r) => squatter.close(r));
+    }
   });
 });
 

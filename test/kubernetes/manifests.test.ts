@@ -95,9 +95,11 @@ describe('portico manifests', () => {
   });
 
   it('refuses a local path as a source: the pod could not read it', () => {
-    const r = spawnSync(process.execPath, [bin, 'manifests', '--source', 'ops=/home/me/edge'], { encoding: 'utf8' });
-    assert.equal(r.status, 2);
-    assert.match(r.stderr, /give a URL the pod can fetch/);
+    for (const local of ['ops=/home/me/edge', 'ops=file:///home/me/edge']) {
+      const r = spawnSync(process.execPath, [bin, 'manifests', '--source', local], { encoding: 'utf8' });
+      assert.equal(r.status, 2, local);
+      assert.match(r.stderr, /give a URL the pod can fetch/);
+    }
   });
 
   it('refuses the sources serve refuses, with serve\'s words: the pod would never start', () => {
