@@ -103,9 +103,11 @@ export async function readOffline(paths: readonly string[], v: SourceValues, ext
   const state = await offlineState(options);
   const root = state.unfetched.find((u) => u.root);
   if (root) throw new CommandError('PORTICO_ERR_FETCH', `source '${root.source}' cannot be fetched: ${root.reason}: ${root.message}`);
-  // A mistyped team name would leave that team unchecked and the command passing.
+  // A mistyped team name would leave that team unchecked and the command passing. (A configuration
+  // with errors may have lost the Source that declares it: its errors are the answer then.)
   const declared = state.declaredTeams;
-  for (const [flag, names] of [['--local', Object.keys(options.localTeams ?? {})], ['--pin', Object.keys(options.pins ?? {})]] as const) {
+  const checked = state.result.report.errors === 0;
+  for (const [flag, names] of checked ? ([['--local', Object.keys(options.localTeams ?? {})], ['--pin', Object.keys(options.pins ?? {})]] as const) : []) {
     for (const name of names) {
       if (declared.includes(name)) continue;
       throw new UsageError(`${flag} ${name}: the configuration declares no team source '${name}'${declared.length > 0 ? ` (it declares ${declared.join(', ')})` : ' (it declares no team sources)'}`);
