@@ -569,7 +569,12 @@ function validateGroups(attachments: Map<VHostPlan, MatchGroups>, ctx: CompileCo
         for (const a of members) once(a, 'weight', () => ctx.report(a.plan.resource, 'WeightOverflow', `weights of the canary group ${names.join(', ')} add up to ${total}, more than 100`, 'spec.weight'));
         continue;
       }
-      if (members.every((a) => a.plan.weight === undefined)) {
+      const unweighted = members.filter((a) => a.plan.weight === undefined).length;
+      const spansSources = new Set(members.map((a) => a.plan.resource.origin.source ?? '')).size > 1;
+      // Across sources, a weight is one source's say over another's traffic: the group stands only
+      // when every member names its weight (each source agreed to its share). Otherwise a team
+      // with `weight: 100` would take all of the requests another team routes.
+      if (unweighted === members.length || (spansSources && unweighted > 0)) {
         // A better-ranked source keeps the match (the central repository over a team, git over a
         // folder); the others' Mappings are refused with the owner named, instead of both failing.
         const rankOf = (a: Attached): number => ranks[a.plan.resource.origin.source ?? ''] ?? 0;
@@ -586,10 +591,11 @@ function validateGroups(attachments: Map<VHostPlan, MatchGroups>, ctx: CompileCo
           // One owner may split its own traffic, as Emissary does; two sources may not split each
           // other's: neither named a weight, and each would silently lose half of its requests.
           if (sources.size > 1) {
+            const why = unweighted === members.length ? 'none sets a weight; an even split would give each source\'s traffic to the other' : 'not every one sets a weight; the weights would give one source\'s traffic to another that named none';
             once(a, 'conflict', () =>
-              ctx.report(a.plan.resource, 'RouteConflict', `Mappings ${topNames.join(' and ')} from different sources (${[...sources].sort().map((x) => x || 'local files').join(', ')}) match the same requests on ${v.label} and none sets a weight; an even split would give each source's traffic to the other — give them weights to make a canary, or change one match`, 'spec.prefix'),
+              ctx.report(a.plan.resource, 'RouteConflict', `Mappings ${topNames.join(' and ')} from different sources (${[...sources].sort().map((x) => x || 'local files').join(', ')}) match the same requests on ${v.label} and ${why} — give each of them a weight to make a canary, or change one match`, 'spec.prefix'),
             );
-          } else {
+          } else if (unweighted === members.length) {
             once(a, 'split', () =>
               ctx.report(a.plan.resource, 'RouteSplit', `Mappings ${topNames.join(' and ')} match the same requests on ${v.label} and none sets a weight; traffic is split evenly among them, as in Emissary — give them weights to make the split deliberate, or change one match`, 'spec.prefix'),
             );

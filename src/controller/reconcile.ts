@@ -186,10 +186,17 @@ export interface ReconcileOutput {
 
 type Working = Map<string, ServedSource>;
 
-/** 0 git (and cluster) roots, 1 folder roots, 2 team sources: a source may never break one of a lower number. */
+/** Problems that say one resource collides with another's (the same name, match, port or hostname). */
+const COLLISION_CODES: ReadonlySet<string> = new Set(['DuplicateResource', 'RouteConflict', 'ListenerConflict', 'HostnameConflict', 'ReleasePolicyConflict', 'RateLimitServiceConflict', 'TracingServiceConflict']);
+
+/**
+ * 0 git (and cluster) roots, 1 their teams, 2 folder roots, 3 the teams a folder root declares: a
+ * source may never break one of a lower number. A folder beside git ranks below every source git
+ * declares, so an edit in it can add routes but never remove or override any of git's.
+ */
 export function rank(d: DeclaredSource): number {
-  if (d.declaredBy !== undefined) return 2;
-  return d.kind === 'directory' ? 1 : 0;
+  if (d.declaredBy !== undefined) return d.declaredByFolder ? 3 : 1;
+  return d.kind === 'directory' ? 2 : 0;
 }
 
 function byRankAndName(a: DeclaredSource, b: DeclaredSource): number {
@@ -335,7 +342,11 @@ export function reconcile(input: ReconcileInput): ReconcileOutput {
     const own = fresh.filter((p) => blame(p) === 'own');
     const peer = fresh.filter((p) => blame(p) === 'peer');
     if (own.length > 0 || peer.length > 0) {
-      const reason: RefusalReason = peer.length > 0 ? 'Conflict' : own.every((p) => p.code === 'ClaimViolation') ? 'ClaimViolation' : 'InvalidConfiguration';
+      // A collision reported on this revision's own copy because another source ranks above it (git
+      // over a folder beside it) is a conflict with that source, as when the other copy is reported.
+      const withOther = (p: Problem): boolean => COLLISION_CODES.has(p.code) && [...p.message.matchAll(/source '([^']*)'/g)].some((m) => m[1] !== name);
+      const reason: RefusalReason =
+        peer.length > 0 ? 'Conflict' : own.every((p) => p.code === 'ClaimViolation') ? 'ClaimViolation' : own.every(withOther) ? 'Conflict' : 'InvalidConfiguration';
       refuse({ reason, message: problemLine([...own, ...peer][0]!), remedy: remedyFor(reason, decl), problems: [...own, ...peer], ...(signature ? { signature } : {}), rewritten, loaded, before, candidate: after });
       return;
     }
@@ -387,7 +398,7 @@ export function loadSnapshot(decl: DeclaredSource, snap: Snapshot, options: Reco
   const problems = [...snap.problems, ...loaded.problems];
   let declarations: DeclaredSource[] = [];
   if (decl.declaredBy === undefined) {
-    const d = declareSources(sources, { source: name, declaringUrl: decl.spec.url, ...(decl.folders ? { declaringFolders: decl.folders } : {}), defaultIntervalMs: options.defaultIntervalMs });
+    const d = declareSources(sources, { source: name, declaringUrl: decl.spec.url, ...(decl.folders ? { declaringFolders: decl.folders } : {}), ...(decl.kind === 'directory' ? { declaringFolder: true } : {}), defaultIntervalMs: options.defaultIntervalMs });
     declarations = d.declarations;
     problems.push(...d.problems);
   } else {
@@ -542,18 +553,23 @@ export function remedyFor(reason: RefusalReason, decl: DeclaredSource, served?: 
   const name = decl.spec.name;
   const central = decl.declaredBy !== undefined ? `Source ${name} in the central repository (${decl.declaredBy})` : `the command line of the source '${name}'`;
   const where = decl.kind === 'directory' ? `the folder ${decl.spec.url}` : `branch ${decl.pin ?? decl.spec.branch} of ${decl.spec.url}`;
+  // A folder has no commits: its files are edited in place.
+  const commit = decl.kind === 'directory' ? `save the files in ${where}` : `push a new commit to ${where} (or revert the commit)`;
+  const push = decl.kind === 'directory' ? `save the files in ${where}` : `push to ${where}`;
   switch (reason) {
     case 'InvalidSecrets':
       return 'fix the files in the secrets directory, or change the configuration that names them';
     case 'InvalidContent':
     case 'InvalidConfiguration':
-      return `fix the problems named above and push a new commit to ${where} (or revert the commit)`;
+      return `fix the problems named above and ${commit}`;
     case 'ClaimViolation':
-      return `move the resources inside the claim and push to ${where}, or have the claim widened in ${central}`;
+      return `move the resources inside the claim and ${push}, or have the claim widened in ${central}`;
     case 'Conflict':
-      return `change the match so that it no longer collides with the other source's route and push to ${where}; it is tried again whenever the other source changes`;
+      return `change the match or name so that it no longer collides with the other source's and ${push}; it is tried again whenever the other source changes`;
     case 'HistoryRewritten':
-      return `push a branch that descends from the served ${short(served)} (undo the force-push), or set spec.anchor to the new base commit in ${central} (or onForcePush: accept-with-strict)`;
+      return decl.declaredBy !== undefined
+        ? `push a branch that descends from the served ${short(served)} (undo the force-push), or set spec.anchor to the new base commit in ${central} (or onForcePush: accept-with-strict)`
+        : `push a branch that descends from the served ${short(served)} (undo the force-push), or restart serve with --on-force-push accept-with-strict`;
     case 'SignatureMissing':
     case 'SignatureUntrusted':
     case 'SignatureInvalid':

@@ -52,6 +52,8 @@ export interface DeclaredSource {
   readonly pin?: string;
   /** The root source that declared it; absent for roots. */
   readonly declaredBy?: string;
+  /** Declared by a folder root: ranked below a folder beside git, as the folder is below git's teams. */
+  readonly declaredByFolder?: boolean;
   /** Where the Source object was declared. */
   readonly origin?: Origin;
   /**
@@ -89,6 +91,8 @@ export interface DeclareContext {
   readonly declaringUrl: string;
   /** The root's paths, when it has several (DeclaredSource.folders). */
   readonly declaringFolders?: readonly DeclaringFolder[];
+  /** The declaring root is a folder (its teams rank below it, and below git's teams). */
+  readonly declaringFolder?: boolean;
   readonly defaultIntervalMs: number;
 }
 
@@ -166,6 +170,7 @@ function declareOne(r: Resource, ctx: DeclareContext): { declaration: DeclaredSo
       onForcePush: s.onForcePush ?? 'refuse',
       ...(s.anchor ? { anchor: s.anchor } : {}),
       declaredBy: ctx.source,
+      ...(ctx.declaringFolder ? { declaredByFolder: true } : {}),
       origin: r.origin,
     },
   };
@@ -226,6 +231,7 @@ function declareKubernetes(r: Resource, s: SourceSpec, ctx: DeclareContext, bad:
       claim: claimOf(s),
       onForcePush: 'refuse',
       declaredBy: ctx.source,
+      ...(ctx.declaringFolder ? { declaredByFolder: true } : {}),
       origin: r.origin,
     },
   };

@@ -141,6 +141,15 @@ describe('central and team repositories', () => {
     const refused = readHistory(w.stateDir, { source: 'shop' }).at(-1)!;
     const sources = new Set(refused.problems!.map((p) => p.origin.split('@')[0]));
     assert.deepEqual([...sources].sort(), ['search', 'shop'], 'the conflict is reported on both sides');
+
+    // A weight is no way around it: shop's `weight: 100` would take every request search routes.
+    w.shop.write('deploy/shared.yaml', mappingYaml('shop-shared', '/shared/', shopV1.port, '  weight: 100\n')).commit('shop takes /shared/ by weight');
+    await sync(w.controller);
+    const again = Object.fromEntries(w.controller.status().map((s) => [s.name, s]));
+    assert.equal(again.shop!.state, 'Refused');
+    assert.equal(again.shop!.lastAttempt?.reason, 'Conflict');
+    assert.match(again.shop!.message, /not every one sets a weight/);
+    assert.equal((await get(w.port, '/shared/x')).upstream, 'search');
   });
 
   it('applies a narrowed claim at once: the team routes now outside it are withdrawn and reported on that team', async () => {

@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { startEcho, type EchoUpstream } from '../support/echo-upstream.js';
 import { freePort } from '../support/free-port.js';
 import { cleartextGatewayYaml, listenerYaml, mappingYaml } from '../support/policy-yaml.js';
+import { sourceYaml } from '../controller/controller-fixture.js';
 import { removeDir, tempDir, TestRepo } from '../sources/git-fixture.js';
 import { ServeProcess } from '../serve/serve-harness.js';
 import { eventually, request } from '../serve/http-client.js';
@@ -77,6 +78,47 @@ describe('a folder beside git', () => {
     await eventually('git v2 and the folder both live', async () => (await upstreamOf(port, '/git/x')) === 'git-b' && (await upstreamOf(port, '/local/x')) === 'local');
     const config = JSON.parse((await request(`${proc.admin}/api/v1/config`)).body) as { revision: string };
     assert.match(config.revision, /^dev@sha256:[0-9a-f]{12},ops@[0-9a-f]{12}$/, 'the served configuration names both sources and their revisions');
+    proc.signal('SIGTERM');
+    assert.equal((await proc.exited).code, 0);
+  });
+
+  it("never takes a team's route or resource from git: the folder ranks below git's teams", async () => {
+    const port = await freePort();
+    const shop = new TestRepo(root, 'shop');
+    shop.write('deploy/shop.yaml', mappingYaml('shop', '/shop/', gitA.port)).commit('shop');
+    const central = new TestRepo(root, 'central-teams');
+    central.write('gateway.yaml', cleartextGatewayYaml(port) + '---\n' + sourceYaml('shop', shop.bare, ['/shop/'])).commit('central');
+    const dir = join(root, 'team-folder');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'local.yaml'), mappingYaml('local-route', '/local/', local.port));
+    const proc = new ServeProcess(['--source', `ops=${central.bare}#main`, '--config', `dev=${dir}`, '--state', join(root, 'state-teams'), '--admin', '127.0.0.1:0', '--workers', '0', '--access-log', 'off']);
+    procs.push(proc);
+    await proc.ready();
+    await eventually("the team's route live", async () => (await upstreamOf(port, '/shop/x')) === 'git-a');
+    type Dev = { state: string; lastAttempt?: { revision: string; reason?: string } };
+    const devState = async (): Promise<Dev | undefined> => {
+      const s = JSON.parse((await request(`${proc.admin}/api/v1/status`)).body) as { sources: (Dev & { name: string })[] };
+      return s.sources.find((x) => x.name === 'dev');
+    };
+    let seen = (await devState())?.lastAttempt?.revision;
+
+    // A route on the team's prefix, then a Mapping of the team's name: each refused as a conflict.
+    for (const [what, yaml] of [
+      ["a route on the team's prefix", mappingYaml('local-route', '/shop/', rogue.port)],
+      ["a Mapping of the team's name", mappingYaml('shop', '/local/', rogue.port)],
+    ] as const) {
+      writeFileSync(join(dir, 'local.yaml'), yaml);
+      const dev = await eventually(`${what}: the folder refused`, async () => {
+        const d = await devState();
+        return d?.state === 'Refused' && d.lastAttempt?.revision !== seen ? d : undefined;
+      });
+      seen = dev.lastAttempt?.revision;
+      assert.equal(dev.lastAttempt?.reason, 'Conflict', what);
+      assert.equal(await upstreamOf(port, '/shop/x'), 'git-a', `${what}: the team's route is untouched`);
+      assert.equal(await upstreamOf(port, '/local/x'), 'local', `${what}: the folder's last good revision keeps serving`);
+    }
+    writeFileSync(join(dir, 'local.yaml'), mappingYaml('local-route', '/local/', local.port));
+    await eventually('the folder back to its good revision', async () => (await devState())?.state === 'Ready');
     proc.signal('SIGTERM');
     assert.equal((await proc.exited).code, 0);
   });
