@@ -23,6 +23,8 @@ export interface WebhookOptions {
   readonly maxSkewMs?: number;
   /** Called for each accepted delivery: a source name from the URL (/hooks/github/NAME) or undefined. */
   readonly trigger: (source: string | undefined) => void;
+  /** Whether a source of this name is configured: a hook URL naming another answers 404, not a silent 202. */
+  readonly knows?: (source: string) => boolean;
   readonly onEvent?: (e: { provider: string; status: number; reason: string }) => void;
 }
 
@@ -84,6 +86,8 @@ export class WebhookReceiver {
     if (body === undefined) return this.answer(res, 413, 'payload too large', 'too-large', provider, true);
     const verdict = this.verify(provider, req, body);
     if (verdict !== 'ok') return this.answer(res, 401, 'signature check failed', verdict, provider);
+    // A typo in the forge's hook URL would otherwise fetch nothing, and say nothing, for every push.
+    if (m[2] !== undefined && this.opts.knows && !this.opts.knows(m[2])) return this.answer(res, 404, `no source named '${m[2]}'`, 'unknown-source', provider);
     const id = this.deliveryId(provider, req);
     if (id !== undefined && this.seen(`${provider}:${id}`, this.opts.replayTtlMs ?? 3_600_000)) return this.answer(res, 202, 'duplicate delivery ignored', 'replay', provider);
     // The same push delivered again (a retry, or a captured delivery with a fresh id) asks for nothing new.

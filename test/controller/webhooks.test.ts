@@ -41,7 +41,7 @@ const triggered: (string | undefined)[] = [];
 let adminPort = 0;
 
 before(async () => {
-  const receiver = new WebhookReceiver({ secrets: [SECRET, NEXT], maxBodyBytes: 256 * 1024, trigger: (s) => triggered.push(s) });
+  const receiver = new WebhookReceiver({ secrets: [SECRET, NEXT], maxBodyBytes: 256 * 1024, trigger: (s) => triggered.push(s), knows: (s) => ['shop', 'search'].includes(s) });
   admin.register('/hooks/', receiver.handle, { methods: ['POST'] });
   adminPort = (await admin.listen('127.0.0.1', 0)).port;
 });
@@ -62,6 +62,14 @@ describe('webhook signatures (case 24)', () => {
     assert.equal(triggered.length, n);
     assert.equal(await post(adminPort, '/hooks/github', body, { 'x-hub-signature-256': githubSignature(SECRET, body), 'x-github-delivery': 'd-2' }), 202);
     assert.equal(triggered.length, n + 1);
+  });
+
+  it('answers 404 to a signed delivery for a source that is not configured, and fetches nothing', async () => {
+    const n = triggered.length;
+    assert.equal(await post(adminPort, '/hooks/github/shpo', body, { 'x-hub-signature-256': githubSignature(SECRET, body), 'x-github-delivery': 'typo-1' }), 404);
+    assert.equal(triggered.length, n);
+    assert.equal(await post(adminPort, '/hooks/github/shop', body, { 'x-hub-signature-256': githubSignature(SECRET, body), 'x-github-delivery': 'typo-2' }), 202);
+    assert.deepEqual(triggered.slice(n), ['shop']);
   });
 
   it('accepts either secret while rotating', async () => {
