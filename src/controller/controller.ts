@@ -236,6 +236,8 @@ export class Controller {
   private readonly appliedAt = new Map<string, string>();
   private readonly factsCache = new Map<string, RevisionFacts>();
   private readonly parseCache = new ParseCache();
+  /** Sources a pass accepted before the first apply while a root served nothing (start names the others). */
+  private servedAtStart: ReadonlySet<string> | undefined;
   private readonly compileMemo = new CompileMemo();
   private readonly lkg: LastKnownGoodStore | undefined;
   readonly history: AuditHistory;
@@ -393,7 +395,7 @@ export class Controller {
     await this.idle();
     // Every source named on the command line must serve something: a gateway started without its
     // central policy (git unreachable, a folder beside it valid) would serve a part of it.
-    const missing = [...this.runtimes.values()].filter((rt) => this.isRoot(rt.decl.spec.name) && !this.served.has(rt.decl.spec.name));
+    const missing = [...this.runtimes.values()].filter((rt) => this.isRoot(rt.decl.spec.name) && !this.served.has(rt.decl.spec.name) && !this.servedAtStart?.has(rt.decl.spec.name));
     if (this.appliedHash === undefined || missing.length > 0) {
       const why = missing
         .map((rt) => `${rt.decl.spec.name}: ${rt.fetchError ? `${rt.fetchError.reason}: ${rt.fetchError.message}` : (rt.verdict?.message ?? rt.lastAttempt?.message ?? 'no valid revision')}`)
@@ -680,6 +682,15 @@ export class Controller {
     const liveAt = this.now();
     let generation: number | undefined;
     // Nothing accepted yet: there is no configuration to serve (start reports why), not an empty one.
+    // Nor, before the first apply, while a root serves nothing: a gateway must not bind a part of its
+    // configuration (a folder's, with the central repository unreachable) and then refuse to start.
+    const rootsServed = [...this.runtimes.values()].filter((rt) => this.isRoot(rt.decl.spec.name) && out.served.has(rt.decl.spec.name)).length;
+    if (out.served.size > 0 && this.appliedHash === undefined && rootsServed < this.opts.roots.length) {
+      this.servedAtStart = new Set(out.served.keys());
+      for (const d of out.decisions) if (d.verdict !== 'accepted') this.record(d, liveAt, undefined);
+      this.memo = out.memo;
+      return;
+    }
     if (out.served.size === 0) {
       for (const d of out.decisions) this.record(d, liveAt, undefined);
       this.memo = out.memo;

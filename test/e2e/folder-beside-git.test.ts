@@ -136,6 +136,8 @@ describe('a folder beside git', () => {
     });
     assert.equal(out.code, 1);
     assert.match(out.stderr, /no valid configuration to serve for 'ops'/);
+    assert.doesNotMatch(out.stderr, /no valid configuration to serve for 'ops', 'dev'|'dev': no valid revision/, 'the folder is not blamed');
+    assert.doesNotMatch(out.stderr, /listening on/, "nothing of the folder's configuration is bound before the start is refused");
     assert.match(out.stderr, /PORTICO_ERR_NO_VALID_CONFIGURATION/);
   });
 });
