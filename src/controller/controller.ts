@@ -236,6 +236,8 @@ export class Controller {
   private readonly appliedAt = new Map<string, string>();
   private readonly factsCache = new Map<string, RevisionFacts>();
   private readonly parseCache = new ParseCache();
+  /** Why the state folder's last-known-good set could not be served at start, when it could not. */
+  private lkgUnusable: string | undefined;
   /** Sources a pass accepted before the first apply while a root served nothing (start names the others). */
   private servedAtStart: ReadonlySet<string> | undefined;
   private readonly compileMemo = new CompileMemo();
@@ -400,7 +402,7 @@ export class Controller {
       const why = missing
         .map((rt) => `${rt.decl.spec.name}: ${rt.fetchError ? `${rt.fetchError.reason}: ${rt.fetchError.message}` : (rt.verdict?.message ?? rt.lastAttempt?.message ?? 'no valid revision')}`)
         .join('; ');
-      const where = this.opts.stateDir !== undefined ? ` and no last-known-good state in ${this.opts.stateDir}` : '';
+      const where = this.opts.stateDir === undefined ? '' : this.lkgUnusable !== undefined ? `; the last-known-good state in ${this.opts.stateDir} cannot be served either (${this.lkgUnusable})` : ` and no last-known-good state in ${this.opts.stateDir}`;
       throw new NoValidConfigurationError(`no valid configuration to serve for ${missing.map((m) => `'${m.decl.spec.name}'`).join(', ')}${where} (${why})`);
     }
     this.arm();
@@ -445,9 +447,13 @@ export class Controller {
       }
     }
     if (added) out = run();
+    // Why a saved root is not served from the state folder (a secret it names is gone, say): start names it.
+    const refusedRoot = out.decisions.find((d) => d.verdict === 'refused' && this.isRoot(d.source));
+    if (refusedRoot) this.lkgUnusable = `${refusedRoot.source}: ${refusedRoot.message ?? refusedRoot.reason ?? 'refused'}`;
     if (out.served.size === 0) return;
     const res = await this.opts.sink.apply(out.compiled.ir, out.compiled.secrets, { source: 'sources', revision: summary(out.served), hash: out.compiled.hash });
     if (!res.ok) {
+      this.lkgUnusable = `${res.error.code}: ${res.error.message}`;
       this.log.error({ error: res.error }, 'the last-known-good set could not be applied');
       return;
     }
@@ -496,6 +502,7 @@ export class Controller {
       const found = full?.files.find((x) => x.path === f.path);
       const content = found === undefined ? undefined : typeof found.content === 'string' ? found.content : found.content.toString('utf8');
       if (content === undefined || sha256(content) !== f.redacted.sha256) {
+        if (this.isRoot(name)) this.lkgUnusable = `${name}: ${f.path} held key material, kept out of the state folder, and ${short(e.revision)} cannot be read again from the source`;
         this.log.warn({ source: name, revision: e.revision, file: f.path }, `${name}: the last-known-good copy of ${f.path} holds no key material and ${short(e.revision)} cannot be read again from the source; this source waits for its first fetch`);
         return undefined;
       }
