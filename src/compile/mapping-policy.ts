@@ -220,7 +220,9 @@ export function retryPolicyFrom(r: Obj): IRRetryPolicy | string {
   const n = r['num_retries'] === undefined ? 1 : Number(r['num_retries']);
   // Above 10 is kept, as in Emissary; the loader warns (AboveLimit).
   if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) return 'retry_policy.num_retries must be an integer from 0 to 4294967295';
-  const out: { -readonly [K in keyof IRRetryPolicy]: IRRetryPolicy[K] } = { retryOn: retryOn.sort(), numRetries: n, retryNonIdempotent: false };
+  // A retry_policy retries requests with a body too, as Envoy does for Emissary: the body is kept for
+  // a replay up to 1 MiB (Emissary's buffer); a longer one is sent once.
+  const out: { -readonly [K in keyof IRRetryPolicy]: IRRetryPolicy[K] } = { retryOn: retryOn.sort(), numRetries: n, retryNonIdempotent: true };
   if (r['per_try_timeout'] !== undefined) {
     const ms = parseDurationMs(r['per_try_timeout'] as string);
     if (typeof ms === 'string') return `retry_policy.per_try_timeout: ${ms}`;

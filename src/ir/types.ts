@@ -276,7 +276,7 @@ export interface IRRetryPolicy {
   readonly retryOn: readonly string[];
   readonly numRetries: number;
   readonly perTryTimeoutMs?: number;
-  /** Retry requests whose body was already consumed (not replayable by default). */
+  /** Retry requests with a body too: the body is kept for a replay up to the data plane's limit (1 MiB). */
   readonly retryNonIdempotent: boolean;
 }
 

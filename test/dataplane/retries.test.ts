@@ -5,6 +5,7 @@ import { startGateway, type TestGateway } from '../support/gateway-server.js';
 import { request } from '../support/http-client.js';
 import { startRawUpstream, OK_RESPONSE, type RawUpstream, type ScriptContext } from '../support/raw-upstream.js';
 import type { IRBackend, IRCluster, IRRetryPolicy } from '../../src/ir/types.js';
+import { compileYaml } from '../support/compile-yaml.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {
@@ -63,6 +64,17 @@ describe('retries (HARDENING case 40)', () => {
     assert.equal(r.status, 200);
     assert.equal(u.requests.length, 2);
     assert.equal(u.requests[1]?.body.toString(), 'data');
+  });
+
+  it("a Mapping's retry_policy retries a POST on 5xx with its body, as Emissary's Envoy does", async () => {
+    const compiled = compileYaml('apiVersion: getambassador.io/v3alpha1\nkind: Mapping\nmetadata: { name: orders }\nspec: { hostname: "*", prefix: /, service: orders, retry_policy: { retry_on: 5xx, num_retries: 1 } }\n');
+    const policy = compiled.ir.listeners.flatMap((l) => l.virtualHosts).flatMap((v) => v.routes).flatMap((r) => r.backends)[0]?.retryPolicy;
+    assert.ok(policy, 'the Mapping compiles to a retry policy');
+    const { u, gw } = await setup((c, n) => c.socket.write(n === 1 ? status(503) : OK_RESPONSE), policy);
+    const r = await request(gw.port, { method: 'POST', path: '/x', body: 'order 42', headers: { host: 'a', 'content-type': 'text/plain' } });
+    assert.equal(r.status, 200);
+    assert.equal(u.requests.length, 2);
+    assert.equal(u.requests[1]?.body.toString(), 'order 42');
   });
 
   it('a body past the replay limit is streamed to the upstream whole, with retries given up', async () => {
