@@ -551,6 +551,8 @@ class FileDecoder {
       if (kind === 'Host' && field === 'acmeProvider' && isObject(v) && typeof v.authority === 'string' && v.authority.toLowerCase() === 'none') {
         continue;
       }
+      // Set to what Portico does anyway: nothing is lost, so nothing to warn about (nor to fail --strict).
+      if (AS_PORTICO_DOES.get(`${kind}:${field}`) === v) continue;
       this.report(
         'NotImplemented',
         `${kind} ${namespace}/${name}: field "${field}" is valid Emissary configuration but not implemented by Portico yet; it has no effect`,
@@ -598,6 +600,20 @@ function hasKeys(o: object): boolean {
   for (const _ in o) return true;
   return false;
 }
+/** Not-implemented fields at the value that describes what Portico does without them. */
+const AS_PORTICO_DOES: ReadonlyMap<string, unknown> = new Map<string, unknown>([
+  ['Module:config.use_proxy_proto', false],
+  ['Module:config.x_forwarded_proto_redirect', false],
+  ['Module:config.allow_chunked_length', false],
+  ['Module:config.enable_ipv4', true],
+  ['Module:config.enable_http10', true],
+  ['Module:config.enable_grpc_web', false],
+  ['Module:config.enable_grpc_http11_bridge', false],
+  ['Module:config.add_linkerd_headers', false],
+  ['Mapping:add_linkerd_headers', false],
+  ['Mapping:enable_ipv4', true],
+]);
+
 const notImplementedIndexes = new Map<Kind, Map<string, number[]>>();
 
 /** A kind's not-implemented fields (their indexes in its list) by the spec key they start with. */

@@ -541,6 +541,14 @@ test('valid Emissary fields Portico does not implement are warnings naming the f
     assert.equal(m.spec.config?.use_remote_address, true);
     assert.deepEqual(r.problems.map((p) => [p.code, p.field]), [['NotImplemented', 'spec.config.grpc_stats']]);
   });
+  await t.test('keys set to what Portico does anyway are not reported; the other value is', () => {
+    const r = load('apiVersion: getambassador.io/v3alpha1\nkind: Module\nmetadata: {name: ambassador}\nspec:\n  config:\n    use_proxy_proto: false\n    x_forwarded_proto_redirect: false\n    allow_chunked_length: false\n    enable_ipv4: true\n    add_linkerd_headers: false\n    enable_ipv6: true\n');
+    assert.deepEqual(r.problems.map((p) => [p.code, p.field]), [['NotImplemented', 'spec.config.enable_ipv6']]);
+    const on = load('apiVersion: getambassador.io/v3alpha1\nkind: Module\nmetadata: {name: ambassador}\nspec:\n  config:\n    use_proxy_proto: true\n');
+    assert.deepEqual(on.problems.map((p) => [p.code, p.field]), [['NotImplemented', 'spec.config.use_proxy_proto']]);
+    const mapping = load('apiVersion: getambassador.io/v3alpha1\nkind: Mapping\nmetadata: {name: m}\nspec: {hostname: "*", prefix: /m/, service: m, add_linkerd_headers: false}\n');
+    assert.deepEqual(mapping.problems, []);
+  });
   await t.test('a Host with ACME explicitly off is not reported', () => {
     const r = load('apiVersion: getambassador.io/v3alpha1\nkind: Host\nmetadata: {name: h}\nspec: {hostname: a.example, acmeProvider: {authority: none}}\n');
     assert.deepEqual(r.problems, []);
