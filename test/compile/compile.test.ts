@@ -192,6 +192,16 @@ spec: { hostname: "*" }
     assert.deepEqual(codes(r), ['ListenerConflict:a', 'ListenerConflict:b']);
     assert.equal(r.ir.listeners.length, 0);
   },
+  'a PROXY-protocol Listener is served without it, with a warning saying what a load balancer that sends it gets': () => {
+    const proxied = compileYAML(L('edge', 8080).replace('protocol: HTTP', 'protocol: HTTPPROXY'));
+    assert.deepEqual(codes(proxied), ['NotImplemented:edge']);
+    assert.match(proxied.report.problems[0]!.message, /PROXY protocol is not implemented .* gets 400 for every request/);
+    assert.equal(proxied.report.problems[0]!.field, 'spec.protocol');
+    assert.equal(proxied.ir.listeners.length, 1, 'still served');
+    const stack = compileYAML(L('edge', 8080).replace('protocol: HTTP', 'protocolStack: [PROXY, HTTP, TCP]'));
+    assert.deepEqual(codes(stack), ['NotImplemented:edge']);
+    assert.deepEqual(codes(compileYAML(L('plain', 8080))), []);
+  },
   'a TCPMapping on a port without a Listener implies one, TLS when host is set': () => {
     const r = compileYAML(`apiVersion: getambassador.io/v3alpha1
 kind: TCPMapping
