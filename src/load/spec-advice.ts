@@ -20,11 +20,39 @@ export function specAdvice(kind: Kind, spec: Obj, out: SpecIssue[]): void {
     corsAdvice(spec.cors, 'spec.cors', out);
     retryAdvice(spec.retry_policy, 'spec.retry_policy', out);
     serviceAdvice(spec.service, out);
+    dynamicValueAdvice(spec, 'spec', out);
   } else if (kind === 'TCPMapping') {
     serviceAdvice(spec.service, out);
   } else if (kind === 'Module' && isObject(spec.config)) {
     corsAdvice(spec.config.cors, 'spec.config.cors', out);
     retryAdvice(spec.config.retry_policy, 'spec.config.retry_policy', out);
+    const defaults = spec.config.defaults;
+    if (isObject(defaults)) {
+      dynamicValueAdvice(defaults, 'spec.config.defaults', out);
+      if (isObject(defaults.httpmapping)) dynamicValueAdvice(defaults.httpmapping, 'spec.config.defaults.httpmapping', out);
+    }
+  }
+}
+
+/** An Envoy command operator in a header value: %DOWNSTREAM_REMOTE_ADDRESS%, %REQ(x-user)%, %START_TIME(%s)%. */
+const ENVOY_VALUE_RE = /%[A-Z][A-Z0-9_]*(?:\([^)]*\))?(?::[0-9]+)?%/g;
+/** The ones Portico fills in, in added request headers (the client certificate's; docs/reference/protocols.md). */
+const FILLED_IN = /^%DOWNSTREAM_PEER_(SUBJECT|ISSUER|URI_SAN|DNS_SAN|FINGERPRINT_256|SERIAL)%$/;
+
+/** Emissary passes header values to Envoy, which fills these in; Portico sends them as written. */
+function dynamicValueAdvice(o: Obj, base: string, out: SpecIssue[]): void {
+  for (const f of ['add_request_headers', 'add_response_headers'] as const) {
+    const rules = o[f];
+    if (!isObject(rules)) continue;
+    for (const name in rules) {
+      const rule = rules[name];
+      const text = isObject(rule) ? rule.value : rule;
+      if (typeof text !== 'string' || !text.includes('%')) continue;
+      const found = [...text.matchAll(ENVOY_VALUE_RE)].map((m) => m[0]).find((v) => f !== 'add_request_headers' || !FILLED_IN.test(v));
+      if (found === undefined) continue;
+      const field = isObject(rule) ? `${base}.${f}.${name}.value` : `${base}.${f}.${name}`;
+      out.push(advice('NotImplemented', `${field.replace(/^spec\./, '')}: ${found} is one of Envoy's dynamic values, which Emissary fills in; Portico does not implement them yet and sends the value as written`, field));
+    }
   }
 }
 

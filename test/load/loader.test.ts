@@ -549,6 +549,17 @@ test('valid Emissary fields Portico does not implement are warnings naming the f
     const mapping = load('apiVersion: getambassador.io/v3alpha1\nkind: Mapping\nmetadata: {name: m}\nspec: {hostname: "*", prefix: /m/, service: m, add_linkerd_headers: false}\n');
     assert.deepEqual(mapping.problems, []);
   });
+  await t.test("Envoy's dynamic header values are reported as sent as written; a plain percent sign is not", () => {
+    const r = load('apiVersion: getambassador.io/v3alpha1\nkind: Mapping\nmetadata: {name: m}\nspec:\n  hostname: "*"\n  prefix: /m/\n  service: m\n  add_request_headers:\n    x-client-ip: "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%"\n    x-share: "100%"\n  add_response_headers:\n    x-proto: {value: "%PROTOCOL%"}\n');
+    assert.deepEqual(r.problems.map((p) => [p.code, p.severity, p.field]), [
+      ['NotImplemented', 'warning', 'spec.add_request_headers.x-client-ip'],
+      ['NotImplemented', 'warning', 'spec.add_response_headers.x-proto.value'],
+    ]);
+    assert.match(r.problems[0]!.message, /%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT% is one of Envoy's dynamic values, which Emissary fills in; Portico does not implement them yet and sends the value as written/);
+    assert.equal(r.resources.length, 1, 'the Mapping loads');
+    const peer = load('apiVersion: getambassador.io/v3alpha1\nkind: Mapping\nmetadata: {name: m}\nspec:\n  hostname: "*"\n  prefix: /m/\n  service: m\n  add_request_headers:\n    x-client-subject: "%DOWNSTREAM_PEER_SUBJECT%"\n');
+    assert.deepEqual(peer.problems, [], 'the client certificate values Portico fills in are not reported');
+  });
   await t.test('a Host with ACME explicitly off is not reported', () => {
     const r = load('apiVersion: getambassador.io/v3alpha1\nkind: Host\nmetadata: {name: h}\nspec: {hostname: a.example, acmeProvider: {authority: none}}\n');
     assert.deepEqual(r.problems, []);
