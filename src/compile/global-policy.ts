@@ -85,8 +85,10 @@ export function compileGlobal(modules: readonly Resource[], ctx: CompileContext)
   ctx.regexMaxSize = num('regex_max_size') ?? ctx.regexMaxSize;
   const esa = cfg['path_with_escaped_slashes_action'];
   if (typeof esa === 'string') g.escapedSlashesAction = esa as IRGlobal['escapedSlashesAction'];
-  // Emissary's switch for Envoy's REJECT_REQUEST; false keeps Portico's default (unescape and redirect).
+  // Emissary's switch: true rejects (400); an explicit false asks for Emissary's default, the path
+  // forwarded as received. Unset keeps Portico's default, a 307 to the unescaped path.
   if (cfg['reject_requests_with_escaped_slashes'] === true) g.escapedSlashesAction = 'REJECT_REQUEST';
+  else if (cfg['reject_requests_with_escaped_slashes'] === false) g.escapedSlashesAction = 'KEEP_UNCHANGED';
   const hua = cfg['headers_with_underscores_action'];
   if (typeof hua === 'string') g.headersWithUnderscoresAction = hua as IRGlobal['headersWithUnderscoresAction'];
   const sn = cfg['server_name'];

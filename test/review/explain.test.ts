@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { Explainer } from '../../src/review/explain-engine.js';
 import { offlineState } from '../../src/controller/offline.js';
 import { parseRequestLine } from '../../src/review/request-spec.js';
+import { loadFiles } from '../../src/load/index.js';
+import { compile } from '../../src/compile/index.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const BIN = join(ROOT, 'bin/portico.js');
@@ -125,8 +127,6 @@ test('explain CLI: text and json, exit 0 served, 1 not served, 2 usage', () => {
 });
 
 test('insecure action Reject finds no route; SECURE and XFP-with-trusted-proxy listeners decide security', async () => {
-  const { loadFiles } = await import('../../src/load/index.js');
-  const { compile } = await import('../../src/compile/index.js');
   const yaml = `apiVersion: getambassador.io/v3alpha1
 kind: Listener
 metadata: { name: edge }
@@ -161,4 +161,23 @@ spec: { hostname: pay.example.com, prefix: /, service: pay }
   const inside = e.explain(parseRequestLine('GET http://pay.example.com/charge'), { port: 9090 });
   assert.equal(inside.outcome, 'forward');
   assert.match(inside.secure?.why ?? '', /securityModel SECURE/);
+});
+
+test("escaped slashes: a 307 to the unescaped path by default, 400 with reject_requests_with_escaped_slashes: true, forwarded as received with false (Emissary's default)", () => {
+  const mapping = 'apiVersion: getambassador.io/v3alpha1\nkind: Mapping\nmetadata: { name: repo }\nspec: { hostname: "*", prefix: /repos/, service: repo }\n';
+  const withModule = (v: string | undefined): Explainer => {
+    const yaml = mapping + (v === undefined ? '' : `---\napiVersion: getambassador.io/v3alpha1\nkind: Module\nmetadata: { name: ambassador }\nspec: { config: { reject_requests_with_escaped_slashes: ${v} } }\n`);
+    const l = loadFiles([{ path: 'p.yaml', content: yaml }]);
+    const c = compile(l.resources, {}, l.problems);
+    assert.equal(c.report.errors, 0, JSON.stringify(c.report.problems));
+    return new Explainer(c.ir, l.resources);
+  };
+  const req = parseRequestLine('GET https://a.example.com/repos/group%2Fproject');
+  const byDefault = withModule(undefined).explain(req);
+  assert.equal(byDefault.status, 307);
+  const rejected = withModule('true').explain(req);
+  assert.equal(rejected.status, 400);
+  const kept = withModule('false').explain(req);
+  assert.equal(kept.outcome, 'forward');
+  assert.equal(kept.backends[0]?.path, '/group%2Fproject', 'the prefix rewritten, the escape kept');
 });
