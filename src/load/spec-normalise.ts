@@ -25,6 +25,14 @@ export function normaliseSpec(kind: string, spec: Obj, note: NormaliseNote, rena
       stringToList(spec, 'remove_response_headers');
       if (typeof spec.allow_upgrade === 'string') spec.allow_upgrade = [spec.allow_upgrade];
       normaliseCORS(spec.cors);
+      // Emissary's rule for both: it logs an error, ignores host (and host_regex, which only qualifies
+      // host) and uses hostname. Kept as it is, host would add an :authority match hostname does not ask for.
+      if (spec.host !== undefined && spec.hostname !== undefined) {
+        const regex = spec.host_regex !== undefined ? ' and "host_regex"' : '';
+        note('Deprecated', `both "hostname" (${JSON.stringify(spec.hostname)}) and "host" (${JSON.stringify(spec.host)}) are set: "host"${regex} is ignored and "hostname" is used, as in Emissary; remove "host"`, 'host');
+        delete spec.host;
+        delete spec.host_regex;
+      }
       break;
     case 'Module':
       if (isObject(spec.config)) {

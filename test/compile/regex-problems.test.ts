@@ -6,12 +6,13 @@ import assert from 'node:assert/strict';
 import { codes, compileYAML, routesOf } from './compile-support.js';
 
 function mapping(name: string, spec: string): string {
+  // Not beside host: with both, host is ignored, as in Emissary.
+  const hostname = /^host:/m.test(spec) ? '' : '\n  hostname: "*"';
   return `---
 apiVersion: getambassador.io/v3alpha1
 kind: Mapping
 metadata: { name: ${name}, namespace: default }
-spec:
-  hostname: "*"
+spec:${hostname}
   service: svc
 ${spec.trim().split('\n').map((l) => '  ' + l).join('\n')}
 `;

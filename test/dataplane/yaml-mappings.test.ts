@@ -7,12 +7,13 @@ import { json, request } from '../support/http-client.js';
 import { cleartextHostYaml } from '../support/policy-yaml.js';
 
 function mapping(name: string, spec: string): string {
+  // Not beside host: with both, host is ignored, as in Emissary.
+  const hostname = /^host:/m.test(spec) ? '' : '\n  hostname: "*"';
   return `---
 apiVersion: getambassador.io/v3alpha1
 kind: Mapping
 metadata: { name: ${name}, namespace: default }
-spec:
-  hostname: "*"
+spec:${hostname}
 ${spec.trim().split('\n').map((l) => '  ' + l).join('\n')}
 `;
 }

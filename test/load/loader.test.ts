@@ -688,6 +688,24 @@ test('rules across fields', async (t) => {
   }
 });
 
+test('a Mapping with both hostname and host: hostname is used and host is ignored with one warning naming both, as in Emissary', async (t) => {
+  for (const [name, yaml] of [
+    ['v3alpha1', mapping('prefix: /a/\nservice: a\nhostname: "*"\nhost: api.example.com')],
+    ['v3alpha1 with host_regex', mapping('prefix: /a/\nservice: a\nhostname: "*.example.com"\nhost: "^api[.]"\nhost_regex: true')],
+    ['v2', mapping('prefix: /a/\nservice: a\nhostname: "*"\nhost: api.example.com').replace('v3alpha1', 'v2')],
+  ] as const) {
+    await t.test(name, () => {
+      const r = load(yaml);
+      const m = only(r) as Resource<MappingSpec>;
+      assert.deepEqual(r.problems.map((p) => [p.code, p.severity, p.field, p.origin.line]), [['Deprecated', 'warning', 'spec.host', yaml.split('\n').findIndex((l) => l.startsWith('  host:')) + 1]]);
+      assert.match(r.problems[0]!.message, /both "hostname" \(".*"\) and "host" \(".*"\) are set: "host".* is ignored and "hostname" is used/);
+      assert.equal(m.spec.host, undefined);
+      assert.equal(m.spec.host_regex, undefined);
+      assert.ok(m.spec.hostname);
+    });
+  }
+});
+
 test("Portico's own kinds are strict: an unknown field in a Resolver is an error, and it is not loaded", () => {
   const r = load('apiVersion: portico.dev/v1alpha1\nkind: Resolver\nmetadata: {name: static}\nspec:\n  services: {quote: ["10.0.0.1:8080"]}\n  servcies: {}\n');
   assert.deepEqual(r.problems.map((p) => [p.code, p.severity, p.field]), [['UnknownField', 'error', 'spec.servcies']]);

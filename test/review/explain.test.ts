@@ -181,3 +181,36 @@ test("escaped slashes: a 307 to the unescaped path by default, 400 with reject_r
   assert.equal(kept.outcome, 'forward');
   assert.equal(kept.backends[0]?.path, '/group%2Fproject', 'the prefix rewritten, the escape kept');
 });
+
+async function explainYaml(yaml: string): Promise<Explainer> {
+  const l = loadFiles([{ path: 'hosts.yaml', content: yaml }]);
+  const c = compile(l.resources, {}, l.problems);
+  assert.equal(c.report.errors, 0, JSON.stringify(c.report.problems));
+  return new Explainer(c.ir, l.resources);
+}
+
+const ROUTE_LISTENER = `apiVersion: getambassador.io/v3alpha1
+kind: Listener
+metadata: { name: http }
+spec: { port: 8080, protocol: HTTP, securityModel: INSECURE, hostBinding: { namespace: { from: ALL } } }
+`;
+
+test('a Mapping with both hostname and host is served by hostname alone, as Emissary does', async () => {
+  const e = await explainYaml(`${ROUTE_LISTENER}---
+apiVersion: getambassador.io/v3alpha1
+kind: Host
+metadata: { name: any }
+spec: { hostname: "*", requestPolicy: { insecure: { action: Route } } }
+---
+apiVersion: getambassador.io/v3alpha1
+kind: Mapping
+metadata: { name: both }
+spec: { hostname: "*", host: api.example.com, prefix: /both/, service: both }
+`);
+  for (const host of ['other.example.com', 'api.example.com']) {
+    const r = e.explain(parseRequestLine(`GET http://${host}/both/x`));
+    assert.equal(r.outcome, 'forward', host);
+    assert.equal(r.route?.id, 'default/both', host);
+    assert.equal(r.backends[0]?.service, 'both', host);
+  }
+});
