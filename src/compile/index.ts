@@ -422,9 +422,11 @@ interface VHostPlan {
   readonly primary: HostPlan;
 }
 
+/** The order Envoy searches virtual hosts in: exact, suffix wildcards, prefix wildcards (longest first), "*". */
 function vhostOrder(a: string, b: string): number {
-  const rank = (h: string): number => (h === '*' ? 2 : isGlob(h) ? 1 : 0);
-  return rank(a) - rank(b) || (rank(a) === 1 ? b.length - a.length : 0) || cmpStr(a, b);
+  const rank = (h: string): number => (h === '*' ? 3 : !isGlob(h) ? 0 : h.startsWith('*') ? 1 : 2);
+  const ra = rank(a);
+  return ra - rank(b) || (ra === 1 || ra === 2 ? b.length - a.length : 0) || cmpStr(a, b);
 }
 
 function planVirtualHosts(listeners: readonly ListenerPlan[], ctx: CompileContext): VHostPlan[] {

@@ -218,12 +218,15 @@ export function buildRuntimeIndex<A>(ir: IR, makeAction: (route: IRRoute, vhost:
       else if (h.endsWith('*')) wildcards.push({ suffix: '', prefix: h.slice(0, -1), vhost: idx });
       else if (!exact.has(h)) exact.set(h, idx);
     }
+    // Envoy's search order, whatever the IR's: suffix wildcards ("*.example.com") before prefix
+    // wildcards ("host.example.*"), the longest first within each.
+    wildcards.sort((a, b) => (a.suffix === '' ? 1 : 0) - (b.suffix === '' ? 1 : 0) || b.suffix.length + b.prefix.length - (a.suffix.length + a.prefix.length));
     listeners.set(l.name, { name: l.name, port: l.port, exact, wildcards, star });
   }
   return { listeners };
 }
 
-/** Exact hostname, then wildcard globs in IR order (longest first), then "*". */
+/** Exact hostname, then suffix wildcards (longest first), then prefix wildcards (longest first), then "*". */
 export function selectVhost<A>(li: ListenerIndex<A>, host: string): VhostIndex<A> | undefined {
   const e = li.exact.get(host);
   if (e !== undefined) return e;

@@ -105,6 +105,29 @@ describe('route index', () => {
     assert.equal(routeId(idx, req('/', { host: normalizeHost('API.EXAMPLE.COM.:8080', 8080, false) })), 'exact');
   });
 
+  it('searches wildcards as Envoy does: suffix wildcards before prefix ones, the longest first, whatever the IR order', () => {
+    const ir = buildIR({
+      clusters: c,
+      vhosts: [
+        vhost('*', [r('star', { prefix: '/' })]),
+        vhost('host.*', [r('short-prefix', { prefix: '/' })]),
+        vhost('host.example.*', [r('long-prefix', { prefix: '/' })]),
+        vhost('*.com', [r('short-suffix', { prefix: '/' })]),
+        vhost('*.example.com', [r('long-suffix', { prefix: '/' })]),
+        vhost('api.example.com', [r('exact', { prefix: '/' })]),
+      ],
+    });
+    const idx = buildRuntimeIndex(ir, () => undefined);
+    const served = (host: string) => routeId(idx, req('/', { host }));
+    assert.equal(served('api.example.com'), 'exact');
+    // A suffix wildcard wins over a longer prefix wildcard that matches too.
+    assert.equal(served('host.example.com'), 'long-suffix');
+    assert.equal(served('host.other.com'), 'short-suffix');
+    assert.equal(served('host.example.org'), 'long-prefix');
+    assert.equal(served('host.other.org'), 'short-prefix');
+    assert.equal(served('example.org'), 'star');
+  });
+
   it('normalises Host: case, trailing dot, listener or default port, IPv6', () => {
     assert.equal(normalizeHost('A.Example.', 8080, false), 'a.example');
     assert.equal(normalizeHost('a.example:80', 8080, false), 'a.example');

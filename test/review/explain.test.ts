@@ -214,3 +214,42 @@ spec: { hostname: "*", host: api.example.com, prefix: /both/, service: both }
     assert.equal(r.backends[0]?.service, 'both', host);
   }
 });
+
+test('explain picks among wildcard Hosts in Envoy order: exact, suffix wildcards, prefix wildcards (longest first), then "*"', async () => {
+  // Each Host selects its own Mapping by label, so the service a request reaches names the Host that took it.
+  const hosts: [string, string][] = [
+    ['star', '*'],
+    ['short-prefix', 'host.*'],
+    ['long-prefix', 'host.example.*'],
+    ['short-suffix', '*.com'],
+    ['long-suffix', '*.example.com'],
+    ['exact', 'api.example.com'],
+  ];
+  const yaml = hosts
+    .map(
+      ([name, hostname]) => `---
+apiVersion: getambassador.io/v3alpha1
+kind: Host
+metadata: { name: ${name} }
+spec: { hostname: "${hostname}", mappingSelector: { matchLabels: { host: ${name} } }, requestPolicy: { insecure: { action: Route } } }
+---
+apiVersion: getambassador.io/v3alpha1
+kind: Mapping
+metadata: { name: ${name}, labels: { host: ${name} } }
+spec: { hostname: "*", prefix: /, service: ${name} }
+`,
+    )
+    .join('');
+  const e = await explainYaml(ROUTE_LISTENER + yaml);
+  const served = (host: string): [string | undefined, string | undefined] => {
+    const r = e.explain(parseRequestLine(`GET http://${host}/x`));
+    return [r.virtualHost?.hostname, r.backends[0]?.service];
+  };
+  assert.deepEqual(served('api.example.com'), ['api.example.com', 'exact']);
+  // A suffix wildcard wins over a longer prefix wildcard that matches too.
+  assert.deepEqual(served('host.example.com'), ['*.example.com', 'long-suffix']);
+  assert.deepEqual(served('host.other.com'), ['*.com', 'short-suffix']);
+  assert.deepEqual(served('host.example.org'), ['host.example.*', 'long-prefix']);
+  assert.deepEqual(served('host.other.org'), ['host.*', 'short-prefix']);
+  assert.deepEqual(served('example.org'), ['*', 'star']);
+});
