@@ -53,6 +53,7 @@ export const PROBLEM_CODES = {
   PrivateKeyInGit: 'warning',
   TLSContextNotFound: 'error',
   TLSSecretMismatch: 'error',
+  TLSContextNotUsed: 'warning',
   ResolverNotFound: 'error',
   BuiltinResolver: 'warning',
   InvalidCORS: 'warning',

@@ -134,6 +134,13 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
     hosts = [defaultHost()];
     // A TLSContext the user named 'fallback' is theirs; the default Host then terminates with it.
     if (!tlsContexts.has(FALLBACK_TLS_CONTEXT)) tlsContexts.set(FALLBACK_TLS_CONTEXT, fallbackTLSContext());
+    // Only a Host terminates with a TLSContext's `hosts`; without one Emissary posts an error and
+    // ignores them. (One that failed to compile has its error already; 'fallback' is the default Host's.)
+    for (const r of byKind('TLSContext')) {
+      const names = (r.spec as Obj)['hosts'];
+      if (r.name === FALLBACK_TLS_CONTEXT || !Array.isArray(names) || names.length === 0) continue;
+      ctx.report(r, 'TLSContextNotUsed', `TLSContext '${r.name}' names hosts (${names.join(', ')}) but no Host is defined: only a Host terminates TLS with a TLSContext, so it is ignored, as in Emissary ("No Hosts defined, but TLSContexts exist that terminate TLS"), and the default Host serves the fallback certificate; define a Host for each hostname with tlsContext: {name: ${r.name}}`, 'spec.hosts');
+    }
   }
   for (const l of listeners) if (l.l7) l.hosts = bindHosts(l, hosts, ctx);
   for (const h of hosts) {

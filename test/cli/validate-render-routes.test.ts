@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { makeTestPKI } from '../support/test-pki.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const bin = join(root, 'bin/portico.js');
@@ -117,6 +118,37 @@ test('validate and render: an AuthService is valid and rendered with its setting
   const r = portico('validate', 'good', 'grpcauth');
   assert.equal(r.code, 1, r.stdout);
   assert.match(r.stdout, /grpcauth\/auth\.yaml:\d+:\d+: error: a gRPC AuthService needs protocol_version: v3.* \[SchemaViolation\]/);
+});
+
+test('validate: TLSContexts with hosts and no Host at all are a warning, as Emissary ignores them; with a Host, none', () => {
+  const pki = makeTestPKI();
+  try {
+    mkdirSync(join(dir, 'tls-secrets/api-cert'), { recursive: true });
+    writeFileSync(join(dir, 'tls-secrets/api-cert/tls.crt'), pki.a.certPem);
+    writeFileSync(join(dir, 'tls-secrets/api-cert/tls.key'), pki.a.keyPem);
+  } finally {
+    pki.cleanup();
+  }
+  const contexts =
+    'apiVersion: getambassador.io/v3alpha1\nkind: TLSContext\nmetadata: { name: api, namespace: default }\nspec: { hosts: [api.example.com], secret: api-cert }\n' +
+    // Origination only: no hosts, so nothing it could terminate.
+    '---\napiVersion: getambassador.io/v3alpha1\nkind: TLSContext\nmetadata: { name: upstream, namespace: default }\nspec: { min_tls_version: v1.2 }\n';
+  mkdirSync(join(dir, 'tls-no-host'));
+  // The default Host terminates with a TLSContext named fallback: that one is used.
+  const fallback = '---\napiVersion: getambassador.io/v3alpha1\nkind: TLSContext\nmetadata: { name: fallback, namespace: default }\nspec: { hosts: ["*"], secret: api-cert }\n';
+  writeFileSync(join(dir, 'tls-no-host/tls.yaml'), contexts + fallback);
+  mkdirSync(join(dir, 'tls-host'));
+  writeFileSync(join(dir, 'tls-host/tls.yaml'), `${contexts}---\napiVersion: getambassador.io/v3alpha1\nkind: Host\nmetadata: { name: api, namespace: default }\nspec: { hostname: api.example.com, tlsContext: { name: api } }\n`);
+
+  const r = portico('validate', 'tls-no-host', '--secrets', 'tls-secrets');
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /tls-no-host\/tls\.yaml:4:9: warning: TLSContext 'api' names hosts \(api\.example\.com\) but no Host is defined: .*ignored, as in Emissary.*fallback certificate.* \[TLSContextNotUsed\] \(TLSContext default\/api, spec\.hosts\)/);
+  assert.match(r.stdout, /3 resources, 0 routes, 0 errors, 1 warnings/);
+  assert.equal(portico('validate', '--strict', 'tls-no-host', '--secrets', 'tls-secrets').code, 1);
+
+  const withHost = portico('validate', 'tls-host', '--secrets', 'tls-secrets');
+  assert.equal(withHost.code, 0, withHost.stdout + withHost.stderr);
+  assert.doesNotMatch(withHost.stdout, /TLSContextNotUsed/);
 });
 
 test('usage errors exit 2', () => {
