@@ -61,6 +61,6 @@ export function formatEntry(e: HistoryEntry & { at: string }): string {
   if (e.detail && (e.problems ?? []).length === 0) lines.push(`    ${e.detail}`);
   for (const p of (e.problems ?? []).slice(0, 10)) lines.push(`    ${p.severity} ${p.code}: ${p.origin}: ${p.message}`);
   if (e.remedy) lines.push(`    way out: ${e.remedy}`);
-  if (e.liveAt) lines.push(`    fetched ${e.fetchedAt ?? '?'}, live ${e.liveAt}${e.generation !== undefined ? ` (generation ${e.generation})` : ''}`);
+  if (e.liveAt) lines.push(`    ${e.fetchedAt ? `fetched ${e.fetchedAt}, ` : ''}live ${e.liveAt}${e.generation !== undefined ? ` (generation ${e.generation})` : ''}`);
   return lines.join('\n');
 }

@@ -52,6 +52,12 @@ export interface CompileResult {
 
 type Obj = Record<string, unknown>;
 
+/**
+ * The words of a collision lost to a better-ranked source's copy (a team's route under the central
+ * repository's, a folder's under git's): the reconcile reads such a refusal as a Conflict.
+ */
+export const RANKS_ABOVE = 'which ranks above';
+
 export function compile(input: readonly Resource[], options: CompileOptions = {}, loadProblems: readonly Problem[] = []): CompileResult {
   const ctx = new CompileContext(loadProblems, new HeaderCredentials(options.secretFiles, options.claims));
   // Inputs are sorted first so that nothing below can depend on file or repository order.
@@ -71,7 +77,7 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
       // A copy from a better-ranked source (the central repository over a team, git over a folder) wins.
       if (top.length === 1) {
         const winner = top[0]!;
-        for (const r of rs) if (r !== winner) ctx.report(r, 'DuplicateResource', `${r.kind} ${r.namespace}/${r.name} is already defined by source '${winner.origin.source ?? ''}' (${where([winner])}), which ranks above this one; this copy is not used`, 'metadata.name');
+        for (const r of rs) if (r !== winner) ctx.report(r, 'DuplicateResource', `${r.kind} ${r.namespace}/${r.name} is already defined by source '${winner.origin.source ?? ''}' (${where([winner])}), ${RANKS_ABOVE} this one; this copy is not used`, 'metadata.name');
       } else {
         for (const r of rs) ctx.report(r, 'DuplicateResource', `${r.kind} ${r.namespace}/${r.name} is defined more than once (${where(rs)}); none of the copies is used`, 'metadata.name');
       }
@@ -591,7 +597,7 @@ function validateGroups(attachments: Map<VHostPlan, MatchGroups>, ctx: CompileCo
         const top = members.filter((a) => rankOf(a) === best);
         const owner = top.map((a) => `${a.plan.resource.namespace}/${a.plan.resource.name}${a.plan.resource.origin.source ? ` of source '${a.plan.resource.origin.source}'` : ''}`).sort().join(' and ');
         for (const a of members) {
-          if (rankOf(a) !== best) once(a, 'conflict', () => ctx.report(a.plan.resource, 'RouteConflict', `the same requests on ${v.label} are already routed by ${owner}, which ranks above source '${a.plan.resource.origin.source ?? ''}'; this Mapping is not used`, 'spec.prefix'));
+          if (rankOf(a) !== best) once(a, 'conflict', () => ctx.report(a.plan.resource, 'RouteConflict', `the same requests on ${v.label} are already routed by ${owner}, ${RANKS_ABOVE} source '${a.plan.resource.origin.source ?? ''}'; this Mapping is not used`, 'spec.prefix'));
         }
         const topNames = top.map((a) => `${a.plan.resource.namespace}/${a.plan.resource.name}`).sort();
         if (top.length < 2) continue;

@@ -17,7 +17,7 @@ import { compareProblems, problem, type Problem } from '../api/problems.js';
 import { formatOrigin } from '../api/origin.js';
 import type { Resource } from '../api/resource.js';
 import type { Claim, CompileOptions } from '../compile/options.js';
-import { compile, type CompileResult } from '../compile/index.js';
+import { compile, RANKS_ABOVE, type CompileResult } from '../compile/index.js';
 import { sha256 } from '../ir/canonical.js';
 import { LOAD_LIMITS, loadFiles, type LoadFile, type LoadOptions, type LoadResult } from '../load/index.js';
 import type { ParseCache } from '../load/parse-cache.js';
@@ -344,7 +344,7 @@ export function reconcile(input: ReconcileInput): ReconcileOutput {
     if (own.length > 0 || peer.length > 0) {
       // A collision reported on this revision's own copy because another source ranks above it (git
       // over a folder beside it) is a conflict with that source, as when the other copy is reported.
-      const withOther = (p: Problem): boolean => COLLISION_CODES.has(p.code) && [...p.message.matchAll(/source '([^']*)'/g)].some((m) => m[1] !== name);
+      const withOther = (p: Problem): boolean => COLLISION_CODES.has(p.code) && p.message.includes(RANKS_ABOVE);
       const reason: RefusalReason =
         peer.length > 0 ? 'Conflict' : own.every((p) => p.code === 'ClaimViolation') ? 'ClaimViolation' : own.every(withOther) ? 'Conflict' : 'InvalidConfiguration';
       refuse({ reason, message: problemLine([...own, ...peer][0]!), remedy: remedyFor(reason, decl), problems: [...own, ...peer], ...(signature ? { signature } : {}), rewritten, loaded, before, candidate: after });

@@ -143,6 +143,16 @@ describe('test', () => {
 });
 
 describe('history', () => {
+  it('an entry with no fetch (restored from the state folder) says when it went live, without a fetch time it never had', async () => {
+    const state = join(root, 'state-restored');
+    mkdirSync(state);
+    new AuditHistory(state).append({ source: 'ops', revision: '2'.repeat(40), result: 'Restored', reason: 'LastKnownGood', liveAt: '2026-12-08T01:00:00.000Z', generation: 1 });
+    const r = await runPortico(['history', '--state', state]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^ {4}live 2026-12-08T01:00:00\.000Z \(generation 1\)$/m);
+    assert.doesNotMatch(r.stdout, /fetched \?/);
+  });
+
   it('a --source with no attempts names the sources that have some', async () => {
     const state = join(root, 'state');
     mkdirSync(state);

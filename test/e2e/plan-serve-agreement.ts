@@ -143,7 +143,8 @@ const scenarios: Record<string, Scenario> = {
   'a team tries to serve a path the central repository routes': {
     earlier: [(w) => w.central.write('sources.yaml', w.sources({ shop: ['/'] })).commit('shop may use any path')],
     change: (w) => w.shop.write('deploy/more.yaml', mappingYaml('shop-root', '/', 9004)).commit('shop takes /'),
-    refused: ['shop:InvalidConfiguration'],
+    // A collision with a better-ranked source (docs/gitops.md, "Reasons and error codes").
+    refused: ['shop:Conflict'],
     applied: [],
   },
   'the central repository commits broken YAML': {
