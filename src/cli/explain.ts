@@ -16,12 +16,15 @@ ${SOURCE_USAGE}
   e.g. portico explain config/ 'GET https://api.example.com/orders/42' -H 'x-user: alice'
   exit 0 when a route serves the request (forward or redirect), 1 when nothing does, 2 on usage errors`;
 
+/** 'METHOD http(s)://…' or a bare http(s) URL. */
+const isRequest = (p: string): boolean => /^([A-Za-z]+\s+)?https?:\/\//i.test(p.trim());
+
 /**
  * Which positional is the request: 'METHOD URL' or a URL. One that only looks like a request ('GET
  * /cart', 'ftp://…') is taken too, so its mistake is named, unless it is a path that exists.
  */
 function requestIndex(positionals: readonly string[]): number {
-  const http = positionals.findIndex((p) => /^([A-Za-z]+\s+)?https?:\/\//i.test(p.trim()));
+  const http = positionals.findIndex(isRequest);
   if (http !== -1) return http;
   return positionals.findIndex((p) => /^[A-Za-z]+\s+\S|^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(p.trim()) && !existsSync(p));
 }
@@ -40,7 +43,6 @@ export async function run(argv: string[]): Promise<number> {
       USAGE,
     );
     const format = oneOf(values.format, ['text', 'json'] as const, 'text', '--format');
-    const isRequest = (p: string): boolean => /^([A-Za-z]+\s+)?https?:\/\//i.test(p.trim());
     const at = requestIndex(positionals);
     if (at === -1) throw new UsageError(`missing the request, e.g. 'GET https://api.example.com/orders/42'`);
     const second = positionals.findIndex((p, i) => i > at && isRequest(p));

@@ -93,7 +93,10 @@ export async function readOffline(paths: readonly string[], v: SourceValues, ext
   let options = offlineOptions(paths, v, extra);
   // A path named on the command line that cannot be read fails the command before anything is
   // printed: `portico render typo/ > ir.json` must not write a plausible configuration.
-  for (const p of paths) await mustExist(p, p);
+  for (const p of paths) {
+    if (p === '') throw new UsageError('an empty PATH');
+    await mustExist(p, p);
+  }
   for (const [team, dir] of Object.entries(options.localTeams ?? {})) await mustExist(dir, `--local ${team}=${dir}`);
   if (v.secrets !== undefined) {
     if (v.secrets === '') throw new UsageError('--secrets needs a directory');
@@ -116,13 +119,15 @@ export async function readOffline(paths: readonly string[], v: SourceValues, ext
   return state;
 }
 
-/** Throws PORTICO_ERR_IO when `path` cannot be read (an empty path is a usage error). */
-async function mustExist(path: string, named: string): Promise<void> {
-  if (path === '') throw new UsageError('an empty PATH');
+/**
+ * Throws `code` (PORTICO_ERR_IO unless given) when a path named on the command line, `named` as the
+ * user wrote it, cannot be read: one line before anything runs, never an empty answer.
+ */
+export async function mustExist(path: string, named: string, code: `PORTICO_ERR_${string}` = 'PORTICO_ERR_IO', exitCode?: number): Promise<void> {
   try {
     await stat(path);
   } catch (err) {
-    throw new CommandError('PORTICO_ERR_IO', `cannot read ${named}: ${systemReason(err)}`);
+    throw new CommandError(code, `cannot read ${named}: ${systemReason(err)}`, exitCode);
   }
 }
 

@@ -9,8 +9,7 @@ import { validateSourceName } from '../sources/source-spec.js';
 import { readSecretsDirectory, secretsInputs } from '../controller/secrets-directory.js';
 import { HelpRequested, oneOf, unknownOption, UsageError, withUsage } from './args.js';
 import { CommandError, EXIT_USAGE } from './command-errors.js';
-import { stat } from 'node:fs/promises';
-import { systemReason } from '../api/system-error.js';
+import { mustExist } from './offline-args.js';
 
 export const USAGE = `usage: portico plan [SHARED...] --base PATH_OR_REF... --head PATH_OR_REF... [options]
 
@@ -145,13 +144,7 @@ export async function run(argv: string[]): Promise<number> {
   return withUsage('plan', USAGE, async () => {
     const args = parsePlanArgs(argv);
     // A --local folder that cannot be read is a side that cannot be read.
-    for (const [team, dir] of Object.entries(args.localTeams)) {
-      try {
-        await stat(dir);
-      } catch (err) {
-        throw new CommandError('PORTICO_ERR_PLAN_STATE', `cannot read --local ${team}=${dir}: ${systemReason(err)}`, EXIT_USAGE);
-      }
-    }
+    for (const [team, dir] of Object.entries(args.localTeams)) await mustExist(dir, `--local ${team}=${dir}`, 'PORTICO_ERR_PLAN_STATE', EXIT_USAGE);
     let compileInputs: ReturnType<typeof secretsInputs> | undefined;
     if (args.secrets !== undefined) {
       compileInputs = secretsInputs(await readSecretsDirectory(resolve(args.secrets)));

@@ -1,7 +1,7 @@
 // `portico serve`: parses the command line (serve-options.ts), then runs the serving process with the
 // sources controller as its one configuration provider.
 
-import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
+import { accessSync, constants, mkdirSync } from 'node:fs';
 import type { BuildRuntime } from '../dataplane/runtime-types.js';
 import { serve } from '../serve/serve-process.js';
 import { SourcesProvider, type SourcesOptions } from '../controller/provider.js';
@@ -9,6 +9,7 @@ import { defaultKubeconfigPath, inClusterConnection, kubeconfigConnection } from
 import { withUsage } from './args.js';
 import { CommandError } from './command-errors.js';
 import { parseServeArgs, SERVE_USAGE } from './serve-options.js';
+import { mustExist } from './offline-args.js';
 import { systemReason } from '../api/system-error.js';
 
 export const USAGE = SERVE_USAGE;
@@ -37,23 +38,13 @@ function checkKubernetes(sources: SourcesOptions): void {
   }
 }
 
-/** A --local folder that cannot be read would leave its team unserved without a word: refuse to start. */
-function checkLocalTeams(sources: SourcesOptions): void {
-  for (const [team, dir] of Object.entries(sources.localTeams ?? {})) {
-    try {
-      statSync(dir);
-    } catch (err) {
-      throw new CommandError('PORTICO_ERR_IO', `cannot read --local ${team}=${dir}: ${systemReason(err)}`);
-    }
-  }
-}
-
 export async function run(argv: string[]): Promise<number> {
   const code = await withUsage('serve', USAGE, async () => {
     const parsed = parseServeArgs(argv);
     if (parsed.sources.stateDir !== undefined) checkStateDir(parsed.sources.stateDir);
     checkKubernetes(parsed.sources);
-    checkLocalTeams(parsed.sources);
+    // A --local folder that cannot be read would leave its team unserved without a word: refuse to start.
+    for (const [team, dir] of Object.entries(parsed.sources.localTeams ?? {})) await mustExist(dir, `--local ${team}=${dir}`);
     return serve(parsed.serve, {
       loadBuildRuntime,
       providers: (ctx) => [new SourcesProvider(parsed.sources, ctx.admin, ctx.registry)],

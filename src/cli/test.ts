@@ -1,15 +1,13 @@
 // `portico test PATH... --tests FILE... [--target URL]`: route tests as code, offline against the
 // compiled configuration or live against a gateway. Exit 0 all pass, 1 a failure or invalid test, 2 usage.
 
-import { stat } from 'node:fs/promises';
-import { systemReason } from '../api/system-error.js';
 import { Explainer } from '../review/explain-engine.js';
 import { combine, expandTestPaths, readRouteTests, runLive, runOffline, type RouteTestResult } from '../review/route-tests.js';
 import { formatJUnit, formatTap, formatText } from '../review/route-test-format.js';
 import { formatProblemText } from './validate.js';
 import { oneOf, parse, UsageError, withUsage } from './args.js';
 import { CommandError } from './command-errors.js';
-import { printNotes, readOffline, requireResources, SOURCE_OPTIONS, SOURCE_USAGE } from './offline-args.js';
+import { mustExist, printNotes, readOffline, requireResources, SOURCE_OPTIONS, SOURCE_USAGE } from './offline-args.js';
 
 export const USAGE = `usage: portico test PATH... --tests FILE_OR_DIR [--tests ...] [--target URL] [--timeout MS] [--format tap|junit|text] [options]
 
@@ -49,11 +47,7 @@ export async function run(argv: string[]): Promise<number> {
     if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 600_000) throw new UsageError('--timeout must be milliseconds between 1 and 600000');
     for (const p of values.tests) {
       if (p === '') throw new UsageError('--tests needs a file or folder');
-      try {
-        await stat(p);
-      } catch (err) {
-        throw new CommandError('PORTICO_ERR_IO', `cannot read --tests ${p}: ${systemReason(err)}`);
-      }
+      await mustExist(p, `--tests ${p}`);
     }
     const testFiles = await expandTestPaths(values.tests);
     if (testFiles.length === 0) {

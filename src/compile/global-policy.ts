@@ -83,8 +83,6 @@ export function compileGlobal(modules: readonly Resource[], ctx: CompileContext)
   g.stripMatchingHostPort = bool('strip_matching_host_port') ?? g.stripMatchingHostPort;
   // Read by the Mappings' regex checks only: the IR keeps the regexes, never the limit.
   ctx.regexMaxSize = num('regex_max_size') ?? ctx.regexMaxSize;
-  const esa = cfg['path_with_escaped_slashes_action'];
-  if (typeof esa === 'string') g.escapedSlashesAction = esa as IRGlobal['escapedSlashesAction'];
   // Emissary's switch: true rejects (400); an explicit false asks for Emissary's default, the path
   // forwarded as received. Unset keeps Portico's default, a 307 to the unescaped path.
   if (cfg['reject_requests_with_escaped_slashes'] === true) g.escapedSlashesAction = 'REJECT_REQUEST';

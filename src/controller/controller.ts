@@ -524,6 +524,11 @@ export class Controller {
   }
 
   /** Asks for a fetch now (webhook, SIGHUP, a folder changed): of one source, or of all. Bursts coalesce. */
+  /** Whether a source of this name is configured (a root, or a team a root declares). */
+  knows(source: string): boolean {
+    return this.runtimes.has(source);
+  }
+
   trigger(source?: string, hint: { pushedAt?: number } = {}): void {
     if (hint.pushedAt !== undefined) for (const rt of this.runtimes.values()) if (!source || rt.decl.spec.name === source) rt.pushedAt = hint.pushedAt;
     this.schedule.force(source);
@@ -691,8 +696,7 @@ export class Controller {
     // Nothing accepted yet: there is no configuration to serve (start reports why), not an empty one.
     // Nor, before the first apply, while a root serves nothing: a gateway must not bind a part of its
     // configuration (a folder's, with the central repository unreachable) and then refuse to start.
-    const rootsServed = [...this.runtimes.values()].filter((rt) => this.isRoot(rt.decl.spec.name) && out.served.has(rt.decl.spec.name)).length;
-    if (out.served.size > 0 && this.appliedHash === undefined && rootsServed < this.opts.roots.length) {
+    if (out.served.size > 0 && this.appliedHash === undefined && this.opts.roots.some((r) => !out.served.has(r.spec.name))) {
       this.servedAtStart = new Set(out.served.keys());
       for (const d of out.decisions) if (d.verdict !== 'accepted') this.record(d, liveAt, undefined);
       this.memo = out.memo;

@@ -228,7 +228,7 @@ export class SourcesProvider implements ConfigProvider {
           // One webhook reaches every replica: the others are asked to fetch too.
           this.fleet?.webhookVerified(source);
         },
-        knows: (source) => controller.status().some((s) => s.name === source),
+        knows: (source) => controller.knows(source),
         onEvent: (e) => {
           if (e.status >= 400) ctx.log.warn({ provider: e.provider, status: e.status, reason: e.reason }, 'webhook refused');
         },

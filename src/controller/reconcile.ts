@@ -186,9 +186,6 @@ export interface ReconcileOutput {
 
 type Working = Map<string, ServedSource>;
 
-/** Problems that say one resource collides with another's (the same name, match, port or hostname). */
-const COLLISION_CODES: ReadonlySet<string> = new Set(['DuplicateResource', 'RouteConflict', 'ListenerConflict', 'HostnameConflict', 'ReleasePolicyConflict', 'RateLimitServiceConflict', 'TracingServiceConflict']);
-
 /**
  * 0 git (and cluster) roots, 1 their teams, 2 folder roots, 3 the teams a folder root declares: a
  * source may never break one of a lower number. A folder beside git ranks below every source git
@@ -344,7 +341,7 @@ export function reconcile(input: ReconcileInput): ReconcileOutput {
     if (own.length > 0 || peer.length > 0) {
       // A collision reported on this revision's own copy because another source ranks above it (git
       // over a folder beside it) is a conflict with that source, as when the other copy is reported.
-      const withOther = (p: Problem): boolean => COLLISION_CODES.has(p.code) && p.message.includes(RANKS_ABOVE);
+      const withOther = (p: Problem): boolean => p.message.includes(RANKS_ABOVE);
       const reason: RefusalReason =
         peer.length > 0 ? 'Conflict' : own.every((p) => p.code === 'ClaimViolation') ? 'ClaimViolation' : own.every(withOther) ? 'Conflict' : 'InvalidConfiguration';
       refuse({ reason, message: problemLine([...own, ...peer][0]!), remedy: remedyFor(reason, decl), problems: [...own, ...peer], ...(signature ? { signature } : {}), rewritten, loaded, before, candidate: after });

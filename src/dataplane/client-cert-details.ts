@@ -5,6 +5,7 @@ import { createHash, type X509Certificate } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket, PeerCertificate, DetailedPeerCertificate } from 'node:tls';
 import type { IRClientCertDetails } from '../ir/types.js';
+import { PEER_VALUE } from '../api/peer-values.js';
 
 type SetFields = IRClientCertDetails['set'];
 
@@ -166,15 +167,13 @@ export function verifiedPeerFields(req: IncomingMessage): PeerFields | undefined
   return fields ?? undefined;
 }
 
-const PEER_VAR = /%DOWNSTREAM_PEER_(SUBJECT|ISSUER|URI_SAN|DNS_SAN|FINGERPRINT_256|SERIAL)%/g;
-
 export function mentionsPeer(value: string): boolean {
   return value.includes('%DOWNSTREAM_PEER_');
 }
 
 /** The value with each %DOWNSTREAM_PEER_*% replaced (empty without a verified peer). */
 export function withPeerValues(value: string, peer: PeerFields | undefined): string {
-  return value.replace(PEER_VAR, (_m, v: string) => {
+  return value.replace(PEER_VALUE, (_m, v: string) => {
     if (peer === undefined) return '';
     switch (v) {
       case 'SUBJECT': return peer.subject;

@@ -5,6 +5,7 @@
 import type { Kind } from '../api/resource.js';
 import type { SpecIssue } from './spec-validation.js';
 import { isObject } from './spec-normalise.js';
+import { isPeerValue } from '../api/peer-values.js';
 
 type Obj = Record<string, unknown>;
 
@@ -36,8 +37,6 @@ export function specAdvice(kind: Kind, spec: Obj, out: SpecIssue[]): void {
 
 /** An Envoy command operator in a header value: %DOWNSTREAM_REMOTE_ADDRESS%, %REQ(x-user)%, %START_TIME(%s)%. */
 const ENVOY_VALUE_RE = /%[A-Z][A-Z0-9_]*(?:\([^)]*\))?(?::[0-9]+)?%/g;
-/** The ones Portico fills in, in added request headers (the client certificate's; docs/reference/protocols.md). */
-const FILLED_IN = /^%DOWNSTREAM_PEER_(SUBJECT|ISSUER|URI_SAN|DNS_SAN|FINGERPRINT_256|SERIAL)%$/;
 
 /** Emissary passes header values to Envoy, which fills these in; Portico sends them as written. */
 function dynamicValueAdvice(o: Obj, base: string, out: SpecIssue[]): void {
@@ -48,7 +47,7 @@ function dynamicValueAdvice(o: Obj, base: string, out: SpecIssue[]): void {
       const rule = rules[name];
       const text = isObject(rule) ? rule.value : rule;
       if (typeof text !== 'string' || !text.includes('%')) continue;
-      const found = [...text.matchAll(ENVOY_VALUE_RE)].map((m) => m[0]).find((v) => f !== 'add_request_headers' || !FILLED_IN.test(v));
+      const found = [...text.matchAll(ENVOY_VALUE_RE)].map((m) => m[0]).find((v) => f !== 'add_request_headers' || !isPeerValue(v));
       if (found === undefined) continue;
       const field = isObject(rule) ? `${base}.${f}.${name}.value` : `${base}.${f}.${name}`;
       out.push(advice('NotImplemented', `${field.replace(/^spec\./, '')}: ${found} is one of Envoy's dynamic values, which Emissary fills in; Portico does not implement them yet and sends the value as written`, field));
