@@ -57,7 +57,7 @@ export class TrafficMetrics {
     });
     this.connectionsRefused = new Counter({
       name: 'portico_connections_refused_total',
-      help: 'Connections closed at accept, by listener and reason (max_connections, max_connections_per_client, overload).',
+      help: 'Connections closed at accept, by listener and reason (max_connections, max_connections_per_client, overload, proxy_protocol).',
       labelNames: ['listener', 'reason'],
       registers: [registry],
     });

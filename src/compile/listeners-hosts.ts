@@ -137,11 +137,6 @@ export function compileListeners(listeners: readonly Resource[], ctx: CompileCon
       }
       stack = s;
     }
-    if (stack.includes('PROXY')) {
-      // Served as the same stack without it: a load balancer that sends the PROXY preamble would get
-      // 400 for every request, so the difference is said where the Listener is.
-      ctx.report(r, 'NotImplemented', `Listener ${r.namespace}/${r.name}: the PROXY protocol is not implemented by Portico yet; the port is served without it, so a load balancer that sends the PROXY preamble gets 400 for every request (use protocol HTTP or HTTPS, and X-Forwarded-For with l7Depth, behind it)`, Array.isArray(spec['protocolStack']) ? 'spec.protocolStack' : 'spec.protocol');
-    }
     plans.push({
       name: r.name,
       bindAddress: '0.0.0.0',

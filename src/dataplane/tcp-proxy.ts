@@ -7,6 +7,7 @@ import type { IRListener, IRTCPRoute, IRTLSContext } from '../ir/types.js';
 import type { SecretStore } from '../ir/secrets.js';
 import type { UpstreamCluster } from './upstream-pool.js';
 import { MAX_HELLO_BYTES, peekClientHello } from './client-hello.js';
+import { carryProxiedPeer } from './proxied-peer.js';
 
 export interface TCPOutcome {
   readonly route?: string;
@@ -40,9 +41,18 @@ interface PendingHandshake {
   readonly register: (s: OpenTCPSession) => () => void;
 }
 
-/** The raw socket and the TLSSocket over it report the same addresses; one live connection has one key. */
+/** Node's own address getters: a connection behind the PROXY protocol shadows them with its client's. */
+const socketGetter = (key: 'remoteAddress' | 'remotePort' | 'localPort') => Object.getOwnPropertyDescriptor(net.Socket.prototype, key)!.get!;
+const OWN_REMOTE_ADDRESS = socketGetter('remoteAddress');
+const OWN_REMOTE_PORT = socketGetter('remotePort');
+const OWN_LOCAL_PORT = socketGetter('localPort');
+
+/**
+ * The raw socket and the TLSSocket over it report the same addresses of the connection itself; one
+ * live connection has one key (the client a PROXY header names need not be unique, so it is not used).
+ */
 function connectionKey(s: Socket): string {
-  return `${s.remoteAddress ?? ''}|${s.remotePort ?? 0}|${s.localPort ?? 0}`;
+  return `${OWN_REMOTE_ADDRESS.call(s) ?? ''}|${OWN_REMOTE_PORT.call(s) ?? 0}|${OWN_LOCAL_PORT.call(s) ?? 0}`;
 }
 
 /**
@@ -86,6 +96,7 @@ export class TCPRouter {
         return;
       }
       this.pending.delete(key);
+      carryProxiedPeer(secure);
       this.proxy(secure as unknown as Socket, p.route, Buffer.alloc(0), p.sni, p.done, p.register);
     });
     server.on('tlsClientError', (_err, secure) => secure.destroy());
@@ -161,6 +172,8 @@ export class TCPRouter {
     socket.on('data', onData);
     socket.once('end', onEnd);
     socket.once('close', onEnd);
+    // A socket handed on paused (after a PROXY header) flows only when told to.
+    socket.resume();
   }
 
   private proxy(

@@ -616,7 +616,6 @@ function ambassadorIngress(value: Obj): boolean {
 
 /** Not-implemented fields at the value that describes what Portico does without them. */
 const AS_PORTICO_DOES: ReadonlyMap<string, unknown> = new Map<string, unknown>([
-  ['Module:config.use_proxy_proto', false],
   ['Module:config.x_forwarded_proto_redirect', false],
   ['Module:config.allow_chunked_length', false],
   ['Module:config.enable_ipv4', true],

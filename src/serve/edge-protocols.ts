@@ -13,6 +13,7 @@ import { guardSession, h2ServerOptions, type SessionGuard } from './h2-session-g
 import { alpnProtocolsOf } from './tls-termination.js';
 import { SESSION_SOCKET, streamExchange } from './h2-front.js';
 import { MAX_HELLO_BYTES, peekClientHello } from '../dataplane/client-hello.js';
+import { carryProxiedPeer } from '../dataplane/proxied-peer.js';
 
 const TLS_HANDSHAKE_RECORD = 0x16;
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
@@ -50,6 +51,8 @@ export class EdgeProtocols {
   private global: IRGlobal;
   private draining = false;
   private keepAliveOff = false;
+  /** The port reads the PROXY protocol's header first (port-listener.ts); TLS sockets take its client. */
+  private proxyProtocol = false;
   private emptyCreds: SecureContext | undefined;
   /** Streams opened this turn, as (stream, headers, raw headers) triples, dispatched by the next setImmediate. */
   private pending: unknown[] = [];
@@ -138,6 +141,10 @@ export class EdgeProtocols {
     if (this.keepAliveOff && !wasOff) for (const g of this.guards) g.goAway();
   }
 
+  setProxyProtocol(on: boolean): void {
+    this.proxyProtocol = on;
+  }
+
   /** New limits for a kept port (the HTTP/1.1 front and H2 sessions read them per event). */
   update(global: IRGlobal): void {
     this.global = global;
@@ -198,6 +205,12 @@ export class EdgeProtocols {
 
   private afterTLS(s: TLSSocket): void {
     s.on('error', () => {});
+    // Behind the PROXY protocol the client is the header's; a TLS socket that cannot be given it is
+    // closed rather than served as if the balancer were the client.
+    if (!carryProxiedPeer(s) && this.proxyProtocol) {
+      s.destroy();
+      return;
+    }
     const t = this.options.tls;
     if (t !== undefined && t.clientCertRequired(s.servername || undefined) && !s.authorized) {
       // cert_required: a client without a certificate the host's CA verifies gets no HTTP at all.

@@ -17,9 +17,9 @@ function origin(l: IRListener): string {
   return l.name.startsWith('implied-') ? 'implied by TCPMappings' : 'default listener, no Listener given';
 }
 
-/** `listening on http://0.0.0.0:8080 (Listener default/http)`. */
+/** `listening on http://0.0.0.0:8080 (Listener default/http)`; `…, PROXY protocol)` when every connection starts with its header. */
 export function listeningLine(l: IRListener, port = l.port): string {
-  return `listening on ${addressURL(SCHEMES[listenerKind(l)], l.bindAddress, port)} (${origin(l)})`;
+  return `listening on ${addressURL(SCHEMES[listenerKind(l)], l.bindAddress, port)} (${origin(l)}${l.protocolStack.includes('PROXY') ? ', PROXY protocol' : ''})`;
 }
 
 export function stoppedLine(l: IRListener): string {

@@ -11,6 +11,8 @@ import { EdgeProtocols, OUTER_SERVER_OPTIONS } from './edge-protocols.js';
 import { OVERLOAD_NORMAL, OVERLOAD_SHEDDING, type OverloadLevel } from './overload-monitor.js';
 import { ACCEPTORS_PER_LISTENER, listenOnDuplicate, requestDuplicateHandles } from './listen-acceptors.js';
 import { SlotList } from '../dataplane/slot-list.js';
+import { readProxyHeader } from './proxy-protocol.js';
+import { adoptProxiedPeer } from '../dataplane/proxied-peer.js';
 
 export type ListenerKind = 'http' | 'https' | 'tcp' | 'tls-tcp';
 
@@ -44,7 +46,10 @@ export interface ListenerDispatch {
 }
 
 /** Why a connection was closed at accept (the label of portico_connections_refused_total). */
-export type ConnectionRefusal = 'max_connections' | 'max_connections_per_client' | 'overload';
+export type ConnectionRefusal = 'max_connections' | 'max_connections_per_client' | 'overload' | 'proxy_protocol';
+
+/** How long a PROXY port waits for the header on a TCP listener (HTTP ports wait their request-header timeout). */
+const PROXY_HEADER_TIMEOUT_MS = 10_000;
 
 /** One client address however it arrives: IPv4 clients on a dual-stack socket appear as ::ffff:a.b.c.d. */
 function clientKey(socket: Socket): string {
@@ -83,6 +88,9 @@ export class PortListener {
   /** Open connections by client address, for maxConnectionsPerClient. */
   private readonly perClient = new Map<string, number>();
   private limits: IRGlobal['limits'];
+  private requestHeadersTimeoutMs: number;
+  /** The Listener's protocolStack holds PROXY: every connection starts with the PROXY protocol's header. */
+  private proxyProtocol: boolean;
   private draining = false;
   private drained?: Promise<void>;
   private boundPortValue: number;
@@ -99,18 +107,51 @@ export class PortListener {
     this.boundPortValue = l.port;
     this.plainInfo = { listener: this.name, port: this.boundPortValue, tls: false };
     this.limits = global.limits;
+    this.requestHeadersTimeoutMs = global.requestHeadersTimeoutMs;
+    this.proxyProtocol = l.protocolStack.includes('PROXY');
     this.server = this.createServer(global);
     // The only 'connection' listener: admission comes before anything reads or routes the socket.
     this.server.on('connection', this.onConnection);
   }
 
   private readonly onConnection = (socket: Socket): void => {
-    if (!this.admit(socket)) return;
+    if (this.proxyProtocol) {
+      this.acceptProxied(socket);
+      return;
+    }
+    if (!this.admitToPort(socket) || !this.admitClient(socket)) return;
+    this.track(socket);
+    this.serve(socket);
+  };
+
+  /**
+   * A PROXY port: the port's caps apply at once, the per-client cap (and shedding) once the header
+   * has said who the client is; until then the connection counts toward the port's cap.
+   */
+  private acceptProxied(socket: Socket): void {
+    if (!this.admitToPort(socket)) return;
+    this.track(socket);
+    const deadline = this.kind === 'tcp' || this.kind === 'tls-tcp' || this.requestHeadersTimeoutMs <= 0 ? PROXY_HEADER_TIMEOUT_MS : this.requestHeadersTimeoutMs;
+    readProxyHeader(socket, deadline, (outcome) => {
+      if (outcome.kind === 'closed') return;
+      if (outcome.kind === 'invalid') {
+        this.refuse(socket, 'proxy_protocol');
+        return;
+      }
+      adoptProxiedPeer(socket, outcome.source);
+      if (this.admitClient(socket)) this.serve(socket);
+    });
+  }
+
+  private track(socket: Socket): void {
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
+  }
+
+  private serve(socket: Socket): void {
     if (this.edge) this.edge.accept(socket);
     else this.dispatch.tcp(socket, this);
-  };
+  }
 
   /** A server with the options of this listener's own (the edge's outer server for HTTP ports). */
   private acceptorServer(): net.Server {
@@ -137,21 +178,20 @@ export class PortListener {
    * Connection caps, counted per listener in this process (each worker counts its own). A refused
    * connection is closed at once, before a byte is read: no TLS handshake, no parser, no upstream.
    */
-  private admit(socket: Socket): boolean {
-    let reason: ConnectionRefusal | undefined;
-    const { maxConnections, maxConnectionsPerClient } = this.limits;
+  private admitToPort(socket: Socket): boolean {
+    const { maxConnections } = this.limits;
+    if (maxConnections > 0 && this.sockets.size >= maxConnections) return this.refuse(socket, 'max_connections');
+    return true;
+  }
+
+  /** The per-client cap (by the client's address), and shedding on TCP ports; counts the client's connection. */
+  private admitClient(socket: Socket): boolean {
+    const { maxConnectionsPerClient } = this.limits;
     const client = clientKey(socket);
     const fromClient = this.perClient.get(client) ?? 0;
-    if (maxConnections > 0 && this.sockets.size >= maxConnections) reason = 'max_connections';
-    else if (maxConnectionsPerClient > 0 && fromClient >= maxConnectionsPerClient) reason = 'max_connections_per_client';
+    if (maxConnectionsPerClient > 0 && fromClient >= maxConnectionsPerClient) return this.refuse(socket, 'max_connections_per_client');
     // HTTP ports keep accepting while shedding, so clients read a 503 with Retry-After; TCP has no such answer.
-    else if (!this.edge && this.dispatch.overloadLevel?.() === OVERLOAD_SHEDDING) reason = 'overload';
-    if (reason !== undefined) {
-      socket.on('error', () => {});
-      socket.destroy();
-      this.dispatch.connectionRefused?.(this, reason);
-      return false;
-    }
+    if (!this.edge && this.dispatch.overloadLevel?.() === OVERLOAD_SHEDDING) return this.refuse(socket, 'overload');
     this.perClient.set(client, fromClient + 1);
     socket.once('close', () => {
       const n = (this.perClient.get(client) ?? 1) - 1;
@@ -159,6 +199,13 @@ export class PortListener {
       else this.perClient.set(client, n);
     });
     return true;
+  }
+
+  private refuse(socket: Socket, reason: ConnectionRefusal): false {
+    socket.on('error', () => {});
+    socket.destroy();
+    this.dispatch.connectionRefused?.(this, reason);
+    return false;
   }
 
   private createServer(global: IRGlobal): AnyServer {
@@ -187,6 +234,7 @@ export class PortListener {
             }
             : undefined,
         });
+        edge.setProxyProtocol(this.proxyProtocol);
         this.edge = edge;
         return edge.outer;
       }
@@ -205,6 +253,9 @@ export class PortListener {
     this.plainInfo = { listener: this.name, port: this.boundPortValue, tls: false };
     this.edge?.update(global);
     this.limits = global.limits;
+    this.requestHeadersTimeoutMs = global.requestHeadersTimeoutMs;
+    this.proxyProtocol = l.protocolStack.includes('PROXY');
+    this.edge?.setProxyProtocol(this.proxyProtocol);
   }
 
   /** The overload level changed: above normal, H2 sessions get GOAWAY (HTTP/1.1 reads the level per response). */

@@ -101,6 +101,19 @@ spec: { config: { cluster_request_timeout_ms: 7000, xff_num_trusted_hops: 2 } }
     assert.equal(r.ir.global.xffNumTrustedHops, 2);
     assert.equal(r.ir.listeners[0]!.virtualHosts[0]!.routes[0]!.backends[0]!.timeouts.requestMs, 7000);
   },
+  'Module use_proxy_proto: true is told that Emissary 2 moved the PROXY protocol to the Listener; false says nothing': () => {
+    const module = (v: boolean): string => `apiVersion: getambassador.io/v3alpha1
+kind: Module
+metadata: { name: ambassador, namespace: default }
+spec: { config: { use_proxy_proto: ${v} } }
+`;
+    const on = compileYAML(module(true));
+    assert.deepEqual(codes(on), ['Deprecated:ambassador']);
+    assert.equal(on.report.problems[0]!.field, 'spec.config.use_proxy_proto');
+    assert.match(on.report.problems[0]!.message, /no effect since Emissary 2\.0.*HTTPPROXY or HTTPSPROXY, or PROXY in its protocolStack/);
+    assert.deepEqual(on.ir.listeners.map((l) => l.protocolStack.includes('PROXY')), [false, false], 'the default Listeners are not changed by it');
+    assert.deepEqual(codes(compileYAML(module(false))), []);
+  },
   'a Module with another name is an error, not silently ignored': () => {
     const r = compileYAML(`apiVersion: getambassador.io/v3alpha1
 kind: Module
@@ -192,15 +205,15 @@ spec: { hostname: "*" }
     assert.deepEqual(codes(r), ['ListenerConflict:a', 'ListenerConflict:b']);
     assert.equal(r.ir.listeners.length, 0);
   },
-  'a PROXY-protocol Listener is served without it, with a warning saying what a load balancer that sends it gets': () => {
+  'a PROXY-protocol Listener is served with it: its stack says so, and nothing is reported': () => {
     const proxied = compileYAML(L('edge', 8080).replace('protocol: HTTP', 'protocol: HTTPPROXY'));
-    assert.deepEqual(codes(proxied), ['NotImplemented:edge']);
-    assert.match(proxied.report.problems[0]!.message, /PROXY protocol is not implemented .* gets 400 for every request/);
-    assert.equal(proxied.report.problems[0]!.field, 'spec.protocol');
-    assert.equal(proxied.ir.listeners.length, 1, 'still served');
-    const stack = compileYAML(L('edge', 8080).replace('protocol: HTTP', 'protocolStack: [PROXY, HTTP, TCP]'));
-    assert.deepEqual(codes(stack), ['NotImplemented:edge']);
-    assert.deepEqual(codes(compileYAML(L('plain', 8080))), []);
+    assert.deepEqual(codes(proxied), []);
+    assert.deepEqual(proxied.ir.listeners.map((l) => [l.name, l.protocolStack, l.l7, l.tls]), [['edge', ['PROXY', 'HTTP', 'TCP'], true, false]]);
+    const tls = compileYAML(L('edge', 8443).replace('protocol: HTTP', 'protocol: HTTPSPROXY'));
+    assert.deepEqual(tls.ir.listeners.map((l) => [l.protocolStack, l.l7, l.tls]), [[['TLS', 'PROXY', 'HTTP', 'TCP'], true, true]]);
+    const stack = compileYAML(L('edge', 8080).replace('protocol: HTTP', 'protocolStack: [PROXY, TCP]'));
+    assert.deepEqual(codes(stack), []);
+    assert.deepEqual(stack.ir.listeners.map((l) => [l.protocolStack, l.l7]), [[['PROXY', 'TCP'], false]]);
   },
   'a TCPMapping on a port without a Listener implies one, TLS when host is set': () => {
     const r = compileYAML(`apiVersion: getambassador.io/v3alpha1

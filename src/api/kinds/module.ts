@@ -226,7 +226,6 @@ export type ModuleSpec = Static<typeof ModuleSpecSchema>;
 
 /** Keys of `config` Portico accepts but does not act on yet (paths relative to spec). */
 export const MODULE_NOT_IMPLEMENTED = [
-  'config.use_proxy_proto',
   'config.x_forwarded_proto_redirect',
   'config.suppress_envoy_headers',
   'config.buffer_limit_bytes',
