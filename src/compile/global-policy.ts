@@ -81,9 +81,11 @@ export function compileGlobal(modules: readonly Resource[], ctx: CompileContext)
   g.xffNumTrustedHops = num('xff_num_trusted_hops') ?? g.xffNumTrustedHops;
   g.preserveExternalRequestId = bool('preserve_external_request_id') ?? g.preserveExternalRequestId;
   g.stripMatchingHostPort = bool('strip_matching_host_port') ?? g.stripMatchingHostPort;
-  // Emissary 2 moved it to the Listener; a Module that still asks for it is told where it now goes.
+  // Emissary 2 moved it to the Listener (the Module key is read by nothing since); a Module that still
+  // asks for it is told where it now goes, and the Listeners are not changed: a migrated configuration
+  // is served as Emissary served it.
   if (cfg['use_proxy_proto'] === true) {
-    ctx.report(mod, 'Deprecated', '"use_proxy_proto" has had no effect since Emissary 2.0; the PROXY protocol is set on each Listener (protocol HTTPPROXY or HTTPSPROXY, or PROXY in its protocolStack)', field('use_proxy_proto'));
+    ctx.report(mod, 'Deprecated', '"use_proxy_proto" has had no effect since Emissary 2.0 (its AWS guide still shows it); the PROXY protocol is set on each Listener (protocol HTTPPROXY or HTTPSPROXY, or PROXY in its protocolStack)', field('use_proxy_proto'));
   }
   // Read by the Mappings' regex checks only: the IR keeps the regexes, never the limit.
   ctx.regexMaxSize = num('regex_max_size') ?? ctx.regexMaxSize;
