@@ -14,6 +14,7 @@ import { crossFieldIssues, pruneUnknownFields, validateSpec, valueAt, type SpecI
 import { headerRuleIssues } from './header-rules.js';
 import { specAdvice } from './spec-advice.js';
 import { UNENFORCED_KINDS, unenforcedFieldIssues, unenforcedTLSModule } from './unenforced-protections.js';
+import { ingressParts, isAmbassadorIngress } from './ingress.js';
 import {
   readDocuments,
   RecordedSources,
@@ -276,10 +277,8 @@ class FileDecoder {
       return;
     }
     const ref = this.looseRef(value, kind);
-    if (group === 'networking.k8s.io' && kind === 'Ingress' && ambassadorIngress(value)) {
-      // Emissary, as an ingress controller, serves these; Portico does not read them: their routes
-      // would be missing without a word that fails --strict.
-      this.report('NotImplemented', `Ingress${ref ? ` ${ref.namespace}/${ref.name}` : ''} of class ambassador: Portico does not read Ingress resources yet, so its routes are not served; write each rule as a Mapping`, start, refOpt('kind'));
+    if ((group === 'networking.k8s.io' || group === 'extensions') && kind === 'Ingress' && isAmbassadorIngress(value)) {
+      this.ingress(value, start);
       return;
     }
     this.report('NonEmissaryKind', `${apiVersion} ${kind}${ref ? ` ${ref.name}` : ''} is not a gateway resource; skipped`, start, refOpt('kind'));
@@ -344,8 +343,29 @@ class FileDecoder {
     }
   }
 
-  private resource(value: Obj, kind: Kind, apiVersion: string, flavour: 'v3' | 'v2'): void {
-    const start = this.startOf(value) ?? { line: 0, col: 0 };
+  /**
+   * An Ingress of class ambassador: the Mappings and Hosts it stands for (ingress.ts), each decoded
+   * as if written out, placed at the part of the Ingress it comes from; what it says is said of the Ingress.
+   */
+  private ingress(value: Obj, start: TextPosition): void {
+    const metadata = isObject(value.metadata) ? value.metadata : nullRecord();
+    const namespace = typeof metadata.namespace === 'string' ? metadata.namespace : (this.inheritedNamespace ?? 'default');
+    const who = `Ingress ${namespace}/${typeof metadata.name === 'string' ? metadata.name : '?'}`;
+    const { parts, skipped } = ingressParts(value, namespace);
+    const before = this.ctx.problems.length;
+    for (const part of parts) this.resource(part.value, part.kind, 'getambassador.io/v3alpha1', 'v3', this.startOf(part.from) ?? start);
+    const made: Problem[] = [];
+    for (const p of this.ctx.problems.splice(before)) {
+      // A wildcard rule host is matched as Emissary matches it, by a host regex written here, not by the user.
+      if (p.code === 'Deprecated' && p.field === 'spec.host') continue;
+      made.push({ ...p, message: `${p.message} (made from ${who})` });
+    }
+    this.ctx.problems.push(...made);
+    for (const s of skipped) this.report('NotImplemented', `${who}: ${s.message}`, this.startOf(s.from) ?? start, { field: s.field });
+  }
+
+  private resource(value: Obj, kind: Kind, apiVersion: string, flavour: 'v3' | 'v2', at?: TextPosition): void {
+    const start = at ?? this.startOf(value) ?? { line: 0, col: 0 };
     // Keys are dotted paths of keys that passed the prototype-key check.
     // Set for a Kubernetes-shaped document read by the fast reader, built as the object is walked otherwise.
     let positions: FieldPositions;
@@ -605,13 +625,6 @@ const DEFAULT_AMBASSADOR_IDS: readonly string[] = Object.freeze(['default']);
 function hasKeys(o: object): boolean {
   for (const _ in o) return true;
   return false;
-}
-/** An Ingress Emissary would serve: of class "ambassador" by ingressClassName or the older annotation. */
-function ambassadorIngress(value: Obj): boolean {
-  const spec = value.spec;
-  const metadata = value.metadata;
-  const annotations = isObject(metadata) && isObject(metadata.annotations) ? metadata.annotations : undefined;
-  return (isObject(spec) && spec.ingressClassName === 'ambassador') || annotations?.['kubernetes.io/ingress.class'] === 'ambassador';
 }
 
 /** Not-implemented fields at the value that describes what Portico does without them. */

@@ -561,12 +561,12 @@ test('valid Emissary fields Portico does not implement are warnings naming the f
     const peer = load('apiVersion: getambassador.io/v3alpha1\nkind: Mapping\nmetadata: {name: m}\nspec:\n  hostname: "*"\n  prefix: /m/\n  service: m\n  add_request_headers:\n    x-client-subject: "%DOWNSTREAM_PEER_SUBJECT%"\n');
     assert.deepEqual(peer.problems, [], 'the client certificate values Portico fills in are not reported');
   });
-  await t.test('an Ingress of class ambassador is reported as not served; other Ingresses are skipped', () => {
+  await t.test('an Ingress of class ambassador loads as the Mapping it stands for; other Ingresses are skipped', () => {
     const ingress = (meta: string, spec: string): string => `apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: web, namespace: shop${meta}}\nspec: {${spec}rules: [{http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}}]}\n`;
     for (const [meta, spec] of [['', 'ingressClassName: ambassador, '], [', annotations: {kubernetes.io/ingress.class: ambassador}', '']] as const) {
       const r = load(ingress(meta, spec));
-      assert.deepEqual(r.problems.map((p) => [p.code, p.severity]), [['NotImplemented', 'warning']]);
-      assert.match(r.problems[0]!.message, /^Ingress shop\/web of class ambassador: Portico does not read Ingress resources yet, so its routes are not served; write each rule as a Mapping$/);
+      assert.deepEqual(r.problems, []);
+      assert.deepEqual(r.resources.map((m) => [m.kind, `${m.namespace}/${m.name}`, (m.spec as { service?: string }).service]), [['Mapping', 'shop/web-0-0', 'web.shop:80']]);
     }
     assert.deepEqual(load(ingress('', 'ingressClassName: nginx, ')).problems.map((p) => p.code), ['NonEmissaryKind']);
   });
