@@ -35,7 +35,10 @@ export interface MappingPlan {
   /** resourceKey(resource). */
   readonly key: string;
   readonly ref: IRSourceRef;
-  /** Hostname glob used for Host attachment (undefined: attaches only by selector). */
+  /**
+   * Hostname glob used for Host attachment: `hostname`, else `host`, else an exact `:authority`
+   * header (undefined: attaches only by selector).
+   */
   readonly hostname?: string;
   /** An exact or regex authority match from the deprecated `host` field. */
   readonly authority?: IRHeaderMatch;
@@ -113,6 +116,10 @@ export function compileMapping(r: Resource, key: string, global: IRGlobal, ctx: 
   }
 
   const headers: IRHeaderMatch[] = [];
+  // An exact :authority match is Emissary's older spelling of `host` (irhttpmapping.py): it is the
+  // Mapping's host, for Host attachment and as the authority match, unless host or hostname is set
+  // (load drops it then, with a warning). It is not a header match of its own.
+  let authorityHost: string | undefined;
   const headerSpec = s.headers as Obj | undefined;
   if (headerSpec) {
     const boolHeaders = Array.isArray(s.v2BoolHeaders) ? (s.v2BoolHeaders as string[]) : undefined;
@@ -121,7 +128,12 @@ export function compileMapping(r: Resource, key: string, global: IRGlobal, ctx: 
       const n = name.toLowerCase();
       if (boolHeaders?.includes(name) || v === true) headers.push({ name: n, present: true });
       else if (v === false) headers.push({ name: n, present: true, invert: true });
-      else headers.push({ name: n, exact: String(v) });
+      else if (n === ':authority') {
+        const value = String(v);
+        // Emissary refuses the Mapping: an exact match with "*" is no DNS name and matches nothing.
+        if (value.includes('*')) ctx.report(r, 'SchemaViolation', `:authority exact match '${value}' contains *, which cannot match anything; a DNS glob is written as hostname: "${value}"`, `spec.headers.${name}`);
+        else authorityHost = value;
+      } else headers.push({ name: n, exact: String(v) });
     }
   }
   const regexHeaders = s.regex_headers as Obj | undefined;
@@ -171,7 +183,7 @@ export function compileMapping(r: Resource, key: string, global: IRGlobal, ctx: 
       hostname ??= '*';
     } else if (hostname === undefined) hostname = ctx.hostname(host);
     else authority = { name: ':authority', exact: ctx.hostname(host) };
-  }
+  } else if (authorityHost !== undefined && hostname === undefined) hostname = ctx.hostname(authorityHost);
 
   const precedence = numberOf(s.precedence) ?? 0;
   const weight = numberOf(s.weight);

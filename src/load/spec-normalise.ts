@@ -33,6 +33,7 @@ export function normaliseSpec(kind: string, spec: Obj, note: NormaliseNote, rena
         delete spec.host;
         delete spec.host_regex;
       }
+      dropOverriddenAuthority(spec, note);
       break;
     case 'Module':
       if (isObject(spec.config)) {
@@ -81,12 +82,53 @@ export function normaliseSpec(kind: string, spec: Obj, note: NormaliseNote, rena
   }
 }
 
+/** The key of an exact `:authority` match in a Mapping's headers (any case), if there is one. */
+function exactAuthorityKey(spec: Obj): string | undefined {
+  const headers = spec.headers;
+  if (!isObject(headers)) return undefined;
+  for (const k of Object.keys(headers)) if (k.toLowerCase() === ':authority' && typeof headers[k] === 'string') return k;
+  return undefined;
+}
+
+function deleteHeader(spec: Obj, key: string): void {
+  const headers = spec.headers as Obj;
+  delete headers[key];
+  if (Object.keys(headers).length === 0) delete spec.headers;
+}
+
+/**
+ * An exact `:authority` header is the Mapping's host only when neither `hostname` nor `host` is set:
+ * Emissary lets either override it and then drops it (irhttpmapping.py). One with "*" stays, for
+ * compile to refuse the Mapping as Emissary does.
+ */
+function dropOverriddenAuthority(spec: Obj, note: NormaliseNote): void {
+  const key = exactAuthorityKey(spec);
+  if (key === undefined) return;
+  const value = (spec.headers as Obj)[key] as string;
+  if (value.includes('*')) return;
+  const by = spec.hostname !== undefined ? 'hostname' : spec.host !== undefined ? 'host' : undefined;
+  if (by === undefined) return;
+  note('Deprecated', `headers["${key}"] (${JSON.stringify(value)}) is ignored because "${by}" (${JSON.stringify(spec[by])}) is set: as in Emissary, the request's host is matched by "${by}" alone; remove the :authority header, or write hostname: ${JSON.stringify(value)}`, `headers.${key}`);
+  deleteHeader(spec, key);
+}
+
 /** getambassador.io/v2 → v3alpha1, after Emissary's own conversion (pkg/api/getambassador.io/v2). */
 export function normaliseV2(kind: string, spec: Obj, note: NormaliseNote): void {
   if (kind !== 'Mapping') return;
 
   // v2 had no Host association: a Mapping without host or hostname served every hostname.
-  if (spec.host === undefined && spec.hostname === undefined) spec.hostname = '*';
+  if (spec.host === undefined && spec.hostname === undefined) {
+    // Emissary's conversion gives it hostname "*" even when an exact :authority header names its
+    // host, and hostname then overrides that header: the Mapping serves every host. Served so here
+    // too, and said, since the YAML reads as if it served one.
+    const key = exactAuthorityKey(spec);
+    const value = key !== undefined ? ((spec.headers as Obj)[key] as string) : undefined;
+    if (key !== undefined && value !== undefined && !value.includes('*')) {
+      note('Deprecated', `headers["${key}"] (${JSON.stringify(value)}) is ignored: a v2 Mapping without host is converted with hostname "*", as Emissary converts it, and hostname overrides an :authority header, so this Mapping serves every host; write host: ${JSON.stringify(value)} (or, in v3alpha1, hostname) to serve only that one`, `headers.${key}`);
+      deleteHeader(spec, key);
+    }
+    spec.hostname = '*';
+  }
 
   // `true` meant "present with any value"; v3alpha1 keeps the names aside.
   for (const [field, boolField] of [
