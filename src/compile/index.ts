@@ -29,9 +29,10 @@ import { checkClaims } from './claims.js';
 import { compileGlobal } from './global-policy.js';
 import { compileTracing } from './tracing.js';
 import { compileSecrets, compileTLSContexts } from './tls.js';
-import { bindHosts, compileHosts, compileListeners, defaultHost, defaultListeners, fallbackTLSContext, FALLBACK_TLS_CONTEXT, selectorMatches, type HostPlan, type ListenerPlan } from './listeners-hosts.js';
+import { bindHosts, compileHosts, compileListeners, defaultHost, defaultListeners, fallbackTLSContext, FALLBACK_TLS_CONTEXT, type HostPlan, type ListenerPlan } from './listeners-hosts.js';
 import { ClusterNeedsTable, cmpHeader, compileMapping, matchKey, type ClusterNeeds, type MappingPlan } from './mappings.js';
-import { globsIntersect, globToRegex, isGlob } from './hostname-globs.js';
+import { globToRegex, isGlob } from './hostname-globs.js';
+import { attaches, groupLabels, notAttachedReason, type AttachmentScene } from './mapping-attachment.js';
 import { clusterBaseName, parseService } from './service.js';
 import { compileFleet } from './release-policies.js';
 import { compilePolicies } from './policies/index.js';
@@ -204,7 +205,7 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   const vhostPlans = planVirtualHosts(listeners, ctx);
   // Groups are found across every vhost first, so that a conflict or weight error invalidates its
   // Mappings everywhere before any route is built.
-  const attachedPlans = attachMappings(vhostPlans, plans, ctx);
+  const attachedPlans = attachMappings(vhostPlans, plans, hosts, ctx);
   // A vhost whose routes the memo kept from exactly these plans, built with no group of two or
   // more (nothing for validateGroups to say), needs no groups at all.
   const keptRoutes = new Map<VHostPlan, BuiltRoutes>();
@@ -475,25 +476,17 @@ interface Attached {
 /** Attached Mappings of one vhost by match (the group key): a group with several members is a canary group or a conflict. */
 type MatchGroups = Map<string, Attached[]>;
 
-function attaches(m: MappingPlan, h: HostPlan): boolean {
-  const hostOk = m.hostname !== undefined && globsIntersect(m.hostname, h.hostname);
-  if (h.mappingSelector) return selectorMatches(h.mappingSelector, m.resource.labels) && (m.hostname === undefined || hostOk);
-  return hostOk;
-}
-
 function groupKeyOf(m: MappingPlan, headers: readonly IRHeaderMatch[]): string {
   return matchKey(m.prefix, m.path, m.regex, m.caseSensitive, m.method, m.methodRegex, headers, m.query, m.precedence);
 }
 
-function attachesAny(m: MappingPlan, hosts: readonly HostPlan[]): boolean {
-  for (let i = 0; i < hosts.length; i++) if (attaches(m, hosts[i]!)) return true;
-  return false;
-}
-
 /** Each vhost's match groups, and its attached plans in attachment order (what its routes are built from). */
-function attachMappings(vhosts: readonly VHostPlan[], plans: readonly MappingPlan[], ctx: CompileContext): Map<VHostPlan, MappingPlan[]> {
+function attachMappings(vhosts: readonly VHostPlan[], plans: readonly MappingPlan[], hosts: readonly HostPlan[], ctx: CompileContext): Map<VHostPlan, MappingPlan[]> {
   const attachedTo = new Map<VHostPlan, MappingPlan[]>();
   const attachedAnywhere = new Set<MappingPlan>();
+  // Only a selector reads labels: without one, no group's labels need merging.
+  const merged = vhosts.some((v) => v.hosts.some((h) => h.mappingSelector)) ? groupLabels(plans) : undefined;
+  const labelsOf = (m: MappingPlan): Readonly<Record<string, string>> => merged?.get(m) ?? m.resource.labels;
   // Index Mappings by hostname so that a vhost only looks at Mappings that could attach to it:
   // with 10,000 Mappings over 50 Hosts a full scan per vhost dominated compile time.
   const exact = new Map<string, number[]>();
@@ -516,19 +509,27 @@ function attachMappings(vhosts: readonly VHostPlan[], plans: readonly MappingPla
     }
     for (let c = 0; c < candidates.length; c++) {
       const m = plans[candidates[c]!]!;
-      if (!attachesAny(m, v.hosts)) continue;
+      const labels = labelsOf(m);
+      let any = false;
+      for (let i = 0; i < v.hosts.length && !any; i++) any = attaches(m, labels, v.hosts[i]!);
+      if (!any) continue;
       attachedAnywhere.add(m);
       attached.push(m);
       ctx.attachKey(m.key, v.label);
     }
     attachedTo.set(v, attached);
   }
+  let scene: AttachmentScene | undefined;
   for (let i = 0; i < plans.length; i++) {
     const m = plans[i]!;
-    if (!attachedAnywhere.has(m)) {
-      const why = m.hostname === undefined ? 'it has no hostname (add hostname: "*" or a Host mappingSelector that selects it)' : `no Host on any Listener matches hostname '${m.hostname}'`;
-      ctx.report(m.resource, 'MappingNotAttached', `Mapping is not served: ${why}`, m.hostname === undefined ? 'spec' : 'spec.hostname');
+    if (attachedAnywhere.has(m)) continue;
+    if (scene === undefined) {
+      const bound = new Set<HostPlan>();
+      for (const v of vhosts) for (const h of v.hosts) bound.add(h);
+      scene = { bound: [...bound], unbound: hosts.filter((h) => h.resource !== undefined && !bound.has(h)) };
     }
+    const why = notAttachedReason(m, labelsOf(m), !merged?.has(m), scene);
+    ctx.report(m.resource, 'MappingNotAttached', why.message, why.field);
   }
   return attachedTo;
 }

@@ -34,6 +34,8 @@ export interface HostPlan {
   readonly tlsContext?: string;
   /** mappingSelector.matchLabels / matchExpressions, when set. */
   readonly mappingSelector?: Selector;
+  /** A mappingSelector was written without requirements: it selects nothing (said when a Mapping attaches nowhere). */
+  readonly emptyMappingSelector?: true;
   readonly source?: IRSourceRef;
 }
 
@@ -64,6 +66,10 @@ export function selectorFrom(v: unknown): Selector | undefined {
     matchLabels: ml,
     matchExpressions: me.map((e) => ({ key: String(e['key']), operator: String(e['operator']), values: Array.isArray(e['values']) ? (e['values'] as unknown[]).map(String) : [] })),
   };
+}
+
+export function hasRequirements(sel: Selector): boolean {
+  return Object.keys(sel.matchLabels).length > 0 || sel.matchExpressions.length > 0;
 }
 
 /** Kubernetes label-selector semantics: all matchLabels and all matchExpressions must hold. */
@@ -240,7 +246,10 @@ export function compileHosts(hosts: readonly Resource[], table: SecretTable, con
       contexts.set(name, c);
       tlsContext = name;
     }
-    const sel = selectorFrom(spec['mappingSelector'] ?? spec['selector']);
+    // A mappingSelector with no requirements selects no Mapping, as in Emissary (irhost.py tests
+    // `if mapsel`, and Kubernetes hands it `{}`): the Host attaches Mappings by hostname alone.
+    const given = selectorFrom(spec['mappingSelector'] ?? spec['selector']);
+    const sel = given && hasRequirements(given) ? given : undefined;
     if (sel) {
       const p = selectorProblem(sel);
       if (p) {
@@ -255,7 +264,7 @@ export function compileHosts(hosts: readonly Resource[], table: SecretTable, con
       namespace: r.namespace,
       insecureAction: action,
       ...(tlsContext ? { tlsContext } : {}),
-      ...(sel ? { mappingSelector: sel } : {}),
+      ...(sel ? { mappingSelector: sel } : given ? { emptyMappingSelector: true as const } : {}),
       source: refOf(r),
     });
   }

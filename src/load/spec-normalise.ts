@@ -48,10 +48,12 @@ export function normaliseSpec(kind: string, spec: Obj, note: NormaliseNote, rena
       break;
     case 'Host':
       if (spec.selector !== undefined) {
-        if (spec.mappingSelector === undefined) {
+        // Emissary reads selector whenever mappingSelector selects nothing (irhost.py: `if not mapsel`).
+        if (spec.mappingSelector === undefined || isEmptySelector(spec.mappingSelector)) {
+          const empty = spec.mappingSelector !== undefined;
           spec.mappingSelector = spec.selector;
           renamed?.set('selector', 'mappingSelector');
-          note('Deprecated', '"selector" is deprecated; it is read as "mappingSelector"', 'selector');
+          note('Deprecated', `"selector" is deprecated; it is read as "mappingSelector"${empty ? ' (which is set, but selects nothing: as in Emissary, the selector is used)' : ''}`, 'selector');
         } else {
           note('Deprecated', '"selector" is ignored because "mappingSelector" is set', 'selector');
         }
@@ -80,6 +82,17 @@ export function normaliseSpec(kind: string, spec: Obj, note: NormaliseNote, rena
     default:
       break;
   }
+}
+
+/**
+ * A label selector without requirements: `{}`, or empty matchLabels and matchExpressions. Emissary
+ * reads the Kubernetes object, where such a selector arrives as `{}`, and treats it as no selector.
+ */
+function isEmptySelector(v: unknown): boolean {
+  if (!isObject(v)) return false;
+  const labels = v.matchLabels;
+  const expressions = v.matchExpressions;
+  return (labels === undefined || labels === null || (isObject(labels) && Object.keys(labels).length === 0)) && (expressions === undefined || expressions === null || (Array.isArray(expressions) && expressions.length === 0));
 }
 
 /** The key of an exact `:authority` match in a Mapping's headers (any case), if there is one. */
