@@ -21,14 +21,16 @@ export function checkClaims(resources: readonly Resource[], claims: Readonly<Rec
     }
     const s = r.spec as Obj;
     if (r.kind === 'Mapping') {
-      const raw = typeof s['hostname'] === 'string' ? s['hostname'] : typeof s['host'] === 'string' && s['host_regex'] !== true ? s['host'] : undefined;
+      // The Mapping's host as compile reads it: hostname, else an exact host, else an exact :authority header.
+      const authority = typeof s['hostname'] === 'string' || s['host'] !== undefined ? undefined : exactAuthority(s['headers']);
+      const raw = typeof s['hostname'] === 'string' ? s['hostname'] : typeof s['host'] === 'string' && s['host_regex'] !== true ? s['host'] : authority?.value;
       if (raw === undefined) {
         ctx.report(r, 'ClaimViolation', `Mapping ${r.namespace}/${r.name} has no hostname; a team Mapping must name a hostname inside its claim (${describe})`, 'spec.hostname');
         continue;
       }
       const h = canonicalHostname(raw);
       if (!claim.hostnames.some((g) => globContains(canonicalHostname(g), h))) {
-        ctx.report(r, 'ClaimViolation', `hostname '${h}' is outside its claim: ${describe}`, typeof s['hostname'] === 'string' ? 'spec.hostname' : 'spec.host');
+        ctx.report(r, 'ClaimViolation', `hostname '${h}' is outside its claim: ${describe}`, typeof s['hostname'] === 'string' ? 'spec.hostname' : authority ? `spec.headers.${authority.key}` : 'spec.host');
         continue;
       }
       if (claim.pathPrefixes.length > 0) {
@@ -44,4 +46,10 @@ export function checkClaims(resources: readonly Resource[], claims: Readonly<Rec
       if (!claim.ports.includes(port)) ctx.report(r, 'ClaimViolation', `port ${port} is outside its claim: source '${src}' claims ports [${claim.ports.join(', ')}]`, 'spec.port');
     }
   }
+}
+
+function exactAuthority(headers: unknown): { key: string; value: string } | undefined {
+  if (typeof headers !== 'object' || headers === null) return undefined;
+  for (const [key, value] of Object.entries(headers as Obj)) if (key.toLowerCase() === ':authority' && typeof value === 'string' && !value.includes('*')) return { key, value };
+  return undefined;
 }

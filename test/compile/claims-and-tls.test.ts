@@ -41,6 +41,11 @@ const claimCases: Record<string, [string, RegExp | null]> = {
   ],
   'a team Mapping with hostname "*" is outside a claim for one hostname': ['kind: Mapping\nmetadata: { name: all, namespace: orders }\nspec: { hostname: "*", prefix: /orders/, service: orders }', /outside its claim/],
   'a team Mapping on a path outside its prefixes is rejected': ['kind: Mapping\nmetadata: { name: path, namespace: orders }\nspec: { hostname: api.shop.example.com, prefix: /payments/, service: orders }', /prefix '\/payments\/' is outside its claim/],
+  'a team Mapping whose host is an exact :authority header inside its claim is served': ['kind: Mapping\nmetadata: { name: authority, namespace: orders }\nspec: { headers: { ":authority": api.shop.example.com }, prefix: /orders/v1/, service: orders }', null],
+  'a team Mapping whose :authority header is outside its claim is rejected naming the claim': [
+    'kind: Mapping\nmetadata: { name: grab-authority, namespace: orders }\nspec: { headers: { ":authority": pay.shop.example.com }, prefix: /orders/, service: orders }',
+    /hostname 'pay\.shop\.example\.com' is outside its claim/,
+  ],
   'a team may not define a kind it was not granted': ['kind: Host\nmetadata: { name: mine, namespace: orders }\nspec: { hostname: api.shop.example.com }', /Host orders\/mine is outside its claim/],
 };
 
