@@ -310,9 +310,10 @@ export function matchRoute<A>(index: RuntimeIndex<A>, listener: string, req: Rou
 
 /**
  * Host for vhost selection: lower case, trailing dot removed, the port dropped when it is the
- * listener's port or the scheme default. Returns '' for a Host that is not a plausible authority.
+ * listener's port or the scheme default (unless the Module's strip_matching_host_port is false: then
+ * the port stays, as Emissary keeps it). Returns '' for a Host that is not a plausible authority.
  */
-export function normalizeHost(raw: string, listenerPort: number, tls: boolean): string {
+export function normalizeHost(raw: string, listenerPort: number, tls: boolean, stripMatchingPort = true): string {
   let host = raw.toLowerCase();
   let port = '';
   if (host.charCodeAt(0) === 0x5b) {
@@ -332,7 +333,7 @@ export function normalizeHost(raw: string, listenerPort: number, tls: boolean): 
   if (port === '') return host;
   if (!/^[0-9]{1,5}$/.test(port)) return '';
   const p = Number(port);
-  if (p === listenerPort || p === (tls ? 443 : 80)) return host;
+  if (stripMatchingPort && (p === listenerPort || p === (tls ? 443 : 80))) return host;
   return `${host}:${port}`;
 }
 

@@ -386,7 +386,7 @@ class RequestPathRuntime implements Runtime {
     const key = conn.tls ? `${conn.port}s${authority}` : `${conn.port} ${authority}`;
     let h = this.hostCache.get(key);
     if (h === undefined) {
-      h = normalizeHost(authority, conn.port, conn.tls);
+      h = normalizeHost(authority, conn.port, conn.tls, this.ir.global.stripMatchingHostPort);
       // bounded: a client cycling through random Host values must not grow memory
       if (this.hostCache.size >= 1024) this.hostCache.clear();
       this.hostCache.set(key, h);

@@ -201,7 +201,7 @@ export class Explainer {
     const policy = { normalizePath: g.normalizePath, mergeSlashes: g.mergeSlashes, escapedSlashesAction: g.escapedSlashesAction };
     const target = parseRequestTarget(spec.target, policy);
     if (target.kind === 'reject') return { ...base, listener, outcome: 'invalid_path', status: 400, reason: `the path is refused: ${target.reason}` };
-    const host = normalizeHost(spec.authority, l.port, connTLS);
+    const host = normalizeHost(spec.authority, l.port, connTLS, g.stripMatchingHostPort);
     const request = { method: spec.method, url, path: target.path, query: target.query, host };
     if (target.path !== spec.target.split('?')[0]) notes.push(`path normalised from '${spec.target.split('?')[0]}' to '${target.path}' before routing`);
     if (host === '') return { ...base, request, listener, outcome: 'bad_request', status: 400, reason: `'${spec.authority}' is not a valid Host` };

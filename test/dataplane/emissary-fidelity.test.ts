@@ -49,6 +49,24 @@ describe('Emissary fidelity through the request path', () => {
   }
   const upstreamOf = async (g: TestGateway, path: string, host: string): Promise<string> => json<Echoed>(await request(g.port, { path, headers: { host } })).name;
 
+  it("a Host header with the listener's port is routed by its name, unless the Module's strip_matching_host_port is false (Emissary keeps the port)", async () => {
+    const yaml = (module: string) => `apiVersion: getambassador.io/v3alpha1
+kind: Host
+metadata: { name: shop }
+spec: { hostname: shop.example.com, requestPolicy: { insecure: { action: Route } } }
+---
+apiVersion: getambassador.io/v3alpha1
+kind: Mapping
+metadata: { name: shop }
+spec: { hostname: shop.example.com, prefix: /, service: "127.0.0.1:${a.port}" }
+${module}`;
+    const stripped = await serve(yaml(''));
+    assert.equal((await request(stripped.port, { path: '/x', headers: { host: `shop.example.com:${stripped.port}` } })).status, 200);
+    const kept = await serve(yaml('---\napiVersion: getambassador.io/v3alpha1\nkind: Module\nmetadata: { name: ambassador }\nspec: { config: { strip_matching_host_port: false } }\n'));
+    assert.equal((await request(kept.port, { path: '/x', headers: { host: `shop.example.com:${kept.port}` } })).status, 404, 'the port is part of the name matched');
+    assert.equal((await request(kept.port, { path: '/x', headers: { host: 'shop.example.com' } })).status, 200);
+  });
+
   // Emissary: python/tests/src/tests/kat/t_loadbalancer.py (Mapping "-4"), the sticky-session
   // pattern of the load balancing docs: resolver endpoint with a ring_hash cookie policy.
   it('resolver: endpoint with a ring_hash cookie policy loads, warns once, and serves by the service address', async () => {

@@ -133,6 +133,8 @@ describe('route index', () => {
     assert.equal(normalizeHost('a.example:80', 8080, false), 'a.example');
     assert.equal(normalizeHost('a.example:443', 8443, true), 'a.example');
     assert.equal(normalizeHost('a.example:9999', 8080, false), 'a.example:9999');
+    assert.equal(normalizeHost('a.example:8080', 8080, false, false), 'a.example:8080', 'strip_matching_host_port: false keeps it');
+    assert.equal(normalizeHost('a.example:80', 8080, false, false), 'a.example:80');
     assert.equal(normalizeHost('[::1]:8080', 8080, false), '[::1]');
     assert.equal(normalizeHost('bad host', 8080, false), '');
     assert.equal(normalizeHost('a.example:99x', 8080, false), '');
