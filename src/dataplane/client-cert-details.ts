@@ -5,21 +5,12 @@ import { createHash, type X509Certificate } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket, PeerCertificate, DetailedPeerCertificate } from 'node:tls';
 import type { IRClientCertDetails } from '../ir/types.js';
-import { PEER_VALUE } from '../api/peer-values.js';
+import { connectionSocket } from './proxied-peer.js';
 
 type SetFields = IRClientCertDetails['set'];
 
 /** One connection's element, kept per socket: every request on a connection has the same peer. */
 const elements = new WeakMap<object, { readonly set: SetFields; readonly element: string | undefined }>();
-
-/**
- * The socket a request arrived on. For HTTP/2 the compat request's `socket` is a new proxy per
- * stream; the session's socket is one per connection, so it is the one worth caching on.
- */
-function connectionSocket(req: IncomingMessage): TLSSocket {
-  const stream = (req as unknown as { stream?: { session?: { socket?: TLSSocket } } }).stream;
-  return stream?.session?.socket ?? (req.socket as TLSSocket);
-}
 
 /** Subject in RFC 2253 order (last RDN first); Node prints one RDN per line, already escaped. */
 function rfc2253(subject: string): string {
@@ -131,7 +122,7 @@ export function forwardedClientCert(policy: IRClientCertDetails | undefined, ele
   }
 }
 
-// ── Envoy's %DOWNSTREAM_PEER_*% values in add_request_headers ──
+// ── Envoy's %DOWNSTREAM_PEER_*% values in header rules (header-values.ts) ──
 
 /** The verified client certificate, as header rules can name it. */
 export interface PeerFields {
@@ -165,23 +156,4 @@ export function verifiedPeerFields(req: IncomingMessage): PeerFields | undefined
   }
   peers.set(socket, fields);
   return fields ?? undefined;
-}
-
-export function mentionsPeer(value: string): boolean {
-  return value.includes('%DOWNSTREAM_PEER_');
-}
-
-/** The value with each %DOWNSTREAM_PEER_*% replaced (empty without a verified peer). */
-export function withPeerValues(value: string, peer: PeerFields | undefined): string {
-  return value.replace(PEER_VALUE, (_m, v: string) => {
-    if (peer === undefined) return '';
-    switch (v) {
-      case 'SUBJECT': return peer.subject;
-      case 'ISSUER': return peer.issuer;
-      case 'URI_SAN': return peer.uriSan;
-      case 'DNS_SAN': return peer.dnsSan;
-      case 'FINGERPRINT_256': return peer.fingerprint256;
-      default: return peer.serial;
-    }
-  });
 }

@@ -7,6 +7,7 @@ import type { CompiledBackend, RouteAction } from './route-action.js';
 import { rewritePath } from './route-action.js';
 import type { UpstreamCluster, Endpoint } from './upstream-pool.js';
 import { upstreamRequestHeaders, type HeaderScan } from './header-policy.js';
+import { fillRuleValues } from './header-values.js';
 import { admitCluster, localReply, type ForwardEnv, type RequestContext } from './proxy.js';
 import { parseGrpcTimeout } from './grpc.js';
 import type { PolicyChain, ResponseBodyTransform, ResponseSink } from './policies/chain.js';
@@ -68,7 +69,7 @@ export function forwardH2(
   const req = ctx.req;
   const flat = upstreamRequestHeaders({
     raw: req.rawHeaders, scan, dropUnderscore: env.dropUnderscore, remove: backend.requestRemove, adds: backend.requestAdd,
-    xff, xfp, requestId: ctx.requestId, policy: ctx.policy?.edits,
+    addValues: backend.requestAddValues, facts: ctx, xff, xfp, requestId: ctx.requestId, policy: ctx.policy?.edits,
   });
   const headers: OutgoingHttpHeaders = {
     ':method': ctx.method,
@@ -168,10 +169,33 @@ export function forwardH2(
       if (k.charCodeAt(0) === 0x3a || v === undefined || DROP_RESPONSE.has(k) || backend.responseRemove.has(k)) continue;
       out[k] = v as string | string[];
     }
-    for (const a of backend.responseAdd) {
+    const adds = backend.responseAdd;
+    const values = backend.responseAddValues;
+    // Envoy's dynamic values, when the route has some (header-values.ts): read before any rule applies
+    let filled: (string | undefined)[] | undefined;
+    if (values !== undefined) {
+      const response: string[] = [];
+      for (const [k, v] of Object.entries(out)) {
+        if (Array.isArray(v)) for (const x of v) response.push(k, x);
+        else response.push(k, v);
+      }
+      const socket = stream.session?.socket;
+      filled = fillRuleValues(adds, values, {
+        facts: ctx, scan, request: flat, path: String(headers[':path']), authority: String(headers[':authority']), response, status,
+        upstream: { address: socket?.remoteAddress ?? ep.address, port: socket?.remotePort ?? ep.port },
+      });
+    }
+    for (let i = 0; i < adds.length; i++) {
+      const a = adds[i]!;
       const k = a.name.toLowerCase();
+      const value = filled?.[i] ?? a.value;
+      if (value === '' && filled?.[i] !== undefined) {
+        // empty: nothing added, but append=false still removes the upstream's (header-policy.ts)
+        if (!a.append) delete out[k];
+        continue;
+      }
       const prev = out[k];
-      out[k] = !a.append || prev === undefined ? a.value : Array.isArray(prev) ? [...prev, a.value] : [prev, a.value];
+      out[k] = !a.append || prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
     }
     const chain = _action.policies;
     if (chain !== undefined) transform = policyResponse(ctx, chain, status, out, emit);

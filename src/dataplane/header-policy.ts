@@ -3,7 +3,8 @@
 
 import { randomFillSync } from 'node:crypto';
 import type { IRGlobal, IRHeaderValue } from '../ir/types.js';
-import { mentionsPeer, withPeerValues, type PeerFields } from './client-cert-details.js';
+import type { PeerFields } from './client-cert-details.js';
+import { fillRuleValues, type RequestFacts, type RuleValues, type ValueScope } from './header-values.js';
 import type { RequestHeaderEdits } from './policies/chain.js';
 
 /** Connection-level fields that never cross the proxy (RFC 9110 §7.6.1), plus h2c's settings field. */
@@ -75,8 +76,8 @@ export interface HeaderScan {
    */
   forwardedClientCert: string | undefined;
   /**
-   * The verified client certificate for %DOWNSTREAM_PEER_*% in add_request_headers; set by the
-   * request path on TLS connections whose context verifies clients, read only when a rule names one.
+   * The verified client certificate for %DOWNSTREAM_PEER_*% in header rules; set by the request path
+   * on TLS connections whose context verifies clients, read only when a rule names one.
    */
   peer: (() => PeerFields | undefined) | undefined;
 }
@@ -166,15 +167,18 @@ export function scanRequestHeaders(raw: readonly string[], httpMinor: number, g:
   return s;
 }
 
-/** The client address the gateway trusts (Envoy's XFF rules) and the X-Forwarded-For to send on. */
-export function forwardedFor(peer: string, clientXff: string | undefined, trustedHops: number, useRemoteAddress: boolean): { client: string; xff: string } {
+/**
+ * The client address the gateway trusts (Envoy's XFF rules), whether X-Forwarded-For named it
+ * (`viaXff`), and the X-Forwarded-For to send on.
+ */
+export function forwardedFor(peer: string, clientXff: string | undefined, trustedHops: number, useRemoteAddress: boolean): { client: string; viaXff: boolean; xff: string } {
   if (clientXff === undefined || trustedHops === 0 && useRemoteAddress) {
-    return { client: peer, xff: useRemoteAddress ? (clientXff === undefined ? peer : `${clientXff}, ${peer}`) : (clientXff ?? peer) };
+    return { client: peer, viaXff: false, xff: useRemoteAddress ? (clientXff === undefined ? peer : `${clientXff}, ${peer}`) : (clientXff ?? peer) };
   }
   const entries = clientXff.split(',');
   const pos = entries.length - trustedHops - (useRemoteAddress ? 0 : 1);
   const picked = pos >= 0 && pos < entries.length ? (entries[pos] as string).trim() : '';
-  return { client: picked !== '' ? picked : peer, xff: useRemoteAddress ? `${clientXff}, ${peer}` : clientXff };
+  return { client: picked !== '' ? picked : peer, viaXff: picked !== '', xff: useRemoteAddress ? `${clientXff}, ${peer}` : clientXff };
 }
 
 const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
@@ -210,34 +214,31 @@ export function newRequestId(): string {
 /** Add rules in order: append=true adds another value, append=false replaces every earlier value. */
 export function applyAdds(out: string[], adds: readonly IRHeaderValue[], start: number): void {
   for (const a of adds) {
-    if (!a.append) {
-      const lname = a.name.toLowerCase();
-      for (let i = out.length - 2; i >= start; i -= 2) {
-        if ((out[i] as string).toLowerCase() === lname) out.splice(i, 2);
-      }
-    }
+    if (!a.append) removeField(out, a.name.toLowerCase(), start);
     out.push(a.name, a.value);
   }
 }
 
+function removeField(out: string[], lname: string, start: number): void {
+  for (let i = out.length - 2; i >= start; i -= 2) {
+    if ((out[i] as string).toLowerCase() === lname) out.splice(i, 2);
+  }
+}
+
 /**
- * Add rules with their %DOWNSTREAM_PEER_*% filled in. A rule that comes out empty adds nothing (as
- * Envoy), but with append=false it still removes the client's values: a header the upstream reads
- * as the verified identity must never carry what a client without a certificate sent.
+ * Add rules some of whose values are filled in per request (header-values.ts). A value that comes
+ * out empty adds nothing (as Envoy), but with append=false it still removes the values already
+ * there: a header the upstream reads as the client's address or certificate must never carry what
+ * a client sent instead.
  */
-function applyPeerAdds(out: string[], adds: readonly IRHeaderValue[], scan: HeaderScan, start: number): void {
-  const peer = scan.peer?.();
-  for (const a of adds) {
-    if (!mentionsPeer(a.value)) {
-      applyAdds(out, [a], start);
-      continue;
-    }
-    const value = withPeerValues(a.value, peer);
-    if (value !== '') applyAdds(out, [{ ...a, value }], start);
-    else if (!a.append) {
-      const lname = a.name.toLowerCase();
-      for (let i = out.length - 2; i >= start; i -= 2) if ((out[i] as string).toLowerCase() === lname) out.splice(i, 2);
-    }
+export function applyFilledAdds(out: string[], adds: readonly IRHeaderValue[], values: RuleValues, scope: ValueScope, start: number): void {
+  const filled = fillRuleValues(adds, values, scope);
+  for (let i = 0; i < adds.length; i++) {
+    const a = adds[i] as IRHeaderValue;
+    const value = filled[i];
+    if (!a.append) removeField(out, a.name.toLowerCase(), start);
+    if (value === undefined) out.push(a.name, a.value);
+    else if (value !== '') out.push(a.name, value);
   }
 }
 
@@ -247,6 +248,10 @@ export interface UpstreamHeaderInput {
   readonly dropUnderscore: boolean;
   readonly remove: ReadonlySet<string>;
   readonly adds: readonly IRHeaderValue[];
+  /** The rules' values filled in per request (undefined: none is); sent as written without `facts`. */
+  readonly addValues?: RuleValues | undefined;
+  /** The request, for the values filled in; undefined offline (explain, route tests). */
+  readonly facts?: RequestFacts | undefined;
   readonly xff: string | undefined;
   readonly xfp: string;
   readonly requestId: string;
@@ -292,8 +297,14 @@ export function upstreamRequestHeaders(x: UpstreamHeaderInput): string[] {
   const xfcc = x.scan.forwardedClientCert;
   if (xfcc !== undefined && !x.remove.has('x-forwarded-client-cert')) out.push('x-forwarded-client-cert', xfcc);
   if (x.adds.length > 0) {
-    if (x.adds.some((a) => mentionsPeer(a.value))) applyPeerAdds(out, x.adds, x.scan, 2);
-    else applyAdds(out, x.adds, 2);
+    if (x.addValues === undefined || x.facts === undefined) applyAdds(out, x.adds, 2);
+    else {
+      const f = x.facts;
+      const scope: ValueScope = {
+        facts: f, scan: x.scan, request: out, path: f.path + f.query, authority: f.authority, response: undefined, status: 0, upstream: undefined,
+      };
+      applyFilledAdds(out, x.adds, x.addValues, scope, 2);
+    }
   }
   return out;
 }

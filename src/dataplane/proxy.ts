@@ -12,7 +12,7 @@ import { validateHead, type ExchangeHandlers, type ExchangeOptions, type Upstrea
 import { hashKeyFor } from './balancer.js';
 import { endAtTurnEnd, holdWritesUntilTurnEnds } from './turn-writes.js';
 import { addResponseCors } from './cors.js';
-import { applyAdds, downstreamResponseHeaders, upstreamRequestHeaders, type HeaderScan } from './header-policy.js';
+import { applyAdds, applyFilledAdds, downstreamResponseHeaders, upstreamRequestHeaders, type HeaderScan } from './header-policy.js';
 import { sendLocalReply, type LocalReplyCode } from './local-reply.js';
 import { isGrpcRequest, sendGrpcLocalReply } from './grpc.js';
 import type { PolicyRequest, ResponseBodyTransform, ResponseSink } from './policies/chain.js';
@@ -34,6 +34,8 @@ export interface RequestContext {
   authority: string;
   requestId: string;
   clientAddress: string;
+  /** X-Forwarded-For named the client (by the trusted-hops rules), not the connection. */
+  clientViaXff: boolean;
   secure: boolean;
   status: number;
   route: string | undefined;
@@ -143,7 +145,7 @@ export function forward(ctx: RequestContext, env: ForwardEnv, action: RouteActio
   const upstreamPath = rewritePath(backend, route, ctx.path) + ctx.query;
   const headers = upstreamRequestHeaders({
     raw: req.rawHeaders, scan, dropUnderscore: env.dropUnderscore, remove: backend.requestRemove, adds: backend.requestAdd,
-    xff, xfp, requestId: ctx.requestId, policy: ctx.policy?.edits,
+    addValues: backend.requestAddValues, facts: ctx, xff, xfp, requestId: ctx.requestId, policy: ctx.policy?.edits,
   });
   const hostValue = backend.hostRewrite ?? ctx.authority;
   headers[1] = hostValue;
@@ -424,7 +426,18 @@ class Attempt implements ExchangeHandlers {
     }
     const out = downstreamResponseHeaders(raw, f.backend.responseRemove);
     if (f.action.cors !== undefined) addResponseCors(f.action.cors, f.scan.origin, out);
-    if (f.backend.responseAdd.length > 0) applyAdds(out, f.backend.responseAdd, 0);
+    const adds = f.backend.responseAdd;
+    if (adds.length > 0) {
+      const values = f.backend.responseAddValues;
+      if (values === undefined) applyAdds(out, adds, 0);
+      else {
+        const socket = this.ex.conn?.socket;
+        applyFilledAdds(out, adds, values, {
+          facts: ctx, scan: f.scan, request: f.headers, path: f.options.path, authority: f.headers[1] as string, response: out, status,
+          upstream: { address: socket?.remoteAddress ?? this.ep.address, port: socket?.remotePort ?? this.ep.port },
+        }, 0);
+      }
+    }
     const chain = f.action.policies;
     if (chain !== undefined) {
       const added = ctx.policy?.responseHeaders;

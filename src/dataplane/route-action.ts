@@ -2,13 +2,14 @@
 // header, timeout and retry policy; redirects; shadow; CORS. Nothing here is parsed per request.
 
 import type { IR, IRBackend, IRCors, IRHeaderValue, IRRedirect, IRRetryPolicy, IRRoute, IRVirtualHost } from '../ir/types.js';
-import type { SecretStore } from '../ir/secrets.js';
+import { isInlineHeaderValue, type SecretStore } from '../ir/secrets.js';
 import { compileCors, type CompiledCors } from './cors.js';
 import { compileRegex } from './build-errors.js';
 import { RegexSubstitution } from '../ir/re2-regex.js';
 import type { UpstreamCluster } from './upstream-pool.js';
 import type { PolicyChain } from './policies/chain.js';
 import type { PolicyChains } from './policies/chain-builder.js';
+import { compileValue, type FilledValue, type RuleValues } from './header-values.js';
 
 export interface CompiledRetry {
   readonly on5xx: boolean;
@@ -32,8 +33,11 @@ export interface CompiledBackend {
   /** Backend rules then global rules: global is applied last, as in Envoy. */
   readonly requestRemove: ReadonlySet<string>;
   readonly requestAdd: IRBackend['headers']['requestAdd'];
+  /** Envoy's dynamic values in requestAdd, per rule; undefined when there is none (the common case). */
+  readonly requestAddValues: RuleValues | undefined;
   readonly responseRemove: ReadonlySet<string>;
   readonly responseAdd: IRBackend['headers']['responseAdd'];
+  readonly responseAddValues: RuleValues | undefined;
   readonly requestTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly retry: CompiledRetry | undefined;
@@ -122,25 +126,65 @@ function withCredentials(adds: readonly IRHeaderValue[], secrets: SecretStore | 
   });
 }
 
+/** Compiled values, per IR rule: the Module's rules are shared by every route. */
+const valueCache = new WeakMap<IRHeaderValue, FilledValue | string | null>();
+
+function cachedValue(a: IRHeaderValue): FilledValue | string | undefined {
+  let v = valueCache.get(a);
+  if (v === undefined) {
+    v = compileValue(a.value) ?? null;
+    valueCache.set(a, v);
+  }
+  return v ?? undefined;
+}
+
+/**
+ * The rules with their credentials filled in and their Envoy values compiled (header-values.ts):
+ * `values` stays undefined unless some rule has one, so that most routes pay nothing per request.
+ * A value from the secrets directory is a credential, never a template.
+ */
+function addRules(ir: readonly IRHeaderValue[], secrets: SecretStore | undefined): { adds: readonly IRHeaderValue[]; values: RuleValues | undefined } {
+  const resolved = withCredentials(ir, secrets);
+  let adds: IRHeaderValue[] | undefined;
+  let values: (FilledValue | undefined)[] | undefined;
+  for (let i = 0; i < resolved.length; i++) {
+    const a = resolved[i] as IRHeaderValue;
+    if (a.value.indexOf('%') < 0) continue;
+    const own = ir[i] as IRHeaderValue;
+    if (own.secret !== undefined && !isInlineHeaderValue(own.secret.id)) continue;
+    const v = a === own ? cachedValue(a) : compileValue(a.value);
+    if (v === undefined) continue;
+    if (typeof v === 'string') (adds ??= resolved.slice())[i] = { name: a.name, value: v, append: a.append };
+    else (values ??= new Array<FilledValue | undefined>(resolved.length).fill(undefined))[i] = v;
+  }
+  return { adds: adds ?? resolved, values };
+}
+
 export function compileRouteAction(
   ir: IR, route: IRRoute, vhost: IRVirtualHost, clusters: ReadonlyMap<string, UpstreamCluster>, secrets?: SecretStore, chains?: PolicyChains,
 ): RouteAction {
   const g = ir.global;
-  const backends = route.backends.map((b): CompiledBackend => ({
-    ir: b,
-    cluster: clusters.get(b.cluster),
-    prefixRewrite: b.rewrite.prefix,
-    regexRewrite: b.rewrite.regex ? compiledSubstitution(b.rewrite.regex) : undefined,
-    hostRewrite: b.hostRewrite,
-    autoHostRewrite: b.autoHostRewrite,
-    requestRemove: lowerSet(b.headers.requestRemove, g.headers.requestRemove),
-    requestAdd: withCredentials(concat(b.headers.requestAdd, g.headers.requestAdd), secrets),
-    responseRemove: lowerSet(b.headers.responseRemove, g.headers.responseRemove),
-    responseAdd: withCredentials(concat(b.headers.responseAdd, g.headers.responseAdd), secrets),
-    requestTimeoutMs: b.timeouts.requestMs,
-    idleTimeoutMs: b.timeouts.idleMs,
-    retry: cachedRetry(b.retryPolicy ?? g.retryPolicy),
-  }));
+  const backends = route.backends.map((b): CompiledBackend => {
+    const request = addRules(concat(b.headers.requestAdd, g.headers.requestAdd), secrets);
+    const response = addRules(concat(b.headers.responseAdd, g.headers.responseAdd), secrets);
+    return {
+      ir: b,
+      cluster: clusters.get(b.cluster),
+      prefixRewrite: b.rewrite.prefix,
+      regexRewrite: b.rewrite.regex ? compiledSubstitution(b.rewrite.regex) : undefined,
+      hostRewrite: b.hostRewrite,
+      autoHostRewrite: b.autoHostRewrite,
+      requestRemove: lowerSet(b.headers.requestRemove, g.headers.requestRemove),
+      requestAdd: request.adds,
+      requestAddValues: request.values,
+      responseRemove: lowerSet(b.headers.responseRemove, g.headers.responseRemove),
+      responseAdd: response.adds,
+      responseAddValues: response.values,
+      requestTimeoutMs: b.timeouts.requestMs,
+      idleTimeoutMs: b.timeouts.idleMs,
+      retry: cachedRetry(b.retryPolicy ?? g.retryPolicy),
+    };
+  });
   const cumulative: number[] = [];
   let total = 0;
   for (const b of route.backends) {

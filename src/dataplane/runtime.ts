@@ -52,7 +52,7 @@ interface UpgradeRequest {
   readonly route: CompiledRoute<RouteAction>;
   readonly scan: HeaderScan;
   readonly xfp: string;
-  readonly fwd: { readonly client: string; readonly xff: string };
+  readonly fwd: { readonly client: string; readonly viaXff: boolean; readonly xff: string };
 }
 
 class RequestPathRuntime implements Runtime {
@@ -123,7 +123,7 @@ class RequestPathRuntime implements Runtime {
     this.active++;
     const ctx: RequestContext = {
       req, res, conn, start: performance.now(), method: req.method ?? 'GET', path: '', query: '', host: '', authority: '',
-      requestId: '', clientAddress: req.socket.remoteAddress ?? '', secure: conn.tls, status: 0, route: undefined, cluster: undefined,
+      requestId: '', clientAddress: req.socket.remoteAddress ?? '', clientViaXff: false, secure: conn.tls, status: 0, route: undefined, cluster: undefined,
       upstreamAddress: undefined, localReply: undefined, upstreamError: undefined, bytesIn: 0, bytesOut: 0, clientGone: false, upstream: undefined, trace: undefined,
       policy: undefined,
     };
@@ -206,6 +206,7 @@ class RequestPathRuntime implements Runtime {
     const peer = req.socket.remoteAddress ?? '';
     const fwd = forwardedFor(peer, scan.xff, sec.trusted, g.useRemoteAddress);
     ctx.clientAddress = fwd.client;
+    ctx.clientViaXff = fwd.viaXff;
     ctx.secure = sec.secure;
 
     const rreq: RouteRequest = { host: ctx.host, path: ctx.path, query: ctx.query, method: ctx.method, header: (n) => headerValue(req, n) };
@@ -563,6 +564,10 @@ class RequestPathRuntime implements Runtime {
     const g = this.ir.global;
     const headers = upstreamRequestHeaders({
       raw: req.rawHeaders, scan, dropUnderscore: this.env.dropUnderscore, remove: backend.requestRemove, adds: backend.requestAdd,
+      addValues: backend.requestAddValues,
+      facts: backend.requestAddValues === undefined ? undefined : {
+        req, conn, start, method: 'GET', path, query: u.query, authority, clientAddress: fwd.client, clientViaXff: fwd.viaXff,
+      },
       xff: g.useRemoteAddress || scan.xff !== undefined ? fwd.xff : undefined,
       xfp: u.xfp, requestId, policy: policy?.edits,
     });

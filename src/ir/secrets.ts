@@ -41,3 +41,8 @@ export function holdsPrivateKey(text: string): boolean {
 
 /** SecretStore id of the generated fallback certificate; compiled secrets are "namespace/name", so it never collides. */
 export const FALLBACK_SECRET_ID = 'fallback';
+
+/** A header value written in the resource itself ("inline:"), not taken from the secrets directory. */
+export function isInlineHeaderValue(id: string): boolean {
+  return id.startsWith('inline:');
+}

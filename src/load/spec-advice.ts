@@ -5,7 +5,7 @@
 import type { Kind } from '../api/resource.js';
 import type { SpecIssue } from './spec-validation.js';
 import { isObject } from './spec-normalise.js';
-import { isPeerValue } from '../api/peer-values.js';
+import { isFilledIn, splitHeaderValue } from '../api/header-operators.js';
 
 type Obj = Record<string, unknown>;
 
@@ -35,10 +35,10 @@ export function specAdvice(kind: Kind, spec: Obj, out: SpecIssue[]): void {
   }
 }
 
-/** An Envoy command operator in a header value: %DOWNSTREAM_REMOTE_ADDRESS%, %REQ(x-user)%, %START_TIME(%s)%. */
-const ENVOY_VALUE_RE = /%[A-Z][A-Z0-9_]*(?:\([^)]*\))?(?::[0-9]+)?%/g;
-
-/** Emissary passes header values to Envoy, which fills these in; Portico sends them as written. */
+/**
+ * Emissary passes header values to Envoy, which fills in its command operators (%PROTOCOL%,
+ * %REQ(x-user)%, ...). Portico fills in those api/header-operators.ts lists; any other is sent as written.
+ */
 function dynamicValueAdvice(o: Obj, base: string, out: SpecIssue[]): void {
   for (const f of ['add_request_headers', 'add_response_headers'] as const) {
     const rules = o[f];
@@ -47,10 +47,10 @@ function dynamicValueAdvice(o: Obj, base: string, out: SpecIssue[]): void {
       const rule = rules[name];
       const text = isObject(rule) ? rule.value : rule;
       if (typeof text !== 'string' || !text.includes('%')) continue;
-      const found = [...text.matchAll(ENVOY_VALUE_RE)].map((m) => m[0]).find((v) => f !== 'add_request_headers' || !isPeerValue(v));
-      if (found === undefined) continue;
+      const found = splitHeaderValue(text).find((p) => typeof p !== 'string' && !isFilledIn(p));
+      if (found === undefined || typeof found === 'string') continue;
       const field = isObject(rule) ? `${base}.${f}.${name}.value` : `${base}.${f}.${name}`;
-      out.push(advice('NotImplemented', `${field.replace(/^spec\./, '')}: ${found} is one of Envoy's dynamic values, which Emissary fills in; Portico does not implement them yet and sends the value as written`, field));
+      out.push(advice('NotImplemented', `${field.replace(/^spec\./, '')}: ${found.text} is one of Envoy's dynamic values, which Emissary fills in; Portico does not fill it in and sends it as written`, field));
     }
   }
 }

@@ -138,7 +138,7 @@ export class PortListener {
         this.refuse(socket, 'proxy_protocol');
         return;
       }
-      adoptProxiedPeer(socket, outcome.source);
+      adoptProxiedPeer(socket, outcome.source, outcome.destination);
       if (this.admitClient(socket)) this.serve(socket);
     });
   }

@@ -225,6 +225,41 @@ ${extra}---
     assert.equal(listeningLine(ir.listeners[0]!), 'listening on http://0.0.0.0:8080 (Listener default/edge, PROXY protocol)');
   });
 
+  it("Envoy's header values: the remote address is the header's client, the direct one the balancer, the local one the header's destination", async () => {
+    const rules = `  add_request_headers:
+    x-remote: "%DOWNSTREAM_REMOTE_ADDRESS%"
+    x-direct: "%DOWNSTREAM_DIRECT_REMOTE_ADDRESS%"
+    x-local: "%DOWNSTREAM_LOCAL_ADDRESS%"
+`;
+    const port = await freePort();
+    const gw = await serve(`${listener(port, 'protocol: HTTPPROXY')}${cleartextHostYaml()}---\n${mappingYaml('echo', '/echo/', echo.port, rules)}`);
+    const get = async (header: Buffer): Promise<{ echoed: Echoed; balancerPort: number }> => {
+      const socket = await proxied(gw.port, header);
+      const echoed = await new Promise<Echoed>((resolve, reject) => {
+        const req = http.request({ path: '/echo/x', headers: { host: 'example.com' }, createConnection: () => socket }, (res) => {
+          let body = '';
+          res.setEncoding('utf8').on('data', (c: string) => (body += c));
+          res.on('end', () => resolve(JSON.parse(body) as Echoed));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      return { echoed, balancerPort: socket.localPort ?? 0 };
+    };
+    const one = await get(Buffer.from('PROXY TCP4 203.0.113.7 192.0.2.1 51234 8080\r\n'));
+    assert.equal(echoedHeader(one.echoed, 'x-remote'), '203.0.113.7:51234');
+    assert.equal(echoedHeader(one.echoed, 'x-direct'), `127.0.0.1:${one.balancerPort}`);
+    assert.equal(echoedHeader(one.echoed, 'x-local'), '192.0.2.1:8080');
+    const two = await get(v2(1, 0x21, v6Block([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x17], [0x2001, 0xdb8, 0, 0, 0, 0, 0, 1], 4000, 443)));
+    assert.equal(echoedHeader(two.echoed, 'x-remote'), '[2001:db8::17]:4000');
+    assert.equal(echoedHeader(two.echoed, 'x-direct'), `127.0.0.1:${two.balancerPort}`);
+    assert.equal(echoedHeader(two.echoed, 'x-local'), '[2001:db8::1]:443');
+    // a balancer's own check (LOCAL) is the connection it is
+    const local = await get(v2(0, 0x00, Buffer.alloc(0)));
+    assert.equal(echoedHeader(local.echoed, 'x-remote'), `127.0.0.1:${local.balancerPort}`);
+    assert.equal(echoedHeader(local.echoed, 'x-local'), `127.0.0.1:${gw.port}`);
+  });
+
   it('a header written a byte at a time, and requests kept alive on one proxied connection, are served as that client', async () => {
     const gw = await cleartext();
     const header = Buffer.from('PROXY TCP4 198.51.100.4 192.0.2.1 3333 8080\r\n');
@@ -289,7 +324,8 @@ spec: { config: { portico_max_connections_per_client: 1 } }
 
   it('HTTPSPROXY: the header comes before the TLS handshake; HTTP/1.1 and HTTP/2 over it see the header\'s client', async () => {
     const port = await freePort();
-    const gw = await serve(`${listener(port, 'protocol: HTTPSPROXY')}${mappingYaml('echo', '/echo/', echo.port)}`);
+    const rules = '  add_request_headers: { x-remote: "%DOWNSTREAM_REMOTE_ADDRESS%", x-direct-ip: "%DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT%", x-tls: "%DOWNSTREAM_TLS_VERSION%" }\n';
+    const gw = await serve(`${listener(port, 'protocol: HTTPSPROXY')}${mappingYaml('echo', '/echo/', echo.port, rules)}`);
     const secure = async (header: Buffer, alpn: string[]): Promise<tls.TLSSocket> => {
       const raw = await proxied(gw.port, header);
       const s = tls.connect({ socket: raw, servername: 'example.com', rejectUnauthorized: false, ALPNProtocols: alpn });
@@ -309,6 +345,9 @@ spec: { config: { portico_max_connections_per_client: 1 } }
     });
     assert.equal(echoedHeader(one, 'x-forwarded-for'), '203.0.113.50');
     assert.equal(echoedHeader(one, 'x-forwarded-proto'), 'https');
+    assert.equal(echoedHeader(one, 'x-remote'), '203.0.113.50:1234');
+    assert.equal(echoedHeader(one, 'x-direct-ip'), '127.0.0.1');
+    assert.equal(echoedHeader(one, 'x-tls'), h1.getProtocol());
 
     const h2socket = await secure(v2(1, 0x11, v4Block('203.0.113.51', '192.0.2.1', 1, 443)), ['h2']);
     assert.equal(h2socket.alpnProtocol, 'h2');
@@ -323,6 +362,9 @@ spec: { config: { portico_max_connections_per_client: 1 } }
     });
     session.close();
     assert.equal(echoedHeader(two, 'x-forwarded-for'), '203.0.113.51');
+    assert.equal(echoedHeader(two, 'x-remote'), '203.0.113.51:1');
+    assert.equal(echoedHeader(two, 'x-direct-ip'), '127.0.0.1');
+    assert.equal(echoedHeader(two, 'x-tls'), h2socket.getProtocol());
     assert.equal(gw.done.at(-1)!.clientAddress, '203.0.113.51');
 
     // TLS straight away, with no header: closed before the handshake.
