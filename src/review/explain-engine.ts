@@ -48,8 +48,13 @@ export interface ExplainedBackend {
   /** Path and query sent upstream. */
   readonly path: string;
   readonly hostHeader: string;
-  /** Request headers sent upstream, in order (the request id is a placeholder). */
+  /**
+   * Request headers sent upstream, in order (the request id is a placeholder). A value with Envoy's
+   * dynamic values (%PROTOCOL%, %REQ(x)%, ...) is shown as written: the gateway fills it in per request.
+   */
   readonly headers: readonly (readonly [string, string])[];
+  /** Lower-case names of the headers above whose values the gateway fills in per request. */
+  readonly filledPerRequest: readonly string[];
   readonly mapping: MappingRef;
   readonly settings: readonly SettingSource[];
 }
@@ -296,6 +301,7 @@ export class Explainer {
       headers[1] = hostHeader;
       const pairs: [string, string][] = [];
       for (let i = 0; i < headers.length; i += 2) pairs.push([headers[i] as string, headers[i + 1] as string]);
+      const filledPerRequest = [...new Set(b.requestAdd.filter((_a, i) => b.requestAddValues?.[i] !== undefined).map((a) => a.name.toLowerCase()))];
       return {
         cluster: b.ir.cluster,
         service: cluster?.service ?? b.ir.cluster,
@@ -304,6 +310,7 @@ export class Explainer {
         path: rewritePath(b, r.ir, target.path) + target.query,
         hostHeader,
         headers: pairs,
+        filledPerRequest,
         mapping: refOf(b.ir.mapping),
         settings: this.settings(r.ir, b.ir, cluster),
       };

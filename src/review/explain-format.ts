@@ -40,7 +40,7 @@ export function formatExplainText(r: ExplainResult): string {
     out.push(`  mapping      ${mappingText(b.mapping)}`);
     out.push(`  path sent    ${b.path}`);
     out.push('  headers sent');
-    for (const [n, v] of b.headers) out.push(`    ${n}: ${v}`);
+    for (const [n, v] of b.headers) out.push(`    ${n}: ${v}${b.filledPerRequest.includes(n.toLowerCase()) ? '  ← filled in per request' : ''}`);
     out.push('  settings');
     const w = Math.max(...b.settings.map((s) => s.setting.length));
     for (const s of b.settings) out.push(`    ${s.setting.padEnd(w)}  ${s.value}  ← ${s.from === 'mapping' ? `Mapping (${s.origin})` : s.from === 'module' ? `Module ambassador default (${s.origin})` : 'built-in default'}`);

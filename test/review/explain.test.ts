@@ -11,6 +11,10 @@ import { offlineState } from '../../src/controller/offline.js';
 import { parseRequestLine } from '../../src/review/request-spec.js';
 import { loadFiles } from '../../src/load/index.js';
 import { compile } from '../../src/compile/index.js';
+import { formatExplainText } from '../../src/review/explain-format.js';
+import { parseRouteTests, runOffline } from '../../src/review/route-tests.js';
+import { compileYaml } from '../support/compile-yaml.js';
+import { cleartextHostYaml } from '../support/policy-yaml.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const BIN = join(ROOT, 'bin/portico.js');
@@ -252,4 +256,47 @@ spec: { hostname: "*", prefix: /, service: ${name} }
   assert.deepEqual(served('host.example.org'), ['host.example.*', 'long-prefix']);
   assert.deepEqual(served('host.other.org'), ['host.*', 'short-prefix']);
   assert.deepEqual(served('example.org'), ['*', 'star']);
+});
+
+test("Envoy's dynamic values: explain shows them as written and says the gateway fills them in; a route test cannot check them offline", () => {
+  // Emissary's docs: topics/using/headers/add-request-headers.md, the Mapping example
+  const r = compileYaml(`${cleartextHostYaml()}---
+apiVersion: getambassador.io/v3alpha1
+kind: Mapping
+metadata: { name: quote-backend }
+spec:
+  hostname: "*"
+  prefix: /backend/
+  add_request_headers:
+    x-test-proto: "%PROTOCOL%"
+    x-test-ip: "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%"
+    x-test-share: "100%%"
+    x-test-static: This is a test header
+  service: quote
+`);
+  const e = new Explainer(r.ir, []);
+  const x = e.explain(parseRequestLine('GET http://example.com/backend/a'));
+  const b = x.backends[0]!;
+  const sent = new Map(b.headers.map(([n, v]) => [n, v]));
+  assert.equal(sent.get('x-test-proto'), '%PROTOCOL%');
+  assert.equal(sent.get('x-test-ip'), '%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%');
+  assert.equal(sent.get('x-test-share'), '100%', 'a constant value is shown as sent');
+  assert.deepEqual([...b.filledPerRequest].sort(), ['x-test-ip', 'x-test-proto']);
+  const text = formatExplainText(x);
+  assert.match(text, /^ {4}x-test-proto: %PROTOCOL% {2}← filled in per request$/m);
+  assert.match(text, /^ {4}x-test-static: This is a test header$/m);
+
+  const { tests } = parseRouteTests('headers.test.yaml', `tests:
+  - name: the protocol and the static header
+    request: { url: "http://example.com/backend/a" }
+    expect: { status: 200, headers: { x-test-proto: HTTP/1.1, x-test-static: This is a test header } }
+  - name: a wrong static header still fails
+    request: { url: "http://example.com/backend/a" }
+    expect: { headers: { x-test-static: other } }
+`);
+  const [filled, wrong] = tests.map((t) => runOffline(e, t));
+  assert.equal(filled!.ok, true);
+  assert.equal(filled!.unchecked, 'headers.x-test-proto: filled in per request from "%PROTOCOL%" — check with --target');
+  assert.equal(wrong!.ok, false);
+  assert.deepEqual(wrong!.mismatches, [{ field: 'headers.x-test-static', expected: 'other', actual: 'This is a test header' }]);
 });
