@@ -16,6 +16,7 @@ export const SOURCE_OPTIONS = {
   local: { type: 'string', multiple: true },
   pin: { type: 'string', multiple: true },
   'ambassador-id': { type: 'string' },
+  'ambassador-namespace': { type: 'string' },
   secrets: { type: 'string' },
 } as const;
 
@@ -25,6 +26,9 @@ export const SOURCE_USAGE = `  PATH...                  files and folders of con
   --local TEAM=DIR         read team source TEAM from a folder, under the claims the central source gives it
   --pin TEAM=REF           read team source TEAM at a ref or commit (e.g. refs/pull/12/head)
   --ambassador-id ID       the instance's ambassador_id (default "default")
+  --ambassador-namespace NS
+                           the namespace serve runs in (default $AMBASSADOR_NAMESPACE, else "default"):
+                           bare service names of Mappings in other namespaces are qualified with theirs
   --secrets DIR            the secrets directory serve is given, so that references to it resolve
                            (TLS material and header values; nothing read from it is printed)`;
 
@@ -38,6 +42,20 @@ export function namedSourceValue(flag: string, arg: string, what: string): [stri
   return [name, arg.slice(eq + 1)];
 }
 
+const NAMESPACE_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/**
+ * The namespace Portico runs in: --ambassador-namespace, else $AMBASSADOR_NAMESPACE (Emissary's
+ * variable), else undefined for "default". serve, plan and the offline commands read it alike, so that
+ * they qualify bare service names alike.
+ */
+export function ambassadorNamespaceArg(value: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  const ns = value ?? (env.AMBASSADOR_NAMESPACE?.trim() || undefined);
+  if (ns === undefined) return undefined;
+  if (ns.length > 63 || !NAMESPACE_RE.test(ns)) throw new UsageError(`${value !== undefined ? '--ambassador-namespace' : 'AMBASSADOR_NAMESPACE'} needs a namespace name (lower-case letters, digits and '-'), got '${ns}'`);
+  return ns;
+}
+
 /** A --pin ref: a branch, tag, ref or commit id, never something git would read as an option. */
 export function checkPinRef(arg: string, ref: string): void {
   if (!/^[A-Za-z0-9._/~^@{}+-]{1,200}$/.test(ref) || ref.startsWith('-')) throw new UsageError(`--pin '${arg}': '${ref}' is not a valid ref or commit`);
@@ -48,11 +66,12 @@ export interface SourceValues {
   readonly local?: string[];
   readonly pin?: string[];
   readonly 'ambassador-id'?: string;
+  readonly 'ambassador-namespace'?: string;
   readonly secrets?: string;
 }
 
 /** Builds the offline options; throws UsageError when nothing to read is given. */
-export function offlineOptions(paths: readonly string[], v: SourceValues, extra: Partial<OfflineOptions> = {}): OfflineOptions {
+export function offlineOptions(paths: readonly string[], v: SourceValues, extra: Partial<OfflineOptions> = {}, env: NodeJS.ProcessEnv = process.env): OfflineOptions {
   const roots: DeclaredSource[] = [];
   for (const s of v.source ?? []) {
     try {
@@ -63,6 +82,7 @@ export function offlineOptions(paths: readonly string[], v: SourceValues, extra:
     }
   }
   if (paths.length === 0 && roots.length === 0) throw new UsageError(`missing configuration PATH (or --source NAME=URL)`);
+  const ambassadorNamespace = ambassadorNamespaceArg(v['ambassador-namespace'], env);
   const localTeams: Record<string, string> = {};
   for (const a of v.local ?? []) {
     const [n, d] = namedSourceValue('--local', a, 'DIR');
@@ -80,6 +100,7 @@ export function offlineOptions(paths: readonly string[], v: SourceValues, extra:
     ...(Object.keys(localTeams).length > 0 ? { localTeams } : {}),
     ...(Object.keys(pins).length > 0 ? { pins } : {}),
     ...(v['ambassador-id'] ? { ambassadorId: v['ambassador-id'] } : {}),
+    ...(ambassadorNamespace !== undefined ? { ambassadorNamespace } : {}),
     ...extra,
   };
 }

@@ -9,7 +9,7 @@ import { validateSourceName } from '../sources/source-spec.js';
 import { readSecretsDirectory, secretsInputs } from '../controller/secrets-directory.js';
 import { HelpRequested, oneOf, unknownOption, UsageError, withUsage } from './args.js';
 import { CommandError, EXIT_USAGE } from './command-errors.js';
-import { mustExist } from './offline-args.js';
+import { ambassadorNamespaceArg, mustExist } from './offline-args.js';
 
 export const USAGE = `usage: portico plan [SHARED...] --base PATH_OR_REF... --head PATH_OR_REF... [options]
 
@@ -25,6 +25,7 @@ export const USAGE = `usage: portico plan [SHARED...] --base PATH_OR_REF... --he
   --secrets DIR      the secrets directory serve is given (both sides; nothing read from it is printed)
   --format text|markdown|json   (default text)
   --ambassador-id ID
+  --ambassador-namespace NS   the namespace serve runs in (default $AMBASSADOR_NAMESPACE, else "default")
 
   Team sources the central state declares and that are not given are fetched at their branch, as serve
   would. The base is taken as served; the head is decided as serve would on receiving it (claims,
@@ -39,9 +40,10 @@ interface Parsed {
   readonly secrets?: string;
   readonly format: 'text' | 'markdown' | 'json';
   readonly ambassadorId: string;
+  readonly ambassadorNamespace?: string;
 }
 
-export function parsePlanArgs(argv: readonly string[]): Parsed {
+export function parsePlanArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Parsed {
   const shared = { items: [] as string[], sources: new Map<string, string>(), pins: new Map<string, string>() };
   const base = { items: [] as string[], sources: new Map<string, string>(), pins: new Map<string, string>() };
   const head = { items: [] as string[], sources: new Map<string, string>(), pins: new Map<string, string>() };
@@ -53,6 +55,7 @@ export function parsePlanArgs(argv: readonly string[]): Parsed {
   let secrets: string | undefined;
   let format: string | undefined;
   let ambassadorId = 'default';
+  let namespaceArg: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const raw = argv[i] as string;
     const eq = raw.startsWith('--') ? raw.indexOf('=') : -1;
@@ -111,12 +114,15 @@ export function parsePlanArgs(argv: readonly string[]): Parsed {
       case '--ambassador-id':
         ambassadorId = value();
         break;
+      case '--ambassador-namespace':
+        namespaceArg = value();
+        break;
       case '--help':
       case '-h':
         throw new HelpRequested(USAGE);
       default:
         if (raw.startsWith('-') && raw !== '-') {
-          throw new UsageError(unknownOption(flag, ['base', 'head', 'source', 'pin', 'local', 'repo', 'secrets', 'format', 'ambassador-id']));
+          throw new UsageError(unknownOption(flag, ['base', 'head', 'source', 'pin', 'local', 'repo', 'secrets', 'format', 'ambassador-id', 'ambassador-namespace']));
         }
         current.items.push(raw);
     }
@@ -129,6 +135,7 @@ export function parsePlanArgs(argv: readonly string[]): Parsed {
   const basePins = new Map([...shared.pins, ...base.pins]);
   const headPins = new Map([...basePins, ...head.pins]);
   if (headItems.length === 0 && headSources.size === 0) throw new UsageError(`the head side is empty: give --head PATH_OR_REF or --source`);
+  const ambassadorNamespace = ambassadorNamespaceArg(namespaceArg, env);
   return {
     base: { items: baseItems, sources: baseSources, pins: basePins },
     head: { items: headItems, sources: headSources, pins: headPins },
@@ -137,6 +144,7 @@ export function parsePlanArgs(argv: readonly string[]): Parsed {
     ...(secrets !== undefined ? { secrets } : {}),
     format: oneOf(format, ['text', 'markdown', 'json'] as const, 'text', '--format'),
     ambassadorId,
+    ...(ambassadorNamespace !== undefined ? { ambassadorNamespace } : {}),
   };
 }
 
@@ -152,7 +160,7 @@ export async function run(argv: string[]): Promise<number> {
     let result;
     try {
       result = await withScratch(async (cacheDir) => {
-        const opts = { repo: args.repo, ambassadorId: args.ambassadorId, cacheDir, ...(Object.keys(args.localTeams).length > 0 ? { localTeams: args.localTeams } : {}), ...(compileInputs ? { compileInputs } : {}) };
+        const opts = { repo: args.repo, ambassadorId: args.ambassadorId, ...(args.ambassadorNamespace !== undefined ? { ambassadorNamespace: args.ambassadorNamespace } : {}), cacheDir, ...(Object.keys(args.localTeams).length > 0 ? { localTeams: args.localTeams } : {}), ...(compileInputs ? { compileInputs } : {}) };
         const states = await planStates(args.base, args.head, opts);
         const refusals = states.refusals.map((d) => ({ source: d.source, revision: d.revision, reason: d.reason ?? 'Refused', message: d.message ?? '', ...(d.remedy ? { remedy: d.remedy } : {}) }));
         return plan(states.base, states.head, states.notes, refusals);

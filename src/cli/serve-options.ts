@@ -16,7 +16,7 @@ import { makeSourceSpec, parseSourceArg, SourceSpecError, validateSourceName } f
 import { FORGE_KINDS, type ForgeKind } from '../controller/forge-status.js';
 import type { CommitStatusOptions, CredentialRef } from '../controller/notifications.js';
 import { parse, UsageError } from './args.js';
-import { checkPinRef, namedSourceValue } from './offline-args.js';
+import { ambassadorNamespaceArg, checkPinRef, namedSourceValue } from './offline-args.js';
 import { CommandError } from './command-errors.js';
 import { systemReason } from '../api/system-error.js';
 
@@ -64,6 +64,10 @@ sources (each one a named root of the same reconcile; see docs/gitops.md "How so
   --webhook-secret S     enable /hooks/{github,gitlab,gitea,generic} with this secret (give twice
                          while rotating); also --webhook-secret-file FILE or PORTICO_WEBHOOK_SECRETS
   --ambassador-id ID     serve only resources whose ambassador_id includes ID (default "default")
+  --ambassador-namespace NS
+                         the namespace Portico runs in (default $AMBASSADOR_NAMESPACE, else "default"):
+                         resources that name no namespace are in it, and a Mapping in another namespace
+                         has its bare service name qualified with its own (quote → quote.shop)
 
 fleet (replicas that move as one; see docs/fleet.md):
   --redis URL            redis://[:PASSWORD@]HOST:PORT[/DB] (or REDIS_URL): a webhook verified by any
@@ -135,6 +139,7 @@ const OPTIONS = {
   'webhook-secret': { type: 'string', multiple: true },
   'webhook-secret-file': { type: 'string', multiple: true },
   'ambassador-id': { type: 'string' },
+  'ambassador-namespace': { type: 'string' },
   'commit-status': { type: 'string' },
   'commit-status-token': { type: 'string' },
   'commit-status-context': { type: 'string' },
@@ -309,6 +314,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   if (onForcePush !== 'refuse' && onForcePush !== 'accept-with-strict') throw new UsageError(`--on-force-push is refuse or accept-with-strict, got '${onForcePush}'`);
   const ambassadorId = v['ambassador-id'];
   if (ambassadorId !== undefined && !/^[A-Za-z0-9_.-]{1,63}$/.test(ambassadorId)) throw new UsageError(`--ambassador-id '${ambassadorId}' is not a valid id`);
+  const ambassadorNamespace = ambassadorNamespaceArg(v['ambassador-namespace'], env);
 
   const roots = parseRootSources(v, cwd, { intervalMs, onForcePush });
   if (roots.length === 0) throw new UsageError(`give --config DIR, --source NAME=URL#BRANCH:PATH or --kubernetes NAME=NAMESPACE`);
@@ -429,6 +435,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       ...(fetchTimeoutMs !== undefined ? { fetchTimeoutMs } : {}),
       ...(Object.keys(limits).length > 0 ? { limits } : {}),
       ...(ambassadorId !== undefined ? { ambassadorId } : {}),
+      ...(ambassadorNamespace !== undefined ? { ambassadorNamespace } : {}),
       ...(Object.keys(pins).length > 0 ? { pins } : {}),
       ...(Object.keys(localTeams).length > 0 ? { localTeams } : {}),
       ...(secretsDir !== undefined ? { secretsDir } : {}),

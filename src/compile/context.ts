@@ -4,7 +4,7 @@
 import { compareProblems, problem, type Problem, type ProblemCode } from '../api/problems.js';
 import { fieldOrigin, refOf, resourceKey, type Resource } from '../api/resource.js';
 import type { ResourceCondition } from './report.js';
-import { parseService, type ParsedService } from './service.js';
+import { parseService, qualifiedService, type ParsedService } from './service.js';
 import { canonicalHostname } from './hostname-globs.js';
 import { SharedHeaderRules, type CredentialRules, type HeaderRuleFields } from './mapping-policy.js';
 import { HeaderCredentials } from './header-credentials.js';
@@ -19,6 +19,8 @@ export class CompileContext {
   private readonly attached = new Map<string, string[]>();
   /** parseService results of this run, without and with forced TLS: thousands of Mappings name the same few services. */
   private readonly services = [new Map<string, ParsedService | string>(), new Map<string, ParsedService | string>()] as const;
+  /** Services as qualified for a namespace (`NAMESPACE\0SERVICE` → the qualified service) in this run. */
+  private readonly qualified = new Map<string, string>();
   /** canonicalHostname results of this run: thousands of Mappings name the same few hostnames. */
   private readonly hostnames = new Map<string, string>();
   /** Header rules shared by the Mappings of this run. */
@@ -33,6 +35,12 @@ export class CompileContext {
   rateLimitLabels: LabelContext | undefined;
   /** The largest RE2 program a configured regex may compile to (the Module's `regex_max_size`). */
   regexMaxSize = DEFAULT_REGEX_MAX_SIZE;
+  /** The namespace Portico runs in (CompileOptions.ambassadorNamespace): where a bare service name resolves. */
+  ambassadorNamespace = 'default';
+  /** The Module's `use_ambassador_namespace_for_service_resolution`: no bare service name is qualified. */
+  useAmbassadorNamespaceForServices = false;
+  /** Resolver names that are not Kubernetes' (Consul's built-ins, Portico's own Resolvers): their services stay as written. */
+  nonKubernetesResolvers: ReadonlySet<string> = new Set();
 
   constructor(initial: readonly Problem[] = [], credentials = new HeaderCredentials(undefined, undefined)) {
     this.problems.push(...initial);
@@ -150,6 +158,24 @@ export class CompileContext {
       seen.set(raw, p);
     }
     return p;
+  }
+
+  /**
+   * The service a Mapping or TCPMapping of `namespace` goes to, as Emissary reads it: a bare name is
+   * qualified with the Mapping's namespace (`quote` in `shop` → `quote.shop`) unless that namespace is
+   * Portico's own, the Module asks for Portico's namespace, or the resolver is not Kubernetes'. A bare
+   * name would otherwise resolve through DNS in Portico's own namespace, not the Mapping's.
+   */
+  upstreamService(raw: string, namespace: string, resolver: string | undefined): string {
+    if (namespace === this.ambassadorNamespace || this.useAmbassadorNamespaceForServices) return raw;
+    if (resolver !== undefined && this.nonKubernetesResolvers.has(resolver)) return raw;
+    const key = `${namespace}\u0000${raw}`;
+    let q = this.qualified.get(key);
+    if (q === undefined) {
+      q = qualifiedService(raw, namespace);
+      this.qualified.set(key, q);
+    }
+    return q;
   }
 
   /** canonicalHostname, once per distinct spelling in this run. */

@@ -89,6 +89,8 @@ export function compileGlobal(modules: readonly Resource[], ctx: CompileContext)
   }
   // Read by the Mappings' regex checks only: the IR keeps the regexes, never the limit.
   ctx.regexMaxSize = num('regex_max_size') ?? ctx.regexMaxSize;
+  // Read by the Mappings' and TCPMappings' services only: the IR keeps the services as qualified.
+  ctx.useAmbassadorNamespaceForServices = bool('use_ambassador_namespace_for_service_resolution') === true;
   // Emissary's switch: true rejects (400); an explicit false asks for Emissary's default, the path
   // forwarded as received. Unset keeps Portico's default, a 307 to the unescaped path.
   if (cfg['reject_requests_with_escaped_slashes'] === true) g.escapedSlashesAction = 'REJECT_REQUEST';

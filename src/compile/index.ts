@@ -33,7 +33,7 @@ import { bindHosts, compileHosts, compileListeners, defaultHost, defaultListener
 import { ClusterNeedsTable, cmpHeader, compileMapping, matchKey, type ClusterNeeds, type MappingPlan } from './mappings.js';
 import { globToRegex, isGlob } from './hostname-globs.js';
 import { attaches, groupLabels, notAttachedReason, type AttachmentScene } from './mapping-attachment.js';
-import { clusterBaseName, parseService } from './service.js';
+import { clusterBaseName, parseService, type ParsedService } from './service.js';
 import { compileFleet } from './release-policies.js';
 import { compilePolicies } from './policies/index.js';
 import type { BuiltRoutes } from './compile-memo.js';
@@ -127,6 +127,10 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
 
   // resolvers (static endpoint lists for services outside Kubernetes)
   const resolvers = compileResolvers(byKind('Resolver'), ctx);
+  // What decides whether a Mapping's bare service name is qualified with its namespace (see
+  // CompileContext.upstreamService); needed before the Mappings and TCPMappings are read.
+  ctx.ambassadorNamespace = options.ambassadorNamespace ?? 'default';
+  ctx.nonKubernetesResolvers = nonKubernetesResolvers(resolvers);
 
   // the fleet's peers and release policies (read by the controller and the fleet, not the data plane)
   const fleet = compileFleet(byKind('Module'), byKind('ReleasePolicy'), ctx, options.sourceRanks ? Object.keys(options.sourceRanks).sort() : undefined);
@@ -168,7 +172,7 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   const takenBackends = new Set<MappingPlan>();
   const memo = options.memo;
   // Everything compileMapping reads besides the Mapping itself (credential rules aside, which are never memoised).
-  memo?.begin(canonicalJSON([global, ctx.regexMaxSize, ctx.mappingDefaults ?? null, [...ctx.credentials.names].sort()]));
+  memo?.begin(canonicalJSON([global, ctx.regexMaxSize, ctx.mappingDefaults ?? null, [...ctx.credentials.names].sort(), ctx.ambassadorNamespace, ctx.useAmbassadorNamespaceForServices, [...ctx.nonKubernetesResolvers].sort()]));
   for (let m = 0; m < mappings.length; m++) {
     const r = resources[mappings[m]!]!;
     let p = memo?.plan(r);
@@ -418,6 +422,17 @@ function reportBuiltinResolver(name: string, first: Resource, count: number, ctx
       ? `Portico has no Consul catalog to ask, so the service has no endpoints and its requests get 503, as in Emissary when Consul knows no instance of it; list its endpoints in a portico.dev/v1alpha1 Resolver named '${name}'`
       : `outside Kubernetes the service's address is resolved through DNS, as with no resolver; balancing across individual endpoints (load_balancer, sticky sessions) needs Kubernetes' endpoint list, or a portico.dev/v1alpha1 Resolver named '${name}' listing the endpoints`;
   ctx.report(first, 'BuiltinResolver', `resolver '${name}'${others} is Emissary's built-in: ${how}`, 'spec.resolver');
+}
+
+/**
+ * The resolver names whose services are not Kubernetes Service names, so never qualified with a
+ * namespace: Portico's own Resolvers (endpoint lists by service name) and the built-in Consul ones.
+ * Any other name is Kubernetes' (the built-ins, or a resolver not found, which Emissary qualifies too).
+ */
+function nonKubernetesResolvers(resolvers: Map<string, IRResolver>): Set<string> {
+  const out = new Set(resolvers.keys());
+  for (const [name, kind] of BUILTIN_RESOLVERS) if (kind === 'consul') out.add(name);
+  return out;
 }
 
 function isBuiltinConsul(name: string | undefined, resolvers: Map<string, IRResolver>): boolean {
@@ -811,7 +826,7 @@ function compileTCP(rs: readonly Resource[], listeners: readonly ListenerPlan[],
     }
     const service = String(s['service'] ?? '');
     const tlsOrig = s['tls'];
-    const parsed = parseService(service, tlsOrig === true || typeof tlsOrig === 'string');
+    const parsed = ctx.parsedService(service, tlsOrig === true || typeof tlsOrig === 'string');
     if (typeof parsed === 'string') {
       ctx.report(r, 'InvalidService', parsed, 'spec.service');
       continue;
@@ -856,12 +871,14 @@ function compileTCP(rs: readonly Resource[], listeners: readonly ListenerPlan[],
       const backends = members.map((r, i) => {
         const s = r.spec as Obj;
         const tlsOrig = s['tls'];
-        const parsed = parseService(String(s['service']), tlsOrig === true || typeof tlsOrig === 'string') as Exclude<ReturnType<typeof parseService>, string>;
+        const resolver = typeof s['resolver'] === 'string' ? s['resolver'] : undefined;
+        const service = ctx.upstreamService(String(s['service']), r.namespace, resolver);
+        const parsed = ctx.parsedService(service, tlsOrig === true || typeof tlsOrig === 'string') as ParsedService;
         const needs: ClusterNeeds = {
-          service: String(s['service']),
+          service,
           parsed,
           namespace: r.namespace,
-          ...(typeof s['resolver'] === 'string' ? { resolver: s['resolver'] } : {}),
+          ...(resolver !== undefined ? { resolver } : {}),
           ...(typeof tlsOrig === 'string' ? { tlsContext: tlsOrig } : {}),
           http2: false,
           connectTimeoutMs,

@@ -202,7 +202,10 @@ export function compileMapping(r: Resource, key: string, global: IRGlobal, ctx: 
   const grpc = s.grpc === true;
 
   // ── redirect or route ──
-  const service = stringOf(s.service);
+  const resolver = stringOf(s.resolver);
+  const written = stringOf(s.service);
+  // As in Emissary, the service is qualified before anything reads it: a host_redirect's too.
+  const service = written ? ctx.upstreamService(written, r.namespace, resolver) : written;
   const pathRedirect = stringOf(s.path_redirect);
   const prefixRedirect = stringOf(s.prefix_redirect);
   let redirect: IRRedirect | undefined;
@@ -244,7 +247,6 @@ export function compileMapping(r: Resource, key: string, global: IRGlobal, ctx: 
           else lb = l;
         }
         const needs: Mutable<ClusterNeeds> = { service, parsed, namespace: r.namespace } as Mutable<ClusterNeeds>;
-        const resolver = stringOf(s.resolver);
         if (resolver) needs.resolver = resolver;
         if (tlsName) needs.tlsContext = tlsName;
         const sni = stringOf(s.sni);

@@ -18,6 +18,12 @@ export interface CompileOptions {
   /** The instance's ambassador_id (default "default"). */
   readonly ambassadorId?: string;
   /**
+   * The namespace Portico itself runs in (Emissary's AMBASSADOR_NAMESPACE; default "default"): a
+   * Mapping or TCPMapping in another namespace has its bare service name qualified with its own
+   * namespace (`quote` in `shop` → `quote.shop`), since a bare name resolves where Portico runs.
+   */
+  readonly ambassadorNamespace?: string;
+  /**
    * Claims by source name. A source named here is a team source and is held to its claim;
    * a source not named (the central source, or a plain directory) may configure anything.
    */

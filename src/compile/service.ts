@@ -54,6 +54,31 @@ export function parseService(raw: string, forceTLS = false): ParsedService | str
   return { scheme, host: host.toLowerCase(), port, explicitPort: portStr !== undefined, isIP };
 }
 
+/**
+ * Whether Emissary takes a service's host as naming its namespace already: a dot (`quote.shop`, a
+ * domain, an IPv4 address), a colon (an IPv6 address) or `localhost`.
+ */
+export function isQualifiedHost(host: string): boolean {
+  return host.includes('.') || host.includes(':') || host.toLowerCase() === 'localhost';
+}
+
+/**
+ * `raw` with `.NAMESPACE` after a bare host, as Emissary rewrites a Mapping's service
+ * (`http://quote:8080` → `http://quote.shop:8080`): scheme, port and an ignored path stay as written.
+ * A qualified host, or a service parseService refuses, comes back unchanged (its problem is then
+ * reported on what the user wrote).
+ */
+export function qualifiedService(raw: string, namespace: string): string {
+  const p = parseService(raw);
+  if (typeof p === 'string' || isQualifiedHost(p.host)) return raw;
+  const s = raw.trim();
+  const start = /^[a-z][a-z0-9+.-]*:\/\//i.exec(s)?.[0].length ?? 0;
+  // parseService accepted it and its host has no colon: the host ends at the port or the path.
+  const cut = s.slice(start).search(/[:/?#]/);
+  const end = cut < 0 ? s.length : start + cut;
+  return `${s.slice(0, end)}.${namespace}${s.slice(end)}`;
+}
+
 /** The service's authority: what precedes the first "/", "?" or "#". */
 function withoutPath(s: string): string {
   const cut = s.search(/[/?#]/);

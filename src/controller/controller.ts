@@ -69,6 +69,8 @@ export interface ControllerOptions {
   readonly stateDir?: string;
   readonly sink: ConfigSink;
   readonly ambassadorId?: string;
+  /** The namespace Portico runs in (AMBASSADOR_NAMESPACE; default "default"): see ReconcileOptions. */
+  readonly ambassadorNamespace?: string;
   /** Poll interval of sources that do not set one (default 30 s). */
   readonly defaultIntervalMs?: number;
   /** ± fraction of the interval added at random, so that replicas do not poll in step (default 0.1). */
@@ -375,6 +377,7 @@ export class Controller {
     const inputs = this.acceptedInputs;
     return {
       ...(this.opts.ambassadorId ? { ambassadorId: this.opts.ambassadorId } : {}),
+      ...(this.opts.ambassadorNamespace ? { ambassadorNamespace: this.opts.ambassadorNamespace } : {}),
       defaultIntervalMs: this.opts.defaultIntervalMs ?? DEFAULT_INTERVAL_MS,
       ...(inputs ? { compile: inputs.compile, compileKey: inputs.key } : {}),
       ...(this.opts.pins ? { pins: this.opts.pins } : {}),

@@ -28,6 +28,8 @@ export interface OfflineOptions {
   readonly pins?: Readonly<Record<string, string>>;
   readonly localTeams?: Readonly<Record<string, string>>;
   readonly ambassadorId?: string;
+  /** The namespace serve runs in (AMBASSADOR_NAMESPACE), so that services are qualified as serve qualifies them. */
+  readonly ambassadorNamespace?: string;
   readonly fetchTimeoutMs?: number;
   readonly compileInputs?: () => CompileInputs;
   /** Fetch declared team sources' repositories (default: only when git sources are given). */
@@ -100,6 +102,7 @@ export async function offlineState(opts: OfflineOptions): Promise<OfflineState> 
       sink: { apply: async () => ({ ok: true, generation: 0 }) },
       poll: false,
       ...(opts.ambassadorId ? { ambassadorId: opts.ambassadorId } : {}),
+      ...(opts.ambassadorNamespace ? { ambassadorNamespace: opts.ambassadorNamespace } : {}),
       ...(opts.fetchTimeoutMs ? { fetchTimeoutMs: opts.fetchTimeoutMs } : {}),
       ...(opts.pins ? { pins: opts.pins } : {}),
       ...(opts.localTeams ? { localTeams: opts.localTeams } : {}),

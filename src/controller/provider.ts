@@ -41,6 +41,8 @@ export interface SourcesOptions {
   /** Download and cache caps of git sources. */
   readonly limits?: Partial<SnapshotLimits>;
   readonly ambassadorId?: string;
+  /** The namespace Portico runs in (serve: --ambassador-namespace, else $AMBASSADOR_NAMESPACE). */
+  readonly ambassadorNamespace?: string;
   readonly pins?: Readonly<Record<string, string>>;
   readonly localTeams?: Readonly<Record<string, string>>;
   /** How often folders are checked for missed file events (ms). */
@@ -175,6 +177,7 @@ export class SourcesProvider implements ConfigProvider {
       ...(this.opts.fetchTimeoutMs !== undefined ? { fetchTimeoutMs: this.opts.fetchTimeoutMs } : {}),
       ...(this.opts.limits ? { limits: this.opts.limits } : {}),
       ...(this.opts.ambassadorId ? { ambassadorId: this.opts.ambassadorId } : {}),
+      ...(this.opts.ambassadorNamespace ? { ambassadorNamespace: this.opts.ambassadorNamespace } : {}),
       ...(this.opts.pins ? { pins: this.opts.pins } : {}),
       ...(this.opts.localTeams ? { localTeams: this.opts.localTeams } : {}),
       ...(this.opts.folderPollMs !== undefined ? { folderPollMs: this.opts.folderPollMs } : {}),

@@ -77,7 +77,7 @@ export const SECRETS_SOURCE = '@secrets';
 
 /** Compile inputs from outside the sources (the secrets directory), with a key that changes when they do. */
 export interface CompileInputs {
-  readonly compile: Omit<CompileOptions, 'ambassadorId' | 'claims'>;
+  readonly compile: Omit<CompileOptions, 'ambassadorId' | 'ambassadorNamespace' | 'claims'>;
   readonly key: string;
 }
 
@@ -121,12 +121,14 @@ export interface Decision {
 
 export interface ReconcileOptions {
   readonly ambassadorId?: string;
+  /** The namespace Portico runs in (AMBASSADOR_NAMESPACE), for load and compile alike; default "default". */
+  readonly ambassadorNamespace?: string;
   readonly defaultIntervalMs: number;
   /**
    * The compile inputs accepted so far (TLS material from outside git), with a key that changes when
    * they do. Newer inputs come as ReconcileInput.inputs and are decided like a revision.
    */
-  readonly compile?: Omit<CompileOptions, 'ambassadorId' | 'claims'>;
+  readonly compile?: Omit<CompileOptions, 'ambassadorId' | 'ambassadorNamespace' | 'claims'>;
   readonly compileKey?: string;
   /** Team sources pinned from the command line: name → ref or commit (fetched there instead of the branch). */
   readonly pins?: Readonly<Record<string, string>>;
@@ -388,6 +390,7 @@ export function loadSnapshot(decl: DeclaredSource, snap: Snapshot, options: Reco
     ...(anonymous ? {} : { source: name }),
     ...(decl.kind === 'git' ? { revision: snap.revision } : {}),
     ...(options.ambassadorId ? { ambassadorId: options.ambassadorId } : {}),
+    ...(options.ambassadorNamespace ? { ambassadorNamespace: options.ambassadorNamespace } : {}),
   };
   const loaded = decl.kind === 'kubernetes' ? loadObjectFiles(snap.files, loadOptions) : loadFiles(snap.files, loadOptions, cache);
   const sources = loaded.resources.filter((r) => r.kind === 'Source');
@@ -424,7 +427,7 @@ function loadObjectFiles(files: readonly LoadFile[], opts: LoadOptions): LoadRes
   if (files.length > LOAD_LIMITS.maxObjects) {
     return { resources: [], problems: [problem('TooManyFiles', `more than ${LOAD_LIMITS.maxObjects} objects; nothing loaded`, { ...(opts.source !== undefined ? { source: opts.source } : {}), path: files[LOAD_LIMITS.maxObjects]!.path, line: 0, col: 0, object: true })] };
   }
-  const key = `${opts.source ?? ''}\0${opts.ambassadorId ?? ''}`;
+  const key = `${opts.source ?? ''}\0${opts.ambassadorId ?? ''}\0${opts.ambassadorNamespace ?? ''}`;
   const resources: Resource[] = [];
   const problems: Problem[] = [];
   const sorted = [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
@@ -506,7 +509,7 @@ export function compileSet(working: ReadonlyMap<string, ServedSource>, roots: re
     if (t?.claim) claims[name] = t.claim;
     sourceRanks[name] = rank(s.decl);
   }
-  const result = compile(resources, { ...options.compile, ...(options.ambassadorId ? { ambassadorId: options.ambassadorId } : {}), claims, sourceRanks, ...(memo ? { memo } : {}) }, problems);
+  const result = compile(resources, { ...options.compile, ...(options.ambassadorId ? { ambassadorId: options.ambassadorId } : {}), ...(options.ambassadorNamespace ? { ambassadorNamespace: options.ambassadorNamespace } : {}), claims, sourceRanks, ...(memo ? { memo } : {}) }, problems);
   return { result };
 }
 
@@ -515,7 +518,7 @@ function workingKey(w: ReadonlyMap<string, ServedSource>, options: ReconcileOpti
     const s = w.get(n)!;
     return [n, s.snapshot.revision, s.decl.kind, s.decl.claim ?? null];
   });
-  return sha256(JSON.stringify([parts, options.ambassadorId ?? 'default', options.compileKey ?? '', options.anonymous ?? '']));
+  return sha256(JSON.stringify([parts, options.ambassadorId ?? 'default', options.compileKey ?? '', options.anonymous ?? '', ...(options.ambassadorNamespace && options.ambassadorNamespace !== 'default' ? [options.ambassadorNamespace] : [])]));
 }
 
 function baselineKeyWithout(w: ReadonlyMap<string, ServedSource>, name: string, options: ReconcileOptions): string {

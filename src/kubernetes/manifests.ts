@@ -148,6 +148,8 @@ export function manifests(o: ManifestOptions): Obj[] {
               env: [
                 { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
                 { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+                // Where a bare service name resolves: Mappings elsewhere get theirs qualified (as Emissary's chart sets it).
+                { name: 'AMBASSADOR_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
                 // git and ssh want a writable home; the root file system is read-only.
                 { name: 'HOME', value: '/tmp' },
               ],

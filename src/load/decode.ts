@@ -33,6 +33,8 @@ export interface LoadContext {
   readonly source?: string;
   readonly revision?: string;
   readonly ambassadorId: string;
+  /** The namespace of a resource that names none: Portico's own (LoadOptions.ambassadorNamespace). */
+  readonly ambassadorNamespace: string;
   readonly resources: Resource[];
   readonly problems: Problem[];
   objects: number;
@@ -308,7 +310,7 @@ class FileDecoder {
   private looseRef(value: Obj, kind: string): ResourceRef | undefined {
     const meta = isObject(value.metadata) ? value.metadata : value;
     if (typeof meta.name !== 'string' || meta.name === '') return undefined;
-    const namespace = typeof meta.namespace === 'string' ? meta.namespace : (this.inheritedNamespace ?? 'default');
+    const namespace = typeof meta.namespace === 'string' ? meta.namespace : (this.inheritedNamespace ?? this.ctx.ambassadorNamespace);
     return { kind, name: meta.name, namespace };
   }
 
@@ -349,7 +351,7 @@ class FileDecoder {
    */
   private ingress(value: Obj, start: TextPosition): void {
     const metadata = isObject(value.metadata) ? value.metadata : nullRecord();
-    const namespace = typeof metadata.namespace === 'string' ? metadata.namespace : (this.inheritedNamespace ?? 'default');
+    const namespace = typeof metadata.namespace === 'string' ? metadata.namespace : (this.inheritedNamespace ?? this.ctx.ambassadorNamespace);
     const who = `Ingress ${namespace}/${typeof metadata.name === 'string' ? metadata.name : '?'}`;
     const { parts, skipped } = ingressParts(value, namespace);
     const before = this.ctx.problems.length;
@@ -461,7 +463,7 @@ class FileDecoder {
       errorAt('InvalidName', `${kind} name ${JSON.stringify(name)} is not a valid name (letters, digits, "-", "_", "."; at most 253)`, 'metadata.name');
       return;
     }
-    let namespace = this.inheritedNamespace ?? 'default';
+    let namespace = this.inheritedNamespace ?? this.ctx.ambassadorNamespace;
     if (metadata.namespace !== undefined && metadata.namespace !== null) {
       if (typeof metadata.namespace !== 'string' || metadata.namespace.length > 63 || !NAMESPACE_RE.test(metadata.namespace)) {
         errorAt('InvalidName', `namespace ${JSON.stringify(metadata.namespace)} is not a valid namespace name`, 'metadata.namespace');

@@ -21,6 +21,11 @@ export interface LoadOptions {
   readonly revision?: string;
   /** The instance's ambassador_id; resources for other instances are dropped. Default "default". */
   readonly ambassadorId?: string;
+  /**
+   * The namespace Portico runs in (Emissary's AMBASSADOR_NAMESPACE): a resource that names no
+   * namespace, and is not in a Service annotation that does, is in it, as in Emissary. Default "default".
+   */
+  readonly ambassadorNamespace?: string;
 }
 
 export interface LoadResult {
@@ -41,7 +46,7 @@ export interface LoadFile {
  */
 export function loadFiles(files: readonly LoadFile[], opts: LoadOptions = {}, cache?: ParseCache): LoadResult {
   const ctx = newContext(opts);
-  const session = cache?.open(opts.source, ctx.ambassadorId, opts.revision);
+  const session = cache?.open(opts.source, ctx.ambassadorId, opts.revision, ctx.ambassadorNamespace);
   const sorted = [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   if (sorted.length > LOAD_LIMITS.maxFiles) {
     ctx.problems.push({
@@ -60,7 +65,7 @@ export function loadFiles(files: readonly LoadFile[], opts: LoadOptions = {}, ca
 /** Load files and folders from disk (folders recursively: .yaml, .yml, .json; sorted walk); a cache as for loadFiles. */
 export async function loadPaths(paths: readonly string[], opts: LoadOptions = {}, cache?: ParseCache): Promise<LoadResult> {
   const ctx = newContext(opts);
-  const session = cache?.open(opts.source, ctx.ambassadorId, opts.revision);
+  const session = cache?.open(opts.source, ctx.ambassadorId, opts.revision, ctx.ambassadorNamespace);
   const tree = await walkTree(paths, (path, content) => readFile(ctx, session, path, content));
   session?.close();
   if (tree.stopped) {
@@ -124,7 +129,7 @@ function decodeFile(ctx: LoadContext, path: string, content: string | Buffer): v
 function newContext(opts: LoadOptions): LoadContext {
   // Every member a decode sets is present from the start, with a value of its kind: an object that
   // grows or changes the type of a member later throws away the code optimised for it.
-  const ctx: LoadContext = { ambassadorId: opts.ambassadorId ?? 'default', resources: [], problems: [], objects: 0, fieldPaths: new Map(), readerCaches: new ReaderCaches(), lastShape: NO_SHAPE };
+  const ctx: LoadContext = { ambassadorId: opts.ambassadorId ?? 'default', ambassadorNamespace: opts.ambassadorNamespace ?? 'default', resources: [], problems: [], objects: 0, fieldPaths: new Map(), readerCaches: new ReaderCaches(), lastShape: NO_SHAPE };
   return Object.assign(ctx, opts.source !== undefined ? { source: opts.source } : {}, opts.revision !== undefined ? { revision: opts.revision } : {});
 }
 

@@ -29,8 +29,9 @@ export class ParseCache {
   lastLoad = { reused: 0, read: 0 };
 
   /** A load of one source; `close` keeps what it saw. */
-  open(source: string | undefined, ambassadorId: string, revision: string | undefined): CacheSession {
-    const scope = `${source ?? ''}\u0000${ambassadorId}`;
+  open(source: string | undefined, ambassadorId: string, revision: string | undefined, ambassadorNamespace = 'default'): CacheSession {
+    // Both decide what a file decodes to: which resources are kept, and the namespace of those that name none.
+    const scope = `${source ?? ''}\u0000${ambassadorId}\u0000${ambassadorNamespace}`;
     return new CacheSession(this, scope, this.scopes.get(scope), revision);
   }
 

@@ -40,6 +40,8 @@ export interface StateOptions {
   /** Repository for REF items (default: the current directory). */
   readonly repo: string;
   readonly ambassadorId: string;
+  /** The namespace serve runs in (AMBASSADOR_NAMESPACE); default "default". */
+  readonly ambassadorNamespace?: string;
   /** Scratch folder for fetched sources; removed by the caller. */
   readonly cacheDir: string;
   /** Team sources read from folders (both sides). */
@@ -323,6 +325,7 @@ export async function planStates(base: SideSpec, head: SideSpec, opts: StateOpti
   const reader = new PlanReader(opts);
   const options: ReconcileOptions = {
     ambassadorId: opts.ambassadorId,
+    ...(opts.ambassadorNamespace !== undefined ? { ambassadorNamespace: opts.ambassadorNamespace } : {}),
     defaultIntervalMs: DEFAULT_INTERVAL_MS,
     anonymous: CENTRAL,
     ...(opts.localTeams ? { localTeams: opts.localTeams } : {}),

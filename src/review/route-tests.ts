@@ -7,7 +7,8 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { systemReason } from '../api/system-error.js';
 import { parseDocuments, type TextPosition } from '../load/yaml-documents.js';
-import type { Explainer } from './explain-engine.js';
+import type { ExplainedBackend, Explainer } from './explain-engine.js';
+import { qualifiedService } from '../compile/service.js';
 import { requestSpec, RequestSpecError, type RequestSpec } from './request-spec.js';
 
 export interface RouteTestExpect {
@@ -250,8 +251,15 @@ function pathMatches(expected: string, actual: string | undefined): boolean {
   return expected.includes('?') ? actual === expected : actual.split('?')[0] === expected;
 }
 
-function upstreamMatches(expected: string, cluster: string, service: string): boolean {
-  return expected === cluster || expected === service || expected === service.replace(/:\d+$/, '') || expected === service.split('.')[0];
+/**
+ * The cluster, the service, its host:port or host, or its first label; the service as the Mapping
+ * wrote it counts too when the compile qualified it with the Mapping's namespace (`quote:8080` in
+ * shop for `quote.shop:8080`).
+ */
+function upstreamMatches(expected: string, b: ExplainedBackend): boolean {
+  const service = b.service;
+  if (expected === b.cluster || expected === service || expected === service.replace(/:\d+$/, '') || expected === service.split('.')[0]) return true;
+  return qualifiedService(expected, b.mapping.namespace) === service;
 }
 
 /** Offline: the compiled configuration answers. A forwarded request counts as status 200. */
@@ -264,7 +272,7 @@ export function runOffline(explainer: Explainer, t: RouteTest): RouteTestResult 
   const usable = r.backends.filter((b) => b.weight > 0 || r.backends.length === 1);
   let chosen = usable[0];
   if (e.upstream !== undefined) {
-    const hit = usable.find((b) => upstreamMatches(e.upstream as string, b.cluster, b.service));
+    const hit = usable.find((b) => upstreamMatches(e.upstream as string, b));
     if (hit) chosen = hit;
     else mm.push({ field: 'upstream', expected: e.upstream, actual: r.outcome === 'forward' ? usable.map((b) => (usable.length > 1 ? `${b.service} (${b.weight}%)` : b.service)).join(', ') : `none (${r.outcome.replace(/_/g, ' ')})` });
   }

@@ -178,7 +178,7 @@ test('routes --format json lists routes in evaluation order with match, action, 
   assert.equal(row.listener.port, 8080);
   assert.equal(row.virtualHost.hostname, 'api.example.com');
   assert.equal(row.match.prefix, '/orders/');
-  assert.deepEqual(row.action.upstreams.map((u) => [u.service, u.weight]), [['orders:8080', 80], ['orders-v2:8080', 20]]);
+  assert.deepEqual(row.action.upstreams.map((u) => [u.service, u.weight]), [['orders.shop:8080', 80], ['orders-v2.shop:8080', 20]]);
   assert.deepEqual(row.mapping, { name: 'orders', namespace: 'shop' });
   assert.equal(row.origin.file, join('good', 'teams', 'orders.yaml'));
   assert.equal(row.origin.line, 1);

@@ -6,7 +6,7 @@ import type { CompileOptions } from '../../src/compile/options.js';
 
 export function compileYAML(files: Record<string, string> | string, options: CompileOptions = {}, source?: string): CompileResult {
   const list = typeof files === 'string' ? [{ path: 'policy.yaml', content: files }] : Object.entries(files).map(([path, content]) => ({ path, content }));
-  const loaded = loadFiles(list, { ...(source ? { source } : {}), ...(options.ambassadorId ? { ambassadorId: options.ambassadorId } : {}) });
+  const loaded = loadFiles(list, { ...(source ? { source } : {}), ...(options.ambassadorId ? { ambassadorId: options.ambassadorId } : {}), ...(options.ambassadorNamespace ? { ambassadorNamespace: options.ambassadorNamespace } : {}) });
   return compile(loaded.resources, options, loaded.problems);
 }
 

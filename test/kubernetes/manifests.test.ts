@@ -41,7 +41,9 @@ describe('portico manifests', () => {
     const preStop = Number(c.lifecycle.preStop.exec.command[1]);
     assert.ok(pod.terminationGracePeriodSeconds >= preStop + 30, `${pod.terminationGracePeriodSeconds}s covers ${preStop}s + the 30 s drain`);
     assert.equal(c.args[0], 'serve');
-    const env = { POD_NAME: 'portico-abc', POD_NAMESPACE: 'portico' };
+    // The container's environment as the kubelet fills it in a pod portico-abc of namespace portico.
+    const fields: Record<string, string> = { 'metadata.name': 'portico-abc', 'metadata.namespace': 'portico' };
+    const env = Object.fromEntries((c.env as Obj[]).map((e) => [e.name, (e.value as string | undefined) ?? fields[(e.valueFrom as { fieldRef: { fieldPath: string } }).fieldRef.fieldPath]!])) as Record<string, string> & { POD_NAME: string; POD_NAMESPACE: string };
     const argv = (c.args as string[]).slice(1).map((a) => a.replace('$(POD_NAME)', env.POD_NAME).replace('$(POD_NAMESPACE)', env.POD_NAMESPACE));
     const parsed = parseServeArgs(argv, env, '/');
     assert.equal(parsed.serve.admin.port, admin.containerPort, 'the admin API listens where the probes look');
@@ -50,6 +52,7 @@ describe('portico manifests', () => {
     assert.deepEqual(parsed.sources.roots.map((r) => [r.spec.name, r.kind]), [['edge', 'git'], ['ops', 'kubernetes']]);
     assert.deepEqual(parsed.sources.kubernetes?.lease, { namespace: 'portico', name: 'portico-status-writer' });
     assert.equal(parsed.sources.kubernetes?.identity, 'portico-abc');
+    assert.equal(parsed.sources.ambassadorNamespace, 'portico', "bare service names resolve in the pod's namespace: that is Portico's own");
     assert.deepEqual(c.securityContext.capabilities.drop, ['ALL']);
     assert.equal(c.securityContext.readOnlyRootFilesystem, true);
   });

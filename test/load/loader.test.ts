@@ -188,6 +188,54 @@ spec:
   });
 });
 
+test('a resource that names no namespace is in Portico\'s own (LoadOptions.ambassadorNamespace, default "default"), as in Emissary', () => {
+  const yaml = `apiVersion: getambassador.io/v3alpha1
+kind: Mapping
+metadata: { name: bare }
+spec: { prefix: /bare/, service: quote }
+---
+apiVersion: getambassador.io/v3alpha1
+kind: Mapping
+name: flat
+prefix: /flat/
+service: quote
+---
+apiVersion: getambassador.io/v3alpha1
+kind: Mapping
+metadata: { name: named, namespace: shop }
+spec: { prefix: /named/, service: quote }
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: quote
+  annotations:
+    getambassador.io/config: |
+      apiVersion: getambassador.io/v3alpha1
+      kind: Mapping
+      name: annotated
+      prefix: /annotated/
+      service: quote
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: quote
+  namespace: payments
+  annotations:
+    getambassador.io/config: |
+      apiVersion: getambassador.io/v3alpha1
+      kind: Mapping
+      name: inherited
+      prefix: /inherited/
+      service: quote
+`;
+  const where = (r: LoadResult) => Object.fromEntries(r.resources.map((x) => [x.name, x.namespace]));
+  assert.deepEqual(where(load(yaml)), { bare: 'default', flat: 'default', named: 'shop', annotated: 'default', inherited: 'payments' });
+  const inPortico = loadFiles([{ path: 'deploy/edge.yaml', content: yaml }], { ambassadorNamespace: 'portico' });
+  assert.deepEqual(where(inPortico), { bare: 'portico', flat: 'portico', named: 'shop', annotated: 'portico', inherited: 'payments' });
+});
+
 test('kinds and apiVersions', async (t) => {
   const cases: Record<string, { yaml: string; code: string; severity: string; message: RegExp }> = {
     'a misspelled kind is an error that suggests the right one': {

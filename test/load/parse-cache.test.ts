@@ -87,6 +87,16 @@ test('what changes a file\'s result is part of its key: path, source and ambassa
   assert.deepEqual(cache.lastLoad, { reused: 3, read: 0 });
 });
 
+test('Portico\'s own namespace is part of the key: it is the namespace of a resource that names none', () => {
+  const cache = new ParseCache();
+  const files = [{ path: 'bare.yaml', content: mapping('bare').replace('  namespace: default\n', '') }];
+  assert.equal(loadFiles(files, { source: 'a' }, cache).resources[0]!.namespace, 'default');
+  const inPortico = loadFiles(files, { source: 'a', ambassadorNamespace: 'portico' }, cache);
+  assert.deepEqual(cache.lastLoad, { reused: 0, read: 1 });
+  assert.equal(inPortico.resources[0]!.namespace, 'portico');
+  assert.equal(loadFiles(files, { source: 'a' }, cache).resources[0]!.namespace, 'default');
+});
+
 test('memory stays bounded: a load keeps only the files it saw, and sources do not push each other out', () => {
   const cache = new ParseCache();
   loadFiles(team(10), { source: 'a' }, cache);

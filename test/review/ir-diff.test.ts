@@ -53,8 +53,8 @@ test('diffIR: route changes keyed by listener/host/id; moving text to another fi
   assert.equal(d.routes.changed.length, 1);
   assert.equal(d.routes.changed[0]!.key, 'http/api.example.com/shop/orders');
   const paths = d.routes.changed[0]!.changes.map((c) => `${c.path}: ${JSON.stringify(c.before)} → ${JSON.stringify(c.after)}`);
-  assert.deepEqual(paths, ['backends[cluster_orders_v1_shop].rewrite.prefix: "/" → "/v1/"', 'backends[cluster_orders_v1_shop].timeouts.requestMs: 3000 → 7000']);
-  assert.deepEqual(d.clusters.added, ['cluster_users_shop']);
+  assert.deepEqual(paths, ['backends[cluster_orders_v1_shop_shop].rewrite.prefix: "/" → "/v1/"', 'backends[cluster_orders_v1_shop_shop].timeouts.requestMs: 3000 → 7000']);
+  assert.deepEqual(d.clusters.added, ['cluster_users_shop_shop']);
   // Deterministic: the same inputs give the same JSON.
   assert.equal(JSON.stringify(diffIR(base.ir, head.ir)), JSON.stringify(d));
   // Reverse direction swaps added and removed.
@@ -76,6 +76,6 @@ test('plan: sample requests show the answer before and after; verdicts', () => {
   const head = build(HEAD + mapping('orders', 'prefix: /orders/\nservice: orders-v2'));
   const p = plan({ label: 'base', result: base }, { label: 'head', result: head });
   assert.equal(p.verdict, 'changes');
-  assert.deepEqual(p.requests.map((q) => [q.request, q.before, q.after]), [['GET http://api.example.com/orders/', 'shop/orders → orders-v1 /', 'shop/orders → orders-v2 /']]);
+  assert.deepEqual(p.requests.map((q) => [q.request, q.before, q.after]), [['GET http://api.example.com/orders/', 'shop/orders → orders-v1.shop /', 'shop/orders → orders-v2.shop /']]);
   assert.equal(plan({ label: 'a', result: base }, { label: 'b', result: base }).verdict, 'no-change');
 });

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -155,6 +155,34 @@ test('offline: a failing test shows expected and actual per field (text, TAP, JU
   const junit = portico('test', SHOP, '--tests', file, '--format', 'junit');
   assert.match(junit.stdout, /<testsuites name="portico route tests" tests="1" failures="1">/);
   assert.match(junit.stdout, /<failure message="upstream: expected orders-v2, got orders-v1\.shop:8080; path: expected \/orders\/42, got \/42" type="mismatch">/);
+});
+
+test('offline: a bare service qualified with its Mapping’s namespace still matches the name the Mapping wrote', (t) => {
+  // Its own folder: `dir` is the live gateway's configuration.
+  const own = mkdtempSync(join(tmpdir(), 'portico-routetests-qualified-'));
+  t.after(() => rmSync(own, { recursive: true, force: true }));
+  const config = join(own, 'config');
+  mkdirSync(config);
+  writeFileSync(
+    join(config, 'quote.yaml'),
+    `apiVersion: getambassador.io/v3alpha1
+kind: Host
+metadata: { name: api }
+spec: { hostname: api.example.com, requestPolicy: { insecure: { action: Route } } }
+---
+apiVersion: getambassador.io/v3alpha1
+kind: Mapping
+metadata: { name: quote, namespace: shop }
+spec: { hostname: api.example.com, prefix: /quote/, service: "quote:8080" }
+`,
+  );
+  const tests = join(own, 'qualified.test.yaml');
+  const expect = (upstream: string): string => `  - name: quote as ${upstream}\n    request: { url: http://api.example.com/quote/1 }\n    expect: { route: shop/quote, upstream: "${upstream}" }\n`;
+  writeFileSync(tests, 'tests:\n' + ['quote:8080', 'quote.shop:8080', 'quote', 'cluster_quote_shop_8080_shop', 'quote:9090'].map(expect).join(''));
+  const r = portico('test', config, '--tests', tests);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stdout, /5 tests, 4 passed, 1 failed/);
+  assert.match(r.stdout, /upstream {2}- expected: quote:9090\n\s+\+ actual: {3}quote\.shop:8080/);
 });
 
 test('invalid test files are reported with file:line:col and do not stop the others', () => {

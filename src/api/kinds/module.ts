@@ -239,7 +239,6 @@ export const MODULE_NOT_IMPLEMENTED = [
   'config.enable_ipv6',
   'config.add_linkerd_headers',
   'config.resolver',
-  'config.use_ambassador_namespace_for_service_resolution',
   'config.error_response_overrides',
   'config.prune_unreachable_routes',
   'config.regex_type',
