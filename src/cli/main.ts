@@ -5,10 +5,17 @@ import { closestName } from '../load/closest-name.js';
 import { unknownOption, wantsHelp, wantsVersion } from './args.js';
 import { EXIT_USAGE, versionLine } from './command-errors.js';
 import { keepYoungGenerationSmall } from './node-flags.js';
+import { StopSignals } from '../serve/stop-signals.js';
+
+/** What main hands a command besides its arguments. */
+export interface CommandContext {
+  /** serve's stop signals, caught before its module loaded. */
+  readonly signals?: StopSignals;
+}
 
 interface CommandModule {
   readonly USAGE: string;
-  run(argv: string[]): Promise<number>;
+  run(argv: string[], context?: CommandContext): Promise<number>;
 }
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
@@ -81,6 +88,9 @@ export async function main(argv: string[]): Promise<number> {
   if (cmd === 'help') return help(rest);
   if (cmd.startsWith('-')) return usageError(unknownOption(cmd, []));
   if (!Object.hasOwn(COMMANDS, cmd)) return usageError(unknownCommand(cmd));
+  // serve's modules take most of a second to load on a busy host; a stop (a pod's SIGTERM) that comes
+  // meanwhile must find serve's handlers, not the default action (stop-signals.ts).
+  const signals = cmd === 'serve' && !wantsHelp(rest) && !wantsVersion(rest) ? new StopSignals() : undefined;
   const mod = await load(cmd);
   if (wantsHelp(rest)) {
     process.stdout.write(`${mod.USAGE}\n`);
@@ -91,5 +101,5 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (ONE_SHOT.has(cmd)) await keepYoungGenerationSmall();
-  return mod.run(rest);
+  return mod.run(rest, signals ? { signals } : {});
 }

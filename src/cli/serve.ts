@@ -11,6 +11,7 @@ import { CommandError } from './command-errors.js';
 import { parseServeArgs, SERVE_USAGE } from './serve-options.js';
 import { mustExist } from './offline-args.js';
 import { systemReason } from '../api/system-error.js';
+import type { CommandContext } from './main.js';
 
 export const USAGE = SERVE_USAGE;
 
@@ -38,7 +39,7 @@ function checkKubernetes(sources: SourcesOptions): void {
   }
 }
 
-export async function run(argv: string[]): Promise<number> {
+export async function run(argv: string[], context: CommandContext = {}): Promise<number> {
   const code = await withUsage('serve', USAGE, async () => {
     const parsed = parseServeArgs(argv);
     if (parsed.sources.stateDir !== undefined) checkStateDir(parsed.sources.stateDir);
@@ -48,6 +49,7 @@ export async function run(argv: string[]): Promise<number> {
     return serve(parsed.serve, {
       loadBuildRuntime,
       providers: (ctx) => [new SourcesProvider(parsed.sources, ctx.admin, ctx.registry)],
+      ...(context.signals ? { signals: context.signals } : {}),
     });
   });
   // Everything is drained and flushed; do not wait for stray handles (an IPC channel in a worker).

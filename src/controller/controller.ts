@@ -398,6 +398,8 @@ export class Controller {
     // run a second pass beside it.
     this.kick();
     await this.idle();
+    // Stopped while starting (serve told to stop): the pass was cut short, which is no failure to report.
+    if (this.stopped) return;
     // Every source named on the command line must serve something: a gateway started without its
     // central policy (git unreachable, a folder beside it valid) would serve a part of it.
     const missing = [...this.runtimes.values()].filter((rt) => this.isRoot(rt.decl.spec.name) && !this.served.has(rt.decl.spec.name) && !this.servedAtStart?.has(rt.decl.spec.name));
@@ -612,7 +614,8 @@ export class Controller {
 
   private async runPass(): Promise<void> {
     const out = await this.decide();
-    if (out) await this.commit(out);
+    // A stop that came during the pass (serve drains) ends it: nothing is bound or recorded after it.
+    if (out && !this.stopped) await this.commit(out);
   }
 
   private async decide(): Promise<ReconcileOutput | undefined> {

@@ -97,6 +97,8 @@ export class SourcesProvider implements ConfigProvider {
   private fleet: FleetMember | undefined;
   private readonly metrics: SourceMetrics;
   private notifier: Notifier | undefined;
+  /** stop() came, perhaps while start() waits: start makes nothing more. */
+  private stopping = false;
 
   constructor(
     private readonly opts: SourcesOptions,
@@ -111,6 +113,10 @@ export class SourcesProvider implements ConfigProvider {
     if (this.opts.secretsDir !== undefined) {
       const dir = new SecretsDirectory(this.opts.secretsDir, { log: ctx.log, ...(this.opts.folderPollMs !== undefined ? { pollMs: this.opts.folderPollMs } : {}) });
       await dir.load();
+      if (this.stopping) {
+        dir.close();
+        return;
+      }
       this.secrets = dir;
       compileInputs = () => dir.inputs();
     }
@@ -239,6 +245,8 @@ export class SourcesProvider implements ConfigProvider {
       this.admin.register('/hooks/', receiver.handle, { methods: ['POST'] });
     }
     await controller.start();
+    // Stopped while it started: the first pass was cut short, nothing is in sync.
+    if (this.stopping) return;
     ctx.log.info({ sources: controller.appliedRevisions() }, 'sources in sync');
     // After the first pass: an event from the fleet must not start a pass beside start's.
     this.fleet?.start();
@@ -255,6 +263,7 @@ export class SourcesProvider implements ConfigProvider {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     await this.fleet?.stop();
     this.secrets?.close();
     await this.controller?.stop();

@@ -477,6 +477,8 @@ export class Gateway implements ConfigApplier {
   async shutdown(deadlineMs = this.drainTimeout(this.currentIR)): Promise<void> {
     this.closing = true;
     this.overload.stop();
+    // An apply in flight (a start-up stopped as it binds) may still add ports: they drain with the rest.
+    await this.queue;
     const work: Promise<void>[] = [...this.draining];
     for (const p of this.ports.values()) work.push(p.drain(deadlineMs));
     if (this.current) work.push(this.current.drain(deadlineMs).catch(() => {}));

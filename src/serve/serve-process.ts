@@ -1,6 +1,8 @@
 // `portico serve` as a process: builds the applier (in-process Gateway, or a worker pool in the
 // primary), the admin server and the config providers, then handles SIGHUP (re-read) and SIGTERM (drain).
 // A start-up failure ends with `portico serve: PORTICO_ERR_*: one line` on stderr, never a stack.
+// The signals are caught before anything starts (stop-signals.ts): a stop that comes while serve starts
+// ends the start-up at its next step, and the drain closes what was started so far.
 
 import cluster from 'node:cluster';
 import { createSecureContext } from 'node:tls';
@@ -24,6 +26,7 @@ import { WorkerPool } from './worker-pool.js';
 import { startTicketKeyRotation, ticketKeyCallbackAvailable, TicketKeyRing } from './session-tickets.js';
 import { TraceExporters } from '../tracing/trace-exporters.js';
 import { systemReason } from '../api/system-error.js';
+import { StopSignals } from './stop-signals.js';
 
 export interface ServeOptions {
   readonly admin: { readonly host: string; readonly port: number };
@@ -65,6 +68,8 @@ export interface ServeDeps {
   loadBuildRuntime(): Promise<BuildRuntime>;
   /** The configuration providers (the sources controller), built once the state and the admin server exist. */
   readonly providers: (ctx: ServeContext) => ConfigProvider[] | Promise<ConfigProvider[]>;
+  /** The stop signals, caught before serve's modules loaded (main.ts); caught here when not given. */
+  readonly signals?: StopSignals;
 }
 
 const DEFAULT_DRAIN_MS = 5000;
@@ -96,9 +101,10 @@ const APPLY_FAILURE_CODES: Record<string, string> = {
 
 /** Runs until drained; resolves with the process exit code. */
 export async function serve(options: ServeOptions, deps: ServeDeps): Promise<number> {
-  let accessLogInProcess: AccessLog | undefined;
   // Pool workers run worker-main.js; a CLI started as a cluster worker some other way serves the same.
   if (cluster.isWorker) return (await import('./worker-process.js')).runWorker(await deps.loadBuildRuntime());
+  // Before anything starts, so that a stop never finds the default action (see stop-signals.ts).
+  const signals = deps.signals ?? new StopSignals();
   try {
     assertStrictParserProcess();
   } catch (err) {
@@ -111,6 +117,43 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
   }
   const pooled = options.workers >= 1;
   const log = createProcessLog(pooled ? 'primary' : 'single');
+
+  // What has started so far; the drain stops each that exists, so it can end a start-up at any step.
+  let accessLogInProcess: AccessLog | undefined;
+  let gateway: Gateway | undefined;
+  let tracing: TraceExporters | undefined;
+  let pool: WorkerPool | undefined;
+  const started: { state?: ServingState; admin?: AdminServer; stopTicketRotation?: () => void } = {};
+  let providers: ConfigProvider[] = [];
+  let drained: Promise<number> | undefined;
+  const drain = (why: string): Promise<number> => {
+    if (drained) return drained;
+    drained = (async () => {
+      const deadline = options.drainTimeoutMs ?? started.state?.served?.ir.global.limits.drainTimeoutMs ?? DEFAULT_DRAIN_MS;
+      log.info({ why, deadlineMs: deadline }, 'draining');
+      // Readiness fails first, so a load balancer stops sending before the sockets close.
+      started.state?.startDraining();
+      await Promise.all(providers.map((p) => p.stop().catch(() => {})));
+      if (gateway) await gateway.shutdown(deadline);
+      await tracing?.shutdown();
+      if (pool) await pool.shutdown(deadline);
+      await accessLogInProcess?.close();
+      started.stopTicketRotation?.();
+      await started.admin?.close();
+      log.info('drained; exiting');
+      return 0;
+    })();
+    return drained;
+  };
+  signals.onForce((signal) => {
+    log.warn({ signal }, 'second termination signal: closing every connection now');
+    gateway?.forceClose();
+    pool?.force();
+  });
+  // Until the providers start, a stop is acted on between the steps below (`signals.requested`):
+  // nothing is started after the drain went by it. (It may have come while serve's modules loaded.)
+  if (signals.requested) return drain(signals.requested);
+
   // Decided the same way in every worker; said once, here.
   const front = http1FrontChoice();
   if (front.front === 'node') log.warn({ reason: front.reason }, 'HTTP/1.1 clients are served by node:http (fallback front)');
@@ -126,6 +169,7 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
       if (!(err instanceof AccessLogError)) throw err;
       return startupFailed(log, err.code, err.message);
     }
+    if (signals.requested) return drain(signals.requested);
   }
   const registry = new Registry();
   const configMetrics = new ConfigMetrics(registry);
@@ -136,13 +180,10 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
     log.warn('this Node.js has no TLS ticket-key hook: a TLS session resumes only on the worker that issued its ticket');
   }
   let inner: ConfigApplier;
-  let gateway: Gateway | undefined;
-  let tracing: TraceExporters | undefined;
-  let pool: WorkerPool | undefined;
   /** This process's request tallies when it serves (no workers). */
   let ownTraffic: TrafficMetrics | undefined;
   if (pooled) {
-    pool = new WorkerPool(
+    const starting = new WorkerPool(
       options.workers,
       {
         exposeGeneration: options.exposeGeneration ?? false,
@@ -153,13 +194,13 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
       configMetrics,
       ticketKeys,
     );
+    pool = starting;
     try {
-      await pool.start();
+      await starting.start();
     } catch (err) {
-      const started = pool;
-      return startupFailed(log, 'PORTICO_ERR_WORKER_START', `worker processes cannot start: ${(err as Error).message}`, {}, () => started.shutdown(0));
+      return startupFailed(log, 'PORTICO_ERR_WORKER_START', `worker processes cannot start: ${(err as Error).message}`, {}, () => starting.shutdown(0));
     }
-    inner = pool;
+    inner = starting;
   } else {
     const traffic = new TrafficMetrics(registry);
     ownTraffic = traffic;
@@ -168,7 +209,7 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
     // Loaded here: the primary of a worker pool serves nothing and never holds the serving front.
     const { Gateway } = await import('./gateway.js');
     tracing = new TraceExporters({ onExportFailure: (m) => log.warn(m), onExportRecovery: (m) => log.info(m) });
-    gateway = new Gateway({
+    const inProcess = new Gateway({
       buildRuntime,
       tracing,
       ticketKeys,
@@ -181,7 +222,7 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
       ...overloadHooks(traffic, log),
       ...(options.drainTimeoutMs !== undefined ? { drainTimeoutMs: options.drainTimeoutMs } : {}),
     });
-    const inProcess = gateway;
+    gateway = inProcess;
     inner = {
       apply: async (ir, secrets, meta) => {
         const r = await inProcess.apply(ir, secrets, meta);
@@ -198,9 +239,10 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
       },
     };
   }
+  if (signals.requested) return drain(signals.requested);
   // The ticket keys rotate hourly until drain: a worker pool is sent each new set; one process reads the ring itself.
   const rotatingPool = pool;
-  const stopTicketRotation = startTicketKeyRotation(ticketKeys, () => rotatingPool?.ticketKeysRotated());
+  started.stopTicketRotation = startTicketKeyRotation(ticketKeys, () => rotatingPool?.ticketKeysRotated());
   // Every applied configuration is bound on --bind's address, and each listener it opens or closes is told.
   let announced: IR | undefined;
   const innerCanary = inner.canary;
@@ -219,35 +261,36 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
     ...(innerCanary ? { canary: { ...innerCanary, start: (ir, secrets, meta, share) => innerCanary.start(withBindAddress(ir, options.bindAddress), secrets, meta, share) } } : {}),
   };
 
-  const state = new ServingState(applier, configMetrics, log);
+  const serving = new ServingState(applier, configMetrics, log);
+  started.state = serving;
   const view: AdminView = {
-    ready: () => state.ready,
+    ready: () => serving.ready,
     config: () => {
-      const served = state.served;
+      const served = serving.served;
       return {
-        ready: state.ready,
-        draining: state.draining,
+        ready: serving.ready,
+        draining: serving.draining,
         generation: served?.generation ?? 0,
         hash: served?.hash ?? null,
         source: served?.source ?? null,
         revision: served?.revision ?? null,
         appliedAt: served?.appliedAt ?? null,
         // A canary's candidate beside it, on a share of requests (docs/fleet.md).
-        canary: state.canaryServed ? { generation: state.canaryServed.generation, hash: state.canaryServed.hash, revision: state.canaryServed.revision ?? null, share: state.canaryServed.share, since: state.canaryServed.appliedAt } : null,
+        canary: serving.canaryServed ? { generation: serving.canaryServed.generation, hash: serving.canaryServed.hash, revision: serving.canaryServed.revision ?? null, share: serving.canaryServed.share, since: serving.canaryServed.appliedAt } : null,
         ...(gateway ? { listeners: gateway.boundPorts(), overload: gateway.overloadState() ?? null } : {}),
         ...(pool ? { workers: pool.workers() } : {}),
-        sources: state.lastAttempts(),
+        sources: serving.lastAttempts(),
         // PEM-looking strings are redacted as the admin API prints it (config-view.ts).
         ir: served ? withBindAddress(served.ir, options.bindAddress) : null,
       };
     },
     routes: () => {
-      const served = state.served;
+      const served = serving.served;
       return { generation: served?.generation ?? 0, routes: served ? routeTable(served.ir) : [] };
     },
     metrics: async () => renderMerged(registry, pool ? await pool.metricsJSON() : []),
     served: () => {
-      const served = state.served;
+      const served = serving.served;
       return served ? { generation: served.generation, hash: served.hash, appliedAt: served.appliedAt } : undefined;
     },
     upstreams: async () => (gateway ? gateway.upstreamHealth() : pool ? pool.upstreamHealth() : []),
@@ -260,58 +303,23 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
     if (!(err instanceof AdminCredentialsError)) throw err;
     return startupFailed(log, err.code, err.message, {}, async () => pool?.shutdown(0));
   }
-  const admin = new AdminServer(view, { hosts: options.adminHosts ?? [], ...adminAccess });
+  const adminServer = new AdminServer(view, { hosts: options.adminHosts ?? [], ...adminAccess });
   let adminAddress;
   try {
-    adminAddress = await admin.listen(options.admin.host, options.admin.port);
+    adminAddress = await adminServer.listen(options.admin.host, options.admin.port);
   } catch (err) {
     const reason = systemReason(err);
     return startupFailed(log, 'PORTICO_ERR_ADMIN_BIND', `cannot bind the admin address ${addressURL('http', options.admin.host, options.admin.port)}: ${reason}`, { admin: options.admin }, async () => pool?.shutdown(0));
   }
-  const adminURL = addressURL(admin.scheme, adminAddress.host, adminAddress.port);
+  started.admin = adminServer;
+  const adminURL = addressURL(adminServer.scheme, adminAddress.host, adminAddress.port);
   log.info({ address: adminURL }, 'admin listening');
   say(`admin on ${adminURL}`);
+  if (signals.requested) return drain(signals.requested);
 
-  const providers: ConfigProvider[] = [...(await deps.providers({ state, admin, log, registry }))];
-
-  let drained: Promise<number> | undefined;
-  let finish: (code: number) => void = () => {};
-  const finished = new Promise<number>((resolve) => (finish = resolve));
-  const drain = (why: string): Promise<number> => {
-    if (drained) return drained;
-    drained = (async () => {
-      const deadline = options.drainTimeoutMs ?? state.served?.ir.global.limits.drainTimeoutMs ?? DEFAULT_DRAIN_MS;
-      log.info({ why, deadlineMs: deadline }, 'draining');
-      // Readiness fails first, so a load balancer stops sending before the sockets close.
-      state.startDraining();
-      await Promise.all(providers.map((p) => p.stop().catch(() => {})));
-      if (gateway) await gateway.shutdown(deadline);
-      await tracing?.shutdown();
-      if (pool) await pool.shutdown(deadline);
-      await accessLogInProcess?.close();
-      stopTicketRotation();
-      await admin.close();
-      log.info('drained; exiting');
-      return 0;
-    })();
-    void drained.then(finish);
-    return drained;
-  };
-
-  let terms = 0;
-  const onTerm = (signal: NodeJS.Signals) => {
-    terms++;
-    if (terms === 1) {
-      void drain(signal);
-      return;
-    }
-    log.warn({ signal }, 'second termination signal: closing every connection now');
-    gateway?.forceClose();
-    pool?.force();
-  };
-  process.on('SIGTERM', onTerm);
-  process.on('SIGINT', onTerm);
-  process.on('SIGHUP', () => {
+  providers = [...(await deps.providers({ state: serving, admin: adminServer, log, registry }))];
+  if (signals.requested) return drain(signals.requested);
+  signals.onReread(() => {
     log.info('SIGHUP: re-reading configuration');
     for (const p of providers) p.trigger();
   });
@@ -321,11 +329,14 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
     await drain('no providers');
     return 2;
   }
+  // From here a stop drains at once: the providers' stop ends a start that waits on a fetch.
+  const stopped = signals.whenStopped.then((signal) => drain(signal));
   let startFailed = false;
   let startError: { code: string; message: string } | undefined;
   for (const p of providers) {
+    if (signals.requested) break;
     try {
-      await p.start({ state, log });
+      await p.start({ state: serving, log });
     } catch (err) {
       startFailed = true;
       const code = (err as { code?: unknown }).code;
@@ -336,15 +347,17 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
       } else log.error({ source: p.name, err: (err as Error).stack ?? String(err) }, 'configuration provider failed to start');
     }
   }
-  if (!state.served || startFailed) {
+  // A start cut short by a stop is no failure to report: the stop's drain is the end of it.
+  if (signals.requested) return stopped;
+  if (!serving.served || startFailed) {
     // No last-known-good and no valid configuration (or a source that could not start): refuse to run
     // rather than serve less. The line names the first cause: a listener that cannot bind, TLS
     // material, or the sources' problems.
-    const failedApply = state.lastAttempts().find((a) => a.result === 'failed' && a.error && APPLY_FAILURE_CODES[a.error.code]);
+    const failedApply = serving.lastAttempts().find((a) => a.result === 'failed' && a.error && APPLY_FAILURE_CODES[a.error.code]);
     const cause = failedApply?.error
       ? { code: APPLY_FAILURE_CODES[failedApply.error.code]!, message: failedApply.error.message }
       : (startError ?? { code: 'PORTICO_ERR_NO_VALID_CONFIGURATION', message: 'no valid configuration to serve; see the problems above' });
-    return startupFailed(log, cause.code, cause.message, { sources: state.lastAttempts() }, () => drain('no valid configuration'));
+    return startupFailed(log, cause.code, cause.message, { sources: serving.lastAttempts() }, () => drain('no valid configuration'));
   }
-  return finished;
+  return stopped;
 }
