@@ -186,6 +186,49 @@ export function diagProblems(ctx: DiagContext, sources: readonly SourceStatus[] 
   return out.sort((a, b) => rank(a) - rank(b));
 }
 
+/**
+ * Whether the source's branch went back to the revision it serves after its last attempt was about
+ * another one (a refused commit undone by a reset and force-push). That attempt then says nothing
+ * about the source any more: it serves what its branch holds, as applied before.
+ */
+function backOnServed(s: SourceStatus): boolean {
+  return s.lastAttempt !== undefined && s.appliedRevision !== undefined && s.desiredRevision === s.appliedRevision && s.lastAttempt.revision !== s.appliedRevision;
+}
+
+/** One row of the overview's sources table. */
+function overviewSource(s: SourceStatus, now: number): unknown {
+  // The verdict, signer and signature are about the revision the source is at.
+  const attempt = backOnServed(s) ? undefined : s.lastAttempt;
+  return {
+    name: s.name,
+    kind: s.kind,
+    role: s.role,
+    url: s.url,
+    branch: s.branch,
+    state: s.state,
+    message: s.message,
+    revision: s.appliedRevision ? s.appliedRevision.slice(0, s.appliedRevision.startsWith('sha256:') ? 19 : 12) : null,
+    appliedRevision: s.appliedRevision ?? null,
+    desiredRevision: s.desiredRevision ?? null,
+    signer: attempt?.signature?.signer ?? null,
+    signature: attempt?.signature ? (attempt.signature.ok ? 'verified' : attempt.signature.status) : s.verify ? 'unchecked' : 'not required',
+    verdict: attempt ? attempt.result : backOnServed(s) ? 'Applied' : null,
+    lastFetchAgeSeconds: s.lastSuccessfulFetch ? Math.max(0, Math.round((now - Date.parse(s.lastSuccessfulFetch)) / 1000)) : null,
+    refusal:
+      s.state === 'Refused'
+        ? {
+            reason: s.lastAttempt?.reason ?? null,
+            message: s.lastAttempt?.message ?? s.message,
+            at: s.lastAttempt?.problems?.[0]?.origin ?? null,
+            link: s.lastAttempt?.problems?.[0] ? objectLink(s.name, s.lastAttempt.problems[0].resource, s.lastAttempt.problems[0].origin) : null,
+          }
+        : null,
+    remedy: s.remedy ?? null,
+    notServed: s.notServed ?? [],
+    fetchError: s.fetchError ?? null,
+  };
+}
+
 export async function overview(ctx: DiagContext): Promise<unknown> {
   const served = ctx.view.served?.();
   const sources = ctx.controller.status();
@@ -199,34 +242,7 @@ export async function overview(ctx: DiagContext): Promise<unknown> {
     generation: served?.generation ?? 0,
     hash: served?.hash ?? null,
     appliedAt: served?.appliedAt ?? null,
-    sources: sources.map((s) => ({
-      name: s.name,
-      kind: s.kind,
-      role: s.role,
-      url: s.url,
-      branch: s.branch,
-      state: s.state,
-      message: s.message,
-      revision: s.appliedRevision ? s.appliedRevision.slice(0, s.appliedRevision.startsWith('sha256:') ? 19 : 12) : null,
-      appliedRevision: s.appliedRevision ?? null,
-      desiredRevision: s.desiredRevision ?? null,
-      signer: s.lastAttempt?.signature?.signer ?? null,
-      signature: s.lastAttempt?.signature ? (s.lastAttempt.signature.ok ? 'verified' : s.lastAttempt.signature.status) : s.verify ? 'unchecked' : 'not required',
-      verdict: s.lastAttempt?.result ?? null,
-      lastFetchAgeSeconds: s.lastSuccessfulFetch ? Math.max(0, Math.round((now - Date.parse(s.lastSuccessfulFetch)) / 1000)) : null,
-      refusal:
-        s.state === 'Refused'
-          ? {
-              reason: s.lastAttempt?.reason ?? null,
-              message: s.lastAttempt?.message ?? s.message,
-              at: s.lastAttempt?.problems?.[0]?.origin ?? null,
-              link: s.lastAttempt?.problems?.[0] ? objectLink(s.name, s.lastAttempt.problems[0].resource, s.lastAttempt.problems[0].origin) : null,
-            }
-          : null,
-      remedy: s.remedy ?? null,
-      notServed: s.notServed ?? [],
-      fetchError: s.fetchError ?? null,
-    })),
+    sources: sources.map((s) => overviewSource(s, now)),
     secrets: ctx.controller.secretsStatus() ?? null,
     release: ctx.controller.release?.view() ?? null,
     fleet: ctx.fleetStatus?.() ?? null,

@@ -1,6 +1,8 @@
 // The diagnostics page in a real browser (headless Chromium) against a live `serve` on git
 // repositories: every page loads, an error leads to its source object, explain runs, the routes
 // table follows a git change, upstream health reaches status, and no page logs a console error.
+// A restore from the last-known-good state reads as applied, and a refused commit undone (by a
+// revert commit, or by moving the branch back) leaves the overview saying the source is Ready.
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +13,7 @@ import { startEcho, type EchoUpstream } from '../support/echo-upstream.js';
 import { freePort } from '../support/free-port.js';
 import { cleartextGatewayYaml, mappingYaml } from '../support/policy-yaml.js';
 import { ARTEFACTS, launchBrowser, rendered, type TestBrowser } from '../support/browser.js';
-import { removeDir, tempDir, TestRepo } from '../sources/git-fixture.js';
+import { git, removeDir, tempDir, TestRepo } from '../sources/git-fixture.js';
 import { ServeProcess } from '../serve/serve-harness.js';
 import { eventually, request } from '../serve/http-client.js';
 
@@ -40,8 +42,20 @@ async function status(): Promise<{ allReady: boolean; sources: { name: string; s
   return JSON.parse((await request(`${proc.admin}/api/v1/status`)).body);
 }
 
-async function open(page: Page, path: string, name: string): Promise<void> {
-  await page.goto(`${proc.admin}${path}`);
+/** A colour class of diag.css as the browser computes it (the page's code runs in the browser, as a string). */
+function colourOf(page: Page, className: string): Promise<string> {
+  return page.evaluate(`(() => {
+    const probe = document.createElement('span');
+    probe.className = ${JSON.stringify(className)};
+    document.body.append(probe);
+    const colour = getComputedStyle(probe).color;
+    probe.remove();
+    return colour;
+  })()`);
+}
+
+async function open(page: Page, path: string, name: string, admin = proc.admin): Promise<void> {
+  await page.goto(`${admin}${path}`);
   await rendered(page, name);
 }
 
@@ -160,6 +174,99 @@ describe('the diagnostics page', () => {
     assert.match(page.url(), /\/diag\/overview$/);
 
     assert.deepEqual(browser.errors, [], 'no console errors on any page');
+  });
+
+  it('a restored history entry reads as applied, and a refused commit undone leaves the source Ready on the overview', async () => {
+    const [good] = echoes as [EchoUpstream];
+    const repo = new TestRepo(root, 'undo');
+    const base = [cleartextGatewayYaml(await freePort()), mappingYaml('orders', '/orders/', good.port)].join('---\n');
+    const broken = mappingYaml('broken', '/broken/([', good.port, '  prefix_regex: true\n');
+    repo.write('gateway.yaml', base).commit('orders');
+    const args = ['--source', `undo=${repo.bare}#main`, '--state', join(root, 'undo-state'), '--admin', '127.0.0.1:0', '--workers', '0', '--access-log', 'off'];
+    // The first run leaves a last-known-good state; the second starts from it.
+    const first = new ServeProcess(args);
+    try {
+      await first.ready();
+    } finally {
+      first.signal('SIGTERM');
+      await first.exited;
+    }
+    const again = new ServeProcess(args);
+    // Closed before the process stops: an open overview polls, and would log a refused connection.
+    const page = await browser.newPage();
+    try {
+      await again.ready();
+      type Row = { state: string; verdict: string | null; refusal: unknown; appliedRevision: string | null; desiredRevision: string | null };
+      const overview = async (): Promise<{ row: Row; problems: unknown[] }> => {
+        const o = JSON.parse((await request(`${again.admin}/api/v1/diag/overview`)).body) as { sources: (Row & { name: string })[]; problems: unknown[] };
+        return { row: o.sources.find((x) => x.name === 'undo')!, problems: o.problems };
+      };
+      // History: the restore's entry has the applied colour, and nothing in it is red.
+      await open(page, '/diag/history', 'history', again.admin);
+      const restored = page.locator('.entry.Restored').first();
+      assert.match((await restored.textContent()) ?? '', /Restored.*LastKnownGood/s);
+      const red = await colourOf(page, 'red');
+      const look = await page.evaluate<{ border: string; colours: string[]; applied: string }>(`(() => {
+        const entry = document.querySelector('.entry.Restored');
+        return {
+          border: getComputedStyle(entry).borderLeftColor,
+          colours: [...entry.querySelectorAll('*')].map((c) => getComputedStyle(c).color),
+          // The first run's entry, to compare with.
+          applied: getComputedStyle(document.querySelector('.entry.Applied')).borderLeftColor,
+        };
+      })()`);
+      assert.equal(look.border, look.applied, 'bordered as an applied entry');
+      assert.ok(!look.colours.includes(red), `no red in a restored entry: ${JSON.stringify(look)}`);
+      await browser.screenshot(page, '10-history-restored');
+
+      const refused = async (extra: string, message: string): Promise<void> => {
+        repo.write('gateway.yaml', base + '---\n' + extra).commit(message);
+        again.signal('SIGHUP');
+        const { row } = await again.poll('the broken revision refused', async () => {
+          const o = await overview();
+          return o.row.state === 'Refused' && o.row.desiredRevision === repo.head() ? o : undefined;
+        });
+        assert.equal(row.verdict, 'Rejected');
+      };
+      const backToReady = async (what: string): Promise<void> => {
+        again.signal('SIGHUP');
+        const { row, problems } = await again.poll(what, async () => {
+          const o = await overview();
+          // Settled: the pass that fetched it has decided (Pending while it runs).
+          return o.row.desiredRevision === repo.head() && o.row.state !== 'Pending' ? o : undefined;
+        });
+        assert.equal(row.state, 'Ready');
+        assert.equal(row.appliedRevision, repo.head(), 'serving what the branch holds');
+        assert.equal(row.verdict, 'Applied');
+        assert.equal(row.refusal, null);
+        assert.deepEqual(problems, [], 'the refused revision\'s errors are gone');
+        await open(page, '/diag/overview', 'overview', again.admin);
+        const text = (await page.textContent('#sources tr[data-source="undo"]')) ?? '';
+        assert.match(text, /Ready/);
+        assert.match(text, /Applied/);
+        assert.doesNotMatch(text, /Rejected|Refused/);
+      };
+
+      // A broken commit, then a commit reverting it: the revert is applied.
+      await refused(broken, 'a broken regex');
+      git(repo.work, ['revert', '--no-edit', 'HEAD']);
+      repo.push();
+      await backToReady('the revert applied');
+
+      // A broken commit, then the branch moved back to the served commit (reset and force-push):
+      // nothing new is applied, and the refusal no longer speaks for the source.
+      const served = repo.head();
+      await refused(broken, 'a broken regex again');
+      git(repo.work, ['reset', '-q', '--hard', served]);
+      repo.push(true);
+      await backToReady('the branch back on the served commit');
+      await browser.screenshot(page, '11-overview-undone');
+      assert.deepEqual(browser.errors, []);
+    } finally {
+      await page.close();
+      again.signal('SIGTERM');
+      await again.exited;
+    }
   });
 
   it('pages 10,000 routes: the first page renders from the server-side page, and the filter reaches the last route', async (t) => {

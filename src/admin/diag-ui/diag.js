@@ -297,6 +297,9 @@ function diffBlock(routes) {
   return parts;
 }
 
+/** Outcomes that kept a revision out: their reason is shown in red. A restore or a removal says why in plain text. */
+const FAULTS = new Set(['Rejected', 'FetchFailed', 'ApplyFailed', 'RolledBack']);
+
 async function renderHistory() {
   const { body } = await getJSON(`${API}history?limit=200`);
   fill(
@@ -307,7 +310,7 @@ async function renderHistory() {
         e.generation !== undefined ? h('span', { class: 'muted' }, ` · generation ${e.generation}`) : null),
       e.message ? h('p', {}, h('span', { class: 'muted' }, e.author ? `${e.author}: ` : ''), e.message.split('\n')[0]) : null,
       e.signature ? h('p', { class: 'muted' }, `signature ${e.signature.status}${e.signature.signer ? ` by ${e.signature.signer}` : ''}`) : null,
-      e.reason ? h('p', { class: 'red' }, `${e.reason}: ${e.detail || ''}`) : null,
+      e.reason ? h('p', { class: FAULTS.has(e.result) ? 'reason red' : 'reason muted' }, e.detail ? `${e.reason}: ${e.detail}` : e.reason) : null,
       e.remedy ? h('p', {}, 'Remedy: ', e.remedy) : null,
       e.canary && e.canary.figures ? h('table', { class: 'canary-figures' }, h('thead', {}, h('tr', {}, ['Step', 'Share', 'Seconds', 'Current: requests / errors / p95', 'New: requests / errors / p95', 'Result'].map((t) => h('th', {}, t)))),
         h('tbody', {}, e.canary.figures.map((s) => h('tr', {}, h('td', { class: 'num' }, String(s.step)), h('td', { class: 'num' }, `${s.share} %`), h('td', { class: 'num' }, String(s.seconds)),
