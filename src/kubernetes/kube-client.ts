@@ -212,7 +212,14 @@ const MAX_BODY_BYTES = 256 * 1024 * 1024;
 const MAX_EVENT_BYTES = 16 * 1024 * 1024;
 
 export class KubeClient {
+  /** Requests (lists, status patches, the Lease): a bounded pool. */
   private readonly agent: http.Agent;
+  /**
+   * Watches: each holds its connection for as long as it streams, one per collection and source,
+   * so they get their own unbounded pool; in the requests' pool they would leave no socket for the
+   * Lease's renewals and the status patches once there were as many watches as sockets.
+   */
+  private readonly watchAgent: http.Agent;
   readonly userAgent: string;
 
   constructor(
@@ -221,10 +228,11 @@ export class KubeClient {
   ) {
     const secure = connection.server.protocol === 'https:';
     this.agent = secure ? new https.Agent({ keepAlive: true, maxSockets: 16 }) : new http.Agent({ keepAlive: true, maxSockets: 16 });
+    this.watchAgent = secure ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
     this.userAgent = opts.userAgent ?? 'portico';
   }
 
-  private async open(method: string, path: string, opts: RequestOptions, accept = 'application/json'): Promise<http.IncomingMessage> {
+  private async open(method: string, path: string, opts: RequestOptions, accept = 'application/json', agent = this.agent): Promise<http.IncomingMessage> {
     const c = this.connection;
     const creds = await c.credentials();
     const url = new URL(path, c.server);
@@ -246,7 +254,7 @@ export class KubeClient {
         }
       : {};
     return new Promise((resolve, reject) => {
-      const req = (secure ? https : http).request(url, { method, headers, agent: this.agent, ...tls, ...(opts.signal ? { signal: opts.signal } : {}) }, resolve);
+      const req = (secure ? https : http).request(url, { method, headers, agent, ...tls, ...(opts.signal ? { signal: opts.signal } : {}) }, resolve);
       req.once('error', reject);
       if (opts.timeoutMs !== undefined) req.setTimeout(opts.timeoutMs, () => req.destroy(Object.assign(new Error(`no answer from ${c.server.origin} within ${opts.timeoutMs} ms`), { code: 'ETIMEDOUT' })));
       req.end(body);
@@ -277,7 +285,7 @@ export class KubeClient {
    * connection fails (rejects). A non-2xx answer before the stream starts is a KubeApiError.
    */
   async watch(path: string, onEvent: (e: WatchEvent) => void, signal: AbortSignal): Promise<void> {
-    const res = await this.open('GET', path, { signal });
+    const res = await this.open('GET', path, { signal }, 'application/json', this.watchAgent);
     const status = res.statusCode ?? 0;
     if (status < 200 || status > 299) {
       let text = '';
@@ -300,6 +308,7 @@ export class KubeClient {
 
   close(): void {
     this.agent.destroy();
+    this.watchAgent.destroy();
   }
 }
 

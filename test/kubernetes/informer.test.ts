@@ -124,6 +124,16 @@ describe('informer', () => {
     assert.deepEqual(prefixes(i), []);
   });
 
+  it('any number of open watches leaves requests their connections (the Lease, status writes): 24 watches, then a request answers', async () => {
+    const many: Informer[] = [];
+    for (let n = 0; n < 24; n++) many.push(newInformer(`many-${n}`));
+    await Promise.all(many.map((i) => i.whenSynced()));
+    await whenTrue('24 watches open', () => api.openWatches >= 24, [[api.changes, 'watch']]);
+    const answer = await client.request<{ items?: unknown[] }>('GET', '/apis/getambassador.io/v3alpha1/namespaces/many-0/mappings', { timeoutMs: 10_000 });
+    assert.deepEqual(answer.items, []);
+    for (const i of many) i.stop();
+  });
+
   it('an outage (503) is retried with backoff until the server answers, then the copy is complete', async () => {
     api.unavailable = true;
     const i = newInformer('outage');
