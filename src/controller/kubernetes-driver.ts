@@ -110,11 +110,17 @@ export class KubernetesDriver implements SourceDriver {
       };
       const onAbort = (): void => done(new FetchError('Aborted', 'the gateway stopped while the cluster was being read'));
       signal.addEventListener('abort', onAbort);
-      // A first list that fails is a fetch failure at once (the informer keeps retrying on its own).
-      for (const c of unsynced) offs.push(c.informer.onError((e) => done(fetchErrorOf(e, c))));
-      const already = unsynced.find((c) => c.informer.lastError !== undefined);
+      // A first list that fails is a fetch failure at once (the informer keeps retrying on its own),
+      // except an optional collection the server refuses or does not serve: it is read as empty.
+      const excused = (c: Collection, e: Error | undefined): boolean => c.optional === true && e instanceof KubeApiError && (e.status === 403 || e.status === 404);
+      const already = unsynced.find((c) => c.informer.lastError !== undefined && !excused(c, c.informer.lastError));
       if (already) return done(fetchErrorOf(already.informer.lastError!, already));
-      void Promise.all(unsynced.map((c) => c.informer.whenSynced())).then(() => done());
+      const each = unsynced.map((c) => new Promise<void>((settled) => {
+        if (excused(c, c.informer.lastError)) return settled();
+        offs.push(c.informer.onError((e) => (excused(c, e) ? settled() : done(fetchErrorOf(e, c)))));
+        void c.informer.whenSynced().then(() => settled());
+      }));
+      void Promise.all(each).then(() => done());
     });
   }
 
@@ -181,6 +187,8 @@ export class KubernetesDriver implements SourceDriver {
   }
 }
 
+const INGRESS_ANNOTATIONS = ['kubernetes.io/ingress.class', 'getambassador.io/ambassador-id'] as const;
+
 /** The file of one object: what the loader needs, nothing the API server adds (status, managed fields). */
 function objectFile(o: Obj, c: Collection, resourceVersion: string): ObjectFile {
   const m = (o.metadata ?? {}) as Obj;
@@ -188,6 +196,12 @@ function objectFile(o: Obj, c: Collection, resourceVersion: string): ObjectFile 
   const namespace = String(m.namespace ?? '');
   const metadata: Obj = { name, namespace };
   if (m.labels && typeof m.labels === 'object' && Object.keys(m.labels).length > 0) metadata.labels = m.labels;
+  // An Ingress's class and instance are annotations; only those two are kept (others can be large).
+  if (c.kind === 'Ingress' && m.annotations && typeof m.annotations === 'object') {
+    const kept: Obj = {};
+    for (const k of INGRESS_ANNOTATIONS) if ((m.annotations as Obj)[k] !== undefined) kept[k] = (m.annotations as Obj)[k];
+    if (Object.keys(kept).length > 0) metadata.annotations = kept;
+  }
   const body: Obj = { apiVersion: c.apiVersion, kind: c.kind, metadata };
   if (c.kind === 'Secret') {
     if (o.type !== undefined) body.type = o.type;
@@ -210,7 +224,8 @@ function fetchErrorOf(e: Error, c: Collection): FetchError {
   if (e instanceof KubeApiError) {
     if (e.status === 401 || e.status === 403) return new FetchError('AuthenticationFailed', `cannot list ${c.kind}: ${e.message}`);
     if (e.status === 404) {
-      const crd = c.clusterKind ? `${c.clusterKind.plural}.${c.clusterKind.group}` : c.kind;
+      if (!c.clusterKind) return new FetchError('RepositoryNotFound', `cannot list ${c.kind}: the API server does not serve ${c.apiVersion} ${c.kind}: ${e.message}`);
+      const crd = `${c.clusterKind.plural}.${c.clusterKind.group}`;
       return new FetchError('RepositoryNotFound', `cannot list ${c.kind}: the API server does not know it (is the CRD ${crd} installed? portico crds | kubectl apply -f -): ${e.message}`);
     }
     return new FetchError('Unreachable', `cannot list ${c.kind}: ${e.message}`);

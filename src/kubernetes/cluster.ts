@@ -8,12 +8,17 @@ import { CLUSTER_KINDS, type ClusterKind } from './crds.js';
 import { Informer, type InformerClock } from './informer.js';
 import type { KubeClient } from './kube-client.js';
 
-/** A collection one source reads: a custom kind, or TLS Secrets. */
+/** A collection one source reads: a custom kind, TLS Secrets, or Ingresses. */
 export interface Collection {
   readonly kind: string;
   readonly apiVersion: string;
   /** For custom kinds (absent for Secrets, which have no status). */
   readonly clusterKind?: ClusterKind;
+  /**
+   * Read as empty while the API server refuses it (403: a role written before Portico read it) or
+   * does not serve it (404), instead of failing the source: Ingresses.
+   */
+  readonly optional?: boolean;
   readonly informer: Informer;
 }
 
@@ -59,6 +64,9 @@ export class KubernetesCluster {
       informer: this.informer(`/apis/${k.group}/${k.version}${ns}/${k.plural}`, sel.labelSelector),
     }));
     out.push({ kind: 'Secret', apiVersion: 'v1', informer: this.informer(`/api/v1${ns}/secrets`, sel.labelSelector, TLS_SECRETS) });
+    // Ingresses of class ambassador are served as Emissary serves them (load/ingress.ts); the loader
+    // skips the others, so every one is read and the class decides there.
+    out.push({ kind: 'Ingress', apiVersion: 'networking.k8s.io/v1', optional: true, informer: this.informer(`/apis/networking.k8s.io/v1${ns}/ingresses`, sel.labelSelector) });
     return out;
   }
 

@@ -59,6 +59,8 @@ function sourceRules(): Obj[] {
   }
   // TLS Secrets: RBAC cannot narrow by type; the source lists with fieldSelector type=kubernetes.io/tls.
   rules.push({ apiGroups: [''], resources: ['secrets'], verbs: ['list', 'watch'] });
+  // Ingresses of class ambassador are served (read only: Portico writes no Ingress status).
+  rules.push({ apiGroups: ['networking.k8s.io'], resources: ['ingresses'], verbs: ['list', 'watch'] });
   return rules;
 }
 

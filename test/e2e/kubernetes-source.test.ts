@@ -163,6 +163,42 @@ describe('a Kubernetes team source', () => {
     await eventually('both changes live', async () => (await upstreamOf('/shop/drop/1')) === 'a' && (await upstreamOf('/shop/cart/1')) === 'a');
   });
 
+  it('an Ingress of class ambassador in the namespace is served as the Mappings it stands for; another class is not', async () => {
+    const ingress = (name: string, cls: string, path: string): Obj => ({
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'Ingress',
+      metadata: { name, namespace: 'shop', annotations: { 'kubernetes.io/ingress.class': cls, 'kubectl.kubernetes.io/last-applied-configuration': '{}' } },
+      spec: { rules: [{ host: 'shop.example.com', http: { paths: [{ path, pathType: 'Prefix', backend: { service: { name: 'cart', port: { number: 8080 } } } }] } }] },
+    });
+    type Row = { id: string; match: string; backends: { cluster: string }[]; mappings: string[] };
+    const routes = async (): Promise<Row[]> => (JSON.parse((await request(`${one.admin}/api/v1/routes`)).body) as { routes: Row[] }).routes;
+    api.apply(ingress('other', 'nginx', '/shop/other/'));
+    api.apply(ingress('web', 'ambassador', '/shop/web/'));
+    const row = await eventually('the Ingress path routed', async () => (await routes()).find((r) => r.id === 'shop/web-0-0'));
+    assert.match(row.match, /\/shop\/web\//);
+    assert.match(row.backends[0]!.cluster, /cart_shop/, 'to the Service cart in the namespace');
+    assert.match(row.mappings[0]!, /^Mapping\/shop\/web-0-0 \(shop:Ingress shop\/web\)$/, 'its origin is the Ingress object');
+    assert.equal(await upstreamOf('/shop/other/x'), 'status 404', 'an Ingress of another class is not ours');
+    assert.equal((await routes()).some((r) => r.id.startsWith('shop/other')), false);
+    api.remove('Ingress', 'shop', 'web');
+    await eventually('the Ingress route gone', async () => !(await routes()).some((r) => r.id === 'shop/web-0-0'));
+    api.remove('Ingress', 'shop', 'other');
+  });
+
+  it('a role that does not grant Ingresses (one written before Portico read them) costs nothing else: the Mappings serve', async () => {
+    api.forbidden.add('ingresses');
+    try {
+      const three = serve('replica-three', '127.0.0.3');
+      await three.ready();
+      await eventually('replica three serves the namespace', async () => (await upstreamOf('/shop/drop/1', '127.0.0.3')) === 'a');
+      const status = JSON.parse((await request(`${three.admin}/api/v1/status`)).body) as { sources: Obj[] };
+      assert.equal(status.sources.find((s) => s.name === 'shop')!.state, 'Ready');
+      await three.stop();
+    } finally {
+      api.forbidden.delete('ingresses');
+    }
+  });
+
   it('two replicas: one holds the Lease and writes statuses; when it stops, the other takes over', async () => {
     const two = serve('replica-two', '127.0.0.2');
     await two.ready();

@@ -67,7 +67,7 @@ describe('portico manifests', () => {
     assert.deepEqual([hpa.spec.scaleTargetRef.kind, hpa.spec.scaleTargetRef.name, hpa.spec.minReplicas, hpa.spec.maxReplicas], ['Deployment', 'portico', 3, 15]);
   });
 
-  it('grants only what the source reads and writes: list/watch of its kinds and TLS Secrets, patch of status, the one Lease', () => {
+  it('grants only what the source reads and writes: list/watch of its kinds, TLS Secrets and Ingresses, patch of status, the one Lease', () => {
     const roles = objs.filter((o) => o.kind === 'Role' || o.kind === 'ClusterRole');
     assert.equal(objs.filter((o) => o.kind === 'ClusterRole').length, 0, 'namespaces given: no cluster-wide grant');
     const sourceRoles = roles.filter((r) => r.metadata.name === 'portico-source');
@@ -79,7 +79,7 @@ describe('portico manifests', () => {
         else assert.deepEqual(rule.verbs, ['list', 'watch']);
       }
       const read = r.rules.filter((x: Obj) => x.verbs.includes('list')).flatMap((x: Obj) => x.resources);
-      assert.deepEqual(read.sort(), ['authservices', 'filterpolicies', 'filters', 'hosts', 'listeners', 'mappings', 'modules', 'ratelimits', 'ratelimitservices', 'resolvers', 'secrets', 'sources', 'tcpmappings', 'tlscontexts', 'tracingservices']);
+      assert.deepEqual(read.sort(), ['authservices', 'filterpolicies', 'filters', 'hosts', 'ingresses', 'listeners', 'mappings', 'modules', 'ratelimits', 'ratelimitservices', 'resolvers', 'secrets', 'sources', 'tcpmappings', 'tlscontexts', 'tracingservices']);
     }
     const lease = roles.find((r) => r.metadata.name === 'portico-lease')!;
     assert.equal(lease.metadata.namespace, 'portico');

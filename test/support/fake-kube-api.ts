@@ -80,6 +80,8 @@ export class FakeKubeApi {
   readonly changes = new EventEmitter();
   /** Answer every request with 503 while set (an API server outage). */
   unavailable = false;
+  /** Resources (plurals) the caller's role does not grant: 403, as RBAC answers. */
+  readonly forbidden = new Set<string>();
   port = 0;
 
   constructor(readonly token = 'fake-token') {
@@ -88,6 +90,7 @@ export class FakeKubeApi {
     this.types = crds.map((c) => ({ group: c.spec.group, version: c.spec.versions[0]!.name, plural: c.spec.names.plural, kind: c.spec.names.kind, statusSubresource: true }));
     this.types.push({ group: '', version: 'v1', plural: 'secrets', kind: 'Secret', statusSubresource: false });
     this.types.push({ group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', statusSubresource: false });
+    this.types.push({ group: 'networking.k8s.io', version: 'v1', plural: 'ingresses', kind: 'Ingress', statusSubresource: false });
     for (const t of this.types) {
       this.store.set(t, new Map());
       this.events.set(t, []);
@@ -222,6 +225,7 @@ export class FakeKubeApi {
     const route = this.route(url.pathname);
     if (!route) return reply(404, status(404, 'NotFound', `the server could not find the requested resource (${url.pathname})`));
     const { type, namespace, name, sub } = route;
+    if (this.forbidden.has(type.plural)) return reply(403, status(403, 'Forbidden', `${type.plural}.${type.group} is forbidden: the caller cannot ${req.method === 'GET' ? 'list' : 'change'} it`));
     let body = '';
     req.setEncoding('utf8');
     req.on('data', (c: string) => (body += c));
