@@ -35,3 +35,11 @@ export function routesOf(r: CompileResult, listener?: string): { vhost: string; 
 export function codes(r: CompileResult): string[] {
   return r.report.problems.map((p) => `${p.code}:${p.resource ? p.resource.name : ''}`).sort();
 }
+
+/** A Mapping document in namespace default (`meta` adds to its metadata), followed by `---`. */
+export const M = (name: string, spec: string, meta = ''): string => `apiVersion: getambassador.io/v3alpha1
+kind: Mapping
+metadata: { name: ${name}, namespace: default${meta} }
+spec: { ${spec} }
+---
+`;

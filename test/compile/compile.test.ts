@@ -3,19 +3,13 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compileYAML, routesOf, codes } from './compile-support.js';
+import { compileYAML, routesOf, codes, M } from './compile-support.js';
 import { normaliseWeights } from '../../src/compile/index.js';
 
 const L = (name: string, port: number, extra = ''): string => `apiVersion: getambassador.io/v3alpha1
 kind: Listener
 metadata: { name: ${name}, namespace: default }
 spec: { port: ${port}, protocol: HTTP, securityModel: XFP${extra} }
----
-`;
-const M = (name: string, spec: string, meta = ''): string => `apiVersion: getambassador.io/v3alpha1
-kind: Mapping
-metadata: { name: ${name}, namespace: default${meta} }
-spec: { ${spec} }
 ---
 `;
 

@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compileYAML, routesOf, codes } from './compile-support.js';
+import { compileYAML, routesOf, codes, M } from './compile-support.js';
 import { loadFiles } from '../../src/load/index.js';
 import { compile, type CompileResult } from '../../src/compile/index.js';
 
@@ -18,12 +18,6 @@ const H = (name: string, hostname: string, extra = '', namespace = 'default'): s
 kind: Host
 metadata: { name: ${name}, namespace: ${namespace} }
 spec: { hostname: "${hostname}", requestPolicy: { insecure: { action: Route } }${extra} }
----
-`;
-const M = (name: string, spec: string, meta = ''): string => `apiVersion: getambassador.io/v3alpha1
-kind: Mapping
-metadata: { name: ${name}, namespace: default${meta} }
-spec: { ${spec} }
 ---
 `;
 
