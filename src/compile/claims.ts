@@ -5,6 +5,7 @@ import type { Resource } from '../api/resource.js';
 import type { CompileContext } from './context.js';
 import type { Claim } from './options.js';
 import { canonicalHostname, globContains } from './hostname-globs.js';
+import { exactAuthorityHeader } from '../api/kinds/mapping.js';
 
 type Obj = Record<string, unknown>;
 
@@ -22,7 +23,8 @@ export function checkClaims(resources: readonly Resource[], claims: Readonly<Rec
     const s = r.spec as Obj;
     if (r.kind === 'Mapping') {
       // The Mapping's host as compile reads it: hostname, else an exact host, else an exact :authority header.
-      const authority = typeof s['hostname'] === 'string' || s['host'] !== undefined ? undefined : exactAuthority(s['headers']);
+      const exact = typeof s['hostname'] === 'string' || s['host'] !== undefined ? undefined : exactAuthorityHeader(s['headers']);
+      const authority = exact !== undefined && !exact.value.includes('*') ? exact : undefined;
       const raw = typeof s['hostname'] === 'string' ? s['hostname'] : typeof s['host'] === 'string' && s['host_regex'] !== true ? s['host'] : authority?.value;
       if (raw === undefined) {
         ctx.report(r, 'ClaimViolation', `Mapping ${r.namespace}/${r.name} has no hostname; a team Mapping must name a hostname inside its claim (${describe})`, 'spec.hostname');
@@ -46,10 +48,4 @@ export function checkClaims(resources: readonly Resource[], claims: Readonly<Rec
       if (!claim.ports.includes(port)) ctx.report(r, 'ClaimViolation', `port ${port} is outside its claim: source '${src}' claims ports [${claim.ports.join(', ')}]`, 'spec.port');
     }
   }
-}
-
-function exactAuthority(headers: unknown): { key: string; value: string } | undefined {
-  if (typeof headers !== 'object' || headers === null) return undefined;
-  for (const [key, value] of Object.entries(headers as Obj)) if (key.toLowerCase() === ':authority' && typeof value === 'string' && !value.includes('*')) return { key, value };
-  return undefined;
 }

@@ -7,7 +7,7 @@ import type { IRListener, IRTCPRoute, IRTLSContext } from '../ir/types.js';
 import type { SecretStore } from '../ir/secrets.js';
 import type { UpstreamCluster } from './upstream-pool.js';
 import { MAX_HELLO_BYTES, peekClientHello } from './client-hello.js';
-import { carryProxiedPeer } from './proxied-peer.js';
+import { carryProxiedPeer, directPeer } from './proxied-peer.js';
 
 export interface TCPOutcome {
   readonly route?: string;
@@ -41,18 +41,13 @@ interface PendingHandshake {
   readonly register: (s: OpenTCPSession) => () => void;
 }
 
-/** Node's own address getters: a connection behind the PROXY protocol shadows them with its client's. */
-const socketGetter = (key: 'remoteAddress' | 'remotePort' | 'localPort') => Object.getOwnPropertyDescriptor(net.Socket.prototype, key)!.get!;
-const OWN_REMOTE_ADDRESS = socketGetter('remoteAddress');
-const OWN_REMOTE_PORT = socketGetter('remotePort');
-const OWN_LOCAL_PORT = socketGetter('localPort');
-
 /**
  * The raw socket and the TLSSocket over it report the same addresses of the connection itself; one
  * live connection has one key (the client a PROXY header names need not be unique, so it is not used).
  */
 function connectionKey(s: Socket): string {
-  return `${OWN_REMOTE_ADDRESS.call(s) ?? ''}|${OWN_REMOTE_PORT.call(s) ?? 0}|${OWN_LOCAL_PORT.call(s) ?? 0}`;
+  const peer = directPeer(s);
+  return `${peer.address ?? ''}|${peer.port ?? 0}|${s.localPort ?? 0}`;
 }
 
 /**

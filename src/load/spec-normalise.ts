@@ -2,6 +2,7 @@
 // spellings become v3alpha1, and list fields written as a single string become lists.
 
 import { nullRecord } from './null-record.js';
+import { exactAuthorityHeader } from '../api/kinds/mapping.js';
 
 type Obj = Record<string, unknown>;
 
@@ -95,14 +96,6 @@ function isEmptySelector(v: unknown): boolean {
   return (labels === undefined || labels === null || (isObject(labels) && Object.keys(labels).length === 0)) && (expressions === undefined || expressions === null || (Array.isArray(expressions) && expressions.length === 0));
 }
 
-/** The key of an exact `:authority` match in a Mapping's headers (any case), if there is one. */
-function exactAuthorityKey(spec: Obj): string | undefined {
-  const headers = spec.headers;
-  if (!isObject(headers)) return undefined;
-  for (const k of Object.keys(headers)) if (k.toLowerCase() === ':authority' && typeof headers[k] === 'string') return k;
-  return undefined;
-}
-
 function deleteHeader(spec: Obj, key: string): void {
   const headers = spec.headers as Obj;
   delete headers[key];
@@ -115,10 +108,9 @@ function deleteHeader(spec: Obj, key: string): void {
  * compile to refuse the Mapping as Emissary does.
  */
 function dropOverriddenAuthority(spec: Obj, note: NormaliseNote): void {
-  const key = exactAuthorityKey(spec);
-  if (key === undefined) return;
-  const value = (spec.headers as Obj)[key] as string;
-  if (value.includes('*')) return;
+  const found = exactAuthorityHeader(spec.headers);
+  if (found === undefined || found.value.includes('*')) return;
+  const { key, value } = found;
   const by = spec.hostname !== undefined ? 'hostname' : spec.host !== undefined ? 'host' : undefined;
   if (by === undefined) return;
   note('Deprecated', `headers["${key}"] (${JSON.stringify(value)}) is ignored because "${by}" (${JSON.stringify(spec[by])}) is set: as in Emissary, the request's host is matched by "${by}" alone; remove the :authority header, or write hostname: ${JSON.stringify(value)}`, `headers.${key}`);
@@ -134,9 +126,9 @@ export function normaliseV2(kind: string, spec: Obj, note: NormaliseNote): void 
     // Emissary's conversion gives it hostname "*" even when an exact :authority header names its
     // host, and hostname then overrides that header: the Mapping serves every host. Served so here
     // too, and said, since the YAML reads as if it served one.
-    const key = exactAuthorityKey(spec);
-    const value = key !== undefined ? ((spec.headers as Obj)[key] as string) : undefined;
-    if (key !== undefined && value !== undefined && !value.includes('*')) {
+    const found = exactAuthorityHeader(spec.headers);
+    if (found !== undefined && !found.value.includes('*')) {
+      const { key, value } = found;
       note('Deprecated', `headers["${key}"] (${JSON.stringify(value)}) is ignored: a v2 Mapping without host is converted with hostname "*", as Emissary converts it, and hostname overrides an :authority header, so this Mapping serves every host; write host: ${JSON.stringify(value)} (or, in v3alpha1, hostname) to serve only that one`, `headers.${key}`);
       deleteHeader(spec, key);
     }

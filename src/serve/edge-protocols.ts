@@ -8,7 +8,7 @@ import tls, { type SecureContext, type TLSSocket } from 'node:tls';
 import type { IRGlobal } from '../ir/types.js';
 import type { FrontHandlers } from './http1-front.js';
 import { createHttp1Front, type Http1Serving } from './http1-front-choice.js';
-import { CONNECTIONS_CHECKING_INTERVAL_MS, frontLimits } from './http-limits.js';
+import { CONNECTIONS_CHECKING_INTERVAL_MS, frontLimits, headersDeadlineMs } from './http-limits.js';
 import { guardSession, h2ServerOptions, type SessionGuard } from './h2-session-guard.js';
 import { alpnProtocolsOf } from './tls-termination.js';
 import { SESSION_SOCKET, streamExchange } from './h2-front.js';
@@ -153,7 +153,7 @@ export class EdgeProtocols {
 
   private sniff(socket: Socket): void {
     socket.on('error', () => {});
-    const deadline = this.global.requestHeadersTimeoutMs > 0 ? this.global.requestHeadersTimeoutMs : 10_000;
+    const deadline = headersDeadlineMs(this.global);
     const timer = setTimeout(() => socket.destroy(), deadline);
     let got: Buffer = Buffer.alloc(0);
     const onData = (chunk: Buffer): void => {

@@ -24,9 +24,17 @@ export function assertStrictParserProcess(env: NodeJS.ProcessEnv = process.env, 
   }
 }
 
+/**
+ * How long a new connection has to send what comes before its request is routed (a PROXY header, the
+ * first bytes, the request head): the Module's request-header timeout, 10 s when it is 0 (off).
+ */
+export function headersDeadlineMs(global: IRGlobal): number {
+  return global.requestHeadersTimeoutMs > 0 ? global.requestHeadersTimeoutMs : 10_000;
+}
+
 /** The HTTP/1.1 front's limits from an IRGlobal: read per event, so a kept listener follows a new one. */
 export function frontLimits(global: IRGlobal): FrontLimits {
-  const headersTimeoutMs = global.requestHeadersTimeoutMs > 0 ? global.requestHeadersTimeoutMs : 10_000;
+  const headersTimeoutMs = headersDeadlineMs(global);
   return {
     headersTimeoutMs,
     requestTimeoutMs: Math.max(REQUEST_RECEIVE_TIMEOUT_MS, headersTimeoutMs),

@@ -10,6 +10,7 @@ import type { ConnectionInfo } from '../dataplane/runtime-types.js';
 import { EdgeProtocols, OUTER_SERVER_OPTIONS } from './edge-protocols.js';
 import { OVERLOAD_NORMAL, OVERLOAD_SHEDDING, type OverloadLevel } from './overload-monitor.js';
 import { ACCEPTORS_PER_LISTENER, listenOnDuplicate, requestDuplicateHandles } from './listen-acceptors.js';
+import { headersDeadlineMs } from './http-limits.js';
 import { SlotList } from '../dataplane/slot-list.js';
 import { readProxyHeader } from './proxy-protocol.js';
 import { adoptProxiedPeer } from '../dataplane/proxied-peer.js';
@@ -48,8 +49,8 @@ export interface ListenerDispatch {
 /** Why a connection was closed at accept (the label of portico_connections_refused_total). */
 export type ConnectionRefusal = 'max_connections' | 'max_connections_per_client' | 'overload' | 'proxy_protocol';
 
-/** How long a PROXY port waits for the header on a TCP listener (HTTP ports wait their request-header timeout). */
-const PROXY_HEADER_TIMEOUT_MS = 10_000;
+/** How long a TCP listener's PROXY port waits for the header (HTTP ports: headersDeadlineMs). */
+const TCP_PROXY_HEADER_TIMEOUT_MS = 10_000;
 
 /** One client address however it arrives: IPv4 clients on a dual-stack socket appear as ::ffff:a.b.c.d. */
 function clientKey(socket: Socket): string {
@@ -88,7 +89,8 @@ export class PortListener {
   /** Open connections by client address, for maxConnectionsPerClient. */
   private readonly perClient = new Map<string, number>();
   private limits: IRGlobal['limits'];
-  private requestHeadersTimeoutMs: number;
+  /** How long a connection has to send its PROXY header. */
+  private proxyHeaderDeadlineMs: number;
   /** The Listener's protocolStack holds PROXY: every connection starts with the PROXY protocol's header. */
   private proxyProtocol: boolean;
   private draining = false;
@@ -107,7 +109,7 @@ export class PortListener {
     this.boundPortValue = l.port;
     this.plainInfo = { listener: this.name, port: this.boundPortValue, tls: false };
     this.limits = global.limits;
-    this.requestHeadersTimeoutMs = global.requestHeadersTimeoutMs;
+    this.proxyHeaderDeadlineMs = this.headerDeadline(global);
     this.proxyProtocol = l.protocolStack.includes('PROXY');
     this.server = this.createServer(global);
     // The only 'connection' listener: admission comes before anything reads or routes the socket.
@@ -131,8 +133,7 @@ export class PortListener {
   private acceptProxied(socket: Socket): void {
     if (!this.admitToPort(socket)) return;
     this.track(socket);
-    const deadline = this.kind === 'tcp' || this.kind === 'tls-tcp' || this.requestHeadersTimeoutMs <= 0 ? PROXY_HEADER_TIMEOUT_MS : this.requestHeadersTimeoutMs;
-    readProxyHeader(socket, deadline, (outcome) => {
+    readProxyHeader(socket, this.proxyHeaderDeadlineMs, (outcome) => {
       if (outcome.kind === 'closed') return;
       if (outcome.kind === 'invalid') {
         this.refuse(socket, 'proxy_protocol');
@@ -141,6 +142,10 @@ export class PortListener {
       adoptProxiedPeer(socket, outcome.source, outcome.destination);
       if (this.admitClient(socket)) this.serve(socket);
     });
+  }
+
+  private headerDeadline(global: IRGlobal): number {
+    return this.kind === 'tcp' || this.kind === 'tls-tcp' ? TCP_PROXY_HEADER_TIMEOUT_MS : headersDeadlineMs(global);
   }
 
   private track(socket: Socket): void {
@@ -253,7 +258,7 @@ export class PortListener {
     this.plainInfo = { listener: this.name, port: this.boundPortValue, tls: false };
     this.edge?.update(global);
     this.limits = global.limits;
-    this.requestHeadersTimeoutMs = global.requestHeadersTimeoutMs;
+    this.proxyHeaderDeadlineMs = this.headerDeadline(global);
     this.proxyProtocol = l.protocolStack.includes('PROXY');
     this.edge?.setProxyProtocol(this.proxyProtocol);
   }

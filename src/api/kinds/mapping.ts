@@ -179,3 +179,13 @@ export const MAPPING_NOT_IMPLEMENTED = [
   'bypass_error_response_overrides',
   'retry_policy.retry_back_off',
 ] as const;
+
+/**
+ * A Mapping's exact `:authority` header (the name in any case), Emissary's older spelling of its host:
+ * load, claims and compile read the Mapping's host from it alike.
+ */
+export function exactAuthorityHeader(headers: unknown): { readonly key: string; readonly value: string } | undefined {
+  if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) return undefined;
+  for (const [key, value] of Object.entries(headers)) if (key.toLowerCase() === ':authority' && typeof value === 'string') return { key, value };
+  return undefined;
+}
