@@ -47,6 +47,7 @@ export const PROBLEM_CODES = {
   MultipleShadows: 'error',
   ListenerConflict: 'error',
   SecretNotFound: 'error',
+  TLSSecretMissing: 'warning',
   SecretInvalid: 'error',
   SecretFileOutside: 'error',
   SecretShadowed: 'warning',

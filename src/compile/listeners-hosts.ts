@@ -5,7 +5,7 @@ import type { Resource } from '../api/resource.js';
 import type { InsecureAction, IRTLSContext, SecurityModel, IRSourceRef } from '../ir/types.js';
 import type { CompileContext } from './context.js';
 import { canonicalHostname } from './hostname-globs.js';
-import { resolveSecret, secretId, storeIdOf, tlsContextFrom, type SecretTable } from './tls.js';
+import { resolveSecret, secretAbsent, secretId, storeIdOf, tlsContextFrom, type SecretTable } from './tls.js';
 import { sha256 } from '../ir/canonical.js';
 
 type Obj = Record<string, unknown>;
@@ -215,12 +215,16 @@ export function compileHosts(hosts: readonly Resource[], table: SecretTable, con
             ctx.report(r, 'SecretInvalid', `TLS secret '${id}': ${found.invalid}`, 'spec.tlsSecret.name');
             continue;
           }
-          if (!found?.entry.certPem) {
+          if (!found && secretAbsent(table, id)) {
+            // Served with its TLSContext, which has no certificate: handshakes for the name fail until the Secret exists.
+            reportMissingSecret(ctx, r, hostname, id);
+          } else if (!found?.entry.certPem) {
             ctx.report(r, 'SecretNotFound', `TLS secret '${id}' was not found (or holds no tls.crt)`, 'spec.tlsSecret.name');
             continue;
+          } else {
+            tlsContext = `host-${r.namespace}-${r.name}`;
+            contexts.set(tlsContext, { ...linked, name: tlsContext, hosts: [hostname], certificate: { secret: found.id, sha256: sha256(found.entry.certPem) }, source: refOf(r) });
           }
-          tlsContext = `host-${r.namespace}-${r.name}`;
-          contexts.set(tlsContext, { ...linked, name: tlsContext, hosts: [hostname], certificate: { secret: found.id, sha256: sha256(found.entry.certPem) }, source: refOf(r) });
         }
       }
     } else if (tlsSecret && typeof tlsSecret['name'] === 'string') {
@@ -230,10 +234,13 @@ export function compileHosts(hosts: readonly Resource[], table: SecretTable, con
       // A TLSContext listing this hostname and the same secret takes over its settings (Emissary's association).
       const storeId = storeIdOf(table, id);
       const assoc = [...contexts.values()].find((c) => c.hosts.includes(hostname) && c.certificate?.secret === storeId);
+      const absent = secretAbsent(table, id) && inline['cert_chain_file'] === undefined && inline['private_key_file'] === undefined;
+      if (absent) reportMissingSecret(ctx, r, hostname, id);
       if (assoc && spec['tls'] === undefined) tlsContext = assoc.name;
       else {
+        // With the Secret absent, the context is the Host's settings without a certificate.
         const name = `host-${r.namespace}-${r.name}`;
-        const c = tlsContextFrom(name, r, inline, id, [hostname], table, ctx, { secret: 'spec.tlsSecret.name', settings: 'spec.tls.' });
+        const c = tlsContextFrom(name, r, inline, absent ? undefined : id, [hostname], table, ctx, { secret: 'spec.tlsSecret.name', settings: 'spec.tls.' });
         if (!c) continue;
         contexts.set(name, c);
         tlsContext = name;
@@ -269,6 +276,23 @@ export function compileHosts(hosts: readonly Resource[], table: SecretTable, con
     });
   }
   return out;
+}
+
+/**
+ * A Host whose tlsSecret names nothing at all is served without a certificate (a warning, so the rest
+ * of its source's revision is served), as Emissary marks such a Host inactive and serves the rest. Kept
+ * with a context that has no certificate, the Host still fails closed: handshakes for its name fail,
+ * a request for it over another name's TLS session gets 421, and its cleartext requests follow its own
+ * insecure action (the ACME challenge a certificate issuer sends before the Secret exists included).
+ */
+function reportMissingSecret(ctx: CompileContext, r: Resource, hostname: string, id: string): void {
+  const name = id.slice(id.indexOf('/') + 1);
+  ctx.report(
+    r,
+    'TLSSecretMissing',
+    `TLS secret '${id}' does not exist (no Secret '${id}', no entry '${name}' in the secrets directory): Host ${hostname} is served without a certificate until it does — TLS handshakes for ${hostname} fail; cleartext requests follow requestPolicy.insecure`,
+    'spec.tlsSecret.name',
+  );
 }
 
 /**

@@ -20,6 +20,8 @@ export interface SecretTable {
   readonly files?: SecretFiles;
   /** Entry names of the secrets directory. */
   readonly directory: ReadonlySet<string>;
+  /** Ids ("namespace/name") of every Secret resource loaded, usable or not. */
+  readonly declared: ReadonlySet<string>;
   /** Store id → material, for every reference resolved so far: compile's SecretStore is taken from it. */
   readonly resolved: Map<string, SecretEntry>;
   /** Directory entries and files already checked: store id → material, or why it cannot be used. */
@@ -71,6 +73,7 @@ const FIELD_FILE = { cert: ENTRY_FILES.cert, key: ENTRY_FILES.key, ca: ENTRY_FIL
 export function compileSecrets(secrets: readonly Resource[], ctx: CompileContext, files?: SecretFiles): SecretTable {
   const entries = new Map<string, SecretEntry>();
   const directory = entryNames(files);
+  const declared = new Set(secrets.map((s) => `${s.namespace}/${s.name}`));
   for (const s of secrets) {
     if (!ctx.isValid(s)) continue;
     const spec = s.spec as Obj;
@@ -98,7 +101,7 @@ export function compileSecrets(secrets: readonly Resource[], ctx: CompileContext
     }
     entries.set(`${s.namespace}/${s.name}`, checked);
   }
-  return { entries, ...(files ? { files } : {}), directory, resolved: new Map(), checked: new Map() };
+  return { entries, ...(files ? { files } : {}), directory, declared, resolved: new Map(), checked: new Map() };
 }
 
 /**
@@ -124,6 +127,14 @@ export function resolveSecret(table: SecretTable, ref: string): { id: string; en
   if (!e) return undefined;
   table.resolved.set(ref, e);
   return { id: ref, entry: e };
+}
+
+/**
+ * Whether nothing at all answers a reference: no Secret resource of that id (usable or not) and no
+ * entry of the secrets directory. A Secret that exists but cannot be used is another matter.
+ */
+export function secretAbsent(table: SecretTable, ref: string): boolean {
+  return !table.declared.has(ref) && !table.directory.has(ref.slice(ref.indexOf('/') + 1));
 }
 
 /** The store id a reference resolves to (for comparing references), without checking the material. */

@@ -552,10 +552,16 @@ export function problemLine(p: Problem): string {
 export function remedyFor(reason: RefusalReason, decl: DeclaredSource, served?: string): string {
   const name = decl.spec.name;
   const central = decl.declaredBy !== undefined ? `Source ${name} in the central repository (${decl.declaredBy})` : `the command line of the source '${name}'`;
-  const where = decl.kind === 'directory' ? `the folder ${decl.spec.url}` : `branch ${decl.pin ?? decl.spec.branch} of ${decl.spec.url}`;
-  // A folder has no commits: its files are edited in place.
-  const commit = decl.kind === 'directory' ? `save the files in ${where}` : `push a new commit to ${where} (or revert the commit)`;
-  const push = decl.kind === 'directory' ? `save the files in ${where}` : `push to ${where}`;
+  const where =
+    decl.kind === 'directory'
+      ? `the folder ${decl.spec.url}`
+      : decl.kind === 'kubernetes'
+        ? `the objects ${decl.kubernetes?.namespace !== undefined ? `in namespace ${decl.kubernetes.namespace}` : `the source selects (${decl.spec.url})`}`
+        : `branch ${decl.pin ?? decl.spec.branch} of ${decl.spec.url}`;
+  // A folder has no commits: its files are edited in place; a namespace's objects are applied or deleted.
+  const commit =
+    decl.kind === 'directory' ? `save the files in ${where}` : decl.kind === 'kubernetes' ? `apply (or delete) ${where}` : `push a new commit to ${where} (or revert the commit)`;
+  const push = decl.kind === 'directory' ? `save the files in ${where}` : decl.kind === 'kubernetes' ? `apply ${where}` : `push to ${where}`;
   switch (reason) {
     case 'InvalidSecrets':
       return 'fix the files in the secrets directory, or change the configuration that names them';
@@ -582,6 +588,6 @@ export function remedyFor(reason: RefusalReason, decl: DeclaredSource, served?: 
     case 'GitError':
       return 'nothing to change in git: it is tried again on the next fetch';
     case 'CanaryFailed':
-      return `fix the change and push a new commit to ${where} (or revert it); the refused revision is not tried again, and the last-known-good serves meanwhile`;
+      return `fix the change and ${commit}; the refused revision is not tried again, and the last-known-good serves meanwhile`;
   }
 }

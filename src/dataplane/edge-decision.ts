@@ -1,9 +1,10 @@
 // The request path's decisions before anything is forwarded: is the request secure, what does an
 // insecure one get, is a CORS preflight answered here. The runtime and `explain` both call these.
 
-import type { IRGlobal, IRListener, IRVirtualHost } from '../ir/types.js';
+import type { IRGlobal, IRListener, IRRoute, IRVirtualHost } from '../ir/types.js';
 import { originAllowed, type CompiledCors } from './cors.js';
 import { httpsRedirectLocation } from './redirect.js';
+import { routesInsecureAlways } from '../ir/route-table.js';
 
 export interface RequestSecurity {
   /** Proxy hops trusted in front of the gateway: max(xff_num_trusted_hops, the Listener's l7Depth). */
@@ -39,9 +40,12 @@ export type InsecureOutcome =
 const ROUTE: InsecureOutcome = { kind: 'route' };
 const REJECT: InsecureOutcome = { kind: 'reject' };
 
-/** What the Host's requestPolicy.insecure.action does with this request; `host` passed vhost selection. */
-export function insecureOutcome(vh: IRVirtualHost, sec: RequestSecurity, host: string, authority: string, path: string, query: string): InsecureOutcome {
-  if (sec.secure || vh.insecureAction === 'Route') return ROUTE;
+/**
+ * What the Host's requestPolicy.insecure.action does with this request, which matched `route`;
+ * `host` passed vhost selection.
+ */
+export function insecureOutcome(vh: IRVirtualHost, route: IRRoute, sec: RequestSecurity, host: string, authority: string, path: string, query: string): InsecureOutcome {
+  if (sec.secure || vh.insecureAction === 'Route' || routesInsecureAlways(route)) return ROUTE;
   if (vh.insecureAction === 'Reject') return REJECT;
   return { kind: 'redirect', location: httpsRedirectLocation(host, authority, sec.xfp, vh.redirectPort, path, query) };
 }

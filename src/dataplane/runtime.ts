@@ -224,7 +224,7 @@ class RequestPathRuntime implements Runtime {
       localReply(ctx, env, 421, 'misdirected_request');
       return;
     }
-    const insecure = insecureOutcome(vhost.ir, sec, ctx.host, authority, ctx.path, ctx.query);
+    const insecure = insecureOutcome(vhost.ir, route.ir, sec, ctx.host, authority, ctx.path, ctx.query);
     if (insecure.kind === 'redirect') {
       localReply(ctx, env, 301, 'redirect', false, ['location', insecure.location]);
       return;

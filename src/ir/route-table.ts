@@ -1,7 +1,19 @@
 // The route table in evaluation order, derived from the IR: one row per route per listener/vhost,
 // with what happens to secure and insecure requests. Used by `portico routes`, the admin API and explain.
 
-import type { IR, IRHeaderMatch, IRQueryMatch, IRRedirect } from './types.js';
+import type { IR, IRHeaderMatch, IRQueryMatch, IRRedirect, IRRoute } from './types.js';
+
+/**
+ * A route whose prefix is exactly this is routed whatever the Host's insecure action, as Emissary
+ * does (its "ACME hole-puncher"): a certificate issuer's HTTP-01 challenge arrives over cleartext,
+ * before the Host has the certificate it is for.
+ */
+export const ACME_CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
+
+/** Whether insecure requests that `route` matches are routed whatever the Host's insecure action. */
+export function routesInsecureAlways(route: IRRoute): boolean {
+  return route.match.prefix === ACME_CHALLENGE_PREFIX;
+}
 
 export interface RouteRow {
   readonly listener: { readonly name: string; readonly port: number };
@@ -33,10 +45,11 @@ export function routeTable(ir: IR): RouteRow[] {
   const rows: RouteRow[] = [];
   for (const l of ir.listeners) {
     for (const v of l.virtualHosts) {
-      const insecure: 'route' | 'redirect' | 'reject' = v.insecureAction === 'Route' ? 'route' : v.insecureAction === 'Redirect' ? 'redirect' : 'reject';
-      const schemes =
-        l.securityModel === 'SECURE' ? { https: 'route' as const } : l.securityModel === 'INSECURE' ? { http: insecure } : { https: 'route' as const, http: insecure };
+      const hostInsecure: 'route' | 'redirect' | 'reject' = v.insecureAction === 'Route' ? 'route' : v.insecureAction === 'Redirect' ? 'redirect' : 'reject';
       v.routes.forEach((r, order) => {
+        const insecure = routesInsecureAlways(r) ? 'route' : hostInsecure;
+        const schemes =
+          l.securityModel === 'SECURE' ? { https: 'route' as const } : l.securityModel === 'INSECURE' ? { http: insecure } : { https: 'route' as const, http: insecure };
         const m = r.mappings.find((x) => `${x.namespace}/${x.name}` === r.id.replace(/#\d+$/, '')) ?? r.mappings[0]!;
         rows.push({
           listener: { name: l.name, port: l.port },

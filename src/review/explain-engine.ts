@@ -13,7 +13,7 @@ import { compileRouteAction, rewritePath, type RouteAction } from '../dataplane/
 import { forwardedFor, REQUEST_ID_RE, scanRequestHeaders, upstreamRequestHeaders } from '../dataplane/header-policy.js';
 import { canonicalPathLocation, routeRedirectLocation } from '../dataplane/redirect.js';
 import { answersPreflight, insecureOutcome, requestSecurity } from '../dataplane/edge-decision.js';
-import { matchSummary, type RouteRow } from '../ir/route-table.js';
+import { ACME_CHALLENGE_PREFIX, matchSummary, routesInsecureAlways, type RouteRow } from '../ir/route-table.js';
 import { PolicyChains } from '../dataplane/policies/chain-builder.js';
 import type { ExplainedStep, OfflineRequest, PolicyStage } from '../dataplane/policies/chain.js';
 import type { RequestSpec } from './request-spec.js';
@@ -241,7 +241,7 @@ export class Explainer {
     const r = m.route;
     const route = { id: r.ir.id, order: r.order, match: rowMatch(r.ir), mappings: r.ir.mappings.map(refOf) };
     const withRoute = { ...ctx, virtualHost, route };
-    const insecure = insecureOutcome(vh, sec, host, spec.authority, target.path, target.query);
+    const insecure = insecureOutcome(vh, r.ir, sec, host, spec.authority, target.path, target.query);
     if (insecure.kind === 'redirect') {
       return {
         ...withRoute,
@@ -250,6 +250,9 @@ export class Explainer {
         reason: `insecure request; ${vh.hosts.length > 0 ? `Host ${vh.hostname} has` : 'with no Host at all, the default Host * has'} requestPolicy.insecure.action Redirect`,
         location: insecure.location,
       };
+    }
+    if (!sec.secure && vh.insecureAction !== 'Route' && routesInsecureAlways(r.ir)) {
+      notes.push(`insecure request, and Host ${vh.hostname} has requestPolicy.insecure.action ${vh.insecureAction}: routed all the same, as a route with prefix ${ACME_CHALLENGE_PREFIX} always is (as in Emissary), so that a certificate issuer's HTTP-01 challenge reaches its solver`);
     }
     if (insecure.kind === 'reject') {
       return { ...withRoute, outcome: 'insecure_rejected', status: 404, reason: `insecure request; Host ${vh.hostname} has requestPolicy.insecure.action Reject, so no insecure route exists` };

@@ -3,7 +3,7 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { reconcile, type ReconcileInput, type ReconcileOutput, type RevisionFacts, type ServedSource, type Snapshot } from '../../src/controller/reconcile.js';
+import { reconcile, remedyFor, type ReconcileInput, type ReconcileOutput, type RevisionFacts, type ServedSource, type Snapshot } from '../../src/controller/reconcile.js';
 import type { DeclaredSource } from '../../src/controller/source-kind.js';
 import { FetchSchedule, type Clock } from '../../src/controller/scheduler.js';
 import { listenerYaml, mappingYaml } from '../support/policy-yaml.js';
@@ -247,5 +247,15 @@ describe('fetch schedule (a fake clock)', () => {
     }
     assert.equal(low.dueAt('ops')! - clock.t, 27_000);
     assert.equal(high.dueAt('ops')! - clock.t, 33_000);
+  });
+});
+
+describe('the remedy of a refusal', () => {
+  it('names the action in the source\'s own terms: push to a branch, save a folder\'s files, apply a namespace\'s objects', () => {
+    const namespace: DeclaredSource = { spec: { name: 'shop', url: 'kubernetes:shop', branch: '', path: '' }, kind: 'kubernetes', kubernetes: { namespace: 'shop' }, intervalMs: Infinity, onForcePush: 'refuse', declaredBy: 'ops' };
+    assert.equal(remedyFor('ClaimViolation', namespace), 'move the resources inside the claim and apply the objects in namespace shop, or have the claim widened in Source shop in the central repository (ops)');
+    assert.equal(remedyFor('InvalidConfiguration', namespace), 'fix the problems named above and apply (or delete) the objects in namespace shop');
+    assert.equal(remedyFor('InvalidConfiguration', gitRoot), 'fix the problems named above and push a new commit to branch main of /srv/central.git (or revert the commit)');
+    assert.equal(remedyFor('InvalidConfiguration', folderRoot), 'fix the problems named above and save the files in the folder /etc/portico');
   });
 });

@@ -1,0 +1,151 @@
+// `portico serve` as a real process with a Host whose certificate has not been issued yet, as with a
+// cert-manager Certificate solved over HTTP-01: the Host is served without a certificate (handshakes
+// for its name fail), the ACME challenge Mapping answers over cleartext although the Host redirects
+// cleartext to HTTPS, and the Secret, once written to the secrets directory, is served with no other
+// change. `validate` warns; `validate --strict` refuses; `explain` says why the challenge is routed.
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import https from 'node:https';
+import tls from 'node:tls';
+import type { TLSSocket } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { removeDir, tempDir } from '../sources/git-fixture.js';
+import { startEcho, type EchoUpstream, type Echoed } from '../support/echo-upstream.js';
+import { freePort } from '../support/free-port.js';
+import { makeTestPKI, type TestPKI } from '../support/test-pki.js';
+import { listenerYaml, mappingYaml } from '../support/policy-yaml.js';
+import { ServeProcess } from '../serve/serve-harness.js';
+import { request } from '../serve/http-client.js';
+
+const BIN = join(process.cwd(), 'bin', 'portico.js');
+
+function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe('serve: a Host whose certificate is not issued yet', () => {
+  const root = tempDir('e2e-pending-cert');
+  const config = join(root, 'config');
+  const secrets = join(root, 'secrets');
+  let pki: TestPKI;
+  let echo: EchoUpstream;
+  let proc: ServeProcess;
+  let port = 0;
+
+  /** A handshake for a.example.test: the certificate served, or the error that ended it. */
+  function handshake(): Promise<{ cert?: string; error?: string }> {
+    return new Promise((resolve) => {
+      const s = tls.connect({ host: '127.0.0.1', port, servername: 'a.example.test', ca: pki.caPem });
+      s.setTimeout(10_000, () => s.destroy(new Error('timed out')));
+      s.once('secureConnect', () => {
+        resolve({ cert: s.getPeerCertificate().fingerprint256 });
+        s.end();
+      });
+      s.once('error', (err) => resolve({ error: err.message }));
+    });
+  }
+
+  function httpsGet(path: string): Promise<{ status: number; cert: string; echoed?: Echoed }> {
+    return new Promise((resolve, reject) => {
+      const req = https.get({ host: '127.0.0.1', port, path, servername: 'a.example.test', ca: pki.caPem, agent: false, headers: { host: 'a.example.test' } }, (res) => {
+        const cert = (res.socket as TLSSocket).getPeerCertificate().fingerprint256;
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, cert, echoed: JSON.parse(Buffer.concat(chunks).toString()) as Echoed }));
+      });
+      req.setTimeout(10_000, () => req.destroy(new Error('timed out')));
+      req.on('error', reject);
+    });
+  }
+
+  /** The problems the admin page's overview lists, as text. */
+  async function overviewProblems(): Promise<string> {
+    return JSON.stringify((JSON.parse((await request(`${proc.admin}/api/v1/diag/overview`)).body) as { problems: unknown[] }).problems);
+  }
+
+  before(async () => {
+    pki = makeTestPKI();
+    echo = await startEcho('app');
+    port = await freePort();
+    mkdirSync(config, { recursive: true });
+    mkdirSync(secrets, { recursive: true });
+    // The challenge Mapping as Emissary's cert-manager guide writes it (rewrite "": the solver sees the whole path).
+    writeFileSync(
+      join(config, 'gateway.yaml'),
+      `${listenerYaml(port, 'https', 'HTTPS')}---
+apiVersion: getambassador.io/v3alpha1
+kind: Host
+metadata:
+  name: a
+spec:
+  hostname: a.example.test
+  tlsSecret:
+    name: edge-cert
+---
+${mappingYaml('app', '/', echo.port)}---
+${mappingYaml('acme-challenge', '/.well-known/acme-challenge/', echo.port, '  rewrite: ""\n')}`,
+    );
+    proc = new ServeProcess(['--config', config, '--secrets', secrets, '--admin', '127.0.0.1:0', '--access-log', 'off']);
+    await proc.ready();
+  });
+
+  after(async () => {
+    await proc?.stop();
+    await echo?.close();
+    pki?.cleanup();
+    removeDir(root);
+  });
+
+  it('is served without a certificate: the ACME challenge answers over cleartext, other cleartext is redirected, handshakes for its name fail', async () => {
+    const challenge = await request(`http://127.0.0.1:${port}/.well-known/acme-challenge/tok3n`, { headers: { host: 'a.example.test' } });
+    assert.equal(challenge.status, 200, challenge.body);
+    assert.equal((JSON.parse(challenge.body) as Echoed).url, '/.well-known/acme-challenge/tok3n');
+    const other = await request(`http://127.0.0.1:${port}/app`, { headers: { host: 'a.example.test' } });
+    assert.equal(other.status, 301);
+    assert.equal(other.headers.location, 'https://a.example.test/app');
+    const hs = await handshake();
+    assert.equal(hs.cert, undefined, 'no certificate is served for a.example.test');
+    assert.ok(hs.error, 'the handshake fails');
+    assert.match(await overviewProblems(), /TLSSecretMissing/, 'the admin page lists the warning');
+  });
+
+  it('validate warns and exits 0; --strict refuses; explain says why the challenge is routed', async () => {
+    const plain = await run(['validate', config]);
+    assert.equal(plain.code, 0, plain.stdout + plain.stderr);
+    assert.match(plain.stdout + plain.stderr, /gateway\.yaml:\d+:\d+: warning: TLS secret 'default\/edge-cert' does not exist .*\[TLSSecretMissing\] \(Host default\/a, spec\.tlsSecret\.name\)/);
+    const strict = await run(['validate', '--strict', config]);
+    assert.equal(strict.code, 1, strict.stdout + strict.stderr);
+    assert.match(strict.stdout + strict.stderr, /error: .*\[TLSSecretMissing\]/);
+    const explained = await run(['explain', config, 'GET http://a.example.test/.well-known/acme-challenge/tok3n', '--port', String(port)]);
+    assert.equal(explained.code, 0, explained.stdout + explained.stderr);
+    assert.match(explained.stdout, /routed all the same, as a route with prefix \/\.well-known\/acme-challenge\/ always is/);
+  });
+
+  it('the issued Secret, written to the secrets directory, is served at once with no other change', async () => {
+    // As a mounted Secret appears: the entry complete, in one step.
+    const staged = join(root, 'staged-cert');
+    mkdirSync(staged);
+    writeFileSync(join(staged, 'tls.crt'), pki.a.certPem);
+    writeFileSync(join(staged, 'tls.key'), pki.a.keyPem);
+    renameSync(staged, join(secrets, 'edge-cert'));
+    const served = await proc.poll('the issued certificate on a new handshake', async () => {
+      const hs = await handshake();
+      return hs.cert === new X509Certificate(pki.a.certPem).fingerprint256 ? hs : undefined;
+    });
+    assert.ok(served.cert);
+    const r = await httpsGet('/app');
+    assert.equal(r.status, 200);
+    assert.equal(r.echoed?.url, '/app');
+    const challenge = await request(`http://127.0.0.1:${port}/.well-known/acme-challenge/renewal`, { headers: { host: 'a.example.test' } });
+    assert.equal(challenge.status, 200, 'renewals keep answering over cleartext');
+    assert.doesNotMatch(await overviewProblems(), /TLSSecretMissing/, 'and the warning is gone');
+  });
+});
