@@ -140,7 +140,7 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
   // Host must not be silently replaced by one that serves everything.
   const listeners = compileListeners(byKind('Listener'), ctx);
   if (!ofKind.has('Listener')) listeners.push(...defaultListeners());
-  let hosts = compileHosts(byKind('Host'), secretTable, tlsContexts, ctx);
+  let hosts = compileHosts(byKind('Host'), secretTable, tlsContexts, ctx, options.servedCertificates);
   if (!ofKind.has('Host')) {
     hosts = [defaultHost()];
     // A TLSContext the user named 'fallback' is theirs; the default Host then terminates with it.

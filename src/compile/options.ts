@@ -44,6 +44,13 @@ export interface CompileOptions {
    * change). The output is byte-identical with and without it.
    */
   readonly memo?: CompileMemo;
+  /**
+   * What is served now: each Host ("namespace/name") that terminates TLS with a certificate, and the
+   * store id of that certificate. A Host whose Secret does not exist is served without a
+   * certificate (a warning) unless it is in here with that Secret: a change that removes a served
+   * certificate's Secret is an error, so that the certificate stays served.
+   */
+  readonly servedCertificates?: ReadonlyMap<string, string>;
 }
 
 /** The files of the secrets directory, laid out as mounted Kubernetes Secrets (DIR/NAME/KEY). */

@@ -238,7 +238,7 @@ export function reconcile(input: ReconcileInput): ReconcileOutput {
     } else {
       const withInputs: ReconcileOptions = { ...options, compile: inputs.compile, compileKey: inputs.key };
       const before = compiled();
-      const after = compileSet(working, roots, withInputs, input.compileMemo).result;
+      const after = compileSet(working, roots, withInputs, input.compileMemo, servedCertificates(before)).result;
       const fresh = introducedErrors(before, after).filter((p) => !input.tolerated?.has(problemKey(p)));
       if (fresh.length === 0) {
         options = withInputs;
@@ -321,7 +321,7 @@ export function reconcile(input: ReconcileInput): ReconcileOutput {
     const movedRoot = decl.declaredBy === undefined;
     if (movedRoot) dropUndeclared(candidate, roots, options, []);
     const before = compiled();
-    const after = compileSet(candidate, roots, options, input.compileMemo).result;
+    const after = compileSet(candidate, roots, options, input.compileMemo, servedCertificates(before)).result;
     // Hostile or oversized files refuse the revision whatever else it holds (compiled all the same, for the report).
     const contentErrors = snap.problems.filter((p) => p.severity === 'error');
     if (contentErrors.length > 0) {
@@ -495,7 +495,13 @@ function dropUndeclared(working: Working, roots: readonly DeclaredSource[], opti
 }
 
 /** Compiles a set of sources: their resources, with each team held to its claim. */
-export function compileSet(working: ReadonlyMap<string, ServedSource>, roots: readonly DeclaredSource[], options: ReconcileOptions, memo?: CompileMemo): { result: CompileResult } {
+/**
+ * `served` (from what is served now): Hosts terminating TLS with a certificate, which a change may not
+ * take away by removing its Secret (CompileOptions.servedCertificates).
+ */
+export function compileSet(
+  working: ReadonlyMap<string, ServedSource>, roots: readonly DeclaredSource[], options: ReconcileOptions, memo?: CompileMemo, served?: ReadonlyMap<string, string>,
+): { result: CompileResult } {
   const { teams, problems: declProblems } = declaredTeams(working as Working, roots, options);
   const resources: Resource[] = [];
   const problems: Problem[] = [...declProblems];
@@ -509,8 +515,27 @@ export function compileSet(working: ReadonlyMap<string, ServedSource>, roots: re
     if (t?.claim) claims[name] = t.claim;
     sourceRanks[name] = rank(s.decl);
   }
-  const result = compile(resources, { ...options.compile, ...(options.ambassadorId ? { ambassadorId: options.ambassadorId } : {}), ...(options.ambassadorNamespace ? { ambassadorNamespace: options.ambassadorNamespace } : {}), claims, sourceRanks, ...(memo ? { memo } : {}) }, problems);
+  const result = compile(resources, { ...options.compile, ...(options.ambassadorId ? { ambassadorId: options.ambassadorId } : {}), ...(options.ambassadorNamespace ? { ambassadorNamespace: options.ambassadorNamespace } : {}), claims, sourceRanks, ...(memo ? { memo } : {}), ...(served && served.size > 0 ? { servedCertificates: served } : {}) }, problems);
   return { result };
+}
+
+const certificatesOf = new WeakMap<CompileResult, ReadonlyMap<string, string>>();
+
+/** Each Host ("namespace/name") that `c` serves with a certificate, and the certificate's store id. */
+function servedCertificates(c: CompileResult): ReadonlyMap<string, string> {
+  let out = certificatesOf.get(c);
+  if (out !== undefined) return out;
+  const contexts = new Map(c.ir.tlsContexts.map((t) => [t.name, t]));
+  const found = new Map<string, string>();
+  for (const l of c.ir.listeners) {
+    for (const v of l.virtualHosts) {
+      const cert = v.tlsContext !== undefined ? contexts.get(v.tlsContext)?.certificate : undefined;
+      if (cert !== undefined) for (const h of v.hosts) if (h.kind === 'Host') found.set(`${h.namespace}/${h.name}`, cert.secret);
+    }
+  }
+  out = found;
+  certificatesOf.set(c, out);
+  return out;
 }
 
 function workingKey(w: ReadonlyMap<string, ServedSource>, options: ReconcileOptions): string {

@@ -104,6 +104,23 @@ stringData: { other: x }
   });
 });
 
+describe('a Host served now with a certificate', () => {
+  it('never loses it to a Secret removed: that is an error, so the change is refused and the certificate stays', () => {
+    const yaml = LISTENER + host('tlsSecret: { name: shop-cert }') + MAPPINGS;
+    const lost = compileYAML(yaml, { servedCertificates: new Map([['default/shop', 'default/shop-cert']]) });
+    const errors = (r: CompileResult): string[] => problemsOf(r).filter((p) => p.startsWith('error'));
+    assert.deepEqual(errors(lost), ['error SecretNotFound Host/shop spec.tlsSecret.name']);
+    assert.match(lost.report.problems[0]!.message, /TLS secret 'default\/shop-cert' was not found, and Host shop\.example\.com serves its certificate now: a change that removes it is refused/);
+    const fromDirectory = compileYAML(yaml, { servedCertificates: new Map([['default/shop', 'secrets:shop-cert']]) });
+    assert.deepEqual(errors(fromDirectory), ['error SecretNotFound Host/shop spec.tlsSecret.name'], 'an entry of the secrets directory removed, the same');
+  });
+
+  it('a Host moved to another Secret that does not exist yet (a new Certificate) is served without one, as a new Host is', () => {
+    const r = compileYAML(LISTENER + host('tlsSecret: { name: shop-cert-v2 }') + MAPPINGS, { servedCertificates: new Map([['default/shop', 'default/shop-cert']]) });
+    assert.deepEqual(problemsOf(r), ['warning TLSSecretMissing Host/shop spec.tlsSecret.name']);
+  });
+});
+
 describe('the same Host once its Secret exists', () => {
   let pki: TestPKI;
   before(() => {

@@ -2,7 +2,7 @@
 // real HTTP and TLS): a Host is applied before the Secret its Certificate will produce exists. The
 // namespace is not held back: its Mappings go live, the Host is served without a certificate, and
 // the challenge Mapping answers over cleartext although the Host redirects cleartext to HTTPS. When
-// the Secret is created, the Host serves it.
+// the Secret is created, the Host serves it; deleting it later is refused, and the certificate stays.
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -122,5 +122,19 @@ spec:
     assert.equal(served.cert, new X509Certificate(pki.a.certPem).fingerprint256);
     assert.equal(served.echoed?.url, '/cart');
     assert.equal((await cleartext('/.well-known/acme-challenge/renewal')).status, 200, 'renewals keep answering over cleartext');
+  });
+
+  it('a served certificate is never lost to its Secret deleted: the namespace\'s change is refused, the certificate stays', async () => {
+    api.remove('Secret', 'shop', 'shop-cert');
+    const refusal = await eventually('the refusal', async () => {
+      const status = JSON.parse((await request(`${proc.admin}/api/v1/status`)).body) as { sources: Obj[] };
+      const shop = status.sources.find((x) => x.name === 'shop');
+      return shop?.state === 'Refused' ? shop : undefined;
+    });
+    assert.match(refusal.message, /TLS secret 'shop\/shop-cert' was not found, and Host a\.example\.test serves its certificate now/);
+    assert.match(refusal.remedy, /apply \(or delete\) the objects in namespace shop/);
+    const still = await httpsGet('/shop/cart');
+    assert.equal(still.status, 200);
+    assert.equal(still.cert, new X509Certificate(pki.a.certPem).fingerprint256, 'the certificate stays served');
   });
 });
