@@ -14,10 +14,12 @@ import type { IR } from '../../src/ir/types.js';
 import { planStates, withScratch } from '../../src/review/plan-states.js';
 import { git, makeSshKey, removeDir, tempDir, TestRepo } from '../sources/git-fixture.js';
 import { listenerYaml, mappingYaml, rootSource, sourceYaml } from '../controller/controller-fixture.js';
+import { makeTestPKI, type TestPKI } from '../support/test-pki.js';
 
 let root = '';
 let trusted: ReturnType<typeof makeSshKey>;
 let stranger: ReturnType<typeof makeSshKey>;
+let pki: TestPKI;
 
 interface World {
   readonly central: TestRepo;
@@ -63,6 +65,15 @@ interface Scenario {
 
 const strictSigned = `  verify:\n    mode: strict\n    allowedSigners: '__SIGNERS__'\n`;
 const headSigned = `  verify:\n    mode: head\n    allowedSigners: '__SIGNERS__'\n`;
+
+function tlsHostYaml(secret: string): string {
+  return `apiVersion: getambassador.io/v3alpha1\nkind: Host\nmetadata:\n  name: edge\nspec:\n  hostname: a.example.test\n  tlsSecret:\n    name: ${secret}\n`;
+}
+
+function tlsSecretYaml(name: string): string {
+  const b64 = (t: string) => Buffer.from(t).toString('base64');
+  return `apiVersion: v1\nkind: Secret\ntype: kubernetes.io/tls\nmetadata:\n  name: ${name}\ndata:\n  tls.crt: ${b64(pki.a.certPem)}\n  tls.key: ${b64(pki.a.keyPem)}\n`;
+}
 
 function forcePushShop(w: World, message: string): void {
   git(w.shop.work, ['commit', '-q', '--amend', '--no-gpg-sign', '-m', message]);
@@ -158,6 +169,17 @@ const scenarios: Record<string, Scenario> = {
     refused: [],
     applied: ['ops', 'shop'],
   },
+  'the central repository adds a Host whose TLS Secret does not exist yet': {
+    change: (w) => w.central.write('host.yaml', tlsHostYaml('edge-cert')).commit('a Host for a certificate still to be issued'),
+    refused: [],
+    applied: ['ops'],
+  },
+  'the central repository deletes the Secret a served Host\'s certificate comes from': {
+    earlier: [(w) => w.central.write('host.yaml', tlsHostYaml('edge-cert')).write('secret.yaml', tlsSecretYaml('edge-cert')).commit('a Host with its certificate')],
+    change: (w) => w.central.remove('secret.yaml').commit('the Secret removed'),
+    refused: ['ops:InvalidConfiguration'],
+    applied: [],
+  },
   'a team force-pushes under onForcePush: refuse': {
     change: (w) => forcePushShop(w, 'rewritten'),
     refused: ['shop:HistoryRewritten'],
@@ -249,8 +271,12 @@ export function agreementTests(names: readonly string[]): void {
     mkdirSync(keys);
     trusted = makeSshKey(keys, 'lead@example.com');
     stranger = makeSshKey(keys, 'stranger@example.com');
+    pki = makeTestPKI();
   });
-  after(() => removeDir(root));
+  after(() => {
+    pki.cleanup();
+    removeDir(root);
+  });
   let n = 0;
   for (const name of names) {
     const sc = scenarios[name];
@@ -325,6 +351,8 @@ export const GROUPS = {
     'a team tries to serve a path the central repository routes',
     'the central repository commits broken YAML',
     'the central repository relaxes a claim a refused team commit needed',
+    'the central repository adds a Host whose TLS Secret does not exist yet',
+    'the central repository deletes the Secret a served Host\'s certificate comes from',
   ],
   history: [
     'a team force-pushes under onForcePush: refuse',
