@@ -264,7 +264,10 @@ export function crossFieldIssues(kind: Kind, spec: Record<string, unknown>, flav
     issue('SchemaViolation', '"tls" and "tlsContext" cannot both be set; use one', 'tlsContext');
   }
   if (kind === 'Mapping' && flavour === 'v3') {
-    if (spec.host !== undefined) {
+    if (typeof spec.host === 'string' && spec.host_regex !== true && spec.host.includes('*')) {
+      // Emissary refuses the Mapping (irhttpmapping.py): v2's host became hostname, v3alpha1's is exact.
+      issue('SchemaViolation', `host ${JSON.stringify(spec.host)} is an exact match in v3alpha1 and contains *, which cannot match anything (Emissary refuses it too); a DNS glob is written as hostname: ${JSON.stringify(spec.host)}`, 'host');
+    } else if (spec.host !== undefined) {
       issue('Deprecated', '"host" is deprecated in v3alpha1 (an exact or regex match); "hostname" is a DNS glob', 'host');
     }
     if (spec.use_websocket !== undefined) {

@@ -59,6 +59,19 @@ const cases: Record<string, () => void> = {
     assert.equal(p.field, 'spec.headers.:authority');
     assert.deepEqual(routesOf(r), []);
   },
+  'a v3alpha1 host with "*" refuses the Mapping too: host is an exact match there, as in Emissary': () => {
+    const r = compileYAML(LISTENER + H('star', '*') + M('glob', 'prefix: /g/, service: g, host: "*.example.com"') + M('any', 'prefix: /a/, service: a, host: "*"') + M('re', 'prefix: /r/, service: r, host: ".*\\\\.example\\\\.com", host_regex: true'));
+    assert.deepEqual(codes(r), ['Deprecated:re', 'SchemaViolation:any', 'SchemaViolation:glob']);
+    const p = r.report.problems.find((x) => x.resource?.name === 'glob')!;
+    assert.match(p.message, /host "\*\.example\.com" is an exact match in v3alpha1 and contains \*, which cannot match anything .*hostname: "\*\.example\.com"/);
+    assert.equal(p.field, 'spec.host');
+    assert.deepEqual(routesOf(r).map((x) => x.id), ['default/re'], 'a regex host is not an exact match');
+  },
+  'a v2 host with "*" is a DNS glob: Emissary converts v2 host to hostname': () => {
+    const r = compileYAML(LISTENER + H('wild', '*.example.com') + M('glob', 'prefix: /g/, service: g, host: "*.example.com"', '', 'v2'));
+    assert.deepEqual(codes(r), []);
+    assert.deepEqual(routesOf(r).map((x) => [x.vhost, x.id]), [['*.example.com', 'default/glob']]);
+  },
   'hostname overrides it, as in Emissary: the header is dropped, with a warning naming both': () => {
     const r = compileYAML(LISTENER + H('star', '*') + M('a', 'prefix: /a/, service: a, hostname: "*.example.com", headers: { ":authority": foo.example.com }'));
     assert.deepEqual(codes(r), ['Deprecated:a']);
