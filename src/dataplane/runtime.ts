@@ -62,6 +62,8 @@ class RequestPathRuntime implements Runtime {
   readonly index: RuntimeIndex<RouteAction>;
   private readonly clusters = new Map<string, UpstreamCluster>();
   private readonly listeners = new Map<string, IRListener>();
+  /** TLS contexts that can complete a handshake (a Host whose Secret does not exist yet has one without a certificate). */
+  private readonly servingContexts = new Set<string>();
   private readonly policy: PathPolicy;
   private readonly env: ForwardEnv;
   private readonly random: () => number;
@@ -90,6 +92,7 @@ class RequestPathRuntime implements Runtime {
     this.onDone = options.onRequestDone;
     for (const c of ir.clusters) this.clusters.set(c.name, new UpstreamCluster(c, ir.tlsContexts, secrets, this.random));
     for (const l of ir.listeners) this.listeners.set(l.name, l);
+    for (const c of ir.tlsContexts) if (c.certificate !== undefined || c.fallback === true) this.servingContexts.add(c.name);
     this.clientCAContexts = new Set(ir.tlsContexts.filter((c) => c.ca !== undefined).map((c) => c.name));
     try {
       const chains = new PolicyChains({ ir, clusters: this.clusters, secrets, random: this.random, ...(options.onWarning ? { warn: options.onWarning } : {}) });
@@ -372,15 +375,17 @@ class RequestPathRuntime implements Runtime {
     let wildcard: { len: number; ctx: string } | undefined;
     let star: string | undefined;
     let first: string | undefined;
+    let firstServing: string | undefined;
     for (const vh of l.virtualHosts) {
       if (vh.tlsContext === undefined) continue;
       first ??= vh.tlsContext;
+      if (firstServing === undefined && this.servingContexts.has(vh.tlsContext)) firstServing = vh.tlsContext;
       if (vh.hostname === '*') star ??= vh.tlsContext;
       else if (vh.hostname.startsWith('*.')) {
         if (sni !== undefined && sni.endsWith(vh.hostname.slice(1)) && (wildcard === undefined || vh.hostname.length > wildcard.len)) wildcard = { len: vh.hostname.length, ctx: vh.tlsContext };
       } else if (sni !== undefined && vh.hostname === sni) return vh.tlsContext;
     }
-    return wildcard?.ctx ?? star ?? first;
+    return wildcard?.ctx ?? star ?? firstServing ?? first;
   }
 
   private normalizedHost(authority: string, conn: ConnectionInfo): string {

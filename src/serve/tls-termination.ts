@@ -144,6 +144,8 @@ export function buildTerminationContexts(ir: IR, listener: IRListener, secrets: 
   let fallback: SecureContext | undefined;
   const required = new Set<SecureContext>();
   let verifiesClients = false;
+  /** Contexts that can complete a handshake (a Host whose Secret does not exist yet has one without a certificate). */
+  const serving = new Set<SecureContext>();
   const names: { host: string; ctx: string }[] = [];
   for (const vh of listener.virtualHosts) if (vh.tlsContext) names.push({ host: vh.hostname, ctx: vh.tlsContext });
   for (const r of listener.tcpRoutes) if (r.tlsContext) names.push({ host: r.sni ?? '*', ctx: r.tlsContext });
@@ -152,13 +154,15 @@ export function buildTerminationContexts(ir: IR, listener: IRListener, secrets: 
     const irCtx = byName.get(ctx);
     if (irCtx?.ca !== undefined) verifiesClients = true;
     if (irCtx?.certRequired === true) required.add(sc);
+    if (irCtx?.certificate !== undefined || irCtx?.fallback === true) serving.add(sc);
     if (host === '*') fallback ??= sc;
     else if (host.startsWith('*.')) wildcards.push({ suffix: host.slice(1), sc });
     else if (!exact.has(host)) exact.set(host, sc);
   }
   // Longest wildcard first so "*.a.example.com" wins over "*.example.com".
   wildcards.sort((a, b) => b.suffix.length - a.suffix.length);
-  fallback ??= exact.values().next().value ?? wildcards[0]?.sc;
+  // Without SNI (or an unknown name): the "*" context, else the first that can complete a handshake.
+  fallback ??= [...exact.values(), ...wildcards.map((w) => w.sc)].find((sc) => serving.has(sc)) ?? exact.values().next().value ?? wildcards[0]?.sc;
   return {
     empty: built.size === 0,
     verifiesClients,

@@ -1,8 +1,9 @@
 // `portico serve` as a real process with a Host whose certificate has not been issued yet, as with a
 // cert-manager Certificate solved over HTTP-01: the Host is served without a certificate (handshakes
 // for its name fail), the ACME challenge Mapping answers over cleartext although the Host redirects
-// cleartext to HTTPS, and the Secret, once written to the secrets directory, is served with no other
-// change. `validate` warns; `validate --strict` refuses; `explain` says why the challenge is routed.
+// cleartext to HTTPS, a client that sends no name gets the other Host's certificate, and the Secret,
+// once written to the secrets directory, is served with no other change. `validate` warns;
+// `validate --strict` refuses; `explain` says why the challenge is routed.
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -40,10 +41,10 @@ describe('serve: a Host whose certificate is not issued yet', () => {
   let proc: ServeProcess;
   let port = 0;
 
-  /** A handshake for a.example.test: the certificate served, or the error that ended it. */
-  function handshake(): Promise<{ cert?: string; error?: string }> {
+  /** A handshake for a.example.test (or, given null, with no SNI): the certificate served, or the error that ended it. */
+  function handshake(servername: string | null = 'a.example.test'): Promise<{ cert?: string; error?: string }> {
     return new Promise((resolve) => {
-      const s = tls.connect({ host: '127.0.0.1', port, servername: 'a.example.test', ca: pki.caPem });
+      const s = tls.connect(servername !== null ? { host: '127.0.0.1', port, servername, ca: pki.caPem } : { host: '127.0.0.1', port, rejectUnauthorized: false });
       s.setTimeout(10_000, () => s.destroy(new Error('timed out')));
       s.once('secureConnect', () => {
         resolve({ cert: s.getPeerCertificate().fingerprint256 });
@@ -76,7 +77,9 @@ describe('serve: a Host whose certificate is not issued yet', () => {
     echo = await startEcho('app');
     port = await freePort();
     mkdirSync(config, { recursive: true });
-    mkdirSync(secrets, { recursive: true });
+    mkdirSync(join(secrets, 'b-cert'), { recursive: true });
+    writeFileSync(join(secrets, 'b-cert', 'tls.crt'), pki.b.certPem);
+    writeFileSync(join(secrets, 'b-cert', 'tls.key'), pki.b.keyPem);
     // The challenge Mapping as Emissary's cert-manager guide writes it (rewrite "": the solver sees the whole path).
     writeFileSync(
       join(config, 'gateway.yaml'),
@@ -89,6 +92,15 @@ spec:
   hostname: a.example.test
   tlsSecret:
     name: edge-cert
+---
+apiVersion: getambassador.io/v3alpha1
+kind: Host
+metadata:
+  name: b
+spec:
+  hostname: b.example.test
+  tlsSecret:
+    name: b-cert
 ---
 ${mappingYaml('app', '/', echo.port)}---
 ${mappingYaml('acme-challenge', '/.well-known/acme-challenge/', echo.port, '  rewrite: ""\n')}`,
@@ -114,6 +126,8 @@ ${mappingYaml('acme-challenge', '/.well-known/acme-challenge/', echo.port, '  re
     const hs = await handshake();
     assert.equal(hs.cert, undefined, 'no certificate is served for a.example.test');
     assert.ok(hs.error, 'the handshake fails');
+    const noName = await handshake(null);
+    assert.equal(noName.cert, new X509Certificate(pki.b.certPem).fingerprint256, `a client that sends no name gets the Host that has a certificate (${noName.error})`);
     assert.match(await overviewProblems(), /TLSSecretMissing/, 'the admin page lists the warning');
   });
 
