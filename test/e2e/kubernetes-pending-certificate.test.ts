@@ -6,12 +6,11 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import https from 'node:https';
-import type { TLSSocket } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startEcho, type EchoUpstream, type Echoed } from '../support/echo-upstream.js';
+import { httpsEcho } from '../support/tls-client.js';
 import { freePort } from '../support/free-port.js';
 import { listenerYaml } from '../support/policy-yaml.js';
 import { FakeKubeApi } from '../support/fake-kube-api.js';
@@ -68,19 +67,6 @@ spec:
 
   const cleartext = (path: string) => request(`http://127.0.0.1:${port}${path}`, { headers: { host: 'a.example.test' } });
 
-  function httpsGet(path: string): Promise<{ status: number; cert: string; echoed?: Echoed; error?: string }> {
-    return new Promise((resolve) => {
-      const req = https.get({ host: '127.0.0.1', port, path, servername: 'a.example.test', ca: pki.caPem, agent: false, headers: { host: 'a.example.test' } }, (res) => {
-        const cert = (res.socket as TLSSocket).getPeerCertificate().fingerprint256;
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, cert, echoed: JSON.parse(Buffer.concat(chunks).toString()) as Echoed }));
-      });
-      req.setTimeout(10_000, () => req.destroy(new Error('timed out')));
-      req.on('error', (err) => resolve({ status: 0, cert: '', error: err.message }));
-    });
-  }
-
   it('the Host and the challenge Mapping go live before the Secret exists; the challenge answers over cleartext', async () => {
     api.apply({ apiVersion: 'getambassador.io/v3alpha1', kind: 'Host', metadata: { name: 'shop', namespace: 'shop' }, spec: { hostname: 'a.example.test', tlsSecret: { name: 'shop-cert' } } });
     api.apply({ apiVersion: 'getambassador.io/v3alpha1', kind: 'Mapping', metadata: { name: 'shop', namespace: 'shop' }, spec: { hostname: 'a.example.test', prefix: '/shop/', service: `127.0.0.1:${echo.port}` } });
@@ -99,7 +85,7 @@ spec:
     const other = await cleartext('/shop/cart');
     assert.equal(other.status, 301, 'other cleartext requests are redirected, as the Host says');
     assert.equal(other.headers.location, 'https://a.example.test/shop/cart');
-    const tlsFirst = await httpsGet('/shop/cart');
+    const tlsFirst = await httpsEcho(port, '/shop/cart', 'a.example.test', pki.caPem);
     assert.equal(tlsFirst.status, 0, 'no certificate is served for the Host yet');
     assert.ok(tlsFirst.error);
 
@@ -116,7 +102,7 @@ spec:
     const b64 = (t: string) => Buffer.from(t).toString('base64');
     api.apply({ apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls', metadata: { name: 'shop-cert', namespace: 'shop' }, data: { 'tls.crt': b64(pki.a.certPem), 'tls.key': b64(pki.a.keyPem) } });
     const served = await eventually('the certificate served', async () => {
-      const r = await httpsGet('/shop/cart');
+      const r = await httpsEcho(port, '/shop/cart', 'a.example.test', pki.caPem);
       return r.status === 200 ? r : undefined;
     });
     assert.equal(served.cert, new X509Certificate(pki.a.certPem).fingerprint256);
@@ -133,7 +119,7 @@ spec:
     });
     assert.match(refusal.message, /TLS secret 'shop\/shop-cert' was not found, and Host a\.example\.test serves its certificate now/);
     assert.match(refusal.remedy, /apply \(or delete\) the objects in namespace shop/);
-    const still = await httpsGet('/shop/cart');
+    const still = await httpsEcho(port, '/shop/cart', 'a.example.test', pki.caPem);
     assert.equal(still.status, 200);
     assert.equal(still.cert, new X509Certificate(pki.a.certPem).fingerprint256, 'the certificate stays served');
   });

@@ -7,30 +7,18 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import https from 'node:https';
-import tls from 'node:tls';
-import type { TLSSocket } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
-import { execFile } from 'node:child_process';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { removeDir, tempDir } from '../sources/git-fixture.js';
 import { startEcho, type EchoUpstream, type Echoed } from '../support/echo-upstream.js';
+import { runPortico } from '../support/portico-cli.js';
+import { handshake, httpsEcho } from '../support/tls-client.js';
 import { freePort } from '../support/free-port.js';
 import { makeTestPKI, type TestPKI } from '../support/test-pki.js';
 import { listenerYaml, mappingYaml } from '../support/policy-yaml.js';
 import { ServeProcess } from '../serve/serve-harness.js';
 import { request } from '../serve/http-client.js';
-
-const BIN = join(process.cwd(), 'bin', 'portico.js');
-
-function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 describe('serve: a Host whose certificate is not issued yet', () => {
   const root = tempDir('e2e-pending-cert');
@@ -40,32 +28,6 @@ describe('serve: a Host whose certificate is not issued yet', () => {
   let echo: EchoUpstream;
   let proc: ServeProcess;
   let port = 0;
-
-  /** A handshake for a.example.test (or, given null, with no SNI): the certificate served, or the error that ended it. */
-  function handshake(servername: string | null = 'a.example.test'): Promise<{ cert?: string; error?: string }> {
-    return new Promise((resolve) => {
-      const s = tls.connect(servername !== null ? { host: '127.0.0.1', port, servername, ca: pki.caPem } : { host: '127.0.0.1', port, rejectUnauthorized: false });
-      s.setTimeout(10_000, () => s.destroy(new Error('timed out')));
-      s.once('secureConnect', () => {
-        resolve({ cert: s.getPeerCertificate().fingerprint256 });
-        s.end();
-      });
-      s.once('error', (err) => resolve({ error: err.message }));
-    });
-  }
-
-  function httpsGet(path: string): Promise<{ status: number; cert: string; echoed?: Echoed }> {
-    return new Promise((resolve, reject) => {
-      const req = https.get({ host: '127.0.0.1', port, path, servername: 'a.example.test', ca: pki.caPem, agent: false, headers: { host: 'a.example.test' } }, (res) => {
-        const cert = (res.socket as TLSSocket).getPeerCertificate().fingerprint256;
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, cert, echoed: JSON.parse(Buffer.concat(chunks).toString()) as Echoed }));
-      });
-      req.setTimeout(10_000, () => req.destroy(new Error('timed out')));
-      req.on('error', reject);
-    });
-  }
 
   /** The problems the admin page's overview lists, as text. */
   async function overviewProblems(): Promise<string> {
@@ -123,22 +85,22 @@ ${mappingYaml('acme-challenge', '/.well-known/acme-challenge/', echo.port, '  re
     const other = await request(`http://127.0.0.1:${port}/app`, { headers: { host: 'a.example.test' } });
     assert.equal(other.status, 301);
     assert.equal(other.headers.location, 'https://a.example.test/app');
-    const hs = await handshake();
+    const hs = await handshake(port, 'a.example.test', pki.caPem);
     assert.equal(hs.cert, undefined, 'no certificate is served for a.example.test');
     assert.ok(hs.error, 'the handshake fails');
-    const noName = await handshake(null);
+    const noName = await handshake(port, null);
     assert.equal(noName.cert, new X509Certificate(pki.b.certPem).fingerprint256, `a client that sends no name gets the Host that has a certificate (${noName.error})`);
     assert.match(await overviewProblems(), /TLSSecretMissing/, 'the admin page lists the warning');
   });
 
   it('validate warns and exits 0; --strict refuses; explain says why the challenge is routed', async () => {
-    const plain = await run(['validate', config]);
+    const plain = await runPortico(['validate', config]);
     assert.equal(plain.code, 0, plain.stdout + plain.stderr);
     assert.match(plain.stdout + plain.stderr, /gateway\.yaml:\d+:\d+: warning: TLS secret 'default\/edge-cert' does not exist .*\[TLSSecretMissing\] \(Host default\/a, spec\.tlsSecret\.name\)/);
-    const strict = await run(['validate', '--strict', config]);
+    const strict = await runPortico(['validate', '--strict', config]);
     assert.equal(strict.code, 1, strict.stdout + strict.stderr);
     assert.match(strict.stdout + strict.stderr, /error: .*\[TLSSecretMissing\]/);
-    const explained = await run(['explain', config, 'GET http://a.example.test/.well-known/acme-challenge/tok3n', '--port', String(port)]);
+    const explained = await runPortico(['explain', config, 'GET http://a.example.test/.well-known/acme-challenge/tok3n', '--port', String(port)]);
     assert.equal(explained.code, 0, explained.stdout + explained.stderr);
     assert.match(explained.stdout, /routed all the same, as a route with prefix \/\.well-known\/acme-challenge\/ always is/);
   });
@@ -151,11 +113,11 @@ ${mappingYaml('acme-challenge', '/.well-known/acme-challenge/', echo.port, '  re
     writeFileSync(join(staged, 'tls.key'), pki.a.keyPem);
     renameSync(staged, join(secrets, 'edge-cert'));
     const served = await proc.poll('the issued certificate on a new handshake', async () => {
-      const hs = await handshake();
+      const hs = await handshake(port, 'a.example.test', pki.caPem);
       return hs.cert === new X509Certificate(pki.a.certPem).fingerprint256 ? hs : undefined;
     });
     assert.ok(served.cert);
-    const r = await httpsGet('/app');
+    const r = await httpsEcho(port, '/app', 'a.example.test', pki.caPem);
     assert.equal(r.status, 200);
     assert.equal(r.echoed?.url, '/app');
     const challenge = await request(`http://127.0.0.1:${port}/.well-known/acme-challenge/renewal`, { headers: { host: 'a.example.test' } });
