@@ -494,10 +494,10 @@ function dropUndeclared(working: Working, roots: readonly DeclaredSource[], opti
   }
 }
 
-/** Compiles a set of sources: their resources, with each team held to its claim. */
 /**
- * `served` (from what is served now): Hosts terminating TLS with a certificate, which a change may not
- * take away by removing its Secret (CompileOptions.servedCertificates).
+ * Compiles a set of sources: their resources, with each team held to its claim. `served` (from what
+ * is served now): Hosts terminating TLS with a certificate, which a change may not take away by
+ * removing its Secret (CompileOptions.servedCertificates).
  */
 export function compileSet(
   working: ReadonlyMap<string, ServedSource>, roots: readonly DeclaredSource[], options: ReconcileOptions, memo?: CompileMemo, served?: ReadonlyMap<string, string>,
