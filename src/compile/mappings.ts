@@ -303,6 +303,15 @@ export function compileMapping(r: Resource, key: string, global: IRGlobal, ctx: 
     // The same source reference as the route's `mappings` entry: equal in the IR's JSON, built once.
     b.mapping = ref;
     backend = b;
+  } else {
+    // Envoy sends a route's response headers with its direct response (the redirect), as Emissary writes them.
+    const headerFields = withMappingDefaults(s, ctx.mappingDefaults);
+    const headers = ctx.credentials.concerns(headerFields.add_response_headers)
+      ? headerRulesFrom(headerFields, ctx.headerRules, ctx.credentialRules(r, 'spec.'))
+      : headerRulesFrom(headerFields, ctx.headerRules);
+    if (headers && (headers.responseAdd.length > 0 || headers.responseRemove.length > 0)) {
+      redirect = { ...redirect, headers: { responseAdd: headers.responseAdd, responseRemove: headers.responseRemove } };
+    }
   }
   if (ctx.problems.length !== problemsBefore) return undefined;
   const mk = matchKey(prefix, path, regex, caseSensitive, method, methodRegex, headerList, queryList, precedence);

@@ -75,7 +75,7 @@ export function localReplyBody(status: number, code: LocalReplyCode, requestId: 
  */
 export function sendLocalReply(
   res: ServerResponse, status: number, code: LocalReplyCode, requestId: string, close: boolean, serverName: string | undefined,
-  extra?: readonly string[],
+  extra?: readonly string[], finish?: (headers: string[]) => void,
 ): void {
   if (res.headersSent) {
     res.destroy();
@@ -91,6 +91,8 @@ export function sendLocalReply(
   if (serverName) headers.push('server', serverName);
   if (close) headers.push('connection', 'close');
   if (extra) for (const h of extra) headers.push(h);
+  // The route's response header rules, for replies made for a routed request; the first two fields frame the body.
+  if (finish) finish(headers);
   res.writeHead(status, headers);
   res.end(res.req?.method === 'HEAD' ? undefined : body);
 }

@@ -4,7 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ConnectionInfo } from './runtime-types.js';
 import type { IRRoute } from '../ir/types.js';
-import type { CompiledBackend, CompiledRetry, RouteAction } from './route-action.js';
+import type { CompiledBackend, CompiledRetry, ReplyRules, RouteAction } from './route-action.js';
 import { rewritePath } from './route-action.js';
 import type { Endpoint, UpstreamCluster } from './upstream-pool.js';
 import { codedError } from './llhttp.js';
@@ -53,6 +53,11 @@ export interface RequestContext {
   policy: PolicyRequest | undefined;
   /** The request's trace when the configuration has a TracingService (src/tracing/request-tracing.ts). */
   trace: RequestTrace | undefined;
+  /**
+   * The route's response header rules for the replies the gateway makes for it from here on (its
+   * redirect, an upstream failure), with the request's header scan; undefined: none.
+   */
+  replies?: { readonly rules: ReplyRules; readonly scan: HeaderScan } | undefined;
 }
 
 /** Settings of the runtime the forward path needs. */
@@ -81,7 +86,18 @@ export function localReply(ctx: RequestContext, env: ForwardEnv, status: number,
     return;
   }
   // A request body we did not read to its end would stall the connection for the next request.
-  sendLocalReply(ctx.res, status, code, ctx.requestId, close || !ctx.req.complete, env.serverName, extra);
+  const replies = ctx.replies;
+  sendLocalReply(ctx.res, status, code, ctx.requestId, close || !ctx.req.complete, env.serverName, extra, replies && ((headers) => applyReplyRules(headers, ctx, replies.rules, replies.scan, status)));
+}
+
+/** A route's response header rules on a reply the gateway made (its two framing fields come first and stay). */
+function applyReplyRules(headers: string[], ctx: RequestContext, rules: ReplyRules, scan: HeaderScan, status: number): void {
+  if (rules.values === undefined) applyAdds(headers, rules.adds, 4);
+  else {
+    applyFilledAdds(headers, rules.adds, rules.values, {
+      facts: ctx, scan, request: ['host', ctx.authority, ...ctx.req.rawHeaders], path: ctx.path + ctx.query, authority: ctx.authority, response: headers, status, upstream: undefined,
+    }, 4);
+  }
 }
 
 function classify(err: NodeJS.ErrnoException): FailKind {

@@ -38,6 +38,8 @@ export interface CompiledBackend {
   readonly responseRemove: ReadonlySet<string>;
   readonly responseAdd: IRBackend['headers']['responseAdd'];
   readonly responseAddValues: RuleValues | undefined;
+  /** responseAdd for the replies the gateway makes when this backend fails it (see ReplyRules). */
+  readonly replyRules: ReplyRules | undefined;
   readonly requestTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly retry: CompiledRetry | undefined;
@@ -48,12 +50,25 @@ export interface CompiledRedirect {
   readonly regex: RegexSubstitution | undefined;
 }
 
+/**
+ * Response header rules for the replies the gateway makes itself for a route — its redirect, the
+ * https redirect of an insecure request, an upstream failure — as Envoy applies a route's
+ * response_headers_to_add to its direct and local responses. Rules that remove headers do not apply
+ * to them: the gateway's own fields say what the reply is.
+ */
+export interface ReplyRules {
+  readonly adds: readonly IRHeaderValue[];
+  readonly values: RuleValues | undefined;
+}
+
 export interface RouteAction {
   readonly backends: readonly CompiledBackend[];
   /** Running sum of weights, for one random draw per request. */
   readonly cumulative: readonly number[];
   readonly totalWeight: number;
   readonly redirect: CompiledRedirect | undefined;
+  /** The route's response header rules for the replies the gateway makes for it; undefined when it has none. */
+  readonly replyRules: ReplyRules | undefined;
   readonly shadow: { readonly cluster: UpstreamCluster | undefined; readonly weight: number } | undefined;
   readonly cors: CompiledCors | undefined;
   readonly vhost: IRVirtualHost;
@@ -180,6 +195,7 @@ export function compileRouteAction(
       responseRemove: lowerSet(b.headers.responseRemove, g.headers.responseRemove),
       responseAdd: response.adds,
       responseAddValues: response.values,
+      replyRules: replyRules(response.adds, response.values),
       requestTimeoutMs: b.timeouts.requestMs,
       idleTimeoutMs: b.timeouts.idleMs,
       retry: cachedRetry(b.retryPolicy ?? g.retryPolicy),
@@ -193,6 +209,12 @@ export function compileRouteAction(
   }
   const r = route.redirect;
   const cors = route.cors ? cachedCors(route.cors) : g.cors ? cachedCors(g.cors) : undefined;
+  // A redirect's own rules; else the first backend's (Emissary writes one route's rules for the group).
+  let replies = backends[0]?.replyRules;
+  if (r !== undefined) {
+    const own = addRules(concat(r.headers?.responseAdd ?? [], g.headers.responseAdd), secrets);
+    replies = replyRules(own.adds, own.values);
+  }
   return {
     backends,
     cumulative,
@@ -200,11 +222,24 @@ export function compileRouteAction(
     redirect: r
       ? { ir: r, regex: r.regexRedirect ? compiledSubstitution(r.regexRedirect) : undefined }
       : undefined,
+    replyRules: replies,
     shadow: route.shadow ? { cluster: clusters.get(route.shadow.cluster), weight: route.shadow.weight } : undefined,
     cors,
     vhost,
     policies: chains?.chainFor(route, cors),
   };
+}
+
+/** The fields that frame a reply the gateway makes: its own, whatever a rule says. */
+const REPLY_FRAMING = new Set(['content-length', 'content-type', 'transfer-encoding', 'connection']);
+
+/** Add rules as they apply to the gateway's own replies; undefined when none does. */
+function replyRules(adds: readonly IRHeaderValue[], values: RuleValues | undefined): ReplyRules | undefined {
+  if (adds.length === 0) return undefined;
+  if (!adds.some((a) => REPLY_FRAMING.has(a.name.toLowerCase()))) return { adds, values };
+  const keep = adds.map((a, i) => (REPLY_FRAMING.has(a.name.toLowerCase()) ? -1 : i)).filter((i) => i >= 0);
+  if (keep.length === 0) return undefined;
+  return { adds: keep.map((i) => adds[i]!), values: values === undefined ? undefined : keep.map((i) => values[i]) };
 }
 
 /** Weighted choice with one random draw; a route whose weights sum to 0 uses its first backend. */

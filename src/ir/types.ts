@@ -314,6 +314,8 @@ export interface IRRedirect {
   readonly responseCode: 301 | 302 | 303 | 307 | 308;
   /** Redirect to https (scheme change). */
   readonly httpsRedirect?: boolean;
+  /** The Mapping's response header rules, sent with the redirect as Envoy sends a route's with its direct response. */
+  readonly headers?: { readonly responseAdd: readonly IRHeaderValue[]; readonly responseRemove: readonly string[] };
 }
 
 export interface IRRoute {
