@@ -55,9 +55,10 @@ export interface RequestContext {
   trace: RequestTrace | undefined;
   /**
    * The route's response header rules for the replies the gateway makes for it from here on (its
-   * redirect, an upstream failure), with the request's header scan; undefined: none.
+   * redirect, an upstream failure), and the request's header scan they read; undefined: none.
    */
-  replies?: { readonly rules: ReplyRules; readonly scan: HeaderScan } | undefined;
+  replyRules?: ReplyRules | undefined;
+  replyScan?: HeaderScan | undefined;
 }
 
 /** Settings of the runtime the forward path needs. */
@@ -86,8 +87,10 @@ export function localReply(ctx: RequestContext, env: ForwardEnv, status: number,
     return;
   }
   // A request body we did not read to its end would stall the connection for the next request.
-  const replies = ctx.replies;
-  sendLocalReply(ctx.res, status, code, ctx.requestId, close || !ctx.req.complete, env.serverName, extra, replies && ((headers) => applyReplyRules(headers, ctx, replies.rules, replies.scan, status)));
+  const rules = ctx.replyRules;
+  const scan = ctx.replyScan;
+  const finish = rules !== undefined && scan !== undefined ? (headers: string[]) => applyReplyRules(headers, ctx, rules, scan, status) : undefined;
+  sendLocalReply(ctx.res, status, code, ctx.requestId, close || !ctx.req.complete, env.serverName, extra, finish);
 }
 
 /** A route's response header rules on a reply the gateway made (its two framing fields come first and stay). */

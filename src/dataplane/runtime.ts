@@ -128,7 +128,7 @@ class RequestPathRuntime implements Runtime {
       req, res, conn, start: performance.now(), method: req.method ?? 'GET', path: '', query: '', host: '', authority: '',
       requestId: '', clientAddress: req.socket.remoteAddress ?? '', clientViaXff: false, secure: conn.tls, status: 0, route: undefined, cluster: undefined,
       upstreamAddress: undefined, localReply: undefined, upstreamError: undefined, bytesIn: 0, bytesOut: 0, clientGone: false, upstream: undefined, trace: undefined,
-      policy: undefined, replies: undefined,
+      policy: undefined, replyRules: undefined, replyScan: undefined,
     };
     if (this.tracer !== undefined) ctx.trace = this.tracer.begin(req, ctx.start);
     whenResponseCloses(res, () => this.finish(ctx));
@@ -230,8 +230,8 @@ class RequestPathRuntime implements Runtime {
     const insecure = insecureOutcome(vhost.ir, route.ir, sec, ctx.host, authority, ctx.path, ctx.query);
     if (insecure.kind === 'redirect') {
       // Emissary's https redirect is a variant of the route, with the route's response headers.
-      const rules = route.action.replyRules;
-      if (rules !== undefined) ctx.replies = { rules, scan };
+      ctx.replyRules = route.action.replyRules;
+      ctx.replyScan = scan;
       localReply(ctx, env, 301, 'redirect', false, ['location', insecure.location]);
       return;
     }
@@ -256,8 +256,8 @@ class RequestPathRuntime implements Runtime {
     const action = route.action;
     if (action.redirect !== undefined) {
       const loc = routeRedirectLocation(action.redirect, route.ir, ctx.secure, ctx.host, ctx.path, ctx.query);
-      const rules = action.replyRules;
-      if (rules !== undefined) ctx.replies = { rules, scan };
+      ctx.replyRules = action.replyRules;
+      ctx.replyScan = scan;
       localReply(ctx, env, action.redirect.ir.responseCode, 'redirect', false, ['location', loc]);
       return;
     }
@@ -274,7 +274,8 @@ class RequestPathRuntime implements Runtime {
       return;
     }
     // The replies the gateway makes for the request from here (an upstream failure) carry the backend's response rules.
-    if (backend.replyRules !== undefined) ctx.replies = { rules: backend.replyRules, scan };
+    ctx.replyRules = backend.replyRules;
+    ctx.replyScan = scan;
     if (ctx.conn.tls || this.ir.global.clientCertDetails !== undefined) this.decideClientCert(ctx.req, ctx.conn, scan);
     if (backend.cluster?.ir.http2 === true) forwardH2(ctx, env, action, route.ir, backend, scan, fwdXff, xfp);
     else forward(ctx, env, action, route.ir, backend, scan, fwdXff, xfp);
