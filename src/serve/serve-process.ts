@@ -198,6 +198,8 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<num
     try {
       await starting.start();
     } catch (err) {
+      // Workers ended by a stop signal (a second one forces them) did not fail to start: this is the stop.
+      if (signals.requested) return drain(signals.requested);
       return startupFailed(log, 'PORTICO_ERR_WORKER_START', `worker processes cannot start: ${(err as Error).message}`, {}, () => starting.shutdown(0));
     }
     inner = starting;

@@ -437,6 +437,8 @@ export class WorkerPool implements ConfigApplier {
   /** Second SIGTERM: close every connection now. */
   force(): void {
     this.shuttingDown = true;
+    // Workers still starting are not restarted now: the start ends here, for the stop to go on.
+    if (!this.started) this.startFailed?.(new WorkerStartError('stopped while the workers started'));
     for (const s of this.slots) {
       const w = s.worker;
       if (!w) continue;
