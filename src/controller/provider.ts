@@ -147,7 +147,16 @@ export class SourcesProvider implements ConfigProvider {
                   },
                 });
           this.lease = lease;
-          this.statusWriter = new StatusWriter({ cluster: this.cluster, ...(lease ? { lease } : {}), log });
+          // The Service in front of the gateway, in its own namespace (Emissary's AMBASSADOR_NAMESPACE): its
+          // load balancer is every served Ingress's status.
+          const services = this.cluster.gatewayServices(this.opts.ambassadorNamespace ?? conn.namespace ?? 'default');
+          const loadBalancer = (): Record<string, unknown> | undefined => {
+            const names = [...services.store.keys()].sort();
+            const svc = names.length > 0 ? services.store.get(names[0]!) : undefined;
+            return svc === undefined ? undefined : (((svc.status ?? {}) as Record<string, unknown>).loadBalancer ?? {}) as Record<string, unknown>;
+          };
+          this.statusWriter = new StatusWriter({ cluster: this.cluster, ...(lease ? { lease } : {}), log, loadBalancer });
+          services.onChange(() => this.statusWriter?.flush());
           lease?.start();
         }
       }

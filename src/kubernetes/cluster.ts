@@ -42,6 +42,8 @@ export interface ClusterOptions {
 }
 
 const TLS_SECRETS = 'type=kubernetes.io/tls';
+/** The label Emissary's chart gives the Service in front of it (and `portico manifests` gives Portico's). */
+export const GATEWAY_SERVICE_SELECTOR = 'app.kubernetes.io/component=ambassador-service';
 const KEPT_REVISIONS = 4;
 
 export class KubernetesCluster {
@@ -102,6 +104,15 @@ export class KubernetesCluster {
     }
     entry.users++;
     return entry.informer;
+  }
+
+  /**
+   * The Services of `namespace` that front this gateway, as Emissary finds its own
+   * (`app.kubernetes.io/component: ambassador-service`): their load balancer is written into the
+   * status of the Ingresses served. Started once; stopped with the cluster.
+   */
+  gatewayServices(namespace: string): Informer {
+    return this.informer(`/api/v1/namespaces/${encodeURIComponent(namespace)}/services`, GATEWAY_SERVICE_SELECTOR);
   }
 
   /** Remembers which objects a source's revision holds (by snapshot path). */

@@ -59,8 +59,9 @@ function sourceRules(): Obj[] {
   }
   // TLS Secrets: RBAC cannot narrow by type; the source lists with fieldSelector type=kubernetes.io/tls.
   rules.push({ apiGroups: [''], resources: ['secrets'], verbs: ['list', 'watch'] });
-  // Ingresses of class ambassador are served (read only: Portico writes no Ingress status).
+  // Ingresses of class ambassador are served; their status gets the gateway Service's load balancer.
   rules.push({ apiGroups: ['networking.k8s.io'], resources: ['ingresses'], verbs: ['list', 'watch'] });
+  rules.push({ apiGroups: ['networking.k8s.io'], resources: ['ingresses/status'], verbs: ['patch'] });
   return rules;
 }
 
@@ -98,6 +99,8 @@ export function manifests(o: ManifestOptions): Obj[] {
     rules: [
       { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
       { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: [LEASE_NAME], verbs: ['get', 'update'] },
+      // The gateway's own Service (its load balancer goes into the status of the Ingresses served).
+      { apiGroups: [''], resources: ['services'], verbs: ['list', 'watch'] },
     ],
   });
   out.push({
@@ -189,7 +192,8 @@ export function manifests(o: ManifestOptions): Obj[] {
   out.push({
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: meta(o, o.name),
+    // The label Emissary's chart gives its Service: the status writer finds the load balancer by it.
+    metadata: { ...meta(o, o.name), labels: { ...labels(o), 'app.kubernetes.io/component': 'ambassador-service' } },
     spec: {
       type: o.serviceType,
       ...(o.serviceType === 'LoadBalancer' ? { externalTrafficPolicy: 'Local' } : {}),

@@ -27,6 +27,11 @@ export interface StatusWriterOptions {
   readonly log?: { info(o: object, m: string): void; warn(o: object, m: string): void };
   /** Writes in flight at once. */
   readonly concurrency?: number;
+  /**
+   * The load balancer status of the Service in front of the gateway (`status.loadBalancer`), written
+   * into every Ingress served, as Emissary writes it; undefined while there is no such Service.
+   */
+  readonly loadBalancer?: () => Obj | undefined;
 }
 
 function filtered(c: CompileResult, source: string): CompiledView {
@@ -133,6 +138,50 @@ export class StatusWriter {
         if (this.opts.lease && !this.opts.lease.leader) return;
         const { rec, status } = work[next++]!;
         await this.writeOne(rec, status);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(limit, work.length) }, worker));
+    await this.writeIngresses(limit);
+  }
+
+  /**
+   * Each served Ingress (one that made resources of a served revision) gets the gateway Service's
+   * load balancer as its status, so that what reads Ingress status (external-dns, Argo CD's health,
+   * `kubectl get ingress`) sees where it is served. Ingresses of other classes are not touched.
+   */
+  private async writeIngresses(limit: number): Promise<void> {
+    const lb = this.opts.loadBalancer?.();
+    if (lb === undefined) return;
+    const wanted = Array.isArray(lb.ingress) ? (lb.ingress as unknown[]) : [];
+    const work: { rec: ObjectRecord; current: Obj }[] = [];
+    for (const [name, s] of this.served) {
+      if (s.decl.kind !== 'kubernetes') continue;
+      const objects = this.opts.cluster.objectsOf(name, s.snapshot.revision);
+      const served = new Set((this.servedCompiled.get(name)?.conditions ?? []).map((c) => c.origin.path).filter((p) => p.startsWith('Ingress ')));
+      for (const path of served) {
+        const rec = objects?.get(path);
+        const current = rec ? this.opts.cluster.current(rec) : undefined;
+        if (!rec || !current) continue;
+        const had = (((current.status ?? {}) as Obj).loadBalancer ?? {}) as Obj;
+        if (JSON.stringify(Array.isArray(had.ingress) ? had.ingress : []) === JSON.stringify(wanted)) this.stats.unchanged++;
+        else work.push({ rec, current });
+      }
+    }
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < work.length) {
+        if (this.opts.lease && !this.opts.lease.leader) return;
+        const { rec } = work[next++]!;
+        const path = `/apis/networking.k8s.io/v1/namespaces/${encodeURIComponent(rec.namespace)}/ingresses/${encodeURIComponent(rec.name)}/status`;
+        try {
+          // A merge patch replaces a list whole; null removes one the Service no longer has.
+          await this.opts.cluster.client.request('PATCH', path, { body: { status: { loadBalancer: { ingress: wanted.length > 0 ? wanted : null } } }, contentType: 'application/merge-patch+json', timeoutMs: 10_000 });
+          this.stats.written++;
+        } catch (err) {
+          this.stats.failed++;
+          const code = (err as { status?: number }).status;
+          if (code !== 404 && code !== 409) this.opts.log?.warn({ object: `Ingress ${rec.namespace}/${rec.name}`, err: (err as Error).message }, 'cannot write status');
+        }
       }
     };
     await Promise.all(Array.from({ length: Math.min(limit, work.length) }, worker));

@@ -185,6 +185,28 @@ describe('a Kubernetes team source', () => {
     api.remove('Ingress', 'shop', 'other');
   });
 
+  it('an Ingress served gets the load balancer of the gateway\'s Service as its status, and follows it; one of another class is left alone', async () => {
+    const ingress = (name: string, cls: string, path: string): Obj => ({
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'Ingress',
+      metadata: { name, namespace: 'shop', annotations: { 'kubernetes.io/ingress.class': cls } },
+      spec: { rules: [{ host: 'shop.example.com', http: { paths: [{ path, pathType: 'Prefix', backend: { service: { name: 'cart', port: { number: 8080 } } } }] } }] },
+    });
+    const addresses = (name: string): unknown => ((api.get('Ingress', 'shop', name) as Obj | undefined)?.status?.loadBalancer?.ingress as unknown) ?? [];
+    // As Emissary's chart labels the Service in front of it (and `portico manifests` labels Portico's).
+    api.apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'portico', namespace: 'portico', labels: { 'app.kubernetes.io/component': 'ambassador-service' } }, spec: { ports: [{ name: 'http', port: 80 }] } });
+    api.setStatus('Service', 'portico', 'portico', { loadBalancer: { ingress: [{ ip: '203.0.113.7' }] } });
+    api.apply(ingress('lb-other', 'nginx', '/shop/lb-other/'));
+    api.apply(ingress('lb-web', 'ambassador', '/shop/lb-web/'));
+    await eventually('the load balancer in the served Ingress\'s status', async () => JSON.stringify(addresses('lb-web')) === JSON.stringify([{ ip: '203.0.113.7' }]));
+    api.setStatus('Service', 'portico', 'portico', { loadBalancer: { ingress: [{ hostname: 'lb.example.net' }] } });
+    await eventually('the new load balancer', async () => JSON.stringify(addresses('lb-web')) === JSON.stringify([{ hostname: 'lb.example.net' }]));
+    assert.deepEqual(addresses('lb-other'), [], 'an Ingress of another class is not ours to write');
+    api.remove('Ingress', 'shop', 'lb-web');
+    api.remove('Ingress', 'shop', 'lb-other');
+    api.remove('Service', 'portico', 'portico');
+  });
+
   it('a role that does not grant Ingresses (one written before Portico read them) costs nothing else: the Mappings serve', async () => {
     api.forbidden.add('ingresses');
     try {

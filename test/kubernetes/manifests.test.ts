@@ -67,7 +67,7 @@ describe('portico manifests', () => {
     assert.deepEqual([hpa.spec.scaleTargetRef.kind, hpa.spec.scaleTargetRef.name, hpa.spec.minReplicas, hpa.spec.maxReplicas], ['Deployment', 'portico', 3, 15]);
   });
 
-  it('grants only what the source reads and writes: list/watch of its kinds, TLS Secrets and Ingresses, patch of status, the one Lease', () => {
+  it('grants only what the source reads and writes: list/watch of its kinds, TLS Secrets and Ingresses, patch of status (Ingresses\' too), the one Lease, its own Services', () => {
     const roles = objs.filter((o) => o.kind === 'Role' || o.kind === 'ClusterRole');
     assert.equal(objs.filter((o) => o.kind === 'ClusterRole').length, 0, 'namespaces given: no cluster-wide grant');
     const sourceRoles = roles.filter((r) => r.metadata.name === 'portico-source');
@@ -86,7 +86,10 @@ describe('portico manifests', () => {
     assert.deepEqual(lease.rules, [
       { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
       { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: ['portico-status-writer'], verbs: ['get', 'update'] },
+      { apiGroups: [''], resources: ['services'], verbs: ['list', 'watch'] },
     ]);
+    for (const r of sourceRoles) assert.ok(r.rules.some((x: Obj) => x.apiGroups[0] === 'networking.k8s.io' && x.resources.includes('ingresses/status') && x.verbs.join() === 'patch'), 'the status of the Ingresses served');
+    assert.equal(one(objs, 'Service').metadata.labels['app.kubernetes.io/component'], 'ambassador-service', 'the label the status writer finds its Service by, as in Emissary');
     const bindings = objs.filter((o) => o.kind === 'RoleBinding');
     assert.ok(bindings.every((b) => b.subjects[0].name === one(objs, 'ServiceAccount').metadata.name));
   });

@@ -90,7 +90,8 @@ export class FakeKubeApi {
     this.types = crds.map((c) => ({ group: c.spec.group, version: c.spec.versions[0]!.name, plural: c.spec.names.plural, kind: c.spec.names.kind, statusSubresource: true }));
     this.types.push({ group: '', version: 'v1', plural: 'secrets', kind: 'Secret', statusSubresource: false });
     this.types.push({ group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', statusSubresource: false });
-    this.types.push({ group: 'networking.k8s.io', version: 'v1', plural: 'ingresses', kind: 'Ingress', statusSubresource: false });
+    this.types.push({ group: 'networking.k8s.io', version: 'v1', plural: 'ingresses', kind: 'Ingress', statusSubresource: true });
+    this.types.push({ group: '', version: 'v1', plural: 'services', kind: 'Service', statusSubresource: true });
     for (const t of this.types) {
       this.store.set(t, new Map());
       this.events.set(t, []);
@@ -184,6 +185,14 @@ export class FakeKubeApi {
     const existing = this.store.get(t)!.get(key);
     const r = existing ? this.update(t, String(m.namespace ?? 'default'), String(m.name), { ...obj, metadata: { ...m, resourceVersion: undefined } }) : this.create(t, String(m.namespace ?? 'default'), obj);
     if (r.code >= 300) throw new Error(`apply ${String(obj.kind)} ${key}: ${r.code} ${JSON.stringify(r.body)}`);
+    return r.body;
+  }
+
+  /** Sets an object's status as a controller of the cluster would (a Service's load balancer); throws when it does not exist. */
+  setStatus(kind: string, namespace: string, name: string, status: Obj): Obj {
+    const t = this.types.find((x) => x.kind === kind)!;
+    const r = this.patchStatus(t, namespace, name, { status });
+    if (r.code >= 300) throw new Error(`status of ${kind} ${namespace}/${name}: ${r.code} ${JSON.stringify(r.body)}`);
     return r.body;
   }
 
