@@ -9,9 +9,10 @@ import https from 'node:https';
 import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startEcho, echoedHeader, type EchoUpstream, type Echoed } from '../support/echo-upstream.js';
+import { startEcho, echoedHeader, type EchoUpstream } from '../support/echo-upstream.js';
 import { freePort } from '../support/free-port.js';
 import { makeTestPKI, type TestPKI } from '../support/test-pki.js';
+import { httpsEcho, type EchoAnswer } from '../support/tls-client.js';
 import { TestRepo, removeDir, tempDir } from '../sources/git-fixture.js';
 import { listenerYaml, mappingYaml, newController, newGateway, rootSource } from './controller-fixture.js';
 import { readSecretsDirectory, secretsInputs, SecretsDirectory, SecretsDirectoryError, type SecretsRead } from '../../src/controller/secrets-directory.js';
@@ -56,23 +57,8 @@ spec:
 }
 
 /** One HTTPS request to a.example.test: the certificate served, and what the upstream received. */
-function httpsGet(port: number, path: string, agent: https.Agent | false = false): Promise<{ status: number; cert: string; echoed?: Echoed; socket: unknown }> {
-  return new Promise((resolve, reject) => {
-    const req = https.get({ host: '127.0.0.1', port, path, servername: 'a.example.test', ca: pki.caPem, agent, headers: { host: 'a.example.test' } }, (res) => {
-      const cert = (res.socket as import('node:tls').TLSSocket).getPeerCertificate().fingerprint256;
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        let echoed: Echoed | undefined;
-        try {
-          echoed = JSON.parse(Buffer.concat(chunks).toString()) as Echoed;
-        } catch {}
-        resolve({ status: res.statusCode ?? 0, cert, ...(echoed ? { echoed } : {}), socket: res.socket });
-      });
-    });
-    req.setTimeout(5000, () => req.destroy(new Error('request timed out')));
-    req.on('error', reject);
-  });
+function httpsGet(port: number, path: string, agent: https.Agent | false = false): Promise<EchoAnswer> {
+  return httpsEcho(port, path, 'a.example.test', pki.caPem, agent);
 }
 
 function folderRoot(dir: string): DeclaredSource {

@@ -7,13 +7,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import https from 'node:https';
-import type { TLSSocket } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestRepo, removeDir, tempDir } from '../sources/git-fixture.js';
-import { startEcho, echoedHeader, type EchoUpstream, type Echoed } from '../support/echo-upstream.js';
+import { startEcho, echoedHeader, type EchoUpstream } from '../support/echo-upstream.js';
+import { httpsEcho, type EchoAnswer } from '../support/tls-client.js';
 import { freePort } from '../support/free-port.js';
 import { makeTestPKI, type TestPKI } from '../support/test-pki.js';
 import { listenerYaml, mappingYaml } from '../support/policy-yaml.js';
@@ -26,13 +26,8 @@ const LITERAL_TWO = 'Bearer lit-cred-two-5e7a';
 const TOKEN_ONE = 'dir-token-one-3b9d';
 const TOKEN_TWO = 'dir-token-two-d41c';
 
-interface Answer {
+interface Answer extends EchoAnswer {
   readonly ok: boolean;
-  readonly status: number;
-  readonly cert: string;
-  readonly echoed?: Echoed;
-  readonly socket?: TLSSocket;
-  readonly error?: string;
 }
 
 function fingerprint(pem: string): string {
@@ -102,25 +97,9 @@ ${mappingYaml('app', '/', echo.port, `  add_request_headers:
 `)}`;
   }
 
-  function get(path: string, agent: https.Agent | false = false): Promise<Answer> {
-    return new Promise((resolve) => {
-      const req = https.get({ host: '127.0.0.1', port, path, servername: 'a.example.test', ca: pki.caPem, agent, headers: { host: 'a.example.test' } }, (res) => {
-        const socket = res.socket as TLSSocket;
-        const cert = socket.getPeerCertificate().fingerprint256;
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          let echoed: Echoed | undefined;
-          try {
-            echoed = JSON.parse(Buffer.concat(chunks).toString()) as Echoed;
-          } catch {}
-          resolve({ ok: res.statusCode === 200, status: res.statusCode ?? 0, cert, socket, ...(echoed ? { echoed } : {}) });
-        });
-        res.on('error', (err) => resolve({ ok: false, status: 0, cert: '', error: err.message }));
-      });
-      req.setTimeout(10_000, () => req.destroy(new Error('timed out')));
-      req.on('error', (err) => resolve({ ok: false, status: 0, cert: '', error: err.message }));
-    });
+  async function get(path: string, agent: https.Agent | false = false): Promise<Answer> {
+    const r = await httpsEcho(port, path, 'a.example.test', pki.caPem, agent);
+    return { ...r, ok: r.status === 200 };
   }
 
   before(async () => {

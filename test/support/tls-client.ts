@@ -30,14 +30,17 @@ export interface EchoAnswer {
   readonly status: number;
   readonly cert: string;
   readonly echoed?: Echoed;
+  /** The connection it came on (with a keep-alive agent, the same one for several requests). */
+  readonly socket?: TLSSocket;
   readonly error?: string;
 }
 
-/** GET https://servername:port/path on 127.0.0.1, Host servername; the echo upstream's answer. */
-export function httpsEcho(port: number, path: string, servername: string, ca: string): Promise<EchoAnswer> {
+/** GET https://servername:port/path on 127.0.0.1, Host servername; the echo upstream's answer. A fresh connection unless `agent` keeps one. */
+export function httpsEcho(port: number, path: string, servername: string, ca: string, agent: https.Agent | false = false): Promise<EchoAnswer> {
   return new Promise((resolve) => {
-    const req = https.get({ host: '127.0.0.1', port, path, servername, ca, agent: false, headers: { host: servername } }, (res) => {
-      const cert = (res.socket as TLSSocket).getPeerCertificate().fingerprint256;
+    const req = https.get({ host: '127.0.0.1', port, path, servername, ca, agent, headers: { host: servername } }, (res) => {
+      const socket = res.socket as TLSSocket;
+      const cert = socket.getPeerCertificate().fingerprint256;
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
@@ -45,8 +48,10 @@ export function httpsEcho(port: number, path: string, servername: string, ca: st
         try {
           echoed = JSON.parse(Buffer.concat(chunks).toString()) as Echoed;
         } catch {}
-        resolve({ status: res.statusCode ?? 0, cert, ...(echoed ? { echoed } : {}) });
+        resolve({ status: res.statusCode ?? 0, cert, socket, ...(echoed ? { echoed } : {}) });
       });
+      // Cut short after its head: no answer, with the reason.
+      res.on('error', (err) => resolve({ status: 0, cert: '', error: err.message }));
     });
     req.setTimeout(10_000, () => req.destroy(new Error('timed out')));
     req.on('error', (err) => resolve({ status: 0, cert: '', error: err.message }));
