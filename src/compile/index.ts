@@ -109,7 +109,7 @@ export function compile(input: readonly Resource[], options: CompileOptions = {}
 
   // 4. TLS
   const secretTable = compileSecrets(byKind('Secret'), ctx, options.secretFiles);
-  const tlsContexts = compileTLSContexts(byKind('TLSContext'), secretTable, ctx);
+  const tlsContexts = compileTLSContexts(byKind('TLSContext'), secretTable, ctx, options.servedCertificates);
 
   // edge policies
   const policies = compilePolicies({

@@ -5,7 +5,7 @@ import type { Resource } from '../api/resource.js';
 import type { InsecureAction, IRTLSContext, SecurityModel, IRSourceRef } from '../ir/types.js';
 import type { CompileContext } from './context.js';
 import { canonicalHostname } from './hostname-globs.js';
-import { resolveSecret, secretAbsent, secretId, storeIdOf, tlsContextFrom, type SecretTable } from './tls.js';
+import { reportMissingSecret, resolveSecret, secretAbsent, secretId, storeIdOf, tlsContextFrom, type SecretTable } from './tls.js';
 import { sha256 } from '../ir/canonical.js';
 
 type Obj = Record<string, unknown>;
@@ -217,7 +217,7 @@ export function compileHosts(hosts: readonly Resource[], table: SecretTable, con
           }
           if (!found && secretAbsent(table, id)) {
             // Served with its TLSContext, which has no certificate: handshakes for the name fail until the Secret exists.
-            if (!reportMissingSecret(ctx, r, hostname, id, served)) continue;
+            if (!reportMissingSecret(ctx, r, `Host ${hostname}`, hostname, id, 'spec.tlsSecret.name', served)) continue;
           } else if (!found?.entry.certPem) {
             ctx.report(r, 'SecretNotFound', `TLS secret '${id}' was not found (or holds no tls.crt)`, 'spec.tlsSecret.name');
             continue;
@@ -235,7 +235,7 @@ export function compileHosts(hosts: readonly Resource[], table: SecretTable, con
       const storeId = storeIdOf(table, id);
       const assoc = [...contexts.values()].find((c) => c.hosts.includes(hostname) && c.certificate?.secret === storeId);
       const absent = secretAbsent(table, id) && inline['cert_chain_file'] === undefined && inline['private_key_file'] === undefined;
-      if (absent && !reportMissingSecret(ctx, r, hostname, id, served)) continue;
+      if (absent && !reportMissingSecret(ctx, r, `Host ${hostname}`, hostname, id, 'spec.tlsSecret.name', served)) continue;
       if (assoc && spec['tls'] === undefined) tlsContext = assoc.name;
       else {
         // With the Secret absent, the context is the Host's settings without a certificate.
@@ -276,36 +276,6 @@ export function compileHosts(hosts: readonly Resource[], table: SecretTable, con
     });
   }
   return out;
-}
-
-/**
- * A Host whose tlsSecret names nothing at all is served without a certificate (a warning, so the rest
- * of its source's revision is served), as Emissary marks such a Host inactive and serves the rest. Kept
- * with a context that has no certificate, the Host still fails closed: handshakes for its name fail,
- * a request for it over another name's TLS session gets 421, and its cleartext requests follow its own
- * insecure action (the ACME challenge a certificate issuer sends before the Secret exists included).
- * A Host served now with a certificate from that very Secret never loses it so: that is an error
- * (false is returned), and the change that removed the Secret is refused.
- */
-function reportMissingSecret(ctx: CompileContext, r: Resource, hostname: string, id: string, served: ReadonlyMap<string, string> | undefined): boolean {
-  const name = id.slice(id.indexOf('/') + 1);
-  const now = served?.get(`${r.namespace}/${r.name}`);
-  if (now === id || now === `secrets:${name}`) {
-    ctx.report(
-      r,
-      'SecretNotFound',
-      `TLS secret '${id}' was not found, and Host ${hostname} serves its certificate now: a change that removes it is refused, so that the certificate stays served; restore the Secret (or, to stop terminating TLS for ${hostname}, remove tlsSecret from the Host in the same change)`,
-      'spec.tlsSecret.name',
-    );
-    return false;
-  }
-  ctx.report(
-    r,
-    'TLSSecretMissing',
-    `TLS secret '${id}' does not exist (no Secret '${id}', no entry '${name}' in the secrets directory): Host ${hostname} is served without a certificate until it does — TLS handshakes for ${hostname} fail; cleartext requests follow requestPolicy.insecure`,
-    'spec.tlsSecret.name',
-  );
-  return true;
 }
 
 /**

@@ -45,10 +45,10 @@ export interface CompileOptions {
    */
   readonly memo?: CompileMemo;
   /**
-   * What is served now: each Host ("namespace/name") that terminates TLS with a certificate, and the
-   * store id of that certificate. A Host whose Secret does not exist is served without a
-   * certificate (a warning) unless it is in here with that Secret: a change that removes a served
-   * certificate's Secret is an error, so that the certificate stays served.
+   * What is served now: each Host and TLSContext ("Kind namespace/name") that terminates TLS with a
+   * certificate, and the store id of that certificate. One whose Secret does not exist is served
+   * without a certificate (a warning) unless it is in here with that Secret: a change that removes a
+   * served certificate's Secret is an error, so that the certificate stays served.
    */
   readonly servedCertificates?: ReadonlyMap<string, string>;
 }

@@ -304,18 +304,60 @@ function notFoundHint(table: SecretTable, ref: string): string {
   const slash = ref.indexOf('/');
   const dotted = `${ref.slice(slash + 1)}.${ref.slice(0, slash)}`;
   if (table.directory.has(dotted)) return ` (the secrets directory has an entry '${dotted}': with secret_namespacing, '${dotted}' means Secret '${ref.slice(slash + 1)}' in namespace '${ref.slice(0, slash)}'; set secret_namespacing: false to use the entry)`;
+  for (const id of table.declared) {
+    if (id.endsWith(`/${dotted}`)) return ` (a Secret '${id}' exists: with secret_namespacing, '${dotted}' means Secret '${ref.slice(slash + 1)}' in namespace '${ref.slice(0, slash)}'; set secret_namespacing: false to use it)`;
+  }
   return '';
 }
 
-export function compileTLSContexts(contexts: readonly Resource[], table: SecretTable, ctx: CompileContext): Map<string, IRTLSContext> {
+export function compileTLSContexts(contexts: readonly Resource[], table: SecretTable, ctx: CompileContext, served?: ReadonlyMap<string, string>): Map<string, IRTLSContext> {
   const out = new Map<string, IRTLSContext>();
   for (const r of contexts) {
     if (!ctx.isValid(r)) continue;
     const spec = r.spec as Obj;
-    const secret = typeof spec['secret'] === 'string' ? secretId(spec['secret'] as string, r.namespace, secretNamespacing(r, spec, ctx)) : undefined;
+    let secret = typeof spec['secret'] === 'string' ? secretId(spec['secret'] as string, r.namespace, secretNamespacing(r, spec, ctx)) : undefined;
     const hosts = Array.isArray(spec['hosts']) ? (spec['hosts'] as string[]).map((h) => h.toLowerCase()) : [];
+    // A Secret that does not exist yet: the context without a certificate, as a Host's (reportMissingSecret).
+    // Not when the name as written exists, read another way by secret_namespacing ("a.b": Secret a in
+    // namespace b), as a Secret of the TLSContext's namespace or an entry of the secrets directory: a mistake to report.
+    const nearMiss = secret !== undefined && notFoundHint(table, secret) !== '';
+    if (secret !== undefined && !nearMiss && secretAbsent(table, secret) && spec['cert_chain_file'] === undefined && spec['private_key_file'] === undefined) {
+      if (!reportMissingSecret(ctx, r, `TLSContext ${r.name}`, hosts.length > 0 ? hosts.join(', ') : 'its hosts', secret, 'spec.secret', served)) continue;
+      secret = undefined;
+    }
     const c = tlsContextFrom(r.name, r, spec, secret, hosts, table, ctx, { secret: 'spec.secret', settings: 'spec.' });
     if (c) out.set(r.name, c);
   }
   return out;
+}
+
+/**
+ * A Host or TLSContext whose Secret names nothing at all is served without a certificate (a warning,
+ * so the rest of its source's revision is served), as Emissary marks such a Host inactive and serves
+ * the rest. Kept with a context that has no certificate, it still fails closed: handshakes for its
+ * names fail, a request for them over another name's TLS session gets 421, and its cleartext requests
+ * follow its Host's insecure action (the ACME challenge a certificate issuer sends before the Secret
+ * exists included). One served now with a certificate from that very Secret never loses it so: that
+ * is an error (false is returned), and the change that removed the Secret is refused.
+ * `served`: CompileOptions.servedCertificates, by "Kind namespace/name".
+ */
+export function reportMissingSecret(ctx: CompileContext, r: Resource, subject: string, names: string, id: string, field: string, served: ReadonlyMap<string, string> | undefined): boolean {
+  const name = id.slice(id.indexOf('/') + 1);
+  const now = served?.get(`${r.kind} ${r.namespace}/${r.name}`);
+  if (now === id || now === `secrets:${name}`) {
+    ctx.report(
+      r,
+      'SecretNotFound',
+      `TLS secret '${id}' was not found, and ${subject} serves its certificate now: a change that removes it is refused, so that the certificate stays served; restore the Secret (or, to stop terminating TLS with it, remove the reference in the same change)`,
+      field,
+    );
+    return false;
+  }
+  ctx.report(
+    r,
+    'TLSSecretMissing',
+    `TLS secret '${id}' does not exist (no Secret '${id}', no entry '${name}' in the secrets directory): ${subject} is served without a certificate until it does — TLS handshakes for ${names} fail; cleartext requests follow requestPolicy.insecure`,
+    field,
+  );
+  return true;
 }

@@ -521,16 +521,17 @@ export function compileSet(
 
 const certificatesOf = new WeakMap<CompileResult, ReadonlyMap<string, string>>();
 
-/** Each Host ("namespace/name") that `c` serves with a certificate, and the certificate's store id. */
+/** Each Host and TLSContext ("Kind namespace/name") that `c` serves with a certificate, and the certificate's store id. */
 function servedCertificates(c: CompileResult): ReadonlyMap<string, string> {
   let out = certificatesOf.get(c);
   if (out !== undefined) return out;
   const contexts = new Map(c.ir.tlsContexts.map((t) => [t.name, t]));
   const found = new Map<string, string>();
+  for (const t of c.ir.tlsContexts) if (t.certificate !== undefined && t.source?.kind === 'TLSContext') found.set(`TLSContext ${t.source.namespace}/${t.source.name}`, t.certificate.secret);
   for (const l of c.ir.listeners) {
     for (const v of l.virtualHosts) {
       const cert = v.tlsContext !== undefined ? contexts.get(v.tlsContext)?.certificate : undefined;
-      if (cert !== undefined) for (const h of v.hosts) if (h.kind === 'Host') found.set(`${h.namespace}/${h.name}`, cert.secret);
+      if (cert !== undefined) for (const h of v.hosts) if (h.kind === 'Host') found.set(`Host ${h.namespace}/${h.name}`, cert.secret);
     }
   }
   out = found;

@@ -104,19 +104,43 @@ stringData: { other: x }
   });
 });
 
+describe('a TLSContext whose secret does not exist', () => {
+  const context = `apiVersion: getambassador.io/v3alpha1
+kind: TLSContext
+metadata: { name: shop-ctx, namespace: default }
+spec: { hosts: [shop.example.com], secret: shop-cert, min_tls_version: v1.2 }
+---
+`;
+  it('is served without a certificate too, with the Host that names it', () => {
+    const r = compileYAML(LISTENER + context + host('tlsContext: { name: shop-ctx }') + MAPPINGS);
+    assert.deepEqual(problemsOf(r), ['warning TLSSecretMissing TLSContext/shop-ctx spec.secret']);
+    assert.match(r.report.problems[0]!.message, /TLSContext shop-ctx is served without a certificate until it does — TLS handshakes for shop\.example\.com fail/);
+    const vh = vhostOf(r);
+    assert.equal(vh.tlsContext, 'shop-ctx');
+    const ctx = r.ir.tlsContexts.find((c) => c.name === 'shop-ctx')!;
+    assert.equal(ctx.certificate, undefined);
+    assert.equal(ctx.minVersion, 'TLSv1.2');
+  });
+
+  it('served now with that certificate, it does not lose it: an error', () => {
+    const r = compileYAML(LISTENER + context + host('tlsContext: { name: shop-ctx }') + MAPPINGS, { servedCertificates: new Map([['TLSContext default/shop-ctx', 'default/shop-cert']]) });
+    assert.ok(problemsOf(r).includes('error SecretNotFound TLSContext/shop-ctx spec.secret'), problemsOf(r).join('\n'));
+  });
+});
+
 describe('a Host served now with a certificate', () => {
   it('never loses it to a Secret removed: that is an error, so the change is refused and the certificate stays', () => {
     const yaml = LISTENER + host('tlsSecret: { name: shop-cert }') + MAPPINGS;
-    const lost = compileYAML(yaml, { servedCertificates: new Map([['default/shop', 'default/shop-cert']]) });
+    const lost = compileYAML(yaml, { servedCertificates: new Map([['Host default/shop', 'default/shop-cert']]) });
     const errors = (r: CompileResult): string[] => problemsOf(r).filter((p) => p.startsWith('error'));
     assert.deepEqual(errors(lost), ['error SecretNotFound Host/shop spec.tlsSecret.name']);
     assert.match(lost.report.problems[0]!.message, /TLS secret 'default\/shop-cert' was not found, and Host shop\.example\.com serves its certificate now: a change that removes it is refused/);
-    const fromDirectory = compileYAML(yaml, { servedCertificates: new Map([['default/shop', 'secrets:shop-cert']]) });
+    const fromDirectory = compileYAML(yaml, { servedCertificates: new Map([['Host default/shop', 'secrets:shop-cert']]) });
     assert.deepEqual(errors(fromDirectory), ['error SecretNotFound Host/shop spec.tlsSecret.name'], 'an entry of the secrets directory removed, the same');
   });
 
   it('a Host moved to another Secret that does not exist yet (a new Certificate) is served without one, as a new Host is', () => {
-    const r = compileYAML(LISTENER + host('tlsSecret: { name: shop-cert-v2 }') + MAPPINGS, { servedCertificates: new Map([['default/shop', 'default/shop-cert']]) });
+    const r = compileYAML(LISTENER + host('tlsSecret: { name: shop-cert-v2 }') + MAPPINGS, { servedCertificates: new Map([['Host default/shop', 'default/shop-cert']]) });
     assert.deepEqual(problemsOf(r), ['warning TLSSecretMissing Host/shop spec.tlsSecret.name']);
   });
 });

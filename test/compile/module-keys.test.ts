@@ -220,5 +220,6 @@ max_tls_version: v1.2
     const r = load(config('True'));
     const c = compile(r.resources, {}, r.problems);
     assert.deepEqual(summary(c.report.problems.filter((p) => p.severity === 'error')).map((s) => s.split(' ')[1]), ['SecretNotFound']);
+    assert.match(c.report.problems.find((p) => p.code === 'SecretNotFound')!.message, /a Secret 'default\/secret\.max-version' exists: with secret_namespacing, 'secret\.max-version' means Secret 'secret' in namespace 'max-version'; set secret_namespacing: false to use it/);
   });
 });
