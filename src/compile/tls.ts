@@ -319,7 +319,7 @@ export function compileTLSContexts(contexts: readonly Resource[], table: SecretT
     const hosts = Array.isArray(spec['hosts']) ? (spec['hosts'] as string[]).map((h) => h.toLowerCase()) : [];
     // A Secret that does not exist yet: the context without a certificate, as a Host's (reportMissingSecret).
     // Not when the name as written exists, read another way by secret_namespacing ("a.b": Secret a in
-    // namespace b), as a Secret of the TLSContext's namespace or an entry of the secrets directory: a mistake to report.
+    // namespace b), as a Secret or an entry of the secrets directory: a mistake to report (notFoundHint).
     const nearMiss = secret !== undefined && notFoundHint(table, secret) !== '';
     if (secret !== undefined && !nearMiss && secretAbsent(table, secret) && spec['cert_chain_file'] === undefined && spec['private_key_file'] === undefined) {
       if (!reportMissingSecret(ctx, r, `TLSContext ${r.name}`, hosts.length > 0 ? hosts.join(', ') : 'its hosts', secret, 'spec.secret', served)) continue;
