@@ -2,13 +2,13 @@
 // cluster it needs. Errors are reported on the Mapping (field and line); the rest still compiles.
 
 import type { Resource } from '../api/resource.js';
-import type { IRBackend, IRCors, IRGlobal, IRHeaderMatch, IRQueryMatch, IRRedirect, IRRetryPolicy, IRLoadBalancer, IRCircuitBreakers, IRHealthCheck, IRRoutePolicies, IRSourceRef } from '../ir/types.js';
+import type { IRBackend, IRCors, IRGlobal, IRHeaderMatch, IRHeaderRules, IRQueryMatch, IRRedirect, IRRetryPolicy, IRLoadBalancer, IRCircuitBreakers, IRHealthCheck, IRRoutePolicies, IRSourceRef } from '../ir/types.js';
 import { healthChecksFrom } from './health-checks.js';
 import type { CompileContext } from './context.js';
 import { checkRegex, checkSubstitution } from './regex-safety.js';
 import type { RegexProblem } from '../ir/re2-regex.js';
 import type { ParsedService } from './service.js';
-import { corsFrom, headerRulesFrom, withMappingDefaults, retryPolicyFrom, loadBalancerFrom, circuitBreakersFrom } from './mapping-policy.js';
+import { corsFrom, headerRulesFrom, withMappingDefaults, retryPolicyFrom, loadBalancerFrom, circuitBreakersFrom, type HeaderRuleFields } from './mapping-policy.js';
 import { routePolicies } from './policies/route-policies.js';
 
 type Obj = Record<string, unknown>;
@@ -82,6 +82,17 @@ export interface MappingPlan {
 }
 
 const REDIRECT_CODES = new Set([301, 302, 303, 307, 308]);
+
+/**
+ * A Mapping's header rules, with the Module's defaults already filled in (`fields`). Only rules that
+ * carry credentials need the resource for their problems (rare: no allocation otherwise).
+ */
+function mappingHeaderRules(fields: HeaderRuleFields, r: Resource, ctx: CompileContext): IRHeaderRules | undefined {
+  const creds = ctx.credentials;
+  return creds.concerns(fields.add_request_headers) || creds.concerns(fields.add_response_headers)
+    ? headerRulesFrom(fields, ctx.headerRules, ctx.credentialRules(r, 'spec.'))
+    : headerRulesFrom(fields, ctx.headerRules);
+}
 
 // Written without `...(cond ? { x } : {})` object spreads: V8 copies each one through the
 // runtime, and with twenty of them per Mapping they were most of compile's time at 10,000 Mappings.
@@ -289,14 +300,7 @@ export function compileMapping(r: Resource, key: string, global: IRGlobal, ctx: 
     const hostRewrite = stringOf(s.host_rewrite);
     if (hostRewrite) b.hostRewrite = hostRewrite;
     b.autoHostRewrite = s.auto_host_rewrite === true;
-    // The Module's defaults fill the fields the Mapping leaves unset; only rules that carry credentials
-    // need the resource for their problems (rare: no allocation otherwise).
-    const headerFields = withMappingDefaults(s, ctx.mappingDefaults);
-    const creds = ctx.credentials;
-    const headers =
-      creds.concerns(headerFields.add_request_headers) || creds.concerns(headerFields.add_response_headers)
-        ? headerRulesFrom(headerFields, ctx.headerRules, ctx.credentialRules(r, 'spec.'))
-        : headerRulesFrom(headerFields, ctx.headerRules);
+    const headers = mappingHeaderRules(withMappingDefaults(s, ctx.mappingDefaults), r, ctx);
     if (headers) b.headers = headers;
     b.timeouts = { requestMs: numberOf(s.timeout_ms) ?? global.requestTimeoutMs, idleMs: numberOf(s.idle_timeout_ms) ?? 0 };
     if (retryPolicy) b.retryPolicy = retryPolicy;
@@ -304,11 +308,10 @@ export function compileMapping(r: Resource, key: string, global: IRGlobal, ctx: 
     b.mapping = ref;
     backend = b;
   } else {
-    // Envoy sends a route's response headers with its direct response (the redirect), as Emissary writes them.
-    const headerFields = withMappingDefaults(s, ctx.mappingDefaults);
-    const headers = ctx.credentials.concerns(headerFields.add_response_headers)
-      ? headerRulesFrom(headerFields, ctx.headerRules, ctx.credentialRules(r, 'spec.'))
-      : headerRulesFrom(headerFields, ctx.headerRules);
+    // Envoy sends a route's response headers with its direct response (the redirect), as Emissary writes
+    // them; a redirect sends nothing upstream, so its request rules are not read.
+    const fields = withMappingDefaults(s, ctx.mappingDefaults);
+    const headers = mappingHeaderRules({ ...fields, add_request_headers: undefined, remove_request_headers: undefined }, r, ctx);
     if (headers && (headers.responseAdd.length > 0 || headers.responseRemove.length > 0)) {
       redirect = { ...redirect, headers: { responseAdd: headers.responseAdd, responseRemove: headers.responseRemove } };
     }

@@ -130,18 +130,32 @@ export class StatusWriter {
   }
 
   private async writeAll(): Promise<void> {
-    const work = this.desired();
-    const limit = this.opts.concurrency ?? 8;
+    await this.eachWhileLeader(this.desired(), ({ rec, status }) => this.writeOne(rec, status));
+    await this.writeIngresses();
+  }
+
+  /** Runs `write` on each item, `concurrency` at a time, and stops taking items once this replica is no longer the holder. */
+  private async eachWhileLeader<T>(items: readonly T[], write: (item: T) => Promise<void>): Promise<void> {
     let next = 0;
     const worker = async (): Promise<void> => {
-      while (next < work.length) {
+      while (next < items.length) {
         if (this.opts.lease && !this.opts.lease.leader) return;
-        const { rec, status } = work[next++]!;
-        await this.writeOne(rec, status);
+        await write(items[next++]!);
       }
     };
-    await Promise.all(Array.from({ length: Math.min(limit, work.length) }, worker));
-    await this.writeIngresses(limit);
+    await Promise.all(Array.from({ length: Math.min(this.opts.concurrency ?? 8, items.length) }, worker));
+  }
+
+  /** A merge patch of an object's status subresource, counted; a 404 or 409 (gone, or changed since) waits for the next pass. */
+  private async patchStatus(rec: ObjectRecord, path: string, status: Obj): Promise<void> {
+    try {
+      await this.opts.cluster.client.request('PATCH', path, { body: { status }, contentType: 'application/merge-patch+json', timeoutMs: 10_000 });
+      this.stats.written++;
+    } catch (err) {
+      this.stats.failed++;
+      const code = (err as { status?: number }).status;
+      if (code !== 404 && code !== 409) this.opts.log?.warn({ object: `${rec.kind} ${rec.namespace}/${rec.name}`, err: (err as Error).message }, 'cannot write status');
+    }
   }
 
   /**
@@ -149,11 +163,11 @@ export class StatusWriter {
    * load balancer as its status, so that what reads Ingress status (external-dns, Argo CD's health,
    * `kubectl get ingress`) sees where it is served. Ingresses of other classes are not touched.
    */
-  private async writeIngresses(limit: number): Promise<void> {
+  private async writeIngresses(): Promise<void> {
     const lb = this.opts.loadBalancer?.();
     if (lb === undefined) return;
     const wanted = Array.isArray(lb.ingress) ? (lb.ingress as unknown[]) : [];
-    const work: { rec: ObjectRecord; current: Obj }[] = [];
+    const work: ObjectRecord[] = [];
     for (const [name, s] of this.served) {
       if (s.decl.kind !== 'kubernetes') continue;
       const objects = this.opts.cluster.objectsOf(name, s.snapshot.revision);
@@ -164,27 +178,14 @@ export class StatusWriter {
         if (!rec || !current) continue;
         const had = (((current.status ?? {}) as Obj).loadBalancer ?? {}) as Obj;
         if (JSON.stringify(Array.isArray(had.ingress) ? had.ingress : []) === JSON.stringify(wanted)) this.stats.unchanged++;
-        else work.push({ rec, current });
+        else work.push(rec);
       }
     }
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < work.length) {
-        if (this.opts.lease && !this.opts.lease.leader) return;
-        const { rec } = work[next++]!;
-        const path = `/apis/networking.k8s.io/v1/namespaces/${encodeURIComponent(rec.namespace)}/ingresses/${encodeURIComponent(rec.name)}/status`;
-        try {
-          // A merge patch replaces a list whole; null removes one the Service no longer has.
-          await this.opts.cluster.client.request('PATCH', path, { body: { status: { loadBalancer: { ingress: wanted.length > 0 ? wanted : null } } }, contentType: 'application/merge-patch+json', timeoutMs: 10_000 });
-          this.stats.written++;
-        } catch (err) {
-          this.stats.failed++;
-          const code = (err as { status?: number }).status;
-          if (code !== 404 && code !== 409) this.opts.log?.warn({ object: `Ingress ${rec.namespace}/${rec.name}`, err: (err as Error).message }, 'cannot write status');
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(limit, work.length) }, worker));
+    // A merge patch replaces a list whole; null removes one the Service no longer has.
+    const status = { loadBalancer: { ingress: wanted.length > 0 ? wanted : null } };
+    await this.eachWhileLeader(work, (rec) =>
+      this.patchStatus(rec, `/apis/networking.k8s.io/v1/namespaces/${encodeURIComponent(rec.namespace)}/ingresses/${encodeURIComponent(rec.name)}/status`, status),
+    );
   }
 
   private async writeOne(rec: ObjectRecord, status: StatusView): Promise<void> {
@@ -201,15 +202,7 @@ export class StatusWriter {
       this.stats.unchanged++;
       return;
     }
-    const path = `/apis/${k.group}/${k.version}/namespaces/${encodeURIComponent(rec.namespace)}/${k.plural}/${encodeURIComponent(rec.name)}/status`;
-    try {
-      await this.opts.cluster.client.request('PATCH', path, { body: { status: wanted }, contentType: 'application/merge-patch+json', timeoutMs: 10_000 });
-      this.stats.written++;
-    } catch (err) {
-      this.stats.failed++;
-      const code = (err as { status?: number }).status;
-      if (code !== 404 && code !== 409) this.opts.log?.warn({ object: `${rec.kind} ${rec.namespace}/${rec.name}`, err: (err as Error).message }, 'cannot write status');
-    }
+    await this.patchStatus(rec, `/apis/${k.group}/${k.version}/namespaces/${encodeURIComponent(rec.namespace)}/${k.plural}/${encodeURIComponent(rec.name)}/status`, wanted);
   }
 
   /** The status to write, keeping each condition's lastTransitionTime while its status stays the same. */
